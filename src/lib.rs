@@ -1,0 +1,11 @@
+//! statewall: a policy file becomes one atomic nf_tables batch; counters come back over netlink.
+//!
+//! See ARCHITECTURE.md for the code map and the invariants.
+
+pub mod compile;
+pub mod diag;
+pub mod kernel;
+pub mod model;
+pub mod plan;
+pub mod policy;
+pub mod render;
