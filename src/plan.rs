@@ -5,7 +5,7 @@
 //! [`crate::kernel::decode`] turns the kernel's rules back into it (readback).
 //! The same type on both sides is what makes drift detection a plain comparison.
 
-use crate::model::{Cidr, IcmpReject, Mode, PortRange};
+use crate::model::{Cidr, IcmpReject, Loc, Mode, PortRange};
 
 /// Protocol numbers used in `meta l4proto`.
 pub const IPPROTO_ICMP: u8 = 1;
@@ -57,6 +57,8 @@ impl Hook {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     pub comment: String,
+    /// where in the policy file this rule comes from (None for decoded kernel rules)
+    pub origin: Option<Loc>,
     pub matches: Vec<Match>,
     pub verdict: Verdict,
 }

@@ -1,1 +1,15 @@
-//! kernel layer
+//! The kernel layer: the only code that opens netlink sockets or enters namespaces.
+//!
+//! - `wire`: netlink framing and the messages rustables lacks (pure)
+//! - `encode`: plan → one batch of bytes (pure)
+//! - `decode`: kernel rule → plan rule + counters (pure)
+//! - `netlink`: our socket: generation id, conditional commit, error → operation mapping
+//! - `readback`: dumps statewall's table through rustables
+//! - `netns`: entering a network namespace by name or path
+
+pub mod decode;
+pub mod encode;
+pub mod netlink;
+pub mod netns;
+pub mod readback;
+pub mod wire;

@@ -1,0 +1,308 @@
+//! Plan → the bytes of one nf_tables batch. Pure: builds rustables objects and serialises
+//! them; no socket is opened here.
+//!
+//! The batch replaces statewall's table and only it:
+//! `NEWTABLE` (so the delete cannot fail) · `DELTABLE` · `NEWTABLE` (with the plan's
+//! fingerprint in its userdata) · `NEWCHAIN` · `NEWRULE`… — committed all or nothing.
+//!
+//! Where rustables 0.9 falls short we post-process its bytes: the batch-begin message
+//! carries `NFNL_BATCH_GENID` (the commit is refused with `ERESTART` if the ruleset changed
+//! since we read the generation), and `NLM_F_ACK` is cleared on every message so a large
+//! batch does not flood the socket with acks (errors are reported regardless).
+
+use rustables::expr::{
+    Bitwise, Cmp, CmpOp, Conntrack, ConntrackKey, Counter, IcmpCode, Immediate, Meta, MetaType,
+    Payload, Register, Reject, RejectType, VerdictKind,
+};
+use rustables::{Batch, Chain, ChainPolicy, ChainType, Hook, HookClass, MsgType, ProtocolFamily};
+
+use super::wire::{self, NLM_F_ACK};
+use crate::model::{Cidr, IcmpReject};
+use crate::plan::{self, Match, Plan, Verdict};
+
+/// Userdata TLV type that `nft` shows as `comment` (NFTNL_UDATA_RULE_COMMENT / _TABLE_COMMENT).
+pub const UDATA_COMMENT: u8 = 0;
+
+pub const NFT_PAYLOAD_NETWORK_HEADER: u32 = 1;
+pub const NFT_PAYLOAD_TRANSPORT_HEADER: u32 = 2;
+pub const NFPROTO_IPV4: u8 = 2;
+pub const NFPROTO_IPV6: u8 = 10;
+
+/// A fault injected on purpose, only for tests of the failure path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// append a rule that jumps to a chain that does not exist: the kernel rejects the batch
+    JumpToMissingChain,
+}
+
+/// What one message of the batch stands for, so a kernel error can be traced back to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Op {
+    pub seq: u32,
+    pub what: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct EncodedBatch {
+    pub bytes: Vec<u8>,
+    /// one entry per message between batch begin and batch end
+    pub ops: Vec<Op>,
+    /// the sequence number of the batch-end message
+    pub end_seq: u32,
+}
+
+impl EncodedBatch {
+    pub fn op(&self, seq: u32) -> Option<&Op> {
+        self.ops.iter().find(|o| o.seq == seq)
+    }
+}
+
+/// 64-bit FNV-1a of the plan's table text: stored in the table's userdata at commit, and
+/// recomputed from the live table at readback to tell drift.
+pub fn fingerprint(plan: &Plan) -> String {
+    let text = crate::render::table_body(plan);
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// The table comment statewall writes: `statewall plan=<fingerprint> mode=<mode>`.
+pub fn table_comment(plan: &Plan) -> String {
+    format!(
+        "statewall plan={} mode={}",
+        fingerprint(plan),
+        plan.mode.as_str()
+    )
+}
+
+/// A userdata blob holding one comment TLV (type, length incl. NUL, bytes, NUL).
+/// Comments are cut to fit the 255-byte TLV length (on a char boundary).
+pub fn comment_udata(comment: &str) -> Vec<u8> {
+    let mut end = comment.len().min(254);
+    while !comment.is_char_boundary(end) {
+        end -= 1;
+    }
+    let text = &comment.as_bytes()[..end];
+    let mut v = Vec::with_capacity(text.len() + 3);
+    v.push(UDATA_COMMENT);
+    v.push((text.len() + 1) as u8);
+    v.extend_from_slice(text);
+    v.push(0);
+    v
+}
+
+/// Reads the comment TLV back out of a userdata blob (None when absent or malformed).
+pub fn comment_from_udata(udata: &[u8]) -> Option<String> {
+    let mut rest = udata;
+    while rest.len() >= 2 {
+        let (ty, len) = (rest[0], rest[1] as usize);
+        let val = rest.get(2..2 + len)?;
+        if ty == UDATA_COMMENT {
+            let val = val.strip_suffix(&[0]).unwrap_or(val);
+            return Some(String::from_utf8_lossy(val).into_owned());
+        }
+        rest = &rest[2 + len..];
+    }
+    None
+}
+
+pub fn encode(plan: &Plan, genid: Option<u32>, fault: Option<Fault>) -> EncodedBatch {
+    let mut batch = Batch::new();
+    let mut ops = Vec::new();
+    let mut seq = 1u32;
+    let mut push = |what: String| {
+        ops.push(Op { seq, what });
+        seq += 1;
+    };
+    let t = &plan.table;
+
+    let bare = rustables::Table::new(ProtocolFamily::Inet).with_name(t.as_str());
+    batch.add(&bare, MsgType::Add);
+    push(format!("create table inet {t} if missing"));
+    batch.add(&bare, MsgType::Del);
+    push(format!("delete table inet {t}"));
+    let table = rustables::Table::new(ProtocolFamily::Inet)
+        .with_name(t.as_str())
+        .with_flags(0u32)
+        .with_userdata(comment_udata(&table_comment(plan)));
+    batch.add(&table, MsgType::Add);
+    push(format!("add table inet {t}"));
+
+    for ch in &plan.chains {
+        let mut chain = Chain::new(&table).with_name(ch.name.as_str());
+        if let Some(h) = ch.hook {
+            let class = match h.hook {
+                plan::Hook::Input => HookClass::In,
+            };
+            chain = chain
+                .with_hook(Hook::new(class, h.priority))
+                .with_policy(ChainPolicy::Accept)
+                .with_type(ChainType::Filter);
+        }
+        batch.add(&chain, MsgType::Add);
+        push(format!("add chain inet {t} {}", ch.name));
+        for (i, r) in ch.rules.iter().enumerate() {
+            let rule = rule(&chain, r);
+            batch.add(&rule, MsgType::Add);
+            let origin = match r.origin {
+                Some(loc) => format!(" (policy line {})", loc.line),
+                None => String::new(),
+            };
+            push(format!(
+                "rule {} of chain {}: {}{origin}",
+                i + 1,
+                ch.name,
+                crate::render::rule(r)
+            ));
+        }
+        if fault == Some(Fault::JumpToMissingChain) {
+            let mut r = rustables::Rule::new(&chain).expect("chain has table and name");
+            r.add_expr(Immediate::new_verdict(VerdictKind::Jump {
+                chain: "statewall-test-missing-chain".into(),
+            }));
+            batch.add(&r, MsgType::Add);
+            push(format!(
+                "injected fault: jump to a missing chain from {}",
+                ch.name
+            ));
+        }
+    }
+    let end_seq = seq;
+    let raw = batch.finalize();
+    let bytes = wire::rewrite_batch(&raw, genid, |_, flags| flags & !NLM_F_ACK);
+    EncodedBatch {
+        bytes,
+        ops,
+        end_seq,
+    }
+}
+
+/// One plan rule as a rustables rule object in `chain`.
+pub fn rule(chain: &Chain, r: &plan::Rule) -> rustables::Rule {
+    let mut rule = rustables::Rule::new(chain).expect("chain has table and name");
+    for m in &r.matches {
+        add_match(&mut rule, *m);
+    }
+    rule.add_expr(Counter::default());
+    match r.verdict {
+        Verdict::Accept => rule.add_expr(Immediate::new_verdict(VerdictKind::Accept)),
+        Verdict::Drop => rule.add_expr(Immediate::new_verdict(VerdictKind::Drop)),
+        Verdict::RejectTcpReset => rule.add_expr(
+            Reject::default()
+                .with_type(RejectType::TcpRst)
+                .with_icmp_code(IcmpCode::NoRoute),
+        ),
+        Verdict::RejectIcmpx(kind) => rule.add_expr(
+            Reject::default()
+                .with_type(RejectType::IcmpxUnreach)
+                .with_icmp_code(match kind {
+                    IcmpReject::PortUnreachable => IcmpCode::PortUnreach,
+                    IcmpReject::HostUnreachable => IcmpCode::HostUnreach,
+                    IcmpReject::AdminProhibited => IcmpCode::AdminProhibited,
+                    IcmpReject::NoRoute => IcmpCode::NoRoute,
+                }),
+        ),
+    }
+    rule.with_userdata(comment_udata(&r.comment))
+}
+
+fn payload(base: u32, offset: u32, len: u32) -> Payload {
+    Payload::default()
+        .with_dreg(Register::Reg1)
+        .with_base(base)
+        .with_offset(offset)
+        .with_len(len)
+}
+
+/// `cmp eq` for a single value, `cmp gte` + `cmp lte` for a range (big-endian data compares
+/// numerically under the kernel's memcmp).
+fn eq_or_range(rule: &mut rustables::Rule, lo: &[u8], hi: &[u8]) {
+    if lo == hi {
+        rule.add_expr(Cmp::new(CmpOp::Eq, lo.to_vec()));
+    } else {
+        rule.add_expr(Cmp::new(CmpOp::Gte, lo.to_vec()));
+        rule.add_expr(Cmp::new(CmpOp::Lte, hi.to_vec()));
+    }
+}
+
+fn add_match(rule: &mut rustables::Rule, m: Match) {
+    match m {
+        Match::CtState(st) => {
+            // ct state is host-endian in the register
+            rule.add_expr(Conntrack::new(ConntrackKey::State));
+            rule.add_expr(Bitwise::new(st.0.to_ne_bytes(), 0u32.to_ne_bytes()).expect("same length"));
+            rule.add_expr(Cmp::new(CmpOp::Neq, 0u32.to_ne_bytes()));
+        }
+        Match::Iif(idx) => {
+            rule.add_expr(Meta::new(MetaType::Iif));
+            rule.add_expr(Cmp::new(CmpOp::Eq, idx.to_ne_bytes()));
+        }
+        Match::L4Proto(p) => {
+            rule.add_expr(Meta::new(MetaType::L4Proto));
+            rule.add_expr(Cmp::new(CmpOp::Eq, [p]));
+        }
+        Match::SrcNet(net) => {
+            let (nfproto, offset, addr, prefix, bits): (u8, u32, Vec<u8>, u8, u8) = match net {
+                Cidr::V4(a, l) => (NFPROTO_IPV4, 12, a.octets().to_vec(), l, 32),
+                Cidr::V6(a, l) => (NFPROTO_IPV6, 8, a.octets().to_vec(), l, 128),
+            };
+            rule.add_expr(Meta::new(MetaType::NfProto));
+            rule.add_expr(Cmp::new(CmpOp::Eq, [nfproto]));
+            rule.add_expr(payload(
+                NFT_PAYLOAD_NETWORK_HEADER,
+                offset,
+                addr.len() as u32,
+            ));
+            if prefix < bits {
+                let mask = prefix_mask(prefix, addr.len());
+                let zero = vec![0u8; addr.len()];
+                rule.add_expr(Bitwise::new(mask, zero).expect("same length"));
+            }
+            rule.add_expr(Cmp::new(CmpOp::Eq, addr));
+        }
+        Match::DstPort(r) => {
+            rule.add_expr(payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2));
+            eq_or_range(rule, &r.lo.to_be_bytes(), &r.hi.to_be_bytes());
+        }
+        Match::Icmpv6Type { lo, hi } => {
+            rule.add_expr(payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1));
+            eq_or_range(rule, &[lo], &[hi]);
+        }
+    }
+}
+
+/// The network mask of a prefix, as `len` bytes.
+pub fn prefix_mask(prefix: u8, len: usize) -> Vec<u8> {
+    let mut mask = vec![0u8; len];
+    for (i, b) in mask.iter_mut().enumerate() {
+        let bits_before = (i * 8) as u32;
+        let p = u32::from(prefix);
+        *b = if p >= bits_before + 8 {
+            0xff
+        } else if p <= bits_before {
+            0
+        } else {
+            0xffu8 << (8 - (p - bits_before))
+        };
+    }
+    mask
+}
+
+/// A batch that deletes statewall's table and nothing else.
+pub fn encode_remove(table: &str, genid: Option<u32>) -> EncodedBatch {
+    let mut batch = Batch::new();
+    let t = rustables::Table::new(ProtocolFamily::Inet).with_name(table);
+    batch.add(&t, MsgType::Del);
+    let raw = batch.finalize();
+    EncodedBatch {
+        bytes: wire::rewrite_batch(&raw, genid, |_, flags| flags & !NLM_F_ACK),
+        ops: vec![Op {
+            seq: 1,
+            what: format!("delete table inet {table}"),
+        }],
+        end_seq: 2,
+    }
+}

@@ -1,0 +1,332 @@
+//! Our own nfnetlink socket: what rustables' `Batch::send` cannot do.
+//!
+//! - batches of any size (buffers sized to the batch; no per-message acks to overflow them)
+//! - the commit is conditional on the generation id read before it
+//! - every kernel error is mapped back to the batch message (and so the policy item) it answers
+//! - the outcome is confirmed by reading the generation id after the batch on the same socket
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+use super::encode::{EncodedBatch, Op};
+use super::wire::{self, Header, NLMSG_DONE, NLMSG_ERROR};
+
+const SOL_NETLINK: libc::c_int = 270;
+const NETLINK_CAP_ACK: libc::c_int = 10;
+const NETLINK_EXT_ACK: libc::c_int = 11;
+const RECV_BUF: usize = 1 << 20;
+
+#[derive(Debug)]
+pub enum CommitError {
+    /// the socket itself failed (open, send, receive)
+    Io { during: &'static str, err: io::Error },
+    /// the ruleset generation changed since it was read: nothing applied
+    GenerationChanged,
+    /// the kernel refused a message of the batch: nothing applied
+    Rejected {
+        errno: i32,
+        seq: u32,
+        op: Option<Op>,
+        ext_msg: Option<String>,
+        /// further errors on other messages of the same batch
+        more: usize,
+    },
+    /// we could not learn whether the batch committed (e.g. receive buffer overflow)
+    Uncertain(String),
+}
+
+impl std::fmt::Display for CommitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CommitError::Io { during, err } => write!(f, "netlink {during} failed: {err}"),
+            CommitError::GenerationChanged => write!(
+                f,
+                "the ruleset changed underneath (generation id moved): nothing applied"
+            ),
+            CommitError::Rejected {
+                errno,
+                seq,
+                op,
+                ext_msg,
+                more,
+            } => {
+                write!(f, "the kernel rejected the batch: {}", wire::errno_words(*errno))?;
+                match op {
+                    Some(op) => write!(f, "\n  in message {seq}: {}", op.what)?,
+                    None => write!(f, "\n  in message {seq}")?,
+                }
+                if let Some(m) = ext_msg {
+                    write!(f, "\n  kernel says: {m}")?;
+                }
+                if *more > 0 {
+                    write!(f, "\n  ({more} more messages were refused)")?;
+                }
+                write!(f, "\n  nothing was applied; the previous ruleset is in force")
+            }
+            CommitError::Uncertain(why) => write!(f, "commit outcome unknown: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for CommitError {}
+
+fn io_err(during: &'static str) -> impl FnOnce(io::Error) -> CommitError {
+    move |err| CommitError::Io { during, err }
+}
+
+pub struct Socket {
+    fd: OwnedFd,
+    seq: u32,
+}
+
+impl Socket {
+    /// Opens an nfnetlink socket in the calling thread's network namespace.
+    pub fn open() -> io::Result<Socket> {
+        // SAFETY: plain syscalls; the fd is owned by OwnedFd from here on.
+        let raw = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                libc::NETLINK_NETFILTER,
+            )
+        };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        addr.nl_family = libc::AF_NETLINK as u16;
+        let rc = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                &addr as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_nl>() as u32,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let s = Socket { fd, seq: 0 };
+        // errors echo only the request header, plus the kernel's explanation
+        s.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)?;
+        let _ = s.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1);
+        s.set_buffer(libc::SO_RCVBUFFORCE, libc::SO_RCVBUF, 4 << 20);
+        let tv = libc::timeval {
+            tv_sec: 30,
+            tv_usec: 0,
+        };
+        unsafe {
+            libc::setsockopt(
+                s.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                &tv as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::timeval>() as u32,
+            );
+        }
+        Ok(s)
+    }
+
+    fn setsockopt(&self, level: libc::c_int, opt: libc::c_int, val: libc::c_int) -> io::Result<()> {
+        let rc = unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                level,
+                opt,
+                &val as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as u32,
+            )
+        };
+        if rc < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Sets a buffer size, beyond rmem_max/wmem_max when we have CAP_NET_ADMIN.
+    fn set_buffer(&self, force: libc::c_int, plain: libc::c_int, bytes: usize) {
+        let v = bytes.min(i32::MAX as usize) as libc::c_int;
+        if self.setsockopt(libc::SOL_SOCKET, force, v).is_err() {
+            let _ = self.setsockopt(libc::SOL_SOCKET, plain, v);
+        }
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
+    fn send(&self, buf: &[u8]) -> io::Result<()> {
+        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        addr.nl_family = libc::AF_NETLINK as u16;
+        let n = unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                buf.as_ptr() as *const libc::c_void,
+                buf.len(),
+                0,
+                &addr as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_nl>() as u32,
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if n as usize != buf.len() {
+            return Err(io::Error::other(format!(
+                "short send: {n} of {} bytes",
+                buf.len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let n = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr() as *mut libc::c_void,
+                    buf.len(),
+                    0,
+                )
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                if e.kind() == io::ErrorKind::WouldBlock {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no answer from the kernel within 30 s",
+                    ));
+                }
+                return Err(e);
+            }
+            return Ok(n as usize);
+        }
+    }
+
+    /// Reads the ruleset generation id (`NFT_MSG_GETGEN`).
+    pub fn generation(&mut self) -> Result<u32, CommitError> {
+        let seq = self.next_seq();
+        self.send(&wire::getgen(seq)).map_err(io_err("send of GETGEN"))?;
+        let mut buf = vec![0u8; RECV_BUF];
+        let mut generation = None;
+        loop {
+            let n = self.recv(&mut buf).map_err(io_err("receive of GETGEN"))?;
+            for (h, msg) in wire::messages(&buf[..n]) {
+                if h.seq != seq {
+                    continue;
+                }
+                match h.ty {
+                    NLMSG_ERROR => {
+                        let e = wire::parse_error(&h, msg);
+                        match e {
+                            Some(e) if e.errno == 0 => {
+                                return generation.ok_or_else(|| {
+                                    CommitError::Uncertain("GETGEN acked without a generation".into())
+                                });
+                            }
+                            Some(e) => {
+                                return Err(CommitError::Io {
+                                    during: "GETGEN",
+                                    err: io::Error::from_raw_os_error(e.errno),
+                                });
+                            }
+                            None => {}
+                        }
+                    }
+                    NLMSG_DONE => return generation.ok_or_else(|| CommitError::Uncertain("no generation".into())),
+                    _ => generation = wire::parse_newgen(msg).or(generation),
+                }
+            }
+        }
+    }
+
+    /// Sends one batch and waits for its outcome. The batch was encoded against the
+    /// generation id `expected_gen`; on success returns the generation after the commit.
+    pub fn commit(&mut self, batch: &EncodedBatch) -> Result<u32, CommitError> {
+        self.set_buffer(libc::SO_SNDBUFFORCE, libc::SO_SNDBUF, batch.bytes.len() + (64 << 10));
+        // our own sequence numbers must not collide with the batch's (0..=end_seq)
+        if self.seq <= batch.end_seq {
+            self.seq = batch.end_seq;
+        }
+        match self.send(&batch.bytes) {
+            Ok(()) => {}
+            Err(e) => return Err(CommitError::Io { during: "send of the batch", err: e }),
+        }
+        // The kernel processes the batch before the next message on this socket; the
+        // GETGEN reply therefore arrives after every error the batch produced.
+        let probe = self.next_seq();
+        self.send(&wire::getgen(probe)).map_err(io_err("send of GETGEN"))?;
+        let mut buf = vec![0u8; RECV_BUF];
+        let mut errors: Vec<wire::NlError> = Vec::new();
+        let mut generation = None;
+        loop {
+            let n = match self.recv(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    return Err(CommitError::Uncertain(
+                        "the kernel's answers overflowed the receive buffer; run `statewall status` to see what is live".into(),
+                    ));
+                }
+                Err(e) => return Err(CommitError::Io { during: "receive of the batch outcome", err: e }),
+            };
+            for (h, msg) in wire::messages(&buf[..n]) {
+                match h.ty {
+                    NLMSG_ERROR => {
+                        if let Some(e) = wire::parse_error(&h, msg) {
+                            if e.request.seq == probe {
+                                if e.errno == 0 {
+                                    return self.outcome(batch, errors, generation);
+                                }
+                                return Err(CommitError::Io {
+                                    during: "GETGEN after the batch",
+                                    err: io::Error::from_raw_os_error(e.errno),
+                                });
+                            }
+                            if e.errno != 0 {
+                                errors.push(e);
+                            }
+                        }
+                    }
+                    _ if h.seq == probe => {
+                        generation = wire::parse_newgen(msg).or(generation);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn outcome(
+        &self,
+        batch: &EncodedBatch,
+        errors: Vec<wire::NlError>,
+        generation: Option<u32>,
+    ) -> Result<u32, CommitError> {
+        if let Some(first) = errors.first() {
+            let begin_seq = Header::parse(&batch.bytes).map(|h| h.seq).unwrap_or(0);
+            if first.errno == libc::ERESTART && first.request.seq == begin_seq {
+                return Err(CommitError::GenerationChanged);
+            }
+            return Err(CommitError::Rejected {
+                errno: first.errno,
+                seq: first.request.seq,
+                op: batch.op(first.request.seq).cloned(),
+                ext_msg: first.ext_msg.clone(),
+                more: errors.len() - 1,
+            });
+        }
+        generation.ok_or_else(|| CommitError::Uncertain("no generation id after the batch".into()))
+    }
+}
+
+/// How long a commit took, for the CLI's summary line.
+pub fn millis(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}

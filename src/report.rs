@@ -1,0 +1,242 @@
+//! Readback → what `status` and `plan` show: the live table as a plan, drift, the counter
+//! table and its JSON form. Pure: works on data the kernel layer already read.
+
+use serde_json::{Value, json};
+
+use crate::kernel::decode::LiveRule;
+use crate::kernel::encode::fingerprint;
+use crate::kernel::readback::LiveTable;
+use crate::model::Mode;
+use crate::plan::{self, BaseHook, Hook, Plan};
+
+/// `NF_INET_LOCAL_IN`
+const HOOK_INPUT: u32 = 1;
+
+/// Version of the `status --json` schema; bumped on any incompatible change.
+pub const STATUS_SCHEMA: &str = "statewall.status/1";
+
+/// The live table in statewall's terms, or why it cannot be (a rule statewall would not
+/// have written, a chain on a hook statewall does not use).
+pub fn live_plan(t: &LiveTable) -> Result<Plan, String> {
+    let mut chains = Vec::new();
+    for c in &t.chains {
+        let hook = match c.hook {
+            None => None,
+            Some((HOOK_INPUT, prio)) => Some(BaseHook {
+                hook: Hook::Input,
+                priority: prio,
+            }),
+            Some((n, _)) => return Err(format!("chain {} is on hook {n}", c.name)),
+        };
+        if c.hook.is_some() && c.policy != Some("accept") {
+            return Err(format!("chain {} has policy {:?}", c.name, c.policy));
+        }
+        let mut rules = Vec::new();
+        for r in &c.rules {
+            match &r.rule {
+                Ok(rule) => rules.push(rule.clone()),
+                Err(why) => {
+                    return Err(format!(
+                        "rule handle {} in chain {}: {why}",
+                        r.handle, c.name
+                    ));
+                }
+            }
+        }
+        chains.push(plan::Chain {
+            name: c.name.clone(),
+            hook,
+            rules,
+        });
+    }
+    Ok(Plan {
+        table: t.name.clone(),
+        mode: match t.stored_mode() {
+            Some("audit") => Mode::Audit,
+            _ => Mode::Enforce,
+        },
+        chains,
+    })
+}
+
+/// Whether the live table differs from what statewall last committed (the fingerprint it
+/// stored in the table's comment). `None` = no drift; `Some(reason)` otherwise.
+pub fn drift(t: &LiveTable) -> Option<String> {
+    let Some(stored) = t.stored_fingerprint() else {
+        return Some("the table carries no statewall fingerprint (not made by statewall?)".into());
+    };
+    match live_plan(t) {
+        Err(why) => Some(format!("changed outside statewall: {why}")),
+        Ok(p) if fingerprint(&p) != stored => Some(
+            "changed outside statewall: its rules differ from what statewall committed".into(),
+        ),
+        Ok(_) => None,
+    }
+}
+
+/// The live table as text in the same form as `render::table_body`, for diffs.
+pub fn live_text(t: &LiveTable) -> String {
+    match live_plan(t) {
+        Ok(p) => crate::render::table_body(&p),
+        Err(_) => {
+            let mut s = format!("table inet {} {{\n", t.name);
+            for c in &t.chains {
+                s.push_str(&format!("\tchain {} {{\n", c.name));
+                for r in &c.rules {
+                    s.push_str(&format!("\t\t{}\n", live_rule_text(r)));
+                }
+                s.push_str("\t}\n");
+            }
+            s.push_str("}\n");
+            s
+        }
+    }
+}
+
+fn live_rule_text(r: &LiveRule) -> String {
+    match &r.rule {
+        Ok(rule) => crate::render::rule(rule),
+        Err(why) => format!("# rule handle {} not understood: {why}", r.handle),
+    }
+}
+
+fn hook_name(h: Option<(u32, i32)>) -> Option<String> {
+    h.map(|(n, _)| match n {
+        0 => "prerouting".to_string(),
+        1 => "input".to_string(),
+        2 => "forward".to_string(),
+        3 => "output".to_string(),
+        4 => "postrouting".to_string(),
+        n => n.to_string(),
+    })
+}
+
+/// `status --json`: a stable, documented schema (see README).
+pub fn status_json(t: &LiveTable) -> Value {
+    let chains: Vec<Value> = t
+        .chains
+        .iter()
+        .map(|c| {
+            let rules: Vec<Value> = c
+                .rules
+                .iter()
+                .map(|r| {
+                    let (m, v, err) = match &r.rule {
+                        Ok(rule) => (
+                            Value::String(crate::render::matches(&rule.matches)),
+                            Value::String(crate::render::verdict(rule.verdict)),
+                            Value::Null,
+                        ),
+                        Err(why) => (Value::Null, Value::Null, Value::String(why.clone())),
+                    };
+                    json!({
+                        "handle": r.handle,
+                        "comment": r.comment,
+                        "match": m,
+                        "verdict": v,
+                        "packets": r.packets,
+                        "bytes": r.bytes,
+                        "not_understood": err,
+                    })
+                })
+                .collect();
+            json!({
+                "name": c.name,
+                "hook": hook_name(c.hook),
+                "priority": c.hook.map(|(_, p)| p),
+                "policy": c.policy,
+                "rules": rules,
+            })
+        })
+        .collect();
+    let drift = drift(t);
+    json!({
+        "schema": STATUS_SCHEMA,
+        "table": t.name,
+        "family": "inet",
+        "mode": t.stored_mode(),
+        "drift": drift.is_some(),
+        "drift_reason": drift,
+        "chains": chains,
+    })
+}
+
+/// Human-readable counts: exact with `exact`, else K/M/G/T with 1000 steps like iptables.
+pub fn count(n: u64, exact: bool) -> String {
+    if exact || n < 100_000 {
+        return n.to_string();
+    }
+    let units = ["K", "M", "G", "T", "P"];
+    let mut v = n;
+    let mut u = 0;
+    while v >= 100_000 && u < units.len() {
+        v /= 1000;
+        u += 1;
+    }
+    format!("{v}{}", units[u - 1])
+}
+
+/// `status`: the view `iptables -L -nv` gave, per chain, per rule.
+pub fn status_text(t: &LiveTable, exact: bool) -> String {
+    let mut s = String::new();
+    let mode = t.stored_mode().unwrap_or("unknown");
+    s.push_str(&format!("table inet {}  mode {mode}\n", t.name));
+    match drift(t) {
+        None => s.push_str("drift: none (the live table is what statewall committed)\n"),
+        Some(why) => s.push_str(&format!("DRIFT: {why}\n")),
+    }
+    for c in &t.chains {
+        s.push('\n');
+        match (hook_name(c.hook), c.hook) {
+            (Some(h), Some((_, prio))) => s.push_str(&format!(
+                "chain {} (hook {h} priority {prio}, policy {})\n",
+                c.name,
+                c.policy.unwrap_or("?")
+            )),
+            _ => s.push_str(&format!("chain {}\n", c.name)),
+        }
+        let w = c
+            .rules
+            .iter()
+            .map(|r| r.comment.as_deref().unwrap_or("-").len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        s.push_str(&format!(
+            "{:>10} {:>10}  {:<22} {:<w$}  match\n",
+            "pkts", "bytes", "verdict", "name"
+        ));
+        for r in &c.rules {
+            let (m, v) = match &r.rule {
+                Ok(rule) => (
+                    crate::render::matches(&rule.matches),
+                    crate::render::verdict(rule.verdict),
+                ),
+                Err(why) => (format!("(not understood: {why})"), "?".into()),
+            };
+            let m = if m.is_empty() { "(everything)".into() } else { m };
+            s.push_str(&format!(
+                "{:>10} {:>10}  {:<22} {:<w$}  {}\n",
+                count(r.packets, exact),
+                count(r.bytes, exact),
+                v,
+                r.comment.as_deref().unwrap_or("-"),
+                m
+            ));
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count;
+
+    #[test]
+    fn counts_like_iptables() {
+        assert_eq!(count(99_999, false), "99999");
+        assert_eq!(count(123_456, false), "123K");
+        assert_eq!(count(123_456_789, false), "123M");
+        assert_eq!(count(123_456_789, true), "123456789");
+    }
+}
