@@ -62,10 +62,7 @@ pub fn compile(policy: &Policy, table: &str) -> Plan {
             rules.push(Rule {
                 comment: "icmpv6".into(),
                 origin: None,
-                matches: vec![
-                    Match::L4Proto(IPPROTO_ICMPV6),
-                    Match::Icmpv6Type { lo, hi },
-                ],
+                matches: vec![Match::L4Proto(IPPROTO_ICMPV6), Match::Icmpv6Type { lo, hi }],
                 verdict: Verdict::Accept,
             });
         }
@@ -77,9 +74,7 @@ pub fn compile(policy: &Policy, table: &str) -> Plan {
         service_rules(&rej.service, &mut rules, false, |proto| match rej.with {
             RejectWith::TcpReset => Verdict::RejectTcpReset,
             RejectWith::Default if proto == IPPROTO_TCP => Verdict::RejectTcpReset,
-            RejectWith::Default => {
-                Verdict::RejectIcmpx(crate::model::IcmpReject::PortUnreachable)
-            }
+            RejectWith::Default => Verdict::RejectIcmpx(crate::model::IcmpReject::PortUnreachable),
             RejectWith::Icmp(kind) => Verdict::RejectIcmpx(kind),
         });
     }

@@ -118,7 +118,11 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
         }
     };
     init_logging(cli.verbose);
@@ -212,7 +216,9 @@ fn run(cli: Cli) -> u8 {
 
 /// Reads and validates the policy; prints diagnostics (warnings too) to stderr.
 fn load(path: Option<&Path>) -> Result<(statewall::model::Policy, PathBuf), u8> {
-    let path = path.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(DEFAULT_POLICY));
+    let path = path
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_POLICY));
     let src = match std::fs::read_to_string(&path) {
         Ok(s) => s,
         Err(e) => {
@@ -229,7 +235,10 @@ fn load(path: Option<&Path>) -> Result<(statewall::model::Policy, PathBuf), u8> 
     };
     let (policy, diags) = policy::parse(&src);
     if !diags.is_empty() {
-        eprint!("{}", diag::render(&diags, &path.display().to_string(), &src));
+        eprint!(
+            "{}",
+            diag::render(&diags, &path.display().to_string(), &src)
+        );
     }
     match policy {
         Some(p) if !diag::has_errors(&diags) => Ok((p, path)),
@@ -254,10 +263,7 @@ fn print_live_diff(plan: &statewall::plan::Plan) {
     println!();
     match readback::read_table(&plan.table) {
         Err(e) => println!("# live table not readable ({e}); no diff"),
-        Ok(None) => println!(
-            "# no live table inet {}: apply would create it",
-            plan.table
-        ),
+        Ok(None) => println!("# no live table inet {}: apply would create it", plan.table),
         Ok(Some(live)) => {
             let live_text = report::live_text(&live);
             match render::diff(&live_text, &render::table_body(plan)) {
@@ -313,7 +319,9 @@ fn commit_with_retry(
         match sock.commit(&batch) {
             Ok(after) => return Ok((before, after, batch.ops.len())),
             Err(CommitError::GenerationChanged) if attempt == 0 => {
-                tracing::warn!("the ruleset changed while committing; re-reading and retrying once");
+                tracing::warn!(
+                    "the ruleset changed while committing; re-reading and retrying once"
+                );
                 attempt += 1;
             }
             Err(e) => return Err(e),

@@ -10,8 +10,15 @@ use std::fmt::Write;
 pub fn script(plan: &Plan) -> String {
     let mut s = String::new();
     let t = &plan.table;
-    let _ = writeln!(s, "# statewall plan: table inet {t}, mode {}", plan.mode.as_str());
-    let _ = writeln!(s, "# replaces this one table atomically; no other table is touched");
+    let _ = writeln!(
+        s,
+        "# statewall plan: table inet {t}, mode {}",
+        plan.mode.as_str()
+    );
+    let _ = writeln!(
+        s,
+        "# replaces this one table atomically; no other table is touched"
+    );
     let _ = writeln!(s, "table inet {t}");
     let _ = writeln!(s, "delete table inet {t}");
     s.push_str(&table_body(plan));
@@ -52,7 +59,12 @@ pub fn rule(r: &Rule) -> String {
         s.push_str(&m);
         s.push(' ');
     }
-    let _ = write!(s, "counter {} comment \"{}\"", verdict(r.verdict), r.comment);
+    let _ = write!(
+        s,
+        "counter {} comment \"{}\"",
+        verdict(r.verdict),
+        r.comment
+    );
     s
 }
 

@@ -67,9 +67,9 @@ pub fn drift(t: &LiveTable) -> Option<String> {
     };
     match live_plan(t) {
         Err(why) => Some(format!("changed outside statewall: {why}")),
-        Ok(p) if fingerprint(&p) != stored => Some(
-            "changed outside statewall: its rules differ from what statewall committed".into(),
-        ),
+        Ok(p) if fingerprint(&p) != stored => {
+            Some("changed outside statewall: its rules differ from what statewall committed".into())
+        }
         Ok(_) => None,
     }
 }
@@ -214,7 +214,11 @@ pub fn status_text(t: &LiveTable, exact: bool) -> String {
                 ),
                 Err(why) => (format!("(not understood: {why})"), "?".into()),
             };
-            let m = if m.is_empty() { "(everything)".into() } else { m };
+            let m = if m.is_empty() {
+                "(everything)".into()
+            } else {
+                m
+            };
             s.push_str(&format!(
                 "{:>10} {:>10}  {:<22} {:<w$}  {}\n",
                 count(r.packets, exact),

@@ -111,10 +111,11 @@ fn decode_exprs(
             ExpressionVariant::Conntrack(ct) if ct.get_key() == Some(&ConntrackKey::State) => {
                 let (mask, xor) = bitwise_of(exprs.get(i + 1))
                     .ok_or_else(|| not_understood(i, "ct state without a bitmask"))?;
-                match (cmp_of(exprs.get(i + 2)), <[u8; 4]>::try_from(mask.as_slice())) {
-                    (Some((CmpOp::Neq, zero)), Ok(m))
-                        if zero == [0; 4] && xor == [0; 4] =>
-                    {
+                match (
+                    cmp_of(exprs.get(i + 2)),
+                    <[u8; 4]>::try_from(mask.as_slice()),
+                ) {
+                    (Some((CmpOp::Neq, zero)), Ok(m)) if zero == [0; 4] && xor == [0; 4] => {
                         matches.push(Match::CtState(CtStates(u32::from_ne_bytes(m))));
                         i += 3;
                     }
@@ -137,11 +138,22 @@ fn decode_exprs(
                         matches.push(Match::L4Proto(*p));
                         i += 2;
                     }
-                    (Some(MetaType::NfProto), [fam]) if *fam == NFPROTO_IPV4 || *fam == NFPROTO_IPV6 => {
-                        let (off, len) = if *fam == NFPROTO_IPV4 { (12, 4) } else { (8, 16) };
+                    (Some(MetaType::NfProto), [fam])
+                        if *fam == NFPROTO_IPV4 || *fam == NFPROTO_IPV6 =>
+                    {
+                        let (off, len) = if *fam == NFPROTO_IPV4 {
+                            (12, 4)
+                        } else {
+                            (8, 16)
+                        };
                         let p = match exprs.get(i + 2).and_then(|e| e.get_data()) {
                             Some(ExpressionVariant::Payload(p)) => p,
-                            _ => return Err(not_understood(i, "family check without an address match")),
+                            _ => {
+                                return Err(not_understood(
+                                    i,
+                                    "family check without an address match",
+                                ));
+                            }
                         };
                         if p.get_base() != Some(&NFT_PAYLOAD_NETWORK_HEADER)
                             || p.get_offset() != Some(&off)
@@ -158,34 +170,62 @@ fn decode_exprs(
                         }
                         let addr = match cmp_of(exprs.get(j)) {
                             Some((CmpOp::Eq, a)) if a.len() == len as usize => a,
-                            _ => return Err(not_understood(j.min(exprs.len() - 1), "unexpected address comparison")),
+                            _ => {
+                                return Err(not_understood(
+                                    j.min(exprs.len() - 1),
+                                    "unexpected address comparison",
+                                ));
+                            }
                         };
                         let net = if len == 4 {
-                            Cidr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(addr.as_slice()).unwrap()), prefix)
+                            Cidr::V4(
+                                Ipv4Addr::from(<[u8; 4]>::try_from(addr.as_slice()).unwrap()),
+                                prefix,
+                            )
                         } else {
-                            Cidr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(addr.as_slice()).unwrap()), prefix)
+                            Cidr::V6(
+                                Ipv6Addr::from(<[u8; 16]>::try_from(addr.as_slice()).unwrap()),
+                                prefix,
+                            )
                         };
                         matches.push(Match::SrcNet(net));
                         i = j + 1;
                     }
-                    _ => return Err(not_understood(i, "meta key or value statewall does not emit")),
+                    _ => {
+                        return Err(not_understood(
+                            i,
+                            "meta key or value statewall does not emit",
+                        ));
+                    }
                 }
             }
-            ExpressionVariant::Payload(p) if p.get_base() == Some(&NFT_PAYLOAD_TRANSPORT_HEADER) => {
+            ExpressionVariant::Payload(p)
+                if p.get_base() == Some(&NFT_PAYLOAD_TRANSPORT_HEADER) =>
+            {
                 let (lo, hi, used) = eq_or_range(exprs, i + 1)
                     .ok_or_else(|| not_understood(i, "transport header without a comparison"))?;
                 match (p.get_offset(), p.get_len()) {
                     (Some(2), Some(2)) => {
                         let (lo, hi) = (u16_be(&lo), u16_be(&hi));
                         match (lo, hi) {
-                            (Some(lo), Some(hi)) => matches.push(Match::DstPort(PortRange { lo, hi })),
+                            (Some(lo), Some(hi)) => {
+                                matches.push(Match::DstPort(PortRange { lo, hi }))
+                            }
                             _ => return Err(not_understood(i, "port of the wrong size")),
                         }
                     }
                     (Some(0), Some(1)) if lo.len() == 1 && hi.len() == 1 => {
-                        matches.push(Match::Icmpv6Type { lo: lo[0], hi: hi[0] })
+                        matches.push(Match::Icmpv6Type {
+                            lo: lo[0],
+                            hi: hi[0],
+                        })
                     }
-                    _ => return Err(not_understood(i, "transport header field statewall does not emit")),
+                    _ => {
+                        return Err(not_understood(
+                            i,
+                            "transport header field statewall does not emit",
+                        ));
+                    }
                 }
                 i += 1 + used;
             }
@@ -211,12 +251,14 @@ fn decode_exprs(
                 use rustables::expr::IcmpCode;
                 verdict = Some(match (r.get_type(), r.get_icmp_code()) {
                     (Some(RejectType::TcpRst), _) => Verdict::RejectTcpReset,
-                    (Some(RejectType::IcmpxUnreach), Some(code)) => Verdict::RejectIcmpx(match code {
-                        IcmpCode::PortUnreach => IcmpReject::PortUnreachable,
-                        IcmpCode::HostUnreach => IcmpReject::HostUnreachable,
-                        IcmpCode::AdminProhibited => IcmpReject::AdminProhibited,
-                        IcmpCode::NoRoute => IcmpReject::NoRoute,
-                    }),
+                    (Some(RejectType::IcmpxUnreach), Some(code)) => {
+                        Verdict::RejectIcmpx(match code {
+                            IcmpCode::PortUnreach => IcmpReject::PortUnreachable,
+                            IcmpCode::HostUnreach => IcmpReject::HostUnreachable,
+                            IcmpCode::AdminProhibited => IcmpReject::AdminProhibited,
+                            IcmpCode::NoRoute => IcmpReject::NoRoute,
+                        })
+                    }
                     _ => return Err(not_understood(i, "reject kind statewall does not emit")),
                 });
                 i += 1;
@@ -262,7 +304,9 @@ mod tests {
     #[test]
     fn every_match_and_verdict_decodes_to_what_was_encoded() {
         roundtrip(rule(
-            vec![Match::CtState(CtStates(CtStates::ESTABLISHED | CtStates::RELATED))],
+            vec![Match::CtState(CtStates(
+                CtStates::ESTABLISHED | CtStates::RELATED,
+            ))],
             Verdict::Accept,
         ));
         roundtrip(rule(vec![Match::Iif(1)], Verdict::Drop));

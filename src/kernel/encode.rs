@@ -233,7 +233,9 @@ fn add_match(rule: &mut rustables::Rule, m: Match) {
         Match::CtState(st) => {
             // ct state is host-endian in the register
             rule.add_expr(Conntrack::new(ConntrackKey::State));
-            rule.add_expr(Bitwise::new(st.0.to_ne_bytes(), 0u32.to_ne_bytes()).expect("same length"));
+            rule.add_expr(
+                Bitwise::new(st.0.to_ne_bytes(), 0u32.to_ne_bytes()).expect("same length"),
+            );
             rule.add_expr(Cmp::new(CmpOp::Neq, 0u32.to_ne_bytes()));
         }
         Match::Iif(idx) => {

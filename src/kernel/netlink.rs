@@ -20,7 +20,10 @@ const RECV_BUF: usize = 1 << 20;
 #[derive(Debug)]
 pub enum CommitError {
     /// the socket itself failed (open, send, receive)
-    Io { during: &'static str, err: io::Error },
+    Io {
+        during: &'static str,
+        err: io::Error,
+    },
     /// the ruleset generation changed since it was read: nothing applied
     GenerationChanged,
     /// the kernel refused a message of the batch: nothing applied
@@ -51,7 +54,11 @@ impl std::fmt::Display for CommitError {
                 ext_msg,
                 more,
             } => {
-                write!(f, "the kernel rejected the batch: {}", wire::errno_words(*errno))?;
+                write!(
+                    f,
+                    "the kernel rejected the batch: {}",
+                    wire::errno_words(*errno)
+                )?;
                 match op {
                     Some(op) => write!(f, "\n  in message {seq}: {}", op.what)?,
                     None => write!(f, "\n  in message {seq}")?,
@@ -62,7 +69,10 @@ impl std::fmt::Display for CommitError {
                 if *more > 0 {
                     write!(f, "\n  ({more} more messages were refused)")?;
                 }
-                write!(f, "\n  nothing was applied; the previous ruleset is in force")
+                write!(
+                    f,
+                    "\n  nothing was applied; the previous ruleset is in force"
+                )
             }
             CommitError::Uncertain(why) => write!(f, "commit outcome unknown: {why}"),
         }
@@ -213,7 +223,8 @@ impl Socket {
     /// Reads the ruleset generation id (`NFT_MSG_GETGEN`).
     pub fn generation(&mut self) -> Result<u32, CommitError> {
         let seq = self.next_seq();
-        self.send(&wire::getgen(seq)).map_err(io_err("send of GETGEN"))?;
+        self.send(&wire::getgen(seq))
+            .map_err(io_err("send of GETGEN"))?;
         let mut buf = vec![0u8; RECV_BUF];
         let mut generation = None;
         loop {
@@ -228,7 +239,9 @@ impl Socket {
                         match e {
                             Some(e) if e.errno == 0 => {
                                 return generation.ok_or_else(|| {
-                                    CommitError::Uncertain("GETGEN acked without a generation".into())
+                                    CommitError::Uncertain(
+                                        "GETGEN acked without a generation".into(),
+                                    )
                                 });
                             }
                             Some(e) => {
@@ -240,7 +253,10 @@ impl Socket {
                             None => {}
                         }
                     }
-                    NLMSG_DONE => return generation.ok_or_else(|| CommitError::Uncertain("no generation".into())),
+                    NLMSG_DONE => {
+                        return generation
+                            .ok_or_else(|| CommitError::Uncertain("no generation".into()));
+                    }
                     _ => generation = wire::parse_newgen(msg).or(generation),
                 }
             }
@@ -250,19 +266,29 @@ impl Socket {
     /// Sends one batch and waits for its outcome. The batch was encoded against the
     /// generation id `expected_gen`; on success returns the generation after the commit.
     pub fn commit(&mut self, batch: &EncodedBatch) -> Result<u32, CommitError> {
-        self.set_buffer(libc::SO_SNDBUFFORCE, libc::SO_SNDBUF, batch.bytes.len() + (64 << 10));
+        self.set_buffer(
+            libc::SO_SNDBUFFORCE,
+            libc::SO_SNDBUF,
+            batch.bytes.len() + (64 << 10),
+        );
         // our own sequence numbers must not collide with the batch's (0..=end_seq)
         if self.seq <= batch.end_seq {
             self.seq = batch.end_seq;
         }
         match self.send(&batch.bytes) {
             Ok(()) => {}
-            Err(e) => return Err(CommitError::Io { during: "send of the batch", err: e }),
+            Err(e) => {
+                return Err(CommitError::Io {
+                    during: "send of the batch",
+                    err: e,
+                });
+            }
         }
         // The kernel processes the batch before the next message on this socket; the
         // GETGEN reply therefore arrives after every error the batch produced.
         let probe = self.next_seq();
-        self.send(&wire::getgen(probe)).map_err(io_err("send of GETGEN"))?;
+        self.send(&wire::getgen(probe))
+            .map_err(io_err("send of GETGEN"))?;
         let mut buf = vec![0u8; RECV_BUF];
         let mut errors: Vec<wire::NlError> = Vec::new();
         let mut generation = None;
@@ -274,7 +300,12 @@ impl Socket {
                         "the kernel's answers overflowed the receive buffer; run `statewall status` to see what is live".into(),
                     ));
                 }
-                Err(e) => return Err(CommitError::Io { during: "receive of the batch outcome", err: e }),
+                Err(e) => {
+                    return Err(CommitError::Io {
+                        during: "receive of the batch outcome",
+                        err: e,
+                    });
+                }
             };
             for (h, msg) in wire::messages(&buf[..n]) {
                 match h.ty {

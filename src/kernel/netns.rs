@@ -27,7 +27,10 @@ pub fn enter(spec: &str) -> io::Result<PathBuf> {
         let e = io::Error::last_os_error();
         return Err(io::Error::new(
             e.kind(),
-            format!("{}: not a network namespace or no permission: {e}", path.display()),
+            format!(
+                "{}: not a network namespace or no permission: {e}",
+                path.display()
+            ),
         ));
     }
     Ok(path)

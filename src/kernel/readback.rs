@@ -84,10 +84,7 @@ pub fn read_table(name: &str) -> Result<Option<LiveTable>, ReadError> {
                 ChainPolicy::Accept => "accept",
                 ChainPolicy::Drop => "drop",
             }),
-            rules: rules
-                .iter()
-                .map(decode_rule)
-                .collect(),
+            rules: rules.iter().map(decode_rule).collect(),
         });
     }
     Ok(Some(LiveTable {

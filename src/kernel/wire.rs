@@ -253,11 +253,7 @@ pub fn errno_words(errno: i32) -> String {
         _ => "errno",
     };
     let text = std::io::Error::from_raw_os_error(errno).to_string();
-    let text = text
-        .split(" (os error")
-        .next()
-        .unwrap_or(&text)
-        .to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text).to_string();
     format!("{name} {errno}: {text}")
 }
 

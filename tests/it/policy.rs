@@ -1,0 +1,194 @@
+//! Data-driven tests of the policy parser.
+//!
+//! Every `tests/data/policy/NAME.toml` is parsed; the result is compared with
+//! `tests/data/policy/NAME.expected`:
+//! - a valid policy: its `{:#?}`, then (after a blank line) the rendered warnings, if any;
+//! - an invalid one: the rendered diagnostics.
+//!
+//! Diagnostics are rendered with the file name `NAME.toml`. File names say what to expect:
+//! `ok-*` parse cleanly, `warn-*` parse with warnings only, `err-*` have at least one error.
+//!
+//! `UPDATE_EXPECT=1 cargo test --test it policy` rewrites the `.expected` files; review them
+//! by eye afterwards, they are the oracle.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use statewall::diag::{self, Severity};
+use statewall::model::{Baseline, Mode, PortRange, RejectWith};
+use statewall::policy;
+
+fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/policy")
+}
+
+/// What a case produces, in the `.expected` format.
+fn outcome(file_name: &str, src: &str) -> (String, Option<String>) {
+    let (policy, diags) = policy::parse(src);
+    let rendered = diag::render(&diags, file_name, src);
+    let errors = diags.iter().any(|d| d.severity == Severity::Error);
+    let warnings = diags.iter().any(|d| d.severity == Severity::Warning);
+    // The file name's promise.
+    let kind = file_name.split('-').next().unwrap_or("");
+    let broken_promise = match (kind, policy.is_some(), errors, warnings) {
+        ("ok", true, false, false) | ("warn", true, false, true) | ("err", false, true, _) => None,
+        ("ok" | "warn" | "err", ..) => Some(format!(
+            "{file_name}: the name promises `{kind}`, but parse gave policy={}, errors={errors}, warnings={warnings}",
+            policy.is_some()
+        )),
+        _ => Some(format!(
+            "{file_name}: case names start with ok-, warn- or err-"
+        )),
+    };
+    let text = match policy {
+        Some(p) if rendered.is_empty() => format!("{p:#?}\n"),
+        Some(p) => format!("{p:#?}\n\n{rendered}"),
+        None => rendered,
+    };
+    (text, broken_promise)
+}
+
+#[test]
+fn data_driven_cases() {
+    let update = std::env::var("UPDATE_EXPECT").is_ok_and(|v| v == "1");
+    let dir = data_dir();
+    let mut inputs: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    inputs.sort();
+    let mut failures = Vec::new();
+    let mut cases = 0;
+    for path in &inputs {
+        let file_name = path.file_name().unwrap().to_string_lossy().into_owned();
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("toml") => {}
+            Some("expected") => {
+                if !path.with_extension("toml").exists() {
+                    failures.push(format!("{file_name}: no matching .toml input"));
+                }
+                continue;
+            }
+            _ => {
+                failures.push(format!("{file_name}: neither .toml nor .expected"));
+                continue;
+            }
+        }
+        cases += 1;
+        let src = fs::read_to_string(path).unwrap();
+        let (actual, broken_promise) = outcome(&file_name, &src);
+        failures.extend(broken_promise);
+        let expected_path = path.with_extension("expected");
+        let expected = fs::read_to_string(&expected_path).ok();
+        if update {
+            if expected.as_deref() != Some(actual.as_str()) {
+                fs::write(&expected_path, &actual).unwrap();
+                eprintln!("updated {}", expected_path.display());
+            }
+            continue;
+        }
+        match expected {
+            None => failures.push(format!(
+                "{file_name}: {} is missing (run with UPDATE_EXPECT=1 to create it); actual:\n{actual}",
+                expected_path.display()
+            )),
+            Some(expected) if expected != actual => failures.push(format!(
+                "{file_name}: output differs from {}\n\
+                 ---------- expected ----------\n{expected}\
+                 ---------- actual ------------\n{actual}\
+                 ---------- diff (- expected, + actual) ----------\n{}",
+                expected_path.display(),
+                line_diff(&expected, &actual)
+            )),
+            Some(_) => {}
+        }
+    }
+    assert!(cases >= 15, "only {cases} cases in {}", dir.display());
+    if !failures.is_empty() {
+        panic!(
+            "{} problem(s) in the policy cases (UPDATE_EXPECT=1 rewrites the .expected files):\n\n{}",
+            failures.len(),
+            failures.join("\n\n")
+        );
+    }
+}
+
+/// A minimal line diff (longest common subsequence): `-` expected only, `+` actual only.
+fn line_diff(expected: &str, actual: &str) -> String {
+    let a: Vec<&str> = expected.lines().collect();
+    let b: Vec<&str> = actual.lines().collect();
+    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j) = (0, 0);
+    let mut out = String::new();
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            out.push_str(&format!("  {}\n", a[i]));
+            i += 1;
+            j += 1;
+        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            out.push_str(&format!("+ {}\n", b[j]));
+            j += 1;
+        } else {
+            out.push_str(&format!("- {}\n", a[i]));
+            i += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn line_diff_marks_changes() {
+    assert_eq!(line_diff("a\nb\nc\n", "a\nx\nc\n"), "  a\n+ x\n- b\n  c\n");
+}
+
+#[test]
+fn example_web_and_mail_parses_cleanly() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/web-and-mail.toml");
+    let src = fs::read_to_string(&path).unwrap();
+    let (policy, diags) = policy::parse(&src);
+    assert!(
+        diags.is_empty(),
+        "{}",
+        diag::render(&diags, "web-and-mail.toml", &src)
+    );
+    let p = policy.expect("no errors, so a policy");
+    assert_eq!(p.mode, Mode::Enforce);
+    assert_eq!(p.baseline, Baseline::default());
+
+    let open: Vec<(&str, &[PortRange])> = p
+        .allow
+        .iter()
+        .map(|s| (s.name.as_str(), s.tcp.as_slice()))
+        .collect();
+    let single = |p| [PortRange::single(p)];
+    assert_eq!(
+        open,
+        [
+            ("ssh", &single(22)[..]),
+            ("smtp", &single(25)[..]),
+            ("http", &single(80)[..]),
+            ("https", &single(443)[..]),
+        ]
+    );
+    for s in &p.allow {
+        assert!(s.udp.is_empty(), "{} opens udp", s.name);
+        assert!(s.from.is_empty(), "{} is restricted", s.name);
+    }
+
+    assert_eq!(p.reject.len(), 1);
+    let ident = &p.reject[0];
+    assert_eq!(ident.service.name, "ident");
+    assert_eq!(ident.service.tcp, [PortRange::single(113)]);
+    assert!(ident.service.udp.is_empty());
+    assert!(ident.service.from.is_empty());
+    assert_eq!(ident.with, RejectWith::TcpReset);
+}

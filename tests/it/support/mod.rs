@@ -1,0 +1,558 @@
+//! Namespace harness for the kernel and traffic tests.
+//!
+//! House rules it enforces: nothing reaches the host's netfilter or links. Every test works in
+//! network namespaces it created ([`Netns`], deleted on `Drop`, so also when the test panics);
+//! the veth pair of a [`Pair`] is created inside `fw` with its peer moved straight into `client`,
+//! and carries only documentation addresses (192.0.2.0/24, 2001:db8:5a::/64). Every external
+//! command runs with a timeout; every loop is bounded.
+//!
+//! The tests need root and fail (they do not skip) without it.
+//!
+//! ```ignore
+//! let pair = Pair::new("web");
+//! let _listeners = listen_tcp(&pair.fw, &[22, 8080]);
+//! let out = statewall(&pair.fw, ["apply", example("web-and-mail.toml").to_str().unwrap()]);
+//! out.assert_code(0);
+//! assert_eq!(probe_tcp(&pair.client, fw_v4(8080), PROBE_TIMEOUT), Probe::TimedOut);
+//! ```
+
+#![allow(dead_code)] // not every test file uses every helper
+
+mod selftest;
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::fs::File;
+use std::io::Read;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// Address of the firewalled side of a [`Pair`].
+pub const FW_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+pub const FW_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x5a, 0, 0, 0, 0, 1);
+/// Address of the client side of a [`Pair`].
+pub const CLIENT_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+pub const CLIENT_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x5a, 0, 0, 0, 0, 2);
+/// An address inside the pair's subnets that nobody owns (nothing answers ARP/ND for it).
+pub const SILENT_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 3);
+/// Interface names of the veth ends (each lives in its own namespace).
+pub const FW_IF: &str = "veth-fw";
+pub const CLIENT_IF: &str = "veth-client";
+
+/// A reasonable connect timeout for "is it dropped?" probes.
+pub const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
+/// Upper bound for any external command (ip, nft, ping, statewall).
+pub const CMD_TIMEOUT: Duration = Duration::from_secs(60);
+/// Upper bound for waiting until a pair is usable.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Listener threads stop on their own after this, even if `Listeners` is leaked.
+const LISTENER_MAX: Duration = Duration::from_secs(300);
+
+pub fn fw_v4(port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(FW_V4), port)
+}
+
+pub fn fw_v6(port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V6(FW_V6), port)
+}
+
+/// A file in the repository, e.g. `repo_path("examples/web-and-mail.toml")`.
+pub fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// An example policy, e.g. `example("web-and-mail.toml")`.
+pub fn example(name: &str) -> PathBuf {
+    repo_path("examples").join(name)
+}
+
+/// Panics with a clear message unless we are root (and `ip` is there).
+pub fn require_root() {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    assert!(
+        euid == 0,
+        "this test creates network namespaces and needs root (euid is {euid}); it is not \
+         skipped on purpose. Run the tests as root, e.g. `sudo -E cargo test --test it`, or \
+         `cargo xtask ci` as root"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running commands
+
+/// What a command did: exit code and captured output.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// The command line, for messages.
+    pub cmdline: String,
+    /// Exit code; `None` when killed by a signal (or by our timeout).
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub timed_out: bool,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// Panics (showing the command and both outputs) unless the exit code is `code`.
+    #[track_caller]
+    pub fn assert_code(&self, code: i32) -> &Self {
+        assert!(
+            self.code == Some(code),
+            "expected exit code {code}, got:\n{self}"
+        );
+        self
+    }
+
+    /// Panics (showing the command and both outputs) unless the command succeeded.
+    #[track_caller]
+    pub fn assert_ok(&self) -> &Self {
+        self.assert_code(0)
+    }
+}
+
+impl fmt::Display for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let how = match (self.timed_out, self.code) {
+            (true, _) => "timed out and was killed".to_string(),
+            (false, Some(c)) => format!("exited with code {c}"),
+            (false, None) => "was killed by a signal".to_string(),
+        };
+        writeln!(f, "`{}` {how}", self.cmdline)?;
+        writeln!(f, "--- stdout\n{}", self.stdout.trim_end())?;
+        write!(f, "--- stderr\n{}", self.stderr.trim_end())
+    }
+}
+
+fn cmdline(cmd: &Command) -> String {
+    let mut words = vec![cmd.get_program().to_string_lossy().into_owned()];
+    words.extend(cmd.get_args().map(|a| a.to_string_lossy().into_owned()));
+    words.join(" ")
+}
+
+/// Runs `cmd` (stdin closed) with a timeout, capturing stdout and stderr. Panics only when the
+/// program cannot be started at all.
+pub fn run_cmd(mut cmd: Command, timeout: Duration) -> Output {
+    let line = cmdline(&cmd);
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run `{line}`: {e}"));
+    let reader = |pipe: Option<Box<dyn Read + Send>>| {
+        thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut buf);
+            }
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let out = reader(child.stdout.take().map(|p| Box::new(p) as _));
+    let err = reader(child.stderr.take().map(|p| Box::new(p) as _));
+    let deadline = Instant::now() + timeout;
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() >= deadline => {
+                timed_out = true;
+                let _ = child.kill();
+                break child.wait().ok();
+            }
+            Ok(None) => thread::sleep(Duration::from_millis(5)),
+            Err(_) => break None,
+        }
+    };
+    Output {
+        cmdline: line,
+        code: if timed_out {
+            None
+        } else {
+            status.and_then(|s| s.code())
+        },
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+        timed_out,
+    }
+}
+
+/// `ip ARGS` in the current (host) namespace — only for `ip netns add/del/list`.
+fn ip_host<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = Command::new("ip");
+    cmd.args(args);
+    run_cmd(cmd, CMD_TIMEOUT)
+}
+
+/// Names of the network namespaces in `ip netns list`.
+pub fn netns_list() -> Vec<String> {
+    let out = ip_host(["netns", "list"]);
+    out.assert_ok();
+    out.stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Namespaces
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+/// `ip netns add` sets up the shared `/run/netns` mount on first use; concurrent first calls
+/// from parallel tests could stack two mounts, so adds are serialised within the process.
+static ADD_LOCK: Mutex<()> = Mutex::new(());
+
+/// A named network namespace (`/run/netns/NAME`) this test created; deleted on `Drop`.
+#[derive(Debug)]
+pub struct Netns {
+    name: String,
+}
+
+impl Netns {
+    /// Creates `sw-<tag>-<pid>-<counter>` and brings its `lo` up. IPv6 duplicate address
+    /// detection is switched off inside it, so addresses are usable at once.
+    pub fn new(tag: &str) -> Netns {
+        require_root();
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("sw-{tag}-{}-{n}", std::process::id());
+        {
+            let _serial = ADD_LOCK
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            ip_host(["netns", "add", &name]).assert_ok();
+        }
+        // From here on Drop deletes it, whatever fails next.
+        let ns = Netns { name };
+        ns.exec(["ip", "link", "set", "lo", "up"]).assert_ok();
+        ns.run(|| {
+            for conf in ["all", "default"] {
+                let path = format!("/proc/sys/net/ipv6/conf/{conf}/accept_dad");
+                std::fs::write(&path, "0").unwrap_or_else(|e| panic!("writing {path}: {e}"));
+            }
+        });
+        ns
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `/run/netns/NAME`, usable as `statewall --netns PATH` or with `setns`.
+    pub fn path(&self) -> PathBuf {
+        Path::new("/run/netns").join(&self.name)
+    }
+
+    /// Runs a command inside the namespace (`ip netns exec NAME ARGS`), with [`CMD_TIMEOUT`].
+    pub fn exec<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name]).args(args);
+        run_cmd(cmd, CMD_TIMEOUT)
+    }
+
+    /// `nft ARGS` inside the namespace. An oracle for reading state back — tests do not build
+    /// rulesets with it.
+    pub fn nft<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut all: Vec<OsString> = vec!["nft".into()];
+        all.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+        self.exec(all)
+    }
+
+    /// Runs `f` on a fresh thread that has entered this namespace (`setns(CLONE_NEWNET)`), and
+    /// returns its result (a panic in `f` is re-raised here). Sockets created in `f` belong to
+    /// this namespace for their whole life, whichever thread uses them later.
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        let path = self.path();
+        let file =
+            File::open(&path).unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+        thread::scope(|scope| {
+            let handle = scope.spawn(move || {
+                // SAFETY: a valid namespace fd; setns only affects this (new) thread.
+                let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+                assert!(
+                    rc == 0,
+                    "setns({}) failed: {}",
+                    path.display(),
+                    std::io::Error::last_os_error()
+                );
+                drop(file);
+                f()
+            });
+            match handle.join() {
+                Ok(value) => value,
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        })
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Deleting the namespace also destroys its links (a veth takes its peer with it) and
+        // its nf_tables ruleset. Never panic here: we may already be unwinding.
+        let out = ip_host(["netns", "del", &self.name]);
+        if !out.success() {
+            eprintln!(
+                "WARNING: could not delete network namespace {}:\n{out}",
+                self.name
+            );
+        }
+    }
+}
+
+/// Two namespaces joined by a veth pair: `fw` (the firewalled host: 192.0.2.1/24,
+/// 2001:db8:5a::1/64 on `veth-fw`) and `client` (192.0.2.2/24, 2001:db8:5a::2/64 on
+/// `veth-client`). Both ends are up, addresses are not tentative.
+#[derive(Debug)]
+pub struct Pair {
+    pub fw: Netns,
+    pub client: Netns,
+}
+
+impl Pair {
+    pub fn new(tag: &str) -> Pair {
+        let fw = Netns::new(&format!("{tag}-fw"));
+        let client = Netns::new(&format!("{tag}-cl"));
+        // Created inside fw, the peer goes straight into client: the host never sees either.
+        fw.exec([
+            "ip",
+            "link",
+            "add",
+            FW_IF,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            CLIENT_IF,
+            "netns",
+            client.name(),
+        ])
+        .assert_ok();
+        for (ns, dev, v4, v6) in [
+            (&fw, FW_IF, FW_V4, FW_V6),
+            (&client, CLIENT_IF, CLIENT_V4, CLIENT_V6),
+        ] {
+            ns.exec(["ip", "addr", "add", &format!("{v4}/24"), "dev", dev])
+                .assert_ok();
+            ns.exec([
+                "ip",
+                "-6",
+                "addr",
+                "add",
+                &format!("{v6}/64"),
+                "dev",
+                dev,
+                "nodad",
+            ])
+            .assert_ok();
+            ns.exec(["ip", "link", "set", dev, "up"]).assert_ok();
+        }
+        let pair = Pair { fw, client };
+        pair.wait_ready();
+        pair
+    }
+
+    /// Bounded wait until both ends have carrier and no IPv6 address is tentative.
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + SETUP_TIMEOUT;
+        loop {
+            let mut last = String::new();
+            let ready = [(&self.fw, FW_IF), (&self.client, CLIENT_IF)]
+                .into_iter()
+                .all(|(ns, dev)| {
+                    let link = ns.exec(["ip", "-o", "link", "show", "dev", dev]);
+                    let tentative =
+                        ns.exec(["ip", "-6", "-o", "addr", "show", "dev", dev, "tentative"]);
+                    last = format!("{link}\n{tentative}");
+                    link.success()
+                        && link.stdout.contains("LOWER_UP")
+                        && tentative.success()
+                        && tentative.stdout.trim().is_empty()
+                });
+            if ready {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "veth pair {} <-> {} not ready within {:?}; last check:\n{last}",
+                self.fw.name(),
+                self.client.name(),
+                SETUP_TIMEOUT
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Traffic
+
+/// TCP listeners bound inside a namespace; they stop (and their threads are joined) on `Drop`.
+pub struct Listeners {
+    ports: Vec<u16>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Listeners {
+    /// The bound ports, in the order given (useful with port 0).
+    pub fn ports(&self) -> &[u16] {
+        &self.ports
+    }
+}
+
+impl Drop for Listeners {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Binds dual-stack TCP listeners on `[::]:PORT` (IPv4 and IPv6) inside `ns`, accepting and
+/// closing connections in background threads until the returned [`Listeners`] is dropped.
+pub fn listen_tcp(ns: &Netns, ports: &[u16]) -> Listeners {
+    let listeners: Vec<TcpListener> = ns.run(|| {
+        ports
+            .iter()
+            .map(|&port| {
+                let l = TcpListener::bind((Ipv6Addr::UNSPECIFIED, port)).unwrap_or_else(|e| {
+                    panic!("cannot listen on [::]:{port} in {}: {e}", ns.name())
+                });
+                l.set_nonblocking(true).expect("set_nonblocking");
+                l
+            })
+            .collect()
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut bound = Vec::new();
+    let mut threads = Vec::new();
+    for listener in listeners {
+        bound.push(listener.local_addr().expect("local_addr").port());
+        let stop = Arc::clone(&stop);
+        threads.push(thread::spawn(move || {
+            let deadline = Instant::now() + LISTENER_MAX;
+            while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+                match listener.accept() {
+                    Ok((stream, _)) => drop(stream),
+                    Err(_) => thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        }));
+    }
+    Listeners {
+        ports: bound,
+        stop,
+        threads,
+    }
+}
+
+/// How a TCP connection attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    Connected,
+    /// ECONNREFUSED: a TCP RST (closed port, or a `reject with tcp reset` rule).
+    Refused,
+    /// No answer within the timeout (e.g. dropped).
+    TimedOut,
+    Other(String),
+}
+
+impl fmt::Display for Probe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Probe::Connected => f.write_str("connected"),
+            Probe::Refused => f.write_str("refused"),
+            Probe::TimedOut => f.write_str("timed out"),
+            Probe::Other(e) => write!(f, "error: {e}"),
+        }
+    }
+}
+
+/// Connects from inside `ns` to `addr` with `timeout`.
+pub fn probe_tcp(ns: &Netns, addr: SocketAddr, timeout: Duration) -> Probe {
+    ns.run(
+        || match TcpStream::connect_timeout(&addr, timeout).map_err(|e| (e.kind(), e)) {
+            Ok(_) => Probe::Connected,
+            Err((std::io::ErrorKind::ConnectionRefused, _)) => Probe::Refused,
+            Err((std::io::ErrorKind::TimedOut, _)) => Probe::TimedOut,
+            Err((kind, e)) => Probe::Other(format!("{e} ({kind:?})")),
+        },
+    )
+}
+
+/// One ICMP echo (`ping -c 1 -W 2 ADDR`) from inside `ns`; true if answered.
+pub fn ping(ns: &Netns, addr: impl Into<IpAddr>) -> bool {
+    let addr = addr.into().to_string();
+    ns.exec(["ping", "-n", "-q", "-c", "1", "-W", "2", &addr])
+        .success()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The product
+
+/// Runs the statewall binary under test as `statewall --netns NAME ARGS` (cwd: the repository
+/// root, so relative paths like `examples/web-and-mail.toml` work), with [`CMD_TIMEOUT`].
+pub fn statewall<I, S>(ns: &Netns, args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_statewall"));
+    cmd.arg("--netns")
+        .arg(ns.name())
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    run_cmd(cmd, CMD_TIMEOUT)
+}
+
+/// `statewall --netns NAME status --json`, required to succeed, parsed.
+pub fn status_json(ns: &Netns) -> serde_json::Value {
+    let out = statewall(ns, ["status", "--json"]);
+    out.assert_ok();
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("`status --json` printed invalid JSON ({e}):\n{out}"))
+}
+
+/// The rules (across all chains) of a `status --json` document whose comment is `comment`.
+pub fn rules_named<'a>(status: &'a serde_json::Value, comment: &str) -> Vec<&'a serde_json::Value> {
+    status["chains"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|chain| chain["rules"].as_array().into_iter().flatten())
+        .filter(|rule| rule["comment"] == comment)
+        .collect()
+}
+
+/// Sum of the packet counters of the rules named `comment` in a `status --json` document.
+pub fn packets_of(status: &serde_json::Value, comment: &str) -> u64 {
+    rules_named(status, comment)
+        .iter()
+        .map(|rule| rule["packets"].as_u64().unwrap_or(0))
+        .sum()
+}
