@@ -74,29 +74,37 @@ pub fn drift(t: &LiveTable) -> Option<String> {
     }
 }
 
-/// The live table as text in the same form as `render::table_body`, for diffs.
+/// The live table as text in the same form as `render::table_body`, for diffs: a rule
+/// statewall would not have written shows as a `#` line saying what it is.
 pub fn live_text(t: &LiveTable) -> String {
-    match live_plan(t) {
-        Ok(p) => crate::render::table_body(&p),
-        Err(_) => {
-            let mut s = format!("table inet {} {{\n", t.name);
-            for c in &t.chains {
-                s.push_str(&format!("\tchain {} {{\n", c.name));
-                for r in &c.rules {
-                    s.push_str(&format!("\t\t{}\n", live_rule_text(r)));
-                }
-                s.push_str("\t}\n");
-            }
-            s.push_str("}\n");
-            s
-        }
+    if let Ok(p) = live_plan(t) {
+        return crate::render::table_body(&p);
     }
+    let mut s = format!("table inet {} {{\n", t.name);
+    for (i, c) in t.chains.iter().enumerate() {
+        if i > 0 {
+            s.push('\n');
+        }
+        s.push_str(&format!("\tchain {} {{\n", c.name));
+        if let (Some(h), Some((_, prio))) = (hook_name(c.hook), c.hook) {
+            s.push_str(&format!(
+                "\t\ttype filter hook {h} priority {prio}; policy {};\n",
+                c.policy.unwrap_or("?")
+            ));
+        }
+        for r in &c.rules {
+            s.push_str(&format!("\t\t{}\n", live_rule_text(r)));
+        }
+        s.push_str("\t}\n");
+    }
+    s.push_str("}\n");
+    s
 }
 
 fn live_rule_text(r: &LiveRule) -> String {
     match &r.rule {
         Ok(rule) => crate::render::rule(rule),
-        Err(why) => format!("# rule handle {} not understood: {why}", r.handle),
+        Err(why) => format!("# not statewall's (handle {}): {why}", r.handle),
     }
 }
 

@@ -32,12 +32,26 @@ pub fn decode_rule(r: &rustables::Rule) -> LiveRule {
         .get_expressions()
         .map(|l| l.iter().collect())
         .unwrap_or_default();
-    let rule = decode_exprs(&exprs, &mut packets, &mut bytes).map(|(matches, verdict)| Rule {
-        comment: comment.clone().unwrap_or_default(),
-        origin: None,
-        matches,
-        verdict,
-    });
+    let mut counted = false;
+    let rule = decode_exprs(&exprs, &mut packets, &mut bytes, &mut counted).and_then(
+        |(matches, verdict)| {
+            let text = || {
+                let m = crate::render::matches(&matches);
+                let v = crate::render::verdict(verdict);
+                if m.is_empty() { v } else { format!("{m} {v}") }
+            };
+            if !counted {
+                // statewall counts every rule; one without a counter was written by someone else
+                return Err(format!("a rule without a counter: `{}`", text()));
+            }
+            Ok(Rule {
+                comment: comment.clone().unwrap_or_default(),
+                origin: None,
+                matches,
+                verdict,
+            })
+        },
+    );
     LiveRule {
         handle: r.get_handle().copied().unwrap_or(0),
         comment,
@@ -95,6 +109,7 @@ fn decode_exprs(
     exprs: &[&RawExpression],
     packets: &mut u64,
     bytes: &mut u64,
+    counted: &mut bool,
 ) -> Result<(Vec<Match>, Verdict), String> {
     let mut matches = Vec::new();
     let mut verdict = None;
@@ -232,6 +247,7 @@ fn decode_exprs(
             ExpressionVariant::Counter(c) => {
                 *packets = c.get_nb_packets().copied().unwrap_or(0);
                 *bytes = c.get_nb_bytes().copied().unwrap_or(0);
+                *counted = true;
                 i += 1;
             }
             ExpressionVariant::Immediate(imm) => {
@@ -356,5 +372,12 @@ mod tests {
 
         let empty = rustables::Rule::new(&chain()).unwrap();
         assert_eq!(decode_rule(&empty).rule, Err("rule has no verdict".into()));
+
+        let mut uncounted = rustables::Rule::new(&chain()).unwrap();
+        uncounted.add_expr(Immediate::new_verdict(VerdictKind::Drop));
+        assert_eq!(
+            decode_rule(&uncounted).rule,
+            Err("a rule without a counter: `drop`".into())
+        );
     }
 }

@@ -1,0 +1,314 @@
+//! Kernel-object tests: each in a network namespace it creates. The oracle is what the
+//! kernel holds, as `nft list ruleset` shows it, and what statewall reads back over netlink.
+
+use crate::golden;
+use crate::support::{Netns, example, rules_named, statewall, status_json};
+use statewall::kernel::encode;
+use statewall::kernel::netlink::{CommitError, Socket};
+use statewall::{compile, policy};
+
+fn ruleset(ns: &Netns) -> String {
+    let out = ns.nft(["list", "ruleset"]);
+    out.assert_ok();
+    out.stdout
+}
+
+fn example_str() -> String {
+    example("web-and-mail.toml").display().to_string()
+}
+
+/// A policy written to a temporary file that is removed on drop.
+struct TempPolicy(std::path::PathBuf);
+
+impl TempPolicy {
+    fn new(tag: &str, text: &str) -> TempPolicy {
+        let p =
+            std::env::temp_dir().join(format!("statewall-test-{tag}-{}.toml", std::process::id()));
+        std::fs::write(&p, text).unwrap();
+        TempPolicy(p)
+    }
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for TempPolicy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn apply_builds_the_expected_table() {
+    let ns = Netns::new("k-apply");
+    statewall(&ns, ["apply", &example_str()]).assert_ok();
+    golden::check("kernel/web-and-mail.nft-list", &ruleset(&ns));
+}
+
+#[test]
+fn the_plan_script_means_the_same_to_nft() {
+    // Oracle: nft itself parses statewall's plan text; the kernel objects it creates must be
+    // the ones statewall's own batch created (nft's listing of both, table comment aside).
+    let ours = Netns::new("k-ours");
+    let theirs = Netns::new("k-nft");
+    statewall(&ours, ["apply", &example_str()]).assert_ok();
+    let plan = statewall(&ours, ["plan", "--no-live", &example_str()]);
+    plan.assert_ok();
+    let script = std::env::temp_dir().join(format!("statewall-plan-{}.nft", std::process::id()));
+    std::fs::write(&script, &plan.stdout).unwrap();
+    // `delete table` in the script needs the table to exist: create it first, as apply does.
+    theirs
+        .nft(["add", "table", "inet", "statewall"])
+        .assert_ok();
+    let loaded = theirs.nft(["-f", script.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&script);
+    loaded.assert_ok();
+    let strip = |s: String| -> String {
+        s.lines()
+            .filter(|l| !l.trim_start().starts_with("comment \"statewall plan="))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(strip(ruleset(&ours)), strip(ruleset(&theirs)));
+}
+
+#[test]
+fn reapply_replaces_the_table_atomically() {
+    let ns = Netns::new("k-reapply");
+    statewall(&ns, ["apply", &example_str()]).assert_ok();
+    statewall(&ns, ["apply", "--audit", &example_str()]).assert_ok();
+    let list = ruleset(&ns);
+    assert_eq!(list.matches("table inet statewall").count(), 1, "{list}");
+    assert!(
+        list.contains("counter packets 0 bytes 0 accept comment \"final\""),
+        "{list}"
+    );
+    assert!(!list.contains("drop comment \"final\""), "{list}");
+    let st = status_json(&ns);
+    assert_eq!(st["mode"], "audit");
+    assert_eq!(st["drift"], false);
+    // the same 13 rules, in the same order, once each
+    let names: Vec<&str> = st["chains"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["comment"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "established",
+            "invalid",
+            "loopback",
+            "icmp",
+            "icmpv6",
+            "icmpv6",
+            "icmpv6",
+            "ssh",
+            "smtp",
+            "http",
+            "https",
+            "ident",
+            "final"
+        ]
+    );
+}
+
+#[test]
+fn a_rejected_batch_leaves_the_previous_table_and_counters_byte_identical() {
+    let ns = Netns::new("k-reject");
+    statewall(&ns, ["apply", &example_str()]).assert_ok();
+    // Put packets on the counters: loopback traffic inside the namespace.
+    assert!(
+        ns.exec(["ping", "-c", "3", "-i", "0.2", "-W", "1", "127.0.0.1"])
+            .success()
+    );
+    let before = ruleset(&ns);
+    // the first echo request is NEW on lo, the rest of the exchange is established
+    let st = status_json(&ns);
+    let count = |name: &str| rules_named(&st, name)[0]["packets"].as_u64().unwrap();
+    assert!(count("loopback") >= 1, "{before}");
+    assert!(count("established") >= 5, "{before}");
+
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_statewall"));
+    cmd.args(["--netns", ns.name(), "apply", "--audit", &example_str()])
+        .env("STATEWALL_TEST_FAULT", "jump-to-missing-chain");
+    let out = crate::support::run_cmd(cmd, crate::support::CMD_TIMEOUT);
+    out.assert_code(3);
+    assert!(out.stderr.contains("ENOENT"), "errno in words: {out}");
+    assert!(
+        out.stderr
+            .contains("injected fault: jump to a missing chain"),
+        "the failing message is named: {out}"
+    );
+    assert!(out.stderr.contains("nothing was applied"), "{out}");
+    assert_eq!(ruleset(&ns), before, "table and counters unchanged");
+}
+
+#[test]
+fn other_tables_are_never_touched() {
+    let ns = Netns::new("k-foreign");
+    for cmd in [
+        "add table ip keepme",
+        "add chain ip keepme c { type filter hook input priority -5; policy accept; }",
+        "add rule ip keepme c tcp dport 9 counter accept",
+        "add table inet other",
+    ] {
+        ns.nft(cmd.split(' ').collect::<Vec<_>>()).assert_ok();
+    }
+    let foreign = |ns: &Netns| {
+        let a = ns.nft(["list", "table", "ip", "keepme"]);
+        let b = ns.nft(["list", "table", "inet", "other"]);
+        a.assert_ok();
+        b.assert_ok();
+        a.stdout + &b.stdout
+    };
+    let before = foreign(&ns);
+    statewall(&ns, ["apply", &example_str()]).assert_ok();
+    statewall(&ns, ["apply", "--audit", &example_str()]).assert_ok();
+    assert_eq!(foreign(&ns), before);
+    statewall(&ns, ["remove"]).assert_ok();
+    assert_eq!(foreign(&ns), before);
+    let list = ruleset(&ns);
+    assert!(!list.contains("table inet statewall"), "{list}");
+}
+
+#[test]
+fn remove_and_status_without_a_table_say_so() {
+    let ns = Netns::new("k-none");
+    let st = statewall(&ns, ["status"]);
+    st.assert_code(5);
+    assert!(st.stderr.contains("no table inet statewall"), "{st}");
+    statewall(&ns, ["remove"]).assert_code(5);
+    assert_eq!(ruleset(&ns), "");
+}
+
+#[test]
+fn an_invalid_policy_never_reaches_the_kernel() {
+    let ns = Netns::new("k-invalid");
+    let bad = TempPolicy::new("invalid", "[[allow]]\nname = \"web\"\ntcp = [80, 70000]\n");
+    let out = statewall(&ns, ["apply", bad.path()]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains(":3:12"),
+        "file:line:col of 70000: {out}"
+    );
+    assert!(
+        out.stderr.contains("nothing was sent to the kernel"),
+        "{out}"
+    );
+    assert_eq!(ruleset(&ns), "");
+}
+
+#[test]
+fn drift_is_reported_when_the_table_changes_outside_statewall() {
+    let ns = Netns::new("k-drift");
+    statewall(&ns, ["apply", &example_str()]).assert_ok();
+    assert_eq!(status_json(&ns)["drift"], false);
+    ns.nft([
+        "add",
+        "rule",
+        "inet",
+        "statewall",
+        "input",
+        "tcp",
+        "dport",
+        "9999",
+        "accept",
+    ])
+    .assert_ok();
+    let st = status_json(&ns);
+    assert_eq!(st["drift"], true, "{st}");
+    let text = statewall(&ns, ["status"]);
+    text.assert_ok();
+    assert!(text.stdout.contains("DRIFT"), "{text}");
+    // plan shows the foreign rule as what apply would take away
+    let plan = statewall(&ns, ["plan", &example_str()]);
+    plan.assert_ok();
+    assert!(
+        plan.stdout.lines().any(|l| l.starts_with("# - ")
+            && l.ends_with("a rule without a counter: `tcp dport 9999 accept`")),
+        "{plan}"
+    );
+}
+
+#[test]
+fn a_concurrent_change_fails_the_commit_and_applies_nothing() {
+    // In-process, inside the namespace: read the generation, let someone else commit, then
+    // send a batch conditional on the stale generation.
+    let ns = Netns::new("k-genid");
+    let src = std::fs::read_to_string(example("web-and-mail.toml")).unwrap();
+    let plan = compile::compile(&policy::parse(&src).0.unwrap(), "statewall");
+    let result = ns.run(|| {
+        let mut sock = Socket::open().expect("netlink socket");
+        let stale = sock.generation().expect("generation");
+        // someone else changes the ruleset (a separate process, same namespace)
+        let out = std::process::Command::new("nft")
+            .args(["add", "table", "ip", "someone-else"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let batch = encode::encode(&plan, Some(stale), None);
+        let refused = sock.commit(&batch);
+        // and a fresh generation commits fine
+        let fresh = sock.generation().expect("generation");
+        let batch = encode::encode(&plan, Some(fresh), None);
+        let accepted = sock.commit(&batch);
+        (stale, refused, fresh, accepted)
+    });
+    let (stale, refused, fresh, accepted) = result;
+    assert!(
+        matches!(refused, Err(CommitError::GenerationChanged)),
+        "{refused:?}"
+    );
+    assert_eq!(fresh, stale + 1, "only the other process committed");
+    assert_eq!(accepted.expect("commit with a fresh generation"), fresh + 1);
+}
+
+#[test]
+fn fifty_thousand_rules_commit_in_one_batch_and_read_back() {
+    let ns = Netns::new("k-50k");
+    let mut text = String::from("[[allow]]\nname = \"bulk\"\ntcp = [22]\nfrom = [\n");
+    for i in 0..50_000u32 {
+        // 198.18.0.0/15, the benchmarking range: one host address each
+        let a = 0xC612_0000u32 + i;
+        text.push_str(&format!("  \"{}\",\n", std::net::Ipv4Addr::from(a)));
+    }
+    text.push_str("]\n");
+    let pol = TempPolicy::new("50k", &text);
+    let out = statewall(&ns, ["apply", pol.path()]);
+    out.assert_ok();
+    assert!(out.stdout.contains("50008 rules"), "{out}");
+    let st = status_json(&ns);
+    assert_eq!(st["drift"], false);
+    let rules = st["chains"][0]["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 50_008);
+    assert_eq!(rules_named(&st, "bulk").len(), 50_000);
+    assert_eq!(
+        rules[7]["match"],
+        "ip saddr 198.18.0.0 tcp dport 22 ct state new"
+    );
+    assert_eq!(
+        rules[50_006]["match"],
+        "ip saddr 198.18.195.79 tcp dport 22 ct state new"
+    );
+    // the kernel's own view agrees on the count
+    let list = ruleset(&ns);
+    assert_eq!(list.matches("comment \"bulk\"").count(), 50_000);
+}
+
+#[test]
+fn bad_netns_and_bad_table_names_are_usage_errors() {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_statewall"));
+    cmd.args(["--netns", "sw-does-not-exist-anywhere", "status"]);
+    let out = crate::support::run_cmd(cmd, crate::support::CMD_TIMEOUT);
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("/run/netns/sw-does-not-exist-anywhere"),
+        "{out}"
+    );
+
+    let ns = Netns::new("k-usage");
+    let out = statewall(&ns, ["--table", "no spaces", "status"]);
+    out.assert_code(2);
+}
