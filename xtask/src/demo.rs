@@ -28,6 +28,7 @@ const POLICY: &str = "examples/web-and-mail.toml";
 const LISTEN_PORTS: &[u16] = &[22, 25, 80, 443, 8080, 113];
 const PROBES: &[(u16, &str)] = &[
     (22, "ssh"),
+    (25, "smtp"),
     (80, "http"),
     (443, "https"),
     (8080, "not in the policy"),
