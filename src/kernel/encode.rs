@@ -110,6 +110,73 @@ pub fn comment_from_udata(udata: &[u8]) -> Option<String> {
 }
 
 pub fn encode(plan: &Plan, genid: Option<u32>, fault: Option<Fault>) -> EncodedBatch {
+    encode_seeded(plan, genid, fault, &Seeds::default())
+}
+
+/// Initial counter values per (chain index, rule index) of a plan: a full table replace
+/// would reset every counter, so a swap that must carry counters over (audit → enforce,
+/// rollback to the previous ruleset) creates the counters with these values.
+pub type Seeds = std::collections::HashMap<(usize, usize), (u64, u64)>;
+
+/// The counters of a live table, with each rule's text, so they can be given back to the
+/// same rules later (stored with a pending change; see `seeds`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CounterSnapshot {
+    pub rules: Vec<SnapshotRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SnapshotRule {
+    pub chain: String,
+    pub index: usize,
+    /// `render::rule` of the rule (None when the rule was not statewall's)
+    pub text: Option<String>,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+impl CounterSnapshot {
+    pub fn of(live: &super::readback::LiveTable) -> CounterSnapshot {
+        let mut rules = Vec::new();
+        for c in &live.chains {
+            for (index, r) in c.rules.iter().enumerate() {
+                rules.push(SnapshotRule {
+                    chain: c.name.clone(),
+                    index,
+                    text: r.rule.as_ref().ok().map(crate::render::rule),
+                    packets: r.packets,
+                    bytes: r.bytes,
+                });
+            }
+        }
+        CounterSnapshot { rules }
+    }
+
+    /// Seeds for `plan`: a rule gets the snapshot's counters when the rule at the same place
+    /// (chain, index) had exactly the same text. Any other rule starts at zero.
+    pub fn seeds(&self, plan: &Plan) -> Seeds {
+        let mut seeds = Seeds::new();
+        for (ci, c) in plan.chains.iter().enumerate() {
+            for (ri, r) in c.rules.iter().enumerate() {
+                let text = crate::render::rule(r);
+                if let Some(s) = self.rules.iter().find(|s| {
+                    s.chain == c.name && s.index == ri && s.text.as_deref() == Some(text.as_str())
+                }) {
+                    seeds.insert((ci, ri), (s.packets, s.bytes));
+                }
+            }
+        }
+        seeds
+    }
+}
+
+/// [`encode`], with initial counter values for some rules.
+pub fn encode_seeded(
+    plan: &Plan,
+    genid: Option<u32>,
+    fault: Option<Fault>,
+    seeds: &Seeds,
+) -> EncodedBatch {
     let mut batch = Batch::new();
     let mut ops = Vec::new();
     let mut seq = 1u32;
@@ -131,7 +198,7 @@ pub fn encode(plan: &Plan, genid: Option<u32>, fault: Option<Fault>) -> EncodedB
     batch.add(&table, MsgType::Add);
     push(format!("add table inet {t}"));
 
-    for ch in &plan.chains {
+    for (ci, ch) in plan.chains.iter().enumerate() {
         let mut chain = Chain::new(&table).with_name(ch.name.as_str());
         if let Some(h) = ch.hook {
             let class = match h.hook {
@@ -145,7 +212,7 @@ pub fn encode(plan: &Plan, genid: Option<u32>, fault: Option<Fault>) -> EncodedB
         batch.add(&chain, MsgType::Add);
         push(format!("add chain inet {t} {}", ch.name));
         for (i, r) in ch.rules.iter().enumerate() {
-            let rule = rule(&chain, r);
+            let rule = rule_seeded(&chain, r, seeds.get(&(ci, i)).copied());
             batch.add(&rule, MsgType::Add);
             let origin = match r.origin {
                 Some(loc) => format!(" (policy line {})", loc.line),
@@ -182,11 +249,20 @@ pub fn encode(plan: &Plan, genid: Option<u32>, fault: Option<Fault>) -> EncodedB
 
 /// One plan rule as a rustables rule object in `chain`.
 pub fn rule(chain: &Chain, r: &plan::Rule) -> rustables::Rule {
+    rule_seeded(chain, r, None)
+}
+
+fn rule_seeded(chain: &Chain, r: &plan::Rule, counter: Option<(u64, u64)>) -> rustables::Rule {
     let mut rule = rustables::Rule::new(chain).expect("chain has table and name");
     for m in &r.matches {
         add_match(&mut rule, *m);
     }
-    rule.add_expr(Counter::default());
+    rule.add_expr(match counter {
+        Some((packets, bytes)) => Counter::default()
+            .with_nb_packets(packets)
+            .with_nb_bytes(bytes),
+        None => Counter::default(),
+    });
     match r.verdict {
         Verdict::Accept => rule.add_expr(Immediate::new_verdict(VerdictKind::Accept)),
         Verdict::Drop => rule.add_expr(Immediate::new_verdict(VerdictKind::Drop)),
