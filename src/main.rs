@@ -338,7 +338,9 @@ fn apply(table: &str, policy: statewall::model::Policy, path: &Path) -> u8 {
         Err(e) => return fail(exit::KERNEL, format!("cannot open a netlink socket: {e}")),
     };
     let fault = test_fault();
-    match commit_with_retry(&mut sock, |g| encode::encode(&plan, Some(g), fault)) {
+    let result = commit_with_retry(&mut sock, |g| encode::encode(&plan, Some(g), fault));
+    sock.close_in_background();
+    match result {
         Ok((before, after, messages)) => {
             println!(
                 "applied {}: table inet {table}, {rules} rules, mode {}, {messages} messages in one batch, generation {before} -> {after}, {}",
@@ -378,7 +380,9 @@ fn remove(table: &str) -> u8 {
         Ok(s) => s,
         Err(e) => return fail(exit::KERNEL, format!("cannot open a netlink socket: {e}")),
     };
-    match commit_with_retry(&mut sock, |g| encode::encode_remove(table, Some(g))) {
+    let result = commit_with_retry(&mut sock, |g| encode::encode_remove(table, Some(g)));
+    sock.close_in_background();
+    match result {
         Ok(_) => {
             println!("removed table inet {table}");
             exit::OK
