@@ -4,7 +4,7 @@
 //! `established` · `invalid` · `loopback` · `icmp` · `icmpv6` · one rule per allowed
 //! (source, protocol, port range) · the rejects · `final` (drop, or accept in audit mode).
 
-use crate::model::{Mode, Policy, RejectWith, Service};
+use crate::model::{Cidr, Final, Mode, Policy, RejectWith, Service};
 use crate::plan::*;
 
 /// The name of statewall's table when none is given.
@@ -67,29 +67,40 @@ pub fn compile(policy: &Policy, table: &str) -> Plan {
             });
         }
     }
+    let mut sets = Vec::new();
     for svc in &policy.allow {
-        service_rules(svc, &mut rules, true, |_| Verdict::Accept);
+        service_rules(svc, &mut rules, &mut sets, true, |_| Verdict::Accept);
     }
     for rej in &policy.reject {
-        service_rules(&rej.service, &mut rules, false, |proto| match rej.with {
-            RejectWith::TcpReset => Verdict::RejectTcpReset,
-            RejectWith::Default if proto == IPPROTO_TCP => Verdict::RejectTcpReset,
-            RejectWith::Default => Verdict::RejectIcmpx(crate::model::IcmpReject::PortUnreachable),
-            RejectWith::Icmp(kind) => Verdict::RejectIcmpx(kind),
-        });
+        service_rules(
+            &rej.service,
+            &mut rules,
+            &mut sets,
+            false,
+            |proto| match rej.with {
+                RejectWith::TcpReset => Verdict::RejectTcpReset,
+                RejectWith::Default if proto == IPPROTO_TCP => Verdict::RejectTcpReset,
+                RejectWith::Default => {
+                    Verdict::RejectIcmpx(crate::model::IcmpReject::PortUnreachable)
+                }
+                RejectWith::Icmp(kind) => Verdict::RejectIcmpx(kind),
+            },
+        );
     }
     rules.push(Rule {
         comment: FINAL_COMMENT.into(),
         origin: None,
         matches: vec![],
-        verdict: match policy.mode {
-            Mode::Enforce => Verdict::Drop,
-            Mode::Audit => Verdict::Accept,
+        verdict: match (policy.mode, policy.final_rule) {
+            (Mode::Enforce, Final::Drop) => Verdict::Drop,
+            (Mode::Enforce, Final::Reject(kind)) => Verdict::RejectIcmpx(kind),
+            (Mode::Audit, _) => Verdict::Accept,
         },
     });
     Plan {
         table: table.to_string(),
         mode: policy.mode,
+        sets,
         chains: vec![Chain {
             name: INPUT_CHAIN.into(),
             hook: Some(BaseHook {
@@ -101,37 +112,99 @@ pub fn compile(policy: &Policy, table: &str) -> Plan {
     }
 }
 
-/// One rule per (source network, protocol, port range); `new_only` adds `ct state new`.
+/// The rules of one policy entry: one per (source family, protocol or ICMP type), or one
+/// per source family for an entry without ports (it then matches everything from there);
+/// `new_only` adds `ct state new`. An entry's `iif` comes first in each of its rules.
+///
+/// A single source network or port range is matched inline; two or more become one
+/// interval set per family / protocol (with a counter per element), so the packet path
+/// costs one lookup whatever the length of the list.
 fn service_rules(
     svc: &Service,
     out: &mut Vec<Rule>,
+    sets: &mut Vec<Set>,
     new_only: bool,
     verdict: impl Fn(u8) -> Verdict,
 ) {
-    let sources: Vec<Option<crate::model::Cidr>> = if svc.from.is_empty() {
-        vec![None]
-    } else {
-        svc.from.iter().copied().map(Some).collect()
-    };
-    for src in &sources {
-        for (proto, ports) in [(IPPROTO_TCP, &svc.tcp), (IPPROTO_UDP, &svc.udp)] {
-            for range in ports.iter() {
-                let mut matches = Vec::with_capacity(4);
-                if let Some(net) = src {
-                    matches.push(Match::SrcNet(*net));
-                }
-                matches.push(Match::L4Proto(proto));
-                matches.push(Match::DstPort(*range));
-                if new_only {
-                    matches.push(Match::CtState(CtStates(CtStates::NEW)));
-                }
-                out.push(Rule {
-                    comment: svc.name.clone(),
-                    origin: Some(svc.loc),
-                    matches,
-                    verdict: verdict(proto),
+    let v4: Vec<Cidr> = svc
+        .from
+        .iter()
+        .copied()
+        .filter(|n| matches!(n, Cidr::V4(..)))
+        .collect();
+    let v6: Vec<Cidr> = svc
+        .from
+        .iter()
+        .copied()
+        .filter(|n| matches!(n, Cidr::V6(..)))
+        .collect();
+    let mut sources: Vec<Option<Match>> = Vec::new();
+    if svc.from.is_empty() {
+        sources.push(None);
+    }
+    for (nets, kind, v6) in [(&v4, SetKind::Src4, false), (&v6, SetKind::Src6, true)] {
+        match nets.as_slice() {
+            [] => {}
+            [one] => sources.push(Some(Match::SrcNet(*one))),
+            many => {
+                sets.push(Set {
+                    name: set_name(kind, &svc.name),
+                    kind,
+                    elements: many.iter().map(|n| SetElem::Net(*n)).collect(),
                 });
+                sources.push(Some(Match::SrcInSet { v6 }));
             }
+        }
+    }
+    let mut bodies: Vec<(u8, Vec<Match>)> = Vec::new();
+    for (proto, ports, kind) in [
+        (IPPROTO_TCP, &svc.tcp, SetKind::Tcp),
+        (IPPROTO_UDP, &svc.udp, SetKind::Udp),
+    ] {
+        match ports.as_slice() {
+            [] => {}
+            [one] => bodies.push((proto, vec![Match::L4Proto(proto), Match::DstPort(*one)])),
+            many => {
+                sets.push(Set {
+                    name: set_name(kind, &svc.name),
+                    kind,
+                    elements: many.iter().map(|r| SetElem::Ports(*r)).collect(),
+                });
+                bodies.push((proto, vec![Match::L4Proto(proto), Match::DstPortInSet]));
+            }
+        }
+    }
+    for t in &svc.icmp {
+        bodies.push((
+            IPPROTO_ICMP,
+            vec![Match::L4Proto(IPPROTO_ICMP), Match::IcmpType(*t)],
+        ));
+    }
+    let portless = svc.tcp.is_empty() && svc.udp.is_empty() && svc.icmp.is_empty();
+    if portless {
+        // 0: no protocol; the verdict function answers with its protocol-less kind
+        bodies.push((0, Vec::new()));
+    }
+    for src in &sources {
+        let mut head = Vec::with_capacity(5);
+        if let Some(name) = &svc.iif {
+            head.push(iifname(name));
+        }
+        if let Some(m) = src {
+            head.push(*m);
+        }
+        for (proto, body) in &bodies {
+            let mut matches = head.clone();
+            matches.extend(body.iter().copied());
+            if new_only {
+                matches.push(Match::CtState(CtStates(CtStates::NEW)));
+            }
+            out.push(Rule {
+                comment: svc.name.clone(),
+                origin: Some(svc.loc),
+                matches,
+                verdict: verdict(*proto),
+            });
         }
     }
 }

@@ -4,9 +4,14 @@
 
 pub mod compile;
 pub mod diag;
+pub mod host;
+pub mod import;
 pub mod kernel;
+pub mod lint;
 pub mod model;
 pub mod plan;
 pub mod policy;
 pub mod render;
 pub mod report;
+pub mod rollout;
+pub mod state;

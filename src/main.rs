@@ -11,6 +11,8 @@ use statewall::kernel::netlink::{CommitError, Socket};
 use statewall::kernel::{netns, readback};
 use statewall::{compile, diag, policy, render, report};
 
+mod rollout_cli;
+
 const DEFAULT_POLICY: &str = "/etc/statewall/policy.toml";
 
 /// Exit codes (documented in the README and `--help`).
@@ -32,6 +34,9 @@ Examples:
   statewall status                                packets/bytes per rule, read over netlink
   statewall apply examples/web-and-mail.toml      enforce: the final rule drops
   statewall --netns fw status --json              inside network namespace /run/netns/fw
+  statewall apply policy.toml --audit --confirm 120s
+                                                  rolls back by itself unless, from a NEW ssh
+  statewall confirm                               connection, you confirm within 120 s
 
 The careful rollout: apply --audit, let real traffic flow, read `status` (which rules
 see traffic, what the `final` rule counts), then apply in enforce mode.
@@ -47,6 +52,7 @@ Exit codes:
   3  the kernel refused or netlink failed (nothing was applied)
   4  the ruleset changed underneath during apply (nothing was applied)
   5  there is no statewall table (status, remove)
+  6  refused: the lockout lint, a pending change, or the rollout state (nothing was applied)
 
 Logging: -v (debug), -vv (trace), or STATEWALL_LOG=<tracing filter>; logs go to stderr.";
 
@@ -66,9 +72,25 @@ struct Cli {
     #[arg(long, global = true, value_name = "NAME", default_value = compile::DEFAULT_TABLE)]
     table: String,
 
+    /// Where statewall keeps its state: last confirmed policy, pending change, rollback record
+    #[arg(long, global = true, value_name = "DIR", env = "STATEWALL_STATE_DIR", default_value = statewall::state::DEFAULT_DIR)]
+    state_dir: PathBuf,
+
     /// More logging on stderr (-v debug, -vv trace)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+
+    /// Read the policy file as this format [default: detected: iptables-save text starts with `*` or `:`]
+    #[arg(long, global = true, value_name = "toml|iptables", value_parser = ["toml", "iptables"])]
+    format: Option<String>,
+
+    /// iptables-save input: IPv6 gets the IPv4 file's meaning, plus the ICMPv6 baseline
+    #[arg(long, global = true)]
+    mirror_ipv6: bool,
+
+    /// iptables-save input: the ip6tables-save file that says what IPv6 gets
+    #[arg(long, global = true, value_name = "FILE6")]
+    ipv6: Option<PathBuf>,
 
     #[command(subcommand)]
     cmd: Cmd,
@@ -99,7 +121,31 @@ enum Cmd {
         /// Audit mode whatever the policy says: the final rule counts and accepts instead of dropping
         #[arg(long)]
         audit: bool,
+        /// Roll back by itself unless `statewall confirm` comes within this time (e.g. 120s, 2m)
+        #[arg(long, value_name = "DURATION", value_parser = statewall::rollout::parse_duration)]
+        confirm: Option<u64>,
+        /// Apply even when the lockout lint says it would cut off SSH or IPv6 neighbour discovery
+        #[arg(long)]
+        force: bool,
     },
+    /// Keep the pending change: it becomes the last confirmed ruleset (what boot loads)
+    Confirm {
+        /// Refuse unless this session was opened after the apply (a NEW connection)
+        #[arg(long)]
+        require_new_connection: bool,
+    },
+    /// Go back to the ruleset before the pending change, now
+    Rollback,
+    /// Load the last confirmed policy (or the built-in safe one) at boot; discards a pending change
+    Boot,
+    /// Write the systemd unit that runs `statewall boot` before the network comes up
+    InstallUnit {
+        #[arg(long, value_name = "DIR", default_value = "/etc/systemd/system")]
+        dir: PathBuf,
+    },
+    /// The rollback guard (started by `apply --confirm`; restartable by hand)
+    #[command(hide = true)]
+    Guard,
     /// Per-rule packets and bytes of statewall's table, read over netlink; reports drift
     Status {
         /// Machine-readable output (schema statewall.status/1, see README)
@@ -111,6 +157,24 @@ enum Cmd {
     },
     /// Delete statewall's table, and nothing else
     Remove,
+    /// Turn an iptables-save file into a statewall policy (TOML on stdout, notes on stderr)
+    Import {
+        /// The iptables-save file (e.g. /etc/iptables/rules.v4); needs --mirror-ipv6 or --ipv6 FILE6
+        file: PathBuf,
+    },
+}
+
+/// How `load` reads iptables-save input (set once from the command line).
+static IMPORT_OPTS: std::sync::OnceLock<ImportOpts> = std::sync::OnceLock::new();
+
+/// Whether `load` read an iptables-save file (not a TOML policy).
+static LOADED_IPTABLES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[derive(Debug, Default)]
+struct ImportOpts {
+    format: Option<String>,
+    mirror_ipv6: bool,
+    ipv6: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -168,8 +232,14 @@ fn run(cli: Cli) -> u8 {
             ),
         );
     }
+    let _ = IMPORT_OPTS.set(ImportOpts {
+        format: cli.format.clone(),
+        mirror_ipv6: cli.mirror_ipv6,
+        ipv6: cli.ipv6.clone(),
+    });
     // Everything that does not need the kernel happens before entering the namespace.
     match &cli.cmd {
+        Cmd::Import { file } => return import_cmd(file),
         Cmd::Check { policy } => {
             return match load(policy.as_deref()) {
                 Ok((_, path)) => {
@@ -179,7 +249,12 @@ fn run(cli: Cli) -> u8 {
                 Err(code) => code,
             };
         }
-        Cmd::Plan { .. } | Cmd::Apply { .. } | Cmd::Status { .. } | Cmd::Remove => {}
+        Cmd::Plan { .. } | Cmd::Apply { .. } | Cmd::Status { .. } | Cmd::Remove => {
+            rollout_cli::ensure_guard(&rollout_cli::state_dir(&cli.state_dir));
+        }
+        Cmd::Confirm { .. } | Cmd::Rollback | Cmd::Guard | Cmd::Boot | Cmd::InstallUnit { .. } => {
+            return run_rollout(&cli);
+        }
     }
     let loaded = match &cli.cmd {
         Cmd::Plan { policy, .. } | Cmd::Apply { policy, .. } => match load(policy.as_deref()) {
@@ -195,7 +270,13 @@ fn run(cli: Cli) -> u8 {
         }
     }
     match cli.cmd {
-        Cmd::Check { .. } => unreachable!("handled above"),
+        Cmd::Check { .. }
+        | Cmd::Confirm { .. }
+        | Cmd::Rollback
+        | Cmd::Guard
+        | Cmd::Boot
+        | Cmd::InstallUnit { .. }
+        | Cmd::Import { .. } => unreachable!("handled above"),
         Cmd::Plan { audit, no_live, .. } => {
             let (policy, _) = loaded.expect("loaded above");
             let plan = compile::compile(&compile::with_mode(policy, audit), &cli.table);
@@ -205,11 +286,53 @@ fn run(cli: Cli) -> u8 {
             }
             exit::OK
         }
-        Cmd::Apply { audit, .. } => {
+        Cmd::Apply {
+            audit,
+            confirm,
+            force,
+            ..
+        } => {
             let (policy, path) = loaded.expect("loaded above");
-            apply(&cli.table, compile::with_mode(policy, audit), &path)
+            if confirm.is_some() && LOADED_IPTABLES.load(std::sync::atomic::Ordering::Relaxed) {
+                return fail(
+                    exit::USAGE,
+                    format!(
+                        "--confirm keeps the policy text for rollback and boot, so it needs a statewall policy: run `statewall import {} > policy.toml`, review it, and apply that",
+                        path.display()
+                    ),
+                );
+            }
+            let policy = compile::with_mode(policy, audit);
+            let state = rollout_cli::state_dir(&cli.state_dir);
+            if let Err(code) = rollout_cli::lint_gate(&compile::compile(&policy, &cli.table), force)
+            {
+                return code;
+            }
+            match confirm {
+                Some(secs) => rollout_cli::apply_confirm(
+                    &state,
+                    &cli.table,
+                    &path,
+                    audit,
+                    secs,
+                    cli.netns
+                        .as_deref()
+                        .map(|n| netns::resolve(n).display().to_string()),
+                ),
+                None => match rollout_cli::refuse_if_pending(&state, false) {
+                    Ok(()) => apply(&cli.table, policy, &path),
+                    Err(code) => code,
+                },
+            }
         }
-        Cmd::Status { json, exact } => status(&cli.table, json, exact),
+        Cmd::Status { json, exact } => {
+            let state = rollout_cli::state_dir(&cli.state_dir);
+            let code = status(&cli.table, json, exact, &state);
+            if !json {
+                print!("{}", rollout_cli::pending_text(&state));
+            }
+            code
+        }
         Cmd::Remove => remove(&cli.table),
     }
 }
@@ -233,6 +356,15 @@ fn load(path: Option<&Path>) -> Result<(statewall::model::Policy, PathBuf), u8> 
             ));
         }
     };
+    let opts = IMPORT_OPTS.get_or_init(ImportOpts::default);
+    let iptables = match opts.format.as_deref() {
+        Some(f) => f == "iptables",
+        None => statewall::import::looks_like_iptables(&src),
+    };
+    if iptables {
+        LOADED_IPTABLES.store(true, std::sync::atomic::Ordering::Relaxed);
+        return imported(&path, &src).map(|i| (i.policy, path.clone()));
+    }
     let (policy, diags) = policy::parse(&src);
     if !diags.is_empty() {
         eprint!(
@@ -256,6 +388,83 @@ fn load(path: Option<&Path>) -> Result<(statewall::model::Policy, PathBuf), u8> 
                 ),
             ))
         }
+    }
+}
+
+/// Imports an iptables-save file (and the --ipv6 one); prints problems and notes to stderr.
+fn imported(path: &Path, src: &str) -> Result<statewall::import::Imported, u8> {
+    use statewall::import::{self, Input, Ipv6};
+    let opts = IMPORT_OPTS.get_or_init(ImportOpts::default);
+    let src6 = match &opts.ipv6 {
+        Some(p6) => match std::fs::read_to_string(p6) {
+            Ok(s) => Some((p6.clone(), s)),
+            Err(e) => {
+                return Err(fail(
+                    exit::INVALID_POLICY,
+                    format!("cannot read {}: {e}", p6.display()),
+                ));
+            }
+        },
+        None => None,
+    };
+    let mode = match (&src6, opts.mirror_ipv6) {
+        (Some(_), true) => {
+            return Err(fail(
+                exit::USAGE,
+                "--ipv6 FILE6 and --mirror-ipv6 exclude each other: the IPv6 file, or the IPv4 meaning mirrored",
+            ));
+        }
+        (Some(_), false) => Ipv6::File,
+        (None, true) => Ipv6::Mirror,
+        (None, false) => Ipv6::Unspecified,
+    };
+    match import::import(src, src6.as_ref().map(|(_, s)| s.as_str()), mode) {
+        Ok(i) => {
+            for n in &i.notes {
+                eprintln!("note: {n}");
+            }
+            Ok(i)
+        }
+        Err(problems) => {
+            for (k, (input, d)) in problems.iter().enumerate() {
+                if k > 0 {
+                    eprintln!();
+                }
+                let (name, text) = match (input, &src6) {
+                    (Input::V6, Some((p6, s6))) => (p6.display().to_string(), s6.as_str()),
+                    _ => (path.display().to_string(), src),
+                };
+                eprint!("{}", d.render(&name, text));
+            }
+            let n = problems.len();
+            Err(fail(
+                exit::INVALID_POLICY,
+                format!(
+                    "{}: {n} problem{} importing it; nothing was imported or sent to the kernel",
+                    path.display(),
+                    if n == 1 { "" } else { "s" }
+                ),
+            ))
+        }
+    }
+}
+
+fn import_cmd(file: &Path) -> u8 {
+    let src = match std::fs::read_to_string(file) {
+        Ok(s) => s,
+        Err(e) => {
+            return fail(
+                exit::INVALID_POLICY,
+                format!("cannot read {}: {e}", file.display()),
+            );
+        }
+    };
+    match imported(file, &src) {
+        Ok(i) => {
+            print!("{}", i.toml);
+            exit::OK
+        }
+        Err(code) => code,
     }
 }
 
@@ -354,7 +563,7 @@ fn apply(table: &str, policy: statewall::model::Policy, path: &Path) -> u8 {
     }
 }
 
-fn status(table: &str, json: bool, exact: bool) -> u8 {
+fn status(table: &str, json: bool, exact: bool, state: &statewall::state::StateDir) -> u8 {
     match readback::read_table(table) {
         Err(e) => fail(exit::KERNEL, e),
         Ok(None) => fail(
@@ -365,7 +574,12 @@ fn status(table: &str, json: bool, exact: bool) -> u8 {
             if json {
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&report::status_json(&t)).expect("json")
+                    serde_json::to_string_pretty(&{
+                        let mut v = report::status_json(&t);
+                        v["pending"] = rollout_cli::pending_json(state);
+                        v
+                    })
+                    .expect("json")
                 );
             } else {
                 print!("{}", report::status_text(&t, exact));
@@ -392,5 +606,27 @@ fn remove(table: &str) -> u8 {
             format!("no table inet {table} here: nothing to remove"),
         ),
         Err(e) => fail(commit_error_code(&e), &e),
+    }
+}
+
+/// The rollout commands that do not take a policy: confirm, rollback, guard, boot, install-unit.
+fn run_rollout(cli: &Cli) -> u8 {
+    let state = rollout_cli::state_dir(&cli.state_dir);
+    match &cli.cmd {
+        Cmd::Confirm {
+            require_new_connection,
+        } => rollout_cli::confirm(&state, *require_new_connection),
+        Cmd::Rollback => rollout_cli::rollback_now(&state),
+        Cmd::Guard => rollout_cli::guard(&state),
+        Cmd::InstallUnit { dir } => rollout_cli::install_unit(dir),
+        Cmd::Boot => {
+            if let Some(ns) = &cli.netns
+                && let Err(e) = netns::enter(ns)
+            {
+                return fail(exit::USAGE, format!("--netns {ns}: {e}"));
+            }
+            rollout_cli::boot(&state, &cli.table)
+        }
+        _ => unreachable!("only rollout commands come here"),
     }
 }

@@ -145,6 +145,10 @@ pub struct Service {
     pub udp: Vec<PortRange>,
     /// empty = from anywhere
     pub from: Vec<Cidr>,
+    /// ICMPv4 types (`icmp type N`); empty = none
+    pub icmp: Vec<u8>,
+    /// input interface name (`iifname "eth0"`); None = any interface
+    pub iif: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,10 +157,66 @@ pub struct Reject {
     pub with: RejectWith,
 }
 
+/// What the last rule does with everything not allowed, in enforce mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Final {
+    /// `drop`: silence (the default)
+    #[default]
+    Drop,
+    /// `reject with icmpx <kind>`: an ICMP/ICMPv6 error, as iptables' `-j REJECT` does
+    Reject(IcmpReject),
+}
+
+impl Final {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Final::Drop => "drop",
+            Final::Reject(kind) => kind.as_str(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Policy {
     pub mode: Mode,
     pub baseline: Baseline,
     pub allow: Vec<Service>,
     pub reject: Vec<Reject>,
+    /// the final rule in enforce mode (audit mode always counts and accepts)
+    pub final_rule: Final,
+}
+
+/// ICMPv4 type names as iptables (`--icmp-type`) and nft know them.
+pub const ICMP_TYPES: &[(&str, u8)] = &[
+    ("echo-reply", 0),
+    ("destination-unreachable", 3),
+    ("source-quench", 4),
+    ("redirect", 5),
+    ("echo-request", 8),
+    ("router-advertisement", 9),
+    ("router-solicitation", 10),
+    ("time-exceeded", 11),
+    ("parameter-problem", 12),
+    ("timestamp-request", 13),
+    ("timestamp-reply", 14),
+    ("info-request", 15),
+    ("info-reply", 16),
+    ("address-mask-request", 17),
+    ("address-mask-reply", 18),
+];
+
+/// The name of an ICMPv4 type, if it has one.
+pub fn icmp_type_name(t: u8) -> Option<&'static str> {
+    ICMP_TYPES.iter().find(|(_, n)| *n == t).map(|(s, _)| *s)
+}
+
+/// An interface name the kernel would accept: 1-15 bytes, not `.`/`..`, no `/`, `:`,
+/// whitespace, NUL, quotes, backslash or the wildcard `*`.
+pub fn valid_ifname(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 15
+        && s != "."
+        && s != ".."
+        && s.chars()
+            .all(|c| c.is_ascii_graphic() && !matches!(c, '/' | ':' | '"' | '\\' | '*'))
 }

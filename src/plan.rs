@@ -22,6 +22,8 @@ pub struct Plan {
     /// the `inet` table statewall owns
     pub table: String,
     pub mode: Mode,
+    /// named interval sets the rules look up (created before the chains)
+    pub sets: Vec<Set>,
     pub chains: Vec<Chain>,
 }
 
@@ -105,6 +107,110 @@ pub enum Match {
     DstPort(PortRange),
     /// `icmpv6 type <lo>-<hi>` (needs `L4Proto(58)` before it)
     Icmpv6Type { lo: u8, hi: u8 },
+    /// `ip saddr @src4_<name>` / `ip6 saddr @src6_<name>`: the rule's own source set
+    /// (its name follows from the rule's comment, see [`set_name`])
+    SrcInSet { v6: bool },
+    /// `th dport @tcp_<name>` / `@udp_<name>` (needs an `L4Proto` before it)
+    DstPortInSet,
+    /// `icmp type <n>` (needs `L4Proto(1)` before it)
+    IcmpType(u8),
+    /// `iifname "<name>"`: the input interface's name, NUL-padded to `IFNAMSIZ` (16) bytes
+    IifName([u8; 16]),
+}
+
+/// `Match::IifName` for an interface name (cut to 15 bytes; validation refuses longer ones).
+pub fn iifname(name: &str) -> Match {
+    let mut b = [0u8; 16];
+    for (d, s) in b.iter_mut().zip(name.as_bytes().iter().take(15)) {
+        *d = *s;
+    }
+    Match::IifName(b)
+}
+
+/// The interface name held by `Match::IifName` bytes (up to the first NUL).
+pub fn ifname_of(b: &[u8; 16]) -> String {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(16);
+    String::from_utf8_lossy(&b[..end]).into_owned()
+}
+
+/// What a set holds. Every statewall set is an interval set with a counter per element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SetKind {
+    Src4,
+    Src6,
+    Tcp,
+    Udp,
+}
+
+impl SetKind {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            SetKind::Src4 => "src4",
+            SetKind::Src6 => "src6",
+            SetKind::Tcp => "tcp",
+            SetKind::Udp => "udp",
+        }
+    }
+
+    /// nft's data type name (for rendering) and id (`NFTA_SET_KEY_TYPE`), key length.
+    pub fn nft_type(self) -> (&'static str, u32, u32) {
+        match self {
+            SetKind::Src4 => ("ipv4_addr", 7, 4),
+            SetKind::Src6 => ("ipv6_addr", 8, 16),
+            SetKind::Tcp | SetKind::Udp => ("inet_service", 13, 2),
+        }
+    }
+
+    pub fn from_prefix(p: &str) -> Option<SetKind> {
+        [SetKind::Src4, SetKind::Src6, SetKind::Tcp, SetKind::Udp]
+            .into_iter()
+            .find(|k| k.prefix() == p)
+    }
+}
+
+/// `<kind>_<service name>`: a set belongs to one policy entry, so its name is derived, not
+/// chosen, and a rule's match names its set through the rule's comment.
+pub fn set_name(kind: SetKind, service: &str) -> String {
+    format!("{}_{service}", kind.prefix())
+}
+
+/// The set a match of `rule` refers to, if any.
+pub fn set_of(rule: &Rule, m: &Match) -> Option<String> {
+    let proto = rule.matches.iter().find_map(|m| match m {
+        Match::L4Proto(p) => Some(*p),
+        _ => None,
+    });
+    let kind = match (m, proto) {
+        (Match::SrcInSet { v6: false }, _) => SetKind::Src4,
+        (Match::SrcInSet { v6: true }, _) => SetKind::Src6,
+        (Match::DstPortInSet, Some(IPPROTO_TCP)) => SetKind::Tcp,
+        (Match::DstPortInSet, Some(IPPROTO_UDP)) => SetKind::Udp,
+        _ => return None,
+    };
+    Some(set_name(kind, &rule.comment))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SetElem {
+    Net(Cidr),
+    Ports(PortRange),
+}
+
+impl std::fmt::Display for SetElem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SetElem::Net(n) => write!(f, "{n}"),
+            SetElem::Ports(r) => write!(f, "{r}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Set {
+    pub name: String,
+    pub kind: SetKind,
+    /// in policy order (sorted on the wire)
+    pub elements: Vec<SetElem>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

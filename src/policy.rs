@@ -38,7 +38,8 @@ use toml::de::{DeString, DeTable, DeValue};
 
 use crate::diag::{Diagnostic, has_errors, loc_of};
 use crate::model::{
-    Baseline, Cidr, IcmpReject, Mode, Policy, PortRange, Reject, RejectWith, Service,
+    Baseline, Cidr, Final, ICMP_TYPES, IcmpReject, Mode, Policy, PortRange, Reject, RejectWith,
+    Service, valid_ifname,
 };
 
 /// Parses and validates a policy file.
@@ -61,10 +62,18 @@ pub fn parse(src: &str) -> (Option<Policy>, Vec<Diagnostic>) {
     (policy, diags)
 }
 
-const ROOT_KEYS: &[&str] = &["mode", "baseline", "allow", "reject"];
+const ROOT_KEYS: &[&str] = &["mode", "final", "baseline", "allow", "reject"];
 const BASELINE_KEYS: &[&str] = &["established", "invalid", "loopback", "icmp", "icmpv6"];
-const ALLOW_KEYS: &[&str] = &["name", "tcp", "udp", "from"];
-const REJECT_KEYS: &[&str] = &["name", "tcp", "udp", "from", "with"];
+const ALLOW_KEYS: &[&str] = &["name", "tcp", "udp", "icmp", "from", "iif"];
+const REJECT_KEYS: &[&str] = &["name", "tcp", "udp", "icmp", "from", "iif", "with"];
+const FINALS: &[&str] = &[
+    "drop",
+    "reject",
+    "port-unreachable",
+    "host-unreachable",
+    "admin-prohibited",
+    "no-route",
+];
 const MODES: &[&str] = &["enforce", "audit"];
 const REJECT_WITH: &[&str] = &[
     "tcp-reset",
@@ -131,8 +140,12 @@ struct Entry {
     name: Option<(String, Range<usize>)>,
     tcp: PortList,
     udp: PortList,
+    /// ICMPv4 types, with their spans.
+    icmp: Vec<(u8, Range<usize>)>,
     /// `None` = from anywhere.
     from: Option<FromList>,
+    /// `iif`, when valid.
+    iif: Option<String>,
     with: RejectWith,
 }
 
@@ -330,6 +343,11 @@ impl<'s> Checker<'s> {
                         policy.mode = mode;
                     }
                 }
+                "final" => {
+                    if let Some(f) = self.final_rule(value) {
+                        policy.final_rule = f;
+                    }
+                }
                 "baseline" => policy.baseline = self.baseline(key, value),
                 "allow" => self.entries(Kind::Allow, key, value, &mut entries),
                 "reject" => self.entries(Kind::Reject, key, value, &mut entries),
@@ -340,6 +358,9 @@ impl<'s> Checker<'s> {
         }
         self.duplicate_names(&entries);
         self.shadowed_rejects(&entries);
+        if policy.baseline.icmp {
+            self.icmp_rejects_shadowed(&entries);
+        }
 
         for e in entries {
             let Some((name, span)) = e.name else { continue };
@@ -352,6 +373,8 @@ impl<'s> Checker<'s> {
                     .from
                     .map(|f| f.nets.into_iter().map(|(n, _)| n).collect())
                     .unwrap_or_default(),
+                icmp: e.icmp.into_iter().map(|(t, _)| t).collect(),
+                iif: e.iif,
             };
             match e.kind {
                 Kind::Allow => policy.allow.push(service),
@@ -561,6 +584,10 @@ impl<'s> Checker<'s> {
         let mut tcp = PortList::default();
         let mut udp = PortList::default();
         let mut from = None;
+        let mut icmp = Vec::new();
+        let mut icmp_mentioned = false;
+        let mut iif = None;
+        let mut iif_written = false;
         let mut with = RejectWith::Default;
         let mut with_span = None;
         let mut misspelt = Vec::new();
@@ -577,6 +604,11 @@ impl<'s> Checker<'s> {
                 "tcp" => tcp = self.ports("tcp", value),
                 "udp" => udp = self.ports("udp", value),
                 "from" => from = Some(self.from(kind, value)),
+                "icmp" => (icmp, icmp_mentioned) = self.icmp_types(value),
+                "iif" => {
+                    iif_written = true;
+                    iif = self.iif(value);
+                }
                 "with" if kind == Kind::Reject => {
                     if let Some(w) = self.with(value) {
                         with = w;
@@ -606,7 +638,16 @@ impl<'s> Checker<'s> {
             );
         }
         let ports_misspelt = misspelt.contains(&"tcp") || misspelt.contains(&"udp");
-        if !tcp.mentioned && !udp.mentioned && entry_ok && !ports_misspelt {
+        // Without ports, an entry that names sources or an interface matches everything from
+        // there; one that restricts nothing at all would match everything.
+        let restricted = from.is_some() || iif_written || misspelt.contains(&"from");
+        if !tcp.mentioned
+            && !udp.mentioned
+            && !icmp_mentioned
+            && !restricted
+            && entry_ok
+            && !ports_misspelt
+        {
             let what = match &name {
                 Some((n, _)) => format!("{k} entry \"{n}\" has no ports"),
                 None => format!("this {k} entry has no ports"),
@@ -614,7 +655,26 @@ impl<'s> Checker<'s> {
             self.error(
                 head,
                 what,
-                Some("add tcp = [...] and/or udp = [...], e.g. tcp = [22]".into()),
+                Some("add tcp = [...] and/or udp = [...], e.g. tcp = [22]; an entry without ports needs `from` or `iif` (it then matches everything from there); to accept everything, use mode = \"audit\"".into()),
+            );
+        }
+        let portless = !tcp.mentioned && !udp.mentioned && !icmp_mentioned;
+        if let (RejectWith::TcpReset, Some(ws)) = (with, &with_span)
+            && (icmp_mentioned || portless)
+            && !udp.mentioned
+        {
+            let what = if icmp_mentioned {
+                "the icmp types of this entry"
+            } else {
+                "an entry without tcp ports"
+            };
+            self.error(
+                ws.clone(),
+                format!("with = \"tcp-reset\" cannot answer {what}"),
+                Some(
+                    "a tcp reset answers tcp ports only: list tcp = [...], or use with = \"port-unreachable\" (or another ICMP kind)"
+                        .into(),
+                ),
             );
         }
         if let (RejectWith::TcpReset, Some(ws)) = (with, &with_span)
@@ -635,7 +695,9 @@ impl<'s> Checker<'s> {
             name,
             tcp,
             udp,
+            icmp,
             from,
+            iif,
             with,
         }
     }
@@ -759,6 +821,196 @@ impl<'s> Checker<'s> {
                 return None;
             }
         })
+    }
+
+    fn final_rule(&mut self, value: &Spanned<DeValue<'_>>) -> Option<Final> {
+        let span = value.span();
+        if self.tainted(&span) {
+            return None;
+        }
+        let valid = "\"drop\" (the default), \"reject\" (ICMP port unreachable, like iptables' -j REJECT), \"port-unreachable\", \"host-unreachable\", \"admin-prohibited\", \"no-route\"";
+        let Some(s) = value.get_ref().as_str() else {
+            self.error(
+                span,
+                format!(
+                    "expected a string for `final`, found {}",
+                    type_name(value.get_ref())
+                ),
+                Some(format!("`final` is one of {valid}")),
+            );
+            return None;
+        };
+        Some(match s {
+            "drop" => Final::Drop,
+            "reject" | "port-unreachable" => Final::Reject(IcmpReject::PortUnreachable),
+            "host-unreachable" => Final::Reject(IcmpReject::HostUnreachable),
+            "admin-prohibited" => Final::Reject(IcmpReject::AdminProhibited),
+            "no-route" => Final::Reject(IcmpReject::NoRoute),
+            _ => {
+                let stripped = s
+                    .strip_prefix("icmpx-")
+                    .or_else(|| s.strip_prefix("icmp-"))
+                    .unwrap_or(s);
+                let aliases = [
+                    ("deny", "drop"),
+                    ("block", "drop"),
+                    ("accept", "drop"),
+                    ("tcp-reset", "reject"),
+                    ("host-prohibited", "admin-prohibited"),
+                    ("prohibited", "admin-prohibited"),
+                    ("net-unreachable", "no-route"),
+                ];
+                let help = match suggest(stripped, FINALS, &aliases) {
+                    Some("drop") if s == "accept" => format!(
+                        "to accept what is not allowed, write mode = \"audit\"; `final` is one of {valid}"
+                    ),
+                    Some(good) => format!("did you mean \"{good}\"? `final` is one of {valid}"),
+                    None => format!("`final` is one of {valid}"),
+                };
+                self.error(span, format!("unknown final rule {s:?}"), Some(help));
+                return None;
+            }
+        })
+    }
+
+    /// `icmp = [8, "echo-request"]`: ICMPv4 types by number or name. Returns the valid
+    /// types and whether the key holds a non-empty list.
+    fn icmp_types(&mut self, value: &Spanned<DeValue<'_>>) -> (Vec<(u8, Range<usize>)>, bool) {
+        let span = value.span();
+        let mut out: Vec<(u8, Range<usize>)> = Vec::new();
+        if self.tainted(&span) {
+            return (out, true);
+        }
+        let names = || {
+            ICMP_TYPES
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let items = match value.get_ref() {
+            DeValue::Array(items) => items,
+            other => {
+                self.error(
+                    span.clone(),
+                    format!(
+                        "expected an array of ICMP types, found {}",
+                        type_name(other)
+                    ),
+                    Some(format!("put it in brackets: icmp = [{}]", self.text(&span))),
+                );
+                return (out, true);
+            }
+        };
+        if items.is_empty() {
+            self.error(
+                span,
+                "`icmp = []` lists no ICMP type",
+                Some("remove the key, or list types, e.g. icmp = [\"echo-request\"]".into()),
+            );
+            return (out, false);
+        }
+        for item in items.iter() {
+            let ispan = item.span();
+            if self.tainted(&ispan) {
+                continue;
+            }
+            let t = match item.get_ref() {
+                DeValue::Integer(i) => {
+                    match i128::from_str_radix(i.as_str(), i.radix())
+                        .ok()
+                        .and_then(|n| u8::try_from(n).ok())
+                    {
+                        Some(t) => t,
+                        None => {
+                            let text = self.text(&ispan);
+                            self.error(
+                                ispan,
+                                format!("ICMP type {text} is out of range"),
+                                Some("ICMP types are 0-255".into()),
+                            );
+                            continue;
+                        }
+                    }
+                }
+                DeValue::String(s) => {
+                    let lower = s.to_ascii_lowercase();
+                    match ICMP_TYPES.iter().find(|(n, _)| *n == lower) {
+                        Some((_, t)) => *t,
+                        None => {
+                            let valid: Vec<&str> = ICMP_TYPES.iter().map(|(n, _)| *n).collect();
+                            let aliases = [
+                                ("ping", "echo-request"),
+                                ("echo", "echo-request"),
+                                ("pong", "echo-reply"),
+                                ("unreachable", "destination-unreachable"),
+                                ("timestamp", "timestamp-request"),
+                            ];
+                            let help = match suggest(&lower, &valid, &aliases) {
+                                Some(good) => format!("did you mean \"{good}\"?"),
+                                None => format!("write a number 0-255 or one of {}", names()),
+                            };
+                            self.error(ispan, format!("unknown ICMP type {s:?}"), Some(help));
+                            continue;
+                        }
+                    }
+                }
+                other => {
+                    self.error(
+                        ispan,
+                        format!("expected an ICMP type, found {}", type_name(other)),
+                        Some("write a number 0-255 or a name such as \"echo-request\"".into()),
+                    );
+                    continue;
+                }
+            };
+            if let Some((_, first)) = out.iter().find(|(u, _)| *u == t) {
+                let at = loc_of(self.src, first.start);
+                self.error(
+                    ispan,
+                    format!("ICMP type {t} is listed twice"),
+                    Some(format!(
+                        "it is already listed at {at}; remove one of the two"
+                    )),
+                );
+                continue;
+            }
+            out.push((t, ispan));
+        }
+        (out, true)
+    }
+
+    /// `iif = "eth0"`: an input interface by name.
+    fn iif(&mut self, value: &Spanned<DeValue<'_>>) -> Option<String> {
+        let span = value.span();
+        if self.tainted(&span) {
+            return None;
+        }
+        let rule =
+            "an interface name is 1-15 characters, without `/`, `:`, `*`, quotes or whitespace";
+        let Some(s) = value.get_ref().as_str() else {
+            self.error(
+                span,
+                format!(
+                    "expected a string for `iif`, found {}",
+                    type_name(value.get_ref())
+                ),
+                Some("write iif = \"eth0\"".into()),
+            );
+            return None;
+        };
+        if valid_ifname(s) && !s.ends_with('+') {
+            return Some(s.to_string());
+        }
+        let help = if s.ends_with('+') || s.contains('*') {
+            format!("{rule}; interface wildcards are not supported: one entry per interface")
+        } else if s.len() > 15 {
+            format!("{rule}; {s:?} is {} bytes long", s.len())
+        } else {
+            rule.to_string()
+        };
+        self.error(span, format!("invalid interface name {s:?}"), Some(help));
+        None
     }
 
     // ---------------------------------------------------------------- ports
@@ -1214,6 +1466,9 @@ impl<'s> Checker<'s> {
                 let Some((aname, aspan)) = &allow.name else {
                     continue;
                 };
+                if allow.iif.is_some() && allow.iif != rej.iif {
+                    continue; // only packets from that interface
+                }
                 // Which of the reject's sources the allow entry accepts entirely.
                 let shadowed: Option<Vec<Cidr>> = match (&rej.from, &allow.from) {
                     (_, None) => Some(Vec::new()), // the allow is from anywhere: everything
@@ -1280,6 +1535,25 @@ impl<'s> Checker<'s> {
         }
     }
 
+    /// Warns when a reject entry lists ICMP types while the icmp baseline accepts all ICMP
+    /// before any reject rule.
+    fn icmp_rejects_shadowed(&mut self, entries: &[Entry]) {
+        for rej in entries.iter().filter(|e| e.kind == Kind::Reject) {
+            let name = rej
+                .name
+                .as_ref()
+                .map_or("", |(n, _)| n.as_str())
+                .to_string();
+            for (t, span) in &rej.icmp {
+                self.warning(
+                    span.clone(),
+                    format!("reject \"{name}\" never sees ICMP type {t}: the icmp baseline accepts all ICMP first"),
+                    Some("write [baseline] icmp = false and allow the ICMP types you want with icmp = [...] in an allow entry".into()),
+                );
+            }
+        }
+    }
+
     // ---------------------------------------------------------------- unknown keys
 
     /// Reports an unknown key; returns the key that was probably meant, if any.
@@ -1339,7 +1613,7 @@ impl<'s> Checker<'s> {
             .map(|v| format!("`{v}`"))
             .collect::<Vec<_>>()
             .join(", ");
-        let is_entry_key = REJECT_KEYS.contains(&k);
+        let is_entry_key = REJECT_KEYS.contains(&k) && !BASELINE_KEYS.contains(&k);
         let mut meant = None;
         let help = match place {
             Place::Root if is_entry_key => {

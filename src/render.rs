@@ -29,6 +29,10 @@ pub fn script(plan: &Plan) -> String {
 pub fn table_body(plan: &Plan) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "table inet {} {{", plan.table);
+    for set in &plan.sets {
+        s.push_str(&set_text(set));
+        s.push('\n');
+    }
     for (i, chain) in plan.chains.iter().enumerate() {
         if i > 0 {
             s.push('\n');
@@ -53,7 +57,7 @@ pub fn table_body(plan: &Plan) -> String {
 
 /// One rule in nft syntax, with its counter and comment.
 pub fn rule(r: &Rule) -> String {
-    let m = matches(&r.matches);
+    let m = matches_with(&r.matches, &r.comment);
     let mut s = String::new();
     if !m.is_empty() {
         s.push_str(&m);
@@ -69,13 +73,43 @@ pub fn rule(r: &Rule) -> String {
 }
 
 /// The match part of a rule ("" for a rule that matches everything).
-pub fn matches(ms: &[Match]) -> String {
+pub fn rule_matches(r: &Rule) -> String {
+    matches_with(&r.matches, &r.comment)
+}
+
+/// The match part of a rule named `comment` (a set lookup names the entry's set).
+pub fn matches_with(ms: &[Match], comment: &str) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut i = 0;
     while i < ms.len() {
         match (ms[i], ms.get(i + 1)) {
+            (Match::SrcInSet { v6 }, _) => {
+                let kind = if v6 { SetKind::Src6 } else { SetKind::Src4 };
+                let ip = if v6 { "ip6" } else { "ip" };
+                parts.push(format!("{ip} saddr @{}", set_name(kind, comment)));
+            }
+            (Match::L4Proto(p), Some(Match::DstPortInSet)) => {
+                let kind = if p == IPPROTO_UDP {
+                    SetKind::Udp
+                } else {
+                    SetKind::Tcp
+                };
+                parts.push(format!(
+                    "{} dport @{}",
+                    proto_name(p),
+                    set_name(kind, comment)
+                ));
+                i += 2;
+                continue;
+            }
             (Match::L4Proto(p), Some(Match::DstPort(r))) => {
                 parts.push(format!("{} dport {}", proto_name(p), r));
+                i += 2;
+                continue;
+            }
+            (Match::L4Proto(IPPROTO_ICMP), Some(Match::IcmpType(t))) => {
+                // `meta l4proto icmp` spelt out: a bare `icmp type` makes nft add `meta nfproto ipv4`
+                parts.push(format!("meta l4proto icmp icmp type {}", icmp_type(*t)));
                 i += 2;
                 continue;
             }
@@ -106,6 +140,49 @@ fn single(m: Match) -> String {
         Match::DstPort(r) => format!("th dport {r}"),
         Match::Icmpv6Type { lo, hi } if lo == hi => format!("icmpv6 type {lo}"),
         Match::Icmpv6Type { lo, hi } => format!("icmpv6 type {lo}-{hi}"),
+        Match::IcmpType(t) => format!("icmp type {}", icmp_type(t)),
+        Match::IifName(name) => format!("iifname \"{}\"", ifname_of(&name)),
+        // set lookups are rendered by `matches_with`, which knows the rule's name
+        Match::SrcInSet { v6: false } => "ip saddr @?".to_string(),
+        Match::SrcInSet { v6: true } => "ip6 saddr @?".to_string(),
+        Match::DstPortInSet => "th dport @?".to_string(),
+    }
+}
+
+/// A set in nft syntax: an interval set with a counter per element, elements in the
+/// policy's order, a few per line.
+pub fn set_text(set: &Set) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "\tset {} {{", set.name);
+    let _ = writeln!(s, "\t\ttype {}", set.kind.nft_type().0);
+    let _ = writeln!(s, "\t\tflags interval");
+    let _ = writeln!(s, "\t\tcounter");
+    if !set.elements.is_empty() {
+        // sorted, as the kernel holds them, so a live table renders like its plan
+        let mut sorted = set.elements.clone();
+        sorted.sort();
+        let items: Vec<String> = sorted.iter().map(|e| e.to_string()).collect();
+        let _ = writeln!(s, "\t\telements = {{");
+        for (i, chunk) in items.chunks(4).enumerate() {
+            let last = (i + 1) * 4 >= items.len();
+            let _ = writeln!(
+                s,
+                "\t\t\t{}{}",
+                chunk.join(", "),
+                if last { "" } else { "," }
+            );
+        }
+        let _ = writeln!(s, "\t\t}}");
+    }
+    let _ = writeln!(s, "\t}}");
+    s
+}
+
+/// An ICMPv4 type by its nft name when it has one, else its number.
+fn icmp_type(t: u8) -> String {
+    match crate::model::icmp_type_name(t) {
+        Some(name) => name.to_string(),
+        None => t.to_string(),
     }
 }
 

@@ -49,7 +49,19 @@ pub fn live_plan(t: &LiveTable) -> Result<Plan, String> {
             rules,
         });
     }
+    let mut sets = Vec::new();
+    for s in &t.sets {
+        match &s.elements {
+            Ok(els) => sets.push(plan::Set {
+                name: s.name.clone(),
+                kind: s.kind,
+                elements: els.iter().map(|(e, _, _)| *e).collect(),
+            }),
+            Err(why) => return Err(format!("set {}: {why}", s.name)),
+        }
+    }
     Ok(Plan {
+        sets,
         table: t.name.clone(),
         mode: match t.stored_mode() {
             Some("audit") => Mode::Audit,
@@ -131,7 +143,7 @@ pub fn status_json(t: &LiveTable) -> Value {
                 .map(|r| {
                     let (m, v, err) = match &r.rule {
                         Ok(rule) => (
-                            Value::String(crate::render::matches(&rule.matches)),
+                            Value::String(crate::render::rule_matches(rule)),
                             Value::String(crate::render::verdict(rule.verdict)),
                             Value::Null,
                         ),
@@ -157,6 +169,29 @@ pub fn status_json(t: &LiveTable) -> Value {
             })
         })
         .collect();
+    let sets: Vec<Value> = t
+        .sets
+        .iter()
+        .map(|s| {
+            let (elements, err) = match &s.elements {
+                Ok(els) => (
+                    els.iter()
+                        .map(
+                            |(e, p, b)| json!({"element": e.to_string(), "packets": p, "bytes": b}),
+                        )
+                        .collect::<Vec<_>>(),
+                    Value::Null,
+                ),
+                Err(why) => (Vec::new(), Value::String(why.clone())),
+            };
+            json!({
+                "name": s.name,
+                "type": s.kind.nft_type().0,
+                "elements": elements,
+                "not_understood": err,
+            })
+        })
+        .collect();
     let drift = drift(t);
     json!({
         "schema": STATUS_SCHEMA,
@@ -166,6 +201,7 @@ pub fn status_json(t: &LiveTable) -> Value {
         "drift": drift.is_some(),
         "drift_reason": drift,
         "chains": chains,
+        "sets": sets,
     })
 }
 
@@ -195,6 +231,54 @@ pub fn status_text(t: &LiveTable, exact: bool) -> String {
     }
     for c in &t.chains {
         s.push('\n');
+        chain_text(&mut s, c, exact);
+    }
+    for set in &t.sets {
+        s.push('\n');
+        set_status(&mut s, set, exact);
+    }
+    s
+}
+
+/// Per-element counters of a set: the elements that saw traffic, busiest first (all of
+/// them with `exact`), and how many saw none.
+fn set_status(s: &mut String, set: &crate::kernel::readback::LiveSet, exact: bool) {
+    match &set.elements {
+        Err(why) => s.push_str(&format!("set {}: not understood: {why}\n", set.name)),
+        Ok(els) => {
+            let mut hit: Vec<&(crate::plan::SetElem, u64, u64)> =
+                els.iter().filter(|(_, p, _)| *p > 0).collect();
+            hit.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            s.push_str(&format!(
+                "set {} ({}, {} elements, {} with traffic)\n",
+                set.name,
+                set.kind.nft_type().0,
+                els.len(),
+                hit.len()
+            ));
+            let shown = if exact { hit.len() } else { hit.len().min(10) };
+            if shown > 0 {
+                s.push_str(&format!("{:>10} {:>10}  element\n", "pkts", "bytes"));
+            }
+            for (e, p, b) in hit.iter().take(shown) {
+                s.push_str(&format!(
+                    "{:>10} {:>10}  {e}\n",
+                    count(*p, exact),
+                    count(*b, exact)
+                ));
+            }
+            if hit.len() > shown {
+                s.push_str(&format!(
+                    "  ... {} more with traffic (-x shows all)\n",
+                    hit.len() - shown
+                ));
+            }
+        }
+    }
+}
+
+fn chain_text(s: &mut String, c: &crate::kernel::readback::LiveChain, exact: bool) {
+    {
         match (hook_name(c.hook), c.hook) {
             (Some(h), Some((_, prio))) => s.push_str(&format!(
                 "chain {} (hook {h} priority {prio}, policy {})\n",
@@ -217,7 +301,7 @@ pub fn status_text(t: &LiveTable, exact: bool) -> String {
         for r in &c.rules {
             let (m, v) = match &r.rule {
                 Ok(rule) => (
-                    crate::render::matches(&rule.matches),
+                    crate::render::rule_matches(rule),
                     crate::render::verdict(rule.verdict),
                 ),
                 Err(why) => (format!("(not understood: {why})"), "?".into()),
@@ -237,7 +321,6 @@ pub fn status_text(t: &LiveTable, exact: bool) -> String {
             ));
         }
     }
-    s
 }
 
 #[cfg(test)]

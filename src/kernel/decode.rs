@@ -11,7 +11,7 @@ use super::encode::{
     comment_from_udata,
 };
 use crate::model::{Cidr, IcmpReject, PortRange};
-use crate::plan::{CtStates, Match, Rule, Verdict};
+use crate::plan::{CtStates, IPPROTO_TCP, IPPROTO_UDP, Match, Rule, SetKind, Verdict, set_name};
 
 /// One rule read back from the kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,25 +33,30 @@ pub fn decode_rule(r: &rustables::Rule) -> LiveRule {
         .map(|l| l.iter().collect())
         .unwrap_or_default();
     let mut counted = false;
-    let rule = decode_exprs(&exprs, &mut packets, &mut bytes, &mut counted).and_then(
-        |(matches, verdict)| {
-            let text = || {
-                let m = crate::render::matches(&matches);
-                let v = crate::render::verdict(verdict);
-                if m.is_empty() { v } else { format!("{m} {v}") }
-            };
-            if !counted {
-                // statewall counts every rule; one without a counter was written by someone else
-                return Err(format!("a rule without a counter: `{}`", text()));
-            }
-            Ok(Rule {
-                comment: comment.clone().unwrap_or_default(),
-                origin: None,
-                matches,
-                verdict,
-            })
-        },
-    );
+    let rule = decode_exprs(
+        comment.as_deref().unwrap_or(""),
+        &exprs,
+        &mut packets,
+        &mut bytes,
+        &mut counted,
+    )
+    .and_then(|(matches, verdict)| {
+        let text = || {
+            let m = crate::render::matches_with(&matches, comment.as_deref().unwrap_or(""));
+            let v = crate::render::verdict(verdict);
+            if m.is_empty() { v } else { format!("{m} {v}") }
+        };
+        if !counted {
+            // statewall counts every rule; one without a counter was written by someone else
+            return Err(format!("a rule without a counter: `{}`", text()));
+        }
+        Ok(Rule {
+            comment: comment.clone().unwrap_or_default(),
+            origin: None,
+            matches,
+            verdict,
+        })
+    });
     LiveRule {
         handle: r.get_handle().copied().unwrap_or(0),
         comment,
@@ -105,7 +110,15 @@ fn u16_be(v: &[u8]) -> Option<u16> {
     Some(u16::from_be_bytes(v.try_into().ok()?))
 }
 
+fn lookup_of(e: Option<&&RawExpression>) -> Option<String> {
+    match e?.get_data()? {
+        ExpressionVariant::Lookup(l) => l.get_set().cloned(),
+        _ => None,
+    }
+}
+
 fn decode_exprs(
+    comment: &str,
     exprs: &[&RawExpression],
     packets: &mut u64,
     bytes: &mut u64,
@@ -149,6 +162,12 @@ fn decode_exprs(
                         matches.push(Match::Iif(u32::from_ne_bytes(v.try_into().unwrap())));
                         i += 2;
                     }
+                    (Some(MetaType::IifName), v) if v.len() == 16 => {
+                        let mut name = [0u8; 16];
+                        name.copy_from_slice(v);
+                        matches.push(Match::IifName(name));
+                        i += 2;
+                    }
                     (Some(MetaType::L4Proto), [p]) => {
                         matches.push(Match::L4Proto(*p));
                         i += 2;
@@ -175,6 +194,22 @@ fn decode_exprs(
                             || p.get_len() != Some(&len)
                         {
                             return Err(not_understood(i + 2, "not a source address load"));
+                        }
+                        if let Some(set) = lookup_of(exprs.get(i + 3)) {
+                            let kind = if len == 4 {
+                                SetKind::Src4
+                            } else {
+                                SetKind::Src6
+                            };
+                            if set != set_name(kind, comment) {
+                                return Err(not_understood(
+                                    i + 3,
+                                    &format!("lookup in set {set}, not this rule's own set"),
+                                ));
+                            }
+                            matches.push(Match::SrcInSet { v6: len == 16 });
+                            i += 4;
+                            continue;
                         }
                         let mut j = i + 3;
                         let mut prefix = (len * 8) as u8;
@@ -217,6 +252,24 @@ fn decode_exprs(
             ExpressionVariant::Payload(p)
                 if p.get_base() == Some(&NFT_PAYLOAD_TRANSPORT_HEADER) =>
             {
+                if let Some(set) = lookup_of(exprs.get(i + 1)) {
+                    let kind = match matches.last() {
+                        Some(Match::L4Proto(IPPROTO_TCP)) => SetKind::Tcp,
+                        Some(Match::L4Proto(IPPROTO_UDP)) => SetKind::Udp,
+                        _ => return Err(not_understood(i, "port set lookup without tcp or udp")),
+                    };
+                    if (p.get_offset(), p.get_len()) != (Some(&2), Some(&2))
+                        || set != set_name(kind, comment)
+                    {
+                        return Err(not_understood(
+                            i + 1,
+                            &format!("lookup in set {set}, not this rule's own port set"),
+                        ));
+                    }
+                    matches.push(Match::DstPortInSet);
+                    i += 2;
+                    continue;
+                }
                 let (lo, hi, used) = eq_or_range(exprs, i + 1)
                     .ok_or_else(|| not_understood(i, "transport header without a comparison"))?;
                 match (p.get_offset(), p.get_len()) {
@@ -228,6 +281,14 @@ fn decode_exprs(
                             }
                             _ => return Err(not_understood(i, "port of the wrong size")),
                         }
+                    }
+                    (Some(0), Some(1))
+                        if lo.len() == 1
+                            && lo == hi
+                            && matches.last()
+                                == Some(&Match::L4Proto(crate::plan::IPPROTO_ICMP)) =>
+                    {
+                        matches.push(Match::IcmpType(lo[0]))
                     }
                     (Some(0), Some(1)) if lo.len() == 1 && hi.len() == 1 => {
                         matches.push(Match::Icmpv6Type {
@@ -352,6 +413,19 @@ mod tests {
             Verdict::Accept,
         ));
         roundtrip(rule(vec![], Verdict::Drop));
+        roundtrip(rule(
+            vec![
+                crate::plan::iifname("eth0"),
+                Match::L4Proto(1),
+                Match::IcmpType(8),
+                Match::CtState(CtStates(CtStates::NEW)),
+            ],
+            Verdict::Accept,
+        ));
+        roundtrip(rule(
+            vec![crate::plan::iifname("veth-client12")],
+            Verdict::RejectIcmpx(IcmpReject::HostUnreachable),
+        ));
     }
 
     #[test]

@@ -11,8 +11,8 @@
 //! batch does not flood the socket with acks (errors are reported regardless).
 
 use rustables::expr::{
-    Bitwise, Cmp, CmpOp, Conntrack, ConntrackKey, Counter, IcmpCode, Immediate, Meta, MetaType,
-    Payload, Register, Reject, RejectType, VerdictKind,
+    Bitwise, Cmp, CmpOp, Conntrack, ConntrackKey, Counter, IcmpCode, Immediate, Lookup, Meta,
+    MetaType, Payload, Register, Reject, RejectType, VerdictKind,
 };
 use rustables::{Batch, Chain, ChainPolicy, ChainType, Hook, HookClass, MsgType, ProtocolFamily};
 
@@ -180,6 +180,12 @@ pub fn encode_seeded(
     let mut batch = Batch::new();
     let mut ops = Vec::new();
     let mut seq = 1u32;
+    let set_ids: SetIds = plan
+        .sets
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.clone(), (i + 1) as u32))
+        .collect();
     let mut push = |what: String| {
         ops.push(Op { seq, what });
         seq += 1;
@@ -212,7 +218,7 @@ pub fn encode_seeded(
         batch.add(&chain, MsgType::Add);
         push(format!("add chain inet {t} {}", ch.name));
         for (i, r) in ch.rules.iter().enumerate() {
-            let rule = rule_seeded(&chain, r, seeds.get(&(ci, i)).copied());
+            let rule = rule_seeded(&chain, r, seeds.get(&(ci, i)).copied(), &set_ids);
             batch.add(&rule, MsgType::Add);
             let origin = match r.origin {
                 Some(loc) => format!(" (policy line {})", loc.line),
@@ -237,9 +243,63 @@ pub fn encode_seeded(
             ));
         }
     }
-    let end_seq = seq;
     let raw = batch.finalize();
-    let bytes = wire::rewrite_batch(&raw, genid, |_, flags| flags & !NLM_F_ACK);
+    // rustables cannot write interval sets: our own set messages go in right after the
+    // table (before the rules that look them up), and every message is renumbered.
+    let mut parts: Vec<(Vec<u8>, String)> = Vec::with_capacity(ops.len() + 2 * plan.sets.len());
+    let mut rust_msgs = wire::messages(&raw)
+        .filter(|(h, _)| h.ty != wire::NFNL_MSG_BATCH_BEGIN && h.ty != wire::NFNL_MSG_BATCH_END)
+        .map(|(_, m)| m.to_vec())
+        .zip(ops.into_iter().map(|o| o.what));
+    parts.extend(rust_msgs.by_ref().take(3));
+    for (i, set) in plan.sets.iter().enumerate() {
+        let id = (i + 1) as u32;
+        parts.push((
+            super::sets::newset(t, set, id),
+            format!(
+                "add set inet {t} {} ({} elements)",
+                set.name,
+                set.elements.len()
+            ),
+        ));
+        let chunks = super::sets::newsetelems(t, set, id);
+        let n = chunks.len();
+        for (k, m) in chunks.into_iter().enumerate() {
+            parts.push((
+                m,
+                format!("add elements to set {} (part {} of {n})", set.name, k + 1),
+            ));
+        }
+    }
+    parts.extend(rust_msgs);
+    assemble(parts, genid)
+}
+
+/// One batch from whole messages: batch begin (with the generation id), the messages
+/// numbered 1.. with `NLM_F_ACK` cleared, batch end.
+fn assemble(parts: Vec<(Vec<u8>, String)>, genid: Option<u32>) -> EncodedBatch {
+    let total: usize = parts.iter().map(|(m, _)| wire::align4(m.len())).sum();
+    let mut bytes = Vec::with_capacity(total + 64);
+    bytes.extend_from_slice(&wire::batch_begin(0, genid));
+    let mut ops = Vec::with_capacity(parts.len());
+    for (i, (mut m, what)) in parts.into_iter().enumerate() {
+        let seq = (i + 1) as u32;
+        m[8..12].copy_from_slice(&seq.to_ne_bytes());
+        let flags = u16::from_ne_bytes([m[6], m[7]]) & !NLM_F_ACK;
+        m[6..8].copy_from_slice(&flags.to_ne_bytes());
+        bytes.extend_from_slice(&m);
+        bytes.resize(wire::align4(bytes.len()), 0);
+        ops.push(Op { seq, what });
+    }
+    let end_seq = ops.len() as u32 + 1;
+    bytes.extend_from_slice(&wire::nfnl_message(
+        wire::NFNL_MSG_BATCH_END,
+        wire::NLM_F_REQUEST,
+        end_seq,
+        0,
+        wire::NFNL_SUBSYS_NFTABLES,
+        &[],
+    ));
     EncodedBatch {
         bytes,
         ops,
@@ -247,15 +307,41 @@ pub fn encode_seeded(
     }
 }
 
-/// One plan rule as a rustables rule object in `chain`.
+/// One plan rule as a rustables rule object in `chain` (set lookups name their set; the
+/// set id is only known inside a batch, see [`encode_seeded`]).
 pub fn rule(chain: &Chain, r: &plan::Rule) -> rustables::Rule {
-    rule_seeded(chain, r, None)
+    rule_seeded(chain, r, None, &SetIds::new())
 }
 
-fn rule_seeded(chain: &Chain, r: &plan::Rule, counter: Option<(u64, u64)>) -> rustables::Rule {
+/// Set name → `NFTA_SET_ID` within one batch.
+type SetIds = std::collections::HashMap<String, u32>;
+
+fn rule_seeded(
+    chain: &Chain,
+    r: &plan::Rule,
+    counter: Option<(u64, u64)>,
+    set_ids: &SetIds,
+) -> rustables::Rule {
     let mut rule = rustables::Rule::new(chain).expect("chain has table and name");
     for m in &r.matches {
-        add_match(&mut rule, *m);
+        match (m, plan::set_of(r, m)) {
+            (Match::SrcInSet { v6 }, Some(name)) => {
+                let (nfproto, offset, len) = if *v6 {
+                    (NFPROTO_IPV6, 8, 16)
+                } else {
+                    (NFPROTO_IPV4, 12, 4)
+                };
+                rule.add_expr(Meta::new(MetaType::NfProto));
+                rule.add_expr(Cmp::new(CmpOp::Eq, [nfproto]));
+                rule.add_expr(payload(NFT_PAYLOAD_NETWORK_HEADER, offset, len));
+                rule.add_expr(lookup(&name, set_ids));
+            }
+            (Match::DstPortInSet, Some(name)) => {
+                rule.add_expr(payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2));
+                rule.add_expr(lookup(&name, set_ids));
+            }
+            _ => add_match(&mut rule, *m),
+        }
     }
     rule.add_expr(match counter {
         Some((packets, bytes)) => Counter::default()
@@ -283,6 +369,14 @@ fn rule_seeded(chain: &Chain, r: &plan::Rule, counter: Option<(u64, u64)>) -> ru
         ),
     }
     rule.with_userdata(comment_udata(&r.comment))
+}
+
+fn lookup(name: &str, set_ids: &SetIds) -> Lookup {
+    let mut set = rustables::Set::default().with_name(name);
+    if let Some(id) = set_ids.get(name) {
+        set.set_id(*id);
+    }
+    Lookup::new(&set).expect("the set has a name")
 }
 
 fn payload(base: u32, offset: u32, len: u32) -> Payload {
@@ -348,6 +442,18 @@ fn add_match(rule: &mut rustables::Rule, m: Match) {
         Match::Icmpv6Type { lo, hi } => {
             rule.add_expr(payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1));
             eq_or_range(rule, &[lo], &[hi]);
+        }
+        Match::IcmpType(t) => {
+            rule.add_expr(payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1));
+            rule.add_expr(Cmp::new(CmpOp::Eq, [t]));
+        }
+        Match::SrcInSet { .. } | Match::DstPortInSet => {
+            unreachable!("set lookups are encoded by rule_seeded, which knows the set's name")
+        }
+        Match::IifName(name) => {
+            // the name NUL-padded to IFNAMSIZ, as `nft` emits `iifname "eth0"`
+            rule.add_expr(Meta::new(MetaType::IifName));
+            rule.add_expr(Cmp::new(CmpOp::Eq, name));
         }
     }
 }

@@ -12,4 +12,5 @@ pub mod encode;
 pub mod netlink;
 pub mod netns;
 pub mod readback;
+pub mod sets;
 pub mod wire;

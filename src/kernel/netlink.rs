@@ -358,6 +358,34 @@ impl Socket {
 }
 
 impl Socket {
+    /// Sends a dump request (its sequence number is set here) and returns every reply
+    /// message up to `NLMSG_DONE`. An error answer (e.g. ENOENT) is returned as such.
+    pub fn dump(&mut self, mut request: Vec<u8>) -> io::Result<Vec<Vec<u8>>> {
+        let seq = self.next_seq();
+        request[8..12].copy_from_slice(&seq.to_ne_bytes());
+        self.send(&request)?;
+        let mut buf = vec![0u8; RECV_BUF];
+        let mut out = Vec::new();
+        loop {
+            let n = self.recv(&mut buf)?;
+            for (h, msg) in wire::messages(&buf[..n]) {
+                if h.seq != seq {
+                    continue;
+                }
+                match h.ty {
+                    NLMSG_DONE => return Ok(out),
+                    NLMSG_ERROR => match wire::parse_error(&h, msg) {
+                        Some(e) if e.errno != 0 => {
+                            return Err(io::Error::from_raw_os_error(e.errno));
+                        }
+                        _ => return Ok(out),
+                    },
+                    _ => out.push(msg.to_vec()),
+                }
+            }
+        }
+    }
+
     /// Closes the socket without making the caller wait for it.
     ///
     /// Releasing an nfnetlink socket that committed a batch blocks ~8-11 ms in `close()`

@@ -6,13 +6,27 @@ use rustables::ChainPolicy;
 
 use super::decode::{LiveRule, decode_rule};
 use super::encode::comment_from_udata;
+use super::netlink::Socket;
+use super::sets;
+use crate::plan::{SetElem, SetKind};
 
 #[derive(Debug, Clone)]
 pub struct LiveTable {
     pub name: String,
     /// the table comment (statewall writes `statewall plan=<fingerprint> mode=<mode>`)
     pub comment: Option<String>,
+    /// the sets the rules look up, in the order statewall creates them
+    pub sets: Vec<LiveSet>,
     pub chains: Vec<LiveChain>,
+}
+
+/// A set the rules look up, with a counter per element.
+#[derive(Debug, Clone)]
+pub struct LiveSet {
+    pub name: String,
+    pub kind: SetKind,
+    /// (element, packets, bytes), sorted by key; or what could not be read
+    pub elements: Result<Vec<(SetElem, u64, u64)>, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -87,9 +101,67 @@ pub fn read_table(name: &str) -> Result<Option<LiveTable>, ReadError> {
             rules: rules.iter().map(decode_rule).collect(),
         });
     }
+    let sets = read_sets(name, &out)?;
     Ok(Some(LiveTable {
         name: name.to_string(),
         comment,
+        sets,
         chains: out,
     }))
+}
+
+/// The sets statewall's rules look up, read with our own element dump (rustables 0.9
+/// cannot decode interval elements or their counters). Ordered as `compile` creates them:
+/// by the first rule of their policy entry, then src4, src6, tcp, udp.
+fn read_sets(table: &str, chains: &[LiveChain]) -> Result<Vec<LiveSet>, ReadError> {
+    let mut wanted: Vec<(usize, SetKind, String)> = Vec::new();
+    let mut first_rule: Vec<(String, usize)> = Vec::new();
+    let mut index = 0;
+    for c in chains {
+        for r in &c.rules {
+            index += 1;
+            let Ok(rule) = &r.rule else { continue };
+            let first = match first_rule.iter().find(|(n, _)| *n == rule.comment) {
+                Some((_, i)) => *i,
+                None => {
+                    first_rule.push((rule.comment.clone(), index));
+                    index
+                }
+            };
+            for m in &rule.matches {
+                if let Some(name) = crate::plan::set_of(rule, m) {
+                    let kind = name
+                        .split_once('_')
+                        .and_then(|(p, _)| SetKind::from_prefix(p))
+                        .expect("set_of names start with a kind");
+                    if !wanted.iter().any(|(_, _, n)| *n == name) {
+                        wanted.push((first, kind, name));
+                    }
+                }
+            }
+        }
+    }
+    wanted.sort_by_key(|(first, kind, _)| (*first, *kind as u8));
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sock =
+        Socket::open().map_err(|e| ReadError(format!("cannot open a netlink socket: {e}")))?;
+    let mut out = Vec::new();
+    for (_, kind, name) in wanted {
+        let elements = match sock.dump(sets::getsetelem(0, table, &name)) {
+            Ok(msgs) => {
+                let raw: Vec<sets::RawElem> =
+                    msgs.iter().flat_map(|m| sets::parse_elements(m)).collect();
+                sets::elements_from_raw(kind, &raw)
+            }
+            Err(e) => Err(format!("reading its elements failed: {e}")),
+        };
+        out.push(LiveSet {
+            name,
+            kind,
+            elements,
+        });
+    }
+    Ok(out)
 }

@@ -1,2 +1,9 @@
+mod golden;
+mod import;
+mod kernel;
+mod plan;
 mod policy;
+mod rollout;
+mod sets;
 mod support;
+mod traffic;

@@ -59,6 +59,12 @@ const REQUIREMENTS: &[Requirement] = &[
         package: "procps",
         present: || util::find_program("sysctl").is_some(),
     },
+    Requirement {
+        what: "systemd-analyze",
+        why: "a test verifies statewall's systemd unit (the package installs without booting systemd)",
+        package: "systemd",
+        present: || util::find_program("systemd-analyze").is_some(),
+    },
 ];
 
 fn libclang_present() -> bool {
@@ -114,7 +120,9 @@ fn missing() -> Vec<&'static Requirement> {
 pub fn run() -> Result {
     let missing_now = missing();
     if missing_now.is_empty() {
-        eprintln!("deps: all present (libclang, kernel headers, nft, iptables, ip, ping, sysctl)");
+        eprintln!(
+            "deps: all present (libclang, kernel headers, nft, iptables, ip, ping, sysctl, systemd-analyze)"
+        );
         return Ok(());
     }
     eprintln!("deps: missing:");

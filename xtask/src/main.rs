@@ -1,5 +1,6 @@
 //! Project automation: `cargo xtask <command>` (the alias lives in `.cargo/config.toml`).
 
+mod bench;
 mod ci;
 mod demo;
 mod deps;
@@ -26,6 +27,14 @@ commands:
                   status, apply, status and remove against two throwaway network
                   namespaces (sw-demo-fw, sw-demo-client) joined by a veth pair, probing
                   TCP ports from the client; everything is removed afterwards
+  bench [--quick] [--out FILE] [--statewall BIN]
+                  as root: build statewall (release) and measure it against `nft -f` (one
+                  set, and linear rules) and iptables-restore (nf_tables) in throwaway
+                  network namespaces: apply (first, replace), readback, peak memory and
+                  NEW connections/s over a veth pair, for the classic policy and 1k, 10k,
+                  50k, 100k sources (--quick: no 100k, fewer repetitions); prints a
+                  markdown table and writes it to docs/bench.md (or FILE); --statewall
+                  benches that binary instead of building one
   help            this text
 ";
 
@@ -39,6 +48,7 @@ fn main() -> ExitCode {
         "ci" if rest.is_empty() => ci::run(),
         "deps" if rest.is_empty() => deps::run(),
         "demo" => demo::run(rest),
+        "bench" => bench::run(rest),
         // Hidden helpers the demo runs inside its namespaces.
         "listen" => netprobe::listen(rest),
         "probe" => netprobe::probe(rest),

@@ -1,0 +1,188 @@
+//! Facts about this machine, read at the edge for the rollout and the lockout lint: clocks,
+//! the boot id, the session's age, the SSH connection, the ports sshd listens on, whether a
+//! guard process is alive. Reads `/proc` and the environment; never writes.
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::path::Path;
+
+use crate::lint::{self, Facts, SshConnection};
+
+fn clock_ms(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid pointer to a timespec; these clocks always exist on Linux.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    (ts.tv_sec as u64) * 1000 + (ts.tv_nsec as u64) / 1_000_000
+}
+
+/// CLOCK_REALTIME in milliseconds.
+pub fn realtime_ms() -> u64 {
+    clock_ms(libc::CLOCK_REALTIME)
+}
+
+/// CLOCK_BOOTTIME in milliseconds (includes suspend, like process start times).
+pub fn boottime_ms() -> u64 {
+    clock_ms(libc::CLOCK_BOOTTIME)
+}
+
+/// `/proc/sys/kernel/random/boot_id` (empty when unreadable).
+pub fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Field 22 (`starttime`, clock ticks since boot) of a `/proc/PID/stat` text.
+pub fn stat_starttime(stat: &str) -> Option<u64> {
+    // the command name (field 2) is in parentheses and may contain spaces
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // rest starts at field 3; field 22 is the 20th after it
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Start of this process's session (its leader, `getsid(0)`), CLOCK_BOOTTIME ms.
+pub fn session_start_ms() -> Option<u64> {
+    // SAFETY: getsid has no preconditions.
+    let sid = unsafe { libc::getsid(0) };
+    if sid <= 0 {
+        return None;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{sid}/stat")).ok()?;
+    let ticks = stat_starttime(&stat)?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = if hz > 0 { hz as u64 } else { 100 };
+    Some(ticks * 1000 / hz)
+}
+
+/// Whether `addr` is an address of this (network namespace's) host: binding to it works.
+fn is_local(addr: IpAddr) -> bool {
+    UdpSocket::bind(SocketAddr::new(addr, 0)).is_ok()
+}
+
+/// The SSH connection this command runs in, if `SSH_CONNECTION` names one whose server
+/// address is local here (with `--netns`, a connection to the host does not pass this ruleset).
+pub fn ssh_connection() -> Option<SshConnection> {
+    let s = std::env::var("SSH_CONNECTION").ok()?;
+    let c = lint::parse_ssh_connection(&s)?;
+    if is_local(c.server) {
+        Some(c)
+    } else {
+        tracing::debug!(
+            "SSH_CONNECTION server {} is not local here; not linted",
+            c.server
+        );
+        None
+    }
+}
+
+/// Ports of LISTEN TCP sockets owned by a process named sshd (in this network namespace).
+pub fn sshd_ports() -> Vec<u16> {
+    let mut listening = Vec::new();
+    for f in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        if let Ok(t) = std::fs::read_to_string(f) {
+            listening.extend(lint::parse_proc_net_tcp(&t));
+        }
+    }
+    if listening.is_empty() {
+        return Vec::new();
+    }
+    let mut ports = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return ports;
+    };
+    for p in procs.flatten() {
+        let dir = p.path();
+        let Ok(comm) = std::fs::read_to_string(dir.join("comm")) else {
+            continue;
+        };
+        if comm.trim() != "sshd" {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(dir.join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let t = target.to_string_lossy();
+            let Some(inode) = t
+                .strip_prefix("socket:[")
+                .and_then(|s| s.strip_suffix(']'))
+                .and_then(|s| s.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            for (port, ino) in &listening {
+                if *ino == inode && !ports.contains(port) {
+                    ports.push(*port);
+                }
+            }
+        }
+    }
+    ports.sort_unstable();
+    ports
+}
+
+/// The lint's facts, read in the current network namespace.
+pub fn facts() -> Facts {
+    Facts {
+        ssh: ssh_connection(),
+        sshd_ports: sshd_ports(),
+    }
+}
+
+/// Whether `pid` is a live (not zombie) statewall guard: same executable as ours and
+/// `guard` among its arguments.
+pub fn guard_alive(pid: u32) -> bool {
+    let dir = Path::new("/proc").join(pid.to_string());
+    let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else {
+        return false;
+    };
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next());
+    if matches!(state, Some("Z") | Some("X") | None) {
+        return false;
+    }
+    let Ok(cmdline) = std::fs::read(dir.join("cmdline")) else {
+        return false;
+    };
+    if !cmdline.split(|b| *b == 0).any(|a| a == b"guard") {
+        return false;
+    }
+    let strip = |p: std::path::PathBuf| {
+        let s = p.to_string_lossy().into_owned();
+        s.strip_suffix(" (deleted)")
+            .map(str::to_string)
+            .unwrap_or(s)
+    };
+    match (
+        std::fs::read_link(dir.join("exe")),
+        std::fs::read_link("/proc/self/exe"),
+    ) {
+        (Ok(a), Ok(b)) => strip(a) == strip(b),
+        // no permission to read its exe: trust the command line
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn starttime_field() {
+        let stat = "1234 (my (odd) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 12345 67";
+        assert_eq!(super::stat_starttime(stat), Some(987_654));
+        assert_eq!(super::stat_starttime("garbage"), None);
+    }
+
+    #[test]
+    fn this_process_has_a_session_and_clocks() {
+        assert!(super::session_start_ms().is_some());
+        assert!(super::realtime_ms() > 1_600_000_000_000);
+        assert!(!super::boot_id().is_empty());
+    }
+}

@@ -1,0 +1,416 @@
+//! Lockout lint: would this plan cut off the admin? Pure: a packet evaluator over a
+//! [`Plan`] plus facts gathered at the edge (the SSH connection the command runs in, the ports
+//! sshd listens on). No I/O, no clock.
+//!
+//! Checks, each as a NEW packet arriving on a non-loopback interface:
+//! - from the SSH client to the SSH server port (`SSH_CONNECTION`);
+//! - to every port sshd listens on (from the SSH client when known, else from anywhere);
+//! - IPv6 neighbour and router discovery (ICMPv6 133-136), untracked and new.
+//!
+//! Audit mode is evaluated honestly: its final rule accepts, but a reject rule still cuts.
+
+use std::net::{IpAddr, Ipv6Addr};
+
+use crate::model::Cidr;
+use crate::plan::{CtStates, IPPROTO_ICMPV6, IPPROTO_TCP, Match, Plan, Rule, SetElem, Verdict};
+
+/// One packet as the input chain sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Packet {
+    pub src: IpAddr,
+    pub l4proto: u8,
+    /// destination port (TCP/UDP)
+    pub dport: Option<u16>,
+    /// ICMPv6 type
+    pub icmpv6_type: Option<u8>,
+    /// one `CtStates` bit
+    pub ct: u32,
+    pub iif: u32,
+}
+
+/// The verdict for a packet and the rule that gave it (`None`: the chain policy, accept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    pub rule: Option<(String, usize, Rule)>,
+}
+
+impl Outcome {
+    pub fn accepted(&self) -> bool {
+        self.verdict == Verdict::Accept
+    }
+
+    /// `rule 7 of chain input "web" (policy line 12): tcp dport 80 ct state new drop`
+    pub fn describe(&self) -> String {
+        match &self.rule {
+            None => "the chain policy".into(),
+            Some((chain, i, r)) => {
+                let line = r
+                    .origin
+                    .map(|l| format!(" (policy line {})", l.line))
+                    .unwrap_or_default();
+                format!(
+                    "rule {} of chain {chain} \"{}\"{line}: {}",
+                    i + 1,
+                    r.comment,
+                    crate::render::rule(r)
+                )
+            }
+        }
+    }
+}
+
+fn cidr_contains(net: &Cidr, a: IpAddr) -> bool {
+    match (net, a) {
+        (Cidr::V4(n, l), IpAddr::V4(a)) => {
+            let mask = if *l == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(*l))
+            };
+            u32::from(*n) & mask == u32::from(a) & mask
+        }
+        (Cidr::V6(n, l), IpAddr::V6(a)) => {
+            let mask = if *l == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(*l))
+            };
+            u128::from(*n) & mask == u128::from(a) & mask
+        }
+        _ => false,
+    }
+}
+
+fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
+    // a set lookup: the rule's own set (named after its policy entry) holds the value
+    let in_set = |pred: &dyn Fn(&SetElem) -> bool| {
+        crate::plan::set_of(rule, m)
+            .and_then(|name| plan.sets.iter().find(|s| s.name == name))
+            .is_some_and(|s| s.elements.iter().any(pred))
+    };
+    match *m {
+        Match::SrcInSet { .. } => {
+            in_set(&|e| matches!(e, SetElem::Net(n) if cidr_contains(n, p.src)))
+        }
+        Match::DstPortInSet => in_set(
+            &|e| matches!(e, SetElem::Ports(r) if p.dport.is_some_and(|d| r.lo <= d && d <= r.hi)),
+        ),
+        // ICMPv4 types are not modelled in the lint's packets: no lint packet is ICMPv4
+        Match::IcmpType(_) => false,
+        // interface names are unknown to the lint: assume the admin's packets match, so a
+        // rule bound to an interface counts as reaching them (the cautious reading for drops
+        // and rejects; for accepts it may miss a lockout through another interface)
+        Match::IifName(_) => true,
+        Match::CtState(st) => st.0 & p.ct != 0,
+        Match::Iif(i) => i == p.iif,
+        Match::L4Proto(proto) => proto == p.l4proto,
+        Match::SrcNet(net) => cidr_contains(&net, p.src),
+        Match::DstPort(r) => p.dport.is_some_and(|d| r.lo <= d && d <= r.hi),
+        Match::Icmpv6Type { lo, hi } => p.icmpv6_type.is_some_and(|t| lo <= t && t <= hi),
+    }
+}
+
+/// The first rule of the input base chain(s) matching `p`, or the chain policy (accept).
+/// A drop or reject in any base chain is final; an accept ends only its chain.
+pub fn evaluate(plan: &Plan, p: &Packet) -> Outcome {
+    let mut accepted = None;
+    for chain in plan.chains.iter().filter(|c| c.hook.is_some()) {
+        let hit = chain
+            .rules
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.matches.iter().all(|m| matches(m, p, r, plan)));
+        if let Some((i, r)) = hit {
+            let o = Outcome {
+                verdict: r.verdict,
+                rule: Some((chain.name.clone(), i, r.clone())),
+            };
+            if r.verdict != Verdict::Accept {
+                return o;
+            }
+            accepted.get_or_insert(o);
+        }
+    }
+    accepted.unwrap_or(Outcome {
+        verdict: Verdict::Accept,
+        rule: None,
+    })
+}
+
+/// `SSH_CONNECTION`: client address and port, server address and port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SshConnection {
+    pub client: IpAddr,
+    pub client_port: u16,
+    pub server: IpAddr,
+    pub server_port: u16,
+}
+
+/// Parses `SSH_CONNECTION` ("192.0.2.2 50000 192.0.2.1 22"); IPv4-mapped IPv6 addresses
+/// become IPv4 (that is how the packets reach the input chain).
+pub fn parse_ssh_connection(s: &str) -> Option<SshConnection> {
+    let w: Vec<&str> = s.split_whitespace().collect();
+    let [c, cp, sv, sp] = w.as_slice() else {
+        return None;
+    };
+    let norm = |a: IpAddr| match a {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(a),
+        a => a,
+    };
+    Some(SshConnection {
+        client: norm(c.parse().ok()?),
+        client_port: cp.parse().ok()?,
+        server: norm(sv.parse().ok()?),
+        server_port: sp.parse().ok()?,
+    })
+}
+
+/// What the edge knows about this machine.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// the SSH connection the command runs in, when it reaches this ruleset
+    pub ssh: Option<SshConnection>,
+    /// TCP ports a process named sshd listens on
+    pub sshd_ports: Vec<u16>,
+}
+
+/// One way the plan would lock the admin out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub what: String,
+    pub outcome: Outcome,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = crate::render::verdict(self.outcome.verdict);
+        write!(f, "{}: {v} by {}", self.what, self.outcome.describe())
+    }
+}
+
+/// A non-loopback interface index for the evaluated packets.
+const WIRE_IIF: u32 = 2;
+
+fn tcp_new(src: IpAddr, port: u16) -> Packet {
+    Packet {
+        src,
+        l4proto: IPPROTO_TCP,
+        dport: Some(port),
+        icmpv6_type: None,
+        ct: CtStates::NEW,
+        iif: WIRE_IIF,
+    }
+}
+
+/// Sources to try when the client is unknown: one outside every network the plan names,
+/// and one inside each (so a port open only to some networks still counts as reachable).
+fn candidate_sources(plan: &Plan) -> Vec<IpAddr> {
+    let mut v: Vec<IpAddr> = vec![
+        "203.0.113.250".parse().expect("ip"),
+        "2001:db8:ffff::250".parse().expect("ip"),
+    ];
+    for c in &plan.chains {
+        for r in &c.rules {
+            for m in &r.matches {
+                if let Match::SrcNet(net) = m {
+                    v.push(match net {
+                        Cidr::V4(a, _) => IpAddr::V4(*a),
+                        Cidr::V6(a, _) => IpAddr::V6(*a),
+                    });
+                }
+            }
+        }
+    }
+    v
+}
+
+/// Everything in `plan` that would cut the admin off; empty when it is safe to apply.
+pub fn check(plan: &Plan, facts: &Facts) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if let Some(ssh) = facts.ssh {
+        let o = evaluate(plan, &tcp_new(ssh.client, ssh.server_port));
+        if !o.accepted() {
+            out.push(Finding {
+                what: format!(
+                    "a NEW ssh connection from your client {} to port {} (SSH_CONNECTION)",
+                    ssh.client, ssh.server_port
+                ),
+                outcome: o,
+            });
+        }
+    }
+    let mut ports = facts.sshd_ports.clone();
+    ports.sort_unstable();
+    ports.dedup();
+    for port in ports {
+        if facts.ssh.is_some_and(|s| s.server_port == port) {
+            continue; // reported above
+        }
+        match facts.ssh {
+            Some(ssh) => {
+                let o = evaluate(plan, &tcp_new(ssh.client, port));
+                if !o.accepted() {
+                    out.push(Finding {
+                        what: format!(
+                            "a NEW connection from your client {} to port {port}, where sshd listens",
+                            ssh.client
+                        ),
+                        outcome: o,
+                    });
+                }
+            }
+            None => {
+                let tries: Vec<Outcome> = candidate_sources(plan)
+                    .into_iter()
+                    .map(|src| evaluate(plan, &tcp_new(src, port)))
+                    .collect();
+                if !tries.iter().any(Outcome::accepted) {
+                    out.push(Finding {
+                        what: format!(
+                            "a NEW connection from anywhere to port {port}, where sshd listens"
+                        ),
+                        outcome: tries.into_iter().next().expect("at least one source"),
+                    });
+                }
+            }
+        }
+    }
+    let link_local = IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1));
+    'nd: for ty in 133..=136u8 {
+        for ct in [CtStates::UNTRACKED, CtStates::NEW] {
+            let p = Packet {
+                src: link_local,
+                l4proto: IPPROTO_ICMPV6,
+                dport: None,
+                icmpv6_type: Some(ty),
+                ct,
+                iif: WIRE_IIF,
+            };
+            let o = evaluate(plan, &p);
+            if !o.accepted() {
+                out.push(Finding {
+                    what: format!(
+                        "IPv6 neighbour/router discovery (icmpv6 type {ty}, ct state {})",
+                        CtStates(ct).names().join(",")
+                    ),
+                    outcome: o,
+                });
+                break 'nd;
+            }
+        }
+    }
+    out
+}
+
+/// Parses `/proc/net/tcp` or `/proc/net/tcp6`: (local port, socket inode) of LISTEN sockets.
+pub fn parse_proc_net_tcp(text: &str) -> Vec<(u16, u64)> {
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let local = f.get(1)?;
+            let state = f.get(3)?;
+            if *state != "0A" {
+                return None;
+            }
+            let port = u16::from_str_radix(local.rsplit(':').next()?, 16).ok()?;
+            let inode = f.get(9)?.parse().ok()?;
+            Some((port, inode))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{compile, policy};
+
+    fn plan(src: &str) -> Plan {
+        let (p, d) = policy::parse(src);
+        assert!(!crate::diag::has_errors(&d), "{d:?}");
+        compile::compile(&p.unwrap(), "statewall")
+    }
+
+    fn ssh_facts() -> Facts {
+        Facts {
+            ssh: parse_ssh_connection("192.0.2.2 50000 192.0.2.1 22"),
+            sshd_ports: vec![22],
+        }
+    }
+
+    #[test]
+    fn ssh_open_passes() {
+        let p = plan("[[allow]]\nname = \"ssh\"\ntcp = [22]\n");
+        assert_eq!(check(&p, &ssh_facts()), vec![]);
+    }
+
+    #[test]
+    fn no_ssh_rule_is_refused_naming_the_final_rule() {
+        let p = plan("[[allow]]\nname = \"web\"\ntcp = [8080]\n");
+        let f = check(&p, &ssh_facts());
+        assert_eq!(f.len(), 1, "{f:?}");
+        let text = f[0].to_string();
+        assert!(text.contains("192.0.2.2"), "{text}");
+        assert!(text.contains("\"final\""), "{text}");
+        assert!(text.contains("drop"), "{text}");
+    }
+
+    #[test]
+    fn audit_mode_accepts_but_a_reject_still_cuts() {
+        let audit = plan("mode = \"audit\"\n[[allow]]\nname = \"web\"\ntcp = [8080]\n");
+        assert_eq!(check(&audit, &ssh_facts()), vec![]);
+        let rej = plan(
+            "mode = \"audit\"\n[[reject]]\nname = \"nossh\"\ntcp = [22]\nwith = \"tcp-reset\"\n",
+        );
+        let f = check(&rej, &ssh_facts());
+        assert_eq!(f.len(), 1);
+        assert!(
+            f[0].to_string().contains("\"nossh\" (policy line"),
+            "{}",
+            f[0]
+        );
+    }
+
+    #[test]
+    fn ssh_restricted_to_another_network_is_refused() {
+        let p = plan("[[allow]]\nname = \"ssh\"\ntcp = [22]\nfrom = [\"198.51.100.0/24\"]\n");
+        assert_eq!(check(&p, &ssh_facts()).len(), 1);
+        // without SSH_CONNECTION, port 22 is still reachable from somewhere: fine
+        let facts = Facts {
+            ssh: None,
+            sshd_ports: vec![22],
+        };
+        assert_eq!(check(&p, &facts), vec![]);
+        let none = plan("[[allow]]\nname = \"web\"\ntcp = [80]\n");
+        assert_eq!(check(&none, &facts).len(), 1);
+    }
+
+    #[test]
+    fn other_sshd_ports_and_neighbour_discovery() {
+        let p = plan("[[allow]]\nname = \"ssh\"\ntcp = [22]\n");
+        let mut facts = ssh_facts();
+        facts.sshd_ports = vec![22, 2222];
+        let f = check(&p, &facts);
+        assert_eq!(f.len(), 1);
+        assert!(f[0].what.contains("2222"));
+        let no_v6 = plan("[baseline]\nicmpv6 = false\n[[allow]]\nname = \"ssh\"\ntcp = [22]\n");
+        let f = check(&no_v6, &ssh_facts());
+        assert_eq!(f.len(), 1);
+        assert!(f[0].what.contains("neighbour"), "{}", f[0]);
+    }
+
+    #[test]
+    fn ssh_connection_parsing() {
+        let s = parse_ssh_connection("::ffff:192.0.2.2 50000 ::ffff:192.0.2.1 22").unwrap();
+        assert_eq!(s.client, "192.0.2.2".parse::<IpAddr>().unwrap());
+        assert_eq!(s.server_port, 22);
+        assert!(parse_ssh_connection("garbage").is_none());
+    }
+
+    #[test]
+    fn proc_net_tcp_listeners() {
+        let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 12345 1 0000000000000000 100 0 0 10 0\n   1: 0100007F:0019 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 999 1\n";
+        assert_eq!(parse_proc_net_tcp(text), vec![(22, 12345)]);
+    }
+}

@@ -1,0 +1,423 @@
+//! The safe rollout, as data and decisions: the records kept in the state directory, the
+//! guard's next step, what the live table means for a rollback, what boot loads, whether the
+//! session that confirms predates the apply. Pure: no I/O and no clock — every "now" is a
+//! parameter. The driver (files, processes, netlink) is the CLI's `rollout_cli` module.
+
+use serde::{Deserialize, Serialize};
+
+use crate::kernel::encode::CounterSnapshot;
+use crate::model::{Mode, Policy};
+
+/// Policy loaded by `boot` when there is no usable confirmed policy: the stateful baseline
+/// (established, invalid drop, loopback, ICMP, the essential ICMPv6), SSH open, the rest dropped.
+pub const SAFE_POLICY: &str = "\
+# statewall built-in safe policy: loaded by `statewall boot` when no confirmed policy is usable.
+mode = \"enforce\"
+
+[[allow]]
+name = \"ssh\"
+tcp = [22]
+";
+
+/// The systemd unit `statewall install-unit` writes (also in docs/statewall.service).
+pub const SYSTEMD_UNIT: &str = "\
+[Unit]
+Description=statewall: load the last confirmed firewall policy
+DefaultDependencies=no
+Before=network-pre.target shutdown.target
+Wants=network-pre.target
+# the state directory and the binary may live on their own filesystems
+RequiresMountsFor=/var/lib/statewall /usr/local/sbin
+Conflicts=shutdown.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/statewall boot
+
+[Install]
+WantedBy=sysinit.target
+";
+
+/// The last confirmed ruleset: what `boot` loads and what a rollback goes back to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmed {
+    /// the policy file's text, exactly as applied
+    pub policy_text: String,
+    pub table: String,
+    /// "enforce" or "audit" (the mode it was applied in, `--audit` included)
+    pub mode: String,
+    /// `encode::fingerprint` of its plan
+    pub fingerprint: String,
+    /// CLOCK_REALTIME seconds
+    pub confirmed_at: u64,
+}
+
+/// What a rollback restores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Previous {
+    /// there was no statewall table: rollback deletes it
+    NoTable,
+    /// this policy, with these counters
+    Policy {
+        policy_text: String,
+        mode: String,
+        fingerprint: String,
+        counters: CounterSnapshot,
+    },
+}
+
+impl Previous {
+    pub fn fingerprint(&self) -> Option<&str> {
+        match self {
+            Previous::NoTable => None,
+            Previous::Policy { fingerprint, .. } => Some(fingerprint),
+        }
+    }
+}
+
+/// The candidate of a pending change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub policy_text: String,
+    pub mode: String,
+    pub fingerprint: String,
+    /// the file it was read from, for messages
+    pub source: String,
+}
+
+/// A change applied with `--confirm` and not confirmed yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    /// unique per apply, so a guard never acts on a later change than its own
+    pub id: String,
+    pub table: String,
+    /// the network namespace path given with `--netns`
+    pub netns: Option<String>,
+    /// CLOCK_REALTIME seconds
+    pub applied_at: u64,
+    /// CLOCK_BOOTTIME milliseconds at apply (compared with the session's start)
+    pub applied_boottime_ms: u64,
+    /// CLOCK_REALTIME seconds: no confirm by then → rollback
+    pub deadline: u64,
+    /// /proc/sys/kernel/random/boot_id at apply
+    pub boot_id: String,
+    pub candidate: Candidate,
+    pub previous: Previous,
+    /// the guard process watching the deadline
+    pub guard_pid: Option<u32>,
+}
+
+/// What the last rollback did (kept for `status`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollbackRecord {
+    pub pending_id: String,
+    pub at: u64,
+    pub rolled_back: bool,
+    pub message: String,
+}
+
+pub fn mode_str(m: Mode) -> &'static str {
+    m.as_str()
+}
+
+pub fn parse_mode(s: &str) -> Mode {
+    if s == "audit" {
+        Mode::Audit
+    } else {
+        Mode::Enforce
+    }
+}
+
+/// Applies a stored mode on top of a parsed policy.
+pub fn with_stored_mode(mut p: Policy, mode: &str) -> Policy {
+    p.mode = parse_mode(mode);
+    p
+}
+
+/// `120s`, `2m`, `1h`, `90` (seconds). At least 1 s, at most 24 h.
+pub fn parse_duration(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 's')) => (&s[..i], 1),
+        Some((i, 'm')) => (&s[..i], 60),
+        Some((i, 'h')) => (&s[..i], 3600),
+        _ => (s, 1),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: a duration is a number with s, m or h, e.g. 120s or 2m"))?;
+    let secs = n.saturating_mul(mult);
+    if !(1..=86_400).contains(&secs) {
+        return Err(format!("{s:?}: between 1s and 24h, please"));
+    }
+    Ok(secs)
+}
+
+/// The guard's next step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuardStep {
+    /// sleep this long (ms), then look again
+    Wait(u64),
+    /// the deadline passed: roll back now
+    RollbackNow,
+    /// nothing (more) to guard
+    Exit(String),
+}
+
+/// How often the guard re-reads the record (so a confirm makes it exit soon).
+pub const GUARD_POLL_MS: u64 = 250;
+
+/// Decides the guard's next step from the record on disk (`None`: it is gone), the change it
+/// guards (`watching`: the record id), the clock (`now_ms`, CLOCK_REALTIME) and this boot.
+pub fn guard_step(rec: Option<&Pending>, watching: &str, now_ms: u64, boot_id: &str) -> GuardStep {
+    let Some(rec) = rec else {
+        return GuardStep::Exit("no pending change (confirmed or rolled back)".into());
+    };
+    if rec.id != watching {
+        return GuardStep::Exit(format!(
+            "the pending change is now {} (not {watching})",
+            rec.id
+        ));
+    }
+    if rec.boot_id != boot_id {
+        return GuardStep::Exit(
+            "the pending change is from another boot; `statewall boot` discards it".into(),
+        );
+    }
+    let deadline_ms = rec.deadline.saturating_mul(1000);
+    if now_ms >= deadline_ms {
+        GuardStep::RollbackNow
+    } else {
+        GuardStep::Wait((deadline_ms - now_ms).min(GUARD_POLL_MS))
+    }
+}
+
+/// What the live table is, seen by a rollback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveIs {
+    /// the candidate: roll back
+    Candidate,
+    /// already the previous ruleset (the commit never happened, or a rollback already ran)
+    Previous,
+    /// someone else changed statewall's table: do not overwrite
+    Foreign(String),
+}
+
+/// `live`: `None` when there is no table, `Some(Ok(fingerprint))` for an undrifted statewall
+/// table, `Some(Err(why))` for a table that drifted or is not statewall's.
+pub fn classify_live(rec: &Pending, live: Option<Result<&str, &str>>) -> LiveIs {
+    match live {
+        Some(Ok(fp)) if fp == rec.candidate.fingerprint => LiveIs::Candidate,
+        Some(Ok(fp)) if Some(fp) == rec.previous.fingerprint() => LiveIs::Previous,
+        None if rec.previous == Previous::NoTable => LiveIs::Previous,
+        None => LiveIs::Foreign("statewall's table was deleted by someone else".into()),
+        Some(Ok(fp)) => LiveIs::Foreign(format!(
+            "statewall's table now holds plan {fp}, neither the candidate ({}) nor the previous ruleset",
+            rec.candidate.fingerprint
+        )),
+        Some(Err(why)) => LiveIs::Foreign(format!("statewall's table was changed: {why}")),
+    }
+}
+
+/// Where a boot takes its policy from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BootSource {
+    Confirmed(Confirmed),
+    /// the built-in safe policy, and why
+    Safe(String),
+}
+
+/// `confirmed`: the confirmed record as read (`Err`: unreadable/corrupt; `Ok(None)`: none).
+pub fn boot_source(confirmed: Result<Option<Confirmed>, String>) -> BootSource {
+    match confirmed {
+        Ok(Some(c)) => match crate::policy::parse(&c.policy_text) {
+            (Some(_), d) if !crate::diag::has_errors(&d) => BootSource::Confirmed(c),
+            _ => BootSource::Safe("the confirmed policy does not parse any more".into()),
+        },
+        Ok(None) => BootSource::Safe("no confirmed policy yet".into()),
+        Err(why) => BootSource::Safe(format!("the confirmed state is unusable: {why}")),
+    }
+}
+
+/// Whether the session running `confirm` was opened after the apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionAge {
+    /// opened after the apply: it went through the candidate's rules as a NEW connection
+    OpenedAfterApply,
+    /// opened before: it survived on `established`, it proves nothing
+    PredatesApply,
+    Unknown,
+}
+
+/// Both times are CLOCK_BOOTTIME milliseconds.
+pub fn session_age(session_start_ms: Option<u64>, applied_boottime_ms: u64) -> SessionAge {
+    match session_start_ms {
+        None => SessionAge::Unknown,
+        Some(s) if s >= applied_boottime_ms => SessionAge::OpenedAfterApply,
+        Some(_) => SessionAge::PredatesApply,
+    }
+}
+
+/// UTC calendar time of a unix timestamp: `2026-11-25 06:45:12 UTC`.
+pub fn utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending() -> Pending {
+        Pending {
+            id: "a".into(),
+            table: "statewall".into(),
+            netns: None,
+            applied_at: 100,
+            applied_boottime_ms: 5_000,
+            deadline: 220,
+            boot_id: "boot".into(),
+            candidate: Candidate {
+                policy_text: String::new(),
+                mode: "audit".into(),
+                fingerprint: "cand".into(),
+                source: "p.toml".into(),
+            },
+            previous: Previous::NoTable,
+            guard_pid: None,
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("120s"), Ok(120));
+        assert_eq!(parse_duration("2m"), Ok(120));
+        assert_eq!(parse_duration("1h"), Ok(3600));
+        assert_eq!(parse_duration("30"), Ok(30));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("2d").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("25h").is_err());
+    }
+
+    #[test]
+    fn guard_waits_then_rolls_back_and_exits_when_confirmed() {
+        let p = pending();
+        assert_eq!(
+            guard_step(Some(&p), "a", 100_000, "boot"),
+            GuardStep::Wait(GUARD_POLL_MS)
+        );
+        assert_eq!(
+            guard_step(Some(&p), "a", 219_900, "boot"),
+            GuardStep::Wait(100)
+        );
+        assert_eq!(
+            guard_step(Some(&p), "a", 220_000, "boot"),
+            GuardStep::RollbackNow
+        );
+        assert!(matches!(
+            guard_step(None, "a", 0, "boot"),
+            GuardStep::Exit(_)
+        ));
+        assert!(matches!(
+            guard_step(Some(&p), "b", 0, "boot"),
+            GuardStep::Exit(_)
+        ));
+        assert!(matches!(
+            guard_step(Some(&p), "a", 0, "other"),
+            GuardStep::Exit(_)
+        ));
+    }
+
+    #[test]
+    fn live_table_classification() {
+        let mut p = pending();
+        assert_eq!(classify_live(&p, Some(Ok("cand"))), LiveIs::Candidate);
+        assert_eq!(classify_live(&p, None), LiveIs::Previous);
+        assert!(matches!(
+            classify_live(&p, Some(Ok("zzz"))),
+            LiveIs::Foreign(_)
+        ));
+        assert!(matches!(
+            classify_live(&p, Some(Err("drift"))),
+            LiveIs::Foreign(_)
+        ));
+        p.previous = Previous::Policy {
+            policy_text: String::new(),
+            mode: "enforce".into(),
+            fingerprint: "prev".into(),
+            counters: CounterSnapshot::default(),
+        };
+        assert_eq!(classify_live(&p, Some(Ok("prev"))), LiveIs::Previous);
+        assert!(matches!(classify_live(&p, None), LiveIs::Foreign(_)));
+    }
+
+    #[test]
+    fn boot_never_loads_nothing() {
+        assert!(matches!(boot_source(Ok(None)), BootSource::Safe(_)));
+        assert!(matches!(
+            boot_source(Err("garbage".into())),
+            BootSource::Safe(_)
+        ));
+        let c = Confirmed {
+            policy_text: "[[allow]]\nname = \"web\"\ntcp = [80]\n".into(),
+            table: "statewall".into(),
+            mode: "enforce".into(),
+            fingerprint: "x".into(),
+            confirmed_at: 0,
+        };
+        assert_eq!(boot_source(Ok(Some(c.clone()))), BootSource::Confirmed(c));
+        let bad = Confirmed {
+            policy_text: "[[allow]]\nname = ".into(),
+            ..boot_source_dummy()
+        };
+        assert!(matches!(boot_source(Ok(Some(bad))), BootSource::Safe(_)));
+        let (p, d) = crate::policy::parse(SAFE_POLICY);
+        assert!(p.is_some() && !crate::diag::has_errors(&d), "{d:?}");
+    }
+
+    fn boot_source_dummy() -> Confirmed {
+        Confirmed {
+            policy_text: String::new(),
+            table: "statewall".into(),
+            mode: "enforce".into(),
+            fingerprint: String::new(),
+            confirmed_at: 0,
+        }
+    }
+
+    #[test]
+    fn session_age_compares_boottimes() {
+        assert_eq!(
+            session_age(Some(6_000), 5_000),
+            SessionAge::OpenedAfterApply
+        );
+        assert_eq!(session_age(Some(4_000), 5_000), SessionAge::PredatesApply);
+        assert_eq!(session_age(None, 5_000), SessionAge::Unknown);
+    }
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(1_795_000_000), "2026-11-18 11:06:40 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
+    }
+}

@@ -1,0 +1,354 @@
+//! The state directory (default `/var/lib/statewall`): the last confirmed policy, the pending
+//! change (with the previous ruleset to restore), the last rollback's outcome, the guard's log.
+//!
+//! Durability and safety: every file is written to a temporary file in the same directory,
+//! fsync'ed, renamed over the old one, and the directory is fsync'ed. The directory is created
+//! 0700 and files 0600; a symlinked directory or file is refused (lstat, `O_NOFOLLOW`).
+//! Every file is a JSON envelope with a checksum of its data: a truncated or garbled file is
+//! reported as corrupt, never a panic.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+pub const DEFAULT_DIR: &str = "/var/lib/statewall";
+/// Version of the envelope around every state file.
+pub const FORMAT: u32 = 1;
+
+/// The files of the state directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Confirmed,
+    Pending,
+    Rollback,
+}
+
+impl Kind {
+    pub fn file(self) -> &'static str {
+        match self {
+            Kind::Confirmed => "confirmed.json",
+            Kind::Pending => "pending.json",
+            Kind::Rollback => "rollback.json",
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Confirmed => "confirmed",
+            Kind::Pending => "pending",
+            Kind::Rollback => "rollback",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum StateError {
+    /// the directory or a file is a symlink
+    Symlink(PathBuf),
+    /// the path exists and is not a directory (or not a regular file)
+    WrongType(PathBuf),
+    Io {
+        path: PathBuf,
+        err: io::Error,
+    },
+    /// truncated, garbled, wrong checksum or wrong shape
+    Corrupt {
+        path: PathBuf,
+        why: String,
+    },
+}
+
+impl std::fmt::Display for StateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateError::Symlink(p) => write!(
+                f,
+                "{} is a symlink; statewall refuses a symlinked state path",
+                p.display()
+            ),
+            StateError::WrongType(p) => write!(f, "{} has the wrong file type", p.display()),
+            StateError::Io { path, err } => write!(f, "{}: {err}", path.display()),
+            StateError::Corrupt { path, why } => {
+                write!(f, "{} is corrupt ({why})", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for StateError {}
+
+fn io_at(path: &Path) -> impl FnOnce(io::Error) -> StateError + '_ {
+    move |err| StateError::Io {
+        path: path.to_path_buf(),
+        err,
+    }
+}
+
+/// 64-bit FNV-1a, hex.
+pub fn checksum(data: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in data.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// The text of a state file holding `data`.
+pub fn envelope<T: Serialize>(kind: Kind, data: &T) -> String {
+    let value = serde_json::to_value(data).expect("state records serialise");
+    let compact = serde_json::to_string(&value).expect("json");
+    let env = serde_json::json!({
+        "statewall_state": FORMAT,
+        "kind": kind.name(),
+        "checksum": checksum(&compact),
+        "data": value,
+    });
+    let mut s = serde_json::to_string_pretty(&env).expect("json");
+    s.push('\n');
+    s
+}
+
+/// Parses a state file's text; every failure is a message, never a panic.
+pub fn open_envelope<T: DeserializeOwned>(kind: Kind, text: &str) -> Result<T, String> {
+    let env: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    if env["statewall_state"] != FORMAT {
+        return Err(format!("unknown format {}", env["statewall_state"]));
+    }
+    if env["kind"] != kind.name() {
+        return Err(format!("holds {} instead of {}", env["kind"], kind.name()));
+    }
+    let data = env.get("data").ok_or("no data")?;
+    let compact = serde_json::to_string(data).map_err(|e| e.to_string())?;
+    if env["checksum"] != checksum(&compact).as_str() {
+        return Err("checksum mismatch".into());
+    }
+    serde_json::from_value(data.clone()).map_err(|e| format!("unexpected shape: {e}"))
+}
+
+/// The state directory.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    path: PathBuf,
+}
+
+/// An exclusive lock on the state directory (flock on its `lock` file), released on drop.
+pub struct Lock {
+    _file: File,
+}
+
+impl StateDir {
+    pub fn new(path: impl Into<PathBuf>) -> StateDir {
+        StateDir { path: path.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn file(&self, kind: Kind) -> PathBuf {
+        self.path.join(kind.file())
+    }
+
+    /// Where the guard writes its log.
+    pub fn log_path(&self) -> PathBuf {
+        self.path.join("guard.log")
+    }
+
+    /// Whether the directory exists (refusing a symlink or a non-directory).
+    pub fn exists(&self) -> Result<bool, StateError> {
+        match fs::symlink_metadata(&self.path) {
+            Ok(m) if m.file_type().is_symlink() => Err(StateError::Symlink(self.path.clone())),
+            Ok(m) if !m.is_dir() => Err(StateError::WrongType(self.path.clone())),
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_at(&self.path)(e)),
+        }
+    }
+
+    /// Creates the directory (0700) if needed.
+    pub fn ensure(&self) -> Result<(), StateError> {
+        if self.exists()? {
+            return Ok(());
+        }
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.path)
+            .map_err(io_at(&self.path))?;
+        // the umask may have taken bits away, never added: set exactly 0700
+        fs::set_permissions(&self.path, fs::Permissions::from_mode(0o700))
+            .map_err(io_at(&self.path))?;
+        self.exists().map(|_| ())
+    }
+
+    /// Reads a record: `Ok(None)` when the file (or the directory) does not exist.
+    pub fn read<T: DeserializeOwned>(&self, kind: Kind) -> Result<Option<T>, StateError> {
+        if !self.exists()? {
+            return Ok(None);
+        }
+        let path = self.file(kind);
+        let text = match read_nofollow(&path) {
+            Ok(Some(t)) => t,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        open_envelope(kind, &text)
+            .map(Some)
+            .map_err(|why| StateError::Corrupt { path, why })
+    }
+
+    /// Writes a record durably (temp file, fsync, rename, fsync of the directory).
+    pub fn write<T: Serialize>(&self, kind: Kind, data: &T) -> Result<(), StateError> {
+        self.ensure()?;
+        let path = self.file(kind);
+        if let Ok(m) = fs::symlink_metadata(&path)
+            && m.file_type().is_symlink()
+        {
+            return Err(StateError::Symlink(path));
+        }
+        let tmp = self
+            .path
+            .join(format!(".{}.tmp.{}", kind.file(), std::process::id()));
+        let _ = fs::remove_file(&tmp);
+        let result = (|| {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&tmp)
+                .map_err(io_at(&tmp))?;
+            f.write_all(envelope(kind, data).as_bytes())
+                .map_err(io_at(&tmp))?;
+            f.sync_all().map_err(io_at(&tmp))?;
+            drop(f);
+            fs::rename(&tmp, &path).map_err(io_at(&path))?;
+            self.sync_dir()
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// Removes a record (durably); no error when it is already gone.
+    pub fn remove(&self, kind: Kind) -> Result<(), StateError> {
+        if !self.exists()? {
+            return Ok(());
+        }
+        let path = self.file(kind);
+        match fs::remove_file(&path) {
+            Ok(()) => self.sync_dir(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_at(&path)(e)),
+        }
+    }
+
+    fn sync_dir(&self) -> Result<(), StateError> {
+        File::open(&self.path)
+            .and_then(|d| d.sync_all())
+            .map_err(io_at(&self.path))
+    }
+
+    /// Takes the directory's exclusive lock (creating the directory if needed); blocks.
+    pub fn lock(&self) -> Result<Lock, StateError> {
+        self.ensure()?;
+        let path = self.path.join("lock");
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(io_at(&path))?;
+        loop {
+            // SAFETY: flock on a valid fd we own.
+            let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+            if rc == 0 {
+                return Ok(Lock { _file: f });
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(io_at(&path)(e));
+            }
+        }
+    }
+
+    /// Opens the guard's log for appending (0600).
+    pub fn open_log(&self) -> Result<File, StateError> {
+        self.ensure()?;
+        let path = self.log_path();
+        OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(io_at(&path))
+    }
+}
+
+/// Reads a regular file without following a symlink; `Ok(None)` when it does not exist.
+fn read_nofollow(path: &Path) -> Result<Option<String>, StateError> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => return Err(StateError::Symlink(path.into())),
+        Ok(m) if !m.is_file() => return Err(StateError::WrongType(path.into())),
+        Ok(m) if m.size() > 64 << 20 => {
+            return Err(StateError::Corrupt {
+                path: path.into(),
+                why: "larger than 64 MiB".into(),
+            });
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_at(path)(e)),
+    }
+    let bytes = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .and_then(|mut f| {
+            let mut v = Vec::new();
+            io::Read::read_to_end(&mut f, &mut v).map(|_| v)
+        }) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(StateError::Symlink(path.into()));
+        }
+        Err(e) => return Err(io_at(path)(e)),
+    };
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| StateError::Corrupt {
+            path: path.into(),
+            why: "not UTF-8".into(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_round_trip_and_corruption() {
+        let data = serde_json::json!({"a": 1, "b": "x"});
+        let text = envelope(Kind::Confirmed, &data);
+        let back: Value = open_envelope(Kind::Confirmed, &text).unwrap();
+        assert_eq!(back, data);
+        assert!(open_envelope::<Value>(Kind::Pending, &text).is_err());
+        assert!(open_envelope::<Value>(Kind::Confirmed, &text[..text.len() / 2]).is_err());
+        let flipped = text.replace("\"x\"", "\"y\"");
+        let err = open_envelope::<Value>(Kind::Confirmed, &flipped).unwrap_err();
+        assert!(err.contains("checksum"), "{err}");
+        assert!(open_envelope::<Value>(Kind::Confirmed, "\u{0}\u{1}garbage").is_err());
+    }
+}

@@ -1,0 +1,206 @@
+//! Sets at scale, judged by the kernel: every element is held, lookups admit exactly the
+//! listed sources, and per-element counters read back over netlink.
+
+use crate::support::{
+    CLIENT_V4, FW_V4, Netns, Pair, Probe, listen_tcp, probe_tcp, statewall, status_json,
+};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+struct TempPolicy(std::path::PathBuf);
+
+impl TempPolicy {
+    fn new(tag: &str, text: &str) -> TempPolicy {
+        let p =
+            std::env::temp_dir().join(format!("statewall-sets-{tag}-{}.toml", std::process::id()));
+        std::fs::write(&p, text).unwrap();
+        TempPolicy(p)
+    }
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for TempPolicy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// 8080 open from `n` host addresses in 198.18.0.0/15 (the benchmarking range), plus
+/// `extra` addresses at the end of the list.
+fn many_sources(n: u32, extra: &[&str]) -> String {
+    let mut text = String::from("[[allow]]\nname = \"bulk\"\ntcp = [8080]\nfrom = [\n");
+    for i in 0..n {
+        text.push_str(&format!("  \"{}\",\n", Ipv4Addr::from(0xC612_0000u32 + i)));
+    }
+    for e in extra {
+        text.push_str(&format!("  \"{e}\",\n"));
+    }
+    text.push_str("]\n");
+    text
+}
+
+fn element<'a>(st: &'a serde_json::Value, set: &str, elem: &str) -> &'a serde_json::Value {
+    st["sets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == set)
+        .and_then(|s| {
+            s["elements"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["element"] == elem)
+        })
+        .unwrap_or_else(|| panic!("no element {elem} in set {set}"))
+}
+
+#[test]
+fn fifty_thousand_sources_are_one_set_and_only_they_get_in() {
+    let pair = Pair::new("s-50k");
+    let _listeners = listen_tcp(&pair.fw, &[8080]);
+    let target = SocketAddr::new(IpAddr::V4(FW_V4), 8080);
+    let client = CLIENT_V4.to_string();
+
+    // The client's address is the last of 50,001 sources.
+    let allowed = TempPolicy::new("allowed", &many_sources(50_000, &[&client]));
+    let out = statewall(&pair.fw, ["apply", allowed.path()]);
+    out.assert_ok();
+    // baseline (7) + one rule for the source set + final: the list is not rules
+    assert!(out.stdout.contains(", 9 rules,"), "{out}");
+    let list = pair
+        .fw
+        .nft(["list", "set", "inet", "statewall", "src4_bulk"]);
+    list.assert_ok();
+    assert_eq!(
+        list.stdout.matches("counter packets").count(),
+        50_001,
+        "the kernel holds every element"
+    );
+    assert_eq!(
+        probe_tcp(&pair.client, target, Duration::from_secs(3)),
+        Probe::Connected
+    );
+    let st = status_json(&pair.fw);
+    assert_eq!(st["drift"], false, "{}", st["drift_reason"]);
+    let set = &st["sets"][0];
+    assert_eq!(set["name"], "src4_bulk");
+    assert_eq!(set["elements"].as_array().unwrap().len(), 50_001);
+    // exactly the SYN of the one connection, on exactly the client's element
+    assert_eq!(element(&st, "src4_bulk", &client)["packets"], 1);
+    assert_eq!(element(&st, "src4_bulk", "198.18.0.0")["packets"], 0);
+    let hits: u64 = set["elements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["packets"].as_u64().unwrap())
+        .sum();
+    assert_eq!(hits, 1, "no other element counted anything");
+
+    // The same list without the client: the lookup misses, the final rule drops.
+    let denied = TempPolicy::new("denied", &many_sources(50_000, &[]));
+    statewall(&pair.fw, ["apply", denied.path()]).assert_ok();
+    assert_eq!(
+        probe_tcp(&pair.client, target, Duration::from_millis(800)),
+        Probe::TimedOut
+    );
+    let st = status_json(&pair.fw);
+    let final_rule = st["chains"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["comment"] == "final")
+        .unwrap();
+    assert!(final_rule["packets"].as_u64().unwrap() >= 1, "{final_rule}");
+}
+
+#[test]
+fn port_sets_and_mixed_family_sources_behave_and_count() {
+    let pair = Pair::new("s-ports");
+    let _listeners = listen_tcp(&pair.fw, &[80, 443, 8000, 8080, 9000]);
+    let policy = TempPolicy::new(
+        "ports",
+        &format!(
+            "[[allow]]\nname = \"web\"\ntcp = [80, 443, \"8000-8080\"]\n\
+             from = [\"{CLIENT_V4}\", \"198.51.100.0/24\", \"2001:db8:5a::2\", \"2001:db8:77::/48\"]\n"
+        ),
+    );
+    statewall(&pair.fw, ["apply", policy.path()]).assert_ok();
+    for port in [80, 443, 8000, 8080] {
+        for ip in [IpAddr::V4(FW_V4), IpAddr::V6(crate::support::FW_V6)] {
+            assert_eq!(
+                probe_tcp(
+                    &pair.client,
+                    SocketAddr::new(ip, port),
+                    Duration::from_secs(3)
+                ),
+                Probe::Connected,
+                "{ip} port {port}"
+            );
+        }
+    }
+    assert_eq!(
+        probe_tcp(
+            &pair.client,
+            SocketAddr::new(IpAddr::V4(FW_V4), 9000),
+            Duration::from_millis(800)
+        ),
+        Probe::TimedOut
+    );
+    let st = status_json(&pair.fw);
+    assert_eq!(st["drift"], false, "{}", st["drift_reason"]);
+    // each port element saw one SYN per family; the range one SYN per port per family
+    assert_eq!(element(&st, "tcp_web", "80")["packets"], 2);
+    assert_eq!(element(&st, "tcp_web", "443")["packets"], 2);
+    assert_eq!(element(&st, "tcp_web", "8000-8080")["packets"], 4);
+    // the source lookup comes first in the rule: it also counts the SYN to 9000 (one SYN
+    // within the 800 ms probe; the first retransmission would come after 1 s), which then
+    // misses the port set and falls to the final rule
+    assert_eq!(
+        element(&st, "src4_web", &CLIENT_V4.to_string())["packets"],
+        5
+    );
+    assert_eq!(element(&st, "src4_web", "198.51.100.0/24")["packets"], 0);
+    assert_eq!(element(&st, "src6_web", "2001:db8:5a::2")["packets"], 4);
+    // a text status shows the busiest elements
+    let text = statewall(&pair.fw, ["status"]);
+    text.assert_ok();
+    assert!(
+        text.stdout
+            .contains("set tcp_web (inet_service, 3 elements, 3 with traffic)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_changed_set_element_is_drift() {
+    let ns = Netns::new("s-drift");
+    let policy = TempPolicy::new(
+        "drift",
+        "[[allow]]\nname = \"ssh\"\ntcp = [22]\nfrom = [\"198.51.100.0/24\", \"203.0.113.7\"]\n",
+    );
+    statewall(&ns, ["apply", policy.path()]).assert_ok();
+    assert_eq!(status_json(&ns)["drift"], false);
+    ns.nft([
+        "add",
+        "element",
+        "inet",
+        "statewall",
+        "src4_ssh",
+        "{",
+        "192.0.2.99",
+        "}",
+    ])
+    .assert_ok();
+    let st = status_json(&ns);
+    assert_eq!(st["drift"], true, "{st}");
+    let plan = statewall(&ns, ["plan", policy.path()]);
+    plan.assert_ok();
+    assert!(
+        plan.stdout
+            .contains("# - \t\t\t192.0.2.99, 198.51.100.0/24, 203.0.113.7"),
+        "{plan}"
+    );
+}

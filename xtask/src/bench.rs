@@ -1,0 +1,1680 @@
+//! `cargo xtask bench [--quick] [--out FILE] [--statewall BIN]`: statewall against `nft -f`
+//! (one interval set, and linear rules) and `iptables-restore` (nf_tables backend), side by side
+//! in one run, every measurement in network namespaces the bench creates and deletes.
+//!
+//! Per policy size N (the classic 4-port policy, then ssh open from N generated source
+//! addresses) each tool gets its own namespace, `sw-bench-<pid>-<case>-<tool>`; the tools that
+//! carry traffic also get a client namespace joined by a veth pair (192.0.2.0/24,
+//! 2001:db8:5a::/64). Every timing is a whole process (spawn to reap, monotonic clock) and the
+//! peak memory is that process's `ru_maxrss` from `wait4`. Medians of R repetitions, 30 ms
+//! apart. The results (and the goals of issue 5, evaluated from this run's numbers) go to
+//! stdout and to `docs/bench.md`.
+//!
+//! Teardown is [`Lab`]'s `Drop` (success, error, panic, Ctrl-C), and the temp dir's
+//! [`TempDir`] guard. The host namespace never sees a rule, an interface or an address.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::util::{self, Result};
+
+const CLASSIC_POLICY: &str = "examples/web-and-mail.toml";
+const FW_IF: &str = "bench-fw";
+const CLIENT_IF: &str = "bench-cl";
+const FW_V4: &str = "192.0.2.1";
+const CLIENT_V4: &str = "192.0.2.2";
+const FW_V6: &str = "2001:db8:5a::1";
+const CLIENT_V6: &str = "2001:db8:5a::2";
+const SSH: u16 = 22;
+/// Pause between repetitions: the kernel releases nfnetlink sockets asynchronously.
+const GAP: Duration = Duration::from_millis(30);
+/// No single command may run longer than this (it is killed and the bench fails).
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// The benchmark range for generated sources: 198.18.0.0/15 (RFC 2544).
+const SOURCE_BASE: u32 = u32::from_be_bytes([198, 18, 0, 1]);
+const SOURCE_SPAN: u32 = (1 << 17) - 2;
+
+struct Options {
+    quick: bool,
+    out: PathBuf,
+    statewall: Option<PathBuf>,
+}
+
+/// The settings that differ between a full and a `--quick` run.
+struct Plan {
+    /// (label, number of generated sources (0 = the classic policy), repetitions, traffic?)
+    cases: Vec<(&'static str, usize, usize, bool)>,
+    /// A cell stops after at least 3 repetitions once it has used this much time.
+    cell_budget: Duration,
+    conn_reps: usize,
+    conn_duration: Duration,
+    conn_max: u64,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Plan {
+        if quick {
+            Plan {
+                cases: vec![
+                    ("classic", 0, 7, true),
+                    ("1k", 1_000, 5, false),
+                    ("10k", 10_000, 5, true),
+                    ("50k", 50_000, 3, false),
+                ],
+                cell_budget: Duration::from_secs(10),
+                conn_reps: 3,
+                conn_duration: Duration::from_secs(1),
+                conn_max: 10_000,
+            }
+        } else {
+            Plan {
+                cases: vec![
+                    ("classic", 0, 15, true),
+                    ("1k", 1_000, 15, false),
+                    ("10k", 10_000, 15, true),
+                    ("50k", 50_000, 5, false),
+                    ("100k", 100_000, 5, false),
+                ],
+                cell_budget: Duration::from_secs(25),
+                conn_reps: 5,
+                conn_duration: Duration::from_secs(2),
+                conn_max: 20_000,
+            }
+        }
+    }
+}
+
+fn parse_args(args: &[String]) -> Result<Options> {
+    let mut opts = Options {
+        quick: false,
+        out: util::repo_root().join("docs/bench.md"),
+        statewall: None,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--quick" => opts.quick = true,
+            "--out" => {
+                let v = it.next().ok_or("bench: --out needs a file")?;
+                opts.out = PathBuf::from(v);
+            }
+            "--statewall" => {
+                let v = it.next().ok_or("bench: --statewall needs a binary")?;
+                opts.statewall = Some(PathBuf::from(v));
+            }
+            other => {
+                return Err(format!(
+                    "bench: unknown argument {other:?} (try --quick, --out FILE, --statewall BIN)"
+                ));
+            }
+        }
+    }
+    Ok(opts)
+}
+
+pub fn run(args: &[String]) -> Result {
+    // Hidden helper: the client side of the NEW-connection measurement.
+    match args.first().map(String::as_str) {
+        Some("connect-loop") => return connect_loop(&args[1..]),
+        Some("listen") => return listen(&args[1..]),
+        _ => {}
+    }
+    let opts = parse_args(args)?;
+    util::trap_signals();
+    if !util::is_root() {
+        return Err(
+            "the bench creates network namespaces and loads rulesets in them: run it as root"
+                .into(),
+        );
+    }
+    let tools = Tools::find()?;
+    let plan = Plan::new(opts.quick);
+
+    let temp = TempDir::create()?;
+    let built = match &opts.statewall {
+        Some(bin) => {
+            println!("statewall binary given: {}", bin.display());
+            bin.clone()
+        }
+        None => build()?,
+    };
+    // A private copy: a concurrent rebuild cannot swap the binary in the middle of the run.
+    let statewall = temp.path.join("statewall");
+    fs::copy(&built, &statewall)
+        .map_err(|e| format!("cannot copy {} to the temp dir: {e}", built.display()))?;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the xtask binary: {e}"))?;
+    let env = Environment::read(&tools, &opts, &built);
+
+    let bench = Bench {
+        plan: &plan,
+        tools: &tools,
+        statewall: &statewall,
+        exe: &exe,
+        dir: &temp.path,
+        prefix: format!("sw-bench-{}", std::process::id()),
+    };
+    let started = Instant::now();
+    let mut results = Vec::new();
+    let mut wrapper = None;
+    for &(label, n, reps, traffic) in &plan.cases {
+        util::check_interrupted()?;
+        println!();
+        println!(
+            "== {} ({} repetitions{})",
+            case_title(label, n),
+            reps,
+            if traffic { ", + NEW connections/s" } else { "" }
+        );
+        util::flush();
+        let (result, w) = bench.case(label, n, reps, traffic)?;
+        wrapper = wrapper.or(w);
+        results.push(result);
+    }
+    let report = Report {
+        env: &env,
+        plan: &plan,
+        results: &results,
+        wrapper,
+        elapsed: started.elapsed(),
+    };
+    let text = report.render();
+    println!();
+    println!("{text}");
+    if let Some(parent) = opts.out.parent() {
+        fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    }
+    fs::write(&opts.out, &text).map_err(|e| format!("cannot write {}: {e}", opts.out.display()))?;
+    println!("written to {}", opts.out.display());
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tools and the machine
+
+struct Tools {
+    nft: PathBuf,
+    ipt_restore: PathBuf,
+    ipt_save: PathBuf,
+    ipt_version: String,
+}
+
+impl Tools {
+    fn find() -> Result<Tools> {
+        let need = |name: &str| {
+            util::find_program(name).ok_or(format!(
+                "`{name}` is not installed (cargo xtask deps installs nftables, iptables, iproute2)"
+            ))
+        };
+        need("ip")?;
+        let nft = need("nft")?;
+        let (ipt_restore, ipt_save, ipt) = match (
+            util::find_program("iptables-nft-restore"),
+            util::find_program("iptables-nft-save"),
+        ) {
+            (Some(r), Some(s)) => (r, s, need("iptables-nft")?),
+            _ => (
+                need("iptables-restore")?,
+                need("iptables-save")?,
+                need("iptables")?,
+            ),
+        };
+        // `iptables -V` only prints the version: it touches no ruleset.
+        let (_, out, _) = util::run_capture(Command::new(&ipt).arg("-V").stdin(Stdio::null()))?;
+        let ipt_version = out.trim().to_string();
+        if !ipt_version.contains("nf_tables") {
+            return Err(format!(
+                "{} is not the nf_tables backend ({ipt_version}); the comparison needs iptables-nft",
+                ipt.display()
+            ));
+        }
+        Ok(Tools {
+            nft,
+            ipt_restore,
+            ipt_save,
+            ipt_version,
+        })
+    }
+}
+
+struct Environment {
+    date: String,
+    kernel: String,
+    cpu: String,
+    nft: String,
+    iptables: String,
+    statewall: String,
+    quick: bool,
+}
+
+impl Environment {
+    fn read(tools: &Tools, opts: &Options, built: &Path) -> Environment {
+        let capture = |cmd: &mut Command| {
+            util::run_capture(cmd.stdin(Stdio::null()))
+                .ok()
+                .filter(|(status, _, _)| status.success())
+                .map(|(_, out, _)| out.trim().to_string())
+                .unwrap_or_else(|| "?".into())
+        };
+        let root = util::repo_root();
+        let commit = capture(
+            Command::new("git")
+                .args(["rev-parse", "--short=12", "HEAD"])
+                .current_dir(&root),
+        );
+        let dirty = capture(
+            Command::new("git")
+                .args([
+                    "status",
+                    "--porcelain",
+                    "--untracked-files=no",
+                    "--",
+                    "src",
+                    "Cargo.toml",
+                    "Cargo.lock",
+                ])
+                .current_dir(&root),
+        );
+        let mut statewall = format!("commit {commit}");
+        if dirty != "?" && !dirty.is_empty() {
+            statewall.push_str(" + uncommitted changes in src/");
+        }
+        match &opts.statewall {
+            Some(_) => {
+                let _ = write!(statewall, "; prebuilt binary {}", built.display());
+            }
+            None => statewall.push_str("; release build"),
+        }
+        let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let model = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')))
+            .map(|(_, m)| m.trim().to_string())
+            .unwrap_or_else(|| "?".into());
+        let cores = cpuinfo
+            .lines()
+            .filter(|l| l.starts_with("processor"))
+            .count();
+        Environment {
+            date: capture(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])),
+            kernel: capture(Command::new("uname").arg("-r")),
+            cpu: format!("{model}, {cores} logical CPUs"),
+            nft: capture(Command::new(&tools.nft).arg("--version")),
+            iptables: format!(
+                "{} (`{}`, `{}`)",
+                tools.ipt_version,
+                file_name(&tools.ipt_restore),
+                file_name(&tools.ipt_save)
+            ),
+            statewall,
+            quick: opts.quick,
+        }
+    }
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .unwrap_or(p.as_os_str())
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn build() -> Result<PathBuf> {
+    let root = util::repo_root();
+    let mut cmd = Command::new(util::cargo());
+    cmd.args([
+        "build",
+        "--release",
+        "--package",
+        "statewall",
+        "--bin",
+        "statewall",
+    ])
+    .current_dir(&root);
+    println!("$ {}", util::display_command(&cmd));
+    util::run_ok(&mut cmd)
+        .map_err(|e| format!("{e} (to bench an existing binary: --statewall PATH)"))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|t| if t.is_absolute() { t } else { root.join(t) })
+        .unwrap_or_else(|| root.join("target"));
+    let bin = target.join("release").join("statewall");
+    if bin.exists() {
+        Ok(bin)
+    } else {
+        Err(format!(
+            "the build succeeded but {} is missing",
+            bin.display()
+        ))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generated inputs
+
+/// N host addresses spread over 198.18.0.0/15, then the client's address LAST, so a linear
+/// ruleset walks every rule before it accepts the client.
+fn sources(n: usize) -> Vec<String> {
+    let stride = (SOURCE_SPAN / n.max(1) as u32).max(1);
+    let mut v: Vec<String> = (0..n as u32)
+        .map(|i| std::net::Ipv4Addr::from(SOURCE_BASE + i * stride).to_string())
+        .collect();
+    v.push(CLIENT_V4.to_string());
+    v
+}
+
+/// The classic policy with ssh open only from `srcs` (`None`: the example file as it is).
+fn statewall_policy(srcs: &[String]) -> String {
+    let mut s = String::from(
+        "# generated by cargo xtask bench: examples/web-and-mail.toml with ssh restricted\n\
+         mode = \"enforce\"\n\n[[allow]]\nname = \"ssh\"\ntcp = [22]\nfrom = [\n",
+    );
+    for a in srcs {
+        let _ = writeln!(s, "  \"{a}\",");
+    }
+    s.push_str(
+        "]\n\n[[allow]]\nname = \"smtp\"\ntcp = [25]\n\n[[allow]]\nname = \"http\"\ntcp = [80]\n\n\
+         [[allow]]\nname = \"https\"\ntcp = [443]\n\n[[reject]]\nname = \"ident\"\ntcp = [113]\n\
+         with = \"tcp-reset\"\n",
+    );
+    s
+}
+
+/// The equivalent nft script; it replaces only its own table (`add` first, so that `delete`
+/// also works on the first apply).
+fn nft_script(srcs: Option<&[String]>, as_set: bool) -> String {
+    let mut s = String::from("add table inet bench\ndelete table inet bench\ntable inet bench {\n");
+    if let (Some(srcs), true) = (srcs, as_set) {
+        s.push_str("\tset ssh_src {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\telements = {\n");
+        for chunk in srcs.chunks(16) {
+            let _ = writeln!(s, "\t\t\t{},", chunk.join(", "));
+        }
+        s.push_str("\t\t}\n\t}\n");
+    }
+    s.push_str(
+        "\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\
+         \t\tct state established,related counter accept comment \"established\"\n\
+         \t\tct state invalid counter drop comment \"invalid\"\n\
+         \t\tiif \"lo\" counter accept comment \"loopback\"\n\
+         \t\tmeta l4proto icmp counter accept comment \"icmp\"\n\
+         \t\ticmpv6 type 1-4 counter accept comment \"icmpv6\"\n\
+         \t\ticmpv6 type 128-136 counter accept comment \"icmpv6\"\n\
+         \t\ticmpv6 type 143 counter accept comment \"icmpv6\"\n",
+    );
+    let ssh = "tcp dport 22 ct state new counter accept comment \"ssh\"";
+    match (srcs, as_set) {
+        (None, _) => {
+            let _ = writeln!(s, "\t\t{ssh}");
+        }
+        (Some(_), true) => {
+            let _ = writeln!(s, "\t\tip saddr @ssh_src {ssh}");
+        }
+        (Some(srcs), false) => {
+            for a in srcs {
+                let _ = writeln!(s, "\t\tip saddr {a} {ssh}");
+            }
+        }
+    }
+    s.push_str(
+        "\t\ttcp dport 25 ct state new counter accept comment \"smtp\"\n\
+         \t\ttcp dport 80 ct state new counter accept comment \"http\"\n\
+         \t\ttcp dport 443 ct state new counter accept comment \"https\"\n\
+         \t\ttcp dport 113 counter reject with tcp reset comment \"ident\"\n\
+         \t\tcounter drop comment \"final\"\n\t}\n}\n",
+    );
+    s
+}
+
+/// The iptables-restore equivalent (IPv4 only); it replaces the filter table of its namespace.
+fn iptables_rules(srcs: Option<&[String]>) -> String {
+    let mut s = String::from(
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+         -A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT\n\
+         -A INPUT -m state --state INVALID -j DROP\n\
+         -A INPUT -i lo -j ACCEPT\n\
+         -A INPUT -p icmp -j ACCEPT\n",
+    );
+    let ssh = "-p tcp --dport 22 -m state --state NEW -j ACCEPT";
+    match srcs {
+        None => {
+            let _ = writeln!(s, "-A INPUT {ssh}");
+        }
+        Some(srcs) => {
+            for a in srcs {
+                let _ = writeln!(s, "-A INPUT -s {a} {ssh}");
+            }
+        }
+    }
+    s.push_str(
+        "-A INPUT -p tcp --dport 25 -m state --state NEW -j ACCEPT\n\
+         -A INPUT -p tcp --dport 80 -m state --state NEW -j ACCEPT\n\
+         -A INPUT -p tcp --dport 443 -m state --state NEW -j ACCEPT\n\
+         -A INPUT -p tcp --dport 113 -j REJECT --reject-with tcp-reset\n\
+         -A INPUT -j DROP\nCOMMIT\n",
+    );
+    s
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurement
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Tool {
+    Statewall,
+    NftSet,
+    NftLinear,
+    Iptables,
+}
+
+const TOOLS: [Tool; 4] = [
+    Tool::Statewall,
+    Tool::NftSet,
+    Tool::NftLinear,
+    Tool::Iptables,
+];
+
+impl Tool {
+    fn short(self) -> &'static str {
+        match self {
+            Tool::Statewall => "sw",
+            Tool::NftSet => "set",
+            Tool::NftLinear => "lin",
+            Tool::Iptables => "ipt",
+        }
+    }
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One whole-process run: wall time (spawn to reap) and the child's peak RSS.
+#[derive(Clone, Copy)]
+struct Sample {
+    wall: Duration,
+    maxrss_kib: u64,
+}
+
+/// The medians of one table cell.
+#[derive(Clone, Copy, Debug)]
+struct Stat {
+    ms: f64,
+    rss_kib: u64,
+    reps: usize,
+    capped: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct ConnStat {
+    per_s: f64,
+    failures: u64,
+}
+
+#[derive(Default)]
+struct CaseResult {
+    label: &'static str,
+    n: usize,
+    first: [Option<Stat>; 4],
+    replace: [Option<Stat>; 4],
+    /// statewall status --json, nft list ruleset, iptables-save -c
+    readback: [Option<Stat>; 4],
+    /// statewall status --json, nft -j list ruleset
+    readback_json: [Option<Stat>; 4],
+    conn: [Option<ConnStat>; 4],
+    conn_none: Option<ConnStat>,
+    /// What statewall's table holds, from `status --json`.
+    sw_rules: Option<usize>,
+    sw_sets: Option<usize>,
+}
+
+struct Bench<'a> {
+    plan: &'a Plan,
+    tools: &'a Tools,
+    statewall: &'a Path,
+    exe: &'a Path,
+    dir: &'a Path,
+    prefix: String,
+}
+
+impl Bench<'_> {
+    /// One policy size, in fresh namespaces that are deleted when it is done.
+    fn case(
+        &self,
+        label: &'static str,
+        n: usize,
+        reps: usize,
+        traffic: bool,
+    ) -> Result<(CaseResult, Option<Stat>)> {
+        let srcs = (n > 0).then(|| sources(n));
+        let srcs = srcs.as_deref();
+        // Inputs.
+        let sw_file = match srcs {
+            None => util::repo_root().join(CLASSIC_POLICY),
+            Some(srcs) => self.write(&format!("{label}.toml"), &statewall_policy(srcs))?,
+        };
+        let set_file = self.write(&format!("{label}-set.nft"), &nft_script(srcs, true))?;
+        let lin_file = self.write(&format!("{label}-linear.nft"), &nft_script(srcs, false))?;
+        let ipt_file = self.write(&format!("{label}.iptables"), &iptables_rules(srcs))?;
+        // For the classic policy the two nft scripts are the same: only the linear one runs.
+        let tools: Vec<Tool> = TOOLS
+            .into_iter()
+            .filter(|t| srcs.is_some() || *t != Tool::NftSet)
+            .collect();
+
+        let mut lab = Lab::default();
+        let ns = |t: Tool| format!("{}-{label}-{}", self.prefix, t.short());
+        for &t in &tools {
+            lab.add_namespace(&ns(t))?;
+            if traffic {
+                lab.add_client(&ns(t), &format!("{}-{label}-{}-cl", self.prefix, t.short()))?;
+                lab.start_listener(self.exe, &ns(t))?;
+            }
+        }
+        let mut r = CaseResult {
+            label,
+            n,
+            ..CaseResult::default()
+        };
+        let mut wrapper = None;
+        if traffic && srcs.is_none() {
+            // Floors, measured once: the namespace wrapper the peers run under, and the
+            // connection rate with no ruleset at all.
+            let ns_sw = ns(Tool::Statewall);
+            wrapper = Some(self.cell("ip netns exec NS true", reps, None, || {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", &ns_sw, "true"]);
+                c
+            })?);
+            r.conn_none = Some(self.conn_rate("no ruleset", &lab.client_of(&ns_sw))?);
+        }
+
+        for &t in &tools {
+            let name = ns(t);
+            let file = match t {
+                Tool::Statewall => &sw_file,
+                Tool::NftSet => &set_file,
+                Tool::NftLinear => &lin_file,
+                Tool::Iptables => &ipt_file,
+            };
+            let apply = || self.apply_cmd(t, &name, file);
+            let remove = || self.remove(t, &name);
+            let what = |w: &str| format!("{}: {w}", tool_label(t));
+            r.first[t.index()] =
+                Some(self.cell(&what("apply, first"), reps, Some(&remove), apply)?);
+            r.replace[t.index()] = Some(self.cell(&what("apply, replace"), reps, None, apply)?);
+            let readback = || self.readback_cmd(t, &name, false);
+            r.readback[t.index()] = Some(self.cell(&what("readback"), reps, None, readback)?);
+            match t {
+                Tool::Statewall => {
+                    r.readback_json[t.index()] = r.readback[t.index()];
+                    let (rules, sets) = self.statewall_shape(&name)?;
+                    println!(
+                        "   statewall's table: {rules} rules in its chain{}",
+                        match sets {
+                            Some(s) => format!(", {s} sets"),
+                            None => ", no `sets` in status --json".into(),
+                        }
+                    );
+                    r.sw_rules = Some(rules);
+                    r.sw_sets = sets;
+                }
+                Tool::NftSet | Tool::NftLinear => {
+                    let json = || self.readback_cmd(t, &name, true);
+                    r.readback_json[t.index()] =
+                        Some(self.cell(&what("readback, JSON"), reps, None, json)?);
+                }
+                Tool::Iptables => {}
+            }
+            if traffic {
+                let client = lab.client_of(&name);
+                // Short CLOSE timeouts keep the fw's conntrack table small between runs.
+                let _ = util::run_capture(
+                    Command::new("ip")
+                        .args(["netns", "exec", &name, "sysctl", "-q", "-w"])
+                        .arg("net.netfilter.nf_conntrack_tcp_timeout_close=1")
+                        .stdin(Stdio::null()),
+                );
+                r.conn[t.index()] = Some(self.conn_rate(&what("NEW conn/s"), &client)?);
+            }
+        }
+        if srcs.is_none() {
+            // The classic nft script has no set: its set column is the linear one.
+            r.first[1] = r.first[2];
+            r.replace[1] = r.replace[2];
+            r.readback[1] = r.readback[2];
+            r.readback_json[1] = r.readback_json[2];
+            r.conn[1] = r.conn[2];
+        }
+        drop(lab);
+        Ok((r, wrapper))
+    }
+
+    fn write(&self, name: &str, text: &str) -> Result<PathBuf> {
+        let path = self.dir.join(name);
+        fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(path)
+    }
+
+    fn apply_cmd(&self, t: Tool, ns: &str, file: &Path) -> Command {
+        match t {
+            Tool::Statewall => {
+                let mut c = Command::new(self.statewall);
+                c.args(["--netns", ns, "apply"]).arg(file);
+                c
+            }
+            Tool::NftSet | Tool::NftLinear => {
+                let mut c = in_ns(ns, &self.tools.nft);
+                c.arg("-f").arg(file);
+                c
+            }
+            Tool::Iptables => {
+                let mut c = in_ns(ns, &self.tools.ipt_restore);
+                c.arg(file);
+                c
+            }
+        }
+    }
+
+    fn readback_cmd(&self, t: Tool, ns: &str, json: bool) -> Command {
+        match t {
+            Tool::Statewall => {
+                let mut c = Command::new(self.statewall);
+                c.args(["--netns", ns, "status", "--json"]);
+                c
+            }
+            Tool::NftSet | Tool::NftLinear => {
+                let mut c = in_ns(ns, &self.tools.nft);
+                if json {
+                    c.arg("-j");
+                }
+                c.args(["list", "ruleset"]);
+                c
+            }
+            Tool::Iptables => {
+                let mut c = in_ns(ns, &self.tools.ipt_save);
+                c.arg("-c");
+                c
+            }
+        }
+    }
+
+    /// Empties the tool's namespace again (untimed), for the next "first" apply.
+    fn remove(&self, t: Tool, ns: &str) -> Result {
+        let mut c = match t {
+            Tool::Statewall => {
+                let mut c = Command::new(self.statewall);
+                c.args(["--netns", ns, "remove"]);
+                c
+            }
+            Tool::NftSet | Tool::NftLinear => {
+                let mut c = in_ns(ns, &self.tools.nft);
+                c.args(["delete", "table", "inet", "bench"]);
+                c
+            }
+            Tool::Iptables => {
+                let mut c = in_ns(ns, &self.tools.nft);
+                c.args(["delete", "table", "ip", "filter"]);
+                c
+            }
+        };
+        // Failure is fine (nothing to remove before the first run); the ruleset is checked.
+        let _ = util::run_capture(c.stdin(Stdio::null()))?;
+        let (status, out, err) = util::run_capture(
+            in_ns(ns, &self.tools.nft)
+                .args(["list", "ruleset"])
+                .stdin(Stdio::null()),
+        )?;
+        if !status.success() || !out.trim().is_empty() {
+            return Err(format!(
+                "could not empty {ns} for a first apply: {}{}",
+                out.trim(),
+                err.trim()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Rules in statewall's chain and (once sets land) the number of sets, from status --json.
+    fn statewall_shape(&self, ns: &str) -> Result<(usize, Option<usize>)> {
+        let (status, out, err) = util::run_capture(
+            Command::new(self.statewall)
+                .args(["--netns", ns, "status", "--json"])
+                .stdin(Stdio::null()),
+        )?;
+        if !status.success() {
+            return Err(format!(
+                "statewall status --json in {ns} failed: {}",
+                err.trim()
+            ));
+        }
+        Ok(json_shape(&out))
+    }
+
+    /// Medians of `reps` whole-process runs (at least 3 once the cell budget is spent).
+    fn cell(
+        &self,
+        what: &str,
+        reps: usize,
+        before_each: Option<&dyn Fn() -> Result>,
+        make: impl Fn() -> Command,
+    ) -> Result<Stat> {
+        let started = Instant::now();
+        let mut samples = Vec::with_capacity(reps);
+        let mut capped = false;
+        for i in 0..reps {
+            util::check_interrupted()?;
+            if let Some(prepare) = before_each {
+                prepare()?;
+                thread::sleep(GAP);
+            }
+            samples.push(run_timed(make(), &self.dir.join("stderr.txt"))?);
+            thread::sleep(GAP);
+            if i + 1 >= 3 && i + 1 < reps && started.elapsed() > self.plan.cell_budget {
+                capped = true;
+                break;
+            }
+        }
+        let stat = Stat {
+            ms: median(samples.iter().map(|s| s.wall.as_secs_f64() * 1e3).collect()),
+            rss_kib: median(samples.iter().map(|s| s.maxrss_kib as f64).collect()) as u64,
+            reps: samples.len(),
+            capped,
+        };
+        println!(
+            "   {what:<40} {:>10}  {:>7.1} MiB  ({} runs{})",
+            fmt_ms(stat.ms),
+            stat.rss_kib as f64 / 1024.0,
+            stat.reps,
+            if capped {
+                ", capped by the time budget"
+            } else {
+                ""
+            }
+        );
+        util::flush();
+        Ok(stat)
+    }
+
+    /// NEW connections per second from the client namespace to the fw's port 22 (median).
+    fn conn_rate(&self, what: &str, client: &str) -> Result<ConnStat> {
+        let mut rates = Vec::new();
+        let mut failures = 0;
+        for _ in 0..self.plan.conn_reps {
+            util::check_interrupted()?;
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", client])
+                .arg(self.exe)
+                .args(["bench", "connect-loop", &format!("{FW_V4}:{SSH}")])
+                .arg(self.plan.conn_duration.as_millis().to_string())
+                .arg(self.plan.conn_max.to_string())
+                .stdin(Stdio::null());
+            let (status, out, err) = util::run_capture(&mut c)?;
+            if !status.success() {
+                return Err(format!("{what}: the connect loop failed: {}", err.trim()));
+            }
+            let f: Vec<&str> = out.split_whitespace().collect();
+            let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok());
+            let (Some(ok), Some(failed), Some(us)) = (num(0), num(1), num(2)) else {
+                return Err(format!("{what}: unexpected connect-loop output {out:?}"));
+            };
+            if ok == 0 {
+                return Err(format!("{what}: no connection succeeded: {}", out.trim()));
+            }
+            failures += failed;
+            rates.push(ok as f64 / (us.max(1) as f64 / 1e6));
+            // Let the CLOSE conntrack entries (1 s) of this run expire.
+            thread::sleep(Duration::from_millis(1100));
+        }
+        let stat = ConnStat {
+            per_s: median(rates),
+            failures,
+        };
+        println!(
+            "   {what:<40} {:>10}  ({} runs{})",
+            fmt_rate(stat.per_s),
+            self.plan.conn_reps,
+            if failures > 0 {
+                format!(", {failures} failed connects")
+            } else {
+                String::new()
+            }
+        );
+        util::flush();
+        Ok(stat)
+    }
+}
+
+fn tool_label(t: Tool) -> &'static str {
+    match t {
+        Tool::Statewall => "statewall",
+        Tool::NftSet => "nft -f (set)",
+        Tool::NftLinear => "nft -f (linear)",
+        Tool::Iptables => "iptables-restore",
+    }
+}
+
+fn in_ns(ns: &str, program: &Path) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", ns]).arg(program);
+    c
+}
+
+/// Spawns, waits with `wait4` (its rusage is this child's alone) and times the whole process.
+fn run_timed(mut cmd: Command, stderr_file: &Path) -> Result<Sample> {
+    let what = util::display_command(&cmd);
+    let stderr = fs::File::create(stderr_file)
+        .map_err(|e| format!("cannot create {}: {e}", stderr_file.display()))?;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr);
+    let t0 = Instant::now();
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run `{what}`: {e}"))?;
+    let pid = child.id() as libc::pid_t;
+    let (tx, rx) = mpsc::channel::<()>();
+    let watchdog = thread::spawn(move || {
+        if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(COMMAND_TIMEOUT) {
+            // SAFETY: the child is not reaped before the watchdog is told so: the pid is ours.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            true
+        } else {
+            false
+        }
+    });
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain data; wait4 fills it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = loop {
+        // SAFETY: valid pointers to locals; pid is our unreaped child.
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if r == pid {
+            break Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            break Err(e);
+        }
+    };
+    let wall = t0.elapsed();
+    let _ = tx.send(());
+    let killed = watchdog.join().unwrap_or(false);
+    drop(child);
+    waited.map_err(|e| format!("waiting for `{what}`: {e}"))?;
+    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    if !ok {
+        let err = fs::read_to_string(stderr_file).unwrap_or_default();
+        let err: String = err.lines().take(8).collect::<Vec<_>>().join("\n");
+        let how = if killed {
+            format!("killed after {}s", COMMAND_TIMEOUT.as_secs())
+        } else if libc::WIFEXITED(status) {
+            format!("exit code {}", libc::WEXITSTATUS(status))
+        } else {
+            format!("signal {}", libc::WTERMSIG(status))
+        };
+        return Err(format!("`{what}` failed ({how}): {err}"));
+    }
+    Ok(Sample {
+        wall,
+        maxrss_kib: usage.ru_maxrss.max(0) as u64,
+    })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+/// (rules in the first chain, number of sets if status --json has a top-level `sets` array),
+/// without a JSON parser: statewall's output is pretty-printed, one key per line.
+fn json_shape(json: &str) -> (usize, Option<usize>) {
+    let rules = json
+        .lines()
+        .filter(|l| l.trim_start().starts_with("\"handle\":"))
+        .count();
+    // A top-level key is indented by exactly two spaces.
+    let sets = json.find("\n  \"sets\": [").map(|start| {
+        let body = &json[start..];
+        let end = body.find("\n  ]").unwrap_or(body.len());
+        body[..end]
+            .lines()
+            .filter(|l| l.starts_with("      \"name\":"))
+            .count()
+    });
+    (rules, sets)
+}
+
+/// Closes a socket with an RST (SO_LINGER 0): no TIME_WAIT on this side, nothing that a later
+/// SYN from a reused client port could run into.
+fn set_linger_zero(s: &impl AsRawFd) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid socket and a correctly sized linger struct.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+}
+
+/// The hidden server: `listen PORT` on `[::]` (IPv4 too) with a deep accept queue; accepts and
+/// resets every connection (some time later), prints `ready`, exits when stdin closes or after 15 minutes.
+fn listen(args: &[String]) -> Result {
+    let [port] = args else {
+        return Err("listen: usage: listen PORT".into());
+    };
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("listen: bad port {port:?}"))?;
+    let listener = std::net::TcpListener::bind((std::net::Ipv6Addr::UNSPECIFIED, port))
+        .map_err(|e| format!("listen: cannot bind [::]:{port}: {e}"))?;
+    // A second listen() only raises the backlog (std uses 128): no SYN is dropped because the
+    // accept thread was not scheduled in time.
+    // SAFETY: a valid listening socket.
+    unsafe { libc::listen(listener.as_raw_fd(), 4096) };
+    thread::spawn(move || {
+        // Kept open until 1024 newer ones arrived: the client resets first (so the client
+        // sees a clean handshake), and the late close here has nothing left to send.
+        let mut open = std::collections::VecDeque::with_capacity(1024);
+        for stream in listener.incoming().flatten() {
+            set_linger_zero(&stream);
+            if open.len() == 1024 {
+                open.pop_front();
+            }
+            open.push_back(stream);
+        }
+    });
+    println!("ready");
+    util::flush();
+    thread::spawn(|| {
+        let mut line = String::new();
+        let stdin = std::io::stdin();
+        let mut lock = stdin.lock();
+        while matches!(lock.read_line(&mut line), Ok(n) if n > 0) {
+            line.clear();
+        }
+        std::process::exit(0);
+    });
+    thread::sleep(Duration::from_secs(15 * 60));
+    std::process::exit(0);
+}
+
+/// The hidden client: `connect-loop ADDR DURATION_MS MAX` connects and closes (with an RST,
+/// so neither side keeps TIME_WAIT) until DURATION_MS or MAX, prints `ok failed micros err`.
+fn connect_loop(args: &[String]) -> Result {
+    let [addr, ms, max] = args else {
+        return Err("connect-loop: usage: connect-loop ADDR DURATION_MS MAX".into());
+    };
+    let addr: SocketAddr = addr
+        .parse()
+        .map_err(|_| format!("connect-loop: bad address {addr:?}"))?;
+    let duration = Duration::from_millis(ms.parse().map_err(|_| "connect-loop: bad duration")?);
+    let max: u64 = max.parse().map_err(|_| "connect-loop: bad count")?;
+    let (mut ok, mut failed, mut first_error) = (0u64, 0u64, None);
+    let start = Instant::now();
+    while ok + failed < max && failed < 10 && start.elapsed() < duration {
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
+            Ok(s) => {
+                set_linger_zero(&s);
+                ok += 1;
+            }
+            Err(e) => {
+                failed += 1;
+                first_error.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+    let micros = start.elapsed().as_micros();
+    println!("{ok} {failed} {micros} {}", first_error.unwrap_or_default());
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Namespaces and the temp dir
+
+/// The namespaces, veth pairs and listeners of one case; `Drop` removes all of it.
+#[derive(Default)]
+struct Lab {
+    namespaces: Vec<String>,
+    clients: Vec<(String, String)>,
+    listeners: Vec<Child>,
+}
+
+impl Lab {
+    fn add_namespace(&mut self, ns: &str) -> Result {
+        if Path::new("/run/netns").join(ns).exists() {
+            return Err(format!("namespace {ns} exists already"));
+        }
+        sh(&["ip", "netns", "add", ns])?;
+        self.namespaces.push(ns.to_string());
+        sh(&["ip", "-n", ns, "link", "set", "lo", "up"])
+    }
+
+    /// A client namespace joined to `fw` by a veth pair that is created inside `fw` with its
+    /// peer moved straight into the client: never in the host namespace.
+    fn add_client(&mut self, fw: &str, client: &str) -> Result {
+        self.add_namespace(client)?;
+        self.clients.push((fw.to_string(), client.to_string()));
+        sh(&[
+            "ip", "-n", fw, "link", "add", FW_IF, "type", "veth", "peer", "name", CLIENT_IF,
+            "netns", client,
+        ])?;
+        for (ns, dev, v4, v6) in [
+            (fw, FW_IF, FW_V4, FW_V6),
+            (client, CLIENT_IF, CLIENT_V4, CLIENT_V6),
+        ] {
+            sh(&[
+                "ip",
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{v4}/24"),
+                "dev",
+                dev,
+            ])?;
+            sh(&[
+                "ip",
+                "-n",
+                ns,
+                "-6",
+                "addr",
+                "add",
+                &format!("{v6}/64"),
+                "dev",
+                dev,
+                "nodad",
+            ])?;
+            sh(&["ip", "-n", ns, "link", "set", dev, "up"])?;
+        }
+        let deadline = Instant::now() + SETUP_TIMEOUT;
+        loop {
+            let mut up = true;
+            for (ns, dev) in [(fw, FW_IF), (client, CLIENT_IF)] {
+                let (_, out, _) = util::run_capture(
+                    Command::new("ip").args(["-n", ns, "-o", "link", "show", "dev", dev]),
+                )?;
+                up &= out.contains("LOWER_UP");
+            }
+            if up {
+                return Ok(());
+            }
+            util::check_interrupted()?;
+            if Instant::now() >= deadline {
+                return Err(format!("the veth pair {fw} <-> {client} did not come up"));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn client_of(&self, fw: &str) -> String {
+        self.clients
+            .iter()
+            .find(|(f, _)| f == fw)
+            .map(|(_, c)| c.clone())
+            .unwrap_or_default()
+    }
+
+    /// The bench's listener on port 22 in `ns`; it exits when its stdin closes.
+    fn start_listener(&mut self, exe: &Path, ns: &str) -> Result {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(exe)
+            .args(["bench", "listen", &SSH.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start the listener in {ns}: {e}"))?;
+        let stdout = child.stdout.take();
+        self.listeners.push(child);
+        let (tx, rx) = mpsc::channel();
+        if let Some(stdout) = stdout {
+            thread::spawn(move || {
+                let mut line = String::new();
+                let _ = BufReader::new(stdout).read_line(&mut line);
+                let _ = tx.send(line);
+            });
+        }
+        match rx.recv_timeout(SETUP_TIMEOUT) {
+            Ok(line) if line.trim() == "ready" => Ok(()),
+            _ => Err(format!("the listener in {ns} did not become ready")),
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for mut child in self.listeners.drain(..) {
+            drop(child.stdin.take()); // the listener exits on EOF
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // Deleting a namespace destroys its veth end (and the peer) and its ruleset.
+        for ns in self.namespaces.drain(..).rev() {
+            if let Err(e) = sh(&["ip", "netns", "del", &ns]) {
+                println!("WARNING: {e}; remove it by hand: ip netns del {ns}");
+            }
+        }
+    }
+}
+
+struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    fn create() -> Result<TempDir> {
+        let path = std::env::temp_dir().join(format!("sw-bench-{}", std::process::id()));
+        fs::create_dir_all(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        Ok(TempDir { path })
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Runs a setup command quietly, requiring success.
+fn sh(words: &[&str]) -> Result {
+    let mut cmd = Command::new(words[0]);
+    cmd.args(&words[1..]).stdin(Stdio::null());
+    let (status, _out, err) = util::run_capture(&mut cmd)?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` failed ({}): {}",
+            words.join(" "),
+            util::describe_status(status),
+            err.trim()
+        ))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report
+
+struct Report<'a> {
+    env: &'a Environment,
+    plan: &'a Plan,
+    results: &'a [CaseResult],
+    wrapper: Option<Stat>,
+    elapsed: Duration,
+}
+
+fn case_title(label: &str, n: usize) -> String {
+    if n == 0 {
+        "classic (4 ports)".into()
+    } else {
+        format!("{label} sources")
+    }
+}
+
+fn fmt_ms(ms: f64) -> String {
+    if ms < 10.0 {
+        format!("{ms:.2} ms")
+    } else if ms < 100.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{ms:.0} ms")
+    }
+}
+
+fn fmt_rate(r: f64) -> String {
+    format!("{:.1} k/s", r / 1e3)
+}
+
+fn fmt_ratio(r: f64) -> String {
+    if r.is_finite() {
+        format!("{r:.2}×")
+    } else {
+        "—".into()
+    }
+}
+
+fn fmt_time_cell(s: Option<Stat>) -> String {
+    match s {
+        Some(s) => format!("{}{}", fmt_ms(s.ms), if s.capped { "*" } else { "" }),
+        None => "—".into(),
+    }
+}
+
+impl Report<'_> {
+    fn render(&self) -> String {
+        let e = self.env;
+        let mut s = String::new();
+        let _ = writeln!(s, "# statewall benchmark\n");
+        let _ = writeln!(
+            s,
+            "Written by `cargo xtask bench{}`; do not edit by hand, run it again. \
+             Ratios are measured side by side in this one run; absolute times are this machine's.\n",
+            if e.quick { " --quick" } else { "" }
+        );
+        let _ = writeln!(s, "| | |\n|---|---|");
+        let _ = writeln!(s, "| date | {} |", e.date);
+        let _ = writeln!(s, "| kernel | {} |", e.kernel);
+        let _ = writeln!(s, "| CPU | {} |", e.cpu);
+        let _ = writeln!(s, "| nft | {} |", e.nft);
+        let _ = writeln!(s, "| iptables | {} |", e.iptables);
+        let _ = writeln!(s, "| statewall | {} |", e.statewall);
+        let _ = writeln!(
+            s,
+            "| run | {}, {:.0} s; repetitions per cell: {} |",
+            if e.quick { "quick" } else { "full" },
+            self.elapsed.as_secs_f64(),
+            self.plan
+                .cases
+                .iter()
+                .map(|(l, _, r, _)| format!("{l} {r}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        s.push('\n');
+        self.render_table(&mut s);
+        self.render_shape(&mut s);
+        self.render_goals(&mut s);
+        self.render_method(&mut s);
+        s
+    }
+
+    fn render_table(&self, s: &mut String) {
+        let _ = writeln!(s, "## Results (medians)\n");
+        let _ = writeln!(
+            s,
+            "| work | statewall | nft -f (set) | nft -f (linear) | iptables-restore | \
+             ÷ nft set | ÷ nft linear | ÷ iptables |"
+        );
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
+        for r in self.results {
+            let title = case_title(r.label, r.n);
+            let time_row = |s: &mut String, work: &str, cells: &[Option<Stat>; 4]| {
+                let sw = cells[0].map(|c| c.ms);
+                let mut line = format!("| {title}: {work} |");
+                for c in cells {
+                    let _ = write!(line, " {} |", fmt_time_cell(*c));
+                }
+                for c in &cells[1..] {
+                    let ratio = match (sw, c) {
+                        (Some(sw), Some(p)) => p.ms / sw,
+                        _ => f64::NAN,
+                    };
+                    let _ = write!(line, " {} |", fmt_ratio(ratio));
+                }
+                let _ = writeln!(s, "{line}");
+            };
+            time_row(s, "apply, first", &r.first);
+            time_row(s, "apply, replace", &r.replace);
+            time_row(
+                s,
+                "readback (`status --json` · `nft list ruleset` · `iptables-save -c`)",
+                &r.readback,
+            );
+            time_row(
+                s,
+                "readback, JSON (`status --json` · `nft -j list ruleset`)",
+                &r.readback_json,
+            );
+            // Peak memory: the larger of the first/replace medians.
+            let rss: Vec<Option<f64>> = (0..4)
+                .map(|i| match (r.first[i], r.replace[i]) {
+                    (Some(a), Some(b)) => Some(a.rss_kib.max(b.rss_kib) as f64 / 1024.0),
+                    _ => None,
+                })
+                .collect();
+            let mut line = format!("| {title}: peak RSS of apply |");
+            for v in &rss {
+                let _ = write!(
+                    line,
+                    " {} |",
+                    v.map_or("—".into(), |m| format!("{m:.1} MiB"))
+                );
+            }
+            for v in &rss[1..] {
+                let ratio = match (rss[0], v) {
+                    (Some(sw), Some(p)) => p / sw,
+                    _ => f64::NAN,
+                };
+                let _ = write!(line, " {} |", fmt_ratio(ratio));
+            }
+            let _ = writeln!(s, "{line}");
+            if r.conn.iter().any(Option::is_some) {
+                let mut line = format!("| {title}: NEW connections/s to port 22 |");
+                for c in &r.conn {
+                    let _ = write!(
+                        line,
+                        " {} |",
+                        c.map_or("—".into(), |c| {
+                            let f = if c.failures > 0 {
+                                format!(" ({} failed)", c.failures)
+                            } else {
+                                String::new()
+                            };
+                            format!("{}{f}", fmt_rate(c.per_s))
+                        })
+                    );
+                }
+                for c in &r.conn[1..] {
+                    let ratio = match (r.conn[0], c) {
+                        (Some(sw), Some(p)) => sw.per_s / p.per_s,
+                        _ => f64::NAN,
+                    };
+                    let _ = write!(line, " {} |", fmt_ratio(ratio));
+                }
+                let _ = writeln!(s, "{line}");
+            }
+        }
+        let _ = writeln!(
+            s,
+            "\nThe ratio columns are oriented so that **> 1 means statewall is better**: \
+             time and memory are peer ÷ statewall, connections/s statewall ÷ peer. \
+             For the classic policy there is no source list, so the nft set and linear scripts \
+             are the same script, run once. `*` = fewer repetitions than planned (time budget)."
+        );
+        let mut floors = Vec::new();
+        if let Some(w) = self.wrapper {
+            floors.push(format!(
+                "`ip netns exec NS true`, the wrapper every nft/iptables run above includes \
+                 (statewall enters the namespace itself with `--netns`): {}",
+                fmt_ms(w.ms)
+            ));
+        }
+        if let Some(c) = self.results.iter().find_map(|r| r.conn_none) {
+            floors.push(format!(
+                "NEW connections/s with no ruleset at all: {}",
+                fmt_rate(c.per_s)
+            ));
+        }
+        if !floors.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nFloors measured in the same run: {}.",
+                floors.join("; ")
+            );
+        }
+        s.push('\n');
+    }
+
+    fn render_shape(&self, s: &mut String) {
+        let _ = writeln!(s, "## What statewall committed\n");
+        for r in self.results {
+            let sets = match r.sw_sets {
+                Some(n) => format!("{n} sets"),
+                None => "no sets (status --json has no `sets` array)".into(),
+            };
+            let _ = writeln!(
+                s,
+                "- {}: {} rules in statewall's chain, {sets}",
+                case_title(r.label, r.n),
+                r.sw_rules.map_or("?".into(), |n| n.to_string())
+            );
+        }
+        s.push('\n');
+    }
+
+    fn case(&self, n: usize) -> Option<&CaseResult> {
+        self.results.iter().find(|r| r.n == n)
+    }
+
+    fn render_goals(&self, s: &mut String) {
+        let _ = writeln!(s, "## Goals (issue 5), evaluated from this run\n");
+        let mut goals: Vec<(Option<bool>, String)> = Vec::new();
+        let ms = |c: Option<Stat>| c.map(|c| c.ms);
+        let ratio = |peer: Option<Stat>, sw: Option<Stat>| match (ms(peer), ms(sw)) {
+            (Some(p), Some(w)) => Some(p / w),
+            _ => None,
+        };
+        let show = |r: Option<f64>| r.map_or("not measured".into(), fmt_ratio);
+        let all = |v: &[Option<f64>], ok: &dyn Fn(f64) -> bool| -> Option<bool> {
+            v.iter()
+                .map(|r| r.map(ok))
+                .collect::<Option<Vec<bool>>>()
+                .map(|b| b.iter().all(|x| *x))
+        };
+
+        // 1. classic apply ≥ 4× nft -f and iptables-restore.
+        if let Some(c) = self.case(0) {
+            let rn = ratio(c.replace[2], c.replace[0]);
+            let ri = ratio(c.replace[3], c.replace[0]);
+            let fnf = ratio(c.first[2], c.first[0]);
+            let fi = ratio(c.first[3], c.first[0]);
+            let mut text = format!(
+                "classic policy apply ≥ 4× faster than `nft -f` and `iptables-restore`: replace \
+                 {} / {} (nft / iptables), first apply {} / {}",
+                show(rn),
+                show(ri),
+                show(fnf),
+                show(fi)
+            );
+            if let (Some(w), Some(sw), Some(n), Some(i)) = (
+                self.wrapper,
+                ms(c.replace[0]),
+                ms(c.replace[2]),
+                ms(c.replace[3]),
+            ) {
+                let _ = write!(
+                    text,
+                    "; replace without the {} `ip netns exec` wrapper: {} / {}",
+                    fmt_ms(w.ms),
+                    fmt_ratio((n - w.ms) / sw),
+                    fmt_ratio((i - w.ms) / sw)
+                );
+            }
+            goals.push((all(&[rn, ri, fnf, fi], &|r| r >= 4.0), text));
+        }
+        // 2. 10k apply.
+        if let Some(c) = self.case(10_000) {
+            let ri = ratio(c.replace[3], c.replace[0]);
+            let rs = ratio(c.replace[1], c.replace[0]);
+            let met = match (ri, rs) {
+                (Some(i), Some(s)) => Some(i >= 2.5 && s > 1.0),
+                _ => None,
+            };
+            goals.push((
+                met,
+                format!(
+                    "10k sources, apply (replace) ≥ 2.5× faster than `iptables-restore` (linear) and \
+                     faster than `nft -f` with a set: {} and {} (statewall {}, iptables {}, nft set {})",
+                    show(ri),
+                    show(rs),
+                    fmt_time_cell(c.replace[0]),
+                    fmt_time_cell(c.replace[3]),
+                    fmt_time_cell(c.replace[1])
+                ),
+            ));
+        }
+        // 3. 50k apply within 1.2× of nft set; readback ≥ 5× nft list ruleset.
+        if let Some(c) = self.case(50_000) {
+            let rs = ratio(c.replace[1], c.replace[0]);
+            goals.push((
+                rs.map(|r| r >= 1.0 / 1.2),
+                format!(
+                    "50k sources, apply (replace) within 1.2× of `nft -f` with a set or better \
+                     (ratio ≥ 0.83×): {} (statewall {}, nft set {})",
+                    show(rs),
+                    fmt_time_cell(c.replace[0]),
+                    fmt_time_cell(c.replace[1])
+                ),
+            ));
+            let a = ratio(c.readback[1], c.readback[0]);
+            let b = ratio(c.readback[2], c.readback[0]);
+            goals.push((
+                all(&[a, b], &|r| r >= 5.0),
+                format!(
+                    "50k sources, readback ≥ 5× faster than `nft list ruleset` (of the set and of \
+                     the linear ruleset): {} and {} (statewall {}, nft {} / {})",
+                    show(a),
+                    show(b),
+                    fmt_time_cell(c.readback[0]),
+                    fmt_time_cell(c.readback[1]),
+                    fmt_time_cell(c.readback[2])
+                ),
+            ));
+        }
+        // 4. status at 10k ≥ 4× nft list ruleset and iptables-save -c.
+        if let Some(c) = self.case(10_000) {
+            let a = ratio(c.readback[1], c.readback[0]);
+            let b = ratio(c.readback[2], c.readback[0]);
+            let i = ratio(c.readback[3], c.readback[0]);
+            goals.push((
+                all(&[a, b, i], &|r| r >= 4.0),
+                format!(
+                    "status of the 10k policy ≥ 4× faster than `nft list ruleset` (set / linear) and \
+                     `iptables-save -c`: {} / {} and {} (statewall {})",
+                    show(a),
+                    show(b),
+                    show(i),
+                    fmt_time_cell(c.readback[0])
+                ),
+            ));
+        }
+        // 5. NEW conn/s at 10k within 10% of classic.
+        if let (Some(c0), Some(c10)) = (self.case(0), self.case(10_000)) {
+            let (a, b) = (c0.conn[0], c10.conn[0]);
+            let r = match (a, b) {
+                (Some(a), Some(b)) => Some(b.per_s / a.per_s),
+                _ => None,
+            };
+            goals.push((
+                r.map(|r| r >= 0.9),
+                format!(
+                    "NEW connections/s with the 10k policy within 10% of the classic policy: {} \
+                     of it ({} vs {})",
+                    r.map_or("not measured".into(), |r| format!("{:.0}%", r * 100.0)),
+                    b.map_or("—".into(), |c| fmt_rate(c.per_s)),
+                    a.map_or("—".into(), |c| fmt_rate(c.per_s))
+                ),
+            ));
+        }
+        // 6. peak memory at 50k below nft -f's.
+        if let Some(c) = self.case(50_000) {
+            let rss = |i: usize| match (c.first[i], c.replace[i]) {
+                (Some(a), Some(b)) => Some(a.rss_kib.max(b.rss_kib)),
+                _ => None,
+            };
+            let (sw, set, lin) = (rss(0), rss(1), rss(2));
+            let met = match (sw, set, lin) {
+                (Some(w), Some(s), Some(l)) => Some(w < s && w < l),
+                _ => None,
+            };
+            let mib = |v: Option<u64>| {
+                v.map_or("—".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+            };
+            goals.push((
+                met,
+                format!(
+                    "peak memory of apply at 50k below `nft -f`'s (set and linear): statewall {}, \
+                     nft set {}, nft linear {}",
+                    mib(sw),
+                    mib(set),
+                    mib(lin)
+                ),
+            ));
+        }
+        for (met, text) in &goals {
+            let mark = match met {
+                Some(true) => "**met**",
+                Some(false) => "**missed**",
+                None => "**not measured**",
+            };
+            let _ = writeln!(s, "- {mark} — {text}");
+        }
+        let missed = goals.iter().filter(|(m, _)| *m == Some(false)).count();
+        let _ = writeln!(
+            s,
+            "\n{} of {} goals met in this run.",
+            goals.iter().filter(|(m, _)| *m == Some(true)).count(),
+            goals.len()
+        );
+        if missed > 0 {
+            let linear: Vec<String> = self
+                .results
+                .iter()
+                .filter(|r| r.n > 0 && r.sw_sets.unwrap_or(0) == 0 && r.sw_rules.unwrap_or(0) > r.n)
+                .map(|r| {
+                    format!(
+                        "{} → {} rules",
+                        case_title(r.label, r.n),
+                        r.sw_rules.unwrap_or(0)
+                    )
+                })
+                .collect();
+            if !linear.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "\nWhy, as far as this run shows: statewall compiled the source lists to one rule \
+                     per source ({}), so its apply, readback and packet path grow with N like the \
+                     linear peers'; the set columns show the floor a set-based table reaches.",
+                    linear.join(", ")
+                );
+            }
+        }
+        s.push('\n');
+    }
+
+    fn render_method(&self, s: &mut String) {
+        let p = self.plan;
+        let _ = writeln!(
+            s,
+            "## How it is measured\n\n\
+             - Policies: the classic one is `{CLASSIC_POLICY}` (ssh, smtp, http, https open; ident \
+             rejected with a TCP reset; final drop). The N-source policies are the same with ssh \
+             (tcp 22) open only from N generated host addresses in 198.18.0.0/15, spread evenly \
+             (consecutive at 100k), plus the client's {CLIENT_V4} as the LAST element, so a linear \
+             ruleset walks every rule before it accepts the client. IPv4 sources only, so that \
+             iptables needs one table.\n\
+             - Peers: `nft -f` with the equivalent script (same baseline rules, counters and \
+             comments), once with the sources as one interval set (`ip saddr @ssh_src`) and once \
+             as one rule per source; each script replaces only its own table (`add table inet \
+             bench` / `delete table inet bench` / `table inet bench {{ ... }}`). \
+             `iptables-restore` (nf_tables backend) with one `-A INPUT -s X -p tcp --dport 22 -m \
+             state --state NEW -j ACCEPT` per source between the classic baseline and the final \
+             DROP; it replaces the filter table of its namespace.\n\
+             - Every tool runs in its own network namespace (`sw-bench-<pid>-<case>-<tool>`), \
+             created for the case and deleted after it: statewall as `statewall --netns NS ...`, \
+             the peers as `ip netns exec NS ...`. Each cell is the median of whole-process runs \
+             (spawn to reap, monotonic clock), 30 ms apart. *apply, first* runs against an empty \
+             namespace (the table is removed, untimed, before each run); *apply, replace* against \
+             the table already there. *readback* is `statewall status --json`, `nft list ruleset` \
+             and `iptables-save -c`, each against its own ruleset; output goes to /dev/null.\n\
+             - Peak memory: `ru_maxrss` of the process from `wait4` (for the peers it includes the \
+             `ip netns exec` wrapper, which execs into the tool).\n\
+             - NEW connections/s: a client namespace joined to the tool's namespace by a veth pair \
+             ({CLIENT_V4} → {FW_V4}:22, 192.0.2.0/24 and 2001:db8:5a::/64) connects and closes \
+             (SO_LINGER 0: an RST, no TIME_WAIT) in a loop of at most {} ms or {} connects, one \
+             at a time; median of {} loops; every connection is NEW to the firewall and must walk \
+             the ruleset to its ssh rule. The fw namespace's conntrack CLOSE timeout is set to 1 s \
+             so that entries of one loop do not pile up into the next.\n\
+             - A cell stops after 3 repetitions once it has used {} s (marked `*`); a command \
+             that runs longer than {} s is killed and fails the bench.",
+            p.conn_duration.as_millis(),
+            p.conn_max,
+            p.conn_reps,
+            p.cell_budget.as_secs(),
+            COMMAND_TIMEOUT.as_secs()
+        );
+    }
+}
