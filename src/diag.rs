@@ -51,6 +51,9 @@ pub struct Diagnostic {
     pub message: String,
     /// What would be right, e.g. "did you mean `tcp`?".
     pub help: Option<String>,
+    /// The file the span points into, when it is not the policy file itself (a `from_file`
+    /// list): its display name and text.
+    pub source: Option<std::sync::Arc<(String, String)>>,
 }
 
 impl Diagnostic {
@@ -80,6 +83,7 @@ impl Diagnostic {
             span,
             message: message.into(),
             help: None,
+            source: None,
         }
     }
 
@@ -94,6 +98,10 @@ impl Diagnostic {
 
     /// This diagnostic as one rustc-like block, ending in a newline.
     pub fn render(&self, file_name: &str, src: &str) -> String {
+        let (file_name, src) = match &self.source {
+            Some(other) => (other.0.as_str(), other.1.as_str()),
+            None => (file_name, src),
+        };
         let span = clamp_span(self.span.clone(), src);
         let loc = loc_of(src, span.start);
         let line_start = src[..span.start].rfind('\n').map_or(0, |i| i + 1);

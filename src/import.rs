@@ -1262,6 +1262,21 @@ fn analyse(src: &str, fam: Fam) -> Result<Analysis, Vec<Diagnostic>> {
             .rule;
         diags.push(Diagnostic::error(rules[first].span.clone(), src, "an ACCEPT in a file without an ESTABLISHED,RELATED accept").with_help("statewall's entries accept NEW connections and rely on its established rule for the rest; add `-A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT` as the first rule"));
     }
+    // An accept of established packets under conditions is only covered by a full one.
+    if a.established.is_none() {
+        for (_, f) in ranked.iter().filter(|(r, _)| *r == Rank::Established) {
+            diags.push(
+                Diagnostic::error(
+                    rules[f.rule].span.clone(),
+                    src,
+                    "an ESTABLISHED/RELATED accept with conditions, and no plain one",
+                )
+                .with_help(
+                    "statewall accepts every established and related packet in its first rule, or none; add `-A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT` if that is what is meant",
+                ),
+            );
+        }
+    }
     if !diags.is_empty() {
         return Err(diags);
     }
@@ -1278,7 +1293,15 @@ fn analyse(src: &str, fam: Fam) -> Result<Analysis, Vec<Diagnostic>> {
                 }
                 a.allows.push(f)
             }
-            Rank::Reject => a.rejects.push(f),
+            Rank::Reject => {
+                if f.cond.states.is_some() {
+                    notes.push(format!(
+                        "line {}: `{}` rejects NEW connections only; statewall's rejects have no state match (established ones are accepted before them, invalid ones are rejected too)",
+                        r.line, r.text
+                    ));
+                }
+                a.rejects.push(f)
+            }
             Rank::Drop => notes.push(format!(
                 "line {}: `{}` drops what statewall's final rule drops anyway",
                 r.line, r.text
@@ -1322,6 +1345,11 @@ fn sw_cond(rank: Rank, c: &Cond) -> Cond {
         }
         Rank::Allow => Cond {
             states: Some(CtStates::NEW),
+            ..c.clone()
+        },
+        // statewall's rejects have no state match
+        Rank::Reject => Cond {
+            states: None,
             ..c.clone()
         },
         _ => c.clone(),

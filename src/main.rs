@@ -365,7 +365,15 @@ fn load(path: Option<&Path>) -> Result<(statewall::model::Policy, PathBuf), u8> 
         LOADED_IPTABLES.store(true, std::sync::atomic::Ordering::Relaxed);
         return imported(&path, &src).map(|i| (i.policy, path.clone()));
     }
-    let (policy, diags) = policy::parse(&src);
+    // `from_file` lists are read here, at the edge, relative to the policy's folder
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let loader = |name: &str| -> Result<(String, String), String> {
+        let p = dir.join(name);
+        std::fs::read_to_string(&p)
+            .map(|text| (p.display().to_string(), text))
+            .map_err(|e| e.to_string())
+    };
+    let (policy, diags) = policy::parse_with(&src, &loader);
     if !diags.is_empty() {
         eprint!(
             "{}",

@@ -4,6 +4,9 @@
 //!
 //! ```toml
 //! mode = "enforce"              # or "audit"; optional, default "enforce"
+//! final = "drop"                # enforce mode's last rule: "drop" (default), "reject" (= ICMP
+//!                               # port-unreachable, like iptables' -j REJECT), "port-unreachable",
+//!                               # "host-unreachable", "admin-prohibited", "no-route"
 //!
 //! [baseline]                    # optional; every key optional, default true
 //! established = true
@@ -17,6 +20,9 @@
 //! tcp = [22, "8000-8080"]       # ports, or "lo-hi" inclusive ranges
 //! udp = [53]
 //! from = ["198.51.100.0/24", "2001:db8::/32", "203.0.113.7"]   # absent = anywhere
+//! icmp = [8, "echo-request"]    # ICMPv4 types by number or iptables/nft name
+//! iif = "eth0"                  # input interface by name (1-15 chars, no `/`, `:`, `*`, spaces)
+//!                               # no ports but `from`/`iif`: everything from there
 //!
 //! [[reject]]                    # zero or more; the keys of allow, plus `with`
 //! name = "ident"
@@ -47,25 +53,48 @@ use crate::model::{
 /// Returns `Some(policy)` if and only if there is no error; the diagnostics (sorted by position)
 /// hold every error and warning found, so warnings come back alongside a valid policy.
 pub fn parse(src: &str) -> (Option<Policy>, Vec<Diagnostic>) {
+    parse_with(src, &|_| {
+        Err("no files can be read here: the policy was given as text, not as a file".into())
+    })
+}
+
+/// Reads a `from_file` list: its path as written in the policy → (name to show in
+/// diagnostics, text), or why it cannot be read. The CLI resolves paths relative to the
+/// policy file; tests pass files from memory. Parsing stays free of I/O.
+pub type Loader<'a> = &'a dyn Fn(&str) -> Result<(String, String), String>;
+
+/// [`parse`], with a way to read the network lists `from_file` names.
+pub fn parse_with(src: &str, load: Loader<'_>) -> (Option<Policy>, Vec<Diagnostic>) {
     let (root, errors) = DeTable::parse_recoverable(src);
     let mut cx = Checker {
         src,
         diags: Vec::new(),
         syntax: Vec::new(),
         swallowed: Vec::new(),
+        load: Some(load),
     };
     cx.syntax_errors(&errors, root.get_ref());
     let policy = cx.policy(root.get_ref());
     let mut diags = cx.diags;
-    diags.sort_by_key(|d| d.span.start);
+    // the policy file's own problems first, then each list file's, each by position
+    diags.sort_by_key(|d| (d.source.as_ref().map(|s| s.0.clone()), d.span.start));
     let policy = (!has_errors(&diags)).then_some(policy);
     (policy, diags)
 }
 
 const ROOT_KEYS: &[&str] = &["mode", "final", "baseline", "allow", "reject"];
 const BASELINE_KEYS: &[&str] = &["established", "invalid", "loopback", "icmp", "icmpv6"];
-const ALLOW_KEYS: &[&str] = &["name", "tcp", "udp", "icmp", "from", "iif"];
-const REJECT_KEYS: &[&str] = &["name", "tcp", "udp", "icmp", "from", "iif", "with"];
+const ALLOW_KEYS: &[&str] = &["name", "tcp", "udp", "icmp", "from", "from_file", "iif"];
+const REJECT_KEYS: &[&str] = &[
+    "name",
+    "tcp",
+    "udp",
+    "icmp",
+    "from",
+    "from_file",
+    "iif",
+    "with",
+];
 const FINALS: &[&str] = &[
     "drop",
     "reject",
@@ -156,6 +185,8 @@ struct Checker<'s> {
     syntax: Vec<usize>,
     /// What an unclosed array or inline table swallowed after its first error: not checked.
     swallowed: Vec<Range<usize>>,
+    /// Reads `from_file` lists (None inside a list file itself).
+    load: Option<Loader<'s>>,
 }
 
 impl<'s> Checker<'s> {
@@ -584,6 +615,7 @@ impl<'s> Checker<'s> {
         let mut tcp = PortList::default();
         let mut udp = PortList::default();
         let mut from = None;
+        let mut from_file = None;
         let mut icmp = Vec::new();
         let mut icmp_mentioned = false;
         let mut iif = None;
@@ -604,6 +636,7 @@ impl<'s> Checker<'s> {
                 "tcp" => tcp = self.ports("tcp", value),
                 "udp" => udp = self.ports("udp", value),
                 "from" => from = Some(self.from(kind, value)),
+                "from_file" => from_file = Some(value),
                 "icmp" => (icmp, icmp_mentioned) = self.icmp_types(value),
                 "iif" => {
                     iif_written = true;
@@ -624,6 +657,9 @@ impl<'s> Checker<'s> {
             }
         }
 
+        if let Some(value) = from_file {
+            from = self.list_file(value, from);
+        }
         let k = kind.key();
         let entry_ok = !self.tainted(&span);
         let head = self.entry_head(&span);
@@ -1341,6 +1377,127 @@ impl<'s> Checker<'s> {
             .filter_map(|(n, k)| k.then_some(n))
             .collect();
         list
+    }
+
+    /// `from_file = "path"`: one network per line (`#` starts a comment), added to the
+    /// entry's `from`. Problems point into the list file; a network that is already listed
+    /// (inline or earlier in the file), or nested in one, is an error as in `from`.
+    fn list_file(
+        &mut self,
+        value: &Spanned<DeValue<'_>>,
+        from: Option<FromList>,
+    ) -> Option<FromList> {
+        let span = value.span();
+        let Some(path) = value.get_ref().as_str() else {
+            self.error(
+                span,
+                format!(
+                    "expected the path of a file listing networks, found {}",
+                    type_name(value.get_ref())
+                ),
+                Some(
+                    "write from_file = \"sources/office.txt\" (relative to the policy file)".into(),
+                ),
+            );
+            return from;
+        };
+        let loaded = match self.load {
+            Some(load) => load(path),
+            None => Err("a list file cannot name another".into()),
+        };
+        let (name, text) = match loaded {
+            Ok(x) => x,
+            Err(why) => {
+                self.error(
+                    span,
+                    format!("cannot read {path}: {why}"),
+                    Some("the path is relative to the policy file's folder; the file lists one network per line".into()),
+                );
+                let mut list = from.unwrap_or(FromList {
+                    nets: Vec::new(),
+                    clean: false,
+                });
+                list.clean = false;
+                return Some(list);
+            }
+        };
+        let source = std::sync::Arc::new((name, text));
+        let mut sub = Checker {
+            src: &source.1,
+            diags: Vec::new(),
+            syntax: Vec::new(),
+            swallowed: Vec::new(),
+            load: None,
+        };
+        let mut list = from.unwrap_or(FromList {
+            nets: Vec::new(),
+            clean: true,
+        });
+        let mut kept = Kept::default();
+        for (i, (net, _)) in list.nets.iter().enumerate() {
+            let (fam, lo, hi) = net_interval(*net);
+            kept.insert(fam, lo, hi, i);
+        }
+        let inline = list.nets.len();
+        let mut file_nets: Vec<(Cidr, Range<usize>)> = Vec::new();
+        let mut offset = 0;
+        for line in source.1.split_inclusive('\n') {
+            let start = offset;
+            offset += line.len();
+            let content = line.split('#').next().unwrap_or("");
+            let t = content.trim();
+            if t.is_empty() {
+                continue;
+            }
+            let at = start + (content.len() - content.trim_start().len());
+            let tspan = at..at + t.len();
+            let Some(net) = sub.cidr(t, tspan.clone()) else {
+                list.clean = false;
+                continue;
+            };
+            let (fam, lo, hi) = net_interval(net);
+            if let Some(j) = kept.first_overlap(fam, lo, hi) {
+                let (other, where_) = if j < inline {
+                    let (n, s) = &list.nets[j];
+                    (*n, format!("in `from` at {}", loc_of(self.src, s.start)))
+                } else {
+                    let (n, s) = &file_nets[j - inline];
+                    (*n, format!("at line {}", loc_of(&source.1, s.start).line))
+                };
+                let msg = if other == net {
+                    format!("{net} is listed twice")
+                } else if covers(other, net) {
+                    format!("{net} is already inside {other}")
+                } else {
+                    format!("{net} also covers {other}")
+                };
+                sub.error(
+                    tspan,
+                    msg,
+                    Some(format!("{other} is listed {where_}; keep one of the two")),
+                );
+                list.clean = false;
+                continue;
+            }
+            kept.insert(fam, lo, hi, inline + file_nets.len());
+            file_nets.push((net, tspan));
+        }
+        if file_nets.is_empty() && sub.diags.is_empty() {
+            self.error(
+                span.clone(),
+                format!("{path} lists no network: this entry would match nothing from it"),
+                Some("list one network per line, e.g. 198.51.100.0/24, or remove from_file".into()),
+            );
+            list.clean = false;
+        }
+        for mut d in sub.diags {
+            d.source = Some(source.clone());
+            self.diags.push(d);
+        }
+        // later checks (shadowed rejects) point at the from_file key for these networks
+        list.nets
+            .extend(file_nets.into_iter().map(|(n, _)| (n, span.clone())));
+        Some(list)
     }
 
     fn cidr(&mut self, s: &str, span: Range<usize>) -> Option<Cidr> {

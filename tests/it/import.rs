@@ -13,6 +13,7 @@
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use statewall::import::{self, Input, Ipv6};
 
@@ -247,6 +248,83 @@ fn sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     }
 }
 
+/// UDP echo servers on `[::]:PORT` (both families) inside `ns`, until the returned flag is set.
+fn listen_udp(ns: &Netns, ports: &[u16]) -> UdpEcho {
+    let sockets: Vec<std::net::UdpSocket> = ns.run(|| {
+        ports
+            .iter()
+            .map(|&p| {
+                let s = std::net::UdpSocket::bind((Ipv6Addr::UNSPECIFIED, p)).expect("udp bind");
+                s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+                s
+            })
+            .collect()
+    });
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let threads = sockets
+        .into_iter()
+        .map(|s| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 512];
+                let deadline = std::time::Instant::now() + Duration::from_secs(300);
+                while !stop.load(std::sync::atomic::Ordering::SeqCst)
+                    && std::time::Instant::now() < deadline
+                {
+                    if let Ok((n, from)) = s.recv_from(&mut buf) {
+                        let _ = s.send_to(&buf[..n], from);
+                    }
+                }
+            })
+        })
+        .collect();
+    UdpEcho { stop, threads }
+}
+
+struct UdpEcho {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for UdpEcho {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One UDP datagram from `src` to `dst`: echoed, refused (ICMP port unreachable), another
+/// ICMP error, or no answer.
+fn udp_from(ns: &Netns, src: IpAddr, dst: SocketAddr) -> Verdict {
+    ns.run(move || {
+        let s = std::net::UdpSocket::bind((src, 0)).expect("udp bind");
+        s.connect(dst).expect("udp connect");
+        s.set_read_timeout(Some(PROBE_TIMEOUT)).unwrap();
+        if let Err(e) = s.send(b"statewall") {
+            return Verdict::Error(format!("send: {e}"));
+        }
+        let mut buf = [0u8; 64];
+        match s.recv(&mut buf) {
+            Ok(_) => Verdict::Connected,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Verdict::Refused,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                Verdict::TimedOut
+            }
+            Err(e) => Verdict::Error(e.to_string()),
+        }
+    })
+}
+
+/// UDP ports every differential probes (allowed, rejected or dropped depending on the file).
+const UDP_PORTS: &[u16] = &[53, 123, 137, 139, 5000];
+
 /// One echo request from `src` to `dst`: answered, refused by an ICMP error, or no answer.
 fn ping_from(ns: &Netns, src: IpAddr, dst: IpAddr) -> Verdict {
     let out = ns.exec([
@@ -343,6 +421,13 @@ fn matrix(pair: &Pair, ports: &[u16], v6: bool) -> Vec<(String, Verdict)> {
                     s.spawn(move || probe_from(&pair.client, src, SocketAddr::new(dst, port))),
                 ));
             }
+            for &port in UDP_PORTS {
+                let label = format!("udp {src} -> {dst} port {port}");
+                handles.push((
+                    label,
+                    s.spawn(move || udp_from(&pair.client, src, SocketAddr::new(dst, port))),
+                ));
+            }
             handles.push((
                 format!("ping {src} -> {dst}"),
                 s.spawn(move || ping_from(&pair.client, src, dst)),
@@ -376,6 +461,8 @@ fn differential_with(
     let ours = pair_with_two_clients(&format!("{tag}-sw"));
     let _l1 = listen_tcp(&oracle.fw, ports);
     let _l2 = listen_tcp(&ours.fw, ports);
+    let _u1 = listen_udp(&oracle.fw, UDP_PORTS);
+    let _u2 = listen_udp(&ours.fw, UDP_PORTS);
 
     // iptables-restore does not take CRLF line ends (statewall does): the oracle gets LF
     let text = fs::read_to_string(&file).unwrap();

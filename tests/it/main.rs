@@ -1,3 +1,4 @@
+mod from_file;
 mod golden;
 mod import;
 mod kernel;

@@ -164,7 +164,6 @@ pub fn run(args: &[String]) -> Result {
     };
     let started = Instant::now();
     let mut results = Vec::new();
-    let mut wrapper = None;
     for &(label, n, reps, traffic) in &plan.cases {
         util::check_interrupted()?;
         println!();
@@ -175,15 +174,12 @@ pub fn run(args: &[String]) -> Result {
             if traffic { ", + NEW connections/s" } else { "" }
         );
         util::flush();
-        let (result, w) = bench.case(label, n, reps, traffic)?;
-        wrapper = wrapper.or(w);
-        results.push(result);
+        results.push(bench.case(label, n, reps, traffic)?);
     }
     let report = Report {
         env: &env,
         plan: &plan,
         results: &results,
-        wrapper,
         elapsed: started.elapsed(),
     };
     let text = report.render();
@@ -533,6 +529,9 @@ struct CaseResult {
     /// What statewall's table holds, from `status --json`.
     sw_rules: Option<usize>,
     sw_sets: Option<usize>,
+    /// Floors (classic case only): `statewall --version`, `ip netns exec NS true`.
+    spawn: Option<Stat>,
+    wrapper: Option<Stat>,
 }
 
 struct Bench<'a> {
@@ -545,104 +544,127 @@ struct Bench<'a> {
 }
 
 impl Bench<'_> {
-    /// One policy size, in fresh namespaces that are deleted when it is done.
+    /// One policy size, in fresh namespaces that are deleted when it is done. The tools take
+    /// turns within every repetition, so background noise falls on all of them alike.
     fn case(
         &self,
         label: &'static str,
         n: usize,
         reps: usize,
         traffic: bool,
-    ) -> Result<(CaseResult, Option<Stat>)> {
+    ) -> Result<CaseResult> {
         let srcs = (n > 0).then(|| sources(n));
         let srcs = srcs.as_deref();
-        // Inputs.
         let sw_file = match srcs {
             None => util::repo_root().join(CLASSIC_POLICY),
             Some(srcs) => self.write(&format!("{label}.toml"), &statewall_policy(srcs))?,
         };
-        let set_file = self.write(&format!("{label}-set.nft"), &nft_script(srcs, true))?;
-        let lin_file = self.write(&format!("{label}-linear.nft"), &nft_script(srcs, false))?;
-        let ipt_file = self.write(&format!("{label}.iptables"), &iptables_rules(srcs))?;
+        let files = [
+            sw_file,
+            self.write(&format!("{label}-set.nft"), &nft_script(srcs, true))?,
+            self.write(&format!("{label}-linear.nft"), &nft_script(srcs, false))?,
+            self.write(&format!("{label}.iptables"), &iptables_rules(srcs))?,
+        ];
         // For the classic policy the two nft scripts are the same: only the linear one runs.
         let tools: Vec<Tool> = TOOLS
             .into_iter()
             .filter(|t| srcs.is_some() || *t != Tool::NftSet)
             .collect();
+        let ns = |t: Tool| format!("{}-{label}-{}", self.prefix, t.short());
+        let none_ns = format!("{}-{label}-none", self.prefix);
 
         let mut lab = Lab::default();
-        let ns = |t: Tool| format!("{}-{label}-{}", self.prefix, t.short());
         for &t in &tools {
             lab.add_namespace(&ns(t))?;
-            if traffic {
-                lab.add_client(&ns(t), &format!("{}-{label}-{}-cl", self.prefix, t.short()))?;
-                lab.start_listener(self.exe, &ns(t))?;
-            }
         }
         let mut r = CaseResult {
             label,
             n,
             ..CaseResult::default()
         };
-        let mut wrapper = None;
-        if traffic && srcs.is_none() {
-            // Floors, measured once: the namespace wrapper the peers run under, and the
-            // connection rate with no ruleset at all.
+        if srcs.is_none() {
+            // Floors, once: a statewall process that does nothing, and the wrapper the peers
+            // run under.
             let ns_sw = ns(Tool::Statewall);
-            wrapper = Some(self.cell("ip netns exec NS true", reps, None, || {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", &ns_sw, "true"]);
-                c
-            })?);
-            r.conn_none = Some(self.conn_rate("no ruleset", &lab.client_of(&ns_sw))?);
+            let floors = self.phase(
+                "floor",
+                reps,
+                &[Tool::Statewall, Tool::Iptables],
+                None,
+                &|t| {
+                    Some(match t {
+                        Tool::Statewall => {
+                            let mut c = Command::new(self.statewall);
+                            c.arg("--version");
+                            c
+                        }
+                        _ => {
+                            let mut c = Command::new("ip");
+                            c.args(["netns", "exec", &ns_sw, "true"]);
+                            c
+                        }
+                    })
+                },
+            )?;
+            r.spawn = floors[Tool::Statewall.index()];
+            r.wrapper = floors[Tool::Iptables.index()];
         }
 
-        for &t in &tools {
-            let name = ns(t);
-            let file = match t {
-                Tool::Statewall => &sw_file,
-                Tool::NftSet => &set_file,
-                Tool::NftLinear => &lin_file,
-                Tool::Iptables => &ipt_file,
-            };
-            let apply = || self.apply_cmd(t, &name, file);
-            let remove = || self.remove(t, &name);
-            let what = |w: &str| format!("{}: {w}", tool_label(t));
-            r.first[t.index()] =
-                Some(self.cell(&what("apply, first"), reps, Some(&remove), apply)?);
-            r.replace[t.index()] = Some(self.cell(&what("apply, replace"), reps, None, apply)?);
-            let readback = || self.readback_cmd(t, &name, false);
-            r.readback[t.index()] = Some(self.cell(&what("readback"), reps, None, readback)?);
-            match t {
-                Tool::Statewall => {
-                    r.readback_json[t.index()] = r.readback[t.index()];
-                    let (rules, sets) = self.statewall_shape(&name)?;
-                    println!(
-                        "   statewall's table: {rules} rules in its chain{}",
-                        match sets {
-                            Some(s) => format!(", {s} sets"),
-                            None => ", no `sets` in status --json".into(),
-                        }
-                    );
-                    r.sw_rules = Some(rules);
-                    r.sw_sets = sets;
-                }
-                Tool::NftSet | Tool::NftLinear => {
-                    let json = || self.readback_cmd(t, &name, true);
-                    r.readback_json[t.index()] =
-                        Some(self.cell(&what("readback, JSON"), reps, None, json)?);
-                }
-                Tool::Iptables => {}
+        let apply = |t: Tool| Some(self.apply_cmd(t, &ns(t), &files[t.index()]));
+        let remove = |t: Tool| self.remove(t, &ns(t));
+        r.first = self.phase("apply, first", reps, &tools, Some(&remove), &apply)?;
+        r.replace = self.phase("apply, replace", reps, &tools, None, &apply)?;
+        r.readback = self.phase("readback", reps, &tools, None, &|t| {
+            Some(self.readback_cmd(t, &ns(t), false))
+        })?;
+        let nft_tools: Vec<Tool> = tools
+            .iter()
+            .copied()
+            .filter(|t| matches!(t, Tool::NftSet | Tool::NftLinear))
+            .collect();
+        r.readback_json = self.phase("readback, JSON", reps, &nft_tools, None, &|t| {
+            Some(self.readback_cmd(t, &ns(t), true))
+        })?;
+        r.readback_json[0] = r.readback[0];
+
+        let (rules, sets) = self.statewall_shape(&ns(Tool::Statewall))?;
+        println!(
+            "   statewall's table: {rules} rules in its chain, {}",
+            match sets {
+                Some(s) => format!("{s} sets"),
+                None => "no `sets` in status --json".into(),
             }
-            if traffic {
-                let client = lab.client_of(&name);
-                // Short CLOSE timeouts keep the fw's conntrack table small between runs.
+        );
+        r.sw_rules = Some(rules);
+        r.sw_sets = sets;
+
+        if traffic {
+            // One more namespace without any ruleset: the floor of the packet path.
+            lab.add_namespace(&none_ns)?;
+            let mut targets: Vec<(String, String)> = vec![("no ruleset".into(), none_ns.clone())];
+            targets.extend(
+                tools
+                    .iter()
+                    .map(|&t| (format!("{}: NEW conn/s", tool_label(t)), ns(t))),
+            );
+            let mut clients = Vec::new();
+            for (_, fw) in &targets {
+                let client = format!("{fw}-cl");
+                lab.add_client(fw, &client)?;
+                lab.start_listener(self.exe, fw)?;
+                // Short CLOSE timeouts keep the fw's conntrack table small between loops.
                 let _ = util::run_capture(
                     Command::new("ip")
-                        .args(["netns", "exec", &name, "sysctl", "-q", "-w"])
+                        .args(["netns", "exec", fw, "sysctl", "-q", "-w"])
                         .arg("net.netfilter.nf_conntrack_tcp_timeout_close=1")
                         .stdin(Stdio::null()),
                 );
-                r.conn[t.index()] = Some(self.conn_rate(&what("NEW conn/s"), &client)?);
+                clients.push(client);
+            }
+            let rates = self.conn_rates(&targets, &clients)?;
+            r.conn_none = rates[0];
+            for (i, &t) in tools.iter().enumerate() {
+                r.conn[t.index()] = rates[i + 1];
             }
         }
         if srcs.is_none() {
@@ -654,7 +676,7 @@ impl Bench<'_> {
             r.conn[1] = r.conn[2];
         }
         drop(lab);
-        Ok((r, wrapper))
+        Ok(r)
     }
 
     fn write(&self, name: &str, text: &str) -> Result<PathBuf> {
@@ -758,97 +780,130 @@ impl Bench<'_> {
         Ok(json_shape(&out))
     }
 
-    /// Medians of `reps` whole-process runs (at least 3 once the cell budget is spent).
-    fn cell(
+    /// Medians of `reps` whole-process runs per tool; in every repetition each tool runs once,
+    /// in a rotating order. Stops after at least 3 repetitions once the time budget is spent.
+    fn phase(
         &self,
         what: &str,
         reps: usize,
-        before_each: Option<&dyn Fn() -> Result>,
-        make: impl Fn() -> Command,
-    ) -> Result<Stat> {
+        tools: &[Tool],
+        prepare: Option<&dyn Fn(Tool) -> Result>,
+        make: &dyn Fn(Tool) -> Option<Command>,
+    ) -> Result<[Option<Stat>; 4]> {
         let started = Instant::now();
-        let mut samples = Vec::with_capacity(reps);
+        let budget = self.plan.cell_budget * tools.len().max(1) as u32;
+        let mut samples: [Vec<Sample>; 4] = Default::default();
         let mut capped = false;
-        for i in 0..reps {
-            util::check_interrupted()?;
-            if let Some(prepare) = before_each {
-                prepare()?;
+        for rep in 0..reps {
+            for k in 0..tools.len() {
+                let t = tools[(rep + k) % tools.len()];
+                util::check_interrupted()?;
+                let Some(cmd) = make(t) else { continue };
+                if let Some(prepare) = prepare {
+                    prepare(t)?;
+                    thread::sleep(GAP);
+                }
+                samples[t.index()].push(run_timed(cmd, &self.dir.join("stderr.txt"))?);
                 thread::sleep(GAP);
             }
-            samples.push(run_timed(make(), &self.dir.join("stderr.txt"))?);
-            thread::sleep(GAP);
-            if i + 1 >= 3 && i + 1 < reps && started.elapsed() > self.plan.cell_budget {
+            if rep + 1 >= 3 && rep + 1 < reps && started.elapsed() > budget {
                 capped = true;
                 break;
             }
         }
-        let stat = Stat {
-            ms: median(samples.iter().map(|s| s.wall.as_secs_f64() * 1e3).collect()),
-            rss_kib: median(samples.iter().map(|s| s.maxrss_kib as f64).collect()) as u64,
-            reps: samples.len(),
-            capped,
-        };
-        println!(
-            "   {what:<40} {:>10}  {:>7.1} MiB  ({} runs{})",
-            fmt_ms(stat.ms),
-            stat.rss_kib as f64 / 1024.0,
-            stat.reps,
-            if capped {
-                ", capped by the time budget"
-            } else {
-                ""
+        let mut out = [None; 4];
+        for &t in tools {
+            let s = &samples[t.index()];
+            if s.is_empty() {
+                continue;
             }
-        );
+            let stat = Stat {
+                ms: median(s.iter().map(|s| s.wall.as_secs_f64() * 1e3).collect()),
+                rss_kib: median(s.iter().map(|s| s.maxrss_kib as f64).collect()) as u64,
+                reps: s.len(),
+                capped,
+            };
+            let label = if what == "floor" {
+                match t {
+                    Tool::Statewall => "floor: statewall --version".to_string(),
+                    _ => "floor: ip netns exec NS true".to_string(),
+                }
+            } else {
+                format!("{}: {what}", tool_label(t))
+            };
+            println!(
+                "   {label:<40} {:>10}  {:>7.1} MiB  ({} runs{})",
+                fmt_ms(stat.ms),
+                stat.rss_kib as f64 / 1024.0,
+                stat.reps,
+                if capped {
+                    ", capped by the time budget"
+                } else {
+                    ""
+                }
+            );
+            out[t.index()] = Some(stat);
+        }
         util::flush();
-        Ok(stat)
+        Ok(out)
     }
 
-    /// NEW connections per second from the client namespace to the fw's port 22 (median).
-    fn conn_rate(&self, what: &str, client: &str) -> Result<ConnStat> {
-        let mut rates = Vec::new();
-        let mut failures = 0;
+    /// NEW connections per second from each client namespace to its fw's port 22 (medians);
+    /// the targets take turns, so each fw's conntrack has time to drop the last loop's entries.
+    fn conn_rates(
+        &self,
+        targets: &[(String, String)],
+        clients: &[String],
+    ) -> Result<Vec<Option<ConnStat>>> {
+        let mut rates: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
+        let mut failures = vec![0u64; targets.len()];
         for _ in 0..self.plan.conn_reps {
-            util::check_interrupted()?;
-            let mut c = Command::new("ip");
-            c.args(["netns", "exec", client])
-                .arg(self.exe)
-                .args(["bench", "connect-loop", &format!("{FW_V4}:{SSH}")])
-                .arg(self.plan.conn_duration.as_millis().to_string())
-                .arg(self.plan.conn_max.to_string())
-                .stdin(Stdio::null());
-            let (status, out, err) = util::run_capture(&mut c)?;
-            if !status.success() {
-                return Err(format!("{what}: the connect loop failed: {}", err.trim()));
+            for (i, ((what, _), client)) in targets.iter().zip(clients).enumerate() {
+                util::check_interrupted()?;
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", client])
+                    .arg(self.exe)
+                    .args(["bench", "connect-loop", &format!("{FW_V4}:{SSH}")])
+                    .arg(self.plan.conn_duration.as_millis().to_string())
+                    .arg(self.plan.conn_max.to_string())
+                    .stdin(Stdio::null());
+                let (status, out, err) = util::run_capture(&mut c)?;
+                if !status.success() {
+                    return Err(format!("{what}: the connect loop failed: {}", err.trim()));
+                }
+                let f: Vec<&str> = out.split_whitespace().collect();
+                let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok());
+                let (Some(ok), Some(failed), Some(us)) = (num(0), num(1), num(2)) else {
+                    return Err(format!("{what}: unexpected connect-loop output {out:?}"));
+                };
+                if ok == 0 {
+                    return Err(format!("{what}: no connection succeeded: {}", out.trim()));
+                }
+                failures[i] += failed;
+                rates[i].push(ok as f64 / (us.max(1) as f64 / 1e6));
+                thread::sleep(GAP);
             }
-            let f: Vec<&str> = out.split_whitespace().collect();
-            let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok());
-            let (Some(ok), Some(failed), Some(us)) = (num(0), num(1), num(2)) else {
-                return Err(format!("{what}: unexpected connect-loop output {out:?}"));
-            };
-            if ok == 0 {
-                return Err(format!("{what}: no connection succeeded: {}", out.trim()));
-            }
-            failures += failed;
-            rates.push(ok as f64 / (us.max(1) as f64 / 1e6));
-            // Let the CLOSE conntrack entries (1 s) of this run expire.
-            thread::sleep(Duration::from_millis(1100));
         }
-        let stat = ConnStat {
-            per_s: median(rates),
-            failures,
-        };
-        println!(
-            "   {what:<40} {:>10}  ({} runs{})",
-            fmt_rate(stat.per_s),
-            self.plan.conn_reps,
-            if failures > 0 {
-                format!(", {failures} failed connects")
-            } else {
-                String::new()
-            }
-        );
+        let mut out = Vec::new();
+        for (i, (what, _)) in targets.iter().enumerate() {
+            let stat = ConnStat {
+                per_s: median(std::mem::take(&mut rates[i])),
+                failures: failures[i],
+            };
+            println!(
+                "   {what:<40} {:>10}  ({} runs{})",
+                fmt_rate(stat.per_s),
+                self.plan.conn_reps,
+                if stat.failures > 0 {
+                    format!(", {} failed connects", stat.failures)
+                } else {
+                    String::new()
+                }
+            );
+            out.push(Some(stat));
+        }
         util::flush();
-        Ok(stat)
+        Ok(out)
     }
 }
 
@@ -1129,14 +1184,6 @@ impl Lab {
         }
     }
 
-    fn client_of(&self, fw: &str) -> String {
-        self.clients
-            .iter()
-            .find(|(f, _)| f == fw)
-            .map(|(_, c)| c.clone())
-            .unwrap_or_default()
-    }
-
     /// The bench's listener on port 22 in `ns`; it exits when its stdin closes.
     fn start_listener(&mut self, exe: &Path, ns: &str) -> Result {
         let mut child = Command::new("ip")
@@ -1222,7 +1269,6 @@ struct Report<'a> {
     env: &'a Environment,
     plan: &'a Plan,
     results: &'a [CaseResult],
-    wrapper: Option<Stat>,
     elapsed: Duration,
 }
 
@@ -1264,6 +1310,10 @@ fn fmt_time_cell(s: Option<Stat>) -> String {
 }
 
 impl Report<'_> {
+    fn wrapper(&self) -> Option<Stat> {
+        self.results.iter().find_map(|r| r.wrapper)
+    }
+
     fn render(&self) -> String {
         let e = self.env;
         let mut s = String::new();
@@ -1395,11 +1445,17 @@ impl Report<'_> {
              are the same script, run once. `*` = fewer repetitions than planned (time budget)."
         );
         let mut floors = Vec::new();
-        if let Some(w) = self.wrapper {
+        if let Some(w) = self.wrapper() {
             floors.push(format!(
                 "`ip netns exec NS true`, the wrapper every nft/iptables run above includes \
                  (statewall enters the namespace itself with `--netns`): {}",
                 fmt_ms(w.ms)
+            ));
+        }
+        if let Some(sp) = self.results.iter().find_map(|r| r.spawn) {
+            floors.push(format!(
+                "`statewall --version`, a statewall process that does no work: {}",
+                fmt_ms(sp.ms)
             ));
         }
         if let Some(c) = self.results.iter().find_map(|r| r.conn_none) {
@@ -1470,7 +1526,7 @@ impl Report<'_> {
                 show(fi)
             );
             if let (Some(w), Some(sw), Some(n), Some(i)) = (
-                self.wrapper,
+                self.wrapper(),
                 ms(c.replace[0]),
                 ms(c.replace[2]),
                 ms(c.replace[3]),
@@ -1656,7 +1712,8 @@ impl Report<'_> {
              - Every tool runs in its own network namespace (`sw-bench-<pid>-<case>-<tool>`), \
              created for the case and deleted after it: statewall as `statewall --netns NS ...`, \
              the peers as `ip netns exec NS ...`. Each cell is the median of whole-process runs \
-             (spawn to reap, monotonic clock), 30 ms apart. *apply, first* runs against an empty \
+             (spawn to reap, monotonic clock), 30 ms apart; in every repetition the tools take \
+             turns in a rotating order, so background load falls on all of them alike. *apply, first* runs against an empty \
              namespace (the table is removed, untimed, before each run); *apply, replace* against \
              the table already there. *readback* is `statewall status --json`, `nft list ruleset` \
              and `iptables-save -c`, each against its own ruleset; output goes to /dev/null.\n\
@@ -1664,8 +1721,9 @@ impl Report<'_> {
              `ip netns exec` wrapper, which execs into the tool).\n\
              - NEW connections/s: a client namespace joined to the tool's namespace by a veth pair \
              ({CLIENT_V4} → {FW_V4}:22, 192.0.2.0/24 and 2001:db8:5a::/64) connects and closes \
-             (SO_LINGER 0: an RST, no TIME_WAIT) in a loop of at most {} ms or {} connects, one \
-             at a time; median of {} loops; every connection is NEW to the firewall and must walk \
+             (SO_LINGER 0: an RST, no TIME_WAIT; the listener never closes first) in a loop of at most {} ms or {} connects, one \
+             at a time; median of {} loops, the tools taking turns; a namespace pair without any ruleset \
+             gives the floor. Every connection is NEW to the firewall and must walk \
              the ruleset to its ssh rule. The fw namespace's conntrack CLOSE timeout is set to 1 s \
              so that entries of one loop do not pile up into the next.\n\
              - A cell stops after 3 repetitions once it has used {} s (marked `*`); a command \
