@@ -87,6 +87,30 @@ pub fn compile(policy: &Policy, table: &str) -> Plan {
             },
         );
     }
+    if policy.mode == Mode::Audit {
+        // What the final rule would drop, kept by the kernel: destination ports and
+        // sources in dynamic sets with a counter per element (`statewall verify` reads them).
+        for key in RecordKey::ALL {
+            let kind = key.set_kind();
+            sets.push(Set {
+                name: set_name(kind, ""),
+                kind,
+                elements: Vec::new(),
+            });
+            let mut matches = match key {
+                RecordKey::TcpPort => vec![Match::L4Proto(IPPROTO_TCP)],
+                RecordKey::UdpPort => vec![Match::L4Proto(IPPROTO_UDP)],
+                RecordKey::Src4 | RecordKey::Src6 => vec![],
+            };
+            matches.push(Match::Record(key));
+            rules.push(Rule {
+                comment: AUDIT_COMMENT.into(),
+                origin: None,
+                matches,
+                verdict: Verdict::Continue,
+            });
+        }
+    }
     rules.push(Rule {
         comment: FINAL_COMMENT.into(),
         origin: None,

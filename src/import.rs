@@ -334,10 +334,8 @@ impl<'s> Parser<'s> {
             }
             let lead = line.len() - line.trim_start().len();
             if let Some(name) = trimmed.strip_prefix('*') {
-                if let Some((open, ospan)) = &table {
+                if let Some((open, ospan)) = table.clone() {
                     let l = loc_of(src, ospan.start).line;
-                    let (open, ospan) = (open.clone(), ospan.clone());
-                    let _ = ospan;
                     self.err(
                         lspan.clone(),
                         format!(
@@ -713,14 +711,8 @@ impl<'s> Parser<'s> {
                         "REJECT" => Target::Reject(RejectKind::Icmp(IcmpReject::PortUnreachable)),
                         "LOG" => Target::Log,
                         "RETURN" => Target::Return,
-                        other
-                            if other.chars().all(|c| c.is_ascii_uppercase())
-                                && !other.is_empty()
-                                && !["INPUT"].contains(&other) =>
-                        {
-                            // an unknown target in capitals is an extension unless it is a chain
-                            Target::Jump(other.to_string())
-                        }
+                        // a chain of the file, or a target extension (MASQUERADE, MARK, …):
+                        // checked once every chain is known
                         other => Target::Jump(other.to_string()),
                     });
                     i += 2;
@@ -1652,8 +1644,11 @@ fn merge(entries: Vec<Entry>) -> Vec<Entry> {
                 .all(|n| last.from.iter().all(|m| !covers(*m, *n) && !covers(*n, *m)))
         {
             last.from.extend(e.from);
-            last.lines
-                .extend(e.lines.into_iter().filter(|l| l.starts_with("# from")));
+            for l in e.lines.into_iter().filter(|l| l.starts_with("# from")) {
+                if !last.lines.contains(&l) {
+                    last.lines.push(l);
+                }
+            }
             continue;
         }
         out.push(e);
@@ -1722,14 +1717,6 @@ fn build(
     match ipv6 {
         Ipv6::Mirror => {
             notes.push("--mirror-ipv6: entries without a source apply to IPv6 as well; statewall adds its ICMPv6 baseline (errors, echo, MLD, router and neighbour discovery), which IPv6 cannot work without".into());
-            for e in allows.iter().chain(rejects.iter()) {
-                if !e.from.is_empty() {
-                    notes.push(format!("entry \"{}\" is restricted to IPv4 sources: IPv6 clients meet the final rule (add IPv6 networks to its `from` if they should get in)", e.name));
-                }
-                if !e.icmp.is_empty() {
-                    notes.push(format!("entry \"{}\" matches ICMPv4 types only", e.name));
-                }
-            }
         }
         Ipv6::File => {
             notes.push("--ipv6: the IPv4 file's entries are pinned to IPv4 (from 0.0.0.0/0 when they had no source) and the IPv6 file's to IPv6 (::/0); statewall adds its ICMPv6 baseline (errors, echo, MLD, router and neighbour discovery)".into());
@@ -1786,6 +1773,16 @@ fn build(
         }
     }
 
+    if ipv6 == Ipv6::Mirror {
+        for e in allows.iter().chain(rejects.iter()) {
+            if !e.from.is_empty() {
+                notes.push(format!("entry \"{}\" is restricted to IPv4 sources: IPv6 clients meet the final rule (add IPv6 networks to its `from` if they should get in)", e.name));
+            }
+            if !e.icmp.is_empty() {
+                notes.push(format!("entry \"{}\" matches ICMPv4 types only", e.name));
+            }
+        }
+    }
     let mut t = String::new();
     let _ = writeln!(
         t,

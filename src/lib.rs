@@ -2,6 +2,7 @@
 //!
 //! See ARCHITECTURE.md for the code map and the invariants.
 
+pub mod audit;
 pub mod compile;
 pub mod diag;
 pub mod host;

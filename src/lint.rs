@@ -98,6 +98,8 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         ),
         // ICMPv4 types are not modelled in the lint's packets: no lint packet is ICMPv4
         Match::IcmpType(_) => false,
+        // audit recorders match what they record (their rules have no verdict)
+        Match::Record(_) => true,
         // interface names are unknown to the lint: assume the admin's packets match, so a
         // rule bound to an interface counts as reaching them (the cautious reading for drops
         // and rejects; for accepts it may miss a lockout through another interface)
@@ -120,7 +122,10 @@ pub fn evaluate(plan: &Plan, p: &Packet) -> Outcome {
             .rules
             .iter()
             .enumerate()
-            .find(|(_, r)| r.matches.iter().all(|m| matches(m, p, r, plan)));
+            // a rule without a verdict (an audit recorder) only counts: evaluation goes on
+            .find(|(_, r)| {
+                r.verdict != Verdict::Continue && r.matches.iter().all(|m| matches(m, p, r, plan))
+            });
         if let Some((i, r)) = hit {
             let o = Outcome {
                 verdict: r.verdict,

@@ -23,6 +23,7 @@ mod exit {
     pub const KERNEL: u8 = 3;
     pub const CHANGED_UNDERNEATH: u8 = 4;
     pub const NO_TABLE: u8 = 5;
+    pub const UNSAFE: u8 = 6;
 }
 
 const AFTER_HELP: &str = "\
@@ -155,6 +156,22 @@ enum Cmd {
         #[arg(short = 'x', long)]
         exact: bool,
     },
+    /// Audit report: which rules saw traffic, what the final rule would have dropped (by port and
+    /// source, from sets the kernel filled); exit 0 when enforcing looks safe, 6 when not
+    Verify {
+        /// Machine-readable output (schema statewall.verify/1)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Audit -> enforce in one atomic swap: only the final rule changes, the other counters carry
+    /// over; refused when the audit data shows traffic to your SSH port or sshd's ports
+    Enforce {
+        /// Policy file [default: /etc/statewall/policy.toml]
+        policy: Option<PathBuf>,
+        /// Enforce even when the audit data or the lockout lint says it would cut off SSH
+        #[arg(long)]
+        force: bool,
+    },
     /// Delete statewall's table, and nothing else
     Remove,
     /// Turn an iptables-save file into a statewall policy (TOML on stdout, notes on stderr)
@@ -249,7 +266,12 @@ fn run(cli: Cli) -> u8 {
                 Err(code) => code,
             };
         }
-        Cmd::Plan { .. } | Cmd::Apply { .. } | Cmd::Status { .. } | Cmd::Remove => {
+        Cmd::Plan { .. }
+        | Cmd::Apply { .. }
+        | Cmd::Status { .. }
+        | Cmd::Remove
+        | Cmd::Verify { .. }
+        | Cmd::Enforce { .. } => {
             rollout_cli::ensure_guard(&rollout_cli::state_dir(&cli.state_dir));
         }
         Cmd::Confirm { .. } | Cmd::Rollback | Cmd::Guard | Cmd::Boot | Cmd::InstallUnit { .. } => {
@@ -257,10 +279,12 @@ fn run(cli: Cli) -> u8 {
         }
     }
     let loaded = match &cli.cmd {
-        Cmd::Plan { policy, .. } | Cmd::Apply { policy, .. } => match load(policy.as_deref()) {
-            Ok(p) => Some(p),
-            Err(code) => return code,
-        },
+        Cmd::Plan { policy, .. } | Cmd::Apply { policy, .. } | Cmd::Enforce { policy, .. } => {
+            match load(policy.as_deref()) {
+                Ok(p) => Some(p),
+                Err(code) => return code,
+            }
+        }
         _ => None,
     };
     if let Some(ns) = &cli.netns {
@@ -334,6 +358,118 @@ fn run(cli: Cli) -> u8 {
             code
         }
         Cmd::Remove => remove(&cli.table),
+        Cmd::Verify { json } => verify(&cli.table, json),
+        Cmd::Enforce { force, .. } => {
+            let (policy, path) = loaded.expect("loaded above");
+            let state = rollout_cli::state_dir(&cli.state_dir);
+            match rollout_cli::refuse_if_pending(&state, false) {
+                Ok(()) => enforce(&cli.table, policy, &path, force),
+                Err(code) => code,
+            }
+        }
+    }
+}
+
+/// The facts `verify` and `enforce` check the audit data against.
+fn audit_facts() -> statewall::audit::Facts {
+    statewall::audit::Facts {
+        ssh_port: statewall::host::ssh_connection().map(|c| c.server_port),
+        sshd_ports: statewall::host::sshd_ports(),
+    }
+}
+
+fn verify(table: &str, json: bool) -> u8 {
+    let live = match readback::read_table(table) {
+        Err(e) => return fail(exit::KERNEL, e),
+        Ok(None) => {
+            return fail(
+                exit::NO_TABLE,
+                format!("no table inet {table} here: apply --audit first"),
+            );
+        }
+        Ok(Some(t)) => t,
+    };
+    let report = statewall::audit::report(&live, &audit_facts());
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&statewall::audit::json(&report)).expect("json")
+        );
+    } else {
+        print!("{}", statewall::audit::text(&report));
+    }
+    if report.safe() {
+        exit::OK
+    } else {
+        exit::UNSAFE
+    }
+}
+
+/// Audit → enforce: the same policy in enforce mode, committed with the live counters
+/// carried over to every rule that did not change (all but the final rule and the audit
+/// recorders), after checking the audit data and the lockout lint.
+fn enforce(table: &str, policy: statewall::model::Policy, path: &Path, force: bool) -> u8 {
+    let started = Instant::now();
+    let live = match readback::read_table(table) {
+        Err(e) => return fail(exit::KERNEL, e),
+        Ok(None) => {
+            return fail(
+                exit::NO_TABLE,
+                format!(
+                    "no table inet {table} here: apply --audit first, let traffic flow, then enforce"
+                ),
+            );
+        }
+        Ok(Some(t)) => t,
+    };
+    if live.stored_mode() != Some("audit") {
+        return fail(
+            exit::USAGE,
+            format!(
+                "table inet {table} is not in audit mode: enforce switches an audited table; use apply"
+            ),
+        );
+    }
+    let mut policy = policy;
+    policy.mode = statewall::model::Mode::Enforce;
+    let plan = compile::compile(&policy, table);
+    let report = statewall::audit::report(&live, &audit_facts());
+    if !report.risks.is_empty() {
+        for r in &report.risks {
+            eprintln!("statewall: {r}");
+        }
+        if !force {
+            return fail(
+                exit::UNSAFE,
+                "enforce refused: the audit data shows traffic your SSH access depends on reaching the final rule (fix the policy, or --force)",
+            );
+        }
+        eprintln!("statewall: --force: enforcing anyway");
+    }
+    if let Err(code) = rollout_cli::lint_gate(&plan, force) {
+        return code;
+    }
+    let seeds = encode::CounterSnapshot::of(&live).seeds(&plan);
+    let mut sock = match Socket::open() {
+        Ok(s) => s,
+        Err(e) => return fail(exit::KERNEL, format!("cannot open a netlink socket: {e}")),
+    };
+    let result = commit_with_retry(&mut sock, |g| {
+        encode::encode_seeded(&plan, Some(g), None, &seeds)
+    });
+    sock.close_in_background();
+    match result {
+        Ok((before, after, _)) => {
+            println!(
+                "enforced {}: table inet {table} now drops what the audit counted ({} packets so far), {} rules kept their counters, generation {before} -> {after}, {}",
+                path.display(),
+                report.would_drop.0,
+                seeds.len(),
+                statewall::kernel::netlink::millis(started.elapsed())
+            );
+            exit::OK
+        }
+        Err(e) => fail(commit_error_code(&e), &e),
     }
 }
 

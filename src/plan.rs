@@ -112,6 +112,9 @@ pub enum Match {
     SrcInSet { v6: bool },
     /// `th dport @tcp_<name>` / `@udp_<name>` (needs an `L4Proto` before it)
     DstPortInSet,
+    /// audit mode: `update @audit_<key> { <key> }` — records what the final rule would
+    /// drop (destination ports, sources) in a dynamic set with a counter per element
+    Record(RecordKey),
     /// `icmp type <n>` (needs `L4Proto(1)` before it)
     IcmpType(u8),
     /// `iifname "<name>"`: the input interface's name, NUL-padded to `IFNAMSIZ` (16) bytes
@@ -140,6 +143,11 @@ pub enum SetKind {
     Src6,
     Tcp,
     Udp,
+    /// dynamic sets the audit recorders fill (no elements in the plan)
+    AuditTcp,
+    AuditUdp,
+    AuditSrc4,
+    AuditSrc6,
 }
 
 impl SetKind {
@@ -149,15 +157,39 @@ impl SetKind {
             SetKind::Src6 => "src6",
             SetKind::Tcp => "tcp",
             SetKind::Udp => "udp",
+            SetKind::AuditTcp | SetKind::AuditUdp | SetKind::AuditSrc4 | SetKind::AuditSrc6 => {
+                "audit"
+            }
+        }
+    }
+
+    /// A dynamic set (filled by the packet path), not an interval set from the policy.
+    pub fn dynamic(self) -> bool {
+        matches!(
+            self,
+            SetKind::AuditTcp | SetKind::AuditUdp | SetKind::AuditSrc4 | SetKind::AuditSrc6
+        )
+    }
+
+    /// The fixed name of an audit set.
+    pub fn audit_name(self) -> Option<&'static str> {
+        match self {
+            SetKind::AuditTcp => Some("audit_tcp"),
+            SetKind::AuditUdp => Some("audit_udp"),
+            SetKind::AuditSrc4 => Some("audit_src4"),
+            SetKind::AuditSrc6 => Some("audit_src6"),
+            _ => None,
         }
     }
 
     /// nft's data type name (for rendering) and id (`NFTA_SET_KEY_TYPE`), key length.
     pub fn nft_type(self) -> (&'static str, u32, u32) {
         match self {
-            SetKind::Src4 => ("ipv4_addr", 7, 4),
-            SetKind::Src6 => ("ipv6_addr", 8, 16),
-            SetKind::Tcp | SetKind::Udp => ("inet_service", 13, 2),
+            SetKind::Src4 | SetKind::AuditSrc4 => ("ipv4_addr", 7, 4),
+            SetKind::Src6 | SetKind::AuditSrc6 => ("ipv6_addr", 8, 16),
+            SetKind::Tcp | SetKind::Udp | SetKind::AuditTcp | SetKind::AuditUdp => {
+                ("inet_service", 13, 2)
+            }
         }
     }
 
@@ -166,12 +198,29 @@ impl SetKind {
             .into_iter()
             .find(|k| k.prefix() == p)
     }
+
+    /// The kind of a set statewall names `name` (`src4_web`, `audit_tcp`…).
+    pub fn of_name(name: &str) -> Option<SetKind> {
+        [
+            SetKind::AuditTcp,
+            SetKind::AuditUdp,
+            SetKind::AuditSrc4,
+            SetKind::AuditSrc6,
+        ]
+        .into_iter()
+        .find(|k| k.audit_name() == Some(name))
+        .or_else(|| SetKind::from_prefix(name.split_once('_')?.0))
+    }
 }
 
 /// `<kind>_<service name>`: a set belongs to one policy entry, so its name is derived, not
-/// chosen, and a rule's match names its set through the rule's comment.
+/// chosen, and a rule's match names its set through the rule's comment. Audit sets have
+/// fixed names.
 pub fn set_name(kind: SetKind, service: &str) -> String {
-    format!("{}_{service}", kind.prefix())
+    match kind.audit_name() {
+        Some(n) => n.to_string(),
+        None => format!("{}_{service}", kind.prefix()),
+    }
 }
 
 /// The set a match of `rule` refers to, if any.
@@ -185,6 +234,7 @@ pub fn set_of(rule: &Rule, m: &Match) -> Option<String> {
         (Match::SrcInSet { v6: true }, _) => SetKind::Src6,
         (Match::DstPortInSet, Some(IPPROTO_TCP)) => SetKind::Tcp,
         (Match::DstPortInSet, Some(IPPROTO_UDP)) => SetKind::Udp,
+        (Match::Record(key), _) => key.set_kind(),
         _ => return None,
     };
     Some(set_name(kind, &rule.comment))
@@ -213,8 +263,40 @@ pub struct Set {
     pub elements: Vec<SetElem>,
 }
 
+/// What an audit recorder keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordKey {
+    TcpPort,
+    UdpPort,
+    Src4,
+    Src6,
+}
+
+impl RecordKey {
+    pub const ALL: [RecordKey; 4] = [
+        RecordKey::TcpPort,
+        RecordKey::UdpPort,
+        RecordKey::Src4,
+        RecordKey::Src6,
+    ];
+
+    pub fn set_kind(self) -> SetKind {
+        match self {
+            RecordKey::TcpPort => SetKind::AuditTcp,
+            RecordKey::UdpPort => SetKind::AuditUdp,
+            RecordKey::Src4 => SetKind::AuditSrc4,
+            RecordKey::Src6 => SetKind::AuditSrc6,
+        }
+    }
+}
+
+/// Comment of the audit recorder rules (they come right before the final rule).
+pub const AUDIT_COMMENT: &str = "audit";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
+    /// no verdict: the rule only counts (and records), evaluation goes on
+    Continue,
     Accept,
     Drop,
     /// `reject with tcp reset`

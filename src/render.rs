@@ -63,12 +63,12 @@ pub fn rule(r: &Rule) -> String {
         s.push_str(&m);
         s.push(' ');
     }
-    let _ = write!(
-        s,
-        "counter {} comment \"{}\"",
-        verdict(r.verdict),
-        r.comment
-    );
+    let v = verdict(r.verdict);
+    if v.is_empty() {
+        let _ = write!(s, "counter comment \"{}\"", r.comment);
+    } else {
+        let _ = write!(s, "counter {v} comment \"{}\"", r.comment);
+    }
     s
 }
 
@@ -87,6 +87,26 @@ pub fn matches_with(ms: &[Match], comment: &str) -> String {
                 let kind = if v6 { SetKind::Src6 } else { SetKind::Src4 };
                 let ip = if v6 { "ip6" } else { "ip" };
                 parts.push(format!("{ip} saddr @{}", set_name(kind, comment)));
+            }
+            (Match::L4Proto(p), Some(Match::Record(key))) => {
+                parts.push(format!(
+                    "meta l4proto {} update @{} {{ th dport }}",
+                    proto_name(p),
+                    set_name(key.set_kind(), "")
+                ));
+                i += 2;
+                continue;
+            }
+            (Match::Record(key @ (RecordKey::Src4 | RecordKey::Src6)), _) => {
+                let (fam, ip) = if key == RecordKey::Src6 {
+                    ("ipv6", "ip6")
+                } else {
+                    ("ipv4", "ip")
+                };
+                parts.push(format!(
+                    "meta nfproto {fam} update @{} {{ {ip} saddr }}",
+                    set_name(key.set_kind(), "")
+                ));
             }
             (Match::L4Proto(p), Some(Match::DstPortInSet)) => {
                 let kind = if p == IPPROTO_UDP {
@@ -146,6 +166,7 @@ fn single(m: Match) -> String {
         Match::SrcInSet { v6: false } => "ip saddr @?".to_string(),
         Match::SrcInSet { v6: true } => "ip6 saddr @?".to_string(),
         Match::DstPortInSet => "th dport @?".to_string(),
+        Match::Record(key) => format!("update @{} {{ th dport }}", set_name(key.set_kind(), "")),
     }
 }
 
@@ -155,6 +176,14 @@ pub fn set_text(set: &Set) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "\tset {} {{", set.name);
     let _ = writeln!(s, "\t\ttype {}", set.kind.nft_type().0);
+    if set.kind.dynamic() {
+        // filled by the packet path: its elements are data, not part of the plan
+        let _ = writeln!(s, "\t\tsize {}", crate::kernel::sets::DYNAMIC_SET_SIZE);
+        let _ = writeln!(s, "\t\tflags dynamic");
+        let _ = writeln!(s, "\t\tcounter");
+        let _ = writeln!(s, "\t}}");
+        return s;
+    }
     let _ = writeln!(s, "\t\tflags interval");
     let _ = writeln!(s, "\t\tcounter");
     if !set.elements.is_empty() {
@@ -198,6 +227,7 @@ pub fn proto_name(p: u8) -> String {
 
 pub fn verdict(v: Verdict) -> String {
     match v {
+        Verdict::Continue => String::new(),
         Verdict::Accept => "accept".into(),
         Verdict::Drop => "drop".into(),
         Verdict::RejectTcpReset => "reject with tcp reset".into(),

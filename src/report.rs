@@ -55,7 +55,12 @@ pub fn live_plan(t: &LiveTable) -> Result<Plan, String> {
             Ok(els) => sets.push(plan::Set {
                 name: s.name.clone(),
                 kind: s.kind,
-                elements: els.iter().map(|(e, _, _)| *e).collect(),
+                // what an audit set holds is traffic data, not part of the plan
+                elements: if s.kind.dynamic() {
+                    Vec::new()
+                } else {
+                    els.iter().map(|(e, _, _)| *e).collect()
+                },
             }),
             Err(why) => return Err(format!("set {}: {why}", s.name)),
         }

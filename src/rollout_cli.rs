@@ -649,6 +649,11 @@ pub fn confirm(state: &StateDir, require_new: bool) -> u8 {
 /// `statewall boot`: the last confirmed policy, else the built-in safe one. Never a pending
 /// change (the machine restarted: it was not confirmed), never nothing.
 pub fn boot(state: &StateDir, table: &str) -> u8 {
+    // under the lock, so that a guard recording its pid cannot bring the record back
+    let lock = match state.exists() {
+        Ok(true) => state.lock().ok(),
+        _ => None,
+    };
     match state.read::<Pending>(Kind::Pending) {
         Ok(None) => {}
         Ok(Some(p)) => {
@@ -663,6 +668,7 @@ pub fn boot(state: &StateDir, table: &str) -> u8 {
             let _ = state.remove(Kind::Pending);
         }
     }
+    drop(lock);
     let source = rollout::boot_source(
         state
             .read::<Confirmed>(Kind::Confirmed)

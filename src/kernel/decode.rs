@@ -11,7 +11,9 @@ use super::encode::{
     comment_from_udata,
 };
 use crate::model::{Cidr, IcmpReject, PortRange};
-use crate::plan::{CtStates, IPPROTO_TCP, IPPROTO_UDP, Match, Rule, SetKind, Verdict, set_name};
+use crate::plan::{
+    CtStates, IPPROTO_TCP, IPPROTO_UDP, Match, RecordKey, Rule, SetKind, Verdict, set_name,
+};
 
 /// One rule read back from the kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +112,12 @@ fn u16_be(v: &[u8]) -> Option<u16> {
     Some(u16::from_be_bytes(v.try_into().ok()?))
 }
 
+/// rustables 0.9 has no dynset: it hands it over as raw bytes we cannot read, so a dynset
+/// is recognised by name, and only in the place statewall puts it (see `sets::recorder_rule`).
+fn is_dynset(e: Option<&&RawExpression>) -> bool {
+    e.is_some_and(|e| e.get_name().map(String::as_str) == Some("dynset"))
+}
+
 fn lookup_of(e: Option<&&RawExpression>) -> Option<String> {
     match e?.get_data()? {
         ExpressionVariant::Lookup(l) => l.get_set().cloned(),
@@ -195,6 +203,15 @@ fn decode_exprs(
                         {
                             return Err(not_understood(i + 2, "not a source address load"));
                         }
+                        if is_dynset(exprs.get(i + 3)) {
+                            matches.push(Match::Record(if len == 4 {
+                                RecordKey::Src4
+                            } else {
+                                RecordKey::Src6
+                            }));
+                            i += 4;
+                            continue;
+                        }
                         if let Some(set) = lookup_of(exprs.get(i + 3)) {
                             let kind = if len == 4 {
                                 SetKind::Src4
@@ -252,6 +269,21 @@ fn decode_exprs(
             ExpressionVariant::Payload(p)
                 if p.get_base() == Some(&NFT_PAYLOAD_TRANSPORT_HEADER) =>
             {
+                if is_dynset(exprs.get(i + 1))
+                    && (p.get_offset(), p.get_len()) == (Some(&2), Some(&2))
+                {
+                    match matches.last() {
+                        Some(Match::L4Proto(IPPROTO_TCP)) => {
+                            matches.push(Match::Record(RecordKey::TcpPort))
+                        }
+                        Some(Match::L4Proto(IPPROTO_UDP)) => {
+                            matches.push(Match::Record(RecordKey::UdpPort))
+                        }
+                        _ => return Err(not_understood(i, "port recorder without tcp or udp")),
+                    }
+                    i += 2;
+                    continue;
+                }
                 if let Some(set) = lookup_of(exprs.get(i + 1)) {
                     let kind = match matches.last() {
                         Some(Match::L4Proto(IPPROTO_TCP)) => SetKind::Tcp,
@@ -346,7 +378,13 @@ fn decode_exprs(
             return Err(not_understood(i, "expression after the verdict"));
         }
     }
-    let verdict = verdict.ok_or_else(|| "rule has no verdict".to_string())?;
+    let recorder = matches.iter().any(|m| matches!(m, Match::Record(_)));
+    let verdict = match verdict {
+        Some(v) => v,
+        // an audit recorder only counts and records
+        None if recorder => Verdict::Continue,
+        None => return Err("rule has no verdict".to_string()),
+    };
     Ok((matches, verdict))
 }
 

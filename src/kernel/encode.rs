@@ -178,31 +178,32 @@ pub fn encode_seeded(
     seeds: &Seeds,
 ) -> EncodedBatch {
     let mut batch = Batch::new();
-    let mut ops = Vec::new();
-    let mut seq = 1u32;
+    let mut ops: Vec<Op> = Vec::new();
+    // message index (in `ops`) → our own bytes for that message
+    let mut own: std::collections::HashMap<usize, Vec<u8>> = std::collections::HashMap::new();
     let set_ids: SetIds = plan
         .sets
         .iter()
         .enumerate()
         .map(|(i, s)| (s.name.clone(), (i + 1) as u32))
         .collect();
-    let mut push = |what: String| {
+    let push = |ops: &mut Vec<Op>, what: String| {
+        let seq = ops.len() as u32 + 1;
         ops.push(Op { seq, what });
-        seq += 1;
     };
     let t = &plan.table;
 
     let bare = rustables::Table::new(ProtocolFamily::Inet).with_name(t.as_str());
     batch.add(&bare, MsgType::Add);
-    push(format!("create table inet {t} if missing"));
+    push(&mut ops, format!("create table inet {t} if missing"));
     batch.add(&bare, MsgType::Del);
-    push(format!("delete table inet {t}"));
+    push(&mut ops, format!("delete table inet {t}"));
     let table = rustables::Table::new(ProtocolFamily::Inet)
         .with_name(t.as_str())
         .with_flags(0u32)
         .with_userdata(comment_udata(&table_comment(plan)));
     batch.add(&table, MsgType::Add);
-    push(format!("add table inet {t}"));
+    push(&mut ops, format!("add table inet {t}"));
 
     for (ci, ch) in plan.chains.iter().enumerate() {
         let mut chain = Chain::new(&table).with_name(ch.name.as_str());
@@ -216,20 +217,47 @@ pub fn encode_seeded(
                 .with_type(ChainType::Filter);
         }
         batch.add(&chain, MsgType::Add);
-        push(format!("add chain inet {t} {}", ch.name));
+        push(&mut ops, format!("add chain inet {t} {}", ch.name));
         for (i, r) in ch.rules.iter().enumerate() {
-            let rule = rule_seeded(&chain, r, seeds.get(&(ci, i)).copied(), &set_ids);
-            batch.add(&rule, MsgType::Add);
+            let seed = seeds.get(&(ci, i)).copied();
+            let recorder = r.matches.iter().find_map(|m| match m {
+                Match::Record(key) => Some(*key),
+                _ => None,
+            });
+            if let Some(key) = recorder {
+                // rustables cannot write a dynset: a placeholder keeps the message count,
+                // and our own bytes replace it below
+                let set = plan::set_name(key.set_kind(), "");
+                let id = set_ids.get(&set).copied().unwrap_or(0);
+                own.insert(
+                    ops.len(),
+                    super::sets::recorder_rule(
+                        t,
+                        &ch.name,
+                        key,
+                        id,
+                        &comment_udata(&r.comment),
+                        seed,
+                    ),
+                );
+                batch.add(&rustables::Rule::new(&chain).expect("named"), MsgType::Add);
+            } else {
+                let rule = rule_seeded(&chain, r, seed, &set_ids);
+                batch.add(&rule, MsgType::Add);
+            }
             let origin = match r.origin {
                 Some(loc) => format!(" (policy line {})", loc.line),
                 None => String::new(),
             };
-            push(format!(
-                "rule {} of chain {}: {}{origin}",
-                i + 1,
-                ch.name,
-                crate::render::rule(r)
-            ));
+            push(
+                &mut ops,
+                format!(
+                    "rule {} of chain {}: {}{origin}",
+                    i + 1,
+                    ch.name,
+                    crate::render::rule(r)
+                ),
+            );
         }
         if fault == Some(Fault::JumpToMissingChain) {
             let mut r = rustables::Rule::new(&chain).expect("chain has table and name");
@@ -237,10 +265,10 @@ pub fn encode_seeded(
                 chain: "statewall-test-missing-chain".into(),
             }));
             batch.add(&r, MsgType::Add);
-            push(format!(
-                "injected fault: jump to a missing chain from {}",
-                ch.name
-            ));
+            push(
+                &mut ops,
+                format!("injected fault: jump to a missing chain from {}", ch.name),
+            );
         }
     }
     let raw = batch.finalize();
@@ -250,6 +278,8 @@ pub fn encode_seeded(
     let mut rust_msgs = wire::messages(&raw)
         .filter(|(h, _)| h.ty != wire::NFNL_MSG_BATCH_BEGIN && h.ty != wire::NFNL_MSG_BATCH_END)
         .map(|(_, m)| m.to_vec())
+        .enumerate()
+        .map(|(i, m)| own.remove(&i).unwrap_or(m))
         .zip(ops.into_iter().map(|o| o.what));
     parts.extend(rust_msgs.by_ref().take(3));
     for (i, set) in plan.sets.iter().enumerate() {
@@ -350,6 +380,7 @@ fn rule_seeded(
         None => Counter::default(),
     });
     match r.verdict {
+        Verdict::Continue => {}
         Verdict::Accept => rule.add_expr(Immediate::new_verdict(VerdictKind::Accept)),
         Verdict::Drop => rule.add_expr(Immediate::new_verdict(VerdictKind::Drop)),
         Verdict::RejectTcpReset => rule.add_expr(
@@ -447,7 +478,7 @@ fn add_match(rule: &mut rustables::Rule, m: Match) {
             rule.add_expr(payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1));
             rule.add_expr(Cmp::new(CmpOp::Eq, [t]));
         }
-        Match::SrcInSet { .. } | Match::DstPortInSet => {
+        Match::SrcInSet { .. } | Match::DstPortInSet | Match::Record(_) => {
             unreachable!("set lookups are encoded by rule_seeded, which knows the set's name")
         }
         Match::IifName(name) => {

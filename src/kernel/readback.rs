@@ -130,10 +130,9 @@ fn read_sets(table: &str, chains: &[LiveChain]) -> Result<Vec<LiveSet>, ReadErro
             };
             for m in &rule.matches {
                 if let Some(name) = crate::plan::set_of(rule, m) {
-                    let kind = name
-                        .split_once('_')
-                        .and_then(|(p, _)| SetKind::from_prefix(p))
-                        .expect("set_of names start with a kind");
+                    let Some(kind) = SetKind::of_name(&name) else {
+                        continue;
+                    };
                     if !wanted.iter().any(|(_, _, n)| *n == name) {
                         wanted.push((first, kind, name));
                     }

@@ -20,7 +20,12 @@ const NFTA_SET_KEY_LEN: u16 = 5;
 const NFTA_SET_ID: u16 = 10;
 const NFTA_SET_USERDATA: u16 = 13;
 const NFTA_SET_EXPR: u16 = 17;
+const NFTA_SET_DESC: u16 = 9;
+const NFTA_SET_DESC_SIZE: u16 = 1;
 const NFT_SET_INTERVAL: u32 = 0x4;
+const NFT_SET_EVAL: u32 = 0x20;
+/// Elements an audit set keeps at most.
+pub const DYNAMIC_SET_SIZE: u32 = 65535;
 
 const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
 const NFTA_SET_ELEM_LIST_SET: u16 = 2;
@@ -91,13 +96,25 @@ fn message(ty: u16, flags: u16, body: &Attrs) -> Vec<u8> {
 /// `NFT_MSG_NEWSET`: an interval set with a counter on every element.
 pub fn newset(table: &str, set: &Set, id: u32) -> Vec<u8> {
     let (_, key_type, key_len) = set.kind.nft_type();
+    let flags = if set.kind.dynamic() {
+        NFT_SET_EVAL
+    } else {
+        NFT_SET_INTERVAL
+    };
     let mut a = Attrs::default();
     a.str(NFTA_SET_TABLE, table)
         .str(NFTA_SET_NAME, &set.name)
-        .be32(NFTA_SET_FLAGS, NFT_SET_INTERVAL)
+        .be32(NFTA_SET_FLAGS, flags)
         .be32(NFTA_SET_KEY_TYPE, key_type)
         .be32(NFTA_SET_KEY_LEN, key_len)
-        .be32(NFTA_SET_ID, id)
+        .be32(NFTA_SET_ID, id);
+    if set.kind.dynamic() {
+        // bounded: a scan from many sources fills it, then new keys are not recorded
+        a.nest(NFTA_SET_DESC, |d| {
+            d.be32(NFTA_SET_DESC_SIZE, DYNAMIC_SET_SIZE);
+        });
+    }
+    a
         // NFTNL_UDATA_SET_KEYBYTEORDER = big endian, so `nft list` prints keys right
         .put(NFTA_SET_USERDATA, &[0, 4, 2, 0, 0, 0])
         .nest(NFTA_SET_EXPR, |e| {
@@ -124,19 +141,30 @@ fn range(e: &SetElem) -> (u128, u128) {
     }
 }
 
-fn key_bytes(kind: SetKind, v: u128) -> Vec<u8> {
+/// The interval kind with the same key as `kind` (audit sets share their key types).
+fn base(kind: SetKind) -> SetKind {
     match kind {
+        SetKind::AuditSrc4 => SetKind::Src4,
+        SetKind::AuditSrc6 => SetKind::Src6,
+        SetKind::AuditTcp => SetKind::Tcp,
+        SetKind::AuditUdp => SetKind::Udp,
+        k => k,
+    }
+}
+
+fn key_bytes(kind: SetKind, v: u128) -> Vec<u8> {
+    match base(kind) {
         SetKind::Src4 => (v as u32).to_be_bytes().to_vec(),
         SetKind::Src6 => v.to_be_bytes().to_vec(),
-        SetKind::Tcp | SetKind::Udp => (v as u16).to_be_bytes().to_vec(),
+        _ => (v as u16).to_be_bytes().to_vec(),
     }
 }
 
 fn key_max(kind: SetKind) -> u128 {
-    match kind {
+    match base(kind) {
         SetKind::Src4 => u128::from(u32::MAX),
         SetKind::Src6 => u128::MAX,
-        SetKind::Tcp | SetKind::Udp => u128::from(u16::MAX),
+        _ => u128::from(u16::MAX),
     }
 }
 
@@ -161,6 +189,9 @@ pub fn interval_keys(set: &Set) -> Vec<(Vec<u8>, bool)> {
 
 /// `NFT_MSG_NEWSETELEM` messages holding all the set's elements, each under 48 KiB.
 pub fn newsetelems(table: &str, set: &Set, id: u32) -> Vec<Vec<u8>> {
+    if set.kind.dynamic() {
+        return Vec::new();
+    }
     let keys = interval_keys(set);
     let mut out = Vec::new();
     let mut chunk: Vec<&(Vec<u8>, bool)> = Vec::new();
@@ -203,6 +234,88 @@ pub fn newsetelems(table: &str, set: &Set, id: u32) -> Vec<Vec<u8>> {
     }
     flush(&mut chunk, &mut out);
     out
+}
+
+pub const NFT_MSG_NEWRULE: u16 = 6;
+const NFTA_RULE_TABLE: u16 = 1;
+const NFTA_RULE_CHAIN: u16 = 2;
+const NFTA_RULE_EXPRESSIONS: u16 = 4;
+const NFTA_RULE_USERDATA: u16 = 7;
+const NLM_F_APPEND: u16 = 0x800;
+
+/// One expression: `NFTA_LIST_ELEM { NAME, DATA { ... } }`.
+fn expr(list: &mut Attrs, name: &str, data: impl FnOnce(&mut Attrs)) {
+    list.nest(NFTA_LIST_ELEM, |e| {
+        e.str(NFTA_EXPR_NAME, name).nest(NFTA_EXPR_DATA, data);
+    });
+}
+
+/// An audit recorder rule, written by us because rustables 0.9 has no `dynset`
+/// expression: `[meta l4proto tcp|udp] update @audit_<key> { th dport | ip saddr } counter`,
+/// no verdict. Register 1, as nft itself emits it.
+pub fn recorder_rule(
+    table: &str,
+    chain: &str,
+    key: crate::plan::RecordKey,
+    set_id: u32,
+    udata: &[u8],
+    counter: Option<(u64, u64)>,
+) -> Vec<u8> {
+    use crate::plan::RecordKey;
+    const REG1: u32 = 1;
+    let set = crate::plan::set_name(key.set_kind(), "");
+    let mut a = Attrs::default();
+    a.str(NFTA_RULE_TABLE, table).str(NFTA_RULE_CHAIN, chain);
+    a.nest(NFTA_RULE_EXPRESSIONS, |l| {
+        let meta = |l: &mut Attrs, meta_key: u32, value: u8| {
+            expr(l, "meta", |d| {
+                d.be32(1, REG1).be32(2, meta_key); // NFTA_META_DREG, NFTA_META_KEY
+            });
+            expr(l, "cmp", |d| {
+                d.be32(1, REG1).be32(2, 0); // NFTA_CMP_SREG, NFTA_CMP_OP = eq
+                d.nest(3, |v| {
+                    v.put(NFTA_DATA_VALUE, &[value]);
+                });
+            });
+        };
+        let (base, offset, len) = match key {
+            RecordKey::TcpPort => {
+                meta(l, 16, crate::plan::IPPROTO_TCP); // NFT_META_L4PROTO
+                (2, 2, 2)
+            }
+            RecordKey::UdpPort => {
+                meta(l, 16, crate::plan::IPPROTO_UDP);
+                (2, 2, 2)
+            }
+            RecordKey::Src4 => {
+                meta(l, 15, super::encode::NFPROTO_IPV4); // NFT_META_NFPROTO
+                (1, 12, 4)
+            }
+            RecordKey::Src6 => {
+                meta(l, 15, super::encode::NFPROTO_IPV6);
+                (1, 8, 16)
+            }
+        };
+        expr(l, "payload", |d| {
+            d.be32(1, REG1).be32(2, base).be32(3, offset).be32(4, len);
+        });
+        expr(l, "dynset", |d| {
+            // NFTA_DYNSET_SET_NAME, _SET_ID, _OP = update, _SREG_KEY
+            d.str(1, &set).be32(2, set_id).be32(3, 1).be32(4, REG1);
+        });
+        expr(l, "counter", |d| {
+            if let Some((packets, bytes)) = counter {
+                d.put(NFTA_COUNTER_BYTES, &bytes.to_be_bytes())
+                    .put(NFTA_COUNTER_PACKETS, &packets.to_be_bytes());
+            }
+        });
+    });
+    a.put(NFTA_RULE_USERDATA, udata);
+    message(
+        NFT_MSG_NEWRULE,
+        NLM_F_REQUEST | NLM_F_CREATE | NLM_F_APPEND,
+        &a,
+    )
 }
 
 /// `NFT_MSG_GETSETELEM` dump request for one set of an inet table.
@@ -311,22 +424,23 @@ pub fn parse_elements(msg: &[u8]) -> Vec<RawElem> {
 }
 
 fn key_value(kind: SetKind, key: &[u8]) -> Option<u128> {
-    Some(match kind {
+    Some(match base(kind) {
         SetKind::Src4 => u128::from(u32::from_be_bytes(key.try_into().ok()?)),
         SetKind::Src6 => u128::from_be_bytes(key.try_into().ok()?),
-        SetKind::Tcp | SetKind::Udp => u128::from(u16::from_be_bytes(key.try_into().ok()?)),
+        _ => u128::from(u16::from_be_bytes(key.try_into().ok()?)),
     })
 }
 
 /// An inclusive range as a set element: a CIDR for address sets (statewall only ever
 /// writes CIDRs), a port range otherwise.
 fn elem_of(kind: SetKind, lo: u128, hi: u128) -> Option<SetElem> {
+    let kind = base(kind);
     match kind {
         SetKind::Tcp | SetKind::Udp => Some(SetElem::Ports(PortRange {
             lo: u16::try_from(lo).ok()?,
             hi: u16::try_from(hi).ok()?,
         })),
-        SetKind::Src4 | SetKind::Src6 => {
+        _ => {
             let bits: u32 = if kind == SetKind::Src4 { 32 } else { 128 };
             let size = hi.checked_sub(lo)?.checked_add(1);
             let host_bits = match size {
@@ -353,6 +467,18 @@ pub fn elements_from_raw(
     kind: SetKind,
     raw: &[RawElem],
 ) -> Result<Vec<(SetElem, u64, u64)>, String> {
+    if kind.dynamic() {
+        // a dynamic (hash) set: every element is one key
+        let mut out = Vec::with_capacity(raw.len());
+        for r in raw {
+            let v = key_value(kind, &r.key)
+                .ok_or_else(|| format!("an element key of {} bytes", r.key.len()))?;
+            let e = elem_of(kind, v, v).ok_or_else(|| format!("a key {v:#x}"))?;
+            out.push((e, r.packets, r.bytes));
+        }
+        out.sort();
+        return Ok(out);
+    }
     let mut keyed: Vec<(u128, &RawElem)> = Vec::with_capacity(raw.len());
     for r in raw {
         let v = key_value(kind, &r.key)

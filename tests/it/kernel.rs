@@ -47,24 +47,36 @@ fn apply_builds_the_expected_table() {
 
 #[test]
 fn the_plan_script_means_the_same_to_nft() {
-    same_to_nft(&example_str());
+    same_to_nft(&example_str(), &[]);
+}
+
+#[test]
+fn the_plan_script_means_the_same_to_nft_in_audit_mode_with_recorders() {
+    same_to_nft(&example_str(), &["--audit"]);
 }
 
 #[test]
 fn the_plan_script_means_the_same_to_nft_with_sets_and_every_feature() {
     let path = crate::support::repo_path("tests/data/policy/ok-full.toml");
-    same_to_nft(path.to_str().unwrap());
+    same_to_nft(path.to_str().unwrap(), &[]);
 }
 
 /// Oracle: nft itself parses statewall's plan text; the kernel objects it creates must be
 /// the ones statewall's own batch created (nft's listing of both, table comment aside).
-fn same_to_nft(policy: &str) {
+fn same_to_nft(policy: &str, extra: &[&str]) {
     let ours = Netns::new("k-ours");
     let theirs = Netns::new("k-nft");
-    statewall(&ours, ["apply", policy]).assert_ok();
-    let plan = statewall(&ours, ["plan", "--no-live", policy]);
+    let args = |cmd: &[&str]| -> Vec<String> {
+        cmd.iter()
+            .chain(extra.iter())
+            .chain([policy].iter())
+            .map(|s| s.to_string())
+            .collect()
+    };
+    statewall(&ours, args(&["apply"])).assert_ok();
+    let plan = statewall(&ours, args(&["plan", "--no-live"]));
     plan.assert_ok();
-    let script = std::env::temp_dir().join(format!("statewall-plan-{}.nft", std::process::id()));
+    let script = std::env::temp_dir().join(format!("statewall-plan-{}.nft", ours.name()));
     std::fs::write(&script, &plan.stdout).unwrap();
     // `delete table` in the script needs the table to exist: create it first, as apply does.
     theirs

@@ -1,3 +1,4 @@
+mod audit;
 mod from_file;
 mod golden;
 mod import;

@@ -526,6 +526,10 @@ struct CaseResult {
     readback_json: [Option<Stat>; 4],
     conn: [Option<ConnStat>; 4],
     conn_none: Option<ConnStat>,
+    /// statewall with the classic policy, in the same rotation as `conn` (N-source cases).
+    conn_classic_sw: Option<ConnStat>,
+    /// The commit time statewall reports itself on its `applied ...` line.
+    sw_self_ms: Option<f64>,
     /// What statewall's table holds, from `status --json`.
     sw_rules: Option<usize>,
     sw_sets: Option<usize>,
@@ -637,6 +641,11 @@ impl Bench<'_> {
         );
         r.sw_rules = Some(rules);
         r.sw_sets = sets;
+        let (_, out, _) = util::run_capture(
+            self.apply_cmd(Tool::Statewall, &ns(Tool::Statewall), &files[0])
+                .stdin(Stdio::null()),
+        )?;
+        r.sw_self_ms = self_reported_ms(&out);
 
         if traffic {
             // One more namespace without any ruleset: the floor of the packet path.
@@ -661,11 +670,42 @@ impl Bench<'_> {
                 );
                 clients.push(client);
             }
+            if srcs.is_some() {
+                // statewall with the classic policy in the same rotation: the goal compares
+                // the packet path of the two policies side by side.
+                let fw = format!("{}-{label}-swc", self.prefix);
+                lab.add_namespace(&fw)?;
+                let client = format!("{fw}-cl");
+                lab.add_client(&fw, &client)?;
+                lab.start_listener(self.exe, &fw)?;
+                let classic = util::repo_root().join(CLASSIC_POLICY);
+                let (status, _, err) = util::run_capture(
+                    Command::new(self.statewall)
+                        .args(["--netns", &fw, "apply"])
+                        .arg(&classic)
+                        .stdin(Stdio::null()),
+                )?;
+                if !status.success() {
+                    return Err(format!(
+                        "statewall apply {CLASSIC_POLICY} in {fw}: {}",
+                        err.trim()
+                    ));
+                }
+                let _ = util::run_capture(
+                    Command::new("ip")
+                        .args(["netns", "exec", &fw, "sysctl", "-q", "-w"])
+                        .arg("net.netfilter.nf_conntrack_tcp_timeout_close=1")
+                        .stdin(Stdio::null()),
+                );
+                targets.push(("statewall, classic policy: NEW conn/s".into(), fw));
+                clients.push(client);
+            }
             let rates = self.conn_rates(&targets, &clients)?;
             r.conn_none = rates[0];
             for (i, &t) in tools.iter().enumerate() {
                 r.conn[t.index()] = rates[i + 1];
             }
+            r.conn_classic_sw = rates.get(tools.len() + 1).copied().flatten();
         }
         if srcs.is_none() {
             // The classic nft script has no set: its set column is the linear one.
@@ -994,6 +1034,16 @@ fn median(mut v: Vec<f64>) -> f64 {
     } else {
         (v[m - 1] + v[m]) / 2.0
     }
+}
+
+/// The last `<number> ms` on statewall's `applied ...` line, if it has one.
+fn self_reported_ms(out: &str) -> Option<f64> {
+    let line = out.lines().find(|l| l.starts_with("applied"))?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let i = words
+        .iter()
+        .rposition(|w| w.trim_end_matches([',', '.']) == "ms")?;
+    words.get(i.checked_sub(1)?)?.parse().ok()
 }
 
 /// (rules in the first chain, number of sets if status --json has a top-level `sets` array),
@@ -1481,12 +1531,27 @@ impl Report<'_> {
                 Some(n) => format!("{n} sets"),
                 None => "no sets (status --json has no `sets` array)".into(),
             };
-            let _ = writeln!(
-                s,
+            let mut line = format!(
                 "- {}: {} rules in statewall's chain, {sets}",
                 case_title(r.label, r.n),
                 r.sw_rules.map_or("?".into(), |n| n.to_string())
             );
+            if let (Some(own), Some(whole)) = (r.sw_self_ms, r.replace[0]) {
+                let _ = write!(
+                    line,
+                    "; one more apply's `applied` line reports {} for the commit (whole process, replace, median: {})",
+                    fmt_ms(own),
+                    fmt_ms(whole.ms)
+                );
+            }
+            if let Some(c) = r.conn_classic_sw {
+                let _ = write!(
+                    line,
+                    "; NEW connections/s through statewall's classic policy in the same rotation: {}",
+                    fmt_rate(c.per_s)
+                );
+            }
+            let _ = writeln!(s, "{line}");
         }
         s.push('\n');
     }
@@ -1504,6 +1569,21 @@ impl Report<'_> {
             _ => None,
         };
         let show = |r: Option<f64>| r.map_or("not measured".into(), fmt_ratio);
+        // What statewall would have needed, shown when a goal is missed.
+        let need = |met: Option<bool>, limit: Option<f64>, what: &str| -> String {
+            match (met, limit) {
+                (Some(false), Some(l)) => {
+                    format!(" — to meet it, statewall needs {what} {}", fmt_ms(l))
+                }
+                _ => String::new(),
+            }
+        };
+        let min_ms = |v: &[Option<Stat>]| -> Option<f64> {
+            v.iter()
+                .map(|c| c.map(|c| c.ms))
+                .collect::<Option<Vec<f64>>>()
+                .map(|v| v.into_iter().fold(f64::INFINITY, f64::min))
+        };
         let all = |v: &[Option<f64>], ok: &dyn Fn(f64) -> bool| -> Option<bool> {
             v.iter()
                 .map(|r| r.map(ok))
@@ -1539,7 +1619,28 @@ impl Report<'_> {
                     fmt_ratio((i - w.ms) / sw)
                 );
             }
-            goals.push((all(&[rn, ri, fnf, fi], &|r| r >= 4.0), text));
+            let met = all(&[rn, ri, fnf, fi], &|r| r >= 4.0);
+            let limit =
+                min_ms(&[c.replace[2], c.replace[3], c.first[2], c.first[3]]).map(|m| m / 4.0);
+            text.push_str(&need(met, limit, "≤"));
+            if let (Some(false), Some(sp), Some(sw)) = (met, c.spawn, ms(c.replace[0])) {
+                let _ = write!(
+                    text,
+                    "; floor: a statewall process that does nothing takes {}",
+                    fmt_ms(sp.ms)
+                );
+                if let Some(own) = c.sw_self_ms {
+                    let _ = write!(
+                        text,
+                        ", statewall reports {} for its commit, so {} of its {} whole-process \
+                             time is outside the commit",
+                        fmt_ms(own),
+                        fmt_ms(sw - own),
+                        fmt_ms(sw)
+                    );
+                }
+            }
+            goals.push((met, text));
         }
         // 2. 10k apply.
         if let Some(c) = self.case(10_000) {
@@ -1547,6 +1648,10 @@ impl Report<'_> {
             let rs = ratio(c.replace[1], c.replace[0]);
             let met = match (ri, rs) {
                 (Some(i), Some(s)) => Some(i >= 2.5 && s > 1.0),
+                _ => None,
+            };
+            let limit = match (ms(c.replace[3]), ms(c.replace[1])) {
+                (Some(i), Some(s)) => Some((i / 2.5).min(s)),
                 _ => None,
             };
             goals.push((
@@ -1559,26 +1664,30 @@ impl Report<'_> {
                     fmt_time_cell(c.replace[0]),
                     fmt_time_cell(c.replace[3]),
                     fmt_time_cell(c.replace[1])
-                ),
+                ) + &need(met, limit, "<"),
             ));
         }
         // 3. 50k apply within 1.2× of nft set; readback ≥ 5× nft list ruleset.
         if let Some(c) = self.case(50_000) {
             let rs = ratio(c.replace[1], c.replace[0]);
+            let met = rs.map(|r| r >= 1.0 / 1.2);
+            let limit = ms(c.replace[1]).map(|m| m * 1.2);
             goals.push((
-                rs.map(|r| r >= 1.0 / 1.2),
+                met,
                 format!(
                     "50k sources, apply (replace) within 1.2× of `nft -f` with a set or better \
                      (ratio ≥ 0.83×): {} (statewall {}, nft set {})",
                     show(rs),
                     fmt_time_cell(c.replace[0]),
                     fmt_time_cell(c.replace[1])
-                ),
+                ) + &need(met, limit, "≤"),
             ));
             let a = ratio(c.readback[1], c.readback[0]);
             let b = ratio(c.readback[2], c.readback[0]);
+            let met = all(&[a, b], &|r| r >= 5.0);
+            let limit = min_ms(&[c.readback[1], c.readback[2]]).map(|m| m / 5.0);
             goals.push((
-                all(&[a, b], &|r| r >= 5.0),
+                met,
                 format!(
                     "50k sources, readback ≥ 5× faster than `nft list ruleset` (of the set and of \
                      the linear ruleset): {} and {} (statewall {}, nft {} / {})",
@@ -1587,7 +1696,7 @@ impl Report<'_> {
                     fmt_time_cell(c.readback[0]),
                     fmt_time_cell(c.readback[1]),
                     fmt_time_cell(c.readback[2])
-                ),
+                ) + &need(met, limit, "≤"),
             ));
         }
         // 4. status at 10k ≥ 4× nft list ruleset and iptables-save -c.
@@ -1595,8 +1704,10 @@ impl Report<'_> {
             let a = ratio(c.readback[1], c.readback[0]);
             let b = ratio(c.readback[2], c.readback[0]);
             let i = ratio(c.readback[3], c.readback[0]);
+            let met = all(&[a, b, i], &|r| r >= 4.0);
+            let limit = min_ms(&[c.readback[1], c.readback[2], c.readback[3]]).map(|m| m / 4.0);
             goals.push((
-                all(&[a, b, i], &|r| r >= 4.0),
+                met,
                 format!(
                     "status of the 10k policy ≥ 4× faster than `nft list ruleset` (set / linear) and \
                      `iptables-save -c`: {} / {} and {} (statewall {})",
@@ -1604,12 +1715,14 @@ impl Report<'_> {
                     show(b),
                     show(i),
                     fmt_time_cell(c.readback[0])
-                ),
+                ) + &need(met, limit, "≤"),
             ));
         }
         // 5. NEW conn/s at 10k within 10% of classic.
-        if let (Some(c0), Some(c10)) = (self.case(0), self.case(10_000)) {
-            let (a, b) = (c0.conn[0], c10.conn[0]);
+        if let Some(c10) = self.case(10_000) {
+            // Side by side in the 10k rotation when measured there, else the classic case's.
+            let a = c10.conn_classic_sw.or(self.case(0).and_then(|c| c.conn[0]));
+            let b = c10.conn[0];
             let r = match (a, b) {
                 (Some(a), Some(b)) => Some(b.per_s / a.per_s),
                 _ => None,

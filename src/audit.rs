@@ -1,0 +1,229 @@
+//! `statewall verify`: what an audit-mode table has seen, from data the kernel kept —
+//! the rules' counters and the audit sets the recorder rules fill (destination ports and
+//! sources of everything the final rule would drop). Pure: works on a read-back table.
+
+use serde_json::{Value, json};
+
+use crate::compile::FINAL_COMMENT;
+use crate::kernel::readback::{LiveSet, LiveTable};
+use crate::plan::SetKind;
+
+/// Facts of the machine the check is about (gathered at the edge).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// the server port of the SSH connection the command runs in (`SSH_CONNECTION`)
+    pub ssh_port: Option<u16>,
+    /// TCP ports sshd listens on
+    pub sshd_ports: Vec<u16>,
+}
+
+/// One destination port or source that the final rule would have dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    pub what: String,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub table: String,
+    pub audit: bool,
+    /// (policy name, packets) of every allow/reject entry, in chain order
+    pub entries: Vec<(String, u64)>,
+    /// entries whose rules saw no packet at all
+    pub silent: Vec<String>,
+    /// packets and bytes the final rule counted (what enforce would drop)
+    pub would_drop: (u64, u64),
+    pub tcp_ports: Vec<Hit>,
+    pub udp_ports: Vec<Hit>,
+    pub sources: Vec<Hit>,
+    /// why enforcing looks unsafe (empty: it looks safe)
+    pub risks: Vec<String>,
+    /// an audit set that could not be read, or is full
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    pub fn safe(&self) -> bool {
+        self.audit && self.risks.is_empty()
+    }
+}
+
+const BASELINE: [&str; 5] = ["established", "invalid", "loopback", "icmp", "icmpv6"];
+
+fn hits(set: Option<&LiveSet>, notes: &mut Vec<String>) -> Vec<Hit> {
+    let Some(set) = set else { return Vec::new() };
+    match &set.elements {
+        Err(why) => {
+            notes.push(format!("set {} could not be read: {why}", set.name));
+            Vec::new()
+        }
+        Ok(els) => {
+            if els.len() as u32 >= crate::kernel::sets::DYNAMIC_SET_SIZE {
+                notes.push(format!(
+                    "set {} is full ({} elements): later keys were not recorded",
+                    set.name,
+                    els.len()
+                ));
+            }
+            let mut v: Vec<Hit> = els
+                .iter()
+                .map(|(e, p, b)| Hit {
+                    what: e.to_string(),
+                    packets: *p,
+                    bytes: *b,
+                })
+                .collect();
+            v.sort_by(|a, b| b.packets.cmp(&a.packets).then(a.what.cmp(&b.what)));
+            v
+        }
+    }
+}
+
+pub fn report(t: &LiveTable, facts: &Facts) -> Report {
+    let audit = t.stored_mode() == Some("audit");
+    let mut entries: Vec<(String, u64)> = Vec::new();
+    let mut would_drop = (0, 0);
+    for c in &t.chains {
+        for r in &c.rules {
+            let name = r.comment.clone().unwrap_or_default();
+            if name == FINAL_COMMENT {
+                would_drop = (r.packets, r.bytes);
+                continue;
+            }
+            if name == crate::plan::AUDIT_COMMENT || BASELINE.contains(&name.as_str()) {
+                continue;
+            }
+            match entries.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, p)) => *p += r.packets,
+                None => entries.push((name, r.packets)),
+            }
+        }
+    }
+    let silent = entries
+        .iter()
+        .filter(|(_, p)| *p == 0)
+        .map(|(n, _)| n.clone())
+        .collect();
+    let set = |k: SetKind| t.sets.iter().find(|s| s.kind == k);
+    let mut notes = Vec::new();
+    let tcp_ports = hits(set(SetKind::AuditTcp), &mut notes);
+    let udp_ports = hits(set(SetKind::AuditUdp), &mut notes);
+    let mut sources = hits(set(SetKind::AuditSrc4), &mut notes);
+    sources.extend(hits(set(SetKind::AuditSrc6), &mut notes));
+    sources.sort_by(|a, b| b.packets.cmp(&a.packets).then(a.what.cmp(&b.what)));
+
+    let mut risks = Vec::new();
+    if !audit {
+        risks.push(format!(
+            "table inet {} is not in audit mode: there is nothing to verify (apply --audit first)",
+            t.name
+        ));
+    }
+    let mut ssh_like: Vec<(u16, &str)> = Vec::new();
+    if let Some(p) = facts.ssh_port {
+        ssh_like.push((p, "the port of your own SSH connection"));
+    }
+    for p in &facts.sshd_ports {
+        if !ssh_like.iter().any(|(q, _)| q == p) {
+            ssh_like.push((*p, "a port sshd listens on"));
+        }
+    }
+    for (port, why) in ssh_like {
+        if let Some(h) = tcp_ports
+            .iter()
+            .find(|h| h.what == port.to_string() && h.packets > 0)
+        {
+            risks.push(format!(
+                "tcp port {port} ({why}) reached the final rule {} times: enforcing would drop those connections",
+                h.packets
+            ));
+        }
+    }
+    Report {
+        table: t.name.clone(),
+        audit,
+        entries,
+        silent,
+        would_drop,
+        tcp_ports,
+        udp_ports,
+        sources,
+        risks,
+        notes,
+    }
+}
+
+fn top(list: &[Hit], n: usize) -> Vec<&Hit> {
+    list.iter().filter(|h| h.packets > 0).take(n).collect()
+}
+
+pub fn text(r: &Report) -> String {
+    let mut s = String::new();
+    s.push_str(&format!(
+        "audit report for table inet {}\n\nentries of the policy (packets):\n",
+        r.table
+    ));
+    for (name, p) in &r.entries {
+        let note = if *p == 0 {
+            "  <- saw no NEW connection: is the service in use, and is the rule right?"
+        } else {
+            ""
+        };
+        s.push_str(&format!("  {p:>10}  {name}{note}\n"));
+    }
+    s.push_str(&format!(
+        "\nwhat enforce would drop: {} packets, {} bytes reached the final rule\n",
+        r.would_drop.0, r.would_drop.1
+    ));
+    for (label, list) in [
+        ("tcp ports", &r.tcp_ports),
+        ("udp ports", &r.udp_ports),
+        ("sources", &r.sources),
+    ] {
+        let shown = top(list, 10);
+        if shown.is_empty() {
+            continue;
+        }
+        s.push_str(&format!("  by {label}:\n"));
+        for h in shown {
+            s.push_str(&format!("    {:>10}  {}\n", h.packets, h.what));
+        }
+    }
+    for n in &r.notes {
+        s.push_str(&format!("note: {n}\n"));
+    }
+    s.push('\n');
+    if r.risks.is_empty() {
+        s.push_str(
+            "enforcing looks safe: nothing your SSH access depends on reached the final rule\n",
+        );
+    } else {
+        for risk in &r.risks {
+            s.push_str(&format!("UNSAFE: {risk}\n"));
+        }
+    }
+    s
+}
+
+pub fn json(r: &Report) -> Value {
+    let list = |l: &[Hit]| -> Vec<Value> {
+        l.iter()
+            .map(|h| json!({"key": h.what, "packets": h.packets, "bytes": h.bytes}))
+            .collect()
+    };
+    json!({
+        "schema": "statewall.verify/1",
+        "table": r.table,
+        "audit": r.audit,
+        "safe": r.safe(),
+        "entries": r.entries.iter().map(|(n, p)| json!({"name": n, "packets": p})).collect::<Vec<_>>(),
+        "silent": r.silent,
+        "would_drop": {"packets": r.would_drop.0, "bytes": r.would_drop.1,
+            "tcp_ports": list(&r.tcp_ports), "udp_ports": list(&r.udp_ports),
+            "sources": list(&r.sources)},
+        "risks": r.risks,
+        "notes": r.notes,
+    })
+}

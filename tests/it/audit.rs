@@ -1,0 +1,146 @@
+//! Audit → verify → enforce, judged by real packets: the audit sets the kernel fills show
+//! what enforce would drop; enforce swaps one rule and keeps the other counters.
+
+use crate::support::{
+    CLIENT_V4, CLIENT_V6, FW_V4, FW_V6, Pair, Probe, example, listen_tcp, probe_tcp, rules_named,
+    statewall, status_json,
+};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+fn verify_json(pair: &Pair, env: &[(&str, &str)]) -> (i32, serde_json::Value) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_statewall"));
+    cmd.args(["--netns", pair.fw.name(), "verify", "--json"]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.env_remove("SSH_CONNECTION");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = crate::support::run_cmd(cmd, crate::support::CMD_TIMEOUT);
+    let v = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out}"));
+    (out.code.unwrap_or(-1), v)
+}
+
+fn key_packets(list: &serde_json::Value, key: &str) -> u64 {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["key"] == key)
+        .map(|h| h["packets"].as_u64().unwrap())
+        .unwrap_or(0)
+}
+
+#[test]
+fn verify_names_what_enforce_would_drop_and_enforce_keeps_the_counters() {
+    let pair = Pair::new("a-verify");
+    let _l = listen_tcp(&pair.fw, &[22, 8080]);
+    let policy = example("web-and-mail.toml").display().to_string();
+    statewall(&pair.fw, ["apply", "--audit", &policy]).assert_ok();
+
+    let v4 = |p| SocketAddr::new(IpAddr::V4(FW_V4), p);
+    let v6 = |p| SocketAddr::new(IpAddr::V6(FW_V6), p);
+    let long = Duration::from_secs(3);
+    for _ in 0..2 {
+        assert_eq!(probe_tcp(&pair.client, v4(8080), long), Probe::Connected);
+        assert_eq!(probe_tcp(&pair.client, v6(8080), long), Probe::Connected);
+    }
+    assert_eq!(probe_tcp(&pair.client, v4(22), long), Probe::Connected);
+
+    let (code, report) = verify_json(&pair, &[]);
+    assert_eq!(code, 0, "nothing SSH depends on was dropped: {report:#}");
+    assert_eq!(report["safe"], true);
+    let drop = &report["would_drop"];
+    // each connect's SYN is the one NEW packet that reaches the final rule
+    assert_eq!(key_packets(&drop["tcp_ports"], "8080"), 4, "{report:#}");
+    assert_eq!(key_packets(&drop["tcp_ports"], "22"), 0, "ssh is allowed");
+    assert_eq!(key_packets(&drop["sources"], &CLIENT_V4.to_string()), 2);
+    assert_eq!(key_packets(&drop["sources"], &CLIENT_V6.to_string()), 2);
+    assert_eq!(drop["packets"], 4);
+    let silent: Vec<&str> = report["silent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        silent,
+        ["smtp", "http", "https", "ident"],
+        "ssh saw its connection"
+    );
+
+    // The admin's own SSH session on 8080 (as SSH_CONNECTION says): enforcing would cut it.
+    let (code, report) = verify_json(
+        &pair,
+        &[("SSH_CONNECTION", "192.0.2.2 50000 192.0.2.1 8080")],
+    );
+    assert_eq!(code, 6, "{report:#}");
+    assert!(
+        report["risks"][0]
+            .as_str()
+            .unwrap()
+            .contains("tcp port 8080")
+    );
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_statewall"));
+    cmd.args(["--netns", pair.fw.name(), "enforce", &policy])
+        .env("SSH_CONNECTION", "192.0.2.2 50000 192.0.2.1 8080");
+    let refused = crate::support::run_cmd(cmd, crate::support::CMD_TIMEOUT);
+    refused.assert_code(6);
+    assert!(refused.stderr.contains("enforce refused"), "{refused}");
+    assert_eq!(
+        status_json(&pair.fw)["mode"],
+        "audit",
+        "nothing was applied"
+    );
+
+    // A held connection, then the swap.
+    let before = status_json(&pair.fw);
+    let established_before = rules_named(&before, "established")[0]["packets"]
+        .as_u64()
+        .unwrap();
+    let ssh_before = rules_named(&before, "ssh")[0]["packets"].as_u64().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_statewall"));
+    cmd.args(["--netns", pair.fw.name(), "enforce", &policy])
+        .env_remove("SSH_CONNECTION");
+    let out = crate::support::run_cmd(cmd, crate::support::CMD_TIMEOUT);
+    out.assert_ok();
+    let after = status_json(&pair.fw);
+    assert_eq!(after["mode"], "enforce");
+    assert_eq!(after["drift"], false, "{}", after["drift_reason"]);
+    assert!(
+        rules_named(&after, "established")[0]["packets"]
+            .as_u64()
+            .unwrap()
+            >= established_before,
+        "counters carried over"
+    );
+    assert_eq!(
+        rules_named(&after, "ssh")[0]["packets"].as_u64().unwrap(),
+        ssh_before
+    );
+    assert_eq!(rules_named(&after, "final")[0]["verdict"], "drop");
+    assert_eq!(
+        rules_named(&after, "final")[0]["packets"],
+        0,
+        "the changed rule starts at 0"
+    );
+    assert!(
+        rules_named(&after, "audit").is_empty(),
+        "no recorders in enforce mode"
+    );
+    assert!(
+        after["sets"].as_array().unwrap().is_empty(),
+        "audit sets are gone"
+    );
+    assert_eq!(
+        probe_tcp(&pair.client, v4(8080), Duration::from_millis(800)),
+        Probe::TimedOut
+    );
+    assert_eq!(probe_tcp(&pair.client, v4(22), long), Probe::Connected);
+
+    // verify on an enforce table says there is nothing to verify
+    let (code, report) = verify_json(&pair, &[]);
+    assert_eq!(code, 6);
+    assert_eq!(report["audit"], false);
+}
