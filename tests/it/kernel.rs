@@ -109,7 +109,8 @@ fn reapply_replaces_the_table_atomically() {
     let st = status_json(&ns);
     assert_eq!(st["mode"], "audit");
     assert_eq!(st["drift"], false);
-    // the same 13 rules, in the same order, once each
+    // the same 13 rules, in the same order, once each, with the 4 audit recorders before the
+    // final rule
     let names: Vec<&str> = st["chains"][0]["rules"]
         .as_array()
         .unwrap()
@@ -131,6 +132,10 @@ fn reapply_replaces_the_table_atomically() {
             "http",
             "https",
             "ident",
+            "audit",
+            "audit",
+            "audit",
+            "audit",
             "final"
         ]
     );
