@@ -107,13 +107,16 @@ fn walk_through(story: &mut Story, bin: &Path, exe: &Path) -> Result {
     story.section("Per-rule counters, read back over netlink");
     statewall(bin, &["status"])?;
 
-    story.section("Enforce: same policy, the final rule now drops");
-    statewall(bin, &["apply", POLICY])?;
+    story.section("Verify: what the final rule counted, by port and source (kept by the kernel)");
+    statewall(bin, &["verify"])?;
+
+    story.section("Enforce: one atomic swap, only the final rule changes, counters carry over");
+    statewall(bin, &["enforce", POLICY])?;
 
     story.section("Probe again: 8080 times out (final drop), 113 is refused at once (tcp-reset)");
     probe_table(exe)?;
 
-    story.section("Counters again: the 'final' rule's counter moved");
+    story.section("Counters again: the other rules kept theirs, the 'final' rule now counts drops");
     statewall(bin, &["status"])?;
 
     story.section("Remove statewall's table (and nothing else)");
@@ -202,6 +205,7 @@ fn statewall(bin: &Path, args: &[&str]) -> Result {
         Some(3) => " = kernel/commit error, nothing applied",
         Some(4) => " = ruleset changed underneath, nothing applied",
         Some(5) => " = no statewall table",
+        Some(6) => " = refused for safety (it would cut off SSH)",
         _ => "",
     };
     Err(format!(
