@@ -134,10 +134,12 @@ pub fn matches_with(ms: &[Match], comment: &str) -> String {
                 continue;
             }
             (Match::L4Proto(IPPROTO_ICMPV6), Some(Match::Icmpv6Type { lo, hi })) => {
+                // `meta l4proto` spelt out, as statewall's batch has it (a bare `icmpv6 type`
+                // makes nft add `meta nfproto ipv6` instead)
                 parts.push(if lo == hi {
-                    format!("icmpv6 type {lo}")
+                    format!("meta l4proto ipv6-icmp icmpv6 type {lo}")
                 } else {
-                    format!("icmpv6 type {lo}-{hi}")
+                    format!("meta l4proto ipv6-icmp icmpv6 type {lo}-{hi}")
                 });
                 i += 2;
                 continue;
