@@ -42,6 +42,32 @@ pub fn stat_starttime(stat: &str) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// Command name (field 2) and parent pid (field 4) of a `/proc/PID/stat` text.
+pub fn stat_comm_ppid(stat: &str) -> Option<(String, u32)> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat.get(open + 1..close)?.to_string();
+    let ppid = stat[close + 1..].split_whitespace().nth(1)?.parse().ok()?;
+    Some((comm, ppid))
+}
+
+/// The resolution of process start times (one clock tick), in ms.
+pub fn tick_ms() -> u64 {
+    ticks_to_ms(1).max(1)
+}
+
+fn ticks_to_ms(ticks: u64) -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = if hz > 0 { hz as u64 } else { 100 };
+    ticks * 1000 / hz
+}
+
+fn process_start_ms(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_starttime(&stat).map(ticks_to_ms)
+}
+
 /// Start of this process's session (its leader, `getsid(0)`), CLOCK_BOOTTIME ms.
 pub fn session_start_ms() -> Option<u64> {
     // SAFETY: getsid has no preconditions.
@@ -49,12 +75,31 @@ pub fn session_start_ms() -> Option<u64> {
     if sid <= 0 {
         return None;
     }
-    let stat = std::fs::read_to_string(format!("/proc/{sid}/stat")).ok()?;
-    let ticks = stat_starttime(&stat)?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let hz = if hz > 0 { hz as u64 } else { 100 };
-    Some(ticks * 1000 / hz)
+    process_start_ms(sid)
+}
+
+/// (command name, start in CLOCK_BOOTTIME ms) of our ancestors, parent first, up to pid 1.
+pub fn ancestors() -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    // SAFETY: getppid has no preconditions.
+    let mut pid = unsafe { libc::getppid() };
+    while pid > 1 && out.len() < 64 {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            break;
+        };
+        let (Some((comm, ppid)), Some(start)) = (stat_comm_ppid(&stat), stat_starttime(&stat))
+        else {
+            break;
+        };
+        out.push((comm, ticks_to_ms(start)));
+        pid = ppid as i32;
+    }
+    out
+}
+
+/// When the connection this command runs over was opened, and what that was taken from.
+pub fn connection_start() -> Option<(u64, crate::rollout::ConnectionBasis)> {
+    crate::rollout::connection_start(&ancestors(), session_start_ms())
 }
 
 /// Whether `addr` is an address of this (network namespace's) host: binding to it works.
@@ -177,6 +222,15 @@ mod tests {
         let stat = "1234 (my (odd) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 12345 67";
         assert_eq!(super::stat_starttime(stat), Some(987_654));
         assert_eq!(super::stat_starttime("garbage"), None);
+    }
+
+    #[test]
+    fn comm_and_ppid() {
+        let stat = "1234 (my (odd) name) S 77 1234 1234 0 -1";
+        assert_eq!(
+            super::stat_comm_ppid(stat),
+            Some(("my (odd) name".to_string(), 77))
+        );
     }
 
     #[test]

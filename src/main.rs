@@ -171,6 +171,9 @@ enum Cmd {
         /// Enforce even when the audit data or the lockout lint says it would cut off SSH
         #[arg(long)]
         force: bool,
+        /// Roll back to the audit table by itself unless `statewall confirm` comes within this time
+        #[arg(long, value_name = "DURATION", value_parser = statewall::rollout::parse_duration)]
+        confirm: Option<u64>,
     },
     /// Delete statewall's table, and nothing else
     Remove,
@@ -357,13 +360,43 @@ fn run(cli: Cli) -> u8 {
             }
             code
         }
-        Cmd::Remove => remove(&cli.table),
+        Cmd::Remove => {
+            match rollout_cli::refuse_if_pending(&rollout_cli::state_dir(&cli.state_dir), false) {
+                Ok(()) => remove(&cli.table),
+                Err(code) => code,
+            }
+        }
         Cmd::Verify { json } => verify(&cli.table, json),
-        Cmd::Enforce { force, .. } => {
+        Cmd::Enforce { force, confirm, .. } => {
             let (policy, path) = loaded.expect("loaded above");
+            if confirm.is_some() && LOADED_IPTABLES.load(std::sync::atomic::Ordering::Relaxed) {
+                return fail(
+                    exit::USAGE,
+                    "--confirm keeps the policy text for rollback and boot, so it needs a statewall policy: import the iptables file first",
+                );
+            }
             let state = rollout_cli::state_dir(&cli.state_dir);
+            let netns_path = cli
+                .netns
+                .as_deref()
+                .map(|n| netns::resolve(n).display().to_string());
             match rollout_cli::refuse_if_pending(&state, false) {
-                Ok(()) => enforce(&cli.table, policy, &path, force),
+                Ok(()) => enforce(&cli.table, policy, &path, force, |plan, seeds| {
+                    match confirm {
+                        // the same checks, then the confirm machinery commits the enforce
+                        // plan with the live counters carried over
+                        Some(secs) => Err(rollout_cli::apply_confirm_with(
+                            &state,
+                            &cli.table,
+                            &path,
+                            Some("enforce"),
+                            true,
+                            secs,
+                            netns_path.clone(),
+                        )),
+                        None => Ok((plan, seeds)),
+                    }
+                }),
                 Err(code) => code,
             }
         }
@@ -408,7 +441,16 @@ fn verify(table: &str, json: bool) -> u8 {
 /// Audit → enforce: the same policy in enforce mode, committed with the live counters
 /// carried over to every rule that did not change (all but the final rule and the audit
 /// recorders), after checking the audit data and the lockout lint.
-fn enforce(table: &str, policy: statewall::model::Policy, path: &Path, force: bool) -> u8 {
+fn enforce(
+    table: &str,
+    policy: statewall::model::Policy,
+    path: &Path,
+    force: bool,
+    commit_via: impl FnOnce(
+        statewall::plan::Plan,
+        encode::Seeds,
+    ) -> Result<(statewall::plan::Plan, encode::Seeds), u8>,
+) -> u8 {
     let started = Instant::now();
     let live = match readback::read_table(table) {
         Err(e) => return fail(exit::KERNEL, e),
@@ -450,6 +492,10 @@ fn enforce(table: &str, policy: statewall::model::Policy, path: &Path, force: bo
         return code;
     }
     let seeds = encode::CounterSnapshot::of(&live).seeds(&plan);
+    let (plan, seeds) = match commit_via(plan, seeds) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
     let mut sock = match Socket::open() {
         Ok(s) => s,
         Err(e) => return fail(exit::KERNEL, format!("cannot open a netlink socket: {e}")),

@@ -251,6 +251,30 @@ pub enum SessionAge {
     Unknown,
 }
 
+/// What the age of the admin's connection was taken from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionBasis {
+    /// the closest ancestor process named `sshd*`: the per-connection sshd process
+    SshdProcess,
+    /// the session leader (`getsid(0)`): no sshd among the ancestors
+    SessionLeader,
+}
+
+/// When the connection this command runs over was opened (CLOCK_BOOTTIME ms).
+/// `ancestors`: (command name, start) from the parent upwards. The closest `sshd*` ancestor
+/// is the per-connection sshd process, whatever `sudo`/`su`/tmux started in between (sudo
+/// with `use_pty` starts a new session, so the session leader alone would look new);
+/// without one, the session leader's start.
+pub fn connection_start(
+    ancestors: &[(String, u64)],
+    session_leader_start: Option<u64>,
+) -> Option<(u64, ConnectionBasis)> {
+    match ancestors.iter().find(|(comm, _)| comm.starts_with("sshd")) {
+        Some((_, start)) => Some((*start, ConnectionBasis::SshdProcess)),
+        None => session_leader_start.map(|s| (s, ConnectionBasis::SessionLeader)),
+    }
+}
+
 /// Both times are CLOCK_BOOTTIME milliseconds.
 pub fn session_age(session_start_ms: Option<u64>, applied_boottime_ms: u64) -> SessionAge {
     match session_start_ms {
@@ -412,6 +436,30 @@ mod tests {
         );
         assert_eq!(session_age(Some(4_000), 5_000), SessionAge::PredatesApply);
         assert_eq!(session_age(None, 5_000), SessionAge::Unknown);
+    }
+
+    #[test]
+    fn the_closest_sshd_ancestor_dates_the_connection() {
+        let chain = |v: &[(&str, u64)]| -> Vec<(String, u64)> {
+            v.iter().map(|(c, s)| (c.to_string(), *s)).collect()
+        };
+        // sudo (new session, just now) <- bash <- sshd-session (the connection) <- sshd (listener)
+        let a = chain(&[
+            ("sudo", 9_000),
+            ("bash", 2_000),
+            ("sshd-session", 1_500),
+            ("sshd", 10),
+        ]);
+        assert_eq!(
+            connection_start(&a, Some(9_000)),
+            Some((1_500, ConnectionBasis::SshdProcess))
+        );
+        let b = chain(&[("bash", 2_000), ("login", 100)]);
+        assert_eq!(
+            connection_start(&b, Some(2_000)),
+            Some((2_000, ConnectionBasis::SessionLeader))
+        );
+        assert_eq!(connection_start(&b, None), None);
     }
 
     #[test]

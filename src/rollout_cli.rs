@@ -108,7 +108,8 @@ fn spawn_guard(state: &StateDir, netns: Option<&str>) -> io::Result<u32> {
     if let Some(n) = netns {
         cmd.arg("--netns").arg(n);
     }
-    cmd.arg("guard")
+    cmd.arg0("statewall")
+        .arg("guard")
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log2);
@@ -176,6 +177,21 @@ pub fn apply_confirm(
     secs: u64,
     netns_path: Option<String>,
 ) -> u8 {
+    let mode = audit.then_some("audit");
+    apply_confirm_with(state, table, path, mode, false, secs, netns_path)
+}
+
+/// [`apply_confirm`] in general: `mode` overrides the policy's mode ("audit"/"enforce");
+/// `carry_counters` gives every unchanged rule the live table's counters (audit → enforce).
+pub fn apply_confirm_with(
+    state: &StateDir,
+    table: &str,
+    path: &Path,
+    mode: Option<&str>,
+    carry_counters: bool,
+    secs: u64,
+    netns_path: Option<String>,
+) -> u8 {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
@@ -185,8 +201,8 @@ pub fn apply_confirm(
             );
         }
     };
-    let mode = if audit {
-        "audit".to_string()
+    let mode = if let Some(m) = mode {
+        m.to_string()
     } else {
         match policy::parse(&text).0 {
             Some(p) => p.mode.as_str().to_string(),
@@ -308,7 +324,11 @@ pub fn apply_confirm(
             }
         }
         // (d) the commit, conditional on the generation the snapshot was taken at
-        let batch = encode::encode(&plan, Some(generation), crate::test_fault());
+        let seeds = match &rec.previous {
+            Previous::Policy { counters, .. } if carry_counters => counters.seeds(&plan),
+            _ => encode::Seeds::default(),
+        };
+        let batch = encode::encode_seeded(&plan, Some(generation), crate::test_fault(), &seeds);
         match sock.commit(&batch) {
             Ok(after) => {
                 let rules: usize = plan.chains.iter().map(|c| c.rules.len()).sum();
@@ -582,9 +602,17 @@ pub fn confirm(state: &StateDir, require_new: bool) -> u8 {
         }
         Err(e) => return fail(REFUSED, format!("state: {e}")),
     };
-    match rollout::session_age(host::session_start_ms(), rec.applied_boottime_ms) {
+    let conn = host::connection_start();
+    let basis = match conn {
+        Some((_, rollout::ConnectionBasis::SshdProcess)) => " (judged by its sshd process)",
+        Some((_, rollout::ConnectionBasis::SessionLeader)) => " (judged by its session leader)",
+        None => "",
+    };
+    // start times are whole clock ticks (floored): a start in the apply's own tick is after it
+    let applied = rec.applied_boottime_ms.saturating_sub(host::tick_ms());
+    match rollout::session_age(conn.map(|c| c.0), applied) {
         SessionAge::OpenedAfterApply => println!(
-            "this session was opened after the apply: it came in through the candidate's rules as a NEW connection"
+            "this session was opened after the apply{basis}: it came in through the candidate's rules as a NEW connection"
         ),
         age => {
             let why = if age == SessionAge::Unknown {
@@ -592,6 +620,7 @@ pub fn confirm(state: &StateDir, require_new: bool) -> u8 {
             } else {
                 "this session predates the apply: it proves nothing (the `established` rule keeps it alive)"
             };
+            let why = format!("{why}{basis}");
             if require_new {
                 return fail(
                     REFUSED,

@@ -52,6 +52,8 @@ pub enum StateError {
     Symlink(PathBuf),
     /// the path exists and is not a directory (or not a regular file)
     WrongType(PathBuf),
+    /// the directory is writable by group or others
+    Insecure(PathBuf),
     Io {
         path: PathBuf,
         err: io::Error,
@@ -72,6 +74,11 @@ impl std::fmt::Display for StateError {
                 p.display()
             ),
             StateError::WrongType(p) => write!(f, "{} has the wrong file type", p.display()),
+            StateError::Insecure(p) => write!(
+                f,
+                "{} is writable by group or others; statewall refuses it (chmod 700 it)",
+                p.display()
+            ),
             StateError::Io { path, err } => write!(f, "{}: {err}", path.display()),
             StateError::Corrupt { path, why } => {
                 write!(f, "{} is corrupt ({why})", path.display())
@@ -165,6 +172,7 @@ impl StateDir {
         match fs::symlink_metadata(&self.path) {
             Ok(m) if m.file_type().is_symlink() => Err(StateError::Symlink(self.path.clone())),
             Ok(m) if !m.is_dir() => Err(StateError::WrongType(self.path.clone())),
+            Ok(m) if m.mode() & 0o022 != 0 => Err(StateError::Insecure(self.path.clone())),
             Ok(_) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(io_at(&self.path)(e)),

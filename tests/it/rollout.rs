@@ -91,9 +91,23 @@ fn sw(ns: &Netns, tmp: &Tmp, args: &[&str]) -> Output {
     run_cmd(sw_cmd(ns, tmp, args), CMD_TIMEOUT)
 }
 
-/// The same, as if typed in a NEW ssh connection: a new session, started now.
+/// The same, as if typed in a NEW ssh connection: under a process named `sshd` started now
+/// (a symlink to /bin/sh: the per-connection sshd the product looks for among its ancestors),
+/// in a new session.
 fn sw_new_session(ns: &Netns, tmp: &Tmp, args: &[&str]) -> Output {
-    let mut cmd = sw_cmd(ns, tmp, args);
+    let sshd = tmp.root.join("sshd");
+    if !sshd.exists() {
+        std::os::unix::fs::symlink("/bin/sh", &sshd).unwrap();
+    }
+    let inner = sw_cmd(ns, tmp, args);
+    let mut cmd = Command::new(&sshd);
+    // not `exec`: the fake sshd must stay the parent
+    cmd.args(["-c", "\"$@\"; s=$?; exit $s", "sshd"])
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .env_remove("SSH_CONNECTION")
+        .env_remove("STATEWALL_STATE_DIR")
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
     // SAFETY: setsid is async-signal-safe.
     unsafe {
         cmd.pre_exec(|| {
@@ -205,6 +219,14 @@ fn happy_path_a_new_connection_then_confirm_keeps_the_candidate() {
     let rec = tmp.pending().expect("pending");
     let guard = guard_pid(&tmp);
     assert!(alive(guard), "the guard runs");
+    let st: serde_json::Value =
+        serde_json::from_str(&sw(&pair.fw, &tmp, &["status", "--json"]).stdout).unwrap();
+    assert_eq!(st["pending"]["deadline"], rec.deadline);
+    assert_eq!(st["pending"]["guard_alive"], true);
+    assert_eq!(
+        st["pending"]["candidate_plan"],
+        rec.candidate.fingerprint.as_str()
+    );
     // the proof: a NEW connection through the veth, to ssh
     assert_eq!(
         probe_tcp(&pair.client, fw_v4(22), PROBE_TIMEOUT),
@@ -213,6 +235,15 @@ fn happy_path_a_new_connection_then_confirm_keeps_the_candidate() {
     let out = sw_new_session(&pair.fw, &tmp, &["confirm", "--require-new-connection"]);
     out.assert_ok();
     assert!(out.stdout.contains("opened after the apply"), "{out}");
+    assert!(out.stdout.contains("judged by its sshd process"), "{out}");
+    let st: serde_json::Value =
+        serde_json::from_str(&sw(&pair.fw, &tmp, &["status", "--json"]).stdout).unwrap();
+    assert_eq!(st["schema"], "statewall.status/1");
+    assert_eq!(
+        st["pending"],
+        serde_json::Value::Null,
+        "confirmed: nothing pending"
+    );
     let c = tmp.confirmed().expect("confirmed");
     assert_eq!(c.fingerprint, fingerprint_of(SSH_ONLY, false));
     assert_eq!(c.policy_text, SSH_ONLY);
@@ -764,4 +795,149 @@ fn the_rollback_leaves_other_tables_alone_and_never_overwrites_someone_elses_cha
     assert_eq!(live_plan(&ns), foreign, "their change stays");
     let out = sw(&ns, &tmp, &["status"]);
     assert!(out.stdout.contains("REFUSED to roll back"), "{out}");
+}
+
+#[test]
+fn a_fresh_session_inside_an_old_ssh_connection_still_proves_nothing() {
+    // `sudo` with use_pty (or tmux, or setsid) starts a new session inside the old connection:
+    // the connection's age is the age of its sshd process, not of the session.
+    let ns = Netns::new("ro-sudo");
+    let tmp = Tmp::new("sudo");
+    let sshd = tmp.root.join("sshd");
+    std::os::unix::fs::symlink("/bin/sh", &sshd).unwrap();
+    let inner = sw_cmd(&ns, &tmp, &["confirm", "--require-new-connection"]);
+    // the "connection" opens before the apply and waits for a line before running confirm
+    let mut old = Command::new(&sshd)
+        .args(["-c", "read go; setsid -w \"$@\"; s=$?; exit $s", "sshd"])
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .env_remove("SSH_CONNECTION")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // the apply comes clearly after the connection's start (start times are whole clock ticks)
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", old.id())).unwrap();
+    let ticks: u64 = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    let started_ms = ticks * 1000 / hz;
+    wait_for(
+        "the clock to move past the connection's start",
+        CMD_TIMEOUT,
+        || statewall::host::boottime_ms() > started_ms + 3 * 1000 / hz,
+    );
+    let p = tmp.policy("ssh", SSH_ONLY);
+    sw(&ns, &tmp, &["apply", &p, "--confirm", "60s"]).assert_ok();
+    old.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let deadline = Instant::now() + CMD_TIMEOUT;
+    while old.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = old.kill();
+            panic!("confirm did not finish");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let status = old.wait().unwrap();
+    let mut err = String::new();
+    old.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_eq!(status.code(), Some(6), "{err}");
+    assert!(err.contains("predates the apply"), "{err}");
+    assert!(err.contains("judged by its sshd process"), "{err}");
+    assert!(tmp.pending().is_some(), "nothing confirmed");
+    sw(&ns, &tmp, &["rollback"]).assert_ok();
+    assert!(tmp.pending().is_none());
+}
+
+#[test]
+fn a_state_directory_writable_by_others_is_refused() {
+    let tmp = Tmp::new("perm");
+    std::fs::create_dir_all(tmp.state()).unwrap();
+    std::fs::set_permissions(tmp.state(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    assert!(matches!(
+        tmp.dir().read::<Confirmed>(Kind::Confirmed),
+        Err(StateError::Insecure(_))
+    ));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_statewall"));
+    cmd.arg("--state-dir").arg(tmp.state()).arg("confirm");
+    let out = run_cmd(cmd, CMD_TIMEOUT);
+    out.assert_code(6);
+    assert!(out.stderr.contains("writable by group or others"), "{out}");
+}
+
+/// Tidy: the only process the product starts is itself (the rollback guard).
+#[test]
+fn the_product_starts_no_process_but_itself() {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&crate::support::repo_path("src"), &mut files);
+    let mut spawns = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            if line.contains("Command::new(") {
+                spawns.push(format!("{}:{}: {}", f.display(), i + 1, line.trim()));
+            }
+        }
+    }
+    assert_eq!(spawns.len(), 1, "{spawns:#?}");
+    assert!(
+        spawns[0].contains("Command::new(\"/proc/self/exe\")"),
+        "{spawns:#?}"
+    );
+}
+
+#[test]
+fn enforce_with_confirm_carries_counters_and_rolls_back_to_the_audited_table() {
+    let ns = Netns::new("ro-enforce");
+    let tmp = Tmp::new("enforce");
+    let p = tmp.policy("p", SSH_AND_WEB);
+    sw(&ns, &tmp, &["apply", &p, "--audit", "--confirm", "60s"]).assert_ok();
+    sw_new_session(&ns, &tmp, &["confirm"]).assert_ok();
+    // traffic on the counters: loopback pings
+    assert!(
+        ns.exec(["ping", "-c", "2", "-i", "0.2", "-W", "1", "127.0.0.1"])
+            .success()
+    );
+    let before = settled_ruleset(&ns);
+    assert!(before.contains("accept comment \"final\""), "{before}");
+
+    let out = sw(&ns, &tmp, &["enforce", &p, "--confirm", "2s"]);
+    out.assert_ok();
+    assert!(out.stdout.contains("PENDING"), "{out}");
+    let during = ruleset(&ns);
+    assert!(during.contains("drop comment \"final\""), "{during}");
+    let loopback = |s: &str| {
+        s.lines()
+            .find(|l| l.contains("comment \"loopback\""))
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        loopback(&during),
+        loopback(&before),
+        "counters carried over"
+    );
+    assert!(
+        !during.contains("audit_tcp"),
+        "no recorders in enforce mode"
+    );
+
+    // no confirm: the audited table comes back, counters included
+    wait_for_rollback(&ns, &tmp, &before);
 }
