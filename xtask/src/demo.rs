@@ -40,10 +40,16 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn run(args: &[String]) -> Result {
     let mut release = false;
+    let mut rollout = false;
     for arg in args {
         match arg.as_str() {
             "--release" => release = true,
-            other => return Err(format!("demo: unknown argument {other:?} (try --release)")),
+            "rollout" => rollout = true,
+            other => {
+                return Err(format!(
+                    "demo: unknown argument {other:?} (try `rollout` and/or --release)"
+                ));
+            }
         }
     }
     util::trap_signals();
@@ -65,9 +71,13 @@ pub fn run(args: &[String]) -> Result {
     story.section("Lab: two namespaces joined by a veth pair");
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the xtask binary: {e}"))?;
     let mut lab = Lab::default();
-    let result = lab
-        .create(&exe)
-        .and_then(|()| walk_through(&mut story, &bin, &exe));
+    let result = lab.create(&exe).and_then(|()| {
+        if rollout {
+            rollout_story(&mut story, &bin, &exe)
+        } else {
+            walk_through(&mut story, &bin, &exe)
+        }
+    });
     let result = match result {
         Err(_) if util::interrupted() => Err("interrupted (the lab is removed below)".to_string()),
         other => other,
@@ -180,8 +190,89 @@ fn build(release: bool) -> Result<PathBuf> {
     }
 }
 
+/// The safe rollout, narrated: audit with confirm, verify, enforce with confirm, and a
+/// lockout (a candidate that forgets ssh) that heals itself when nobody confirms it.
+fn rollout_story(story: &mut Story, bin: &Path, exe: &Path) -> Result {
+    // statewall's state for this demo only (never the host's /var/lib/statewall)
+    let state = std::env::temp_dir().join(format!("sw-demo-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state);
+    let bad = std::env::temp_dir().join(format!("sw-demo-no-ssh-{}.toml", std::process::id()));
+    std::fs::write(
+        &bad,
+        "# a candidate that forgets ssh\n[[allow]]\nname = \"http\"\ntcp = [80]\n",
+    )
+    .map_err(|e| format!("cannot write {}: {e}", bad.display()))?;
+    let result = rollout_steps(story, bin, exe, &state, &bad);
+    let _ = std::fs::remove_dir_all(&state);
+    let _ = std::fs::remove_file(&bad);
+    result
+}
+
+fn rollout_steps(story: &mut Story, bin: &Path, exe: &Path, state: &Path, bad: &Path) -> Result {
+    let st = state.to_str().ok_or("state path is not UTF-8")?;
+    let bad = bad.to_str().ok_or("temp path is not UTF-8")?;
+    // the admin's SSH session, as the lint sees it: from the client to port 22 of the host
+    let admin = [("SSH_CONNECTION", "192.0.2.2 50022 192.0.2.1 22")];
+    let sw = |args: &[&str]| -> Result {
+        let mut all = vec!["--state-dir", st];
+        all.extend_from_slice(args);
+        statewall_with(bin, &all, &admin, 0)
+    };
+
+    story.section("Apply in audit mode, with a way back: no confirm within 60 s and it rolls back");
+    sw(&["apply", POLICY, "--audit", "--confirm", "60s"])?;
+    story.section("From a NEW connection: the services answer (audit mode drops nothing)");
+    probe_table(exe)?;
+    story.section("Confirm: the audit table becomes the last confirmed ruleset (what boot loads)");
+    println!(
+        "(here the demo's own session confirms; on a real machine do it from a NEW ssh connection)"
+    );
+    sw(&["confirm"])?;
+
+    story.section("Verify: which rules saw traffic, what enforce would drop");
+    sw(&["verify"])?;
+
+    story.section("Enforce, with a way back: only the final rule changes, counters carry over");
+    sw(&["enforce", POLICY, "--confirm", "60s"])?;
+    probe_table(exe)?;
+    sw(&["confirm"])?;
+
+    story.section("A mistake: a candidate that forgets ssh. The lockout lint refuses it");
+    let mut args = vec!["--state-dir", st, "apply", bad, "--confirm", "5s"];
+    statewall_with(bin, &args, &admin, 6)?;
+
+    story.section("Forced anyway, with --confirm 5s: new SSH connections now fail (locked out)");
+    args.push("--force");
+    statewall_with(bin, &args, &admin, 0)?;
+    probe_table(exe)?;
+
+    story
+        .section("Nobody can confirm: the guard (outside any terminal) rolls back at the deadline");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        util::check_interrupted()?;
+        thread::sleep(Duration::from_millis(500));
+        if !state.join("pending.json").exists() {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err("no rollback within 20 s".into());
+        }
+    }
+    println!("the pending change is gone; the confirmed enforce table is back:");
+    probe_table(exe)?;
+    sw(&["status"])?;
+    sw(&["remove"])?;
+    Ok(())
+}
+
 /// Runs statewall against the demo namespace, printed as a user would type it.
 fn statewall(bin: &Path, args: &[&str]) -> Result {
+    statewall_with(bin, args, &[], 0)
+}
+
+/// The same with extra environment, expecting exit code `expect`.
+fn statewall_with(bin: &Path, args: &[&str], env: &[(&str, &str)], expect: i32) -> Result {
     util::check_interrupted()?;
     let mut cmd = Command::new(bin);
     cmd.arg("--netns")
@@ -189,14 +280,21 @@ fn statewall(bin: &Path, args: &[&str]) -> Result {
         .args(args)
         .current_dir(util::repo_root())
         .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     let line = util::display_command(&cmd);
-    println!("$ {line}");
+    let shown: Vec<String> = env.iter().map(|(k, v)| format!("{k}='{v}' ")).collect();
+    println!("$ {}{line}", shown.concat());
     util::flush();
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
     let status = util::wait_bounded(&mut child, &line, STATEWALL_TIMEOUT)?;
-    if status.success() {
+    if status.code() == Some(expect) {
+        if expect != 0 {
+            println!("(exit code {expect}, as expected)");
+        }
         return Ok(());
     }
     let meaning = match status.code() {

@@ -22,11 +22,14 @@ commands:
   deps            install the system packages the build and the tests need, if any is
                   missing (libclang-dev linux-libc-dev nftables iptables iproute2
                   iputils-ping procps; apt-get, needs root)
-  demo [--release]
+  demo [rollout] [--release]
                   as root: build statewall and walk through check, plan, apply --audit,
-                  status, apply, status and remove against two throwaway network
+                  status, verify, enforce, status and remove against two throwaway network
                   namespaces (sw-demo-fw, sw-demo-client) joined by a veth pair, probing
-                  TCP ports from the client; everything is removed afterwards
+                  TCP ports from the client; everything is removed afterwards.
+                  `rollout`: the safe rollout instead — apply --audit --confirm, confirm,
+                  verify, enforce --confirm, and a candidate that forgets ssh: refused by
+                  the lint, forced, and rolled back by the guard when nobody confirms
   bench [--quick] [--out FILE] [--statewall BIN]
                   as root: build statewall (release) and measure it against `nft -f` (one
                   set, and linear rules) and iptables-restore (nf_tables) in throwaway
