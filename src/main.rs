@@ -33,14 +33,17 @@ Examples:
   statewall apply examples/web-and-mail.toml --audit
                                                   commit; the final rule counts and accepts
   statewall status                                packets/bytes per rule, read over netlink
-  statewall apply examples/web-and-mail.toml      enforce: the final rule drops
+  statewall verify                                what the final rule would drop, by port and source
+  statewall enforce examples/web-and-mail.toml    audit -> enforce in one swap, counters carried over
   statewall --netns fw status --json              inside network namespace /run/netns/fw
   statewall apply policy.toml --audit --confirm 120s
                                                   rolls back by itself unless, from a NEW ssh
   statewall confirm                               connection, you confirm within 120 s
 
-The careful rollout: apply --audit, let real traffic flow, read `status` (which rules
-see traffic, what the `final` rule counts), then apply in enforce mode.
+The careful rollout: apply --audit --confirm 120s, confirm from a NEW ssh connection,
+let real traffic flow, `verify` (exit 0 when enforcing looks safe), then
+`enforce --confirm 120s` and confirm again. No confirm in time: the previous table comes
+back by itself, even if the SSH session died or this command was killed.
 
 statewall owns exactly one table (inet statewall, or --table NAME) and replaces it in one
 atomic netlink batch; it never touches another table and never flushes the ruleset.
@@ -52,8 +55,9 @@ Exit codes:
   2  usage error
   3  the kernel refused or netlink failed (nothing was applied)
   4  the ruleset changed underneath during apply (nothing was applied)
-  5  there is no statewall table (status, remove)
-  6  refused: the lockout lint, a pending change, or the rollout state (nothing was applied)
+  5  there is no statewall table (status, remove, verify, enforce)
+  6  refused for safety: the lockout lint, the audit data (enforce), a pending change, the
+     rollout state (nothing was applied); or `verify` says enforcing looks unsafe
 
 Logging: -v (debug), -vv (trace), or STATEWALL_LOG=<tracing filter>; logs go to stderr.";
 
