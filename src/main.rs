@@ -766,15 +766,16 @@ fn status(table: &str, json: bool, exact: bool, state: &statewall::state::StateD
         ),
         Ok(Some(t)) => {
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&{
-                        let mut v = report::status_json(&t);
-                        v["pending"] = rollout_cli::pending_json(state);
-                        v
-                    })
-                    .expect("json")
-                );
+                let mut doc = report::status_doc(&t);
+                doc.pending = rollout_cli::pending_json(state);
+                let out = std::io::stdout().lock();
+                let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
+                if serde_json::to_writer_pretty(&mut out, &doc).is_err()
+                    || std::io::Write::write_all(&mut out, b"\n").is_err()
+                    || std::io::Write::flush(&mut out).is_err()
+                {
+                    return fail(exit::KERNEL, "cannot write to stdout");
+                }
             } else {
                 print!("{}", report::status_text(&t, exact));
             }

@@ -1,7 +1,8 @@
 //! Readback → what `status` and `plan` show: the live table as a plan, drift, the counter
 //! table and its JSON form. Pure: works on data the kernel layer already read.
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::kernel::decode::LiveRule;
 use crate::kernel::encode::fingerprint;
@@ -136,78 +137,135 @@ fn hook_name(h: Option<(u32, i32)>) -> Option<String> {
     })
 }
 
-/// `status --json`: a stable, documented schema (see README).
-pub fn status_json(t: &LiveTable) -> Value {
-    let chains: Vec<Value> = t
+/// `status --json`: a stable, documented schema (see README). Typed, so a 50,000-element
+/// set serialises straight to the output without a map per element.
+#[derive(Debug, Serialize)]
+pub struct StatusDoc {
+    pub schema: &'static str,
+    pub table: String,
+    pub family: &'static str,
+    pub mode: Option<String>,
+    pub drift: bool,
+    pub drift_reason: Option<String>,
+    pub chains: Vec<ChainDoc>,
+    pub sets: Vec<SetDoc>,
+    /// a pending change (filled in by the CLI from the state directory), or null
+    pub pending: Value,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChainDoc {
+    pub name: String,
+    pub hook: Option<String>,
+    pub priority: Option<i32>,
+    pub policy: Option<&'static str>,
+    pub rules: Vec<RuleDoc>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RuleDoc {
+    pub handle: u64,
+    pub comment: Option<String>,
+    #[serde(rename = "match")]
+    pub matches: Option<String>,
+    pub verdict: Option<String>,
+    pub packets: u64,
+    pub bytes: u64,
+    pub not_understood: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SetDoc {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub elements: Vec<ElementDoc>,
+    pub not_understood: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ElementDoc {
+    pub element: String,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+pub fn status_doc(t: &LiveTable) -> StatusDoc {
+    let chains = t
         .chains
         .iter()
-        .map(|c| {
-            let rules: Vec<Value> = c
+        .map(|c| ChainDoc {
+            name: c.name.clone(),
+            hook: hook_name(c.hook),
+            priority: c.hook.map(|(_, p)| p),
+            policy: c.policy,
+            rules: c
                 .rules
                 .iter()
                 .map(|r| {
-                    let (m, v, err) = match &r.rule {
+                    let (matches, verdict, not_understood) = match &r.rule {
                         Ok(rule) => (
-                            Value::String(crate::render::rule_matches(rule)),
-                            Value::String(crate::render::verdict(rule.verdict)),
-                            Value::Null,
+                            Some(crate::render::rule_matches(rule)),
+                            Some(crate::render::verdict(rule.verdict)),
+                            None,
                         ),
-                        Err(why) => (Value::Null, Value::Null, Value::String(why.clone())),
+                        Err(why) => (None, None, Some(why.clone())),
                     };
-                    json!({
-                        "handle": r.handle,
-                        "comment": r.comment,
-                        "match": m,
-                        "verdict": v,
-                        "packets": r.packets,
-                        "bytes": r.bytes,
-                        "not_understood": err,
-                    })
+                    RuleDoc {
+                        handle: r.handle,
+                        comment: r.comment.clone(),
+                        matches,
+                        verdict,
+                        packets: r.packets,
+                        bytes: r.bytes,
+                        not_understood,
+                    }
                 })
-                .collect();
-            json!({
-                "name": c.name,
-                "hook": hook_name(c.hook),
-                "priority": c.hook.map(|(_, p)| p),
-                "policy": c.policy,
-                "rules": rules,
-            })
+                .collect(),
         })
         .collect();
-    let sets: Vec<Value> = t
+    let sets = t
         .sets
         .iter()
         .map(|s| {
-            let (elements, err) = match &s.elements {
+            let (elements, not_understood) = match &s.elements {
                 Ok(els) => (
                     els.iter()
-                        .map(
-                            |(e, p, b)| json!({"element": e.to_string(), "packets": p, "bytes": b}),
-                        )
-                        .collect::<Vec<_>>(),
-                    Value::Null,
+                        .map(|(e, p, b)| ElementDoc {
+                            element: e.to_string(),
+                            packets: *p,
+                            bytes: *b,
+                        })
+                        .collect(),
+                    None,
                 ),
-                Err(why) => (Vec::new(), Value::String(why.clone())),
+                Err(why) => (Vec::new(), Some(why.clone())),
             };
-            json!({
-                "name": s.name,
-                "type": s.kind.nft_type().0,
-                "elements": elements,
-                "not_understood": err,
-            })
+            SetDoc {
+                name: s.name.clone(),
+                kind: s.kind.nft_type().0,
+                elements,
+                not_understood,
+            }
         })
         .collect();
     let drift = drift(t);
-    json!({
-        "schema": STATUS_SCHEMA,
-        "table": t.name,
-        "family": "inet",
-        "mode": t.stored_mode(),
-        "drift": drift.is_some(),
-        "drift_reason": drift,
-        "chains": chains,
-        "sets": sets,
-    })
+    StatusDoc {
+        schema: STATUS_SCHEMA,
+        table: t.name.clone(),
+        family: "inet",
+        mode: t.stored_mode().map(str::to_string),
+        drift: drift.is_some(),
+        drift_reason: drift,
+        chains,
+        sets,
+        pending: Value::Null,
+    }
+}
+
+/// [`status_doc`] as a JSON value.
+pub fn status_json(t: &LiveTable) -> Value {
+    serde_json::to_value(status_doc(t)).expect("plain data serialises")
 }
 
 /// Human-readable counts: exact with `exact`, else K/M/G/T with 1000 steps like iptables.
