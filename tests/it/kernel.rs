@@ -2,7 +2,7 @@
 //! kernel holds, as `nft list ruleset` shows it, and what statewall reads back over netlink.
 
 use crate::golden;
-use crate::support::{Netns, example, rules_named, statewall, status_json};
+use crate::support::{Netns, TempPolicy, example, rules_named, statewall, status_json};
 use statewall::kernel::encode;
 use statewall::kernel::netlink::{CommitError, Socket};
 use statewall::{compile, policy};
@@ -15,27 +15,6 @@ fn ruleset(ns: &Netns) -> String {
 
 fn example_str() -> String {
     example("web-and-mail.toml").display().to_string()
-}
-
-/// A policy written to a temporary file that is removed on drop.
-struct TempPolicy(std::path::PathBuf);
-
-impl TempPolicy {
-    fn new(tag: &str, text: &str) -> TempPolicy {
-        let p =
-            std::env::temp_dir().join(format!("statewall-test-{tag}-{}.toml", std::process::id()));
-        std::fs::write(&p, text).unwrap();
-        TempPolicy(p)
-    }
-    fn path(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-}
-
-impl Drop for TempPolicy {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 #[test]
@@ -214,7 +193,7 @@ fn remove_and_status_without_a_table_say_so() {
 fn an_invalid_policy_never_reaches_the_kernel() {
     let ns = Netns::new("k-invalid");
     let bad = TempPolicy::new("invalid", "[[allow]]\nname = \"web\"\ntcp = [80, 70000]\n");
-    let out = statewall(&ns, ["apply", bad.path()]);
+    let out = statewall(&ns, ["apply", &bad.path()]);
     out.assert_code(1);
     assert!(
         out.stderr.contains(":3:12"),
@@ -305,7 +284,7 @@ fn fifty_thousand_rules_commit_in_one_batch_and_read_back() {
         ));
     }
     let pol = TempPolicy::new("50k", &text);
-    let out = statewall(&ns, ["apply", pol.path()]);
+    let out = statewall(&ns, ["apply", &pol.path()]);
     out.assert_ok();
     assert!(out.stdout.contains("50008 rules"), "{out}");
     let st = status_json(&ns);

@@ -2,30 +2,10 @@
 //! listed sources, and per-element counters read back over netlink.
 
 use crate::support::{
-    CLIENT_V4, FW_V4, Netns, Pair, Probe, listen_tcp, probe_tcp, statewall, status_json,
+    CLIENT_V4, FW_V4, Netns, Pair, Probe, TempPolicy, listen_tcp, probe_tcp, statewall, status_json,
 };
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
-
-struct TempPolicy(std::path::PathBuf);
-
-impl TempPolicy {
-    fn new(tag: &str, text: &str) -> TempPolicy {
-        let p =
-            std::env::temp_dir().join(format!("statewall-sets-{tag}-{}.toml", std::process::id()));
-        std::fs::write(&p, text).unwrap();
-        TempPolicy(p)
-    }
-    fn path(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-}
-
-impl Drop for TempPolicy {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 /// 8080 open from `n` host addresses in 198.18.0.0/15 (the benchmarking range), plus
 /// `extra` addresses at the end of the list.
@@ -66,7 +46,7 @@ fn fifty_thousand_sources_are_one_set_and_only_they_get_in() {
 
     // The client's address is the last of 50,001 sources.
     let allowed = TempPolicy::new("allowed", &many_sources(50_000, &[&client]));
-    let out = statewall(&pair.fw, ["apply", allowed.path()]);
+    let out = statewall(&pair.fw, ["apply", &allowed.path()]);
     out.assert_ok();
     // baseline (7) + one rule for the source set + final: the list is not rules
     assert!(out.stdout.contains(", 9 rules,"), "{out}");
@@ -101,7 +81,7 @@ fn fifty_thousand_sources_are_one_set_and_only_they_get_in() {
 
     // The same list without the client: the lookup misses, the final rule drops.
     let denied = TempPolicy::new("denied", &many_sources(50_000, &[]));
-    statewall(&pair.fw, ["apply", denied.path()]).assert_ok();
+    statewall(&pair.fw, ["apply", &denied.path()]).assert_ok();
     assert_eq!(
         probe_tcp(&pair.client, target, Duration::from_millis(800)),
         Probe::TimedOut
@@ -127,7 +107,7 @@ fn port_sets_and_mixed_family_sources_behave_and_count() {
              from = [\"{CLIENT_V4}\", \"198.51.100.0/24\", \"2001:db8:5a::2\", \"2001:db8:77::/48\"]\n"
         ),
     );
-    statewall(&pair.fw, ["apply", policy.path()]).assert_ok();
+    statewall(&pair.fw, ["apply", &policy.path()]).assert_ok();
     for port in [80, 443, 8000, 8080] {
         for ip in [IpAddr::V4(FW_V4), IpAddr::V6(crate::support::FW_V6)] {
             assert_eq!(
@@ -181,7 +161,7 @@ fn a_changed_set_element_is_drift() {
         "drift",
         "[[allow]]\nname = \"ssh\"\ntcp = [22]\nfrom = [\"198.51.100.0/24\", \"203.0.113.7\"]\n",
     );
-    statewall(&ns, ["apply", policy.path()]).assert_ok();
+    statewall(&ns, ["apply", &policy.path()]).assert_ok();
     assert_eq!(status_json(&ns)["drift"], false);
     ns.nft([
         "add",
@@ -196,7 +176,7 @@ fn a_changed_set_element_is_drift() {
     .assert_ok();
     let st = status_json(&ns);
     assert_eq!(st["drift"], true, "{st}");
-    let plan = statewall(&ns, ["plan", policy.path()]);
+    let plan = statewall(&ns, ["plan", &policy.path()]);
     plan.assert_ok();
     assert!(
         plan.stdout

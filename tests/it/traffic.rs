@@ -23,17 +23,16 @@
 use std::fmt::Display;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::support::{
-    CLIENT_V4, CLIENT_V6, FW_V4, FW_V6, Netns, PROBE_TIMEOUT, Pair, Probe, example, fw_v4, fw_v6,
-    listen_tcp, packets_of, ping, probe_tcp, rules_named, statewall, status_json,
+    CLIENT_V4, CLIENT_V6, FW_V4, FW_V6, Netns, PROBE_TIMEOUT, Pair, Probe, TempPolicy, example,
+    fw_v4, fw_v6, listen_tcp, packets_of, ping, probe_tcp, rules_named, statewall, status_json,
 };
 
 /// Connect timeout for probes that are expected to be dropped: short, but longer than nothing.
@@ -339,37 +338,6 @@ fn expect_echo(pair: &Pair, stream: &mut TcpStream, msg: &str) {
             &pair.fw,
             format!("{peer}: the held connection no longer passes data ({msg:?}): {e}"),
         ),
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Temporary policies
-
-static TEMP_COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// A policy in `std::env::temp_dir()` under a unique name, removed on drop.
-struct TempPolicy(PathBuf);
-
-impl TempPolicy {
-    fn new(tag: &str, text: &str) -> TempPolicy {
-        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!(
-            "statewall-traffic-{tag}-{}-{n}.toml",
-            std::process::id()
-        ));
-        std::fs::write(&path, text)
-            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
-        TempPolicy(path)
-    }
-
-    fn path(&self) -> String {
-        self.0.display().to_string()
-    }
-}
-
-impl Drop for TempPolicy {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
     }
 }
 

@@ -556,3 +556,32 @@ pub fn packets_of(status: &serde_json::Value, comment: &str) -> u64 {
         .map(|rule| rule["packets"].as_u64().unwrap_or(0))
         .sum()
 }
+
+// ---------------------------------------------------------------------------------------------
+// Policy files
+
+/// A policy written to a uniquely named file in the temp dir; removed on drop.
+pub struct TempPolicy(PathBuf);
+
+impl TempPolicy {
+    pub fn new(tag: &str, text: &str) -> TempPolicy {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "statewall-test-{tag}-{}-{n}.toml",
+            std::process::id()
+        ));
+        std::fs::write(&path, text)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        TempPolicy(path)
+    }
+
+    pub fn path(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for TempPolicy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
