@@ -53,7 +53,7 @@ struct Options {
 struct Plan {
     /// (label, number of generated sources (0 = the classic policy), repetitions, traffic?)
     cases: Vec<(&'static str, usize, usize, bool)>,
-    /// A cell stops after at least 3 repetitions once it has used this much time.
+    /// A cell (one tool, one phase) stops after 3 repetitions once it has used this much time.
     cell_budget: Duration,
     conn_reps: usize,
     conn_duration: Duration,
@@ -387,10 +387,14 @@ fn statewall_policy(srcs: &[String]) -> String {
 
 /// The equivalent nft script; it replaces only its own table (`add` first, so that `delete`
 /// also works on the first apply).
-fn nft_script(srcs: Option<&[String]>, as_set: bool) -> String {
+fn nft_script(srcs: Option<&[String]>, as_set: bool, element_counters: bool) -> String {
     let mut s = String::from("add table inet bench\ndelete table inet bench\ntable inet bench {\n");
     if let (Some(srcs), true) = (srcs, as_set) {
-        s.push_str("\tset ssh_src {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\telements = {\n");
+        s.push_str("\tset ssh_src {\n\t\ttype ipv4_addr\n\t\tflags interval\n");
+        if element_counters {
+            s.push_str("\t\tcounter\n");
+        }
+        s.push_str("\t\telements = {\n");
         for chunk in srcs.chunks(16) {
             let _ = writeln!(s, "\t\t\t{},", chunk.join(", "));
         }
@@ -533,6 +537,8 @@ struct CaseResult {
     /// What statewall's table holds, from `status --json`.
     sw_rules: Option<usize>,
     sw_sets: Option<usize>,
+    /// statewall's set elements carry counters (and so does the nft set script).
+    element_counters: bool,
     /// Floors (classic case only): `statewall --version`, `ip netns exec NS true`.
     spawn: Option<Stat>,
     wrapper: Option<Stat>,
@@ -563,12 +569,6 @@ impl Bench<'_> {
             None => util::repo_root().join(CLASSIC_POLICY),
             Some(srcs) => self.write(&format!("{label}.toml"), &statewall_policy(srcs))?,
         };
-        let files = [
-            sw_file,
-            self.write(&format!("{label}-set.nft"), &nft_script(srcs, true))?,
-            self.write(&format!("{label}-linear.nft"), &nft_script(srcs, false))?,
-            self.write(&format!("{label}.iptables"), &iptables_rules(srcs))?,
-        ];
         // For the classic policy the two nft scripts are the same: only the linear one runs.
         let tools: Vec<Tool> = TOOLS
             .into_iter()
@@ -586,6 +586,53 @@ impl Bench<'_> {
             n,
             ..CaseResult::default()
         };
+        // What statewall commits (untimed): its set elements' counters decide whether the
+        // equivalent nft set carries per-element counters too.
+        let ns_sw = ns(Tool::Statewall);
+        let (status, out, err) = util::run_capture(
+            self.sw(&ns_sw)
+                .arg("apply")
+                .arg(&sw_file)
+                .stdin(Stdio::null()),
+        )?;
+        if !status.success() {
+            return Err(format!(
+                "statewall apply in {ns_sw} failed: {}{}",
+                out.trim(),
+                err.trim()
+            ));
+        }
+        r.sw_self_ms = self_reported_ms(&out);
+        let shape = self.statewall_shape(&ns_sw)?;
+        println!(
+            "   statewall's table: {} rules in its chain, {}{}",
+            shape.rules,
+            match shape.sets {
+                Some(1) => "1 set".into(),
+                Some(s) => format!("{s} sets"),
+                None => "no `sets` in status --json".into(),
+            },
+            if shape.element_counters {
+                " with per-element counters (so the nft set has them too)"
+            } else {
+                ""
+            }
+        );
+        r.sw_rules = Some(shape.rules);
+        r.sw_sets = shape.sets;
+        r.element_counters = shape.element_counters;
+        let files = [
+            sw_file,
+            self.write(
+                &format!("{label}-set.nft"),
+                &nft_script(srcs, true, shape.element_counters),
+            )?,
+            self.write(
+                &format!("{label}-linear.nft"),
+                &nft_script(srcs, false, false),
+            )?,
+            self.write(&format!("{label}.iptables"), &iptables_rules(srcs))?,
+        ];
         if srcs.is_none() {
             // Floors, once: a statewall process that does nothing, and the wrapper the peers
             // run under.
@@ -631,22 +678,6 @@ impl Bench<'_> {
         })?;
         r.readback_json[0] = r.readback[0];
 
-        let (rules, sets) = self.statewall_shape(&ns(Tool::Statewall))?;
-        println!(
-            "   statewall's table: {rules} rules in its chain, {}",
-            match sets {
-                Some(s) => format!("{s} sets"),
-                None => "no `sets` in status --json".into(),
-            }
-        );
-        r.sw_rules = Some(rules);
-        r.sw_sets = sets;
-        let (_, out, _) = util::run_capture(
-            self.apply_cmd(Tool::Statewall, &ns(Tool::Statewall), &files[0])
-                .stdin(Stdio::null()),
-        )?;
-        r.sw_self_ms = self_reported_ms(&out);
-
         if traffic {
             // One more namespace without any ruleset: the floor of the packet path.
             lab.add_namespace(&none_ns)?;
@@ -680,10 +711,7 @@ impl Bench<'_> {
                 lab.start_listener(self.exe, &fw)?;
                 let classic = util::repo_root().join(CLASSIC_POLICY);
                 let (status, _, err) = util::run_capture(
-                    Command::new(self.statewall)
-                        .args(["--netns", &fw, "apply"])
-                        .arg(&classic)
-                        .stdin(Stdio::null()),
+                    self.sw(&fw).arg("apply").arg(&classic).stdin(Stdio::null()),
                 )?;
                 if !status.success() {
                     return Err(format!(
@@ -719,6 +747,15 @@ impl Bench<'_> {
         Ok(r)
     }
 
+    /// `statewall --netns NS`, with its state directory (confirmed rulesets, pending
+    /// rollouts) in the bench's temp dir, one per namespace, never in /var/lib.
+    fn sw(&self, ns: &str) -> Command {
+        let mut c = Command::new(self.statewall);
+        c.env("STATEWALL_STATE_DIR", self.dir.join(format!("state-{ns}")))
+            .args(["--netns", ns]);
+        c
+    }
+
     fn write(&self, name: &str, text: &str) -> Result<PathBuf> {
         let path = self.dir.join(name);
         fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
@@ -728,8 +765,8 @@ impl Bench<'_> {
     fn apply_cmd(&self, t: Tool, ns: &str, file: &Path) -> Command {
         match t {
             Tool::Statewall => {
-                let mut c = Command::new(self.statewall);
-                c.args(["--netns", ns, "apply"]).arg(file);
+                let mut c = self.sw(ns);
+                c.arg("apply").arg(file);
                 c
             }
             Tool::NftSet | Tool::NftLinear => {
@@ -748,8 +785,8 @@ impl Bench<'_> {
     fn readback_cmd(&self, t: Tool, ns: &str, json: bool) -> Command {
         match t {
             Tool::Statewall => {
-                let mut c = Command::new(self.statewall);
-                c.args(["--netns", ns, "status", "--json"]);
+                let mut c = self.sw(ns);
+                c.args(["status", "--json"]);
                 c
             }
             Tool::NftSet | Tool::NftLinear => {
@@ -772,8 +809,8 @@ impl Bench<'_> {
     fn remove(&self, t: Tool, ns: &str) -> Result {
         let mut c = match t {
             Tool::Statewall => {
-                let mut c = Command::new(self.statewall);
-                c.args(["--netns", ns, "remove"]);
+                let mut c = self.sw(ns);
+                c.arg("remove");
                 c
             }
             Tool::NftSet | Tool::NftLinear => {
@@ -805,12 +842,9 @@ impl Bench<'_> {
     }
 
     /// Rules in statewall's chain and (once sets land) the number of sets, from status --json.
-    fn statewall_shape(&self, ns: &str) -> Result<(usize, Option<usize>)> {
-        let (status, out, err) = util::run_capture(
-            Command::new(self.statewall)
-                .args(["--netns", ns, "status", "--json"])
-                .stdin(Stdio::null()),
-        )?;
+    fn statewall_shape(&self, ns: &str) -> Result<Shape> {
+        let (status, out, err) =
+            util::run_capture(self.sw(ns).args(["status", "--json"]).stdin(Stdio::null()))?;
         if !status.success() {
             return Err(format!(
                 "statewall status --json in {ns} failed: {}",
@@ -821,7 +855,7 @@ impl Bench<'_> {
     }
 
     /// Medians of `reps` whole-process runs per tool; in every repetition each tool runs once,
-    /// in a rotating order. Stops after at least 3 repetitions once the time budget is spent.
+    /// in a rotating order. A tool stops after 3 repetitions once it has used the cell budget.
     fn phase(
         &self,
         what: &str,
@@ -830,25 +864,29 @@ impl Bench<'_> {
         prepare: Option<&dyn Fn(Tool) -> Result>,
         make: &dyn Fn(Tool) -> Option<Command>,
     ) -> Result<[Option<Stat>; 4]> {
-        let started = Instant::now();
-        let budget = self.plan.cell_budget * tools.len().max(1) as u32;
         let mut samples: [Vec<Sample>; 4] = Default::default();
-        let mut capped = false;
+        // Time each tool has used in this phase: a tool that has used up the cell budget stops
+        // after 3 repetitions (the others go on).
+        let mut spent = [Duration::ZERO; 4];
+        let mut capped = [false; 4];
         for rep in 0..reps {
             for k in 0..tools.len() {
                 let t = tools[(rep + k) % tools.len()];
+                let i = t.index();
+                if samples[i].len() >= 3 && spent[i] > self.plan.cell_budget {
+                    capped[i] = true;
+                    continue;
+                }
                 util::check_interrupted()?;
                 let Some(cmd) = make(t) else { continue };
                 if let Some(prepare) = prepare {
                     prepare(t)?;
                     thread::sleep(GAP);
                 }
-                samples[t.index()].push(run_timed(cmd, &self.dir.join("stderr.txt"))?);
+                let sample = run_timed(cmd, &self.dir.join("stderr.txt"))?;
+                spent[i] += sample.wall;
+                samples[i].push(sample);
                 thread::sleep(GAP);
-            }
-            if rep + 1 >= 3 && rep + 1 < reps && started.elapsed() > budget {
-                capped = true;
-                break;
             }
         }
         let mut out = [None; 4];
@@ -861,7 +899,7 @@ impl Bench<'_> {
                 ms: median(s.iter().map(|s| s.wall.as_secs_f64() * 1e3).collect()),
                 rss_kib: median(s.iter().map(|s| s.maxrss_kib as f64).collect()) as u64,
                 reps: s.len(),
-                capped,
+                capped: capped[t.index()],
             };
             let label = if what == "floor" {
                 match t {
@@ -876,7 +914,7 @@ impl Bench<'_> {
                 fmt_ms(stat.ms),
                 stat.rss_kib as f64 / 1024.0,
                 stat.reps,
-                if capped {
+                if stat.capped {
                     ", capped by the time budget"
                 } else {
                     ""
@@ -1046,23 +1084,46 @@ fn self_reported_ms(out: &str) -> Option<f64> {
     words.get(i.checked_sub(1)?)?.parse().ok()
 }
 
-/// (rules in the first chain, number of sets if status --json has a top-level `sets` array),
-/// without a JSON parser: statewall's output is pretty-printed, one key per line.
-fn json_shape(json: &str) -> (usize, Option<usize>) {
-    let rules = json
-        .lines()
-        .filter(|l| l.trim_start().starts_with("\"handle\":"))
-        .count();
-    // A top-level key is indented by exactly two spaces.
-    let sets = json.find("\n  \"sets\": [").map(|start| {
-        let body = &json[start..];
-        let end = body.find("\n  ]").unwrap_or(body.len());
-        body[..end]
-            .lines()
+/// The shape of statewall's table from `status --json`, without a JSON parser: statewall's output is pretty-printed, one key per line.
+fn json_shape(json: &str) -> Shape {
+    // A top-level key is indented by exactly two spaces, and so is its closing bracket.
+    let block = |key: &str| {
+        json.find(&format!("\n  \"{key}\": [")).map(|start| {
+            let body = &json[start + 1..];
+            let first = body.lines().next().unwrap_or("");
+            if first.trim_end().ends_with("[]") || first.trim_end().ends_with("[],") {
+                return "";
+            }
+            &body[..body.find("\n  ]").unwrap_or(body.len())]
+        })
+    };
+    let rules = block("chains").map_or(0, |b| {
+        b.lines()
+            .filter(|l| l.trim_start().starts_with("\"handle\":"))
+            .count()
+    });
+    let sets_block = block("sets");
+    let sets = sets_block.map(|b| {
+        b.lines()
             .filter(|l| l.starts_with("      \"name\":"))
             .count()
     });
-    (rules, sets)
+    Shape {
+        rules,
+        sets,
+        element_counters: sets_block.is_some_and(|b| b.contains("\"packets\":")),
+    }
+}
+
+/// What statewall's table holds, from `status --json`.
+#[derive(Debug, PartialEq, Eq)]
+struct Shape {
+    /// Rules in its chains.
+    rules: usize,
+    /// Sets, if status --json has a top-level `sets` array.
+    sets: Option<usize>,
+    /// Whether set elements carry packet counters.
+    element_counters: bool,
 }
 
 /// Closes a socket with an RST (SO_LINGER 0): no TIME_WAIT on this side, nothing that a later
@@ -1528,6 +1589,7 @@ impl Report<'_> {
         let _ = writeln!(s, "## What statewall committed\n");
         for r in self.results {
             let sets = match r.sw_sets {
+                Some(1) => "1 set".into(),
                 Some(n) => format!("{n} sets"),
                 None => "no sets (status --json has no `sets` array)".into(),
             };
@@ -1816,15 +1878,16 @@ impl Report<'_> {
              ruleset walks every rule before it accepts the client. IPv4 sources only, so that \
              iptables needs one table.\n\
              - Peers: `nft -f` with the equivalent script (same baseline rules, counters and \
-             comments), once with the sources as one interval set (`ip saddr @ssh_src`) and once \
-             as one rule per source; each script replaces only its own table (`add table inet \
+             comments), once with the sources as one interval set (`ip saddr @ssh_src`{}) and \
+             once as one rule per source; each script replaces only its own table (`add table inet \
              bench` / `delete table inet bench` / `table inet bench {{ ... }}`). \
              `iptables-restore` (nf_tables backend) with one `-A INPUT -s X -p tcp --dport 22 -m \
              state --state NEW -j ACCEPT` per source between the classic baseline and the final \
              DROP; it replaces the filter table of its namespace.\n\
              - Every tool runs in its own network namespace (`sw-bench-<pid>-<case>-<tool>`), \
-             created for the case and deleted after it: statewall as `statewall --netns NS ...`, \
-             the peers as `ip netns exec NS ...`. Each cell is the median of whole-process runs \
+             created for the case and deleted after it: statewall as `statewall --netns NS ...` \
+             (with its state directory in the bench's temp dir), the peers as `ip netns exec NS \
+             ...`. Each cell is the median of whole-process runs \
              (spawn to reap, monotonic clock), 30 ms apart; in every repetition the tools take \
              turns in a rotating order, so background load falls on all of them alike. *apply, first* runs against an empty \
              namespace (the table is removed, untimed, before each run); *apply, replace* against \
@@ -1841,11 +1904,81 @@ impl Report<'_> {
              so that entries of one loop do not pile up into the next.\n\
              - A cell stops after 3 repetitions once it has used {} s (marked `*`); a command \
              that runs longer than {} s is killed and fails the bench.",
+            if self.results.iter().any(|r| r.element_counters) {
+                ", with per-element counters like statewall's set in this run"
+            } else {
+                ", without per-element counters, like statewall's set in this run"
+            },
             p.conn_duration.as_millis(),
             p.conn_max,
             p.conn_reps,
             p.cell_budget.as_secs(),
             COMMAND_TIMEOUT.as_secs()
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_shape_counts_rules_and_sets() {
+        let json = "{\n  \"schema\": \"statewall.status/1\",\n  \"chains\": [\n    {\n      \"name\": \"input\",\n      \"rules\": [\n        {\n          \"handle\": 2\n        },\n        {\n          \"handle\": 3\n        }\n      ]\n    }\n  ],\n  \"sets\": [\n    {\n      \"name\": \"ssh_v4\",\n      \"handle\": 9,\n      \"elements\": [\n        {\n          \"name\": \"x\"\n        }\n      ]\n    }\n  ],\n  \"pending\": null\n}\n";
+        let shape = |rules, sets, element_counters| Shape {
+            rules,
+            sets,
+            element_counters,
+        };
+        assert_eq!(json_shape(json), shape(2, Some(1), false));
+        let counted = json.replace("\"name\": \"x\"", "\"packets\": 0");
+        assert_eq!(json_shape(&counted), shape(2, Some(1), true));
+        let no_sets = json.replace("\"sets\"", "\"other\"");
+        assert_eq!(json_shape(&no_sets), shape(2, None, false));
+        let empty = "{\n  \"chains\": [],\n  \"sets\": [],\n  \"x\": [\n    {\n      \"name\": \"y\"\n    }\n  ]\n}\n";
+        assert_eq!(json_shape(empty), shape(0, Some(0), false));
+    }
+
+    #[test]
+    fn self_reported_ms_reads_the_applied_line() {
+        let out = "applied p.toml: table inet statewall, 13 rules, generation 1 -> 2, 0.88 ms\n";
+        assert_eq!(self_reported_ms(out), Some(0.88));
+        assert_eq!(self_reported_ms("nothing here\n"), None);
+    }
+
+    #[test]
+    fn sources_stay_in_the_benchmark_range_and_end_with_the_client() {
+        for n in [1, 1_000, 10_000, 50_000, 100_000] {
+            let v = sources(n);
+            assert_eq!(v.len(), n + 1);
+            assert_eq!(v.last().map(String::as_str), Some(CLIENT_V4));
+            let mut seen = std::collections::HashSet::new();
+            for a in &v[..n] {
+                let ip: std::net::Ipv4Addr = a.parse().unwrap();
+                let o = ip.octets();
+                assert!(o[0] == 198 && (o[1] == 18 || o[1] == 19), "{a}");
+                assert!(seen.insert(ip), "duplicate {a}");
+            }
+        }
+    }
+
+    #[test]
+    fn nft_scripts_replace_only_their_own_table() {
+        let srcs = sources(3);
+        for as_set in [true, false] {
+            let s = nft_script(Some(&srcs), as_set, as_set);
+            assert!(s.starts_with(
+                "add table inet bench\ndelete table inet bench\ntable inet bench {\n"
+            ));
+            assert_eq!(s.matches("table ").count(), 3);
+        }
+        assert!(nft_script(Some(&srcs), true, true).contains("ip saddr @ssh_src"));
+        assert_eq!(
+            nft_script(Some(&srcs), false, false)
+                .matches("ip saddr ")
+                .count(),
+            4
+        );
+        assert_eq!(iptables_rules(Some(&srcs)).matches("-s ").count(), 4);
     }
 }

@@ -1,0 +1,136 @@
+//! Listening TCP sockets of this network namespace over `NETLINK_SOCK_DIAG`: the kernel
+//! walks only its listening hash, where reading `/proc/net/tcp` walks every bucket of the
+//! established hash (~5 ms per file on a machine with a large table, on every apply).
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use super::wire::{self, NLMSG_DONE, NLMSG_ERROR};
+
+const NETLINK_SOCK_DIAG: libc::c_int = 4;
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+const TCP_LISTEN: u32 = 10;
+const NLM_F_DUMP: u16 = 0x300;
+/// sizeof(struct inet_diag_msg)
+const INET_DIAG_MSG_LEN: usize = 72;
+
+/// The dump request for one address family (`struct inet_diag_req_v2`, all sockets in LISTEN).
+pub fn request(family: u8, seq: u32) -> Vec<u8> {
+    let mut body = vec![family, libc::IPPROTO_TCP as u8, 0, 0];
+    body.extend_from_slice(&(1u32 << TCP_LISTEN).to_ne_bytes());
+    body.extend_from_slice(&[0u8; 48]); // struct inet_diag_sockid: no filter
+    let mut out = Vec::with_capacity(16 + body.len());
+    wire::Header {
+        len: (16 + body.len()) as u32,
+        ty: SOCK_DIAG_BY_FAMILY,
+        flags: wire::NLM_F_REQUEST | NLM_F_DUMP,
+        seq,
+        pid: 0,
+    }
+    .write(&mut out);
+    out.extend_from_slice(&body);
+    out
+}
+
+/// (local port, socket inode) out of one `struct inet_diag_msg` reply.
+pub fn parse(msg: &[u8]) -> Option<(u16, u64)> {
+    let m = msg.get(wire::NLMSG_HDRLEN..wire::NLMSG_HDRLEN + INET_DIAG_MSG_LEN)?;
+    let port = u16::from_be_bytes([m[4], m[5]]);
+    let inode = u32::from_ne_bytes(m[68..72].try_into().ok()?);
+    Some((port, u64::from(inode)))
+}
+
+/// Every listening TCP socket (IPv4 and IPv6) of the calling thread's network namespace.
+pub fn listening_tcp() -> io::Result<Vec<(u16, u64)>> {
+    // SAFETY: plain syscalls; the fd is owned from here on.
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            NETLINK_SOCK_DIAG,
+        )
+    };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    for (seq, family) in [(1u32, libc::AF_INET as u8), (2, libc::AF_INET6 as u8)] {
+        let req = request(family, seq);
+        let n = unsafe {
+            libc::send(
+                fd.as_raw_fd(),
+                req.as_ptr() as *const libc::c_void,
+                req.len(),
+                0,
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        'recv: loop {
+            let n = unsafe {
+                libc::recv(
+                    fd.as_raw_fd(),
+                    buf.as_mut_ptr() as *mut libc::c_void,
+                    buf.len(),
+                    0,
+                )
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            if n == 0 {
+                break;
+            }
+            for (h, msg) in wire::messages(&buf[..n as usize]) {
+                if h.seq != seq {
+                    continue;
+                }
+                match h.ty {
+                    NLMSG_DONE => break 'recv,
+                    NLMSG_ERROR => {
+                        if let Some(e) = wire::parse_error(&h, msg).filter(|e| e.errno != 0) {
+                            return Err(io::Error::from_raw_os_error(e.errno));
+                        }
+                        break 'recv;
+                    }
+                    _ => out.extend(parse(msg)),
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_is_an_inet_diag_req_v2_for_listeners() {
+        let r = request(libc::AF_INET6 as u8, 7);
+        assert_eq!(r.len(), 16 + 56);
+        let h = wire::Header::parse(&r).unwrap();
+        assert_eq!((h.ty, h.seq, h.len), (SOCK_DIAG_BY_FAMILY, 7, 72));
+        assert_eq!(r[16], libc::AF_INET6 as u8);
+        assert_eq!(r[17], libc::IPPROTO_TCP as u8);
+        assert_eq!(u32::from_ne_bytes(r[20..24].try_into().unwrap()), 1 << 10);
+    }
+
+    #[test]
+    fn reply_gives_port_and_inode() {
+        let mut msg = vec![0u8; 16 + 72];
+        msg[16] = libc::AF_INET as u8;
+        msg[17] = 10; // TCP_LISTEN
+        msg[20..22].copy_from_slice(&22u16.to_be_bytes());
+        msg[84..88].copy_from_slice(&123456u32.to_ne_bytes());
+        assert_eq!(parse(&msg), Some((22, 123456)));
+        assert_eq!(parse(&msg[..50]), None);
+    }
+}
