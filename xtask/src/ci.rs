@@ -51,6 +51,9 @@ fn cargo(args: &[&str]) -> Result {
     )
 }
 
+/// The test step's summary line, repeated as the very last line of a passing run.
+static SUMMARY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 fn test() -> Result {
     if !util::is_root() {
         return Err(
@@ -60,7 +63,56 @@ fn test() -> Result {
                 .into(),
         );
     }
-    cargo(&["test", "--workspace"])
+    // The output goes through as it comes; the `test result:` lines are added up so that
+    // the run ends with one plain summary line (`tests: N passed, N failed, N skipped`).
+    let mut child = Command::new(util::cargo())
+        .args(["test", "--workspace"])
+        .current_dir(util::repo_root())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run cargo test: {e}"))?;
+    let out = child.stdout.take().expect("piped");
+    let (mut passed, mut failed, mut ignored) = (0u64, 0u64, 0u64);
+    for line in std::io::BufRead::lines(std::io::BufReader::new(out)) {
+        let Ok(line) = line else { break };
+        println!("{line}");
+        if let Some((p, f, i)) = parse_result(&line) {
+            passed += p;
+            failed += f;
+            ignored += i;
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for cargo test: {e}"))?;
+    let summary = format!("tests: {passed} passed, {failed} failed, {ignored} skipped");
+    println!();
+    println!("{summary}");
+    util::flush();
+    let _ = SUMMARY.set(summary);
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo test {}", util::describe_status(status)))
+    }
+}
+
+/// `test result: ok. 50 passed; 0 failed; 2 ignored; ...` → (50, 0, 2).
+fn parse_result(line: &str) -> Option<(u64, u64, u64)> {
+    let rest = line.trim().strip_prefix("test result: ")?;
+    let mut counts = (0, 0, 0);
+    for part in rest.split(';') {
+        let words: Vec<&str> = part.split_whitespace().collect();
+        let n = |i: usize| words.get(i).and_then(|w| w.parse::<u64>().ok());
+        match words.as_slice() {
+            [_, _, "passed"] => counts.0 = n(1)?,
+            [_, "passed"] => counts.0 = n(0)?,
+            [_, "failed"] => counts.1 = n(0)?,
+            [_, "ignored"] => counts.2 = n(0)?,
+            _ => {}
+        }
+    }
+    Some(counts)
 }
 
 pub fn run() -> Result {
@@ -78,5 +130,23 @@ pub fn run() -> Result {
     }
     eprintln!();
     eprintln!("xtask ci: all {total} steps passed");
+    util::flush();
+    if let Some(summary) = SUMMARY.get() {
+        println!("{summary}");
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn result_lines_add_up() {
+        assert_eq!(
+            super::parse_result(
+                "test result: ok. 70 passed; 1 failed; 2 ignored; 0 measured; 0 filtered out; finished in 51.29s"
+            ),
+            Some((70, 1, 2))
+        );
+        assert_eq!(super::parse_result("running 3 tests"), None);
+    }
 }
