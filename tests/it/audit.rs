@@ -36,6 +36,8 @@ fn key_packets(list: &serde_json::Value, key: &str) -> u64 {
 fn verify_names_what_enforce_would_drop_and_enforce_keeps_the_counters() {
     let pair = Pair::new("a-verify");
     let _l = listen_tcp(&pair.fw, &[22, 8080]);
+    // an echo service on smtp's port, for a connection held across the swap
+    let _echo = crate::traffic::echo_server(&pair.fw, 25);
     let policy = example("web-and-mail.toml").display().to_string();
     statewall(&pair.fw, ["apply", "--audit", &policy]).assert_ok();
 
@@ -95,6 +97,8 @@ fn verify_names_what_enforce_would_drop_and_enforce_keeps_the_counters() {
     );
 
     // A held connection, then the swap.
+    let mut held = crate::traffic::connect_held(&pair, v4(25));
+    crate::traffic::expect_echo(&pair, &mut held, "before enforce");
     let before = status_json(&pair.fw);
     let established_before = rules_named(&before, "established")[0]["packets"]
         .as_u64()
@@ -138,6 +142,11 @@ fn verify_names_what_enforce_would_drop_and_enforce_keeps_the_counters() {
         Probe::TimedOut
     );
     assert_eq!(probe_tcp(&pair.client, v4(22), long), Probe::Connected);
+    crate::traffic::expect_echo(
+        &pair,
+        &mut held,
+        "after enforce: the established flow goes on",
+    );
 
     // verify on an enforce table says there is nothing to verify
     let (code, report) = verify_json(&pair, &[]);

@@ -231,12 +231,12 @@ impl Counters {
 
 /// A dual-stack TCP echo server on `[::]:PORT` inside a namespace. Every thread is bounded by
 /// [`ECHO_MAX`] and stops (and is joined) on `Drop`.
-struct EchoServer {
+pub(crate) struct EchoServer {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
-fn echo_server(ns: &Netns, port: u16) -> EchoServer {
+pub(crate) fn echo_server(ns: &Netns, port: u16) -> EchoServer {
     let listener = ns.run(|| {
         let l = TcpListener::bind((Ipv6Addr::UNSPECIFIED, port))
             .unwrap_or_else(|e| panic!("cannot listen on [::]:{port} in {}: {e}", ns.name()));
@@ -304,7 +304,7 @@ impl Drop for EchoServer {
 
 /// A TCP connection from `ns` to `addr` that stays open (the socket belongs to `ns`).
 #[track_caller]
-fn connect_held(pair: &Pair, addr: SocketAddr) -> TcpStream {
+pub(crate) fn connect_held(pair: &Pair, addr: SocketAddr) -> TcpStream {
     let stream = pair
         .client
         .run(|| TcpStream::connect_timeout(&addr, PROBE_TIMEOUT))
@@ -316,7 +316,7 @@ fn connect_held(pair: &Pair, addr: SocketAddr) -> TcpStream {
 
 /// Writes `msg` on `stream` and reads it back from the echo server (bounded by [`IO_TIMEOUT`]).
 #[track_caller]
-fn expect_echo(pair: &Pair, stream: &mut TcpStream, msg: &str) {
+pub(crate) fn expect_echo(pair: &Pair, stream: &mut TcpStream, msg: &str) {
     let peer = stream
         .peer_addr()
         .map(|a| a.to_string())
