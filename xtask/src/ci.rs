@@ -37,6 +37,11 @@ const STEPS: &[Step] = &[
         },
     },
     Step {
+        name: "dist",
+        title: "the static binary, in an empty root (cargo xtask dist)",
+        run: crate::dist::run,
+    },
+    Step {
         name: "test",
         title: "cargo test --workspace",
         run: test,

@@ -4,6 +4,7 @@ mod bench;
 mod ci;
 mod demo;
 mod deps;
+mod dist;
 mod netprobe;
 mod util;
 
@@ -30,6 +31,9 @@ commands:
                   `rollout`: the safe rollout instead — apply --audit --confirm, confirm,
                   verify, enforce --confirm, and a candidate that forgets ssh: refused by
                   the lint, forced, and rolled back by the guard when nobody confirms
+  dist            build the one static binary (target/dist/statewall: glibc's static-pie,
+                  no program interpreter) and, as root, prove it applies, reads back and
+                  removes a policy from a root directory that holds nothing else
   bench [--quick] [--out FILE] [--statewall BIN]
                   as root: build statewall (release) and measure it against `nft -f` (one
                   set, and linear rules) and iptables-restore (nf_tables) in throwaway
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
         "ci" if rest.is_empty() => ci::run(),
         "deps" if rest.is_empty() => deps::run(),
         "demo" => demo::run(rest),
+        "dist" if rest.is_empty() => dist::run(),
         "bench" => bench::run(rest),
         // Hidden helpers the demo runs inside its namespaces.
         "listen" => netprobe::listen(rest),
