@@ -25,14 +25,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::util::{self, Result};
+use crate::veth::{self, CLIENT_V4, FW_V4};
 
 const CLASSIC_POLICY: &str = "examples/web-and-mail.toml";
 const FW_IF: &str = "bench-fw";
 const CLIENT_IF: &str = "bench-cl";
-const FW_V4: &str = "192.0.2.1";
-const CLIENT_V4: &str = "192.0.2.2";
-const FW_V6: &str = "2001:db8:5a::1";
-const CLIENT_V6: &str = "2001:db8:5a::2";
 const SSH: u16 = 22;
 /// Pause between repetitions: the kernel releases nfnetlink sockets asynchronously.
 const GAP: Duration = Duration::from_millis(30);
@@ -1233,9 +1230,9 @@ impl Lab {
         if Path::new("/run/netns").join(ns).exists() {
             return Err(format!("namespace {ns} exists already"));
         }
-        sh(&["ip", "netns", "add", ns])?;
+        veth::sh(&["ip", "netns", "add", ns], false)?;
         self.namespaces.push(ns.to_string());
-        sh(&["ip", "-n", ns, "link", "set", "lo", "up"])
+        veth::sh(&["ip", "-n", ns, "link", "set", "lo", "up"], false)
     }
 
     /// A client namespace joined to `fw` by a veth pair that is created inside `fw` with its
@@ -1243,56 +1240,7 @@ impl Lab {
     fn add_client(&mut self, fw: &str, client: &str) -> Result {
         self.add_namespace(client)?;
         self.clients.push((fw.to_string(), client.to_string()));
-        sh(&[
-            "ip", "-n", fw, "link", "add", FW_IF, "type", "veth", "peer", "name", CLIENT_IF,
-            "netns", client,
-        ])?;
-        for (ns, dev, v4, v6) in [
-            (fw, FW_IF, FW_V4, FW_V6),
-            (client, CLIENT_IF, CLIENT_V4, CLIENT_V6),
-        ] {
-            sh(&[
-                "ip",
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("{v4}/24"),
-                "dev",
-                dev,
-            ])?;
-            sh(&[
-                "ip",
-                "-n",
-                ns,
-                "-6",
-                "addr",
-                "add",
-                &format!("{v6}/64"),
-                "dev",
-                dev,
-                "nodad",
-            ])?;
-            sh(&["ip", "-n", ns, "link", "set", dev, "up"])?;
-        }
-        let deadline = Instant::now() + SETUP_TIMEOUT;
-        loop {
-            let mut up = true;
-            for (ns, dev) in [(fw, FW_IF), (client, CLIENT_IF)] {
-                let (_, out, _) = util::run_capture(
-                    Command::new("ip").args(["-n", ns, "-o", "link", "show", "dev", dev]),
-                )?;
-                up &= out.contains("LOWER_UP");
-            }
-            if up {
-                return Ok(());
-            }
-            util::check_interrupted()?;
-            if Instant::now() >= deadline {
-                return Err(format!("the veth pair {fw} <-> {client} did not come up"));
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
+        veth::pair(fw, FW_IF, client, CLIENT_IF, false)
     }
 
     /// The bench's listener on port 22 in `ns`; it exits when its stdin closes.
@@ -1331,7 +1279,7 @@ impl Drop for Lab {
         }
         // Deleting a namespace destroys its veth end (and the peer) and its ruleset.
         for ns in self.namespaces.drain(..).rev() {
-            if let Err(e) = sh(&["ip", "netns", "del", &ns]) {
+            if let Err(e) = veth::sh(&["ip", "netns", "del", &ns], false) {
                 println!("WARNING: {e}; remove it by hand: ip netns del {ns}");
             }
         }
@@ -1353,23 +1301,6 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.path);
-    }
-}
-
-/// Runs a setup command quietly, requiring success.
-fn sh(words: &[&str]) -> Result {
-    let mut cmd = Command::new(words[0]);
-    cmd.args(&words[1..]).stdin(Stdio::null());
-    let (status, _out, err) = util::run_capture(&mut cmd)?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{}` failed ({}): {}",
-            words.join(" "),
-            util::describe_status(status),
-            err.trim()
-        ))
     }
 }
 

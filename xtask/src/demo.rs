@@ -15,15 +15,12 @@ use std::time::{Duration, Instant};
 
 use crate::deps;
 use crate::util::{self, Result};
+use crate::veth::{self, CLIENT_V4, CLIENT_V6, FW_V4, FW_V6};
 
 const FW: &str = "sw-demo-fw";
 const CLIENT: &str = "sw-demo-client";
 const FW_IF: &str = "veth-fw";
 const CLIENT_IF: &str = "veth-client";
-const FW_V4: &str = "192.0.2.1";
-const CLIENT_V4: &str = "192.0.2.2";
-const FW_V6: &str = "2001:db8:5a::1";
-const CLIENT_V6: &str = "2001:db8:5a::2";
 const POLICY: &str = "examples/web-and-mail.toml";
 const LISTEN_PORTS: &[u16] = &[22, 25, 80, 443, 8080, 113];
 const PROBES: &[(u16, &str)] = &[
@@ -372,48 +369,16 @@ impl Lab {
         for ns in [FW, CLIENT] {
             if Path::new("/run/netns").join(ns).exists() {
                 println!("namespace {ns} is left over from an interrupted run: deleting it");
-                sh(&["ip", "netns", "del", ns])?;
+                veth::sh(&["ip", "netns", "del", ns], true)?;
             }
         }
         for ns in [FW, CLIENT] {
-            sh(&["ip", "netns", "add", ns])?;
+            veth::sh(&["ip", "netns", "add", ns], true)?;
             self.namespaces.push(ns);
-            sh(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
+            veth::sh(&["ip", "-n", ns, "link", "set", "lo", "up"], true)?;
         }
         // Created inside FW, the peer goes straight into CLIENT: never in the host namespace.
-        sh(&[
-            "ip", "-n", FW, "link", "add", FW_IF, "type", "veth", "peer", "name", CLIENT_IF,
-            "netns", CLIENT,
-        ])?;
-        for (ns, dev, v4, v6) in [
-            (FW, FW_IF, FW_V4, FW_V6),
-            (CLIENT, CLIENT_IF, CLIENT_V4, CLIENT_V6),
-        ] {
-            sh(&[
-                "ip",
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("{v4}/24"),
-                "dev",
-                dev,
-            ])?;
-            sh(&[
-                "ip",
-                "-n",
-                ns,
-                "-6",
-                "addr",
-                "add",
-                &format!("{v6}/64"),
-                "dev",
-                dev,
-                "nodad",
-            ])?;
-            sh(&["ip", "-n", ns, "link", "set", dev, "up"])?;
-        }
-        wait_links_ready()?;
+        veth::pair(FW, FW_IF, CLIENT, CLIENT_IF, true)?;
         println!("{FW} ({FW_V4}, {FW_V6}) <-> {CLIENT} ({CLIENT_V4}, {CLIENT_V6}) are up");
         self.start_listeners(exe)
     }
@@ -474,7 +439,7 @@ impl Drop for Lab {
         }
         // Deleting a namespace also destroys its veth end (and the peer) and its ruleset.
         for ns in self.namespaces.drain(..).rev() {
-            match sh(&["ip", "netns", "del", ns]) {
+            match veth::sh(&["ip", "netns", "del", ns], true) {
                 Ok(()) => {}
                 Err(e) => println!("WARNING: {e}; remove it by hand: ip netns del {ns}"),
             }
@@ -489,61 +454,5 @@ impl Drop for Lab {
             println!("WARNING: still present: {}", left.join(", "));
         }
         util::flush();
-    }
-}
-
-/// Runs a setup command (printed with a `+` prefix), requiring success.
-fn sh(words: &[&str]) -> Result {
-    let mut cmd = Command::new(words[0]);
-    cmd.args(&words[1..]).stdin(Stdio::null());
-    println!("+ {}", words.join(" "));
-    let (status, _out, err) = util::run_capture(&mut cmd)?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{}` failed ({}): {}",
-            words.join(" "),
-            util::describe_status(status),
-            err.trim()
-        ))
-    }
-}
-
-/// Waits (bounded) until both veth ends have carrier and no global IPv6 address is tentative.
-fn wait_links_ready() -> Result {
-    let deadline = Instant::now() + SETUP_TIMEOUT;
-    loop {
-        let mut ready = true;
-        for (ns, dev) in [(FW, FW_IF), (CLIENT, CLIENT_IF)] {
-            let (_, link, _) = util::run_capture(
-                Command::new("ip").args(["-n", ns, "-o", "link", "show", "dev", dev]),
-            )?;
-            let (_, tentative, _) = util::run_capture(Command::new("ip").args([
-                "-n",
-                ns,
-                "-6",
-                "-o",
-                "addr",
-                "show",
-                "dev",
-                dev,
-                "scope",
-                "global",
-                "tentative",
-            ]))?;
-            ready &= link.contains("LOWER_UP") && tentative.trim().is_empty();
-        }
-        if ready {
-            return Ok(());
-        }
-        util::check_interrupted()?;
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "the veth pair was not ready within {}s",
-                SETUP_TIMEOUT.as_secs()
-            ));
-        }
-        thread::sleep(Duration::from_millis(50));
     }
 }

@@ -7,6 +7,7 @@ mod deps;
 mod dist;
 mod netprobe;
 mod util;
+mod veth;
 
 use std::process::ExitCode;
 
