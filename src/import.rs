@@ -1816,30 +1816,18 @@ fn build(
         Some(i) => format!("line {}: {}", v4.rules[i].line, v4.rules[i].text),
         None => absent.to_string(),
     };
-    let _ = writeln!(
-        t,
-        "established = {}  # {}",
-        v4.established.is_some(),
-        why(v4.established, "no ESTABLISHED,RELATED accept in the file")
-    );
-    let _ = writeln!(
-        t,
-        "invalid = {}  # {}",
-        v4.invalid.is_some(),
-        why(v4.invalid, "no INVALID drop in the file")
-    );
-    let _ = writeln!(
-        t,
-        "loopback = {}  # {}",
-        v4.loopback.is_some(),
-        why(v4.loopback, "no loopback accept in the file")
-    );
-    let _ = writeln!(
-        t,
-        "icmp = {}  # {}",
-        v4.icmp.is_some(),
-        why(v4.icmp, "no ICMP accept in the file")
-    );
+    for (key, rule, absent) in [
+        (
+            "established",
+            v4.established,
+            "no ESTABLISHED,RELATED accept in the file",
+        ),
+        ("invalid", v4.invalid, "no INVALID drop in the file"),
+        ("loopback", v4.loopback, "no loopback accept in the file"),
+        ("icmp", v4.icmp, "no ICMP accept in the file"),
+    ] {
+        let _ = writeln!(t, "{key} = {}  # {}", rule.is_some(), why(rule, absent));
+    }
     let _ = writeln!(
         t,
         "icmpv6 = true  # added by statewall: IPv6 needs neighbour discovery, errors, echo and MLD"
