@@ -690,6 +690,10 @@ fn print_live_diff(plan: &statewall::plan::Plan) {
 
 fn test_fault() -> Option<Fault> {
     // Test-only hook: forces a batch the kernel rejects, to prove nothing is half-applied.
+    // Only debug builds (what `cargo test` runs) listen to it; a release binary never does.
+    if !cfg!(debug_assertions) {
+        return None;
+    }
     match std::env::var("STATEWALL_TEST_FAULT").ok()?.as_str() {
         "jump-to-missing-chain" => Some(Fault::JumpToMissingChain),
         _ => None,

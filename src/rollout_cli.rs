@@ -103,6 +103,8 @@ pub fn refuse_if_pending(state: &StateDir, strict: bool) -> Result<(), u8> {
 fn spawn_guard(state: &StateDir, netns: Option<&str>) -> io::Result<u32> {
     let log = state.open_log().map_err(io::Error::other)?;
     let log2 = log.try_clone()?;
+    // The one process the product starts, and it is statewall itself (never nft, iptables
+    // or a shell): the rollback guard must outlive this CLI, its terminal and its SSH session.
     let mut cmd = Command::new("/proc/self/exe");
     cmd.arg("--state-dir").arg(state.path());
     if let Some(n) = netns {
