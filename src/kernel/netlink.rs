@@ -93,12 +93,18 @@ pub struct Socket {
 impl Socket {
     /// Opens an nfnetlink socket in the calling thread's network namespace.
     pub fn open() -> io::Result<Socket> {
+        Self::open_protocol(libc::NETLINK_NETFILTER)
+    }
+
+    /// A netlink socket of another family (e.g. `NETLINK_SOCK_DIAG`), with the same
+    /// framing, timeouts and `dump`.
+    pub fn open_protocol(protocol: libc::c_int) -> io::Result<Socket> {
         // SAFETY: plain syscalls; the fd is owned by OwnedFd from here on.
         let raw = unsafe {
             libc::socket(
                 libc::AF_NETLINK,
                 libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_NETFILTER,
+                protocol,
             )
         };
         if raw < 0 {

@@ -3,9 +3,9 @@
 //! established hash (~5 ms per file on a machine with a large table, on every apply).
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use super::wire::{self, NLMSG_DONE, NLMSG_ERROR};
+use super::netlink::Socket;
+use super::wire;
 
 const NETLINK_SOCK_DIAG: libc::c_int = 4;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
@@ -42,67 +42,12 @@ pub fn parse(msg: &[u8]) -> Option<(u16, u64)> {
 
 /// Every listening TCP socket (IPv4 and IPv6) of the calling thread's network namespace.
 pub fn listening_tcp() -> io::Result<Vec<(u16, u64)>> {
-    // SAFETY: plain syscalls; the fd is owned from here on.
-    let raw = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            NETLINK_SOCK_DIAG,
-        )
-    };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let mut sock = Socket::open_protocol(NETLINK_SOCK_DIAG)?;
     let mut out = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    for (seq, family) in [(1u32, libc::AF_INET as u8), (2, libc::AF_INET6 as u8)] {
-        let req = request(family, seq);
-        let n = unsafe {
-            libc::send(
-                fd.as_raw_fd(),
-                req.as_ptr() as *const libc::c_void,
-                req.len(),
-                0,
-            )
-        };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        'recv: loop {
-            let n = unsafe {
-                libc::recv(
-                    fd.as_raw_fd(),
-                    buf.as_mut_ptr() as *mut libc::c_void,
-                    buf.len(),
-                    0,
-                )
-            };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
-            }
-            if n == 0 {
-                break;
-            }
-            for (h, msg) in wire::messages(&buf[..n as usize]) {
-                if h.seq != seq {
-                    continue;
-                }
-                match h.ty {
-                    NLMSG_DONE => break 'recv,
-                    NLMSG_ERROR => {
-                        if let Some(e) = wire::parse_error(&h, msg).filter(|e| e.errno != 0) {
-                            return Err(io::Error::from_raw_os_error(e.errno));
-                        }
-                        break 'recv;
-                    }
-                    _ => out.extend(parse(msg)),
-                }
-            }
+    for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
+        // `dump` sets the sequence number and stops at NLMSG_DONE
+        for msg in sock.dump(request(family, 0))? {
+            out.extend(parse(&msg));
         }
     }
     Ok(out)
