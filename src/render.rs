@@ -281,3 +281,15 @@ pub fn diff(old: &str, new: &str) -> Option<String> {
     }
     Some(out)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn diff_marks_removed_then_added_lines() {
+        assert_eq!(
+            super::diff("a\nb\nc\n", "a\nx\nc\n").as_deref(),
+            Some("  a\n- b\n+ x\n  c\n")
+        );
+        assert_eq!(super::diff("same\n", "same\n"), None);
+    }
+}

@@ -10,19 +10,36 @@ pub fn check(rel: &str, actual: &str) {
         .join(rel);
     if std::env::var_os("UPDATE_EXPECT").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
     }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (run with UPDATE_EXPECT=1 to create it, then review it)",
-            path.display()
-        )
-    });
-    if expected != actual {
-        panic!(
-            "{} differs (UPDATE_EXPECT=1 rewrites it; review the diff):\n--- expected\n{expected}\n--- actual\n{actual}",
-            path.display()
-        );
+    if let Some(failure) = case(&path, rel, actual) {
+        panic!("{failure}");
+    }
+}
+
+/// One data-driven case: compares `actual` with the `.expected` file beside its input (or,
+/// with `UPDATE_EXPECT=1`, writes it). Returns the failure to report, if any.
+pub fn case(expected_path: &Path, name: &str, actual: &str) -> Option<String> {
+    let expected = std::fs::read_to_string(expected_path).ok();
+    if std::env::var("UPDATE_EXPECT").is_ok_and(|v| v == "1") {
+        if expected.as_deref() != Some(actual) {
+            std::fs::write(expected_path, actual).unwrap();
+            eprintln!("updated {}", expected_path.display());
+        }
+        return None;
+    }
+    match expected {
+        None => Some(format!(
+            "{name}: {} is missing (run with UPDATE_EXPECT=1 to create it); actual:\n{actual}",
+            expected_path.display()
+        )),
+        Some(expected) if expected != actual => Some(format!(
+            "{name}: output differs from {}\n\
+             ---------- expected ----------\n{expected}\
+             ---------- actual ------------\n{actual}\
+             ---------- diff (- expected, + actual) ----------\n{}",
+            expected_path.display(),
+            statewall::render::diff(&expected, actual).unwrap_or_default()
+        )),
+        Some(_) => None,
     }
 }

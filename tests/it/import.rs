@@ -60,7 +60,6 @@ fn outcome(name: &str, src: &str, src6: Option<(&str, &str)>) -> (String, bool) 
 
 #[test]
 fn data_driven_cases() {
-    let update = std::env::var("UPDATE_EXPECT").is_ok_and(|v| v == "1");
     let dir = data_dir();
     let mut inputs: Vec<PathBuf> = fs::read_dir(&dir)
         .unwrap()
@@ -87,26 +86,11 @@ fn data_driven_cases() {
                 if ok { "succeeded" } else { "was refused" }
             ));
         }
-        let expected_path = path.with_extension("expected");
-        let expected = fs::read_to_string(&expected_path).ok();
-        if update {
-            if expected.as_deref() != Some(actual.as_str()) {
-                fs::write(&expected_path, &actual).unwrap();
-                eprintln!("updated {}", expected_path.display());
-            }
-            continue;
-        }
-        match expected {
-            None => failures.push(format!(
-                "{name}: {} is missing (UPDATE_EXPECT=1 creates it); actual:\n{actual}",
-                expected_path.display()
-            )),
-            Some(e) if e != actual => failures.push(format!(
-                "{name}: differs from {}\n--- expected\n{e}--- actual\n{actual}",
-                expected_path.display()
-            )),
-            Some(_) => {}
-        }
+        failures.extend(crate::golden::case(
+            &path.with_extension("expected"),
+            &name,
+            &actual,
+        ));
     }
     assert!(inputs.len() >= 15, "only {} cases", inputs.len());
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));

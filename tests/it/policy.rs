@@ -50,7 +50,6 @@ fn outcome(file_name: &str, src: &str) -> (String, Option<String>) {
 
 #[test]
 fn data_driven_cases() {
-    let update = std::env::var("UPDATE_EXPECT").is_ok_and(|v| v == "1");
     let dir = data_dir();
     let mut inputs: Vec<PathBuf> = fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -78,30 +77,11 @@ fn data_driven_cases() {
         let src = fs::read_to_string(path).unwrap();
         let (actual, broken_promise) = outcome(&file_name, &src);
         failures.extend(broken_promise);
-        let expected_path = path.with_extension("expected");
-        let expected = fs::read_to_string(&expected_path).ok();
-        if update {
-            if expected.as_deref() != Some(actual.as_str()) {
-                fs::write(&expected_path, &actual).unwrap();
-                eprintln!("updated {}", expected_path.display());
-            }
-            continue;
-        }
-        match expected {
-            None => failures.push(format!(
-                "{file_name}: {} is missing (run with UPDATE_EXPECT=1 to create it); actual:\n{actual}",
-                expected_path.display()
-            )),
-            Some(expected) if expected != actual => failures.push(format!(
-                "{file_name}: output differs from {}\n\
-                 ---------- expected ----------\n{expected}\
-                 ---------- actual ------------\n{actual}\
-                 ---------- diff (- expected, + actual) ----------\n{}",
-                expected_path.display(),
-                line_diff(&expected, &actual)
-            )),
-            Some(_) => {}
-        }
+        failures.extend(crate::golden::case(
+            &path.with_extension("expected"),
+            &file_name,
+            &actual,
+        ));
     }
     assert!(cases >= 15, "only {cases} cases in {}", dir.display());
     if !failures.is_empty() {
@@ -111,16 +91,6 @@ fn data_driven_cases() {
             failures.join("\n\n")
         );
     }
-}
-
-/// The product's own line diff: `-` expected only, `+` actual only.
-fn line_diff(expected: &str, actual: &str) -> String {
-    statewall::render::diff(expected, actual).unwrap_or_default()
-}
-
-#[test]
-fn line_diff_marks_changes() {
-    assert_eq!(line_diff("a\nb\nc\n", "a\nx\nc\n"), "  a\n- b\n+ x\n  c\n");
 }
 
 #[test]
