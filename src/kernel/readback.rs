@@ -49,7 +49,7 @@ impl std::fmt::Display for ReadError {
 
 impl std::error::Error for ReadError {}
 
-fn err(what: &str) -> impl FnOnce(rustables::error::QueryError) -> ReadError + '_ {
+fn err(what: String) -> impl FnOnce(rustables::error::QueryError) -> ReadError {
     move |e| ReadError(format!("reading {what} over netlink failed: {e:?}"))
 }
 
@@ -74,7 +74,7 @@ impl LiveTable {
 /// Reads `inet NAME` in the calling thread's network namespace. `Ok(None)` when it does
 /// not exist.
 pub fn read_table(name: &str) -> Result<Option<LiveTable>, ReadError> {
-    let tables = rustables::list_tables().map_err(err("tables"))?;
+    let tables = rustables::list_tables().map_err(err("the list of tables".into()))?;
     // rustables 0.9 keeps an object's family out of reach (private trait), and dumps go
     // out with family UNSPEC: a table of another family with the same name would be read
     // too. statewall's table name is distinctive for that reason (see ARCHITECTURE.md).
@@ -85,10 +85,14 @@ pub fn read_table(name: &str) -> Result<Option<LiveTable>, ReadError> {
         return Ok(None);
     };
     let comment = table.get_userdata().and_then(|u| comment_from_udata(u));
-    let chains = rustables::list_chains_for_table(&table).map_err(err("chains"))?;
+    let chains = rustables::list_chains_for_table(&table)
+        .map_err(err(format!("the chains of table inet {name}")))?;
     let mut out = Vec::new();
     for chain in chains {
-        let rules = rustables::list_rules_for_chain(&chain).map_err(err("rules"))?;
+        let rules = rustables::list_rules_for_chain(&chain).map_err(err(format!(
+            "the rules of chain {} in table inet {name}",
+            chain.get_name().map(String::as_str).unwrap_or("?")
+        )))?;
         out.push(LiveChain {
             name: chain.get_name().cloned().unwrap_or_default(),
             hook: chain
