@@ -188,11 +188,13 @@ enum Cmd {
     },
 }
 
-/// How `load` reads iptables-save input (set once from the command line).
-static IMPORT_OPTS: std::sync::OnceLock<ImportOpts> = std::sync::OnceLock::new();
-
-/// Whether `load` read an iptables-save file (not a TOML policy).
-static LOADED_IPTABLES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// A policy read and validated by `load`.
+struct Loaded {
+    policy: statewall::model::Policy,
+    path: PathBuf,
+    /// read from an iptables-save file (not a statewall policy)
+    iptables: bool,
+}
 
 #[derive(Debug, Default)]
 struct ImportOpts {
@@ -256,18 +258,19 @@ fn run(cli: Cli) -> u8 {
             ),
         );
     }
-    let _ = IMPORT_OPTS.set(ImportOpts {
+    // how iptables-save input is read (check, plan, apply, enforce, import)
+    let opts = ImportOpts {
         format: cli.format.clone(),
         mirror_ipv6: cli.mirror_ipv6,
         ipv6: cli.ipv6.clone(),
-    });
+    };
     // Everything that does not need the kernel happens before entering the namespace.
     match &cli.cmd {
-        Cmd::Import { file } => return import_cmd(file),
+        Cmd::Import { file } => return import_cmd(file, &opts),
         Cmd::Check { policy } => {
-            return match load(policy.as_deref()) {
-                Ok((_, path)) => {
-                    println!("{}: ok", path.display());
+            return match load(policy.as_deref(), &opts) {
+                Ok(l) => {
+                    println!("{}: ok", l.path.display());
                     exit::OK
                 }
                 Err(code) => code,
@@ -287,8 +290,8 @@ fn run(cli: Cli) -> u8 {
     }
     let loaded = match &cli.cmd {
         Cmd::Plan { policy, .. } | Cmd::Apply { policy, .. } | Cmd::Enforce { policy, .. } => {
-            match load(policy.as_deref()) {
-                Ok(p) => Some(p),
+            match load(policy.as_deref(), &opts) {
+                Ok(l) => Some(l),
                 Err(code) => return code,
             }
         }
@@ -309,7 +312,7 @@ fn run(cli: Cli) -> u8 {
         | Cmd::InstallUnit { .. }
         | Cmd::Import { .. } => unreachable!("handled above"),
         Cmd::Plan { audit, no_live, .. } => {
-            let (policy, _) = loaded.expect("loaded above");
+            let policy = loaded.expect("loaded above").policy;
             let plan = compile::compile(&compile::with_mode(policy, audit), &cli.table);
             print!("{}", render::script(&plan));
             if !no_live {
@@ -323,8 +326,12 @@ fn run(cli: Cli) -> u8 {
             force,
             ..
         } => {
-            let (policy, path) = loaded.expect("loaded above");
-            if confirm.is_some() && LOADED_IPTABLES.load(std::sync::atomic::Ordering::Relaxed) {
+            let Loaded {
+                policy,
+                path,
+                iptables,
+            } = loaded.expect("loaded above");
+            if confirm.is_some() && iptables {
                 return fail(
                     exit::USAGE,
                     format!(
@@ -372,8 +379,12 @@ fn run(cli: Cli) -> u8 {
         }
         Cmd::Verify { json } => verify(&cli.table, json),
         Cmd::Enforce { force, confirm, .. } => {
-            let (policy, path) = loaded.expect("loaded above");
-            if confirm.is_some() && LOADED_IPTABLES.load(std::sync::atomic::Ordering::Relaxed) {
+            let Loaded {
+                policy,
+                path,
+                iptables,
+            } = loaded.expect("loaded above");
+            if confirm.is_some() && iptables {
                 return fail(
                     exit::USAGE,
                     "--confirm keeps the policy text for rollback and boot, so it needs a statewall policy: import the iptables file first",
@@ -524,7 +535,7 @@ fn enforce(
 }
 
 /// Reads and validates the policy; prints diagnostics (warnings too) to stderr.
-fn load(path: Option<&Path>) -> Result<(statewall::model::Policy, PathBuf), u8> {
+fn load(path: Option<&Path>, opts: &ImportOpts) -> Result<Loaded, u8> {
     let path = path
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_POLICY));
@@ -542,14 +553,16 @@ fn load(path: Option<&Path>) -> Result<(statewall::model::Policy, PathBuf), u8> 
             ));
         }
     };
-    let opts = IMPORT_OPTS.get_or_init(ImportOpts::default);
     let iptables = match opts.format.as_deref() {
         Some(f) => f == "iptables",
         None => statewall::import::looks_like_iptables(&src),
     };
     if iptables {
-        LOADED_IPTABLES.store(true, std::sync::atomic::Ordering::Relaxed);
-        return imported(&path, &src).map(|i| (i.policy, path.clone()));
+        return imported(&path, &src, opts).map(|i| Loaded {
+            policy: i.policy,
+            path: path.clone(),
+            iptables: true,
+        });
     }
     // `from_file` lists are read here, at the edge, relative to the policy's folder
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -567,7 +580,11 @@ fn load(path: Option<&Path>) -> Result<(statewall::model::Policy, PathBuf), u8> 
         );
     }
     match policy {
-        Some(p) if !diag::has_errors(&diags) => Ok((p, path)),
+        Some(policy) if !diag::has_errors(&diags) => Ok(Loaded {
+            policy,
+            path,
+            iptables: false,
+        }),
         _ => {
             let n = diags
                 .iter()
@@ -586,9 +603,8 @@ fn load(path: Option<&Path>) -> Result<(statewall::model::Policy, PathBuf), u8> 
 }
 
 /// Imports an iptables-save file (and the --ipv6 one); prints problems and notes to stderr.
-fn imported(path: &Path, src: &str) -> Result<statewall::import::Imported, u8> {
+fn imported(path: &Path, src: &str, opts: &ImportOpts) -> Result<statewall::import::Imported, u8> {
     use statewall::import::{self, Input, Ipv6};
-    let opts = IMPORT_OPTS.get_or_init(ImportOpts::default);
     let src6 = match &opts.ipv6 {
         Some(p6) => match std::fs::read_to_string(p6) {
             Ok(s) => Some((p6.clone(), s)),
@@ -643,7 +659,7 @@ fn imported(path: &Path, src: &str) -> Result<statewall::import::Imported, u8> {
     }
 }
 
-fn import_cmd(file: &Path) -> u8 {
+fn import_cmd(file: &Path, opts: &ImportOpts) -> u8 {
     let src = match std::fs::read_to_string(file) {
         Ok(s) => s,
         Err(e) => {
@@ -653,7 +669,7 @@ fn import_cmd(file: &Path) -> u8 {
             );
         }
     };
-    match imported(file, &src) {
+    match imported(file, &src, opts) {
         Ok(i) => {
             print!("{}", i.toml);
             exit::OK

@@ -106,6 +106,19 @@ fn an_imported_policy_is_what_check_and_plan_take_directly() {
     assert!(out.stdout.contains("final = \"admin-prohibited\""), "{out}");
     assert!(out.stderr.contains("note: "), "{out}");
     statewall(&ns, ["check", "--mirror-ipv6", file.to_str().unwrap()]).assert_ok();
+    // --confirm keeps the policy text for rollback and boot: only a statewall policy will do
+    let confirm = statewall(
+        &ns,
+        [
+            "apply",
+            "--mirror-ipv6",
+            file.to_str().unwrap(),
+            "--confirm",
+            "10s",
+        ],
+    );
+    confirm.assert_code(2);
+    assert!(confirm.stderr.contains("statewall import"), "{confirm}");
     let refused = statewall(&ns, ["check", file.to_str().unwrap()]);
     refused.assert_code(1);
     assert!(refused.stderr.contains("--mirror-ipv6"), "{refused}");
