@@ -328,7 +328,7 @@ fn assemble(parts: Vec<(Vec<u8>, String)>, genid: Option<u32>) -> EncodedBatch {
         end_seq,
         0,
         wire::NFNL_SUBSYS_NFTABLES,
-        &[],
+        &wire::Attrs::default(),
     ));
     EncodedBatch {
         bytes,

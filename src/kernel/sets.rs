@@ -2,7 +2,7 @@
 //! write (interval elements, the set's counter expression, elements split under 64 KiB)
 //! and the element dump it cannot read. Pure byte work; the socket is elsewhere.
 
-use super::wire::{self, NFNL_SUBSYS_NFTABLES, NLM_F_REQUEST};
+use super::wire::{self, Attrs, NFNL_SUBSYS_NFTABLES, NLM_F_REQUEST};
 use crate::model::{Cidr, PortRange};
 use crate::plan::{Set, SetElem, SetKind};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -42,7 +42,6 @@ const NFTA_EXPR_NAME: u16 = 1;
 const NFTA_EXPR_DATA: u16 = 2;
 const NFTA_COUNTER_BYTES: u16 = 1;
 const NFTA_COUNTER_PACKETS: u16 = 2;
-const NLA_F_NESTED: u16 = 0x8000;
 const NLM_F_DUMP: u16 = 0x300;
 const NLM_F_CREATE: u16 = 0x400;
 const NFPROTO_INET: u8 = 1;
@@ -50,47 +49,15 @@ const NFPROTO_INET: u8 = 1;
 /// Element messages stay well under the 64 KiB an attribute length can say.
 const ELEMENTS_PER_MESSAGE_BYTES: usize = 48 * 1024;
 
-/// A netlink attribute writer with nesting.
-#[derive(Default)]
-pub struct Attrs(pub Vec<u8>);
-
-impl Attrs {
-    pub fn put(&mut self, ty: u16, payload: &[u8]) -> &mut Self {
-        let len = 4 + payload.len();
-        self.0.extend_from_slice(&(len as u16).to_ne_bytes());
-        self.0.extend_from_slice(&ty.to_ne_bytes());
-        self.0.extend_from_slice(payload);
-        self.0.resize(wire::align4(self.0.len()), 0);
-        self
-    }
-    pub fn str(&mut self, ty: u16, s: &str) -> &mut Self {
-        let mut v = s.as_bytes().to_vec();
-        v.push(0);
-        self.put(ty, &v)
-    }
-    pub fn be32(&mut self, ty: u16, v: u32) -> &mut Self {
-        self.put(ty, &v.to_be_bytes())
-    }
-    pub fn nest(&mut self, ty: u16, f: impl FnOnce(&mut Attrs)) -> &mut Self {
-        let mut inner = Attrs::default();
-        f(&mut inner);
-        self.put(ty | NLA_F_NESTED, &inner.0)
-    }
-}
-
 fn message(ty: u16, flags: u16, body: &Attrs) -> Vec<u8> {
-    let mut out = Vec::with_capacity(20 + body.0.len());
-    wire::Header {
-        len: (wire::NLMSG_HDRLEN + wire::NFGENMSG_LEN + body.0.len()) as u32,
-        ty: (NFNL_SUBSYS_NFTABLES << 8) | ty,
+    wire::nfnl_message(
+        (NFNL_SUBSYS_NFTABLES << 8) | ty,
         flags,
-        seq: 0,
-        pid: 0,
-    }
-    .write(&mut out);
-    out.extend_from_slice(&[NFPROTO_INET, 0, 0, 0]);
-    out.extend_from_slice(&body.0);
-    out
+        0,
+        NFPROTO_INET,
+        0,
+        body,
+    )
 }
 
 /// `NFT_MSG_NEWSET`: an interval set with a counter on every element.

@@ -97,48 +97,69 @@ pub fn attrs(buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     })
 }
 
-fn push_attr(out: &mut Vec<u8>, ty: u16, payload: &[u8]) {
-    let len = 4 + payload.len();
-    out.extend_from_slice(&(len as u16).to_ne_bytes());
-    out.extend_from_slice(&ty.to_ne_bytes());
-    out.extend_from_slice(payload);
-    out.resize(align4(out.len()), 0);
+pub const NLA_F_NESTED: u16 = 0x8000;
+
+/// A netlink attribute writer with nesting: every message rustables cannot write is built
+/// with it (batch begin and end, GETGEN, sets, set elements, recorder rules).
+#[derive(Default)]
+pub struct Attrs(pub Vec<u8>);
+
+impl Attrs {
+    pub fn put(&mut self, ty: u16, payload: &[u8]) -> &mut Self {
+        let len = 4 + payload.len();
+        self.0.extend_from_slice(&(len as u16).to_ne_bytes());
+        self.0.extend_from_slice(&ty.to_ne_bytes());
+        self.0.extend_from_slice(payload);
+        self.0.resize(align4(self.0.len()), 0);
+        self
+    }
+    pub fn str(&mut self, ty: u16, s: &str) -> &mut Self {
+        let mut v = s.as_bytes().to_vec();
+        v.push(0);
+        self.put(ty, &v)
+    }
+    pub fn be32(&mut self, ty: u16, v: u32) -> &mut Self {
+        self.put(ty, &v.to_be_bytes())
+    }
+    pub fn nest(&mut self, ty: u16, f: impl FnOnce(&mut Attrs)) -> &mut Self {
+        let mut inner = Attrs::default();
+        f(&mut inner);
+        self.put(ty | NLA_F_NESTED, &inner.0)
+    }
 }
 
-/// A bare nfnetlink message: header, nfgenmsg (family, version 0, res_id) and attributes.
+/// An nfnetlink message: header, nfgenmsg (family, version 0, res_id) and attributes.
 pub fn nfnl_message(
     ty: u16,
     flags: u16,
     seq: u32,
     family: u8,
     res_id: u16,
-    attributes: &[(u16, Vec<u8>)],
+    attributes: &Attrs,
 ) -> Vec<u8> {
-    let mut body = Vec::new();
-    body.push(family);
-    body.push(0); // NFNETLINK_V0
-    body.extend_from_slice(&res_id.to_be_bytes());
-    for (t, p) in attributes {
-        push_attr(&mut body, *t, p);
-    }
-    let mut out = Vec::with_capacity(NLMSG_HDRLEN + body.len());
+    let len = NLMSG_HDRLEN + NFGENMSG_LEN + attributes.0.len();
+    let mut out = Vec::with_capacity(len);
     Header {
-        len: (NLMSG_HDRLEN + body.len()) as u32,
+        len: len as u32,
         ty,
         flags,
         seq,
         pid: 0,
     }
     .write(&mut out);
-    out.extend_from_slice(&body);
+    out.push(family);
+    out.push(0); // NFNETLINK_V0
+    out.extend_from_slice(&res_id.to_be_bytes());
+    out.extend_from_slice(&attributes.0);
     out
 }
 
 /// The batch-begin message, with the generation id when given.
 pub fn batch_begin(seq: u32, genid: Option<u32>) -> Vec<u8> {
-    let attrs: Vec<(u16, Vec<u8>)> = genid
-        .map(|g| vec![(NFNL_BATCH_GENID, g.to_be_bytes().to_vec())])
-        .unwrap_or_default();
+    let mut attrs = Attrs::default();
+    if let Some(g) = genid {
+        attrs.be32(NFNL_BATCH_GENID, g);
+    }
     nfnl_message(
         NFNL_MSG_BATCH_BEGIN,
         NLM_F_REQUEST,
@@ -157,7 +178,7 @@ pub fn getgen(seq: u32) -> Vec<u8> {
         seq,
         0,
         0,
-        &[],
+        &Attrs::default(),
     )
 }
 
@@ -305,7 +326,9 @@ mod tests {
         let mut body = Vec::new();
         body.extend_from_slice(&(-libc::ENOENT).to_ne_bytes());
         req.write(&mut body);
-        push_attr(&mut body, NLMSGERR_ATTR_MSG, b"no such chain\0");
+        let mut tlvs = Attrs::default();
+        tlvs.put(NLMSGERR_ATTR_MSG, b"no such chain\0");
+        body.extend_from_slice(&tlvs.0);
         let mut msg = Vec::new();
         Header {
             len: (16 + body.len()) as u32,
@@ -331,7 +354,7 @@ mod tests {
             3,
             0,
             0,
-            &[(NFTA_GEN_ID, 42u32.to_be_bytes().to_vec())],
+            Attrs::default().be32(NFTA_GEN_ID, 42),
         );
         assert_eq!(parse_newgen(&m), Some(42));
         assert_eq!(parse_newgen(&m[..18]), None);
