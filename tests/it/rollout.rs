@@ -530,21 +530,119 @@ fn lockout_the_lint_refuses_and_a_forced_candidate_heals_itself() {
     );
 }
 
+/// A connection (or session) that opens now and runs `inner` only when `go` is called: the way
+/// to have one that provably predates an apply, whatever session the test harness itself runs
+/// in (a CI runner's session leader may be out of sight in its PID namespace).
+struct OpenedEarlier {
+    child: std::process::Child,
+    cmdline: String,
+}
+
+impl OpenedEarlier {
+    /// `leader` stands for the connection: `/bin/sh`, or a symlink to it named `sshd`. With
+    /// `new_session` it is a session leader; `inner` then gets its own session (`setsid -w`)
+    /// only when `inner_setsid`, like `sudo` with use_pty does.
+    fn new(leader: &Path, new_session: bool, inner_setsid: bool, inner: Command) -> Self {
+        let script = if inner_setsid {
+            "read go; setsid -w \"$@\"; s=$?; exit $s"
+        } else {
+            "read go; \"$@\"; s=$?; exit $s"
+        };
+        let mut cmd = Command::new(leader);
+        cmd.args(["-c", script, "sshd"])
+            .arg(inner.get_program())
+            .args(inner.get_args())
+            .env_remove("SSH_CONNECTION")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if new_session {
+            // SAFETY: setsid is async-signal-safe.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::setsid();
+                    Ok(())
+                });
+            }
+        }
+        let child = cmd.spawn().unwrap();
+        // whatever comes next comes clearly after this start (start times are whole ticks)
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap();
+        let ticks: u64 = stat[stat.rfind(')').unwrap() + 1..]
+            .split_whitespace()
+            .nth(19)
+            .unwrap()
+            .parse()
+            .unwrap();
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        let started_ms = ticks * 1000 / hz;
+        wait_for(
+            "the clock to move past the connection's start",
+            CMD_TIMEOUT,
+            || statewall::host::boottime_ms() > started_ms + 3 * 1000 / hz,
+        );
+        let cmdline = format!("{inner:?} (in a session opened earlier)");
+        OpenedEarlier { child, cmdline }
+    }
+
+    /// Let `inner` run now, and collect what it did.
+    fn go(mut self) -> Output {
+        self.child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+        let deadline = Instant::now() + CMD_TIMEOUT;
+        while self.child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("{} did not finish", self.cmdline);
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        let status = self.child.wait().unwrap();
+        let (mut stdout, mut stderr) = (String::new(), String::new());
+        self.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut stdout)
+            .unwrap();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        Output {
+            cmdline: self.cmdline,
+            code: status.code(),
+            stdout,
+            stderr,
+            timed_out: false,
+        }
+    }
+}
+
 #[test]
 fn confirm_from_a_session_older_than_the_apply_proves_nothing() {
     let ns = Netns::new("ro-session");
     let tmp = Tmp::new("session");
+    let sh = Path::new("/bin/sh");
+    let strict = OpenedEarlier::new(
+        sh,
+        true,
+        false,
+        sw_cmd(&ns, &tmp, &["confirm", "--require-new-connection"]),
+    );
+    let lax = OpenedEarlier::new(sh, true, false, sw_cmd(&ns, &tmp, &["confirm"]));
     let p = tmp.policy("ssh", SSH_ONLY);
     sw(&ns, &tmp, &["apply", &p, "--confirm", "60s"]).assert_ok();
-    // this test's session began long before the apply
-    let out = sw(&ns, &tmp, &["confirm", "--require-new-connection"]);
+    let out = strict.go();
     out.assert_code(6);
     assert!(out.stderr.contains("predates the apply"), "{out}");
     assert!(out.stderr.contains("NEW ssh connection"), "{out}");
     assert!(tmp.pending().is_some(), "still pending");
     assert!(tmp.confirmed().is_none());
     // without the flag it confirms, and says clearly that it proved nothing
-    let out = sw(&ns, &tmp, &["confirm"]);
+    let out = lax.go();
     out.assert_ok();
     assert!(
         out.stdout
@@ -554,6 +652,31 @@ fn confirm_from_a_session_older_than_the_apply_proves_nothing() {
     assert!(out.stdout.contains("Open a NEW ssh connection"), "{out}");
     assert!(tmp.pending().is_none());
     assert!(tmp.confirmed().is_some());
+}
+
+#[test]
+fn confirm_where_the_session_is_out_of_sight_says_its_age_is_unknown() {
+    // In a child PID namespace (a container, a CI runner) the session leader and the parents
+    // outside it cannot be seen: getsid(0) is 0 and getppid() is 0. confirm must not guess.
+    let ns = Netns::new("ro-unseen");
+    let tmp = Tmp::new("unseen");
+    let p = tmp.policy("ssh", SSH_ONLY);
+    sw(&ns, &tmp, &["apply", &p, "--confirm", "60s"]).assert_ok();
+    let inner = sw_cmd(&ns, &tmp, &["confirm", "--require-new-connection"]);
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--"])
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .env_remove("SSH_CONNECTION");
+    let out = run_cmd(cmd, CMD_TIMEOUT);
+    out.assert_code(6);
+    assert!(
+        out.stderr.contains("the age of this session is unknown"),
+        "{out}"
+    );
+    assert!(tmp.pending().is_some(), "nothing confirmed");
+    sw(&ns, &tmp, &["rollback"]).assert_ok();
+    assert!(tmp.pending().is_none());
 }
 
 fn boot(ns: &Netns, tmp: &Tmp) -> Output {
@@ -805,51 +928,19 @@ fn a_fresh_session_inside_an_old_ssh_connection_still_proves_nothing() {
     let tmp = Tmp::new("sudo");
     let sshd = tmp.root.join("sshd");
     std::os::unix::fs::symlink("/bin/sh", &sshd).unwrap();
-    let inner = sw_cmd(&ns, &tmp, &["confirm", "--require-new-connection"]);
-    // the "connection" opens before the apply and waits for a line before running confirm
-    let mut old = Command::new(&sshd)
-        .args(["-c", "read go; setsid -w \"$@\"; s=$?; exit $s", "sshd"])
-        .arg(inner.get_program())
-        .args(inner.get_args())
-        .env_remove("SSH_CONNECTION")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // the apply comes clearly after the connection's start (start times are whole clock ticks)
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", old.id())).unwrap();
-    let ticks: u64 = stat[stat.rfind(')').unwrap() + 1..]
-        .split_whitespace()
-        .nth(19)
-        .unwrap()
-        .parse()
-        .unwrap();
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
-    let started_ms = ticks * 1000 / hz;
-    wait_for(
-        "the clock to move past the connection's start",
-        CMD_TIMEOUT,
-        || statewall::host::boottime_ms() > started_ms + 3 * 1000 / hz,
+    // the "connection" opens before the apply and runs confirm in a session of its own after it
+    let old = OpenedEarlier::new(
+        &sshd,
+        false,
+        true,
+        sw_cmd(&ns, &tmp, &["confirm", "--require-new-connection"]),
     );
     let p = tmp.policy("ssh", SSH_ONLY);
     sw(&ns, &tmp, &["apply", &p, "--confirm", "60s"]).assert_ok();
-    old.stdin.take().unwrap().write_all(b"go\n").unwrap();
-    let deadline = Instant::now() + CMD_TIMEOUT;
-    while old.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = old.kill();
-            panic!("confirm did not finish");
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    let status = old.wait().unwrap();
-    let mut err = String::new();
-    old.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    assert_eq!(status.code(), Some(6), "{err}");
-    assert!(err.contains("predates the apply"), "{err}");
-    assert!(err.contains("judged by its sshd process"), "{err}");
+    let out = old.go();
+    out.assert_code(6);
+    assert!(out.stderr.contains("predates the apply"), "{out}");
+    assert!(out.stderr.contains("judged by its sshd process"), "{out}");
     assert!(tmp.pending().is_some(), "nothing confirmed");
     sw(&ns, &tmp, &["rollback"]).assert_ok();
     assert!(tmp.pending().is_none());

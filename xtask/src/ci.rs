@@ -71,7 +71,7 @@ fn test() -> Result {
     // The output goes through as it comes; the `test result:` lines are added up so that
     // the run ends with one plain summary line (`tests: N passed, N failed, N skipped`).
     let mut child = Command::new(util::cargo())
-        .args(["test", "--workspace"])
+        .args(["test", "--workspace", "--no-fail-fast"])
         .current_dir(util::repo_root())
         .stdout(std::process::Stdio::piped())
         .spawn()
