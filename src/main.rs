@@ -204,6 +204,15 @@ struct ImportOpts {
 }
 
 fn main() -> ExitCode {
+    // `statewall status | head`: a reader that goes away ends us quietly, as it ends `cat`
+    // or `nft`, instead of a panic in println!. Only pipes raise SIGPIPE, never the netlink
+    // sockets. A commit is one sendmsg: dying on a print before it sends nothing, after it
+    // leaves the change committed (and a pending one in its guard's hands; the guard's
+    // output goes to a file).
+    // SAFETY: called before any thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
