@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::compile::FINAL_COMMENT;
 use crate::kernel::readback::{LiveSet, LiveTable};
-use crate::plan::SetKind;
+use crate::plan::{SetKind, Verdict};
 
 /// Facts of the machine the check is about (gathered at the edge).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -92,7 +92,9 @@ pub fn report(t: &LiveTable, facts: &Facts) -> Report {
                 would_drop = (r.packets, r.bytes);
                 continue;
             }
-            if name == crate::plan::AUDIT_COMMENT || BASELINE.contains(&name.as_str()) {
+            // a jump into a chain of entry rules counts what got that far, not an entry
+            let jump = matches!(&r.rule, Ok(rule) if matches!(rule.verdict, Verdict::Jump(_)));
+            if jump || name == crate::plan::AUDIT_COMMENT || BASELINE.contains(&name.as_str()) {
                 continue;
             }
             match entries.iter_mut().find(|(n, _)| *n == name) {

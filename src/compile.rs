@@ -3,6 +3,7 @@
 //! Order of the chain (each rule counted, each carrying its name as a comment):
 //! `established` · `invalid` · `loopback` · `icmp` · `icmpv6` · one rule per allowed
 //! (source, protocol, port range) · the rejects · `final` (drop, or accept in audit mode).
+//! More than [`ENTRIES_PER_CHAIN`] allow/reject rules go into chains the input chain jumps to.
 
 use crate::model::{Cidr, Final, Mode, Policy, RejectWith, Service};
 use crate::plan::*;
@@ -121,19 +122,58 @@ pub fn compile(policy: &Policy, table: &str) -> Plan {
             (Mode::Audit, _) => Verdict::Accept,
         },
     });
+    let (rules, entry_chains) = split_entries(rules);
+    let mut chains = vec![Chain {
+        name: INPUT_CHAIN.into(),
+        hook: Some(BaseHook {
+            hook: Hook::Input,
+            priority: 0,
+        }),
+        rules,
+    }];
+    chains.extend(entry_chains);
     Plan {
         table: table.to_string(),
         mode: policy.mode,
         sets,
-        chains: vec![Chain {
-            name: INPUT_CHAIN.into(),
-            hook: Some(BaseHook {
-                hook: Hook::Input,
-                priority: 0,
-            }),
-            rules,
-        }],
+        chains,
     }
+}
+
+/// More than [`ENTRIES_PER_CHAIN`] policy-entry rules (the run of rules that carry a policy
+/// location) move, in order, into chains of that many, and the input chain jumps to each in
+/// turn. An accept, drop or reject in a jumped-to chain ends the packet's walk as it would
+/// have in place; a packet no rule there matches comes back to the next jump. So the verdict
+/// of every packet is what it was, and each jump's counter says how many packets got that far.
+fn split_entries(rules: Vec<Rule>) -> (Vec<Rule>, Vec<Chain>) {
+    let first = rules.iter().position(|r| r.origin.is_some());
+    let last = rules.iter().rposition(|r| r.origin.is_some());
+    let (Some(first), Some(last)) = (first, last) else {
+        return (rules, Vec::new());
+    };
+    if last + 1 - first <= ENTRIES_PER_CHAIN {
+        return (rules, Vec::new());
+    }
+    let mut rules = rules;
+    let tail = rules.split_off(last + 1);
+    let entries = rules.split_off(first);
+    let mut chains = Vec::new();
+    for (k, chunk) in entries.chunks(ENTRIES_PER_CHAIN).enumerate() {
+        let n = k as u32 + 1;
+        rules.push(Rule {
+            comment: entries_chain(n),
+            origin: None,
+            matches: Vec::new(),
+            verdict: Verdict::Jump(n),
+        });
+        chains.push(Chain {
+            name: entries_chain(n),
+            hook: None,
+            rules: chunk.to_vec(),
+        });
+    }
+    rules.extend(tail);
+    (rules, chains)
 }
 
 /// The rules of one policy entry: one per (source family, protocol or ICMP type), or one
@@ -239,4 +279,122 @@ pub fn with_mode(mut policy: Policy, audit: bool) -> Policy {
         policy.mode = Mode::Audit;
     }
     policy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lint::{Packet, evaluate};
+    use std::net::IpAddr;
+
+    /// `n` entries, each one TCP port (10000 + i); every 7th only from 203.0.113.0/24, and
+    /// every 11th a reject instead (ident-style).
+    fn policy(n: usize) -> Policy {
+        let mut src = String::new();
+        for i in 0..n {
+            let port = 10_000 + i;
+            if i % 11 == 5 {
+                src.push_str(&format!(
+                    "[[reject]]\nname = \"r{i}\"\ntcp = [{port}]\nwith = \"tcp-reset\"\n"
+                ));
+            } else if i % 7 == 3 {
+                src.push_str(&format!(
+                    "[[allow]]\nname = \"e{i}\"\ntcp = [{port}]\nfrom = [\"203.0.113.0/24\"]\n"
+                ));
+            } else {
+                src.push_str(&format!("[[allow]]\nname = \"e{i}\"\ntcp = [{port}]\n"));
+            }
+        }
+        let (p, d) = crate::policy::parse(&src);
+        assert!(!crate::diag::has_errors(&d), "{d:?}");
+        p.unwrap()
+    }
+
+    /// The plan with every jump replaced by the rules of the chain it jumps to.
+    fn inlined(plan: &Plan) -> Vec<Rule> {
+        let mut out = Vec::new();
+        for r in &plan.chains[0].rules {
+            match r.verdict {
+                Verdict::Jump(n) => {
+                    let c = plan.chains.iter().find(|c| c.name == entries_chain(n));
+                    out.extend(c.expect("jump target exists").rules.iter().cloned());
+                }
+                _ => out.push(r.clone()),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn up_to_a_chainful_of_entry_rules_stays_in_the_input_chain() {
+        let plan = compile(&policy(ENTRIES_PER_CHAIN), "t");
+        assert_eq!(plan.chains.len(), 1);
+        assert!(
+            plan.chains[0]
+                .rules
+                .iter()
+                .all(|r| !matches!(r.verdict, Verdict::Jump(_)))
+        );
+    }
+
+    #[test]
+    fn more_entry_rules_move_in_order_into_jumped_to_chains() {
+        let n = 2 * ENTRIES_PER_CHAIN + 345;
+        let p = policy(n);
+        let plan = compile(&p, "t");
+        let input = &plan.chains[0];
+        assert_eq!(input.name, INPUT_CHAIN);
+        let names: Vec<&str> = plan.chains[1..].iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["entries_1", "entries_2", "entries_3"]);
+        assert!(plan.chains[1..].iter().all(|c| c.hook.is_none()));
+        let sizes: Vec<usize> = plan.chains[1..].iter().map(|c| c.rules.len()).collect();
+        assert_eq!(sizes, [ENTRIES_PER_CHAIN, ENTRIES_PER_CHAIN, 345]);
+        // the input chain: baseline, the three jumps in order, final
+        let texts: Vec<String> = input.rules.iter().map(crate::render::rule).collect();
+        let jumps: Vec<&String> = texts.iter().filter(|t| t.contains("jump")).collect();
+        assert_eq!(
+            jumps,
+            [
+                "counter jump entries_1 comment \"entries_1\"",
+                "counter jump entries_2 comment \"entries_2\"",
+                "counter jump entries_3 comment \"entries_3\""
+            ]
+        );
+        assert_eq!(input.rules.last().unwrap().comment, FINAL_COMMENT);
+        // nothing lost, nothing reordered: inlining the jumps gives the unsplit chain
+        let flat = inlined(&plan);
+        let order: Vec<&str> = flat
+            .iter()
+            .filter(|r| r.origin.is_some())
+            .map(|r| r.comment.as_str())
+            .collect();
+        let names = p.allow.iter().map(|s| s.name.as_str());
+        let expected: Vec<&str> = names
+            .chain(p.reject.iter().map(|r| r.service.name.as_str()))
+            .collect();
+        assert_eq!(order.len(), n);
+        assert_eq!(order, expected);
+        let mut one_chain = plan.clone();
+        one_chain.chains = vec![Chain {
+            rules: flat,
+            ..plan.chains[0].clone()
+        }];
+        // and every packet gets the same verdict from the same entry
+        for i in 0..n + 3 {
+            for src in ["203.0.113.9", "198.51.100.1"] {
+                let pkt = Packet {
+                    src: src.parse::<IpAddr>().unwrap(),
+                    l4proto: IPPROTO_TCP,
+                    dport: Some(10_000 + i as u16),
+                    icmpv6_type: None,
+                    ct: CtStates::NEW,
+                    iif: 2,
+                };
+                let (a, b) = (evaluate(&plan, &pkt), evaluate(&one_chain, &pkt));
+                assert_eq!(a.verdict, b.verdict, "port {} from {src}", 10_000 + i);
+                let name = |o: &crate::lint::Outcome| o.rule.as_ref().map(|r| r.2.comment.clone());
+                assert_eq!(name(&a), name(&b), "port {} from {src}", 10_000 + i);
+            }
+        }
+    }
 }

@@ -12,7 +12,9 @@
 use std::net::{IpAddr, Ipv6Addr};
 
 use crate::model::Cidr;
-use crate::plan::{CtStates, IPPROTO_ICMPV6, IPPROTO_TCP, Match, Plan, Rule, SetElem, Verdict};
+use crate::plan::{
+    Chain, CtStates, IPPROTO_ICMPV6, IPPROTO_TCP, Match, Plan, Rule, SetElem, Verdict,
+};
 
 /// One packet as the input chain sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,20 +120,8 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
 pub fn evaluate(plan: &Plan, p: &Packet) -> Outcome {
     let mut accepted = None;
     for chain in plan.chains.iter().filter(|c| c.hook.is_some()) {
-        let hit = chain
-            .rules
-            .iter()
-            .enumerate()
-            // a rule without a verdict (an audit recorder) only counts: evaluation goes on
-            .find(|(_, r)| {
-                r.verdict != Verdict::Continue && r.matches.iter().all(|m| matches(m, p, r, plan))
-            });
-        if let Some((i, r)) = hit {
-            let o = Outcome {
-                verdict: r.verdict,
-                rule: Some((chain.name.clone(), i, r.clone())),
-            };
-            if r.verdict != Verdict::Accept {
+        if let Some(o) = walk(plan, chain, p, 0) {
+            if o.verdict != Verdict::Accept {
                 return o;
             }
             accepted.get_or_insert(o);
@@ -141,6 +131,33 @@ pub fn evaluate(plan: &Plan, p: &Packet) -> Outcome {
         verdict: Verdict::Accept,
         rule: None,
     })
+}
+
+/// The first rule of `chain` with a verdict that matches `p`, following jumps: a jumped-to
+/// chain where nothing matches returns to the rule after the jump. A rule without a verdict
+/// (an audit recorder) only counts, so evaluation goes on past it.
+fn walk(plan: &Plan, chain: &Chain, p: &Packet, depth: usize) -> Option<Outcome> {
+    for (i, r) in chain.rules.iter().enumerate() {
+        if r.verdict == Verdict::Continue || !r.matches.iter().all(|m| matches(m, p, r, plan)) {
+            continue;
+        }
+        if let Verdict::Jump(n) = r.verdict {
+            // the kernel refuses loops and deep nesting; the depth bound keeps this total
+            let name = crate::plan::entries_chain(n);
+            if depth < 16
+                && let Some(target) = plan.chains.iter().find(|c| c.name == name)
+                && let Some(o) = walk(plan, target, p, depth + 1)
+            {
+                return Some(o);
+            }
+            continue;
+        }
+        return Some(Outcome {
+            verdict: r.verdict,
+            rule: Some((chain.name.clone(), i, r.clone())),
+        });
+    }
+    None
 }
 
 /// `SSH_CONNECTION`: client address and port, server address and port.

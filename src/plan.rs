@@ -303,4 +303,27 @@ pub enum Verdict {
     RejectTcpReset,
     /// `reject with icmpx <kind>` (ICMP for IPv4, ICMPv6 for IPv6)
     RejectIcmpx(IcmpReject),
+    /// `jump entries_<n>`: into the n-th chain of policy-entry rules (see [`ENTRIES_PER_CHAIN`])
+    Jump(u32),
+}
+
+/// At most this many policy-entry rules share one chain; more go into regular chains
+/// `entries_1`, `entries_2`, … that the input chain jumps to in order. The packet path is the
+/// same list of rules plus one jump per chain, but the kernel dumps a chain by restarting its
+/// walk for every reply buffer (quadratic in the chain's length), so per-chain readback keeps
+/// `status` of a 50,000-entry policy from taking seconds.
+pub const ENTRIES_PER_CHAIN: usize = 1000;
+
+/// Name of the n-th (1-based) chain of policy-entry rules.
+pub fn entries_chain(n: u32) -> String {
+    format!("entries_{n}")
+}
+
+/// The inverse of [`entries_chain`]: `entries_12` → 12.
+pub fn entries_chain_number(name: &str) -> Option<u32> {
+    let n = name.strip_prefix("entries_")?;
+    if n.starts_with('0') || n.starts_with('+') {
+        return None;
+    }
+    n.parse().ok().filter(|&n| n > 0)
 }

@@ -234,6 +234,7 @@ pub fn verdict(v: Verdict) -> String {
         Verdict::Drop => "drop".into(),
         Verdict::RejectTcpReset => "reject with tcp reset".into(),
         Verdict::RejectIcmpx(kind) => format!("reject with icmpx type {}", kind.as_str()),
+        Verdict::Jump(n) => format!("jump {}", crate::plan::entries_chain(n)),
     }
 }
 

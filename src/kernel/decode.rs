@@ -344,15 +344,23 @@ fn decode_exprs(
                 i += 1;
             }
             ExpressionVariant::Immediate(imm) => {
-                let code = imm
-                    .get_data()
-                    .and_then(|d| d.get_verdict())
-                    .and_then(|v| v.get_code())
-                    .copied();
-                verdict = Some(match code {
-                    Some(VerdictType::Accept) => Verdict::Accept,
-                    Some(VerdictType::Drop) => Verdict::Drop,
-                    other => return Err(not_understood(i, &format!("verdict {other:?}"))),
+                let v = imm.get_data().and_then(|d| d.get_verdict());
+                let code = v.and_then(|v| v.get_code()).copied();
+                let target = v.and_then(|v| v.get_chain());
+                verdict = Some(match (code, target) {
+                    (Some(VerdictType::Accept), _) => Verdict::Accept,
+                    (Some(VerdictType::Drop), _) => Verdict::Drop,
+                    (Some(VerdictType::Jump), Some(chain)) => {
+                        match crate::plan::entries_chain_number(chain) {
+                            Some(n) => Verdict::Jump(n),
+                            None => {
+                                return Err(not_understood(i, &format!("jump to chain {chain}")));
+                            }
+                        }
+                    }
+                    (other, _) => {
+                        return Err(not_understood(i, &format!("verdict {other:?}")));
+                    }
                 });
                 i += 1;
             }
@@ -464,6 +472,8 @@ mod tests {
             vec![crate::plan::iifname("veth-client12")],
             Verdict::RejectIcmpx(IcmpReject::HostUnreachable),
         ));
+        roundtrip(rule(vec![], Verdict::Jump(1)));
+        roundtrip(rule(vec![], Verdict::Jump(50)));
     }
 
     #[test]
@@ -480,7 +490,30 @@ mod tests {
         r.add_expr(Immediate::new_verdict(VerdictKind::Jump {
             chain: "elsewhere".into(),
         }));
-        assert!(decode_rule(&r).rule.unwrap_err().contains("verdict"));
+        assert!(
+            decode_rule(&r)
+                .rule
+                .unwrap_err()
+                .contains("jump to chain elsewhere")
+        );
+        for foreign in [
+            "entries_0",
+            "entries_01",
+            "entries_",
+            "entries_x",
+            "entries_+3",
+        ] {
+            let mut r = rustables::Rule::new(&chain()).unwrap();
+            r.add_expr(Immediate::new_verdict(VerdictKind::Jump {
+                chain: foreign.into(),
+            }));
+            assert!(decode_rule(&r).rule.is_err(), "{foreign}");
+        }
+        let mut r = rustables::Rule::new(&chain()).unwrap();
+        r.add_expr(Immediate::new_verdict(VerdictKind::Goto {
+            chain: "entries_1".into(),
+        }));
+        assert!(decode_rule(&r).rule.unwrap_err().contains("Goto"));
 
         let empty = rustables::Rule::new(&chain()).unwrap();
         assert_eq!(decode_rule(&empty).rule, Err("rule has no verdict".into()));

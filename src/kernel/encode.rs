@@ -155,13 +155,19 @@ impl CounterSnapshot {
     /// Seeds for `plan`: a rule gets the snapshot's counters when the rule at the same place
     /// (chain, index) had exactly the same text. Any other rule starts at zero.
     pub fn seeds(&self, plan: &Plan) -> Seeds {
+        // by place, so that carrying the counters of 50,000 rules is not 50,000² comparisons
+        let by_place: std::collections::HashMap<(&str, usize), &SnapshotRule> = self
+            .rules
+            .iter()
+            .map(|s| ((s.chain.as_str(), s.index), s))
+            .collect();
         let mut seeds = Seeds::new();
         for (ci, c) in plan.chains.iter().enumerate() {
             for (ri, r) in c.rules.iter().enumerate() {
-                let text = crate::render::rule(r);
-                if let Some(s) = self.rules.iter().find(|s| {
-                    s.chain == c.name && s.index == ri && s.text.as_deref() == Some(text.as_str())
-                }) {
+                let Some(s) = by_place.get(&(c.name.as_str(), ri)) else {
+                    continue;
+                };
+                if s.text.as_deref() == Some(crate::render::rule(r).as_str()) {
                     seeds.insert((ci, ri), (s.packets, s.bytes));
                 }
             }
@@ -205,7 +211,9 @@ pub fn encode_seeded(
     batch.add(&table, MsgType::Add);
     push(&mut ops, format!("add table inet {t}"));
 
-    for (ci, ch) in plan.chains.iter().enumerate() {
+    // every chain before any rule: the input chain's rules jump to the chains after it
+    let mut chains = Vec::with_capacity(plan.chains.len());
+    for ch in &plan.chains {
         let mut chain = Chain::new(&table).with_name(ch.name.as_str());
         if let Some(h) = ch.hook {
             let class = match h.hook {
@@ -218,6 +226,9 @@ pub fn encode_seeded(
         }
         batch.add(&chain, MsgType::Add);
         push(&mut ops, format!("add chain inet {t} {}", ch.name));
+        chains.push(chain);
+    }
+    for ((ci, ch), chain) in plan.chains.iter().enumerate().zip(&chains) {
         for (i, r) in ch.rules.iter().enumerate() {
             let seed = seeds.get(&(ci, i)).copied();
             let recorder = r.matches.iter().find_map(|m| match m {
@@ -240,9 +251,9 @@ pub fn encode_seeded(
                         seed,
                     ),
                 );
-                batch.add(&rustables::Rule::new(&chain).expect("named"), MsgType::Add);
+                batch.add(&rustables::Rule::new(chain).expect("named"), MsgType::Add);
             } else {
-                let rule = rule_seeded(&chain, r, seed, &set_ids);
+                let rule = rule_seeded(chain, r, seed, &set_ids);
                 batch.add(&rule, MsgType::Add);
             }
             let origin = match r.origin {
@@ -260,7 +271,7 @@ pub fn encode_seeded(
             );
         }
         if fault == Some(Fault::JumpToMissingChain) {
-            let mut r = rustables::Rule::new(&chain).expect("chain has table and name");
+            let mut r = rustables::Rule::new(chain).expect("chain has table and name");
             r.add_expr(Immediate::new_verdict(VerdictKind::Jump {
                 chain: "statewall-test-missing-chain".into(),
             }));
@@ -398,6 +409,9 @@ fn rule_seeded(
                     IcmpReject::NoRoute => IcmpCode::NoRoute,
                 }),
         ),
+        Verdict::Jump(n) => rule.add_expr(Immediate::new_verdict(VerdictKind::Jump {
+            chain: plan::entries_chain(n),
+        })),
     }
     rule.with_userdata(comment_udata(&r.comment))
 }

@@ -286,18 +286,27 @@ fn fifty_thousand_rules_commit_in_one_batch_and_read_back() {
     let pol = TempPolicy::new("50k", &text);
     let out = statewall(&ns, ["apply", &pol.path()]);
     out.assert_ok();
-    assert!(out.stdout.contains("50008 rules"), "{out}");
+    // baseline (7) + final + 50 jumps into 50 chains of 1,000 entry rules
+    assert!(out.stdout.contains("50058 rules"), "{out}");
     let st = status_json(&ns);
     assert_eq!(st["drift"], false);
-    let rules = st["chains"][0]["rules"].as_array().unwrap();
-    assert_eq!(rules.len(), 50_008);
-    assert_eq!(rules[7]["comment"], "s0");
-    assert_eq!(rules[7]["match"], "tcp dport 1 ct state new");
-    assert_eq!(rules[50_006]["comment"], "s49999");
-    assert_eq!(rules[50_006]["match"], "tcp dport 50000 ct state new");
+    let chains = st["chains"].as_array().unwrap();
+    assert_eq!(chains.len(), 51);
+    let rules = |c: usize| chains[c]["rules"].as_array().unwrap();
+    assert_eq!(rules(0).len(), 58);
+    assert_eq!(rules(0)[7]["verdict"], "jump entries_1");
+    assert_eq!(rules(0)[56]["verdict"], "jump entries_50");
+    assert_eq!(chains[50]["name"], "entries_50");
+    assert_eq!(rules(1)[0]["comment"], "s0");
+    assert_eq!(rules(1)[0]["match"], "tcp dport 1 ct state new");
+    assert_eq!(rules(50)[999]["comment"], "s49999");
+    assert_eq!(rules(50)[999]["match"], "tcp dport 50000 ct state new");
+    let entries: usize = (1..=50).map(|c| rules(c).len()).sum();
+    assert_eq!(entries, 50_000);
     // the kernel's own view agrees on the count
     let list = ruleset(&ns);
     assert_eq!(list.matches("ct state new counter").count(), 50_000);
+    assert_eq!(list.matches(" jump entries_").count(), 50);
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //! listed sources, and per-element counters read back over netlink.
 
 use crate::support::{
-    CLIENT_V4, FW_V4, Netns, Pair, Probe, TempPolicy, listen_tcp, probe_tcp, statewall, status_json,
+    CLIENT_V4, FW_V4, Netns, Pair, Probe, TempPolicy, listen_tcp, packets_of, probe_tcp, statewall,
+    status_json,
 };
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -183,4 +184,132 @@ fn a_changed_set_element_is_drift() {
             .contains("# - \t\t\t192.0.2.99, 198.51.100.0/24, 203.0.113.7"),
         "{plan}"
     );
+}
+
+/// ssh, then `n` entries each opening one TCP port (10000 + i), then ident answered with a
+/// TCP reset.
+fn many_entries(n: u16) -> String {
+    let mut text = String::from("[[allow]]\nname = \"ssh\"\ntcp = [22]\n");
+    for i in 0..n {
+        text.push_str(&format!(
+            "[[allow]]\nname = \"e{i}\"\ntcp = [{}]\n",
+            10_000 + i
+        ));
+    }
+    text.push_str("[[reject]]\nname = \"ident\"\ntcp = [113]\nwith = \"tcp-reset\"\n");
+    text
+}
+
+fn chain_names(st: &serde_json::Value) -> Vec<String> {
+    st["chains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn thousands_of_entries_go_into_jumped_to_chains_and_behave_as_one_list() {
+    let pair = Pair::new("s-chains");
+    let _listeners = listen_tcp(&pair.fw, &[22, 12_300, 9_999]);
+    let port = |p: u16| SocketAddr::new(IpAddr::V4(FW_V4), p);
+    // 2,502 entry rules: entries_1 (ssh, e0..e998), entries_2, entries_3 (… e2499, ident)
+    let big = TempPolicy::new("chains", &many_entries(2_500));
+    let out = statewall(&pair.fw, ["apply", &big.path()]);
+    out.assert_ok();
+    let st = status_json(&pair.fw);
+    assert_eq!(
+        chain_names(&st),
+        ["input", "entries_1", "entries_2", "entries_3"]
+    );
+    assert_eq!(st["drift"], false, "{}", st["drift_reason"]);
+    let sizes: Vec<usize> = st["chains"].as_array().unwrap()[1..]
+        .iter()
+        .map(|c| c["rules"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(sizes, [1000, 1000, 502]);
+
+    // the kernel is the judge: the first chain, the last chain, the reject, the drop
+    let timeout = Duration::from_secs(3);
+    assert_eq!(probe_tcp(&pair.client, port(22), timeout), Probe::Connected);
+    assert_eq!(
+        probe_tcp(&pair.client, port(12_300), timeout),
+        Probe::Connected
+    );
+    assert_eq!(probe_tcp(&pair.client, port(113), timeout), Probe::Refused);
+    assert_eq!(
+        probe_tcp(&pair.client, port(9_999), Duration::from_millis(800)),
+        Probe::TimedOut
+    );
+
+    // and the counters read back chain by chain say where each packet went
+    let st = status_json(&pair.fw);
+    for (name, exactly) in [("ssh", 1), ("e2300", 1), ("ident", 1), ("e0", 0)] {
+        assert_eq!(packets_of(&st, name), exactly, "{name}");
+    }
+    // every NEW SYN but ssh's went past entries_1 and entries_2 into entries_3
+    let jumps = ["entries_1", "entries_2", "entries_3"].map(|j| packets_of(&st, j));
+    let dropped = packets_of(&st, "final");
+    assert!(dropped >= 1, "final counted {dropped}");
+    assert_eq!(
+        jumps,
+        [3 + dropped, 2 + dropped, 2 + dropped],
+        "ssh stops in entries_1; 12300 and ident go on to entries_3 once each, 9999 with each SYN"
+    );
+    // the same as nft sees it
+    let list = pair
+        .fw
+        .nft(["list", "chain", "inet", "statewall", "entries_3"]);
+    list.assert_ok();
+    assert!(
+        list.stdout
+            .contains("tcp dport 12300 ct state new counter packets 1 "),
+        "{}",
+        list.stdout
+    );
+
+    // plan finds nothing to change; a small policy takes the extra chains away in one batch
+    let out = statewall(&pair.fw, ["plan", &big.path()]);
+    out.assert_ok();
+    assert!(out.stdout.contains("already is this plan"), "{out}");
+    let small = TempPolicy::new("chains-small", &many_entries(3));
+    statewall(&pair.fw, ["apply", &small.path()]).assert_ok();
+    let st = status_json(&pair.fw);
+    assert_eq!(chain_names(&st), ["input"]);
+    assert_eq!(
+        probe_tcp(&pair.client, port(12_300), Duration::from_millis(800)),
+        Probe::TimedOut
+    );
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_statewall_quietly() {
+    // `statewall plan big.toml | head -1`: far more than a pipe holds, and the reader leaves
+    use std::io::{BufRead, BufReader, Read};
+    use std::os::unix::process::ExitStatusExt;
+    let ns = Netns::new("s-pipe");
+    let big = TempPolicy::new("pipe", &many_entries(3_000));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_statewall"))
+        .args(["--netns", ns.name(), "plan", &big.path()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with('#'), "{first}");
+    // the read end is closed here: the next write raises SIGPIPE
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGPIPE), "{status:?}: {err}");
+    assert_eq!(err, "", "no panic, no message");
 }
