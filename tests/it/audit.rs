@@ -11,9 +11,6 @@ use std::time::Duration;
 fn verify_json(pair: &Pair, env: &[(&str, &str)]) -> (i32, serde_json::Value) {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_statewall"));
     cmd.args(["--netns", pair.fw.name(), "verify", "--json"]);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
     cmd.env_remove("SSH_CONNECTION");
     for (k, v) in env {
         cmd.env(k, v);
@@ -152,4 +149,51 @@ fn verify_names_what_enforce_would_drop_and_enforce_keeps_the_counters() {
     let (code, report) = verify_json(&pair, &[]);
     assert_eq!(code, 6);
     assert_eq!(report["audit"], false);
+}
+
+#[test]
+fn audit_verify_and_enforce_work_across_chains_of_entries() {
+    let pair = Pair::new("a-chains");
+    let _l = listen_tcp(&pair.fw, &[12_300]);
+    let big = crate::support::TempPolicy::new("a-chains", &crate::sets::many_entries(2_500));
+    statewall(&pair.fw, ["apply", "--audit", &big.path()]).assert_ok();
+    let v4 = |p| SocketAddr::new(IpAddr::V4(FW_V4), p);
+    let long = Duration::from_secs(3);
+    assert_eq!(probe_tcp(&pair.client, v4(12_300), long), Probe::Connected);
+    // audit: nothing is dropped; 9999 only reaches the final rule (and its recorders)
+    assert_eq!(probe_tcp(&pair.client, v4(9_999), long), Probe::Refused);
+
+    let (code, report) = verify_json(&pair, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(key_packets(&report["would_drop"]["tcp_ports"], "9999"), 1);
+    let silent: Vec<&str> = report["silent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    // 2,500 entries + ssh + ident, less the one that saw its connection; the jumps are no entries
+    assert_eq!(silent.len(), 2_501, "{:?}", &silent[..5]);
+    assert!(!silent.contains(&"e2300"));
+    assert!(silent.iter().all(|s| !s.starts_with("entries_")));
+
+    let before = status_json(&pair.fw);
+    let out = statewall(&pair.fw, ["enforce", &big.path()]);
+    out.assert_ok();
+    let after = status_json(&pair.fw);
+    assert_eq!(after["mode"], "enforce");
+    assert_eq!(after["drift"], false, "{}", after["drift_reason"]);
+    for name in ["e2300", "entries_1", "entries_3"] {
+        let was = crate::support::packets_of(&before, name);
+        assert!(was >= 1, "{name}");
+        assert_eq!(
+            crate::support::packets_of(&after, name),
+            was,
+            "{name} kept its counter"
+        );
+    }
+    assert_eq!(
+        probe_tcp(&pair.client, v4(9_999), Duration::from_millis(800)),
+        Probe::TimedOut
+    );
 }

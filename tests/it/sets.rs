@@ -188,7 +188,7 @@ fn a_changed_set_element_is_drift() {
 
 /// ssh, then `n` entries each opening one TCP port (10000 + i), then ident answered with a
 /// TCP reset.
-fn many_entries(n: u16) -> String {
+pub(crate) fn many_entries(n: u16) -> String {
     let mut text = String::from("[[allow]]\nname = \"ssh\"\ntcp = [22]\n");
     for i in 0..n {
         text.push_str(&format!(
