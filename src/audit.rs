@@ -50,8 +50,6 @@ impl Report {
     }
 }
 
-const BASELINE: [&str; 5] = ["established", "invalid", "loopback", "icmp", "icmpv6"];
-
 fn hits(set: Option<&LiveSet>, notes: &mut Vec<String>) -> Vec<Hit> {
     let Some(set) = set else { return Vec::new() };
     match &set.elements {
@@ -89,13 +87,16 @@ pub fn report(t: &LiveTable, facts: &Facts) -> Report {
     for c in &t.chains {
         for r in &c.rules {
             let name = r.comment.clone().unwrap_or_default();
-            if name == FINAL_COMMENT {
+            if name == FINAL_COMMENT && c.hook.is_some() {
                 would_drop = (r.packets, r.bytes);
                 continue;
             }
             // a jump into a chain of entry rules counts what got that far, not an entry
             let jump = matches!(&r.rule, Ok(rule) if matches!(rule.verdict, Verdict::Jump(_)));
-            if jump || name == crate::plan::AUDIT_COMMENT || BASELINE.contains(&name.as_str()) {
+            if jump
+                || name == crate::plan::AUDIT_COMMENT
+                || crate::compile::BASELINE_COMMENTS.contains(&name.as_str())
+            {
                 continue;
             }
             // by name, in policy order: a lookup per rule, not a scan (50,000 entries)

@@ -14,6 +14,18 @@ pub const DEFAULT_TABLE: &str = "statewall";
 pub const INPUT_CHAIN: &str = "input";
 /// Comment of the last rule of the chain.
 pub const FINAL_COMMENT: &str = "final";
+/// Comments of the baseline rules, in chain order.
+pub const BASELINE_COMMENTS: [&str; 5] = ["established", "invalid", "loopback", "icmp", "icmpv6"];
+
+/// Whether a policy entry may not take `name`: statewall's own rules carry it (the baseline,
+/// the audit recorders, the final rule, the jumps into `entries_N`), and counters, `verify`
+/// and readback tell rules apart by these names.
+pub fn is_reserved_name(name: &str) -> bool {
+    BASELINE_COMMENTS.contains(&name)
+        || name == AUDIT_COMMENT
+        || name == FINAL_COMMENT
+        || entries_chain_number(name).is_some()
+}
 
 /// ICMPv6 types accepted by the `icmpv6` baseline rule, as inclusive ranges:
 /// errors (destination unreachable, packet too big, time exceeded, parameter problem),
@@ -323,6 +335,21 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn statewall_names_its_own_rules_only_with_reserved_names() {
+        let (p, d) = crate::policy::parse("mode = \"audit\"\n");
+        assert!(!crate::diag::has_errors(&d), "{d:?}");
+        let plan = compile(&p.unwrap(), "t");
+        for r in &plan.chains[0].rules {
+            assert!(is_reserved_name(&r.comment), "{}", r.comment);
+        }
+        let plan = compile(&policy(ENTRIES_PER_CHAIN + 1), "t");
+        let jumps = plan.chains[0].rules.iter().filter(|r| r.origin.is_none());
+        assert!(jumps.clone().any(|r| r.comment == "entries_2"));
+        assert!(jumps.into_iter().all(|r| is_reserved_name(&r.comment)));
+        assert!(!is_reserved_name("ssh") && !is_reserved_name("entries"));
     }
 
     #[test]

@@ -1763,13 +1763,13 @@ fn build(
     }
     let mut allows = merge(allows);
     let mut rejects = merge(rejects);
-    // unique names
+    // unique names, none of them one of statewall's own (a comment may say "final")
     let mut seen: HashMap<String, usize> = HashMap::new();
     for e in allows.iter_mut().chain(rejects.iter_mut()) {
         let n = seen.entry(e.name.clone()).or_insert(0);
         *n += 1;
-        if *n > 1 {
-            e.name = format!("{}-{}", e.name, n);
+        if *n > 1 || crate::compile::is_reserved_name(&e.name) {
+            e.name = format!("{}-{}", e.name, (*n).max(2));
         }
     }
 

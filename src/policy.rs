@@ -805,6 +805,18 @@ impl<'s> Checker<'s> {
             self.error(span, format!("invalid name {s:?}"), Some(help));
             return None;
         }
+        if crate::compile::is_reserved_name(s) {
+            self.error(
+                span,
+                format!("the name \"{s}\" belongs to statewall's own rules"),
+                Some(format!(
+                    "counters and `verify` tell rules apart by name, and statewall names its own \
+                     rules established, invalid, loopback, icmp, icmpv6, audit, final and \
+                     entries_1, entries_2, ...; choose another, e.g. \"{s}-svc\""
+                )),
+            );
+            return None;
+        }
         Some((s.to_string(), span))
     }
 
