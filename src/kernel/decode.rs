@@ -1,19 +1,71 @@
-//! Kernel rule (as rustables decoded it) → plan rule + counters. Pure and defensive:
-//! anything that is not exactly a shape statewall emits is reported as text, never a panic.
+//! Kernel rule messages → plan rules + counters. Pure and defensive: anything that is not
+//! exactly a shape statewall emits is reported as text, never a panic.
+//!
+//! The messages are read straight off the wire. rustables 0.9 can decode rules, but only
+//! from dumps it sends itself with family UNSPEC, and the kernel answers those from the
+//! first table of that name in any family: an `ip statewall` table (or iptables-nft's
+//! `ip filter`, when `--table filter`) would hide statewall's own `inet` one. Our dumps ask
+//! for family `inet` (see `readback`), and this module reads what comes back.
 
-use rustables::expr::{
-    CmpOp, ConntrackKey, ExpressionVariant, MetaType, RawExpression, RejectType, VerdictType,
-};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::encode::{
     NFPROTO_IPV4, NFPROTO_IPV6, NFT_PAYLOAD_NETWORK_HEADER, NFT_PAYLOAD_TRANSPORT_HEADER,
     comment_from_udata,
 };
+use super::wire;
 use crate::model::{Cidr, IcmpReject, PortRange};
 use crate::plan::{
     CtStates, IPPROTO_TCP, IPPROTO_UDP, Match, RecordKey, Rule, SetKind, Verdict, set_name,
 };
+
+// Attribute and value numbers from linux/netfilter/nf_tables.h.
+pub const NFTA_RULE_TABLE: u16 = 1;
+pub const NFTA_RULE_CHAIN: u16 = 2;
+const NFTA_RULE_HANDLE: u16 = 3;
+const NFTA_RULE_EXPRESSIONS: u16 = 4;
+const NFTA_RULE_USERDATA: u16 = 7;
+const NFTA_LIST_ELEM: u16 = 1;
+const NFTA_EXPR_NAME: u16 = 1;
+const NFTA_EXPR_DATA: u16 = 2;
+const NFTA_META_KEY: u16 = 2;
+const NFTA_CMP_OP: u16 = 2;
+const NFTA_CMP_DATA: u16 = 3;
+const NFTA_DATA_VALUE: u16 = 1;
+const NFTA_DATA_VERDICT: u16 = 2;
+const NFTA_VERDICT_CODE: u16 = 1;
+const NFTA_VERDICT_CHAIN: u16 = 2;
+const NFTA_BITWISE_MASK: u16 = 4;
+const NFTA_BITWISE_XOR: u16 = 5;
+const NFTA_PAYLOAD_BASE: u16 = 2;
+const NFTA_PAYLOAD_OFFSET: u16 = 3;
+const NFTA_PAYLOAD_LEN: u16 = 4;
+const NFTA_CT_KEY: u16 = 2;
+const NFTA_LOOKUP_SET: u16 = 1;
+const NFTA_IMMEDIATE_DATA: u16 = 2;
+const NFTA_COUNTER_BYTES: u16 = 1;
+const NFTA_COUNTER_PACKETS: u16 = 2;
+const NFTA_REJECT_TYPE: u16 = 1;
+const NFTA_REJECT_ICMP_CODE: u16 = 2;
+
+const NFT_META_IIF: u32 = 4;
+const NFT_META_IIFNAME: u32 = 6;
+const NFT_META_NFPROTO: u32 = 15;
+const NFT_META_L4PROTO: u32 = 16;
+const NFT_CT_STATE: u32 = 0;
+const NFT_CMP_EQ: u32 = 0;
+const NFT_CMP_NEQ: u32 = 1;
+const NFT_CMP_LTE: u32 = 3;
+const NFT_CMP_GTE: u32 = 5;
+const NF_DROP: i32 = 0;
+const NF_ACCEPT: i32 = 1;
+const NFT_JUMP: i32 = -3;
+const NFT_REJECT_TCP_RST: u32 = 1;
+const NFT_REJECT_ICMPX_UNREACH: u32 = 2;
+const NFT_REJECT_ICMPX_NO_ROUTE: u8 = 0;
+const NFT_REJECT_ICMPX_PORT_UNREACH: u8 = 1;
+const NFT_REJECT_ICMPX_HOST_UNREACH: u8 = 2;
+const NFT_REJECT_ICMPX_ADMIN_PROHIBITED: u8 = 3;
 
 /// One rule read back from the kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,18 +78,173 @@ pub struct LiveRule {
     pub bytes: u64,
 }
 
-pub fn decode_rule(r: &rustables::Rule) -> LiveRule {
-    let comment = r.get_userdata().and_then(|u| comment_from_udata(u));
+/// One expression of a rule, as far as statewall reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Expr {
+    Meta {
+        key: u32,
+    },
+    Cmp {
+        op: u32,
+        data: Vec<u8>,
+    },
+    Bitwise {
+        mask: Vec<u8>,
+        xor: Vec<u8>,
+    },
+    Payload {
+        base: u32,
+        offset: u32,
+        len: u32,
+    },
+    Ct {
+        key: u32,
+    },
+    Lookup {
+        set: String,
+    },
+    Counter {
+        packets: u64,
+        bytes: u64,
+    },
+    /// an immediate verdict: its code, and the chain of a jump or goto
+    Verdict {
+        code: i32,
+        chain: Option<String>,
+    },
+    Reject {
+        ty: u32,
+        code: Option<u8>,
+    },
+    /// by name only: a dynset (the audit recorders), or anything statewall does not emit
+    Other(String),
+}
+
+impl Expr {
+    fn name(&self) -> &str {
+        match self {
+            Expr::Meta { .. } => "meta",
+            Expr::Cmp { .. } => "cmp",
+            Expr::Bitwise { .. } => "bitwise",
+            Expr::Payload { .. } => "payload",
+            Expr::Ct { .. } => "ct",
+            Expr::Lookup { .. } => "lookup",
+            Expr::Counter { .. } => "counter",
+            Expr::Verdict { .. } => "immediate",
+            Expr::Reject { .. } => "reject",
+            Expr::Other(name) => name,
+        }
+    }
+}
+
+fn attr(buf: &[u8], ty: u16) -> Option<&[u8]> {
+    wire::attrs(buf).find(|(t, _)| *t == ty).map(|(_, p)| p)
+}
+
+fn be32(p: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(p.get(..4)?.try_into().ok()?))
+}
+
+fn be64(p: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(p.get(..8)?.try_into().ok()?))
+}
+
+/// A NUL-terminated string attribute.
+pub fn string(p: &[u8]) -> String {
+    let p = p.split(|b| *b == 0).next().unwrap_or(p);
+    String::from_utf8_lossy(p).into_owned()
+}
+
+/// `NFTA_DATA_VALUE` inside a nested data attribute.
+fn value(data: &[u8]) -> Option<Vec<u8>> {
+    attr(data, NFTA_DATA_VALUE).map(<[u8]>::to_vec)
+}
+
+/// One `NFTA_LIST_ELEM` of a rule's expressions. A known expression with an attribute
+/// missing or malformed is returned as `Other` with a note, so it is reported, not trusted.
+fn parse_expr(elem: &[u8]) -> Expr {
+    let name = attr(elem, NFTA_EXPR_NAME)
+        .map(string)
+        .unwrap_or_else(|| "?".into());
+    let d = attr(elem, NFTA_EXPR_DATA).unwrap_or(&[]);
+    let a = |ty| attr(d, ty);
+    let parsed = match name.as_str() {
+        "meta" => a(NFTA_META_KEY)
+            .and_then(be32)
+            .map(|key| Expr::Meta { key }),
+        "cmp" => match (
+            a(NFTA_CMP_OP).and_then(be32),
+            a(NFTA_CMP_DATA).and_then(value),
+        ) {
+            (Some(op), Some(data)) => Some(Expr::Cmp { op, data }),
+            _ => None,
+        },
+        "bitwise" => match (
+            a(NFTA_BITWISE_MASK).and_then(value),
+            a(NFTA_BITWISE_XOR).and_then(value),
+        ) {
+            (Some(mask), Some(xor)) => Some(Expr::Bitwise { mask, xor }),
+            _ => None,
+        },
+        "payload" => match (
+            a(NFTA_PAYLOAD_BASE).and_then(be32),
+            a(NFTA_PAYLOAD_OFFSET).and_then(be32),
+            a(NFTA_PAYLOAD_LEN).and_then(be32),
+        ) {
+            (Some(base), Some(offset), Some(len)) => Some(Expr::Payload { base, offset, len }),
+            _ => None,
+        },
+        "ct" => a(NFTA_CT_KEY).and_then(be32).map(|key| Expr::Ct { key }),
+        "lookup" => a(NFTA_LOOKUP_SET).map(|s| Expr::Lookup { set: string(s) }),
+        // a counter created without values has none yet (the kernel always dumps both)
+        "counter" => Some(Expr::Counter {
+            packets: a(NFTA_COUNTER_PACKETS).and_then(be64).unwrap_or(0),
+            bytes: a(NFTA_COUNTER_BYTES).and_then(be64).unwrap_or(0),
+        }),
+        // an immediate that loads data into a register is not statewall's: Other
+        "immediate" => a(NFTA_IMMEDIATE_DATA)
+            .and_then(|data| attr(data, NFTA_DATA_VERDICT))
+            .and_then(|v| {
+                Some(Expr::Verdict {
+                    code: be32(attr(v, NFTA_VERDICT_CODE)?)? as i32,
+                    chain: attr(v, NFTA_VERDICT_CHAIN).map(string),
+                })
+            }),
+        "reject" => a(NFTA_REJECT_TYPE).and_then(be32).map(|ty| Expr::Reject {
+            ty,
+            code: a(NFTA_REJECT_ICMP_CODE).and_then(|c| c.first().copied()),
+        }),
+        _ => Some(Expr::Other(name.clone())),
+    };
+    parsed.unwrap_or(Expr::Other(format!("{name} (malformed)")))
+}
+
+/// A rule message as a dump returns it (`NFT_MSG_NEWRULE`: nlmsghdr, nfgenmsg, attributes)
+/// → its chain name and the rule. `None` for a message too short to be one.
+pub fn decode_rule_msg(msg: &[u8]) -> Option<(String, LiveRule)> {
+    let body = msg.get(wire::NLMSG_HDRLEN + wire::NFGENMSG_LEN..)?;
+    let chain = attr(body, NFTA_RULE_CHAIN).map(string).unwrap_or_default();
+    let handle = attr(body, NFTA_RULE_HANDLE).and_then(be64).unwrap_or(0);
+    let udata = attr(body, NFTA_RULE_USERDATA);
+    let exprs: Vec<Expr> = attr(body, NFTA_RULE_EXPRESSIONS)
+        .map(|list| {
+            wire::attrs(list)
+                .filter(|(t, _)| *t == NFTA_LIST_ELEM)
+                .map(|(_, e)| parse_expr(e))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some((chain, decode_rule(handle, udata, &exprs)))
+}
+
+fn decode_rule(handle: u64, udata: Option<&[u8]>, exprs: &[Expr]) -> LiveRule {
+    let comment = udata.and_then(comment_from_udata);
     let mut packets = 0;
     let mut bytes = 0;
-    let exprs: Vec<&RawExpression> = r
-        .get_expressions()
-        .map(|l| l.iter().collect())
-        .unwrap_or_default();
     let mut counted = false;
     let rule = decode_exprs(
         comment.as_deref().unwrap_or(""),
-        &exprs,
+        exprs,
         &mut packets,
         &mut bytes,
         &mut counted,
@@ -60,7 +267,7 @@ pub fn decode_rule(r: &rustables::Rule) -> LiveRule {
         })
     });
     LiveRule {
-        handle: r.get_handle().copied().unwrap_or(0),
+        handle,
         comment,
         rule,
         packets,
@@ -68,34 +275,27 @@ pub fn decode_rule(r: &rustables::Rule) -> LiveRule {
     }
 }
 
-fn name(e: &RawExpression) -> &str {
-    e.get_name().map(String::as_str).unwrap_or("?")
-}
-
-fn cmp_of(e: Option<&&RawExpression>) -> Option<(CmpOp, Vec<u8>)> {
-    match e?.get_data()? {
-        ExpressionVariant::Cmp(c) => Some((*c.get_op()?, c.get_data()?.get_value()?.clone())),
+fn cmp_of(e: Option<&Expr>) -> Option<(u32, Vec<u8>)> {
+    match e? {
+        Expr::Cmp { op, data } => Some((*op, data.clone())),
         _ => None,
     }
 }
 
-fn bitwise_of(e: Option<&&RawExpression>) -> Option<(Vec<u8>, Vec<u8>)> {
-    match e?.get_data()? {
-        ExpressionVariant::Bitwise(b) => Some((
-            b.get_mask()?.get_value()?.clone(),
-            b.get_xor()?.get_value()?.clone(),
-        )),
+fn bitwise_of(e: Option<&Expr>) -> Option<(Vec<u8>, Vec<u8>)> {
+    match e? {
+        Expr::Bitwise { mask, xor } => Some((mask.clone(), xor.clone())),
         _ => None,
     }
 }
 
 /// `cmp eq v` → (v, v); `cmp gte lo` + `cmp lte hi` → (lo, hi). Returns the number of
 /// expressions consumed.
-fn eq_or_range(exprs: &[&RawExpression], at: usize) -> Option<(Vec<u8>, Vec<u8>, usize)> {
+fn eq_or_range(exprs: &[Expr], at: usize) -> Option<(Vec<u8>, Vec<u8>, usize)> {
     match cmp_of(exprs.get(at))? {
-        (CmpOp::Eq, v) => Some((v.clone(), v, 1)),
-        (CmpOp::Gte, lo) => match cmp_of(exprs.get(at + 1))? {
-            (CmpOp::Lte, hi) => Some((lo, hi, 2)),
+        (NFT_CMP_EQ, v) => Some((v.clone(), v, 1)),
+        (NFT_CMP_GTE, lo) => match cmp_of(exprs.get(at + 1))? {
+            (NFT_CMP_LTE, hi) => Some((lo, hi, 2)),
             _ => None,
         },
         _ => None,
@@ -112,22 +312,22 @@ fn u16_be(v: &[u8]) -> Option<u16> {
     Some(u16::from_be_bytes(v.try_into().ok()?))
 }
 
-/// rustables 0.9 has no dynset: it hands it over as raw bytes we cannot read, so a dynset
-/// is recognised by name, and only in the place statewall puts it (see `sets::recorder_rule`).
-fn is_dynset(e: Option<&&RawExpression>) -> bool {
-    e.is_some_and(|e| e.get_name().map(String::as_str) == Some("dynset"))
+/// A dynset is recognised by name, and only in the place statewall puts it (see
+/// `sets::recorder_rule`).
+fn is_dynset(e: Option<&Expr>) -> bool {
+    matches!(e, Some(Expr::Other(name)) if name == "dynset")
 }
 
-fn lookup_of(e: Option<&&RawExpression>) -> Option<String> {
-    match e?.get_data()? {
-        ExpressionVariant::Lookup(l) => l.get_set().cloned(),
+fn lookup_of(e: Option<&Expr>) -> Option<String> {
+    match e? {
+        Expr::Lookup { set } => Some(set.clone()),
         _ => None,
     }
 }
 
 fn decode_exprs(
     comment: &str,
-    exprs: &[&RawExpression],
+    exprs: &[Expr],
     packets: &mut u64,
     bytes: &mut u64,
     counted: &mut bool,
@@ -136,71 +336,61 @@ fn decode_exprs(
     let mut verdict = None;
     let mut i = 0;
     let not_understood = |i: usize, what: &str| -> String {
-        format!("expression {} (`{}`): {what}", i + 1, name(exprs[i]))
+        format!("expression {} (`{}`): {what}", i + 1, exprs[i].name())
     };
     while i < exprs.len() {
-        let e = exprs[i];
-        let Some(data) = e.get_data() else {
-            return Err(not_understood(i, "no data"));
-        };
-        match data {
-            ExpressionVariant::Conntrack(ct) if ct.get_key() == Some(&ConntrackKey::State) => {
+        match &exprs[i] {
+            Expr::Ct { key: NFT_CT_STATE } => {
                 let (mask, xor) = bitwise_of(exprs.get(i + 1))
                     .ok_or_else(|| not_understood(i, "ct state without a bitmask"))?;
                 match (
                     cmp_of(exprs.get(i + 2)),
                     <[u8; 4]>::try_from(mask.as_slice()),
                 ) {
-                    (Some((CmpOp::Neq, zero)), Ok(m)) if zero == [0; 4] && xor == [0; 4] => {
+                    (Some((NFT_CMP_NEQ, zero)), Ok(m)) if zero == [0; 4] && xor == [0; 4] => {
                         matches.push(Match::CtState(CtStates(u32::from_ne_bytes(m))));
                         i += 3;
                     }
                     _ => return Err(not_understood(i, "unexpected ct state comparison")),
                 }
             }
-            ExpressionVariant::Meta(m) => {
-                let key = m.get_key().copied();
+            Expr::Meta { key } => {
+                let key = *key;
                 let (op, v) = cmp_of(exprs.get(i + 1))
                     .ok_or_else(|| not_understood(i, "meta without a comparison"))?;
-                if op != CmpOp::Eq {
+                if op != NFT_CMP_EQ {
                     return Err(not_understood(i, "meta with a comparison other than =="));
                 }
                 match (key, v.as_slice()) {
-                    (Some(MetaType::Iif), v) if v.len() == 4 => {
+                    (NFT_META_IIF, v) if v.len() == 4 => {
                         matches.push(Match::Iif(u32::from_ne_bytes(v.try_into().unwrap())));
                         i += 2;
                     }
-                    (Some(MetaType::IifName), v) if v.len() == 16 => {
+                    (NFT_META_IIFNAME, v) if v.len() == 16 => {
                         let mut name = [0u8; 16];
                         name.copy_from_slice(v);
                         matches.push(Match::IifName(name));
                         i += 2;
                     }
-                    (Some(MetaType::L4Proto), [p]) => {
+                    (NFT_META_L4PROTO, [p]) => {
                         matches.push(Match::L4Proto(*p));
                         i += 2;
                     }
-                    (Some(MetaType::NfProto), [fam])
-                        if *fam == NFPROTO_IPV4 || *fam == NFPROTO_IPV6 =>
-                    {
+                    (NFT_META_NFPROTO, [fam]) if *fam == NFPROTO_IPV4 || *fam == NFPROTO_IPV6 => {
                         let (off, len) = if *fam == NFPROTO_IPV4 {
                             (12, 4)
                         } else {
                             (8, 16)
                         };
-                        let p = match exprs.get(i + 2).and_then(|e| e.get_data()) {
-                            Some(ExpressionVariant::Payload(p)) => p,
-                            _ => {
-                                return Err(not_understood(
-                                    i,
-                                    "family check without an address match",
-                                ));
-                            }
+                        let Some(Expr::Payload {
+                            base,
+                            offset,
+                            len: plen,
+                        }) = exprs.get(i + 2)
+                        else {
+                            return Err(not_understood(i, "family check without an address match"));
                         };
-                        if p.get_base() != Some(&NFT_PAYLOAD_NETWORK_HEADER)
-                            || p.get_offset() != Some(&off)
-                            || p.get_len() != Some(&len)
-                        {
+                        if (*base, *offset, *plen) != (NFT_PAYLOAD_NETWORK_HEADER, off, len) {
                             return Err(not_understood(i + 2, "not a source address load"));
                         }
                         if is_dynset(exprs.get(i + 3)) {
@@ -236,7 +426,7 @@ fn decode_exprs(
                             j += 1;
                         }
                         let addr = match cmp_of(exprs.get(j)) {
-                            Some((CmpOp::Eq, a)) if a.len() == len as usize => a,
+                            Some((NFT_CMP_EQ, a)) if a.len() == len as usize => a,
                             _ => {
                                 return Err(not_understood(
                                     j.min(exprs.len() - 1),
@@ -266,12 +456,13 @@ fn decode_exprs(
                     }
                 }
             }
-            ExpressionVariant::Payload(p)
-                if p.get_base() == Some(&NFT_PAYLOAD_TRANSPORT_HEADER) =>
-            {
-                if is_dynset(exprs.get(i + 1))
-                    && (p.get_offset(), p.get_len()) == (Some(&2), Some(&2))
-                {
+            Expr::Payload {
+                base: NFT_PAYLOAD_TRANSPORT_HEADER,
+                offset,
+                len,
+            } => {
+                let field = (*offset, *len);
+                if is_dynset(exprs.get(i + 1)) && field == (2, 2) {
                     match matches.last() {
                         Some(Match::L4Proto(IPPROTO_TCP)) => {
                             matches.push(Match::Record(RecordKey::TcpPort))
@@ -290,9 +481,7 @@ fn decode_exprs(
                         Some(Match::L4Proto(IPPROTO_UDP)) => SetKind::Udp,
                         _ => return Err(not_understood(i, "port set lookup without tcp or udp")),
                     };
-                    if (p.get_offset(), p.get_len()) != (Some(&2), Some(&2))
-                        || set != set_name(kind, comment)
-                    {
+                    if field != (2, 2) || set != set_name(kind, comment) {
                         return Err(not_understood(
                             i + 1,
                             &format!("lookup in set {set}, not this rule's own port set"),
@@ -304,8 +493,8 @@ fn decode_exprs(
                 }
                 let (lo, hi, used) = eq_or_range(exprs, i + 1)
                     .ok_or_else(|| not_understood(i, "transport header without a comparison"))?;
-                match (p.get_offset(), p.get_len()) {
-                    (Some(2), Some(2)) => {
+                match field {
+                    (2, 2) => {
                         let (lo, hi) = (u16_be(&lo), u16_be(&hi));
                         match (lo, hi) {
                             (Some(lo), Some(hi)) => {
@@ -314,7 +503,7 @@ fn decode_exprs(
                             _ => return Err(not_understood(i, "port of the wrong size")),
                         }
                     }
-                    (Some(0), Some(1))
+                    (0, 1)
                         if lo.len() == 1
                             && lo == hi
                             && matches.last()
@@ -322,12 +511,10 @@ fn decode_exprs(
                     {
                         matches.push(Match::IcmpType(lo[0]))
                     }
-                    (Some(0), Some(1)) if lo.len() == 1 && hi.len() == 1 => {
-                        matches.push(Match::Icmpv6Type {
-                            lo: lo[0],
-                            hi: hi[0],
-                        })
-                    }
+                    (0, 1) if lo.len() == 1 && hi.len() == 1 => matches.push(Match::Icmpv6Type {
+                        lo: lo[0],
+                        hi: hi[0],
+                    }),
                     _ => {
                         return Err(not_understood(
                             i,
@@ -337,45 +524,50 @@ fn decode_exprs(
                 }
                 i += 1 + used;
             }
-            ExpressionVariant::Counter(c) => {
-                *packets = c.get_nb_packets().copied().unwrap_or(0);
-                *bytes = c.get_nb_bytes().copied().unwrap_or(0);
+            Expr::Counter {
+                packets: p,
+                bytes: b,
+            } => {
+                *packets = *p;
+                *bytes = *b;
                 *counted = true;
                 i += 1;
             }
-            ExpressionVariant::Immediate(imm) => {
-                let v = imm.get_data().and_then(|d| d.get_verdict());
-                let code = v.and_then(|v| v.get_code()).copied();
-                let target = v.and_then(|v| v.get_chain());
-                verdict = Some(match (code, target) {
-                    (Some(VerdictType::Accept), _) => Verdict::Accept,
-                    (Some(VerdictType::Drop), _) => Verdict::Drop,
-                    (Some(VerdictType::Jump), Some(chain)) => {
-                        match crate::plan::entries_chain_number(chain) {
-                            Some(n) => Verdict::Jump(n),
-                            None => {
-                                return Err(not_understood(i, &format!("jump to chain {chain}")));
-                            }
+            Expr::Verdict { code, chain } => {
+                verdict = Some(match (*code, chain) {
+                    (NF_ACCEPT, _) => Verdict::Accept,
+                    (NF_DROP, _) => Verdict::Drop,
+                    (NFT_JUMP, Some(chain)) => match crate::plan::entries_chain_number(chain) {
+                        Some(n) => Verdict::Jump(n),
+                        None => {
+                            return Err(not_understood(i, &format!("jump to chain {chain}")));
                         }
-                    }
-                    (other, _) => {
-                        return Err(not_understood(i, &format!("verdict {other:?}")));
+                    },
+                    (code, _) => {
+                        let what = match code {
+                            -1 => "continue".to_string(),
+                            -2 => "break".to_string(),
+                            -3 => "jump without a chain".to_string(),
+                            -4 => format!("goto {}", chain.as_deref().unwrap_or("?")),
+                            -5 => "return".to_string(),
+                            3 => "queue".to_string(),
+                            n => format!("code {n}"),
+                        };
+                        return Err(not_understood(i, &format!("verdict {what}")));
                     }
                 });
                 i += 1;
             }
-            ExpressionVariant::Reject(r) => {
-                use rustables::expr::IcmpCode;
-                verdict = Some(match (r.get_type(), r.get_icmp_code()) {
-                    (Some(RejectType::TcpRst), _) => Verdict::RejectTcpReset,
-                    (Some(RejectType::IcmpxUnreach), Some(code)) => {
-                        Verdict::RejectIcmpx(match code {
-                            IcmpCode::PortUnreach => IcmpReject::PortUnreachable,
-                            IcmpCode::HostUnreach => IcmpReject::HostUnreachable,
-                            IcmpCode::AdminProhibited => IcmpReject::AdminProhibited,
-                            IcmpCode::NoRoute => IcmpReject::NoRoute,
-                        })
-                    }
+            Expr::Reject { ty, code } => {
+                verdict = Some(match (*ty, *code) {
+                    (NFT_REJECT_TCP_RST, _) => Verdict::RejectTcpReset,
+                    (NFT_REJECT_ICMPX_UNREACH, Some(code)) => Verdict::RejectIcmpx(match code {
+                        NFT_REJECT_ICMPX_PORT_UNREACH => IcmpReject::PortUnreachable,
+                        NFT_REJECT_ICMPX_HOST_UNREACH => IcmpReject::HostUnreachable,
+                        NFT_REJECT_ICMPX_ADMIN_PROHIBITED => IcmpReject::AdminProhibited,
+                        NFT_REJECT_ICMPX_NO_ROUTE => IcmpReject::NoRoute,
+                        _ => return Err(not_understood(i, "reject code statewall does not emit")),
+                    }),
                     _ => return Err(not_understood(i, "reject kind statewall does not emit")),
                 });
                 i += 1;
@@ -406,6 +598,18 @@ mod tests {
     fn chain() -> Chain {
         let t = Table::new(ProtocolFamily::Inet).with_name("statewall");
         Chain::new(&t).with_name("input")
+    }
+
+    /// The NEWRULE message rustables writes for `rule`: the attributes a dump returns too
+    /// (the kernel adds the handle, and the counter's values).
+    fn decode_rule(rule: &rustables::Rule) -> LiveRule {
+        let mut batch = rustables::Batch::new();
+        batch.add(rule, rustables::MsgType::Add);
+        let raw = batch.finalize();
+        let msg = wire::messages(&raw).nth(1).expect("begin, rule, end").1;
+        let (chain, live) = decode_rule_msg(msg).expect("a rule message");
+        assert_eq!(chain, "input");
+        live
     }
 
     fn roundtrip(r: Rule) {
@@ -477,6 +681,35 @@ mod tests {
     }
 
     #[test]
+    fn cut_or_corrupt_messages_are_reported_not_panicked_on() {
+        let r = rule(
+            vec![
+                Match::SrcNet(Cidr::V4("198.51.100.0".parse().unwrap(), 24)),
+                Match::L4Proto(6),
+                Match::DstPort(PortRange { lo: 22, hi: 22 }),
+            ],
+            Verdict::Accept,
+        );
+        let mut batch = rustables::Batch::new();
+        batch.add(
+            &crate::kernel::encode::rule(&chain(), &r),
+            rustables::MsgType::Add,
+        );
+        let raw = batch.finalize();
+        let msg = wire::messages(&raw).nth(1).unwrap().1.to_vec();
+        for cut in 0..msg.len() {
+            if let Some((_, live)) = decode_rule_msg(&msg[..cut]) {
+                assert_ne!(live.rule, Ok(r.clone()), "cut at {cut} still decodes whole");
+            }
+        }
+        for at in 20..msg.len() {
+            let mut bad = msg.clone();
+            bad[at] ^= 0xff;
+            let _ = decode_rule_msg(&bad);
+        }
+    }
+
+    #[test]
     fn foreign_expressions_are_reported_not_panicked_on() {
         use rustables::expr::{Immediate, Log, VerdictKind};
         let mut r = rustables::Rule::new(&chain()).unwrap();
@@ -513,7 +746,8 @@ mod tests {
         r.add_expr(Immediate::new_verdict(VerdictKind::Goto {
             chain: "entries_1".into(),
         }));
-        assert!(decode_rule(&r).rule.unwrap_err().contains("Goto"));
+        let err = decode_rule(&r).rule.unwrap_err();
+        assert!(err.contains("verdict goto entries_1"), "{err}");
 
         let empty = rustables::Rule::new(&chain()).unwrap();
         assert_eq!(decode_rule(&empty).rule, Err("rule has no verdict".into()));

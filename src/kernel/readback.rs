@@ -1,14 +1,29 @@
-//! Reads statewall's table back through rustables' dump requests: chains, rules, counters.
-//! Only our own table is read (a foreign table with expressions rustables cannot decode
-//! must not break `status`), and nothing here panics on what it does not understand.
+//! Reads statewall's table back with our own dump requests: the table, its chains, their
+//! rules (with counters) and set elements, all asked for with family `inet`, so a table of
+//! the same name in another family (`ip statewall`, iptables-nft's `ip filter`) is never
+//! mixed in. Only our own table is read, and nothing here panics on what it does not
+//! understand.
 
-use rustables::ChainPolicy;
-
-use super::decode::{LiveRule, decode_rule};
-use super::encode::comment_from_udata;
+use super::decode::{LiveRule, NFTA_RULE_CHAIN, NFTA_RULE_TABLE, decode_rule_msg, string};
 use super::netlink::Socket;
 use super::sets;
-use crate::plan::{SetElem, SetKind};
+use super::wire::{self, Attrs, NFNL_SUBSYS_NFTABLES, NLM_F_REQUEST};
+use crate::plan::{Rule, SetElem, SetKind, Verdict};
+use std::collections::{HashMap, HashSet};
+
+const NFT_MSG_GETTABLE: u16 = 1;
+const NFT_MSG_GETCHAIN: u16 = 4;
+const NFT_MSG_GETRULE: u16 = 7;
+const NLM_F_DUMP: u16 = 0x300;
+const NFPROTO_INET: u8 = 1;
+const NFTA_TABLE_NAME: u16 = 1;
+const NFTA_TABLE_USERDATA: u16 = 6;
+const NFTA_CHAIN_TABLE: u16 = 1;
+const NFTA_CHAIN_NAME: u16 = 3;
+const NFTA_CHAIN_HOOK: u16 = 4;
+const NFTA_CHAIN_POLICY: u16 = 5;
+const NFTA_HOOK_HOOKNUM: u16 = 1;
+const NFTA_HOOK_PRIORITY: u16 = 2;
 
 #[derive(Debug, Clone)]
 pub struct LiveTable {
@@ -49,8 +64,34 @@ impl std::fmt::Display for ReadError {
 
 impl std::error::Error for ReadError {}
 
-fn err(what: String) -> impl FnOnce(rustables::error::QueryError) -> ReadError {
-    move |e| ReadError(format!("reading {what} over netlink failed: {e:?}"))
+fn failed(what: String) -> impl FnOnce(std::io::Error) -> ReadError {
+    move |e| ReadError(format!("reading {what} over netlink failed: {e}"))
+}
+
+/// A dump request of the `inet` family.
+fn dump_request(ty: u16, attrs: &Attrs) -> Vec<u8> {
+    wire::nfnl_message(
+        (NFNL_SUBSYS_NFTABLES << 8) | ty,
+        NLM_F_REQUEST | NLM_F_DUMP,
+        0,
+        NFPROTO_INET,
+        0,
+        attrs,
+    )
+}
+
+/// The attributes of a dumped object (after nlmsghdr and nfgenmsg).
+fn body(msg: &[u8]) -> &[u8] {
+    msg.get(wire::NLMSG_HDRLEN + wire::NFGENMSG_LEN..)
+        .unwrap_or(&[])
+}
+
+fn attr(buf: &[u8], ty: u16) -> Option<&[u8]> {
+    wire::attrs(buf).find(|(t, _)| *t == ty).map(|(_, p)| p)
+}
+
+fn be32(p: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(p.get(..4)?.try_into().ok()?))
 }
 
 impl LiveTable {
@@ -72,40 +113,80 @@ impl LiveTable {
 }
 
 /// Reads `inet NAME` in the calling thread's network namespace. `Ok(None)` when it does
-/// not exist.
+/// not exist. The parts are separate dumps: when the ruleset generation moved while they
+/// were read, they are read again (at most three times), so what comes back is one state.
 pub fn read_table(name: &str) -> Result<Option<LiveTable>, ReadError> {
-    let tables = rustables::list_tables().map_err(err("the list of tables".into()))?;
-    // rustables 0.9 keeps an object's family out of reach (private trait), and dumps go
-    // out with family UNSPEC: a table of another family with the same name would be read
-    // too. statewall's table name is distinctive for that reason (see ARCHITECTURE.md).
+    let mut sock =
+        Socket::open().map_err(|e| ReadError(format!("cannot open a netlink socket: {e}")))?;
+    let mut last = None;
+    for _ in 0..3 {
+        let before = sock.generation().ok();
+        let read = read_once(&mut sock, name)?;
+        if before.is_some() && sock.generation().ok() == before {
+            return Ok(read);
+        }
+        tracing::debug!("the ruleset changed while it was read; reading again");
+        last = Some(read);
+    }
+    Ok(last.flatten())
+}
+
+fn read_once(sock: &mut Socket, name: &str) -> Result<Option<LiveTable>, ReadError> {
+    let tables = sock
+        .dump(dump_request(NFT_MSG_GETTABLE, &Attrs::default()))
+        .map_err(failed("the list of tables".into()))?;
     let Some(table) = tables
-        .into_iter()
-        .find(|t| t.get_name().map(String::as_str) == Some(name))
+        .iter()
+        .map(|m| body(m))
+        .find(|b| attr(b, NFTA_TABLE_NAME).map(string).as_deref() == Some(name))
     else {
         return Ok(None);
     };
-    let comment = table.get_userdata().and_then(|u| comment_from_udata(u));
-    let chains = rustables::list_chains_for_table(&table)
-        .map_err(err(format!("the chains of table inet {name}")))?;
+    let comment = attr(table, NFTA_TABLE_USERDATA).and_then(super::encode::comment_from_udata);
+    let chains = sock
+        .dump(dump_request(NFT_MSG_GETCHAIN, &Attrs::default()))
+        .map_err(failed(format!("the chains of table inet {name}")))?;
     let mut out = Vec::new();
-    for chain in chains {
-        let rules = rustables::list_rules_for_chain(&chain).map_err(err(format!(
-            "the rules of chain {} in table inet {name}",
-            chain.get_name().map(String::as_str).unwrap_or("?")
-        )))?;
+    for chain in chains.iter().map(|m| body(m)) {
+        if attr(chain, NFTA_CHAIN_TABLE).map(string).as_deref() != Some(name) {
+            continue;
+        }
+        let chain_name = attr(chain, NFTA_CHAIN_NAME).map(string).unwrap_or_default();
+        let hook = attr(chain, NFTA_CHAIN_HOOK).and_then(|h| {
+            let num = be32(attr(h, NFTA_HOOK_HOOKNUM)?)?;
+            let prio = be32(attr(h, NFTA_HOOK_PRIORITY)?)? as i32;
+            Some((num, prio))
+        });
+        let policy = attr(chain, NFTA_CHAIN_POLICY)
+            .and_then(be32)
+            .map(|p| match p {
+                1 => "accept",
+                0 => "drop",
+                _ => "?",
+            });
+        let mut filter = Attrs::default();
+        filter
+            .str(NFTA_RULE_TABLE, name)
+            .str(NFTA_RULE_CHAIN, &chain_name);
+        let msgs = sock
+            .dump(dump_request(NFT_MSG_GETRULE, &filter))
+            .map_err(failed(format!(
+                "the rules of chain {chain_name} in table inet {name}"
+            )))?;
+        let rules = msgs
+            .iter()
+            .filter_map(|m| decode_rule_msg(m))
+            .filter(|(c, _)| *c == chain_name)
+            .map(|(_, r)| r)
+            .collect();
         out.push(LiveChain {
-            name: chain.get_name().cloned().unwrap_or_default(),
-            hook: chain
-                .get_hook()
-                .and_then(|h| Some((*h.get_class()?, *h.get_priority()? as i32))),
-            policy: chain.get_policy().map(|p| match p {
-                ChainPolicy::Accept => "accept",
-                ChainPolicy::Drop => "drop",
-            }),
-            rules: rules.iter().map(decode_rule).collect(),
+            name: chain_name,
+            hook,
+            policy,
+            rules,
         });
     }
-    let sets = read_sets(name, &out)?;
+    let sets = read_sets(sock, name, &out)?;
     Ok(Some(LiveTable {
         name: name.to_string(),
         comment,
@@ -114,27 +195,63 @@ pub fn read_table(name: &str) -> Result<Option<LiveTable>, ReadError> {
     }))
 }
 
+/// The rules in the order a packet meets them: each base chain's, with the rules of a
+/// chain it jumps to in the jump's place; chains no jump reaches (not statewall's layout)
+/// follow in dump order.
+fn packet_order(chains: &[LiveChain]) -> Vec<&Rule> {
+    fn walk<'a>(
+        c: &'a LiveChain,
+        chains: &'a [LiveChain],
+        seen: &mut HashSet<&'a str>,
+        out: &mut Vec<&'a Rule>,
+    ) {
+        if !seen.insert(c.name.as_str()) {
+            return;
+        }
+        for r in &c.rules {
+            let Ok(rule) = &r.rule else { continue };
+            if let Verdict::Jump(n) = rule.verdict {
+                let name = crate::plan::entries_chain(n);
+                if let Some(target) = chains.iter().find(|c| c.name == name) {
+                    walk(target, chains, seen, out);
+                }
+                continue;
+            }
+            out.push(rule);
+        }
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for c in chains.iter().filter(|c| c.hook.is_some()) {
+        walk(c, chains, &mut seen, &mut out);
+    }
+    for c in chains {
+        walk(c, chains, &mut seen, &mut out);
+    }
+    out
+}
+
 /// The sets statewall's rules look up, read with our own element dump (rustables 0.9
 /// cannot decode interval elements or their counters). Ordered as `compile` creates them:
-/// by the first rule of their policy entry, then src4, src6, tcp, udp.
-fn read_sets(table: &str, chains: &[LiveChain]) -> Result<Vec<LiveSet>, ReadError> {
+/// by the first rule of their policy entry in packet order, then src4, src6, tcp, udp.
+fn read_sets(
+    sock: &mut Socket,
+    table: &str,
+    chains: &[LiveChain],
+) -> Result<Vec<LiveSet>, ReadError> {
     let mut wanted: Vec<(usize, SetKind, String)> = Vec::new();
-    // (hash maps: a table of 50,000 entries has 50,000 distinct comments)
-    let mut first_rule: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    let mut index = 0;
-    for c in chains {
-        for r in &c.rules {
-            index += 1;
-            let Ok(rule) = &r.rule else { continue };
-            let first = *first_rule.entry(rule.comment.as_str()).or_insert(index);
-            for m in &rule.matches {
-                if let Some(name) = crate::plan::set_of(rule, m) {
-                    let Some(kind) = SetKind::of_name(&name) else {
-                        continue;
-                    };
-                    if !wanted.iter().any(|(_, _, n)| *n == name) {
-                        wanted.push((first, kind, name));
-                    }
+    // (hash maps: a table of 50,000 entries has 50,000 distinct comments and sets)
+    let mut first_rule: HashMap<&str, usize> = HashMap::new();
+    let mut named: HashSet<String> = HashSet::new();
+    for (index, rule) in packet_order(chains).into_iter().enumerate() {
+        let first = *first_rule.entry(rule.comment.as_str()).or_insert(index);
+        for m in &rule.matches {
+            if let Some(name) = crate::plan::set_of(rule, m) {
+                let Some(kind) = SetKind::of_name(&name) else {
+                    continue;
+                };
+                if named.insert(name.clone()) {
+                    wanted.push((first, kind, name));
                 }
             }
         }
@@ -143,8 +260,6 @@ fn read_sets(table: &str, chains: &[LiveChain]) -> Result<Vec<LiveSet>, ReadErro
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
-    let mut sock =
-        Socket::open().map_err(|e| ReadError(format!("cannot open a netlink socket: {e}")))?;
     let mut out = Vec::new();
     for (_, kind, name) in wanted {
         let elements = match sock.dump(sets::getsetelem(0, table, &name)) {

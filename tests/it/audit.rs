@@ -172,12 +172,14 @@ fn audit_verify_and_enforce_work_across_chains_of_entries() {
         .iter()
         .map(|s| s.as_str().unwrap())
         .collect();
-    // 2,500 entries + ssh + ident, less the one that saw its connection; the jumps are no entries
-    assert_eq!(silent.len(), 2_501, "{:?}", &silent[..5]);
+    // 2,500 entries + ssh + web + ident, less the one that saw its connection; the jumps
+    // are no entries
+    assert_eq!(silent.len(), 2_502, "{:?}", &silent[..5]);
     assert!(!silent.contains(&"e2300"));
     assert!(silent.iter().all(|s| !s.starts_with("entries_")));
 
     let before = status_json(&pair.fw);
+    assert_eq!(before["drift"], false, "{}", before["drift_reason"]);
     let out = statewall(&pair.fw, ["enforce", &big.path()]);
     out.assert_ok();
     let after = status_json(&pair.fw);

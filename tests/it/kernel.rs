@@ -180,6 +180,51 @@ fn other_tables_are_never_touched() {
 }
 
 #[test]
+fn a_table_of_the_same_name_in_another_family_is_neither_read_nor_touched() {
+    // `ip statewall` first (so it comes first in the kernel's table list), with a chain of
+    // the same name as ours and a rule statewall would not write
+    let ns = Netns::new("k-samename");
+    for cmd in [
+        "add table ip statewall",
+        "add chain ip statewall input { type filter hook input priority 10; policy accept; }",
+        "add rule ip statewall input tcp dport 9 counter drop comment \"theirs\"",
+        "add table ip6 statewall",
+    ] {
+        ns.nft(cmd.split(' ').collect::<Vec<_>>()).assert_ok();
+    }
+    let theirs = |ns: &Netns| {
+        let a = ns.nft(["list", "table", "ip", "statewall"]);
+        let b = ns.nft(["list", "table", "ip6", "statewall"]);
+        a.assert_ok();
+        b.assert_ok();
+        a.stdout + &b.stdout
+    };
+    let before = theirs(&ns);
+    let out = statewall(&ns, ["status"]);
+    out.assert_code(5);
+    assert!(out.stderr.contains("no table inet statewall"), "{out}");
+
+    statewall(&ns, ["apply", &example_str()]).assert_ok();
+    let st = status_json(&ns);
+    assert_eq!(st["drift"], false, "{}", st["drift_reason"]);
+    let chains = st["chains"].as_array().unwrap();
+    assert_eq!(chains.len(), 1, "{st:#}");
+    assert_eq!(
+        chains[0]["priority"], 0,
+        "our chain, not theirs at priority 10"
+    );
+    assert!(rules_named(&st, "theirs").is_empty());
+    assert_eq!(chains[0]["rules"].as_array().unwrap().len(), 13, "{st:#}");
+    let plan = statewall(&ns, ["plan", &example_str()]);
+    assert!(plan.stdout.contains("already is this plan"), "{plan}");
+    assert_eq!(theirs(&ns), before);
+
+    statewall(&ns, ["remove"]).assert_ok();
+    assert_eq!(theirs(&ns), before, "remove deleted only inet statewall");
+    statewall(&ns, ["status"]).assert_code(5);
+}
+
+#[test]
 fn remove_and_status_without_a_table_say_so() {
     let ns = Netns::new("k-none");
     let st = statewall(&ns, ["status"]);

@@ -1032,3 +1032,32 @@ fn enforce_with_confirm_carries_counters_and_rolls_back_to_the_audited_table() {
     // no confirm: the audited table comes back, counters included
     wait_for_rollback(&ns, &tmp, &before);
 }
+
+#[test]
+fn a_policy_split_into_chains_confirms_and_rolls_back_like_any_other() {
+    // audit mode puts its recorders and their sets in the input chain, the entries (with a
+    // port set) in the chains it jumps to: the live table must still read as the candidate
+    let ns = Netns::new("ro-split");
+    let tmp = Tmp::new("split");
+    confirmed_base(&ns, &tmp, SSH_ONLY);
+    let before = settled_ruleset(&ns);
+    let big = tmp.policy("big", &crate::sets::many_entries(1_500));
+    sw(&ns, &tmp, &["apply", &big, "--audit", "--confirm", "60s"]).assert_ok();
+    let st = sw(&ns, &tmp, &["status"]);
+    st.assert_ok();
+    assert!(st.stdout.contains("drift: none"), "{st}");
+    assert!(st.stdout.contains("chain entries_2"), "{st}");
+    // the guard's own check: the live table is the candidate, so it can be restored
+    sw(&ns, &tmp, &["rollback"]).assert_ok();
+    assert_eq!(
+        ruleset(&ns),
+        before,
+        "the previous table is back, byte for byte"
+    );
+    // and once more, confirmed this time
+    sw(&ns, &tmp, &["apply", &big, "--audit", "--confirm", "60s"]).assert_ok();
+    sw_new_session(&ns, &tmp, &["confirm"]).assert_ok();
+    assert!(tmp.pending().is_none());
+    let st = sw(&ns, &tmp, &["status"]);
+    assert!(st.stdout.contains("drift: none"), "{st}");
+}

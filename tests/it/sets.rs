@@ -186,8 +186,9 @@ fn a_changed_set_element_is_drift() {
     );
 }
 
-/// ssh, then `n` entries each opening one TCP port (10000 + i), then ident answered with a
-/// TCP reset.
+/// ssh, then `n` entries each opening one TCP port (10000 + i), then "web" (80 and 443: a
+/// port set, so that set order is exercised across chains), then ident answered with a TCP
+/// reset.
 pub(crate) fn many_entries(n: u16) -> String {
     let mut text = String::from("[[allow]]\nname = \"ssh\"\ntcp = [22]\n");
     for i in 0..n {
@@ -196,6 +197,7 @@ pub(crate) fn many_entries(n: u16) -> String {
             10_000 + i
         ));
     }
+    text.push_str("[[allow]]\nname = \"web\"\ntcp = [80, 443]\n");
     text.push_str("[[reject]]\nname = \"ident\"\ntcp = [113]\nwith = \"tcp-reset\"\n");
     text
 }
@@ -214,7 +216,7 @@ fn thousands_of_entries_go_into_jumped_to_chains_and_behave_as_one_list() {
     let pair = Pair::new("s-chains");
     let _listeners = listen_tcp(&pair.fw, &[22, 12_300, 9_999]);
     let port = |p: u16| SocketAddr::new(IpAddr::V4(FW_V4), p);
-    // 2,502 entry rules: entries_1 (ssh, e0..e998), entries_2, entries_3 (… e2499, ident)
+    // 2,503 entry rules: entries_1 (ssh, e0..e998), entries_2, entries_3 (… e2499, web, ident)
     let big = TempPolicy::new("chains", &many_entries(2_500));
     let out = statewall(&pair.fw, ["apply", &big.path()]);
     out.assert_ok();
@@ -228,7 +230,7 @@ fn thousands_of_entries_go_into_jumped_to_chains_and_behave_as_one_list() {
         .iter()
         .map(|c| c["rules"].as_array().unwrap().len())
         .collect();
-    assert_eq!(sizes, [1000, 1000, 502]);
+    assert_eq!(sizes, [1000, 1000, 503]);
 
     // the kernel is the judge: the first chain, the last chain, the reject, the drop
     let timeout = Duration::from_secs(3);
