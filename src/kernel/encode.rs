@@ -270,7 +270,7 @@ pub fn encode_seeded(
                 ),
             );
         }
-        if fault == Some(Fault::JumpToMissingChain) {
+        if fault == Some(Fault::JumpToMissingChain) && ch.hook.is_some() {
             let mut r = rustables::Rule::new(chain).expect("chain has table and name");
             r.add_expr(Immediate::new_verdict(VerdictKind::Jump {
                 chain: "statewall-test-missing-chain".into(),
