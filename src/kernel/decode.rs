@@ -13,7 +13,7 @@ use super::encode::{
     NFPROTO_IPV4, NFPROTO_IPV6, NFT_PAYLOAD_NETWORK_HEADER, NFT_PAYLOAD_TRANSPORT_HEADER,
     comment_from_udata,
 };
-use super::wire;
+use super::wire::{self, attr, be32, be64, string};
 use crate::model::{Cidr, IcmpReject, PortRange};
 use crate::plan::{
     CtStates, IPPROTO_TCP, IPPROTO_UDP, Match, RecordKey, Rule, SetKind, Verdict, set_name,
@@ -137,24 +137,6 @@ impl Expr {
     }
 }
 
-fn attr(buf: &[u8], ty: u16) -> Option<&[u8]> {
-    wire::attrs(buf).find(|(t, _)| *t == ty).map(|(_, p)| p)
-}
-
-fn be32(p: &[u8]) -> Option<u32> {
-    Some(u32::from_be_bytes(p.get(..4)?.try_into().ok()?))
-}
-
-fn be64(p: &[u8]) -> Option<u64> {
-    Some(u64::from_be_bytes(p.get(..8)?.try_into().ok()?))
-}
-
-/// A NUL-terminated string attribute.
-pub fn string(p: &[u8]) -> String {
-    let p = p.split(|b| *b == 0).next().unwrap_or(p);
-    String::from_utf8_lossy(p).into_owned()
-}
-
 /// `NFTA_DATA_VALUE` inside a nested data attribute.
 fn value(data: &[u8]) -> Option<Vec<u8>> {
     attr(data, NFTA_DATA_VALUE).map(<[u8]>::to_vec)
@@ -222,7 +204,10 @@ fn parse_expr(elem: &[u8]) -> Expr {
 /// A rule message as a dump returns it (`NFT_MSG_NEWRULE`: nlmsghdr, nfgenmsg, attributes)
 /// → its chain name and the rule. `None` for a message too short to be one.
 pub fn decode_rule_msg(msg: &[u8]) -> Option<(String, LiveRule)> {
-    let body = msg.get(wire::NLMSG_HDRLEN + wire::NFGENMSG_LEN..)?;
+    if msg.len() < wire::NLMSG_HDRLEN + wire::NFGENMSG_LEN {
+        return None;
+    }
+    let body = wire::nfnl_attrs(msg);
     let chain = attr(body, NFTA_RULE_CHAIN).map(string).unwrap_or_default();
     let handle = attr(body, NFTA_RULE_HANDLE).and_then(be64).unwrap_or(0);
     let udata = attr(body, NFTA_RULE_USERDATA);

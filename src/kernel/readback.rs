@@ -4,10 +4,12 @@
 //! mixed in. Only our own table is read, and nothing here panics on what it does not
 //! understand.
 
-use super::decode::{LiveRule, NFTA_RULE_CHAIN, NFTA_RULE_TABLE, decode_rule_msg, string};
+use super::decode::{LiveRule, NFTA_RULE_CHAIN, NFTA_RULE_TABLE, decode_rule_msg};
 use super::netlink::Socket;
 use super::sets;
-use super::wire::{self, Attrs, NFNL_SUBSYS_NFTABLES, NLM_F_REQUEST};
+use super::wire::{
+    self, Attrs, NFNL_SUBSYS_NFTABLES, NLM_F_REQUEST, attr, be32, nfnl_attrs, string,
+};
 use crate::plan::{Rule, SetElem, SetKind, Verdict};
 use std::collections::{HashMap, HashSet};
 
@@ -80,20 +82,6 @@ fn dump_request(ty: u16, attrs: &Attrs) -> Vec<u8> {
     )
 }
 
-/// The attributes of a dumped object (after nlmsghdr and nfgenmsg).
-fn body(msg: &[u8]) -> &[u8] {
-    msg.get(wire::NLMSG_HDRLEN + wire::NFGENMSG_LEN..)
-        .unwrap_or(&[])
-}
-
-fn attr(buf: &[u8], ty: u16) -> Option<&[u8]> {
-    wire::attrs(buf).find(|(t, _)| *t == ty).map(|(_, p)| p)
-}
-
-fn be32(p: &[u8]) -> Option<u32> {
-    Some(u32::from_be_bytes(p.get(..4)?.try_into().ok()?))
-}
-
 impl LiveTable {
     /// The fingerprint statewall stored in the table comment at commit time.
     pub fn stored_fingerprint(&self) -> Option<&str> {
@@ -137,7 +125,7 @@ fn read_once(sock: &mut Socket, name: &str) -> Result<Option<LiveTable>, ReadErr
         .map_err(failed("the list of tables".into()))?;
     let Some(table) = tables
         .iter()
-        .map(|m| body(m))
+        .map(|m| nfnl_attrs(m))
         .find(|b| attr(b, NFTA_TABLE_NAME).map(string).as_deref() == Some(name))
     else {
         return Ok(None);
@@ -147,7 +135,7 @@ fn read_once(sock: &mut Socket, name: &str) -> Result<Option<LiveTable>, ReadErr
         .dump(dump_request(NFT_MSG_GETCHAIN, &Attrs::default()))
         .map_err(failed(format!("the chains of table inet {name}")))?;
     let mut out = Vec::new();
-    for chain in chains.iter().map(|m| body(m)) {
+    for chain in chains.iter().map(|m| nfnl_attrs(m)) {
         if attr(chain, NFTA_CHAIN_TABLE).map(string).as_deref() != Some(name) {
             continue;
         }

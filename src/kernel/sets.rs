@@ -320,10 +320,9 @@ fn counter_of(expr: &[u8]) -> Option<(u64, u64)> {
     let (mut packets, mut bytes) = (0, 0);
     for (t, p) in wire::attrs(data?) {
         // the kernel may put an NFTA_COUNTER_PAD (empty) attribute in between
-        let v = || -> Option<u64> { Some(u64::from_be_bytes(p.get(..8)?.try_into().ok()?)) };
         match t {
-            NFTA_COUNTER_BYTES => bytes = v()?,
-            NFTA_COUNTER_PACKETS => packets = v()?,
+            NFTA_COUNTER_BYTES => bytes = wire::be64(p)?,
+            NFTA_COUNTER_PACKETS => packets = wire::be64(p)?,
             _ => {}
         }
     }

@@ -97,6 +97,33 @@ pub fn attrs(buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     })
 }
 
+/// The first attribute of type `ty` in `buf`.
+pub fn attr(buf: &[u8], ty: u16) -> Option<&[u8]> {
+    attrs(buf).find(|(t, _)| *t == ty).map(|(_, p)| p)
+}
+
+/// A big-endian `u32` attribute payload (`NLA_BE32`, as nf_tables sends numbers).
+pub fn be32(p: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(p.get(..4)?.try_into().ok()?))
+}
+
+/// A big-endian `u64` attribute payload (handles, counters).
+pub fn be64(p: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(p.get(..8)?.try_into().ok()?))
+}
+
+/// A NUL-terminated string attribute payload.
+pub fn string(p: &[u8]) -> String {
+    let p = p.split(|b| *b == 0).next().unwrap_or(p);
+    String::from_utf8_lossy(p).into_owned()
+}
+
+/// The attributes of an nfnetlink message (after nlmsghdr and nfgenmsg); empty when the
+/// message is too short to have any.
+pub fn nfnl_attrs(msg: &[u8]) -> &[u8] {
+    msg.get(NLMSG_HDRLEN + NFGENMSG_LEN..).unwrap_or(&[])
+}
+
 pub const NLA_F_NESTED: u16 = 0x8000;
 
 /// A netlink attribute writer with nesting: every message rustables cannot write is built
