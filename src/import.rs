@@ -1537,6 +1537,28 @@ fn sanitise(s: &str) -> Option<String> {
     (!out.is_empty()).then_some(out)
 }
 
+/// Unique names, none of them one of statewall's own (a comment may say "final"): the
+/// first entry keeps its name; a later one with the same name, or one with a reserved name,
+/// takes the first `NAME-2`, `NAME-3`, ... that no entry has or will have. (Names are at
+/// most 56 characters here, so the suffix stays within the 64 a name may have.)
+fn make_unique(mut names: Vec<&mut String>) {
+    use crate::compile::is_reserved_name;
+    let mut used: std::collections::HashSet<String> = names.iter().map(|n| n.to_string()).collect();
+    let mut kept: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for name in names.iter_mut() {
+        if !is_reserved_name(name) && kept.insert(name.to_string()) {
+            continue;
+        }
+        let free = (2..)
+            .map(|k| format!("{name}-{k}"))
+            .find(|n| !used.contains(n) && !is_reserved_name(n))
+            .expect("a free name");
+        used.insert(free.clone());
+        kept.insert(free.clone());
+        **name = free;
+    }
+}
+
 fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> Entry {
     let r = &a.rules[f.rule];
     let c = &f.cond;
@@ -1763,15 +1785,13 @@ fn build(
     }
     let mut allows = merge(allows);
     let mut rejects = merge(rejects);
-    // unique names, none of them one of statewall's own (a comment may say "final")
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for e in allows.iter_mut().chain(rejects.iter_mut()) {
-        let n = seen.entry(e.name.clone()).or_insert(0);
-        *n += 1;
-        if *n > 1 || crate::compile::is_reserved_name(&e.name) {
-            e.name = format!("{}-{}", e.name, (*n).max(2));
-        }
-    }
+    make_unique(
+        allows
+            .iter_mut()
+            .chain(rejects.iter_mut())
+            .map(|e| &mut e.name)
+            .collect(),
+    );
 
     if ipv6 == Ipv6::Mirror {
         for e in allows.iter().chain(rejects.iter()) {
@@ -1905,6 +1925,20 @@ mod tests {
             ["-m", "comment", "--comment", "a \"b\" c", "-j", "ACCEPT"]
         );
         assert!(words("--comment \"open", 0).is_err());
+    }
+
+    #[test]
+    fn names_are_made_unique_and_never_statewall_own() {
+        let mut names: Vec<String> = ["final", "final", "final-2", "ssh", "ssh", "ssh-2", "icmp"]
+            .map(String::from)
+            .to_vec();
+        make_unique(names.iter_mut().collect());
+        assert_eq!(
+            names,
+            [
+                "final-3", "final-4", "final-2", "ssh", "ssh-3", "ssh-2", "icmp-2"
+            ]
+        );
     }
 
     #[test]
