@@ -65,6 +65,22 @@ pub type Loader<'a> = &'a dyn Fn(&str) -> Result<(String, String), String>;
 
 /// [`parse`], with a way to read the network lists `from_file` names.
 pub fn parse_with(src: &str, load: Loader<'_>) -> (Option<Policy>, Vec<Diagnostic>) {
+    parse_inner(src, load, false)
+}
+
+/// [`parse`] for a policy text statewall stored itself (the confirmed policy, the ruleset a
+/// rollback restores): an entry name that a later statewall reserved for its own rules is
+/// accepted with a warning, so that what was confirmed still loads at boot and can still be
+/// rolled back to. Everything else is checked as in [`parse`].
+pub fn parse_stored(src: &str) -> (Option<Policy>, Vec<Diagnostic>) {
+    parse_inner(
+        src,
+        &|_| Err("no files can be read here: the policy was given as text, not as a file".into()),
+        true,
+    )
+}
+
+fn parse_inner(src: &str, load: Loader<'_>, stored: bool) -> (Option<Policy>, Vec<Diagnostic>) {
     let (root, errors) = DeTable::parse_recoverable(src);
     let mut cx = Checker {
         src,
@@ -72,6 +88,7 @@ pub fn parse_with(src: &str, load: Loader<'_>) -> (Option<Policy>, Vec<Diagnosti
         syntax: Vec::new(),
         swallowed: Vec::new(),
         load: Some(load),
+        stored,
     };
     cx.syntax_errors(&errors, root.get_ref());
     let policy = cx.policy(root.get_ref());
@@ -187,6 +204,8 @@ struct Checker<'s> {
     swallowed: Vec<Range<usize>>,
     /// Reads `from_file` lists (None inside a list file itself).
     load: Option<Loader<'s>>,
+    /// A text statewall stored itself: see [`parse_stored`].
+    stored: bool,
 }
 
 impl<'s> Checker<'s> {
@@ -806,15 +825,18 @@ impl<'s> Checker<'s> {
             return None;
         }
         if crate::compile::is_reserved_name(s) {
-            self.error(
-                span,
-                format!("the name \"{s}\" belongs to statewall's own rules"),
-                Some(format!(
-                    "counters and `verify` tell rules apart by name, and statewall names its own \
-                     rules established, invalid, loopback, icmp, icmpv6, audit, final and \
-                     entries_1, entries_2, ...; choose another, e.g. \"{s}-svc\""
-                )),
-            );
+            let message = format!("the name \"{s}\" belongs to statewall's own rules");
+            let help = Some(format!(
+                "counters and `verify` tell rules apart by name, and statewall names its own \
+                 rules established, invalid, loopback, icmp, icmpv6, audit, final and \
+                 entries_1, entries_2, ...; choose another, e.g. \"{s}-svc\""
+            ));
+            if self.stored {
+                // what was confirmed must still boot; `verify` may mix its counters up
+                self.warning(span.clone(), message, help);
+                return Some((s.to_string(), span));
+            }
+            self.error(span, message, help);
             return None;
         }
         Some((s.to_string(), span))
@@ -1440,6 +1462,7 @@ impl<'s> Checker<'s> {
             syntax: Vec::new(),
             swallowed: Vec::new(),
             load: None,
+            stored: self.stored,
         };
         let mut list = from.unwrap_or(FromList {
             nets: Vec::new(),

@@ -232,7 +232,7 @@ pub enum BootSource {
 /// `confirmed`: the confirmed record as read (`Err`: unreadable/corrupt; `Ok(None)`: none).
 pub fn boot_source(confirmed: Result<Option<Confirmed>, String>) -> BootSource {
     match confirmed {
-        Ok(Some(c)) => match crate::policy::parse(&c.policy_text) {
+        Ok(Some(c)) => match crate::policy::parse_stored(&c.policy_text) {
             (Some(_), d) if !crate::diag::has_errors(&d) => BootSource::Confirmed(c),
             _ => BootSource::Safe("the confirmed policy does not parse any more".into()),
         },
@@ -414,6 +414,18 @@ mod tests {
             ..boot_source_dummy()
         };
         assert!(matches!(boot_source(Ok(Some(bad))), BootSource::Safe(_)));
+        // confirmed before "icmp" became one of statewall's own names: it still boots
+        let older = Confirmed {
+            policy_text: "[[allow]]\nname = \"icmp\"\nicmp = [\"echo-request\"]\n".into(),
+            ..boot_source_dummy()
+        };
+        assert!(crate::diag::has_errors(
+            &crate::policy::parse(&older.policy_text).1
+        ));
+        assert_eq!(
+            boot_source(Ok(Some(older.clone()))),
+            BootSource::Confirmed(older)
+        );
         let (p, d) = crate::policy::parse(SAFE_POLICY);
         assert!(p.is_some() && !crate::diag::has_errors(&d), "{d:?}");
     }

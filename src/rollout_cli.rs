@@ -42,9 +42,11 @@ fn cmd_hint(state: &StateDir, sub: &str) -> String {
     }
 }
 
-/// Compiles `text` in `mode` for `table`; None when it no longer parses.
+/// Compiles `text` in `mode` for `table`; None when it no longer parses. The texts are
+/// stored ones (the previous ruleset, the confirmed policy) or were checked strictly
+/// already, so they parse as stored texts: see `policy::parse_stored`.
 fn plan_of(text: &str, mode: &str, table: &str) -> Option<statewall::plan::Plan> {
-    match policy::parse(text) {
+    match policy::parse_stored(text) {
         (Some(p), d) if !statewall::diag::has_errors(&d) => {
             Some(compile::compile(&rollout::with_stored_mode(p, mode), table))
         }
