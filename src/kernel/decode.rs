@@ -42,6 +42,8 @@ const NFTA_PAYLOAD_OFFSET: u16 = 3;
 const NFTA_PAYLOAD_LEN: u16 = 4;
 const NFTA_CT_KEY: u16 = 2;
 const NFTA_LOOKUP_SET: u16 = 1;
+const NFTA_LOOKUP_FLAGS: u16 = 5;
+const NFT_LOOKUP_F_INV: u32 = 1;
 const NFTA_IMMEDIATE_DATA: u16 = 2;
 const NFTA_COUNTER_BYTES: u16 = 1;
 const NFTA_COUNTER_PACKETS: u16 = 2;
@@ -177,6 +179,10 @@ fn parse_expr(elem: &[u8]) -> Expr {
             _ => None,
         },
         "ct" => a(NFTA_CT_KEY).and_then(be32).map(|key| Expr::Ct { key }),
+        // an inverted lookup (`!= @set`) means the opposite: not statewall's
+        "lookup" if a(NFTA_LOOKUP_FLAGS).and_then(be32).unwrap_or(0) & NFT_LOOKUP_F_INV != 0 => {
+            Some(Expr::Other("lookup (inverted)".into()))
+        }
         "lookup" => a(NFTA_LOOKUP_SET).map(|s| Expr::Lookup { set: string(s) }),
         // a counter created without values has none yet (the kernel always dumps both)
         "counter" => Some(Expr::Counter {
@@ -201,14 +207,24 @@ fn parse_expr(elem: &[u8]) -> Expr {
     parsed.unwrap_or(Expr::Other(format!("{name} (malformed)")))
 }
 
+/// Where a dumped rule sits: its table and chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RulePlace {
+    pub table: String,
+    pub chain: String,
+}
+
 /// A rule message as a dump returns it (`NFT_MSG_NEWRULE`: nlmsghdr, nfgenmsg, attributes)
-/// → its chain name and the rule. `None` for a message too short to be one.
-pub fn decode_rule_msg(msg: &[u8]) -> Option<(String, LiveRule)> {
+/// → where it sits and the rule. `None` for a message too short to be one.
+pub fn decode_rule_msg(msg: &[u8]) -> Option<(RulePlace, LiveRule)> {
     if msg.len() < wire::NLMSG_HDRLEN + wire::NFGENMSG_LEN {
         return None;
     }
     let body = wire::nfnl_attrs(msg);
-    let chain = attr(body, NFTA_RULE_CHAIN).map(string).unwrap_or_default();
+    let place = RulePlace {
+        table: attr(body, NFTA_RULE_TABLE).map(string).unwrap_or_default(),
+        chain: attr(body, NFTA_RULE_CHAIN).map(string).unwrap_or_default(),
+    };
     let handle = attr(body, NFTA_RULE_HANDLE).and_then(be64).unwrap_or(0);
     let udata = attr(body, NFTA_RULE_USERDATA);
     let exprs: Vec<Expr> = attr(body, NFTA_RULE_EXPRESSIONS)
@@ -219,7 +235,7 @@ pub fn decode_rule_msg(msg: &[u8]) -> Option<(String, LiveRule)> {
                 .collect()
         })
         .unwrap_or_default();
-    Some((chain, decode_rule(handle, udata, &exprs)))
+    Some((place, decode_rule(handle, udata, &exprs)))
 }
 
 fn decode_rule(handle: u64, udata: Option<&[u8]>, exprs: &[Expr]) -> LiveRule {
@@ -287,6 +303,17 @@ fn eq_or_range(exprs: &[Expr], at: usize) -> Option<(Vec<u8>, Vec<u8>, usize)> {
     }
 }
 
+/// Whether a `ct state` mask names only states statewall renders (others would vanish
+/// from the rendered rule, and so from the drift fingerprint).
+fn known_ct_states(mask: &[u8; 4]) -> bool {
+    let known = CtStates::INVALID
+        | CtStates::ESTABLISHED
+        | CtStates::RELATED
+        | CtStates::NEW
+        | CtStates::UNTRACKED;
+    u32::from_ne_bytes(*mask) & !known == 0
+}
+
 fn prefix_of(mask: &[u8]) -> Option<u8> {
     let ones: u32 = mask.iter().map(|b| b.count_ones()).sum();
     let expect = super::encode::prefix_mask(ones as u8, mask.len());
@@ -332,7 +359,9 @@ fn decode_exprs(
                     cmp_of(exprs.get(i + 2)),
                     <[u8; 4]>::try_from(mask.as_slice()),
                 ) {
-                    (Some((NFT_CMP_NEQ, zero)), Ok(m)) if zero == [0; 4] && xor == [0; 4] => {
+                    (Some((NFT_CMP_NEQ, zero)), Ok(m))
+                        if zero == [0; 4] && xor == [0; 4] && known_ct_states(&m) =>
+                    {
                         matches.push(Match::CtState(CtStates(u32::from_ne_bytes(m))));
                         i += 3;
                     }
@@ -592,8 +621,9 @@ mod tests {
         batch.add(rule, rustables::MsgType::Add);
         let raw = batch.finalize();
         let msg = wire::messages(&raw).nth(1).expect("begin, rule, end").1;
-        let (chain, live) = decode_rule_msg(msg).expect("a rule message");
-        assert_eq!(chain, "input");
+        let (place, live) = decode_rule_msg(msg).expect("a rule message");
+        assert_eq!(place.table, "statewall");
+        assert_eq!(place.chain, "input");
         live
     }
 
@@ -692,6 +722,143 @@ mod tests {
             bad[at] ^= 0xff;
             let _ = decode_rule_msg(&bad);
         }
+    }
+
+    /// A rule message as the kernel dumps it, written attribute by attribute: a handle, then
+    /// `exprs` (name, attributes), a counter of 3 packets and 180 bytes, and `accept`.
+    fn dumped(handle: u64, exprs: &[(&str, wire::Attrs)]) -> Vec<u8> {
+        let mut a = wire::Attrs::default();
+        a.str(NFTA_RULE_TABLE, "statewall")
+            .str(NFTA_RULE_CHAIN, "input")
+            .put(NFTA_RULE_HANDLE, &handle.to_be_bytes())
+            .nest(NFTA_RULE_EXPRESSIONS, |list| {
+                let mut elem = |name: &str, data: &wire::Attrs| {
+                    list.nest(NFTA_LIST_ELEM, |e| {
+                        e.str(NFTA_EXPR_NAME, name).nest(NFTA_EXPR_DATA, |d| {
+                            d.0.extend_from_slice(&data.0);
+                        });
+                    });
+                };
+                for (name, data) in exprs {
+                    elem(name, data);
+                }
+                let mut counter = wire::Attrs::default();
+                counter
+                    .put(NFTA_COUNTER_BYTES, &180u64.to_be_bytes())
+                    .put(NFTA_COUNTER_PACKETS, &3u64.to_be_bytes());
+                elem("counter", &counter);
+                let mut verdict = wire::Attrs::default();
+                verdict.nest(NFTA_IMMEDIATE_DATA, |d| {
+                    d.nest(NFTA_DATA_VERDICT, |v| {
+                        v.put(NFTA_VERDICT_CODE, &(NF_ACCEPT as u32).to_be_bytes());
+                    });
+                });
+                elem("immediate", &verdict);
+            })
+            .put(
+                NFTA_RULE_USERDATA,
+                &crate::kernel::encode::comment_udata("web"),
+            );
+        wire::nfnl_message(0x0a06, 0x2, 0, 1, 0, &a)
+    }
+
+    fn cmp(op: u32, value: &[u8]) -> wire::Attrs {
+        let mut a = wire::Attrs::default();
+        a.be32(NFTA_CMP_OP, op).nest(NFTA_CMP_DATA, |d| {
+            d.put(NFTA_DATA_VALUE, value);
+        });
+        a
+    }
+
+    #[test]
+    fn a_dumped_rule_reads_back_with_handle_counters_and_set_lookup() {
+        let mut l4 = wire::Attrs::default();
+        l4.be32(NFTA_META_KEY, NFT_META_L4PROTO);
+        let mut dport = wire::Attrs::default();
+        dport
+            .be32(NFTA_PAYLOAD_BASE, NFT_PAYLOAD_TRANSPORT_HEADER)
+            .be32(NFTA_PAYLOAD_OFFSET, 2)
+            .be32(NFTA_PAYLOAD_LEN, 2);
+        let mut lookup = wire::Attrs::default();
+        lookup.str(NFTA_LOOKUP_SET, "tcp_web");
+        let msg = dumped(
+            77,
+            &[
+                ("meta", l4),
+                ("cmp", cmp(NFT_CMP_EQ, &[6])),
+                ("payload", dport),
+                ("lookup", lookup),
+            ],
+        );
+        let (place, live) = decode_rule_msg(&msg).unwrap();
+        assert_eq!(place.chain, "input");
+        assert_eq!((live.handle, live.packets, live.bytes), (77, 3, 180));
+        assert_eq!(
+            live.rule.unwrap().matches,
+            [Match::L4Proto(6), Match::DstPortInSet]
+        );
+    }
+
+    #[test]
+    fn an_inverted_lookup_or_an_unknown_ct_state_is_not_statewalls() {
+        let port_set = |flags: Option<u32>| {
+            let mut l4 = wire::Attrs::default();
+            l4.be32(NFTA_META_KEY, NFT_META_L4PROTO);
+            let mut dport = wire::Attrs::default();
+            dport
+                .be32(NFTA_PAYLOAD_BASE, NFT_PAYLOAD_TRANSPORT_HEADER)
+                .be32(NFTA_PAYLOAD_OFFSET, 2)
+                .be32(NFTA_PAYLOAD_LEN, 2);
+            let mut lookup = wire::Attrs::default();
+            lookup.str(NFTA_LOOKUP_SET, "tcp_web");
+            if let Some(f) = flags {
+                lookup.be32(NFTA_LOOKUP_FLAGS, f);
+            }
+            dumped(
+                1,
+                &[
+                    ("meta", l4),
+                    ("cmp", cmp(NFT_CMP_EQ, &[6])),
+                    ("payload", dport),
+                    ("lookup", lookup),
+                ],
+            )
+        };
+        assert!(decode_rule_msg(&port_set(Some(0))).unwrap().1.rule.is_ok());
+        // `tcp dport != @tcp_web` means the opposite of what statewall wrote
+        let inverted = decode_rule_msg(&port_set(Some(NFT_LOOKUP_F_INV)))
+            .unwrap()
+            .1;
+        assert!(inverted.rule.is_err(), "{:?}", inverted.rule);
+
+        let ct = |mask: u32| {
+            let mut c = wire::Attrs::default();
+            c.be32(NFTA_CT_KEY, NFT_CT_STATE);
+            let mut b = wire::Attrs::default();
+            b.nest(NFTA_BITWISE_MASK, |d| {
+                d.put(NFTA_DATA_VALUE, &mask.to_ne_bytes());
+            })
+            .nest(NFTA_BITWISE_XOR, |d| {
+                d.put(NFTA_DATA_VALUE, &[0; 4]);
+            });
+            dumped(
+                1,
+                &[
+                    ("ct", c),
+                    ("bitwise", b),
+                    ("cmp", cmp(NFT_CMP_NEQ, &[0; 4])),
+                ],
+            )
+        };
+        let ok = decode_rule_msg(&ct(CtStates::NEW)).unwrap().1.rule.unwrap();
+        assert_eq!(ok.matches, [Match::CtState(CtStates(CtStates::NEW))]);
+        // bit 5 is a state statewall never writes (and would not render)
+        let err = decode_rule_msg(&ct(CtStates::NEW | 1 << 5))
+            .unwrap()
+            .1
+            .rule
+            .unwrap_err();
+        assert!(err.contains("ct state"), "{err}");
     }
 
     #[test]

@@ -16,6 +16,8 @@ const SOL_NETLINK: libc::c_int = 270;
 const NETLINK_CAP_ACK: libc::c_int = 10;
 const NETLINK_EXT_ACK: libc::c_int = 11;
 const RECV_BUF: usize = 1 << 20;
+/// `NLM_F_DUMP_INTR`: the dump was inconsistent (the data changed while it ran).
+const NLM_F_DUMP_INTR: u16 = 0x10;
 
 #[derive(Debug)]
 pub enum CommitError {
@@ -379,14 +381,29 @@ impl Socket {
         self.send(&request)?;
         let mut buf = Vec::with_capacity(RECV_BUF);
         let mut out = Vec::new();
+        let mut interrupted = false;
         loop {
             let n = self.recv(&mut buf)?;
             for (h, msg) in wire::messages(&buf[..n]) {
                 if h.seq != seq {
                     continue;
                 }
+                // the ruleset changed during the dump: what came may be a mix
+                interrupted |= h.flags & NLM_F_DUMP_INTR != 0;
                 match h.ty {
-                    NLMSG_DONE => return Ok(out),
+                    NLMSG_DONE => {
+                        let errno = wire::done_errno(msg);
+                        if errno != 0 {
+                            return Err(io::Error::from_raw_os_error(errno));
+                        }
+                        if interrupted {
+                            return Err(io::Error::new(
+                                io::ErrorKind::Interrupted,
+                                "the ruleset changed during the dump",
+                            ));
+                        }
+                        return Ok(out);
+                    }
                     NLMSG_ERROR => match wire::parse_error(&h, msg) {
                         Some(e) if e.errno != 0 => {
                             return Err(io::Error::from_raw_os_error(e.errno));

@@ -66,10 +66,6 @@ impl std::fmt::Display for ReadError {
 
 impl std::error::Error for ReadError {}
 
-fn failed(what: String) -> impl FnOnce(std::io::Error) -> ReadError {
-    move |e| ReadError(format!("reading {what} over netlink failed: {e}"))
-}
-
 /// A dump request of the `inet` family.
 fn dump_request(ty: u16, attrs: &Attrs) -> Vec<u8> {
     wire::nfnl_message(
@@ -100,26 +96,62 @@ impl LiveTable {
     }
 }
 
+/// How many times `read_table` reads while the ruleset keeps changing under it.
+const READ_TRIES: usize = 5;
+
 /// Reads `inet NAME` in the calling thread's network namespace. `Ok(None)` when it does
-/// not exist. The parts are separate dumps: when the ruleset generation moved while they
-/// were read, they are read again (at most three times), so what comes back is one state.
+/// not exist. The parts are separate dumps, so the generation id is read before and after:
+/// when it moved (or the kernel marked a dump interrupted), everything is read again. What
+/// comes back is one state of the ruleset, or an error saying it kept changing — never a
+/// mix, which would read as drift and make `confirm` or a rollback refuse.
 pub fn read_table(name: &str) -> Result<Option<LiveTable>, ReadError> {
     let mut sock =
         Socket::open().map_err(|e| ReadError(format!("cannot open a netlink socket: {e}")))?;
-    let mut last = None;
-    for _ in 0..3 {
-        let before = sock.generation().ok();
-        let read = read_once(&mut sock, name)?;
-        if before.is_some() && sock.generation().ok() == before {
-            return Ok(read);
+    let generation = |sock: &mut Socket| {
+        sock.generation()
+            .map_err(|e| ReadError(format!("reading the ruleset generation failed: {e}")))
+    };
+    for _ in 0..READ_TRIES {
+        let before = generation(&mut sock)?;
+        match read_once(&mut sock, name) {
+            Ok(read) if generation(&mut sock)? == before => return Ok(read),
+            Ok(_) => {}
+            Err(Failure::Interrupted) => {}
+            Err(Failure::Error(e)) => return Err(e),
         }
         tracing::debug!("the ruleset changed while it was read; reading again");
-        last = Some(read);
     }
-    Ok(last.flatten())
+    Err(ReadError(format!(
+        "the ruleset changed every time table inet {name} was read ({READ_TRIES} tries): \
+         something is committing rulesets without pause; try again"
+    )))
 }
 
-fn read_once(sock: &mut Socket, name: &str) -> Result<Option<LiveTable>, ReadError> {
+/// Why one read failed: a dump the kernel marked interrupted is read again.
+enum Failure {
+    Interrupted,
+    Error(ReadError),
+}
+
+impl From<ReadError> for Failure {
+    fn from(e: ReadError) -> Failure {
+        Failure::Error(e)
+    }
+}
+
+fn failed(what: String) -> impl FnOnce(std::io::Error) -> Failure {
+    move |e| {
+        if e.kind() == std::io::ErrorKind::Interrupted {
+            Failure::Interrupted
+        } else {
+            Failure::Error(ReadError(format!(
+                "reading {what} over netlink failed: {e}"
+            )))
+        }
+    }
+}
+
+fn read_once(sock: &mut Socket, name: &str) -> Result<Option<LiveTable>, Failure> {
     let tables = sock
         .dump(dump_request(NFT_MSG_GETTABLE, &Attrs::default()))
         .map_err(failed("the list of tables".into()))?;
@@ -164,7 +196,7 @@ fn read_once(sock: &mut Socket, name: &str) -> Result<Option<LiveTable>, ReadErr
         let rules = msgs
             .iter()
             .filter_map(|m| decode_rule_msg(m))
-            .filter(|(c, _)| *c == chain_name)
+            .filter(|(at, _)| at.table == name && at.chain == chain_name)
             .map(|(_, r)| r)
             .collect();
         out.push(LiveChain {
@@ -226,7 +258,7 @@ fn read_sets(
     sock: &mut Socket,
     table: &str,
     chains: &[LiveChain],
-) -> Result<Vec<LiveSet>, ReadError> {
+) -> Result<Vec<LiveSet>, Failure> {
     let mut wanted: Vec<(usize, SetKind, String)> = Vec::new();
     // (hash maps: a table of 50,000 entries has 50,000 distinct comments and sets)
     let mut first_rule: HashMap<&str, usize> = HashMap::new();
@@ -255,6 +287,9 @@ fn read_sets(
                 let raw: Vec<sets::RawElem> =
                     msgs.iter().flat_map(|m| sets::parse_elements(m)).collect();
                 sets::elements_from_raw(kind, &raw)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                return Err(Failure::Interrupted);
             }
             Err(e) => Err(format!("reading its elements failed: {e}")),
         };

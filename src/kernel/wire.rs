@@ -118,6 +118,14 @@ pub fn string(p: &[u8]) -> String {
     String::from_utf8_lossy(p).into_owned()
 }
 
+/// The errno an `NLMSG_DONE` carries: a dump that failed part way ends with its negative
+/// errno right after the header (0: the dump is complete).
+pub fn done_errno(msg: &[u8]) -> i32 {
+    msg.get(NLMSG_HDRLEN..NLMSG_HDRLEN + 4)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, |b| i32::from_ne_bytes(b).min(0).saturating_neg())
+}
+
 /// The attributes of an nfnetlink message (after nlmsghdr and nfgenmsg); empty when the
 /// message is too short to have any.
 pub fn nfnl_attrs(msg: &[u8]) -> &[u8] {
@@ -326,6 +334,29 @@ mod tests {
         let m = batch_begin(7, None);
         assert_eq!(m.len(), 20);
         assert_eq!(Header::parse(&m).unwrap().seq, 7);
+    }
+
+    #[test]
+    fn a_dump_that_failed_part_way_says_so_in_its_done() {
+        let done = |payload: &[u8]| {
+            let mut m = Vec::new();
+            Header {
+                len: (NLMSG_HDRLEN + payload.len()) as u32,
+                ty: NLMSG_DONE,
+                flags: NLM_F_MULTI,
+                seq: 1,
+                pid: 0,
+            }
+            .write(&mut m);
+            m.extend_from_slice(payload);
+            m
+        };
+        assert_eq!(done_errno(&done(&0i32.to_ne_bytes())), 0);
+        assert_eq!(
+            done_errno(&done(&(-libc::EMSGSIZE).to_ne_bytes())),
+            libc::EMSGSIZE
+        );
+        assert_eq!(done_errno(&done(&[])), 0, "an old kernel's bare DONE");
     }
 
     #[test]
