@@ -163,6 +163,11 @@ pub fn report(t: &LiveTable, facts: &Facts) -> Report {
     }
 }
 
+/// Up to this many entries, the text report lists every one; beyond, a summary.
+const ENTRIES_SHOWN_IN_FULL: usize = 50;
+/// How many busy and how many silent entries the summary names.
+const ENTRIES_SUMMARY: usize = 20;
+
 fn top(list: &[Hit], n: usize) -> Vec<&Hit> {
     list.iter().filter(|h| h.packets > 0).take(n).collect()
 }
@@ -173,13 +178,43 @@ pub fn text(r: &Report) -> String {
         "audit report for table inet {}\n\nentries of the policy (packets):\n",
         r.table
     ));
-    for (name, p) in &r.entries {
-        let note = if *p == 0 {
-            "  <- saw no NEW connection: is the service in use, and is the rule right?"
-        } else {
-            ""
-        };
-        s.push_str(&format!("  {p:>10}  {name}{note}\n"));
+    let silent_note = "  <- saw no NEW connection: is the service in use, and is the rule right?";
+    if r.entries.len() <= ENTRIES_SHOWN_IN_FULL {
+        for (name, p) in &r.entries {
+            let note = if *p == 0 { silent_note } else { "" };
+            s.push_str(&format!("  {p:>10}  {name}{note}\n"));
+        }
+    } else {
+        // thousands of entries: the busiest and the first silent ones; --json has them all
+        let mut busy: Vec<&(String, u64)> = r.entries.iter().filter(|(_, p)| *p > 0).collect();
+        busy.sort_by_key(|e| std::cmp::Reverse(e.1));
+        s.push_str(&format!(
+            "  {} entries: {} saw NEW connections, {} did not\n",
+            r.entries.len(),
+            busy.len(),
+            r.silent.len()
+        ));
+        for (name, p) in busy.iter().take(ENTRIES_SUMMARY) {
+            s.push_str(&format!("  {p:>10}  {name}\n"));
+        }
+        if busy.len() > ENTRIES_SUMMARY {
+            s.push_str(&format!(
+                "  {:>10}  ... {} more that saw traffic\n",
+                "",
+                busy.len() - ENTRIES_SUMMARY
+            ));
+        }
+        for name in r.silent.iter().take(ENTRIES_SUMMARY) {
+            s.push_str(&format!("  {:>10}  {name}{silent_note}\n", 0));
+        }
+        if r.silent.len() > ENTRIES_SUMMARY {
+            s.push_str(&format!(
+                "  {:>10}  ... {} more that saw no NEW connection\n",
+                "",
+                r.silent.len() - ENTRIES_SUMMARY
+            ));
+        }
+        s.push_str("  (statewall verify --json lists every entry)\n");
     }
     s.push_str(&format!(
         "\nwhat enforce would drop: {} packets, {} bytes reached the final rule\n",
@@ -234,4 +269,57 @@ pub fn json(r: &Report) -> Value {
         "risks": r.risks,
         "notes": r.notes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(n: usize, busy: impl Fn(usize) -> u64) -> Report {
+        let entries: Vec<(String, u64)> = (0..n).map(|i| (format!("e{i}"), busy(i))).collect();
+        Report {
+            table: "statewall".into(),
+            audit: true,
+            silent: entries
+                .iter()
+                .filter(|(_, p)| *p == 0)
+                .map(|(n, _)| n.clone())
+                .collect(),
+            entries,
+            would_drop: (0, 0),
+            tcp_ports: Vec::new(),
+            udp_ports: Vec::new(),
+            sources: Vec::new(),
+            risks: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_short_report_lists_every_entry() {
+        let t = text(&report(ENTRIES_SHOWN_IN_FULL, |i| (i % 2) as u64));
+        for i in 0..ENTRIES_SHOWN_IN_FULL {
+            assert!(t.contains(&format!("  e{i}")), "e{i} missing:\n{t}");
+        }
+        assert!(!t.contains("--json lists"), "{t}");
+    }
+
+    #[test]
+    fn thousands_of_entries_are_summed_up_busiest_first() {
+        // every 100th entry but e0 saw traffic, e4900 the most
+        let t = text(&report(5_000, |i| if i % 100 == 0 { i as u64 } else { 0 }));
+        assert!(
+            t.contains("5000 entries: 49 saw NEW connections, 4951 did not"),
+            "{t}"
+        );
+        let first_busy = t.lines().position(|l| l.ends_with("  e4900")).unwrap();
+        let next_busy = t.lines().position(|l| l.ends_with("  e4800")).unwrap();
+        assert!(first_busy < next_busy, "{t}");
+        assert!(t.contains("... 29 more that saw traffic"), "{t}");
+        assert!(
+            t.contains("... 4931 more that saw no NEW connection"),
+            "{t}"
+        );
+        assert!(t.lines().count() < 60, "{t}");
+    }
 }
