@@ -4,6 +4,8 @@
 //! the I/O: state files, the clock, the guard process, netlink.
 
 use std::io;
+// `arg0` and `pre_exec(setsid)` for the one process statewall starts: itself, as the
+// rollback guard (`spawn_guard`). Never nft, iptables or a shell.
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -105,8 +107,9 @@ pub fn refuse_if_pending(state: &StateDir, strict: bool) -> Result<(), u8> {
 fn spawn_guard(state: &StateDir, netns: Option<&str>) -> io::Result<u32> {
     let log = state.open_log().map_err(io::Error::other)?;
     let log2 = log.try_clone()?;
-    // The one process the product starts, and it is statewall itself (never nft, iptables
-    // or a shell): the rollback guard must outlive this CLI, its terminal and its SSH session.
+    // Legitimate, and the only one: statewall re-executes itself (/proc/self/exe, the very
+    // binary running now, never nft, iptables or a shell) as the rollback guard, which must
+    // outlive this CLI, its terminal and its SSH session, so it cannot be a thread.
     let mut cmd = Command::new("/proc/self/exe");
     cmd.arg("--state-dir").arg(state.path());
     if let Some(n) = netns {
