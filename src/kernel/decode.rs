@@ -13,7 +13,10 @@ use super::encode::{
     NFPROTO_IPV4, NFPROTO_IPV6, NFT_PAYLOAD_NETWORK_HEADER, NFT_PAYLOAD_TRANSPORT_HEADER,
     comment_from_udata,
 };
-use super::wire::{self, attr, be32, be64, string};
+use super::wire::{
+    self, NFTA_COUNTER_BYTES, NFTA_COUNTER_PACKETS, NFTA_DATA_VALUE, NFTA_EXPR_DATA,
+    NFTA_EXPR_NAME, NFTA_LIST_ELEM, attr, be32, be64, string,
+};
 use crate::model::{Cidr, IcmpReject, PortRange};
 use crate::plan::{
     CtStates, IPPROTO_TCP, IPPROTO_UDP, Match, RecordKey, Rule, SetKind, Verdict, set_name,
@@ -25,13 +28,9 @@ pub const NFTA_RULE_CHAIN: u16 = 2;
 const NFTA_RULE_HANDLE: u16 = 3;
 const NFTA_RULE_EXPRESSIONS: u16 = 4;
 const NFTA_RULE_USERDATA: u16 = 7;
-const NFTA_LIST_ELEM: u16 = 1;
-const NFTA_EXPR_NAME: u16 = 1;
-const NFTA_EXPR_DATA: u16 = 2;
 const NFTA_META_KEY: u16 = 2;
 const NFTA_CMP_OP: u16 = 2;
 const NFTA_CMP_DATA: u16 = 3;
-const NFTA_DATA_VALUE: u16 = 1;
 const NFTA_DATA_VERDICT: u16 = 2;
 const NFTA_VERDICT_CODE: u16 = 1;
 const NFTA_VERDICT_CHAIN: u16 = 2;
@@ -45,8 +44,6 @@ const NFTA_LOOKUP_SET: u16 = 1;
 const NFTA_LOOKUP_FLAGS: u16 = 5;
 const NFT_LOOKUP_F_INV: u32 = 1;
 const NFTA_IMMEDIATE_DATA: u16 = 2;
-const NFTA_COUNTER_BYTES: u16 = 1;
-const NFTA_COUNTER_PACKETS: u16 = 2;
 const NFTA_REJECT_TYPE: u16 = 1;
 const NFTA_REJECT_ICMP_CODE: u16 = 2;
 
@@ -759,7 +756,7 @@ mod tests {
                 NFTA_RULE_USERDATA,
                 &crate::kernel::encode::comment_udata("web"),
             );
-        wire::nfnl_message(0x0a06, 0x2, 0, 1, 0, &a)
+        wire::nft_message(6, wire::NLM_F_MULTI, &a) // NFT_MSG_NEWRULE, as a dump sends it
     }
 
     fn cmp(op: u32, value: &[u8]) -> wire::Attrs {
@@ -770,8 +767,9 @@ mod tests {
         a
     }
 
-    #[test]
-    fn a_dumped_rule_reads_back_with_handle_counters_and_set_lookup() {
+    /// `meta l4proto tcp tcp dport @tcp_web` as the kernel dumps it, with the lookup's
+    /// `NFTA_LOOKUP_FLAGS` when given.
+    fn tcp_port_set(handle: u64, lookup_flags: Option<u32>) -> Vec<u8> {
         let mut l4 = wire::Attrs::default();
         l4.be32(NFTA_META_KEY, NFT_META_L4PROTO);
         let mut dport = wire::Attrs::default();
@@ -781,16 +779,23 @@ mod tests {
             .be32(NFTA_PAYLOAD_LEN, 2);
         let mut lookup = wire::Attrs::default();
         lookup.str(NFTA_LOOKUP_SET, "tcp_web");
-        let msg = dumped(
-            77,
+        if let Some(f) = lookup_flags {
+            lookup.be32(NFTA_LOOKUP_FLAGS, f);
+        }
+        dumped(
+            handle,
             &[
                 ("meta", l4),
                 ("cmp", cmp(NFT_CMP_EQ, &[6])),
                 ("payload", dport),
                 ("lookup", lookup),
             ],
-        );
-        let (place, live) = decode_rule_msg(&msg).unwrap();
+        )
+    }
+
+    #[test]
+    fn a_dumped_rule_reads_back_with_handle_counters_and_set_lookup() {
+        let (place, live) = decode_rule_msg(&tcp_port_set(77, None)).unwrap();
         assert_eq!(place.chain, "input");
         assert_eq!((live.handle, live.packets, live.bytes), (77, 3, 180));
         assert_eq!(
@@ -801,32 +806,10 @@ mod tests {
 
     #[test]
     fn an_inverted_lookup_or_an_unknown_ct_state_is_not_statewalls() {
-        let port_set = |flags: Option<u32>| {
-            let mut l4 = wire::Attrs::default();
-            l4.be32(NFTA_META_KEY, NFT_META_L4PROTO);
-            let mut dport = wire::Attrs::default();
-            dport
-                .be32(NFTA_PAYLOAD_BASE, NFT_PAYLOAD_TRANSPORT_HEADER)
-                .be32(NFTA_PAYLOAD_OFFSET, 2)
-                .be32(NFTA_PAYLOAD_LEN, 2);
-            let mut lookup = wire::Attrs::default();
-            lookup.str(NFTA_LOOKUP_SET, "tcp_web");
-            if let Some(f) = flags {
-                lookup.be32(NFTA_LOOKUP_FLAGS, f);
-            }
-            dumped(
-                1,
-                &[
-                    ("meta", l4),
-                    ("cmp", cmp(NFT_CMP_EQ, &[6])),
-                    ("payload", dport),
-                    ("lookup", lookup),
-                ],
-            )
-        };
-        assert!(decode_rule_msg(&port_set(Some(0))).unwrap().1.rule.is_ok());
+        let plain = decode_rule_msg(&tcp_port_set(1, Some(0))).unwrap().1;
+        assert!(plain.rule.is_ok(), "{:?}", plain.rule);
         // `tcp dport != @tcp_web` means the opposite of what statewall wrote
-        let inverted = decode_rule_msg(&port_set(Some(NFT_LOOKUP_F_INV)))
+        let inverted = decode_rule_msg(&tcp_port_set(1, Some(NFT_LOOKUP_F_INV)))
             .unwrap()
             .1;
         assert!(inverted.rule.is_err(), "{:?}", inverted.rule);

@@ -7,17 +7,13 @@
 use super::decode::{LiveRule, NFTA_RULE_CHAIN, NFTA_RULE_TABLE, decode_rule_msg};
 use super::netlink::Socket;
 use super::sets;
-use super::wire::{
-    self, Attrs, NFNL_SUBSYS_NFTABLES, NLM_F_REQUEST, attr, be32, nfnl_attrs, string,
-};
+use super::wire::{self, Attrs, NLM_F_DUMP, NLM_F_REQUEST, attr, be32, nfnl_attrs, string};
 use crate::plan::{Rule, SetElem, SetKind, Verdict};
 use std::collections::{HashMap, HashSet};
 
 const NFT_MSG_GETTABLE: u16 = 1;
 const NFT_MSG_GETCHAIN: u16 = 4;
 const NFT_MSG_GETRULE: u16 = 7;
-const NLM_F_DUMP: u16 = 0x300;
-const NFPROTO_INET: u8 = 1;
 const NFTA_TABLE_NAME: u16 = 1;
 const NFTA_TABLE_USERDATA: u16 = 6;
 const NFTA_CHAIN_TABLE: u16 = 1;
@@ -68,14 +64,7 @@ impl std::error::Error for ReadError {}
 
 /// A dump request of the `inet` family.
 fn dump_request(ty: u16, attrs: &Attrs) -> Vec<u8> {
-    wire::nfnl_message(
-        (NFNL_SUBSYS_NFTABLES << 8) | ty,
-        NLM_F_REQUEST | NLM_F_DUMP,
-        0,
-        NFPROTO_INET,
-        0,
-        attrs,
-    )
+    wire::nft_message(ty, NLM_F_REQUEST | NLM_F_DUMP, attrs)
 }
 
 impl LiveTable {

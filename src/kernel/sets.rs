@@ -2,7 +2,10 @@
 //! write (interval elements, the set's counter expression, elements split under 64 KiB)
 //! and the element dump it cannot read. Pure byte work; the socket is elsewhere.
 
-use super::wire::{self, Attrs, NFNL_SUBSYS_NFTABLES, NLM_F_REQUEST};
+use super::wire::{
+    self, Attrs, NFTA_COUNTER_BYTES, NFTA_COUNTER_PACKETS, NFTA_DATA_VALUE, NFTA_EXPR_DATA,
+    NFTA_EXPR_NAME, NFTA_LIST_ELEM, NLM_F_DUMP, NLM_F_REQUEST, nft_message as message,
+};
 use crate::model::{Cidr, PortRange};
 use crate::plan::{Set, SetElem, SetKind};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -31,34 +34,15 @@ const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
 const NFTA_SET_ELEM_LIST_SET: u16 = 2;
 const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
 const NFTA_SET_ELEM_LIST_SET_ID: u16 = 4;
-const NFTA_LIST_ELEM: u16 = 1;
 const NFTA_SET_ELEM_KEY: u16 = 1;
 const NFTA_SET_ELEM_FLAGS: u16 = 3;
 const NFTA_SET_ELEM_EXPR: u16 = 7;
 const NFTA_SET_ELEM_EXPRESSIONS: u16 = 11;
 const NFT_SET_ELEM_INTERVAL_END: u32 = 0x1;
-const NFTA_DATA_VALUE: u16 = 1;
-const NFTA_EXPR_NAME: u16 = 1;
-const NFTA_EXPR_DATA: u16 = 2;
-const NFTA_COUNTER_BYTES: u16 = 1;
-const NFTA_COUNTER_PACKETS: u16 = 2;
-const NLM_F_DUMP: u16 = 0x300;
 const NLM_F_CREATE: u16 = 0x400;
-const NFPROTO_INET: u8 = 1;
 
 /// Element messages stay well under the 64 KiB an attribute length can say.
 const ELEMENTS_PER_MESSAGE_BYTES: usize = 48 * 1024;
-
-fn message(ty: u16, flags: u16, body: &Attrs) -> Vec<u8> {
-    wire::nfnl_message(
-        (NFNL_SUBSYS_NFTABLES << 8) | ty,
-        flags,
-        0,
-        NFPROTO_INET,
-        0,
-        body,
-    )
-}
 
 /// `NFT_MSG_NEWSET`: an interval set with a counter on every element.
 pub fn newset(table: &str, set: &Set, id: u32) -> Vec<u8> {

@@ -10,7 +10,6 @@ use super::wire;
 const NETLINK_SOCK_DIAG: libc::c_int = 4;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const TCP_LISTEN: u32 = 10;
-const NLM_F_DUMP: u16 = 0x300;
 /// sizeof(struct inet_diag_msg)
 const INET_DIAG_MSG_LEN: usize = 72;
 
@@ -23,7 +22,7 @@ pub fn request(family: u8, seq: u32) -> Vec<u8> {
     wire::Header {
         len: (16 + body.len()) as u32,
         ty: SOCK_DIAG_BY_FAMILY,
-        flags: wire::NLM_F_REQUEST | NLM_F_DUMP,
+        flags: wire::NLM_F_REQUEST | wire::NLM_F_DUMP,
         seq,
         pid: 0,
     }

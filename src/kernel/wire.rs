@@ -24,6 +24,18 @@ pub const NFT_MSG_NEWGEN: u16 = 15;
 pub const NFT_MSG_GETGEN: u16 = 16;
 pub const NFTA_GEN_ID: u16 = 1;
 
+pub const NLM_F_DUMP: u16 = 0x300;
+/// The family of statewall's table, in nfgenmsg.
+pub const NFPROTO_INET: u8 = 1;
+
+// nf_tables attributes several messages share (linux/netfilter/nf_tables.h)
+pub const NFTA_LIST_ELEM: u16 = 1;
+pub const NFTA_EXPR_NAME: u16 = 1;
+pub const NFTA_EXPR_DATA: u16 = 2;
+pub const NFTA_DATA_VALUE: u16 = 1;
+pub const NFTA_COUNTER_BYTES: u16 = 1;
+pub const NFTA_COUNTER_PACKETS: u16 = 2;
+
 pub const NLMSGERR_ATTR_MSG: u16 = 1;
 pub const NLMSGERR_ATTR_OFFS: u16 = 2;
 
@@ -187,6 +199,19 @@ pub fn nfnl_message(
     out.extend_from_slice(&res_id.to_be_bytes());
     out.extend_from_slice(&attributes.0);
     out
+}
+
+/// An nf_tables message about statewall's `inet` table (`ty` is the `NFT_MSG_*` number;
+/// the sequence number is set when it is sent).
+pub fn nft_message(ty: u16, flags: u16, attributes: &Attrs) -> Vec<u8> {
+    nfnl_message(
+        (NFNL_SUBSYS_NFTABLES << 8) | ty,
+        flags,
+        0,
+        NFPROTO_INET,
+        0,
+        attributes,
+    )
 }
 
 /// The batch-begin message, with the generation id when given.
