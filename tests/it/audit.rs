@@ -20,6 +20,16 @@ fn verify_json(pair: &Pair, env: &[(&str, &str)]) -> (i32, serde_json::Value) {
     (out.code.unwrap_or(-1), v)
 }
 
+/// The `silent` list of a `verify --json` report: entries that saw no NEW connection.
+fn silent_entries(report: &serde_json::Value) -> Vec<&str> {
+    report["silent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect()
+}
+
 fn key_packets(list: &serde_json::Value, key: &str) -> u64 {
     list.as_array()
         .unwrap()
@@ -57,12 +67,7 @@ fn verify_names_what_enforce_would_drop_and_enforce_keeps_the_counters() {
     assert_eq!(key_packets(&drop["sources"], &CLIENT_V4.to_string()), 2);
     assert_eq!(key_packets(&drop["sources"], &CLIENT_V6.to_string()), 2);
     assert_eq!(drop["packets"], 4);
-    let silent: Vec<&str> = report["silent"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap())
-        .collect();
+    let silent = silent_entries(&report);
     assert_eq!(
         silent,
         ["smtp", "http", "https", "ident"],
@@ -166,12 +171,7 @@ fn audit_verify_and_enforce_work_across_chains_of_entries() {
     let (code, report) = verify_json(&pair, &[]);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(key_packets(&report["would_drop"]["tcp_ports"], "9999"), 1);
-    let silent: Vec<&str> = report["silent"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap())
-        .collect();
+    let silent = silent_entries(&report);
     // 2,500 entries + ssh + web + ident, less the one that saw its connection; the jumps
     // are no entries
     assert_eq!(silent.len(), 2_502, "{:?}", &silent[..5]);

@@ -151,24 +151,37 @@ fn a_rejected_batch_leaves_the_previous_table_and_counters_byte_identical() {
     assert_eq!(ruleset(&ns), before, "table and counters unchanged");
 }
 
+/// Runs each `nft` command (words split at spaces) in `ns`; each must succeed.
+fn nft_commands(ns: &Netns, cmds: &[&str]) {
+    for cmd in cmds {
+        ns.nft(cmd.split(' ').collect::<Vec<_>>()).assert_ok();
+    }
+}
+
+/// `nft list table FAMILY NAME` of each table, one after the other.
+fn tables_listed(ns: &Netns, tables: &[(&str, &str)]) -> String {
+    let mut all = String::new();
+    for (family, name) in tables {
+        let out = ns.nft(["list", "table", family, name]);
+        out.assert_ok();
+        all.push_str(&out.stdout);
+    }
+    all
+}
+
 #[test]
 fn other_tables_are_never_touched() {
     let ns = Netns::new("k-foreign");
-    for cmd in [
-        "add table ip keepme",
-        "add chain ip keepme c { type filter hook input priority -5; policy accept; }",
-        "add rule ip keepme c tcp dport 9 counter accept",
-        "add table inet other",
-    ] {
-        ns.nft(cmd.split(' ').collect::<Vec<_>>()).assert_ok();
-    }
-    let foreign = |ns: &Netns| {
-        let a = ns.nft(["list", "table", "ip", "keepme"]);
-        let b = ns.nft(["list", "table", "inet", "other"]);
-        a.assert_ok();
-        b.assert_ok();
-        a.stdout + &b.stdout
-    };
+    nft_commands(
+        &ns,
+        &[
+            "add table ip keepme",
+            "add chain ip keepme c { type filter hook input priority -5; policy accept; }",
+            "add rule ip keepme c tcp dport 9 counter accept",
+            "add table inet other",
+        ],
+    );
+    let foreign = |ns: &Netns| tables_listed(ns, &[("ip", "keepme"), ("inet", "other")]);
     let before = foreign(&ns);
     statewall(&ns, ["apply", &example_str()]).assert_ok();
     statewall(&ns, ["apply", "--audit", &example_str()]).assert_ok();
@@ -184,21 +197,16 @@ fn a_table_of_the_same_name_in_another_family_is_neither_read_nor_touched() {
     // `ip statewall` first (so it comes first in the kernel's table list), with a chain of
     // the same name as ours and a rule statewall would not write
     let ns = Netns::new("k-samename");
-    for cmd in [
-        "add table ip statewall",
-        "add chain ip statewall input { type filter hook input priority 10; policy accept; }",
-        "add rule ip statewall input tcp dport 9 counter drop comment \"theirs\"",
-        "add table ip6 statewall",
-    ] {
-        ns.nft(cmd.split(' ').collect::<Vec<_>>()).assert_ok();
-    }
-    let theirs = |ns: &Netns| {
-        let a = ns.nft(["list", "table", "ip", "statewall"]);
-        let b = ns.nft(["list", "table", "ip6", "statewall"]);
-        a.assert_ok();
-        b.assert_ok();
-        a.stdout + &b.stdout
-    };
+    nft_commands(
+        &ns,
+        &[
+            "add table ip statewall",
+            "add chain ip statewall input { type filter hook input priority 10; policy accept; }",
+            "add rule ip statewall input tcp dport 9 counter drop comment \"theirs\"",
+            "add table ip6 statewall",
+        ],
+    );
+    let theirs = |ns: &Netns| tables_listed(ns, &[("ip", "statewall"), ("ip6", "statewall")]);
     let before = theirs(&ns);
     let out = statewall(&ns, ["status"]);
     out.assert_code(5);
