@@ -170,8 +170,9 @@ fn split_entries(rules: Vec<Rule>) -> (Vec<Rule>, Vec<Chain>) {
     let tail = rules.split_off(last + 1);
     let entries = rules.split_off(first);
     let mut chains = Vec::new();
-    for (k, chunk) in entries.chunks(ENTRIES_PER_CHAIN).enumerate() {
-        let n = k as u32 + 1;
+    let mut entries = entries.into_iter().peekable();
+    while entries.peek().is_some() {
+        let n = chains.len() as u32 + 1;
         rules.push(Rule {
             comment: entries_chain(n),
             origin: None,
@@ -181,7 +182,7 @@ fn split_entries(rules: Vec<Rule>) -> (Vec<Rule>, Vec<Chain>) {
         chains.push(Chain {
             name: entries_chain(n),
             hook: None,
-            rules: chunk.to_vec(),
+            rules: entries.by_ref().take(ENTRIES_PER_CHAIN).collect(),
         });
     }
     rules.extend(tail);
