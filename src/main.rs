@@ -203,6 +203,17 @@ struct ImportOpts {
     ipv6: Option<PathBuf>,
 }
 
+/// `--confirm` with an iptables-save file: refused, with the way to a statewall policy.
+fn confirm_needs_toml(path: &Path) -> u8 {
+    fail(
+        exit::USAGE,
+        format!(
+            "--confirm keeps the policy text for rollback and boot, so it needs a statewall policy: run `statewall import {} > policy.toml`, review it, and use that",
+            path.display()
+        ),
+    )
+}
+
 fn main() -> ExitCode {
     // `statewall status | head`: a reader that goes away ends us quietly, as it ends `cat`
     // or `nft`, instead of a panic in println!. Only pipes raise SIGPIPE, never the netlink
@@ -341,13 +352,7 @@ fn run(cli: Cli) -> u8 {
                 iptables,
             } = loaded.expect("loaded above");
             if confirm.is_some() && iptables {
-                return fail(
-                    exit::USAGE,
-                    format!(
-                        "--confirm keeps the policy text for rollback and boot, so it needs a statewall policy: run `statewall import {} > policy.toml`, review it, and apply that",
-                        path.display()
-                    ),
-                );
+                return confirm_needs_toml(&path);
             }
             let policy = compile::with_mode(policy, audit);
             let state = rollout_cli::state_dir(&cli.state_dir);
@@ -394,10 +399,7 @@ fn run(cli: Cli) -> u8 {
                 iptables,
             } = loaded.expect("loaded above");
             if confirm.is_some() && iptables {
-                return fail(
-                    exit::USAGE,
-                    "--confirm keeps the policy text for rollback and boot, so it needs a statewall policy: import the iptables file first",
-                );
+                return confirm_needs_toml(&path);
             }
             let state = rollout_cli::state_dir(&cli.state_dir);
             let netns_path = cli

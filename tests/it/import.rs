@@ -119,6 +119,16 @@ fn an_imported_policy_is_what_check_and_plan_take_directly() {
     );
     confirm.assert_code(2);
     assert!(confirm.stderr.contains("statewall import"), "{confirm}");
+    let args = [
+        "enforce",
+        "--mirror-ipv6",
+        file.to_str().unwrap(),
+        "--confirm",
+        "10s",
+    ];
+    let confirm = statewall(&ns, args);
+    confirm.assert_code(2);
+    assert!(confirm.stderr.contains("statewall import"), "{confirm}");
     let refused = statewall(&ns, ["check", file.to_str().unwrap()]);
     refused.assert_code(1);
     assert!(refused.stderr.contains("--mirror-ipv6"), "{refused}");
