@@ -1,18 +1,12 @@
 //! statewall: a policy file becomes one atomic nf_tables batch; counters come back over netlink.
 //!
-//! See ARCHITECTURE.md for the code map and the invariants.
+//! Four layers, dependencies pointing one way (ARCHITECTURE.md has the map):
+//! - [`core`]: the policy, the plan, the decisions and the use cases; pure, no I/O, no clock
+//! - [`codec`]: nf_tables bytes: encode a plan, decode a dump; pure
+//! - [`system`]: the world: netlink sockets, namespaces, the state directory, /proc
+//! - [`cli`]: arguments → a validated request → a use case → stdout and an exit code
 
-pub mod audit;
-pub mod compile;
-pub mod diag;
-pub mod host;
-pub mod import;
-pub mod kernel;
-pub mod lint;
-pub mod model;
-pub mod plan;
-pub mod policy;
-pub mod render;
-pub mod report;
-pub mod rollout;
-pub mod state;
+pub mod cli;
+pub mod codec;
+pub mod core;
+pub mod system;

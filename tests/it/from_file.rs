@@ -1,11 +1,11 @@
 //! `from_file`: long source lists kept in their own file, one network per line. Parsing is
 //! pure (files come from an in-memory loader here); the CLI reads them next to the policy.
 
-use statewall::diag;
-use statewall::model::Cidr;
-use statewall::policy::parse_with;
+use statewall::core::diag;
+use statewall::core::model::Cidr;
+use statewall::core::policy::parse_with;
 
-fn parse(policy: &str, files: &[(&str, &str)]) -> (Option<statewall::model::Policy>, String) {
+fn parse(policy: &str, files: &[(&str, &str)]) -> (Option<statewall::core::model::Policy>, String) {
     let files: Vec<(String, String)> = files
         .iter()
         .map(|(n, t)| (n.to_string(), t.to_string()))

@@ -38,7 +38,7 @@ pub fn case(expected_path: &Path, name: &str, actual: &str) -> Option<String> {
              ---------- actual ------------\n{actual}\
              ---------- diff (- expected, + actual) ----------\n{}",
             expected_path.display(),
-            statewall::render::diff(&expected, actual).unwrap_or_default()
+            statewall::core::render::diff(&expected, actual).unwrap_or_default()
         )),
         Some(_) => None,
     }

@@ -15,7 +15,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use statewall::import::{self, Input, Ipv6};
+use statewall::core::import::{self, Input, Ipv6};
 
 use crate::support::{
     CLIENT_IF, CLIENT_V4, CLIENT_V6, FW_V4, FW_V6, Netns, PROBE_TIMEOUT, Pair, listen_tcp,

@@ -3,9 +3,9 @@
 
 use crate::golden;
 use crate::support::{Netns, TempPolicy, example, rules_named, statewall, status_json};
-use statewall::kernel::encode;
-use statewall::kernel::netlink::{CommitError, Socket};
-use statewall::{compile, policy};
+use statewall::codec::encode;
+use statewall::core::{compile, policy};
+use statewall::system::netlink::{CommitError, Socket};
 
 fn ruleset(ns: &Netns) -> String {
     let out = ns.nft(["list", "ruleset"]);
@@ -393,9 +393,9 @@ fn counters_can_be_carried_across_a_replace() {
     let policy = policy::parse(&src).0.unwrap();
     let same = compile::compile(&policy, "statewall");
     let audit = compile::compile(&compile::with_mode(policy, true), "statewall");
-    let seeded = |plan: &statewall::plan::Plan| {
+    let seeded = |plan: &statewall::core::plan::Plan| {
         ns.run(|| {
-            let live = statewall::kernel::readback::read_table("statewall")
+            let live = statewall::system::readback::read_table("statewall")
                 .unwrap()
                 .unwrap();
             let snap = encode::CounterSnapshot::of(&live);

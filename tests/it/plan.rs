@@ -1,13 +1,13 @@
 //! Compiler and encoder goldens: the rendered plan and the exact batch bytes, no kernel.
 
-use statewall::kernel::encode;
-use statewall::kernel::wire::{self, Header};
-use statewall::{compile, policy, render};
+use statewall::codec::encode;
+use statewall::codec::wire::{self, Header};
+use statewall::core::{compile, policy, render};
 use std::fmt::Write;
 
 use crate::golden;
 
-fn load(rel: &str) -> statewall::model::Policy {
+fn load(rel: &str) -> statewall::core::model::Policy {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
     let src = std::fs::read_to_string(&path).unwrap();
     let (p, diags) = policy::parse(&src);

@@ -14,9 +14,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use statewall::diag::{self, Severity};
-use statewall::model::{Baseline, Mode, PortRange, RejectWith};
-use statewall::policy;
+use statewall::core::diag::{self, Severity};
+use statewall::core::model::{Baseline, Mode, PortRange, RejectWith};
+use statewall::core::policy;
 
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/policy")

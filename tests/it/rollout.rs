@@ -17,10 +17,10 @@ use crate::support::{
     CMD_TIMEOUT, Netns, Output, PROBE_TIMEOUT, Pair, Probe, fw_v4, listen_tcp, ping, probe_tcp,
     run_cmd,
 };
-use statewall::kernel::encode;
-use statewall::rollout::{Confirmed, Pending, RollbackRecord};
-use statewall::state::{Kind, StateDir, StateError};
-use statewall::{compile, policy};
+use statewall::codec::encode;
+use statewall::core::rollout::{Confirmed, Pending, RollbackRecord};
+use statewall::core::{compile, policy};
+use statewall::system::state::{Kind, StateDir, StateError};
 
 const SSH_ONLY: &str = "[[allow]]\nname = \"ssh\"\ntcp = [22]\n";
 const SSH_AND_WEB: &str =
@@ -580,7 +580,7 @@ impl OpenedEarlier {
         wait_for(
             "the clock to move past the connection's start",
             CMD_TIMEOUT,
-            || statewall::host::boottime_ms() > started_ms + 3 * 1000 / hz,
+            || statewall::system::host::boottime_ms() > started_ms + 3 * 1000 / hz,
         );
         let cmdline = format!("{inner:?} (in a session opened earlier)");
         OpenedEarlier { child, cmdline }
@@ -701,7 +701,7 @@ fn live_plan(ns: &Netns) -> String {
 fn boot_loads_the_confirmed_policy_or_the_safe_one_never_nothing() {
     let ns = Netns::new("ro-boot");
     let tmp = Tmp::new("boot");
-    let safe = fingerprint_of(statewall::rollout::SAFE_POLICY, false);
+    let safe = fingerprint_of(statewall::core::rollout::SAFE_POLICY, false);
     // missing state
     let out = boot(&ns, &tmp);
     assert!(out.stdout.contains("built-in safe policy"), "{out}");
@@ -753,7 +753,7 @@ fn boot_loads_the_confirmed_policy_or_the_safe_one_never_nothing() {
 fn state_files_are_private_atomic_and_never_followed_through_symlinks() {
     let tmp = Tmp::new("files");
     let dir = tmp.dir();
-    let rec = statewall::rollout::Confirmed {
+    let rec = statewall::core::rollout::Confirmed {
         policy_text: SSH_ONLY.into(),
         table: "statewall".into(),
         mode: "enforce".into(),
@@ -829,7 +829,7 @@ fn the_systemd_unit_is_installed_and_verifies() {
     let repo = crate::support::repo_path("docs/statewall.service");
     assert_eq!(
         std::fs::read_to_string(&repo).unwrap(),
-        statewall::rollout::SYSTEMD_UNIT,
+        statewall::core::rollout::SYSTEMD_UNIT,
         "docs/statewall.service is the unit install-unit writes"
     );
     let tmp = Tmp::new("unit");
@@ -837,7 +837,7 @@ fn the_systemd_unit_is_installed_and_verifies() {
     cmd.args(["install-unit", "--dir"]).arg(&tmp.root);
     run_cmd(cmd, CMD_TIMEOUT).assert_ok();
     let unit = std::fs::read_to_string(tmp.root.join("statewall.service")).unwrap();
-    assert_eq!(unit, statewall::rollout::SYSTEMD_UNIT);
+    assert_eq!(unit, statewall::core::rollout::SYSTEMD_UNIT);
     for needle in [
         "Before=network-pre.target",
         "Wants=network-pre.target",

@@ -5,8 +5,8 @@
 //! (source, protocol, port range) · the rejects · `final` (drop, or accept in audit mode).
 //! More than [`ENTRIES_PER_CHAIN`] allow/reject rules go into chains the input chain jumps to.
 
-use crate::model::{Cidr, Final, Mode, Policy, RejectWith, Service};
-use crate::plan::*;
+use crate::core::model::{Cidr, Final, Mode, Policy, RejectWith, Service};
+use crate::core::plan::*;
 
 /// The name of statewall's table when none is given.
 pub const DEFAULT_TABLE: &str = "statewall";
@@ -94,7 +94,7 @@ pub fn compile(policy: &Policy, table: &str) -> Plan {
                 RejectWith::TcpReset => Verdict::RejectTcpReset,
                 RejectWith::Default if proto == IPPROTO_TCP => Verdict::RejectTcpReset,
                 RejectWith::Default => {
-                    Verdict::RejectIcmpx(crate::model::IcmpReject::PortUnreachable)
+                    Verdict::RejectIcmpx(crate::core::model::IcmpReject::PortUnreachable)
                 }
                 RejectWith::Icmp(kind) => Verdict::RejectIcmpx(kind),
             },
@@ -297,7 +297,7 @@ pub fn with_mode(mut policy: Policy, audit: bool) -> Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lint::{Packet, evaluate};
+    use crate::core::lint::{Packet, evaluate};
     use std::net::IpAddr;
 
     /// `n` entries, each one TCP port (10000 + i); every 7th only from 203.0.113.0/24, and
@@ -318,8 +318,8 @@ mod tests {
                 src.push_str(&format!("[[allow]]\nname = \"e{i}\"\ntcp = [{port}]\n"));
             }
         }
-        let (p, d) = crate::policy::parse(&src);
-        assert!(!crate::diag::has_errors(&d), "{d:?}");
+        let (p, d) = crate::core::policy::parse(&src);
+        assert!(!crate::core::diag::has_errors(&d), "{d:?}");
         p.unwrap()
     }
 
@@ -340,8 +340,8 @@ mod tests {
 
     #[test]
     fn statewall_names_its_own_rules_only_with_reserved_names() {
-        let (p, d) = crate::policy::parse("mode = \"audit\"\n");
-        assert!(!crate::diag::has_errors(&d), "{d:?}");
+        let (p, d) = crate::core::policy::parse("mode = \"audit\"\n");
+        assert!(!crate::core::diag::has_errors(&d), "{d:?}");
         let plan = compile(&p.unwrap(), "t");
         for r in &plan.chains[0].rules {
             assert!(is_reserved_name(&r.comment), "{}", r.comment);
@@ -378,7 +378,7 @@ mod tests {
         let sizes: Vec<usize> = plan.chains[1..].iter().map(|c| c.rules.len()).collect();
         assert_eq!(sizes, [ENTRIES_PER_CHAIN, ENTRIES_PER_CHAIN, 345]);
         // the input chain: baseline, the three jumps in order, final
-        let texts: Vec<String> = input.rules.iter().map(crate::render::rule).collect();
+        let texts: Vec<String> = input.rules.iter().map(crate::core::render::rule).collect();
         let jumps: Vec<&String> = texts.iter().filter(|t| t.contains("jump")).collect();
         assert_eq!(
             jumps,
@@ -420,7 +420,8 @@ mod tests {
                 };
                 let (a, b) = (evaluate(&plan, &pkt), evaluate(&one_chain, &pkt));
                 assert_eq!(a.verdict, b.verdict, "port {} from {src}", 10_000 + i);
-                let name = |o: &crate::lint::Outcome| o.rule.as_ref().map(|r| r.2.comment.clone());
+                let name =
+                    |o: &crate::core::lint::Outcome| o.rule.as_ref().map(|r| r.2.comment.clone());
                 assert_eq!(name(&a), name(&b), "port {} from {src}", 10_000 + i);
             }
         }

@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::kernel::encode::CounterSnapshot;
-use crate::model::{Mode, Policy};
+use crate::codec::encode::CounterSnapshot;
+use crate::core::model::{Mode, Policy};
 
 /// Policy loaded by `boot` when there is no usable confirmed policy: the stateful baseline
 /// (established, invalid drop, loopback, ICMP, the essential ICMPv6), SSH open, the rest dropped.
@@ -232,8 +232,8 @@ pub enum BootSource {
 /// `confirmed`: the confirmed record as read (`Err`: unreadable/corrupt; `Ok(None)`: none).
 pub fn boot_source(confirmed: Result<Option<Confirmed>, String>) -> BootSource {
     match confirmed {
-        Ok(Some(c)) => match crate::policy::parse_stored(&c.policy_text) {
-            (Some(_), d) if !crate::diag::has_errors(&d) => BootSource::Confirmed(c),
+        Ok(Some(c)) => match crate::core::policy::parse_stored(&c.policy_text) {
+            (Some(_), d) if !crate::core::diag::has_errors(&d) => BootSource::Confirmed(c),
             _ => BootSource::Safe("the confirmed policy does not parse any more".into()),
         },
         Ok(None) => BootSource::Safe("no confirmed policy yet".into()),
@@ -419,15 +419,15 @@ mod tests {
             policy_text: "[[allow]]\nname = \"icmp\"\nicmp = [\"echo-request\"]\n".into(),
             ..boot_source_dummy()
         };
-        assert!(crate::diag::has_errors(
-            &crate::policy::parse(&older.policy_text).1
+        assert!(crate::core::diag::has_errors(
+            &crate::core::policy::parse(&older.policy_text).1
         ));
         assert_eq!(
             boot_source(Ok(Some(older.clone()))),
             BootSource::Confirmed(older)
         );
-        let (p, d) = crate::policy::parse(SAFE_POLICY);
-        assert!(p.is_some() && !crate::diag::has_errors(&d), "{d:?}");
+        let (p, d) = crate::core::policy::parse(SAFE_POLICY);
+        assert!(p.is_some() && !crate::core::diag::has_errors(&d), "{d:?}");
     }
 
     fn boot_source_dummy() -> Confirmed {

@@ -5,7 +5,7 @@
 use std::io;
 
 use super::netlink::Socket;
-use super::wire;
+use crate::codec::wire;
 
 const NETLINK_SOCK_DIAG: libc::c_int = 4;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;

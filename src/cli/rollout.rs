@@ -1,6 +1,6 @@
 //! The CLI side of the safe rollout: `apply --confirm`, `guard`, `confirm`, `rollback`,
 //! `boot`, `install-unit`, the lockout lint gate and the pending part of `status`.
-//! The decisions are in `statewall::rollout` and `statewall::lint` (pure); this module does
+//! The decisions are in `crate::core::rollout` and `crate::core::lint` (pure); this module does
 //! the I/O: state files, the clock, the guard process, netlink.
 
 use std::io;
@@ -11,18 +11,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use statewall::kernel::encode::{self, CounterSnapshot};
-use statewall::kernel::netlink::{CommitError, Socket};
-use statewall::kernel::{netns, readback};
-use statewall::rollout::{
+use crate::codec::encode::{self, CounterSnapshot};
+use crate::core::rollout::{
     self, BootSource, Candidate, Confirmed, GuardStep, LiveIs, Pending, Previous, RollbackRecord,
     SessionAge,
 };
-use statewall::state::{Kind, StateDir};
-use statewall::{compile, host, lint, policy, report};
+use crate::core::{compile, lint, policy, report};
+use crate::system::host;
+use crate::system::netlink::{CommitError, Socket};
+use crate::system::state::{Kind, StateDir};
+use crate::system::{netns, readback};
+use serde_json::{Value, json};
 
-use crate::{commit_error_code, commit_with_retry, exit, fail};
+use super::{commit_error_code, commit_with_retry, exit, fail};
 
 /// Exit code: refused by the lockout lint or by the rollout state.
 pub const REFUSED: u8 = 6;
@@ -37,7 +38,7 @@ fn now_secs() -> u64 {
 
 /// `statewall` with the same `--state-dir`, as the admin would type it.
 fn cmd_hint(state: &StateDir, sub: &str) -> String {
-    if state.path() == Path::new(statewall::state::DEFAULT_DIR) {
+    if state.path() == Path::new(crate::system::state::DEFAULT_DIR) {
         format!("statewall {sub}")
     } else {
         format!("statewall --state-dir {} {sub}", state.path().display())
@@ -47,9 +48,9 @@ fn cmd_hint(state: &StateDir, sub: &str) -> String {
 /// Compiles `text` in `mode` for `table`; None when it no longer parses. The texts are
 /// stored ones (the previous ruleset, the confirmed policy) or were checked strictly
 /// already, so they parse as stored texts: see `policy::parse_stored`.
-fn plan_of(text: &str, mode: &str, table: &str) -> Option<statewall::plan::Plan> {
+fn plan_of(text: &str, mode: &str, table: &str) -> Option<crate::core::plan::Plan> {
     match policy::parse_stored(text) {
-        (Some(p), d) if !statewall::diag::has_errors(&d) => {
+        (Some(p), d) if !crate::core::diag::has_errors(&d) => {
             Some(compile::compile(&rollout::with_stored_mode(p, mode), table))
         }
         _ => None,
@@ -57,7 +58,7 @@ fn plan_of(text: &str, mode: &str, table: &str) -> Option<statewall::plan::Plan>
 }
 
 /// The lockout lint, run in the target namespace before any apply.
-pub fn lint_gate(plan: &statewall::plan::Plan, force: bool) -> Result<(), u8> {
+pub fn lint_gate(plan: &crate::core::plan::Plan, force: bool) -> Result<(), u8> {
     let facts = host::facts();
     tracing::debug!(?facts, "lockout lint facts");
     let findings = lint::check(plan, &facts);
@@ -90,7 +91,7 @@ pub fn refuse_if_pending(state: &StateDir, strict: bool) -> Result<(), u8> {
                 cmd_hint(state, "rollback")
             ),
         )),
-        Err(e) if !strict && state.path() == Path::new(statewall::state::DEFAULT_DIR) => {
+        Err(e) if !strict && state.path() == Path::new(crate::system::state::DEFAULT_DIR) => {
             tracing::warn!("state directory unusable: {e}");
             Ok(())
         }
@@ -335,7 +336,7 @@ pub fn apply_confirm_with(
             Previous::Policy { counters, .. } if carry_counters => counters.seeds(&plan),
             _ => encode::Seeds::default(),
         };
-        let batch = encode::encode_seeded(&plan, Some(generation), crate::test_fault(), &seeds);
+        let batch = encode::encode_seeded(&plan, Some(generation), super::test_fault(), &seeds);
         match sock.commit(&batch) {
             Ok(after) => {
                 let rules: usize = plan.chains.iter().map(|c| c.rules.len()).sum();

@@ -16,9 +16,9 @@ use std::fmt::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 
-use crate::diag::{Diagnostic, loc_of};
-use crate::model::{Cidr, IcmpReject, PortRange, icmp_type_name, valid_ifname};
-use crate::plan::CtStates;
+use crate::core::diag::{Diagnostic, loc_of};
+use crate::core::model::{Cidr, IcmpReject, PortRange, icmp_type_name, valid_ifname};
+use crate::core::plan::CtStates;
 
 /// What IPv6 gets: statewall's table is `inet`, so an IPv4-only file must say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +44,7 @@ pub struct Imported {
     /// the policy as TOML, commented with the lines it came from
     pub toml: String,
     /// the policy that TOML parses to
-    pub policy: crate::model::Policy,
+    pub policy: crate::core::model::Policy,
     /// what was left out on purpose, what was added, where meaning is approximated
     pub notes: Vec<String>,
 }
@@ -838,7 +838,7 @@ fn icmp_type(s: &str) -> Option<u8> {
         "timestamp-request" => "timestamp-request",
         other => other,
     };
-    crate::model::ICMP_TYPES
+    crate::core::model::ICMP_TYPES
         .iter()
         .find(|(n, _)| *n == alias)
         .map(|(_, t)| *t)
@@ -1542,7 +1542,7 @@ fn sanitise(s: &str) -> Option<String> {
 /// takes the first `NAME-2`, `NAME-3`, ... that no entry has or will have. (Names are at
 /// most 56 characters here, so the suffix stays within the 64 a name may have.)
 fn make_unique(mut names: Vec<&mut String>) {
-    use crate::compile::is_reserved_name;
+    use crate::core::compile::is_reserved_name;
     let mut used: std::collections::HashSet<String> = names.iter().map(|n| n.to_string()).collect();
     let mut kept: std::collections::HashSet<String> = std::collections::HashSet::new();
     for name in names.iter_mut() {
@@ -1889,7 +1889,7 @@ fn build(
             }
         }
     }
-    let (policy, pdiags) = crate::policy::parse(&t);
+    let (policy, pdiags) = crate::core::policy::parse(&t);
     match policy {
         Some(policy) => {
             for d in pdiags {
@@ -1902,7 +1902,7 @@ fn build(
             })
         }
         None => {
-            let text = crate::diag::render(&pdiags, "imported.toml", &t);
+            let text = crate::core::diag::render(&pdiags, "imported.toml", &t);
             Err(vec![Diagnostic::error(
                 first_line_span(src),
                 src,

@@ -4,9 +4,9 @@
 
 use serde_json::{Value, json};
 
-use crate::compile::FINAL_COMMENT;
-use crate::kernel::readback::{LiveSet, LiveTable};
-use crate::plan::{SetKind, Verdict};
+use crate::core::compile::FINAL_COMMENT;
+use crate::core::plan::{SetKind, Verdict};
+use crate::system::readback::{LiveSet, LiveTable};
 
 /// Facts of the machine the check is about (gathered at the edge).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,7 +58,7 @@ fn hits(set: Option<&LiveSet>, notes: &mut Vec<String>) -> Vec<Hit> {
             Vec::new()
         }
         Ok(els) => {
-            if els.len() as u32 >= crate::kernel::sets::DYNAMIC_SET_SIZE {
+            if els.len() as u32 >= crate::codec::sets::DYNAMIC_SET_SIZE {
                 notes.push(format!(
                     "set {} is full ({} elements): later keys were not recorded",
                     set.name,
@@ -94,8 +94,8 @@ pub fn report(t: &LiveTable, facts: &Facts) -> Report {
             // a jump into a chain of entry rules counts what got that far, not an entry
             let jump = matches!(&r.rule, Ok(rule) if matches!(rule.verdict, Verdict::Jump(_)));
             if jump
-                || name == crate::plan::AUDIT_COMMENT
-                || crate::compile::BASELINE_COMMENTS.contains(&name.as_str())
+                || name == crate::core::plan::AUDIT_COMMENT
+                || crate::core::compile::BASELINE_COMMENTS.contains(&name.as_str())
             {
                 continue;
             }

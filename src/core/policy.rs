@@ -42,8 +42,8 @@ use std::ops::Range;
 use toml::Spanned;
 use toml::de::{DeString, DeTable, DeValue};
 
-use crate::diag::{Diagnostic, has_errors, loc_of};
-use crate::model::{
+use crate::core::diag::{Diagnostic, has_errors, loc_of};
+use crate::core::model::{
     Baseline, Cidr, Final, ICMP_TYPES, IcmpReject, Mode, Policy, PortRange, Reject, RejectWith,
     Service, valid_ifname,
 };
@@ -824,7 +824,7 @@ impl<'s> Checker<'s> {
             self.error(span, format!("invalid name {s:?}"), Some(help));
             return None;
         }
-        if crate::compile::is_reserved_name(s) {
+        if crate::core::compile::is_reserved_name(s) {
             let message = format!("the name \"{s}\" belongs to statewall's own rules");
             let help = Some(format!(
                 "counters and `verify` tell rules apart by name, and statewall names its own \
@@ -2267,6 +2267,9 @@ mod tests {
         let (policy, diags) = parse("\n[[allow]]\n  name = 'ssh'\ntcp = [22]\n");
         assert!(diags.is_empty(), "{diags:?}");
         let policy = policy.unwrap();
-        assert_eq!(policy.allow[0].loc, crate::model::Loc { line: 3, col: 10 });
+        assert_eq!(
+            policy.allow[0].loc,
+            crate::core::model::Loc { line: 3, col: 10 }
+        );
     }
 }

@@ -2,8 +2,8 @@
 //! Deterministic and pure. The script is valid input for `nft -f`, which the kernel tests
 //! use as an oracle for "statewall's batch means the same as this text".
 
-use crate::model::Cidr;
-use crate::plan::*;
+use crate::core::model::Cidr;
+use crate::core::plan::*;
 use std::fmt::Write;
 
 /// The whole plan as an nft script that replaces statewall's table and nothing else.
@@ -180,7 +180,7 @@ pub fn set_text(set: &Set) -> String {
     let _ = writeln!(s, "\t\ttype {}", set.kind.nft_type().0);
     if set.kind.dynamic() {
         // filled by the packet path: its elements are data, not part of the plan
-        let _ = writeln!(s, "\t\tsize {}", crate::kernel::sets::DYNAMIC_SET_SIZE);
+        let _ = writeln!(s, "\t\tsize {}", crate::codec::sets::DYNAMIC_SET_SIZE);
         let _ = writeln!(s, "\t\tflags dynamic");
         let _ = writeln!(s, "\t\tcounter");
         let _ = writeln!(s, "\t}}");
@@ -211,7 +211,7 @@ pub fn set_text(set: &Set) -> String {
 
 /// An ICMPv4 type by its nft name when it has one, else its number.
 fn icmp_type(t: u8) -> String {
-    match crate::model::icmp_type_name(t) {
+    match crate::core::model::icmp_type_name(t) {
         Some(name) => name.to_string(),
         None => t.to_string(),
     }
@@ -234,7 +234,7 @@ pub fn verdict(v: Verdict) -> String {
         Verdict::Drop => "drop".into(),
         Verdict::RejectTcpReset => "reject with tcp reset".into(),
         Verdict::RejectIcmpx(kind) => format!("reject with icmpx type {}", kind.as_str()),
-        Verdict::Jump(n) => format!("jump {}", crate::plan::entries_chain(n)),
+        Verdict::Jump(n) => format!("jump {}", crate::core::plan::entries_chain(n)),
     }
 }
 

@@ -17,7 +17,7 @@
 use std::fmt;
 use std::ops::Range;
 
-use crate::model::Loc;
+use crate::core::model::Loc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {

@@ -6,8 +6,8 @@ use super::wire::{
     self, Attrs, NFTA_COUNTER_BYTES, NFTA_COUNTER_PACKETS, NFTA_DATA_VALUE, NFTA_EXPR_DATA,
     NFTA_EXPR_NAME, NFTA_LIST_ELEM, NLM_F_DUMP, NLM_F_REQUEST, nft_message as message,
 };
-use crate::model::{Cidr, PortRange};
-use crate::plan::{Set, SetElem, SetKind};
+use crate::core::model::{Cidr, PortRange};
+use crate::core::plan::{Set, SetElem, SetKind};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 pub const NFT_MSG_NEWSET: u16 = 9;
@@ -207,14 +207,14 @@ fn expr(list: &mut Attrs, name: &str, data: impl FnOnce(&mut Attrs)) {
 pub fn recorder_rule(
     table: &str,
     chain: &str,
-    key: crate::plan::RecordKey,
+    key: crate::core::plan::RecordKey,
     set_id: u32,
     udata: &[u8],
     counter: Option<(u64, u64)>,
 ) -> Vec<u8> {
-    use crate::plan::RecordKey;
+    use crate::core::plan::RecordKey;
     const REG1: u32 = 1;
-    let set = crate::plan::set_name(key.set_kind(), "");
+    let set = crate::core::plan::set_name(key.set_kind(), "");
     let mut a = Attrs::default();
     a.str(NFTA_RULE_TABLE, table).str(NFTA_RULE_CHAIN, chain);
     a.nest(NFTA_RULE_EXPRESSIONS, |l| {
@@ -231,11 +231,11 @@ pub fn recorder_rule(
         };
         let (base, offset, len) = match key {
             RecordKey::TcpPort => {
-                meta(l, 16, crate::plan::IPPROTO_TCP); // NFT_META_L4PROTO
+                meta(l, 16, crate::core::plan::IPPROTO_TCP); // NFT_META_L4PROTO
                 (2, 2, 2)
             }
             RecordKey::UdpPort => {
-                meta(l, 16, crate::plan::IPPROTO_UDP);
+                meta(l, 16, crate::core::plan::IPPROTO_UDP);
                 (2, 2, 2)
             }
             RecordKey::Src4 => {

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::Path;
 
-use crate::lint::{self, Facts, SshConnection};
+use crate::core::lint::{self, Facts, SshConnection};
 
 fn clock_ms(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
@@ -98,8 +98,8 @@ pub fn ancestors() -> Vec<(String, u64)> {
 }
 
 /// When the connection this command runs over was opened, and what that was taken from.
-pub fn connection_start() -> Option<(u64, crate::rollout::ConnectionBasis)> {
-    crate::rollout::connection_start(&ancestors(), session_start_ms())
+pub fn connection_start() -> Option<(u64, crate::core::rollout::ConnectionBasis)> {
+    crate::core::rollout::connection_start(&ancestors(), session_start_ms())
 }
 
 /// Whether `addr` is an address of this (network namespace's) host: binding to it works.
@@ -160,7 +160,7 @@ pub fn sshd_ports() -> Vec<u16> {
     if inodes.is_empty() {
         return Vec::new();
     }
-    let listening = match crate::kernel::sockdiag::listening_tcp() {
+    let listening = match crate::system::sockdiag::listening_tcp() {
         Ok(l) => l,
         Err(e) => {
             tracing::debug!("sock_diag failed ({e}); reading /proc/net/tcp instead");

@@ -11,8 +11,8 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use crate::model::Cidr;
-use crate::plan::{
+use crate::core::model::Cidr;
+use crate::core::plan::{
     Chain, CtStates, IPPROTO_ICMPV6, IPPROTO_TCP, Match, Plan, Rule, SetElem, Verdict,
 };
 
@@ -55,7 +55,7 @@ impl Outcome {
                     "rule {} of chain {chain} \"{}\"{line}: {}",
                     i + 1,
                     r.comment,
-                    crate::render::rule(r)
+                    crate::core::render::rule(r)
                 )
             }
         }
@@ -87,7 +87,7 @@ fn cidr_contains(net: &Cidr, a: IpAddr) -> bool {
 fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
     // a set lookup: the rule's own set (named after its policy entry) holds the value
     let in_set = |pred: &dyn Fn(&SetElem) -> bool| {
-        crate::plan::set_of(rule, m)
+        crate::core::plan::set_of(rule, m)
             .and_then(|name| plan.sets.iter().find(|s| s.name == name))
             .is_some_and(|s| s.elements.iter().any(pred))
     };
@@ -143,7 +143,7 @@ fn walk(plan: &Plan, chain: &Chain, p: &Packet, depth: usize) -> Option<Outcome>
         }
         if let Verdict::Jump(n) = r.verdict {
             // the kernel refuses loops and deep nesting; the depth bound keeps this total
-            let name = crate::plan::entries_chain(n);
+            let name = crate::core::plan::entries_chain(n);
             if depth < 16
                 && let Some(target) = plan.chains.iter().find(|c| c.name == name)
                 && let Some(o) = walk(plan, target, p, depth + 1)
@@ -206,7 +206,7 @@ pub struct Finding {
 
 impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let v = crate::render::verdict(self.outcome.verdict);
+        let v = crate::core::render::verdict(self.outcome.verdict);
         write!(f, "{}: {v} by {}", self.what, self.outcome.describe())
     }
 }
@@ -346,11 +346,11 @@ pub fn parse_proc_net_tcp(text: &str) -> Vec<(u16, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{compile, policy};
+    use crate::core::{compile, policy};
 
     fn plan(src: &str) -> Plan {
         let (p, d) = policy::parse(src);
-        assert!(!crate::diag::has_errors(&d), "{d:?}");
+        assert!(!crate::core::diag::has_errors(&d), "{d:?}");
         compile::compile(&p.unwrap(), "statewall")
     }
 

@@ -9,8 +9,8 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
-use super::encode::{EncodedBatch, Op};
-use super::wire::{self, Header, NLMSG_DONE, NLMSG_ERROR};
+use crate::codec::encode::{EncodedBatch, Op};
+use crate::codec::wire::{self, Header, NLMSG_DONE, NLMSG_ERROR};
 
 const SOL_NETLINK: libc::c_int = 270;
 const NETLINK_CAP_ACK: libc::c_int = 10;

@@ -4,11 +4,11 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::kernel::decode::LiveRule;
-use crate::kernel::encode::fingerprint;
-use crate::kernel::readback::LiveTable;
-use crate::model::Mode;
-use crate::plan::{self, BaseHook, Hook, Plan};
+use crate::codec::decode::LiveRule;
+use crate::codec::encode::fingerprint;
+use crate::core::model::Mode;
+use crate::core::plan::{self, BaseHook, Hook, Plan};
+use crate::system::readback::LiveTable;
 
 /// `NF_INET_LOCAL_IN`
 const HOOK_INPUT: u32 = 1;
@@ -96,7 +96,7 @@ pub fn drift(t: &LiveTable) -> Option<String> {
 /// statewall would not have written shows as a `#` line saying what it is.
 pub fn live_text(t: &LiveTable) -> String {
     if let Ok(p) = live_plan(t) {
-        return crate::render::table_body(&p);
+        return crate::core::render::table_body(&p);
     }
     let mut s = format!("table inet {} {{\n", t.name);
     for (i, c) in t.chains.iter().enumerate() {
@@ -121,7 +121,7 @@ pub fn live_text(t: &LiveTable) -> String {
 
 fn live_rule_text(r: &LiveRule) -> String {
     match &r.rule {
-        Ok(rule) => crate::render::rule(rule),
+        Ok(rule) => crate::core::render::rule(rule),
         Err(why) => format!("# not statewall's (handle {}): {why}", r.handle),
     }
 }
@@ -205,8 +205,8 @@ pub fn status_doc(t: &LiveTable) -> StatusDoc {
                 .map(|r| {
                     let (matches, verdict, not_understood) = match &r.rule {
                         Ok(rule) => (
-                            Some(crate::render::rule_matches(rule)),
-                            Some(crate::render::verdict(rule.verdict)),
+                            Some(crate::core::render::rule_matches(rule)),
+                            Some(crate::core::render::verdict(rule.verdict)),
                             None,
                         ),
                         Err(why) => (None, None, Some(why.clone())),
@@ -305,11 +305,11 @@ pub fn status_text(t: &LiveTable, exact: bool) -> String {
 
 /// Per-element counters of a set: the elements that saw traffic, busiest first (all of
 /// them with `exact`), and how many saw none.
-fn set_status(s: &mut String, set: &crate::kernel::readback::LiveSet, exact: bool) {
+fn set_status(s: &mut String, set: &crate::system::readback::LiveSet, exact: bool) {
     match &set.elements {
         Err(why) => s.push_str(&format!("set {}: not understood: {why}\n", set.name)),
         Ok(els) => {
-            let mut hit: Vec<&(crate::plan::SetElem, u64, u64)> =
+            let mut hit: Vec<&(crate::core::plan::SetElem, u64, u64)> =
                 els.iter().filter(|(_, p, _)| *p > 0).collect();
             hit.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
             s.push_str(&format!(
@@ -340,7 +340,7 @@ fn set_status(s: &mut String, set: &crate::kernel::readback::LiveSet, exact: boo
     }
 }
 
-fn chain_text(s: &mut String, c: &crate::kernel::readback::LiveChain, exact: bool) {
+fn chain_text(s: &mut String, c: &crate::system::readback::LiveChain, exact: bool) {
     {
         match (hook_name(c.hook), c.hook) {
             (Some(h), Some((_, prio))) => s.push_str(&format!(
@@ -364,8 +364,8 @@ fn chain_text(s: &mut String, c: &crate::kernel::readback::LiveChain, exact: boo
         for r in &c.rules {
             let (m, v) = match &r.rule {
                 Ok(rule) => (
-                    crate::render::rule_matches(rule),
-                    crate::render::verdict(rule.verdict),
+                    crate::core::render::rule_matches(rule),
+                    crate::core::render::verdict(rule.verdict),
                 ),
                 Err(why) => (format!("(not understood: {why})"), "?".into()),
             };

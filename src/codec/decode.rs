@@ -17,8 +17,8 @@ use super::wire::{
     self, NFTA_COUNTER_BYTES, NFTA_COUNTER_PACKETS, NFTA_DATA_VALUE, NFTA_EXPR_DATA,
     NFTA_EXPR_NAME, NFTA_LIST_ELEM, attr, be32, be64, string,
 };
-use crate::model::{Cidr, IcmpReject, PortRange};
-use crate::plan::{
+use crate::core::model::{Cidr, IcmpReject, PortRange};
+use crate::core::plan::{
     CtStates, IPPROTO_TCP, IPPROTO_UDP, Match, RecordKey, Rule, SetKind, Verdict, set_name,
 };
 
@@ -249,8 +249,8 @@ fn decode_rule(handle: u64, udata: Option<&[u8]>, exprs: &[Expr]) -> LiveRule {
     )
     .and_then(|(matches, verdict)| {
         let text = || {
-            let m = crate::render::matches_with(&matches, comment.as_deref().unwrap_or(""));
-            let v = crate::render::verdict(verdict);
+            let m = crate::core::render::matches_with(&matches, comment.as_deref().unwrap_or(""));
+            let v = crate::core::render::verdict(verdict);
             if m.is_empty() { v } else { format!("{m} {v}") }
         };
         if !counted {
@@ -518,7 +518,7 @@ fn decode_exprs(
                         if lo.len() == 1
                             && lo == hi
                             && matches.last()
-                                == Some(&Match::L4Proto(crate::plan::IPPROTO_ICMP)) =>
+                                == Some(&Match::L4Proto(crate::core::plan::IPPROTO_ICMP)) =>
                     {
                         matches.push(Match::IcmpType(lo[0]))
                     }
@@ -548,7 +548,8 @@ fn decode_exprs(
                 verdict = Some(match (*code, chain) {
                     (NF_ACCEPT, _) => Verdict::Accept,
                     (NF_DROP, _) => Verdict::Drop,
-                    (NFT_JUMP, Some(chain)) => match crate::plan::entries_chain_number(chain) {
+                    (NFT_JUMP, Some(chain)) => match crate::core::plan::entries_chain_number(chain)
+                    {
                         Some(n) => Verdict::Jump(n),
                         None => {
                             return Err(not_understood(i, &format!("jump to chain {chain}")));
@@ -602,8 +603,8 @@ fn decode_exprs(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Cidr, IcmpReject, PortRange};
-    use crate::plan::{CtStates, Match, Rule, Verdict};
+    use crate::core::model::{Cidr, IcmpReject, PortRange};
+    use crate::core::plan::{CtStates, Match, Rule, Verdict};
     use rustables::{Chain, ProtocolFamily, Table};
 
     fn chain() -> Chain {
@@ -625,7 +626,7 @@ mod tests {
     }
 
     fn roundtrip(r: Rule) {
-        let obj = crate::kernel::encode::rule(&chain(), &r);
+        let obj = crate::codec::encode::rule(&chain(), &r);
         let live = decode_rule(&obj);
         assert_eq!(live.comment.as_deref(), Some(r.comment.as_str()));
         assert_eq!(live.rule, Ok(r));
@@ -677,7 +678,7 @@ mod tests {
         roundtrip(rule(vec![], Verdict::Drop));
         roundtrip(rule(
             vec![
-                crate::plan::iifname("eth0"),
+                crate::core::plan::iifname("eth0"),
                 Match::L4Proto(1),
                 Match::IcmpType(8),
                 Match::CtState(CtStates(CtStates::NEW)),
@@ -685,7 +686,7 @@ mod tests {
             Verdict::Accept,
         ));
         roundtrip(rule(
-            vec![crate::plan::iifname("veth-client12")],
+            vec![crate::core::plan::iifname("veth-client12")],
             Verdict::RejectIcmpx(IcmpReject::HostUnreachable),
         ));
         roundtrip(rule(vec![], Verdict::Jump(1)));
@@ -704,7 +705,7 @@ mod tests {
         );
         let mut batch = rustables::Batch::new();
         batch.add(
-            &crate::kernel::encode::rule(&chain(), &r),
+            &crate::codec::encode::rule(&chain(), &r),
             rustables::MsgType::Add,
         );
         let raw = batch.finalize();
@@ -754,7 +755,7 @@ mod tests {
             })
             .put(
                 NFTA_RULE_USERDATA,
-                &crate::kernel::encode::comment_udata("web"),
+                &crate::codec::encode::comment_udata("web"),
             );
         wire::nft_message(6, wire::NLM_F_MULTI, &a) // NFT_MSG_NEWRULE, as a dump sends it
     }

@@ -17,8 +17,8 @@ use rustables::expr::{
 use rustables::{Batch, Chain, ChainPolicy, ChainType, Hook, HookClass, MsgType, ProtocolFamily};
 
 use super::wire::{self, NLM_F_ACK};
-use crate::model::{Cidr, IcmpReject};
-use crate::plan::{self, Match, Plan, Verdict};
+use crate::core::model::{Cidr, IcmpReject};
+use crate::core::plan::{self, Match, Plan, Verdict};
 
 /// Userdata TLV type that `nft` shows as `comment` (NFTNL_UDATA_RULE_COMMENT / _TABLE_COMMENT).
 pub const UDATA_COMMENT: u8 = 0;
@@ -60,7 +60,7 @@ impl EncodedBatch {
 /// 64-bit FNV-1a of the plan's table text: stored in the table's userdata at commit, and
 /// recomputed from the live table at readback to tell drift.
 pub fn fingerprint(plan: &Plan) -> String {
-    let text = crate::render::table_body(plan);
+    let text = crate::core::render::table_body(plan);
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in text.as_bytes() {
         h ^= u64::from(*b);
@@ -136,14 +136,14 @@ pub struct SnapshotRule {
 }
 
 impl CounterSnapshot {
-    pub fn of(live: &super::readback::LiveTable) -> CounterSnapshot {
+    pub fn of(live: &crate::system::readback::LiveTable) -> CounterSnapshot {
         let mut rules = Vec::new();
         for c in &live.chains {
             for (index, r) in c.rules.iter().enumerate() {
                 rules.push(SnapshotRule {
                     chain: c.name.clone(),
                     index,
-                    text: r.rule.as_ref().ok().map(crate::render::rule),
+                    text: r.rule.as_ref().ok().map(crate::core::render::rule),
                     packets: r.packets,
                     bytes: r.bytes,
                 });
@@ -167,7 +167,7 @@ impl CounterSnapshot {
                 let Some(s) = by_place.get(&(c.name.as_str(), ri)) else {
                     continue;
                 };
-                if s.text.as_deref() == Some(crate::render::rule(r).as_str()) {
+                if s.text.as_deref() == Some(crate::core::render::rule(r).as_str()) {
                     seeds.insert((ci, ri), (s.packets, s.bytes));
                 }
             }
@@ -266,7 +266,7 @@ pub fn encode_seeded(
                     "rule {} of chain {}: {}{origin}",
                     i + 1,
                     ch.name,
-                    crate::render::rule(r)
+                    crate::core::render::rule(r)
                 ),
             );
         }

@@ -1,6 +1,6 @@
 //! The validated policy: what the admin asked for, with every value checked.
 //!
-//! Produced by [`crate::policy::parse`] from a TOML file; consumed by [`crate::compile`].
+//! Produced by [`crate::core::policy::parse`] from a TOML file; consumed by [`crate::core::compile`].
 //! Pure data, no I/O.
 
 use std::fmt;

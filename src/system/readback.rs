@@ -4,11 +4,11 @@
 //! mixed in. Only our own table is read, and nothing here panics on what it does not
 //! understand.
 
-use super::decode::{LiveRule, NFTA_RULE_CHAIN, NFTA_RULE_TABLE, decode_rule_msg};
 use super::netlink::Socket;
-use super::sets;
-use super::wire::{self, Attrs, NLM_F_DUMP, NLM_F_REQUEST, attr, be32, nfnl_attrs, string};
-use crate::plan::{Rule, SetElem, SetKind, Verdict};
+use crate::codec::decode::{LiveRule, NFTA_RULE_CHAIN, NFTA_RULE_TABLE, decode_rule_msg};
+use crate::codec::sets;
+use crate::codec::wire::{self, Attrs, NLM_F_DUMP, NLM_F_REQUEST, attr, be32, nfnl_attrs, string};
+use crate::core::plan::{Rule, SetElem, SetKind, Verdict};
 use std::collections::{HashMap, HashSet};
 
 const NFT_MSG_GETTABLE: u16 = 1;
@@ -151,7 +151,8 @@ fn read_once(sock: &mut Socket, name: &str) -> Result<Option<LiveTable>, Failure
     else {
         return Ok(None);
     };
-    let comment = attr(table, NFTA_TABLE_USERDATA).and_then(super::encode::comment_from_udata);
+    let comment =
+        attr(table, NFTA_TABLE_USERDATA).and_then(crate::codec::encode::comment_from_udata);
     let chains = sock
         .dump(dump_request(NFT_MSG_GETCHAIN, &Attrs::default()))
         .map_err(failed(format!("the chains of table inet {name}")))?;
@@ -220,7 +221,7 @@ fn packet_order(chains: &[LiveChain]) -> Vec<&Rule> {
         for r in &c.rules {
             let Ok(rule) = &r.rule else { continue };
             if let Verdict::Jump(n) = rule.verdict {
-                let name = crate::plan::entries_chain(n);
+                let name = crate::core::plan::entries_chain(n);
                 if let Some(target) = chains.iter().find(|c| c.name == name) {
                     walk(target, chains, seen, out);
                 }
@@ -255,7 +256,7 @@ fn read_sets(
     for (index, rule) in packet_order(chains).into_iter().enumerate() {
         let first = *first_rule.entry(rule.comment.as_str()).or_insert(index);
         for m in &rule.matches {
-            if let Some(name) = crate::plan::set_of(rule, m) {
+            if let Some(name) = crate::core::plan::set_of(rule, m) {
                 let Some(kind) = SetKind::of_name(&name) else {
                     continue;
                 };

@@ -1,11 +1,11 @@
 //! The compiled ruleset: exactly what is committed to the kernel, as plain data.
 //!
-//! [`crate::compile`] produces it from a policy, [`crate::render`] prints it as an nft
-//! script, [`crate::kernel::encode`] turns it into netlink messages, and
-//! [`crate::kernel::decode`] turns the kernel's rules back into it (readback).
+//! [`crate::core::compile`] produces it from a policy, [`crate::core::render`] prints it as an nft
+//! script, [`crate::codec::encode`] turns it into netlink messages, and
+//! [`crate::codec::decode`] turns the kernel's rules back into it (readback).
 //! The same type on both sides is what makes drift detection a plain comparison.
 
-use crate::model::{Cidr, IcmpReject, Loc, Mode, PortRange};
+use crate::core::model::{Cidr, IcmpReject, Loc, Mode, PortRange};
 
 /// Protocol numbers used in `meta l4proto`.
 pub const IPPROTO_ICMP: u8 = 1;

@@ -1,0 +1,14 @@
+//! The core: what statewall decides. No I/O, no clock, no sockets: everything here is tested
+//! with data alone.
+
+pub mod compile;
+pub mod diag;
+pub mod import;
+pub mod lint;
+pub mod model;
+pub mod plan;
+pub mod policy;
+pub mod render;
+pub mod report;
+pub mod rollout;
+pub mod verify;
