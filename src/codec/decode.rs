@@ -311,12 +311,6 @@ fn known_ct_states(mask: &[u8; 4]) -> bool {
     u32::from_ne_bytes(*mask) & !known == 0
 }
 
-fn prefix_of(mask: &[u8]) -> Option<u8> {
-    let ones: u32 = mask.iter().map(|b| b.count_ones()).sum();
-    let expect = super::encode::prefix_mask(ones as u8, mask.len());
-    (expect == mask).then_some(ones as u8)
-}
-
 fn u16_be(v: &[u8]) -> Option<u16> {
     Some(u16::from_be_bytes(v.try_into().ok()?))
 }
@@ -432,7 +426,7 @@ fn decode_exprs(
                         let mut j = i + 3;
                         let mut prefix = (len * 8) as u8;
                         if let Some((mask, _xor)) = bitwise_of(exprs.get(j)) {
-                            prefix = prefix_of(&mask)
+                            prefix = Cidr::prefix_of_mask(&mask)
                                 .ok_or_else(|| not_understood(j, "non-contiguous address mask"))?;
                             j += 1;
                         }

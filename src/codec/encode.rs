@@ -474,7 +474,7 @@ fn add_match(rule: &mut rustables::Rule, m: Match) {
                 addr.len() as u32,
             ));
             if prefix < bits {
-                let mask = prefix_mask(prefix, addr.len());
+                let mask = Cidr::mask_bytes(prefix, addr.len());
                 let zero = vec![0u8; addr.len()];
                 rule.add_expr(Bitwise::new(mask, zero).expect("same length"));
             }
@@ -501,23 +501,6 @@ fn add_match(rule: &mut rustables::Rule, m: Match) {
             rule.add_expr(Cmp::new(CmpOp::Eq, name));
         }
     }
-}
-
-/// The network mask of a prefix, as `len` bytes.
-pub fn prefix_mask(prefix: u8, len: usize) -> Vec<u8> {
-    let mut mask = vec![0u8; len];
-    for (i, b) in mask.iter_mut().enumerate() {
-        let bits_before = (i * 8) as u32;
-        let p = u32::from(prefix);
-        *b = if p >= bits_before + 8 {
-            0xff
-        } else if p <= bits_before {
-            0
-        } else {
-            0xffu8 << (8 - (p - bits_before))
-        };
-    }
-    mask
 }
 
 /// A batch that deletes statewall's table and nothing else.

@@ -62,28 +62,6 @@ impl Outcome {
     }
 }
 
-fn cidr_contains(net: &Cidr, a: IpAddr) -> bool {
-    match (net, a) {
-        (Cidr::V4(n, l), IpAddr::V4(a)) => {
-            let mask = if *l == 0 {
-                0
-            } else {
-                u32::MAX << (32 - u32::from(*l))
-            };
-            u32::from(*n) & mask == u32::from(a) & mask
-        }
-        (Cidr::V6(n, l), IpAddr::V6(a)) => {
-            let mask = if *l == 0 {
-                0
-            } else {
-                u128::MAX << (128 - u32::from(*l))
-            };
-            u128::from(*n) & mask == u128::from(a) & mask
-        }
-        _ => false,
-    }
-}
-
 fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
     // a set lookup: the rule's own set (named after its policy entry) holds the value
     let in_set = |pred: &dyn Fn(&SetElem) -> bool| {
@@ -92,9 +70,7 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
             .is_some_and(|s| s.elements.iter().any(pred))
     };
     match *m {
-        Match::SrcInSet { .. } => {
-            in_set(&|e| matches!(e, SetElem::Net(n) if cidr_contains(n, p.src)))
-        }
+        Match::SrcInSet { .. } => in_set(&|e| matches!(e, SetElem::Net(n) if n.contains(p.src))),
         Match::DstPortInSet => in_set(
             &|e| matches!(e, SetElem::Ports(r) if p.dport.is_some_and(|d| r.lo <= d && d <= r.hi)),
         ),
@@ -109,7 +85,7 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         Match::CtState(st) => st.0 & p.ct != 0,
         Match::Iif(i) => i == p.iif,
         Match::L4Proto(proto) => proto == p.l4proto,
-        Match::SrcNet(net) => cidr_contains(&net, p.src),
+        Match::SrcNet(net) => net.contains(p.src),
         Match::DstPort(r) => p.dport.is_some_and(|d| r.lo <= d && d <= r.hi),
         Match::Icmpv6Type { lo, hi } => p.icmpv6_type.is_some_and(|t| lo <= t && t <= hi),
     }

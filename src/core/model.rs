@@ -105,6 +105,63 @@ impl fmt::Display for Cidr {
     }
 }
 
+/// The one CIDR helper: masks, containment and intervals of a [`Cidr`], for IPv4 and IPv6.
+impl Cidr {
+    /// The network mask of a `len`-bit prefix in an address of `bits` bits (32 or 128).
+    pub fn mask(len: u8, bits: u32) -> u128 {
+        let all = if bits >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << bits) - 1
+        };
+        all & !(all.checked_shr(u32::from(len)).unwrap_or(0))
+    }
+
+    /// The mask of a prefix as `len_bytes` big-endian bytes (4 or 16), as the kernel compares it.
+    pub fn mask_bytes(prefix: u8, len_bytes: usize) -> Vec<u8> {
+        let m = Self::mask(prefix, (len_bytes * 8) as u32);
+        m.to_be_bytes()[16 - len_bytes..].to_vec()
+    }
+
+    /// The prefix length of a contiguous mask (`255.255.255.0` → 24), None when it has holes.
+    pub fn prefix_of_mask(mask: &[u8]) -> Option<u8> {
+        let ones: u32 = mask.iter().map(|b| b.count_ones()).sum();
+        (Self::mask_bytes(ones as u8, mask.len()) == mask).then_some(ones as u8)
+    }
+
+    /// (family 4 or 6, first address, last address)
+    pub fn interval(self) -> (u8, u128, u128) {
+        match self {
+            Cidr::V4(a, l) => {
+                let lo = u128::from(u32::from(a));
+                (4, lo, lo | (!Self::mask(l, 32) & u128::from(u32::MAX)))
+            }
+            Cidr::V6(a, l) => {
+                let lo = u128::from(a);
+                (6, lo, lo | !Self::mask(l, 128))
+            }
+        }
+    }
+
+    /// Whether `addr` is inside this network (never across families).
+    pub fn contains(self, addr: std::net::IpAddr) -> bool {
+        let (fam, lo, hi) = self.interval();
+        let v = match addr {
+            std::net::IpAddr::V4(a) if fam == 4 => u128::from(u32::from(a)),
+            std::net::IpAddr::V6(a) if fam == 6 => u128::from(a),
+            _ => return false,
+        };
+        lo <= v && v <= hi
+    }
+
+    /// Whether this network holds all of `inner` (never across families).
+    pub fn covers(self, inner: Cidr) -> bool {
+        let (fa, la, ha) = self.interval();
+        let (fb, lb, hb) = inner.interval();
+        fa == fb && la <= lb && hb <= ha
+    }
+}
+
 /// How a rejected connection is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RejectWith {
@@ -219,4 +276,36 @@ pub fn valid_ifname(s: &str) -> bool {
         && s != ".."
         && s.chars()
             .all(|c| c.is_ascii_graphic() && !matches!(c, '/' | ':' | '"' | '\\' | '*'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cidr;
+
+    fn net(s: &str) -> Cidr {
+        let (a, l) = s.split_once('/').unwrap();
+        match a.parse().unwrap() {
+            std::net::IpAddr::V4(a) => Cidr::V4(a, l.parse().unwrap()),
+            std::net::IpAddr::V6(a) => Cidr::V6(a, l.parse().unwrap()),
+        }
+    }
+
+    #[test]
+    fn masks_containment_and_cover() {
+        assert_eq!(Cidr::mask_bytes(24, 4), vec![255, 255, 255, 0]);
+        assert_eq!(Cidr::mask_bytes(0, 4), vec![0; 4]);
+        assert_eq!(Cidr::mask_bytes(32, 4), vec![255; 4]);
+        assert_eq!(Cidr::mask_bytes(65, 16)[8], 0x80);
+        assert_eq!(Cidr::mask_bytes(128, 16), vec![255; 16]);
+        assert_eq!(Cidr::prefix_of_mask(&[255, 255, 240, 0]), Some(20));
+        assert_eq!(Cidr::prefix_of_mask(&[255, 0, 255, 0]), None);
+        assert!(net("10.0.0.0/8").contains("10.200.1.1".parse().unwrap()));
+        assert!(!net("10.0.0.0/8").contains("11.0.0.1".parse().unwrap()));
+        assert!(!net("0.0.0.0/0").contains("::1".parse().unwrap()));
+        assert!(net("::/0").contains("2001:db8::1".parse().unwrap()));
+        assert!(net("10.0.0.0/8").covers(net("10.1.0.0/16")));
+        assert!(!net("10.1.0.0/16").covers(net("10.0.0.0/8")));
+        assert!(!net("0.0.0.0/0").covers(net("::/0")));
+        assert_eq!(net("192.0.2.0/24").interval().2, u128::from(0xc000_02ffu32));
+    }
 }
