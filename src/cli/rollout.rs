@@ -167,7 +167,7 @@ pub fn ensure_guard(state: &StateDir) {
 }
 
 /// The live table's fingerprint as the rollout sees it: `Err` when it drifted.
-fn live_fingerprint(t: &readback::LiveTable) -> Result<String, String> {
+fn live_fingerprint(t: &crate::core::live::LiveTable) -> Result<String, String> {
     if let Some(why) = report::drift(t) {
         return Err(why);
     }

@@ -17,6 +17,7 @@ use super::wire::{
     self, NFTA_COUNTER_BYTES, NFTA_COUNTER_PACKETS, NFTA_DATA_VALUE, NFTA_EXPR_DATA,
     NFTA_EXPR_NAME, NFTA_LIST_ELEM, attr, be32, be64, string,
 };
+use crate::core::live::{Foreign, LiveRule};
 use crate::core::model::{Cidr, IcmpReject, PortRange};
 use crate::core::plan::{
     CtStates, IPPROTO_TCP, IPPROTO_UDP, Match, RecordKey, Rule, SetKind, Verdict, set_name,
@@ -65,17 +66,6 @@ const NFT_REJECT_ICMPX_NO_ROUTE: u8 = 0;
 const NFT_REJECT_ICMPX_PORT_UNREACH: u8 = 1;
 const NFT_REJECT_ICMPX_HOST_UNREACH: u8 = 2;
 const NFT_REJECT_ICMPX_ADMIN_PROHIBITED: u8 = 3;
-
-/// One rule read back from the kernel.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveRule {
-    pub handle: u64,
-    pub comment: Option<String>,
-    /// the rule in statewall's terms, or what could not be understood
-    pub rule: Result<Rule, String>,
-    pub packets: u64,
-    pub bytes: u64,
-}
 
 /// One expression of a rule, as far as statewall reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,22 +237,20 @@ fn decode_rule(handle: u64, udata: Option<&[u8]>, exprs: &[Expr]) -> LiveRule {
         &mut bytes,
         &mut counted,
     )
+    .map_err(Foreign::Other)
     .and_then(|(matches, verdict)| {
-        let text = || {
-            let m = crate::core::render::matches_with(&matches, comment.as_deref().unwrap_or(""));
-            let v = crate::core::render::verdict(verdict);
-            if m.is_empty() { v } else { format!("{m} {v}") }
-        };
-        if !counted {
-            // statewall counts every rule; one without a counter was written by someone else
-            return Err(format!("a rule without a counter: `{}`", text()));
-        }
-        Ok(Rule {
+        let rule = Rule {
             comment: comment.clone().unwrap_or_default(),
             origin: None,
             matches,
             verdict,
-        })
+        };
+        if counted {
+            Ok(rule)
+        } else {
+            // statewall counts every rule; one without a counter was written by someone else
+            Err(Foreign::Uncounted(rule))
+        }
     });
     LiveRule {
         handle,
@@ -835,7 +823,8 @@ mod tests {
             .unwrap()
             .1
             .rule
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("ct state"), "{err}");
     }
 
@@ -846,7 +835,7 @@ mod tests {
         r.add_expr(Log::new(None, Some("x")).unwrap());
         r.add_expr(Immediate::new_verdict(VerdictKind::Accept));
         let live = decode_rule(&r);
-        let err = live.rule.unwrap_err();
+        let err = live.rule.unwrap_err().to_string();
         assert!(err.contains("`log`"), "{err}");
 
         let mut r = rustables::Rule::new(&chain()).unwrap();
@@ -857,6 +846,7 @@ mod tests {
             decode_rule(&r)
                 .rule
                 .unwrap_err()
+                .to_string()
                 .contains("jump to chain elsewhere")
         );
         for foreign in [
@@ -876,17 +866,20 @@ mod tests {
         r.add_expr(Immediate::new_verdict(VerdictKind::Goto {
             chain: "entries_1".into(),
         }));
-        let err = decode_rule(&r).rule.unwrap_err();
+        let err = decode_rule(&r).rule.unwrap_err().to_string();
         assert!(err.contains("verdict goto entries_1"), "{err}");
 
         let empty = rustables::Rule::new(&chain()).unwrap();
-        assert_eq!(decode_rule(&empty).rule, Err("rule has no verdict".into()));
+        assert_eq!(
+            decode_rule(&empty).rule,
+            Err(Foreign::Other("rule has no verdict".into()))
+        );
 
         let mut uncounted = rustables::Rule::new(&chain()).unwrap();
         uncounted.add_expr(Immediate::new_verdict(VerdictKind::Drop));
         assert_eq!(
-            decode_rule(&uncounted).rule,
-            Err("a rule without a counter: `drop`".into())
+            decode_rule(&uncounted).rule.unwrap_err().to_string(),
+            "a rule without a counter: `drop`"
         );
     }
 }

@@ -136,7 +136,7 @@ pub struct SnapshotRule {
 }
 
 impl CounterSnapshot {
-    pub fn of(live: &crate::system::readback::LiveTable) -> CounterSnapshot {
+    pub fn of(live: &crate::core::live::LiveTable) -> CounterSnapshot {
         let mut rules = Vec::new();
         for c in &live.chains {
             for (index, r) in c.rules.iter().enumerate() {

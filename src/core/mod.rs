@@ -5,6 +5,7 @@ pub mod compile;
 pub mod diag;
 pub mod import;
 pub mod lint;
+pub mod live;
 pub mod model;
 pub mod plan;
 pub mod policy;

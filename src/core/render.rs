@@ -72,6 +72,14 @@ pub fn rule(r: &Rule) -> String {
     s
 }
 
+/// A rule's matches and verdict, without counter and comment (how a rule that lacks
+/// statewall's counter is shown).
+pub fn rule_text(r: &Rule) -> String {
+    let m = rule_matches(r);
+    let v = verdict(r.verdict);
+    if m.is_empty() { v } else { format!("{m} {v}") }
+}
+
 /// The match part of a rule ("" for a rule that matches everything).
 pub fn rule_matches(r: &Rule) -> String {
     matches_with(&r.matches, &r.comment)

@@ -4,11 +4,11 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::codec::decode::LiveRule;
 use crate::codec::encode::fingerprint;
+use crate::core::live::LiveRule;
+use crate::core::live::LiveTable;
 use crate::core::model::Mode;
 use crate::core::plan::{self, BaseHook, Hook, Plan};
-use crate::system::readback::LiveTable;
 
 /// `NF_INET_LOCAL_IN`
 const HOOK_INPUT: u32 = 1;
@@ -209,7 +209,7 @@ pub fn status_doc(t: &LiveTable) -> StatusDoc {
                             Some(crate::core::render::verdict(rule.verdict)),
                             None,
                         ),
-                        Err(why) => (None, None, Some(why.clone())),
+                        Err(why) => (None, None, Some(why.to_string())),
                     };
                     RuleDoc {
                         handle: r.handle,
@@ -305,7 +305,7 @@ pub fn status_text(t: &LiveTable, exact: bool) -> String {
 
 /// Per-element counters of a set: the elements that saw traffic, busiest first (all of
 /// them with `exact`), and how many saw none.
-fn set_status(s: &mut String, set: &crate::system::readback::LiveSet, exact: bool) {
+fn set_status(s: &mut String, set: &crate::core::live::LiveSet, exact: bool) {
     match &set.elements {
         Err(why) => s.push_str(&format!("set {}: not understood: {why}\n", set.name)),
         Ok(els) => {
@@ -340,7 +340,7 @@ fn set_status(s: &mut String, set: &crate::system::readback::LiveSet, exact: boo
     }
 }
 
-fn chain_text(s: &mut String, c: &crate::system::readback::LiveChain, exact: bool) {
+fn chain_text(s: &mut String, c: &crate::core::live::LiveChain, exact: bool) {
     {
         match (hook_name(c.hook), c.hook) {
             (Some(h), Some((_, prio))) => s.push_str(&format!(

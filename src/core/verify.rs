@@ -5,8 +5,8 @@
 use serde_json::{Value, json};
 
 use crate::core::compile::FINAL_COMMENT;
+use crate::core::live::{LiveSet, LiveTable};
 use crate::core::plan::{SetKind, Verdict};
-use crate::system::readback::{LiveSet, LiveTable};
 
 /// Facts of the machine the check is about (gathered at the edge).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

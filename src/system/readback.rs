@@ -5,10 +5,11 @@
 //! understand.
 
 use super::netlink::Socket;
-use crate::codec::decode::{LiveRule, NFTA_RULE_CHAIN, NFTA_RULE_TABLE, decode_rule_msg};
+use crate::codec::decode::{NFTA_RULE_CHAIN, NFTA_RULE_TABLE, decode_rule_msg};
 use crate::codec::sets;
 use crate::codec::wire::{self, Attrs, NLM_F_DUMP, NLM_F_REQUEST, attr, be32, nfnl_attrs, string};
-use crate::core::plan::{Rule, SetElem, SetKind, Verdict};
+use crate::core::live::{LiveChain, LiveSet, LiveTable};
+use crate::core::plan::{Rule, SetKind, Verdict};
 use std::collections::{HashMap, HashSet};
 
 const NFT_MSG_GETTABLE: u16 = 1;
@@ -22,34 +23,6 @@ const NFTA_CHAIN_HOOK: u16 = 4;
 const NFTA_CHAIN_POLICY: u16 = 5;
 const NFTA_HOOK_HOOKNUM: u16 = 1;
 const NFTA_HOOK_PRIORITY: u16 = 2;
-
-#[derive(Debug, Clone)]
-pub struct LiveTable {
-    pub name: String,
-    /// the table comment (statewall writes `statewall plan=<fingerprint> mode=<mode>`)
-    pub comment: Option<String>,
-    /// the sets the rules look up, in the order statewall creates them
-    pub sets: Vec<LiveSet>,
-    pub chains: Vec<LiveChain>,
-}
-
-/// A set the rules look up, with a counter per element.
-#[derive(Debug, Clone)]
-pub struct LiveSet {
-    pub name: String,
-    pub kind: SetKind,
-    /// (element, packets, bytes), sorted by key; or what could not be read
-    pub elements: Result<Vec<(SetElem, u64, u64)>, String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct LiveChain {
-    pub name: String,
-    /// (hook number, priority) for a base chain
-    pub hook: Option<(u32, i32)>,
-    pub policy: Option<&'static str>,
-    pub rules: Vec<LiveRule>,
-}
 
 #[derive(Debug)]
 pub struct ReadError(pub String);
@@ -65,24 +38,6 @@ impl std::error::Error for ReadError {}
 /// A dump request of the `inet` family.
 fn dump_request(ty: u16, attrs: &Attrs) -> Vec<u8> {
     wire::nft_message(ty, NLM_F_REQUEST | NLM_F_DUMP, attrs)
-}
-
-impl LiveTable {
-    /// The fingerprint statewall stored in the table comment at commit time.
-    pub fn stored_fingerprint(&self) -> Option<&str> {
-        self.comment_field("plan")
-    }
-
-    /// The mode statewall stored in the table comment at commit time.
-    pub fn stored_mode(&self) -> Option<&str> {
-        self.comment_field("mode")
-    }
-
-    fn comment_field(&self, key: &str) -> Option<&str> {
-        let c = self.comment.as_deref()?.strip_prefix("statewall ")?;
-        c.split(' ')
-            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
-    }
 }
 
 /// How many times `read_table` reads while the ruleset keeps changing under it.
