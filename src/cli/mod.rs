@@ -475,8 +475,8 @@ fn enforce(
     force: bool,
     commit_via: impl FnOnce(
         crate::core::plan::Plan,
-        encode::Seeds,
-    ) -> Result<(crate::core::plan::Plan, encode::Seeds), u8>,
+        crate::core::identity::Seeds,
+    ) -> Result<(crate::core::plan::Plan, crate::core::identity::Seeds), u8>,
 ) -> u8 {
     let started = Instant::now();
     let live = match readback::read_table(table) {
@@ -518,7 +518,7 @@ fn enforce(
     if let Err(code) = rollout_cli::lint_gate(&plan, force) {
         return code;
     }
-    let seeds = encode::CounterSnapshot::of(&live).seeds(&plan);
+    let seeds = crate::core::identity::CounterSnapshot::of(&live).seeds(&plan);
     let (plan, seeds) = match commit_via(plan, seeds) {
         Ok(x) => x,
         Err(code) => return code,

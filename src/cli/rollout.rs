@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::codec::encode::{self, CounterSnapshot};
+use crate::codec::encode;
+use crate::core::identity::{self, CounterSnapshot};
 use crate::core::rollout::{
     self, BootSource, Candidate, Confirmed, GuardStep, LiveIs, Pending, Previous, RollbackRecord,
     SessionAge,
@@ -220,7 +221,7 @@ pub fn apply_confirm_with(
     let Some(plan) = plan_of(&text, &mode, table) else {
         return fail(exit::INVALID_POLICY, "the policy changed while reading it");
     };
-    let fingerprint = encode::fingerprint(&plan);
+    let fingerprint = identity::fingerprint(&plan);
     let _lock = match state.lock() {
         Ok(l) => l,
         Err(e) => return fail(REFUSED, format!("state: {e}")),
@@ -334,7 +335,7 @@ pub fn apply_confirm_with(
         // (d) the commit, conditional on the generation the snapshot was taken at
         let seeds = match &rec.previous {
             Previous::Policy { counters, .. } if carry_counters => counters.seeds(&plan),
-            _ => encode::Seeds::default(),
+            _ => identity::Seeds::default(),
         };
         let batch = encode::encode_seeded(&plan, Some(generation), super::test_fault(), &seeds);
         match sock.commit(&batch) {
@@ -754,7 +755,7 @@ pub fn boot(state: &StateDir, table: &str) -> u8 {
             Ok((_, after, _)) => {
                 println!(
                     "boot: loaded {what} into table inet {table}, plan {}, generation {after}",
-                    encode::fingerprint(&plan)
+                    identity::fingerprint(&plan)
                 );
                 return exit::OK;
             }

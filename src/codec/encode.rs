@@ -17,6 +17,7 @@ use rustables::expr::{
 use rustables::{Batch, Chain, ChainPolicy, ChainType, Hook, HookClass, MsgType, ProtocolFamily};
 
 use super::wire::{self, NLM_F_ACK};
+use crate::core::identity::{Seeds, table_comment};
 use crate::core::model::{Cidr, IcmpReject};
 use crate::core::plan::{self, Match, Plan, Verdict};
 
@@ -57,27 +58,6 @@ impl EncodedBatch {
     }
 }
 
-/// 64-bit FNV-1a of the plan's table text: stored in the table's userdata at commit, and
-/// recomputed from the live table at readback to tell drift.
-pub fn fingerprint(plan: &Plan) -> String {
-    let text = crate::core::render::table_body(plan);
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.as_bytes() {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{h:016x}")
-}
-
-/// The table comment statewall writes: `statewall plan=<fingerprint> mode=<mode>`.
-pub fn table_comment(plan: &Plan) -> String {
-    format!(
-        "statewall plan={} mode={}",
-        fingerprint(plan),
-        plan.mode.as_str()
-    )
-}
-
 /// A userdata blob holding one comment TLV (type, length incl. NUL, bytes, NUL).
 /// Comments are cut to fit the 255-byte TLV length (on a char boundary).
 pub fn comment_udata(comment: &str) -> Vec<u8> {
@@ -111,69 +91,6 @@ pub fn comment_from_udata(udata: &[u8]) -> Option<String> {
 
 pub fn encode(plan: &Plan, genid: Option<u32>, fault: Option<Fault>) -> EncodedBatch {
     encode_seeded(plan, genid, fault, &Seeds::default())
-}
-
-/// Initial counter values per (chain index, rule index) of a plan: a full table replace
-/// would reset every counter, so a swap that must carry counters over (audit → enforce,
-/// rollback to the previous ruleset) creates the counters with these values.
-pub type Seeds = std::collections::HashMap<(usize, usize), (u64, u64)>;
-
-/// The counters of a live table, with each rule's text, so they can be given back to the
-/// same rules later (stored with a pending change; see `seeds`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct CounterSnapshot {
-    pub rules: Vec<SnapshotRule>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SnapshotRule {
-    pub chain: String,
-    pub index: usize,
-    /// `render::rule` of the rule (None when the rule was not statewall's)
-    pub text: Option<String>,
-    pub packets: u64,
-    pub bytes: u64,
-}
-
-impl CounterSnapshot {
-    pub fn of(live: &crate::core::live::LiveTable) -> CounterSnapshot {
-        let mut rules = Vec::new();
-        for c in &live.chains {
-            for (index, r) in c.rules.iter().enumerate() {
-                rules.push(SnapshotRule {
-                    chain: c.name.clone(),
-                    index,
-                    text: r.rule.as_ref().ok().map(crate::core::render::rule),
-                    packets: r.packets,
-                    bytes: r.bytes,
-                });
-            }
-        }
-        CounterSnapshot { rules }
-    }
-
-    /// Seeds for `plan`: a rule gets the snapshot's counters when the rule at the same place
-    /// (chain, index) had exactly the same text. Any other rule starts at zero.
-    pub fn seeds(&self, plan: &Plan) -> Seeds {
-        // by place, so that carrying the counters of 50,000 rules is not 50,000² comparisons
-        let by_place: std::collections::HashMap<(&str, usize), &SnapshotRule> = self
-            .rules
-            .iter()
-            .map(|s| ((s.chain.as_str(), s.index), s))
-            .collect();
-        let mut seeds = Seeds::new();
-        for (ci, c) in plan.chains.iter().enumerate() {
-            for (ri, r) in c.rules.iter().enumerate() {
-                let Some(s) = by_place.get(&(c.name.as_str(), ri)) else {
-                    continue;
-                };
-                if s.text.as_deref() == Some(crate::core::render::rule(r).as_str()) {
-                    seeds.insert((ci, ri), (s.packets, s.bytes));
-                }
-            }
-        }
-        seeds
-    }
 }
 
 /// [`encode`], with initial counter values for some rules.
@@ -263,10 +180,10 @@ pub fn encode_seeded(
             push(
                 &mut ops,
                 format!(
-                    "rule {} of chain {}: {}{origin}",
+                    "rule {} of chain {} (entry `{}`){origin}",
                     i + 1,
                     ch.name,
-                    crate::core::render::rule(r)
+                    r.comment
                 ),
             );
         }

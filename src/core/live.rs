@@ -70,6 +70,11 @@ impl LiveTable {
         self.comment_field("plan")
     }
 
+    /// The fingerprint scheme of the table comment (`id=`); None for statewall 0.1's tables.
+    pub fn stored_scheme(&self) -> Option<&str> {
+        self.comment_field("id")
+    }
+
     /// The mode statewall stored in the table comment at commit time.
     pub fn stored_mode(&self) -> Option<&str> {
         self.comment_field("mode")

@@ -3,6 +3,7 @@
 
 pub mod compile;
 pub mod diag;
+pub mod identity;
 pub mod import;
 pub mod lint;
 pub mod live;

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::codec::encode::fingerprint;
+use crate::core::identity::fingerprint_as;
 use crate::core::live::LiveRule;
 use crate::core::live::LiveTable;
 use crate::core::model::Mode;
@@ -85,7 +85,7 @@ pub fn drift(t: &LiveTable) -> Option<String> {
     };
     match live_plan(t) {
         Err(why) => Some(format!("changed outside statewall: {why}")),
-        Ok(p) if fingerprint(&p) != stored => {
+        Ok(p) if fingerprint_as(&p, t.stored_scheme()) != stored => {
             Some("changed outside statewall: its rules differ from what statewall committed".into())
         }
         Ok(_) => None,

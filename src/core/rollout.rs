@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::codec::encode::CounterSnapshot;
+use crate::core::identity::CounterSnapshot;
 use crate::core::model::{Mode, Policy};
 
 /// Policy loaded by `boot` when there is no usable confirmed policy: the stateful baseline
@@ -47,7 +47,7 @@ pub struct Confirmed {
     pub table: String,
     /// "enforce" or "audit" (the mode it was applied in, `--audit` included)
     pub mode: String,
-    /// `encode::fingerprint` of its plan
+    /// `identity::fingerprint` of its plan
     pub fingerprint: String,
     /// CLOCK_REALTIME seconds
     pub confirmed_at: u64,

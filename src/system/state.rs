@@ -96,14 +96,9 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> StateError + '_ {
     }
 }
 
-/// 64-bit FNV-1a, hex.
+/// The state file checksum: FNV-1a of the compact JSON, hex.
 pub fn checksum(data: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in data.as_bytes() {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{h:016x}")
+    crate::core::identity::hash_hex(data.as_bytes())
 }
 
 /// The text of a state file holding `data`.

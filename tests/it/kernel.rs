@@ -398,7 +398,7 @@ fn counters_can_be_carried_across_a_replace() {
             let live = statewall::system::readback::read_table("statewall")
                 .unwrap()
                 .unwrap();
-            let snap = encode::CounterSnapshot::of(&live);
+            let snap = statewall::core::identity::CounterSnapshot::of(&live);
             let mut sock = Socket::open().unwrap();
             let g = sock.generation().unwrap();
             sock.commit(&encode::encode_seeded(

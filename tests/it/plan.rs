@@ -87,7 +87,49 @@ fn fingerprint_changes_with_any_rule_and_not_with_origin() {
     for r in &mut b.chains[0].rules {
         r.origin = None;
     }
-    assert_eq!(encode::fingerprint(&a), encode::fingerprint(&b));
+    assert_eq!(
+        statewall::core::identity::fingerprint(&a),
+        statewall::core::identity::fingerprint(&b)
+    );
     b.chains[0].rules.pop();
-    assert_ne!(encode::fingerprint(&a), encode::fingerprint(&b));
+    assert_ne!(
+        statewall::core::identity::fingerprint(&a),
+        statewall::core::identity::fingerprint(&b)
+    );
+}
+
+/// The plans behind `tests/data/legacy/`, as statewall 0.1 compiled them.
+fn legacy_plans() -> Vec<(&'static str, statewall::core::plan::Plan)> {
+    let web = load("examples/web-and-mail.toml");
+    let full = load("tests/data/policy/ok-full.toml");
+    [
+        ("web-and-mail", web.clone()),
+        ("web-and-mail-audit", compile::with_mode(web, true)),
+        ("ok-full", full),
+    ]
+    .into_iter()
+    .map(|(n, p)| (n, compile::compile(&p, "statewall")))
+    .collect()
+}
+
+/// The structural fingerprint is a contract (table comments and state records hold it):
+/// pinned here, so that no refactoring of the plan or of `render` changes it unnoticed.
+#[test]
+fn fingerprints_are_pinned_and_the_legacy_one_is_what_0_1_wrote() {
+    use statewall::core::identity;
+    let mut now = String::new();
+    for (name, plan) in legacy_plans() {
+        let _ = writeln!(now, "{name} {}", identity::fingerprint(&plan));
+    }
+    golden::check("plan/fingerprints.txt", &now);
+    // what statewall 0.1 wrote into these tables' comments, captured from its own code
+    let legacy = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/legacy/fingerprints.txt"),
+    )
+    .unwrap();
+    let mut then = String::new();
+    for (name, plan) in legacy_plans() {
+        let _ = writeln!(then, "{name} {}", identity::legacy_fingerprint(&plan));
+    }
+    assert_eq!(then, legacy);
 }

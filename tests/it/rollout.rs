@@ -17,7 +17,6 @@ use crate::support::{
     CMD_TIMEOUT, Netns, Output, PROBE_TIMEOUT, Pair, Probe, fw_v4, listen_tcp, ping, probe_tcp,
     run_cmd,
 };
-use statewall::codec::encode;
 use statewall::core::rollout::{Confirmed, Pending, RollbackRecord};
 use statewall::core::{compile, policy};
 use statewall::system::state::{Kind, StateDir, StateError};
@@ -204,7 +203,7 @@ fn fingerprint_of(text: &str, audit: bool) -> String {
         &compile::with_mode(p.unwrap(), audit),
         compile::DEFAULT_TABLE,
     );
-    encode::fingerprint(&plan)
+    statewall::core::identity::fingerprint(&plan)
 }
 
 #[test]
@@ -1060,4 +1059,101 @@ fn a_policy_split_into_chains_confirms_and_rolls_back_like_any_other() {
     assert!(tmp.pending().is_none());
     let st = sw(&ns, &tmp, &["status"]);
     assert!(st.stdout.contains("drift: none"), "{st}");
+}
+
+/// The bytes of a batch from its golden dump (`tests/data/legacy/*.batch`: one message per
+/// paragraph, the bytes in hex on indented lines).
+fn batch_from_dump(text: &str) -> statewall::codec::encode::EncodedBatch {
+    let mut bytes = Vec::new();
+    let mut messages = 0u32;
+    for line in text.lines() {
+        if line.starts_with("seq ") {
+            messages += 1;
+        } else if let Some(hex) = line.strip_prefix("  ") {
+            bytes.extend(hex.split(' ').map(|b| u8::from_str_radix(b, 16).unwrap()));
+        }
+    }
+    statewall::codec::encode::EncodedBatch {
+        bytes,
+        ops: Vec::new(),
+        end_seq: messages - 1,
+    }
+}
+
+fn commit_legacy(ns: &Netns, name: &str) {
+    let text = std::fs::read_to_string(crate::support::repo_path(&format!(
+        "tests/data/legacy/{name}.batch"
+    )))
+    .unwrap();
+    let batch = batch_from_dump(&text);
+    ns.run(|| {
+        let mut sock = statewall::system::netlink::Socket::open().unwrap();
+        sock.commit(&batch).expect("the 0.1 batch commits");
+    });
+}
+
+/// A table statewall 0.1 committed (its comment holds a fingerprint of the rendered text)
+/// is still statewall's after the upgrade: no drift, `plan` sees no difference, and the
+/// rollout takes it as the previous ruleset of a confirmed 0.1 record and restores it.
+#[test]
+fn tables_committed_by_statewall_0_1_stay_statewalls_after_the_upgrade() {
+    for name in ["web-and-mail", "web-and-mail-audit", "ok-full"] {
+        let ns = Netns::new("upgrade");
+        commit_legacy(&ns, name);
+        let st = crate::support::status_json(&ns);
+        assert_eq!(st["drift"], false, "{name}: {st:#}");
+        let policy = if name == "ok-full" {
+            "tests/data/policy/ok-full.toml"
+        } else {
+            "examples/web-and-mail.toml"
+        };
+        let mut args = vec!["plan", policy];
+        if name.ends_with("audit") {
+            args.push("--audit");
+        }
+        let out = crate::support::statewall(&ns, &args);
+        out.assert_ok();
+        assert!(out.stdout.contains("already is this plan"), "{name}: {out}");
+    }
+
+    // confirmed by 0.1: the record holds the text fingerprint of the live table
+    let ns = Netns::new("upgrade-rollout");
+    let tmp = Tmp::new("upgrade");
+    commit_legacy(&ns, "web-and-mail");
+    let legacy_fp = "2af0464844b470ba";
+    let web = std::fs::read_to_string(crate::support::example("web-and-mail.toml")).unwrap();
+    tmp.dir()
+        .write(
+            Kind::Confirmed,
+            &Confirmed {
+                policy_text: web,
+                table: compile::DEFAULT_TABLE.into(),
+                mode: "enforce".into(),
+                fingerprint: legacy_fp.into(),
+                confirmed_at: 1,
+            },
+        )
+        .unwrap();
+    let before = crate::support::status_json(&ns);
+    let p = tmp.policy("ssh", SSH_ONLY);
+    sw(&ns, &tmp, &["apply", &p, "--confirm", "60s", "--force"]).assert_ok();
+    let rec = tmp.pending().expect("pending");
+    assert_eq!(rec.previous.fingerprint(), Some(legacy_fp));
+    let out = sw(&ns, &tmp, &["rollback"]);
+    out.assert_ok();
+    let after = crate::support::status_json(&ns);
+    assert_eq!(after["drift"], false, "{after:#}");
+    let comments = |st: &serde_json::Value| -> Vec<String> {
+        st["chains"][0]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| format!("{} {}", r["comment"], r["verdict"]))
+            .collect()
+    };
+    assert_eq!(
+        comments(&after),
+        comments(&before),
+        "the 0.1 policy is back"
+    );
 }
