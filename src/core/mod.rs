@@ -3,8 +3,10 @@
 
 pub mod compile;
 pub mod diag;
+pub mod fake;
 pub mod identity;
 pub mod import;
+pub mod kernel;
 pub mod lint;
 pub mod live;
 pub mod model;
@@ -13,4 +15,6 @@ pub mod policy;
 pub mod render;
 pub mod report;
 pub mod rollout;
+pub mod store;
+pub mod usecase;
 pub mod verify;

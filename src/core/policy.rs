@@ -80,6 +80,11 @@ pub fn parse_stored(src: &str) -> (Option<Policy>, Vec<Diagnostic>) {
     )
 }
 
+/// [`parse_stored`], with the `from_file` lists kept beside the stored text.
+pub fn parse_stored_with(src: &str, load: Loader<'_>) -> (Option<Policy>, Vec<Diagnostic>) {
+    parse_inner(src, load, true)
+}
+
 fn parse_inner(src: &str, load: Loader<'_>, stored: bool) -> (Option<Policy>, Vec<Diagnostic>) {
     let (root, errors) = DeTable::parse_recoverable(src);
     let mut cx = Checker {

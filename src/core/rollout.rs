@@ -3,6 +3,8 @@
 //! session that confirms predates the apply. Pure: no I/O and no clock — every "now" is a
 //! parameter. The driver (files, processes, netlink) is the CLI's `rollout_cli` module.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::core::identity::CounterSnapshot;
@@ -44,6 +46,10 @@ WantedBy=sysinit.target
 pub struct Confirmed {
     /// the policy file's text, exactly as applied
     pub policy_text: String,
+    /// the `from_file` lists the policy named, as read (name as written → text), so that the
+    /// record compiles again without the files; absent in records of statewall 0.1
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, String>,
     pub table: String,
     /// "enforce" or "audit" (the mode it was applied in, `--audit` included)
     pub mode: String,
@@ -62,6 +68,10 @@ pub enum Previous {
     /// this policy, with these counters
     Policy {
         policy_text: String,
+        /// the `from_file` lists the policy named, as read (name as written → text), so that the
+        /// record compiles again without the files; absent in records of statewall 0.1
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        files: BTreeMap<String, String>,
         mode: String,
         fingerprint: String,
         counters: CounterSnapshot,
@@ -81,6 +91,10 @@ impl Previous {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Candidate {
     pub policy_text: String,
+    /// the `from_file` lists the policy named, as read (name as written → text), so that the
+    /// record compiles again without the files; absent in records of statewall 0.1
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, String>,
     pub mode: String,
     pub fingerprint: String,
     /// the file it was read from, for messages
@@ -232,10 +246,16 @@ pub enum BootSource {
 /// `confirmed`: the confirmed record as read (`Err`: unreadable/corrupt; `Ok(None)`: none).
 pub fn boot_source(confirmed: Result<Option<Confirmed>, String>) -> BootSource {
     match confirmed {
-        Ok(Some(c)) => match crate::core::policy::parse_stored(&c.policy_text) {
-            (Some(_), d) if !crate::core::diag::has_errors(&d) => BootSource::Confirmed(c),
-            _ => BootSource::Safe("the confirmed policy does not parse any more".into()),
-        },
+        Ok(Some(c)) => {
+            // the lists it named travel with it: a boot reads no policy files
+            if crate::core::usecase::stored_plan(&c.policy_text, &c.files, &c.mode, &c.table)
+                .is_some()
+            {
+                BootSource::Confirmed(c)
+            } else {
+                BootSource::Safe("the confirmed policy does not parse any more".into())
+            }
+        }
         Ok(None) => BootSource::Safe("no confirmed policy yet".into()),
         Err(why) => BootSource::Safe(format!("the confirmed state is unusable: {why}")),
     }
@@ -320,6 +340,7 @@ mod tests {
             deadline: 220,
             boot_id: "boot".into(),
             candidate: Candidate {
+                files: Default::default(),
                 policy_text: String::new(),
                 mode: "audit".into(),
                 fingerprint: "cand".into(),
@@ -385,6 +406,7 @@ mod tests {
             LiveIs::Foreign(_)
         ));
         p.previous = Previous::Policy {
+            files: Default::default(),
             policy_text: String::new(),
             mode: "enforce".into(),
             fingerprint: "prev".into(),
@@ -402,6 +424,7 @@ mod tests {
             BootSource::Safe(_)
         ));
         let c = Confirmed {
+            files: Default::default(),
             policy_text: "[[allow]]\nname = \"web\"\ntcp = [80]\n".into(),
             table: "statewall".into(),
             mode: "enforce".into(),
@@ -410,12 +433,14 @@ mod tests {
         };
         assert_eq!(boot_source(Ok(Some(c.clone()))), BootSource::Confirmed(c));
         let bad = Confirmed {
+            files: Default::default(),
             policy_text: "[[allow]]\nname = ".into(),
             ..boot_source_dummy()
         };
         assert!(matches!(boot_source(Ok(Some(bad))), BootSource::Safe(_)));
         // confirmed before "icmp" became one of statewall's own names: it still boots
         let older = Confirmed {
+            files: Default::default(),
             policy_text: "[[allow]]\nname = \"icmp\"\nicmp = [\"echo-request\"]\n".into(),
             ..boot_source_dummy()
         };
@@ -432,6 +457,7 @@ mod tests {
 
     fn boot_source_dummy() -> Confirmed {
         Confirmed {
+            files: Default::default(),
             policy_text: String::new(),
             table: "statewall".into(),
             mode: "enforce".into(),

@@ -5,17 +5,9 @@
 use serde_json::{Value, json};
 
 use crate::core::compile::FINAL_COMMENT;
+use crate::core::lint::Facts;
 use crate::core::live::{LiveSet, LiveTable};
 use crate::core::plan::{SetKind, Verdict};
-
-/// Facts of the machine the check is about (gathered at the edge).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Facts {
-    /// the server port of the SSH connection the command runs in (`SSH_CONNECTION`)
-    pub ssh_port: Option<u16>,
-    /// TCP ports sshd listens on
-    pub sshd_ports: Vec<u16>,
-}
 
 /// One destination port or source that the final rule would have dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +71,7 @@ fn hits(set: Option<&LiveSet>, notes: &mut Vec<String>) -> Vec<Hit> {
     }
 }
 
+/// The audit report; `facts` (the same the lockout lint uses) say which ports SSH needs.
 pub fn report(t: &LiveTable, facts: &Facts) -> Report {
     let audit = t.stored_mode() == Some("audit");
     let mut entries: Vec<(String, u64)> = Vec::new();
@@ -130,7 +123,7 @@ pub fn report(t: &LiveTable, facts: &Facts) -> Report {
         ));
     }
     let mut ssh_like: Vec<(u16, &str)> = Vec::new();
-    if let Some(p) = facts.ssh_port {
+    if let Some(p) = facts.ssh.as_ref().map(|c| c.server_port) {
         ssh_like.push((p, "the port of your own SSH connection"));
     }
     for p in &facts.sshd_ports {

@@ -226,6 +226,25 @@ pub fn guard_alive(pid: u32) -> bool {
     }
 }
 
+/// The host's clocks are the real [`Clock`](crate::core::store::Clock).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl crate::core::store::Clock for SystemClock {
+    fn realtime_ms(&self) -> u64 {
+        realtime_ms()
+    }
+    fn boottime_ms(&self) -> u64 {
+        boottime_ms()
+    }
+    fn boot_id(&self) -> String {
+        boot_id()
+    }
+    fn sleep_ms(&self, ms: u64) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -2,6 +2,7 @@
 //! namespaces, the state directory, `/proc`.
 
 pub mod host;
+pub mod kernel;
 pub mod netlink;
 pub mod netns;
 pub mod readback;

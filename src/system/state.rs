@@ -13,38 +13,12 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::core::store::StoreError;
+pub use crate::core::store::{FORMAT, Kind, checksum, envelope, open_envelope};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 pub const DEFAULT_DIR: &str = "/var/lib/statewall";
-/// Version of the envelope around every state file.
-pub const FORMAT: u32 = 1;
-
-/// The files of the state directory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Confirmed,
-    Pending,
-    Rollback,
-}
-
-impl Kind {
-    pub fn file(self) -> &'static str {
-        match self {
-            Kind::Confirmed => "confirmed.json",
-            Kind::Pending => "pending.json",
-            Kind::Rollback => "rollback.json",
-        }
-    }
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Confirmed => "confirmed",
-            Kind::Pending => "pending",
-            Kind::Rollback => "rollback",
-        }
-    }
-}
 
 #[derive(Debug)]
 pub enum StateError {
@@ -94,43 +68,6 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> StateError + '_ {
         path: path.to_path_buf(),
         err,
     }
-}
-
-/// The state file checksum: FNV-1a of the compact JSON, hex.
-pub fn checksum(data: &str) -> String {
-    crate::core::identity::hash_hex(data.as_bytes())
-}
-
-/// The text of a state file holding `data`.
-pub fn envelope<T: Serialize>(kind: Kind, data: &T) -> String {
-    let value = serde_json::to_value(data).expect("state records serialise");
-    let compact = serde_json::to_string(&value).expect("json");
-    let env = serde_json::json!({
-        "statewall_state": FORMAT,
-        "kind": kind.name(),
-        "checksum": checksum(&compact),
-        "data": value,
-    });
-    let mut s = serde_json::to_string_pretty(&env).expect("json");
-    s.push('\n');
-    s
-}
-
-/// Parses a state file's text; every failure is a message, never a panic.
-pub fn open_envelope<T: DeserializeOwned>(kind: Kind, text: &str) -> Result<T, String> {
-    let env: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-    if env["statewall_state"] != FORMAT {
-        return Err(format!("unknown format {}", env["statewall_state"]));
-    }
-    if env["kind"] != kind.name() {
-        return Err(format!("holds {} instead of {}", env["kind"], kind.name()));
-    }
-    let data = env.get("data").ok_or("no data")?;
-    let compact = serde_json::to_string(data).map_err(|e| e.to_string())?;
-    if env["checksum"] != checksum(&compact).as_str() {
-        return Err("checksum mismatch".into());
-    }
-    serde_json::from_value(data.clone()).map_err(|e| format!("unexpected shape: {e}"))
 }
 
 /// The state directory.
@@ -337,9 +274,47 @@ fn read_nofollow(path: &Path) -> Result<Option<String>, StateError> {
         })
 }
 
+/// The state directory is the real [`Store`](crate::core::store::Store).
+impl crate::core::store::Store for StateDir {
+    type Lock = Lock;
+
+    fn read<T: DeserializeOwned>(&self, kind: Kind) -> Result<Option<T>, StoreError> {
+        StateDir::read(self, kind).map_err(store_err)
+    }
+
+    fn write<T: Serialize>(&self, kind: Kind, data: &T) -> Result<(), StoreError> {
+        StateDir::write(self, kind, data).map_err(store_err)
+    }
+
+    fn remove(&self, kind: Kind) -> Result<(), StoreError> {
+        StateDir::remove(self, kind).map_err(store_err)
+    }
+
+    fn lock(&self) -> Result<Lock, StoreError> {
+        StateDir::lock(self).map_err(store_err)
+    }
+
+    fn command(&self, sub: &str) -> String {
+        if self.path() == Path::new(DEFAULT_DIR) {
+            format!("statewall {sub}")
+        } else {
+            format!("statewall --state-dir {} {sub}", self.path().display())
+        }
+    }
+
+    fn lenient(&self) -> bool {
+        self.path() == Path::new(DEFAULT_DIR)
+    }
+}
+
+fn store_err(e: StateError) -> StoreError {
+    StoreError(e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn envelope_round_trip_and_corruption() {

@@ -753,6 +753,7 @@ fn state_files_are_private_atomic_and_never_followed_through_symlinks() {
     let tmp = Tmp::new("files");
     let dir = tmp.dir();
     let rec = statewall::core::rollout::Confirmed {
+        files: Default::default(),
         policy_text: SSH_ONLY.into(),
         table: "statewall".into(),
         mode: "enforce".into(),
@@ -1126,6 +1127,7 @@ fn tables_committed_by_statewall_0_1_stay_statewalls_after_the_upgrade() {
         .write(
             Kind::Confirmed,
             &Confirmed {
+                files: Default::default(),
                 policy_text: web,
                 table: compile::DEFAULT_TABLE.into(),
                 mode: "enforce".into(),
@@ -1156,4 +1158,42 @@ fn tables_committed_by_statewall_0_1_stay_statewalls_after_the_upgrade() {
         comments(&before),
         "the 0.1 policy is back"
     );
+}
+
+/// A policy whose sources come from a `from_file` list goes through the whole rollout:
+/// `apply --confirm` (it used to re-read the file with a loader that refused every list),
+/// confirm, a reboot (the table deleted, then `boot`) with the list file gone, and a
+/// rollback to it — the list travels with the records.
+#[test]
+fn a_from_file_policy_goes_on_trial_is_confirmed_and_boots_without_its_list() {
+    let ns = Netns::new("ro-fromfile");
+    let tmp = Tmp::new("fromfile");
+    std::fs::write(tmp.root.join("admins.txt"), "192.0.2.0/24\n198.51.100.7\n").unwrap();
+    let text = "[[allow]]\nname = \"ssh\"\ntcp = [22]\nfrom_file = \"admins.txt\"\n";
+    let p = tmp.policy("listed", text);
+    let out = sw(&ns, &tmp, &["apply", &p, "--confirm", "60s", "--force"]);
+    out.assert_ok();
+    assert!(out.stdout.contains("PENDING"), "{out}");
+    sw_new_session(&ns, &tmp, &["confirm"]).assert_ok();
+    let c = tmp.confirmed().expect("confirmed");
+    assert_eq!(c.files.len(), 1, "{c:?}");
+    let before = ruleset(&ns);
+    assert!(before.contains("198.51.100.7"), "{before}");
+
+    // reboot, with the list file gone: boot compiles the list kept with the record
+    std::fs::remove_file(tmp.root.join("admins.txt")).unwrap();
+    ns.nft(["delete", "table", "inet", "statewall"]).assert_ok();
+    let out = sw(&ns, &tmp, &["boot"]);
+    out.assert_ok();
+    assert!(out.stdout.contains("the last confirmed policy"), "{out}");
+    assert_eq!(
+        ruleset(&ns).replace(char::is_numeric, ""),
+        before.replace(char::is_numeric, "")
+    );
+
+    // a candidate on trial over it, rolled back: the listed policy comes back
+    let q = tmp.policy("ssh", SSH_ONLY);
+    sw(&ns, &tmp, &["apply", &q, "--confirm", "60s", "--force"]).assert_ok();
+    sw(&ns, &tmp, &["rollback"]).assert_ok();
+    assert!(ruleset(&ns).contains("198.51.100.7"));
 }

@@ -1,0 +1,112 @@
+//! `statewall apply`: compile and commit in one atomic batch; with `--confirm`, on trial.
+
+use std::path::Path;
+use std::time::Instant;
+
+use super::error::CliError;
+use super::{Ctx, guard, hint, kernel, load, millis, outln, shown};
+use crate::core::model::Mode;
+use crate::core::usecase::{self, Validated, rollout};
+use crate::core::{compile, plan::Plan};
+use crate::system::host::{self, SystemClock};
+
+pub fn run(
+    cx: &Ctx,
+    policy: Option<&Path>,
+    audit: bool,
+    confirm: Option<u64>,
+    force: bool,
+) -> Result<(), CliError> {
+    guard::ensure(&cx.state);
+    let loaded = load::load(policy, &cx.import)?;
+    if confirm.is_some() {
+        loaded.require_toml_for_confirm()?;
+    }
+    cx.enter_netns()?;
+    let started = Instant::now();
+    let policy = compile::with_mode(loaded.validated.policy.clone(), audit);
+    let plan = compile::compile(&policy, &cx.table);
+    lint(&plan, force)?;
+    if let Some(secs) = confirm {
+        return on_trial(cx, &loaded.validated, &plan, false, secs);
+    }
+    let mut k = kernel();
+    let result = usecase::apply::apply(&mut k, &cx.state, &plan);
+    k.finish();
+    let a = result?;
+    outln(format!(
+        "applied {}: table inet {}, {} rules, mode {}, {} messages in one batch, generation {} -> {}, {}",
+        shown(&loaded.path),
+        cx.table,
+        a.rules,
+        plan.mode.as_str(),
+        a.committed.messages,
+        a.before,
+        a.committed.generation,
+        millis(started.elapsed())
+    ))
+}
+
+/// The lockout lint, in the target namespace, before any apply; `--force` warns instead.
+pub fn lint(plan: &Plan, force: bool) -> Result<(), CliError> {
+    let facts = host::facts();
+    tracing::debug!(?facts, "lockout lint facts");
+    let forced = usecase::lint_gate(plan, &facts, force)?;
+    if !forced.is_empty() {
+        eprintln!("statewall: WARNING (--force): this policy would lock you out:");
+        for f in forced {
+            eprintln!("  - {f}");
+        }
+    }
+    Ok(())
+}
+
+/// `apply --confirm` / `enforce --confirm`: committed on trial, with a guard that rolls it
+/// back unless confirmed.
+pub fn on_trial(
+    cx: &Ctx,
+    v: &Validated,
+    plan: &Plan,
+    carry_counters: bool,
+    secs: u64,
+) -> Result<(), CliError> {
+    let mode = match plan.mode {
+        Mode::Audit => "audit",
+        Mode::Enforce => "enforce",
+    };
+    let trial = rollout::Trial {
+        table: &cx.table,
+        plan,
+        text: &v.text,
+        files: &v.files,
+        mode,
+        source: &v.source,
+        carry_counters,
+        secs,
+        netns: cx.netns_path(),
+        id: format!("{}-{}", host::realtime_ms(), std::process::id()),
+    };
+    let netns = cx.netns_path();
+    let mut spawn = || guard::spawn(&cx.state, netns.as_deref()).map_err(|e| e.to_string());
+    let mut k = kernel();
+    let result = rollout::apply_confirm(&mut k, &cx.state, &SystemClock, trial, &mut spawn);
+    k.finish();
+    let t = result?;
+    outln(format!(
+        "applied {}: table inet {}, {} rules, mode {mode}, generation {} -> {}\n\
+         PENDING: rolls back by itself at {} (in {secs} s), guard pid {}, unless confirmed.\n\
+         deadline: {}\n\
+         To keep it: open a NEW ssh connection (the current one proves nothing: `established` keeps it alive), then run `{}`.\n\
+         To go back now: `{}`",
+        v.source,
+        cx.table,
+        t.rules,
+        t.before,
+        t.after,
+        crate::core::rollout::utc(t.record.deadline),
+        t.record.guard_pid.unwrap_or(0),
+        t.record.deadline,
+        hint(&cx.state, "confirm"),
+        hint(&cx.state, "rollback"),
+    ))
+}

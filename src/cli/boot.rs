@@ -1,0 +1,19 @@
+//! `statewall boot`: the last confirmed policy, else the built-in safe one.
+
+use super::error::CliError;
+use super::{Ctx, kernel, outln};
+use crate::core::usecase::boot;
+
+pub fn run(cx: &Ctx) -> Result<(), CliError> {
+    cx.enter_netns()?;
+    let mut k = kernel();
+    let result = boot::boot(&mut k, &cx.state, &cx.table, &mut |n| {
+        eprintln!("statewall: {n}")
+    });
+    k.finish();
+    let b = result?;
+    outln(format!(
+        "boot: loaded {} into table inet {}, plan {}, generation {}",
+        b.what, b.table, b.fingerprint, b.generation
+    ))
+}

@@ -1,0 +1,53 @@
+//! `statewall enforce`: audit → enforce in one swap, the counters carried over.
+
+use std::path::Path;
+use std::time::Instant;
+
+use super::error::CliError;
+use super::{Ctx, apply, guard, kernel, load, millis, outln};
+use crate::core::usecase::{self, enforce};
+use crate::system::host;
+
+pub fn run(
+    cx: &Ctx,
+    policy: Option<&Path>,
+    force: bool,
+    confirm: Option<u64>,
+) -> Result<(), CliError> {
+    guard::ensure(&cx.state);
+    let loaded = load::load(policy, &cx.import)?;
+    if confirm.is_some() {
+        loaded.require_toml_for_confirm()?;
+    }
+    usecase::refuse_if_pending(&cx.state)?;
+    cx.enter_netns()?;
+    let started = Instant::now();
+    let mut k = kernel();
+    let (checked, _) = enforce::check(
+        &mut k,
+        &cx.table,
+        &loaded.validated.policy,
+        &host::facts(),
+        force,
+    )?;
+    if !checked.forced.is_empty() {
+        for r in &checked.forced {
+            eprintln!("statewall: {r}");
+        }
+        eprintln!("statewall: --force: enforcing anyway");
+    }
+    if let Some(secs) = confirm {
+        return apply::on_trial(cx, &loaded.validated, &checked.plan, true, secs);
+    }
+    let result = enforce::commit(&mut k, &checked);
+    k.finish();
+    let (before, after) = result?;
+    outln(format!(
+        "enforced {}: table inet {} now drops what the audit counted ({} packets so far), {} rules kept their counters, generation {before} -> {after}, {}",
+        loaded.validated.source,
+        cx.table,
+        checked.would_drop,
+        checked.seeds.len(),
+        millis(started.elapsed())
+    ))
+}

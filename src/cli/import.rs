@@ -1,0 +1,14 @@
+//! `statewall import`: an iptables-save file → a statewall policy (TOML on stdout, notes on
+//! stderr).
+
+use std::path::Path;
+
+use super::error::CliError;
+use super::{Ctx, load, out};
+
+pub fn run(cx: &Ctx, file: &Path) -> Result<(), CliError> {
+    let src = std::fs::read_to_string(file)
+        .map_err(|e| CliError::invalid(format!("cannot read {}: {e}", file.display())))?;
+    let i = load::imported(file, &src, &cx.import)?;
+    out(&i.toml)
+}

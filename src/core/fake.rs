@@ -1,0 +1,269 @@
+//! In-memory seams for tests: a kernel that applies a batch all or nothing, keeps counters
+//! and a generation id and fails on request; a store of records; a clock that only moves
+//! when told (or when slept on).
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::core::identity;
+use crate::core::kernel::{Change, Committed, Kernel, KernelError};
+use crate::core::live::{LiveChain, LiveRule, LiveSet, LiveTable};
+use crate::core::plan::{Hook, Plan};
+use crate::core::store::{Clock, Kind, Store, StoreError};
+
+/// A failure the next commit meets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inject {
+    /// the kernel refuses the batch with this errno: nothing changes
+    Reject(i32),
+    /// someone else commits first: the generation moves, the batch is refused as stale
+    Race,
+    /// the batch commits, but the reply is lost (ENOBUFS): the caller cannot know
+    LostReply,
+}
+
+/// `NF_INET_LOCAL_IN`, as the kernel reports the input hook.
+const HOOK_INPUT: u32 = 1;
+
+#[derive(Debug, Default)]
+pub struct FakeKernel {
+    pub generation: u32,
+    pub tables: BTreeMap<String, LiveTable>,
+    /// failures for the next commits, in order
+    pub inject: VecDeque<Inject>,
+    /// batches that committed
+    pub commits: usize,
+    next_handle: u64,
+}
+
+impl FakeKernel {
+    pub fn new() -> FakeKernel {
+        FakeKernel {
+            generation: 1,
+            ..FakeKernel::default()
+        }
+    }
+
+    /// Traffic: `packets` more packets (of 60 bytes) hit the first rule named `comment`.
+    pub fn hit(&mut self, table: &str, comment: &str, packets: u64) {
+        let t = self.tables.get_mut(table).expect("a table");
+        let rule = t
+            .chains
+            .iter_mut()
+            .flat_map(|c| c.rules.iter_mut())
+            .find(|r| r.comment.as_deref() == Some(comment))
+            .unwrap_or_else(|| panic!("no rule named {comment}"));
+        rule.packets += packets;
+        rule.bytes += 60 * packets;
+    }
+
+    /// Someone else's change: a rule appended to statewall's input chain (drift).
+    pub fn tamper(&mut self, table: &str) {
+        let t = self.tables.get_mut(table).expect("a table");
+        t.chains[0].rules.push(LiveRule {
+            handle: 999_999,
+            comment: None,
+            rule: Err(crate::core::live::Foreign::Other(
+                "`log` (not statewall's)".into(),
+            )),
+            packets: 0,
+            bytes: 0,
+        });
+        self.generation += 1;
+    }
+
+    fn live_of(&mut self, plan: &Plan, seeds: &identity::Seeds) -> LiveTable {
+        let mut chains = Vec::new();
+        for (ci, c) in plan.chains.iter().enumerate() {
+            let mut rules = Vec::new();
+            for (ri, r) in c.rules.iter().enumerate() {
+                self.next_handle += 1;
+                let (packets, bytes) = seeds.get(&(ci, ri)).copied().unwrap_or((0, 0));
+                let mut rule = r.clone();
+                rule.origin = None;
+                rules.push(LiveRule {
+                    handle: self.next_handle,
+                    comment: Some(r.comment.clone()),
+                    rule: Ok(rule),
+                    packets,
+                    bytes,
+                });
+            }
+            chains.push(LiveChain {
+                name: c.name.clone(),
+                hook: c.hook.map(|h| match h.hook {
+                    Hook::Input => (HOOK_INPUT, h.priority),
+                }),
+                policy: c.hook.map(|_| "accept"),
+                rules,
+            });
+        }
+        let sets = plan
+            .sets
+            .iter()
+            .map(|s| {
+                let mut els: Vec<_> = s.elements.iter().map(|e| (*e, 0, 0)).collect();
+                els.sort();
+                LiveSet {
+                    name: s.name.clone(),
+                    kind: s.kind,
+                    elements: Ok(els),
+                }
+            })
+            .collect();
+        LiveTable {
+            name: plan.table.clone(),
+            comment: Some(identity::table_comment(plan)),
+            sets,
+            chains,
+        }
+    }
+}
+
+impl Kernel for FakeKernel {
+    fn generation(&mut self) -> Result<u32, KernelError> {
+        Ok(self.generation)
+    }
+
+    fn read_table(&mut self, table: &str) -> Result<Option<LiveTable>, KernelError> {
+        Ok(self.tables.get(table).cloned())
+    }
+
+    fn commit(&mut self, change: Change<'_>, genid: u32) -> Result<Committed, KernelError> {
+        let inject = self.inject.pop_front();
+        match inject {
+            Some(Inject::Reject(errno)) => {
+                return Err(KernelError::Rejected {
+                    errno,
+                    message: format!("the kernel rejected the batch (errno {errno})"),
+                });
+            }
+            Some(Inject::Race) => self.generation += 1,
+            _ => {}
+        }
+        if genid != self.generation {
+            return Err(KernelError::GenerationChanged);
+        }
+        let messages = match change {
+            Change::Replace { plan, seeds } => {
+                let live = self.live_of(plan, seeds);
+                self.tables.insert(plan.table.clone(), live);
+                3 + plan.sets.len() + plan.chains.iter().map(|c| 1 + c.rules.len()).sum::<usize>()
+            }
+            Change::Remove { table } => {
+                if self.tables.remove(table).is_none() {
+                    return Err(KernelError::Rejected {
+                        errno: libc::ENOENT,
+                        message: "No such file or directory".into(),
+                    });
+                }
+                1
+            }
+        };
+        self.generation += 1;
+        self.commits += 1;
+        if inject == Some(Inject::LostReply) {
+            return Err(KernelError::Io(
+                "commit outcome unknown: the reply was lost".into(),
+            ));
+        }
+        Ok(Committed {
+            generation: self.generation,
+            messages,
+        })
+    }
+}
+
+/// Records in memory, as the envelope text a state file would hold (so a test can damage
+/// one the way a disk would).
+#[derive(Debug, Default)]
+pub struct MemStore {
+    pub files: RefCell<HashMap<Kind, String>>,
+}
+
+impl MemStore {
+    /// Replaces a record's text (truncated, garbage…).
+    pub fn damage(&self, kind: Kind, text: &str) {
+        self.files.borrow_mut().insert(kind, text.to_string());
+    }
+}
+
+impl Store for MemStore {
+    type Lock = ();
+
+    fn read<T: DeserializeOwned>(&self, kind: Kind) -> Result<Option<T>, StoreError> {
+        match self.files.borrow().get(&kind) {
+            None => Ok(None),
+            Some(text) => crate::core::store::open_envelope(kind, text)
+                .map(Some)
+                .map_err(|why| StoreError(format!("{} is corrupt ({why})", kind.file()))),
+        }
+    }
+
+    fn write<T: Serialize>(&self, kind: Kind, data: &T) -> Result<(), StoreError> {
+        self.files
+            .borrow_mut()
+            .insert(kind, crate::core::store::envelope(kind, data));
+        Ok(())
+    }
+
+    fn remove(&self, kind: Kind) -> Result<(), StoreError> {
+        self.files.borrow_mut().remove(&kind);
+        Ok(())
+    }
+
+    fn lock(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn command(&self, sub: &str) -> String {
+        format!("statewall {sub}")
+    }
+
+    fn lenient(&self) -> bool {
+        false
+    }
+}
+
+/// A clock that moves only when told, or when slept on.
+#[derive(Debug)]
+pub struct FakeClock {
+    pub realtime_ms: Cell<u64>,
+    pub boottime_ms: Cell<u64>,
+    pub boot_id: String,
+}
+
+impl Default for FakeClock {
+    fn default() -> Self {
+        FakeClock {
+            realtime_ms: Cell::new(1_800_000_000_000),
+            boottime_ms: Cell::new(100_000),
+            boot_id: "boot-1".into(),
+        }
+    }
+}
+
+impl FakeClock {
+    pub fn advance_ms(&self, ms: u64) {
+        self.realtime_ms.set(self.realtime_ms.get() + ms);
+        self.boottime_ms.set(self.boottime_ms.get() + ms);
+    }
+}
+
+impl Clock for FakeClock {
+    fn realtime_ms(&self) -> u64 {
+        self.realtime_ms.get()
+    }
+    fn boottime_ms(&self) -> u64 {
+        self.boottime_ms.get()
+    }
+    fn boot_id(&self) -> String {
+        self.boot_id.clone()
+    }
+    fn sleep_ms(&self, ms: u64) {
+        self.advance_ms(ms);
+    }
+}

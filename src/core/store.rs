@@ -1,0 +1,119 @@
+//! The store and clock seams: where the rollout keeps its records, and what time it is.
+//! `system::state::StateDir` and `system::host::SystemClock` are the real ones;
+//! [`crate::core::fake`] has in-memory ones for tests.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// The records of the state directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Confirmed,
+    Pending,
+    Rollback,
+}
+
+impl Kind {
+    pub fn file(self) -> &'static str {
+        match self {
+            Kind::Confirmed => "confirmed.json",
+            Kind::Pending => "pending.json",
+            Kind::Rollback => "rollback.json",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Confirmed => "confirmed",
+            Kind::Pending => "pending",
+            Kind::Rollback => "rollback",
+        }
+    }
+}
+
+/// A store that failed: unreadable, corrupt, insecure, full. In words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+pub trait Store {
+    /// held while it lives
+    type Lock;
+    /// `Ok(None)` when there is no such record.
+    fn read<T: DeserializeOwned>(&self, kind: Kind) -> Result<Option<T>, StoreError>;
+    /// Durable when it returns.
+    fn write<T: Serialize>(&self, kind: Kind, data: &T) -> Result<(), StoreError>;
+    /// No error when it is already gone.
+    fn remove(&self, kind: Kind) -> Result<(), StoreError>;
+    /// The store's exclusive lock (blocks).
+    fn lock(&self) -> Result<Self::Lock, StoreError>;
+    /// How the admin types `statewall SUB` to reach this store (`--state-dir` when not the
+    /// default), for messages.
+    fn command(&self, sub: &str) -> String;
+    /// Whether an unusable store may be passed over with a warning by commands that only
+    /// look for a pending change in it (the default directory, never one given explicitly).
+    fn lenient(&self) -> bool;
+}
+
+pub trait Clock {
+    /// CLOCK_REALTIME, milliseconds
+    fn realtime_ms(&self) -> u64;
+    /// CLOCK_BOOTTIME, milliseconds (goes on during suspend; compared with process starts)
+    fn boottime_ms(&self) -> u64;
+    /// this boot's id (`/proc/sys/kernel/random/boot_id`)
+    fn boot_id(&self) -> String;
+    /// waits (the guard's poll); a fake clock just moves on
+    fn sleep_ms(&self, ms: u64);
+
+    fn now_secs(&self) -> u64 {
+        self.realtime_ms() / 1000
+    }
+}
+
+/// Version of the envelope around every record.
+pub const FORMAT: u32 = 1;
+
+/// The state file checksum: FNV-1a of the compact JSON, hex.
+pub fn checksum(data: &str) -> String {
+    crate::core::identity::hash_hex(data.as_bytes())
+}
+
+/// The text of a state file holding `data`.
+pub fn envelope<T: Serialize>(kind: Kind, data: &T) -> String {
+    let value = serde_json::to_value(data).expect("state records serialise");
+    let compact = serde_json::to_string(&value).expect("json");
+    let env = serde_json::json!({
+        "statewall_state": FORMAT,
+        "kind": kind.name(),
+        "checksum": checksum(&compact),
+        "data": value,
+    });
+    let mut s = serde_json::to_string_pretty(&env).expect("json");
+    s.push('\n');
+    s
+}
+
+/// Parses a state file's text; every failure is a message, never a panic.
+pub fn open_envelope<T: DeserializeOwned>(kind: Kind, text: &str) -> Result<T, String> {
+    let env: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    if env["statewall_state"] != FORMAT {
+        return Err(format!("unknown format {}", env["statewall_state"]));
+    }
+    if env["kind"] != kind.name() {
+        return Err(format!("holds {} instead of {}", env["kind"], kind.name()));
+    }
+    let data = env.get("data").ok_or("no data")?;
+    let compact = serde_json::to_string(data).map_err(|e| e.to_string())?;
+    if env["checksum"] != checksum(&compact).as_str() {
+        return Err("checksum mismatch".into());
+    }
+    serde_json::from_value(data.clone()).map_err(|e| format!("unexpected shape: {e}"))
+}

@@ -1,0 +1,489 @@
+//! The safe rollout: `apply --confirm` (and `enforce --confirm`), `rollback`, the guard's
+//! watch, `confirm`. The records and the pure decisions are in `core::rollout`.
+
+use std::collections::BTreeMap;
+
+use crate::core::identity::{self, CounterSnapshot, Seeds};
+use crate::core::kernel::{Change, Kernel, ON_RACE, RaceOr};
+use crate::core::live::LiveTable;
+use crate::core::plan::Plan;
+use crate::core::report;
+use crate::core::rollout::{
+    Candidate, Confirmed, GuardStep, LiveIs, Pending, Previous, RollbackRecord, SessionAge,
+};
+use crate::core::store::{Clock, Kind, Store};
+use crate::core::usecase::{Error, refuse_if_pending_strict, state_err, stored_plan};
+
+/// The live table's fingerprint as the rollout sees it: `Err` when it drifted.
+pub fn live_fingerprint(t: &LiveTable) -> Result<String, String> {
+    if let Some(why) = report::drift(t) {
+        return Err(why);
+    }
+    t.stored_fingerprint()
+        .map(str::to_string)
+        .ok_or_else(|| "no fingerprint".to_string())
+}
+
+/// Whether a recorded policy is what the live table holds: by the recorded fingerprint, or
+/// by compiling the recorded text again with the live table's fingerprint scheme (a table
+/// re-applied since the record was written by an older statewall).
+fn record_is_live(
+    recorded_fp: &str,
+    text: &str,
+    files: &BTreeMap<String, String>,
+    mode: &str,
+    live: &LiveTable,
+    live_fp: &str,
+) -> bool {
+    recorded_fp == live_fp
+        || stored_plan(text, files, mode, &live.name)
+            .is_some_and(|p| identity::fingerprint_as(&p, live.stored_scheme()) == live_fp)
+}
+
+/// What `apply --confirm` (or `enforce --confirm`) puts on trial.
+pub struct Trial<'a> {
+    pub table: &'a str,
+    pub plan: &'a Plan,
+    /// the candidate's policy text and lists, kept for rollback and boot
+    pub text: &'a str,
+    pub files: &'a BTreeMap<String, String>,
+    pub mode: &'a str,
+    pub source: &'a str,
+    /// give every unchanged rule the live counters (audit → enforce)
+    pub carry_counters: bool,
+    pub secs: u64,
+    /// the network namespace the guard must enter
+    pub netns: Option<String>,
+    /// unique per apply
+    pub id: String,
+}
+
+/// A change on trial: committed, recorded, guarded.
+#[derive(Debug)]
+pub struct OnTrial {
+    pub record: Pending,
+    pub before: u32,
+    pub after: u32,
+    pub rules: usize,
+}
+
+/// What is live now, as the `Previous` a rollback would restore; refused when statewall
+/// could not restore it.
+fn previous_of<K: Kernel, S: Store>(
+    k: &mut K,
+    store: &S,
+    trial: &Trial<'_>,
+) -> Result<Previous, Error> {
+    let Some(live) = k.read_table(trial.table)? else {
+        return Ok(Previous::NoTable);
+    };
+    let table = trial.table;
+    let live_fp = live_fingerprint(&live).map_err(|why| {
+        Error::Refused(format!(
+            "the live table inet {table} cannot be restored by statewall ({why}); nothing applied"
+        ))
+    })?;
+    let confirmed = store.read::<Confirmed>(Kind::Confirmed).ok().flatten();
+    let candidate_fp = identity::fingerprint_as(trial.plan, live.stored_scheme());
+    let source = match confirmed {
+        Some(c)
+            if c.table == table
+                && record_is_live(
+                    &c.fingerprint,
+                    &c.policy_text,
+                    &c.files,
+                    &c.mode,
+                    &live,
+                    &live_fp,
+                ) =>
+        {
+            Some((c.policy_text, c.files, c.mode))
+        }
+        _ if live_fp == candidate_fp => Some((
+            trial.text.to_string(),
+            trial.files.clone(),
+            trial.mode.to_string(),
+        )),
+        _ => None,
+    };
+    let Some((policy_text, files, mode)) = source else {
+        return Err(Error::Refused(format!(
+            "the live table inet {table} (plan {live_fp}) is not a confirmed policy, so a rollback \
+             would have nothing to go back to; nothing applied.\n  Adopt it first: \
+             `{}` with the policy that is live now, then `{}`",
+            store.command("apply CURRENT.toml --confirm 120s"),
+            store.command("confirm")
+        )));
+    };
+    Ok(Previous::Policy {
+        policy_text,
+        files,
+        mode,
+        fingerprint: live_fp,
+        counters: CounterSnapshot::of(&live),
+    })
+}
+
+/// `apply POLICY --confirm SECS`: snapshot what is live, write the durable pending record,
+/// start the guard (`spawn_guard`, outside this process's session), then commit — the
+/// commit conditional on the generation the snapshot was taken at. Any failure before the
+/// commit leaves nothing pending and nothing applied.
+pub fn apply_confirm<K: Kernel, S: Store, C: Clock>(
+    k: &mut K,
+    store: &S,
+    clock: &C,
+    trial: Trial<'_>,
+    spawn_guard: &mut dyn FnMut() -> Result<u32, String>,
+) -> Result<OnTrial, Error> {
+    let fingerprint = identity::fingerprint(trial.plan);
+    let _lock = store.lock().map_err(state_err)?;
+    refuse_if_pending_strict(store)?;
+    let mut guard_pid = None;
+    let result = ON_RACE.run(|_| {
+        // (a) what is live now, with its counters: the "previous" a rollback restores
+        let generation = k.generation()?;
+        let previous = previous_of(k, store, &trial).map_err(RaceOr::Err)?;
+        // (b) the durable pending record, before anything changes
+        let now_ms = clock.realtime_ms();
+        let mut record = Pending {
+            id: trial.id.clone(),
+            table: trial.table.to_string(),
+            netns: trial.netns.clone(),
+            applied_at: now_ms / 1000,
+            applied_boottime_ms: clock.boottime_ms(),
+            deadline: now_ms / 1000 + trial.secs,
+            boot_id: clock.boot_id(),
+            candidate: Candidate {
+                policy_text: trial.text.to_string(),
+                files: trial.files.clone(),
+                mode: trial.mode.to_string(),
+                fingerprint: fingerprint.clone(),
+                source: trial.source.to_string(),
+            },
+            previous,
+            guard_pid,
+        };
+        store.write(Kind::Pending, &record).map_err(|e| {
+            RaceOr::Err(Error::Refused(format!(
+                "cannot record the pending change: {e}; nothing applied"
+            )))
+        })?;
+        // (c) the guard, outside this session
+        if guard_pid.is_none() {
+            let pid = spawn_guard().map_err(|e| {
+                let _ = store.remove(Kind::Pending);
+                RaceOr::Err(Error::Refused(format!(
+                    "cannot start the rollback guard: {e}; nothing applied"
+                )))
+            })?;
+            guard_pid = Some(pid);
+            record.guard_pid = Some(pid);
+            store.write(Kind::Pending, &record).map_err(|e| {
+                let _ = store.remove(Kind::Pending);
+                RaceOr::Err(Error::Refused(format!(
+                    "cannot record the guard: {e}; nothing applied"
+                )))
+            })?;
+        }
+        // (d) the commit, conditional on the generation the snapshot was taken at
+        let seeds = match &record.previous {
+            Previous::Policy { counters, .. } if trial.carry_counters => counters.seeds(trial.plan),
+            _ => Seeds::default(),
+        };
+        let change = Change::Replace {
+            plan: trial.plan,
+            seeds: &seeds,
+        };
+        match k.commit(change, generation) {
+            Ok(c) => Ok((record, generation, c.generation)),
+            Err(e) => {
+                let _ = store.remove(Kind::Pending);
+                Err(RaceOr::from(e))
+            }
+        }
+    });
+    let (record, before, after) = result?;
+    Ok(OnTrial {
+        record,
+        before,
+        after,
+        rules: trial.plan.chains.iter().map(|c| c.rules.len()).sum(),
+    })
+}
+
+/// What a rollback did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RolledBack {
+    /// nothing to do: nothing pending, or it was confirmed, or another change's
+    Nothing(String),
+    /// the previous ruleset is live again
+    Done(String),
+    /// statewall's table was changed by someone else: not overwritten
+    Refused(String),
+}
+
+impl RolledBack {
+    pub fn message(&self) -> &str {
+        match self {
+            RolledBack::Nothing(m) | RolledBack::Done(m) | RolledBack::Refused(m) => m,
+        }
+    }
+}
+
+/// The rollback, under the store's lock: restore the previous ruleset if the candidate is
+/// still live; refuse (and record why) if someone else changed statewall's table.
+/// `only`: act only on this pending change (the guard's own).
+pub fn rollback<K: Kernel, S: Store, C: Clock>(
+    k: &mut K,
+    store: &S,
+    clock: &C,
+    only: Option<&str>,
+) -> Result<RolledBack, Error> {
+    let _lock = store.lock().map_err(state_err)?;
+    let rec = match store.read::<Pending>(Kind::Pending) {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return Ok(RolledBack::Nothing(
+                "no pending change: nothing to roll back".into(),
+            ));
+        }
+        Err(e) => return Err(state_err(e)),
+    };
+    if only.is_some_and(|id| id != rec.id) {
+        return Ok(RolledBack::Nothing(format!(
+            "the pending change is now {}; not mine",
+            rec.id
+        )));
+    }
+    if let Ok(Some(c)) = store.read::<Confirmed>(Kind::Confirmed)
+        && c.fingerprint == rec.candidate.fingerprint
+        && c.confirmed_at >= rec.applied_at
+    {
+        let _ = store.remove(Kind::Pending);
+        return Ok(RolledBack::Nothing(
+            "the candidate was confirmed: nothing to roll back".into(),
+        ));
+    }
+    let record = |outcome: RolledBack| {
+        let _ = store.write(
+            Kind::Rollback,
+            &RollbackRecord {
+                pending_id: rec.id.clone(),
+                at: clock.now_secs(),
+                rolled_back: matches!(outcome, RolledBack::Done(_)),
+                message: outcome.message().to_string(),
+            },
+        );
+        let _ = store.remove(Kind::Pending);
+        outcome
+    };
+    let restore = match &rec.previous {
+        Previous::NoTable => None,
+        Previous::Policy {
+            policy_text,
+            files,
+            mode,
+            counters,
+            ..
+        } => match stored_plan(policy_text, files, mode, &rec.table) {
+            Some(plan) => {
+                let seeds = counters.seeds(&plan);
+                Some((plan, seeds))
+            }
+            None => {
+                return Ok(record(RolledBack::Refused(
+                    "REFUSED to roll back: the previous policy no longer parses".into(),
+                )));
+            }
+        },
+    };
+    let outcome = ON_RACE.run(|_| {
+        let generation = k.generation()?;
+        let live = k.read_table(&rec.table)?;
+        let fp = live.as_ref().map(live_fingerprint);
+        let is = crate::core::rollout::classify_live(
+            &rec,
+            fp.as_ref()
+                .map(|r| r.as_ref().map(String::as_str).map_err(String::as_str)),
+        );
+        match is {
+            LiveIs::Previous => {
+                return Ok(RolledBack::Done(
+                    "the previous ruleset is already live; pending change cleared".into(),
+                ));
+            }
+            LiveIs::Foreign(why) => {
+                return Ok(RolledBack::Refused(format!(
+                    "REFUSED to roll back: {why}. statewall does not overwrite a change made by someone else; check `statewall status`"
+                )));
+            }
+            LiveIs::Candidate => {}
+        }
+        let change = match &restore {
+            None => Change::Remove { table: &rec.table },
+            Some((plan, seeds)) => Change::Replace { plan, seeds },
+        };
+        let after = k.commit(change, generation)?.generation;
+        let what = match &rec.previous {
+            Previous::NoTable => format!("deleted table inet {}", rec.table),
+            Previous::Policy { fingerprint, .. } => {
+                format!("restored plan {fingerprint} with its counters")
+            }
+        };
+        Ok(RolledBack::Done(format!(
+            "rolled back: {what} (generation {generation} -> {after}); the candidate {} was never confirmed",
+            rec.candidate.fingerprint
+        )))
+    });
+    match outcome {
+        Ok(o) => Ok(record(o)),
+        Err(Error::ChangedUnderneath(_)) => Err(Error::ChangedUnderneath(
+            "the ruleset kept changing underneath; rollback not done (the guard will retry)".into(),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// How many failed rollbacks the guard tries before it gives up.
+pub const GUARD_ATTEMPTS: u32 = 20;
+
+/// The guard's watch over pending change `watching`: waits for its deadline and rolls back,
+/// or stands down when it is confirmed, rolled back or replaced. `log` gets every line for
+/// the guard's log. A record that becomes unreadable keeps the last good deadline.
+pub fn guard<K: Kernel, S: Store, C: Clock>(
+    k: &mut K,
+    store: &S,
+    clock: &C,
+    first: &Pending,
+    log: &mut dyn FnMut(&str),
+) -> Result<(), Error> {
+    let boot_id = clock.boot_id();
+    let mut last = first.clone();
+    let mut failures = 0u32;
+    loop {
+        let current = match store.read::<Pending>(Kind::Pending) {
+            Ok(r) => r,
+            Err(e) => {
+                // keep the deadline of the last good record; the rollback re-reads under lock
+                log(&format!(
+                    "state unreadable ({e}); keeping the last deadline"
+                ));
+                Some(last.clone())
+            }
+        };
+        if let Some(r) = &current {
+            last = r.clone();
+        }
+        match crate::core::rollout::guard_step(
+            current.as_ref(),
+            &first.id,
+            clock.realtime_ms(),
+            &boot_id,
+        ) {
+            GuardStep::Wait(ms) => clock.sleep_ms(ms),
+            GuardStep::Exit(why) => {
+                log(&format!("exiting: {why}"));
+                return Ok(());
+            }
+            GuardStep::RollbackNow => match rollback(k, store, clock, Some(&first.id)) {
+                Ok(outcome) => {
+                    log(outcome.message());
+                    return Ok(());
+                }
+                Err(e) => {
+                    failures += 1;
+                    log(&format!("rollback attempt {failures} failed: {e}"));
+                    if failures >= GUARD_ATTEMPTS {
+                        return Err(e);
+                    }
+                    clock.sleep_ms(500);
+                }
+            },
+        }
+    }
+}
+
+/// What `confirm` kept.
+#[derive(Debug)]
+pub struct Kept {
+    pub record: Pending,
+    /// the session predates the apply or its age is unknown: it proved nothing
+    pub unproven: Option<String>,
+}
+
+/// `statewall confirm`: the candidate becomes the last confirmed ruleset, if it is still
+/// what is live. `session`: when the confirming session was opened, against the apply;
+/// `require_new`: refuse unless it was opened after.
+pub fn confirm<K: Kernel, S: Store, C: Clock>(
+    k: &mut K,
+    store: &S,
+    clock: &C,
+    session: SessionAge,
+    basis: &str,
+    require_new: bool,
+) -> Result<Kept, Error> {
+    let _lock = store.lock().map_err(state_err)?;
+    let rec = match store.read::<Pending>(Kind::Pending) {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            let last = match store.read::<RollbackRecord>(Kind::Rollback) {
+                Ok(Some(r)) => format!(
+                    " (last rollback at {}: {})",
+                    crate::core::rollout::utc(r.at),
+                    r.message
+                ),
+                _ => String::new(),
+            };
+            return Err(Error::Refused(format!(
+                "no pending change to confirm{last}"
+            )));
+        }
+        Err(e) => return Err(state_err(e)),
+    };
+    let unproven = match session {
+        SessionAge::OpenedAfterApply => None,
+        age => {
+            let why = if age == SessionAge::Unknown {
+                "the age of this session is unknown: it may predate the apply, and then it proves nothing"
+            } else {
+                "this session predates the apply: it proves nothing (the `established` rule keeps it alive)"
+            };
+            let why = format!("{why}{basis}");
+            if require_new {
+                return Err(Error::Refused(format!(
+                    "{why}. Open a NEW ssh connection and confirm from there (--require-new-connection); nothing confirmed, the rollback stays armed for {}",
+                    crate::core::rollout::utc(rec.deadline)
+                )));
+            }
+            Some(why)
+        }
+    };
+    let live = k.read_table(&rec.table)?;
+    let live_fp = live.as_ref().map(live_fingerprint);
+    if !matches!(&live_fp, Some(Ok(fp)) if *fp == rec.candidate.fingerprint) {
+        return Err(Error::Refused(format!(
+            "the live table inet {} is not the candidate {} any more; nothing confirmed (see `statewall status`)",
+            rec.table, rec.candidate.fingerprint
+        )));
+    }
+    let confirmed = Confirmed {
+        policy_text: rec.candidate.policy_text.clone(),
+        files: rec.candidate.files.clone(),
+        table: rec.table.clone(),
+        mode: rec.candidate.mode.clone(),
+        fingerprint: rec.candidate.fingerprint.clone(),
+        confirmed_at: clock.now_secs().max(rec.applied_at),
+    };
+    store.write(Kind::Confirmed, &confirmed).map_err(|e| {
+        Error::Refused(format!(
+            "cannot record the confirmation: {e}; the rollback stays armed"
+        ))
+    })?;
+    store
+        .remove(Kind::Pending)
+        .map_err(|e| Error::Refused(format!("cannot clear the pending change: {e}")))?;
+    Ok(Kept {
+        record: rec,
+        unproven,
+    })
+}

@@ -1,0 +1,375 @@
+//! The use cases on the fake kernel, store and clock: the decisions of apply, remove,
+//! status, enforce, the rollout and boot, with failures injected. No root, no namespace.
+
+use std::collections::BTreeMap;
+
+use crate::core::fake::{FakeClock, FakeKernel, Inject, MemStore};
+use crate::core::identity;
+use crate::core::kernel::{Kernel, KernelError};
+use crate::core::lint::Facts;
+use crate::core::model::Mode;
+use crate::core::plan::Plan;
+use crate::core::rollout::{Confirmed, Pending, Previous, RollbackRecord, SessionAge};
+use crate::core::store::{Clock, Kind, Store};
+use crate::core::usecase::{Error, apply, boot, enforce, rollout};
+use crate::core::{compile, policy};
+
+const T: &str = "statewall";
+const SSH: &str = "[[allow]]\nname = \"ssh\"\ntcp = [22]\n";
+const SSH_WEB: &str =
+    "[[allow]]\nname = \"ssh\"\ntcp = [22]\n\n[[allow]]\nname = \"web\"\ntcp = [80]\n";
+
+fn plan(text: &str, mode: Mode) -> Plan {
+    let (p, d) = policy::parse(text);
+    let mut p = p.unwrap_or_else(|| panic!("{d:?}"));
+    p.mode = mode;
+    compile::compile(&p, T)
+}
+
+fn rules(k: &mut FakeKernel) -> Vec<(String, u64)> {
+    let live = k.read_table(T).unwrap().expect("a table");
+    live.chains
+        .iter()
+        .flat_map(|c| c.rules.iter())
+        .map(|r| (r.comment.clone().unwrap_or_default(), r.packets))
+        .collect()
+}
+
+fn trial<'a>(
+    p: &'a Plan,
+    text: &'a str,
+    files: &'a BTreeMap<String, String>,
+    carry: bool,
+) -> rollout::Trial<'a> {
+    rollout::Trial {
+        table: T,
+        plan: p,
+        text,
+        files,
+        mode: p.mode.as_str(),
+        source: "test.toml",
+        carry_counters: carry,
+        secs: 60,
+        netns: None,
+        id: "trial-1".into(),
+    }
+}
+
+fn no_guard() -> impl FnMut() -> Result<u32, String> {
+    || Ok(4242)
+}
+
+#[test]
+fn apply_commits_one_batch_and_a_rejected_one_changes_nothing() {
+    let (mut k, s) = (FakeKernel::new(), MemStore::default());
+    let a = apply::apply(&mut k, &s, &plan(SSH, Mode::Enforce)).unwrap();
+    assert_eq!(k.commits, 1);
+    assert_eq!(a.committed.generation, a.before + 1);
+    k.hit(T, "ssh", 5);
+    let before = k.read_table(T).unwrap();
+    k.inject.push_back(Inject::Reject(libc::EINVAL));
+    let e = apply::apply(&mut k, &s, &plan(SSH_WEB, Mode::Enforce)).unwrap_err();
+    assert!(
+        matches!(e, Error::Kernel(KernelError::Rejected { .. })),
+        "{e:?}"
+    );
+    assert_eq!(
+        format!("{:?}", k.read_table(T).unwrap()),
+        format!("{before:?}")
+    );
+}
+
+#[test]
+fn a_lost_race_is_retried_against_the_new_generation_then_reported() {
+    let (mut k, s) = (FakeKernel::new(), MemStore::default());
+    k.inject.push_back(Inject::Race);
+    apply::apply(&mut k, &s, &plan(SSH, Mode::Enforce)).expect("the retry commits");
+    assert_eq!(k.commits, 1);
+    k.inject.extend([Inject::Race; 3]);
+    let e = apply::apply(&mut k, &s, &plan(SSH_WEB, Mode::Enforce)).unwrap_err();
+    assert!(matches!(e, Error::ChangedUnderneath(_)), "{e:?}");
+    assert_eq!(k.commits, 1, "nothing more committed");
+}
+
+#[test]
+fn a_pending_change_blocks_apply_and_remove() {
+    let (mut k, s, c) = (FakeKernel::new(), MemStore::default(), FakeClock::default());
+    let p = plan(SSH, Mode::Enforce);
+    let files = BTreeMap::new();
+    rollout::apply_confirm(
+        &mut k,
+        &s,
+        &c,
+        trial(&p, SSH, &files, false),
+        &mut no_guard(),
+    )
+    .unwrap();
+    for e in [
+        apply::apply(&mut k, &s, &p).unwrap_err(),
+        apply::remove(&mut k, &s, T).unwrap_err(),
+    ] {
+        assert!(
+            matches!(&e, Error::Refused(m) if m.contains("pending")),
+            "{e:?}"
+        );
+    }
+}
+
+#[test]
+fn remove_says_when_there_is_no_table() {
+    let (mut k, s) = (FakeKernel::new(), MemStore::default());
+    let e = apply::remove(&mut k, &s, T).unwrap_err();
+    assert!(matches!(e, Error::NoTable(_)), "{e:?}");
+    assert!(matches!(
+        apply::status(&mut k, T).unwrap_err(),
+        Error::NoTable(_)
+    ));
+}
+
+#[test]
+fn enforce_carries_every_unchanged_rules_counters_and_refuses_a_non_audit_table() {
+    let (mut k, s) = (FakeKernel::new(), MemStore::default());
+    let (p, _) = policy::parse(SSH);
+    let p = p.unwrap();
+    apply::apply(&mut k, &s, &plan(SSH, Mode::Enforce)).unwrap();
+    let e = enforce::check(&mut k, T, &p, &Facts::default(), false).unwrap_err();
+    assert!(matches!(e, Error::Usage(_)), "{e:?}");
+
+    apply::apply(&mut k, &s, &plan(SSH, Mode::Audit)).unwrap();
+    k.hit(T, "ssh", 7);
+    k.hit(T, "established", 30);
+    k.hit(T, "final", 2);
+    let (checked, _) = enforce::check(&mut k, T, &p, &Facts::default(), false).unwrap();
+    assert_eq!(checked.would_drop, 2);
+    enforce::commit(&mut k, &checked).unwrap();
+    let live = k.read_table(T).unwrap().unwrap();
+    assert_eq!(live.stored_mode(), Some("enforce"));
+    let r = rules(&mut k);
+    assert!(r.contains(&("ssh".into(), 7)), "{r:?}");
+    assert!(r.contains(&("established".into(), 30)), "{r:?}");
+    assert!(
+        r.contains(&("final".into(), 0)),
+        "the final rule changed: {r:?}"
+    );
+}
+
+#[test]
+fn enforce_is_refused_when_the_audit_saw_ssh_reach_the_final_rule() {
+    let (mut k, s) = (FakeKernel::new(), MemStore::default());
+    // web only: ssh would be dropped; the audit recorders saw port 22
+    let web = "[[allow]]\nname = \"web\"\ntcp = [80]\n";
+    apply::apply(&mut k, &s, &plan(web, Mode::Audit)).unwrap();
+    let t = k.tables.get_mut(T).unwrap();
+    let set = t.sets.iter_mut().find(|s| s.name == "audit_tcp").unwrap();
+    set.elements = Ok(vec![(
+        crate::core::plan::SetElem::Ports(crate::core::model::PortRange::single(22)),
+        3,
+        180,
+    )]);
+    let facts = Facts {
+        ssh: None,
+        sshd_ports: vec![22],
+    };
+    let (p, _) = policy::parse(web);
+    let e = enforce::check(&mut k, T, &p.unwrap(), &facts, false).unwrap_err();
+    assert!(matches!(&e, Error::Refused(m) if m.contains("22")), "{e:?}");
+}
+
+#[test]
+fn a_trial_rolls_back_to_the_previous_policy_with_its_counters_at_the_deadline() {
+    let (mut k, s, c) = (FakeKernel::new(), MemStore::default(), FakeClock::default());
+    let files = BTreeMap::new();
+    // the previous ruleset: confirmed, with traffic on it
+    let p1 = plan(SSH_WEB, Mode::Enforce);
+    rollout::apply_confirm(
+        &mut k,
+        &s,
+        &c,
+        trial(&p1, SSH_WEB, &files, false),
+        &mut no_guard(),
+    )
+    .unwrap();
+    rollout::confirm(&mut k, &s, &c, SessionAge::OpenedAfterApply, "", true).unwrap();
+    k.hit(T, "web", 11);
+    // the candidate, on trial
+    let p2 = plan(SSH, Mode::Enforce);
+    let mut t = trial(&p2, SSH, &files, false);
+    t.id = "trial-2".into();
+    let on = rollout::apply_confirm(&mut k, &s, &c, t, &mut no_guard()).unwrap();
+    assert_eq!(on.record.guard_pid, Some(4242));
+    assert!(matches!(on.record.previous, Previous::Policy { .. }));
+    assert!(!rules(&mut k).iter().any(|(n, _)| n == "web"));
+    // the guard: waits, then rolls back at the deadline (the fake clock moves as it sleeps)
+    let rec: Pending = s.read(Kind::Pending).unwrap().unwrap();
+    let mut log = Vec::new();
+    rollout::guard(&mut k, &s, &c, &rec, &mut |m| log.push(m.to_string())).unwrap();
+    assert!(c.now_secs() >= rec.deadline);
+    assert!(log.last().unwrap().starts_with("rolled back"), "{log:?}");
+    assert!(
+        rules(&mut k).contains(&("web".into(), 11)),
+        "counters came back"
+    );
+    let r: RollbackRecord = s.read(Kind::Rollback).unwrap().unwrap();
+    assert!(r.rolled_back);
+    assert!(s.read::<Pending>(Kind::Pending).unwrap().is_none());
+}
+
+#[test]
+fn a_confirmed_trial_stays_and_the_guard_stands_down() {
+    let (mut k, s, c) = (FakeKernel::new(), MemStore::default(), FakeClock::default());
+    let files = BTreeMap::new();
+    let p = plan(SSH, Mode::Enforce);
+    rollout::apply_confirm(
+        &mut k,
+        &s,
+        &c,
+        trial(&p, SSH, &files, false),
+        &mut no_guard(),
+    )
+    .unwrap();
+    let rec: Pending = s.read(Kind::Pending).unwrap().unwrap();
+    // an old session proves nothing: refused when a new one is required, kept otherwise
+    let e = rollout::confirm(&mut k, &s, &c, SessionAge::PredatesApply, "", true).unwrap_err();
+    assert!(matches!(e, Error::Refused(_)), "{e:?}");
+    let kept = rollout::confirm(&mut k, &s, &c, SessionAge::PredatesApply, "", false).unwrap();
+    assert!(kept.unproven.is_some());
+    let conf: Confirmed = s.read(Kind::Confirmed).unwrap().unwrap();
+    assert_eq!(conf.fingerprint, identity::fingerprint(&p));
+    let mut log = Vec::new();
+    rollout::guard(&mut k, &s, &c, &rec, &mut |m| log.push(m.to_string())).unwrap();
+    assert!(log[0].contains("exiting"), "{log:?}");
+    assert_eq!(
+        k.read_table(T).unwrap().unwrap().stored_fingerprint(),
+        Some(conf.fingerprint.as_str())
+    );
+}
+
+#[test]
+fn a_rollback_never_overwrites_someone_elses_change() {
+    let (mut k, s, c) = (FakeKernel::new(), MemStore::default(), FakeClock::default());
+    let files = BTreeMap::new();
+    let p = plan(SSH, Mode::Enforce);
+    rollout::apply_confirm(
+        &mut k,
+        &s,
+        &c,
+        trial(&p, SSH, &files, false),
+        &mut no_guard(),
+    )
+    .unwrap();
+    k.tamper(T);
+    let before = format!("{:?}", k.read_table(T).unwrap());
+    let out = rollout::rollback(&mut k, &s, &c, None).unwrap();
+    assert!(matches!(out, rollout::RolledBack::Refused(_)), "{out:?}");
+    assert_eq!(format!("{:?}", k.read_table(T).unwrap()), before);
+}
+
+#[test]
+fn a_damaged_pending_record_keeps_the_guards_deadline() {
+    let (mut k, s, c) = (FakeKernel::new(), MemStore::default(), FakeClock::default());
+    let files = BTreeMap::new();
+    let p = plan(SSH, Mode::Enforce);
+    rollout::apply_confirm(
+        &mut k,
+        &s,
+        &c,
+        trial(&p, SSH, &files, false),
+        &mut no_guard(),
+    )
+    .unwrap();
+    let rec: Pending = s.read(Kind::Pending).unwrap().unwrap();
+    s.damage(Kind::Pending, "{\"statewall_state\": 1, \"kind\": \"pend");
+    let mut log = Vec::new();
+    let r = rollout::guard(&mut k, &s, &c, &rec, &mut |m| log.push(m.to_string()));
+    // today the rollback itself needs the record: the guard keeps trying and reports it
+    assert!(
+        log.iter().any(|l| l.contains("keeping the last deadline")),
+        "{log:?}"
+    );
+    assert!(
+        r.is_err() || log.iter().any(|l| l.contains("rolled back")),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn from_file_lists_travel_with_the_record_so_rollback_and_boot_compile_them() {
+    let (mut k, s, c) = (FakeKernel::new(), MemStore::default(), FakeClock::default());
+    let text = "[[allow]]\nname = \"ssh\"\ntcp = [22]\nfrom_file = \"nets.txt\"\n";
+    let files: BTreeMap<String, String> = [(
+        "nets.txt".to_string(),
+        "192.0.2.0/24\n198.51.100.0/24\n".to_string(),
+    )]
+    .into();
+    let loader = |n: &str| {
+        files
+            .get(n)
+            .map(|t| (n.to_string(), t.clone()))
+            .ok_or_else(|| "missing".to_string())
+    };
+    let (pol, d) = policy::parse_with(text, &loader);
+    let p = compile::compile(&pol.unwrap_or_else(|| panic!("{d:?}")), T);
+    rollout::apply_confirm(
+        &mut k,
+        &s,
+        &c,
+        trial(&p, text, &files, false),
+        &mut no_guard(),
+    )
+    .unwrap();
+    rollout::confirm(&mut k, &s, &c, SessionAge::OpenedAfterApply, "", true).unwrap();
+    // a reboot: the table is gone; boot compiles the confirmed policy with its list
+    k.tables.clear();
+    let mut notes = Vec::new();
+    let b = boot::boot(&mut k, &s, T, &mut |n| notes.push(n)).unwrap();
+    assert_eq!(b.fingerprint, identity::fingerprint(&p), "{notes:?}");
+    let live = k.read_table(T).unwrap().unwrap();
+    assert_eq!(live.sets[0].elements.as_ref().unwrap().len(), 2);
+}
+
+#[test]
+fn boot_loads_the_confirmed_policy_never_a_pending_one_and_else_the_safe_one() {
+    let (mut k, s, c) = (FakeKernel::new(), MemStore::default(), FakeClock::default());
+    let mut notes = Vec::new();
+    let b = boot::boot(&mut k, &s, T, &mut |n| notes.push(n)).unwrap();
+    assert!(b.what.contains("built-in safe policy"), "{b:?}");
+    let files = BTreeMap::new();
+    let p = plan(SSH_WEB, Mode::Enforce);
+    k.tables.clear();
+    rollout::apply_confirm(
+        &mut k,
+        &s,
+        &c,
+        trial(&p, SSH_WEB, &files, false),
+        &mut no_guard(),
+    )
+    .unwrap();
+    // not confirmed: boot discards it and loads the safe policy again
+    k.tables.clear();
+    let b = boot::boot(&mut k, &s, T, &mut |n| notes.push(n)).unwrap();
+    assert!(b.what.contains("built-in safe policy"), "{b:?}");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("discarding the unconfirmed change"))
+    );
+    assert!(s.read::<Pending>(Kind::Pending).unwrap().is_none());
+    // a confirmed one that the kernel refuses: the safe policy after it
+    s.write(
+        Kind::Confirmed,
+        &Confirmed {
+            policy_text: SSH_WEB.into(),
+            files: BTreeMap::new(),
+            table: T.into(),
+            mode: "enforce".into(),
+            fingerprint: identity::fingerprint(&p),
+            confirmed_at: c.now_secs(),
+        },
+    )
+    .unwrap();
+    k.inject.push_back(Inject::Reject(libc::EINVAL));
+    let b = boot::boot(&mut k, &s, T, &mut |n| notes.push(n)).unwrap();
+    assert!(b.what.contains("the confirmed one failed"), "{b:?}");
+    let b = boot::boot(&mut k, &s, T, &mut |n| notes.push(n)).unwrap();
+    assert!(b.what.contains("last confirmed policy"), "{b:?}");
+}

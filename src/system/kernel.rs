@@ -1,0 +1,90 @@
+//! The real [`Kernel`]: our nfnetlink socket, the codec's batches, readback's dumps.
+
+use crate::codec::encode::{self, Fault};
+use crate::core::kernel::{Change, Committed, Kernel, KernelError};
+use crate::core::live::LiveTable;
+use crate::system::netlink::{CommitError, Socket};
+use crate::system::readback;
+
+/// nf_tables in the calling thread's network namespace (enter it first). The socket opens
+/// on first use, so a command that only reads never holds one.
+#[derive(Default)]
+pub struct Netlink {
+    sock: Option<Socket>,
+    committed: bool,
+    /// a test-only fault injected into every batch (see `cli::test_fault`)
+    fault: Option<Fault>,
+}
+
+impl Netlink {
+    pub fn new(fault: Option<Fault>) -> Netlink {
+        Netlink {
+            fault,
+            ..Netlink::default()
+        }
+    }
+
+    fn sock(&mut self) -> Result<&mut Socket, KernelError> {
+        if self.sock.is_none() {
+            let s = Socket::open()
+                .map_err(|e| KernelError::Io(format!("cannot open a netlink socket: {e}")))?;
+            self.sock = Some(s);
+        }
+        Ok(self.sock.as_mut().expect("opened above"))
+    }
+
+    /// Done with the kernel. A socket that committed takes one RCU grace period to close
+    /// (~8 ms): it is released in the background, so the command returns as soon as the
+    /// kernel has committed.
+    pub fn finish(self) {
+        match self.sock {
+            Some(s) if self.committed => s.close_in_background(),
+            _ => {}
+        }
+    }
+}
+
+fn kernel_error(e: CommitError) -> KernelError {
+    match e {
+        CommitError::GenerationChanged => KernelError::GenerationChanged,
+        CommitError::Rejected { errno, .. } => KernelError::Rejected {
+            errno,
+            message: e.to_string(),
+        },
+        CommitError::Io { .. } | CommitError::Uncertain(_) => KernelError::Io(e.to_string()),
+    }
+}
+
+impl Kernel for Netlink {
+    fn generation(&mut self) -> Result<u32, KernelError> {
+        self.sock()?.generation().map_err(kernel_error)
+    }
+
+    fn read_table(&mut self, table: &str) -> Result<Option<LiveTable>, KernelError> {
+        readback::read_table(table).map_err(|e| KernelError::Io(e.to_string()))
+    }
+
+    fn commit(&mut self, change: Change<'_>, genid: u32) -> Result<Committed, KernelError> {
+        let batch = match change {
+            Change::Replace { plan, seeds } => {
+                encode::encode_seeded(plan, Some(genid), self.fault, seeds)
+            }
+            Change::Remove { table } => encode::encode_remove(table, Some(genid)),
+        };
+        tracing::debug!(
+            bytes = batch.bytes.len(),
+            messages = batch.ops.len(),
+            generation = genid,
+            "committing batch"
+        );
+        let sock = self.sock()?;
+        let result = sock.commit(&batch);
+        // whatever the outcome, the socket took part in a commit
+        self.committed = true;
+        let generation = result.map_err(kernel_error)?;
+        Ok(Committed {
+            generation,
+            messages: batch.ops.len(),
+        })
+    }
+}
