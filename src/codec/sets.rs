@@ -28,7 +28,7 @@ const NFTA_SET_DESC_SIZE: u16 = 1;
 const NFT_SET_INTERVAL: u32 = 0x4;
 const NFT_SET_EVAL: u32 = 0x20;
 /// Elements an audit set keeps at most.
-pub const DYNAMIC_SET_SIZE: u32 = 65535;
+pub use crate::core::plan::DYNAMIC_SET_SIZE;
 
 const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
 const NFTA_SET_ELEM_LIST_SET: u16 = 2;

@@ -290,6 +290,10 @@ impl RecordKey {
     }
 }
 
+/// Capacity of each audit set (the kernel's dynamic set `size`): a full set stops
+/// recording new keys, and `verify` says so.
+pub const DYNAMIC_SET_SIZE: u32 = 65535;
+
 /// Comment of the audit recorder rules (they come right before the final rule).
 pub const AUDIT_COMMENT: &str = "audit";
 

@@ -188,7 +188,7 @@ pub fn set_text(set: &Set) -> String {
     let _ = writeln!(s, "\t\ttype {}", set.kind.nft_type().0);
     if set.kind.dynamic() {
         // filled by the packet path: its elements are data, not part of the plan
-        let _ = writeln!(s, "\t\tsize {}", crate::codec::sets::DYNAMIC_SET_SIZE);
+        let _ = writeln!(s, "\t\tsize {}", crate::core::plan::DYNAMIC_SET_SIZE);
         let _ = writeln!(s, "\t\tflags dynamic");
         let _ = writeln!(s, "\t\tcounter");
         let _ = writeln!(s, "\t}}");

@@ -50,7 +50,7 @@ fn hits(set: Option<&LiveSet>, notes: &mut Vec<String>) -> Vec<Hit> {
             Vec::new()
         }
         Ok(els) => {
-            if els.len() as u32 >= crate::codec::sets::DYNAMIC_SET_SIZE {
+            if els.len() as u32 >= crate::core::plan::DYNAMIC_SET_SIZE {
                 notes.push(format!(
                     "set {} is full ({} elements): later keys were not recorded",
                     set.name,
