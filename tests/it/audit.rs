@@ -39,6 +39,7 @@ fn key_packets(list: &serde_json::Value, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn verify_names_what_enforce_would_drop_and_enforce_keeps_the_counters() {
     let pair = Pair::new("a-verify");
@@ -156,6 +157,7 @@ fn verify_names_what_enforce_would_drop_and_enforce_keeps_the_counters() {
     assert_eq!(report["audit"], false);
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn audit_verify_and_enforce_work_across_chains_of_entries() {
     let pair = Pair::new("a-chains");

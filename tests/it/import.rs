@@ -96,6 +96,7 @@ fn data_driven_cases() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn an_imported_policy_is_what_check_and_plan_take_directly() {
     // `import` prints TOML; `check` takes the iptables file itself (detected by content).
@@ -546,6 +547,7 @@ fn differential_with(
     );
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_seed_audit() {
     differential(
@@ -556,6 +558,7 @@ fn differential_seed_audit() {
     );
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_seed_enforce() {
     differential(
@@ -566,6 +569,7 @@ fn differential_seed_enforce() {
     );
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_dual_stack_files() {
     // --ipv6 FILE6: the oracle loads both files, statewall imports both into one policy
@@ -580,6 +584,7 @@ fn differential_dual_stack_files() {
     );
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_odd_forms() {
     differential(
@@ -590,16 +595,19 @@ fn differential_odd_forms() {
     );
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_rhel_host_prohibited() {
     differential("d-rhel", "ok-rhel.rules", None, &[22, 8080, 80, 9999]);
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_admin_whitelist_chain() {
     differential("d-adm", "ok-admin-ssh.rules", None, &[22, 80, 443]);
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_mail_multiport_udp() {
     differential(
@@ -612,6 +620,7 @@ fn differential_mail_multiport_udp() {
     );
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_hardened_log_syn_iif() {
     differential(
@@ -622,6 +631,7 @@ fn differential_hardened_log_syn_iif() {
     );
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_trusted_source_and_final_reject() {
     differential("d-trust", "ok-trusted-net.rules", None, &[80, 23, 22, 8080]);
@@ -633,6 +643,7 @@ fn differential_trusted_source_and_final_reject() {
 /// Oracle: `nft -f` of statewall's rendered plan for a policy that uses every key the importer
 /// added (icmp types, iif, entries with only `from`/`iif`, final reject) builds the same kernel
 /// objects as statewall's own batch.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn the_plan_script_with_the_import_keys_means_the_same_to_nft() {
     let policy = repo_path("tests/data/policy/ok-import-keys.toml");

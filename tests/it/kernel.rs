@@ -17,6 +17,7 @@ fn example_str() -> String {
     example("web-and-mail.toml").display().to_string()
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn apply_builds_the_expected_table() {
     let ns = Netns::new("k-apply");
@@ -24,16 +25,19 @@ fn apply_builds_the_expected_table() {
     golden::check("kernel/web-and-mail.nft-list", &ruleset(&ns));
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn the_plan_script_means_the_same_to_nft() {
     same_to_nft(&example_str(), &[]);
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn the_plan_script_means_the_same_to_nft_in_audit_mode_with_recorders() {
     same_to_nft(&example_str(), &["--audit"]);
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn the_plan_script_means_the_same_to_nft_with_sets_and_every_feature() {
     let path = crate::support::repo_path("tests/data/policy/ok-full.toml");
@@ -73,6 +77,7 @@ fn same_to_nft(policy: &str, extra: &[&str]) {
     assert_eq!(strip(ruleset(&ours)), strip(ruleset(&theirs)));
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn reapply_replaces_the_table_atomically() {
     let ns = Netns::new("k-reapply");
@@ -120,6 +125,7 @@ fn reapply_replaces_the_table_atomically() {
     );
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn a_rejected_batch_leaves_the_previous_table_and_counters_byte_identical() {
     let ns = Netns::new("k-reject");
@@ -169,6 +175,7 @@ fn tables_listed(ns: &Netns, tables: &[(&str, &str)]) -> String {
     all
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn other_tables_are_never_touched() {
     let ns = Netns::new("k-foreign");
@@ -192,6 +199,7 @@ fn other_tables_are_never_touched() {
     assert!(!list.contains("table inet statewall"), "{list}");
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn a_table_of_the_same_name_in_another_family_is_neither_read_nor_touched() {
     // `ip statewall` first (so it comes first in the kernel's table list), with a chain of
@@ -232,6 +240,7 @@ fn a_table_of_the_same_name_in_another_family_is_neither_read_nor_touched() {
     statewall(&ns, ["status"]).assert_code(5);
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn remove_and_status_without_a_table_say_so() {
     let ns = Netns::new("k-none");
@@ -242,6 +251,7 @@ fn remove_and_status_without_a_table_say_so() {
     assert_eq!(ruleset(&ns), "");
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn an_invalid_policy_never_reaches_the_kernel() {
     let ns = Netns::new("k-invalid");
@@ -259,6 +269,7 @@ fn an_invalid_policy_never_reaches_the_kernel() {
     assert_eq!(ruleset(&ns), "");
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn drift_is_reported_when_the_table_changes_outside_statewall() {
     let ns = Netns::new("k-drift");
@@ -291,6 +302,7 @@ fn drift_is_reported_when_the_table_changes_outside_statewall() {
     );
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn a_concurrent_change_fails_the_commit_and_applies_nothing() {
     // In-process, inside the namespace: read the generation, let someone else commit, then
@@ -324,6 +336,7 @@ fn a_concurrent_change_fails_the_commit_and_applies_nothing() {
     assert_eq!(accepted.expect("commit with a fresh generation"), fresh + 1);
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn fifty_thousand_rules_commit_in_one_batch_and_read_back() {
     // 50,000 policy entries with one port each: 50,000 rules (long source lists become
@@ -362,6 +375,7 @@ fn fifty_thousand_rules_commit_in_one_batch_and_read_back() {
     assert_eq!(list.matches(" jump entries_").count(), 50);
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn bad_netns_and_bad_table_names_are_usage_errors() {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_statewall"));
@@ -378,6 +392,7 @@ fn bad_netns_and_bad_table_names_are_usage_errors() {
     out.assert_code(2);
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn counters_can_be_carried_across_a_replace() {
     // What enforce and rollback rely on: a snapshot of the live counters, given back to the

@@ -206,6 +206,7 @@ fn fingerprint_of(text: &str, audit: bool) -> String {
     statewall::core::identity::fingerprint(&plan)
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn happy_path_a_new_connection_then_confirm_keeps_the_candidate() {
     let pair = Pair::new("ro-happy");
@@ -273,6 +274,7 @@ fn happy_path_a_new_connection_then_confirm_keeps_the_candidate() {
     );
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn no_confirm_restores_the_previous_table_byte_identical_with_counters() {
     let pair = Pair::new("ro-timeout");
@@ -352,6 +354,7 @@ fn spawn_until(mut cmd: Command, marker: &str) -> (std::process::Child, String) 
     (child, reader.join().unwrap())
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn the_cli_killed_with_sigkill_after_the_deadline_is_printed_still_rolls_back() {
     rollback_after("ro-kill", |ns, tmp, cand| {
@@ -366,6 +369,7 @@ fn the_cli_killed_with_sigkill_after_the_deadline_is_printed_still_rolls_back() 
     });
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn the_terminal_hanging_up_does_not_stop_the_rollback() {
     rollback_after("ro-hup", |ns, tmp, cand| {
@@ -389,6 +393,7 @@ fn the_terminal_hanging_up_does_not_stop_the_rollback() {
     });
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn a_killed_and_restarted_guard_rolls_back_at_the_original_deadline() {
     rollback_after("ro-restart", |ns, tmp, cand| {
@@ -416,6 +421,7 @@ fn a_killed_and_restarted_guard_rolls_back_at_the_original_deadline() {
     });
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn any_command_respawns_a_dead_guard() {
     rollback_after("ro-respawn", |ns, tmp, cand| {
@@ -468,6 +474,7 @@ fn echo(s: &mut TcpStream) -> bool {
     s.write_all(b"x").is_ok() && s.read_exact(&mut b).is_ok() && &b == b"x"
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn lockout_the_lint_refuses_and_a_forced_candidate_heals_itself() {
     let pair = Pair::new("ro-lockout");
@@ -620,6 +627,7 @@ impl OpenedEarlier {
     }
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn confirm_from_a_session_older_than_the_apply_proves_nothing() {
     let ns = Netns::new("ro-session");
@@ -653,6 +661,7 @@ fn confirm_from_a_session_older_than_the_apply_proves_nothing() {
     assert!(tmp.confirmed().is_some());
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn confirm_where_the_session_is_out_of_sight_says_its_age_is_unknown() {
     // In a child PID namespace (a container, a CI runner) the session leader and the parents
@@ -696,6 +705,7 @@ fn live_plan(ns: &Netns) -> String {
     live[i..i + 16].to_string()
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn boot_loads_the_confirmed_policy_or_the_safe_one_never_nothing() {
     let ns = Netns::new("ro-boot");
@@ -880,6 +890,7 @@ fn the_systemd_unit_is_installed_and_verifies() {
     );
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn the_rollback_leaves_other_tables_alone_and_never_overwrites_someone_elses_change() {
     let ns = Netns::new("ro-foreign");
@@ -920,6 +931,7 @@ fn the_rollback_leaves_other_tables_alone_and_never_overwrites_someone_elses_cha
     assert!(out.stdout.contains("REFUSED to roll back"), "{out}");
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn a_fresh_session_inside_an_old_ssh_connection_still_proves_nothing() {
     // `sudo` with use_pty (or tmux, or setsid) starts a new session inside the old connection:
@@ -993,6 +1005,7 @@ fn the_product_starts_no_process_but_itself() {
     );
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn enforce_with_confirm_carries_counters_and_rolls_back_to_the_audited_table() {
     let ns = Netns::new("ro-enforce");
@@ -1033,6 +1046,7 @@ fn enforce_with_confirm_carries_counters_and_rolls_back_to_the_audited_table() {
     wait_for_rollback(&ns, &tmp, &before);
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn a_policy_split_into_chains_confirms_and_rolls_back_like_any_other() {
     // audit mode puts its recorders and their sets in the input chain, the entries (with a
@@ -1096,6 +1110,7 @@ fn commit_legacy(ns: &Netns, name: &str) {
 /// A table statewall 0.1 committed (its comment holds a fingerprint of the rendered text)
 /// is still statewall's after the upgrade: no drift, `plan` sees no difference, and the
 /// rollout takes it as the previous ruleset of a confirmed 0.1 record and restores it.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn tables_committed_by_statewall_0_1_stay_statewalls_after_the_upgrade() {
     for name in ["web-and-mail", "web-and-mail-audit", "ok-full"] {
@@ -1164,6 +1179,7 @@ fn tables_committed_by_statewall_0_1_stay_statewalls_after_the_upgrade() {
 /// `apply --confirm` (it used to re-read the file with a loader that refused every list),
 /// confirm, a reboot (the table deleted, then `boot`) with the list file gone, and a
 /// rollback to it — the list travels with the records.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn a_from_file_policy_goes_on_trial_is_confirmed_and_boots_without_its_list() {
     let ns = Netns::new("ro-fromfile");

@@ -38,6 +38,7 @@ fn element<'a>(st: &'a serde_json::Value, set: &str, elem: &str) -> &'a serde_js
         .unwrap_or_else(|| panic!("no element {elem} in set {set}"))
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn fifty_thousand_sources_are_one_set_and_only_they_get_in() {
     let pair = Pair::new("s-50k");
@@ -97,6 +98,7 @@ fn fifty_thousand_sources_are_one_set_and_only_they_get_in() {
     assert!(final_rule["packets"].as_u64().unwrap() >= 1, "{final_rule}");
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn port_sets_and_mixed_family_sources_behave_and_count() {
     let pair = Pair::new("s-ports");
@@ -155,6 +157,7 @@ fn port_sets_and_mixed_family_sources_behave_and_count() {
     );
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn a_changed_set_element_is_drift() {
     let ns = Netns::new("s-drift");
@@ -211,6 +214,7 @@ fn chain_names(st: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn thousands_of_entries_go_into_jumped_to_chains_and_behave_as_one_list() {
     let pair = Pair::new("s-chains");
@@ -285,6 +289,7 @@ fn thousands_of_entries_go_into_jumped_to_chains_and_behave_as_one_list() {
     );
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn a_reader_that_goes_away_ends_statewall_quietly() {
     // `statewall plan big.toml | head -1`: far more than a pipe holds, and the reader leaves

@@ -344,6 +344,7 @@ pub(crate) fn expect_echo(pair: &Pair, stream: &mut TcpStream, msg: &str) {
 // ---------------------------------------------------------------------------------------------
 // The tests
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn enforce_mode_lets_services_in_and_drops_the_rest() {
     let pair = Pair::new("tr-enforce");
@@ -422,6 +423,7 @@ fn enforce_mode_lets_services_in_and_drops_the_rest() {
     c.eq("loopback", 0, "no traffic on lo inside fw");
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn audit_mode_counts_what_enforce_would_drop() {
     let pair = Pair::new("tr-audit");
@@ -469,6 +471,7 @@ fn audit_mode_counts_what_enforce_would_drop() {
     c.eq("invalid", 0, "no packet conntrack cannot place");
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn established_flow_survives_reapply() {
     let pair = Pair::new("tr-reapply");
@@ -547,6 +550,7 @@ fn established_flow_survives_reapply() {
     }
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn rules_from_sources_only_admit_those_sources() {
     let policy = TempPolicy::new(
@@ -621,6 +625,7 @@ fn rules_from_sources_only_admit_those_sources() {
     c.eq("invalid", 0, "no packet conntrack cannot place");
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn remove_restores_open_access() {
     let pair = Pair::new("tr-remove");

@@ -2,6 +2,7 @@
 
 use super::*;
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn netns_is_created_with_lo_up_and_deleted_on_drop() {
     let ns = Netns::new("selftest");
@@ -22,6 +23,7 @@ fn netns_is_created_with_lo_up_and_deleted_on_drop() {
     );
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn netns_names_are_unique() {
     let a = Netns::new("same");
@@ -29,6 +31,7 @@ fn netns_names_are_unique() {
     assert_ne!(a.name(), b.name());
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn netns_is_deleted_when_the_test_panics() {
     let name = std::sync::Mutex::new(String::new());
@@ -46,6 +49,7 @@ fn netns_is_deleted_when_the_test_panics() {
     );
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn run_enters_the_namespace_and_pair_links_stay_out_of_the_host() {
     let pair = Pair::new("run");
@@ -73,6 +77,7 @@ fn run_enters_the_namespace_and_pair_links_stay_out_of_the_host() {
     assert_eq!(dad.trim(), "0");
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn pair_pings_over_ipv4_and_ipv6() {
     let pair = Pair::new("ping");
@@ -82,6 +87,7 @@ fn pair_pings_over_ipv4_and_ipv6() {
     assert!(ping(&pair.fw, CLIENT_V6), "fw -> {CLIENT_V6}");
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn listener_is_reachable_without_a_firewall() {
     let pair = Pair::new("listen");
@@ -129,6 +135,7 @@ fn listener_is_reachable_without_a_firewall() {
     );
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn probe_times_out_when_nothing_answers() {
     let pair = Pair::new("silent");
