@@ -8,19 +8,11 @@ use crate::core::usecase::rollout as trial;
 use crate::system::host::{self, SystemClock};
 
 pub fn run(cx: &Ctx, require_new: bool) -> Result<(), CliError> {
-    // the pending change says which namespace it lives in
-    let ns = cx
-        .state
-        .read::<Pending>(Kind::Pending)
-        .ok()
-        .flatten()
-        .and_then(|p| p.netns);
-    let applied_boottime = cx
-        .state
-        .read::<Pending>(Kind::Pending)
-        .ok()
-        .flatten()
-        .map(|p| p.applied_boottime_ms);
+    // the pending change says which namespace it lives in, and when it was applied (the
+    // use case reads it again under the lock, and says when there is none)
+    let pending = cx.state.read::<Pending>(Kind::Pending).ok().flatten();
+    let ns = pending.as_ref().and_then(|p| p.netns.clone());
+    let applied_boottime = pending.as_ref().map(|p| p.applied_boottime_ms);
     let conn = host::connection_start();
     let basis = match conn {
         Some((_, ConnectionBasis::SshdProcess)) => " (judged by its sshd process)",

@@ -59,6 +59,18 @@ fn no_guard() -> impl FnMut() -> Result<u32, String> {
     || Ok(4242)
 }
 
+/// `apply --confirm` of `p` (compiled from `text`, no lists), with a guard that is only a pid.
+fn on_trial(
+    k: &mut FakeKernel,
+    s: &MemStore,
+    c: &FakeClock,
+    p: &Plan,
+    text: &str,
+) -> rollout::OnTrial {
+    let files = BTreeMap::new();
+    rollout::apply_confirm(k, s, c, trial(p, text, &files, false), &mut no_guard()).unwrap()
+}
+
 #[test]
 fn apply_commits_one_batch_and_a_rejected_one_changes_nothing() {
     let (mut k, s) = (FakeKernel::new(), MemStore::default());
@@ -217,16 +229,8 @@ fn a_trial_rolls_back_to_the_previous_policy_with_its_counters_at_the_deadline()
 #[test]
 fn a_confirmed_trial_stays_and_the_guard_stands_down() {
     let (mut k, s, c) = (FakeKernel::new(), MemStore::default(), FakeClock::default());
-    let files = BTreeMap::new();
     let p = plan(SSH, Mode::Enforce);
-    rollout::apply_confirm(
-        &mut k,
-        &s,
-        &c,
-        trial(&p, SSH, &files, false),
-        &mut no_guard(),
-    )
-    .unwrap();
+    on_trial(&mut k, &s, &c, &p, SSH);
     let rec: Pending = s.read(Kind::Pending).unwrap().unwrap();
     // an old session proves nothing: refused when a new one is required, kept otherwise
     let e = rollout::confirm(&mut k, &s, &c, SessionAge::PredatesApply, "", true).unwrap_err();
@@ -247,16 +251,8 @@ fn a_confirmed_trial_stays_and_the_guard_stands_down() {
 #[test]
 fn a_rollback_never_overwrites_someone_elses_change() {
     let (mut k, s, c) = (FakeKernel::new(), MemStore::default(), FakeClock::default());
-    let files = BTreeMap::new();
     let p = plan(SSH, Mode::Enforce);
-    rollout::apply_confirm(
-        &mut k,
-        &s,
-        &c,
-        trial(&p, SSH, &files, false),
-        &mut no_guard(),
-    )
-    .unwrap();
+    on_trial(&mut k, &s, &c, &p, SSH);
     k.tamper(T);
     let before = format!("{:?}", k.read_table(T).unwrap());
     let out = rollout::rollback(&mut k, &s, &c, None).unwrap();
@@ -267,16 +263,8 @@ fn a_rollback_never_overwrites_someone_elses_change() {
 #[test]
 fn a_damaged_pending_record_keeps_the_guards_deadline() {
     let (mut k, s, c) = (FakeKernel::new(), MemStore::default(), FakeClock::default());
-    let files = BTreeMap::new();
     let p = plan(SSH, Mode::Enforce);
-    rollout::apply_confirm(
-        &mut k,
-        &s,
-        &c,
-        trial(&p, SSH, &files, false),
-        &mut no_guard(),
-    )
-    .unwrap();
+    on_trial(&mut k, &s, &c, &p, SSH);
     let rec: Pending = s.read(Kind::Pending).unwrap().unwrap();
     s.damage(Kind::Pending, "{\"statewall_state\": 1, \"kind\": \"pend");
     let mut log = Vec::new();
@@ -333,17 +321,9 @@ fn boot_loads_the_confirmed_policy_never_a_pending_one_and_else_the_safe_one() {
     let mut notes = Vec::new();
     let b = boot::boot(&mut k, &s, T, &mut |n| notes.push(n)).unwrap();
     assert!(b.what.contains("built-in safe policy"), "{b:?}");
-    let files = BTreeMap::new();
     let p = plan(SSH_WEB, Mode::Enforce);
     k.tables.clear();
-    rollout::apply_confirm(
-        &mut k,
-        &s,
-        &c,
-        trial(&p, SSH_WEB, &files, false),
-        &mut no_guard(),
-    )
-    .unwrap();
+    on_trial(&mut k, &s, &c, &p, SSH_WEB);
     // not confirmed: boot discards it and loads the safe policy again
     k.tables.clear();
     let b = boot::boot(&mut k, &s, T, &mut |n| notes.push(n)).unwrap();
