@@ -87,7 +87,8 @@ pub fn on_trial(
         id: format!("{}-{}", host::realtime_ms(), std::process::id()),
     };
     let netns = cx.netns_path();
-    let mut spawn = || guard::spawn(&cx.state, netns.as_deref()).map_err(|e| e.to_string());
+    let mut spawn =
+        || guard::spawn(&cx.state, netns.as_deref(), &cx.table).map_err(|e| e.to_string());
     let mut k = kernel();
     let result = rollout::apply_confirm(&mut k, &cx.state, &SystemClock, trial, &mut spawn);
     k.finish();

@@ -23,14 +23,17 @@ use crate::system::state::StateDir;
 /// this CLI, its terminal and its SSH session (hangup, SIGKILL), so it cannot be a thread.
 /// `setsid()` in the child detaches it from the terminal's session and process group; its
 /// stdio goes to the log in the state directory, never to our (possibly dead) terminal.
-pub fn spawn(state: &StateDir, netns: Option<&str>) -> io::Result<u32> {
+pub fn spawn(state: &StateDir, netns: Option<&str>, table: &str) -> io::Result<u32> {
     let log = state.open_log().map_err(io::Error::other)?;
     let log2 = log.try_clone()?;
     // Legitimate, and the only one: statewall re-executes itself (/proc/self/exe, the very
     // binary running now, never nft, iptables or a shell) as the rollback guard, which must
     // outlive this CLI, its terminal and its SSH session, so it cannot be a thread.
     let mut cmd = Command::new("/proc/self/exe");
-    cmd.arg("--state-dir").arg(state.path());
+    cmd.arg("--state-dir")
+        .arg(state.root())
+        .arg("--table")
+        .arg(table);
     if let Some(n) = netns {
         cmd.arg("--netns").arg(n);
     }
@@ -65,7 +68,7 @@ pub fn ensure(state: &StateDir) {
     if rec.guard_pid.is_some_and(host::guard_alive) {
         return;
     }
-    match spawn(state, rec.netns.as_deref()) {
+    match spawn(state, rec.netns.as_deref(), &rec.table) {
         Ok(pid) => {
             eprintln!(
                 "statewall: a change is pending with no guard watching it: started guard pid {pid} (rolls back at {})",

@@ -99,10 +99,22 @@ impl Ctx {
             )));
         }
         let dir = &cli.state_dir;
+        let root = StateDir::new(std::path::absolute(dir).unwrap_or_else(|_| dir.clone()));
+        // each namespace and table keeps its own records
+        let ns = cli.netns.as_deref();
+        let key = netns::identity(ns).map_err(|e| {
+            CliError::usage(format!("--netns {}: {e}", ns.unwrap_or("(this namespace)")))
+        })?;
+        let state = root.scoped(&key, &cli.table);
+        for m in state.adopt_legacy(&cli.table, ns.is_none(), |theirs| {
+            netns::identity(theirs).is_ok_and(|k| k == key)
+        }) {
+            eprintln!("statewall: {m}");
+        }
         Ok(Ctx {
             table: cli.table.clone(),
             netns: cli.netns.clone(),
-            state: StateDir::new(std::path::absolute(dir).unwrap_or_else(|_| dir.clone())),
+            state,
             import: ImportOpts {
                 format: cli.format.clone(),
                 mirror_ipv6: cli.mirror_ipv6,

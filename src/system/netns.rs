@@ -36,8 +36,62 @@ pub fn enter(spec: &str) -> io::Result<PathBuf> {
     Ok(path)
 }
 
+/// A durable name for the network namespace `spec` (`None`: the one this process is in), so
+/// that each namespace keeps its own records in a shared state directory: `name-NAME` for a
+/// `/run/netns` name (names outlive a namespace's inode across reboots), `host` for the
+/// namespace of PID 1, otherwise `ino-INODE` — never a `/proc/PID` path, which dies with
+/// its process.
+pub fn identity(spec: Option<&str>) -> io::Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let path = match spec {
+        Some(s) => resolve(s),
+        None => PathBuf::from("/proc/self/ns/net"),
+    };
+    if let Ok(rest) = path.strip_prefix("/run/netns")
+        && let Some(name) = rest.to_str().filter(|n| !n.is_empty() && !n.contains('/'))
+    {
+        return Ok(format!("name-{}", safe_name(name)));
+    }
+    let ino = std::fs::metadata(&path)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?
+        .ino();
+    let host = std::fs::metadata("/proc/1/ns/net").map(|m| m.ino()).ok();
+    Ok(if host == Some(ino) {
+        "host".to_string()
+    } else {
+        format!("ino-{ino}")
+    })
+}
+
+/// A namespace name as a file name: letters, digits, `.`, `_`, `-` kept, anything else
+/// (and a leading `.`) as `%XX`.
+fn safe_name(name: &str) -> String {
+    let mut s = String::new();
+    for (i, b) in name.bytes().enumerate() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && i > 0) {
+            s.push(b as char);
+        } else {
+            s.push_str(&format!("%{b:02X}"));
+        }
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn identities_are_file_names() {
+        assert_eq!(super::identity(Some("fw")).unwrap(), "name-fw");
+        assert_eq!(
+            super::identity(Some("/run/netns/a b")).unwrap(),
+            "name-a%20b"
+        );
+        assert_eq!(super::identity(Some("..")).unwrap(), "name-%2E.");
+        let me = super::identity(None).unwrap();
+        assert!(me == "host" || me.starts_with("ino-"), "{me}");
+        assert_eq!(super::identity(Some("/proc/self/ns/net")).unwrap(), me);
+    }
+
     #[test]
     fn names_and_paths() {
         assert_eq!(super::resolve("fw").to_str(), Some("/run/netns/fw"));

@@ -73,6 +73,10 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> StateError + '_ {
 /// The state directory.
 #[derive(Debug, Clone)]
 pub struct StateDir {
+    /// the directory as given (`--state-dir`)
+    root: PathBuf,
+    /// where this namespace's and table's records are: `root/ns/<namespace>/<table>`, or
+    /// `root` itself for an unscoped directory
     path: PathBuf,
 }
 
@@ -83,7 +87,80 @@ pub struct Lock {
 
 impl StateDir {
     pub fn new(path: impl Into<PathBuf>) -> StateDir {
-        StateDir { path: path.into() }
+        let path = path.into();
+        StateDir {
+            root: path.clone(),
+            path,
+        }
+    }
+
+    /// The records of one network namespace (`netns::identity`) and one table: commands for
+    /// another namespace or table never read or act on them.
+    pub fn scoped(&self, namespace: &str, table: &str) -> StateDir {
+        StateDir {
+            root: self.root.clone(),
+            path: self.root.join("ns").join(namespace).join(table),
+        }
+    }
+
+    /// The directory as given.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Moves records of statewall 0.1, which kept one set of records for the whole directory
+    /// (`root/*.json`), into this scope when they belong to it: a pending change whose
+    /// namespace is this one, a confirmed policy of this table when this is the command's own
+    /// namespace (0.1 had no way to tell). What is moved is said on stderr by the caller.
+    pub fn adopt_legacy(
+        &self,
+        table: &str,
+        own_namespace: bool,
+        belongs: impl Fn(Option<&str>) -> bool,
+    ) -> Vec<String> {
+        let mut moved = Vec::new();
+        if self.path == self.root || !matches!(self.root_exists(), Ok(true)) {
+            return moved;
+        }
+        let legacy = StateDir::new(&self.root);
+        let Ok(_lock) = self.lock() else {
+            return moved;
+        };
+        for kind in [Kind::Pending, Kind::Confirmed, Kind::Rollback] {
+            let from = legacy.file(kind);
+            if !from.is_file() || self.file(kind).exists() {
+                continue;
+            }
+            let ours = match kind {
+                Kind::Pending => legacy
+                    .read::<serde_json::Value>(kind)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|p| p["table"] == table && belongs(p["netns"].as_str())),
+                Kind::Confirmed => {
+                    own_namespace
+                        && legacy
+                            .read::<serde_json::Value>(kind)
+                            .ok()
+                            .flatten()
+                            .is_some_and(|c| c["table"] == table)
+                }
+                _ => own_namespace,
+            };
+            if ours && fs::rename(&from, self.file(kind)).is_ok() {
+                moved.push(format!(
+                    "moved {} (statewall 0.1's layout) to {}",
+                    from.display(),
+                    self.file(kind).display()
+                ));
+            }
+        }
+        let _ = self.sync_dir();
+        moved
+    }
+
+    fn root_exists(&self) -> Result<bool, StateError> {
+        StateDir::new(&self.root).exists()
     }
 
     pub fn path(&self) -> &Path {
@@ -101,6 +178,10 @@ impl StateDir {
 
     /// Whether the directory exists (refusing a symlink or a non-directory).
     pub fn exists(&self) -> Result<bool, StateError> {
+        // a scope is as safe as the directory it is in
+        if self.path != self.root && !self.root_exists()? {
+            return Ok(false);
+        }
         match fs::symlink_metadata(&self.path) {
             Ok(m) if m.file_type().is_symlink() => Err(StateError::Symlink(self.path.clone())),
             Ok(m) if !m.is_dir() => Err(StateError::WrongType(self.path.clone())),
@@ -295,15 +376,15 @@ impl crate::core::store::Store for StateDir {
     }
 
     fn command(&self, sub: &str) -> String {
-        if self.path() == Path::new(DEFAULT_DIR) {
+        if self.root() == Path::new(DEFAULT_DIR) {
             format!("statewall {sub}")
         } else {
-            format!("statewall --state-dir {} {sub}", self.path().display())
+            format!("statewall --state-dir {} {sub}", self.root().display())
         }
     }
 
     fn lenient(&self) -> bool {
-        self.path() == Path::new(DEFAULT_DIR)
+        self.root() == Path::new(DEFAULT_DIR)
     }
 }
 

@@ -50,8 +50,27 @@ impl Tmp {
     fn state(&self) -> PathBuf {
         self.root.join("state")
     }
+    /// The records of namespace `ns` (and statewall's default table).
+    fn scope(&self, ns: &Netns) -> StateDir {
+        StateDir::new(self.state()).scoped(&format!("name-{}", ns.name()), compile::DEFAULT_TABLE)
+    }
+    /// The records of the one namespace and table the test's commands used.
     fn dir(&self) -> StateDir {
-        StateDir::new(self.state())
+        let base = self.state().join("ns");
+        let mut scopes = Vec::new();
+        for ns in std::fs::read_dir(&base).into_iter().flatten().flatten() {
+            for t in std::fs::read_dir(ns.path()).into_iter().flatten().flatten() {
+                scopes.push((
+                    ns.file_name().to_string_lossy().into_owned(),
+                    t.file_name().to_string_lossy().into_owned(),
+                ));
+            }
+        }
+        match scopes.as_slice() {
+            [] => StateDir::new(self.state()),
+            [(ns, table)] => StateDir::new(self.state()).scoped(ns, table),
+            more => panic!("records of several namespaces or tables: {more:?}"),
+        }
     }
     fn policy(&self, name: &str, text: &str) -> String {
         let p = self.root.join(format!("{name}.toml"));
@@ -188,7 +207,7 @@ fn wait_for_rollback(ns: &Netns, tmp: &Tmp, expected: &str) -> RollbackRecord {
         assert!(
             Instant::now() < deadline,
             "no rollback to the previous ruleset; live now:\n{last}\nexpected:\n{expected}\nguard log:\n{}",
-            std::fs::read_to_string(tmp.state().join("guard.log")).unwrap_or_default()
+            std::fs::read_to_string(tmp.dir().log_path()).unwrap_or_default()
         );
         thread::sleep(Duration::from_millis(100));
     }
@@ -294,7 +313,7 @@ fn no_confirm_restores_the_previous_table_byte_identical_with_counters() {
         !before.contains("counter packets 0 bytes 0 accept comment \"ssh\""),
         "{before}"
     );
-    let confirmed_before = std::fs::read(tmp.state().join("confirmed.json")).unwrap();
+    let confirmed_before = std::fs::read(tmp.dir().file(Kind::Confirmed)).unwrap();
     let cand = tmp.policy("cand", SSH_ONLY);
     sw(
         &pair.fw,
@@ -306,7 +325,7 @@ fn no_confirm_restores_the_previous_table_byte_identical_with_counters() {
     let r = wait_for_rollback(&pair.fw, &tmp, &before);
     assert!(r.message.contains("with its counters"), "{r:?}");
     assert_eq!(
-        std::fs::read(tmp.state().join("confirmed.json")).unwrap(),
+        std::fs::read(tmp.dir().file(Kind::Confirmed)).unwrap(),
         confirmed_before,
         "the confirmed state is unchanged"
     );
@@ -405,9 +424,11 @@ fn a_killed_and_restarted_guard_rolls_back_at_the_original_deadline() {
         wait_for("the guard to die", Duration::from_secs(10), || {
             !alive(first)
         });
-        // restarted by hand, in the foreground
+        // restarted by hand, in the foreground, for that namespace
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_statewall"));
-        cmd.arg("--state-dir").arg(tmp.state()).arg("guard");
+        cmd.arg("--state-dir")
+            .arg(tmp.state())
+            .args(["--netns", ns.name(), "guard"]);
         let out = run_cmd(cmd, CMD_TIMEOUT);
         out.assert_ok();
         assert!(out.stdout.contains("rolled back"), "{out}");
@@ -740,7 +761,7 @@ fn boot_loads_the_confirmed_policy_or_the_safe_one_never_nothing() {
         !alive(guard)
     });
     // truncated
-    let file = tmp.state().join("confirmed.json");
+    let file = tmp.dir().file(Kind::Confirmed);
     let text = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, &text[..text.len() / 2]).unwrap();
     let out = boot(&ns, &tmp);
@@ -820,7 +841,7 @@ fn state_files_are_private_atomic_and_never_followed_through_symlinks() {
     std::fs::remove_file(tmp.state().join("pending.json")).unwrap();
 
     // truncated and garbage files are reported as corrupt, not a panic
-    let file = tmp.state().join("confirmed.json");
+    let file = tmp.dir().file(Kind::Confirmed);
     let text = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, &text[..text.len() - 10]).unwrap();
     assert!(matches!(
@@ -1138,7 +1159,7 @@ fn tables_committed_by_statewall_0_1_stay_statewalls_after_the_upgrade() {
     commit_legacy(&ns, "web-and-mail");
     let legacy_fp = "2af0464844b470ba";
     let web = std::fs::read_to_string(crate::support::example("web-and-mail.toml")).unwrap();
-    tmp.dir()
+    tmp.scope(&ns)
         .write(
             Kind::Confirmed,
             &Confirmed {
@@ -1212,4 +1233,63 @@ fn a_from_file_policy_goes_on_trial_is_confirmed_and_boots_without_its_list() {
     sw(&ns, &tmp, &["apply", &q, "--confirm", "60s", "--force"]).assert_ok();
     sw(&ns, &tmp, &["rollback"]).assert_ok();
     assert!(ruleset(&ns).contains("198.51.100.7"));
+}
+
+/// One state directory, two namespaces: each sees and acts on its own records only.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn two_namespaces_sharing_a_state_directory_never_touch_each_others_records() {
+    let a = Netns::new("ro-share-a");
+    let b = Netns::new("ro-share-b");
+    let tmp = Tmp::new("share");
+    let p = tmp.policy("ssh", SSH_ONLY);
+    sw(&a, &tmp, &["apply", &p, "--confirm", "60s", "--force"]).assert_ok();
+    let pending_a = tmp.scope(&a).read::<Pending>(Kind::Pending).unwrap();
+    assert!(pending_a.is_some());
+    // B has nothing pending: confirm and rollback say so, status shows nothing of A's
+    let out = sw(&b, &tmp, &["confirm"]);
+    out.assert_code(6);
+    assert!(out.stderr.contains("no pending change"), "{out}");
+    sw(&b, &tmp, &["rollback"]).assert_code(6);
+    sw(&b, &tmp, &["apply", &p, "--force"]).assert_ok();
+    let out = sw(&b, &tmp, &["status"]);
+    assert!(!out.stdout.contains("PENDING"), "{out}");
+    let st: serde_json::Value =
+        serde_json::from_str(&sw(&b, &tmp, &["status", "--json"]).stdout).unwrap();
+    assert_eq!(st["pending"], serde_json::Value::Null);
+    // B's boot loads B's policy and leaves A's pending change alone
+    b.nft(["delete", "table", "inet", "statewall"]).assert_ok();
+    sw(&b, &tmp, &["boot"]).assert_ok();
+    assert_eq!(
+        tmp.scope(&a).read::<Pending>(Kind::Pending).unwrap(),
+        pending_a,
+        "A's pending change is untouched"
+    );
+    // and A's own confirm still works
+    sw_new_session(&a, &tmp, &["confirm"]).assert_ok();
+    assert!(
+        tmp.scope(&a)
+            .read::<Pending>(Kind::Pending)
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// statewall 0.1 kept one set of records for the whole directory: a pending change of a
+/// namespace moves into that namespace's records at its first command.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn records_of_statewall_0_1_move_into_their_namespace() {
+    let ns = Netns::new("ro-legacy");
+    let tmp = Tmp::new("legacy");
+    let p = tmp.policy("ssh", SSH_ONLY);
+    sw(&ns, &tmp, &["apply", &p, "--confirm", "60s", "--force"]).assert_ok();
+    // put the record where 0.1 kept it
+    let scoped = tmp.dir().file(Kind::Pending);
+    std::fs::rename(&scoped, tmp.state().join("pending.json")).unwrap();
+    let out = sw(&ns, &tmp, &["status"]);
+    assert!(out.stderr.contains("statewall 0.1's layout"), "{out}");
+    assert!(out.stdout.contains("PENDING"), "{out}");
+    assert!(scoped.exists());
+    sw(&ns, &tmp, &["rollback"]).assert_ok();
 }
