@@ -224,8 +224,8 @@ impl Cond {
             (a, b) => a.or(b),
         };
         let src = match (self.src, o.src) {
-            (Some(a), Some(b)) if covers(a, b) => Some(b),
-            (Some(a), Some(b)) if covers(b, a) => Some(a),
+            (Some(a), Some(b)) if a.covers(b) => Some(b),
+            (Some(a), Some(b)) if b.covers(a) => Some(a),
             (Some(_), Some(_)) => return None,
             (a, b) => a.or(b),
         };
@@ -863,56 +863,29 @@ fn parse_net(s: &str, fam: Fam) -> Result<Cidr, String> {
         None => (s, None),
     };
     let addr: IpAddr = a.parse().map_err(|_| "not an IP address".to_string())?;
-    match (addr, fam) {
-        (IpAddr::V4(v4), Fam::V4) => {
-            let len: u8 = match l {
-                None => 32,
-                Some(l) => match l.parse::<u8>() {
-                    Ok(n) if n <= 32 => n,
-                    _ => match l.parse::<Ipv4Addr>() {
-                        Ok(m) => {
-                            let m = u32::from(m);
-                            let n = m.leading_ones();
-                            if m != u32::MAX.checked_shl(32 - n).unwrap_or(0) {
-                                return Err("a non-contiguous netmask".into());
-                            }
-                            n as u8
-                        }
-                        Err(_) => return Err("a bad prefix length".into()),
-                    },
+    let len = match (addr, fam) {
+        (IpAddr::V4(_), Fam::V4) => match l {
+            None => 32,
+            Some(l) => match l.parse::<u8>() {
+                Ok(n) if n <= 32 => n,
+                _ => match l.parse::<Ipv4Addr>() {
+                    Ok(m) => Cidr::prefix_of_mask(&m.octets())
+                        .ok_or_else(|| "a non-contiguous netmask".to_string())?,
+                    Err(_) => return Err("a bad prefix length".into()),
                 },
-            };
-            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
-            Ok(Cidr::V4(Ipv4Addr::from(u32::from(v4) & mask), len))
-        }
-        (IpAddr::V6(v6), Fam::V6) => {
-            let len: u8 = match l {
-                None => 128,
-                Some(l) => match l.parse::<u8>() {
-                    Ok(n) if n <= 128 => n,
-                    _ => return Err("a bad prefix length".into()),
-                },
-            };
-            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
-            Ok(Cidr::V6(Ipv6Addr::from(u128::from(v6) & mask), len))
-        }
-        (IpAddr::V4(_), Fam::V6) => Err("an IPv4 address in an ip6tables file".into()),
-        (IpAddr::V6(_), Fam::V4) => Err("an IPv6 address in an iptables file".into()),
-    }
-}
-
-fn covers(outer: Cidr, inner: Cidr) -> bool {
-    match (outer, inner) {
-        (Cidr::V4(a, la), Cidr::V4(b, lb)) => {
-            let m = u32::MAX.checked_shl(32 - u32::from(la)).unwrap_or(0);
-            la <= lb && u32::from(b) & m == u32::from(a)
-        }
-        (Cidr::V6(a, la), Cidr::V6(b, lb)) => {
-            let m = u128::MAX.checked_shl(128 - u32::from(la)).unwrap_or(0);
-            la <= lb && u128::from(b) & m == u128::from(a)
-        }
-        _ => false,
-    }
+            },
+        },
+        (IpAddr::V6(_), Fam::V6) => match l {
+            None => 128,
+            Some(l) => match l.parse::<u8>() {
+                Ok(n) if n <= 128 => n,
+                _ => return Err("a bad prefix length".into()),
+            },
+        },
+        (IpAddr::V4(_), Fam::V6) => return Err("an IPv4 address in an ip6tables file".into()),
+        (IpAddr::V6(_), Fam::V4) => return Err("an IPv6 address in an iptables file".into()),
+    };
+    Ok(crate::core::policy::network(addr, len))
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1663,7 +1636,7 @@ fn merge(entries: Vec<Entry>) -> Vec<Entry> {
             && !e.from.is_empty()
             && e.from
                 .iter()
-                .all(|n| last.from.iter().all(|m| !covers(*m, *n) && !covers(*n, *m)))
+                .all(|n| last.from.iter().all(|m| !m.covers(*n) && !n.covers(*m)))
         {
             last.from.extend(e.from);
             for l in e.lines.into_iter().filter(|l| l.starts_with("# from")) {

@@ -1376,7 +1376,7 @@ impl<'s> Checker<'s> {
         let mut keep = Vec::with_capacity(list.nets.len());
         let mut kept = Kept::default();
         for later in 0..list.nets.len() {
-            let (fam, lo, hi) = net_interval(list.nets[later].0);
+            let (fam, lo, hi) = list.nets[later].0.interval();
             let Some(first) = kept.first_overlap(fam, lo, hi) else {
                 kept.insert(fam, lo, hi, later);
                 keep.push(true);
@@ -1390,7 +1390,7 @@ impl<'s> Checker<'s> {
                     format!("{b} is listed twice"),
                     format!("it is already listed at {at}; remove one of the two"),
                 )
-            } else if covers(a, b) {
+            } else if a.covers(b) {
                 (
                     format!("{b} is already inside {a}"),
                     format!("{a} is listed at {at}; remove {b}"),
@@ -1470,7 +1470,7 @@ impl<'s> Checker<'s> {
         });
         let mut kept = Kept::default();
         for (i, (net, _)) in list.nets.iter().enumerate() {
-            let (fam, lo, hi) = net_interval(*net);
+            let (fam, lo, hi) = net.interval();
             kept.insert(fam, lo, hi, i);
         }
         let inline = list.nets.len();
@@ -1490,7 +1490,7 @@ impl<'s> Checker<'s> {
                 list.clean = false;
                 continue;
             };
-            let (fam, lo, hi) = net_interval(net);
+            let (fam, lo, hi) = net.interval();
             if let Some(j) = kept.first_overlap(fam, lo, hi) {
                 let (other, where_) = if j < inline {
                     let (n, s) = &list.nets[j];
@@ -1501,7 +1501,7 @@ impl<'s> Checker<'s> {
                 };
                 let msg = if other == net {
                     format!("{net} is listed twice")
-                } else if covers(other, net) {
+                } else if other.covers(net) {
                     format!("{net} is already inside {other}")
                 } else {
                     format!("{net} also covers {other}")
@@ -1578,7 +1578,11 @@ impl<'s> Checker<'s> {
             }
             Err(CidrError::Prefix(r)) => {
                 let text = &s[r.clone()];
-                let help = match text.parse::<Ipv4Addr>().ok().and_then(mask_len) {
+                let help = match text
+                    .parse::<Ipv4Addr>()
+                    .ok()
+                    .and_then(|m| Cidr::prefix_of_mask(&m.octets()))
+                {
                     Some(len) => format!(
                         "write the prefix length instead of a netmask: did you mean \"{}/{len}\"?",
                         &s[..r.start - 1]
@@ -1670,7 +1674,7 @@ impl<'s> Checker<'s> {
                             .nets
                             .iter()
                             .map(|(n, _)| *n)
-                            .filter(|n| a.nets.iter().any(|(m, _)| covers(*m, *n)))
+                            .filter(|n| a.nets.iter().any(|(m, _)| m.covers(*n)))
                             .collect();
                         if nets.is_empty() {
                             None
@@ -2060,58 +2064,28 @@ fn parse_cidr(s: &str) -> Result<Cidr, CidrError> {
         }
     };
     let len = u8::try_from(prefix).expect("at most 128");
+    let net = network(addr, len);
+    let written = match addr {
+        IpAddr::V4(a) => Cidr::V4(a, len),
+        IpAddr::V6(a) => Cidr::V6(a, len),
+    };
+    if net != written {
+        return Err(CidrError::HostBits {
+            net: net.to_string(),
+            addr: addr.to_string(),
+        });
+    }
+    Ok(net)
+}
+
+/// The network `addr/len` names: `addr` with the bits after the prefix cleared.
+pub(crate) fn network(addr: IpAddr, len: u8) -> Cidr {
     match addr {
         IpAddr::V4(a) => {
-            let bits = u32::from(a);
-            let net = bits & v4_mask(len);
-            if net != bits {
-                return Err(CidrError::HostBits {
-                    net: Cidr::V4(Ipv4Addr::from(net), len).to_string(),
-                    addr: a.to_string(),
-                });
-            }
-            Ok(Cidr::V4(a, len))
+            let bits = u128::from(u32::from(a)) & Cidr::mask(len, 32);
+            Cidr::V4(Ipv4Addr::from(bits as u32), len)
         }
-        IpAddr::V6(a) => {
-            let bits = u128::from(a);
-            let net = bits & v6_mask(len);
-            if net != bits {
-                return Err(CidrError::HostBits {
-                    net: Cidr::V6(Ipv6Addr::from(net), len).to_string(),
-                    addr: a.to_string(),
-                });
-            }
-            Ok(Cidr::V6(a, len))
-        }
-    }
-}
-
-fn v4_mask(len: u8) -> u32 {
-    u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)
-}
-
-fn v6_mask(len: u8) -> u128 {
-    u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0)
-}
-
-/// The prefix length of a contiguous dotted netmask such as 255.255.255.0.
-fn mask_len(mask: Ipv4Addr) -> Option<u32> {
-    let m = u32::from(mask);
-    let len = m.leading_ones();
-    (m == v4_mask(len as u8)).then_some(len)
-}
-
-/// A network as (family, first address, last address).
-fn net_interval(n: Cidr) -> (u8, u128, u128) {
-    match n {
-        Cidr::V4(a, l) => {
-            let lo = u32::from(a);
-            (4, u128::from(lo), u128::from(lo | !v4_mask(l)))
-        }
-        Cidr::V6(a, l) => {
-            let lo = u128::from(a);
-            (6, lo, lo | !v6_mask(l))
-        }
+        IpAddr::V6(a) => Cidr::V6(Ipv6Addr::from(u128::from(a) & Cidr::mask(len, 128)), len),
     }
 }
 
@@ -2134,19 +2108,6 @@ impl Kept {
             .take_while(|(_, (end, _))| *end >= lo)
             .map(|(_, (_, idx))| *idx)
             .min()
-    }
-}
-
-/// Whether network `outer` contains all of network `inner`.
-fn covers(outer: Cidr, inner: Cidr) -> bool {
-    match (outer, inner) {
-        (Cidr::V4(a, la), Cidr::V4(b, lb)) => {
-            la <= lb && u32::from(b) & v4_mask(la) == u32::from(a)
-        }
-        (Cidr::V6(a, la), Cidr::V6(b, lb)) => {
-            la <= lb && u128::from(b) & v6_mask(la) == u128::from(a)
-        }
-        _ => false,
     }
 }
 
@@ -2203,17 +2164,15 @@ mod tests {
                 addr: "198.51.100.7".into()
             })
         );
-        assert_eq!(mask_len(Ipv4Addr::new(255, 255, 255, 0)), Some(24));
-        assert_eq!(mask_len(Ipv4Addr::new(255, 0, 255, 0)), None);
     }
 
     #[test]
     fn coverage() {
         let n = |s: &str| parse_cidr(s).unwrap();
-        assert!(covers(n("10.0.0.0/8"), n("10.1.0.0/16")));
-        assert!(!covers(n("10.1.0.0/16"), n("10.0.0.0/8")));
-        assert!(covers(n("0.0.0.0/0"), n("192.0.2.1")));
-        assert!(!covers(n("::/0"), n("192.0.2.1")));
+        assert!(n("10.0.0.0/8").covers(n("10.1.0.0/16")));
+        assert!(!n("10.1.0.0/16").covers(n("10.0.0.0/8")));
+        assert!(n("0.0.0.0/0").covers(n("192.0.2.1")));
+        assert!(!n("::/0").covers(n("192.0.2.1")));
     }
 
     #[test]
