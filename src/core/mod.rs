@@ -11,4 +11,5 @@ pub mod policy;
 pub mod render;
 pub mod report;
 pub mod rollout;
+pub mod services;
 pub mod verify;

@@ -19,6 +19,7 @@ use std::ops::Range;
 use crate::core::diag::{Diagnostic, loc_of};
 use crate::core::model::{Cidr, IcmpReject, PortRange, icmp_type_name, valid_ifname};
 use crate::core::plan::CtStates;
+use crate::core::services;
 
 /// What IPv6 gets: statewall's table is `inet`, so an IPv4-only file must say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1475,24 +1476,6 @@ fn normalise(mut v: Vec<PortRange>) -> Vec<PortRange> {
     out
 }
 
-const WELL_KNOWN: &[(u8, u16, &str)] = &[
-    (6, 21, "ftp"),
-    (6, 22, "ssh"),
-    (6, 25, "smtp"),
-    (17, 53, "dns"),
-    (6, 53, "dns-tcp"),
-    (6, 80, "http"),
-    (6, 110, "pop3"),
-    (6, 113, "ident"),
-    (17, 123, "ntp"),
-    (6, 143, "imap"),
-    (6, 443, "https"),
-    (6, 465, "smtps"),
-    (6, 587, "submission"),
-    (6, 993, "imaps"),
-    (6, 995, "pop3s"),
-];
-
 fn sanitise(s: &str) -> Option<String> {
     let mut out = String::new();
     for c in s.chars() {
@@ -1566,10 +1549,10 @@ fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> Entry {
         _ => "",
     };
     let derived = match (&e.tcp[..], &e.udp[..], &e.icmp[..]) {
-        ([p], [], []) | ([], [p], []) if p.lo == p.hi => WELL_KNOWN
-            .iter()
-            .find(|(pr, port, _)| Some(*pr) == c.proto && *port == p.lo)
-            .map(|(_, _, n)| n.to_string())
+        ([p], [], []) | ([], [p], []) if p.lo == p.hi => c
+            .proto
+            .and_then(|proto| services::entry_name(proto, p.lo))
+            .map(str::to_string)
             .unwrap_or_else(|| format!("{proto_name}-{}", p.lo)),
         (ps @ [_, ..], [], []) | ([], ps @ [_, ..], []) => {
             let l: Vec<String> = ps.iter().take(4).map(|p| p.to_string()).collect();

@@ -130,25 +130,6 @@ const REJECT_WITH: &[&str] = &[
 ];
 const NAME_MAX: usize = 64;
 
-/// Well-known service names someone may write instead of a port number.
-const WELL_KNOWN: &[(&str, u16)] = &[
-    ("ssh", 22),
-    ("smtp", 25),
-    ("dns", 53),
-    ("domain", 53),
-    ("http", 80),
-    ("pop3", 110),
-    ("ident", 113),
-    ("auth", 113),
-    ("ntp", 123),
-    ("imap", 143),
-    ("https", 443),
-    ("smtps", 465),
-    ("submission", 587),
-    ("imaps", 993),
-    ("pop3s", 995),
-];
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Allow,
@@ -1276,7 +1257,7 @@ impl<'s> Checker<'s> {
             }
             return Some(PortRange { lo: lo_p, hi: hi_p });
         }
-        if let Some((_, p)) = WELL_KNOWN.iter().find(|(n, _)| n.eq_ignore_ascii_case(t)) {
+        if let Some(p) = crate::core::services::port_of(t) {
             self.error(
                 span,
                 format!("expected a port number, found the string {s:?}"),
