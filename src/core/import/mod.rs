@@ -19,6 +19,7 @@ use std::ops::Range;
 use crate::core::diag::{Diagnostic, loc_of};
 use crate::core::model::{Cidr, IcmpReject, PortRange, icmp_type_name, valid_ifname};
 use crate::core::plan::CtStates;
+use crate::core::policy::names::{Repair, sanitise_name};
 use crate::core::services;
 
 /// What IPv6 gets: statewall's table is `inet`, so an IPv4-only file must say.
@@ -1476,27 +1477,10 @@ fn normalise(mut v: Vec<PortRange>) -> Vec<PortRange> {
     out
 }
 
-fn sanitise(s: &str) -> Option<String> {
-    let mut out = String::new();
-    for c in s.chars() {
-        if c.is_ascii_alphanumeric() || matches!(c, '_' | '.') {
-            out.push(c);
-        } else if !out.ends_with('-') {
-            out.push('-');
-        }
-    }
-    let out = out.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-    let out: String = out.chars().take(56).collect();
-    let out = out
-        .trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
-        .to_string();
-    (!out.is_empty()).then_some(out)
-}
-
 /// Unique names, none of them one of statewall's own (a comment may say "final"): the
 /// first entry keeps its name; a later one with the same name, or one with a reserved name,
 /// takes the first `NAME-2`, `NAME-3`, ... that no entry has or will have. (Names are at
-/// most 56 characters here, so the suffix stays within the 64 a name may have.)
+/// most `DERIVED_MAX` characters here, so the suffix stays within the 64 a name may have.)
 fn make_unique(mut names: Vec<&mut String>) {
     use crate::core::compile::is_reserved_name;
     let mut used: std::collections::HashSet<String> = names.iter().map(|n| n.to_string()).collect();
@@ -1570,6 +1554,7 @@ fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> Entry {
             _ => "entry".into(),
         },
     };
+    let sanitise = |s: &str| sanitise_name(s, Repair::Derive);
     e.name = r
         .comment
         .as_deref()

@@ -39,6 +39,8 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 
+pub(crate) mod names;
+
 use toml::Spanned;
 use toml::de::{DeString, DeTable, DeValue};
 
@@ -47,6 +49,7 @@ use crate::core::model::{
     Baseline, Cidr, Final, ICMP_TYPES, IcmpReject, Mode, Policy, PortRange, Reject, RejectWith,
     Service, valid_ifname,
 };
+use names::{NAME_MAX, Repair, sanitise_name, valid_name};
 
 /// Parses and validates a policy file.
 ///
@@ -128,7 +131,6 @@ const REJECT_WITH: &[&str] = &[
     "admin-prohibited",
     "no-route",
 ];
-const NAME_MAX: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -797,7 +799,7 @@ impl<'s> Checker<'s> {
             return None;
         }
         if !valid_name(s) {
-            let fixed = fix_name(s);
+            let fixed = sanitise_name(s, Repair::Suggest);
             let help = match fixed {
                 Some(f) => format!("{rule}; did you mean \"{f}\"?"),
                 None => rule.to_string(),
@@ -1922,33 +1924,6 @@ fn inner_span(src: &str, span: &Range<usize>, s: &str) -> Option<usize> {
     None
 }
 
-fn valid_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-        && s.len() <= NAME_MAX
-}
-
-/// A valid name close to an invalid one: other characters become `-`.
-fn fix_name(s: &str) -> Option<String> {
-    if !s.is_ascii() {
-        return None;
-    }
-    let mut out = String::new();
-    for c in s.chars() {
-        if c.is_ascii_alphanumeric() || matches!(c, '_' | '.') {
-            out.push(c);
-        } else if !out.ends_with('-') {
-            out.push('-');
-        }
-    }
-    let out = out
-        .trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
-        .trim_end_matches('-');
-    let out: String = out.chars().take(NAME_MAX).collect();
-    valid_name(&out).then_some(out)
-}
-
 /// The closest valid word, if any is close enough (or a known alias).
 fn suggest<'a>(word: &str, valid: &[&'a str], aliases: &[(&str, &'a str)]) -> Option<&'a str> {
     let lower = word.to_ascii_lowercase();
@@ -2166,10 +2141,6 @@ mod tests {
         assert_eq!(suggest("enfroce", MODES, &[]), Some("enforce"));
         assert_eq!(suggest("drop", MODES, &[]), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(fix_name("my service!").as_deref(), Some("my-service"));
-        assert_eq!(fix_name("--x"), Some("x".to_string()));
-        assert_eq!(fix_name("!!!"), None);
-        assert_eq!(fix_name("smörgås"), None);
         assert_eq!(loose_range("8000:8080"), Some((8000, 8080)));
         assert_eq!(loose_range("80 to 90"), Some((80, 90)));
         assert_eq!(loose_range("8000-8080x"), None);
