@@ -1,4 +1,12 @@
-//! Entry names: what a valid one is, and the one routine that turns other text into one.
+//! Entry names: what a valid one is, the `name` key of an entry, and the one routine that
+//! turns other text into a name (for the checker's suggestions and the importer's entries).
+
+use std::ops::Range;
+
+use toml::Spanned;
+use toml::de::DeValue;
+
+use super::{Checker, type_name};
 
 /// The longest name an entry may have.
 pub(crate) const NAME_MAX: usize = 64;
@@ -13,6 +21,89 @@ pub(crate) fn valid_name(s: &str) -> bool {
     chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
         && s.len() <= NAME_MAX
+}
+
+impl Checker<'_> {
+    /// `name = "ssh"`: the entry's label, unique across entries (checked later).
+    pub(super) fn name(&mut self, value: &Spanned<DeValue<'_>>) -> Option<(String, Range<usize>)> {
+        let span = value.span();
+        if self.tainted(&span) {
+            return None;
+        }
+        let Some(s) = value.get_ref().as_str() else {
+            let help = match value.get_ref() {
+                DeValue::Integer(_) => format!("quote it: name = \"{}\"", self.text(&span)),
+                _ => "write name = \"...\", e.g. name = \"ssh\"".to_string(),
+            };
+            self.error(
+                span,
+                format!(
+                    "expected a string for `name`, found {}",
+                    type_name(value.get_ref())
+                ),
+                Some(help),
+            );
+            return None;
+        };
+        if let Some((message, help)) = name_problem(s) {
+            self.error(span, message, Some(help));
+            return None;
+        }
+        if crate::core::compile::is_reserved_name(s) {
+            return self.reserved_name(s, span);
+        }
+        Some((s.to_string(), span))
+    }
+
+    /// A name statewall gives its own rules: an error, but only a warning in a text statewall
+    /// stored itself, since what was confirmed must still boot.
+    fn reserved_name(&mut self, s: &str, span: Range<usize>) -> Option<(String, Range<usize>)> {
+        let message = format!("the name \"{s}\" belongs to statewall's own rules");
+        let help = Some(format!(
+            "counters and `verify` tell rules apart by name, and statewall names its own \
+             rules established, invalid, loopback, icmp, icmpv6, audit, final and \
+             entries_1, entries_2, ...; choose another, e.g. \"{s}-svc\""
+        ));
+        if self.stored {
+            // what was confirmed must still boot; `verify` may mix its counters up
+            self.warning(span.clone(), message, help);
+            return Some((s.to_string(), span));
+        }
+        self.error(span, message, help);
+        None
+    }
+}
+
+/// What is wrong with a name as written (message, help), if anything.
+fn name_problem(s: &str) -> Option<(String, String)> {
+    let rule = "names are 1-64 characters of A-Z a-z 0-9 _ . - starting with a letter or digit";
+    if s.is_empty() {
+        return Some((
+            "the name is empty".into(),
+            format!("give the entry a short unique label, e.g. name = \"ssh\"; {rule}"),
+        ));
+    }
+    let len = s.chars().count();
+    if len > NAME_MAX {
+        let short: String = s.chars().take(NAME_MAX).collect();
+        let help = if valid_name(&short) {
+            format!("{rule}; e.g. \"{short}\"")
+        } else {
+            rule.to_string()
+        };
+        return Some((
+            format!("the name is {len} characters long, more than {NAME_MAX}"),
+            help,
+        ));
+    }
+    if !valid_name(s) {
+        let help = match sanitise_name(s, Repair::Suggest) {
+            Some(f) => format!("{rule}; did you mean \"{f}\"?"),
+            None => rule.to_string(),
+        };
+        return Some((format!("invalid name {s:?}"), help));
+    }
+    None
 }
 
 /// What [`sanitise_name`] makes of a text, and for whom.
