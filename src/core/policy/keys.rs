@@ -20,6 +20,13 @@ const REJECT_KEYS: &[&str] = &[
     "with",
 ];
 
+/// The keys valid at a place, aliases people write for them, and how to say where.
+struct Keys {
+    valid: &'static [&'static str],
+    aliases: &'static [(&'static str, &'static str)],
+    label: &'static str,
+}
+
 /// Where a key was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Place {
@@ -31,26 +38,20 @@ pub(super) enum Place {
 
 impl Place {
     /// The keys valid here, aliases people write for them, and how to say "here".
-    fn keys(
-        self,
-    ) -> (
-        &'static [&'static str],
-        &'static [(&'static str, &'static str)],
-        &'static str,
-    ) {
+    fn keys(self) -> Keys {
         match self {
-            Place::Root => (
-                ROOT_KEYS,
-                &[
+            Place::Root => Keys {
+                valid: ROOT_KEYS,
+                aliases: &[
                     ("allows", "allow"),
                     ("accept", "allow"),
                     ("rejects", "reject"),
                 ],
-                "at the top level",
-            ),
-            Place::Baseline => (
-                BASELINE_KEYS,
-                &[
+                label: "at the top level",
+            },
+            Place::Baseline => Keys {
+                valid: BASELINE_KEYS,
+                aliases: &[
                     ("icmp6", "icmpv6"),
                     ("ipv6-icmp", "icmpv6"),
                     ("icmp_v6", "icmpv6"),
@@ -59,21 +60,21 @@ impl Place {
                     ("lo", "loopback"),
                     ("related", "established"),
                 ],
-                "in [baseline]",
-            ),
-            Place::Allow => (
-                ALLOW_KEYS,
-                &[
+                label: "in [baseline]",
+            },
+            Place::Allow => Keys {
+                valid: ALLOW_KEYS,
+                aliases: &[
                     ("source", "from"),
                     ("sources", "from"),
                     ("src", "from"),
                     ("saddr", "from"),
                 ],
-                "in an allow entry",
-            ),
-            Place::Reject => (
-                REJECT_KEYS,
-                &[
+                label: "in an allow entry",
+            },
+            Place::Reject => Keys {
+                valid: REJECT_KEYS,
+                aliases: &[
                     ("source", "from"),
                     ("sources", "from"),
                     ("src", "from"),
@@ -81,8 +82,8 @@ impl Place {
                     ("reject-with", "with"),
                     ("reject_with", "with"),
                 ],
-                "in a reject entry",
-            ),
+                label: "in a reject entry",
+            },
         }
     }
 }
@@ -98,8 +99,8 @@ impl Checker<'_> {
         if self.tainted(&key.span()) {
             return None;
         }
-        let (_, _, label) = place.keys();
         let (help, meant) = unknown_key_help(k, place);
+        let label = place.keys().label;
         self.error(key.span(), format!("unknown key `{k}` {label}"), Some(help));
         meant
     }
@@ -136,7 +137,11 @@ fn unknown_key_help(k: &str, place: Place) -> (String, Option<&'static str>) {
             return (help.to_string(), Some("tcp"));
         }
         _ => {
-            let (valid, aliases, label) = place.keys();
+            let Keys {
+                valid,
+                aliases,
+                label,
+            } = place.keys();
             return match suggest(k, valid, aliases) {
                 Some(good) => (format!("did you mean `{good}`?"), Some(good)),
                 None => {
