@@ -15,6 +15,7 @@ pub mod policy;
 pub mod render;
 pub mod report;
 pub mod rollout;
+pub mod services;
 pub mod store;
 pub mod usecase;
 pub mod verify;

@@ -1,0 +1,182 @@
+//! Building the policy from the analysed file(s): how it ends, its entries, the notes on
+//! what changed on the way, and the text, checked by parsing it back.
+
+use super::analyse::Analysis;
+use super::entries::{Entry, entry_of, join_families, merge, pin_to_v4, v6_entry_of, with_of};
+use super::flatten::Verdict;
+use super::naming::make_unique;
+use super::rule::RejectKind;
+use super::text::policy_text;
+use super::{Imported, Ipv6, first_line_span};
+use crate::core::diag::Diagnostic;
+use crate::core::model::IcmpReject;
+
+/// How the policy ends.
+pub(super) struct Ending {
+    pub(super) mode: &'static str,
+    /// the final rule's ICMP answer; None for a drop (or audit's accept)
+    pub(super) reject: Option<IcmpReject>,
+    /// where the final verdict comes from: "from line N: …" or the chain policy
+    pub(super) origin: String,
+}
+
+pub(super) fn build(
+    src: &str,
+    v4: Analysis,
+    v6: Option<Analysis>,
+    ipv6: Ipv6,
+) -> Result<Imported, Vec<Diagnostic>> {
+    let mut notes = v4.notes.clone();
+    if let Some(v6) = &v6 {
+        notes.extend(v6.notes.iter().map(|n| format!("IPv6 file: {n}")));
+        let diags = families_differ(src, &v4, v6);
+        if !diags.is_empty() {
+            return Err(diags);
+        }
+    }
+    let ending = ending(&v4, &mut notes);
+    let (allows, rejects) = entries(&v4, v6.as_ref(), ipv6, &mut notes);
+    if ipv6 == Ipv6::Mirror {
+        mirror_notes(allows.iter().chain(rejects.iter()), &mut notes);
+    }
+    let text = policy_text(&v4, &notes, &ending, &allows, &rejects);
+    reparse(src, text, notes)
+}
+
+/// statewall has one final rule and one baseline for both families: the two files must
+/// agree on them.
+fn families_differ(src: &str, v4: &Analysis, v6: &Analysis) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    let same = |a: Option<usize>, b: Option<usize>| a.is_some() == b.is_some();
+    if v4.final_rule.1 != v6.final_rule.1 {
+        diags.push(Diagnostic::error(first_line_span(src), src, "the IPv4 and IPv6 files end differently").with_help("statewall has one final rule for both families: make both files end with the same verdict"));
+    }
+    if !same(v4.established, v6.established)
+        || !same(v4.invalid, v6.invalid)
+        || !same(v4.loopback, v6.loopback)
+    {
+        diags.push(
+            Diagnostic::error(
+                first_line_span(src),
+                src,
+                "the IPv4 and IPv6 files differ in their established, invalid or loopback rules",
+            )
+            .with_help("statewall's baseline is the same for both families"),
+        );
+    }
+    diags
+}
+
+/// The mode and final rule of the policy, from the IPv4 file's final rule.
+fn ending(v4: &Analysis, notes: &mut Vec<String>) -> Ending {
+    let (mode, reject) = match v4.final_rule.1 {
+        Verdict::Accept => ("audit", None),
+        Verdict::Drop => ("enforce", None),
+        Verdict::Reject(RejectKind::Icmp(k)) => ("enforce", Some(k)),
+        Verdict::Reject(RejectKind::TcpReset) => unreachable!("refused in analyse"),
+    };
+    let origin = match v4.final_rule.0 {
+        Some(i) => format!("from line {}: {}", v4.rules[i].line, v4.rules[i].text),
+        None => "from the INPUT chain policy".to_string(),
+    };
+    if mode == "audit" {
+        notes.push(format!("everything not allowed is accepted ({origin}): imported as mode = \"audit\", where the final rule counts and accepts; check the counters, then switch to enforce"));
+    }
+    if let (Some(i), Some(IcmpReject::AdminProhibited)) = (v4.final_rule.0, reject)
+        && (v4.rules[i].text.contains("host-prohibited")
+            || v4.rules[i].text.contains("net-prohibited"))
+    {
+        notes.push(format!("line {}: statewall answers with ICMP 'administratively prohibited' (code 13) instead of 'host/net prohibited' (code 10/9); clients see the same error (host unreachable)", v4.rules[i].line));
+    }
+    Ending {
+        mode,
+        reject,
+        origin,
+    }
+}
+
+/// The allow and reject entries, for both families as `ipv6` says, merged and uniquely
+/// named.
+fn entries(
+    v4: &Analysis,
+    v6: Option<&Analysis>,
+    ipv6: Ipv6,
+    notes: &mut Vec<String>,
+) -> (Vec<Entry>, Vec<Entry>) {
+    let mut allows: Vec<Entry> = v4.allows.iter().map(|f| entry_of(v4, f, None)).collect();
+    let mut rejects: Vec<Entry> = v4
+        .rejects
+        .iter()
+        .map(|f| entry_of(v4, f, with_of(f)))
+        .collect();
+    match ipv6 {
+        Ipv6::Mirror => {
+            notes.push("--mirror-ipv6: entries without a source apply to IPv6 as well; statewall adds its ICMPv6 baseline (errors, echo, MLD, router and neighbour discovery), which IPv6 cannot work without".into());
+        }
+        Ipv6::File => {
+            notes.push("--ipv6: the IPv4 file's entries are pinned to IPv4 (from 0.0.0.0/0 when they had no source) and the IPv6 file's to IPv6 (::/0); statewall adds its ICMPv6 baseline (errors, echo, MLD, router and neighbour discovery)".into());
+            allows
+                .iter_mut()
+                .chain(rejects.iter_mut())
+                .for_each(pin_to_v4);
+            if let Some(v6) = v6 {
+                allows.extend(v6.allows.iter().map(|f| v6_entry_of(v6, f, None)));
+                rejects.extend(v6.rejects.iter().map(|f| v6_entry_of(v6, f, with_of(f))));
+                if v6.icmp.is_some() {
+                    notes.push("IPv6 file: statewall accepts the ICMPv6 types IPv6 needs (1-4, 128-136, 143), not every ICMPv6 type".into());
+                }
+            }
+            allows = join_families(allows);
+            rejects = join_families(rejects);
+        }
+        Ipv6::Unspecified => {}
+    }
+    let mut allows = merge(allows);
+    let mut rejects = merge(rejects);
+    make_unique(
+        allows
+            .iter_mut()
+            .chain(rejects.iter_mut())
+            .map(|e| &mut e.name)
+            .collect(),
+    );
+    (allows, rejects)
+}
+
+/// `--mirror-ipv6`: what IPv6 does not get from the entries.
+fn mirror_notes<'e>(entries: impl Iterator<Item = &'e Entry>, notes: &mut Vec<String>) {
+    for e in entries {
+        if !e.from.is_empty() {
+            notes.push(format!("entry \"{}\" is restricted to IPv4 sources: IPv6 clients meet the final rule (add IPv6 networks to its `from` if they should get in)", e.name));
+        }
+        if !e.icmp.is_empty() {
+            notes.push(format!("entry \"{}\" matches ICMPv4 types only", e.name));
+        }
+    }
+}
+
+/// The import, once its text parses as a valid policy (its warnings become notes); an
+/// invalid one is a bug in the importer, reported as such.
+fn reparse(src: &str, text: String, mut notes: Vec<String>) -> Result<Imported, Vec<Diagnostic>> {
+    let (policy, pdiags) = crate::core::policy::parse(&text);
+    match policy {
+        Some(policy) => {
+            for d in pdiags {
+                notes.push(format!("the generated policy: {}", d.message));
+            }
+            Ok(Imported {
+                toml: text,
+                policy,
+                notes,
+            })
+        }
+        None => {
+            let rendered = crate::core::diag::render(&pdiags, "imported.toml", &text);
+            Err(vec![Diagnostic::error(
+                first_line_span(src),
+                src,
+                format!("the generated policy is invalid (a bug in the importer):\n{rendered}"),
+            )])
+        }
+    }
+}

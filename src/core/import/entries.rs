@@ -1,0 +1,178 @@
+//! The policy's entries, made from the allow and reject rules: one entry per rule (and
+//! source), then IPv4/IPv6 twins joined and neighbours that differ only in their sources
+//! merged.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use super::analyse::Analysis;
+use super::flatten::{Flat, Verdict};
+use super::naming::entry_name;
+use super::rule::RejectKind;
+use crate::core::model::{Cidr, PortRange};
+
+pub(super) struct Entry {
+    pub(super) name: String,
+    /// the comments above the entry: the lines it came from
+    pub(super) lines: Vec<String>,
+    pub(super) tcp: Vec<PortRange>,
+    pub(super) udp: Vec<PortRange>,
+    pub(super) icmp: Vec<u8>,
+    pub(super) from: Vec<Cidr>,
+    pub(super) iif: Option<String>,
+    pub(super) with: Option<&'static str>,
+    /// for merging: everything but the source
+    pub(super) key: String,
+    /// from the ip6tables file
+    pub(super) v6: bool,
+}
+
+/// The `with` of a reject entry for this rule's verdict (None: not a reject).
+pub(super) fn with_of(f: &Flat) -> Option<&'static str> {
+    match f.verdict {
+        Verdict::Reject(RejectKind::TcpReset) => Some("tcp-reset"),
+        Verdict::Reject(RejectKind::Icmp(k)) => Some(k.as_str()),
+        _ => None,
+    }
+}
+
+/// The entry for flat rule `f` of analysis `a`.
+pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> Entry {
+    let r = &a.rules[f.rule];
+    let c = &f.cond;
+    let mut e = Entry {
+        name: String::new(),
+        lines: Vec::new(),
+        tcp: Vec::new(),
+        udp: Vec::new(),
+        icmp: Vec::new(),
+        from: c.src.into_iter().collect(),
+        iif: c.iif.clone(),
+        with,
+        key: String::new(),
+        v6: false,
+    };
+    for &v in &f.via {
+        let j = &a.rules[v];
+        e.lines.push(format!("# via line {}: {}", j.line, j.text));
+    }
+    e.lines.push(format!("# from line {}: {}", r.line, r.text));
+    let all = vec![PortRange { lo: 1, hi: 65535 }];
+    match c.proto {
+        Some(6) => e.tcp = normalise(c.ports.clone().unwrap_or(all)),
+        Some(17) => e.udp = normalise(c.ports.clone().unwrap_or(all)),
+        Some(1) => e.icmp = c.icmp.into_iter().collect(),
+        _ => {}
+    }
+    e.name = entry_name(r.comment.as_deref(), &e, c.proto);
+    e.key = format!(
+        "{:?}{:?}{:?}{:?}{:?}{:?}{:?}",
+        e.tcp, e.udp, e.icmp, e.iif, e.with, f.via, r.comment
+    );
+    e
+}
+
+/// The entry for flat rule `f` of the ip6tables file's analysis `a`: said to come from that
+/// file, and pinned to IPv6 (`::/0`) when it has no source.
+pub(super) fn v6_entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> Entry {
+    let mut e = entry_of(a, f, with);
+    e.lines
+        .iter_mut()
+        .for_each(|l| *l = l.replacen("# ", "# IPv6 file, ", 1));
+    if e.from.is_empty() {
+        e.from.push(Cidr::V6(Ipv6Addr::UNSPECIFIED, 0));
+    }
+    e.key.push_str("v6");
+    e.v6 = true;
+    e
+}
+
+/// `--ipv6`: an IPv4 file's entry without a source (or ICMP types) is pinned to IPv4.
+pub(super) fn pin_to_v4(e: &mut Entry) {
+    if e.from.is_empty() && e.icmp.is_empty() {
+        e.from.push(Cidr::V4(Ipv4Addr::UNSPECIFIED, 0));
+    }
+}
+
+/// `--ipv6`: an IPv6 entry that says exactly what an IPv4 entry says (both from anywhere)
+/// joins it, and the pair becomes one entry for both families.
+pub(super) fn join_families(entries: Vec<Entry>) -> Vec<Entry> {
+    let any4 = vec![Cidr::V4(Ipv4Addr::UNSPECIFIED, 0)];
+    let any6 = vec![Cidr::V6(Ipv6Addr::UNSPECIFIED, 0)];
+    let (mut v4, v6): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| !e.v6);
+    let mut rest = Vec::new();
+    for e in v6 {
+        let twin = v4.iter_mut().find(|f| {
+            f.from == any4
+                && e.from == any6
+                && (&f.tcp, &f.udp, &f.icmp, &f.iif, f.with)
+                    == (&e.tcp, &e.udp, &e.icmp, &e.iif, e.with)
+        });
+        match twin {
+            Some(f) => {
+                f.from.clear();
+                f.lines.extend(e.lines);
+            }
+            None => rest.push(e),
+        }
+    }
+    v4.extend(rest);
+    v4
+}
+
+/// Consecutive entries that differ only in their (disjoint) sources become one.
+pub(super) fn merge(entries: Vec<Entry>) -> Vec<Entry> {
+    let mut out: Vec<Entry> = Vec::new();
+    for e in entries {
+        if let Some(last) = out.last_mut()
+            && last.key == e.key
+            && !last.from.is_empty()
+            && !e.from.is_empty()
+            && e.from
+                .iter()
+                .all(|n| last.from.iter().all(|m| !m.covers(*n) && !n.covers(*m)))
+        {
+            last.from.extend(e.from);
+            for l in e.lines.into_iter().filter(|l| l.starts_with("# from")) {
+                if !last.lines.contains(&l) {
+                    last.lines.push(l);
+                }
+            }
+            continue;
+        }
+        out.push(e);
+    }
+    out
+}
+
+/// Sorted, merged, disjoint ranges.
+fn normalise(mut v: Vec<PortRange>) -> Vec<PortRange> {
+    v.sort();
+    let mut out: Vec<PortRange> = Vec::new();
+    for r in v {
+        match out.last_mut() {
+            Some(l) if u32::from(r.lo) <= u32::from(l.hi) + 1 => l.hi = l.hi.max(r.hi),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_normalised() {
+        let r = |lo, hi| PortRange { lo, hi };
+        assert_eq!(
+            normalise(vec![
+                r(80, 80),
+                r(20, 25),
+                r(26, 30),
+                r(22, 23),
+                r(443, 443)
+            ]),
+            [r(20, 30), r(80, 80), r(443, 443)]
+        );
+    }
+}

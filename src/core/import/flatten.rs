@@ -1,0 +1,158 @@
+//! INPUT, flattened: the chains it jumps to are inlined in order, their rules' conditions
+//! joined with the jump's, and LOG rules are left out.
+
+use super::analyse::Analyser;
+use super::cond::Cond;
+use super::rule::{IptRule, RejectKind, Target};
+use crate::core::model::Cidr;
+
+/// How deep jumps may nest before the walk stops.
+const MAX_DEPTH: usize = 16;
+
+/// One rule of the flattened INPUT chain.
+#[derive(Debug, Clone)]
+pub(super) struct Flat {
+    pub(super) cond: Cond,
+    pub(super) verdict: Verdict,
+    /// the rule that decides, and the jumps that led to it (outermost first)
+    pub(super) rule: usize,
+    pub(super) via: Vec<usize>,
+    pub(super) syn: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verdict {
+    Accept,
+    Drop,
+    Reject(RejectKind),
+}
+
+/// The walk through INPUT and the chains it jumps to.
+#[derive(Default)]
+struct Walk {
+    /// the jumps that led here (outermost first)
+    via: Vec<usize>,
+    out: Vec<Flat>,
+    /// the chains jumped to so far
+    used: Vec<String>,
+}
+
+impl Analyser<'_> {
+    /// INPUT with the chains it jumps to inlined; a note for each user chain it never jumps
+    /// to.
+    pub(super) fn flatten_input(&mut self, user_chains: &[String]) -> Vec<Flat> {
+        let mut walk = Walk::default();
+        self.flatten(&mut walk, "INPUT", &Cond::default());
+        for c in user_chains {
+            if !walk.used.contains(c) && self.rules.iter().any(|r| &r.chain == c) {
+                self.notes.push(format!(
+                    "chain {c} is never jumped to from INPUT: its rules have no effect and are left out"
+                ));
+            }
+        }
+        walk.out
+    }
+
+    /// The rules of `chain`, for the packets of `prefix` (the conditions of the jumps here).
+    fn flatten(&mut self, walk: &mut Walk, chain: &str, prefix: &Cond) {
+        if walk.via.len() > MAX_DEPTH {
+            return;
+        }
+        let rules = self.rules;
+        let idx: Vec<usize> = (0..rules.len())
+            .filter(|&i| rules[i].chain == chain)
+            .collect();
+        for (k, &i) in idx.iter().enumerate() {
+            let r = &rules[i];
+            let last = k + 1 == idx.len();
+            // several `-s` networks make several rules
+            let srcs: Vec<Option<Cidr>> = if r.srcs.is_empty() {
+                vec![None]
+            } else {
+                r.srcs.iter().copied().map(Some).collect()
+            };
+            for s in srcs {
+                let mut own = r.cond.clone();
+                own.src = s;
+                let Some(cond) = prefix.and(&own) else {
+                    continue;
+                };
+                self.follow(walk, chain, i, (&own, cond), last);
+            }
+        }
+    }
+
+    /// Rule `i` of `chain` (the `last` one there), with its own condition and the one it
+    /// has under the jumps that led here.
+    fn follow(
+        &mut self,
+        walk: &mut Walk,
+        chain: &str,
+        i: usize,
+        (own, cond): (&Cond, Cond),
+        last: bool,
+    ) {
+        let rules = self.rules;
+        let r = &rules[i];
+        let verdict = match &r.target {
+            Target::Accept => Verdict::Accept,
+            Target::Drop => Verdict::Drop,
+            Target::Reject(k) => Verdict::Reject(*k),
+            Target::Log => {
+                self.notes.push(format!("line {}: `{}` is left out: LOG does not decide anything (statewall's counters show what each rule sees)", r.line, r.text));
+                return;
+            }
+            Target::Return => {
+                self.return_rule(r, own, last);
+                return;
+            }
+            Target::Jump(c) => {
+                self.jump(walk, chain, i, c, &cond);
+                return;
+            }
+        };
+        walk.out.push(Flat {
+            cond,
+            verdict,
+            rule: i,
+            via: walk.via.clone(),
+            syn: r.syn,
+        });
+    }
+
+    /// A RETURN is only the end of its chain, for every packet.
+    fn return_rule(&mut self, r: &IptRule, own: &Cond, last: bool) {
+        if !own.is_everything() {
+            self.error(r.span.clone(), "a RETURN with a condition", "it skips the rest of the chain for some packets only, which statewall's flat chain cannot express; reorder the chain so that no conditional RETURN is needed");
+        } else if !last {
+            self.error(
+                r.span.clone(),
+                "a RETURN before the end of its chain",
+                "the rules after it are never reached; remove them or the RETURN",
+            );
+        }
+    }
+
+    /// Rule `i` of `chain` jumps to chain `c`: its rules, under `cond`.
+    fn jump(&mut self, walk: &mut Walk, chain: &str, i: usize, c: &str, cond: &Cond) {
+        let rules = self.rules;
+        let looped = walk
+            .via
+            .iter()
+            .any(|&v| matches!(&rules[v].target, Target::Jump(x) if x == c));
+        if looped || c == chain {
+            self.error(
+                rules[i].target_span.clone(),
+                format!("a loop: chain {c} jumps back into itself"),
+                "iptables-restore refuses loops too",
+            );
+            return;
+        }
+        if !walk.used.iter().any(|u| u == c) {
+            walk.used.push(c.to_string());
+        }
+        walk.via.push(i);
+        self.flatten(walk, c, cond);
+        walk.via.pop();
+    }
+}

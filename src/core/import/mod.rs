@@ -1,0 +1,170 @@
+//! iptables-save text → a statewall policy (TOML text, and the `Policy` it parses to).
+//!
+//! Pure: no I/O. The CLI reads the files and prints. The importer never guesses: a construct
+//! the policy model cannot express with the same meaning stops the import with the place and
+//! the reason, and every problem is reported at once.
+//!
+//! How it works: the `*filter` table's `INPUT` chain is flattened (user chains jumped to are
+//! inlined in order, their conditions joined with the jump's), LOG rules are left out, and every
+//! remaining rule is classified into statewall's fixed chain order — established · invalid ·
+//! loopback · icmp · allows · rejects · final. Reordering must not change any packet's verdict:
+//! two rules whose order statewall would swap must either have the same verdict or match
+//! disjoint packets, otherwise the file is refused at the later rule.
+//!
+//! The importer is split by stage: `lex` (a line into words), `lines` (the line parser:
+//! tables, chains, commands), `rule` (the rule parser: one `-A` rule's options) with `values`
+//! (their values) and `cond` (the packets a rule matches), `flatten` (INPUT with the chains
+//! it jumps to inlined), `analyse` with `classify` (statewall's fixed order, and whether
+//! moving into it changes a verdict), then `build` (entries from the rules, `entries`, named
+//! by `naming`) and `text` (the commented policy file).
+
+mod analyse;
+mod build;
+mod classify;
+mod cond;
+mod entries;
+mod flatten;
+mod lex;
+mod lines;
+mod naming;
+mod rule;
+mod text;
+mod values;
+
+use std::ops::Range;
+
+use crate::core::diag::Diagnostic;
+use analyse::analyse;
+use build::build;
+
+/// What IPv6 gets: statewall's table is `inet`, so an IPv4-only file must say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ipv6 {
+    /// no choice made: the import is refused (it would silently decide IPv6's fate)
+    Unspecified,
+    /// `--mirror-ipv6`: IPv6 gets the IPv4 file's meaning, plus the ICMPv6 baseline
+    Mirror,
+    /// `--ipv6 FILE6`: the second file (an ip6tables-save) says what IPv6 gets
+    File,
+}
+
+/// Which input a diagnostic belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    V4,
+    V6,
+}
+
+/// A successful import.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// the policy as TOML, commented with the lines it came from
+    pub toml: String,
+    /// the policy that TOML parses to
+    pub policy: crate::core::model::Policy,
+    /// what was left out on purpose, what was added, where meaning is approximated
+    pub notes: Vec<String>,
+}
+
+/// Whether a text looks like iptables-save output: its first line that is neither blank nor a
+/// comment starts with `*` (a table) or `:` (a chain).
+pub fn looks_like_iptables(src: &str) -> bool {
+    src.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .is_some_and(|l| l.starts_with('*') || l.starts_with(':'))
+}
+
+/// Imports an iptables-save text (and, with `Ipv6::File`, an ip6tables-save text `src6`).
+pub fn import(
+    src: &str,
+    src6: Option<&str>,
+    ipv6: Ipv6,
+) -> Result<Imported, Vec<(Input, Diagnostic)>> {
+    let mut problems = Vec::new();
+    let v4 = analyse(src, Fam::V4).map_err(|d| tag(d, Input::V4));
+    let v6 = match (ipv6, src6) {
+        (Ipv6::File, Some(s6)) => Some(analyse(s6, Fam::V6).map_err(|d| tag(d, Input::V6))),
+        _ => None,
+    };
+    if ipv6 == Ipv6::Unspecified {
+        let at = first_line_span(src);
+        problems.push((
+            Input::V4,
+            Diagnostic::error(
+                at,
+                src,
+                "statewall's table covers IPv4 and IPv6 together, and this file only says what IPv4 gets",
+            )
+            .with_help(
+                "choose what IPv6 gets: --mirror-ipv6 (the same services as IPv4, plus the ICMPv6 types IPv6 needs), or --ipv6 FILE6 with your ip6tables-save file",
+            ),
+        ));
+    }
+    let v4 = match v4 {
+        Ok(a) => Some(a),
+        Err(mut d) => {
+            problems.append(&mut d);
+            None
+        }
+    };
+    let v6 = match v6 {
+        Some(Ok(a)) => Some(a),
+        Some(Err(mut d)) => {
+            problems.append(&mut d);
+            None
+        }
+        None => None,
+    };
+    if !problems.is_empty() {
+        problems.sort_by_key(|(i, d)| (*i == Input::V6, d.span.start));
+        return Err(problems);
+    }
+    let v4 = v4.expect("no problems, so analysed");
+    build(src, v4, v6, ipv6).map_err(|d| tag(d, Input::V4))
+}
+
+fn tag(d: Vec<Diagnostic>, i: Input) -> Vec<(Input, Diagnostic)> {
+    d.into_iter().map(|d| (i, d)).collect()
+}
+
+/// The first line that is neither blank nor a comment: where a problem with the whole file
+/// is shown.
+fn first_line_span(src: &str) -> Range<usize> {
+    let mut off = 0;
+    for l in src.split_inclusive('\n') {
+        let t = l.trim_end_matches(['\n', '\r']);
+        if !t.trim().is_empty() && !t.trim_start().starts_with('#') {
+            return off..off + t.len();
+        }
+        off += l.len();
+    }
+    0..0
+}
+
+/// The address family of a file: an iptables-save or an ip6tables-save.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fam {
+    V4,
+    V6,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detection() {
+        assert!(looks_like_iptables("# Generated\n*filter\n"));
+        assert!(looks_like_iptables(":INPUT ACCEPT [0:0]\n"));
+        assert!(!looks_like_iptables("mode = \"audit\"\n"));
+        assert!(!looks_like_iptables(""));
+    }
+
+    #[test]
+    fn the_first_line_that_says_something() {
+        let src = "# Generated\n\n*filter\r\nCOMMIT\n";
+        assert_eq!(&src[first_line_span(src)], "*filter");
+        assert_eq!(first_line_span("# only\n"), 0..0);
+    }
+}

@@ -1,0 +1,136 @@
+//! Entry names: from the rule's comment, or from what the entry matches (`ssh`, `tcp-8080`,
+//! `icmp-echo-request`, `from-192.0.2.0/24`), made valid by the policy's one name sanitiser,
+//! then unique.
+
+use std::collections::HashSet;
+
+use super::entries::Entry;
+use crate::core::compile::is_reserved_name;
+use crate::core::model::icmp_type_name;
+use crate::core::policy::names::{Repair, sanitise_name};
+use crate::core::services;
+
+/// The name of entry `e` (of IP protocol `proto`): its rule's comment, or else one derived
+/// from what it matches, as a valid name; `entry` when neither gives one.
+pub(super) fn entry_name(comment: Option<&str>, e: &Entry, proto: Option<u8>) -> String {
+    let sanitise = |s: &str| sanitise_name(s, Repair::Derive);
+    comment
+        .and_then(sanitise)
+        .or_else(|| sanitise(&derived_name(e, proto)))
+        .unwrap_or_else(|| "entry".into())
+}
+
+/// A name for what the entry matches: its service, its ports, its ICMP type, or else its
+/// interface or source.
+fn derived_name(e: &Entry, proto: Option<u8>) -> String {
+    let proto_name = match proto {
+        Some(6) => "tcp",
+        Some(17) => "udp",
+        Some(1) => "icmp",
+        _ => "",
+    };
+    match (&e.tcp[..], &e.udp[..], &e.icmp[..]) {
+        ([p], [], []) | ([], [p], []) if p.lo == p.hi => proto
+            .and_then(|proto| services::entry_name(proto, p.lo))
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{proto_name}-{}", p.lo)),
+        (ps @ [_, ..], [], []) | ([], ps @ [_, ..], []) => {
+            let l: Vec<String> = ps.iter().take(4).map(|p| p.to_string()).collect();
+            format!("{proto_name}-{}", l.join("-"))
+        }
+        ([], [], [t]) => format!(
+            "icmp-{}",
+            icmp_type_name(*t)
+                .map(str::to_string)
+                .unwrap_or(t.to_string())
+        ),
+        _ => match (&e.iif, e.from.first()) {
+            (Some(i), _) => format!("iif-{i}"),
+            (None, Some(s)) => format!("from-{s}"),
+            _ => "entry".into(),
+        },
+    }
+}
+
+/// Unique names, none of them one of statewall's own (a comment may say "final"): the
+/// first entry keeps its name; a later one with the same name, or one with a reserved name,
+/// takes the first `NAME-2`, `NAME-3`, ... that no entry has or will have. (Names are at
+/// most `DERIVED_MAX` characters here, so the suffix stays within the 64 a name may have.)
+pub(super) fn make_unique(mut names: Vec<&mut String>) {
+    let mut used: HashSet<String> = names.iter().map(|n| n.to_string()).collect();
+    let mut kept: HashSet<String> = HashSet::new();
+    for name in names.iter_mut() {
+        if !is_reserved_name(name) && kept.insert(name.to_string()) {
+            continue;
+        }
+        let free = (2..)
+            .map(|k| format!("{name}-{k}"))
+            .find(|n| !used.contains(n) && !is_reserved_name(n))
+            .expect("a free name");
+        used.insert(free.clone());
+        kept.insert(free.clone());
+        **name = free;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::model::{Cidr, PortRange};
+
+    fn entry(tcp: &[u16], udp: &[u16], icmp: &[u8]) -> Entry {
+        Entry {
+            name: String::new(),
+            lines: Vec::new(),
+            tcp: tcp.iter().map(|&p| PortRange::single(p)).collect(),
+            udp: udp.iter().map(|&p| PortRange::single(p)).collect(),
+            icmp: icmp.to_vec(),
+            from: Vec::new(),
+            iif: None,
+            with: None,
+            key: String::new(),
+            v6: false,
+        }
+    }
+
+    #[test]
+    fn names_are_made_unique_and_never_statewall_own() {
+        let mut names: Vec<String> = ["final", "final", "final-2", "ssh", "ssh", "ssh-2", "icmp"]
+            .map(String::from)
+            .to_vec();
+        make_unique(names.iter_mut().collect());
+        assert_eq!(
+            names,
+            [
+                "final-3", "final-4", "final-2", "ssh", "ssh-3", "ssh-2", "icmp-2"
+            ]
+        );
+    }
+
+    #[test]
+    fn names_say_what_the_entry_matches() {
+        assert_eq!(entry_name(None, &entry(&[22], &[], &[]), Some(6)), "ssh");
+        assert_eq!(
+            entry_name(None, &entry(&[53], &[], &[]), Some(6)),
+            "dns-tcp"
+        );
+        assert_eq!(entry_name(None, &entry(&[], &[53], &[]), Some(17)), "dns");
+        assert_eq!(
+            entry_name(None, &entry(&[8080], &[], &[]), Some(6)),
+            "tcp-8080"
+        );
+        assert_eq!(
+            entry_name(None, &entry(&[1, 2, 3, 4, 5], &[], &[]), Some(6)),
+            "tcp-1-2-3-4"
+        );
+        assert_eq!(
+            entry_name(None, &entry(&[], &[], &[8]), Some(1)),
+            "icmp-echo-request"
+        );
+        let mut from = entry(&[], &[], &[]);
+        from.from = vec![Cidr::V4("192.0.2.0".parse().unwrap(), 24)];
+        assert_eq!(entry_name(None, &from, None), "from-192.0.2.0-24");
+        assert_eq!(entry_name(Some("Web (alt)"), &from, None), "Web-alt");
+        assert_eq!(entry_name(Some("→"), &from, None), "from-192.0.2.0-24");
+    }
+}

@@ -1,0 +1,149 @@
+//! The values of a rule's options: networks (`-s`), port ranges (`--dport`), ICMP types,
+//! `--reject-with` kinds and `-j` targets.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::Fam;
+use super::rule::{PLAIN_REJECT, RejectKind, Target};
+use crate::core::model::{Cidr, ICMP_TYPES, IcmpReject, PortRange};
+use crate::core::policy::network;
+
+/// The target a `-j` names. A chain of the file, or a target extension (MASQUERADE, MARK,
+/// …), is checked once every chain is known.
+pub(super) fn target_of(name: &str) -> Target {
+    match name {
+        "ACCEPT" => Target::Accept,
+        "DROP" => Target::Drop,
+        "REJECT" => PLAIN_REJECT,
+        "LOG" => Target::Log,
+        "RETURN" => Target::Return,
+        other => Target::Jump(other.to_string()),
+    }
+}
+
+/// The reject kind a `--reject-with` value of this family means, if statewall has it.
+pub(super) fn reject_kind(with: &str, fam: Fam) -> Option<RejectKind> {
+    match (with, fam) {
+        ("tcp-reset" | "tcp-rst", _) => Some(RejectKind::TcpReset),
+        ("icmp-port-unreachable", Fam::V4) | ("icmp6-port-unreachable", Fam::V6) => {
+            Some(RejectKind::Icmp(IcmpReject::PortUnreachable))
+        }
+        ("icmp-host-unreachable", Fam::V4) | ("icmp6-addr-unreachable", Fam::V6) => {
+            Some(RejectKind::Icmp(IcmpReject::HostUnreachable))
+        }
+        ("icmp-net-unreachable", Fam::V4) | ("icmp6-no-route" | "no-route", Fam::V6) => {
+            Some(RejectKind::Icmp(IcmpReject::NoRoute))
+        }
+        ("icmp-admin-prohibited" | "icmp-host-prohibited" | "icmp-net-prohibited", Fam::V4)
+        | ("icmp6-adm-prohibited" | "adm-prohibited", Fam::V6) => {
+            Some(RejectKind::Icmp(IcmpReject::AdminProhibited))
+        }
+        _ => None,
+    }
+}
+
+/// The source (and destination) network of the loopback pattern.
+pub(super) fn loopback_net(fam: Fam) -> Cidr {
+    match fam {
+        Fam::V4 => Cidr::V4(Ipv4Addr::new(127, 0, 0, 0), 8),
+        Fam::V6 => Cidr::V6(Ipv6Addr::LOCALHOST, 128),
+    }
+}
+
+pub(super) fn icmp_type(s: &str) -> Option<u8> {
+    if let Ok(n) = s.parse::<u8>() {
+        return Some(n);
+    }
+    let alias = match s {
+        "ping" => "echo-request",
+        "pong" => "echo-reply",
+        "timestamp-request" => "timestamp-request",
+        other => other,
+    };
+    ICMP_TYPES
+        .iter()
+        .find(|(n, _)| *n == alias)
+        .map(|(_, t)| *t)
+}
+
+pub(super) fn parse_range(s: &str) -> Option<PortRange> {
+    let p = |t: &str| t.parse::<u16>().ok().filter(|&n| n != 0);
+    match s.split_once(':') {
+        Some((a, b)) => {
+            let lo = if a.is_empty() { 1 } else { p(a)? };
+            let hi = if b.is_empty() { 65535 } else { p(b)? };
+            (lo <= hi).then_some(PortRange { lo, hi })
+        }
+        None => p(s).map(PortRange::single),
+    }
+}
+
+/// `a.b.c.d[/len|/mask]` (host bits are cleared, as iptables does).
+pub(super) fn parse_net(s: &str, fam: Fam) -> Result<Cidr, String> {
+    let (a, l) = match s.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (s, None),
+    };
+    let addr: IpAddr = a.parse().map_err(|_| "not an IP address".to_string())?;
+    let len = match (addr, fam) {
+        (IpAddr::V4(_), Fam::V4) => match l {
+            None => 32,
+            Some(l) => match l.parse::<u8>() {
+                Ok(n) if n <= 32 => n,
+                _ => match l.parse::<Ipv4Addr>() {
+                    Ok(m) => Cidr::prefix_of_mask(&m.octets())
+                        .ok_or_else(|| "a non-contiguous netmask".to_string())?,
+                    Err(_) => return Err("a bad prefix length".into()),
+                },
+            },
+        },
+        (IpAddr::V6(_), Fam::V6) => match l {
+            None => 128,
+            Some(l) => match l.parse::<u8>() {
+                Ok(n) if n <= 128 => n,
+                _ => return Err("a bad prefix length".into()),
+            },
+        },
+        (IpAddr::V4(_), Fam::V6) => return Err("an IPv4 address in an ip6tables file".into()),
+        (IpAddr::V6(_), Fam::V4) => return Err("an IPv6 address in an iptables file".into()),
+    };
+    Ok(network(addr, len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_and_nets() {
+        assert_eq!(
+            parse_range("8000:8080"),
+            Some(PortRange { lo: 8000, hi: 8080 })
+        );
+        assert_eq!(parse_range("22"), Some(PortRange::single(22)));
+        assert_eq!(parse_range("0"), None);
+        assert_eq!(
+            parse_net("10.1.2.3/255.0.0.0", Fam::V4),
+            Ok(Cidr::V4(Ipv4Addr::new(10, 0, 0, 0), 8))
+        );
+        assert!(parse_net("::1", Fam::V4).is_err());
+        assert_eq!(
+            parse_net("10.0.0.0/255.0.255.0", Fam::V4),
+            Err("a non-contiguous netmask".to_string())
+        );
+    }
+
+    #[test]
+    fn reject_kinds_per_family() {
+        assert_eq!(reject_kind("tcp-rst", Fam::V6), Some(RejectKind::TcpReset));
+        assert_eq!(
+            reject_kind("icmp-host-prohibited", Fam::V4),
+            Some(RejectKind::Icmp(IcmpReject::AdminProhibited))
+        );
+        assert_eq!(reject_kind("icmp-host-prohibited", Fam::V6), None);
+        assert_eq!(target_of("REJECT"), PLAIN_REJECT);
+        assert_eq!(target_of("MASQUERADE"), Target::Jump("MASQUERADE".into()));
+        assert_eq!(icmp_type("ping"), Some(8));
+        assert_eq!(icmp_type("3"), Some(3));
+    }
+}

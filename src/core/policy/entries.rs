@@ -1,0 +1,270 @@
+//! The `[[allow]]` and `[[reject]]` entries: their shape, their keys, and what an entry as a
+//! whole must have (a name; ports, or sources or an interface; a `with` that fits its ports).
+
+use std::ops::Range;
+
+use toml::Spanned;
+use toml::de::{DeString, DeTable, DeValue};
+
+use super::keys::Place;
+use super::{Checker, Entry, FromList, Kind, PortList, type_name};
+use crate::core::model::RejectWith;
+
+/// The keys of one entry, each checked on its own.
+struct Fields<'t, 'a> {
+    name: Option<(String, Range<usize>)>,
+    name_written: bool,
+    tcp: PortList,
+    udp: PortList,
+    from: Option<FromList>,
+    from_file: Option<&'t Spanned<DeValue<'a>>>,
+    icmp: Vec<(u8, Range<usize>)>,
+    icmp_mentioned: bool,
+    iif: Option<String>,
+    iif_written: bool,
+    with: RejectWith,
+    with_span: Option<Range<usize>>,
+    /// The keys that unknown keys probably meant: a misspelt `tcp` or `name` is reported as
+    /// such, not also as missing.
+    misspelt: Vec<&'static str>,
+}
+
+impl Fields<'_, '_> {
+    fn portless(&self) -> bool {
+        !self.tcp.mentioned && !self.udp.mentioned && !self.icmp_mentioned
+    }
+}
+
+impl Checker<'_> {
+    /// The value of the top-level `allow` or `reject` key: an array of entries, as a rule.
+    pub(super) fn entries(
+        &mut self,
+        kind: Kind,
+        key: &Spanned<DeString<'_>>,
+        value: &Spanned<DeValue<'_>>,
+        out: &mut Vec<Entry>,
+    ) {
+        let k = kind.key();
+        match value.get_ref() {
+            DeValue::Array(items) => {
+                for item in items.iter() {
+                    match item.get_ref() {
+                        DeValue::Table(t) => out.push(self.entry(kind, item.span(), t)),
+                        _ if self.tainted(&item.span()) => {}
+                        other => self.error(
+                            item.span(),
+                            format!(
+                                "expected {} {k} entry (a table), found {}",
+                                if kind == Kind::Allow { "an" } else { "a" },
+                                type_name(other)
+                            ),
+                            Some(format!(
+                                "each entry is a table, e.g. {k} = [{{ name = \"ssh\", tcp = [22] }}], or a [[{k}]] section"
+                            )),
+                        ),
+                    }
+                }
+            }
+            DeValue::Table(t) => {
+                self.single_table(kind, key, value);
+                // Check its contents anyway, as if it were one entry.
+                out.push(self.entry(kind, value.span(), t));
+            }
+            other => {
+                if !self.tainted(&value.span()) {
+                    self.error(
+                        value.span(),
+                        format!("expected [[{k}]] entries, found {}", type_name(other)),
+                        Some(format!(
+                            "write one section per entry:\n[[{k}]]\nname = \"ssh\"\ntcp = [22]"
+                        )),
+                    );
+                }
+            }
+        }
+    }
+
+    /// `[allow]` instead of `[[allow]]`, or `allow = { ... }`.
+    fn single_table(
+        &mut self,
+        kind: Kind,
+        key: &Spanned<DeString<'_>>,
+        value: &Spanned<DeValue<'_>>,
+    ) {
+        if self.tainted(&key.span()) {
+            return;
+        }
+        let k = kind.key();
+        let text = self.text(&value.span());
+        let help = if text.starts_with('{') {
+            format!(
+                "`{k}` holds a list of entries: write {k} = [{{ ... }}], or use a [[{k}]] section per entry"
+            )
+        } else {
+            format!(
+                "write [[{k}]], with double brackets: each [[{k}]] header starts one more entry"
+            )
+        };
+        let shown = if text.starts_with('[') {
+            format!("[{k}]")
+        } else {
+            format!("`{k}`")
+        };
+        self.error(
+            key.span(),
+            format!("{shown} is a single table, but {k} entries must be an array of tables"),
+            Some(help),
+        );
+    }
+
+    fn entry(&mut self, kind: Kind, span: Range<usize>, table: &DeTable<'_>) -> Entry {
+        let mut f = self.fields(kind, table);
+        if let Some(value) = f.from_file {
+            f.from = self.list_file(value, f.from.take());
+        }
+        if !self.tainted(&span) {
+            let head = self.entry_head(&span);
+            self.missing_name(kind, &f, head.clone());
+            self.missing_ports(kind, &f, head);
+        }
+        self.tcp_reset_fits(&f);
+        Entry {
+            kind,
+            name: f.name,
+            tcp: f.tcp,
+            udp: f.udp,
+            icmp: f.icmp,
+            from: f.from,
+            iif: f.iif,
+            with: f.with,
+        }
+    }
+
+    /// Checks each key of an entry on its own.
+    fn fields<'t, 'a>(&mut self, kind: Kind, table: &'t DeTable<'a>) -> Fields<'t, 'a> {
+        let mut f = Fields {
+            name: None,
+            name_written: false,
+            tcp: PortList::default(),
+            udp: PortList::default(),
+            from: None,
+            from_file: None,
+            icmp: Vec::new(),
+            icmp_mentioned: false,
+            iif: None,
+            iif_written: false,
+            with: RejectWith::Default,
+            with_span: None,
+            misspelt: Vec::new(),
+        };
+        let place = match kind {
+            Kind::Allow => Place::Allow,
+            Kind::Reject => Place::Reject,
+        };
+        for (key, value) in table.iter() {
+            match key.get_ref().as_ref() {
+                "name" => {
+                    f.name_written = true;
+                    f.name = self.name(value);
+                }
+                "tcp" => f.tcp = self.ports("tcp", value),
+                "udp" => f.udp = self.ports("udp", value),
+                "from" => f.from = Some(self.from(kind, value)),
+                "from_file" => f.from_file = Some(value),
+                "icmp" => (f.icmp, f.icmp_mentioned) = self.icmp_types(value),
+                "iif" => {
+                    f.iif_written = true;
+                    f.iif = self.iif(value);
+                }
+                "with" if kind == Kind::Reject => {
+                    if let Some(w) = self.with(value) {
+                        f.with = w;
+                        f.with_span = Some(value.span());
+                    }
+                }
+                _ => {
+                    if let Some(meant) = self.unknown_key(key, place) {
+                        f.misspelt.push(meant);
+                    }
+                }
+            }
+        }
+        f
+    }
+
+    fn missing_name(&mut self, kind: Kind, f: &Fields<'_, '_>, head: Range<usize>) {
+        if f.name_written || f.misspelt.contains(&"name") {
+            return;
+        }
+        self.error(
+            head,
+            format!("this {} entry has no `name`", kind.key()),
+            Some(
+                "add a name = \"...\" line: a short label, unique across allow and reject entries, that names the rule and its counter"
+                    .into(),
+            ),
+        );
+    }
+
+    /// Without ports, an entry that names sources or an interface matches everything from
+    /// there; one that restricts nothing at all would match everything.
+    fn missing_ports(&mut self, kind: Kind, f: &Fields<'_, '_>, head: Range<usize>) {
+        let ports_misspelt = f.misspelt.contains(&"tcp") || f.misspelt.contains(&"udp");
+        let restricted = f.from.is_some() || f.iif_written || f.misspelt.contains(&"from");
+        if !f.portless() || restricted || ports_misspelt {
+            return;
+        }
+        let k = kind.key();
+        let what = match &f.name {
+            Some((n, _)) => format!("{k} entry \"{n}\" has no ports"),
+            None => format!("this {k} entry has no ports"),
+        };
+        self.error(
+            head,
+            what,
+            Some("add tcp = [...] and/or udp = [...], e.g. tcp = [22]; an entry without ports needs `from` or `iif` (it then matches everything from there); to accept everything, use mode = \"audit\"".into()),
+        );
+    }
+
+    /// A tcp reset answers tcp ports only.
+    fn tcp_reset_fits(&mut self, f: &Fields<'_, '_>) {
+        let (RejectWith::TcpReset, Some(ws)) = (f.with, &f.with_span) else {
+            return;
+        };
+        if (f.icmp_mentioned || f.portless()) && !f.udp.mentioned {
+            let what = if f.icmp_mentioned {
+                "the icmp types of this entry"
+            } else {
+                "an entry without tcp ports"
+            };
+            self.error(
+                ws.clone(),
+                format!("with = \"tcp-reset\" cannot answer {what}"),
+                Some(
+                    "a tcp reset answers tcp ports only: list tcp = [...], or use with = \"port-unreachable\" (or another ICMP kind)"
+                        .into(),
+                ),
+            );
+        }
+        if f.udp.mentioned {
+            self.error(
+                ws.clone(),
+                "with = \"tcp-reset\" cannot answer the udp ports of this entry".to_string(),
+                Some(
+                    "split it into two [[reject]] entries (tcp with \"tcp-reset\", udp without `with`), or use with = \"port-unreachable\", which answers both"
+                        .into(),
+                ),
+            );
+        }
+    }
+
+    /// Where to point for a problem with a whole entry: its `[[allow]]` header, the opening
+    /// brace of its inline table, or (dotted keys) its key.
+    fn entry_head(&self, span: &Range<usize>) -> Range<usize> {
+        if self.text(span).starts_with('{') {
+            span.start..span.start + 1
+        } else {
+            span.clone()
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! Unknown keys, and the word that was probably meant: the key, mode or kind closest to what
+//! was written, or a known alias of it.
+
+use toml::Spanned;
+use toml::de::DeString;
+
+use super::Checker;
+
+const ROOT_KEYS: &[&str] = &["mode", "final", "baseline", "allow", "reject"];
+const BASELINE_KEYS: &[&str] = &["established", "invalid", "loopback", "icmp", "icmpv6"];
+const ALLOW_KEYS: &[&str] = &["name", "tcp", "udp", "icmp", "from", "from_file", "iif"];
+const REJECT_KEYS: &[&str] = &[
+    "name",
+    "tcp",
+    "udp",
+    "icmp",
+    "from",
+    "from_file",
+    "iif",
+    "with",
+];
+
+/// The keys valid at a place, aliases people write for them, and how to say where.
+struct Keys {
+    valid: &'static [&'static str],
+    aliases: &'static [(&'static str, &'static str)],
+    label: &'static str,
+}
+
+/// Where a key was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Place {
+    Root,
+    Baseline,
+    Allow,
+    Reject,
+}
+
+impl Place {
+    /// The keys valid here, aliases people write for them, and how to say "here".
+    fn keys(self) -> Keys {
+        match self {
+            Place::Root => Keys {
+                valid: ROOT_KEYS,
+                aliases: &[
+                    ("allows", "allow"),
+                    ("accept", "allow"),
+                    ("rejects", "reject"),
+                ],
+                label: "at the top level",
+            },
+            Place::Baseline => Keys {
+                valid: BASELINE_KEYS,
+                aliases: &[
+                    ("icmp6", "icmpv6"),
+                    ("ipv6-icmp", "icmpv6"),
+                    ("icmp_v6", "icmpv6"),
+                    ("invalid_drop", "invalid"),
+                    ("drop_invalid", "invalid"),
+                    ("lo", "loopback"),
+                    ("related", "established"),
+                ],
+                label: "in [baseline]",
+            },
+            Place::Allow => Keys {
+                valid: ALLOW_KEYS,
+                aliases: &[
+                    ("source", "from"),
+                    ("sources", "from"),
+                    ("src", "from"),
+                    ("saddr", "from"),
+                ],
+                label: "in an allow entry",
+            },
+            Place::Reject => Keys {
+                valid: REJECT_KEYS,
+                aliases: &[
+                    ("source", "from"),
+                    ("sources", "from"),
+                    ("src", "from"),
+                    ("saddr", "from"),
+                    ("reject-with", "with"),
+                    ("reject_with", "with"),
+                ],
+                label: "in a reject entry",
+            },
+        }
+    }
+}
+
+impl Checker<'_> {
+    /// Reports an unknown key; returns the key that was probably meant, if any.
+    pub(super) fn unknown_key(
+        &mut self,
+        key: &Spanned<DeString<'_>>,
+        place: Place,
+    ) -> Option<&'static str> {
+        let k: &str = key.get_ref().as_ref();
+        if self.tainted(&key.span()) {
+            return None;
+        }
+        let (help, meant) = unknown_key_help(k, place);
+        let label = place.keys().label;
+        self.error(key.span(), format!("unknown key `{k}` {label}"), Some(help));
+        meant
+    }
+}
+
+/// What to say about unknown key `k` at `place`, and the key it probably meant.
+fn unknown_key_help(k: &str, place: Place) -> (String, Option<&'static str>) {
+    let is_entry_key = REJECT_KEYS.contains(&k) && !BASELINE_KEYS.contains(&k);
+    let help = match place {
+        Place::Root if is_entry_key => {
+            format!("`{k}` belongs to an entry: put it after an [[allow]] or [[reject]] header")
+        }
+        Place::Root if BASELINE_KEYS.contains(&k) => {
+            format!("`{k}` belongs to the baseline: put it under [baseline]")
+        }
+        Place::Baseline | Place::Allow | Place::Reject if k == "mode" => {
+            "`mode` is a top-level setting: put it at the top of the file, before any [section]"
+                .to_string()
+        }
+        Place::Allow | Place::Reject if BASELINE_KEYS.contains(&k) => {
+            format!("`{k}` belongs to the baseline: put it under [baseline]")
+        }
+        Place::Baseline if is_entry_key => {
+            format!("`{k}` belongs to an entry: put it after an [[allow]] or [[reject]] header")
+        }
+        Place::Allow if k == "with" => {
+            "`with` says how a reject entry answers; an allow entry accepts, so it has no `with`"
+                .to_string()
+        }
+        Place::Allow | Place::Reject
+            if ["port", "ports", "dport", "dports", "dst-port"].contains(&k) =>
+        {
+            let help = "ports are listed per protocol: tcp = [...] and/or udp = [...]";
+            return (help.to_string(), Some("tcp"));
+        }
+        _ => {
+            let Keys {
+                valid,
+                aliases,
+                label,
+            } = place.keys();
+            return match suggest(k, valid, aliases) {
+                Some(good) => (format!("did you mean `{good}`?"), Some(good)),
+                None => {
+                    let list = valid
+                        .iter()
+                        .map(|v| format!("`{v}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    (format!("the valid keys {label} are {list}"), None)
+                }
+            };
+        }
+    };
+    (help, None)
+}
+
+/// The closest valid word, if any is close enough (or a known alias).
+pub(super) fn suggest<'a>(
+    word: &str,
+    valid: &[&'a str],
+    aliases: &[(&str, &'a str)],
+) -> Option<&'a str> {
+    let lower = word.to_ascii_lowercase();
+    if let Some((_, good)) = aliases.iter().find(|(a, _)| *a == lower) {
+        return Some(good);
+    }
+    let close = valid
+        .iter()
+        .map(|v| (edit_distance(&lower, v), *v))
+        .filter(|(d, v)| *d <= (v.chars().count() / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, v)| v);
+    // Otherwise a word that starts like a valid one (`enforcing`, `tcp_ports`).
+    close.or_else(|| {
+        valid.iter().copied().find(|v| {
+            let common = lower
+                .chars()
+                .zip(v.chars())
+                .take_while(|(a, b)| a == b)
+                .count();
+            lower.chars().count() >= 3 && common >= v.chars().count().min(4)
+        })
+    })
+}
+
+/// Optimal string alignment distance (Levenshtein plus adjacent transpositions).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        let modes = &["enforce", "audit"];
+        assert_eq!(suggest("tpc", ALLOW_KEYS, &[]), Some("tcp"));
+        assert_eq!(suggest("TCP", ALLOW_KEYS, &[]), Some("tcp"));
+        assert_eq!(suggest("form", ALLOW_KEYS, &[]), Some("from"));
+        assert_eq!(suggest("comment", ALLOW_KEYS, &[]), None);
+        assert_eq!(suggest("enforcing", modes, &[]), Some("enforce"));
+        assert_eq!(suggest("enfroce", modes, &[]), Some("enforce"));
+        assert_eq!(suggest("drop", modes, &[]), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn unknown_keys_say_where_they_belong() {
+        assert_eq!(
+            unknown_key_help("tpc", Place::Allow),
+            ("did you mean `tcp`?".into(), Some("tcp"))
+        );
+        assert_eq!(unknown_key_help("dport", Place::Reject).1, Some("tcp"));
+        assert_eq!(
+            unknown_key_help("tcp", Place::Root).0,
+            "`tcp` belongs to an entry: put it after an [[allow]] or [[reject]] header"
+        );
+        assert_eq!(
+            unknown_key_help("comment", Place::Root),
+            (
+                "the valid keys at the top level are `mode`, `final`, `baseline`, `allow`, `reject`".into(),
+                None
+            )
+        );
+    }
+}

@@ -1,0 +1,358 @@
+//! The policy file: TOML text → validated [`Policy`], or every problem at once.
+//!
+//! Pure: no I/O. The format is documented line by line in `examples/web-and-mail.toml`:
+//!
+//! ```toml
+//! mode = "enforce"              # or "audit"; optional, default "enforce"
+//! final = "drop"                # enforce mode's last rule: "drop" (default), "reject" (= ICMP
+//!                               # port-unreachable, like iptables' -j REJECT), "port-unreachable",
+//!                               # "host-unreachable", "admin-prohibited", "no-route"
+//!
+//! [baseline]                    # optional; every key optional, default true
+//! established = true
+//! invalid = true
+//! loopback = true
+//! icmp = true
+//! icmpv6 = true
+//!
+//! [[allow]]                     # zero or more
+//! name = "ssh"                  # required, unique across allow and reject entries
+//! tcp = [22, "8000-8080"]       # ports, or "lo-hi" inclusive ranges
+//! udp = [53]
+//! from = ["198.51.100.0/24", "2001:db8::/32", "203.0.113.7"]   # absent = anywhere
+//! icmp = [8, "echo-request"]    # ICMPv4 types by number or iptables/nft name
+//! iif = "eth0"                  # input interface by name (1-15 chars, no `/`, `:`, `*`, spaces)
+//!                               # no ports but `from`/`iif`: everything from there
+//!
+//! [[reject]]                    # zero or more; the keys of allow, plus `with`
+//! name = "ident"
+//! tcp = [113]
+//! with = "tcp-reset"            # or port-unreachable, host-unreachable, admin-prohibited, no-route
+//! ```
+//!
+//! [`parse`] never stops at the first problem: TOML syntax errors (recovered by
+//! `toml::de::DeTable::parse_recoverable`), unknown keys, wrong types and invalid values are all
+//! reported, each pointing at the offending text. Values that a syntax error runs through are
+//! left to that syntax error, so that one typo does not cascade into several complaints.
+//!
+//! The checker is split by what it looks at: `syntax` (TOML errors, folded), `settings`
+//! (`mode`, `final`, `[baseline]`), `entries` (the `[[allow]]`/`[[reject]]` tables) with
+//! `fields` (`icmp`, `iif`, `with`), `names`, `ports`, `sources` (`from`, `from_file`) with
+//! `cidr`, `lints` (checks across entries) and `keys` (unknown keys and what was probably
+//! meant).
+
+mod cidr;
+mod entries;
+mod fields;
+mod intervals;
+mod keys;
+mod lints;
+pub(crate) mod names;
+mod ports;
+mod settings;
+mod sources;
+mod syntax;
+
+use std::ops::Range;
+
+use toml::de::{DeTable, DeValue};
+
+use crate::core::diag::{Diagnostic, has_errors, loc_of};
+use crate::core::model::{Cidr, Policy, PortRange, Reject, RejectWith, Service};
+
+pub(crate) use cidr::network;
+
+/// Parses and validates a policy file.
+///
+/// Returns `Some(policy)` if and only if there is no error; the diagnostics (sorted by position)
+/// hold every error and warning found, so warnings come back alongside a valid policy.
+pub fn parse(src: &str) -> (Option<Policy>, Vec<Diagnostic>) {
+    parse_with(src, &|_| {
+        Err("no files can be read here: the policy was given as text, not as a file".into())
+    })
+}
+
+/// Reads a `from_file` list: its path as written in the policy → (name to show in
+/// diagnostics, text), or why it cannot be read. The CLI resolves paths relative to the
+/// policy file; tests pass files from memory. Parsing stays free of I/O.
+pub type Loader<'a> = &'a dyn Fn(&str) -> Result<(String, String), String>;
+
+/// [`parse`], with a way to read the network lists `from_file` names.
+pub fn parse_with(src: &str, load: Loader<'_>) -> (Option<Policy>, Vec<Diagnostic>) {
+    parse_inner(src, load, false)
+}
+
+/// [`parse`] for a policy text statewall stored itself (the confirmed policy, the ruleset a
+/// rollback restores): an entry name that a later statewall reserved for its own rules is
+/// accepted with a warning, so that what was confirmed still loads at boot and can still be
+/// rolled back to. Everything else is checked as in [`parse`].
+pub fn parse_stored(src: &str) -> (Option<Policy>, Vec<Diagnostic>) {
+    parse_inner(
+        src,
+        &|_| Err("no files can be read here: the policy was given as text, not as a file".into()),
+        true,
+    )
+}
+
+/// [`parse_stored`], with the `from_file` lists kept beside the stored text.
+pub fn parse_stored_with(src: &str, load: Loader<'_>) -> (Option<Policy>, Vec<Diagnostic>) {
+    parse_inner(src, load, true)
+}
+
+fn parse_inner(src: &str, load: Loader<'_>, stored: bool) -> (Option<Policy>, Vec<Diagnostic>) {
+    let (root, errors) = DeTable::parse_recoverable(src);
+    let mut cx = Checker::new(src, Some(load), stored);
+    cx.syntax_errors(&errors, root.get_ref());
+    let policy = cx.policy(root.get_ref());
+    let mut diags = cx.diags;
+    // the policy file's own problems first, then each list file's, each by position
+    diags.sort_by_key(|d| (d.source.as_ref().map(|s| s.0.clone()), d.span.start));
+    let policy = (!has_errors(&diags)).then_some(policy);
+    (policy, diags)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Allow,
+    Reject,
+}
+
+impl Kind {
+    fn key(self) -> &'static str {
+        match self {
+            Kind::Allow => "allow",
+            Kind::Reject => "reject",
+        }
+    }
+}
+
+/// A port list as written: the valid elements with their spans.
+#[derive(Default)]
+struct PortList {
+    ports: Vec<(PortRange, Range<usize>)>,
+    /// The key is present and is not an empty array (even if it is broken).
+    mentioned: bool,
+}
+
+/// The `from` key as written.
+#[derive(Default)]
+struct FromList {
+    nets: Vec<(Cidr, Range<usize>)>,
+    /// Every element valid (or the key absent): the list can be reasoned about.
+    clean: bool,
+}
+
+/// One `[[allow]]`/`[[reject]]` entry, checked.
+struct Entry {
+    kind: Kind,
+    name: Option<(String, Range<usize>)>,
+    tcp: PortList,
+    udp: PortList,
+    /// ICMPv4 types, with their spans.
+    icmp: Vec<(u8, Range<usize>)>,
+    /// `None` = from anywhere.
+    from: Option<FromList>,
+    /// `iif`, when valid.
+    iif: Option<String>,
+    with: RejectWith,
+}
+
+struct Checker<'s> {
+    src: &'s str,
+    diags: Vec<Diagnostic>,
+    /// Where the TOML syntax errors are: values around them are not checked any further.
+    syntax: Vec<usize>,
+    /// What an unclosed array or inline table swallowed after its first error: not checked.
+    swallowed: Vec<Range<usize>>,
+    /// Reads `from_file` lists (None inside a list file itself).
+    load: Option<Loader<'s>>,
+    /// A text statewall stored itself: see [`parse_stored`].
+    stored: bool,
+}
+
+impl<'s> Checker<'s> {
+    fn new(src: &'s str, load: Option<Loader<'s>>, stored: bool) -> Self {
+        Checker {
+            src,
+            diags: Vec::new(),
+            syntax: Vec::new(),
+            swallowed: Vec::new(),
+            load,
+            stored,
+        }
+    }
+
+    fn error(&mut self, span: Range<usize>, message: impl Into<String>, help: Option<String>) {
+        let mut d = Diagnostic::error(span, self.src, message);
+        d.help = help;
+        self.diags.push(d);
+    }
+
+    fn warning(&mut self, span: Range<usize>, message: impl Into<String>, help: Option<String>) {
+        let mut d = Diagnostic::warning(span, self.src, message);
+        d.help = help;
+        self.diags.push(d);
+    }
+
+    /// Whether a syntax error lies within (or right at the edge of) `span`.
+    fn tainted(&self, span: &Range<usize>) -> bool {
+        self.syntax
+            .iter()
+            .any(|&at| span.start <= at && at <= span.end)
+            || self
+                .swallowed
+                .iter()
+                .any(|g| g.start <= span.start && span.start <= g.end)
+    }
+
+    fn text(&self, span: &Range<usize>) -> &'s str {
+        self.src.get(span.clone()).unwrap_or("")
+    }
+
+    fn line_of(&self, span: &Range<usize>) -> u32 {
+        loc_of(self.src, span.start).line
+    }
+
+    /// Walks the top level, then checks the entries against each other.
+    fn policy(&mut self, root: &DeTable<'_>) -> Policy {
+        let mut policy = Policy::default();
+        let mut entries = Vec::new();
+        for (key, value) in root.iter() {
+            match key.get_ref().as_ref() {
+                "mode" => {
+                    if let Some(mode) = self.mode(value) {
+                        policy.mode = mode;
+                    }
+                }
+                "final" => {
+                    if let Some(f) = self.final_rule(value) {
+                        policy.final_rule = f;
+                    }
+                }
+                "baseline" => policy.baseline = self.baseline(key, value),
+                "allow" => self.entries(Kind::Allow, key, value, &mut entries),
+                "reject" => self.entries(Kind::Reject, key, value, &mut entries),
+                _ => {
+                    self.unknown_key(key, keys::Place::Root);
+                }
+            }
+        }
+        self.duplicate_names(&entries);
+        self.shadowed_rejects(&entries);
+        if policy.baseline.icmp {
+            self.icmp_rejects_shadowed(&entries);
+        }
+        for e in entries {
+            self.add_entry(&mut policy, e);
+        }
+        policy
+    }
+
+    /// Adds a named entry to the policy (one without a valid name is already an error).
+    fn add_entry(&self, policy: &mut Policy, e: Entry) {
+        let Some((name, span)) = e.name else { return };
+        let service = Service {
+            name,
+            loc: loc_of(self.src, span.start),
+            tcp: e.tcp.ports.into_iter().map(|(p, _)| p).collect(),
+            udp: e.udp.ports.into_iter().map(|(p, _)| p).collect(),
+            from: e
+                .from
+                .map(|f| f.nets.into_iter().map(|(n, _)| n).collect())
+                .unwrap_or_default(),
+            icmp: e.icmp.into_iter().map(|(t, _)| t).collect(),
+            iif: e.iif,
+        };
+        match e.kind {
+            Kind::Allow => policy.allow.push(service),
+            Kind::Reject => policy.reject.push(Reject {
+                service,
+                with: e.with,
+            }),
+        }
+    }
+}
+
+fn type_name(v: &DeValue<'_>) -> &'static str {
+    match v {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a float",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a date-time",
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
+    }
+}
+
+fn is_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Where the characters of string value `s` start in the source, if the value was written
+/// as a plain quoted string (no escapes), so that errors can point inside it.
+fn inner_span(src: &str, span: &Range<usize>, s: &str) -> Option<usize> {
+    let text = src.get(span.clone())?;
+    for q in ["\"", "'"] {
+        if let Some(body) = text.strip_prefix(q).and_then(|t| t.strip_suffix(q))
+            && body == s
+        {
+            return Some(span.start + q.len());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(src: &str) -> Vec<String> {
+        let (policy, diags) = parse(src);
+        assert!(policy.is_none(), "expected errors for {src:?}");
+        diags.into_iter().map(|d| d.message).collect()
+    }
+
+    #[test]
+    fn empty_file_is_the_default_policy() {
+        let (policy, diags) = parse("");
+        assert!(diags.is_empty());
+        assert_eq!(policy, Some(Policy::default()));
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let msgs = errors(
+            "mode = \"strict\"\n[[allow]]\nname = \"a b\"\ntcp = [0, 70000]\nfrom = [\"10.0.0.1/8\"]\n",
+        );
+        assert_eq!(
+            msgs,
+            [
+                "unknown mode \"strict\"",
+                "invalid name \"a b\"",
+                "port 0 is out of range",
+                "port 70000 is out of range",
+                "10.0.0.1/8 has host bits set",
+            ]
+        );
+    }
+
+    #[test]
+    fn spans_point_inside_strings() {
+        let src = "[[allow]]\nname = \"x\"\ntcp = [\"1-70000\"]\nfrom = [\"10.0.0.0/40\"]\n";
+        let (_, diags) = parse(src);
+        let texts: Vec<&str> = diags.iter().map(|d| &src[d.span.clone()]).collect();
+        assert_eq!(texts, ["70000", "/40"]);
+    }
+
+    #[test]
+    fn loc_is_the_name_value() {
+        let (policy, diags) = parse("\n[[allow]]\n  name = 'ssh'\ntcp = [22]\n");
+        assert!(diags.is_empty(), "{diags:?}");
+        let policy = policy.unwrap();
+        assert_eq!(
+            policy.allow[0].loc,
+            crate::core::model::Loc { line: 3, col: 10 }
+        );
+    }
+}
