@@ -9,63 +9,27 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::encode::{
-    NFPROTO_IPV4, NFPROTO_IPV6, NFT_PAYLOAD_NETWORK_HEADER, NFT_PAYLOAD_TRANSPORT_HEADER,
-    comment_from_udata,
+use super::encode::comment_from_udata;
+use super::nft::{
+    NF_ACCEPT, NF_DROP, NF_QUEUE, NFGENMSG_LEN, NFPROTO_IPV4, NFPROTO_IPV6, NFT_BREAK, NFT_CMP_EQ,
+    NFT_CMP_GTE, NFT_CMP_LTE, NFT_CMP_NEQ, NFT_CONTINUE, NFT_CT_STATE, NFT_GOTO, NFT_JUMP,
+    NFT_LOOKUP_F_INV, NFT_META_IIF, NFT_META_IIFNAME, NFT_META_L4PROTO, NFT_META_NFPROTO,
+    NFT_PAYLOAD_NETWORK_HEADER, NFT_PAYLOAD_TRANSPORT_HEADER, NFT_REJECT_ICMPX_ADMIN_PROHIBITED,
+    NFT_REJECT_ICMPX_HOST_UNREACH, NFT_REJECT_ICMPX_NO_ROUTE, NFT_REJECT_ICMPX_PORT_UNREACH,
+    NFT_REJECT_ICMPX_UNREACH, NFT_REJECT_TCP_RST, NFT_RETURN, NFTA_BITWISE_MASK, NFTA_BITWISE_XOR,
+    NFTA_CMP_DATA, NFTA_CMP_OP, NFTA_COUNTER_BYTES, NFTA_COUNTER_PACKETS, NFTA_CT_KEY,
+    NFTA_DATA_VALUE, NFTA_DATA_VERDICT, NFTA_EXPR_DATA, NFTA_EXPR_NAME, NFTA_IMMEDIATE_DATA,
+    NFTA_LIST_ELEM, NFTA_LOOKUP_FLAGS, NFTA_LOOKUP_SET, NFTA_META_KEY, NFTA_PAYLOAD_BASE,
+    NFTA_PAYLOAD_LEN, NFTA_PAYLOAD_OFFSET, NFTA_REJECT_ICMP_CODE, NFTA_REJECT_TYPE,
+    NFTA_RULE_CHAIN, NFTA_RULE_EXPRESSIONS, NFTA_RULE_HANDLE, NFTA_RULE_TABLE, NFTA_RULE_USERDATA,
+    NFTA_VERDICT_CHAIN, NFTA_VERDICT_CODE, NLMSG_HDRLEN,
 };
-use super::wire::{
-    self, NFTA_COUNTER_BYTES, NFTA_COUNTER_PACKETS, NFTA_DATA_VALUE, NFTA_EXPR_DATA,
-    NFTA_EXPR_NAME, NFTA_LIST_ELEM, attr, be32, be64, string,
-};
+use super::wire::{self, attr, be32, be64, string};
 use crate::core::live::{Foreign, LiveRule};
 use crate::core::model::{Cidr, IcmpReject, PortRange};
 use crate::core::plan::{
     CtStates, IPPROTO_TCP, IPPROTO_UDP, Match, RecordKey, Rule, SetKind, Verdict, set_name,
 };
-
-// Attribute and value numbers from linux/netfilter/nf_tables.h.
-pub const NFTA_RULE_TABLE: u16 = 1;
-pub const NFTA_RULE_CHAIN: u16 = 2;
-const NFTA_RULE_HANDLE: u16 = 3;
-const NFTA_RULE_EXPRESSIONS: u16 = 4;
-const NFTA_RULE_USERDATA: u16 = 7;
-const NFTA_META_KEY: u16 = 2;
-const NFTA_CMP_OP: u16 = 2;
-const NFTA_CMP_DATA: u16 = 3;
-const NFTA_DATA_VERDICT: u16 = 2;
-const NFTA_VERDICT_CODE: u16 = 1;
-const NFTA_VERDICT_CHAIN: u16 = 2;
-const NFTA_BITWISE_MASK: u16 = 4;
-const NFTA_BITWISE_XOR: u16 = 5;
-const NFTA_PAYLOAD_BASE: u16 = 2;
-const NFTA_PAYLOAD_OFFSET: u16 = 3;
-const NFTA_PAYLOAD_LEN: u16 = 4;
-const NFTA_CT_KEY: u16 = 2;
-const NFTA_LOOKUP_SET: u16 = 1;
-const NFTA_LOOKUP_FLAGS: u16 = 5;
-const NFT_LOOKUP_F_INV: u32 = 1;
-const NFTA_IMMEDIATE_DATA: u16 = 2;
-const NFTA_REJECT_TYPE: u16 = 1;
-const NFTA_REJECT_ICMP_CODE: u16 = 2;
-
-const NFT_META_IIF: u32 = 4;
-const NFT_META_IIFNAME: u32 = 6;
-const NFT_META_NFPROTO: u32 = 15;
-const NFT_META_L4PROTO: u32 = 16;
-const NFT_CT_STATE: u32 = 0;
-const NFT_CMP_EQ: u32 = 0;
-const NFT_CMP_NEQ: u32 = 1;
-const NFT_CMP_LTE: u32 = 3;
-const NFT_CMP_GTE: u32 = 5;
-const NF_DROP: i32 = 0;
-const NF_ACCEPT: i32 = 1;
-const NFT_JUMP: i32 = -3;
-const NFT_REJECT_TCP_RST: u32 = 1;
-const NFT_REJECT_ICMPX_UNREACH: u32 = 2;
-const NFT_REJECT_ICMPX_NO_ROUTE: u8 = 0;
-const NFT_REJECT_ICMPX_PORT_UNREACH: u8 = 1;
-const NFT_REJECT_ICMPX_HOST_UNREACH: u8 = 2;
-const NFT_REJECT_ICMPX_ADMIN_PROHIBITED: u8 = 3;
 
 /// One expression of a rule, as far as statewall reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,7 +168,7 @@ pub struct RulePlace {
 /// A rule message as a dump returns it (`NFT_MSG_NEWRULE`: nlmsghdr, nfgenmsg, attributes)
 /// → where it sits and the rule. `None` for a message too short to be one.
 pub fn decode_rule_msg(msg: &[u8]) -> Option<(RulePlace, LiveRule)> {
-    if msg.len() < wire::NLMSG_HDRLEN + wire::NFGENMSG_LEN {
+    if msg.len() < NLMSG_HDRLEN + NFGENMSG_LEN {
         return None;
     }
     let body = wire::nfnl_attrs(msg);
@@ -539,12 +503,12 @@ fn decode_exprs(
                     },
                     (code, _) => {
                         let what = match code {
-                            -1 => "continue".to_string(),
-                            -2 => "break".to_string(),
-                            -3 => "jump without a chain".to_string(),
-                            -4 => format!("goto {}", chain.as_deref().unwrap_or("?")),
-                            -5 => "return".to_string(),
-                            3 => "queue".to_string(),
+                            NFT_CONTINUE => "continue".to_string(),
+                            NFT_BREAK => "break".to_string(),
+                            NFT_JUMP => "jump without a chain".to_string(),
+                            NFT_GOTO => format!("goto {}", chain.as_deref().unwrap_or("?")),
+                            NFT_RETURN => "return".to_string(),
+                            NF_QUEUE => "queue".to_string(),
                             n => format!("code {n}"),
                         };
                         return Err(not_understood(i, &format!("verdict {what}")));
@@ -585,6 +549,7 @@ fn decode_exprs(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::nft::{NFT_MSG_NEWRULE, NLM_F_MULTI};
     use crate::core::model::{Cidr, IcmpReject, PortRange};
     use crate::core::plan::{CtStates, Match, Rule, Verdict};
     use rustables::{Chain, ProtocolFamily, Table};
@@ -739,7 +704,7 @@ mod tests {
                 NFTA_RULE_USERDATA,
                 &crate::codec::encode::comment_udata("web"),
             );
-        wire::nft_message(6, wire::NLM_F_MULTI, &a) // NFT_MSG_NEWRULE, as a dump sends it
+        wire::nft_message(NFT_MSG_NEWRULE, NLM_F_MULTI, &a) // as a dump sends it
     }
 
     fn cmp(op: u32, value: &[u8]) -> wire::Attrs {

@@ -16,18 +16,19 @@ use rustables::expr::{
 };
 use rustables::{Batch, Chain, ChainPolicy, ChainType, Hook, HookClass, MsgType, ProtocolFamily};
 
-use super::wire::{self, NLM_F_ACK};
+use super::nft::{
+    NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END, NFNL_SUBSYS_NFTABLES, NFPROTO_IPV4, NFPROTO_IPV6,
+    NFT_PAYLOAD_NETWORK_HEADER, NFT_PAYLOAD_TRANSPORT_HEADER, NFTNL_UDATA_RULE_COMMENT,
+    NFTNL_UDATA_TABLE_COMMENT, NLM_F_ACK, NLM_F_REQUEST,
+};
+use super::wire;
 use crate::core::identity::{Seeds, table_comment};
 use crate::core::model::{Cidr, IcmpReject};
 use crate::core::plan::{self, Match, Plan, Verdict};
 
-/// Userdata TLV type that `nft` shows as `comment` (NFTNL_UDATA_RULE_COMMENT / _TABLE_COMMENT).
-pub const UDATA_COMMENT: u8 = 0;
-
-pub const NFT_PAYLOAD_NETWORK_HEADER: u32 = 1;
-pub const NFT_PAYLOAD_TRANSPORT_HEADER: u32 = 2;
-pub const NFPROTO_IPV4: u8 = 2;
-pub const NFPROTO_IPV6: u8 = 10;
+/// Userdata TLV type that `nft` shows as `comment`, on tables and rules alike.
+const UDATA_COMMENT: u8 = NFTNL_UDATA_RULE_COMMENT;
+const _: () = assert!(NFTNL_UDATA_TABLE_COMMENT == UDATA_COMMENT);
 
 /// A fault injected on purpose, only for tests of the failure path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,7 +205,7 @@ pub fn encode_seeded(
     // table (before the rules that look them up), and every message is renumbered.
     let mut parts: Vec<(Vec<u8>, String)> = Vec::with_capacity(ops.len() + 2 * plan.sets.len());
     let mut rust_msgs = wire::messages(&raw)
-        .filter(|(h, _)| h.ty != wire::NFNL_MSG_BATCH_BEGIN && h.ty != wire::NFNL_MSG_BATCH_END)
+        .filter(|(h, _)| h.ty != NFNL_MSG_BATCH_BEGIN && h.ty != NFNL_MSG_BATCH_END)
         .map(|(_, m)| m.to_vec())
         .enumerate()
         .map(|(i, m)| own.remove(&i).unwrap_or(m))
@@ -251,11 +252,11 @@ fn assemble(parts: Vec<(Vec<u8>, String)>, genid: Option<u32>) -> EncodedBatch {
     }
     let end_seq = ops.len() as u32 + 1;
     bytes.extend_from_slice(&wire::nfnl_message(
-        wire::NFNL_MSG_BATCH_END,
-        wire::NLM_F_REQUEST,
+        NFNL_MSG_BATCH_END,
+        NLM_F_REQUEST,
         end_seq,
         0,
-        wire::NFNL_SUBSYS_NFTABLES,
+        NFNL_SUBSYS_NFTABLES,
         &wire::Attrs::default(),
     ));
     EncodedBatch {

@@ -3,5 +3,6 @@
 
 pub mod decode;
 pub mod encode;
+pub mod nft;
 pub mod sets;
 pub mod wire;
