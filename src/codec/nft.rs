@@ -8,13 +8,21 @@
 //! - `linux/netfilter/nf_tables.h`: messages, attributes and values, grouped by the enum
 //!   they come from
 //!
+//! The test in `nft/uapi_check.rs` reads the installed headers and compares every value
+//! here with the header's definition; the few numbers that are not uapi constants (sizes,
+//! libnftnl's userdata TLVs) are on its allow-list with the reason.
+//!
 //! Only numbers in use are here: add one by its header name, in its header's group. The
 //! sock_diag protocol's own numbers stay in `system::sockdiag`, which alone speaks it.
 
-/// Defines the constants.
+/// Defines the constants and, for the test, the list of them with their values and widths.
 macro_rules! numbers {
     ($($(#[$doc:meta])* $name:ident: $ty:ty = $value:expr;)*) => {
         $($(#[$doc])* pub const $name: $ty = $value;)*
+
+        /// (name, value, width in bits) of every constant above.
+        #[cfg(test)]
+        const ALL: &[(&str, i128, u32)] = &[$((stringify!($name), $name as i128, <$ty>::BITS)),*];
     };
 }
 
@@ -273,3 +281,6 @@ numbers! {
     /// a set key's byte order, so `nft list` prints keys right
     NFTNL_UDATA_SET_KEYBYTEORDER: u8 = 0;
 }
+
+#[cfg(test)]
+pub(crate) mod uapi_check;

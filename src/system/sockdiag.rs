@@ -81,4 +81,15 @@ mod tests {
         assert_eq!(parse(&msg), Some((22, 123456)));
         assert_eq!(parse(&msg[..50]), None);
     }
+
+    #[test]
+    fn sock_diag_numbers_are_the_headers_ones() {
+        use crate::codec::nft::uapi_check::Constants;
+        let c = Constants::installed(&["linux/sock_diag.h", "netinet/tcp.h"]);
+        assert_eq!(
+            c.value("SOCK_DIAG_BY_FAMILY"),
+            Some(SOCK_DIAG_BY_FAMILY.into())
+        );
+        assert_eq!(c.value("TCP_LISTEN"), Some(TCP_LISTEN.into()));
+    }
 }
