@@ -10,21 +10,17 @@
 //! since we read the generation), and `NLM_F_ACK` is cleared on every message so a large
 //! batch does not flood the socket with acks (errors are reported regardless).
 
-use rustables::expr::{
-    Bitwise, Cmp, CmpOp, Conntrack, ConntrackKey, Counter, IcmpCode, Immediate, Lookup, Meta,
-    MetaType, Payload, Register, Reject, RejectType, VerdictKind,
-};
+use rustables::expr::{Immediate, VerdictKind};
 use rustables::{Batch, Chain, ChainPolicy, ChainType, Hook, HookClass, MsgType, ProtocolFamily};
 
+use super::expr::{self, SetIds};
 use super::nft::{
-    NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END, NFNL_SUBSYS_NFTABLES, NFPROTO_IPV4, NFPROTO_IPV6,
-    NFT_PAYLOAD_NETWORK_HEADER, NFT_PAYLOAD_TRANSPORT_HEADER, NFTNL_UDATA_RULE_COMMENT,
+    NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END, NFNL_SUBSYS_NFTABLES, NFTNL_UDATA_RULE_COMMENT,
     NFTNL_UDATA_TABLE_COMMENT, NLM_F_ACK, NLM_F_REQUEST,
 };
 use super::wire;
 use crate::core::identity::{Seeds, table_comment};
-use crate::core::model::{Cidr, IcmpReject};
-use crate::core::plan::{self, Match, Plan, Verdict};
+use crate::core::plan::{self, Match, Plan};
 
 /// Userdata TLV type that `nft` shows as `comment`, on tables and rules alike.
 const UDATA_COMMENT: u8 = NFTNL_UDATA_RULE_COMMENT;
@@ -272,9 +268,8 @@ pub fn rule(chain: &Chain, r: &plan::Rule) -> rustables::Rule {
     rule_seeded(chain, r, None, &SetIds::new())
 }
 
-/// Set name → `NFTA_SET_ID` within one batch.
-type SetIds = std::collections::HashMap<String, u32>;
-
+/// One plan rule, its counter starting at `counter` when given (the expressions of each
+/// match and verdict: `codec::expr`).
 fn rule_seeded(
     chain: &Chain,
     r: &plan::Rule,
@@ -282,143 +277,8 @@ fn rule_seeded(
     set_ids: &SetIds,
 ) -> rustables::Rule {
     let mut rule = rustables::Rule::new(chain).expect("chain has table and name");
-    for m in &r.matches {
-        match (m, plan::set_of(r, m)) {
-            (Match::SrcInSet { v6 }, Some(name)) => {
-                let (nfproto, offset, len) = if *v6 {
-                    (NFPROTO_IPV6, 8, 16)
-                } else {
-                    (NFPROTO_IPV4, 12, 4)
-                };
-                rule.add_expr(Meta::new(MetaType::NfProto));
-                rule.add_expr(Cmp::new(CmpOp::Eq, [nfproto]));
-                rule.add_expr(payload(NFT_PAYLOAD_NETWORK_HEADER, offset, len));
-                rule.add_expr(lookup(&name, set_ids));
-            }
-            (Match::DstPortInSet, Some(name)) => {
-                rule.add_expr(payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2));
-                rule.add_expr(lookup(&name, set_ids));
-            }
-            _ => add_match(&mut rule, *m),
-        }
-    }
-    rule.add_expr(match counter {
-        Some((packets, bytes)) => Counter::default()
-            .with_nb_packets(packets)
-            .with_nb_bytes(bytes),
-        None => Counter::default(),
-    });
-    match r.verdict {
-        Verdict::Continue => {}
-        Verdict::Accept => rule.add_expr(Immediate::new_verdict(VerdictKind::Accept)),
-        Verdict::Drop => rule.add_expr(Immediate::new_verdict(VerdictKind::Drop)),
-        Verdict::RejectTcpReset => rule.add_expr(
-            Reject::default()
-                .with_type(RejectType::TcpRst)
-                .with_icmp_code(IcmpCode::NoRoute),
-        ),
-        Verdict::RejectIcmpx(kind) => rule.add_expr(
-            Reject::default()
-                .with_type(RejectType::IcmpxUnreach)
-                .with_icmp_code(match kind {
-                    IcmpReject::PortUnreachable => IcmpCode::PortUnreach,
-                    IcmpReject::HostUnreachable => IcmpCode::HostUnreach,
-                    IcmpReject::AdminProhibited => IcmpCode::AdminProhibited,
-                    IcmpReject::NoRoute => IcmpCode::NoRoute,
-                }),
-        ),
-        Verdict::Jump(n) => rule.add_expr(Immediate::new_verdict(VerdictKind::Jump {
-            chain: plan::entries_chain(n),
-        })),
-    }
+    expr::encode(&mut rule, r, counter, set_ids);
     rule.with_userdata(comment_udata(&r.comment))
-}
-
-fn lookup(name: &str, set_ids: &SetIds) -> Lookup {
-    let mut set = rustables::Set::default().with_name(name);
-    if let Some(id) = set_ids.get(name) {
-        set.set_id(*id);
-    }
-    Lookup::new(&set).expect("the set has a name")
-}
-
-fn payload(base: u32, offset: u32, len: u32) -> Payload {
-    Payload::default()
-        .with_dreg(Register::Reg1)
-        .with_base(base)
-        .with_offset(offset)
-        .with_len(len)
-}
-
-/// `cmp eq` for a single value, `cmp gte` + `cmp lte` for a range (big-endian data compares
-/// numerically under the kernel's memcmp).
-fn eq_or_range(rule: &mut rustables::Rule, lo: &[u8], hi: &[u8]) {
-    if lo == hi {
-        rule.add_expr(Cmp::new(CmpOp::Eq, lo.to_vec()));
-    } else {
-        rule.add_expr(Cmp::new(CmpOp::Gte, lo.to_vec()));
-        rule.add_expr(Cmp::new(CmpOp::Lte, hi.to_vec()));
-    }
-}
-
-fn add_match(rule: &mut rustables::Rule, m: Match) {
-    match m {
-        Match::CtState(st) => {
-            // ct state is host-endian in the register
-            rule.add_expr(Conntrack::new(ConntrackKey::State));
-            rule.add_expr(
-                Bitwise::new(st.0.to_ne_bytes(), 0u32.to_ne_bytes()).expect("same length"),
-            );
-            rule.add_expr(Cmp::new(CmpOp::Neq, 0u32.to_ne_bytes()));
-        }
-        Match::Iif(idx) => {
-            rule.add_expr(Meta::new(MetaType::Iif));
-            rule.add_expr(Cmp::new(CmpOp::Eq, idx.to_ne_bytes()));
-        }
-        Match::L4Proto(p) => {
-            rule.add_expr(Meta::new(MetaType::L4Proto));
-            rule.add_expr(Cmp::new(CmpOp::Eq, [p]));
-        }
-        Match::SrcNet(net) => {
-            let (nfproto, offset, addr, prefix, bits): (u8, u32, Vec<u8>, u8, u8) = match net {
-                Cidr::V4(a, l) => (NFPROTO_IPV4, 12, a.octets().to_vec(), l, 32),
-                Cidr::V6(a, l) => (NFPROTO_IPV6, 8, a.octets().to_vec(), l, 128),
-            };
-            rule.add_expr(Meta::new(MetaType::NfProto));
-            rule.add_expr(Cmp::new(CmpOp::Eq, [nfproto]));
-            rule.add_expr(payload(
-                NFT_PAYLOAD_NETWORK_HEADER,
-                offset,
-                addr.len() as u32,
-            ));
-            if prefix < bits {
-                let mask = Cidr::mask_bytes(prefix, addr.len());
-                let zero = vec![0u8; addr.len()];
-                rule.add_expr(Bitwise::new(mask, zero).expect("same length"));
-            }
-            rule.add_expr(Cmp::new(CmpOp::Eq, addr));
-        }
-        Match::DstPort(r) => {
-            rule.add_expr(payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2));
-            eq_or_range(rule, &r.lo.to_be_bytes(), &r.hi.to_be_bytes());
-        }
-        Match::Icmpv6Type { lo, hi } => {
-            rule.add_expr(payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1));
-            eq_or_range(rule, &[lo], &[hi]);
-        }
-        Match::IcmpType(t) => {
-            rule.add_expr(payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1));
-            rule.add_expr(Cmp::new(CmpOp::Eq, [t]));
-        }
-        Match::SrcInSet { .. } | Match::DstPortInSet | Match::Record(_) => {
-            unreachable!("set lookups are encoded by rule_seeded, which knows the set's name")
-        }
-        Match::IifName(name) => {
-            // the name NUL-padded to IFNAMSIZ, as `nft` emits `iifname "eth0"`
-            rule.add_expr(Meta::new(MetaType::IifName));
-            rule.add_expr(Cmp::new(CmpOp::Eq, name));
-        }
-    }
 }
 
 /// A batch that deletes statewall's table and nothing else.

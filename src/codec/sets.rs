@@ -3,20 +3,16 @@
 //! and the element dump it cannot read. Pure byte work; the socket is elsewhere.
 
 use super::nft::{
-    NFGENMSG_LEN, NFPROTO_IPV4, NFPROTO_IPV6, NFT_CMP_EQ, NFT_DYNSET_OP_UPDATE, NFT_META_L4PROTO,
-    NFT_META_NFPROTO, NFT_MSG_GETSETELEM, NFT_MSG_NEWRULE, NFT_MSG_NEWSET, NFT_MSG_NEWSETELEM,
-    NFT_PAYLOAD_NETWORK_HEADER, NFT_PAYLOAD_TRANSPORT_HEADER, NFT_REG_1, NFT_SET_ELEM_INTERVAL_END,
-    NFT_SET_EVAL, NFT_SET_INTERVAL, NFTA_CMP_DATA, NFTA_CMP_OP, NFTA_CMP_SREG, NFTA_COUNTER_BYTES,
-    NFTA_COUNTER_PACKETS, NFTA_DATA_VALUE, NFTA_DYNSET_OP, NFTA_DYNSET_SET_ID,
-    NFTA_DYNSET_SET_NAME, NFTA_DYNSET_SREG_KEY, NFTA_EXPR_DATA, NFTA_EXPR_NAME, NFTA_LIST_ELEM,
-    NFTA_META_DREG, NFTA_META_KEY, NFTA_PAYLOAD_BASE, NFTA_PAYLOAD_DREG, NFTA_PAYLOAD_LEN,
-    NFTA_PAYLOAD_OFFSET, NFTA_RULE_CHAIN, NFTA_RULE_EXPRESSIONS, NFTA_RULE_TABLE,
-    NFTA_RULE_USERDATA, NFTA_SET_DESC, NFTA_SET_DESC_SIZE, NFTA_SET_ELEM_EXPR,
-    NFTA_SET_ELEM_EXPRESSIONS, NFTA_SET_ELEM_FLAGS, NFTA_SET_ELEM_KEY, NFTA_SET_ELEM_LIST_ELEMENTS,
-    NFTA_SET_ELEM_LIST_SET, NFTA_SET_ELEM_LIST_SET_ID, NFTA_SET_ELEM_LIST_TABLE, NFTA_SET_EXPR,
-    NFTA_SET_FLAGS, NFTA_SET_ID, NFTA_SET_KEY_LEN, NFTA_SET_KEY_TYPE, NFTA_SET_NAME,
-    NFTA_SET_TABLE, NFTA_SET_USERDATA, NFTNL_UDATA_SET_KEYBYTEORDER, NLM_F_APPEND, NLM_F_CREATE,
-    NLM_F_DUMP, NLM_F_REQUEST, NLMSG_HDRLEN,
+    NFGENMSG_LEN, NFT_MSG_GETSETELEM, NFT_MSG_NEWRULE, NFT_MSG_NEWSET, NFT_MSG_NEWSETELEM,
+    NFT_SET_ELEM_INTERVAL_END, NFT_SET_EVAL, NFT_SET_INTERVAL, NFTA_COUNTER_BYTES,
+    NFTA_COUNTER_PACKETS, NFTA_DATA_VALUE, NFTA_EXPR_DATA, NFTA_EXPR_NAME, NFTA_LIST_ELEM,
+    NFTA_RULE_CHAIN, NFTA_RULE_EXPRESSIONS, NFTA_RULE_TABLE, NFTA_RULE_USERDATA, NFTA_SET_DESC,
+    NFTA_SET_DESC_SIZE, NFTA_SET_ELEM_EXPR, NFTA_SET_ELEM_EXPRESSIONS, NFTA_SET_ELEM_FLAGS,
+    NFTA_SET_ELEM_KEY, NFTA_SET_ELEM_LIST_ELEMENTS, NFTA_SET_ELEM_LIST_SET,
+    NFTA_SET_ELEM_LIST_SET_ID, NFTA_SET_ELEM_LIST_TABLE, NFTA_SET_EXPR, NFTA_SET_FLAGS,
+    NFTA_SET_ID, NFTA_SET_KEY_LEN, NFTA_SET_KEY_TYPE, NFTA_SET_NAME, NFTA_SET_TABLE,
+    NFTA_SET_USERDATA, NFTNL_UDATA_SET_KEYBYTEORDER, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP,
+    NLM_F_REQUEST, NLMSG_HDRLEN,
 };
 use super::wire::{self, Attrs, nft_message as message};
 use crate::core::model::{Cidr, PortRange};
@@ -175,16 +171,9 @@ pub fn newsetelems(table: &str, set: &Set, id: u32) -> Vec<Vec<u8>> {
     out
 }
 
-/// One expression: `NFTA_LIST_ELEM { NAME, DATA { ... } }`.
-fn expr(list: &mut Attrs, name: &str, data: impl FnOnce(&mut Attrs)) {
-    list.nest(NFTA_LIST_ELEM, |e| {
-        e.str(NFTA_EXPR_NAME, name).nest(NFTA_EXPR_DATA, data);
-    });
-}
-
 /// An audit recorder rule, written by us because rustables 0.9 has no `dynset`
 /// expression: `[meta l4proto tcp|udp] update @audit_<key> { th dport | ip saddr } counter`,
-/// no verdict. Register 1, as nft itself emits it.
+/// no verdict (its expressions: `expr::record`).
 pub fn recorder_rule(
     table: &str,
     chain: &str,
@@ -193,62 +182,13 @@ pub fn recorder_rule(
     udata: &[u8],
     counter: Option<(u64, u64)>,
 ) -> Vec<u8> {
-    use crate::core::plan::RecordKey;
-    let set = crate::core::plan::set_name(key.set_kind(), "");
     let mut a = Attrs::default();
-    a.str(NFTA_RULE_TABLE, table).str(NFTA_RULE_CHAIN, chain);
-    a.nest(NFTA_RULE_EXPRESSIONS, |l| {
-        let meta = |l: &mut Attrs, meta_key: u32, value: u8| {
-            expr(l, "meta", |d| {
-                d.be32(NFTA_META_DREG, NFT_REG_1)
-                    .be32(NFTA_META_KEY, meta_key);
-            });
-            expr(l, "cmp", |d| {
-                d.be32(NFTA_CMP_SREG, NFT_REG_1)
-                    .be32(NFTA_CMP_OP, NFT_CMP_EQ);
-                d.nest(NFTA_CMP_DATA, |v| {
-                    v.put(NFTA_DATA_VALUE, &[value]);
-                });
-            });
-        };
-        let (base, offset, len) = match key {
-            RecordKey::TcpPort => {
-                meta(l, NFT_META_L4PROTO, crate::core::plan::IPPROTO_TCP);
-                (NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2)
-            }
-            RecordKey::UdpPort => {
-                meta(l, NFT_META_L4PROTO, crate::core::plan::IPPROTO_UDP);
-                (NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2)
-            }
-            RecordKey::Src4 => {
-                meta(l, NFT_META_NFPROTO, NFPROTO_IPV4);
-                (NFT_PAYLOAD_NETWORK_HEADER, 12, 4)
-            }
-            RecordKey::Src6 => {
-                meta(l, NFT_META_NFPROTO, NFPROTO_IPV6);
-                (NFT_PAYLOAD_NETWORK_HEADER, 8, 16)
-            }
-        };
-        expr(l, "payload", |d| {
-            d.be32(NFTA_PAYLOAD_DREG, NFT_REG_1)
-                .be32(NFTA_PAYLOAD_BASE, base)
-                .be32(NFTA_PAYLOAD_OFFSET, offset)
-                .be32(NFTA_PAYLOAD_LEN, len);
-        });
-        expr(l, "dynset", |d| {
-            d.str(NFTA_DYNSET_SET_NAME, &set)
-                .be32(NFTA_DYNSET_SET_ID, set_id)
-                .be32(NFTA_DYNSET_OP, NFT_DYNSET_OP_UPDATE)
-                .be32(NFTA_DYNSET_SREG_KEY, NFT_REG_1);
-        });
-        expr(l, "counter", |d| {
-            if let Some((packets, bytes)) = counter {
-                d.put(NFTA_COUNTER_BYTES, &bytes.to_be_bytes())
-                    .put(NFTA_COUNTER_PACKETS, &packets.to_be_bytes());
-            }
-        });
-    });
-    a.put(NFTA_RULE_USERDATA, udata);
+    a.str(NFTA_RULE_TABLE, table)
+        .str(NFTA_RULE_CHAIN, chain)
+        .nest(NFTA_RULE_EXPRESSIONS, |l| {
+            super::expr::encode_recorder(l, key, set_id, counter);
+        })
+        .put(NFTA_RULE_USERDATA, udata);
     message(
         NFT_MSG_NEWRULE,
         NLM_F_REQUEST | NLM_F_CREATE | NLM_F_APPEND,
