@@ -10,6 +10,8 @@
 //! since we read the generation), and `NLM_F_ACK` is cleared on every message so a large
 //! batch does not flood the socket with acks (errors are reported regardless).
 
+use std::collections::HashMap;
+
 use rustables::expr::{Immediate, VerdictKind};
 use rustables::{Batch, Chain, ChainPolicy, ChainType, Hook, HookClass, MsgType, ProtocolFamily};
 
@@ -97,137 +99,167 @@ pub fn encode_seeded(
     fault: Option<Fault>,
     seeds: &Seeds,
 ) -> EncodedBatch {
-    let mut batch = Batch::new();
-    let mut ops: Vec<Op> = Vec::new();
-    // message index (in `ops`) → our own bytes for that message
-    let mut own: std::collections::HashMap<usize, Vec<u8>> = std::collections::HashMap::new();
-    let set_ids: SetIds = plan
-        .sets
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.name.clone(), (i + 1) as u32))
-        .collect();
-    let push = |ops: &mut Vec<Op>, what: String| {
-        let seq = ops.len() as u32 + 1;
-        ops.push(Op { seq, what });
-    };
-    let t = &plan.table;
-
-    let bare = rustables::Table::new(ProtocolFamily::Inet).with_name(t.as_str());
-    batch.add(&bare, MsgType::Add);
-    push(&mut ops, format!("create table inet {t} if missing"));
-    batch.add(&bare, MsgType::Del);
-    push(&mut ops, format!("delete table inet {t}"));
-    let table = rustables::Table::new(ProtocolFamily::Inet)
-        .with_name(t.as_str())
-        .with_flags(0u32)
-        .with_userdata(comment_udata(&table_comment(plan)));
-    batch.add(&table, MsgType::Add);
-    push(&mut ops, format!("add table inet {t}"));
-
+    let mut b = Builder::new(plan);
+    let table = b.table(plan);
     // every chain before any rule: the input chain's rules jump to the chains after it
-    let mut chains = Vec::with_capacity(plan.chains.len());
-    for ch in &plan.chains {
-        let mut chain = Chain::new(&table).with_name(ch.name.as_str());
-        if let Some(h) = ch.hook {
-            let class = match h.hook {
-                plan::Hook::Input => HookClass::In,
-            };
-            chain = chain
-                .with_hook(Hook::new(class, h.priority))
-                .with_policy(ChainPolicy::Accept)
-                .with_type(ChainType::Filter);
-        }
-        batch.add(&chain, MsgType::Add);
-        push(&mut ops, format!("add chain inet {t} {}", ch.name));
-        chains.push(chain);
-    }
+    let chains = b.chains(plan, &table);
     for ((ci, ch), chain) in plan.chains.iter().enumerate().zip(&chains) {
         for (i, r) in ch.rules.iter().enumerate() {
             let seed = seeds.get(&(ci, i)).copied();
-            let recorder = r.matches.iter().find_map(|m| match m {
-                Match::Record(key) => Some(*key),
-                _ => None,
-            });
-            if let Some(key) = recorder {
-                // rustables cannot write a dynset: a placeholder keeps the message count,
-                // and our own bytes replace it below
-                let set = plan::set_name(key.set_kind(), "");
-                let id = set_ids.get(&set).copied().unwrap_or(0);
-                own.insert(
-                    ops.len(),
-                    super::sets::recorder_rule(
-                        t,
-                        &ch.name,
-                        key,
-                        id,
-                        &comment_udata(&r.comment),
-                        seed,
-                    ),
-                );
-                batch.add(&rustables::Rule::new(chain).expect("named"), MsgType::Add);
-            } else {
-                let rule = rule_seeded(chain, r, seed, &set_ids);
-                batch.add(&rule, MsgType::Add);
-            }
-            let origin = match r.origin {
-                Some(loc) => format!(" (policy line {})", loc.line),
-                None => String::new(),
-            };
-            push(
-                &mut ops,
-                format!(
-                    "rule {} of chain {} (entry `{}`){origin}",
-                    i + 1,
-                    ch.name,
-                    r.comment
-                ),
-            );
+            b.rule(ch, chain, i, r, seed);
         }
         if fault == Some(Fault::JumpToMissingChain) && ch.hook.is_some() {
             let mut r = rustables::Rule::new(chain).expect("chain has table and name");
             r.add_expr(Immediate::new_verdict(VerdictKind::Jump {
                 chain: "statewall-test-missing-chain".into(),
             }));
-            batch.add(&r, MsgType::Add);
-            push(
-                &mut ops,
-                format!("injected fault: jump to a missing chain from {}", ch.name),
-            );
+            let what = format!("injected fault: jump to a missing chain from {}", ch.name);
+            b.batch.add(&r, MsgType::Add);
+            b.what.push(what);
         }
     }
-    let raw = batch.finalize();
-    // rustables cannot write interval sets: our own set messages go in right after the
-    // table (before the rules that look them up), and every message is renumbered.
-    let mut parts: Vec<(Vec<u8>, String)> = Vec::with_capacity(ops.len() + 2 * plan.sets.len());
-    let mut rust_msgs = wire::messages(&raw)
-        .filter(|(h, _)| h.ty != NFNL_MSG_BATCH_BEGIN && h.ty != NFNL_MSG_BATCH_END)
-        .map(|(_, m)| m.to_vec())
-        .enumerate()
-        .map(|(i, m)| own.remove(&i).unwrap_or(m))
-        .zip(ops.into_iter().map(|o| o.what));
-    parts.extend(rust_msgs.by_ref().take(3));
-    for (i, set) in plan.sets.iter().enumerate() {
-        let id = (i + 1) as u32;
-        parts.push((
-            super::sets::newset(t, set, id),
-            format!(
-                "add set inet {t} {} ({} elements)",
-                set.name,
-                set.elements.len()
-            ),
-        ));
-        let chunks = super::sets::newsetelems(t, set, id);
-        let n = chunks.len();
-        for (k, m) in chunks.into_iter().enumerate() {
-            parts.push((
-                m,
-                format!("add elements to set {} (part {} of {n})", set.name, k + 1),
-            ));
+    assemble(b.with_sets(plan), genid)
+}
+
+/// The batch as rustables builds it, with what each message stands for, and our own bytes
+/// for the messages rustables cannot write.
+struct Builder {
+    batch: Batch,
+    /// what each message stands for, in order
+    what: Vec<String>,
+    /// message index → our own bytes for it (rustables wrote a placeholder)
+    own: HashMap<usize, Vec<u8>>,
+    /// the plan's table and its sets, numbered in the batch
+    table: String,
+    set_ids: SetIds,
+}
+
+impl Builder {
+    fn new(plan: &Plan) -> Builder {
+        Builder {
+            batch: Batch::new(),
+            what: Vec::new(),
+            own: HashMap::new(),
+            table: plan.table.clone(),
+            set_ids: plan
+                .sets
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.name.clone(), (i + 1) as u32))
+                .collect(),
         }
     }
-    parts.extend(rust_msgs);
-    assemble(parts, genid)
+
+    /// `NEWTABLE` (so the delete cannot fail), `DELTABLE`, `NEWTABLE` with the comment.
+    fn table(&mut self, plan: &Plan) -> rustables::Table {
+        let t = &plan.table;
+        let bare = rustables::Table::new(ProtocolFamily::Inet).with_name(t.as_str());
+        self.batch.add(&bare, MsgType::Add);
+        self.what.push(format!("create table inet {t} if missing"));
+        self.batch.add(&bare, MsgType::Del);
+        self.what.push(format!("delete table inet {t}"));
+        let table = rustables::Table::new(ProtocolFamily::Inet)
+            .with_name(t.as_str())
+            .with_flags(0u32)
+            .with_userdata(comment_udata(&table_comment(plan)));
+        self.batch.add(&table, MsgType::Add);
+        self.what.push(format!("add table inet {t}"));
+        table
+    }
+
+    fn chains(&mut self, plan: &Plan, table: &rustables::Table) -> Vec<Chain> {
+        let mut chains = Vec::with_capacity(plan.chains.len());
+        for ch in &plan.chains {
+            let mut chain = Chain::new(table).with_name(ch.name.as_str());
+            if let Some(h) = ch.hook {
+                let class = match h.hook {
+                    plan::Hook::Input => HookClass::In,
+                };
+                chain = chain
+                    .with_hook(Hook::new(class, h.priority))
+                    .with_policy(ChainPolicy::Accept)
+                    .with_type(ChainType::Filter);
+            }
+            let what = format!("add chain inet {} {}", plan.table, ch.name);
+            self.batch.add(&chain, MsgType::Add);
+            self.what.push(what);
+            chains.push(chain);
+        }
+        chains
+    }
+
+    /// Rule `i` of chain `ch`.
+    fn rule(
+        &mut self,
+        ch: &plan::Chain,
+        chain: &Chain,
+        i: usize,
+        r: &plan::Rule,
+        seed: Option<(u64, u64)>,
+    ) {
+        let origin = match r.origin {
+            Some(loc) => format!(" (policy line {})", loc.line),
+            None => String::new(),
+        };
+        let what = format!(
+            "rule {} of chain {} (entry `{}`){origin}",
+            i + 1,
+            ch.name,
+            r.comment
+        );
+        let recorder = r.matches.iter().find_map(|m| match m {
+            Match::Record(key) => Some(*key),
+            _ => None,
+        });
+        let Some(key) = recorder else {
+            self.batch
+                .add(&rule_seeded(chain, r, seed, &self.set_ids), MsgType::Add);
+            self.what.push(what);
+            return;
+        };
+        // rustables cannot write a dynset: a placeholder keeps the message count, and our
+        // own bytes replace it in `with_sets`
+        let id = self
+            .set_ids
+            .get(&plan::set_name(key.set_kind(), ""))
+            .copied()
+            .unwrap_or(0);
+        let udata = comment_udata(&r.comment);
+        let own = super::sets::recorder_rule(&self.table, &ch.name, key, id, &udata, seed);
+        self.own.insert(self.what.len(), own);
+        let placeholder = rustables::Rule::new(chain).expect("named");
+        self.batch.add(&placeholder, MsgType::Add);
+        self.what.push(what);
+    }
+
+    /// Every message, with what it stands for. rustables cannot write interval sets: our
+    /// own set messages go in right after the table (before the rules that look them up).
+    fn with_sets(mut self, plan: &Plan) -> Vec<(Vec<u8>, String)> {
+        let t = &plan.table;
+        let raw = self.batch.finalize();
+        let mut parts = Vec::with_capacity(self.what.len() + 2 * plan.sets.len());
+        let mut rust_msgs = wire::messages(&raw)
+            .filter(|(h, _)| h.ty != NFNL_MSG_BATCH_BEGIN && h.ty != NFNL_MSG_BATCH_END)
+            .map(|(_, m)| m.to_vec())
+            .enumerate()
+            .map(|(i, m)| self.own.remove(&i).unwrap_or(m))
+            .zip(self.what);
+        parts.extend(rust_msgs.by_ref().take(3));
+        for (i, set) in plan.sets.iter().enumerate() {
+            let id = (i + 1) as u32;
+            let n = set.elements.len();
+            let what = format!("add set inet {t} {} ({n} elements)", set.name);
+            parts.push((super::sets::newset(t, set, id), what));
+            let chunks = super::sets::newsetelems(t, set, id);
+            let n = chunks.len();
+            for (k, m) in chunks.into_iter().enumerate() {
+                let what = format!("add elements to set {} (part {} of {n})", set.name, k + 1);
+                parts.push((m, what));
+            }
+        }
+        parts.extend(rust_msgs);
+        parts
+    }
 }
 
 /// One batch from whole messages: batch begin (with the generation id), the messages
