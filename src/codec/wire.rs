@@ -307,7 +307,9 @@ pub fn errno_words(errno: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::nft::{NFT_MSG_NEWGEN, NLM_F_MULTI, NLMSG_DONE, NLMSG_ERROR};
+    use crate::codec::nft::{
+        NFT_MSG_NEWGEN, NFT_MSG_NEWRULE, NLM_F_MULTI, NLMSG_DONE, NLMSG_ERROR,
+    };
 
     #[test]
     fn batch_begin_carries_genid_big_endian() {
@@ -368,8 +370,8 @@ mod tests {
         // build an NLMSG_ERROR with NLM_F_CAPPED|NLM_F_ACK_TLVS carrying a message
         let req = Header {
             len: 40,
-            ty: 0xa06,
-            flags: 5,
+            ty: (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE,
+            flags: NLM_F_REQUEST | NLM_F_ACK,
             seq: 9,
             pid: 0,
         };
