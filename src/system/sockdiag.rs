@@ -84,7 +84,7 @@ mod tests {
 
     #[test]
     fn sock_diag_numbers_are_the_headers_ones() {
-        use crate::codec::nft::uapi_check::Constants;
+        use crate::codec::nft::Constants;
         let c = Constants::installed(&["linux/sock_diag.h", "netinet/tcp.h"]);
         assert_eq!(
             c.value("SOCK_DIAG_BY_FAMILY"),
