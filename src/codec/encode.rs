@@ -10,24 +10,23 @@
 //! since we read the generation), and `NLM_F_ACK` is cleared on every message so a large
 //! batch does not flood the socket with acks (errors are reported regardless).
 
-use rustables::expr::{
-    Bitwise, Cmp, CmpOp, Conntrack, ConntrackKey, Counter, IcmpCode, Immediate, Lookup, Meta,
-    MetaType, Payload, Register, Reject, RejectType, VerdictKind,
-};
+use std::collections::HashMap;
+
+use rustables::expr::{Immediate, VerdictKind};
 use rustables::{Batch, Chain, ChainPolicy, ChainType, Hook, HookClass, MsgType, ProtocolFamily};
 
-use super::wire::{self, NLM_F_ACK};
+use super::expr::{self, SetIds};
+use super::nft::{
+    NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END, NFNL_SUBSYS_NFTABLES, NFTNL_UDATA_RULE_COMMENT,
+    NFTNL_UDATA_TABLE_COMMENT, NLM_F_ACK, NLM_F_REQUEST,
+};
+use super::wire;
 use crate::core::identity::{Seeds, table_comment};
-use crate::core::model::{Cidr, IcmpReject};
-use crate::core::plan::{self, Match, Plan, Verdict};
+use crate::core::plan::{self, Match, Plan};
 
-/// Userdata TLV type that `nft` shows as `comment` (NFTNL_UDATA_RULE_COMMENT / _TABLE_COMMENT).
-pub const UDATA_COMMENT: u8 = 0;
-
-pub const NFT_PAYLOAD_NETWORK_HEADER: u32 = 1;
-pub const NFT_PAYLOAD_TRANSPORT_HEADER: u32 = 2;
-pub const NFPROTO_IPV4: u8 = 2;
-pub const NFPROTO_IPV6: u8 = 10;
+/// Userdata TLV type that `nft` shows as `comment`, on tables and rules alike.
+const UDATA_COMMENT: u8 = NFTNL_UDATA_RULE_COMMENT;
+const _: () = assert!(NFTNL_UDATA_TABLE_COMMENT == UDATA_COMMENT);
 
 /// A fault injected on purpose, only for tests of the failure path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,137 +99,167 @@ pub fn encode_seeded(
     fault: Option<Fault>,
     seeds: &Seeds,
 ) -> EncodedBatch {
-    let mut batch = Batch::new();
-    let mut ops: Vec<Op> = Vec::new();
-    // message index (in `ops`) → our own bytes for that message
-    let mut own: std::collections::HashMap<usize, Vec<u8>> = std::collections::HashMap::new();
-    let set_ids: SetIds = plan
-        .sets
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.name.clone(), (i + 1) as u32))
-        .collect();
-    let push = |ops: &mut Vec<Op>, what: String| {
-        let seq = ops.len() as u32 + 1;
-        ops.push(Op { seq, what });
-    };
-    let t = &plan.table;
-
-    let bare = rustables::Table::new(ProtocolFamily::Inet).with_name(t.as_str());
-    batch.add(&bare, MsgType::Add);
-    push(&mut ops, format!("create table inet {t} if missing"));
-    batch.add(&bare, MsgType::Del);
-    push(&mut ops, format!("delete table inet {t}"));
-    let table = rustables::Table::new(ProtocolFamily::Inet)
-        .with_name(t.as_str())
-        .with_flags(0u32)
-        .with_userdata(comment_udata(&table_comment(plan)));
-    batch.add(&table, MsgType::Add);
-    push(&mut ops, format!("add table inet {t}"));
-
+    let mut b = Builder::new(plan);
+    let table = b.table(plan);
     // every chain before any rule: the input chain's rules jump to the chains after it
-    let mut chains = Vec::with_capacity(plan.chains.len());
-    for ch in &plan.chains {
-        let mut chain = Chain::new(&table).with_name(ch.name.as_str());
-        if let Some(h) = ch.hook {
-            let class = match h.hook {
-                plan::Hook::Input => HookClass::In,
-            };
-            chain = chain
-                .with_hook(Hook::new(class, h.priority))
-                .with_policy(ChainPolicy::Accept)
-                .with_type(ChainType::Filter);
-        }
-        batch.add(&chain, MsgType::Add);
-        push(&mut ops, format!("add chain inet {t} {}", ch.name));
-        chains.push(chain);
-    }
+    let chains = b.chains(plan, &table);
     for ((ci, ch), chain) in plan.chains.iter().enumerate().zip(&chains) {
         for (i, r) in ch.rules.iter().enumerate() {
             let seed = seeds.get(&(ci, i)).copied();
-            let recorder = r.matches.iter().find_map(|m| match m {
-                Match::Record(key) => Some(*key),
-                _ => None,
-            });
-            if let Some(key) = recorder {
-                // rustables cannot write a dynset: a placeholder keeps the message count,
-                // and our own bytes replace it below
-                let set = plan::set_name(key.set_kind(), "");
-                let id = set_ids.get(&set).copied().unwrap_or(0);
-                own.insert(
-                    ops.len(),
-                    super::sets::recorder_rule(
-                        t,
-                        &ch.name,
-                        key,
-                        id,
-                        &comment_udata(&r.comment),
-                        seed,
-                    ),
-                );
-                batch.add(&rustables::Rule::new(chain).expect("named"), MsgType::Add);
-            } else {
-                let rule = rule_seeded(chain, r, seed, &set_ids);
-                batch.add(&rule, MsgType::Add);
-            }
-            let origin = match r.origin {
-                Some(loc) => format!(" (policy line {})", loc.line),
-                None => String::new(),
-            };
-            push(
-                &mut ops,
-                format!(
-                    "rule {} of chain {} (entry `{}`){origin}",
-                    i + 1,
-                    ch.name,
-                    r.comment
-                ),
-            );
+            b.rule(ch, chain, i, r, seed);
         }
         if fault == Some(Fault::JumpToMissingChain) && ch.hook.is_some() {
             let mut r = rustables::Rule::new(chain).expect("chain has table and name");
             r.add_expr(Immediate::new_verdict(VerdictKind::Jump {
                 chain: "statewall-test-missing-chain".into(),
             }));
-            batch.add(&r, MsgType::Add);
-            push(
-                &mut ops,
-                format!("injected fault: jump to a missing chain from {}", ch.name),
-            );
+            let what = format!("injected fault: jump to a missing chain from {}", ch.name);
+            b.batch.add(&r, MsgType::Add);
+            b.what.push(what);
         }
     }
-    let raw = batch.finalize();
-    // rustables cannot write interval sets: our own set messages go in right after the
-    // table (before the rules that look them up), and every message is renumbered.
-    let mut parts: Vec<(Vec<u8>, String)> = Vec::with_capacity(ops.len() + 2 * plan.sets.len());
-    let mut rust_msgs = wire::messages(&raw)
-        .filter(|(h, _)| h.ty != wire::NFNL_MSG_BATCH_BEGIN && h.ty != wire::NFNL_MSG_BATCH_END)
-        .map(|(_, m)| m.to_vec())
-        .enumerate()
-        .map(|(i, m)| own.remove(&i).unwrap_or(m))
-        .zip(ops.into_iter().map(|o| o.what));
-    parts.extend(rust_msgs.by_ref().take(3));
-    for (i, set) in plan.sets.iter().enumerate() {
-        let id = (i + 1) as u32;
-        parts.push((
-            super::sets::newset(t, set, id),
-            format!(
-                "add set inet {t} {} ({} elements)",
-                set.name,
-                set.elements.len()
-            ),
-        ));
-        let chunks = super::sets::newsetelems(t, set, id);
-        let n = chunks.len();
-        for (k, m) in chunks.into_iter().enumerate() {
-            parts.push((
-                m,
-                format!("add elements to set {} (part {} of {n})", set.name, k + 1),
-            ));
+    assemble(b.with_sets(plan), genid)
+}
+
+/// The batch as rustables builds it, with what each message stands for, and our own bytes
+/// for the messages rustables cannot write.
+struct Builder {
+    batch: Batch,
+    /// what each message stands for, in order
+    what: Vec<String>,
+    /// message index → our own bytes for it (rustables wrote a placeholder)
+    own: HashMap<usize, Vec<u8>>,
+    /// the plan's table and its sets, numbered in the batch
+    table: String,
+    set_ids: SetIds,
+}
+
+impl Builder {
+    fn new(plan: &Plan) -> Builder {
+        Builder {
+            batch: Batch::new(),
+            what: Vec::new(),
+            own: HashMap::new(),
+            table: plan.table.clone(),
+            set_ids: plan
+                .sets
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.name.clone(), (i + 1) as u32))
+                .collect(),
         }
     }
-    parts.extend(rust_msgs);
-    assemble(parts, genid)
+
+    /// `NEWTABLE` (so the delete cannot fail), `DELTABLE`, `NEWTABLE` with the comment.
+    fn table(&mut self, plan: &Plan) -> rustables::Table {
+        let t = &plan.table;
+        let bare = rustables::Table::new(ProtocolFamily::Inet).with_name(t.as_str());
+        self.batch.add(&bare, MsgType::Add);
+        self.what.push(format!("create table inet {t} if missing"));
+        self.batch.add(&bare, MsgType::Del);
+        self.what.push(format!("delete table inet {t}"));
+        let table = rustables::Table::new(ProtocolFamily::Inet)
+            .with_name(t.as_str())
+            .with_flags(0u32)
+            .with_userdata(comment_udata(&table_comment(plan)));
+        self.batch.add(&table, MsgType::Add);
+        self.what.push(format!("add table inet {t}"));
+        table
+    }
+
+    fn chains(&mut self, plan: &Plan, table: &rustables::Table) -> Vec<Chain> {
+        let mut chains = Vec::with_capacity(plan.chains.len());
+        for ch in &plan.chains {
+            let mut chain = Chain::new(table).with_name(ch.name.as_str());
+            if let Some(h) = ch.hook {
+                let class = match h.hook {
+                    plan::Hook::Input => HookClass::In,
+                };
+                chain = chain
+                    .with_hook(Hook::new(class, h.priority))
+                    .with_policy(ChainPolicy::Accept)
+                    .with_type(ChainType::Filter);
+            }
+            let what = format!("add chain inet {} {}", plan.table, ch.name);
+            self.batch.add(&chain, MsgType::Add);
+            self.what.push(what);
+            chains.push(chain);
+        }
+        chains
+    }
+
+    /// Rule `i` of chain `ch`.
+    fn rule(
+        &mut self,
+        ch: &plan::Chain,
+        chain: &Chain,
+        i: usize,
+        r: &plan::Rule,
+        seed: Option<(u64, u64)>,
+    ) {
+        let origin = match r.origin {
+            Some(loc) => format!(" (policy line {})", loc.line),
+            None => String::new(),
+        };
+        let what = format!(
+            "rule {} of chain {} (entry `{}`){origin}",
+            i + 1,
+            ch.name,
+            r.comment
+        );
+        let recorder = r.matches.iter().find_map(|m| match m {
+            Match::Record(key) => Some(*key),
+            _ => None,
+        });
+        let Some(key) = recorder else {
+            self.batch
+                .add(&rule_seeded(chain, r, seed, &self.set_ids), MsgType::Add);
+            self.what.push(what);
+            return;
+        };
+        // rustables cannot write a dynset: a placeholder keeps the message count, and our
+        // own bytes replace it in `with_sets`
+        let id = self
+            .set_ids
+            .get(&plan::set_name(key.set_kind(), ""))
+            .copied()
+            .unwrap_or(0);
+        let udata = comment_udata(&r.comment);
+        let own = super::sets::recorder_rule(&self.table, &ch.name, key, id, &udata, seed);
+        self.own.insert(self.what.len(), own);
+        let placeholder = rustables::Rule::new(chain).expect("named");
+        self.batch.add(&placeholder, MsgType::Add);
+        self.what.push(what);
+    }
+
+    /// Every message, with what it stands for. rustables cannot write interval sets: our
+    /// own set messages go in right after the table (before the rules that look them up).
+    fn with_sets(mut self, plan: &Plan) -> Vec<(Vec<u8>, String)> {
+        let t = &plan.table;
+        let raw = self.batch.finalize();
+        let mut parts = Vec::with_capacity(self.what.len() + 2 * plan.sets.len());
+        let mut rust_msgs = wire::messages(&raw)
+            .filter(|(h, _)| h.ty != NFNL_MSG_BATCH_BEGIN && h.ty != NFNL_MSG_BATCH_END)
+            .map(|(_, m)| m.to_vec())
+            .enumerate()
+            .map(|(i, m)| self.own.remove(&i).unwrap_or(m))
+            .zip(self.what);
+        parts.extend(rust_msgs.by_ref().take(3));
+        for (i, set) in plan.sets.iter().enumerate() {
+            let id = (i + 1) as u32;
+            let n = set.elements.len();
+            let what = format!("add set inet {t} {} ({n} elements)", set.name);
+            parts.push((super::sets::newset(t, set, id), what));
+            let chunks = super::sets::newsetelems(t, set, id);
+            let n = chunks.len();
+            for (k, m) in chunks.into_iter().enumerate() {
+                let what = format!("add elements to set {} (part {} of {n})", set.name, k + 1);
+                parts.push((m, what));
+            }
+        }
+        parts.extend(rust_msgs);
+        parts
+    }
 }
 
 /// One batch from whole messages: batch begin (with the generation id), the messages
@@ -251,11 +280,11 @@ fn assemble(parts: Vec<(Vec<u8>, String)>, genid: Option<u32>) -> EncodedBatch {
     }
     let end_seq = ops.len() as u32 + 1;
     bytes.extend_from_slice(&wire::nfnl_message(
-        wire::NFNL_MSG_BATCH_END,
-        wire::NLM_F_REQUEST,
+        NFNL_MSG_BATCH_END,
+        NLM_F_REQUEST,
         end_seq,
         0,
-        wire::NFNL_SUBSYS_NFTABLES,
+        NFNL_SUBSYS_NFTABLES,
         &wire::Attrs::default(),
     ));
     EncodedBatch {
@@ -271,9 +300,8 @@ pub fn rule(chain: &Chain, r: &plan::Rule) -> rustables::Rule {
     rule_seeded(chain, r, None, &SetIds::new())
 }
 
-/// Set name → `NFTA_SET_ID` within one batch.
-type SetIds = std::collections::HashMap<String, u32>;
-
+/// One plan rule, its counter starting at `counter` when given (the expressions of each
+/// match and verdict: `codec::expr`).
 fn rule_seeded(
     chain: &Chain,
     r: &plan::Rule,
@@ -281,143 +309,8 @@ fn rule_seeded(
     set_ids: &SetIds,
 ) -> rustables::Rule {
     let mut rule = rustables::Rule::new(chain).expect("chain has table and name");
-    for m in &r.matches {
-        match (m, plan::set_of(r, m)) {
-            (Match::SrcInSet { v6 }, Some(name)) => {
-                let (nfproto, offset, len) = if *v6 {
-                    (NFPROTO_IPV6, 8, 16)
-                } else {
-                    (NFPROTO_IPV4, 12, 4)
-                };
-                rule.add_expr(Meta::new(MetaType::NfProto));
-                rule.add_expr(Cmp::new(CmpOp::Eq, [nfproto]));
-                rule.add_expr(payload(NFT_PAYLOAD_NETWORK_HEADER, offset, len));
-                rule.add_expr(lookup(&name, set_ids));
-            }
-            (Match::DstPortInSet, Some(name)) => {
-                rule.add_expr(payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2));
-                rule.add_expr(lookup(&name, set_ids));
-            }
-            _ => add_match(&mut rule, *m),
-        }
-    }
-    rule.add_expr(match counter {
-        Some((packets, bytes)) => Counter::default()
-            .with_nb_packets(packets)
-            .with_nb_bytes(bytes),
-        None => Counter::default(),
-    });
-    match r.verdict {
-        Verdict::Continue => {}
-        Verdict::Accept => rule.add_expr(Immediate::new_verdict(VerdictKind::Accept)),
-        Verdict::Drop => rule.add_expr(Immediate::new_verdict(VerdictKind::Drop)),
-        Verdict::RejectTcpReset => rule.add_expr(
-            Reject::default()
-                .with_type(RejectType::TcpRst)
-                .with_icmp_code(IcmpCode::NoRoute),
-        ),
-        Verdict::RejectIcmpx(kind) => rule.add_expr(
-            Reject::default()
-                .with_type(RejectType::IcmpxUnreach)
-                .with_icmp_code(match kind {
-                    IcmpReject::PortUnreachable => IcmpCode::PortUnreach,
-                    IcmpReject::HostUnreachable => IcmpCode::HostUnreach,
-                    IcmpReject::AdminProhibited => IcmpCode::AdminProhibited,
-                    IcmpReject::NoRoute => IcmpCode::NoRoute,
-                }),
-        ),
-        Verdict::Jump(n) => rule.add_expr(Immediate::new_verdict(VerdictKind::Jump {
-            chain: plan::entries_chain(n),
-        })),
-    }
+    expr::encode(&mut rule, r, counter, set_ids);
     rule.with_userdata(comment_udata(&r.comment))
-}
-
-fn lookup(name: &str, set_ids: &SetIds) -> Lookup {
-    let mut set = rustables::Set::default().with_name(name);
-    if let Some(id) = set_ids.get(name) {
-        set.set_id(*id);
-    }
-    Lookup::new(&set).expect("the set has a name")
-}
-
-fn payload(base: u32, offset: u32, len: u32) -> Payload {
-    Payload::default()
-        .with_dreg(Register::Reg1)
-        .with_base(base)
-        .with_offset(offset)
-        .with_len(len)
-}
-
-/// `cmp eq` for a single value, `cmp gte` + `cmp lte` for a range (big-endian data compares
-/// numerically under the kernel's memcmp).
-fn eq_or_range(rule: &mut rustables::Rule, lo: &[u8], hi: &[u8]) {
-    if lo == hi {
-        rule.add_expr(Cmp::new(CmpOp::Eq, lo.to_vec()));
-    } else {
-        rule.add_expr(Cmp::new(CmpOp::Gte, lo.to_vec()));
-        rule.add_expr(Cmp::new(CmpOp::Lte, hi.to_vec()));
-    }
-}
-
-fn add_match(rule: &mut rustables::Rule, m: Match) {
-    match m {
-        Match::CtState(st) => {
-            // ct state is host-endian in the register
-            rule.add_expr(Conntrack::new(ConntrackKey::State));
-            rule.add_expr(
-                Bitwise::new(st.0.to_ne_bytes(), 0u32.to_ne_bytes()).expect("same length"),
-            );
-            rule.add_expr(Cmp::new(CmpOp::Neq, 0u32.to_ne_bytes()));
-        }
-        Match::Iif(idx) => {
-            rule.add_expr(Meta::new(MetaType::Iif));
-            rule.add_expr(Cmp::new(CmpOp::Eq, idx.to_ne_bytes()));
-        }
-        Match::L4Proto(p) => {
-            rule.add_expr(Meta::new(MetaType::L4Proto));
-            rule.add_expr(Cmp::new(CmpOp::Eq, [p]));
-        }
-        Match::SrcNet(net) => {
-            let (nfproto, offset, addr, prefix, bits): (u8, u32, Vec<u8>, u8, u8) = match net {
-                Cidr::V4(a, l) => (NFPROTO_IPV4, 12, a.octets().to_vec(), l, 32),
-                Cidr::V6(a, l) => (NFPROTO_IPV6, 8, a.octets().to_vec(), l, 128),
-            };
-            rule.add_expr(Meta::new(MetaType::NfProto));
-            rule.add_expr(Cmp::new(CmpOp::Eq, [nfproto]));
-            rule.add_expr(payload(
-                NFT_PAYLOAD_NETWORK_HEADER,
-                offset,
-                addr.len() as u32,
-            ));
-            if prefix < bits {
-                let mask = Cidr::mask_bytes(prefix, addr.len());
-                let zero = vec![0u8; addr.len()];
-                rule.add_expr(Bitwise::new(mask, zero).expect("same length"));
-            }
-            rule.add_expr(Cmp::new(CmpOp::Eq, addr));
-        }
-        Match::DstPort(r) => {
-            rule.add_expr(payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2));
-            eq_or_range(rule, &r.lo.to_be_bytes(), &r.hi.to_be_bytes());
-        }
-        Match::Icmpv6Type { lo, hi } => {
-            rule.add_expr(payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1));
-            eq_or_range(rule, &[lo], &[hi]);
-        }
-        Match::IcmpType(t) => {
-            rule.add_expr(payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1));
-            rule.add_expr(Cmp::new(CmpOp::Eq, [t]));
-        }
-        Match::SrcInSet { .. } | Match::DstPortInSet | Match::Record(_) => {
-            unreachable!("set lookups are encoded by rule_seeded, which knows the set's name")
-        }
-        Match::IifName(name) => {
-            // the name NUL-padded to IFNAMSIZ, as `nft` emits `iifname "eth0"`
-            rule.add_expr(Meta::new(MetaType::IifName));
-            rule.add_expr(Cmp::new(CmpOp::Eq, name));
-        }
-    }
 }
 
 /// A batch that deletes statewall's table and nothing else.

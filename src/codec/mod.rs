@@ -3,5 +3,7 @@
 
 pub mod decode;
 pub mod encode;
+mod expr;
+pub mod nft;
 pub mod sets;
 pub mod wire;

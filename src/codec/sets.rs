@@ -2,44 +2,25 @@
 //! write (interval elements, the set's counter expression, elements split under 64 KiB)
 //! and the element dump it cannot read. Pure byte work; the socket is elsewhere.
 
-use super::wire::{
-    self, Attrs, NFTA_COUNTER_BYTES, NFTA_COUNTER_PACKETS, NFTA_DATA_VALUE, NFTA_EXPR_DATA,
-    NFTA_EXPR_NAME, NFTA_LIST_ELEM, NLM_F_DUMP, NLM_F_REQUEST, nft_message as message,
+use super::nft::{
+    NFGENMSG_LEN, NFT_MSG_GETSETELEM, NFT_MSG_NEWRULE, NFT_MSG_NEWSET, NFT_MSG_NEWSETELEM,
+    NFT_SET_ELEM_INTERVAL_END, NFT_SET_EVAL, NFT_SET_INTERVAL, NFTA_COUNTER_BYTES,
+    NFTA_COUNTER_PACKETS, NFTA_DATA_VALUE, NFTA_EXPR_DATA, NFTA_EXPR_NAME, NFTA_LIST_ELEM,
+    NFTA_RULE_CHAIN, NFTA_RULE_EXPRESSIONS, NFTA_RULE_TABLE, NFTA_RULE_USERDATA, NFTA_SET_DESC,
+    NFTA_SET_DESC_SIZE, NFTA_SET_ELEM_EXPR, NFTA_SET_ELEM_EXPRESSIONS, NFTA_SET_ELEM_FLAGS,
+    NFTA_SET_ELEM_KEY, NFTA_SET_ELEM_LIST_ELEMENTS, NFTA_SET_ELEM_LIST_SET,
+    NFTA_SET_ELEM_LIST_SET_ID, NFTA_SET_ELEM_LIST_TABLE, NFTA_SET_EXPR, NFTA_SET_FLAGS,
+    NFTA_SET_ID, NFTA_SET_KEY_LEN, NFTA_SET_KEY_TYPE, NFTA_SET_NAME, NFTA_SET_TABLE,
+    NFTA_SET_USERDATA, NFTNL_UDATA_SET_KEYBYTEORDER, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP,
+    NLM_F_REQUEST, NLMSG_HDRLEN,
 };
+use super::wire::{self, Attrs, nft_message as message};
 use crate::core::model::{Cidr, PortRange};
 use crate::core::plan::{Set, SetElem, SetKind};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-pub const NFT_MSG_NEWSET: u16 = 9;
-pub const NFT_MSG_GETSET: u16 = 10;
-pub const NFT_MSG_NEWSETELEM: u16 = 12;
-pub const NFT_MSG_GETSETELEM: u16 = 13;
-
-const NFTA_SET_TABLE: u16 = 1;
-const NFTA_SET_NAME: u16 = 2;
-const NFTA_SET_FLAGS: u16 = 3;
-const NFTA_SET_KEY_TYPE: u16 = 4;
-const NFTA_SET_KEY_LEN: u16 = 5;
-const NFTA_SET_ID: u16 = 10;
-const NFTA_SET_USERDATA: u16 = 13;
-const NFTA_SET_EXPR: u16 = 17;
-const NFTA_SET_DESC: u16 = 9;
-const NFTA_SET_DESC_SIZE: u16 = 1;
-const NFT_SET_INTERVAL: u32 = 0x4;
-const NFT_SET_EVAL: u32 = 0x20;
 /// Elements an audit set keeps at most.
 pub use crate::core::plan::DYNAMIC_SET_SIZE;
-
-const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
-const NFTA_SET_ELEM_LIST_SET: u16 = 2;
-const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
-const NFTA_SET_ELEM_LIST_SET_ID: u16 = 4;
-const NFTA_SET_ELEM_KEY: u16 = 1;
-const NFTA_SET_ELEM_FLAGS: u16 = 3;
-const NFTA_SET_ELEM_EXPR: u16 = 7;
-const NFTA_SET_ELEM_EXPRESSIONS: u16 = 11;
-const NFT_SET_ELEM_INTERVAL_END: u32 = 0x1;
-const NLM_F_CREATE: u16 = 0x400;
 
 /// Element messages stay well under the 64 KiB an attribute length can say.
 const ELEMENTS_PER_MESSAGE_BYTES: usize = 48 * 1024;
@@ -66,8 +47,11 @@ pub fn newset(table: &str, set: &Set, id: u32) -> Vec<u8> {
         });
     }
     a
-        // NFTNL_UDATA_SET_KEYBYTEORDER = big endian, so `nft list` prints keys right
-        .put(NFTA_SET_USERDATA, &[0, 4, 2, 0, 0, 0])
+        // the key byte order TLV: 4 bytes, nft's BYTEORDER_BIG_ENDIAN (2), host endian
+        .put(
+            NFTA_SET_USERDATA,
+            &[NFTNL_UDATA_SET_KEYBYTEORDER, 4, 2, 0, 0, 0],
+        )
         .nest(NFTA_SET_EXPR, |e| {
             e.str(NFTA_EXPR_NAME, "counter")
                 .nest(NFTA_EXPR_DATA, |_| {});
@@ -187,23 +171,9 @@ pub fn newsetelems(table: &str, set: &Set, id: u32) -> Vec<Vec<u8>> {
     out
 }
 
-pub const NFT_MSG_NEWRULE: u16 = 6;
-const NFTA_RULE_TABLE: u16 = 1;
-const NFTA_RULE_CHAIN: u16 = 2;
-const NFTA_RULE_EXPRESSIONS: u16 = 4;
-const NFTA_RULE_USERDATA: u16 = 7;
-const NLM_F_APPEND: u16 = 0x800;
-
-/// One expression: `NFTA_LIST_ELEM { NAME, DATA { ... } }`.
-fn expr(list: &mut Attrs, name: &str, data: impl FnOnce(&mut Attrs)) {
-    list.nest(NFTA_LIST_ELEM, |e| {
-        e.str(NFTA_EXPR_NAME, name).nest(NFTA_EXPR_DATA, data);
-    });
-}
-
 /// An audit recorder rule, written by us because rustables 0.9 has no `dynset`
 /// expression: `[meta l4proto tcp|udp] update @audit_<key> { th dport | ip saddr } counter`,
-/// no verdict. Register 1, as nft itself emits it.
+/// no verdict (its expressions: `expr::record`).
 pub fn recorder_rule(
     table: &str,
     chain: &str,
@@ -212,56 +182,13 @@ pub fn recorder_rule(
     udata: &[u8],
     counter: Option<(u64, u64)>,
 ) -> Vec<u8> {
-    use crate::core::plan::RecordKey;
-    const REG1: u32 = 1;
-    let set = crate::core::plan::set_name(key.set_kind(), "");
     let mut a = Attrs::default();
-    a.str(NFTA_RULE_TABLE, table).str(NFTA_RULE_CHAIN, chain);
-    a.nest(NFTA_RULE_EXPRESSIONS, |l| {
-        let meta = |l: &mut Attrs, meta_key: u32, value: u8| {
-            expr(l, "meta", |d| {
-                d.be32(1, REG1).be32(2, meta_key); // NFTA_META_DREG, NFTA_META_KEY
-            });
-            expr(l, "cmp", |d| {
-                d.be32(1, REG1).be32(2, 0); // NFTA_CMP_SREG, NFTA_CMP_OP = eq
-                d.nest(3, |v| {
-                    v.put(NFTA_DATA_VALUE, &[value]);
-                });
-            });
-        };
-        let (base, offset, len) = match key {
-            RecordKey::TcpPort => {
-                meta(l, 16, crate::core::plan::IPPROTO_TCP); // NFT_META_L4PROTO
-                (2, 2, 2)
-            }
-            RecordKey::UdpPort => {
-                meta(l, 16, crate::core::plan::IPPROTO_UDP);
-                (2, 2, 2)
-            }
-            RecordKey::Src4 => {
-                meta(l, 15, super::encode::NFPROTO_IPV4); // NFT_META_NFPROTO
-                (1, 12, 4)
-            }
-            RecordKey::Src6 => {
-                meta(l, 15, super::encode::NFPROTO_IPV6);
-                (1, 8, 16)
-            }
-        };
-        expr(l, "payload", |d| {
-            d.be32(1, REG1).be32(2, base).be32(3, offset).be32(4, len);
-        });
-        expr(l, "dynset", |d| {
-            // NFTA_DYNSET_SET_NAME, _SET_ID, _OP = update, _SREG_KEY
-            d.str(1, &set).be32(2, set_id).be32(3, 1).be32(4, REG1);
-        });
-        expr(l, "counter", |d| {
-            if let Some((packets, bytes)) = counter {
-                d.put(NFTA_COUNTER_BYTES, &bytes.to_be_bytes())
-                    .put(NFTA_COUNTER_PACKETS, &packets.to_be_bytes());
-            }
-        });
-    });
-    a.put(NFTA_RULE_USERDATA, udata);
+    a.str(NFTA_RULE_TABLE, table)
+        .str(NFTA_RULE_CHAIN, chain)
+        .nest(NFTA_RULE_EXPRESSIONS, |l| {
+            super::expr::encode_recorder(l, key, set_id, counter);
+        })
+        .put(NFTA_RULE_USERDATA, udata);
     message(
         NFT_MSG_NEWRULE,
         NLM_F_REQUEST | NLM_F_CREATE | NLM_F_APPEND,
@@ -317,7 +244,7 @@ fn counter_of(expr: &[u8]) -> Option<(u64, u64)> {
 /// a malformed element is left out rather than failing the whole dump.
 pub fn parse_elements(msg: &[u8]) -> Vec<RawElem> {
     let mut out = Vec::new();
-    let Some(body) = msg.get(wire::NLMSG_HDRLEN + wire::NFGENMSG_LEN..) else {
+    let Some(body) = msg.get(NLMSG_HDRLEN + NFGENMSG_LEN..) else {
         return out;
     };
     for (t, list) in wire::attrs(body) {
@@ -463,6 +390,7 @@ pub fn elements_from_raw(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::nft::{NFNL_SUBSYS_NFTABLES, NFTA_COUNTER_PAD, NLM_F_MULTI};
 
     fn set(kind: SetKind, elements: Vec<SetElem>) -> Set {
         Set {
@@ -605,8 +533,8 @@ mod tests {
         let mut msg = Vec::new();
         wire::Header {
             len: 248,
-            ty: 0xa0c,
-            flags: 2,
+            ty: NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWSETELEM,
+            flags: NLM_F_MULTI,
             seq: 1,
             pid: 20233,
         }
@@ -625,9 +553,9 @@ mod tests {
     fn element_counters_are_read_past_pad_attributes() {
         let mut a = Attrs::default();
         a.str(NFTA_EXPR_NAME, "counter").nest(NFTA_EXPR_DATA, |d| {
-            d.put(3, &[]) // NFTA_COUNTER_PAD
+            d.put(NFTA_COUNTER_PAD, &[])
                 .put(NFTA_COUNTER_BYTES, &60u64.to_be_bytes())
-                .put(3, &[])
+                .put(NFTA_COUNTER_PAD, &[])
                 .put(NFTA_COUNTER_PACKETS, &1u64.to_be_bytes());
         });
         assert_eq!(counter_of(&a.0), Some((1, 60)));

@@ -1,43 +1,11 @@
 //! Netlink wire format: the few pieces rustables 0.9 does not give us. Pure byte work,
 //! no sockets (those live in `netlink.rs`), so all of it is tested without a kernel.
 
-pub const NLMSG_HDRLEN: usize = 16;
-pub const NFGENMSG_LEN: usize = 4;
-
-pub const NLM_F_REQUEST: u16 = 0x01;
-pub const NLM_F_MULTI: u16 = 0x02;
-pub const NLM_F_ACK: u16 = 0x04;
-pub const NLM_F_CAPPED: u16 = 0x100;
-pub const NLM_F_ACK_TLVS: u16 = 0x200;
-
-pub const NLMSG_NOOP: u16 = 1;
-pub const NLMSG_ERROR: u16 = 2;
-pub const NLMSG_DONE: u16 = 3;
-
-pub const NFNL_SUBSYS_NFTABLES: u16 = 10;
-pub const NFNL_MSG_BATCH_BEGIN: u16 = 16;
-pub const NFNL_MSG_BATCH_END: u16 = 17;
-/// attribute of the batch-begin message: commit only if the generation still matches
-pub const NFNL_BATCH_GENID: u16 = 1;
-
-pub const NFT_MSG_NEWGEN: u16 = 15;
-pub const NFT_MSG_GETGEN: u16 = 16;
-pub const NFTA_GEN_ID: u16 = 1;
-
-pub const NLM_F_DUMP: u16 = 0x300;
-/// The family of statewall's table, in nfgenmsg.
-pub const NFPROTO_INET: u8 = 1;
-
-// nf_tables attributes several messages share (linux/netfilter/nf_tables.h)
-pub const NFTA_LIST_ELEM: u16 = 1;
-pub const NFTA_EXPR_NAME: u16 = 1;
-pub const NFTA_EXPR_DATA: u16 = 2;
-pub const NFTA_DATA_VALUE: u16 = 1;
-pub const NFTA_COUNTER_BYTES: u16 = 1;
-pub const NFTA_COUNTER_PACKETS: u16 = 2;
-
-pub const NLMSGERR_ATTR_MSG: u16 = 1;
-pub const NLMSGERR_ATTR_OFFS: u16 = 2;
+use super::nft::{
+    NFGENMSG_LEN, NFNETLINK_V0, NFNL_BATCH_GENID, NFNL_MSG_BATCH_BEGIN, NFNL_SUBSYS_NFTABLES,
+    NFPROTO_INET, NFT_MSG_GETGEN, NFTA_GEN_ID, NLA_F_NESTED, NLA_TYPE_MASK, NLM_F_ACK,
+    NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_REQUEST, NLMSG_HDRLEN, NLMSGERR_ATTR_MSG,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
@@ -99,7 +67,7 @@ pub fn attrs(buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
             return None;
         }
         let len = u16::from_ne_bytes([rest[0], rest[1]]) as usize;
-        let ty = u16::from_ne_bytes([rest[2], rest[3]]) & 0x3fff;
+        let ty = u16::from_ne_bytes([rest[2], rest[3]]) & NLA_TYPE_MASK;
         if len < 4 || len > rest.len() {
             return None;
         }
@@ -143,8 +111,6 @@ pub fn done_errno(msg: &[u8]) -> i32 {
 pub fn nfnl_attrs(msg: &[u8]) -> &[u8] {
     msg.get(NLMSG_HDRLEN + NFGENMSG_LEN..).unwrap_or(&[])
 }
-
-pub const NLA_F_NESTED: u16 = 0x8000;
 
 /// A netlink attribute writer with nesting: every message rustables cannot write is built
 /// with it (batch begin and end, GETGEN, sets, set elements, recorder rules).
@@ -195,7 +161,7 @@ pub fn nfnl_message(
     }
     .write(&mut out);
     out.push(family);
-    out.push(0); // NFNETLINK_V0
+    out.push(NFNETLINK_V0);
     out.extend_from_slice(&res_id.to_be_bytes());
     out.extend_from_slice(&attributes.0);
     out
@@ -341,6 +307,9 @@ pub fn errno_words(errno: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::nft::{
+        NFT_MSG_NEWGEN, NFT_MSG_NEWRULE, NLM_F_MULTI, NLMSG_DONE, NLMSG_ERROR,
+    };
 
     #[test]
     fn batch_begin_carries_genid_big_endian() {
@@ -401,8 +370,8 @@ mod tests {
         // build an NLMSG_ERROR with NLM_F_CAPPED|NLM_F_ACK_TLVS carrying a message
         let req = Header {
             len: 40,
-            ty: 0xa06,
-            flags: 5,
+            ty: (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE,
+            flags: NLM_F_REQUEST | NLM_F_ACK,
             seq: 9,
             pid: 0,
         };

@@ -10,14 +10,12 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 use crate::codec::encode::{EncodedBatch, Op};
-use crate::codec::wire::{self, Header, NLMSG_DONE, NLMSG_ERROR};
+use crate::codec::nft::{
+    NETLINK_CAP_ACK, NETLINK_EXT_ACK, NETLINK_NETFILTER, NLM_F_DUMP_INTR, NLMSG_DONE, NLMSG_ERROR,
+};
+use crate::codec::wire::{self, Header};
 
-const SOL_NETLINK: libc::c_int = 270;
-const NETLINK_CAP_ACK: libc::c_int = 10;
-const NETLINK_EXT_ACK: libc::c_int = 11;
 const RECV_BUF: usize = 1 << 20;
-/// `NLM_F_DUMP_INTR`: the dump was inconsistent (the data changed while it ran).
-const NLM_F_DUMP_INTR: u16 = 0x10;
 
 #[derive(Debug)]
 pub enum CommitError {
@@ -95,7 +93,7 @@ pub struct Socket {
 impl Socket {
     /// Opens an nfnetlink socket in the calling thread's network namespace.
     pub fn open() -> io::Result<Socket> {
-        Self::open_protocol(libc::NETLINK_NETFILTER)
+        Self::open_protocol(NETLINK_NETFILTER)
     }
 
     /// A netlink socket of another family (e.g. `NETLINK_SOCK_DIAG`), with the same
@@ -127,8 +125,8 @@ impl Socket {
         }
         let s = Socket { fd, seq: 0 };
         // errors echo only the request header, plus the kernel's explanation
-        s.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)?;
-        let _ = s.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1);
+        s.setsockopt(libc::SOL_NETLINK, NETLINK_CAP_ACK, 1)?;
+        let _ = s.setsockopt(libc::SOL_NETLINK, NETLINK_EXT_ACK, 1);
         s.set_buffer(libc::SO_RCVBUFFORCE, libc::SO_RCVBUF, 4 << 20);
         let tv = libc::timeval {
             tv_sec: 30,

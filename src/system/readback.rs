@@ -5,24 +5,18 @@
 //! understand.
 
 use super::netlink::Socket;
-use crate::codec::decode::{NFTA_RULE_CHAIN, NFTA_RULE_TABLE, decode_rule_msg};
+use crate::codec::decode::decode_rule_msg;
+use crate::codec::nft::{
+    NF_ACCEPT, NF_DROP, NFT_MSG_GETCHAIN, NFT_MSG_GETRULE, NFT_MSG_GETTABLE, NFTA_CHAIN_HOOK,
+    NFTA_CHAIN_NAME, NFTA_CHAIN_POLICY, NFTA_CHAIN_TABLE, NFTA_HOOK_HOOKNUM, NFTA_HOOK_PRIORITY,
+    NFTA_RULE_CHAIN, NFTA_RULE_TABLE, NFTA_TABLE_NAME, NFTA_TABLE_USERDATA, NLM_F_DUMP,
+    NLM_F_REQUEST,
+};
 use crate::codec::sets;
-use crate::codec::wire::{self, Attrs, NLM_F_DUMP, NLM_F_REQUEST, attr, be32, nfnl_attrs, string};
+use crate::codec::wire::{self, Attrs, attr, be32, nfnl_attrs, string};
 use crate::core::live::{LiveChain, LiveSet, LiveTable};
 use crate::core::plan::{Rule, SetKind, Verdict};
 use std::collections::{HashMap, HashSet};
-
-const NFT_MSG_GETTABLE: u16 = 1;
-const NFT_MSG_GETCHAIN: u16 = 4;
-const NFT_MSG_GETRULE: u16 = 7;
-const NFTA_TABLE_NAME: u16 = 1;
-const NFTA_TABLE_USERDATA: u16 = 6;
-const NFTA_CHAIN_TABLE: u16 = 1;
-const NFTA_CHAIN_NAME: u16 = 3;
-const NFTA_CHAIN_HOOK: u16 = 4;
-const NFTA_CHAIN_POLICY: u16 = 5;
-const NFTA_HOOK_HOOKNUM: u16 = 1;
-const NFTA_HOOK_PRIORITY: u16 = 2;
 
 #[derive(Debug)]
 pub struct ReadError(pub String);
@@ -124,9 +118,9 @@ fn read_once(sock: &mut Socket, name: &str) -> Result<Option<LiveTable>, Failure
         });
         let policy = attr(chain, NFTA_CHAIN_POLICY)
             .and_then(be32)
-            .map(|p| match p {
-                1 => "accept",
-                0 => "drop",
+            .map(|p| match p as i32 {
+                NF_ACCEPT => "accept",
+                NF_DROP => "drop",
                 _ => "?",
             });
         let mut filter = Attrs::default();

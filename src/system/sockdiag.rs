@@ -5,10 +5,14 @@
 use std::io;
 
 use super::netlink::Socket;
+use crate::codec::nft::{NETLINK_SOCK_DIAG, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_HDRLEN};
 use crate::codec::wire;
 
-const NETLINK_SOCK_DIAG: libc::c_int = 4;
+// The sock_diag protocol's own numbers stay here, where alone it is spoken; the netlink
+// ones it shares with nf_tables come from `codec::nft`.
+/// linux/sock_diag.h
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
+/// the kernel's TCP state (include/net/tcp_states.h; glibc's netinet/tcp.h has it too)
 const TCP_LISTEN: u32 = 10;
 /// sizeof(struct inet_diag_msg)
 const INET_DIAG_MSG_LEN: usize = 72;
@@ -18,11 +22,11 @@ pub fn request(family: u8, seq: u32) -> Vec<u8> {
     let mut body = vec![family, libc::IPPROTO_TCP as u8, 0, 0];
     body.extend_from_slice(&(1u32 << TCP_LISTEN).to_ne_bytes());
     body.extend_from_slice(&[0u8; 48]); // struct inet_diag_sockid: no filter
-    let mut out = Vec::with_capacity(16 + body.len());
+    let mut out = Vec::with_capacity(NLMSG_HDRLEN + body.len());
     wire::Header {
-        len: (16 + body.len()) as u32,
+        len: (NLMSG_HDRLEN + body.len()) as u32,
         ty: SOCK_DIAG_BY_FAMILY,
-        flags: wire::NLM_F_REQUEST | wire::NLM_F_DUMP,
+        flags: NLM_F_REQUEST | NLM_F_DUMP,
         seq,
         pid: 0,
     }
@@ -33,7 +37,7 @@ pub fn request(family: u8, seq: u32) -> Vec<u8> {
 
 /// (local port, socket inode) out of one `struct inet_diag_msg` reply.
 pub fn parse(msg: &[u8]) -> Option<(u16, u64)> {
-    let m = msg.get(wire::NLMSG_HDRLEN..wire::NLMSG_HDRLEN + INET_DIAG_MSG_LEN)?;
+    let m = msg.get(NLMSG_HDRLEN..NLMSG_HDRLEN + INET_DIAG_MSG_LEN)?;
     let port = u16::from_be_bytes([m[4], m[5]]);
     let inode = u32::from_ne_bytes(m[68..72].try_into().ok()?);
     Some((port, u64::from(inode)))
@@ -76,5 +80,16 @@ mod tests {
         msg[84..88].copy_from_slice(&123456u32.to_ne_bytes());
         assert_eq!(parse(&msg), Some((22, 123456)));
         assert_eq!(parse(&msg[..50]), None);
+    }
+
+    #[test]
+    fn sock_diag_numbers_are_the_headers_ones() {
+        use crate::codec::nft::Constants;
+        let c = Constants::installed(&["linux/sock_diag.h", "netinet/tcp.h"]);
+        assert_eq!(
+            c.value("SOCK_DIAG_BY_FAMILY"),
+            Some(SOCK_DIAG_BY_FAMILY.into())
+        );
+        assert_eq!(c.value("TCP_LISTEN"), Some(TCP_LISTEN.into()));
     }
 }

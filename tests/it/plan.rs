@@ -1,6 +1,7 @@
 //! Compiler and encoder goldens: the rendered plan and the exact batch bytes, no kernel.
 
 use statewall::codec::encode;
+use statewall::codec::nft::{NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END, NLM_F_ACK};
 use statewall::codec::wire::{self, Header};
 use statewall::core::{compile, policy, render};
 use std::fmt::Write;
@@ -42,8 +43,8 @@ fn dump(batch: &encode::EncodedBatch) -> String {
             .op(h.seq)
             .map(|o| o.what.as_str())
             .unwrap_or(match h.ty {
-                wire::NFNL_MSG_BATCH_BEGIN => "batch begin",
-                wire::NFNL_MSG_BATCH_END => "batch end",
+                NFNL_MSG_BATCH_BEGIN => "batch begin",
+                NFNL_MSG_BATCH_END => "batch end",
                 _ => "?",
             });
         let _ = writeln!(
@@ -68,11 +69,11 @@ fn example_policy_encodes_to_these_exact_bytes() {
 
     // Structural facts the golden file must also satisfy.
     let msgs: Vec<Header> = wire::messages(&batch.bytes).map(|(h, _)| h).collect();
-    assert_eq!(msgs.first().unwrap().ty, wire::NFNL_MSG_BATCH_BEGIN);
-    assert_eq!(msgs.last().unwrap().ty, wire::NFNL_MSG_BATCH_END);
+    assert_eq!(msgs.first().unwrap().ty, NFNL_MSG_BATCH_BEGIN);
+    assert_eq!(msgs.last().unwrap().ty, NFNL_MSG_BATCH_END);
     assert_eq!(msgs.len(), batch.ops.len() + 2);
     assert!(
-        msgs.iter().all(|h| h.flags & wire::NLM_F_ACK == 0),
+        msgs.iter().all(|h| h.flags & NLM_F_ACK == 0),
         "no message asks for an ack"
     );
     let seqs: Vec<u32> = msgs.iter().map(|h| h.seq).collect();

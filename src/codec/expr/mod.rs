@@ -1,0 +1,239 @@
+//! One home per expression: every kind of match and verdict statewall writes has a file here
+//! holding both directions side by side — its encode (a plan match → rustables expressions,
+//! or our own bytes where rustables has none) and its decode (the expressions at a position
+//! of a dumped rule → the match, and how many expressions it used). This file only
+//! registers them and runs them over a rule.
+//!
+//! | file | plan | nft |
+//! |---|---|---|
+//! | `ct_state` | `CtState` | `ct state established,related` |
+//! | `iif` | `Iif` | `iif lo` |
+//! | `iifname` | `IifName` | `iifname "eth0"` |
+//! | `l4proto` | `L4Proto` | `meta l4proto tcp` |
+//! | `saddr` | `SrcNet`, `SrcInSet` | `ip saddr 192.0.2.0/24`, `ip6 saddr @src6_web` |
+//! | `dport` | `DstPort`, `DstPortInSet` | `th dport 22`, `th dport @tcp_web` |
+//! | `icmp` | `IcmpType`, `Icmpv6Type` | `icmp type 8`, `icmpv6 type 128-136` |
+//! | `record` | `Record` | `update @audit_tcp { th dport }` (audit recorders) |
+//! | `counter` | every rule's counter | `counter` |
+//! | `verdict` | `Verdict` | `accept`, `drop`, `jump entries_1`, `reject with …` |
+//!
+//! `prim` holds the expressions themselves (meta, cmp, payload, …) as read and written, and
+//! the recognisers several matches share.
+//!
+//! Adding an expression, say `limit`:
+//! 1. its numbers in `codec/nft.rs`, under their uapi names (the header test checks them);
+//! 2. `expr/limit.rs` with its `encode` and `decode` (and a round-trip test: see
+//!    `testing`); an expression `prim` does not parse reaches `decode` as
+//!    [`Expr::Other`], whose `data` holds its attributes;
+//! 3. here: `mod limit;`, its arm in [`encode_match`], its `decode` in [`DECODERS`].
+//!
+//! Outside the codec it needs its `plan::Match` variant, and its text in `core::render`.
+
+mod counter;
+mod ct_state;
+mod dport;
+mod icmp;
+mod iif;
+mod iifname;
+mod l4proto;
+mod prim;
+mod record;
+mod saddr;
+mod verdict;
+
+use std::collections::HashMap;
+
+use crate::codec::wire::Attrs;
+use crate::core::plan::{self, Match, RecordKey, Verdict};
+
+pub(crate) use prim::{Expr, parse_list};
+
+/// Set name → `NFTA_SET_ID` within one batch.
+pub(crate) type SetIds = HashMap<String, u32>;
+
+/// One plan rule's expressions into a rustables rule: its matches, its counter (starting
+/// at `counter` when given), its verdict.
+pub(crate) fn encode(
+    out: &mut rustables::Rule,
+    rule: &plan::Rule,
+    counter: Option<(u64, u64)>,
+    set_ids: &SetIds,
+) {
+    for m in &rule.matches {
+        encode_match(out, rule, m, set_ids);
+    }
+    out.add_expr(counter::encode(counter));
+    verdict::encode(out, rule.verdict);
+}
+
+/// One match of `rule`. Set lookups name the rule's own set (see `plan::set_of`).
+fn encode_match(out: &mut rustables::Rule, rule: &plan::Rule, m: &Match, set_ids: &SetIds) {
+    let set = || plan::set_of(rule, m).expect("a set lookup names the rule's own set");
+    match *m {
+        Match::CtState(states) => ct_state::encode(out, states),
+        Match::Iif(index) => iif::encode(out, index),
+        Match::IifName(name) => iifname::encode(out, name),
+        Match::L4Proto(proto) => l4proto::encode(out, proto),
+        Match::SrcNet(net) => saddr::encode_net(out, net),
+        Match::SrcInSet { v6 } => saddr::encode_in_set(out, v6, &set(), set_ids),
+        Match::DstPort(ports) => dport::encode(out, ports),
+        Match::DstPortInSet => dport::encode_in_set(out, &set(), set_ids),
+        Match::IcmpType(ty) => icmp::encode_type(out, ty),
+        Match::Icmpv6Type { lo, hi } => icmp::encode_v6_type(out, lo, hi),
+        Match::Record(_) => unreachable!("a recorder rule is written whole: encode_recorder"),
+    }
+}
+
+/// The expressions of an audit recorder rule, in our own bytes (rustables 0.9 has no
+/// dynset): what `key` records, and its counter.
+pub(crate) fn encode_recorder(
+    list: &mut Attrs,
+    key: RecordKey,
+    set_id: u32,
+    counter: Option<(u64, u64)>,
+) {
+    record::encode(list, key, set_id);
+    counter::encode_own(list, counter);
+}
+
+/// What one decoder recognised at a position.
+pub(crate) enum Step {
+    Match(Match),
+    Counter { packets: u64, bytes: u64 },
+    Verdict(Verdict),
+}
+
+/// Why the expressions at a position are not statewall's: the expression to blame (an
+/// index into the rule's expressions) and what is wrong.
+pub(crate) struct NotUnderstood {
+    at: usize,
+    what: String,
+}
+
+/// A decoder's answer: `None` when the position does not start its expressions (the next
+/// decoder is asked); else the step and how many expressions it used, or why they are
+/// wrong.
+pub(crate) type Decoding = Option<Result<(Step, usize), NotUnderstood>>;
+
+/// A position in a rule's expressions, with what a decoder may need to know about the rule.
+pub(crate) struct At<'a> {
+    exprs: &'a [Expr],
+    i: usize,
+    /// the matches decoded before this position
+    matches: &'a [Match],
+    /// the rule's comment: a set lookup must name the rule's own set
+    comment: &'a str,
+}
+
+impl<'a> At<'a> {
+    /// The expression `k` places after the position.
+    pub(crate) fn get(&self, k: usize) -> Option<&'a Expr> {
+        self.exprs.get(self.i + k)
+    }
+
+    /// Blames the expression `k` places after the position.
+    pub(crate) fn fail(&self, k: usize, what: impl Into<String>) -> NotUnderstood {
+        NotUnderstood {
+            at: self.i + k,
+            what: what.into(),
+        }
+    }
+
+    /// The match decoded just before this position.
+    pub(crate) fn last_match(&self) -> Option<&'a Match> {
+        self.matches.last()
+    }
+
+    pub(crate) fn comment(&self) -> &'a str {
+        self.comment
+    }
+}
+
+/// The decoders, asked in this order at every position; the first that answers decides.
+/// Order matters where expressions start alike: `record` before `saddr` and `dport` (a
+/// recorder loads what they load, then updates a set); `dport` before `icmp` (a lookup
+/// after any transport load is a port set lookup); the `unclaimed_*` ones last (they say
+/// what is wrong with a meta or transport load nobody recognised).
+const DECODERS: &[fn(&At) -> Decoding] = &[
+    ct_state::decode,
+    iif::decode,
+    iifname::decode,
+    l4proto::decode,
+    record::decode,
+    saddr::decode,
+    dport::decode,
+    icmp::decode,
+    counter::decode,
+    verdict::decode,
+    prim::unclaimed_meta,
+    prim::unclaimed_transport,
+];
+
+/// A rule's expressions, decoded.
+pub(crate) struct Decoded {
+    /// the matches and the verdict, or (in words) why the rule is not statewall's
+    pub rule: Result<(Vec<Match>, Verdict), String>,
+    /// the last counter met before the rule was understood or given up on
+    pub counter: Option<(u64, u64)>,
+}
+
+/// A rule's expressions → statewall's matches, counter and verdict; anything else is
+/// reported in words, naming the expression (1-based) to blame.
+pub(crate) fn decode(comment: &str, exprs: &[Expr]) -> Decoded {
+    let mut matches = Vec::new();
+    let mut verdict = None;
+    let mut counter = None;
+    let mut i = 0;
+    let words = |e: NotUnderstood| {
+        let at = e.at.min(exprs.len() - 1);
+        format!("expression {} (`{}`): {}", at + 1, exprs[at].name(), e.what)
+    };
+    while i < exprs.len() {
+        let at = At {
+            exprs,
+            i,
+            matches: &matches,
+            comment,
+        };
+        let found = DECODERS
+            .iter()
+            .find_map(|decoder| decoder(&at))
+            .unwrap_or_else(|| Err(at.fail(0, "expression statewall does not emit")));
+        let (step, used) = match found {
+            Ok(found) => found,
+            Err(e) => {
+                return Decoded {
+                    rule: Err(words(e)),
+                    counter,
+                };
+            }
+        };
+        match step {
+            Step::Match(m) => matches.push(m),
+            Step::Counter { packets, bytes } => counter = Some((packets, bytes)),
+            Step::Verdict(v) => verdict = Some(v),
+        }
+        i += used;
+        if verdict.is_some() && i < exprs.len() {
+            let e = NotUnderstood {
+                at: i,
+                what: "expression after the verdict".into(),
+            };
+            return Decoded {
+                rule: Err(words(e)),
+                counter,
+            };
+        }
+    }
+    let recorder = matches.iter().any(|m| matches!(m, Match::Record(_)));
+    let rule = match verdict {
+        Some(v) => Ok((matches, v)),
+        // an audit recorder only counts and records
+        None if recorder => Ok((matches, Verdict::Continue)),
+        None => Err("rule has no verdict".to_string()),
+    };
+    Decoded { rule, counter }
+}
+
+#[cfg(test)]
+pub(crate) mod testing;

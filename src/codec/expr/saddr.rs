@@ -1,0 +1,196 @@
+//! The source address: `ip saddr 192.0.2.0/24` / `ip6 saddr 2001:db8::/32` (`SrcNet`) and
+//! `ip saddr @src4_<entry>` / `ip6 saddr @src6_<entry>` (`SrcInSet`, the rule's own set).
+//! Both check the family first (the table is `inet`), then load the address.
+//!
+//! nft: `[ meta load nfproto => reg 1 ] [ cmp eq reg 1 0x00000002 ]
+//! [ payload load 4b @ network header + 12 => reg 1 ]`, then `[ bitwise … ]` (a prefix
+//! shorter than the address) and `[ cmp eq … ]`, or `[ lookup reg 1 set src4_<entry> ]`.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use rustables::expr::{Bitwise, Cmp, CmpOp, Meta, MetaType};
+
+use super::prim::{UNKNOWN_META, bitwise_of, cmp_of, lookup, lookup_of, meta_eq, payload};
+use super::{At, Decoding, Expr, NotUnderstood, SetIds, Step};
+use crate::codec::nft::{
+    NFPROTO_IPV4, NFPROTO_IPV6, NFT_CMP_EQ, NFT_META_NFPROTO, NFT_PAYLOAD_NETWORK_HEADER,
+};
+use crate::core::model::Cidr;
+use crate::core::plan::{Match, SetKind, set_name};
+
+/// The family, and where its header keeps the source address: (nfproto, offset, length).
+pub(super) fn family(v6: bool) -> (u8, u32, u32) {
+    if v6 {
+        (NFPROTO_IPV6, 8, 16)
+    } else {
+        (NFPROTO_IPV4, 12, 4)
+    }
+}
+
+/// `meta nfproto ipv4|ipv6` and the source address load into register 1.
+fn encode_load(rule: &mut rustables::Rule, v6: bool) {
+    let (nfproto, offset, len) = family(v6);
+    rule.add_expr(Meta::new(MetaType::NfProto));
+    rule.add_expr(Cmp::new(CmpOp::Eq, [nfproto]));
+    rule.add_expr(payload(NFT_PAYLOAD_NETWORK_HEADER, offset, len));
+}
+
+pub(super) fn encode_net(rule: &mut rustables::Rule, net: Cidr) {
+    let (v6, addr, prefix): (bool, Vec<u8>, u8) = match net {
+        Cidr::V4(a, l) => (false, a.octets().to_vec(), l),
+        Cidr::V6(a, l) => (true, a.octets().to_vec(), l),
+    };
+    encode_load(rule, v6);
+    if usize::from(prefix) < addr.len() * 8 {
+        let mask = Cidr::mask_bytes(prefix, addr.len());
+        let zero = vec![0u8; addr.len()];
+        rule.add_expr(Bitwise::new(mask, zero).expect("same length"));
+    }
+    rule.add_expr(Cmp::new(CmpOp::Eq, addr));
+}
+
+pub(super) fn encode_in_set(rule: &mut rustables::Rule, v6: bool, set: &str, set_ids: &SetIds) {
+    encode_load(rule, v6);
+    rule.add_expr(lookup(set, set_ids));
+}
+
+/// The family check and source address load at the position (three expressions): whether
+/// it is IPv6. None when the position holds no `meta nfproto`. Shared with `record`, whose
+/// recorders load the source the same way.
+pub(super) fn decode_load(at: &At) -> Option<Result<bool, NotUnderstood>> {
+    Some(meta_eq(at, NFT_META_NFPROTO)?.and_then(|v| {
+        let v6 = match v {
+            [NFPROTO_IPV4] => false,
+            [NFPROTO_IPV6] => true,
+            _ => return Err(at.fail(0, UNKNOWN_META)),
+        };
+        let Some(&Expr::Payload { base, offset, len }) = at.get(2) else {
+            return Err(at.fail(0, "family check without an address match"));
+        };
+        let (_, off, alen) = family(v6);
+        if (base, offset, len) != (NFT_PAYLOAD_NETWORK_HEADER, off, alen) {
+            return Err(at.fail(2, "not a source address load"));
+        }
+        Ok(v6)
+    }))
+}
+
+pub(super) fn decode(at: &At) -> Decoding {
+    Some(decode_load(at)?.and_then(|v6| match lookup_of(at.get(3)) {
+        Some(set) => decode_in_set(at, v6, set),
+        None => decode_net(at, v6),
+    }))
+}
+
+fn decode_in_set(at: &At, v6: bool, set: &str) -> Result<(Step, usize), NotUnderstood> {
+    let kind = if v6 { SetKind::Src6 } else { SetKind::Src4 };
+    if set != set_name(kind, at.comment()) {
+        return Err(at.fail(3, format!("lookup in set {set}, not this rule's own set")));
+    }
+    Ok((Step::Match(Match::SrcInSet { v6 }), 4))
+}
+
+/// After the load: an optional prefix mask, then the address.
+fn decode_net(at: &At, v6: bool) -> Result<(Step, usize), NotUnderstood> {
+    let (_, _, len) = family(v6);
+    let mut k = 3;
+    let mut prefix = (len * 8) as u8;
+    if let Some((mask, _xor)) = bitwise_of(at.get(k)) {
+        prefix =
+            Cidr::prefix_of_mask(mask).ok_or_else(|| at.fail(k, "non-contiguous address mask"))?;
+        k += 1;
+    }
+    let net = match cmp_of(at.get(k)) {
+        Some((NFT_CMP_EQ, a)) if a.len() == len as usize => match <[u8; 4]>::try_from(a) {
+            Ok(v4) => Cidr::V4(Ipv4Addr::from(v4), prefix),
+            Err(_) => Cidr::V6(
+                Ipv6Addr::from(<[u8; 16]>::try_from(a).expect("16 bytes")),
+                prefix,
+            ),
+        },
+        // (past the last expression, the last one is blamed)
+        _ => return Err(at.fail(k, "unexpected address comparison")),
+    };
+    Ok((Step::Match(Match::SrcNet(net)), k + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{cmp, not_statewalls, roundtrip, rule};
+    use super::*;
+    use crate::codec::nft::{
+        NFTA_BITWISE_MASK, NFTA_BITWISE_XOR, NFTA_DATA_VALUE, NFTA_LOOKUP_SET, NFTA_META_KEY,
+        NFTA_PAYLOAD_BASE, NFTA_PAYLOAD_LEN, NFTA_PAYLOAD_OFFSET,
+    };
+    use crate::codec::wire::Attrs;
+    use crate::core::plan::Verdict;
+
+    fn net(s: &str) -> Cidr {
+        let (a, l) = s.split_once('/').unwrap();
+        match a.parse().unwrap() {
+            std::net::IpAddr::V4(a) => Cidr::V4(a, l.parse().unwrap()),
+            std::net::IpAddr::V6(a) => Cidr::V6(a, l.parse().unwrap()),
+        }
+    }
+
+    #[test]
+    fn source_networks_and_sets_round_trip() {
+        for n in [
+            "198.51.100.0/24",
+            "203.0.113.7/32",
+            "2001:db8::/32",
+            "2001:db8::1/128",
+        ] {
+            roundtrip(rule(vec![Match::SrcNet(net(n))], Verdict::Accept));
+        }
+        for v6 in [false, true] {
+            roundtrip(rule(vec![Match::SrcInSet { v6 }], Verdict::Drop));
+        }
+    }
+
+    /// `meta nfproto ipv4`, `ip saddr` loaded, then `then`.
+    fn after_load(then: Vec<(&'static str, Attrs)>) -> String {
+        let mut meta = Attrs::default();
+        meta.be32(NFTA_META_KEY, NFT_META_NFPROTO);
+        let mut load = Attrs::default();
+        load.be32(NFTA_PAYLOAD_BASE, NFT_PAYLOAD_NETWORK_HEADER)
+            .be32(NFTA_PAYLOAD_OFFSET, 12)
+            .be32(NFTA_PAYLOAD_LEN, 4);
+        let mut exprs = vec![
+            ("meta", meta),
+            ("cmp", cmp(NFT_CMP_EQ, &[NFPROTO_IPV4])),
+            ("payload", load),
+        ];
+        exprs.extend(then);
+        not_statewalls(&exprs)
+    }
+
+    #[test]
+    fn a_holed_mask_or_another_rules_set_is_not_statewalls() {
+        let mut mask = Attrs::default();
+        mask.nest(NFTA_BITWISE_MASK, |d| {
+            d.put(NFTA_DATA_VALUE, &[0xff, 0, 0xff, 0]);
+        })
+        .nest(NFTA_BITWISE_XOR, |d| {
+            d.put(NFTA_DATA_VALUE, &[0; 4]);
+        });
+        let err = after_load(vec![
+            ("bitwise", mask),
+            ("cmp", cmp(NFT_CMP_EQ, &[10, 0, 0, 0])),
+        ]);
+        assert_eq!(err, "expression 4 (`bitwise`): non-contiguous address mask");
+        let mut lookup = Attrs::default();
+        lookup.str(NFTA_LOOKUP_SET, "src4_other");
+        let err = after_load(vec![("lookup", lookup)]);
+        assert_eq!(
+            err,
+            "expression 4 (`lookup`): lookup in set src4_other, not this rule's own set"
+        );
+        // the comparison is missing: the last expression (the counter) is blamed
+        let err = after_load(vec![]);
+        assert_eq!(
+            err,
+            "expression 4 (`counter`): unexpected address comparison"
+        );
+    }
+}
