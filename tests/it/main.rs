@@ -8,4 +8,5 @@ mod policy;
 mod rollout;
 mod sets;
 mod support;
+mod tidy;
 mod traffic;
