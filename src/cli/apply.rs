@@ -6,6 +6,7 @@ use std::time::Instant;
 use super::error::CliError;
 use super::{Ctx, guard, hint, kernel, load, millis, outln, shown};
 use crate::core::model::Mode;
+use crate::core::usecase::apply::Outcome;
 use crate::core::usecase::{self, Validated, rollout};
 use crate::core::{compile, plan::Plan};
 use crate::system::host::{self, SystemClock};
@@ -26,29 +27,51 @@ pub fn run(
     let started = Instant::now();
     let policy = compile::with_mode(loaded.validated.policy.clone(), audit);
     let plan = compile::compile(&policy, &cx.table);
-    lint(&plan, force)?;
+    let facts = lint(&plan, force)?;
     if let Some(secs) = confirm {
-        return on_trial(cx, &loaded.validated, &plan, false, secs);
+        return on_trial(cx, &loaded.validated, &plan, false, secs, &facts.sshd_ports);
     }
+    let v = &loaded.validated;
+    let req = usecase::apply::Request {
+        plan: &plan,
+        text: &v.text,
+        files: &v.files,
+        audit_flag: audit,
+        sshd_ports: &facts.sshd_ports,
+    };
     let mut k = kernel();
-    let result = usecase::apply::apply(&mut k, &cx.state, &plan);
+    let result = usecase::apply::apply(&mut k, &cx.state, &SystemClock, &req);
     k.finish();
     let a = result?;
-    outln(format!(
-        "applied {}: table inet {}, {} rules, mode {}, {} messages in one batch, generation {} -> {}, {}",
-        shown(&loaded.path),
-        cx.table,
-        a.rules,
-        plan.mode.as_str(),
-        a.committed.messages,
-        a.before,
-        a.committed.generation,
-        millis(started.elapsed())
-    ))
+    let what = match &a.outcome {
+        Outcome::Unchanged { generation } => format!(
+            "unchanged {}: table inet {} already is this plan (mode {}, generation {generation}): nothing sent, every counter kept",
+            shown(&loaded.path),
+            cx.table,
+            plan.mode.as_str(),
+        ),
+        Outcome::Committed {
+            before,
+            committed,
+            replaced,
+            carried,
+        } => format!(
+            "applied {}: table inet {}, {} rules, mode {}, {} messages in one batch, generation {before} -> {}, {}; {replaced}, {carried} rules kept their counters",
+            shown(&loaded.path),
+            cx.table,
+            a.rules,
+            plan.mode.as_str(),
+            committed.messages,
+            committed.generation,
+            millis(started.elapsed())
+        ),
+    };
+    outln(format!("{what}\nboot loads it (plan {})", a.fingerprint))
 }
 
 /// The lockout lint, in the target namespace, before any apply; `--force` warns instead.
-pub fn lint(plan: &Plan, force: bool) -> Result<(), CliError> {
+/// Returns the host facts it used (sshd's ports are recorded with the revision).
+pub fn lint(plan: &Plan, force: bool) -> Result<crate::core::lint::Facts, CliError> {
     let facts = host::facts();
     tracing::debug!(?facts, "lockout lint facts");
     let forced = usecase::lint_gate(plan, &facts, force)?;
@@ -58,7 +81,7 @@ pub fn lint(plan: &Plan, force: bool) -> Result<(), CliError> {
             eprintln!("  - {f}");
         }
     }
-    Ok(())
+    Ok(facts)
 }
 
 /// `apply --confirm` / `enforce --confirm`: committed on trial, with a guard that rolls it
@@ -69,6 +92,7 @@ pub fn on_trial(
     plan: &Plan,
     carry_counters: bool,
     secs: u64,
+    sshd_ports: &[u16],
 ) -> Result<(), CliError> {
     let mode = match plan.mode {
         Mode::Audit => "audit",
@@ -85,10 +109,12 @@ pub fn on_trial(
         secs,
         netns: cx.netns_path(),
         id: format!("{}-{}", host::realtime_ms(), std::process::id()),
+        sshd_ports,
     };
     let netns = cx.netns_path();
-    let mut spawn =
-        || guard::spawn(&cx.state, netns.as_deref(), &cx.table).map_err(|e| e.to_string());
+    let mut spawn = |rec: &crate::core::rollout::Pending| {
+        guard::spawn(&cx.state, netns.as_deref(), &cx.table, Some(rec)).map_err(|e| e.to_string())
+    };
     let mut k = kernel();
     let result = rollout::apply_confirm(&mut k, &cx.state, &SystemClock, trial, &mut spawn);
     k.finish();
@@ -97,7 +123,7 @@ pub fn on_trial(
         "applied {}: table inet {}, {} rules, mode {mode}, generation {} -> {}\n\
          PENDING: rolls back by itself at {} (in {secs} s), guard pid {}, unless confirmed.\n\
          deadline: {}\n\
-         To keep it: open a NEW ssh connection (the current one proves nothing: `established` keeps it alive), then run `{}`.\n\
+         To keep it: open a NEW ssh connection (the current one proves nothing: `established` keeps it alive), then run `{}` there: it checks that the candidate's own rules counted that connection.\n\
          To go back now: `{}`",
         v.source,
         cx.table,

@@ -108,7 +108,7 @@ pub enum Cmd {
         #[arg(long)]
         audit: bool,
         /// Roll back by itself unless `statewall confirm` comes within this time (e.g. 120s, 2m)
-        #[arg(long, value_name = "DURATION", value_parser = crate::core::rollout::parse_duration)]
+        #[arg(long, value_name = "DURATION", value_parser = confirm_window)]
         confirm: Option<u64>,
         /// Apply even when the lockout lint says it would cut off SSH or IPv6 neighbour discovery
         #[arg(long)]
@@ -119,6 +119,10 @@ pub enum Cmd {
         /// Refuse unless this session was opened after the apply (a NEW connection)
         #[arg(long)]
         require_new_connection: bool,
+        /// Confirm even though no NEW connection to sshd's port was counted by the candidate's
+        /// own rules (says what it skipped)
+        #[arg(long)]
+        force: bool,
     },
     /// Go back to the ruleset before the pending change, now
     Rollback,
@@ -131,7 +135,12 @@ pub enum Cmd {
     },
     /// The rollback guard (started by `apply --confirm`; restartable by hand)
     #[command(hide = true)]
-    Guard,
+    Guard {
+        /// Read the pending record to guard from stdin (what `apply --confirm` hands over),
+        /// instead of from the state directory
+        #[arg(long, hide = true)]
+        record_on_stdin: bool,
+    },
     /// Per-rule packets and bytes of statewall's table, read over netlink; reports drift
     Status {
         /// Machine-readable output (schema statewall.status/1, see README)
@@ -157,7 +166,7 @@ pub enum Cmd {
         #[arg(long)]
         force: bool,
         /// Roll back to the audit table by itself unless `statewall confirm` comes within this time
-        #[arg(long, value_name = "DURATION", value_parser = crate::core::rollout::parse_duration)]
+        #[arg(long, value_name = "DURATION", value_parser = confirm_window)]
         confirm: Option<u64>,
     },
     /// Delete statewall's table, and nothing else
@@ -167,6 +176,22 @@ pub enum Cmd {
         /// The iptables-save file (e.g. /etc/iptables/rules.v4); needs --mirror-ipv6 or --ipv6 FILE6
         file: PathBuf,
     },
+}
+
+/// `--confirm DURATION`: at least 10 s. Test-only: debug builds (what `cargo test` runs)
+/// with `STATEWALL_TEST_SHORT_WINDOWS=1` take windows down to 1 s, so that the rollback
+/// tests do not each wait 10 s; a release binary never reads it.
+fn confirm_window(s: &str) -> Result<u64, String> {
+    let short = cfg!(debug_assertions)
+        && std::env::var_os("STATEWALL_TEST_SHORT_WINDOWS").is_some_and(|v| v == "1");
+    crate::core::rollout::parse_window(
+        s,
+        if short {
+            1
+        } else {
+            crate::core::rollout::MIN_CONFIRM_SECS
+        },
+    )
 }
 
 #[cfg(test)]

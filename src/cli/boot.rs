@@ -3,11 +3,12 @@
 use super::error::CliError;
 use super::{Ctx, kernel, outln};
 use crate::core::usecase::boot;
+use crate::system::host::SystemClock;
 
 pub fn run(cx: &Ctx) -> Result<(), CliError> {
     cx.enter_netns()?;
     let mut k = kernel();
-    let result = boot::boot(&mut k, &cx.state, &cx.table, &mut |n| {
+    let result = boot::boot(&mut k, &cx.state, &SystemClock, &cx.table, &mut |n| {
         eprintln!("statewall: {n}")
     });
     k.finish();

@@ -2,15 +2,14 @@
 
 use super::error::CliError;
 use super::{Ctx, enter, kernel, outln};
-use crate::core::rollout::{self, ConnectionBasis, Pending};
-use crate::core::store::Kind;
+use crate::core::rollout::{self, ConnectionBasis};
 use crate::core::usecase::rollout as trial;
 use crate::system::host::{self, SystemClock};
 
-pub fn run(cx: &Ctx, require_new: bool) -> Result<(), CliError> {
+pub fn run(cx: &Ctx, require_new: bool, force: bool) -> Result<(), CliError> {
     // the pending change says which namespace it lives in, and when it was applied (the
     // use case reads it again under the lock, and says when there is none)
-    let pending = cx.state.read::<Pending>(Kind::Pending).ok().flatten();
+    let pending = crate::core::usecase::read_pending(&cx.state).ok().flatten();
     let ns = pending.as_ref().and_then(|p| p.netns.clone());
     let applied_boottime = pending.as_ref().map(|p| p.applied_boottime_ms);
     let conn = host::connection_start();
@@ -28,7 +27,22 @@ pub fn run(cx: &Ctx, require_new: bool) -> Result<(), CliError> {
     );
     enter(ns.as_deref())?;
     let mut k = kernel();
-    let kept = trial::confirm(&mut k, &cx.state, &SystemClock, age, basis, require_new)?;
+    let kept = trial::confirm(
+        &mut k,
+        &cx.state,
+        &SystemClock,
+        age,
+        basis,
+        require_new,
+        force,
+    )?;
+    match &kept.forced {
+        None => outln(format!(
+            "proof: the candidate's own rules accepted {} packet(s) of NEW connections to sshd since it went live",
+            kept.proof
+        ))?,
+        Some(why) => eprintln!("statewall: WARNING (--force): {why}; confirmed without that proof"),
+    }
     match &kept.unproven {
         None => outln(format!(
             "this session was opened after the apply{basis}: it came in through the candidate's rules as a NEW connection"
@@ -39,7 +53,7 @@ pub fn run(cx: &Ctx, require_new: bool) -> Result<(), CliError> {
     }
     let c = &kept.record.candidate;
     outln(format!(
-        "confirmed {} (plan {}, mode {}): it is the last confirmed ruleset; boot loads it; the guard stands down",
+        "confirmed {} (plan {}, mode {}): it is the accepted revision; boot loads it; the guard stands down",
         c.source, c.fingerprint, c.mode
     ))
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 use super::error::CliError;
 use super::{Ctx, apply, guard, kernel, load, millis, outln};
 use crate::core::usecase::{self, enforce};
-use crate::system::host;
+use crate::system::host::{self, SystemClock};
 
 pub fn run(
     cx: &Ctx,
@@ -23,13 +23,8 @@ pub fn run(
     cx.enter_netns()?;
     let started = Instant::now();
     let mut k = kernel();
-    let (checked, _) = enforce::check(
-        &mut k,
-        &cx.table,
-        &loaded.validated.policy,
-        &host::facts(),
-        force,
-    )?;
+    let facts = host::facts();
+    let (checked, _) = enforce::check(&mut k, &cx.table, &loaded.validated.policy, &facts, force)?;
     if !checked.forced.is_empty() {
         for r in &checked.forced {
             eprintln!("statewall: {r}");
@@ -37,13 +32,27 @@ pub fn run(
         eprintln!("statewall: --force: enforcing anyway");
     }
     if let Some(secs) = confirm {
-        return apply::on_trial(cx, &loaded.validated, &checked.plan, true, secs);
+        return apply::on_trial(
+            cx,
+            &loaded.validated,
+            &checked.plan,
+            true,
+            secs,
+            &facts.sshd_ports,
+        );
     }
-    let result = enforce::commit(&mut k, &checked);
+    let result = enforce::commit(
+        &mut k,
+        &cx.state,
+        &SystemClock,
+        &checked,
+        &loaded.validated,
+        &facts.sshd_ports,
+    );
     k.finish();
     let (before, after) = result?;
     outln(format!(
-        "enforced {}: table inet {} now drops what the audit counted ({} packets so far), {} rules kept their counters, generation {before} -> {after}, {}",
+        "enforced {}: table inet {} now drops what the audit counted ({} packets so far), {} rules kept their counters, generation {before} -> {after}, {}\nboot loads it (mode enforce)",
         loaded.validated.source,
         cx.table,
         checked.would_drop,

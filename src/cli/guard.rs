@@ -23,7 +23,14 @@ use crate::system::state::StateDir;
 /// this CLI, its terminal and its SSH session (hangup, SIGKILL), so it cannot be a thread.
 /// `setsid()` in the child detaches it from the terminal's session and process group; its
 /// stdio goes to the log in the state directory, never to our (possibly dead) terminal.
-pub fn spawn(state: &StateDir, netns: Option<&str>, table: &str) -> io::Result<u32> {
+/// `record`: handed to the guard on its stdin, so that it holds its own copy from the start
+/// whatever happens to the files.
+pub fn spawn(
+    state: &StateDir,
+    netns: Option<&str>,
+    table: &str,
+    record: Option<&Pending>,
+) -> io::Result<u32> {
     let log = state.open_log().map_err(io::Error::other)?;
     let log2 = log.try_clone()?;
     // Legitimate, and the only one: statewall re-executes itself (/proc/self/exe, the very
@@ -37,11 +44,13 @@ pub fn spawn(state: &StateDir, netns: Option<&str>, table: &str) -> io::Result<u
     if let Some(n) = netns {
         cmd.arg("--netns").arg(n);
     }
-    cmd.arg0("statewall")
-        .arg("guard")
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log2);
+    cmd.arg0("statewall").arg("guard");
+    if record.is_some() {
+        cmd.arg("--record-on-stdin").stdin(Stdio::piped());
+    } else {
+        cmd.stdin(Stdio::null());
+    }
+    cmd.stdout(log).stderr(log2);
     // SAFETY: setsid is async-signal-safe; nothing else runs between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
@@ -51,7 +60,13 @@ pub fn spawn(state: &StateDir, netns: Option<&str>, table: &str) -> io::Result<u
             Ok(())
         });
     }
-    let child = cmd.spawn()?;
+    let mut child = cmd.spawn()?;
+    if let (Some(rec), Some(mut stdin)) = (record, child.stdin.take()) {
+        use std::io::Write;
+        let text = serde_json::to_vec(rec).map_err(io::Error::other)?;
+        // a failed hand-over is the guard's to report: it falls back to the files
+        let _ = stdin.write_all(&text);
+    }
     Ok(child.id())
 }
 
@@ -68,7 +83,7 @@ pub fn ensure(state: &StateDir) {
     if rec.guard_pid.is_some_and(host::guard_alive) {
         return;
     }
-    match spawn(state, rec.netns.as_deref(), &rec.table) {
+    match spawn(state, rec.netns.as_deref(), &rec.table, Some(&rec)) {
         Ok(pid) => {
             eprintln!(
                 "statewall: a change is pending with no guard watching it: started guard pid {pid} (rolls back at {})",
@@ -97,16 +112,33 @@ fn log_line(msg: &str) {
 
 /// `statewall guard`: waits for the pending change's deadline and rolls back. A restarted
 /// guard honours the same deadline: all it starts from is on disk.
-pub fn run(cx: &Ctx) -> Result<(), CliError> {
+pub fn run(cx: &Ctx, record_on_stdin: bool) -> Result<(), CliError> {
     let state = &cx.state;
     let me = std::process::id();
-    let rec = match state.read::<Pending>(Kind::Pending) {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            log_line("no pending change; nothing to guard");
-            return Ok(());
-        }
-        Err(e) => return Err(usecase::Error::Refused(format!("state: {e}")).into()),
+    // loaded once, kept in memory: a record damaged later cannot switch the guard off. The
+    // CLI that started us hands the record over on stdin; restarted by hand, we read it.
+    let handed = record_on_stdin
+        .then(|| {
+            let mut text = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut text).ok()?;
+            serde_json::from_slice::<Pending>(&text)
+                .map_err(|e| {
+                    log_line(&format!(
+                        "the handed-over record is unusable ({e}); reading the state directory"
+                    ))
+                })
+                .ok()
+        })
+        .flatten();
+    let rec = match handed {
+        Some(r) => r,
+        None => match usecase::read_pending(state)? {
+            Some(r) => r,
+            None => {
+                log_line("no pending change; nothing to guard");
+                return Ok(());
+            }
+        },
     };
     if let Some(pid) = rec.guard_pid
         && pid != me

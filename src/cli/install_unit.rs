@@ -1,17 +1,45 @@
-//! `statewall install-unit`: the systemd unit that runs `statewall boot` early.
+//! `statewall install-unit`: the systemd unit that runs `statewall boot` early, for this
+//! binary, this state directory and this table, confined.
 
 use std::path::{Path, PathBuf};
 
 use super::error::CliError;
-use super::outln;
+use super::{Ctx, outln};
 use crate::core::rollout;
 
-pub fn run(dir: &Path) -> Result<(), CliError> {
+/// A path systemd takes as it is in a unit line: absolute, no white space, quotes,
+/// backslashes or `%` (a specifier).
+fn unit_safe(what: &str, p: &Path) -> Result<String, CliError> {
+    let s = p.to_str().unwrap_or_default();
+    if !p.is_absolute()
+        || s.is_empty()
+        || s.chars()
+            .any(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | '%' | ';'))
+    {
+        return Err(CliError::usage(format!(
+            "{what} {}: a unit needs an absolute path without spaces, quotes, backslashes or '%'",
+            p.display()
+        )));
+    }
+    Ok(s.to_string())
+}
+
+pub fn run(cx: &Ctx, dir: &Path) -> Result<(), CliError> {
+    // the unit runs this very binary: where it is now, as the kernel sees it
+    let exe = std::env::current_exe()
+        .and_then(std::fs::canonicalize)
+        .map_err(|e| CliError::usage(format!("cannot tell where this binary is: {e}")))?;
+    let binary = unit_safe("the binary", &exe)?;
+    let state_dir = unit_safe("--state-dir", cx.state.root())?;
+    if binary.starts_with("/tmp/") || binary.contains("/target/debug/") {
+        eprintln!(
+            "statewall: WARNING: the unit runs {binary}, which may not be there at the next boot; install the binary (e.g. `cargo xtask dist`, then copy target/dist/statewall to /usr/local/sbin) and run install-unit from there"
+        );
+    }
+    let unit = rollout::systemd_unit(&binary, &state_dir, &cx.table);
     let path: PathBuf = dir.join("statewall.service");
     let tmp = dir.join(".statewall.service.tmp");
-    if let Err(e) =
-        std::fs::write(&tmp, rollout::SYSTEMD_UNIT).and_then(|_| std::fs::rename(&tmp, &path))
-    {
+    if let Err(e) = std::fs::write(&tmp, &unit).and_then(|_| std::fs::rename(&tmp, &path)) {
         let _ = std::fs::remove_file(&tmp);
         return Err(CliError::usage(format!(
             "cannot write {}: {e}",
@@ -19,8 +47,8 @@ pub fn run(dir: &Path) -> Result<(), CliError> {
         )));
     }
     outln(format!(
-        "wrote {}\nenable it with: systemctl daemon-reload && systemctl enable statewall.service\n\
-         it runs `/usr/local/sbin/statewall boot` before the network comes up (network-pre.target)",
-        path.display()
+        "wrote {}\nit runs `{binary} --state-dir {state_dir} --table {} boot` before the network comes up (network-pre.target): the last accepted policy, else the built-in safe one\nenable it with: systemctl daemon-reload && systemctl enable statewall.service",
+        path.display(),
+        cx.table
     ))
 }

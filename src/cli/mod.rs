@@ -183,11 +183,12 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Cmd::Remove => remove::run(&cx),
         Cmd::Confirm {
             require_new_connection,
-        } => confirm::run(&cx, require_new_connection),
+            force,
+        } => confirm::run(&cx, require_new_connection, force),
         Cmd::Rollback => rollback::run(&cx),
-        Cmd::Guard => guard::run(&cx),
+        Cmd::Guard { record_on_stdin } => guard::run(&cx, record_on_stdin),
         Cmd::Boot => boot::run(&cx),
-        Cmd::InstallUnit { dir } => install_unit::run(&dir),
+        Cmd::InstallUnit { dir } => install_unit::run(&cx, &dir),
     }
 }
 

@@ -28,7 +28,7 @@ pub fn run(cx: &Ctx, policy: Option<&Path>, audit: bool, no_live: bool) -> Resul
             Ok(Some(live)) => {
                 match render::diff(&report::live_text(&live), &render::table_body(&plan)) {
                     None => s.push_str(&format!(
-                        "# the live table inet {} already is this plan (apply would only reset its counters)\n",
+                        "# the live table inet {} already is this plan (apply would send nothing and keep every counter)\n",
                         plan.table
                     )),
                     Some(d) => {

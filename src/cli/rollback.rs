@@ -2,25 +2,20 @@
 
 use super::error::{CliError, Exit};
 use super::{Ctx, enter, kernel, outln};
-use crate::core::rollout::Pending;
-use crate::core::store::Kind;
+use crate::core::usecase;
 use crate::core::usecase::rollout::{self as trial, RolledBack};
 use crate::system::host::SystemClock;
 
 pub fn run(cx: &Ctx) -> Result<(), CliError> {
-    let rec = match cx.state.read::<Pending>(Kind::Pending) {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            return Err(CliError::new(
-                Exit::Unsafe,
-                "no pending change: nothing to roll back",
-            ));
-        }
-        Err(e) => return Err(CliError::new(Exit::Unsafe, format!("state: {e}"))),
+    let Some(rec) = usecase::read_pending(&cx.state)? else {
+        return Err(CliError::new(
+            Exit::Unsafe,
+            "no pending change: nothing to roll back",
+        ));
     };
     enter(rec.netns.as_deref())?;
     let mut k = kernel();
-    let result = trial::rollback(&mut k, &cx.state, &SystemClock, Some(&rec.id));
+    let result = trial::rollback(&mut k, &cx.state, &SystemClock, Some(&rec.id), None);
     k.finish();
     match result? {
         RolledBack::Refused(why) => Err(CliError::new(Exit::Unsafe, why)),

@@ -182,6 +182,7 @@ impl Kernel for FakeKernel {
 #[derive(Debug, Default)]
 pub struct MemStore {
     pub files: RefCell<HashMap<Kind, String>>,
+    pub history: RefCell<Vec<crate::core::rollout::Revision>>,
 }
 
 impl MemStore {
@@ -217,6 +218,18 @@ impl Store for MemStore {
 
     fn lock(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    fn append_revision(&self, rev: &crate::core::rollout::Revision) -> Result<(), StoreError> {
+        let mut h = self.history.borrow_mut();
+        h.push(rev.clone());
+        let n = h.len().saturating_sub(crate::core::rollout::REVISIONS_KEPT);
+        h.drain(..n);
+        Ok(())
+    }
+
+    fn revisions(&self) -> Result<Vec<crate::core::rollout::Revision>, StoreError> {
+        Ok(self.history.borrow().clone())
     }
 
     fn command(&self, sub: &str) -> String {

@@ -187,6 +187,25 @@ impl std::fmt::Display for Finding {
     }
 }
 
+/// The rules that accept a NEW TCP connection to one of `ports` (from anywhere the plan
+/// names), other than the final rule: their counters rising proves that a new SSH
+/// connection came in through the policy's own rules, not through audit mode's final accept.
+pub fn ssh_proof_rules(plan: &Plan, ports: &[u16]) -> Vec<(String, usize)> {
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for &port in ports {
+        for src in candidate_sources(plan) {
+            let o = evaluate(plan, &tcp_new(src, port));
+            if let (Verdict::Accept, Some((chain, i, rule))) = (o.verdict, o.rule)
+                && rule.comment != crate::core::compile::FINAL_COMMENT
+                && !out.iter().any(|(c, j)| *c == chain && *j == i)
+            {
+                out.push((chain, i));
+            }
+        }
+    }
+    out
+}
+
 /// A non-loopback interface index for the evaluated packets.
 const WIRE_IIF: u32 = 2;
 
@@ -212,15 +231,26 @@ fn candidate_sources(plan: &Plan) -> Vec<IpAddr> {
         for r in &c.rules {
             for m in &r.matches {
                 if let Match::SrcNet(net) = m {
-                    v.push(match net {
-                        Cidr::V4(a, _) => IpAddr::V4(*a),
-                        Cidr::V6(a, _) => IpAddr::V6(*a),
-                    });
+                    v.push(first_address(net));
                 }
             }
         }
     }
+    // one address of each source set stands for its entry (a set of 50,000 networks must
+    // not make the lint evaluate 50,000 packets)
+    for set in &plan.sets {
+        if let Some(SetElem::Net(net)) = set.elements.first() {
+            v.push(first_address(net));
+        }
+    }
     v
+}
+
+fn first_address(net: &Cidr) -> IpAddr {
+    match net {
+        Cidr::V4(a, _) => IpAddr::V4(*a),
+        Cidr::V6(a, _) => IpAddr::V6(*a),
+    }
 }
 
 /// Everything in `plan` that would cut the admin off; empty when it is safe to apply.
@@ -341,6 +371,21 @@ mod tests {
     fn ssh_open_passes() {
         let p = plan("[[allow]]\nname = \"ssh\"\ntcp = [22]\n");
         assert_eq!(check(&p, &ssh_facts()), vec![]);
+    }
+
+    #[test]
+    fn ssh_open_to_a_set_of_networks_is_reachable_and_proves_a_confirm() {
+        let p = plan(
+            "[[allow]]\nname = \"ssh\"\ntcp = [22]\nfrom = [\"192.0.2.0/24\", \"198.51.100.0/24\"]\n",
+        );
+        let facts = Facts {
+            ssh: None,
+            sshd_ports: vec![22],
+        };
+        assert_eq!(check(&p, &facts), vec![]);
+        let rules = ssh_proof_rules(&p, &[22]);
+        assert_eq!(rules.len(), 1, "{rules:?}");
+        assert_eq!(p.chains[0].rules[rules[0].1].comment, "ssh");
     }
 
     #[test]

@@ -10,6 +10,16 @@ use serde::{Deserialize, Serialize};
 use crate::core::identity::CounterSnapshot;
 use crate::core::model::{Mode, Policy};
 
+/// The built-in safe policy, keeping `ports` (sshd's, as last recorded) open besides 22.
+pub fn safe_policy(ports: &[u16]) -> String {
+    let mut all: Vec<u16> = ports.to_vec();
+    all.push(22);
+    all.sort_unstable();
+    all.dedup();
+    let list: Vec<String> = all.iter().map(u16::to_string).collect();
+    SAFE_POLICY.replace("tcp = [22]", &format!("tcp = [{}]", list.join(", ")))
+}
+
 /// Policy loaded by `boot` when there is no usable confirmed policy: the stateful baseline
 /// (established, invalid drop, loopback, ICMP, the essential ICMPv6), SSH open, the rest dropped.
 pub const SAFE_POLICY: &str = "\
@@ -21,28 +31,112 @@ name = \"ssh\"
 tcp = [22]
 ";
 
-/// The systemd unit `statewall install-unit` writes (also in docs/statewall.service).
-pub const SYSTEMD_UNIT: &str = "\
+/// The systemd unit `statewall install-unit` writes: `statewall boot` for this binary, state
+/// directory and table, early (before `network-pre.target`), and confined: capabilities
+/// bounded to `CAP_NET_ADMIN`, the system read-only but for the state directory, netlink and
+/// unix sockets only, no new privileges (`systemd-analyze security`: about 1.6). The state
+/// directory under `/var/lib` is systemd's `StateDirectory=` (made 0700 if missing).
+/// `docs/statewall.service` is this unit for the defaults.
+pub fn systemd_unit(binary: &str, state_dir: &str, table: &str) -> String {
+    let bin_dir = binary
+        .rsplit_once('/')
+        .map_or("/", |(d, _)| if d.is_empty() { "/" } else { d });
+    let state = match state_dir.strip_prefix("/var/lib/") {
+        Some(name) if !name.is_empty() && !name.contains("..") => {
+            format!("StateDirectory={name}\nStateDirectoryMode=0700\n")
+        }
+        _ => format!("ReadWritePaths=-{state_dir}\n"),
+    };
+    format!(
+        "\
 [Unit]
-Description=statewall: load the last confirmed firewall policy
+Description=statewall: load the last accepted firewall policy (table inet {table})
 DefaultDependencies=no
 Before=network-pre.target shutdown.target
 Wants=network-pre.target
 # the state directory and the binary may live on their own filesystems
-RequiresMountsFor=/var/lib/statewall /usr/local/sbin
+RequiresMountsFor={state_dir} {bin_dir}
 Conflicts=shutdown.target
 
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/usr/local/sbin/statewall boot
+ExecStart={binary} --state-dir {state_dir} --table {table} boot
+UMask=0077
+# nf_tables over netlink needs CAP_NET_ADMIN and nothing else
+CapabilityBoundingSet=CAP_NET_ADMIN
+AmbientCapabilities=
+NoNewPrivileges=yes
+ProtectSystem=strict
+{state}ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+DevicePolicy=closed
+PrivateIPC=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+ProtectProc=invisible
+RestrictAddressFamilies=AF_NETLINK AF_UNIX
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+MemoryDenyWriteExecute=yes
+RemoveIPC=yes
+KeyringMode=private
+IPAddressDeny=any
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallFilter=~@privileged @resources @mount @swap @reboot @raw-io @module @obsolete @debug @cpu-emulation @clock
+SystemCallErrorNumber=EPERM
 
 [Install]
 WantedBy=sysinit.target
-";
+"
+    )
+}
 
-/// The last confirmed ruleset: what `boot` loads and what a rollback goes back to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Where a revision came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    /// a plain `apply`
+    Apply,
+    /// `apply --confirm` / `enforce --confirm`, not confirmed yet
+    ConfirmWindow,
+    /// a change confirmed within its window (statewall 0.1's records are these)
+    #[default]
+    Confirm,
+    /// `enforce`
+    Enforce,
+    /// a rollback restored it
+    Rollback,
+    /// `boot` loaded it
+    Boot,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Apply => "apply",
+            Origin::ConfirmWindow => "confirm-window",
+            Origin::Confirm => "confirm",
+            Origin::Enforce => "enforce",
+            Origin::Rollback => "rollback",
+            Origin::Boot => "boot",
+        }
+    }
+}
+
+/// A revision: one policy as it was committed, self-contained (its text, the lists it
+/// named, the mode), with when and how. The *accepted* revision (`Kind::Confirmed`) is
+/// what `boot` loads and what `apply --confirm` can roll back to: the last plain apply,
+/// enforce or confirmed change — never one still on trial.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Confirmed {
     /// the policy file's text, exactly as applied
     pub policy_text: String,
@@ -55,9 +149,20 @@ pub struct Confirmed {
     pub mode: String,
     /// `identity::fingerprint` of its plan
     pub fingerprint: String,
-    /// CLOCK_REALTIME seconds
+    /// CLOCK_REALTIME seconds: when it was committed or confirmed
     pub confirmed_at: u64,
+    #[serde(default)]
+    pub origin: Origin,
+    /// the ports sshd listened on when it was committed: boot's fallback keeps them open
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sshd_ports: Vec<u16>,
 }
+
+/// A revision, by its use: see [`Confirmed`].
+pub type Revision = Confirmed;
+
+/// How many revisions the store keeps (the oldest go first).
+pub const REVISIONS_KEPT: usize = 16;
 
 /// What a rollback restores.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,6 +226,13 @@ pub struct Pending {
     pub previous: Previous,
     /// the guard process watching the deadline
     pub guard_pid: Option<u32>,
+    /// sshd's listening ports at apply: `confirm` wants a NEW connection to one of them
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sshd_ports: Vec<u16>,
+    /// packets the candidate's SSH-accepting rules started with (carried counters), so that
+    /// `confirm` counts only what came in since the candidate went live
+    #[serde(default)]
+    pub proof_baseline: u64,
 }
 
 /// What the last rollback did (kept for `status`).
@@ -150,8 +262,16 @@ pub fn with_stored_mode(mut p: Policy, mode: &str) -> Policy {
     p
 }
 
-/// `120s`, `2m`, `1h`, `90` (seconds). At least 1 s, at most 24 h.
+/// The shortest confirm window: time to open a new SSH connection and type `confirm`.
+pub const MIN_CONFIRM_SECS: u64 = 10;
+
+/// `120s`, `2m`, `1h`, `90` (seconds). At least 10 s, at most 24 h.
 pub fn parse_duration(s: &str) -> Result<u64, String> {
+    parse_window(s, MIN_CONFIRM_SECS)
+}
+
+/// [`parse_duration`] with another lower bound (tests shorten windows to save time).
+pub fn parse_window(s: &str, min_secs: u64) -> Result<u64, String> {
     let s = s.trim();
     let (num, mult) = match s.char_indices().last() {
         Some((i, 's')) => (&s[..i], 1),
@@ -163,8 +283,10 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
         .parse()
         .map_err(|_| format!("{s:?}: a duration is a number with s, m or h, e.g. 120s or 2m"))?;
     let secs = n.saturating_mul(mult);
-    if !(1..=86_400).contains(&secs) {
-        return Err(format!("{s:?}: between 1s and 24h, please"));
+    if !(min_secs..=86_400).contains(&secs) {
+        return Err(format!(
+            "{s:?}: between {min_secs}s (time to open a new ssh connection and confirm) and 24h, please"
+        ));
     }
     Ok(secs)
 }
@@ -348,6 +470,8 @@ mod tests {
             },
             previous: Previous::NoTable,
             guard_pid: None,
+            sshd_ports: vec![],
+            proof_baseline: 0,
         }
     }
 
@@ -358,6 +482,11 @@ mod tests {
         assert_eq!(parse_duration("1h"), Ok(3600));
         assert_eq!(parse_duration("30"), Ok(30));
         assert!(parse_duration("0s").is_err());
+        assert!(
+            parse_duration("9s").is_err(),
+            "too short to confirm from a new session"
+        );
+        assert_eq!(parse_duration("10s"), Ok(10));
         assert!(parse_duration("2d").is_err());
         assert!(parse_duration("").is_err());
         assert!(parse_duration("25h").is_err());
@@ -430,6 +559,7 @@ mod tests {
             mode: "enforce".into(),
             fingerprint: "x".into(),
             confirmed_at: 0,
+            ..Default::default()
         };
         assert_eq!(boot_source(Ok(Some(c.clone()))), BootSource::Confirmed(c));
         let bad = Confirmed {
@@ -463,6 +593,7 @@ mod tests {
             mode: "enforce".into(),
             fingerprint: String::new(),
             confirmed_at: 0,
+            ..Default::default()
         }
     }
 

@@ -9,9 +9,14 @@ use serde_json::Value;
 /// The records of the state directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
+    /// the accepted revision: what boot loads
     Confirmed,
     Pending,
+    /// the second copy of the pending record, written before the first
+    PendingCopy,
     Rollback,
+    /// one revision of the history
+    Revision,
 }
 
 impl Kind {
@@ -19,15 +24,19 @@ impl Kind {
         match self {
             Kind::Confirmed => "confirmed.json",
             Kind::Pending => "pending.json",
+            Kind::PendingCopy => "pending.copy.json",
             Kind::Rollback => "rollback.json",
+            Kind::Revision => "revision.json",
         }
     }
 
     pub fn name(self) -> &'static str {
         match self {
             Kind::Confirmed => "confirmed",
-            Kind::Pending => "pending",
+            // both copies hold the same record
+            Kind::Pending | Kind::PendingCopy => "pending",
             Kind::Rollback => "rollback",
+            Kind::Revision => "revision",
         }
     }
 }
@@ -53,8 +62,14 @@ pub trait Store {
     fn write<T: Serialize>(&self, kind: Kind, data: &T) -> Result<(), StoreError>;
     /// No error when it is already gone.
     fn remove(&self, kind: Kind) -> Result<(), StoreError>;
-    /// The store's exclusive lock (blocks).
+    /// The store's exclusive lock: waits a bounded time for another command to finish,
+    /// then says who holds it.
     fn lock(&self) -> Result<Self::Lock, StoreError>;
+    /// Appends a revision to the history, which keeps the last
+    /// [`REVISIONS_KEPT`](crate::core::rollout::REVISIONS_KEPT).
+    fn append_revision(&self, rev: &crate::core::rollout::Revision) -> Result<(), StoreError>;
+    /// The revisions kept, oldest first (a damaged one is left out).
+    fn revisions(&self) -> Result<Vec<crate::core::rollout::Revision>, StoreError>;
     /// How the admin types `statewall SUB` to reach this store (`--state-dir` when not the
     /// default), for messages.
     fn command(&self, sub: &str) -> String;

@@ -52,9 +52,15 @@ pub fn identity(spec: Option<&str>) -> io::Result<String> {
     {
         return Ok(format!("name-{}", safe_name(name)));
     }
-    let ino = std::fs::metadata(&path)
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?
-        .ino();
+    let ino = match std::fs::metadata(&path) {
+        Ok(m) => m.ino(),
+        // no /proc (a bare chroot, a minimal container): its own filesystem keeps its state
+        // apart, and there is only the namespace we are in
+        Err(e) if spec.is_none() && e.kind() == io::ErrorKind::NotFound => {
+            return Ok("host".to_string());
+        }
+        Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+    };
     let host = std::fs::metadata("/proc/1/ns/net").map(|m| m.ino()).ok();
     Ok(if host == Some(ino) {
         "host".to_string()

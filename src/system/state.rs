@@ -20,6 +20,9 @@ use serde::de::DeserializeOwned;
 
 pub const DEFAULT_DIR: &str = "/var/lib/statewall";
 
+/// How long a command waits for another one in the same namespace to finish.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 #[derive(Debug)]
 pub enum StateError {
     /// the directory or a file is a symlink
@@ -31,6 +34,11 @@ pub enum StateError {
     Io {
         path: PathBuf,
         err: io::Error,
+    },
+    /// another statewall command held the lock for longer than we wait
+    Busy {
+        path: PathBuf,
+        waited: std::time::Duration,
     },
     /// truncated, garbled, wrong checksum or wrong shape
     Corrupt {
@@ -54,6 +62,12 @@ impl std::fmt::Display for StateError {
                 p.display()
             ),
             StateError::Io { path, err } => write!(f, "{}: {err}", path.display()),
+            StateError::Busy { path, waited } => write!(
+                f,
+                "another statewall command for this namespace and table is still running (it holds {} after {} s); try again when it is done",
+                path.display(),
+                waited.as_secs()
+            ),
             StateError::Corrupt { path, why } => {
                 write!(f, "{} is corrupt ({why})", path.display())
             }
@@ -159,6 +173,68 @@ impl StateDir {
         moved
     }
 
+    fn revisions_dir(&self) -> PathBuf {
+        self.path.join("revisions")
+    }
+
+    /// The history's files, by number, oldest first.
+    fn revision_files(&self) -> Result<Vec<(u64, PathBuf)>, StateError> {
+        let dir = self.revisions_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_at(&dir)(e)),
+        };
+        let mut files: Vec<(u64, PathBuf)> = entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let n = name.strip_suffix(".json")?.parse().ok()?;
+                Some((n, e.path()))
+            })
+            .collect();
+        files.sort();
+        Ok(files)
+    }
+
+    /// Appends a revision (durably, like every record) and drops the oldest beyond
+    /// [`REVISIONS_KEPT`](crate::core::rollout::REVISIONS_KEPT).
+    pub fn append_revision(&self, rev: &crate::core::rollout::Revision) -> Result<(), StateError> {
+        self.ensure()?;
+        let dir = self.revisions_dir();
+        if !dir.exists() {
+            fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&dir)
+                .map_err(io_at(&dir))?;
+        }
+        let files = self.revision_files()?;
+        let next = files.last().map_or(1, |(n, _)| n + 1);
+        let sub = StateDir {
+            root: self.root.clone(),
+            path: dir.clone(),
+        };
+        sub.write_named(&format!("{next:010}.json"), Kind::Revision, rev)?;
+        let keep = crate::core::rollout::REVISIONS_KEPT.saturating_sub(1);
+        for (_, old) in files.iter().take(files.len().saturating_sub(keep)) {
+            let _ = fs::remove_file(old);
+        }
+        Ok(())
+    }
+
+    /// The revisions kept, oldest first; a damaged file is left out.
+    pub fn revisions(&self) -> Result<Vec<crate::core::rollout::Revision>, StateError> {
+        let mut out = Vec::new();
+        for (_, path) in self.revision_files()? {
+            if let Ok(Some(text)) = read_nofollow(&path)
+                && let Ok(rev) = open_envelope(Kind::Revision, &text)
+            {
+                out.push(rev);
+            }
+        }
+        Ok(out)
+    }
+
     fn root_exists(&self) -> Result<bool, StateError> {
         StateDir::new(&self.root).exists()
     }
@@ -226,8 +302,18 @@ impl StateDir {
 
     /// Writes a record durably (temp file, fsync, rename, fsync of the directory).
     pub fn write<T: Serialize>(&self, kind: Kind, data: &T) -> Result<(), StateError> {
+        self.write_named(kind.file(), kind, data)
+    }
+
+    /// [`write`](Self::write) to the file `name` of this directory.
+    fn write_named<T: Serialize>(
+        &self,
+        name: &str,
+        kind: Kind,
+        data: &T,
+    ) -> Result<(), StateError> {
         self.ensure()?;
-        let path = self.file(kind);
+        let path = self.path.join(name);
         if let Ok(m) = fs::symlink_metadata(&path)
             && m.file_type().is_symlink()
         {
@@ -235,7 +321,7 @@ impl StateDir {
         }
         let tmp = self
             .path
-            .join(format!(".{}.tmp.{}", kind.file(), std::process::id()));
+            .join(format!(".{name}.tmp.{}", std::process::id()));
         let _ = fs::remove_file(&tmp);
         let result = (|| {
             let mut f = OpenOptions::new()
@@ -290,15 +376,28 @@ impl StateDir {
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&path)
             .map_err(io_at(&path))?;
+        // bounded: another statewall command in this namespace holds it for milliseconds
+        // (a commit) or seconds (a large apply); one that never lets go is reported
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
         loop {
             // SAFETY: flock on a valid fd we own.
-            let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+            let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
             if rc == 0 {
                 return Ok(Lock { _file: f });
             }
             let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(io_at(&path)(e));
+            match e.raw_os_error() {
+                Some(libc::EWOULDBLOCK) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Some(libc::EWOULDBLOCK) => {
+                    return Err(StateError::Busy {
+                        path,
+                        waited: LOCK_WAIT,
+                    });
+                }
+                Some(libc::EINTR) => {}
+                _ => return Err(io_at(&path)(e)),
             }
         }
     }
@@ -373,6 +472,14 @@ impl crate::core::store::Store for StateDir {
 
     fn lock(&self) -> Result<Lock, StoreError> {
         StateDir::lock(self).map_err(store_err)
+    }
+
+    fn append_revision(&self, rev: &crate::core::rollout::Revision) -> Result<(), StoreError> {
+        StateDir::append_revision(self, rev).map_err(store_err)
+    }
+
+    fn revisions(&self) -> Result<Vec<crate::core::rollout::Revision>, StoreError> {
+        StateDir::revisions(self).map_err(store_err)
     }
 
     fn command(&self, sub: &str) -> String {

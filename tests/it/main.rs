@@ -3,6 +3,7 @@ mod from_file;
 mod golden;
 mod import;
 mod kernel;
+mod lifecycle;
 mod plan;
 mod policy;
 mod rollout;

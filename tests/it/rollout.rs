@@ -32,12 +32,12 @@ const ROLLBACK_WAIT: Duration = Duration::from_secs(15);
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// A temporary directory with policies and a `state` subdirectory; removed on drop.
-struct Tmp {
-    root: PathBuf,
+pub(crate) struct Tmp {
+    pub(crate) root: PathBuf,
 }
 
 impl Tmp {
-    fn new(tag: &str) -> Tmp {
+    pub(crate) fn new(tag: &str) -> Tmp {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let root = std::env::temp_dir().join(format!(
             "statewall-rollout-{tag}-{}-{n}",
@@ -47,15 +47,15 @@ impl Tmp {
         std::fs::create_dir_all(&root).unwrap();
         Tmp { root }
     }
-    fn state(&self) -> PathBuf {
+    pub(crate) fn state(&self) -> PathBuf {
         self.root.join("state")
     }
     /// The records of namespace `ns` (and statewall's default table).
-    fn scope(&self, ns: &Netns) -> StateDir {
+    pub(crate) fn scope(&self, ns: &Netns) -> StateDir {
         StateDir::new(self.state()).scoped(&format!("name-{}", ns.name()), compile::DEFAULT_TABLE)
     }
     /// The records of the one namespace and table the test's commands used.
-    fn dir(&self) -> StateDir {
+    pub(crate) fn dir(&self) -> StateDir {
         let base = self.state().join("ns");
         let mut scopes = Vec::new();
         for ns in std::fs::read_dir(&base).into_iter().flatten().flatten() {
@@ -72,15 +72,15 @@ impl Tmp {
             more => panic!("records of several namespaces or tables: {more:?}"),
         }
     }
-    fn policy(&self, name: &str, text: &str) -> String {
+    pub(crate) fn policy(&self, name: &str, text: &str) -> String {
         let p = self.root.join(format!("{name}.toml"));
         std::fs::write(&p, text).unwrap();
         p.display().to_string()
     }
-    fn pending(&self) -> Option<Pending> {
+    pub(crate) fn pending(&self) -> Option<Pending> {
         self.dir().read(Kind::Pending).unwrap()
     }
-    fn confirmed(&self) -> Option<Confirmed> {
+    pub(crate) fn confirmed(&self) -> Option<Confirmed> {
         self.dir().read(Kind::Confirmed).unwrap()
     }
 }
@@ -92,7 +92,7 @@ impl Drop for Tmp {
 }
 
 /// `statewall --state-dir S --netns NS ARGS`, without the caller's SSH_CONNECTION.
-fn sw_cmd(ns: &Netns, tmp: &Tmp, args: &[&str]) -> Command {
+pub(crate) fn sw_cmd(ns: &Netns, tmp: &Tmp, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_statewall"));
     cmd.arg("--state-dir")
         .arg(tmp.state())
@@ -101,18 +101,20 @@ fn sw_cmd(ns: &Netns, tmp: &Tmp, args: &[&str]) -> Command {
         .args(args)
         .env_remove("SSH_CONNECTION")
         .env_remove("STATEWALL_STATE_DIR")
+        // rollback tests use windows of a few seconds (debug builds only)
+        .env("STATEWALL_TEST_SHORT_WINDOWS", "1")
         .current_dir(env!("CARGO_MANIFEST_DIR"));
     cmd
 }
 
-fn sw(ns: &Netns, tmp: &Tmp, args: &[&str]) -> Output {
+pub(crate) fn sw(ns: &Netns, tmp: &Tmp, args: &[&str]) -> Output {
     run_cmd(sw_cmd(ns, tmp, args), CMD_TIMEOUT)
 }
 
 /// The same, as if typed in a NEW ssh connection: under a process named `sshd` started now
 /// (a symlink to /bin/sh: the per-connection sshd the product looks for among its ancestors),
 /// in a new session.
-fn sw_new_session(ns: &Netns, tmp: &Tmp, args: &[&str]) -> Output {
+pub(crate) fn sw_new_session(ns: &Netns, tmp: &Tmp, args: &[&str]) -> Output {
     let sshd = tmp.root.join("sshd");
     if !sshd.exists() {
         std::os::unix::fs::symlink("/bin/sh", &sshd).unwrap();
@@ -123,6 +125,7 @@ fn sw_new_session(ns: &Netns, tmp: &Tmp, args: &[&str]) -> Output {
     cmd.args(["-c", "\"$@\"; s=$?; exit $s", "sshd"])
         .arg(inner.get_program())
         .args(inner.get_args())
+        .env("STATEWALL_TEST_SHORT_WINDOWS", "1")
         .env_remove("SSH_CONNECTION")
         .env_remove("STATEWALL_STATE_DIR")
         .current_dir(env!("CARGO_MANIFEST_DIR"));
@@ -136,7 +139,7 @@ fn sw_new_session(ns: &Netns, tmp: &Tmp, args: &[&str]) -> Output {
     run_cmd(cmd, CMD_TIMEOUT)
 }
 
-fn ruleset(ns: &Netns) -> String {
+pub(crate) fn ruleset(ns: &Netns) -> String {
     let out = ns.nft(["list", "ruleset"]);
     out.assert_ok();
     out.stdout
@@ -159,7 +162,7 @@ fn settled_ruleset(ns: &Netns) -> String {
 
 /// Bounded poll; panics with `what` when `f` never holds.
 #[track_caller]
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !f() {
         assert!(Instant::now() < deadline, "gave up waiting for: {what}");
@@ -167,7 +170,7 @@ fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(s) => !matches!(
             s.rfind(')')
@@ -178,7 +181,7 @@ fn alive(pid: u32) -> bool {
     }
 }
 
-fn guard_pid(tmp: &Tmp) -> u32 {
+pub(crate) fn guard_pid(tmp: &Tmp) -> u32 {
     tmp.pending()
         .expect("a pending change")
         .guard_pid
@@ -189,7 +192,8 @@ fn guard_pid(tmp: &Tmp) -> u32 {
 fn confirmed_base(ns: &Netns, tmp: &Tmp, text: &str) {
     let p = tmp.policy("base", text);
     sw(ns, tmp, &["apply", &p, "--confirm", "60s"]).assert_ok();
-    sw_new_session(ns, tmp, &["confirm"]).assert_ok();
+    // the counter proof has its own tests; here only the rollback matters
+    sw_new_session(ns, tmp, &["confirm", "--force"]).assert_ok();
     assert!(tmp.pending().is_none());
 }
 
@@ -401,6 +405,7 @@ fn the_terminal_hanging_up_does_not_stop_the_rollback() {
         );
         let mut cmd = Command::new("script");
         cmd.args(["-q", "-e", "-c", &line, "/dev/null"])
+            .env("STATEWALL_TEST_SHORT_WINDOWS", "1")
             .env_remove("SSH_CONNECTION")
             .env("SHELL", "/bin/sh");
         let (mut child, seen) = spawn_until(cmd, "deadline:");
@@ -661,6 +666,7 @@ fn confirm_from_a_session_older_than_the_apply_proves_nothing() {
         sw_cmd(&ns, &tmp, &["confirm", "--require-new-connection"]),
     );
     let lax = OpenedEarlier::new(sh, true, false, sw_cmd(&ns, &tmp, &["confirm"]));
+    let forced = OpenedEarlier::new(sh, true, false, sw_cmd(&ns, &tmp, &["confirm", "--force"]));
     let p = tmp.policy("ssh", SSH_ONLY);
     sw(&ns, &tmp, &["apply", &p, "--confirm", "60s"]).assert_ok();
     let out = strict.go();
@@ -669,9 +675,19 @@ fn confirm_from_a_session_older_than_the_apply_proves_nothing() {
     assert!(out.stderr.contains("NEW ssh connection"), "{out}");
     assert!(tmp.pending().is_some(), "still pending");
     assert!(tmp.confirmed().is_none());
-    // without the flag it confirms, and says clearly that it proved nothing
+    // without the flag the session's age is only a warning, but nothing came in through the
+    // candidate's rules either: the counters refuse it
     let out = lax.go();
+    out.assert_code(6);
+    assert!(
+        out.stderr.contains("no NEW connection to sshd's port (22)"),
+        "{out}"
+    );
+    assert!(tmp.pending().is_some(), "still pending");
+    // --force confirms, and says clearly what it skipped
+    let out = forced.go();
     out.assert_ok();
+    assert!(out.stderr.contains("WARNING (--force)"), "{out}");
     assert!(
         out.stdout
             .contains("this session predates the apply: it proves nothing"),
@@ -696,6 +712,7 @@ fn confirm_where_the_session_is_out_of_sight_says_its_age_is_unknown() {
     cmd.args(["--pid", "--fork", "--"])
         .arg(inner.get_program())
         .args(inner.get_args())
+        .env("STATEWALL_TEST_SHORT_WINDOWS", "1")
         .env_remove("SSH_CONNECTION");
     let out = run_cmd(cmd, CMD_TIMEOUT);
     out.assert_code(6);
@@ -720,7 +737,7 @@ fn boot(ns: &Netns, tmp: &Tmp) -> Output {
     out
 }
 
-fn live_plan(ns: &Netns) -> String {
+pub(crate) fn live_plan(ns: &Netns) -> String {
     let live = ruleset(ns);
     let i = live.find("statewall plan=").expect("fingerprint") + "statewall plan=".len();
     live[i..i + 16].to_string()
@@ -744,7 +761,7 @@ fn boot_loads_the_confirmed_policy_or_the_safe_one_never_nothing() {
     let confirmed = tmp.confirmed().unwrap().fingerprint;
     sw(&ns, &tmp, &["remove"]).assert_ok();
     let out = boot(&ns, &tmp);
-    assert!(out.stdout.contains("last confirmed policy"), "{out}");
+    assert!(out.stdout.contains("last accepted policy"), "{out}");
     assert_eq!(live_plan(&ns), confirmed);
     // pending: never what boot loads
     let cand = tmp.policy("cand", SSH_ONLY);
@@ -790,6 +807,7 @@ fn state_files_are_private_atomic_and_never_followed_through_symlinks() {
         mode: "enforce".into(),
         fingerprint: "f".into(),
         confirmed_at: 1,
+        ..Default::default()
     };
     dir.write(Kind::Confirmed, &rec).unwrap();
     dir.write(Kind::Confirmed, &rec).unwrap();
@@ -860,55 +878,74 @@ fn the_systemd_unit_is_installed_and_verifies() {
     let repo = crate::support::repo_path("docs/statewall.service");
     assert_eq!(
         std::fs::read_to_string(&repo).unwrap(),
-        statewall::core::rollout::SYSTEMD_UNIT,
-        "docs/statewall.service is the unit install-unit writes"
+        statewall::core::rollout::systemd_unit(
+            "/usr/local/sbin/statewall",
+            "/var/lib/statewall",
+            "statewall"
+        ),
+        "docs/statewall.service is the unit install-unit writes for the defaults"
     );
     let tmp = Tmp::new("unit");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_statewall"));
-    cmd.args(["install-unit", "--dir"]).arg(&tmp.root);
+    cmd.arg("--state-dir")
+        .arg(tmp.state())
+        .args(["--table", "fw", "install-unit", "--dir"])
+        .arg(&tmp.root);
     run_cmd(cmd, CMD_TIMEOUT).assert_ok();
     let unit = std::fs::read_to_string(tmp.root.join("statewall.service")).unwrap();
-    assert_eq!(unit, statewall::core::rollout::SYSTEMD_UNIT);
+    let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_statewall")).unwrap();
+    // the running binary, the given state directory and table: not hard-coded paths
+    let exec = format!(
+        "ExecStart={} --state-dir {} --table fw boot",
+        exe.display(),
+        tmp.state().display()
+    );
     for needle in [
+        exec.as_str(),
+        &format!("ReadWritePaths=-{}", tmp.state().display()),
         "Before=network-pre.target",
-        "Wants=network-pre.target",
         "DefaultDependencies=no",
         "Type=oneshot",
-        "RemainAfterExit=yes",
-        "ExecStart=/usr/local/sbin/statewall boot",
+        "CapabilityBoundingSet=CAP_NET_ADMIN",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "RestrictAddressFamilies=AF_NETLINK AF_UNIX",
     ] {
-        assert!(unit.contains(needle), "{needle}");
+        assert!(unit.contains(needle), "{needle} not in\n{unit}");
     }
-    if crate::support::run_cmd(
-        {
-            let mut c = Command::new("sh");
-            c.args(["-c", "command -v systemd-analyze"]);
-            c
-        },
-        CMD_TIMEOUT,
-    )
-    .code
-        != Some(0)
-    {
+    let have = |program: &str| {
+        let mut c = Command::new("sh");
+        c.args(["-c", &format!("command -v {program}")]);
+        run_cmd(c, CMD_TIMEOUT).code == Some(0)
+    };
+    if !have("systemd-analyze") {
         eprintln!("SKIPPED: systemd-analyze is not installed; the unit was not verified");
         return;
     }
-    // verify checks that ExecStart exists: point it at the binary under test, nothing else changes
-    let verify_dir = tmp.root.join("verify");
-    std::fs::create_dir_all(&verify_dir).unwrap();
-    let copy = verify_dir.join("statewall.service");
-    std::fs::write(
-        &copy,
-        unit.replace("/usr/local/sbin/statewall", env!("CARGO_BIN_EXE_statewall")),
-    )
-    .unwrap();
+    let path = tmp.root.join("statewall.service");
     let mut cmd = Command::new("systemd-analyze");
-    cmd.args(["verify", "--man=no"]).arg(&copy);
+    cmd.args(["verify", "--man=no"]).arg(&path);
     let out = run_cmd(cmd, CMD_TIMEOUT);
     assert!(
         out.success() && !out.stderr.contains("statewall.service:"),
         "systemd-analyze verify complains:\n{out}"
     );
+    // the confinement, as systemd scores it: at most 2.5 ("OK")
+    let mut cmd = Command::new("systemd-analyze");
+    cmd.args(["security", "--offline=true", "--threshold=25"])
+        .arg(&path);
+    let out = run_cmd(cmd, CMD_TIMEOUT);
+    let level = out
+        .stdout
+        .lines()
+        .find_map(|l| {
+            l.split("Overall exposure level for statewall.service: ")
+                .nth(1)
+        })
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no exposure level in:\n{out}"));
+    assert!(out.success() && level <= 2.5, "exposure {level}:\n{out}");
 }
 
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
@@ -1033,7 +1070,7 @@ fn enforce_with_confirm_carries_counters_and_rolls_back_to_the_audited_table() {
     let tmp = Tmp::new("enforce");
     let p = tmp.policy("p", SSH_AND_WEB);
     sw(&ns, &tmp, &["apply", &p, "--audit", "--confirm", "60s"]).assert_ok();
-    sw_new_session(&ns, &tmp, &["confirm"]).assert_ok();
+    sw_new_session(&ns, &tmp, &["confirm", "--force"]).assert_ok();
     // traffic on the counters: loopback pings
     assert!(
         ns.exec(["ping", "-c", "2", "-i", "0.2", "-W", "1", "127.0.0.1"])
@@ -1091,7 +1128,7 @@ fn a_policy_split_into_chains_confirms_and_rolls_back_like_any_other() {
     );
     // and once more, confirmed this time
     sw(&ns, &tmp, &["apply", &big, "--audit", "--confirm", "60s"]).assert_ok();
-    sw_new_session(&ns, &tmp, &["confirm"]).assert_ok();
+    sw_new_session(&ns, &tmp, &["confirm", "--force"]).assert_ok();
     assert!(tmp.pending().is_none());
     let st = sw(&ns, &tmp, &["status"]);
     assert!(st.stdout.contains("drift: none"), "{st}");
@@ -1169,6 +1206,7 @@ fn tables_committed_by_statewall_0_1_stay_statewalls_after_the_upgrade() {
                 mode: "enforce".into(),
                 fingerprint: legacy_fp.into(),
                 confirmed_at: 1,
+                ..Default::default()
             },
         )
         .unwrap();
@@ -1211,7 +1249,7 @@ fn a_from_file_policy_goes_on_trial_is_confirmed_and_boots_without_its_list() {
     let out = sw(&ns, &tmp, &["apply", &p, "--confirm", "60s", "--force"]);
     out.assert_ok();
     assert!(out.stdout.contains("PENDING"), "{out}");
-    sw_new_session(&ns, &tmp, &["confirm"]).assert_ok();
+    sw_new_session(&ns, &tmp, &["confirm", "--force"]).assert_ok();
     let c = tmp.confirmed().expect("confirmed");
     assert_eq!(c.files.len(), 1, "{c:?}");
     let before = ruleset(&ns);
@@ -1222,7 +1260,7 @@ fn a_from_file_policy_goes_on_trial_is_confirmed_and_boots_without_its_list() {
     ns.nft(["delete", "table", "inet", "statewall"]).assert_ok();
     let out = sw(&ns, &tmp, &["boot"]);
     out.assert_ok();
-    assert!(out.stdout.contains("the last confirmed policy"), "{out}");
+    assert!(out.stdout.contains("the last accepted policy"), "{out}");
     assert_eq!(
         ruleset(&ns).replace(char::is_numeric, ""),
         before.replace(char::is_numeric, "")
@@ -1266,7 +1304,7 @@ fn two_namespaces_sharing_a_state_directory_never_touch_each_others_records() {
         "A's pending change is untouched"
     );
     // and A's own confirm still works
-    sw_new_session(&a, &tmp, &["confirm"]).assert_ok();
+    sw_new_session(&a, &tmp, &["confirm", "--force"]).assert_ok();
     assert!(
         tmp.scope(&a)
             .read::<Pending>(Kind::Pending)
@@ -1292,4 +1330,86 @@ fn records_of_statewall_0_1_move_into_their_namespace() {
     assert!(out.stdout.contains("PENDING"), "{out}");
     assert!(scoped.exists());
     sw(&ns, &tmp, &["rollback"]).assert_ok();
+}
+
+/// Confirm is the careful admin's check, automated: a NEW connection to sshd's port must have
+/// been accepted by one of the candidate's own rules. An audit-mode candidate that forgot ssh
+/// still lets the connection in (through the final accept), and that proves nothing.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn confirm_wants_a_new_ssh_connection_counted_by_the_candidates_own_rules() {
+    let pair = Pair::new("ro-proof");
+    let tmp = Tmp::new("proof");
+    let _l = listen_tcp(&pair.fw, &[22]);
+    // the candidate forgets ssh, in audit mode: connections still come in, via `final`
+    let p = tmp.policy("web", WEB_ONLY);
+    sw(
+        &pair.fw,
+        &tmp,
+        &["apply", &p, "--audit", "--confirm", "60s", "--force"],
+    )
+    .assert_ok();
+    assert_eq!(
+        probe_tcp(&pair.client, fw_v4(22), PROBE_TIMEOUT),
+        Probe::Connected
+    );
+    let out = sw_new_session(&pair.fw, &tmp, &["confirm"]);
+    out.assert_code(6);
+    assert!(
+        out.stderr.contains("no NEW connection to sshd's port"),
+        "{out}"
+    );
+    sw(&pair.fw, &tmp, &["rollback"]).assert_ok();
+
+    // with ssh in it: nothing counted yet → refused; one NEW connection → confirmed
+    let p = tmp.policy("ssh", SSH_ONLY);
+    sw(&pair.fw, &tmp, &["apply", &p, "--confirm", "60s"]).assert_ok();
+    sw_new_session(&pair.fw, &tmp, &["confirm"]).assert_code(6);
+    assert_eq!(
+        probe_tcp(&pair.client, fw_v4(22), PROBE_TIMEOUT),
+        Probe::Connected
+    );
+    let out = sw_new_session(&pair.fw, &tmp, &["confirm"]);
+    out.assert_ok();
+    assert!(
+        out.stdout
+            .contains("proof: the candidate's own rules accepted"),
+        "{out}"
+    );
+    assert!(tmp.pending().is_none());
+}
+
+/// After the deadline, confirm refuses (even with the guard gone), and a window under 10 s
+/// is refused up front.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn confirm_after_the_deadline_and_windows_under_ten_seconds_are_refused() {
+    let ns = Netns::new("ro-late");
+    let tmp = Tmp::new("late");
+    let p = tmp.policy("ssh", SSH_ONLY);
+    // the real minimum (the test hook that shortens windows is off here)
+    let mut cmd = sw_cmd(&ns, &tmp, &["apply", &p, "--confirm", "5s"]);
+    cmd.env_remove("STATEWALL_TEST_SHORT_WINDOWS");
+    let out = run_cmd(cmd, CMD_TIMEOUT);
+    out.assert_code(2);
+    assert!(out.stderr.contains("between 10s"), "{out}");
+    sw(&ns, &tmp, &["apply", &p, "--confirm", "2s", "--force"]).assert_ok();
+    let guard = guard_pid(&tmp);
+    // SAFETY: kill on the guard this test started through the CLI.
+    unsafe { libc::kill(guard as i32, libc::SIGKILL) };
+    wait_for("the guard to die", Duration::from_secs(10), || {
+        !alive(guard)
+    });
+    let deadline = tmp.pending().unwrap().deadline;
+    wait_for("the deadline", Duration::from_secs(10), || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            > deadline
+    });
+    let out = sw_new_session(&ns, &tmp, &["confirm", "--force"]);
+    out.assert_code(6);
+    assert!(out.stderr.contains("too late"), "{out}");
+    assert!(tmp.confirmed().is_none());
 }

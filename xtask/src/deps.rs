@@ -60,6 +60,12 @@ const REQUIREMENTS: &[Requirement] = &[
         present: || util::find_program("sysctl").is_some(),
     },
     Requirement {
+        what: "sshd",
+        why: "a rollout test runs a real sshd inside a test namespace (confirm's proof, boot's fallback)",
+        package: "openssh-server",
+        present: || Path::new("/usr/sbin/sshd").exists(),
+    },
+    Requirement {
         what: "systemd-analyze",
         why: "a test verifies statewall's systemd unit (the package installs without booting systemd)",
         package: "systemd",
@@ -121,7 +127,7 @@ pub fn run() -> Result {
     let missing_now = missing();
     if missing_now.is_empty() {
         eprintln!(
-            "deps: all present (libclang, kernel headers, nft, iptables, ip, ping, sysctl, systemd-analyze)"
+            "deps: all present (libclang, kernel headers, nft, iptables, ip, ping, sysctl, sshd, systemd-analyze)"
         );
         return Ok(());
     }

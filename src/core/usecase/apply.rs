@@ -1,21 +1,85 @@
 //! `apply` (plain), `remove`, and the reads behind `status`, `plan` and `verify`.
 
-use crate::core::identity::Seeds;
-use crate::core::kernel::{Change, Committed, KernelError, ON_RACE, RaceOr};
+use std::collections::BTreeMap;
+
+use crate::core::identity::{self, CounterSnapshot, Seeds};
+use crate::core::kernel::{Change, Committed, Kernel, KernelError, ON_RACE, RaceOr};
 use crate::core::live::LiveTable;
+use crate::core::model::Mode;
 use crate::core::plan::Plan;
-use crate::core::store::Store;
-use crate::core::usecase::{Error, refuse_if_pending};
+use crate::core::rollout::{Origin, Revision};
+use crate::core::store::{Clock, Kind, Store};
+use crate::core::usecase::rollout::live_fingerprint;
+use crate::core::usecase::{Error, refuse_if_pending, state_err};
 use crate::core::verify;
 
-use crate::core::kernel::Kernel;
+/// What an apply found live and replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replaced {
+    /// there was no statewall table
+    Nothing,
+    /// statewall's table with this plan and mode
+    Plan { fingerprint: String, mode: String },
+    /// statewall's table, changed by someone else since statewall committed it
+    Drifted(String),
+}
 
-/// What an apply committed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+impl std::fmt::Display for Replaced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Replaced::Nothing => f.write_str("no table before"),
+            Replaced::Plan { fingerprint, mode } => {
+                write!(f, "replaced plan {fingerprint} (mode {mode})")
+            }
+            Replaced::Drifted(why) => write!(f, "replaced a drifted table ({why})"),
+        }
+    }
+}
+
+/// What an apply did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// the live table already is the plan: nothing was sent, every counter kept
+    Unchanged { generation: u32 },
+    Committed {
+        before: u32,
+        committed: Committed,
+        replaced: Replaced,
+        /// rules that kept their counters (same identity as a live rule)
+        carried: usize,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
     pub rules: usize,
-    pub before: u32,
-    pub committed: Committed,
+    pub outcome: Outcome,
+    /// the plan's fingerprint: what boot loads from now on
+    pub fingerprint: String,
+}
+
+/// A plain apply's request: the plan and what makes it a self-contained revision.
+pub struct Request<'a> {
+    pub plan: &'a Plan,
+    pub text: &'a str,
+    pub files: &'a BTreeMap<String, String>,
+    /// `--audit` was given: going from an enforcing table back to audit is meant
+    pub audit_flag: bool,
+    /// sshd's listening ports now: recorded, so that boot's fallback keeps them open
+    pub sshd_ports: &'a [u16],
+}
+
+/// Refuses to act on a table of that name that statewall did not make (no marker in its
+/// comment): `--table firewalld` must never replace firewalld's table.
+pub fn refuse_foreign(live: Option<&LiveTable>) -> Result<(), Error> {
+    match live {
+        Some(t) if t.stored_fingerprint().is_none() => Err(Error::Refused(format!(
+            "table inet {} exists and was not made by statewall (its comment carries no statewall marker); \
+             statewall only ever touches its own table: choose another --table, or remove that table yourself",
+            t.name
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Reads the generation, commits `change` against it; on a lost race, again (the one
@@ -28,27 +92,109 @@ pub fn commit_fresh<K: Kernel>(k: &mut K, change: Change<'_>) -> Result<(u32, Co
     })
 }
 
-/// `statewall apply POLICY`: the plan replaces statewall's table in one batch.
-pub fn apply<K: Kernel, S: Store>(k: &mut K, store: &S, plan: &Plan) -> Result<Applied, Error> {
+/// Records `rev` as the accepted revision (what boot loads) and in the history.
+pub fn accept<S: Store>(store: &S, rev: &Revision) -> Result<(), Error> {
+    store.write(Kind::Confirmed, rev).map_err(|e| {
+        Error::Refused(format!(
+            "the table was committed, but recording it for boot failed: {e}"
+        ))
+    })?;
+    if let Err(e) = store.append_revision(rev) {
+        tracing::warn!("the revision history could not be written: {e}");
+    }
+    Ok(())
+}
+
+/// `statewall apply POLICY`: the plan replaces statewall's table in one batch, every
+/// unchanged rule keeping its counters, and becomes what boot loads. A plan the live table
+/// already is sends nothing. Under the store's lock, so applies in one namespace take turns.
+pub fn apply<K: Kernel, S: Store, C: Clock>(
+    k: &mut K,
+    store: &S,
+    clock: &C,
+    req: &Request<'_>,
+) -> Result<Applied, Error> {
+    let _lock = store.lock().map_err(state_err)?;
     refuse_if_pending(store)?;
-    let seeds = Seeds::default();
-    let (before, committed) = commit_fresh(
-        k,
-        Change::Replace {
-            plan,
-            seeds: &seeds,
+    let plan = req.plan;
+    let fingerprint = identity::fingerprint(plan);
+    let outcome = ON_RACE.run(|_| {
+        let before = k.generation()?;
+        let live = k.read_table(&plan.table)?;
+        refuse_foreign(live.as_ref()).map_err(RaceOr::Err)?;
+        let live_fp = live.as_ref().map(live_fingerprint);
+        if let (Some(t), Some(Ok(fp))) = (&live, &live_fp) {
+            if t.stored_mode() == Some("enforce") && plan.mode == Mode::Audit && !req.audit_flag {
+                return Err(RaceOr::Err(Error::Refused(format!(
+                    "table inet {} enforces, and this policy says mode = \"audit\", which accepts \
+                     everything the final rule would drop: pass --audit if you mean to go back to \
+                     auditing, or set mode = \"enforce\" in the policy",
+                    plan.table
+                ))));
+            }
+            if *fp == identity::fingerprint_as(plan, t.stored_scheme())
+                && t.stored_scheme().is_some()
+            {
+                return Ok(Outcome::Unchanged { generation: before });
+            }
+        }
+        let replaced = match (&live, live_fp) {
+            (None, _) => Replaced::Nothing,
+            (Some(t), Some(Ok(fp))) => Replaced::Plan {
+                fingerprint: fp,
+                mode: t.stored_mode().unwrap_or("?").to_string(),
+            },
+            (Some(_), _) => Replaced::Drifted(
+                live.as_ref()
+                    .and_then(crate::core::report::drift)
+                    .unwrap_or_default(),
+            ),
+        };
+        let seeds = match &live {
+            Some(t) => CounterSnapshot::of(t).seeds(plan),
+            None => Seeds::default(),
+        };
+        let committed = k
+            .commit(
+                Change::Replace {
+                    plan,
+                    seeds: &seeds,
+                },
+                before,
+            )
+            .map_err(RaceOr::from)?;
+        Ok(Outcome::Committed {
+            before,
+            committed,
+            replaced,
+            carried: seeds.len(),
+        })
+    })?;
+    accept(
+        store,
+        &Revision {
+            policy_text: req.text.to_string(),
+            files: req.files.clone(),
+            table: plan.table.clone(),
+            mode: plan.mode.as_str().to_string(),
+            fingerprint: fingerprint.clone(),
+            confirmed_at: clock.now_secs(),
+            origin: Origin::Apply,
+            sshd_ports: req.sshd_ports.to_vec(),
         },
     )?;
     Ok(Applied {
         rules: plan.chains.iter().map(|c| c.rules.len()).sum(),
-        before,
-        committed,
+        outcome,
+        fingerprint,
     })
 }
 
 /// `statewall remove`: deletes statewall's table, and nothing else.
 pub fn remove<K: Kernel, S: Store>(k: &mut K, store: &S, table: &str) -> Result<(), Error> {
+    let _lock = store.lock().map_err(state_err)?;
     refuse_if_pending(store)?;
+    refuse_foreign(k.read_table(table)?.as_ref())?;
     match commit_fresh(k, Change::Remove { table }) {
         Ok(_) => Ok(()),
         Err(Error::Kernel(KernelError::Rejected { errno, .. })) if errno == libc::ENOENT => Err(

@@ -3,10 +3,10 @@
 
 use crate::core::identity::{self, Seeds};
 use crate::core::kernel::{Change, Kernel};
-use crate::core::rollout::{self, BootSource, Confirmed, Pending};
-use crate::core::store::{Kind, Store};
-use crate::core::usecase::apply::commit_fresh;
-use crate::core::usecase::{Error, stored_plan};
+use crate::core::rollout::{self, BootSource, Confirmed, Origin, Pending, Revision};
+use crate::core::store::{Clock, Kind, Store};
+use crate::core::usecase::apply::{commit_fresh, refuse_foreign};
+use crate::core::usecase::{Error, clear_pending, stored_plan};
 
 /// What boot loaded.
 #[derive(Debug)]
@@ -18,9 +18,10 @@ pub struct Booted {
 }
 
 /// `note` gets what boot has to say on the way (discarded records, fallbacks), for stderr.
-pub fn boot<K: Kernel, S: Store>(
+pub fn boot<K: Kernel, S: Store, C: Clock>(
     k: &mut K,
     store: &S,
+    clock: &C,
     table: &str,
     note: &mut dyn FnMut(String),
 ) -> Result<Booted, Error> {
@@ -30,27 +31,35 @@ pub fn boot<K: Kernel, S: Store>(
         Ok(None) => {}
         Ok(Some(p)) => {
             note(format!(
-                "boot: discarding the unconfirmed change {} ({}); loading the last confirmed policy",
+                "boot: discarding the unconfirmed change {} ({}); loading the last accepted policy",
                 p.id, p.candidate.source
             ));
-            let _ = store.remove(Kind::Pending);
         }
         Err(e) => {
             note(format!(
                 "boot: discarding an unreadable pending record: {e}"
             ));
-            let _ = store.remove(Kind::Pending);
         }
     }
+    let _ = clear_pending(store);
+    let accepted = store.read::<Confirmed>(Kind::Confirmed);
+    // the ports sshd listened on when statewall last committed: the fallback keeps them open
+    let sshd_ports: Vec<u16> = match &accepted {
+        Ok(Some(c)) if !c.sshd_ports.is_empty() => c.sshd_ports.clone(),
+        _ => store
+            .revisions()
+            .unwrap_or_default()
+            .into_iter()
+            .rev()
+            .find(|r| !r.sshd_ports.is_empty())
+            .map(|r| r.sshd_ports)
+            .unwrap_or_default(),
+    };
     drop(lock);
-    let source = rollout::boot_source(
-        store
-            .read::<Confirmed>(Kind::Confirmed)
-            .map_err(|e| e.to_string()),
-    );
+    let source = rollout::boot_source(accepted.map_err(|e| e.to_string()));
     let safe = |why: &str| {
         (
-            rollout::SAFE_POLICY.to_string(),
+            rollout::safe_policy(&sshd_ports),
             std::collections::BTreeMap::new(),
             "enforce".to_string(),
             table.to_string(),
@@ -66,8 +75,9 @@ pub fn boot<K: Kernel, S: Store>(
                 c.mode.clone(),
                 c.table.clone(),
                 format!(
-                    "the last confirmed policy (plan {}, confirmed {})",
+                    "the last accepted policy (plan {}, {} {})",
                     c.fingerprint,
+                    c.origin.as_str(),
                     rollout::utc(c.confirmed_at)
                 ),
             ));
@@ -75,9 +85,12 @@ pub fn boot<K: Kernel, S: Store>(
         }
         BootSource::Safe(why) => {
             note(format!("boot: {why}; loading the built-in safe policy"));
-            attempts.push(safe("ssh open, the rest dropped"));
+            attempts.push(safe(
+                "ssh open on sshd's recorded ports and 22, the rest dropped",
+            ));
         }
     }
+    refuse_foreign(k.read_table(table)?.as_ref())?;
     let mut last_err = None;
     for (text, files, mode, table, what) in attempts {
         let Some(plan) = stored_plan(&text, &files, &mode, &table) else {
@@ -93,6 +106,20 @@ pub fn boot<K: Kernel, S: Store>(
             },
         ) {
             Ok((_, committed)) => {
+                if let Err(e) = store.append_revision(&Revision {
+                    policy_text: text,
+                    files,
+                    table: table.clone(),
+                    mode,
+                    fingerprint: identity::fingerprint(&plan),
+                    confirmed_at: clock.now_secs(),
+                    origin: Origin::Boot,
+                    sshd_ports: sshd_ports.clone(),
+                }) {
+                    note(format!(
+                        "boot: the revision history could not be written: {e}"
+                    ));
+                }
                 return Ok(Booted {
                     what,
                     fingerprint: identity::fingerprint(&plan),

@@ -1,12 +1,16 @@
 //! `statewall enforce`: audit → enforce in one swap, counters carried over.
 
-use crate::core::identity::{CounterSnapshot, Seeds};
+use crate::core::identity::{self, CounterSnapshot, Seeds};
 use crate::core::kernel::{Change, Kernel};
 use crate::core::live::LiveTable;
 use crate::core::model::Mode;
 use crate::core::plan::Plan;
+use crate::core::rollout::{Origin, Revision};
+use crate::core::store::{Clock, Store};
+use crate::core::usecase::apply::accept;
 use crate::core::usecase::apply::commit_fresh;
 use crate::core::usecase::{Error, lint_gate};
+use crate::core::usecase::{Validated, refuse_if_pending, state_err};
 use crate::core::{compile, lint, verify};
 
 /// An enforce that passed its checks: what to commit, and what the checks said.
@@ -42,11 +46,29 @@ pub fn check<K: Kernel>(
             "table inet {table} is not in audit mode: enforce switches an audited table; use apply"
         )));
     }
+    let mut forced = Vec::new();
+    // the policy to enforce must be the one audited: enforcing another one drops what
+    // nobody ever counted
+    let mut audited = policy.clone();
+    audited.mode = Mode::Audit;
+    let audited_fp =
+        identity::fingerprint_as(&compile::compile(&audited, table), live.stored_scheme());
+    if live.stored_fingerprint() != Some(audited_fp.as_str()) {
+        let why = format!(
+            "this policy is not the one being audited (the live audit table is plan {}; this policy in audit mode is plan {audited_fp}): enforcing it would drop traffic nobody counted",
+            live.stored_fingerprint().unwrap_or("?")
+        );
+        if !force {
+            return Err(Error::Refused(format!(
+                "{why}. Apply it with --audit first and let traffic flow, or --force"
+            )));
+        }
+        forced.push(why);
+    }
     let mut policy = policy.clone();
     policy.mode = Mode::Enforce;
     let plan = compile::compile(&policy, table);
     let report = verify::report(&live, facts);
-    let mut forced = Vec::new();
     if !report.risks.is_empty() {
         if !force {
             let mut msg = String::new();
@@ -74,13 +96,36 @@ pub fn check<K: Kernel>(
     ))
 }
 
-/// Commits a checked enforce (without a confirm window).
-pub fn commit<K: Kernel>(k: &mut K, checked: &Checked) -> Result<(u32, u32), Error> {
+/// Commits a checked enforce (without a confirm window): the enforcing policy becomes the
+/// accepted revision, what boot loads.
+pub fn commit<K: Kernel, S: Store, C: Clock>(
+    k: &mut K,
+    store: &S,
+    clock: &C,
+    checked: &Checked,
+    v: &Validated,
+    sshd_ports: &[u16],
+) -> Result<(u32, u32), Error> {
+    let _lock = store.lock().map_err(state_err)?;
+    refuse_if_pending(store)?;
     let (before, committed) = commit_fresh(
         k,
         Change::Replace {
             plan: &checked.plan,
             seeds: &checked.seeds,
+        },
+    )?;
+    accept(
+        store,
+        &Revision {
+            policy_text: v.text.clone(),
+            files: v.files.clone(),
+            table: checked.plan.table.clone(),
+            mode: Mode::Enforce.as_str().to_string(),
+            fingerprint: identity::fingerprint(&checked.plan),
+            confirmed_at: clock.now_secs(),
+            origin: Origin::Enforce,
+            sshd_ports: sshd_ports.to_vec(),
         },
     )?;
     Ok((before, committed.generation))

@@ -116,30 +116,59 @@ pub fn lint_gate(plan: &Plan, facts: &lint::Facts, force: bool) -> Result<Vec<St
     Err(Error::Refused(msg))
 }
 
-/// Refuses while a change is pending (its guard would find a foreign table). An unusable
-/// store refuses too, unless it is lenient (then a warning is logged).
-pub fn refuse_if_pending<S: Store>(store: &S) -> Result<(), Error> {
+/// The pending change, from its record or, when that is damaged, from its second copy.
+/// When both are damaged the record is set aside (removed, and said in the log): a damaged
+/// record never blocks statewall. The guard, which loaded the record when it started, still
+/// rolls back at the deadline from its own copy.
+pub fn read_pending<S: Store>(store: &S) -> Result<Option<Pending>, Error> {
     match store.read::<Pending>(Kind::Pending) {
-        Ok(None) => Ok(()),
-        Ok(Some(p)) => Err(Error::Refused(format!(
+        Ok(p) => Ok(p),
+        Err(first) => match store.read::<Pending>(Kind::PendingCopy) {
+            Ok(Some(p)) => {
+                tracing::warn!("the pending record is damaged ({first}); using its second copy");
+                Ok(Some(p))
+            }
+            Ok(None) | Err(_) => {
+                clear_pending(store).map_err(|e| {
+                    Error::Refused(format!("state: {first}; setting it aside failed: {e}"))
+                })?;
+                tracing::warn!(
+                    "the pending record is damaged ({first}) and has no usable copy: set aside; \
+                     a guard still running rolls back at the deadline from its own copy"
+                );
+                Ok(None)
+            }
+        },
+    }
+}
+
+/// Writes the pending record: the second copy first, so that one of them is whole at
+/// every moment.
+pub fn write_pending<S: Store>(store: &S, p: &Pending) -> Result<(), Error> {
+    store
+        .write(Kind::PendingCopy, p)
+        .and_then(|_| store.write(Kind::Pending, p))
+        .map_err(|e| Error::Refused(format!("cannot record the pending change: {e}")))
+}
+
+/// Removes the pending record and its copy.
+pub fn clear_pending<S: Store>(store: &S) -> Result<(), Error> {
+    store
+        .remove(Kind::Pending)
+        .and_then(|_| store.remove(Kind::PendingCopy))
+        .map_err(|e| Error::Refused(format!("cannot clear the pending change: {e}")))
+}
+
+/// Refuses while a change is pending (its guard would find a foreign table).
+pub fn refuse_if_pending<S: Store>(store: &S) -> Result<(), Error> {
+    match read_pending(store)? {
+        None => Ok(()),
+        Some(p) => Err(Error::Refused(format!(
             "a change is pending (rolls back at {}): `{}` or `{}` first",
             records::utc(p.deadline),
             store.command("confirm"),
             store.command("rollback")
         ))),
-        Err(e) if store.lenient() => {
-            tracing::warn!("state directory unusable: {e}");
-            Ok(())
-        }
-        Err(e) => Err(Error::Refused(format!("state: {e}"))),
-    }
-}
-
-/// The same, for commands that change the rollout state themselves: never lenient.
-pub fn refuse_if_pending_strict<S: Store>(store: &S) -> Result<(), Error> {
-    match store.read::<Pending>(Kind::Pending) {
-        Err(e) => Err(Error::Refused(format!("state: {e}"))),
-        _ => refuse_if_pending(store),
     }
 }
 

@@ -11,8 +11,12 @@ use crate::core::report;
 use crate::core::rollout::{
     Candidate, Confirmed, GuardStep, LiveIs, Pending, Previous, RollbackRecord, SessionAge,
 };
+use crate::core::rollout::{Origin, Revision};
 use crate::core::store::{Clock, Kind, Store};
-use crate::core::usecase::{Error, refuse_if_pending_strict, state_err, stored_plan};
+use crate::core::usecase::apply::{accept, refuse_foreign};
+use crate::core::usecase::{
+    Error, clear_pending, read_pending, refuse_if_pending, state_err, stored_plan, write_pending,
+};
 
 /// The live table's fingerprint as the rollout sees it: `Err` when it drifted.
 pub fn live_fingerprint(t: &LiveTable) -> Result<String, String> {
@@ -56,6 +60,32 @@ pub struct Trial<'a> {
     pub netns: Option<String>,
     /// unique per apply
     pub id: String,
+    /// sshd's listening ports now: `confirm` wants a NEW connection to one of them
+    pub sshd_ports: &'a [u16],
+}
+
+/// The ports `confirm` wants a NEW connection to: sshd's, or 22 when none is known.
+pub fn proof_ports(sshd_ports: &[u16]) -> Vec<u16> {
+    if sshd_ports.is_empty() {
+        vec![22]
+    } else {
+        sshd_ports.to_vec()
+    }
+}
+
+/// Packets the rules that accept a NEW SSH connection have in `live` (positions from `plan`,
+/// which is live).
+fn proof_packets(plan: &Plan, live: &LiveTable, ports: &[u16]) -> u64 {
+    crate::core::lint::ssh_proof_rules(plan, &proof_ports(ports))
+        .iter()
+        .filter_map(|(chain, i)| {
+            live.chains
+                .iter()
+                .find(|c| c.name == *chain)
+                .and_then(|c| c.rules.get(*i))
+        })
+        .map(|r| r.packets)
+        .sum()
 }
 
 /// A change on trial: committed, recorded, guarded.
@@ -77,6 +107,7 @@ fn previous_of<K: Kernel, S: Store>(
     let Some(live) = k.read_table(trial.table)? else {
         return Ok(Previous::NoTable);
     };
+    refuse_foreign(Some(&live))?;
     let table = trial.table;
     let live_fp = live_fingerprint(&live).map_err(|why| {
         Error::Refused(format!(
@@ -104,7 +135,20 @@ fn previous_of<K: Kernel, S: Store>(
             trial.files.clone(),
             trial.mode.to_string(),
         )),
-        _ => None,
+        // any revision statewall committed here: a rollback can restore it
+        _ => store.revisions().ok().and_then(|revs| {
+            revs.into_iter().rev().find_map(|r| {
+                record_is_live(
+                    &r.fingerprint,
+                    &r.policy_text,
+                    &r.files,
+                    &r.mode,
+                    &live,
+                    &live_fp,
+                )
+                .then_some((r.policy_text, r.files, r.mode))
+            })
+        }),
     };
     let Some((policy_text, files, mode)) = source else {
         return Err(Error::Refused(format!(
@@ -125,7 +169,8 @@ fn previous_of<K: Kernel, S: Store>(
 }
 
 /// `apply POLICY --confirm SECS`: snapshot what is live, write the durable pending record,
-/// start the guard (`spawn_guard`, outside this process's session), then commit — the
+/// start the guard (`spawn_guard`, outside this process's session, handed the record so
+/// that it holds its own copy from the start), then commit — the
 /// commit conditional on the generation the snapshot was taken at. Any failure before the
 /// commit leaves nothing pending and nothing applied.
 pub fn apply_confirm<K: Kernel, S: Store, C: Clock>(
@@ -133,11 +178,11 @@ pub fn apply_confirm<K: Kernel, S: Store, C: Clock>(
     store: &S,
     clock: &C,
     trial: Trial<'_>,
-    spawn_guard: &mut dyn FnMut() -> Result<u32, String>,
+    spawn_guard: &mut dyn FnMut(&Pending) -> Result<u32, String>,
 ) -> Result<OnTrial, Error> {
     let fingerprint = identity::fingerprint(trial.plan);
     let _lock = store.lock().map_err(state_err)?;
-    refuse_if_pending_strict(store)?;
+    refuse_if_pending(store)?;
     let mut guard_pid = None;
     let result = ON_RACE.run(|_| {
         // (a) what is live now, with its counters: the "previous" a rollback restores
@@ -162,34 +207,42 @@ pub fn apply_confirm<K: Kernel, S: Store, C: Clock>(
             },
             previous,
             guard_pid,
+            sshd_ports: trial.sshd_ports.to_vec(),
+            proof_baseline: 0,
         };
-        store.write(Kind::Pending, &record).map_err(|e| {
-            RaceOr::Err(Error::Refused(format!(
-                "cannot record the pending change: {e}; nothing applied"
-            )))
-        })?;
+        // the counters the candidate starts with: what confirm's proof counts from
+        let seeds = match &record.previous {
+            Previous::Policy { counters, .. } if trial.carry_counters => counters.seeds(trial.plan),
+            _ => Seeds::default(),
+        };
+        record.proof_baseline =
+            crate::core::lint::ssh_proof_rules(trial.plan, &proof_ports(trial.sshd_ports))
+                .iter()
+                .filter_map(|(chain, i)| {
+                    let ci = trial.plan.chains.iter().position(|c| c.name == *chain)?;
+                    seeds.get(&(ci, *i)).map(|(packets, _)| *packets)
+                })
+                .sum();
+        write_pending(store, &record)
+            .map_err(|e| RaceOr::Err(Error::Refused(format!("{e}; nothing applied"))))?;
         // (c) the guard, outside this session
         if guard_pid.is_none() {
-            let pid = spawn_guard().map_err(|e| {
-                let _ = store.remove(Kind::Pending);
+            let pid = spawn_guard(&record).map_err(|e| {
+                let _ = clear_pending(store);
                 RaceOr::Err(Error::Refused(format!(
                     "cannot start the rollback guard: {e}; nothing applied"
                 )))
             })?;
             guard_pid = Some(pid);
             record.guard_pid = Some(pid);
-            store.write(Kind::Pending, &record).map_err(|e| {
-                let _ = store.remove(Kind::Pending);
+            write_pending(store, &record).map_err(|e| {
+                let _ = clear_pending(store);
                 RaceOr::Err(Error::Refused(format!(
-                    "cannot record the guard: {e}; nothing applied"
+                    "{e} (the guard's pid); nothing applied"
                 )))
             })?;
         }
         // (d) the commit, conditional on the generation the snapshot was taken at
-        let seeds = match &record.previous {
-            Previous::Policy { counters, .. } if trial.carry_counters => counters.seeds(trial.plan),
-            _ => Seeds::default(),
-        };
         let change = Change::Replace {
             plan: trial.plan,
             seeds: &seeds,
@@ -197,12 +250,24 @@ pub fn apply_confirm<K: Kernel, S: Store, C: Clock>(
         match k.commit(change, generation) {
             Ok(c) => Ok((record, generation, c.generation)),
             Err(e) => {
-                let _ = store.remove(Kind::Pending);
+                let _ = clear_pending(store);
                 Err(RaceOr::from(e))
             }
         }
     });
     let (record, before, after) = result?;
+    if let Err(e) = store.append_revision(&Revision {
+        policy_text: trial.text.to_string(),
+        files: trial.files.clone(),
+        table: trial.table.to_string(),
+        mode: trial.mode.to_string(),
+        fingerprint: record.candidate.fingerprint.clone(),
+        confirmed_at: record.applied_at,
+        origin: Origin::ConfirmWindow,
+        sshd_ports: trial.sshd_ports.to_vec(),
+    }) {
+        tracing::warn!("the revision history could not be written: {e}");
+    }
     Ok(OnTrial {
         record,
         before,
@@ -232,22 +297,34 @@ impl RolledBack {
 
 /// The rollback, under the store's lock: restore the previous ruleset if the candidate is
 /// still live; refuse (and record why) if someone else changed statewall's table.
-/// `only`: act only on this pending change (the guard's own).
+/// `only`: act only on this pending change (the guard's own). `held`: the guard's copy of
+/// the record, used when both records on disk are damaged.
 pub fn rollback<K: Kernel, S: Store, C: Clock>(
     k: &mut K,
     store: &S,
     clock: &C,
     only: Option<&str>,
+    held: Option<&Pending>,
 ) -> Result<RolledBack, Error> {
     let _lock = store.lock().map_err(state_err)?;
-    let rec = match store.read::<Pending>(Kind::Pending) {
-        Ok(Some(r)) => r,
-        Ok(None) => {
+    let rec = match read_pending(store)? {
+        Some(r) => r,
+        // both records damaged and set aside: the guard still knows what to undo
+        None if held.is_some_and(|h| {
+            store
+                .read::<RollbackRecord>(Kind::Rollback)
+                .ok()
+                .flatten()
+                .is_none_or(|r| r.pending_id != h.id)
+        }) =>
+        {
+            held.expect("checked").clone()
+        }
+        None => {
             return Ok(RolledBack::Nothing(
                 "no pending change: nothing to roll back".into(),
             ));
         }
-        Err(e) => return Err(state_err(e)),
     };
     if only.is_some_and(|id| id != rec.id) {
         return Ok(RolledBack::Nothing(format!(
@@ -259,7 +336,7 @@ pub fn rollback<K: Kernel, S: Store, C: Clock>(
         && c.fingerprint == rec.candidate.fingerprint
         && c.confirmed_at >= rec.applied_at
     {
-        let _ = store.remove(Kind::Pending);
+        let _ = clear_pending(store);
         return Ok(RolledBack::Nothing(
             "the candidate was confirmed: nothing to roll back".into(),
         ));
@@ -274,7 +351,7 @@ pub fn rollback<K: Kernel, S: Store, C: Clock>(
                 message: outcome.message().to_string(),
             },
         );
-        let _ = store.remove(Kind::Pending);
+        let _ = clear_pending(store);
         outcome
     };
     let restore = match &rec.previous {
@@ -336,7 +413,32 @@ pub fn rollback<K: Kernel, S: Store, C: Clock>(
         )))
     });
     match outcome {
-        Ok(o) => Ok(record(o)),
+        Ok(o) => {
+            if let (
+                RolledBack::Done(_),
+                Previous::Policy {
+                    policy_text,
+                    files,
+                    mode,
+                    fingerprint,
+                    ..
+                },
+            ) = (&o, &rec.previous)
+                && let Err(e) = store.append_revision(&Revision {
+                    policy_text: policy_text.clone(),
+                    files: files.clone(),
+                    table: rec.table.clone(),
+                    mode: mode.clone(),
+                    fingerprint: fingerprint.clone(),
+                    confirmed_at: clock.now_secs(),
+                    origin: Origin::Rollback,
+                    sshd_ports: rec.sshd_ports.clone(),
+                })
+            {
+                tracing::warn!("the revision history could not be written: {e}");
+            }
+            Ok(record(o))
+        }
         Err(Error::ChangedUnderneath(_)) => Err(Error::ChangedUnderneath(
             "the ruleset kept changing underneath; rollback not done (the guard will retry)".into(),
         )),
@@ -385,7 +487,8 @@ pub fn guard<K: Kernel, S: Store, C: Clock>(
                 log(&format!("exiting: {why}"));
                 return Ok(());
             }
-            GuardStep::RollbackNow => match rollback(k, store, clock, Some(&first.id)) {
+            GuardStep::RollbackNow => match rollback(k, store, clock, Some(&first.id), Some(&last))
+            {
                 Ok(outcome) => {
                     log(outcome.message());
                     return Ok(());
@@ -409,11 +512,19 @@ pub struct Kept {
     pub record: Pending,
     /// the session predates the apply or its age is unknown: it proved nothing
     pub unproven: Option<String>,
+    /// packets the candidate's SSH-accepting rules counted since it went live
+    pub proof: u64,
+    /// what `--force` skipped, if anything
+    pub forced: Option<String>,
 }
 
-/// `statewall confirm`: the candidate becomes the last confirmed ruleset, if it is still
-/// what is live. `session`: when the confirming session was opened, against the apply;
-/// `require_new`: refuse unless it was opened after.
+/// `statewall confirm`: the candidate becomes the accepted revision (what boot loads) — if
+/// it is still what is live, the deadline has not passed, and its counters prove what the
+/// careful admin checks by eye: a NEW connection to an sshd port was accepted by one of the
+/// candidate's own rules (not the final one) since it went live. `force` confirms without
+/// that proof, and says so. `session`: when the confirming session was opened;
+/// `require_new`: refuse unless after the apply.
+#[allow(clippy::too_many_arguments)]
 pub fn confirm<K: Kernel, S: Store, C: Clock>(
     k: &mut K,
     store: &S,
@@ -421,25 +532,28 @@ pub fn confirm<K: Kernel, S: Store, C: Clock>(
     session: SessionAge,
     basis: &str,
     require_new: bool,
+    force: bool,
 ) -> Result<Kept, Error> {
     let _lock = store.lock().map_err(state_err)?;
-    let rec = match store.read::<Pending>(Kind::Pending) {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            let last = match store.read::<RollbackRecord>(Kind::Rollback) {
-                Ok(Some(r)) => format!(
-                    " (last rollback at {}: {})",
-                    crate::core::rollout::utc(r.at),
-                    r.message
-                ),
-                _ => String::new(),
-            };
-            return Err(Error::Refused(format!(
-                "no pending change to confirm{last}"
-            )));
-        }
-        Err(e) => return Err(state_err(e)),
+    let Some(rec) = read_pending(store)? else {
+        let last = match store.read::<RollbackRecord>(Kind::Rollback) {
+            Ok(Some(r)) => format!(
+                " (last rollback at {}: {})",
+                crate::core::rollout::utc(r.at),
+                r.message
+            ),
+            _ => String::new(),
+        };
+        return Err(Error::Refused(format!(
+            "no pending change to confirm{last}"
+        )));
     };
+    let deadline = crate::core::rollout::utc(rec.deadline);
+    if clock.now_secs() >= rec.deadline {
+        return Err(Error::Refused(format!(
+            "too late: the window closed at {deadline}; the change is being rolled back (by its guard, or by the next statewall command if the guard is gone); nothing confirmed"
+        )));
+    }
     let unproven = match session {
         SessionAge::OpenedAfterApply => None,
         age => {
@@ -451,8 +565,7 @@ pub fn confirm<K: Kernel, S: Store, C: Clock>(
             let why = format!("{why}{basis}");
             if require_new {
                 return Err(Error::Refused(format!(
-                    "{why}. Open a NEW ssh connection and confirm from there (--require-new-connection); nothing confirmed, the rollback stays armed for {}",
-                    crate::core::rollout::utc(rec.deadline)
+                    "{why}. Open a NEW ssh connection and confirm from there (--require-new-connection); nothing confirmed, the rollback stays armed for {deadline}"
                 )));
             }
             Some(why)
@@ -460,30 +573,59 @@ pub fn confirm<K: Kernel, S: Store, C: Clock>(
     };
     let live = k.read_table(&rec.table)?;
     let live_fp = live.as_ref().map(live_fingerprint);
-    if !matches!(&live_fp, Some(Ok(fp)) if *fp == rec.candidate.fingerprint) {
-        return Err(Error::Refused(format!(
-            "the live table inet {} is not the candidate {} any more; nothing confirmed (see `statewall status`)",
-            rec.table, rec.candidate.fingerprint
-        )));
-    }
-    let confirmed = Confirmed {
-        policy_text: rec.candidate.policy_text.clone(),
-        files: rec.candidate.files.clone(),
-        table: rec.table.clone(),
-        mode: rec.candidate.mode.clone(),
-        fingerprint: rec.candidate.fingerprint.clone(),
-        confirmed_at: clock.now_secs().max(rec.applied_at),
+    let (Some(live), Some(Ok(fp))) = (&live, &live_fp) else {
+        return Err(not_the_candidate(&rec));
     };
-    store.write(Kind::Confirmed, &confirmed).map_err(|e| {
-        Error::Refused(format!(
-            "cannot record the confirmation: {e}; the rollback stays armed"
-        ))
-    })?;
-    store
-        .remove(Kind::Pending)
-        .map_err(|e| Error::Refused(format!("cannot clear the pending change: {e}")))?;
+    if *fp != rec.candidate.fingerprint {
+        return Err(not_the_candidate(&rec));
+    }
+    let c = &rec.candidate;
+    let plan = stored_plan(&c.policy_text, &c.files, &c.mode, &rec.table)
+        .ok_or_else(|| Error::Invalid("the candidate's policy no longer compiles".into()))?;
+    let proof = proof_packets(&plan, live, &rec.sshd_ports).saturating_sub(rec.proof_baseline);
+    let ports: Vec<String> = proof_ports(&rec.sshd_ports)
+        .iter()
+        .map(u16::to_string)
+        .collect();
+    let mut forced = None;
+    if proof == 0 {
+        let why = format!(
+            "no NEW connection to sshd's port ({}) has been accepted by the candidate's own rules since it went live (their counters did not rise)",
+            ports.join(", ")
+        );
+        if !force {
+            return Err(Error::Refused(format!(
+                "{why}: nothing proves you can still get in. Open a NEW ssh connection, then confirm again (or --force to confirm without the proof); the rollback stays armed for {deadline}"
+            )));
+        }
+        forced = Some(why);
+    }
+    accept(
+        store,
+        &Revision {
+            policy_text: c.policy_text.clone(),
+            files: c.files.clone(),
+            table: rec.table.clone(),
+            mode: c.mode.clone(),
+            fingerprint: c.fingerprint.clone(),
+            confirmed_at: clock.now_secs().max(rec.applied_at),
+            origin: Origin::Confirm,
+            sshd_ports: rec.sshd_ports.clone(),
+        },
+    )
+    .map_err(|e| Error::Refused(format!("{e}; the rollback stays armed")))?;
+    clear_pending(store)?;
     Ok(Kept {
         record: rec,
         unproven,
+        proof,
+        forced,
     })
+}
+
+fn not_the_candidate(rec: &Pending) -> Error {
+    Error::Refused(format!(
+        "the live table inet {} is not the candidate {} any more; nothing confirmed (see `statewall status`)",
+        rec.table, rec.candidate.fingerprint
+    ))
 }

@@ -52,11 +52,49 @@ fn trial<'a>(
         secs: 60,
         netns: None,
         id: "trial-1".into(),
+        sshd_ports: &[],
     }
 }
 
-fn no_guard() -> impl FnMut() -> Result<u32, String> {
-    || Ok(4242)
+/// A plain apply of `text` in `mode`.
+fn plain(
+    k: &mut FakeKernel,
+    s: &MemStore,
+    text: &str,
+    mode: Mode,
+) -> Result<apply::Applied, Error> {
+    let p = plan(text, mode);
+    let files = BTreeMap::new();
+    apply::apply(
+        k,
+        s,
+        &FakeClock::default(),
+        &apply::Request {
+            plan: &p,
+            text,
+            files: &files,
+            audit_flag: mode == Mode::Audit,
+            sshd_ports: &[],
+        },
+    )
+}
+
+/// A NEW ssh connection through the candidate's own rules (the ssh rule counts it).
+fn new_ssh_connection(k: &mut FakeKernel) {
+    k.hit(T, "ssh", 1);
+}
+
+fn validated(text: &str) -> crate::core::usecase::Validated {
+    crate::core::usecase::Validated {
+        policy: policy::parse(text).0.unwrap(),
+        text: text.into(),
+        files: BTreeMap::new(),
+        source: "test.toml".into(),
+    }
+}
+
+fn no_guard() -> impl FnMut(&Pending) -> Result<u32, String> {
+    |_| Ok(4242)
 }
 
 /// `apply --confirm` of `p` (compiled from `text`, no lists), with a guard that is only a pid.
@@ -74,13 +112,16 @@ fn on_trial(
 #[test]
 fn apply_commits_one_batch_and_a_rejected_one_changes_nothing() {
     let (mut k, s) = (FakeKernel::new(), MemStore::default());
-    let a = apply::apply(&mut k, &s, &plan(SSH, Mode::Enforce)).unwrap();
+    let a = plain(&mut k, &s, SSH, Mode::Enforce).unwrap();
     assert_eq!(k.commits, 1);
-    assert_eq!(a.committed.generation, a.before + 1);
+    assert!(
+        matches!(a.outcome, apply::Outcome::Committed { before, committed, .. } if committed.generation == before + 1),
+        "{a:?}"
+    );
     k.hit(T, "ssh", 5);
     let before = k.read_table(T).unwrap();
     k.inject.push_back(Inject::Reject(libc::EINVAL));
-    let e = apply::apply(&mut k, &s, &plan(SSH_WEB, Mode::Enforce)).unwrap_err();
+    let e = plain(&mut k, &s, SSH_WEB, Mode::Enforce).unwrap_err();
     assert!(
         matches!(e, Error::Kernel(KernelError::Rejected { .. })),
         "{e:?}"
@@ -95,10 +136,10 @@ fn apply_commits_one_batch_and_a_rejected_one_changes_nothing() {
 fn a_lost_race_is_retried_against_the_new_generation_then_reported() {
     let (mut k, s) = (FakeKernel::new(), MemStore::default());
     k.inject.push_back(Inject::Race);
-    apply::apply(&mut k, &s, &plan(SSH, Mode::Enforce)).expect("the retry commits");
+    plain(&mut k, &s, SSH, Mode::Enforce).expect("the retry commits");
     assert_eq!(k.commits, 1);
     k.inject.extend([Inject::Race; 3]);
-    let e = apply::apply(&mut k, &s, &plan(SSH_WEB, Mode::Enforce)).unwrap_err();
+    let e = plain(&mut k, &s, SSH_WEB, Mode::Enforce).unwrap_err();
     assert!(matches!(e, Error::ChangedUnderneath(_)), "{e:?}");
     assert_eq!(k.commits, 1, "nothing more committed");
 }
@@ -117,7 +158,7 @@ fn a_pending_change_blocks_apply_and_remove() {
     )
     .unwrap();
     for e in [
-        apply::apply(&mut k, &s, &p).unwrap_err(),
+        plain(&mut k, &s, SSH, Mode::Enforce).unwrap_err(),
         apply::remove(&mut k, &s, T).unwrap_err(),
     ] {
         assert!(
@@ -143,17 +184,25 @@ fn enforce_carries_every_unchanged_rules_counters_and_refuses_a_non_audit_table(
     let (mut k, s) = (FakeKernel::new(), MemStore::default());
     let (p, _) = policy::parse(SSH);
     let p = p.unwrap();
-    apply::apply(&mut k, &s, &plan(SSH, Mode::Enforce)).unwrap();
+    plain(&mut k, &s, SSH, Mode::Enforce).unwrap();
     let e = enforce::check(&mut k, T, &p, &Facts::default(), false).unwrap_err();
     assert!(matches!(e, Error::Usage(_)), "{e:?}");
 
-    apply::apply(&mut k, &s, &plan(SSH, Mode::Audit)).unwrap();
+    plain(&mut k, &s, SSH, Mode::Audit).unwrap();
     k.hit(T, "ssh", 7);
     k.hit(T, "established", 30);
     k.hit(T, "final", 2);
     let (checked, _) = enforce::check(&mut k, T, &p, &Facts::default(), false).unwrap();
     assert_eq!(checked.would_drop, 2);
-    enforce::commit(&mut k, &checked).unwrap();
+    enforce::commit(
+        &mut k,
+        &s,
+        &FakeClock::default(),
+        &checked,
+        &validated(SSH),
+        &[],
+    )
+    .unwrap();
     let live = k.read_table(T).unwrap().unwrap();
     assert_eq!(live.stored_mode(), Some("enforce"));
     let r = rules(&mut k);
@@ -170,7 +219,7 @@ fn enforce_is_refused_when_the_audit_saw_ssh_reach_the_final_rule() {
     let (mut k, s) = (FakeKernel::new(), MemStore::default());
     // web only: ssh would be dropped; the audit recorders saw port 22
     let web = "[[allow]]\nname = \"web\"\ntcp = [80]\n";
-    apply::apply(&mut k, &s, &plan(web, Mode::Audit)).unwrap();
+    plain(&mut k, &s, web, Mode::Audit).unwrap();
     let t = k.tables.get_mut(T).unwrap();
     let set = t.sets.iter_mut().find(|s| s.name == "audit_tcp").unwrap();
     set.elements = Ok(vec![(
@@ -201,7 +250,17 @@ fn a_trial_rolls_back_to_the_previous_policy_with_its_counters_at_the_deadline()
         &mut no_guard(),
     )
     .unwrap();
-    rollout::confirm(&mut k, &s, &c, SessionAge::OpenedAfterApply, "", true).unwrap();
+    new_ssh_connection(&mut k);
+    rollout::confirm(
+        &mut k,
+        &s,
+        &c,
+        SessionAge::OpenedAfterApply,
+        "",
+        true,
+        false,
+    )
+    .unwrap();
     k.hit(T, "web", 11);
     // the candidate, on trial
     let p2 = plan(SSH, Mode::Enforce);
@@ -233,9 +292,28 @@ fn a_confirmed_trial_stays_and_the_guard_stands_down() {
     on_trial(&mut k, &s, &c, &p, SSH);
     let rec: Pending = s.read(Kind::Pending).unwrap().unwrap();
     // an old session proves nothing: refused when a new one is required, kept otherwise
-    let e = rollout::confirm(&mut k, &s, &c, SessionAge::PredatesApply, "", true).unwrap_err();
+    let e =
+        rollout::confirm(&mut k, &s, &c, SessionAge::PredatesApply, "", true, false).unwrap_err();
     assert!(matches!(e, Error::Refused(_)), "{e:?}");
-    let kept = rollout::confirm(&mut k, &s, &c, SessionAge::PredatesApply, "", false).unwrap();
+    // and without a NEW connection counted by the candidate's rules, no confirm at all
+    let e = rollout::confirm(
+        &mut k,
+        &s,
+        &c,
+        SessionAge::OpenedAfterApply,
+        "",
+        false,
+        false,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, Error::Refused(m) if m.contains("NEW connection")),
+        "{e:?}"
+    );
+    new_ssh_connection(&mut k);
+    let kept =
+        rollout::confirm(&mut k, &s, &c, SessionAge::PredatesApply, "", false, false).unwrap();
+    assert_eq!(kept.proof, 1);
     assert!(kept.unproven.is_some());
     let conf: Confirmed = s.read(Kind::Confirmed).unwrap().unwrap();
     assert_eq!(conf.fingerprint, identity::fingerprint(&p));
@@ -255,7 +333,7 @@ fn a_rollback_never_overwrites_someone_elses_change() {
     on_trial(&mut k, &s, &c, &p, SSH);
     k.tamper(T);
     let before = format!("{:?}", k.read_table(T).unwrap());
-    let out = rollout::rollback(&mut k, &s, &c, None).unwrap();
+    let out = rollout::rollback(&mut k, &s, &c, None, None).unwrap();
     assert!(matches!(out, rollout::RolledBack::Refused(_)), "{out:?}");
     assert_eq!(format!("{:?}", k.read_table(T).unwrap()), before);
 }
@@ -305,28 +383,38 @@ fn from_file_lists_travel_with_the_record_so_rollback_and_boot_compile_them() {
         &mut no_guard(),
     )
     .unwrap();
-    rollout::confirm(&mut k, &s, &c, SessionAge::OpenedAfterApply, "", true).unwrap();
+    new_ssh_connection(&mut k);
+    rollout::confirm(
+        &mut k,
+        &s,
+        &c,
+        SessionAge::OpenedAfterApply,
+        "",
+        true,
+        false,
+    )
+    .unwrap();
     // a reboot: the table is gone; boot compiles the confirmed policy with its list
     k.tables.clear();
     let mut notes = Vec::new();
-    let b = boot::boot(&mut k, &s, T, &mut |n| notes.push(n)).unwrap();
+    let b = boot::boot(&mut k, &s, &c, T, &mut |n| notes.push(n)).unwrap();
     assert_eq!(b.fingerprint, identity::fingerprint(&p), "{notes:?}");
     let live = k.read_table(T).unwrap().unwrap();
     assert_eq!(live.sets[0].elements.as_ref().unwrap().len(), 2);
 }
 
 #[test]
-fn boot_loads_the_confirmed_policy_never_a_pending_one_and_else_the_safe_one() {
+fn boot_loads_the_accepted_policy_never_a_pending_one_and_else_the_safe_one() {
     let (mut k, s, c) = (FakeKernel::new(), MemStore::default(), FakeClock::default());
     let mut notes = Vec::new();
-    let b = boot::boot(&mut k, &s, T, &mut |n| notes.push(n)).unwrap();
+    let b = boot::boot(&mut k, &s, &c, T, &mut |n| notes.push(n)).unwrap();
     assert!(b.what.contains("built-in safe policy"), "{b:?}");
     let p = plan(SSH_WEB, Mode::Enforce);
     k.tables.clear();
     on_trial(&mut k, &s, &c, &p, SSH_WEB);
     // not confirmed: boot discards it and loads the safe policy again
     k.tables.clear();
-    let b = boot::boot(&mut k, &s, T, &mut |n| notes.push(n)).unwrap();
+    let b = boot::boot(&mut k, &s, &c, T, &mut |n| notes.push(n)).unwrap();
     assert!(b.what.contains("built-in safe policy"), "{b:?}");
     assert!(
         notes
@@ -344,12 +432,13 @@ fn boot_loads_the_confirmed_policy_never_a_pending_one_and_else_the_safe_one() {
             mode: "enforce".into(),
             fingerprint: identity::fingerprint(&p),
             confirmed_at: c.now_secs(),
+            ..Default::default()
         },
     )
     .unwrap();
     k.inject.push_back(Inject::Reject(libc::EINVAL));
-    let b = boot::boot(&mut k, &s, T, &mut |n| notes.push(n)).unwrap();
+    let b = boot::boot(&mut k, &s, &c, T, &mut |n| notes.push(n)).unwrap();
     assert!(b.what.contains("the confirmed one failed"), "{b:?}");
-    let b = boot::boot(&mut k, &s, T, &mut |n| notes.push(n)).unwrap();
-    assert!(b.what.contains("last confirmed policy"), "{b:?}");
+    let b = boot::boot(&mut k, &s, &c, T, &mut |n| notes.push(n)).unwrap();
+    assert!(b.what.contains("last accepted policy"), "{b:?}");
 }

@@ -585,3 +585,79 @@ impl Drop for TempPolicy {
         let _ = std::fs::remove_file(&self.0);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// A real sshd
+
+/// OpenSSH's sshd, listening on `port` inside `ns` only (a host key made for the test, no
+/// config file, no PAM); killed on drop. What the product finds as "sshd's ports" and what a
+/// NEW ssh connection reaches.
+pub struct Sshd {
+    child: std::process::Child,
+    dir: PathBuf,
+}
+
+impl Sshd {
+    pub fn start(ns: &Netns, port: u16) -> Sshd {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("statewall-sshd-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = dir.join("host_key");
+        let mut keygen = Command::new("ssh-keygen");
+        keygen
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key);
+        run_cmd(keygen, CMD_TIMEOUT).assert_ok();
+        // sshd's privilege separation directory
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns.name(),
+                "/usr/sbin/sshd",
+                "-D",
+                "-e",
+                "-f",
+                "/dev/null",
+            ])
+            .arg("-h")
+            .arg(&key)
+            .args([
+                "-p",
+                &port.to_string(),
+                "-o",
+                "PidFile=none",
+                "-o",
+                "UsePAM=no",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sshd starts (openssh-server; `cargo xtask deps` installs it)");
+        let sshd = Sshd { child, dir };
+        // listening when a connection from inside the namespace is accepted (bounded)
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !ns.run(|| {
+            TcpStream::connect_timeout(
+                &SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+                Duration::from_millis(200),
+            )
+            .is_ok()
+        }) {
+            assert!(Instant::now() < deadline, "sshd did not listen on {port}");
+            thread::sleep(Duration::from_millis(50));
+        }
+        sshd
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

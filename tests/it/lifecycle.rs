@@ -1,0 +1,258 @@
+//! The lifecycle of what the admin applied: a plain apply is what boot loads, a re-apply
+//! changes nothing, counters follow their rules, statewall touches only its own table, the
+//! mode cannot slip back to audit by accident, and boot's fallback keeps sshd's real ports.
+//! A reboot is: delete the table, run `boot`. Every test makes its own namespaces.
+
+use std::time::Duration;
+
+use crate::rollout::{Tmp, live_plan, ruleset, sw, sw_new_session};
+use crate::support::{
+    Netns, PROBE_TIMEOUT, Pair, Probe, Sshd, fw_v4, listen_tcp, packets_of, probe_tcp,
+};
+use statewall::core::store::Kind;
+
+const SSH: &str = "[[allow]]\nname = \"ssh\"\ntcp = [22]\n";
+const SSH_WEB: &str =
+    "[[allow]]\nname = \"ssh\"\ntcp = [22]\n\n[[allow]]\nname = \"web\"\ntcp = [8080]\n";
+
+fn status(ns: &Netns, tmp: &Tmp) -> serde_json::Value {
+    let out = sw(ns, tmp, &["status", "--json"]);
+    out.assert_ok();
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+fn reboot(ns: &Netns, tmp: &Tmp) -> String {
+    ns.nft(["delete", "table", "inet", "statewall"]).assert_ok();
+    let out = sw(ns, tmp, &["boot"]);
+    out.assert_ok();
+    out.stdout
+}
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn a_plain_apply_is_what_boot_loads_and_what_a_trial_rolls_back_to() {
+    let ns = Netns::new("lc-plain");
+    let tmp = Tmp::new("lc-plain");
+    let web = tmp.policy("web", SSH_WEB);
+    let out = sw(&ns, &tmp, &["apply", &web]);
+    out.assert_ok();
+    assert!(out.stdout.contains("boot loads it"), "{out}");
+    let applied = live_plan(&ns);
+    // reboot: the plain apply comes back, not the fallback
+    let out = reboot(&ns, &tmp);
+    assert!(out.contains("the last accepted policy"), "{out}");
+    assert_eq!(live_plan(&ns), applied);
+    // a trial over it, and its rollback, bring the plain apply back
+    let ssh = tmp.policy("ssh", SSH);
+    sw(&ns, &tmp, &["apply", &ssh, "--confirm", "60s"]).assert_ok();
+    assert_ne!(live_plan(&ns), applied);
+    sw(&ns, &tmp, &["rollback"]).assert_ok();
+    assert_eq!(live_plan(&ns), applied);
+    // an unconfirmed trial never becomes what boot loads
+    sw(&ns, &tmp, &["apply", &ssh, "--confirm", "60s"]).assert_ok();
+    reboot(&ns, &tmp);
+    assert_eq!(live_plan(&ns), applied);
+    // every commit is a revision, self-contained, kept per namespace and table
+    let revisions = tmp.dir().revisions().unwrap();
+    let origins: Vec<&str> = revisions.iter().map(|r| r.origin.as_str()).collect();
+    assert_eq!(
+        origins,
+        [
+            "apply",
+            "boot",
+            "confirm-window",
+            "rollback",
+            "confirm-window",
+            "boot"
+        ]
+    );
+    assert!(revisions.iter().all(|r| !r.policy_text.is_empty()));
+}
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn a_reapply_sends_nothing_and_a_changed_plan_keeps_every_unchanged_rules_counters() {
+    let pair = Pair::new("lc-idem");
+    let tmp = Tmp::new("lc-idem");
+    let _l = listen_tcp(&pair.fw, &[22, 8080]);
+    let web = tmp.policy("web", SSH_WEB);
+    sw(&pair.fw, &tmp, &["apply", &web]).assert_ok();
+    for port in [22, 8080] {
+        assert_eq!(
+            probe_tcp(&pair.client, fw_v4(port), PROBE_TIMEOUT),
+            Probe::Connected
+        );
+    }
+    let before = status(&pair.fw, &tmp);
+    // the same plan: nothing sent, counters intact
+    let out = sw(&pair.fw, &tmp, &["apply", &web]);
+    out.assert_ok();
+    assert!(out.stdout.starts_with("unchanged"), "{out}");
+    let again = status(&pair.fw, &tmp);
+    assert_eq!(packets_of(&again, "ssh"), packets_of(&before, "ssh"));
+    let handles = |st: &serde_json::Value| st["chains"][0]["rules"][0]["handle"].clone();
+    assert_eq!(handles(&again), handles(&before), "the same rules: nothing was sent");
+    assert!(packets_of(&before, "ssh") > 0);
+    // a changed plan (web moves to 8081): ssh and the baseline keep theirs, web starts anew
+    let moved = tmp.policy("moved", &SSH_WEB.replace("8080", "8081"));
+    let out = sw(&pair.fw, &tmp, &["apply", &moved]);
+    out.assert_ok();
+    assert!(out.stdout.contains("rules kept their counters"), "{out}");
+    let after = status(&pair.fw, &tmp);
+    assert_eq!(packets_of(&after, "ssh"), packets_of(&before, "ssh"));
+    // carried, not reset (a late FIN/ACK of the probes may still add a packet or two)
+    assert!(
+        packets_of(&after, "established") >= packets_of(&before, "established")
+            && packets_of(&before, "established") > 0
+    );
+    assert_eq!(packets_of(&after, "web"), 0);
+}
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn only_a_table_statewall_made_is_ever_touched() {
+    let ns = Netns::new("lc-foreign");
+    let tmp = Tmp::new("lc-foreign");
+    ns.nft(["add", "table", "inet", "firewalld"]).assert_ok();
+    ns.nft([
+        "add",
+        "chain",
+        "inet",
+        "firewalld",
+        "c",
+        "{ type filter hook input priority 10; policy accept; }",
+    ])
+    .assert_ok();
+    let theirs = ruleset(&ns);
+    let ssh = tmp.policy("ssh", SSH);
+    for args in [
+        vec!["--table", "firewalld", "apply", ssh.as_str()],
+        vec![
+            "--table",
+            "firewalld",
+            "apply",
+            ssh.as_str(),
+            "--confirm",
+            "60s",
+        ],
+        vec!["--table", "firewalld", "remove"],
+        vec!["--table", "firewalld", "boot"],
+    ] {
+        let out = sw(&ns, &tmp, &args);
+        out.assert_code(6);
+        assert!(
+            out.stderr.contains("not made by statewall"),
+            "{args:?}: {out}"
+        );
+        assert_eq!(
+            ruleset(&ns),
+            theirs,
+            "{args:?} left firewalld's table alone"
+        );
+    }
+}
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn the_mode_does_not_slip_back_to_audit_and_only_the_audited_policy_is_enforced() {
+    let ns = Netns::new("lc-mode");
+    let tmp = Tmp::new("lc-mode");
+    let audited = tmp.policy("audited", &format!("mode = \"audit\"\n{SSH_WEB}"));
+    sw(&ns, &tmp, &["apply", &audited]).assert_ok();
+    // enforcing another policy than the audited one is refused
+    let other = tmp.policy("other", SSH);
+    let out = sw(&ns, &tmp, &["enforce", &other]);
+    out.assert_code(6);
+    assert!(out.stderr.contains("not the one being audited"), "{out}");
+    let out = sw(&ns, &tmp, &["enforce", &audited]);
+    out.assert_ok();
+    assert_eq!(status(&ns, &tmp)["mode"], "enforce");
+    // the file still says audit: a routine apply must not accept everything again
+    let out = sw(&ns, &tmp, &["apply", &audited]);
+    out.assert_code(6);
+    assert!(out.stderr.contains("pass --audit"), "{out}");
+    assert_eq!(status(&ns, &tmp)["mode"], "enforce");
+    // boot loads the enforcing revision
+    reboot(&ns, &tmp);
+    assert_eq!(status(&ns, &tmp)["mode"], "enforce");
+    // saying so explicitly goes back to audit
+    sw(&ns, &tmp, &["apply", &audited, "--audit"]).assert_ok();
+    assert_eq!(status(&ns, &tmp)["mode"], "audit");
+}
+
+/// With a real sshd on 2222: the trial's confirm wants a NEW connection to 2222 counted by
+/// the candidate's rules, and when boot must fall back (the accepted record damaged), the
+/// fallback keeps 2222 open as well as 22.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn with_sshd_on_2222_confirm_proves_it_and_the_fallback_keeps_it_open() {
+    let pair = Pair::new("lc-sshd");
+    let tmp = Tmp::new("lc-sshd");
+    let _sshd = Sshd::start(&pair.fw, 2222);
+    let p = tmp.policy("ssh2222", "[[allow]]\nname = \"ssh\"\ntcp = [2222]\n");
+    sw(&pair.fw, &tmp, &["apply", &p, "--confirm", "60s"]).assert_ok();
+    let rec = tmp.pending().unwrap();
+    assert_eq!(rec.sshd_ports, [2222]);
+    // nothing counted yet: refused
+    let out = sw_new_session(&pair.fw, &tmp, &["confirm"]);
+    out.assert_code(6);
+    assert!(out.stderr.contains("port (2222)"), "{out}");
+    // a NEW connection to the real sshd, through the candidate's ssh rule
+    assert_eq!(
+        probe_tcp(&pair.client, fw_v4(2222), PROBE_TIMEOUT),
+        Probe::Connected
+    );
+    sw_new_session(&pair.fw, &tmp, &["confirm"]).assert_ok();
+    assert_eq!(tmp.confirmed().unwrap().sshd_ports, [2222]);
+    // the accepted record damaged, then a reboot: the fallback opens sshd's port too
+    std::fs::write(tmp.dir().file(Kind::Confirmed), "garbage").unwrap();
+    let out = reboot(&pair.fw, &tmp);
+    assert!(out.contains("built-in safe policy"), "{out}");
+    let live = ruleset(&pair.fw);
+    assert!(live.contains("2222"), "{live}");
+    assert_eq!(
+        probe_tcp(&pair.client, fw_v4(2222), PROBE_TIMEOUT),
+        Probe::Connected
+    );
+}
+
+/// A damaged pending record never leaves a candidate live past its deadline, and never
+/// blocks the next apply.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn damaged_pending_records_neither_stop_the_rollback_nor_block_apply() {
+    let ns = Netns::new("lc-damage");
+    let tmp = Tmp::new("lc-damage");
+    let web = tmp.policy("web", SSH_WEB);
+    sw(&ns, &tmp, &["apply", &web]).assert_ok();
+    let applied = live_plan(&ns);
+    let ssh = tmp.policy("ssh", SSH);
+    // both copies damaged while pending: the guard rolls back from what it holds
+    sw(&ns, &tmp, &["apply", &ssh, "--confirm", "3s"]).assert_ok();
+    for kind in [Kind::Pending, Kind::PendingCopy] {
+        std::fs::write(tmp.dir().file(kind), "{\"statewall_state\": 1, \"kin").unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while live_plan(&ns) != applied {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no rollback; guard log:\n{}",
+            std::fs::read_to_string(tmp.dir().log_path()).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // the first copy truncated: rollback works from the second
+    sw(&ns, &tmp, &["apply", &ssh, "--confirm", "60s"]).assert_ok();
+    let f = tmp.dir().file(Kind::Pending);
+    let text = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(&f, &text[..text.len() / 2]).unwrap();
+    sw(&ns, &tmp, &["rollback"]).assert_ok();
+    assert_eq!(live_plan(&ns), applied);
+    // both deleted: nothing pending any more, apply is not blocked
+    sw(&ns, &tmp, &["apply", &ssh, "--confirm", "60s"]).assert_ok();
+    std::fs::write(tmp.dir().file(Kind::Pending), "x").unwrap();
+    std::fs::write(tmp.dir().file(Kind::PendingCopy), "y").unwrap();
+    let out = sw(&ns, &tmp, &["apply", &web]);
+    out.assert_ok();
+    assert!(out.stderr.contains("set aside"), "{out}");
+}
