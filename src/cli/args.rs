@@ -21,10 +21,15 @@ Examples:
                                                   rolls back by itself unless, from a NEW ssh
   statewall confirm                               connection, you confirm within 120 s
 
-The careful rollout: apply --audit --confirm 120s, confirm from a NEW ssh connection,
-let real traffic flow, `verify` (exit 0 when enforcing looks safe), then
-`enforce --confirm 120s` and confirm again. No confirm in time: the previous table comes
-back by itself, even if the SSH session died or this command was killed.
+The careful rollout: apply --audit --confirm 120s, open a NEW ssh connection and confirm
+(it checks that the candidate's own ssh rule counted that connection), let real traffic
+flow, `verify` (exit 0 when enforcing looks safe), then `enforce --confirm 120s` and
+confirm again. No confirm in time: what was live before comes back by itself, even if the
+SSH session died or this command was killed.
+
+What boot loads: the last plain apply, enforce or confirmed change of this namespace and
+table (each is a revision in --state-dir); never a change still on trial. Re-applying the
+same policy sends nothing and keeps every counter.
 
 statewall owns exactly one table (inet statewall, or --table NAME) and replaces it in one
 atomic netlink batch; it never touches another table and never flushes the ruleset.

@@ -95,7 +95,7 @@ pub fn ensure(state: &StateDir) {
                 && !r.guard_pid.is_some_and(host::guard_alive)
             {
                 r.guard_pid = Some(pid);
-                let _ = state.write(Kind::Pending, &r);
+                let _ = usecase::write_pending(state, &r);
             }
         }
         Err(e) => eprintln!("statewall: WARNING: cannot start the rollback guard: {e}"),
@@ -171,10 +171,11 @@ fn record_pid(state: &StateDir, rec: &Pending, me: u32) {
         Ok(_lock) => {
             if let Ok(Some(mut r)) = state.read::<Pending>(Kind::Pending)
                 && r.id == rec.id
+                && r.guard_pid != Some(me)
                 && !r.guard_pid.is_some_and(|p| p != me && host::guard_alive(p))
             {
                 r.guard_pid = Some(me);
-                if let Err(e) = state.write(Kind::Pending, &r) {
+                if let Err(e) = usecase::write_pending(state, &r) {
                     log_line(&format!("cannot record my pid: {e}"));
                 }
             }

@@ -91,7 +91,11 @@ fn a_reapply_sends_nothing_and_a_changed_plan_keeps_every_unchanged_rules_counte
     let again = status(&pair.fw, &tmp);
     assert_eq!(packets_of(&again, "ssh"), packets_of(&before, "ssh"));
     let handles = |st: &serde_json::Value| st["chains"][0]["rules"][0]["handle"].clone();
-    assert_eq!(handles(&again), handles(&before), "the same rules: nothing was sent");
+    assert_eq!(
+        handles(&again),
+        handles(&before),
+        "the same rules: nothing was sent"
+    );
     assert!(packets_of(&before, "ssh") > 0);
     // a changed plan (web moves to 8081): ssh and the baseline keep theirs, web starts anew
     let moved = tmp.policy("moved", &SSH_WEB.replace("8080", "8081"));
@@ -248,7 +252,15 @@ fn damaged_pending_records_neither_stop_the_rollback_nor_block_apply() {
     std::fs::write(&f, &text[..text.len() / 2]).unwrap();
     sw(&ns, &tmp, &["rollback"]).assert_ok();
     assert_eq!(live_plan(&ns), applied);
-    // both deleted: nothing pending any more, apply is not blocked
+    // the first copy deleted: still pending (the second copy), rollback works
+    sw(&ns, &tmp, &["apply", &ssh, "--confirm", "60s"]).assert_ok();
+    std::fs::remove_file(tmp.dir().file(Kind::Pending)).unwrap();
+    let out = sw(&ns, &tmp, &["apply", &web]);
+    out.assert_code(6);
+    assert!(out.stderr.contains("a change is pending"), "{out}");
+    sw(&ns, &tmp, &["rollback"]).assert_ok();
+    assert_eq!(live_plan(&ns), applied);
+    // both garbage: set aside, apply is not blocked
     sw(&ns, &tmp, &["apply", &ssh, "--confirm", "60s"]).assert_ok();
     std::fs::write(tmp.dir().file(Kind::Pending), "x").unwrap();
     std::fs::write(tmp.dir().file(Kind::PendingCopy), "y").unwrap();

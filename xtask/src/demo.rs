@@ -68,6 +68,11 @@ pub fn run(args: &[String]) -> Result {
     story.section("Lab: two namespaces joined by a veth pair");
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the xtask binary: {e}"))?;
     let mut lab = Lab::default();
+    // statewall's records for this demo only, never the host's /var/lib/statewall
+    let state = std::env::temp_dir().join(format!("sw-demo-records-{}", std::process::id()));
+    // SAFETY: the demo is single-threaded here; the variable is read by the statewall
+    // commands it starts
+    unsafe { std::env::set_var("STATEWALL_STATE_DIR", &state) };
     let result = lab.create(&exe).and_then(|()| {
         if rollout {
             rollout_story(&mut story, &bin, &exe)
@@ -85,6 +90,7 @@ pub fn run(args: &[String]) -> Result {
         println!("demo FAILED: {e}");
     }
     drop(lab);
+    let _ = std::fs::remove_dir_all(&state);
     if result.is_ok() {
         println!();
         println!(
@@ -210,17 +216,20 @@ fn rollout_steps(story: &mut Story, bin: &Path, exe: &Path, state: &Path, bad: &
     let bad = bad.to_str().ok_or("temp path is not UTF-8")?;
     // the admin's SSH session, as the lint sees it: from the client to port 22 of the host
     let admin = [("SSH_CONNECTION", "192.0.2.2 50022 192.0.2.1 22")];
-    let sw = |args: &[&str]| -> Result {
+    let sw_expect = |args: &[&str], code: i32| -> Result {
         let mut all = vec!["--state-dir", st];
         all.extend_from_slice(args);
-        statewall_with(bin, &all, &admin, 0)
+        statewall_with(bin, &all, &admin, code)
     };
+    let sw = |args: &[&str]| sw_expect(args, 0);
 
     story.section("Apply in audit mode, with a way back: no confirm within 60 s and it rolls back");
     sw(&["apply", POLICY, "--audit", "--confirm", "60s"])?;
     story.section("From a NEW connection: the services answer (audit mode drops nothing)");
     probe_table(exe)?;
-    story.section("Confirm: the audit table becomes the last confirmed ruleset (what boot loads)");
+    story.section(
+        "Confirm: the counters prove a NEW ssh connection came in through the candidate's own ssh rule; it becomes what boot loads",
+    );
     println!(
         "(here the demo's own session confirms; on a real machine do it from a NEW ssh connection)"
     );
@@ -235,25 +244,31 @@ fn rollout_steps(story: &mut Story, bin: &Path, exe: &Path, state: &Path, bad: &
     sw(&["confirm"])?;
 
     story.section("A mistake: a candidate that forgets ssh. The lockout lint refuses it");
-    let mut args = vec!["--state-dir", st, "apply", bad, "--confirm", "5s"];
+    let mut args = vec!["--state-dir", st, "apply", bad, "--confirm", "10s"];
     statewall_with(bin, &args, &admin, 6)?;
 
-    story.section("Forced anyway, with --confirm 5s: new SSH connections now fail (locked out)");
+    story.section("Forced anyway, with --confirm 10s: new SSH connections now fail (locked out)");
     args.push("--force");
     statewall_with(bin, &args, &admin, 0)?;
     probe_table(exe)?;
 
+    story.section(
+        "A confirm now is refused: no NEW ssh connection was counted by the candidate's rules",
+    );
+    sw_expect(&["confirm"], 6)?;
     story
         .section("Nobody can confirm: the guard (outside any terminal) rolls back at the deadline");
-    let deadline = Instant::now() + Duration::from_secs(20);
+    // the records of the demo's namespace and table, in the demo's state directory
+    let pending = state.join(format!("ns/name-{FW}/statewall/pending.json"));
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         util::check_interrupted()?;
         thread::sleep(Duration::from_millis(500));
-        if !state.join("pending.json").exists() {
+        if !pending.exists() {
             break;
         }
         if Instant::now() > deadline {
-            return Err("no rollback within 20 s".into());
+            return Err("no rollback within 30 s".into());
         }
     }
     println!("the pending change is gone; the confirmed enforce table is back:");

@@ -5,8 +5,10 @@
 //! nft: `[ payload load 2b @ transport header + 2 => reg 1 ]`, then `[ cmp eq … ]`,
 //! `[ cmp gte … ] [ cmp lte … ]`, or `[ lookup reg 1 set tcp_<entry> ]`.
 
-use super::prim::{BARE_TRANSPORT_LOAD, eq_or_range, eq_or_range_expr, lookup, lookup_of, payload};
-use super::{At, Decoding, Expr, NotUnderstood, SetIds, Step};
+use super::prim::{
+    BARE_TRANSPORT_LOAD, eq_or_range, eq_or_range_expr, lookup, lookup_of, payload, transport_load,
+};
+use super::{At, Decoding, NotUnderstood, SetIds, Step};
 use crate::codec::nft::NFT_PAYLOAD_TRANSPORT_HEADER;
 use crate::core::model::PortRange;
 use crate::core::plan::{IPPROTO_TCP, IPPROTO_UDP, Match, SetKind, set_name};
@@ -25,14 +27,7 @@ pub(super) fn encode_in_set(rule: &mut rustables::Rule, set: &str, set_ids: &Set
 }
 
 pub(super) fn decode(at: &At) -> Decoding {
-    let Some(&Expr::Payload {
-        base: NFT_PAYLOAD_TRANSPORT_HEADER,
-        offset,
-        len,
-    }) = at.get(0)
-    else {
-        return None;
-    };
+    let (offset, len) = transport_load(at, 0)?;
     // a lookup after any transport header load can only mean a port set
     if let Some(set) = lookup_of(at.get(1)) {
         return Some(decode_in_set(at, (offset, len), set));

@@ -7,8 +7,9 @@
 
 use super::prim::{
     BARE_TRANSPORT_LOAD, UNKNOWN_TRANSPORT_FIELD, eq_or_range, eq_or_range_expr, payload,
+    transport_load,
 };
-use super::{At, Decoding, Expr, Step};
+use super::{At, Decoding, Step};
 use crate::codec::nft::NFT_PAYLOAD_TRANSPORT_HEADER;
 use crate::core::plan::{IPPROTO_ICMP, Match};
 use rustables::expr::{Cmp, CmpOp};
@@ -27,14 +28,7 @@ pub(super) fn encode_v6_type(rule: &mut rustables::Rule, lo: u8, hi: u8) {
 }
 
 pub(super) fn decode(at: &At) -> Decoding {
-    let Some(&Expr::Payload {
-        base: NFT_PAYLOAD_TRANSPORT_HEADER,
-        offset,
-        len,
-    }) = at.get(0)
-    else {
-        return None;
-    };
+    let (offset, len) = transport_load(at, 0)?;
     if (offset, len) != TYPE {
         return None;
     }

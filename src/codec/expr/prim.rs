@@ -190,6 +190,18 @@ pub(super) fn lookup_of(e: Option<&Expr>) -> Option<&str> {
     }
 }
 
+/// `(offset, len)` of a transport header load at expression `k` after the position.
+pub(super) fn transport_load(at: &At, k: usize) -> Option<(u32, u32)> {
+    match at.get(k)? {
+        &Expr::Payload {
+            base: NFT_PAYLOAD_TRANSPORT_HEADER,
+            offset,
+            len,
+        } => Some((offset, len)),
+        _ => None,
+    }
+}
+
 /// A dynset is recognised by name, and only in the place statewall puts it (see `record`).
 pub(super) fn is_dynset(e: Option<&Expr>) -> bool {
     matches!(e, Some(Expr::Other { name, .. }) if name == "dynset")
@@ -239,13 +251,7 @@ pub(super) fn unclaimed_meta(at: &At) -> Decoding {
 
 /// A transport header load no match claimed: a field statewall does not read.
 pub(super) fn unclaimed_transport(at: &At) -> Decoding {
-    let Some(Expr::Payload {
-        base: NFT_PAYLOAD_TRANSPORT_HEADER,
-        ..
-    }) = at.get(0)
-    else {
-        return None;
-    };
+    transport_load(at, 0)?;
     Some(Err(match eq_or_range(at, 1) {
         None => at.fail(0, BARE_TRANSPORT_LOAD),
         Some(_) => at.fail(0, UNKNOWN_TRANSPORT_FIELD),

@@ -9,8 +9,8 @@
 //! [ dynset update reg_key 1 set audit_tcp ]` (register 1, as nft itself emits it).
 
 use super::dport::DPORT;
-use super::prim::{is_dynset, own};
-use super::{At, Decoding, Expr, Step, saddr};
+use super::prim::{is_dynset, own, transport_load};
+use super::{At, Decoding, Step, saddr};
 use crate::codec::nft::{
     NFT_CMP_EQ, NFT_DYNSET_OP_UPDATE, NFT_META_L4PROTO, NFT_META_NFPROTO,
     NFT_PAYLOAD_NETWORK_HEADER, NFT_PAYLOAD_TRANSPORT_HEADER, NFT_REG_1, NFTA_CMP_DATA,
@@ -75,14 +75,7 @@ pub(super) fn decode(at: &At) -> Decoding {
         let key = if v6 { RecordKey::Src6 } else { RecordKey::Src4 };
         return Some(Ok((Step::Match(Match::Record(key)), 4)));
     }
-    let Some(&Expr::Payload {
-        base: NFT_PAYLOAD_TRANSPORT_HEADER,
-        offset,
-        len,
-    }) = at.get(0)
-    else {
-        return None;
-    };
+    let (offset, len) = transport_load(at, 0)?;
     if (offset, len) != DPORT || !is_dynset(at.get(1)) {
         return None;
     }

@@ -170,6 +170,20 @@ pub fn apply<K: Kernel, S: Store, C: Clock>(
             carried: seeds.len(),
         })
     })?;
+    // an unchanged plan is no new revision, unless boot would load something else
+    let already = matches!(outcome, Outcome::Unchanged { .. })
+        && store
+            .read::<Revision>(Kind::Confirmed)
+            .ok()
+            .flatten()
+            .is_some_and(|r| r.fingerprint == fingerprint);
+    if already {
+        return Ok(Applied {
+            rules: plan.chains.iter().map(|c| c.rules.len()).sum(),
+            outcome,
+            fingerprint,
+        });
+    }
     accept(
         store,
         &Revision {

@@ -122,7 +122,20 @@ pub fn lint_gate(plan: &Plan, facts: &lint::Facts, force: bool) -> Result<Vec<St
 /// rolls back at the deadline from its own copy.
 pub fn read_pending<S: Store>(store: &S) -> Result<Option<Pending>, Error> {
     match store.read::<Pending>(Kind::Pending) {
-        Ok(p) => Ok(p),
+        Ok(Some(p)) => Ok(Some(p)),
+        // deleted: the second copy, if any, still holds it (confirm and rollback clear both)
+        Ok(None) => match store.read::<Pending>(Kind::PendingCopy) {
+            Ok(Some(p)) => {
+                tracing::warn!("the pending record is missing; using its second copy");
+                Ok(Some(p))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => {
+                tracing::warn!("a damaged copy of a pending record was set aside: {e}");
+                let _ = store.remove(Kind::PendingCopy);
+                Ok(None)
+            }
+        },
         Err(first) => match store.read::<Pending>(Kind::PendingCopy) {
             Ok(Some(p)) => {
                 tracing::warn!("the pending record is damaged ({first}); using its second copy");

@@ -79,6 +79,12 @@ fn plain(
     )
 }
 
+/// A NEW ssh connection through the candidate's rules, then `confirm` from a new session.
+fn confirm_with_proof(k: &mut FakeKernel, s: &MemStore, c: &FakeClock) -> rollout::Kept {
+    new_ssh_connection(k);
+    rollout::confirm(k, s, c, SessionAge::OpenedAfterApply, "", true, false).unwrap()
+}
+
 /// A NEW ssh connection through the candidate's own rules (the ssh rule counts it).
 fn new_ssh_connection(k: &mut FakeKernel) {
     k.hit(T, "ssh", 1);
@@ -250,17 +256,7 @@ fn a_trial_rolls_back_to_the_previous_policy_with_its_counters_at_the_deadline()
         &mut no_guard(),
     )
     .unwrap();
-    new_ssh_connection(&mut k);
-    rollout::confirm(
-        &mut k,
-        &s,
-        &c,
-        SessionAge::OpenedAfterApply,
-        "",
-        true,
-        false,
-    )
-    .unwrap();
+    confirm_with_proof(&mut k, &s, &c);
     k.hit(T, "web", 11);
     // the candidate, on trial
     let p2 = plan(SSH, Mode::Enforce);
@@ -383,17 +379,7 @@ fn from_file_lists_travel_with_the_record_so_rollback_and_boot_compile_them() {
         &mut no_guard(),
     )
     .unwrap();
-    new_ssh_connection(&mut k);
-    rollout::confirm(
-        &mut k,
-        &s,
-        &c,
-        SessionAge::OpenedAfterApply,
-        "",
-        true,
-        false,
-    )
-    .unwrap();
+    confirm_with_proof(&mut k, &s, &c);
     // a reboot: the table is gone; boot compiles the confirmed policy with its list
     k.tables.clear();
     let mut notes = Vec::new();
@@ -441,4 +427,44 @@ fn boot_loads_the_accepted_policy_never_a_pending_one_and_else_the_safe_one() {
     assert!(b.what.contains("the confirmed one failed"), "{b:?}");
     let b = boot::boot(&mut k, &s, &c, T, &mut |n| notes.push(n)).unwrap();
     assert!(b.what.contains("last accepted policy"), "{b:?}");
+}
+
+#[test]
+fn an_apply_that_loses_a_race_reads_the_table_again_and_says_what_it_replaced() {
+    let (mut k, s) = (FakeKernel::new(), MemStore::default());
+    plain(&mut k, &s, SSH, Mode::Enforce).unwrap();
+    // someone else commits between our read and our commit: we read again, and say so
+    k.inject.push_back(Inject::Race);
+    let a = plain(&mut k, &s, SSH_WEB, Mode::Enforce).unwrap();
+    match a.outcome {
+        apply::Outcome::Committed {
+            replaced, carried, ..
+        } => {
+            assert!(
+                matches!(replaced, apply::Replaced::Plan { .. }),
+                "{replaced:?}"
+            );
+            assert!(carried > 0);
+        }
+        other => panic!("{other:?}"),
+    }
+    // the same plan again: nothing sent
+    let commits = k.commits;
+    let a = plain(&mut k, &s, SSH_WEB, Mode::Enforce).unwrap();
+    assert!(
+        matches!(a.outcome, apply::Outcome::Unchanged { .. }),
+        "{a:?}"
+    );
+    assert_eq!(k.commits, commits);
+    // and every apply recorded what boot loads
+    let accepted: crate::core::rollout::Revision = s.read(Kind::Confirmed).unwrap().unwrap();
+    assert_eq!(
+        accepted.fingerprint,
+        identity::fingerprint(&plan(SSH_WEB, Mode::Enforce))
+    );
+    assert_eq!(
+        s.revisions().unwrap().len(),
+        2,
+        "an unchanged apply is no revision"
+    );
 }
