@@ -18,7 +18,7 @@ pub fn run(
     confirm: Option<u64>,
     force: bool,
 ) -> Result<(), CliError> {
-    guard::ensure(&cx.state);
+    guard::ensure(cx);
     let loaded = load::load(policy, &cx.import)?;
     if confirm.is_some() {
         loaded.require_toml_for_confirm()?;

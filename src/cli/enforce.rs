@@ -14,7 +14,7 @@ pub fn run(
     force: bool,
     confirm: Option<u64>,
 ) -> Result<(), CliError> {
-    guard::ensure(&cx.state);
+    guard::ensure(cx);
     let loaded = load::load(policy, &cx.import)?;
     if confirm.is_some() {
         loaded.require_toml_for_confirm()?;

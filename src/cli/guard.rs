@@ -70,11 +70,27 @@ pub fn spawn(
     Ok(child.id())
 }
 
-/// Any command that finds a pending change whose guard is gone starts a new guard.
-pub fn ensure(state: &StateDir) {
-    let rec = match state.read::<Pending>(Kind::Pending) {
+/// Any command that finds a pending change whose guard is gone starts a new guard. A trial
+/// whose records were lost with its guard gone is rebuilt from the revision history and
+/// handed to a guard that rolls it back at once.
+pub fn ensure(cx: &Ctx) {
+    let state = &cx.state;
+    let rec = match usecase::read_pending(state) {
         Ok(Some(r)) => r,
-        Ok(None) => return,
+        Ok(None) => {
+            let Some(lost) = trial::lost_trial(state, &SystemClock, &cx.table, cx.netns_path())
+            else {
+                return;
+            };
+            eprintln!(
+                "statewall: the records of the change on trial ({}) were lost and no guard holds them: rebuilt from the revision history; it rolls back now",
+                lost.candidate.fingerprint
+            );
+            if let Err(e) = usecase::write_pending(state, &lost) {
+                eprintln!("statewall: WARNING: {e}");
+            }
+            lost
+        }
         Err(e) => {
             tracing::warn!("state: {e}");
             return;

@@ -8,7 +8,7 @@ use crate::core::kernel::Kernel;
 use crate::core::{compile, render, report};
 
 pub fn run(cx: &Ctx, policy: Option<&Path>, audit: bool, no_live: bool) -> Result<(), CliError> {
-    guard::ensure(&cx.state);
+    guard::ensure(cx);
     let loaded = load::load(policy, &cx.import)?;
     cx.enter_netns()?;
     let plan = compile::compile(

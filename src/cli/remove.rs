@@ -5,7 +5,7 @@ use super::{Ctx, guard, kernel, outln};
 use crate::core::usecase;
 
 pub fn run(cx: &Ctx) -> Result<(), CliError> {
-    guard::ensure(&cx.state);
+    guard::ensure(cx);
     cx.enter_netns()?;
     let mut k = kernel();
     let result = usecase::apply::remove(&mut k, &cx.state, &cx.table);

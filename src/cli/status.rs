@@ -9,7 +9,7 @@ use crate::core::report;
 use crate::core::usecase;
 
 pub fn run(cx: &Ctx, json: bool, exact: bool) -> Result<(), CliError> {
-    guard::ensure(&cx.state);
+    guard::ensure(cx);
     cx.enter_netns()?;
     let live = usecase::apply::status(&mut kernel(), &cx.table)?;
     if json {

@@ -6,7 +6,7 @@ use crate::core::{usecase, verify};
 use crate::system::host;
 
 pub fn run(cx: &Ctx, json: bool) -> Result<(), CliError> {
-    guard::ensure(&cx.state);
+    guard::ensure(cx);
     cx.enter_netns()?;
     let report = usecase::apply::verify(&mut kernel(), &cx.table, &host::facts())?;
     if json {

@@ -629,3 +629,69 @@ fn not_the_candidate(rec: &Pending) -> Error {
         rec.table, rec.candidate.fingerprint
     ))
 }
+
+/// A trial whose records were lost — both copies damaged or deleted — while no guard held
+/// them: rebuilt from the revision history (the candidate is the last `confirm-window`
+/// revision, the previous the accepted one), with its deadline already passed, so that a
+/// guard rolls it back at once — and, as always, only while the candidate is what is live.
+/// `None` when nothing is lost: a record exists, or the last trial was confirmed or rolled
+/// back, or the last revision is not a trial.
+pub fn lost_trial<S: Store, C: Clock>(
+    store: &S,
+    clock: &C,
+    table: &str,
+    netns: Option<String>,
+) -> Option<Pending> {
+    if read_pending(store).ok()?.is_some() {
+        return None;
+    }
+    let last = store.revisions().ok()?.pop()?;
+    if last.origin != Origin::ConfirmWindow || last.table != table {
+        return None;
+    }
+    let accepted = store.read::<Confirmed>(Kind::Confirmed).ok().flatten();
+    if accepted
+        .as_ref()
+        .is_some_and(|a| a.fingerprint == last.fingerprint && a.confirmed_at >= last.confirmed_at)
+    {
+        return None;
+    }
+    if store
+        .read::<RollbackRecord>(Kind::Rollback)
+        .ok()
+        .flatten()
+        .is_some_and(|r| r.at >= last.confirmed_at)
+    {
+        return None;
+    }
+    let now = clock.now_secs();
+    Some(Pending {
+        id: format!("recovered-{}", last.confirmed_at),
+        table: table.to_string(),
+        netns,
+        applied_at: last.confirmed_at,
+        applied_boottime_ms: 0,
+        deadline: now,
+        boot_id: clock.boot_id(),
+        candidate: Candidate {
+            policy_text: last.policy_text,
+            files: last.files,
+            mode: last.mode,
+            fingerprint: last.fingerprint,
+            source: "a trial whose records were lost".into(),
+        },
+        previous: match accepted {
+            Some(a) => Previous::Policy {
+                policy_text: a.policy_text,
+                files: a.files,
+                mode: a.mode,
+                fingerprint: a.fingerprint,
+                counters: CounterSnapshot::default(),
+            },
+            None => Previous::NoTable,
+        },
+        guard_pid: None,
+        sshd_ports: last.sshd_ports,
+        proof_baseline: 0,
+    })
+}

@@ -468,3 +468,30 @@ fn an_apply_that_loses_a_race_reads_the_table_again_and_says_what_it_replaced() 
         "an unchanged apply is no revision"
     );
 }
+
+#[test]
+fn a_trial_whose_records_were_lost_is_rebuilt_from_the_history_and_rolled_back() {
+    let (mut k, s, c) = (FakeKernel::new(), MemStore::default(), FakeClock::default());
+    plain(&mut k, &s, SSH_WEB, Mode::Enforce).unwrap();
+    let p = plan(SSH, Mode::Enforce);
+    on_trial(&mut k, &s, &c, &p, SSH);
+    assert!(
+        rollout::lost_trial(&s, &c, T, None).is_none(),
+        "the record is there"
+    );
+    // both copies gone, and no guard
+    s.remove(Kind::Pending).unwrap();
+    s.remove(Kind::PendingCopy).unwrap();
+    let lost = rollout::lost_trial(&s, &c, T, None).expect("rebuilt");
+    assert_eq!(lost.candidate.fingerprint, identity::fingerprint(&p));
+    crate::core::usecase::write_pending(&s, &lost).unwrap();
+    let mut log = Vec::new();
+    rollout::guard(&mut k, &s, &c, &lost, &mut |m| log.push(m.to_string())).unwrap();
+    assert!(rules(&mut k).iter().any(|(n, _)| n == "web"), "{log:?}");
+    // rolled back: nothing is lost any more
+    assert!(rollout::lost_trial(&s, &c, T, None).is_none());
+    // a confirmed trial is not lost either
+    on_trial(&mut k, &s, &c, &p, SSH);
+    confirm_with_proof(&mut k, &s, &c);
+    assert!(rollout::lost_trial(&s, &c, T, None).is_none());
+}
