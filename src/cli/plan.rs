@@ -25,6 +25,10 @@ pub fn run(cx: &Ctx, policy: Option<&Path>, audit: bool, no_live: bool) -> Resul
                 "# no live table inet {}: apply would create it\n",
                 plan.table
             )),
+            Ok(Some(live)) if live.stored_fingerprint().is_none() => s.push_str(&format!(
+                "# table inet {} exists and was not made by statewall: apply would refuse to touch it\n",
+                plan.table
+            )),
             Ok(Some(live)) => {
                 match render::diff(&report::live_text(&live), &render::table_body(&plan)) {
                     None => s.push_str(&format!(

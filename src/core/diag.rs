@@ -162,7 +162,22 @@ pub fn has_errors(diags: &[Diagnostic]) -> bool {
 }
 
 /// (source pointer and length) → byte offsets where its lines start.
-type LineIndex = Option<((usize, usize), Vec<usize>)>;
+/// The cached line starts of one source text, keyed by where it is, its length and a
+/// sample of its bytes: a text freed and another allocated at the same address with the
+/// same length (the fuzzer found it) must not reuse the old index.
+type LineIndex = Option<((usize, usize, u64), Vec<usize>)>;
+
+/// A sample of `src`: 64 bytes spread over it, hashed (cheap, whatever its length).
+fn sample(src: &str) -> u64 {
+    let b = src.as_bytes();
+    let mut h = crate::core::identity::Fnv::default();
+    if !b.is_empty() {
+        for i in 0..64 {
+            h.bytes(&[b[i * (b.len() - 1) / 63]]);
+        }
+    }
+    h.finish()
+}
 
 thread_local! {
     static LINE_INDEX: std::cell::RefCell<LineIndex> = const { std::cell::RefCell::new(None) };
@@ -176,7 +191,7 @@ pub fn loc_of(src: &str, offset: usize) -> Loc {
     // 50,000 locations): a binary search instead of a scan from the start each time.
     let (line, line_start) = LINE_INDEX.with(|cell| {
         let mut cache = cell.borrow_mut();
-        let key = (src.as_ptr() as usize, src.len());
+        let key = (src.as_ptr() as usize, src.len(), sample(src));
         if cache.as_ref().is_none_or(|(k, _)| *k != key) {
             let starts: Vec<usize> = std::iter::once(0)
                 .chain(src.match_indices('\n').map(|(i, _)| i + 1))
@@ -187,7 +202,8 @@ pub fn loc_of(src: &str, offset: usize) -> Loc {
         let idx = starts.partition_point(|&s| s <= offset) - 1;
         (idx + 1, starts[idx])
     });
-    let col = before[line_start..].chars().count() + 1;
+    // (a stale index can no longer be used, but never slice on its word alone)
+    let col = before.get(line_start..).map_or(0, |l| l.chars().count()) + 1;
     Loc {
         line: u32::try_from(line).unwrap_or(u32::MAX),
         col: u32::try_from(col).unwrap_or(u32::MAX),
@@ -266,5 +282,17 @@ mod tests {
         assert_eq!(e.span, src.len()..src.len());
         assert!(has_errors(&[w, e]));
         assert_eq!(render(&[], "x", src), "");
+    }
+
+    #[test]
+    fn a_new_text_at_the_old_address_gets_its_own_line_index() {
+        // the same buffer, rewritten in place: same address, same length, other lines
+        let mut buf = String::from("ab\ncd\nef");
+        assert_eq!(loc_of(&buf, 4).line, 2);
+        buf.clear();
+        buf.push_str("\u{e9}\u{e9}\u{e9}\u{e9}x");
+        assert_eq!(buf.len(), 9);
+        let l = loc_of(&buf, 4);
+        assert_eq!((l.line, l.col), (1, 3));
     }
 }

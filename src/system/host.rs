@@ -193,6 +193,40 @@ pub fn facts() -> Facts {
 
 /// Whether `pid` is a live (not zombie) statewall guard: same executable as ours and
 /// `guard` among its arguments.
+/// Whether a statewall guard for this state directory, table and namespace is running
+/// (found by its command line, as `guard::spawn` starts it): used when the pending record is
+/// lost, to tell a trial a guard still holds in memory from one nobody watches.
+pub fn guard_running_for(root: &Path, table: &str, netns: Option<&str>) -> bool {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    let me = std::process::id();
+    procs.flatten().any(|p| {
+        let Some(pid) = p.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            return false;
+        };
+        if pid == me || !guard_alive(pid) {
+            return false;
+        }
+        let Ok(cmdline) = std::fs::read(p.path().join("cmdline")) else {
+            return false;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let value = |flag: &str| {
+            args.iter()
+                .position(|a| a == flag)
+                .and_then(|i| args.get(i + 1))
+                .map(String::as_str)
+        };
+        value("--state-dir") == root.to_str()
+            && value("--table") == Some(table)
+            && value("--netns") == netns
+    })
+}
+
 pub fn guard_alive(pid: u32) -> bool {
     let dir = Path::new("/proc").join(pid.to_string());
     let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else {

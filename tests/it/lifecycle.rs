@@ -141,6 +141,9 @@ fn only_a_table_statewall_made_is_ever_touched() {
         ],
         vec!["--table", "firewalld", "remove"],
         vec!["--table", "firewalld", "boot"],
+        vec!["--table", "firewalld", "status"],
+        vec!["--table", "firewalld", "verify"],
+        vec!["--table", "firewalld", "enforce", ssh.as_str()],
     ] {
         let out = sw(&ns, &tmp, &args);
         out.assert_code(6);

@@ -218,13 +218,15 @@ pub fn remove<K: Kernel, S: Store>(k: &mut K, store: &S, table: &str) -> Result<
     }
 }
 
-/// The live table for `status`: an error when there is none.
+/// The live table for `status`: an error when there is none, or when it is not statewall's.
 pub fn status<K: Kernel>(k: &mut K, table: &str) -> Result<LiveTable, Error> {
-    k.read_table(table)?.ok_or_else(|| {
+    let live = k.read_table(table)?.ok_or_else(|| {
         Error::NoTable(format!(
             "no table inet {table} here: nothing applied yet (statewall apply POLICY)"
         ))
-    })
+    })?;
+    refuse_foreign(Some(&live))?;
+    Ok(live)
 }
 
 /// `statewall verify`: the audit report on the live table.
@@ -236,5 +238,6 @@ pub fn verify<K: Kernel>(
     let live = k.read_table(table)?.ok_or_else(|| {
         Error::NoTable(format!("no table inet {table} here: apply --audit first"))
     })?;
+    refuse_foreign(Some(&live))?;
     Ok(verify::report(&live, facts))
 }

@@ -3,7 +3,9 @@
 
 use crate::core::identity::{self, Seeds};
 use crate::core::kernel::{Change, Kernel};
-use crate::core::rollout::{self, BootSource, Confirmed, Origin, Pending, Revision};
+use crate::core::rollout::{
+    self, BootSource, Confirmed, Origin, Pending, Revision, RollbackRecord,
+};
 use crate::core::store::{Clock, Kind, Store};
 use crate::core::usecase::apply::{commit_fresh, refuse_foreign};
 use crate::core::usecase::{Error, clear_pending, stored_plan};
@@ -34,6 +36,16 @@ pub fn boot<K: Kernel, S: Store, C: Clock>(
                 "boot: discarding the unconfirmed change {} ({}); loading the last accepted policy",
                 p.id, p.candidate.source
             ));
+            // said where a guard still watching it looks: the trial is over
+            let _ = store.write(
+                Kind::Rollback,
+                &RollbackRecord {
+                    pending_id: p.id.clone(),
+                    at: clock.now_secs(),
+                    rolled_back: false,
+                    message: "discarded by boot: a change on trial is never what boot loads".into(),
+                },
+            );
         }
         Err(e) => {
             note(format!(

@@ -41,6 +41,7 @@ pub fn check<K: Kernel>(
             "no table inet {table} here: apply --audit first, let traffic flow, then enforce"
         ))
     })?;
+    crate::core::usecase::apply::refuse_foreign(Some(&live))?;
     if live.stored_mode() != Some("audit") {
         return Err(Error::Usage(format!(
             "table inet {table} is not in audit mode: enforce switches an audited table; use apply"

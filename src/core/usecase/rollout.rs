@@ -446,6 +446,24 @@ pub fn rollback<K: Kernel, S: Store, C: Clock>(
     }
 }
 
+/// Whether the trial `rec` is over: rolled back (the last rollback record is its), or
+/// confirmed (the accepted revision is its candidate, accepted since it was applied).
+fn settled<S: Store>(store: &S, rec: &Pending) -> bool {
+    let rolled_back = store
+        .read::<RollbackRecord>(Kind::Rollback)
+        .ok()
+        .flatten()
+        .is_some_and(|r| r.pending_id == rec.id);
+    let confirmed = store
+        .read::<Confirmed>(Kind::Confirmed)
+        .ok()
+        .flatten()
+        .is_some_and(|c| {
+            c.fingerprint == rec.candidate.fingerprint && c.confirmed_at >= rec.applied_at
+        });
+    rolled_back || confirmed
+}
+
 /// How many failed rollbacks the guard tries before it gives up.
 pub const GUARD_ATTEMPTS: u32 = 20;
 
@@ -464,14 +482,25 @@ pub fn guard<K: Kernel, S: Store, C: Clock>(
     let mut failures = 0u32;
     loop {
         let current = match store.read::<Pending>(Kind::Pending) {
-            Ok(r) => r,
-            Err(e) => {
-                // keep the deadline of the last good record; the rollback re-reads under lock
-                log(&format!(
-                    "state unreadable ({e}); keeping the last deadline"
-                ));
-                Some(last.clone())
-            }
+            Ok(Some(r)) => Some(r),
+            first => match store.read::<Pending>(Kind::PendingCopy) {
+                Ok(Some(copy)) => Some(copy),
+                // gone for good only when confirmed or rolled back; otherwise the record
+                // was lost, and the copy in memory holds what to undo
+                _ if settled(store, &last) => None,
+                _ => {
+                    if let Err(e) = first {
+                        log(&format!(
+                            "state unreadable ({e}); keeping the record in memory"
+                        ));
+                    } else {
+                        log(
+                            "the pending record is gone but was neither confirmed nor rolled back; keeping it in memory",
+                        );
+                    }
+                    Some(last.clone())
+                }
+            },
         };
         if let Some(r) = &current {
             last = r.clone();

@@ -335,23 +335,38 @@ fn a_rollback_never_overwrites_someone_elses_change() {
 }
 
 #[test]
-fn a_damaged_pending_record_keeps_the_guards_deadline() {
-    let (mut k, s, c) = (FakeKernel::new(), MemStore::default(), FakeClock::default());
-    let p = plan(SSH, Mode::Enforce);
-    on_trial(&mut k, &s, &c, &p, SSH);
-    let rec: Pending = s.read(Kind::Pending).unwrap().unwrap();
-    s.damage(Kind::Pending, "{\"statewall_state\": 1, \"kind\": \"pend");
-    let mut log = Vec::new();
-    let r = rollout::guard(&mut k, &s, &c, &rec, &mut |m| log.push(m.to_string()));
-    // today the rollback itself needs the record: the guard keeps trying and reports it
-    assert!(
-        log.iter().any(|l| l.contains("keeping the last deadline")),
-        "{log:?}"
-    );
-    assert!(
-        r.is_err() || log.iter().any(|l| l.contains("rolled back")),
-        "{log:?}"
-    );
+fn a_damaged_or_deleted_pending_record_never_stops_the_guard() {
+    for how in ["damage both", "delete both", "damage the first"] {
+        let (mut k, s, c) = (FakeKernel::new(), MemStore::default(), FakeClock::default());
+        let p = plan(SSH, Mode::Enforce);
+        on_trial(&mut k, &s, &c, &p, SSH);
+        let rec: Pending = s.read(Kind::Pending).unwrap().unwrap();
+        match how {
+            "damage both" => {
+                s.damage(Kind::Pending, "{\"statewall_state\": 1, \"kind\": \"pend");
+                s.damage(Kind::PendingCopy, "garbage");
+            }
+            "delete both" => {
+                s.remove(Kind::Pending).unwrap();
+                s.remove(Kind::PendingCopy).unwrap();
+            }
+            _ => s.damage(Kind::Pending, "{"),
+        }
+        let mut log = Vec::new();
+        rollout::guard(&mut k, &s, &c, &rec, &mut |m| log.push(m.to_string())).unwrap();
+        assert!(
+            c.now_secs() >= rec.deadline,
+            "{how}: waited for the deadline"
+        );
+        assert!(
+            log.last().is_some_and(|l| l.starts_with("rolled back")),
+            "{how}: {log:?}"
+        );
+        assert!(
+            k.read_table(T).unwrap().is_none(),
+            "{how}: back to no table"
+        );
+    }
 }
 
 #[test]
