@@ -81,8 +81,12 @@ pub fn compile(policy: &Policy, table: &str) -> Plan {
         }
     }
     let mut sets = Vec::new();
+    // Without the `established` rule nothing would carry the rest of a connection: the
+    // allows are then stateless (every packet of the port, both directions' replies
+    // included), never `ct state new` alone, which would let only the first packet in.
+    let stateful = policy.baseline.established;
     for svc in &policy.allow {
-        service_rules(svc, &mut rules, &mut sets, true, |_| Verdict::Accept);
+        service_rules(svc, &mut rules, &mut sets, stateful, |_| Verdict::Accept);
     }
     for rej in &policy.reject {
         service_rules(
@@ -425,5 +429,33 @@ mod tests {
                 assert_eq!(name(&a), name(&b), "port {} from {src}", 10_000 + i);
             }
         }
+    }
+
+    #[test]
+    fn without_the_established_rule_allows_carry_the_whole_connection() {
+        let (p, d) = crate::core::policy::parse(
+            "[baseline]\nestablished = false\n\n[[allow]]\nname = \"ssh\"\ntcp = [22]\n",
+        );
+        let plan = compile(&p.unwrap_or_else(|| panic!("{d:?}")), "t");
+        let ssh = plan.chains[0]
+            .rules
+            .iter()
+            .find(|r| r.comment == "ssh")
+            .unwrap();
+        assert!(
+            !ssh.matches.iter().any(|m| matches!(m, Match::CtState(_))),
+            "{ssh:?}"
+        );
+        let (p, _) = crate::core::policy::parse("[[allow]]\nname = \"ssh\"\ntcp = [22]\n");
+        let plan = compile(&p.unwrap(), "t");
+        let ssh = plan.chains[0]
+            .rules
+            .iter()
+            .find(|r| r.comment == "ssh")
+            .unwrap();
+        assert!(
+            ssh.matches
+                .contains(&Match::CtState(CtStates(CtStates::NEW)))
+        );
     }
 }

@@ -664,3 +664,20 @@ fn remove_restores_open_access() {
     // And statewall agrees: no table to report.
     statewall(&pair.fw, ["status"]).assert_code(5);
 }
+
+/// `established = false` (what import writes for rule sets without an ESTABLISHED rule):
+/// an allowed connection must carry data, not just its first packet.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn without_the_established_rule_an_allowed_connection_still_carries_data() {
+    let pair = Pair::new("tr-stateless");
+    let _echo = echo_server(&pair.fw, 22);
+    let p = crate::support::TempPolicy::new(
+        "stateless",
+        "[baseline]\nestablished = false\n\n[[allow]]\nname = \"ssh\"\ntcp = [22]\n",
+    );
+    crate::support::statewall(&pair.fw, ["apply", p.path().as_str()]).assert_ok();
+    let mut stream = connect_held(&pair, crate::support::fw_v4(22));
+    expect_echo(&pair, &mut stream, "hello through a stateless allow");
+    expect_echo(&pair, &mut stream, "and more");
+}
