@@ -44,6 +44,7 @@ Exit codes:
   5  there is no statewall table (status, remove, verify, enforce)
   6  refused for safety (lockout lint, audit data, pending change, rollout state, a table changed by someone else); or `verify` says enforcing looks unsafe
   7  the output could not be written
+  8  `plan --exit-code`: the live table is not this plan (apply would change it)
 
 Logging: -v (debug), -vv (trace), or STATEWALL_LOG=<tracing filter>; logs go to stderr.";
 
@@ -104,6 +105,10 @@ pub enum Cmd {
         /// Do not read the live table for a diff
         #[arg(long)]
         no_live: bool,
+        /// Exit 0 when the live table already is this plan (apply would send nothing), 8 when
+        /// apply would change it
+        #[arg(long, conflicts_with = "no_live")]
+        exit_code: bool,
     },
     /// Compile the policy and commit it in one atomic batch, replacing statewall's table
     Apply {

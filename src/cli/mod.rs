@@ -166,7 +166,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
             policy,
             audit,
             no_live,
-        } => plan::run(&cx, policy.as_deref(), audit, no_live),
+            exit_code,
+        } => plan::run(&cx, policy.as_deref(), audit, no_live, exit_code),
         Cmd::Apply {
             policy,
             audit,

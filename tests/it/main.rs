@@ -6,6 +6,7 @@ mod kernel;
 mod lifecycle;
 mod plan;
 mod policy;
+mod reports;
 mod rollout;
 mod sets;
 mod support;

@@ -468,3 +468,39 @@ fn an_apply_that_loses_a_race_reads_the_table_again_and_says_what_it_replaced() 
         "an unchanged apply is no revision"
     );
 }
+
+#[test]
+fn plan_compares_by_the_check_apply_makes_to_send_nothing() {
+    let (mut k, s) = (FakeKernel::new(), MemStore::default());
+    let web = plan(SSH_WEB, Mode::Enforce);
+    assert!(matches!(
+        apply::compare(&mut k, &web).unwrap(),
+        apply::Comparison::Absent
+    ));
+    plain(&mut k, &s, SSH_WEB, Mode::Enforce).unwrap();
+    assert!(matches!(
+        apply::compare(&mut k, &web).unwrap(),
+        apply::Comparison::Same
+    ));
+    // when compare says Same, an apply sends nothing; otherwise it commits
+    let commits = k.commits;
+    plain(&mut k, &s, SSH_WEB, Mode::Enforce).unwrap();
+    assert_eq!(k.commits, commits);
+    for other in [plan(SSH, Mode::Enforce), plan(SSH_WEB, Mode::Audit)] {
+        assert!(matches!(
+            apply::compare(&mut k, &other).unwrap(),
+            apply::Comparison::Differs(_)
+        ));
+    }
+    k.tamper(T);
+    assert!(matches!(
+        apply::compare(&mut k, &web).unwrap(),
+        apply::Comparison::Differs(_)
+    ));
+    // a table of that name statewall did not make
+    k.tables.get_mut(T).unwrap().comment = Some("firewalld".into());
+    assert!(matches!(
+        apply::compare(&mut k, &web).unwrap(),
+        apply::Comparison::Foreign(_)
+    ));
+}
