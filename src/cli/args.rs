@@ -123,6 +123,9 @@ pub enum Cmd {
         /// Apply even when the lockout lint says it would cut off SSH or IPv6 neighbour discovery
         #[arg(long)]
         force: bool,
+        /// Print a one-line JSON summary instead (schema statewall.apply/1, see README)
+        #[arg(long, conflicts_with = "confirm")]
+        json: bool,
     },
     /// Keep the pending change: it becomes the last confirmed ruleset (what boot loads)
     Confirm {

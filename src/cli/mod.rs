@@ -173,7 +173,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
             audit,
             confirm,
             force,
-        } => apply::run(&cx, policy.as_deref(), audit, confirm, force),
+            json,
+        } => apply::run(&cx, policy.as_deref(), audit, confirm, force, json),
         Cmd::Status { json, exact } => status::run(&cx, json, exact),
         Cmd::Verify { json } => verify::run(&cx, json),
         Cmd::Enforce {
