@@ -36,6 +36,8 @@ pub struct FakeKernel {
     pub inject: VecDeque<Inject>,
     /// batches that committed
     pub commits: usize,
+    /// reads that dumped set elements ([`Kernel::read_table`])
+    pub element_reads: usize,
     next_handle: u64,
 }
 
@@ -129,7 +131,15 @@ impl Kernel for FakeKernel {
     }
 
     fn read_table(&mut self, table: &str) -> Result<Option<LiveTable>, KernelError> {
+        self.element_reads += 1;
         Ok(self.tables.get(table).cloned())
+    }
+
+    fn read_rules(&mut self, table: &str) -> Result<Option<LiveTable>, KernelError> {
+        Ok(self.tables.get(table).cloned().map(|mut t| {
+            t.sets.clear();
+            t
+        }))
     }
 
     fn commit(&mut self, change: Change<'_>, genid: u32) -> Result<Committed, KernelError> {
