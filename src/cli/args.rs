@@ -17,6 +17,8 @@ Examples:
   statewall verify                                what the final rule would drop, by port and source
   statewall enforce examples/web-and-mail.toml    audit -> enforce in one swap, counters carried over
   statewall --netns fw status --json              inside network namespace /run/netns/fw
+  statewall metrics --textfile /var/lib/prometheus/node-exporter
+                                                  counters for node_exporter's textfile collector
   statewall apply policy.toml --audit --confirm 120s
                                                   rolls back by itself unless, from a NEW ssh
   statewall confirm                               connection, you confirm within 120 s
@@ -184,6 +186,14 @@ pub enum Cmd {
     },
     /// Delete statewall's table, and nothing else
     Remove,
+    /// Prometheus metrics: per-entry counters, set sizes, pending, drift, rollbacks (text
+    /// exposition format on stdout; exit 0 with statewall_up 0 when there is no table)
+    Metrics {
+        /// Write DIR/statewall.prom atomically instead, for node_exporter's
+        /// --collector.textfile.directory
+        #[arg(long, value_name = "DIR")]
+        textfile: Option<PathBuf>,
+    },
     /// Turn an iptables-save file into a statewall policy (TOML on stdout, notes on stderr)
     Import {
         /// The iptables-save file (e.g. /etc/iptables/rules.v4); needs --mirror-ipv6 or --ipv6 FILE6

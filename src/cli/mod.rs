@@ -13,6 +13,7 @@ mod guard;
 mod import;
 mod install_unit;
 mod load;
+mod metrics;
 mod plan;
 mod remove;
 mod rollback;
@@ -191,6 +192,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Cmd::Guard { record_on_stdin } => guard::run(&cx, record_on_stdin),
         Cmd::Boot => boot::run(&cx),
         Cmd::InstallUnit { dir } => install_unit::run(&cx, &dir),
+        Cmd::Metrics { textfile } => metrics::run(&cx, textfile.as_deref()),
     }
 }
 
