@@ -4,6 +4,7 @@ mod golden;
 mod import;
 mod kernel;
 mod lifecycle;
+mod metrics;
 mod plan;
 mod policy;
 mod reports;
