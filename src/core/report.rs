@@ -137,6 +137,15 @@ fn hook_name(h: Option<(u32, i32)>) -> Option<String> {
     })
 }
 
+/// A verdict in nft syntax for JSON: `continue` for the rules that only count (the audit
+/// recorders), whose nft text shows no verdict.
+fn json_verdict(v: plan::Verdict) -> String {
+    match v {
+        plan::Verdict::Continue => "continue".into(),
+        v => crate::core::render::verdict(v),
+    }
+}
+
 /// `status --json`: a stable, documented schema (see README). Typed, so a 50,000-element
 /// set serialises straight to the output without a map per element.
 #[derive(Debug, Serialize)]
@@ -205,15 +214,17 @@ pub fn status_doc(t: &LiveTable) -> StatusDoc {
                 .map(|r| {
                     let (matches, verdict, not_understood) = match &r.rule {
                         Ok(rule) => (
-                            Some(crate::core::render::rule_matches(rule)),
-                            Some(crate::core::render::verdict(rule.verdict)),
+                            // absent values are null, never "": a rule without a match
+                            // (the final rule) matches every packet
+                            Some(crate::core::render::rule_matches(rule)).filter(|m| !m.is_empty()),
+                            Some(json_verdict(rule.verdict)),
                             None,
                         ),
                         Err(why) => (None, None, Some(why.to_string())),
                     };
                     RuleDoc {
                         handle: r.handle,
-                        comment: r.comment.clone(),
+                        comment: r.comment.clone().filter(|c| !c.is_empty()),
                         matches,
                         verdict,
                         packets: r.packets,
