@@ -81,10 +81,14 @@ fn would_change(table: &str) -> Result<(), CliError> {
 fn diff(s: &mut String, live: &crate::core::live::LiveTable, plan: &crate::core::plan::Plan) {
     let table = &plan.table;
     match render::diff(&report::live_text(live), &render::table_body(plan)) {
-        None => s.push_str(&format!(
-            "# the live table inet {table} shows the same rules, but is not recorded as this plan ({}): apply would replace it, keeping every counter\n",
-            report::drift(live).unwrap_or_else(|| "committed by an older statewall".into())
-        )),
+        None => match report::drift(live) {
+            None => s.push_str(&format!(
+                "# the live table inet {table} already is this plan, committed by statewall 0.1: apply would commit it once more in the current format, keeping every counter\n"
+            )),
+            Some(why) => s.push_str(&format!(
+                "# the live table inet {table} shows the same rules, but is not recorded as this plan ({why}): apply would replace it, keeping every counter\n"
+            )),
+        },
         Some(d) => {
             s.push_str(&format!(
                 "# difference from the live table inet {table} (- live, + plan):\n"

@@ -483,6 +483,20 @@ fn node_exporters_textfile_collector_serves_the_textfile_inside_a_namespace() {
     let tmp = Tmp::new("mx-node");
     let p = tmp.policy("p", &policy());
     sw(&ns, &tmp, &["apply", &p]).assert_ok();
+    // someone else's rule without a comment: an empty `rule` label, which the collector
+    // must take as well
+    ns.nft([
+        "add",
+        "rule",
+        "inet",
+        "statewall",
+        "input",
+        "tcp",
+        "dport",
+        "9",
+        "accept",
+    ])
+    .assert_ok();
     let dir = tmp.root.join("textfile");
     std::fs::create_dir(&dir).unwrap();
     sw(&ns, &tmp, &["metrics", "--textfile", dir.to_str().unwrap()]).assert_ok();
