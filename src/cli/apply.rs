@@ -8,7 +8,7 @@ use super::{Ctx, guard, hint, kernel, load, millis, outln, shown};
 use crate::core::model::Mode;
 use crate::core::usecase::apply::Outcome;
 use crate::core::usecase::{self, Validated, rollout};
-use crate::core::{compile, plan::Plan};
+use crate::core::{compile, plan::Plan, report};
 use crate::system::host::{self, SystemClock};
 
 pub fn run(
@@ -17,6 +17,7 @@ pub fn run(
     audit: bool,
     confirm: Option<u64>,
     force: bool,
+    json: bool,
 ) -> Result<(), CliError> {
     guard::ensure(cx);
     let loaded = load::load(policy, &cx.import)?;
@@ -43,6 +44,10 @@ pub fn run(
     let result = usecase::apply::apply(&mut k, &cx.state, &SystemClock, &req);
     k.finish();
     let a = result?;
+    if json {
+        let doc = report::apply_doc(&a, &plan, &shown(&loaded.path));
+        return outln(serde_json::to_string(&doc).expect("plain data serialises"));
+    }
     let what = match &a.outcome {
         Outcome::Unchanged { generation } => format!(
             "unchanged {}: table inet {} already is this plan (mode {}, generation {generation}): nothing sent, every counter kept",

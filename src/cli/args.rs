@@ -17,6 +17,8 @@ Examples:
   statewall verify                                what the final rule would drop, by port and source
   statewall enforce examples/web-and-mail.toml    audit -> enforce in one swap, counters carried over
   statewall --netns fw status --json              inside network namespace /run/netns/fw
+  statewall metrics --textfile /var/lib/prometheus/node-exporter
+                                                  counters for node_exporter's textfile collector
   statewall apply policy.toml --audit --confirm 120s
                                                   rolls back by itself unless, from a NEW ssh
   statewall confirm                               connection, you confirm within 120 s
@@ -44,6 +46,7 @@ Exit codes:
   5  there is no statewall table (status, remove, verify, enforce)
   6  refused for safety (lockout lint, audit data, pending change, rollout state, a table changed by someone else); or `verify` says enforcing looks unsafe
   7  the output could not be written
+  8  `plan --exit-code`: the live table is not this plan (apply would change it)
 
 Logging: -v (debug), -vv (trace), or STATEWALL_LOG=<tracing filter>; logs go to stderr.";
 
@@ -104,6 +107,10 @@ pub enum Cmd {
         /// Do not read the live table for a diff
         #[arg(long)]
         no_live: bool,
+        /// Exit 0 when the live table already is this plan (apply would send nothing), 8 when
+        /// apply would change it
+        #[arg(long, conflicts_with = "no_live")]
+        exit_code: bool,
     },
     /// Compile the policy and commit it in one atomic batch, replacing statewall's table
     Apply {
@@ -118,6 +125,9 @@ pub enum Cmd {
         /// Apply even when the lockout lint says it would cut off SSH or IPv6 neighbour discovery
         #[arg(long)]
         force: bool,
+        /// Print a one-line JSON summary instead (schema statewall.apply/1, see README)
+        #[arg(long, conflicts_with = "confirm")]
+        json: bool,
     },
     /// Keep the pending change: it becomes the last confirmed ruleset (what boot loads)
     Confirm {
@@ -176,6 +186,14 @@ pub enum Cmd {
     },
     /// Delete statewall's table, and nothing else
     Remove,
+    /// Prometheus metrics: per-entry counters, set sizes, pending, drift, rollbacks (text
+    /// exposition format on stdout; exit 0 with statewall_up 0 when there is no table)
+    Metrics {
+        /// Write DIR/statewall.prom atomically instead, for node_exporter's
+        /// --collector.textfile.directory
+        #[arg(long, value_name = "DIR")]
+        textfile: Option<PathBuf>,
+    },
     /// Turn an iptables-save file into a statewall policy (TOML on stdout, notes on stderr)
     Import {
         /// The iptables-save file (e.g. /etc/iptables/rules.v4); needs --mirror-ipv6 or --ipv6 FILE6

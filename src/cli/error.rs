@@ -21,11 +21,13 @@ pub enum Exit {
     Unsafe = 6,
     /// the output could not be written (stdout closed or full)
     Output = 7,
+    /// `plan --exit-code`: the live table is not the plan, an apply would change it
+    WouldChange = 8,
 }
 
 impl Exit {
     /// Every code, with the line `--help` and the README give it.
-    pub const ALL: [(Exit, &'static str); 8] = [
+    pub const ALL: [(Exit, &'static str); 9] = [
         (Exit::Ok, "success"),
         (
             Exit::InvalidPolicy,
@@ -49,6 +51,10 @@ impl Exit {
             "refused for safety (lockout lint, audit data, pending change, rollout state, a table changed by someone else); or `verify` says enforcing looks unsafe",
         ),
         (Exit::Output, "the output could not be written"),
+        (
+            Exit::WouldChange,
+            "`plan --exit-code`: the live table is not this plan (apply would change it)",
+        ),
     ];
 
     pub fn code(self) -> u8 {

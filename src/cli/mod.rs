@@ -13,6 +13,7 @@ mod guard;
 mod import;
 mod install_unit;
 mod load;
+mod metrics;
 mod plan;
 mod remove;
 mod rollback;
@@ -166,13 +167,15 @@ fn run(cli: Cli) -> Result<(), CliError> {
             policy,
             audit,
             no_live,
-        } => plan::run(&cx, policy.as_deref(), audit, no_live),
+            exit_code,
+        } => plan::run(&cx, policy.as_deref(), audit, no_live, exit_code),
         Cmd::Apply {
             policy,
             audit,
             confirm,
             force,
-        } => apply::run(&cx, policy.as_deref(), audit, confirm, force),
+            json,
+        } => apply::run(&cx, policy.as_deref(), audit, confirm, force, json),
         Cmd::Status { json, exact } => status::run(&cx, json, exact),
         Cmd::Verify { json } => verify::run(&cx, json),
         Cmd::Enforce {
@@ -189,6 +192,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Cmd::Guard { record_on_stdin } => guard::run(&cx, record_on_stdin),
         Cmd::Boot => boot::run(&cx),
         Cmd::InstallUnit { dir } => install_unit::run(&cx, &dir),
+        Cmd::Metrics { textfile } => metrics::run(&cx, textfile.as_deref()),
     }
 }
 

@@ -36,6 +36,10 @@ pub struct FakeKernel {
     pub inject: VecDeque<Inject>,
     /// batches that committed
     pub commits: usize,
+    /// reads that dumped set elements ([`Kernel::read_table`])
+    pub element_reads: usize,
+    /// every read fails with this (netlink refused, say)
+    pub read_error: Option<String>,
     next_handle: u64,
 }
 
@@ -129,7 +133,21 @@ impl Kernel for FakeKernel {
     }
 
     fn read_table(&mut self, table: &str) -> Result<Option<LiveTable>, KernelError> {
+        if let Some(e) = &self.read_error {
+            return Err(KernelError::Io(e.clone()));
+        }
+        self.element_reads += 1;
         Ok(self.tables.get(table).cloned())
+    }
+
+    fn read_rules(&mut self, table: &str) -> Result<Option<LiveTable>, KernelError> {
+        if let Some(e) = &self.read_error {
+            return Err(KernelError::Io(e.clone()));
+        }
+        Ok(self.tables.get(table).cloned().map(|mut t| {
+            t.sets.clear();
+            t
+        }))
     }
 
     fn commit(&mut self, change: Change<'_>, genid: u32) -> Result<Committed, KernelError> {

@@ -54,6 +54,10 @@ pub trait Kernel {
     fn generation(&mut self) -> Result<u32, KernelError>;
     /// statewall's `inet` table as it is live, with counters; `None` when there is none.
     fn read_table(&mut self, table: &str) -> Result<Option<LiveTable>, KernelError>;
+    /// statewall's table as [`read_table`](Self::read_table) reads it, but no set's elements:
+    /// `sets` is empty. A set's element dump costs the kernel a walk of the set for every
+    /// reply buffer (seconds for 500,000 elements); a metrics scrape must not wait for that.
+    fn read_rules(&mut self, table: &str) -> Result<Option<LiveTable>, KernelError>;
     /// Commits `change` in one batch, conditional on generation `genid`: a stale id commits
     /// nothing and answers [`KernelError::GenerationChanged`].
     fn commit(&mut self, change: Change<'_>, genid: u32) -> Result<Committed, KernelError>;

@@ -137,6 +137,15 @@ fn hook_name(h: Option<(u32, i32)>) -> Option<String> {
     })
 }
 
+/// A verdict in nft syntax for JSON: `continue` for the rules that only count (the audit
+/// recorders), whose nft text shows no verdict.
+fn json_verdict(v: plan::Verdict) -> String {
+    match v {
+        plan::Verdict::Continue => "continue".into(),
+        v => crate::core::render::verdict(v),
+    }
+}
+
 /// `status --json`: a stable, documented schema (see README). Typed, so a 50,000-element
 /// set serialises straight to the output without a map per element.
 #[derive(Debug, Serialize)]
@@ -205,15 +214,17 @@ pub fn status_doc(t: &LiveTable) -> StatusDoc {
                 .map(|r| {
                     let (matches, verdict, not_understood) = match &r.rule {
                         Ok(rule) => (
-                            Some(crate::core::render::rule_matches(rule)),
-                            Some(crate::core::render::verdict(rule.verdict)),
+                            // absent values are null, never "": a rule without a match
+                            // (the final rule) matches every packet
+                            Some(crate::core::render::rule_matches(rule)).filter(|m| !m.is_empty()),
+                            Some(json_verdict(rule.verdict)),
                             None,
                         ),
                         Err(why) => (None, None, Some(why.to_string())),
                     };
                     RuleDoc {
                         handle: r.handle,
-                        comment: r.comment.clone(),
+                        comment: r.comment.clone().filter(|c| !c.is_empty()),
                         matches,
                         verdict,
                         packets: r.packets,
@@ -260,6 +271,106 @@ pub fn status_doc(t: &LiveTable) -> StatusDoc {
         chains,
         sets,
         pending: Value::Null,
+    }
+}
+
+/// Version of the `apply --json` schema; bumped on any incompatible change.
+pub const APPLY_SCHEMA: &str = "statewall.apply/1";
+
+/// `apply --json`: one line saying what an apply did (see README and
+/// `docs/schema/apply.json`). Absent values are null, never "".
+#[derive(Debug, Serialize)]
+pub struct ApplyDoc {
+    pub schema: &'static str,
+    pub table: String,
+    /// the policy file, as given
+    pub source: String,
+    /// false: the live table already was the plan, nothing was sent
+    pub changed: bool,
+    pub mode: &'static str,
+    /// the plan's fingerprint (what the table's comment and the accepted revision carry)
+    pub plan: String,
+    /// the ruleset generation now: after the commit, or as read when nothing was sent
+    pub generation: u32,
+    /// the generation the commit was conditional on; null when nothing was sent
+    pub generation_before: Option<u32>,
+    pub rules: usize,
+    pub sets: usize,
+    /// messages in the one batch; null when nothing was sent
+    pub messages: Option<usize>,
+    /// what the commit replaced; null when nothing was sent
+    pub replaced: Option<ReplacedDoc>,
+    /// rules whose counters carried over (every rule when nothing was sent)
+    pub counters_kept: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReplacedDoc {
+    /// "nothing" (there was no table), "plan" (statewall's table), "drifted" (statewall's
+    /// table, changed by someone else)
+    pub what: &'static str,
+    /// the replaced plan's fingerprint, for "plan"
+    pub plan: Option<String>,
+    /// the replaced table's mode, for "plan"
+    pub mode: Option<String>,
+    /// how it had drifted, for "drifted"
+    pub drift_reason: Option<String>,
+}
+
+pub fn apply_doc(a: &crate::core::usecase::apply::Applied, plan: &Plan, source: &str) -> ApplyDoc {
+    use crate::core::usecase::apply::{Outcome, Replaced};
+    let (changed, generation, before, messages, replaced, kept) = match &a.outcome {
+        Outcome::Unchanged { generation } => (false, *generation, None, None, None, a.rules),
+        Outcome::Committed {
+            before,
+            committed,
+            replaced,
+            carried,
+        } => {
+            let r = match replaced {
+                Replaced::Nothing => ReplacedDoc {
+                    what: "nothing",
+                    plan: None,
+                    mode: None,
+                    drift_reason: None,
+                },
+                Replaced::Plan { fingerprint, mode } => ReplacedDoc {
+                    what: "plan",
+                    plan: Some(fingerprint.clone()),
+                    mode: Some(mode.clone()),
+                    drift_reason: None,
+                },
+                Replaced::Drifted(why) => ReplacedDoc {
+                    what: "drifted",
+                    plan: None,
+                    mode: None,
+                    drift_reason: Some(why.clone()).filter(|w| !w.is_empty()),
+                },
+            };
+            (
+                true,
+                committed.generation,
+                Some(*before),
+                Some(committed.messages),
+                Some(r),
+                *carried,
+            )
+        }
+    };
+    ApplyDoc {
+        schema: APPLY_SCHEMA,
+        table: plan.table.clone(),
+        source: source.to_string(),
+        changed,
+        mode: plan.mode.as_str(),
+        plan: a.fingerprint.clone(),
+        generation,
+        generation_before: before,
+        rules: a.rules,
+        sets: plan.sets.len(),
+        messages,
+        replaced,
+        counters_kept: kept,
     }
 }
 
@@ -389,6 +500,45 @@ fn chain_text(s: &mut String, c: &crate::core::live::LiveChain, exact: bool) {
 #[cfg(test)]
 mod tests {
     use super::count;
+
+    #[test]
+    fn the_apply_summary_says_what_changed_and_absent_values_are_null() {
+        use crate::core::fake::{FakeClock, FakeKernel, MemStore};
+        use crate::core::usecase::apply;
+        let text = "[[allow]]\nname = \"web\"\ntcp = [80, 443]\n";
+        let p = crate::core::compile::compile(
+            &crate::core::policy::parse(text).0.unwrap(),
+            "statewall",
+        );
+        let (mut k, s, files) = (FakeKernel::new(), MemStore::default(), Default::default());
+        let req = apply::Request {
+            plan: &p,
+            text,
+            files: &files,
+            audit_flag: false,
+            sshd_ports: &[],
+        };
+        let first = apply::apply(&mut k, &s, &FakeClock::default(), &req).unwrap();
+        let again = apply::apply(&mut k, &s, &FakeClock::default(), &req).unwrap();
+        let doc = |a| serde_json::to_value(super::apply_doc(a, &p, "p.toml")).unwrap();
+        let (first, again) = (doc(&first), doc(&again));
+        assert_eq!(first["schema"], "statewall.apply/1");
+        assert_eq!(first["changed"], true);
+        assert_eq!(first["replaced"]["what"], "nothing");
+        assert_eq!(first["replaced"]["plan"], serde_json::Value::Null);
+        assert_eq!(first["sets"], 1, "{first}");
+        assert_eq!(first["generation_before"], 1);
+        assert_eq!(first["generation"], 2);
+        assert_eq!(again["changed"], false);
+        assert_eq!(again["generation"], 2);
+        assert_eq!(again["generation_before"], serde_json::Value::Null);
+        assert_eq!(again["replaced"], serde_json::Value::Null);
+        assert_eq!(again["counters_kept"], again["rules"]);
+        assert_eq!(again["plan"], first["plan"]);
+        for d in [&first, &again] {
+            assert!(!d.to_string().contains("\"\""), "an empty string in {d}");
+        }
+    }
 
     #[test]
     fn counts_like_iptables() {

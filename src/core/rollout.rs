@@ -244,6 +244,29 @@ pub struct RollbackRecord {
     pub message: String,
 }
 
+/// How many rollbacks restored the previous ruleset, by reason (`statewall_rollbacks_total`).
+/// [`RollbackRecord`] keeps only the last one; this counts every one since the record was
+/// first written (statewall before 0.2 did not count).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollbackCounts {
+    /// reason (one of [`ROLLBACK_REASONS`]) → rollbacks
+    pub by_reason: BTreeMap<String, u64>,
+}
+
+/// Why a rollback happened: the confirm window closed (the guard, or a command after the
+/// deadline), or someone ran `statewall rollback` within the window.
+pub const ROLLBACK_REASONS: [&str; 2] = ["deadline", "requested"];
+
+/// The reason of a rollback done at `now` (CLOCK_REALTIME seconds) of a change whose window
+/// closes at `deadline`.
+pub fn rollback_reason(now: u64, deadline: u64) -> &'static str {
+    if now >= deadline {
+        ROLLBACK_REASONS[0]
+    } else {
+        ROLLBACK_REASONS[1]
+    }
+}
+
 pub fn mode_str(m: Mode) -> &'static str {
     m.as_str()
 }

@@ -15,6 +15,8 @@ pub enum Kind {
     /// the second copy of the pending record, written before the first
     PendingCopy,
     Rollback,
+    /// how many rollbacks there were, by reason
+    Rollbacks,
     /// one revision of the history
     Revision,
 }
@@ -26,6 +28,7 @@ impl Kind {
             Kind::Pending => "pending.json",
             Kind::PendingCopy => "pending.copy.json",
             Kind::Rollback => "rollback.json",
+            Kind::Rollbacks => "rollbacks.json",
             Kind::Revision => "revision.json",
         }
     }
@@ -36,6 +39,7 @@ impl Kind {
             // both copies hold the same record
             Kind::Pending | Kind::PendingCopy => "pending",
             Kind::Rollback => "rollback",
+            Kind::Rollbacks => "rollbacks",
             Kind::Revision => "revision",
         }
     }

@@ -64,6 +64,11 @@ impl Kernel for Netlink {
         readback::read_table(table).map_err(|e| KernelError::Io(e.to_string()))
     }
 
+    fn read_rules(&mut self, table: &str) -> Result<Option<LiveTable>, KernelError> {
+        readback::read_table_with(table, readback::Elements::Skip)
+            .map_err(|e| KernelError::Io(e.to_string()))
+    }
+
     fn commit(&mut self, change: Change<'_>, genid: u32) -> Result<Committed, KernelError> {
         let batch = match change {
             Change::Replace { plan, seeds } => {

@@ -8,3 +8,4 @@ pub mod netns;
 pub mod readback;
 pub mod sockdiag;
 pub mod state;
+pub mod textfile;

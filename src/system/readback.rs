@@ -43,6 +43,21 @@ const READ_TRIES: usize = 5;
 /// comes back is one state of the ruleset, or an error saying it kept changing — never a
 /// mix, which would read as drift and make `confirm` or a rollback refuse.
 pub fn read_table(name: &str) -> Result<Option<LiveTable>, ReadError> {
+    read_table_with(name, Elements::Read)
+}
+
+/// Whether a read dumps the elements of the sets the rules look up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Elements {
+    /// every element with its counters (`status`, `verify`, every decision)
+    Read,
+    /// none: `sets` comes back empty. The kernel walks a set from its start for every reply
+    /// buffer of an element dump, so a big set takes seconds; a metrics scrape needs none.
+    Skip,
+}
+
+/// [`read_table`], choosing whether set elements are dumped.
+pub fn read_table_with(name: &str, elements: Elements) -> Result<Option<LiveTable>, ReadError> {
     let mut sock =
         Socket::open().map_err(|e| ReadError(format!("cannot open a netlink socket: {e}")))?;
     let generation = |sock: &mut Socket| {
@@ -51,7 +66,7 @@ pub fn read_table(name: &str) -> Result<Option<LiveTable>, ReadError> {
     };
     for _ in 0..READ_TRIES {
         let before = generation(&mut sock)?;
-        match read_once(&mut sock, name) {
+        match read_once(&mut sock, name, elements) {
             Ok(read) if generation(&mut sock)? == before => return Ok(read),
             Ok(_) => {}
             Err(Failure::Interrupted) => {}
@@ -89,7 +104,11 @@ fn failed(what: String) -> impl FnOnce(std::io::Error) -> Failure {
     }
 }
 
-fn read_once(sock: &mut Socket, name: &str) -> Result<Option<LiveTable>, Failure> {
+fn read_once(
+    sock: &mut Socket,
+    name: &str,
+    elements: Elements,
+) -> Result<Option<LiveTable>, Failure> {
     let tables = sock
         .dump(dump_request(NFT_MSG_GETTABLE, &Attrs::default()))
         .map_err(failed("the list of tables".into()))?;
@@ -145,7 +164,10 @@ fn read_once(sock: &mut Socket, name: &str) -> Result<Option<LiveTable>, Failure
             rules,
         });
     }
-    let sets = read_sets(sock, name, &out)?;
+    let sets = match elements {
+        Elements::Read => read_sets(sock, name, &out)?,
+        Elements::Skip => Vec::new(),
+    };
     Ok(Some(LiveTable {
         name: name.to_string(),
         comment,

@@ -14,7 +14,7 @@ struct Step {
 const STEPS: &[Step] = &[
     Step {
         name: "deps",
-        title: "system packages (libclang-dev, nftables, iptables, iproute2, iputils-ping, ...)",
+        title: "system packages (libclang-dev, nftables, iptables, iproute2, iputils-ping, ...) and the Python test oracles (target/pytools)",
         run: deps::run,
     },
     Step {

@@ -1,6 +1,7 @@
-//! `cargo xtask deps`: make sure the system packages the build and the tests need are there.
+//! `cargo xtask deps`: make sure the system packages the build and the tests need are there,
+//! and the Python packages the tests use as oracles (in a venv under the target directory).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::util::{self, Result};
@@ -71,6 +72,35 @@ const REQUIREMENTS: &[Requirement] = &[
         package: "systemd",
         present: || util::find_program("systemd-analyze").is_some(),
     },
+    Requirement {
+        what: "prometheus-node-exporter",
+        why: "a metrics test serves `statewall metrics --textfile` with node_exporter's textfile collector, inside a test namespace (installed with no service started: see `no_service_started`)",
+        package: "prometheus-node-exporter",
+        present: || Path::new(NODE_EXPORTER).exists(),
+    },
+    Requirement {
+        what: "curl",
+        why: "the metrics test scrapes node_exporter from inside its test namespace",
+        package: "curl",
+        present: || util::find_program("curl").is_some(),
+    },
+];
+
+const NODE_EXPORTER: &str = "/usr/bin/prometheus-node-exporter";
+
+/// Python packages the tests use as oracles, from PyPI, in a venv under the target directory
+/// (`target/pytools`, where the tests look): (module, pip requirement, why).
+const PYTHON: &[(&str, &str, &str)] = &[
+    (
+        "prometheus_client",
+        "prometheus_client>=0.16,<1",
+        "the metrics test parses `statewall metrics` with prometheus_client's own parser",
+    ),
+    (
+        "jsonschema",
+        "jsonschema>=4.10,<5",
+        "a test validates status/verify/apply --json output against docs/schema/",
+    ),
 ];
 
 fn libclang_present() -> bool {
@@ -124,10 +154,16 @@ fn missing() -> Vec<&'static Requirement> {
 }
 
 pub fn run() -> Result {
+    apt()?;
+    python()
+}
+
+/// The Debian packages.
+fn apt() -> Result {
     let missing_now = missing();
     if missing_now.is_empty() {
         eprintln!(
-            "deps: all present (libclang, kernel headers, nft, iptables, ip, ping, sysctl, sshd, systemd-analyze)"
+            "deps: all present (libclang, kernel headers, nft, iptables, ip, ping, sysctl, sshd, systemd-analyze, node_exporter, curl)"
         );
         return Ok(());
     }
@@ -155,12 +191,17 @@ pub fn run() -> Result {
     }
     eprintln!("deps: installing with apt-get: {}", packages.join(" "));
     util::run_ok(Command::new("apt-get").arg("update"))?;
-    util::run_ok(
-        Command::new("apt-get")
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .args(["install", "-y", "--no-install-recommends"])
-            .args(&packages),
-    )?;
+    no_service_started(|| {
+        util::run_ok(
+            Command::new("apt-get")
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .args(["install", "-y", "--no-install-recommends"])
+                .args(&packages),
+        )
+    })?;
+    if packages.contains(&"prometheus-node-exporter") {
+        node_exporter_not_running()?;
+    }
     let still = missing();
     if !still.is_empty() {
         let names: Vec<&str> = still.iter().map(|r| r.what).collect();
@@ -170,5 +211,131 @@ pub fn run() -> Result {
         ));
     }
     eprintln!("deps: all present now");
+    Ok(())
+}
+
+/// The policy file Debian's maintainer scripts ask before they start a service
+/// (invoke-rc.d and deb-systemd-invoke); exit 101 means "do not".
+const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
+
+/// Runs `install` so that no package starts a service on the host: node_exporter's package
+/// would otherwise start it listening on :9100 of the host (the tests run their own, inside a
+/// namespace). An existing policy-rc.d (container images have one) is left alone; else one
+/// that says no is put there for the install, and removed afterwards.
+fn no_service_started(install: impl FnOnce() -> Result) -> Result {
+    use std::os::unix::fs::PermissionsExt;
+    let ours = !Path::new(POLICY_RC_D).exists();
+    if ours {
+        std::fs::write(
+            POLICY_RC_D,
+            "#!/bin/sh\n# cargo xtask deps: no service starts while it installs packages\nexit 101\n",
+        )
+        .and_then(|_| {
+            std::fs::set_permissions(POLICY_RC_D, std::fs::Permissions::from_mode(0o755))
+        })
+        .map_err(|e| format!("cannot write {POLICY_RC_D}: {e}"))?;
+    }
+    let result = install();
+    if ours && let Err(e) = std::fs::remove_file(POLICY_RC_D) {
+        eprintln!("deps: WARNING: cannot remove the {POLICY_RC_D} written for the install: {e}");
+    }
+    result
+}
+
+/// After installing node_exporter: no node_exporter runs, and on a host booted with systemd
+/// its unit is disabled, so the next boot does not start it either.
+fn node_exporter_not_running() -> Result {
+    if Path::new("/run/systemd/system").exists() {
+        util::run_ok(
+            Command::new("systemctl").args(["disable", "prometheus-node-exporter.service"]),
+        )?;
+        eprintln!("deps: prometheus-node-exporter.service disabled (the tests start their own)");
+    }
+    let running: Vec<String> = std::fs::read_dir("/proc")
+        .map_err(|e| format!("/proc: {e}"))?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .filter(|e| {
+            std::fs::read_link(e.path().join("exe"))
+                .is_ok_and(|exe| exe == Path::new(NODE_EXPORTER))
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    if !running.is_empty() {
+        return Err(format!(
+            "node_exporter runs after its install (pid {}): stop it and disable its service; \
+             the tests start their own inside a namespace",
+            running.join(", ")
+        ));
+    }
+    eprintln!("deps: prometheus-node-exporter installed, no node_exporter running");
+    Ok(())
+}
+
+/// `target/pytools` (or under `CARGO_TARGET_DIR`).
+fn venv() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|t| {
+            if t.is_absolute() {
+                t
+            } else {
+                util::repo_root().join(t)
+            }
+        })
+        .unwrap_or_else(|| util::repo_root().join("target"));
+    target.join("pytools")
+}
+
+/// The modules of [`PYTHON`] that `python` cannot import.
+fn python_missing(python: &Path) -> Vec<&'static (&'static str, &'static str, &'static str)> {
+    PYTHON
+        .iter()
+        .filter(|(module, _, _)| {
+            !Command::new(python)
+                .args(["-c", &format!("import {module}")])
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .collect()
+}
+
+/// The Python packages, from PyPI, in the venv the tests look in: no system Python changes.
+fn python() -> Result {
+    let venv = venv();
+    let py = venv.join("bin/python3");
+    if py.exists() && python_missing(&py).is_empty() {
+        eprintln!("deps: python packages present in {}", venv.display());
+        return Ok(());
+    }
+    for (module, _, why) in PYTHON {
+        eprintln!("deps: python {module}: {why}");
+    }
+    if !py.exists() {
+        let python3 = util::find_program("python3")
+            .ok_or("python3 not found: install it (Debian: python3 python3-venv)")?;
+        util::run_ok(Command::new(python3).args(["-m", "venv"]).arg(&venv))?;
+    }
+    let specs: Vec<&str> = PYTHON.iter().map(|(_, spec, _)| *spec).collect();
+    util::run_ok(
+        Command::new(&py)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--quiet",
+            ])
+            .args(&specs),
+    )?;
+    let still: Vec<&str> = python_missing(&py).iter().map(|(m, _, _)| *m).collect();
+    if !still.is_empty() {
+        return Err(format!(
+            "python packages still missing: {}",
+            still.join(", ")
+        ));
+    }
+    eprintln!("deps: python packages installed in {}", venv.display());
     Ok(())
 }

@@ -24,7 +24,10 @@ commands:
                        network namespaces; they fail rather than skip without it)
   deps            install the system packages the build and the tests need, if any is
                   missing (libclang-dev linux-libc-dev nftables iptables iproute2
-                  iputils-ping procps; apt-get, needs root)
+                  iputils-ping procps openssh-server systemd prometheus-node-exporter
+                  curl; apt-get, needs root; no service is started), and the Python
+                  test oracles prometheus_client and jsonschema from PyPI into a venv,
+                  target/pytools
   demo [rollout] [--release]
                   as root: build statewall and walk through check, plan, apply --audit,
                   status, verify, enforce, status and remove against two throwaway network

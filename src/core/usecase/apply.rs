@@ -132,9 +132,7 @@ pub fn apply<K: Kernel, S: Store, C: Clock>(
                     plan.table
                 ))));
             }
-            if *fp == identity::fingerprint_as(plan, t.stored_scheme())
-                && t.stored_scheme().is_some()
-            {
+            if is_plan(t, fp, plan) {
                 return Ok(Outcome::Unchanged { generation: before });
             }
         }
@@ -201,6 +199,42 @@ pub fn apply<K: Kernel, S: Store, C: Clock>(
         rules: plan.chains.iter().map(|c| c.rules.len()).sum(),
         outcome,
         fingerprint,
+    })
+}
+
+/// Whether the live table `t`, whose undrifted fingerprint is `live_fp`, already is `plan`:
+/// committed by this statewall's fingerprint scheme with the same plan. The one check that
+/// makes an apply send nothing.
+fn is_plan(t: &LiveTable, live_fp: &str, plan: &Plan) -> bool {
+    t.stored_scheme().is_some() && live_fp == identity::fingerprint_as(plan, t.stored_scheme())
+}
+
+/// Whether an apply of `plan` over the live table `t` would send nothing (the check
+/// [`apply`] makes): `t` is undrifted and already is `plan`.
+pub fn already_live(t: &LiveTable, plan: &Plan) -> bool {
+    live_fingerprint(t).is_ok_and(|fp| is_plan(t, &fp, plan))
+}
+
+/// What the live table is to a plan, for `plan`.
+#[derive(Debug)]
+pub enum Comparison {
+    /// no table: an apply would create it
+    Absent,
+    /// the live table already is the plan: an apply would send nothing
+    Same,
+    /// an apply would replace this live table
+    Differs(Box<LiveTable>),
+    /// a table of that name statewall did not make: an apply would refuse to touch it
+    Foreign(Box<LiveTable>),
+}
+
+/// `statewall plan`: how the live table compares with `plan`, by the check an apply makes.
+pub fn compare<K: Kernel>(k: &mut K, plan: &Plan) -> Result<Comparison, Error> {
+    Ok(match k.read_table(&plan.table)? {
+        None => Comparison::Absent,
+        Some(t) if refuse_foreign(Some(&t)).is_err() => Comparison::Foreign(Box::new(t)),
+        Some(t) if already_live(&t, plan) => Comparison::Same,
+        Some(t) => Comparison::Differs(Box::new(t)),
     })
 }
 

@@ -7,6 +7,7 @@
 pub mod apply;
 pub mod boot;
 pub mod enforce;
+pub mod metrics;
 pub mod rollout;
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use crate::core::report;
 use crate::core::rollout::{
     Candidate, Confirmed, GuardStep, LiveIs, Pending, Previous, RollbackRecord, SessionAge,
 };
-use crate::core::rollout::{Origin, Revision};
+use crate::core::rollout::{Origin, Revision, RollbackCounts, rollback_reason};
 use crate::core::store::{Clock, Kind, Store};
 use crate::core::usecase::apply::{accept, refuse_foreign};
 use crate::core::usecase::{
@@ -374,6 +374,7 @@ pub fn rollback<K: Kernel, S: Store, C: Clock>(
             }
         },
     };
+    let mut restored = false;
     let outcome = ON_RACE.run(|_| {
         let generation = k.generation()?;
         let live = k.read_table(&rec.table)?;
@@ -401,6 +402,7 @@ pub fn rollback<K: Kernel, S: Store, C: Clock>(
             Some((plan, seeds)) => Change::Replace { plan, seeds },
         };
         let after = k.commit(change, generation)?.generation;
+        restored = true;
         let what = match &rec.previous {
             Previous::NoTable => format!("deleted table inet {}", rec.table),
             Previous::Policy { fingerprint, .. } => {
@@ -414,28 +416,11 @@ pub fn rollback<K: Kernel, S: Store, C: Clock>(
     });
     match outcome {
         Ok(o) => {
-            if let (
-                RolledBack::Done(_),
-                Previous::Policy {
-                    policy_text,
-                    files,
-                    mode,
-                    fingerprint,
-                    ..
-                },
-            ) = (&o, &rec.previous)
-                && let Err(e) = store.append_revision(&Revision {
-                    policy_text: policy_text.clone(),
-                    files: files.clone(),
-                    table: rec.table.clone(),
-                    mode: mode.clone(),
-                    fingerprint: fingerprint.clone(),
-                    confirmed_at: clock.now_secs(),
-                    origin: Origin::Rollback,
-                    sshd_ports: rec.sshd_ports.clone(),
-                })
-            {
-                tracing::warn!("the revision history could not be written: {e}");
+            if restored {
+                count_rollback(store, rollback_reason(clock.now_secs(), rec.deadline));
+            }
+            if matches!(o, RolledBack::Done(_)) {
+                restored_revision(store, clock, &rec);
             }
             Ok(record(o))
         }
@@ -462,6 +447,44 @@ fn settled<S: Store>(store: &S, rec: &Pending) -> bool {
             c.fingerprint == rec.candidate.fingerprint && c.confirmed_at >= rec.applied_at
         });
     rolled_back || confirmed
+}
+
+/// A rollback to a policy is a revision of the history.
+fn restored_revision<S: Store, C: Clock>(store: &S, clock: &C, rec: &Pending) {
+    if let Previous::Policy {
+        policy_text,
+        files,
+        mode,
+        fingerprint,
+        ..
+    } = &rec.previous
+        && let Err(e) = store.append_revision(&Revision {
+            policy_text: policy_text.clone(),
+            files: files.clone(),
+            table: rec.table.clone(),
+            mode: mode.clone(),
+            fingerprint: fingerprint.clone(),
+            confirmed_at: clock.now_secs(),
+            origin: Origin::Rollback,
+            sshd_ports: rec.sshd_ports.clone(),
+        })
+    {
+        tracing::warn!("the revision history could not be written: {e}");
+    }
+}
+
+/// Adds one to the rollbacks done for `reason` (under the caller's lock). A count that cannot
+/// be kept is said in the log, never a reason not to roll back.
+fn count_rollback<S: Store>(store: &S, reason: &str) {
+    let mut counts = store
+        .read::<RollbackCounts>(Kind::Rollbacks)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    *counts.by_reason.entry(reason.to_string()).or_default() += 1;
+    if let Err(e) = store.write(Kind::Rollbacks, &counts) {
+        tracing::warn!("the count of rollbacks could not be written: {e}");
+    }
 }
 
 /// How many failed rollbacks the guard tries before it gives up.

@@ -510,3 +510,71 @@ fn a_trial_whose_records_were_lost_is_rebuilt_from_the_history_and_rolled_back()
     confirm_with_proof(&mut k, &s, &c);
     assert!(rollout::lost_trial(&s, &c, T, None).is_none());
 }
+
+#[test]
+fn plan_compares_by_the_check_apply_makes_to_send_nothing() {
+    let (mut k, s) = (FakeKernel::new(), MemStore::default());
+    let web = plan(SSH_WEB, Mode::Enforce);
+    assert!(matches!(
+        apply::compare(&mut k, &web).unwrap(),
+        apply::Comparison::Absent
+    ));
+    plain(&mut k, &s, SSH_WEB, Mode::Enforce).unwrap();
+    assert!(matches!(
+        apply::compare(&mut k, &web).unwrap(),
+        apply::Comparison::Same
+    ));
+    // when compare says Same, an apply sends nothing; otherwise it commits
+    let commits = k.commits;
+    plain(&mut k, &s, SSH_WEB, Mode::Enforce).unwrap();
+    assert_eq!(k.commits, commits);
+    for other in [plan(SSH, Mode::Enforce), plan(SSH_WEB, Mode::Audit)] {
+        assert!(matches!(
+            apply::compare(&mut k, &other).unwrap(),
+            apply::Comparison::Differs(_)
+        ));
+    }
+    k.tamper(T);
+    assert!(matches!(
+        apply::compare(&mut k, &web).unwrap(),
+        apply::Comparison::Differs(_)
+    ));
+    // a table of that name statewall did not make
+    k.tables.get_mut(T).unwrap().comment = Some("firewalld".into());
+    assert!(matches!(
+        apply::compare(&mut k, &web).unwrap(),
+        apply::Comparison::Foreign(_)
+    ));
+}
+
+#[test]
+fn every_rollback_done_is_counted_by_its_reason_and_a_refused_one_is_not() {
+    use crate::core::rollout::RollbackCounts;
+    let (mut k, s, c) = (FakeKernel::new(), MemStore::default(), FakeClock::default());
+    let counts = |s: &MemStore| {
+        s.read::<RollbackCounts>(Kind::Rollbacks)
+            .unwrap()
+            .unwrap_or_default()
+            .by_reason
+    };
+    let p = plan(SSH, Mode::Enforce);
+    // `statewall rollback` within the window
+    on_trial(&mut k, &s, &c, &p, SSH);
+    let out = rollout::rollback(&mut k, &s, &c, None, None).unwrap();
+    assert!(matches!(out, rollout::RolledBack::Done(_)), "{out:?}");
+    assert_eq!(counts(&s), BTreeMap::from([("requested".into(), 1)]));
+    // the guard at the deadline
+    on_trial(&mut k, &s, &c, &p, SSH);
+    let rec: Pending = s.read(Kind::Pending).unwrap().unwrap();
+    rollout::guard(&mut k, &s, &c, &rec, &mut |_| {}).unwrap();
+    assert_eq!(
+        counts(&s),
+        BTreeMap::from([("deadline".into(), 1), ("requested".into(), 1)])
+    );
+    // refused (someone else changed the table): nothing rolled back, nothing counted
+    on_trial(&mut k, &s, &c, &p, SSH);
+    k.tamper(T);
+    let out = rollout::rollback(&mut k, &s, &c, None, None).unwrap();
+    assert!(matches!(out, rollout::RolledBack::Refused(_)), "{out:?}");
+    assert_eq!(counts(&s).values().sum::<u64>(), 2);
+}

@@ -18,6 +18,7 @@
 
 #![allow(dead_code)] // not every test file uses every helper
 
+pub mod python;
 mod selftest;
 
 use std::ffi::{OsStr, OsString};
