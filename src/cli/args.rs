@@ -66,7 +66,7 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "NAME", default_value = compile::DEFAULT_TABLE)]
     pub table: String,
 
-    /// Where statewall keeps its state: last confirmed policy, pending change, rollback record
+    /// Where statewall keeps its records, per namespace and table: revisions (what boot loads), the pending change, rollbacks
     #[arg(long, global = true, value_name = "DIR", env = "STATEWALL_STATE_DIR", default_value = crate::system::state::DEFAULT_DIR)]
     pub state_dir: PathBuf,
 

@@ -24,8 +24,6 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use crate::codec::encode::Fault;
 use crate::system::kernel::Netlink;
 use crate::system::netns;
@@ -44,7 +42,7 @@ pub fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = match Cli::try_parse() {
+    let cli = match parse_args() {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -63,6 +61,23 @@ pub fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// `statewall --version`: the version and the commit it was built from.
+pub fn version() -> &'static str {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| format!("{} (commit {})", env!("CARGO_PKG_VERSION"), metrics::COMMIT))
+}
+
+/// The command line as clap defines it (`cargo xtask dist` makes completions and the man
+/// page from it), with [`version`].
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command().version(version())
+}
+
+fn parse_args() -> Result<Cli, clap::Error> {
+    let matches = command().try_get_matches()?;
+    <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
 }
 
 fn init_logging(verbose: u8) {

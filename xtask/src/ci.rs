@@ -24,12 +24,13 @@ const STEPS: &[Step] = &[
     },
     Step {
         name: "clippy",
-        title: "cargo clippy --workspace --all-targets -- -D warnings",
+        title: "cargo clippy --workspace --all-targets --all-features -- -D warnings",
         run: || {
             cargo(&[
                 "clippy",
                 "--workspace",
                 "--all-targets",
+                "--all-features",
                 "--",
                 "-D",
                 "warnings",
@@ -39,7 +40,7 @@ const STEPS: &[Step] = &[
     Step {
         name: "dist",
         title: "the static binary, in an empty root (cargo xtask dist)",
-        run: crate::dist::run,
+        run: || crate::with_lib(&["dist".to_string()], crate::dist::run),
     },
     Step {
         name: "test",

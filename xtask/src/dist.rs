@@ -100,11 +100,21 @@ pub fn run() -> Result {
         out.display(),
         bytes.len() as f64 / (1024.0 * 1024.0)
     );
+    #[cfg(feature = "lib")]
+    let deb = {
+        let docs = crate::package::docs(&dist)?;
+        for (f, _) in &docs {
+            println!("made {}", f.display());
+        }
+        crate::package::deb(&dist, &out, &docs)?
+    };
 
     if !util::is_root() {
-        println!("(not root: the empty-root smoke test is skipped)");
+        println!("(not root: the empty-root smoke test and the package install are skipped)");
         return Ok(());
     }
+    #[cfg(feature = "lib")]
+    crate::package::prove(&deb)?;
     let pid = std::process::id();
     let cleanup = Cleanup {
         netns: format!("sw-dist-{pid}"),

@@ -6,6 +6,9 @@ mod demo;
 mod deps;
 mod dist;
 mod netprobe;
+#[cfg(feature = "lib")]
+mod package;
+#[cfg(feature = "lib")]
 mod soak;
 mod util;
 mod veth;
@@ -37,8 +40,11 @@ commands:
                   verify, enforce --confirm, and a candidate that forgets ssh: refused by
                   the lint, forced, and rolled back by the guard when nobody confirms
   dist            build the one static binary (target/dist/statewall: glibc's static-pie,
-                  no program interpreter) and, as root, prove it applies, reads back and
-                  removes a policy from a root directory that holds nothing else
+                  no program interpreter), bash/zsh/fish completions and the man page (from
+                  the clap definitions), and target/dist/statewall_<version>_<arch>.deb; as
+                  root, prove the binary applies, reads back and removes a policy from a root
+                  directory that holds nothing else, and install the .deb, run `statewall
+                  --version` from it and remove it again
   bench [--quick] [--out FILE] [--statewall BIN]
                   as root: build statewall (release) and measure it against `nft -f` (one
                   set, and linear rules) and iptables-restore (nf_tables) in throwaway
@@ -58,6 +64,29 @@ commands:
   help            this text
 ";
 
+/// Runs `f` in an xtask built with the `lib` feature (statewall's library in-process); from
+/// the plain xtask, first makes sure of the system packages the library's build needs, then
+/// runs `cargo run --package xtask --features lib -- ARGS` and returns its outcome.
+pub fn with_lib(args: &[String], f: fn() -> util::Result) -> util::Result {
+    if cfg!(feature = "lib") {
+        return f();
+    }
+    deps::run()?;
+    let mut cmd = std::process::Command::new(util::cargo());
+    cmd.args([
+        "run",
+        "--quiet",
+        "--package",
+        "xtask",
+        "--features",
+        "lib",
+        "--",
+    ])
+    .args(args)
+    .current_dir(util::repo_root());
+    util::run_ok(&mut cmd)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((command, rest)) = args.split_first() else {
@@ -68,9 +97,12 @@ fn main() -> ExitCode {
         "ci" if rest.is_empty() => ci::run(),
         "deps" if rest.is_empty() => deps::run(),
         "demo" => demo::run(rest),
-        "dist" if rest.is_empty() => dist::run(),
+        "dist" if rest.is_empty() => with_lib(&args, dist::run),
         "bench" => bench::run(rest),
+        #[cfg(feature = "lib")]
         "soak" => soak::run(rest),
+        #[cfg(not(feature = "lib"))]
+        "soak" => with_lib(&args, || Ok(())),
         // Hidden helpers the demo runs inside its namespaces.
         "listen" => netprobe::listen(rest),
         "probe" => netprobe::probe(rest),
