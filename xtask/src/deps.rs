@@ -101,6 +101,11 @@ const PYTHON: &[(&str, &str, &str)] = &[
         "jsonschema>=4.10,<5",
         "a test validates status/verify/apply --json output against docs/schema/",
     ),
+    (
+        "ansible",
+        "ansible-core>=2.15,<2.20",
+        "a test runs examples/ansible/site.yml (the statewall module) against a namespace",
+    ),
 ];
 
 fn libclang_present() -> bool {
