@@ -161,8 +161,10 @@ struct Checker<'s> {
     src: &'s str,
     diags: Diags,
     /// Where the TOML syntax errors are: values around them are not checked any further.
+    /// Sorted once they are all known.
     syntax: Vec<usize>,
     /// What an unclosed array or inline table swallowed after its first error: not checked.
+    /// Disjoint, and sorted once they are all known.
     swallowed: Vec<Range<usize>>,
     /// Reads `from_file` lists (None inside a list file itself).
     load: Option<Loader<'s>>,
@@ -194,15 +196,19 @@ impl<'s> Checker<'s> {
         self.diags.push(d);
     }
 
-    /// Whether a syntax error lies within (or right at the edge of) `span`.
+    /// Whether a syntax error lies within (or right at the edge of) `span`: two binary
+    /// searches, since every value asks.
     fn tainted(&self, span: &Range<usize>) -> bool {
-        self.syntax
-            .iter()
-            .any(|&at| span.start <= at && at <= span.end)
-            || self
-                .swallowed
-                .iter()
-                .any(|g| g.start <= span.start && span.start <= g.end)
+        let first_after = self.syntax.partition_point(|&at| at < span.start);
+        let in_span = self
+            .syntax
+            .get(first_after)
+            .is_some_and(|&at| at <= span.end);
+        let last_from = self.swallowed.partition_point(|g| g.start <= span.start);
+        in_span
+            || last_from
+                .checked_sub(1)
+                .is_some_and(|i| span.start <= self.swallowed[i].end)
     }
 
     fn text(&self, span: &Range<usize>) -> &'s str {
