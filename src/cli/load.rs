@@ -51,6 +51,13 @@ fn read(path: &Path) -> Result<String, CliError> {
     })
 }
 
+/// Writes diagnostic blocks to stderr one at a time (no one string holds them all).
+fn eprint_blocks(blocks: impl Iterator<Item = String>) {
+    for b in blocks {
+        eprint!("{b}");
+    }
+}
+
 /// Reads and validates the policy at `path` (default `/etc/statewall/policy.toml`).
 pub fn load(path: Option<&Path>, opts: &ImportOpts) -> Result<Loaded, CliError> {
     let path = path
@@ -85,14 +92,10 @@ pub fn load(path: Option<&Path>, opts: &ImportOpts) -> Result<Loaded, CliError> 
         Ok((p.display().to_string(), text))
     };
     let (policy, diags) = policy::parse_with(&src, &loader);
-    if !diags.is_empty() {
-        eprint!(
-            "{}",
-            diag::render(&diags, &path.display().to_string(), &src)
-        );
-    }
+    let name = path.display().to_string();
+    eprint_blocks(diags.blocks(&name, &src));
     match policy {
-        Some(policy) if !diag::has_errors(&diags) => Ok(Loaded {
+        Some(policy) if !diags.has_errors() => Ok(Loaded {
             validated: Validated {
                 policy,
                 text: src,
@@ -103,10 +106,11 @@ pub fn load(path: Option<&Path>, opts: &ImportOpts) -> Result<Loaded, CliError> 
             iptables: false,
         }),
         _ => {
-            let n = diags.iter().filter(|d| d.is_error()).count();
+            let n = diags.errors();
             Err(CliError::invalid(format!(
-                "{}: {n} error{}; nothing was sent to the kernel",
+                "{}: {} error{}; nothing was sent to the kernel",
                 path.display(),
+                crate::core::diag::thousands(n),
                 if n == 1 { "" } else { "s" }
             )))
         }
@@ -133,25 +137,29 @@ pub fn imported(path: &Path, src: &str, opts: &ImportOpts) -> Result<import::Imp
     match import::import(src, src6.as_ref().map(|(_, s)| s.as_str()), mode) {
         Ok(i) => {
             for n in &i.notes {
-                eprintln!("note: {n}");
+                eprintln!("note: {}", diag::shorten(n, diag::TEXT_MAX));
             }
             Ok(i)
         }
         Err(problems) => {
-            for (k, (input, d)) in problems.iter().enumerate() {
-                if k > 0 {
-                    eprintln!();
-                }
-                let (name, text) = match (input, &src6) {
-                    (Input::V6, Some((p6, s6))) => (p6.display().to_string(), s6.as_str()),
-                    _ => (path.display().to_string(), src),
-                };
-                eprint!("{}", d.render(&name, text));
-            }
+            let name4 = path.display().to_string();
+            let name6 = src6.as_ref().map(|(p6, _)| p6.display().to_string());
+            let blocks = problems
+                .iter()
+                .map(|(input, d)| match (input, &src6, &name6) {
+                    (Input::V6, Some((_, s6)), Some(n6)) => d.render(n6, s6),
+                    _ => d.render(&name4, src),
+                });
+            let blocks = blocks
+                .enumerate()
+                .map(|(k, b)| if k > 0 { format!("\n{b}") } else { b })
+                .chain(problems.summary().map(|s| format!("\n{s}")));
+            eprint_blocks(blocks);
             let n = problems.len();
             Err(CliError::invalid(format!(
-                "{}: {n} problem{} importing it; nothing was imported or sent to the kernel",
+                "{}: {} problem{} importing it; nothing was imported or sent to the kernel",
                 path.display(),
+                diag::thousands(n),
                 if n == 1 { "" } else { "s" }
             )))
         }

@@ -1,15 +1,16 @@
 //! One file, analysed: parsed, checked to filter incoming packets only, INPUT flattened, its
 //! final rule found, and every other rule classified into statewall's order (`classify`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use super::Fam;
 use super::classify::Found;
 use super::flatten::{Flat, Verdict};
 use super::lines::{Parser, Tables};
+use super::notes::Notes;
 use super::rule::{IptRule, RejectKind, Target};
-use crate::core::diag::Diagnostic;
+use crate::core::diag::{Diagnostic, Diags};
 
 /// The final rule: Some(rule) for a catch-all rule, None for the chain policy.
 pub(super) type FinalRule = (Option<usize>, Verdict);
@@ -26,7 +27,7 @@ pub(super) struct Analysis {
     pub(super) allows: Vec<Flat>,
     pub(super) rejects: Vec<Flat>,
     pub(super) final_rule: FinalRule,
-    pub(super) notes: Vec<String>,
+    pub(super) notes: Notes,
 }
 
 /// One file's analysis under way.
@@ -34,8 +35,8 @@ pub(super) struct Analyser<'s> {
     pub(super) src: &'s str,
     pub(super) fam: Fam,
     pub(super) rules: &'s [IptRule],
-    pub(super) diags: Vec<Diagnostic>,
-    pub(super) notes: Vec<String>,
+    pub(super) diags: Diags,
+    pub(super) notes: Notes,
 }
 
 impl Analyser<'_> {
@@ -50,7 +51,7 @@ impl Analyser<'_> {
     }
 }
 
-pub(super) fn analyse(src: &str, fam: Fam) -> Result<Analysis, Vec<Diagnostic>> {
+pub(super) fn analyse(src: &str, fam: Fam) -> Result<Analysis, Diags> {
     let mut p = Parser::new(src, fam);
     let tables = p.parse();
     let mut diags = p.diags;
@@ -68,7 +69,7 @@ pub(super) fn analyse(src: &str, fam: Fam) -> Result<Analysis, Vec<Diagnostic>> 
         fam,
         rules: &rules,
         diags,
-        notes: Vec::new(),
+        notes: Notes::default(),
     };
     let mut flat = cx.flatten_input(&user_chains);
     if !cx.diags.is_empty() {
@@ -100,7 +101,8 @@ pub(super) fn analyse(src: &str, fam: Fam) -> Result<Analysis, Vec<Diagnostic>> 
 
 /// FORWARD and OUTPUT: nothing to do for statewall only while they do nothing. Also refuses
 /// rules in chains never declared, and jumps to what is neither a chain nor a known target.
-fn outside_input(src: &str, tables: &Tables, diags: &mut Vec<Diagnostic>) {
+fn outside_input(src: &str, tables: &Tables, diags: &mut Diags) {
+    let user_chains: HashSet<&str> = tables.user_chains.iter().map(String::as_str).collect();
     for (name, (pol, span)) in &tables.policies {
         match name.as_str() {
             "INPUT" => {}
@@ -118,7 +120,7 @@ fn outside_input(src: &str, tables: &Tables, diags: &mut Vec<Diagnostic>) {
                 Diagnostic::error(r.span.clone(), src, format!("a rule in chain {}", r.chain))
                     .with_help("statewall filters incoming packets only (the INPUT hook); forwarded and outgoing packets are not its business"),
             );
-        } else if r.chain != "INPUT" && !tables.user_chains.contains(&r.chain) {
+        } else if r.chain != "INPUT" && !user_chains.contains(r.chain.as_str()) {
             diags.push(
                 Diagnostic::error(
                     r.span.clone(),
@@ -132,7 +134,7 @@ fn outside_input(src: &str, tables: &Tables, diags: &mut Vec<Diagnostic>) {
             );
         }
         if let Target::Jump(c) = &r.target
-            && !tables.user_chains.contains(c)
+            && !user_chains.contains(c.as_str())
         {
             diags.push(
                 Diagnostic::error(r.target_span.clone(), src, format!("a jump to `{c}`, which is neither a chain of this file nor a target statewall knows"))
@@ -187,15 +189,8 @@ impl Analyser<'_> {
 
 /// `v` without repeats, in first-seen order.
 fn dedup(mut v: Vec<usize>) -> Vec<usize> {
-    let mut seen = Vec::new();
-    v.retain(|x| {
-        if seen.contains(x) {
-            false
-        } else {
-            seen.push(*x);
-            true
-        }
-    });
+    let mut seen = HashSet::new();
+    v.retain(|x| seen.insert(*x));
     v
 }
 

@@ -7,7 +7,10 @@ use std::ops::Range;
 use super::Fam;
 use super::lex::{Tok, words};
 use super::rule::IptRule;
-use crate::core::diag::{Diagnostic, loc_of};
+use crate::core::diag::{Diagnostic, Diags, loc_of, shorten};
+
+/// The most characters of a rule's line that notes, comments and messages quote.
+pub(super) const QUOTED_MAX: usize = 200;
 
 /// What the filter table of a file holds.
 #[derive(Debug, Default)]
@@ -24,7 +27,7 @@ type Open = Option<(String, Range<usize>)>;
 pub(super) struct Parser<'s> {
     pub(super) src: &'s str,
     pub(super) fam: Fam,
-    pub(super) diags: Vec<Diagnostic>,
+    pub(super) diags: Diags,
 }
 
 impl<'s> Parser<'s> {
@@ -32,7 +35,7 @@ impl<'s> Parser<'s> {
         Parser {
             src,
             fam,
-            diags: Vec::new(),
+            diags: Diags::new(),
         }
     }
 
@@ -79,18 +82,21 @@ impl<'s> Parser<'s> {
             self.table_start(table, name, lspan);
             return;
         }
-        let Some((tname, _)) = table.clone() else {
+        if table.is_none() {
             self.err(
                 lspan,
                 "a line outside any table",
                 "iptables-save files start each table with a `*filter` (or `*nat`, …) line",
             );
             return;
-        };
+        }
         if trimmed == "COMMIT" {
             *table = None;
             return;
         }
+        // the table's name, borrowed and cut short: a line must not cost a copy of a long one
+        let tname = shorten(table.as_ref().map_or("", |(n, _)| n.as_str()), 64);
+        let tname = tname.as_ref();
         let toks = match words(&line[lead..], base + lead) {
             Ok(w) => w,
             Err(span) => {
@@ -99,15 +105,15 @@ impl<'s> Parser<'s> {
             }
         };
         if let Some(name) = trimmed.strip_prefix(':') {
-            self.chain_line(t, &tname, name, &toks, lspan);
+            self.chain_line(t, tname, name, &toks, lspan);
             return;
         }
-        self.command(t, &tname, toks, line, base);
+        self.command(t, tname, toks, line, base);
     }
 
     /// `*name`: a table starts (the one before must have been committed).
     fn table_start(&mut self, table: &mut Open, name: &str, lspan: Range<usize>) {
-        if let Some((open, ospan)) = table.clone() {
+        if let Some((open, ospan)) = table.take() {
             let l = loc_of(self.src, ospan.start).line;
             self.err(
                 lspan.clone(),
@@ -172,7 +178,7 @@ impl<'s> Parser<'s> {
             return;
         };
         let lspan = base..base + line.len();
-        let text = line[cmd.span.start - base..].trim_end().to_string();
+        let text = shorten(line[cmd.span.start - base..].trim_end(), QUOTED_MAX).into_owned();
         if tname != "filter" {
             self.err(
                 cmd.span.start..lspan.end,
