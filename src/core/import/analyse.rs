@@ -56,6 +56,9 @@ pub(super) fn analyse(src: &str, fam: Fam) -> Result<Analysis, Diags> {
     let tables = p.parse();
     let mut diags = p.diags;
     outside_input(src, &tables, &mut diags);
+    if diags.is_empty() {
+        says_something(src, &tables, &mut diags);
+    }
     if !diags.is_empty() {
         return Err(diags);
     }
@@ -63,6 +66,7 @@ pub(super) fn analyse(src: &str, fam: Fam) -> Result<Analysis, Diags> {
         policies,
         user_chains,
         rules,
+        filter: _,
     } = tables;
     let mut cx = Analyser {
         src,
@@ -97,6 +101,32 @@ pub(super) fn analyse(src: &str, fam: Fam) -> Result<Analysis, Diags> {
         final_rule,
         notes,
     })
+}
+
+/// A file must say what incoming packets get: a filter table, with an INPUT policy or INPUT
+/// rules. An empty file (or `/dev/null`) is refused, not read as "accept everything".
+fn says_something(src: &str, tables: &Tables, diags: &mut Diags) {
+    let help = "statewall imports the INPUT chain of the filter table, as `iptables-save` (or `ip6tables-save`) prints it: `*filter`, `:INPUT DROP [0:0]`, the `-A INPUT …` rules, `COMMIT`";
+    let Some(filter) = &tables.filter else {
+        let message = if src.trim().is_empty() {
+            "the file is empty: it says nothing about incoming packets".to_string()
+        } else {
+            "no `*filter` table: the file says nothing about incoming packets".to_string()
+        };
+        diags.push(Diagnostic::error(super::first_line_span(src), src, message).with_help(help));
+        return;
+    };
+    let input_rules = tables.rules.iter().any(|r| r.chain == "INPUT");
+    if !input_rules && !tables.policies.contains_key("INPUT") {
+        diags.push(
+            Diagnostic::error(
+                filter.clone(),
+                src,
+                "the filter table says nothing about INPUT: no `:INPUT` policy line and no INPUT rule",
+            )
+            .with_help(help),
+        );
+    }
 }
 
 /// FORWARD and OUTPUT: nothing to do for statewall only while they do nothing. Also refuses
@@ -201,6 +231,35 @@ mod tests {
     #[test]
     fn dedup_keeps_the_first() {
         assert_eq!(dedup(vec![3, 1, 3, 2, 1]), [3, 1, 2]);
+    }
+
+    #[test]
+    fn a_file_that_says_nothing_about_input_is_refused() {
+        let refused = |src: &str| {
+            let d = analyse(src, Fam::V4).unwrap_err();
+            (d[0].message.clone(), d[0].loc.line)
+        };
+        assert_eq!(
+            refused(""),
+            (
+                "the file is empty: it says nothing about incoming packets".into(),
+                1
+            )
+        );
+        assert!(refused("# nothing\n").0.starts_with("no `*filter` table"));
+        assert!(
+            refused("*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n")
+                .0
+                .starts_with("no `*filter` table")
+        );
+        assert_eq!(
+            refused("# saved\n*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n").1,
+            2,
+            "at the *filter line"
+        );
+        // a policy alone says something (accept everything: audit mode), and so do rules
+        assert!(analyse("*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n", Fam::V4).is_ok());
+        assert!(analyse("*filter\n-A INPUT -j DROP\nCOMMIT\n", Fam::V4).is_ok());
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub(super) struct Tables {
     pub(super) policies: HashMap<String, (String, Range<usize>)>,
     pub(super) user_chains: Vec<String>,
     pub(super) rules: Vec<IptRule>,
+    /// the span of the first `*filter` line, if the file has one
+    pub(super) filter: Option<Range<usize>>,
 }
 
 /// The table being read: its name and the span of its `*name` line.
@@ -79,6 +81,9 @@ impl<'s> Parser<'s> {
         }
         let lead = line.len() - line.trim_start().len();
         if let Some(name) = trimmed.strip_prefix('*') {
+            if name == "filter" && t.filter.is_none() {
+                t.filter = Some(lspan.clone());
+            }
             self.table_start(table, name, lspan);
             return;
         }
