@@ -1,4 +1,5 @@
 mod audit;
+mod bounds;
 mod from_file;
 mod golden;
 mod import;
