@@ -7,7 +7,7 @@ use super::error::CliError;
 use super::{Ctx, load, out};
 
 pub fn run(cx: &Ctx, file: &Path) -> Result<(), CliError> {
-    let src = std::fs::read_to_string(file)
+    let src = load::read_bounded(file, load::IMPORT_MAX, "an iptables-save file")
         .map_err(|e| CliError::invalid(format!("cannot read {}: {e}", file.display())))?;
     let i = load::imported(file, &src, &cx.import)?;
     out(&i.toml)

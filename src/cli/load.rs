@@ -40,8 +40,92 @@ impl Loaded {
     }
 }
 
-fn read(path: &Path) -> Result<String, CliError> {
-    std::fs::read_to_string(path).map_err(|e| {
+/// The largest policy file read: twice the 2 MiB a policy of 50,000 entries takes; long
+/// source lists belong in `from_file` lists.
+pub const POLICY_MAX: u64 = 4 << 20;
+/// The largest `from_file` list read: a million networks, one per line, with comments.
+pub const LIST_MAX: u64 = 64 << 20;
+/// The largest iptables-save file read (for `import`, `--ipv6`, and a `check`, `plan` or
+/// `apply` of an iptables-save file): some 150,000 rules.
+pub const IMPORT_MAX: u64 = 16 << 20;
+
+/// The text of the regular file at `path`, read with a bound: refused when it is not a
+/// regular file (a device, a FIFO, a socket, a directory: each could block or never end), is
+/// larger than `max` bytes (at most `max` + 1 are read, so a file that grows is still
+/// bounded), or is not UTF-8. The error names why (`what` says what the file is for, with
+/// its article: "a from_file list"); the caller names the file.
+pub fn read_bounded(path: &Path, max: u64, what: &str) -> Result<String, String> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+
+    let kind = |t: std::fs::FileType| {
+        if t.is_dir() {
+            "a directory"
+        } else if t.is_fifo() {
+            "a FIFO (named pipe)"
+        } else if t.is_socket() {
+            "a socket"
+        } else if t.is_char_device() {
+            "a character device"
+        } else if t.is_block_device() {
+            "a block device"
+        } else {
+            "not a regular file"
+        }
+    };
+    let not_regular = |t| {
+        format!(
+            "it is {}, not a regular file (statewall reads {what} only from a regular file)",
+            kind(t)
+        )
+    };
+    // before opening: opening a device or a FIFO can block, or do something
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.file_type().is_file() {
+        return Err(not_regular(meta.file_type()));
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    // and what was opened (the path may have been replaced in between)
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.file_type().is_file() {
+        return Err(not_regular(meta.file_type()));
+    }
+    let too_big = |n: u64| {
+        format!(
+            "it is larger than {} MiB{n}, the limit for {what}",
+            max >> 20,
+            n = if n > max {
+                format!(" ({} bytes)", crate::core::diag::thousands(n as usize))
+            } else {
+                String::new()
+            }
+        )
+    };
+    if meta.len() > max {
+        return Err(too_big(meta.len()));
+    }
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > max {
+        return Err(too_big(0));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "it is not UTF-8 text (byte {} is not); is it really {what}?",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// A file the CLI was given, read with [`read_bounded`]; an error names it.
+fn read(path: &Path, max: u64, what: &str) -> Result<String, CliError> {
+    read_bounded(path, max, what).map_err(|e| {
         let hint = if path == Path::new(DEFAULT_POLICY) {
             " (no policy given: pass a file, e.g. `statewall check examples/web-and-mail.toml`)"
         } else {
@@ -51,16 +135,32 @@ fn read(path: &Path) -> Result<String, CliError> {
     })
 }
 
+/// Writes diagnostic blocks to stderr one at a time (no one string holds them all).
+fn eprint_blocks(blocks: impl Iterator<Item = String>) {
+    for b in blocks {
+        eprint!("{b}");
+    }
+}
+
 /// Reads and validates the policy at `path` (default `/etc/statewall/policy.toml`).
 pub fn load(path: Option<&Path>, opts: &ImportOpts) -> Result<Loaded, CliError> {
     let path = path
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_POLICY));
-    let src = read(&path)?;
+    // read up to the larger limit, then hold a statewall policy to its own
+    let src = read(&path, IMPORT_MAX, "a policy or iptables-save file")?;
     let iptables = match opts.format.as_deref() {
         Some(f) => f == "iptables",
         None => import::looks_like_iptables(&src),
     };
+    if !iptables && src.len() as u64 > POLICY_MAX {
+        return Err(CliError::invalid(format!(
+            "cannot read {}: it is larger than {} MiB ({} bytes), the limit for a policy file (long source lists belong in from_file lists)",
+            path.display(),
+            POLICY_MAX >> 20,
+            crate::core::diag::thousands(src.len())
+        )));
+    }
     if iptables {
         let i = imported(&path, &src, opts)?;
         return Ok(Loaded {
@@ -80,19 +180,15 @@ pub fn load(path: Option<&Path>, opts: &ImportOpts) -> Result<Loaded, CliError> 
     let files = RefCell::new(BTreeMap::new());
     let loader = |name: &str| -> Result<(String, String), String> {
         let p = dir.join(name);
-        let text = std::fs::read_to_string(&p).map_err(|e| e.to_string())?;
+        let text = read_bounded(&p, LIST_MAX, "a from_file list")?;
         files.borrow_mut().insert(name.to_string(), text.clone());
         Ok((p.display().to_string(), text))
     };
     let (policy, diags) = policy::parse_with(&src, &loader);
-    if !diags.is_empty() {
-        eprint!(
-            "{}",
-            diag::render(&diags, &path.display().to_string(), &src)
-        );
-    }
+    let name = path.display().to_string();
+    eprint_blocks(diags.blocks(&name, &src));
     match policy {
-        Some(policy) if !diag::has_errors(&diags) => Ok(Loaded {
+        Some(policy) if !diags.has_errors() => Ok(Loaded {
             validated: Validated {
                 policy,
                 text: src,
@@ -103,10 +199,11 @@ pub fn load(path: Option<&Path>, opts: &ImportOpts) -> Result<Loaded, CliError> 
             iptables: false,
         }),
         _ => {
-            let n = diags.iter().filter(|d| d.is_error()).count();
+            let n = diags.errors();
             Err(CliError::invalid(format!(
-                "{}: {n} error{}; nothing was sent to the kernel",
+                "{}: {} error{}; nothing was sent to the kernel",
                 path.display(),
+                crate::core::diag::thousands(n),
                 if n == 1 { "" } else { "s" }
             )))
         }
@@ -117,7 +214,7 @@ pub fn load(path: Option<&Path>, opts: &ImportOpts) -> Result<Loaded, CliError> 
 pub fn imported(path: &Path, src: &str, opts: &ImportOpts) -> Result<import::Imported, CliError> {
     use import::{Input, Ipv6};
     let src6 = match &opts.ipv6 {
-        Some(p6) => Some((p6.clone(), read(p6)?)),
+        Some(p6) => Some((p6.clone(), read(p6, IMPORT_MAX, "an ip6tables-save file")?)),
         None => None,
     };
     let mode = match (&src6, opts.mirror_ipv6) {
@@ -133,27 +230,79 @@ pub fn imported(path: &Path, src: &str, opts: &ImportOpts) -> Result<import::Imp
     match import::import(src, src6.as_ref().map(|(_, s)| s.as_str()), mode) {
         Ok(i) => {
             for n in &i.notes {
-                eprintln!("note: {n}");
+                eprintln!("note: {}", diag::shorten(n, diag::TEXT_MAX));
             }
             Ok(i)
         }
         Err(problems) => {
-            for (k, (input, d)) in problems.iter().enumerate() {
-                if k > 0 {
-                    eprintln!();
-                }
-                let (name, text) = match (input, &src6) {
-                    (Input::V6, Some((p6, s6))) => (p6.display().to_string(), s6.as_str()),
-                    _ => (path.display().to_string(), src),
-                };
-                eprint!("{}", d.render(&name, text));
-            }
+            let name4 = path.display().to_string();
+            let name6 = src6.as_ref().map(|(p6, _)| p6.display().to_string());
+            let blocks = problems
+                .iter()
+                .map(|(input, d)| match (input, &src6, &name6) {
+                    (Input::V6, Some((_, s6)), Some(n6)) => d.render(n6, s6),
+                    _ => d.render(&name4, src),
+                });
+            let blocks = blocks
+                .enumerate()
+                .map(|(k, b)| if k > 0 { format!("\n{b}") } else { b })
+                .chain(problems.summary().map(|s| format!("\n{s}")));
+            eprint_blocks(blocks);
             let n = problems.len();
             Err(CliError::invalid(format!(
-                "{}: {n} problem{} importing it; nothing was imported or sent to the kernel",
+                "{}: {} problem{} importing it; nothing was imported or sent to the kernel",
                 path.display(),
+                diag::thousands(n),
                 if n == 1 { "" } else { "s" }
             )))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_regular_files_within_the_limit_are_read() {
+        let dir = std::env::temp_dir().join(format!("statewall-read-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let at = |name: &str, bytes: &[u8]| {
+            let p = dir.join(name);
+            std::fs::write(&p, bytes).unwrap();
+            p
+        };
+        let read = |p: &Path, max| read_bounded(p, max, "a test file");
+        assert_eq!(
+            read(&at("ok", b"mode = \"audit\"\n"), 15).unwrap(),
+            "mode = \"audit\"\n"
+        );
+        assert_eq!(
+            read(&at("big", b"mode = \"audit\"\n"), 14).unwrap_err(),
+            "it is larger than 0 MiB (15 bytes), the limit for a test file"
+        );
+        assert!(
+            read(&at("bin", b"a\xff"), 10)
+                .unwrap_err()
+                .starts_with("it is not UTF-8 text (byte 1 is not)")
+        );
+        let kinds = [
+            (Path::new("/dev/null"), "a character device"),
+            (dir.as_path(), "a directory"),
+        ];
+        for (p, kind) in kinds {
+            assert_eq!(
+                read(p, 10).unwrap_err(),
+                format!(
+                    "it is {kind}, not a regular file (statewall reads a test file only from a regular file)"
+                )
+            );
+        }
+        assert!(
+            read(&dir.join("missing"), 10)
+                .unwrap_err()
+                .contains("No such file")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,5 +1,6 @@
 mod ansible;
 mod audit;
+mod bounds;
 mod from_file;
 mod golden;
 mod import;

@@ -1,15 +1,16 @@
 //! One file, analysed: parsed, checked to filter incoming packets only, INPUT flattened, its
 //! final rule found, and every other rule classified into statewall's order (`classify`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use super::Fam;
 use super::classify::Found;
 use super::flatten::{Flat, Verdict};
 use super::lines::{Parser, Tables};
+use super::notes::Notes;
 use super::rule::{IptRule, RejectKind, Target};
-use crate::core::diag::Diagnostic;
+use crate::core::diag::{Diagnostic, Diags};
 
 /// The final rule: Some(rule) for a catch-all rule, None for the chain policy.
 pub(super) type FinalRule = (Option<usize>, Verdict);
@@ -26,7 +27,7 @@ pub(super) struct Analysis {
     pub(super) allows: Vec<Flat>,
     pub(super) rejects: Vec<Flat>,
     pub(super) final_rule: FinalRule,
-    pub(super) notes: Vec<String>,
+    pub(super) notes: Notes,
 }
 
 /// One file's analysis under way.
@@ -34,8 +35,8 @@ pub(super) struct Analyser<'s> {
     pub(super) src: &'s str,
     pub(super) fam: Fam,
     pub(super) rules: &'s [IptRule],
-    pub(super) diags: Vec<Diagnostic>,
-    pub(super) notes: Vec<String>,
+    pub(super) diags: Diags,
+    pub(super) notes: Notes,
 }
 
 impl Analyser<'_> {
@@ -50,11 +51,14 @@ impl Analyser<'_> {
     }
 }
 
-pub(super) fn analyse(src: &str, fam: Fam) -> Result<Analysis, Vec<Diagnostic>> {
+pub(super) fn analyse(src: &str, fam: Fam) -> Result<Analysis, Diags> {
     let mut p = Parser::new(src, fam);
     let tables = p.parse();
     let mut diags = p.diags;
     outside_input(src, &tables, &mut diags);
+    if diags.is_empty() {
+        says_something(src, &tables, &mut diags);
+    }
     if !diags.is_empty() {
         return Err(diags);
     }
@@ -62,13 +66,14 @@ pub(super) fn analyse(src: &str, fam: Fam) -> Result<Analysis, Vec<Diagnostic>> 
         policies,
         user_chains,
         rules,
+        filter: _,
     } = tables;
     let mut cx = Analyser {
         src,
         fam,
         rules: &rules,
         diags,
-        notes: Vec::new(),
+        notes: Notes::default(),
     };
     let mut flat = cx.flatten_input(&user_chains);
     if !cx.diags.is_empty() {
@@ -98,9 +103,36 @@ pub(super) fn analyse(src: &str, fam: Fam) -> Result<Analysis, Vec<Diagnostic>> 
     })
 }
 
+/// A file must say what incoming packets get: a filter table, with an INPUT policy or INPUT
+/// rules. An empty file (or `/dev/null`) is refused, not read as "accept everything".
+fn says_something(src: &str, tables: &Tables, diags: &mut Diags) {
+    let help = "statewall imports the INPUT chain of the filter table, as `iptables-save` (or `ip6tables-save`) prints it: `*filter`, `:INPUT DROP [0:0]`, the `-A INPUT …` rules, `COMMIT`";
+    let Some(filter) = &tables.filter else {
+        let message = if src.trim().is_empty() {
+            "the file is empty: it says nothing about incoming packets".to_string()
+        } else {
+            "no `*filter` table: the file says nothing about incoming packets".to_string()
+        };
+        diags.push(Diagnostic::error(super::first_line_span(src), src, message).with_help(help));
+        return;
+    };
+    let input_rules = tables.rules.iter().any(|r| r.chain == "INPUT");
+    if !input_rules && !tables.policies.contains_key("INPUT") {
+        diags.push(
+            Diagnostic::error(
+                filter.clone(),
+                src,
+                "the filter table says nothing about INPUT: no `:INPUT` policy line and no INPUT rule",
+            )
+            .with_help(help),
+        );
+    }
+}
+
 /// FORWARD and OUTPUT: nothing to do for statewall only while they do nothing. Also refuses
 /// rules in chains never declared, and jumps to what is neither a chain nor a known target.
-fn outside_input(src: &str, tables: &Tables, diags: &mut Vec<Diagnostic>) {
+fn outside_input(src: &str, tables: &Tables, diags: &mut Diags) {
+    let user_chains: HashSet<&str> = tables.user_chains.iter().map(String::as_str).collect();
     for (name, (pol, span)) in &tables.policies {
         match name.as_str() {
             "INPUT" => {}
@@ -118,7 +150,7 @@ fn outside_input(src: &str, tables: &Tables, diags: &mut Vec<Diagnostic>) {
                 Diagnostic::error(r.span.clone(), src, format!("a rule in chain {}", r.chain))
                     .with_help("statewall filters incoming packets only (the INPUT hook); forwarded and outgoing packets are not its business"),
             );
-        } else if r.chain != "INPUT" && !tables.user_chains.contains(&r.chain) {
+        } else if r.chain != "INPUT" && !user_chains.contains(r.chain.as_str()) {
             diags.push(
                 Diagnostic::error(
                     r.span.clone(),
@@ -132,7 +164,7 @@ fn outside_input(src: &str, tables: &Tables, diags: &mut Vec<Diagnostic>) {
             );
         }
         if let Target::Jump(c) = &r.target
-            && !tables.user_chains.contains(c)
+            && !user_chains.contains(c.as_str())
         {
             diags.push(
                 Diagnostic::error(r.target_span.clone(), src, format!("a jump to `{c}`, which is neither a chain of this file nor a target statewall knows"))
@@ -187,15 +219,8 @@ impl Analyser<'_> {
 
 /// `v` without repeats, in first-seen order.
 fn dedup(mut v: Vec<usize>) -> Vec<usize> {
-    let mut seen = Vec::new();
-    v.retain(|x| {
-        if seen.contains(x) {
-            false
-        } else {
-            seen.push(*x);
-            true
-        }
-    });
+    let mut seen = HashSet::new();
+    v.retain(|x| seen.insert(*x));
     v
 }
 
@@ -206,6 +231,35 @@ mod tests {
     #[test]
     fn dedup_keeps_the_first() {
         assert_eq!(dedup(vec![3, 1, 3, 2, 1]), [3, 1, 2]);
+    }
+
+    #[test]
+    fn a_file_that_says_nothing_about_input_is_refused() {
+        let refused = |src: &str| {
+            let d = analyse(src, Fam::V4).unwrap_err();
+            (d[0].message.clone(), d[0].loc.line)
+        };
+        assert_eq!(
+            refused(""),
+            (
+                "the file is empty: it says nothing about incoming packets".into(),
+                1
+            )
+        );
+        assert!(refused("# nothing\n").0.starts_with("no `*filter` table"));
+        assert!(
+            refused("*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n")
+                .0
+                .starts_with("no `*filter` table")
+        );
+        assert_eq!(
+            refused("# saved\n*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n").1,
+            2,
+            "at the *filter line"
+        );
+        // a policy alone says something (accept everything: audit mode), and so do rules
+        assert!(analyse("*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n", Fam::V4).is_ok());
+        assert!(analyse("*filter\n-A INPUT -j DROP\nCOMMIT\n", Fam::V4).is_ok());
     }
 
     #[test]

@@ -5,10 +5,11 @@ use super::analyse::Analysis;
 use super::entries::{Entry, entry_of, join_families, merge, pin_to_v4, v6_entry_of, with_of};
 use super::flatten::Verdict;
 use super::naming::make_unique;
+use super::notes::Notes;
 use super::rule::RejectKind;
 use super::text::policy_text;
 use super::{Imported, Ipv6, first_line_span};
-use crate::core::diag::Diagnostic;
+use crate::core::diag::{Diagnostic, Diags};
 use crate::core::model::IcmpReject;
 
 /// How the policy ends.
@@ -25,10 +26,12 @@ pub(super) fn build(
     v4: Analysis,
     v6: Option<Analysis>,
     ipv6: Ipv6,
-) -> Result<Imported, Vec<Diagnostic>> {
+) -> Result<Imported, Diags> {
     let mut notes = v4.notes.clone();
     if let Some(v6) = &v6 {
-        notes.extend(v6.notes.iter().map(|n| format!("IPv6 file: {n}")));
+        for n in v6.notes.iter() {
+            notes.push(format!("IPv6 file: {n}"));
+        }
         let diags = families_differ(src, &v4, v6);
         if !diags.is_empty() {
             return Err(diags);
@@ -39,14 +42,15 @@ pub(super) fn build(
     if ipv6 == Ipv6::Mirror {
         mirror_notes(allows.iter().chain(rejects.iter()), &mut notes);
     }
-    let text = policy_text(&v4, &notes, &ending, &allows, &rejects);
+    let listed = notes.clone().into_vec();
+    let text = policy_text(&v4, &listed, &ending, &allows, &rejects);
     reparse(src, text, notes)
 }
 
 /// statewall has one final rule and one baseline for both families: the two files must
 /// agree on them.
-fn families_differ(src: &str, v4: &Analysis, v6: &Analysis) -> Vec<Diagnostic> {
-    let mut diags = Vec::new();
+fn families_differ(src: &str, v4: &Analysis, v6: &Analysis) -> Diags {
+    let mut diags = Diags::new();
     let same = |a: Option<usize>, b: Option<usize>| a.is_some() == b.is_some();
     if v4.final_rule.1 != v6.final_rule.1 {
         diags.push(Diagnostic::error(first_line_span(src), src, "the IPv4 and IPv6 files end differently").with_help("statewall has one final rule for both families: make both files end with the same verdict"));
@@ -68,7 +72,7 @@ fn families_differ(src: &str, v4: &Analysis, v6: &Analysis) -> Vec<Diagnostic> {
 }
 
 /// The mode and final rule of the policy, from the IPv4 file's final rule.
-fn ending(v4: &Analysis, notes: &mut Vec<String>) -> Ending {
+fn ending(v4: &Analysis, notes: &mut Notes) -> Ending {
     let (mode, reject) = match v4.final_rule.1 {
         Verdict::Accept => ("audit", None),
         Verdict::Drop => ("enforce", None),
@@ -83,8 +87,10 @@ fn ending(v4: &Analysis, notes: &mut Vec<String>) -> Ending {
         notes.push(format!("everything not allowed is accepted ({origin}): imported as mode = \"audit\", where the final rule counts and accepts; check the counters, then switch to enforce"));
     }
     if let (Some(i), Some(IcmpReject::AdminProhibited)) = (v4.final_rule.0, reject)
-        && (v4.rules[i].text.contains("host-prohibited")
-            || v4.rules[i].text.contains("net-prohibited"))
+        && v4.rules[i]
+            .reject_with
+            .as_deref()
+            .is_some_and(|w| w.contains("host-prohibited") || w.contains("net-prohibited"))
     {
         notes.push(format!("line {}: statewall answers with ICMP 'administratively prohibited' (code 13) instead of 'host/net prohibited' (code 10/9); clients see the same error (host unreachable)", v4.rules[i].line));
     }
@@ -101,7 +107,7 @@ fn entries(
     v4: &Analysis,
     v6: Option<&Analysis>,
     ipv6: Ipv6,
-    notes: &mut Vec<String>,
+    notes: &mut Notes,
 ) -> (Vec<Entry>, Vec<Entry>) {
     let mut allows: Vec<Entry> = v4.allows.iter().map(|f| entry_of(v4, f, None)).collect();
     let mut rejects: Vec<Entry> = v4
@@ -144,7 +150,7 @@ fn entries(
 }
 
 /// `--mirror-ipv6`: what IPv6 does not get from the entries.
-fn mirror_notes<'e>(entries: impl Iterator<Item = &'e Entry>, notes: &mut Vec<String>) {
+fn mirror_notes<'e>(entries: impl Iterator<Item = &'e Entry>, notes: &mut Notes) {
     for e in entries {
         if !e.from.is_empty() {
             notes.push(format!("entry \"{}\" is restricted to IPv4 sources: IPv6 clients meet the final rule (add IPv6 networks to its `from` if they should get in)", e.name));
@@ -157,26 +163,34 @@ fn mirror_notes<'e>(entries: impl Iterator<Item = &'e Entry>, notes: &mut Vec<St
 
 /// The import, once its text parses as a valid policy (its warnings become notes); an
 /// invalid one is a bug in the importer, reported as such.
-fn reparse(src: &str, text: String, mut notes: Vec<String>) -> Result<Imported, Vec<Diagnostic>> {
+fn reparse(src: &str, text: String, mut notes: Notes) -> Result<Imported, Diags> {
     let (policy, pdiags) = crate::core::policy::parse(&text);
     match policy {
         Some(policy) => {
+            let omitted = pdiags.omitted();
             for d in pdiags {
                 notes.push(format!("the generated policy: {}", d.message));
+            }
+            if omitted > 0 {
+                notes.push(format!(
+                    "the generated policy: … and {omitted} more warnings"
+                ));
             }
             Ok(Imported {
                 toml: text,
                 policy,
-                notes,
+                notes: notes.into_vec(),
             })
         }
         None => {
-            let rendered = crate::core::diag::render(&pdiags, "imported.toml", &text);
-            Err(vec![Diagnostic::error(
+            let rendered = pdiags.render("imported.toml", &text);
+            let mut diags = Diags::new();
+            diags.push(Diagnostic::error(
                 first_line_span(src),
                 src,
                 format!("the generated policy is invalid (a bug in the importer):\n{rendered}"),
-            )])
+            ));
+            Err(diags)
         }
     }
 }

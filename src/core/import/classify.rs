@@ -34,6 +34,24 @@ pub(super) struct Found {
 
 const EST: u32 = CtStates::ESTABLISHED | CtStates::RELATED;
 
+/// The most pairs of rules the reordering check compares (each: two conditions, no
+/// allocation).
+pub(super) const REORDER_BUDGET: usize = 50_000_000;
+
+/// How many ranks and verdicts there are (for tables indexed by them).
+const RANKS: usize = Rank::Drop as usize + 1;
+const VERDICTS: usize = 7;
+
+/// A number per verdict, below [`VERDICTS`].
+fn verdict_index(v: Verdict) -> usize {
+    match v {
+        Verdict::Accept => 0,
+        Verdict::Drop => 1,
+        Verdict::Reject(RejectKind::TcpReset) => 2,
+        Verdict::Reject(RejectKind::Icmp(k)) => 3 + k as usize,
+    }
+}
+
 fn icmp_proto(fam: Fam) -> u8 {
     if fam == Fam::V4 { 1 } else { 58 }
 }
@@ -192,30 +210,73 @@ impl Analyser<'_> {
     }
 
     /// Two rules whose order statewall swaps must have the same verdict or match disjoint
-    /// packets; otherwise the later one is refused.
+    /// packets; otherwise the later one is refused (at the first earlier rule it conflicts
+    /// with). Only the pairs that can conflict are compared — an earlier rule of a later rank
+    /// with another verdict — and at most [`REORDER_BUDGET`] of them: a file that would need
+    /// more is refused, since an unchecked swap could change what a packet gets.
     fn reordering_keeps_verdicts(&mut self, ranked: &[(Rank, Flat)]) {
-        let rules = self.rules;
-        for j in 0..ranked.len() {
-            for i in 0..j {
-                let (ri, fi) = &ranked[i];
-                let (rj, fj) = &ranked[j];
-                if rj < ri
-                    && fi.verdict != fj.verdict
-                    && sw_cond(*ri, &fi.cond).overlaps(&sw_cond(*rj, &fj.cond))
-                {
-                    let a_ = &rules[fi.rule];
-                    let b_ = &rules[fj.rule];
-                    self.error(
-                        b_.span.clone(),
-                        format!("this rule would move before line {} and change what it decides", a_.line),
-                        format!(
-                            "statewall's chain has a fixed order (established, invalid, loopback, icmp, allows, rejects, final); this rule is {}, line {} ({}) is {}, and some packets match both: reorder the file so that this rule comes first, or make the two rules disjoint",
-                            rank_name(*rj), a_.line, a_.text, rank_name(*ri)
-                        ),
-                    );
-                }
-            }
+        if !self.reorder_within_budget(ranked) {
+            return;
         }
+        let rules = self.rules;
+        let sw: Vec<Cond> = ranked.iter().map(|(r, f)| sw_cond(*r, &f.cond)).collect();
+        // the earlier rules, by rank and verdict, in order
+        let mut earlier: Vec<Vec<usize>> = vec![Vec::new(); RANKS * VERDICTS];
+        for (j, (rj, fj)) in ranked.iter().enumerate() {
+            let vj = verdict_index(fj.verdict);
+            let first = (*rj as usize + 1..RANKS)
+                .flat_map(|r| (0..VERDICTS).map(move |v| (r, v)))
+                .filter(|&(_, v)| v != vj)
+                .filter_map(|(r, v)| {
+                    earlier[r * VERDICTS + v]
+                        .iter()
+                        .copied()
+                        .find(|&i| sw[i].overlaps(&sw[j]))
+                })
+                .min();
+            if let Some(i) = first {
+                let (ri, fi) = &ranked[i];
+                let a_ = &rules[fi.rule];
+                let b_ = &rules[fj.rule];
+                self.error(
+                    b_.span.clone(),
+                    format!("this rule would move before line {} and change what it decides", a_.line),
+                    format!(
+                        "statewall's chain has a fixed order (established, invalid, loopback, icmp, allows, rejects, final); this rule is {}, line {} ({}) is {}, and some packets match both: reorder the file so that this rule comes first, or make the two rules disjoint",
+                        rank_name(*rj), a_.line, a_.text, rank_name(*ri)
+                    ),
+                );
+            }
+            earlier[*rj as usize * VERDICTS + vj].push(j);
+        }
+    }
+
+    /// Whether the pairs [`Analyser::reordering_keeps_verdicts`] compares are at most
+    /// [`REORDER_BUDGET`]: counted per rank and verdict, without comparing any. If not, the
+    /// file is refused at the rule where the count passes it.
+    fn reorder_within_budget(&mut self, ranked: &[(Rank, Flat)]) -> bool {
+        let mut seen = [[0usize; VERDICTS]; RANKS];
+        let mut pairs = 0usize;
+        for (rj, fj) in ranked {
+            let vj = verdict_index(fj.verdict);
+            for row in &seen[*rj as usize + 1..] {
+                pairs += row.iter().sum::<usize>() - row[vj];
+            }
+            if pairs > REORDER_BUDGET {
+                let r = &self.rules[fj.rule];
+                self.error(
+                    r.span.clone(),
+                    format!(
+                        "too many rules to reorder: checking that statewall's order keeps every verdict would compare more than {} pairs of rules by here",
+                        crate::core::diag::thousands(REORDER_BUDGET)
+                    ),
+                    "statewall puts every rule in a fixed order (established, invalid, loopback, icmp, allows, rejects, final) and must check each pair of rules that it swaps; order the file that way (accepts before rejects and drops), or use fewer, wider rules",
+                );
+                return false;
+            }
+            seen[*rj as usize][vj] += 1;
+        }
+        true
     }
 
     /// Without an established rule, allows (NEW only) would cut their own connections; an

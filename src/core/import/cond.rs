@@ -55,13 +55,40 @@ impl Cond {
         })
     }
 
-    /// Whether some packet can match both.
+    /// Whether some packet can match both: [`Cond::and`] without building the result.
     pub(super) fn overlaps(&self, o: &Cond) -> bool {
-        self.and(o).is_some()
+        fn both<T: PartialEq>(a: &Option<T>, b: &Option<T>) -> bool {
+            match (a, b) {
+                (Some(x), Some(y)) => x == y,
+                _ => true,
+            }
+        }
+        let states = match (self.states, o.states) {
+            (Some(a), Some(b)) => a & b != 0,
+            _ => true,
+        };
+        let src = match (self.src, o.src) {
+            (Some(a), Some(b)) => a.covers(b) || b.covers(a),
+            _ => true,
+        };
+        let ports = match (&self.ports, &o.ports) {
+            (Some(a), Some(b)) => a
+                .iter()
+                .any(|x| b.iter().any(|y| x.lo.max(y.lo) <= x.hi.min(y.hi))),
+            _ => true,
+        };
+        states
+            && src
+            && ports
+            && both(&self.iif, &o.iif)
+            && both(&self.proto, &o.proto)
+            && both(&self.icmp, &o.icmp)
     }
 }
 
-/// The ports in both lists; None when there are none.
+/// The ports in both lists, sorted and merged; None when there are none. (A rule lists at
+/// most 15 ports, as iptables' multiport does, and merged lists stay that short through
+/// nested jumps: this is never large.)
 fn common_ports(a: &[PortRange], b: &[PortRange]) -> Option<Vec<PortRange>> {
     let mut v = Vec::new();
     for x in a {
@@ -73,7 +100,15 @@ fn common_ports(a: &[PortRange], b: &[PortRange]) -> Option<Vec<PortRange>> {
             }
         }
     }
-    (!v.is_empty()).then_some(v)
+    v.sort_unstable();
+    let mut merged: Vec<PortRange> = Vec::with_capacity(v.len());
+    for r in v {
+        match merged.last_mut() {
+            Some(l) if r.lo <= l.hi => l.hi = l.hi.max(r.hi),
+            _ => merged.push(r),
+        }
+    }
+    (!merged.is_empty()).then_some(merged)
 }
 
 #[cfg(test)]
@@ -98,6 +133,15 @@ mod tests {
             ..Default::default()
         };
         assert!(!a.overlaps(&c));
+        // overlaps is and().is_some(), without building the result
+        let d = Cond {
+            states: Some(2),
+            iif: Some("eth0".into()),
+            ..b.clone()
+        };
+        for (x, y) in [(&a, &b), (&a, &c), (&b, &c), (&a, &d), (&c, &d), (&d, &d)] {
+            assert_eq!(x.overlaps(y), x.and(y).is_some(), "{x:?} {y:?}");
+        }
     }
 
     #[test]

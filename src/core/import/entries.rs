@@ -2,6 +2,7 @@
 //! source), then IPv4/IPv6 twins joined and neighbours that differ only in their sources
 //! merged.
 
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::analyse::Analysis;
@@ -64,9 +65,10 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
         _ => {}
     }
     e.name = entry_name(r.comment.as_deref(), &e, c.proto);
+    // the comment by its hash: a long one must not be copied into every entry of its rule
     e.key = format!(
         "{:?}{:?}{:?}{:?}{:?}{:?}{:?}",
-        e.tcp, e.udp, e.icmp, e.iif, e.with, f.via, r.comment
+        e.tcp, e.udp, e.icmp, e.iif, e.with, f.via, r.comment_id
     );
     e
 }
@@ -94,21 +96,29 @@ pub(super) fn pin_to_v4(e: &mut Entry) {
 }
 
 /// `--ipv6`: an IPv6 entry that says exactly what an IPv4 entry says (both from anywhere)
-/// joins it, and the pair becomes one entry for both families.
+/// joins it, and the pair becomes one entry for both families. Each IPv4 entry takes the
+/// first such IPv6 entry (found by what they say, not by comparing every pair).
 pub(super) fn join_families(entries: Vec<Entry>) -> Vec<Entry> {
     let any4 = vec![Cidr::V4(Ipv4Addr::UNSPECIFIED, 0)];
     let any6 = vec![Cidr::V6(Ipv6Addr::UNSPECIFIED, 0)];
     let (mut v4, v6): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| !e.v6);
+    let says = |e: &Entry| format!("{:?}", (&e.tcp, &e.udp, &e.icmp, &e.iif, e.with));
+    let mut waiting: HashMap<String, VecDeque<usize>> = HashMap::new();
+    for (i, f) in v4.iter().enumerate() {
+        if f.from == any4 {
+            waiting.entry(says(f)).or_default().push_back(i);
+        }
+    }
     let mut rest = Vec::new();
     for e in v6 {
-        let twin = v4.iter_mut().find(|f| {
-            f.from == any4
-                && e.from == any6
-                && (&f.tcp, &f.udp, &f.icmp, &f.iif, f.with)
-                    == (&e.tcp, &e.udp, &e.icmp, &e.iif, e.with)
-        });
+        let twin = if e.from == any6 {
+            waiting.get_mut(&says(&e)).and_then(VecDeque::pop_front)
+        } else {
+            None
+        };
         match twin {
-            Some(f) => {
+            Some(i) => {
+                let f = &mut v4[i];
                 f.from.clear();
                 f.lines.extend(e.lines);
             }
@@ -119,29 +129,56 @@ pub(super) fn join_families(entries: Vec<Entry>) -> Vec<Entry> {
     v4
 }
 
-/// Consecutive entries that differ only in their (disjoint) sources become one.
+/// Consecutive entries that differ only in their (disjoint) sources become one. The sources
+/// of the entry being grown are kept as ordered intervals, so each new source is checked in
+/// O(log n), and its comment lines in a set.
 pub(super) fn merge(entries: Vec<Entry>) -> Vec<Entry> {
     let mut out: Vec<Entry> = Vec::new();
+    // the sources and comment lines of `out.last()`
+    let mut nets: BTreeMap<(u8, u128), u128> = BTreeMap::new();
+    let mut lines: HashSet<String> = HashSet::new();
     for e in entries {
         if let Some(last) = out.last_mut()
             && last.key == e.key
             && !last.from.is_empty()
             && !e.from.is_empty()
-            && e.from
-                .iter()
-                .all(|n| last.from.iter().all(|m| !m.covers(*n) && !n.covers(*m)))
+            && disjoint_from(&nets, &e.from)
         {
+            for n in &e.from {
+                let (fam, lo, hi) = n.interval();
+                nets.insert((fam, lo), hi);
+            }
             last.from.extend(e.from);
             for l in e.lines.into_iter().filter(|l| l.starts_with("# from")) {
-                if !last.lines.contains(&l) {
+                if lines.insert(l.clone()) {
                     last.lines.push(l);
                 }
             }
             continue;
         }
+        nets.clear();
+        lines.clear();
+        for n in &e.from {
+            let (fam, lo, hi) = n.interval();
+            nets.insert((fam, lo), hi);
+        }
+        lines.extend(e.lines.iter().cloned());
         out.push(e);
     }
     out
+}
+
+/// Whether every network of `from` is disjoint from the intervals of `nets` (themselves
+/// disjoint): none starts inside it, and the last one starting before it ends before it.
+fn disjoint_from(nets: &BTreeMap<(u8, u128), u128>, from: &[Cidr]) -> bool {
+    from.iter().all(|n| {
+        let (fam, lo, hi) = n.interval();
+        nets.range((fam, lo)..=(fam, hi)).next().is_none()
+            && !nets
+                .range(..(fam, lo))
+                .next_back()
+                .is_some_and(|(&(f, _), &end)| f == fam && end >= lo)
+    })
 }
 
 /// Sorted, merged, disjoint ranges.

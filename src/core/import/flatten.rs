@@ -1,6 +1,8 @@
 //! INPUT, flattened: the chains it jumps to are inlined in order, their rules' conditions
 //! joined with the jump's, and LOG rules are left out.
 
+use std::collections::{HashMap, HashSet};
+
 use super::analyse::Analyser;
 use super::cond::Cond;
 use super::rule::{IptRule, RejectKind, Target};
@@ -8,6 +10,11 @@ use crate::core::model::Cidr;
 
 /// How deep jumps may nest before the walk stops.
 const MAX_DEPTH: usize = 16;
+
+/// The most rules the walk through INPUT looks at: each jump walks the chain it jumps to
+/// again, so nested jumps multiply (and each source of a `-s a,b,…` list is a rule of its
+/// own). Past this the import is refused.
+pub(super) const MAX_WALK: usize = 500_000;
 
 /// One rule of the flattened INPUT chain.
 #[derive(Debug, Clone)]
@@ -28,23 +35,37 @@ pub(super) enum Verdict {
 }
 
 /// The walk through INPUT and the chains it jumps to.
-#[derive(Default)]
-struct Walk {
+struct Walk<'r> {
+    /// the rules of each chain, in order
+    chains: HashMap<&'r str, Vec<usize>>,
     /// the jumps that led here (outermost first)
     via: Vec<usize>,
     out: Vec<Flat>,
     /// the chains jumped to so far
-    used: Vec<String>,
+    used: HashSet<String>,
+    /// the rules looked at so far; past [`MAX_WALK`] (said once) the walk stops
+    steps: usize,
 }
 
 impl Analyser<'_> {
     /// INPUT with the chains it jumps to inlined; a note for each user chain it never jumps
     /// to.
     pub(super) fn flatten_input(&mut self, user_chains: &[String]) -> Vec<Flat> {
-        let mut walk = Walk::default();
+        let rules = self.rules;
+        let mut chains: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, r) in rules.iter().enumerate() {
+            chains.entry(r.chain.as_str()).or_default().push(i);
+        }
+        let mut walk = Walk {
+            chains,
+            via: Vec::new(),
+            out: Vec::new(),
+            used: HashSet::new(),
+            steps: 0,
+        };
         self.flatten(&mut walk, "INPUT", &Cond::default());
         for c in user_chains {
-            if !walk.used.contains(c) && self.rules.iter().any(|r| &r.chain == c) {
+            if !walk.used.contains(c) && walk.chains.contains_key(c.as_str()) {
                 self.notes.push(format!(
                     "chain {c} is never jumped to from INPUT: its rules have no effect and are left out"
                 ));
@@ -54,14 +75,12 @@ impl Analyser<'_> {
     }
 
     /// The rules of `chain`, for the packets of `prefix` (the conditions of the jumps here).
-    fn flatten(&mut self, walk: &mut Walk, chain: &str, prefix: &Cond) {
+    fn flatten(&mut self, walk: &mut Walk<'_>, chain: &str, prefix: &Cond) {
         if walk.via.len() > MAX_DEPTH {
             return;
         }
         let rules = self.rules;
-        let idx: Vec<usize> = (0..rules.len())
-            .filter(|&i| rules[i].chain == chain)
-            .collect();
+        let idx = walk.chains.get(chain).cloned().unwrap_or_default();
         for (k, &i) in idx.iter().enumerate() {
             let r = &rules[i];
             let last = k + 1 == idx.len();
@@ -72,6 +91,18 @@ impl Analyser<'_> {
                 r.srcs.iter().copied().map(Some).collect()
             };
             for s in srcs {
+                if walk.steps > MAX_WALK {
+                    return;
+                }
+                walk.steps += 1;
+                if walk.steps > MAX_WALK {
+                    self.error(
+                        r.span.clone(),
+                        format!("INPUT, with the chains it jumps to, is more than {} rules long here", crate::core::diag::thousands(MAX_WALK)),
+                        "statewall's chain is one flat list: each jump copies the chain it jumps to (nested jumps multiply) and each source of a `-s a,b,…` list is one rule; jump to each chain once, or use fewer, wider networks",
+                    );
+                    return;
+                }
                 let mut own = r.cond.clone();
                 own.src = s;
                 let Some(cond) = prefix.and(&own) else {
@@ -86,7 +117,7 @@ impl Analyser<'_> {
     /// has under the jumps that led here.
     fn follow(
         &mut self,
-        walk: &mut Walk,
+        walk: &mut Walk<'_>,
         chain: &str,
         i: usize,
         (own, cond): (&Cond, Cond),
@@ -134,7 +165,7 @@ impl Analyser<'_> {
     }
 
     /// Rule `i` of `chain` jumps to chain `c`: its rules, under `cond`.
-    fn jump(&mut self, walk: &mut Walk, chain: &str, i: usize, c: &str, cond: &Cond) {
+    fn jump(&mut self, walk: &mut Walk<'_>, chain: &str, i: usize, c: &str, cond: &Cond) {
         let rules = self.rules;
         let looped = walk
             .via
@@ -148,8 +179,8 @@ impl Analyser<'_> {
             );
             return;
         }
-        if !walk.used.iter().any(|u| u == c) {
-            walk.used.push(c.to_string());
+        if !walk.used.contains(c) {
+            walk.used.insert(c.to_string());
         }
         walk.via.push(i);
         self.flatten(walk, c, cond);

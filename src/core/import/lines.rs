@@ -7,7 +7,10 @@ use std::ops::Range;
 use super::Fam;
 use super::lex::{Tok, words};
 use super::rule::IptRule;
-use crate::core::diag::{Diagnostic, loc_of};
+use crate::core::diag::{Diagnostic, Diags, loc_of, shorten};
+
+/// The most characters of a rule's line that notes, comments and messages quote.
+pub(super) const QUOTED_MAX: usize = 200;
 
 /// What the filter table of a file holds.
 #[derive(Debug, Default)]
@@ -16,6 +19,8 @@ pub(super) struct Tables {
     pub(super) policies: HashMap<String, (String, Range<usize>)>,
     pub(super) user_chains: Vec<String>,
     pub(super) rules: Vec<IptRule>,
+    /// the span of the first `*filter` line, if the file has one
+    pub(super) filter: Option<Range<usize>>,
 }
 
 /// The table being read: its name and the span of its `*name` line.
@@ -24,7 +29,7 @@ type Open = Option<(String, Range<usize>)>;
 pub(super) struct Parser<'s> {
     pub(super) src: &'s str,
     pub(super) fam: Fam,
-    pub(super) diags: Vec<Diagnostic>,
+    pub(super) diags: Diags,
 }
 
 impl<'s> Parser<'s> {
@@ -32,7 +37,7 @@ impl<'s> Parser<'s> {
         Parser {
             src,
             fam,
-            diags: Vec::new(),
+            diags: Diags::new(),
         }
     }
 
@@ -76,21 +81,27 @@ impl<'s> Parser<'s> {
         }
         let lead = line.len() - line.trim_start().len();
         if let Some(name) = trimmed.strip_prefix('*') {
+            if name == "filter" && t.filter.is_none() {
+                t.filter = Some(lspan.clone());
+            }
             self.table_start(table, name, lspan);
             return;
         }
-        let Some((tname, _)) = table.clone() else {
+        if table.is_none() {
             self.err(
                 lspan,
                 "a line outside any table",
                 "iptables-save files start each table with a `*filter` (or `*nat`, …) line",
             );
             return;
-        };
+        }
         if trimmed == "COMMIT" {
             *table = None;
             return;
         }
+        // the table's name, borrowed and cut short: a line must not cost a copy of a long one
+        let tname = shorten(table.as_ref().map_or("", |(n, _)| n.as_str()), 64);
+        let tname = tname.as_ref();
         let toks = match words(&line[lead..], base + lead) {
             Ok(w) => w,
             Err(span) => {
@@ -99,15 +110,15 @@ impl<'s> Parser<'s> {
             }
         };
         if let Some(name) = trimmed.strip_prefix(':') {
-            self.chain_line(t, &tname, name, &toks, lspan);
+            self.chain_line(t, tname, name, &toks, lspan);
             return;
         }
-        self.command(t, &tname, toks, line, base);
+        self.command(t, tname, toks, line, base);
     }
 
     /// `*name`: a table starts (the one before must have been committed).
     fn table_start(&mut self, table: &mut Open, name: &str, lspan: Range<usize>) {
-        if let Some((open, ospan)) = table.clone() {
+        if let Some((open, ospan)) = table.take() {
             let l = loc_of(self.src, ospan.start).line;
             self.err(
                 lspan.clone(),
@@ -172,7 +183,7 @@ impl<'s> Parser<'s> {
             return;
         };
         let lspan = base..base + line.len();
-        let text = line[cmd.span.start - base..].trim_end().to_string();
+        let text = shorten(line[cmd.span.start - base..].trim_end(), QUOTED_MAX).into_owned();
         if tname != "filter" {
             self.err(
                 cmd.span.start..lspan.end,

@@ -27,13 +27,14 @@ mod flatten;
 mod lex;
 mod lines;
 mod naming;
+mod notes;
 mod rule;
 mod text;
 mod values;
 
 use std::ops::Range;
 
-use crate::core::diag::Diagnostic;
+use crate::core::diag::{Diagnostic, Diags};
 use analyse::analyse;
 use build::build;
 
@@ -75,22 +76,56 @@ pub fn looks_like_iptables(src: &str) -> bool {
         .is_some_and(|l| l.starts_with('*') || l.starts_with(':'))
 }
 
+/// Why an import was refused: every problem found, the first [`crate::core::diag::SHOWN`] in
+/// full (the IPv4 file's first, each file's by position) and the rest counted.
+#[derive(Debug, Clone, Default)]
+pub struct Problems(Diags);
+
+impl Problems {
+    fn add(&mut self, input: Input, d: Diags) {
+        self.0.absorb(input as u8, d, |_| {});
+    }
+
+    /// The problems shown, with the input each points into.
+    pub fn iter(&self) -> impl Iterator<Item = (Input, &Diagnostic)> {
+        self.0.groups().map(|(g, d)| {
+            let input = if g == Input::V6 as u8 {
+                Input::V6
+            } else {
+                Input::V4
+            };
+            (input, d)
+        })
+    }
+
+    /// Problems found, shown or not.
+    pub fn len(&self) -> usize {
+        self.0.total()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.total() == 0
+    }
+
+    /// What was only counted, by kind (see [`Diags::summary`]).
+    pub fn summary(&self) -> Option<String> {
+        self.0.summary()
+    }
+}
+
 /// Imports an iptables-save text (and, with `Ipv6::File`, an ip6tables-save text `src6`).
-pub fn import(
-    src: &str,
-    src6: Option<&str>,
-    ipv6: Ipv6,
-) -> Result<Imported, Vec<(Input, Diagnostic)>> {
-    let mut problems = Vec::new();
-    let v4 = analyse(src, Fam::V4).map_err(|d| tag(d, Input::V4));
+pub fn import(src: &str, src6: Option<&str>, ipv6: Ipv6) -> Result<Imported, Problems> {
+    crate::core::diag::new_texts();
+    let mut problems = Problems::default();
+    let v4 = analyse(src, Fam::V4);
     let v6 = match (ipv6, src6) {
-        (Ipv6::File, Some(s6)) => Some(analyse(s6, Fam::V6).map_err(|d| tag(d, Input::V6))),
+        (Ipv6::File, Some(s6)) => Some(analyse(s6, Fam::V6)),
         _ => None,
     };
     if ipv6 == Ipv6::Unspecified {
         let at = first_line_span(src);
-        problems.push((
-            Input::V4,
+        let mut d = Diags::new();
+        d.push(
             Diagnostic::error(
                 at,
                 src,
@@ -99,33 +134,33 @@ pub fn import(
             .with_help(
                 "choose what IPv6 gets: --mirror-ipv6 (the same services as IPv4, plus the ICMPv6 types IPv6 needs), or --ipv6 FILE6 with your ip6tables-save file",
             ),
-        ));
+        );
+        problems.add(Input::V4, d);
     }
     let v4 = match v4 {
         Ok(a) => Some(a),
-        Err(mut d) => {
-            problems.append(&mut d);
+        Err(d) => {
+            problems.add(Input::V4, d);
             None
         }
     };
     let v6 = match v6 {
         Some(Ok(a)) => Some(a),
-        Some(Err(mut d)) => {
-            problems.append(&mut d);
+        Some(Err(d)) => {
+            problems.add(Input::V6, d);
             None
         }
         None => None,
     };
     if !problems.is_empty() {
-        problems.sort_by_key(|(i, d)| (*i == Input::V6, d.span.start));
         return Err(problems);
     }
     let v4 = v4.expect("no problems, so analysed");
-    build(src, v4, v6, ipv6).map_err(|d| tag(d, Input::V4))
-}
-
-fn tag(d: Vec<Diagnostic>, i: Input) -> Vec<(Input, Diagnostic)> {
-    d.into_iter().map(|d| (i, d)).collect()
+    build(src, v4, v6, ipv6).map_err(|d| {
+        let mut p = Problems::default();
+        p.add(Input::V4, d);
+        p
+    })
 }
 
 /// The first line that is neither blank nor a comment: where a problem with the whole file

@@ -2,7 +2,7 @@
 //! `icmp-echo-request`, `from-192.0.2.0/24`), made valid by the policy's one name sanitiser,
 //! then unique.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::entries::Entry;
 use crate::core::compile::is_reserved_name;
@@ -59,14 +59,21 @@ fn derived_name(e: &Entry, proto: Option<u8>) -> String {
 pub(super) fn make_unique(mut names: Vec<&mut String>) {
     let mut used: HashSet<String> = names.iter().map(|n| n.to_string()).collect();
     let mut kept: HashSet<String> = HashSet::new();
+    // the next suffix to try for each name: a thousand entries called "ssh" do not each
+    // count up from 2
+    let mut next: HashMap<String, usize> = HashMap::new();
     for name in names.iter_mut() {
         if !is_reserved_name(name) && kept.insert(name.to_string()) {
             continue;
         }
-        let free = (2..)
-            .map(|k| format!("{name}-{k}"))
-            .find(|n| !used.contains(n) && !is_reserved_name(n))
-            .expect("a free name");
+        let k = next.entry(name.to_string()).or_insert(2);
+        let free = loop {
+            let n = format!("{name}-{k}");
+            *k += 1;
+            if !used.contains(&n) && !is_reserved_name(&n) {
+                break n;
+            }
+        };
         used.insert(free.clone());
         kept.insert(free.clone());
         **name = free;

@@ -1,6 +1,7 @@
 //! The rule parser: the options of one `-A CHAIN …` rule into its condition and target,
 //! refusing every option statewall cannot express with the same meaning.
 
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::ops::Range;
 
 use super::Fam;
@@ -45,6 +46,10 @@ pub(super) struct IptRule {
     pub(super) target_span: Range<usize>,
     pub(super) comment: Option<String>,
     pub(super) syn: bool,
+    /// the `--reject-with` value as written
+    pub(super) reject_with: Option<String>,
+    /// the comment's length and hash, once: what entries compare (a comment may be long)
+    pub(super) comment_id: Option<(usize, u64)>,
 }
 
 /// A rule as its options are read.
@@ -60,7 +65,33 @@ struct Draft {
     /// where `--limit` is
     limit: Option<Range<usize>>,
     reject_with: Option<(String, Range<usize>)>,
+    /// the options that take one value per rule, as met so far, and those met twice
+    given: Vec<&'static str>,
+    repeated: Vec<&'static str>,
 }
+
+/// Options a rule gives at most once (iptables refuses the second: "multiple -s flags not
+/// allowed"), each with the other ways to write it; a second one is refused here too, not
+/// read as a union or the last one winning.
+const ONCE: &[&[&str]] = &[
+    &["-p", "--protocol"],
+    &["-s", "--source", "--src"],
+    &["-d", "--destination", "--dst"],
+    &["-i", "--in-interface"],
+    &["-j", "--jump", "-g", "--goto"],
+    &[
+        "--dport",
+        "--destination-port",
+        "--dports",
+        "--destination-ports",
+    ],
+    &["--state", "--ctstate"],
+    &["--icmp-type", "--icmpv6-type"],
+    &["--reject-with"],
+];
+
+/// The most ports one rule lists: iptables' multiport match takes 15 (a range counts as two).
+const MULTIPORT_MAX: usize = 15;
 
 /// Options that start a new part of a rule (where skipping an unknown module's options stops).
 const RULE_OPTIONS: &[&str] = &[
@@ -94,19 +125,21 @@ impl Parser<'_> {
         text: String,
         line: u32,
     ) -> Option<IptRule> {
-        let before = self.diags.len();
+        let before = self.diags.total();
         let mut d = Draft::default();
         let mut i = 0;
         while i < toks.len() {
             i = self.option(&mut d, toks, i)?;
         }
         let Some(target) = d.target.take() else {
-            if self.diags.len() == before {
+            if self.diags.total() == before {
                 self.err(span, "a rule without a target (`-j`)", "a rule without -j only counts packets; statewall counts every rule anyway: remove it");
             }
             return None;
         };
-        let target = match d.reject_with.take() {
+        let reject_with = d.reject_with.take();
+        let with_word = reject_with.as_ref().map(|(w, _)| w.clone());
+        let target = match reject_with {
             Some((with, wspan)) => self.reject_with(target, &with, wspan),
             None => target,
         };
@@ -116,9 +149,14 @@ impl Parser<'_> {
         if d.syn && d.cond.proto != Some(6) {
             self.err(span.clone(), "`--syn` without `-p tcp`", "add -p tcp");
         }
-        if self.diags.len() != before {
+        if self.diags.total() != before {
             return None;
         }
+        let comment_id = d.comment.as_ref().map(|c| {
+            let mut h = DefaultHasher::new();
+            c.hash(&mut h);
+            (c.len(), h.finish())
+        });
         Some(IptRule {
             target_span: d.target_span.unwrap_or_else(|| span.clone()),
             span,
@@ -130,6 +168,8 @@ impl Parser<'_> {
             target,
             comment: d.comment,
             syn: d.syn,
+            reject_with: with_word,
+            comment_id,
         })
     }
 
@@ -138,6 +178,23 @@ impl Parser<'_> {
     fn option(&mut self, d: &mut Draft, toks: &[Tok], i: usize) -> Option<usize> {
         let t = &toks[i];
         let sp = t.span.clone();
+        if let Some(once) = ONCE.iter().find(|o| o.contains(&t.text.as_str())) {
+            if d.given.contains(&once[0]) {
+                // said once per option and rule, however often it is repeated
+                if d.repeated.contains(&once[0]) {
+                    return Some((i + 2).min(toks.len()));
+                }
+                d.repeated.push(once[0]);
+                self.err(
+                    sp,
+                    format!("`{}` a second time in one rule", t.text),
+                    format!("iptables takes one `{}` per rule (iptables-save never writes two): split the rule, one per value{}", once[0], if once[0] == "-s" { ", or list the sources as one `-s a,b`" } else { "" }),
+                );
+                // and its value
+                return Some((i + 2).min(toks.len()));
+            }
+            d.given.push(once[0]);
+        }
         match t.text.as_str() {
             "!" => {
                 self.err(
@@ -352,7 +409,17 @@ impl Parser<'_> {
             );
         }
         let mut list = Vec::new();
+        let mut count = 0;
         for part in v.text.split(',') {
+            count += if part.contains(':') { 2 } else { 1 };
+            if count > MULTIPORT_MAX {
+                self.err(
+                    v.span.clone(),
+                    format!("`{}` lists more than {MULTIPORT_MAX} ports", t.text),
+                    "iptables' multiport match takes at most 15 ports (a range counts as two), and iptables-save never writes more: split the rule",
+                );
+                break;
+            }
             match parse_range(part) {
                 Some(r) => list.push(r),
                 None => self.err(
@@ -481,6 +548,18 @@ mod tests {
                 "protocol `gre`",
                 "match module `-m recent`",
                 "unknown option `--frob`",
+            ]
+        );
+        let (r, diags) = read(
+            &format!("-p tcp {}-p udp -j ACCEPT", "-s 10.0.0.1 ".repeat(8000)),
+            Fam::V4,
+        );
+        assert!(r.is_none());
+        assert_eq!(
+            diags,
+            [
+                "`-s` a second time in one rule",
+                "`-p` a second time in one rule"
             ]
         );
         let (r, diags) = read("-p tcp --dport", Fam::V4);

@@ -6,6 +6,7 @@ use std::fmt::Write;
 use super::analyse::Analysis;
 use super::build::Ending;
 use super::entries::Entry;
+use crate::core::diag::{TEXT_MAX, shorten};
 use crate::core::model::{PortRange, icmp_type_name};
 
 pub(super) fn policy_text(
@@ -39,7 +40,8 @@ fn header(t: &mut String, notes: &[String], ending: &Ending) {
         "# Review it, then `statewall check`, `statewall plan`, `statewall apply`."
     );
     for n in notes {
-        let _ = writeln!(t, "# note: {n}");
+        // cut, and without control characters: a comment line of valid TOML
+        let _ = writeln!(t, "# note: {}", shorten(n, TEXT_MAX).replace('\n', " "));
     }
     t.push('\n');
     let Ending {

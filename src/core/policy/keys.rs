@@ -164,6 +164,11 @@ pub(super) fn suggest<'a>(
     valid: &[&'a str],
     aliases: &[(&str, &'a str)],
 ) -> Option<&'a str> {
+    // a word this long is close to no key (and its edit distance would take a table of
+    // its length times theirs)
+    if word.len() > 64 {
+        return None;
+    }
     let lower = word.to_ascii_lowercase();
     if let Some((_, good)) = aliases.iter().find(|(a, _)| *a == lower) {
         return Some(good);
@@ -228,6 +233,7 @@ mod tests {
         assert_eq!(suggest("enfroce", modes, &[]), Some("enforce"));
         assert_eq!(suggest("drop", modes, &[]), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(suggest(&"tcp".repeat(100_000), ALLOW_KEYS, &[]), None);
     }
 
     #[test]

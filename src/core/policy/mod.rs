@@ -57,16 +57,17 @@ use std::ops::Range;
 
 use toml::de::{DeTable, DeValue};
 
-use crate::core::diag::{Diagnostic, has_errors, loc_of};
+use crate::core::diag::{Diagnostic, Diags, loc_of};
 use crate::core::model::{Cidr, Policy, PortRange, Reject, RejectWith, Service};
 
 pub(crate) use cidr::network;
 
 /// Parses and validates a policy file.
 ///
-/// Returns `Some(policy)` if and only if there is no error; the diagnostics (sorted by position)
-/// hold every error and warning found, so warnings come back alongside a valid policy.
-pub fn parse(src: &str) -> (Option<Policy>, Vec<Diagnostic>) {
+/// Returns `Some(policy)` if and only if there is no error; the diagnostics (by position)
+/// hold every error and warning found, so warnings come back alongside a valid policy: the
+/// first [`crate::core::diag::SHOWN`] in full, the rest counted (see [`Diags`]).
+pub fn parse(src: &str) -> (Option<Policy>, Diags) {
     parse_with(src, &|_| {
         Err("no files can be read here: the policy was given as text, not as a file".into())
     })
@@ -78,7 +79,7 @@ pub fn parse(src: &str) -> (Option<Policy>, Vec<Diagnostic>) {
 pub type Loader<'a> = &'a dyn Fn(&str) -> Result<(String, String), String>;
 
 /// [`parse`], with a way to read the network lists `from_file` names.
-pub fn parse_with(src: &str, load: Loader<'_>) -> (Option<Policy>, Vec<Diagnostic>) {
+pub fn parse_with(src: &str, load: Loader<'_>) -> (Option<Policy>, Diags) {
     parse_inner(src, load, false)
 }
 
@@ -86,7 +87,7 @@ pub fn parse_with(src: &str, load: Loader<'_>) -> (Option<Policy>, Vec<Diagnosti
 /// rollback restores): an entry name that a later statewall reserved for its own rules is
 /// accepted with a warning, so that what was confirmed still loads at boot and can still be
 /// rolled back to. Everything else is checked as in [`parse`].
-pub fn parse_stored(src: &str) -> (Option<Policy>, Vec<Diagnostic>) {
+pub fn parse_stored(src: &str) -> (Option<Policy>, Diags) {
     parse_inner(
         src,
         &|_| Err("no files can be read here: the policy was given as text, not as a file".into()),
@@ -95,19 +96,19 @@ pub fn parse_stored(src: &str) -> (Option<Policy>, Vec<Diagnostic>) {
 }
 
 /// [`parse_stored`], with the `from_file` lists kept beside the stored text.
-pub fn parse_stored_with(src: &str, load: Loader<'_>) -> (Option<Policy>, Vec<Diagnostic>) {
+pub fn parse_stored_with(src: &str, load: Loader<'_>) -> (Option<Policy>, Diags) {
     parse_inner(src, load, true)
 }
 
-fn parse_inner(src: &str, load: Loader<'_>, stored: bool) -> (Option<Policy>, Vec<Diagnostic>) {
+fn parse_inner(src: &str, load: Loader<'_>, stored: bool) -> (Option<Policy>, Diags) {
+    crate::core::diag::new_texts();
     let (root, errors) = DeTable::parse_recoverable(src);
     let mut cx = Checker::new(src, Some(load), stored);
     cx.syntax_errors(&errors, root.get_ref());
     let policy = cx.policy(root.get_ref());
-    let mut diags = cx.diags;
     // the policy file's own problems first, then each list file's, each by position
-    diags.sort_by_key(|d| (d.source.as_ref().map(|s| s.0.clone()), d.span.start));
-    let policy = (!has_errors(&diags)).then_some(policy);
+    let diags = cx.diags;
+    let policy = (!diags.has_errors()).then_some(policy);
     (policy, diags)
 }
 
@@ -159,10 +160,12 @@ struct Entry {
 
 struct Checker<'s> {
     src: &'s str,
-    diags: Vec<Diagnostic>,
+    diags: Diags,
     /// Where the TOML syntax errors are: values around them are not checked any further.
+    /// Sorted once they are all known.
     syntax: Vec<usize>,
     /// What an unclosed array or inline table swallowed after its first error: not checked.
+    /// Disjoint, and sorted once they are all known.
     swallowed: Vec<Range<usize>>,
     /// Reads `from_file` lists (None inside a list file itself).
     load: Option<Loader<'s>>,
@@ -174,7 +177,7 @@ impl<'s> Checker<'s> {
     fn new(src: &'s str, load: Option<Loader<'s>>, stored: bool) -> Self {
         Checker {
             src,
-            diags: Vec::new(),
+            diags: Diags::new(),
             syntax: Vec::new(),
             swallowed: Vec::new(),
             load,
@@ -194,15 +197,19 @@ impl<'s> Checker<'s> {
         self.diags.push(d);
     }
 
-    /// Whether a syntax error lies within (or right at the edge of) `span`.
+    /// Whether a syntax error lies within (or right at the edge of) `span`: two binary
+    /// searches, since every value asks.
     fn tainted(&self, span: &Range<usize>) -> bool {
-        self.syntax
-            .iter()
-            .any(|&at| span.start <= at && at <= span.end)
-            || self
-                .swallowed
-                .iter()
-                .any(|g| g.start <= span.start && span.start <= g.end)
+        let first_after = self.syntax.partition_point(|&at| at < span.start);
+        let in_span = self
+            .syntax
+            .get(first_after)
+            .is_some_and(|&at| at <= span.end);
+        let last_from = self.swallowed.partition_point(|g| g.start <= span.start);
+        in_span
+            || last_from
+                .checked_sub(1)
+                .is_some_and(|i| span.start <= self.swallowed[i].end)
     }
 
     fn text(&self, span: &Range<usize>) -> &'s str {

@@ -130,12 +130,25 @@ pub(crate) fn sanitise_name(s: &str, how: Repair) -> Option<String> {
         Repair::Suggest => (NAME_MAX, |c| c != '-'),
         Repair::Derive => (DERIVED_MAX, |c| c.is_ascii_alphanumeric()),
     };
+    // Only the first `max` characters after the leading ones that are trimmed matter: a
+    // comment of a megabyte costs no more than a short one.
     let mut out = String::new();
+    let mut kept = 0;
     for c in s.chars() {
         if c.is_ascii_alphanumeric() || matches!(c, '_' | '.') {
             out.push(c);
         } else if !out.ends_with('-') {
             out.push('-');
+        } else {
+            continue;
+        }
+        if out.starts_with(|c: char| !c.is_ascii_alphanumeric()) {
+            out.clear(); // would be trimmed from the start anyway
+            continue;
+        }
+        kept += 1;
+        if kept > max {
+            break;
         }
     }
     let out: String = out

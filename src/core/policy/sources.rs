@@ -10,7 +10,7 @@ use toml::de::DeValue;
 use super::cidr::parse_cidr;
 use super::intervals::{Kept, keep_disjoint};
 use super::{Checker, FromList, Kind, inner_span, type_name};
-use crate::core::diag::{Diagnostic, loc_of};
+use crate::core::diag::{Diags, loc_of};
 use crate::core::model::{Cidr, Loc};
 
 /// Words people write for "any source".
@@ -146,10 +146,8 @@ impl Checker<'_> {
             );
             list.clean = false;
         }
-        for mut d in diags {
-            d.source = Some(source.clone());
-            self.diags.push(d);
-        }
+        self.diags
+            .absorb(0, diags, |d| d.source = Some(source.clone()));
         // later checks (shadowed rejects) point at the from_file key for these networks
         list.nets
             .extend(file_nets.into_iter().map(|(n, _)| (n, span.clone())));
@@ -158,6 +156,7 @@ impl Checker<'_> {
 
     /// The list file's (name, text), or None when it cannot be read (reported at `span`).
     fn read_list(&mut self, path: &str, span: &Range<usize>) -> Option<Arc<(String, String)>> {
+        crate::core::diag::new_texts();
         let loaded = match self.load {
             Some(load) => load(path),
             None => Err("a list file cannot name another".into()),
@@ -181,7 +180,7 @@ impl Checker<'_> {
         &self,
         source: &(String, String),
         list: &mut FromList,
-    ) -> (Vec<(Cidr, Range<usize>)>, Vec<Diagnostic>) {
+    ) -> (Vec<(Cidr, Range<usize>)>, Diags) {
         let text = &source.1;
         let mut sub = Checker::new(text, None, self.stored);
         let mut kept = Kept::default();

@@ -5,13 +5,14 @@
 //! bracket, plus the first one inside (usually next to the actual mistake); nothing after that
 //! first one is checked any further.
 
+use std::collections::HashMap;
 use std::ops::Range;
 
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::Checker;
-use crate::core::diag::loc_of;
+use crate::core::diag::{line_start, loc_of};
 
 /// An array (`[`) or inline table (`{`) with its span.
 type Container = (Range<usize>, char);
@@ -29,16 +30,22 @@ impl Checker<'_> {
         let open = unclosed(&errors, &containers);
         let outer = outermost(&open);
         self.fold_into(&errors, &outer);
+        self.swallowed.sort_by_key(|g| g.start);
         self.report_unclosed(open);
+        self.syntax.sort_unstable();
     }
 
-    /// Reports every error outside the unclosed `outer` containers, and only the first one
-    /// inside each; what follows that first one is swallowed.
+    /// Reports every error outside the unclosed `outer` containers (disjoint, by start), and
+    /// only the first one inside each; what follows that first one is swallowed.
     fn fold_into(&mut self, errors: &[&toml::de::Error], outer: &[Container]) {
         let mut first_inside: Vec<Option<usize>> = vec![None; outer.len()];
         for e in errors {
             let at = e.span().map_or(0, |s| s.start);
-            match outer.iter().position(|(r, _)| r.start < at && at <= r.end) {
+            let holder = outer
+                .partition_point(|(r, _)| r.start < at)
+                .checked_sub(1)
+                .filter(|&i| at <= outer[i].0.end);
+            match holder {
                 None => self.syntax_error(e),
                 Some(i) => {
                     if !is_unclosed_message(e) && first_inside[i].is_none() {
@@ -60,10 +67,10 @@ impl Checker<'_> {
         open.sort_by_key(|(r, _)| r.start);
         for (r, bracket) in open {
             self.syntax.push(r.start);
-            if self
-                .swallowed
-                .iter()
-                .any(|g| g.start <= r.start && r.start <= g.end)
+            let last = self.swallowed.partition_point(|g| g.start <= r.start);
+            if last
+                .checked_sub(1)
+                .is_some_and(|i| r.start <= self.swallowed[i].end)
             {
                 continue; // inside what an earlier unclosed bracket swallowed
             }
@@ -97,6 +104,8 @@ impl Checker<'_> {
         let mut message = format!("invalid TOML: {msg}");
         let help = if msg.starts_with("string values must be quoted") {
             quoting_help(text)
+        } else if msg.starts_with("carriage return must be followed by newline") {
+            Some("this file's lines end in a bare carriage return (`\\r`, old Mac style): save it with `\\n` (or `\\r\\n`) line ends".into())
         } else if msg == "duplicate key" {
             if !text.is_empty() {
                 message = format!("invalid TOML: duplicate key `{text}`");
@@ -111,10 +120,13 @@ impl Checker<'_> {
 
     /// A key written twice: `[allow]` twice means entries written with single brackets.
     fn duplicate_key_help(&self, at: usize) -> String {
-        let line_start = self.src[..at.min(self.src.len())]
-            .rfind('\n')
-            .map_or(0, |i| i + 1);
-        let line = self.src[line_start..].lines().next().unwrap_or("").trim();
+        // the start of the line is all that matters: a few bytes, however long the line
+        let start = line_start(self.src, at);
+        let head = &self.src[start
+            ..self
+                .src
+                .floor_char_boundary((start + 64).min(self.src.len()))];
+        let line = head.lines().next().unwrap_or("").trim();
         match ["allow", "reject"]
             .into_iter()
             .find(|k| line.starts_with(&format!("[{k}]")) || line == format!("[{k}]"))
@@ -157,44 +169,47 @@ fn is_unclosed_message(e: &toml::de::Error) -> bool {
 /// The containers the parser says are unclosed. They end where its error is; when several
 /// containers end there, the unclosed ones are the outermost.
 fn unclosed(errors: &[&toml::de::Error], containers: &[Container]) -> Vec<Container> {
+    let mut by_end: HashMap<(char, usize), Vec<&Range<usize>>> = HashMap::new();
+    for (r, b) in containers {
+        by_end.entry((*b, r.end)).or_default().push(r);
+    }
     let mut open = Vec::new();
     for (what, bracket) in UNCLOSED {
-        let ends_at = |e: &&&toml::de::Error| e.message().starts_with(what);
+        // how many such errors end at each place
         let mut ends: Vec<usize> = errors
             .iter()
-            .filter(ends_at)
+            .filter(|e| e.message().starts_with(what))
             .filter_map(|e| e.span().map(|s| s.start))
             .collect();
         ends.sort_unstable();
-        ends.dedup();
-        for end in ends {
-            let n = errors
-                .iter()
-                .filter(ends_at)
-                .filter(|e| e.span().map(|s| s.start) == Some(end))
-                .count();
-            let mut here: Vec<&Range<usize>> = containers
-                .iter()
-                .filter(|(r, b)| *b == bracket && r.end == end)
-                .map(|(r, _)| r)
-                .collect();
+        for run in ends.chunk_by(|a, b| a == b) {
+            let Some(here) = by_end.get_mut(&(bracket, run[0])) else {
+                continue;
+            };
             here.sort_by_key(|r| r.start);
-            open.extend(here.into_iter().take(n).map(|r| (r.clone(), bracket)));
+            open.extend(here.iter().take(run.len()).map(|r| ((*r).clone(), bracket)));
         }
     }
     open
 }
 
-/// The unclosed containers that no other unclosed container holds.
+/// The unclosed containers that no other unclosed container holds: by start (and the wider
+/// first), each is held by an earlier one exactly when one of those reaches as far.
 fn outermost(open: &[Container]) -> Vec<Container> {
-    open.iter()
-        .filter(|(r, _)| {
-            !open
-                .iter()
-                .any(|(o, _)| o != r && o.start <= r.start && r.end <= o.end)
-        })
-        .cloned()
-        .collect()
+    let mut sorted: Vec<&Container> = open.iter().collect();
+    sorted.sort_by_key(|(r, _)| (r.start, std::cmp::Reverse(r.end)));
+    let mut out = Vec::new();
+    let mut widest: Option<&Range<usize>> = None;
+    for c in sorted {
+        let r = &c.0;
+        match widest {
+            Some(w) if w.end >= r.end && w != r => continue,
+            Some(w) if w.end >= r.end => {}
+            _ => widest = Some(r),
+        }
+        out.push(c.clone());
+    }
+    out
 }
 
 /// Every array and table value with its span, and `[` or `{` for arrays and tables.

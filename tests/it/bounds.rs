@@ -1,0 +1,506 @@
+//! Every input path is bounded: hostile inputs, made here in a temp dir (nothing huge is
+//! committed), each end with a clear error or a correct result, and at most a few hundred KB
+//! on stderr. Nothing here measures time (the house rule): what is asserted is that the
+//! command ends, what it says, and how much.
+//!
+//! The statewall binary runs with its address space capped at 1 GiB and its output read with
+//! a cap too, so that a regression fails this test rather than the machine.
+
+use std::ffi::OsStr;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The most stderr any of these inputs may produce.
+const STDERR_MAX: usize = 300_000;
+/// Long enough for a debug build on a busy machine: the point is that the command ends.
+const TIMEOUT: Duration = Duration::from_secs(120);
+/// Address space the binary gets.
+const MEMORY_MAX: u64 = 1 << 30;
+/// What is kept of each output (the rest is counted and dropped).
+const KEPT: usize = 4 << 20;
+
+/// What a run did: exit code, the start of each output and its full length.
+struct Ran {
+    code: Option<i32>,
+    timed_out: bool,
+    stdout: String,
+    stderr: String,
+    stderr_len: usize,
+}
+
+impl std::fmt::Display for Ran {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cut = |s: &str| s.chars().take(3000).collect::<String>();
+        write!(
+            f,
+            "code {:?}, timed out: {}, {} bytes of stderr\n--- stdout\n{}\n--- stderr\n{}",
+            self.code,
+            self.timed_out,
+            self.stderr_len,
+            cut(&self.stdout),
+            cut(&self.stderr)
+        )
+    }
+}
+
+/// Reads a pipe to its end, keeping the first [`KEPT`] bytes.
+fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<(Vec<u8>, usize)> {
+    thread::spawn(move || {
+        let (mut kept, mut total, mut buf) = (Vec::new(), 0, vec![0u8; 1 << 16]);
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            total += n;
+            let room = KEPT.saturating_sub(kept.len()).min(n);
+            kept.extend_from_slice(&buf[..room]);
+        }
+        (kept, total)
+    })
+}
+
+/// `statewall ARGS`, bounded in memory, output and time; asserts that it ended and that its
+/// stderr stayed under [`STDERR_MAX`].
+fn statewall<S: AsRef<OsStr>>(args: &[S]) -> Ran {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_statewall"));
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: MEMORY_MAX,
+                rlim_max: MEMORY_MAX,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("statewall starts");
+    let out = drain(child.stdout.take().unwrap());
+    let err = drain(child.stderr.take().unwrap());
+    let deadline = Instant::now() + TIMEOUT;
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break Some(s),
+            Ok(None) if Instant::now() >= deadline => {
+                timed_out = true;
+                let _ = child.kill();
+                break child.wait().ok();
+            }
+            Ok(None) => thread::sleep(Duration::from_millis(5)),
+            Err(_) => break None,
+        }
+    };
+    let (stdout, _) = out.join().unwrap();
+    let (stderr, stderr_len) = err.join().unwrap();
+    let ran = Ran {
+        code: status.and_then(|s| s.code()),
+        timed_out,
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        stderr_len,
+    };
+    assert!(!ran.timed_out, "did not end: {ran}");
+    assert!(ran.stderr_len < STDERR_MAX, "too much stderr: {ran}");
+    ran
+}
+
+/// A temp dir for one test's files; removed on drop.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Dir {
+        let d = std::env::temp_dir().join(format!("statewall-bounds-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        Dir(d)
+    }
+
+    fn write(&self, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn mkfifo(p: &Path) {
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+}
+
+/// Every line of a rendered excerpt (` N | text`) is at most this wide.
+fn widest_excerpt(stderr: &str) -> usize {
+    stderr
+        .lines()
+        .filter(|l| {
+            l.trim_start()
+                .split_once(" | ")
+                .is_some_and(|(n, _)| n.parse::<u32>().is_ok())
+        })
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn seventy_thousand_duplicate_ports_are_fifty_errors_and_a_count() {
+    let dir = Dir::new("dup");
+    let ports = vec!["8080"; 70_001].join(", ");
+    let p = dir.write(
+        "policy.toml",
+        format!("[[allow]]\nname = \"web\"\ntcp = [{ports}]\n"),
+    );
+    let out = statewall(&[OsStr::new("check"), p.as_os_str()]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert_eq!(
+        out.stderr
+            .lines()
+            .filter(|l| *l == "error: tcp port 8080 is listed twice")
+            .count(),
+        50
+    );
+    assert!(
+        out.stderr.contains(
+            "… and 69,950 more, by kind:\n  69,950 × error: tcp port 8080 is listed twice\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("policy.toml: 70,000 errors; nothing was sent"),
+        "{out}"
+    );
+    assert!(widest_excerpt(&out.stderr) <= 210, "{out}");
+}
+
+#[test]
+fn a_file_with_bare_cr_line_ends_is_shown_line_by_line() {
+    let dir = Dir::new("cr");
+    let mut text = String::new();
+    let mut i = 0;
+    while text.len() < 900_000 {
+        text.push_str(&format!(
+            "[[allow]]\rname = \"a{i}\"\rtcp = [{}]\r",
+            i % 65_535 + 1
+        ));
+        i += 1;
+    }
+    let p = dir.write("mac.toml", &text);
+    let out = statewall(&[OsStr::new("check"), p.as_os_str()]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stderr.contains("  --> "), "{out}");
+    assert!(
+        out.stderr.contains(" 2 | name = \"a0\"\n"),
+        "one line, not the file: {out}"
+    );
+    assert!(out.stderr.contains("bare carriage return"), "{out}");
+    assert!(out.stderr.contains("more, by kind:"), "{out}");
+    assert!(widest_excerpt(&out.stderr) <= 210, "{out}");
+}
+
+#[test]
+fn a_long_line_is_shown_as_a_window_around_the_problem() {
+    let dir = Dir::new("long");
+    let ports: Vec<String> = (1..=60_000).map(|p| p.to_string()).collect();
+    let p = dir.write(
+        "policy.toml",
+        format!(
+            "[[allow]]\nname = \"web\"\ntcp = [{}, 0]\n",
+            ports.join(", ")
+        ),
+    );
+    let out = statewall(&[OsStr::new("check"), p.as_os_str()]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr.contains("error: port 0 is out of range\n"),
+        "{out}"
+    );
+    assert!(out.stderr.contains(" 3 | …"), "the line is cut: {out}");
+    assert!(out.stderr.contains("59999, 60000, 0]\n"), "{out}");
+    assert!(widest_excerpt(&out.stderr) <= 210, "{out}");
+}
+
+#[test]
+fn ninety_thousand_shadowed_pairs_are_three_hundred_warnings_fifty_shown() {
+    let dir = Dir::new("warn");
+    let mut text = String::new();
+    for i in 0..300 {
+        text.push_str(&format!("[[allow]]\nname = \"a{i}\"\ntcp = [\"1-1000\"]\n"));
+    }
+    let ports: Vec<String> = (1..=300).map(|p| p.to_string()).collect();
+    text.push_str(&format!(
+        "[[reject]]\nname = \"r\"\ntcp = [{}]\n",
+        ports.join(", ")
+    ));
+    assert!(text.len() < 16_000);
+    let p = dir.write("policy.toml", &text);
+    let out = statewall(&[OsStr::new("check"), p.as_os_str()]);
+    assert_eq!(out.code, Some(0), "a valid policy, with warnings: {out}");
+    assert!(out.stdout.ends_with(": ok\n"), "{out}");
+    assert_eq!(out.stderr.matches("\nwarning: ").count() + 1, 50, "{out}");
+    assert!(
+        out.stderr.contains(
+            "warning: reject \"r\" never sees tcp port 1: allow \"a0\" (line 2) accepts it first\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("; 299 more allow entries accept some of it too\n"),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains(
+            "… and 250 more, by kind:\n  250 × warning: reject \"…\" never sees tcp port …: allow \"…\" (line …) accepts it first\n"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn import_refuses_a_rule_repeating_s_and_reads_a_long_source_list_in_one_pass() {
+    let dir = Dir::new("imp");
+    let head =
+        "*filter\n:INPUT DROP [0:0]\n-A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT\n";
+    let srcs: Vec<String> = (1..=8000u32)
+        .map(|i| std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string())
+        .collect();
+    let repeated: String = srcs.iter().map(|s| format!("-s {s} ")).collect();
+    let p = dir.write(
+        "repeated.rules",
+        format!("{head}-A INPUT {repeated}-p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n"),
+    );
+    let out = statewall(&[
+        OsStr::new("import"),
+        OsStr::new("--mirror-ipv6"),
+        p.as_os_str(),
+    ]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert_eq!(
+        out.stderr
+            .matches("error: `-s` a second time in one rule")
+            .count(),
+        1,
+        "{out}"
+    );
+    assert!(out.stderr.contains("repeated.rules:4:22"), "{out}");
+    assert!(widest_excerpt(&out.stderr) <= 210, "{out}");
+
+    // the same sources as one list: one entry, every source, once
+    let p = dir.write(
+        "list.rules",
+        format!(
+            "{head}-A INPUT -s {} -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n",
+            srcs.join(",")
+        ),
+    );
+    let out = statewall(&[
+        OsStr::new("import"),
+        OsStr::new("--mirror-ipv6"),
+        p.as_os_str(),
+    ]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(out.stdout.matches("[[allow]]").count(), 1, "{out}");
+    let from = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("from = ["))
+        .expect("a from list");
+    assert_eq!(from.matches("\"10.").count(), 8000);
+    assert!(from.contains("\"10.0.0.1\"") && from.contains("\"10.0.31.64\""));
+    assert!(out.stdout.len() < 400_000, "{} bytes", out.stdout.len());
+}
+
+#[test]
+fn devices_fifos_and_directories_are_refused_by_name_and_kind() {
+    let dir = Dir::new("kinds");
+    let fifo = dir.path("fifo");
+    mkfifo(&fifo);
+    std::fs::create_dir(dir.path("adir")).unwrap();
+    let cases: [(&Path, &str); 4] = [
+        (Path::new("/dev/zero"), "a character device"),
+        (Path::new("/dev/urandom"), "a character device"),
+        (&fifo, "a FIFO (named pipe)"),
+        (&dir.path("adir"), "a directory"),
+    ];
+    for (path, kind) in cases {
+        for cmd in [&["check"][..], &["import", "--mirror-ipv6"][..]] {
+            let mut args: Vec<&OsStr> = cmd.iter().map(OsStr::new).collect();
+            args.push(path.as_os_str());
+            let out = statewall(&args);
+            assert_eq!(out.code, Some(1), "{cmd:?} {}: {out}", path.display());
+            let said = format!(
+                "cannot read {}: it is {kind}, not a regular file",
+                path.display()
+            );
+            assert!(out.stderr.contains(&said), "{cmd:?}: {out}");
+        }
+        // as a from_file list, and as the --ipv6 file of an import
+        let policy = dir.write(
+            "policy.toml",
+            format!(
+                "[[allow]]\nname = \"ssh\"\ntcp = [22]\nfrom_file = \"{}\"\n",
+                path.display()
+            ),
+        );
+        let out = statewall(&[OsStr::new("check"), policy.as_os_str()]);
+        assert_eq!(out.code, Some(1), "{out}");
+        assert!(
+            out.stderr
+                .contains(&format!("it is {kind}, not a regular file")),
+            "{out}"
+        );
+        assert!(
+            out.stderr.contains("policy.toml:4:13"),
+            "at the from_file key: {out}"
+        );
+        let rules = dir.write("v4.rules", "*filter\n:INPUT DROP [0:0]\nCOMMIT\n");
+        let out = statewall(&[
+            OsStr::new("import"),
+            rules.as_os_str(),
+            OsStr::new("--ipv6"),
+            path.as_os_str(),
+        ]);
+        assert_eq!(out.code, Some(1), "{out}");
+        assert!(
+            out.stderr
+                .contains(&format!("it is {kind}, not a regular file")),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn an_empty_or_ruleless_import_is_refused_not_made_an_open_door() {
+    let dir = Dir::new("empty");
+    let cases = [
+        (
+            "",
+            "the file is empty: it says nothing about incoming packets",
+            ":1:1",
+        ),
+        (
+            "# only a comment\n\n",
+            "no `*filter` table: the file says nothing",
+            ":1:1",
+        ),
+        (
+            "*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n",
+            "no `*filter` table",
+            ":1:1",
+        ),
+        (
+            "*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n",
+            "the filter table says nothing about INPUT",
+            ":1:1",
+        ),
+    ];
+    for (i, (text, said, at)) in cases.into_iter().enumerate() {
+        let p = dir.write(&format!("f{i}.rules"), text);
+        let out = statewall(&[
+            OsStr::new("import"),
+            OsStr::new("--mirror-ipv6"),
+            p.as_os_str(),
+        ]);
+        assert_eq!(out.code, Some(1), "{text:?}: {out}");
+        assert!(out.stdout.is_empty(), "{out}");
+        assert!(out.stderr.contains(said), "{text:?}: {out}");
+        assert!(
+            out.stderr.contains(&format!("f{i}.rules{at}")),
+            "{text:?}: {out}"
+        );
+    }
+    let out = statewall(&["import", "--mirror-ipv6", "/dev/null"]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr
+            .contains("cannot read /dev/null: it is a character device"),
+        "{out}"
+    );
+    // an explicit policy still says something
+    let p = dir.write("open.rules", "*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n");
+    let out = statewall(&[
+        OsStr::new("import"),
+        OsStr::new("--mirror-ipv6"),
+        p.as_os_str(),
+    ]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stdout.contains("mode = \"audit\""), "{out}");
+}
+
+#[test]
+fn files_past_their_limit_are_refused_without_being_read() {
+    let dir = Dir::new("size");
+    let sparse = |name: &str, len: u64| {
+        let p = dir.write(name, "");
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_len(len)
+            .unwrap();
+        p
+    };
+    let big = sparse("big.toml", (4 << 20) + 1);
+    let out = statewall(&[OsStr::new("check"), big.as_os_str()]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr
+            .contains("it is larger than 4 MiB (4,194,305 bytes), the limit for a policy file"),
+        "{out}"
+    );
+    let big = sparse("big.rules", (16 << 20) + 1);
+    let out = statewall(&[
+        OsStr::new("import"),
+        OsStr::new("--mirror-ipv6"),
+        big.as_os_str(),
+    ]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr.contains(
+            "it is larger than 16 MiB (16,777,217 bytes), the limit for an iptables-save file"
+        ),
+        "{out}"
+    );
+    sparse("huge.txt", (64 << 20) + 1);
+    let p = dir.write(
+        "policy.toml",
+        "[[allow]]\nname = \"ssh\"\ntcp = [22]\nfrom_file = \"huge.txt\"\n",
+    );
+    let out = statewall(&[OsStr::new("check"), p.as_os_str()]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr
+            .contains("cannot read huge.txt: it is larger than 64 MiB (67,108,865 bytes)"),
+        "{out}"
+    );
+    // not text
+    let p = dir.write("bin.toml", [0x66, 0x6f, 0xff, 0xfe, 0x0a]);
+    let out = statewall(&[OsStr::new("check"), p.as_os_str()]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr.contains("it is not UTF-8 text (byte 2 is not)"),
+        "{out}"
+    );
+}
