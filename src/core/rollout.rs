@@ -156,6 +156,10 @@ pub struct Confirmed {
     /// the ports sshd listened on when it was committed: boot's fallback keeps them open
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sshd_ports: Vec<u16>,
+    /// the pending change's id, for a `confirm-window` revision and the `confirm` of it:
+    /// how a trial is told apart from another in the same second
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial: Option<String>,
 }
 
 /// A revision, by its use: see [`Confirmed`].

@@ -48,6 +48,11 @@ const STEPS: &[Step] = &[
         run: test,
     },
     Step {
+        name: "soak",
+        title: "cargo xtask soak --smoke: a little of each failure loop, the fuzzer and the hostile inputs",
+        run: || crate::soak(&["--smoke"]),
+    },
+    Step {
         name: "unprivileged",
         title: "the tests as a user without root: pure and fake-kernel tests pass, kernel tests say 'needs root'",
         run: unprivileged,

@@ -23,8 +23,12 @@ commands:
                     1. deps (as below)
                     2. cargo fmt --all --check
                     3. cargo clippy --workspace --all-targets -- -D warnings
-                    4. cargo test --workspace  (needs root: the kernel tests create
-                       network namespaces; they fail rather than skip without it)
+                    4. cargo xtask dist (the static binary, the .deb)
+                    5. cargo test --workspace  (needs root: the kernel tests create
+                       network namespaces)
+                    6. cargo xtask soak --smoke
+                    7. the tests built as a user without root gets them, run without
+                       capabilities
   deps            install the system packages the build and the tests need, if any is
                   missing (libclang-dev linux-libc-dev nftables iptables iproute2
                   iputils-ping procps openssh-server systemd prometheus-node-exporter
@@ -85,6 +89,23 @@ pub fn with_lib(args: &[String], f: fn() -> util::Result) -> util::Result {
     .args(args)
     .current_dir(util::repo_root());
     util::run_ok(&mut cmd)
+}
+
+/// `cargo xtask soak ARGS`, whichever xtask this is.
+pub fn soak(args: &[&str]) -> util::Result {
+    #[cfg(feature = "lib")]
+    {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        soak::run(&args)
+    }
+    #[cfg(not(feature = "lib"))]
+    {
+        let mut all = vec!["soak".to_string()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        with_lib(&all, || {
+            Err("unreachable: the plain xtask re-runs itself".into())
+        })
+    }
 }
 
 fn main() -> ExitCode {

@@ -193,6 +193,7 @@ pub fn apply<K: Kernel, S: Store, C: Clock>(
             confirmed_at: clock.now_secs(),
             origin: Origin::Apply,
             sshd_ports: req.sshd_ports.to_vec(),
+            trial: None,
         },
     )?;
     Ok(Applied {

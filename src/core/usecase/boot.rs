@@ -127,6 +127,7 @@ pub fn boot<K: Kernel, S: Store, C: Clock>(
                     confirmed_at: clock.now_secs(),
                     origin: Origin::Boot,
                     sshd_ports: sshd_ports.clone(),
+                    trial: None,
                 }) {
                     note(format!(
                         "boot: the revision history could not be written: {e}"

@@ -127,6 +127,7 @@ pub fn commit<K: Kernel, S: Store, C: Clock>(
             confirmed_at: clock.now_secs(),
             origin: Origin::Enforce,
             sshd_ports: sshd_ports.to_vec(),
+            trial: None,
         },
     )?;
     Ok((before, committed.generation))

@@ -265,6 +265,7 @@ pub fn apply_confirm<K: Kernel, S: Store, C: Clock>(
         confirmed_at: record.applied_at,
         origin: Origin::ConfirmWindow,
         sshd_ports: trial.sshd_ports.to_vec(),
+        trial: Some(record.id.clone()),
     }) {
         tracing::warn!("the revision history could not be written: {e}");
     }
@@ -467,6 +468,7 @@ fn restored_revision<S: Store, C: Clock>(store: &S, clock: &C, rec: &Pending) {
             confirmed_at: clock.now_secs(),
             origin: Origin::Rollback,
             sshd_ports: rec.sshd_ports.clone(),
+            trial: None,
         })
     {
         tracing::warn!("the revision history could not be written: {e}");
@@ -663,6 +665,7 @@ pub fn confirm<K: Kernel, S: Store, C: Clock>(
             confirmed_at: clock.now_secs().max(rec.applied_at),
             origin: Origin::Confirm,
             sshd_ports: rec.sshd_ports.clone(),
+            trial: Some(rec.id.clone()),
         },
     )
     .map_err(|e| Error::Refused(format!("{e}; the rollback stays armed")))?;
@@ -702,23 +705,38 @@ pub fn lost_trial<S: Store, C: Clock>(
         return None;
     }
     let accepted = store.read::<Confirmed>(Kind::Confirmed).ok().flatten();
-    if accepted
-        .as_ref()
-        .is_some_and(|a| a.fingerprint == last.fingerprint && a.confirmed_at >= last.confirmed_at)
-    {
-        return None;
-    }
-    if store
-        .read::<RollbackRecord>(Kind::Rollback)
-        .ok()
-        .flatten()
-        .is_some_and(|r| r.at >= last.confirmed_at)
-    {
+    // over when confirmed or rolled back: told by the trial's id (two trials can start in
+    // the same second); a revision of statewall before ids were kept falls back to times
+    let over = match &last.trial {
+        Some(id) => {
+            accepted
+                .as_ref()
+                .is_some_and(|a| a.trial.as_ref() == Some(id))
+                || store
+                    .read::<RollbackRecord>(Kind::Rollback)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|r| &r.pending_id == id)
+        }
+        None => {
+            accepted.as_ref().is_some_and(|a| {
+                a.fingerprint == last.fingerprint && a.confirmed_at >= last.confirmed_at
+            }) || store
+                .read::<RollbackRecord>(Kind::Rollback)
+                .ok()
+                .flatten()
+                .is_some_and(|r| r.at >= last.confirmed_at)
+        }
+    };
+    if over {
         return None;
     }
     let now = clock.now_secs();
     Some(Pending {
-        id: format!("recovered-{}", last.confirmed_at),
+        id: last
+            .trial
+            .clone()
+            .unwrap_or_else(|| format!("recovered-{}", last.confirmed_at)),
         table: table.to_string(),
         netns,
         applied_at: last.confirmed_at,
