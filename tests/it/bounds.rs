@@ -12,7 +12,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The most stderr any of these inputs may produce.
 const STDERR_MAX: usize = 300_000;
@@ -87,20 +87,7 @@ fn statewall<S: AsRef<OsStr>>(args: &[S]) -> Ran {
     let mut child = cmd.spawn().expect("statewall starts");
     let out = drain(child.stdout.take().unwrap());
     let err = drain(child.stderr.take().unwrap());
-    let deadline = Instant::now() + TIMEOUT;
-    let mut timed_out = false;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break Some(s),
-            Ok(None) if Instant::now() >= deadline => {
-                timed_out = true;
-                let _ = child.kill();
-                break child.wait().ok();
-            }
-            Ok(None) => thread::sleep(Duration::from_millis(5)),
-            Err(_) => break None,
-        }
-    };
+    let (status, timed_out) = crate::support::wait_bounded(&mut child, TIMEOUT);
     let (stdout, _) = out.join().unwrap();
     let (stderr, stderr_len) = err.join().unwrap();
     let ran = Ran {

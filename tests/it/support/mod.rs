@@ -143,6 +143,25 @@ fn cmdline(cmd: &Command) -> String {
 
 /// Runs `cmd` (stdin closed) with a timeout, capturing stdout and stderr. Panics only when the
 /// program cannot be started at all.
+/// Waits for `child` at most `timeout`, then kills it: (its status, whether it was killed).
+pub fn wait_bounded(
+    child: &mut std::process::Child,
+    timeout: Duration,
+) -> (Option<std::process::ExitStatus>, bool) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return (Some(status), false),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                return (child.wait().ok(), true);
+            }
+            Ok(None) => thread::sleep(Duration::from_millis(5)),
+            Err(_) => return (None, false),
+        }
+    }
+}
+
 pub fn run_cmd(mut cmd: Command, timeout: Duration) -> Output {
     let line = cmdline(&cmd);
     let mut child = cmd
@@ -162,20 +181,7 @@ pub fn run_cmd(mut cmd: Command, timeout: Duration) -> Output {
     };
     let out = reader(child.stdout.take().map(|p| Box::new(p) as _));
     let err = reader(child.stderr.take().map(|p| Box::new(p) as _));
-    let deadline = Instant::now() + timeout;
-    let mut timed_out = false;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() >= deadline => {
-                timed_out = true;
-                let _ = child.kill();
-                break child.wait().ok();
-            }
-            Ok(None) => thread::sleep(Duration::from_millis(5)),
-            Err(_) => break None,
-        }
-    };
+    let (status, timed_out) = wait_bounded(&mut child, timeout);
     Output {
         cmdline: line,
         code: if timed_out {
