@@ -35,7 +35,8 @@ fn plan(args: &[String]) -> Result<Plan> {
         ^ u64::from(std::process::id());
     let mut p = Plan {
         smoke: false,
-        fuzz_executions: 1_000_000,
+        // per target: three targets make 1,200,000 in all
+        fuzz_executions: 400_000,
         fuzz_budget: Duration::from_secs(15 * 60),
         killed_applies: 2_000,
         races: 300,
@@ -150,8 +151,10 @@ pub fn run(args: &[String]) -> Result {
         fuzz_rows.push((target, o));
     }
 
-    // 2. the failure loops
-    let kill_rows = kill_loops(&p, &debug, &mut rng)?;
+    // 2. the failure loops: the product as shipped (release) for the kills and races, the
+    //    debug build (which takes confirm windows of 2 s) for the trials
+    let release = if p.smoke { debug.clone() } else { build(true)? };
+    let kill_rows = kill_loops(&p, &release, &debug, &mut rng)?;
     for (what, t) in &kill_rows {
         println!(
             "{what}: {} iterations, {} mixed or missing, {} blocked",
@@ -221,7 +224,12 @@ fn p_summary(p: &Plan, started: Instant) -> String {
     )
 }
 
-fn kill_loops(p: &Plan, bin: &Path, rng: &mut Rng) -> Result<Vec<(String, kill::Tally)>> {
+fn kill_loops(
+    p: &Plan,
+    bin: &Path,
+    debug: &Path,
+    rng: &mut Rng,
+) -> Result<Vec<(String, kill::Tally)>> {
     let dir = std::env::temp_dir().join(format!("sw-soak-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
@@ -246,6 +254,7 @@ fn kill_loops(p: &Plan, bin: &Path, rng: &mut Rng) -> Result<Vec<(String, kill::
             "racing applies (shared and separate state directories)".to_string(),
             soak.racing_applies(&small_a, &small_b, p.races)?,
         ));
+        soak.bin = debug;
         rows.push((
             "SIGKILL of the CLI or the guard in a confirm window, records damaged".to_string(),
             soak.killed_trials(&small_a, &small_b, p.trials)?,
