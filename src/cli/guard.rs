@@ -78,18 +78,42 @@ pub fn ensure(cx: &Ctx) {
     let rec = match usecase::read_pending(state) {
         Ok(Some(r)) => r,
         Ok(None) => {
-            let Some(lost) = trial::lost_trial(state, &SystemClock, &cx.table, cx.netns_path())
-            else {
+            let netns = cx.netns_path();
+            // a guard still running holds the trial in memory and rolls it back at its
+            // deadline; only a trial nobody watches is rebuilt, and rolled back now
+            if host::guard_running_for(state.root(), &cx.table, netns.as_deref()) {
+                return;
+            }
+            let Some(lost) = trial::lost_trial(state, &SystemClock, &cx.table, netns) else {
                 return;
             };
             eprintln!(
-                "statewall: the records of the change on trial ({}) were lost and no guard holds them: rebuilt from the revision history; it rolls back now",
+                "statewall: the records of the change on trial ({}) were lost and no guard holds them: rebuilt from the revision history; rolling it back now",
                 lost.candidate.fingerprint
             );
             if let Err(e) = usecase::write_pending(state, &lost) {
                 eprintln!("statewall: WARNING: {e}");
+                return;
             }
-            lost
+            let rolled = enter(lost.netns.as_deref()).ok().map(|()| {
+                let mut k = kernel();
+                let r = trial::rollback(&mut k, state, &SystemClock, Some(&lost.id), Some(&lost));
+                k.finish();
+                r
+            });
+            match rolled {
+                Some(Ok(outcome)) => eprintln!("statewall: {}", outcome.message()),
+                Some(Err(e)) => {
+                    eprintln!("statewall: WARNING: the rollback failed: {e}; a guard retries")
+                }
+                None => {
+                    eprintln!("statewall: WARNING: cannot enter the namespace; a guard retries")
+                }
+            }
+            match usecase::read_pending(state) {
+                Ok(Some(still)) => still,
+                _ => return,
+            }
         }
         Err(e) => {
             tracing::warn!("state: {e}");

@@ -1325,8 +1325,16 @@ fn records_of_statewall_0_1_move_into_their_namespace() {
     let tmp = Tmp::new("legacy");
     let p = tmp.policy("ssh", SSH_ONLY);
     sw(&ns, &tmp, &["apply", &p, "--confirm", "60s", "--force"]).assert_ok();
-    // put the record where 0.1 kept it
+    // 0.1 had no guard that survives this: stop it, so that nothing rewrites the records
+    let guard = guard_pid(&tmp);
+    // SAFETY: kill on the guard this test started through the CLI.
+    unsafe { libc::kill(guard as i32, libc::SIGKILL) };
+    wait_for("the guard to die", Duration::from_secs(10), || {
+        !alive(guard)
+    });
+    // put the record where 0.1 kept it (0.1 had no second copy)
     let scoped = tmp.dir().file(Kind::Pending);
+    std::fs::remove_file(tmp.dir().file(Kind::PendingCopy)).unwrap();
     std::fs::rename(&scoped, tmp.state().join("pending.json")).unwrap();
     let out = sw(&ns, &tmp, &["status"]);
     assert!(out.stderr.contains("statewall 0.1's layout"), "{out}");
