@@ -137,6 +137,14 @@ impl StateDir {
             return moved;
         }
         let legacy = StateDir::new(&self.root);
+        // nothing of 0.1 there (the usual case): touch nothing — a command that only reads,
+        // or none at all (`check`), must not create a state directory
+        if ![Kind::Pending, Kind::Confirmed, Kind::Rollback]
+            .iter()
+            .any(|k| legacy.file(*k).is_file())
+        {
+            return moved;
+        }
         let Ok(_lock) = self.lock() else {
             return moved;
         };

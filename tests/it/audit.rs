@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 fn verify_json(pair: &Pair, env: &[(&str, &str)]) -> (i32, serde_json::Value) {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_statewall"));
+    let mut cmd = crate::support::bin(Some(&pair.fw));
     cmd.args(["--netns", pair.fw.name(), "verify", "--json"]);
     cmd.env_remove("SSH_CONNECTION");
     for (k, v) in env {
@@ -87,7 +87,7 @@ fn verify_names_what_enforce_would_drop_and_enforce_keeps_the_counters() {
             .unwrap()
             .contains("tcp port 8080")
     );
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_statewall"));
+    let mut cmd = crate::support::bin(Some(&pair.fw));
     cmd.args(["--netns", pair.fw.name(), "enforce", &policy])
         .env("SSH_CONNECTION", "192.0.2.2 50000 192.0.2.1 8080");
     let refused = crate::support::run_cmd(cmd, crate::support::CMD_TIMEOUT);
@@ -107,7 +107,7 @@ fn verify_names_what_enforce_would_drop_and_enforce_keeps_the_counters() {
         .as_u64()
         .unwrap();
     let ssh_before = rules_named(&before, "ssh")[0]["packets"].as_u64().unwrap();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_statewall"));
+    let mut cmd = crate::support::bin(Some(&pair.fw));
     cmd.args(["--netns", pair.fw.name(), "enforce", &policy])
         .env_remove("SSH_CONNECTION");
     let out = crate::support::run_cmd(cmd, crate::support::CMD_TIMEOUT);

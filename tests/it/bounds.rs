@@ -10,7 +10,7 @@ use std::ffi::OsStr;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::thread;
 use std::time::Duration;
 
@@ -66,7 +66,7 @@ fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<(Vec<u8>, u
 /// `statewall ARGS`, bounded in memory, output and time; asserts that it ended and that its
 /// stderr stayed under [`STDERR_MAX`].
 fn statewall<S: AsRef<OsStr>>(args: &[S]) -> Ran {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_statewall"));
+    let mut cmd = crate::support::bin(None);
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

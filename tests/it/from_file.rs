@@ -118,7 +118,7 @@ fn the_cli_reads_lists_next_to_the_policy() {
         ));
     }
     std::fs::write(dir.join("lists/cdn.txt"), &list).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_statewall"))
+    let out = crate::support::bin(None)
         .args(["plan", "--no-live"])
         .arg(dir.join("policy.toml"))
         .output()

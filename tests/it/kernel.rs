@@ -142,7 +142,7 @@ fn a_rejected_batch_leaves_the_previous_table_and_counters_byte_identical() {
     assert!(count("loopback") >= 1, "{before}");
     assert!(count("established") >= 5, "{before}");
 
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_statewall"));
+    let mut cmd = crate::support::bin(Some(&ns));
     cmd.args(["--netns", ns.name(), "apply", "--audit", &example_str()])
         .env("STATEWALL_TEST_FAULT", "jump-to-missing-chain");
     let out = crate::support::run_cmd(cmd, crate::support::CMD_TIMEOUT);
@@ -378,7 +378,7 @@ fn fifty_thousand_rules_commit_in_one_batch_and_read_back() {
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn bad_netns_and_bad_table_names_are_usage_errors() {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_statewall"));
+    let mut cmd = crate::support::bin(None);
     cmd.args(["--netns", "sw-does-not-exist-anywhere", "status"]);
     let out = crate::support::run_cmd(cmd, crate::support::CMD_TIMEOUT);
     out.assert_code(2);

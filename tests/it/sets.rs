@@ -297,7 +297,7 @@ fn a_reader_that_goes_away_ends_statewall_quietly() {
     use std::os::unix::process::ExitStatusExt;
     let ns = Netns::new("s-pipe");
     let big = TempPolicy::new("pipe", &many_entries(3_000));
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_statewall"))
+    let mut child = crate::support::bin(Some(&ns))
         .args(["--netns", ns.name(), "plan", &big.path()])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

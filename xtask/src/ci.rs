@@ -184,7 +184,12 @@ fn parse_result(line: &str) -> Option<(u64, u64, u64)> {
     Some(counts)
 }
 
+/// statewall's default state directory: tests, demos and benchmarks each pass their own.
+const DEFAULT_STATE_DIR: &str = "/var/lib/statewall";
+
 pub fn run() -> Result {
+    // a test that forgot --state-dir would share this with every other one: caught here
+    let had_state_dir = std::path::Path::new(DEFAULT_STATE_DIR).exists();
     let total = STEPS.len();
     for (i, step) in STEPS.iter().enumerate() {
         let n = i + 1;
@@ -196,6 +201,14 @@ pub fn run() -> Result {
             eprintln!("xtask ci: FAILED at step {n}/{total} [{}]: {e}", step.name);
             return Err(format!("ci step {n}/{total} [{}] failed", step.name));
         }
+    }
+    if !had_state_dir && std::path::Path::new(DEFAULT_STATE_DIR).exists() {
+        eprintln!();
+        eprintln!(
+            "xtask ci: FAILED: {DEFAULT_STATE_DIR} was created during the run: a test, demo or \
+             benchmark ran statewall without --state-dir (or STATEWALL_STATE_DIR)"
+        );
+        return Err(format!("{DEFAULT_STATE_DIR} was written by the run"));
     }
     eprintln!();
     eprintln!("xtask ci: all {total} steps passed");

@@ -260,6 +260,12 @@ impl Netns {
         &self.name
     }
 
+    /// This namespace's own statewall state directory (a temp dir, removed on `Drop`): tests
+    /// never share `/var/lib/statewall`, nor one another's records.
+    pub fn state_dir(&self) -> PathBuf {
+        std::env::temp_dir().join(format!("statewall-state-{}", self.name))
+    }
+
     /// `/run/netns/NAME`, usable as `statewall --netns PATH` or with `setns`.
     pub fn path(&self) -> PathBuf {
         Path::new("/run/netns").join(&self.name)
@@ -318,6 +324,7 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(self.state_dir());
         // Deleting the namespace also destroys its links (a veth takes its peer with it) and
         // its nf_tables ruleset. Never panic here: we may already be unwinding.
         let out = ip_host(["netns", "del", &self.name]);
@@ -529,12 +536,27 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_statewall"));
-    cmd.arg("--netns")
-        .arg(ns.name())
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    let mut cmd = bin(Some(ns));
+    cmd.arg("--netns").arg(ns.name()).args(args);
     run_cmd(cmd, CMD_TIMEOUT)
+}
+
+/// The statewall binary under test (cwd: the repository root), never with the default state
+/// directory: `ns`'s own one, or — for commands that need no namespace (`check`, `import`) —
+/// a fresh path nobody else uses. An explicit `--state-dir` still wins over it.
+pub fn bin(ns: Option<&Netns>) -> Command {
+    let state = match ns {
+        Some(ns) => ns.state_dir(),
+        None => std::env::temp_dir().join(format!(
+            "statewall-state-none-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        )),
+    };
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_statewall"));
+    cmd.env("STATEWALL_STATE_DIR", state)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd
 }
 
 /// `statewall --netns NAME status --json`, required to succeed, parsed.
