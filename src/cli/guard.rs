@@ -2,8 +2,10 @@
 //! hand), how it is started, and the pending change as `status` shows it.
 
 use std::io;
-// `arg0` and `pre_exec(setsid)` for the one process statewall starts: itself, as the
-// rollback guard (`spawn`). Never nft, iptables or a shell.
+// Legitimate, and the only process statewall ever starts: itself (`/proc/self/exe`), as the
+// rollback guard (`spawn`), which must outlive this CLI, its terminal and its SSH session,
+// so it cannot be a thread. `arg0` and `pre_exec(setsid)` are for that. Never nft, iptables
+// or a shell.
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 

@@ -36,48 +36,43 @@ pub const ICMPV6_ESSENTIAL: [(u8, u8); 3] = [(1, 4), (128, 136), (143, 143)];
 pub fn compile(policy: &Policy, table: &str) -> Plan {
     let mut rules = Vec::new();
     let b = &policy.baseline;
+    // statewall's own rules: named after the baseline part, from no policy line
+    let own = |comment: &str, matches: Vec<Match>, verdict| Rule {
+        comment: comment.into(),
+        origin: None,
+        matches,
+        verdict,
+    };
     if b.established {
-        rules.push(Rule {
-            comment: "established".into(),
-            origin: None,
-            matches: vec![Match::CtState(CtStates(
-                CtStates::ESTABLISHED | CtStates::RELATED,
-            ))],
-            verdict: Verdict::Accept,
-        });
+        let st = CtStates(CtStates::ESTABLISHED | CtStates::RELATED);
+        rules.push(own(
+            "established",
+            vec![Match::CtState(st)],
+            Verdict::Accept,
+        ));
     }
     if b.invalid_drop {
-        rules.push(Rule {
-            comment: "invalid".into(),
-            origin: None,
-            matches: vec![Match::CtState(CtStates(CtStates::INVALID))],
-            verdict: Verdict::Drop,
-        });
+        let st = CtStates(CtStates::INVALID);
+        rules.push(own("invalid", vec![Match::CtState(st)], Verdict::Drop));
     }
     if b.loopback {
-        rules.push(Rule {
-            comment: "loopback".into(),
-            origin: None,
-            matches: vec![Match::Iif(LOOPBACK_IFINDEX)],
-            verdict: Verdict::Accept,
-        });
+        rules.push(own(
+            "loopback",
+            vec![Match::Iif(LOOPBACK_IFINDEX)],
+            Verdict::Accept,
+        ));
     }
     if b.icmp {
-        rules.push(Rule {
-            comment: "icmp".into(),
-            origin: None,
-            matches: vec![Match::L4Proto(IPPROTO_ICMP)],
-            verdict: Verdict::Accept,
-        });
+        rules.push(own(
+            "icmp",
+            vec![Match::L4Proto(IPPROTO_ICMP)],
+            Verdict::Accept,
+        ));
     }
     if b.icmpv6 {
         for (lo, hi) in ICMPV6_ESSENTIAL {
-            rules.push(Rule {
-                comment: "icmpv6".into(),
-                origin: None,
-                matches: vec![Match::L4Proto(IPPROTO_ICMPV6), Match::Icmpv6Type { lo, hi }],
-                verdict: Verdict::Accept,
-            });
+            let m = vec![Match::L4Proto(IPPROTO_ICMPV6), Match::Icmpv6Type { lo, hi }];
+            rules.push(own("icmpv6", m, Verdict::Accept));
         }
     }
     let mut sets = Vec::new();

@@ -275,18 +275,7 @@ fn drift_is_reported_when_the_table_changes_outside_statewall() {
     let ns = Netns::new("k-drift");
     statewall(&ns, ["apply", &example_str()]).assert_ok();
     assert_eq!(status_json(&ns)["drift"], false);
-    ns.nft([
-        "add",
-        "rule",
-        "inet",
-        "statewall",
-        "input",
-        "tcp",
-        "dport",
-        "9999",
-        "accept",
-    ])
-    .assert_ok();
+    crate::support::add_foreign_rule(&ns, 9999);
     let st = status_json(&ns);
     assert_eq!(st["drift"], true, "{st}");
     let text = statewall(&ns, ["status"]);

@@ -485,18 +485,7 @@ fn node_exporters_textfile_collector_serves_the_textfile_inside_a_namespace() {
     sw(&ns, &tmp, &["apply", &p]).assert_ok();
     // someone else's rule without a comment: an empty `rule` label, which the collector
     // must take as well
-    ns.nft([
-        "add",
-        "rule",
-        "inet",
-        "statewall",
-        "input",
-        "tcp",
-        "dport",
-        "9",
-        "accept",
-    ])
-    .assert_ok();
+    crate::support::add_foreign_rule(&ns, 9);
     let dir = tmp.root.join("textfile");
     std::fs::create_dir(&dir).unwrap();
     sw(&ns, &tmp, &["metrics", "--textfile", dir.to_str().unwrap()]).assert_ok();

@@ -34,18 +34,7 @@ fn plan_exit_code_is_0_when_apply_would_send_nothing_and_8_when_it_would_change(
     // without --exit-code, a difference is no failure
     sw(&ns, &tmp, &["plan", &ssh]).assert_ok();
     // a rule someone else added: not the plan any more
-    ns.nft([
-        "add",
-        "rule",
-        "inet",
-        "statewall",
-        "input",
-        "tcp",
-        "dport",
-        "9",
-        "accept",
-    ])
-    .assert_ok();
+    crate::support::add_foreign_rule(&ns, 9);
     let out = sw(&ns, &tmp, &["plan", &web, "--exit-code"]);
     out.assert_code(8);
     assert!(
@@ -129,19 +118,7 @@ fn status_verify_and_apply_json_hold_to_their_schemas_and_absent_is_null() {
     keep("verify", "verify", &out);
     let out = sw(&pair.fw, &tmp, &["apply", &ssh, "--audit", "--json"]);
     keep("apply", "apply-replaced", out.assert_ok());
-    pair.fw
-        .nft([
-            "add",
-            "rule",
-            "inet",
-            "statewall",
-            "input",
-            "tcp",
-            "dport",
-            "9",
-            "accept",
-        ])
-        .assert_ok();
+    crate::support::add_foreign_rule(&pair.fw, 9);
     keep(
         "status",
         "status-drift",

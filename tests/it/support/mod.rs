@@ -559,6 +559,23 @@ pub fn bin(ns: Option<&Netns>) -> Command {
     cmd
 }
 
+/// Someone else's change to statewall's table: `tcp dport PORT accept` appended to its input
+/// chain with nft (drift).
+pub fn add_foreign_rule(ns: &Netns, port: u16) {
+    ns.nft([
+        "add",
+        "rule",
+        "inet",
+        "statewall",
+        "input",
+        "tcp",
+        "dport",
+        &port.to_string(),
+        "accept",
+    ])
+    .assert_ok();
+}
+
 /// `statewall --netns NAME status --json`, required to succeed, parsed.
 pub fn status_json(ns: &Netns) -> serde_json::Value {
     let out = statewall(ns, ["status", "--json"]);
