@@ -6,8 +6,9 @@ use crate::core::live::LiveTable;
 use crate::system::netlink::{CommitError, Socket};
 use crate::system::readback;
 
-/// nf_tables in the calling thread's network namespace (enter it first). The socket opens
-/// on first use, so a command that only reads never holds one.
+/// nf_tables in the calling thread's namespace (enter it first), on one socket opened on first
+/// use: an apply reads the live table and commits on it; only a socket that committed is
+/// released in the background.
 #[derive(Default)]
 pub struct Netlink {
     sock: Option<Socket>,
@@ -61,11 +62,12 @@ impl Kernel for Netlink {
     }
 
     fn read_table(&mut self, table: &str) -> Result<Option<LiveTable>, KernelError> {
-        readback::read_table(table).map_err(|e| KernelError::Io(e.to_string()))
+        readback::read_table_on(self.sock()?, table, readback::Elements::Read)
+            .map_err(|e| KernelError::Io(e.to_string()))
     }
 
     fn read_rules(&mut self, table: &str) -> Result<Option<LiveTable>, KernelError> {
-        readback::read_table_with(table, readback::Elements::Skip)
+        readback::read_table_on(self.sock()?, table, readback::Elements::Skip)
             .map_err(|e| KernelError::Io(e.to_string()))
     }
 

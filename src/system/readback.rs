@@ -43,7 +43,9 @@ const READ_TRIES: usize = 5;
 /// comes back is one state of the ruleset, or an error saying it kept changing — never a
 /// mix, which would read as drift and make `confirm` or a rollback refuse.
 pub fn read_table(name: &str) -> Result<Option<LiveTable>, ReadError> {
-    read_table_with(name, Elements::Read)
+    let mut sock =
+        Socket::open().map_err(|e| ReadError(format!("cannot open a netlink socket: {e}")))?;
+    read_table_on(&mut sock, name, Elements::Read)
 }
 
 /// Whether a read dumps the elements of the sets the rules look up.
@@ -56,18 +58,21 @@ pub enum Elements {
     Skip,
 }
 
-/// [`read_table`], choosing whether set elements are dumped.
-pub fn read_table_with(name: &str, elements: Elements) -> Result<Option<LiveTable>, ReadError> {
-    let mut sock =
-        Socket::open().map_err(|e| ReadError(format!("cannot open a netlink socket: {e}")))?;
+/// [`read_table`] on an open socket (the kernel's own, so that an apply reads and commits
+/// on one), choosing whether set elements are dumped.
+pub fn read_table_on(
+    sock: &mut Socket,
+    name: &str,
+    elements: Elements,
+) -> Result<Option<LiveTable>, ReadError> {
     let generation = |sock: &mut Socket| {
         sock.generation()
             .map_err(|e| ReadError(format!("reading the ruleset generation failed: {e}")))
     };
     for _ in 0..READ_TRIES {
-        let before = generation(&mut sock)?;
-        match read_once(&mut sock, name, elements) {
-            Ok(read) if generation(&mut sock)? == before => return Ok(read),
+        let before = generation(sock)?;
+        match read_once(sock, name, elements) {
+            Ok(read) if generation(sock)? == before => return Ok(read),
             Ok(_) => {}
             Err(Failure::Interrupted) => {}
             Err(Failure::Error(e)) => return Err(e),

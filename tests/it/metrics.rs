@@ -241,12 +241,13 @@ fn each_policy_entry_is_one_series_per_chain_summed_as_status_counts_it() {
     );
     // what the scrape read: the rules without a single set element
     let (skip, full) = pair.fw.run(|| {
-        use statewall::system::readback::{Elements, read_table_with};
+        use statewall::system::readback::{Elements, read_table_on};
+        let mut sock = statewall::system::netlink::Socket::open().unwrap();
         (
-            read_table_with("statewall", Elements::Skip)
+            read_table_on(&mut sock, "statewall", Elements::Skip)
                 .unwrap()
                 .unwrap(),
-            read_table_with("statewall", Elements::Read)
+            read_table_on(&mut sock, "statewall", Elements::Read)
                 .unwrap()
                 .unwrap(),
         )
