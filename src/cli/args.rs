@@ -186,6 +186,12 @@ pub enum Cmd {
     },
     /// Delete statewall's table, and nothing else
     Remove,
+    /// Live sets ([[set]] in the policy): add, delete or list members at run time, in one small
+    /// batch (never a table replace; every counter kept); members survive apply, rollback and reboot
+    Set {
+        #[command(subcommand)]
+        op: SetCmd,
+    },
     /// Prometheus metrics: per-entry counters, set sizes, pending, drift, rollbacks (text
     /// exposition format on stdout; exit 0 with statewall_up 0 when there is no table)
     Metrics {
@@ -199,6 +205,51 @@ pub enum Cmd {
         /// The iptables-save file (e.g. /etc/iptables/rules.v4); needs --mirror-ipv6 or --ipv6 FILE6
         file: PathBuf,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SetCmd {
+    /// Add members: addresses or networks, IPv4 and IPv6 (`-` reads more from stdin, one or
+    /// more per line, `#` comments). Refused when one holds the address of your own SSH
+    /// connection and the set blocks (unless --force)
+    #[command(after_help = "Examples:
+  statewall set add banned 203.0.113.7 --timeout 1h
+  statewall set add banned 2001:db8:bad::/48 198.51.100.0/24
+  cat bad.txt | statewall set add banned -")]
+    Add {
+        /// The set's name (`[[set]] name = ...` in the policy)
+        name: String,
+        /// Addresses or networks; `-` reads them from stdin
+        #[arg(required = true, value_name = "ELEMENT")]
+        elements: Vec<String>,
+        /// How long the members stay (90s, 10m, 1h, 2d) [default: the set's `timeout`, or until deleted]
+        #[arg(long, value_name = "DURATION", value_parser = set_timeout)]
+        timeout: Option<u64>,
+        /// Add even what holds the address of your own SSH connection to a set that blocks
+        #[arg(long)]
+        force: bool,
+    },
+    /// Delete members (a member that is not there is reported, not an error)
+    Del {
+        /// The set's name
+        name: String,
+        /// Addresses or networks, as they were added; `-` reads them from stdin
+        #[arg(required = true, value_name = "ELEMENT")]
+        elements: Vec<String>,
+    },
+    /// List the members with their counters and what is left of their lifetimes
+    List {
+        /// The set's name
+        name: String,
+        /// One JSON document (schema statewall.set/1)
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `--timeout DURATION` of `set add`.
+fn set_timeout(s: &str) -> Result<u64, String> {
+    crate::core::model::parse_duration(s)
 }
 
 /// `--confirm DURATION`: at least 10 s. Test-only: debug builds (what `cargo test` runs)

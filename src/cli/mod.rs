@@ -17,6 +17,7 @@ mod metrics;
 mod plan;
 mod remove;
 mod rollback;
+mod set;
 mod status;
 mod verify;
 
@@ -199,6 +200,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             confirm,
         } => enforce::run(&cx, policy.as_deref(), force, confirm),
         Cmd::Remove => remove::run(&cx),
+        Cmd::Set { op } => set::run(&cx, op),
         Cmd::Confirm {
             require_new_connection,
             force,

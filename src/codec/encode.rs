@@ -18,11 +18,12 @@ use rustables::{Batch, Chain, ChainPolicy, ChainType, Hook, HookClass, MsgType, 
 use super::expr::{self, SetIds};
 use super::nft::{
     NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END, NFNL_SUBSYS_NFTABLES, NFTNL_UDATA_RULE_COMMENT,
-    NFTNL_UDATA_TABLE_COMMENT, NLM_F_ACK, NLM_F_REQUEST,
+    NFT_MSG_DELSETELEM, NFT_MSG_NEWSETELEM, NFTNL_UDATA_TABLE_COMMENT, NLM_F_ACK, NLM_F_REQUEST,
 };
 use super::wire;
 use crate::core::identity::{Seeds, table_comment};
-use crate::core::plan::{self, Match, Plan};
+use crate::core::kernel::SetEdit;
+use crate::core::plan::{self, Match, Member, Members, Plan};
 
 /// Userdata TLV type that `nft` shows as `comment`, on tables and rules alike.
 const UDATA_COMMENT: u8 = NFTNL_UDATA_RULE_COMMENT;
@@ -89,15 +90,17 @@ pub fn comment_from_udata(udata: &[u8]) -> Option<String> {
 }
 
 pub fn encode(plan: &Plan, genid: Option<u32>, fault: Option<Fault>) -> EncodedBatch {
-    encode_seeded(plan, genid, fault, &Seeds::default())
+    encode_seeded(plan, genid, fault, &Seeds::default(), &Members::new())
 }
 
-/// [`encode`], with initial counter values for some rules.
+/// [`encode`], with initial counter values for some rules, and the members its live sets
+/// carry over (by kernel set name).
 pub fn encode_seeded(
     plan: &Plan,
     genid: Option<u32>,
     fault: Option<Fault>,
     seeds: &Seeds,
+    members: &Members,
 ) -> EncodedBatch {
     let mut b = Builder::new(plan);
     let table = b.table(plan);
@@ -118,7 +121,33 @@ pub fn encode_seeded(
             b.what.push(what);
         }
     }
-    assemble(b.with_sets(plan), genid)
+    assemble(b.with_sets(plan, members), genid)
+}
+
+/// A batch that adds and deletes members of live sets, and nothing else: no table
+/// replace, every counter untouched. Deletions go first, so a member can be re-added with a
+/// new lifetime in one batch.
+pub fn encode_members(table: &str, edits: &[SetEdit], genid: Option<u32>) -> EncodedBatch {
+    let mut parts = Vec::new();
+    for e in edits {
+        let del: Vec<Member> = e
+            .del
+            .iter()
+            .map(|&net| Member {
+                net,
+                expires_ms: None,
+            })
+            .collect();
+        let keys = super::sets::member_keys(e.kind, &del);
+        for m in super::sets::element_messages(NFT_MSG_DELSETELEM, table, &e.set, None, &keys) {
+            parts.push((m, format!("delete {} members of set {}", del.len(), e.set)));
+        }
+        let keys = super::sets::member_keys(e.kind, &e.add);
+        for m in super::sets::element_messages(NFT_MSG_NEWSETELEM, table, &e.set, None, &keys) {
+            parts.push((m, format!("add {} members to set {}", e.add.len(), e.set)));
+        }
+    }
+    assemble(parts, genid)
 }
 
 /// The batch as rustables builds it, with what each message stands for, and our own bytes
@@ -234,7 +263,7 @@ impl Builder {
 
     /// Every message, with what it stands for. rustables cannot write interval sets: our
     /// own set messages go in right after the table (before the rules that look them up).
-    fn with_sets(mut self, plan: &Plan) -> Vec<(Vec<u8>, String)> {
+    fn with_sets(mut self, plan: &Plan, members: &Members) -> Vec<(Vec<u8>, String)> {
         let t = &plan.table;
         let raw = self.batch.finalize();
         let mut parts = Vec::with_capacity(self.what.len() + 2 * plan.sets.len());
@@ -255,6 +284,21 @@ impl Builder {
             for (k, m) in chunks.into_iter().enumerate() {
                 let what = format!("add elements to set {} (part {} of {n})", set.name, k + 1);
                 parts.push((m, what));
+            }
+            let carried = members.get(&set.name).filter(|_| set.kind.live());
+            if let Some(carried) = carried.filter(|m| !m.is_empty()) {
+                let keys = super::sets::member_keys(set.kind, carried);
+                let msgs = super::sets::element_messages(
+                    NFT_MSG_NEWSETELEM,
+                    t,
+                    &set.name,
+                    Some(id),
+                    &keys,
+                );
+                for m in msgs {
+                    let what = format!("carry {} members of set {}", carried.len(), set.name);
+                    parts.push((m, what));
+                }
             }
         }
         parts.extend(rust_msgs);

@@ -115,8 +115,11 @@ numbers! {
     NFT_MSG_NEWRULE: u16 = 6;
     NFT_MSG_GETRULE: u16 = 7;
     NFT_MSG_NEWSET: u16 = 9;
+    NFT_MSG_DELRULE: u16 = 8;
+    NFT_MSG_GETSET: u16 = 10;
     NFT_MSG_NEWSETELEM: u16 = 12;
     NFT_MSG_GETSETELEM: u16 = 13;
+    NFT_MSG_DELSETELEM: u16 = 14;
     NFT_MSG_NEWGEN: u16 = 15;
     NFT_MSG_GETGEN: u16 = 16;
 
@@ -142,10 +145,12 @@ numbers! {
     NFTA_RULE_CHAIN: u16 = 2;
     NFTA_RULE_HANDLE: u16 = 3;
     NFTA_RULE_EXPRESSIONS: u16 = 4;
+    NFTA_RULE_POSITION: u16 = 6;
     NFTA_RULE_USERDATA: u16 = 7;
 
     // enum nft_set_flags
     NFT_SET_INTERVAL: u32 = 0x4;
+    NFT_SET_TIMEOUT: u32 = 0x10;
     NFT_SET_EVAL: u32 = 0x20;
 
     // enum nft_set_desc_attributes
@@ -159,6 +164,7 @@ numbers! {
     NFTA_SET_KEY_LEN: u16 = 5;
     NFTA_SET_DESC: u16 = 9;
     NFTA_SET_ID: u16 = 10;
+    NFTA_SET_TIMEOUT: u16 = 11;
     NFTA_SET_USERDATA: u16 = 13;
     NFTA_SET_EXPR: u16 = 17;
 
@@ -168,6 +174,8 @@ numbers! {
     // enum nft_set_elem_attributes
     NFTA_SET_ELEM_KEY: u16 = 1;
     NFTA_SET_ELEM_FLAGS: u16 = 3;
+    NFTA_SET_ELEM_TIMEOUT: u16 = 4;
+    NFTA_SET_ELEM_EXPIRATION: u16 = 5;
     NFTA_SET_ELEM_EXPR: u16 = 7;
     NFTA_SET_ELEM_EXPRESSIONS: u16 = 11;
 

@@ -3,8 +3,9 @@
 //! and the element dump it cannot read. Pure byte work; the socket is elsewhere.
 
 use super::nft::{
-    NFGENMSG_LEN, NFT_MSG_GETSETELEM, NFT_MSG_NEWRULE, NFT_MSG_NEWSET, NFT_MSG_NEWSETELEM,
-    NFT_SET_ELEM_INTERVAL_END, NFT_SET_EVAL, NFT_SET_INTERVAL, NFTA_COUNTER_BYTES,
+    NFGENMSG_LEN, NFT_MSG_GETSET, NFT_MSG_GETSETELEM, NFT_MSG_NEWRULE, NFT_MSG_NEWSET, NFT_MSG_NEWSETELEM,
+    NFT_SET_ELEM_INTERVAL_END, NFT_SET_EVAL, NFT_SET_INTERVAL, NFT_SET_TIMEOUT, NFTA_COUNTER_BYTES,
+    NFTA_SET_ELEM_EXPIRATION, NFTA_SET_ELEM_TIMEOUT, NFTA_SET_TIMEOUT,
     NFTA_COUNTER_PACKETS, NFTA_DATA_VALUE, NFTA_EXPR_DATA, NFTA_EXPR_NAME, NFTA_LIST_ELEM,
     NFTA_RULE_CHAIN, NFTA_RULE_EXPRESSIONS, NFTA_RULE_TABLE, NFTA_RULE_USERDATA, NFTA_SET_DESC,
     NFTA_SET_DESC_SIZE, NFTA_SET_ELEM_EXPR, NFTA_SET_ELEM_EXPRESSIONS, NFTA_SET_ELEM_FLAGS,
@@ -16,7 +17,7 @@ use super::nft::{
 };
 use super::wire::{self, Attrs, nft_message as message};
 use crate::core::model::{Cidr, PortRange};
-use crate::core::plan::{Set, SetElem, SetKind};
+use crate::core::plan::{Member, Set, SetElem, SetKind};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Elements an audit set keeps at most.
@@ -30,6 +31,8 @@ pub fn newset(table: &str, set: &Set, id: u32) -> Vec<u8> {
     let (_, key_type, key_len) = set.kind.nft_type();
     let flags = if set.kind.dynamic() {
         NFT_SET_EVAL
+    } else if set.kind.live() {
+        NFT_SET_INTERVAL | NFT_SET_TIMEOUT
     } else {
         NFT_SET_INTERVAL
     };
@@ -40,6 +43,9 @@ pub fn newset(table: &str, set: &Set, id: u32) -> Vec<u8> {
         .be32(NFTA_SET_KEY_TYPE, key_type)
         .be32(NFTA_SET_KEY_LEN, key_len)
         .be32(NFTA_SET_ID, id);
+    if let (true, Some(secs)) = (set.kind.live(), set.timeout) {
+        a.be64(NFTA_SET_TIMEOUT, secs.saturating_mul(1000));
+    }
     if set.kind.dynamic() {
         // bounded: a scan from many sources fills it, then new keys are not recorded
         a.nest(NFTA_SET_DESC, |d| {
@@ -83,6 +89,8 @@ fn base(kind: SetKind) -> SetKind {
         SetKind::AuditSrc6 => SetKind::Src6,
         SetKind::AuditTcp => SetKind::Tcp,
         SetKind::AuditUdp => SetKind::Udp,
+        SetKind::Live4 => SetKind::Src4,
+        SetKind::Live6 => SetKind::Src6,
         k => k,
     }
 }
@@ -127,47 +135,99 @@ pub fn newsetelems(table: &str, set: &Set, id: u32) -> Vec<Vec<u8>> {
     if set.kind.dynamic() {
         return Vec::new();
     }
-    let keys = interval_keys(set);
+    let keys: Vec<Key> = interval_keys(set)
+        .into_iter()
+        .map(|(key, end)| Key {
+            key,
+            end,
+            timeout_ms: None,
+        })
+        .collect();
+    element_messages(NFT_MSG_NEWSETELEM, table, &set.name, Some(id), &keys)
+}
+
+/// One interval element on the wire: its key, whether it ends an interval, its lifetime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    pub key: Vec<u8>,
+    pub end: bool,
+    pub timeout_ms: Option<u64>,
+}
+
+/// A live set's members as interval elements: each a start (with what is left of its
+/// lifetime) and an end one past it, unless it reaches the top of the key space. Unlike a
+/// set committed whole, no leading end element at 0: members are added to a live set
+/// that already has one, or none is needed.
+pub fn member_keys(kind: SetKind, members: &[Member]) -> Vec<Key> {
+    let mut out = Vec::with_capacity(members.len() * 2);
+    for m in members {
+        let (lo, hi) = range(&SetElem::Net(m.net));
+        out.push(Key {
+            key: key_bytes(kind, lo),
+            end: false,
+            // the kernel refuses a timeout of 0: an element about to expire gets 1 ms
+            timeout_ms: m.expires_ms.map(|t| t.max(1)),
+        });
+        if hi < key_max(kind) {
+            out.push(Key {
+                key: key_bytes(kind, hi + 1),
+                end: true,
+                timeout_ms: None,
+            });
+        }
+    }
+    out
+}
+
+/// `NFT_MSG_NEWSETELEM`/`NFT_MSG_DELSETELEM` messages for `keys` of set `set` (by name; by
+/// batch id too when the set is created in the same batch), each under 48 KiB.
+pub fn element_messages(
+    ty: u16,
+    table: &str,
+    set: &str,
+    id: Option<u32>,
+    keys: &[Key],
+) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    let mut chunk: Vec<&(Vec<u8>, bool)> = Vec::new();
-    let mut size = 0;
-    let flush = |chunk: &mut Vec<&(Vec<u8>, bool)>, out: &mut Vec<Vec<u8>>| {
+    let flush = |chunk: &[Key], out: &mut Vec<Vec<u8>>| {
         if chunk.is_empty() {
             return;
         }
         let mut a = Attrs::default();
         a.str(NFTA_SET_ELEM_LIST_TABLE, table)
-            .str(NFTA_SET_ELEM_LIST_SET, &set.name)
-            .be32(NFTA_SET_ELEM_LIST_SET_ID, id)
-            .nest(NFTA_SET_ELEM_LIST_ELEMENTS, |l| {
-                for (key, end) in chunk.iter() {
-                    l.nest(NFTA_LIST_ELEM, |e| {
-                        if *end {
-                            e.be32(NFTA_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
-                        }
-                        e.nest(NFTA_SET_ELEM_KEY, |k| {
-                            k.put(NFTA_DATA_VALUE, key);
-                        });
+            .str(NFTA_SET_ELEM_LIST_SET, set);
+        if let Some(id) = id {
+            a.be32(NFTA_SET_ELEM_LIST_SET_ID, id);
+        }
+        a.nest(NFTA_SET_ELEM_LIST_ELEMENTS, |l| {
+            for k in chunk {
+                l.nest(NFTA_LIST_ELEM, |e| {
+                    if k.end {
+                        e.be32(NFTA_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
+                    }
+                    e.nest(NFTA_SET_ELEM_KEY, |n| {
+                        n.put(NFTA_DATA_VALUE, &k.key);
                     });
-                }
-            });
-        out.push(message(
-            NFT_MSG_NEWSETELEM,
-            NLM_F_REQUEST | NLM_F_CREATE,
-            &a,
-        ));
-        chunk.clear();
+                    if let Some(ms) = k.timeout_ms {
+                        e.be64(NFTA_SET_ELEM_TIMEOUT, ms);
+                    }
+                });
+            }
+        });
+        out.push(message(ty, NLM_F_REQUEST | NLM_F_CREATE, &a));
     };
-    for k in &keys {
-        let elem_size = 4 + 8 + 4 + 4 + wire::align4(4 + k.0.len());
+    let mut start = 0;
+    let mut size = 0;
+    for (i, k) in keys.iter().enumerate() {
+        let elem_size = 4 + 8 + 4 + 4 + 12 + wire::align4(4 + k.key.len());
         if size + elem_size > ELEMENTS_PER_MESSAGE_BYTES {
-            flush(&mut chunk, &mut out);
+            flush(&keys[start..i], &mut out);
+            start = i;
             size = 0;
         }
-        chunk.push(k);
         size += elem_size;
     }
-    flush(&mut chunk, &mut out);
+    flush(&keys[start..], &mut out);
     out
 }
 
@@ -206,6 +266,29 @@ pub fn getsetelem(seq: u32, table: &str, set: &str) -> Vec<u8> {
     m
 }
 
+/// `NFT_MSG_GETSET` dump request for the sets of an inet table (the kernel filters by table).
+pub fn getset(table: &str, _set: &str) -> Vec<u8> {
+    let mut a = Attrs::default();
+    a.str(NFTA_SET_TABLE, table);
+    message(NFT_MSG_GETSET, NLM_F_REQUEST | NLM_F_DUMP, &a)
+}
+
+/// The default element timeout in seconds of set `set`, if `msg` describes it and it has one.
+pub fn set_timeout_of(msg: &[u8], set: &str) -> Option<u64> {
+    let body = msg.get(NLMSG_HDRLEN + NFGENMSG_LEN..)?;
+    let mut name = None;
+    let mut timeout = None;
+    for (t, p) in wire::attrs(body) {
+        match t {
+            NFTA_SET_NAME => name = Some(wire::string(p)),
+            NFTA_SET_TIMEOUT => timeout = wire::be64(p),
+            _ => {}
+        }
+    }
+    (name.as_deref() == Some(set)).then_some(())?;
+    timeout.map(|ms| ms / 1000)
+}
+
 /// One element as the kernel dumps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawElem {
@@ -213,6 +296,8 @@ pub struct RawElem {
     pub end: bool,
     pub packets: u64,
     pub bytes: u64,
+    /// milliseconds until it expires (elements with a timeout)
+    pub expires_ms: Option<u64>,
 }
 
 fn counter_of(expr: &[u8]) -> Option<(u64, u64)> {
@@ -260,6 +345,7 @@ pub fn parse_elements(msg: &[u8]) -> Vec<RawElem> {
                 end: false,
                 packets: 0,
                 bytes: 0,
+                expires_ms: None,
             };
             for (t, p) in wire::attrs(elem) {
                 match t {
@@ -275,6 +361,7 @@ pub fn parse_elements(msg: &[u8]) -> Vec<RawElem> {
                                 != 0;
                         }
                     }
+                    NFTA_SET_ELEM_EXPIRATION => e.expires_ms = wire::be64(p),
                     NFTA_SET_ELEM_EXPR => {
                         if let Some((pk, by)) = counter_of(p) {
                             e.packets = pk;
@@ -344,6 +431,17 @@ pub fn elements_from_raw(
     kind: SetKind,
     raw: &[RawElem],
 ) -> Result<Vec<(SetElem, u64, u64)>, String> {
+    Ok(elements_with_expiry(kind, raw)?
+        .into_iter()
+        .map(|(e, p, b, _)| (e, p, b))
+        .collect())
+}
+
+/// [`elements_from_raw`], with what is left of each element's lifetime (ms), if it has one.
+pub fn elements_with_expiry(
+    kind: SetKind,
+    raw: &[RawElem],
+) -> Result<Vec<(SetElem, u64, u64, Option<u64>)>, String> {
     if kind.dynamic() {
         // a dynamic (hash) set: every element is one key
         let mut out = Vec::with_capacity(raw.len());
@@ -351,7 +449,7 @@ pub fn elements_from_raw(
             let v = key_value(kind, &r.key)
                 .ok_or_else(|| format!("an element key of {} bytes", r.key.len()))?;
             let e = elem_of(kind, v, v).ok_or_else(|| format!("a key {v:#x}"))?;
-            out.push((e, r.packets, r.bytes));
+            out.push((e, r.packets, r.bytes, r.expires_ms));
         }
         out.sort();
         return Ok(out);
@@ -381,7 +479,7 @@ pub fn elements_from_raw(
         };
         let e = elem_of(kind, lo, hi)
             .ok_or_else(|| format!("an interval that is not a network ({lo:#x}-{hi:#x})"))?;
-        out.push((e, start.packets, start.bytes));
+        out.push((e, start.packets, start.bytes, start.expires_ms));
         i += 1;
     }
     Ok(out)
@@ -397,6 +495,7 @@ mod tests {
             name: "s".into(),
             kind,
             elements,
+            timeout: None,
         }
     }
 
@@ -485,6 +584,7 @@ mod tests {
                 end,
                 packets: 1,
                 bytes: 2,
+                expires_ms: None,
             })
             .collect();
         let back = elements_from_raw(SetKind::Src4, &raw).unwrap();
@@ -499,6 +599,7 @@ mod tests {
                 end,
                 packets: 0,
                 bytes: 0,
+                expires_ms: None,
             })
             .collect();
         // ::/0 and 2001:db8::/32 overlap: validation never lets that through, but the

@@ -134,6 +134,10 @@ impl Attrs {
     pub fn be32(&mut self, ty: u16, v: u32) -> &mut Self {
         self.put(ty, &v.to_be_bytes())
     }
+
+    pub fn be64(&mut self, ty: u16, v: u64) -> &mut Self {
+        self.put(ty, &v.to_be_bytes())
+    }
     pub fn nest(&mut self, ty: u16, f: impl FnOnce(&mut Attrs)) -> &mut Self {
         let mut inner = Attrs::default();
         f(&mut inner);

@@ -1,6 +1,8 @@
 //! Policy → Plan: the classic stateful input chain. Pure: no I/O, no clock.
 //!
-//! Order of the chain (each rule counted, each carrying its name as a comment):
+//! Order of the chain (each rule counted, each carrying its name as a comment): the blocks
+//! (`[[block]]`, dropped before anything is accepted, so a blocked source loses its open
+//! connections too) ·
 //! `established` · `invalid` · `loopback` · `icmp` · `icmpv6` · one rule per allowed
 //! (source, protocol, port range) · the rejects · `final` (drop, or accept in audit mode).
 //! More than [`ENTRIES_PER_CHAIN`] allow/reject rules go into chains the input chain jumps to.
@@ -35,6 +37,21 @@ pub const ICMPV6_ESSENTIAL: [(u8, u8); 3] = [(1, 4), (128, 136), (143, 143)];
 
 pub fn compile(policy: &Policy, table: &str) -> Plan {
     let mut rules = Vec::new();
+    let mut sets = Vec::new();
+    // each live set is two kernel sets, one per family, declared before any rule uses them
+    for decl in &policy.sets {
+        for kind in [SetKind::Live4, SetKind::Live6] {
+            sets.push(Set {
+                name: set_name(kind, &decl.name),
+                kind,
+                elements: Vec::new(),
+                timeout: decl.timeout,
+            });
+        }
+    }
+    for svc in &policy.block {
+        service_rules(svc, &mut rules, &mut sets, false, |_| Verdict::Drop);
+    }
     let b = &policy.baseline;
     // statewall's own rules: named after the baseline part, from no policy line
     let own = |comment: &str, matches: Vec<Match>, verdict| Rule {
@@ -75,7 +92,6 @@ pub fn compile(policy: &Policy, table: &str) -> Plan {
             rules.push(own("icmpv6", m, Verdict::Accept));
         }
     }
-    let mut sets = Vec::new();
     // Without the `established` rule nothing would carry the rest of a connection: the
     // allows are then stateless (every packet of the port, both directions' replies
     // included), never `ct state new` alone, which would let only the first packet in.
@@ -108,6 +124,7 @@ pub fn compile(policy: &Policy, table: &str) -> Plan {
                 name: set_name(kind, ""),
                 kind,
                 elements: Vec::new(),
+                timeout: None,
             });
             let mut matches = match key {
                 RecordKey::TcpPort => vec![Match::L4Proto(IPPROTO_TCP)],
@@ -215,7 +232,10 @@ fn service_rules(
         .filter(|n| matches!(n, Cidr::V6(..)))
         .collect();
     let mut sources: Vec<Option<Match>> = Vec::new();
-    if svc.from.is_empty() {
+    if let Some(set) = svc.from_set.as_deref().and_then(LiveName::new) {
+        sources.push(Some(Match::SrcInLive { v6: false, set }));
+        sources.push(Some(Match::SrcInLive { v6: true, set }));
+    } else if svc.from.is_empty() {
         sources.push(None);
     }
     for (nets, kind, v6) in [(&v4, SetKind::Src4, false), (&v6, SetKind::Src6, true)] {
@@ -227,6 +247,7 @@ fn service_rules(
                     name: set_name(kind, &svc.name),
                     kind,
                     elements: many.iter().map(|n| SetElem::Net(*n)).collect(),
+                    timeout: None,
                 });
                 sources.push(Some(Match::SrcInSet { v6 }));
             }
@@ -245,6 +266,7 @@ fn service_rules(
                     name: set_name(kind, &svc.name),
                     kind,
                     elements: many.iter().map(|r| SetElem::Ports(*r)).collect(),
+                    timeout: None,
                 });
                 bodies.push((proto, vec![Match::L4Proto(proto), Match::DstPortInSet]));
             }

@@ -11,7 +11,8 @@ use serde::de::DeserializeOwned;
 use crate::core::identity;
 use crate::core::kernel::{Change, Committed, Kernel, KernelError};
 use crate::core::live::{LiveChain, LiveRule, LiveSet, LiveTable};
-use crate::core::plan::{Hook, Plan};
+use crate::core::members::MemberOp;
+use crate::core::plan::{Hook, Plan, SetElem};
 use crate::core::store::{Clock, Kind, Store, StoreError};
 
 /// A failure the next commit meets.
@@ -79,7 +80,12 @@ impl FakeKernel {
         self.generation += 1;
     }
 
-    fn live_of(&mut self, plan: &Plan, seeds: &identity::Seeds) -> LiveTable {
+    fn live_of(
+        &mut self,
+        plan: &Plan,
+        seeds: &identity::Seeds,
+        members: &crate::core::plan::Members,
+    ) -> LiveTable {
         let mut chains = Vec::new();
         for (ci, c) in plan.chains.iter().enumerate() {
             let mut rules = Vec::new();
@@ -109,12 +115,23 @@ impl FakeKernel {
             .sets
             .iter()
             .map(|s| {
-                let mut els: Vec<_> = s.elements.iter().map(|e| (*e, 0, 0)).collect();
+                let mut els: Vec<_> = s.elements.iter().map(|e| (*e, 0, 0, None)).collect();
+                if s.kind.live() {
+                    for m in members.get(&s.name).into_iter().flatten() {
+                        els.push((SetElem::Net(m.net), 0, 0, m.expires_ms));
+                    }
+                }
                 els.sort();
                 LiveSet {
                     name: s.name.clone(),
                     kind: s.kind,
-                    elements: Ok(els),
+                    expires: if s.kind.live() {
+                        els.iter().map(|e| e.3).collect()
+                    } else {
+                        Vec::new()
+                    },
+                    elements: Ok(els.into_iter().map(|(e, p, b, _)| (e, p, b)).collect()),
+                    timeout: s.timeout,
                 }
             })
             .collect();
@@ -123,6 +140,92 @@ impl FakeKernel {
             comment: Some(identity::table_comment(plan)),
             sets,
             chains,
+        }
+    }
+}
+
+impl FakeKernel {
+    /// A members change as the kernel takes it: all or nothing; deleting an absent member
+    /// is ENOENT, adding one that overlaps another (not the same) is EEXIST.
+    fn edit_members(
+        &mut self,
+        table: &str,
+        edits: &[crate::core::kernel::SetEdit],
+    ) -> Result<usize, KernelError> {
+        let reject = |errno: i32, message: String| KernelError::Rejected { errno, message };
+        let mut t = self
+            .tables
+            .get(table)
+            .cloned()
+            .ok_or_else(|| reject(libc::ENOENT, "No such file or directory".into()))?;
+        for e in edits {
+            let set = t
+                .sets
+                .iter_mut()
+                .find(|s| s.name == e.set)
+                .ok_or_else(|| reject(libc::ENOENT, format!("no set {}", e.set)))?;
+            let els = set.elements.as_mut().map_err(|_| reject(libc::EIO, "?".into()))?;
+            let mut rows: Vec<(SetElem, u64, u64, Option<u64>)> = els
+                .iter()
+                .zip(set.expires.iter().chain(std::iter::repeat(&None)))
+                .map(|(&(e, p, b), &x)| (e, p, b, x))
+                .collect();
+            for net in &e.del {
+                let at = rows
+                    .iter()
+                    .position(|r| r.0 == SetElem::Net(*net))
+                    .ok_or_else(|| reject(libc::ENOENT, "No such file or directory".into()))?;
+                rows.remove(at);
+            }
+            for m in &e.add {
+                let (lo, hi) = (m.net.interval().1, m.net.interval().2);
+                let same = rows.iter().any(|r| r.0 == SetElem::Net(m.net));
+                let overlaps = rows.iter().any(|r| match r.0 {
+                    SetElem::Net(n) => {
+                        let (_, a, b) = n.interval();
+                        a <= hi && lo <= b
+                    }
+                    SetElem::Ports(_) => false,
+                });
+                if same {
+                    continue;
+                }
+                if overlaps {
+                    return Err(reject(libc::EEXIST, "File exists".into()));
+                }
+                rows.push((SetElem::Net(m.net), 0, 0, m.expires_ms));
+            }
+            rows.sort();
+            set.expires = rows.iter().map(|r| r.3).collect();
+            *els = rows.into_iter().map(|(e, p, b, _)| (e, p, b)).collect();
+        }
+        self.tables.insert(table.to_string(), t);
+        Ok(edits.len())
+    }
+
+    /// Time passes for live sets' members: their lifetimes shrink, and the expired go.
+    pub fn expire(&mut self, ms: u64) {
+        for t in self.tables.values_mut() {
+            for s in t.sets.iter_mut().filter(|s| s.kind.live()) {
+                let Ok(els) = &mut s.elements else { continue };
+                let mut keep = Vec::new();
+                let mut exp = Vec::new();
+                for (i, e) in els.iter().enumerate() {
+                    match s.expires.get(i).copied().flatten() {
+                        Some(left) if left <= ms => {}
+                        Some(left) => {
+                            keep.push(*e);
+                            exp.push(Some(left - ms));
+                        }
+                        None => {
+                            keep.push(*e);
+                            exp.push(None);
+                        }
+                    }
+                }
+                *els = keep;
+                s.expires = exp;
+            }
         }
     }
 }
@@ -150,6 +253,14 @@ impl Kernel for FakeKernel {
         }))
     }
 
+    fn set_timeout(&mut self, table: &str, set: &str) -> Result<Option<u64>, KernelError> {
+        Ok(self
+            .tables
+            .get(table)
+            .and_then(|t| t.sets.iter().find(|s| s.name == set))
+            .and_then(|s| s.timeout))
+    }
+
     fn commit(&mut self, change: Change<'_>, genid: u32) -> Result<Committed, KernelError> {
         let inject = self.inject.pop_front();
         match inject {
@@ -166,8 +277,13 @@ impl Kernel for FakeKernel {
             return Err(KernelError::GenerationChanged);
         }
         let messages = match change {
-            Change::Replace { plan, seeds } => {
-                let live = self.live_of(plan, seeds);
+            Change::Members { table, edits } => self.edit_members(table, edits)?,
+            Change::Replace {
+                plan,
+                seeds,
+                members,
+            } => {
+                let live = self.live_of(plan, seeds, members);
                 self.tables.insert(plan.table.clone(), live);
                 3 + plan.sets.len() + plan.chains.iter().map(|c| 1 + c.rules.len()).sum::<usize>()
             }
@@ -201,6 +317,8 @@ impl Kernel for FakeKernel {
 pub struct MemStore {
     pub files: RefCell<HashMap<Kind, String>>,
     pub history: RefCell<Vec<crate::core::rollout::Revision>>,
+    /// the members journal's text
+    pub members: RefCell<String>,
 }
 
 impl MemStore {
@@ -248,6 +366,27 @@ impl Store for MemStore {
 
     fn revisions(&self) -> Result<Vec<crate::core::rollout::Revision>, StoreError> {
         Ok(self.history.borrow().clone())
+    }
+
+    fn append_members(&self, ops: &[MemberOp]) -> Result<(), StoreError> {
+        self.members
+            .borrow_mut()
+            .push_str(&crate::core::members::format_ops(ops));
+        Ok(())
+    }
+
+    fn rewrite_members(&self, ops: &[MemberOp]) -> Result<(), StoreError> {
+        *self.members.borrow_mut() = crate::core::members::format_ops(ops);
+        Ok(())
+    }
+
+    fn read_members(&self) -> Result<(Vec<MemberOp>, u64), StoreError> {
+        let text = self.members.borrow();
+        Ok((crate::core::members::parse_ops(&text).0, text.len() as u64))
+    }
+
+    fn members_bytes(&self) -> u64 {
+        self.members.borrow().len() as u64
     }
 
     fn command(&self, sub: &str) -> String {

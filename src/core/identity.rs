@@ -45,6 +45,10 @@ impl Fnv {
         self.bytes(&v.to_be_bytes())
     }
 
+    fn u64(&mut self, v: u64) -> &mut Self {
+        self.bytes(&v.to_be_bytes())
+    }
+
     /// A string, length first, so that ("ab", "c") and ("a", "bc") differ.
     fn str(&mut self, s: &str) -> &mut Self {
         self.u32(s.len() as u32).bytes(s.as_bytes())
@@ -130,6 +134,9 @@ fn a_match(h: &mut Fnv, m: &Match) {
         Match::IifName(name) => {
             h.tag(11).bytes(&name);
         }
+        Match::SrcInLive { v6, set } => {
+            h.tag(12).tag(u8::from(v6)).str(set.as_str());
+        }
     }
 }
 
@@ -162,11 +169,18 @@ fn set_kind(k: SetKind) -> u8 {
         SetKind::AuditUdp => 6,
         SetKind::AuditSrc4 => 7,
         SetKind::AuditSrc6 => 8,
+        SetKind::Live4 => 9,
+        SetKind::Live6 => 10,
     }
 }
 
 fn set(h: &mut Fnv, s: &Set) {
     h.str(&s.name).tag(set_kind(s.kind));
+    if s.kind.live() {
+        // a live set's declaration is the plan; its members are run-time state
+        h.u64(s.timeout.unwrap_or(0));
+        return;
+    }
     // the kernel keeps elements by key: their order in the policy is not part of the table
     let mut els = s.elements.clone();
     els.sort();

@@ -4,15 +4,35 @@
 
 use crate::core::identity::Seeds;
 use crate::core::live::LiveTable;
-use crate::core::plan::Plan;
+use crate::core::model::Cidr;
+use crate::core::plan::{Member, Members, Plan, SetKind};
 
 /// One atomic change to statewall's table: the whole batch, all or nothing.
 #[derive(Debug, Clone, Copy)]
 pub enum Change<'a> {
-    /// replace statewall's table with `plan`; rules listed in `seeds` start with those counters
-    Replace { plan: &'a Plan, seeds: &'a Seeds },
+    /// replace statewall's table with `plan`; rules listed in `seeds` start with those
+    /// counters, and its live sets get `members` (what they held, in the same batch)
+    Replace {
+        plan: &'a Plan,
+        seeds: &'a Seeds,
+        members: &'a Members,
+    },
     /// delete statewall's table and nothing else
     Remove { table: &'a str },
+    /// add and delete members of live sets: only those elements, never a table replace
+    Members {
+        table: &'a str,
+        edits: &'a [SetEdit],
+    },
+}
+
+/// Members added to and deleted from one kernel set of a live set (`live4_banned`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetEdit {
+    pub set: String,
+    pub kind: SetKind,
+    pub add: Vec<Member>,
+    pub del: Vec<Cidr>,
 }
 
 /// A batch the kernel took.
@@ -58,6 +78,9 @@ pub trait Kernel {
     /// `sets` is empty. A set's element dump costs the kernel a walk of the set for every
     /// reply buffer (seconds for 500,000 elements); a metrics scrape must not wait for that.
     fn read_rules(&mut self, table: &str) -> Result<Option<LiveTable>, KernelError>;
+    /// The default element lifetime (seconds) of set `set` of statewall's table; None when
+    /// it has none (or there is no such set).
+    fn set_timeout(&mut self, table: &str, set: &str) -> Result<Option<u64>, KernelError>;
     /// Commits `change` in one batch, conditional on generation `genid`: a stale id commits
     /// nothing and answers [`KernelError::GenerationChanged`].
     fn commit(&mut self, change: Change<'_>, genid: u32) -> Result<Committed, KernelError>;

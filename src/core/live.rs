@@ -20,6 +20,34 @@ pub struct LiveSet {
     pub kind: SetKind,
     /// (element, packets, bytes), sorted by key; or what could not be read
     pub elements: Result<Vec<(SetElem, u64, u64)>, String>,
+    /// a live set's default member lifetime in seconds (`NFTA_SET_TIMEOUT`)
+    pub timeout: Option<u64>,
+    /// a live set: what is left of each element's lifetime in ms, `expires[i]` belonging to
+    /// `elements[i]` (empty for other sets)
+    pub expires: Vec<Option<u64>>,
+}
+
+impl LiveSet {
+    /// A live set's members as a table replace carries them (empty for other sets, or
+    /// when its elements could not be read).
+    pub fn members(&self) -> Vec<crate::core::plan::Member> {
+        let Ok(els) = &self.elements else {
+            return Vec::new();
+        };
+        if !self.kind.live() {
+            return Vec::new();
+        }
+        els.iter()
+            .enumerate()
+            .filter_map(|(i, (e, _, _))| match e {
+                SetElem::Net(net) => Some(crate::core::plan::Member {
+                    net: *net,
+                    expires_ms: self.expires.get(i).copied().flatten(),
+                }),
+                SetElem::Ports(_) => None,
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone)]

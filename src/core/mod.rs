@@ -9,6 +9,7 @@ pub mod import;
 pub mod kernel;
 pub mod lint;
 pub mod live;
+pub mod members;
 pub mod metrics;
 pub mod model;
 pub mod plan;

@@ -206,6 +206,8 @@ pub struct Service {
     pub icmp: Vec<u8>,
     /// input interface name (`iifname "eth0"`); None = any interface
     pub iif: Option<String>,
+    /// `from_set = "banned"`: sources are the members of this live set (`[[set]]`)
+    pub from_set: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -237,10 +239,79 @@ impl Final {
 pub struct Policy {
     pub mode: Mode,
     pub baseline: Baseline,
+    /// `[[set]]`: live sets, whose members change at run time
+    pub sets: Vec<LiveSetDecl>,
+    /// `[[block]]`: dropped before the established rule, so a blocked source loses its open
+    /// connections too
+    pub block: Vec<Service>,
     pub allow: Vec<Service>,
     pub reject: Vec<Reject>,
     /// the final rule in enforce mode (audit mode always counts and accepts)
     pub final_rule: Final,
+}
+
+/// One `[[set]]`: a live set of IPv4 and IPv6 addresses or networks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveSetDecl {
+    pub name: String,
+    pub loc: Loc,
+    /// default lifetime of members added at run time, in seconds; None = until deleted
+    pub timeout: Option<u64>,
+}
+
+/// Parses a duration as statewall writes them: `90s`, `10m`, `1h`, `2d`, `1h30m`, or plain
+/// seconds (`600`). At least one second, at most ten years. The one duration syntax of
+/// statewall (confirm windows, set timeouts).
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    const MAX: u64 = 10 * 365 * 86_400;
+    let t = text.trim();
+    if t.is_empty() {
+        return Err("an empty duration".into());
+    }
+    if t.bytes().all(|b| b.is_ascii_digit()) {
+        return match t.parse::<u64>() {
+            Ok(n) if (1..=MAX).contains(&n) => Ok(n),
+            _ => Err(format!("{t:?} is out of range (1 second to 10 years)")),
+        };
+    }
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    let mut units = 0;
+    for c in t.chars() {
+        if c.is_ascii_digit() {
+            if digits.len() >= 12 {
+                return Err(format!("{t:?} is out of range (1 second to 10 years)"));
+            }
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => {
+                return Err(format!(
+                    "{t:?} is not a duration (write e.g. 90s, 10m, 1h, 2d or 1h30m)"
+                ));
+            }
+        };
+        let n: u64 = digits.parse().map_err(|_| {
+            format!("{t:?} is not a duration (write e.g. 90s, 10m, 1h, 2d or 1h30m)")
+        })?;
+        digits.clear();
+        units += 1;
+        total = total.saturating_add(n.saturating_mul(unit));
+    }
+    if !digits.is_empty() || units == 0 {
+        return Err(format!(
+            "{t:?} is not a duration: a number needs a unit (s, m, h, d)"
+        ));
+    }
+    if !(1..=MAX).contains(&total) {
+        return Err(format!("{t:?} is out of range (1 second to 10 years)"));
+    }
+    Ok(total)
 }
 
 /// ICMPv4 type names as iptables (`--icmp-type`) and nft know them.
@@ -287,6 +358,19 @@ mod tests {
         match a.parse().unwrap() {
             std::net::IpAddr::V4(a) => Cidr::V4(a, l.parse().unwrap()),
             std::net::IpAddr::V6(a) => Cidr::V6(a, l.parse().unwrap()),
+        }
+    }
+
+    #[test]
+    fn durations() {
+        use super::parse_duration as d;
+        assert_eq!(d("600"), Ok(600));
+        assert_eq!(d("90s"), Ok(90));
+        assert_eq!(d("10m"), Ok(600));
+        assert_eq!(d("1h30m"), Ok(5400));
+        assert_eq!(d("2d"), Ok(172_800));
+        for bad in ["", "0", "0s", "1x", "h", "1h30", "-5s", "99999999999999999999s", "3651d"] {
+            assert!(d(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -119,6 +119,57 @@ pub enum Match {
     IcmpType(u8),
     /// `iifname "<name>"`: the input interface's name, NUL-padded to `IFNAMSIZ` (16) bytes
     IifName([u8; 16]),
+    /// `ip saddr @live4_<set>` / `ip6 saddr @live6_<set>`: a live set (`[[set]]`), whose
+    /// members change at run time (`statewall set add`) and are not part of the plan
+    SrcInLive { v6: bool, set: LiveName },
+}
+
+/// The name of a live set (`[[set]]`), kept inline so that a [`Match`] stays `Copy`: at most
+/// [`LiveName::MAX`] bytes of A-Z a-z 0-9 _ . - (the policy checker refuses others).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LiveName {
+    len: u8,
+    bytes: [u8; LiveName::MAX],
+}
+
+impl LiveName {
+    pub const MAX: usize = 32;
+
+    /// None when `name` is empty or longer than [`LiveName::MAX`] bytes.
+    pub fn new(name: &str) -> Option<LiveName> {
+        let b = name.as_bytes();
+        if b.is_empty() || b.len() > Self::MAX {
+            return None;
+        }
+        let mut bytes = [0u8; Self::MAX];
+        bytes[..b.len()].copy_from_slice(b);
+        Some(LiveName {
+            len: b.len() as u8,
+            bytes,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("?")
+    }
+
+    /// The kernel set holding this live set's IPv4 or IPv6 members.
+    pub fn set_name(&self, v6: bool) -> String {
+        let kind = if v6 { SetKind::Live6 } else { SetKind::Live4 };
+        format!("{}_{}", kind.prefix(), self.as_str())
+    }
+}
+
+impl std::fmt::Debug for LiveName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl std::fmt::Display for LiveName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// `Match::IifName` for an interface name (cut to 15 bytes; validation refuses longer ones).
@@ -148,6 +199,9 @@ pub enum SetKind {
     AuditUdp,
     AuditSrc4,
     AuditSrc6,
+    /// a live set's members (`[[set]]`): interval sets with timeouts, filled at run time
+    Live4,
+    Live6,
 }
 
 impl SetKind {
@@ -160,6 +214,8 @@ impl SetKind {
             SetKind::AuditTcp | SetKind::AuditUdp | SetKind::AuditSrc4 | SetKind::AuditSrc6 => {
                 "audit"
             }
+            SetKind::Live4 => "live4",
+            SetKind::Live6 => "live6",
         }
     }
 
@@ -169,6 +225,11 @@ impl SetKind {
             self,
             SetKind::AuditTcp | SetKind::AuditUdp | SetKind::AuditSrc4 | SetKind::AuditSrc6
         )
+    }
+
+    /// A live set: its members are run-time state, not part of the plan.
+    pub fn live(self) -> bool {
+        matches!(self, SetKind::Live4 | SetKind::Live6)
     }
 
     /// The fixed name of an audit set.
@@ -185,8 +246,8 @@ impl SetKind {
     /// nft's data type name (for rendering) and id (`NFTA_SET_KEY_TYPE`), key length.
     pub fn nft_type(self) -> (&'static str, u32, u32) {
         match self {
-            SetKind::Src4 | SetKind::AuditSrc4 => ("ipv4_addr", 7, 4),
-            SetKind::Src6 | SetKind::AuditSrc6 => ("ipv6_addr", 8, 16),
+            SetKind::Src4 | SetKind::AuditSrc4 | SetKind::Live4 => ("ipv4_addr", 7, 4),
+            SetKind::Src6 | SetKind::AuditSrc6 | SetKind::Live6 => ("ipv6_addr", 8, 16),
             SetKind::Tcp | SetKind::Udp | SetKind::AuditTcp | SetKind::AuditUdp => {
                 ("inet_service", 13, 2)
             }
@@ -194,8 +255,15 @@ impl SetKind {
     }
 
     pub fn from_prefix(p: &str) -> Option<SetKind> {
-        [SetKind::Src4, SetKind::Src6, SetKind::Tcp, SetKind::Udp]
-            .into_iter()
+        [
+            SetKind::Src4,
+            SetKind::Src6,
+            SetKind::Tcp,
+            SetKind::Udp,
+            SetKind::Live4,
+            SetKind::Live6,
+        ]
+        .into_iter()
             .find(|k| k.prefix() == p)
     }
 
@@ -235,6 +303,7 @@ pub fn set_of(rule: &Rule, m: &Match) -> Option<String> {
         (Match::DstPortInSet, Some(IPPROTO_TCP)) => SetKind::Tcp,
         (Match::DstPortInSet, Some(IPPROTO_UDP)) => SetKind::Udp,
         (Match::Record(key), _) => key.set_kind(),
+        (Match::SrcInLive { v6, set }, _) => return Some(set.set_name(*v6)),
         _ => return None,
     };
     Some(set_name(kind, &rule.comment))
@@ -259,9 +328,24 @@ impl std::fmt::Display for SetElem {
 pub struct Set {
     pub name: String,
     pub kind: SetKind,
-    /// in policy order (sorted on the wire)
+    /// in policy order (sorted on the wire); always empty for a live set, whose members are
+    /// run-time state carried beside the plan ([`Member`])
     pub elements: Vec<SetElem>,
+    /// a live set's default member lifetime in seconds (`timeout = "1h"`); None otherwise
+    pub timeout: Option<u64>,
 }
+
+/// A member of a live set, as it is carried across a table replace or restored at boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Member {
+    pub net: Cidr,
+    /// what is left of its lifetime, in milliseconds; None = until deleted
+    pub expires_ms: Option<u64>,
+}
+
+/// The members of live sets, by kernel set name (`live4_banned`): run-time state that a
+/// table replace carries in the same batch.
+pub type Members = std::collections::BTreeMap<String, Vec<Member>>;
 
 /// What an audit recorder keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -175,6 +175,8 @@ fn single(m: Match) -> String {
         // set lookups are rendered by `matches_with`, which knows the rule's name
         Match::SrcInSet { v6: false } => "ip saddr @?".to_string(),
         Match::SrcInSet { v6: true } => "ip6 saddr @?".to_string(),
+        Match::SrcInLive { v6: false, set } => format!("ip saddr @{}", set.set_name(false)),
+        Match::SrcInLive { v6: true, set } => format!("ip6 saddr @{}", set.set_name(true)),
         Match::DstPortInSet => "th dport @?".to_string(),
         Match::Record(key) => format!("update @{} {{ th dport }}", set_name(key.set_kind(), "")),
     }
@@ -191,6 +193,16 @@ pub fn set_text(set: &Set) -> String {
         let _ = writeln!(s, "\t\tsize {}", crate::core::plan::DYNAMIC_SET_SIZE);
         let _ = writeln!(s, "\t\tflags dynamic");
         let _ = writeln!(s, "\t\tcounter");
+        let _ = writeln!(s, "\t}}");
+        return s;
+    }
+    if set.kind.live() {
+        // members come and go at run time (`statewall set add`): they are not part of the plan
+        let _ = writeln!(s, "\t\tflags interval,timeout");
+        let _ = writeln!(s, "\t\tcounter");
+        if let Some(t) = set.timeout {
+            let _ = writeln!(s, "\t\ttimeout {t}s");
+        }
         let _ = writeln!(s, "\t}}");
         return s;
     }

@@ -57,11 +57,13 @@ pub fn live_plan(t: &LiveTable) -> Result<Plan, String> {
                 name: s.name.clone(),
                 kind: s.kind,
                 // what an audit set holds is traffic data, not part of the plan
-                elements: if s.kind.dynamic() {
+                // (a live set's members are run-time state, not part of the plan either)
+                elements: if s.kind.dynamic() || s.kind.live() {
                     Vec::new()
                 } else {
                     els.iter().map(|(e, _, _)| *e).collect()
                 },
+                timeout: s.timeout,
             }),
             Err(why) => return Err(format!("set {}: {why}", s.name)),
         }

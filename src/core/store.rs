@@ -6,6 +6,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::core::members::MemberOp;
+
 /// The records of the state directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
@@ -74,6 +76,15 @@ pub trait Store {
     fn append_revision(&self, rev: &crate::core::rollout::Revision) -> Result<(), StoreError>;
     /// The revisions kept, oldest first (a damaged one is left out).
     fn revisions(&self) -> Result<Vec<crate::core::rollout::Revision>, StoreError>;
+    /// Appends changes of live sets' members to their journal; durable when it returns.
+    fn append_members(&self, ops: &[MemberOp]) -> Result<(), StoreError>;
+    /// Replaces the members journal with `ops` (a snapshot), atomically and durably.
+    fn rewrite_members(&self, ops: &[MemberOp]) -> Result<(), StoreError>;
+    /// The members journal, in order (lines that cannot be read are skipped); its size in
+    /// bytes, so that a growing journal is compacted.
+    fn read_members(&self) -> Result<(Vec<MemberOp>, u64), StoreError>;
+    /// The members journal's size in bytes (0 when there is none), without reading it.
+    fn members_bytes(&self) -> u64;
     /// How the admin types `statewall SUB` to reach this store (`--state-dir` when not the
     /// default), for messages.
     fn command(&self, sub: &str) -> String;

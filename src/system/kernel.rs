@@ -71,12 +71,19 @@ impl Kernel for Netlink {
             .map_err(|e| KernelError::Io(e.to_string()))
     }
 
+    fn set_timeout(&mut self, table: &str, set: &str) -> Result<Option<u64>, KernelError> {
+        readback::set_timeout(self.sock()?, table, set).map_err(|e| KernelError::Io(e.to_string()))
+    }
+
     fn commit(&mut self, change: Change<'_>, genid: u32) -> Result<Committed, KernelError> {
         let batch = match change {
-            Change::Replace { plan, seeds } => {
-                encode::encode_seeded(plan, Some(genid), self.fault, seeds)
-            }
+            Change::Replace {
+                plan,
+                seeds,
+                members,
+            } => encode::encode_seeded(plan, Some(genid), self.fault, seeds, members),
             Change::Remove { table } => encode::encode_remove(table, Some(genid)),
+            Change::Members { table, edits } => encode::encode_members(table, edits, Some(genid)),
         };
         tracing::debug!(
             bytes = batch.bytes.len(),

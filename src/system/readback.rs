@@ -248,22 +248,59 @@ fn read_sets(
     }
     let mut out = Vec::new();
     for (_, kind, name) in wanted {
+        let mut expires = Vec::new();
         let elements = match sock.dump(sets::getsetelem(0, table, &name)) {
             Ok(msgs) => {
                 let raw: Vec<sets::RawElem> =
                     msgs.iter().flat_map(|m| sets::parse_elements(m)).collect();
-                sets::elements_from_raw(kind, &raw)
+                sets::elements_with_expiry(kind, &raw).map(|els| {
+                    if kind.live() {
+                        expires = els.iter().map(|e| e.3).collect();
+                    }
+                    els.into_iter().map(|(e, p, b, _)| (e, p, b)).collect()
+                })
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
                 return Err(Failure::Interrupted);
             }
             Err(e) => Err(format!("reading its elements failed: {e}")),
         };
+        let timeout = if kind.live() {
+            read_set_timeout(sock, table, &name)?
+        } else {
+            None
+        };
         out.push(LiveSet {
             name,
             kind,
             elements,
+            timeout,
+            expires,
         });
     }
     Ok(out)
+}
+
+/// A set's default element lifetime in seconds (`NFTA_SET_TIMEOUT`): None when it has none
+/// or there is no such set.
+pub fn set_timeout(sock: &mut Socket, table: &str, set: &str) -> Result<Option<u64>, ReadError> {
+    read_set_timeout(sock, table, set).map_err(|e| match e {
+        Failure::Error(e) => e,
+        Failure::Interrupted => ReadError(format!("reading set {set} was interrupted; try again")),
+    })
+}
+
+/// A set's default element lifetime in seconds (`NFTA_SET_TIMEOUT`), read with a
+/// `NFT_MSG_GETSET` dump of the table's sets.
+fn read_set_timeout(sock: &mut Socket, table: &str, set: &str) -> Result<Option<u64>, Failure> {
+    let msgs = match sock.dump(sets::getset(table, set)) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Err(Failure::Interrupted),
+        Err(e) => {
+            return Err(Failure::Error(ReadError(format!(
+                "reading set {set} of table inet {table} failed: {e}"
+            ))));
+        }
+    };
+    Ok(msgs.iter().find_map(|m| sets::set_timeout_of(m, set)))
 }

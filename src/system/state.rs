@@ -13,12 +13,16 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::core::members::{self, MemberOp};
 use crate::core::store::StoreError;
 pub use crate::core::store::{FORMAT, Kind, checksum, envelope, open_envelope};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub const DEFAULT_DIR: &str = "/var/lib/statewall";
+
+/// The members journal of live sets, in each namespace/table scope (`core::members`).
+const MEMBERS_FILE: &str = "members.journal";
 
 /// How long a command waits for another one in the same namespace to finish.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -352,6 +356,58 @@ impl StateDir {
         result
     }
 
+    /// Appends lines to the members journal: one `write` of whole lines, then `fdatasync`,
+    /// so a crash leaves at most a torn last line (skipped when read).
+    pub fn append_members(&self, text: &str) -> Result<(), StateError> {
+        self.ensure()?;
+        let path = self.path.join(MEMBERS_FILE);
+        let mut f = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(io_at(&path))?;
+        f.write_all(text.as_bytes()).map_err(io_at(&path))?;
+        f.sync_data().map_err(io_at(&path))
+    }
+
+    /// Replaces the members journal (temp file, fsync, rename, fsync of the directory).
+    pub fn rewrite_members(&self, text: &str) -> Result<(), StateError> {
+        self.ensure()?;
+        let path = self.path.join(MEMBERS_FILE);
+        let tmp = self
+            .path
+            .join(format!(".{MEMBERS_FILE}.tmp.{}", std::process::id()));
+        let _ = fs::remove_file(&tmp);
+        let result = (|| {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&tmp)
+                .map_err(io_at(&tmp))?;
+            f.write_all(text.as_bytes()).map_err(io_at(&tmp))?;
+            f.sync_all().map_err(io_at(&tmp))?;
+            drop(f);
+            fs::rename(&tmp, &path).map_err(io_at(&path))?;
+            self.sync_dir()
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// The members journal's text; `Ok(None)` when there is none.
+    pub fn read_members(&self) -> Result<Option<String>, StateError> {
+        if !self.exists()? {
+            return Ok(None);
+        }
+        read_nofollow(&self.path.join(MEMBERS_FILE))
+    }
+
     /// Removes a record (durably); no error when it is already gone.
     pub fn remove(&self, kind: Kind) -> Result<(), StateError> {
         if !self.exists()? {
@@ -488,6 +544,31 @@ impl crate::core::store::Store for StateDir {
 
     fn revisions(&self) -> Result<Vec<crate::core::rollout::Revision>, StoreError> {
         StateDir::revisions(self).map_err(store_err)
+    }
+
+    fn append_members(&self, ops: &[MemberOp]) -> Result<(), StoreError> {
+        StateDir::append_members(self, &members::format_ops(ops)).map_err(store_err)
+    }
+
+    fn rewrite_members(&self, ops: &[MemberOp]) -> Result<(), StoreError> {
+        StateDir::rewrite_members(self, &members::format_ops(ops)).map_err(store_err)
+    }
+
+    fn read_members(&self) -> Result<(Vec<MemberOp>, u64), StoreError> {
+        let text = StateDir::read_members(self).map_err(store_err)?;
+        let text = text.unwrap_or_default();
+        let (ops, skipped) = members::parse_ops(&text);
+        if skipped > 0 {
+            tracing::warn!(
+                "{skipped} line(s) of {} could not be read and were skipped",
+                self.path.join(MEMBERS_FILE).display()
+            );
+        }
+        Ok((ops, text.len() as u64))
+    }
+
+    fn members_bytes(&self) -> u64 {
+        fs::symlink_metadata(self.path.join(MEMBERS_FILE)).map_or(0, |m| m.len())
     }
 
     fn command(&self, sub: &str) -> String {

@@ -75,7 +75,9 @@ fn encode_match(out: &mut rustables::Rule, rule: &plan::Rule, m: &Match, set_ids
         Match::IifName(name) => iifname::encode(out, name),
         Match::L4Proto(proto) => l4proto::encode(out, proto),
         Match::SrcNet(net) => saddr::encode_net(out, net),
-        Match::SrcInSet { v6 } => saddr::encode_in_set(out, v6, &set(), set_ids),
+        Match::SrcInSet { v6 } | Match::SrcInLive { v6, .. } => {
+            saddr::encode_in_set(out, v6, &set(), set_ids)
+        }
         Match::DstPort(ports) => dport::encode(out, ports),
         Match::DstPortInSet => dport::encode_in_set(out, &set(), set_ids),
         Match::IcmpType(ty) => icmp::encode_type(out, ty),

@@ -16,7 +16,7 @@ use crate::codec::nft::{
     NFPROTO_IPV4, NFPROTO_IPV6, NFT_CMP_EQ, NFT_META_NFPROTO, NFT_PAYLOAD_NETWORK_HEADER,
 };
 use crate::core::model::Cidr;
-use crate::core::plan::{Match, SetKind, set_name};
+use crate::core::plan::{LiveName, Match, SetKind, set_name};
 
 /// The family, and where its header keeps the source address: (nfproto, offset, length).
 pub(super) fn family(v6: bool) -> (u8, u32, u32) {
@@ -83,6 +83,10 @@ pub(super) fn decode(at: &At) -> Decoding {
 }
 
 fn decode_in_set(at: &At, v6: bool, set: &str) -> Result<(Step, usize), NotUnderstood> {
+    let live = if v6 { "live6_" } else { "live4_" };
+    if let Some(name) = set.strip_prefix(live).and_then(LiveName::new) {
+        return Ok((Step::Match(Match::SrcInLive { v6, set: name }), 4));
+    }
     let kind = if v6 { SetKind::Src6 } else { SetKind::Src4 };
     if set != set_name(kind, at.comment()) {
         return Err(at.fail(3, format!("lookup in set {set}, not this rule's own set")));
@@ -145,6 +149,8 @@ mod tests {
         }
         for v6 in [false, true] {
             roundtrip(rule(vec![Match::SrcInSet { v6 }], Verdict::Drop));
+            let set = LiveName::new("banned").unwrap();
+            roundtrip(rule(vec![Match::SrcInLive { v6, set }], Verdict::Drop));
         }
     }
 

@@ -22,6 +22,8 @@ struct Fields<'t, 'a> {
     icmp_mentioned: bool,
     iif: Option<String>,
     iif_written: bool,
+    from_set: Option<(String, Range<usize>)>,
+    from_set_written: bool,
     with: RejectWith,
     with_span: Option<Range<usize>>,
     /// The keys that unknown keys probably meant: a misspelt `tcp` or `name` is reported as
@@ -128,6 +130,7 @@ impl Checker<'_> {
             self.missing_ports(kind, &f, head);
         }
         self.tcp_reset_fits(&f);
+        self.one_kind_of_sources(&f);
         Entry {
             kind,
             name: f.name,
@@ -136,6 +139,7 @@ impl Checker<'_> {
             icmp: f.icmp,
             from: f.from,
             iif: f.iif,
+            from_set: f.from_set,
             with: f.with,
         }
     }
@@ -153,6 +157,8 @@ impl Checker<'_> {
             icmp_mentioned: false,
             iif: None,
             iif_written: false,
+            from_set: None,
+            from_set_written: false,
             with: RejectWith::Default,
             with_span: None,
             misspelt: Vec::new(),
@@ -160,6 +166,7 @@ impl Checker<'_> {
         let place = match kind {
             Kind::Allow => Place::Allow,
             Kind::Reject => Place::Reject,
+            Kind::Block => Place::Block,
         };
         for (key, value) in table.iter() {
             match key.get_ref().as_ref() {
@@ -171,6 +178,10 @@ impl Checker<'_> {
                 "udp" => f.udp = self.ports("udp", value),
                 "from" => f.from = Some(self.from(kind, value)),
                 "from_file" => f.from_file = Some(value),
+                "from_set" => {
+                    f.from_set_written = true;
+                    f.from_set = self.set_ref(value);
+                }
                 "icmp" => (f.icmp, f.icmp_mentioned) = self.icmp_types(value),
                 "iif" => {
                     f.iif_written = true;
@@ -210,7 +221,11 @@ impl Checker<'_> {
     /// there; one that restricts nothing at all would match everything.
     fn missing_ports(&mut self, kind: Kind, f: &Fields<'_, '_>, head: Range<usize>) {
         let ports_misspelt = f.misspelt.contains(&"tcp") || f.misspelt.contains(&"udp");
-        let restricted = f.from.is_some() || f.iif_written || f.misspelt.contains(&"from");
+        let restricted = f.from.is_some()
+            || f.iif_written
+            || f.from_set_written
+            || f.misspelt.contains(&"from")
+            || f.misspelt.contains(&"from_set");
         if !f.portless() || restricted || ports_misspelt {
             return;
         }
@@ -222,8 +237,25 @@ impl Checker<'_> {
         self.error(
             head,
             what,
-            Some("add tcp = [...] and/or udp = [...], e.g. tcp = [22]; an entry without ports needs `from` or `iif` (it then matches everything from there); to accept everything, use mode = \"audit\"".into()),
+            Some("add tcp = [...] and/or udp = [...], e.g. tcp = [22]; an entry without ports needs `from`, `from_set` or `iif` (it then matches everything from there); to accept everything, use mode = \"audit\"".into()),
         );
+    }
+
+    /// Sources come from one place: `from` (and `from_file`) or a live set, not both.
+    fn one_kind_of_sources(&mut self, f: &Fields<'_, '_>) {
+        let Some((set, span)) = &f.from_set else {
+            return;
+        };
+        if f.from.is_some() || f.from_file.is_some() {
+            self.error(
+                span.clone(),
+                format!("`from_set = \"{set}\"` and `from`/`from_file` in one entry"),
+                Some(
+                    "an entry takes its sources from one place: put the fixed networks in another entry, or add them to the set (statewall set add)"
+                        .into(),
+                ),
+            );
+        }
     }
 
     /// A tcp reset answers tcp ports only.
@@ -260,7 +292,7 @@ impl Checker<'_> {
 
     /// Where to point for a problem with a whole entry: its `[[allow]]` header, the opening
     /// brace of its inline table, or (dotted keys) its key.
-    fn entry_head(&self, span: &Range<usize>) -> Range<usize> {
+    pub(super) fn entry_head(&self, span: &Range<usize>) -> Range<usize> {
         if self.text(span).starts_with('{') {
             span.start..span.start + 1
         } else {

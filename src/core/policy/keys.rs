@@ -6,9 +6,20 @@ use toml::de::DeString;
 
 use super::Checker;
 
-const ROOT_KEYS: &[&str] = &["mode", "final", "baseline", "allow", "reject"];
+const ROOT_KEYS: &[&str] = &[
+    "mode", "final", "baseline", "set", "block", "allow", "reject",
+];
 const BASELINE_KEYS: &[&str] = &["established", "invalid", "loopback", "icmp", "icmpv6"];
-const ALLOW_KEYS: &[&str] = &["name", "tcp", "udp", "icmp", "from", "from_file", "iif"];
+const ALLOW_KEYS: &[&str] = &[
+    "name",
+    "tcp",
+    "udp",
+    "icmp",
+    "from",
+    "from_file",
+    "from_set",
+    "iif",
+];
 const REJECT_KEYS: &[&str] = &[
     "name",
     "tcp",
@@ -16,9 +27,11 @@ const REJECT_KEYS: &[&str] = &[
     "icmp",
     "from",
     "from_file",
+    "from_set",
     "iif",
     "with",
 ];
+const SET_KEYS: &[&str] = &["name", "timeout"];
 
 /// The keys valid at a place, aliases people write for them, and how to say where.
 struct Keys {
@@ -34,6 +47,8 @@ pub(super) enum Place {
     Baseline,
     Allow,
     Reject,
+    Block,
+    Set,
 }
 
 impl Place {
@@ -84,6 +99,22 @@ impl Place {
                 ],
                 label: "in a reject entry",
             },
+            Place::Block => Keys {
+                valid: ALLOW_KEYS,
+                aliases: &[
+                    ("source", "from"),
+                    ("sources", "from"),
+                    ("src", "from"),
+                    ("saddr", "from"),
+                    ("set", "from_set"),
+                ],
+                label: "in a block entry",
+            },
+            Place::Set => Keys {
+                valid: SET_KEYS,
+                aliases: &[("ttl", "timeout"), ("expires", "timeout")],
+                label: "in a [[set]]",
+            },
         }
     }
 }
@@ -116,11 +147,12 @@ fn unknown_key_help(k: &str, place: Place) -> (String, Option<&'static str>) {
         Place::Root if BASELINE_KEYS.contains(&k) => {
             format!("`{k}` belongs to the baseline: put it under [baseline]")
         }
-        Place::Baseline | Place::Allow | Place::Reject if k == "mode" => {
+        Place::Baseline | Place::Allow | Place::Reject | Place::Block | Place::Set
+            if k == "mode" => {
             "`mode` is a top-level setting: put it at the top of the file, before any [section]"
                 .to_string()
         }
-        Place::Allow | Place::Reject if BASELINE_KEYS.contains(&k) => {
+        Place::Allow | Place::Reject | Place::Block if BASELINE_KEYS.contains(&k) => {
             format!("`{k}` belongs to the baseline: put it under [baseline]")
         }
         Place::Baseline if is_entry_key => {
@@ -130,7 +162,7 @@ fn unknown_key_help(k: &str, place: Place) -> (String, Option<&'static str>) {
             "`with` says how a reject entry answers; an allow entry accepts, so it has no `with`"
                 .to_string()
         }
-        Place::Allow | Place::Reject
+        Place::Allow | Place::Reject | Place::Block
             if ["port", "ports", "dport", "dports", "dst-port"].contains(&k) =>
         {
             let help = "ports are listed per protocol: tcp = [...] and/or udp = [...]";

@@ -42,7 +42,8 @@ impl Checker<'_> {
         let clean = |e: &Entry| e.name.is_some() && e.from.as_ref().is_none_or(|f| f.clean);
         let allows: Vec<Allow<'_>> = entries
             .iter()
-            .filter(|e| e.kind == Kind::Allow && clean(e))
+            // (a live set's sources are not known here: such an allow shadows nothing)
+            .filter(|e| e.kind == Kind::Allow && clean(e) && e.from_set.is_none())
             .map(Allow::new)
             .collect();
         let rejects: Vec<&Entry> = entries

@@ -47,6 +47,7 @@ mod fields;
 mod intervals;
 mod keys;
 mod lints;
+mod live;
 pub(crate) mod names;
 mod ports;
 mod settings;
@@ -61,6 +62,15 @@ use crate::core::diag::{Diagnostic, Diags, loc_of};
 use crate::core::model::{Cidr, Policy, PortRange, Reject, RejectWith, Service};
 
 pub(crate) use cidr::network;
+
+/// A live set member as `statewall set add` takes it: an IPv4 or IPv6 address, or a
+/// network without host bits. The error is one line: what is wrong, and what to write.
+pub fn parse_member(s: &str) -> Result<Cidr, String> {
+    cidr::parse_cidr(s).map_err(|e| {
+        let (_, message, help) = e.explain(s);
+        format!("{message}: {help}")
+    })
+}
 
 /// Parses and validates a policy file.
 ///
@@ -116,6 +126,7 @@ fn parse_inner(src: &str, load: Loader<'_>, stored: bool) -> (Option<Policy>, Di
 enum Kind {
     Allow,
     Reject,
+    Block,
 }
 
 impl Kind {
@@ -123,6 +134,7 @@ impl Kind {
         match self {
             Kind::Allow => "allow",
             Kind::Reject => "reject",
+            Kind::Block => "block",
         }
     }
 }
@@ -155,6 +167,8 @@ struct Entry {
     from: Option<FromList>,
     /// `iif`, when valid.
     iif: Option<String>,
+    /// `from_set`, when valid: a live set's name (checked against the `[[set]]`s later)
+    from_set: Option<(String, Range<usize>)>,
     with: RejectWith,
 }
 
@@ -224,6 +238,7 @@ impl<'s> Checker<'s> {
     fn policy(&mut self, root: &DeTable<'_>) -> Policy {
         let mut policy = Policy::default();
         let mut entries = Vec::new();
+        let mut sets = Vec::new();
         for (key, value) in root.iter() {
             match key.get_ref().as_ref() {
                 "mode" => {
@@ -237,6 +252,8 @@ impl<'s> Checker<'s> {
                     }
                 }
                 "baseline" => policy.baseline = self.baseline(key, value),
+                "set" => self.live_sets(key, value, &mut sets),
+                "block" => self.entries(Kind::Block, key, value, &mut entries),
                 "allow" => self.entries(Kind::Allow, key, value, &mut entries),
                 "reject" => self.entries(Kind::Reject, key, value, &mut entries),
                 _ => {
@@ -245,6 +262,7 @@ impl<'s> Checker<'s> {
             }
         }
         self.duplicate_names(&entries);
+        policy.sets = self.live_sets_used(sets, &entries);
         self.shadowed_rejects(&entries);
         if policy.baseline.icmp {
             self.icmp_rejects_shadowed(&entries);
@@ -269,8 +287,10 @@ impl<'s> Checker<'s> {
                 .unwrap_or_default(),
             icmp: e.icmp.into_iter().map(|(t, _)| t).collect(),
             iif: e.iif,
+            from_set: e.from_set.map(|(n, _)| n),
         };
         match e.kind {
+            Kind::Block => policy.block.push(service),
             Kind::Allow => policy.allow.push(service),
             Kind::Reject => policy.reject.push(Reject {
                 service,

@@ -152,15 +152,18 @@ pub fn apply<K: Kernel, S: Store, C: Clock>(
             Some(t) => CounterSnapshot::of(t).seeds(plan),
             None => Seeds::default(),
         };
+        let members = crate::core::usecase::sets::carried(live.as_ref(), plan, store, clock);
         let committed = k
             .commit(
                 Change::Replace {
                     plan,
                     seeds: &seeds,
+                    members: &members,
                 },
                 before,
             )
             .map_err(RaceOr::from)?;
+        crate::core::usecase::sets::record_carried(store, clock, &members);
         Ok(Outcome::Committed {
             before,
             committed,

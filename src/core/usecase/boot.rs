@@ -2,12 +2,12 @@
 //! change (the machine restarted: it was not confirmed), never nothing.
 
 use crate::core::identity::{self, Seeds};
-use crate::core::kernel::{Change, Kernel};
+use crate::core::kernel::Kernel;
 use crate::core::rollout::{
     self, BootSource, Confirmed, Origin, Pending, Revision, RollbackRecord,
 };
 use crate::core::store::{Clock, Kind, Store};
-use crate::core::usecase::apply::{commit_fresh, refuse_foreign};
+use crate::core::usecase::apply::refuse_foreign;
 use crate::core::usecase::{Error, clear_pending, stored_plan};
 
 /// What boot loaded.
@@ -110,13 +110,7 @@ pub fn boot<K: Kernel, S: Store, C: Clock>(
             continue;
         };
         let seeds = Seeds::default();
-        match commit_fresh(
-            k,
-            Change::Replace {
-                plan: &plan,
-                seeds: &seeds,
-            },
-        ) {
+        match crate::core::usecase::sets::replace_carrying(k, store, clock, &plan, &seeds) {
             Ok((_, committed)) => {
                 if let Err(e) = store.append_revision(&Revision {
                     policy_text: text,

@@ -1,14 +1,13 @@
 //! `statewall enforce`: audit → enforce in one swap, counters carried over.
 
 use crate::core::identity::{self, CounterSnapshot, Seeds};
-use crate::core::kernel::{Change, Kernel};
+use crate::core::kernel::Kernel;
 use crate::core::live::LiveTable;
 use crate::core::model::Mode;
 use crate::core::plan::Plan;
 use crate::core::rollout::{Origin, Revision};
 use crate::core::store::{Clock, Store};
 use crate::core::usecase::apply::accept;
-use crate::core::usecase::apply::commit_fresh;
 use crate::core::usecase::{Error, lint_gate};
 use crate::core::usecase::{Validated, refuse_if_pending, state_err};
 use crate::core::{compile, lint, verify};
@@ -109,12 +108,12 @@ pub fn commit<K: Kernel, S: Store, C: Clock>(
 ) -> Result<(u32, u32), Error> {
     let _lock = store.lock().map_err(state_err)?;
     refuse_if_pending(store)?;
-    let (before, committed) = commit_fresh(
+    let (before, committed) = crate::core::usecase::sets::replace_carrying(
         k,
-        Change::Replace {
-            plan: &checked.plan,
-            seeds: &checked.seeds,
-        },
+        store,
+        clock,
+        &checked.plan,
+        &checked.seeds,
     )?;
     accept(
         store,

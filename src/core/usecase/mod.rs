@@ -9,6 +9,7 @@ pub mod boot;
 pub mod enforce;
 pub mod metrics;
 pub mod rollout;
+pub mod sets;
 
 #[cfg(test)]
 mod tests;

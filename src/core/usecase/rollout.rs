@@ -243,12 +243,22 @@ pub fn apply_confirm<K: Kernel, S: Store, C: Clock>(
             })?;
         }
         // (d) the commit, conditional on the generation the snapshot was taken at
+        let members = if crate::core::usecase::sets::has_live_sets(trial.plan) {
+            let live = k.read_table(trial.table)?;
+            crate::core::usecase::sets::carried(live.as_ref(), trial.plan, store, clock)
+        } else {
+            Default::default()
+        };
         let change = Change::Replace {
             plan: trial.plan,
             seeds: &seeds,
+            members: &members,
         };
         match k.commit(change, generation) {
-            Ok(c) => Ok((record, generation, c.generation)),
+            Ok(c) => {
+                crate::core::usecase::sets::record_carried(store, clock, &members);
+                Ok((record, generation, c.generation))
+            }
             Err(e) => {
                 let _ = clear_pending(store);
                 Err(RaceOr::from(e))
@@ -398,11 +408,24 @@ pub fn rollback<K: Kernel, S: Store, C: Clock>(
             }
             LiveIs::Candidate => {}
         }
+        let members = match &restore {
+            Some((plan, _)) => {
+                crate::core::usecase::sets::carried(live.as_ref(), plan, store, clock)
+            }
+            None => Default::default(),
+        };
         let change = match &restore {
             None => Change::Remove { table: &rec.table },
-            Some((plan, seeds)) => Change::Replace { plan, seeds },
+            Some((plan, seeds)) => Change::Replace {
+                plan,
+                seeds,
+                members: &members,
+            },
         };
         let after = k.commit(change, generation)?.generation;
+        if restore.is_some() {
+            crate::core::usecase::sets::record_carried(store, clock, &members);
+        }
         restored = true;
         let what = match &rec.previous {
             Previous::NoTable => format!("deleted table inet {}", rec.table),

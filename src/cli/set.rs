@@ -1,0 +1,206 @@
+//! `statewall set add|del|list`: members of live sets at run time.
+
+use std::io::Read;
+
+use super::args::SetCmd;
+use super::error::CliError;
+use super::{Ctx, kernel, out, outln};
+use crate::core::model::Cidr;
+use crate::core::policy::parse_member;
+use crate::core::usecase::sets::{self, SetRequest};
+use crate::system::host::SystemClock;
+
+/// At most this many bad elements are listed; the rest are counted.
+const SHOWN: usize = 20;
+
+pub fn run(cx: &Ctx, op: SetCmd) -> Result<(), CliError> {
+    match op {
+        SetCmd::Add {
+            name,
+            elements,
+            timeout,
+            force,
+        } => change(cx, &name, &elements, true, timeout, force),
+        SetCmd::Del { name, elements } => change(cx, &name, &elements, false, None, false),
+        SetCmd::List { name, json } => list(cx, &name, json),
+    }
+}
+
+/// The elements as given: arguments, and for `-` the words of stdin (`#` starts a comment).
+/// Every bad one is reported (the first [`SHOWN`]) and nothing is sent.
+fn elements(args: &[String]) -> Result<Vec<Cidr>, CliError> {
+    let mut words: Vec<(String, String)> = Vec::new();
+    let mut stdin_read = false;
+    for a in args {
+        if a != "-" {
+            words.push((a.clone(), format!("argument {a:?}")));
+            continue;
+        }
+        if stdin_read {
+            continue;
+        }
+        stdin_read = true;
+        let mut text = String::new();
+        let max = super::load::LIST_MAX;
+        std::io::stdin()
+            .take(max + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| CliError::usage(format!("reading elements from stdin: {e}")))?;
+        if text.len() as u64 > max {
+            return Err(CliError::usage(format!(
+                "stdin holds more than {} MiB of elements: split it",
+                max >> 20
+            )));
+        }
+        for (i, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("");
+            for w in line.split(|c: char| c.is_whitespace() || c == ',') {
+                if !w.is_empty() {
+                    words.push((w.to_string(), format!("stdin:{}", i + 1)));
+                }
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(words.len());
+    let mut bad = Vec::new();
+    let mut bad_count = 0;
+    for (w, at) in &words {
+        match parse_member(w) {
+            Ok(c) => out.push(c),
+            Err(why) => {
+                bad_count += 1;
+                if bad.len() < SHOWN {
+                    bad.push(format!("{at}: {why}"));
+                }
+            }
+        }
+    }
+    if bad_count > 0 {
+        let more = if bad_count > bad.len() {
+            format!("\n... and {} more", bad_count - bad.len())
+        } else {
+            String::new()
+        };
+        return Err(CliError::usage(format!(
+            "{bad_count} element(s) are not addresses or networks; nothing was changed:\n{}{more}",
+            bad.join("\n")
+        )));
+    }
+    if out.is_empty() {
+        return Err(CliError::usage("no elements given (stdin was empty)"));
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn change(
+    cx: &Ctx,
+    name: &str,
+    args: &[String],
+    add: bool,
+    timeout: Option<u64>,
+    force: bool,
+) -> Result<(), CliError> {
+    let nets = elements(args)?;
+    // the admin's own connection: the client of SSH_CONNECTION, when it reaches this ruleset
+    cx.enter_netns()?;
+    let peers: Vec<std::net::IpAddr> = crate::system::host::ssh_connection()
+        .map(|c| vec![c.client])
+        .unwrap_or_default();
+    let (add_list, del_list): (&[Cidr], &[Cidr]) = if add {
+        (&nets, &[])
+    } else {
+        (&[], &nets)
+    };
+    let req = SetRequest {
+        table: &cx.table,
+        set: name,
+        add: add_list,
+        del: del_list,
+        timeout,
+        force,
+        admin_peers: &peers,
+    };
+    let mut k = kernel();
+    let result = sets::change(&mut k, &cx.state, &SystemClock, &req);
+    k.finish();
+    let done = result?;
+    for p in &done.present {
+        eprintln!("statewall: {p} is already in \"{name}\": kept as it was");
+    }
+    for a in &done.absent {
+        eprintln!("statewall: {a} is not in \"{name}\": nothing to delete");
+    }
+    let (n, verb, prep) = if add {
+        (done.added, "added", "to")
+    } else {
+        (done.deleted, "deleted", "from")
+    };
+    let life = match (add, timeout) {
+        (true, Some(t)) => format!(" for {t}s"),
+        _ => String::new(),
+    };
+    outln(format!(
+        "{verb} {n} member{} {prep} \"{name}\"{life} (generation {})",
+        if n == 1 { "" } else { "s" },
+        done.generation
+    ))
+}
+
+fn list(cx: &Ctx, name: &str, json: bool) -> Result<(), CliError> {
+    cx.enter_netns()?;
+    let mut k = kernel();
+    let result = sets::list(&mut k, &cx.table, name);
+    k.finish();
+    let (members, timeout) = result?;
+    if json {
+        let rows: Vec<serde_json::Value> = members
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "member": m.net.to_string(),
+                    "packets": m.packets,
+                    "bytes": m.bytes,
+                    "expires_in_ms": m.expires_ms,
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "schema": "statewall.set/1",
+            "table": cx.table,
+            "set": name,
+            "timeout_s": timeout,
+            "members": rows,
+        });
+        return outln(doc.to_string());
+    }
+    let mut s = format!(
+        "set \"{name}\": {} member{}{}\n",
+        members.len(),
+        if members.len() == 1 { "" } else { "s" },
+        match timeout {
+            Some(t) => format!(", default timeout {t}s"),
+            None => String::new(),
+        }
+    );
+    if !members.is_empty() {
+        s.push_str(&format!(
+            "{:<44} {:>12} {:>14}  {}\n",
+            "MEMBER", "PACKETS", "BYTES", "EXPIRES IN"
+        ));
+    }
+    for m in &members {
+        let exp = match m.expires_ms {
+            Some(ms) => format!("{}s", ms.div_ceil(1000)),
+            None => "never".to_string(),
+        };
+        s.push_str(&format!(
+            "{:<44} {:>12} {:>14}  {exp}\n",
+            m.net.to_string(),
+            m.packets,
+            m.bytes
+        ));
+    }
+    out(&s)
+}

@@ -1,0 +1,442 @@
+//! Live sets: `statewall set add|del|list`, and the members every table replace carries.
+//!
+//! A live set (`[[set]]`) is two kernel sets, `live4_<name>` and `live6_<name>`. Adding or
+//! deleting members is one small batch of element messages, conditional on the generation
+//! id: never a table replace, every counter untouched. Each change is appended to the
+//! state directory's members journal, so that boot brings members back after a reboot;
+//! every replace of the table (apply, enforce, a trial, a rollback, boot) carries what the
+//! kernel holds in the same batch, with what is left of each member's lifetime.
+
+use std::net::IpAddr;
+
+use crate::core::kernel::{Change, Committed, Kernel, KernelError, ON_RACE, RaceOr, SetEdit};
+use crate::core::live::LiveTable;
+use crate::core::members::{self, MemberOp};
+use crate::core::model::Cidr;
+use crate::core::plan::{Member, Members, Plan, SetKind, Verdict, set_of};
+use crate::core::store::{Clock, Store};
+use crate::core::usecase::{Error, state_err};
+
+/// A journal past this size is rewritten as a snapshot by the next `set add`/`set del`.
+const JOURNAL_COMPACT_BYTES: u64 = 16 << 20;
+
+/// The members a replace of `live` by `plan` carries: for each live set of the plan, what
+/// the kernel holds now; when the kernel has no such set (after a reboot, or with the table
+/// removed), what the journal says is left of it.
+pub fn carried<S: Store, C: Clock>(
+    live: Option<&LiveTable>,
+    plan: &Plan,
+    store: &S,
+    clock: &C,
+) -> Members {
+    let mut out = Members::new();
+    let wanted: Vec<&str> = plan
+        .sets
+        .iter()
+        .filter(|s| s.kind.live())
+        .map(|s| s.name.as_str())
+        .collect();
+    if wanted.is_empty() {
+        return out;
+    }
+    let mut journal: Option<Members> = None;
+    for name in wanted {
+        let in_kernel = live
+            .and_then(|t| t.sets.iter().find(|s| s.name == name))
+            .filter(|s| s.elements.is_ok());
+        let list = match in_kernel {
+            Some(s) => s.members(),
+            None => {
+                let j = journal.get_or_insert_with(|| match store.read_members() {
+                    Ok((ops, _)) => members::replay(&ops, clock.realtime_ms()),
+                    Err(e) => {
+                        tracing::warn!("the members journal could not be read: {e}");
+                        Members::new()
+                    }
+                });
+                j.get(name).cloned().unwrap_or_default()
+            }
+        };
+        out.insert(name.to_string(), list);
+    }
+    out
+}
+
+/// After a replace that carried `members`: the journal becomes exactly that (which also
+/// keeps it compact, and drops sets the plan no longer has).
+pub fn record_carried<S: Store, C: Clock>(store: &S, clock: &C, carried: &Members) {
+    let keep = !carried.is_empty() || store.read_members().is_ok_and(|(ops, _)| !ops.is_empty());
+    if !keep {
+        return;
+    }
+    if let Err(e) = store.rewrite_members(&members::snapshot(carried, clock.realtime_ms())) {
+        tracing::warn!("the members journal could not be written: {e}");
+    }
+}
+
+/// Whether `plan` has live sets (a replace must then read what they hold).
+pub fn has_live_sets(plan: &Plan) -> bool {
+    plan.sets.iter().any(|s| s.kind.live())
+}
+
+/// A replace of the table by `plan`, conditional on the generation read first, carrying
+/// the live sets' members read after it (so no member added in between is lost: a change
+/// in between moves the generation and the batch is refused and tried again). The
+/// journal is rewritten to what was carried.
+pub fn replace_carrying<K: Kernel, S: Store, C: Clock>(
+    k: &mut K,
+    store: &S,
+    clock: &C,
+    plan: &Plan,
+    seeds: &crate::core::identity::Seeds,
+) -> Result<(u32, Committed), Error> {
+    let (before, committed, carried) = ON_RACE.run(|_| -> Result<_, RaceOr<Error>> {
+        let before = k.generation()?;
+        let carried = if has_live_sets(plan) {
+            let live = k.read_table(&plan.table)?;
+            carried(live.as_ref(), plan, store, clock)
+        } else {
+            Members::new()
+        };
+        let change = Change::Replace {
+            plan,
+            seeds,
+            members: &carried,
+        };
+        let committed = k.commit(change, before).map_err(RaceOr::from)?;
+        Ok((before, committed, carried))
+    })?;
+    record_carried(store, clock, &carried);
+    Ok((before, committed))
+}
+
+/// What `statewall set add|del` asks.
+pub struct SetRequest<'a> {
+    pub table: &'a str,
+    /// the live set's name in the policy (`banned`)
+    pub set: &'a str,
+    pub add: &'a [Cidr],
+    pub del: &'a [Cidr],
+    /// lifetime of the added members, seconds; None = the set's default (or until deleted)
+    pub timeout: Option<u64>,
+    /// add to a blocking set even what covers the admin's own SSH connection
+    pub force: bool,
+    /// the peers of established connections to sshd (the admin's own among them)
+    pub admin_peers: &'a [IpAddr],
+}
+
+/// What a members change did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetChanged {
+    pub added: usize,
+    pub deleted: usize,
+    /// deletions of members that were not there (nothing to do for them)
+    pub absent: Vec<Cidr>,
+    /// additions of members already there (kept as they were)
+    pub present: Vec<Cidr>,
+    pub generation: u32,
+}
+
+/// The live set `set` of the live table: whether it exists, and whether a rule drops or
+/// rejects what it holds (a blocking set).
+fn live_set_use(t: &LiveTable, set: &str) -> (bool, bool) {
+    let names = [format!("live4_{set}"), format!("live6_{set}")];
+    let mut found = false;
+    let mut blocking = false;
+    for c in &t.chains {
+        for r in &c.rules {
+            let Ok(rule) = &r.rule else { continue };
+            for m in &rule.matches {
+                if set_of(rule, m).is_some_and(|n| names.contains(&n)) {
+                    found = true;
+                    blocking |= matches!(
+                        rule.verdict,
+                        Verdict::Drop | Verdict::RejectTcpReset | Verdict::RejectIcmpx(_)
+                    );
+                }
+            }
+        }
+    }
+    (found, blocking)
+}
+
+/// The live sets a table's rules look up, by policy name.
+fn live_set_names(t: &LiveTable) -> Vec<String> {
+    let mut names: Vec<String> = t
+        .chains
+        .iter()
+        .flat_map(|c| &c.rules)
+        .filter_map(|r| r.rule.as_ref().ok())
+        .flat_map(|rule| rule.matches.iter().filter_map(|m| set_of(rule, m)))
+        .filter_map(|n| {
+            n.strip_prefix("live4_")
+                .or_else(|| n.strip_prefix("live6_"))
+                .map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn kernel_set(set: &str, net: &Cidr) -> (String, SetKind) {
+    match net {
+        Cidr::V4(..) => (format!("live4_{set}"), SetKind::Live4),
+        Cidr::V6(..) => (format!("live6_{set}"), SetKind::Live6),
+    }
+}
+
+/// The edits of a request, one per kernel set touched (IPv4 first).
+fn edits(set: &str, add: &[Member], del: &[Cidr]) -> Vec<SetEdit> {
+    let mut out: Vec<SetEdit> = Vec::new();
+    let mut entry = |net: &Cidr| -> usize {
+        let (name, kind) = kernel_set(set, net);
+        match out.iter().position(|e| e.set == name) {
+            Some(i) => i,
+            None => {
+                out.push(SetEdit {
+                    set: name,
+                    kind,
+                    add: Vec::new(),
+                    del: Vec::new(),
+                });
+                out.len() - 1
+            }
+        }
+    };
+    let mut plan: Vec<(usize, Option<Member>, Option<Cidr>)> = Vec::new();
+    for m in add {
+        plan.push((entry(&m.net), Some(*m), None));
+    }
+    for d in del {
+        plan.push((entry(d), None, Some(*d)));
+    }
+    for (i, a, d) in plan {
+        if let Some(a) = a {
+            out[i].add.push(a);
+        }
+        if let Some(d) = d {
+            out[i].del.push(d);
+        }
+    }
+    out.sort_by_key(|e| e.kind as u8);
+    out
+}
+
+/// `statewall set add|del`: one batch of element messages for the live set's kernel sets,
+/// conditional on the generation id; then the journal. Adding what covers the admin's own
+/// SSH connection to a set that drops or rejects is refused unless `force`.
+pub fn change<K: Kernel, S: Store, C: Clock>(
+    k: &mut K,
+    store: &S,
+    clock: &C,
+    req: &SetRequest<'_>,
+) -> Result<SetChanged, Error> {
+    let _lock = store.lock().map_err(state_err)?;
+    let rules = k.read_rules(req.table)?.ok_or_else(|| {
+        Error::NoTable(format!(
+            "no table inet {} here: apply a policy with a [[set]] first",
+            req.table
+        ))
+    })?;
+    crate::core::usecase::apply::refuse_foreign(Some(&rules))?;
+    let (found, blocking) = live_set_use(&rules, req.set);
+    if !found {
+        let names = live_set_names(&rules);
+        let known = if names.is_empty() {
+            "it has no live sets (declare one with [[set]] and use it with from_set)".to_string()
+        } else {
+            format!("its live sets are {}", names.join(", "))
+        };
+        return Err(Error::Usage(format!(
+            "no live set \"{}\" in table inet {}: {known}",
+            req.set, req.table
+        )));
+    }
+    if blocking && !req.force {
+        for net in req.add {
+            if let Some(peer) = req.admin_peers.iter().find(|p| net.contains(**p)) {
+                return Err(Error::Refused(format!(
+                    "refusing to add {net} to \"{}\": it holds {peer}, the source of an open SSH connection to this host \
+                     (probably yours), and a rule drops or rejects what the set holds: you would lock yourself out. \
+                     Pass --force if that is really meant",
+                    req.set
+                )));
+            }
+        }
+    }
+    // without --timeout the set's default applies: made explicit, so that the journal
+    // knows when each member ends
+    let timeout = match req.timeout {
+        Some(t) => Some(t),
+        None => k.set_timeout(req.table, &format!("live4_{}", req.set))?,
+    };
+    let expires_ms = timeout.map(|s| s.saturating_mul(1000));
+    let mut add: Vec<Member> = req
+        .add
+        .iter()
+        .map(|&net| Member { net, expires_ms })
+        .collect();
+    let mut del: Vec<Cidr> = req.del.to_vec();
+    let mut absent = Vec::new();
+    let mut present = Vec::new();
+    let generation = match commit_edits(k, req.table, req.set, &add, &del) {
+        Ok(g) => g,
+        // a member to delete is not there, or one to add overlaps another: find which
+        // (reading the members: the slow path), leave those out, and try again
+        Err(Error::Kernel(KernelError::Rejected { errno, .. }))
+            if errno == libc::ENOENT || errno == libc::EEXIST || errno == libc::ENOTEMPTY =>
+        {
+            let live = k.read_table(req.table)?;
+            let holds = |net: &Cidr| -> Vec<Cidr> {
+                let (name, _) = kernel_set(req.set, net);
+                live.as_ref()
+                    .and_then(|t| t.sets.iter().find(|s| s.name == name))
+                    .map(|s| s.members().into_iter().map(|m| m.net).collect())
+                    .unwrap_or_default()
+            };
+            let (keep, gone): (Vec<Cidr>, Vec<Cidr>) =
+                del.iter().partition(|d| holds(d).contains(d));
+            absent = gone;
+            del = keep;
+            let mut kept = Vec::new();
+            for m in &add {
+                let members = holds(&m.net);
+                if let Some(other) = members
+                    .iter()
+                    .find(|o| **o != m.net && (o.covers(m.net) || m.net.covers(**o)))
+                {
+                    return Err(Error::Refused(format!(
+                        "{} overlaps {other}, already in \"{}\": delete that first (statewall set del {} {other}); nothing was changed",
+                        m.net, req.set, req.set
+                    )));
+                }
+                if members.contains(&m.net) {
+                    present.push(m.net);
+                }
+                kept.push(*m);
+            }
+            add = kept;
+            commit_edits(k, req.table, req.set, &add, &del)?
+        }
+        Err(e) => return Err(e),
+    };
+    journal(store, clock, req.set, &add, &del);
+    Ok(SetChanged {
+        added: add.len(),
+        deleted: del.len(),
+        absent,
+        present,
+        generation,
+    })
+}
+
+/// One batch of member edits against the generation read just before (again when someone
+/// else committed in between); the generation after it. Nothing to do sends nothing.
+fn commit_edits<K: Kernel>(
+    k: &mut K,
+    table: &str,
+    set: &str,
+    add: &[Member],
+    del: &[Cidr],
+) -> Result<u32, Error> {
+    let batch = edits(set, add, del);
+    ON_RACE.run(|_| -> Result<u32, RaceOr<Error>> {
+        let before = k.generation()?;
+        if batch.is_empty() {
+            return Ok(before);
+        }
+        let change = Change::Members {
+            table,
+            edits: &batch,
+        };
+        Ok(k.commit(change, before).map_err(RaceOr::from)?.generation)
+    })
+}
+
+/// Appends a committed change to the journal (compacting it when it has grown large).
+fn journal<S: Store, C: Clock>(store: &S, clock: &C, set: &str, add: &[Member], del: &[Cidr]) {
+    let now_s = clock.realtime_ms() / 1000;
+    let mut ops = Vec::with_capacity(add.len() + del.len());
+    for d in del {
+        ops.push(MemberOp::Del {
+            set: kernel_set(set, d).0,
+            net: *d,
+        });
+    }
+    for m in add {
+        ops.push(MemberOp::Add {
+            set: kernel_set(set, &m.net).0,
+            net: m.net,
+            expires_at: m.expires_ms.map(|ms| now_s + ms.div_ceil(1000)),
+        });
+    }
+    if let Err(e) = store.append_members(&ops) {
+        tracing::warn!("the members journal could not be written (a reboot would lose this change): {e}");
+        return;
+    }
+    if store.members_bytes() > JOURNAL_COMPACT_BYTES
+        && let Ok((all, _)) = store.read_members()
+    {
+        let now = clock.realtime_ms();
+        let _ = store.rewrite_members(&members::snapshot(&members::replay(&all, now), now));
+    }
+}
+
+/// One member as `set list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub net: Cidr,
+    pub packets: u64,
+    pub bytes: u64,
+    pub expires_ms: Option<u64>,
+}
+
+/// `statewall set list NAME`: the members of both kernel sets, with counters and what is
+/// left of their lifetimes; and the set's default timeout.
+pub fn list<K: Kernel>(
+    k: &mut K,
+    table: &str,
+    set: &str,
+) -> Result<(Vec<Listed>, Option<u64>), Error> {
+    let live = k.read_table(table)?.ok_or_else(|| {
+        Error::NoTable(format!(
+            "no table inet {table} here: apply a policy with a [[set]] first"
+        ))
+    })?;
+    crate::core::usecase::apply::refuse_foreign(Some(&live))?;
+    let (found, _) = live_set_use(&live, set);
+    if !found {
+        let names = live_set_names(&live);
+        return Err(Error::Usage(format!(
+            "no live set \"{set}\" in table inet {table} (its live sets: {})",
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        )));
+    }
+    let mut out = Vec::new();
+    let mut timeout = None;
+    for name in [format!("live4_{set}"), format!("live6_{set}")] {
+        let Some(s) = live.sets.iter().find(|s| s.name == name) else {
+            continue;
+        };
+        timeout = timeout.or(s.timeout);
+        let els = s.elements.as_ref().map_err(|why| {
+            Error::Kernel(KernelError::Io(format!("set {name} cannot be read: {why}")))
+        })?;
+        for (i, (e, packets, bytes)) in els.iter().enumerate() {
+            if let crate::core::plan::SetElem::Net(net) = e {
+                out.push(Listed {
+                    net: *net,
+                    packets: *packets,
+                    bytes: *bytes,
+                    expires_ms: s.expires.get(i).copied().flatten(),
+                });
+            }
+        }
+    }
+    Ok((out, timeout))
+}
