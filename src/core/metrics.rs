@@ -124,11 +124,12 @@ pub fn drift_without_elements(t: &LiveTable, committed: Option<&Plan>) -> Option
 }
 
 /// The element count of each set the rules look up, from the committed plan (never from an
-/// element dump); the audit sets, which the kernel fills, are left out.
+/// element dump); the audit sets, which the kernel fills, and the live sets, whose members
+/// change at run time (counting them needs a dump: `statewall status`), are left out.
 pub fn set_sizes(t: &LiveTable, committed: &Plan) -> Vec<(String, u64)> {
     referenced_sets(t)
         .into_iter()
-        .filter(|(_, kind)| !kind.dynamic())
+        .filter(|(_, kind)| !kind.dynamic() && !kind.live())
         .filter_map(|(name, _)| {
             let set = committed.sets.iter().find(|s| s.name == name)?;
             Some((name, set.elements.len() as u64))
@@ -308,6 +309,7 @@ mod tests {
             crate::core::kernel::Change::Replace {
                 plan: &plan,
                 seeds: &Default::default(),
+                members: &Default::default(),
             },
             1,
         )

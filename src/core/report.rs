@@ -190,8 +190,19 @@ pub struct SetDoc {
     pub name: String,
     #[serde(rename = "type")]
     pub kind: &'static str,
+    /// empty for a live set: its members are listed on request only (`statewall set list`)
     pub elements: Vec<ElementDoc>,
+    /// a live set's summary; None for other sets
+    pub live: Option<LiveDoc>,
     pub not_understood: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LiveDoc {
+    pub members: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub timeout_s: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -241,7 +252,17 @@ pub fn status_doc(t: &LiveTable) -> StatusDoc {
         .sets
         .iter()
         .map(|s| {
+            let live = s.kind.live().then(|| {
+                let els = s.elements.as_deref().unwrap_or_default();
+                LiveDoc {
+                    members: els.len() as u64,
+                    packets: els.iter().map(|e| e.1).sum(),
+                    bytes: els.iter().map(|e| e.2).sum(),
+                    timeout_s: s.timeout,
+                }
+            });
             let (elements, not_understood) = match &s.elements {
+                Ok(_) if s.kind.live() => (Vec::new(), None),
                 Ok(els) => (
                     els.iter()
                         .map(|(e, p, b)| ElementDoc {
@@ -258,6 +279,7 @@ pub fn status_doc(t: &LiveTable) -> StatusDoc {
                 name: s.name.clone(),
                 kind: s.kind.nft_type().0,
                 elements,
+                live,
                 not_understood,
             }
         })
@@ -425,14 +447,34 @@ fn set_status(s: &mut String, set: &crate::core::live::LiveSet, exact: bool) {
             let mut hit: Vec<&(crate::core::plan::SetElem, u64, u64)> =
                 els.iter().filter(|(_, p, _)| *p > 0).collect();
             hit.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-            s.push_str(&format!(
-                "set {} ({}, {} elements, {} with traffic)\n",
-                set.name,
-                set.kind.nft_type().0,
-                els.len(),
+            if set.kind.live() {
+                let name = set.name.get(6..).unwrap_or(&set.name);
+                s.push_str(&format!(
+                    "live set {name} ({}: {}, {} members, {} with traffic{}; `statewall set list {name}` lists them)\n",
+                    set.kind.nft_type().0,
+                    set.name,
+                    els.len(),
+                    hit.len(),
+                    match set.timeout {
+                        Some(t) => format!(", default timeout {t}s"),
+                        None => String::new(),
+                    }
+                ));
+            } else {
+                s.push_str(&format!(
+                    "set {} ({}, {} elements, {} with traffic)\n",
+                    set.name,
+                    set.kind.nft_type().0,
+                    els.len(),
+                    hit.len()
+                ));
+            }
+            // a live set may hold half a million members: its busiest ten, even with -x
+            let shown = if exact && !set.kind.live() {
                 hit.len()
-            ));
-            let shown = if exact { hit.len() } else { hit.len().min(10) };
+            } else {
+                hit.len().min(10)
+            };
             if shown > 0 {
                 s.push_str(&format!("{:>10} {:>10}  element\n", "pkts", "bytes"));
             }
@@ -444,8 +486,13 @@ fn set_status(s: &mut String, set: &crate::core::live::LiveSet, exact: bool) {
                 ));
             }
             if hit.len() > shown {
+                let how = if set.kind.live() {
+                    "`statewall set list` shows all"
+                } else {
+                    "-x shows all"
+                };
                 s.push_str(&format!(
-                    "  ... {} more with traffic (-x shows all)\n",
+                    "  ... {} more with traffic ({how})\n",
                     hit.len() - shown
                 ));
             }

@@ -282,7 +282,7 @@ mod tests {
         assert_eq!(
             unknown_key_help("comment", Place::Root),
             (
-                "the valid keys at the top level are `mode`, `final`, `baseline`, `allow`, `reject`".into(),
+                "the valid keys at the top level are `mode`, `final`, `baseline`, `set`, `block`, `allow`, `reject`".into(),
                 None
             )
         );

@@ -13,6 +13,8 @@ pub mod sets;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_sets;
 
 use std::collections::BTreeMap;
 
