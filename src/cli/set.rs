@@ -108,11 +108,7 @@ fn change(
     let peers: Vec<std::net::IpAddr> = crate::system::host::ssh_connection()
         .map(|c| vec![c.client])
         .unwrap_or_default();
-    let (add_list, del_list): (&[Cidr], &[Cidr]) = if add {
-        (&nets, &[])
-    } else {
-        (&[], &nets)
-    };
+    let (add_list, del_list): (&[Cidr], &[Cidr]) = if add { (&nets, &[]) } else { (&[], &nets) };
     let req = SetRequest {
         table: &cx.table,
         set: name,

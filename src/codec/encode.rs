@@ -17,8 +17,9 @@ use rustables::{Batch, Chain, ChainPolicy, ChainType, Hook, HookClass, MsgType, 
 
 use super::expr::{self, SetIds};
 use super::nft::{
-    NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END, NFNL_SUBSYS_NFTABLES, NFTNL_UDATA_RULE_COMMENT,
-    NFT_MSG_DELSETELEM, NFT_MSG_NEWSETELEM, NFTNL_UDATA_TABLE_COMMENT, NLM_F_ACK, NLM_F_REQUEST,
+    NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END, NFNL_SUBSYS_NFTABLES, NFT_MSG_DELSETELEM,
+    NFT_MSG_NEWSETELEM, NFTNL_UDATA_RULE_COMMENT, NFTNL_UDATA_TABLE_COMMENT, NLM_F_ACK,
+    NLM_F_REQUEST,
 };
 use super::wire;
 use crate::core::identity::{Seeds, table_comment};

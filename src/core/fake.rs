@@ -164,7 +164,10 @@ impl FakeKernel {
                 .iter_mut()
                 .find(|s| s.name == e.set)
                 .ok_or_else(|| reject(libc::ENOENT, format!("no set {}", e.set)))?;
-            let els = set.elements.as_mut().map_err(|_| reject(libc::EIO, "?".into()))?;
+            let els = set
+                .elements
+                .as_mut()
+                .map_err(|_| reject(libc::EIO, "?".into()))?;
             let mut rows: Vec<(SetElem, u64, u64, Option<u64>)> = els
                 .iter()
                 .zip(set.expires.iter().chain(std::iter::repeat(&None)))

@@ -26,7 +26,9 @@ pub enum MemberOp {
         net: Cidr,
     },
     /// the set is empty from here on (a snapshot starts with one per set)
-    Clear { set: String },
+    Clear {
+        set: String,
+    },
 }
 
 /// The journal text of `ops`.
@@ -76,19 +78,17 @@ pub fn parse_ops(text: &str) -> (Vec<MemberOp>, usize) {
     for line in text.lines() {
         let mut parts = line.split(' ');
         let op = match (parts.next(), parts.next(), parts.next(), parts.next()) {
-            (Some("+"), Some(set), Some(net), Some(exp)) => {
-                parse_net(net).and_then(|net| {
-                    let expires_at = match exp {
-                        "-" => None,
-                        t => Some(t.parse().ok()?),
-                    };
-                    Some(MemberOp::Add {
-                        set: set.to_string(),
-                        net,
-                        expires_at,
-                    })
+            (Some("+"), Some(set), Some(net), Some(exp)) => parse_net(net).and_then(|net| {
+                let expires_at = match exp {
+                    "-" => None,
+                    t => Some(t.parse().ok()?),
+                };
+                Some(MemberOp::Add {
+                    set: set.to_string(),
+                    net,
+                    expires_at,
                 })
-            }
+            }),
             (Some("-"), Some(set), Some(net), None) => parse_net(net).map(|net| MemberOp::Del {
                 set: set.to_string(),
                 net,
@@ -118,7 +118,9 @@ pub fn replay(ops: &[MemberOp], now_ms: u64) -> Members {
                 net,
                 expires_at,
             } => {
-                sets.entry(set.clone()).or_default().insert(*net, *expires_at);
+                sets.entry(set.clone())
+                    .or_default()
+                    .insert(*net, *expires_at);
             }
             MemberOp::Del { set, net } => {
                 if let Some(s) = sets.get_mut(set) {
@@ -223,8 +225,9 @@ mod tests {
 
     #[test]
     fn damaged_lines_are_skipped_not_fatal() {
-        let (ops, skipped) =
-            parse_ops("+ live4_x 10.0.0.1/32 -\n+ live4_x 10.0.0.300/32 -\ngarbage\n+ live4_x 10.0.0.2/3");
+        let (ops, skipped) = parse_ops(
+            "+ live4_x 10.0.0.1/32 -\n+ live4_x 10.0.0.300/32 -\ngarbage\n+ live4_x 10.0.0.2/3",
+        );
         assert_eq!(ops.len(), 1);
         assert_eq!(skipped, 3);
     }

@@ -264,7 +264,7 @@ impl SetKind {
             SetKind::Live6,
         ]
         .into_iter()
-            .find(|k| k.prefix() == p)
+        .find(|k| k.prefix() == p)
     }
 
     /// The kind of a set statewall names `name` (`src4_web`, `audit_tcp`…).

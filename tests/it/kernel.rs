@@ -410,6 +410,7 @@ fn counters_can_be_carried_across_a_replace() {
                 Some(g),
                 None,
                 &snap.seeds(plan),
+                &Default::default(),
             ))
             .unwrap();
         })

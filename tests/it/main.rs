@@ -6,6 +6,7 @@ mod golden;
 mod import;
 mod kernel;
 mod lifecycle;
+mod live_sets;
 mod metrics;
 mod plan;
 mod policy;

@@ -148,7 +148,8 @@ fn unknown_key_help(k: &str, place: Place) -> (String, Option<&'static str>) {
             format!("`{k}` belongs to the baseline: put it under [baseline]")
         }
         Place::Baseline | Place::Allow | Place::Reject | Place::Block | Place::Set
-            if k == "mode" => {
+            if k == "mode" =>
+        {
             "`mode` is a top-level setting: put it at the top of the file, before any [section]"
                 .to_string()
         }

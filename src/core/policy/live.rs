@@ -117,7 +117,10 @@ impl Checker<'_> {
     }
 
     /// A live set's name as written in `[[set]]` `name` or in an entry's `from_set`.
-    pub(super) fn set_ref(&mut self, value: &Spanned<DeValue<'_>>) -> Option<(String, Range<usize>)> {
+    pub(super) fn set_ref(
+        &mut self,
+        value: &Spanned<DeValue<'_>>,
+    ) -> Option<(String, Range<usize>)> {
         let span = value.span();
         if self.tainted(&span) {
             return None;
@@ -166,7 +169,9 @@ impl Checker<'_> {
                 self.error(
                     span,
                     format!("duplicate set name \"{name}\""),
-                    Some(format!("a [[set]] named \"{name}\" is already at line {line}")),
+                    Some(format!(
+                        "a [[set]] named \"{name}\" is already at line {line}"
+                    )),
                 );
                 continue;
             }

@@ -372,7 +372,9 @@ fn journal<S: Store, C: Clock>(store: &S, clock: &C, set: &str, add: &[Member], 
         });
     }
     if let Err(e) = store.append_members(&ops) {
-        tracing::warn!("the members journal could not be written (a reboot would lose this change): {e}");
+        tracing::warn!(
+            "the members journal could not be written (a reboot would lose this change): {e}"
+        );
         return;
     }
     if store.members_bytes() > JOURNAL_COMPACT_BYTES

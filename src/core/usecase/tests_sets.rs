@@ -70,7 +70,13 @@ fn add(
     )
 }
 
-fn del(k: &mut FakeKernel, s: &MemStore, c: &FakeClock, set: &str, list: &[&str]) -> sets::SetChanged {
+fn del(
+    k: &mut FakeKernel,
+    s: &MemStore,
+    c: &FakeClock,
+    set: &str,
+    list: &[&str],
+) -> sets::SetChanged {
     let del = nets(list);
     sets::change(
         k,
@@ -104,14 +110,37 @@ fn set_add_and_del_change_only_elements_and_keep_every_counter() {
     k.hit(T, "ssh", 7);
     let handles = |k: &mut FakeKernel| -> Vec<u64> {
         let t = k.read_table(T).unwrap().unwrap();
-        t.chains.iter().flat_map(|c| c.rules.iter().map(|r| r.handle)).collect()
+        t.chains
+            .iter()
+            .flat_map(|c| c.rules.iter().map(|r| r.handle))
+            .collect()
     };
     let before = handles(&mut k);
     let g = k.generation;
-    let done = add(&mut k, &s, &c, "banned", &["203.0.113.7", "2001:db8::/64"], Some(600), &[], false).unwrap();
+    let done = add(
+        &mut k,
+        &s,
+        &c,
+        "banned",
+        &["203.0.113.7", "2001:db8::/64"],
+        Some(600),
+        &[],
+        false,
+    )
+    .unwrap();
     assert_eq!((done.added, done.generation), (2, g + 1));
     // no default given: the set's own (1h) becomes explicit
-    add(&mut k, &s, &c, "banned", &["198.51.100.0/24"], None, &[], false).unwrap();
+    add(
+        &mut k,
+        &s,
+        &c,
+        "banned",
+        &["198.51.100.0/24"],
+        None,
+        &[],
+        false,
+    )
+    .unwrap();
     assert_eq!(
         members(&mut k, "banned"),
         [
@@ -122,7 +151,11 @@ fn set_add_and_del_change_only_elements_and_keep_every_counter() {
     );
     assert_eq!(handles(&mut k), before, "no rule was replaced");
     let t = k.read_table(T).unwrap().unwrap();
-    let ssh = t.chains[0].rules.iter().find(|r| r.comment.as_deref() == Some("ssh")).unwrap();
+    let ssh = t.chains[0]
+        .rules
+        .iter()
+        .find(|r| r.comment.as_deref() == Some("ssh"))
+        .unwrap();
     assert_eq!(ssh.packets, 7);
     // a member that is not there is reported, not an error; the rest are deleted
     let d = del(&mut k, &s, &c, "banned", &["203.0.113.7", "192.0.2.1"]);
@@ -141,12 +174,45 @@ fn adding_the_admins_own_address_to_a_blocking_set_is_refused_unless_forced() {
     apply_text(&mut k, &s, &c, BANS);
     let me: IpAddr = "198.51.100.23".parse().unwrap();
     let g = k.generation;
-    let e = add(&mut k, &s, &c, "banned", &["198.51.100.0/24"], None, &[me], false).unwrap_err();
-    assert!(matches!(&e, Error::Refused(m) if m.contains("198.51.100.23") && m.contains("--force")), "{e:?}");
+    let e = add(
+        &mut k,
+        &s,
+        &c,
+        "banned",
+        &["198.51.100.0/24"],
+        None,
+        &[me],
+        false,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, Error::Refused(m) if m.contains("198.51.100.23") && m.contains("--force")),
+        "{e:?}"
+    );
     assert_eq!(k.generation, g, "nothing was sent");
     // an allowlist does not block: no question asked
-    add(&mut k, &s, &c, "friends", &["198.51.100.23"], None, &[me], false).unwrap();
-    add(&mut k, &s, &c, "banned", &["198.51.100.0/24"], None, &[me], true).unwrap();
+    add(
+        &mut k,
+        &s,
+        &c,
+        "friends",
+        &["198.51.100.23"],
+        None,
+        &[me],
+        false,
+    )
+    .unwrap();
+    add(
+        &mut k,
+        &s,
+        &c,
+        "banned",
+        &["198.51.100.0/24"],
+        None,
+        &[me],
+        true,
+    )
+    .unwrap();
     assert_eq!(members(&mut k, "banned").len(), 1);
 }
 
@@ -157,11 +223,27 @@ fn unknown_sets_overlaps_and_races_are_answered() {
     assert!(matches!(e, Error::NoTable(_)), "{e:?}");
     apply_text(&mut k, &s, &c, BANS);
     let e = add(&mut k, &s, &c, "bannd", &["192.0.2.1"], None, &[], false).unwrap_err();
-    assert!(matches!(&e, Error::Usage(m) if m.contains("banned, friends")), "{e:?}");
-    add(&mut k, &s, &c, "banned", &["192.0.2.0/24"], None, &[], false).unwrap();
+    assert!(
+        matches!(&e, Error::Usage(m) if m.contains("banned, friends")),
+        "{e:?}"
+    );
+    add(
+        &mut k,
+        &s,
+        &c,
+        "banned",
+        &["192.0.2.0/24"],
+        None,
+        &[],
+        false,
+    )
+    .unwrap();
     let g = k.generation;
     let e = add(&mut k, &s, &c, "banned", &["192.0.2.9"], None, &[], false).unwrap_err();
-    assert!(matches!(&e, Error::Refused(m) if m.contains("overlaps 192.0.2.0/24")), "{e:?}");
+    assert!(
+        matches!(&e, Error::Refused(m) if m.contains("overlaps 192.0.2.0/24")),
+        "{e:?}"
+    );
     assert_eq!(k.generation, g);
     // someone else commits between the read and the batch: read again, commit once
     k.inject.push_back(Inject::Race);
@@ -173,8 +255,28 @@ fn unknown_sets_overlaps_and_races_are_answered() {
 fn members_survive_apply_enforce_rollback_and_reboot_with_what_is_left_of_them() {
     let (mut k, s, c) = (FakeKernel::new(), MemStore::default(), FakeClock::default());
     apply_text(&mut k, &s, &c, BANS);
-    add(&mut k, &s, &c, "banned", &["203.0.113.7"], Some(600), &[], false).unwrap();
-    add(&mut k, &s, &c, "banned", &["2001:db8::/64"], Some(60), &[], false).unwrap();
+    add(
+        &mut k,
+        &s,
+        &c,
+        "banned",
+        &["203.0.113.7"],
+        Some(600),
+        &[],
+        false,
+    )
+    .unwrap();
+    add(
+        &mut k,
+        &s,
+        &c,
+        "banned",
+        &["2001:db8::/64"],
+        Some(60),
+        &[],
+        false,
+    )
+    .unwrap();
     add(&mut k, &s, &c, "friends", &["192.0.2.10"], None, &[], false).unwrap();
     // 10 minutes… no: 50 s pass
     c.advance_ms(50_000);
@@ -187,7 +289,10 @@ fn members_survive_apply_enforce_rollback_and_reboot_with_what_is_left_of_them()
         ("2001:db8::/64".to_string(), Some(10)),
     ];
     assert_eq!(members(&mut k, "banned"), want);
-    assert_eq!(members(&mut k, "friends"), [("192.0.2.10".to_string(), None)]);
+    assert_eq!(
+        members(&mut k, "friends"),
+        [("192.0.2.10".to_string(), None)]
+    );
     // enforce (audit first)
     let audit = plan(&changed, Mode::Audit);
     let files = BTreeMap::new();
@@ -211,9 +316,15 @@ fn members_survive_apply_enforce_rollback_and_reboot_with_what_is_left_of_them()
         files: files.clone(),
         source: "t.toml".into(),
     };
-    let checked = enforce::check(&mut k, T, &v.policy, &crate::core::lint::Facts::default(), true)
-        .unwrap()
-        .0;
+    let checked = enforce::check(
+        &mut k,
+        T,
+        &v.policy,
+        &crate::core::lint::Facts::default(),
+        true,
+    )
+    .unwrap()
+    .0;
     enforce::commit(&mut k, &s, &c, &checked, &v, &[]).unwrap();
     assert_eq!(members(&mut k, "banned"), want);
     // a trial, and its rollback: the members added during the trial are kept
@@ -248,5 +359,8 @@ fn members_survive_apply_enforce_rollback_and_reboot_with_what_is_left_of_them()
         ],
         "the /64 had 10 s left: gone"
     );
-    assert_eq!(members(&mut k, "friends"), [("192.0.2.10".to_string(), None)]);
+    assert_eq!(
+        members(&mut k, "friends"),
+        [("192.0.2.10".to_string(), None)]
+    );
 }

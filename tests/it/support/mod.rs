@@ -18,6 +18,7 @@
 
 #![allow(dead_code)] // not every test file uses every helper
 
+pub mod flows;
 pub mod python;
 mod selftest;
 
@@ -162,14 +163,35 @@ pub fn wait_bounded(
     }
 }
 
-pub fn run_cmd(mut cmd: Command, timeout: Duration) -> Output {
+pub fn run_cmd(cmd: Command, timeout: Duration) -> Output {
+    run_cmd_with(cmd, timeout, None)
+}
+
+/// [`run_cmd`] with `text` on the command's stdin (written by a thread, so a command that
+/// does not read cannot block the test), with [`CMD_TIMEOUT`].
+pub fn run_with_stdin(cmd: Command, text: &str) -> Output {
+    run_cmd_with(cmd, CMD_TIMEOUT, Some(text))
+}
+
+fn run_cmd_with(mut cmd: Command, timeout: Duration, stdin: Option<&str>) -> Output {
     let line = cmdline(&cmd);
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run `{line}`: {e}"));
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        let text = text.to_string();
+        thread::spawn(move || {
+            use std::io::Write;
+            let _ = pipe.write_all(text.as_bytes());
+        });
+    }
     let reader = |pipe: Option<Box<dyn Read + Send>>| {
         thread::spawn(move || {
             let mut buf = Vec::new();

@@ -1,0 +1,329 @@
+//! Live sets judged by the kernel: a banned source is dropped at once (its open connection
+//! too) while another source still gets in; members change without a table replace, come
+//! back after a changed apply, a rollback and a reboot, and never cross namespaces.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use crate::support::flows::{Echo, connect_from, echoes, eventually, probe_from};
+use crate::support::{
+    CLIENT_IF, CLIENT_V4, CLIENT_V6, FW_V4, FW_V6, Netns, PROBE_TIMEOUT, Pair, Probe, TempPolicy,
+    bin, packets_of, run_cmd, statewall, status_json,
+};
+
+/// A second address of the client namespace: "another source".
+const OTHER_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 5);
+const OTHER_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x5a, 0, 0, 0, 0, 5);
+
+const PORT: u16 = 8080;
+
+fn policy(extra_port: bool) -> String {
+    format!(
+        "[[set]]\nname = \"banned\"\ntimeout = \"1h\"\n\n\
+         [[block]]\nname = \"bans\"\nfrom_set = \"banned\"\n\n\
+         [[allow]]\nname = \"web\"\ntcp = [{PORT}{}]\n",
+        if extra_port { ", 8081" } else { "" }
+    )
+}
+
+fn with_other_source(pair: &Pair) {
+    pair.client
+        .exec([
+            "ip",
+            "addr",
+            "add",
+            &format!("{OTHER_V4}/24"),
+            "dev",
+            CLIENT_IF,
+        ])
+        .assert_ok();
+    pair.client
+        .exec([
+            "ip",
+            "-6",
+            "addr",
+            "add",
+            &format!("{OTHER_V6}/64"),
+            "dev",
+            CLIENT_IF,
+            "nodad",
+        ])
+        .assert_ok();
+}
+
+fn probe(pair: &Pair, src: impl Into<IpAddr>) -> Probe {
+    let src = src.into();
+    let dst = match src {
+        IpAddr::V4(_) => SocketAddr::new(IpAddr::V4(FW_V4), PORT),
+        IpAddr::V6(_) => SocketAddr::new(IpAddr::V6(FW_V6), PORT),
+    };
+    probe_from(&pair.client, src, dst, PROBE_TIMEOUT)
+}
+
+/// `set list NAME --json`, parsed: (member, packets, expires_in_ms).
+fn members(ns: &Netns, set: &str) -> Vec<(String, u64, Option<u64>)> {
+    let out = statewall(ns, ["set", "list", set, "--json"]);
+    out.assert_ok();
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["schema"], "statewall.set/1");
+    doc["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["member"].as_str().unwrap().to_string(),
+                m["packets"].as_u64().unwrap(),
+                m["expires_in_ms"].as_u64(),
+            )
+        })
+        .collect()
+}
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn a_banned_source_is_dropped_at_once_even_mid_connection_and_others_still_connect() {
+    let pair = Pair::new("ls-ban");
+    with_other_source(&pair);
+    let _echo = Echo::start(&pair.fw, PORT);
+    let p = TempPolicy::new("ls-ban", &policy(false));
+    statewall(&pair.fw, ["apply", &p.path()]).assert_ok();
+    let fw4 = SocketAddr::new(IpAddr::V4(FW_V4), PORT);
+    let mut open = connect_from(&pair.client, IpAddr::V4(CLIENT_V4), fw4, PROBE_TIMEOUT)
+        .expect("the client connects before the ban");
+    assert!(
+        echoes(&mut open, PROBE_TIMEOUT),
+        "the open connection carries data"
+    );
+    let handles_before = pair
+        .fw
+        .nft(["-a", "list", "chain", "inet", "statewall", "input"]);
+
+    let out = statewall(&pair.fw, ["set", "add", "banned", &CLIENT_V4.to_string()]);
+    out.assert_ok();
+    assert!(out.stdout.contains("added 1 member to \"banned\""), "{out}");
+    // the open connection is cut: the block comes before the established rule
+    assert!(
+        !echoes(&mut open, Duration::from_millis(800)),
+        "a banned source's open connection still carries data"
+    );
+    assert_eq!(probe(&pair, CLIENT_V4), Probe::TimedOut);
+    // another source, and the banned client's IPv6 address, still get in
+    assert_eq!(probe(&pair, OTHER_V4), Probe::Connected);
+    assert_eq!(probe(&pair, CLIENT_V6), Probe::Connected);
+    // no rule was replaced: same handles, the kernel (nft) holds the member
+    let handles_after = pair
+        .fw
+        .nft(["-a", "list", "chain", "inet", "statewall", "input"]);
+    let strip = |s: &str| -> Vec<String> {
+        s.lines()
+            .map(|l| l.split("counter").next().unwrap().to_string() + l.rsplit('#').next().unwrap())
+            .collect()
+    };
+    assert_eq!(strip(&handles_before.stdout), strip(&handles_after.stdout));
+    let list = pair
+        .fw
+        .nft(["list", "set", "inet", "statewall", "live4_banned"]);
+    assert!(list.stdout.contains(&CLIENT_V4.to_string()), "{list}");
+    // the counters: the block rule and the member counted the dropped packets
+    let st = status_json(&pair.fw);
+    assert!(packets_of(&st, "bans") > 0, "{st}");
+    let set = st["sets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "live4_banned")
+        .unwrap();
+    assert_eq!(set["live"]["members"], 1);
+    assert_eq!(
+        set["elements"].as_array().unwrap().len(),
+        0,
+        "status never lists members"
+    );
+    let m = members(&pair.fw, "banned");
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].0, CLIENT_V4.to_string());
+    assert!(m[0].1 > 0, "the member's own counter: {m:?}");
+    assert!(
+        m[0].2.is_some_and(|ms| ms <= 3_600_000 && ms > 3_500_000),
+        "{m:?}"
+    );
+
+    // unbanned: the client gets in again
+    statewall(&pair.fw, ["set", "del", "banned", &CLIENT_V4.to_string()]).assert_ok();
+    assert_eq!(probe(&pair, CLIENT_V4), Probe::Connected);
+    // an IPv6 ban with a short lifetime: dropped, then let in again when it runs out
+    statewall(
+        &pair.fw,
+        [
+            "set",
+            "add",
+            "banned",
+            "2001:db8:5a::/120",
+            "--timeout",
+            "2s",
+        ],
+    )
+    .assert_ok();
+    assert_eq!(probe(&pair, CLIENT_V6), Probe::TimedOut);
+    assert_eq!(probe(&pair, OTHER_V4), Probe::Connected);
+    eventually(Duration::from_secs(15), "the 2 s ban to run out", || {
+        probe(&pair, CLIENT_V6) == Probe::Connected
+    });
+    assert!(members(&pair.fw, "banned").is_empty());
+}
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn set_changes_are_refused_clearly_and_stdin_takes_many() {
+    let ns = Netns::new("ls-errs");
+    let p = TempPolicy::new("ls-errs", &policy(false));
+    statewall(&ns, ["set", "add", "banned", "192.0.2.9"]).assert_code(5);
+    statewall(&ns, ["apply", &p.path()]).assert_ok();
+    let out = statewall(&ns, ["set", "add", "banend", "192.0.2.9"]);
+    out.assert_code(2);
+    assert!(out.stderr.contains("its live sets are banned"), "{out}");
+    let out = statewall(&ns, ["set", "add", "banned", "192.0.2.9/24", "nonsense"]);
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("host bits") && out.stderr.contains("nonsense"),
+        "{out}"
+    );
+    // bulk from stdin: 1,000 addresses and networks, one batch
+    let mut text = String::from("# bulk\n");
+    for i in 0..1000u32 {
+        text.push_str(&format!("{}\n", Ipv4Addr::from(0xC633_6400u32 + i * 4)));
+    }
+    text.push_str("2001:db8:bad::/48, 198.18.0.0/15\n");
+    let mut cmd = bin(Some(&ns));
+    cmd.args(["--netns", ns.name(), "set", "add", "banned", "-"]);
+    let out = crate::support::run_with_stdin(cmd, &text);
+    out.assert_ok();
+    assert!(out.stdout.contains("added 1002 members"), "{out}");
+    assert_eq!(members(&ns, "banned").len(), 1002);
+    // overlapping an existing member: refused, nothing changed
+    let out = statewall(&ns, ["set", "add", "banned", "198.18.7.7"]);
+    out.assert_code(6);
+    assert!(out.stderr.contains("overlaps 198.18.0.0/15"), "{out}");
+    // deleting what is not there is said, not an error
+    let out = statewall(&ns, ["set", "del", "banned", "192.0.2.77", "198.18.0.0/15"]);
+    out.assert_ok();
+    assert!(
+        out.stderr.contains("192.0.2.77 is not in \"banned\""),
+        "{out}"
+    );
+    assert_eq!(members(&ns, "banned").len(), 1001);
+    // the admin's own SSH connection (SSH_CONNECTION's server address is local here)
+    ns.exec(["ip", "link", "set", "lo", "up"]).assert_ok();
+    let mut cmd = bin(Some(&ns));
+    cmd.env("SSH_CONNECTION", "127.0.0.9 50000 127.0.0.1 22")
+        .args(["--netns", ns.name(), "set", "add", "banned", "127.0.0.0/8"]);
+    let out = run_cmd(cmd, crate::support::CMD_TIMEOUT);
+    out.assert_code(6);
+    assert!(
+        out.stderr.contains("127.0.0.9") && out.stderr.contains("--force"),
+        "{out}"
+    );
+}
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn members_survive_a_changed_apply_a_rollback_and_a_reboot() {
+    let pair = Pair::new("ls-keep");
+    let _echo = Echo::start(&pair.fw, PORT);
+    let p1 = TempPolicy::new("ls-keep1", &policy(false));
+    let p2 = TempPolicy::new("ls-keep2", &policy(true));
+    statewall(&pair.fw, ["apply", &p1.path()]).assert_ok();
+    statewall(&pair.fw, ["set", "add", "banned", &CLIENT_V4.to_string()]).assert_ok();
+    statewall(
+        &pair.fw,
+        [
+            "set",
+            "add",
+            "banned",
+            "198.51.100.0/24",
+            "--timeout",
+            "600s",
+        ],
+    )
+    .assert_ok();
+    assert_eq!(probe(&pair, CLIENT_V4), Probe::TimedOut);
+    // a changed policy replaces the table: the members are in the same batch
+    let out = statewall(&pair.fw, ["apply", &p2.path()]);
+    out.assert_ok();
+    assert!(out.stdout.contains("replaced plan"), "{out}");
+    assert_eq!(members(&pair.fw, "banned").len(), 2);
+    assert_eq!(probe(&pair, CLIENT_V4), Probe::TimedOut);
+    // a trial and its rollback: a ban added during the trial is kept too
+    let mut cmd = bin(Some(&pair.fw));
+    cmd.env("STATEWALL_TEST_SHORT_WINDOWS", "1").args([
+        "--netns",
+        pair.fw.name(),
+        "apply",
+        &p1.path(),
+        "--confirm",
+        "60s",
+    ]);
+    run_cmd(cmd, crate::support::CMD_TIMEOUT).assert_ok();
+    statewall(&pair.fw, ["set", "add", "banned", "203.0.113.0/24"]).assert_ok();
+    statewall(&pair.fw, ["rollback"]).assert_ok();
+    let m = members(&pair.fw, "banned");
+    assert_eq!(m.len(), 3, "{m:?}");
+    // a reboot: the kernel forgets everything; boot brings the members back
+    pair.fw
+        .nft(["delete", "table", "inet", "statewall"])
+        .assert_ok();
+    assert_eq!(probe(&pair, CLIENT_V4), Probe::Connected);
+    let t0 = Instant::now();
+    statewall(&pair.fw, ["boot"]).assert_ok();
+    let m = members(&pair.fw, "banned");
+    let names: Vec<&str> = m.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(names, ["192.0.2.2", "198.51.100.0/24", "203.0.113.0/24"]);
+    let left = m[1].2.expect("the 600 s member has a lifetime");
+    assert!(
+        left <= 600_000 && left > 540_000 - t0.elapsed().as_millis() as u64,
+        "{m:?}"
+    );
+    assert_eq!(probe(&pair, CLIENT_V4), Probe::TimedOut);
+    // and the other lifetimes are what is left of the set's default hour
+    assert!(m[0].2.is_some_and(|ms| ms <= 3_600_000), "{m:?}");
+}
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn two_namespaces_sharing_a_state_dir_keep_their_own_members() {
+    let a = Netns::new("ls-nsa");
+    let b = Netns::new("ls-nsb");
+    let shared = a.state_dir();
+    let p = TempPolicy::new("ls-ns", &policy(false));
+    let run = |ns: &Netns, args: &[&str]| {
+        let mut cmd = bin(Some(ns));
+        cmd.arg("--state-dir")
+            .arg(&shared)
+            .arg("--netns")
+            .arg(ns.name())
+            .args(args);
+        run_cmd(cmd, crate::support::CMD_TIMEOUT)
+    };
+    run(&a, &["apply", &p.path()]).assert_ok();
+    run(&b, &["apply", &p.path()]).assert_ok();
+    run(&a, &["set", "add", "banned", "192.0.2.66"]).assert_ok();
+    run(&b, &["set", "add", "banned", "2001:db8::77"]).assert_ok();
+    for ns in [&a, &b] {
+        ns.nft(["delete", "table", "inet", "statewall"]).assert_ok();
+        run(ns, &["boot"]).assert_ok();
+    }
+    let listed = |ns: &Netns| {
+        let out = run(ns, &["set", "list", "banned", "--json"]);
+        out.assert_ok();
+        let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        doc["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["member"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(listed(&a), ["192.0.2.66"]);
+    assert_eq!(listed(&b), ["2001:db8::77"]);
+}
