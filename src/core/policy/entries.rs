@@ -230,6 +230,18 @@ impl Checker<'_> {
             return;
         }
         let k = kind.key();
+        if kind == Kind::Block {
+            let what = match &f.name {
+                Some((n, _)) => format!("block entry \"{n}\" says what to block from nowhere"),
+                None => "this block entry says what to block from nowhere".to_string(),
+            };
+            self.error(
+                head,
+                what,
+                Some("a block drops what comes from its sources: add from_set = \"...\" (a live set), from = [...] or iif = \"...\"; with tcp/udp ports alone it would drop those ports from everyone".into()),
+            );
+            return;
+        }
         let what = match &f.name {
             Some((n, _)) => format!("{k} entry \"{n}\" has no ports"),
             None => format!("this {k} entry has no ports"),
