@@ -171,6 +171,19 @@ fn a_banned_source_is_dropped_at_once_even_mid_connection_and_others_still_conne
         probe(&pair, CLIENT_V6) == Probe::Connected
     });
     assert!(members(&pair.fw, "banned").is_empty());
+    // adding a member again renews its lifetime (fail2ban's actionprolong relies on it)
+    statewall(
+        &pair.fw,
+        ["set", "add", "banned", "192.0.2.99", "--timeout", "5s"],
+    )
+    .assert_ok();
+    statewall(
+        &pair.fw,
+        ["set", "add", "banned", "192.0.2.99", "--timeout", "1h"],
+    )
+    .assert_ok();
+    let m = members(&pair.fw, "banned");
+    assert!(m[0].2.is_some_and(|ms| ms > 3_000_000), "{m:?}");
 }
 
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]

@@ -1,6 +1,7 @@
 mod ansible;
 mod audit;
 mod bounds;
+mod fail2ban;
 mod from_file;
 mod golden;
 mod import;

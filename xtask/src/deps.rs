@@ -79,6 +79,12 @@ const REQUIREMENTS: &[Requirement] = &[
         present: || Path::new(NODE_EXPORTER).exists(),
     },
     Requirement {
+        what: "fail2ban",
+        why: "a test runs Debian's fail2ban-server (private config, socket and database) with examples/fail2ban's action against a live set in a test namespace (installed with no service started, and its service disabled: see `fail2ban_not_running`)",
+        package: "fail2ban",
+        present: || Path::new("/usr/bin/fail2ban-server").exists(),
+    },
+    Requirement {
         what: "curl",
         why: "the metrics test scrapes node_exporter from inside its test namespace",
         package: "curl",
@@ -207,6 +213,9 @@ fn apt() -> Result {
     if packages.contains(&"prometheus-node-exporter") {
         node_exporter_not_running()?;
     }
+    if packages.contains(&"fail2ban") {
+        fail2ban_not_running()?;
+    }
     let still = missing();
     if !still.is_empty() {
         let names: Vec<&str> = still.iter().map(|r| r.what).collect();
@@ -274,6 +283,39 @@ fn node_exporter_not_running() -> Result {
         ));
     }
     eprintln!("deps: prometheus-node-exporter installed, no node_exporter running");
+    Ok(())
+}
+
+/// After installing fail2ban: its package enables the service for the next boot (with
+/// Debian's sshd jail and iptables ban action, which would touch the host firewall), so both
+/// the systemd unit and the sysv links are disabled; and no fail2ban-server runs now (found by
+/// its command line: it runs under /usr/bin/python3).
+fn fail2ban_not_running() -> Result {
+    if util::find_program("systemctl").is_some() {
+        // edits the unit's links; works without a running systemd
+        util::run_ok(Command::new("systemctl").args(["disable", "fail2ban.service"]))?;
+    }
+    if util::find_program("update-rc.d").is_some() {
+        util::run_ok(Command::new("update-rc.d").args(["fail2ban", "disable"]))?;
+    }
+    let running: Vec<String> = std::fs::read_dir("/proc")
+        .map_err(|e| format!("/proc: {e}"))?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("fail2ban-server"))
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    if !running.is_empty() {
+        return Err(format!(
+            "fail2ban-server runs after its install (pid {}): stop it and disable its service; \
+             the tests start their own with a private configuration",
+            running.join(", ")
+        ));
+    }
+    eprintln!("deps: fail2ban installed, its service disabled, no fail2ban-server running");
     Ok(())
 }
 

@@ -31,7 +31,7 @@ commands:
                        capabilities
   deps            install the system packages the build and the tests need, if any is
                   missing (libclang-dev linux-libc-dev nftables iptables iproute2
-                  iputils-ping procps openssh-server systemd prometheus-node-exporter
+                  iputils-ping procps openssh-server systemd prometheus-node-exporter fail2ban
                   curl; apt-get, needs root; no service is started), and the Python
                   test oracles prometheus_client and jsonschema from PyPI into a venv,
                   target/pytools
