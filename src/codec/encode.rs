@@ -125,6 +125,8 @@ pub fn encode_seeded(
     assemble(b.with_sets(plan, members), genid)
 }
 
+pub use super::patch::encode_patch;
+
 /// A batch that adds and deletes members of live sets, and nothing else: no table
 /// replace, every counter untouched. Deletions go first, so a member can be re-added with a
 /// new lifetime in one batch.
@@ -309,7 +311,7 @@ impl Builder {
 
 /// One batch from whole messages: batch begin (with the generation id), the messages
 /// numbered 1.. with `NLM_F_ACK` cleared, batch end.
-fn assemble(parts: Vec<(Vec<u8>, String)>, genid: Option<u32>) -> EncodedBatch {
+pub(super) fn assemble(parts: Vec<(Vec<u8>, String)>, genid: Option<u32>) -> EncodedBatch {
     let total: usize = parts.iter().map(|(m, _)| wire::align4(m.len())).sum();
     let mut bytes = Vec::with_capacity(total + 64);
     bytes.extend_from_slice(&wire::batch_begin(0, genid));
@@ -347,7 +349,7 @@ pub fn rule(chain: &Chain, r: &plan::Rule) -> rustables::Rule {
 
 /// One plan rule, its counter starting at `counter` when given (the expressions of each
 /// match and verdict: `codec::expr`).
-fn rule_seeded(
+pub(super) fn rule_seeded(
     chain: &Chain,
     r: &plan::Rule,
     counter: Option<(u64, u64)>,

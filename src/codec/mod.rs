@@ -5,5 +5,6 @@ pub mod decode;
 pub mod encode;
 mod expr;
 pub mod nft;
+mod patch;
 pub mod sets;
 pub mod wire;

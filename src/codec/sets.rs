@@ -179,6 +179,29 @@ pub fn member_keys(kind: SetKind, members: &[Member]) -> Vec<Key> {
     out
 }
 
+/// Elements of a set committed whole, as interval keys: each a start and an end one past
+/// it (unless it reaches the top of the key space). No leading end element at 0: the set has
+/// the one it was created with, or needs none.
+pub fn element_keys(kind: SetKind, elems: &[SetElem]) -> Vec<Key> {
+    let mut out = Vec::with_capacity(elems.len() * 2);
+    for e in elems {
+        let (lo, hi) = range(e);
+        out.push(Key {
+            key: key_bytes(kind, lo),
+            end: false,
+            timeout_ms: None,
+        });
+        if hi < key_max(kind) {
+            out.push(Key {
+                key: key_bytes(kind, hi + 1),
+                end: true,
+                timeout_ms: None,
+            });
+        }
+    }
+    out
+}
+
 /// `NFT_MSG_NEWSETELEM`/`NFT_MSG_DELSETELEM` messages for `keys` of set `set` (by name; by
 /// batch id too when the set is created in the same batch), each under 48 KiB.
 pub fn element_messages(

@@ -39,6 +39,10 @@ pub struct FakeKernel {
     pub commits: usize,
     /// reads that dumped set elements ([`Kernel::read_table`])
     pub element_reads: usize,
+    /// reads of the rules and live sets only ([`Kernel::read_for_apply`])
+    pub apply_reads: usize,
+    /// patches that committed
+    pub patches: usize,
     /// every read fails with this (netlink refused, say)
     pub read_error: Option<String>,
     next_handle: u64,
@@ -136,6 +140,7 @@ impl FakeKernel {
             })
             .collect();
         LiveTable {
+            marker: None,
             name: plan.table.clone(),
             comment: Some(identity::table_comment(plan)),
             sets,
@@ -206,6 +211,88 @@ impl FakeKernel {
         Ok(edits.len())
     }
 
+    /// An incremental apply as the kernel takes it: all or nothing; a rule handle or an
+    /// element that is not there is ENOENT.
+    fn patch(&mut self, p: &crate::core::patch::Patch) -> Result<usize, KernelError> {
+        use crate::core::patch::RuleEdit;
+        let enoent = || KernelError::Rejected {
+            errno: libc::ENOENT,
+            message: "No such file or directory".into(),
+        };
+        let mut t = self.tables.get(&p.table).cloned().ok_or_else(enoent)?;
+        for e in &p.elements {
+            let set = t
+                .sets
+                .iter_mut()
+                .find(|s| s.name == e.set)
+                .ok_or_else(enoent)?;
+            let els = set.elements.as_mut().map_err(|_| enoent())?;
+            for d in &e.del {
+                let at = els.iter().position(|x| x.0 == *d).ok_or_else(enoent)?;
+                els.remove(at);
+            }
+            els.extend(e.add.iter().map(|a| (*a, 0, 0)));
+            els.sort();
+        }
+        for edit in &p.rules {
+            match edit {
+                RuleEdit::Delete { chain, handle } => {
+                    let c = t
+                        .chains
+                        .iter_mut()
+                        .find(|c| c.name == *chain)
+                        .ok_or_else(enoent)?;
+                    let at = c
+                        .rules
+                        .iter()
+                        .position(|r| r.handle == *handle)
+                        .ok_or_else(enoent)?;
+                    c.rules.remove(at);
+                }
+                RuleEdit::Insert { chain, after, rule } => {
+                    self.next_handle += 1;
+                    let c = t
+                        .chains
+                        .iter_mut()
+                        .find(|c| c.name == *chain)
+                        .ok_or_else(enoent)?;
+                    let at = match after {
+                        None => 0,
+                        Some(h) => {
+                            1 + c
+                                .rules
+                                .iter()
+                                .position(|r| r.handle == *h)
+                                .ok_or_else(enoent)?
+                        }
+                    };
+                    let mut r = rule.clone();
+                    r.origin = None;
+                    c.rules.insert(
+                        at,
+                        LiveRule {
+                            handle: self.next_handle,
+                            comment: Some(rule.comment.clone()),
+                            rule: Ok(r),
+                            packets: 0,
+                            bytes: 0,
+                        },
+                    );
+                }
+            }
+        }
+        if let Some((h, _)) = &t.marker
+            && Some(*h) != p.marker
+        {
+            return Err(enoent());
+        }
+        self.next_handle += 1;
+        t.marker = Some((self.next_handle, p.comment.clone()));
+        self.tables.insert(p.table.clone(), t);
+        self.patches += 1;
+        Ok(p.size())
+    }
+
     /// Time passes for live sets' members: their lifetimes shrink, and the expired go.
     pub fn expire(&mut self, ms: u64) {
         for t in self.tables.values_mut() {
@@ -256,6 +343,17 @@ impl Kernel for FakeKernel {
         }))
     }
 
+    fn read_for_apply(&mut self, table: &str) -> Result<Option<LiveTable>, KernelError> {
+        if let Some(e) = &self.read_error {
+            return Err(KernelError::Io(e.clone()));
+        }
+        self.apply_reads += 1;
+        Ok(self.tables.get(table).cloned().map(|mut t| {
+            t.sets.retain(|s| s.kind.live());
+            t
+        }))
+    }
+
     fn set_timeout(&mut self, table: &str, set: &str) -> Result<Option<u64>, KernelError> {
         Ok(self
             .tables
@@ -281,6 +379,7 @@ impl Kernel for FakeKernel {
         }
         let messages = match change {
             Change::Members { table, edits } => self.edit_members(table, edits)?,
+            Change::Patch { patch } => self.patch(patch)?,
             Change::Replace {
                 plan,
                 seeds,
@@ -322,6 +421,7 @@ pub struct MemStore {
     pub history: RefCell<Vec<crate::core::rollout::Revision>>,
     /// the members journal's text
     pub members: RefCell<String>,
+    pub set_cache: RefCell<Option<Vec<u8>>>,
 }
 
 impl MemStore {
@@ -386,6 +486,14 @@ impl Store for MemStore {
     fn read_members(&self) -> Result<(Vec<MemberOp>, u64), StoreError> {
         let text = self.members.borrow();
         Ok((crate::core::members::parse_ops(&text).0, text.len() as u64))
+    }
+
+    fn write_set_cache(&self, bytes: &[u8]) {
+        *self.set_cache.borrow_mut() = Some(bytes.to_vec());
+    }
+
+    fn read_set_cache(&self) -> Option<Vec<u8>> {
+        self.set_cache.borrow().clone()
     }
 
     fn members_bytes(&self) -> u64 {

@@ -19,6 +19,11 @@ pub enum Change<'a> {
     },
     /// delete statewall's table and nothing else
     Remove { table: &'a str },
+    /// an incremental apply: set elements and a few rules changed in place, the marker
+    /// rule replaced; everything else (and its counters) untouched
+    Patch {
+        patch: &'a crate::core::patch::Patch,
+    },
     /// add and delete members of live sets: only those elements, never a table replace
     Members {
         table: &'a str,
@@ -78,6 +83,10 @@ pub trait Kernel {
     /// `sets` is empty. A set's element dump costs the kernel a walk of the set for every
     /// reply buffer (seconds for 500,000 elements); a metrics scrape must not wait for that.
     fn read_rules(&mut self, table: &str) -> Result<Option<LiveTable>, KernelError>;
+    /// What an apply reads: the rules with their counters, and the live sets with their
+    /// members (a replace carries them); no other set's elements (an apply takes them from
+    /// the table's fingerprint and the accepted revision).
+    fn read_for_apply(&mut self, table: &str) -> Result<Option<LiveTable>, KernelError>;
     /// The default element lifetime (seconds) of set `set` of statewall's table; None when
     /// it has none (or there is no such set).
     fn set_timeout(&mut self, table: &str, set: &str) -> Result<Option<u64>, KernelError>;

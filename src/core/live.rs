@@ -11,6 +11,9 @@ pub struct LiveTable {
     /// the sets the rules look up, in the order statewall creates them
     pub sets: Vec<LiveSet>,
     pub chains: Vec<LiveChain>,
+    /// a patched table's marker rule (`core::patch::MARKER_CHAIN`): its handle and comment,
+    /// which says the plan instead of the table comment (a table comment cannot change)
+    pub marker: Option<(u64, String)>,
 }
 
 /// A set the rules look up, with a counter per element.
@@ -109,7 +112,13 @@ impl LiveTable {
     }
 
     fn comment_field(&self, key: &str) -> Option<&str> {
-        let c = self.comment.as_deref()?.strip_prefix("statewall ")?;
+        // the table comment says statewall made it; a patch's marker says what it is now
+        self.comment.as_deref()?.strip_prefix("statewall ")?;
+        let c = match &self.marker {
+            Some((_, m)) => m.as_str(),
+            None => self.comment.as_deref()?,
+        }
+        .strip_prefix("statewall ")?;
         c.split(' ')
             .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
     }

@@ -383,6 +383,7 @@ mod tests {
     fn set_sizes_come_from_the_plan_and_audit_sets_are_left_out() {
         let (plan, live) = table(WEB, Mode::Audit);
         let rules_only = LiveTable {
+            marker: None,
             sets: Vec::new(),
             ..live.clone()
         };
@@ -416,6 +417,7 @@ mod tests {
         let (_, plain) = table("[[allow]]\nname = \"ssh\"\ntcp = [22]\n", Mode::Enforce);
         assert_eq!(drift_without_elements(&plain, None), Some(false));
         let foreign = LiveTable {
+            marker: None,
             comment: None,
             ..plain
         };

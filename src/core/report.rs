@@ -364,6 +364,14 @@ pub fn apply_doc(a: &crate::core::usecase::apply::Applied, plan: &Plan, source: 
                     mode: Some(mode.clone()),
                     drift_reason: None,
                 },
+                Replaced::Patched {
+                    fingerprint, mode, ..
+                } => ReplacedDoc {
+                    what: "patched",
+                    plan: Some(fingerprint.clone()),
+                    mode: Some(mode.clone()),
+                    drift_reason: None,
+                },
                 Replaced::Drifted(why) => ReplacedDoc {
                     what: "drifted",
                     plan: None,

@@ -76,6 +76,15 @@ pub trait Store {
     fn append_revision(&self, rev: &crate::core::rollout::Revision) -> Result<(), StoreError>;
     /// The revisions kept, oldest first (a damaged one is left out).
     fn revisions(&self) -> Result<Vec<crate::core::rollout::Revision>, StoreError>;
+    /// The newest revision that can be read, without reading the others.
+    fn last_revision(&self) -> Result<Option<crate::core::rollout::Revision>, StoreError> {
+        Ok(self.revisions()?.pop())
+    }
+    /// Keeps the accepted plan's sets (`core::setcache`); a cache: failing to write it only
+    /// makes the next apply slower.
+    fn write_set_cache(&self, bytes: &[u8]);
+    /// The accepted plan's sets as [`write_set_cache`](Self::write_set_cache) kept them.
+    fn read_set_cache(&self) -> Option<Vec<u8>>;
     /// Appends changes of live sets' members to their journal; durable when it returns.
     fn append_members(&self, ops: &[MemberOp]) -> Result<(), StoreError>;
     /// Replaces the members journal with `ops` (a snapshot), atomically and durably.

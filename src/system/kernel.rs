@@ -71,6 +71,11 @@ impl Kernel for Netlink {
             .map_err(|e| KernelError::Io(e.to_string()))
     }
 
+    fn read_for_apply(&mut self, table: &str) -> Result<Option<LiveTable>, KernelError> {
+        readback::read_table_on(self.sock()?, table, readback::Elements::Live)
+            .map_err(|e| KernelError::Io(e.to_string()))
+    }
+
     fn set_timeout(&mut self, table: &str, set: &str) -> Result<Option<u64>, KernelError> {
         readback::set_timeout(self.sock()?, table, set).map_err(|e| KernelError::Io(e.to_string()))
     }
@@ -84,6 +89,7 @@ impl Kernel for Netlink {
             } => encode::encode_seeded(plan, Some(genid), self.fault, seeds, members),
             Change::Remove { table } => encode::encode_remove(table, Some(genid)),
             Change::Members { table, edits } => encode::encode_members(table, edits, Some(genid)),
+            Change::Patch { patch } => encode::encode_patch(patch, Some(genid)),
         };
         tracing::debug!(
             bytes = batch.bytes.len(),

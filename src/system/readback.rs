@@ -56,6 +56,9 @@ pub enum Elements {
     /// none: `sets` comes back empty. The kernel walks a set from its start for every reply
     /// buffer of an element dump, so a big set takes seconds; a metrics scrape needs none.
     Skip,
+    /// only the live sets' (their members are carried by a replace); the other sets are
+    /// left out: an apply takes their elements from the fingerprint
+    Live,
 }
 
 /// [`read_table`] on an open socket (the kernel's own, so that an apply reads and commits
@@ -130,6 +133,7 @@ fn read_once(
         .dump(dump_request(NFT_MSG_GETCHAIN, &Attrs::default()))
         .map_err(failed(format!("the chains of table inet {name}")))?;
     let mut out = Vec::new();
+    let mut marker = None;
     for chain in chains.iter().map(|m| nfnl_attrs(m)) {
         if attr(chain, NFTA_CHAIN_TABLE).map(string).as_deref() != Some(name) {
             continue;
@@ -161,7 +165,16 @@ fn read_once(
             .filter_map(|m| decode_rule_msg(m))
             .filter(|(at, _)| at.table == name && at.chain == chain_name)
             .map(|(_, r)| r)
-            .collect();
+            .collect::<Vec<_>>();
+        if chain_name == crate::core::patch::MARKER_CHAIN && hook.is_none() {
+            // a patched table's fingerprint, in its one rule's comment: not a chain of the plan
+            if let [r] = rules.as_slice()
+                && let Some(c) = r.comment.as_ref().filter(|c| c.starts_with("statewall "))
+            {
+                marker = Some((r.handle, c.clone()));
+                continue;
+            }
+        }
         out.push(LiveChain {
             name: chain_name,
             hook,
@@ -170,10 +183,12 @@ fn read_once(
         });
     }
     let sets = match elements {
-        Elements::Read => read_sets(sock, name, &out)?,
+        Elements::Read => read_sets(sock, name, &out, false)?,
+        Elements::Live => read_sets(sock, name, &out, true)?,
         Elements::Skip => Vec::new(),
     };
     Ok(Some(LiveTable {
+        marker,
         name: name.to_string(),
         comment,
         sets,
@@ -224,6 +239,7 @@ fn read_sets(
     sock: &mut Socket,
     table: &str,
     chains: &[LiveChain],
+    live_only: bool,
 ) -> Result<Vec<LiveSet>, Failure> {
     let mut wanted: Vec<(usize, SetKind, String)> = Vec::new();
     // (hash maps: a table of 50,000 entries has 50,000 distinct comments and sets)
@@ -241,6 +257,9 @@ fn read_sets(
                 }
             }
         }
+    }
+    if live_only {
+        wanted.retain(|(_, kind, _)| kind.live());
     }
     wanted.sort_by_key(|(first, kind, _)| (*first, *kind as u8));
     if wanted.is_empty() {

@@ -24,6 +24,9 @@ pub const DEFAULT_DIR: &str = "/var/lib/statewall";
 /// The members journal of live sets, in each namespace/table scope (`core::members`).
 const MEMBERS_FILE: &str = "members.journal";
 
+/// The accepted plan's sets (`core::setcache`), beside its revision.
+const SET_CACHE_FILE: &str = "accepted.sets";
+
 /// How long a command waits for another one in the same namespace to finish.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -232,6 +235,42 @@ impl StateDir {
             let _ = fs::remove_file(old);
         }
         Ok(())
+    }
+
+    /// The newest revision that can be read (older ones only when the newer are damaged).
+    pub fn last_revision(&self) -> Result<Option<crate::core::rollout::Revision>, StateError> {
+        for (_, path) in self.revision_files()?.iter().rev() {
+            if let Ok(Some(text)) = read_nofollow(path)
+                && let Ok(rev) = open_envelope(Kind::Revision, &text)
+            {
+                return Ok(Some(rev));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Replaces the set cache (temp file and rename: never half written; no fsync, it is a
+    /// cache checked against the live table before use).
+    pub fn write_set_cache(&self, bytes: &[u8]) -> Result<(), StateError> {
+        self.ensure()?;
+        let path = self.path.join(SET_CACHE_FILE);
+        let tmp = self
+            .path
+            .join(format!(".{SET_CACHE_FILE}.tmp.{}", std::process::id()));
+        let _ = fs::remove_file(&tmp);
+        let result = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(bytes))
+            .and_then(|()| fs::rename(&tmp, &path))
+            .map_err(io_at(&path));
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
     }
 
     /// The revisions kept, oldest first; a damaged file is left out.
@@ -565,6 +604,25 @@ impl crate::core::store::Store for StateDir {
             );
         }
         Ok((ops, text.len() as u64))
+    }
+
+    fn last_revision(&self) -> Result<Option<crate::core::rollout::Revision>, StoreError> {
+        StateDir::last_revision(self).map_err(store_err)
+    }
+
+    fn write_set_cache(&self, bytes: &[u8]) {
+        if let Err(e) = StateDir::write_set_cache(self, bytes) {
+            tracing::debug!("the accepted plan's set cache could not be written: {e}");
+        }
+    }
+
+    fn read_set_cache(&self) -> Option<Vec<u8>> {
+        let path = self.path.join(SET_CACHE_FILE);
+        let meta = fs::symlink_metadata(&path).ok()?;
+        if !meta.is_file() || meta.len() > 256 << 20 {
+            return None;
+        }
+        fs::read(&path).ok()
     }
 
     fn members_bytes(&self) -> u64 {

@@ -27,6 +27,33 @@ impl Kept {
     }
 }
 
+/// Whether no two of the intervals (kind, lo, hi) of one kind overlap: a scan when they are
+/// in order already (lists usually are), else a sort and a scan. Linear or n·log n.
+pub(super) fn all_disjoint(spans: &[(u8, u128, u128)]) -> bool {
+    let clean = |order: &mut dyn Iterator<Item = (u8, u128, u128)>| {
+        let mut prev: Option<(u8, u128, u128)> = None;
+        for cur in order {
+            if let Some(p) = prev
+                && p.0 == cur.0
+                && p.2 >= cur.1
+            {
+                return false;
+            }
+            prev = Some(cur);
+        }
+        true
+    };
+    if spans
+        .windows(2)
+        .all(|w| (w[0].0, w[0].1) <= (w[1].0, w[1].1))
+    {
+        return clean(&mut spans.iter().copied());
+    }
+    let mut sorted = spans.to_vec();
+    sorted.sort_unstable_by_key(|s| (s.0, s.1));
+    clean(&mut sorted.into_iter())
+}
+
 /// The items of a list (with their spans) whose interval overlaps no earlier kept one, in
 /// listing order. Each other item is passed to `clash`, with the earliest-listed kept item
 /// that it overlaps: `clash(earlier, later)`.
@@ -35,10 +62,16 @@ pub(super) fn keep_disjoint<T>(
     interval: impl Fn(&T) -> (u8, u128, u128),
     mut clash: impl FnMut(&(T, Range<usize>), &(T, Range<usize>)),
 ) -> Vec<(T, Range<usize>)> {
+    // The common case, a list without overlaps, is one sort (none when it is already in
+    // order) and one scan; only a list with an overlap pays for the ordered map below.
+    let spans: Vec<(u8, u128, u128)> = items.iter().map(|it| interval(&it.0)).collect();
+    if all_disjoint(&spans) {
+        return items;
+    }
     let mut kept = Kept::default();
     let mut keep = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let (kind, lo, hi) = interval(&item.0);
+        let (kind, lo, hi) = spans[i];
         match kept.first_overlap(kind, lo, hi) {
             None => {
                 kept.insert(kind, lo, hi, i);

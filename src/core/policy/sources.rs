@@ -8,7 +8,7 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 use super::cidr::parse_cidr;
-use super::intervals::{Kept, keep_disjoint};
+use super::intervals::{Kept, all_disjoint, keep_disjoint};
 use super::{Checker, FromList, Kind, inner_span, type_name};
 use crate::core::diag::{Diags, loc_of};
 use crate::core::model::{Cidr, Loc};
@@ -183,6 +183,23 @@ impl Checker<'_> {
     ) -> (Vec<(Cidr, Range<usize>)>, Diags) {
         let text = &source.1;
         let mut sub = Checker::new(text, None, self.stored);
+        let mut parsed: Vec<(Cidr, Range<usize>)> = Vec::new();
+        for (tspan, t) in list_lines(text) {
+            match sub.cidr(t, tspan.clone()) {
+                Some(net) => parsed.push((net, tspan)),
+                None => list.clean = false,
+            }
+        }
+        // no overlap anywhere (the usual list): nothing more to look at
+        let spans: Vec<(u8, u128, u128)> = list
+            .nets
+            .iter()
+            .chain(parsed.iter())
+            .map(|(n, _)| n.interval())
+            .collect();
+        if all_disjoint(&spans) {
+            return (parsed, sub.diags);
+        }
         let mut kept = Kept::default();
         for (i, (net, _)) in list.nets.iter().enumerate() {
             let (fam, lo, hi) = net.interval();
@@ -190,11 +207,7 @@ impl Checker<'_> {
         }
         let inline = list.nets.len();
         let mut file_nets: Vec<(Cidr, Range<usize>)> = Vec::new();
-        for (tspan, t) in list_lines(text) {
-            let Some(net) = sub.cidr(t, tspan.clone()) else {
-                list.clean = false;
-                continue;
-            };
+        for (net, tspan) in parsed {
             let (fam, lo, hi) = net.interval();
             if let Some(j) = kept.first_overlap(fam, lo, hi) {
                 let (other, where_) = if j < inline {

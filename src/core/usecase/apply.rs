@@ -20,6 +20,14 @@ pub enum Replaced {
     Nothing,
     /// statewall's table with this plan and mode
     Plan { fingerprint: String, mode: String },
+    /// statewall's table with this plan, patched in place: only these set elements and
+    /// rules were sent, every other counter untouched
+    Patched {
+        fingerprint: String,
+        mode: String,
+        elements: usize,
+        rules: usize,
+    },
     /// statewall's table, changed by someone else since statewall committed it
     Drifted(String),
 }
@@ -31,6 +39,15 @@ impl std::fmt::Display for Replaced {
             Replaced::Plan { fingerprint, mode } => {
                 write!(f, "replaced plan {fingerprint} (mode {mode})")
             }
+            Replaced::Patched {
+                fingerprint,
+                elements,
+                rules,
+                ..
+            } => write!(
+                f,
+                "patched plan {fingerprint} in place ({elements} set elements and {rules} rules sent)"
+            ),
             Replaced::Drifted(why) => write!(f, "replaced a drifted table ({why})"),
         }
     }
@@ -92,8 +109,10 @@ pub fn commit_fresh<K: Kernel>(k: &mut K, change: Change<'_>) -> Result<(u32, Co
     })
 }
 
-/// Records `rev` as the accepted revision (what boot loads) and in the history.
-pub fn accept<S: Store>(store: &S, rev: &Revision) -> Result<(), Error> {
+/// Records `rev` as the accepted revision (what boot loads) and in the history, and keeps
+/// its plan's sets (`core::setcache`) for the next incremental apply.
+pub fn accept<S: Store>(store: &S, rev: &Revision, plan: &Plan) -> Result<(), Error> {
+    store.write_set_cache(&crate::core::setcache::encode(&rev.fingerprint, &plan.sets));
     store.write(Kind::Confirmed, rev).map_err(|e| {
         Error::Refused(format!(
             "the table was committed, but recording it for boot failed: {e}"
@@ -118,12 +137,17 @@ pub fn apply<K: Kernel, S: Store, C: Clock>(
     refuse_if_pending(store)?;
     let plan = req.plan;
     let fingerprint = identity::fingerprint(plan);
+    // the sets of the plan the table holds (its elements are not read back: a
+    // 100,000-element set takes the kernel a second to dump): the accepted plan's, kept
+    // beside its revision, or compiled again from the revision when that cache is stale
+    let cached: Option<(String, Vec<crate::core::plan::Set>)> = store
+        .read_set_cache()
+        .and_then(|b| crate::core::setcache::decode(&b));
     let outcome = ON_RACE.run(|_| {
         let before = k.generation()?;
-        let live = k.read_table(&plan.table)?;
+        let live = k.read_for_apply(&plan.table)?;
         refuse_foreign(live.as_ref()).map_err(RaceOr::Err)?;
-        let live_fp = live.as_ref().map(live_fingerprint);
-        if let (Some(t), Some(Ok(fp))) = (&live, &live_fp) {
+        if let Some(t) = &live {
             if t.stored_mode() == Some("enforce") && plan.mode == Mode::Audit && !req.audit_flag {
                 return Err(RaceOr::Err(Error::Refused(format!(
                     "table inet {} enforces, and this policy says mode = \"audit\", which accepts \
@@ -132,9 +156,49 @@ pub fn apply<K: Kernel, S: Store, C: Clock>(
                     plan.table
                 ))));
             }
-            if is_plan(t, fp, plan) {
+            if holds(t, plan, &fingerprint) {
                 return Ok(Outcome::Unchanged { generation: before });
             }
+            let old = held_plan(t, cached.as_ref(), store);
+            if let Some(patch) = old.and_then(|p| crate::core::patch::diff(t, &p, plan)) {
+                let committed = k
+                    .commit(Change::Patch { patch: &patch }, before)
+                    .map_err(RaceOr::from)?;
+                let sent_rules = patch.rules.len();
+                let kept = plan.chains.iter().map(|c| c.rules.len()).sum::<usize>()
+                    - patch
+                        .rules
+                        .iter()
+                        .filter(|e| matches!(e, crate::core::patch::RuleEdit::Insert { .. }))
+                        .count();
+                return Ok(Outcome::Committed {
+                    before,
+                    committed,
+                    replaced: Replaced::Patched {
+                        fingerprint: t.stored_fingerprint().unwrap_or("?").to_string(),
+                        mode: t.stored_mode().unwrap_or("?").to_string(),
+                        elements: patch
+                            .elements
+                            .iter()
+                            .map(|e| e.add.len() + e.del.len())
+                            .sum(),
+                        rules: sent_rules,
+                    },
+                    carried: kept,
+                });
+            }
+        }
+        // a replace: what is live, read whole (its drift, every counter, the live members)
+        let live = match live {
+            Some(_) => k.read_table(&plan.table)?,
+            None => None,
+        };
+        refuse_foreign(live.as_ref()).map_err(RaceOr::Err)?;
+        let live_fp = live.as_ref().map(live_fingerprint);
+        if let (Some(t), Some(Ok(fp))) = (&live, &live_fp)
+            && is_plan(t, fp, plan)
+        {
+            return Ok(Outcome::Unchanged { generation: before });
         }
         let replaced = match (&live, live_fp) {
             (None, _) => Replaced::Nothing,
@@ -172,12 +236,15 @@ pub fn apply<K: Kernel, S: Store, C: Clock>(
         })
     })?;
     // an unchanged plan is no new revision, unless boot would load something else
+    // (the set cache is written with every accepted revision: its fingerprint says which,
+    // without reading a revision that may hold a 100,000-line list)
     let already = matches!(outcome, Outcome::Unchanged { .. })
-        && store
-            .read::<Revision>(Kind::Confirmed)
-            .ok()
-            .flatten()
-            .is_some_and(|r| r.fingerprint == fingerprint);
+        && (cached.as_ref().is_some_and(|(fp, _)| *fp == fingerprint)
+            || store
+                .read::<Revision>(Kind::Confirmed)
+                .ok()
+                .flatten()
+                .is_some_and(|r| r.fingerprint == fingerprint));
     if already {
         return Ok(Applied {
             rules: plan.chains.iter().map(|c| c.rules.len()).sum(),
@@ -198,12 +265,71 @@ pub fn apply<K: Kernel, S: Store, C: Clock>(
             sshd_ports: req.sshd_ports.to_vec(),
             trial: None,
         },
+        plan,
     )?;
     Ok(Applied {
         rules: plan.chains.iter().map(|c| c.rules.len()).sum(),
         outcome,
         fingerprint,
     })
+}
+
+/// The plan the live table `t` (read for an apply) holds, with its sets' elements: the
+/// cached sets of the accepted plan when the table is that plan, else the accepted revision
+/// compiled again; None when neither is what the table holds (then only a replace will do).
+fn held_plan<S: Store>(
+    t: &LiveTable,
+    cached: Option<&(String, Vec<crate::core::plan::Set>)>,
+    store: &S,
+) -> Option<Plan> {
+    let stored = t.stored_fingerprint()?;
+    if let Some((fp, sets)) = cached.filter(|(fp, _)| fp == stored)
+        && let Ok(mut p) = crate::core::report::live_plan(t)
+    {
+        p.sets = sets.clone();
+        // the live rules with the cached sets make the table's fingerprint: they are it
+        if identity::fingerprint(&p) == *fp {
+            return Some(p);
+        }
+    }
+    let rev = store.read::<Revision>(Kind::Confirmed).ok().flatten()?;
+    if rev.fingerprint != stored || rev.table != t.name {
+        return None;
+    }
+    let p = crate::core::usecase::stored_plan(&rev.policy_text, &rev.files, &rev.mode, &rev.table)?;
+    holds(t, &p, &rev.fingerprint).then_some(p)
+}
+
+/// Whether the live table `t` read for an apply (rules, live sets; no other set's elements)
+/// holds `plan`: its rules are `plan`'s and were committed as a plan with `plan`'s sets and
+/// fingerprint. The set elements are taken to be the plan's (`status` reads them and says
+/// when they drifted).
+pub fn holds(t: &LiveTable, plan: &Plan, plan_fp: &str) -> bool {
+    let Some(stored) = t.stored_fingerprint() else {
+        return false;
+    };
+    if t.stored_scheme().is_none() || stored != plan_fp {
+        return false;
+    }
+    let mut with_sets = t.clone();
+    with_sets.sets = plan
+        .sets
+        .iter()
+        .map(|s| {
+            t.sets
+                .iter()
+                .find(|l| l.name == s.name && s.kind.live())
+                .cloned()
+                .unwrap_or_else(|| crate::core::live::LiveSet {
+                    name: s.name.clone(),
+                    kind: s.kind,
+                    elements: Ok(s.elements.iter().map(|e| (*e, 0, 0)).collect()),
+                    timeout: s.timeout,
+                    expires: Vec::new(),
+                })
+        })
+        .collect();
+    crate::core::report::drift(&with_sets).is_none()
 }
 
 /// Whether the live table `t`, whose undrifted fingerprint is `live_fp`, already is `plan`:

@@ -128,6 +128,7 @@ pub fn commit<K: Kernel, S: Store, C: Clock>(
             sshd_ports: sshd_ports.to_vec(),
             trial: None,
         },
+        &checked.plan,
     )?;
     Ok((before, committed.generation))
 }

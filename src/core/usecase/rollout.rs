@@ -690,6 +690,7 @@ pub fn confirm<K: Kernel, S: Store, C: Clock>(
             sshd_ports: rec.sshd_ports.clone(),
             trial: Some(rec.id.clone()),
         },
+        &plan,
     )
     .map_err(|e| Error::Refused(format!("{e}; the rollback stays armed")))?;
     clear_pending(store)?;
@@ -723,7 +724,7 @@ pub fn lost_trial<S: Store, C: Clock>(
     if read_pending(store).ok()?.is_some() {
         return None;
     }
-    let last = store.revisions().ok()?.pop()?;
+    let last = store.last_revision().ok()??;
     if last.origin != Origin::ConfirmWindow || last.table != table {
         return None;
     }

@@ -1,0 +1,208 @@
+//! The sets of the accepted plan, kept beside its revision in a compact binary form, so that
+//! an incremental apply of a 100,000-line list need not compile the previous policy again
+//! to know what the kernel's sets hold. A cache: keyed by the plan's fingerprint, checked
+//! against the live table's rules before use, and when missing, stale or damaged the apply
+//! compiles the accepted revision instead. Pure: bytes in, bytes out.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::core::model::{Cidr, PortRange};
+use crate::core::plan::{Set, SetElem, SetKind};
+
+const MAGIC: &[u8] = b"statewall-sets 1\n";
+
+fn kind_tag(k: SetKind) -> u8 {
+    match k {
+        SetKind::Src4 => 1,
+        SetKind::Src6 => 2,
+        SetKind::Tcp => 3,
+        SetKind::Udp => 4,
+        SetKind::AuditTcp => 5,
+        SetKind::AuditUdp => 6,
+        SetKind::AuditSrc4 => 7,
+        SetKind::AuditSrc6 => 8,
+        SetKind::Live4 => 9,
+        SetKind::Live6 => 10,
+    }
+}
+
+fn kind_of(t: u8) -> Option<SetKind> {
+    [
+        SetKind::Src4,
+        SetKind::Src6,
+        SetKind::Tcp,
+        SetKind::Udp,
+        SetKind::AuditTcp,
+        SetKind::AuditUdp,
+        SetKind::AuditSrc4,
+        SetKind::AuditSrc6,
+        SetKind::Live4,
+        SetKind::Live6,
+    ]
+    .into_iter()
+    .find(|k| kind_tag(*k) == t)
+}
+
+/// The cache of `sets`, for the plan whose fingerprint is `fingerprint`.
+pub fn encode(fingerprint: &str, sets: &[Set]) -> Vec<u8> {
+    let n: usize = sets.iter().map(|s| s.elements.len()).sum();
+    let mut b = Vec::with_capacity(MAGIC.len() + 64 + n * 18);
+    b.extend_from_slice(MAGIC);
+    b.push(fingerprint.len().min(255) as u8);
+    b.extend_from_slice(&fingerprint.as_bytes()[..fingerprint.len().min(255)]);
+    b.extend_from_slice(&(sets.len() as u32).to_be_bytes());
+    for s in sets {
+        let name = &s.name.as_bytes()[..s.name.len().min(u16::MAX as usize)];
+        b.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        b.extend_from_slice(name);
+        b.push(kind_tag(s.kind));
+        b.extend_from_slice(&s.timeout.map_or(0, |t| t.saturating_add(1)).to_be_bytes());
+        b.extend_from_slice(&(s.elements.len() as u32).to_be_bytes());
+        for e in &s.elements {
+            match e {
+                SetElem::Net(Cidr::V4(a, l)) => {
+                    b.push(4);
+                    b.extend_from_slice(&a.octets());
+                    b.push(*l);
+                }
+                SetElem::Net(Cidr::V6(a, l)) => {
+                    b.push(6);
+                    b.extend_from_slice(&a.octets());
+                    b.push(*l);
+                }
+                SetElem::Ports(r) => {
+                    b.push(2);
+                    b.extend_from_slice(&r.lo.to_be_bytes());
+                    b.extend_from_slice(&r.hi.to_be_bytes());
+                }
+            }
+        }
+    }
+    b
+}
+
+/// A reader that never reads past the end.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (a, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(a)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_be_bytes(self.take(2)?.try_into().ok()?))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
+    }
+}
+
+/// The fingerprint and sets of a cache; None when it is damaged in any way (each count is
+/// checked against the bytes left, so a damaged count cannot make it allocate more).
+pub fn decode(bytes: &[u8]) -> Option<(String, Vec<Set>)> {
+    let mut r = Reader(bytes.strip_prefix(MAGIC)?);
+    let fl = usize::from(r.u8()?);
+    let fp = String::from_utf8(r.take(fl)?.to_vec()).ok()?;
+    let n = r.u32()? as usize;
+    if n > r.0.len() {
+        return None;
+    }
+    let mut sets = Vec::with_capacity(n);
+    for _ in 0..n {
+        let nl = usize::from(r.u16()?);
+        let name = String::from_utf8(r.take(nl)?.to_vec()).ok()?;
+        let kind = kind_of(r.u8()?)?;
+        let timeout = r.u64()?.checked_sub(1);
+        let count = r.u32()? as usize;
+        if count > r.0.len() / 5 {
+            return None;
+        }
+        let mut elements = Vec::with_capacity(count);
+        for _ in 0..count {
+            let e = match r.u8()? {
+                4 => {
+                    let a: [u8; 4] = r.take(4)?.try_into().ok()?;
+                    let l = r.u8()?;
+                    (l <= 32).then_some(SetElem::Net(Cidr::V4(Ipv4Addr::from(a), l)))?
+                }
+                6 => {
+                    let a: [u8; 16] = r.take(16)?.try_into().ok()?;
+                    let l = r.u8()?;
+                    (l <= 128).then_some(SetElem::Net(Cidr::V6(Ipv6Addr::from(a), l)))?
+                }
+                2 => SetElem::Ports(PortRange {
+                    lo: r.u16()?,
+                    hi: r.u16()?,
+                }),
+                _ => return None,
+            };
+            elements.push(e);
+        }
+        sets.push(Set {
+            name,
+            kind,
+            elements,
+            timeout,
+        });
+    }
+    r.0.is_empty().then_some((fp, sets))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sets_round_trip_and_damage_is_refused() {
+        let sets = vec![
+            Set {
+                name: "src4_web".into(),
+                kind: SetKind::Src4,
+                elements: vec![
+                    SetElem::Net(Cidr::V4(Ipv4Addr::new(10, 0, 0, 0), 8)),
+                    SetElem::Net(Cidr::V4(Ipv4Addr::new(192, 0, 2, 7), 32)),
+                ],
+                timeout: None,
+            },
+            Set {
+                name: "src6_web".into(),
+                kind: SetKind::Src6,
+                elements: vec![SetElem::Net(Cidr::V6("2001:db8::".parse().unwrap(), 32))],
+                timeout: None,
+            },
+            Set {
+                name: "tcp_web".into(),
+                kind: SetKind::Tcp,
+                elements: vec![SetElem::Ports(PortRange { lo: 80, hi: 88 })],
+                timeout: None,
+            },
+            Set {
+                name: "live4_banned".into(),
+                kind: SetKind::Live4,
+                elements: vec![],
+                timeout: Some(3600),
+            },
+        ];
+        let b = encode("0123456789abcdef", &sets);
+        assert_eq!(decode(&b), Some(("0123456789abcdef".to_string(), sets)));
+        for cut in 0..b.len() {
+            assert_eq!(decode(&b[..cut]), None, "cut at {cut}");
+        }
+        let mut bad = b.clone();
+        // the first set's kind
+        let at = MAGIC.len() + 1 + 16 + 4 + 2 + "src4_web".len();
+        assert_eq!(bad[at], 1);
+        bad[at] = 99;
+        assert_eq!(decode(&bad), None);
+    }
+}
