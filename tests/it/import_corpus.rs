@@ -38,7 +38,8 @@
 //! connected-no-data / refused (RST, port unreachable) / another ICMP error by errno
 //! (EHOSTUNREACH for host-prohibited, ...) / silent. Groups: `input` (each client source to each
 //! fw address: TCP, UDP, ICMP echo), `input-lo` (the fw to its own address, over `lo`),
-//! `input-sport` (from each `--sport` port named in the file), `forward` (client sources to the
+//! `input-sport` (from each `--sport` port named in the file), `input-back` (the backend to
+//! the fw, in through the other interface), `forward` (client sources to the
 //! backend addresses), `forward-rev` (backend to client), `output` (fw to backend).
 //!
 //! IPv6. With a `.rules6` partner the oracle loads it with `ip6tables-restore`, statewall gets
@@ -553,10 +554,6 @@ impl Family {
         for net in facts.sources.iter().filter(fam) {
             if sources.len() > MAX_SOURCES {
                 break;
-            }
-            if sources.iter().any(|s| net.contains(*s)) && net.prefix < net.width() as u8 {
-                // a source inside it is there already (only a host address is picked anyway)
-                continue;
             }
             if let Some(a) = net.pick(&taken) {
                 taken.insert(a);

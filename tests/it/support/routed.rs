@@ -456,8 +456,7 @@ fn sockaddr(a: SocketAddr) -> (i32, libc::sockaddr_storage, libc::socklen_t) {
     }
 }
 
-/// A socket of `kind` bound to `src` (port 0 = any) with SO_REUSEADDR, and for UDP with
-/// IP(V6)_RECVERR so that every ICMP error is reported, not only the "hard" ones.
+/// A socket of `kind` bound to `src` (port 0 = any) with SO_REUSEADDR and IP(V6)_RECVERR.
 fn bound_socket(kind: i32, src: SocketAddr) -> Result<i32, Outcome> {
     let (domain, sa, len) = sockaddr(src);
     // SAFETY: plain socket calls on a descriptor this function owns or returns.
@@ -473,12 +472,12 @@ fn bound_socket(kind: i32, src: SocketAddr) -> Result<i32, Outcome> {
         let size = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
         let on = (&one as *const libc::c_int).cast();
         libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, on, size);
-        if kind & libc::SOCK_DGRAM != 0 {
-            if domain == libc::AF_INET {
-                libc::setsockopt(fd, libc::IPPROTO_IP, libc::IP_RECVERR, on, size);
-            } else {
-                libc::setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVERR, on, size);
-            }
+        // every ICMP error reported at once (without it IPv6 TCP waits for the SYN's
+        // retransmission before it takes a port unreachable, and UDP ignores "soft" errors)
+        if domain == libc::AF_INET {
+            libc::setsockopt(fd, libc::IPPROTO_IP, libc::IP_RECVERR, on, size);
+        } else {
+            libc::setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVERR, on, size);
         }
         if libc::bind(fd, (&sa as *const libc::sockaddr_storage).cast(), len) != 0 {
             let e = std::io::Error::last_os_error();
