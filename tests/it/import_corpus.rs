@@ -60,10 +60,10 @@
 //! harness, `STATEWALL_IMPORT_CORPUS_ONLY=TEXT` only the files whose name contains TEXT,
 //! `STATEWALL_IMPORT_CORPUS_VERBOSE=1` prints every probe with both outcomes.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt::Write as _;
 use std::fs;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -72,6 +72,7 @@ use crate::support::routed::{
     self, BACKEND_LINK_V4, BACKEND_LINK_V6, CLIENT_LINK_V4, CLIENT_LINK_V6, Outcome, Proto,
     Responder, Trio, TrioPlan,
 };
+use crate::support::ruleset::{Facts, Net, mirror_to_v6, most_used, push_unique};
 use crate::support::{Netns, Output, TempPolicy, bin, repo_path, run_cmd, statewall};
 
 const PROBE_TIMEOUT: Duration = Duration::from_millis(400);
@@ -83,396 +84,6 @@ const MAX_SOURCES: usize = 4;
 const MAX_DESTS: usize = 2;
 const MAX_SPORTS: usize = 4;
 const EXTRA_PORTS: [u16; 2] = [1, 65000];
-
-// ---------------------------------------------------------------------------------------------
-// Networks
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Net {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl Net {
-    fn parse(text: &str) -> Option<Net> {
-        let (a, m) = text.split_once('/').unwrap_or((text, ""));
-        let addr: IpAddr = a.parse().ok()?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = if m.is_empty() {
-            max
-        } else if let Ok(p) = m.parse::<u8>() {
-            p
-        } else {
-            // a dotted netmask: 255.255.0.0
-            let mask: Ipv4Addr = m.parse().ok()?;
-            let bits = u32::from(mask);
-            if bits.leading_ones() + bits.trailing_zeros() != 32 {
-                return None;
-            }
-            bits.leading_ones() as u8
-        };
-        (prefix <= max).then_some(Net { addr, prefix })
-    }
-
-    fn bits(a: IpAddr) -> u128 {
-        match a {
-            IpAddr::V4(v4) => u32::from(v4) as u128,
-            IpAddr::V6(v6) => u128::from(v6),
-        }
-    }
-
-    fn width(&self) -> u32 {
-        if self.addr.is_ipv4() { 32 } else { 128 }
-    }
-
-    fn mask(&self) -> u128 {
-        let host = self.width() - self.prefix as u32;
-        let all = if self.width() == 32 {
-            u32::MAX as u128
-        } else {
-            u128::MAX
-        };
-        if host >= 128 {
-            0
-        } else {
-            all & !((1u128 << host) - 1)
-        }
-    }
-
-    fn contains(&self, a: IpAddr) -> bool {
-        a.is_ipv4() == self.addr.is_ipv4()
-            && Net::bits(a) & self.mask() == Net::bits(self.addr) & self.mask()
-    }
-
-    fn nth(&self, n: u128) -> IpAddr {
-        let v = (Net::bits(self.addr) & self.mask()) | n;
-        match self.addr {
-            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from(v as u32)),
-            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::from(v)),
-        }
-    }
-
-    /// A usable unicast address inside, not one the trio uses itself.
-    fn pick(&self, taken: &HashSet<IpAddr>) -> Option<IpAddr> {
-        if self.prefix == 0 {
-            return None;
-        }
-        let host = self.width() - self.prefix as u32;
-        let candidates: Vec<u128> = match host {
-            0 => vec![0],
-            1 => vec![0, 1],
-            _ => (1..=4u128).filter(|n| host >= 3 || *n < 3).collect(),
-        };
-        candidates
-            .into_iter()
-            .map(|n| self.nth(n))
-            .find(|a| usable(*a) && !routed::is_link_address(*a) && !taken.contains(a))
-    }
-}
-
-fn usable(a: IpAddr) -> bool {
-    match a {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            !(o[0] == 0 || o[0] == 127 || o[0] >= 224)
-        }
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            !(v6.is_unspecified()
-                || v6.is_loopback()
-                || s[0] >= 0xff00
-                || (s[0] & 0xffc0) == 0xfe80
-                || (s[0..5] == [0; 5] && s[5] == 0xffff))
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// What the file says (only what the harness needs; the importer is what is tested)
-
-/// Splits a rule line into words, `"..."` (with `\"`) kept as one.
-fn words(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let (mut quoted, mut escaped, mut any) = (false, false, false);
-    for c in line.chars() {
-        if escaped {
-            cur.push(c);
-            escaped = false;
-        } else if c == '\\' && quoted {
-            escaped = true;
-        } else if c == '"' {
-            quoted = !quoted;
-            any = true;
-        } else if c.is_whitespace() && !quoted {
-            if any || !cur.is_empty() {
-                out.push(std::mem::take(&mut cur));
-            }
-            any = false;
-        } else {
-            cur.push(c);
-        }
-    }
-    if any || !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
-#[derive(Debug, Clone)]
-struct RuleLine {
-    line: usize,
-    table: String,
-    chain: String,
-    words: Vec<String>,
-}
-
-fn rule_lines(text: &str) -> Vec<RuleLine> {
-    let mut table = String::new();
-    let mut out = Vec::new();
-    for (k, raw) in text.lines().enumerate() {
-        let l = raw.trim_end_matches('\r').trim();
-        if let Some(t) = l.strip_prefix('*') {
-            table = t.trim().to_string();
-            continue;
-        }
-        let w = words(l);
-        if w.len() >= 2 && ["-A", "--append", "-I", "--insert"].contains(&w[0].as_str()) {
-            out.push(RuleLine {
-                line: k + 1,
-                table: table.clone(),
-                chain: w[1].clone(),
-                words: w,
-            });
-        }
-    }
-    out
-}
-
-/// The value after option `k`, skipping an old-style `!` (`-i ! eth0`).
-fn value_at(w: &[String], k: usize) -> Option<&str> {
-    match w.get(k + 1).map(String::as_str) {
-        Some("!") => w.get(k + 2).map(String::as_str),
-        v => v,
-    }
-}
-
-fn service_port(name: &str, proto: &str) -> Option<u16> {
-    if let Ok(p) = name.parse::<u16>() {
-        return Some(p);
-    }
-    let n = std::ffi::CString::new(name).ok()?;
-    let p = std::ffi::CString::new(proto).ok()?;
-    // SAFETY: valid C strings; the result points into libc's static storage, read at once.
-    unsafe {
-        let ent = libc::getservbyname(n.as_ptr(), p.as_ptr());
-        (!ent.is_null()).then(|| u16::from_be((*ent).s_port as u16))
-    }
-}
-
-/// `22`, `1000:2000`, `:1024`, `80,443,8000:8080` → the ports to probe (a range gives its ends
-/// and the ports just outside it).
-fn ports_of(spec: &str, proto: &str) -> Vec<u16> {
-    let mut out = Vec::new();
-    for part in spec.split(',') {
-        match part.split_once(':') {
-            Some((a, b)) => {
-                let a = if a.is_empty() {
-                    Some(0)
-                } else {
-                    service_port(a, proto)
-                };
-                let b = if b.is_empty() {
-                    Some(65535)
-                } else {
-                    service_port(b, proto)
-                };
-                if let (Some(a), Some(b)) = (a, b) {
-                    out.extend([a, b]);
-                    out.extend(a.checked_sub(1));
-                    out.extend(b.checked_add(1));
-                }
-            }
-            None => out.extend(service_port(part, proto)),
-        }
-    }
-    out.retain(|&p| p != 0);
-    out
-}
-
-/// What the harness derives from a file: interface names, addresses, ports.
-#[derive(Debug, Default)]
-struct Facts {
-    /// Rules in nat/raw/mangle/security: (line, table).
-    nat_like: Vec<(usize, String)>,
-    in_ifs: Vec<String>,
-    fwd_in_ifs: Vec<String>,
-    out_ifs: Vec<String>,
-    sources: Vec<Net>,
-    in_dests: Vec<Net>,
-    fwd_dests: Vec<Net>,
-    tcp: Vec<u16>,
-    udp: Vec<u16>,
-    sports: Vec<u16>,
-    /// `!` before `-s`/`-d` somewhere.
-    negated_address: bool,
-}
-
-fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
-    if !v.contains(&x) {
-        v.push(x);
-    }
-}
-
-impl Facts {
-    fn parse(text: &str) -> Facts {
-        let rules = rule_lines(text);
-        let mut f = Facts::default();
-        for r in &rules {
-            if ["nat", "raw", "mangle", "security"].contains(&r.table.as_str()) {
-                f.nat_like.push((r.line, r.table.clone()));
-            }
-        }
-        let filter: Vec<&RuleLine> = rules.iter().filter(|r| r.table == "filter").collect();
-        // which built-in chains reach each chain (jumps and gotos)
-        let mut edges: HashMap<&str, Vec<&str>> = HashMap::new();
-        for r in &filter {
-            for (k, w) in r.words.iter().enumerate() {
-                if ["-j", "--jump", "-g", "--goto"].contains(&w.as_str())
-                    && let Some(t) = r.words.get(k + 1)
-                {
-                    edges.entry(r.chain.as_str()).or_default().push(t.as_str());
-                }
-            }
-        }
-        let mut roots: HashMap<&str, BTreeSet<&str>> = HashMap::new();
-        for root in ["INPUT", "FORWARD", "OUTPUT"] {
-            let mut stack = vec![root];
-            let mut seen = HashSet::new();
-            while let Some(c) = stack.pop() {
-                if seen.insert(c) {
-                    roots.entry(c).or_default().insert(root);
-                    stack.extend(edges.get(c).into_iter().flatten().copied());
-                }
-            }
-        }
-        for r in &filter {
-            let reach = roots.get(r.chain.as_str()).cloned().unwrap_or_default();
-            let (input, forward) = (reach.contains("INPUT"), reach.contains("FORWARD"));
-            let w = &r.words;
-            let proto = w
-                .iter()
-                .position(|x| x == "-p" || x == "--protocol")
-                .and_then(|k| value_at(w, k))
-                .unwrap_or("")
-                .to_ascii_lowercase();
-            for (k, word) in w.iter().enumerate() {
-                let val = value_at(w, k);
-                let negated = k > 0 && w[k - 1] == "!";
-                match word.as_str() {
-                    "-i" | "--in-interface" => {
-                        if let Some(v) = val {
-                            if input {
-                                f.in_ifs.push(v.to_string());
-                            }
-                            if forward {
-                                f.fwd_in_ifs.push(v.to_string());
-                            }
-                        }
-                    }
-                    "-o" | "--out-interface" if forward => f.out_ifs.extend(val.map(String::from)),
-                    "-s" | "--source" | "--src" | "-d" | "--destination" | "--dst"
-                        if input || forward =>
-                    {
-                        f.negated_address |= negated || w.get(k + 1).is_some_and(|x| x == "!");
-                        let is_src =
-                            word.starts_with("-s") || word == "--source" || word == "--src";
-                        for net in val.unwrap_or("").split(',').filter_map(Net::parse) {
-                            if is_src {
-                                push_unique(&mut f.sources, net);
-                            } else if input {
-                                push_unique(&mut f.in_dests, net);
-                            } else {
-                                push_unique(&mut f.fwd_dests, net);
-                            }
-                        }
-                    }
-                    "--dport"
-                    | "--destination-port"
-                    | "--dports"
-                    | "--destination-ports"
-                    | "--ports" => {
-                        let spec = val.unwrap_or("");
-                        match proto.as_str() {
-                            "tcp" | "6" => ports_of(spec, "tcp")
-                                .into_iter()
-                                .for_each(|p| push_unique(&mut f.tcp, p)),
-                            "udp" | "17" => ports_of(spec, "udp")
-                                .into_iter()
-                                .for_each(|p| push_unique(&mut f.udp, p)),
-                            _ => {
-                                for p in ports_of(spec, "tcp") {
-                                    push_unique(&mut f.tcp, p);
-                                    push_unique(&mut f.udp, p);
-                                }
-                            }
-                        }
-                    }
-                    "--sport" | "--source-port" | "--sports" | "--source-ports" => {
-                        let proto = if proto == "udp" { "udp" } else { "tcp" };
-                        for p in ports_of(val.unwrap_or(""), proto) {
-                            push_unique(&mut f.sports, p);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-        f
-    }
-
-    fn merge(&mut self, other: &Facts) {
-        self.in_ifs.extend(other.in_ifs.iter().cloned());
-        self.fwd_in_ifs.extend(other.fwd_in_ifs.iter().cloned());
-        self.out_ifs.extend(other.out_ifs.iter().cloned());
-        for &p in &other.tcp {
-            push_unique(&mut self.tcp, p);
-        }
-        for &p in &other.udp {
-            push_unique(&mut self.udp, p);
-        }
-        for &p in &other.sports {
-            push_unique(&mut self.sports, p);
-        }
-        self.negated_address |= other.negated_address;
-    }
-}
-
-/// The most used name (ties: the first used), `name+` as `name0`; never `lo` nor `avoid`.
-fn most_used(names: &[String], avoid: &str) -> Option<String> {
-    let mut count: Vec<(String, usize)> = Vec::new();
-    for n in names {
-        let n = match n.strip_suffix('+') {
-            Some(stem) => format!("{stem}0"),
-            None => n.clone(),
-        };
-        let ok = !n.is_empty()
-            && n.len() <= 15
-            && n != "lo"
-            && n != avoid
-            && n.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c));
-        if !ok {
-            continue;
-        }
-        match count.iter_mut().find(|(m, _)| *m == n) {
-            Some((_, c)) => *c += 1,
-            None => count.push((n, 1)),
-        }
-    }
-    let best = count.iter().map(|(_, c)| *c).max()?;
-    count.into_iter().find(|(_, c)| *c == best).map(|(n, _)| n)
-}
 
 // ---------------------------------------------------------------------------------------------
 // The matrix
@@ -843,64 +454,6 @@ fn restore(ns: &Netns, text: &str, v6: bool) -> Output {
     out
 }
 
-/// The IPv4 file as ip6tables would say what `--mirror-ipv6` promises (see the module docs).
-fn mirror_to_v6(text: &str) -> String {
-    let mut out = String::new();
-    for raw in text.lines() {
-        let l = raw.trim_end_matches('\r');
-        let w = words(l);
-        let rule = w
-            .first()
-            .is_some_and(|x| ["-A", "--append", "-I", "--insert"].contains(&x.as_str()));
-        if !rule {
-            out.push_str(l);
-            out.push('\n');
-            continue;
-        }
-        let mut drop = false;
-        for (k, x) in w.iter().enumerate() {
-            let v = value_at(&w, k).unwrap_or("");
-            match x.as_str() {
-                "-s" | "--source" | "--src" | "-d" | "--destination" | "--dst" => {
-                    drop |= v
-                        .split(',')
-                        .any(|a| Net::parse(a).is_some_and(|n| n.addr.is_ipv4()));
-                }
-                "-p" | "--protocol" => {
-                    drop |= ["icmp", "1"].contains(&v.to_ascii_lowercase().as_str())
-                }
-                "--icmp-type" => drop = true,
-                _ => {}
-            }
-        }
-        if drop {
-            continue;
-        }
-        let mapped: Vec<String> = w
-            .iter()
-            .map(|x| {
-                let m = match x.as_str() {
-                    "icmp-net-unreachable" => "icmp6-no-route",
-                    "icmp-host-unreachable" => "icmp6-addr-unreachable",
-                    "icmp-port-unreachable" | "icmp-proto-unreachable" => "icmp6-port-unreachable",
-                    "icmp-net-prohibited" | "icmp-host-prohibited" | "icmp-admin-prohibited" => {
-                        "icmp6-adm-prohibited"
-                    }
-                    other => other,
-                };
-                if m.contains(char::is_whitespace) || m.is_empty() {
-                    format!("\"{}\"", m.replace('"', "\\\""))
-                } else {
-                    m.to_string()
-                }
-            })
-            .collect();
-        out.push_str(&mapped.join(" "));
-        out.push('\n');
-    }
-    out
-}
-
 // ---------------------------------------------------------------------------------------------
 // One file
 
@@ -1035,6 +588,82 @@ fn prove_file(path: &Path) -> Verdict {
     )
 }
 
+/// What the fw of a trio loads: the file (and its IPv6 side) with iptables-restore, or the
+/// imported policy (a path) with `statewall apply`.
+#[derive(Clone, Copy)]
+enum Load<'a> {
+    Oracle(&'a str, Option<&'a str>),
+    Statewall(&'a str),
+}
+
+/// A trio with responders on every probed port, shown to carry traffic before any rule is
+/// loaded (else nothing would be proven), then loaded.
+fn setup(
+    tag: &str,
+    plan: &TrioPlan,
+    (tcp, udp): (&[u16], &[u16]),
+    fams: &[&Family],
+    load: Load,
+) -> Result<(Trio, Vec<Responder>), String> {
+    let trio = Trio::new(tag, plan);
+    let responders = vec![
+        Responder::start(&trio.fw, tcp, udp),
+        Responder::start(&trio.backend, tcp, udp),
+        Responder::start(&trio.client, tcp, udp),
+    ];
+    let mut sanity: Vec<Probe> = Vec::new();
+    for fam in fams {
+        for &s in &fam.sources {
+            for &d in fam.fw_dests.iter().chain(&fam.backend_dests) {
+                sanity.push(Probe {
+                    group: "sanity",
+                    proto: Proto::Tcp,
+                    from: Side::Client,
+                    src: SocketAddr::new(s, 0),
+                    dst: SocketAddr::new(d, 65000),
+                });
+            }
+        }
+    }
+    let got = run_matrix(&trio, &sanity, RETRY_TIMEOUT);
+    let broken: Vec<String> = sanity
+        .iter()
+        .zip(&got)
+        .filter(|(_, o)| **o != Outcome::Answered)
+        .map(|(p, o)| format!("{p}: {o}"))
+        .collect();
+    assert!(
+        broken.is_empty(),
+        "harness: the trio does not carry traffic before any rule is loaded:\n{}",
+        broken.join("\n")
+    );
+    match load {
+        Load::Oracle(text, text6) => {
+            let out = restore(&trio.fw, text, false);
+            if !out.success() {
+                return Err(format!("iptables-restore refuses it:\n{out}"));
+            }
+            if let Some(t6) = text6 {
+                let out = restore(&trio.fw, t6, true);
+                if !out.success() {
+                    return Err(format!(
+                        "ip6tables-restore refuses the IPv6 side:\n{out}\n{t6}"
+                    ));
+                }
+            }
+        }
+        Load::Statewall(policy) => {
+            let out = statewall(&trio.fw, ["apply", "--force", policy]);
+            if !out.success() {
+                return Err(format!(
+                    "statewall apply refused the imported policy:\n{out}"
+                ));
+            }
+        }
+    }
+    Ok((trio, responders))
+}
+
 /// The two trios, the matrix through both, the comparison.
 fn compare(
     name: &str,
@@ -1087,82 +716,29 @@ fn compare(
     let all_udp: Vec<u16> = udp.clone();
     let policy = TempPolicy::new("corpus", toml);
 
-    let build =
-        |tag: &str, oracle: bool| -> Result<(Trio, Vec<Responder>, Option<String>), String> {
-            let trio = Trio::new(tag, &plan);
-            let responders = vec![
-                Responder::start(&trio.fw, &all_tcp, &all_udp),
-                Responder::start(&trio.backend, &all_tcp, &all_udp),
-                Responder::start(&trio.client, &all_tcp, &all_udp),
-            ];
-            // the topology carries traffic before any rule is loaded, else nothing is proven
-            let mut sanity: Vec<Probe> = Vec::new();
-            for fam in std::iter::once(&v4).chain(v6.as_ref()) {
-                for &s in &fam.sources {
-                    for &d in fam.fw_dests.iter().chain(&fam.backend_dests) {
-                        sanity.push(Probe {
-                            group: "sanity",
-                            proto: Proto::Tcp,
-                            from: Side::Client,
-                            src: SocketAddr::new(s, 0),
-                            dst: SocketAddr::new(d, 65000),
-                        });
-                    }
-                }
-            }
-            let got = run_matrix(&trio, &sanity, RETRY_TIMEOUT);
-            let broken: Vec<String> = sanity
-                .iter()
-                .zip(&got)
-                .filter(|(_, o)| **o != Outcome::Answered)
-                .map(|(p, o)| format!("{p}: {o}"))
-                .collect();
-            assert!(
-                broken.is_empty(),
-                "harness: the trio does not carry traffic before any rule is loaded:\n{}",
-                broken.join("\n")
-            );
-            let mut note = None;
-            if oracle {
-                let out = restore(&trio.fw, text, false);
-                if !out.success() {
-                    return Err(format!("iptables-restore refuses it:\n{out}"));
-                }
-                if let Some(t6) = &oracle6 {
-                    let out = restore(&trio.fw, t6, true);
-                    if !out.success() {
-                        return Err(format!(
-                            "ip6tables-restore refuses the IPv6 side:\n{out}\n{t6}"
-                        ));
-                    }
-                }
-            } else {
-                let out = statewall(&trio.fw, ["apply", "--force", &policy.path()]);
-                if !out.success() {
-                    note = Some(format!(
-                        "statewall apply refused the imported policy:\n{out}"
-                    ));
-                }
-            }
-            Ok((trio, responders, note))
-        };
     let tag = format!("c{}", &name[..name.len().min(2)]);
+    let fams: Vec<&Family> = std::iter::once(&v4).chain(v6.as_ref()).collect();
+    let ports = (all_tcp.as_slice(), all_udp.as_slice());
+    let oracle = Load::Oracle(text, oracle6.as_deref());
+    let path = policy.path();
+    let ours = Load::Statewall(&path);
+    let (fams, plan_ref, tag) = (&fams, &plan, &tag);
     let (ora, ours) = std::thread::scope(|s| {
-        let a = s.spawn(|| build(&format!("{tag}o"), true));
-        let b = s.spawn(|| build(&format!("{tag}s"), false));
+        let a = s.spawn(move || setup(&format!("{tag}o"), plan_ref, ports, fams, oracle));
+        let b = s.spawn(move || setup(&format!("{tag}s"), plan_ref, ports, fams, ours));
         (
             a.join().expect("oracle trio"),
             b.join().expect("statewall trio"),
         )
     });
-    let (ora, _ora_resp, _) = match ora {
+    let (ora, _ora_resp) = match ora {
         Ok(x) => x,
         Err(e) => return Verdict::NoOracle(e),
     };
-    let (ours, _our_resp, apply_failed) = ours.expect("statewall trio builds");
-    if let Some(e) = apply_failed {
-        return Verdict::Fail(e);
-    }
+    let (ours, _our_resp) = match ours {
+        Ok(x) => x,
+        Err(e) => return Verdict::Fail(e),
+    };
     let (a, b) = std::thread::scope(|s| {
         let a = s.spawn(|| run_matrix(&ora, &probes, PROBE_TIMEOUT));
         let b = s.spawn(|| run_matrix(&ours, &probes, PROBE_TIMEOUT));
@@ -1375,4 +951,110 @@ fn import_corpus_every_file_refused_with_a_location_or_identical_to_iptables_res
         );
     }
     assert!(failures.is_empty(), "{}\n\n{report}", failures.join("\n\n"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The harness can fail
+
+/// The comparison sees a difference: 38's import with two entries changed (ssh from the upper
+/// half of 10/8 only; snmp on udp 162 instead of 161) must fail with exactly those probes.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn import_corpus_harness_reports_a_policy_that_behaves_differently() {
+    let path = repo_path("tests/data/import/corpus/38-extra-trusted-networks.rules");
+    let text = fs::read_to_string(&path).unwrap();
+    let mut cmd = bin(None);
+    cmd.args(["import", path.to_str().unwrap(), "--mirror-ipv6"]);
+    let out = run_cmd(cmd, crate::support::CMD_TIMEOUT);
+    out.assert_ok();
+    let changed = out
+        .stdout
+        .replace("from = [\"10.0.0.0/8\"]", "from = [\"10.128.0.0/9\"]")
+        .replace("udp = [161]", "udp = [162]");
+    assert_ne!(
+        changed, out.stdout,
+        "the import no longer has the entries to change"
+    );
+    let facts = Facts::parse(&text);
+    let verdict = compare("38-changed", &text, None, &facts, None, &changed);
+    let Verdict::Fail(report) = verdict else {
+        panic!("a changed policy was found identical: {verdict:?}");
+    };
+    let diff: Vec<&str> = report
+        .split("--- every probe")
+        .next()
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(": iptables "))
+        .collect();
+    assert!(
+        diff.iter().any(
+            |l| l.contains("tcp 10.0.0.1 -> 192.0.2.1:22: iptables answered, statewall silent")
+        ),
+        "{report}"
+    );
+    assert!(
+        diff.iter().any(|l| l
+            .contains("udp 192.168.10.1 -> 192.0.2.1:161: iptables answered, statewall silent")),
+        "{report}"
+    );
+    assert!(
+        diff.iter()
+            .all(|l| l.contains(":22: ") || l.contains(":161: ") || l.contains(":162: ")),
+        "only the changed entries' ports differ:\n{report}"
+    );
+}
+
+/// A refusal without a location, or with another exit code, is a failure.
+#[test]
+fn import_corpus_a_refusal_needs_a_location_and_exit_1() {
+    let out = |code, stderr: &str| Output {
+        cmdline: "statewall import".into(),
+        code: Some(code),
+        stdout: String::new(),
+        stderr: stderr.into(),
+        timed_out: false,
+    };
+    let names = ["/c/x.rules".to_string()];
+    let located = "error: a rule in chain FORWARD\n  --> /c/x.rules:8:1\n   |\n";
+    assert_eq!(
+        check_refusal(&out(1, located), &names),
+        Ok("a rule in chain FORWARD".to_string())
+    );
+    assert!(check_refusal(&out(2, located), &names).is_err());
+    assert!(check_refusal(&out(1, "error: no location\n"), &names).is_err());
+    assert!(check_refusal(&out(1, "error: elsewhere\n  --> /c/y.rules:8:1\n"), &names).is_err());
+    assert!(check_refusal(&out(1, "statewall: 1 problem\n"), &names).is_err());
+    let second_unlocated = format!("{located}\nerror: and this one\n");
+    assert!(check_refusal(&out(1, &second_unlocated), &names).is_err());
+}
+
+/// What the harness reads from a file: interface names, networks (dotted masks too), ports.
+#[test]
+fn import_corpus_facts_of_a_file() {
+    let f = Facts::parse(
+        "*nat\n-A POSTROUTING -o eth0 -j MASQUERADE\nCOMMIT\n*filter\n:INPUT DROP [0:0]\n\
+         :IN - [0:0]\n-A INPUT -j IN\n-A IN -i ens3 -s 10.0.0.0/255.0.0.0 -p tcp -m multiport \
+         --dports 22,8000:8002 -j ACCEPT\n-A IN -i ens3 -d 203.0.113.9 -j ACCEPT\n\
+         -A FORWARD -i ens3 -o wg+ -d 10.9.0.0/24 -p udp --dport 53 -j ACCEPT\n\
+         -A INPUT -p udp --sport 123 -m comment --comment \"a b\" -j ACCEPT\nCOMMIT\n",
+    );
+    assert_eq!(f.nat_like, vec![(2, "nat".to_string())]);
+    assert_eq!(most_used(&f.in_ifs, ""), Some("ens3".to_string()));
+    assert_eq!(most_used(&f.out_ifs, "ens3"), Some("wg0".to_string()));
+    assert_eq!(f.sources, vec![Net::parse("10.0.0.0/8").unwrap()]);
+    assert_eq!(f.in_dests, vec![Net::parse("203.0.113.9").unwrap()]);
+    assert_eq!(f.fwd_dests, vec![Net::parse("10.9.0.0/24").unwrap()]);
+    assert_eq!(f.tcp, vec![22, 8000, 8002, 7999, 8003]);
+    assert_eq!(f.udp, vec![53]);
+    assert_eq!(f.sports, vec![123]);
+    let mirrored = mirror_to_v6(
+        "*filter\n-A INPUT -s 10.0.0.0/8 -j ACCEPT\n-A INPUT -p icmp -j ACCEPT\n\
+         -A INPUT -p tcp --dport 22 -j ACCEPT\n-A INPUT -j REJECT --reject-with icmp-host-prohibited\nCOMMIT\n",
+    );
+    assert_eq!(
+        mirrored,
+        "*filter\n-A INPUT -p tcp --dport 22 -j ACCEPT\n\
+         -A INPUT -j REJECT --reject-with icmp6-adm-prohibited\nCOMMIT\n"
+    );
 }

@@ -21,6 +21,7 @@
 pub mod flows;
 pub mod python;
 pub mod routed;
+pub mod ruleset;
 mod selftest;
 
 use std::ffi::{OsStr, OsString};
