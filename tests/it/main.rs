@@ -5,6 +5,7 @@ mod fail2ban;
 mod from_file;
 mod golden;
 mod import;
+mod import_corpus;
 mod kernel;
 mod lifecycle;
 mod live_sets;

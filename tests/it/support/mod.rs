@@ -20,6 +20,8 @@
 
 pub mod flows;
 pub mod python;
+pub mod routed;
+pub mod ruleset;
 mod selftest;
 
 use std::ffi::{OsStr, OsString};

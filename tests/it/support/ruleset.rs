@@ -1,0 +1,457 @@
+//! What an iptables-save file says, as much as a traffic harness needs to build a topology
+//! and a probe matrix for it (interface names, networks, ports), and the IPv4 file made into
+//! the ip6tables file that `--mirror-ipv6` promises (see `import_corpus.rs`). The importer is
+//! what is tested; this is deliberately a separate, small reading.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::routed;
+
+// ---------------------------------------------------------------------------------------------
+// Networks
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Net {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl Net {
+    pub fn parse(text: &str) -> Option<Net> {
+        let (a, m) = text.split_once('/').unwrap_or((text, ""));
+        let addr: IpAddr = a.parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = if m.is_empty() {
+            max
+        } else if let Ok(p) = m.parse::<u8>() {
+            p
+        } else {
+            // a dotted netmask: 255.255.0.0
+            let mask: Ipv4Addr = m.parse().ok()?;
+            let bits = u32::from(mask);
+            if bits.leading_ones() + bits.trailing_zeros() != 32 {
+                return None;
+            }
+            bits.leading_ones() as u8
+        };
+        (prefix <= max).then_some(Net { addr, prefix })
+    }
+
+    pub fn bits(a: IpAddr) -> u128 {
+        match a {
+            IpAddr::V4(v4) => u32::from(v4) as u128,
+            IpAddr::V6(v6) => u128::from(v6),
+        }
+    }
+
+    pub fn width(&self) -> u32 {
+        if self.addr.is_ipv4() { 32 } else { 128 }
+    }
+
+    pub fn mask(&self) -> u128 {
+        let host = self.width() - self.prefix as u32;
+        let all = if self.width() == 32 {
+            u32::MAX as u128
+        } else {
+            u128::MAX
+        };
+        if host >= 128 {
+            0
+        } else {
+            all & !((1u128 << host) - 1)
+        }
+    }
+
+    pub fn contains(&self, a: IpAddr) -> bool {
+        a.is_ipv4() == self.addr.is_ipv4()
+            && Net::bits(a) & self.mask() == Net::bits(self.addr) & self.mask()
+    }
+
+    pub fn nth(&self, n: u128) -> IpAddr {
+        let v = (Net::bits(self.addr) & self.mask()) | n;
+        match self.addr {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from(v as u32)),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::from(v)),
+        }
+    }
+
+    /// A usable unicast address inside, not one the trio uses itself.
+    pub fn pick(&self, taken: &HashSet<IpAddr>) -> Option<IpAddr> {
+        if self.prefix == 0 {
+            return None;
+        }
+        let host = self.width() - self.prefix as u32;
+        let candidates: Vec<u128> = match host {
+            0 => vec![0],
+            1 => vec![0, 1],
+            _ => (1..=4u128).filter(|n| host >= 3 || *n < 3).collect(),
+        };
+        candidates
+            .into_iter()
+            .map(|n| self.nth(n))
+            .find(|a| usable(*a) && !routed::is_link_address(*a) && !taken.contains(a))
+    }
+}
+
+pub fn usable(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(o[0] == 0 || o[0] == 127 || o[0] >= 224)
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            !(v6.is_unspecified()
+                || v6.is_loopback()
+                || s[0] >= 0xff00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0..5] == [0; 5] && s[5] == 0xffff))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the file says (only what the harness needs; the importer is what is tested)
+
+/// Splits a rule line into words, `"..."` (with `\"`) kept as one.
+pub fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let (mut quoted, mut escaped, mut any) = (false, false, false);
+    for c in line.chars() {
+        if escaped {
+            cur.push(c);
+            escaped = false;
+        } else if c == '\\' && quoted {
+            escaped = true;
+        } else if c == '"' {
+            quoted = !quoted;
+            any = true;
+        } else if c.is_whitespace() && !quoted {
+            if any || !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            any = false;
+        } else {
+            cur.push(c);
+        }
+    }
+    if any || !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+#[derive(Debug, Clone)]
+pub struct RuleLine {
+    pub line: usize,
+    pub table: String,
+    pub chain: String,
+    pub words: Vec<String>,
+}
+
+pub fn rule_lines(text: &str) -> Vec<RuleLine> {
+    let mut table = String::new();
+    let mut out = Vec::new();
+    for (k, raw) in text.lines().enumerate() {
+        let l = raw.trim_end_matches('\r').trim();
+        if let Some(t) = l.strip_prefix('*') {
+            table = t.trim().to_string();
+            continue;
+        }
+        let w = words(l);
+        if w.len() >= 2 && ["-A", "--append", "-I", "--insert"].contains(&w[0].as_str()) {
+            out.push(RuleLine {
+                line: k + 1,
+                table: table.clone(),
+                chain: w[1].clone(),
+                words: w,
+            });
+        }
+    }
+    out
+}
+
+/// The value after option `k`, skipping an old-style `!` (`-i ! eth0`).
+pub fn value_at(w: &[String], k: usize) -> Option<&str> {
+    match w.get(k + 1).map(String::as_str) {
+        Some("!") => w.get(k + 2).map(String::as_str),
+        v => v,
+    }
+}
+
+pub fn service_port(name: &str, proto: &str) -> Option<u16> {
+    if let Ok(p) = name.parse::<u16>() {
+        return Some(p);
+    }
+    let n = std::ffi::CString::new(name).ok()?;
+    let p = std::ffi::CString::new(proto).ok()?;
+    // SAFETY: valid C strings; the result points into libc's static storage, read at once.
+    unsafe {
+        let ent = libc::getservbyname(n.as_ptr(), p.as_ptr());
+        (!ent.is_null()).then(|| u16::from_be((*ent).s_port as u16))
+    }
+}
+
+/// `22`, `1000:2000`, `:1024`, `80,443,8000:8080` → the ports to probe (a range gives its ends
+/// and the ports just outside it).
+pub fn ports_of(spec: &str, proto: &str) -> Vec<u16> {
+    let mut out = Vec::new();
+    for part in spec.split(',') {
+        match part.split_once(':') {
+            Some((a, b)) => {
+                let a = if a.is_empty() {
+                    Some(0)
+                } else {
+                    service_port(a, proto)
+                };
+                let b = if b.is_empty() {
+                    Some(65535)
+                } else {
+                    service_port(b, proto)
+                };
+                if let (Some(a), Some(b)) = (a, b) {
+                    out.extend([a, b]);
+                    out.extend(a.checked_sub(1));
+                    out.extend(b.checked_add(1));
+                }
+            }
+            None => out.extend(service_port(part, proto)),
+        }
+    }
+    out.retain(|&p| p != 0);
+    out
+}
+
+/// What the harness derives from a file: interface names, addresses, ports.
+#[derive(Debug, Default)]
+pub struct Facts {
+    /// Rules in nat/raw/mangle/security: (line, table).
+    pub nat_like: Vec<(usize, String)>,
+    pub in_ifs: Vec<String>,
+    pub fwd_in_ifs: Vec<String>,
+    pub out_ifs: Vec<String>,
+    pub sources: Vec<Net>,
+    pub in_dests: Vec<Net>,
+    pub fwd_dests: Vec<Net>,
+    pub tcp: Vec<u16>,
+    pub udp: Vec<u16>,
+    pub sports: Vec<u16>,
+    /// `!` before `-s`/`-d` somewhere.
+    pub negated_address: bool,
+}
+
+pub fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
+    if !v.contains(&x) {
+        v.push(x);
+    }
+}
+
+impl Facts {
+    pub fn parse(text: &str) -> Facts {
+        let rules = rule_lines(text);
+        let mut f = Facts::default();
+        for r in &rules {
+            if ["nat", "raw", "mangle", "security"].contains(&r.table.as_str()) {
+                f.nat_like.push((r.line, r.table.clone()));
+            }
+        }
+        let filter: Vec<&RuleLine> = rules.iter().filter(|r| r.table == "filter").collect();
+        // which built-in chains reach each chain (jumps and gotos)
+        let mut edges: HashMap<&str, Vec<&str>> = HashMap::new();
+        for r in &filter {
+            for (k, w) in r.words.iter().enumerate() {
+                if ["-j", "--jump", "-g", "--goto"].contains(&w.as_str())
+                    && let Some(t) = r.words.get(k + 1)
+                {
+                    edges.entry(r.chain.as_str()).or_default().push(t.as_str());
+                }
+            }
+        }
+        let mut roots: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+        for root in ["INPUT", "FORWARD", "OUTPUT"] {
+            let mut stack = vec![root];
+            let mut seen = HashSet::new();
+            while let Some(c) = stack.pop() {
+                if seen.insert(c) {
+                    roots.entry(c).or_default().insert(root);
+                    stack.extend(edges.get(c).into_iter().flatten().copied());
+                }
+            }
+        }
+        for r in &filter {
+            let reach = roots.get(r.chain.as_str()).cloned().unwrap_or_default();
+            let (input, forward) = (reach.contains("INPUT"), reach.contains("FORWARD"));
+            let w = &r.words;
+            let proto = w
+                .iter()
+                .position(|x| x == "-p" || x == "--protocol")
+                .and_then(|k| value_at(w, k))
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            for (k, word) in w.iter().enumerate() {
+                let val = value_at(w, k);
+                let negated = k > 0 && w[k - 1] == "!";
+                match word.as_str() {
+                    "-i" | "--in-interface" => {
+                        if let Some(v) = val {
+                            if input {
+                                f.in_ifs.push(v.to_string());
+                            }
+                            if forward {
+                                f.fwd_in_ifs.push(v.to_string());
+                            }
+                        }
+                    }
+                    "-o" | "--out-interface" if forward => f.out_ifs.extend(val.map(String::from)),
+                    "-s" | "--source" | "--src" | "-d" | "--destination" | "--dst"
+                        if input || forward =>
+                    {
+                        f.negated_address |= negated || w.get(k + 1).is_some_and(|x| x == "!");
+                        let is_src =
+                            word.starts_with("-s") || word == "--source" || word == "--src";
+                        for net in val.unwrap_or("").split(',').filter_map(Net::parse) {
+                            if is_src {
+                                push_unique(&mut f.sources, net);
+                            } else if input {
+                                push_unique(&mut f.in_dests, net);
+                            } else {
+                                push_unique(&mut f.fwd_dests, net);
+                            }
+                        }
+                    }
+                    "--dport"
+                    | "--destination-port"
+                    | "--dports"
+                    | "--destination-ports"
+                    | "--ports" => {
+                        let spec = val.unwrap_or("");
+                        match proto.as_str() {
+                            "tcp" | "6" => ports_of(spec, "tcp")
+                                .into_iter()
+                                .for_each(|p| push_unique(&mut f.tcp, p)),
+                            "udp" | "17" => ports_of(spec, "udp")
+                                .into_iter()
+                                .for_each(|p| push_unique(&mut f.udp, p)),
+                            _ => {
+                                for p in ports_of(spec, "tcp") {
+                                    push_unique(&mut f.tcp, p);
+                                    push_unique(&mut f.udp, p);
+                                }
+                            }
+                        }
+                    }
+                    "--sport" | "--source-port" | "--sports" | "--source-ports" => {
+                        let proto = if proto == "udp" { "udp" } else { "tcp" };
+                        for p in ports_of(val.unwrap_or(""), proto) {
+                            push_unique(&mut f.sports, p);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        f
+    }
+
+    pub fn merge(&mut self, other: &Facts) {
+        self.in_ifs.extend(other.in_ifs.iter().cloned());
+        self.fwd_in_ifs.extend(other.fwd_in_ifs.iter().cloned());
+        self.out_ifs.extend(other.out_ifs.iter().cloned());
+        for &p in &other.tcp {
+            push_unique(&mut self.tcp, p);
+        }
+        for &p in &other.udp {
+            push_unique(&mut self.udp, p);
+        }
+        for &p in &other.sports {
+            push_unique(&mut self.sports, p);
+        }
+        self.negated_address |= other.negated_address;
+    }
+}
+
+/// The most used name (ties: the first used), `name+` as `name0`; never `lo` nor `avoid`.
+pub fn most_used(names: &[String], avoid: &str) -> Option<String> {
+    let mut count: Vec<(String, usize)> = Vec::new();
+    for n in names {
+        let n = match n.strip_suffix('+') {
+            Some(stem) => format!("{stem}0"),
+            None => n.clone(),
+        };
+        let ok = !n.is_empty()
+            && n.len() <= 15
+            && n != "lo"
+            && n != avoid
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c));
+        if !ok {
+            continue;
+        }
+        match count.iter_mut().find(|(m, _)| *m == n) {
+            Some((_, c)) => *c += 1,
+            None => count.push((n, 1)),
+        }
+    }
+    let best = count.iter().map(|(_, c)| *c).max()?;
+    count.into_iter().find(|(_, c)| *c == best).map(|(n, _)| n)
+}
+
+/// The IPv4 file as ip6tables would say what `--mirror-ipv6` promises (see the module docs).
+pub fn mirror_to_v6(text: &str) -> String {
+    let mut out = String::new();
+    for raw in text.lines() {
+        let l = raw.trim_end_matches('\r');
+        let w = words(l);
+        let rule = w
+            .first()
+            .is_some_and(|x| ["-A", "--append", "-I", "--insert"].contains(&x.as_str()));
+        if !rule {
+            out.push_str(l);
+            out.push('\n');
+            continue;
+        }
+        let mut drop = false;
+        for (k, x) in w.iter().enumerate() {
+            let v = value_at(&w, k).unwrap_or("");
+            match x.as_str() {
+                "-s" | "--source" | "--src" | "-d" | "--destination" | "--dst" => {
+                    drop |= v
+                        .split(',')
+                        .any(|a| Net::parse(a).is_some_and(|n| n.addr.is_ipv4()));
+                }
+                "-p" | "--protocol" => {
+                    drop |= ["icmp", "1"].contains(&v.to_ascii_lowercase().as_str())
+                }
+                "--icmp-type" => drop = true,
+                _ => {}
+            }
+        }
+        if drop {
+            continue;
+        }
+        let mapped: Vec<String> = w
+            .iter()
+            .map(|x| {
+                let m = match x.as_str() {
+                    "icmp-net-unreachable" => "icmp6-no-route",
+                    "icmp-host-unreachable" => "icmp6-addr-unreachable",
+                    "icmp-port-unreachable" | "icmp-proto-unreachable" => "icmp6-port-unreachable",
+                    "icmp-net-prohibited" | "icmp-host-prohibited" | "icmp-admin-prohibited" => {
+                        "icmp6-adm-prohibited"
+                    }
+                    other => other,
+                };
+                if m.contains(char::is_whitespace) || m.is_empty() {
+                    format!("\"{}\"", m.replace('"', "\\\""))
+                } else {
+                    m.to_string()
+                }
+            })
+            .collect();
+        out.push_str(&mapped.join(" "));
+        out.push('\n');
+    }
+    out
+}
