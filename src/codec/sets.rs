@@ -33,6 +33,8 @@ pub fn newset(table: &str, set: &Set, id: u32) -> Vec<u8> {
         NFT_SET_EVAL
     } else if set.kind.live() {
         NFT_SET_INTERVAL | NFT_SET_TIMEOUT
+    } else if set.kind.hashed() {
+        0
     } else {
         NFT_SET_INTERVAL
     };
@@ -89,8 +91,8 @@ fn base(kind: SetKind) -> SetKind {
         SetKind::AuditSrc6 => SetKind::Src6,
         SetKind::AuditTcp => SetKind::Tcp,
         SetKind::AuditUdp => SetKind::Udp,
-        SetKind::Live4 => SetKind::Src4,
-        SetKind::Live6 => SetKind::Src6,
+        SetKind::Live4 | SetKind::Addr4 => SetKind::Src4,
+        SetKind::Live6 | SetKind::Addr6 => SetKind::Src6,
         k => k,
     }
 }
@@ -115,6 +117,16 @@ fn key_max(kind: SetKind) -> u128 {
 /// element (one past the range, flagged) unless the range reaches the top of the key space,
 /// and a leading end element at 0 when the first range does not start there.
 pub fn interval_keys(set: &Set) -> Vec<(Vec<u8>, bool)> {
+    if set.kind.hashed() {
+        // one key per address, no intervals
+        let mut keys: Vec<(Vec<u8>, bool)> = set
+            .elements
+            .iter()
+            .map(|e| (key_bytes(set.kind, range(e).0), false))
+            .collect();
+        keys.sort_unstable();
+        return keys;
+    }
     let mut ranges: Vec<(u128, u128)> = set.elements.iter().map(range).collect();
     ranges.sort_unstable();
     let mut keys = Vec::with_capacity(ranges.len() * 2 + 1);
@@ -186,6 +198,14 @@ pub fn element_keys(kind: SetKind, elems: &[SetElem]) -> Vec<Key> {
     let mut out = Vec::with_capacity(elems.len() * 2);
     for e in elems {
         let (lo, hi) = range(e);
+        if kind.hashed() {
+            out.push(Key {
+                key: key_bytes(kind, lo),
+                end: false,
+                timeout_ms: None,
+            });
+            continue;
+        }
         out.push(Key {
             key: key_bytes(kind, lo),
             end: false,
@@ -465,8 +485,8 @@ pub fn elements_with_expiry(
     kind: SetKind,
     raw: &[RawElem],
 ) -> Result<Vec<(SetElem, u64, u64, Option<u64>)>, String> {
-    if kind.dynamic() {
-        // a dynamic (hash) set: every element is one key
+    if kind.dynamic() || kind.hashed() {
+        // a dynamic or an address (hash) set: every element is one key
         let mut out = Vec::with_capacity(raw.len());
         for r in raw {
             let v = key_value(kind, &r.key)

@@ -238,18 +238,36 @@ fn service_rules(
     } else if svc.from.is_empty() {
         sources.push(None);
     }
-    for (nets, kind, v6) in [(&v4, SetKind::Src4, false), (&v6, SetKind::Src6, true)] {
-        match nets.as_slice() {
-            [] => {}
-            [one] => sources.push(Some(Match::SrcNet(*one))),
-            many => {
-                sets.push(Set {
-                    name: set_name(kind, &svc.name),
-                    kind,
-                    elements: many.iter().map(|n| SetElem::Net(*n)).collect(),
-                    timeout: None,
-                });
-                sources.push(Some(Match::SrcInSet { v6 }));
+    // one lookup per kind of list: networks in an interval set, single addresses in a hash
+    // set (a change to a 100,000-address hash set costs the kernel no walk of the set);
+    // a single network or address is matched inline
+    for (nets, v6) in [(&v4, false), (&v6, true)] {
+        let (kind, addr_kind) = if v6 {
+            (SetKind::Src6, SetKind::Addr6)
+        } else {
+            (SetKind::Src4, SetKind::Addr4)
+        };
+        if nets.len() == 1 {
+            sources.push(Some(Match::SrcNet(nets[0])));
+            continue;
+        }
+        let (hosts, networks): (Vec<Cidr>, Vec<Cidr>) = nets.iter().partition(|n| is_host(n));
+        for (list, kind, m) in [
+            (networks, kind, Match::SrcInSet { v6 }),
+            (hosts, addr_kind, Match::SrcInAddrs { v6 }),
+        ] {
+            match list.as_slice() {
+                [] => {}
+                [one] => sources.push(Some(Match::SrcNet(*one))),
+                many => {
+                    sets.push(Set {
+                        name: set_name(kind, &svc.name),
+                        kind,
+                        elements: many.iter().map(|n| SetElem::Net(*n)).collect(),
+                        timeout: None,
+                    });
+                    sources.push(Some(m));
+                }
             }
         }
     }
@@ -305,6 +323,11 @@ fn service_rules(
             });
         }
     }
+}
+
+/// A single address (/32, /128).
+fn is_host(n: &Cidr) -> bool {
+    matches!(n, Cidr::V4(_, 32) | Cidr::V6(_, 128))
 }
 
 /// Applies `--audit` from the command line on top of the policy's own mode.

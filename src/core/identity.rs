@@ -134,6 +134,9 @@ fn a_match(h: &mut Fnv, m: &Match) {
         Match::IifName(name) => {
             h.tag(11).bytes(&name);
         }
+        Match::SrcInAddrs { v6 } => {
+            h.tag(13).tag(u8::from(v6));
+        }
         Match::SrcInLive { v6, set } => {
             h.tag(12).tag(u8::from(v6)).str(set.as_str());
         }
@@ -171,6 +174,8 @@ fn set_kind(k: SetKind) -> u8 {
         SetKind::AuditSrc6 => 8,
         SetKind::Live4 => 9,
         SetKind::Live6 => 10,
+        SetKind::Addr4 => 11,
+        SetKind::Addr6 => 12,
     }
 }
 

@@ -73,7 +73,7 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         // a live set's members are not known when a policy is checked: a packet is taken
         // to be in none (`statewall set add` checks the admin's own address when it is added)
         Match::SrcInLive { .. } => false,
-        Match::SrcInSet { .. } => in_set(&|e| matches!(e, SetElem::Net(n) if n.contains(p.src))),
+        Match::SrcInSet { .. } | Match::SrcInAddrs { .. } => in_set(&|e| matches!(e, SetElem::Net(n) if n.contains(p.src))),
         Match::DstPortInSet => in_set(
             &|e| matches!(e, SetElem::Ports(r) if p.dport.is_some_and(|d| r.lo <= d && d <= r.hi)),
         ),

@@ -119,6 +119,9 @@ pub enum Match {
     IcmpType(u8),
     /// `iifname "<name>"`: the input interface's name, NUL-padded to `IFNAMSIZ` (16) bytes
     IifName([u8; 16]),
+    /// `ip saddr @addr4_<name>` / `ip6 saddr @addr6_<name>`: the rule's own hash set of
+    /// single addresses (its networks are in `SrcInSet`'s interval set)
+    SrcInAddrs { v6: bool },
     /// `ip saddr @live4_<set>` / `ip6 saddr @live6_<set>`: a live set (`[[set]]`), whose
     /// members change at run time (`statewall set add`) and are not part of the plan
     SrcInLive { v6: bool, set: LiveName },
@@ -202,6 +205,10 @@ pub enum SetKind {
     /// a live set's members (`[[set]]`): interval sets with timeouts, filled at run time
     Live4,
     Live6,
+    /// single source addresses of an entry: hash sets (an interval set of 100,000 costs the
+    /// kernel a walk for every change; a hash set does not), beside `Src4`/`Src6` for networks
+    Addr4,
+    Addr6,
 }
 
 impl SetKind {
@@ -216,6 +223,8 @@ impl SetKind {
             }
             SetKind::Live4 => "live4",
             SetKind::Live6 => "live6",
+            SetKind::Addr4 => "addr4",
+            SetKind::Addr6 => "addr6",
         }
     }
 
@@ -225,6 +234,11 @@ impl SetKind {
             self,
             SetKind::AuditTcp | SetKind::AuditUdp | SetKind::AuditSrc4 | SetKind::AuditSrc6
         )
+    }
+
+    /// A hash set of single keys (no intervals): the address sets.
+    pub fn hashed(self) -> bool {
+        matches!(self, SetKind::Addr4 | SetKind::Addr6)
     }
 
     /// A live set: its members are run-time state, not part of the plan.
@@ -246,8 +260,12 @@ impl SetKind {
     /// nft's data type name (for rendering) and id (`NFTA_SET_KEY_TYPE`), key length.
     pub fn nft_type(self) -> (&'static str, u32, u32) {
         match self {
-            SetKind::Src4 | SetKind::AuditSrc4 | SetKind::Live4 => ("ipv4_addr", 7, 4),
-            SetKind::Src6 | SetKind::AuditSrc6 | SetKind::Live6 => ("ipv6_addr", 8, 16),
+            SetKind::Src4 | SetKind::AuditSrc4 | SetKind::Live4 | SetKind::Addr4 => {
+                ("ipv4_addr", 7, 4)
+            }
+            SetKind::Src6 | SetKind::AuditSrc6 | SetKind::Live6 | SetKind::Addr6 => {
+                ("ipv6_addr", 8, 16)
+            }
             SetKind::Tcp | SetKind::Udp | SetKind::AuditTcp | SetKind::AuditUdp => {
                 ("inet_service", 13, 2)
             }
@@ -262,6 +280,8 @@ impl SetKind {
             SetKind::Udp,
             SetKind::Live4,
             SetKind::Live6,
+            SetKind::Addr4,
+            SetKind::Addr6,
         ]
         .into_iter()
         .find(|k| k.prefix() == p)
@@ -300,6 +320,8 @@ pub fn set_of(rule: &Rule, m: &Match) -> Option<String> {
     let kind = match (m, proto) {
         (Match::SrcInSet { v6: false }, _) => SetKind::Src4,
         (Match::SrcInSet { v6: true }, _) => SetKind::Src6,
+        (Match::SrcInAddrs { v6: false }, _) => SetKind::Addr4,
+        (Match::SrcInAddrs { v6: true }, _) => SetKind::Addr6,
         (Match::DstPortInSet, Some(IPPROTO_TCP)) => SetKind::Tcp,
         (Match::DstPortInSet, Some(IPPROTO_UDP)) => SetKind::Udp,
         (Match::Record(key), _) => key.set_kind(),

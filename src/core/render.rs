@@ -91,8 +91,13 @@ pub fn matches_with(ms: &[Match], comment: &str) -> String {
     let mut i = 0;
     while i < ms.len() {
         match (ms[i], ms.get(i + 1)) {
-            (Match::SrcInSet { v6 }, _) => {
-                let kind = if v6 { SetKind::Src6 } else { SetKind::Src4 };
+            (Match::SrcInSet { v6 }, _) | (Match::SrcInAddrs { v6 }, _) => {
+                let kind = match (ms[i], v6) {
+                    (Match::SrcInAddrs { .. }, false) => SetKind::Addr4,
+                    (Match::SrcInAddrs { .. }, true) => SetKind::Addr6,
+                    (_, false) => SetKind::Src4,
+                    (_, true) => SetKind::Src6,
+                };
                 let ip = if v6 { "ip6" } else { "ip" };
                 parts.push(format!("{ip} saddr @{}", set_name(kind, comment)));
             }
@@ -174,7 +179,8 @@ fn single(m: Match) -> String {
         Match::IifName(name) => format!("iifname \"{}\"", ifname_of(&name)),
         // set lookups are rendered by `matches_with`, which knows the rule's name
         Match::SrcInSet { v6: false } => "ip saddr @?".to_string(),
-        Match::SrcInSet { v6: true } => "ip6 saddr @?".to_string(),
+        Match::SrcInSet { v6: true } | Match::SrcInAddrs { v6: true } => "ip6 saddr @?".to_string(),
+        Match::SrcInAddrs { v6: false } => "ip saddr @?".to_string(),
         Match::SrcInLive { v6: false, set } => format!("ip saddr @{}", set.set_name(false)),
         Match::SrcInLive { v6: true, set } => format!("ip6 saddr @{}", set.set_name(true)),
         Match::DstPortInSet => "th dport @?".to_string(),
@@ -206,7 +212,9 @@ pub fn set_text(set: &Set) -> String {
         let _ = writeln!(s, "\t}}");
         return s;
     }
-    let _ = writeln!(s, "\t\tflags interval");
+    if !set.kind.hashed() {
+        let _ = writeln!(s, "\t\tflags interval");
+    }
     let _ = writeln!(s, "\t\tcounter");
     if !set.elements.is_empty() {
         // sorted, as the kernel holds them, so a live table renders like its plan

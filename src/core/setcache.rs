@@ -23,6 +23,8 @@ fn kind_tag(k: SetKind) -> u8 {
         SetKind::AuditSrc6 => 8,
         SetKind::Live4 => 9,
         SetKind::Live6 => 10,
+        SetKind::Addr4 => 11,
+        SetKind::Addr6 => 12,
     }
 }
 
@@ -38,6 +40,8 @@ fn kind_of(t: u8) -> Option<SetKind> {
         SetKind::AuditSrc6,
         SetKind::Live4,
         SetKind::Live6,
+        SetKind::Addr4,
+        SetKind::Addr6,
     ]
     .into_iter()
     .find(|k| kind_tag(*k) == t)

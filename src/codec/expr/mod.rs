@@ -75,7 +75,7 @@ fn encode_match(out: &mut rustables::Rule, rule: &plan::Rule, m: &Match, set_ids
         Match::IifName(name) => iifname::encode(out, name),
         Match::L4Proto(proto) => l4proto::encode(out, proto),
         Match::SrcNet(net) => saddr::encode_net(out, net),
-        Match::SrcInSet { v6 } | Match::SrcInLive { v6, .. } => {
+        Match::SrcInSet { v6 } | Match::SrcInAddrs { v6 } | Match::SrcInLive { v6, .. } => {
             saddr::encode_in_set(out, v6, &set(), set_ids)
         }
         Match::DstPort(ports) => dport::encode(out, ports),

@@ -87,6 +87,10 @@ fn decode_in_set(at: &At, v6: bool, set: &str) -> Result<(Step, usize), NotUnder
     if let Some(name) = set.strip_prefix(live).and_then(LiveName::new) {
         return Ok((Step::Match(Match::SrcInLive { v6, set: name }), 4));
     }
+    let addrs = if v6 { SetKind::Addr6 } else { SetKind::Addr4 };
+    if set == set_name(addrs, at.comment()) {
+        return Ok((Step::Match(Match::SrcInAddrs { v6 }), 4));
+    }
     let kind = if v6 { SetKind::Src6 } else { SetKind::Src4 };
     if set != set_name(kind, at.comment()) {
         return Err(at.fail(3, format!("lookup in set {set}, not this rule's own set")));
@@ -149,6 +153,7 @@ mod tests {
         }
         for v6 in [false, true] {
             roundtrip(rule(vec![Match::SrcInSet { v6 }], Verdict::Drop));
+            roundtrip(rule(vec![Match::SrcInAddrs { v6 }], Verdict::Drop));
             let set = LiveName::new("banned").unwrap();
             roundtrip(rule(vec![Match::SrcInLive { v6, set }], Verdict::Drop));
         }
