@@ -89,8 +89,10 @@ fn base(kind: SetKind) -> SetKind {
         SetKind::AuditSrc6 => SetKind::Src6,
         SetKind::AuditTcp => SetKind::Tcp,
         SetKind::AuditUdp => SetKind::Udp,
-        SetKind::Live4 => SetKind::Src4,
-        SetKind::Live6 => SetKind::Src6,
+        SetKind::Live4 | SetKind::Dst4 => SetKind::Src4,
+        SetKind::Live6 | SetKind::Dst6 => SetKind::Src6,
+        SetKind::TcpSport => SetKind::Tcp,
+        SetKind::UdpSport => SetKind::Udp,
         k => k,
     }
 }

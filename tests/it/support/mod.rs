@@ -20,6 +20,7 @@
 
 pub mod flows;
 pub mod python;
+pub mod routed;
 mod selftest;
 
 use std::ffi::{OsStr, OsString};
