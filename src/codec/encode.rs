@@ -206,6 +206,8 @@ impl Builder {
             if let Some(h) = ch.hook {
                 let class = match h.hook {
                     plan::Hook::Input => HookClass::In,
+                    plan::Hook::Forward => HookClass::Forward,
+                    plan::Hook::Output => HookClass::Out,
                 };
                 chain = chain
                     .with_hook(Hook::new(class, h.priority))

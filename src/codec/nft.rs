@@ -244,6 +244,8 @@ numbers! {
     // enum nft_meta_keys
     NFT_META_IIF: u32 = 4;
     NFT_META_IIFNAME: u32 = 6;
+    NFT_META_OIF: u32 = 5;
+    NFT_META_OIFNAME: u32 = 7;
     NFT_META_NFPROTO: u32 = 15;
     NFT_META_L4PROTO: u32 = 16;
 

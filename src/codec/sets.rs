@@ -91,8 +91,10 @@ fn base(kind: SetKind) -> SetKind {
         SetKind::AuditSrc6 => SetKind::Src6,
         SetKind::AuditTcp => SetKind::Tcp,
         SetKind::AuditUdp => SetKind::Udp,
-        SetKind::Live4 | SetKind::Addr4 => SetKind::Src4,
-        SetKind::Live6 | SetKind::Addr6 => SetKind::Src6,
+        SetKind::Live4 | SetKind::Dst4 | SetKind::Addr4 => SetKind::Src4,
+        SetKind::Live6 | SetKind::Dst6 | SetKind::Addr6 => SetKind::Src6,
+        SetKind::TcpSport => SetKind::Tcp,
+        SetKind::UdpSport => SetKind::Udp,
         k => k,
     }
 }
@@ -480,11 +482,12 @@ pub fn elements_from_raw(
         .collect())
 }
 
+/// An element read back: itself, its packets and bytes, and what is left of its lifetime
+/// (ms) when it has one.
+pub type Expiring = (SetElem, u64, u64, Option<u64>);
+
 /// [`elements_from_raw`], with what is left of each element's lifetime (ms), if it has one.
-pub fn elements_with_expiry(
-    kind: SetKind,
-    raw: &[RawElem],
-) -> Result<Vec<(SetElem, u64, u64, Option<u64>)>, String> {
+pub fn elements_with_expiry(kind: SetKind, raw: &[RawElem]) -> Result<Vec<Expiring>, String> {
     if kind.dynamic() || kind.hashed() {
         // a dynamic or an address (hash) set: every element is one key
         let mut out = Vec::with_capacity(raw.len());

@@ -7,12 +7,12 @@
 //! (source, protocol, port range) · the rejects · `final` (drop, or accept in audit mode).
 //! More than [`ENTRIES_PER_CHAIN`] allow/reject rules go into chains the input chain jumps to.
 
-use crate::core::model::{Cidr, Final, Mode, Policy, RejectWith, Service};
+use crate::core::model::{Cidr, Final, Mode, Policy, RejectWith, Section, Service};
 use crate::core::plan::*;
 
 /// The name of statewall's table when none is given.
 pub const DEFAULT_TABLE: &str = "statewall";
-/// The one base chain statewall creates.
+/// The input base chain (`[forward]` and `[output]` add chains named after their hooks).
 pub const INPUT_CHAIN: &str = "input";
 /// Comment of the last rule of the chain.
 pub const FINAL_COMMENT: &str = "final";
@@ -26,7 +26,7 @@ pub fn is_reserved_name(name: &str) -> bool {
     BASELINE_COMMENTS.contains(&name)
         || name == AUDIT_COMMENT
         || name == FINAL_COMMENT
-        || entries_chain_number(name).is_some()
+        || hook_entries_chain_number(name).is_some()
 }
 
 /// ICMPv6 types accepted by the `icmpv6` baseline rule, as inclusive ranges:
@@ -49,72 +49,14 @@ pub fn compile(policy: &Policy, table: &str) -> Plan {
             });
         }
     }
-    for svc in &policy.block {
-        service_rules(svc, &mut rules, &mut sets, false, |_| Verdict::Drop);
-    }
-    let b = &policy.baseline;
-    // statewall's own rules: named after the baseline part, from no policy line
-    let own = |comment: &str, matches: Vec<Match>, verdict| Rule {
-        comment: comment.into(),
-        origin: None,
-        matches,
-        verdict,
+    let input = Section {
+        baseline: policy.baseline,
+        block: policy.block.clone(),
+        allow: policy.allow.clone(),
+        reject: policy.reject.clone(),
+        final_rule: policy.final_rule,
     };
-    if b.established {
-        let st = CtStates(CtStates::ESTABLISHED | CtStates::RELATED);
-        rules.push(own(
-            "established",
-            vec![Match::CtState(st)],
-            Verdict::Accept,
-        ));
-    }
-    if b.invalid_drop {
-        let st = CtStates(CtStates::INVALID);
-        rules.push(own("invalid", vec![Match::CtState(st)], Verdict::Drop));
-    }
-    if b.loopback {
-        rules.push(own(
-            "loopback",
-            vec![Match::Iif(LOOPBACK_IFINDEX)],
-            Verdict::Accept,
-        ));
-    }
-    if b.icmp {
-        rules.push(own(
-            "icmp",
-            vec![Match::L4Proto(IPPROTO_ICMP)],
-            Verdict::Accept,
-        ));
-    }
-    if b.icmpv6 {
-        for (lo, hi) in ICMPV6_ESSENTIAL {
-            let m = vec![Match::L4Proto(IPPROTO_ICMPV6), Match::Icmpv6Type { lo, hi }];
-            rules.push(own("icmpv6", m, Verdict::Accept));
-        }
-    }
-    // Without the `established` rule nothing would carry the rest of a connection: the
-    // allows are then stateless (every packet of the port, both directions' replies
-    // included), never `ct state new` alone, which would let only the first packet in.
-    let stateful = policy.baseline.established;
-    for svc in &policy.allow {
-        service_rules(svc, &mut rules, &mut sets, stateful, |_| Verdict::Accept);
-    }
-    for rej in &policy.reject {
-        service_rules(
-            &rej.service,
-            &mut rules,
-            &mut sets,
-            false,
-            |proto| match rej.with {
-                RejectWith::TcpReset => Verdict::RejectTcpReset,
-                RejectWith::Default if proto == IPPROTO_TCP => Verdict::RejectTcpReset,
-                RejectWith::Default => {
-                    Verdict::RejectIcmpx(crate::core::model::IcmpReject::PortUnreachable)
-                }
-                RejectWith::Icmp(kind) => Verdict::RejectIcmpx(kind),
-            },
-        );
-    }
+    section_rules(&input, Hook::Input, &mut rules, &mut sets);
     if policy.mode == Mode::Audit {
         // What the final rule would drop, kept by the kernel: destination ports and
         // sources in dynamic sets with a counter per element (`statewall verify` reads them).
@@ -140,26 +82,19 @@ pub fn compile(policy: &Policy, table: &str) -> Plan {
             });
         }
     }
-    rules.push(Rule {
-        comment: FINAL_COMMENT.into(),
-        origin: None,
-        matches: vec![],
-        verdict: match (policy.mode, policy.final_rule) {
-            (Mode::Enforce, Final::Drop) => Verdict::Drop,
-            (Mode::Enforce, Final::Reject(kind)) => Verdict::RejectIcmpx(kind),
-            (Mode::Audit, _) => Verdict::Accept,
-        },
-    });
-    let (rules, entry_chains) = split_entries(rules);
-    let mut chains = vec![Chain {
-        name: INPUT_CHAIN.into(),
-        hook: Some(BaseHook {
-            hook: Hook::Input,
-            priority: 0,
-        }),
-        rules,
-    }];
-    chains.extend(entry_chains);
+    rules.push(final_rule(policy.mode, policy.final_rule));
+    let mut chains = Vec::new();
+    chains.extend(base_chain(Hook::Input, rules));
+    for (hook, section) in [
+        (Hook::Forward, &policy.forward),
+        (Hook::Output, &policy.output),
+    ] {
+        let Some(section) = section else { continue };
+        let mut rules = Vec::new();
+        section_rules(section, hook, &mut rules, &mut sets);
+        rules.push(final_rule(policy.mode, section.final_rule));
+        chains.extend(base_chain(hook, rules));
+    }
     Plan {
         table: table.to_string(),
         mode: policy.mode,
@@ -168,12 +103,106 @@ pub fn compile(policy: &Policy, table: &str) -> Plan {
     }
 }
 
+/// The last rule of a base chain: what enforce mode does with the rest; audit mode counts
+/// and accepts it.
+fn final_rule(mode: Mode, fin: Final) -> Rule {
+    Rule {
+        comment: FINAL_COMMENT.into(),
+        origin: None,
+        matches: vec![],
+        verdict: match (mode, fin) {
+            (Mode::Enforce, Final::Drop) => Verdict::Drop,
+            (Mode::Enforce, Final::Reject(kind)) => Verdict::RejectIcmpx(kind),
+            (Mode::Enforce, Final::Accept) | (Mode::Audit, _) => Verdict::Accept,
+        },
+    }
+}
+
+/// The base chain of `hook` (named after it), then the chains its entries moved to.
+fn base_chain(hook: Hook, rules: Vec<Rule>) -> Vec<Chain> {
+    let (rules, entry_chains) = split_entries(hook, rules);
+    let mut chains = vec![Chain {
+        name: hook.as_str().into(),
+        hook: Some(BaseHook { hook, priority: 0 }),
+        rules,
+    }];
+    chains.extend(entry_chains);
+    chains
+}
+
+/// A section's rules in the fixed order: blocks · established · invalid · loopback (input:
+/// `iif lo`; output: `oif lo`; forward: none) · icmp · icmpv6 · allows · rejects (the final
+/// rule and the audit recorders are added by the caller).
+fn section_rules(sec: &Section, hook: Hook, rules: &mut Vec<Rule>, sets: &mut Vec<Set>) {
+    for svc in &sec.block {
+        service_rules(svc, rules, sets, false, |_| Verdict::Drop);
+    }
+    let b = &sec.baseline;
+    // statewall's own rules: named after the baseline part, from no policy line
+    let own = |comment: &str, matches: Vec<Match>, verdict| Rule {
+        comment: comment.into(),
+        origin: None,
+        matches,
+        verdict,
+    };
+    if b.established {
+        let st = CtStates(CtStates::ESTABLISHED | CtStates::RELATED);
+        rules.push(own(
+            "established",
+            vec![Match::CtState(st)],
+            Verdict::Accept,
+        ));
+    }
+    if b.invalid_drop {
+        let st = CtStates(CtStates::INVALID);
+        rules.push(own("invalid", vec![Match::CtState(st)], Verdict::Drop));
+    }
+    let lo = match hook {
+        Hook::Input => Some(Match::Iif(LOOPBACK_IFINDEX)),
+        Hook::Output => Some(Match::Oif(LOOPBACK_IFINDEX)),
+        Hook::Forward => None,
+    };
+    if let (true, Some(lo)) = (b.loopback, lo) {
+        rules.push(own("loopback", vec![lo], Verdict::Accept));
+    }
+    if b.icmp {
+        rules.push(own(
+            "icmp",
+            vec![Match::L4Proto(IPPROTO_ICMP)],
+            Verdict::Accept,
+        ));
+    }
+    if b.icmpv6 {
+        for (lo, hi) in ICMPV6_ESSENTIAL {
+            let m = vec![Match::L4Proto(IPPROTO_ICMPV6), Match::Icmpv6Type { lo, hi }];
+            rules.push(own("icmpv6", m, Verdict::Accept));
+        }
+    }
+    // Without the `established` rule nothing would carry the rest of a connection: the
+    // allows are then stateless (every packet of the port, both directions' replies
+    // included), never `ct state new` alone, which would let only the first packet in.
+    let stateful = b.established;
+    for svc in &sec.allow {
+        service_rules(svc, rules, sets, stateful, |_| Verdict::Accept);
+    }
+    for rej in &sec.reject {
+        service_rules(&rej.service, rules, sets, false, |proto| match rej.with {
+            RejectWith::TcpReset => Verdict::RejectTcpReset,
+            RejectWith::Default if proto == IPPROTO_TCP => Verdict::RejectTcpReset,
+            RejectWith::Default => {
+                Verdict::RejectIcmpx(crate::core::model::IcmpReject::PortUnreachable)
+            }
+            RejectWith::Icmp(kind) => Verdict::RejectIcmpx(kind),
+        });
+    }
+}
+
 /// More than [`ENTRIES_PER_CHAIN`] policy-entry rules (the run of rules that carry a policy
 /// location) move, in order, into chains of that many, and the input chain jumps to each in
 /// turn. An accept, drop or reject in a jumped-to chain ends the packet's walk as it would
 /// have in place; a packet no rule there matches comes back to the next jump. So the verdict
 /// of every packet is what it was, and each jump's counter says how many packets got that far.
-fn split_entries(rules: Vec<Rule>) -> (Vec<Rule>, Vec<Chain>) {
+fn split_entries(hook: Hook, rules: Vec<Rule>) -> (Vec<Rule>, Vec<Chain>) {
     let first = rules.iter().position(|r| r.origin.is_some());
     let last = rules.iter().rposition(|r| r.origin.is_some());
     let (Some(first), Some(last)) = (first, last) else {
@@ -190,13 +219,13 @@ fn split_entries(rules: Vec<Rule>) -> (Vec<Rule>, Vec<Chain>) {
     while entries.peek().is_some() {
         let n = chains.len() as u32 + 1;
         rules.push(Rule {
-            comment: entries_chain(n),
+            comment: hook_entries_chain(hook, n),
             origin: None,
             matches: Vec::new(),
-            verdict: Verdict::Jump(n),
+            verdict: jump_to(hook, n),
         });
         chains.push(Chain {
-            name: entries_chain(n),
+            name: hook_entries_chain(hook, n),
             hook: None,
             rules: entries.by_ref().take(ENTRIES_PER_CHAIN).collect(),
         });
@@ -207,11 +236,12 @@ fn split_entries(rules: Vec<Rule>) -> (Vec<Rule>, Vec<Chain>) {
 
 /// The rules of one policy entry: one per (source family, protocol or ICMP type), or one
 /// per source family for an entry without ports (it then matches everything from there);
-/// `new_only` adds `ct state new`. An entry's `iif` comes first in each of its rules.
+/// `new_only` adds `ct state new`. An entry's interfaces come first in each of its rules.
 ///
 /// A single source network or port range is matched inline; two or more become one
 /// interval set per family / protocol (with a counter per element), so the packet path
-/// costs one lookup whatever the length of the list.
+/// costs one lookup whatever the length of the list. The same holds for destinations and
+/// source ports; exceptions (`except_from`, `except_to`) are `!=` matches in each rule.
 fn service_rules(
     svc: &Service,
     out: &mut Vec<Rule>,
@@ -219,98 +249,19 @@ fn service_rules(
     new_only: bool,
     verdict: impl Fn(u8) -> Verdict,
 ) {
-    let v4: Vec<Cidr> = svc
-        .from
-        .iter()
-        .copied()
-        .filter(|n| matches!(n, Cidr::V4(..)))
-        .collect();
-    let v6: Vec<Cidr> = svc
-        .from
-        .iter()
-        .copied()
-        .filter(|n| matches!(n, Cidr::V6(..)))
-        .collect();
-    let mut sources: Vec<Option<Match>> = Vec::new();
-    if let Some(set) = svc.from_set.as_deref().and_then(LiveName::new) {
-        sources.push(Some(Match::SrcInLive { v6: false, set }));
-        sources.push(Some(Match::SrcInLive { v6: true, set }));
-    } else if svc.from.is_empty() {
-        sources.push(None);
+    let mut head = Vec::with_capacity(2);
+    if let Some(name) = &svc.iif {
+        head.push(ifname_match(name, false));
     }
-    // one lookup per kind of list: networks in an interval set, single addresses in a hash
-    // set (a change to a 100,000-address hash set costs the kernel no walk of the set);
-    // a single network or address is matched inline
-    for (nets, v6) in [(&v4, false), (&v6, true)] {
-        let (kind, addr_kind) = if v6 {
-            (SetKind::Src6, SetKind::Addr6)
-        } else {
-            (SetKind::Src4, SetKind::Addr4)
-        };
-        if nets.len() == 1 {
-            sources.push(Some(Match::SrcNet(nets[0])));
-            continue;
-        }
-        let (hosts, networks): (Vec<Cidr>, Vec<Cidr>) = nets.iter().partition(|n| is_host(n));
-        for (list, kind, m) in [
-            (networks, kind, Match::SrcInSet { v6 }),
-            (hosts, addr_kind, Match::SrcInAddrs { v6 }),
-        ] {
-            match list.as_slice() {
-                [] => {}
-                [one] => sources.push(Some(Match::SrcNet(*one))),
-                many => {
-                    sets.push(Set {
-                        name: set_name(kind, &svc.name),
-                        kind,
-                        elements: many.iter().map(|n| SetElem::Net(*n)).collect(),
-                        timeout: None,
-                    });
-                    sources.push(Some(m));
-                }
-            }
-        }
+    if let Some(name) = &svc.more.oif {
+        head.push(ifname_match(name, true));
     }
-    let mut bodies: Vec<(u8, Vec<Match>)> = Vec::new();
-    for (proto, ports, kind) in [
-        (IPPROTO_TCP, &svc.tcp, SetKind::Tcp),
-        (IPPROTO_UDP, &svc.udp, SetKind::Udp),
-    ] {
-        match ports.as_slice() {
-            [] => {}
-            [one] => bodies.push((proto, vec![Match::L4Proto(proto), Match::DstPort(*one)])),
-            many => {
-                sets.push(Set {
-                    name: set_name(kind, &svc.name),
-                    kind,
-                    elements: many.iter().map(|r| SetElem::Ports(*r)).collect(),
-                    timeout: None,
-                });
-                bodies.push((proto, vec![Match::L4Proto(proto), Match::DstPortInSet]));
-            }
-        }
-    }
-    for t in &svc.icmp {
-        bodies.push((
-            IPPROTO_ICMP,
-            vec![Match::L4Proto(IPPROTO_ICMP), Match::IcmpType(*t)],
-        ));
-    }
-    let portless = svc.tcp.is_empty() && svc.udp.is_empty() && svc.icmp.is_empty();
-    if portless {
-        // 0: no protocol; the verdict function answers with its protocol-less kind
-        bodies.push((0, Vec::new()));
-    }
-    for src in &sources {
-        let mut head = Vec::with_capacity(5);
-        if let Some(name) = &svc.iif {
-            head.push(iifname(name));
-        }
-        if let Some(m) = src {
-            head.push(*m);
-        }
+    let families = address_matches(svc, sets);
+    let bodies = bodies(svc, sets);
+    for fam in &families {
         for (proto, body) in &bodies {
             let mut matches = head.clone();
+            matches.extend(fam.iter().copied());
             matches.extend(body.iter().copied());
             if new_only {
                 matches.push(Match::CtState(CtStates(CtStates::NEW)));
@@ -328,6 +279,227 @@ fn service_rules(
 /// A single address (/32, /128).
 fn is_host(n: &Cidr) -> bool {
     matches!(n, Cidr::V4(_, 32) | Cidr::V6(_, 128))
+}
+
+/// The networks of `nets` in one family.
+fn of_family(nets: &[Cidr], v6: bool) -> Vec<Cidr> {
+    nets.iter()
+        .copied()
+        .filter(|n| matches!(n, Cidr::V6(..)) == v6)
+        .collect()
+}
+
+/// One network inline, several in the entry's own set of `kind` (made here).
+fn net_match(
+    nets: &[Cidr],
+    svc: &Service,
+    kind: SetKind,
+    sets: &mut Vec<Set>,
+    one: fn(Cidr) -> Match,
+    many: Match,
+) -> Option<Match> {
+    match nets {
+        [] => None,
+        [n] => Some(one(*n)),
+        _ => {
+            sets.push(Set {
+                name: set_name(kind, &svc.name),
+                kind,
+                elements: nets.iter().map(|n| SetElem::Net(*n)).collect(),
+                timeout: None,
+            });
+            Some(many)
+        }
+    }
+}
+
+/// The address matches of each rule family of an entry. An entry without destinations or
+/// exceptions has the rules it always had: one without any address match, or one per
+/// source family. Otherwise one per family both its sources and destinations allow; a
+/// family rule whose matches imply no family gets `meta nfproto`.
+fn address_matches(svc: &Service, sets: &mut Vec<Set>) -> Vec<Vec<Match>> {
+    let m = &svc.more;
+    let live = svc.from_set.as_deref().and_then(LiveName::new);
+    if m.to.is_empty() && m.except_from.is_empty() && m.except_to.is_empty() {
+        let mut out = Vec::new();
+        if let Some(set) = live {
+            out.push(vec![Match::SrcInLive { v6: false, set }]);
+            out.push(vec![Match::SrcInLive { v6: true, set }]);
+        } else if svc.from.is_empty() {
+            out.push(Vec::new());
+        }
+        for (kind, addr_kind, v6) in [
+            (SetKind::Src4, SetKind::Addr4, false),
+            (SetKind::Src6, SetKind::Addr6, true),
+        ] {
+            let nets = of_family(&svc.from, v6);
+            if let [one] = nets.as_slice() {
+                out.push(vec![Match::SrcNet(*one)]);
+                continue;
+            }
+            // networks in an interval set, single addresses in a hash set: a change to a
+            // 100,000-address hash set costs the kernel no walk of the set (an interval
+            // set's does); each list kind is one lookup, one inline when it has one element
+            let (hosts, networks): (Vec<Cidr>, Vec<Cidr>) = nets.iter().partition(|n| is_host(n));
+            let many = Match::SrcInSet { v6 };
+            if let Some(src) = net_match(&networks, svc, kind, sets, Match::SrcNet, many) {
+                out.push(vec![src]);
+            }
+            let many = Match::SrcInAddrs { v6 };
+            if let Some(src) = net_match(&hosts, svc, addr_kind, sets, Match::SrcNet, many) {
+                out.push(vec![src]);
+            }
+        }
+        return out;
+    }
+    let mut out = Vec::new();
+    for v6 in [false, true] {
+        let from = of_family(&svc.from, v6);
+        let to = of_family(&m.to, v6);
+        if (!svc.from.is_empty() && from.is_empty()) || (!m.to.is_empty() && to.is_empty()) {
+            continue;
+        }
+        let mut ms = Vec::new();
+        let (skind, dkind) = if v6 {
+            (SetKind::Src6, SetKind::Dst6)
+        } else {
+            (SetKind::Src4, SetKind::Dst4)
+        };
+        if let Some(set) = live {
+            ms.push(Match::SrcInLive { v6, set });
+        }
+        let src = Match::SrcInSet { v6 };
+        ms.extend(net_match(&from, svc, skind, sets, Match::SrcNet, src));
+        ms.extend(
+            of_family(&m.except_from, v6)
+                .into_iter()
+                .map(Match::SrcNetNot),
+        );
+        let dst = Match::DstInSet { v6 };
+        ms.extend(net_match(&to, svc, dkind, sets, Match::DstNet, dst));
+        ms.extend(
+            of_family(&m.except_to, v6)
+                .into_iter()
+                .map(Match::DstNetNot),
+        );
+        if ms.is_empty() {
+            ms.push(Match::NfProto { v6 });
+        }
+        out.push(ms);
+    }
+    out
+}
+
+/// One port list: inline when it is one range, else the entry's set of `kind` (made here).
+fn port_match(
+    ports: &[crate::core::model::PortRange],
+    svc: &Service,
+    kind: SetKind,
+    sets: &mut Vec<Set>,
+    one: fn(crate::core::model::PortRange) -> Match,
+    many: Match,
+) -> Option<Match> {
+    match ports {
+        [] => None,
+        [r] => Some(one(*r)),
+        _ => {
+            sets.push(Set {
+                name: set_name(kind, &svc.name),
+                kind,
+                elements: ports.iter().map(|r| SetElem::Ports(*r)).collect(),
+                timeout: None,
+            });
+            Some(many)
+        }
+    }
+}
+
+/// The protocol parts of an entry's rules: (protocol, matches), one per protocol with
+/// ports, ICMP type, whole protocol or TCP flag pattern; one without any for an entry that
+/// names none (it matches everything from its sources).
+fn bodies(svc: &Service, sets: &mut Vec<Set>) -> Vec<(u8, Vec<Match>)> {
+    let m = &svc.more;
+    let mut bodies: Vec<(u8, Vec<Match>)> = Vec::new();
+    for (proto, dports, sports, dkind, skind) in [
+        (
+            IPPROTO_TCP,
+            &svc.tcp,
+            &m.tcp_sport,
+            SetKind::Tcp,
+            SetKind::TcpSport,
+        ),
+        (
+            IPPROTO_UDP,
+            &svc.udp,
+            &m.udp_sport,
+            SetKind::Udp,
+            SetKind::UdpSport,
+        ),
+    ] {
+        let flags: &[(u8, u8)] = if proto == IPPROTO_TCP {
+            &m.tcp_flags
+        } else {
+            &[]
+        };
+        if dports.is_empty() && sports.is_empty() && flags.is_empty() {
+            continue;
+        }
+        let mut base = vec![Match::L4Proto(proto)];
+        base.extend(port_match(
+            dports,
+            svc,
+            dkind,
+            sets,
+            Match::DstPort,
+            Match::DstPortInSet,
+        ));
+        base.extend(port_match(
+            sports,
+            svc,
+            skind,
+            sets,
+            Match::SrcPort,
+            Match::SrcPortInSet,
+        ));
+        if flags.is_empty() {
+            bodies.push((proto, base.clone()));
+        }
+        for &(mask, value) in flags {
+            let mut b = base.clone();
+            b.push(Match::TcpFlags { mask, value });
+            bodies.push((proto, b));
+        }
+    }
+    for t in &svc.icmp {
+        bodies.push((
+            IPPROTO_ICMP,
+            vec![Match::L4Proto(IPPROTO_ICMP), Match::IcmpType(*t)],
+        ));
+    }
+    for &(ty, code) in &m.icmp_codes {
+        bodies.push((
+            IPPROTO_ICMP,
+            vec![
+                Match::L4Proto(IPPROTO_ICMP),
+                Match::IcmpTypeCode { ty, code },
+            ],
+        ));
+    }
+    for &(ty, code) in &m.icmpv6 {
+        let t = match code {
+            None => Match::Icmpv6Type { lo: ty, hi: ty },
+            Some(code) => Match::Icmpv6TypeCode { ty, code },
+        };
+        bodies.push((IPPROTO_ICMPV6, vec![Match::L4Proto(IPPROTO_ICMPV6), t]));
+    }
+    for &p in &m.protocol {
+        bodies.push((p, vec![Match::L4Proto(p)]));
+    }
+    if bodies.is_empty() {
+        // 0: no protocol; the verdict function answers with its protocol-less kind
+        bodies.push((0, Vec::new()));
+    }
+    bodies
 }
 
 /// Applies `--audit` from the command line on top of the policy's own mode.
@@ -461,6 +633,7 @@ mod tests {
                     icmpv6_type: None,
                     ct: CtStates::NEW,
                     iif: 2,
+                    dst: None,
                 };
                 let (a, b) = (evaluate(&plan, &pkt), evaluate(&one_chain, &pkt));
                 assert_eq!(a.verdict, b.verdict, "port {} from {src}", 10_000 + i);

@@ -12,7 +12,7 @@ use crate::core::identity;
 use crate::core::kernel::{Change, Committed, Kernel, KernelError};
 use crate::core::live::{LiveChain, LiveRule, LiveSet, LiveTable};
 use crate::core::members::MemberOp;
-use crate::core::plan::{Hook, Plan, SetElem};
+use crate::core::plan::{Plan, SetElem};
 use crate::core::store::{Clock, Kind, Store, StoreError};
 
 /// A failure the next commit meets.
@@ -25,9 +25,6 @@ pub enum Inject {
     /// the batch commits, but the reply is lost (ENOBUFS): the caller cannot know
     LostReply,
 }
-
-/// `NF_INET_LOCAL_IN`, as the kernel reports the input hook.
-const HOOK_INPUT: u32 = 1;
 
 #[derive(Debug, Default)]
 pub struct FakeKernel {
@@ -108,9 +105,7 @@ impl FakeKernel {
             }
             chains.push(LiveChain {
                 name: c.name.clone(),
-                hook: c.hook.map(|h| match h.hook {
-                    Hook::Input => (HOOK_INPUT, h.priority),
-                }),
+                hook: c.hook.map(|h| (h.hook.number(), h.priority)),
                 policy: c.hook.map(|_| "accept"),
                 rules,
             });

@@ -135,10 +135,56 @@ fn a_match(h: &mut Fnv, m: &Match) {
             h.tag(11).bytes(&name);
         }
         Match::SrcInAddrs { v6 } => {
-            h.tag(13).tag(u8::from(v6));
+            h.tag(27).tag(u8::from(v6));
         }
         Match::SrcInLive { v6, set } => {
             h.tag(12).tag(u8::from(v6)).str(set.as_str());
+        }
+        Match::DstNet(c) => {
+            h.tag(13);
+            cidr(h, c);
+        }
+        Match::DstInSet { v6 } => {
+            h.tag(14).tag(u8::from(v6));
+        }
+        Match::SrcNetNot(c) => {
+            h.tag(15);
+            cidr(h, c);
+        }
+        Match::DstNetNot(c) => {
+            h.tag(16);
+            cidr(h, c);
+        }
+        Match::NfProto { v6 } => {
+            h.tag(17).tag(u8::from(v6));
+        }
+        Match::Oif(i) => {
+            h.tag(18).u32(i);
+        }
+        Match::OifName(name) => {
+            h.tag(19).bytes(&name);
+        }
+        Match::IifWild(name) => {
+            h.tag(20).bytes(&name);
+        }
+        Match::OifWild(name) => {
+            h.tag(21).bytes(&name);
+        }
+        Match::SrcPort(r) => {
+            h.tag(22);
+            ports(h, r);
+        }
+        Match::SrcPortInSet => {
+            h.tag(23);
+        }
+        Match::IcmpTypeCode { ty, code } => {
+            h.tag(24).tag(ty).tag(code);
+        }
+        Match::Icmpv6TypeCode { ty, code } => {
+            h.tag(25).tag(ty).tag(code);
+        }
+        Match::TcpFlags { mask, value } => {
+            h.tag(26).tag(mask).tag(value);
         }
     }
 }
@@ -151,6 +197,7 @@ fn verdict(h: &mut Fnv, v: Verdict) {
         Verdict::RejectTcpReset => h.tag(3),
         Verdict::RejectIcmpx(k) => h.tag(4).tag(icmp_reject(k)),
         Verdict::Jump(n) => h.tag(5).u32(n),
+        Verdict::JumpIn(hook, n) => h.tag(6).str(hook.as_str()).u32(n),
     };
 }
 
@@ -174,8 +221,12 @@ fn set_kind(k: SetKind) -> u8 {
         SetKind::AuditSrc6 => 8,
         SetKind::Live4 => 9,
         SetKind::Live6 => 10,
-        SetKind::Addr4 => 11,
-        SetKind::Addr6 => 12,
+        SetKind::Dst4 => 11,
+        SetKind::Dst6 => 12,
+        SetKind::TcpSport => 13,
+        SetKind::UdpSport => 14,
+        SetKind::Addr4 => 15,
+        SetKind::Addr6 => 16,
     }
 }
 

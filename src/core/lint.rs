@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use crate::core::model::Cidr;
 use crate::core::plan::{
-    Chain, CtStates, IPPROTO_ICMPV6, IPPROTO_TCP, Match, Plan, Rule, SetElem, Verdict,
+    Chain, CtStates, Hook, IPPROTO_ICMPV6, IPPROTO_TCP, Match, Plan, Rule, SetElem, Verdict,
 };
 
 /// One packet as the input chain sees it.
@@ -28,6 +28,8 @@ pub struct Packet {
     /// one `CtStates` bit
     pub ct: u32,
     pub iif: u32,
+    /// the destination address, when known (None: any destination rule is taken to match)
+    pub dst: Option<IpAddr>,
 }
 
 /// The verdict for a packet and the rule that gave it (`None`: the chain policy, accept).
@@ -73,7 +75,9 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         // a live set's members are not known when a policy is checked: a packet is taken
         // to be in none (`statewall set add` checks the admin's own address when it is added)
         Match::SrcInLive { .. } => false,
-        Match::SrcInSet { .. } | Match::SrcInAddrs { .. } => in_set(&|e| matches!(e, SetElem::Net(n) if n.contains(p.src))),
+        Match::SrcInSet { .. } | Match::SrcInAddrs { .. } => {
+            in_set(&|e| matches!(e, SetElem::Net(n) if n.contains(p.src)))
+        }
         Match::DstPortInSet => in_set(
             &|e| matches!(e, SetElem::Ports(r) if p.dport.is_some_and(|d| r.lo <= d && d <= r.hi)),
         ),
@@ -91,14 +95,45 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         Match::SrcNet(net) => net.contains(p.src),
         Match::DstPort(r) => p.dport.is_some_and(|d| r.lo <= d && d <= r.hi),
         Match::Icmpv6Type { lo, hi } => p.icmpv6_type.is_some_and(|t| lo <= t && t <= hi),
+        // the lint's ICMPv6 packets (neighbour and router discovery) have code 0
+        Match::Icmpv6TypeCode { ty, code } => p.icmpv6_type == Some(ty) && code == 0,
+        Match::IcmpTypeCode { .. } => false,
+        // a family check, and an exception (`!=`), match only packets of their family
+        Match::NfProto { v6 } => p.src.is_ipv6() == v6,
+        Match::SrcNetNot(net) => same_family(net, p.src) && !net.contains(p.src),
+        Match::DstNet(net) => same_family(net, p.src) && p.dst.is_none_or(|d| net.contains(d)),
+        Match::DstNetNot(net) => same_family(net, p.src) && p.dst.is_none_or(|d| !net.contains(d)),
+        Match::DstInSet { v6 } => {
+            p.src.is_ipv6() == v6
+                && (p.dst.is_none()
+                    || in_set(
+                        &|e| matches!(e, SetElem::Net(n) if p.dst.is_some_and(|d| n.contains(d))),
+                    ))
+        }
+        // input packets have no output interface
+        Match::Oif(_) => false,
+        // like `IifName`: names are unknown here, the admin's packets are taken to match
+        Match::IifWild(_) | Match::OifName(_) | Match::OifWild(_) => true,
+        // the client's source port is unknown: taken to match (cautious for drops)
+        Match::SrcPort(_) | Match::SrcPortInSet => true,
+        // a NEW TCP packet of the lint carries SYN alone
+        Match::TcpFlags { mask, value } => p.l4proto == IPPROTO_TCP && 0x02 & mask == value,
     }
+}
+
+fn same_family(net: Cidr, a: IpAddr) -> bool {
+    matches!(
+        (net, a),
+        (Cidr::V4(..), IpAddr::V4(_)) | (Cidr::V6(..), IpAddr::V6(_))
+    )
 }
 
 /// The first rule of the input base chain(s) matching `p`, or the chain policy (accept).
 /// A drop or reject in any base chain is final; an accept ends only its chain.
 pub fn evaluate(plan: &Plan, p: &Packet) -> Outcome {
     let mut accepted = None;
-    for chain in plan.chains.iter().filter(|c| c.hook.is_some()) {
+    let input = |c: &&Chain| c.hook.is_some_and(|h| h.hook == Hook::Input);
+    for chain in plan.chains.iter().filter(input) {
         if let Some(o) = walk(plan, chain, p, 0) {
             if o.verdict != Verdict::Accept {
                 return o;
@@ -120,9 +155,12 @@ fn walk(plan: &Plan, chain: &Chain, p: &Packet, depth: usize) -> Option<Outcome>
         if r.verdict == Verdict::Continue || !r.matches.iter().all(|m| matches(m, p, r, plan)) {
             continue;
         }
-        if let Verdict::Jump(n) = r.verdict {
+        if let Verdict::Jump(n) | Verdict::JumpIn(_, n) = r.verdict {
             // the kernel refuses loops and deep nesting; the depth bound keeps this total
-            let name = crate::core::plan::entries_chain(n);
+            let name = match r.verdict {
+                Verdict::JumpIn(hook, _) => crate::core::plan::hook_entries_chain(hook, n),
+                _ => crate::core::plan::entries_chain(n),
+            };
             if depth < 16
                 && let Some(target) = plan.chains.iter().find(|c| c.name == name)
                 && let Some(o) = walk(plan, target, p, depth + 1)
@@ -220,6 +258,7 @@ fn tcp_new(src: IpAddr, port: u16) -> Packet {
         icmpv6_type: None,
         ct: CtStates::NEW,
         iif: WIRE_IIF,
+        dst: None,
     }
 }
 
@@ -317,6 +356,7 @@ pub fn check(plan: &Plan, facts: &Facts) -> Vec<Finding> {
                 icmpv6_type: Some(ty),
                 ct,
                 iif: WIRE_IIF,
+                dst: None,
             };
             let o = evaluate(plan, &p);
             if !o.accepted() {

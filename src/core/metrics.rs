@@ -58,7 +58,7 @@ pub fn verdict_class(r: &LiveRule) -> &'static str {
         Verdict::Accept => "accept",
         Verdict::Drop => "drop",
         Verdict::RejectTcpReset | Verdict::RejectIcmpx(_) => "reject",
-        Verdict::Jump(_) => "jump",
+        Verdict::Jump(_) | Verdict::JumpIn(..) => "jump",
     }
 }
 

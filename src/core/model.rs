@@ -208,6 +208,46 @@ pub struct Service {
     pub iif: Option<String>,
     /// `from_set = "banned"`: sources are the members of this live set (`[[set]]`)
     pub from_set: Option<String>,
+    /// the matches of issue 10 (destinations, exceptions, output interface, source ports,
+    /// protocols, ICMP codes, ICMPv6, TCP flags); all empty for an entry that uses none
+    pub more: More,
+}
+
+/// An entry's matches beyond ports, sources and the input interface. Empty (the default)
+/// for an entry that uses none of them, which then compiles exactly as before they existed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct More {
+    /// `to`: destinations; empty = any
+    pub to: Vec<Cidr>,
+    /// `except_from`: sources the entry does not match (`ip saddr != …`)
+    pub except_from: Vec<Cidr>,
+    /// `except_to`: destinations the entry does not match
+    pub except_to: Vec<Cidr>,
+    /// `oif`: output interface name, or a prefix wildcard ending in `*`
+    pub oif: Option<String>,
+    /// `tcp_sport`, `udp_sport`: source ports
+    pub tcp_sport: Vec<PortRange>,
+    pub udp_sport: Vec<PortRange>,
+    /// `protocol`: whole IP protocols by number (esp = 50, gre = 47…)
+    pub protocol: Vec<u8>,
+    /// `icmp` entries written with a code (`"3/4"`): (type, code)
+    pub icmp_codes: Vec<(u8, u8)>,
+    /// `icmpv6`: ICMPv6 types, each with a code or not
+    pub icmpv6: Vec<(u8, Option<u8>)>,
+    /// `tcp_flags`: (mask, value) pairs, each one rule (`tcp flags value / mask`)
+    pub tcp_flags: Vec<(u8, u8)>,
+}
+
+impl More {
+    /// Whether the entry names a protocol other than through tcp/udp ports and icmp types.
+    pub fn has_protocols(&self) -> bool {
+        !self.tcp_sport.is_empty()
+            || !self.udp_sport.is_empty()
+            || !self.protocol.is_empty()
+            || !self.icmp_codes.is_empty()
+            || !self.icmpv6.is_empty()
+            || !self.tcp_flags.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,6 +264,8 @@ pub enum Final {
     Drop,
     /// `reject with icmpx <kind>`: an ICMP/ICMPv6 error, as iptables' `-j REJECT` does
     Reject(IcmpReject),
+    /// `accept`: only in `[forward]` and `[output]` (the input chain has audit mode for that)
+    Accept,
 }
 
 impl Final {
@@ -231,8 +273,20 @@ impl Final {
         match self {
             Final::Drop => "drop",
             Final::Reject(kind) => kind.as_str(),
+            Final::Accept => "accept",
         }
     }
+}
+
+/// A `[forward]` or `[output]` section: its own base chain, baseline, entries and final rule.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Section {
+    /// `loopback` is always false in forward (no packet is forwarded to loopback)
+    pub baseline: Baseline,
+    pub block: Vec<Service>,
+    pub allow: Vec<Service>,
+    pub reject: Vec<Reject>,
+    pub final_rule: Final,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -248,6 +302,10 @@ pub struct Policy {
     pub reject: Vec<Reject>,
     /// the final rule in enforce mode (audit mode always counts and accepts)
     pub final_rule: Final,
+    /// `[forward]`: None = statewall does not hook forward
+    pub forward: Option<Section>,
+    /// `[output]`: None = statewall does not hook output
+    pub output: Option<Section>,
 }
 
 /// One `[[set]]`: a live set of IPv4 and IPv6 addresses or networks.
@@ -333,9 +391,181 @@ pub const ICMP_TYPES: &[(&str, u8)] = &[
     ("address-mask-reply", 18),
 ];
 
+/// ICMPv4 (type, code) names as iptables (`--icmp-type host-unreachable`) knows them, and
+/// nft's where they differ.
+pub const ICMP_CODES: &[(&str, u8, u8)] = &[
+    ("network-unreachable", 3, 0),
+    ("net-unreachable", 3, 0),
+    ("host-unreachable", 3, 1),
+    ("protocol-unreachable", 3, 2),
+    ("prot-unreachable", 3, 2),
+    ("port-unreachable", 3, 3),
+    ("fragmentation-needed", 3, 4),
+    ("frag-needed", 3, 4),
+    ("source-route-failed", 3, 5),
+    ("network-unknown", 3, 6),
+    ("host-unknown", 3, 7),
+    ("network-prohibited", 3, 9),
+    ("net-prohibited", 3, 9),
+    ("host-prohibited", 3, 10),
+    ("tos-network-unreachable", 3, 11),
+    ("tos-host-unreachable", 3, 12),
+    ("communication-prohibited", 3, 13),
+    ("admin-prohibited", 3, 13),
+    ("host-precedence-violation", 3, 14),
+    ("precedence-cutoff", 3, 15),
+    ("network-redirect", 5, 0),
+    ("host-redirect", 5, 1),
+    ("tos-network-redirect", 5, 2),
+    ("tos-host-redirect", 5, 3),
+    ("ttl-zero-during-transit", 11, 0),
+    ("ttl-zero-during-reassembly", 11, 1),
+    ("ip-header-bad", 12, 0),
+    ("required-option-missing", 12, 1),
+];
+
+/// ICMPv6 type names as ip6tables and nft know them.
+pub const ICMPV6_TYPES: &[(&str, u8)] = &[
+    ("destination-unreachable", 1),
+    ("packet-too-big", 2),
+    ("time-exceeded", 3),
+    ("parameter-problem", 4),
+    ("echo-request", 128),
+    ("echo-reply", 129),
+    ("mld-listener-query", 130),
+    ("mld-listener-report", 131),
+    ("mld-listener-done", 132),
+    ("nd-router-solicit", 133),
+    ("router-solicitation", 133),
+    ("nd-router-advert", 134),
+    ("router-advertisement", 134),
+    ("nd-neighbor-solicit", 135),
+    ("neighbour-solicitation", 135),
+    ("neighbor-solicitation", 135),
+    ("nd-neighbor-advert", 136),
+    ("neighbour-advertisement", 136),
+    ("neighbor-advertisement", 136),
+    ("nd-redirect", 137),
+    ("mld2-listener-report", 143),
+];
+
+/// ICMPv6 (type, code) names as ip6tables knows them.
+pub const ICMPV6_CODES: &[(&str, u8, u8)] = &[
+    ("no-route", 1, 0),
+    ("communication-prohibited", 1, 1),
+    ("admin-prohibited", 1, 1),
+    ("beyond-scope", 1, 2),
+    ("address-unreachable", 1, 3),
+    ("addr-unreachable", 1, 3),
+    ("port-unreachable", 1, 4),
+    ("failed-policy", 1, 5),
+    ("reject-route", 1, 6),
+    ("ttl-zero-during-transit", 3, 0),
+    ("ttl-zero-during-reassembly", 3, 1),
+    ("bad-header", 4, 0),
+    ("unknown-header-type", 4, 1),
+    ("unknown-option", 4, 2),
+];
+
+/// An ICMP (or, `v6`, ICMPv6) type with an optional code, as written in a policy or an
+/// iptables rule: `8`, `"echo-request"`, `"3/4"`, `"destination-unreachable/4"`,
+/// `"destination-unreachable/port-unreachable"`, `"port-unreachable"` (a code name alone, as
+/// iptables takes it). None when it is not one.
+pub fn parse_icmp(text: &str, v6: bool) -> Option<(u8, Option<u8>)> {
+    let lower = text.trim().to_ascii_lowercase();
+    let (types, codes) = if v6 {
+        (ICMPV6_TYPES, ICMPV6_CODES)
+    } else {
+        (ICMP_TYPES, ICMP_CODES)
+    };
+    let ty_of = |s: &str| -> Option<u8> {
+        s.parse::<u8>()
+            .ok()
+            .or_else(|| types.iter().find(|(n, _)| *n == s).map(|(_, t)| *t))
+    };
+    if let Some((t, c)) = lower.split_once('/') {
+        let ty = ty_of(t)?;
+        let code = c.parse::<u8>().ok().or_else(|| {
+            codes
+                .iter()
+                .find(|(n, ct, _)| *n == c && *ct == ty)
+                .map(|(_, _, code)| *code)
+        })?;
+        return Some((ty, Some(code)));
+    }
+    if let Some(ty) = ty_of(&lower) {
+        return Some((ty, None));
+    }
+    codes
+        .iter()
+        .find(|(n, _, _)| *n == lower)
+        .map(|(_, t, c)| (*t, Some(*c)))
+}
+
+/// TCP flag presets for the common scan filters: (name, mask, value).
+pub const TCP_FLAG_PRESETS: &[(&str, u8, u8)] = &[
+    ("null", 0x3f, 0x00),
+    ("xmas", 0x3f, 0x29),
+    ("all", 0x3f, 0x3f),
+    ("syn-fin", 0x03, 0x03),
+    ("syn-rst", 0x06, 0x06),
+    ("fin-rst", 0x05, 0x05),
+    ("fin-noack", 0x11, 0x01),
+    ("psh-noack", 0x18, 0x08),
+    ("urg-noack", 0x30, 0x20),
+    ("new-nosyn", 0x16, 0x00),
+];
+
+/// TCP flags as `value/mask` (`"syn,fin/syn,fin"`, `"/fin,syn,rst,psh,ack,urg"` for none of
+/// them, `"syn/syn,rst,ack,fin"`; `all` and `none` stand for the six classic flags and for
+/// nothing) or a preset name: (mask, value). The value must lie within the mask.
+pub fn parse_tcp_flags(text: &str) -> Result<(u8, u8), String> {
+    let lower = text.trim().to_ascii_lowercase();
+    if let Some((_, m, v)) = TCP_FLAG_PRESETS.iter().find(|(n, _, _)| *n == lower) {
+        return Ok((*m, *v));
+    }
+    let bits = |s: &str| -> Result<u8, String> {
+        let mut b = 0u8;
+        for w in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            b |= match w {
+                "all" => 0x3f,
+                "none" => 0,
+                _ => crate::core::plan::TCP_FLAGS
+                    .iter()
+                    .find(|(n, _)| *n == w)
+                    .map(|(_, b)| *b)
+                    .ok_or_else(|| format!("unknown TCP flag {w:?}"))?,
+            };
+        }
+        Ok(b)
+    };
+    let Some((v, m)) = lower.split_once('/') else {
+        return Err(format!("{text:?} is neither a preset nor \"value/mask\""));
+    };
+    let (value, mask) = (bits(v)?, bits(m)?);
+    if mask == 0 {
+        return Err(format!(
+            "{text:?} has an empty mask: it would match every packet"
+        ));
+    }
+    if value & !mask != 0 {
+        return Err(format!("{text:?}: the flags set must lie within the mask"));
+    }
+    Ok((mask, value))
+}
+
 /// The name of an ICMPv4 type, if it has one.
 pub fn icmp_type_name(t: u8) -> Option<&'static str> {
     ICMP_TYPES.iter().find(|(_, n)| *n == t).map(|(s, _)| *s)
+}
+
+/// An interface name, or a wildcard (`br-*`: a prefix of 1-14 bytes, then `*`), as an
+/// `iif`/`oif` key takes it.
+pub fn valid_ifname_or_wildcard(s: &str) -> bool {
+    match s.strip_suffix('*') {
+        Some(prefix) => valid_ifname(prefix) && s.len() <= 15,
+        None => valid_ifname(s),
+    }
 }
 
 /// An interface name the kernel would accept: 1-15 bytes, not `.`/`..`, no `/`, `:`,

@@ -44,13 +44,32 @@ pub struct BaseHook {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hook {
     Input,
+    Forward,
+    Output,
 }
 
 impl Hook {
+    pub const ALL: [Hook; 3] = [Hook::Input, Hook::Forward, Hook::Output];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Hook::Input => "input",
+            Hook::Forward => "forward",
+            Hook::Output => "output",
         }
+    }
+
+    /// The kernel's `NF_INET_*` hook number.
+    pub fn number(self) -> u32 {
+        match self {
+            Hook::Input => 1,
+            Hook::Forward => 2,
+            Hook::Output => 3,
+        }
+    }
+
+    pub fn from_number(n: u32) -> Option<Hook> {
+        Hook::ALL.into_iter().find(|h| h.number() == n)
     }
 }
 
@@ -125,6 +144,34 @@ pub enum Match {
     /// `ip saddr @live4_<set>` / `ip6 saddr @live6_<set>`: a live set (`[[set]]`), whose
     /// members change at run time (`statewall set add`) and are not part of the plan
     SrcInLive { v6: bool, set: LiveName },
+    /// `ip daddr`/`ip6 daddr` in the network (implies the family)
+    DstNet(Cidr),
+    /// `ip daddr @dst4_<name>` / `ip6 daddr @dst6_<name>`: the rule's own destination set
+    DstInSet { v6: bool },
+    /// `ip saddr != <net>` / `ip6 saddr != <net>` (implies the family)
+    SrcNetNot(Cidr),
+    /// `ip daddr != <net>` / `ip6 daddr != <net>` (implies the family)
+    DstNetNot(Cidr),
+    /// `meta nfproto ipv4|ipv6`: the family alone, for a rule whose other matches do not imply it
+    NfProto { v6: bool },
+    /// `oif <index>` (only loopback is emitted)
+    Oif(u32),
+    /// `oifname "<name>"`, NUL-padded like [`Match::IifName`]
+    OifName([u8; 16]),
+    /// `iifname "<prefix>*"`: the bytes before the `*`, NUL-padded (compared without the NUL)
+    IifWild([u8; 16]),
+    /// `oifname "<prefix>*"`
+    OifWild([u8; 16]),
+    /// `th sport <range>` (needs an `L4Proto` before it)
+    SrcPort(PortRange),
+    /// `th sport @tsport_<name>` / `@usport_<name>` (needs an `L4Proto` before it)
+    SrcPortInSet,
+    /// `icmp type <t> icmp code <c>` (needs `L4Proto(1)` before it)
+    IcmpTypeCode { ty: u8, code: u8 },
+    /// `icmpv6 type <t> icmpv6 code <c>` (needs `L4Proto(58)` before it)
+    Icmpv6TypeCode { ty: u8, code: u8 },
+    /// `tcp flags <value> / <mask>` (needs `L4Proto(6)` before it)
+    TcpFlags { mask: u8, value: u8 },
 }
 
 /// The name of a live set (`[[set]]`), kept inline so that a [`Match`] stays `Copy`: at most
@@ -177,11 +224,27 @@ impl std::fmt::Display for LiveName {
 
 /// `Match::IifName` for an interface name (cut to 15 bytes; validation refuses longer ones).
 pub fn iifname(name: &str) -> Match {
+    Match::IifName(ifname_bytes(name))
+}
+
+/// An interface match in direction `out` for `name`, which may end in the wildcard `*`
+/// (`br-*`: every name that starts with `br-`).
+pub fn ifname_match(name: &str, out: bool) -> Match {
+    match (name.strip_suffix('*'), out) {
+        (None, false) => Match::IifName(ifname_bytes(name)),
+        (None, true) => Match::OifName(ifname_bytes(name)),
+        (Some(p), false) => Match::IifWild(ifname_bytes(p)),
+        (Some(p), true) => Match::OifWild(ifname_bytes(p)),
+    }
+}
+
+/// A name (or a wildcard's prefix) NUL-padded to 16 bytes, cut to 15.
+pub fn ifname_bytes(name: &str) -> [u8; 16] {
     let mut b = [0u8; 16];
     for (d, s) in b.iter_mut().zip(name.as_bytes().iter().take(15)) {
         *d = *s;
     }
-    Match::IifName(b)
+    b
 }
 
 /// The interface name held by `Match::IifName` bytes (up to the first NUL).
@@ -205,6 +268,12 @@ pub enum SetKind {
     /// a live set's members (`[[set]]`): interval sets with timeouts, filled at run time
     Live4,
     Live6,
+    /// an entry's destinations (`to`), when there are several
+    Dst4,
+    Dst6,
+    /// an entry's source ports (`tcp_sport`, `udp_sport`), when there are several
+    TcpSport,
+    UdpSport,
     /// single source addresses of an entry: hash sets (an interval set of 100,000 costs the
     /// kernel a walk for every change; a hash set does not), beside `Src4`/`Src6` for networks
     Addr4,
@@ -223,6 +292,10 @@ impl SetKind {
             }
             SetKind::Live4 => "live4",
             SetKind::Live6 => "live6",
+            SetKind::Dst4 => "dst4",
+            SetKind::Dst6 => "dst6",
+            SetKind::TcpSport => "tsport",
+            SetKind::UdpSport => "usport",
             SetKind::Addr4 => "addr4",
             SetKind::Addr6 => "addr6",
         }
@@ -260,15 +333,22 @@ impl SetKind {
     /// nft's data type name (for rendering) and id (`NFTA_SET_KEY_TYPE`), key length.
     pub fn nft_type(self) -> (&'static str, u32, u32) {
         match self {
-            SetKind::Src4 | SetKind::AuditSrc4 | SetKind::Live4 | SetKind::Addr4 => {
-                ("ipv4_addr", 7, 4)
-            }
-            SetKind::Src6 | SetKind::AuditSrc6 | SetKind::Live6 | SetKind::Addr6 => {
-                ("ipv6_addr", 8, 16)
-            }
-            SetKind::Tcp | SetKind::Udp | SetKind::AuditTcp | SetKind::AuditUdp => {
-                ("inet_service", 13, 2)
-            }
+            SetKind::Src4
+            | SetKind::AuditSrc4
+            | SetKind::Live4
+            | SetKind::Dst4
+            | SetKind::Addr4 => ("ipv4_addr", 7, 4),
+            SetKind::Src6
+            | SetKind::AuditSrc6
+            | SetKind::Live6
+            | SetKind::Dst6
+            | SetKind::Addr6 => ("ipv6_addr", 8, 16),
+            SetKind::Tcp
+            | SetKind::Udp
+            | SetKind::AuditTcp
+            | SetKind::AuditUdp
+            | SetKind::TcpSport
+            | SetKind::UdpSport => ("inet_service", 13, 2),
         }
     }
 
@@ -280,6 +360,10 @@ impl SetKind {
             SetKind::Udp,
             SetKind::Live4,
             SetKind::Live6,
+            SetKind::Dst4,
+            SetKind::Dst6,
+            SetKind::TcpSport,
+            SetKind::UdpSport,
             SetKind::Addr4,
             SetKind::Addr6,
         ]
@@ -324,6 +408,10 @@ pub fn set_of(rule: &Rule, m: &Match) -> Option<String> {
         (Match::SrcInAddrs { v6: true }, _) => SetKind::Addr6,
         (Match::DstPortInSet, Some(IPPROTO_TCP)) => SetKind::Tcp,
         (Match::DstPortInSet, Some(IPPROTO_UDP)) => SetKind::Udp,
+        (Match::DstInSet { v6: false }, _) => SetKind::Dst4,
+        (Match::DstInSet { v6: true }, _) => SetKind::Dst6,
+        (Match::SrcPortInSet, Some(IPPROTO_TCP)) => SetKind::TcpSport,
+        (Match::SrcPortInSet, Some(IPPROTO_UDP)) => SetKind::UdpSport,
         (Match::Record(key), _) => key.set_kind(),
         (Match::SrcInLive { v6, set }, _) => return Some(set.set_name(*v6)),
         _ => return None,
@@ -415,6 +503,8 @@ pub enum Verdict {
     RejectIcmpx(IcmpReject),
     /// `jump entries_<n>`: into the n-th chain of policy-entry rules (see [`ENTRIES_PER_CHAIN`])
     Jump(u32),
+    /// `jump forward_entries_<n>` / `output_entries_<n>`: the same for another hook's section
+    JumpIn(Hook, u32),
 }
 
 /// At most this many policy-entry rules share one chain; more go into regular chains
@@ -436,4 +526,93 @@ pub fn entries_chain_number(name: &str) -> Option<u32> {
         return None;
     }
     n.parse().ok().filter(|&n| n > 0)
+}
+
+/// The name of the n-th chain of policy-entry rules of `hook`: `entries_<n>` for input (as
+/// always), `forward_entries_<n>`, `output_entries_<n>`.
+pub fn hook_entries_chain(hook: Hook, n: u32) -> String {
+    match hook {
+        Hook::Input => entries_chain(n),
+        other => format!("{}_{}", other.as_str(), entries_chain(n)),
+    }
+}
+
+/// The inverse of [`hook_entries_chain`].
+pub fn hook_entries_chain_number(name: &str) -> Option<(Hook, u32)> {
+    for hook in [Hook::Forward, Hook::Output] {
+        if let Some(rest) = name
+            .strip_prefix(hook.as_str())
+            .and_then(|r| r.strip_prefix('_'))
+        {
+            return entries_chain_number(rest).map(|n| (hook, n));
+        }
+    }
+    entries_chain_number(name).map(|n| (Hook::Input, n))
+}
+
+/// The verdict that jumps to the n-th entries chain of `hook`.
+pub fn jump_to(hook: Hook, n: u32) -> Verdict {
+    match hook {
+        Hook::Input => Verdict::Jump(n),
+        other => Verdict::JumpIn(other, n),
+    }
+}
+
+/// Protocol names as `/etc/protocols` (and `nft`) spell them, for `protocol = [...]`.
+pub const PROTOCOLS: &[(&str, u8)] = &[
+    ("icmp", 1),
+    ("igmp", 2),
+    ("ipencap", 4),
+    ("tcp", 6),
+    ("egp", 8),
+    ("udp", 17),
+    ("ipv6", 41),
+    ("rsvp", 46),
+    ("gre", 47),
+    ("esp", 50),
+    ("ah", 51),
+    ("ipv6-icmp", 58),
+    ("ospf", 89),
+    ("ipip", 94),
+    ("pim", 103),
+    ("vrrp", 112),
+    ("l2tp", 115),
+    ("sctp", 132),
+    ("udplite", 136),
+];
+
+/// The number of a protocol name (`esp` → 50; `icmpv6`/`ipv6-icmp` → 58).
+pub fn protocol_number(name: &str) -> Option<u8> {
+    let lower = name.to_ascii_lowercase();
+    let lower = match lower.as_str() {
+        "icmpv6" | "icmp6" => "ipv6-icmp",
+        "ipencap" | "ip-in-ip" => "ipencap",
+        other => other,
+    };
+    PROTOCOLS.iter().find(|(n, _)| *n == lower).map(|(_, p)| *p)
+}
+
+/// TCP flag bits, as nft names them, in the kernel's bit order.
+pub const TCP_FLAGS: &[(&str, u8)] = &[
+    ("fin", 0x01),
+    ("syn", 0x02),
+    ("rst", 0x04),
+    ("psh", 0x08),
+    ("ack", 0x10),
+    ("urg", 0x20),
+    ("ecn", 0x40),
+    ("cwr", 0x80),
+];
+
+/// Flag bits as nft lists them: `fin,syn` (`0x0` for none).
+pub fn tcp_flag_names(bits: u8) -> String {
+    if bits == 0 {
+        return "0x0".into();
+    }
+    TCP_FLAGS
+        .iter()
+        .filter(|(_, b)| bits & b != 0)
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(",")
 }

@@ -140,6 +140,38 @@ pub fn matches_with(ms: &[Match], comment: &str) -> String {
                 i += 2;
                 continue;
             }
+            (Match::L4Proto(p), Some(Match::SrcPort(r))) => {
+                parts.push(format!("{} sport {}", proto_name(p), r));
+                i += 2;
+                continue;
+            }
+            (Match::SrcPortInSet | Match::DstInSet { .. }, _) => {
+                parts.push(set_lookup(ms, i, comment));
+            }
+            (Match::L4Proto(IPPROTO_TCP), Some(Match::TcpFlags { mask, value })) => {
+                parts.push(format!(
+                    "tcp flags {} / {}",
+                    tcp_flag_names(*value),
+                    tcp_flag_names(*mask)
+                ));
+                i += 2;
+                continue;
+            }
+            (Match::L4Proto(IPPROTO_ICMP), Some(Match::IcmpTypeCode { ty, code })) => {
+                parts.push(format!(
+                    "meta l4proto icmp icmp type {} icmp code {code}",
+                    icmp_type(*ty)
+                ));
+                i += 2;
+                continue;
+            }
+            (Match::L4Proto(IPPROTO_ICMPV6), Some(Match::Icmpv6TypeCode { ty, code })) => {
+                parts.push(format!(
+                    "meta l4proto ipv6-icmp icmpv6 type {ty} icmpv6 code {code}"
+                ));
+                i += 2;
+                continue;
+            }
             (Match::L4Proto(IPPROTO_ICMP), Some(Match::IcmpType(t))) => {
                 // `meta l4proto icmp` spelt out: a bare `icmp type` makes nft add `meta nfproto ipv4`
                 parts.push(format!("meta l4proto icmp icmp type {}", icmp_type(*t)));
@@ -184,7 +216,52 @@ fn single(m: Match) -> String {
         Match::SrcInLive { v6: false, set } => format!("ip saddr @{}", set.set_name(false)),
         Match::SrcInLive { v6: true, set } => format!("ip6 saddr @{}", set.set_name(true)),
         Match::DstPortInSet => "th dport @?".to_string(),
+        Match::SrcPortInSet => "th sport @?".to_string(),
+        Match::DstInSet { v6: false } => "ip daddr @?".to_string(),
+        Match::DstInSet { v6: true } => "ip6 daddr @?".to_string(),
+        Match::DstNet(net @ Cidr::V4(..)) => format!("ip daddr {net}"),
+        Match::DstNet(net @ Cidr::V6(..)) => format!("ip6 daddr {net}"),
+        Match::SrcNetNot(net @ Cidr::V4(..)) => format!("ip saddr != {net}"),
+        Match::SrcNetNot(net @ Cidr::V6(..)) => format!("ip6 saddr != {net}"),
+        Match::DstNetNot(net @ Cidr::V4(..)) => format!("ip daddr != {net}"),
+        Match::DstNetNot(net @ Cidr::V6(..)) => format!("ip6 daddr != {net}"),
+        Match::NfProto { v6: false } => "meta nfproto ipv4".to_string(),
+        Match::NfProto { v6: true } => "meta nfproto ipv6".to_string(),
+        Match::Oif(LOOPBACK_IFINDEX) => "oif \"lo\"".to_string(),
+        Match::Oif(idx) => format!("oif {idx}"),
+        Match::OifName(name) => format!("oifname \"{}\"", ifname_of(&name)),
+        Match::IifWild(name) => format!("iifname \"{}*\"", ifname_of(&name)),
+        Match::OifWild(name) => format!("oifname \"{}*\"", ifname_of(&name)),
+        Match::SrcPort(r) => format!("th sport {r}"),
+        Match::IcmpTypeCode { ty, code } => format!("icmp type {} icmp code {code}", icmp_type(ty)),
+        Match::Icmpv6TypeCode { ty, code } => format!("icmpv6 type {ty} icmpv6 code {code}"),
+        Match::TcpFlags { mask, value } => format!(
+            "tcp flags {} / {}",
+            tcp_flag_names(value),
+            tcp_flag_names(mask)
+        ),
         Match::Record(key) => format!("update @{} {{ th dport }}", set_name(key.set_kind(), "")),
+    }
+}
+
+/// A destination set or source port set lookup at `ms[i]` of a rule named `comment`.
+fn set_lookup(ms: &[Match], i: usize, comment: &str) -> String {
+    let proto = ms[..i].iter().rev().find_map(|m| match m {
+        Match::L4Proto(p) => Some(*p),
+        _ => None,
+    });
+    match (ms[i], proto) {
+        (Match::DstInSet { v6: false }, _) => {
+            format!("ip daddr @{}", set_name(SetKind::Dst4, comment))
+        }
+        (Match::DstInSet { v6: true }, _) => {
+            format!("ip6 daddr @{}", set_name(SetKind::Dst6, comment))
+        }
+        (Match::SrcPortInSet, Some(IPPROTO_UDP)) => {
+            format!("th sport @{}", set_name(SetKind::UdpSport, comment))
+        }
+        (Match::SrcPortInSet, _) => format!("th sport @{}", set_name(SetKind::TcpSport, comment)),
+        (m, _) => single(m),
     }
 }
 
@@ -251,7 +328,10 @@ pub fn proto_name(p: u8) -> String {
         IPPROTO_TCP => "tcp".into(),
         IPPROTO_UDP => "udp".into(),
         IPPROTO_ICMPV6 => "ipv6-icmp".into(),
-        other => other.to_string(),
+        other => match PROTOCOLS.iter().find(|(_, n)| *n == other) {
+            Some((name, _)) => (*name).to_string(),
+            None => other.to_string(),
+        },
     }
 }
 
@@ -263,6 +343,7 @@ pub fn verdict(v: Verdict) -> String {
         Verdict::RejectTcpReset => "reject with tcp reset".into(),
         Verdict::RejectIcmpx(kind) => format!("reject with icmpx type {}", kind.as_str()),
         Verdict::Jump(n) => format!("jump {}", crate::core::plan::entries_chain(n)),
+        Verdict::JumpIn(hook, n) => format!("jump {}", hook_entries_chain(hook, n)),
     }
 }
 

@@ -10,9 +10,6 @@ use crate::core::live::LiveTable;
 use crate::core::model::Mode;
 use crate::core::plan::{self, BaseHook, Hook, Plan};
 
-/// `NF_INET_LOCAL_IN`
-const HOOK_INPUT: u32 = 1;
-
 /// Version of the `status --json` schema; bumped on any incompatible change.
 pub const STATUS_SCHEMA: &str = "statewall.status/1";
 
@@ -23,11 +20,13 @@ pub fn live_plan(t: &LiveTable) -> Result<Plan, String> {
     for c in &t.chains {
         let hook = match c.hook {
             None => None,
-            Some((HOOK_INPUT, prio)) => Some(BaseHook {
-                hook: Hook::Input,
-                priority: prio,
-            }),
-            Some((n, _)) => return Err(format!("chain {} is on hook {n}", c.name)),
+            Some((n, prio)) => match Hook::from_number(n) {
+                Some(hook) => Some(BaseHook {
+                    hook,
+                    priority: prio,
+                }),
+                None => return Err(format!("chain {} is on hook {n}", c.name)),
+            },
         };
         if c.hook.is_some() && c.policy != Some("accept") {
             return Err(format!("chain {} has policy {:?}", c.name, c.policy));

@@ -103,6 +103,15 @@ pub fn port_of(word: &str) -> Option<u16> {
         .map(|k| k.port)
 }
 
+/// The port of a service name written where a port of `proto` goes (`tcp = ["ssh"]`), from
+/// the one catalogue: only names it reads as ports, and only for a protocol the service uses.
+pub fn port_for(word: &str, proto: Proto) -> Option<u16> {
+    SERVICES
+        .iter()
+        .find(|k| k.read_as_port && k.name.eq_ignore_ascii_case(word) && k.protos.contains(&proto))
+        .map(|k| k.port)
+}
+
 /// The name the importer gives an entry for this one port of IP protocol `proto` (6 or 17).
 pub fn entry_name(proto: u8, port: u16) -> Option<&'static str> {
     let proto = Proto::from_number(proto)?;

@@ -25,6 +25,10 @@ fn kind_tag(k: SetKind) -> u8 {
         SetKind::Live6 => 10,
         SetKind::Addr4 => 11,
         SetKind::Addr6 => 12,
+        SetKind::Dst4 => 13,
+        SetKind::Dst6 => 14,
+        SetKind::TcpSport => 15,
+        SetKind::UdpSport => 16,
     }
 }
 
@@ -42,6 +46,10 @@ fn kind_of(t: u8) -> Option<SetKind> {
         SetKind::Live6,
         SetKind::Addr4,
         SetKind::Addr6,
+        SetKind::Dst4,
+        SetKind::Dst6,
+        SetKind::TcpSport,
+        SetKind::UdpSport,
     ]
     .into_iter()
     .find(|k| kind_tag(*k) == t)

@@ -80,12 +80,16 @@ pub fn report(t: &LiveTable, facts: &Facts) -> Report {
     for c in &t.chains {
         for r in &c.rules {
             let name = r.comment.clone().unwrap_or_default();
-            if name == FINAL_COMMENT && c.hook.is_some() {
+            // what the input chain's final rule counted (forward and output have their own)
+            if name == FINAL_COMMENT && matches!(c.hook, Some((1, _))) {
                 would_drop = (r.packets, r.bytes);
                 continue;
             }
             // a jump into a chain of entry rules counts what got that far, not an entry
-            let jump = matches!(&r.rule, Ok(rule) if matches!(rule.verdict, Verdict::Jump(_)));
+            let jump = matches!(&r.rule, Ok(rule) if matches!(rule.verdict, Verdict::Jump(_) | Verdict::JumpIn(..)));
+            if name == FINAL_COMMENT {
+                continue;
+            }
             if jump
                 || name == crate::core::plan::AUDIT_COMMENT
                 || crate::core::compile::BASELINE_COMMENTS.contains(&name.as_str())

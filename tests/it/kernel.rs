@@ -46,7 +46,7 @@ fn the_plan_script_means_the_same_to_nft_with_sets_and_every_feature() {
 
 /// Oracle: nft itself parses statewall's plan text; the kernel objects it creates must be
 /// the ones statewall's own batch created (nft's listing of both, table comment aside).
-fn same_to_nft(policy: &str, extra: &[&str]) {
+pub(crate) fn same_to_nft(policy: &str, extra: &[&str]) {
     let ours = Netns::new("k-ours");
     let theirs = Netns::new("k-nft");
     let args = |cmd: &[&str]| -> Vec<String> {

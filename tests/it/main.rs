@@ -4,6 +4,7 @@ mod bounds;
 mod fail2ban;
 mod from_file;
 mod golden;
+mod hooks;
 mod import;
 mod import_corpus;
 mod kernel;

@@ -13,6 +13,13 @@
 //! | `saddr` | `SrcNet`, `SrcInSet` | `ip saddr 192.0.2.0/24`, `ip6 saddr @src6_web` |
 //! | `dport` | `DstPort`, `DstPortInSet` | `th dport 22`, `th dport @tcp_web` |
 //! | `icmp` | `IcmpType`, `Icmpv6Type` | `icmp type 8`, `icmpv6 type 128-136` |
+//! | `daddr` | `DstNet`, `DstNetNot`, `DstInSet` | `ip daddr 10.0.0.0/8`, `ip daddr != …`, `ip6 daddr @dst6_web` |
+//! | `nfproto` | `NfProto` | `meta nfproto ipv6` |
+//! | `oif` | `Oif`, `OifName` | `oif lo`, `oifname "eth0"` |
+//! | `ifwild` | `IifWild`, `OifWild` | `iifname "br-*"`, `oifname "eth*"` |
+//! | `sport` | `SrcPort`, `SrcPortInSet` | `th sport 53`, `th sport @tsport_dns` |
+//! | `icmpcode` | `IcmpTypeCode`, `Icmpv6TypeCode` | `icmp type 3 icmp code 4` |
+//! | `tcpflags` | `TcpFlags` | `tcp flags fin,syn / fin,syn` |
 //! | `record` | `Record` | `update @audit_tcp { th dport }` (audit recorders) |
 //! | `counter` | every rule's counter | `counter` |
 //! | `verdict` | `Verdict` | `accept`, `drop`, `jump entries_1`, `reject with …` |
@@ -31,14 +38,21 @@
 
 mod counter;
 mod ct_state;
+mod daddr;
 mod dport;
 mod icmp;
+mod icmpcode;
+mod ifwild;
 mod iif;
 mod iifname;
 mod l4proto;
+mod nfproto;
+mod oif;
 mod prim;
 mod record;
 mod saddr;
+mod sport;
+mod tcpflags;
 mod verdict;
 
 use std::collections::HashMap;
@@ -83,6 +97,23 @@ fn encode_match(out: &mut rustables::Rule, rule: &plan::Rule, m: &Match, set_ids
         Match::IcmpType(ty) => icmp::encode_type(out, ty),
         Match::Icmpv6Type { lo, hi } => icmp::encode_v6_type(out, lo, hi),
         Match::Record(_) => unreachable!("a recorder rule is written whole: encode_recorder"),
+        Match::DstNet(net) => daddr::encode_net(out, net, false),
+        Match::DstNetNot(net) => daddr::encode_net(out, net, true),
+        Match::DstInSet { v6 } => daddr::encode_in_set(out, v6, &set(), set_ids),
+        Match::SrcNetNot(net) => {
+            saddr::encode_net_at(out, net, saddr::Addr::Src, rustables::expr::CmpOp::Neq)
+        }
+        Match::NfProto { v6 } => nfproto::encode(out, v6),
+        Match::Oif(index) => oif::encode_index(out, index),
+        Match::OifName(name) => oif::encode_name(out, name),
+        Match::IifWild(name) => ifwild::encode(out, name, false),
+        Match::OifWild(name) => ifwild::encode(out, name, true),
+        Match::SrcPort(ports) => sport::encode(out, ports),
+        Match::SrcPortInSet => sport::encode_in_set(out, &set(), set_ids),
+        Match::IcmpTypeCode { ty, code } | Match::Icmpv6TypeCode { ty, code } => {
+            icmpcode::encode(out, ty, code)
+        }
+        Match::TcpFlags { mask, value } => tcpflags::encode(out, mask, value),
     }
 }
 
@@ -149,20 +180,38 @@ impl<'a> At<'a> {
     pub(crate) fn comment(&self) -> &'a str {
         self.comment
     }
+
+    /// The protocol of the last `meta l4proto` decoded before this position.
+    pub(crate) fn proto(&self) -> Option<u8> {
+        self.matches.iter().rev().find_map(|m| match m {
+            Match::L4Proto(p) => Some(*p),
+            _ => None,
+        })
+    }
 }
 
 /// The decoders, asked in this order at every position; the first that answers decides.
 /// Order matters where expressions start alike: `record` before `saddr` and `dport` (a
-/// recorder loads what they load, then updates a set); `dport` before `icmp` (a lookup
+/// recorder loads what they load, then updates a set); `ifwild` before `iifname` and `oif`
+/// (a name shorter than IFNAMSIZ is a wildcard); `saddr` and `daddr` before `nfproto` (a
+/// family check an address load follows is theirs); `icmpcode` before `sport` (both load
+/// the first two bytes: the protocol tells them apart); `dport` before `icmp` (a lookup
 /// after any transport load is a port set lookup); the `unclaimed_*` ones last (they say
 /// what is wrong with a meta or transport load nobody recognised).
 const DECODERS: &[fn(&At) -> Decoding] = &[
     ct_state::decode,
     iif::decode,
+    ifwild::decode,
     iifname::decode,
+    oif::decode,
     l4proto::decode,
     record::decode,
     saddr::decode,
+    daddr::decode,
+    nfproto::decode,
+    icmpcode::decode,
+    sport::decode,
+    tcpflags::decode,
     dport::decode,
     icmp::decode,
     counter::decode,

@@ -1,6 +1,8 @@
-//! The source address: `ip saddr 192.0.2.0/24` / `ip6 saddr 2001:db8::/32` (`SrcNet`) and
+//! The source address: `ip saddr 192.0.2.0/24` / `ip6 saddr 2001:db8::/32` (`SrcNet`),
+//! `ip saddr != 10.0.0.0/8` (`SrcNetNot`, an exception) and
 //! `ip saddr @src4_<entry>` / `ip6 saddr @src6_<entry>` (`SrcInSet`, the rule's own set).
-//! Both check the family first (the table is `inet`), then load the address.
+//! All check the family first (the table is `inet`), then load the address. The
+//! destination (`daddr`) is read the same way at another offset: the shared parts live here.
 //!
 //! nft: `[ meta load nfproto => reg 1 ] [ cmp eq reg 1 0x00000002 ]
 //! [ payload load 4b @ network header + 12 => reg 1 ]`, then `[ bitwise … ]` (a prefix
@@ -13,72 +15,118 @@ use rustables::expr::{Bitwise, Cmp, CmpOp, Meta, MetaType};
 use super::prim::{UNKNOWN_META, bitwise_of, cmp_of, lookup, lookup_of, meta_eq, payload};
 use super::{At, Decoding, Expr, NotUnderstood, SetIds, Step};
 use crate::codec::nft::{
-    NFPROTO_IPV4, NFPROTO_IPV6, NFT_CMP_EQ, NFT_META_NFPROTO, NFT_PAYLOAD_NETWORK_HEADER,
+    NFPROTO_IPV4, NFPROTO_IPV6, NFT_CMP_EQ, NFT_CMP_NEQ, NFT_META_NFPROTO,
+    NFT_PAYLOAD_NETWORK_HEADER,
 };
 use crate::core::model::Cidr;
 use crate::core::plan::{LiveName, Match, SetKind, set_name};
 
+/// Which address of the network header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Addr {
+    Src,
+    Dst,
+}
+
 /// The family, and where its header keeps the source address: (nfproto, offset, length).
 pub(super) fn family(v6: bool) -> (u8, u32, u32) {
-    if v6 {
-        (NFPROTO_IPV6, 8, 16)
-    } else {
-        (NFPROTO_IPV4, 12, 4)
+    family_at(v6, Addr::Src)
+}
+
+/// The family, and where its header keeps `which` address: (nfproto, offset, length).
+pub(super) fn family_at(v6: bool, which: Addr) -> (u8, u32, u32) {
+    match (v6, which) {
+        (true, Addr::Src) => (NFPROTO_IPV6, 8, 16),
+        (true, Addr::Dst) => (NFPROTO_IPV6, 24, 16),
+        (false, Addr::Src) => (NFPROTO_IPV4, 12, 4),
+        (false, Addr::Dst) => (NFPROTO_IPV4, 16, 4),
     }
 }
 
-/// `meta nfproto ipv4|ipv6` and the source address load into register 1.
-fn encode_load(rule: &mut rustables::Rule, v6: bool) {
-    let (nfproto, offset, len) = family(v6);
+/// `meta nfproto ipv4|ipv6` and the address load into register 1.
+fn encode_load(rule: &mut rustables::Rule, v6: bool, which: Addr) {
+    let (nfproto, offset, len) = family_at(v6, which);
     rule.add_expr(Meta::new(MetaType::NfProto));
     rule.add_expr(Cmp::new(CmpOp::Eq, [nfproto]));
     rule.add_expr(payload(NFT_PAYLOAD_NETWORK_HEADER, offset, len));
 }
 
 pub(super) fn encode_net(rule: &mut rustables::Rule, net: Cidr) {
+    encode_net_at(rule, net, Addr::Src, CmpOp::Eq);
+}
+
+/// `ip saddr|daddr ==|!= <net>`.
+pub(super) fn encode_net_at(rule: &mut rustables::Rule, net: Cidr, which: Addr, op: CmpOp) {
     let (v6, addr, prefix): (bool, Vec<u8>, u8) = match net {
         Cidr::V4(a, l) => (false, a.octets().to_vec(), l),
         Cidr::V6(a, l) => (true, a.octets().to_vec(), l),
     };
-    encode_load(rule, v6);
+    encode_load(rule, v6, which);
     if usize::from(prefix) < addr.len() * 8 {
         let mask = Cidr::mask_bytes(prefix, addr.len());
         let zero = vec![0u8; addr.len()];
         rule.add_expr(Bitwise::new(mask, zero).expect("same length"));
     }
-    rule.add_expr(Cmp::new(CmpOp::Eq, addr));
+    rule.add_expr(Cmp::new(op, addr));
 }
 
 pub(super) fn encode_in_set(rule: &mut rustables::Rule, v6: bool, set: &str, set_ids: &SetIds) {
-    encode_load(rule, v6);
+    encode_in_set_at(rule, v6, Addr::Src, set, set_ids);
+}
+
+pub(super) fn encode_in_set_at(
+    rule: &mut rustables::Rule,
+    v6: bool,
+    which: Addr,
+    set: &str,
+    set_ids: &SetIds,
+) {
+    encode_load(rule, v6, which);
     rule.add_expr(lookup(set, set_ids));
 }
 
 /// The family check and source address load at the position (three expressions): whether
-/// it is IPv6. None when the position holds no `meta nfproto`. Shared with `record`, whose
-/// recorders load the source the same way.
+/// it is IPv6. None when the position holds no `meta nfproto`, or one that another address
+/// (or the family alone) follows. Shared with `record`, whose recorders load the source the
+/// same way.
 pub(super) fn decode_load(at: &At) -> Option<Result<bool, NotUnderstood>> {
-    Some(meta_eq(at, NFT_META_NFPROTO)?.and_then(|v| {
-        let v6 = match v {
-            [NFPROTO_IPV4] => false,
-            [NFPROTO_IPV6] => true,
-            _ => return Err(at.fail(0, UNKNOWN_META)),
-        };
-        let Some(&Expr::Payload { base, offset, len }) = at.get(2) else {
-            return Err(at.fail(0, "family check without an address match"));
-        };
-        let (_, off, alen) = family(v6);
-        if (base, offset, len) != (NFT_PAYLOAD_NETWORK_HEADER, off, alen) {
-            return Err(at.fail(2, "not a source address load"));
-        }
-        Ok(v6)
-    }))
+    decode_load_at(at, Addr::Src)
+}
+
+/// [`decode_load`] for `which` address: None when the family check is followed by anything
+/// but a load of that address (the other address, the family alone: their decoders say).
+pub(super) fn decode_load_at(at: &At, which: Addr) -> Option<Result<bool, NotUnderstood>> {
+    let v = match meta_eq(at, NFT_META_NFPROTO)? {
+        Ok(v) => v,
+        Err(e) => return Some(Err(e)),
+    };
+    let v6 = match v {
+        [NFPROTO_IPV4] => false,
+        [NFPROTO_IPV6] => true,
+        _ => return Some(Err(at.fail(0, UNKNOWN_META))),
+    };
+    let Some(&Expr::Payload { base, offset, len }) = at.get(2) else {
+        return None;
+    };
+    let (_, off, alen) = family_at(v6, which);
+    if (base, offset, len) == (NFT_PAYLOAD_NETWORK_HEADER, off, alen) {
+        return Some(Ok(v6));
+    }
+    let other = match which {
+        Addr::Src => Addr::Dst,
+        Addr::Dst => Addr::Src,
+    };
+    let (_, ooff, olen) = family_at(v6, other);
+    if (base, offset, len) == (NFT_PAYLOAD_NETWORK_HEADER, ooff, olen) {
+        return None;
+    }
+    Some(Err(at.fail(2, "not a source or destination address load")))
 }
 
 pub(super) fn decode(at: &At) -> Decoding {
     Some(decode_load(at)?.and_then(|v6| match lookup_of(at.get(3)) {
         Some(set) => decode_in_set(at, v6, set),
-        None => decode_net(at, v6),
+        None => decode_net(at, v6, Addr::Src),
     }))
 }
 
@@ -98,8 +146,8 @@ fn decode_in_set(at: &At, v6: bool, set: &str) -> Result<(Step, usize), NotUnder
     Ok((Step::Match(Match::SrcInSet { v6 }), 4))
 }
 
-/// After the load: an optional prefix mask, then the address.
-fn decode_net(at: &At, v6: bool) -> Result<(Step, usize), NotUnderstood> {
+/// After the load: an optional prefix mask, then the address, equal or not equal.
+pub(super) fn decode_net(at: &At, v6: bool, which: Addr) -> Result<(Step, usize), NotUnderstood> {
     let (_, _, len) = family(v6);
     let mut k = 3;
     let mut prefix = (len * 8) as u8;
@@ -108,18 +156,25 @@ fn decode_net(at: &At, v6: bool) -> Result<(Step, usize), NotUnderstood> {
             Cidr::prefix_of_mask(mask).ok_or_else(|| at.fail(k, "non-contiguous address mask"))?;
         k += 1;
     }
-    let net = match cmp_of(at.get(k)) {
-        Some((NFT_CMP_EQ, a)) if a.len() == len as usize => match <[u8; 4]>::try_from(a) {
-            Ok(v4) => Cidr::V4(Ipv4Addr::from(v4), prefix),
-            Err(_) => Cidr::V6(
-                Ipv6Addr::from(<[u8; 16]>::try_from(a).expect("16 bytes")),
-                prefix,
-            ),
-        },
+    let (op, a) = match cmp_of(at.get(k)) {
+        Some((op @ (NFT_CMP_EQ | NFT_CMP_NEQ), a)) if a.len() == len as usize => (op, a),
         // (past the last expression, the last one is blamed)
         _ => return Err(at.fail(k, "unexpected address comparison")),
     };
-    Ok((Step::Match(Match::SrcNet(net)), k + 1))
+    let net = match <[u8; 4]>::try_from(a) {
+        Ok(v4) => Cidr::V4(Ipv4Addr::from(v4), prefix),
+        Err(_) => Cidr::V6(
+            Ipv6Addr::from(<[u8; 16]>::try_from(a).expect("16 bytes")),
+            prefix,
+        ),
+    };
+    let m = match (which, op == NFT_CMP_EQ) {
+        (Addr::Src, true) => Match::SrcNet(net),
+        (Addr::Src, false) => Match::SrcNetNot(net),
+        (Addr::Dst, true) => Match::DstNet(net),
+        (Addr::Dst, false) => Match::DstNetNot(net),
+    };
+    Ok((Step::Match(m), k + 1))
 }
 
 #[cfg(test)]
@@ -150,6 +205,7 @@ mod tests {
             "2001:db8::1/128",
         ] {
             roundtrip(rule(vec![Match::SrcNet(net(n))], Verdict::Accept));
+            roundtrip(rule(vec![Match::SrcNetNot(net(n))], Verdict::Accept));
         }
         for v6 in [false, true] {
             roundtrip(rule(vec![Match::SrcInSet { v6 }], Verdict::Drop));

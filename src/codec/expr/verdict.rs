@@ -13,7 +13,9 @@ use crate::codec::nft::{
     NFT_REJECT_ICMPX_PORT_UNREACH, NFT_REJECT_ICMPX_UNREACH, NFT_REJECT_TCP_RST, NFT_RETURN,
 };
 use crate::core::model::IcmpReject;
-use crate::core::plan::{Verdict, entries_chain, entries_chain_number};
+use crate::core::plan::{
+    Hook, Verdict, entries_chain, hook_entries_chain, hook_entries_chain_number,
+};
 
 pub(super) fn encode(rule: &mut rustables::Rule, verdict: Verdict) {
     match verdict {
@@ -38,6 +40,9 @@ pub(super) fn encode(rule: &mut rustables::Rule, verdict: Verdict) {
         Verdict::Jump(n) => rule.add_expr(Immediate::new_verdict(VerdictKind::Jump {
             chain: entries_chain(n),
         })),
+        Verdict::JumpIn(hook, n) => rule.add_expr(Immediate::new_verdict(VerdictKind::Jump {
+            chain: hook_entries_chain(hook, n),
+        })),
     }
 }
 
@@ -54,8 +59,9 @@ fn immediate(at: &At, code: i32, chain: Option<&str>) -> Result<Verdict, NotUnde
     match (code, chain) {
         (NF_ACCEPT, _) => Ok(Verdict::Accept),
         (NF_DROP, _) => Ok(Verdict::Drop),
-        (NFT_JUMP, Some(chain)) => match entries_chain_number(chain) {
-            Some(n) => Ok(Verdict::Jump(n)),
+        (NFT_JUMP, Some(chain)) => match hook_entries_chain_number(chain) {
+            Some((Hook::Input, n)) => Ok(Verdict::Jump(n)),
+            Some((hook, n)) => Ok(Verdict::JumpIn(hook, n)),
             None => Err(at.fail(0, format!("jump to chain {chain}"))),
         },
         (code, _) => {

@@ -139,7 +139,7 @@ fn outside_input(src: &str, tables: &Tables, diags: &mut Diags) {
             "FORWARD" | "OUTPUT" if pol == "ACCEPT" => {}
             "FORWARD" | "OUTPUT" => diags.push(
                 Diagnostic::error(span.clone(), src, format!("chain {name} has policy {pol}"))
-                    .with_help("statewall filters incoming packets only (the INPUT hook); it cannot import a policy for forwarded or outgoing packets"),
+                    .with_help("a policy has [forward] and [output] sections, but the importer does not map FORWARD and OUTPUT chains yet: import without them and write the section by hand (README: Forward, output and richer matches)"),
             ),
             _ => {}
         }
@@ -148,7 +148,7 @@ fn outside_input(src: &str, tables: &Tables, diags: &mut Diags) {
         if r.chain == "FORWARD" || r.chain == "OUTPUT" {
             diags.push(
                 Diagnostic::error(r.span.clone(), src, format!("a rule in chain {}", r.chain))
-                    .with_help("statewall filters incoming packets only (the INPUT hook); forwarded and outgoing packets are not its business"),
+                    .with_help("a policy has [forward] and [output] sections, but the importer does not map FORWARD and OUTPUT chains yet: import without them and write the section by hand (README: Forward, output and richer matches)"),
             );
         } else if r.chain != "INPUT" && !user_chains.contains(r.chain.as_str()) {
             diags.push(

@@ -8,7 +8,8 @@ use toml::de::{DeString, DeTable, DeValue};
 
 use super::keys::Place;
 use super::{Checker, Entry, FromList, Kind, PortList, type_name};
-use crate::core::model::RejectWith;
+use crate::core::model::{Cidr, More, RejectWith};
+use crate::core::plan::Hook;
 
 /// The keys of one entry, each checked on its own.
 struct Fields<'t, 'a> {
@@ -20,6 +21,11 @@ struct Fields<'t, 'a> {
     from_file: Option<&'t Spanned<DeValue<'a>>>,
     icmp: Vec<(u8, Range<usize>)>,
     icmp_mentioned: bool,
+    /// the new matches, and whether any of them restricts the entry
+    more: More,
+    more_restricts: bool,
+    /// `to` as written (its families are checked against `from`'s)
+    to_written: bool,
     iif: Option<String>,
     iif_written: bool,
     from_set: Option<(String, Range<usize>)>,
@@ -33,7 +39,10 @@ struct Fields<'t, 'a> {
 
 impl Fields<'_, '_> {
     fn portless(&self) -> bool {
-        !self.tcp.mentioned && !self.udp.mentioned && !self.icmp_mentioned
+        !self.tcp.mentioned
+            && !self.udp.mentioned
+            && !self.icmp_mentioned
+            && !self.more.has_protocols()
     }
 }
 
@@ -131,6 +140,7 @@ impl Checker<'_> {
         }
         self.tcp_reset_fits(&f);
         self.one_kind_of_sources(&f);
+        self.families_meet(&f, &span);
         Entry {
             kind,
             name: f.name,
@@ -141,6 +151,8 @@ impl Checker<'_> {
             iif: f.iif,
             from_set: f.from_set,
             with: f.with,
+            hook: Hook::Input,
+            more: f.more,
         }
     }
 
@@ -155,6 +167,9 @@ impl Checker<'_> {
             from_file: None,
             icmp: Vec::new(),
             icmp_mentioned: false,
+            more: More::default(),
+            more_restricts: false,
+            to_written: false,
             iif: None,
             iif_written: false,
             from_set: None,
@@ -182,11 +197,63 @@ impl Checker<'_> {
                     f.from_set_written = true;
                     f.from_set = self.set_ref(value);
                 }
-                "icmp" => (f.icmp, f.icmp_mentioned) = self.icmp_types(value),
+                "icmp" => {
+                    let (types, mentioned) = self.icmp_types(value, false);
+                    f.icmp_mentioned = mentioned;
+                    for ((t, code), span) in types {
+                        match code {
+                            None => f.icmp.push((t, span)),
+                            Some(c) => f.more.icmp_codes.push((t, c)),
+                        }
+                    }
+                }
                 "iif" => {
                     f.iif_written = true;
-                    f.iif = self.iif(value);
+                    f.iif = self.ifname("iif", value);
                 }
+                "to" => {
+                    f.to_written = true;
+                    f.more_restricts = true;
+                    f.more.to = self
+                        .from(kind, value)
+                        .nets
+                        .into_iter()
+                        .map(|(n, _)| n)
+                        .collect();
+                }
+                "except_from" | "except_to" => {
+                    f.more_restricts = true;
+                    let nets = self
+                        .from(kind, value)
+                        .nets
+                        .into_iter()
+                        .map(|(n, _)| n)
+                        .collect();
+                    if key.get_ref().as_ref() == "except_from" {
+                        f.more.except_from = nets;
+                    } else {
+                        f.more.except_to = nets;
+                    }
+                }
+                "oif" => {
+                    f.more_restricts = true;
+                    f.more.oif = self.ifname("oif", value);
+                }
+                other @ ("tcp_sport" | "udp_sport") => {
+                    let list = self.ports(other, value);
+                    let ports = list.ports.into_iter().map(|(p, _)| p).collect();
+                    if other == "tcp_sport" {
+                        f.more.tcp_sport = ports;
+                    } else {
+                        f.more.udp_sport = ports;
+                    }
+                }
+                "protocol" => f.more.protocol = self.protocols(value),
+                "icmpv6" => {
+                    let (types, _) = self.icmp_types(value, true);
+                    f.more.icmpv6 = types.into_iter().map(|(t, _)| t).collect();
+                }
+                "tcp_flags" => f.more.tcp_flags = self.tcp_flags(value),
                 "with" if kind == Kind::Reject => {
                     if let Some(w) = self.with(value) {
                         f.with = w;
@@ -222,6 +289,7 @@ impl Checker<'_> {
     fn missing_ports(&mut self, kind: Kind, f: &Fields<'_, '_>, head: Range<usize>) {
         let ports_misspelt = f.misspelt.contains(&"tcp") || f.misspelt.contains(&"udp");
         let restricted = f.from.is_some()
+            || f.more_restricts
             || f.iif_written
             || f.from_set_written
             || f.misspelt.contains(&"from")
@@ -251,6 +319,31 @@ impl Checker<'_> {
             what,
             Some("add tcp = [...] and/or udp = [...], e.g. tcp = [22]; an entry without ports needs `from`, `from_set` or `iif` (it then matches everything from there); to accept everything, use mode = \"audit\"".into()),
         );
+    }
+
+    /// Sources and destinations must share a family, or the entry would match nothing.
+    fn families_meet(&mut self, f: &Fields<'_, '_>, span: &Range<usize>) {
+        let fams = |nets: &[Cidr]| {
+            (
+                nets.iter().any(|n| matches!(n, Cidr::V4(..))),
+                nets.iter().any(|n| matches!(n, Cidr::V6(..))),
+            )
+        };
+        let Some(from) = &f.from else { return };
+        if !f.to_written || from.nets.is_empty() || f.more.to.is_empty() {
+            return;
+        }
+        let from_nets: Vec<Cidr> = from.nets.iter().map(|(n, _)| *n).collect();
+        let (f4, f6) = fams(&from_nets);
+        let (t4, t6) = fams(&f.more.to);
+        if !(f4 && t4 || f6 && t6) {
+            let head = self.entry_head(span);
+            self.error(
+                head,
+                "this entry's `from` and `to` share no address family: it would match nothing",
+                Some("an IPv4 source never sends to an IPv6 destination: list destinations of the sources' family".into()),
+            );
+        }
     }
 
     /// Sources come from one place: `from` (and `from_file`) or a live set, not both.

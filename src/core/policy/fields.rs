@@ -9,7 +9,10 @@ use toml::de::DeValue;
 use super::keys::suggest;
 use super::{Checker, type_name};
 use crate::core::diag::loc_of;
-use crate::core::model::{ICMP_TYPES, IcmpReject, RejectWith, valid_ifname};
+use crate::core::model::{ICMP_TYPES, IcmpReject, RejectWith, valid_ifname_or_wildcard};
+
+/// An ICMP type and, when written, its code.
+pub(super) type IcmpSpec = (u8, Option<u8>);
 
 const REJECT_WITH: &[&str] = &[
     "tcp-reset",
@@ -71,14 +74,17 @@ impl Checker<'_> {
         })
     }
 
-    /// `icmp = [8, "echo-request"]`: ICMPv4 types by number or name. Returns the valid
-    /// types and whether the key holds a non-empty list.
+    /// `icmp = [8, "echo-request", "3/4", "destination-unreachable/port-unreachable"]`:
+    /// ICMPv4 (or, `v6`, ICMPv6) types by number or name, each with a code or not. Returns
+    /// the valid ones and whether the key holds a non-empty list.
     pub(super) fn icmp_types(
         &mut self,
         value: &Spanned<DeValue<'_>>,
-    ) -> (Vec<(u8, Range<usize>)>, bool) {
+        v6: bool,
+    ) -> (Vec<(IcmpSpec, Range<usize>)>, bool) {
         let span = value.span();
-        let mut out: Vec<(u8, Range<usize>)> = Vec::new();
+        let key = if v6 { "icmpv6" } else { "icmp" };
+        let mut out: Vec<(IcmpSpec, Range<usize>)> = Vec::new();
         if self.tainted(&span) {
             return (out, true);
         }
@@ -91,7 +97,10 @@ impl Checker<'_> {
                         "expected an array of ICMP types, found {}",
                         type_name(other)
                     ),
-                    Some(format!("put it in brackets: icmp = [{}]", self.text(&span))),
+                    Some(format!(
+                        "put it in brackets: {key} = [{}]",
+                        self.text(&span)
+                    )),
                 );
                 return (out, true);
             }
@@ -99,8 +108,10 @@ impl Checker<'_> {
         if items.is_empty() {
             self.error(
                 span,
-                "`icmp = []` lists no ICMP type",
-                Some("remove the key, or list types, e.g. icmp = [\"echo-request\"]".into()),
+                format!("`{key} = []` lists no ICMP type"),
+                Some(format!(
+                    "remove the key, or list types, e.g. {key} = [\"echo-request\"]"
+                )),
             );
             return (out, false);
         }
@@ -109,14 +120,18 @@ impl Checker<'_> {
             if self.tainted(&ispan) {
                 continue;
             }
-            let Some(t) = self.icmp_type(item) else {
+            let Some(t) = self.icmp_type(item, v6) else {
                 continue;
             };
             if let Some((_, first)) = out.iter().find(|(u, _)| *u == t) {
                 let at = loc_of(self.src, first.start);
+                let shown = match t {
+                    (ty, None) => format!("ICMP type {ty}"),
+                    (ty, Some(c)) => format!("ICMP type {ty} code {c}"),
+                };
                 self.error(
                     ispan,
-                    format!("ICMP type {t} is listed twice"),
+                    format!("{shown} is listed twice"),
                     Some(format!(
                         "it is already listed at {at}; remove one of the two"
                     )),
@@ -128,8 +143,8 @@ impl Checker<'_> {
         (out, true)
     }
 
-    /// One ICMP type, by number or by name.
-    fn icmp_type(&mut self, item: &Spanned<DeValue<'_>>) -> Option<u8> {
+    /// One ICMP type, by number or by name, with a code or not.
+    fn icmp_type(&mut self, item: &Spanned<DeValue<'_>>, v6: bool) -> Option<(u8, Option<u8>)> {
         let ispan = item.span();
         match item.get_ref() {
             DeValue::Integer(i) => {
@@ -144,16 +159,20 @@ impl Checker<'_> {
                         Some("ICMP types are 0-255".into()),
                     );
                 }
-                t
+                t.map(|t| (t, None))
             }
             DeValue::String(s) => {
-                let lower = s.to_ascii_lowercase();
-                let t = ICMP_TYPES
-                    .iter()
-                    .find(|(n, _)| *n == lower)
-                    .map(|(_, t)| *t);
+                let t = crate::core::model::parse_icmp(s, v6);
                 if t.is_none() {
-                    let help = icmp_name_help(&lower);
+                    let lower = s.to_ascii_lowercase();
+                    let help = if v6 {
+                        "write a number 0-255, a name such as \"echo-request\" or \"nd-neighbor-solicit\", or \"type/code\" (\"1/4\", \"destination-unreachable/port-unreachable\")".to_string()
+                    } else {
+                        format!(
+                            "{} (a code goes after a slash: \"3/4\", \"destination-unreachable/port-unreachable\")",
+                            icmp_name_help(&lower)
+                        )
+                    };
                     self.error(ispan, format!("unknown ICMP type {s:?}"), Some(help));
                 }
                 t
@@ -169,30 +188,32 @@ impl Checker<'_> {
         }
     }
 
-    /// `iif = "eth0"`: an input interface by name.
-    pub(super) fn iif(&mut self, value: &Spanned<DeValue<'_>>) -> Option<String> {
+    /// `iif = "eth0"` / `oif = "br-*"`: an interface by name, or all whose names start
+    /// with a prefix (a trailing `*`).
+    pub(super) fn ifname(&mut self, key: &str, value: &Spanned<DeValue<'_>>) -> Option<String> {
         let span = value.span();
         if self.tainted(&span) {
             return None;
         }
-        let rule =
-            "an interface name is 1-15 characters, without `/`, `:`, `*`, quotes or whitespace";
+        let rule = "an interface name is 1-15 characters, without `/`, `:`, quotes or whitespace; a trailing `*` matches every name that starts with what comes before it";
         let Some(s) = value.get_ref().as_str() else {
             self.error(
                 span,
                 format!(
-                    "expected a string for `iif`, found {}",
+                    "expected a string for `{key}`, found {}",
                     type_name(value.get_ref())
                 ),
-                Some("write iif = \"eth0\"".into()),
+                Some(format!("write {key} = \"eth0\"")),
             );
             return None;
         };
-        if valid_ifname(s) && !s.ends_with('+') {
+        if valid_ifname_or_wildcard(s) && !s.ends_with('+') {
             return Some(s.to_string());
         }
-        let help = if s.ends_with('+') || s.contains('*') {
-            format!("{rule}; interface wildcards are not supported: one entry per interface")
+        let help = if let Some(prefix) = s.strip_suffix('+') {
+            format!("write \"{prefix}*\": nft (and statewall) write iptables' `+` wildcard as `*`")
+        } else if s.contains('*') {
+            format!("{rule}; `*` may only end the name")
         } else if s.len() > 15 {
             format!("{rule}; {s:?} is {} bytes long", s.len())
         } else {

@@ -7,8 +7,9 @@ use toml::de::DeString;
 use super::Checker;
 
 const ROOT_KEYS: &[&str] = &[
-    "mode", "final", "baseline", "set", "block", "allow", "reject",
+    "mode", "final", "baseline", "set", "block", "allow", "reject", "forward", "output",
 ];
+const SECTION_KEYS: &[&str] = &["final", "baseline", "allow", "reject", "block"];
 const BASELINE_KEYS: &[&str] = &["established", "invalid", "loopback", "icmp", "icmpv6"];
 const ALLOW_KEYS: &[&str] = &[
     "name",
@@ -19,6 +20,15 @@ const ALLOW_KEYS: &[&str] = &[
     "from_file",
     "from_set",
     "iif",
+    "oif",
+    "to",
+    "except_from",
+    "except_to",
+    "tcp_sport",
+    "udp_sport",
+    "protocol",
+    "icmpv6",
+    "tcp_flags",
 ];
 const REJECT_KEYS: &[&str] = &[
     "name",
@@ -29,6 +39,15 @@ const REJECT_KEYS: &[&str] = &[
     "from_file",
     "from_set",
     "iif",
+    "oif",
+    "to",
+    "except_from",
+    "except_to",
+    "tcp_sport",
+    "udp_sport",
+    "protocol",
+    "icmpv6",
+    "tcp_flags",
     "with",
 ];
 const SET_KEYS: &[&str] = &["name", "timeout"];
@@ -49,6 +68,7 @@ pub(super) enum Place {
     Reject,
     Block,
     Set,
+    Section,
 }
 
 impl Place {
@@ -84,6 +104,11 @@ impl Place {
                     ("sources", "from"),
                     ("src", "from"),
                     ("saddr", "from"),
+                    ("dest", "to"),
+                    ("destination", "to"),
+                    ("daddr", "to"),
+                    ("sport", "tcp_sport"),
+                    ("proto", "protocol"),
                 ],
                 label: "in an allow entry",
             },
@@ -109,6 +134,11 @@ impl Place {
                     ("set", "from_set"),
                 ],
                 label: "in a block entry",
+            },
+            Place::Section => Keys {
+                valid: SECTION_KEYS,
+                aliases: &[("allows", "allow"), ("accept", "allow"), ("drop", "block")],
+                label: "in a [forward] or [output] section",
             },
             Place::Set => Keys {
                 valid: SET_KEYS,
@@ -147,7 +177,12 @@ fn unknown_key_help(k: &str, place: Place) -> (String, Option<&'static str>) {
         Place::Root if BASELINE_KEYS.contains(&k) => {
             format!("`{k}` belongs to the baseline: put it under [baseline]")
         }
-        Place::Baseline | Place::Allow | Place::Reject | Place::Block | Place::Set
+        Place::Baseline
+        | Place::Allow
+        | Place::Reject
+        | Place::Block
+        | Place::Set
+        | Place::Section
             if k == "mode" =>
         {
             "`mode` is a top-level setting: put it at the top of the file, before any [section]"
@@ -283,7 +318,7 @@ mod tests {
         assert_eq!(
             unknown_key_help("comment", Place::Root),
             (
-                "the valid keys at the top level are `mode`, `final`, `baseline`, `set`, `block`, `allow`, `reject`".into(),
+                "the valid keys at the top level are `mode`, `final`, `baseline`, `set`, `block`, `allow`, `reject`, `forward`, `output`".into(),
                 None
             )
         );

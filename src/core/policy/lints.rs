@@ -38,16 +38,18 @@ impl Checker<'_> {
     /// warning per port list element of the reject, naming the first allow entry that takes
     /// some of it (and how many more do). At most [`SHADOW_BUDGET`] comparisons, each a
     /// binary search; a policy that would need more is told so instead.
-    pub(super) fn shadowed_rejects(&mut self, entries: &[Entry]) {
+    pub(super) fn shadowed_rejects(&mut self, entries: &[&Entry]) {
         let clean = |e: &Entry| e.name.is_some() && e.from.as_ref().is_none_or(|f| f.clean);
         let allows: Vec<Allow<'_>> = entries
             .iter()
+            .copied()
             // (a live set's sources are not known here: such an allow shadows nothing)
             .filter(|e| e.kind == Kind::Allow && clean(e) && e.from_set.is_none())
             .map(Allow::new)
             .collect();
         let rejects: Vec<&Entry> = entries
             .iter()
+            .copied()
             .filter(|e| e.kind == Kind::Reject && clean(e))
             .collect();
         let cost = rejects
@@ -181,8 +183,8 @@ impl Checker<'_> {
 
     /// Warns when a reject entry lists ICMP types while the icmp baseline accepts all ICMP
     /// before any reject rule.
-    pub(super) fn icmp_rejects_shadowed(&mut self, entries: &[Entry]) {
-        for rej in entries.iter().filter(|e| e.kind == Kind::Reject) {
+    pub(super) fn icmp_rejects_shadowed(&mut self, entries: &[&Entry]) {
+        for rej in entries.iter().copied().filter(|e| e.kind == Kind::Reject) {
             let name = rej
                 .name
                 .as_ref()

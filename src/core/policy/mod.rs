@@ -48,8 +48,10 @@ mod intervals;
 mod keys;
 mod lints;
 mod live;
+mod more;
 pub(crate) mod names;
 mod ports;
+mod sections;
 mod settings;
 mod sources;
 mod syntax;
@@ -59,7 +61,8 @@ use std::ops::Range;
 use toml::de::{DeTable, DeValue};
 
 use crate::core::diag::{Diagnostic, Diags, loc_of};
-use crate::core::model::{Cidr, Policy, PortRange, Reject, RejectWith, Service};
+use crate::core::model::{Cidr, More, Policy, PortRange, Reject, RejectWith, Section, Service};
+use crate::core::plan::Hook;
 
 pub(crate) use cidr::network;
 
@@ -170,6 +173,10 @@ struct Entry {
     /// `from_set`, when valid: a live set's name (checked against the `[[set]]`s later)
     from_set: Option<(String, Range<usize>)>,
     with: RejectWith,
+    /// the section the entry belongs to (input: the top-level entries)
+    hook: Hook,
+    /// the matches beyond ports, sources and `iif` (valid elements only)
+    more: More,
 }
 
 struct Checker<'s> {
@@ -247,10 +254,14 @@ impl<'s> Checker<'s> {
                     }
                 }
                 "final" => {
-                    if let Some(f) = self.final_rule(value) {
+                    if let Some(f) = self.final_rule(value, false) {
                         policy.final_rule = f;
                     }
                 }
+                "forward" => {
+                    policy.forward = Some(self.section(Hook::Forward, value, &mut entries))
+                }
+                "output" => policy.output = Some(self.section(Hook::Output, value, &mut entries)),
                 "baseline" => policy.baseline = self.baseline(key, value),
                 "set" => self.live_sets(key, value, &mut sets),
                 "block" => self.entries(Kind::Block, key, value, &mut entries),
@@ -263,9 +274,22 @@ impl<'s> Checker<'s> {
         }
         self.duplicate_names(&entries);
         policy.sets = self.live_sets_used(sets, &entries);
-        self.shadowed_rejects(&entries);
-        if policy.baseline.icmp {
-            self.icmp_rejects_shadowed(&entries);
+        for hook in Hook::ALL {
+            let baseline = match hook {
+                Hook::Input => Some(policy.baseline),
+                Hook::Forward => policy.forward.as_ref().map(|s| s.baseline),
+                Hook::Output => policy.output.as_ref().map(|s| s.baseline),
+            };
+            // an allow with further matches (destinations, exceptions…) is narrower than
+            // the shadow check reads it: it is left out of it
+            let group: Vec<&Entry> = entries
+                .iter()
+                .filter(|e| e.hook == hook && (e.kind != Kind::Allow || e.more == More::default()))
+                .collect();
+            self.shadowed_rejects(&group);
+            if baseline.is_some_and(|b| b.icmp) {
+                self.icmp_rejects_shadowed(&group);
+            }
         }
         for e in entries {
             self.add_entry(&mut policy, e);
@@ -288,11 +312,22 @@ impl<'s> Checker<'s> {
             icmp: e.icmp.into_iter().map(|(t, _)| t).collect(),
             iif: e.iif,
             from_set: e.from_set.map(|(n, _)| n),
+            more: e.more,
+        };
+        let (block, allow, reject) = match e.hook {
+            Hook::Input => (&mut policy.block, &mut policy.allow, &mut policy.reject),
+            Hook::Forward | Hook::Output => {
+                let sec: &mut Section = match e.hook {
+                    Hook::Forward => policy.forward.get_or_insert_with(Section::default),
+                    _ => policy.output.get_or_insert_with(Section::default),
+                };
+                (&mut sec.block, &mut sec.allow, &mut sec.reject)
+            }
         };
         match e.kind {
-            Kind::Block => policy.block.push(service),
-            Kind::Allow => policy.allow.push(service),
-            Kind::Reject => policy.reject.push(Reject {
+            Kind::Block => block.push(service),
+            Kind::Allow => allow.push(service),
+            Kind::Reject => reject.push(Reject {
                 service,
                 with: e.with,
             }),

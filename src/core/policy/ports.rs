@@ -45,7 +45,7 @@ impl Checker<'_> {
         list.mentioned = !items.is_empty();
         let mut ports = Vec::new();
         for item in items.iter() {
-            if let Some(range) = self.port(item) {
+            if let Some(range) = self.port(proto, item) {
                 ports.push((range, item.span()));
             }
         }
@@ -63,7 +63,7 @@ impl Checker<'_> {
         list
     }
 
-    fn port(&mut self, item: &Spanned<DeValue<'_>>) -> Option<PortRange> {
+    fn port(&mut self, proto: &str, item: &Spanned<DeValue<'_>>) -> Option<PortRange> {
         let span = item.span();
         if self.tainted(&span) {
             return None;
@@ -86,7 +86,7 @@ impl Checker<'_> {
                     }
                 }
             }
-            DeValue::String(s) => self.port_string(s, span),
+            DeValue::String(s) => self.port_string(proto, s, span),
             DeValue::Float(_) => {
                 self.error(
                     span,
@@ -110,8 +110,17 @@ impl Checker<'_> {
     }
 
     /// A `"lo-hi"` range string.
-    fn port_string(&mut self, s: &str, span: Range<usize>) -> Option<PortRange> {
+    fn port_string(&mut self, proto: &str, s: &str, span: Range<usize>) -> Option<PortRange> {
         let t = s.trim();
+        // a service name from the one catalogue (`tcp = ["ssh", "https"]`)
+        let p = if proto.starts_with("udp") {
+            services::Proto::Udp
+        } else {
+            services::Proto::Tcp
+        };
+        if let Some(port) = services::port_for(t, p) {
+            return Some(PortRange::single(port));
+        }
         if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
             self.error(
                 span,
@@ -131,8 +140,10 @@ impl Checker<'_> {
         if let Some(p) = services::port_of(t) {
             self.error(
                 span,
-                format!("expected a port number, found the string {s:?}"),
-                Some(format!("ports are numbers: did you mean {p}?")),
+                format!("service {s:?} has no {proto} port"),
+                Some(format!(
+                    "its port is {p} on another protocol: list it there, or write the number"
+                )),
             );
             return None;
         }

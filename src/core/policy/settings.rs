@@ -138,7 +138,12 @@ impl Checker<'_> {
         }
     }
 
-    pub(super) fn final_rule(&mut self, value: &Spanned<DeValue<'_>>) -> Option<Final> {
+    /// `final`; `accept` only where `accept_ok` (`[forward]`, `[output]`).
+    pub(super) fn final_rule(
+        &mut self,
+        value: &Spanned<DeValue<'_>>,
+        accept_ok: bool,
+    ) -> Option<Final> {
         let span = value.span();
         if self.tainted(&span) {
             return None;
@@ -156,6 +161,7 @@ impl Checker<'_> {
             return None;
         };
         Some(match s {
+            "accept" if accept_ok => Final::Accept,
             "drop" => Final::Drop,
             "reject" | "port-unreachable" => Final::Reject(IcmpReject::PortUnreachable),
             "host-unreachable" => Final::Reject(IcmpReject::HostUnreachable),

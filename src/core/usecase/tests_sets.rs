@@ -43,15 +43,16 @@ fn nets(list: &[&str]) -> Vec<Cidr> {
     list.iter().map(|s| parse_member(s).unwrap()).collect()
 }
 
+/// How a test adds: the lifetime, the admin's addresses, --force.
+type Opts<'a> = (Option<u64>, &'a [IpAddr], bool);
+
 fn add(
     k: &mut FakeKernel,
     s: &MemStore,
     c: &FakeClock,
     set: &str,
     list: &[&str],
-    timeout: Option<u64>,
-    admin: &[IpAddr],
-    force: bool,
+    (timeout, admin, force): Opts<'_>,
 ) -> Result<sets::SetChanged, Error> {
     let add = nets(list);
     sets::change(
@@ -123,9 +124,7 @@ fn set_add_and_del_change_only_elements_and_keep_every_counter() {
         &c,
         "banned",
         &["203.0.113.7", "2001:db8::/64"],
-        Some(600),
-        &[],
-        false,
+        (Some(600), &[], false),
     )
     .unwrap();
     assert_eq!((done.added, done.generation), (2, g + 1));
@@ -136,9 +135,7 @@ fn set_add_and_del_change_only_elements_and_keep_every_counter() {
         &c,
         "banned",
         &["198.51.100.0/24"],
-        None,
-        &[],
-        false,
+        (None, &[], false),
     )
     .unwrap();
     assert_eq!(
@@ -180,9 +177,7 @@ fn adding_the_admins_own_address_to_a_blocking_set_is_refused_unless_forced() {
         &c,
         "banned",
         &["198.51.100.0/24"],
-        None,
-        &[me],
-        false,
+        (None, &[me], false),
     )
     .unwrap_err();
     assert!(
@@ -197,9 +192,7 @@ fn adding_the_admins_own_address_to_a_blocking_set_is_refused_unless_forced() {
         &c,
         "friends",
         &["198.51.100.23"],
-        None,
-        &[me],
-        false,
+        (None, &[me], false),
     )
     .unwrap();
     add(
@@ -208,9 +201,7 @@ fn adding_the_admins_own_address_to_a_blocking_set_is_refused_unless_forced() {
         &c,
         "banned",
         &["198.51.100.0/24"],
-        None,
-        &[me],
-        true,
+        (None, &[me], true),
     )
     .unwrap();
     assert_eq!(members(&mut k, "banned").len(), 1);
@@ -219,10 +210,10 @@ fn adding_the_admins_own_address_to_a_blocking_set_is_refused_unless_forced() {
 #[test]
 fn unknown_sets_overlaps_and_races_are_answered() {
     let (mut k, s, c) = (FakeKernel::new(), MemStore::default(), FakeClock::default());
-    let e = add(&mut k, &s, &c, "banned", &["192.0.2.1"], None, &[], false).unwrap_err();
+    let e = add(&mut k, &s, &c, "banned", &["192.0.2.1"], (None, &[], false)).unwrap_err();
     assert!(matches!(e, Error::NoTable(_)), "{e:?}");
     apply_text(&mut k, &s, &c, BANS);
-    let e = add(&mut k, &s, &c, "bannd", &["192.0.2.1"], None, &[], false).unwrap_err();
+    let e = add(&mut k, &s, &c, "bannd", &["192.0.2.1"], (None, &[], false)).unwrap_err();
     assert!(
         matches!(&e, Error::Usage(m) if m.contains("banned, friends")),
         "{e:?}"
@@ -233,13 +224,11 @@ fn unknown_sets_overlaps_and_races_are_answered() {
         &c,
         "banned",
         &["192.0.2.0/24"],
-        None,
-        &[],
-        false,
+        (None, &[], false),
     )
     .unwrap();
     let g = k.generation;
-    let e = add(&mut k, &s, &c, "banned", &["192.0.2.9"], None, &[], false).unwrap_err();
+    let e = add(&mut k, &s, &c, "banned", &["192.0.2.9"], (None, &[], false)).unwrap_err();
     assert!(
         matches!(&e, Error::Refused(m) if m.contains("overlaps 192.0.2.0/24")),
         "{e:?}"
@@ -247,7 +236,15 @@ fn unknown_sets_overlaps_and_races_are_answered() {
     assert_eq!(k.generation, g);
     // someone else commits between the read and the batch: read again, commit once
     k.inject.push_back(Inject::Race);
-    add(&mut k, &s, &c, "banned", &["203.0.113.1"], None, &[], false).unwrap();
+    add(
+        &mut k,
+        &s,
+        &c,
+        "banned",
+        &["203.0.113.1"],
+        (None, &[], false),
+    )
+    .unwrap();
     assert_eq!(members(&mut k, "banned").len(), 2);
 }
 
@@ -261,9 +258,7 @@ fn members_survive_apply_enforce_rollback_and_reboot_with_what_is_left_of_them()
         &c,
         "banned",
         &["203.0.113.7"],
-        Some(600),
-        &[],
-        false,
+        (Some(600), &[], false),
     )
     .unwrap();
     add(
@@ -272,12 +267,18 @@ fn members_survive_apply_enforce_rollback_and_reboot_with_what_is_left_of_them()
         &c,
         "banned",
         &["2001:db8::/64"],
-        Some(60),
-        &[],
-        false,
+        (Some(60), &[], false),
     )
     .unwrap();
-    add(&mut k, &s, &c, "friends", &["192.0.2.10"], None, &[], false).unwrap();
+    add(
+        &mut k,
+        &s,
+        &c,
+        "friends",
+        &["192.0.2.10"],
+        (None, &[], false),
+    )
+    .unwrap();
     // 10 minutes… no: 50 s pass
     c.advance_ms(50_000);
     k.expire(50_000);
@@ -343,7 +344,15 @@ fn members_survive_apply_enforce_rollback_and_reboot_with_what_is_left_of_them()
         sshd_ports: &[],
     };
     rollout::apply_confirm(&mut k, &s, &c, trial, &mut |_| Ok(4242)).unwrap();
-    add(&mut k, &s, &c, "banned", &["192.0.2.66"], None, &[], false).unwrap();
+    add(
+        &mut k,
+        &s,
+        &c,
+        "banned",
+        &["192.0.2.66"],
+        (None, &[], false),
+    )
+    .unwrap();
     rollout::rollback(&mut k, &s, &c, None, None).unwrap();
     assert_eq!(members(&mut k, "banned").len(), 3);
     // a reboot: the kernel forgets; 20 s pass; boot brings back what is left

@@ -19,6 +19,7 @@
 #![allow(dead_code)] // not every test file uses every helper
 
 pub mod flows;
+pub mod forwarded;
 pub mod python;
 pub mod routed;
 pub mod ruleset;

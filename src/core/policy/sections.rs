@@ -1,0 +1,86 @@
+//! `[forward]` and `[output]`: each its own base chain, with a `final`, a `[<hook>.baseline]`
+//! and `[[<hook>.allow]]`, `[[<hook>.reject]]`, `[[<hook>.block]]` entries read like the
+//! top-level (input) ones.
+
+use toml::Spanned;
+use toml::de::DeValue;
+
+use super::keys::Place;
+use super::{Checker, Entry, Kind, type_name};
+use crate::core::model::Section;
+use crate::core::plan::Hook;
+
+impl Checker<'_> {
+    /// The value of a top-level `forward` or `output` key; its entries go to `entries`.
+    pub(super) fn section(
+        &mut self,
+        hook: Hook,
+        value: &Spanned<DeValue<'_>>,
+        entries: &mut Vec<Entry>,
+    ) -> Section {
+        let h = hook.as_str();
+        let mut sec = Section::default();
+        if hook == Hook::Forward {
+            sec.baseline.loopback = false;
+        }
+        let table = match value.get_ref() {
+            DeValue::Table(t) => t,
+            other => {
+                if !self.tainted(&value.span()) {
+                    self.error(
+                        value.span(),
+                        format!("expected the [{h}] table, found {}", type_name(other)),
+                        Some(format!(
+                            "write a [{h}] section (final = \"drop\"), then [[{h}.allow]] entries"
+                        )),
+                    );
+                }
+                return sec;
+            }
+        };
+        for (key, v) in table.iter() {
+            let kind = match key.get_ref().as_ref() {
+                "final" => {
+                    if let Some(f) = self.final_rule(v, true) {
+                        sec.final_rule = f;
+                    }
+                    continue;
+                }
+                "baseline" => {
+                    sec.baseline = self.baseline(key, v);
+                    if hook == Hook::Forward {
+                        if let Some((k, _)) = v
+                            .get_ref()
+                            .as_table()
+                            .and_then(|t| t.iter().find(|(k, _)| k.get_ref() == "loopback"))
+                        {
+                            self.error(
+                                k.span(),
+                                "[forward.baseline] has no `loopback`",
+                                Some(
+                                    "no packet is forwarded from or to loopback: remove the line"
+                                        .into(),
+                                ),
+                            );
+                        }
+                        sec.baseline.loopback = false;
+                    }
+                    continue;
+                }
+                "allow" => Kind::Allow,
+                "reject" => Kind::Reject,
+                "block" => Kind::Block,
+                _ => {
+                    self.unknown_key(key, Place::Section);
+                    continue;
+                }
+            };
+            let first = entries.len();
+            self.entries(kind, key, v, entries);
+            for e in &mut entries[first..] {
+                e.hook = hook;
+            }
+        }
+        sec
+    }
+}
