@@ -256,8 +256,12 @@ fn service_rules(
     if let Some(name) = &svc.more.oif {
         head.push(ifname_match(name, true));
     }
+    let first_set = sets.len();
     let families = address_matches(svc, sets);
     let bodies = bodies(svc, sets);
+    // an entry's sets in the order readback finds them (by kind), so that a plan and its
+    // table read back have the same fingerprint
+    sets[first_set..].sort_by_key(|s| s.kind as u8);
     for fam in &families {
         for (proto, body) in &bodies {
             let mut matches = head.clone();

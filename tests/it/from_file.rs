@@ -130,10 +130,10 @@ fn the_cli_reads_lists_next_to_the_policy() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("set src4_web {"), "{stdout}");
+    assert!(stdout.contains("set addr4_web {"), "{stdout}");
     assert!(
         stdout.contains("198.18.156.60"),
         "the last address is there"
     );
-    assert!(stdout.contains("ip saddr @src4_web tcp dport 443 ct state new"));
+    assert!(stdout.contains("ip saddr @addr4_web tcp dport 443 ct state new"));
 }

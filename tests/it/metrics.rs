@@ -20,7 +20,7 @@ use crate::support::{
 fn policy() -> String {
     format!(
         "[[allow]]\nname = \"ssh\"\ntcp = [22]\n\n\
-         [[allow]]\nname = \"web\"\ntcp = [8080]\nfrom = [\"{CLIENT_V4}/32\", \"198.51.100.0/24\", \"{CLIENT_V6}/128\"]\n\n\
+         [[allow]]\nname = \"web\"\ntcp = [8080]\nfrom = [\"192.0.2.0/25\", \"198.51.100.0/24\", \"{CLIENT_V6}/128\"]\n\n\
          [[reject]]\nname = \"ident\"\ntcp = [113]\nudp = [113]\n"
     )
 }

@@ -128,9 +128,18 @@ fn fingerprints_are_pinned_and_the_legacy_one_is_what_0_1_wrote() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/legacy/fingerprints.txt"),
     )
     .unwrap();
+    // ok-full compiles differently now (single addresses go to a hash set), so its 0.1
+    // table is recognised from what is live (the upgrade test in rollout.rs), not by
+    // compiling it again; the others compile as 0.1 compiled them
+    let same_since = |name: &str| name != "ok-full";
     let mut then = String::new();
-    for (name, plan) in legacy_plans() {
+    for (name, plan) in legacy_plans().into_iter().filter(|(n, _)| same_since(n)) {
         let _ = writeln!(then, "{name} {}", identity::legacy_fingerprint(&plan));
     }
+    let legacy: String = legacy
+        .lines()
+        .filter(|l| same_since(l.split(' ').next().unwrap_or("")))
+        .map(|l| format!("{l}\n"))
+        .collect();
     assert_eq!(then, legacy);
 }

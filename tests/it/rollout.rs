@@ -1185,6 +1185,13 @@ fn tables_committed_by_statewall_0_1_stay_statewalls_after_the_upgrade() {
         if name.ends_with("audit") {
             args.push("--audit");
         }
+        if name == "ok-full" {
+            // its lists of single addresses are hash sets now (0.1 put them in interval
+            // sets): still statewall's table without drift (above), but an apply replaces it
+            args.push("--exit-code");
+            crate::support::statewall(&ns, &args).assert_code(8);
+            continue;
+        }
         let out = crate::support::statewall(&ns, &args);
         out.assert_ok();
         assert!(out.stdout.contains("already is this plan"), "{name}: {out}");

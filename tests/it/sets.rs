@@ -54,7 +54,7 @@ fn fifty_thousand_sources_are_one_set_and_only_they_get_in() {
     assert!(out.stdout.contains(", 9 rules,"), "{out}");
     let list = pair
         .fw
-        .nft(["list", "set", "inet", "statewall", "src4_bulk"]);
+        .nft(["list", "set", "inet", "statewall", "addr4_bulk"]);
     list.assert_ok();
     assert_eq!(
         list.stdout.matches("counter packets").count(),
@@ -68,11 +68,11 @@ fn fifty_thousand_sources_are_one_set_and_only_they_get_in() {
     let st = status_json(&pair.fw);
     assert_eq!(st["drift"], false, "{}", st["drift_reason"]);
     let set = &st["sets"][0];
-    assert_eq!(set["name"], "src4_bulk");
+    assert_eq!(set["name"], "addr4_bulk");
     assert_eq!(set["elements"].as_array().unwrap().len(), 50_001);
     // exactly the SYN of the one connection, on exactly the client's element
-    assert_eq!(element(&st, "src4_bulk", &client)["packets"], 1);
-    assert_eq!(element(&st, "src4_bulk", "198.18.0.0")["packets"], 0);
+    assert_eq!(element(&st, "addr4_bulk", &client)["packets"], 1);
+    assert_eq!(element(&st, "addr4_bulk", "198.18.0.0")["packets"], 0);
     let hits: u64 = set["elements"]
         .as_array()
         .unwrap()
@@ -107,7 +107,7 @@ fn port_sets_and_mixed_family_sources_behave_and_count() {
         "ports",
         &format!(
             "[[allow]]\nname = \"web\"\ntcp = [80, 443, \"8000-8080\"]\n\
-             from = [\"{CLIENT_V4}\", \"198.51.100.0/24\", \"2001:db8:5a::2\", \"2001:db8:77::/48\"]\n"
+             from = [\"{CLIENT_V4}\", \"192.0.2.200\", \"198.51.100.0/24\", \"198.51.101.0/24\", \"2001:db8:5a::2\", \"2001:db8:5a::99\", \"2001:db8:77::/48\"]\n"
         ),
     );
     statewall(&pair.fw, ["apply", &policy.path()]).assert_ok();
@@ -142,11 +142,11 @@ fn port_sets_and_mixed_family_sources_behave_and_count() {
     // within the 800 ms probe; the first retransmission would come after 1 s), which then
     // misses the port set and falls to the final rule
     assert_eq!(
-        element(&st, "src4_web", &CLIENT_V4.to_string())["packets"],
+        element(&st, "addr4_web", &CLIENT_V4.to_string())["packets"],
         5
     );
     assert_eq!(element(&st, "src4_web", "198.51.100.0/24")["packets"], 0);
-    assert_eq!(element(&st, "src6_web", "2001:db8:5a::2")["packets"], 4);
+    assert_eq!(element(&st, "addr6_web", "2001:db8:5a::2")["packets"], 4);
     // a text status shows the busiest elements
     let text = statewall(&pair.fw, ["status"]);
     text.assert_ok();
@@ -163,7 +163,7 @@ fn a_changed_set_element_is_drift() {
     let ns = Netns::new("s-drift");
     let policy = TempPolicy::new(
         "drift",
-        "[[allow]]\nname = \"ssh\"\ntcp = [22]\nfrom = [\"198.51.100.0/24\", \"203.0.113.7\"]\n",
+        "[[allow]]\nname = \"ssh\"\ntcp = [22]\nfrom = [\"198.51.100.0/24\", \"203.0.113.0/28\"]\n",
     );
     statewall(&ns, ["apply", &policy.path()]).assert_ok();
     assert_eq!(status_json(&ns)["drift"], false);
@@ -184,7 +184,7 @@ fn a_changed_set_element_is_drift() {
     plan.assert_ok();
     assert!(
         plan.stdout
-            .contains("# - \t\t\t192.0.2.99, 198.51.100.0/24, 203.0.113.7"),
+            .contains("# - \t\t\t192.0.2.99, 198.51.100.0/24, 203.0.113.0/28"),
         "{plan}"
     );
 }
