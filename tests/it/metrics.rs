@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use crate::rollout::{Tmp, sw, wait_for};
 use crate::support::{
-    CLIENT_V4, CLIENT_V6, FW_V4, Netns, PROBE_TIMEOUT, Pair, Probe, fw_v4, listen_tcp, ping,
-    probe_tcp, python, run_cmd,
+    CLIENT_V6, FW_V4, Netns, PROBE_TIMEOUT, Pair, Probe, fw_v4, listen_tcp, ping, probe_tcp,
+    python, run_cmd,
 };
 
 /// ssh; web from a set of two IPv4 networks (the client's among them) and one IPv6 host;
