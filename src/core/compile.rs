@@ -280,6 +280,15 @@ fn service_rules(
     }
 }
 
+/// Set elements in key order, as the kernel holds them (and as the fingerprint, the wire and
+/// readback order them: sorted once here, each of those finds them in order).
+fn sorted(mut v: Vec<SetElem>) -> Vec<SetElem> {
+    if !v.is_sorted() {
+        v.sort_unstable();
+    }
+    v
+}
+
 /// A single address (/32, /128).
 fn is_host(n: &Cidr) -> bool {
     matches!(n, Cidr::V4(_, 32) | Cidr::V6(_, 128))
@@ -309,7 +318,7 @@ fn net_match(
             sets.push(Set {
                 name: set_name(kind, &svc.name),
                 kind,
-                elements: nets.iter().map(|n| SetElem::Net(*n)).collect(),
+                elements: sorted(nets.iter().map(|n| SetElem::Net(*n)).collect()),
                 timeout: None,
             });
             Some(many)
@@ -410,7 +419,7 @@ fn port_match(
             sets.push(Set {
                 name: set_name(kind, &svc.name),
                 kind,
-                elements: ports.iter().map(|r| SetElem::Ports(*r)).collect(),
+                elements: sorted(ports.iter().map(|r| SetElem::Ports(*r)).collect()),
                 timeout: None,
             });
             Some(many)

@@ -238,10 +238,16 @@ fn set(h: &mut Fnv, s: &Set) {
         return;
     }
     // the kernel keeps elements by key: their order in the policy is not part of the table
-    let mut els = s.elements.clone();
-    els.sort();
+    let mut sorted;
+    let els = if s.elements.is_sorted() {
+        &s.elements
+    } else {
+        sorted = s.elements.clone();
+        sorted.sort();
+        &sorted
+    };
     h.u32(els.len() as u32);
-    for e in els {
+    for &e in els {
         match e {
             SetElem::Net(c) => {
                 h.tag(1);

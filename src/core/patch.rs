@@ -115,10 +115,7 @@ fn set_edits(old: &Plan, new: &Plan) -> Option<Vec<ElementEdit>> {
             // filled by the packet path or at run time: not the plan's to change
             continue;
         }
-        let mut a = o.elements.clone();
-        let mut b = n.elements.clone();
-        a.sort_unstable();
-        b.sort_unstable();
+        let (a, b) = (in_order(&o.elements), in_order(&n.elements));
         let (mut del, mut add) = (Vec::new(), Vec::new());
         let (mut i, mut j) = (0, 0);
         while i < a.len() || j < b.len() {
@@ -160,6 +157,17 @@ fn set_edits(old: &Plan, new: &Plan) -> Option<Vec<ElementEdit>> {
         }
     }
     Some(out)
+}
+
+/// A set's elements in key order (the compiler makes them so; sorted here otherwise).
+fn in_order(v: &[SetElem]) -> std::borrow::Cow<'_, [SetElem]> {
+    if v.is_sorted() {
+        std::borrow::Cow::Borrowed(v)
+    } else {
+        let mut c = v.to_vec();
+        c.sort_unstable();
+        std::borrow::Cow::Owned(c)
+    }
 }
 
 /// The rule edits of one chain: the live rules (their identities and handles) against the

@@ -80,6 +80,13 @@ pub trait Store {
     fn last_revision(&self) -> Result<Option<crate::core::rollout::Revision>, StoreError> {
         Ok(self.revisions()?.pop())
     }
+    /// The origin (`Origin::as_str`) of the newest revision, cheaply when the store can.
+    fn last_revision_origin(&self) -> Option<String> {
+        self.last_revision()
+            .ok()
+            .flatten()
+            .map(|r| r.origin.as_str().to_string())
+    }
     /// Keeps the accepted plan's sets (`core::setcache`); a cache: failing to write it only
     /// makes the next apply slower.
     fn write_set_cache(&self, bytes: &[u8]);

@@ -204,7 +204,10 @@ impl StateDir {
             .flatten()
             .filter_map(|e| {
                 let name = e.file_name().to_string_lossy().into_owned();
-                let n = name.strip_suffix(".json")?.parse().ok()?;
+                // `NNNNNNNNNN.json`, or `NNNNNNNNNN.<origin>.json` (the origin readable
+                // without reading a revision that may hold a 100,000-line list)
+                let stem = name.strip_suffix(".json")?;
+                let n = stem.split('.').next()?.parse().ok()?;
                 Some((n, e.path()))
             })
             .collect();
@@ -229,7 +232,11 @@ impl StateDir {
             root: self.root.clone(),
             path: dir.clone(),
         };
-        sub.write_named(&format!("{next:010}.json"), Kind::Revision, rev)?;
+        sub.write_named(
+            &format!("{next:010}.{}.json", rev.origin.as_str()),
+            Kind::Revision,
+            rev,
+        )?;
         let keep = crate::core::rollout::REVISIONS_KEPT.saturating_sub(1);
         for (_, old) in files.iter().take(files.len().saturating_sub(keep)) {
             let _ = fs::remove_file(old);
@@ -247,6 +254,23 @@ impl StateDir {
             }
         }
         Ok(None)
+    }
+
+    /// The origin of the newest revision, from its file name when it says it (else read).
+    pub fn last_revision_origin(&self) -> Result<Option<String>, StateError> {
+        let files = self.revision_files()?;
+        let Some((_, path)) = files.last() else {
+            return Ok(None);
+        };
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if let Some(origin) = name.as_deref().and_then(|n| {
+            let mut parts = n.strip_suffix(".json")?.split('.');
+            parts.next()?;
+            parts.next().map(str::to_string)
+        }) {
+            return Ok(Some(origin));
+        }
+        Ok(self.last_revision()?.map(|r| r.origin.as_str().to_string()))
     }
 
     /// Replaces the set cache (temp file and rename: never half written; no fsync, it is a
@@ -608,6 +632,10 @@ impl crate::core::store::Store for StateDir {
 
     fn last_revision(&self) -> Result<Option<crate::core::rollout::Revision>, StoreError> {
         StateDir::last_revision(self).map_err(store_err)
+    }
+
+    fn last_revision_origin(&self) -> Option<String> {
+        StateDir::last_revision_origin(self).ok().flatten()
     }
 
     fn write_set_cache(&self, bytes: &[u8]) {

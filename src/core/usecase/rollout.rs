@@ -724,6 +724,14 @@ pub fn lost_trial<S: Store, C: Clock>(
     if read_pending(store).ok()?.is_some() {
         return None;
     }
+    // (a trial's revision is the newest: anything else means no trial, told without
+    // reading a revision that may hold a 100,000-line list)
+    if store
+        .last_revision_origin()
+        .is_some_and(|o| o != Origin::ConfirmWindow.as_str())
+    {
+        return None;
+    }
     let last = store.last_revision().ok()??;
     if last.origin != Origin::ConfirmWindow || last.table != table {
         return None;
