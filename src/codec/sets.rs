@@ -31,6 +31,8 @@ pub fn newset(table: &str, set: &Set, id: u32) -> Vec<u8> {
     let (_, key_type, key_len) = set.kind.nft_type();
     let flags = if set.kind.dynamic() {
         NFT_SET_EVAL
+    } else if set.kind.live() && set.kind.hashed() {
+        NFT_SET_TIMEOUT
     } else if set.kind.live() {
         NFT_SET_INTERVAL | NFT_SET_TIMEOUT
     } else if set.kind.hashed() {
@@ -91,8 +93,8 @@ fn base(kind: SetKind) -> SetKind {
         SetKind::AuditSrc6 => SetKind::Src6,
         SetKind::AuditTcp => SetKind::Tcp,
         SetKind::AuditUdp => SetKind::Udp,
-        SetKind::Live4 | SetKind::Dst4 | SetKind::Addr4 => SetKind::Src4,
-        SetKind::Live6 | SetKind::Dst6 | SetKind::Addr6 => SetKind::Src6,
+        SetKind::Live4 | SetKind::Dst4 | SetKind::Addr4 | SetKind::LiveHost4 => SetKind::Src4,
+        SetKind::Live6 | SetKind::Dst6 | SetKind::Addr6 | SetKind::LiveHost6 => SetKind::Src6,
         SetKind::TcpSport => SetKind::Tcp,
         SetKind::UdpSport => SetKind::Udp,
         k => k,
@@ -182,7 +184,7 @@ pub fn member_keys(kind: SetKind, members: &[Member]) -> Vec<Key> {
             // the kernel refuses a timeout of 0: an element about to expire gets 1 ms
             timeout_ms: m.expires_ms.map(|t| t.max(1)),
         });
-        if hi < key_max(kind) {
+        if hi < key_max(kind) && !kind.hashed() {
             out.push(Key {
                 key: key_bytes(kind, hi + 1),
                 end: true,

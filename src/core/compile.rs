@@ -40,7 +40,12 @@ pub fn compile(policy: &Policy, table: &str) -> Plan {
     let mut sets = Vec::new();
     // each live set is two kernel sets, one per family, declared before any rule uses them
     for decl in &policy.sets {
-        for kind in [SetKind::Live4, SetKind::Live6] {
+        let kinds = if decl.networks {
+            [SetKind::Live4, SetKind::Live6]
+        } else {
+            [SetKind::LiveHost4, SetKind::LiveHost6]
+        };
+        for kind in kinds {
             sets.push(Set {
                 name: set_name(kind, &decl.name),
                 kind,
@@ -332,7 +337,11 @@ fn net_match(
 /// family rule whose matches imply no family gets `meta nfproto`.
 fn address_matches(svc: &Service, sets: &mut Vec<Set>) -> Vec<Vec<Match>> {
     let m = &svc.more;
-    let live = svc.from_set.as_deref().and_then(LiveName::new);
+    let live = svc.from_set.as_deref().and_then(if svc.from_set_hosts {
+        LiveName::hosts
+    } else {
+        LiveName::new
+    });
     if m.to.is_empty() && m.except_from.is_empty() && m.except_to.is_empty() {
         let mut out = Vec::new();
         if let Some(set) = live {

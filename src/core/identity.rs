@@ -139,6 +139,9 @@ fn a_match(h: &mut Fnv, m: &Match) {
         }
         Match::SrcInLive { v6, set } => {
             h.tag(12).tag(u8::from(v6)).str(set.as_str());
+            if set.holds_hosts() {
+                h.tag(1);
+            }
         }
         Match::DstNet(c) => {
             h.tag(13);
@@ -227,6 +230,8 @@ fn set_kind(k: SetKind) -> u8 {
         SetKind::UdpSport => 14,
         SetKind::Addr4 => 15,
         SetKind::Addr6 => 16,
+        SetKind::LiveHost4 => 31,
+        SetKind::LiveHost6 => 32,
     }
 }
 

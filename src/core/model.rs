@@ -208,6 +208,8 @@ pub struct Service {
     pub iif: Option<String>,
     /// `from_set = "banned"`: sources are the members of this live set (`[[set]]`)
     pub from_set: Option<String>,
+    /// that live set holds single addresses only (`networks = false`)
+    pub from_set_hosts: bool,
     /// the matches of issue 10 (destinations, exceptions, output interface, source ports,
     /// protocols, ICMP codes, ICMPv6, TCP flags); all empty for an entry that uses none
     pub more: More,
@@ -315,6 +317,9 @@ pub struct LiveSetDecl {
     pub loc: Loc,
     /// default lifetime of members added at run time, in seconds; None = until deleted
     pub timeout: Option<u64>,
+    /// members may be networks (interval sets, the default); `networks = false`: single
+    /// addresses only, in hash sets that other tools can fill with plain element adds
+    pub networks: bool,
 }
 
 /// Parses a duration as statewall writes them: `90s`, `10m`, `1h`, `2d`, `1h30m`, or plain

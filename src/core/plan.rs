@@ -180,6 +180,9 @@ pub enum Match {
 pub struct LiveName {
     len: u8,
     bytes: [u8; LiveName::MAX],
+    /// a set of single addresses (`networks = false`): hash sets `ip4_`/`ip6_<name>`, which
+    /// any tool can fill with plain `nft add element` (CrowdSec's set-only bouncer does)
+    hosts: bool,
 }
 
 impl LiveName {
@@ -196,7 +199,18 @@ impl LiveName {
         Some(LiveName {
             len: b.len() as u8,
             bytes,
+            hosts: false,
         })
+    }
+
+    /// [`LiveName::new`] for a set of single addresses (`networks = false`).
+    pub fn hosts(name: &str) -> Option<LiveName> {
+        LiveName::new(name).map(|n| LiveName { hosts: true, ..n })
+    }
+
+    /// Whether it holds single addresses only (hash sets).
+    pub fn holds_hosts(&self) -> bool {
+        self.hosts
     }
 
     pub fn as_str(&self) -> &str {
@@ -205,9 +219,22 @@ impl LiveName {
 
     /// The kernel set holding this live set's IPv4 or IPv6 members.
     pub fn set_name(&self, v6: bool) -> String {
-        let kind = if v6 { SetKind::Live6 } else { SetKind::Live4 };
+        let kind = match (self.hosts, v6) {
+            (false, false) => SetKind::Live4,
+            (false, true) => SetKind::Live6,
+            (true, false) => SetKind::LiveHost4,
+            (true, true) => SetKind::LiveHost6,
+        };
         format!("{}_{}", kind.prefix(), self.as_str())
     }
+}
+
+/// The live set a kernel set belongs to: `live4_banned` → `banned` (also `live6_`, and
+/// `ip4_`/`ip6_` for sets of single addresses).
+pub fn live_set_of(kernel_set: &str) -> Option<&str> {
+    ["live4_", "live6_", "ip4_", "ip6_"]
+        .iter()
+        .find_map(|p| kernel_set.strip_prefix(p))
 }
 
 impl std::fmt::Debug for LiveName {
@@ -278,6 +305,9 @@ pub enum SetKind {
     /// kernel a walk for every change; a hash set does not), beside `Src4`/`Src6` for networks
     Addr4,
     Addr6,
+    /// a live set of single addresses (`networks = false`): hash sets with timeouts
+    LiveHost4,
+    LiveHost6,
 }
 
 impl SetKind {
@@ -298,6 +328,8 @@ impl SetKind {
             SetKind::UdpSport => "usport",
             SetKind::Addr4 => "addr4",
             SetKind::Addr6 => "addr6",
+            SetKind::LiveHost4 => "ip4",
+            SetKind::LiveHost6 => "ip6",
         }
     }
 
@@ -311,12 +343,18 @@ impl SetKind {
 
     /// A hash set of single keys (no intervals): the address sets.
     pub fn hashed(self) -> bool {
-        matches!(self, SetKind::Addr4 | SetKind::Addr6)
+        matches!(
+            self,
+            SetKind::Addr4 | SetKind::Addr6 | SetKind::LiveHost4 | SetKind::LiveHost6
+        )
     }
 
     /// A live set: its members are run-time state, not part of the plan.
     pub fn live(self) -> bool {
-        matches!(self, SetKind::Live4 | SetKind::Live6)
+        matches!(
+            self,
+            SetKind::Live4 | SetKind::Live6 | SetKind::LiveHost4 | SetKind::LiveHost6
+        )
     }
 
     /// The fixed name of an audit set.
@@ -337,12 +375,14 @@ impl SetKind {
             | SetKind::AuditSrc4
             | SetKind::Live4
             | SetKind::Dst4
-            | SetKind::Addr4 => ("ipv4_addr", 7, 4),
+            | SetKind::Addr4
+            | SetKind::LiveHost4 => ("ipv4_addr", 7, 4),
             SetKind::Src6
             | SetKind::AuditSrc6
             | SetKind::Live6
             | SetKind::Dst6
-            | SetKind::Addr6 => ("ipv6_addr", 8, 16),
+            | SetKind::Addr6
+            | SetKind::LiveHost6 => ("ipv6_addr", 8, 16),
             SetKind::Tcp
             | SetKind::Udp
             | SetKind::AuditTcp
@@ -366,6 +406,8 @@ impl SetKind {
             SetKind::UdpSport,
             SetKind::Addr4,
             SetKind::Addr6,
+            SetKind::LiveHost4,
+            SetKind::LiveHost6,
         ]
         .into_iter()
         .find(|k| k.prefix() == p)

@@ -455,7 +455,7 @@ fn set_status(s: &mut String, set: &crate::core::live::LiveSet, exact: bool) {
                 els.iter().filter(|(_, p, _)| *p > 0).collect();
             hit.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
             if set.kind.live() {
-                let name = set.name.get(6..).unwrap_or(&set.name);
+                let name = crate::core::plan::live_set_of(&set.name).unwrap_or(&set.name);
                 s.push_str(&format!(
                     "live set {name} ({}: {}, {} members, {} with traffic{}; `statewall set list {name}` lists them)\n",
                     set.kind.nft_type().0,

@@ -340,3 +340,62 @@ fn two_namespaces_sharing_a_state_dir_keep_their_own_members() {
     assert_eq!(listed(&a), ["192.0.2.66"]);
     assert_eq!(listed(&b), ["2001:db8::77"]);
 }
+
+/// A live set of single addresses (`networks = false`) is a plain hash set with timeouts:
+/// what CrowdSec's firewall bouncer in set-only mode fills (it adds bare keys with a
+/// timeout, as `nft add element` does here). Its members drop like any ban, are listed and
+/// carried like any member, and networks are refused for it.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn a_set_of_addresses_takes_plain_element_adds_as_crowdsecs_bouncer_makes_them() {
+    let pair = Pair::new("ls-cs");
+    with_other_source(&pair);
+    let _echo = Echo::start(&pair.fw, PORT);
+    let text = |extra: bool| {
+        format!(
+            "[[set]]\nname = \"crowdsec\"\nnetworks = false\n\n\
+             [[block]]\nname = \"crowdsec\"\nfrom_set = \"crowdsec\"\n\n\
+             [[allow]]\nname = \"web\"\ntcp = [{PORT}{}]\n",
+            if extra { ", 8081" } else { "" }
+        )
+    };
+    let p1 = TempPolicy::new("ls-cs1", &text(false));
+    let p2 = TempPolicy::new("ls-cs2", &text(true));
+    statewall(&pair.fw, ["apply", &p1.path()]).assert_ok();
+    let set = pair
+        .fw
+        .nft(["list", "set", "inet", "statewall", "ip4_crowdsec"]);
+    set.assert_ok();
+    assert!(!set.stdout.contains("interval"), "a hash set: {set}");
+    // what the bouncer does: a bare key with a timeout
+    pair.fw
+        .nft([
+            "add",
+            "element",
+            "inet",
+            "statewall",
+            "ip4_crowdsec",
+            "{",
+            &CLIENT_V4.to_string(),
+            "timeout",
+            "10m",
+            "}",
+        ])
+        .assert_ok();
+    assert_eq!(probe(&pair, CLIENT_V4), Probe::TimedOut);
+    assert_eq!(probe(&pair, OTHER_V4), Probe::Connected);
+    let m = members(&pair.fw, "crowdsec");
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert_eq!(m[0].0, CLIENT_V4.to_string());
+    assert!(m[0].2.is_some_and(|ms| ms <= 600_000), "{m:?}");
+    // statewall's own adds take addresses, not networks
+    statewall(&pair.fw, ["set", "add", "crowdsec", "2001:db8:5a::2"]).assert_ok();
+    let out = statewall(&pair.fw, ["set", "add", "crowdsec", "198.51.100.0/24"]);
+    out.assert_code(2);
+    assert!(out.stderr.contains("networks = false"), "{out}");
+    // a changed policy carries the bouncer's member too
+    statewall(&pair.fw, ["apply", &p2.path()]).assert_ok();
+    assert_eq!(members(&pair.fw, "crowdsec").len(), 2);
+    assert_eq!(probe(&pair, CLIENT_V4), Probe::TimedOut);
+    assert_eq!(status_json(&pair.fw)["drift"], false);
+}

@@ -131,8 +131,15 @@ pub(super) fn decode(at: &At) -> Decoding {
 }
 
 fn decode_in_set(at: &At, v6: bool, set: &str) -> Result<(Step, usize), NotUnderstood> {
-    let live = if v6 { "live6_" } else { "live4_" };
+    let (live, hosts) = if v6 {
+        ("live6_", "ip6_")
+    } else {
+        ("live4_", "ip4_")
+    };
     if let Some(name) = set.strip_prefix(live).and_then(LiveName::new) {
+        return Ok((Step::Match(Match::SrcInLive { v6, set: name }), 4));
+    }
+    if let Some(name) = set.strip_prefix(hosts).and_then(LiveName::hosts) {
         return Ok((Step::Match(Match::SrcInLive { v6, set: name }), 4));
     }
     let addrs = if v6 { SetKind::Addr6 } else { SetKind::Addr4 };
@@ -211,6 +218,8 @@ mod tests {
             roundtrip(rule(vec![Match::SrcInSet { v6 }], Verdict::Drop));
             roundtrip(rule(vec![Match::SrcInAddrs { v6 }], Verdict::Drop));
             let set = LiveName::new("banned").unwrap();
+            roundtrip(rule(vec![Match::SrcInLive { v6, set }], Verdict::Drop));
+            let set = LiveName::hosts("crowdsec").unwrap();
             roundtrip(rule(vec![Match::SrcInLive { v6, set }], Verdict::Drop));
         }
     }

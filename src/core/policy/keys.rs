@@ -50,7 +50,7 @@ const REJECT_KEYS: &[&str] = &[
     "tcp_flags",
     "with",
 ];
-const SET_KEYS: &[&str] = &["name", "timeout"];
+const SET_KEYS: &[&str] = &["name", "timeout", "networks"];
 
 /// The keys valid at a place, aliases people write for them, and how to say where.
 struct Keys {

@@ -19,6 +19,7 @@ use crate::core::plan::LiveName;
 pub(super) struct SetSpec {
     name: Option<(String, Range<usize>)>,
     timeout: Option<u64>,
+    networks: bool,
 }
 
 impl Checker<'_> {
@@ -62,6 +63,7 @@ impl Checker<'_> {
         let mut spec = SetSpec {
             name: None,
             timeout: None,
+            networks: true,
         };
         let mut named = false;
         for (key, value) in table.iter() {
@@ -71,6 +73,15 @@ impl Checker<'_> {
                     spec.name = self.set_ref(value);
                 }
                 "timeout" => spec.timeout = self.timeout(value),
+                "networks" => match value.get_ref() {
+                    DeValue::Boolean(b) => spec.networks = *b,
+                    _ if self.tainted(&value.span()) => {}
+                    other => self.error(
+                        value.span(),
+                        format!("expected true or false for `networks`, found {}", type_name(other)),
+                        Some("networks = false keeps single addresses only (hash sets that tools such as CrowdSec's bouncer fill with plain element adds); true (the default) also takes networks".into()),
+                    ),
+                },
                 _ => {
                     if self.unknown_key(key, Place::Set) == Some("name") {
                         named = true;
@@ -181,6 +192,7 @@ impl Checker<'_> {
                     name,
                     loc: loc_of(self.src, span.start),
                     timeout: spec.timeout,
+                    networks: spec.networks,
                 },
                 span,
             ));

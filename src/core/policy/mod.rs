@@ -311,6 +311,10 @@ impl<'s> Checker<'s> {
                 .unwrap_or_default(),
             icmp: e.icmp.into_iter().map(|(t, _)| t).collect(),
             iif: e.iif,
+            from_set_hosts: e
+                .from_set
+                .as_ref()
+                .is_some_and(|(n, _)| policy.sets.iter().any(|d| d.name == *n && !d.networks)),
             from_set: e.from_set.map(|(n, _)| n),
             more: e.more,
         };

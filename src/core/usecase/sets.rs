@@ -137,27 +137,41 @@ pub struct SetChanged {
     pub generation: u32,
 }
 
-/// The live set `set` of the live table: whether it exists, and whether a rule drops or
-/// rejects what it holds (a blocking set).
-fn live_set_use(t: &LiveTable, set: &str) -> (bool, bool) {
-    let names = [format!("live4_{set}"), format!("live6_{set}")];
-    let mut found = false;
-    let mut blocking = false;
+/// How the live set `set` is used by the live table's rules.
+struct SetUse {
+    found: bool,
+    /// a rule drops or rejects what it holds
+    blocking: bool,
+    /// it holds single addresses only (`networks = false`: hash sets `ip4_`/`ip6_`)
+    hosts: bool,
+}
+
+fn live_set_use(t: &LiveTable, set: &str) -> SetUse {
+    let mut u = SetUse {
+        found: false,
+        blocking: false,
+        hosts: false,
+    };
     for c in &t.chains {
         for r in &c.rules {
             let Ok(rule) = &r.rule else { continue };
             for m in &rule.matches {
-                if set_of(rule, m).is_some_and(|n| names.contains(&n)) {
-                    found = true;
-                    blocking |= matches!(
-                        rule.verdict,
-                        Verdict::Drop | Verdict::RejectTcpReset | Verdict::RejectIcmpx(_)
-                    );
+                let Some(name) = set_of(rule, m) else {
+                    continue;
+                };
+                if crate::core::plan::live_set_of(&name) != Some(set) {
+                    continue;
                 }
+                u.found = true;
+                u.hosts |= name.starts_with("ip");
+                u.blocking |= matches!(
+                    rule.verdict,
+                    Verdict::Drop | Verdict::RejectTcpReset | Verdict::RejectIcmpx(_)
+                );
             }
         }
     }
-    (found, blocking)
+    u
 }
 
 /// The live sets a table's rules look up, by policy name.
@@ -168,29 +182,28 @@ fn live_set_names(t: &LiveTable) -> Vec<String> {
         .flat_map(|c| &c.rules)
         .filter_map(|r| r.rule.as_ref().ok())
         .flat_map(|rule| rule.matches.iter().filter_map(|m| set_of(rule, m)))
-        .filter_map(|n| {
-            n.strip_prefix("live4_")
-                .or_else(|| n.strip_prefix("live6_"))
-                .map(str::to_string)
-        })
+        .filter_map(|n| crate::core::plan::live_set_of(&n).map(str::to_string))
         .collect();
     names.sort();
     names.dedup();
     names
 }
 
-fn kernel_set(set: &str, net: &Cidr) -> (String, SetKind) {
-    match net {
-        Cidr::V4(..) => (format!("live4_{set}"), SetKind::Live4),
-        Cidr::V6(..) => (format!("live6_{set}"), SetKind::Live6),
-    }
+fn kernel_set(set: &str, net: &Cidr, hosts: bool) -> (String, SetKind) {
+    let kind = match (net, hosts) {
+        (Cidr::V4(..), false) => SetKind::Live4,
+        (Cidr::V6(..), false) => SetKind::Live6,
+        (Cidr::V4(..), true) => SetKind::LiveHost4,
+        (Cidr::V6(..), true) => SetKind::LiveHost6,
+    };
+    (crate::core::plan::set_name(kind, set), kind)
 }
 
 /// The edits of a request, one per kernel set touched (IPv4 first).
-fn edits(set: &str, add: &[Member], del: &[Cidr]) -> Vec<SetEdit> {
+fn edits(set: &str, hosts: bool, add: &[Member], del: &[Cidr]) -> Vec<SetEdit> {
     let mut out: Vec<SetEdit> = Vec::new();
     let mut entry = |net: &Cidr| -> usize {
-        let (name, kind) = kernel_set(set, net);
+        let (name, kind) = kernel_set(set, net, hosts);
         match out.iter().position(|e| e.set == name) {
             Some(i) => i,
             None => {
@@ -240,7 +253,11 @@ pub fn change<K: Kernel, S: Store, C: Clock>(
         ))
     })?;
     crate::core::usecase::apply::refuse_foreign(Some(&rules))?;
-    let (found, blocking) = live_set_use(&rules, req.set);
+    let SetUse {
+        found,
+        blocking,
+        hosts,
+    } = live_set_use(&rules, req.set);
     if !found {
         let names = live_set_names(&rules);
         let known = if names.is_empty() {
@@ -251,6 +268,18 @@ pub fn change<K: Kernel, S: Store, C: Clock>(
         return Err(Error::Usage(format!(
             "no live set \"{}\" in table inet {}: {known}",
             req.set, req.table
+        )));
+    }
+    if hosts
+        && let Some(net) = req
+            .add
+            .iter()
+            .chain(req.del)
+            .find(|n| !matches!(n, Cidr::V4(_, 32) | Cidr::V6(_, 128)))
+    {
+        return Err(Error::Usage(format!(
+            "{net} is a network, and \"{}\" holds single addresses (networks = false in its [[set]]): add its addresses one by one, or let the set take networks",
+            req.set
         )));
     }
     if blocking && !req.force {
@@ -269,7 +298,10 @@ pub fn change<K: Kernel, S: Store, C: Clock>(
     // knows when each member ends
     let timeout = match req.timeout {
         Some(t) => Some(t),
-        None => k.set_timeout(req.table, &format!("live4_{}", req.set))?,
+        None => {
+            let v4 = Cidr::V4(std::net::Ipv4Addr::UNSPECIFIED, 32);
+            k.set_timeout(req.table, &kernel_set(req.set, &v4, hosts).0)?
+        }
     };
     let expires_ms = timeout.map(|s| s.saturating_mul(1000));
     let mut add: Vec<Member> = req
@@ -280,7 +312,7 @@ pub fn change<K: Kernel, S: Store, C: Clock>(
     let mut del: Vec<Cidr> = req.del.to_vec();
     let mut absent = Vec::new();
     let mut present = Vec::new();
-    let generation = match commit_edits(k, req.table, req.set, &add, &del) {
+    let generation = match commit_edits(k, req.table, req.set, hosts, &add, &del) {
         Ok(g) => g,
         // a member to delete is not there, or one to add overlaps another: find which
         // (reading the members: the slow path), leave those out, and try again
@@ -289,7 +321,7 @@ pub fn change<K: Kernel, S: Store, C: Clock>(
         {
             let live = k.read_table(req.table)?;
             let holds = |net: &Cidr| -> Vec<Cidr> {
-                let (name, _) = kernel_set(req.set, net);
+                let (name, _) = kernel_set(req.set, net, hosts);
                 live.as_ref()
                     .and_then(|t| t.sets.iter().find(|s| s.name == name))
                     .map(|s| s.members().into_iter().map(|m| m.net).collect())
@@ -317,11 +349,11 @@ pub fn change<K: Kernel, S: Store, C: Clock>(
                 kept.push(*m);
             }
             add = kept;
-            commit_edits(k, req.table, req.set, &add, &del)?
+            commit_edits(k, req.table, req.set, hosts, &add, &del)?
         }
         Err(e) => return Err(e),
     };
-    journal(store, clock, req.set, &add, &del);
+    journal(store, clock, req.set, hosts, &add, &del);
     Ok(SetChanged {
         added: add.len(),
         deleted: del.len(),
@@ -337,10 +369,11 @@ fn commit_edits<K: Kernel>(
     k: &mut K,
     table: &str,
     set: &str,
+    hosts: bool,
     add: &[Member],
     del: &[Cidr],
 ) -> Result<u32, Error> {
-    let batch = edits(set, add, del);
+    let batch = edits(set, hosts, add, del);
     ON_RACE.run(|_| -> Result<u32, RaceOr<Error>> {
         let before = k.generation()?;
         if batch.is_empty() {
@@ -355,18 +388,25 @@ fn commit_edits<K: Kernel>(
 }
 
 /// Appends a committed change to the journal (compacting it when it has grown large).
-fn journal<S: Store, C: Clock>(store: &S, clock: &C, set: &str, add: &[Member], del: &[Cidr]) {
+fn journal<S: Store, C: Clock>(
+    store: &S,
+    clock: &C,
+    set: &str,
+    hosts: bool,
+    add: &[Member],
+    del: &[Cidr],
+) {
     let now_s = clock.realtime_ms() / 1000;
     let mut ops = Vec::with_capacity(add.len() + del.len());
     for d in del {
         ops.push(MemberOp::Del {
-            set: kernel_set(set, d).0,
+            set: kernel_set(set, d, hosts).0,
             net: *d,
         });
     }
     for m in add {
         ops.push(MemberOp::Add {
-            set: kernel_set(set, &m.net).0,
+            set: kernel_set(set, &m.net, hosts).0,
             net: m.net,
             expires_at: m.expires_ms.map(|ms| now_s + ms.div_ceil(1000)),
         });
@@ -407,7 +447,7 @@ pub fn list<K: Kernel>(
         ))
     })?;
     crate::core::usecase::apply::refuse_foreign(Some(&live))?;
-    let (found, _) = live_set_use(&live, set);
+    let SetUse { found, hosts, .. } = live_set_use(&live, set);
     if !found {
         let names = live_set_names(&live);
         return Err(Error::Usage(format!(
@@ -421,7 +461,11 @@ pub fn list<K: Kernel>(
     }
     let mut out = Vec::new();
     let mut timeout = None;
-    for name in [format!("live4_{set}"), format!("live6_{set}")] {
+    let (v4, v6) = (
+        Cidr::V4(std::net::Ipv4Addr::UNSPECIFIED, 32),
+        Cidr::V6(std::net::Ipv6Addr::UNSPECIFIED, 128),
+    );
+    for name in [kernel_set(set, &v4, hosts).0, kernel_set(set, &v6, hosts).0] {
         let Some(s) = live.sets.iter().find(|s| s.name == name) else {
             continue;
         };
