@@ -146,6 +146,47 @@ fn status_verify_and_apply_json_hold_to_their_schemas_and_absent_is_null() {
         sw(&pair.fw, &tmp, &["status", "--json"]).assert_ok(),
     );
     sw(&pair.fw, &tmp, &["rollback"]).assert_ok();
+    // a live set: its members listed, summarised by status; a list changed in place
+    let live = |nets: &str| {
+        format!(
+            "[[set]]\nname = \"banned\"\ntimeout = \"1h\"\n\n[[block]]\nname = \"bans\"\nfrom_set = \"banned\"\n\n\
+             [[allow]]\nname = \"ssh\"\ntcp = [22]\nfrom = [{nets}]\n"
+        )
+    };
+    let live1 = tmp.policy("live1", &live("\"192.0.2.0/24\", \"198.51.100.0/24\""));
+    let live2 = tmp.policy("live2", &live("\"192.0.2.0/24\", \"198.51.100.0/25\""));
+    keep(
+        "apply",
+        "apply-live",
+        sw(&pair.fw, &tmp, &["apply", &live1, "--json"]).assert_ok(),
+    );
+    sw(
+        &pair.fw,
+        &tmp,
+        &["set", "add", "banned", "203.0.113.7", "--timeout", "60s"],
+    )
+    .assert_ok();
+    sw(
+        &pair.fw,
+        &tmp,
+        &["set", "add", "banned", "2001:db8:bad::/48"],
+    )
+    .assert_ok();
+    keep(
+        "set",
+        "set-list",
+        sw(&pair.fw, &tmp, &["set", "list", "banned", "--json"]).assert_ok(),
+    );
+    keep(
+        "status",
+        "status-live",
+        sw(&pair.fw, &tmp, &["status", "--json"]).assert_ok(),
+    );
+    keep(
+        "apply",
+        "apply-patched",
+        sw(&pair.fw, &tmp, &["apply", &live2, "--json"]).assert_ok(),
+    );
     // what they say
     let by = |what: &str| &docs.iter().find(|(_, w, _)| w == what).unwrap().2;
     assert_eq!(by("apply-new")["changed"], true);
@@ -158,6 +199,17 @@ fn status_verify_and_apply_json_hold_to_their_schemas_and_absent_is_null() {
         by("apply-new")["plan"]
     );
     assert_eq!(by("apply-drifted")["replaced"]["what"], "drifted");
+    assert_eq!(by("apply-patched")["replaced"]["what"], "patched");
+    assert_eq!(by("set-list")["members"].as_array().unwrap().len(), 2);
+    assert_eq!(by("set-list")["timeout_s"], 3600);
+    let live4 = by("status-live")["sets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "live4_banned")
+        .unwrap();
+    assert_eq!(live4["live"]["members"], 1, "{live4}");
+    assert!(live4["elements"].as_array().unwrap().is_empty());
     assert!(by("status-pending")["pending"]["deadline"].is_u64());
     assert!(by("status-damaged")["pending"]["error"].is_string());
     assert!(by("status-audit")["pending"].is_null());

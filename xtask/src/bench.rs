@@ -42,6 +42,8 @@ const SOURCE_SPAN: u32 = (1 << 17) - 2;
 
 struct Options {
     quick: bool,
+    /// only the live-set and incremental-apply section (docs/bench-sets.md)
+    sets_only: bool,
     out: PathBuf,
     statewall: Option<PathBuf>,
 }
@@ -93,6 +95,7 @@ impl Plan {
 fn parse_args(args: &[String]) -> Result<Options> {
     let mut opts = Options {
         quick: false,
+        sets_only: false,
         out: util::repo_root().join("docs/bench.md"),
         statewall: None,
     };
@@ -100,6 +103,7 @@ fn parse_args(args: &[String]) -> Result<Options> {
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--quick" => opts.quick = true,
+            "--sets" => opts.sets_only = true,
             "--out" => {
                 let v = it.next().ok_or("bench: --out needs a file")?;
                 opts.out = PathBuf::from(v);
@@ -110,7 +114,7 @@ fn parse_args(args: &[String]) -> Result<Options> {
             }
             other => {
                 return Err(format!(
-                    "bench: unknown argument {other:?} (try --quick, --out FILE, --statewall BIN)"
+                    "bench: unknown argument {other:?} (try --quick, --sets, --out FILE, --statewall BIN)"
                 ));
             }
         }
@@ -160,6 +164,27 @@ pub fn run(args: &[String]) -> Result {
         prefix: format!("sw-bench-{}", std::process::id()),
     };
     let started = Instant::now();
+    // live sets and incremental apply: their own file, in a full run and with --sets
+    println!();
+    println!("== live sets and incremental apply");
+    util::flush();
+    let sets_dir = temp.path.join("sets");
+    fs::create_dir_all(&sets_dir)
+        .map_err(|e| format!("cannot create {}: {e}", sets_dir.display()))?;
+    let sets =
+        crate::bench_sets::run(&statewall, &tools.nft, &sets_dir, &bench.prefix, opts.quick)?;
+    let sets_text = format!(
+        "# statewall benchmark: live sets and incremental apply\n\nWritten by `cargo xtask bench` (or `cargo xtask bench --sets` for this part alone); do not edit by hand. {} · kernel {} · {} · {} · statewall {}\n\n{sets}",
+        env.date, env.kernel, env.cpu, env.nft, env.statewall
+    );
+    println!("{sets_text}");
+    let sets_out = opts.out.with_file_name("bench-sets.md");
+    fs::write(&sets_out, &sets_text)
+        .map_err(|e| format!("cannot write {}: {e}", sets_out.display()))?;
+    println!("written to {}", sets_out.display());
+    if opts.sets_only {
+        return Ok(());
+    }
     let mut results = Vec::new();
     for &(label, n, reps, traffic) in &plan.cases {
         util::check_interrupted()?;
@@ -495,8 +520,8 @@ impl Tool {
 
 /// One whole-process run: wall time (spawn to reap) and the child's peak RSS.
 #[derive(Clone, Copy)]
-struct Sample {
-    wall: Duration,
+pub(crate) struct Sample {
+    pub(crate) wall: Duration,
     maxrss_kib: u64,
 }
 
@@ -991,14 +1016,14 @@ fn tool_label(t: Tool) -> &'static str {
     }
 }
 
-fn in_ns(ns: &str, program: &Path) -> Command {
+pub(crate) fn in_ns(ns: &str, program: &Path) -> Command {
     let mut c = Command::new("ip");
     c.args(["netns", "exec", ns]).arg(program);
     c
 }
 
 /// Spawns, waits with `wait4` (its rusage is this child's alone) and times the whole process.
-fn run_timed(mut cmd: Command, stderr_file: &Path) -> Result<Sample> {
+pub(crate) fn run_timed(mut cmd: Command, stderr_file: &Path) -> Result<Sample> {
     let what = util::display_command(&cmd);
     let stderr = fs::File::create(stderr_file)
         .map_err(|e| format!("cannot create {}: {e}", stderr_file.display()))?;
@@ -1058,7 +1083,7 @@ fn run_timed(mut cmd: Command, stderr_file: &Path) -> Result<Sample> {
     })
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }

@@ -1,6 +1,7 @@
 //! Project automation: `cargo xtask <command>` (the alias lives in `.cargo/config.toml`).
 
 mod bench;
+mod bench_sets;
 mod ci;
 mod demo;
 mod deps;
