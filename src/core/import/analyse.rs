@@ -5,9 +5,9 @@ use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use super::Fam;
-use super::classify::Found;
+use super::classify::{Found, Hook};
 use super::flatten::{Flat, Verdict};
-use super::lines::{Parser, Tables};
+use super::lines::{FILTER_CHAINS, Parser, Tables};
 use super::notes::Notes;
 use super::rule::{IptRule, RejectKind, Target};
 use crate::core::diag::{Diagnostic, Diags};
@@ -15,18 +15,28 @@ use crate::core::diag::{Diagnostic, Diags};
 /// The final rule: Some(rule) for a catch-all rule, None for the chain policy.
 pub(super) type FinalRule = (Option<usize>, Verdict);
 
-/// What the analysis of one file found.
+/// What the analysis of one chain (INPUT, FORWARD or OUTPUT) found.
 #[derive(Debug)]
-pub(super) struct Analysis {
-    pub(super) rules: Vec<IptRule>,
+pub(super) struct Chain {
+    pub(super) hook: Hook,
     pub(super) established: Option<usize>,
     pub(super) invalid: Option<usize>,
     pub(super) loopback: Option<usize>,
     pub(super) icmp: Option<usize>,
-    /// (condition as statewall matches it, flat rule)
+    pub(super) blocks: Vec<Flat>,
     pub(super) allows: Vec<Flat>,
     pub(super) rejects: Vec<Flat>,
     pub(super) final_rule: FinalRule,
+}
+
+/// What the analysis of one file found.
+#[derive(Debug)]
+pub(super) struct Analysis {
+    pub(super) rules: Vec<IptRule>,
+    pub(super) input: Chain,
+    /// None: the chain accepts everything (statewall does not hook it)
+    pub(super) forward: Option<Chain>,
+    pub(super) output: Option<Chain>,
     pub(super) notes: Notes,
 }
 
@@ -37,6 +47,10 @@ pub(super) struct Analyser<'s> {
     pub(super) rules: &'s [IptRule],
     pub(super) diags: Diags,
     pub(super) notes: Notes,
+    /// the chain being analysed
+    pub(super) hook: Hook,
+    /// whether it has an established rule (statewall's allows then match NEW only)
+    pub(super) stateful: bool,
 }
 
 impl Analyser<'_> {
@@ -55,7 +69,7 @@ pub(super) fn analyse(src: &str, fam: Fam) -> Result<Analysis, Diags> {
     let mut p = Parser::new(src, fam);
     let tables = p.parse();
     let mut diags = p.diags;
-    outside_input(src, &tables, &mut diags);
+    undeclared(src, &tables, &mut diags);
     if diags.is_empty() {
         says_something(src, &tables, &mut diags);
     }
@@ -66,7 +80,7 @@ pub(super) fn analyse(src: &str, fam: Fam) -> Result<Analysis, Diags> {
         policies,
         user_chains,
         rules,
-        filter: _,
+        ..
     } = tables;
     let mut cx = Analyser {
         src,
@@ -74,39 +88,92 @@ pub(super) fn analyse(src: &str, fam: Fam) -> Result<Analysis, Diags> {
         rules: &rules,
         diags,
         notes: Notes::default(),
+        hook: Hook::Input,
+        stateful: true,
     };
-    let mut flat = cx.flatten_input(&user_chains);
+    let mut used = HashSet::new();
+    let mut chains = Vec::new();
+    for hook in [Hook::Input, Hook::Forward, Hook::Output] {
+        let name = hook.chain();
+        let said = policies.get(name).is_some_and(|(p, _)| p != "ACCEPT")
+            || rules.iter().any(|r| r.chain == name);
+        if hook != Hook::Input && !said {
+            chains.push(None);
+            continue;
+        }
+        cx.hook = hook;
+        chains.push(cx.chain(&policies, &mut used));
+    }
+    for c in &user_chains {
+        if !used.contains(c) && rules.iter().any(|r| r.chain == *c) {
+            cx.notes.push(format!(
+                "chain {c} is never jumped to from INPUT, FORWARD or OUTPUT: its rules have no effect and are left out"
+            ));
+        }
+    }
     if !cx.diags.is_empty() {
         return Err(cx.diags);
     }
-    let Some(final_rule) = cx.final_rule(&policies, &mut flat) else {
-        return Err(cx.diags);
-    };
-    let mut found = Found::default();
-    let ranked = cx.rank_all(flat, &mut found);
-    cx.check_order(&ranked, final_rule, &found);
-    if !cx.diags.is_empty() {
-        return Err(cx.diags);
-    }
-    let (allows, rejects) = cx.collect(ranked, &found);
     let notes = cx.notes;
+    let mut chains = chains.into_iter();
+    let input = chains.next().flatten().expect("no problems, so analysed");
+    let forward = chains.next().flatten().filter(|c| !accepts_all(c));
+    let output = chains.next().flatten().filter(|c| !accepts_all(c));
     Ok(Analysis {
         rules,
-        established: found.established,
-        invalid: found.invalid,
-        loopback: found.loopback,
-        icmp: found.icmp,
-        allows,
-        rejects,
-        final_rule,
+        input,
+        forward,
+        output,
         notes,
     })
+}
+
+/// Whether a chain accepts every packet: statewall need not hook it.
+fn accepts_all(c: &Chain) -> bool {
+    c.final_rule.1 == Verdict::Accept && c.blocks.is_empty() && c.rejects.is_empty()
+}
+
+impl Analyser<'_> {
+    /// The analysis of chain `self.hook`; None when it has problems (reported).
+    fn chain(
+        &mut self,
+        policies: &HashMap<String, (String, Range<usize>)>,
+        used: &mut HashSet<String>,
+    ) -> Option<Chain> {
+        let before = self.diags.total();
+        let mut flat = self.flatten_chain(self.hook.chain(), used);
+        if self.diags.total() != before {
+            return None;
+        }
+        let final_rule = self.final_rule(policies, &mut flat)?;
+        if let Some(i) = final_rule.0 {
+            self.prohibited_outside_input(i);
+        }
+        let mut found = Found::default();
+        let ranked = self.rank_all(flat, &mut found, final_rule);
+        self.check_order(&ranked, final_rule, &found);
+        if self.diags.total() != before {
+            return None;
+        }
+        let c = self.collect(ranked, &found);
+        Some(Chain {
+            hook: self.hook,
+            established: found.established,
+            invalid: found.invalid,
+            loopback: found.loopback,
+            icmp: found.icmp,
+            blocks: c.blocks,
+            allows: c.allows,
+            rejects: c.rejects,
+            final_rule,
+        })
+    }
 }
 
 /// A file must say what incoming packets get: a filter table, with an INPUT policy or INPUT
 /// rules. An empty file (or `/dev/null`) is refused, not read as "accept everything".
 fn says_something(src: &str, tables: &Tables, diags: &mut Diags) {
-    let help = "statewall imports the INPUT chain of the filter table, as `iptables-save` (or `ip6tables-save`) prints it: `*filter`, `:INPUT DROP [0:0]`, the `-A INPUT …` rules, `COMMIT`";
+    let help = "statewall imports the INPUT, FORWARD and OUTPUT chains of the filter table, as `iptables-save` (or `ip6tables-save`) prints them: `*filter`, `:INPUT DROP [0:0]`, the `-A INPUT …` rules, `COMMIT`";
     let Some(filter) = &tables.filter else {
         let message = if src.trim().is_empty() {
             "the file is empty: it says nothing about incoming packets".to_string()
@@ -116,41 +183,31 @@ fn says_something(src: &str, tables: &Tables, diags: &mut Diags) {
         diags.push(Diagnostic::error(super::first_line_span(src), src, message).with_help(help));
         return;
     };
-    let input_rules = tables.rules.iter().any(|r| r.chain == "INPUT");
-    if !input_rules && !tables.policies.contains_key("INPUT") {
+    // an INPUT policy, a rule of a built-in chain, or a FORWARD/OUTPUT policy that drops
+    let said = tables.policies.contains_key("INPUT")
+        || tables.policies.values().any(|(p, _)| p != "ACCEPT")
+        || tables
+            .rules
+            .iter()
+            .any(|r| FILTER_CHAINS.contains(&r.chain.as_str()));
+    if !said {
         diags.push(
             Diagnostic::error(
                 filter.clone(),
                 src,
-                "the filter table says nothing about INPUT: no `:INPUT` policy line and no INPUT rule",
+                "the filter table says nothing about INPUT, FORWARD or OUTPUT: no INPUT policy, no rule, no policy that drops",
             )
             .with_help(help),
         );
     }
 }
 
-/// FORWARD and OUTPUT: nothing to do for statewall only while they do nothing. Also refuses
-/// rules in chains never declared, and jumps to what is neither a chain nor a known target.
-fn outside_input(src: &str, tables: &Tables, diags: &mut Diags) {
+/// Refuses rules in chains never declared, and jumps to what is neither a chain nor a known
+/// target.
+fn undeclared(src: &str, tables: &Tables, diags: &mut Diags) {
     let user_chains: HashSet<&str> = tables.user_chains.iter().map(String::as_str).collect();
-    for (name, (pol, span)) in &tables.policies {
-        match name.as_str() {
-            "INPUT" => {}
-            "FORWARD" | "OUTPUT" if pol == "ACCEPT" => {}
-            "FORWARD" | "OUTPUT" => diags.push(
-                Diagnostic::error(span.clone(), src, format!("chain {name} has policy {pol}"))
-                    .with_help("a policy has [forward] and [output] sections, but the importer does not map FORWARD and OUTPUT chains yet: import without them and write the section by hand (README: Forward, output and richer matches)"),
-            ),
-            _ => {}
-        }
-    }
     for r in &tables.rules {
-        if r.chain == "FORWARD" || r.chain == "OUTPUT" {
-            diags.push(
-                Diagnostic::error(r.span.clone(), src, format!("a rule in chain {}", r.chain))
-                    .with_help("a policy has [forward] and [output] sections, but the importer does not map FORWARD and OUTPUT chains yet: import without them and write the section by hand (README: Forward, output and richer matches)"),
-            );
-        } else if r.chain != "INPUT" && !user_chains.contains(r.chain.as_str()) {
+        if !FILTER_CHAINS.contains(&r.chain.as_str()) && !user_chains.contains(r.chain.as_str()) {
             diags.push(
                 Diagnostic::error(
                     r.span.clone(),
@@ -175,7 +232,7 @@ fn outside_input(src: &str, tables: &Tables, diags: &mut Diags) {
 }
 
 impl Analyser<'_> {
-    /// The INPUT policy, or the first catch-all rule: that ends the chain, and anything after
+    /// The chain's policy, or the first catch-all rule: that ends the chain, and anything after
     /// it is never reached (reported, and cut from `flat`). None when the policy is neither
     /// ACCEPT nor DROP.
     fn final_rule(
@@ -184,21 +241,13 @@ impl Analyser<'_> {
         flat: &mut Vec<Flat>,
     ) -> Option<FinalRule> {
         let rules = self.rules;
-        let (policy, policy_span) = policies
-            .get("INPUT")
-            .cloned()
-            .unwrap_or(("ACCEPT".into(), 0..0));
-        let mut final_rule = match policy.as_str() {
-            "ACCEPT" => (None, Verdict::Accept),
+        let policy = policies
+            .get(self.hook.chain())
+            .map_or("ACCEPT", |(p, _)| p.as_str());
+        // other policies are refused by the parser
+        let mut final_rule = match policy {
             "DROP" => (None, Verdict::Drop),
-            other => {
-                self.error(
-                    policy_span,
-                    format!("INPUT policy {other}"),
-                    "a chain policy is ACCEPT or DROP",
-                );
-                return None;
-            }
+            _ => (None, Verdict::Accept),
         };
         if let Some(at) = flat.iter().position(|f| f.cond.is_everything()) {
             final_rule = (Some(flat[at].rule), flat[at].verdict);
@@ -214,6 +263,21 @@ impl Analyser<'_> {
             self.error(rules[r].target_span.clone(), "a catch-all REJECT with tcp-reset", "a tcp reset answers tcp only; statewall's final rule answers with an ICMP error: use --reject-with icmp-port-unreachable (or another ICMP kind)");
         }
         Some(final_rule)
+    }
+}
+
+impl Analyser<'_> {
+    /// Outside INPUT, statewall's answer for host-/net-prohibited (admin-prohibited, code 13
+    /// instead of 10/9) is not imported: the forward and output probes see the difference.
+    pub(super) fn prohibited_outside_input(&mut self, i: usize) {
+        let r = &self.rules[i];
+        if self.hook != Hook::Input
+            && r.reject_with
+                .as_deref()
+                .is_some_and(|w| w.contains("host-prohibited") || w.contains("net-prohibited"))
+        {
+            self.error(r.target_span.clone(), format!("`--reject-with {}` in {}", r.reject_with.as_deref().unwrap_or(""), self.hook.chain()), "statewall's rejects answer with ICMP admin-prohibited (code 13), not host- or net-prohibited (10, 9), and outside INPUT the importer keeps answers exact: use --reject-with icmp-admin-prohibited (or another kind statewall has), or DROP");
+        }
     }
 }
 
@@ -271,8 +335,8 @@ mod tests {
         assert_eq!(diags[0].loc.line, 6);
         let ok = src.replace("-A INPUT -p tcp --dport 80 -j ACCEPT\n", "");
         let a = analyse(&ok, Fam::V4).unwrap();
-        assert_eq!(a.final_rule, (Some(2), Verdict::Drop));
-        assert_eq!(a.established, Some(0));
-        assert_eq!(a.allows.len(), 1);
+        assert_eq!(a.input.final_rule, (Some(2), Verdict::Drop));
+        assert_eq!(a.input.established, Some(0));
+        assert_eq!(a.input.allows.len(), 1);
     }
 }

@@ -1,9 +1,9 @@
 //! Building the policy from the analysed file(s): how it ends, its entries, the notes on
 //! what changed on the way, and the text, checked by parsing it back.
 
-use super::analyse::Analysis;
+use super::analyse::{Analysis, Chain};
 use super::entries::{Entry, entry_of, join_families, merge, pin_to_v4, v6_entry_of, with_of};
-use super::flatten::Verdict;
+use super::flatten::{Flat, Verdict};
 use super::naming::make_unique;
 use super::notes::Notes;
 use super::rule::RejectKind;
@@ -15,10 +15,20 @@ use crate::core::model::IcmpReject;
 /// How the policy ends.
 pub(super) struct Ending {
     pub(super) mode: &'static str,
-    /// the final rule's ICMP answer; None for a drop (or audit's accept)
+    /// the input chain's final rule's ICMP answer; None for a drop (or audit's accept)
     pub(super) reject: Option<IcmpReject>,
     /// where the final verdict comes from: "from line N: …" or the chain policy
     pub(super) origin: String,
+    /// enforce mode with an INPUT that accepts everything (the other chains do not)
+    pub(super) input_accepts_all: bool,
+}
+
+/// One section of the policy (input, forward, output) as it is written.
+pub(super) struct Section<'a> {
+    pub(super) chain: &'a Chain,
+    pub(super) blocks: Vec<Entry>,
+    pub(super) allows: Vec<Entry>,
+    pub(super) rejects: Vec<Entry>,
 }
 
 pub(super) fn build(
@@ -37,56 +47,132 @@ pub(super) fn build(
             return Err(diags);
         }
     }
-    let ending = ending(&v4, &mut notes);
-    let (allows, rejects) = entries(&v4, v6.as_ref(), ipv6, &mut notes);
+    let ending = ending(src, &v4, &mut notes)?;
+    let mut sections = Vec::new();
+    let chains = [Some(&v4.input), v4.forward.as_ref(), v4.output.as_ref()];
+    let chains6 = v6
+        .as_ref()
+        .map(|a| [Some(&a.input), a.forward.as_ref(), a.output.as_ref()]);
+    for (k, c) in chains.into_iter().enumerate() {
+        let Some(c) = c else { continue };
+        let c6 = chains6
+            .and_then(|c6| c6[k])
+            .map(|c| (v6.as_ref().expect("v6 chains"), c));
+        sections.push(section(&v4, c, c6, ipv6, &mut notes));
+    }
+    if ending.input_accepts_all {
+        sections[0].allows.clear();
+        sections[0].blocks.clear();
+    }
+    make_unique(
+        sections
+            .iter_mut()
+            .flat_map(|s| {
+                s.blocks
+                    .iter_mut()
+                    .chain(s.allows.iter_mut())
+                    .chain(s.rejects.iter_mut())
+            })
+            .map(|e| &mut e.name)
+            .collect(),
+    );
     if ipv6 == Ipv6::Mirror {
-        mirror_notes(allows.iter().chain(rejects.iter()), &mut notes);
+        let all = sections.iter().flat_map(|s| {
+            s.blocks
+                .iter()
+                .chain(s.allows.iter())
+                .chain(s.rejects.iter())
+        });
+        mirror_notes(all, &mut notes);
+    }
+    match ipv6 {
+        Ipv6::Mirror => notes.push("--mirror-ipv6: entries without a source apply to IPv6 as well; statewall adds its ICMPv6 baseline (errors, echo, MLD, router and neighbour discovery), which IPv6 cannot work without".into()),
+        Ipv6::File => notes.push("--ipv6: the IPv4 file's entries are pinned to IPv4 (from 0.0.0.0/0 when they had no source) and the IPv6 file's to IPv6 (::/0); statewall adds its ICMPv6 baseline (errors, echo, MLD, router and neighbour discovery)".into()),
+        Ipv6::Unspecified => {}
+    }
+    if v6.as_ref().is_some_and(|a| a.input.icmp.is_some()) {
+        notes.push("IPv6 file: statewall accepts the ICMPv6 types IPv6 needs (1-4, 128-136, 143), not every ICMPv6 type".into());
     }
     let listed = notes.clone().into_vec();
-    let text = policy_text(&v4, &listed, &ending, &allows, &rejects);
+    let text = policy_text(&v4, &listed, &ending, &sections);
     reparse(src, text, notes)
 }
 
-/// statewall has one final rule and one baseline for both families: the two files must
-/// agree on them.
+/// statewall has one final rule and one baseline per section for both families: the two
+/// files must agree on them.
 fn families_differ(src: &str, v4: &Analysis, v6: &Analysis) -> Diags {
     let mut diags = Diags::new();
     let same = |a: Option<usize>, b: Option<usize>| a.is_some() == b.is_some();
-    if v4.final_rule.1 != v6.final_rule.1 {
-        diags.push(Diagnostic::error(first_line_span(src), src, "the IPv4 and IPv6 files end differently").with_help("statewall has one final rule for both families: make both files end with the same verdict"));
-    }
-    if !same(v4.established, v6.established)
-        || !same(v4.invalid, v6.invalid)
-        || !same(v4.loopback, v6.loopback)
-    {
-        diags.push(
-            Diagnostic::error(
-                first_line_span(src),
-                src,
-                "the IPv4 and IPv6 files differ in their established, invalid or loopback rules",
-            )
-            .with_help("statewall's baseline is the same for both families"),
-        );
+    let pairs = [
+        (Some(&v4.input), Some(&v6.input), "INPUT"),
+        (v4.forward.as_ref(), v6.forward.as_ref(), "FORWARD"),
+        (v4.output.as_ref(), v6.output.as_ref(), "OUTPUT"),
+    ];
+    for (a, b, name) in pairs {
+        let (a, b) = match (a, b) {
+            (None, None) => continue,
+            (Some(a), Some(b)) => (a, b),
+            _ => {
+                diags.push(Diagnostic::error(first_line_span(src), src, format!("one of the IPv4 and IPv6 files filters {name} and the other accepts everything there")).with_help("statewall hooks a chain for both families or for neither: make both files filter it, or neither"));
+                continue;
+            }
+        };
+        if a.final_rule.1 != b.final_rule.1 {
+            diags.push(Diagnostic::error(first_line_span(src), src, format!("the IPv4 and IPv6 files end {name} differently")).with_help("statewall has one final rule per chain for both families: make both files end it with the same verdict"));
+        }
+        if !same(a.established, b.established)
+            || !same(a.invalid, b.invalid)
+            || !same(a.loopback, b.loopback)
+        {
+            diags.push(
+                Diagnostic::error(
+                    first_line_span(src),
+                    src,
+                    format!("the IPv4 and IPv6 files differ in the established, invalid or loopback rules of {name}"),
+                )
+                .with_help("statewall's baseline is the same for both families"),
+            );
+        }
     }
     diags
 }
 
 /// The mode and final rule of the policy, from the IPv4 file's final rule.
-fn ending(v4: &Analysis, notes: &mut Notes) -> Ending {
-    let (mode, reject) = match v4.final_rule.1 {
+fn ending(src: &str, v4: &Analysis, notes: &mut Notes) -> Result<Ending, Diags> {
+    let input = &v4.input;
+    let (mut mode, reject) = match input.final_rule.1 {
         Verdict::Accept => ("audit", None),
         Verdict::Drop => ("enforce", None),
         Verdict::Reject(RejectKind::Icmp(k)) => ("enforce", Some(k)),
         Verdict::Reject(RejectKind::TcpReset) => unreachable!("refused in analyse"),
     };
-    let origin = match v4.final_rule.0 {
+    let origin = match input.final_rule.0 {
         Some(i) => format!("from line {}: {}", v4.rules[i].line, v4.rules[i].text),
         None => "from the INPUT chain policy".to_string(),
     };
-    if mode == "audit" {
+    let others_filter = [&v4.forward, &v4.output]
+        .into_iter()
+        .flatten()
+        .any(|c| c.final_rule.1 != Verdict::Accept);
+    let mut input_accepts_all = false;
+    if mode == "audit" && others_filter {
+        if !input.blocks.is_empty() || !input.rejects.is_empty() {
+            let r = input
+                .rejects
+                .first()
+                .or(input.blocks.first())
+                .expect("one of them");
+            let mut d = Diags::new();
+            d.push(Diagnostic::error(v4.rules[r.rule].span.clone(), src, "INPUT rejects or drops some packets and accepts the rest, while FORWARD or OUTPUT drops what it does not allow").with_help("statewall accepts the rest of INPUT only in audit mode, and audit mode makes every section accept what it does not allow: end INPUT with DROP or REJECT, or import the chains separately"));
+            return Err(d);
+        }
+        mode = "enforce";
+        input_accepts_all = true;
+        notes.push(format!("INPUT accepts everything ({origin}): imported as an input section that accepts every packet (no baseline, one stateless allow from anywhere), in enforce mode for FORWARD/OUTPUT"));
+    } else if mode == "audit" {
         notes.push(format!("everything not allowed is accepted ({origin}): imported as mode = \"audit\", where the final rule counts and accepts; check the counters, then switch to enforce"));
     }
-    if let (Some(i), Some(IcmpReject::AdminProhibited)) = (v4.final_rule.0, reject)
+    if let (Some(i), Some(IcmpReject::AdminProhibited)) = (input.final_rule.0, reject)
         && v4.rules[i]
             .reject_with
             .as_deref()
@@ -94,59 +180,54 @@ fn ending(v4: &Analysis, notes: &mut Notes) -> Ending {
     {
         notes.push(format!("line {}: statewall answers with ICMP 'administratively prohibited' (code 13) instead of 'host/net prohibited' (code 10/9); clients see the same error (host unreachable)", v4.rules[i].line));
     }
-    Ending {
+    Ok(Ending {
         mode,
         reject,
         origin,
-    }
+        input_accepts_all,
+    })
 }
 
-/// The allow and reject entries, for both families as `ipv6` says, merged and uniquely
-/// named.
-fn entries(
+/// One section's entries, for both families as `ipv6` says, merged.
+fn section<'a>(
     v4: &Analysis,
-    v6: Option<&Analysis>,
+    c: &'a Chain,
+    c6: Option<(&Analysis, &Chain)>,
     ipv6: Ipv6,
-    notes: &mut Notes,
-) -> (Vec<Entry>, Vec<Entry>) {
-    let mut allows: Vec<Entry> = v4.allows.iter().map(|f| entry_of(v4, f, None)).collect();
-    let mut rejects: Vec<Entry> = v4
-        .rejects
-        .iter()
-        .map(|f| entry_of(v4, f, with_of(f)))
-        .collect();
-    match ipv6 {
-        Ipv6::Mirror => {
-            notes.push("--mirror-ipv6: entries without a source apply to IPv6 as well; statewall adds its ICMPv6 baseline (errors, echo, MLD, router and neighbour discovery), which IPv6 cannot work without".into());
-        }
-        Ipv6::File => {
-            notes.push("--ipv6: the IPv4 file's entries are pinned to IPv4 (from 0.0.0.0/0 when they had no source) and the IPv6 file's to IPv6 (::/0); statewall adds its ICMPv6 baseline (errors, echo, MLD, router and neighbour discovery)".into());
-            allows
-                .iter_mut()
-                .chain(rejects.iter_mut())
-                .for_each(pin_to_v4);
-            if let Some(v6) = v6 {
-                allows.extend(v6.allows.iter().map(|f| v6_entry_of(v6, f, None)));
-                rejects.extend(v6.rejects.iter().map(|f| v6_entry_of(v6, f, with_of(f))));
-                if v6.icmp.is_some() {
-                    notes.push("IPv6 file: statewall accepts the ICMPv6 types IPv6 needs (1-4, 128-136, 143), not every ICMPv6 type".into());
-                }
+    _notes: &mut Notes,
+) -> Section<'a> {
+    let kinds = |a: &Analysis, c: &Chain, v6: bool| {
+        let of = |f: &Flat, with| {
+            if v6 {
+                v6_entry_of(a, f, with)
+            } else {
+                entry_of(a, f, with)
             }
-            allows = join_families(allows);
-            rejects = join_families(rejects);
+        };
+        let blocks: Vec<Entry> = c.blocks.iter().map(|f| of(f, None)).collect();
+        let allows: Vec<Entry> = c.allows.iter().map(|f| of(f, None)).collect();
+        let rejects: Vec<Entry> = c.rejects.iter().map(|f| of(f, with_of(f))).collect();
+        [blocks, allows, rejects]
+    };
+    let mut lists = kinds(v4, c, false);
+    if ipv6 == Ipv6::File {
+        lists.iter_mut().flatten().for_each(pin_to_v4);
+        if let Some((a6, c6)) = c6 {
+            for (l, l6) in lists.iter_mut().zip(kinds(a6, c6, true)) {
+                l.extend(l6);
+            }
         }
-        Ipv6::Unspecified => {}
+        for l in lists.iter_mut() {
+            *l = join_families(std::mem::take(l));
+        }
     }
-    let mut allows = merge(allows);
-    let mut rejects = merge(rejects);
-    make_unique(
-        allows
-            .iter_mut()
-            .chain(rejects.iter_mut())
-            .map(|e| &mut e.name)
-            .collect(),
-    );
-    (allows, rejects)
+    let [blocks, allows, rejects] = lists.map(merge);
+    Section {
+        chain: c,
+        blocks,
+        allows,
+        rejects,
+    }
 }
 
 /// `--mirror-ipv6`: what IPv6 does not get from the entries.
@@ -157,6 +238,12 @@ fn mirror_notes<'e>(entries: impl Iterator<Item = &'e Entry>, notes: &mut Notes)
         }
         if !e.icmp.is_empty() {
             notes.push(format!("entry \"{}\" matches ICMPv4 types only", e.name));
+        }
+        if !e.more.except_from.is_empty() || !e.more.except_to.is_empty() {
+            notes.push(format!(
+                "entry \"{}\" has IPv4 exceptions: on IPv6 it matches without them",
+                e.name
+            ));
         }
     }
 }

@@ -13,6 +13,8 @@ use crate::core::plan::CtStates;
 /// The place of a rule in statewall's fixed order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum Rank {
+    /// a drop that moves before everything (a `[[block]]`)
+    Block,
     Established,
     Invalid,
     Loopback,
@@ -42,6 +44,24 @@ pub(super) const REORDER_BUDGET: usize = 50_000_000;
 const RANKS: usize = Rank::Drop as usize + 1;
 const VERDICTS: usize = 7;
 
+/// What statewall's sections are: where their loopback rule looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Hook {
+    Input,
+    Forward,
+    Output,
+}
+
+impl Hook {
+    pub(super) fn chain(self) -> &'static str {
+        match self {
+            Hook::Input => "INPUT",
+            Hook::Forward => "FORWARD",
+            Hook::Output => "OUTPUT",
+        }
+    }
+}
+
 /// A number per verdict, below [`VERDICTS`].
 fn verdict_index(v: Verdict) -> usize {
     match v {
@@ -66,19 +86,121 @@ fn states_only(states: u32) -> Cond {
 
 impl Analyser<'_> {
     /// Every flat rule with its rank; a rule that fits nowhere is left out (and reported).
-    pub(super) fn rank_all(&mut self, flat: Vec<Flat>, found: &mut Found) -> Vec<(Rank, Flat)> {
+    /// A DROP merges into a final drop when no later rule that decides otherwise overlaps
+    /// it, else it becomes a block (before everything) when no earlier one does.
+    pub(super) fn rank_all(
+        &mut self,
+        flat: Vec<Flat>,
+        found: &mut Found,
+        final_rule: FinalRule,
+    ) -> Vec<(Rank, Flat)> {
         let mut ranked = Vec::new();
-        for f in flat {
+        // interfaces whose every packet an earlier rule decided, and that rule's place
+        let mut decided: Vec<(String, bool, usize)> = Vec::new();
+        for mut f in flat {
+            let Some(at) = self.drop_negated_ifs(&mut f, &decided) else {
+                continue;
+            };
             let Some(rank) = self.rank(&f, found) else {
                 continue;
             };
-            if f.syn {
-                let line = self.rules[f.rule].line;
-                self.notes.push(format!("line {line}: `--syn`/`--tcp-flags` becomes a match on NEW connections (statewall's allows match ct state new)"));
+            if let Some(at) = at
+                && ranked
+                    .get(at)
+                    .is_some_and(|(r, _): &(Rank, Flat)| *r > rank)
+            {
+                let r = &self.rules[f.rule];
+                self.error(r.span.clone(), "a negated interface (`! -i`/`! -o`) on a rule that statewall would move before the rule that makes it redundant", "statewall has no \"every interface but\" match; write the rule without `!` after a rule that decides every packet of that interface");
+                continue;
+            }
+            let whole_if = |c: &Cond| {
+                let bare = Cond {
+                    iif: None,
+                    oif: None,
+                    ..c.clone()
+                };
+                match (&c.iif, &c.oif) {
+                    (Some(i), None) if bare.is_everything() => Some((i.clone(), false)),
+                    (None, Some(o)) if bare.is_everything() => Some((o.clone(), true)),
+                    _ => None,
+                }
+            };
+            if let Some((name, out)) = whole_if(&f.cond) {
+                decided.push((name, out, ranked.len()));
             }
             ranked.push((rank, f));
         }
+        self.stateful = found.established.is_some();
+        self.place_drops(&mut ranked, final_rule);
         ranked
+    }
+
+    /// `! -i X` is only kept when an earlier rule decided every packet arriving on X (the
+    /// classic `-i lo -j ACCEPT` before `! -i lo -s 127.0.0.0/8 -j DROP`): then the negation
+    /// says nothing and is dropped. Returns the place of the latest such earlier rule (Some(None)
+    /// without negations), None when a negation stays (reported).
+    fn drop_negated_ifs(
+        &mut self,
+        f: &mut Flat,
+        decided: &[(String, bool, usize)],
+    ) -> Option<Option<usize>> {
+        let mut at = None;
+        for out in [false, true] {
+            let nots = if out {
+                std::mem::take(&mut f.cond.not_oif)
+            } else {
+                std::mem::take(&mut f.cond.not_iif)
+            };
+            for n in nots {
+                let by = decided
+                    .iter()
+                    .find(|(d, o, _)| *o == out && super::cond::if_covers(d, &n));
+                let r = &self.rules[f.rule];
+                match by {
+                    Some((_, _, i)) => {
+                        at = at.max(Some(*i));
+                        self.notes.push(format!("line {}: `! {} {n}` says nothing: every packet {} {n} was decided by an earlier rule", r.line, if out { "-o" } else { "-i" }, if out { "leaving on" } else { "arriving on" }));
+                    }
+                    None => {
+                        self.error(r.span.clone(), format!("a negated interface `! {} {}`", if out { "-o" } else { "-i" }, n.replace('*', "+")), "statewall has no \"every interface but\" match; it imports one only when an earlier rule decides every packet of that interface (e.g. `-i lo -j ACCEPT` first): add such a rule, or write the rule per interface");
+                        return None;
+                    }
+                }
+            }
+        }
+        Some(at)
+    }
+
+    /// Each DROP entry's place: merged into a final drop (Rank::Drop) when no later rule of
+    /// another verdict overlaps it; else a block (before everything) when it has no state
+    /// match and no earlier rule of another verdict overlaps it. The comparisons stop at
+    /// [`REORDER_BUDGET`] (the order check then decides, within its own budget).
+    fn place_drops(&mut self, ranked: &mut [(Rank, Flat)], final_rule: FinalRule) {
+        let mut budget = REORDER_BUDGET;
+        let fin_drop = final_rule.1 == Verdict::Drop;
+        for p in 0..ranked.len() {
+            if ranked[p].0 != Rank::Drop {
+                continue;
+            }
+            let c = ranked[p].1.cond.clone();
+            let c = &c;
+            let conflict = |range: std::ops::Range<usize>, budget: &mut usize| {
+                range.into_iter().any(|q| {
+                    *budget = budget.saturating_sub(1);
+                    let (rq, fq) = &ranked[q];
+                    fq.verdict != Verdict::Drop && sw_cond(*rq, &fq.cond, self.stateful).overlaps(c)
+                })
+            };
+            if budget == 0 {
+                return;
+            }
+            if fin_drop && !conflict(p + 1..ranked.len(), &mut budget) {
+                continue;
+            }
+            if c.states.is_none() && !conflict(0..p, &mut budget) {
+                ranked[p].0 = Rank::Block;
+            }
+        }
     }
 
     fn rank(&mut self, f: &Flat, found: &mut Found) -> Option<Rank> {
@@ -86,11 +208,6 @@ impl Analyser<'_> {
             return Some(rank);
         }
         let c = &f.cond;
-        if c.dst_lo {
-            let span = self.rules[f.rule].span.clone();
-            self.error(span, "a destination match other than the loopback pattern", "only `-s 127.0.0.0/8 -d 127.0.0.0/8 -j ACCEPT` (or `-i lo -j ACCEPT`) is understood");
-            return None;
-        }
         if f.verdict == Verdict::Accept && c.states.is_some_and(|s| s & !EST == 0) {
             // already accepted by the established rule, if the file has one
             return Some(Rank::Established);
@@ -103,13 +220,24 @@ impl Analyser<'_> {
     fn baseline_rank(&mut self, f: &Flat, found: &mut Found) -> Option<Rank> {
         let c = &f.cond;
         let only = |g: Cond| *c == g;
-        let lo_iif = Cond {
-            iif: Some("lo".into()),
-            ..Default::default()
+        let lo_if = Some("lo".to_string());
+        let lo = match self.hook {
+            Hook::Input => Cond {
+                iif: lo_if,
+                ..Default::default()
+            },
+            Hook::Output => Cond {
+                oif: lo_if,
+                ..Default::default()
+            },
+            Hook::Forward => Cond {
+                states: Some(0), // never: forward has no loopback rule
+                ..Default::default()
+            },
         };
         let lo_nets = Cond {
             src: Some(loopback_net(self.fam)),
-            dst_lo: true,
+            dst: Some(loopback_net(self.fam)),
             ..Default::default()
         };
         let icmp = Cond {
@@ -121,7 +249,7 @@ impl Analyser<'_> {
                 found.established.get_or_insert(f.rule);
                 Some(Rank::Established)
             }
-            Verdict::Accept if only(lo_iif) || only(lo_nets) => {
+            Verdict::Accept if only(lo) || (self.hook == Hook::Input && only(lo_nets)) => {
                 found.loopback.get_or_insert(f.rule);
                 if c.src.is_some() {
                     let r = &self.rules[f.rule];
@@ -145,7 +273,7 @@ impl Analyser<'_> {
     }
 
     /// An allow, a reject or a drop; None when an entry cannot say what it matches (its
-    /// states, its ICMP, a reset for more than tcp).
+    /// states, a reset for more than tcp).
     fn entry_rank(&mut self, f: &Flat) -> Option<Rank> {
         let rules = self.rules;
         let r = &rules[f.rule];
@@ -155,14 +283,6 @@ impl Analyser<'_> {
         {
             let names = CtStates(s).names().join(",");
             self.error(r.span.clone(), format!("connection states {names} on this rule"), "statewall's entries match NEW connections (established and related ones are accepted by its established rule, invalid ones dropped by its invalid rule); other combinations cannot be imported");
-            return None;
-        }
-        if c.proto == Some(icmp_proto(self.fam)) && c.icmp.is_none() {
-            self.error(r.span.clone(), "ICMP restricted by source, interface or state", "statewall accepts all ICMP for everyone (its icmp baseline), or single ICMP types (--icmp-type) per entry");
-            return None;
-        }
-        if c.proto == Some(58) {
-            self.error(r.span.clone(), "an ICMPv6 rule with conditions", "statewall accepts the ICMPv6 types IPv6 needs in its baseline; it has no other ICMPv6 entries");
             return None;
         }
         match f.verdict {
@@ -175,7 +295,10 @@ impl Analyser<'_> {
                 );
                 None
             }
-            Verdict::Reject(_) => Some(Rank::Reject),
+            Verdict::Reject(_) => {
+                self.prohibited_outside_input(f.rule);
+                Some(Rank::Reject)
+            }
             Verdict::Drop => Some(Rank::Drop),
         }
     }
@@ -191,7 +314,7 @@ impl Analyser<'_> {
             self.drops_before_another_final(ranked, final_rule);
         }
         self.reordering_keeps_verdicts(ranked);
-        self.established_is_plain(ranked, final_rule, found);
+        self.established_is_plain(ranked, found);
     }
 
     /// Mid-chain drops only merge into a final drop.
@@ -202,9 +325,9 @@ impl Analyser<'_> {
                 let r = &rules[f.rule];
                 let fin = match final_rule.0 {
                     Some(i) => format!("line {}", rules[i].line),
-                    None => "the INPUT policy".to_string(),
+                    None => format!("the {} policy", self.hook.chain()),
                 };
-                self.error(r.span.clone(), "a DROP before a final rule that does not drop", format!("statewall has no drop entries: what it does not allow meets its final rule, and here that accepts or rejects ({fin}); make this a REJECT, or end the chain with DROP"));
+                self.error(r.span.clone(), "a DROP that statewall can neither merge into its final rule nor move first", format!("statewall drops in a `[[block]]` (before every other rule, without a state match) or in its final rule, and here the final rule accepts or rejects ({fin}) and an earlier rule of another verdict matches some of these packets; make this a REJECT, or end the chain with DROP"));
             }
         }
     }
@@ -219,14 +342,27 @@ impl Analyser<'_> {
             return;
         }
         let rules = self.rules;
-        let sw: Vec<Cond> = ranked.iter().map(|(r, f)| sw_cond(*r, &f.cond)).collect();
+        let stateful = self.stateful;
+        let sw: Vec<Cond> = ranked
+            .iter()
+            .map(|(r, f)| sw_cond(*r, &f.cond, stateful))
+            .collect();
         // the earlier rules, by rank and verdict, in order
         let mut earlier: Vec<Vec<usize>> = vec![Vec::new(); RANKS * VERDICTS];
         for (j, (rj, fj)) in ranked.iter().enumerate() {
             let vj = verdict_index(fj.verdict);
+            // the loopback accept before the invalid drop: statewall's invalid rule comes
+            // first, which changes only invalid packets on the loopback interface (said)
+            let lo_first = *rj == Rank::Invalid
+                && (0..VERDICTS)
+                    .any(|v| !earlier[Rank::Loopback as usize * VERDICTS + v].is_empty());
+            if lo_first {
+                let r = &rules[fj.rule];
+                self.notes.push(format!("line {}: `{}` comes after the loopback accept in the file; statewall drops invalid packets first, so conntrack-invalid packets on lo (local connections out of sync) are now dropped instead of accepted", r.line, r.text));
+            }
             let first = (*rj as usize + 1..RANKS)
                 .flat_map(|r| (0..VERDICTS).map(move |v| (r, v)))
-                .filter(|&(_, v)| v != vj)
+                .filter(|&(r, v)| v != vj && !(lo_first && r == Rank::Loopback as usize))
                 .filter_map(|(r, v)| {
                     earlier[r * VERDICTS + v]
                         .iter()
@@ -279,40 +415,36 @@ impl Analyser<'_> {
         true
     }
 
-    /// Without an established rule, allows (NEW only) would cut their own connections; an
+    /// Without an established rule, statewall's allows are stateless (they accept every
+    /// packet they match): a rule that accepted NEW packets only would then accept more. An
     /// accept of established packets under conditions is only covered by a plain one.
-    fn established_is_plain(
-        &mut self,
-        ranked: &[(Rank, Flat)],
-        final_rule: FinalRule,
-        found: &Found,
-    ) {
+    fn established_is_plain(&mut self, ranked: &[(Rank, Flat)], found: &Found) {
         if found.established.is_some() {
             return;
         }
         let rules = self.rules;
-        if final_rule.1 != Verdict::Accept
-            && let Some((_, first)) = ranked.iter().find(|(r, _)| *r == Rank::Allow)
-        {
-            self.error(rules[first.rule].span.clone(), "an ACCEPT in a file without an ESTABLISHED,RELATED accept", "statewall's entries accept NEW connections and rely on its established rule for the rest; add `-A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT` as the first rule");
+        let chain = self.hook.chain();
+        for (_, f) in ranked.iter().filter(|(r, _)| *r == Rank::Allow) {
+            if f.cond
+                .states
+                .is_some_and(|s| s & CtStates::ESTABLISHED == 0)
+            {
+                self.error(rules[f.rule].span.clone(), "an ACCEPT of NEW packets only, in a chain without an ESTABLISHED,RELATED accept", format!("without an established rule statewall's allows accept every packet of what they match (iptables here lets only each connection's first packet through); add `-A {chain} -m state --state ESTABLISHED,RELATED -j ACCEPT` as the first rule"));
+            }
         }
         for (_, f) in ranked.iter().filter(|(r, _)| *r == Rank::Established) {
             self.error(
                 rules[f.rule].span.clone(),
                 "an ESTABLISHED/RELATED accept with conditions, and no plain one",
-                "statewall accepts every established and related packet in its first rule, or none; add `-A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT` if that is what is meant",
+                format!("statewall accepts every established and related packet in its first rule, or none; add `-A {chain} -m state --state ESTABLISHED,RELATED -j ACCEPT` if that is what is meant"),
             );
         }
     }
 
-    /// The allow and reject entries' rules, and a note for each rule that changes meaning or
-    /// disappears on the way.
-    pub(super) fn collect(
-        &mut self,
-        ranked: Vec<(Rank, Flat)>,
-        found: &Found,
-    ) -> (Vec<Flat>, Vec<Flat>) {
-        let (mut allows, mut rejects) = (Vec::new(), Vec::new());
+    /// The block, allow and reject entries' rules, and a note for each rule that changes
+    /// meaning or disappears on the way.
+    pub(super) fn collect(&mut self, ranked: Vec<(Rank, Flat)>, found: &Found) -> Collected {
+        let mut out = Collected::default();
         for (rank, f) in ranked {
             let r = &self.rules[f.rule];
             match rank {
@@ -321,10 +453,14 @@ impl Analyser<'_> {
                     r.line, r.text
                 )),
                 Rank::Allow => {
-                    if f.cond.states.is_none() && !f.syn {
+                    if found.established.is_none() {
+                        if f.cond.states.is_some() {
+                            self.notes.push(format!("line {}: `{}` becomes a stateless allow (the chain has no established rule): it accepts every packet it matches, in any connection state", r.line, r.text));
+                        }
+                    } else if f.cond.states.is_none() {
                         self.notes.push(format!("line {}: `{}` has no state match; statewall's allow accepts NEW connections (established ones by its established rule{})", r.line, r.text, if found.invalid.is_some() { "" } else { "; packets conntrack calls INVALID are no longer accepted here" }));
                     }
-                    allows.push(f)
+                    out.allows.push(f)
                 }
                 Rank::Reject => {
                     if f.cond.states.is_some() {
@@ -333,8 +469,9 @@ impl Analyser<'_> {
                             r.line, r.text
                         ));
                     }
-                    rejects.push(f)
+                    out.rejects.push(f)
                 }
+                Rank::Block => out.blocks.push(f),
                 Rank::Drop => self.notes.push(format!(
                     "line {}: `{}` drops what statewall's final rule drops anyway",
                     r.line, r.text
@@ -342,8 +479,16 @@ impl Analyser<'_> {
                 _ => {}
             }
         }
-        (allows, rejects)
+        out
     }
+}
+
+/// A chain's entries, by kind.
+#[derive(Debug, Default)]
+pub(super) struct Collected {
+    pub(super) blocks: Vec<Flat>,
+    pub(super) allows: Vec<Flat>,
+    pub(super) rejects: Vec<Flat>,
 }
 
 /// Whether an entry with this verdict can say it matches connection states `s`: allows match
@@ -359,6 +504,7 @@ fn states_fit(verdict: Verdict, s: u32) -> bool {
 
 fn rank_name(r: Rank) -> &'static str {
     match r {
+        Rank::Block => "a drop before everything (a block)",
         Rank::Established => "an established accept",
         Rank::Invalid => "an invalid drop",
         Rank::Loopback => "the loopback accept",
@@ -369,20 +515,22 @@ fn rank_name(r: Rank) -> &'static str {
     }
 }
 
-/// The packets statewall's rule for this ranked rule matches.
-fn sw_cond(rank: Rank, c: &Cond) -> Cond {
+/// The packets statewall's rule for this ranked rule matches (`stateful`: the chain has an
+/// established rule, so allows match NEW only).
+fn sw_cond(rank: Rank, c: &Cond, stateful: bool) -> Cond {
     match rank {
         Rank::Loopback => Cond {
-            iif: Some("lo".into()),
+            iif: c.iif.clone(),
+            oif: c.oif.clone(),
             ..Default::default()
         },
         Rank::Established if c.states.is_some_and(|s| s & !EST == 0) => states_only(EST),
         Rank::Allow => Cond {
-            states: Some(CtStates::NEW),
+            states: stateful.then_some(CtStates::NEW),
             ..c.clone()
         },
-        // statewall's rejects have no state match
-        Rank::Reject => Cond {
+        // statewall's rejects and blocks have no state match
+        Rank::Reject | Rank::Block => Cond {
             states: None,
             ..c.clone()
         },
@@ -412,10 +560,11 @@ mod tests {
     #[test]
     fn statewall_allows_match_new_and_rejects_any_state() {
         let c = states_only(EST | CtStates::NEW);
-        assert_eq!(sw_cond(Rank::Allow, &c).states, Some(CtStates::NEW));
-        assert_eq!(sw_cond(Rank::Reject, &c).states, None);
+        assert_eq!(sw_cond(Rank::Allow, &c, true).states, Some(CtStates::NEW));
+        assert_eq!(sw_cond(Rank::Allow, &c, false).states, None);
+        assert_eq!(sw_cond(Rank::Reject, &c, true).states, None);
         assert_eq!(
-            sw_cond(Rank::Established, &states_only(CtStates::RELATED)),
+            sw_cond(Rank::Established, &states_only(CtStates::RELATED), true),
             states_only(EST)
         );
     }

@@ -2,17 +2,71 @@
 
 use crate::core::model::{Cidr, PortRange};
 
-/// The condition of a rule: every field `None` = any.
+/// The condition of a rule: every field `None` (or empty) = any.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct Cond {
     pub(super) states: Option<u32>,
+    /// an interface name, or a prefix wildcard ending in `*` (iptables' `eth+`)
     pub(super) iif: Option<String>,
+    pub(super) oif: Option<String>,
     pub(super) src: Option<Cidr>,
-    /// `-d 127.0.0.0/8` (or `::1/128`) in the loopback pattern
-    pub(super) dst_lo: bool,
+    pub(super) dst: Option<Cidr>,
+    /// `! -s`, `! -d`: networks the rule does not match
+    pub(super) not_src: Vec<Cidr>,
+    pub(super) not_dst: Vec<Cidr>,
+    /// `! -i`, `! -o`: interfaces (or wildcards) the rule does not match
+    pub(super) not_iif: Vec<String>,
+    pub(super) not_oif: Vec<String>,
     pub(super) proto: Option<u8>,
     pub(super) ports: Option<Vec<PortRange>>,
-    pub(super) icmp: Option<u8>,
+    pub(super) sports: Option<Vec<PortRange>>,
+    /// ICMP (or ICMPv6, by `proto`) type, and code
+    pub(super) icmp: Option<(u8, Option<u8>)>,
+    /// TCP flags (mask, value)
+    pub(super) flags: Option<(u8, u8)>,
+}
+
+/// Whether interface pattern `a` (a name, or a prefix ending in `*`) matches every name `b`
+/// matches.
+pub(super) fn if_covers(a: &str, b: &str) -> bool {
+    match a.strip_suffix('*') {
+        Some(p) => b.starts_with(p),
+        None => a == b,
+    }
+}
+
+/// Whether some interface name matches both patterns.
+fn if_overlaps(a: &str, b: &str) -> bool {
+    if_covers(a, b) || if_covers(b, a)
+}
+
+/// Whether a network matches both (networks are nested or disjoint).
+fn net_overlaps(a: Cidr, b: Cidr) -> bool {
+    a.covers(b) || b.covers(a)
+}
+
+fn ports_overlap(a: &[PortRange], b: &[PortRange]) -> bool {
+    a.iter()
+        .any(|x| b.iter().any(|y| x.lo.max(y.lo) <= x.hi.min(y.hi)))
+}
+
+/// Whether `pos` (what one condition needs) falls wholly inside an exception of the other.
+fn excluded<T>(pos: &Option<T>, nots: &[T], covers: impl Fn(&T, &T) -> bool) -> bool {
+    pos.as_ref()
+        .is_some_and(|p| nots.iter().any(|n| covers(n, p)))
+}
+
+fn flags_overlap(a: (u8, u8), b: (u8, u8)) -> bool {
+    let common = a.0 & b.0;
+    a.1 & common == b.1 & common
+}
+
+fn icmp_overlaps(a: (u8, Option<u8>), b: (u8, Option<u8>)) -> bool {
+    a.0 == b.0
+        && match (a.1, b.1) {
+            (Some(x), Some(y)) => x == y,
+            _ => true,
+        }
 }
 
 impl Cond {
@@ -20,69 +74,96 @@ impl Cond {
         *self == Cond::default()
     }
 
-    /// Both conditions at once; `None` when no packet can match both.
+    /// Both conditions at once; `None` when no packet can match both. (Exceptions are
+    /// joined; TCP flags only when one condition has none or both say the same.)
     pub(super) fn and(&self, o: &Cond) -> Option<Cond> {
-        fn both<T: Clone + PartialEq>(a: &Option<T>, b: &Option<T>) -> Option<Option<T>> {
+        if !self.overlaps(o) {
+            return None;
+        }
+        fn narrower_if(a: &Option<String>, b: &Option<String>) -> Option<String> {
             match (a, b) {
-                (None, x) | (x, None) => Some(x.clone()),
-                (Some(x), Some(y)) if x == y => Some(Some(x.clone())),
-                _ => None,
+                (None, x) | (x, None) => x.clone(),
+                (Some(x), Some(y)) if if_covers(x, y) => Some(y.clone()),
+                (Some(x), _) => Some(x.clone()),
             }
         }
+        fn narrower_net(a: Option<Cidr>, b: Option<Cidr>) -> Option<Cidr> {
+            match (a, b) {
+                (Some(a), Some(b)) if a.covers(b) => Some(b),
+                (Some(a), Some(_)) => Some(a),
+                (a, b) => a.or(b),
+            }
+        }
+        fn joined<T: Clone + PartialEq>(a: &[T], b: &[T]) -> Vec<T> {
+            let mut v = a.to_vec();
+            v.extend(b.iter().filter(|x| !a.contains(x)).cloned());
+            v
+        }
         let states = match (self.states, o.states) {
-            (Some(a), Some(b)) if a & b == 0 => return None,
             (Some(a), Some(b)) => Some(a & b),
-            (a, b) => a.or(b),
-        };
-        let src = match (self.src, o.src) {
-            (Some(a), Some(b)) if a.covers(b) => Some(b),
-            (Some(a), Some(b)) if b.covers(a) => Some(a),
-            (Some(_), Some(_)) => return None,
             (a, b) => a.or(b),
         };
         let ports = match (&self.ports, &o.ports) {
             (Some(a), Some(b)) => Some(common_ports(a, b)?),
             (a, b) => a.clone().or(b.clone()),
         };
+        let sports = match (&self.sports, &o.sports) {
+            (Some(a), Some(b)) => Some(common_ports(a, b)?),
+            (a, b) => a.clone().or(b.clone()),
+        };
+        let icmp = match (self.icmp, o.icmp) {
+            (Some((t, Some(c))), _) | (_, Some((t, Some(c)))) => Some((t, Some(c))),
+            (a, b) => a.or(b),
+        };
         Some(Cond {
             states,
-            iif: both(&self.iif, &o.iif)?,
-            src,
-            dst_lo: self.dst_lo || o.dst_lo,
-            proto: both(&self.proto, &o.proto)?,
+            iif: narrower_if(&self.iif, &o.iif),
+            oif: narrower_if(&self.oif, &o.oif),
+            src: narrower_net(self.src, o.src),
+            dst: narrower_net(self.dst, o.dst),
+            not_src: joined(&self.not_src, &o.not_src),
+            not_dst: joined(&self.not_dst, &o.not_dst),
+            not_iif: joined(&self.not_iif, &o.not_iif),
+            not_oif: joined(&self.not_oif, &o.not_oif),
+            proto: self.proto.or(o.proto),
             ports,
-            icmp: both(&self.icmp, &o.icmp)?,
+            sports,
+            icmp,
+            flags: match (self.flags, o.flags) {
+                (Some(a), Some(b)) => Some((a.0 | b.0, a.1 | b.1)),
+                (a, b) => a.or(b),
+            },
         })
     }
 
-    /// Whether some packet can match both: [`Cond::and`] without building the result.
+    /// Whether some packet can match both: false only when that is proven (it may say true
+    /// for two conditions no packet matches together, never the other way round).
     pub(super) fn overlaps(&self, o: &Cond) -> bool {
-        fn both<T: PartialEq>(a: &Option<T>, b: &Option<T>) -> bool {
+        fn both<T>(a: &Option<T>, b: &Option<T>, f: impl Fn(&T, &T) -> bool) -> bool {
             match (a, b) {
-                (Some(x), Some(y)) => x == y,
+                (Some(x), Some(y)) => f(x, y),
                 _ => true,
             }
         }
-        let states = match (self.states, o.states) {
-            (Some(a), Some(b)) => a & b != 0,
-            _ => true,
-        };
-        let src = match (self.src, o.src) {
-            (Some(a), Some(b)) => a.covers(b) || b.covers(a),
-            _ => true,
-        };
-        let ports = match (&self.ports, &o.ports) {
-            (Some(a), Some(b)) => a
-                .iter()
-                .any(|x| b.iter().any(|y| x.lo.max(y.lo) <= x.hi.min(y.hi))),
-            _ => true,
-        };
-        states
-            && src
-            && ports
-            && both(&self.iif, &o.iif)
-            && both(&self.proto, &o.proto)
-            && both(&self.icmp, &o.icmp)
+        let states = both(&self.states, &o.states, |a, b| a & b != 0);
+        let addrs = both(&self.src, &o.src, |a, b| net_overlaps(*a, *b))
+            && both(&self.dst, &o.dst, |a, b| net_overlaps(*a, *b))
+            && !excluded(&self.src, &o.not_src, |n, p| n.covers(*p))
+            && !excluded(&o.src, &self.not_src, |n, p| n.covers(*p))
+            && !excluded(&self.dst, &o.not_dst, |n, p| n.covers(*p))
+            && !excluded(&o.dst, &self.not_dst, |n, p| n.covers(*p));
+        let ifs = both(&self.iif, &o.iif, |a, b| if_overlaps(a, b))
+            && both(&self.oif, &o.oif, |a, b| if_overlaps(a, b))
+            && !excluded(&self.iif, &o.not_iif, |n, p| if_covers(n, p))
+            && !excluded(&o.iif, &self.not_iif, |n, p| if_covers(n, p))
+            && !excluded(&self.oif, &o.not_oif, |n, p| if_covers(n, p))
+            && !excluded(&o.oif, &self.not_oif, |n, p| if_covers(n, p));
+        let l4 = both(&self.proto, &o.proto, |a, b| a == b)
+            && both(&self.ports, &o.ports, |a, b| ports_overlap(a, b))
+            && both(&self.sports, &o.sports, |a, b| ports_overlap(a, b))
+            && both(&self.icmp, &o.icmp, |a, b| icmp_overlaps(*a, *b))
+            && both(&self.flags, &o.flags, |a, b| flags_overlap(*a, *b));
+        states && addrs && ifs && l4
     }
 }
 

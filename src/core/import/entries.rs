@@ -9,7 +9,7 @@ use super::analyse::Analysis;
 use super::flatten::{Flat, Verdict};
 use super::naming::entry_name;
 use super::rule::RejectKind;
-use crate::core::model::{Cidr, PortRange};
+use crate::core::model::{Cidr, More, PortRange};
 
 pub(super) struct Entry {
     pub(super) name: String,
@@ -20,6 +20,9 @@ pub(super) struct Entry {
     pub(super) icmp: Vec<u8>,
     pub(super) from: Vec<Cidr>,
     pub(super) iif: Option<String>,
+    /// the keys of issue 10: `to`, `except_from`, `except_to`, `oif`, source ports,
+    /// protocols, ICMP codes, ICMPv6, TCP flags
+    pub(super) more: More,
     pub(super) with: Option<&'static str>,
     /// for merging: everything but the source
     pub(super) key: String,
@@ -48,6 +51,13 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
         icmp: Vec::new(),
         from: c.src.into_iter().collect(),
         iif: c.iif.clone(),
+        more: More {
+            to: c.dst.into_iter().collect(),
+            except_from: c.not_src.clone(),
+            except_to: c.not_dst.clone(),
+            oif: c.oif.clone(),
+            ..Default::default()
+        },
         with,
         key: String::new(),
         v6: false,
@@ -58,17 +68,39 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
     }
     e.lines.push(format!("# from line {}: {}", r.line, r.text));
     let all = vec![PortRange { lo: 1, hi: 65535 }];
+    let m = &mut e.more;
     match c.proto {
-        Some(6) => e.tcp = normalise(c.ports.clone().unwrap_or(all)),
-        Some(17) => e.udp = normalise(c.ports.clone().unwrap_or(all)),
-        Some(1) => e.icmp = c.icmp.into_iter().collect(),
-        _ => {}
+        Some(p @ (6 | 17)) => {
+            let sports = c.sports.clone().map(normalise).unwrap_or_default();
+            let flags: Vec<(u8, u8)> = c.flags.into_iter().filter(|_| p == 6).collect();
+            let dports = match &c.ports {
+                Some(ps) => normalise(ps.clone()),
+                None if sports.is_empty() && flags.is_empty() => all,
+                None => Vec::new(),
+            };
+            if p == 6 {
+                (e.tcp, m.tcp_sport, m.tcp_flags) = (dports, sports, flags);
+            } else {
+                (e.udp, m.udp_sport) = (dports, sports);
+            }
+        }
+        Some(1) => match c.icmp {
+            Some((t, None)) => e.icmp.push(t),
+            Some((t, Some(code))) => m.icmp_codes.push((t, code)),
+            None => m.protocol.push(1),
+        },
+        Some(58) => match c.icmp {
+            Some(t) => m.icmpv6.push(t),
+            None => m.protocol.push(58),
+        },
+        Some(p) => m.protocol.push(p),
+        None => {}
     }
     e.name = entry_name(r.comment.as_deref(), &e, c.proto);
     // the comment by its hash: a long one must not be copied into every entry of its rule
     e.key = format!(
-        "{:?}{:?}{:?}{:?}{:?}{:?}{:?}",
-        e.tcp, e.udp, e.icmp, e.iif, e.with, f.via, r.comment_id
+        "{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}",
+        e.tcp, e.udp, e.icmp, e.iif, e.more, e.with, f.via, r.comment_id
     );
     e
 }
@@ -80,7 +112,8 @@ pub(super) fn v6_entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) ->
     e.lines
         .iter_mut()
         .for_each(|l| *l = l.replacen("# ", "# IPv6 file, ", 1));
-    if e.from.is_empty() {
+    let v6_only = !e.more.icmpv6.is_empty() || e.more.protocol == [58];
+    if e.from.is_empty() && e.more.to.is_empty() && !v6_only {
         e.from.push(Cidr::V6(Ipv6Addr::UNSPECIFIED, 0));
     }
     e.key.push_str("v6");
@@ -90,7 +123,8 @@ pub(super) fn v6_entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) ->
 
 /// `--ipv6`: an IPv4 file's entry without a source (or ICMP types) is pinned to IPv4.
 pub(super) fn pin_to_v4(e: &mut Entry) {
-    if e.from.is_empty() && e.icmp.is_empty() {
+    let v4_only = !e.icmp.is_empty() || !e.more.icmp_codes.is_empty() || e.more.protocol == [1];
+    if e.from.is_empty() && e.more.to.is_empty() && !v4_only {
         e.from.push(Cidr::V4(Ipv4Addr::UNSPECIFIED, 0));
     }
 }
@@ -102,7 +136,7 @@ pub(super) fn join_families(entries: Vec<Entry>) -> Vec<Entry> {
     let any4 = vec![Cidr::V4(Ipv4Addr::UNSPECIFIED, 0)];
     let any6 = vec![Cidr::V6(Ipv6Addr::UNSPECIFIED, 0)];
     let (mut v4, v6): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| !e.v6);
-    let says = |e: &Entry| format!("{:?}", (&e.tcp, &e.udp, &e.icmp, &e.iif, e.with));
+    let says = |e: &Entry| format!("{:?}", (&e.tcp, &e.udp, &e.icmp, &e.iif, &e.more, e.with));
     let mut waiting: HashMap<String, VecDeque<usize>> = HashMap::new();
     for (i, f) in v4.iter().enumerate() {
         if f.from == any4 {

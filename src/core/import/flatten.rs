@@ -1,4 +1,4 @@
-//! INPUT, flattened: the chains it jumps to are inlined in order, their rules' conditions
+//! A built-in chain (INPUT, FORWARD, OUTPUT), flattened: the chains it jumps to are inlined in order, their rules' conditions
 //! joined with the jump's, and LOG rules are left out.
 
 use std::collections::{HashMap, HashSet};
@@ -16,7 +16,16 @@ const MAX_DEPTH: usize = 16;
 /// own). Past this the import is refused.
 pub(super) const MAX_WALK: usize = 500_000;
 
-/// One rule of the flattened INPUT chain.
+/// Each item of `v` as Some, or one None (any) when it is empty.
+fn some_or_any<T: Copy>(v: &[T]) -> Vec<Option<T>> {
+    if v.is_empty() {
+        vec![None]
+    } else {
+        v.iter().copied().map(Some).collect()
+    }
+}
+
+/// One rule of a flattened built-in chain.
 #[derive(Debug, Clone)]
 pub(super) struct Flat {
     pub(super) cond: Cond,
@@ -24,7 +33,6 @@ pub(super) struct Flat {
     /// the rule that decides, and the jumps that led to it (outermost first)
     pub(super) rule: usize,
     pub(super) via: Vec<usize>,
-    pub(super) syn: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,9 +56,9 @@ struct Walk<'r> {
 }
 
 impl Analyser<'_> {
-    /// INPUT with the chains it jumps to inlined; a note for each user chain it never jumps
-    /// to.
-    pub(super) fn flatten_input(&mut self, user_chains: &[String]) -> Vec<Flat> {
+    /// Built-in chain `name` with the chains it jumps to inlined; the chains jumped to are
+    /// added to `used`.
+    pub(super) fn flatten_chain(&mut self, name: &str, used: &mut HashSet<String>) -> Vec<Flat> {
         let rules = self.rules;
         let mut chains: HashMap<&str, Vec<usize>> = HashMap::new();
         for (i, r) in rules.iter().enumerate() {
@@ -63,14 +71,8 @@ impl Analyser<'_> {
             used: HashSet::new(),
             steps: 0,
         };
-        self.flatten(&mut walk, "INPUT", &Cond::default());
-        for c in user_chains {
-            if !walk.used.contains(c) && walk.chains.contains_key(c.as_str()) {
-                self.notes.push(format!(
-                    "chain {c} is never jumped to from INPUT: its rules have no effect and are left out"
-                ));
-            }
-        }
+        self.flatten(&mut walk, name, &Cond::default());
+        used.extend(walk.used);
         walk.out
     }
 
@@ -84,13 +86,15 @@ impl Analyser<'_> {
         for (k, &i) in idx.iter().enumerate() {
             let r = &rules[i];
             let last = k + 1 == idx.len();
-            // several `-s` networks make several rules
-            let srcs: Vec<Option<Cidr>> = if r.srcs.is_empty() {
-                vec![None]
-            } else {
-                r.srcs.iter().copied().map(Some).collect()
-            };
-            for s in srcs {
+            // several `-s` (`-d`) networks make several rules, and so does `! --syn`
+            let srcs: Vec<Option<Cidr>> = some_or_any(&r.srcs);
+            let dsts: Vec<Option<Cidr>> = some_or_any(&r.dsts);
+            let flags: Vec<Option<(u8, u8)>> = some_or_any(&r.flag_alts);
+            for ((s, d), fl) in srcs
+                .iter()
+                .flat_map(|s| dsts.iter().map(move |d| (s, d)))
+                .flat_map(|sd| flags.iter().map(move |f| (sd, f)))
+            {
                 if walk.steps > MAX_WALK {
                     return;
                 }
@@ -98,13 +102,17 @@ impl Analyser<'_> {
                 if walk.steps > MAX_WALK {
                     self.error(
                         r.span.clone(),
-                        format!("INPUT, with the chains it jumps to, is more than {} rules long here", crate::core::diag::thousands(MAX_WALK)),
-                        "statewall's chain is one flat list: each jump copies the chain it jumps to (nested jumps multiply) and each source of a `-s a,b,…` list is one rule; jump to each chain once, or use fewer, wider networks",
+                        format!("{}, with the chains it jumps to, is more than {} rules long here", self.hook.chain(), crate::core::diag::thousands(MAX_WALK)),
+                        "statewall's chain is one flat list: each jump copies the chain it jumps to (nested jumps multiply) and each network of a `-s a,b,…` list is one rule; jump to each chain once, or use fewer, wider networks",
                     );
                     return;
                 }
                 let mut own = r.cond.clone();
-                own.src = s;
+                own.src = *s;
+                own.dst = *d;
+                if fl.is_some() {
+                    own.flags = *fl;
+                }
                 let Some(cond) = prefix.and(&own) else {
                     continue;
                 };
@@ -147,7 +155,6 @@ impl Analyser<'_> {
             verdict,
             rule: i,
             via: walk.via.clone(),
-            syn: r.syn,
         });
     }
 

@@ -21,6 +21,22 @@ pub(super) struct Tables {
     pub(super) rules: Vec<IptRule>,
     /// the span of the first `*filter` line, if the file has one
     pub(super) filter: Option<Range<usize>>,
+    /// each rule's place in its chain: `-A` counts up, `-I` (at the top) down
+    order: Vec<i64>,
+    placed: i64,
+}
+
+/// The built-in chains of the filter table.
+pub(super) const FILTER_CHAINS: [&str; 3] = ["INPUT", "FORWARD", "OUTPUT"];
+
+/// Whether `chain` is a built-in chain of table `table`.
+fn builtin(table: &str, chain: &str) -> bool {
+    match table {
+        "filter" => FILTER_CHAINS.contains(&chain),
+        "nat" => ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"].contains(&chain),
+        "raw" => ["PREROUTING", "OUTPUT"].contains(&chain),
+        _ => ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"].contains(&chain),
+    }
 }
 
 /// The table being read: its name and the span of its `*name` line.
@@ -68,6 +84,11 @@ impl<'s> Parser<'s> {
                 "iptables-restore applies nothing without the COMMIT line; add it (is the file cut short?)",
             );
         }
+        // `-I` rules before the rules of their chain met so far, `-A` ones after
+        let order = std::mem::take(&mut t.order);
+        let mut keyed: Vec<(i64, IptRule)> = order.into_iter().zip(t.rules.drain(..)).collect();
+        keyed.sort_by_key(|(k, _)| *k);
+        t.rules = keyed.into_iter().map(|(_, r)| r).collect();
         t
     }
 
@@ -129,7 +150,7 @@ impl<'s> Parser<'s> {
         *table = Some((name.to_string(), lspan));
     }
 
-    /// `:CHAIN POLICY [p:b]`: a built-in chain's policy, or (`-`) a user chain.
+    /// `:CHAIN POLICY [p:b]`: a built-in chain's policy, or (`-`, or no policy) a user chain.
     fn chain_line(
         &mut self,
         t: &mut Tables,
@@ -139,30 +160,49 @@ impl<'s> Parser<'s> {
         lspan: Range<usize>,
     ) {
         let name = name.split_whitespace().next().unwrap_or("").to_string();
-        let Some(policy) = toks.get(1) else {
+        let policy = toks
+            .get(1)
+            .filter(|p| !(p.text.starts_with('[') && p.text.ends_with(']')));
+        if !builtin(tname, &name) {
+            // a user chain: iptables-restore ignores a policy word on it
+            if tname == "filter" {
+                t.user_chains.push(name);
+            }
+            return;
+        }
+        let Some(policy) = policy else {
             self.err(
                 lspan,
-                "a chain line without a policy",
-                "write `:CHAIN POLICY [0:0]`, e.g. `:INPUT DROP [0:0]`",
+                format!("built-in chain {name} without a policy"),
+                "write `:CHAIN POLICY [0:0]`, e.g. `:INPUT DROP [0:0]` (iptables-restore refuses this line too)",
             );
             return;
         };
+        self.set_policy(t, tname, &name, policy);
+    }
+
+    /// The policy of built-in chain `name` of table `tname` (a `:` line or `-P`).
+    fn set_policy(&mut self, t: &mut Tables, tname: &str, name: &str, policy: &Tok) {
+        if !matches!(policy.text.as_str(), "ACCEPT" | "DROP") {
+            self.err(
+                policy.span.clone(),
+                format!("chain {name} has policy {}", policy.text),
+                "a chain policy is ACCEPT or DROP (iptables-restore refuses others too)",
+            );
+            return;
+        }
         if tname != "filter" {
             if policy.text != "ACCEPT" {
                 self.err(
                     policy.span.clone(),
                     format!("chain {name} of table {tname} has policy {}", policy.text),
-                    "statewall filters incoming packets only; it cannot express a non-ACCEPT policy outside the filter table's INPUT chain",
+                    "statewall filters in its own table and leaves the nat, mangle and raw tables alone; it cannot import a policy that drops there",
                 );
             }
             return;
         }
-        if policy.text == "-" {
-            t.user_chains.push(name);
-        } else {
-            t.policies
-                .insert(name, (policy.text.clone(), policy.span.clone()));
-        }
+        t.policies
+            .insert(name.to_string(), (policy.text.clone(), policy.span.clone()));
     }
 
     /// `-N CHAIN` or `-A CHAIN …` (after an optional `[p:b]` counter), in table `tname`.
@@ -184,38 +224,24 @@ impl<'s> Parser<'s> {
         };
         let lspan = base..base + line.len();
         let text = shorten(line[cmd.span.start - base..].trim_end(), QUOTED_MAX).into_owned();
+        let insert = match cmd.text.as_str() {
+            "-A" | "--append" => false,
+            "-I" | "--insert" => true,
+            _ => {
+                self.chain_command(t, tname, &toks, &cmd);
+                return;
+            }
+        };
         if tname != "filter" {
             self.err(
                 cmd.span.start..lspan.end,
                 format!("a rule in the {tname} table"),
                 match tname {
-                    "nat" => "NAT rewrites addresses and ports; statewall only filters incoming packets, so it cannot import NAT rules (keep them in iptables/nft, or remove them)",
-                    _ => "statewall only imports the filter table's INPUT chain; rules in other tables change or mark packets, which statewall cannot express",
+                    "nat" => "NAT rewrites addresses and ports; statewall only filters, so it cannot import NAT rules (keep them in iptables/nft, or remove them)",
+                    _ => "statewall only imports the filter table; rules in other tables change or mark packets, which statewall cannot express",
                 },
             );
             return;
-        }
-        match cmd.text.as_str() {
-            "-N" | "--new-chain" => {
-                match toks.get(1) {
-                    Some(n) => t.user_chains.push(n.text.clone()),
-                    None => self.err(
-                        cmd.span.clone(),
-                        "-N without a chain name",
-                        "write `-N CHAIN`",
-                    ),
-                }
-                return;
-            }
-            "-A" | "--append" => {}
-            other => {
-                self.err(
-                    cmd.span.clone(),
-                    format!("`{other}` is not supported"),
-                    "the importer reads iptables-save output: `:CHAIN POLICY` lines, `-N CHAIN` and `-A CHAIN …` rules",
-                );
-                return;
-            }
         }
         let Some(chain) = toks.get(1) else {
             self.err(
@@ -225,9 +251,63 @@ impl<'s> Parser<'s> {
             );
             return;
         };
+        let mut from = 2;
+        if insert && let Some(n) = toks.get(2).and_then(|w| w.text.parse::<u64>().ok()) {
+            from = 3;
+            if n != 1 {
+                self.err(
+                    toks[2].span.clone(),
+                    format!("`-I {} {n}`: an insertion at a position other than the top", chain.text),
+                    "write the rules in the order the chain should have them (`-A`), as iptables-save prints them",
+                );
+                return;
+            }
+        }
         let line_no = loc_of(self.src, base).line;
-        if let Some(r) = self.rule(&toks[2..], chain.text.clone(), lspan, text, line_no) {
+        if let Some(r) = self.rule(&toks[from..], chain.text.clone(), lspan, text, line_no) {
+            t.placed += 1;
+            t.order.push(if insert { -t.placed } else { t.placed });
             t.rules.push(r);
+        }
+    }
+
+    /// `-N CHAIN`, `-P CHAIN POLICY`, `-F [CHAIN]`, `-Z`, in table `tname`.
+    fn chain_command(&mut self, t: &mut Tables, tname: &str, toks: &[Tok], cmd: &Tok) {
+        let filter = tname == "filter";
+        match cmd.text.as_str() {
+            "-N" | "--new-chain" => match toks.get(1) {
+                Some(n) if filter => t.user_chains.push(n.text.clone()),
+                Some(_) => {}
+                None => self.err(cmd.span.clone(), "-N without a chain name", "write `-N CHAIN`"),
+            },
+            "-P" | "--policy" => match (toks.get(1), toks.get(2)) {
+                (Some(c), Some(p)) if builtin(tname, &c.text) => {
+                    let c = c.text.clone();
+                    self.set_policy(t, tname, &c, p)
+                }
+                (Some(c), Some(_)) => self.err(c.span.clone(), format!("`-P {}`: not a built-in chain of table {tname}", c.text), "only built-in chains have a policy (iptables-restore refuses this line too)"),
+                _ => self.err(cmd.span.clone(), "-P without a chain and a policy", "write `-P CHAIN POLICY`, e.g. `-P INPUT DROP`"),
+            },
+            "-F" | "--flush" => {
+                if !filter {
+                    return;
+                }
+                let chain = toks.get(1).map(|c| c.text.clone());
+                let order = std::mem::take(&mut t.order);
+                let (order, rules) = order
+                    .into_iter()
+                    .zip(t.rules.drain(..))
+                    .filter(|(_, r)| chain.as_ref().is_some_and(|c| *c != r.chain))
+                    .unzip();
+                t.order = order;
+                t.rules = rules;
+            }
+            "-Z" | "--zero" => {}
+            other => self.err(
+                cmd.span.clone(),
+                format!("`{other}` is not supported"),
+                "the importer reads iptables-save output: `:CHAIN POLICY` lines, `-N`, `-P`, `-F`, and `-A`/`-I CHAIN …` rules",
+            ),
         }
     }
 }

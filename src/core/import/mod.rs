@@ -4,10 +4,11 @@
 //! the policy model cannot express with the same meaning stops the import with the place and
 //! the reason, and every problem is reported at once.
 //!
-//! How it works: the `*filter` table's `INPUT` chain is flattened (user chains jumped to are
+//! How it works: each of the `*filter` table's `INPUT`, `FORWARD` and `OUTPUT` chains (the
+//! policy's input, `[forward]` and `[output]` sections) is flattened (user chains jumped to are
 //! inlined in order, their conditions joined with the jump's), LOG rules are left out, and every
-//! remaining rule is classified into statewall's fixed chain order — established · invalid ·
-//! loopback · icmp · allows · rejects · final. Reordering must not change any packet's verdict:
+//! remaining rule is classified into statewall's fixed chain order — blocks · established ·
+//! invalid · loopback · icmp · allows · rejects · final. Reordering must not change any packet's verdict:
 //! two rules whose order statewall would swap must either have the same verdict or match
 //! disjoint packets, otherwise the file is refused at the later rule.
 //!

@@ -6,7 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use super::entries::Entry;
 use crate::core::compile::is_reserved_name;
-use crate::core::model::icmp_type_name;
+use crate::core::model::{ICMPV6_TYPES, icmp_type_name};
+use crate::core::plan::PROTOCOLS;
 use crate::core::policy::names::{Repair, sanitise_name};
 use crate::core::services;
 
@@ -44,12 +45,48 @@ fn derived_name(e: &Entry, proto: Option<u8>) -> String {
                 .map(str::to_string)
                 .unwrap_or(t.to_string())
         ),
-        _ => match (&e.iif, e.from.first()) {
-            (Some(i), _) => format!("iif-{i}"),
-            (None, Some(s)) => format!("from-{s}"),
-            _ => "entry".into(),
-        },
+        _ => more_name(e).unwrap_or_else(|| match (&e.iif, e.from.first(), e.more.to.first()) {
+            (Some(i), _, _) => format!("iif-{i}"),
+            (None, Some(s), _) => format!("from-{s}"),
+            (None, None, Some(d)) => format!("to-{d}"),
+            _ => match &e.more.oif {
+                Some(o) => format!("oif-{o}"),
+                None => "entry".into(),
+            },
+        }),
     }
+}
+
+/// A name from the keys of issue 10: a protocol, an ICMP code, an ICMPv6 type, TCP flags,
+/// source ports.
+fn more_name(e: &Entry) -> Option<String> {
+    let m = &e.more;
+    if let [p] = m.protocol[..] {
+        return Some(match PROTOCOLS.iter().find(|(_, n)| *n == p) {
+            Some((name, _)) => (*name).to_string(),
+            None => format!("proto-{p}"),
+        });
+    }
+    if let [(t, c)] = m.icmp_codes[..] {
+        return Some(format!("icmp-{t}-{c}"));
+    }
+    if let [(t, c)] = m.icmpv6[..] {
+        let name = ICMPV6_TYPES.iter().find(|(_, n)| *n == t).map(|(n, _)| *n);
+        return Some(match (name, c) {
+            (Some(n), None) => format!("icmpv6-{n}"),
+            (_, Some(c)) => format!("icmpv6-{t}-{c}"),
+            (None, None) => format!("icmpv6-{t}"),
+        });
+    }
+    if !m.tcp_flags.is_empty() {
+        return Some("tcp-flags".into());
+    }
+    for (proto, ports) in [("tcp", &m.tcp_sport), ("udp", &m.udp_sport)] {
+        if let Some(p) = ports.first() {
+            return Some(format!("{proto}-from-port-{p}"));
+        }
+    }
+    None
 }
 
 /// Unique names, none of them one of statewall's own (a comment may say "final"): the
@@ -94,6 +131,7 @@ mod tests {
             icmp: icmp.to_vec(),
             from: Vec::new(),
             iif: None,
+            more: Default::default(),
             with: None,
             key: String::new(),
             v6: false,

@@ -8,9 +8,9 @@ use super::Fam;
 use super::cond::Cond;
 use super::lex::Tok;
 use super::lines::Parser;
-use super::values::{icmp_type, loopback_net, parse_net, parse_range, reject_kind, target_of};
-use crate::core::model::{Cidr, IcmpReject, valid_ifname};
-use crate::core::plan::CtStates;
+use super::values::{parse_net, parse_range, reject_kind, target_of, tcp_flag_bits};
+use crate::core::model::{Cidr, IcmpReject, PortRange, parse_icmp, valid_ifname};
+use crate::core::plan::{CtStates, protocol_number};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Target {
@@ -40,12 +40,14 @@ pub(super) struct IptRule {
     pub(super) line: u32,
     pub(super) chain: String,
     pub(super) cond: Cond,
-    /// several `-s` networks (a comma list) make several rules
+    /// several `-s` (`-d`) networks (a comma list) make several rules
     pub(super) srcs: Vec<Cidr>,
+    pub(super) dsts: Vec<Cidr>,
+    /// TCP flag patterns of which any matches (`! --syn` is several); empty = any flags
+    pub(super) flag_alts: Vec<(u8, u8)>,
     pub(super) target: Target,
     pub(super) target_span: Range<usize>,
     pub(super) comment: Option<String>,
-    pub(super) syn: bool,
     /// the `--reject-with` value as written
     pub(super) reject_with: Option<String>,
     /// the comment's length and hash, once: what entries compare (a comment may be long)
@@ -57,6 +59,10 @@ pub(super) struct IptRule {
 struct Draft {
     cond: Cond,
     srcs: Vec<Cidr>,
+    dsts: Vec<Cidr>,
+    flag_alts: Vec<(u8, u8)>,
+    /// a `!` waiting for the option it negates
+    neg: Option<Range<usize>>,
     target: Option<Target>,
     /// the `-j` value; the whole line when there is none
     target_span: Option<Range<usize>>,
@@ -78,6 +84,9 @@ const ONCE: &[&[&str]] = &[
     &["-s", "--source", "--src"],
     &["-d", "--destination", "--dst"],
     &["-i", "--in-interface"],
+    &["-o", "--out-interface"],
+    &["--sport", "--source-port", "--sports", "--source-ports"],
+    &["--syn", "--tcp-flags"],
     &["-j", "--jump", "-g", "--goto"],
     &[
         "--dport",
@@ -149,6 +158,13 @@ impl Parser<'_> {
         if d.syn && d.cond.proto != Some(6) {
             self.err(span.clone(), "`--syn` without `-p tcp`", "add -p tcp");
         }
+        if let Some(n) = d.neg.take() {
+            self.err(
+                n,
+                "a `!` that negates nothing",
+                "`!` goes right before the option it negates",
+            );
+        }
         if self.diags.total() != before {
             return None;
         }
@@ -165,9 +181,10 @@ impl Parser<'_> {
             chain,
             cond: d.cond,
             srcs: d.srcs,
+            dsts: d.dsts,
+            flag_alts: d.flag_alts,
             target,
             comment: d.comment,
-            syn: d.syn,
             reject_with: with_word,
             comment_id,
         })
@@ -178,8 +195,19 @@ impl Parser<'_> {
     fn option(&mut self, d: &mut Draft, toks: &[Tok], i: usize) -> Option<usize> {
         let t = &toks[i];
         let sp = t.span.clone();
+        if t.text == "!" {
+            if d.neg.replace(sp.clone()).is_some() {
+                self.err(
+                    sp,
+                    "`!` twice",
+                    "write one `!` before the option it negates",
+                );
+            }
+            return Some(i + 1);
+        }
         if let Some(once) = ONCE.iter().find(|o| o.contains(&t.text.as_str())) {
             if d.given.contains(&once[0]) {
+                d.neg = None;
                 // said once per option and rule, however often it is repeated
                 if d.repeated.contains(&once[0]) {
                     return Some((i + 2).min(toks.len()));
@@ -195,57 +223,24 @@ impl Parser<'_> {
             }
             d.given.push(once[0]);
         }
+        let neg = d.neg.take();
+        if let Some(next) = self.address_option(d, toks, i, neg.clone()) {
+            return next;
+        }
+        if let Some(next) = self.l4_option(d, toks, i, neg.clone()) {
+            return next;
+        }
+        if let Some(n) = neg {
+            self.err(
+                n.start..sp.end,
+                format!("a negation of `{}`", t.text),
+                "statewall can say \"except\" for sources and destinations (except_from, except_to) only; write the complement as positive rules",
+            );
+        }
         match t.text.as_str() {
-            "!" => {
-                self.err(
-                    sp,
-                    "a negation (`!`)",
-                    "statewall's entries say what is allowed or rejected; they cannot say \"everything but\": write the complement as positive rules",
-                );
-                return Some(i + 1);
-            }
-            "-p" | "--protocol" => {
-                let v = self.value(toks, i)?;
-                d.cond.proto = self.protocol(&v);
-            }
-            "-s" | "--source" | "--src" => {
-                let v = self.value(toks, i)?;
-                self.sources(d, &v);
-            }
-            "-d" | "--destination" | "--dst" => {
-                let v = self.value(toks, i)?;
-                self.destination(d, &v);
-            }
-            "-i" | "--in-interface" => {
-                let v = self.value(toks, i)?;
-                self.in_interface(d, &v);
-            }
-            "-o" | "--out-interface" => {
-                self.err(sp, "an output interface (`-o`)", "statewall filters incoming packets (the INPUT hook), which have no output interface");
-            }
             "-m" | "--match" => {
                 let v = self.value(toks, i)?;
                 return Some(self.module(&v, toks, i));
-            }
-            "--dport" | "--destination-port" | "--dports" | "--destination-ports" => {
-                let v = self.value(toks, i)?;
-                self.dports(d, t, &v);
-            }
-            "--sport" | "--source-port" | "--sports" | "--source-ports" => {
-                self.err(sp, format!("a source port match (`{}`)", t.text), "statewall's entries match destination ports only; a client's source port says nothing about the service");
-            }
-            "--syn" => {
-                d.syn = true;
-                return Some(i + 1);
-            }
-            "--tcp-flags" => return self.tcp_flags(d, toks, i),
-            "--state" | "--ctstate" => {
-                let v = self.value(toks, i)?;
-                d.cond.states = Some(self.states(&v));
-            }
-            "--icmp-type" | "--icmpv6-type" => {
-                let v = self.value(toks, i)?;
-                self.icmp(d, &v);
             }
             "--comment" => d.comment = Some(self.value(toks, i)?.text),
             "--limit" | "--limit-burst" => d.limit = Some(sp),
@@ -258,7 +253,7 @@ impl Parser<'_> {
                 self.err(
                     sp,
                     "`-g` (goto)",
-                    "a goto does not come back to INPUT; write the rules as jumps (-j)",
+                    "a goto does not come back to the chain it left; write the rules as jumps (-j)",
                 );
             }
             "--reject-with" => {
@@ -267,6 +262,10 @@ impl Parser<'_> {
             }
             "--log-prefix" | "--log-level" => {}
             "--log-tcp-sequence" | "--log-tcp-options" | "--log-ip-options" | "--log-uid" => {
+                return Some(i + 1);
+            }
+            "-f" | "--fragment" => {
+                self.err(sp, "a fragment match (`-f`)", "statewall's rules see packets after conntrack has reassembled them; a match on non-first fragments cannot be imported");
                 return Some(i + 1);
             }
             other => {
@@ -280,6 +279,148 @@ impl Parser<'_> {
             }
         }
         Some(i + 2)
+    }
+
+    /// Addresses and interfaces (`-s`, `-d`, `-i`, `-o`, each negated or not); None when the
+    /// option at `toks[i]` is none of them, else where the next option starts.
+    fn address_option(
+        &mut self,
+        d: &mut Draft,
+        toks: &[Tok],
+        i: usize,
+        neg: Option<Range<usize>>,
+    ) -> Option<Option<usize>> {
+        let t = &toks[i];
+        let negated = neg.is_some();
+        match t.text.as_str() {
+            "-s" | "--source" | "--src" => {
+                let Some(v) = self.value(toks, i) else {
+                    return Some(None);
+                };
+                let nets = self.nets(&v, "source");
+                if negated {
+                    self.negated_nets(&v, nets, &mut d.cond.not_src);
+                } else {
+                    d.srcs = nets;
+                }
+            }
+            "-d" | "--destination" | "--dst" => {
+                let Some(v) = self.value(toks, i) else {
+                    return Some(None);
+                };
+                let nets = self.nets(&v, "destination");
+                if negated {
+                    self.negated_nets(&v, nets, &mut d.cond.not_dst);
+                } else {
+                    d.dsts = nets;
+                }
+            }
+            "-i" | "--in-interface" | "-o" | "--out-interface" => {
+                let Some(v) = self.value(toks, i) else {
+                    return Some(None);
+                };
+                let out = t.text.starts_with("-o") || t.text == "--out-interface";
+                if let Some(name) = self.interface(&v) {
+                    match (out, negated) {
+                        (false, false) => d.cond.iif = name,
+                        (true, false) => d.cond.oif = name,
+                        (false, true) => d.cond.not_iif.extend(name),
+                        (true, true) => d.cond.not_oif.extend(name),
+                    }
+                    if negated && d.cond.not_iif.is_empty() && d.cond.not_oif.is_empty() {
+                        self.err(
+                            v.span.clone(),
+                            format!("`! {} {}` matches no packet", t.text, v.text),
+                            "remove the rule",
+                        );
+                    }
+                }
+            }
+            _ => return None,
+        }
+        Some(Some(i + 2))
+    }
+
+    /// `! -s NET`: one network, kept as an exception.
+    fn negated_nets(&mut self, v: &Tok, nets: Vec<Cidr>, into: &mut Vec<Cidr>) {
+        if nets.len() > 1 {
+            self.err(
+                v.span.clone(),
+                format!("a negated list `! {}`", v.text),
+                "iptables makes one rule per network of the list, each matching everything but that network (together: every packet); write one network after `!`",
+            );
+        } else {
+            into.extend(nets);
+        }
+    }
+
+    /// Protocols, ports, states, ICMP types and TCP flags; None when the option at `toks[i]`
+    /// is none of them, else where the next option starts.
+    fn l4_option(
+        &mut self,
+        d: &mut Draft,
+        toks: &[Tok],
+        i: usize,
+        neg: Option<Range<usize>>,
+    ) -> Option<Option<usize>> {
+        let t = &toks[i];
+        let refuse_neg = |p: &mut Self, why: &str| {
+            if let Some(n) = &neg {
+                p.err(
+                    n.start..t.span.end,
+                    format!("a negation of `{}`", t.text),
+                    format!("statewall cannot say \"every {why} but\"; write the complement as positive rules"),
+                );
+            }
+        };
+        match t.text.as_str() {
+            "-p" | "--protocol" => {
+                refuse_neg(self, "protocol");
+                let Some(v) = self.value(toks, i) else {
+                    return Some(None);
+                };
+                d.cond.proto = self.protocol(&v);
+            }
+            "--dport" | "--destination-port" | "--dports" | "--destination-ports" => {
+                refuse_neg(self, "port");
+                let Some(v) = self.value(toks, i) else {
+                    return Some(None);
+                };
+                d.cond.ports = Some(self.ports(d, t, &v));
+            }
+            "--sport" | "--source-port" | "--sports" | "--source-ports" => {
+                refuse_neg(self, "source port");
+                let Some(v) = self.value(toks, i) else {
+                    return Some(None);
+                };
+                d.cond.sports = Some(self.ports(d, t, &v));
+            }
+            "--ports" => {
+                self.err(t.span.clone(), "`--ports` (source or destination port)", "statewall matches destination ports and source ports separately, never either of them: write two rules, one with --dports and one with --sports");
+            }
+            "--syn" => {
+                d.syn = neg.is_none();
+                self.flags(d, (0x17, 0x02), neg.is_some());
+                return Some(Some(i + 1));
+            }
+            "--tcp-flags" => return Some(self.tcp_flags(d, toks, i, neg.is_some())),
+            "--state" | "--ctstate" => {
+                refuse_neg(self, "connection state");
+                let Some(v) = self.value(toks, i) else {
+                    return Some(None);
+                };
+                d.cond.states = Some(self.states(&v));
+            }
+            "--icmp-type" | "--icmpv6-type" => {
+                refuse_neg(self, "ICMP type");
+                let Some(v) = self.value(toks, i) else {
+                    return Some(None);
+                };
+                self.icmp(d, &v);
+            }
+            _ => return None,
+        }
+        Some(Some(i + 2))
     }
 
     /// The value of the option at `toks[i]`, or None (reported) when the line ends first.
@@ -296,73 +437,82 @@ impl Parser<'_> {
         v
     }
 
-    /// `-p PROTO`: tcp, udp or this family's ICMP; None for `all`.
+    /// `-p PROTO`: a protocol by name or number (this family's ICMP); None for `all`.
     fn protocol(&mut self, v: &Tok) -> Option<u8> {
-        match (v.text.to_ascii_lowercase().as_str(), self.fam) {
-            ("tcp" | "6", _) => Some(6),
-            ("udp" | "17", _) => Some(17),
-            ("icmp" | "1", Fam::V4) => Some(1),
-            ("ipv6-icmp" | "icmpv6" | "icmp6" | "58", Fam::V6) => Some(58),
-            ("all" | "0", _) => None,
-            (other, _) => {
+        let lower = v.text.to_ascii_lowercase();
+        let n = lower.parse::<u8>().ok().or_else(|| protocol_number(&lower));
+        match (n, self.fam) {
+            (Some(0), _) | (None, _) if lower == "all" || lower == "0" => None,
+            (Some(1), Fam::V6) | (Some(58), Fam::V4) => {
                 self.err(
                     v.span.clone(),
-                    format!("protocol `{other}`"),
-                    "statewall's entries match tcp and udp ports and ICMP types; other protocols cannot be imported",
+                    format!(
+                        "protocol `{lower}` in an {} file",
+                        if self.fam == Fam::V4 {
+                            "iptables"
+                        } else {
+                            "ip6tables"
+                        }
+                    ),
+                    "ICMP is icmp for IPv4 and ipv6-icmp for IPv6",
+                );
+                None
+            }
+            (Some(p), _) => Some(p),
+            (None, _) => {
+                self.err(
+                    v.span.clone(),
+                    format!("protocol `{lower}`"),
+                    "statewall knows protocols by number (1-254) and by the names of /etc/protocols it has built in (tcp, udp, icmp, esp, ah, gre, …)",
                 );
                 None
             }
         }
     }
 
-    /// `-s NET[,NET…]`
-    fn sources(&mut self, d: &mut Draft, v: &Tok) {
+    /// `-s NET[,NET…]` (or `-d`, `what`)
+    fn nets(&mut self, v: &Tok, what: &str) -> Vec<Cidr> {
+        let mut out = Vec::new();
         for part in v.text.split(',') {
             match parse_net(part, self.fam) {
-                Ok(n) => d.srcs.push(n),
+                Ok(n) => out.push(n),
                 Err(why) => self.err(
                     v.span.clone(),
-                    format!("source `{part}`: {why}"),
+                    format!("{what} `{part}`: {why}"),
                     "write an address or network, e.g. 198.51.100.0/24",
                 ),
             }
         }
+        out
     }
 
-    /// `-d NET`: only the loopback pattern's.
-    fn destination(&mut self, d: &mut Draft, v: &Tok) {
-        if parse_net(&v.text, self.fam) == Ok(loopback_net(self.fam)) {
-            d.cond.dst_lo = true;
-        } else {
-            self.err(
-                v.span.clone(),
-                format!("destination `{}`", v.text),
-                "statewall filters everything that arrives for this host and has no destination match; only the loopback pattern `-s 127.0.0.0/8 -d 127.0.0.0/8` is understood",
-            );
+    /// `-i IFACE` / `-o IFACE`: a name, or a prefix wildcard (`eth+` is statewall's `eth*`);
+    /// Some(None) for `+` (any interface), None when invalid (reported).
+    fn interface(&mut self, v: &Tok) -> Option<Option<String>> {
+        let (stem, wild) = match v.text.strip_suffix('+') {
+            Some(s) => (s, true),
+            None => (v.text.as_str(), false),
+        };
+        if wild && stem.is_empty() {
+            return Some(None);
         }
-    }
-
-    /// `-i IFACE`: one interface by its exact name.
-    fn in_interface(&mut self, d: &mut Draft, v: &Tok) {
-        if v.text.ends_with('+') {
-            self.err(
-                v.span.clone(),
-                format!("interface wildcard `{}`", v.text),
-                "statewall matches one interface by its exact name: write one rule per interface",
-            );
-        } else if !valid_ifname(&v.text) {
+        if !valid_ifname(stem) {
             self.err(
                 v.span.clone(),
                 format!("invalid interface name `{}`", v.text),
                 "an interface name is 1-15 characters without `/`, `:` or whitespace",
             );
-        } else {
-            d.cond.iif = Some(v.text.clone());
+            return None;
         }
+        Some(Some(if wild {
+            format!("{stem}*")
+        } else {
+            stem.to_string()
+        }))
     }
 
     /// `-m MODULE` at `toks[i]`: returns where the next option starts (an unsupported
-    /// module's own options are skipped: they say nothing more).
+    /// module's own options are skipped, negated ones too: they say nothing more).
     fn module(&mut self, v: &Tok, toks: &[Tok], i: usize) -> usize {
         let other = v.text.as_str();
         if matches!(
@@ -371,6 +521,7 @@ impl Parser<'_> {
                 | "udp"
                 | "icmp"
                 | "icmp6"
+                | "icmpv6"
                 | "state"
                 | "conntrack"
                 | "multiport"
@@ -381,26 +532,40 @@ impl Parser<'_> {
         }
         let why = match other {
             "recent" => {
-                "`-m recent` keeps per-source history (port knocking, brute-force limits); statewall has no per-source state"
+                "`-m recent` keeps per-source history (port knocking, brute-force limits); the importer does not map it (statewall's rate limits are not importable yet)"
             }
             "mark" | "connmark" => {
                 "marks are set by other rules or programs; statewall neither sets nor matches them"
             }
             "set" => "ipset sets live outside the ruleset; list the networks in `from` instead",
-            "hashlimit" | "connlimit" => "statewall has no rate or connection limits",
-            "owner" => "owner matches only exist for outgoing packets",
+            "hashlimit" | "connlimit" => {
+                "per-source rate and connection limits are not importable (yet)"
+            }
+            "owner" => "statewall does not match the local user or process that sends a packet",
+            "addrtype" => {
+                "statewall does not match address types (local, broadcast, multicast): list the addresses with `to`"
+            }
+            "string" | "u32" | "bpf" => "statewall does not look inside packets' payloads",
             _ => "statewall's policy model cannot express this match",
         };
         self.err(v.span.clone(), format!("match module `-m {other}`"), why);
         let mut i = i + 2;
-        while i < toks.len() && !RULE_OPTIONS.contains(&toks[i].text.as_str()) {
+        while i < toks.len() {
+            let t = toks[i].text.as_str();
+            let negates_own = t == "!"
+                && toks
+                    .get(i + 1)
+                    .is_some_and(|n| !RULE_OPTIONS.contains(&n.text.as_str()));
+            if RULE_OPTIONS.contains(&t) && !negates_own {
+                break;
+            }
             i += 1;
         }
         i
     }
 
-    /// `--dport PORTS` (option `t`): ports of the protocol given before.
-    fn dports(&mut self, d: &mut Draft, t: &Tok, v: &Tok) {
+    /// `--dport PORTS` / `--sport PORTS` (option `t`): ports of the protocol given before.
+    fn ports(&mut self, d: &Draft, t: &Tok, v: &Tok) -> Vec<PortRange> {
         if !matches!(d.cond.proto, Some(6 | 17)) {
             self.err(
                 t.span.clone(),
@@ -425,15 +590,30 @@ impl Parser<'_> {
                 None => self.err(
                     v.span.clone(),
                     format!("port `{part}`"),
-                    "ports are numbers 1-65535, ranges are written lo:hi",
+                    "ports are numbers 1-65535 (or service names statewall knows), ranges are written lo:hi",
                 ),
             }
         }
-        d.cond.ports = Some(list);
+        list
     }
 
-    /// `--tcp-flags MASK COMP` at `toks[i]`: only the form that means `--syn`.
-    fn tcp_flags(&mut self, d: &mut Draft, toks: &[Tok], i: usize) -> Option<usize> {
+    /// A TCP flag test (mask, value) on the rule; negated, any flag of the mask that differs
+    /// from the value (one pattern per flag).
+    fn flags(&mut self, d: &mut Draft, (mask, value): (u8, u8), negated: bool) {
+        if negated {
+            for bit in (0..6).map(|b| 1u8 << b).filter(|b| mask & b != 0) {
+                d.flag_alts.push((bit, !value & bit));
+            }
+            if d.flag_alts.is_empty() {
+                d.flag_alts.push((0, 1)); // `! --tcp-flags NONE …` matches nothing
+            }
+        } else {
+            d.cond.flags = Some((mask, value & mask));
+        }
+    }
+
+    /// `--tcp-flags MASK COMP` at `toks[i]`.
+    fn tcp_flags(&mut self, d: &mut Draft, toks: &[Tok], i: usize, negated: bool) -> Option<usize> {
         let (Some(mask), Some(comp)) = (toks.get(i + 1), toks.get(i + 2)) else {
             self.err(
                 toks[i].span.clone(),
@@ -442,11 +622,24 @@ impl Parser<'_> {
             );
             return None;
         };
-        let m: Vec<&str> = mask.text.split(',').collect();
-        if comp.text == "SYN" && m.contains(&"SYN") && m.contains(&"ACK") {
-            d.syn = true;
-        } else {
-            self.err(mask.span.start..comp.span.end, format!("`--tcp-flags {} {}`", mask.text, comp.text), "only the connection-opening form (SYN set, ACK clear, like --syn) is understood: statewall matches NEW connections");
+        match (tcp_flag_bits(&mask.text), tcp_flag_bits(&comp.text)) {
+            (Some(m), Some(c)) => {
+                let syn = m & 0x12 == 0x12 && c & m == 0x02 && !negated;
+                d.syn |= syn;
+                self.flags(d, (m, c), negated);
+            }
+            _ => self.err(
+                mask.span.start..comp.span.end,
+                format!("`--tcp-flags {} {}`", mask.text, comp.text),
+                "flags are SYN, ACK, FIN, RST, URG, PSH, ALL or NONE, separated by commas",
+            ),
+        }
+        if d.cond.proto != Some(6) {
+            self.err(
+                toks[i].span.clone(),
+                "`--tcp-flags` without `-p tcp`",
+                "add -p tcp",
+            );
         }
         Some(i + 3)
     }
@@ -474,15 +667,20 @@ impl Parser<'_> {
         bits
     }
 
-    /// `--icmp-type TYPE`: ICMPv4 types only.
+    /// `--icmp-type TYPE[/CODE]` (or `--icmpv6-type`): a type, a type with a code, or a code
+    /// name (which names its type too).
     fn icmp(&mut self, d: &mut Draft, v: &Tok) {
         if v.text == "any" {
             return;
         }
-        match (self.fam, icmp_type(&v.text)) {
-            (Fam::V4, Some(n)) => d.cond.icmp = Some(n),
-            (Fam::V4, None) => self.err(v.span.clone(), format!("ICMP type `{}`", v.text), "statewall matches ICMP types (a name such as echo-request, or a number), not type/code pairs"),
-            (Fam::V6, _) => self.err(v.span.clone(), format!("ICMPv6 type `{}`", v.text), "statewall accepts the ICMPv6 types IPv6 needs in its baseline and has no per-type ICMPv6 entries"),
+        let v6 = self.fam == Fam::V6;
+        match parse_icmp(&v.text, v6) {
+            Some(t) => d.cond.icmp = Some(t),
+            None => self.err(
+                v.span.clone(),
+                format!("{} type `{}`", if v6 { "ICMPv6" } else { "ICMP" }, v.text),
+                "write a type by name or number, a type/code pair (3/4), or a code name (port-unreachable)",
+            ),
         }
     }
 
@@ -536,18 +734,19 @@ mod tests {
     #[test]
     fn every_refusal_is_reported() {
         let (r, diags) = read(
-            "! -o eth0 -p gre -m recent --set --name x -j ACCEPT --log-uid --frob 1 2",
+            "! -p gre -m recent ! --rcheck --seconds 60 --name x -j ACCEPT --log-uid --frob 1 2 ! --dport 22 ! -s 10.0.0.0/8,10.1.0.0/16",
             Fam::V4,
         );
         assert!(r.is_none());
         assert_eq!(
             diags,
             [
-                "a negation (`!`)",
-                "an output interface (`-o`)",
-                "protocol `gre`",
+                "a negation of `-p`",
                 "match module `-m recent`",
                 "unknown option `--frob`",
+                "a negation of `--dport`",
+                "`--dport` without `-p tcp` or `-p udp`",
+                "a negated list `! 10.0.0.0/8,10.1.0.0/16`",
             ]
         );
         let (r, diags) = read(

@@ -3,30 +3,92 @@
 
 use std::fmt::Write;
 
-use super::analyse::Analysis;
-use super::build::Ending;
+use super::analyse::{Analysis, Chain};
+use super::build::{Ending, Section};
+use super::classify::Hook;
 use super::entries::Entry;
+use super::flatten::Verdict;
+use super::rule::RejectKind;
 use crate::core::diag::{TEXT_MAX, shorten};
+use crate::core::model::Cidr;
 use crate::core::model::{PortRange, icmp_type_name};
+use crate::core::plan::TCP_FLAGS;
 
 pub(super) fn policy_text(
     v4: &Analysis,
     notes: &[String],
     ending: &Ending,
-    allows: &[Entry],
-    rejects: &[Entry],
+    sections: &[Section<'_>],
 ) -> String {
     let mut t = String::new();
     header(&mut t, notes, ending);
-    t.push('\n');
-    baseline(&mut t, v4);
-    for (kind, list) in [("allow", allows), ("reject", rejects)] {
-        for e in list {
+    for sec in sections {
+        let hook = sec.chain.hook;
+        let prefix = match hook {
+            Hook::Input => "",
+            Hook::Forward => "forward.",
+            Hook::Output => "output.",
+        };
+        if hook != Hook::Input {
             t.push('\n');
-            entry(&mut t, kind, e);
+            section_head(&mut t, v4, sec.chain);
+        }
+        t.push('\n');
+        if hook == Hook::Input && ending.input_accepts_all {
+            accept_all(&mut t);
+            continue;
+        }
+        baseline(&mut t, v4, sec.chain, prefix);
+        for (kind, list) in [
+            ("block", &sec.blocks),
+            ("allow", &sec.allows),
+            ("reject", &sec.rejects),
+        ] {
+            for e in list {
+                t.push('\n');
+                entry(&mut t, &format!("{prefix}{kind}"), e);
+            }
         }
     }
     t
+}
+
+/// An input section that accepts every packet: no baseline, one stateless allow from
+/// anywhere (enforce mode, for the sake of a forward or output section that drops).
+fn accept_all(t: &mut String) {
+    let _ = writeln!(t, "[baseline]  # INPUT accepts everything");
+    for key in ["established", "invalid", "loopback", "icmp", "icmpv6"] {
+        let _ = writeln!(t, "{key} = false");
+    }
+    let _ = writeln!(
+        t,
+        "\n# INPUT accepts everything: without an established rule an allow is stateless"
+    );
+    let _ = writeln!(
+        t,
+        "[[allow]]\nname = \"everything\"\nfrom = [\"0.0.0.0/0\", \"::/0\"]"
+    );
+}
+
+/// `[forward]` / `[output]` with its final rule.
+fn section_head(t: &mut String, v4: &Analysis, c: &Chain) {
+    let name = c.hook.chain();
+    let _ = writeln!(t, "[{}]", name.to_ascii_lowercase());
+    let origin = match c.final_rule.0 {
+        Some(i) => format!("from line {}: {}", v4.rules[i].line, v4.rules[i].text),
+        None => format!("from the {name} chain policy"),
+    };
+    let fin = match c.final_rule.1 {
+        Verdict::Accept => "accept",
+        Verdict::Drop => "drop",
+        Verdict::Reject(RejectKind::Icmp(k)) => k.as_str(),
+        Verdict::Reject(RejectKind::TcpReset) => unreachable!("refused in analyse"),
+    };
+    let _ = writeln!(
+        t,
+        "final = \"{fin}\"  # {}",
+        shorten(&origin, TEXT_MAX).replace('\n', " ")
+    );
 }
 
 /// What the file is, the notes, the mode and the final rule.
@@ -48,6 +110,7 @@ fn header(t: &mut String, notes: &[String], ending: &Ending) {
         mode,
         reject,
         origin,
+        input_accepts_all,
     } = ending;
     let _ = writeln!(
         t,
@@ -60,29 +123,53 @@ fn header(t: &mut String, notes: &[String], ending: &Ending) {
     );
     if let Some(k) = reject {
         let _ = writeln!(t, "final = \"{}\"  # {origin}", k.as_str());
+    } else if *input_accepts_all {
+        let _ = writeln!(
+            t,
+            "# final rule: drop, never reached (INPUT accepts everything, {origin})"
+        );
     } else if *mode == "enforce" {
         let _ = writeln!(t, "# final rule: drop ({origin})");
     }
 }
 
-/// `[baseline]`, each part on when the IPv4 file has its rule (which the comment quotes).
-fn baseline(t: &mut String, v4: &Analysis) {
-    let _ = writeln!(t, "[baseline]");
+/// `[baseline]` of a section, each part on when the IPv4 file has its rule (which the
+/// comment quotes).
+fn baseline(t: &mut String, v4: &Analysis, c: &Chain, prefix: &str) {
+    let _ = writeln!(t, "[{prefix}baseline]");
     let why = |r: Option<usize>, absent: &str| match r {
         Some(i) => format!("line {}: {}", v4.rules[i].line, v4.rules[i].text),
         None => absent.to_string(),
     };
-    for (key, rule, absent) in [
+    let mut parts = vec![
         (
             "established",
-            v4.established,
-            "no ESTABLISHED,RELATED accept in the file",
+            c.established,
+            "no ESTABLISHED,RELATED accept in the chain",
         ),
-        ("invalid", v4.invalid, "no INVALID drop in the file"),
-        ("loopback", v4.loopback, "no loopback accept in the file"),
-        ("icmp", v4.icmp, "no ICMP accept in the file"),
-    ] {
-        let _ = writeln!(t, "{key} = {}  # {}", rule.is_some(), why(rule, absent));
+        ("invalid", c.invalid, "no INVALID drop in the chain"),
+        ("loopback", c.loopback, "no loopback accept in the chain"),
+        ("icmp", c.icmp, "no ICMP accept in the chain"),
+    ];
+    if c.hook == Hook::Forward {
+        parts.remove(2);
+    }
+    for (key, rule, absent) in parts {
+        let _ = writeln!(
+            t,
+            "{key} = {}  # {}",
+            rule.is_some(),
+            shorten(&why(rule, absent), TEXT_MAX).replace('\n', " ")
+        );
+    }
+    if c.hook == Hook::Forward {
+        // nothing forwarded needs ICMPv6 the way the host itself does: as the ICMP accept
+        let _ = writeln!(
+            t,
+            "icmpv6 = {}  # as the chain's ICMP accept",
+            c.icmp.is_some()
+        );
+        return;
     }
     let _ = writeln!(
         t,
@@ -103,8 +190,8 @@ fn entry(t: &mut String, kind: &str, e: &Entry) {
     if !e.udp.is_empty() {
         let _ = writeln!(t, "udp = {}", port_list(&e.udp));
     }
-    if !e.icmp.is_empty() {
-        let l: Vec<String> = e
+    if !e.icmp.is_empty() || !e.more.icmp_codes.is_empty() {
+        let mut l: Vec<String> = e
             .icmp
             .iter()
             .map(|i| match icmp_type_name(*i) {
@@ -112,18 +199,84 @@ fn entry(t: &mut String, kind: &str, e: &Entry) {
                 None => i.to_string(),
             })
             .collect();
+        l.extend(
+            e.more
+                .icmp_codes
+                .iter()
+                .map(|(ty, c)| format!("\"{ty}/{c}\"")),
+        );
         let _ = writeln!(t, "icmp = [{}]", l.join(", "));
     }
     if !e.from.is_empty() {
         let l: Vec<String> = e.from.iter().map(|n| format!("\"{n}\"")).collect();
         let _ = writeln!(t, "from = [{}]", l.join(", "));
     }
+    more(t, e);
     if let Some(i) = &e.iif {
         let _ = writeln!(t, "iif = \"{i}\"");
+    }
+    if let Some(o) = &e.more.oif {
+        let _ = writeln!(t, "oif = \"{o}\"");
     }
     if let Some(w) = e.with {
         let _ = writeln!(t, "with = \"{w}\"");
     }
+}
+
+/// The keys of issue 10 but the output interface.
+fn more(t: &mut String, e: &Entry) {
+    let m = &e.more;
+    let nets = |v: &[Cidr]| {
+        let l: Vec<String> = v.iter().map(|n| format!("\"{n}\"")).collect();
+        format!("[{}]", l.join(", "))
+    };
+    for (key, list) in [
+        ("to", &m.to),
+        ("except_from", &m.except_from),
+        ("except_to", &m.except_to),
+    ] {
+        if !list.is_empty() {
+            let _ = writeln!(t, "{key} = {}", nets(list));
+        }
+    }
+    for (key, list) in [("tcp_sport", &m.tcp_sport), ("udp_sport", &m.udp_sport)] {
+        if !list.is_empty() {
+            let _ = writeln!(t, "{key} = {}", port_list(list));
+        }
+    }
+    if !m.protocol.is_empty() {
+        let l: Vec<String> = m.protocol.iter().map(u8::to_string).collect();
+        let _ = writeln!(t, "protocol = [{}]", l.join(", "));
+    }
+    if !m.icmpv6.is_empty() {
+        let l: Vec<String> = m
+            .icmpv6
+            .iter()
+            .map(|(ty, c)| match c {
+                Some(c) => format!("\"{ty}/{c}\""),
+                None => ty.to_string(),
+            })
+            .collect();
+        let _ = writeln!(t, "icmpv6 = [{}]", l.join(", "));
+    }
+    if !m.tcp_flags.is_empty() {
+        let l: Vec<String> = m
+            .tcp_flags
+            .iter()
+            .map(|&(mask, v)| format!("\"{}/{}\"", flag_names(v), flag_names(mask)))
+            .collect();
+        let _ = writeln!(t, "tcp_flags = [{}]", l.join(", "));
+    }
+}
+
+/// TCP flag bits as the policy writes them (`syn,ack`; empty for none).
+fn flag_names(bits: u8) -> String {
+    let names: Vec<&str> = TCP_FLAGS
+        .iter()
+        .filter(|(_, b)| bits & b != 0)
+        .map(|(n, _)| *n)
+        .collect();
+    names.join(",")
 }
 
 /// A port list as TOML: single ports as numbers, ranges as "lo-hi" strings.

@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::Fam;
 use super::rule::{PLAIN_REJECT, RejectKind, Target};
-use crate::core::model::{Cidr, ICMP_TYPES, IcmpReject, PortRange};
+use crate::core::model::{Cidr, IcmpReject, PortRange};
 use crate::core::policy::network;
 
 /// The target a `-j` names. A chain of the file, or a target extension (MASQUERADE, MARK,
@@ -50,24 +50,32 @@ pub(super) fn loopback_net(fam: Fam) -> Cidr {
     }
 }
 
-pub(super) fn icmp_type(s: &str) -> Option<u8> {
-    if let Ok(n) = s.parse::<u8>() {
-        return Some(n);
+/// TCP flag names as iptables writes them (`SYN,ACK`, `ALL`, `NONE`) as bits.
+pub(super) fn tcp_flag_bits(s: &str) -> Option<u8> {
+    let mut bits = 0;
+    for f in s.split(',') {
+        bits |= match f.to_ascii_uppercase().as_str() {
+            "FIN" => 0x01,
+            "SYN" => 0x02,
+            "RST" => 0x04,
+            "PSH" => 0x08,
+            "ACK" => 0x10,
+            "URG" => 0x20,
+            "ALL" => 0x3f,
+            "NONE" => 0,
+            _ => return None,
+        };
     }
-    let alias = match s {
-        "ping" => "echo-request",
-        "pong" => "echo-reply",
-        "timestamp-request" => "timestamp-request",
-        other => other,
-    };
-    ICMP_TYPES
-        .iter()
-        .find(|(n, _)| *n == alias)
-        .map(|(_, t)| *t)
+    Some(bits)
 }
 
 pub(super) fn parse_range(s: &str) -> Option<PortRange> {
-    let p = |t: &str| t.parse::<u16>().ok().filter(|&n| n != 0);
+    let p = |t: &str| {
+        t.parse::<u16>()
+            .ok()
+            .or_else(|| crate::core::services::port_of(t))
+            .filter(|&n| n != 0)
+    };
     match s.split_once(':') {
         Some((a, b)) => {
             let lo = if a.is_empty() { 1 } else { p(a)? };
@@ -143,7 +151,9 @@ mod tests {
         assert_eq!(reject_kind("icmp-host-prohibited", Fam::V6), None);
         assert_eq!(target_of("REJECT"), PLAIN_REJECT);
         assert_eq!(target_of("MASQUERADE"), Target::Jump("MASQUERADE".into()));
-        assert_eq!(icmp_type("ping"), Some(8));
-        assert_eq!(icmp_type("3"), Some(3));
+        assert_eq!(tcp_flag_bits("SYN,RST,ACK,FIN"), Some(0x17));
+        assert_eq!(tcp_flag_bits("ALL"), Some(0x3f));
+        assert_eq!(tcp_flag_bits("NONE"), Some(0));
+        assert_eq!(tcp_flag_bits("SYN,BOGUS"), None);
     }
 }
