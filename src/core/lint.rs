@@ -118,6 +118,12 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         Match::SrcPort(_) | Match::SrcPortInSet => true,
         // a NEW TCP packet of the lint carries SYN alone
         Match::TcpFlags { mask, value } => p.l4proto == IPPROTO_TCP && 0x02 & mask == value,
+        // the lint's packet is one connection, within any rate: what exceeds a limit is a
+        // burst of them (a limited allow still lets the admin in; `limited` notes it)
+        Match::Limit { over, .. } => !over,
+        Match::Meter { .. } => false,
+        // nothing DNAT'ed the lint's packets: their original port is their port
+        Match::CtOrigDport(r) => p.dport.is_some_and(|d| r.lo <= d && d <= r.hi),
     }
 }
 
@@ -152,7 +158,9 @@ pub fn evaluate(plan: &Plan, p: &Packet) -> Outcome {
 /// (an audit recorder) only counts, so evaluation goes on past it.
 fn walk(plan: &Plan, chain: &Chain, p: &Packet, depth: usize) -> Option<Outcome> {
     for (i, r) in chain.rules.iter().enumerate() {
-        if r.verdict == Verdict::Continue || !r.matches.iter().all(|m| matches(m, p, r, plan)) {
+        if matches!(r.verdict, Verdict::Continue | Verdict::Log(_))
+            || !r.matches.iter().all(|m| matches(m, p, r, plan))
+        {
             continue;
         }
         if let Verdict::Jump(n) | Verdict::JumpIn(_, n) = r.verdict {

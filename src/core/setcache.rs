@@ -29,6 +29,8 @@ fn kind_tag(k: SetKind) -> u8 {
         SetKind::Dst6 => 14,
         SetKind::TcpSport => 15,
         SetKind::UdpSport => 16,
+        SetKind::Meter4 => 17,
+        SetKind::Meter6 => 18,
     }
 }
 
@@ -50,6 +52,8 @@ fn kind_of(t: u8) -> Option<SetKind> {
         SetKind::Dst6,
         SetKind::TcpSport,
         SetKind::UdpSport,
+        SetKind::Meter4,
+        SetKind::Meter6,
     ]
     .into_iter()
     .find(|k| kind_tag(*k) == t)
