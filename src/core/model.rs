@@ -441,7 +441,7 @@ impl Rate {
             }
         }
         Err(format!(
-            "{t:?} is no whole number of packets per second, minute, hour, day or week (the units nft shows): pick a period that is (6/30s is 12/minute)"
+            "{t:?} is no whole number of packets per second, minute, hour, day or week (the units nft shows): pick a period that makes one (6/30s is 12/minute, 1/90s is 40/hour)"
         ))
     }
 

@@ -103,3 +103,42 @@ pub(super) fn decode(at: &At) -> Decoding {
     let m = Match::Meter { v6, prefix, rate };
     Some(Ok((Step::Match(m), k + 1)))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::codec::decode::decode_rule_msg;
+    use crate::codec::nft::{NFNL_SUBSYS_NFTABLES, NFT_MSG_NEWRULE};
+    use crate::codec::{encode, wire};
+    use crate::core::{compile, policy};
+
+    /// Every rule of the policy of every limit, log and published port, through the whole
+    /// encoder (our own expressions spliced into rustables' messages) and the decoder.
+    #[test]
+    fn rules_with_our_own_expressions_read_back_as_planned() {
+        let (p, d) = policy::parse(include_str!("../../../tests/data/policy/ok-limits.toml"));
+        let plan = compile::compile(&p.unwrap_or_else(|| panic!("{d:?}")), "statewall");
+        let batch = encode::encode(&plan, None, None);
+        let newrule = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE;
+        let got: Vec<_> = wire::messages(&batch.bytes)
+            .filter(|(h, _)| h.ty == newrule)
+            .map(|(_, m)| {
+                let (_, live) = decode_rule_msg(m).expect("a rule message");
+                let r = live.rule.unwrap_or_else(|e| panic!("{e}"));
+                (r.comment, r.matches, r.verdict)
+            })
+            .collect();
+        let want: Vec<_> = plan
+            .chains
+            .iter()
+            .flat_map(|c| &c.rules)
+            .map(|r| (r.comment.clone(), r.matches.clone(), r.verdict))
+            .collect();
+        assert_eq!(got, want);
+        let own = want.iter().filter(|(_, m, v)| {
+            matches!(v, crate::core::plan::Verdict::Log(_))
+                || m.iter()
+                    .any(|m| matches!(m, crate::core::plan::Match::Meter { .. }))
+        });
+        assert!(own.count() >= 6, "the policy has meters and log rules");
+    }
+}

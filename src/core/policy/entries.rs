@@ -257,6 +257,8 @@ impl Checker<'_> {
                 "limit" => f.more.limit = self.limit(value),
                 "log" => f.more.log = self.log("log", value),
                 k @ ("published" | "published_udp") => {
+                    // written: the entry has ports, even when none of them is valid
+                    f.more_restricts = true;
                     let (proto, p) = if k == "published" {
                         ("tcp", crate::core::plan::IPPROTO_TCP)
                     } else {

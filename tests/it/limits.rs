@@ -1,0 +1,273 @@
+//! Rate limits, logging and published ports in the kernel (issue 10): nft reads statewall's
+//! own text as statewall's batch, readback finds no drift, and real connections are limited
+//! per source, logged at the rate asked, and let through to a DNAT'ed backend only from the
+//! sources the policy names. Everything runs in namespaces the tests create.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::support::forwarded::{BACKEND, CLIENT, FW_BACK, FW_FRONT, Trio};
+use crate::support::{
+    Netns, PROBE_TIMEOUT, Pair, Probe, TempPolicy, fw_v4, listen_tcp, probe_tcp, rules_named,
+    statewall, status_json,
+};
+
+const EVERY_SHAPE: &str = "tests/data/policy/ok-limits.toml";
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn limits_logs_and_published_ports_mean_the_same_to_nft() {
+    let path = crate::support::repo_path(EVERY_SHAPE);
+    crate::kernel::same_to_nft(path.to_str().unwrap(), &[]);
+}
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn limits_logs_and_published_ports_read_back_without_drift() {
+    let ns = Netns::new("l-drift");
+    let path = crate::support::repo_path(EVERY_SHAPE);
+    let path = path.to_str().unwrap();
+    statewall(&ns, ["apply", path]).assert_ok();
+    let st = status_json(&ns);
+    assert_eq!(st["drift"], false, "{st}");
+    assert!(
+        rules_named(&st, "ssh")
+            .iter()
+            .all(|r| r["not_understood"].is_null()),
+        "{st}"
+    );
+    // a second apply finds the plan live: nothing to add or remove
+    statewall(&ns, ["apply", path]).assert_ok();
+    let plan = statewall(&ns, ["plan", path]);
+    plan.assert_ok();
+    assert!(
+        !plan.stdout.contains("\n- ") && !plan.stdout.contains("\n+ "),
+        "{plan}"
+    );
+}
+
+/// The packets counted by the rules named `comment` whose verdict starts with `verdict`.
+fn counted(st: &serde_json::Value, comment: &str, verdict: &str) -> u64 {
+    rules_named(st, comment)
+        .iter()
+        .filter(|r| {
+            r["verdict"]
+                .as_str()
+                .is_some_and(|v| v.starts_with(verdict))
+        })
+        .map(|r| r["packets"].as_u64().unwrap_or(0))
+        .sum()
+}
+
+fn addr(ip: std::net::Ipv4Addr, port: u16) -> SocketAddr {
+    SocketAddr::from((ip, port))
+}
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn a_burst_of_new_connections_from_one_source_is_limited_while_another_still_connects() {
+    let t = Trio::new("l-meter");
+    let _ssh = listen_tcp(&t.fw, &[22]);
+    let policy = TempPolicy::new(
+        "l-meter",
+        "[[allow]]\nname = \"ssh\"\ntcp = [22]\n\
+         limit = { rate = \"3/minute\", per = \"source\", over = \"reject\" }\n",
+    );
+    statewall(&t.fw, ["apply", &policy.path()]).assert_ok();
+    // the bucket holds 3: the client's first three connect, the next three are refused
+    let tries: Vec<Probe> = (0..6)
+        .map(|_| probe_tcp(&t.client, addr(FW_FRONT, 22), PROBE_TIMEOUT))
+        .collect();
+    assert_eq!(
+        tries[..3],
+        [Probe::Connected, Probe::Connected, Probe::Connected]
+    );
+    assert_eq!(
+        tries[3..],
+        [Probe::Refused, Probe::Refused, Probe::Refused],
+        "{tries:?}"
+    );
+    // another source has its own bucket
+    for _ in 0..2 {
+        assert_eq!(
+            probe_tcp(&t.backend, addr(FW_BACK, 22), PROBE_TIMEOUT),
+            Probe::Connected
+        );
+    }
+    // the over-limit rule counted exactly what it refused, under the entry's name
+    let st = status_json(&t.fw);
+    assert_eq!(counted(&st, "ssh", "reject"), 3, "{st}");
+    assert_eq!(counted(&st, "ssh", "accept"), 5, "{st}");
+    assert_eq!(st["drift"], false, "{st}");
+    // the meter set knows both sources (nft as the oracle)
+    let set = t.fw.nft(["list", "set", "inet", "statewall", "meter4_ssh"]);
+    set.assert_ok();
+    assert!(
+        set.stdout.contains(&CLIENT.to_string()) && set.stdout.contains(&BACKEND.to_string()),
+        "{set}"
+    );
+}
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn a_global_limit_drops_what_exceeds_it_for_everyone() {
+    let pair = Pair::new("l-glob");
+    let _web = listen_tcp(&pair.fw, &[8080]);
+    let policy = TempPolicy::new(
+        "l-glob",
+        "[[allow]]\nname = \"web\"\ntcp = [8080]\nlimit = { rate = \"2/minute\" }\n",
+    );
+    statewall(&pair.fw, ["apply", &policy.path()]).assert_ok();
+    let short = Duration::from_millis(400);
+    let tries: Vec<Probe> = (0..3)
+        .map(|_| probe_tcp(&pair.client, fw_v4(8080), short))
+        .collect();
+    assert_eq!(tries, [Probe::Connected, Probe::Connected, Probe::TimedOut]);
+    let st = status_json(&pair.fw);
+    assert!(counted(&st, "web", "drop") >= 1, "{st}");
+    assert_eq!(counted(&st, "web", "accept"), 2, "{st}");
+}
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn drops_and_rejects_are_logged_at_the_rate_asked_and_the_verdict_is_not_limited() {
+    let pair = Pair::new("l-log");
+    let policy = TempPolicy::new(
+        "l-log",
+        "log_final = { prefix = \"statewall drop: \", limit = \"1/minute\" }\n\
+         [[reject]]\nname = \"ident\"\ntcp = [113]\nlog = { limit = \"2/minute\", level = \"info\" }\n",
+    );
+    statewall(&pair.fw, ["apply", &policy.path()]).assert_ok();
+    // every reject answers, though only two are logged
+    for _ in 0..5 {
+        assert_eq!(
+            probe_tcp(&pair.client, fw_v4(113), PROBE_TIMEOUT),
+            Probe::Refused
+        );
+    }
+    // every drop drops, though only one is logged
+    let short = Duration::from_millis(300);
+    for _ in 0..4 {
+        assert_eq!(probe_tcp(&pair.client, fw_v4(9), short), Probe::TimedOut);
+    }
+    let st = status_json(&pair.fw);
+    assert_eq!(counted(&st, "ident", "log"), 2, "{st}");
+    assert_eq!(counted(&st, "ident", "reject"), 5, "{st}");
+    assert_eq!(counted(&st, "final", "log"), 1, "{st}");
+    assert!(counted(&st, "final", "drop") >= 4, "{st}");
+    // the kernel holds the log rules as asked (nft as the oracle)
+    let out = pair.fw.nft(["list", "chain", "inet", "statewall", "input"]);
+    out.assert_ok();
+    assert!(
+        out.stdout
+            .contains("limit rate 1/minute burst 1 packets counter packets 1 bytes"),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("log prefix \"statewall drop: \""),
+        "{out}"
+    );
+    assert!(
+        out.stdout
+            .contains("log prefix \"statewall ident: \" level info"),
+        "{out}"
+    );
+}
+
+/// `iptables-save -t nat` in `ns`, without its comment lines (they carry a date); with
+/// `counters = false` also without the chains' packet counters.
+fn nat_table(ns: &Netns, counters: bool) -> String {
+    let out = ns.exec(["iptables-save", "-t", "nat"]);
+    out.assert_ok();
+    let text: Vec<String> = out
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| match (counters, l.rfind(" [")) {
+            (false, Some(at)) if l.starts_with(':') => l[..at].to_string(),
+            _ => l.to_string(),
+        })
+        .collect();
+    text.join("\n")
+}
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn a_port_published_by_a_docker_like_dnat_is_reachable_only_from_the_sources_allowed() {
+    let t = Trio::new("l-dock");
+    let _backend = listen_tcp(&t.backend, &[80]);
+    // what Docker does for `-p 8080:80`: DNAT in an iptables-nft nat table (the test builds
+    // it with iptables, an oracle tool; statewall never touches it)
+    t.fw.exec([
+        "iptables",
+        "-t",
+        "nat",
+        "-A",
+        "PREROUTING",
+        "-p",
+        "tcp",
+        "--dport",
+        "8080",
+        "-j",
+        "DNAT",
+        "--to-destination",
+        "10.10.2.2:80",
+    ])
+    .assert_ok();
+    let published = addr(FW_FRONT, 8080);
+    assert_eq!(
+        probe_tcp(&t.client, published, PROBE_TIMEOUT),
+        Probe::Connected,
+        "the DNAT works before statewall filters"
+    );
+    let before = nat_table(&t.fw, true);
+    let policy = |from: &str| {
+        TempPolicy::new(
+            "l-dock",
+            &format!(
+                "[forward]\nfinal = \"drop\"\n\n[[forward.allow]]\nname = \"web\"\n\
+                 published = [8080]\nfrom = [\"{from}\"]\n"
+            ),
+        )
+    };
+    // published, but not to the client's network: dropped
+    let other = policy("198.51.100.0/24");
+    statewall(&t.fw, ["apply", &other.path()]).assert_ok();
+    assert_eq!(
+        nat_table(&t.fw, true),
+        before,
+        "statewall changed the nat table"
+    );
+    let short = Duration::from_millis(500);
+    assert_eq!(probe_tcp(&t.client, published, short), Probe::TimedOut);
+    // to the client's network: through, by its original port only
+    let mine = policy("10.10.1.0/24");
+    statewall(&t.fw, ["apply", &mine.path()]).assert_ok();
+    assert_eq!(
+        probe_tcp(&t.client, published, PROBE_TIMEOUT),
+        Probe::Connected
+    );
+    // the backend's own port, not published: the forward chain's final rule drops it
+    assert_eq!(
+        probe_tcp(&t.client, addr(BACKEND, 80), short),
+        Probe::TimedOut
+    );
+    let st = status_json(&t.fw);
+    assert_eq!(counted(&st, "web", "accept"), 1, "{st}");
+    assert_eq!(st["drift"], false, "{st}");
+    statewall(&t.fw, ["remove"]).assert_ok();
+    assert_eq!(
+        nat_table(&t.fw, false),
+        {
+            let t2 = before.clone();
+            t2.lines()
+                .map(|l| match l.rfind(" [") {
+                    Some(at) if l.starts_with(':') => l[..at].to_string(),
+                    _ => l.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        },
+        "statewall changed the nat table"
+    );
+}
