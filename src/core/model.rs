@@ -503,8 +503,9 @@ pub const LOG_LEVELS: [&str; 8] = [
     "emerg", "alert", "crit", "err", "warn", "notice", "info", "debug",
 ];
 
-/// The longest log prefix (the kernel keeps 127 bytes and a NUL).
-pub const LOG_PREFIX_MAX: usize = 127;
+/// The longest log prefix statewall writes (the kernel keeps 127 bytes; iptables 29): short,
+/// so that a rule stays small enough to pass around by value.
+pub const LOG_PREFIX_MAX: usize = 48;
 
 /// The default rate of a log rule: a few lines a minute, never a flood.
 pub const LOG_RATE_DEFAULT: Rate = Rate {

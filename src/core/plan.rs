@@ -710,3 +710,15 @@ pub fn tcp_flag_names(bits: u8) -> String {
         .collect::<Vec<_>>()
         .join(",")
 }
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn a_rule_stays_small() {
+        assert!(
+            std::mem::size_of::<super::Rule>() <= 128,
+            "{}",
+            std::mem::size_of::<super::Rule>()
+        );
+    }
+}
