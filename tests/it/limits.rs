@@ -271,3 +271,161 @@ fn a_port_published_by_a_docker_like_dnat_is_reachable_only_from_the_sources_all
         "statewall changed the nat table"
     );
 }
+
+/// A reader of one nflog group in a namespace: an `NETLINK_NETFILTER` socket bound to the
+/// group (nfnetlink_log, as ulogd binds it), created inside the namespace.
+struct Nflog(std::os::fd::OwnedFd);
+
+impl Nflog {
+    const NFNL_SUBSYS_ULOG: u16 = 4;
+    const NFULNL_MSG_PACKET: u16 = 0;
+    const NFULNL_MSG_CONFIG: u16 = 1;
+    const NFULA_PREFIX: u16 = 10;
+    const NFULA_CFG_CMD: u16 = 1;
+    const NFULA_CFG_MODE: u16 = 2;
+    const NFULNL_CFG_CMD_BIND: u8 = 1;
+    const NFULNL_COPY_META: u8 = 1;
+
+    fn bind(ns: &Netns, group: u16) -> Nflog {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        let fd = ns.run(move || {
+            // SAFETY: plain socket calls on a descriptor owned here.
+            unsafe {
+                let fd = libc::socket(
+                    libc::AF_NETLINK,
+                    libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                    libc::NETLINK_NETFILTER,
+                );
+                assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+                let fd = OwnedFd::from_raw_fd(fd);
+                let mut sa: libc::sockaddr_nl = std::mem::zeroed();
+                sa.nl_family = libc::AF_NETLINK as u16;
+                let len = std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
+                let rc = libc::bind(fd.as_raw_fd(), (&raw const sa).cast(), len);
+                assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
+                let tv = libc::timeval {
+                    tv_sec: 2,
+                    tv_usec: 0,
+                };
+                libc::setsockopt(
+                    fd.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVTIMEO,
+                    (&raw const tv).cast(),
+                    std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+                );
+                fd
+            }
+        });
+        let log = Nflog(fd);
+        log.config(group, Self::NFULA_CFG_CMD, &[Self::NFULNL_CFG_CMD_BIND]);
+        log.config(
+            group,
+            Self::NFULA_CFG_MODE,
+            &[0, 0, 0, 0, Self::NFULNL_COPY_META, 0],
+        );
+        log
+    }
+
+    /// One config message (with an ack, which must say 0).
+    fn config(&self, group: u16, attr: u16, payload: &[u8]) {
+        use std::os::fd::AsRawFd;
+        let attr_len = 4 + payload.len();
+        let mut m = Vec::new();
+        let total = 16 + 4 + attr_len.div_ceil(4) * 4;
+        m.extend_from_slice(&(total as u32).to_ne_bytes());
+        m.extend_from_slice(
+            &((Self::NFNL_SUBSYS_ULOG << 8) | Self::NFULNL_MSG_CONFIG).to_ne_bytes(),
+        );
+        m.extend_from_slice(&((libc::NLM_F_REQUEST | libc::NLM_F_ACK) as u16).to_ne_bytes());
+        m.extend_from_slice(&1u32.to_ne_bytes());
+        m.extend_from_slice(&0u32.to_ne_bytes());
+        m.extend_from_slice(&[0, 0]);
+        m.extend_from_slice(&group.to_be_bytes());
+        m.extend_from_slice(&(attr_len as u16).to_ne_bytes());
+        m.extend_from_slice(&attr.to_ne_bytes());
+        m.extend_from_slice(payload);
+        m.resize(total, 0);
+        // SAFETY: a valid socket and buffer.
+        let sent = unsafe { libc::send(self.0.as_raw_fd(), m.as_ptr().cast(), m.len(), 0) };
+        assert_eq!(
+            sent,
+            m.len() as isize,
+            "{}",
+            std::io::Error::last_os_error()
+        );
+        let mut buf = [0u8; 4096];
+        // SAFETY: as above.
+        let n = unsafe { libc::recv(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        assert!(n >= 20, "no ack: {}", std::io::Error::last_os_error());
+        let errno = i32::from_ne_bytes(buf[16..20].try_into().unwrap());
+        assert_eq!(errno, 0, "nflog config {attr} refused: errno {}", -errno);
+    }
+
+    /// The prefixes of the packets logged, until nothing came for 2 s (at most 100).
+    fn prefixes(&self) -> Vec<String> {
+        use std::os::fd::AsRawFd;
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        while out.len() < 100 {
+            // SAFETY: a valid socket and buffer.
+            let n =
+                unsafe { libc::recv(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if n <= 0 {
+                break;
+            }
+            let mut rest = &buf[..n as usize];
+            while rest.len() >= 16 {
+                let len = u32::from_ne_bytes(rest[..4].try_into().unwrap()) as usize;
+                let ty = u16::from_ne_bytes(rest[4..6].try_into().unwrap());
+                if len < 16 || len > rest.len() {
+                    break;
+                }
+                if ty == (Self::NFNL_SUBSYS_ULOG << 8) | Self::NFULNL_MSG_PACKET {
+                    let mut attrs = &rest[20..len];
+                    while attrs.len() >= 4 {
+                        let alen = u16::from_ne_bytes([attrs[0], attrs[1]]) as usize;
+                        let aty = u16::from_ne_bytes([attrs[2], attrs[3]]) & 0x3fff;
+                        if alen < 4 || alen > attrs.len() {
+                            break;
+                        }
+                        if aty == Self::NFULA_PREFIX {
+                            let p = &attrs[4..alen];
+                            let p = p.split(|b| *b == 0).next().unwrap_or(p);
+                            out.push(String::from_utf8_lossy(p).into_owned());
+                        }
+                        attrs = &attrs[(alen.div_ceil(4) * 4).min(attrs.len())..];
+                    }
+                }
+                rest = &rest[(len.div_ceil(4) * 4).min(rest.len())..];
+            }
+        }
+        out
+    }
+}
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn an_nflog_reader_gets_the_dropped_packets_up_to_the_log_rate() {
+    let pair = Pair::new("l-nflog");
+    let policy = TempPolicy::new(
+        "l-nflog",
+        "log_final = { group = 7, limit = \"2/minute\" }\n\
+         [[allow]]\nname = \"web\"\ntcp = [80]\n",
+    );
+    statewall(&pair.fw, ["apply", &policy.path()]).assert_ok();
+    let log = Nflog::bind(&pair.fw, 7);
+    let short = Duration::from_millis(300);
+    for port in [9, 10, 11, 12] {
+        assert_eq!(probe_tcp(&pair.client, fw_v4(port), short), Probe::TimedOut);
+    }
+    let got = log.prefixes();
+    assert_eq!(
+        got,
+        ["statewall input final: ", "statewall input final: "],
+        "two lines (the burst), for four dropped connections"
+    );
+    let st = status_json(&pair.fw);
+    assert_eq!(counted(&st, "final", "log"), 2, "{st}");
+    assert!(counted(&st, "final", "drop") >= 4, "{st}");
+}

@@ -782,7 +782,10 @@ impl Bench<'_> {
         let (status, _, err) =
             util::run_capture(self.sw(fw).arg("apply").arg(&file).stdin(Stdio::null()))?;
         if !status.success() {
-            return Err(format!("statewall apply (ssh limited) in {fw}: {}", err.trim()));
+            return Err(format!(
+                "statewall apply (ssh limited) in {fw}: {}",
+                err.trim()
+            ));
         }
         let _ = util::run_capture(
             Command::new("ip")
