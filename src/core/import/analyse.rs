@@ -27,6 +27,8 @@ pub(super) struct Analysis {
     pub(super) allows: Vec<Flat>,
     pub(super) rejects: Vec<Flat>,
     pub(super) final_rule: FinalRule,
+    /// a LOG of every packet right before the final rule (`log_final`)
+    pub(super) log_final: Option<usize>,
     pub(super) notes: Notes,
 }
 
@@ -37,6 +39,8 @@ pub(super) struct Analyser<'s> {
     pub(super) rules: &'s [IptRule],
     pub(super) diags: Diags,
     pub(super) notes: Notes,
+    /// LOG rules of every packet: (rule, how many flat rules came before it)
+    pub(super) logs_everything: Vec<(usize, usize)>,
 }
 
 impl Analyser<'_> {
@@ -74,6 +78,7 @@ pub(super) fn analyse(src: &str, fam: Fam) -> Result<Analysis, Diags> {
         rules: &rules,
         diags,
         notes: Notes::default(),
+        logs_everything: Vec::new(),
     };
     let mut flat = cx.flatten_input(&user_chains);
     if !cx.diags.is_empty() {
@@ -82,6 +87,7 @@ pub(super) fn analyse(src: &str, fam: Fam) -> Result<Analysis, Diags> {
     let Some(final_rule) = cx.final_rule(&policies, &mut flat) else {
         return Err(cx.diags);
     };
+    let log_final = cx.log_final(flat.len());
     let mut found = Found::default();
     let ranked = cx.rank_all(flat, &mut found);
     cx.check_order(&ranked, final_rule, &found);
@@ -99,6 +105,7 @@ pub(super) fn analyse(src: &str, fam: Fam) -> Result<Analysis, Diags> {
         allows,
         rejects,
         final_rule,
+        log_final,
         notes,
     })
 }
@@ -214,6 +221,27 @@ impl Analyser<'_> {
             self.error(rules[r].target_span.clone(), "a catch-all REJECT with tcp-reset", "a tcp reset answers tcp only; statewall's final rule answers with an ICMP error: use --reject-with icmp-port-unreachable (or another ICMP kind)");
         }
         Some(final_rule)
+    }
+}
+
+impl Analyser<'_> {
+    /// The last LOG of every packet with no deciding rule between it and the final rule
+    /// (`flat_len` rules decide before the final one): what `log_final` logs. Every other
+    /// LOG is left out, with a note.
+    fn log_final(&mut self, flat_len: usize) -> Option<usize> {
+        let logs = std::mem::take(&mut self.logs_everything);
+        let chosen = logs
+            .iter()
+            .rev()
+            .find(|(_, before)| *before == flat_len)
+            .map(|(r, _)| *r);
+        let rules = self.rules;
+        for (r, _) in logs {
+            if Some(r) != chosen {
+                self.left_out_log(&rules[r]);
+            }
+        }
+        chosen
     }
 }
 

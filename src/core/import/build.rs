@@ -19,6 +19,8 @@ pub(super) struct Ending {
     pub(super) reject: Option<IcmpReject>,
     /// where the final verdict comes from: "from line N: …" or the chain policy
     pub(super) origin: String,
+    /// `log_final = { … }  # line N: …`, from a LOG of every packet right before it
+    pub(super) log_final: Option<String>,
 }
 
 pub(super) fn build(
@@ -98,7 +100,62 @@ fn ending(v4: &Analysis, notes: &mut Notes) -> Ending {
         mode,
         reject,
         origin,
+        log_final: log_final(v4, notes),
     }
+}
+
+/// The `log_final` line of a LOG of every packet before the final rule: its prefix, level
+/// and `-m limit`; what statewall says otherwise is noted.
+fn log_final(v4: &Analysis, notes: &mut Notes) -> Option<String> {
+    use crate::core::model::{LOG_LEVELS, LOG_PREFIX_MAX, Rate};
+    let r = &v4.rules[v4.log_final?];
+    let l = r.line;
+    let mut parts = Vec::new();
+    if let Some(p) = &r.log.prefix {
+        let fits = p.len() <= LOG_PREFIX_MAX
+            && p.bytes()
+                .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
+        if fits && !p.is_empty() {
+            parts.push(format!("prefix = \"{p}\""));
+        } else {
+            notes.push(format!("line {l}: the log prefix is not kept (statewall's are up to {LOG_PREFIX_MAX} printable characters without `\"` or `\\`): statewall's default prefix is used"));
+        }
+    }
+    if let Some(level) = &r.log.level {
+        let name = match level.as_str() {
+            "error" => Some("err"),
+            "warning" => Some("warn"),
+            n => LOG_LEVELS.iter().copied().find(|x| *x == n).or_else(|| {
+                n.parse::<usize>()
+                    .ok()
+                    .and_then(|i| LOG_LEVELS.get(i).copied())
+            }),
+        };
+        match name {
+            Some(n) => parts.push(format!("level = \"{n}\"")),
+            None => notes.push(format!(
+                "line {l}: log level `{level}` is not kept: statewall logs at warn"
+            )),
+        }
+    }
+    // iptables' limit: 3/hour and a burst of 5 unless said
+    let rate = r.log.limit.as_deref().map(|t| (t, Rate::parse(t)));
+    match rate {
+        Some((text, Ok(rate))) => {
+            parts.push(format!("limit = \"{text}\""));
+            let burst = r.log.burst.as_deref().and_then(|b| b.parse::<u32>().ok()).unwrap_or(5);
+            if burst != rate.burst {
+                parts.push(format!("burst = {burst}"));
+            }
+        }
+        Some((text, Err(_))) => notes.push(format!("line {l}: log limit `{text}` is not a rate statewall keeps: it logs at most 5/minute")),
+        None => notes.push(format!("line {l}: this LOG has no `-m limit`; statewall never logs unbounded: at most 5/minute (add limit = \"…\" to log_final for more)")),
+    }
+    Some(format!(
+        "log_final = {{ {} }}  # line {l}: {}",
+        parts.join(", "),
+        crate::core::diag::shorten(&r.text, 120).replace('\n', " ")
+    ))
 }
 
 /// The allow and reject entries, for both families as `ipv6` says, merged and uniquely

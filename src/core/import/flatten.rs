@@ -129,8 +129,14 @@ impl Analyser<'_> {
             Target::Accept => Verdict::Accept,
             Target::Drop => Verdict::Drop,
             Target::Reject(k) => Verdict::Reject(*k),
+            // a LOG of every packet may log what the final rule gets (`log_final`): decided
+            // with the final rule, in `analyse`
+            Target::Log if cond.is_everything() => {
+                self.logs_everything.push((i, walk.out.len()));
+                return;
+            }
             Target::Log => {
-                self.notes.push(format!("line {}: `{}` is left out: LOG does not decide anything (statewall's counters show what each rule sees)", r.line, r.text));
+                self.left_out_log(r);
                 return;
             }
             Target::Return => {
@@ -149,6 +155,11 @@ impl Analyser<'_> {
             via: walk.via.clone(),
             syn: r.syn,
         });
+    }
+
+    /// The note for a LOG rule the policy does not keep.
+    pub(super) fn left_out_log(&mut self, r: &IptRule) {
+        self.notes.push(format!("line {}: `{}` is left out: LOG does not decide anything (statewall's counters show what each rule sees)", r.line, r.text));
     }
 
     /// A RETURN is only the end of its chain, for every packet.

@@ -189,6 +189,55 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_log_of_every_packet_before_the_end_is_log_final_and_other_logs_are_left_out() {
+        use crate::core::model::{LogDest, Rate, RateUnit};
+        let src = "*filter\n:INPUT DROP [0:0]\n\
+                   -A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT\n\
+                   -A INPUT -p tcp --dport 80 -j LOG --log-prefix \"web: \"\n\
+                   -A INPUT -p tcp --dport 22 -j ACCEPT\n\
+                   -A INPUT -m limit --limit 3/min --limit-burst 10 -j LOG --log-prefix \"denied: \" --log-level 7\n\
+                   COMMIT\n";
+        let got = import(src, None, Ipv6::Mirror).unwrap_or_else(|e| panic!("{e:?}"));
+        let log = got.policy.log_final.expect("log_final");
+        assert_eq!(log.prefix.as_deref(), Some("denied: "));
+        assert_eq!(log.dest, LogDest::Level(7));
+        let rate = Rate {
+            n: 3,
+            unit: RateUnit::Minute,
+            burst: 10,
+        };
+        assert_eq!(log.rate, rate);
+        assert!(got.toml.contains("log_final = { prefix = \"denied: \", level = \"debug\", limit = \"3/min\", burst = 10 }  # line 6"), "{}", got.toml);
+        assert!(
+            got.notes
+                .iter()
+                .any(|n| n.starts_with("line 4:") && n.contains("left out")),
+            "{:?}",
+            got.notes
+        );
+        // a LOG with a deciding rule after it is not the final rule's
+        let src = "*filter\n:INPUT DROP [0:0]\n-A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT\n-A INPUT -j LOG\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n";
+        let got = import(src, None, Ipv6::Mirror).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(got.policy.log_final, None);
+        assert!(
+            got.notes
+                .iter()
+                .any(|n| n.starts_with("line 4:") && n.contains("left out")),
+            "{:?}",
+            got.notes
+        );
+        // an unlimited LOG is limited, and says so
+        let src = "*filter\n:INPUT DROP [0:0]\n-A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT\n-A INPUT -p tcp --dport 22 -j ACCEPT\n-A INPUT -j LOG\n-A INPUT -j DROP\nCOMMIT\n";
+        let got = import(src, None, Ipv6::Mirror).unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(got.policy.log_final.is_some(), "{}", got.toml);
+        assert!(
+            got.notes.iter().any(|n| n.contains("never logs unbounded")),
+            "{:?}",
+            got.notes
+        );
+    }
+
+    #[test]
     fn detection() {
         assert!(looks_like_iptables("# Generated\n*filter\n"));
         assert!(looks_like_iptables(":INPUT ACCEPT [0:0]\n"));

@@ -50,6 +50,18 @@ pub(super) struct IptRule {
     pub(super) reject_with: Option<String>,
     /// the comment's length and hash, once: what entries compare (a comment may be long)
     pub(super) comment_id: Option<(usize, u64)>,
+    /// a LOG rule's options as written
+    pub(super) log: LogOpts,
+}
+
+/// What a LOG rule says: `--log-prefix`, `--log-level`, and its `-m limit` (`--limit`,
+/// `--limit-burst`), as written.
+#[derive(Debug, Clone, Default)]
+pub(super) struct LogOpts {
+    pub(super) prefix: Option<String>,
+    pub(super) level: Option<String>,
+    pub(super) limit: Option<String>,
+    pub(super) burst: Option<String>,
 }
 
 /// A rule as its options are read.
@@ -64,6 +76,7 @@ struct Draft {
     syn: bool,
     /// where `--limit` is
     limit: Option<Range<usize>>,
+    log: LogOpts,
     reject_with: Option<(String, Range<usize>)>,
     /// the options that take one value per rule, as met so far, and those met twice
     given: Vec<&'static str>,
@@ -170,6 +183,7 @@ impl Parser<'_> {
             syn: d.syn,
             reject_with: with_word,
             comment_id,
+            log: d.log,
         })
     }
 
@@ -248,7 +262,15 @@ impl Parser<'_> {
                 self.icmp(d, &v);
             }
             "--comment" => d.comment = Some(self.value(toks, i)?.text),
-            "--limit" | "--limit-burst" => d.limit = Some(sp),
+            o @ ("--limit" | "--limit-burst") => {
+                d.limit = Some(sp);
+                let v = self.value(toks, i)?.text;
+                if o == "--limit" {
+                    d.log.limit = Some(v);
+                } else {
+                    d.log.burst = Some(v);
+                }
+            }
             "-j" | "--jump" => {
                 let v = self.value(toks, i)?;
                 d.target_span = Some(v.span.clone());
@@ -265,7 +287,14 @@ impl Parser<'_> {
                 let v = self.value(toks, i)?;
                 d.reject_with = Some((v.text, v.span));
             }
-            "--log-prefix" | "--log-level" => {}
+            o @ ("--log-prefix" | "--log-level") => {
+                let v = self.value(toks, i)?.text;
+                if o == "--log-prefix" {
+                    d.log.prefix = Some(v);
+                } else {
+                    d.log.level = Some(v);
+                }
+            }
             "--log-tcp-sequence" | "--log-tcp-options" | "--log-ip-options" | "--log-uid" => {
                 return Some(i + 1);
             }

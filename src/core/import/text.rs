@@ -48,6 +48,7 @@ fn header(t: &mut String, notes: &[String], ending: &Ending) {
         mode,
         reject,
         origin,
+        log_final,
     } = ending;
     let _ = writeln!(
         t,
@@ -62,6 +63,9 @@ fn header(t: &mut String, notes: &[String], ending: &Ending) {
         let _ = writeln!(t, "final = \"{}\"  # {origin}", k.as_str());
     } else if *mode == "enforce" {
         let _ = writeln!(t, "# final rule: drop ({origin})");
+    }
+    if let Some(line) = log_final {
+        let _ = writeln!(t, "{line}");
     }
 }
 

@@ -5,7 +5,7 @@
 //! limit = "6/30s"                        # the entry as a whole; what exceeds is dropped
 //! limit = { rate = "6/30s", per = "source", burst = 6, ipv6_prefix = 64, over = "drop" }
 //! log = true                             # "statewall <name>: ", level warn, 5/minute
-//! log = { prefix = "ssh: ", level = "info", limit = "10/minute" }
+//! log = { prefix = "ssh: ", level = "info", limit = "10/minute", burst = 5 }
 //! log = { group = 2 }                    # to nflog group 2 (ulogd) instead of the kernel log
 //! ```
 
@@ -213,7 +213,7 @@ impl Checker<'_> {
             }
         };
         let mut ok = true;
-        let (mut level, mut group) = (None, None);
+        let (mut level, mut group, mut burst) = (None, None, None);
         for (k, v) in table.iter() {
             match k.get_ref().as_ref() {
                 "prefix" => match v.get_ref().as_str() {
@@ -241,14 +241,26 @@ impl Checker<'_> {
                     None => ok = false,
                 },
                 "limit" => match self.rate("limit", v) {
-                    Some(r) => log.rate = r,
+                    Some(r) => {
+                        log.rate = Rate {
+                            burst: burst.unwrap_or(r.burst),
+                            ..r
+                        }
+                    }
+                    None => ok = false,
+                },
+                "burst" => match self.number("burst", v, 1, i64::from(RATE_MAX)) {
+                    Some(b) => {
+                        burst = Some(b as u32);
+                        log.rate.burst = b as u32;
+                    }
                     None => ok = false,
                 },
                 other => {
                     self.error(
                         k.span(),
                         format!("unknown key `{other}` in `{key}`"),
-                        Some("a log has prefix, level or group, and limit".into()),
+                        Some("a log has prefix, level or group, limit and burst".into()),
                     );
                     ok = false;
                 }
