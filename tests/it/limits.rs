@@ -429,3 +429,76 @@ fn an_nflog_reader_gets_the_dropped_packets_up_to_the_log_rate() {
     assert_eq!(counted(&st, "final", "log"), 2, "{st}");
     assert!(counted(&st, "final", "drop") >= 4, "{st}");
 }
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn ipv6_sources_share_a_bucket_per_prefix_and_another_prefix_has_its_own() {
+    use crate::support::{CLIENT_IF, FW_IF, fw_v6};
+    let pair = Pair::new("l-v6");
+    let _ssh = listen_tcp(&pair.fw, &[22]);
+    // two more client addresses: one in the client's /64, one in another /64 (on-link for fw)
+    for (addr, len) in [("2001:db8:5a::3", 64), ("2001:db8:5b::2", 64)] {
+        pair.client
+            .exec([
+                "ip",
+                "-6",
+                "addr",
+                "add",
+                &format!("{addr}/{len}"),
+                "dev",
+                CLIENT_IF,
+                "nodad",
+            ])
+            .assert_ok();
+    }
+    pair.fw
+        .exec(["ip", "-6", "route", "add", "2001:db8:5b::/64", "dev", FW_IF])
+        .assert_ok();
+    // which of them the client connects from: the source its route to fw names
+    let from = |src: &str| {
+        pair.client
+            .exec([
+                "ip",
+                "-6",
+                "route",
+                "replace",
+                "2001:db8:5a::1/128",
+                "dev",
+                CLIENT_IF,
+                "src",
+                src,
+            ])
+            .assert_ok();
+    };
+    let policy = TempPolicy::new(
+        "l-v6",
+        "[[allow]]\nname = \"ssh\"\ntcp = [22]\n\
+         limit = { rate = \"2/minute\", per = \"source\", over = \"reject\" }\n",
+    );
+    statewall(&pair.fw, ["apply", &policy.path()]).assert_ok();
+    let probe = || probe_tcp(&pair.client, fw_v6(22), PROBE_TIMEOUT);
+    from("2001:db8:5a::2");
+    assert_eq!(
+        [probe(), probe(), probe()],
+        [Probe::Connected, Probe::Connected, Probe::Refused]
+    );
+    // the same /64: the same bucket, already empty
+    from("2001:db8:5a::3");
+    assert_eq!(probe(), Probe::Refused);
+    // another /64: a bucket of its own
+    from("2001:db8:5b::2");
+    assert_eq!([probe(), probe()], [Probe::Connected, Probe::Connected]);
+    let st = status_json(&pair.fw);
+    assert_eq!(counted(&st, "ssh", "reject"), 2, "{st}");
+    assert_eq!(counted(&st, "ssh", "accept"), 4, "{st}");
+    let set = pair
+        .fw
+        .nft(["list", "set", "inet", "statewall", "meter6_ssh"]);
+    set.assert_ok();
+    // keys are the /64 prefixes, not the addresses
+    assert!(
+        set.stdout.contains("2001:db8:5a::") && set.stdout.contains("2001:db8:5b::"),
+        "{set}"
+    );
+    assert!(!set.stdout.contains("2001:db8:5a::3"), "{set}");
+}
