@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use crate::support::flows::{Echo, connect_from, echoes, eventually, probe_from};
 use crate::support::{
-    CLIENT_IF, CLIENT_V4, CLIENT_V6, FW_V4, FW_V6, Netns, PROBE_TIMEOUT, Pair, Probe, TempPolicy,
-    bin, packets_of, run_cmd, statewall, status_json,
+    CLIENT_V4, CLIENT_V6, FW_V4, FW_V6, Netns, PROBE_TIMEOUT, Pair, Probe, TempPolicy, bin,
+    packets_of, run_cmd, statewall, status_json,
 };
 
 /// A second address of the client namespace: "another source".
@@ -27,28 +27,7 @@ fn policy(extra_port: bool) -> String {
 }
 
 fn with_other_source(pair: &Pair) {
-    pair.client
-        .exec([
-            "ip",
-            "addr",
-            "add",
-            &format!("{OTHER_V4}/24"),
-            "dev",
-            CLIENT_IF,
-        ])
-        .assert_ok();
-    pair.client
-        .exec([
-            "ip",
-            "-6",
-            "addr",
-            "add",
-            &format!("{OTHER_V6}/64"),
-            "dev",
-            CLIENT_IF,
-            "nodad",
-        ])
-        .assert_ok();
+    pair.add_client_address(OTHER_V4, OTHER_V6);
 }
 
 fn probe(pair: &Pair, src: impl Into<IpAddr>) -> Probe {
