@@ -439,7 +439,9 @@ fn meter_set(svc: &Service, v6: bool, rate: crate::core::model::Rate, sets: &mut
 /// readback order them: sorted once here, each of those finds them in order).
 fn sorted(mut v: Vec<SetElem>) -> Vec<SetElem> {
     if !v.is_sorted() {
-        v.sort_unstable();
+        // stable: a list with a few lines out of order is a few sorted runs, merged in
+        // linear time (an unstable sort would sort it from scratch)
+        v.sort();
     }
     v
 }

@@ -40,6 +40,10 @@ impl Checker<'_> {
     /// binary search; a policy that would need more is told so instead.
     pub(super) fn shadowed_rejects(&mut self, entries: &[&Entry]) {
         let clean = |e: &Entry| e.name.is_some() && e.from.as_ref().is_none_or(|f| f.clean);
+        if !entries.iter().any(|e| e.kind == Kind::Reject && clean(e)) {
+            // nothing to shadow: the allows' sources are not even sorted
+            return;
+        }
         let allows: Vec<Allow<'_>> = entries
             .iter()
             .copied()
@@ -254,7 +258,8 @@ impl<'e> Allow<'e> {
                     (fam, lo, hi, *n)
                 })
                 .collect();
-            v.sort_unstable_by_key(|&(fam, lo, _, _)| (fam, lo));
+            // stable: a list in order (or nearly) is sorted runs, merged in linear time
+            v.sort_by_key(|&(fam, lo, _, _)| (fam, lo));
             v
         });
         Allow {
