@@ -246,8 +246,12 @@ impl Builder {
             _ => None,
         });
         let Some(key) = recorder else {
-            self.batch
-                .add(&rule_seeded(chain, r, seed, &self.set_ids), MsgType::Add);
+            let rule = rule_seeded(chain, r, seed, &self.set_ids);
+            if matches!(r.verdict, plan::Verdict::RejectIcmp { .. }) {
+                // rustables cannot write its reject code: the finished message replaces it
+                self.own.insert(self.what.len(), rule_message(&rule, r));
+            }
+            self.batch.add(&rule, MsgType::Add);
             self.what.push(what);
             return;
         };
@@ -360,6 +364,20 @@ pub(super) fn rule_seeded(
     let mut rule = rustables::Rule::new(chain).expect("chain has table and name");
     expr::encode(&mut rule, r, counter, set_ids);
     rule.with_userdata(comment_udata(&r.comment))
+}
+
+/// The NEWRULE message of `rule` (rustables' encoding of plan rule `r`), finished
+/// (`expr::finish`).
+pub(crate) fn rule_message(rule: &rustables::Rule, r: &plan::Rule) -> Vec<u8> {
+    let mut batch = Batch::new();
+    batch.add(rule, MsgType::Add);
+    let raw = batch.finalize();
+    let mut msg = wire::messages(&raw)
+        .find(|(h, _)| h.ty != NFNL_MSG_BATCH_BEGIN && h.ty != NFNL_MSG_BATCH_END)
+        .map(|(_, m)| m.to_vec())
+        .expect("a batch of one rule holds its message");
+    expr::finish(&mut msg, r);
+    msg
 }
 
 /// A batch that deletes statewall's table and nothing else.

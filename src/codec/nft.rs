@@ -260,6 +260,7 @@ numbers! {
     NFTA_CT_KEY: u16 = 2;
 
     // enum nft_reject_types
+    NFT_REJECT_ICMP_UNREACH: u32 = 0;
     NFT_REJECT_TCP_RST: u32 = 1;
     NFT_REJECT_ICMPX_UNREACH: u32 = 2;
 

@@ -85,6 +85,11 @@ fn icmp_reject(k: IcmpReject) -> u8 {
         IcmpReject::HostUnreachable => 2,
         IcmpReject::AdminProhibited => 3,
         IcmpReject::NoRoute => 4,
+        // never in a RejectIcmpx of a compiled plan (they compile to RejectIcmp); tagged all
+        // the same so that identity stays total
+        IcmpReject::HostProhibited => 5,
+        IcmpReject::NetProhibited => 6,
+        IcmpReject::ProtoUnreachable => 7,
     }
 }
 
@@ -201,6 +206,7 @@ fn verdict(h: &mut Fnv, v: Verdict) {
         Verdict::RejectIcmpx(k) => h.tag(4).tag(icmp_reject(k)),
         Verdict::Jump(n) => h.tag(5).u32(n),
         Verdict::JumpIn(hook, n) => h.tag(6).str(hook.as_str()).u32(n),
+        Verdict::RejectIcmp { v6, code } => h.tag(7).tag(u8::from(v6)).tag(code),
     };
 }
 

@@ -173,22 +173,67 @@ pub enum RejectWith {
     Icmp(IcmpReject),
 }
 
+/// The ICMP error a reject answers with. The first four are nf_tables' `icmpx` kinds, one
+/// meaning for both families (IPv4 code 3, 1, 13, 0; ICMPv6 code 4, 3, 1, 0). The last three
+/// are iptables' `--reject-with` codes that icmpx cannot say: an ICMPv4 code of their own, and
+/// ICMPv6 administratively prohibited (code 1, ip6tables' `icmp6-adm-prohibited`, the
+/// counterpart RHEL's ip6tables and the Arch wiki use) — see [`IcmpReject::icmp_code`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IcmpReject {
     PortUnreachable,
     HostUnreachable,
     AdminProhibited,
     NoRoute,
+    /// ICMP type 3 code 10 (`icmp-host-prohibited`, RHEL/CentOS's default reject)
+    HostProhibited,
+    /// ICMP type 3 code 9 (`icmp-net-prohibited`)
+    NetProhibited,
+    /// ICMP type 3 code 2 (`icmp-proto-unreachable`, the Arch wiki's catch-all)
+    ProtoUnreachable,
 }
 
+/// ICMPv6 destination unreachable code 1, administratively prohibited: what the kinds that
+/// icmpx cannot say answer IPv6 with.
+pub const ICMPV6_ADM_PROHIBITED: u8 = 1;
+
 impl IcmpReject {
+    /// Every kind, in the order the policy documents them.
+    pub const ALL: [IcmpReject; 7] = [
+        IcmpReject::PortUnreachable,
+        IcmpReject::HostUnreachable,
+        IcmpReject::AdminProhibited,
+        IcmpReject::NoRoute,
+        IcmpReject::HostProhibited,
+        IcmpReject::NetProhibited,
+        IcmpReject::ProtoUnreachable,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             IcmpReject::PortUnreachable => "port-unreachable",
             IcmpReject::HostUnreachable => "host-unreachable",
             IcmpReject::AdminProhibited => "admin-prohibited",
             IcmpReject::NoRoute => "no-route",
+            IcmpReject::HostProhibited => "host-prohibited",
+            IcmpReject::NetProhibited => "net-prohibited",
+            IcmpReject::ProtoUnreachable => "proto-unreachable",
         }
+    }
+
+    /// The ICMP destination-unreachable code of a kind icmpx cannot say, for IPv4 (`false`)
+    /// or IPv6 (`true`); `None` for the icmpx kinds. Such a reject is only meaningful in a
+    /// rule of one family (nf_tables' `reject with icmp` in an inet table).
+    pub fn icmp_code(self, v6: bool) -> Option<u8> {
+        let v4 = match self {
+            IcmpReject::HostProhibited => 10,
+            IcmpReject::NetProhibited => 9,
+            IcmpReject::ProtoUnreachable => 2,
+            IcmpReject::PortUnreachable
+            | IcmpReject::HostUnreachable
+            | IcmpReject::AdminProhibited
+            | IcmpReject::NoRoute => return None,
+        };
+        Some(if v6 { ICMPV6_ADM_PROHIBITED } else { v4 })
     }
 }
 
@@ -264,7 +309,8 @@ pub enum Final {
     /// `drop`: silence (the default)
     #[default]
     Drop,
-    /// `reject with icmpx <kind>`: an ICMP/ICMPv6 error, as iptables' `-j REJECT` does
+    /// an ICMP/ICMPv6 error, as iptables' `-j REJECT` does: `reject with icmpx <kind>`, or
+    /// one rule per family for the kinds icmpx cannot say ([`IcmpReject::icmp_code`])
     Reject(IcmpReject),
     /// `accept`: only in `[forward]` and `[output]` (the input chain has audit mode for that)
     Accept,
