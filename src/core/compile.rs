@@ -127,7 +127,7 @@ fn final_rules(mode: Mode, fin: Final) -> Vec<Rule> {
 }
 
 /// The rules from `start` on whose verdict is an icmpx reject of a kind icmpx cannot say
-/// (`IcmpReject::icmp_code`) become `reject with icmp`/`icmpv6` with that kind's code: a rule
+/// (`IcmpReject::icmpx`) become `reject with icmp`/`icmpv6` with that kind's code: a rule
 /// whose matches check a family keeps its place, any other becomes two, `meta nfproto ipv4`
 /// then `meta nfproto ipv6` first in each (as nft writes `reject with icmp …` in an inet table).
 fn per_family(rules: &mut Vec<Rule>, start: usize) {
@@ -137,13 +137,13 @@ fn per_family(rules: &mut Vec<Rule>, start: usize) {
             rules.push(r);
             continue;
         };
-        if kind.icmp_code(false).is_none() {
+        if kind.icmpx() {
             rules.push(r);
             continue;
         }
         let verdict = |v6: bool| Verdict::RejectIcmp {
             v6,
-            code: kind.icmp_code(v6).unwrap_or_default(),
+            code: kind.code(v6),
         };
         match family_of(&r.matches) {
             Some(v6) => {

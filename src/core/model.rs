@@ -174,10 +174,11 @@ pub enum RejectWith {
 }
 
 /// The ICMP error a reject answers with. The first four are nf_tables' `icmpx` kinds, one
-/// meaning for both families (IPv4 code 3, 1, 13, 0; ICMPv6 code 4, 3, 1, 0). The last three
-/// are iptables' `--reject-with` codes that icmpx cannot say: an ICMPv4 code of their own, and
-/// ICMPv6 administratively prohibited (code 1, ip6tables' `icmp6-adm-prohibited`, the
-/// counterpart RHEL's ip6tables and the Arch wiki use) — see [`IcmpReject::icmp_code`].
+/// meaning for both families. The last three are iptables' `--reject-with` codes that icmpx
+/// cannot say: an ICMPv4 code of their own, and for IPv6 the ip6tables counterpart
+/// (`icmp6-adm-prohibited` for the prohibited ones, as RHEL pairs them;
+/// `icmp6-port-unreachable` for proto-unreachable: ICMPv6 has no protocol unreachable, and
+/// nf_tables cannot send its parameter problem). [`IcmpReject::codes`] has them all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IcmpReject {
     PortUnreachable,
@@ -191,10 +192,6 @@ pub enum IcmpReject {
     /// ICMP type 3 code 2 (`icmp-proto-unreachable`, the Arch wiki's catch-all)
     ProtoUnreachable,
 }
-
-/// ICMPv6 destination unreachable code 1, administratively prohibited: what the kinds that
-/// icmpx cannot say answer IPv6 with.
-pub const ICMPV6_ADM_PROHIBITED: u8 = 1;
 
 impl IcmpReject {
     /// Every kind, in the order the policy documents them.
@@ -220,20 +217,36 @@ impl IcmpReject {
         }
     }
 
-    /// The ICMP destination-unreachable code of a kind icmpx cannot say, for IPv4 (`false`)
-    /// or IPv6 (`true`); `None` for the icmpx kinds. Such a reject is only meaningful in a
-    /// rule of one family (nf_tables' `reject with icmp` in an inet table).
-    pub fn icmp_code(self, v6: bool) -> Option<u8> {
-        let v4 = match self {
-            IcmpReject::HostProhibited => 10,
-            IcmpReject::NetProhibited => 9,
-            IcmpReject::ProtoUnreachable => 2,
+    /// The destination-unreachable codes the kind answers with: (ICMP, ICMPv6). For the
+    /// icmpx kinds these are the kernel's icmpx translation (nft_reject's tables).
+    pub fn codes(self) -> (u8, u8) {
+        match self {
+            IcmpReject::PortUnreachable => (3, 4),
+            IcmpReject::HostUnreachable => (1, 3),
+            IcmpReject::AdminProhibited => (13, 1),
+            IcmpReject::NoRoute => (0, 0),
+            IcmpReject::HostProhibited => (10, 1),
+            IcmpReject::NetProhibited => (9, 1),
+            IcmpReject::ProtoUnreachable => (2, 4),
+        }
+    }
+
+    /// The code for one family (`v6`).
+    pub fn code(self, v6: bool) -> u8 {
+        let (v4, v6code) = self.codes();
+        if v6 { v6code } else { v4 }
+    }
+
+    /// Whether nf_tables' icmpx says the kind; the others are `reject with icmp`/`icmpv6`
+    /// with their code, only meaningful in a rule of one family (`meta nfproto`).
+    pub fn icmpx(self) -> bool {
+        matches!(
+            self,
             IcmpReject::PortUnreachable
-            | IcmpReject::HostUnreachable
-            | IcmpReject::AdminProhibited
-            | IcmpReject::NoRoute => return None,
-        };
-        Some(if v6 { ICMPV6_ADM_PROHIBITED } else { v4 })
+                | IcmpReject::HostUnreachable
+                | IcmpReject::AdminProhibited
+                | IcmpReject::NoRoute
+        )
     }
 }
 
@@ -310,7 +323,7 @@ pub enum Final {
     #[default]
     Drop,
     /// an ICMP/ICMPv6 error, as iptables' `-j REJECT` does: `reject with icmpx <kind>`, or
-    /// one rule per family for the kinds icmpx cannot say ([`IcmpReject::icmp_code`])
+    /// one rule per family for the kinds icmpx cannot say ([`IcmpReject::icmpx`])
     Reject(IcmpReject),
     /// `accept`: only in `[forward]` and `[output]` (the input chain has audit mode for that)
     Accept,

@@ -104,7 +104,7 @@ fn an_imported_policy_is_what_check_and_plan_take_directly() {
     let ns = Netns::new("imp-cli");
     let out = statewall(&ns, ["import", "--mirror-ipv6", file.to_str().unwrap()]);
     out.assert_ok();
-    assert!(out.stdout.contains("final = \"admin-prohibited\""), "{out}");
+    assert!(out.stdout.contains("final = \"host-prohibited\""), "{out}");
     assert!(out.stderr.contains("note: "), "{out}");
     statewall(&ns, ["check", "--mirror-ipv6", file.to_str().unwrap()]).assert_ok();
     // --confirm keeps the policy text for rollback and boot: only a statewall policy will do

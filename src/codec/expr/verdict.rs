@@ -92,11 +92,11 @@ pub(super) fn finish(msg: &mut [u8], verdict: Verdict) {
 }
 
 /// The ICMP (`v6`: ICMPv6) destination-unreachable codes statewall writes with `reject with
-/// icmp`: the kinds icmpx cannot say (`IcmpReject::icmp_code`).
+/// icmp`: those of the kinds icmpx cannot say (`IcmpReject::icmpx`).
 fn emitted_code(v6: bool, code: u8) -> bool {
     IcmpReject::ALL
         .iter()
-        .any(|k| k.icmp_code(v6) == Some(code))
+        .any(|k| !k.icmpx() && k.code(v6) == code)
 }
 
 pub(super) fn decode(at: &At) -> Decoding {
@@ -179,7 +179,7 @@ mod tests {
         use crate::core::model::Cidr;
         use crate::core::plan::{IPPROTO_TCP, Match};
         let net = Cidr::V4(std::net::Ipv4Addr::new(10, 0, 0, 0), 8);
-        for (v6, code) in [(false, 10), (false, 9), (false, 2), (true, 1)] {
+        for (v6, code) in [(false, 10), (false, 9), (false, 2), (true, 1), (true, 4)] {
             let v = Verdict::RejectIcmp { v6, code };
             roundtrip(rule(vec![Match::NfProto { v6 }], v));
             roundtrip(rule(
