@@ -586,6 +586,21 @@ fn differential_dual_stack_files() {
 
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
+fn differential_rhel_dual_stack_host_prohibited_and_adm_prohibited() {
+    // host-prohibited answers IPv6 with ICMPv6 admin-prohibited: the pair RHEL ships is one kind
+    let f6 = data_dir().join("ok-rhel-dual.rules6");
+    let f6s = f6.to_str().unwrap().to_string();
+    differential_with(
+        "d-rhdual",
+        "ok-rhel-dual.rules",
+        Some(f6.clone()),
+        &["--ipv6", &f6s],
+        &[22, 80],
+    );
+}
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
 fn differential_odd_forms() {
     differential(
         "d-odd",
