@@ -80,6 +80,9 @@ pub fn lint(plan: &Plan, force: bool) -> Result<crate::core::lint::Facts, CliErr
     let facts = host::facts();
     tracing::debug!(?facts, "lockout lint facts");
     let forced = usecase::lint_gate(plan, &facts, force)?;
+    for note in crate::core::lint::notes(plan, &facts) {
+        eprintln!("statewall: note: {note}");
+    }
     if !forced.is_empty() {
         eprintln!("statewall: WARNING (--force): this policy would lock you out:");
         for f in forced {

@@ -16,6 +16,9 @@ Examples:
   statewall status                                packets/bytes per rule, read over netlink
   statewall verify                                what the final rule would drop, by port and source
   statewall enforce examples/web-and-mail.toml    audit -> enforce in one swap, counters carried over
+  statewall set add banned 203.0.113.7 --timeout 1h
+                                                  ban at run time: a [[set]] of the policy, one small
+                                                  batch, no table replace; kept across apply and reboot
   statewall --netns fw status --json              inside network namespace /run/netns/fw
   statewall metrics --textfile /var/lib/prometheus/node-exporter
                                                   counters for node_exporter's textfile collector

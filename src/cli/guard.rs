@@ -81,14 +81,17 @@ pub fn ensure(cx: &Ctx) {
         Ok(Some(r)) => r,
         Ok(None) => {
             let netns = cx.netns_path();
+            // (the history first: it says cheaply whether a trial can be lost at all, where
+            // looking for a guard reads every process's command line)
+            let Some(lost) = trial::lost_trial(state, &SystemClock, &cx.table, netns.clone())
+            else {
+                return;
+            };
             // a guard still running holds the trial in memory and rolls it back at its
             // deadline; only a trial nobody watches is rebuilt, and rolled back now
             if host::guard_running_for(state.root(), &cx.table, netns.as_deref()) {
                 return;
             }
-            let Some(lost) = trial::lost_trial(state, &SystemClock, &cx.table, netns) else {
-                return;
-            };
             eprintln!(
                 "statewall: the records of the change on trial ({}) were lost and no guard holds them: rebuilt from the revision history; rolling it back now",
                 lost.candidate.fingerprint

@@ -176,13 +176,13 @@ mod tests {
 
     #[test]
     fn foreign_expressions_are_reported_not_panicked_on() {
-        use rustables::expr::{Immediate, Log, VerdictKind};
+        use rustables::expr::{Immediate, Masquerade, VerdictKind};
         let mut r = rustables::Rule::new(&chain()).unwrap();
-        r.add_expr(Log::new(None, Some("x")).unwrap());
+        r.add_expr(Masquerade {});
         r.add_expr(Immediate::new_verdict(VerdictKind::Accept));
         let live = decode_rustables(&r);
         let err = live.rule.unwrap_err().to_string();
-        assert!(err.contains("`log`"), "{err}");
+        assert!(err.contains("`masq`"), "{err}");
 
         let mut r = rustables::Rule::new(&chain()).unwrap();
         r.add_expr(Immediate::new_verdict(VerdictKind::Jump {

@@ -153,14 +153,22 @@ pub fn encode_members(table: &str, edits: &[SetEdit], genid: Option<u32>) -> Enc
     assemble(parts, genid)
 }
 
+/// Our own bytes for a message of the batch.
+enum Own {
+    /// the whole message (rustables wrote an empty placeholder rule)
+    Whole(Vec<u8>),
+    /// expressions for the placeholders in the rule rustables wrote (`expr::splice_own`)
+    Splice(Vec<Vec<u8>>),
+}
+
 /// The batch as rustables builds it, with what each message stands for, and our own bytes
 /// for the messages rustables cannot write.
 struct Builder {
     batch: Batch,
     /// what each message stands for, in order
     what: Vec<String>,
-    /// message index → our own bytes for it (rustables wrote a placeholder)
-    own: HashMap<usize, Vec<u8>>,
+    /// message index → our own bytes for it, whole or spliced into what rustables wrote
+    own: HashMap<usize, Own>,
     /// the plan's table and its sets, numbered in the batch
     table: String,
     set_ids: SetIds,
@@ -246,10 +254,15 @@ impl Builder {
             _ => None,
         });
         let Some(key) = recorder else {
-            let rule = rule_seeded(chain, r, seed, &self.set_ids);
+            let mut rule = rustables::Rule::new(chain).expect("chain has table and name");
+            let own = expr::encode(&mut rule, r, seed, &self.set_ids);
+            let rule = rule.with_userdata(comment_udata(&r.comment));
             if matches!(r.verdict, plan::Verdict::RejectIcmp { .. }) {
                 // rustables cannot write its reject code: the finished message replaces it
-                self.own.insert(self.what.len(), rule_message(&rule, r));
+                self.own
+                    .insert(self.what.len(), Own::Whole(rule_message(&rule, r, &own)));
+            } else if !own.is_empty() {
+                self.own.insert(self.what.len(), Own::Splice(own));
             }
             self.batch.add(&rule, MsgType::Add);
             self.what.push(what);
@@ -264,7 +277,7 @@ impl Builder {
             .unwrap_or(0);
         let udata = comment_udata(&r.comment);
         let own = super::sets::recorder_rule(&self.table, &ch.name, key, id, &udata, seed);
-        self.own.insert(self.what.len(), own);
+        self.own.insert(self.what.len(), Own::Whole(own));
         let placeholder = rustables::Rule::new(chain).expect("named");
         self.batch.add(&placeholder, MsgType::Add);
         self.what.push(what);
@@ -280,7 +293,11 @@ impl Builder {
             .filter(|(h, _)| h.ty != NFNL_MSG_BATCH_BEGIN && h.ty != NFNL_MSG_BATCH_END)
             .map(|(_, m)| m.to_vec())
             .enumerate()
-            .map(|(i, m)| self.own.remove(&i).unwrap_or(m))
+            .map(|(i, m)| match self.own.remove(&i) {
+                Some(Own::Whole(mine)) => mine,
+                Some(Own::Splice(exprs)) => expr::splice_own(&m, &exprs),
+                None => m,
+            })
             .zip(self.what);
         parts.extend(rust_msgs.by_ref().take(3));
         for (i, set) in plan.sets.iter().enumerate() {
@@ -362,13 +379,16 @@ pub(super) fn rule_seeded(
     set_ids: &SetIds,
 ) -> rustables::Rule {
     let mut rule = rustables::Rule::new(chain).expect("chain has table and name");
-    expr::encode(&mut rule, r, counter, set_ids);
+    let own = expr::encode(&mut rule, r, counter, set_ids);
+    // a rule with our own expressions is written by the full encoder only (an incremental
+    // apply replaces the table instead: `core::patch`)
+    debug_assert!(own.is_empty(), "rule `{}` needs our own bytes", r.comment);
     rule.with_userdata(comment_udata(&r.comment))
 }
 
-/// The NEWRULE message of `rule` (rustables' encoding of plan rule `r`), finished
-/// (`expr::finish`).
-pub(crate) fn rule_message(rule: &rustables::Rule, r: &plan::Rule) -> Vec<u8> {
+/// The NEWRULE message of `rule` (rustables' encoding of plan rule `r`), with our own
+/// expressions `own` spliced in and finished (`expr::finish`).
+pub(crate) fn rule_message(rule: &rustables::Rule, r: &plan::Rule, own: &[Vec<u8>]) -> Vec<u8> {
     let mut batch = Batch::new();
     batch.add(rule, MsgType::Add);
     let raw = batch.finalize();
@@ -376,6 +396,9 @@ pub(crate) fn rule_message(rule: &rustables::Rule, r: &plan::Rule) -> Vec<u8> {
         .find(|(h, _)| h.ty != NFNL_MSG_BATCH_BEGIN && h.ty != NFNL_MSG_BATCH_END)
         .map(|(_, m)| m.to_vec())
         .expect("a batch of one rule holds its message");
+    if !own.is_empty() {
+        msg = expr::splice_own(&msg, own);
+    }
     expr::finish(&mut msg, r);
     msg
 }

@@ -230,6 +230,25 @@ numbers! {
     NFTA_DYNSET_SET_ID: u16 = 2;
     NFTA_DYNSET_OP: u16 = 3;
     NFTA_DYNSET_SREG_KEY: u16 = 4;
+    NFTA_DYNSET_EXPR: u16 = 7;
+
+    // enum nft_limit_type
+    NFT_LIMIT_PKTS: u32 = 0;
+
+    // enum nft_limit_flags
+    NFT_LIMIT_F_INV: u32 = 1 << 0;
+
+    // enum nft_limit_attributes
+    NFTA_LIMIT_RATE: u16 = 1;
+    NFTA_LIMIT_UNIT: u16 = 2;
+    NFTA_LIMIT_BURST: u16 = 3;
+    NFTA_LIMIT_TYPE: u16 = 4;
+    NFTA_LIMIT_FLAGS: u16 = 5;
+
+    // enum nft_log_attributes
+    NFTA_LOG_GROUP: u16 = 1;
+    NFTA_LOG_PREFIX: u16 = 2;
+    NFTA_LOG_LEVEL: u16 = 5;
 
     // enum nft_payload_bases
     NFT_PAYLOAD_NETWORK_HEADER: u32 = 1;
@@ -255,9 +274,16 @@ numbers! {
 
     // enum nft_ct_keys
     NFT_CT_STATE: u32 = 0;
+    NFT_CT_PROTO_DST: u32 = 12;
 
     // enum nft_ct_attributes
+    NFTA_CT_DREG: u16 = 1;
     NFTA_CT_KEY: u16 = 2;
+    NFTA_CT_DIRECTION: u16 = 3;
+
+    // ---- linux/netfilter/nf_conntrack_tuple_common.h --------------------------------
+    // enum ip_conntrack_dir
+    IP_CT_DIR_ORIGINAL: u8 = 0;
 
     // enum nft_reject_types
     NFT_REJECT_ICMP_UNREACH: u32 = 0;
@@ -311,11 +337,12 @@ mod uapi_check {
     use super::ALL;
 
     /// The headers `nft.rs` takes its numbers from.
-    const HEADERS: [&str; 4] = [
+    const HEADERS: [&str; 5] = [
         "linux/netlink.h",
         "linux/netfilter.h",
         "linux/netfilter/nfnetlink.h",
         "linux/netfilter/nf_tables.h",
+        "linux/netfilter/nf_conntrack_tuple_common.h",
     ];
 
     /// Numbers in `nft.rs` the installed headers do not define as an integer constant: why.

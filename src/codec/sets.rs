@@ -29,7 +29,9 @@ const ELEMENTS_PER_MESSAGE_BYTES: usize = 48 * 1024;
 /// `NFT_MSG_NEWSET`: an interval set with a counter on every element.
 pub fn newset(table: &str, set: &Set, id: u32) -> Vec<u8> {
     let (_, key_type, key_len) = set.kind.nft_type();
-    let flags = if set.kind.dynamic() {
+    let flags = if set.kind.meter() {
+        NFT_SET_EVAL | NFT_SET_TIMEOUT
+    } else if set.kind.dynamic() {
         NFT_SET_EVAL
     } else if set.kind.live() && set.kind.hashed() {
         NFT_SET_TIMEOUT
@@ -47,7 +49,7 @@ pub fn newset(table: &str, set: &Set, id: u32) -> Vec<u8> {
         .be32(NFTA_SET_KEY_TYPE, key_type)
         .be32(NFTA_SET_KEY_LEN, key_len)
         .be32(NFTA_SET_ID, id);
-    if let (true, Some(secs)) = (set.kind.live(), set.timeout) {
+    if let (true, Some(secs)) = (set.kind.live() || set.kind.meter(), set.timeout) {
         a.be64(NFTA_SET_TIMEOUT, secs.saturating_mul(1000));
     }
     if set.kind.dynamic() {
@@ -56,16 +58,18 @@ pub fn newset(table: &str, set: &Set, id: u32) -> Vec<u8> {
             d.be32(NFTA_SET_DESC_SIZE, DYNAMIC_SET_SIZE);
         });
     }
-    a
-        // the key byte order TLV: 4 bytes, nft's BYTEORDER_BIG_ENDIAN (2), host endian
-        .put(
-            NFTA_SET_USERDATA,
-            &[NFTNL_UDATA_SET_KEYBYTEORDER, 4, 2, 0, 0, 0],
-        )
-        .nest(NFTA_SET_EXPR, |e| {
+    // the key byte order TLV: 4 bytes, nft's BYTEORDER_BIG_ENDIAN (2), host endian
+    a.put(
+        NFTA_SET_USERDATA,
+        &[NFTNL_UDATA_SET_KEYBYTEORDER, 4, 2, 0, 0, 0],
+    );
+    if !set.kind.meter() {
+        // a meter's elements carry the limit its rule's dynset gives them, and no counter
+        a.nest(NFTA_SET_EXPR, |e| {
             e.str(NFTA_EXPR_NAME, "counter")
                 .nest(NFTA_EXPR_DATA, |_| {});
         });
+    }
     message(NFT_MSG_NEWSET, NLM_F_REQUEST | NLM_F_CREATE, &a)
 }
 
@@ -89,8 +93,8 @@ fn range(e: &SetElem) -> (u128, u128) {
 /// The interval kind with the same key as `kind` (audit sets share their key types).
 fn base(kind: SetKind) -> SetKind {
     match kind {
-        SetKind::AuditSrc4 => SetKind::Src4,
-        SetKind::AuditSrc6 => SetKind::Src6,
+        SetKind::AuditSrc4 | SetKind::Meter4 => SetKind::Src4,
+        SetKind::AuditSrc6 | SetKind::Meter6 => SetKind::Src6,
         SetKind::AuditTcp => SetKind::Tcp,
         SetKind::AuditUdp => SetKind::Udp,
         SetKind::Live4 | SetKind::Dst4 | SetKind::Addr4 | SetKind::LiveHost4 => SetKind::Src4,

@@ -7,7 +7,9 @@
 //! (source, protocol, port range) · the rejects · `final` (drop, or accept in audit mode).
 //! More than [`ENTRIES_PER_CHAIN`] allow/reject rules go into chains the input chain jumps to.
 
-use crate::core::model::{Cidr, Final, Mode, Policy, RejectWith, Section, Service};
+use crate::core::model::{
+    Cidr, Final, IcmpReject, LimitPer, Log, Mode, Over, Policy, RejectWith, Section, Service,
+};
 use crate::core::plan::*;
 
 /// The name of statewall's table when none is given.
@@ -60,6 +62,7 @@ pub fn compile(policy: &Policy, table: &str) -> Plan {
         allow: policy.allow.clone(),
         reject: policy.reject.clone(),
         final_rule: policy.final_rule,
+        log_final: policy.log_final.clone(),
     };
     section_rules(&input, Hook::Input, &mut rules, &mut sets);
     if policy.mode == Mode::Audit {
@@ -87,6 +90,12 @@ pub fn compile(policy: &Policy, table: &str) -> Plan {
             });
         }
     }
+    rules.extend(
+        policy
+            .log_final
+            .as_ref()
+            .map(|l| final_log_rule(Hook::Input, l)),
+    );
     rules.extend(final_rules(policy.mode, policy.final_rule));
     let mut chains = Vec::new();
     chains.extend(base_chain(Hook::Input, rules));
@@ -97,6 +106,7 @@ pub fn compile(policy: &Policy, table: &str) -> Plan {
         let Some(section) = section else { continue };
         let mut rules = Vec::new();
         section_rules(section, hook, &mut rules, &mut sets);
+        rules.extend(section.log_final.as_ref().map(|l| final_log_rule(hook, l)));
         rules.extend(final_rules(policy.mode, section.final_rule));
         chains.extend(base_chain(hook, rules));
     }
@@ -162,6 +172,27 @@ fn per_family(rules: &mut Vec<Rule>, start: usize) {
     }
 }
 
+/// The log rule before a section's final rule (`log_final`): it shares the final rule's
+/// name, so status shows the two together, and only counts and logs.
+fn final_log_rule(hook: Hook, log: &Log) -> Rule {
+    let prefix = log
+        .prefix
+        .clone()
+        .unwrap_or_else(|| format!("statewall {} final: ", hook.as_str()));
+    Rule {
+        comment: FINAL_COMMENT.into(),
+        origin: None,
+        matches: vec![Match::Limit {
+            rate: log.rate,
+            over: false,
+        }],
+        verdict: Verdict::Log(LogTo {
+            prefix: LogPrefix::new(&prefix),
+            dest: log.dest,
+        }),
+    }
+}
+
 /// The base chain of `hook` (named after it), then the chains its entries moved to.
 fn base_chain(hook: Hook, rules: Vec<Rule>) -> Vec<Chain> {
     let (rules, entry_chains) = split_entries(hook, rules);
@@ -179,7 +210,7 @@ fn base_chain(hook: Hook, rules: Vec<Rule>) -> Vec<Chain> {
 /// rule and the audit recorders are added by the caller).
 fn section_rules(sec: &Section, hook: Hook, rules: &mut Vec<Rule>, sets: &mut Vec<Set>) {
     for svc in &sec.block {
-        service_rules(svc, rules, sets, false, |_| Verdict::Drop);
+        service_rules(svc, rules, sets, Entry::Other, |_| Verdict::Drop);
     }
     let b = &sec.baseline;
     // statewall's own rules: named after the baseline part, from no policy line
@@ -227,17 +258,21 @@ fn section_rules(sec: &Section, hook: Hook, rules: &mut Vec<Rule>, sets: &mut Ve
     // included), never `ct state new` alone, which would let only the first packet in.
     let stateful = b.established;
     for svc in &sec.allow {
-        service_rules(svc, rules, sets, stateful, |_| Verdict::Accept);
+        service_rules(svc, rules, sets, Entry::Allow { stateful }, |_| {
+            Verdict::Accept
+        });
     }
     for rej in &sec.reject {
         let start = rules.len();
-        service_rules(&rej.service, rules, sets, false, |proto| match rej.with {
-            RejectWith::TcpReset => Verdict::RejectTcpReset,
-            RejectWith::Default if proto == IPPROTO_TCP => Verdict::RejectTcpReset,
-            RejectWith::Default => {
-                Verdict::RejectIcmpx(crate::core::model::IcmpReject::PortUnreachable)
+        service_rules(&rej.service, rules, sets, Entry::Other, |proto| {
+            match rej.with {
+                RejectWith::TcpReset => Verdict::RejectTcpReset,
+                RejectWith::Default if proto == IPPROTO_TCP => Verdict::RejectTcpReset,
+                RejectWith::Default => {
+                    Verdict::RejectIcmpx(crate::core::model::IcmpReject::PortUnreachable)
+                }
+                RejectWith::Icmp(kind) => Verdict::RejectIcmpx(kind),
             }
-            RejectWith::Icmp(kind) => Verdict::RejectIcmpx(kind),
         });
         per_family(rules, start);
     }
@@ -292,9 +327,11 @@ fn service_rules(
     svc: &Service,
     out: &mut Vec<Rule>,
     sets: &mut Vec<Set>,
-    new_only: bool,
+    entry: Entry,
     verdict: impl Fn(u8) -> Verdict,
 ) {
+    let new_only = entry == Entry::Allow { stateful: true };
+    let first_rule = out.len();
     let mut head = Vec::with_capacity(2);
     if let Some(name) = &svc.iif {
         head.push(ifname_match(name, false));
@@ -316,14 +353,127 @@ fn service_rules(
             if new_only {
                 matches.push(Match::CtState(CtStates(CtStates::NEW)));
             }
-            out.push(Rule {
+            let rule = |matches: Vec<Match>, verdict: Verdict| Rule {
                 comment: svc.name.clone(),
                 origin: Some(svc.loc),
                 matches,
-                verdict: verdict(*proto),
-            });
+                verdict,
+            };
+            if let Some(log) = &svc.more.log {
+                let mut m = matches.clone();
+                m.push(Match::Limit {
+                    rate: log.rate,
+                    over: false,
+                });
+                let prefix = log
+                    .prefix
+                    .clone()
+                    .unwrap_or_else(|| format!("statewall {}: ", svc.name));
+                let to = LogTo {
+                    prefix: LogPrefix::new(&prefix),
+                    dest: log.dest,
+                };
+                out.push(rule(m, Verdict::Log(to)));
+            }
+            if let Some(limit) = svc.more.limit {
+                let mut m = matches.clone();
+                // an allow limits the connections it lets in, not their packets
+                let new = Match::CtState(CtStates(CtStates::NEW));
+                if matches!(entry, Entry::Allow { .. }) && !m.contains(&new) {
+                    m.push(new);
+                }
+                let over = match limit.over {
+                    Over::Drop => Verdict::Drop,
+                    Over::Reject if *proto == IPPROTO_TCP => Verdict::RejectTcpReset,
+                    Over::Reject => Verdict::RejectIcmpx(IcmpReject::PortUnreachable),
+                };
+                match limit.per {
+                    LimitPer::Entry => {
+                        m.push(Match::Limit {
+                            rate: limit.rate,
+                            over: true,
+                        });
+                        out.push(rule(m, over));
+                    }
+                    LimitPer::Source { v6_prefix } => {
+                        for v6 in families_of(&m) {
+                            let mut m = m.clone();
+                            let prefix = if v6 { v6_prefix } else { 32 };
+                            m.push(Match::Meter {
+                                v6,
+                                prefix,
+                                rate: limit.rate,
+                            });
+                            meter_set(svc, v6, limit.rate, sets);
+                            out.push(rule(m, over));
+                        }
+                    }
+                }
+            }
+            out.push(rule(matches, verdict(*proto)));
         }
     }
+    if svc.more.limit.is_some() || svc.more.log.is_some() {
+        // the entry's sets in the order readback finds them: by the first rule that names
+        // each, then by kind
+        let first_ref = |s: &Set| {
+            out[first_rule..]
+                .iter()
+                .position(|r| {
+                    r.matches
+                        .iter()
+                        .any(|m| set_of(r, m).as_deref() == Some(&s.name))
+                })
+                .unwrap_or(usize::MAX)
+        };
+        sets[first_set..].sort_by_key(|s| (first_ref(s), s.kind as u8));
+    }
+}
+
+/// What kind of entry a rule is made for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    /// an allow: `ct state new` on its rules when the section has the established rule
+    Allow {
+        stateful: bool,
+    },
+    Other,
+}
+
+/// The families a rule with `matches` can match: one when a match implies it.
+fn families_of(matches: &[Match]) -> Vec<bool> {
+    for m in matches {
+        let v6 = match *m {
+            Match::SrcNet(c) | Match::DstNet(c) | Match::SrcNetNot(c) | Match::DstNetNot(c) => {
+                matches!(c, Cidr::V6(..))
+            }
+            Match::SrcInSet { v6 }
+            | Match::SrcInAddrs { v6 }
+            | Match::SrcInLive { v6, .. }
+            | Match::DstInSet { v6 }
+            | Match::NfProto { v6 } => v6,
+            Match::L4Proto(IPPROTO_ICMP) => false,
+            Match::L4Proto(IPPROTO_ICMPV6) => true,
+            _ => continue,
+        };
+        return vec![v6];
+    }
+    vec![false, true]
+}
+
+/// The entry's meter set of one family (once): its buckets forgotten once full again.
+fn meter_set(svc: &Service, v6: bool, rate: crate::core::model::Rate, sets: &mut Vec<Set>) {
+    let kind = if v6 { SetKind::Meter6 } else { SetKind::Meter4 };
+    let name = set_name(kind, &svc.name);
+    if sets.iter().any(|s| s.name == name) {
+        return;
+    }
+    sets.push(Set {
+        name,
+        kind,
+        elements: Vec::new(),
+        timeout: Some(rate.refill_secs()),
+    });
 }
 
 /// Set elements in key order, as the kernel holds them (and as the fingerprint, the wire and
@@ -557,6 +707,9 @@ fn bodies(svc: &Service, sets: &mut Vec<Set>) -> Vec<(u8, Vec<Match>)> {
     }
     for &p in &m.protocol {
         bodies.push((p, vec![Match::L4Proto(p)]));
+    }
+    for &(p, r) in &m.published {
+        bodies.push((p, vec![Match::L4Proto(p), Match::CtOrigDport(r)]));
     }
     if bodies.is_empty() {
         // 0: no protocol; the verdict function answers with its protocol-less kind

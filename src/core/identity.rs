@@ -9,7 +9,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use crate::core::live::LiveTable;
-use crate::core::model::{Cidr, IcmpReject, PortRange};
+use crate::core::model::{Cidr, IcmpReject, LogDest, PortRange, Rate};
 use crate::core::plan::{Chain, Match, Plan, RecordKey, Rule, Set, SetElem, SetKind, Verdict};
 
 /// The fingerprint scheme, written into the table comment as `id=<SCHEME>`. A table without
@@ -194,7 +194,27 @@ fn a_match(h: &mut Fnv, m: &Match) {
         Match::TcpFlags { mask, value } => {
             h.tag(26).tag(mask).tag(value);
         }
+        Match::Limit { rate: r, over } => {
+            h.tag(28).tag(u8::from(over));
+            rate(h, r);
+        }
+        Match::Meter {
+            v6,
+            prefix,
+            rate: r,
+        } => {
+            h.tag(29).tag(u8::from(v6)).tag(prefix);
+            rate(h, r);
+        }
+        Match::CtOrigDport(r) => {
+            h.tag(30);
+            ports(h, r);
+        }
     }
+}
+
+fn rate(h: &mut Fnv, r: Rate) {
+    h.u32(r.n).u64(r.unit.secs()).u32(r.burst);
 }
 
 fn verdict(h: &mut Fnv, v: Verdict) {
@@ -206,7 +226,14 @@ fn verdict(h: &mut Fnv, v: Verdict) {
         Verdict::RejectIcmpx(k) => h.tag(4).tag(icmp_reject(k)),
         Verdict::Jump(n) => h.tag(5).u32(n),
         Verdict::JumpIn(hook, n) => h.tag(6).str(hook.as_str()).u32(n),
-        Verdict::RejectIcmp { v6, code } => h.tag(7).tag(u8::from(v6)).tag(code),
+        Verdict::Log(to) => {
+            h.tag(7).str(to.prefix.as_str());
+            match to.dest {
+                LogDest::Level(l) => h.tag(1).tag(l),
+                LogDest::Group(g) => h.tag(2).u32(u32::from(g)),
+            }
+        }
+        Verdict::RejectIcmp { v6, code } => h.tag(8).tag(u8::from(v6)).tag(code),
     };
 }
 
@@ -238,13 +265,16 @@ fn set_kind(k: SetKind) -> u8 {
         SetKind::Addr6 => 16,
         SetKind::LiveHost4 => 31,
         SetKind::LiveHost6 => 32,
+        SetKind::Meter4 => 17,
+        SetKind::Meter6 => 18,
     }
 }
 
 fn set(h: &mut Fnv, s: &Set) {
     h.str(&s.name).tag(set_kind(s.kind));
-    if s.kind.live() {
-        // a live set's declaration is the plan; its members are run-time state
+    if s.kind.live() || s.kind.meter() {
+        // a live set's declaration is the plan; its members are run-time state (a meter's
+        // elements are sources the packet path saw)
         h.u64(s.timeout.unwrap_or(0));
         return;
     }

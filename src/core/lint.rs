@@ -118,6 +118,12 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         Match::SrcPort(_) | Match::SrcPortInSet => true,
         // a NEW TCP packet of the lint carries SYN alone
         Match::TcpFlags { mask, value } => p.l4proto == IPPROTO_TCP && 0x02 & mask == value,
+        // the lint's packet is one connection, within any rate: what exceeds a limit is a
+        // burst of them (a limited allow still lets the admin in; `limited` notes it)
+        Match::Limit { over, .. } => !over,
+        Match::Meter { .. } => false,
+        // nothing DNAT'ed the lint's packets: their original port is their port
+        Match::CtOrigDport(r) => p.dport.is_some_and(|d| r.lo <= d && d <= r.hi),
     }
 }
 
@@ -152,7 +158,9 @@ pub fn evaluate(plan: &Plan, p: &Packet) -> Outcome {
 /// (an audit recorder) only counts, so evaluation goes on past it.
 fn walk(plan: &Plan, chain: &Chain, p: &Packet, depth: usize) -> Option<Outcome> {
     for (i, r) in chain.rules.iter().enumerate() {
-        if r.verdict == Verdict::Continue || !r.matches.iter().all(|m| matches(m, p, r, plan)) {
+        if matches!(r.verdict, Verdict::Continue | Verdict::Log(_))
+            || !r.matches.iter().all(|m| matches(m, p, r, plan))
+        {
             continue;
         }
         if let Verdict::Jump(n) | Verdict::JumpIn(_, n) = r.verdict {
@@ -374,6 +382,52 @@ pub fn check(plan: &Plan, facts: &Facts) -> Vec<Finding> {
     out
 }
 
+/// What the lint lets through but should be said: the admin's ssh connections accepted by
+/// an entry with a rate limit (not a lockout — a connection within the rate gets in — but
+/// a burst of new ones from the admin's address would be dropped or rejected).
+pub fn notes(plan: &Plan, facts: &Facts) -> Vec<String> {
+    let mut ports = facts.sshd_ports.clone();
+    ports.extend(facts.ssh.map(|s| s.server_port));
+    ports.sort_unstable();
+    ports.dedup();
+    let mut out = Vec::new();
+    for port in ports {
+        let sources = match facts.ssh {
+            Some(ssh) => vec![ssh.client],
+            None => candidate_sources(plan),
+        };
+        for src in sources {
+            let o = evaluate(plan, &tcp_new(src, port));
+            let Some((chain, i, rule)) = o.rule.as_ref().filter(|_| o.accepted()) else {
+                continue;
+            };
+            let Some(c) = plan.chains.iter().find(|c| &c.name == chain) else {
+                continue;
+            };
+            let limit = c.rules[..*i]
+                .iter()
+                .filter(|r| r.comment == rule.comment)
+                .flat_map(|r| r.matches.iter())
+                .find(|m| matches!(m, Match::Limit { over: true, .. } | Match::Meter { .. }));
+            if let Some(m) = limit {
+                let how = match m {
+                    Match::Meter { rate, .. } => format!("per source at {rate}"),
+                    Match::Limit { rate, .. } => format!("for everyone together at {rate}"),
+                    _ => unreachable!("filtered above"),
+                };
+                let note = format!(
+                    "NEW connections to port {port}, where sshd listens, are accepted by \"{}\" but rate limited {how}: more than that from your address are refused until the rate allows them again",
+                    rule.comment
+                );
+                if !out.contains(&note) {
+                    out.push(note);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Parses `/proc/net/tcp` or `/proc/net/tcp6`: (local port, socket inode) of LISTEN sockets.
 pub fn parse_proc_net_tcp(text: &str) -> Vec<(u16, u64)> {
     text.lines()
@@ -408,6 +462,31 @@ mod tests {
             ssh: parse_ssh_connection("192.0.2.2 50000 192.0.2.1 22"),
             sshd_ports: vec![22],
         }
+    }
+
+    #[test]
+    fn a_rate_limited_ssh_is_no_lockout_but_is_noted_and_a_logged_one_neither() {
+        for (limit, how) in [
+            (
+                "limit = { rate = \"6/30s\", per = \"source\" }",
+                "per source at 12/minute burst 6 packets",
+            ),
+            (
+                "limit = \"3/minute\"",
+                "for everyone together at 3/minute burst 3 packets",
+            ),
+        ] {
+            let p = plan(&format!(
+                "log_final = true\n[[allow]]\nname = \"ssh\"\ntcp = [22]\n{limit}\nlog = true\n"
+            ));
+            assert_eq!(check(&p, &ssh_facts()), vec![]);
+            let notes = notes(&p, &ssh_facts());
+            assert_eq!(notes.len(), 1, "{notes:?}");
+            assert!(notes[0].contains(how), "{notes:?}");
+        }
+        let p = plan("[[allow]]\nname = \"ssh\"\ntcp = [22]\nlog = true\n");
+        assert_eq!(check(&p, &ssh_facts()), vec![]);
+        assert_eq!(notes(&p, &ssh_facts()), Vec::<String>::new());
     }
 
     #[test]

@@ -296,6 +296,13 @@ pub struct More {
     pub icmpv6: Vec<(u8, Option<u8>)>,
     /// `tcp_flags`: (mask, value) pairs, each one rule (`tcp flags value / mask`)
     pub tcp_flags: Vec<(u8, u8)>,
+    /// `published`: (protocol, original destination ports) of connections the kernel
+    /// DNAT'ed (`ct original proto-dst`): ports a container runtime publishes
+    pub published: Vec<(u8, PortRange)>,
+    /// `limit`: what exceeds it gets `over` (before the entry's own rule)
+    pub limit: Option<Limit>,
+    /// `log`: a rate-limited log rule before the entry's rules
+    pub log: Option<Log>,
 }
 
 impl More {
@@ -307,6 +314,7 @@ impl More {
             || !self.icmp_codes.is_empty()
             || !self.icmpv6.is_empty()
             || !self.tcp_flags.is_empty()
+            || !self.published.is_empty()
     }
 }
 
@@ -348,6 +356,8 @@ pub struct Section {
     pub allow: Vec<Service>,
     pub reject: Vec<Reject>,
     pub final_rule: Final,
+    /// `log_final`: a log rule right before the final rule
+    pub log_final: Option<Log>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -363,6 +373,8 @@ pub struct Policy {
     pub reject: Vec<Reject>,
     /// the final rule in enforce mode (audit mode always counts and accepts)
     pub final_rule: Final,
+    /// `log_final`: a log rule right before the input chain's final rule
+    pub log_final: Option<Log>,
     /// `[forward]`: None = statewall does not hook forward
     pub forward: Option<Section>,
     /// `[output]`: None = statewall does not hook output
@@ -379,6 +391,200 @@ pub struct LiveSetDecl {
     /// members may be networks (interval sets, the default); `networks = false`: single
     /// addresses only, in hash sets that other tools can fill with plain element adds
     pub networks: bool,
+}
+
+/// The units nft prints a rate in (`limit rate 12/minute`): the kernel takes any number of
+/// seconds, but nft shows only these, so a rate is kept in one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RateUnit {
+    Second,
+    Minute,
+    Hour,
+    Day,
+    Week,
+}
+
+impl RateUnit {
+    pub const ALL: [RateUnit; 5] = [
+        RateUnit::Second,
+        RateUnit::Minute,
+        RateUnit::Hour,
+        RateUnit::Day,
+        RateUnit::Week,
+    ];
+
+    pub fn secs(self) -> u64 {
+        match self {
+            RateUnit::Second => 1,
+            RateUnit::Minute => 60,
+            RateUnit::Hour => 3600,
+            RateUnit::Day => 86_400,
+            RateUnit::Week => 604_800,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RateUnit::Second => "second",
+            RateUnit::Minute => "minute",
+            RateUnit::Hour => "hour",
+            RateUnit::Day => "day",
+            RateUnit::Week => "week",
+        }
+    }
+
+    pub fn from_secs(secs: u64) -> Option<RateUnit> {
+        RateUnit::ALL.into_iter().find(|u| u.secs() == secs)
+    }
+}
+
+/// A token bucket as the kernel's `limit` keeps it: `n` packets per `unit` refill it,
+/// `burst` packets pass at once when it is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Rate {
+    pub n: u32,
+    pub unit: RateUnit,
+    pub burst: u32,
+}
+
+/// The most packets per unit, and the largest burst, a rate may say.
+pub const RATE_MAX: u32 = 1_000_000;
+
+impl Rate {
+    /// `"6/30s"`, `"5/minute"`, `"100/s"`, `"2/1h"`: N packets per period, the period a
+    /// number with a unit (s, m, h, d, w, or second … week) or a unit alone. Kept as nft
+    /// shows it: `6/30s` is `12/minute`; a rate no unit says in whole packets is refused.
+    /// The burst is N (what the text says may arrive at once), unless set apart.
+    pub fn parse(text: &str) -> Result<Rate, String> {
+        let t = text.trim();
+        let example = "write N/period, e.g. \"6/30s\", \"5/minute\" or \"100/s\"";
+        let Some((n, period)) = t.split_once('/') else {
+            return Err(format!("{t:?} is not a rate: {example}"));
+        };
+        let n: u32 = match n.trim().parse() {
+            Ok(n) if (1..=RATE_MAX).contains(&n) => n,
+            _ => {
+                return Err(format!(
+                    "{t:?}: the number of packets must be 1 to {RATE_MAX}"
+                ));
+            }
+        };
+        let period = period.trim();
+        let digits = period.bytes().take_while(u8::is_ascii_digit).count();
+        let (count, unit) = period.split_at(digits);
+        let count: u64 = if count.is_empty() {
+            1
+        } else {
+            match count.parse() {
+                Ok(c) if (1..=1_000_000).contains(&c) => c,
+                _ => return Err(format!("{t:?}: the period must be 1 to 1000000 units")),
+            }
+        };
+        let unit_secs = match unit {
+            "s" | "sec" | "second" | "seconds" => 1,
+            "m" | "min" | "minute" | "minutes" => 60,
+            "h" | "hour" | "hours" => 3600,
+            "d" | "day" | "days" => 86_400,
+            "w" | "week" | "weeks" => 604_800,
+            _ => {
+                return Err(format!(
+                    "{t:?}: unknown unit {unit:?} (s, m, h, d, w or second … week): {example}"
+                ));
+            }
+        };
+        let period = count * unit_secs;
+        let n64 = u64::from(n);
+        for unit in RateUnit::ALL {
+            let per = n64 * unit.secs();
+            if per % period == 0 && per / period <= u64::from(RATE_MAX) {
+                return Ok(Rate {
+                    n: (per / period) as u32,
+                    unit,
+                    burst: n,
+                });
+            }
+        }
+        Err(format!(
+            "{t:?} is no whole number of packets per second, minute, hour, day or week (the units nft shows): pick a period that makes one (6/30s is 12/minute, 1/90s is 40/hour)"
+        ))
+    }
+
+    /// Seconds an empty bucket takes to fill up again: after that long without a packet a
+    /// source's state is worth nothing (its bucket would be full anyway), so a per-source
+    /// meter forgets it then.
+    pub fn refill_secs(self) -> u64 {
+        let total = u64::from(self.burst) * self.unit.secs();
+        total.div_ceil(u64::from(self.n.max(1))).max(1)
+    }
+}
+
+impl std::fmt::Display for Rate {
+    /// As nft prints it after `limit rate`: `12/minute`, ` burst 6 packets` unless 5 (the
+    /// kernel's default, which nft leaves out).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.n, self.unit.as_str())?;
+        if self.burst != 5 {
+            write!(f, " burst {} packets", self.burst)?;
+        }
+        Ok(())
+    }
+}
+
+/// Whom a limit counts: the entry as a whole, or each source on its own (IPv6 sources by
+/// their first `v6_prefix` bits: one host usually has a whole /64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LimitPer {
+    Entry,
+    Source { v6_prefix: u8 },
+}
+
+/// What happens to what exceeds a limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Over {
+    Drop,
+    /// a tcp reset for tcp, ICMP port unreachable otherwise (as `[[reject]]` answers)
+    Reject,
+}
+
+/// An entry's `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Limit {
+    pub rate: Rate,
+    pub per: LimitPer,
+    pub over: Over,
+}
+
+/// Where a log rule sends what it logs: the kernel log at a syslog level (0 emerg … 7
+/// debug), or an nflog group for a userspace logger (ulogd).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LogDest {
+    Level(u8),
+    Group(u16),
+}
+
+/// The syslog levels nft names, by number.
+pub const LOG_LEVELS: [&str; 8] = [
+    "emerg", "alert", "crit", "err", "warn", "notice", "info", "debug",
+];
+
+/// The longest log prefix statewall writes (the kernel keeps 127 bytes; iptables 29): short,
+/// so that a rule stays small enough to pass around by value.
+pub const LOG_PREFIX_MAX: usize = 48;
+
+/// The default rate of a log rule: a few lines a minute, never a flood.
+pub const LOG_RATE_DEFAULT: Rate = Rate {
+    n: 5,
+    unit: RateUnit::Minute,
+    burst: 5,
+};
+
+/// `log` on an entry or on a section's final rule: what its log rule says, where, how often.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Log {
+    /// None: `statewall <entry>: `
+    pub prefix: Option<String>,
+    pub dest: LogDest,
+    pub rate: Rate,
 }
 
 /// Parses a duration as statewall writes them: `90s`, `10m`, `1h`, `2d`, `1h30m`, or plain

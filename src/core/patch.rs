@@ -183,12 +183,9 @@ fn chain_edits(
         old_ids.push(rule_id(r.rule.as_ref().ok()?));
     }
     let new_ids: Vec<u64> = new.iter().map(rule_id).collect();
-    // audit recorders are written whole (no rustables dynset): never inserted by a patch
-    let recorder = |r: &Rule| {
-        r.matches
-            .iter()
-            .any(|m| matches!(m, crate::core::plan::Match::Record(_)))
-    };
+    // audit recorders, limits, meters and log rules are our own bytes (rustables 0.9 has
+    // none of them): never inserted by a patch
+    let recorder = |r: &Rule| r.has_own_expressions();
     let mut start = 0;
     while start < old_ids.len() && start < new_ids.len() && old_ids[start] == new_ids[start] {
         start += 1;

@@ -5,7 +5,7 @@
 //! [`crate::codec::decode`] turns the kernel's rules back into it (readback).
 //! The same type on both sides is what makes drift detection a plain comparison.
 
-use crate::core::model::{Cidr, IcmpReject, Loc, Mode, PortRange};
+use crate::core::model::{Cidr, IcmpReject, Loc, LogDest, Mode, PortRange, Rate};
 
 /// Protocol numbers used in `meta l4proto`.
 pub const IPPROTO_ICMP: u8 = 1;
@@ -172,6 +172,58 @@ pub enum Match {
     Icmpv6TypeCode { ty: u8, code: u8 },
     /// `tcp flags <value> / <mask>` (needs `L4Proto(6)` before it)
     TcpFlags { mask: u8, value: u8 },
+    /// `limit rate [over] <rate>`: the kernel's token bucket, for the entry as a whole;
+    /// `over` matches what exceeds it, else what is within it (a log rule's own limit)
+    Limit { rate: Rate, over: bool },
+    /// `update @meter4_<name> { ip saddr limit rate over <rate> }` (IPv6: `ip6 saddr &
+    /// <prefix mask>`): a bucket per source in the entry's own dynamic set; matches what
+    /// exceeds its source's rate (implies the family)
+    Meter { v6: bool, prefix: u8, rate: Rate },
+    /// `ct original proto-dst <range>`: the destination port a connection had before the
+    /// kernel DNAT'ed it (needs an `L4Proto` before it)
+    CtOrigDport(PortRange),
+}
+
+/// The text a log rule writes before each line, kept inline so a [`Verdict`] stays `Copy`:
+/// at most [`crate::core::model::LOG_PREFIX_MAX`] bytes of printable ASCII without `"`
+/// and `\\` (the policy checker refuses others).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LogPrefix {
+    len: u8,
+    bytes: [u8; crate::core::model::LOG_PREFIX_MAX],
+}
+
+impl LogPrefix {
+    /// Cut to [`crate::core::model::LOG_PREFIX_MAX`] bytes (on a char boundary).
+    pub fn new(text: &str) -> LogPrefix {
+        let mut end = text.len().min(crate::core::model::LOG_PREFIX_MAX);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut bytes = [0u8; crate::core::model::LOG_PREFIX_MAX];
+        bytes[..end].copy_from_slice(&text.as_bytes()[..end]);
+        LogPrefix {
+            len: end as u8,
+            bytes,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("?")
+    }
+}
+
+impl std::fmt::Debug for LogPrefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+/// A log rule's verdict: `log prefix "<prefix>" [level <l> | group <g>]`; evaluation goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LogTo {
+    pub prefix: LogPrefix,
+    pub dest: LogDest,
 }
 
 impl Match {
@@ -331,6 +383,10 @@ pub enum SetKind {
     /// a live set of single addresses (`networks = false`): hash sets with timeouts
     LiveHost4,
     LiveHost6,
+    /// a per-source limit's buckets (`limit = { per = "source" }`): dynamic sets the packet
+    /// path fills, each element forgotten once its bucket would be full again
+    Meter4,
+    Meter6,
 }
 
 impl SetKind {
@@ -353,6 +409,8 @@ impl SetKind {
             SetKind::Addr6 => "addr6",
             SetKind::LiveHost4 => "ip4",
             SetKind::LiveHost6 => "ip6",
+            SetKind::Meter4 => "meter4",
+            SetKind::Meter6 => "meter6",
         }
     }
 
@@ -360,8 +418,18 @@ impl SetKind {
     pub fn dynamic(self) -> bool {
         matches!(
             self,
-            SetKind::AuditTcp | SetKind::AuditUdp | SetKind::AuditSrc4 | SetKind::AuditSrc6
+            SetKind::AuditTcp
+                | SetKind::AuditUdp
+                | SetKind::AuditSrc4
+                | SetKind::AuditSrc6
+                | SetKind::Meter4
+                | SetKind::Meter6
         )
+    }
+
+    /// A per-source limit's buckets: dynamic, with a lifetime and no counter.
+    pub fn meter(self) -> bool {
+        matches!(self, SetKind::Meter4 | SetKind::Meter6)
     }
 
     /// A hash set of single keys (no intervals): the address sets.
@@ -399,13 +467,15 @@ impl SetKind {
             | SetKind::Live4
             | SetKind::Dst4
             | SetKind::Addr4
-            | SetKind::LiveHost4 => ("ipv4_addr", 7, 4),
+            | SetKind::LiveHost4
+            | SetKind::Meter4 => ("ipv4_addr", 7, 4),
             SetKind::Src6
             | SetKind::AuditSrc6
             | SetKind::Live6
             | SetKind::Dst6
             | SetKind::Addr6
-            | SetKind::LiveHost6 => ("ipv6_addr", 8, 16),
+            | SetKind::LiveHost6
+            | SetKind::Meter6 => ("ipv6_addr", 8, 16),
             SetKind::Tcp
             | SetKind::Udp
             | SetKind::AuditTcp
@@ -431,6 +501,8 @@ impl SetKind {
             SetKind::Addr6,
             SetKind::LiveHost4,
             SetKind::LiveHost6,
+            SetKind::Meter4,
+            SetKind::Meter6,
         ]
         .into_iter()
         .find(|k| k.prefix() == p)
@@ -479,6 +551,8 @@ pub fn set_of(rule: &Rule, m: &Match) -> Option<String> {
         (Match::SrcPortInSet, Some(IPPROTO_UDP)) => SetKind::UdpSport,
         (Match::Record(key), _) => key.set_kind(),
         (Match::SrcInLive { v6, set }, _) => return Some(set.set_name(*v6)),
+        (Match::Meter { v6: false, .. }, _) => SetKind::Meter4,
+        (Match::Meter { v6: true, .. }, _) => SetKind::Meter6,
         _ => return None,
     };
     Some(set_name(kind, &rule.comment))
@@ -578,6 +652,26 @@ pub enum Verdict {
     Jump(u32),
     /// `jump forward_entries_<n>` / `output_entries_<n>`: the same for another hook's section
     JumpIn(Hook, u32),
+    /// `log …`: a log rule writes a line (its own `limit` keeps it to a few) and
+    /// evaluation goes on, so the verdict of the rule it logs is never rate limited
+    Log(LogTo),
+}
+
+impl Rule {
+    /// Whether rustables 0.9 cannot write some expression of the rule (a dynset, a limit,
+    /// a log level, a ct direction): the codec writes those in its own bytes.
+    pub fn has_own_expressions(&self) -> bool {
+        matches!(self.verdict, Verdict::Log(_))
+            || self.matches.iter().any(|m| {
+                matches!(
+                    m,
+                    Match::Record(_)
+                        | Match::Limit { .. }
+                        | Match::Meter { .. }
+                        | Match::CtOrigDport(_)
+                )
+            })
+    }
 }
 
 /// At most this many policy-entry rules share one chain; more go into regular chains
@@ -688,4 +782,16 @@ pub fn tcp_flag_names(bits: u8) -> String {
         .map(|(n, _)| *n)
         .collect::<Vec<_>>()
         .join(",")
+}
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn a_rule_stays_small() {
+        assert!(
+            std::mem::size_of::<super::Rule>() <= 128,
+            "{}",
+            std::mem::size_of::<super::Rule>()
+        );
+    }
 }

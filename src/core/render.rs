@@ -156,6 +156,22 @@ pub fn matches_with(ms: &[Match], comment: &str) -> String {
                 i += 2;
                 continue;
             }
+            (Match::Meter { v6, prefix, rate }, _) => {
+                let kind = if v6 { SetKind::Meter6 } else { SetKind::Meter4 };
+                parts.push(format!(
+                    "update @{} {{ {} limit rate over {rate} }}",
+                    set_name(kind, comment),
+                    meter_key(v6, prefix)
+                ));
+            }
+            (Match::L4Proto(p), Some(Match::CtOrigDport(r))) => {
+                parts.push(format!(
+                    "meta l4proto {} ct original proto-dst {r}",
+                    proto_name(p)
+                ));
+                i += 2;
+                continue;
+            }
             (Match::SrcPortInSet | Match::DstInSet { .. }, _) => {
                 parts.push(set_lookup(ms, i, comment));
             }
@@ -252,7 +268,43 @@ fn single(m: Match) -> String {
             tcp_flag_names(mask)
         ),
         Match::Record(key) => format!("update @{} {{ th dport }}", set_name(key.set_kind(), "")),
+        Match::Limit { rate, over: true } => format!("limit rate over {rate}"),
+        Match::Limit { rate, over: false } => format!("limit rate {rate}"),
+        // rendered by `matches_with`, which knows the rule's name
+        Match::Meter { v6, prefix, rate } => format!(
+            "update @? {{ {} limit rate over {rate} }}",
+            meter_key(v6, prefix)
+        ),
+        Match::CtOrigDport(r) => format!("ct original proto-dst {r}"),
     }
+}
+
+/// A meter's key: the source address, an IPv6 one cut to its prefix.
+fn meter_key(v6: bool, prefix: u8) -> String {
+    match (v6, prefix) {
+        (false, _) => "ip saddr".into(),
+        (true, 128..) => "ip6 saddr".into(),
+        (true, p) => {
+            let mask = std::net::Ipv6Addr::from(Cidr::mask(p, 128));
+            format!("ip6 saddr & {mask}")
+        }
+    }
+}
+
+/// A duration as nft prints one: `1h30m`, `45s`.
+pub fn nft_duration(secs: u64) -> String {
+    let mut out = String::new();
+    let mut rest = secs;
+    for (unit, n) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+        if rest >= n {
+            let _ = write!(out, "{}{unit}", rest / n);
+            rest %= n;
+        }
+    }
+    if out.is_empty() {
+        out.push_str("0s");
+    }
+    out
 }
 
 /// A destination set or source port set lookup at `ms[i]` of a rule named `comment`.
@@ -282,6 +334,14 @@ pub fn set_text(set: &Set) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "\tset {} {{", set.name);
     let _ = writeln!(s, "\t\ttype {}", set.kind.nft_type().0);
+    if set.kind.meter() {
+        // a bucket per source the packet path saw, forgotten once it would be full again
+        let _ = writeln!(s, "\t\tsize {}", crate::core::plan::DYNAMIC_SET_SIZE);
+        let _ = writeln!(s, "\t\tflags dynamic,timeout");
+        let _ = writeln!(s, "\t\ttimeout {}", nft_duration(set.timeout.unwrap_or(60)));
+        let _ = writeln!(s, "\t}}");
+        return s;
+    }
     if set.kind.dynamic() {
         // filled by the packet path: its elements are data, not part of the plan
         let _ = writeln!(s, "\t\tsize {}", crate::core::plan::DYNAMIC_SET_SIZE);
@@ -381,6 +441,21 @@ pub fn verdict(v: Verdict) -> String {
         Verdict::RejectIcmp { v6, code } => reject_icmp(v6, code),
         Verdict::Jump(n) => format!("jump {}", crate::core::plan::entries_chain(n)),
         Verdict::JumpIn(hook, n) => format!("jump {}", hook_entries_chain(hook, n)),
+        Verdict::Log(to) => {
+            let mut s = format!("log prefix \"{}\"", to.prefix.as_str());
+            match to.dest {
+                // warn is the kernel's default, which nft leaves out
+                crate::core::model::LogDest::Level(4) => {}
+                crate::core::model::LogDest::Level(l) => {
+                    let name = crate::core::model::LOG_LEVELS.get(usize::from(l));
+                    let _ = write!(s, " level {}", name.copied().unwrap_or("?"));
+                }
+                crate::core::model::LogDest::Group(g) => {
+                    let _ = write!(s, " group {g}");
+                }
+            }
+            s
+        }
     }
 }
 

@@ -29,8 +29,10 @@ fn kind_tag(k: SetKind) -> u8 {
         SetKind::Dst6 => 14,
         SetKind::TcpSport => 15,
         SetKind::UdpSport => 16,
-        SetKind::LiveHost4 => 17,
-        SetKind::LiveHost6 => 18,
+        SetKind::LiveHost4 => 19,
+        SetKind::LiveHost6 => 20,
+        SetKind::Meter4 => 17,
+        SetKind::Meter6 => 18,
     }
 }
 
@@ -54,6 +56,8 @@ fn kind_of(t: u8) -> Option<SetKind> {
         SetKind::UdpSport,
         SetKind::LiveHost4,
         SetKind::LiveHost6,
+        SetKind::Meter4,
+        SetKind::Meter6,
     ]
     .into_iter()
     .find(|k| kind_tag(*k) == t)

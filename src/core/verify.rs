@@ -91,7 +91,12 @@ pub fn report(t: &LiveTable, facts: &Facts) -> Report {
             if name == FINAL_COMMENT {
                 continue;
             }
+            // an entry's log rule and its limit's rule count what it logged and limited,
+            // not what it let through
+            let aside = matches!(&r.rule, Ok(rule) if matches!(rule.verdict, Verdict::Log(_))
+                || rule.matches.iter().any(|m| matches!(m, crate::core::plan::Match::Limit { .. } | crate::core::plan::Match::Meter { .. })));
             if jump
+                || aside
                 || name == crate::core::plan::AUDIT_COMMENT
                 || crate::core::compile::BASELINE_COMMENTS.contains(&name.as_str())
             {

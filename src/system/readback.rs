@@ -284,7 +284,7 @@ fn read_sets(
             }
             Err(e) => Err(format!("reading its elements failed: {e}")),
         };
-        let timeout = if kind.live() {
+        let timeout = if kind.live() || kind.meter() {
             read_set_timeout(sock, table, &name)?
         } else {
             None

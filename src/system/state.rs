@@ -276,25 +276,7 @@ impl StateDir {
     /// Replaces the set cache (temp file and rename: never half written; no fsync, it is a
     /// cache checked against the live table before use).
     pub fn write_set_cache(&self, bytes: &[u8]) -> Result<(), StateError> {
-        self.ensure()?;
-        let path = self.path.join(SET_CACHE_FILE);
-        let tmp = self
-            .path
-            .join(format!(".{SET_CACHE_FILE}.tmp.{}", std::process::id()));
-        let _ = fs::remove_file(&tmp);
-        let result = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp)
-            .and_then(|mut f| f.write_all(bytes))
-            .and_then(|()| fs::rename(&tmp, &path))
-            .map_err(io_at(&path));
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result
+        self.replace_file(SET_CACHE_FILE, bytes, false)
     }
 
     /// The revisions kept, oldest first; a damaged file is left out.
@@ -387,6 +369,13 @@ impl StateDir {
         kind: Kind,
         data: &T,
     ) -> Result<(), StateError> {
+        self.replace_file(name, envelope(kind, data).as_bytes(), true)
+    }
+
+    /// Replaces file `name` of this directory with `bytes`: a temporary file (0600, never
+    /// through a symlink), renamed over it, so it is never half written; `durable`: the file
+    /// and then the directory are fsync'd before it returns.
+    fn replace_file(&self, name: &str, bytes: &[u8], durable: bool) -> Result<(), StateError> {
         self.ensure()?;
         let path = self.path.join(name);
         if let Ok(m) = fs::symlink_metadata(&path)
@@ -406,12 +395,16 @@ impl StateDir {
                 .custom_flags(libc::O_NOFOLLOW)
                 .open(&tmp)
                 .map_err(io_at(&tmp))?;
-            f.write_all(envelope(kind, data).as_bytes())
-                .map_err(io_at(&tmp))?;
-            f.sync_all().map_err(io_at(&tmp))?;
+            f.write_all(bytes).map_err(io_at(&tmp))?;
+            if durable {
+                f.sync_all().map_err(io_at(&tmp))?;
+            }
             drop(f);
             fs::rename(&tmp, &path).map_err(io_at(&path))?;
-            self.sync_dir()
+            if durable {
+                self.sync_dir()?;
+            }
+            Ok(())
         })();
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
@@ -437,30 +430,7 @@ impl StateDir {
 
     /// Replaces the members journal (temp file, fsync, rename, fsync of the directory).
     pub fn rewrite_members(&self, text: &str) -> Result<(), StateError> {
-        self.ensure()?;
-        let path = self.path.join(MEMBERS_FILE);
-        let tmp = self
-            .path
-            .join(format!(".{MEMBERS_FILE}.tmp.{}", std::process::id()));
-        let _ = fs::remove_file(&tmp);
-        let result = (|| {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&tmp)
-                .map_err(io_at(&tmp))?;
-            f.write_all(text.as_bytes()).map_err(io_at(&tmp))?;
-            f.sync_all().map_err(io_at(&tmp))?;
-            drop(f);
-            fs::rename(&tmp, &path).map_err(io_at(&path))?;
-            self.sync_dir()
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result
+        self.replace_file(MEMBERS_FILE, text.as_bytes(), true)
     }
 
     /// The members journal's text; `Ok(None)` when there is none.

@@ -491,3 +491,30 @@ fn files_past_their_limit_are_refused_without_being_read() {
         "{out}"
     );
 }
+
+/// `set add -` with a flood of garbage on stdin: every element is checked before anything is
+/// sent (no namespace, no table needed to refuse it), the first 20 are shown with their
+/// stdin line, the rest counted; the output stays short.
+#[test]
+fn set_add_reads_a_flood_of_bad_elements_and_says_so_briefly() {
+    let mut text = String::new();
+    for i in 0..200_000u32 {
+        text.push_str(&format!("not-an-address-{i}\n"));
+    }
+    text.push_str("192.0.2.1\n");
+    let mut cmd = crate::support::bin(None);
+    cmd.args(["set", "add", "banned", "-"]);
+    let out = crate::support::run_with_stdin(cmd, &text);
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("200000 element(s) are not addresses"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("stdin:1:"), "{out}");
+    assert!(out.stderr.contains("and 199980 more"), "{out}");
+    assert!(
+        out.stderr.len() < 8_000,
+        "{} bytes on stderr",
+        out.stderr.len()
+    );
+}

@@ -13,14 +13,15 @@ use std::time::{Duration, Instant};
 
 use crate::support::flows::{eventually, probe_from};
 use crate::support::{
-    CLIENT_IF, CLIENT_V4, FW_V4, Netns, Output, PROBE_TIMEOUT, Pair, Probe, TempPolicy, listen_tcp,
-    repo_path, run_cmd, statewall, wait_bounded,
+    CLIENT_V4, FW_V4, Netns, Output, PROBE_TIMEOUT, Pair, Probe, TempPolicy, listen_tcp, repo_path,
+    run_cmd, statewall, wait_bounded,
 };
 
 const SERVER: &str = "/usr/bin/fail2ban-server";
 const CLIENT: &str = "/usr/bin/fail2ban-client";
 /// A second address of the client namespace: a source that never fails a login.
 const OTHER_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 4);
+const OTHER_V6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0x5a, 0, 0, 0, 0, 4);
 const PORT: u16 = 2222;
 const BANTIME: u64 = 6;
 
@@ -178,16 +179,7 @@ fn banned(ns: &Netns) -> Vec<String> {
 #[test]
 fn fail2ban_bans_a_source_through_a_live_set_and_unbans_it_after_the_ban_time() {
     let pair = Pair::new("f2b");
-    pair.client
-        .exec([
-            "ip",
-            "addr",
-            "add",
-            &format!("{OTHER_V4}/24"),
-            "dev",
-            CLIENT_IF,
-        ])
-        .assert_ok();
+    pair.add_client_address(OTHER_V4, OTHER_V6);
     let _listeners = listen_tcp(&pair.fw, &[PORT]);
     let policy = TempPolicy::new(
         "f2b",

@@ -18,8 +18,8 @@ use std::time::Duration;
 use statewall::core::import::{self, Input, Ipv6};
 
 use crate::support::{
-    CLIENT_IF, CLIENT_V4, CLIENT_V6, FW_V4, FW_V6, Netns, PROBE_TIMEOUT, Pair, listen_tcp,
-    repo_path, statewall,
+    CLIENT_V4, CLIENT_V6, FW_V4, FW_V6, Netns, PROBE_TIMEOUT, Pair, listen_tcp, repo_path,
+    statewall,
 };
 
 fn data_dir() -> PathBuf {
@@ -175,11 +175,11 @@ fn probe_from(ns: &Netns, src: IpAddr, dst: SocketAddr) -> Verdict {
             );
             assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
             let result = (|| {
-                let (sa, len) = sockaddr(SocketAddr::new(src, 0));
+                let (_, sa, len) = crate::support::routed::sockaddr(SocketAddr::new(src, 0));
                 if libc::bind(fd, &sa as *const _ as *const libc::sockaddr, len) != 0 {
                     return Verdict::Error(format!("bind: {}", std::io::Error::last_os_error()));
                 }
-                let (sa, len) = sockaddr(dst);
+                let (_, sa, len) = crate::support::routed::sockaddr(dst);
                 if libc::connect(fd, &sa as *const _ as *const libc::sockaddr, len) != 0 {
                     let e = std::io::Error::last_os_error();
                     if e.raw_os_error() != Some(libc::EINPROGRESS) {
@@ -214,46 +214,6 @@ fn probe_from(ns: &Netns, src: IpAddr, dst: SocketAddr) -> Verdict {
             result
         }
     })
-}
-
-fn sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: an all-zero sockaddr_storage is valid; we write a sockaddr_in(6) into it.
-    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    match a {
-        SocketAddr::V4(v4) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: v4.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(v4.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned.
-            unsafe { std::ptr::write(&mut ss as *mut _ as *mut libc::sockaddr_in, sin) };
-            (
-                ss,
-                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            )
-        }
-        SocketAddr::V6(v6) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: v6.port().to_be(),
-                sin6_flowinfo: 0,
-                sin6_addr: libc::in6_addr {
-                    s6_addr: v6.ip().octets(),
-                },
-                sin6_scope_id: 0,
-            };
-            // SAFETY: as above, for sockaddr_in6.
-            unsafe { std::ptr::write(&mut ss as *mut _ as *mut libc::sockaddr_in6, sin6) };
-            (
-                ss,
-                std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-            )
-        }
-    }
 }
 
 /// UDP echo servers on `[::]:PORT` (both families) inside `ns`, until the returned flag is set.
@@ -371,28 +331,7 @@ fn pair_with_two_clients(tag: &str) -> Pair {
             fs::write(path, value).unwrap_or_else(|e| panic!("{path}: {e}"));
         }
     });
-    pair.client
-        .exec([
-            "ip",
-            "addr",
-            "add",
-            &format!("{OTHER_V4}/24"),
-            "dev",
-            CLIENT_IF,
-        ])
-        .assert_ok();
-    pair.client
-        .exec([
-            "ip",
-            "-6",
-            "addr",
-            "add",
-            &format!("{OTHER_V6}/64"),
-            "dev",
-            CLIENT_IF,
-            "nodad",
-        ])
-        .assert_ok();
+    pair.add_client_address(OTHER_V4, OTHER_V6);
     pair
 }
 

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use crate::support::flows::{Echo, connect_from, echoes, eventually, probe_from};
 use crate::support::{
-    CLIENT_IF, CLIENT_V4, CLIENT_V6, FW_V4, FW_V6, Netns, PROBE_TIMEOUT, Pair, Probe, TempPolicy,
-    bin, packets_of, run_cmd, statewall, status_json,
+    CLIENT_V4, CLIENT_V6, FW_V4, FW_V6, Netns, PROBE_TIMEOUT, Pair, Probe, TempPolicy, bin,
+    packets_of, run_cmd, statewall, status_json,
 };
 
 /// A second address of the client namespace: "another source".
@@ -27,28 +27,7 @@ fn policy(extra_port: bool) -> String {
 }
 
 fn with_other_source(pair: &Pair) {
-    pair.client
-        .exec([
-            "ip",
-            "addr",
-            "add",
-            &format!("{OTHER_V4}/24"),
-            "dev",
-            CLIENT_IF,
-        ])
-        .assert_ok();
-    pair.client
-        .exec([
-            "ip",
-            "-6",
-            "addr",
-            "add",
-            &format!("{OTHER_V6}/64"),
-            "dev",
-            CLIENT_IF,
-            "nodad",
-        ])
-        .assert_ok();
+    pair.add_client_address(OTHER_V4, OTHER_V6);
 }
 
 fn probe(pair: &Pair, src: impl Into<IpAddr>) -> Probe {
@@ -398,4 +377,43 @@ fn a_set_of_addresses_takes_plain_element_adds_as_crowdsecs_bouncer_makes_them()
     assert_eq!(members(&pair.fw, "crowdsec").len(), 2);
     assert_eq!(probe(&pair, CLIENT_V4), Probe::TimedOut);
     assert_eq!(status_json(&pair.fw)["drift"], false);
+}
+
+/// `from_set` on an allow entry: a live allowlist. A source gets in once it is added and not
+/// after it is deleted; no table replace in between (the rule keeps its counter).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn a_live_allowlist_lets_in_only_its_members() {
+    let pair = Pair::new("ls-allow");
+    let _echo = Echo::start(&pair.fw, PORT);
+    let p = TempPolicy::new(
+        "ls-allow",
+        &format!(
+            "[[set]]\nname = \"admins\"\n\n[[allow]]\nname = \"panel\"\ntcp = [{PORT}]\nfrom_set = \"admins\"\n"
+        ),
+    );
+    statewall(&pair.fw, ["apply", &p.path()]).assert_ok();
+    assert_eq!(probe(&pair, CLIENT_V4), Probe::TimedOut);
+    statewall(
+        &pair.fw,
+        [
+            "set",
+            "add",
+            "admins",
+            &format!("{CLIENT_V4}/32"),
+            "2001:db8:5a::/64",
+        ],
+    )
+    .assert_ok();
+    assert_eq!(probe(&pair, CLIENT_V4), Probe::Connected);
+    assert_eq!(probe(&pair, CLIENT_V6), Probe::Connected);
+    let before = packets_of(&status_json(&pair.fw), "panel");
+    assert!(before >= 2, "the allow counted both connections: {before}");
+    statewall(&pair.fw, ["set", "del", "admins", &CLIENT_V4.to_string()]).assert_ok();
+    assert_eq!(probe(&pair, CLIENT_V4), Probe::TimedOut);
+    assert_eq!(probe(&pair, CLIENT_V6), Probe::Connected);
+    assert!(
+        packets_of(&status_json(&pair.fw), "panel") > before,
+        "the same rule, its counter kept"
+    );
 }

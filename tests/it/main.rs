@@ -9,6 +9,7 @@ mod import;
 mod import_corpus;
 mod kernel;
 mod lifecycle;
+mod limits;
 mod live_sets;
 mod metrics;
 mod plan;

@@ -127,6 +127,17 @@ fn a_client_gets_the_exact_icmp_code_of_each_reject_kind() {
             assert!(r["packets"].as_u64().unwrap() >= 1, "{name}: {r}");
         }
     }
+    // an incremental apply inserts such rules too (their code written into the message)
+    let more = TempPolicy::new(
+        "reject-kinds-more",
+        &format!("{POLICY}\n[[reject]]\nname = \"late\"\nudp = [26]\nwith = \"host-prohibited\"\n"),
+    );
+    let out = statewall(&pair.fw, ["apply", &more.path()]);
+    out.assert_ok();
+    assert!(out.stdout.contains("patched plan"), "{out}");
+    assert_eq!(icmp_error(&pair.client, fw_v4(26)), Some((3, 10)));
+    assert_eq!(icmp_error(&pair.client, fw_v6(26)), Some((1, 1)));
+    assert_eq!(status_json(&pair.fw)["drift"], false);
     // nft names the codes as statewall renders them
     let listed = pair.fw.nft(["list", "ruleset"]);
     listed.assert_ok();

@@ -554,6 +554,10 @@ struct CaseResult {
     conn_none: Option<ConnStat>,
     /// statewall with the classic policy, in the same rotation as `conn` (N-source cases).
     conn_classic_sw: Option<ConnStat>,
+    /// statewall with the classic policy whose ssh entry is limited per source at a rate
+    /// the loop never reaches, in the same rotation (classic case): every NEW connection
+    /// goes through the meter's dynset and its token bucket.
+    conn_limited_sw: Option<ConnStat>,
     /// The commit time statewall reports itself on its `applied ...` line.
     sw_self_ms: Option<f64>,
     /// What statewall's table holds, from `status --json`.
@@ -723,6 +727,12 @@ impl Bench<'_> {
                 );
                 clients.push(client);
             }
+            if srcs.is_none() {
+                let fw = format!("{}-{label}-swl", self.prefix);
+                self.limited_target(&mut lab, &fw)?;
+                targets.push(("statewall, ssh limited per source: NEW conn/s".into(), fw));
+                clients.push(format!("{}-{label}-swl-cl", self.prefix));
+            }
             if srcs.is_some() {
                 // statewall with the classic policy in the same rotation: the goal compares
                 // the packet path of the two policies side by side.
@@ -755,7 +765,12 @@ impl Bench<'_> {
             for (i, &t) in tools.iter().enumerate() {
                 r.conn[t.index()] = rates[i + 1];
             }
-            r.conn_classic_sw = rates.get(tools.len() + 1).copied().flatten();
+            let extra = rates.get(tools.len() + 1).copied().flatten();
+            if srcs.is_some() {
+                r.conn_classic_sw = extra;
+            } else {
+                r.conn_limited_sw = extra;
+            }
         }
         if srcs.is_none() {
             // The classic nft script has no set: its set column is the linear one.
@@ -767,6 +782,43 @@ impl Bench<'_> {
         }
         drop(lab);
         Ok(r)
+    }
+
+    /// A namespace with its client and listener, holding the classic policy with its ssh
+    /// entry limited per source (`limit = { rate = "1000000/s", per = "source" }`, never
+    /// reached by the loop).
+    fn limited_target(&self, lab: &mut Lab, fw: &str) -> Result {
+        lab.add_namespace(fw)?;
+        let client = format!("{fw}-cl");
+        lab.add_client(fw, &client)?;
+        lab.start_listener(self.exe, fw)?;
+        let classic = util::repo_root().join(CLASSIC_POLICY);
+        let text = fs::read_to_string(&classic)
+            .map_err(|e| format!("cannot read {}: {e}", classic.display()))?;
+        let ssh = "name = \"ssh\"\ntcp = [22]\n";
+        if !text.contains(ssh) {
+            return Err(format!("{CLASSIC_POLICY} has no `{ssh}` entry to limit"));
+        }
+        let limited = text.replace(
+            ssh,
+            &format!("{ssh}limit = {{ rate = \"1000000/s\", per = \"source\" }}\n"),
+        );
+        let file = self.write("classic-limited.toml", &limited)?;
+        let (status, _, err) =
+            util::run_capture(self.sw(fw).arg("apply").arg(&file).stdin(Stdio::null()))?;
+        if !status.success() {
+            return Err(format!(
+                "statewall apply (ssh limited) in {fw}: {}",
+                err.trim()
+            ));
+        }
+        let _ = util::run_capture(
+            Command::new("ip")
+                .args(["netns", "exec", fw, "sysctl", "-q", "-w"])
+                .arg("net.netfilter.nf_conntrack_tcp_timeout_close=1")
+                .stdin(Stdio::null()),
+        );
+        Ok(())
     }
 
     /// `statewall --netns NS`, with its state directory (confirmed rulesets, pending
@@ -1560,6 +1612,15 @@ impl Report<'_> {
                     "; one more apply's `applied` line reports {} for the commit (whole process, replace, median: {})",
                     fmt_ms(own),
                     fmt_ms(whole.ms)
+                );
+            }
+            if let (Some(c), Some(plain)) = (r.conn_limited_sw, r.conn[Tool::Statewall.index()]) {
+                let _ = write!(
+                    line,
+                    "; NEW connections/s through the same policy with ssh limited per source (a meter's dynset and token bucket on every NEW connection, the limit never reached), same rotation: {} ({} of the unlimited policy's {})",
+                    fmt_rate(c.per_s),
+                    fmt_ratio(c.per_s / plain.per_s.max(1e-9)),
+                    fmt_rate(plain.per_s)
                 );
             }
             if let Some(c) = r.conn_classic_sw {

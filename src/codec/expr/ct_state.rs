@@ -17,7 +17,11 @@ pub(super) fn encode(rule: &mut rustables::Rule, states: CtStates) {
 }
 
 pub(super) fn decode(at: &At) -> Decoding {
-    let Some(Expr::Ct { key: NFT_CT_STATE }) = at.get(0) else {
+    let Some(Expr::Ct {
+        key: NFT_CT_STATE,
+        dir: None,
+    }) = at.get(0)
+    else {
         return None;
     };
     let Some((mask, xor)) = bitwise_of(at.get(1)) else {

@@ -21,6 +21,10 @@
 //! | `icmpcode` | `IcmpTypeCode`, `Icmpv6TypeCode` | `icmp type 3 icmp code 4` |
 //! | `tcpflags` | `TcpFlags` | `tcp flags fin,syn / fin,syn` |
 //! | `record` | `Record` | `update @audit_tcp { th dport }` (audit recorders) |
+//! | `limit` | `Limit` | `limit rate over 12/minute burst 6 packets` |
+//! | `meter` | `Meter` | `update @meter4_ssh { ip saddr limit rate over 12/minute }` |
+//! | `ctorig` | `CtOrigDport` | `ct original proto-dst 8080` |
+//! | `log` | `Verdict::Log` | `log prefix "statewall ssh: " level info` |
 //! | `counter` | every rule's counter | `counter` |
 //! | `verdict` | `Verdict` | `accept`, `drop`, `jump entries_1`, `reject with …` |
 //!
@@ -38,6 +42,7 @@
 
 mod counter;
 mod ct_state;
+mod ctorig;
 mod daddr;
 mod dport;
 mod icmp;
@@ -46,6 +51,9 @@ mod ifwild;
 mod iif;
 mod iifname;
 mod l4proto;
+mod limit;
+mod log;
+mod meter;
 mod nfproto;
 mod oif;
 mod prim;
@@ -66,18 +74,98 @@ pub(crate) use prim::{Expr, parse_list};
 pub(crate) type SetIds = HashMap<String, u32>;
 
 /// One plan rule's expressions into a rustables rule: its matches, its counter (starting
-/// at `counter` when given), its verdict.
+/// at `counter` when given), its verdict. An expression rustables cannot write goes in as
+/// a placeholder, and its own bytes are returned, in order, for [`splice_own`] to put in
+/// the placeholders' places in the finished message (none for most rules).
 pub(crate) fn encode(
     out: &mut rustables::Rule,
     rule: &plan::Rule,
     counter: Option<(u64, u64)>,
     set_ids: &SetIds,
-) {
+) -> Vec<Vec<u8>> {
+    let mut own = Vec::new();
     for m in &rule.matches {
-        encode_match(out, rule, m, set_ids);
+        encode_match(out, rule, m, set_ids, &mut own);
     }
     out.add_expr(counter::encode(counter));
-    verdict::encode(out, rule.verdict);
+    match rule.verdict {
+        Verdict::Log(to) => placeholder(out, &mut own, |l| log::encode_own(l, to)),
+        v => verdict::encode(out, v),
+    }
+    own
+}
+
+/// The prefix of the `log` expression that stands in for one of our own expressions.
+const PLACEHOLDER: &str = "statewall:own-expression";
+
+/// A placeholder in `out`, and the expression `write` makes in `own`.
+fn placeholder(out: &mut rustables::Rule, own: &mut Vec<Vec<u8>>, write: impl FnOnce(&mut Attrs)) {
+    out.add_expr(rustables::expr::Log::new(None, Some(PLACEHOLDER)).expect("a short prefix"));
+    let mut list = Attrs::default();
+    write(&mut list);
+    own.push(list.0);
+}
+
+/// A rule message rustables wrote with placeholders → the same message with each
+/// placeholder replaced by the next of `own` (whole `NFTA_LIST_ELEM` attributes).
+pub(crate) fn splice_own(msg: &[u8], own: &[Vec<u8>]) -> Vec<u8> {
+    use crate::codec::nft::{
+        NFGENMSG_LEN, NFTA_LOG_PREFIX, NFTA_RULE_EXPRESSIONS, NLA_TYPE_MASK, NLMSG_HDRLEN,
+    };
+    use crate::codec::wire::{align4, attr, string};
+    /// (type with its flags, the whole attribute, its payload) of each attribute
+    fn raw(buf: &[u8]) -> Vec<(u16, &[u8], &[u8])> {
+        let mut out = Vec::new();
+        let mut rest = buf;
+        while rest.len() >= 4 {
+            let len = usize::from(u16::from_ne_bytes([rest[0], rest[1]]));
+            let ty = u16::from_ne_bytes([rest[2], rest[3]]);
+            if len < 4 || len > rest.len() {
+                break;
+            }
+            let whole = &rest[..align4(len).min(rest.len())];
+            out.push((ty, whole, &rest[4..len]));
+            rest = &rest[whole.len()..];
+        }
+        out
+    }
+    let head = NLMSG_HDRLEN + NFGENMSG_LEN;
+    let Some(body) = msg.get(head..) else {
+        return msg.to_vec();
+    };
+    let mut out = msg[..head].to_vec();
+    let mut next = own.iter();
+    for (ty, whole, payload) in raw(body) {
+        if ty & NLA_TYPE_MASK != NFTA_RULE_EXPRESSIONS {
+            out.extend_from_slice(whole);
+            continue;
+        }
+        let mut list = Vec::with_capacity(payload.len() + own.iter().map(Vec::len).sum::<usize>());
+        for (_, elem, p) in raw(payload) {
+            let is_placeholder = attr(p, crate::codec::nft::NFTA_EXPR_NAME)
+                .map(string)
+                .as_deref()
+                == Some("log")
+                && attr(p, crate::codec::nft::NFTA_EXPR_DATA)
+                    .and_then(|d| attr(d, NFTA_LOG_PREFIX))
+                    .map(string)
+                    .as_deref()
+                    == Some(PLACEHOLDER);
+            match (is_placeholder, next.clone().next()) {
+                (true, Some(mine)) => {
+                    next.next();
+                    list.extend_from_slice(mine);
+                }
+                _ => list.extend_from_slice(elem),
+            }
+        }
+        let mut a = Attrs::default();
+        a.put(ty, &list);
+        out.extend_from_slice(&a.0);
+    }
+    let len = out.len() as u32;
+    out[..4].copy_from_slice(&len.to_ne_bytes());
+    out
 }
 
 /// Completes the NEWRULE message rustables wrote for `rule` with what rustables cannot write
@@ -87,7 +175,13 @@ pub(crate) fn finish(msg: &mut [u8], rule: &plan::Rule) {
 }
 
 /// One match of `rule`. Set lookups name the rule's own set (see `plan::set_of`).
-fn encode_match(out: &mut rustables::Rule, rule: &plan::Rule, m: &Match, set_ids: &SetIds) {
+fn encode_match(
+    out: &mut rustables::Rule,
+    rule: &plan::Rule,
+    m: &Match,
+    set_ids: &SetIds,
+    own: &mut Vec<Vec<u8>>,
+) {
     let set = || plan::set_of(rule, m).expect("a set lookup names the rule's own set");
     match *m {
         Match::CtState(states) => ct_state::encode(out, states),
@@ -120,6 +214,15 @@ fn encode_match(out: &mut rustables::Rule, rule: &plan::Rule, m: &Match, set_ids
             icmpcode::encode(out, ty, code)
         }
         Match::TcpFlags { mask, value } => tcpflags::encode(out, mask, value),
+        Match::Limit { rate, over } => placeholder(out, own, |l| limit::encode_own(l, rate, over)),
+        Match::Meter { v6, prefix, rate } => {
+            meter::encode_key(out, v6, prefix);
+            placeholder(out, own, |l| meter::encode_dynset(l, &set(), set_ids, rate));
+        }
+        Match::CtOrigDport(ports) => {
+            placeholder(out, own, ctorig::encode_load);
+            ctorig::encode_cmp(out, ports);
+        }
     }
 }
 
@@ -202,7 +305,8 @@ impl<'a> At<'a> {
 }
 
 /// The decoders, asked in this order at every position; the first that answers decides.
-/// Order matters where expressions start alike: `record` before `saddr` and `dport` (a
+/// Order matters where expressions start alike: `meter` before `record` (both load the
+/// source and update a set: a meter's dynset carries a limit); `record` before `saddr` and `dport` (a
 /// recorder loads what they load, then updates a set); `ifwild` before `iifname` and `oif`
 /// (a name shorter than IFNAMSIZ is a wildcard); `saddr` and `daddr` before `nfproto` (a
 /// family check an address load follows is theirs); `icmpcode` before `sport` (both load
@@ -211,11 +315,15 @@ impl<'a> At<'a> {
 /// what is wrong with a meta or transport load nobody recognised).
 const DECODERS: &[fn(&At) -> Decoding] = &[
     ct_state::decode,
+    ctorig::decode,
+    limit::decode,
+    log::decode,
     iif::decode,
     ifwild::decode,
     iifname::decode,
     oif::decode,
     l4proto::decode,
+    meter::decode,
     record::decode,
     saddr::decode,
     daddr::decode,

@@ -8,10 +8,10 @@ use super::{At, Decoding, NotUnderstood, SetIds};
 use crate::codec::nft::{
     NFT_CMP_EQ, NFT_CMP_GTE, NFT_CMP_LTE, NFT_LOOKUP_F_INV, NFT_PAYLOAD_TRANSPORT_HEADER,
     NFTA_BITWISE_MASK, NFTA_BITWISE_XOR, NFTA_CMP_DATA, NFTA_CMP_OP, NFTA_COUNTER_BYTES,
-    NFTA_COUNTER_PACKETS, NFTA_CT_KEY, NFTA_DATA_VALUE, NFTA_DATA_VERDICT, NFTA_EXPR_DATA,
-    NFTA_EXPR_NAME, NFTA_IMMEDIATE_DATA, NFTA_LIST_ELEM, NFTA_LOOKUP_FLAGS, NFTA_LOOKUP_SET,
-    NFTA_META_KEY, NFTA_PAYLOAD_BASE, NFTA_PAYLOAD_LEN, NFTA_PAYLOAD_OFFSET, NFTA_REJECT_ICMP_CODE,
-    NFTA_REJECT_TYPE, NFTA_VERDICT_CHAIN, NFTA_VERDICT_CODE,
+    NFTA_COUNTER_PACKETS, NFTA_CT_DIRECTION, NFTA_CT_KEY, NFTA_DATA_VALUE, NFTA_DATA_VERDICT,
+    NFTA_EXPR_DATA, NFTA_EXPR_NAME, NFTA_IMMEDIATE_DATA, NFTA_LIST_ELEM, NFTA_LOOKUP_FLAGS,
+    NFTA_LOOKUP_SET, NFTA_META_KEY, NFTA_PAYLOAD_BASE, NFTA_PAYLOAD_LEN, NFTA_PAYLOAD_OFFSET,
+    NFTA_REJECT_ICMP_CODE, NFTA_REJECT_TYPE, NFTA_VERDICT_CHAIN, NFTA_VERDICT_CODE,
 };
 use crate::codec::wire::{self, Attrs, attr, be32, be64, string};
 
@@ -36,6 +36,8 @@ pub(crate) enum Expr {
     },
     Ct {
         key: u32,
+        /// the direction of a directional key (`ct original proto-dst`)
+        dir: Option<u8>,
     },
     Lookup {
         set: String,
@@ -131,7 +133,10 @@ fn parse(elem: &[u8]) -> Expr {
             (Some(base), Some(offset), Some(len)) => Some(Expr::Payload { base, offset, len }),
             _ => None,
         },
-        "ct" => a(NFTA_CT_KEY).and_then(be32).map(|key| Expr::Ct { key }),
+        "ct" => a(NFTA_CT_KEY).and_then(be32).map(|key| Expr::Ct {
+            key,
+            dir: a(NFTA_CT_DIRECTION).and_then(|d| d.first().copied()),
+        }),
         // an inverted lookup (`!= @set`) means the opposite: not statewall's
         "lookup" if a(NFTA_LOOKUP_FLAGS).and_then(be32).unwrap_or(0) & NFT_LOOKUP_F_INV != 0 => {
             Some(other("lookup (inverted)".into()))

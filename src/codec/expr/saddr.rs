@@ -44,7 +44,7 @@ pub(super) fn family_at(v6: bool, which: Addr) -> (u8, u32, u32) {
 }
 
 /// `meta nfproto ipv4|ipv6` and the address load into register 1.
-fn encode_load(rule: &mut rustables::Rule, v6: bool, which: Addr) {
+pub(super) fn encode_load(rule: &mut rustables::Rule, v6: bool, which: Addr) {
     let (nfproto, offset, len) = family_at(v6, which);
     rule.add_expr(Meta::new(MetaType::NfProto));
     rule.add_expr(Cmp::new(CmpOp::Eq, [nfproto]));

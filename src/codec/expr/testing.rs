@@ -49,7 +49,7 @@ pub(crate) fn decode_rustables(rule: &rustables::Rule) -> LiveRule {
 /// Encodes `r` and decodes it again: it must come back as it was.
 #[track_caller]
 pub(crate) fn roundtrip(r: Rule) {
-    let msg = encode::rule_message(&encode::rule(&chain(), &r), &r);
+    let msg = encode::rule_message(&encode::rule(&chain(), &r), &r, &[]);
     let (place, live) = decode_rule_msg(&msg).expect("a rule message");
     assert_eq!(
         (place.table.as_str(), place.chain.as_str()),

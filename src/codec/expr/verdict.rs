@@ -26,7 +26,8 @@ use crate::core::plan::{
 
 pub(super) fn encode(rule: &mut rustables::Rule, verdict: Verdict) {
     match verdict {
-        Verdict::Continue => {}
+        // a log rule's log is written by `expr::encode` (our own bytes)
+        Verdict::Continue | Verdict::Log(_) => {}
         Verdict::Accept => rule.add_expr(Immediate::new_verdict(VerdictKind::Accept)),
         Verdict::Drop => rule.add_expr(Immediate::new_verdict(VerdictKind::Drop)),
         Verdict::RejectTcpReset => rule.add_expr(

@@ -254,6 +254,21 @@ impl Checker<'_> {
                     f.more.icmpv6 = types.into_iter().map(|(t, _)| t).collect();
                 }
                 "tcp_flags" => f.more.tcp_flags = self.tcp_flags(value),
+                "limit" => f.more.limit = self.limit(value),
+                "log" => f.more.log = self.log("log", value),
+                k @ ("published" | "published_udp") => {
+                    // written: the entry has ports, even when none of them is valid
+                    f.more_restricts = true;
+                    let (proto, p) = if k == "published" {
+                        ("tcp", crate::core::plan::IPPROTO_TCP)
+                    } else {
+                        ("udp", crate::core::plan::IPPROTO_UDP)
+                    };
+                    let list = self.ports(proto, value);
+                    f.more
+                        .published
+                        .extend(list.ports.into_iter().map(|(r, _)| (p, r)));
+                }
                 "with" if kind == Kind::Reject => {
                     if let Some(w) = self.with(value) {
                         f.with = w;

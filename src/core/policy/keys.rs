@@ -7,9 +7,18 @@ use toml::de::DeString;
 use super::Checker;
 
 const ROOT_KEYS: &[&str] = &[
-    "mode", "final", "baseline", "set", "block", "allow", "reject", "forward", "output",
+    "mode",
+    "final",
+    "log_final",
+    "baseline",
+    "set",
+    "block",
+    "allow",
+    "reject",
+    "forward",
+    "output",
 ];
-const SECTION_KEYS: &[&str] = &["final", "baseline", "allow", "reject", "block"];
+const SECTION_KEYS: &[&str] = &["final", "log_final", "baseline", "allow", "reject", "block"];
 const BASELINE_KEYS: &[&str] = &["established", "invalid", "loopback", "icmp", "icmpv6"];
 const ALLOW_KEYS: &[&str] = &[
     "name",
@@ -29,6 +38,10 @@ const ALLOW_KEYS: &[&str] = &[
     "protocol",
     "icmpv6",
     "tcp_flags",
+    "limit",
+    "log",
+    "published",
+    "published_udp",
 ];
 const REJECT_KEYS: &[&str] = &[
     "name",
@@ -48,6 +61,10 @@ const REJECT_KEYS: &[&str] = &[
     "protocol",
     "icmpv6",
     "tcp_flags",
+    "limit",
+    "log",
+    "published",
+    "published_udp",
     "with",
 ];
 const SET_KEYS: &[&str] = &["name", "timeout", "networks"];
@@ -318,7 +335,7 @@ mod tests {
         assert_eq!(
             unknown_key_help("comment", Place::Root),
             (
-                "the valid keys at the top level are `mode`, `final`, `baseline`, `set`, `block`, `allow`, `reject`, `forward`, `output`".into(),
+                "the valid keys at the top level are `mode`, `final`, `log_final`, `baseline`, `set`, `block`, `allow`, `reject`, `forward`, `output`".into(),
                 None
             )
         );

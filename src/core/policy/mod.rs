@@ -48,6 +48,7 @@ mod entries;
 mod fields;
 mod intervals;
 mod keys;
+mod limits;
 mod lints;
 mod live;
 mod more;
@@ -260,6 +261,7 @@ impl<'s> Checker<'s> {
                         policy.final_rule = f;
                     }
                 }
+                "log_final" => policy.log_final = self.log("log_final", value),
                 "forward" => {
                     policy.forward = Some(self.section(Hook::Forward, value, &mut entries))
                 }

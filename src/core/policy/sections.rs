@@ -46,6 +46,10 @@ impl Checker<'_> {
                     }
                     continue;
                 }
+                "log_final" => {
+                    sec.log_final = self.log("log_final", v);
+                    continue;
+                }
                 "baseline" => {
                     sec.baseline = self.baseline(key, v);
                     if hook == Hook::Forward {

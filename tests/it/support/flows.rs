@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use super::routed::sockaddr;
 use super::{Netns, Probe};
 
 /// How long an echo server lives at most, whatever the test does.
@@ -36,14 +37,14 @@ pub fn connect_from(
                 return Err(Probe::Other("socket() failed".into()));
             }
             let stream = TcpStream::from_raw_fd(fd);
-            if libc::bind(fd, sa.as_ptr().cast(), sa_len) != 0 {
+            if libc::bind(fd, (&sa as *const libc::sockaddr_storage).cast(), sa_len) != 0 {
                 return Err(Probe::Other(format!(
                     "cannot bind {src}: {}",
                     std::io::Error::last_os_error()
                 )));
             }
             let (_, da, da_len) = sockaddr(dst);
-            let r = libc::connect(fd, da.as_ptr().cast(), da_len);
+            let r = libc::connect(fd, (&da as *const libc::sockaddr_storage).cast(), da_len);
             if r != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINPROGRESS) {
                 return Err(Probe::Other(std::io::Error::last_os_error().to_string()));
             }
@@ -75,45 +76,6 @@ pub fn probe_from(ns: &Netns, src: IpAddr, dst: SocketAddr, timeout: Duration) -
     match connect_from(ns, src, dst, timeout) {
         Ok(_) => Probe::Connected,
         Err(p) => p,
-    }
-}
-
-/// A sockaddr for `a`: (domain, bytes, length).
-fn sockaddr(a: SocketAddr) -> (i32, Vec<u8>, libc::socklen_t) {
-    match a {
-        SocketAddr::V4(v4) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: v4.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(v4.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            let len = std::mem::size_of::<libc::sockaddr_in>();
-            // SAFETY: sockaddr_in is plain old data of `len` bytes
-            let bytes = unsafe {
-                std::slice::from_raw_parts((&sin as *const libc::sockaddr_in).cast::<u8>(), len)
-            };
-            (libc::AF_INET, bytes.to_vec(), len as libc::socklen_t)
-        }
-        SocketAddr::V6(v6) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: v6.port().to_be(),
-                sin6_flowinfo: 0,
-                sin6_addr: libc::in6_addr {
-                    s6_addr: v6.ip().octets(),
-                },
-                sin6_scope_id: 0,
-            };
-            let len = std::mem::size_of::<libc::sockaddr_in6>();
-            // SAFETY: sockaddr_in6 is plain old data of `len` bytes
-            let bytes = unsafe {
-                std::slice::from_raw_parts((&sin6 as *const libc::sockaddr_in6).cast::<u8>(), len)
-            };
-            (libc::AF_INET6, bytes.to_vec(), len as libc::socklen_t)
-        }
     }
 }
 

@@ -414,6 +414,26 @@ impl Pair {
         pair
     }
 
+    /// Gives the client one more source address per family (on its veth, no DAD): "another
+    /// source" for tests of what one source may do and another may not.
+    pub fn add_client_address(&self, v4: Ipv4Addr, v6: Ipv6Addr) {
+        self.client
+            .exec(["ip", "addr", "add", &format!("{v4}/24"), "dev", CLIENT_IF])
+            .assert_ok();
+        self.client
+            .exec([
+                "ip",
+                "-6",
+                "addr",
+                "add",
+                &format!("{v6}/64"),
+                "dev",
+                CLIENT_IF,
+                "nodad",
+            ])
+            .assert_ok();
+    }
+
     /// Bounded wait until both ends have carrier and no IPv6 address is tentative.
     fn wait_ready(&self) {
         let deadline = Instant::now() + SETUP_TIMEOUT;

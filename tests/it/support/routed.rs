@@ -420,7 +420,8 @@ fn errno_name(e: &std::io::Error) -> String {
     name.to_string()
 }
 
-fn sockaddr(a: SocketAddr) -> (i32, libc::sockaddr_storage, libc::socklen_t) {
+/// A socket address for libc calls: (domain, storage, length). The one such helper of the tests.
+pub fn sockaddr(a: SocketAddr) -> (i32, libc::sockaddr_storage, libc::socklen_t) {
     // SAFETY: an all-zero sockaddr_storage is valid; a sockaddr_in(6) is written into it.
     let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     match a {

@@ -49,6 +49,9 @@ pub enum Target {
     Policy,
     Import,
     Decoder,
+    /// what statewall reads back from its own state directory: the members journal and the
+    /// accepted plan's set cache (a disk can damage them)
+    State,
 }
 
 impl Target {
@@ -57,6 +60,7 @@ impl Target {
             Target::Policy => "policy parser",
             Target::Import => "iptables-save importer",
             Target::Decoder => "netlink decoder (rules, set elements)",
+            Target::State => "state readers (members journal, set cache)",
         }
     }
 }
@@ -151,6 +155,43 @@ pub fn mutate(rng: &mut Rng, input: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
     v
 }
 
+/// Seeds for the state readers: a members journal and the set cache of each seed policy's plan.
+pub fn state_seeds(policies: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    use statewall::core::members::{MemberOp, format_ops};
+    use statewall::core::model::Cidr;
+    let mut out = vec![
+        format_ops(&[
+            MemberOp::Clear {
+                set: "live4_banned".into(),
+            },
+            MemberOp::Add {
+                set: "live4_banned".into(),
+                net: Cidr::V4(std::net::Ipv4Addr::new(192, 0, 2, 7), 32),
+                expires_at: Some(1_800_000_100),
+            },
+            MemberOp::Add {
+                set: "live6_banned".into(),
+                net: Cidr::V6("2001:db8::".parse().unwrap(), 32),
+                expires_at: None,
+            },
+            MemberOp::Del {
+                set: "live4_banned".into(),
+                net: Cidr::V4(std::net::Ipv4Addr::new(192, 0, 2, 7), 32),
+            },
+        ])
+        .into_bytes(),
+    ];
+    for text in policies.iter().take(20) {
+        let text = String::from_utf8_lossy(text);
+        if let (Some(p), _) = policy::parse(&text) {
+            let plan = statewall::core::compile::compile(&p, "statewall");
+            let fp = statewall::core::identity::fingerprint(&plan);
+            out.push(statewall::core::setcache::encode(&fp, &plan.sets));
+        }
+    }
+    out
+}
+
 /// Runs one input against its target; `Err` with the panic's message.
 fn run_one(target: Target, input: &[u8]) -> Result<(), String> {
     let result = panic::catch_unwind(AssertUnwindSafe(|| match target {
@@ -176,7 +217,22 @@ fn run_one(target: Target, input: &[u8]) -> Result<(), String> {
                 let _ = sets::parse_elements(msg);
             }
             let _ = decode::decode_rule_msg(input);
-            let _ = sets::parse_elements(input);
+            let raw = sets::parse_elements(input);
+            for kind in [
+                statewall::core::plan::SetKind::Live4,
+                statewall::core::plan::SetKind::LiveHost6,
+                statewall::core::plan::SetKind::Addr4,
+                statewall::core::plan::SetKind::Tcp,
+            ] {
+                let _ = sets::elements_with_expiry(kind, &raw);
+            }
+        }
+        Target::State => {
+            let text = String::from_utf8_lossy(input);
+            let (ops, _) = statewall::core::members::parse_ops(&text);
+            let members = statewall::core::members::replay(&ops, 1_800_000_000_000);
+            let _ = statewall::core::members::snapshot(&members, 1_800_000_000_000);
+            let _ = statewall::core::setcache::decode(input);
         }
     }));
     result.map_err(|p| {

@@ -119,12 +119,14 @@ pub fn run(args: &[String]) -> Result {
         Vec::new()
     });
     let decoder = fuzz::decoder_seeds(&policies, captured.clone());
+    let state = fuzz::state_seeds(&policies);
     let crashes = root.join("target/soak/crashes");
     let mut fuzz_rows = Vec::new();
     for (target, seeds) in [
         (Target::Policy, &policies),
         (Target::Import, &imports),
         (Target::Decoder, &decoder),
+        (Target::State, &state),
     ] {
         util::check_interrupted()?;
         let o = fuzz::fuzz(

@@ -1,0 +1,366 @@
+//! The keys of rate limits and logging: an entry's `limit` and `log`, a section's
+//! `log_final`, and `published` (the original destination ports of DNAT'ed connections).
+//!
+//! ```toml
+//! limit = "6/30s"                        # the entry as a whole; what exceeds is dropped
+//! limit = { rate = "6/30s", per = "source", burst = 6, ipv6_prefix = 64, over = "drop" }
+//! log = true                             # "statewall <name>: ", level warn, 5/minute
+//! log = { prefix = "ssh: ", level = "info", limit = "10/minute", burst = 5 }
+//! log = { group = 2 }                    # to nflog group 2 (ulogd) instead of the kernel log
+//! ```
+
+use toml::Spanned;
+use toml::de::DeValue;
+
+use super::{Checker, type_name};
+use crate::core::model::{
+    LOG_LEVELS, LOG_PREFIX_MAX, LOG_RATE_DEFAULT, Limit, LimitPer, Log, LogDest, Over, RATE_MAX,
+    Rate,
+};
+
+/// The default IPv6 prefix a per-source limit counts as one source.
+pub(crate) const V6_PREFIX_DEFAULT: u8 = 64;
+
+impl Checker<'_> {
+    /// A rate string (`"6/30s"`), or an error at it.
+    fn rate(&mut self, key: &str, value: &Spanned<DeValue<'_>>) -> Option<Rate> {
+        let span = value.span();
+        let Some(s) = value.get_ref().as_str() else {
+            self.error(
+                span,
+                format!(
+                    "expected a rate string for `{key}`, found {}",
+                    type_name(value.get_ref())
+                ),
+                Some(format!("write e.g. {key} = \"6/30s\" (6 per 30 seconds)")),
+            );
+            return None;
+        };
+        match Rate::parse(s) {
+            Ok(r) => Some(r),
+            Err(why) => {
+                self.error(span, format!("invalid rate: {why}"), None);
+                None
+            }
+        }
+    }
+
+    /// A whole number in `lo..=hi`, or an error at it.
+    fn number(&mut self, key: &str, value: &Spanned<DeValue<'_>>, lo: i64, hi: i64) -> Option<i64> {
+        let span = value.span();
+        let n = match value.get_ref() {
+            DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok(),
+            _ => None,
+        };
+        match n {
+            Some(n) if (lo..=hi).contains(&n) => Some(n),
+            _ => {
+                self.error(
+                    span,
+                    format!("`{key}` must be a whole number from {lo} to {hi}"),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    /// A string among `choices`, or an error at it.
+    fn choice<'c>(
+        &mut self,
+        key: &str,
+        value: &Spanned<DeValue<'_>>,
+        choices: &[&'c str],
+    ) -> Option<&'c str> {
+        let found = value
+            .get_ref()
+            .as_str()
+            .and_then(|s| choices.iter().find(|c| **c == s).copied());
+        if found.is_none() {
+            self.error(
+                value.span(),
+                format!("`{key}` is one of {}", quoted(choices)),
+                None,
+            );
+        }
+        found
+    }
+
+    /// An entry's `limit`.
+    pub(super) fn limit(&mut self, value: &Spanned<DeValue<'_>>) -> Option<Limit> {
+        let span = value.span();
+        if self.tainted(&span) {
+            return None;
+        }
+        let table = match value.get_ref() {
+            DeValue::String(_) => {
+                let rate = self.rate("limit", value)?;
+                return Some(Limit {
+                    rate,
+                    per: LimitPer::Entry,
+                    over: Over::Drop,
+                });
+            }
+            DeValue::Table(t) => t,
+            other => {
+                self.error(
+                    span,
+                    format!("expected a rate or a table for `limit`, found {}", type_name(other)),
+                    Some("write limit = \"6/30s\", or limit = { rate = \"6/30s\", per = \"source\" }".into()),
+                );
+                return None;
+            }
+        };
+        let (mut rate, mut burst, mut per_source, mut prefix, mut over) =
+            (None, None, false, None, Over::Drop);
+        let mut ok = true;
+        let mut prefix_span = None;
+        for (k, v) in table.iter() {
+            match k.get_ref().as_ref() {
+                "rate" => {
+                    rate = self.rate("rate", v);
+                    ok &= rate.is_some();
+                }
+                "burst" => {
+                    burst = self.number("burst", v, 1, i64::from(RATE_MAX));
+                    ok &= burst.is_some();
+                }
+                "per" => match self.choice("per", v, &["source", "entry"]) {
+                    Some(p) => per_source = p == "source",
+                    None => ok = false,
+                },
+                "ipv6_prefix" => {
+                    prefix = self.number("ipv6_prefix", v, 1, 128);
+                    prefix_span = Some(k.span());
+                    ok &= prefix.is_some();
+                }
+                "over" => match self.choice("over", v, &["drop", "reject"]) {
+                    Some(o) => {
+                        over = if o == "drop" {
+                            Over::Drop
+                        } else {
+                            Over::Reject
+                        }
+                    }
+                    None => ok = false,
+                },
+                other => {
+                    self.error(
+                        k.span(),
+                        format!("unknown key `{other}` in `limit`"),
+                        Some("a limit has rate, per, burst, ipv6_prefix and over".into()),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        if let (Some(s), false) = (prefix_span, per_source) {
+            self.error(
+                s,
+                "`ipv6_prefix` without per = \"source\"",
+                Some("it says how much of an IPv6 source counts as one source: add per = \"source\", or remove it".into()),
+            );
+            ok = false;
+        }
+        let Some(mut rate) = rate.take() else {
+            if ok {
+                self.error(
+                    span,
+                    "this `limit` has no rate",
+                    Some("add rate = \"6/30s\" (6 per 30 seconds)".into()),
+                );
+            }
+            return None;
+        };
+        if !ok {
+            return None;
+        }
+        if let Some(b) = burst {
+            rate.burst = b as u32;
+        }
+        let per = if per_source {
+            LimitPer::Source {
+                v6_prefix: prefix.map_or(V6_PREFIX_DEFAULT, |p| p as u8),
+            }
+        } else {
+            LimitPer::Entry
+        };
+        Some(Limit { rate, per, over })
+    }
+
+    /// An entry's `log`, or a section's `log_final` (`key`): None for `false` or an error.
+    pub(super) fn log(&mut self, key: &str, value: &Spanned<DeValue<'_>>) -> Option<Log> {
+        let span = value.span();
+        if self.tainted(&span) {
+            return None;
+        }
+        let mut log = Log {
+            prefix: None,
+            dest: LogDest::Level(4),
+            rate: LOG_RATE_DEFAULT,
+        };
+        let table = match value.get_ref() {
+            DeValue::Boolean(true) => return Some(log),
+            DeValue::Boolean(false) => return None,
+            DeValue::Table(t) => t,
+            other => {
+                self.error(
+                    span,
+                    format!("expected true or a table for `{key}`, found {}", type_name(other)),
+                    Some(format!("write {key} = true, or {key} = {{ prefix = \"dropped: \", level = \"info\" }}")),
+                );
+                return None;
+            }
+        };
+        let mut ok = true;
+        let (mut level, mut group, mut burst) = (None, None, None);
+        for (k, v) in table.iter() {
+            match k.get_ref().as_ref() {
+                "prefix" => match v.get_ref().as_str() {
+                    Some(p) if prefix_ok(p) => log.prefix = Some(p.to_string()),
+                    _ => {
+                        self.error(
+                            v.span(),
+                            format!("a log prefix is a string of 1 to {LOG_PREFIX_MAX} printable ASCII characters without `\"` or `\\`"),
+                            None,
+                        );
+                        ok = false;
+                    }
+                },
+                "level" => match self.choice("level", v, &LOG_LEVELS) {
+                    Some(l) => {
+                        level = LOG_LEVELS
+                            .iter()
+                            .position(|x| *x == l)
+                            .map(|i| (i as u8, k.span()))
+                    }
+                    None => ok = false,
+                },
+                "group" => match self.number("group", v, 0, i64::from(u16::MAX)) {
+                    Some(g) => group = Some((g as u16, k.span())),
+                    None => ok = false,
+                },
+                "limit" => match self.rate("limit", v) {
+                    Some(r) => {
+                        log.rate = Rate {
+                            burst: burst.unwrap_or(r.burst),
+                            ..r
+                        }
+                    }
+                    None => ok = false,
+                },
+                "burst" => match self.number("burst", v, 1, i64::from(RATE_MAX)) {
+                    Some(b) => {
+                        burst = Some(b as u32);
+                        log.rate.burst = b as u32;
+                    }
+                    None => ok = false,
+                },
+                other => {
+                    self.error(
+                        k.span(),
+                        format!("unknown key `{other}` in `{key}`"),
+                        Some("a log has prefix, level or group, limit and burst".into()),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        match (level, group) {
+            (Some(_), Some((_, gspan))) => {
+                self.error(
+                    gspan,
+                    "a log goes to the kernel log at a `level` or to an nflog `group`, not both",
+                    Some("remove one of the two".into()),
+                );
+                ok = false;
+            }
+            (Some((l, _)), None) => log.dest = LogDest::Level(l),
+            (None, Some((g, _))) => log.dest = LogDest::Group(g),
+            (None, None) => {}
+        }
+        ok.then_some(log)
+    }
+}
+
+fn prefix_ok(p: &str) -> bool {
+    (1..=LOG_PREFIX_MAX).contains(&p.len())
+        && p.bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+}
+
+fn quoted(choices: &[&str]) -> String {
+    choices
+        .iter()
+        .map(|c| format!("\"{c}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::core::model::{LimitPer, LogDest, Over, Rate, RateUnit};
+    use crate::core::policy::parse;
+
+    #[test]
+    fn rates_are_kept_as_nft_shows_them() {
+        let r = |s| Rate::parse(s);
+        let rate = |n, unit, burst| Ok(Rate { n, unit, burst });
+        assert_eq!(r("6/30s"), rate(12, RateUnit::Minute, 6));
+        assert_eq!(r("5/minute"), rate(5, RateUnit::Minute, 5));
+        assert_eq!(r("100/s"), rate(100, RateUnit::Second, 100));
+        assert_eq!(r("1/90s"), rate(40, RateUnit::Hour, 1));
+        assert_eq!(r("7/1w"), rate(1, RateUnit::Day, 7));
+        for bad in ["", "6", "0/s", "6/0s", "6/x", "a/s", "6/11s", "2000000/s"] {
+            assert!(r(bad).is_err(), "{bad}");
+        }
+        assert_eq!(r("6/30s").unwrap().refill_secs(), 30);
+    }
+
+    #[test]
+    fn limit_and_log_keys_become_the_entry() {
+        let (p, d) = parse(
+            "log_final = { prefix = \"in drop: \", limit = \"3/minute\" }\n\
+             [[allow]]\nname = \"ssh\"\ntcp = [22]\n\
+             limit = { rate = \"6/30s\", per = \"source\", ipv6_prefix = 56, over = \"reject\" }\n\
+             log = { level = \"info\" }\n\
+             [[allow]]\nname = \"web\"\ntcp = [80]\nlimit = \"100/s\"\nlog = true\n",
+        );
+        let p = p.unwrap_or_else(|| panic!("{d:?}"));
+        let ssh = p.allow[0].more.limit.unwrap();
+        assert_eq!(ssh.per, LimitPer::Source { v6_prefix: 56 });
+        assert_eq!(ssh.over, Over::Reject);
+        assert_eq!(
+            p.allow[0].more.log.as_ref().unwrap().dest,
+            LogDest::Level(6)
+        );
+        assert_eq!(p.allow[1].more.limit.unwrap().per, LimitPer::Entry);
+        let fin = p.log_final.unwrap();
+        assert_eq!(fin.prefix.as_deref(), Some("in drop: "));
+        assert_eq!(fin.rate.n, 3);
+    }
+
+    #[test]
+    fn every_problem_of_limit_and_log_is_reported_at_its_place() {
+        let src = "[[allow]]\nname = \"a\"\ntcp = [22]\n\
+                   limit = { rate = \"6/11s\", per = \"host\", burst = 0 }\n\
+                   log = { level = \"loud\", prefix = \"say \\\"hi\\\"\" }\n\
+                   [[allow]]\nname = \"b\"\ntcp = [23]\nlimit = { ipv6_prefix = 64 }\n\
+                   log = { level = \"info\", group = 1 }\n";
+        let (p, d) = parse(src);
+        assert!(p.is_none());
+        let msgs: Vec<String> = d.iter().map(|d| d.message.clone()).collect();
+        assert_eq!(msgs.len(), 7, "{msgs:#?}");
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("no whole number of packets")),
+            "{msgs:?}"
+        );
+        assert!(msgs.iter().any(|m| m.contains("`per` is one of")));
+        assert!(msgs.iter().any(|m| m.contains("`burst` must be")));
+        assert!(msgs.iter().any(|m| m.contains("`level` is one of")));
+        assert!(msgs.iter().any(|m| m.contains("log prefix")));
+        assert!(msgs.iter().any(|m| m.contains("without per = \"source\"")));
+        assert!(msgs.iter().any(|m| m.contains("not both")));
+    }
+}

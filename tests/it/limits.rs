@@ -1,0 +1,504 @@
+//! Rate limits, logging and published ports in the kernel (issue 10): nft reads statewall's
+//! own text as statewall's batch, readback finds no drift, and real connections are limited
+//! per source, logged at the rate asked, and let through to a DNAT'ed backend only from the
+//! sources the policy names. Everything runs in namespaces the tests create.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::support::forwarded::{BACKEND, CLIENT, FW_BACK, FW_FRONT, Trio};
+use crate::support::{
+    Netns, PROBE_TIMEOUT, Pair, Probe, TempPolicy, fw_v4, listen_tcp, probe_tcp, rules_named,
+    statewall, status_json,
+};
+
+const EVERY_SHAPE: &str = "tests/data/policy/ok-limits.toml";
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn limits_logs_and_published_ports_mean_the_same_to_nft() {
+    let path = crate::support::repo_path(EVERY_SHAPE);
+    crate::kernel::same_to_nft(path.to_str().unwrap(), &[]);
+}
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn limits_logs_and_published_ports_read_back_without_drift() {
+    let ns = Netns::new("l-drift");
+    let path = crate::support::repo_path(EVERY_SHAPE);
+    let path = path.to_str().unwrap();
+    statewall(&ns, ["apply", path]).assert_ok();
+    let st = status_json(&ns);
+    assert_eq!(st["drift"], false, "{st}");
+    assert!(
+        rules_named(&st, "ssh")
+            .iter()
+            .all(|r| r["not_understood"].is_null()),
+        "{st}"
+    );
+    // a second apply finds the plan live: nothing to add or remove
+    statewall(&ns, ["apply", path]).assert_ok();
+    let plan = statewall(&ns, ["plan", path]);
+    plan.assert_ok();
+    assert!(
+        !plan.stdout.contains("\n- ") && !plan.stdout.contains("\n+ "),
+        "{plan}"
+    );
+}
+
+/// The packets counted by the rules named `comment` whose verdict starts with `verdict`.
+fn counted(st: &serde_json::Value, comment: &str, verdict: &str) -> u64 {
+    rules_named(st, comment)
+        .iter()
+        .filter(|r| {
+            r["verdict"]
+                .as_str()
+                .is_some_and(|v| v.starts_with(verdict))
+        })
+        .map(|r| r["packets"].as_u64().unwrap_or(0))
+        .sum()
+}
+
+fn addr(ip: std::net::Ipv4Addr, port: u16) -> SocketAddr {
+    SocketAddr::from((ip, port))
+}
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn a_burst_of_new_connections_from_one_source_is_limited_while_another_still_connects() {
+    let t = Trio::new("l-meter");
+    let _ssh = listen_tcp(&t.fw, &[22]);
+    let policy = TempPolicy::new(
+        "l-meter",
+        "[[allow]]\nname = \"ssh\"\ntcp = [22]\n\
+         limit = { rate = \"3/minute\", per = \"source\", over = \"reject\" }\n",
+    );
+    statewall(&t.fw, ["apply", &policy.path()]).assert_ok();
+    // the bucket holds 3: the client's first three connect, the next three are refused
+    let tries: Vec<Probe> = (0..6)
+        .map(|_| probe_tcp(&t.client, addr(FW_FRONT, 22), PROBE_TIMEOUT))
+        .collect();
+    assert_eq!(
+        tries[..3],
+        [Probe::Connected, Probe::Connected, Probe::Connected]
+    );
+    assert_eq!(
+        tries[3..],
+        [Probe::Refused, Probe::Refused, Probe::Refused],
+        "{tries:?}"
+    );
+    // another source has its own bucket
+    for _ in 0..2 {
+        assert_eq!(
+            probe_tcp(&t.backend, addr(FW_BACK, 22), PROBE_TIMEOUT),
+            Probe::Connected
+        );
+    }
+    // the over-limit rule counted exactly what it refused, under the entry's name
+    let st = status_json(&t.fw);
+    assert_eq!(counted(&st, "ssh", "reject"), 3, "{st}");
+    assert_eq!(counted(&st, "ssh", "accept"), 5, "{st}");
+    assert_eq!(st["drift"], false, "{st}");
+    // the meter set knows both sources (nft as the oracle)
+    let set = t.fw.nft(["list", "set", "inet", "statewall", "meter4_ssh"]);
+    set.assert_ok();
+    assert!(
+        set.stdout.contains(&CLIENT.to_string()) && set.stdout.contains(&BACKEND.to_string()),
+        "{set}"
+    );
+}
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn a_global_limit_drops_what_exceeds_it_for_everyone() {
+    let pair = Pair::new("l-glob");
+    let _web = listen_tcp(&pair.fw, &[8080]);
+    let policy = TempPolicy::new(
+        "l-glob",
+        "[[allow]]\nname = \"web\"\ntcp = [8080]\nlimit = { rate = \"2/minute\" }\n",
+    );
+    statewall(&pair.fw, ["apply", &policy.path()]).assert_ok();
+    let short = Duration::from_millis(400);
+    let tries: Vec<Probe> = (0..3)
+        .map(|_| probe_tcp(&pair.client, fw_v4(8080), short))
+        .collect();
+    assert_eq!(tries, [Probe::Connected, Probe::Connected, Probe::TimedOut]);
+    let st = status_json(&pair.fw);
+    assert!(counted(&st, "web", "drop") >= 1, "{st}");
+    assert_eq!(counted(&st, "web", "accept"), 2, "{st}");
+}
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn drops_and_rejects_are_logged_at_the_rate_asked_and_the_verdict_is_not_limited() {
+    let pair = Pair::new("l-log");
+    let policy = TempPolicy::new(
+        "l-log",
+        "log_final = { prefix = \"statewall drop: \", limit = \"1/minute\" }\n\
+         [[reject]]\nname = \"ident\"\ntcp = [113]\nlog = { limit = \"2/minute\", level = \"info\" }\n",
+    );
+    statewall(&pair.fw, ["apply", &policy.path()]).assert_ok();
+    // every reject answers, though only two are logged
+    for _ in 0..5 {
+        assert_eq!(
+            probe_tcp(&pair.client, fw_v4(113), PROBE_TIMEOUT),
+            Probe::Refused
+        );
+    }
+    // every drop drops, though only one is logged
+    let short = Duration::from_millis(300);
+    for _ in 0..4 {
+        assert_eq!(probe_tcp(&pair.client, fw_v4(9), short), Probe::TimedOut);
+    }
+    let st = status_json(&pair.fw);
+    assert_eq!(counted(&st, "ident", "log"), 2, "{st}");
+    assert_eq!(counted(&st, "ident", "reject"), 5, "{st}");
+    assert_eq!(counted(&st, "final", "log"), 1, "{st}");
+    assert!(counted(&st, "final", "drop") >= 4, "{st}");
+    // the kernel holds the log rules as asked (nft as the oracle)
+    let out = pair.fw.nft(["list", "chain", "inet", "statewall", "input"]);
+    out.assert_ok();
+    assert!(
+        out.stdout
+            .contains("limit rate 1/minute burst 1 packets counter packets 1 bytes"),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("log prefix \"statewall drop: \""),
+        "{out}"
+    );
+    assert!(
+        out.stdout
+            .contains("log prefix \"statewall ident: \" level info"),
+        "{out}"
+    );
+}
+
+/// `iptables-save -t nat` in `ns`, without its comment lines (they carry a date); with
+/// `counters = false` also without the chains' packet counters.
+fn nat_table(ns: &Netns, counters: bool) -> String {
+    let out = ns.exec(["iptables-save", "-t", "nat"]);
+    out.assert_ok();
+    let text: Vec<String> = out
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| match (counters, l.rfind(" [")) {
+            (false, Some(at)) if l.starts_with(':') => l[..at].to_string(),
+            _ => l.to_string(),
+        })
+        .collect();
+    text.join("\n")
+}
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn a_port_published_by_a_docker_like_dnat_is_reachable_only_from_the_sources_allowed() {
+    let t = Trio::new("l-dock");
+    let _backend = listen_tcp(&t.backend, &[80]);
+    // what Docker does for `-p 8080:80`: DNAT in an iptables-nft nat table (the test builds
+    // it with iptables, an oracle tool; statewall never touches it)
+    t.fw.exec([
+        "iptables",
+        "-t",
+        "nat",
+        "-A",
+        "PREROUTING",
+        "-p",
+        "tcp",
+        "--dport",
+        "8080",
+        "-j",
+        "DNAT",
+        "--to-destination",
+        "10.10.2.2:80",
+    ])
+    .assert_ok();
+    let published = addr(FW_FRONT, 8080);
+    assert_eq!(
+        probe_tcp(&t.client, published, PROBE_TIMEOUT),
+        Probe::Connected,
+        "the DNAT works before statewall filters"
+    );
+    let before = nat_table(&t.fw, true);
+    let policy = |from: &str| {
+        TempPolicy::new(
+            "l-dock",
+            &format!(
+                "[forward]\nfinal = \"drop\"\n\n[[forward.allow]]\nname = \"web\"\n\
+                 published = [8080]\nfrom = [\"{from}\"]\n"
+            ),
+        )
+    };
+    // published, but not to the client's network: dropped
+    let other = policy("198.51.100.0/24");
+    statewall(&t.fw, ["apply", &other.path()]).assert_ok();
+    assert_eq!(
+        nat_table(&t.fw, true),
+        before,
+        "statewall changed the nat table"
+    );
+    let short = Duration::from_millis(500);
+    assert_eq!(probe_tcp(&t.client, published, short), Probe::TimedOut);
+    // to the client's network: through, by its original port only
+    let mine = policy("10.10.1.0/24");
+    statewall(&t.fw, ["apply", &mine.path()]).assert_ok();
+    assert_eq!(
+        probe_tcp(&t.client, published, PROBE_TIMEOUT),
+        Probe::Connected
+    );
+    // the backend's own port, not published: the forward chain's final rule drops it
+    assert_eq!(
+        probe_tcp(&t.client, addr(BACKEND, 80), short),
+        Probe::TimedOut
+    );
+    let st = status_json(&t.fw);
+    assert_eq!(counted(&st, "web", "accept"), 1, "{st}");
+    assert_eq!(st["drift"], false, "{st}");
+    statewall(&t.fw, ["remove"]).assert_ok();
+    assert_eq!(
+        nat_table(&t.fw, false),
+        {
+            let t2 = before.clone();
+            t2.lines()
+                .map(|l| match l.rfind(" [") {
+                    Some(at) if l.starts_with(':') => l[..at].to_string(),
+                    _ => l.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        },
+        "statewall changed the nat table"
+    );
+}
+
+/// A reader of one nflog group in a namespace: an `NETLINK_NETFILTER` socket bound to the
+/// group (nfnetlink_log, as ulogd binds it), created inside the namespace.
+struct Nflog(std::os::fd::OwnedFd);
+
+impl Nflog {
+    const NFNL_SUBSYS_ULOG: u16 = 4;
+    const NFULNL_MSG_PACKET: u16 = 0;
+    const NFULNL_MSG_CONFIG: u16 = 1;
+    const NFULA_PREFIX: u16 = 10;
+    const NFULA_CFG_CMD: u16 = 1;
+    const NFULA_CFG_MODE: u16 = 2;
+    const NFULNL_CFG_CMD_BIND: u8 = 1;
+    const NFULNL_COPY_META: u8 = 1;
+
+    fn bind(ns: &Netns, group: u16) -> Nflog {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        let fd = ns.run(move || {
+            // SAFETY: plain socket calls on a descriptor owned here.
+            unsafe {
+                let fd = libc::socket(
+                    libc::AF_NETLINK,
+                    libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                    libc::NETLINK_NETFILTER,
+                );
+                assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+                let fd = OwnedFd::from_raw_fd(fd);
+                let mut sa: libc::sockaddr_nl = std::mem::zeroed();
+                sa.nl_family = libc::AF_NETLINK as u16;
+                let len = std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
+                let rc = libc::bind(fd.as_raw_fd(), (&raw const sa).cast(), len);
+                assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
+                let tv = libc::timeval {
+                    tv_sec: 2,
+                    tv_usec: 0,
+                };
+                libc::setsockopt(
+                    fd.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVTIMEO,
+                    (&raw const tv).cast(),
+                    std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+                );
+                fd
+            }
+        });
+        let log = Nflog(fd);
+        log.config(group, Self::NFULA_CFG_CMD, &[Self::NFULNL_CFG_CMD_BIND]);
+        log.config(
+            group,
+            Self::NFULA_CFG_MODE,
+            &[0, 0, 0, 0, Self::NFULNL_COPY_META, 0],
+        );
+        log
+    }
+
+    /// One config message (with an ack, which must say 0).
+    fn config(&self, group: u16, attr: u16, payload: &[u8]) {
+        use std::os::fd::AsRawFd;
+        let attr_len = 4 + payload.len();
+        let mut m = Vec::new();
+        let total = 16 + 4 + attr_len.div_ceil(4) * 4;
+        m.extend_from_slice(&(total as u32).to_ne_bytes());
+        m.extend_from_slice(
+            &((Self::NFNL_SUBSYS_ULOG << 8) | Self::NFULNL_MSG_CONFIG).to_ne_bytes(),
+        );
+        m.extend_from_slice(&((libc::NLM_F_REQUEST | libc::NLM_F_ACK) as u16).to_ne_bytes());
+        m.extend_from_slice(&1u32.to_ne_bytes());
+        m.extend_from_slice(&0u32.to_ne_bytes());
+        m.extend_from_slice(&[0, 0]);
+        m.extend_from_slice(&group.to_be_bytes());
+        m.extend_from_slice(&(attr_len as u16).to_ne_bytes());
+        m.extend_from_slice(&attr.to_ne_bytes());
+        m.extend_from_slice(payload);
+        m.resize(total, 0);
+        // SAFETY: a valid socket and buffer.
+        let sent = unsafe { libc::send(self.0.as_raw_fd(), m.as_ptr().cast(), m.len(), 0) };
+        assert_eq!(
+            sent,
+            m.len() as isize,
+            "{}",
+            std::io::Error::last_os_error()
+        );
+        let mut buf = [0u8; 4096];
+        // SAFETY: as above.
+        let n = unsafe { libc::recv(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        assert!(n >= 20, "no ack: {}", std::io::Error::last_os_error());
+        let errno = i32::from_ne_bytes(buf[16..20].try_into().unwrap());
+        assert_eq!(errno, 0, "nflog config {attr} refused: errno {}", -errno);
+    }
+
+    /// The prefixes of the packets logged, until nothing came for 2 s (at most 100).
+    fn prefixes(&self) -> Vec<String> {
+        use std::os::fd::AsRawFd;
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        while out.len() < 100 {
+            // SAFETY: a valid socket and buffer.
+            let n =
+                unsafe { libc::recv(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if n <= 0 {
+                break;
+            }
+            let mut rest = &buf[..n as usize];
+            while rest.len() >= 16 {
+                let len = u32::from_ne_bytes(rest[..4].try_into().unwrap()) as usize;
+                let ty = u16::from_ne_bytes(rest[4..6].try_into().unwrap());
+                if len < 16 || len > rest.len() {
+                    break;
+                }
+                if ty == (Self::NFNL_SUBSYS_ULOG << 8) | Self::NFULNL_MSG_PACKET {
+                    let mut attrs = &rest[20..len];
+                    while attrs.len() >= 4 {
+                        let alen = u16::from_ne_bytes([attrs[0], attrs[1]]) as usize;
+                        let aty = u16::from_ne_bytes([attrs[2], attrs[3]]) & 0x3fff;
+                        if alen < 4 || alen > attrs.len() {
+                            break;
+                        }
+                        if aty == Self::NFULA_PREFIX {
+                            let p = &attrs[4..alen];
+                            let p = p.split(|b| *b == 0).next().unwrap_or(p);
+                            out.push(String::from_utf8_lossy(p).into_owned());
+                        }
+                        attrs = &attrs[(alen.div_ceil(4) * 4).min(attrs.len())..];
+                    }
+                }
+                rest = &rest[(len.div_ceil(4) * 4).min(rest.len())..];
+            }
+        }
+        out
+    }
+}
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn an_nflog_reader_gets_the_dropped_packets_up_to_the_log_rate() {
+    let pair = Pair::new("l-nflog");
+    let policy = TempPolicy::new(
+        "l-nflog",
+        "log_final = { group = 7, limit = \"2/minute\" }\n\
+         [[allow]]\nname = \"web\"\ntcp = [80]\n",
+    );
+    statewall(&pair.fw, ["apply", &policy.path()]).assert_ok();
+    let log = Nflog::bind(&pair.fw, 7);
+    let short = Duration::from_millis(300);
+    for port in [9, 10, 11, 12] {
+        assert_eq!(probe_tcp(&pair.client, fw_v4(port), short), Probe::TimedOut);
+    }
+    let got = log.prefixes();
+    assert_eq!(
+        got,
+        ["statewall input final: ", "statewall input final: "],
+        "two lines (the burst), for four dropped connections"
+    );
+    let st = status_json(&pair.fw);
+    assert_eq!(counted(&st, "final", "log"), 2, "{st}");
+    assert!(counted(&st, "final", "drop") >= 4, "{st}");
+}
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn ipv6_sources_share_a_bucket_per_prefix_and_another_prefix_has_its_own() {
+    use crate::support::{CLIENT_IF, FW_IF, fw_v6};
+    let pair = Pair::new("l-v6");
+    let _ssh = listen_tcp(&pair.fw, &[22]);
+    // two more client addresses: one in the client's /64, one in another /64 (on-link for fw)
+    for (addr, len) in [("2001:db8:5a::3", 64), ("2001:db8:5b::2", 64)] {
+        pair.client
+            .exec([
+                "ip",
+                "-6",
+                "addr",
+                "add",
+                &format!("{addr}/{len}"),
+                "dev",
+                CLIENT_IF,
+                "nodad",
+            ])
+            .assert_ok();
+    }
+    pair.fw
+        .exec(["ip", "-6", "route", "add", "2001:db8:5b::/64", "dev", FW_IF])
+        .assert_ok();
+    // which of them the client connects from: the source its route to fw names
+    let from = |src: &str| {
+        pair.client
+            .exec([
+                "ip",
+                "-6",
+                "route",
+                "replace",
+                "2001:db8:5a::1/128",
+                "dev",
+                CLIENT_IF,
+                "src",
+                src,
+            ])
+            .assert_ok();
+    };
+    let policy = TempPolicy::new(
+        "l-v6",
+        "[[allow]]\nname = \"ssh\"\ntcp = [22]\n\
+         limit = { rate = \"2/minute\", per = \"source\", over = \"reject\" }\n",
+    );
+    statewall(&pair.fw, ["apply", &policy.path()]).assert_ok();
+    let probe = || probe_tcp(&pair.client, fw_v6(22), PROBE_TIMEOUT);
+    from("2001:db8:5a::2");
+    assert_eq!(
+        [probe(), probe(), probe()],
+        [Probe::Connected, Probe::Connected, Probe::Refused]
+    );
+    // the same /64: the same bucket, already empty
+    from("2001:db8:5a::3");
+    assert_eq!(probe(), Probe::Refused);
+    // another /64: a bucket of its own
+    from("2001:db8:5b::2");
+    assert_eq!([probe(), probe()], [Probe::Connected, Probe::Connected]);
+    let st = status_json(&pair.fw);
+    assert_eq!(counted(&st, "ssh", "reject"), 2, "{st}");
+    assert_eq!(counted(&st, "ssh", "accept"), 4, "{st}");
+    let set = pair
+        .fw
+        .nft(["list", "set", "inet", "statewall", "meter6_ssh"]);
+    set.assert_ok();
+    // keys are the /64 prefixes, not the addresses
+    assert!(
+        set.stdout.contains("2001:db8:5a::") && set.stdout.contains("2001:db8:5b::"),
+        "{set}"
+    );
+    assert!(!set.stdout.contains("2001:db8:5a::3"), "{set}");
+}
