@@ -256,11 +256,15 @@ impl Builder {
         let Some(key) = recorder else {
             let mut rule = rustables::Rule::new(chain).expect("chain has table and name");
             let own = expr::encode(&mut rule, r, seed, &self.set_ids);
-            if !own.is_empty() {
+            let rule = rule.with_userdata(comment_udata(&r.comment));
+            if matches!(r.verdict, plan::Verdict::RejectIcmp { .. }) {
+                // rustables cannot write its reject code: the finished message replaces it
+                self.own
+                    .insert(self.what.len(), Own::Whole(rule_message(&rule, r, &own)));
+            } else if !own.is_empty() {
                 self.own.insert(self.what.len(), Own::Splice(own));
             }
-            self.batch
-                .add(&rule.with_userdata(comment_udata(&r.comment)), MsgType::Add);
+            self.batch.add(&rule, MsgType::Add);
             self.what.push(what);
             return;
         };
@@ -380,6 +384,23 @@ pub(super) fn rule_seeded(
     // apply replaces the table instead: `core::patch`)
     debug_assert!(own.is_empty(), "rule `{}` needs our own bytes", r.comment);
     rule.with_userdata(comment_udata(&r.comment))
+}
+
+/// The NEWRULE message of `rule` (rustables' encoding of plan rule `r`), with our own
+/// expressions `own` spliced in and finished (`expr::finish`).
+pub(crate) fn rule_message(rule: &rustables::Rule, r: &plan::Rule, own: &[Vec<u8>]) -> Vec<u8> {
+    let mut batch = Batch::new();
+    batch.add(rule, MsgType::Add);
+    let raw = batch.finalize();
+    let mut msg = wire::messages(&raw)
+        .find(|(h, _)| h.ty != NFNL_MSG_BATCH_BEGIN && h.ty != NFNL_MSG_BATCH_END)
+        .map(|(_, m)| m.to_vec())
+        .expect("a batch of one rule holds its message");
+    if !own.is_empty() {
+        msg = expr::splice_own(&msg, own);
+    }
+    expr::finish(&mut msg, r);
+    msg
 }
 
 /// A batch that deletes statewall's table and nothing else.

@@ -286,6 +286,7 @@ numbers! {
     IP_CT_DIR_ORIGINAL: u8 = 0;
 
     // enum nft_reject_types
+    NFT_REJECT_ICMP_UNREACH: u32 = 0;
     NFT_REJECT_TCP_RST: u32 = 1;
     NFT_REJECT_ICMPX_UNREACH: u32 = 2;
 

@@ -35,6 +35,8 @@ pub fn encode_patch(patch: &Patch, genid: Option<u32>) -> EncodedBatch {
     // head of its chain (NLM_F_APPEND cleared), kept beside it
     let mut batch = Batch::new();
     let mut what: Vec<(String, bool)> = Vec::new();
+    // message index → the plan rule its message needs finishing for (`expr::finish`)
+    let mut finish = std::collections::HashMap::new();
     for edit in &patch.rules {
         match edit {
             RuleEdit::Delete { chain, handle } => {
@@ -51,6 +53,7 @@ pub fn encode_patch(patch: &Patch, genid: Option<u32>) -> EncodedBatch {
             RuleEdit::Insert { chain, after, rule } => {
                 let c = Chain::new(&table).with_name(chain.as_str());
                 let mut r = rule_seeded(&c, rule, None, &SetIds::new());
+                finish.insert(what.len(), rule);
                 if let Some(h) = after {
                     r = r.with_position(*h);
                 }
@@ -95,7 +98,10 @@ pub fn encode_patch(patch: &Patch, genid: Option<u32>) -> EncodedBatch {
     let msgs = wire::messages(&raw)
         .filter(|(h, _)| h.ty != NFNL_MSG_BATCH_BEGIN && h.ty != NFNL_MSG_BATCH_END)
         .map(|(_, m)| m.to_vec());
-    for (mut m, (w, head)) in msgs.zip(what) {
+    for (i, (mut m, (w, head))) in msgs.zip(what).enumerate() {
+        if let Some(rule) = finish.get(&i) {
+            super::expr::finish(&mut m, rule);
+        }
         if head {
             // inserted at the start of the chain: no append, no position
             let flags = u16::from_ne_bytes([m[6], m[7]]) & !NLM_F_APPEND;

@@ -96,7 +96,7 @@ pub fn compile(policy: &Policy, table: &str) -> Plan {
             .as_ref()
             .map(|l| final_log_rule(Hook::Input, l)),
     );
-    rules.push(final_rule(policy.mode, policy.final_rule));
+    rules.extend(final_rules(policy.mode, policy.final_rule));
     let mut chains = Vec::new();
     chains.extend(base_chain(Hook::Input, rules));
     for (hook, section) in [
@@ -107,7 +107,7 @@ pub fn compile(policy: &Policy, table: &str) -> Plan {
         let mut rules = Vec::new();
         section_rules(section, hook, &mut rules, &mut sets);
         rules.extend(section.log_final.as_ref().map(|l| final_log_rule(hook, l)));
-        rules.push(final_rule(policy.mode, section.final_rule));
+        rules.extend(final_rules(policy.mode, section.final_rule));
         chains.extend(base_chain(hook, rules));
     }
     Plan {
@@ -119,9 +119,9 @@ pub fn compile(policy: &Policy, table: &str) -> Plan {
 }
 
 /// The last rule of a base chain: what enforce mode does with the rest; audit mode counts
-/// and accepts it.
-fn final_rule(mode: Mode, fin: Final) -> Rule {
-    Rule {
+/// and accepts it. A reject icmpx cannot say is two rules, one per family.
+fn final_rules(mode: Mode, fin: Final) -> Vec<Rule> {
+    let rule = Rule {
         comment: FINAL_COMMENT.into(),
         origin: None,
         matches: vec![],
@@ -130,6 +130,45 @@ fn final_rule(mode: Mode, fin: Final) -> Rule {
             (Mode::Enforce, Final::Reject(kind)) => Verdict::RejectIcmpx(kind),
             (Mode::Enforce, Final::Accept) | (Mode::Audit, _) => Verdict::Accept,
         },
+    };
+    let mut rules = vec![rule];
+    per_family(&mut rules, 0);
+    rules
+}
+
+/// The rules from `start` on whose verdict is an icmpx reject of a kind icmpx cannot say
+/// (`IcmpReject::icmpx`) become `reject with icmp`/`icmpv6` with that kind's code: a rule
+/// whose matches check a family keeps its place, any other becomes two, `meta nfproto ipv4`
+/// then `meta nfproto ipv6` first in each (as nft writes `reject with icmp …` in an inet table).
+fn per_family(rules: &mut Vec<Rule>, start: usize) {
+    let tail = rules.split_off(start);
+    for mut r in tail {
+        let Verdict::RejectIcmpx(kind) = r.verdict else {
+            rules.push(r);
+            continue;
+        };
+        if kind.icmpx() {
+            rules.push(r);
+            continue;
+        }
+        let verdict = |v6: bool| Verdict::RejectIcmp {
+            v6,
+            code: kind.code(v6),
+        };
+        match family_of(&r.matches) {
+            Some(v6) => {
+                r.verdict = verdict(v6);
+                rules.push(r);
+            }
+            None => {
+                for v6 in [false, true] {
+                    let mut one = r.clone();
+                    one.matches.insert(0, Match::NfProto { v6 });
+                    one.verdict = verdict(v6);
+                    rules.push(one);
+                }
+            }
+        }
     }
 }
 
@@ -224,6 +263,7 @@ fn section_rules(sec: &Section, hook: Hook, rules: &mut Vec<Rule>, sets: &mut Ve
         });
     }
     for rej in &sec.reject {
+        let start = rules.len();
         service_rules(&rej.service, rules, sets, Entry::Other, |proto| {
             match rej.with {
                 RejectWith::TcpReset => Verdict::RejectTcpReset,
@@ -234,6 +274,7 @@ fn section_rules(sec: &Section, hook: Hook, rules: &mut Vec<Rule>, sets: &mut Ve
                 RejectWith::Icmp(kind) => Verdict::RejectIcmpx(kind),
             }
         });
+        per_family(rules, start);
     }
 }
 

@@ -85,6 +85,11 @@ fn icmp_reject(k: IcmpReject) -> u8 {
         IcmpReject::HostUnreachable => 2,
         IcmpReject::AdminProhibited => 3,
         IcmpReject::NoRoute => 4,
+        // never in a RejectIcmpx of a compiled plan (they compile to RejectIcmp); tagged all
+        // the same so that identity stays total
+        IcmpReject::HostProhibited => 5,
+        IcmpReject::NetProhibited => 6,
+        IcmpReject::ProtoUnreachable => 7,
     }
 }
 
@@ -228,6 +233,7 @@ fn verdict(h: &mut Fnv, v: Verdict) {
                 LogDest::Group(g) => h.tag(2).u32(u32::from(g)),
             }
         }
+        Verdict::RejectIcmp { v6, code } => h.tag(8).tag(u8::from(v6)).tag(code),
     };
 }
 

@@ -522,6 +522,20 @@ mod tests {
     }
 
     #[test]
+    fn a_final_reject_icmpx_cannot_say_cuts_each_family_by_its_own_rule() {
+        let p = plan("final = \"host-prohibited\"\n[[allow]]\nname = \"web\"\ntcp = [8080]\n");
+        let f = check(&p, &ssh_facts());
+        assert_eq!(f.len(), 1, "{f:?}");
+        let text = f[0].to_string();
+        assert!(text.contains("reject with icmp host-prohibited"), "{text}");
+        let v6 = tcp_new("2001:db8::2".parse().unwrap(), 22);
+        let o = evaluate(&p, &v6);
+        assert_eq!(o.verdict, Verdict::RejectIcmp { v6: true, code: 1 });
+        let ok = plan("final = \"host-prohibited\"\n[[allow]]\nname = \"ssh\"\ntcp = [22]\n");
+        assert_eq!(check(&ok, &ssh_facts()), vec![]);
+    }
+
+    #[test]
     fn audit_mode_accepts_but_a_reject_still_cuts() {
         let audit = plan("mode = \"audit\"\n[[allow]]\nname = \"web\"\ntcp = [8080]\n");
         assert_eq!(check(&audit, &ssh_facts()), vec![]);

@@ -58,7 +58,7 @@ pub fn verdict_class(r: &LiveRule) -> &'static str {
         Verdict::Log(_) => "log",
         Verdict::Accept => "accept",
         Verdict::Drop => "drop",
-        Verdict::RejectTcpReset | Verdict::RejectIcmpx(_) => "reject",
+        Verdict::RejectTcpReset | Verdict::RejectIcmpx(_) | Verdict::RejectIcmp { .. } => "reject",
         Verdict::Jump(_) | Verdict::JumpIn(..) => "jump",
     }
 }

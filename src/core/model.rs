@@ -173,22 +173,80 @@ pub enum RejectWith {
     Icmp(IcmpReject),
 }
 
+/// The ICMP error a reject answers with. The first four are nf_tables' `icmpx` kinds, one
+/// meaning for both families. The last three are iptables' `--reject-with` codes that icmpx
+/// cannot say: an ICMPv4 code of their own, and for IPv6 the ip6tables counterpart
+/// (`icmp6-adm-prohibited` for the prohibited ones, as RHEL pairs them;
+/// `icmp6-port-unreachable` for proto-unreachable: ICMPv6 has no protocol unreachable, and
+/// nf_tables cannot send its parameter problem). [`IcmpReject::codes`] has them all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IcmpReject {
     PortUnreachable,
     HostUnreachable,
     AdminProhibited,
     NoRoute,
+    /// ICMP type 3 code 10 (`icmp-host-prohibited`, RHEL/CentOS's default reject)
+    HostProhibited,
+    /// ICMP type 3 code 9 (`icmp-net-prohibited`)
+    NetProhibited,
+    /// ICMP type 3 code 2 (`icmp-proto-unreachable`, the Arch wiki's catch-all)
+    ProtoUnreachable,
 }
 
 impl IcmpReject {
+    /// Every kind, in the order the policy documents them.
+    pub const ALL: [IcmpReject; 7] = [
+        IcmpReject::PortUnreachable,
+        IcmpReject::HostUnreachable,
+        IcmpReject::AdminProhibited,
+        IcmpReject::NoRoute,
+        IcmpReject::HostProhibited,
+        IcmpReject::NetProhibited,
+        IcmpReject::ProtoUnreachable,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             IcmpReject::PortUnreachable => "port-unreachable",
             IcmpReject::HostUnreachable => "host-unreachable",
             IcmpReject::AdminProhibited => "admin-prohibited",
             IcmpReject::NoRoute => "no-route",
+            IcmpReject::HostProhibited => "host-prohibited",
+            IcmpReject::NetProhibited => "net-prohibited",
+            IcmpReject::ProtoUnreachable => "proto-unreachable",
         }
+    }
+
+    /// The destination-unreachable codes the kind answers with: (ICMP, ICMPv6). For the
+    /// icmpx kinds these are the kernel's icmpx translation (nft_reject's tables).
+    pub fn codes(self) -> (u8, u8) {
+        match self {
+            IcmpReject::PortUnreachable => (3, 4),
+            IcmpReject::HostUnreachable => (1, 3),
+            IcmpReject::AdminProhibited => (13, 1),
+            IcmpReject::NoRoute => (0, 0),
+            IcmpReject::HostProhibited => (10, 1),
+            IcmpReject::NetProhibited => (9, 1),
+            IcmpReject::ProtoUnreachable => (2, 4),
+        }
+    }
+
+    /// The code for one family (`v6`).
+    pub fn code(self, v6: bool) -> u8 {
+        let (v4, v6code) = self.codes();
+        if v6 { v6code } else { v4 }
+    }
+
+    /// Whether nf_tables' icmpx says the kind; the others are `reject with icmp`/`icmpv6`
+    /// with their code, only meaningful in a rule of one family (`meta nfproto`).
+    pub fn icmpx(self) -> bool {
+        matches!(
+            self,
+            IcmpReject::PortUnreachable
+                | IcmpReject::HostUnreachable
+                | IcmpReject::AdminProhibited
+                | IcmpReject::NoRoute
+        )
     }
 }
 
@@ -272,7 +330,8 @@ pub enum Final {
     /// `drop`: silence (the default)
     #[default]
     Drop,
-    /// `reject with icmpx <kind>`: an ICMP/ICMPv6 error, as iptables' `-j REJECT` does
+    /// an ICMP/ICMPv6 error, as iptables' `-j REJECT` does: `reject with icmpx <kind>`, or
+    /// one rule per family for the kinds icmpx cannot say ([`IcmpReject::icmpx`])
     Reject(IcmpReject),
     /// `accept`: only in `[forward]` and `[output]` (the input chain has audit mode for that)
     Accept,

@@ -226,6 +226,29 @@ pub struct LogTo {
     pub dest: LogDest,
 }
 
+impl Match {
+    /// The family this match checks (its expressions include `meta nfproto`): `Some(true)`
+    /// for IPv6. Protocol matches (`meta l4proto icmp`) check none.
+    pub fn family(&self) -> Option<bool> {
+        match *self {
+            Match::SrcNet(c) | Match::DstNet(c) | Match::SrcNetNot(c) | Match::DstNetNot(c) => {
+                Some(matches!(c, Cidr::V6(..)))
+            }
+            Match::SrcInSet { v6 }
+            | Match::SrcInAddrs { v6 }
+            | Match::SrcInLive { v6, .. }
+            | Match::DstInSet { v6 }
+            | Match::NfProto { v6 } => Some(v6),
+            _ => None,
+        }
+    }
+}
+
+/// The family a rule's matches check, if any of them does (see [`Match::family`]).
+pub fn family_of(matches: &[Match]) -> Option<bool> {
+    matches.iter().find_map(Match::family)
+}
+
 /// The name of a live set (`[[set]]`), kept inline so that a [`Match`] stays `Copy`: at most
 /// [`LiveName::MAX`] bytes of A-Z a-z 0-9 _ . - (the policy checker refuses others).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -615,8 +638,16 @@ pub enum Verdict {
     Drop,
     /// `reject with tcp reset`
     RejectTcpReset,
-    /// `reject with icmpx <kind>` (ICMP for IPv4, ICMPv6 for IPv6)
+    /// `reject with icmpx <kind>` (ICMP for IPv4, ICMPv6 for IPv6); one of the four icmpx
+    /// kinds only (the compiler turns the others into [`Verdict::RejectIcmp`])
     RejectIcmpx(IcmpReject),
+    /// `reject with icmp <code>` / `reject with icmpv6 <code>`: an ICMP destination
+    /// unreachable with this code, in a rule whose matches check its family ([`family_of`]:
+    /// the kernel reads the code per family)
+    RejectIcmp {
+        v6: bool,
+        code: u8,
+    },
     /// `jump entries_<n>`: into the n-th chain of policy-entry rules (see [`ENTRIES_PER_CHAIN`])
     Jump(u32),
     /// `jump forward_entries_<n>` / `output_entries_<n>`: the same for another hook's section

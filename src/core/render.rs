@@ -57,7 +57,7 @@ pub fn table_body(plan: &Plan) -> String {
 
 /// One rule in nft syntax, with its counter and comment.
 pub fn rule(r: &Rule) -> String {
-    let m = matches_with(&r.matches, &r.comment);
+    let m = matches_with(shown(r), &r.comment);
     let mut s = String::new();
     if !m.is_empty() {
         s.push_str(&m);
@@ -82,7 +82,18 @@ pub fn rule_text(r: &Rule) -> String {
 
 /// The match part of a rule ("" for a rule that matches everything).
 pub fn rule_matches(r: &Rule) -> String {
-    matches_with(&r.matches, &r.comment)
+    matches_with(shown(r), &r.comment)
+}
+
+/// The matches nft shows of a rule: `reject with icmp …` implies its family, so nft neither
+/// shows a leading `meta nfproto` of that family nor needs one written (it adds it first).
+fn shown(r: &Rule) -> &[Match] {
+    match (r.verdict, r.matches.first()) {
+        (Verdict::RejectIcmp { v6, .. }, Some(Match::NfProto { v6: fam })) if v6 == *fam => {
+            &r.matches[1..]
+        }
+        _ => &r.matches,
+    }
 }
 
 /// The match part of a rule named `comment` (a set lookup names the entry's set).
@@ -395,6 +406,31 @@ pub fn proto_name(p: u8) -> String {
     }
 }
 
+/// `reject with icmp <code>` as `nft list` prints it: the code by nft's name for it in its
+/// family (`icmp` or `icmpv6`), else by number.
+fn reject_icmp(v6: bool, code: u8) -> String {
+    let name = match (v6, code) {
+        (false, 0) => "net-unreachable",
+        (false, 1) => "host-unreachable",
+        (false, 2) => "prot-unreachable",
+        (false, 3) => "port-unreachable",
+        (false, 9) => "net-prohibited",
+        (false, 10) => "host-prohibited",
+        (false, 13) => "admin-prohibited",
+        (true, 0) => "no-route",
+        (true, 1) => "admin-prohibited",
+        (true, 3) => "addr-unreachable",
+        (true, 4) => "port-unreachable",
+        _ => "",
+    };
+    let family = if v6 { "icmpv6" } else { "icmp" };
+    if name.is_empty() {
+        format!("reject with {family} {code}")
+    } else {
+        format!("reject with {family} {name}")
+    }
+}
+
 pub fn verdict(v: Verdict) -> String {
     match v {
         Verdict::Continue => String::new(),
@@ -402,6 +438,7 @@ pub fn verdict(v: Verdict) -> String {
         Verdict::Drop => "drop".into(),
         Verdict::RejectTcpReset => "reject with tcp reset".into(),
         Verdict::RejectIcmpx(kind) => format!("reject with icmpx type {}", kind.as_str()),
+        Verdict::RejectIcmp { v6, code } => reject_icmp(v6, code),
         Verdict::Jump(n) => format!("jump {}", crate::core::plan::entries_chain(n)),
         Verdict::JumpIn(hook, n) => format!("jump {}", hook_entries_chain(hook, n)),
         Verdict::Log(to) => {

@@ -80,9 +80,10 @@ pub fn report(t: &LiveTable, facts: &Facts) -> Report {
     for c in &t.chains {
         for r in &c.rules {
             let name = r.comment.clone().unwrap_or_default();
-            // what the input chain's final rule counted (forward and output have their own)
+            // what the input chain's final rule counted (forward and output have their own);
+            // a reject icmpx cannot say is one final rule per family
             if name == FINAL_COMMENT && matches!(c.hook, Some((1, _))) {
-                would_drop = (r.packets, r.bytes);
+                would_drop = (would_drop.0 + r.packets, would_drop.1 + r.bytes);
                 continue;
             }
             // a jump into a chain of entry rules counts what got that far, not an entry

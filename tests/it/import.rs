@@ -104,7 +104,7 @@ fn an_imported_policy_is_what_check_and_plan_take_directly() {
     let ns = Netns::new("imp-cli");
     let out = statewall(&ns, ["import", "--mirror-ipv6", file.to_str().unwrap()]);
     out.assert_ok();
-    assert!(out.stdout.contains("final = \"admin-prohibited\""), "{out}");
+    assert!(out.stdout.contains("final = \"host-prohibited\""), "{out}");
     assert!(out.stderr.contains("note: "), "{out}");
     statewall(&ns, ["check", "--mirror-ipv6", file.to_str().unwrap()]).assert_ok();
     // --confirm keeps the policy text for rollback and boot: only a statewall policy will do
@@ -520,6 +520,21 @@ fn differential_dual_stack_files() {
         Some(f6.clone()),
         &["--ipv6", &f6s],
         &[22, 80, 8080, 443],
+    );
+}
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_rhel_dual_stack_host_prohibited_and_adm_prohibited() {
+    // host-prohibited answers IPv6 with ICMPv6 admin-prohibited: the pair RHEL ships is one kind
+    let f6 = data_dir().join("ok-rhel-dual.rules6");
+    let f6s = f6.to_str().unwrap().to_string();
+    differential_with(
+        "d-rhdual",
+        "ok-rhel-dual.rules",
+        Some(f6.clone()),
+        &["--ipv6", &f6s],
+        &[22, 80],
     );
 }
 

@@ -14,6 +14,7 @@ mod live_sets;
 mod metrics;
 mod plan;
 mod policy;
+mod reject_kinds;
 mod reports;
 mod rollout;
 mod sets;

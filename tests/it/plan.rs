@@ -34,6 +34,15 @@ fn every_policy_feature_renders() {
     );
 }
 
+#[test]
+fn rejects_icmpx_cannot_say_render_one_rule_per_family() {
+    let p = load("tests/data/policy/ok-reject-kinds.toml");
+    golden::check(
+        "plan/reject-kinds.nft",
+        &render::script(&compile::compile(&p, "statewall")),
+    );
+}
+
 /// The batch, one message per paragraph: sequence number, type, flags, what it stands for,
 /// then the bytes in hex. A change in encoding shows up here as a readable diff.
 fn dump(batch: &encode::EncodedBatch) -> String {

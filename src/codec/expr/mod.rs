@@ -168,6 +168,12 @@ pub(crate) fn splice_own(msg: &[u8], own: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
+/// Completes the NEWRULE message rustables wrote for `rule` with what rustables cannot write
+/// (the code of `reject with icmp`: see `verdict`). Every encoder of rule messages calls it.
+pub(crate) fn finish(msg: &mut [u8], rule: &plan::Rule) {
+    verdict::finish(msg, rule.verdict);
+}
+
 /// One match of `rule`. Set lookups name the rule's own set (see `plan::set_of`).
 fn encode_match(
     out: &mut rustables::Rule,
@@ -282,6 +288,11 @@ impl<'a> At<'a> {
 
     pub(crate) fn comment(&self) -> &'a str {
         self.comment
+    }
+
+    /// The family the matches decoded before this position check, if any does.
+    pub(crate) fn family(&self) -> Option<bool> {
+        plan::family_of(self.matches)
     }
 
     /// The protocol of the last `meta l4proto` decoded before this position.

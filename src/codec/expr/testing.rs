@@ -49,7 +49,12 @@ pub(crate) fn decode_rustables(rule: &rustables::Rule) -> LiveRule {
 /// Encodes `r` and decodes it again: it must come back as it was.
 #[track_caller]
 pub(crate) fn roundtrip(r: Rule) {
-    let live = decode_rustables(&encode::rule(&chain(), &r));
+    let msg = encode::rule_message(&encode::rule(&chain(), &r), &r, &[]);
+    let (place, live) = decode_rule_msg(&msg).expect("a rule message");
+    assert_eq!(
+        (place.table.as_str(), place.chain.as_str()),
+        ("statewall", "input")
+    );
     assert_eq!(live.comment.as_deref(), Some(r.comment.as_str()));
     assert_eq!(live.rule, Ok(r));
 }

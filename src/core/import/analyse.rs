@@ -146,9 +146,6 @@ impl Analyser<'_> {
             return None;
         }
         let final_rule = self.final_rule(policies, &mut flat)?;
-        if let Some(i) = final_rule.0 {
-            self.prohibited_outside_input(i);
-        }
         let mut found = Found::default();
         let ranked = self.rank_all(flat, &mut found, final_rule);
         self.check_order(&ranked, final_rule, &found);
@@ -263,21 +260,6 @@ impl Analyser<'_> {
             self.error(rules[r].target_span.clone(), "a catch-all REJECT with tcp-reset", "a tcp reset answers tcp only; statewall's final rule answers with an ICMP error: use --reject-with icmp-port-unreachable (or another ICMP kind)");
         }
         Some(final_rule)
-    }
-}
-
-impl Analyser<'_> {
-    /// Outside INPUT, statewall's answer for host-/net-prohibited (admin-prohibited, code 13
-    /// instead of 10/9) is not imported: the forward and output probes see the difference.
-    pub(super) fn prohibited_outside_input(&mut self, i: usize) {
-        let r = &self.rules[i];
-        if self.hook != Hook::Input
-            && r.reject_with
-                .as_deref()
-                .is_some_and(|w| w.contains("host-prohibited") || w.contains("net-prohibited"))
-        {
-            self.error(r.target_span.clone(), format!("`--reject-with {}` in {}", r.reject_with.as_deref().unwrap_or(""), self.hook.chain()), "statewall's rejects answer with ICMP admin-prohibited (code 13), not host- or net-prohibited (10, 9), and outside INPUT the importer keeps answers exact: use --reject-with icmp-admin-prohibited (or another kind statewall has), or DROP");
-        }
     }
 }
 

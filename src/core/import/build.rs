@@ -117,7 +117,7 @@ fn families_differ(src: &str, v4: &Analysis, v6: &Analysis) -> Diags {
                 continue;
             }
         };
-        if a.final_rule.1 != b.final_rule.1 {
+        if !same_ending(a.final_rule.1, b.final_rule.1) {
             diags.push(Diagnostic::error(first_line_span(src), src, format!("the IPv4 and IPv6 files end {name} differently")).with_help("statewall has one final rule per chain for both families: make both files end it with the same verdict"));
         }
         if !same(a.established, b.established)
@@ -135,6 +135,18 @@ fn families_differ(src: &str, v4: &Analysis, v6: &Analysis) -> Diags {
         }
     }
     diags
+}
+
+/// Whether the IPv4 file's final verdict `v4` answers IPv6 as the IPv6 file's `v6` does:
+/// the same verdict, or a reject kind whose ICMPv6 code is the IPv6 file's (RHEL ends INPUT
+/// with icmp-host-prohibited and its ip6tables twin with icmp6-adm-prohibited).
+fn same_ending(v4: Verdict, v6: Verdict) -> bool {
+    match (v4, v6) {
+        (Verdict::Reject(RejectKind::Icmp(a)), Verdict::Reject(RejectKind::Icmp(b))) => {
+            a.code(true) == b.code(true)
+        }
+        _ => v4 == v6,
+    }
 }
 
 /// The mode and final rule of the policy, from the IPv4 file's final rule.
@@ -171,14 +183,6 @@ fn ending(src: &str, v4: &Analysis, notes: &mut Notes) -> Result<Ending, Diags> 
         notes.push(format!("INPUT accepts everything ({origin}): imported as an input section that accepts every packet (no baseline, one stateless allow from anywhere), in enforce mode for FORWARD/OUTPUT"));
     } else if mode == "audit" {
         notes.push(format!("everything not allowed is accepted ({origin}): imported as mode = \"audit\", where the final rule counts and accepts; check the counters, then switch to enforce"));
-    }
-    if let (Some(i), Some(IcmpReject::AdminProhibited)) = (input.final_rule.0, reject)
-        && v4.rules[i]
-            .reject_with
-            .as_deref()
-            .is_some_and(|w| w.contains("host-prohibited") || w.contains("net-prohibited"))
-    {
-        notes.push(format!("line {}: statewall answers with ICMP 'administratively prohibited' (code 13) instead of 'host/net prohibited' (code 10/9); clients see the same error (host unreachable)", v4.rules[i].line));
     }
     Ok(Ending {
         mode,

@@ -42,7 +42,7 @@ pub(super) const REORDER_BUDGET: usize = 50_000_000;
 
 /// How many ranks and verdicts there are (for tables indexed by them).
 const RANKS: usize = Rank::Drop as usize + 1;
-const VERDICTS: usize = 7;
+const VERDICTS: usize = 3 + crate::core::model::IcmpReject::ALL.len();
 
 /// What statewall's sections are: where their loopback rule looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -295,10 +295,7 @@ impl Analyser<'_> {
                 );
                 None
             }
-            Verdict::Reject(_) => {
-                self.prohibited_outside_input(f.rule);
-                Some(Rank::Reject)
-            }
+            Verdict::Reject(_) => Some(Rank::Reject),
             Verdict::Drop => Some(Rank::Drop),
         }
     }

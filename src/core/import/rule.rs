@@ -48,8 +48,6 @@ pub(super) struct IptRule {
     pub(super) target: Target,
     pub(super) target_span: Range<usize>,
     pub(super) comment: Option<String>,
-    /// the `--reject-with` value as written
-    pub(super) reject_with: Option<String>,
     /// the comment's length and hash, once: what entries compare (a comment may be long)
     pub(super) comment_id: Option<(usize, u64)>,
 }
@@ -147,7 +145,6 @@ impl Parser<'_> {
             return None;
         };
         let reject_with = d.reject_with.take();
-        let with_word = reject_with.as_ref().map(|(w, _)| w.clone());
         let target = match reject_with {
             Some((with, wspan)) => self.reject_with(target, &with, wspan),
             None => target,
@@ -185,7 +182,6 @@ impl Parser<'_> {
             flag_alts: d.flag_alts,
             target,
             comment: d.comment,
-            reject_with: with_word,
             comment_id,
         })
     }
@@ -696,7 +692,7 @@ impl Parser<'_> {
         match reject_kind(with, self.fam) {
             Some(k) => Target::Reject(k),
             None => {
-                self.err(wspan, format!("`--reject-with {with}`"), "statewall answers with tcp-reset, or port-unreachable, host-unreachable, admin-prohibited (also for host-/net-prohibited) or no-route (net-unreachable)");
+                self.err(wspan, format!("`--reject-with {with}`"), "statewall answers with tcp-reset, or icmp-port-unreachable, icmp-host-unreachable, icmp-net-unreachable, icmp-proto-unreachable, icmp-admin-prohibited, icmp-host-prohibited, icmp-net-prohibited (IPv6: icmp6-port-unreachable, icmp6-addr-unreachable, icmp6-no-route, icmp6-adm-prohibited)");
                 target
             }
         }

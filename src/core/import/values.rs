@@ -34,10 +34,13 @@ pub(super) fn reject_kind(with: &str, fam: Fam) -> Option<RejectKind> {
         ("icmp-net-unreachable", Fam::V4) | ("icmp6-no-route" | "no-route", Fam::V6) => {
             Some(RejectKind::Icmp(IcmpReject::NoRoute))
         }
-        ("icmp-admin-prohibited" | "icmp-host-prohibited" | "icmp-net-prohibited", Fam::V4)
+        ("icmp-admin-prohibited", Fam::V4)
         | ("icmp6-adm-prohibited" | "adm-prohibited", Fam::V6) => {
             Some(RejectKind::Icmp(IcmpReject::AdminProhibited))
         }
+        ("icmp-host-prohibited", Fam::V4) => Some(RejectKind::Icmp(IcmpReject::HostProhibited)),
+        ("icmp-net-prohibited", Fam::V4) => Some(RejectKind::Icmp(IcmpReject::NetProhibited)),
+        ("icmp-proto-unreachable", Fam::V4) => Some(RejectKind::Icmp(IcmpReject::ProtoUnreachable)),
         _ => None,
     }
 }
@@ -144,10 +147,29 @@ mod tests {
     #[test]
     fn reject_kinds_per_family() {
         assert_eq!(reject_kind("tcp-rst", Fam::V6), Some(RejectKind::TcpReset));
-        assert_eq!(
-            reject_kind("icmp-host-prohibited", Fam::V4),
-            Some(RejectKind::Icmp(IcmpReject::AdminProhibited))
-        );
+        for (with, kind, code) in [
+            ("icmp-host-prohibited", IcmpReject::HostProhibited, 10),
+            ("icmp-net-prohibited", IcmpReject::NetProhibited, 9),
+            ("icmp-proto-unreachable", IcmpReject::ProtoUnreachable, 2),
+            ("icmp-admin-prohibited", IcmpReject::AdminProhibited, 13),
+            ("icmp-net-unreachable", IcmpReject::NoRoute, 0),
+            ("icmp-host-unreachable", IcmpReject::HostUnreachable, 1),
+            ("icmp-port-unreachable", IcmpReject::PortUnreachable, 3),
+        ] {
+            assert_eq!(reject_kind(with, Fam::V4), Some(RejectKind::Icmp(kind)));
+            assert_eq!(kind.code(false), code, "{with}: exactly its ICMP code");
+        }
+        for (with, code) in [
+            ("icmp6-adm-prohibited", 1),
+            ("icmp6-no-route", 0),
+            ("icmp6-addr-unreachable", 3),
+            ("icmp6-port-unreachable", 4),
+        ] {
+            let Some(RejectKind::Icmp(kind)) = reject_kind(with, Fam::V6) else {
+                panic!("{with}")
+            };
+            assert_eq!(kind.code(true), code, "{with}: exactly its ICMPv6 code");
+        }
         assert_eq!(reject_kind("icmp-host-prohibited", Fam::V6), None);
         assert_eq!(target_of("REJECT"), PLAIN_REJECT);
         assert_eq!(target_of("MASQUERADE"), Target::Jump("MASQUERADE".into()));

@@ -20,6 +20,9 @@ const REJECT_WITH: &[&str] = &[
     "host-unreachable",
     "admin-prohibited",
     "no-route",
+    "host-prohibited",
+    "net-prohibited",
+    "proto-unreachable",
 ];
 
 impl Checker<'_> {
@@ -28,7 +31,7 @@ impl Checker<'_> {
         if self.tainted(&span) {
             return None;
         }
-        let valid = "\"tcp-reset\", \"port-unreachable\", \"host-unreachable\", \"admin-prohibited\", \"no-route\"; leave `with` out for a tcp reset on tcp ports and port-unreachable on udp ports";
+        let valid = "\"tcp-reset\", \"port-unreachable\", \"host-unreachable\", \"admin-prohibited\", \"no-route\", \"host-prohibited\", \"net-prohibited\", \"proto-unreachable\"; leave `with` out for a tcp reset on tcp ports and port-unreachable on udp ports";
         let Some(s) = value.get_ref().as_str() else {
             self.error(
                 span,
@@ -46,6 +49,9 @@ impl Checker<'_> {
             "host-unreachable" => RejectWith::Icmp(IcmpReject::HostUnreachable),
             "admin-prohibited" => RejectWith::Icmp(IcmpReject::AdminProhibited),
             "no-route" => RejectWith::Icmp(IcmpReject::NoRoute),
+            "host-prohibited" => RejectWith::Icmp(IcmpReject::HostProhibited),
+            "net-prohibited" => RejectWith::Icmp(IcmpReject::NetProhibited),
+            "proto-unreachable" => RejectWith::Icmp(IcmpReject::ProtoUnreachable),
             _ => {
                 let stripped = s
                     .strip_prefix("icmpx-")
@@ -62,6 +68,8 @@ impl Checker<'_> {
                     ("admin-prohib", "admin-prohibited"),
                     ("net-unreachable", "no-route"),
                     ("noroute", "no-route"),
+                    ("prot-unreachable", "proto-unreachable"),
+                    ("adm-prohibited", "admin-prohibited"),
                     ("unreachable", "port-unreachable"),
                 ];
                 let help = match suggest(stripped, REJECT_WITH, &aliases) {

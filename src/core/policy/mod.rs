@@ -6,7 +6,8 @@
 //! mode = "enforce"              # or "audit"; optional, default "enforce"
 //! final = "drop"                # enforce mode's last rule: "drop" (default), "reject" (= ICMP
 //!                               # port-unreachable, like iptables' -j REJECT), "port-unreachable",
-//!                               # "host-unreachable", "admin-prohibited", "no-route"
+//!                               # "host-unreachable", "admin-prohibited", "no-route",
+//!                               # "host-prohibited", "net-prohibited", "proto-unreachable"
 //!
 //! [baseline]                    # optional; every key optional, default true
 //! established = true
@@ -27,7 +28,8 @@
 //! [[reject]]                    # zero or more; the keys of allow, plus `with`
 //! name = "ident"
 //! tcp = [113]
-//! with = "tcp-reset"            # or port-unreachable, host-unreachable, admin-prohibited, no-route
+//! with = "tcp-reset"            # or port-unreachable, host-unreachable, admin-prohibited, no-route,
+//!                               # host-prohibited, net-prohibited, proto-unreachable
 //! ```
 //!
 //! [`parse`] never stops at the first problem: TOML syntax errors (recovered by

@@ -15,6 +15,9 @@ const FINALS: &[&str] = &[
     "host-unreachable",
     "admin-prohibited",
     "no-route",
+    "host-prohibited",
+    "net-prohibited",
+    "proto-unreachable",
 ];
 
 impl Checker<'_> {
@@ -148,7 +151,7 @@ impl Checker<'_> {
         if self.tainted(&span) {
             return None;
         }
-        let valid = "\"drop\" (the default), \"reject\" (ICMP port unreachable, like iptables' -j REJECT), \"port-unreachable\", \"host-unreachable\", \"admin-prohibited\", \"no-route\"";
+        let valid = "\"drop\" (the default), \"reject\" (ICMP port unreachable, like iptables' -j REJECT), \"port-unreachable\", \"host-unreachable\", \"admin-prohibited\", \"no-route\", \"host-prohibited\" (ICMP code 10, like RHEL's default REJECT), \"net-prohibited\", \"proto-unreachable\"";
         let Some(s) = value.get_ref().as_str() else {
             self.error(
                 span,
@@ -167,6 +170,9 @@ impl Checker<'_> {
             "host-unreachable" => Final::Reject(IcmpReject::HostUnreachable),
             "admin-prohibited" => Final::Reject(IcmpReject::AdminProhibited),
             "no-route" => Final::Reject(IcmpReject::NoRoute),
+            "host-prohibited" => Final::Reject(IcmpReject::HostProhibited),
+            "net-prohibited" => Final::Reject(IcmpReject::NetProhibited),
+            "proto-unreachable" => Final::Reject(IcmpReject::ProtoUnreachable),
             _ => {
                 let stripped = s
                     .strip_prefix("icmpx-")
@@ -177,8 +183,9 @@ impl Checker<'_> {
                     ("block", "drop"),
                     ("accept", "drop"),
                     ("tcp-reset", "reject"),
-                    ("host-prohibited", "admin-prohibited"),
                     ("prohibited", "admin-prohibited"),
+                    ("adm-prohibited", "admin-prohibited"),
+                    ("prot-unreachable", "proto-unreachable"),
                     ("net-unreachable", "no-route"),
                 ];
                 let help = match suggest(stripped, FINALS, &aliases) {

@@ -166,7 +166,10 @@ fn live_set_use(t: &LiveTable, set: &str) -> SetUse {
                 u.hosts |= name.starts_with("ip");
                 u.blocking |= matches!(
                     rule.verdict,
-                    Verdict::Drop | Verdict::RejectTcpReset | Verdict::RejectIcmpx(_)
+                    Verdict::Drop
+                        | Verdict::RejectTcpReset
+                        | Verdict::RejectIcmpx(_)
+                        | Verdict::RejectIcmp { .. }
                 );
             }
         }
