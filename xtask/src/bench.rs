@@ -1496,7 +1496,11 @@ impl Report<'_> {
                 let _ = writeln!(s, "{line}");
             };
             time_row(s, "apply, first", &r.first);
-            time_row(s, "apply, replace", &r.replace);
+            time_row(
+                s,
+                "apply again, same file (statewall: unchanged, nothing sent; the others replace)",
+                &r.replace,
+            );
             time_row(
                 s,
                 "readback (`status --json` · `nft list ruleset` · `iptables-save -c`)",
@@ -1606,10 +1610,10 @@ impl Report<'_> {
                 case_title(r.label, r.n),
                 r.sw_rules.map_or("?".into(), |n| n.to_string())
             );
-            if let (Some(own), Some(whole)) = (r.sw_self_ms, r.replace[0]) {
+            if let (Some(own), Some(whole)) = (r.sw_self_ms, r.first[0]) {
                 let _ = write!(
                     line,
-                    "; one more apply's `applied` line reports {} for the commit (whole process, replace, median: {})",
+                    "; its first apply's `applied` line reports {} for the commit (whole process, first apply, median: {})",
                     fmt_ms(own),
                     fmt_ms(whole.ms)
                 );
@@ -1670,95 +1674,82 @@ impl Report<'_> {
                 .map(|b| b.iter().all(|x| *x))
         };
 
-        // 1. classic apply ≥ 4× nft -f and iptables-restore.
+        // 1. classic apply ≥ 4× nft -f and iptables-restore. Judged on the first apply, the
+        // one where every tool commits the whole table (applying the same file again, statewall
+        // sends nothing, so that row is no comparison of commits).
         if let Some(c) = self.case(0) {
-            let rn = ratio(c.replace[2], c.replace[0]);
-            let ri = ratio(c.replace[3], c.replace[0]);
             let fnf = ratio(c.first[2], c.first[0]);
             let fi = ratio(c.first[3], c.first[0]);
             let mut text = format!(
-                "classic policy apply ≥ 4× faster than `nft -f` and `iptables-restore`: replace \
-                 {} / {} (nft / iptables), first apply {} / {}",
-                show(rn),
-                show(ri),
+                "classic policy apply (first, the whole table) ≥ 4× faster than `nft -f` and \
+                 `iptables-restore`: {} / {} (nft / iptables)",
                 show(fnf),
                 show(fi)
             );
             if let (Some(w), Some(sw), Some(n), Some(i)) = (
                 self.wrapper(),
-                ms(c.replace[0]),
-                ms(c.replace[2]),
-                ms(c.replace[3]),
+                ms(c.first[0]),
+                ms(c.first[2]),
+                ms(c.first[3]),
             ) {
                 let _ = write!(
                     text,
-                    "; replace without the {} `ip netns exec` wrapper: {} / {}",
+                    "; without the {} `ip netns exec` wrapper: {} / {}",
                     fmt_ms(w.ms),
                     fmt_ratio((n - w.ms) / sw),
                     fmt_ratio((i - w.ms) / sw)
                 );
             }
-            let met = all(&[rn, ri, fnf, fi], &|r| r >= 4.0);
-            let limit =
-                min_ms(&[c.replace[2], c.replace[3], c.first[2], c.first[3]]).map(|m| m / 4.0);
+            let met = all(&[fnf, fi], &|r| r >= 4.0);
+            let limit = min_ms(&[c.first[2], c.first[3]]).map(|m| m / 4.0);
             text.push_str(&need(met, limit, "≤"));
-            if let (Some(false), Some(sp), Some(sw)) = (met, c.spawn, ms(c.replace[0])) {
+            if let (Some(false), Some(sp)) = (met, c.spawn) {
                 let _ = write!(
                     text,
                     "; floor: a statewall process that does nothing takes {}",
                     fmt_ms(sp.ms)
                 );
-                if let Some(own) = c.sw_self_ms {
-                    let _ = write!(
-                        text,
-                        ", statewall reports {} for its commit, so {} of its {} whole-process \
-                             time is outside the commit",
-                        fmt_ms(own),
-                        fmt_ms(sw - own),
-                        fmt_ms(sw)
-                    );
-                }
             }
             goals.push((met, text));
         }
         // 2. 10k apply.
         if let Some(c) = self.case(10_000) {
-            let ri = ratio(c.replace[3], c.replace[0]);
-            let rs = ratio(c.replace[1], c.replace[0]);
+            let ri = ratio(c.first[3], c.first[0]);
+            let rs = ratio(c.first[1], c.first[0]);
             let met = match (ri, rs) {
                 (Some(i), Some(s)) => Some(i >= 2.5 && s > 1.0),
                 _ => None,
             };
-            let limit = match (ms(c.replace[3]), ms(c.replace[1])) {
+            let limit = match (ms(c.first[3]), ms(c.first[1])) {
                 (Some(i), Some(s)) => Some((i / 2.5).min(s)),
                 _ => None,
             };
             goals.push((
                 met,
                 format!(
-                    "10k sources, apply (replace) ≥ 2.5× faster than `iptables-restore` (linear) and \
+                    "10k sources, apply (first, the whole table) ≥ 2.5× faster than `iptables-restore` (linear) and \
                      faster than `nft -f` with a set: {} and {} (statewall {}, iptables {}, nft set {})",
                     show(ri),
                     show(rs),
-                    fmt_time_cell(c.replace[0]),
-                    fmt_time_cell(c.replace[3]),
-                    fmt_time_cell(c.replace[1])
+                    fmt_time_cell(c.first[0]),
+                    fmt_time_cell(c.first[3]),
+                    fmt_time_cell(c.first[1])
                 ) + &need(met, limit, "<"),
             ));
         }
         // 3. 50k apply within 1.2× of nft set; readback ≥ 5× nft list ruleset.
         if let Some(c) = self.case(50_000) {
-            let rs = ratio(c.replace[1], c.replace[0]);
+            let rs = ratio(c.first[1], c.first[0]);
             let met = rs.map(|r| r >= 1.0 / 1.2);
-            let limit = ms(c.replace[1]).map(|m| m * 1.2);
+            let limit = ms(c.first[1]).map(|m| m * 1.2);
             goals.push((
                 met,
                 format!(
-                    "50k sources, apply (replace) within 1.2× of `nft -f` with a set or better \
+                    "50k sources, apply (first, the whole table) within 1.2× of `nft -f` with a set or better \
                      (ratio ≥ 0.83×): {} (statewall {}, nft set {})",
                     show(rs),
-                    fmt_time_cell(c.replace[0]),
-                    fmt_time_cell(c.replace[1])
+                    fmt_time_cell(c.first[0]),
+                    fmt_time_cell(c.first[1])
                 ) + &need(met, limit, "≤"),
             ));
             let a = ratio(c.readback[1], c.readback[0]);

@@ -6,6 +6,7 @@ use std::ops::Range;
 
 use super::Fam;
 use super::classify::{Found, Hook};
+use super::extra::Side;
 use super::flatten::{Flat, Verdict};
 use super::lines::{FILTER_CHAINS, Parser, Tables};
 use super::notes::Notes;
@@ -27,6 +28,8 @@ pub(super) struct Chain {
     pub(super) allows: Vec<Flat>,
     pub(super) rejects: Vec<Flat>,
     pub(super) final_rule: FinalRule,
+    /// a LOG of every packet the final rule gets (`log_final`): its TOML value
+    pub(super) log_final: Option<(usize, String)>,
 }
 
 /// What the analysis of one file found.
@@ -51,6 +54,8 @@ pub(super) struct Analyser<'s> {
     pub(super) hook: Hook,
     /// whether it has an established rule (statewall's allows then match NEW only)
     pub(super) stateful: bool,
+    /// the LOG and `-m recent --set` rules met on the walk (`extra.rs`)
+    pub(super) side: Vec<Side>,
 }
 
 impl Analyser<'_> {
@@ -90,6 +95,7 @@ pub(super) fn analyse(src: &str, fam: Fam) -> Result<Analysis, Diags> {
         notes: Notes::default(),
         hook: Hook::Input,
         stateful: true,
+        side: Vec::new(),
     };
     let mut used = HashSet::new();
     let mut chains = Vec::new();
@@ -146,12 +152,14 @@ impl Analyser<'_> {
             return None;
         }
         let final_rule = self.final_rule(policies, &mut flat)?;
+        let log_final = self.extras(&mut flat, final_rule);
         let mut found = Found::default();
         let ranked = self.rank_all(flat, &mut found, final_rule);
         self.check_order(&ranked, final_rule, &found);
         if self.diags.total() != before {
             return None;
         }
+        let log_final = log_final.and_then(|l| self.log_final(l, &ranked));
         let c = self.collect(ranked, &found);
         Some(Chain {
             hook: self.hook,
@@ -163,6 +171,7 @@ impl Analyser<'_> {
             allows: c.allows,
             rejects: c.rejects,
             final_rule,
+            log_final,
         })
     }
 }

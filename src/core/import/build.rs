@@ -37,8 +37,10 @@ pub(super) fn build(
     v6: Option<Analysis>,
     ipv6: Ipv6,
 ) -> Result<Imported, Diags> {
+    let mut v4 = v4;
     let mut notes = v4.notes.clone();
     if let Some(v6) = &v6 {
+        same_log_finals(&mut v4, v6, &mut notes);
         for n in v6.notes.iter() {
             notes.push(format!("IPv6 file: {n}"));
         }
@@ -149,6 +151,26 @@ fn same_ending(v4: Verdict, v6: Verdict) -> bool {
     }
 }
 
+/// `--ipv6`: a section logs what its final rule gets for both families or for neither; when
+/// the two files' LOGs differ, the IPv4 one is left out too (noted).
+fn same_log_finals(v4: &mut Analysis, v6: &Analysis, notes: &mut Notes) {
+    let pairs = [
+        (Some(&mut v4.input), Some(&v6.input)),
+        (v4.forward.as_mut(), v6.forward.as_ref()),
+        (v4.output.as_mut(), v6.output.as_ref()),
+    ];
+    for (a, b) in pairs {
+        let (Some(a), b) = (a, b) else { continue };
+        let theirs = b.and_then(|b| b.log_final.as_ref()).map(|(_, v)| v);
+        if a.log_final.as_ref().map(|(_, v)| v) != theirs
+            && let Some((r, _)) = a.log_final.take()
+        {
+            let r = &v4.rules[r];
+            notes.push(format!("line {}: `{}` is left out (the IPv6 file does not log its final rule's packets the same way, and statewall's log_final is one for both families): a LOG never changes a verdict, so leaving it out changes what is logged, never what is let through", r.line, r.text));
+        }
+    }
+}
+
 /// The mode and final rule of the policy, from the IPv4 file's final rule.
 fn ending(src: &str, v4: &Analysis, notes: &mut Notes) -> Result<Ending, Diags> {
     let input = &v4.input;
@@ -225,6 +247,9 @@ fn section<'a>(
             *l = join_families(std::mem::take(l));
         }
     }
+    if ipv6 == Ipv6::Mirror {
+        lists.iter_mut().flatten().for_each(limit_per_family);
+    }
     let [blocks, allows, rejects] = lists.map(merge);
     Section {
         chain: c,
@@ -234,10 +259,28 @@ fn section<'a>(
     }
 }
 
+/// `--mirror-ipv6`: an entry with a limit of its own and no source gets one for each family
+/// (`from` both "any"s: a rule, and a bucket, per family), as iptables and ip6tables each
+/// count their own.
+fn limit_per_family(e: &mut Entry) {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    let v4_only = !e.icmp.is_empty() || !e.more.icmp_codes.is_empty() || e.more.protocol == [1];
+    if e.extra.global && e.from.is_empty() && !v4_only {
+        e.from = vec![
+            crate::core::model::Cidr::V4(Ipv4Addr::UNSPECIFIED, 0),
+            crate::core::model::Cidr::V6(Ipv6Addr::UNSPECIFIED, 0),
+        ];
+    }
+}
+
 /// `--mirror-ipv6`: what IPv6 does not get from the entries.
 fn mirror_notes<'e>(entries: impl Iterator<Item = &'e Entry>, notes: &mut Notes) {
     for e in entries {
-        if !e.from.is_empty() {
+        let any_v6 = e
+            .from
+            .iter()
+            .any(|n| matches!(n, crate::core::model::Cidr::V6(..)));
+        if !e.from.is_empty() && !any_v6 {
             notes.push(format!("entry \"{}\" is restricted to IPv4 sources: IPv6 clients meet the final rule (add IPv6 networks to its `from` if they should get in)", e.name));
         }
         if !e.icmp.is_empty() {

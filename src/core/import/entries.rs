@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::analyse::Analysis;
+use super::extra::EntryExtra;
 use super::flatten::{Flat, Verdict};
 use super::naming::entry_name;
 use super::rule::RejectKind;
@@ -28,6 +29,8 @@ pub(super) struct Entry {
     pub(super) key: String,
     /// from the ip6tables file
     pub(super) v6: bool,
+    /// `log` and `limit` (from LOG, `-m limit`, `-m recent` rules)
+    pub(super) extra: EntryExtra,
 }
 
 /// The `with` of a reject entry for this rule's verdict (None: not a reject).
@@ -61,6 +64,7 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
         with,
         key: String::new(),
         v6: false,
+        extra: f.extra.clone(),
     };
     for &v in &f.via {
         let j = &a.rules[v];
@@ -99,8 +103,8 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
     e.name = entry_name(r.comment.as_deref(), &e, c.proto);
     // the comment by its hash: a long one must not be copied into every entry of its rule
     e.key = format!(
-        "{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}",
-        e.tcp, e.udp, e.icmp, e.iif, e.more, e.with, f.via, r.comment_id
+        "{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}",
+        e.tcp, e.udp, e.icmp, e.iif, e.more, e.with, f.via, r.comment_id, e.extra
     );
     e
 }
@@ -145,7 +149,8 @@ pub(super) fn join_families(entries: Vec<Entry>) -> Vec<Entry> {
     }
     let mut rest = Vec::new();
     for e in v6 {
-        let twin = if e.from == any6 {
+        // a limit is one bucket per entry: iptables and ip6tables each had their own
+        let twin = if e.from == any6 && e.extra.limit.is_none() {
             waiting.get_mut(&says(&e)).and_then(VecDeque::pop_front)
         } else {
             None
@@ -174,6 +179,7 @@ pub(super) fn merge(entries: Vec<Entry>) -> Vec<Entry> {
     for e in entries {
         if let Some(last) = out.last_mut()
             && last.key == e.key
+            && e.extra.limit.is_none()
             && !last.from.is_empty()
             && !e.from.is_empty()
             && disjoint_from(&nets, &e.from)

@@ -1,10 +1,11 @@
 //! A built-in chain (INPUT, FORWARD, OUTPUT), flattened: the chains it jumps to are inlined in order, their rules' conditions
-//! joined with the jump's, and LOG rules are left out.
+//! joined with the jump's; LOG and `-m recent --set` rules are set aside for `extra.rs`.
 
 use std::collections::{HashMap, HashSet};
 
 use super::analyse::Analyser;
 use super::cond::Cond;
+use super::extra::{EntryExtra, Side};
 use super::rule::{IptRule, RejectKind, Target};
 use crate::core::model::Cidr;
 
@@ -33,6 +34,8 @@ pub(super) struct Flat {
     /// the rule that decides, and the jumps that led to it (outermost first)
     pub(super) rule: usize,
     pub(super) via: Vec<usize>,
+    /// the `log` and `limit` its entry gets (`extra.rs`)
+    pub(super) extra: EntryExtra,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,8 +140,13 @@ impl Analyser<'_> {
             Target::Accept => Verdict::Accept,
             Target::Drop => Verdict::Drop,
             Target::Reject(k) => Verdict::Reject(*k),
-            Target::Log => {
-                self.notes.push(format!("line {}: `{}` is left out: LOG does not decide anything (statewall's counters show what each rule sees)", r.line, r.text));
+            // placed (or left out) once the chain is known, in `extras`
+            Target::Log | Target::RecentSet => {
+                self.side.push(Side {
+                    rule: i,
+                    cond,
+                    at: walk.out.len(),
+                });
                 return;
             }
             Target::Return => {
@@ -155,6 +163,7 @@ impl Analyser<'_> {
             verdict,
             rule: i,
             via: walk.via.clone(),
+            extra: EntryExtra::default(),
         });
     }
 

@@ -6,7 +6,8 @@
 //!
 //! How it works: each of the `*filter` table's `INPUT`, `FORWARD` and `OUTPUT` chains (the
 //! policy's input, `[forward]` and `[output]` sections) is flattened (user chains jumped to are
-//! inlined in order, their conditions joined with the jump's), LOG rules are left out, and every
+//! inlined in order, their conditions joined with the jump's), LOG, `-m limit` and `-m recent`
+//! rules are placed by `extra` (a `log_final`, an entry's `log` or `limit`, or a note), and every
 //! remaining rule is classified into statewall's fixed chain order — blocks · established ·
 //! invalid · loopback · icmp · allows · rejects · final. Reordering must not change any packet's verdict:
 //! two rules whose order statewall would swap must either have the same verdict or match
@@ -24,6 +25,7 @@ mod build;
 mod classify;
 mod cond;
 mod entries;
+mod extra;
 mod flatten;
 mod lex;
 mod lines;

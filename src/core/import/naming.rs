@@ -135,6 +135,7 @@ mod tests {
             with: None,
             key: String::new(),
             v6: false,
+            extra: Default::default(),
         }
     }
 

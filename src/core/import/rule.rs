@@ -6,6 +6,7 @@ use std::ops::Range;
 
 use super::Fam;
 use super::cond::Cond;
+use super::extra::Extra;
 use super::lex::Tok;
 use super::lines::Parser;
 use super::values::{parse_net, parse_range, reject_kind, target_of, tcp_flag_bits};
@@ -20,6 +21,8 @@ pub(super) enum Target {
     Log,
     Return,
     Jump(String),
+    /// no `-j`, with `-m recent --set`: the rule only records its packets' sources
+    RecentSet,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +53,8 @@ pub(super) struct IptRule {
     pub(super) comment: Option<String>,
     /// the comment's length and hash, once: what entries compare (a comment may be long)
     pub(super) comment_id: Option<(usize, u64)>,
+    /// `--log-*`, `-m limit` and `-m recent`, as written (`extra.rs`)
+    pub(super) extra: Extra,
 }
 
 /// A rule as its options are read.
@@ -68,6 +73,7 @@ struct Draft {
     syn: bool,
     /// where `--limit` is
     limit: Option<Range<usize>>,
+    extra: Extra,
     reject_with: Option<(String, Range<usize>)>,
     /// the options that take one value per rule, as met so far, and those met twice
     given: Vec<&'static str>,
@@ -138,7 +144,9 @@ impl Parser<'_> {
         while i < toks.len() {
             i = self.option(&mut d, toks, i)?;
         }
-        let Some(target) = d.target.take() else {
+        let recent_set = d.extra.recent.as_ref().is_some_and(|r| r.set);
+        let target = d.target.take().or(recent_set.then_some(Target::RecentSet));
+        let Some(target) = target else {
             if self.diags.total() == before {
                 self.err(span, "a rule without a target (`-j`)", "a rule without -j only counts packets; statewall counts every rule anyway: remove it");
             }
@@ -149,9 +157,10 @@ impl Parser<'_> {
             Some((with, wspan)) => self.reject_with(target, &with, wspan),
             None => target,
         };
-        if let (Some(l), false) = (&d.limit, target == Target::Log) {
-            self.err(l.clone(), "`-m limit` on a rule that is not LOG", "a rate limit on ACCEPT, DROP or REJECT changes which packets get that verdict; statewall has no rate limits");
+        if let (Some(l), false) = (&d.limit, matches!(target, Target::Log | Target::Accept)) {
+            self.err(l.clone(), "`-m limit` on a rule that is neither LOG nor ACCEPT", "a rate limit on DROP or REJECT decides only the packets within the rate and lets the rest through to later rules; statewall's limits decide what exceeds the rate: write the limit on the ACCEPT these packets meet");
         }
+        self.recent_fits(&d.extra, &target, &span);
         if d.syn && d.cond.proto != Some(6) {
             self.err(span.clone(), "`--syn` without `-p tcp`", "add -p tcp");
         }
@@ -183,6 +192,7 @@ impl Parser<'_> {
             target,
             comment: d.comment,
             comment_id,
+            extra: d.extra,
         })
     }
 
@@ -220,6 +230,9 @@ impl Parser<'_> {
             d.given.push(once[0]);
         }
         let neg = d.neg.take();
+        if let Some(next) = self.recent_option(&mut d.extra, toks, i, neg.clone()) {
+            return next;
+        }
         if let Some(next) = self.address_option(d, toks, i, neg.clone()) {
             return next;
         }
@@ -236,10 +249,19 @@ impl Parser<'_> {
         match t.text.as_str() {
             "-m" | "--match" => {
                 let v = self.value(toks, i)?;
-                return Some(self.module(&v, toks, i));
+                return Some(self.module(d, &v, toks, i));
             }
             "--comment" => d.comment = Some(self.value(toks, i)?.text),
-            "--limit" | "--limit-burst" => d.limit = Some(sp),
+            o @ ("--limit" | "--limit-burst") => {
+                d.limit = Some(sp);
+                let v = self.value(toks, i)?.text;
+                let l = d.extra.limit.get_or_insert_with(Default::default);
+                if o == "--limit" {
+                    l.rate = Some(v);
+                } else {
+                    l.burst = Some(v);
+                }
+            }
             "-j" | "--jump" => {
                 let v = self.value(toks, i)?;
                 d.target_span = Some(v.span.clone());
@@ -256,7 +278,14 @@ impl Parser<'_> {
                 let v = self.value(toks, i)?;
                 d.reject_with = Some((v.text, v.span));
             }
-            "--log-prefix" | "--log-level" => {}
+            o @ ("--log-prefix" | "--log-level") => {
+                let v = self.value(toks, i)?.text;
+                if o == "--log-prefix" {
+                    d.extra.log.prefix = Some(v);
+                } else {
+                    d.extra.log.level = Some(v);
+                }
+            }
             "--log-tcp-sequence" | "--log-tcp-options" | "--log-ip-options" | "--log-uid" => {
                 return Some(i + 1);
             }
@@ -509,8 +538,11 @@ impl Parser<'_> {
 
     /// `-m MODULE` at `toks[i]`: returns where the next option starts (an unsupported
     /// module's own options are skipped, negated ones too: they say nothing more).
-    fn module(&mut self, v: &Tok, toks: &[Tok], i: usize) -> usize {
+    fn module(&mut self, d: &mut Draft, v: &Tok, toks: &[Tok], i: usize) -> usize {
         let other = v.text.as_str();
+        if other == "recent" {
+            return self.recent(&mut d.extra, toks, i + 2);
+        }
         if matches!(
             other,
             "tcp"
@@ -527,9 +559,6 @@ impl Parser<'_> {
             return i + 2;
         }
         let why = match other {
-            "recent" => {
-                "`-m recent` keeps per-source history (port knocking, brute-force limits); the importer does not map it (statewall's rate limits are not importable yet)"
-            }
             "mark" | "connmark" => {
                 "marks are set by other rules or programs; statewall neither sets nor matches them"
             }
@@ -738,7 +767,7 @@ mod tests {
             diags,
             [
                 "a negation of `-p`",
-                "match module `-m recent`",
+                // `-m recent` is judged with its chain (`extra.rs`)
                 "unknown option `--frob`",
                 "a negation of `--dport`",
                 "`--dport` without `-p tcp` or `-p udp`",

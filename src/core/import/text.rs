@@ -22,6 +22,9 @@ pub(super) fn policy_text(
 ) -> String {
     let mut t = String::new();
     header(&mut t, notes, ending);
+    if !ending.input_accepts_all {
+        log_final(&mut t, v4, &v4.input);
+    }
     for sec in sections {
         let hook = sec.chain.hook;
         let prefix = match hook {
@@ -32,6 +35,7 @@ pub(super) fn policy_text(
         if hook != Hook::Input {
             t.push('\n');
             section_head(&mut t, v4, sec.chain);
+            log_final(&mut t, v4, sec.chain);
         }
         t.push('\n');
         if hook == Hook::Input && ending.input_accepts_all {
@@ -89,6 +93,19 @@ fn section_head(t: &mut String, v4: &Analysis, c: &Chain) {
         "final = \"{fin}\"  # {}",
         shorten(&origin, TEXT_MAX).replace('\n', " ")
     );
+}
+
+/// A section's `log_final`, from the LOG it came from.
+fn log_final(t: &mut String, v4: &Analysis, c: &Chain) {
+    if let Some((r, value)) = &c.log_final {
+        let r = &v4.rules[*r];
+        let from = format!("line {}: {}", r.line, r.text);
+        let _ = writeln!(
+            t,
+            "log_final = {value}  # {}",
+            shorten(&from, TEXT_MAX).replace('\n', " ")
+        );
+    }
 }
 
 /// What the file is, the notes, the mode and the final rule.
@@ -220,6 +237,12 @@ fn entry(t: &mut String, kind: &str, e: &Entry) {
     }
     if let Some(w) = e.with {
         let _ = writeln!(t, "with = \"{w}\"");
+    }
+    if let Some(l) = &e.extra.limit {
+        let _ = writeln!(t, "limit = {l}");
+    }
+    if let Some(l) = &e.extra.log {
+        let _ = writeln!(t, "log = {l}");
     }
 }
 

@@ -1,0 +1,609 @@
+//! LOG, `-m limit` and `-m recent`: what a rule says about logging and rates, as written
+//! (the rule parser), and where they land in the policy once a chain is flattened (the
+//! analysis): a LOG of every packet before the final rule becomes the section's
+//! `log_final`, a LOG right before a rule with the same matches that rule's entry's `log`; a
+//! limited ACCEPT whose overflow is dropped anyway becomes an allow with a `limit`; the ssh
+//! brute-force pair (`-m recent --set`, then `--update … -j DROP`) a per-source `limit` on the
+//! allow it guards. Everything else is a note (a LOG decides nothing) or refused with why.
+
+use std::ops::Range;
+
+use super::analyse::{Analyser, FinalRule};
+use super::cond::Cond;
+use super::flatten::{Flat, Verdict};
+use super::lex::Tok;
+use super::lines::Parser;
+use super::rule::{IptRule, RejectKind, Target};
+use crate::core::model::{IcmpReject, LOG_LEVELS, LOG_PREFIX_MAX, RATE_MAX, Rate};
+use crate::core::plan::CtStates;
+
+/// What a rule says beyond its condition and target: its LOG options, its `-m limit`, its
+/// `-m recent`.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Extra {
+    pub(super) log: LogOpts,
+    pub(super) limit: Option<LimitOpts>,
+    pub(super) recent: Option<Recent>,
+}
+
+/// `--log-prefix`, `--log-level` as written.
+#[derive(Debug, Clone, Default)]
+pub(super) struct LogOpts {
+    pub(super) prefix: Option<String>,
+    pub(super) level: Option<String>,
+}
+
+/// `-m limit --limit N/unit --limit-burst B` as written.
+#[derive(Debug, Clone, Default)]
+pub(super) struct LimitOpts {
+    pub(super) rate: Option<String>,
+    pub(super) burst: Option<String>,
+}
+
+/// `-m recent …` as written.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Recent {
+    pub(super) name: Option<String>,
+    pub(super) set: bool,
+    /// `--update`, `--rcheck` or `--remove`, and whether it is negated
+    pub(super) check: Option<(&'static str, bool)>,
+    pub(super) seconds: Option<String>,
+    pub(super) hitcount: Option<String>,
+    /// `--rdest`, `--rttl`, a `--mask` other than a whole address: what the mapping refuses
+    pub(super) other: Vec<String>,
+}
+
+impl Recent {
+    fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or("DEFAULT")
+    }
+}
+
+/// A LOG or a `-m recent --set` met on the walk through a chain: the rule, its condition
+/// there, and how many deciding rules came before it.
+#[derive(Debug, Clone)]
+pub(super) struct Side {
+    pub(super) rule: usize,
+    pub(super) cond: Cond,
+    pub(super) at: usize,
+}
+
+/// What an entry gets from its LOG, limit or recent rules: TOML values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct EntryExtra {
+    pub(super) log: Option<String>,
+    pub(super) limit: Option<String>,
+    /// the limit counts the entry as a whole (not per source)
+    pub(super) global: bool,
+}
+
+const EST: u32 = CtStates::ESTABLISHED | CtStates::RELATED;
+
+impl Parser<'_> {
+    /// `-m recent`: its options follow (read by [`Parser::recent_option`]); `i` is the first
+    /// word after `-m recent`.
+    pub(super) fn recent(&mut self, extra: &mut Extra, _toks: &[Tok], i: usize) -> usize {
+        extra.recent.get_or_insert_with(Recent::default);
+        i
+    }
+
+    /// An option of `-m recent` at `toks[i]` (`neg`: a `!` before it); None when it is none.
+    pub(super) fn recent_option(
+        &mut self,
+        extra: &mut Extra,
+        toks: &[Tok],
+        i: usize,
+        neg: Option<Range<usize>>,
+    ) -> Option<Option<usize>> {
+        let r = extra.recent.as_mut()?;
+        let t = &toks[i];
+        let check = match t.text.as_str() {
+            "--set" => {
+                r.set = true;
+                None
+            }
+            "--update" => Some("update"),
+            "--rcheck" => Some("rcheck"),
+            "--remove" => Some("remove"),
+            "--rsource" | "--reap" => None,
+            "--rdest" | "--rttl" => {
+                r.other.push(t.text.clone());
+                None
+            }
+            "--name" | "--seconds" | "--hitcount" | "--mask" => {
+                let Some(v) = toks.get(i + 1) else {
+                    self.err(
+                        t.span.clone(),
+                        format!("`{}` needs a value", t.text),
+                        "see iptables-extensions(8)",
+                    );
+                    return Some(None);
+                };
+                let v = v.text.clone();
+                match t.text.as_str() {
+                    "--name" => r.name = Some(v),
+                    "--seconds" => r.seconds = Some(v),
+                    "--hitcount" => r.hitcount = Some(v),
+                    _ if v == "255.255.255.255"
+                        || v == "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff" => {}
+                    _ => r.other.push(format!("--mask {v}")),
+                }
+                return Some(Some(i + 2));
+            }
+            _ => return None,
+        };
+        if let Some(c) = check {
+            if r.check.is_some() || r.set {
+                self.err(
+                    t.span.clone(),
+                    "`-m recent` with two of --set, --update, --rcheck, --remove",
+                    "iptables takes one of them per rule",
+                );
+            }
+            r.check = Some((c, neg.is_some()));
+        } else if let Some(n) = neg {
+            self.err(
+                n.start..t.span.end,
+                format!("a negation of `{}`", t.text),
+                "remove the `!`",
+            );
+        }
+        if r.set && r.check.is_some() && check.is_none() {
+            self.err(
+                t.span.clone(),
+                "`-m recent` with two of --set, --update, --rcheck, --remove",
+                "iptables takes one of them per rule",
+            );
+        }
+        Some(Some(i + 1))
+    }
+
+    /// A `-m recent --set` rule has no target (it records); any other `-m recent` rule is
+    /// judged when its chain is analysed.
+    pub(super) fn recent_fits(&mut self, extra: &Extra, target: &Target, span: &Range<usize>) {
+        if let (Some(r), Target::RecentSet) = (&extra.recent, target)
+            && r.check.is_some()
+        {
+            self.err(
+                span.clone(),
+                "a `-m recent` check without a target (`-j`)",
+                "a check only means something with the verdict it leads to",
+            );
+        }
+    }
+}
+
+/// iptables' `--limit` (`N/sec`, `N/minute`, …; 3/hour unless said) and `--limit-burst` (5
+/// unless said) as statewall's rate and burst; Err with why.
+fn iptables_rate(l: &LimitOpts) -> Result<(String, u32), String> {
+    let text = l.rate.as_deref().unwrap_or("3/hour");
+    let burst = match l.burst.as_deref() {
+        None => 5,
+        Some(b) => match b.parse::<u32>() {
+            Ok(n) if (1..=RATE_MAX).contains(&n) => n,
+            _ => {
+                return Err(format!(
+                    "--limit-burst `{b}` is not a burst statewall keeps (1 to {RATE_MAX})"
+                ));
+            }
+        },
+    };
+    let (n, unit) = text.split_once('/').unwrap_or((text, "second"));
+    let unit = match unit {
+        "s" | "sec" | "second" => "s",
+        "m" | "min" | "minute" => "minute",
+        "h" | "hour" => "hour",
+        "d" | "day" => "day",
+        _ => {
+            return Err(format!(
+                "--limit `{text}`: unit `{unit}` is not second, minute, hour or day"
+            ));
+        }
+    };
+    let rate = format!("{n}/{unit}");
+    Rate::parse(&rate).map_err(|e| format!("--limit `{text}`: {e}"))?;
+    Ok((rate, burst))
+}
+
+/// Whether `a` matches every packet `b` matches (only when that is proven).
+pub(super) fn covers(a: &Cond, b: &Cond) -> bool {
+    match a.and(b) {
+        Some(both) => both == *b,
+        None => false,
+    }
+}
+
+/// `c` without its state match.
+fn stateless(c: &Cond) -> Cond {
+    Cond {
+        states: None,
+        ..c.clone()
+    }
+}
+
+impl Analyser<'_> {
+    /// Whether the packets of `flat[at]` (and of what is met there) are NEW ones only: the
+    /// rule says `--state NEW`, or a plain ESTABLISHED,RELATED accept comes before it.
+    fn new_only(&self, flat: &[Flat], at: usize, cond: &Cond) -> bool {
+        let plain_est = Cond {
+            states: Some(EST),
+            ..Default::default()
+        };
+        cond.states == Some(CtStates::NEW)
+            || flat[..at.min(flat.len())]
+                .iter()
+                .any(|f| f.verdict == Verdict::Accept && f.cond == plain_est)
+    }
+
+    /// The first rule after `flat[p]` that matches some of `cond`'s packets.
+    fn next_deciding(flat: &[Flat], p: usize, cond: &Cond) -> Option<usize> {
+        (p + 1..flat.len()).find(|&q| flat[q].cond.overlaps(cond))
+    }
+
+    /// `over` for packets that meet `next` (a rule, or the final rule): "drop" or "reject"
+    /// when they are dropped, or rejected as statewall's over-limit reject answers (a tcp
+    /// reset for tcp, port unreachable otherwise); Err with what they meet instead.
+    fn overflow(
+        &self,
+        flat: &[Flat],
+        next: Option<usize>,
+        cond: &Cond,
+        fin: FinalRule,
+    ) -> Result<(&'static str, Option<usize>), String> {
+        let (verdict, what) = match next {
+            Some(q) => {
+                let r = &self.rules[flat[q].rule];
+                if !covers(&flat[q].cond, cond) {
+                    return Err(format!("line {} decides only some of them", r.line));
+                }
+                (flat[q].verdict, format!("line {}", r.line))
+            }
+            None => (
+                fin.1,
+                match fin.0 {
+                    Some(i) => format!("line {}", self.rules[i].line),
+                    None => format!("the {} policy", self.hook.chain()),
+                },
+            ),
+        };
+        let statewall_reject = if cond.proto == Some(6) {
+            RejectKind::TcpReset
+        } else {
+            RejectKind::Icmp(IcmpReject::PortUnreachable)
+        };
+        match verdict {
+            Verdict::Drop => Ok(("drop", next)),
+            Verdict::Reject(k) if k == statewall_reject => Ok(("reject", next)),
+            Verdict::Reject(_) => Err(format!(
+                "{what} rejects them with an answer statewall's over-limit reject does not give (it answers tcp with a reset, anything else with port unreachable)"
+            )),
+            Verdict::Accept => Err(format!("{what} accepts them")),
+        }
+    }
+
+    /// LOG, limit and recent rules of the chain just flattened (and cut at its final rule):
+    /// limits and logs go to the entries' rules (`extra`), the rules they absorb are removed
+    /// from `flat`, and the LOG that becomes `log_final` is returned (Some(rule)).
+    pub(super) fn extras(&mut self, flat: &mut Vec<Flat>, fin: FinalRule) -> Option<usize> {
+        let side = std::mem::take(&mut self.side);
+        let rules = self.rules;
+        let mut gone = vec![false; flat.len()];
+        let (sets, logs): (Vec<Side>, Vec<Side>) = side
+            .into_iter()
+            .partition(|s| rules[s.rule].target == Target::RecentSet);
+        let mut used_sets = vec![false; sets.len()];
+        for p in 0..flat.len() {
+            let r = &rules[flat[p].rule];
+            if r.extra.recent.is_some() {
+                self.recent_pair(flat, p, &sets, &mut used_sets, &mut gone);
+            } else if r.extra.limit.is_some() {
+                self.limited_accept(flat, p, fin, &mut gone);
+            }
+        }
+        for (s, used) in sets.iter().zip(used_sets) {
+            if !used && s.at <= flat.len() {
+                let r = &rules[s.rule];
+                self.error(r.span.clone(), "a `-m recent --set` statewall cannot map", "statewall maps `-m recent` only as the ssh brute-force pair: `--set --name N` on NEW connections, right after it `--update --seconds S --hitcount H --name N -j DROP` with the same matches, then the ACCEPT of those connections (a per-source limit)");
+            }
+        }
+        let mut log_final = None;
+        for l in logs {
+            let r = &rules[l.rule];
+            if l.cond.is_everything() && l.at == flat.len() {
+                if let Some(prev) = log_final.replace(l.rule) {
+                    self.left_out_log(
+                        &rules[prev],
+                        "a later LOG of the same packets is the one kept",
+                    );
+                }
+            } else if l.at < flat.len()
+                && !gone[l.at]
+                && flat[l.at].cond == l.cond
+                && self.log_exact(flat, l.at)
+            {
+                match self.log_value(r) {
+                    Some(v) if flat[l.at].extra.log.is_none() => flat[l.at].extra.log = Some(v),
+                    _ => self.left_out_log(r, "statewall keeps one log per rule"),
+                }
+            } else if l.at > flat.len() {
+                self.left_out_log(r, "it is never reached");
+            } else {
+                self.left_out_log(r, "statewall logs every packet an entry's rule gets, or every packet its final rule gets, and this LOG is neither");
+            }
+        }
+        let mut k = 0;
+        flat.retain(|_| {
+            k += 1;
+            !gone[k - 1]
+        });
+        log_final
+    }
+
+    /// Whether statewall's log rule before `flat[at]`'s entry logs what the LOG logs: that
+    /// entry is an allow (NEW connections, after the established rule) and only NEW packets
+    /// reach the LOG, or a reject (any state).
+    fn log_exact(&self, flat: &[Flat], at: usize) -> bool {
+        match flat[at].verdict {
+            Verdict::Accept => self.new_only(flat, at, &flat[at].cond),
+            Verdict::Reject(_) => flat[at].cond.states.is_none(),
+            Verdict::Drop => false,
+        }
+    }
+
+    /// A LOG left out, with why.
+    pub(super) fn left_out_log(&mut self, r: &IptRule, why: &str) {
+        self.notes.push(format!("line {}: `{}` is left out ({why}): a LOG never changes a verdict, so leaving it out changes what is logged, never what is let through", r.line, r.text));
+    }
+
+    /// The TOML value of `log` / `log_final` for LOG rule `r`: its prefix, level, limit and
+    /// burst; what statewall cannot keep is noted. None when it cannot be written.
+    pub(super) fn log_value(&mut self, r: &IptRule) -> Option<String> {
+        let l = r.line;
+        let mut parts = Vec::new();
+        if let Some(p) = &r.extra.log.prefix {
+            let fits = p.len() <= LOG_PREFIX_MAX
+                && p.bytes()
+                    .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
+            if fits && !p.is_empty() {
+                parts.push(format!("prefix = \"{p}\""));
+            } else {
+                self.notes.push(format!("line {l}: the log prefix is not kept (statewall's are up to {LOG_PREFIX_MAX} printable characters without `\"` or `\\`): statewall's default prefix is used"));
+            }
+        }
+        if let Some(level) = &r.extra.log.level {
+            let name = match level.as_str() {
+                "error" => Some("err"),
+                "warning" => Some("warn"),
+                "panic" => Some("emerg"),
+                n => LOG_LEVELS.iter().copied().find(|x| *x == n).or_else(|| {
+                    n.parse::<usize>()
+                        .ok()
+                        .and_then(|i| LOG_LEVELS.get(i).copied())
+                }),
+            };
+            match name {
+                Some(n) => parts.push(format!("level = \"{n}\"")),
+                None => self.notes.push(format!(
+                    "line {l}: log level `{level}` is not kept: statewall logs at warn"
+                )),
+            }
+        }
+        match &r.extra.limit {
+            Some(lim) => match iptables_rate(lim) {
+                Ok((rate, burst)) => {
+                    parts.push(format!("limit = \"{rate}\""));
+                    parts.push(format!("burst = {burst}"));
+                }
+                Err(why) => {
+                    self.notes.push(format!("line {l}: {why}: the log is limited to statewall's 5/minute"));
+                }
+            },
+            None => self.notes.push(format!("line {l}: this LOG has no `-m limit`; statewall never logs unbounded: at most 5/minute, burst 5 (raise `limit` for more)")),
+        }
+        Some(format!("{{ {} }}", parts.join(", ")))
+    }
+
+    /// An ACCEPT with `-m limit` at `flat[p]`: an allow with a global limit when what exceeds
+    /// the rate is dropped (or rejected as statewall rejects) anyway; else refused.
+    fn limited_accept(&mut self, flat: &mut [Flat], p: usize, fin: FinalRule, gone: &mut [bool]) {
+        let r = &self.rules[flat[p].rule];
+        let lim = r.extra.limit.clone().expect("a limit");
+        let here = "`-m limit` on an ACCEPT";
+        let cond = flat[p].cond.clone();
+        let (rate, burst) = match iptables_rate(&lim) {
+            Ok(x) => x,
+            Err(why) => {
+                self.error(r.span.clone(), format!("{here}: {why}"), "statewall's rates are whole numbers of packets per second, minute, hour or day");
+                gone[p] = true;
+                return;
+            }
+        };
+        if !self.new_only(flat, p, &cond) {
+            self.error(r.span.clone(), format!("{here} that also counts packets of connections already accepted"), format!("no ESTABLISHED,RELATED accept comes before it and it has no `-m state --state NEW`, so iptables' limit counts (and stops) every packet it matches, while statewall's counts NEW connections and accepts the rest by its established rule; move `-A {} -m state --state ESTABLISHED,RELATED -j ACCEPT` before it, or add `-m state --state NEW`, if that is what is meant", self.hook.chain()));
+            gone[p] = true;
+            return;
+        }
+        let next = Self::next_deciding(flat, p, &cond);
+        match self.overflow(flat, next, &cond, fin) {
+            Ok((over, next)) => {
+                if let Some(q) = next
+                    && flat[q].cond == cond
+                {
+                    gone[q] = true;
+                    let rq = &self.rules[flat[q].rule];
+                    self.notes.push(format!(
+                        "line {}: `{}` becomes the over-limit rule of line {}'s limit",
+                        rq.line, rq.text, r.line
+                    ));
+                }
+                flat[p].extra.limit = Some(format!(
+                    "{{ rate = \"{rate}\", burst = {burst}, over = \"{over}\" }}"
+                ));
+                flat[p].extra.global = true;
+                let line = r.line;
+                let done = if over == "drop" {
+                    "dropped"
+                } else {
+                    "rejected"
+                };
+                self.notes.push(format!("line {line}: `-m limit` becomes the allow's limit ({rate}, burst {burst}) for the rule as a whole, as iptables' is; what exceeds it is {done} there, as iptables' next rule for those packets does"));
+            }
+            Err(why) => {
+                self.error(r.span.clone(), format!("{here} whose overflow is not dropped"), format!("iptables passes what exceeds the rate on to later rules, and {why}; statewall's limit drops or rejects what exceeds it, so it maps only when those packets are dropped anyway (the next rule for them is a DROP, or the final rule drops)"));
+                gone[p] = true;
+            }
+        }
+    }
+
+    /// A `-m recent` check at `flat[p]`: the ssh brute-force pair, mapped onto the allow it
+    /// guards as a per-source limit; anything else refused.
+    fn recent_pair(
+        &mut self,
+        flat: &mut [Flat],
+        p: usize,
+        sets: &[Side],
+        used: &mut [bool],
+        gone: &mut [bool],
+    ) {
+        let r = &self.rules[flat[p].rule];
+        let rec = r.extra.recent.clone().expect("a recent");
+        let cond = flat[p].cond.clone();
+        // a refused rule is taken out, so that it causes no ordering error of its own
+        gone[p] = true;
+        let refuse = |cx: &mut Self, why: String| {
+            cx.error(r.span.clone(), "a `-m recent` rule statewall cannot map", format!("{why}; statewall maps only the ssh brute-force pair: `-m recent --set --name N` on NEW connections, right after it `-m recent --update --seconds S --hitcount H --name N -j DROP` with the same matches, then the ACCEPT of those connections (a per-source limit of H-1 per S seconds)"));
+        };
+        let Some((kind, false)) = rec.check else {
+            return refuse(
+                self,
+                "it is not an --update or --rcheck (or it is negated)".into(),
+            );
+        };
+        if kind == "remove" || !rec.other.is_empty() {
+            return refuse(
+                self,
+                format!(
+                    "it says {}",
+                    if kind == "remove" {
+                        "--remove".to_string()
+                    } else {
+                        rec.other.join(", ")
+                    }
+                ),
+            );
+        }
+        let seconds = rec
+            .seconds
+            .as_deref()
+            .and_then(|s| s.parse::<u64>().ok())
+            .filter(|s| (1..=86_400 * 7).contains(s));
+        let hits = rec
+            .hitcount
+            .as_deref()
+            .and_then(|s| s.parse::<u32>().ok())
+            .filter(|h| (2..=255).contains(h));
+        let (Some(seconds), Some(hits)) = (seconds, hits) else {
+            return refuse(
+                self,
+                "it needs --seconds (1 to 604800) and --hitcount (2 or more)".into(),
+            );
+        };
+        if flat[p].verdict == Verdict::Accept {
+            return refuse(self, "it accepts".into());
+        }
+        let set = sets.iter().enumerate().rev().find(|(_, s)| {
+            s.at <= p
+                && self.rules[s.rule]
+                    .extra
+                    .recent
+                    .as_ref()
+                    .is_some_and(|x| x.name() == rec.name())
+        });
+        let Some((si, set)) = set else {
+            return refuse(
+                self,
+                format!("no `--set --name {}` comes before it", rec.name()),
+            );
+        };
+        if set.cond != cond || used[si] || (set.at..p).any(|k| flat[k].cond.overlaps(&cond)) {
+            return refuse(
+                self,
+                format!(
+                    "the `--set` of line {} is not right before it with the same matches",
+                    self.rules[set.rule].line
+                ),
+            );
+        }
+        if !self.new_only(flat, set.at, &cond) {
+            return refuse(self, "it counts every packet, not NEW connections (no `--state NEW`, no ESTABLISHED,RELATED accept before it)".into());
+        }
+        let over = match flat[p].verdict {
+            Verdict::Drop => "drop",
+            Verdict::Reject(k) if k == if cond.proto == Some(6) { RejectKind::TcpReset } else { RejectKind::Icmp(IcmpReject::PortUnreachable) } => "reject",
+            _ => return refuse(self, "it rejects with an answer statewall's over-limit reject does not give (a tcp reset for tcp, port unreachable otherwise)".into()),
+        };
+        let q = Self::next_deciding(flat, p, &cond);
+        let fits = q.is_some_and(|q| {
+            flat[q].verdict == Verdict::Accept
+                && self.rules[flat[q].rule].extra.limit.is_none()
+                && stateless(&flat[q].cond) == stateless(&cond)
+                && flat[q].cond.states.is_none_or(|s| s & CtStates::NEW != 0)
+        });
+        let Some(q) = q.filter(|_| fits) else {
+            return refuse(
+                self,
+                "the next rule for these packets is not an ACCEPT with the same matches".into(),
+            );
+        };
+        let rate = format!("{}/{seconds}s", hits - 1);
+        if let Err(why) = Rate::parse(&rate) {
+            return refuse(self, format!("{}/{seconds}s: {why}", hits - 1));
+        }
+        used[si] = true;
+        // `recent` keeps whole addresses, IPv6 ones too
+        flat[q].extra.limit = Some(format!(
+            "{{ rate = \"{rate}\", per = \"source\", ipv6_prefix = 128, over = \"{over}\" }}"
+        ));
+        let (sl, ul, al) = (
+            self.rules[set.rule].line,
+            r.line,
+            self.rules[flat[q].rule].line,
+        );
+        self.notes.push(format!("lines {sl}-{ul}: `-m recent` (at most {} NEW connections per source in any {seconds} s) becomes a per-source limit of {rate} on line {al}'s allow: statewall's token bucket lets {} through at once, then one every {} s as it refills, while `recent` counts a sliding window (all {} free again {seconds} s after the first) and also counts the attempts it {over}s, so a source that keeps trying stays shut out there and gets one through per refill here", hits - 1, hits - 1, every(seconds, hits - 1), hits - 1));
+    }
+}
+
+/// `secs / n` as a short number of seconds.
+fn every(secs: u64, n: u32) -> String {
+    let n = u64::from(n.max(1));
+    if secs.is_multiple_of(n) {
+        (secs / n).to_string()
+    } else {
+        format!("{:.1}", secs as f64 / n as f64)
+    }
+}
+
+impl Analyser<'_> {
+    /// The `log_final` of LOG rule `l` (of every packet, after every deciding rule), unless a
+    /// DROP merged into the final rule would then be logged too (iptables dropped it before the
+    /// LOG): left out then, with a note.
+    pub(super) fn log_final(
+        &mut self,
+        l: usize,
+        ranked: &[(super::classify::Rank, Flat)],
+    ) -> Option<(usize, String)> {
+        let r = &self.rules[l];
+        if let Some((_, f)) = ranked
+            .iter()
+            .find(|(k, _)| *k == super::classify::Rank::Drop)
+        {
+            let why = format!(
+                "statewall's final rule also drops what line {} drops before it, and would log that too",
+                self.rules[f.rule].line
+            );
+            self.left_out_log(r, &why);
+            return None;
+        }
+        self.log_value(r).map(|v| (l, v))
+    }
+}
