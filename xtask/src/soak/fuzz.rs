@@ -181,13 +181,15 @@ pub fn state_seeds(policies: &[Vec<u8>]) -> Vec<Vec<u8>> {
         ])
         .into_bytes(),
     ];
-    for text in policies.iter().take(20) {
-        let text = String::from_utf8_lossy(text);
-        if let (Some(p), _) = policy::parse(&text) {
-            let plan = statewall::core::compile::compile(&p, "statewall");
-            let fp = statewall::core::identity::fingerprint(&plan);
-            out.push(statewall::core::setcache::encode(&fp, &plan.sets));
-        }
+    // (the seed policies that parse; the err-* ones come first by name)
+    let valid = policies
+        .iter()
+        .filter_map(|text| policy::parse(&String::from_utf8_lossy(text)).0)
+        .take(20);
+    for p in valid {
+        let plan = statewall::core::compile::compile(&p, "statewall");
+        let fp = statewall::core::identity::fingerprint(&plan);
+        out.push(statewall::core::setcache::encode(&fp, &plan.sets));
     }
     out
 }
