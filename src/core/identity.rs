@@ -245,7 +245,8 @@ fn rule(h: &mut Fnv, r: &Rule) {
     verdict(h, r.verdict);
 }
 
-fn set_kind(k: SetKind) -> u8 {
+/// A set kind's tag in the fingerprint (also the set cache's, `core::setcache`): fixed forever.
+pub(crate) fn set_kind(k: SetKind) -> u8 {
     match k {
         SetKind::Src4 => 1,
         SetKind::Src6 => 2,

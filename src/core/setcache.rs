@@ -9,31 +9,11 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use crate::core::model::{Cidr, PortRange};
 use crate::core::plan::{Set, SetElem, SetKind};
 
-const MAGIC: &[u8] = b"statewall-sets 1\n";
+const MAGIC: &[u8] = b"statewall-sets 2\n";
 
+/// The kind's tag: the fingerprint's (`identity::set_kind`), fixed forever.
 fn kind_tag(k: SetKind) -> u8 {
-    match k {
-        SetKind::Src4 => 1,
-        SetKind::Src6 => 2,
-        SetKind::Tcp => 3,
-        SetKind::Udp => 4,
-        SetKind::AuditTcp => 5,
-        SetKind::AuditUdp => 6,
-        SetKind::AuditSrc4 => 7,
-        SetKind::AuditSrc6 => 8,
-        SetKind::Live4 => 9,
-        SetKind::Live6 => 10,
-        SetKind::Addr4 => 11,
-        SetKind::Addr6 => 12,
-        SetKind::Dst4 => 13,
-        SetKind::Dst6 => 14,
-        SetKind::TcpSport => 15,
-        SetKind::UdpSport => 16,
-        SetKind::LiveHost4 => 19,
-        SetKind::LiveHost6 => 20,
-        SetKind::Meter4 => 17,
-        SetKind::Meter6 => 18,
-    }
+    crate::core::identity::set_kind(k)
 }
 
 fn kind_of(t: u8) -> Option<SetKind> {
