@@ -161,9 +161,20 @@ pub fn apply<K: Kernel, S: Store, C: Clock>(
             }
             let old = held_plan(t, cached.as_ref(), store);
             if let Some(patch) = old.and_then(|p| crate::core::patch::diff(t, &p, plan)) {
-                let committed = k
-                    .commit(Change::Patch { patch: &patch }, before)
-                    .map_err(RaceOr::from)?;
+                let committed = match k.commit(Change::Patch { patch: &patch }, before) {
+                    Ok(c) => Some(c),
+                    // the kernel refused it (an element or a rule it names was changed by
+                    // someone else since): nothing was applied, and a whole-table replace,
+                    // which names none of them, follows
+                    Err(KernelError::Rejected { message, .. }) => {
+                        tracing::warn!(
+                            "the kernel refused the incremental change ({message}); replacing the table instead"
+                        );
+                        None
+                    }
+                    Err(e) => return Err(RaceOr::from(e)),
+                };
+                if let Some(committed) = committed {
                 let sent_rules = patch.rules.len();
                 let kept = plan.chains.iter().map(|c| c.rules.len()).sum::<usize>()
                     - patch
@@ -186,6 +197,7 @@ pub fn apply<K: Kernel, S: Store, C: Clock>(
                     },
                     carried: kept,
                 });
+                }
             }
         }
         // a replace: what is live, read whole (its drift, every counter, the live members)

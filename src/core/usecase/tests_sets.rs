@@ -373,3 +373,58 @@ fn members_survive_apply_enforce_rollback_and_reboot_with_what_is_left_of_them()
         [("192.0.2.10".to_string(), None)]
     );
 }
+
+#[test]
+fn a_patch_the_kernel_refuses_becomes_a_whole_table_replace() {
+    let (mut k, s, c) = (FakeKernel::new(), MemStore::default(), FakeClock::default());
+    let text = |last: &str| {
+        format!(
+            "[[allow]]\nname = \"web\"\ntcp = [80]\nfrom = [\"192.0.2.1\", \"192.0.2.2\", \"{last}\"]\n"
+        )
+    };
+    apply_text(&mut k, &s, &c, &text("192.0.2.3"));
+    // someone else deletes the element the next apply would delete
+    let t = k.tables.get_mut(T).unwrap();
+    let set = t.sets.iter_mut().find(|s| s.name == "addr4_web").unwrap();
+    set.elements
+        .as_mut()
+        .unwrap()
+        .retain(|e| e.0.to_string() != "192.0.2.3");
+    let p = plan(&text("192.0.2.4"), Mode::Enforce);
+    let t2 = text("192.0.2.4");
+    let files = BTreeMap::new();
+    let a = apply::apply(
+        &mut k,
+        &s,
+        &c,
+        &apply::Request {
+            plan: &p,
+            text: &t2,
+            files: &files,
+            audit_flag: false,
+            sshd_ports: &[],
+        },
+    )
+    .unwrap();
+    assert!(
+        matches!(
+            &a.outcome,
+            apply::Outcome::Committed {
+                replaced: apply::Replaced::Drifted(_),
+                ..
+            }
+        ),
+        "{a:?}"
+    );
+    assert_eq!(k.patches, 0);
+    let live = k.read_table(T).unwrap().unwrap();
+    let set = live.sets.iter().find(|s| s.name == "addr4_web").unwrap();
+    let els: Vec<String> = set
+        .elements
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|e| e.0.to_string())
+        .collect();
+    assert_eq!(els, ["192.0.2.1", "192.0.2.2", "192.0.2.4"]);
+}
