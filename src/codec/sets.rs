@@ -324,6 +324,22 @@ pub fn getset(table: &str, _set: &str) -> Vec<u8> {
     message(NFT_MSG_GETSET, NLM_F_REQUEST | NLM_F_DUMP, &a)
 }
 
+/// The set a `NFT_MSG_NEWSET` dump message describes: its name and default element timeout
+/// in seconds (if it has one).
+pub fn set_header(msg: &[u8]) -> Option<(String, Option<u64>)> {
+    let body = msg.get(NLMSG_HDRLEN + NFGENMSG_LEN..)?;
+    let mut name = None;
+    let mut timeout = None;
+    for (t, p) in wire::attrs(body) {
+        match t {
+            NFTA_SET_NAME => name = Some(wire::string(p)),
+            NFTA_SET_TIMEOUT => timeout = wire::be64(p).map(|ms| ms / 1000),
+            _ => {}
+        }
+    }
+    Some((name?, timeout))
+}
+
 /// The default element timeout in seconds of set `set`, if `msg` describes it and it has one.
 pub fn set_timeout_of(msg: &[u8], set: &str) -> Option<u64> {
     let body = msg.get(NLMSG_HDRLEN + NFGENMSG_LEN..)?;

@@ -261,10 +261,31 @@ fn read_sets(
     if live_only {
         wanted.retain(|(_, kind, _)| kind.live());
     }
-    wanted.sort_by_key(|(first, kind, _)| (*first, *kind as u8));
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
+    // The kernel lists a table's sets in the order they were created, which is the plan's
+    // order (statewall creates them in it): the order the fingerprint hashes them in.
+    // Sets it does not list (none, unless the table changed meanwhile) follow, as statewall
+    // 0.1 ordered them.
+    let headers: Vec<(String, Option<u64>)> = match sock.dump(sets::getset(table, "")) {
+        Ok(msgs) => msgs.iter().filter_map(|m| sets::set_header(m)).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Err(Failure::Interrupted),
+        Err(e) => {
+            return Err(Failure::Error(ReadError(format!(
+                "reading the sets of table inet {table} failed: {e}"
+            ))));
+        }
+    };
+    let created: HashMap<&str, (usize, Option<u64>)> = headers
+        .iter()
+        .enumerate()
+        .map(|(i, (n, t))| (n.as_str(), (i, *t)))
+        .collect();
+    wanted.sort_by_key(|(first, kind, name)| {
+        let at = created.get(name.as_str()).map_or(usize::MAX, |c| c.0);
+        (at, *first, *kind as u8)
+    });
     let mut out = Vec::new();
     for (_, kind, name) in wanted {
         let mut expires = Vec::new();
@@ -285,7 +306,7 @@ fn read_sets(
             Err(e) => Err(format!("reading its elements failed: {e}")),
         };
         let timeout = if kind.live() || kind.meter() {
-            read_set_timeout(sock, table, &name)?
+            created.get(name.as_str()).and_then(|c| c.1)
         } else {
             None
         };
