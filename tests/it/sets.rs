@@ -187,6 +187,15 @@ fn a_changed_set_element_is_drift() {
             .contains("# - \t\t\t192.0.2.99, 198.51.100.0/24, 203.0.113.0/28"),
         "{plan}"
     );
+    // applying the policy again repairs it: a small table's elements are read back and
+    // checked, and a changed one makes the apply replace the table
+    let out = statewall(&ns, ["apply", &policy.path()]);
+    out.assert_ok();
+    assert!(out.stdout.contains("replaced a drifted table"), "{out}");
+    let st = status_json(&ns);
+    assert_eq!(st["drift"], false, "{st}");
+    let list = ns.nft(["list", "set", "inet", "statewall", "src4_ssh"]);
+    assert!(!list.stdout.contains("192.0.2.99"), "{list}");
 }
 
 /// ssh, then `n` entries each opening one TCP port (10000 + i), then "web" (80 and 443: a

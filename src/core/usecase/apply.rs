@@ -109,15 +109,23 @@ pub fn commit_fresh<K: Kernel>(k: &mut K, change: Change<'_>) -> Result<(u32, Co
     })
 }
 
+/// Up to this many set elements in a plan, an apply reads the live table's elements back and
+/// checks them (a changed element is drift, and the apply replaces the table); beyond, it
+/// takes them from the table's fingerprint and the accepted plan's set cache, since the
+/// kernel takes about a second to dump 100,000 elements (`status` still checks them all).
+pub const VERIFY_ELEMENTS: usize = 20_000;
+
 /// Records `rev` as the accepted revision (what boot loads) and in the history, and keeps
 /// its plan's sets (`core::setcache`) for the next incremental apply.
 pub fn accept<S: Store>(store: &S, rev: &Revision, plan: &Plan) -> Result<(), Error> {
-    store.write_set_cache(&crate::core::setcache::encode(&rev.fingerprint, &plan.sets));
     store.write(Kind::Confirmed, rev).map_err(|e| {
         Error::Refused(format!(
             "the table was committed, but recording it for boot failed: {e}"
         ))
     })?;
+    // only after the record: the cache's fingerprint then never names a plan boot would not
+    // load (the unchanged check trusts it to say what the accepted revision is)
+    store.write_set_cache(&crate::core::setcache::encode(&rev.fingerprint, &plan.sets));
     if let Err(e) = store.append_revision(rev) {
         tracing::warn!("the revision history could not be written: {e}");
     }
@@ -143,9 +151,22 @@ pub fn apply<K: Kernel, S: Store, C: Clock>(
     let cached: Option<(String, Vec<crate::core::plan::Set>)> = store
         .read_set_cache()
         .and_then(|b| crate::core::setcache::decode(&b));
+    // a table of up to VERIFY_ELEMENTS set elements is read whole and checked, so that an
+    // element changed by someone else makes it drifted and the apply replaces it
+    let small = plan
+        .sets
+        .iter()
+        .filter(|s| !s.kind.live() && !s.kind.dynamic())
+        .map(|s| s.elements.len())
+        .sum::<usize>()
+        <= VERIFY_ELEMENTS;
     let outcome = ON_RACE.run(|_| {
         let before = k.generation()?;
-        let live = k.read_for_apply(&plan.table)?;
+        let live = if small {
+            k.read_table(&plan.table)?
+        } else {
+            k.read_for_apply(&plan.table)?
+        };
         refuse_foreign(live.as_ref()).map_err(RaceOr::Err)?;
         if let Some(t) = &live {
             if t.stored_mode() == Some("enforce") && plan.mode == Mode::Audit && !req.audit_flag {
@@ -156,10 +177,22 @@ pub fn apply<K: Kernel, S: Store, C: Clock>(
                     plan.table
                 ))));
             }
-            if holds(t, plan, &fingerprint) {
+            let unchanged = if small {
+                already_live(t, plan)
+            } else {
+                holds(t, plan, &fingerprint)
+            };
+            if unchanged {
                 return Ok(Outcome::Unchanged { generation: before });
             }
-            let old = held_plan(t, cached.as_ref(), store);
+            let old = if small {
+                // read whole: the plan it holds, when it is undrifted
+                live_fingerprint(t)
+                    .ok()
+                    .and_then(|_| crate::core::report::live_plan(t).ok())
+            } else {
+                held_plan(t, cached.as_ref(), store)
+            };
             if let Some(patch) = old.and_then(|p| crate::core::patch::diff(t, &p, plan)) {
                 let committed = match k.commit(Change::Patch { patch: &patch }, before) {
                     Ok(c) => Some(c),
@@ -202,6 +235,7 @@ pub fn apply<K: Kernel, S: Store, C: Clock>(
         }
         // a replace: what is live, read whole (its drift, every counter, the live members)
         let live = match live {
+            Some(t) if small => Some(t),
             Some(_) => k.read_table(&plan.table)?,
             None => None,
         };

@@ -126,7 +126,9 @@ fn apply_commits_one_batch_and_a_rejected_one_changes_nothing() {
     );
     k.hit(T, "ssh", 5);
     let before = k.read_table(T).unwrap();
-    k.inject.push_back(Inject::Reject(libc::EINVAL));
+    // (one more rule: a patch first; refused, a whole-table replace, refused too)
+    k.inject
+        .extend([Inject::Reject(libc::EINVAL), Inject::Reject(libc::EINVAL)]);
     let e = plain(&mut k, &s, SSH_WEB, Mode::Enforce).unwrap_err();
     assert!(
         matches!(e, Error::Kernel(KernelError::Rejected { .. })),
