@@ -193,44 +193,10 @@ pub fn apply<K: Kernel, S: Store, C: Clock>(
             } else {
                 held_plan(t, cached.as_ref(), store)
             };
-            if let Some(patch) = old.and_then(|p| crate::core::patch::diff(t, &p, plan)) {
-                let committed = match k.commit(Change::Patch { patch: &patch }, before) {
-                    Ok(c) => Some(c),
-                    // the kernel refused it (an element or a rule it names was changed by
-                    // someone else since): nothing was applied, and a whole-table replace,
-                    // which names none of them, follows
-                    Err(KernelError::Rejected { message, .. }) => {
-                        tracing::warn!(
-                            "the kernel refused the incremental change ({message}); replacing the table instead"
-                        );
-                        None
-                    }
-                    Err(e) => return Err(RaceOr::from(e)),
-                };
-                if let Some(committed) = committed {
-                let sent_rules = patch.rules.len();
-                let kept = plan.chains.iter().map(|c| c.rules.len()).sum::<usize>()
-                    - patch
-                        .rules
-                        .iter()
-                        .filter(|e| matches!(e, crate::core::patch::RuleEdit::Insert { .. }))
-                        .count();
-                return Ok(Outcome::Committed {
-                    before,
-                    committed,
-                    replaced: Replaced::Patched {
-                        fingerprint: t.stored_fingerprint().unwrap_or("?").to_string(),
-                        mode: t.stored_mode().unwrap_or("?").to_string(),
-                        elements: patch
-                            .elements
-                            .iter()
-                            .map(|e| e.add.len() + e.del.len())
-                            .sum(),
-                        rules: sent_rules,
-                    },
-                    carried: kept,
-                });
-                }
+            if let Some(patch) = old.and_then(|p| crate::core::patch::diff(t, &p, plan))
+                && let Some(outcome) = try_patch(k, t, plan, &patch, before)?
+            {
+                return Ok(outcome);
             }
         }
         // a replace: what is live, read whole (its drift, every counter, the live members)
@@ -318,6 +284,48 @@ pub fn apply<K: Kernel, S: Store, C: Clock>(
         outcome,
         fingerprint,
     })
+}
+
+/// Commits `patch` against generation `before`: the outcome, or None when the kernel
+/// refused it (an element or a rule it names was changed by someone else since: nothing was
+/// applied, and a whole-table replace, which names none of them, follows).
+fn try_patch<K: Kernel>(
+    k: &mut K,
+    t: &LiveTable,
+    plan: &Plan,
+    patch: &crate::core::patch::Patch,
+    before: u32,
+) -> Result<Option<Outcome>, RaceOr<Error>> {
+    let committed = match k.commit(Change::Patch { patch }, before) {
+        Ok(c) => c,
+        Err(KernelError::Rejected { message, .. }) => {
+            tracing::warn!(
+                "the kernel refused the incremental change ({message}); replacing the table instead"
+            );
+            return Ok(None);
+        }
+        Err(e) => return Err(RaceOr::from(e)),
+    };
+    let inserted = patch
+        .rules
+        .iter()
+        .filter(|e| matches!(e, crate::core::patch::RuleEdit::Insert { .. }))
+        .count();
+    Ok(Some(Outcome::Committed {
+        before,
+        committed,
+        replaced: Replaced::Patched {
+            fingerprint: t.stored_fingerprint().unwrap_or("?").to_string(),
+            mode: t.stored_mode().unwrap_or("?").to_string(),
+            elements: patch
+                .elements
+                .iter()
+                .map(|e| e.add.len() + e.del.len())
+                .sum(),
+            rules: patch.rules.len(),
+        },
+        carried: plan.chains.iter().map(|c| c.rules.len()).sum::<usize>() - inserted,
+    }))
 }
 
 /// The plan the live table `t` (read for an apply) holds, with its sets' elements: the
