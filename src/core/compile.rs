@@ -500,23 +500,24 @@ fn of_family(nets: &[Cidr], v6: bool) -> Vec<Cidr> {
         .collect()
 }
 
-/// One network inline, several in the entry's own set of `kind` (made here).
-fn net_match(
-    nets: &[Cidr],
+/// One element inline (`one`), several in the entry's own set of `kind` (made here) looked
+/// up by `many`: networks and port ranges alike.
+fn one_or_set<T: Copy + Into<SetElem>>(
+    items: &[T],
     svc: &Service,
     kind: SetKind,
     sets: &mut Vec<Set>,
-    one: fn(Cidr) -> Match,
+    one: fn(T) -> Match,
     many: Match,
 ) -> Option<Match> {
-    match nets {
+    match items {
         [] => None,
-        [n] => Some(one(*n)),
+        [x] => Some(one(*x)),
         _ => {
             sets.push(Set {
                 name: set_name(kind, &svc.name),
                 kind,
-                elements: sorted(nets.iter().map(|n| SetElem::Net(*n)).collect()),
+                elements: sorted(items.iter().map(|&x| x.into()).collect()),
                 timeout: None,
             });
             Some(many)
@@ -557,11 +558,11 @@ fn address_matches(svc: &Service, sets: &mut Vec<Set>) -> Vec<Vec<Match>> {
             // set's does); each list kind is one lookup, one inline when it has one element
             let (hosts, networks): (Vec<Cidr>, Vec<Cidr>) = nets.iter().partition(|n| is_host(n));
             let many = Match::SrcInSet { v6 };
-            if let Some(src) = net_match(&networks, svc, kind, sets, Match::SrcNet, many) {
+            if let Some(src) = one_or_set(&networks, svc, kind, sets, Match::SrcNet, many) {
                 out.push(vec![src]);
             }
             let many = Match::SrcInAddrs { v6 };
-            if let Some(src) = net_match(&hosts, svc, addr_kind, sets, Match::SrcNet, many) {
+            if let Some(src) = one_or_set(&hosts, svc, addr_kind, sets, Match::SrcNet, many) {
                 out.push(vec![src]);
             }
         }
@@ -584,14 +585,14 @@ fn address_matches(svc: &Service, sets: &mut Vec<Set>) -> Vec<Vec<Match>> {
             ms.push(Match::SrcInLive { v6, set });
         }
         let src = Match::SrcInSet { v6 };
-        ms.extend(net_match(&from, svc, skind, sets, Match::SrcNet, src));
+        ms.extend(one_or_set(&from, svc, skind, sets, Match::SrcNet, src));
         ms.extend(
             of_family(&m.except_from, v6)
                 .into_iter()
                 .map(Match::SrcNetNot),
         );
         let dst = Match::DstInSet { v6 };
-        ms.extend(net_match(&to, svc, dkind, sets, Match::DstNet, dst));
+        ms.extend(one_or_set(&to, svc, dkind, sets, Match::DstNet, dst));
         ms.extend(
             of_family(&m.except_to, v6)
                 .into_iter()
@@ -603,30 +604,6 @@ fn address_matches(svc: &Service, sets: &mut Vec<Set>) -> Vec<Vec<Match>> {
         out.push(ms);
     }
     out
-}
-
-/// One port list: inline when it is one range, else the entry's set of `kind` (made here).
-fn port_match(
-    ports: &[crate::core::model::PortRange],
-    svc: &Service,
-    kind: SetKind,
-    sets: &mut Vec<Set>,
-    one: fn(crate::core::model::PortRange) -> Match,
-    many: Match,
-) -> Option<Match> {
-    match ports {
-        [] => None,
-        [r] => Some(one(*r)),
-        _ => {
-            sets.push(Set {
-                name: set_name(kind, &svc.name),
-                kind,
-                elements: sorted(ports.iter().map(|r| SetElem::Ports(*r)).collect()),
-                timeout: None,
-            });
-            Some(many)
-        }
-    }
 }
 
 /// The protocol parts of an entry's rules: (protocol, matches), one per protocol with
@@ -660,7 +637,7 @@ fn bodies(svc: &Service, sets: &mut Vec<Set>) -> Vec<(u8, Vec<Match>)> {
             continue;
         }
         let mut base = vec![Match::L4Proto(proto)];
-        base.extend(port_match(
+        base.extend(one_or_set(
             dports,
             svc,
             dkind,
@@ -668,7 +645,7 @@ fn bodies(svc: &Service, sets: &mut Vec<Set>) -> Vec<(u8, Vec<Match>)> {
             Match::DstPort,
             Match::DstPortInSet,
         ));
-        base.extend(port_match(
+        base.extend(one_or_set(
             sports,
             svc,
             skind,

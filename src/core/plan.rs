@@ -564,6 +564,18 @@ pub enum SetElem {
     Ports(PortRange),
 }
 
+impl From<Cidr> for SetElem {
+    fn from(n: Cidr) -> SetElem {
+        SetElem::Net(n)
+    }
+}
+
+impl From<PortRange> for SetElem {
+    fn from(r: PortRange) -> SetElem {
+        SetElem::Ports(r)
+    }
+}
+
 impl std::fmt::Display for SetElem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -20,7 +20,9 @@ const ROOT_KEYS: &[&str] = &[
 ];
 const SECTION_KEYS: &[&str] = &["final", "log_final", "baseline", "allow", "reject", "block"];
 const BASELINE_KEYS: &[&str] = &["established", "invalid", "loopback", "icmp", "icmpv6"];
-const ALLOW_KEYS: &[&str] = &[
+/// The keys of an allow or block entry.
+const ALLOW_KEYS: &[&str] = &ENTRY_KEYS;
+const ENTRY_KEYS: [&str; 21] = [
     "name",
     "tcp",
     "udp",
@@ -43,30 +45,18 @@ const ALLOW_KEYS: &[&str] = &[
     "published",
     "published_udp",
 ];
-const REJECT_KEYS: &[&str] = &[
-    "name",
-    "tcp",
-    "udp",
-    "icmp",
-    "from",
-    "from_file",
-    "from_set",
-    "iif",
-    "oif",
-    "to",
-    "except_from",
-    "except_to",
-    "tcp_sport",
-    "udp_sport",
-    "protocol",
-    "icmpv6",
-    "tcp_flags",
-    "limit",
-    "log",
-    "published",
-    "published_udp",
-    "with",
-];
+/// A reject entry's: an allow entry's, and `with`.
+const REJECT_KEYS: &[&str] = &and_with(ENTRY_KEYS);
+
+const fn and_with(keys: [&'static str; 21]) -> [&'static str; 22] {
+    let mut out = ["with"; 22];
+    let mut i = 0;
+    while i < keys.len() {
+        out[i] = keys[i];
+        i += 1;
+    }
+    out
+}
 const SET_KEYS: &[&str] = &["name", "timeout", "networks"];
 
 /// The keys valid at a place, aliases people write for them, and how to say where.
