@@ -1,10 +1,10 @@
 //! Issue 10 in the kernel: forward and output sections and every new match are what nft
 //! makes of statewall's own text, read back without drift, and judged by real packets —
-//! forward through a routed third namespace (`support::forwarded::Trio`).
+//! forward through a routed third namespace (`support::forwarded::trio`).
 
 use std::net::SocketAddr;
 
-use crate::support::forwarded::{BACKEND, CLIENT, FW_BACK, FW_FRONT, Trio};
+use crate::support::forwarded::{BACKEND, CLIENT, FW_BACK, FW_FRONT, trio};
 use crate::support::{
     PROBE_TIMEOUT, Probe, TempPolicy, listen_tcp, packets_of, probe_tcp, statewall, status_json,
 };
@@ -45,7 +45,7 @@ fn addr(ip: std::net::Ipv4Addr, port: u16) -> SocketAddr {
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn forward_allows_what_its_section_allows_and_drops_or_rejects_the_rest() {
-    let t = Trio::new("h-fwd");
+    let t = trio("h-fwd");
     let _backend = listen_tcp(&t.backend, &[8080, 8081, 8082]);
     // routed, and nothing filters yet: every port answers
     for port in [8080, 8081, 8082] {
@@ -95,18 +95,25 @@ fn forward_allows_what_its_section_allows_and_drops_or_rejects_the_rest() {
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn output_rejects_what_its_section_rejects_and_input_matches_destinations_and_exceptions() {
-    let t = Trio::new("h-out");
+    let t = trio("h-out");
     let _backend = listen_tcp(&t.backend, &[7001, 7002]);
     let _fw = listen_tcp(&t.fw, &[5001, 5002]);
     // a second address of fw on the client side
-    t.fw.exec(["ip", "addr", "add", "10.10.1.11/24", "dev", "veth-fc"])
-        .assert_ok();
-    let second = std::net::Ipv4Addr::new(10, 10, 1, 11);
+    let second = std::net::Ipv4Addr::new(192, 0, 2, 11);
+    t.fw.exec([
+        "ip",
+        "addr",
+        "add",
+        &format!("{second}/24"),
+        "dev",
+        "veth-fc",
+    ])
+    .assert_ok();
     let policy = TempPolicy::new(
         "h-out",
         &format!(
             "[[allow]]\nname = \"second-only\"\ntcp = [5001]\nto = [\"{second}\"]\n\n\
-             [[allow]]\nname = \"all-but-client\"\ntcp = [5002]\nfrom = [\"10.10.1.0/24\"]\nexcept_from = [\"{CLIENT}\"]\n\n\
+             [[allow]]\nname = \"all-but-client\"\ntcp = [5002]\nfrom = [\"192.0.2.0/24\"]\nexcept_from = [\"{CLIENT}\"]\n\n\
              [output]\nfinal = \"accept\"\n\n\
              [[output.reject]]\nname = \"no-7002\"\ntcp = [7002]\nto = [\"{BACKEND}\"]\nwith = \"tcp-reset\"\n"
         ),

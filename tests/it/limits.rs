@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::support::forwarded::{BACKEND, CLIENT, FW_BACK, FW_FRONT, Trio};
+use crate::support::forwarded::{BACKEND, CLIENT, FW_BACK, FW_FRONT, trio};
 use crate::support::{
     Netns, PROBE_TIMEOUT, Pair, Probe, TempPolicy, fw_v4, listen_tcp, probe_tcp, rules_named,
     statewall, status_json,
@@ -66,7 +66,7 @@ fn addr(ip: std::net::Ipv4Addr, port: u16) -> SocketAddr {
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn a_burst_of_new_connections_from_one_source_is_limited_while_another_still_connects() {
-    let t = Trio::new("l-meter");
+    let t = trio("l-meter");
     let _ssh = listen_tcp(&t.fw, &[22]);
     let policy = TempPolicy::new(
         "l-meter",
@@ -194,7 +194,7 @@ fn nat_table(ns: &Netns, counters: bool) -> String {
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn a_port_published_by_a_docker_like_dnat_is_reachable_only_from_the_sources_allowed() {
-    let t = Trio::new("l-dock");
+    let t = trio("l-dock");
     let _backend = listen_tcp(&t.backend, &[80]);
     // what Docker does for `-p 8080:80`: DNAT in an iptables-nft nat table (the test builds
     // it with iptables, an oracle tool; statewall never touches it)
@@ -211,7 +211,7 @@ fn a_port_published_by_a_docker_like_dnat_is_reachable_only_from_the_sources_all
         "-j",
         "DNAT",
         "--to-destination",
-        "10.10.2.2:80",
+        "198.51.100.2:80",
     ])
     .assert_ok();
     let published = addr(FW_FRONT, 8080);
@@ -241,7 +241,7 @@ fn a_port_published_by_a_docker_like_dnat_is_reachable_only_from_the_sources_all
     let short = Duration::from_millis(500);
     assert_eq!(probe_tcp(&t.client, published, short), Probe::TimedOut);
     // to the client's network: through, by its original port only
-    let mine = policy("10.10.1.0/24");
+    let mine = policy("192.0.2.0/24");
     statewall(&t.fw, ["apply", &mine.path()]).assert_ok();
     assert_eq!(
         probe_tcp(&t.client, published, PROBE_TIMEOUT),
