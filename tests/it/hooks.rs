@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use crate::support::forwarded::{BACKEND, CLIENT, FW_BACK, FW_FRONT, trio};
+use crate::support::forwarded::{BACKEND, CLIENT, FW_FRONT, trio};
 use crate::support::{
     PROBE_TIMEOUT, Probe, TempPolicy, listen_tcp, packets_of, probe_tcp, statewall, status_json,
 };
@@ -146,5 +146,4 @@ fn output_rejects_what_its_section_rejects_and_input_matches_destinations_and_ex
     let st = status_json(&t.fw);
     assert_eq!(st["drift"], false, "{st}");
     assert!(packets_of(&st, "no-7002") >= 1, "{st}");
-    let _ = FW_BACK;
 }
