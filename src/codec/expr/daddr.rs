@@ -48,11 +48,7 @@ mod tests {
     use crate::core::plan::Verdict;
 
     fn net(s: &str) -> Cidr {
-        let (a, l) = s.split_once('/').unwrap();
-        match a.parse().unwrap() {
-            std::net::IpAddr::V4(a) => Cidr::V4(a, l.parse().unwrap()),
-            std::net::IpAddr::V6(a) => Cidr::V6(a, l.parse().unwrap()),
-        }
+        crate::core::policy::parse_member(s).unwrap()
     }
 
     #[test]
