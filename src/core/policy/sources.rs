@@ -8,7 +8,7 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 use super::cidr::parse_cidr;
-use super::intervals::{Kept, all_disjoint, keep_disjoint};
+use super::intervals::{Kept, disjoint, keep_disjoint};
 use super::{Checker, FromList, Kind, inner_span, type_name};
 use crate::core::diag::{Diags, loc_of};
 use crate::core::model::{Cidr, Loc};
@@ -137,7 +137,7 @@ impl Checker<'_> {
             nets: Vec::new(),
             clean: true,
         });
-        let (file_nets, diags) = self.list_networks(&source, &mut list);
+        let (mut file_nets, diags) = self.list_networks(&source, &mut list);
         if file_nets.is_empty() && diags.is_empty() {
             self.error(
                 span.clone(),
@@ -149,8 +149,14 @@ impl Checker<'_> {
         self.diags
             .absorb(0, diags, |d| d.source = Some(source.clone()));
         // later checks (shadowed rejects) point at the from_file key for these networks
-        list.nets
-            .extend(file_nets.into_iter().map(|(n, _)| (n, span.clone())));
+        for (_, at) in &mut file_nets {
+            *at = span.clone();
+        }
+        if list.nets.is_empty() {
+            list.nets = file_nets;
+        } else {
+            list.nets.extend(file_nets);
+        }
         Some(list)
     }
 
@@ -183,21 +189,28 @@ impl Checker<'_> {
     ) -> (Vec<(Cidr, Range<usize>)>, Diags) {
         let text = &source.1;
         let mut sub = Checker::new(text, None, self.stored);
-        let mut parsed: Vec<(Cidr, Range<usize>)> = Vec::new();
-        for (tspan, t) in list_lines(text) {
-            match sub.cidr(t, tspan.clone()) {
-                Some(net) => parsed.push((net, tspan)),
-                None => list.clean = false,
-            }
+        let mut parsed: Vec<(Cidr, Range<usize>)> =
+            Vec::with_capacity(text.bytes().filter(|b| *b == b'\n').count() + 1);
+        for (tspan, t) in ListLines::new(text) {
+            let net = match fast_v4(t.as_bytes()) {
+                Some(net) => net,
+                None => match sub.cidr(t, tspan.clone()) {
+                    Some(net) => net,
+                    None => {
+                        list.clean = false;
+                        continue;
+                    }
+                },
+            };
+            parsed.push((net, tspan));
         }
         // no overlap anywhere (the usual list): nothing more to look at
-        let spans: Vec<(u8, u128, u128)> = list
-            .nets
-            .iter()
-            .chain(parsed.iter())
-            .map(|(n, _)| n.interval())
-            .collect();
-        if all_disjoint(&spans) {
+        let inline = list.nets.len();
+        let net = |i: usize| match i.checked_sub(inline) {
+            None => list.nets[i].0,
+            Some(k) => parsed[k].0,
+        };
+        if disjoint(inline + parsed.len(), |i| net(i).interval()) {
             return (parsed, sub.diags);
         }
         let mut kept = Kept::default();
@@ -205,7 +218,6 @@ impl Checker<'_> {
             let (fam, lo, hi) = net.interval();
             kept.insert(fam, lo, hi, i);
         }
-        let inline = list.nets.len();
         let mut file_nets: Vec<(Cidr, Range<usize>)> = Vec::new();
         for (net, tspan) in parsed {
             let (fam, lo, hi) = net.interval();
@@ -298,21 +310,87 @@ fn net_clash(a: Cidr, b: Cidr, at: Loc) -> (String, String) {
 
 /// The lines of a list file that say something: without their `#` comment and trimmed,
 /// with their spans.
-fn list_lines(text: &str) -> Vec<(Range<usize>, &str)> {
-    let mut out = Vec::new();
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let start = offset;
-        offset += line.len();
-        let content = line.split('#').next().unwrap_or("");
-        let t = content.trim();
-        if t.is_empty() {
-            continue;
-        }
-        let at = start + (content.len() - content.trim_start().len());
-        out.push((at..at + t.len(), t));
+struct ListLines<'t> {
+    text: &'t str,
+    offset: usize,
+}
+
+impl<'t> ListLines<'t> {
+    fn new(text: &'t str) -> Self {
+        ListLines { text, offset: 0 }
     }
-    out
+}
+
+impl<'t> Iterator for ListLines<'t> {
+    type Item = (Range<usize>, &'t str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.offset < self.text.len() {
+            let start = self.offset;
+            let rest = &self.text.as_bytes()[start..];
+            let len = rest
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(rest.len(), |i| i + 1);
+            self.offset += len;
+            let line = &rest[..len];
+            // `#` and the whitespace trimmed are ASCII: the cuts fall on char boundaries
+            let content =
+                &self.text[start..start + line.iter().position(|b| *b == b'#').unwrap_or(len)];
+            let t = content.trim();
+            if t.is_empty() {
+                continue;
+            }
+            let at = start + (content.len() - content.trim_start().len());
+            return Some((at..at + t.len(), t));
+        }
+        None
+    }
+}
+
+/// The network an IPv4 address or network written plainly (`198.51.100.7`,
+/// `198.51.100.0/24`) is, as [`parse_cidr`] reads it: the fast way through a list of
+/// 100,000 lines. None for anything else (IPv6, a mistake): [`parse_cidr`] then decides,
+/// and explains.
+fn fast_v4(s: &[u8]) -> Option<Cidr> {
+    let mut i = 0;
+    let mut addr: u32 = 0;
+    for k in 0..4 {
+        let start = i;
+        let mut v: u32 = 0;
+        while i < s.len() && i - start < 3 && s[i].is_ascii_digit() {
+            v = v * 10 + u32::from(s[i] - b'0');
+            i += 1;
+        }
+        let n = i - start;
+        // std refuses leading zeros (they could mean octal)
+        if n == 0 || v > 255 || (n > 1 && s[start] == b'0') {
+            return None;
+        }
+        addr = addr << 8 | v;
+        if k < 3 {
+            if s.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+    }
+    let len: u8 = match &s[i..] {
+        [] => 32,
+        [b'/', p @ ..] if (1..=2).contains(&p.len()) && p.iter().all(u8::is_ascii_digit) => {
+            let n = p.iter().fold(0u8, |n, d| n * 10 + (d - b'0'));
+            if n > 32 {
+                return None;
+            }
+            n
+        }
+        _ => return None,
+    };
+    let host = u32::MAX.checked_shr(u32::from(len)).unwrap_or(0);
+    if addr & host != 0 {
+        return None;
+    }
+    Some(Cidr::V4(std::net::Ipv4Addr::from(addr), len))
 }
 
 #[cfg(test)]
@@ -322,11 +400,84 @@ mod tests {
     #[test]
     fn list_file_lines() {
         let text = "# office\n 10.0.0.0/8 # hq\n\n192.0.2.1\r\n";
-        let lines = list_lines(text);
-        let got: Vec<(&str, &str)> = lines.iter().map(|(r, t)| (&text[r.clone()], *t)).collect();
+        let got: Vec<(&str, &str)> = ListLines::new(text)
+            .map(|(r, t)| (&text[r.clone()], t))
+            .collect();
         assert_eq!(
             got,
             [("10.0.0.0/8", "10.0.0.0/8"), ("192.0.2.1", "192.0.2.1")]
+        );
+    }
+
+    /// The fast way reads what `parse_cidr` reads, exactly, or leaves it to `parse_cidr`:
+    /// every string of a small alphabet up to 6 characters, and random longer ones.
+    #[test]
+    fn fast_v4_agrees_with_parse_cidr() {
+        let alphabet = b"0125/.9:a ";
+        let mut checked = 0;
+        let mut s = Vec::new();
+        let mut check = |s: &[u8]| {
+            let text = std::str::from_utf8(s).unwrap();
+            if let Some(net) = fast_v4(s) {
+                assert_eq!(parse_cidr(text), Ok(net), "{text:?}");
+            }
+            checked += 1;
+        };
+        fn each(s: &mut Vec<u8>, alphabet: &[u8], depth: usize, f: &mut dyn FnMut(&[u8])) {
+            f(s);
+            if depth == 0 {
+                return;
+            }
+            for c in alphabet {
+                s.push(*c);
+                each(s, alphabet, depth - 1, f);
+                s.pop();
+            }
+        }
+        each(&mut s, alphabet, 6, &mut check);
+        // longer: random dotted quads with prefixes, some malformed
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut hits = 0;
+        for _ in 0..200_000 {
+            let mut t = String::new();
+            for k in 0..4 {
+                let o = rnd(300);
+                if rnd(20) == 0 {
+                    t.push('0');
+                }
+                t.push_str(&o.to_string());
+                if k < 3 {
+                    t.push('.');
+                }
+            }
+            if rnd(2) == 0 {
+                t.push_str(&format!("/{}", rnd(40)));
+            }
+            if let Some(net) = fast_v4(t.as_bytes()) {
+                hits += 1;
+                assert_eq!(parse_cidr(&t), Ok(net), "{t:?}");
+            } else {
+                // every plain IPv4 form takes the fast way: what it leaves is a mistake
+                assert!(
+                    parse_cidr(&t).is_err(),
+                    "{t:?} parses, but not the fast way"
+                );
+            }
+        }
+        assert!(checked > 1_000_000 && hits > 10_000, "{checked} {hits}");
+        assert_eq!(
+            fast_v4(b"198.51.100.0/24"),
+            Some(Cidr::V4([198, 51, 100, 0].into(), 24))
+        );
+        assert_eq!(
+            fast_v4(b"0.0.0.0/0"),
+            Some(Cidr::V4([0, 0, 0, 0].into(), 0))
         );
     }
 }
