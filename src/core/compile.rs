@@ -330,7 +330,13 @@ fn service_rules(
     entry: Entry,
     verdict: impl Fn(u8) -> Verdict,
 ) {
-    let new_only = entry == Entry::Allow { stateful: true };
+    // an allow matches NEW connections after the established rule; without it, the states
+    // its `state` says, or every packet
+    let state = match entry {
+        Entry::Allow { stateful: true } => Some(CtStates(CtStates::NEW)),
+        Entry::Allow { stateful: false } => svc.more.state,
+        Entry::Other => None,
+    };
     let first_rule = out.len();
     let mut head = Vec::with_capacity(2);
     if let Some(name) = &svc.iif {
@@ -350,8 +356,8 @@ fn service_rules(
             let mut matches = head.clone();
             matches.extend(fam.iter().copied());
             matches.extend(body.iter().copied());
-            if new_only {
-                matches.push(Match::CtState(CtStates(CtStates::NEW)));
+            if let Some(st) = state {
+                matches.push(Match::CtState(st));
             }
             let rule = |matches: Vec<Match>, verdict: Verdict| Rule {
                 comment: svc.name.clone(),
@@ -377,10 +383,11 @@ fn service_rules(
             }
             if let Some(limit) = svc.more.limit {
                 let mut m = matches.clone();
-                // an allow limits the connections it lets in, not their packets
-                let new = Match::CtState(CtStates(CtStates::NEW));
-                if matches!(entry, Entry::Allow { .. }) && !m.contains(&new) {
-                    m.push(new);
+                // an allow limits the connections it lets in, not their packets (or, with
+                // `state`, the packets of the states it names)
+                let has_state = m.iter().any(|m| matches!(m, Match::CtState(_)));
+                if matches!(entry, Entry::Allow { .. }) && !has_state {
+                    m.push(Match::CtState(CtStates(CtStates::NEW)));
                 }
                 let over = match limit.over {
                     Over::Drop => Verdict::Drop,
@@ -612,13 +619,14 @@ fn address_matches(svc: &Service, sets: &mut Vec<Set>) -> Vec<Vec<Match>> {
 fn bodies(svc: &Service, sets: &mut Vec<Set>) -> Vec<(u8, Vec<Match>)> {
     let m = &svc.more;
     let mut bodies: Vec<(u8, Vec<Match>)> = Vec::new();
-    for (proto, dports, sports, dkind, skind) in [
+    for (proto, dports, sports, dkind, skind, (not_d, not_s)) in [
         (
             IPPROTO_TCP,
             &svc.tcp,
             &m.tcp_sport,
             SetKind::Tcp,
             SetKind::TcpSport,
+            (&m.except_tcp, &m.except_tcp_sport),
         ),
         (
             IPPROTO_UDP,
@@ -626,6 +634,7 @@ fn bodies(svc: &Service, sets: &mut Vec<Set>) -> Vec<(u8, Vec<Match>)> {
             &m.udp_sport,
             SetKind::Udp,
             SetKind::UdpSport,
+            (&m.except_udp, &m.except_udp_sport),
         ),
     ] {
         let flags: &[(u8, u8)] = if proto == IPPROTO_TCP {
@@ -633,7 +642,12 @@ fn bodies(svc: &Service, sets: &mut Vec<Set>) -> Vec<(u8, Vec<Match>)> {
         } else {
             &[]
         };
-        if dports.is_empty() && sports.is_empty() && flags.is_empty() {
+        if dports.is_empty()
+            && sports.is_empty()
+            && flags.is_empty()
+            && not_d.is_empty()
+            && not_s.is_empty()
+        {
             continue;
         }
         let mut base = vec![Match::L4Proto(proto)];
@@ -653,6 +667,9 @@ fn bodies(svc: &Service, sets: &mut Vec<Set>) -> Vec<(u8, Vec<Match>)> {
             Match::SrcPort,
             Match::SrcPortInSet,
         ));
+        // exceptions: one `!=` each, as `except_from` is
+        base.extend(not_d.iter().copied().map(Match::DstPortNot));
+        base.extend(not_s.iter().copied().map(Match::SrcPortNot));
         if flags.is_empty() {
             bodies.push((proto, base.clone()));
         }

@@ -210,6 +210,14 @@ fn a_match(h: &mut Fnv, m: &Match) {
             h.tag(30);
             ports(h, r);
         }
+        Match::DstPortNot(r) => {
+            h.tag(31);
+            ports(h, r);
+        }
+        Match::SrcPortNot(r) => {
+            h.tag(32);
+            ports(h, r);
+        }
     }
 }
 

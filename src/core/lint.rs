@@ -124,6 +124,9 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         Match::Meter { .. } => false,
         // nothing DNAT'ed the lint's packets: their original port is their port
         Match::CtOrigDport(r) => p.dport.is_some_and(|d| r.lo <= d && d <= r.hi),
+        Match::DstPortNot(r) => p.dport.is_some_and(|d| d < r.lo || r.hi < d),
+        // the client's source port is unknown: taken to match, as `SrcPort`
+        Match::SrcPortNot(_) => true,
     }
 }
 

@@ -299,6 +299,16 @@ pub struct More {
     /// `published`: (protocol, original destination ports) of connections the kernel
     /// DNAT'ed (`ct original proto-dst`): ports a container runtime publishes
     pub published: Vec<(u8, PortRange)>,
+    /// `except_tcp`, `except_udp`: destination ports the entry does not match (`th dport !=
+    /// 80`, one `!=` per port or range); alone they name their protocol (every port but these)
+    pub except_tcp: Vec<PortRange>,
+    pub except_udp: Vec<PortRange>,
+    /// `except_tcp_sport`, `except_udp_sport`: source ports the entry does not match
+    pub except_tcp_sport: Vec<PortRange>,
+    pub except_udp_sport: Vec<PortRange>,
+    /// `state`: the connection states an allow matches (`ct state established,related`), in
+    /// a section without the established rule; None = that section's stateless allow
+    pub state: Option<crate::core::plan::CtStates>,
     /// `limit`: what exceeds it gets `over` (before the entry's own rule)
     pub limit: Option<Limit>,
     /// `log`: a rate-limited log rule before the entry's rules
@@ -315,6 +325,10 @@ impl More {
             || !self.icmpv6.is_empty()
             || !self.tcp_flags.is_empty()
             || !self.published.is_empty()
+            || !self.except_tcp.is_empty()
+            || !self.except_udp.is_empty()
+            || !self.except_tcp_sport.is_empty()
+            || !self.except_udp_sport.is_empty()
     }
 }
 

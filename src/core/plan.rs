@@ -182,6 +182,11 @@ pub enum Match {
     /// `ct original proto-dst <range>`: the destination port a connection had before the
     /// kernel DNAT'ed it (needs an `L4Proto` before it)
     CtOrigDport(PortRange),
+    /// `th dport != <range>`: an exception (`except_tcp`, `except_udp`; needs an `L4Proto`
+    /// before it)
+    DstPortNot(PortRange),
+    /// `th sport != <range>` (`except_tcp_sport`, `except_udp_sport`)
+    SrcPortNot(PortRange),
 }
 
 /// The text a log rule writes before each line, kept inline so a [`Verdict`] stays `Copy`:
@@ -681,7 +686,7 @@ impl Rule {
                         | Match::Limit { .. }
                         | Match::Meter { .. }
                         | Match::CtOrigDport(_)
-                )
+                ) || matches!(m, Match::DstPortNot(r) | Match::SrcPortNot(r) if r.lo != r.hi)
             })
     }
 }

@@ -32,6 +32,8 @@ struct Fields<'t, 'a> {
     from_set_written: bool,
     with: RejectWith,
     with_span: Option<Range<usize>>,
+    /// where a valid `state` was written (checked against the section's baseline later)
+    state_span: Option<Range<usize>>,
     /// The keys that unknown keys probably meant: a misspelt `tcp` or `name` is reported as
     /// such, not also as missing.
     misspelt: Vec<&'static str>,
@@ -153,6 +155,7 @@ impl Checker<'_> {
             with: f.with,
             hook: Hook::Input,
             more: f.more,
+            state_span: f.state_span,
         }
     }
 
@@ -176,6 +179,7 @@ impl Checker<'_> {
             from_set_written: false,
             with: RejectWith::Default,
             with_span: None,
+            state_span: None,
             misspelt: Vec::new(),
         };
         let place = match kind {
@@ -238,6 +242,23 @@ impl Checker<'_> {
                 "oif" => {
                     f.more_restricts = true;
                     f.more.oif = self.ifname("oif", value);
+                }
+                other @ ("except_tcp" | "except_udp" | "except_tcp_sport" | "except_udp_sport") => {
+                    let list = self.ports(other, value);
+                    let ports = list.ports.into_iter().map(|(p, _)| p).collect();
+                    let m = &mut f.more;
+                    match other {
+                        "except_tcp" => m.except_tcp = ports,
+                        "except_udp" => m.except_udp = ports,
+                        "except_tcp_sport" => m.except_tcp_sport = ports,
+                        _ => m.except_udp_sport = ports,
+                    }
+                }
+                "state" => {
+                    // written: the entry says what it matches, even with nothing else
+                    f.more_restricts = true;
+                    f.more.state = self.states(kind, value);
+                    f.state_span = f.more.state.map(|_| value.span());
                 }
                 other @ ("tcp_sport" | "udp_sport") => {
                     let list = self.ports(other, value);

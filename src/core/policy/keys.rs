@@ -22,7 +22,7 @@ const SECTION_KEYS: &[&str] = &["final", "log_final", "baseline", "allow", "reje
 const BASELINE_KEYS: &[&str] = &["established", "invalid", "loopback", "icmp", "icmpv6"];
 /// The keys of an allow or block entry.
 const ALLOW_KEYS: &[&str] = &ENTRY_KEYS;
-const ENTRY_KEYS: [&str; 21] = [
+const ENTRY_KEYS: [&str; 26] = [
     "name",
     "tcp",
     "udp",
@@ -44,12 +44,17 @@ const ENTRY_KEYS: [&str; 21] = [
     "log",
     "published",
     "published_udp",
+    "except_tcp",
+    "except_udp",
+    "except_tcp_sport",
+    "except_udp_sport",
+    "state",
 ];
 /// A reject entry's: an allow entry's, and `with`.
 const REJECT_KEYS: &[&str] = &and_with(ENTRY_KEYS);
 
-const fn and_with(keys: [&'static str; 21]) -> [&'static str; 22] {
-    let mut out = ["with"; 22];
+const fn and_with(keys: [&'static str; 26]) -> [&'static str; 27] {
+    let mut out = ["with"; 27];
     let mut i = 0;
     while i < keys.len() {
         out[i] = keys[i];
@@ -116,6 +121,8 @@ impl Place {
                     ("daddr", "to"),
                     ("sport", "tcp_sport"),
                     ("proto", "protocol"),
+                    ("ctstate", "state"),
+                    ("states", "state"),
                 ],
                 label: "in an allow entry",
             },

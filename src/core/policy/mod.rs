@@ -180,6 +180,8 @@ struct Entry {
     hook: Hook,
     /// the matches beyond ports, sources and `iif` (valid elements only)
     more: More,
+    /// where a valid `state` was written
+    state_span: Option<Range<usize>>,
 }
 
 struct Checker<'s> {
@@ -290,6 +292,7 @@ impl<'s> Checker<'s> {
                 .iter()
                 .filter(|e| e.hook == hook && (e.kind != Kind::Allow || e.more == More::default()))
                 .collect();
+            self.state_needs_stateless(&entries, hook, baseline);
             self.shadowed_rejects(&group);
             if baseline.is_some_and(|b| b.icmp) {
                 self.icmp_rejects_shadowed(&group);
