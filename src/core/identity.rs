@@ -357,9 +357,14 @@ pub fn rule_id(r: &Rule) -> u64 {
 
 /// The table comment statewall writes: `statewall plan=<fingerprint> mode=<mode> id=2`.
 pub fn table_comment(plan: &Plan) -> String {
+    comment_of(plan, &fingerprint(plan))
+}
+
+/// [`table_comment`] of `plan`, whose fingerprint is `fp` (computed once: it walks every
+/// set element).
+pub fn comment_of(plan: &Plan, fp: &str) -> String {
     format!(
-        "statewall plan={} mode={} id={SCHEME}",
-        fingerprint(plan),
+        "statewall plan={fp} mode={} id={SCHEME}",
         plan.mode.as_str()
     )
 }

@@ -218,21 +218,11 @@ impl Checker<'_> {
                 "to" => {
                     f.to_written = true;
                     f.more_restricts = true;
-                    f.more.to = self
-                        .from(kind, value)
-                        .nets
-                        .into_iter()
-                        .map(|(n, _)| n)
-                        .collect();
+                    f.more.to = self.from(kind, value).nets;
                 }
                 "except_from" | "except_to" => {
                     f.more_restricts = true;
-                    let nets = self
-                        .from(kind, value)
-                        .nets
-                        .into_iter()
-                        .map(|(n, _)| n)
-                        .collect();
+                    let nets = self.from(kind, value).nets;
                     if key.get_ref().as_ref() == "except_from" {
                         f.more.except_from = nets;
                     } else {
@@ -369,8 +359,7 @@ impl Checker<'_> {
         if !f.to_written || from.nets.is_empty() || f.more.to.is_empty() {
             return;
         }
-        let from_nets: Vec<Cidr> = from.nets.iter().map(|(n, _)| *n).collect();
-        let (f4, f6) = fams(&from_nets);
+        let (f4, f6) = fams(&from.nets);
         let (t4, t6) = fams(&f.more.to);
         if !(f4 && t4 || f6 && t6) {
             let head = self.entry_head(span);

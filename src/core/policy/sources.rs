@@ -21,6 +21,7 @@ impl Checker<'_> {
         let span = value.span();
         let mut list = FromList {
             nets: Vec::new(),
+            spans: Vec::new(),
             clean: false,
         };
         if self.tainted(&span) {
@@ -68,14 +69,16 @@ impl Checker<'_> {
         // The same network twice, or one inside another, within this one list: checked in
         // listing order against the networks kept so far, so lists of 50,000 sources stay
         // O(n log n).
-        list.nets = keep_disjoint(
+        (list.nets, list.spans) = keep_disjoint(
             nets,
             |n| n.interval(),
             |(a, aspan), (b, bspan)| {
                 let (msg, help) = net_clash(*a, *b, loc_of(self.src, aspan.start));
                 self.error(bspan.clone(), msg, Some(help));
             },
-        );
+        )
+        .into_iter()
+        .unzip();
         list
     }
 
@@ -126,18 +129,15 @@ impl Checker<'_> {
             return from;
         };
         let Some(source) = self.read_list(path, &span) else {
-            let mut list = from.unwrap_or(FromList {
-                nets: Vec::new(),
-                clean: false,
-            });
+            let mut list = from.unwrap_or_default();
             list.clean = false;
             return Some(list);
         };
         let mut list = from.unwrap_or(FromList {
-            nets: Vec::new(),
             clean: true,
+            ..FromList::default()
         });
-        let (mut file_nets, diags) = self.list_networks(&source, &mut list);
+        let (file_nets, diags) = self.list_networks(&source, &mut list);
         if file_nets.is_empty() && diags.is_empty() {
             self.error(
                 span.clone(),
@@ -148,10 +148,6 @@ impl Checker<'_> {
         }
         self.diags
             .absorb(0, diags, |d| d.source = Some(source.clone()));
-        // later checks (shadowed rejects) point at the from_file key for these networks
-        for (_, at) in &mut file_nets {
-            *at = span.clone();
-        }
         if list.nets.is_empty() {
             list.nets = file_nets;
         } else {
@@ -182,52 +178,52 @@ impl Checker<'_> {
 
     /// The networks of a list file that `list` (the inline ones) and earlier lines do not
     /// already hold, and the problems found in the file, pointing into it.
-    fn list_networks(
-        &self,
-        source: &(String, String),
-        list: &mut FromList,
-    ) -> (Vec<(Cidr, Range<usize>)>, Diags) {
+    fn list_networks(&self, source: &(String, String), list: &mut FromList) -> (Vec<Cidr>, Diags) {
         let text = &source.1;
         let mut sub = Checker::new(text, None, self.stored);
-        let mut parsed: Vec<(Cidr, Range<usize>)> =
+        let mut parsed: Vec<Cidr> =
             Vec::with_capacity(text.bytes().filter(|b| *b == b'\n').count() + 1);
-        for (tspan, t) in ListLines::new(text) {
-            let net = match fast_v4(t.as_bytes()) {
-                Some(net) => net,
-                None => match sub.cidr(t, tspan.clone()) {
-                    Some(net) => net,
-                    None => {
-                        list.clean = false;
-                        continue;
-                    }
-                },
-            };
-            parsed.push((net, tspan));
+        if !list_lines(text, &mut sub, |net, _| parsed.push(net)) {
+            list.clean = false;
         }
         // no overlap anywhere (the usual list): nothing more to look at
         let inline = list.nets.len();
         let net = |i: usize| match i.checked_sub(inline) {
-            None => list.nets[i].0,
-            Some(k) => parsed[k].0,
+            None => list.nets[i],
+            Some(k) => parsed[k],
         };
         if disjoint(inline + parsed.len(), |i| net(i).interval()) {
             return (parsed, sub.diags);
         }
+        // an overlap: read again with each line's place (problems were said the first time),
+        // and say which lines overlap which
+        drop(parsed);
+        let mut placed: Vec<(Cidr, Range<usize>)> = Vec::new();
+        list_lines(
+            text,
+            &mut Checker::new(text, None, self.stored),
+            |net, at| {
+                placed.push((net, at));
+            },
+        );
         let mut kept = Kept::default();
-        for (i, (net, _)) in list.nets.iter().enumerate() {
+        for (i, net) in list.nets.iter().enumerate() {
             let (fam, lo, hi) = net.interval();
             kept.insert(fam, lo, hi, i);
         }
         let mut file_nets: Vec<(Cidr, Range<usize>)> = Vec::new();
-        for (net, tspan) in parsed {
+        for (net, tspan) in placed {
             let (fam, lo, hi) = net.interval();
             if let Some(j) = kept.first_overlap(fam, lo, hi) {
-                let (other, where_) = if j < inline {
-                    let (n, s) = &list.nets[j];
-                    (*n, format!("in `from` at {}", loc_of(self.src, s.start)))
-                } else {
-                    let (n, s) = &file_nets[j - inline];
-                    (*n, format!("at line {}", loc_of(text, s.start).line))
+                let (other, where_) = match list.spans.get(j) {
+                    Some(s) if j < inline => (
+                        list.nets[j],
+                        format!("in `from` at {}", loc_of(self.src, s.start)),
+                    ),
+                    _ => {
+                        let (n, s) = &file_nets[j - inline];
+                        (*n, format!("at line {}", loc_of(text, s.start).line))
+                    }
                 };
                 let msg = if other == net {
                     format!("{net} is listed twice")
@@ -247,7 +243,7 @@ impl Checker<'_> {
             kept.insert(fam, lo, hi, inline + file_nets.len());
             file_nets.push((net, tspan));
         }
-        (file_nets, sub.diags)
+        (file_nets.into_iter().map(|(n, _)| n).collect(), sub.diags)
     }
 
     /// One address or network, written as `s` at `span`.
@@ -348,18 +344,61 @@ impl<'t> Iterator for ListLines<'t> {
     }
 }
 
+/// Reads each line of a list file that says something into `push` (its network and
+/// where it is written), problems to `sub`; false when a line was not a network.
+fn list_lines(text: &str, sub: &mut Checker<'_>, mut push: impl FnMut(Cidr, Range<usize>)) -> bool {
+    let mut clean = true;
+    let mut lines = ListLines::new(text);
+    loop {
+        // the usual line, an IPv4 address or network alone: read in place
+        if let Some((net, len)) = fast_v4_line(&text.as_bytes()[lines.offset..]) {
+            let at = lines.offset;
+            push(net, at..at + len);
+            lines.offset = (at + len + 1).min(text.len());
+            continue;
+        }
+        let Some((tspan, t)) = lines.next() else {
+            return clean;
+        };
+        match fast_v4(t.as_bytes()).or_else(|| sub.cidr(t, tspan.clone())) {
+            Some(net) => push(net, tspan),
+            None => clean = false,
+        }
+    }
+}
+
 /// The network an IPv4 address or network written plainly (`198.51.100.7`,
 /// `198.51.100.0/24`) is, as [`parse_cidr`] reads it: the fast way through a list of
 /// 100,000 lines. None for anything else (IPv6, a mistake): [`parse_cidr`] then decides,
 /// and explains.
 fn fast_v4(s: &[u8]) -> Option<Cidr> {
+    fast_v4_prefix(s).and_then(|(net, used)| (used == s.len()).then_some(net))
+}
+
+/// [`fast_v4`] of a whole line at the start of `s`: the network and the line's length
+/// without its `\n`, when the line is just that (no spaces, no comment).
+fn fast_v4_line(s: &[u8]) -> Option<(Cidr, usize)> {
+    let (net, used) = fast_v4_prefix(s)?;
+    matches!(s.get(used), None | Some(b'\n')).then_some((net, used))
+}
+
+/// The IPv4 network written at the start of `s`, and how many bytes it takes; None when
+/// what starts `s` is not plainly one, or goes on with a digit.
+fn fast_v4_prefix(s: &[u8]) -> Option<(Cidr, usize)> {
+    let digit = |i: usize| {
+        s.get(i)
+            .filter(|b| b.is_ascii_digit())
+            .map(|b| u32::from(b - b'0'))
+    };
     let mut i = 0;
     let mut addr: u32 = 0;
     for k in 0..4 {
         let start = i;
         let mut v: u32 = 0;
-        while i < s.len() && i - start < 3 && s[i].is_ascii_digit() {
-            v = v * 10 + u32::from(s[i] - b'0');
+        while i - start < 3
+            && let Some(d) = digit(i)
+        {
+            v = v * 10 + d;
             i += 1;
         }
         let n = i - start;
@@ -375,22 +414,27 @@ fn fast_v4(s: &[u8]) -> Option<Cidr> {
             i += 1;
         }
     }
-    let len: u8 = match &s[i..] {
-        [] => 32,
-        [b'/', p @ ..] if (1..=2).contains(&p.len()) && p.iter().all(u8::is_ascii_digit) => {
-            let n = p.iter().fold(0u8, |n, d| n * 10 + (d - b'0'));
-            if n > 32 {
-                return None;
-            }
-            n
+    let mut len = 32;
+    if s.get(i) == Some(&b'/') {
+        let (Some(a), b) = (digit(i + 1), digit(i + 2)) else {
+            return None;
+        };
+        (len, i) = match b {
+            Some(b) => (a * 10 + b, i + 3),
+            None => (a, i + 2),
+        };
+        if len > 32 {
+            return None;
         }
-        _ => return None,
-    };
-    let host = u32::MAX.checked_shr(u32::from(len)).unwrap_or(0);
+    }
+    if digit(i).is_some() {
+        return None;
+    }
+    let host = u32::MAX.checked_shr(len).unwrap_or(0);
     if addr & host != 0 {
         return None;
     }
-    Some(Cidr::V4(std::net::Ipv4Addr::from(addr), len))
+    Some((Cidr::V4(std::net::Ipv4Addr::from(addr), len as u8), i))
 }
 
 #[cfg(test)]

@@ -148,9 +148,10 @@ pub fn apply<K: Kernel, S: Store, C: Clock>(
     // the sets of the plan the table holds (its elements are not read back: a
     // 100,000-element set takes the kernel a second to dump): the accepted plan's, kept
     // beside its revision, or compiled again from the revision when that cache is stale
-    let cached: Option<(String, Vec<crate::core::plan::Set>)> = store
+    let mut cached: Option<(String, Vec<crate::core::plan::Set>)> = store
         .read_set_cache()
         .and_then(|b| crate::core::setcache::decode(&b));
+    let cached_fp = cached.as_ref().map(|(fp, _)| fp.clone());
     // a table of up to VERIFY_ELEMENTS set elements is read whole and checked, so that an
     // element changed by someone else makes it drifted and the apply replaces it
     let small = plan
@@ -191,9 +192,11 @@ pub fn apply<K: Kernel, S: Store, C: Clock>(
                     .ok()
                     .and_then(|_| crate::core::report::live_plan(t).ok())
             } else {
-                held_plan(t, cached.as_ref(), store)
+                // taken, not copied (100,000 elements): a retry compiles the revision again
+                held_plan(t, cached.take(), store)
             };
-            if let Some(patch) = old.and_then(|p| crate::core::patch::diff(t, &p, plan))
+            if let Some(patch) =
+                old.and_then(|p| crate::core::patch::diff(t, &p, plan, &fingerprint))
                 && let Some(outcome) = try_patch(k, t, plan, &patch, before)?
             {
                 return Ok(outcome);
@@ -251,7 +254,7 @@ pub fn apply<K: Kernel, S: Store, C: Clock>(
     // (the set cache is written with every accepted revision: its fingerprint says which,
     // without reading a revision that may hold a 100,000-line list)
     let already = matches!(outcome, Outcome::Unchanged { .. })
-        && (cached.as_ref().is_some_and(|(fp, _)| *fp == fingerprint)
+        && (cached_fp.is_some_and(|fp| fp == fingerprint)
             || store
                 .read::<Revision>(Kind::Confirmed)
                 .ok()
@@ -333,16 +336,16 @@ fn try_patch<K: Kernel>(
 /// compiled again; None when neither is what the table holds (then only a replace will do).
 fn held_plan<S: Store>(
     t: &LiveTable,
-    cached: Option<&(String, Vec<crate::core::plan::Set>)>,
+    cached: Option<(String, Vec<crate::core::plan::Set>)>,
     store: &S,
 ) -> Option<Plan> {
     let stored = t.stored_fingerprint()?;
     if let Some((fp, sets)) = cached.filter(|(fp, _)| fp == stored)
         && let Ok(mut p) = crate::core::report::live_plan(t)
     {
-        p.sets = sets.clone();
+        p.sets = sets;
         // the live rules with the cached sets make the table's fingerprint: they are it
-        if identity::fingerprint(&p) == *fp {
+        if identity::fingerprint(&p) == fp {
             return Some(p);
         }
     }
