@@ -551,26 +551,48 @@ fn address_matches(svc: &Service, sets: &mut Vec<Set>) -> Vec<Vec<Match>> {
         } else if svc.from.is_empty() {
             out.push(Vec::new());
         }
-        for (kind, addr_kind, v6) in [
+        // one pass over the sources (a from_file list may hold 100,000): by family, and
+        // networks apart from single addresses
+        let mut split: [[Vec<SetElem>; 2]; 2] = Default::default();
+        for n in &svc.from {
+            split[usize::from(matches!(n, Cidr::V6(..)))][usize::from(is_host(n))]
+                .push(SetElem::Net(*n));
+        }
+        for ((kind, addr_kind, v6), [networks, hosts]) in [
             (SetKind::Src4, SetKind::Addr4, false),
             (SetKind::Src6, SetKind::Addr6, true),
-        ] {
-            let nets = of_family(&svc.from, v6);
-            if let [one] = nets.as_slice() {
-                out.push(vec![Match::SrcNet(*one)]);
+        ]
+        .into_iter()
+        .zip(split)
+        {
+            let one = |e: SetElem| match e {
+                SetElem::Net(n) => Match::SrcNet(n),
+                SetElem::Ports(_) => unreachable!("sources are networks"),
+            };
+            if networks.len() + hosts.len() == 1 {
+                out.extend(networks.into_iter().chain(hosts).map(|e| vec![one(e)]));
                 continue;
             }
             // networks in an interval set, single addresses in a hash set: a change to a
             // 100,000-address hash set costs the kernel no walk of the set (an interval
             // set's does); each list kind is one lookup, one inline when it has one element
-            let (hosts, networks): (Vec<Cidr>, Vec<Cidr>) = nets.iter().partition(|n| is_host(n));
-            let many = Match::SrcInSet { v6 };
-            if let Some(src) = one_or_set(&networks, svc, kind, sets, Match::SrcNet, many) {
-                out.push(vec![src]);
-            }
-            let many = Match::SrcInAddrs { v6 };
-            if let Some(src) = one_or_set(&hosts, svc, addr_kind, sets, Match::SrcNet, many) {
-                out.push(vec![src]);
+            for (elements, kind, many) in [
+                (networks, kind, Match::SrcInSet { v6 }),
+                (hosts, addr_kind, Match::SrcInAddrs { v6 }),
+            ] {
+                match elements.len() {
+                    0 => {}
+                    1 => out.push(vec![one(elements[0])]),
+                    _ => {
+                        sets.push(Set {
+                            name: set_name(kind, &svc.name),
+                            kind,
+                            elements: sorted(elements),
+                            timeout: None,
+                        });
+                        out.push(vec![many]);
+                    }
+                }
             }
         }
         return out;

@@ -327,14 +327,28 @@ fn chain(h: &mut Fnv, c: &Chain) {
 /// Where a rule came from in the policy file (`origin`) and the mode are not part of it (the
 /// mode is stored beside it, and shows in the final rule's verdict anyway).
 pub fn fingerprint(plan: &Plan) -> String {
+    fingerprint_from(sets_state(plan), &plan.chains)
+}
+
+/// The fingerprint's state once it has taken in `plan`'s table and sets (every set
+/// element): [`fingerprint_from`] it and any chains is the fingerprint of the plan with
+/// those chains, without walking 100,000 elements again (`core::setcache` keeps it).
+pub fn sets_state(plan: &Plan) -> u64 {
     let mut h = Fnv::default();
     h.str("statewall-plan").str(SCHEME).str(&plan.table);
     h.u32(plan.sets.len() as u32);
     for s in &plan.sets {
         set(&mut h, s);
     }
-    h.u32(plan.chains.len() as u32);
-    for c in &plan.chains {
+    h.0
+}
+
+/// The fingerprint of a plan whose table and sets left the state `state` ([`sets_state`])
+/// and whose chains are `chains`.
+pub fn fingerprint_from(state: u64, chains: &[crate::core::plan::Chain]) -> String {
+    let mut h = Fnv(state);
+    h.u32(chains.len() as u32);
+    for c in chains {
         chain(&mut h, c);
     }
     h.hex()

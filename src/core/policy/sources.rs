@@ -181,8 +181,9 @@ impl Checker<'_> {
     fn list_networks(&self, source: &(String, String), list: &mut FromList) -> (Vec<Cidr>, Diags) {
         let text = &source.1;
         let mut sub = Checker::new(text, None, self.stored);
-        let mut parsed: Vec<Cidr> =
-            Vec::with_capacity(text.bytes().filter(|b| *b == b'\n').count() + 1);
+        // room for a list of IPv4 addresses, the shortest usual lines (8 bytes with the
+        // newline); pages never written to cost nothing
+        let mut parsed: Vec<Cidr> = Vec::with_capacity(text.len() / 8 + 1);
         if !list_lines(text, &mut sub, |net, _| parsed.push(net)) {
             list.clean = false;
         }
@@ -385,25 +386,24 @@ fn fast_v4_line(s: &[u8]) -> Option<(Cidr, usize)> {
 /// The IPv4 network written at the start of `s`, and how many bytes it takes; None when
 /// what starts `s` is not plainly one, or goes on with a digit.
 fn fast_v4_prefix(s: &[u8]) -> Option<(Cidr, usize)> {
-    let digit = |i: usize| {
-        s.get(i)
-            .filter(|b| b.is_ascii_digit())
-            .map(|b| u32::from(b - b'0'))
+    let digit = |i: usize| match s.get(i) {
+        Some(b @ b'0'..=b'9') => Some(u32::from(b - b'0')),
+        _ => None,
     };
     let mut i = 0;
     let mut addr: u32 = 0;
     for k in 0..4 {
-        let start = i;
-        let mut v: u32 = 0;
-        while i - start < 3
-            && let Some(d) = digit(i)
-        {
-            v = v * 10 + d;
-            i += 1;
+        let mut v = digit(i)?;
+        i += 1;
+        // std refuses leading zeros (they could mean octal): after a 0, no digit follows
+        if v != 0 {
+            for _ in 0..2 {
+                let Some(d) = digit(i) else { break };
+                v = v * 10 + d;
+                i += 1;
+            }
         }
-        let n = i - start;
-        // std refuses leading zeros (they could mean octal)
-        if n == 0 || v > 255 || (n > 1 && s[start] == b'0') {
+        if v > 255 {
             return None;
         }
         addr = addr << 8 | v;
@@ -416,10 +416,8 @@ fn fast_v4_prefix(s: &[u8]) -> Option<(Cidr, usize)> {
     }
     let mut len = 32;
     if s.get(i) == Some(&b'/') {
-        let (Some(a), b) = (digit(i + 1), digit(i + 2)) else {
-            return None;
-        };
-        (len, i) = match b {
+        let a = digit(i + 1)?;
+        (len, i) = match digit(i + 2) {
             Some(b) => (a * 10 + b, i + 3),
             None => (a, i + 2),
         };
