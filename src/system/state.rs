@@ -471,6 +471,21 @@ impl StateDir {
         let Ok(entries) = fs::read_dir(&blobs.path) else {
             return;
         };
+        // only blobs past the grace period may go: none, and the records need not be read
+        let old: Vec<(String, PathBuf)> = entries
+            .flatten()
+            .filter(|e| {
+                e.metadata()
+                    .ok()
+                    .and_then(|m| m.modified().ok())
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > BLOB_GRACE)
+            })
+            .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+            .collect();
+        if old.is_empty() {
+            return;
+        }
         let mut named = std::collections::HashSet::new();
         let records = [Kind::Confirmed, Kind::Pending, Kind::PendingCopy]
             .iter()
@@ -495,16 +510,9 @@ impl StateDir {
                 Ok(())
             });
         }
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let old = e
-                .metadata()
-                .ok()
-                .and_then(|m| m.modified().ok())
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age > BLOB_GRACE);
-            if old && !named.contains(&name) {
-                let _ = fs::remove_file(e.path());
+        for (name, path) in old {
+            if !named.contains(&name) {
+                let _ = fs::remove_file(path);
             }
         }
     }
