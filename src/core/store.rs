@@ -90,6 +90,21 @@ pub trait Store {
     /// Keeps the accepted plan's sets (`core::setcache`); a cache: failing to write it only
     /// makes the next apply slower.
     fn write_set_cache(&self, bytes: &[u8]);
+    /// What accepting a revision writes, in this order: `rev` as the [`Kind::Confirmed`]
+    /// record (nothing more when that fails), `cache` as the set cache, `rev` appended to the
+    /// history. Returns the record's result and the history's. A store may do it in one pass
+    /// over the revision's lists (the state directory hashes a 100,000-line list once).
+    fn accept_revision(
+        &self,
+        rev: &crate::core::rollout::Revision,
+        cache: &[u8],
+    ) -> (Result<(), StoreError>, Result<(), StoreError>) {
+        if let Err(e) = self.write(Kind::Confirmed, rev) {
+            return (Err(e), Ok(()));
+        }
+        self.write_set_cache(cache);
+        (Ok(()), self.append_revision(rev))
+    }
     /// The accepted plan's sets as [`write_set_cache`](Self::write_set_cache) kept them.
     fn read_set_cache(&self) -> Option<Vec<u8>>;
     /// Appends changes of live sets' members to their journal; durable when it returns.

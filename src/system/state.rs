@@ -234,6 +234,15 @@ impl StateDir {
     /// Appends a revision (durably, like every record) and drops the oldest beyond
     /// [`REVISIONS_KEPT`](crate::core::rollout::REVISIONS_KEPT).
     pub fn append_revision(&self, rev: &crate::core::rollout::Revision) -> Result<(), StateError> {
+        self.append_revision_as(rev, None)
+    }
+
+    /// [`append_revision`](Self::append_revision), its record already made ([`Self::record_value`]).
+    fn append_revision_as(
+        &self,
+        rev: &crate::core::rollout::Revision,
+        value: Option<Value>,
+    ) -> Result<(), StateError> {
         self.ensure()?;
         let dir = self.revisions_dir();
         if !dir.exists() {
@@ -248,7 +257,10 @@ impl StateDir {
             root: self.root.clone(),
             path: dir.clone(),
         };
-        let text = self.record_text(Kind::Revision, rev)?;
+        let text = match value {
+            Some(v) => envelope_value(Kind::Revision, v),
+            None => self.record_text(Kind::Revision, rev)?,
+        };
         sub.replace_file(
             &format!("{next:010}.{}.json", rev.origin.as_str()),
             text.as_bytes(),
@@ -389,6 +401,11 @@ impl StateDir {
 
     /// A state file's text holding `data`, its long lists written to `blobs/` first.
     fn record_text<T: Serialize>(&self, kind: Kind, data: &T) -> Result<String, StateError> {
+        Ok(envelope_value(kind, self.record_value(data)?))
+    }
+
+    /// `data` as the JSON a record holds, its long lists written to `blobs/` first and named.
+    fn record_value<T: Serialize>(&self, data: &T) -> Result<Value, StateError> {
         let mut value = serde_json::to_value(data).expect("state records serialise");
         let mut failed = None;
         let _ = each_list(&mut value, &mut |list| {
@@ -409,7 +426,7 @@ impl StateDir {
         });
         match failed {
             Some(e) => Err(e),
-            None => Ok(envelope_value(kind, value)),
+            None => Ok(value),
         }
     }
 
@@ -773,6 +790,26 @@ impl crate::core::store::Store for StateDir {
         if let Err(e) = StateDir::write_set_cache(self, bytes) {
             tracing::debug!("the accepted plan's set cache could not be written: {e}");
         }
+    }
+
+    /// One pass over the revision's lists for both records: a 100,000-line list is hashed
+    /// (and copied into JSON) once.
+    fn accept_revision(
+        &self,
+        rev: &crate::core::rollout::Revision,
+        cache: &[u8],
+    ) -> (Result<(), StoreError>, Result<(), StoreError>) {
+        let value = match self.record_value(rev) {
+            Ok(v) => v,
+            Err(e) => return (Err(store_err(e)), Ok(())),
+        };
+        let text = envelope_value(Kind::Confirmed, value.clone());
+        if let Err(e) = self.replace_file(Kind::Confirmed.file(), text.as_bytes(), true) {
+            return (Err(store_err(e)), Ok(()));
+        }
+        crate::core::store::Store::write_set_cache(self, cache);
+        let history = self.append_revision_as(rev, Some(value)).map_err(store_err);
+        (Ok(()), history)
     }
 
     fn read_set_cache(&self) -> Option<Vec<u8>> {

@@ -128,19 +128,16 @@ fn accept_with<S: Store>(
     plan: &Plan,
     sets_state: u64,
 ) -> Result<(), Error> {
-    store.write(Kind::Confirmed, rev).map_err(|e| {
+    // the cache only after the record: its fingerprint then never names a plan boot would
+    // not load (the unchanged check trusts it to say what the accepted revision is)
+    let cache = crate::core::setcache::encode(&rev.fingerprint, sets_state, &plan.sets);
+    let (record, history) = store.accept_revision(rev, &cache);
+    record.map_err(|e| {
         Error::Refused(format!(
             "the table was committed, but recording it for boot failed: {e}"
         ))
     })?;
-    // only after the record: the cache's fingerprint then never names a plan boot would not
-    // load (the unchanged check trusts it to say what the accepted revision is)
-    store.write_set_cache(&crate::core::setcache::encode(
-        &rev.fingerprint,
-        sets_state,
-        &plan.sets,
-    ));
-    if let Err(e) = store.append_revision(rev) {
+    if let Err(e) = history {
         tracing::warn!("the revision history could not be written: {e}");
     }
     Ok(())
