@@ -3,12 +3,15 @@
 //! Order of the chain (each rule counted, each carrying its name as a comment): the blocks
 //! (`[[block]]`, dropped before anything is accepted, so a blocked source loses its open
 //! connections too) ·
-//! `established` · `invalid` · `loopback` · `icmp` · `icmpv6` · one rule per allowed
-//! (source, protocol, port range) · the rejects · `final` (drop, or accept in audit mode).
+//! `established` · `invalid` · the blocks `after = "established"` · `loopback` · `icmp` ·
+//! `icmpv6` · the blocks `after = "baseline"` · one rule per allowed (source, protocol, port
+//! range) · the blocks `after = "allows"` · the rejects · `final` (drop, or accept in audit
+//! mode).
 //! More than [`ENTRIES_PER_CHAIN`] allow/reject rules go into chains the input chain jumps to.
 
 use crate::core::model::{
-    Cidr, Final, IcmpReject, LimitPer, Log, Mode, Over, Policy, RejectWith, Section, Service,
+    BlockAt, Cidr, Final, IcmpReject, LimitPer, Log, Mode, Over, Policy, RejectWith, Section,
+    Service,
 };
 use crate::core::plan::*;
 
@@ -205,13 +208,24 @@ fn base_chain(hook: Hook, rules: Vec<Rule>) -> Vec<Chain> {
     chains
 }
 
-/// A section's rules in the fixed order: blocks · established · invalid · loopback (input:
-/// `iif lo`; output: `oif lo`; forward: none) · icmp · icmpv6 · allows · rejects (the final
-/// rule and the audit recorders are added by the caller).
+/// A section's rules in the fixed order: blocks · established · invalid · blocks after
+/// established · loopback (input: `iif lo`; output: `oif lo`; forward: none) · icmp · icmpv6
+/// · blocks after the baseline · allows · blocks after the allows · rejects (the final rule
+/// and the audit recorders are added by the caller).
 fn section_rules(sec: &Section, hook: Hook, rules: &mut Vec<Rule>, sets: &mut Vec<Set>) {
-    for svc in &sec.block {
-        service_rules(svc, rules, sets, Entry::Other, |_| Verdict::Drop);
-    }
+    let blocks = |at: BlockAt, rules: &mut Vec<Rule>, sets: &mut Vec<Set>| {
+        for b in sec.block.iter().filter(|b| b.at == at) {
+            let start = rules.len();
+            service_rules(&b.service, rules, sets, Entry::Other, |proto| {
+                match b.with {
+                    None => Verdict::Drop,
+                    Some(with) => reject_verdict(with, proto),
+                }
+            });
+            per_family(rules, start);
+        }
+    };
+    blocks(BlockAt::First, rules, sets);
     let b = &sec.baseline;
     // statewall's own rules: named after the baseline part, from no policy line
     let own = |comment: &str, matches: Vec<Match>, verdict| Rule {
@@ -232,6 +246,7 @@ fn section_rules(sec: &Section, hook: Hook, rules: &mut Vec<Rule>, sets: &mut Ve
         let st = CtStates(CtStates::INVALID);
         rules.push(own("invalid", vec![Match::CtState(st)], Verdict::Drop));
     }
+    blocks(BlockAt::Established, rules, sets);
     let lo = match hook {
         Hook::Input => Some(Match::Iif(LOOPBACK_IFINDEX)),
         Hook::Output => Some(Match::Oif(LOOPBACK_IFINDEX)),
@@ -253,6 +268,7 @@ fn section_rules(sec: &Section, hook: Hook, rules: &mut Vec<Rule>, sets: &mut Ve
             rules.push(own("icmpv6", m, Verdict::Accept));
         }
     }
+    blocks(BlockAt::Baseline, rules, sets);
     // Without the `established` rule nothing would carry the rest of a connection: the
     // allows are then stateless (every packet of the port, both directions' replies
     // included), never `ct state new` alone, which would let only the first packet in.
@@ -262,19 +278,23 @@ fn section_rules(sec: &Section, hook: Hook, rules: &mut Vec<Rule>, sets: &mut Ve
             Verdict::Accept
         });
     }
+    blocks(BlockAt::Allows, rules, sets);
     for rej in &sec.reject {
         let start = rules.len();
         service_rules(&rej.service, rules, sets, Entry::Other, |proto| {
-            match rej.with {
-                RejectWith::TcpReset => Verdict::RejectTcpReset,
-                RejectWith::Default if proto == IPPROTO_TCP => Verdict::RejectTcpReset,
-                RejectWith::Default => {
-                    Verdict::RejectIcmpx(crate::core::model::IcmpReject::PortUnreachable)
-                }
-                RejectWith::Icmp(kind) => Verdict::RejectIcmpx(kind),
-            }
+            reject_verdict(rej.with, proto)
         });
         per_family(rules, start);
+    }
+}
+
+/// How a reject (or a block `with` a reject kind) answers a rule of protocol `proto`.
+fn reject_verdict(with: RejectWith, proto: u8) -> Verdict {
+    match with {
+        RejectWith::TcpReset => Verdict::RejectTcpReset,
+        RejectWith::Default if proto == IPPROTO_TCP => Verdict::RejectTcpReset,
+        RejectWith::Default => Verdict::RejectIcmpx(IcmpReject::PortUnreachable),
+        RejectWith::Icmp(kind) => Verdict::RejectIcmpx(kind),
     }
 }
 
@@ -339,6 +359,18 @@ fn service_rules(
     if let Some(name) = &svc.more.oif {
         head.push(ifname_match(name, true));
     }
+    head.extend(
+        svc.more
+            .except_iif
+            .iter()
+            .map(|n| ifname_not_match(n, false)),
+    );
+    head.extend(
+        svc.more
+            .except_oif
+            .iter()
+            .map(|n| ifname_not_match(n, true)),
+    );
     let first_set = sets.len();
     let families = address_matches(svc, sets);
     let bodies = bodies(svc, sets);

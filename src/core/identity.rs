@@ -210,6 +210,12 @@ fn a_match(h: &mut Fnv, m: &Match) {
             h.tag(30);
             ports(h, r);
         }
+        Match::IfNot { out, wild, name } => {
+            h.tag(31)
+                .tag(u8::from(out))
+                .tag(u8::from(wild))
+                .bytes(&name);
+        }
     }
 }
 

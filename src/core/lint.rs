@@ -124,6 +124,23 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         Match::Meter { .. } => false,
         // nothing DNAT'ed the lint's packets: their original port is their port
         Match::CtOrigDport(r) => p.dport.is_some_and(|d| r.lo <= d && d <= r.hi),
+        // every interface but one: the lint's packets arrive on loopback (by index) or on
+        // an interface whose name is unknown, taken to be another one
+        Match::IfNot {
+            out: false,
+            wild,
+            name,
+        } => {
+            let lo = crate::core::plan::ifname_bytes("lo");
+            !(p.iif == crate::core::plan::LOOPBACK_IFINDEX
+                && if wild {
+                    lo.starts_with(&name[..name.iter().position(|&c| c == 0).unwrap_or(16)])
+                } else {
+                    name == lo
+                })
+        }
+        // input packets have no output interface, so none is the one excepted
+        Match::IfNot { out: true, .. } => true,
     }
 }
 

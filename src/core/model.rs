@@ -303,6 +303,10 @@ pub struct More {
     pub limit: Option<Limit>,
     /// `log`: a rate-limited log rule before the entry's rules
     pub log: Option<Log>,
+    /// `except_iif`, `except_oif`: interfaces (names or prefix wildcards) the entry does not
+    /// match (`iifname != "lo"`, each one `!=`)
+    pub except_iif: Vec<String>,
+    pub except_oif: Vec<String>,
 }
 
 impl More {
@@ -322,6 +326,52 @@ impl More {
 pub struct Reject {
     pub service: Service,
     pub with: RejectWith,
+}
+
+/// Where a `[[block]]` entry's rules go in its section's fixed order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BlockAt {
+    /// before everything, the established rule included: a blocked source loses its open
+    /// connections too (the default)
+    #[default]
+    First,
+    /// `after = "established"`: after the established and invalid rules, before loopback,
+    /// icmp and the allows (open connections keep going)
+    Established,
+    /// `after = "baseline"`: after the whole baseline (established, invalid, loopback, icmp,
+    /// icmpv6), before the allows
+    Baseline,
+    /// `after = "allows"`: after the allows, before the rejects
+    Allows,
+}
+
+impl BlockAt {
+    pub const ALL: [BlockAt; 4] = [
+        BlockAt::First,
+        BlockAt::Established,
+        BlockAt::Baseline,
+        BlockAt::Allows,
+    ];
+
+    /// The `after` value that says it (None: the default, written without `after`).
+    pub fn after(self) -> Option<&'static str> {
+        match self {
+            BlockAt::First => None,
+            BlockAt::Established => Some("established"),
+            BlockAt::Baseline => Some("baseline"),
+            BlockAt::Allows => Some("allows"),
+        }
+    }
+}
+
+/// One `[[block]]` entry: what it matches, what it does with it (`with`: None drops, as
+/// blocks always did; Some answers as a `[[reject]]` with that `with` does), and where its
+/// rules go (`after`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    pub service: Service,
+    pub with: Option<RejectWith>,
+    pub at: BlockAt,
 }
 
 /// What the last rule does with everything not allowed, in enforce mode.
@@ -352,7 +402,7 @@ impl Final {
 pub struct Section {
     /// `loopback` is always false in forward (no packet is forwarded to loopback)
     pub baseline: Baseline,
-    pub block: Vec<Service>,
+    pub block: Vec<Block>,
     pub allow: Vec<Service>,
     pub reject: Vec<Reject>,
     pub final_rule: Final,
@@ -367,8 +417,8 @@ pub struct Policy {
     /// `[[set]]`: live sets, whose members change at run time
     pub sets: Vec<LiveSetDecl>,
     /// `[[block]]`: dropped before the established rule, so a blocked source loses its open
-    /// connections too
-    pub block: Vec<Service>,
+    /// connections too (unless `after` places them later; `with` may reject instead)
+    pub block: Vec<Block>,
     pub allow: Vec<Service>,
     pub reject: Vec<Reject>,
     /// the final rule in enforce mode (audit mode always counts and accepts)

@@ -182,6 +182,13 @@ pub enum Match {
     /// `ct original proto-dst <range>`: the destination port a connection had before the
     /// kernel DNAT'ed it (needs an `L4Proto` before it)
     CtOrigDport(PortRange),
+    /// `iifname != "lo"` / `oifname != "eth*"` (`out`): every interface but this name, or
+    /// (`wild`) but those whose name starts with these bytes (an entry's `except_iif`/`except_oif`)
+    IfNot {
+        out: bool,
+        wild: bool,
+        name: [u8; 16],
+    },
 }
 
 /// The text a log rule writes before each line, kept inline so a [`Verdict`] stays `Copy`:
@@ -337,6 +344,20 @@ pub fn ifname_match(name: &str, out: bool) -> Match {
         (None, true) => Match::OifName(ifname_bytes(name)),
         (Some(p), false) => Match::IifWild(ifname_bytes(p)),
         (Some(p), true) => Match::OifWild(ifname_bytes(p)),
+    }
+}
+
+/// The `!=` interface match in direction `out` for `name` (a name, or a wildcard ending in
+/// `*`): what an entry's `except_iif`/`except_oif` compiles to.
+pub fn ifname_not_match(name: &str, out: bool) -> Match {
+    let (base, wild) = match name.strip_suffix('*') {
+        Some(p) => (p, true),
+        None => (name, false),
+    };
+    Match::IfNot {
+        out,
+        wild,
+        name: ifname_bytes(base),
     }
 }
 

@@ -276,6 +276,12 @@ fn single(m: Match) -> String {
             meter_key(v6, prefix)
         ),
         Match::CtOrigDport(r) => format!("ct original proto-dst {r}"),
+        Match::IfNot { out, wild, name } => format!(
+            "{}ifname != \"{}{}\"",
+            if out { "o" } else { "i" },
+            ifname_of(&name),
+            if wild { "*" } else { "" }
+        ),
     }
 }
 

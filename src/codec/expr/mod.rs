@@ -17,6 +17,7 @@
 //! | `nfproto` | `NfProto` | `meta nfproto ipv6` |
 //! | `oif` | `Oif`, `OifName` | `oif lo`, `oifname "eth0"` |
 //! | `ifwild` | `IifWild`, `OifWild` | `iifname "br-*"`, `oifname "eth*"` |
+//! | `ifnot` | `IfNot` | `iifname != "lo"`, `oifname != "eth*"` |
 //! | `sport` | `SrcPort`, `SrcPortInSet` | `th sport 53`, `th sport @tsport_dns` |
 //! | `icmpcode` | `IcmpTypeCode`, `Icmpv6TypeCode` | `icmp type 3 icmp code 4` |
 //! | `tcpflags` | `TcpFlags` | `tcp flags fin,syn / fin,syn` |
@@ -47,6 +48,7 @@ mod daddr;
 mod dport;
 mod icmp;
 mod icmpcode;
+mod ifnot;
 mod ifwild;
 mod iif;
 mod iifname;
@@ -206,6 +208,7 @@ fn encode_match(
         Match::NfProto { v6 } => nfproto::encode(out, v6),
         Match::Oif(index) => oif::encode_index(out, index),
         Match::OifName(name) => oif::encode_name(out, name),
+        Match::IfNot { out: o, wild, name } => ifnot::encode(out, o, wild, name),
         Match::IifWild(name) => ifwild::encode(out, name, false),
         Match::OifWild(name) => ifwild::encode(out, name, true),
         Match::SrcPort(ports) => sport::encode(out, ports),
@@ -307,7 +310,8 @@ impl<'a> At<'a> {
 /// The decoders, asked in this order at every position; the first that answers decides.
 /// Order matters where expressions start alike: `meter` before `record` (both load the
 /// source and update a set: a meter's dynset carries a limit); `record` before `saddr` and `dport` (a
-/// recorder loads what they load, then updates a set); `ifwild` before `iifname` and `oif`
+/// recorder loads what they load, then updates a set); `ifnot` before `ifwild`,
+/// `iifname` and `oif` (they read `==` only); `ifwild` before `iifname` and `oif`
 /// (a name shorter than IFNAMSIZ is a wildcard); `saddr` and `daddr` before `nfproto` (a
 /// family check an address load follows is theirs); `icmpcode` before `sport` (both load
 /// the first two bytes: the protocol tells them apart); `dport` before `icmp` (a lookup
@@ -319,6 +323,7 @@ const DECODERS: &[fn(&At) -> Decoding] = &[
     limit::decode,
     log::decode,
     iif::decode,
+    ifnot::decode,
     ifwild::decode,
     iifname::decode,
     oif::decode,

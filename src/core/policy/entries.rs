@@ -8,7 +8,7 @@ use toml::de::{DeString, DeTable, DeValue};
 
 use super::keys::Place;
 use super::{Checker, Entry, FromList, Kind, PortList, type_name};
-use crate::core::model::{Cidr, More, RejectWith};
+use crate::core::model::{BlockAt, Cidr, More, RejectWith};
 use crate::core::plan::Hook;
 
 /// The keys of one entry, each checked on its own.
@@ -32,6 +32,9 @@ struct Fields<'t, 'a> {
     from_set_written: bool,
     with: RejectWith,
     with_span: Option<Range<usize>>,
+    /// a block's `with` (None: drop) and `after`
+    block_with: Option<RejectWith>,
+    at: BlockAt,
     /// The keys that unknown keys probably meant: a misspelt `tcp` or `name` is reported as
     /// such, not also as missing.
     misspelt: Vec<&'static str>,
@@ -151,6 +154,8 @@ impl Checker<'_> {
             iif: f.iif,
             from_set: f.from_set,
             with: f.with,
+            block_with: f.block_with,
+            at: f.at,
             hook: Hook::Input,
             more: f.more,
         }
@@ -176,6 +181,8 @@ impl Checker<'_> {
             from_set_written: false,
             with: RejectWith::Default,
             with_span: None,
+            block_with: None,
+            at: BlockAt::First,
             misspelt: Vec::new(),
         };
         let place = match kind {
@@ -239,6 +246,15 @@ impl Checker<'_> {
                     f.more_restricts = true;
                     f.more.oif = self.ifname("oif", value);
                 }
+                k @ ("except_iif" | "except_oif") => {
+                    f.more_restricts = true;
+                    let names = self.ifnames(k, value);
+                    if k == "except_iif" {
+                        f.more.except_iif = names;
+                    } else {
+                        f.more.except_oif = names;
+                    }
+                }
                 other @ ("tcp_sport" | "udp_sport") => {
                     let list = self.ports(other, value);
                     let ports = list.ports.into_iter().map(|(p, _)| p).collect();
@@ -270,9 +286,24 @@ impl Checker<'_> {
                         .extend(list.ports.into_iter().map(|(r, _)| (p, r)));
                 }
                 "with" if kind == Kind::Reject => {
-                    if let Some(w) = self.with(value) {
+                    if let Some(w) = self.with(value, false) {
                         f.with = w;
                         f.with_span = Some(value.span());
+                    }
+                }
+                "with" if kind == Kind::Block => {
+                    // "drop" (the default) is no reject
+                    if value.get_ref().as_str() != Some("drop")
+                        && let Some(w) = self.with(value, true)
+                    {
+                        f.with = w;
+                        f.with_span = Some(value.span());
+                        f.block_with = Some(w);
+                    }
+                }
+                "after" if kind == Kind::Block => {
+                    if let Some(at) = self.block_at(value) {
+                        f.at = at;
                     }
                 }
                 _ => {

@@ -64,7 +64,9 @@ use std::ops::Range;
 use toml::de::{DeTable, DeValue};
 
 use crate::core::diag::{Diagnostic, Diags, loc_of};
-use crate::core::model::{Cidr, More, Policy, PortRange, Reject, RejectWith, Section, Service};
+use crate::core::model::{
+    Block, BlockAt, Cidr, More, Policy, PortRange, Reject, RejectWith, Section, Service,
+};
 use crate::core::plan::Hook;
 
 pub(crate) use cidr::network;
@@ -176,6 +178,10 @@ struct Entry {
     /// `from_set`, when valid: a live set's name (checked against the `[[set]]`s later)
     from_set: Option<(String, Range<usize>)>,
     with: RejectWith,
+    /// a block's `with`: None drops (the default), Some rejects
+    block_with: Option<RejectWith>,
+    /// a block's `after`
+    at: BlockAt,
     /// the section the entry belongs to (input: the top-level entries)
     hook: Hook,
     /// the matches beyond ports, sources and `iif` (valid elements only)
@@ -333,7 +339,11 @@ impl<'s> Checker<'s> {
             }
         };
         match e.kind {
-            Kind::Block => block.push(service),
+            Kind::Block => block.push(Block {
+                service,
+                with: e.block_with,
+                at: e.at,
+            }),
             Kind::Allow => allow.push(service),
             Kind::Reject => reject.push(Reject {
                 service,
