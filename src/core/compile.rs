@@ -872,6 +872,63 @@ mod tests {
     }
 
     #[test]
+    fn blocks_go_where_after_says_with_their_verdict() {
+        let src = "[[block]]\nname = \"b-allows\"\nfrom = [\"192.0.2.0/24\"]\nafter = \"allows\"\n\n\
+                   [[block]]\nname = \"b-first\"\nfrom = [\"192.0.2.1\"]\nexcept_iif = \"lo\"\nwith = \"host-prohibited\"\n\n\
+                   [[block]]\nname = \"b-base\"\nfrom = [\"192.0.2.2\"]\nafter = \"baseline\"\nwith = \"tcp-reset\"\ntcp = [25]\n\n\
+                   [[block]]\nname = \"b-est\"\ntcp_flags = [\"null\"]\nafter = \"established\"\n\n\
+                   [[allow]]\nname = \"ssh\"\ntcp = [22]\n\n\
+                   [[reject]]\nname = \"ident\"\ntcp = [113]\n";
+        let (p, d) = crate::core::policy::parse(src);
+        let plan = compile(&p.unwrap_or_else(|| panic!("{d:?}")), "t");
+        let rules: Vec<String> = plan.chains[0]
+            .rules
+            .iter()
+            .map(|r| format!("{} {}", r.comment, crate::core::render::rule(r)))
+            .collect();
+        let names: Vec<&str> = plan.chains[0]
+            .rules
+            .iter()
+            .map(|r| r.comment.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "b-first",
+                "established",
+                "invalid",
+                "b-est",
+                "loopback",
+                "icmp",
+                "icmpv6",
+                "icmpv6",
+                "icmpv6",
+                "b-base",
+                "ssh",
+                "b-allows",
+                "ident",
+                "final"
+            ],
+            "{rules:#?}"
+        );
+        let text = |name: &str| {
+            let r = plan.chains[0].rules.iter().find(|r| r.comment == name);
+            crate::core::render::rule(r.unwrap())
+        };
+        assert!(
+            text("b-first").contains("iifname != \"lo\" ip saddr 192.0.2.1")
+                && text("b-first").contains("reject with icmp host-prohibited"),
+            "{rules:#?}"
+        );
+        assert!(
+            text("b-base").ends_with("reject with tcp reset comment \"b-base\""),
+            "{rules:#?}"
+        );
+        assert!(text("b-est").contains(" drop "), "{rules:#?}");
+        assert!(text("b-allows").contains(" drop "), "{rules:#?}");
+    }
+
+    #[test]
     fn without_the_established_rule_allows_carry_the_whole_connection() {
         let (p, d) = crate::core::policy::parse(
             "[baseline]\nestablished = false\n\n[[allow]]\nname = \"ssh\"\ntcp = [22]\n",

@@ -587,6 +587,17 @@ fn differential_hardened_log_syn_iif() {
 
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
+fn differential_early_blocks() {
+    differential(
+        "d-early",
+        "ok-early-order.rules",
+        None,
+        &[22, 80, 443, 8080, 9999],
+    );
+}
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
 fn differential_trusted_source_and_final_reject() {
     differential("d-trust", "ok-trusted-net.rules", None, &[80, 23, 22, 8080]);
 }

@@ -24,7 +24,8 @@ pub(super) struct Chain {
     pub(super) invalid: Option<usize>,
     pub(super) loopback: Option<usize>,
     pub(super) icmp: Option<usize>,
-    pub(super) blocks: Vec<Flat>,
+    /// each with its place in statewall's order
+    pub(super) blocks: Vec<(crate::core::model::BlockAt, Flat)>,
     pub(super) allows: Vec<Flat>,
     pub(super) rejects: Vec<Flat>,
     pub(super) final_rule: FinalRule,

@@ -194,7 +194,7 @@ fn ending(src: &str, v4: &Analysis, notes: &mut Notes) -> Result<Ending, Diags> 
             let r = input
                 .rejects
                 .first()
-                .or(input.blocks.first())
+                .or(input.blocks.first().map(|(_, f)| f))
                 .expect("one of them");
             let mut d = Diags::new();
             d.push(Diagnostic::error(v4.rules[r.rule].span.clone(), src, "INPUT rejects or drops some packets and accepts the rest, while FORWARD or OUTPUT drops what it does not allow").with_help("statewall accepts the rest of INPUT only in audit mode, and audit mode makes every section accept what it does not allow: end INPUT with DROP or REJECT, or import the chains separately"));
@@ -230,7 +230,16 @@ fn section<'a>(
                 entry_of(a, f, with)
             }
         };
-        let blocks: Vec<Entry> = c.blocks.iter().map(|f| of(f, None)).collect();
+        let blocks: Vec<Entry> = c
+            .blocks
+            .iter()
+            .map(|(at, f)| {
+                let mut e = of(f, with_of(f));
+                e.after = at.after();
+                e.key.push_str(e.after.unwrap_or("first"));
+                e
+            })
+            .collect();
         let allows: Vec<Entry> = c.allows.iter().map(|f| of(f, None)).collect();
         let rejects: Vec<Entry> = c.rejects.iter().map(|f| of(f, with_of(f))).collect();
         [blocks, allows, rejects]

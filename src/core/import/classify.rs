@@ -1,6 +1,15 @@
 //! Classification: every flat rule gets its place in statewall's fixed chain order —
-//! established · invalid · loopback · icmp · allows · rejects · final — and reordering into it
+//! blocks · established · invalid · blocks after established · loopback · icmp · blocks after
+//! the baseline · allows · blocks after the allows · rejects · final — and reordering into it
 //! must not change any packet's verdict.
+//!
+//! A DROP or REJECT goes where statewall puts its kind (a drop into the final drop, a reject
+//! among the rejects) when that keeps every verdict; else into the first of the block places
+//! that does (first, after established, after the baseline, after the allows), as a
+//! `[[block]]` with its verdict (`with`) and place (`after`). Moving a rule before an earlier
+//! rule that decided every packet of an interface (`-i lo -j ACCEPT`) excepts that interface
+//! from it (`except_iif`): those packets never reached it in the file. The order check
+//! (`reordering_keeps_verdicts`) then proves the result, pair by pair.
 
 use super::Fam;
 use super::analyse::{Analyser, FinalRule};
@@ -8,18 +17,25 @@ use super::cond::Cond;
 use super::flatten::{Flat, Verdict};
 use super::rule::RejectKind;
 use super::values::loopback_net;
+use crate::core::model::BlockAt;
 use crate::core::plan::CtStates;
 
 /// The place of a rule in statewall's fixed order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum Rank {
-    /// a drop that moves before everything (a `[[block]]`)
+    /// a drop or reject that moves before everything (a `[[block]]`)
     Block,
     Established,
     Invalid,
+    /// a block `after = "established"`
+    BlockEstablished,
     Loopback,
     Icmp,
+    /// a block `after = "baseline"`
+    BlockBaseline,
     Allow,
+    /// a block `after = "allows"`
+    BlockAllows,
     Reject,
     /// a drop that merges into the final drop
     Drop,
@@ -62,6 +78,37 @@ impl Hook {
     }
 }
 
+/// The block places, in the order they are tried.
+const BLOCK_RANKS: [Rank; 4] = [
+    Rank::Block,
+    Rank::BlockEstablished,
+    Rank::BlockBaseline,
+    Rank::BlockAllows,
+];
+
+impl Rank {
+    /// Where a block of this rank goes (None: not a block).
+    pub(super) fn block_at(self) -> Option<BlockAt> {
+        match self {
+            Rank::Block => Some(BlockAt::First),
+            Rank::BlockEstablished => Some(BlockAt::Established),
+            Rank::BlockBaseline => Some(BlockAt::Baseline),
+            Rank::BlockAllows => Some(BlockAt::Allows),
+            _ => None,
+        }
+    }
+}
+
+/// Negated interfaces (`! -i X`) an earlier rule made redundant, taken off a rule: put back
+/// if the rule moves before that earlier rule.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Dropped {
+    /// the place (in `ranked`) of the latest earlier rule that decided them
+    at: Option<usize>,
+    iif: Vec<String>,
+    oif: Vec<String>,
+}
+
 /// A number per verdict, below [`VERDICTS`].
 fn verdict_index(v: Verdict) -> usize {
     match v {
@@ -76,6 +123,24 @@ fn icmp_proto(fam: Fam) -> u8 {
     if fam == Fam::V4 { 1 } else { 58 }
 }
 
+/// The interface a condition matches every packet of, and nothing else: `-i X` (false) or
+/// `-o X` (true).
+fn whole_if(c: &Cond) -> Option<(String, bool)> {
+    let bare = Cond {
+        iif: None,
+        oif: None,
+        ..c.clone()
+    };
+    if !bare.is_everything() {
+        return None;
+    }
+    match (&c.iif, &c.oif) {
+        (Some(i), None) => Some((i.clone(), false)),
+        (None, Some(o)) => Some((o.clone(), true)),
+        _ => None,
+    }
+}
+
 /// A condition on `states` alone.
 fn states_only(states: u32) -> Cond {
     Cond {
@@ -86,8 +151,7 @@ fn states_only(states: u32) -> Cond {
 
 impl Analyser<'_> {
     /// Every flat rule with its rank; a rule that fits nowhere is left out (and reported).
-    /// A DROP merges into a final drop when no later rule that decides otherwise overlaps
-    /// it, else it becomes a block (before everything) when no earlier one does.
+    /// A DROP or REJECT gets the place of its kind, or a block place ([`Analyser::place`]).
     pub(super) fn rank_all(
         &mut self,
         flat: Vec<Flat>,
@@ -95,112 +159,185 @@ impl Analyser<'_> {
         final_rule: FinalRule,
     ) -> Vec<(Rank, Flat)> {
         let mut ranked = Vec::new();
+        let mut dropped = Vec::new();
         // interfaces whose every packet an earlier rule decided, and that rule's place
         let mut decided: Vec<(String, bool, usize)> = Vec::new();
         for mut f in flat {
-            let Some(at) = self.drop_negated_ifs(&mut f, &decided) else {
-                continue;
-            };
+            let d = self.drop_negated_ifs(&mut f, &decided);
             let Some(rank) = self.rank(&f, found) else {
                 continue;
-            };
-            if let Some(at) = at
-                && ranked
-                    .get(at)
-                    .is_some_and(|(r, _): &(Rank, Flat)| *r > rank)
-            {
-                let r = &self.rules[f.rule];
-                self.error(r.span.clone(), "a negated interface (`! -i`/`! -o`) on a rule that statewall would move before the rule that makes it redundant", "statewall has no \"every interface but\" match; write the rule without `!` after a rule that decides every packet of that interface");
-                continue;
-            }
-            let whole_if = |c: &Cond| {
-                let bare = Cond {
-                    iif: None,
-                    oif: None,
-                    ..c.clone()
-                };
-                match (&c.iif, &c.oif) {
-                    (Some(i), None) if bare.is_everything() => Some((i.clone(), false)),
-                    (None, Some(o)) if bare.is_everything() => Some((o.clone(), true)),
-                    _ => None,
-                }
             };
             if let Some((name, out)) = whole_if(&f.cond) {
                 decided.push((name, out, ranked.len()));
             }
             ranked.push((rank, f));
+            dropped.push(d);
         }
         self.stateful = found.established.is_some();
-        self.place_drops(&mut ranked, final_rule);
-        ranked
-    }
-
-    /// `! -i X` is only kept when an earlier rule decided every packet arriving on X (the
-    /// classic `-i lo -j ACCEPT` before `! -i lo -s 127.0.0.0/8 -j DROP`): then the negation
-    /// says nothing and is dropped. Returns the place of the latest such earlier rule (Some(None)
-    /// without negations), None when a negation stays (reported).
-    fn drop_negated_ifs(
-        &mut self,
-        f: &mut Flat,
-        decided: &[(String, bool, usize)],
-    ) -> Option<Option<usize>> {
-        let mut at = None;
-        for out in [false, true] {
-            let nots = if out {
-                std::mem::take(&mut f.cond.not_oif)
-            } else {
-                std::mem::take(&mut f.cond.not_iif)
-            };
-            for n in nots {
-                let by = decided
-                    .iter()
-                    .find(|(d, o, _)| *o == out && super::cond::if_covers(d, &n));
-                let r = &self.rules[f.rule];
-                match by {
-                    Some((_, _, i)) => {
-                        at = at.max(Some(*i));
-                        self.notes.push(format!("line {}: `! {} {n}` says nothing: every packet {} {n} was decided by an earlier rule", r.line, if out { "-o" } else { "-i" }, if out { "leaving on" } else { "arriving on" }));
-                    }
-                    None => {
-                        self.error(r.span.clone(), format!("a negated interface `! {} {}`", if out { "-o" } else { "-i" }, n.replace('*', "+")), "statewall has no \"every interface but\" match; it imports one only when an earlier rule decides every packet of that interface (e.g. `-i lo -j ACCEPT` first): add such a rule, or write the rule per interface");
-                        return None;
-                    }
+        self.place(&mut ranked, &mut dropped, final_rule, found);
+        // a rule that moves before the rule that made its negation redundant keeps it
+        for (i, d) in dropped.iter_mut().enumerate() {
+            if d.at.is_some_and(|a| ranked[a].0 > ranked[i].0) {
+                let c = &mut ranked[i].1.cond;
+                c.not_iif.append(&mut d.iif);
+                c.not_oif.append(&mut d.oif);
+            }
+        }
+        for (i, d) in dropped.iter().enumerate() {
+            let r = &self.rules[ranked[i].1.rule];
+            for (out, names) in [(false, &d.iif), (true, &d.oif)] {
+                for n in names {
+                    self.notes.push(format!("line {}: `! {} {n}` says nothing: every packet {} {n} was decided by an earlier rule", r.line, if out { "-o" } else { "-i" }, if out { "leaving on" } else { "arriving on" }));
                 }
             }
         }
-        Some(at)
+        ranked
     }
 
-    /// Each DROP entry's place: merged into a final drop (Rank::Drop) when no later rule of
-    /// another verdict overlaps it; else a block (before everything) when it has no state
-    /// match and no earlier rule of another verdict overlaps it. The comparisons stop at
-    /// [`REORDER_BUDGET`] (the order check then decides, within its own budget).
-    fn place_drops(&mut self, ranked: &mut [(Rank, Flat)], final_rule: FinalRule) {
-        let mut budget = REORDER_BUDGET;
-        let fin_drop = final_rule.1 == Verdict::Drop;
-        for p in 0..ranked.len() {
-            if ranked[p].0 != Rank::Drop {
-                continue;
-            }
-            let c = ranked[p].1.cond.clone();
-            let c = &c;
-            let conflict = |range: std::ops::Range<usize>, budget: &mut usize| {
-                range.into_iter().any(|q| {
-                    *budget = budget.saturating_sub(1);
-                    let (rq, fq) = &ranked[q];
-                    fq.verdict != Verdict::Drop && sw_cond(*rq, &fq.cond, self.stateful).overlaps(c)
-                })
+    /// `! -i X` says nothing when an earlier rule decided every packet arriving on X (the
+    /// classic `-i lo -j ACCEPT` before `! -i lo -s 127.0.0.0/8 -j DROP`): it is taken off,
+    /// and put back by [`Analyser::place`] if the rule moves before that rule. Any other stays,
+    /// as the entry's `except_iif`/`except_oif`.
+    fn drop_negated_ifs(&mut self, f: &mut Flat, decided: &[(String, bool, usize)]) -> Dropped {
+        let mut d = Dropped::default();
+        for out in [false, true] {
+            let nots = if out {
+                &mut f.cond.not_oif
+            } else {
+                &mut f.cond.not_iif
             };
-            if budget == 0 {
-                return;
-            }
-            if fin_drop && !conflict(p + 1..ranked.len(), &mut budget) {
-                continue;
-            }
-            if c.states.is_none() && !conflict(0..p, &mut budget) {
-                ranked[p].0 = Rank::Block;
+            let (gone, kept): (Vec<String>, Vec<String>) =
+                std::mem::take(nots).into_iter().partition(|n| {
+                    let by = decided
+                        .iter()
+                        .find(|(d, o, _)| *o == out && super::cond::if_covers(d, n));
+                    if let Some((_, _, i)) = by {
+                        d.at = d.at.max(Some(*i));
+                    }
+                    by.is_some()
+                });
+            *nots = kept;
+            if out {
+                d.oif = gone;
+            } else {
+                d.iif = gone;
             }
         }
+        d
+    }
+
+    /// Each DROP's and REJECT's place: the place of its kind (merged into a final drop; among
+    /// the rejects) when no rule it would swap with decides otherwise for some packet it
+    /// matches; else the first block place where none does, with fewest interfaces excepted
+    /// (the ones an earlier rule decided whole, see the module). A rule that fits nowhere
+    /// keeps the place of its kind, and the order check reports it. The comparisons stop at
+    /// [`REORDER_BUDGET`] (the order check then decides, within its own budget).
+    fn place(
+        &mut self,
+        ranked: &mut [(Rank, Flat)],
+        dropped: &mut [Dropped],
+        final_rule: FinalRule,
+        found: &Found,
+    ) {
+        let mut budget = REORDER_BUDGET;
+        let fin_drop = final_rule.1 == Verdict::Drop;
+        let new_ok = found.established.is_some() && found.invalid.is_some();
+        for p in 0..ranked.len() {
+            let natural = ranked[p].0;
+            if !matches!(natural, Rank::Drop | Rank::Reject) {
+                continue;
+            }
+            let mut tries: Vec<Rank> = Vec::new();
+            if natural == Rank::Reject || fin_drop {
+                tries.push(natural);
+            }
+            let states = ranked[p].1.cond.states;
+            // a block has no state match: after the established and invalid rules only NEW
+            // (and untracked) packets reach it, so a rule of NEW packets may go there
+            tries.extend(BLOCK_RANKS.into_iter().filter(|&r| match states {
+                None => true,
+                Some(s) => s == CtStates::NEW && r != Rank::Block && new_ok,
+            }));
+            let mut best: Option<(usize, Rank, super::cond::Cond)> = None;
+            for rank in tries {
+                if budget == 0 {
+                    return;
+                }
+                let Some((cond, excepted)) = self.fits(ranked, &dropped[p], p, rank, &mut budget)
+                else {
+                    continue;
+                };
+                if best.as_ref().is_none_or(|(n, _, _)| excepted < *n) {
+                    best = Some((excepted, rank, cond));
+                }
+                if excepted == 0 {
+                    break;
+                }
+            }
+            if let Some((_, rank, cond)) = best {
+                if dropped[p].at.is_some_and(|a| ranked[a].0 > rank) {
+                    dropped[p] = Dropped::default();
+                }
+                ranked[p] = (
+                    rank,
+                    Flat {
+                        cond,
+                        ..ranked[p].1.clone()
+                    },
+                );
+            }
+        }
+    }
+
+    /// Whether rule `p` may take place `rank`: no rule it would swap with there decides
+    /// otherwise for a packet both match. Returns the condition it gets there (its dropped
+    /// negations put back when it moves before the rule that made them redundant, and the
+    /// interfaces excepted that an earlier rule it moves before decided whole), and how many
+    /// were excepted.
+    fn fits(
+        &self,
+        ranked: &[(Rank, Flat)],
+        d: &Dropped,
+        p: usize,
+        rank: Rank,
+        budget: &mut usize,
+    ) -> Option<(super::cond::Cond, usize)> {
+        let f = &ranked[p].1;
+        let mut c = f.cond.clone();
+        if d.at.is_some_and(|a| ranked[a].0 > rank) {
+            c.not_iif.extend(d.iif.iter().cloned());
+            c.not_oif.extend(d.oif.iter().cloned());
+        }
+        let mut excepted = 0;
+        let stateful = self.stateful;
+        for q in 0..p {
+            let (rq, fq) = &ranked[q];
+            *budget = budget.saturating_sub(1);
+            if *rq <= rank || fq.verdict == f.verdict {
+                continue;
+            }
+            let sq = sw_cond(*rq, &fq.cond, stateful);
+            if !sq.overlaps(&sw_cond(rank, &c, stateful)) {
+                continue;
+            }
+            let (name, out) = whole_if(&fq.cond)?;
+            let nots = if out { &mut c.not_oif } else { &mut c.not_iif };
+            if !nots.contains(&name) {
+                nots.push(name);
+                excepted += 1;
+            }
+        }
+        let sw = sw_cond(rank, &c, stateful);
+        for (rq, fq) in &ranked[p + 1..] {
+            *budget = budget.saturating_sub(1);
+            if *rq >= rank || fq.verdict == f.verdict {
+                continue;
+            }
+            if sw_cond(*rq, &fq.cond, stateful).overlaps(&sw) {
+                return None;
+            }
+        }
+        Some((c, excepted))
     }
 
     fn rank(&mut self, f: &Flat, found: &mut Found) -> Option<Rank> {
@@ -324,7 +461,7 @@ impl Analyser<'_> {
                     Some(i) => format!("line {}", rules[i].line),
                     None => format!("the {} policy", self.hook.chain()),
                 };
-                self.error(r.span.clone(), "a DROP that statewall can neither merge into its final rule nor move first", format!("statewall drops in a `[[block]]` (before every other rule, without a state match) or in its final rule, and here the final rule accepts or rejects ({fin}) and an earlier rule of another verdict matches some of these packets; make this a REJECT, or end the chain with DROP"));
+                self.error(r.span.clone(), "a DROP that statewall can neither merge into its final rule nor place as a block", format!("statewall drops in a `[[block]]` (first, after the established rule, after the baseline or after the allows; without a state match) or in its final rule, and here the final rule accepts or rejects ({fin}) and at each block place a rule of another verdict that it would swap with matches some of these packets; make this a REJECT, end the chain with DROP, or reorder the file so that the drop comes first"));
             }
         }
     }
@@ -375,7 +512,7 @@ impl Analyser<'_> {
                     b_.span.clone(),
                     format!("this rule would move before line {} and change what it decides", a_.line),
                     format!(
-                        "statewall's chain has a fixed order (established, invalid, loopback, icmp, allows, rejects, final); this rule is {}, line {} ({}) is {}, and some packets match both: reorder the file so that this rule comes first, or make the two rules disjoint",
+                        "statewall's chain has a fixed order (blocks, established, invalid, blocks, loopback, icmp, blocks, allows, blocks, rejects, final); this rule is {}, line {} ({}) is {}, and some packets match both: reorder the file so that this rule comes first, or make the two rules disjoint",
                         rank_name(*rj), a_.line, a_.text, rank_name(*ri)
                     ),
                 );
@@ -468,7 +605,13 @@ impl Analyser<'_> {
                     }
                     out.rejects.push(f)
                 }
-                Rank::Block => out.blocks.push(f),
+                Rank::Block | Rank::BlockEstablished | Rank::BlockBaseline | Rank::BlockAllows => {
+                    if f.cond.states.is_some() {
+                        self.notes.push(format!("line {}: `{}` drops or rejects NEW connections only; statewall's block has no state match, and comes after its established and invalid rules, so only new (and untracked) packets reach it", r.line, r.text));
+                    }
+                    let at = rank.block_at().expect("a block rank");
+                    out.blocks.push((at, f))
+                }
                 Rank::Drop => self.notes.push(format!(
                     "line {}: `{}` drops what statewall's final rule drops anyway",
                     r.line, r.text
@@ -483,7 +626,8 @@ impl Analyser<'_> {
 /// A chain's entries, by kind.
 #[derive(Debug, Default)]
 pub(super) struct Collected {
-    pub(super) blocks: Vec<Flat>,
+    /// each with its place
+    pub(super) blocks: Vec<(BlockAt, Flat)>,
     pub(super) allows: Vec<Flat>,
     pub(super) rejects: Vec<Flat>,
 }
@@ -501,12 +645,15 @@ fn states_fit(verdict: Verdict, s: u32) -> bool {
 
 fn rank_name(r: Rank) -> &'static str {
     match r {
-        Rank::Block => "a drop before everything (a block)",
+        Rank::Block => "a block before everything",
         Rank::Established => "an established accept",
         Rank::Invalid => "an invalid drop",
+        Rank::BlockEstablished => "a block after the established and invalid rules",
         Rank::Loopback => "the loopback accept",
         Rank::Icmp => "the icmp accept",
+        Rank::BlockBaseline => "a block after the baseline",
         Rank::Allow => "an allow",
+        Rank::BlockAllows => "a block after the allows",
         Rank::Reject => "a reject",
         Rank::Drop => "a drop",
     }
@@ -527,7 +674,11 @@ fn sw_cond(rank: Rank, c: &Cond, stateful: bool) -> Cond {
             ..c.clone()
         },
         // statewall's rejects and blocks have no state match
-        Rank::Reject | Rank::Block => Cond {
+        Rank::Reject
+        | Rank::Block
+        | Rank::BlockEstablished
+        | Rank::BlockBaseline
+        | Rank::BlockAllows => Cond {
             states: None,
             ..c.clone()
         },

@@ -25,6 +25,8 @@ pub(super) struct Entry {
     /// protocols, ICMP codes, ICMPv6, TCP flags
     pub(super) more: More,
     pub(super) with: Option<&'static str>,
+    /// a block's `after` (None: first, or not a block)
+    pub(super) after: Option<&'static str>,
     /// for merging: everything but the source
     pub(super) key: String,
     /// from the ip6tables file
@@ -59,9 +61,12 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
             except_from: c.not_src.clone(),
             except_to: c.not_dst.clone(),
             oif: c.oif.clone(),
+            except_iif: c.not_iif.clone(),
+            except_oif: c.not_oif.clone(),
             ..Default::default()
         },
         with,
+        after: None,
         key: String::new(),
         v6: false,
         extra: f.extra.clone(),
@@ -140,7 +145,10 @@ pub(super) fn join_families(entries: Vec<Entry>) -> Vec<Entry> {
     let any4 = vec![Cidr::V4(Ipv4Addr::UNSPECIFIED, 0)];
     let any6 = vec![Cidr::V6(Ipv6Addr::UNSPECIFIED, 0)];
     let (mut v4, v6): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| !e.v6);
-    let says = |e: &Entry| format!("{:?}", (&e.tcp, &e.udp, &e.icmp, &e.iif, &e.more, e.with));
+    let says = |e: &Entry| {
+        let what = (&e.tcp, &e.udp, &e.icmp, &e.iif, &e.more, e.with, e.after);
+        format!("{what:?}")
+    };
     let mut waiting: HashMap<String, VecDeque<usize>> = HashMap::new();
     for (i, f) in v4.iter().enumerate() {
         if f.from == any4 {

@@ -133,6 +133,7 @@ mod tests {
             iif: None,
             more: Default::default(),
             with: None,
+            after: None,
             key: String::new(),
             v6: false,
             extra: Default::default(),

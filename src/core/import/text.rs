@@ -194,7 +194,7 @@ fn baseline(t: &mut String, v4: &Analysis, c: &Chain, prefix: &str) {
     );
 }
 
-/// One `[[allow]]` or `[[reject]]` entry, after the lines it came from.
+/// One `[[allow]]`, `[[reject]]` or `[[block]]` entry, after the lines it came from.
 fn entry(t: &mut String, kind: &str, e: &Entry) {
     for l in &e.lines {
         let _ = writeln!(t, "{l}");
@@ -235,8 +235,20 @@ fn entry(t: &mut String, kind: &str, e: &Entry) {
     if let Some(o) = &e.more.oif {
         let _ = writeln!(t, "oif = \"{o}\"");
     }
+    for (key, list) in [
+        ("except_iif", &e.more.except_iif),
+        ("except_oif", &e.more.except_oif),
+    ] {
+        if !list.is_empty() {
+            let l: Vec<String> = list.iter().map(|n| format!("\"{n}\"")).collect();
+            let _ = writeln!(t, "{key} = [{}]", l.join(", "));
+        }
+    }
     if let Some(w) = e.with {
         let _ = writeln!(t, "with = \"{w}\"");
+    }
+    if let Some(a) = e.after {
+        let _ = writeln!(t, "after = \"{a}\"");
     }
     if let Some(l) = &e.extra.limit {
         let _ = writeln!(t, "limit = {l}");

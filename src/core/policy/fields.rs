@@ -87,6 +87,7 @@ impl Checker<'_> {
                     words.push("drop");
                 }
                 let help = match suggest(stripped, &words, &aliases) {
+                    _ if s == "drop" => "a reject entry answers what it matches; to drop it silently, make it a [[block]] (with after = \"allows\" it takes a reject's place in the chain)".to_string(),
                     Some(good) => format!("did you mean \"{good}\"? `with` is one of {valid}"),
                     None => format!("`with` is one of {valid}"),
                 };
