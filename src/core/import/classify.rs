@@ -310,8 +310,7 @@ impl Analyser<'_> {
         }
         let mut excepted = 0;
         let stateful = self.stateful;
-        for q in 0..p {
-            let (rq, fq) = &ranked[q];
+        for (rq, fq) in &ranked[..p] {
             *budget = budget.saturating_sub(1);
             if *rq <= rank || fq.verdict == f.verdict {
                 continue;

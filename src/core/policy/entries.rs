@@ -291,21 +291,7 @@ impl Checker<'_> {
                         f.with_span = Some(value.span());
                     }
                 }
-                "with" if kind == Kind::Block => {
-                    // "drop" (the default) is no reject
-                    if value.get_ref().as_str() != Some("drop")
-                        && let Some(w) = self.with(value, true)
-                    {
-                        f.with = w;
-                        f.with_span = Some(value.span());
-                        f.block_with = Some(w);
-                    }
-                }
-                "after" if kind == Kind::Block => {
-                    if let Some(at) = self.block_at(value) {
-                        f.at = at;
-                    }
-                }
+                k @ ("with" | "after") if kind == Kind::Block => self.block_key(&mut f, k, value),
                 _ => {
                     if let Some(meant) = self.unknown_key(key, place) {
                         f.misspelt.push(meant);
@@ -314,6 +300,24 @@ impl Checker<'_> {
             }
         }
         f
+    }
+
+    /// A block's `with` (drop, the default, or a reject kind) and `after` (its place).
+    fn block_key(&mut self, f: &mut Fields<'_, '_>, key: &str, value: &Spanned<DeValue<'_>>) {
+        if key == "after" {
+            if let Some(at) = self.block_at(value) {
+                f.at = at;
+            }
+            return;
+        }
+        // "drop" (the default) is no reject
+        if value.get_ref().as_str() != Some("drop")
+            && let Some(w) = self.with(value, true)
+        {
+            f.with = w;
+            f.with_span = Some(value.span());
+            f.block_with = Some(w);
+        }
     }
 
     fn missing_name(&mut self, kind: Kind, f: &Fields<'_, '_>, head: Range<usize>) {
