@@ -5,13 +5,16 @@
 //! connections too) ·
 //! `established` · `invalid` · the blocks `after = "established"` · `loopback` · `icmp` ·
 //! `icmpv6` · the blocks `after = "baseline"` · one rule per allowed (source, protocol, port
-//! range) · the blocks `after = "allows"` · the rejects · `final` (drop, or accept in audit
+//! range), each followed by the blocks `after = "<its name>"` · the blocks `after = "allows"` ·
+//! the rejects · `final` (drop, or accept in audit
 //! mode).
 //! More than [`ENTRIES_PER_CHAIN`] allow/reject rules go into chains the input chain jumps to.
 
+use std::collections::HashMap;
+
 use crate::core::model::{
-    BlockAt, Cidr, Final, IcmpReject, LimitPer, Log, Mode, Over, Policy, RejectWith, Section,
-    Service,
+    Block, BlockAt, Cidr, Final, IcmpReject, LimitPer, Log, Mode, Over, Policy, RejectWith,
+    Section, Service,
 };
 use crate::core::plan::*;
 
@@ -213,18 +216,29 @@ fn base_chain(hook: Hook, rules: Vec<Rule>) -> Vec<Chain> {
 /// · blocks after the baseline · allows · blocks after the allows · rejects (the final rule
 /// and the audit recorders are added by the caller).
 fn section_rules(sec: &Section, hook: Hook, rules: &mut Vec<Rule>, sets: &mut Vec<Set>) {
+    let block_rules = |b: &Block, rules: &mut Vec<Rule>, sets: &mut Vec<Set>| {
+        let start = rules.len();
+        let entry = Entry::Block {
+            new_only: b.new_only,
+        };
+        service_rules(&b.service, rules, sets, entry, |proto| match b.with {
+            None => Verdict::Drop,
+            Some(with) => reject_verdict(with, proto),
+        });
+        per_family(rules, start);
+    };
     let blocks = |at: BlockAt, rules: &mut Vec<Rule>, sets: &mut Vec<Set>| {
         for b in sec.block.iter().filter(|b| b.at == at) {
-            let start = rules.len();
-            service_rules(&b.service, rules, sets, Entry::Other, |proto| {
-                match b.with {
-                    None => Verdict::Drop,
-                    Some(with) => reject_verdict(with, proto),
-                }
-            });
-            per_family(rules, start);
+            block_rules(b, rules, sets);
         }
     };
+    // the blocks `after = "<allow name>"`, by that name, in the order written
+    let mut after_allow: HashMap<&str, Vec<&Block>> = HashMap::new();
+    for b in &sec.block {
+        if let BlockAt::Allow(name) = &b.at {
+            after_allow.entry(name.as_str()).or_default().push(b);
+        }
+    }
     blocks(BlockAt::First, rules, sets);
     let b = &sec.baseline;
     // statewall's own rules: named after the baseline part, from no policy line
@@ -277,6 +291,9 @@ fn section_rules(sec: &Section, hook: Hook, rules: &mut Vec<Rule>, sets: &mut Ve
         service_rules(svc, rules, sets, Entry::Allow { stateful }, |_| {
             Verdict::Accept
         });
+        for b in after_allow.get(svc.name.as_str()).into_iter().flatten() {
+            block_rules(b, rules, sets);
+        }
     }
     blocks(BlockAt::Allows, rules, sets);
     for rej in &sec.reject {
@@ -350,7 +367,10 @@ fn service_rules(
     entry: Entry,
     verdict: impl Fn(u8) -> Verdict,
 ) {
-    let new_only = entry == Entry::Allow { stateful: true };
+    let new_only = matches!(
+        entry,
+        Entry::Allow { stateful: true } | Entry::Block { new_only: true }
+    );
     let first_rule = out.len();
     let mut head = Vec::with_capacity(2);
     if let Some(name) = &svc.iif {
@@ -468,6 +488,10 @@ enum Entry {
     /// an allow: `ct state new` on its rules when the section has the established rule
     Allow {
         stateful: bool,
+    },
+    /// a block: `ct state new` on its rules with `state = "new"`
+    Block {
+        new_only: bool,
     },
     Other,
 }

@@ -329,7 +329,7 @@ pub struct Reject {
 }
 
 /// Where a `[[block]]` entry's rules go in its section's fixed order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum BlockAt {
     /// before everything, the established rule included: a blocked source loses its open
     /// connections too (the default)
@@ -341,12 +341,16 @@ pub enum BlockAt {
     /// `after = "baseline"`: after the whole baseline (established, invalid, loopback, icmp,
     /// icmpv6), before the allows
     Baseline,
+    /// `after = "<allow name>"`: right after that allow entry's rules (of the same section),
+    /// before the next allow's; several blocks after one allow go in the order written
+    Allow(String),
     /// `after = "allows"`: after the allows, before the rejects
     Allows,
 }
 
 impl BlockAt {
-    pub const ALL: [BlockAt; 4] = [
+    /// The places a keyword names (not `Allow`, which names an entry).
+    pub const PLACES: [BlockAt; 4] = [
         BlockAt::First,
         BlockAt::Established,
         BlockAt::Baseline,
@@ -354,13 +358,20 @@ impl BlockAt {
     ];
 
     /// The `after` value that says it (None: the default, written without `after`).
-    pub fn after(self) -> Option<&'static str> {
+    pub fn after(&self) -> Option<&str> {
         match self {
             BlockAt::First => None,
             BlockAt::Established => Some("established"),
             BlockAt::Baseline => Some("baseline"),
+            BlockAt::Allow(name) => Some(name),
             BlockAt::Allows => Some("allows"),
         }
+    }
+
+    /// Whether `word` is one of the place keywords of `after` (an allow of that name cannot
+    /// be named there).
+    pub fn is_keyword(word: &str) -> bool {
+        matches!(word, "established" | "baseline" | "allows")
     }
 }
 
@@ -372,6 +383,8 @@ pub struct Block {
     pub service: Service,
     pub with: Option<RejectWith>,
     pub at: BlockAt,
+    /// `state = "new"`: the block's rules match NEW connections only (`ct state new`)
+    pub new_only: bool,
 }
 
 /// What the last rule does with everything not allowed, in enforce mode.

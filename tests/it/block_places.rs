@@ -2,7 +2,9 @@
 //! (`except_iif`) in the kernel: nft makes the same objects of statewall's text, readback
 //! finds no drift, and real packets show the place — an open connection survives a block
 //! placed after the baseline (its packets are established) while a new one is refused, and
-//! the same block placed first cuts it.
+//! the same block placed first cuts it. A block after a named allow sits between that allow
+//! and the next one: what the first takes from a blocked source gets in, what only the
+//! second would take does not; and `state = "new"` spares open connections even first.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -50,10 +52,27 @@ fn block_places_and_negated_interfaces_mean_the_same_to_nft() {
         at("icmpv6") < at("bad-net") && at("bad-net") < at("web"),
         "{list}"
     );
+    // blocks after a named allow: right after its rules, in the order written
     assert!(
-        at("web") < at("smtp-out") && at("smtp-out") < at("final"),
+        at("web") < at("after-web")
+            && at("after-web") < at("after-web-too")
+            && at("after-web-too") < at("mail"),
         "{list}"
     );
+    assert!(
+        at("mail") < at("smtp-out") && at("smtp-out") < at("final"),
+        "{list}"
+    );
+    assert!(
+        list.stdout
+            .lines()
+            .any(|l| l.contains("comment \"no-syn\"") && l.contains("ct state new")),
+        "{list}"
+    );
+    let fwd = ns.nft(["list", "chain", "inet", "statewall", "forward"]);
+    let lan_out = fwd.stdout.find("\"lan-out\"").expect("lan-out");
+    let after = fwd.stdout.find("\"after-lan-out\"").expect("after-lan-out");
+    assert!(lan_out < after, "{fwd}");
     assert!(list.stdout.contains("iifname != \"lo\""), "{list}");
     assert!(list.stdout.contains("iifname != \"docker*\""), "{list}");
 }
@@ -107,4 +126,72 @@ fn an_open_connection_survives_a_block_after_the_baseline_and_a_first_one_cuts_i
     );
     let other = probe_from(&pair.client, IpAddr::V4(OTHER_V4), fw, PROBE_TIMEOUT);
     assert_eq!(other, Probe::Connected);
+}
+
+/// A block `after = "ssh-all"`: the blocked source still reaches ssh-all's port (the allow
+/// comes first), not the port of the allow after the block, which everyone else reaches.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn a_block_after_a_named_allow_sits_between_the_allows() {
+    const SSH: u16 = 2222;
+    let pair = Pair::new("bp-among");
+    pair.add_client_address(OTHER_V4, OTHER_V6);
+    let _web = Echo::start(&pair.fw, PORT);
+    let _ssh = Echo::start(&pair.fw, SSH);
+    let text = format!(
+        "[[allow]]\nname = \"ssh-all\"\ntcp = [{SSH}]\n\n\
+         [[block]]\nname = \"bad\"\nfrom = [\"{OTHER_V4}\"]\nafter = \"ssh-all\"\nwith = \"port-unreachable\"\n\n\
+         [[allow]]\nname = \"web-lan\"\ntcp = [{PORT}]\nfrom = [\"192.0.2.0/24\"]\n"
+    );
+    let policy = TempPolicy::new("bp-among", &text);
+    statewall(&pair.fw, ["apply", &policy.path()]).assert_ok();
+    let to = |port| SocketAddr::new(IpAddr::V4(FW_V4), port);
+    let from =
+        |src: Ipv4Addr, port| probe_from(&pair.client, IpAddr::V4(src), to(port), PROBE_TIMEOUT);
+    assert_eq!(
+        from(OTHER_V4, SSH),
+        Probe::Connected,
+        "the allow before the block"
+    );
+    assert_eq!(
+        from(OTHER_V4, PORT),
+        Probe::Refused,
+        "the block before web-lan"
+    );
+    assert_eq!(
+        from(CLIENT_V4, PORT),
+        Probe::Connected,
+        "web-lan for the others"
+    );
+    assert_eq!(from(CLIENT_V4, SSH), Probe::Connected);
+    let st = status_json(&pair.fw);
+    assert!(packets_of(&st, "bad") > 0, "{st}");
+    assert_eq!(st["drift"], false, "{st}");
+}
+
+/// `state = "new"` on a block placed first: a new connection from the source is refused,
+/// and an open one keeps carrying data (its packets are established, not new).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn a_first_block_of_new_connections_spares_an_open_one() {
+    let pair = Pair::new("bp-new");
+    let _echo = Echo::start(&pair.fw, PORT);
+    let fw = SocketAddr::new(IpAddr::V4(FW_V4), PORT);
+    let open_policy = TempPolicy::new(
+        "bp-new-open",
+        &format!("[[allow]]\nname = \"web\"\ntcp = [{PORT}]\n"),
+    );
+    statewall(&pair.fw, ["apply", &open_policy.path()]).assert_ok();
+    let mut open = connect_from(&pair.client, IpAddr::V4(CLIENT_V4), fw, PROBE_TIMEOUT)
+        .expect("the client connects before any block");
+    assert!(echoes(&mut open, PROBE_TIMEOUT));
+    let new_only = TempPolicy::new("bp-new", &policy("state = \"new\"\n"));
+    statewall(&pair.fw, ["apply", &new_only.path()]).assert_ok();
+    assert!(
+        echoes(&mut open, PROBE_TIMEOUT),
+        "a block of NEW connections cut an established one"
+    );
+    let new = probe_from(&pair.client, IpAddr::V4(CLIENT_V4), fw, PROBE_TIMEOUT);
+    assert_eq!(new, Probe::Refused);
+    assert!(packets_of(&status_json(&pair.fw), "cut") > 0);
 }

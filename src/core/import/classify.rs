@@ -5,8 +5,10 @@
 //!
 //! A DROP or REJECT goes where statewall puts its kind (a drop into the final drop, a reject
 //! among the rejects) when that keeps every verdict; else into the first of the block places
-//! that does (first, after established, after the baseline, after the allows), as a
-//! `[[block]]` with its verdict (`with`) and place (`after`). Moving a rule before an earlier
+//! that does (first, after established, after the baseline, after the allows, or among the
+//! allows in file order: right after the allow before it, `after = "<its name>"`), as a
+//! `[[block]]` with its verdict (`with`) and place (`after`); a DROP or REJECT of NEW packets
+//! that fits nowhere without its state match keeps it (`state = "new"`). Moving a rule before an earlier
 //! rule that decided every packet of an interface (`-i lo -j ACCEPT`) excepts that interface
 //! from it (`except_iif`): those packets never reached it in the file. The order check
 //! (`reordering_keeps_verdicts`) then proves the result, pair by pair.
@@ -17,6 +19,7 @@ use super::cond::Cond;
 use super::flatten::{Flat, Verdict};
 use super::rule::RejectKind;
 use super::values::loopback_net;
+use crate::core::diag::shorten;
 use crate::core::model::BlockAt;
 use crate::core::plan::CtStates;
 
@@ -78,13 +81,23 @@ impl Hook {
     }
 }
 
-/// The block places, in the order they are tried.
-const BLOCK_RANKS: [Rank; 4] = [
+/// The block places, in the order they are tried: `Rank::Allow` is a block among the allows,
+/// in file order (after the allow before it), tried last as it splits the allows.
+const BLOCK_RANKS: [Rank; 5] = [
     Rank::Block,
     Rank::BlockEstablished,
     Rank::BlockBaseline,
     Rank::BlockAllows,
+    Rank::Allow,
 ];
+
+/// Where an imported block goes: a place of its section, or right after the allow with this
+/// index among the chain's allows (in file order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Placed {
+    At(BlockAt),
+    AfterAllow(usize),
+}
 
 impl Rank {
     /// Where a block of this rank goes (None: not a block).
@@ -160,6 +173,7 @@ impl Analyser<'_> {
     ) -> Vec<(Rank, Flat)> {
         let mut ranked = Vec::new();
         let mut dropped = Vec::new();
+        self.unplaced.clear();
         // interfaces whose every packet an earlier rule decided, and that rule's place
         let mut decided: Vec<(String, bool, usize)> = Vec::new();
         for mut f in flat {
@@ -247,34 +261,54 @@ impl Analyser<'_> {
             if !matches!(natural, Rank::Drop | Rank::Reject) {
                 continue;
             }
-            let mut tries: Vec<Rank> = Vec::new();
+            let mut tries: Vec<(Rank, bool)> = Vec::new();
             if natural == Rank::Reject || fin_drop {
-                tries.push(natural);
+                tries.push((natural, false));
             }
             let states = ranked[p].1.cond.states;
             // a block has no state match: after the established and invalid rules only NEW
             // (and untracked) packets reach it, so a rule of NEW packets may go there
-            tries.extend(BLOCK_RANKS.into_iter().filter(|&r| match states {
-                None => true,
-                Some(s) => s == CtStates::NEW && r != Rank::Block && new_ok,
-            }));
-            let mut best: Option<(usize, Rank, super::cond::Cond)> = None;
-            for rank in tries {
+            tries.extend(
+                BLOCK_RANKS
+                    .into_iter()
+                    .filter(|&r| match states {
+                        None => true,
+                        Some(s) => s == CtStates::NEW && r != Rank::Block && new_ok,
+                    })
+                    .map(|r| (r, false)),
+            );
+            // else a block that keeps its state match (`state = "new"`), at any place
+            if states == Some(CtStates::NEW) {
+                tries.extend(BLOCK_RANKS.into_iter().map(|r| (r, true)));
+            }
+            let mut best: Option<(usize, Rank, bool, super::cond::Cond)> = None;
+            let mut stopped: Vec<(&'static str, usize)> = Vec::new();
+            for (rank, new_only) in tries {
                 if budget == 0 {
                     return;
                 }
-                let Some((cond, excepted)) = self.fits(ranked, &dropped[p], p, rank, &mut budget)
-                else {
-                    continue;
-                };
-                if best.as_ref().is_none_or(|(n, _, _)| excepted < *n) {
-                    best = Some((excepted, rank, cond));
+                let (cond, excepted) =
+                    match self.fits(ranked, &dropped[p], p, (rank, new_only), &mut budget) {
+                        Ok(fit) => fit,
+                        Err(q) => {
+                            let place = place_name(rank, new_only);
+                            if !stopped.iter().any(|(n, _)| *n == place) {
+                                stopped.push((place, ranked[q].1.rule));
+                            }
+                            continue;
+                        }
+                    };
+                if best.as_ref().is_none_or(|(n, ..)| excepted < *n) {
+                    best = Some((excepted, rank, new_only, cond));
                 }
                 if excepted == 0 {
                     break;
                 }
             }
-            if let Some((_, rank, cond)) = best {
+            if best.is_none() && natural == Rank::Drop {
+                self.unplaced.push((ranked[p].1.rule, stopped));
+            }
+            if let Some((_, rank, new_only, cond)) = best {
                 if dropped[p].at.is_some_and(|a| ranked[a].0 > rank) {
                     dropped[p] = Dropped::default();
                 }
@@ -282,6 +316,7 @@ impl Analyser<'_> {
                     rank,
                     Flat {
                         cond,
+                        new_only,
                         ..ranked[p].1.clone()
                     },
                 );
@@ -299,10 +334,13 @@ impl Analyser<'_> {
         ranked: &[(Rank, Flat)],
         d: &Dropped,
         p: usize,
-        rank: Rank,
+        (rank, new_only): (Rank, bool),
         budget: &mut usize,
-    ) -> Option<(super::cond::Cond, usize)> {
-        let f = &ranked[p].1;
+    ) -> Result<(super::cond::Cond, usize), usize> {
+        let f = &Flat {
+            new_only,
+            ..ranked[p].1.clone()
+        };
         let mut c = f.cond.clone();
         if d.at.is_some_and(|a| ranked[a].0 > rank) {
             c.not_iif.extend(d.iif.iter().cloned());
@@ -310,33 +348,33 @@ impl Analyser<'_> {
         }
         let mut excepted = 0;
         let stateful = self.stateful;
-        for (rq, fq) in &ranked[..p] {
+        for (q, (rq, fq)) in ranked[..p].iter().enumerate() {
             *budget = budget.saturating_sub(1);
             if *rq <= rank || fq.verdict == f.verdict {
                 continue;
             }
-            let sq = sw_cond(*rq, &fq.cond, stateful);
-            if !sq.overlaps(&sw_cond(rank, &c, stateful)) {
+            let sq = sw_cond(*rq, fq, &fq.cond, stateful);
+            if !sq.overlaps(&sw_cond(rank, f, &c, stateful)) {
                 continue;
             }
-            let (name, out) = whole_if(&fq.cond)?;
+            let (name, out) = whole_if(&fq.cond).ok_or(q)?;
             let nots = if out { &mut c.not_oif } else { &mut c.not_iif };
             if !nots.contains(&name) {
                 nots.push(name);
                 excepted += 1;
             }
         }
-        let sw = sw_cond(rank, &c, stateful);
-        for (rq, fq) in &ranked[p + 1..] {
+        let sw = sw_cond(rank, f, &c, stateful);
+        for (q, (rq, fq)) in ranked.iter().enumerate().skip(p + 1) {
             *budget = budget.saturating_sub(1);
             if *rq >= rank || fq.verdict == f.verdict {
                 continue;
             }
-            if sw_cond(*rq, &fq.cond, stateful).overlaps(&sw) {
-                return None;
+            if sw_cond(*rq, fq, &fq.cond, stateful).overlaps(&sw) {
+                return Err(q);
             }
         }
-        Some((c, excepted))
+        Ok((c, excepted))
     }
 
     fn rank(&mut self, f: &Flat, found: &mut Found) -> Option<Rank> {
@@ -443,16 +481,24 @@ impl Analyser<'_> {
         final_rule: FinalRule,
         found: &Found,
     ) {
-        if final_rule.1 != Verdict::Drop {
-            self.drops_before_another_final(ranked, final_rule);
-        }
-        self.reordering_keeps_verdicts(ranked);
+        let refused = if final_rule.1 != Verdict::Drop {
+            self.drops_before_another_final(ranked, final_rule)
+        } else {
+            Vec::new()
+        };
+        self.reordering_keeps_verdicts(ranked, &refused);
         self.established_is_plain(ranked, found);
     }
 
-    /// Mid-chain drops only merge into a final drop.
-    fn drops_before_another_final(&mut self, ranked: &[(Rank, Flat)], final_rule: FinalRule) {
+    /// Mid-chain drops only merge into a final drop; returns the rules of those that could
+    /// not (their conflicts are said here, not again by the order check).
+    fn drops_before_another_final(
+        &mut self,
+        ranked: &[(Rank, Flat)],
+        final_rule: FinalRule,
+    ) -> Vec<usize> {
         let rules = self.rules;
+        let mut refused = Vec::new();
         for (rank, f) in ranked {
             if *rank == Rank::Drop {
                 let r = &rules[f.rule];
@@ -460,9 +506,23 @@ impl Analyser<'_> {
                     Some(i) => format!("line {}", rules[i].line),
                     None => format!("the {} policy", self.hook.chain()),
                 };
-                self.error(r.span.clone(), "a DROP that statewall can neither merge into its final rule nor place as a block", format!("statewall drops in a `[[block]]` (first, after the established rule, after the baseline or after the allows; without a state match) or in its final rule, and here the final rule accepts or rejects ({fin}) and at each block place a rule of another verdict that it would swap with matches some of these packets; make this a REJECT, end the chain with DROP, or reorder the file so that the drop comes first"));
+                let stopped = self
+                    .unplaced
+                    .iter()
+                    .find(|(u, _)| *u == f.rule)
+                    .map(|(_, s)| {
+                        let each: Vec<String> = s
+                            .iter()
+                            .map(|(place, q)| format!("{place}: line {} ({})", rules[*q].line, shorten(&rules[*q].text, 80)))
+                            .collect();
+                        format!(" Each block place changes what a rule decides for some packet both match — {}.", each.join("; "))
+                    })
+                    .unwrap_or_default();
+                self.error(r.span.clone(), "a DROP that statewall can neither merge into its final rule nor place as a block", format!("statewall drops in a `[[block]]` (first, after the established rule, after the baseline, among the allows or after them; with or without `state = \"new\"`) or in its final rule, and here the final rule accepts or rejects ({fin}).{stopped} Make this a REJECT, end the chain with DROP, or reorder the file so that the drop comes first"));
+                refused.push(f.rule);
             }
         }
+        refused
     }
 
     /// Two rules whose order statewall swaps must have the same verdict or match disjoint
@@ -470,7 +530,7 @@ impl Analyser<'_> {
     /// with). Only the pairs that can conflict are compared — an earlier rule of a later rank
     /// with another verdict — and at most [`REORDER_BUDGET`] of them: a file that would need
     /// more is refused, since an unchecked swap could change what a packet gets.
-    fn reordering_keeps_verdicts(&mut self, ranked: &[(Rank, Flat)]) {
+    fn reordering_keeps_verdicts(&mut self, ranked: &[(Rank, Flat)], refused: &[usize]) {
         if !self.reorder_within_budget(ranked) {
             return;
         }
@@ -478,7 +538,7 @@ impl Analyser<'_> {
         let stateful = self.stateful;
         let sw: Vec<Cond> = ranked
             .iter()
-            .map(|(r, f)| sw_cond(*r, &f.cond, stateful))
+            .map(|(r, f)| sw_cond(*r, f, &f.cond, stateful))
             .collect();
         // the earlier rules, by rank and verdict, in order
         let mut earlier: Vec<Vec<usize>> = vec![Vec::new(); RANKS * VERDICTS];
@@ -502,7 +562,9 @@ impl Analyser<'_> {
                         .copied()
                         .find(|&i| sw[i].overlaps(&sw[j]))
                 })
-                .min();
+                .min()
+                // a DROP refused already: its conflicts are in its own error
+                .filter(|&i| !refused.contains(&ranked[i].1.rule));
             if let Some(i) = first {
                 let (ri, fi) = &ranked[i];
                 let a_ = &rules[fi.rule];
@@ -511,8 +573,8 @@ impl Analyser<'_> {
                     b_.span.clone(),
                     format!("this rule would move before line {} and change what it decides", a_.line),
                     format!(
-                        "statewall's chain has a fixed order (blocks, established, invalid, blocks, loopback, icmp, blocks, allows, blocks, rejects, final); this rule is {}, line {} ({}) is {}, and some packets match both: reorder the file so that this rule comes first, or make the two rules disjoint",
-                        rank_name(*rj), a_.line, a_.text, rank_name(*ri)
+                        "statewall's chain has a fixed order (blocks, established, invalid, blocks, loopback, icmp, blocks, allows with blocks among them, blocks, rejects, final); this rule is {}, line {} ({}) is {}, and some packets match both: reorder the file so that this rule comes first, or make the two rules disjoint",
+                        rank_name(*rj, fj), a_.line, a_.text, rank_name(*ri, fi)
                     ),
                 );
             }
@@ -578,6 +640,7 @@ impl Analyser<'_> {
     /// meaning or disappears on the way.
     pub(super) fn collect(&mut self, ranked: Vec<(Rank, Flat)>, found: &Found) -> Collected {
         let mut out = Collected::default();
+        let mut blocks = Vec::new();
         for (rank, f) in ranked {
             let r = &self.rules[f.rule];
             match rank {
@@ -585,6 +648,15 @@ impl Analyser<'_> {
                     "line {}: `{}` is covered by statewall's established rule",
                     r.line, r.text
                 )),
+                Rank::Allow if f.verdict != Verdict::Accept => {
+                    self.block_state_note(&f);
+                    // among the allows, in file order: after the allow before it
+                    let place = match out.allows.len() {
+                        0 => Placed::At(BlockAt::Baseline),
+                        n => Placed::AfterAllow(n - 1),
+                    };
+                    blocks.push((rank, place, f))
+                }
                 Rank::Allow => {
                     if found.established.is_none() {
                         if f.cond.states.is_some() {
@@ -605,11 +677,9 @@ impl Analyser<'_> {
                     out.rejects.push(f)
                 }
                 Rank::Block | Rank::BlockEstablished | Rank::BlockBaseline | Rank::BlockAllows => {
-                    if f.cond.states.is_some() {
-                        self.notes.push(format!("line {}: `{}` drops or rejects NEW connections only; statewall's block has no state match, and comes after its established and invalid rules, so only new (and untracked) packets reach it", r.line, r.text));
-                    }
+                    self.block_state_note(&f);
                     let at = rank.block_at().expect("a block rank");
-                    out.blocks.push((at, f))
+                    blocks.push((rank, Placed::At(at), f))
                 }
                 Rank::Drop => self.notes.push(format!(
                     "line {}: `{}` drops what statewall's final rule drops anyway",
@@ -618,7 +688,20 @@ impl Analyser<'_> {
                 _ => {}
             }
         }
+        // in the order of their places (a block among the allows before the first one goes
+        // after the blocks after the baseline), each place's in file order
+        blocks.sort_by_key(|(rank, _, _)| *rank);
+        out.blocks = blocks.into_iter().map(|(_, at, f)| (at, f)).collect();
         out
+    }
+
+    /// A block that drops or rejects NEW connections only without `state = "new"`: after
+    /// the established and invalid rules only new (and untracked) packets reach it.
+    fn block_state_note(&mut self, f: &Flat) {
+        if f.cond.states.is_some() && !f.new_only {
+            let r = &self.rules[f.rule];
+            self.notes.push(format!("line {}: `{}` drops or rejects NEW connections only; statewall's block has no state match, and comes after its established and invalid rules, so only new (and untracked) packets reach it", r.line, r.text));
+        }
     }
 }
 
@@ -626,7 +709,7 @@ impl Analyser<'_> {
 #[derive(Debug, Default)]
 pub(super) struct Collected {
     /// each with its place
-    pub(super) blocks: Vec<(BlockAt, Flat)>,
+    pub(super) blocks: Vec<(Placed, Flat)>,
     pub(super) allows: Vec<Flat>,
     pub(super) rejects: Vec<Flat>,
 }
@@ -642,8 +725,22 @@ fn states_fit(verdict: Verdict, s: u32) -> bool {
     }
 }
 
-fn rank_name(r: Rank) -> &'static str {
+/// A block place as the refusal of a DROP names it.
+fn place_name(r: Rank, new_only: bool) -> &'static str {
+    match (r, new_only) {
+        (Rank::Block, false) => "first",
+        (Rank::BlockEstablished, false) => "after the established rule",
+        (Rank::BlockBaseline, false) => "after the baseline",
+        (Rank::Allow, false) => "among the allows",
+        (Rank::BlockAllows, false) => "after the allows",
+        (_, true) => "with state = \"new\"",
+        _ => "as a drop",
+    }
+}
+
+fn rank_name(r: Rank, f: &Flat) -> &'static str {
     match r {
+        Rank::Allow if f.verdict != Verdict::Accept => "a block among the allows",
         Rank::Block => "a block before everything",
         Rank::Established => "an established accept",
         Rank::Invalid => "an invalid drop",
@@ -658,10 +755,16 @@ fn rank_name(r: Rank) -> &'static str {
     }
 }
 
-/// The packets statewall's rule for this ranked rule matches (`stateful`: the chain has an
-/// established rule, so allows match NEW only).
-fn sw_cond(rank: Rank, c: &Cond, stateful: bool) -> Cond {
+/// The packets statewall's rule for ranked rule `f` (with condition `c`) matches
+/// (`stateful`: the chain has an established rule, so allows match NEW only; a block keeps
+/// its state match only with `state = "new"`).
+fn sw_cond(rank: Rank, f: &Flat, c: &Cond, stateful: bool) -> Cond {
+    let block = rank.block_at().is_some() || (rank == Rank::Allow && f.verdict != Verdict::Accept);
     match rank {
+        _ if block => Cond {
+            states: if f.new_only { c.states } else { None },
+            ..c.clone()
+        },
         Rank::Loopback => Cond {
             iif: c.iif.clone(),
             oif: c.oif.clone(),
@@ -672,12 +775,8 @@ fn sw_cond(rank: Rank, c: &Cond, stateful: bool) -> Cond {
             states: stateful.then_some(CtStates::NEW),
             ..c.clone()
         },
-        // statewall's rejects and blocks have no state match
-        Rank::Reject
-        | Rank::Block
-        | Rank::BlockEstablished
-        | Rank::BlockBaseline
-        | Rank::BlockAllows => Cond {
+        // statewall's rejects have no state match
+        Rank::Reject => Cond {
             states: None,
             ..c.clone()
         },
@@ -706,13 +805,44 @@ mod tests {
 
     #[test]
     fn statewall_allows_match_new_and_rejects_any_state() {
+        let flat = |verdict, new_only| Flat {
+            cond: Cond::default(),
+            verdict,
+            rule: 0,
+            via: Vec::new(),
+            extra: Default::default(),
+            new_only,
+        };
+        let accept = flat(Verdict::Accept, false);
         let c = states_only(EST | CtStates::NEW);
-        assert_eq!(sw_cond(Rank::Allow, &c, true).states, Some(CtStates::NEW));
-        assert_eq!(sw_cond(Rank::Allow, &c, false).states, None);
-        assert_eq!(sw_cond(Rank::Reject, &c, true).states, None);
         assert_eq!(
-            sw_cond(Rank::Established, &states_only(CtStates::RELATED), true),
+            sw_cond(Rank::Allow, &accept, &c, true).states,
+            Some(CtStates::NEW)
+        );
+        assert_eq!(sw_cond(Rank::Allow, &accept, &c, false).states, None);
+        let reject = flat(Verdict::Reject(RejectKind::TcpReset), false);
+        assert_eq!(sw_cond(Rank::Reject, &reject, &c, true).states, None);
+        assert_eq!(
+            sw_cond(
+                Rank::Established,
+                &accept,
+                &states_only(CtStates::RELATED),
+                true
+            ),
             states_only(EST)
+        );
+        // a block among the allows has no state match, unless it keeps it
+        let new = states_only(CtStates::NEW);
+        let drop = flat(Verdict::Drop, false);
+        assert_eq!(sw_cond(Rank::Allow, &drop, &new, true).states, None);
+        let drop_new = flat(Verdict::Drop, true);
+        assert_eq!(
+            sw_cond(Rank::Allow, &drop_new, &new, true).states,
+            Some(CtStates::NEW)
+        );
+        assert_eq!(
+            sw_cond(Rank::Block, &drop_new, &new, true).states,
+            Some(CtStates::NEW)
         );
     }
 }

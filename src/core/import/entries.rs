@@ -26,7 +26,15 @@ pub(super) struct Entry {
     pub(super) more: More,
     pub(super) with: Option<&'static str>,
     /// a block's `after` (None: first, or not a block)
-    pub(super) after: Option<&'static str>,
+    pub(super) after: Option<String>,
+    /// a block's `state = "new"`
+    pub(super) new_only: bool,
+    /// an allow's segment: the allows between two blocks among them (never merged across)
+    pub(super) seg: usize,
+    /// a block among the allows: it goes after the last allow of this segment (its name
+    /// becomes `after` once names are unique, its index `after_allow`)
+    pub(super) after_seg: Option<usize>,
+    pub(super) after_allow: Option<usize>,
     /// for merging: everything but the source
     pub(super) key: String,
     /// from the ip6tables file
@@ -67,6 +75,10 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
         },
         with,
         after: None,
+        new_only: f.new_only,
+        seg: 0,
+        after_seg: None,
+        after_allow: None,
         key: String::new(),
         v6: false,
         extra: f.extra.clone(),
@@ -108,8 +120,8 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
     e.name = entry_name(r.comment.as_deref(), &e, c.proto);
     // the comment by its hash: a long one must not be copied into every entry of its rule
     e.key = format!(
-        "{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}",
-        e.tcp, e.udp, e.icmp, e.iif, e.more, e.with, f.via, r.comment_id, e.extra
+        "{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}",
+        e.tcp, e.udp, e.icmp, e.iif, e.more, e.with, f.via, r.comment_id, e.extra, e.new_only
     );
     e
 }
@@ -146,7 +158,9 @@ pub(super) fn join_families(entries: Vec<Entry>) -> Vec<Entry> {
     let any6 = vec![Cidr::V6(Ipv6Addr::UNSPECIFIED, 0)];
     let (mut v4, v6): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| !e.v6);
     let says = |e: &Entry| {
-        let what = (&e.tcp, &e.udp, &e.icmp, &e.iif, &e.more, e.with, e.after);
+        let what = (
+            &e.tcp, &e.udp, &e.icmp, &e.iif, &e.more, e.with, &e.after, e.new_only,
+        );
         format!("{what:?}")
     };
     let mut waiting: HashMap<String, VecDeque<usize>> = HashMap::new();

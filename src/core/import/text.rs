@@ -43,15 +43,24 @@ pub(super) fn policy_text(
             continue;
         }
         baseline(&mut t, v4, sec.chain, prefix);
-        for (kind, list) in [
-            ("block", &sec.blocks),
-            ("allow", &sec.allows),
-            ("reject", &sec.rejects),
-        ] {
-            for e in list {
+        // a block among the allows is written right after the allow it follows
+        let (among, blocks): (Vec<&Entry>, Vec<&Entry>) =
+            sec.blocks.iter().partition(|b| b.after_allow.is_some());
+        for e in blocks {
+            t.push('\n');
+            entry(&mut t, &format!("{prefix}block"), e);
+        }
+        for (i, e) in sec.allows.iter().enumerate() {
+            t.push('\n');
+            entry(&mut t, &format!("{prefix}allow"), e);
+            for b in among.iter().filter(|b| b.after_allow == Some(i)) {
                 t.push('\n');
-                entry(&mut t, &format!("{prefix}{kind}"), e);
+                entry(&mut t, &format!("{prefix}block"), b);
             }
+        }
+        for e in &sec.rejects {
+            t.push('\n');
+            entry(&mut t, &format!("{prefix}reject"), e);
         }
     }
     t
@@ -247,8 +256,11 @@ fn entry(t: &mut String, kind: &str, e: &Entry) {
     if let Some(w) = e.with {
         let _ = writeln!(t, "with = \"{w}\"");
     }
-    if let Some(a) = e.after {
+    if let Some(a) = &e.after {
         let _ = writeln!(t, "after = \"{a}\"");
+    }
+    if e.new_only {
+        let _ = writeln!(t, "state = \"new\"");
     }
     if let Some(l) = &e.extra.limit {
         let _ = writeln!(t, "limit = {l}");

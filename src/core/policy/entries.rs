@@ -35,6 +35,9 @@ struct Fields<'t, 'a> {
     /// a block's `with` (None: drop) and `after`
     block_with: Option<RejectWith>,
     at: BlockAt,
+    at_span: Option<Range<usize>>,
+    /// a block's `state = "new"`
+    new_only: bool,
     /// The keys that unknown keys probably meant: a misspelt `tcp` or `name` is reported as
     /// such, not also as missing.
     misspelt: Vec<&'static str>,
@@ -156,6 +159,8 @@ impl Checker<'_> {
             with: f.with,
             block_with: f.block_with,
             at: f.at,
+            at_span: f.at_span,
+            new_only: f.new_only,
             hook: Hook::Input,
             more: f.more,
         }
@@ -183,6 +188,8 @@ impl Checker<'_> {
             with_span: None,
             block_with: None,
             at: BlockAt::First,
+            at_span: None,
+            new_only: false,
             misspelt: Vec::new(),
         };
         let place = match kind {
@@ -291,7 +298,9 @@ impl Checker<'_> {
                         f.with_span = Some(value.span());
                     }
                 }
-                k @ ("with" | "after") if kind == Kind::Block => self.block_key(&mut f, k, value),
+                k @ ("with" | "after" | "state") if kind == Kind::Block => {
+                    self.block_key(&mut f, k, value)
+                }
                 _ => {
                     if let Some(meant) = self.unknown_key(key, place) {
                         f.misspelt.push(meant);
@@ -307,7 +316,12 @@ impl Checker<'_> {
         if key == "after" {
             if let Some(at) = self.block_at(value) {
                 f.at = at;
+                f.at_span = Some(value.span());
             }
+            return;
+        }
+        if key == "state" {
+            f.new_only = self.block_state(value);
             return;
         }
         // "drop" (the default) is no reject

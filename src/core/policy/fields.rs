@@ -15,6 +15,9 @@ use crate::core::model::{BlockAt, ICMP_TYPES, IcmpReject, RejectWith, valid_ifna
 /// An ICMP type and, when written, its code.
 pub(super) type IcmpSpec = (u8, Option<u8>);
 
+/// What `after` takes, for the help of its errors.
+pub(super) const AFTER_VALUES: &str = "`after` is \"established\" (after the established and invalid rules: open connections keep going), \"baseline\" (after the whole baseline, before the allows), the name of an [[allow]] entry of the same section (right after its rules) or \"allows\" (after the allows, before the rejects); leave it out to block before everything";
+
 const REJECT_WITH: &[&str] = &[
     "tcp-reset",
     "port-unreachable",
@@ -211,41 +214,27 @@ impl Checker<'_> {
         }
     }
 
-    /// `iif = "eth0"` / `oif = "br-*"`: an interface by name, or all whose names start
-    /// with a prefix (a trailing `*`).
-    /// A block's `after`: where its rules go in the section's fixed order.
+    /// A block's `after`: where its rules go in the section's fixed order, or after which
+    /// allow entry (a name, checked against the entries once all are read:
+    /// [`Checker::block_places`]).
     pub(super) fn block_at(&mut self, value: &Spanned<DeValue<'_>>) -> Option<BlockAt> {
         let span = value.span();
         if self.tainted(&span) {
             return None;
         }
-        let names: Vec<&str> = BlockAt::ALL.iter().filter_map(|a| a.after()).collect();
-        let valid = "`after` is \"established\" (after the established and invalid rules: open connections keep going), \"baseline\" (after the whole baseline, before the allows) or \"allows\" (after the allows, before the rejects); leave it out to block before everything";
         let Some(s) = value.get_ref().as_str() else {
             let found = type_name(value.get_ref());
             self.error(
                 span,
                 format!("expected a string for `after`, found {found}"),
-                Some(valid.into()),
+                Some(AFTER_VALUES.into()),
             );
             return None;
         };
-        if let Some(at) = BlockAt::ALL.into_iter().find(|a| a.after() == Some(s)) {
+        if let Some(at) = BlockAt::PLACES.into_iter().find(|a| a.after() == Some(s)) {
             return Some(at);
         }
-        let aliases = [
-            ("allow", "allows"),
-            ("loopback", "baseline"),
-            ("icmp", "baseline"),
-            ("invalid", "established"),
-            ("related", "established"),
-        ];
-        let help = match suggest(s, &names, &aliases) {
-            Some(good) => format!("did you mean \"{good}\"? {valid}"),
-            None => valid.to_string(),
-        };
-        self.error(span, format!("unknown place {s:?} for a block"), Some(help));
-        None
+        Some(BlockAt::Allow(s.to_string()))
     }
 
     /// `except_iif = "lo"` or `["lo", "docker*"]`: interfaces (or wildcards) the entry does not
@@ -294,6 +283,8 @@ impl Checker<'_> {
         out
     }
 
+    /// `iif = "eth0"` / `oif = "br-*"`: an interface by name, or all whose names start
+    /// with a prefix (a trailing `*`).
     pub(super) fn ifname(&mut self, key: &str, value: &Spanned<DeValue<'_>>) -> Option<String> {
         let span = value.span();
         if self.tainted(&span) {

@@ -49,8 +49,8 @@ const ENTRY_KEYS: [&str; 23] = [
 ];
 /// A reject entry's: an allow entry's, and `with`.
 const REJECT_KEYS: &[&str] = &and::<1, 24>(ENTRY_KEYS, ["with"]);
-/// A block entry's: an allow entry's, `with` and `after`.
-const BLOCK_KEYS: &[&str] = &and::<2, 25>(ENTRY_KEYS, ["with", "after"]);
+/// A block entry's: an allow entry's, `with`, `after` and `state`.
+const BLOCK_KEYS: &[&str] = &and::<3, 26>(ENTRY_KEYS, ["with", "after", "state"]);
 
 /// `keys` and then `more` (N is their number together: checked when compiled).
 const fn and<const M: usize, const N: usize>(
@@ -221,6 +221,10 @@ fn unknown_key_help(k: &str, place: Place) -> (String, Option<&'static str>) {
         }
         Place::Allow if k == "with" => {
             "`with` says how a reject entry answers; an allow entry accepts, so it has no `with`"
+                .to_string()
+        }
+        Place::Allow | Place::Reject if k == "state" => {
+            "`state = \"new\"` narrows a [[block]] entry to NEW connections; an allow matches NEW connections already (the established rule takes the rest), and a reject answers every packet it matches"
                 .to_string()
         }
         Place::Allow | Place::Reject if k == "after" => {

@@ -53,6 +53,7 @@ mod lints;
 mod live;
 mod more;
 pub(crate) mod names;
+mod places;
 mod ports;
 mod sections;
 mod settings;
@@ -180,8 +181,11 @@ struct Entry {
     with: RejectWith,
     /// a block's `with`: None drops (the default), Some rejects
     block_with: Option<RejectWith>,
-    /// a block's `after`
+    /// a block's `after`, and where it was written
     at: BlockAt,
+    at_span: Option<Range<usize>>,
+    /// a block's `state = "new"`
+    new_only: bool,
     /// the section the entry belongs to (input: the top-level entries)
     hook: Hook,
     /// the matches beyond ports, sources and `iif` (valid elements only)
@@ -283,6 +287,7 @@ impl<'s> Checker<'s> {
             }
         }
         self.duplicate_names(&entries);
+        self.block_places(&entries);
         policy.sets = self.live_sets_used(sets, &entries);
         for hook in Hook::ALL {
             let baseline = match hook {
@@ -343,6 +348,7 @@ impl<'s> Checker<'s> {
                 service,
                 with: e.block_with,
                 at: e.at,
+                new_only: e.new_only,
             }),
             Kind::Allow => allow.push(service),
             Kind::Reject => reject.push(Reject {
