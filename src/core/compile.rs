@@ -397,10 +397,15 @@ fn service_rules(
     // an entry's sets in the order readback finds them (by kind), so that a plan and its
     // table read back have the same fingerprint
     sets[first_set..].sort_by_key(|s| s.kind as u8);
-    for fam in &families {
+    let types = crate::core::addrtype::type_matches(&svc.more);
+    let variants = families
+        .iter()
+        .flat_map(|f| types.iter().map(move |t| (f, t)));
+    for (fam, types) in variants {
         for (proto, body) in &bodies {
             let mut matches = head.clone();
             matches.extend(fam.iter().copied());
+            matches.extend(types.iter().copied());
             matches.extend(body.iter().copied());
             if new_only {
                 matches.push(Match::CtState(CtStates(CtStates::NEW)));

@@ -210,6 +210,9 @@ fn a_match(h: &mut Fnv, m: &Match) {
             h.tag(30);
             ports(h, r);
         }
+        Match::AddrType { dst, ty, not } => {
+            h.tag(32).tag(u8::from(dst)).tag(ty).tag(u8::from(not));
+        }
         Match::IfNot { out, wild, name } => {
             h.tag(31)
                 .tag(u8::from(out))

@@ -122,6 +122,12 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         // burst of them (a limited allow still lets the admin in; `limited` notes it)
         Match::Limit { over, .. } => !over,
         Match::Meter { .. } => false,
+        // the lint's packets come from a unicast address to one of the host's own
+        Match::AddrType { dst, ty, not } => {
+            let local = crate::core::addrtype::addr_type("local").expect("a type");
+            let unicast = crate::core::addrtype::addr_type("unicast").expect("a type");
+            (ty == if dst { local } else { unicast }) != not
+        }
         // nothing DNAT'ed the lint's packets: their original port is their port
         Match::CtOrigDport(r) => p.dport.is_some_and(|d| r.lo <= d && d <= r.hi),
         // every interface but one: the lint's packets arrive on loopback (by index) or on

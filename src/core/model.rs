@@ -307,6 +307,13 @@ pub struct More {
     /// match (`iifname != "lo"`, each one `!=`)
     pub except_iif: Vec<String>,
     pub except_oif: Vec<String>,
+    /// `to_type`, `from_type`: the routing table's type of the destination / source address
+    /// (`RTN_*`, [`crate::core::addrtype::ADDR_TYPES`]), any of these (`fib daddr type local`, one rule per type);
+    /// `except_to_type`, `except_from_type`: none of these (`fib saddr type != broadcast`)
+    pub to_type: Vec<u8>,
+    pub from_type: Vec<u8>,
+    pub except_to_type: Vec<u8>,
+    pub except_from_type: Vec<u8>,
 }
 
 impl More {

@@ -189,6 +189,10 @@ pub enum Match {
         wild: bool,
         name: [u8; 16],
     },
+    /// `fib daddr type local` / `fib saddr type != broadcast`: the routing table's type
+    /// (`RTN_*`, [`crate::core::addrtype::ADDR_TYPES`]) of the destination (`dst`) or source
+    /// address, or (`not`) any other type (an entry's `to_type`, `except_from_type`, …)
+    AddrType { dst: bool, ty: u8, not: bool },
 }
 
 /// The text a log rule writes before each line, kept inline so a [`Verdict`] stays `Copy`:
@@ -702,6 +706,7 @@ impl Rule {
                         | Match::Limit { .. }
                         | Match::Meter { .. }
                         | Match::CtOrigDport(_)
+                        | Match::AddrType { .. }
                 )
             })
     }

@@ -195,3 +195,37 @@ fn a_first_block_of_new_connections_spares_an_open_one() {
     assert_eq!(new, Probe::Refused);
     assert!(packets_of(&status_json(&pair.fw), "cut") > 0);
 }
+
+/// Address types in the kernel: nft reads statewall's `fib` rules as statewall's batch, and
+/// the routing table decides — a connection to the fw's own address matches `to_type =
+/// "local"` and `from_type = "unicast"`, not `"broadcast"` nor the exceptions of those.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn address_types_are_the_routing_tables() {
+    let path = crate::support::repo_path("tests/data/policy/ok-addr-types.toml");
+    crate::kernel::same_to_nft(path.to_str().unwrap(), &[]);
+    let pair = Pair::new("bp-types");
+    let _echo = Echo::start(&pair.fw, PORT);
+    let fw = SocketAddr::new(IpAddr::V4(FW_V4), PORT);
+    for (key, connects) in [
+        ("to_type = \"local\"", true),
+        ("to_type = [\"broadcast\", \"multicast\"]", false),
+        ("except_to_type = \"local\"", false),
+        ("from_type = \"unicast\"", true),
+        ("except_from_type = [\"unicast\"]", false),
+    ] {
+        let text = format!("[[allow]]\nname = \"web\"\ntcp = [{PORT}]\n{key}\n");
+        let policy = TempPolicy::new("bp-types", &text);
+        statewall(&pair.fw, ["apply", &policy.path()]).assert_ok();
+        let got = probe_from(&pair.client, IpAddr::V4(CLIENT_V4), fw, PROBE_TIMEOUT);
+        let want = if connects {
+            Probe::Connected
+        } else {
+            Probe::TimedOut
+        };
+        assert_eq!(got, want, "{key}");
+        let st = status_json(&pair.fw);
+        assert_eq!(st["drift"], false, "{key}: {st}");
+        assert_eq!(packets_of(&st, "web") > 0, connects, "{key}: {st}");
+    }
+}

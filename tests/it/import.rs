@@ -585,6 +585,13 @@ fn differential_hardened_log_syn_iif() {
     );
 }
 
+/// `-m addrtype`: the same routing-table types as nft's `fib … type`.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_addrtype() {
+    differential("d-atype", "ok-addrtype.rules", None, &[22, 80, 443]);
+}
+
 /// DROPs and REJECTs mixed into accept lists: blocks right after the allow before them.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]

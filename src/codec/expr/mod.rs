@@ -25,6 +25,7 @@
 //! | `limit` | `Limit` | `limit rate over 12/minute burst 6 packets` |
 //! | `meter` | `Meter` | `update @meter4_ssh { ip saddr limit rate over 12/minute }` |
 //! | `ctorig` | `CtOrigDport` | `ct original proto-dst 8080` |
+//! | `fib` | `AddrType` | `fib daddr type local`, `fib saddr type != broadcast` |
 //! | `log` | `Verdict::Log` | `log prefix "statewall ssh: " level info` |
 //! | `counter` | every rule's counter | `counter` |
 //! | `verdict` | `Verdict` | `accept`, `drop`, `jump entries_1`, `reject with …` |
@@ -46,6 +47,7 @@ mod ct_state;
 mod ctorig;
 mod daddr;
 mod dport;
+mod fib;
 mod icmp;
 mod icmpcode;
 mod ifnot;
@@ -226,6 +228,10 @@ fn encode_match(
             placeholder(out, own, ctorig::encode_load);
             ctorig::encode_cmp(out, ports);
         }
+        Match::AddrType { dst, ty, not } => {
+            placeholder(out, own, |l| fib::encode_load(l, dst));
+            fib::encode_cmp(out, ty, not);
+        }
     }
 }
 
@@ -320,6 +326,7 @@ impl<'a> At<'a> {
 const DECODERS: &[fn(&At) -> Decoding] = &[
     ct_state::decode,
     ctorig::decode,
+    fib::decode,
     limit::decode,
     log::decode,
     iif::decode,

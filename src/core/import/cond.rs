@@ -24,6 +24,9 @@ pub(super) struct Cond {
     pub(super) icmp: Option<(u8, Option<u8>)>,
     /// TCP flags (mask, value)
     pub(super) flags: Option<(u8, u8)>,
+    /// `-m addrtype`: the address types (bit `RTN_*`) the source / destination may have
+    pub(super) src_type: Option<u16>,
+    pub(super) dst_type: Option<u16>,
 }
 
 /// Whether interface pattern `a` (a name, or a prefix ending in `*`) matches every name `b`
@@ -59,6 +62,14 @@ fn excluded<T>(pos: &Option<T>, nots: &[T], covers: impl Fn(&T, &T) -> bool) -> 
 fn flags_overlap(a: (u8, u8), b: (u8, u8)) -> bool {
     let common = a.0 & b.0;
     a.1 & common == b.1 & common
+}
+
+/// The address types both sets allow (every address has exactly one type).
+fn types_and(a: Option<u16>, b: Option<u16>) -> Option<u16> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a & b),
+        (a, b) => a.or(b),
+    }
 }
 
 fn icmp_overlaps(a: (u8, Option<u8>), b: (u8, Option<u8>)) -> bool {
@@ -133,6 +144,8 @@ impl Cond {
                 (Some(a), Some(b)) => Some((a.0 | b.0, a.1 | b.1)),
                 (a, b) => a.or(b),
             },
+            src_type: types_and(self.src_type, o.src_type),
+            dst_type: types_and(self.dst_type, o.dst_type),
         })
     }
 
@@ -163,7 +176,9 @@ impl Cond {
             && both(&self.ports, &o.ports, |a, b| ports_overlap(a, b))
             && both(&self.sports, &o.sports, |a, b| ports_overlap(a, b))
             && both(&self.icmp, &o.icmp, |a, b| icmp_overlaps(*a, *b))
-            && both(&self.flags, &o.flags, |a, b| flags_overlap(*a, *b));
+            && both(&self.flags, &o.flags, |a, b| flags_overlap(*a, *b))
+            && both(&self.src_type, &o.src_type, |a, b| a & b != 0)
+            && both(&self.dst_type, &o.dst_type, |a, b| a & b != 0);
         states && addrs && ifs && l4
     }
 }

@@ -88,6 +88,7 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
         e.lines.push(format!("# via line {}: {}", j.line, j.text));
     }
     e.lines.push(format!("# from line {}: {}", r.line, r.text));
+    address_types(c, &mut e.more);
     let all = vec![PortRange { lo: 1, hi: 65535 }];
     let m = &mut e.more;
     match c.proto {
@@ -124,6 +125,25 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
         e.tcp, e.udp, e.icmp, e.iif, e.more, e.with, f.via, r.comment_id, e.extra, e.new_only
     );
     e
+}
+
+/// `-m addrtype`: the types listed (`to_type`), or, when that is shorter, the ones left out
+/// (`except_to_type`): each address has exactly one type, so both say the same.
+fn address_types(c: &super::cond::Cond, m: &mut More) {
+    use super::addrtype::{ALL_TYPES, types_of};
+    let pairs = [
+        (c.dst_type, &mut m.to_type, &mut m.except_to_type),
+        (c.src_type, &mut m.from_type, &mut m.except_from_type),
+    ];
+    for (set, any, except) in pairs {
+        let Some(set) = set else { continue };
+        let (yes, no) = (types_of(set), types_of(ALL_TYPES & !set));
+        if yes.len() <= no.len() {
+            *any = yes;
+        } else {
+            *except = no;
+        }
+    }
 }
 
 /// The entry for flat rule `f` of the ip6tables file's analysis `a`: said to come from that

@@ -82,6 +82,20 @@ fn more_name(e: &Entry) -> Option<String> {
     if !m.tcp_flags.is_empty() {
         return Some("tcp-flags".into());
     }
+    let types = [
+        ("to", &m.to_type),
+        ("from", &m.from_type),
+        ("to-not", &m.except_to_type),
+        ("from-not", &m.except_from_type),
+    ];
+    for (dir, types) in types {
+        if let [t, ..] = types[..] {
+            return Some(format!(
+                "{dir}-{}",
+                crate::core::addrtype::addr_type_name(t)
+            ));
+        }
+    }
     for (proto, ports) in [("tcp", &m.tcp_sport), ("udp", &m.udp_sport)] {
         if let Some(p) = ports.first() {
             return Some(format!("{proto}-from-port-{p}"));

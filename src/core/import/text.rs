@@ -306,6 +306,20 @@ fn more(t: &mut String, e: &Entry) {
             .collect();
         let _ = writeln!(t, "icmpv6 = [{}]", l.join(", "));
     }
+    for (key, types) in [
+        ("to_type", &m.to_type),
+        ("except_to_type", &m.except_to_type),
+        ("from_type", &m.from_type),
+        ("except_from_type", &m.except_from_type),
+    ] {
+        if !types.is_empty() {
+            let l: Vec<String> = types
+                .iter()
+                .map(|&t| format!("\"{}\"", crate::core::addrtype::addr_type_name(t)))
+                .collect();
+            let _ = writeln!(t, "{key} = [{}]", l.join(", "));
+        }
+    }
     if !m.tcp_flags.is_empty() {
         let l: Vec<String> = m
             .tcp_flags

@@ -253,6 +253,9 @@ impl Checker<'_> {
                     f.more_restricts = true;
                     f.more.oif = self.ifname("oif", value);
                 }
+                k @ ("to_type" | "from_type" | "except_to_type" | "except_from_type") => {
+                    self.type_key(&mut f, k, value)
+                }
                 k @ ("except_iif" | "except_oif") => {
                     f.more_restricts = true;
                     let names = self.ifnames(k, value);
@@ -309,6 +312,19 @@ impl Checker<'_> {
             }
         }
         f
+    }
+
+    /// `to_type`, `from_type` and their exceptions: address types.
+    fn type_key(&mut self, f: &mut Fields<'_, '_>, key: &str, value: &Spanned<DeValue<'_>>) {
+        f.more_restricts = true;
+        let types = self.addr_types(key, value);
+        let m = &mut f.more;
+        match key {
+            "to_type" => m.to_type = types,
+            "from_type" => m.from_type = types,
+            "except_to_type" => m.except_to_type = types,
+            _ => m.except_from_type = types,
+        }
     }
 
     /// A block's `with` (drop, the default, or a reject kind) and `after` (its place).

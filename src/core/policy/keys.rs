@@ -22,7 +22,7 @@ const SECTION_KEYS: &[&str] = &["final", "log_final", "baseline", "allow", "reje
 const BASELINE_KEYS: &[&str] = &["established", "invalid", "loopback", "icmp", "icmpv6"];
 /// The keys of an allow entry.
 const ALLOW_KEYS: &[&str] = &ENTRY_KEYS;
-const ENTRY_KEYS: [&str; 23] = [
+const ENTRY_KEYS: [&str; 27] = [
     "name",
     "tcp",
     "udp",
@@ -46,18 +46,22 @@ const ENTRY_KEYS: [&str; 23] = [
     "published_udp",
     "except_iif",
     "except_oif",
+    "to_type",
+    "from_type",
+    "except_to_type",
+    "except_from_type",
 ];
 /// A reject entry's: an allow entry's, and `with`.
-const REJECT_KEYS: &[&str] = &and::<1, 24>(ENTRY_KEYS, ["with"]);
+const REJECT_KEYS: &[&str] = &and::<1, 28>(ENTRY_KEYS, ["with"]);
 /// A block entry's: an allow entry's, `with`, `after` and `state`.
-const BLOCK_KEYS: &[&str] = &and::<3, 26>(ENTRY_KEYS, ["with", "after", "state"]);
+const BLOCK_KEYS: &[&str] = &and::<3, 30>(ENTRY_KEYS, ["with", "after", "state"]);
 
 /// `keys` and then `more` (N is their number together: checked when compiled).
 const fn and<const M: usize, const N: usize>(
-    keys: [&'static str; 23],
+    keys: [&'static str; 27],
     more: [&'static str; M],
 ) -> [&'static str; N] {
-    assert!(N == 23 + M);
+    assert!(N == 27 + M);
     let mut out = [""; N];
     let mut i = 0;
     while i < keys.len() {

@@ -1,6 +1,6 @@
 //! Where a `[[block]]` goes: `after = "<allow name>"` names an allow entry of the block's own
 //! section (checked once every entry is read), and `state = "new"` narrows it to NEW
-//! connections.
+//! connections. And the address types of `to_type`/`from_type` and their exceptions.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -11,6 +11,7 @@ use toml::de::DeValue;
 use super::fields::AFTER_VALUES;
 use super::keys::suggest;
 use super::{Checker, Entry, Kind, type_name};
+use crate::core::addrtype::{ADDR_TYPES, addr_type};
 use crate::core::model::BlockAt;
 use crate::core::plan::Hook;
 
@@ -112,6 +113,74 @@ impl Checker<'_> {
                 }
             }
         }
+    }
+
+    /// `to_type = ["local", "broadcast"]` (or one name): the routing table's address types
+    /// (`fib daddr type`), each once.
+    pub(super) fn addr_types(&mut self, key: &str, value: &Spanned<DeValue<'_>>) -> Vec<u8> {
+        let span = value.span();
+        if self.tainted(&span) {
+            return Vec::new();
+        }
+        let names: Vec<&str> = ADDR_TYPES.iter().map(|(n, _)| *n).collect();
+        let valid = format!(
+            "the address types are {} (as the routing table says: `ip route show table local` lists the host's local, broadcast and anycast addresses)",
+            names.join(", ")
+        );
+        let items: Vec<&Spanned<DeValue<'_>>> = match value.get_ref() {
+            DeValue::String(_) => vec![value],
+            DeValue::Array(items) if !items.is_empty() => items.iter().collect(),
+            other => {
+                let found = match other {
+                    DeValue::Array(_) => "an empty array",
+                    other => type_name(other),
+                };
+                self.error(
+                    span,
+                    format!(
+                        "expected an address type or a list of them for `{key}`, found {found}"
+                    ),
+                    Some(format!(
+                        "write {key} = \"local\" or {key} = [\"broadcast\", \"multicast\"]; {valid}"
+                    )),
+                );
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for item in items {
+            let Some(s) = item.get_ref().as_str() else {
+                let found = type_name(item.get_ref());
+                self.error(
+                    item.span(),
+                    format!("expected an address type name, found {found}"),
+                    Some(valid.clone()),
+                );
+                continue;
+            };
+            let Some(t) = addr_type(s) else {
+                let help = match suggest(s, &names, &[]) {
+                    Some(good) => format!("did you mean \"{good}\"? {valid}"),
+                    None => valid.clone(),
+                };
+                self.error(
+                    item.span(),
+                    format!("unknown address type {s:?} in `{key}`"),
+                    Some(help),
+                );
+                continue;
+            };
+            if out.contains(&t) {
+                self.error(
+                    item.span(),
+                    format!("address type {s:?} is listed twice in `{key}`"),
+                    Some("list each type once".into()),
+                );
+                continue;
+            }
+            out.push(t);
+        }
+        out
     }
 
     /// A block's `state`: `"new"` (its rules match NEW connections only), the one value.
