@@ -20,13 +20,14 @@ pub fn run(
     json: bool,
 ) -> Result<(), CliError> {
     guard::ensure(cx);
-    let loaded = load::load(policy, &cx.import)?;
+    let mut loaded = load::load(policy, &cx.import)?;
     if confirm.is_some() {
         loaded.require_toml_for_confirm()?;
     }
     cx.enter_netns()?;
     let started = Instant::now();
-    let policy = compile::with_mode(loaded.validated.policy.clone(), audit);
+    // taken, not copied: a 100,000-line list is in it (nothing below reads it again)
+    let policy = compile::with_mode(std::mem::take(&mut loaded.validated.policy), audit);
     let plan = compile::compile(&policy, &cx.table);
     let facts = lint(&plan, force)?;
     if let Some(secs) = confirm {

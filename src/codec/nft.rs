@@ -215,6 +215,15 @@ numbers! {
     NFTA_CMP_OP: u16 = 2;
     NFTA_CMP_DATA: u16 = 3;
 
+    // enum nft_range_ops
+    NFT_RANGE_NEQ: u32 = 1;
+
+    // enum nft_range_attributes
+    NFTA_RANGE_SREG: u16 = 1;
+    NFTA_RANGE_OP: u16 = 2;
+    NFTA_RANGE_FROM_DATA: u16 = 3;
+    NFTA_RANGE_TO_DATA: u16 = 4;
+
     // enum nft_lookup_flags
     NFT_LOOKUP_F_INV: u32 = 1 << 0;
 

@@ -18,6 +18,9 @@ use crate::core::model::{
 };
 use crate::core::plan::*;
 
+mod addresses;
+use addresses::{address_matches, one_or_set};
+
 /// The name of statewall's table when none is given.
 pub const DEFAULT_TABLE: &str = "statewall";
 /// The input base chain (`[forward]` and `[output]` add chains named after their hooks).
@@ -354,7 +357,9 @@ fn split_entries(hook: Hook, rules: Vec<Rule>) -> (Vec<Rule>, Vec<Chain>) {
 
 /// The rules of one policy entry: one per (source family, protocol or ICMP type), or one
 /// per source family for an entry without ports (it then matches everything from there);
-/// `new_only` adds `ct state new`. An entry's interfaces come first in each of its rules.
+/// the entry's states add a `ct state` match (an allow's NEW behind the established rule or
+/// its own `state`, a block's `state = "new"`). An entry's interfaces come first in each of
+/// its rules.
 ///
 /// A single source network or port range is matched inline; two or more become one
 /// interval set per family / protocol (with a counter per element), so the packet path
@@ -367,10 +372,15 @@ fn service_rules(
     entry: Entry,
     verdict: impl Fn(u8) -> Verdict,
 ) {
-    let new_only = matches!(
-        entry,
-        Entry::Allow { stateful: true } | Entry::Block { new_only: true }
-    );
+    // an allow matches NEW connections after the established rule; without it, the states
+    // its `state` says, or every packet; a block with `state = "new"` only NEW ones
+    let state = match entry {
+        Entry::Allow { stateful: true } | Entry::Block { new_only: true } => {
+            Some(CtStates(CtStates::NEW))
+        }
+        Entry::Allow { stateful: false } => svc.more.state,
+        Entry::Block { new_only: false } | Entry::Other => None,
+    };
     let first_rule = out.len();
     let mut head = Vec::with_capacity(2);
     if let Some(name) = &svc.iif {
@@ -407,8 +417,8 @@ fn service_rules(
             matches.extend(fam.iter().copied());
             matches.extend(types.iter().copied());
             matches.extend(body.iter().copied());
-            if new_only {
-                matches.push(Match::CtState(CtStates(CtStates::NEW)));
+            if let Some(st) = state {
+                matches.push(Match::CtState(st));
             }
             let rule = |matches: Vec<Match>, verdict: Verdict| Rule {
                 comment: svc.name.clone(),
@@ -434,10 +444,11 @@ fn service_rules(
             }
             if let Some(limit) = svc.more.limit {
                 let mut m = matches.clone();
-                // an allow limits the connections it lets in, not their packets
-                let new = Match::CtState(CtStates(CtStates::NEW));
-                if matches!(entry, Entry::Allow { .. }) && !m.contains(&new) {
-                    m.push(new);
+                // an allow limits the connections it lets in, not their packets (or, with
+                // `state`, the packets of the states it names)
+                let has_state = m.iter().any(|m| matches!(m, Match::CtState(_)));
+                if matches!(entry, Entry::Allow { .. }) && !has_state {
+                    m.push(Match::CtState(CtStates(CtStates::NEW)));
                 }
                 let over = match limit.over {
                     Over::Drop => Verdict::Drop,
@@ -537,149 +548,20 @@ fn meter_set(svc: &Service, v6: bool, rate: crate::core::model::Rate, sets: &mut
     });
 }
 
-/// Set elements in key order, as the kernel holds them (and as the fingerprint, the wire and
-/// readback order them: sorted once here, each of those finds them in order).
-fn sorted(mut v: Vec<SetElem>) -> Vec<SetElem> {
-    if !v.is_sorted() {
-        // stable: a list with a few lines out of order is a few sorted runs, merged in
-        // linear time (an unstable sort would sort it from scratch)
-        v.sort();
-    }
-    v
-}
-
-/// A single address (/32, /128).
-fn is_host(n: &Cidr) -> bool {
-    matches!(n, Cidr::V4(_, 32) | Cidr::V6(_, 128))
-}
-
-/// The networks of `nets` in one family.
-fn of_family(nets: &[Cidr], v6: bool) -> Vec<Cidr> {
-    nets.iter()
-        .copied()
-        .filter(|n| matches!(n, Cidr::V6(..)) == v6)
-        .collect()
-}
-
-/// One element inline (`one`), several in the entry's own set of `kind` (made here) looked
-/// up by `many`: networks and port ranges alike.
-fn one_or_set<T: Copy + Into<SetElem>>(
-    items: &[T],
-    svc: &Service,
-    kind: SetKind,
-    sets: &mut Vec<Set>,
-    one: fn(T) -> Match,
-    many: Match,
-) -> Option<Match> {
-    match items {
-        [] => None,
-        [x] => Some(one(*x)),
-        _ => {
-            sets.push(Set {
-                name: set_name(kind, &svc.name),
-                kind,
-                elements: sorted(items.iter().map(|&x| x.into()).collect()),
-                timeout: None,
-            });
-            Some(many)
-        }
-    }
-}
-
-/// The address matches of each rule family of an entry. An entry without destinations or
-/// exceptions has the rules it always had: one without any address match, or one per
-/// source family. Otherwise one per family both its sources and destinations allow; a
-/// family rule whose matches imply no family gets `meta nfproto`.
-fn address_matches(svc: &Service, sets: &mut Vec<Set>) -> Vec<Vec<Match>> {
-    let m = &svc.more;
-    let live = svc.from_set.as_deref().and_then(if svc.from_set_hosts {
-        LiveName::hosts
-    } else {
-        LiveName::new
-    });
-    if m.to.is_empty() && m.except_from.is_empty() && m.except_to.is_empty() {
-        let mut out = Vec::new();
-        if let Some(set) = live {
-            out.push(vec![Match::SrcInLive { v6: false, set }]);
-            out.push(vec![Match::SrcInLive { v6: true, set }]);
-        } else if svc.from.is_empty() {
-            out.push(Vec::new());
-        }
-        for (kind, addr_kind, v6) in [
-            (SetKind::Src4, SetKind::Addr4, false),
-            (SetKind::Src6, SetKind::Addr6, true),
-        ] {
-            let nets = of_family(&svc.from, v6);
-            if let [one] = nets.as_slice() {
-                out.push(vec![Match::SrcNet(*one)]);
-                continue;
-            }
-            // networks in an interval set, single addresses in a hash set: a change to a
-            // 100,000-address hash set costs the kernel no walk of the set (an interval
-            // set's does); each list kind is one lookup, one inline when it has one element
-            let (hosts, networks): (Vec<Cidr>, Vec<Cidr>) = nets.iter().partition(|n| is_host(n));
-            let many = Match::SrcInSet { v6 };
-            if let Some(src) = one_or_set(&networks, svc, kind, sets, Match::SrcNet, many) {
-                out.push(vec![src]);
-            }
-            let many = Match::SrcInAddrs { v6 };
-            if let Some(src) = one_or_set(&hosts, svc, addr_kind, sets, Match::SrcNet, many) {
-                out.push(vec![src]);
-            }
-        }
-        return out;
-    }
-    let mut out = Vec::new();
-    for v6 in [false, true] {
-        let from = of_family(&svc.from, v6);
-        let to = of_family(&m.to, v6);
-        if (!svc.from.is_empty() && from.is_empty()) || (!m.to.is_empty() && to.is_empty()) {
-            continue;
-        }
-        let mut ms = Vec::new();
-        let (skind, dkind) = if v6 {
-            (SetKind::Src6, SetKind::Dst6)
-        } else {
-            (SetKind::Src4, SetKind::Dst4)
-        };
-        if let Some(set) = live {
-            ms.push(Match::SrcInLive { v6, set });
-        }
-        let src = Match::SrcInSet { v6 };
-        ms.extend(one_or_set(&from, svc, skind, sets, Match::SrcNet, src));
-        ms.extend(
-            of_family(&m.except_from, v6)
-                .into_iter()
-                .map(Match::SrcNetNot),
-        );
-        let dst = Match::DstInSet { v6 };
-        ms.extend(one_or_set(&to, svc, dkind, sets, Match::DstNet, dst));
-        ms.extend(
-            of_family(&m.except_to, v6)
-                .into_iter()
-                .map(Match::DstNetNot),
-        );
-        if ms.is_empty() {
-            ms.push(Match::NfProto { v6 });
-        }
-        out.push(ms);
-    }
-    out
-}
-
 /// The protocol parts of an entry's rules: (protocol, matches), one per protocol with
 /// ports, ICMP type, whole protocol or TCP flag pattern; one without any for an entry that
 /// names none (it matches everything from its sources).
 fn bodies(svc: &Service, sets: &mut Vec<Set>) -> Vec<(u8, Vec<Match>)> {
     let m = &svc.more;
     let mut bodies: Vec<(u8, Vec<Match>)> = Vec::new();
-    for (proto, dports, sports, dkind, skind) in [
+    for (proto, dports, sports, dkind, skind, (not_d, not_s)) in [
         (
             IPPROTO_TCP,
             &svc.tcp,
             &m.tcp_sport,
             SetKind::Tcp,
             SetKind::TcpSport,
+            (&m.except_tcp, &m.except_tcp_sport),
         ),
         (
             IPPROTO_UDP,
@@ -687,6 +569,7 @@ fn bodies(svc: &Service, sets: &mut Vec<Set>) -> Vec<(u8, Vec<Match>)> {
             &m.udp_sport,
             SetKind::Udp,
             SetKind::UdpSport,
+            (&m.except_udp, &m.except_udp_sport),
         ),
     ] {
         let flags: &[(u8, u8)] = if proto == IPPROTO_TCP {
@@ -694,7 +577,12 @@ fn bodies(svc: &Service, sets: &mut Vec<Set>) -> Vec<(u8, Vec<Match>)> {
         } else {
             &[]
         };
-        if dports.is_empty() && sports.is_empty() && flags.is_empty() {
+        if dports.is_empty()
+            && sports.is_empty()
+            && flags.is_empty()
+            && not_d.is_empty()
+            && not_s.is_empty()
+        {
             continue;
         }
         let mut base = vec![Match::L4Proto(proto)];
@@ -714,6 +602,9 @@ fn bodies(svc: &Service, sets: &mut Vec<Set>) -> Vec<(u8, Vec<Match>)> {
             Match::SrcPort,
             Match::SrcPortInSet,
         ));
+        // exceptions: one `!=` each, as `except_from` is
+        base.extend(not_d.iter().copied().map(Match::DstPortNot));
+        base.extend(not_s.iter().copied().map(Match::SrcPortNot));
         if flags.is_empty() {
             bodies.push((proto, base.clone()));
         }

@@ -211,13 +211,21 @@ fn a_match(h: &mut Fnv, m: &Match) {
             ports(h, r);
         }
         Match::AddrType { dst, ty, not } => {
-            h.tag(32).tag(u8::from(dst)).tag(ty).tag(u8::from(not));
+            h.tag(34).tag(u8::from(dst)).tag(ty).tag(u8::from(not));
         }
         Match::IfNot { out, wild, name } => {
-            h.tag(31)
+            h.tag(33)
                 .tag(u8::from(out))
                 .tag(u8::from(wild))
                 .bytes(&name);
+        }
+        Match::DstPortNot(r) => {
+            h.tag(31);
+            ports(h, r);
+        }
+        Match::SrcPortNot(r) => {
+            h.tag(32);
+            ports(h, r);
         }
     }
 }
@@ -328,14 +336,28 @@ fn chain(h: &mut Fnv, c: &Chain) {
 /// Where a rule came from in the policy file (`origin`) and the mode are not part of it (the
 /// mode is stored beside it, and shows in the final rule's verdict anyway).
 pub fn fingerprint(plan: &Plan) -> String {
+    fingerprint_from(sets_state(plan), &plan.chains)
+}
+
+/// The fingerprint's state once it has taken in `plan`'s table and sets (every set
+/// element): [`fingerprint_from`] it and any chains is the fingerprint of the plan with
+/// those chains, without walking 100,000 elements again (`core::setcache` keeps it).
+pub fn sets_state(plan: &Plan) -> u64 {
     let mut h = Fnv::default();
     h.str("statewall-plan").str(SCHEME).str(&plan.table);
     h.u32(plan.sets.len() as u32);
     for s in &plan.sets {
         set(&mut h, s);
     }
-    h.u32(plan.chains.len() as u32);
-    for c in &plan.chains {
+    h.0
+}
+
+/// The fingerprint of a plan whose table and sets left the state `state` ([`sets_state`])
+/// and whose chains are `chains`.
+pub fn fingerprint_from(state: u64, chains: &[crate::core::plan::Chain]) -> String {
+    let mut h = Fnv(state);
+    h.u32(chains.len() as u32);
+    for c in chains {
         chain(&mut h, c);
     }
     h.hex()
@@ -358,9 +380,14 @@ pub fn rule_id(r: &Rule) -> u64 {
 
 /// The table comment statewall writes: `statewall plan=<fingerprint> mode=<mode> id=2`.
 pub fn table_comment(plan: &Plan) -> String {
+    comment_of(plan, &fingerprint(plan))
+}
+
+/// [`table_comment`] of `plan`, whose fingerprint is `fp` (computed once: it walks every
+/// set element).
+pub fn comment_of(plan: &Plan, fp: &str) -> String {
     format!(
-        "statewall plan={} mode={} id={SCHEME}",
-        fingerprint(plan),
+        "statewall plan={fp} mode={} id={SCHEME}",
         plan.mode.as_str()
     )
 }

@@ -147,6 +147,9 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         }
         // input packets have no output interface, so none is the one excepted
         Match::IfNot { out: true, .. } => true,
+        Match::DstPortNot(r) => p.dport.is_some_and(|d| d < r.lo || r.hi < d),
+        // the client's source port is unknown: taken to match, as `SrcPort`
+        Match::SrcPortNot(_) => true,
     }
 }
 

@@ -12,7 +12,7 @@
 //! patched table lives in the comment of the one rule of the chain [`MARKER_CHAIN`], which
 //! nothing jumps to (no packet ever meets it): each patch replaces that rule.
 
-use crate::core::identity::{rule_id, table_comment};
+use crate::core::identity::rule_id;
 use crate::core::live::LiveTable;
 use crate::core::plan::{Plan, Rule, SetElem, SetKind};
 
@@ -73,9 +73,9 @@ impl Patch {
 }
 
 /// The patch that turns `live` — whose rules are `old`'s, and whose set elements are taken
-/// to be `old`'s (the caller checked the fingerprint) — into `new`; None when only a table
-/// replace will do.
-pub fn diff(live: &LiveTable, old: &Plan, new: &Plan) -> Option<Patch> {
+/// to be `old`'s (the caller checked the fingerprint) — into `new`, whose fingerprint is
+/// `new_fp`; None when only a table replace will do.
+pub fn diff(live: &LiveTable, old: &Plan, new: &Plan, new_fp: &str) -> Option<Patch> {
     if old.table != new.table || old.mode != new.mode || live.chains.len() != new.chains.len() {
         return None;
     }
@@ -97,7 +97,7 @@ pub fn diff(live: &LiveTable, old: &Plan, new: &Plan) -> Option<Patch> {
         elements,
         rules,
         marker: live.marker.as_ref().map(|m| m.0),
-        comment: table_comment(new),
+        comment: crate::core::identity::comment_of(new, new_fp),
     })
 }
 
@@ -247,6 +247,7 @@ fn chain_edits(
 mod tests {
     use super::*;
     use crate::core::fake::FakeKernel;
+    use crate::core::identity::{fingerprint, table_comment};
     use crate::core::kernel::{Change, Kernel};
 
     fn plan(text: &str, files: &[(&str, &str)]) -> Plan {
@@ -284,7 +285,7 @@ mod tests {
         let old = plan(LIST, &[("l", "10.0.0.1\n10.0.0.2\n10.0.0.3\n")]);
         let new = plan(LIST, &[("l", "10.0.0.1\n10.0.0.9\n10.0.0.3\n")]);
         let (_, live) = live_of(&old);
-        let p = diff(&live, &old, &new).expect("a patch");
+        let p = diff(&live, &old, &new, &fingerprint(&new)).expect("a patch");
         assert!(p.rules.is_empty(), "{p:?}");
         assert_eq!(p.elements.len(), 1);
         assert_eq!(p.elements[0].del.len(), 1);
@@ -298,7 +299,7 @@ mod tests {
         let b = "[[allow]]\nname = \"ssh\"\ntcp = [22]\n\n[[allow]]\nname = \"dns\"\nudp = [53]\ntcp = [53]\n\n[[allow]]\nname = \"web\"\ntcp = [80]\n";
         let (old, new) = (plan(a, &[]), plan(b, &[]));
         let (mut k, live) = live_of(&old);
-        let p = diff(&live, &old, &new).expect("a patch");
+        let p = diff(&live, &old, &new, &fingerprint(&new)).expect("a patch");
         let ssh = live.chains[0]
             .rules
             .iter()
@@ -339,7 +340,10 @@ mod tests {
         let one = plan("[[allow]]\nname = \"web\"\ntcp = [80]\n", &[]);
         let two = plan("[[allow]]\nname = \"web\"\ntcp = [80, 443]\n", &[]);
         let (_, live) = live_of(&one);
-        assert!(diff(&live, &one, &two).is_none(), "a new set");
+        assert!(
+            diff(&live, &one, &two, &fingerprint(&two)).is_none(),
+            "a new set"
+        );
         let mut many = String::new();
         for i in 0..70 {
             many.push_str(&format!(
@@ -350,7 +354,7 @@ mod tests {
         let big = plan(&many, &[]);
         let (_, live) = live_of(&one);
         assert!(
-            diff(&live, &one, &big).is_none(),
+            diff(&live, &one, &big, &fingerprint(&big)).is_none(),
             "70 new rules and one deleted"
         );
         let audit = {
@@ -358,6 +362,9 @@ mod tests {
             p.mode = crate::core::model::Mode::Audit;
             p
         };
-        assert!(diff(&live, &one, &audit).is_none(), "another mode");
+        assert!(
+            diff(&live, &one, &audit, &fingerprint(&audit)).is_none(),
+            "another mode"
+        );
     }
 }

@@ -193,6 +193,11 @@ pub enum Match {
     /// (`RTN_*`, [`crate::core::addrtype::ADDR_TYPES`]) of the destination (`dst`) or source
     /// address, or (`not`) any other type (an entry's `to_type`, `except_from_type`, …)
     AddrType { dst: bool, ty: u8, not: bool },
+    /// `th dport != <range>`: an exception (`except_tcp`, `except_udp`; needs an `L4Proto`
+    /// before it)
+    DstPortNot(PortRange),
+    /// `th sport != <range>` (`except_tcp_sport`, `except_udp_sport`)
+    SrcPortNot(PortRange),
 }
 
 /// The text a log rule writes before each line, kept inline so a [`Verdict`] stays `Copy`:
@@ -707,7 +712,7 @@ impl Rule {
                         | Match::Meter { .. }
                         | Match::CtOrigDport(_)
                         | Match::AddrType { .. }
-                )
+                ) || matches!(m, Match::DstPortNot(r) | Match::SrcPortNot(r) if r.lo != r.hi)
             })
     }
 }

@@ -156,6 +156,16 @@ pub fn matches_with(ms: &[Match], comment: &str) -> String {
                 i += 2;
                 continue;
             }
+            (Match::L4Proto(p), Some(Match::DstPortNot(r))) => {
+                parts.push(format!("{} dport != {}", proto_name(p), r));
+                i += 2;
+                continue;
+            }
+            (Match::L4Proto(p), Some(Match::SrcPortNot(r))) => {
+                parts.push(format!("{} sport != {}", proto_name(p), r));
+                i += 2;
+                continue;
+            }
             (Match::Meter { v6, prefix, rate }, _) => {
                 let kind = if v6 { SetKind::Meter6 } else { SetKind::Meter4 };
                 parts.push(format!(
@@ -288,6 +298,8 @@ fn single(m: Match) -> String {
             ifname_of(&name),
             if wild { "*" } else { "" }
         ),
+        Match::DstPortNot(r) => format!("th dport != {r}"),
+        Match::SrcPortNot(r) => format!("th sport != {r}"),
     }
 }
 

@@ -1,15 +1,26 @@
 //! The sets of the accepted plan, kept beside its revision in a compact binary form, so that
 //! an incremental apply of a 100,000-line list need not compile the previous policy again
-//! to know what the kernel's sets hold. A cache: keyed by the plan's fingerprint, checked
-//! against the live table's rules before use, and when missing, stale or damaged the apply
-//! compiles the accepted revision instead. Pure: bytes in, bytes out.
+//! to know what the kernel's sets hold. A cache: keyed by the plan's fingerprint, with the
+//! fingerprint's state after the sets (`identity::sets_state`), so that checking it against
+//! the live table's rules does not walk every element again, and a BLAKE3 checksum of the
+//! whole; when missing, stale or damaged the apply compiles the accepted revision instead.
+//! Pure: bytes in, bytes out.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::core::model::{Cidr, PortRange};
 use crate::core::plan::{Set, SetElem, SetKind};
 
-const MAGIC: &[u8] = b"statewall-sets 2\n";
+const MAGIC: &[u8] = b"statewall-sets 3\n";
+
+/// What the cache holds: the plan's fingerprint, the fingerprint's state after its sets,
+/// and the sets.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Cached {
+    pub fingerprint: String,
+    pub sets_state: u64,
+    pub sets: Vec<Set>,
+}
 
 /// The kind's tag: the fingerprint's (`identity::set_kind`), fixed forever.
 fn kind_tag(k: SetKind) -> u8 {
@@ -43,13 +54,15 @@ fn kind_of(t: u8) -> Option<SetKind> {
     .find(|k| kind_tag(*k) == t)
 }
 
-/// The cache of `sets`, for the plan whose fingerprint is `fingerprint`.
-pub fn encode(fingerprint: &str, sets: &[Set]) -> Vec<u8> {
+/// The cache of `sets`, for the plan whose fingerprint is `fingerprint` and whose
+/// fingerprint's state after these sets is `sets_state`.
+pub fn encode(fingerprint: &str, sets_state: u64, sets: &[Set]) -> Vec<u8> {
     let n: usize = sets.iter().map(|s| s.elements.len()).sum();
-    let mut b = Vec::with_capacity(MAGIC.len() + 64 + n * 18);
+    let mut b = Vec::with_capacity(MAGIC.len() + 96 + n * 18);
     b.extend_from_slice(MAGIC);
     b.push(fingerprint.len().min(255) as u8);
     b.extend_from_slice(&fingerprint.as_bytes()[..fingerprint.len().min(255)]);
+    b.extend_from_slice(&sets_state.to_be_bytes());
     b.extend_from_slice(&(sets.len() as u32).to_be_bytes());
     for s in sets {
         let name = &s.name.as_bytes()[..s.name.len().min(u16::MAX as usize)];
@@ -78,6 +91,8 @@ pub fn encode(fingerprint: &str, sets: &[Set]) -> Vec<u8> {
             }
         }
     }
+    let sum = blake3::hash(&b);
+    b.extend_from_slice(sum.as_bytes());
     b
 }
 
@@ -107,12 +122,17 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The fingerprint and sets of a cache; None when it is damaged in any way (each count is
+/// What a cache holds; None when it is damaged in any way (its checksum; and each count is
 /// checked against the bytes left, so a damaged count cannot make it allocate more).
-pub fn decode(bytes: &[u8]) -> Option<(String, Vec<Set>)> {
-    let mut r = Reader(bytes.strip_prefix(MAGIC)?);
+pub fn decode(bytes: &[u8]) -> Option<Cached> {
+    let (body, sum) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
+    if blake3::hash(body).as_bytes() != sum {
+        return None;
+    }
+    let mut r = Reader(body.strip_prefix(MAGIC)?);
     let fl = usize::from(r.u8()?);
     let fp = String::from_utf8(r.take(fl)?.to_vec()).ok()?;
+    let sets_state = r.u64()?;
     let n = r.u32()? as usize;
     if n > r.0.len() {
         return None;
@@ -155,7 +175,11 @@ pub fn decode(bytes: &[u8]) -> Option<(String, Vec<Set>)> {
             timeout,
         });
     }
-    r.0.is_empty().then_some((fp, sets))
+    r.0.is_empty().then_some(Cached {
+        fingerprint: fp,
+        sets_state,
+        sets,
+    })
 }
 
 #[cfg(test)]
@@ -193,16 +217,29 @@ mod tests {
                 timeout: Some(3600),
             },
         ];
-        let b = encode("0123456789abcdef", &sets);
-        assert_eq!(decode(&b), Some(("0123456789abcdef".to_string(), sets)));
+        let b = encode("0123456789abcdef", 42, &sets);
+        assert_eq!(
+            decode(&b),
+            Some(Cached {
+                fingerprint: "0123456789abcdef".to_string(),
+                sets_state: 42,
+                sets
+            })
+        );
         for cut in 0..b.len() {
             assert_eq!(decode(&b[..cut]), None, "cut at {cut}");
         }
-        let mut bad = b.clone();
-        // the first set's kind
-        let at = MAGIC.len() + 1 + 16 + 4 + 2 + "src4_web".len();
-        assert_eq!(bad[at], 1);
-        bad[at] = 99;
-        assert_eq!(decode(&bad), None);
+        // any byte changed: the checksum says so
+        for at in [
+            0,
+            MAGIC.len() + 3,
+            MAGIC.len() + 1 + 16 + 7,
+            b.len() / 2,
+            b.len() - 1,
+        ] {
+            let mut bad = b.clone();
+            bad[at] ^= 1;
+            assert_eq!(decode(&bad), None, "byte {at} changed");
+        }
     }
 }

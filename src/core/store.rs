@@ -134,7 +134,14 @@ pub fn checksum(data: &str) -> String {
 
 /// The text of a state file holding `data`.
 pub fn envelope<T: Serialize>(kind: Kind, data: &T) -> String {
-    let value = serde_json::to_value(data).expect("state records serialise");
+    envelope_value(
+        kind,
+        serde_json::to_value(data).expect("state records serialise"),
+    )
+}
+
+/// [`envelope`] of a record already turned into JSON.
+pub fn envelope_value(kind: Kind, value: Value) -> String {
     let compact = serde_json::to_string(&value).expect("json");
     let env = serde_json::json!({
         "statewall_state": FORMAT,
@@ -149,17 +156,27 @@ pub fn envelope<T: Serialize>(kind: Kind, data: &T) -> String {
 
 /// Parses a state file's text; every failure is a message, never a panic.
 pub fn open_envelope<T: DeserializeOwned>(kind: Kind, text: &str) -> Result<T, String> {
-    let env: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    from_record(open_envelope_value(kind, text)?)
+}
+
+/// [`open_envelope`] up to the checked JSON of the record.
+pub fn open_envelope_value(kind: Kind, text: &str) -> Result<Value, String> {
+    let mut env: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     if env["statewall_state"] != FORMAT {
         return Err(format!("unknown format {}", env["statewall_state"]));
     }
     if env["kind"] != kind.name() {
         return Err(format!("holds {} instead of {}", env["kind"], kind.name()));
     }
-    let data = env.get("data").ok_or("no data")?;
-    let compact = serde_json::to_string(data).map_err(|e| e.to_string())?;
+    let data = env.get_mut("data").map(Value::take).ok_or("no data")?;
+    let compact = serde_json::to_string(&data).map_err(|e| e.to_string())?;
     if env["checksum"] != checksum(&compact).as_str() {
         return Err("checksum mismatch".into());
     }
-    serde_json::from_value(data.clone()).map_err(|e| format!("unexpected shape: {e}"))
+    Ok(data)
+}
+
+/// The record a checked JSON value holds.
+pub fn from_record<T: DeserializeOwned>(data: Value) -> Result<T, String> {
+    serde_json::from_value(data).map_err(|e| format!("unexpected shape: {e}"))
 }

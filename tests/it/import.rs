@@ -621,6 +621,33 @@ fn differential_trusted_source_and_final_reject() {
     differential("d-trust", "ok-trusted-net.rules", None, &[80, 23, 22, 8080]);
 }
 
+/// Established packets accepted per service, with no plain ESTABLISHED,RELATED accept: the
+/// allows say their states (`state`), port 80 only for established connections (so a new one
+/// is dropped, as iptables drops it).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_conditional_established() {
+    differential(
+        "d-condest",
+        "ok-conditional-established.rules",
+        None,
+        &[22, 80, 8080],
+    );
+}
+
+/// `! --dports` and `! --sport`: every port but the listed ones (`except_tcp`,
+/// `except_tcp_sport`).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_port_exceptions() {
+    differential(
+        "d-except",
+        "ok-port-exceptions.rules",
+        None,
+        &[22, 23, 7999, 8000, 8050, 8099, 8100],
+    );
+}
+
 // ------------------------------------------------------------------------------------------
 // The policy keys the importer needs, in the kernel
 

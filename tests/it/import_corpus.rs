@@ -48,8 +48,11 @@
 //! The oracle for that is the IPv4 file made into an ip6tables file mechanically: rules with an
 //! IPv4 `-s`/`-d` are left out (statewall: "entries without a source apply to IPv6 as well",
 //! so those with one do not), rules for `-p icmp` are left out (ICMPv4 does not exist in IPv6),
-//! `--reject-with icmp-*` becomes the ICMPv6 code of the same meaning. ICMPv6 is then not
-//! probed (statewall adds its ICMPv6 baseline on purpose), TCP and UDP are. A file with `!` on
+//! `--reject-with icmp-*` becomes the ICMPv6 code of the same meaning, and the ICMPv6 baseline
+//! statewall promises is added first in INPUT and OUTPUT (an accept of ICMPv6 errors, echo,
+//! MLD and router and neighbour discovery, types 1-4, 128-136, 143: without it an OUTPUT that
+//! rejects would also stop the fw's own neighbour discovery and ICMPv6 errors, which
+//! statewall keeps on purpose). ICMPv6 is then not probed, TCP and UDP are. A file with `!` on
 //! an address has no agreed IPv6 meaning: its IPv6 side is not compared (said in the report).
 //!
 //! The run prints a table (file, outcome, probes, reason) and the rate, and writes it to
@@ -1052,9 +1055,19 @@ fn import_corpus_facts_of_a_file() {
         "*filter\n-A INPUT -s 10.0.0.0/8 -j ACCEPT\n-A INPUT -p icmp -j ACCEPT\n\
          -A INPUT -p tcp --dport 22 -j ACCEPT\n-A INPUT -j REJECT --reject-with icmp-host-prohibited\nCOMMIT\n",
     );
+    let baseline: String = ["INPUT", "OUTPUT"]
+        .iter()
+        .flat_map(|c| {
+            (1..=4).chain(128..=136).chain([143]).map(move |t| {
+                format!("-I {c} 1 -p ipv6-icmp -m icmp6 --icmpv6-type {t} -j ACCEPT\n")
+            })
+        })
+        .collect();
     assert_eq!(
         mirrored,
-        "*filter\n-A INPUT -p tcp --dport 22 -j ACCEPT\n\
-         -A INPUT -j REJECT --reject-with icmp6-adm-prohibited\nCOMMIT\n"
+        format!(
+            "*filter\n-A INPUT -p tcp --dport 22 -j ACCEPT\n\
+             -A INPUT -j REJECT --reject-with icmp6-adm-prohibited\n{baseline}COMMIT\n"
+        )
     );
 }

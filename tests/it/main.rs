@@ -19,6 +19,7 @@ mod reject_kinds;
 mod reports;
 mod rollout;
 mod sets;
+mod states;
 mod support;
 mod tidy;
 mod traffic;

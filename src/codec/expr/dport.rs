@@ -6,7 +6,8 @@
 //! `[ cmp gte … ] [ cmp lte … ]`, or `[ lookup reg 1 set tcp_<entry> ]`.
 
 use super::prim::{
-    BARE_TRANSPORT_LOAD, eq_or_range, eq_or_range_expr, lookup, lookup_of, payload, transport_load,
+    BARE_TRANSPORT_LOAD, eq_or_range, eq_or_range_expr, lookup, lookup_of, neq_or_range_neq,
+    neq_or_range_neq_expr, payload, transport_load,
 };
 use super::{At, Decoding, NotUnderstood, SetIds, Step};
 use crate::codec::nft::NFT_PAYLOAD_TRANSPORT_HEADER;
@@ -19,6 +20,13 @@ pub(super) const DPORT: (u32, u32) = (2, 2);
 pub(super) fn encode(rule: &mut rustables::Rule, ports: PortRange) {
     rule.add_expr(payload(NFT_PAYLOAD_TRANSPORT_HEADER, DPORT.0, DPORT.1));
     eq_or_range_expr(rule, &ports.lo.to_be_bytes(), &ports.hi.to_be_bytes());
+}
+
+/// An exception: `th dport != 80` (`cmp neq`), `th dport != 1000-2000` (`range neq`, own
+/// bytes).
+pub(super) fn encode_not(rule: &mut rustables::Rule, own: &mut Vec<Vec<u8>>, ports: PortRange) {
+    rule.add_expr(payload(NFT_PAYLOAD_TRANSPORT_HEADER, DPORT.0, DPORT.1));
+    neq_or_range_neq_expr(rule, own, &ports.lo.to_be_bytes(), &ports.hi.to_be_bytes());
 }
 
 pub(super) fn encode_in_set(rule: &mut rustables::Rule, set: &str, set_ids: &SetIds) {
@@ -34,6 +42,15 @@ pub(super) fn decode(at: &At) -> Decoding {
     }
     if (offset, len) != DPORT {
         return None;
+    }
+    if let Some((lo, hi)) = neq_or_range_neq(at, 1) {
+        let port = |v: &[u8]| Some(u16::from_be_bytes(v.try_into().ok()?));
+        return Some(match (port(lo), port(hi)) {
+            (Some(lo), Some(hi)) if lo <= hi => {
+                Ok((Step::Match(Match::DstPortNot(PortRange { lo, hi })), 2))
+            }
+            _ => Err(at.fail(1, "port exception of the wrong size")),
+        });
     }
     let Some((lo, hi, used)) = eq_or_range(at, 1) else {
         return Some(Err(at.fail(0, BARE_TRANSPORT_LOAD)));
@@ -101,5 +118,20 @@ mod tests {
             inverted.rule.unwrap_err().to_string(),
             "expression 3 (`payload`): transport header without a comparison"
         );
+    }
+
+    #[test]
+    fn port_exceptions_round_trip_as_nft_writes_them() {
+        // `th dport != 80` is a `cmp neq`, `th dport != 1000-2000` a `range neq`
+        for proto in [IPPROTO_TCP, IPPROTO_UDP] {
+            roundtrip(rule(
+                vec![
+                    Match::L4Proto(proto),
+                    Match::DstPortNot(PortRange::single(80)),
+                    Match::DstPortNot(PortRange { lo: 1000, hi: 2000 }),
+                ],
+                Verdict::Accept,
+            ));
+        }
     }
 }

@@ -11,14 +11,14 @@
 //! | `iifname` | `IifName` | `iifname "eth0"` |
 //! | `l4proto` | `L4Proto` | `meta l4proto tcp` |
 //! | `saddr` | `SrcNet`, `SrcInSet` | `ip saddr 192.0.2.0/24`, `ip6 saddr @src6_web` |
-//! | `dport` | `DstPort`, `DstPortInSet` | `th dport 22`, `th dport @tcp_web` |
+//! | `dport` | `DstPort`, `DstPortNot`, `DstPortInSet` | `th dport 22`, `th dport != 80`, `th dport @tcp_web` |
 //! | `icmp` | `IcmpType`, `Icmpv6Type` | `icmp type 8`, `icmpv6 type 128-136` |
 //! | `daddr` | `DstNet`, `DstNetNot`, `DstInSet` | `ip daddr 10.0.0.0/8`, `ip daddr != …`, `ip6 daddr @dst6_web` |
 //! | `nfproto` | `NfProto` | `meta nfproto ipv6` |
 //! | `oif` | `Oif`, `OifName` | `oif lo`, `oifname "eth0"` |
 //! | `ifwild` | `IifWild`, `OifWild` | `iifname "br-*"`, `oifname "eth*"` |
 //! | `ifnot` | `IfNot` | `iifname != "lo"`, `oifname != "eth*"` |
-//! | `sport` | `SrcPort`, `SrcPortInSet` | `th sport 53`, `th sport @tsport_dns` |
+//! | `sport` | `SrcPort`, `SrcPortNot`, `SrcPortInSet` | `th sport 53`, `th sport != 53`, `th sport @tsport_dns` |
 //! | `icmpcode` | `IcmpTypeCode`, `Icmpv6TypeCode` | `icmp type 3 icmp code 4` |
 //! | `tcpflags` | `TcpFlags` | `tcp flags fin,syn / fin,syn` |
 //! | `record` | `Record` | `update @audit_tcp { th dport }` (audit recorders) |
@@ -232,6 +232,8 @@ fn encode_match(
             placeholder(out, own, |l| fib::encode_load(l, dst));
             fib::encode_cmp(out, ty, not);
         }
+        Match::DstPortNot(ports) => dport::encode_not(out, own, ports),
+        Match::SrcPortNot(ports) => sport::encode_not(out, own, ports),
     }
 }
 

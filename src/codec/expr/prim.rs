@@ -6,12 +6,14 @@ use rustables::expr::{Cmp, CmpOp, Lookup, Payload, Register};
 
 use super::{At, Decoding, NotUnderstood, SetIds};
 use crate::codec::nft::{
-    NFT_CMP_EQ, NFT_CMP_GTE, NFT_CMP_LTE, NFT_LOOKUP_F_INV, NFT_PAYLOAD_TRANSPORT_HEADER,
-    NFTA_BITWISE_MASK, NFTA_BITWISE_XOR, NFTA_CMP_DATA, NFTA_CMP_OP, NFTA_COUNTER_BYTES,
-    NFTA_COUNTER_PACKETS, NFTA_CT_DIRECTION, NFTA_CT_KEY, NFTA_DATA_VALUE, NFTA_DATA_VERDICT,
-    NFTA_EXPR_DATA, NFTA_EXPR_NAME, NFTA_IMMEDIATE_DATA, NFTA_LIST_ELEM, NFTA_LOOKUP_FLAGS,
-    NFTA_LOOKUP_SET, NFTA_META_KEY, NFTA_PAYLOAD_BASE, NFTA_PAYLOAD_LEN, NFTA_PAYLOAD_OFFSET,
-    NFTA_REJECT_ICMP_CODE, NFTA_REJECT_TYPE, NFTA_VERDICT_CHAIN, NFTA_VERDICT_CODE,
+    NFT_CMP_EQ, NFT_CMP_GTE, NFT_CMP_LTE, NFT_CMP_NEQ, NFT_LOOKUP_F_INV,
+    NFT_PAYLOAD_TRANSPORT_HEADER, NFT_RANGE_NEQ, NFT_REG_1, NFTA_BITWISE_MASK, NFTA_BITWISE_XOR,
+    NFTA_CMP_DATA, NFTA_CMP_OP, NFTA_COUNTER_BYTES, NFTA_COUNTER_PACKETS, NFTA_CT_DIRECTION,
+    NFTA_CT_KEY, NFTA_DATA_VALUE, NFTA_DATA_VERDICT, NFTA_EXPR_DATA, NFTA_EXPR_NAME,
+    NFTA_IMMEDIATE_DATA, NFTA_LIST_ELEM, NFTA_LOOKUP_FLAGS, NFTA_LOOKUP_SET, NFTA_META_KEY,
+    NFTA_PAYLOAD_BASE, NFTA_PAYLOAD_LEN, NFTA_PAYLOAD_OFFSET, NFTA_RANGE_FROM_DATA, NFTA_RANGE_OP,
+    NFTA_RANGE_SREG, NFTA_RANGE_TO_DATA, NFTA_REJECT_ICMP_CODE, NFTA_REJECT_TYPE,
+    NFTA_VERDICT_CHAIN, NFTA_VERDICT_CODE,
 };
 use crate::codec::wire::{self, Attrs, attr, be32, be64, string};
 
@@ -41,6 +43,12 @@ pub(crate) enum Expr {
     },
     Lookup {
         set: String,
+    },
+    /// `range eq|neq` of register 1 (nft writes `th dport != 1000-2000` with it)
+    Range {
+        op: u32,
+        from: Vec<u8>,
+        to: Vec<u8>,
     },
     Counter {
         packets: u64,
@@ -74,6 +82,7 @@ impl Expr {
             Expr::Payload { .. } => "payload",
             Expr::Ct { .. } => "ct",
             Expr::Lookup { .. } => "lookup",
+            Expr::Range { .. } => "range",
             Expr::Counter { .. } => "counter",
             Expr::Verdict { .. } => "immediate",
             Expr::Reject { .. } => "reject",
@@ -141,6 +150,14 @@ fn parse(elem: &[u8]) -> Expr {
         "lookup" if a(NFTA_LOOKUP_FLAGS).and_then(be32).unwrap_or(0) & NFT_LOOKUP_F_INV != 0 => {
             Some(other("lookup (inverted)".into()))
         }
+        "range" => match (
+            a(NFTA_RANGE_OP).and_then(be32),
+            a(NFTA_RANGE_FROM_DATA).and_then(value),
+            a(NFTA_RANGE_TO_DATA).and_then(value),
+        ) {
+            (Some(op), Some(from), Some(to)) => Some(Expr::Range { op, from, to }),
+            _ => None,
+        },
         "lookup" => a(NFTA_LOOKUP_SET).map(|s| Expr::Lookup { set: string(s) }),
         // a counter created without values has none yet (the kernel always dumps both)
         "counter" => Some(Expr::Counter {
@@ -225,6 +242,23 @@ pub(super) fn eq_or_range<'a>(at: &At<'a>, k: usize) -> Option<(&'a [u8], &'a [u
     }
 }
 
+/// `cmp neq v` → (v, v); `range neq lo hi` → (lo, hi): an exception (`th dport != 80`,
+/// `th dport != 1000-2000`, as nft writes them), at expression `k` after the position.
+pub(super) fn neq_or_range_neq<'a>(at: &At<'a>, k: usize) -> Option<(&'a [u8], &'a [u8])> {
+    match at.get(k)? {
+        Expr::Cmp {
+            op: NFT_CMP_NEQ,
+            data,
+        } => Some((data, data)),
+        Expr::Range {
+            op: NFT_RANGE_NEQ,
+            from,
+            to,
+        } => Some((from, to)),
+        _ => None,
+    }
+}
+
 /// A meta load of any key at the position and its `cmp eq`: (key, value). Claims every
 /// meta load: one without that comparison is not statewall's.
 fn meta_cmp<'a>(at: &At<'a>) -> Option<Result<(u32, &'a [u8]), NotUnderstood>> {
@@ -293,6 +327,32 @@ pub(super) fn eq_or_range_expr(rule: &mut rustables::Rule, lo: &[u8], hi: &[u8])
         rule.add_expr(Cmp::new(CmpOp::Gte, lo.to_vec()));
         rule.add_expr(Cmp::new(CmpOp::Lte, hi.to_vec()));
     }
+}
+
+/// `!= lo` (`cmp neq`), or for a range `!= lo-hi` (`range neq`, our own bytes: rustables
+/// 0.9 has no range expression), as nft writes them.
+pub(super) fn neq_or_range_neq_expr(
+    rule: &mut rustables::Rule,
+    own_list: &mut Vec<Vec<u8>>,
+    lo: &[u8],
+    hi: &[u8],
+) {
+    if lo == hi {
+        rule.add_expr(Cmp::new(CmpOp::Neq, lo.to_vec()));
+        return;
+    }
+    super::placeholder(rule, own_list, |l| {
+        own(l, "range", |d| {
+            d.be32(NFTA_RANGE_SREG, NFT_REG_1)
+                .be32(NFTA_RANGE_OP, NFT_RANGE_NEQ)
+                .nest(NFTA_RANGE_FROM_DATA, |v| {
+                    v.put(NFTA_DATA_VALUE, lo);
+                })
+                .nest(NFTA_RANGE_TO_DATA, |v| {
+                    v.put(NFTA_DATA_VALUE, hi);
+                });
+        })
+    });
 }
 
 /// One expression in our own bytes (what rustables cannot write):

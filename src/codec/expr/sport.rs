@@ -7,7 +7,8 @@
 //! type and code at the same place: after `meta l4proto icmp` the load is `icmpcode`'s.
 
 use super::prim::{
-    BARE_TRANSPORT_LOAD, eq_or_range, eq_or_range_expr, lookup, lookup_of, payload, transport_load,
+    BARE_TRANSPORT_LOAD, eq_or_range, eq_or_range_expr, lookup, lookup_of, neq_or_range_neq,
+    neq_or_range_neq_expr, payload, transport_load,
 };
 use super::{At, Decoding, NotUnderstood, SetIds, Step};
 use crate::codec::nft::NFT_PAYLOAD_TRANSPORT_HEADER;
@@ -20,6 +21,13 @@ const SPORT: (u32, u32) = (0, 2);
 pub(super) fn encode(rule: &mut rustables::Rule, ports: PortRange) {
     rule.add_expr(payload(NFT_PAYLOAD_TRANSPORT_HEADER, SPORT.0, SPORT.1));
     eq_or_range_expr(rule, &ports.lo.to_be_bytes(), &ports.hi.to_be_bytes());
+}
+
+/// An exception: `th sport != 80` (`cmp neq`), `th sport != 1000-2000` (`range neq`, own
+/// bytes).
+pub(super) fn encode_not(rule: &mut rustables::Rule, own: &mut Vec<Vec<u8>>, ports: PortRange) {
+    rule.add_expr(payload(NFT_PAYLOAD_TRANSPORT_HEADER, SPORT.0, SPORT.1));
+    neq_or_range_neq_expr(rule, own, &ports.lo.to_be_bytes(), &ports.hi.to_be_bytes());
 }
 
 pub(super) fn encode_in_set(rule: &mut rustables::Rule, set: &str, set_ids: &SetIds) {
@@ -37,6 +45,15 @@ pub(super) fn decode(at: &At) -> Decoding {
     }
     if let Some(set) = lookup_of(at.get(1)) {
         return Some(decode_in_set(at, proto, set));
+    }
+    if let Some((lo, hi)) = neq_or_range_neq(at, 1) {
+        let port = |v: &[u8]| Some(u16::from_be_bytes(v.try_into().ok()?));
+        return Some(match (port(lo), port(hi)) {
+            (Some(lo), Some(hi)) if lo <= hi => {
+                Ok((Step::Match(Match::SrcPortNot(PortRange { lo, hi })), 2))
+            }
+            _ => Err(at.fail(1, "port exception of the wrong size")),
+        });
     }
     let Some((lo, hi, used)) = eq_or_range(at, 1) else {
         return Some(Err(at.fail(0, BARE_TRANSPORT_LOAD)));
@@ -87,6 +104,21 @@ mod tests {
                     Match::SrcPort(PortRange::single(53)),
                 ],
                 Verdict::Drop,
+            ));
+        }
+    }
+
+    #[test]
+    fn port_exceptions_round_trip_as_nft_writes_them() {
+        // `th sport != 80` is a `cmp neq`, `th sport != 1000-2000` a `range neq`
+        for proto in [IPPROTO_TCP, IPPROTO_UDP] {
+            roundtrip(rule(
+                vec![
+                    Match::L4Proto(proto),
+                    Match::SrcPortNot(PortRange::single(80)),
+                    Match::SrcPortNot(PortRange { lo: 1000, hi: 2000 }),
+                ],
+                Verdict::Accept,
             ));
         }
     }

@@ -49,7 +49,11 @@ pub(crate) fn decode_rustables(rule: &rustables::Rule) -> LiveRule {
 /// Encodes `r` and decodes it again: it must come back as it was.
 #[track_caller]
 pub(crate) fn roundtrip(r: Rule) {
-    let msg = encode::rule_message(&encode::rule(&chain(), &r), &r, &[]);
+    // as a batch writes it: rustables' expressions, ours spliced into their placeholders
+    let mut rule = rustables::Rule::new(&chain()).expect("chain has table and name");
+    let own = super::encode(&mut rule, &r, None, &super::SetIds::new());
+    let rule = rule.with_userdata(encode::comment_udata(&r.comment));
+    let msg = encode::rule_message(&rule, &r, &own);
     let (place, live) = decode_rule_msg(&msg).expect("a rule message");
     assert_eq!(
         (place.table.as_str(), place.chain.as_str()),

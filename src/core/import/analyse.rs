@@ -160,7 +160,7 @@ impl Analyser<'_> {
         let log_final = self.extras(&mut flat, final_rule);
         let mut found = Found::default();
         let ranked = self.rank_all(flat, &mut found, final_rule);
-        self.check_order(&ranked, final_rule, &found);
+        self.check_order(&ranked, final_rule);
         if self.diags.total() != before {
             return None;
         }

@@ -12,6 +12,10 @@
 //! rule that decided every packet of an interface (`-i lo -j ACCEPT`) excepts that interface
 //! from it (`except_iif`): those packets never reached it in the file. The order check
 //! (`reordering_keeps_verdicts`) then proves the result, pair by pair.
+//!
+//! In a chain without a plain ESTABLISHED,RELATED accept, statewall has no established rule
+//! and its allows keep their own states (`state`): an accept of established or related
+//! packets under conditions is then an allow like any other.
 
 use super::Fam;
 use super::analyse::{Analyser, FinalRule};
@@ -188,6 +192,13 @@ impl Analyser<'_> {
             dropped.push(d);
         }
         self.stateful = found.established.is_some();
+        if !self.stateful {
+            // no plain ESTABLISHED,RELATED accept: an accept of established or related
+            // packets under conditions is an allow that says its states (`state`)
+            for (rank, _) in ranked.iter_mut().filter(|(r, _)| *r == Rank::Established) {
+                *rank = Rank::Allow;
+            }
+        }
         self.place(&mut ranked, &mut dropped, final_rule, found);
         // a rule that moves before the rule that made its negation redundant keeps it
         for (i, d) in dropped.iter_mut().enumerate() {
@@ -475,19 +486,13 @@ impl Analyser<'_> {
     }
 
     /// Refuses what statewall's order would decide differently.
-    pub(super) fn check_order(
-        &mut self,
-        ranked: &[(Rank, Flat)],
-        final_rule: FinalRule,
-        found: &Found,
-    ) {
+    pub(super) fn check_order(&mut self, ranked: &[(Rank, Flat)], final_rule: FinalRule) {
         let refused = if final_rule.1 != Verdict::Drop {
             self.drops_before_another_final(ranked, final_rule)
         } else {
             Vec::new()
         };
         self.reordering_keeps_verdicts(ranked, &refused);
-        self.established_is_plain(ranked, found);
     }
 
     /// Mid-chain drops only merge into a final drop; returns the rules of those that could
@@ -610,38 +615,12 @@ impl Analyser<'_> {
         true
     }
 
-    /// Without an established rule, statewall's allows are stateless (they accept every
-    /// packet they match): a rule that accepted NEW packets only would then accept more. An
-    /// accept of established packets under conditions is only covered by a plain one.
-    fn established_is_plain(&mut self, ranked: &[(Rank, Flat)], found: &Found) {
-        if found.established.is_some() {
-            return;
-        }
-        let rules = self.rules;
-        let chain = self.hook.chain();
-        for (_, f) in ranked.iter().filter(|(r, _)| *r == Rank::Allow) {
-            if f.cond
-                .states
-                .is_some_and(|s| s & CtStates::ESTABLISHED == 0)
-            {
-                self.error(rules[f.rule].span.clone(), "an ACCEPT of NEW packets only, in a chain without an ESTABLISHED,RELATED accept", format!("without an established rule statewall's allows accept every packet of what they match (iptables here lets only each connection's first packet through); add `-A {chain} -m state --state ESTABLISHED,RELATED -j ACCEPT` as the first rule"));
-            }
-        }
-        for (_, f) in ranked.iter().filter(|(r, _)| *r == Rank::Established) {
-            self.error(
-                rules[f.rule].span.clone(),
-                "an ESTABLISHED/RELATED accept with conditions, and no plain one",
-                format!("statewall accepts every established and related packet in its first rule, or none; add `-A {chain} -m state --state ESTABLISHED,RELATED -j ACCEPT` if that is what is meant"),
-            );
-        }
-    }
-
     /// The block, allow and reject entries' rules, and a note for each rule that changes
     /// meaning or disappears on the way.
     pub(super) fn collect(&mut self, ranked: Vec<(Rank, Flat)>, found: &Found) -> Collected {
         let mut out = Collected::default();
         let mut blocks = Vec::new();
-        for (rank, f) in ranked {
+        for (rank, mut f) in ranked {
             let r = &self.rules[f.rule];
             match rank {
                 Rank::Established if found.established != Some(f.rule) => self.notes.push(format!(
@@ -658,12 +637,13 @@ impl Analyser<'_> {
                     blocks.push((rank, place, f))
                 }
                 Rank::Allow => {
-                    if found.established.is_none() {
-                        if f.cond.states.is_some() {
-                            self.notes.push(format!("line {}: `{}` becomes a stateless allow (the chain has no established rule): it accepts every packet it matches, in any connection state", r.line, r.text));
+                    // without an established rule the allow keeps its states (`state`);
+                    // with one, it matches NEW connections, whatever states it named
+                    if found.established.is_some() {
+                        if f.cond.states.is_none() {
+                            self.notes.push(format!("line {}: `{}` has no state match; statewall's allow accepts NEW connections (established ones by its established rule{})", r.line, r.text, if found.invalid.is_some() { "" } else { "; packets conntrack calls INVALID are no longer accepted here" }));
                         }
-                    } else if f.cond.states.is_none() {
-                        self.notes.push(format!("line {}: `{}` has no state match; statewall's allow accepts NEW connections (established ones by its established rule{})", r.line, r.text, if found.invalid.is_some() { "" } else { "; packets conntrack calls INVALID are no longer accepted here" }));
+                        f.cond.states = None;
                     }
                     out.allows.push(f)
                 }
@@ -771,8 +751,9 @@ fn sw_cond(rank: Rank, f: &Flat, c: &Cond, stateful: bool) -> Cond {
             ..Default::default()
         },
         Rank::Established if c.states.is_some_and(|s| s & !EST == 0) => states_only(EST),
-        Rank::Allow => Cond {
-            states: stateful.then_some(CtStates::NEW),
+        // after the established rule an allow matches NEW; without it, its own states
+        Rank::Allow if stateful => Cond {
+            states: Some(CtStates::NEW),
             ..c.clone()
         },
         // statewall's rejects have no state match
@@ -804,7 +785,7 @@ mod tests {
     }
 
     #[test]
-    fn statewall_allows_match_new_and_rejects_any_state() {
+    fn statewall_allows_match_new_or_their_own_states_and_rejects_any_state() {
         let flat = |verdict, new_only| Flat {
             cond: Cond::default(),
             verdict,
@@ -819,7 +800,14 @@ mod tests {
             sw_cond(Rank::Allow, &accept, &c, true).states,
             Some(CtStates::NEW)
         );
-        assert_eq!(sw_cond(Rank::Allow, &accept, &c, false).states, None);
+        assert_eq!(
+            sw_cond(Rank::Allow, &accept, &c, false).states,
+            Some(EST | CtStates::NEW)
+        );
+        assert_eq!(
+            sw_cond(Rank::Allow, &accept, &Cond::default(), false).states,
+            None
+        );
         let reject = flat(Verdict::Reject(RejectKind::TcpReset), false);
         assert_eq!(sw_cond(Rank::Reject, &reject, &c, true).states, None);
         assert_eq!(

@@ -20,6 +20,11 @@ pub(super) struct Cond {
     pub(super) proto: Option<u8>,
     pub(super) ports: Option<Vec<PortRange>>,
     pub(super) sports: Option<Vec<PortRange>>,
+    /// `! --dport`, `! --sport` (and multiport's `! --dports`): ports the rule does not match
+    pub(super) not_ports: Vec<PortRange>,
+    pub(super) not_sports: Vec<PortRange>,
+    /// `-m conntrack --ctorigdstport`: the connection's destination port before DNAT
+    pub(super) orig_dports: Option<Vec<PortRange>>,
     /// ICMP (or ICMPv6, by `proto`) type, and code
     pub(super) icmp: Option<(u8, Option<u8>)>,
     /// TCP flags (mask, value)
@@ -51,6 +56,14 @@ fn net_overlaps(a: Cidr, b: Cidr) -> bool {
 fn ports_overlap(a: &[PortRange], b: &[PortRange]) -> bool {
     a.iter()
         .any(|x| b.iter().any(|y| x.lo.max(y.lo) <= x.hi.min(y.hi)))
+}
+
+/// Whether every port `pos` needs is one of the exceptions `nots` (each range inside one).
+fn ports_excluded(pos: &Option<Vec<PortRange>>, nots: &[PortRange]) -> bool {
+    pos.as_ref().is_some_and(|ps| {
+        ps.iter()
+            .all(|p| nots.iter().any(|n| n.lo <= p.lo && p.hi <= n.hi))
+    })
 }
 
 /// Whether `pos` (what one condition needs) falls wholly inside an exception of the other.
@@ -122,6 +135,10 @@ impl Cond {
             (Some(a), Some(b)) => Some(common_ports(a, b)?),
             (a, b) => a.clone().or(b.clone()),
         };
+        let orig_dports = match (&self.orig_dports, &o.orig_dports) {
+            (Some(a), Some(b)) => Some(common_ports(a, b)?),
+            (a, b) => a.clone().or(b.clone()),
+        };
         let icmp = match (self.icmp, o.icmp) {
             (Some((t, Some(c))), _) | (_, Some((t, Some(c)))) => Some((t, Some(c))),
             (a, b) => a.or(b),
@@ -139,6 +156,9 @@ impl Cond {
             proto: self.proto.or(o.proto),
             ports,
             sports,
+            not_ports: joined(&self.not_ports, &o.not_ports),
+            not_sports: joined(&self.not_sports, &o.not_sports),
+            orig_dports,
             icmp,
             flags: match (self.flags, o.flags) {
                 (Some(a), Some(b)) => Some((a.0 | b.0, a.1 | b.1)),
@@ -175,6 +195,13 @@ impl Cond {
         let l4 = both(&self.proto, &o.proto, |a, b| a == b)
             && both(&self.ports, &o.ports, |a, b| ports_overlap(a, b))
             && both(&self.sports, &o.sports, |a, b| ports_overlap(a, b))
+            && both(&self.orig_dports, &o.orig_dports, |a, b| {
+                ports_overlap(a, b)
+            })
+            && !ports_excluded(&self.ports, &o.not_ports)
+            && !ports_excluded(&o.ports, &self.not_ports)
+            && !ports_excluded(&self.sports, &o.not_sports)
+            && !ports_excluded(&o.sports, &self.not_sports)
             && both(&self.icmp, &o.icmp, |a, b| icmp_overlaps(*a, *b))
             && both(&self.flags, &o.flags, |a, b| flags_overlap(*a, *b))
             && both(&self.src_type, &o.src_type, |a, b| a & b != 0)
@@ -309,6 +336,47 @@ mod tests {
         assert!(xmas.overlaps(&tcp(None, invalid)));
         // PSH does not count: SYN,ACK,PSH is tracked; SYN,FIN never is
         assert!(conntrack_valid_flags(0x1a) && !conntrack_valid_flags(0x03));
+    }
+
+    #[test]
+    fn port_exceptions_keep_their_ports_apart() {
+        let r = |lo, hi| PortRange { lo, hi };
+        let web = Cond {
+            proto: Some(6),
+            ports: Some(vec![r(80, 80), r(443, 443)]),
+            ..Default::default()
+        };
+        let all_but_web = Cond {
+            proto: Some(6),
+            not_ports: vec![r(80, 80), r(443, 443)],
+            ..Default::default()
+        };
+        let all_but_one = Cond {
+            proto: Some(6),
+            not_ports: vec![r(80, 80)],
+            ..Default::default()
+        };
+        assert!(!web.overlaps(&all_but_web) && !all_but_web.overlaps(&web));
+        assert!(web.overlaps(&all_but_one));
+        let both = web.and(&all_but_one).unwrap();
+        assert_eq!(both.not_ports, [r(80, 80)]);
+        let range = Cond {
+            proto: Some(6),
+            ports: Some(vec![r(81, 90)]),
+            ..Default::default()
+        };
+        let except_range = Cond {
+            not_ports: vec![r(80, 100)],
+            ..Default::default()
+        };
+        assert!(!range.overlaps(&except_range));
+        for (x, y) in [
+            (&web, &all_but_web),
+            (&web, &all_but_one),
+            (&range, &except_range),
+        ] {
+            assert_eq!(x.overlaps(y), x.and(y).is_some(), "{x:?} {y:?}");
+        }
     }
 
     #[test]

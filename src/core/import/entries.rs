@@ -11,6 +11,7 @@ use super::flatten::{Flat, Verdict};
 use super::naming::entry_name;
 use super::rule::RejectKind;
 use crate::core::model::{Cidr, More, PortRange};
+use crate::core::plan::CtStates;
 
 pub(super) struct Entry {
     pub(super) name: String,
@@ -91,19 +92,35 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
     address_types(c, &mut e.more);
     let all = vec![PortRange { lo: 1, hi: 65535 }];
     let m = &mut e.more;
+    // an allow's states, said with `state` where the chain has no established rule (the
+    // analysis leaves them out where it has one: its allows match NEW connections)
+    if f.verdict == Verdict::Accept {
+        m.state = c.states.map(CtStates);
+    }
     match c.proto {
+        // `--ctorigdstport` (alone with its protocol: `rule.rs`) is `published`
+        Some(p @ (6 | 17)) if c.orig_dports.is_some() => {
+            let ports = c.orig_dports.clone().map(normalise).unwrap_or_default();
+            m.published = ports.into_iter().map(|r| (p, r)).collect();
+        }
         Some(p @ (6 | 17)) => {
             let sports = c.sports.clone().map(normalise).unwrap_or_default();
             let flags: Vec<(u8, u8)> = c.flags.into_iter().filter(|_| p == 6).collect();
+            let not_d = normalise(c.not_ports.clone());
+            let not_s = normalise(c.not_sports.clone());
+            let said =
+                !sports.is_empty() || !flags.is_empty() || !not_d.is_empty() || !not_s.is_empty();
             let dports = match &c.ports {
                 Some(ps) => normalise(ps.clone()),
-                None if sports.is_empty() && flags.is_empty() => all,
+                None if !said => all,
                 None => Vec::new(),
             };
             if p == 6 {
                 (e.tcp, m.tcp_sport, m.tcp_flags) = (dports, sports, flags);
+                (m.except_tcp, m.except_tcp_sport) = (not_d, not_s);
             } else {
                 (e.udp, m.udp_sport) = (dports, sports);
+                (m.except_udp, m.except_udp_sport) = (not_d, not_s);
             }
         }
         Some(1) => match c.icmp {

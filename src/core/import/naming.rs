@@ -50,9 +50,10 @@ fn derived_name(e: &Entry, proto: Option<u8>) -> String {
             (Some(i), _, _) => format!("iif-{i}"),
             (None, Some(s), _) => format!("from-{s}"),
             (None, None, Some(d)) => format!("to-{d}"),
-            _ => match &e.more.oif {
-                Some(o) => format!("oif-{o}"),
-                None => "entry".into(),
+            _ => match (&e.more.oif, e.more.state) {
+                (Some(o), _) => format!("oif-{o}"),
+                (None, Some(st)) => format!("state-{}", st.names().join("-")),
+                (None, None) => "entry".into(),
             },
         }),
     }
@@ -100,6 +101,24 @@ fn more_name(e: &Entry) -> Option<String> {
         if let Some(p) = ports.first() {
             return Some(format!("{proto}-from-port-{p}"));
         }
+    }
+    let list = |ps: &[crate::core::model::PortRange]| {
+        let l: Vec<String> = ps.iter().take(4).map(|p| p.to_string()).collect();
+        l.join("-")
+    };
+    for (what, ports) in [
+        ("tcp-except", &m.except_tcp),
+        ("udp-except", &m.except_udp),
+        ("tcp-except-from-port", &m.except_tcp_sport),
+        ("udp-except-from-port", &m.except_udp_sport),
+    ] {
+        if !ports.is_empty() {
+            return Some(format!("{what}-{}", list(ports)));
+        }
+    }
+    if let Some((p, r)) = m.published.first() {
+        let proto = if *p == 6 { "tcp" } else { "udp" };
+        return Some(format!("published-{proto}-{r}"));
     }
     None
 }

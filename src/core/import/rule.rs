@@ -73,6 +73,8 @@ struct Draft {
     syn: bool,
     /// where `--limit` is
     limit: Option<Range<usize>>,
+    /// where `--ctorigdstport` and its value are
+    orig: Option<Range<usize>>,
     extra: Extra,
     reject_with: Option<(String, Range<usize>)>,
     /// the options that take one value per rule, as met so far, and those met twice
@@ -99,6 +101,7 @@ const ONCE: &[&[&str]] = &[
         "--destination-ports",
     ],
     &["--state", "--ctstate"],
+    &["--ctorigdstport"],
     &["--icmp-type", "--icmpv6-type"],
     &["--reject-with"],
     &["--src-type"],
@@ -163,6 +166,7 @@ impl Parser<'_> {
             self.err(l.clone(), "`-m limit` on a rule that is neither LOG nor ACCEPT", "a rate limit on DROP or REJECT decides only the packets within the rate and lets the rest through to later rules; statewall's limits decide what exceeds the rate: write the limit on the ACCEPT these packets meet");
         }
         self.recent_fits(&d.extra, &target, &span);
+        self.orig_alone(&d);
         if d.syn && d.cond.proto != Some(6) {
             self.err(span.clone(), "`--syn` without `-p tcp`", "add -p tcp");
         }
@@ -248,7 +252,7 @@ impl Parser<'_> {
             self.err(
                 n.start..sp.end,
                 format!("a negation of `{}`", t.text),
-                "statewall can say \"except\" for sources and destinations (except_from, except_to) only; write the complement as positive rules",
+                "statewall can say \"except\" for sources, destinations and ports (except_from, except_to, except_tcp, except_udp, and their _sport twins) only; write the complement as positive rules",
             );
         }
         match t.text.as_str() {
@@ -412,18 +416,46 @@ impl Parser<'_> {
                 d.cond.proto = self.protocol(&v);
             }
             "--dport" | "--destination-port" | "--dports" | "--destination-ports" => {
-                refuse_neg(self, "port");
                 let Some(v) = self.value(toks, i) else {
                     return Some(None);
                 };
-                d.cond.ports = Some(self.ports(d, t, &v));
+                let ports = self.ports(d, t, &v);
+                // `! --dports 80,443`: every port but these (`except_tcp`, `except_udp`)
+                if neg.is_some() {
+                    d.cond.not_ports = ports;
+                } else {
+                    d.cond.ports = Some(ports);
+                }
             }
             "--sport" | "--source-port" | "--sports" | "--source-ports" => {
-                refuse_neg(self, "source port");
                 let Some(v) = self.value(toks, i) else {
                     return Some(None);
                 };
-                d.cond.sports = Some(self.ports(d, t, &v));
+                let ports = self.ports(d, t, &v);
+                if neg.is_some() {
+                    d.cond.not_sports = ports;
+                } else {
+                    d.cond.sports = Some(ports);
+                }
+            }
+            "--ctorigdstport" => {
+                refuse_neg(self, "original destination port");
+                let Some(v) = self.value(toks, i) else {
+                    return Some(None);
+                };
+                d.orig = Some(t.span.start..v.span.end);
+                d.cond.orig_dports = Some(self.ports(d, t, &v));
+            }
+            "--ctorigsrc" | "--ctorigdst" | "--ctreplsrc" | "--ctrepldst" | "--ctorigsrcport"
+            | "--ctreplsrcport" | "--ctrepldstport" | "--ctstatus" | "--ctexpire" | "--ctdir"
+            | "--ctproto" => {
+                let end = toks.get(i + 1).map_or(t.span.end, |v| v.span.end);
+                let start = neg.as_ref().map_or(t.span.start, |n| n.start);
+                self.err(
+                    start..end,
+                    format!("`{}` (a conntrack match statewall cannot express)", t.text),
+                    "of a connection's conntrack entry statewall matches its state and its original destination port (`--ctorigdstport`, the `published` key); not its other addresses and ports, its status, expiry, direction or protocol: write the rule with the packet's own addresses and ports (-s, -d, --dport) if they say the same",
+                );
             }
             "--ports" => {
                 self.err(t.span.clone(), "`--ports` (source or destination port)", "statewall matches destination ports and source ports separately, never either of them: write two rules, one with --dports and one with --sports");
@@ -590,6 +622,28 @@ impl Parser<'_> {
             i += 1;
         }
         i
+    }
+
+    /// `--ctorigdstport` becomes an entry's `published` ports, which are a protocol part of
+    /// their own (`meta l4proto tcp ct original proto-dst 25`): together with other port,
+    /// flag or ICMP matches in one rule it would be read as either of them, not both.
+    fn orig_alone(&mut self, d: &Draft) {
+        let Some(span) = &d.orig else { return };
+        let c = &d.cond;
+        let others = c.ports.is_some()
+            || c.sports.is_some()
+            || !c.not_ports.is_empty()
+            || !c.not_sports.is_empty()
+            || c.flags.is_some()
+            || !d.flag_alts.is_empty()
+            || c.icmp.is_some();
+        if others {
+            self.err(
+                span.clone(),
+                "`--ctorigdstport` with other port or flag matches in one rule",
+                "statewall matches a connection's original destination port (its `published` key) on its own, not together with the packet's ports or TCP flags: split the rule, or match the ports alone",
+            );
+        }
     }
 
     /// `--dport PORTS` / `--sport PORTS` (option `t`): ports of the protocol given before.
@@ -760,6 +814,53 @@ mod tests {
     }
 
     #[test]
+    fn negated_ports_are_exceptions_and_ctorigdstport_original_ports() {
+        let (r, diags) = read(
+            "-p tcp -m multiport ! --dports 80,443 ! --sport 1000:2000 -j ACCEPT",
+            Fam::V4,
+        );
+        assert!(diags.is_empty(), "{diags:?}");
+        let r = r.unwrap();
+        assert_eq!(
+            r.cond.not_ports,
+            [PortRange::single(80), PortRange::single(443)]
+        );
+        assert_eq!(r.cond.not_sports, [PortRange { lo: 1000, hi: 2000 }]);
+        assert_eq!(r.cond.ports, None);
+        let (r, diags) = read(
+            "-p tcp -m conntrack --ctorigdstport 25 -i ens3 -j ACCEPT",
+            Fam::V4,
+        );
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(
+            r.unwrap().cond.orig_dports,
+            Some(vec![PortRange::single(25)])
+        );
+        for (line, why) in [
+            (
+                "-p tcp -m conntrack --ctorigdstport 25 --dport 80 -j ACCEPT",
+                "`--ctorigdstport` with other port or flag matches in one rule",
+            ),
+            (
+                "-m conntrack --ctorigdstport 25 -j ACCEPT",
+                "`--ctorigdstport` without `-p tcp` or `-p udp`",
+            ),
+            (
+                "-p tcp -m conntrack ! --ctorigdstport 25 -j ACCEPT",
+                "a negation of `--ctorigdstport`",
+            ),
+            (
+                "-p tcp -m conntrack --ctorigdst 10.0.0.1 -j ACCEPT",
+                "`--ctorigdst` (a conntrack match statewall cannot express)",
+            ),
+        ] {
+            let (r, diags) = read(line, Fam::V4);
+            assert!(r.is_none(), "{line}");
+            assert_eq!(diags, [why], "{line}");
+        }
+    }
+
+    #[test]
     fn every_refusal_is_reported() {
         let (r, diags) = read(
             "! -p gre -m recent ! --rcheck --seconds 60 --name x -j ACCEPT --log-uid --frob 1 2 ! --dport 22 ! -s 10.0.0.0/8,10.1.0.0/16",
@@ -772,7 +873,6 @@ mod tests {
                 "a negation of `-p`",
                 // `-m recent` is judged with its chain (`extra.rs`)
                 "unknown option `--frob`",
-                "a negation of `--dport`",
                 "`--dport` without `-p tcp` or `-p udp`",
                 "a negated list `! 10.0.0.0/8,10.1.0.0/16`",
             ]

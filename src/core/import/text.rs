@@ -12,7 +12,7 @@ use super::rule::RejectKind;
 use crate::core::diag::{TEXT_MAX, shorten};
 use crate::core::model::Cidr;
 use crate::core::model::{PortRange, icmp_type_name};
-use crate::core::plan::TCP_FLAGS;
+use crate::core::plan::{IPPROTO_TCP, IPPROTO_UDP, TCP_FLAGS};
 
 pub(super) fn policy_text(
     v4: &Analysis,
@@ -286,10 +286,32 @@ fn more(t: &mut String, e: &Entry) {
             let _ = writeln!(t, "{key} = {}", nets(list));
         }
     }
-    for (key, list) in [("tcp_sport", &m.tcp_sport), ("udp_sport", &m.udp_sport)] {
+    for (key, list) in [
+        ("tcp_sport", &m.tcp_sport),
+        ("udp_sport", &m.udp_sport),
+        ("except_tcp", &m.except_tcp),
+        ("except_udp", &m.except_udp),
+        ("except_tcp_sport", &m.except_tcp_sport),
+        ("except_udp_sport", &m.except_udp_sport),
+    ] {
         if !list.is_empty() {
             let _ = writeln!(t, "{key} = {}", port_list(list));
         }
+    }
+    for (key, proto) in [("published", IPPROTO_TCP), ("published_udp", IPPROTO_UDP)] {
+        let list: Vec<PortRange> = m
+            .published
+            .iter()
+            .filter(|(p, _)| *p == proto)
+            .map(|(_, r)| *r)
+            .collect();
+        if !list.is_empty() {
+            let _ = writeln!(t, "{key} = {}", port_list(&list));
+        }
+    }
+    if let Some(st) = m.state {
+        let l: Vec<String> = st.names().iter().map(|n| format!("\"{n}\"")).collect();
+        let _ = writeln!(t, "state = [{}]", l.join(", "));
     }
     if !m.protocol.is_empty() {
         let l: Vec<String> = m.protocol.iter().map(u8::to_string).collect();

@@ -38,6 +38,8 @@ struct Fields<'t, 'a> {
     at_span: Option<Range<usize>>,
     /// a block's `state = "new"`
     new_only: bool,
+    /// where a valid `state` was written (checked against the section's baseline later)
+    state_span: Option<Range<usize>>,
     /// The keys that unknown keys probably meant: a misspelt `tcp` or `name` is reported as
     /// such, not also as missing.
     misspelt: Vec<&'static str>,
@@ -163,6 +165,7 @@ impl Checker<'_> {
             new_only: f.new_only,
             hook: Hook::Input,
             more: f.more,
+            state_span: f.state_span,
         }
     }
 
@@ -190,6 +193,7 @@ impl Checker<'_> {
             at: BlockAt::First,
             at_span: None,
             new_only: false,
+            state_span: None,
             misspelt: Vec::new(),
         };
         let place = match kind {
@@ -228,21 +232,11 @@ impl Checker<'_> {
                 "to" => {
                     f.to_written = true;
                     f.more_restricts = true;
-                    f.more.to = self
-                        .from(kind, value)
-                        .nets
-                        .into_iter()
-                        .map(|(n, _)| n)
-                        .collect();
+                    f.more.to = self.from(kind, value).nets;
                 }
                 "except_from" | "except_to" => {
                     f.more_restricts = true;
-                    let nets = self
-                        .from(kind, value)
-                        .nets
-                        .into_iter()
-                        .map(|(n, _)| n)
-                        .collect();
+                    let nets = self.from(kind, value).nets;
                     if key.get_ref().as_ref() == "except_from" {
                         f.more.except_from = nets;
                     } else {
@@ -264,6 +258,16 @@ impl Checker<'_> {
                     } else {
                         f.more.except_oif = names;
                     }
+                }
+                k @ ("except_tcp" | "except_udp" | "except_tcp_sport" | "except_udp_sport") => {
+                    self.port_exception_key(&mut f, k, value)
+                }
+                // a block's `state = "new"` (below); an allow's list of states
+                "state" if kind != Kind::Block => {
+                    // written: the entry says what it matches, even with nothing else
+                    f.more_restricts = true;
+                    f.more.state = self.states(kind, value);
+                    f.state_span = f.more.state.map(|_| value.span());
                 }
                 other @ ("tcp_sport" | "udp_sport") => {
                     let list = self.ports(other, value);
@@ -324,6 +328,24 @@ impl Checker<'_> {
             "from_type" => m.from_type = types,
             "except_to_type" => m.except_to_type = types,
             _ => m.except_from_type = types,
+        }
+    }
+
+    /// `except_tcp`, `except_udp` and their `_sport` twins: ports excepted.
+    fn port_exception_key(
+        &mut self,
+        f: &mut Fields<'_, '_>,
+        key: &str,
+        value: &Spanned<DeValue<'_>>,
+    ) {
+        let list = self.ports(key, value);
+        let ports = list.ports.into_iter().map(|(p, _)| p).collect();
+        let m = &mut f.more;
+        match key {
+            "except_tcp" => m.except_tcp = ports,
+            "except_udp" => m.except_udp = ports,
+            "except_tcp_sport" => m.except_tcp_sport = ports,
+            _ => m.except_udp_sport = ports,
         }
     }
 
@@ -413,8 +435,7 @@ impl Checker<'_> {
         if !f.to_written || from.nets.is_empty() || f.more.to.is_empty() {
             return;
         }
-        let from_nets: Vec<Cidr> = from.nets.iter().map(|(n, _)| *n).collect();
-        let (f4, f6) = fams(&from_nets);
+        let (f4, f6) = fams(&from.nets);
         let (t4, t6) = fams(&f.more.to);
         if !(f4 && t4 || f6 && t6) {
             let head = self.entry_head(span);

@@ -22,7 +22,7 @@ const SECTION_KEYS: &[&str] = &["final", "log_final", "baseline", "allow", "reje
 const BASELINE_KEYS: &[&str] = &["established", "invalid", "loopback", "icmp", "icmpv6"];
 /// The keys of an allow entry.
 const ALLOW_KEYS: &[&str] = &ENTRY_KEYS;
-const ENTRY_KEYS: [&str; 27] = [
+const ENTRY_KEYS: [&str; 32] = [
     "name",
     "tcp",
     "udp",
@@ -50,18 +50,23 @@ const ENTRY_KEYS: [&str; 27] = [
     "from_type",
     "except_to_type",
     "except_from_type",
+    "except_tcp",
+    "except_udp",
+    "except_tcp_sport",
+    "except_udp_sport",
+    "state",
 ];
 /// A reject entry's: an allow entry's, and `with`.
-const REJECT_KEYS: &[&str] = &and::<1, 28>(ENTRY_KEYS, ["with"]);
-/// A block entry's: an allow entry's, `with`, `after` and `state`.
-const BLOCK_KEYS: &[&str] = &and::<3, 30>(ENTRY_KEYS, ["with", "after", "state"]);
+const REJECT_KEYS: &[&str] = &and::<1, 33>(ENTRY_KEYS, ["with"]);
+/// A block entry's: an allow entry's (its `state` is `"new"` only), `with` and `after`.
+const BLOCK_KEYS: &[&str] = &and::<2, 34>(ENTRY_KEYS, ["with", "after"]);
 
 /// `keys` and then `more` (N is their number together: checked when compiled).
 const fn and<const M: usize, const N: usize>(
-    keys: [&'static str; 27],
+    keys: [&'static str; 32],
     more: [&'static str; M],
 ) -> [&'static str; N] {
-    assert!(N == 27 + M);
+    assert!(N == 32 + M);
     let mut out = [""; N];
     let mut i = 0;
     while i < keys.len() {
@@ -133,6 +138,8 @@ impl Place {
                     ("daddr", "to"),
                     ("sport", "tcp_sport"),
                     ("proto", "protocol"),
+                    ("ctstate", "state"),
+                    ("states", "state"),
                 ],
                 label: "in an allow entry",
             },
@@ -225,10 +232,6 @@ fn unknown_key_help(k: &str, place: Place) -> (String, Option<&'static str>) {
         }
         Place::Allow if k == "with" => {
             "`with` says how a reject entry answers; an allow entry accepts, so it has no `with`"
-                .to_string()
-        }
-        Place::Allow | Place::Reject if k == "state" => {
-            "`state = \"new\"` narrows a [[block]] entry to NEW connections; an allow matches NEW connections already (the established rule takes the rest), and a reject answers every packet it matches"
                 .to_string()
         }
         Place::Allow | Place::Reject if k == "after" => {

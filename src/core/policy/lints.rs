@@ -253,7 +253,7 @@ impl<'e> Allow<'e> {
             let mut v: Vec<(u8, u128, u128, Cidr)> = f
                 .nets
                 .iter()
-                .map(|(n, _)| {
+                .map(|n| {
                     let (fam, lo, hi) = n.interval();
                     (fam, lo, hi, *n)
                 })
@@ -284,7 +284,7 @@ impl<'e> Allow<'e> {
         };
         let mut shown = Vec::new();
         let mut count = 0;
-        for (n, _) in theirs {
+        for n in theirs {
             if covered(n) {
                 count += 1;
                 if shown.len() < LISTED {

@@ -159,7 +159,10 @@ struct PortList {
 /// The `from` key as written.
 #[derive(Default)]
 struct FromList {
-    nets: Vec<(Cidr, Range<usize>)>,
+    /// the inline networks, then the list file's
+    nets: Vec<Cidr>,
+    /// where each inline network is written (a list file's are not kept: 100,000 spans)
+    spans: Vec<Range<usize>>,
     /// Every element valid (or the key absent): the list can be reasoned about.
     clean: bool,
 }
@@ -190,6 +193,8 @@ struct Entry {
     hook: Hook,
     /// the matches beyond ports, sources and `iif` (valid elements only)
     more: More,
+    /// where a valid `state` was written
+    state_span: Option<Range<usize>>,
 }
 
 struct Checker<'s> {
@@ -301,6 +306,7 @@ impl<'s> Checker<'s> {
                 .iter()
                 .filter(|e| e.hook == hook && (e.kind != Kind::Allow || e.more == More::default()))
                 .collect();
+            self.state_needs_stateless(&entries, hook, baseline);
             self.shadowed_rejects(&group);
             if baseline.is_some_and(|b| b.icmp) {
                 self.icmp_rejects_shadowed(&group);
@@ -320,10 +326,7 @@ impl<'s> Checker<'s> {
             loc: loc_of(self.src, span.start),
             tcp: e.tcp.ports.into_iter().map(|(p, _)| p).collect(),
             udp: e.udp.ports.into_iter().map(|(p, _)| p).collect(),
-            from: e
-                .from
-                .map(|f| f.nets.into_iter().map(|(n, _)| n).collect())
-                .unwrap_or_default(),
+            from: e.from.map(|f| f.nets).unwrap_or_default(),
             icmp: e.icmp.into_iter().map(|(t, _)| t).collect(),
             iif: e.iif,
             from_set_hosts: e

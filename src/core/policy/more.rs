@@ -1,14 +1,18 @@
 //! The entry keys that name protocols beyond tcp/udp ports: `protocol` (whole IP protocols
 //! by name or number) and `tcp_flags` (the scan filters). `to`, `except_from`, `except_to`
 //! are read like `from` (`sources`), `oif` like `iif` and `tcp_sport`/`udp_sport` like ports.
+//! `state` (an allow's connection states, in a section without the established rule) is
+//! read here too.
 
 use std::ops::Range;
 
 use toml::Spanned;
 use toml::de::DeValue;
 
-use super::{Checker, type_name};
+use super::{Checker, Entry, Kind, type_name};
+use crate::core::model::Baseline;
 use crate::core::model::{TCP_FLAG_PRESETS, parse_tcp_flags};
+use crate::core::plan::{CtStates, Hook};
 use crate::core::plan::{PROTOCOLS, protocol_number};
 
 impl Checker<'_> {
@@ -128,5 +132,96 @@ impl Checker<'_> {
             }
         }
         out
+    }
+
+    /// `state = ["established", "related"]`: the connection states an allow matches. Only
+    /// allows take a list (a reject has no state match; a block's `state = "new"` is
+    /// [`Checker::block_state`]'s).
+    pub(super) fn states(&mut self, kind: Kind, value: &Spanned<DeValue<'_>>) -> Option<CtStates> {
+        const NAMES: [(&str, u32); 3] = [
+            ("new", CtStates::NEW),
+            ("established", CtStates::ESTABLISHED),
+            ("related", CtStates::RELATED),
+        ];
+        if kind != Kind::Allow {
+            if !self.tainted(&value.span()) {
+                self.error(
+                    value.span(),
+                    format!("`state` on a {} entry", kind.key()),
+                    Some("only an allow entry matches connection states (and a [[block]] NEW ones, with state = \"new\"): a reject answers every packet it matches, in any state".into()),
+                );
+            }
+            return None;
+        }
+        let items = self.array_of("state", value, "[\"established\", \"related\"]")?;
+        let mut bits = 0u32;
+        let mut ok = true;
+        for item in items {
+            let span = item.span();
+            if self.tainted(&span) {
+                ok = false;
+                continue;
+            }
+            let Some(s) = item.get_ref().as_str() else {
+                self.error(
+                    span,
+                    format!("expected a string, found {}", type_name(item.get_ref())),
+                    Some("write the states by name: \"new\", \"established\", \"related\"".into()),
+                );
+                ok = false;
+                continue;
+            };
+            let Some(&(_, bit)) = NAMES.iter().find(|(n, _)| *n == s) else {
+                let help = match s.to_ascii_lowercase().as_str() {
+                    "invalid" => "invalid packets are the baseline's `invalid` rule's: statewall drops them, never allows them".to_string(),
+                    "untracked" => "statewall does not allow untracked packets: they bypass connection tracking, which its sections rely on".to_string(),
+                    other => match NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(other)) {
+                        Some((n, _)) => format!("did you mean \"{n}\"?"),
+                        None => "the states an allow matches are \"new\", \"established\" and \"related\"".to_string(),
+                    },
+                };
+                self.error(span, format!("unknown connection state {s:?}"), Some(help));
+                ok = false;
+                continue;
+            };
+            if bits & bit != 0 {
+                self.error(
+                    span,
+                    format!("state {s:?} is listed twice"),
+                    Some("remove one of the two".into()),
+                );
+                ok = false;
+                continue;
+            }
+            bits |= bit;
+        }
+        (ok && bits != 0).then_some(CtStates(bits))
+    }
+
+    /// `state` says what an allow matches where nothing else does: in a section whose
+    /// established rule is on, every allow matches NEW connections (the established rule
+    /// took the rest before it), so `state` there is refused.
+    pub(super) fn state_needs_stateless(
+        &mut self,
+        entries: &[Entry],
+        hook: Hook,
+        baseline: Option<Baseline>,
+    ) {
+        if !baseline.is_some_and(|b| b.established) {
+            return;
+        }
+        let section = match hook {
+            Hook::Input => "[baseline]".to_string(),
+            h => format!("[{}.baseline]", h.as_str()),
+        };
+        for e in entries.iter().filter(|e| e.hook == hook) {
+            if let Some(span) = &e.state_span {
+                self.error(
+                    span.clone(),
+                    "`state` in a section with the established rule",
+                    Some(format!("the established rule accepts every established and related packet before the allows, which then match NEW connections; remove `state`, or set `established = false` under {section} to say every allow's states yourself")),
+                );
+            }
+        }
     }
 }

@@ -113,7 +113,7 @@ impl Checker<'_> {
     fn port_string(&mut self, proto: &str, s: &str, span: Range<usize>) -> Option<PortRange> {
         let t = s.trim();
         // a service name from the one catalogue (`tcp = ["ssh", "https"]`)
-        let p = if proto.starts_with("udp") {
+        let p = if proto.starts_with("udp") || proto.starts_with("except_udp") {
             services::Proto::Udp
         } else {
             services::Proto::Tcp

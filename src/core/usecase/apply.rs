@@ -118,6 +118,16 @@ pub const VERIFY_ELEMENTS: usize = 20_000;
 /// Records `rev` as the accepted revision (what boot loads) and in the history, and keeps
 /// its plan's sets (`core::setcache`) for the next incremental apply.
 pub fn accept<S: Store>(store: &S, rev: &Revision, plan: &Plan) -> Result<(), Error> {
+    accept_with(store, rev, plan, identity::sets_state(plan))
+}
+
+/// [`accept`] of a plan whose fingerprint's state after its sets is `sets_state`.
+fn accept_with<S: Store>(
+    store: &S,
+    rev: &Revision,
+    plan: &Plan,
+    sets_state: u64,
+) -> Result<(), Error> {
     store.write(Kind::Confirmed, rev).map_err(|e| {
         Error::Refused(format!(
             "the table was committed, but recording it for boot failed: {e}"
@@ -125,7 +135,11 @@ pub fn accept<S: Store>(store: &S, rev: &Revision, plan: &Plan) -> Result<(), Er
     })?;
     // only after the record: the cache's fingerprint then never names a plan boot would not
     // load (the unchanged check trusts it to say what the accepted revision is)
-    store.write_set_cache(&crate::core::setcache::encode(&rev.fingerprint, &plan.sets));
+    store.write_set_cache(&crate::core::setcache::encode(
+        &rev.fingerprint,
+        sets_state,
+        &plan.sets,
+    ));
     if let Err(e) = store.append_revision(rev) {
         tracing::warn!("the revision history could not be written: {e}");
     }
@@ -144,13 +158,15 @@ pub fn apply<K: Kernel, S: Store, C: Clock>(
     let _lock = store.lock().map_err(state_err)?;
     refuse_if_pending(store)?;
     let plan = req.plan;
-    let fingerprint = identity::fingerprint(plan);
+    let sets_state = identity::sets_state(plan);
+    let fingerprint = identity::fingerprint_from(sets_state, &plan.chains);
     // the sets of the plan the table holds (its elements are not read back: a
     // 100,000-element set takes the kernel a second to dump): the accepted plan's, kept
     // beside its revision, or compiled again from the revision when that cache is stale
-    let cached: Option<(String, Vec<crate::core::plan::Set>)> = store
+    let mut cached = store
         .read_set_cache()
         .and_then(|b| crate::core::setcache::decode(&b));
+    let cached_fp = cached.as_ref().map(|c| c.fingerprint.clone());
     // a table of up to VERIFY_ELEMENTS set elements is read whole and checked, so that an
     // element changed by someone else makes it drifted and the apply replaces it
     let small = plan
@@ -191,9 +207,11 @@ pub fn apply<K: Kernel, S: Store, C: Clock>(
                     .ok()
                     .and_then(|_| crate::core::report::live_plan(t).ok())
             } else {
-                held_plan(t, cached.as_ref(), store)
+                // taken, not copied (100,000 elements): a retry compiles the revision again
+                held_plan(t, cached.take(), store)
             };
-            if let Some(patch) = old.and_then(|p| crate::core::patch::diff(t, &p, plan))
+            if let Some(patch) =
+                old.and_then(|p| crate::core::patch::diff(t, &p, plan, &fingerprint))
                 && let Some(outcome) = try_patch(k, t, plan, &patch, before)?
             {
                 return Ok(outcome);
@@ -251,7 +269,7 @@ pub fn apply<K: Kernel, S: Store, C: Clock>(
     // (the set cache is written with every accepted revision: its fingerprint says which,
     // without reading a revision that may hold a 100,000-line list)
     let already = matches!(outcome, Outcome::Unchanged { .. })
-        && (cached.as_ref().is_some_and(|(fp, _)| *fp == fingerprint)
+        && (cached_fp.is_some_and(|fp| fp == fingerprint)
             || store
                 .read::<Revision>(Kind::Confirmed)
                 .ok()
@@ -264,7 +282,7 @@ pub fn apply<K: Kernel, S: Store, C: Clock>(
             fingerprint,
         });
     }
-    accept(
+    accept_with(
         store,
         &Revision {
             policy_text: req.text.to_string(),
@@ -278,6 +296,7 @@ pub fn apply<K: Kernel, S: Store, C: Clock>(
             trial: None,
         },
         plan,
+        sets_state,
     )?;
     Ok(Applied {
         rules: plan.chains.iter().map(|c| c.rules.len()).sum(),
@@ -333,18 +352,18 @@ fn try_patch<K: Kernel>(
 /// compiled again; None when neither is what the table holds (then only a replace will do).
 fn held_plan<S: Store>(
     t: &LiveTable,
-    cached: Option<&(String, Vec<crate::core::plan::Set>)>,
+    cached: Option<crate::core::setcache::Cached>,
     store: &S,
 ) -> Option<Plan> {
     let stored = t.stored_fingerprint()?;
-    if let Some((fp, sets)) = cached.filter(|(fp, _)| fp == stored)
+    if let Some(c) = cached.filter(|c| c.fingerprint == stored)
         && let Ok(mut p) = crate::core::report::live_plan(t)
-    {
-        p.sets = sets.clone();
         // the live rules with the cached sets make the table's fingerprint: they are it
-        if identity::fingerprint(&p) == *fp {
-            return Some(p);
-        }
+        // (the cache's checksum vouches for its sets and their state)
+        && identity::fingerprint_from(c.sets_state, &p.chains) == c.fingerprint
+    {
+        p.sets = c.sets;
+        return Some(p);
     }
     let rev = store.read::<Revision>(Kind::Confirmed).ok().flatten()?;
     if rev.fingerprint != stored || rev.table != t.name {

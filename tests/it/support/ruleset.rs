@@ -4,6 +4,7 @@
 //! what is tested; this is deliberately a separate, small reading.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::routed;
@@ -401,8 +402,24 @@ pub fn most_used(names: &[String], avoid: &str) -> Option<String> {
 /// The IPv4 file as ip6tables would say what `--mirror-ipv6` promises (see the module docs).
 pub fn mirror_to_v6(text: &str) -> String {
     let mut out = String::new();
+    let mut table = String::new();
     for raw in text.lines() {
         let l = raw.trim_end_matches('\r');
+        if let Some(t) = l.trim().strip_prefix('*') {
+            table = t.to_string();
+        }
+        if table == "filter" && l.trim() == "COMMIT" {
+            // "plus the ICMPv6 baseline": what statewall's input and output baseline accept
+            // (errors, echo, MLD, router and neighbour discovery), first in each chain
+            for chain in ["INPUT", "OUTPUT"] {
+                for ty in (1..=4).chain(128..=136).chain([143]) {
+                    let _ = writeln!(
+                        out,
+                        "-I {chain} 1 -p ipv6-icmp -m icmp6 --icmpv6-type {ty} -j ACCEPT"
+                    );
+                }
+            }
+        }
         let w = words(l);
         let rule = w
             .first()
