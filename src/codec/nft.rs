@@ -285,6 +285,18 @@ numbers! {
     NFT_CT_STATE: u32 = 0;
     NFT_CT_PROTO_DST: u32 = 12;
 
+    // enum nft_fib_attributes
+    NFTA_FIB_DREG: u16 = 1;
+    NFTA_FIB_RESULT: u16 = 2;
+    NFTA_FIB_FLAGS: u16 = 3;
+
+    // enum nft_fib_result
+    NFT_FIB_RESULT_ADDRTYPE: u32 = 3;
+
+    // enum nft_fib_flags
+    NFTA_FIB_F_SADDR: u32 = 1;
+    NFTA_FIB_F_DADDR: u32 = 2;
+
     // enum nft_ct_attributes
     NFTA_CT_DREG: u16 = 1;
     NFTA_CT_KEY: u16 = 2;

@@ -3,14 +3,23 @@
 //! Order of the chain (each rule counted, each carrying its name as a comment): the blocks
 //! (`[[block]]`, dropped before anything is accepted, so a blocked source loses its open
 //! connections too) ·
-//! `established` · `invalid` · `loopback` · `icmp` · `icmpv6` · one rule per allowed
-//! (source, protocol, port range) · the rejects · `final` (drop, or accept in audit mode).
+//! `established` · `invalid` · the blocks `after = "established"` · `loopback` · `icmp` ·
+//! `icmpv6` · the blocks `after = "baseline"` · one rule per allowed (source, protocol, port
+//! range), each followed by the blocks `after = "<its name>"` · the blocks `after = "allows"` ·
+//! the rejects · `final` (drop, or accept in audit
+//! mode).
 //! More than [`ENTRIES_PER_CHAIN`] allow/reject rules go into chains the input chain jumps to.
 
+use std::collections::HashMap;
+
 use crate::core::model::{
-    Cidr, Final, IcmpReject, LimitPer, Log, Mode, Over, Policy, RejectWith, Section, Service,
+    Block, BlockAt, Cidr, Final, IcmpReject, LimitPer, Log, Mode, Over, Policy, RejectWith,
+    Section, Service,
 };
 use crate::core::plan::*;
+
+mod addresses;
+use addresses::{address_matches, one_or_set};
 
 /// The name of statewall's table when none is given.
 pub const DEFAULT_TABLE: &str = "statewall";
@@ -205,13 +214,35 @@ fn base_chain(hook: Hook, rules: Vec<Rule>) -> Vec<Chain> {
     chains
 }
 
-/// A section's rules in the fixed order: blocks · established · invalid · loopback (input:
-/// `iif lo`; output: `oif lo`; forward: none) · icmp · icmpv6 · allows · rejects (the final
-/// rule and the audit recorders are added by the caller).
+/// A section's rules in the fixed order: blocks · established · invalid · blocks after
+/// established · loopback (input: `iif lo`; output: `oif lo`; forward: none) · icmp · icmpv6
+/// · blocks after the baseline · allows · blocks after the allows · rejects (the final rule
+/// and the audit recorders are added by the caller).
 fn section_rules(sec: &Section, hook: Hook, rules: &mut Vec<Rule>, sets: &mut Vec<Set>) {
-    for svc in &sec.block {
-        service_rules(svc, rules, sets, Entry::Other, |_| Verdict::Drop);
+    let block_rules = |b: &Block, rules: &mut Vec<Rule>, sets: &mut Vec<Set>| {
+        let start = rules.len();
+        let entry = Entry::Block {
+            new_only: b.new_only,
+        };
+        service_rules(&b.service, rules, sets, entry, |proto| match b.with {
+            None => Verdict::Drop,
+            Some(with) => reject_verdict(with, proto),
+        });
+        per_family(rules, start);
+    };
+    let blocks = |at: BlockAt, rules: &mut Vec<Rule>, sets: &mut Vec<Set>| {
+        for b in sec.block.iter().filter(|b| b.at == at) {
+            block_rules(b, rules, sets);
+        }
+    };
+    // the blocks `after = "<allow name>"`, by that name, in the order written
+    let mut after_allow: HashMap<&str, Vec<&Block>> = HashMap::new();
+    for b in &sec.block {
+        if let BlockAt::Allow(name) = &b.at {
+            after_allow.entry(name.as_str()).or_default().push(b);
+        }
     }
+    blocks(BlockAt::First, rules, sets);
     let b = &sec.baseline;
     // statewall's own rules: named after the baseline part, from no policy line
     let own = |comment: &str, matches: Vec<Match>, verdict| Rule {
@@ -232,6 +263,7 @@ fn section_rules(sec: &Section, hook: Hook, rules: &mut Vec<Rule>, sets: &mut Ve
         let st = CtStates(CtStates::INVALID);
         rules.push(own("invalid", vec![Match::CtState(st)], Verdict::Drop));
     }
+    blocks(BlockAt::Established, rules, sets);
     let lo = match hook {
         Hook::Input => Some(Match::Iif(LOOPBACK_IFINDEX)),
         Hook::Output => Some(Match::Oif(LOOPBACK_IFINDEX)),
@@ -253,6 +285,7 @@ fn section_rules(sec: &Section, hook: Hook, rules: &mut Vec<Rule>, sets: &mut Ve
             rules.push(own("icmpv6", m, Verdict::Accept));
         }
     }
+    blocks(BlockAt::Baseline, rules, sets);
     // Without the `established` rule nothing would carry the rest of a connection: the
     // allows are then stateless (every packet of the port, both directions' replies
     // included), never `ct state new` alone, which would let only the first packet in.
@@ -261,20 +294,27 @@ fn section_rules(sec: &Section, hook: Hook, rules: &mut Vec<Rule>, sets: &mut Ve
         service_rules(svc, rules, sets, Entry::Allow { stateful }, |_| {
             Verdict::Accept
         });
+        for b in after_allow.get(svc.name.as_str()).into_iter().flatten() {
+            block_rules(b, rules, sets);
+        }
     }
+    blocks(BlockAt::Allows, rules, sets);
     for rej in &sec.reject {
         let start = rules.len();
         service_rules(&rej.service, rules, sets, Entry::Other, |proto| {
-            match rej.with {
-                RejectWith::TcpReset => Verdict::RejectTcpReset,
-                RejectWith::Default if proto == IPPROTO_TCP => Verdict::RejectTcpReset,
-                RejectWith::Default => {
-                    Verdict::RejectIcmpx(crate::core::model::IcmpReject::PortUnreachable)
-                }
-                RejectWith::Icmp(kind) => Verdict::RejectIcmpx(kind),
-            }
+            reject_verdict(rej.with, proto)
         });
         per_family(rules, start);
+    }
+}
+
+/// How a reject (or a block `with` a reject kind) answers a rule of protocol `proto`.
+fn reject_verdict(with: RejectWith, proto: u8) -> Verdict {
+    match with {
+        RejectWith::TcpReset => Verdict::RejectTcpReset,
+        RejectWith::Default if proto == IPPROTO_TCP => Verdict::RejectTcpReset,
+        RejectWith::Default => Verdict::RejectIcmpx(IcmpReject::PortUnreachable),
+        RejectWith::Icmp(kind) => Verdict::RejectIcmpx(kind),
     }
 }
 
@@ -317,7 +357,9 @@ fn split_entries(hook: Hook, rules: Vec<Rule>) -> (Vec<Rule>, Vec<Chain>) {
 
 /// The rules of one policy entry: one per (source family, protocol or ICMP type), or one
 /// per source family for an entry without ports (it then matches everything from there);
-/// `new_only` adds `ct state new`. An entry's interfaces come first in each of its rules.
+/// the entry's states add a `ct state` match (an allow's NEW behind the established rule or
+/// its own `state`, a block's `state = "new"`). An entry's interfaces come first in each of
+/// its rules.
 ///
 /// A single source network or port range is matched inline; two or more become one
 /// interval set per family / protocol (with a counter per element), so the packet path
@@ -331,11 +373,13 @@ fn service_rules(
     verdict: impl Fn(u8) -> Verdict,
 ) {
     // an allow matches NEW connections after the established rule; without it, the states
-    // its `state` says, or every packet
+    // its `state` says, or every packet; a block with `state = "new"` only NEW ones
     let state = match entry {
-        Entry::Allow { stateful: true } => Some(CtStates(CtStates::NEW)),
+        Entry::Allow { stateful: true } | Entry::Block { new_only: true } => {
+            Some(CtStates(CtStates::NEW))
+        }
         Entry::Allow { stateful: false } => svc.more.state,
-        Entry::Other => None,
+        Entry::Block { new_only: false } | Entry::Other => None,
     };
     let first_rule = out.len();
     let mut head = Vec::with_capacity(2);
@@ -345,16 +389,33 @@ fn service_rules(
     if let Some(name) = &svc.more.oif {
         head.push(ifname_match(name, true));
     }
+    head.extend(
+        svc.more
+            .except_iif
+            .iter()
+            .map(|n| ifname_not_match(n, false)),
+    );
+    head.extend(
+        svc.more
+            .except_oif
+            .iter()
+            .map(|n| ifname_not_match(n, true)),
+    );
     let first_set = sets.len();
     let families = address_matches(svc, sets);
     let bodies = bodies(svc, sets);
     // an entry's sets in the order readback finds them (by kind), so that a plan and its
     // table read back have the same fingerprint
     sets[first_set..].sort_by_key(|s| s.kind as u8);
-    for fam in &families {
+    let types = crate::core::addrtype::type_matches(&svc.more);
+    let variants = families
+        .iter()
+        .flat_map(|f| types.iter().map(move |t| (f, t)));
+    for (fam, types) in variants {
         for (proto, body) in &bodies {
             let mut matches = head.clone();
             matches.extend(fam.iter().copied());
+            matches.extend(types.iter().copied());
             matches.extend(body.iter().copied());
             if let Some(st) = state {
                 matches.push(Match::CtState(st));
@@ -444,6 +505,10 @@ enum Entry {
     Allow {
         stateful: bool,
     },
+    /// a block: `ct state new` on its rules with `state = "new"`
+    Block {
+        new_only: bool,
+    },
     Other,
 }
 
@@ -481,158 +546,6 @@ fn meter_set(svc: &Service, v6: bool, rate: crate::core::model::Rate, sets: &mut
         elements: Vec::new(),
         timeout: Some(rate.refill_secs()),
     });
-}
-
-/// Set elements in key order, as the kernel holds them (and as the fingerprint, the wire and
-/// readback order them: sorted once here, each of those finds them in order).
-fn sorted(mut v: Vec<SetElem>) -> Vec<SetElem> {
-    if !v.is_sorted() {
-        // stable: a list with a few lines out of order is a few sorted runs, merged in
-        // linear time (an unstable sort would sort it from scratch)
-        v.sort();
-    }
-    v
-}
-
-/// A single address (/32, /128).
-fn is_host(n: &Cidr) -> bool {
-    matches!(n, Cidr::V4(_, 32) | Cidr::V6(_, 128))
-}
-
-/// The networks of `nets` in one family.
-fn of_family(nets: &[Cidr], v6: bool) -> Vec<Cidr> {
-    nets.iter()
-        .copied()
-        .filter(|n| matches!(n, Cidr::V6(..)) == v6)
-        .collect()
-}
-
-/// One element inline (`one`), several in the entry's own set of `kind` (made here) looked
-/// up by `many`: networks and port ranges alike.
-fn one_or_set<T: Copy + Into<SetElem>>(
-    items: &[T],
-    svc: &Service,
-    kind: SetKind,
-    sets: &mut Vec<Set>,
-    one: fn(T) -> Match,
-    many: Match,
-) -> Option<Match> {
-    match items {
-        [] => None,
-        [x] => Some(one(*x)),
-        _ => {
-            sets.push(Set {
-                name: set_name(kind, &svc.name),
-                kind,
-                elements: sorted(items.iter().map(|&x| x.into()).collect()),
-                timeout: None,
-            });
-            Some(many)
-        }
-    }
-}
-
-/// The address matches of each rule family of an entry. An entry without destinations or
-/// exceptions has the rules it always had: one without any address match, or one per
-/// source family. Otherwise one per family both its sources and destinations allow; a
-/// family rule whose matches imply no family gets `meta nfproto`.
-fn address_matches(svc: &Service, sets: &mut Vec<Set>) -> Vec<Vec<Match>> {
-    let m = &svc.more;
-    let live = svc.from_set.as_deref().and_then(if svc.from_set_hosts {
-        LiveName::hosts
-    } else {
-        LiveName::new
-    });
-    if m.to.is_empty() && m.except_from.is_empty() && m.except_to.is_empty() {
-        let mut out = Vec::new();
-        if let Some(set) = live {
-            out.push(vec![Match::SrcInLive { v6: false, set }]);
-            out.push(vec![Match::SrcInLive { v6: true, set }]);
-        } else if svc.from.is_empty() {
-            out.push(Vec::new());
-        }
-        // one pass over the sources (a from_file list may hold 100,000): by family, and
-        // networks apart from single addresses
-        let mut split: [[Vec<SetElem>; 2]; 2] = Default::default();
-        for n in &svc.from {
-            split[usize::from(matches!(n, Cidr::V6(..)))][usize::from(is_host(n))]
-                .push(SetElem::Net(*n));
-        }
-        for ((kind, addr_kind, v6), [networks, hosts]) in [
-            (SetKind::Src4, SetKind::Addr4, false),
-            (SetKind::Src6, SetKind::Addr6, true),
-        ]
-        .into_iter()
-        .zip(split)
-        {
-            let one = |e: SetElem| match e {
-                SetElem::Net(n) => Match::SrcNet(n),
-                SetElem::Ports(_) => unreachable!("sources are networks"),
-            };
-            if networks.len() + hosts.len() == 1 {
-                out.extend(networks.into_iter().chain(hosts).map(|e| vec![one(e)]));
-                continue;
-            }
-            // networks in an interval set, single addresses in a hash set: a change to a
-            // 100,000-address hash set costs the kernel no walk of the set (an interval
-            // set's does); each list kind is one lookup, one inline when it has one element
-            for (elements, kind, many) in [
-                (networks, kind, Match::SrcInSet { v6 }),
-                (hosts, addr_kind, Match::SrcInAddrs { v6 }),
-            ] {
-                match elements.len() {
-                    0 => {}
-                    1 => out.push(vec![one(elements[0])]),
-                    _ => {
-                        sets.push(Set {
-                            name: set_name(kind, &svc.name),
-                            kind,
-                            elements: sorted(elements),
-                            timeout: None,
-                        });
-                        out.push(vec![many]);
-                    }
-                }
-            }
-        }
-        return out;
-    }
-    let mut out = Vec::new();
-    for v6 in [false, true] {
-        let from = of_family(&svc.from, v6);
-        let to = of_family(&m.to, v6);
-        if (!svc.from.is_empty() && from.is_empty()) || (!m.to.is_empty() && to.is_empty()) {
-            continue;
-        }
-        let mut ms = Vec::new();
-        let (skind, dkind) = if v6 {
-            (SetKind::Src6, SetKind::Dst6)
-        } else {
-            (SetKind::Src4, SetKind::Dst4)
-        };
-        if let Some(set) = live {
-            ms.push(Match::SrcInLive { v6, set });
-        }
-        let src = Match::SrcInSet { v6 };
-        ms.extend(one_or_set(&from, svc, skind, sets, Match::SrcNet, src));
-        ms.extend(
-            of_family(&m.except_from, v6)
-                .into_iter()
-                .map(Match::SrcNetNot),
-        );
-        let dst = Match::DstInSet { v6 };
-        ms.extend(one_or_set(&to, svc, dkind, sets, Match::DstNet, dst));
-        ms.extend(
-            of_family(&m.except_to, v6)
-                .into_iter()
-                .map(Match::DstNetNot),
-        );
-        if ms.is_empty() {
-            ms.push(Match::NfProto { v6 });
-        }
-        out.push(ms);
-    }
-    out
 }
 
 /// The protocol parts of an entry's rules: (protocol, matches), one per protocol with
@@ -876,6 +789,63 @@ mod tests {
                 assert_eq!(name(&a), name(&b), "port {} from {src}", 10_000 + i);
             }
         }
+    }
+
+    #[test]
+    fn blocks_go_where_after_says_with_their_verdict() {
+        let src = "[[block]]\nname = \"b-allows\"\nfrom = [\"192.0.2.0/24\"]\nafter = \"allows\"\n\n\
+                   [[block]]\nname = \"b-first\"\nfrom = [\"192.0.2.1\"]\nexcept_iif = \"lo\"\nwith = \"host-prohibited\"\n\n\
+                   [[block]]\nname = \"b-base\"\nfrom = [\"192.0.2.2\"]\nafter = \"baseline\"\nwith = \"tcp-reset\"\ntcp = [25]\n\n\
+                   [[block]]\nname = \"b-est\"\ntcp_flags = [\"null\"]\nafter = \"established\"\n\n\
+                   [[allow]]\nname = \"ssh\"\ntcp = [22]\n\n\
+                   [[reject]]\nname = \"ident\"\ntcp = [113]\n";
+        let (p, d) = crate::core::policy::parse(src);
+        let plan = compile(&p.unwrap_or_else(|| panic!("{d:?}")), "t");
+        let rules: Vec<String> = plan.chains[0]
+            .rules
+            .iter()
+            .map(|r| format!("{} {}", r.comment, crate::core::render::rule(r)))
+            .collect();
+        let names: Vec<&str> = plan.chains[0]
+            .rules
+            .iter()
+            .map(|r| r.comment.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "b-first",
+                "established",
+                "invalid",
+                "b-est",
+                "loopback",
+                "icmp",
+                "icmpv6",
+                "icmpv6",
+                "icmpv6",
+                "b-base",
+                "ssh",
+                "b-allows",
+                "ident",
+                "final"
+            ],
+            "{rules:#?}"
+        );
+        let text = |name: &str| {
+            let r = plan.chains[0].rules.iter().find(|r| r.comment == name);
+            crate::core::render::rule(r.unwrap())
+        };
+        assert!(
+            text("b-first").contains("iifname != \"lo\" ip saddr 192.0.2.1")
+                && text("b-first").contains("reject with icmp host-prohibited"),
+            "{rules:#?}"
+        );
+        assert!(
+            text("b-base").ends_with("reject with tcp reset comment \"b-base\""),
+            "{rules:#?}"
+        );
+        assert!(text("b-est").contains(" drop "), "{rules:#?}");
+        assert!(text("b-allows").contains(" drop "), "{rules:#?}");
     }
 
     #[test]

@@ -210,6 +210,15 @@ fn a_match(h: &mut Fnv, m: &Match) {
             h.tag(30);
             ports(h, r);
         }
+        Match::AddrType { dst, ty, not } => {
+            h.tag(34).tag(u8::from(dst)).tag(ty).tag(u8::from(not));
+        }
+        Match::IfNot { out, wild, name } => {
+            h.tag(33)
+                .tag(u8::from(out))
+                .tag(u8::from(wild))
+                .bytes(&name);
+        }
         Match::DstPortNot(r) => {
             h.tag(31);
             ports(h, r);

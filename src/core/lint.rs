@@ -122,8 +122,31 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         // burst of them (a limited allow still lets the admin in; `limited` notes it)
         Match::Limit { over, .. } => !over,
         Match::Meter { .. } => false,
+        // the lint's packets come from a unicast address to one of the host's own
+        Match::AddrType { dst, ty, not } => {
+            let local = crate::core::addrtype::addr_type("local").expect("a type");
+            let unicast = crate::core::addrtype::addr_type("unicast").expect("a type");
+            (ty == if dst { local } else { unicast }) != not
+        }
         // nothing DNAT'ed the lint's packets: their original port is their port
         Match::CtOrigDport(r) => p.dport.is_some_and(|d| r.lo <= d && d <= r.hi),
+        // every interface but one: the lint's packets arrive on loopback (by index) or on
+        // an interface whose name is unknown, taken to be another one
+        Match::IfNot {
+            out: false,
+            wild,
+            name,
+        } => {
+            let lo = crate::core::plan::ifname_bytes("lo");
+            !(p.iif == crate::core::plan::LOOPBACK_IFINDEX
+                && if wild {
+                    lo.starts_with(&name[..name.iter().position(|&c| c == 0).unwrap_or(16)])
+                } else {
+                    name == lo
+                })
+        }
+        // input packets have no output interface, so none is the one excepted
+        Match::IfNot { out: true, .. } => true,
         Match::DstPortNot(r) => p.dport.is_some_and(|d| d < r.lo || r.hi < d),
         // the client's source port is unknown: taken to match, as `SrcPort`
         Match::SrcPortNot(_) => true,

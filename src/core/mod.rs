@@ -1,6 +1,7 @@
 //! The core: what statewall decides. No I/O, no clock, no sockets: everything here is tested
 //! with data alone.
 
+pub mod addrtype;
 pub mod compile;
 pub mod diag;
 pub mod fake;

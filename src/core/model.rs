@@ -6,6 +6,9 @@
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+mod icmp;
+pub use icmp::*;
+
 /// Where something was written in the policy file (1-based line and column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Loc {
@@ -334,6 +337,17 @@ pub struct More {
     pub limit: Option<Limit>,
     /// `log`: a rate-limited log rule before the entry's rules
     pub log: Option<Log>,
+    /// `except_iif`, `except_oif`: interfaces (names or prefix wildcards) the entry does not
+    /// match (`iifname != "lo"`, each one `!=`)
+    pub except_iif: Vec<String>,
+    pub except_oif: Vec<String>,
+    /// `to_type`, `from_type`: the routing table's type of the destination / source address
+    /// (`RTN_*`, [`crate::core::addrtype::ADDR_TYPES`]), any of these (`fib daddr type local`, one rule per type);
+    /// `except_to_type`, `except_from_type`: none of these (`fib saddr type != broadcast`)
+    pub to_type: Vec<u8>,
+    pub from_type: Vec<u8>,
+    pub except_to_type: Vec<u8>,
+    pub except_from_type: Vec<u8>,
 }
 
 impl More {
@@ -357,6 +371,65 @@ impl More {
 pub struct Reject {
     pub service: Service,
     pub with: RejectWith,
+}
+
+/// Where a `[[block]]` entry's rules go in its section's fixed order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum BlockAt {
+    /// before everything, the established rule included: a blocked source loses its open
+    /// connections too (the default)
+    #[default]
+    First,
+    /// `after = "established"`: after the established and invalid rules, before loopback,
+    /// icmp and the allows (open connections keep going)
+    Established,
+    /// `after = "baseline"`: after the whole baseline (established, invalid, loopback, icmp,
+    /// icmpv6), before the allows
+    Baseline,
+    /// `after = "<allow name>"`: right after that allow entry's rules (of the same section),
+    /// before the next allow's; several blocks after one allow go in the order written
+    Allow(String),
+    /// `after = "allows"`: after the allows, before the rejects
+    Allows,
+}
+
+impl BlockAt {
+    /// The places a keyword names (not `Allow`, which names an entry).
+    pub const PLACES: [BlockAt; 4] = [
+        BlockAt::First,
+        BlockAt::Established,
+        BlockAt::Baseline,
+        BlockAt::Allows,
+    ];
+
+    /// The `after` value that says it (None: the default, written without `after`).
+    pub fn after(&self) -> Option<&str> {
+        match self {
+            BlockAt::First => None,
+            BlockAt::Established => Some("established"),
+            BlockAt::Baseline => Some("baseline"),
+            BlockAt::Allow(name) => Some(name),
+            BlockAt::Allows => Some("allows"),
+        }
+    }
+
+    /// Whether `word` is one of the place keywords of `after` (an allow of that name cannot
+    /// be named there).
+    pub fn is_keyword(word: &str) -> bool {
+        matches!(word, "established" | "baseline" | "allows")
+    }
+}
+
+/// One `[[block]]` entry: what it matches, what it does with it (`with`: None drops, as
+/// blocks always did; Some answers as a `[[reject]]` with that `with` does), and where its
+/// rules go (`after`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    pub service: Service,
+    pub with: Option<RejectWith>,
+    pub at: BlockAt,
+    /// `state = "new"`: the block's rules match NEW connections only (`ct state new`)
+    pub new_only: bool,
 }
 
 /// What the last rule does with everything not allowed, in enforce mode.
@@ -387,7 +460,7 @@ impl Final {
 pub struct Section {
     /// `loopback` is always false in forward (no packet is forwarded to loopback)
     pub baseline: Baseline,
-    pub block: Vec<Service>,
+    pub block: Vec<Block>,
     pub allow: Vec<Service>,
     pub reject: Vec<Reject>,
     pub final_rule: Final,
@@ -402,8 +475,8 @@ pub struct Policy {
     /// `[[set]]`: live sets, whose members change at run time
     pub sets: Vec<LiveSetDecl>,
     /// `[[block]]`: dropped before the established rule, so a blocked source loses its open
-    /// connections too
-    pub block: Vec<Service>,
+    /// connections too (unless `after` places them later; `with` may reject instead)
+    pub block: Vec<Block>,
     pub allow: Vec<Service>,
     pub reject: Vec<Reject>,
     /// the final rule in enforce mode (audit mode always counts and accepts)
@@ -675,193 +748,6 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
         return Err(format!("{t:?} is out of range (1 second to 10 years)"));
     }
     Ok(total)
-}
-
-/// ICMPv4 type names as iptables (`--icmp-type`) and nft know them.
-pub const ICMP_TYPES: &[(&str, u8)] = &[
-    ("echo-reply", 0),
-    ("destination-unreachable", 3),
-    ("source-quench", 4),
-    ("redirect", 5),
-    ("echo-request", 8),
-    ("router-advertisement", 9),
-    ("router-solicitation", 10),
-    ("time-exceeded", 11),
-    ("parameter-problem", 12),
-    ("timestamp-request", 13),
-    ("timestamp-reply", 14),
-    ("info-request", 15),
-    ("info-reply", 16),
-    ("address-mask-request", 17),
-    ("address-mask-reply", 18),
-];
-
-/// ICMPv4 (type, code) names as iptables (`--icmp-type host-unreachable`) knows them, and
-/// nft's where they differ.
-pub const ICMP_CODES: &[(&str, u8, u8)] = &[
-    ("network-unreachable", 3, 0),
-    ("net-unreachable", 3, 0),
-    ("host-unreachable", 3, 1),
-    ("protocol-unreachable", 3, 2),
-    ("prot-unreachable", 3, 2),
-    ("port-unreachable", 3, 3),
-    ("fragmentation-needed", 3, 4),
-    ("frag-needed", 3, 4),
-    ("source-route-failed", 3, 5),
-    ("network-unknown", 3, 6),
-    ("host-unknown", 3, 7),
-    ("network-prohibited", 3, 9),
-    ("net-prohibited", 3, 9),
-    ("host-prohibited", 3, 10),
-    ("tos-network-unreachable", 3, 11),
-    ("tos-host-unreachable", 3, 12),
-    ("communication-prohibited", 3, 13),
-    ("admin-prohibited", 3, 13),
-    ("host-precedence-violation", 3, 14),
-    ("precedence-cutoff", 3, 15),
-    ("network-redirect", 5, 0),
-    ("host-redirect", 5, 1),
-    ("tos-network-redirect", 5, 2),
-    ("tos-host-redirect", 5, 3),
-    ("ttl-zero-during-transit", 11, 0),
-    ("ttl-zero-during-reassembly", 11, 1),
-    ("ip-header-bad", 12, 0),
-    ("required-option-missing", 12, 1),
-];
-
-/// ICMPv6 type names as ip6tables and nft know them.
-pub const ICMPV6_TYPES: &[(&str, u8)] = &[
-    ("destination-unreachable", 1),
-    ("packet-too-big", 2),
-    ("time-exceeded", 3),
-    ("parameter-problem", 4),
-    ("echo-request", 128),
-    ("echo-reply", 129),
-    ("mld-listener-query", 130),
-    ("mld-listener-report", 131),
-    ("mld-listener-done", 132),
-    ("nd-router-solicit", 133),
-    ("router-solicitation", 133),
-    ("nd-router-advert", 134),
-    ("router-advertisement", 134),
-    ("nd-neighbor-solicit", 135),
-    ("neighbour-solicitation", 135),
-    ("neighbor-solicitation", 135),
-    ("nd-neighbor-advert", 136),
-    ("neighbour-advertisement", 136),
-    ("neighbor-advertisement", 136),
-    ("nd-redirect", 137),
-    ("mld2-listener-report", 143),
-];
-
-/// ICMPv6 (type, code) names as ip6tables knows them.
-pub const ICMPV6_CODES: &[(&str, u8, u8)] = &[
-    ("no-route", 1, 0),
-    ("communication-prohibited", 1, 1),
-    ("admin-prohibited", 1, 1),
-    ("beyond-scope", 1, 2),
-    ("address-unreachable", 1, 3),
-    ("addr-unreachable", 1, 3),
-    ("port-unreachable", 1, 4),
-    ("failed-policy", 1, 5),
-    ("reject-route", 1, 6),
-    ("ttl-zero-during-transit", 3, 0),
-    ("ttl-zero-during-reassembly", 3, 1),
-    ("bad-header", 4, 0),
-    ("unknown-header-type", 4, 1),
-    ("unknown-option", 4, 2),
-];
-
-/// An ICMP (or, `v6`, ICMPv6) type with an optional code, as written in a policy or an
-/// iptables rule: `8`, `"echo-request"`, `"3/4"`, `"destination-unreachable/4"`,
-/// `"destination-unreachable/port-unreachable"`, `"port-unreachable"` (a code name alone, as
-/// iptables takes it). None when it is not one.
-pub fn parse_icmp(text: &str, v6: bool) -> Option<(u8, Option<u8>)> {
-    let lower = text.trim().to_ascii_lowercase();
-    let (types, codes) = if v6 {
-        (ICMPV6_TYPES, ICMPV6_CODES)
-    } else {
-        (ICMP_TYPES, ICMP_CODES)
-    };
-    let ty_of = |s: &str| -> Option<u8> {
-        s.parse::<u8>()
-            .ok()
-            .or_else(|| types.iter().find(|(n, _)| *n == s).map(|(_, t)| *t))
-    };
-    if let Some((t, c)) = lower.split_once('/') {
-        let ty = ty_of(t)?;
-        let code = c.parse::<u8>().ok().or_else(|| {
-            codes
-                .iter()
-                .find(|(n, ct, _)| *n == c && *ct == ty)
-                .map(|(_, _, code)| *code)
-        })?;
-        return Some((ty, Some(code)));
-    }
-    if let Some(ty) = ty_of(&lower) {
-        return Some((ty, None));
-    }
-    codes
-        .iter()
-        .find(|(n, _, _)| *n == lower)
-        .map(|(_, t, c)| (*t, Some(*c)))
-}
-
-/// TCP flag presets for the common scan filters: (name, mask, value).
-pub const TCP_FLAG_PRESETS: &[(&str, u8, u8)] = &[
-    ("null", 0x3f, 0x00),
-    ("xmas", 0x3f, 0x29),
-    ("all", 0x3f, 0x3f),
-    ("syn-fin", 0x03, 0x03),
-    ("syn-rst", 0x06, 0x06),
-    ("fin-rst", 0x05, 0x05),
-    ("fin-noack", 0x11, 0x01),
-    ("psh-noack", 0x18, 0x08),
-    ("urg-noack", 0x30, 0x20),
-    ("new-nosyn", 0x16, 0x00),
-];
-
-/// TCP flags as `value/mask` (`"syn,fin/syn,fin"`, `"/fin,syn,rst,psh,ack,urg"` for none of
-/// them, `"syn/syn,rst,ack,fin"`; `all` and `none` stand for the six classic flags and for
-/// nothing) or a preset name: (mask, value). The value must lie within the mask.
-pub fn parse_tcp_flags(text: &str) -> Result<(u8, u8), String> {
-    let lower = text.trim().to_ascii_lowercase();
-    if let Some((_, m, v)) = TCP_FLAG_PRESETS.iter().find(|(n, _, _)| *n == lower) {
-        return Ok((*m, *v));
-    }
-    let bits = |s: &str| -> Result<u8, String> {
-        let mut b = 0u8;
-        for w in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
-            b |= match w {
-                "all" => 0x3f,
-                "none" => 0,
-                _ => crate::core::plan::TCP_FLAGS
-                    .iter()
-                    .find(|(n, _)| *n == w)
-                    .map(|(_, b)| *b)
-                    .ok_or_else(|| format!("unknown TCP flag {w:?}"))?,
-            };
-        }
-        Ok(b)
-    };
-    let Some((v, m)) = lower.split_once('/') else {
-        return Err(format!("{text:?} is neither a preset nor \"value/mask\""));
-    };
-    let (value, mask) = (bits(v)?, bits(m)?);
-    if mask == 0 {
-        return Err(format!(
-            "{text:?} has an empty mask: it would match every packet"
-        ));
-    }
-    if value & !mask != 0 {
-        return Err(format!("{text:?}: the flags set must lie within the mask"));
-    }
-    Ok((mask, value))
-}
-
-/// The name of an ICMPv4 type, if it has one.
-pub fn icmp_type_name(t: u8) -> Option<&'static str> {
-    ICMP_TYPES.iter().find(|(_, n)| *n == t).map(|(s, _)| *s)
 }
 
 /// An interface name, or a wildcard (`br-*`: a prefix of 1-14 bytes, then `*`), as an

@@ -182,6 +182,17 @@ pub enum Match {
     /// `ct original proto-dst <range>`: the destination port a connection had before the
     /// kernel DNAT'ed it (needs an `L4Proto` before it)
     CtOrigDport(PortRange),
+    /// `iifname != "lo"` / `oifname != "eth*"` (`out`): every interface but this name, or
+    /// (`wild`) but those whose name starts with these bytes (an entry's `except_iif`/`except_oif`)
+    IfNot {
+        out: bool,
+        wild: bool,
+        name: [u8; 16],
+    },
+    /// `fib daddr type local` / `fib saddr type != broadcast`: the routing table's type
+    /// (`RTN_*`, [`crate::core::addrtype::ADDR_TYPES`]) of the destination (`dst`) or source
+    /// address, or (`not`) any other type (an entry's `to_type`, `except_from_type`, …)
+    AddrType { dst: bool, ty: u8, not: bool },
     /// `th dport != <range>`: an exception (`except_tcp`, `except_udp`; needs an `L4Proto`
     /// before it)
     DstPortNot(PortRange),
@@ -342,6 +353,20 @@ pub fn ifname_match(name: &str, out: bool) -> Match {
         (None, true) => Match::OifName(ifname_bytes(name)),
         (Some(p), false) => Match::IifWild(ifname_bytes(p)),
         (Some(p), true) => Match::OifWild(ifname_bytes(p)),
+    }
+}
+
+/// The `!=` interface match in direction `out` for `name` (a name, or a wildcard ending in
+/// `*`): what an entry's `except_iif`/`except_oif` compiles to.
+pub fn ifname_not_match(name: &str, out: bool) -> Match {
+    let (base, wild) = match name.strip_suffix('*') {
+        Some(p) => (p, true),
+        None => (name, false),
+    };
+    Match::IfNot {
+        out,
+        wild,
+        name: ifname_bytes(base),
     }
 }
 
@@ -686,6 +711,7 @@ impl Rule {
                         | Match::Limit { .. }
                         | Match::Meter { .. }
                         | Match::CtOrigDport(_)
+                        | Match::AddrType { .. }
                 ) || matches!(m, Match::DstPortNot(r) | Match::SrcPortNot(r) if r.lo != r.hi)
             })
     }

@@ -286,6 +286,18 @@ fn single(m: Match) -> String {
             meter_key(v6, prefix)
         ),
         Match::CtOrigDport(r) => format!("ct original proto-dst {r}"),
+        Match::AddrType { dst, ty, not } => format!(
+            "fib {} type {}{}",
+            if dst { "daddr" } else { "saddr" },
+            if not { "!= " } else { "" },
+            crate::core::addrtype::addr_type_name(ty)
+        ),
+        Match::IfNot { out, wild, name } => format!(
+            "{}ifname != \"{}{}\"",
+            if out { "o" } else { "i" },
+            ifname_of(&name),
+            if wild { "*" } else { "" }
+        ),
         Match::DstPortNot(r) => format!("th dport != {r}"),
         Match::SrcPortNot(r) => format!("th sport != {r}"),
     }

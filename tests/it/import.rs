@@ -585,6 +585,36 @@ fn differential_hardened_log_syn_iif() {
     );
 }
 
+/// `-m addrtype`: the same routing-table types as nft's `fib … type`.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_addrtype() {
+    differential("d-atype", "ok-addrtype.rules", None, &[22, 80, 443]);
+}
+
+/// DROPs and REJECTs mixed into accept lists: blocks right after the allow before them.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_blocks_among_allows() {
+    differential(
+        "d-among",
+        "ok-blocks-among-allows.rules",
+        None,
+        &[22, 80, 443, 8080, 8081, 9999],
+    );
+}
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_early_blocks() {
+    differential(
+        "d-early",
+        "ok-early-order.rules",
+        None,
+        &[22, 80, 443, 8080, 9999],
+    );
+}
+
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_trusted_source_and_final_reject() {

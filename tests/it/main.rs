@@ -1,5 +1,6 @@
 mod ansible;
 mod audit;
+mod block_places;
 mod bounds;
 mod fail2ban;
 mod from_file;

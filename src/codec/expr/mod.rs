@@ -17,6 +17,7 @@
 //! | `nfproto` | `NfProto` | `meta nfproto ipv6` |
 //! | `oif` | `Oif`, `OifName` | `oif lo`, `oifname "eth0"` |
 //! | `ifwild` | `IifWild`, `OifWild` | `iifname "br-*"`, `oifname "eth*"` |
+//! | `ifnot` | `IfNot` | `iifname != "lo"`, `oifname != "eth*"` |
 //! | `sport` | `SrcPort`, `SrcPortNot`, `SrcPortInSet` | `th sport 53`, `th sport != 53`, `th sport @tsport_dns` |
 //! | `icmpcode` | `IcmpTypeCode`, `Icmpv6TypeCode` | `icmp type 3 icmp code 4` |
 //! | `tcpflags` | `TcpFlags` | `tcp flags fin,syn / fin,syn` |
@@ -24,6 +25,7 @@
 //! | `limit` | `Limit` | `limit rate over 12/minute burst 6 packets` |
 //! | `meter` | `Meter` | `update @meter4_ssh { ip saddr limit rate over 12/minute }` |
 //! | `ctorig` | `CtOrigDport` | `ct original proto-dst 8080` |
+//! | `fib` | `AddrType` | `fib daddr type local`, `fib saddr type != broadcast` |
 //! | `log` | `Verdict::Log` | `log prefix "statewall ssh: " level info` |
 //! | `counter` | every rule's counter | `counter` |
 //! | `verdict` | `Verdict` | `accept`, `drop`, `jump entries_1`, `reject with …` |
@@ -45,8 +47,10 @@ mod ct_state;
 mod ctorig;
 mod daddr;
 mod dport;
+mod fib;
 mod icmp;
 mod icmpcode;
+mod ifnot;
 mod ifwild;
 mod iif;
 mod iifname;
@@ -206,6 +210,7 @@ fn encode_match(
         Match::NfProto { v6 } => nfproto::encode(out, v6),
         Match::Oif(index) => oif::encode_index(out, index),
         Match::OifName(name) => oif::encode_name(out, name),
+        Match::IfNot { out: o, wild, name } => ifnot::encode(out, o, wild, name),
         Match::IifWild(name) => ifwild::encode(out, name, false),
         Match::OifWild(name) => ifwild::encode(out, name, true),
         Match::SrcPort(ports) => sport::encode(out, ports),
@@ -222,6 +227,10 @@ fn encode_match(
         Match::CtOrigDport(ports) => {
             placeholder(out, own, ctorig::encode_load);
             ctorig::encode_cmp(out, ports);
+        }
+        Match::AddrType { dst, ty, not } => {
+            placeholder(out, own, |l| fib::encode_load(l, dst));
+            fib::encode_cmp(out, ty, not);
         }
         Match::DstPortNot(ports) => dport::encode_not(out, own, ports),
         Match::SrcPortNot(ports) => sport::encode_not(out, own, ports),
@@ -309,7 +318,8 @@ impl<'a> At<'a> {
 /// The decoders, asked in this order at every position; the first that answers decides.
 /// Order matters where expressions start alike: `meter` before `record` (both load the
 /// source and update a set: a meter's dynset carries a limit); `record` before `saddr` and `dport` (a
-/// recorder loads what they load, then updates a set); `ifwild` before `iifname` and `oif`
+/// recorder loads what they load, then updates a set); `ifnot` before `ifwild`,
+/// `iifname` and `oif` (they read `==` only); `ifwild` before `iifname` and `oif`
 /// (a name shorter than IFNAMSIZ is a wildcard); `saddr` and `daddr` before `nfproto` (a
 /// family check an address load follows is theirs); `icmpcode` before `sport` (both load
 /// the first two bytes: the protocol tells them apart); `dport` before `icmp` (a lookup
@@ -318,9 +328,11 @@ impl<'a> At<'a> {
 const DECODERS: &[fn(&At) -> Decoding] = &[
     ct_state::decode,
     ctorig::decode,
+    fib::decode,
     limit::decode,
     log::decode,
     iif::decode,
+    ifnot::decode,
     ifwild::decode,
     iifname::decode,
     oif::decode,

@@ -24,7 +24,8 @@ pub(super) struct Chain {
     pub(super) invalid: Option<usize>,
     pub(super) loopback: Option<usize>,
     pub(super) icmp: Option<usize>,
-    pub(super) blocks: Vec<Flat>,
+    /// each with its place in statewall's order
+    pub(super) blocks: Vec<(super::classify::Placed, Flat)>,
     pub(super) allows: Vec<Flat>,
     pub(super) rejects: Vec<Flat>,
     pub(super) final_rule: FinalRule,
@@ -56,6 +57,9 @@ pub(super) struct Analyser<'s> {
     pub(super) stateful: bool,
     /// the LOG and `-m recent --set` rules met on the walk (`extra.rs`)
     pub(super) side: Vec<Side>,
+    /// the DROPs that fit no block place in the chain being analysed: the rule, and for
+    /// each place the rule that stops it there (`classify`)
+    pub(super) unplaced: Vec<(usize, Vec<(&'static str, usize)>)>,
 }
 
 impl Analyser<'_> {
@@ -96,6 +100,7 @@ pub(super) fn analyse(src: &str, fam: Fam) -> Result<Analysis, Diags> {
         hook: Hook::Input,
         stateful: true,
         side: Vec::new(),
+        unplaced: Vec::new(),
     };
     let mut used = HashSet::new();
     let mut chains = Vec::new();

@@ -2,6 +2,7 @@
 //! what changed on the way, and the text, checked by parsing it back.
 
 use super::analyse::{Analysis, Chain};
+use super::classify::Placed;
 use super::entries::{Entry, entry_of, join_families, merge, pin_to_v4, v6_entry_of, with_of};
 use super::flatten::{Flat, Verdict};
 use super::naming::make_unique;
@@ -78,6 +79,7 @@ pub(super) fn build(
             .map(|e| &mut e.name)
             .collect(),
     );
+    sections.iter_mut().for_each(place_among);
     if ipv6 == Ipv6::Mirror {
         let all = sections.iter().flat_map(|s| {
             s.blocks
@@ -194,7 +196,7 @@ fn ending(src: &str, v4: &Analysis, notes: &mut Notes) -> Result<Ending, Diags> 
             let r = input
                 .rejects
                 .first()
-                .or(input.blocks.first())
+                .or(input.blocks.first().map(|(_, f)| f))
                 .expect("one of them");
             let mut d = Diags::new();
             d.push(Diagnostic::error(v4.rules[r.rule].span.clone(), src, "INPUT rejects or drops some packets and accepts the rest, while FORWARD or OUTPUT drops what it does not allow").with_help("statewall accepts the rest of INPUT only in audit mode, and audit mode makes every section accept what it does not allow: end INPUT with DROP or REJECT, or import the chains separately"));
@@ -214,7 +216,10 @@ fn ending(src: &str, v4: &Analysis, notes: &mut Notes) -> Result<Ending, Diags> 
     })
 }
 
-/// One section's entries, for both families as `ipv6` says, merged.
+/// One section's entries, for both families as `ipv6` says, merged. Allows are never merged
+/// across a block among them (each run between two such blocks is a segment), and in a
+/// section with such blocks the IPv6 file's entries stay apart from the IPv4 file's (joining
+/// them would move IPv6 allows across IPv6 blocks).
 fn section<'a>(
     v4: &Analysis,
     c: &'a Chain,
@@ -222,7 +227,16 @@ fn section<'a>(
     ipv6: Ipv6,
     _notes: &mut Notes,
 ) -> Section<'a> {
-    let kinds = |a: &Analysis, c: &Chain, v6: bool| {
+    let among = |c: &Chain| -> Vec<usize> {
+        c.blocks
+            .iter()
+            .filter_map(|(p, _)| match p {
+                Placed::AfterAllow(j) => Some(*j),
+                Placed::At(_) => None,
+            })
+            .collect()
+    };
+    let kinds = |a: &Analysis, c: &Chain, v6: bool, seg0: usize| {
         let of = |f: &Flat, with| {
             if v6 {
                 v6_entry_of(a, f, with)
@@ -230,21 +244,54 @@ fn section<'a>(
                 entry_of(a, f, with)
             }
         };
-        let blocks: Vec<Entry> = c.blocks.iter().map(|f| of(f, None)).collect();
-        let allows: Vec<Entry> = c.allows.iter().map(|f| of(f, None)).collect();
+        // the allows before each block among them, in file order
+        let cuts = among(c);
+        let seg_of = |i: usize| seg0 + cuts.partition_point(|&j| j < i);
+        let blocks: Vec<Entry> = c
+            .blocks
+            .iter()
+            .map(|(at, f)| {
+                let mut e = of(f, with_of(f));
+                match at {
+                    Placed::At(at) => e.after = at.after().map(str::to_string),
+                    Placed::AfterAllow(j) => e.after_seg = Some(seg_of(*j)),
+                }
+                let place = match e.after_seg {
+                    Some(s) => format!("among{s}"),
+                    None => e.after.clone().unwrap_or_else(|| "first".into()),
+                };
+                e.key.push_str(&place);
+                e
+            })
+            .collect();
+        let allows: Vec<Entry> = c
+            .allows
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let mut e = of(f, None);
+                e.seg = seg_of(i);
+                e.key.push_str(&format!("seg{}", e.seg));
+                e
+            })
+            .collect();
         let rejects: Vec<Entry> = c.rejects.iter().map(|f| of(f, with_of(f))).collect();
-        [blocks, allows, rejects]
+        ([blocks, allows, rejects], seg0 + cuts.len() + 1)
     };
-    let mut lists = kinds(v4, c, false);
+    let (mut lists, segs) = kinds(v4, c, false, 0);
     if ipv6 == Ipv6::File {
         lists.iter_mut().flatten().for_each(pin_to_v4);
+        let mut apart = !among(c).is_empty();
         if let Some((a6, c6)) = c6 {
-            for (l, l6) in lists.iter_mut().zip(kinds(a6, c6, true)) {
+            apart |= !among(c6).is_empty();
+            for (l, l6) in lists.iter_mut().zip(kinds(a6, c6, true, segs).0) {
                 l.extend(l6);
             }
         }
-        for l in lists.iter_mut() {
-            *l = join_families(std::mem::take(l));
+        if !apart {
+            for l in lists.iter_mut() {
+                *l = join_families(std::mem::take(l));
+            }
         }
     }
     if ipv6 == Ipv6::Mirror {
@@ -256,6 +303,22 @@ fn section<'a>(
         blocks,
         allows,
         rejects,
+    }
+}
+
+/// Each block among the allows goes after the last allow of its segment: `after` is that
+/// allow's (unique) name.
+fn place_among(sec: &mut Section<'_>) {
+    let mut last: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    for (i, a) in sec.allows.iter().enumerate() {
+        last.insert(a.seg, i);
+    }
+    for b in sec.blocks.iter_mut() {
+        if let Some(s) = b.after_seg {
+            let i = last[&s];
+            b.after = Some(sec.allows[i].name.clone());
+            b.after_allow = Some(i);
+        }
     }
 }
 

@@ -1,6 +1,21 @@
 //! Classification: every flat rule gets its place in statewall's fixed chain order —
-//! established · invalid · loopback · icmp · allows · rejects · final — and reordering into it
+//! blocks · established · invalid · blocks after established · loopback · icmp · blocks after
+//! the baseline · allows · blocks after the allows · rejects · final — and reordering into it
 //! must not change any packet's verdict.
+//!
+//! A DROP or REJECT goes where statewall puts its kind (a drop into the final drop, a reject
+//! among the rejects) when that keeps every verdict; else into the first of the block places
+//! that does (first, after established, after the baseline, after the allows, or among the
+//! allows in file order: right after the allow before it, `after = "<its name>"`), as a
+//! `[[block]]` with its verdict (`with`) and place (`after`); a DROP or REJECT of NEW packets
+//! that fits nowhere without its state match keeps it (`state = "new"`). Moving a rule before an earlier
+//! rule that decided every packet of an interface (`-i lo -j ACCEPT`) excepts that interface
+//! from it (`except_iif`): those packets never reached it in the file. The order check
+//! (`reordering_keeps_verdicts`) then proves the result, pair by pair.
+//!
+//! In a chain without a plain ESTABLISHED,RELATED accept, statewall has no established rule
+//! and its allows keep their own states (`state`): an accept of established or related
+//! packets under conditions is then an allow like any other.
 
 use super::Fam;
 use super::analyse::{Analyser, FinalRule};
@@ -8,18 +23,26 @@ use super::cond::Cond;
 use super::flatten::{Flat, Verdict};
 use super::rule::RejectKind;
 use super::values::loopback_net;
+use crate::core::diag::shorten;
+use crate::core::model::BlockAt;
 use crate::core::plan::CtStates;
 
 /// The place of a rule in statewall's fixed order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum Rank {
-    /// a drop that moves before everything (a `[[block]]`)
+    /// a drop or reject that moves before everything (a `[[block]]`)
     Block,
     Established,
     Invalid,
+    /// a block `after = "established"`
+    BlockEstablished,
     Loopback,
     Icmp,
+    /// a block `after = "baseline"`
+    BlockBaseline,
     Allow,
+    /// a block `after = "allows"`
+    BlockAllows,
     Reject,
     /// a drop that merges into the final drop
     Drop,
@@ -62,6 +85,47 @@ impl Hook {
     }
 }
 
+/// The block places, in the order they are tried: `Rank::Allow` is a block among the allows,
+/// in file order (after the allow before it), tried last as it splits the allows.
+const BLOCK_RANKS: [Rank; 5] = [
+    Rank::Block,
+    Rank::BlockEstablished,
+    Rank::BlockBaseline,
+    Rank::BlockAllows,
+    Rank::Allow,
+];
+
+/// Where an imported block goes: a place of its section, or right after the allow with this
+/// index among the chain's allows (in file order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Placed {
+    At(BlockAt),
+    AfterAllow(usize),
+}
+
+impl Rank {
+    /// Where a block of this rank goes (None: not a block).
+    pub(super) fn block_at(self) -> Option<BlockAt> {
+        match self {
+            Rank::Block => Some(BlockAt::First),
+            Rank::BlockEstablished => Some(BlockAt::Established),
+            Rank::BlockBaseline => Some(BlockAt::Baseline),
+            Rank::BlockAllows => Some(BlockAt::Allows),
+            _ => None,
+        }
+    }
+}
+
+/// Negated interfaces (`! -i X`) an earlier rule made redundant, taken off a rule: put back
+/// if the rule moves before that earlier rule.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Dropped {
+    /// the place (in `ranked`) of the latest earlier rule that decided them
+    at: Option<usize>,
+    iif: Vec<String>,
+    oif: Vec<String>,
+}
+
 /// A number per verdict, below [`VERDICTS`].
 fn verdict_index(v: Verdict) -> usize {
     match v {
@@ -76,6 +140,24 @@ fn icmp_proto(fam: Fam) -> u8 {
     if fam == Fam::V4 { 1 } else { 58 }
 }
 
+/// The interface a condition matches every packet of, and nothing else: `-i X` (false) or
+/// `-o X` (true).
+fn whole_if(c: &Cond) -> Option<(String, bool)> {
+    let bare = Cond {
+        iif: None,
+        oif: None,
+        ..c.clone()
+    };
+    if !bare.is_everything() {
+        return None;
+    }
+    match (&c.iif, &c.oif) {
+        (Some(i), None) => Some((i.clone(), false)),
+        (None, Some(o)) => Some((o.clone(), true)),
+        _ => None,
+    }
+}
+
 /// A condition on `states` alone.
 fn states_only(states: u32) -> Cond {
     Cond {
@@ -86,8 +168,7 @@ fn states_only(states: u32) -> Cond {
 
 impl Analyser<'_> {
     /// Every flat rule with its rank; a rule that fits nowhere is left out (and reported).
-    /// A DROP merges into a final drop when no later rule that decides otherwise overlaps
-    /// it, else it becomes a block (before everything) when no earlier one does.
+    /// A DROP or REJECT gets the place of its kind, or a block place ([`Analyser::place`]).
     pub(super) fn rank_all(
         &mut self,
         flat: Vec<Flat>,
@@ -95,40 +176,20 @@ impl Analyser<'_> {
         final_rule: FinalRule,
     ) -> Vec<(Rank, Flat)> {
         let mut ranked = Vec::new();
+        let mut dropped = Vec::new();
+        self.unplaced.clear();
         // interfaces whose every packet an earlier rule decided, and that rule's place
         let mut decided: Vec<(String, bool, usize)> = Vec::new();
         for mut f in flat {
-            let Some(at) = self.drop_negated_ifs(&mut f, &decided) else {
-                continue;
-            };
+            let d = self.drop_negated_ifs(&mut f, &decided);
             let Some(rank) = self.rank(&f, found) else {
                 continue;
-            };
-            if let Some(at) = at
-                && ranked
-                    .get(at)
-                    .is_some_and(|(r, _): &(Rank, Flat)| *r > rank)
-            {
-                let r = &self.rules[f.rule];
-                self.error(r.span.clone(), "a negated interface (`! -i`/`! -o`) on a rule that statewall would move before the rule that makes it redundant", "statewall has no \"every interface but\" match; write the rule without `!` after a rule that decides every packet of that interface");
-                continue;
-            }
-            let whole_if = |c: &Cond| {
-                let bare = Cond {
-                    iif: None,
-                    oif: None,
-                    ..c.clone()
-                };
-                match (&c.iif, &c.oif) {
-                    (Some(i), None) if bare.is_everything() => Some((i.clone(), false)),
-                    (None, Some(o)) if bare.is_everything() => Some((o.clone(), true)),
-                    _ => None,
-                }
             };
             if let Some((name, out)) = whole_if(&f.cond) {
                 decided.push((name, out, ranked.len()));
             }
             ranked.push((rank, f));
+            dropped.push(d);
         }
         self.stateful = found.established.is_some();
         if !self.stateful {
@@ -138,76 +199,193 @@ impl Analyser<'_> {
                 *rank = Rank::Allow;
             }
         }
-        self.place_drops(&mut ranked, final_rule);
-        ranked
-    }
-
-    /// `! -i X` is only kept when an earlier rule decided every packet arriving on X (the
-    /// classic `-i lo -j ACCEPT` before `! -i lo -s 127.0.0.0/8 -j DROP`): then the negation
-    /// says nothing and is dropped. Returns the place of the latest such earlier rule (Some(None)
-    /// without negations), None when a negation stays (reported).
-    fn drop_negated_ifs(
-        &mut self,
-        f: &mut Flat,
-        decided: &[(String, bool, usize)],
-    ) -> Option<Option<usize>> {
-        let mut at = None;
-        for out in [false, true] {
-            let nots = if out {
-                std::mem::take(&mut f.cond.not_oif)
-            } else {
-                std::mem::take(&mut f.cond.not_iif)
-            };
-            for n in nots {
-                let by = decided
-                    .iter()
-                    .find(|(d, o, _)| *o == out && super::cond::if_covers(d, &n));
-                let r = &self.rules[f.rule];
-                match by {
-                    Some((_, _, i)) => {
-                        at = at.max(Some(*i));
-                        self.notes.push(format!("line {}: `! {} {n}` says nothing: every packet {} {n} was decided by an earlier rule", r.line, if out { "-o" } else { "-i" }, if out { "leaving on" } else { "arriving on" }));
-                    }
-                    None => {
-                        self.error(r.span.clone(), format!("a negated interface `! {} {}`", if out { "-o" } else { "-i" }, n.replace('*', "+")), "statewall has no \"every interface but\" match; it imports one only when an earlier rule decides every packet of that interface (e.g. `-i lo -j ACCEPT` first): add such a rule, or write the rule per interface");
-                        return None;
-                    }
+        self.place(&mut ranked, &mut dropped, final_rule, found);
+        // a rule that moves before the rule that made its negation redundant keeps it
+        for (i, d) in dropped.iter_mut().enumerate() {
+            if d.at.is_some_and(|a| ranked[a].0 > ranked[i].0) {
+                let c = &mut ranked[i].1.cond;
+                c.not_iif.append(&mut d.iif);
+                c.not_oif.append(&mut d.oif);
+            }
+        }
+        for (i, d) in dropped.iter().enumerate() {
+            let r = &self.rules[ranked[i].1.rule];
+            for (out, names) in [(false, &d.iif), (true, &d.oif)] {
+                for n in names {
+                    self.notes.push(format!("line {}: `! {} {n}` says nothing: every packet {} {n} was decided by an earlier rule", r.line, if out { "-o" } else { "-i" }, if out { "leaving on" } else { "arriving on" }));
                 }
             }
         }
-        Some(at)
+        ranked
     }
 
-    /// Each DROP entry's place: merged into a final drop (Rank::Drop) when no later rule of
-    /// another verdict overlaps it; else a block (before everything) when it has no state
-    /// match and no earlier rule of another verdict overlaps it. The comparisons stop at
-    /// [`REORDER_BUDGET`] (the order check then decides, within its own budget).
-    fn place_drops(&mut self, ranked: &mut [(Rank, Flat)], final_rule: FinalRule) {
-        let mut budget = REORDER_BUDGET;
-        let fin_drop = final_rule.1 == Verdict::Drop;
-        for p in 0..ranked.len() {
-            if ranked[p].0 != Rank::Drop {
-                continue;
-            }
-            let c = ranked[p].1.cond.clone();
-            let c = &c;
-            let conflict = |range: std::ops::Range<usize>, budget: &mut usize| {
-                range.into_iter().any(|q| {
-                    *budget = budget.saturating_sub(1);
-                    let (rq, fq) = &ranked[q];
-                    fq.verdict != Verdict::Drop && sw_cond(*rq, &fq.cond, self.stateful).overlaps(c)
-                })
+    /// `! -i X` says nothing when an earlier rule decided every packet arriving on X (the
+    /// classic `-i lo -j ACCEPT` before `! -i lo -s 127.0.0.0/8 -j DROP`): it is taken off,
+    /// and put back by [`Analyser::place`] if the rule moves before that rule. Any other stays,
+    /// as the entry's `except_iif`/`except_oif`.
+    fn drop_negated_ifs(&mut self, f: &mut Flat, decided: &[(String, bool, usize)]) -> Dropped {
+        let mut d = Dropped::default();
+        for out in [false, true] {
+            let nots = if out {
+                &mut f.cond.not_oif
+            } else {
+                &mut f.cond.not_iif
             };
-            if budget == 0 {
-                return;
-            }
-            if fin_drop && !conflict(p + 1..ranked.len(), &mut budget) {
-                continue;
-            }
-            if c.states.is_none() && !conflict(0..p, &mut budget) {
-                ranked[p].0 = Rank::Block;
+            let (gone, kept): (Vec<String>, Vec<String>) =
+                std::mem::take(nots).into_iter().partition(|n| {
+                    let by = decided
+                        .iter()
+                        .find(|(d, o, _)| *o == out && super::cond::if_covers(d, n));
+                    if let Some((_, _, i)) = by {
+                        d.at = d.at.max(Some(*i));
+                    }
+                    by.is_some()
+                });
+            *nots = kept;
+            if out {
+                d.oif = gone;
+            } else {
+                d.iif = gone;
             }
         }
+        d
+    }
+
+    /// Each DROP's and REJECT's place: the place of its kind (merged into a final drop; among
+    /// the rejects) when no rule it would swap with decides otherwise for some packet it
+    /// matches; else the first block place where none does, with fewest interfaces excepted
+    /// (the ones an earlier rule decided whole, see the module). A rule that fits nowhere
+    /// keeps the place of its kind, and the order check reports it. The comparisons stop at
+    /// [`REORDER_BUDGET`] (the order check then decides, within its own budget).
+    fn place(
+        &mut self,
+        ranked: &mut [(Rank, Flat)],
+        dropped: &mut [Dropped],
+        final_rule: FinalRule,
+        found: &Found,
+    ) {
+        let mut budget = REORDER_BUDGET;
+        let fin_drop = final_rule.1 == Verdict::Drop;
+        let new_ok = found.established.is_some() && found.invalid.is_some();
+        for p in 0..ranked.len() {
+            let natural = ranked[p].0;
+            if !matches!(natural, Rank::Drop | Rank::Reject) {
+                continue;
+            }
+            let mut tries: Vec<(Rank, bool)> = Vec::new();
+            if natural == Rank::Reject || fin_drop {
+                tries.push((natural, false));
+            }
+            let states = ranked[p].1.cond.states;
+            // a block has no state match: after the established and invalid rules only NEW
+            // (and untracked) packets reach it, so a rule of NEW packets may go there
+            tries.extend(
+                BLOCK_RANKS
+                    .into_iter()
+                    .filter(|&r| match states {
+                        None => true,
+                        Some(s) => s == CtStates::NEW && r != Rank::Block && new_ok,
+                    })
+                    .map(|r| (r, false)),
+            );
+            // else a block that keeps its state match (`state = "new"`), at any place
+            if states == Some(CtStates::NEW) {
+                tries.extend(BLOCK_RANKS.into_iter().map(|r| (r, true)));
+            }
+            let mut best: Option<(usize, Rank, bool, super::cond::Cond)> = None;
+            let mut stopped: Vec<(&'static str, usize)> = Vec::new();
+            for (rank, new_only) in tries {
+                if budget == 0 {
+                    return;
+                }
+                let (cond, excepted) =
+                    match self.fits(ranked, &dropped[p], p, (rank, new_only), &mut budget) {
+                        Ok(fit) => fit,
+                        Err(q) => {
+                            let place = place_name(rank, new_only);
+                            if !stopped.iter().any(|(n, _)| *n == place) {
+                                stopped.push((place, ranked[q].1.rule));
+                            }
+                            continue;
+                        }
+                    };
+                if best.as_ref().is_none_or(|(n, ..)| excepted < *n) {
+                    best = Some((excepted, rank, new_only, cond));
+                }
+                if excepted == 0 {
+                    break;
+                }
+            }
+            if best.is_none() && natural == Rank::Drop {
+                self.unplaced.push((ranked[p].1.rule, stopped));
+            }
+            if let Some((_, rank, new_only, cond)) = best {
+                if dropped[p].at.is_some_and(|a| ranked[a].0 > rank) {
+                    dropped[p] = Dropped::default();
+                }
+                ranked[p] = (
+                    rank,
+                    Flat {
+                        cond,
+                        new_only,
+                        ..ranked[p].1.clone()
+                    },
+                );
+            }
+        }
+    }
+
+    /// Whether rule `p` may take place `rank`: no rule it would swap with there decides
+    /// otherwise for a packet both match. Returns the condition it gets there (its dropped
+    /// negations put back when it moves before the rule that made them redundant, and the
+    /// interfaces excepted that an earlier rule it moves before decided whole), and how many
+    /// were excepted.
+    fn fits(
+        &self,
+        ranked: &[(Rank, Flat)],
+        d: &Dropped,
+        p: usize,
+        (rank, new_only): (Rank, bool),
+        budget: &mut usize,
+    ) -> Result<(super::cond::Cond, usize), usize> {
+        let f = &Flat {
+            new_only,
+            ..ranked[p].1.clone()
+        };
+        let mut c = f.cond.clone();
+        if d.at.is_some_and(|a| ranked[a].0 > rank) {
+            c.not_iif.extend(d.iif.iter().cloned());
+            c.not_oif.extend(d.oif.iter().cloned());
+        }
+        let mut excepted = 0;
+        let stateful = self.stateful;
+        for (q, (rq, fq)) in ranked[..p].iter().enumerate() {
+            *budget = budget.saturating_sub(1);
+            if *rq <= rank || fq.verdict == f.verdict {
+                continue;
+            }
+            let sq = sw_cond(*rq, fq, &fq.cond, stateful);
+            if !sq.overlaps(&sw_cond(rank, f, &c, stateful)) {
+                continue;
+            }
+            let (name, out) = whole_if(&fq.cond).ok_or(q)?;
+            let nots = if out { &mut c.not_oif } else { &mut c.not_iif };
+            if !nots.contains(&name) {
+                nots.push(name);
+                excepted += 1;
+            }
+        }
+        let sw = sw_cond(rank, f, &c, stateful);
+        for (q, (rq, fq)) in ranked.iter().enumerate().skip(p + 1) {
+            *budget = budget.saturating_sub(1);
+            if *rq >= rank || fq.verdict == f.verdict {
+                continue;
+            }
+            if sw_cond(*rq, fq, &fq.cond, stateful).overlaps(&sw) {
+                return Err(q);
+            }
+        }
+        Ok((c, excepted))
     }
 
     fn rank(&mut self, f: &Flat, found: &mut Found) -> Option<Rank> {
@@ -309,15 +487,23 @@ impl Analyser<'_> {
 
     /// Refuses what statewall's order would decide differently.
     pub(super) fn check_order(&mut self, ranked: &[(Rank, Flat)], final_rule: FinalRule) {
-        if final_rule.1 != Verdict::Drop {
-            self.drops_before_another_final(ranked, final_rule);
-        }
-        self.reordering_keeps_verdicts(ranked);
+        let refused = if final_rule.1 != Verdict::Drop {
+            self.drops_before_another_final(ranked, final_rule)
+        } else {
+            Vec::new()
+        };
+        self.reordering_keeps_verdicts(ranked, &refused);
     }
 
-    /// Mid-chain drops only merge into a final drop.
-    fn drops_before_another_final(&mut self, ranked: &[(Rank, Flat)], final_rule: FinalRule) {
+    /// Mid-chain drops only merge into a final drop; returns the rules of those that could
+    /// not (their conflicts are said here, not again by the order check).
+    fn drops_before_another_final(
+        &mut self,
+        ranked: &[(Rank, Flat)],
+        final_rule: FinalRule,
+    ) -> Vec<usize> {
         let rules = self.rules;
+        let mut refused = Vec::new();
         for (rank, f) in ranked {
             if *rank == Rank::Drop {
                 let r = &rules[f.rule];
@@ -325,9 +511,23 @@ impl Analyser<'_> {
                     Some(i) => format!("line {}", rules[i].line),
                     None => format!("the {} policy", self.hook.chain()),
                 };
-                self.error(r.span.clone(), "a DROP that statewall can neither merge into its final rule nor move first", format!("statewall drops in a `[[block]]` (before every other rule, without a state match) or in its final rule, and here the final rule accepts or rejects ({fin}) and an earlier rule of another verdict matches some of these packets; make this a REJECT, or end the chain with DROP"));
+                let stopped = self
+                    .unplaced
+                    .iter()
+                    .find(|(u, _)| *u == f.rule)
+                    .map(|(_, s)| {
+                        let each: Vec<String> = s
+                            .iter()
+                            .map(|(place, q)| format!("{place}: line {} ({})", rules[*q].line, shorten(&rules[*q].text, 80)))
+                            .collect();
+                        format!(" Each block place changes what a rule decides for some packet both match — {}.", each.join("; "))
+                    })
+                    .unwrap_or_default();
+                self.error(r.span.clone(), "a DROP that statewall can neither merge into its final rule nor place as a block", format!("statewall drops in a `[[block]]` (first, after the established rule, after the baseline, among the allows or after them; with or without `state = \"new\"`) or in its final rule, and here the final rule accepts or rejects ({fin}).{stopped} Make this a REJECT, end the chain with DROP, or reorder the file so that the drop comes first"));
+                refused.push(f.rule);
             }
         }
+        refused
     }
 
     /// Two rules whose order statewall swaps must have the same verdict or match disjoint
@@ -335,7 +535,7 @@ impl Analyser<'_> {
     /// with). Only the pairs that can conflict are compared — an earlier rule of a later rank
     /// with another verdict — and at most [`REORDER_BUDGET`] of them: a file that would need
     /// more is refused, since an unchecked swap could change what a packet gets.
-    fn reordering_keeps_verdicts(&mut self, ranked: &[(Rank, Flat)]) {
+    fn reordering_keeps_verdicts(&mut self, ranked: &[(Rank, Flat)], refused: &[usize]) {
         if !self.reorder_within_budget(ranked) {
             return;
         }
@@ -343,7 +543,7 @@ impl Analyser<'_> {
         let stateful = self.stateful;
         let sw: Vec<Cond> = ranked
             .iter()
-            .map(|(r, f)| sw_cond(*r, &f.cond, stateful))
+            .map(|(r, f)| sw_cond(*r, f, &f.cond, stateful))
             .collect();
         // the earlier rules, by rank and verdict, in order
         let mut earlier: Vec<Vec<usize>> = vec![Vec::new(); RANKS * VERDICTS];
@@ -367,7 +567,9 @@ impl Analyser<'_> {
                         .copied()
                         .find(|&i| sw[i].overlaps(&sw[j]))
                 })
-                .min();
+                .min()
+                // a DROP refused already: its conflicts are in its own error
+                .filter(|&i| !refused.contains(&ranked[i].1.rule));
             if let Some(i) = first {
                 let (ri, fi) = &ranked[i];
                 let a_ = &rules[fi.rule];
@@ -376,8 +578,8 @@ impl Analyser<'_> {
                     b_.span.clone(),
                     format!("this rule would move before line {} and change what it decides", a_.line),
                     format!(
-                        "statewall's chain has a fixed order (established, invalid, loopback, icmp, allows, rejects, final); this rule is {}, line {} ({}) is {}, and some packets match both: reorder the file so that this rule comes first, or make the two rules disjoint",
-                        rank_name(*rj), a_.line, a_.text, rank_name(*ri)
+                        "statewall's chain has a fixed order (blocks, established, invalid, blocks, loopback, icmp, blocks, allows with blocks among them, blocks, rejects, final); this rule is {}, line {} ({}) is {}, and some packets match both: reorder the file so that this rule comes first, or make the two rules disjoint",
+                        rank_name(*rj, fj), a_.line, a_.text, rank_name(*ri, fi)
                     ),
                 );
             }
@@ -417,6 +619,7 @@ impl Analyser<'_> {
     /// meaning or disappears on the way.
     pub(super) fn collect(&mut self, ranked: Vec<(Rank, Flat)>, found: &Found) -> Collected {
         let mut out = Collected::default();
+        let mut blocks = Vec::new();
         for (rank, mut f) in ranked {
             let r = &self.rules[f.rule];
             match rank {
@@ -424,6 +627,15 @@ impl Analyser<'_> {
                     "line {}: `{}` is covered by statewall's established rule",
                     r.line, r.text
                 )),
+                Rank::Allow if f.verdict != Verdict::Accept => {
+                    self.block_state_note(&f);
+                    // among the allows, in file order: after the allow before it
+                    let place = match out.allows.len() {
+                        0 => Placed::At(BlockAt::Baseline),
+                        n => Placed::AfterAllow(n - 1),
+                    };
+                    blocks.push((rank, place, f))
+                }
                 Rank::Allow => {
                     // without an established rule the allow keeps its states (`state`);
                     // with one, it matches NEW connections, whatever states it named
@@ -444,7 +656,11 @@ impl Analyser<'_> {
                     }
                     out.rejects.push(f)
                 }
-                Rank::Block => out.blocks.push(f),
+                Rank::Block | Rank::BlockEstablished | Rank::BlockBaseline | Rank::BlockAllows => {
+                    self.block_state_note(&f);
+                    let at = rank.block_at().expect("a block rank");
+                    blocks.push((rank, Placed::At(at), f))
+                }
                 Rank::Drop => self.notes.push(format!(
                     "line {}: `{}` drops what statewall's final rule drops anyway",
                     r.line, r.text
@@ -452,14 +668,28 @@ impl Analyser<'_> {
                 _ => {}
             }
         }
+        // in the order of their places (a block among the allows before the first one goes
+        // after the blocks after the baseline), each place's in file order
+        blocks.sort_by_key(|(rank, _, _)| *rank);
+        out.blocks = blocks.into_iter().map(|(_, at, f)| (at, f)).collect();
         out
+    }
+
+    /// A block that drops or rejects NEW connections only without `state = "new"`: after
+    /// the established and invalid rules only new (and untracked) packets reach it.
+    fn block_state_note(&mut self, f: &Flat) {
+        if f.cond.states.is_some() && !f.new_only {
+            let r = &self.rules[f.rule];
+            self.notes.push(format!("line {}: `{}` drops or rejects NEW connections only; statewall's block has no state match, and comes after its established and invalid rules, so only new (and untracked) packets reach it", r.line, r.text));
+        }
     }
 }
 
 /// A chain's entries, by kind.
 #[derive(Debug, Default)]
 pub(super) struct Collected {
-    pub(super) blocks: Vec<Flat>,
+    /// each with its place
+    pub(super) blocks: Vec<(Placed, Flat)>,
     pub(super) allows: Vec<Flat>,
     pub(super) rejects: Vec<Flat>,
 }
@@ -475,23 +705,46 @@ fn states_fit(verdict: Verdict, s: u32) -> bool {
     }
 }
 
-fn rank_name(r: Rank) -> &'static str {
+/// A block place as the refusal of a DROP names it.
+fn place_name(r: Rank, new_only: bool) -> &'static str {
+    match (r, new_only) {
+        (Rank::Block, false) => "first",
+        (Rank::BlockEstablished, false) => "after the established rule",
+        (Rank::BlockBaseline, false) => "after the baseline",
+        (Rank::Allow, false) => "among the allows",
+        (Rank::BlockAllows, false) => "after the allows",
+        (_, true) => "with state = \"new\"",
+        _ => "as a drop",
+    }
+}
+
+fn rank_name(r: Rank, f: &Flat) -> &'static str {
     match r {
-        Rank::Block => "a drop before everything (a block)",
+        Rank::Allow if f.verdict != Verdict::Accept => "a block among the allows",
+        Rank::Block => "a block before everything",
         Rank::Established => "an established accept",
         Rank::Invalid => "an invalid drop",
+        Rank::BlockEstablished => "a block after the established and invalid rules",
         Rank::Loopback => "the loopback accept",
         Rank::Icmp => "the icmp accept",
+        Rank::BlockBaseline => "a block after the baseline",
         Rank::Allow => "an allow",
+        Rank::BlockAllows => "a block after the allows",
         Rank::Reject => "a reject",
         Rank::Drop => "a drop",
     }
 }
 
-/// The packets statewall's rule for this ranked rule matches (`stateful`: the chain has an
-/// established rule, so allows match NEW only).
-fn sw_cond(rank: Rank, c: &Cond, stateful: bool) -> Cond {
+/// The packets statewall's rule for ranked rule `f` (with condition `c`) matches
+/// (`stateful`: the chain has an established rule, so allows match NEW only; a block keeps
+/// its state match only with `state = "new"`).
+fn sw_cond(rank: Rank, f: &Flat, c: &Cond, stateful: bool) -> Cond {
+    let block = rank.block_at().is_some() || (rank == Rank::Allow && f.verdict != Verdict::Accept);
     match rank {
+        _ if block => Cond {
+            states: if f.new_only { c.states } else { None },
+            ..c.clone()
+        },
         Rank::Loopback => Cond {
             iif: c.iif.clone(),
             oif: c.oif.clone(),
@@ -503,8 +756,8 @@ fn sw_cond(rank: Rank, c: &Cond, stateful: bool) -> Cond {
             states: Some(CtStates::NEW),
             ..c.clone()
         },
-        // statewall's rejects and blocks have no state match
-        Rank::Reject | Rank::Block => Cond {
+        // statewall's rejects have no state match
+        Rank::Reject => Cond {
             states: None,
             ..c.clone()
         },
@@ -533,17 +786,51 @@ mod tests {
 
     #[test]
     fn statewall_allows_match_new_or_their_own_states_and_rejects_any_state() {
+        let flat = |verdict, new_only| Flat {
+            cond: Cond::default(),
+            verdict,
+            rule: 0,
+            via: Vec::new(),
+            extra: Default::default(),
+            new_only,
+        };
+        let accept = flat(Verdict::Accept, false);
         let c = states_only(EST | CtStates::NEW);
-        assert_eq!(sw_cond(Rank::Allow, &c, true).states, Some(CtStates::NEW));
         assert_eq!(
-            sw_cond(Rank::Allow, &c, false).states,
+            sw_cond(Rank::Allow, &accept, &c, true).states,
+            Some(CtStates::NEW)
+        );
+        assert_eq!(
+            sw_cond(Rank::Allow, &accept, &c, false).states,
             Some(EST | CtStates::NEW)
         );
-        assert_eq!(sw_cond(Rank::Allow, &Cond::default(), false).states, None);
-        assert_eq!(sw_cond(Rank::Reject, &c, true).states, None);
         assert_eq!(
-            sw_cond(Rank::Established, &states_only(CtStates::RELATED), true),
+            sw_cond(Rank::Allow, &accept, &Cond::default(), false).states,
+            None
+        );
+        let reject = flat(Verdict::Reject(RejectKind::TcpReset), false);
+        assert_eq!(sw_cond(Rank::Reject, &reject, &c, true).states, None);
+        assert_eq!(
+            sw_cond(
+                Rank::Established,
+                &accept,
+                &states_only(CtStates::RELATED),
+                true
+            ),
             states_only(EST)
+        );
+        // a block among the allows has no state match, unless it keeps it
+        let new = states_only(CtStates::NEW);
+        let drop = flat(Verdict::Drop, false);
+        assert_eq!(sw_cond(Rank::Allow, &drop, &new, true).states, None);
+        let drop_new = flat(Verdict::Drop, true);
+        assert_eq!(
+            sw_cond(Rank::Allow, &drop_new, &new, true).states,
+            Some(CtStates::NEW)
+        );
+        assert_eq!(
+            sw_cond(Rank::Block, &drop_new, &new, true).states,
+            Some(CtStates::NEW)
         );
     }
 }

@@ -29,6 +29,9 @@ pub(super) struct Cond {
     pub(super) icmp: Option<(u8, Option<u8>)>,
     /// TCP flags (mask, value)
     pub(super) flags: Option<(u8, u8)>,
+    /// `-m addrtype`: the address types (bit `RTN_*`) the source / destination may have
+    pub(super) src_type: Option<u16>,
+    pub(super) dst_type: Option<u16>,
 }
 
 /// Whether interface pattern `a` (a name, or a prefix ending in `*`) matches every name `b`
@@ -72,6 +75,14 @@ fn excluded<T>(pos: &Option<T>, nots: &[T], covers: impl Fn(&T, &T) -> bool) -> 
 fn flags_overlap(a: (u8, u8), b: (u8, u8)) -> bool {
     let common = a.0 & b.0;
     a.1 & common == b.1 & common
+}
+
+/// The address types both sets allow (every address has exactly one type).
+fn types_and(a: Option<u16>, b: Option<u16>) -> Option<u16> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a & b),
+        (a, b) => a.or(b),
+    }
 }
 
 fn icmp_overlaps(a: (u8, Option<u8>), b: (u8, Option<u8>)) -> bool {
@@ -153,6 +164,8 @@ impl Cond {
                 (Some(a), Some(b)) => Some((a.0 | b.0, a.1 | b.1)),
                 (a, b) => a.or(b),
             },
+            src_type: types_and(self.src_type, o.src_type),
+            dst_type: types_and(self.dst_type, o.dst_type),
         })
     }
 
@@ -165,7 +178,8 @@ impl Cond {
                 _ => true,
             }
         }
-        let states = both(&self.states, &o.states, |a, b| a & b != 0);
+        let states =
+            both(&self.states, &o.states, |a, b| a & b != 0) && !self.conntrack_invalid_only(o);
         let addrs = both(&self.src, &o.src, |a, b| net_overlaps(*a, *b))
             && both(&self.dst, &o.dst, |a, b| net_overlaps(*a, *b))
             && !excluded(&self.src, &o.not_src, |n, p| n.covers(*p))
@@ -189,9 +203,56 @@ impl Cond {
             && !ports_excluded(&self.sports, &o.not_sports)
             && !ports_excluded(&o.sports, &self.not_sports)
             && both(&self.icmp, &o.icmp, |a, b| icmp_overlaps(*a, *b))
-            && both(&self.flags, &o.flags, |a, b| flags_overlap(*a, *b));
+            && both(&self.flags, &o.flags, |a, b| flags_overlap(*a, *b))
+            && both(&self.src_type, &o.src_type, |a, b| a & b != 0)
+            && both(&self.dst_type, &o.dst_type, |a, b| a & b != 0);
         states && addrs && ifs && l4
     }
+}
+
+impl Cond {
+    /// Whether every packet both conditions match needs a connection state (NEW, ESTABLISHED,
+    /// RELATED) that conntrack never gives it: a TCP packet whose flags conntrack refuses
+    /// (`tcp_valid_flags` in nf_conntrack_proto_tcp.c: no flags, SYN with FIN or RST, all
+    /// flags …) is INVALID, whatever connection it seems to belong to.
+    fn conntrack_invalid_only(&self, o: &Cond) -> bool {
+        const TRACKED: u32 = crate::core::plan::CtStates::NEW
+            | crate::core::plan::CtStates::ESTABLISHED
+            | crate::core::plan::CtStates::RELATED;
+        let states = match (self.states, o.states) {
+            (Some(a), Some(b)) => a & b,
+            (Some(s), None) | (None, Some(s)) => s,
+            (None, None) => return false,
+        };
+        let tcp = self.proto == Some(6) || o.proto == Some(6);
+        if states & !TRACKED != 0 || !tcp {
+            return false;
+        }
+        let (mask, value) = match (self.flags, o.flags) {
+            (Some(a), Some(b)) => (a.0 | b.0, a.1 | b.1),
+            (Some(f), None) | (None, Some(f)) => f,
+            (None, None) => return false,
+        };
+        (0..=255u8)
+            .filter(|b| b & mask == value)
+            .all(|b| !conntrack_valid_flags(b))
+    }
+}
+
+/// Whether conntrack tracks a TCP segment with these flags (FIN 1, SYN 2, RST 4, PSH 8,
+/// ACK 16, URG 32, ECE 64, CWR 128): its `tcp_valid_flags`, where PSH, ECE and CWR do not
+/// count.
+fn conntrack_valid_flags(flags: u8) -> bool {
+    const FIN: u8 = 1;
+    const SYN: u8 = 2;
+    const RST: u8 = 4;
+    const ACK: u8 = 16;
+    const URG: u8 = 32;
+    matches!(
+        flags & (FIN | SYN | RST | ACK | URG),
+        SYN | 0x22 /* SYN|URG */ | 0x12 /* SYN|ACK */ | RST | 0x14 /* RST|ACK */
+            | 0x11 /* FIN|ACK */ | 0x31 /* FIN|ACK|URG */ | ACK | 0x30 /* ACK|URG */
+    )
 }
 
 /// The ports in both lists, sorted and merged; None when there are none. (A rule lists at
@@ -250,6 +311,31 @@ mod tests {
         for (x, y) in [(&a, &b), (&a, &c), (&b, &c), (&a, &d), (&c, &d), (&d, &d)] {
             assert_eq!(x.overlaps(y), x.and(y).is_some(), "{x:?} {y:?}");
         }
+    }
+
+    #[test]
+    fn conntrack_gives_no_state_to_invalid_tcp_flags() {
+        let tcp = |flags, states| Cond {
+            proto: Some(6),
+            flags,
+            states,
+            ..Default::default()
+        };
+        let new = Some(crate::core::plan::CtStates::NEW);
+        let xmas = tcp(Some((0x3f, 0x3f)), None);
+        let null = tcp(Some((0x3f, 0)), None);
+        let syn = tcp(Some((0x17, 0x02)), None);
+        let allow_new = tcp(None, new);
+        // all flags, none: INVALID, never NEW
+        assert!(!xmas.overlaps(&allow_new) && !null.overlaps(&allow_new));
+        // a SYN is tracked
+        assert!(syn.overlaps(&allow_new));
+        // without a state, or with INVALID, they meet
+        assert!(xmas.overlaps(&tcp(None, None)));
+        let invalid = Some(crate::core::plan::CtStates::INVALID);
+        assert!(xmas.overlaps(&tcp(None, invalid)));
+        // PSH does not count: SYN,ACK,PSH is tracked; SYN,FIN never is
+        assert!(conntrack_valid_flags(0x1a) && !conntrack_valid_flags(0x03));
     }
 
     #[test]

@@ -26,6 +26,16 @@ pub(super) struct Entry {
     /// protocols, ICMP codes, ICMPv6, TCP flags
     pub(super) more: More,
     pub(super) with: Option<&'static str>,
+    /// a block's `after` (None: first, or not a block)
+    pub(super) after: Option<String>,
+    /// a block's `state = "new"`
+    pub(super) new_only: bool,
+    /// an allow's segment: the allows between two blocks among them (never merged across)
+    pub(super) seg: usize,
+    /// a block among the allows: it goes after the last allow of this segment (its name
+    /// becomes `after` once names are unique, its index `after_allow`)
+    pub(super) after_seg: Option<usize>,
+    pub(super) after_allow: Option<usize>,
     /// for merging: everything but the source
     pub(super) key: String,
     /// from the ip6tables file
@@ -60,9 +70,16 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
             except_from: c.not_src.clone(),
             except_to: c.not_dst.clone(),
             oif: c.oif.clone(),
+            except_iif: c.not_iif.clone(),
+            except_oif: c.not_oif.clone(),
             ..Default::default()
         },
         with,
+        after: None,
+        new_only: f.new_only,
+        seg: 0,
+        after_seg: None,
+        after_allow: None,
         key: String::new(),
         v6: false,
         extra: f.extra.clone(),
@@ -72,6 +89,7 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
         e.lines.push(format!("# via line {}: {}", j.line, j.text));
     }
     e.lines.push(format!("# from line {}: {}", r.line, r.text));
+    address_types(c, &mut e.more);
     let all = vec![PortRange { lo: 1, hi: 65535 }];
     let m = &mut e.more;
     // an allow's states, said with `state` where the chain has no established rule (the
@@ -120,10 +138,29 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
     e.name = entry_name(r.comment.as_deref(), &e, c.proto);
     // the comment by its hash: a long one must not be copied into every entry of its rule
     e.key = format!(
-        "{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}",
-        e.tcp, e.udp, e.icmp, e.iif, e.more, e.with, f.via, r.comment_id, e.extra
+        "{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}",
+        e.tcp, e.udp, e.icmp, e.iif, e.more, e.with, f.via, r.comment_id, e.extra, e.new_only
     );
     e
+}
+
+/// `-m addrtype`: the types listed (`to_type`), or, when that is shorter, the ones left out
+/// (`except_to_type`): each address has exactly one type, so both say the same.
+fn address_types(c: &super::cond::Cond, m: &mut More) {
+    use super::addrtype::{ALL_TYPES, types_of};
+    let pairs = [
+        (c.dst_type, &mut m.to_type, &mut m.except_to_type),
+        (c.src_type, &mut m.from_type, &mut m.except_from_type),
+    ];
+    for (set, any, except) in pairs {
+        let Some(set) = set else { continue };
+        let (yes, no) = (types_of(set), types_of(ALL_TYPES & !set));
+        if yes.len() <= no.len() {
+            *any = yes;
+        } else {
+            *except = no;
+        }
+    }
 }
 
 /// The entry for flat rule `f` of the ip6tables file's analysis `a`: said to come from that
@@ -157,7 +194,12 @@ pub(super) fn join_families(entries: Vec<Entry>) -> Vec<Entry> {
     let any4 = vec![Cidr::V4(Ipv4Addr::UNSPECIFIED, 0)];
     let any6 = vec![Cidr::V6(Ipv6Addr::UNSPECIFIED, 0)];
     let (mut v4, v6): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| !e.v6);
-    let says = |e: &Entry| format!("{:?}", (&e.tcp, &e.udp, &e.icmp, &e.iif, &e.more, e.with));
+    let says = |e: &Entry| {
+        let what = (
+            &e.tcp, &e.udp, &e.icmp, &e.iif, &e.more, e.with, &e.after, e.new_only,
+        );
+        format!("{what:?}")
+    };
     let mut waiting: HashMap<String, VecDeque<usize>> = HashMap::new();
     for (i, f) in v4.iter().enumerate() {
         if f.from == any4 {

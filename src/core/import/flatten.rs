@@ -36,6 +36,9 @@ pub(super) struct Flat {
     pub(super) via: Vec<usize>,
     /// the `log` and `limit` its entry gets (`extra.rs`)
     pub(super) extra: EntryExtra,
+    /// a DROP or REJECT of NEW packets placed as a block that keeps its state match
+    /// (`state = "new"`): set by `classify` where no place without it keeps every verdict
+    pub(super) new_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +167,7 @@ impl Analyser<'_> {
             rule: i,
             via: walk.via.clone(),
             extra: EntryExtra::default(),
+            new_only: false,
         });
     }
 

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::entries::Entry;
 use crate::core::compile::is_reserved_name;
+use crate::core::model::BlockAt;
 use crate::core::model::{ICMPV6_TYPES, icmp_type_name};
 use crate::core::plan::PROTOCOLS;
 use crate::core::policy::names::{Repair, sanitise_name};
@@ -82,6 +83,20 @@ fn more_name(e: &Entry) -> Option<String> {
     if !m.tcp_flags.is_empty() {
         return Some("tcp-flags".into());
     }
+    let types = [
+        ("to", &m.to_type),
+        ("from", &m.from_type),
+        ("to-not", &m.except_to_type),
+        ("from-not", &m.except_from_type),
+    ];
+    for (dir, types) in types {
+        if let [t, ..] = types[..] {
+            return Some(format!(
+                "{dir}-{}",
+                crate::core::addrtype::addr_type_name(t)
+            ));
+        }
+    }
     for (proto, ports) in [("tcp", &m.tcp_sport), ("udp", &m.udp_sport)] {
         if let Some(p) = ports.first() {
             return Some(format!("{proto}-from-port-{p}"));
@@ -108,25 +123,27 @@ fn more_name(e: &Entry) -> Option<String> {
     None
 }
 
-/// Unique names, none of them one of statewall's own (a comment may say "final"): the
+/// Unique names, none of them one of statewall's own (a comment may say "final") or a place
+/// `after` names (an allow called "allows" could not be named by a block): the
 /// first entry keeps its name; a later one with the same name, or one with a reserved name,
 /// takes the first `NAME-2`, `NAME-3`, ... that no entry has or will have. (Names are at
 /// most `DERIVED_MAX` characters here, so the suffix stays within the 64 a name may have.)
 pub(super) fn make_unique(mut names: Vec<&mut String>) {
+    let taken = |n: &str| is_reserved_name(n) || BlockAt::is_keyword(n);
     let mut used: HashSet<String> = names.iter().map(|n| n.to_string()).collect();
     let mut kept: HashSet<String> = HashSet::new();
     // the next suffix to try for each name: a thousand entries called "ssh" do not each
     // count up from 2
     let mut next: HashMap<String, usize> = HashMap::new();
     for name in names.iter_mut() {
-        if !is_reserved_name(name) && kept.insert(name.to_string()) {
+        if !taken(name) && kept.insert(name.to_string()) {
             continue;
         }
         let k = next.entry(name.to_string()).or_insert(2);
         let free = loop {
             let n = format!("{name}-{k}");
             *k += 1;
-            if !used.contains(&n) && !is_reserved_name(&n) {
+            if !used.contains(&n) && !taken(&n) {
                 break n;
             }
         };
@@ -152,6 +169,11 @@ mod tests {
             iif: None,
             more: Default::default(),
             with: None,
+            after: None,
+            new_only: false,
+            seg: 0,
+            after_seg: None,
+            after_allow: None,
             key: String::new(),
             v6: false,
             extra: Default::default(),
@@ -160,14 +182,16 @@ mod tests {
 
     #[test]
     fn names_are_made_unique_and_never_statewall_own() {
-        let mut names: Vec<String> = ["final", "final", "final-2", "ssh", "ssh", "ssh-2", "icmp"]
-            .map(String::from)
-            .to_vec();
+        let mut names: Vec<String> = [
+            "final", "final", "final-2", "ssh", "ssh", "ssh-2", "icmp", "allows",
+        ]
+        .map(String::from)
+        .to_vec();
         make_unique(names.iter_mut().collect());
         assert_eq!(
             names,
             [
-                "final-3", "final-4", "final-2", "ssh", "ssh-3", "ssh-2", "icmp-2"
+                "final-3", "final-4", "final-2", "ssh", "ssh-3", "ssh-2", "icmp-2", "allows-2"
             ]
         );
     }

@@ -104,6 +104,8 @@ const ONCE: &[&[&str]] = &[
     &["--ctorigdstport"],
     &["--icmp-type", "--icmpv6-type"],
     &["--reject-with"],
+    &["--src-type"],
+    &["--dst-type"],
 ];
 
 /// The most ports one rule lists: iptables' multiport match takes 15 (a range counts as two).
@@ -241,6 +243,9 @@ impl Parser<'_> {
             return next;
         }
         if let Some(next) = self.l4_option(d, toks, i, neg.clone()) {
+            return next;
+        }
+        if let Some(next) = self.addrtype_option(&mut d.cond, toks, i, neg.clone()) {
             return next;
         }
         if let Some(n) = neg {
@@ -481,7 +486,7 @@ impl Parser<'_> {
     }
 
     /// The value of the option at `toks[i]`, or None (reported) when the line ends first.
-    fn value(&mut self, toks: &[Tok], i: usize) -> Option<Tok> {
+    pub(super) fn value(&mut self, toks: &[Tok], i: usize) -> Option<Tok> {
         let v = toks.get(i + 1).cloned();
         if v.is_none() {
             let t = &toks[i];
@@ -587,6 +592,7 @@ impl Parser<'_> {
                 | "multiport"
                 | "comment"
                 | "limit"
+                | "addrtype"
         ) {
             return i + 2;
         }
@@ -599,9 +605,6 @@ impl Parser<'_> {
                 "per-source rate and connection limits are not importable (yet)"
             }
             "owner" => "statewall does not match the local user or process that sends a packet",
-            "addrtype" => {
-                "statewall does not match address types (local, broadcast, multicast): list the addresses with `to`"
-            }
             "string" | "u32" | "bpf" => "statewall does not look inside packets' payloads",
             _ => "statewall's policy model cannot express this match",
         };

@@ -43,15 +43,24 @@ pub(super) fn policy_text(
             continue;
         }
         baseline(&mut t, v4, sec.chain, prefix);
-        for (kind, list) in [
-            ("block", &sec.blocks),
-            ("allow", &sec.allows),
-            ("reject", &sec.rejects),
-        ] {
-            for e in list {
+        // a block among the allows is written right after the allow it follows
+        let (among, blocks): (Vec<&Entry>, Vec<&Entry>) =
+            sec.blocks.iter().partition(|b| b.after_allow.is_some());
+        for e in blocks {
+            t.push('\n');
+            entry(&mut t, &format!("{prefix}block"), e);
+        }
+        for (i, e) in sec.allows.iter().enumerate() {
+            t.push('\n');
+            entry(&mut t, &format!("{prefix}allow"), e);
+            for b in among.iter().filter(|b| b.after_allow == Some(i)) {
                 t.push('\n');
-                entry(&mut t, &format!("{prefix}{kind}"), e);
+                entry(&mut t, &format!("{prefix}block"), b);
             }
+        }
+        for e in &sec.rejects {
+            t.push('\n');
+            entry(&mut t, &format!("{prefix}reject"), e);
         }
     }
     t
@@ -194,7 +203,7 @@ fn baseline(t: &mut String, v4: &Analysis, c: &Chain, prefix: &str) {
     );
 }
 
-/// One `[[allow]]` or `[[reject]]` entry, after the lines it came from.
+/// One `[[allow]]`, `[[reject]]` or `[[block]]` entry, after the lines it came from.
 fn entry(t: &mut String, kind: &str, e: &Entry) {
     for l in &e.lines {
         let _ = writeln!(t, "{l}");
@@ -235,8 +244,23 @@ fn entry(t: &mut String, kind: &str, e: &Entry) {
     if let Some(o) = &e.more.oif {
         let _ = writeln!(t, "oif = \"{o}\"");
     }
+    for (key, list) in [
+        ("except_iif", &e.more.except_iif),
+        ("except_oif", &e.more.except_oif),
+    ] {
+        if !list.is_empty() {
+            let l: Vec<String> = list.iter().map(|n| format!("\"{n}\"")).collect();
+            let _ = writeln!(t, "{key} = [{}]", l.join(", "));
+        }
+    }
     if let Some(w) = e.with {
         let _ = writeln!(t, "with = \"{w}\"");
+    }
+    if let Some(a) = &e.after {
+        let _ = writeln!(t, "after = \"{a}\"");
+    }
+    if e.new_only {
+        let _ = writeln!(t, "state = \"new\"");
     }
     if let Some(l) = &e.extra.limit {
         let _ = writeln!(t, "limit = {l}");
@@ -303,6 +327,20 @@ fn more(t: &mut String, e: &Entry) {
             })
             .collect();
         let _ = writeln!(t, "icmpv6 = [{}]", l.join(", "));
+    }
+    for (key, types) in [
+        ("to_type", &m.to_type),
+        ("except_to_type", &m.except_to_type),
+        ("from_type", &m.from_type),
+        ("except_from_type", &m.except_from_type),
+    ] {
+        if !types.is_empty() {
+            let l: Vec<String> = types
+                .iter()
+                .map(|&t| format!("\"{}\"", crate::core::addrtype::addr_type_name(t)))
+                .collect();
+            let _ = writeln!(t, "{key} = [{}]", l.join(", "));
+        }
     }
     if !m.tcp_flags.is_empty() {
         let l: Vec<String> = m

@@ -8,7 +8,7 @@ use toml::de::{DeString, DeTable, DeValue};
 
 use super::keys::Place;
 use super::{Checker, Entry, FromList, Kind, PortList, type_name};
-use crate::core::model::{Cidr, More, RejectWith};
+use crate::core::model::{BlockAt, Cidr, More, RejectWith};
 use crate::core::plan::Hook;
 
 /// The keys of one entry, each checked on its own.
@@ -32,6 +32,12 @@ struct Fields<'t, 'a> {
     from_set_written: bool,
     with: RejectWith,
     with_span: Option<Range<usize>>,
+    /// a block's `with` (None: drop) and `after`
+    block_with: Option<RejectWith>,
+    at: BlockAt,
+    at_span: Option<Range<usize>>,
+    /// a block's `state = "new"`
+    new_only: bool,
     /// where a valid `state` was written (checked against the section's baseline later)
     state_span: Option<Range<usize>>,
     /// The keys that unknown keys probably meant: a misspelt `tcp` or `name` is reported as
@@ -153,6 +159,10 @@ impl Checker<'_> {
             iif: f.iif,
             from_set: f.from_set,
             with: f.with,
+            block_with: f.block_with,
+            at: f.at,
+            at_span: f.at_span,
+            new_only: f.new_only,
             hook: Hook::Input,
             more: f.more,
             state_span: f.state_span,
@@ -179,6 +189,10 @@ impl Checker<'_> {
             from_set_written: false,
             with: RejectWith::Default,
             with_span: None,
+            block_with: None,
+            at: BlockAt::First,
+            at_span: None,
+            new_only: false,
             state_span: None,
             misspelt: Vec::new(),
         };
@@ -233,18 +247,23 @@ impl Checker<'_> {
                     f.more_restricts = true;
                     f.more.oif = self.ifname("oif", value);
                 }
-                other @ ("except_tcp" | "except_udp" | "except_tcp_sport" | "except_udp_sport") => {
-                    let list = self.ports(other, value);
-                    let ports = list.ports.into_iter().map(|(p, _)| p).collect();
-                    let m = &mut f.more;
-                    match other {
-                        "except_tcp" => m.except_tcp = ports,
-                        "except_udp" => m.except_udp = ports,
-                        "except_tcp_sport" => m.except_tcp_sport = ports,
-                        _ => m.except_udp_sport = ports,
+                k @ ("to_type" | "from_type" | "except_to_type" | "except_from_type") => {
+                    self.type_key(&mut f, k, value)
+                }
+                k @ ("except_iif" | "except_oif") => {
+                    f.more_restricts = true;
+                    let names = self.ifnames(k, value);
+                    if k == "except_iif" {
+                        f.more.except_iif = names;
+                    } else {
+                        f.more.except_oif = names;
                     }
                 }
-                "state" => {
+                k @ ("except_tcp" | "except_udp" | "except_tcp_sport" | "except_udp_sport") => {
+                    self.port_exception_key(&mut f, k, value)
+                }
+                // a block's `state = "new"` (below); an allow's list of states
+                "state" if kind != Kind::Block => {
                     // written: the entry says what it matches, even with nothing else
                     f.more_restricts = true;
                     f.more.state = self.states(kind, value);
@@ -281,10 +300,13 @@ impl Checker<'_> {
                         .extend(list.ports.into_iter().map(|(r, _)| (p, r)));
                 }
                 "with" if kind == Kind::Reject => {
-                    if let Some(w) = self.with(value) {
+                    if let Some(w) = self.with(value, false) {
                         f.with = w;
                         f.with_span = Some(value.span());
                     }
+                }
+                k @ ("with" | "after" | "state") if kind == Kind::Block => {
+                    self.block_key(&mut f, k, value)
                 }
                 _ => {
                     if let Some(meant) = self.unknown_key(key, place) {
@@ -294,6 +316,60 @@ impl Checker<'_> {
             }
         }
         f
+    }
+
+    /// `to_type`, `from_type` and their exceptions: address types.
+    fn type_key(&mut self, f: &mut Fields<'_, '_>, key: &str, value: &Spanned<DeValue<'_>>) {
+        f.more_restricts = true;
+        let types = self.addr_types(key, value);
+        let m = &mut f.more;
+        match key {
+            "to_type" => m.to_type = types,
+            "from_type" => m.from_type = types,
+            "except_to_type" => m.except_to_type = types,
+            _ => m.except_from_type = types,
+        }
+    }
+
+    /// `except_tcp`, `except_udp` and their `_sport` twins: ports excepted.
+    fn port_exception_key(
+        &mut self,
+        f: &mut Fields<'_, '_>,
+        key: &str,
+        value: &Spanned<DeValue<'_>>,
+    ) {
+        let list = self.ports(key, value);
+        let ports = list.ports.into_iter().map(|(p, _)| p).collect();
+        let m = &mut f.more;
+        match key {
+            "except_tcp" => m.except_tcp = ports,
+            "except_udp" => m.except_udp = ports,
+            "except_tcp_sport" => m.except_tcp_sport = ports,
+            _ => m.except_udp_sport = ports,
+        }
+    }
+
+    /// A block's `with` (drop, the default, or a reject kind) and `after` (its place).
+    fn block_key(&mut self, f: &mut Fields<'_, '_>, key: &str, value: &Spanned<DeValue<'_>>) {
+        if key == "after" {
+            if let Some(at) = self.block_at(value) {
+                f.at = at;
+                f.at_span = Some(value.span());
+            }
+            return;
+        }
+        if key == "state" {
+            f.new_only = self.block_state(value);
+            return;
+        }
+        // "drop" (the default) is no reject
+        if value.get_ref().as_str() != Some("drop")
+            && let Some(w) = self.with(value, true)
+        {
+            f.with = w;
+            f.with_span = Some(value.span());
+            f.block_with = Some(w);
+        }
     }
 
     fn missing_name(&mut self, kind: Kind, f: &Fields<'_, '_>, head: Range<usize>) {

@@ -1,5 +1,6 @@
 //! The keys of an entry that are neither its name, its ports nor its sources: `icmp`,
-//! `iif` and (reject entries) `with`.
+//! `iif`, `except_iif`/`except_oif`, (reject and block entries) `with` and (block entries)
+//! `after`.
 
 use std::ops::Range;
 
@@ -9,10 +10,13 @@ use toml::de::DeValue;
 use super::keys::suggest;
 use super::{Checker, type_name};
 use crate::core::diag::loc_of;
-use crate::core::model::{ICMP_TYPES, IcmpReject, RejectWith, valid_ifname_or_wildcard};
+use crate::core::model::{BlockAt, ICMP_TYPES, IcmpReject, RejectWith, valid_ifname_or_wildcard};
 
 /// An ICMP type and, when written, its code.
 pub(super) type IcmpSpec = (u8, Option<u8>);
+
+/// What `after` takes, for the help of its errors.
+pub(super) const AFTER_VALUES: &str = "`after` is \"established\" (after the established and invalid rules: open connections keep going), \"baseline\" (after the whole baseline, before the allows), the name of an [[allow]] entry of the same section (right after its rules) or \"allows\" (after the allows, before the rejects); leave it out to block before everything";
 
 const REJECT_WITH: &[&str] = &[
     "tcp-reset",
@@ -26,12 +30,21 @@ const REJECT_WITH: &[&str] = &[
 ];
 
 impl Checker<'_> {
-    pub(super) fn with(&mut self, value: &Spanned<DeValue<'_>>) -> Option<RejectWith> {
+    /// A reject entry's `with`, or (`block`) a block entry's, which also takes "drop" (the
+    /// caller's: it is no reject kind).
+    pub(super) fn with(&mut self, value: &Spanned<DeValue<'_>>, block: bool) -> Option<RejectWith> {
         let span = value.span();
         if self.tainted(&span) {
             return None;
         }
-        let valid = "\"tcp-reset\", \"port-unreachable\", \"host-unreachable\", \"admin-prohibited\", \"no-route\", \"host-prohibited\", \"net-prohibited\", \"proto-unreachable\"; leave `with` out for a tcp reset on tcp ports and port-unreachable on udp ports";
+        let kinds = "\"tcp-reset\", \"port-unreachable\", \"host-unreachable\", \"admin-prohibited\", \"no-route\", \"host-prohibited\", \"net-prohibited\", \"proto-unreachable\"";
+        let valid = if block {
+            format!("\"drop\" (the default) or a reject kind: {kinds}")
+        } else {
+            format!(
+                "{kinds}; leave `with` out for a tcp reset on tcp ports and port-unreachable on udp ports"
+            )
+        };
         let Some(s) = value.get_ref().as_str() else {
             self.error(
                 span,
@@ -72,7 +85,12 @@ impl Checker<'_> {
                     ("adm-prohibited", "admin-prohibited"),
                     ("unreachable", "port-unreachable"),
                 ];
-                let help = match suggest(stripped, REJECT_WITH, &aliases) {
+                let mut words = REJECT_WITH.to_vec();
+                if block {
+                    words.push("drop");
+                }
+                let help = match suggest(stripped, &words, &aliases) {
+                    _ if s == "drop" => "a reject entry answers what it matches; to drop it silently, make it a [[block]] (with after = \"allows\" it takes a reject's place in the chain)".to_string(),
                     Some(good) => format!("did you mean \"{good}\"? `with` is one of {valid}"),
                     None => format!("`with` is one of {valid}"),
                 };
@@ -194,6 +212,75 @@ impl Checker<'_> {
                 None
             }
         }
+    }
+
+    /// A block's `after`: where its rules go in the section's fixed order, or after which
+    /// allow entry (a name, checked against the entries once all are read:
+    /// [`Checker::block_places`]).
+    pub(super) fn block_at(&mut self, value: &Spanned<DeValue<'_>>) -> Option<BlockAt> {
+        let span = value.span();
+        if self.tainted(&span) {
+            return None;
+        }
+        let Some(s) = value.get_ref().as_str() else {
+            let found = type_name(value.get_ref());
+            self.error(
+                span,
+                format!("expected a string for `after`, found {found}"),
+                Some(AFTER_VALUES.into()),
+            );
+            return None;
+        };
+        if let Some(at) = BlockAt::PLACES.into_iter().find(|a| a.after() == Some(s)) {
+            return Some(at);
+        }
+        Some(BlockAt::Allow(s.to_string()))
+    }
+
+    /// `except_iif = "lo"` or `["lo", "docker*"]`: interfaces (or wildcards) the entry does not
+    /// match, each once.
+    pub(super) fn ifnames(&mut self, key: &str, value: &Spanned<DeValue<'_>>) -> Vec<String> {
+        let span = value.span();
+        if self.tainted(&span) {
+            return Vec::new();
+        }
+        let items: Vec<&Spanned<DeValue<'_>>> = match value.get_ref() {
+            DeValue::String(_) => vec![value],
+            DeValue::Array(items) if !items.is_empty() => items.iter().collect(),
+            other => {
+                let found = if matches!(other, DeValue::Array(_)) {
+                    "an empty array".to_string()
+                } else {
+                    type_name(other).to_string()
+                };
+                self.error(
+                    span,
+                    format!(
+                        "expected an interface name or a list of them for `{key}`, found {found}"
+                    ),
+                    Some(format!(
+                        "write {key} = \"lo\" or {key} = [\"lo\", \"docker*\"]"
+                    )),
+                );
+                return Vec::new();
+            }
+        };
+        let mut out: Vec<String> = Vec::new();
+        for item in items {
+            let Some(name) = self.ifname(key, item) else {
+                continue;
+            };
+            if out.contains(&name) {
+                self.error(
+                    item.span(),
+                    format!("interface {name:?} is listed twice in `{key}`"),
+                    Some("list each interface once".into()),
+                );
+                continue;
+            }
+            out.push(name);
+        }
+        out
     }
 
     /// `iif = "eth0"` / `oif = "br-*"`: an interface by name, or all whose names start

@@ -20,9 +20,9 @@ const ROOT_KEYS: &[&str] = &[
 ];
 const SECTION_KEYS: &[&str] = &["final", "log_final", "baseline", "allow", "reject", "block"];
 const BASELINE_KEYS: &[&str] = &["established", "invalid", "loopback", "icmp", "icmpv6"];
-/// The keys of an allow or block entry.
+/// The keys of an allow entry.
 const ALLOW_KEYS: &[&str] = &ENTRY_KEYS;
-const ENTRY_KEYS: [&str; 26] = [
+const ENTRY_KEYS: [&str; 32] = [
     "name",
     "tcp",
     "udp",
@@ -44,6 +44,12 @@ const ENTRY_KEYS: [&str; 26] = [
     "log",
     "published",
     "published_udp",
+    "except_iif",
+    "except_oif",
+    "to_type",
+    "from_type",
+    "except_to_type",
+    "except_from_type",
     "except_tcp",
     "except_udp",
     "except_tcp_sport",
@@ -51,13 +57,24 @@ const ENTRY_KEYS: [&str; 26] = [
     "state",
 ];
 /// A reject entry's: an allow entry's, and `with`.
-const REJECT_KEYS: &[&str] = &and_with(ENTRY_KEYS);
+const REJECT_KEYS: &[&str] = &and::<1, 33>(ENTRY_KEYS, ["with"]);
+/// A block entry's: an allow entry's (its `state` is `"new"` only), `with` and `after`.
+const BLOCK_KEYS: &[&str] = &and::<2, 34>(ENTRY_KEYS, ["with", "after"]);
 
-const fn and_with(keys: [&'static str; 26]) -> [&'static str; 27] {
-    let mut out = ["with"; 27];
+/// `keys` and then `more` (N is their number together: checked when compiled).
+const fn and<const M: usize, const N: usize>(
+    keys: [&'static str; 32],
+    more: [&'static str; M],
+) -> [&'static str; N] {
+    assert!(N == 32 + M);
+    let mut out = [""; N];
     let mut i = 0;
     while i < keys.len() {
         out[i] = keys[i];
+        i += 1;
+    }
+    while i < N {
+        out[i] = more[i - keys.len()];
         i += 1;
     }
     out
@@ -139,13 +156,18 @@ impl Place {
                 label: "in a reject entry",
             },
             Place::Block => Keys {
-                valid: ALLOW_KEYS,
+                valid: BLOCK_KEYS,
                 aliases: &[
                     ("source", "from"),
                     ("sources", "from"),
                     ("src", "from"),
                     ("saddr", "from"),
                     ("set", "from_set"),
+                    ("verdict", "with"),
+                    ("reject-with", "with"),
+                    ("reject_with", "with"),
+                    ("place", "after"),
+                    ("position", "after"),
                 ],
                 label: "in a block entry",
             },
@@ -183,7 +205,7 @@ impl Checker<'_> {
 
 /// What to say about unknown key `k` at `place`, and the key it probably meant.
 fn unknown_key_help(k: &str, place: Place) -> (String, Option<&'static str>) {
-    let is_entry_key = REJECT_KEYS.contains(&k) && !BASELINE_KEYS.contains(&k);
+    let is_entry_key = BLOCK_KEYS.contains(&k) && !BASELINE_KEYS.contains(&k);
     let help = match place {
         Place::Root if is_entry_key => {
             format!("`{k}` belongs to an entry: put it after an [[allow]] or [[reject]] header")
@@ -210,6 +232,10 @@ fn unknown_key_help(k: &str, place: Place) -> (String, Option<&'static str>) {
         }
         Place::Allow if k == "with" => {
             "`with` says how a reject entry answers; an allow entry accepts, so it has no `with`"
+                .to_string()
+        }
+        Place::Allow | Place::Reject if k == "after" => {
+            "`after` places a [[block]] entry in the chain; allow and reject entries have their fixed places"
                 .to_string()
         }
         Place::Allow | Place::Reject | Place::Block

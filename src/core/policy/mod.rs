@@ -53,6 +53,7 @@ mod lints;
 mod live;
 mod more;
 pub(crate) mod names;
+mod places;
 mod ports;
 mod sections;
 mod settings;
@@ -64,7 +65,9 @@ use std::ops::Range;
 use toml::de::{DeTable, DeValue};
 
 use crate::core::diag::{Diagnostic, Diags, loc_of};
-use crate::core::model::{Cidr, More, Policy, PortRange, Reject, RejectWith, Section, Service};
+use crate::core::model::{
+    Block, BlockAt, Cidr, More, Policy, PortRange, Reject, RejectWith, Section, Service,
+};
 use crate::core::plan::Hook;
 
 pub(crate) use cidr::network;
@@ -179,6 +182,13 @@ struct Entry {
     /// `from_set`, when valid: a live set's name (checked against the `[[set]]`s later)
     from_set: Option<(String, Range<usize>)>,
     with: RejectWith,
+    /// a block's `with`: None drops (the default), Some rejects
+    block_with: Option<RejectWith>,
+    /// a block's `after`, and where it was written
+    at: BlockAt,
+    at_span: Option<Range<usize>>,
+    /// a block's `state = "new"`
+    new_only: bool,
     /// the section the entry belongs to (input: the top-level entries)
     hook: Hook,
     /// the matches beyond ports, sources and `iif` (valid elements only)
@@ -282,6 +292,7 @@ impl<'s> Checker<'s> {
             }
         }
         self.duplicate_names(&entries);
+        self.block_places(&entries);
         policy.sets = self.live_sets_used(sets, &entries);
         for hook in Hook::ALL {
             let baseline = match hook {
@@ -336,7 +347,12 @@ impl<'s> Checker<'s> {
             }
         };
         match e.kind {
-            Kind::Block => block.push(service),
+            Kind::Block => block.push(Block {
+                service,
+                with: e.block_with,
+                at: e.at,
+                new_only: e.new_only,
+            }),
             Kind::Allow => allow.push(service),
             Kind::Reject => reject.push(Reject {
                 service,

@@ -164,15 +164,7 @@ pub fn apply<K: Kernel, S: Store, C: Clock>(
         .read_set_cache()
         .and_then(|b| crate::core::setcache::decode(&b));
     let cached_fp = cached.as_ref().map(|c| c.fingerprint.clone());
-    // a table of up to VERIFY_ELEMENTS set elements is read whole and checked, so that an
-    // element changed by someone else makes it drifted and the apply replaces it
-    let small = plan
-        .sets
-        .iter()
-        .filter(|s| !s.kind.live() && !s.kind.dynamic())
-        .map(|s| s.elements.len())
-        .sum::<usize>()
-        <= VERIFY_ELEMENTS;
+    let small = small_enough(plan);
     let outcome = ON_RACE.run(|_| {
         let before = k.generation()?;
         let live = if small {
@@ -265,14 +257,9 @@ pub fn apply<K: Kernel, S: Store, C: Clock>(
     // an unchanged plan is no new revision, unless boot would load something else
     // (the set cache is written with every accepted revision: its fingerprint says which,
     // without reading a revision that may hold a 100,000-line list)
-    let already = matches!(outcome, Outcome::Unchanged { .. })
-        && (cached_fp.is_some_and(|fp| fp == fingerprint)
-            || store
-                .read::<Revision>(Kind::Confirmed)
-                .ok()
-                .flatten()
-                .is_some_and(|r| r.fingerprint == fingerprint));
-    if already {
+    if matches!(outcome, Outcome::Unchanged { .. })
+        && boot_loads(store, cached_fp.as_deref(), &fingerprint)
+    {
         return Ok(Applied {
             rules: plan.chains.iter().map(|c| c.rules.len()).sum(),
             outcome,
@@ -300,6 +287,30 @@ pub fn apply<K: Kernel, S: Store, C: Clock>(
         outcome,
         fingerprint,
     })
+}
+
+/// Whether a table of `plan` is read whole and checked: one of up to [`VERIFY_ELEMENTS`] set
+/// elements, so that an element changed by someone else makes it drifted and the apply
+/// replaces it.
+fn small_enough(plan: &Plan) -> bool {
+    plan.sets
+        .iter()
+        .filter(|s| !s.kind.live() && !s.kind.dynamic())
+        .map(|s| s.elements.len())
+        .sum::<usize>()
+        <= VERIFY_ELEMENTS
+}
+
+/// Whether boot loads the plan of `fingerprint` already: the set cache's fingerprint
+/// (`cached`, written with every accepted revision) says which, without reading a revision
+/// that may hold a 100,000-line list.
+fn boot_loads<S: Store>(store: &S, cached: Option<&str>, fingerprint: &str) -> bool {
+    cached.is_some_and(|fp| fp == fingerprint)
+        || store
+            .read::<Revision>(Kind::Confirmed)
+            .ok()
+            .flatten()
+            .is_some_and(|r| r.fingerprint == fingerprint)
 }
 
 /// Commits `patch` against generation `before`: the outcome, or None when the kernel

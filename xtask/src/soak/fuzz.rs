@@ -188,8 +188,11 @@ pub fn state_seeds(policies: &[Vec<u8>]) -> Vec<Vec<u8>> {
         .take(20);
     for p in valid {
         let plan = statewall::core::compile::compile(&p, "statewall");
-        let fp = statewall::core::identity::fingerprint(&plan);
-        out.push(statewall::core::setcache::encode(&fp, &plan.sets));
+        let sets_state = statewall::core::identity::sets_state(&plan);
+        let fp = statewall::core::identity::fingerprint_from(sets_state, &plan.chains);
+        out.push(statewall::core::setcache::encode(
+            &fp, sets_state, &plan.sets,
+        ));
     }
     out
 }

@@ -1,0 +1,157 @@
+//! An entry's addresses: the address matches of each of its rule families, and the entry's
+//! own sets for lists of networks or ports.
+
+use crate::core::model::{Cidr, Service};
+use crate::core::plan::*;
+
+/// Set elements in key order, as the kernel holds them (and as the fingerprint, the wire and
+/// readback order them: sorted once here, each of those finds them in order).
+fn sorted(mut v: Vec<SetElem>) -> Vec<SetElem> {
+    if !v.is_sorted() {
+        // stable: a list with a few lines out of order is a few sorted runs, merged in
+        // linear time (an unstable sort would sort it from scratch)
+        v.sort();
+    }
+    v
+}
+
+/// A single address (/32, /128).
+fn is_host(n: &Cidr) -> bool {
+    matches!(n, Cidr::V4(_, 32) | Cidr::V6(_, 128))
+}
+
+/// The networks of `nets` in one family.
+fn of_family(nets: &[Cidr], v6: bool) -> Vec<Cidr> {
+    nets.iter()
+        .copied()
+        .filter(|n| matches!(n, Cidr::V6(..)) == v6)
+        .collect()
+}
+
+/// One element inline (`one`), several in the entry's own set of `kind` (made here) looked
+/// up by `many`: networks and port ranges alike.
+pub(super) fn one_or_set<T: Copy + Into<SetElem>>(
+    items: &[T],
+    svc: &Service,
+    kind: SetKind,
+    sets: &mut Vec<Set>,
+    one: fn(T) -> Match,
+    many: Match,
+) -> Option<Match> {
+    match items {
+        [] => None,
+        [x] => Some(one(*x)),
+        _ => {
+            sets.push(Set {
+                name: set_name(kind, &svc.name),
+                kind,
+                elements: sorted(items.iter().map(|&x| x.into()).collect()),
+                timeout: None,
+            });
+            Some(many)
+        }
+    }
+}
+
+/// The address matches of each rule family of an entry. An entry without destinations or
+/// exceptions has the rules it always had: one without any address match, or one per
+/// source family. Otherwise one per family both its sources and destinations allow; a
+/// family rule whose matches imply no family gets `meta nfproto`.
+pub(super) fn address_matches(svc: &Service, sets: &mut Vec<Set>) -> Vec<Vec<Match>> {
+    let m = &svc.more;
+    let live = svc.from_set.as_deref().and_then(if svc.from_set_hosts {
+        LiveName::hosts
+    } else {
+        LiveName::new
+    });
+    if m.to.is_empty() && m.except_from.is_empty() && m.except_to.is_empty() {
+        let mut out = Vec::new();
+        if let Some(set) = live {
+            out.push(vec![Match::SrcInLive { v6: false, set }]);
+            out.push(vec![Match::SrcInLive { v6: true, set }]);
+        } else if svc.from.is_empty() {
+            out.push(Vec::new());
+        }
+        // one pass over the sources (a from_file list may hold 100,000): by family, and
+        // networks apart from single addresses
+        let mut split: [[Vec<SetElem>; 2]; 2] = Default::default();
+        for n in &svc.from {
+            split[usize::from(matches!(n, Cidr::V6(..)))][usize::from(is_host(n))]
+                .push(SetElem::Net(*n));
+        }
+        for ((kind, addr_kind, v6), [networks, hosts]) in [
+            (SetKind::Src4, SetKind::Addr4, false),
+            (SetKind::Src6, SetKind::Addr6, true),
+        ]
+        .into_iter()
+        .zip(split)
+        {
+            let one = |e: SetElem| match e {
+                SetElem::Net(n) => Match::SrcNet(n),
+                SetElem::Ports(_) => unreachable!("sources are networks"),
+            };
+            if networks.len() + hosts.len() == 1 {
+                out.extend(networks.into_iter().chain(hosts).map(|e| vec![one(e)]));
+                continue;
+            }
+            // networks in an interval set, single addresses in a hash set: a change to a
+            // 100,000-address hash set costs the kernel no walk of the set (an interval
+            // set's does); each list kind is one lookup, one inline when it has one element
+            for (elements, kind, many) in [
+                (networks, kind, Match::SrcInSet { v6 }),
+                (hosts, addr_kind, Match::SrcInAddrs { v6 }),
+            ] {
+                match elements.len() {
+                    0 => {}
+                    1 => out.push(vec![one(elements[0])]),
+                    _ => {
+                        sets.push(Set {
+                            name: set_name(kind, &svc.name),
+                            kind,
+                            elements: sorted(elements),
+                            timeout: None,
+                        });
+                        out.push(vec![many]);
+                    }
+                }
+            }
+        }
+        return out;
+    }
+    let mut out = Vec::new();
+    for v6 in [false, true] {
+        let from = of_family(&svc.from, v6);
+        let to = of_family(&m.to, v6);
+        if (!svc.from.is_empty() && from.is_empty()) || (!m.to.is_empty() && to.is_empty()) {
+            continue;
+        }
+        let mut ms = Vec::new();
+        let (skind, dkind) = if v6 {
+            (SetKind::Src6, SetKind::Dst6)
+        } else {
+            (SetKind::Src4, SetKind::Dst4)
+        };
+        if let Some(set) = live {
+            ms.push(Match::SrcInLive { v6, set });
+        }
+        let src = Match::SrcInSet { v6 };
+        ms.extend(one_or_set(&from, svc, skind, sets, Match::SrcNet, src));
+        ms.extend(
+            of_family(&m.except_from, v6)
+                .into_iter()
+                .map(Match::SrcNetNot),
+        );
+        let dst = Match::DstInSet { v6 };
+        ms.extend(one_or_set(&to, svc, dkind, sets, Match::DstNet, dst));
+        ms.extend(
+            of_family(&m.except_to, v6)
+                .into_iter()
+                .map(Match::DstNetNot),
+        );
+        if ms.is_empty() {
+            ms.push(Match::NfProto { v6 });
+        }
+        out.push(ms);
+    }
+    out
+}

@@ -1,0 +1,214 @@
+//! Where a `[[block]]` goes: `after = "<allow name>"` names an allow entry of the block's own
+//! section (checked once every entry is read), and `state = "new"` narrows it to NEW
+//! connections. And the address types of `to_type`/`from_type` and their exceptions.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use toml::Spanned;
+use toml::de::DeValue;
+
+use super::fields::AFTER_VALUES;
+use super::keys::suggest;
+use super::{Checker, Entry, Kind, type_name};
+use crate::core::addrtype::{ADDR_TYPES, addr_type};
+use crate::core::model::BlockAt;
+use crate::core::plan::Hook;
+
+/// How a section is written, for messages.
+fn section_name(hook: Hook) -> &'static str {
+    match hook {
+        Hook::Input => "the input section (top-level entries)",
+        Hook::Forward => "[forward]",
+        Hook::Output => "[output]",
+    }
+}
+
+impl Checker<'_> {
+    /// Each block's `after = "<name>"` names an `[[allow]]` of the block's own section. A
+    /// block cannot follow another block or a reject (several blocks after one allow go in
+    /// the order they are written, so no block names another, and no order can loop). A
+    /// keyword (`"baseline"`, `"allows"`) always means its place: an allow of that name is
+    /// warned about, as no block can name it.
+    pub(super) fn block_places(&mut self, entries: &[Entry]) {
+        let mut by_name: HashMap<&str, (Kind, Hook, &Range<usize>)> = HashMap::new();
+        for e in entries {
+            if let Some((n, s)) = &e.name {
+                by_name.entry(n.as_str()).or_insert((e.kind, e.hook, s));
+            }
+        }
+        for e in entries.iter().filter(|e| e.kind == Kind::Block) {
+            let Some(span) = e.at_span.clone() else {
+                continue;
+            };
+            let name = match &e.at {
+                BlockAt::Allow(name) => name.as_str(),
+                at => {
+                    let word = at.after().unwrap_or_default();
+                    if let Some((Kind::Allow, h, _)) = by_name.get(word)
+                        && *h == e.hook
+                    {
+                        self.warning(span, format!("after = \"{word}\" is the place, not the allow entry named \"{word}\""), Some(format!("\"{word}\" is one of `after`'s places, so a block cannot name an allow called so: rename that allow to place a block right after it")));
+                    }
+                    continue;
+                }
+            };
+            let inner = super::inner_span(self.src, &span, name)
+                .map(|s| s..s + name.len())
+                .unwrap_or(span);
+            match by_name.get(name).copied() {
+                Some((Kind::Allow, h, _)) if h == e.hook => {}
+                Some((Kind::Allow, h, at)) => {
+                    let line = self.line_of(at);
+                    self.error(
+                        inner,
+                        format!("allow entry \"{name}\" is in another section"),
+                        Some(format!(
+                            "\"{name}\" (line {line}) is an allow of {}, and this block is in {}: a block goes after an allow of its own section",
+                            section_name(h),
+                            section_name(e.hook)
+                        )),
+                    );
+                }
+                Some((kind, _, at)) => {
+                    let line = self.line_of(at);
+                    let help = if kind == Kind::Block {
+                        format!(
+                            "`after` names an [[allow]] entry; blocks after the same place go in the order they are written, so give this block the `after` of \"{name}\" (line {line}) and write it below that one"
+                        )
+                    } else {
+                        format!(
+                            "`after` names an [[allow]] entry; the rejects come after every allow, so a block right before them (and after \"{name}\" too) is after = \"allows\""
+                        )
+                    };
+                    self.error(
+                        inner,
+                        format!("\"{name}\" is a {} entry, not an allow", kind.key()),
+                        Some(help),
+                    );
+                }
+                None => {
+                    let allows: Vec<&str> = entries
+                        .iter()
+                        .filter(|a| a.kind == Kind::Allow && a.hook == e.hook)
+                        .filter_map(|a| a.name.as_ref().map(|(n, _)| n.as_str()))
+                        .chain(["established", "baseline", "allows"])
+                        .collect();
+                    let aliases = [
+                        ("allow", "allows"),
+                        ("loopback", "baseline"),
+                        ("icmp", "baseline"),
+                        ("invalid", "established"),
+                        ("related", "established"),
+                    ];
+                    let help = match suggest(name, &allows, &aliases) {
+                        Some(good) => format!("did you mean \"{good}\"? {AFTER_VALUES}"),
+                        None => AFTER_VALUES.to_string(),
+                    };
+                    self.error(
+                        inner,
+                        format!("unknown place or allow entry \"{name}\" for a block"),
+                        Some(help),
+                    );
+                }
+            }
+        }
+    }
+
+    /// `to_type = ["local", "broadcast"]` (or one name): the routing table's address types
+    /// (`fib daddr type`), each once.
+    pub(super) fn addr_types(&mut self, key: &str, value: &Spanned<DeValue<'_>>) -> Vec<u8> {
+        let span = value.span();
+        if self.tainted(&span) {
+            return Vec::new();
+        }
+        let names: Vec<&str> = ADDR_TYPES.iter().map(|(n, _)| *n).collect();
+        let valid = format!(
+            "the address types are {} (as the routing table says: `ip route show table local` lists the host's local, broadcast and anycast addresses)",
+            names.join(", ")
+        );
+        let items: Vec<&Spanned<DeValue<'_>>> = match value.get_ref() {
+            DeValue::String(_) => vec![value],
+            DeValue::Array(items) if !items.is_empty() => items.iter().collect(),
+            other => {
+                let found = match other {
+                    DeValue::Array(_) => "an empty array",
+                    other => type_name(other),
+                };
+                self.error(
+                    span,
+                    format!(
+                        "expected an address type or a list of them for `{key}`, found {found}"
+                    ),
+                    Some(format!(
+                        "write {key} = \"local\" or {key} = [\"broadcast\", \"multicast\"]; {valid}"
+                    )),
+                );
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for item in items {
+            let Some(s) = item.get_ref().as_str() else {
+                let found = type_name(item.get_ref());
+                self.error(
+                    item.span(),
+                    format!("expected an address type name, found {found}"),
+                    Some(valid.clone()),
+                );
+                continue;
+            };
+            let Some(t) = addr_type(s) else {
+                let help = match suggest(s, &names, &[]) {
+                    Some(good) => format!("did you mean \"{good}\"? {valid}"),
+                    None => valid.clone(),
+                };
+                self.error(
+                    item.span(),
+                    format!("unknown address type {s:?} in `{key}`"),
+                    Some(help),
+                );
+                continue;
+            };
+            if out.contains(&t) {
+                self.error(
+                    item.span(),
+                    format!("address type {s:?} is listed twice in `{key}`"),
+                    Some("list each type once".into()),
+                );
+                continue;
+            }
+            out.push(t);
+        }
+        out
+    }
+
+    /// A block's `state`: `"new"` (its rules match NEW connections only), the one value.
+    pub(super) fn block_state(&mut self, value: &Spanned<DeValue<'_>>) -> bool {
+        let span = value.span();
+        if self.tainted(&span) {
+            return false;
+        }
+        let help = "a block matches every packet (leave `state` out), or NEW connections only: state = \"new\" (`ct state new`; packets of open connections, and those conntrack calls invalid or untracked, go on to the rules after it)";
+        match value.get_ref() {
+            DeValue::String(s) if s.as_ref() == "new" => true,
+            DeValue::String(s) => {
+                let s = s.to_string();
+                self.error(
+                    span,
+                    format!("unknown connection state {s:?} for a block"),
+                    Some(help.into()),
+                );
+                false
+            }
+            other => {
+                self.error(
+                    span,
+                    format!("expected a string for `state`, found {}", type_name(other)),
+                    Some(help.into()),
+                );
+                false
+            }
+        }
+    }
+}
