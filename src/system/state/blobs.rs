@@ -344,4 +344,20 @@ mod tests {
         );
         let _ = fs::remove_dir_all(dir.root());
     }
+
+    /// Accepting writes the record, the cache and the history, the list once.
+    #[test]
+    fn accepting_writes_record_cache_and_history() {
+        use crate::core::store::Store;
+        let dir = scratch("blobs-accept");
+        let long = "203.0.113.9\n".repeat(BLOB_MIN / 12 + 1);
+        let rev = revision(&long);
+        let (record, history) = dir.accept_revision(&rev, b"cache");
+        assert!(record.is_ok() && history.is_ok());
+        assert_eq!(dir.read(Kind::Confirmed).unwrap(), Some(rev.clone()));
+        assert_eq!(dir.last_revision().unwrap(), Some(rev));
+        assert_eq!(Store::read_set_cache(&dir).as_deref(), Some(&b"cache"[..]));
+        assert_eq!(blobs_in(&dir).len(), 1);
+        let _ = fs::remove_dir_all(dir.root());
+    }
 }
