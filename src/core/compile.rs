@@ -13,8 +13,8 @@
 use std::collections::HashMap;
 
 use crate::core::model::{
-    Block, BlockAt, Cidr, Final, IcmpReject, LimitPer, Log, Mode, Over, Policy, RejectWith,
-    Section, Service,
+    Baseline, Block, BlockAt, Cidr, Final, IcmpReject, LimitPer, Log, Mode, Over, Policy, Reject,
+    RejectWith, Section, Service,
 };
 use crate::core::plan::*;
 
@@ -65,15 +65,14 @@ pub fn compile(policy: &Policy, table: &str) -> Plan {
             });
         }
     }
-    let input = Section {
-        baseline: policy.baseline,
-        block: policy.block.clone(),
-        allow: policy.allow.clone(),
-        reject: policy.reject.clone(),
-        final_rule: policy.final_rule,
-        log_final: policy.log_final.clone(),
+    // the input section's entries, borrowed (a from_file list may hold 100,000 sources)
+    let input = Entries {
+        baseline: &policy.baseline,
+        block: &policy.block,
+        allow: &policy.allow,
+        reject: &policy.reject,
     };
-    section_rules(&input, Hook::Input, &mut rules, &mut sets);
+    section_rules(input, Hook::Input, &mut rules, &mut sets);
     if policy.mode == Mode::Audit {
         // What the final rule would drop, kept by the kernel: destination ports and
         // sources in dynamic sets with a counter per element (`statewall verify` reads them).
@@ -114,7 +113,7 @@ pub fn compile(policy: &Policy, table: &str) -> Plan {
     ] {
         let Some(section) = section else { continue };
         let mut rules = Vec::new();
-        section_rules(section, hook, &mut rules, &mut sets);
+        section_rules(Entries::of(section), hook, &mut rules, &mut sets);
         rules.extend(section.log_final.as_ref().map(|l| final_log_rule(hook, l)));
         rules.extend(final_rules(policy.mode, section.final_rule));
         chains.extend(base_chain(hook, rules));
@@ -218,7 +217,27 @@ fn base_chain(hook: Hook, rules: Vec<Rule>) -> Vec<Chain> {
 /// established · loopback (input: `iif lo`; output: `oif lo`; forward: none) · icmp · icmpv6
 /// · blocks after the baseline · allows · blocks after the allows · rejects (the final rule
 /// and the audit recorders are added by the caller).
-fn section_rules(sec: &Section, hook: Hook, rules: &mut Vec<Rule>, sets: &mut Vec<Set>) {
+/// What a section's rules are made of: its baseline and entries.
+#[derive(Clone, Copy)]
+struct Entries<'a> {
+    baseline: &'a Baseline,
+    block: &'a [Block],
+    allow: &'a [Service],
+    reject: &'a [Reject],
+}
+
+impl<'a> Entries<'a> {
+    fn of(s: &'a Section) -> Self {
+        Entries {
+            baseline: &s.baseline,
+            block: &s.block,
+            allow: &s.allow,
+            reject: &s.reject,
+        }
+    }
+}
+
+fn section_rules(sec: Entries<'_>, hook: Hook, rules: &mut Vec<Rule>, sets: &mut Vec<Set>) {
     let block_rules = |b: &Block, rules: &mut Vec<Rule>, sets: &mut Vec<Set>| {
         let start = rules.len();
         let entry = Entry::Block {
@@ -237,13 +256,13 @@ fn section_rules(sec: &Section, hook: Hook, rules: &mut Vec<Rule>, sets: &mut Ve
     };
     // the blocks `after = "<allow name>"`, by that name, in the order written
     let mut after_allow: HashMap<&str, Vec<&Block>> = HashMap::new();
-    for b in &sec.block {
+    for b in sec.block {
         if let BlockAt::Allow(name) = &b.at {
             after_allow.entry(name.as_str()).or_default().push(b);
         }
     }
     blocks(BlockAt::First, rules, sets);
-    let b = &sec.baseline;
+    let b = sec.baseline;
     // statewall's own rules: named after the baseline part, from no policy line
     let own = |comment: &str, matches: Vec<Match>, verdict| Rule {
         comment: comment.into(),
@@ -290,7 +309,7 @@ fn section_rules(sec: &Section, hook: Hook, rules: &mut Vec<Rule>, sets: &mut Ve
     // allows are then stateless (every packet of the port, both directions' replies
     // included), never `ct state new` alone, which would let only the first packet in.
     let stateful = b.established;
-    for svc in &sec.allow {
+    for svc in sec.allow {
         service_rules(svc, rules, sets, Entry::Allow { stateful }, |_| {
             Verdict::Accept
         });
@@ -299,7 +318,7 @@ fn section_rules(sec: &Section, hook: Hook, rules: &mut Vec<Rule>, sets: &mut Ve
         }
     }
     blocks(BlockAt::Allows, rules, sets);
-    for rej in &sec.reject {
+    for rej in sec.reject {
         let start = rules.len();
         service_rules(&rej.service, rules, sets, Entry::Other, |proto| {
             reject_verdict(rej.with, proto)

@@ -74,7 +74,12 @@ pub(super) fn address_matches(svc: &Service, sets: &mut Vec<Set>) -> Vec<Vec<Mat
         }
         // one pass over the sources (a from_file list may hold 100,000): by family, and
         // networks apart from single addresses
-        let mut split: [[Vec<SetElem>; 2]; 2] = Default::default();
+        let mut count = [[0usize; 2]; 2];
+        for n in &svc.from {
+            count[usize::from(matches!(n, Cidr::V6(..)))][usize::from(is_host(n))] += 1;
+        }
+        // sized first: growing a Vec of 100,000 elements copies it again and again
+        let mut split: [[Vec<SetElem>; 2]; 2] = count.map(|fam| fam.map(Vec::with_capacity));
         for n in &svc.from {
             split[usize::from(matches!(n, Cidr::V6(..)))][usize::from(is_host(n))]
                 .push(SetElem::Net(*n));
