@@ -179,28 +179,42 @@ pub fn load(path: Option<&Path>, opts: &ImportOpts) -> Result<Loaded, CliError> 
     // was read is kept, so that a rollback or a boot compiles the same lists without them
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let files = RefCell::new(BTreeMap::new());
-    let loader = |name: &str| -> Result<(String, String), String> {
+    let loader = |name: &str| -> Result<std::sync::Arc<(String, String)>, String> {
         let p = dir.join(name);
         let text = read_bounded(&p, LIST_MAX, "a from_file list")?;
-        files.borrow_mut().insert(name.to_string(), text.clone());
-        Ok((p.display().to_string(), text))
+        // shared with the parser, not copied: a list may be megabytes
+        let list = std::sync::Arc::new((p.display().to_string(), text));
+        files.borrow_mut().insert(name.to_string(), list.clone());
+        Ok(list)
     };
     let (policy, diags) = policy::parse_with(&src, &loader);
     let name = path.display().to_string();
     eprint_blocks(diags.blocks(&name, &src));
+    let errors = diags.errors();
+    // the diagnostics may point into a list: gone, the lists are the files' alone
+    drop(diags);
     match policy {
-        Some(policy) if !diags.has_errors() => Ok(Loaded {
+        Some(policy) if errors == 0 => Ok(Loaded {
             validated: Validated {
                 policy,
                 text: src,
-                files: files.into_inner(),
+                files: files
+                    .into_inner()
+                    .into_iter()
+                    .map(|(name, list)| {
+                        let text = std::sync::Arc::try_unwrap(list)
+                            .map(|(_, text)| text)
+                            .unwrap_or_else(|shared| shared.1.clone());
+                        (name, text)
+                    })
+                    .collect(),
                 source: path.display().to_string(),
             },
             path,
             iptables: false,
         }),
         _ => {
-            let n = diags.errors();
+            let n = errors;
             Err(CliError::invalid(format!(
                 "{}: {} error{}; nothing was sent to the kernel",
                 path.display(),

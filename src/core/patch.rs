@@ -259,7 +259,7 @@ mod tests {
             files
                 .iter()
                 .find(|(n, _)| n == p)
-                .map(|(n, t)| (n.clone(), t.clone()))
+                .map(|(n, t)| std::sync::Arc::new((n.clone(), t.clone())))
                 .ok_or_else(|| "no such list".to_string())
         };
         let (p, d) = crate::core::policy::parse_with(text, &load);

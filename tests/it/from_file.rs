@@ -10,11 +10,11 @@ fn parse(policy: &str, files: &[(&str, &str)]) -> (Option<statewall::core::model
         .iter()
         .map(|(n, t)| (n.to_string(), t.to_string()))
         .collect();
-    let load = |name: &str| -> Result<(String, String), String> {
+    let load = |name: &str| -> Result<std::sync::Arc<(String, String)>, String> {
         files
             .iter()
             .find(|(n, _)| n == name)
-            .map(|(n, t)| (n.clone(), t.clone()))
+            .map(|(n, t)| std::sync::Arc::new((n.clone(), t.clone())))
             .ok_or_else(|| "No such file or directory (os error 2)".to_string())
     };
     let (p, diags) = parse_with(policy, &load);

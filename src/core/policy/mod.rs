@@ -95,7 +95,7 @@ pub fn parse(src: &str) -> (Option<Policy>, Diags) {
 /// Reads a `from_file` list: its path as written in the policy → (name to show in
 /// diagnostics, text), or why it cannot be read. The CLI resolves paths relative to the
 /// policy file; tests pass files from memory. Parsing stays free of I/O.
-pub type Loader<'a> = &'a dyn Fn(&str) -> Result<(String, String), String>;
+pub type Loader<'a> = &'a dyn Fn(&str) -> Result<std::sync::Arc<(String, String)>, String>;
 
 /// [`parse`], with a way to read the network lists `from_file` names.
 pub fn parse_with(src: &str, load: Loader<'_>) -> (Option<Policy>, Diags) {

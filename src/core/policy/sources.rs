@@ -164,7 +164,7 @@ impl Checker<'_> {
             None => Err("a list file cannot name another".into()),
         };
         match loaded {
-            Ok(source) => Some(Arc::new(source)),
+            Ok(source) => Some(source),
             Err(why) => {
                 self.error(
                     span.clone(),

@@ -88,10 +88,10 @@ pub fn stored_plan(
     mode: &str,
     table: &str,
 ) -> Option<Plan> {
-    let loader = |name: &str| -> Result<(String, String), String> {
+    let loader = |name: &str| -> Result<std::sync::Arc<(String, String)>, String> {
         files
             .get(name)
-            .map(|t| (name.to_string(), t.clone()))
+            .map(|t| std::sync::Arc::new((name.to_string(), t.clone())))
             .ok_or_else(|| format!("{name} was not kept with the stored policy"))
     };
     match policy::parse_stored_with(text, &loader) {

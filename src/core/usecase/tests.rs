@@ -383,7 +383,7 @@ fn from_file_lists_travel_with_the_record_so_rollback_and_boot_compile_them() {
     let loader = |n: &str| {
         files
             .get(n)
-            .map(|t| (n.to_string(), t.clone()))
+            .map(|t| std::sync::Arc::new((n.to_string(), t.clone())))
             .ok_or_else(|| "missing".to_string())
     };
     let (pol, d) = policy::parse_with(text, &loader);

@@ -207,7 +207,7 @@ fn run_one(target: Target, input: &[u8]) -> Result<(), String> {
             let loader = |name: &str| {
                 files
                     .get(name)
-                    .map(|t| (name.to_string(), t.clone()))
+                    .map(|t| std::sync::Arc::new((name.to_string(), t.clone())))
                     .ok_or_else(|| "no such list".to_string())
             };
             let _ = policy::parse_with(&text, &loader);
