@@ -588,10 +588,39 @@ pub fn set_of(rule: &Rule, m: &Match) -> Option<String> {
     Some(set_name(kind, &rule.comment))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SetElem {
     Net(Cidr),
     Ports(PortRange),
+}
+
+impl SetElem {
+    /// The order's key as integers: networks (IPv4, then IPv6, by address, then prefix
+    /// length) before port ranges (by first, then last port) — the order a derive gives.
+    #[inline]
+    fn key(&self) -> (u8, u128, u8) {
+        match *self {
+            SetElem::Net(Cidr::V4(a, l)) => (0, u128::from(u32::from(a)), l),
+            SetElem::Net(Cidr::V6(a, l)) => (1, u128::from(a), l),
+            SetElem::Ports(r) => (2, u128::from(r.lo) << 16 | u128::from(r.hi), 0),
+        }
+    }
+}
+
+/// Sets of 100,000 elements are checked for order several times in an apply: compared as
+/// integers ([`SetElem::key`]).
+impl Ord for SetElem {
+    #[inline]
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+impl PartialOrd for SetElem {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 impl From<Cidr> for SetElem {
@@ -836,5 +865,45 @@ mod size_tests {
             "{}",
             std::mem::size_of::<super::Rule>()
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The integer order is the order a derive gives: variants, then fields in turn.
+    #[test]
+    fn set_elements_order_as_derived() {
+        #[derive(PartialEq, Eq, PartialOrd, Ord, Debug)]
+        enum Derived {
+            V4([u8; 4], u8),
+            V6([u8; 16], u8),
+            Ports(u16, u16),
+        }
+        let derived = |e: &SetElem| match *e {
+            SetElem::Net(Cidr::V4(a, l)) => Derived::V4(a.octets(), l),
+            SetElem::Net(Cidr::V6(a, l)) => Derived::V6(a.octets(), l),
+            SetElem::Ports(r) => Derived::Ports(r.lo, r.hi),
+        };
+        let mut all = Vec::new();
+        for a in [0u32, 1, 0x0a00_0000, 0x0a00_0001, 0xffff_ffff] {
+            for l in [0, 8, 32] {
+                all.push(SetElem::Net(Cidr::V4(a.into(), l)));
+            }
+        }
+        for a in [0u128, 1, 1 << 64, u128::MAX] {
+            for l in [0, 64, 128] {
+                all.push(SetElem::Net(Cidr::V6(a.into(), l)));
+            }
+        }
+        for (lo, hi) in [(1, 1), (1, 65535), (80, 80), (80, 443), (65535, 65535)] {
+            all.push(SetElem::Ports(PortRange { lo, hi }));
+        }
+        for x in &all {
+            for y in &all {
+                assert_eq!(x.cmp(y), derived(x).cmp(&derived(y)), "{x:?} {y:?}");
+            }
+        }
     }
 }

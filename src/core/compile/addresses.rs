@@ -6,11 +6,49 @@ use crate::core::plan::*;
 
 /// Set elements in key order, as the kernel holds them (and as the fingerprint, the wire and
 /// readback order them: sorted once here, each of those finds them in order).
-fn sorted(mut v: Vec<SetElem>) -> Vec<SetElem> {
-    if !v.is_sorted() {
-        // stable: a list with a few lines out of order is a few sorted runs, merged in
-        // linear time (an unstable sort would sort it from scratch)
-        v.sort();
+pub(super) fn sorted(mut v: Vec<SetElem>) -> Vec<SetElem> {
+    if v.is_sorted() {
+        return v;
+    }
+    // A sorted list with a few lines out of place (one of them changed): those are set
+    // aside while the rest closes up in place, then sorted and merged back from the end —
+    // linear, and no copy of the whole. Anything less ordered is sorted.
+    let mut strays = Vec::new();
+    let mut kept = 0;
+    for i in 0..v.len() {
+        let e = v[i];
+        if kept == 0 || v[kept - 1] <= e {
+            v[kept] = e;
+            kept += 1;
+        } else if kept < 2 || v[kept - 2] <= e {
+            // the last one kept was out of place, not this one
+            strays.push(v[kept - 1]);
+            v[kept - 1] = e;
+        } else {
+            strays.push(e);
+        }
+    }
+    if strays.len() > v.len() / 16 {
+        v.truncate(kept);
+        v.extend_from_slice(&strays);
+        v.sort_unstable();
+        return v;
+    }
+    strays.sort_unstable();
+    let (mut i, mut j) = (kept, strays.len());
+    v.truncate(kept);
+    v.extend_from_slice(&strays);
+    for k in (0..v.len()).rev() {
+        if j == 0 {
+            break;
+        }
+        if i > 0 && v[i - 1] > strays[j - 1] {
+            v[k] = v[i - 1];
+            i -= 1;
+        } else {
+            v[k] = strays[j - 1];
+            j -= 1;
+        }
     }
     v
 }
@@ -159,4 +197,55 @@ pub(super) fn address_matches(svc: &Service, sets: &mut Vec<Set>) -> Vec<Vec<Mat
         out.push(ms);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Set elements come out as a sort gives them, from lists in order, nearly in order,
+    /// reversed, shuffled, with duplicates.
+    #[test]
+    fn sorted_is_a_sort() {
+        let mut x: u64 = 0x853c_49e6_748f_ea9b;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for round in 0..3000 {
+            let n = rnd(300) as usize;
+            let mut v: Vec<SetElem> = (0..n as u32)
+                .map(|i| SetElem::Net(Cidr::V4((i * 3).into(), 32)))
+                .collect();
+            match round % 5 {
+                0 => {}
+                1 => {
+                    for _ in 0..1 + rnd(4) {
+                        if n > 0 {
+                            let i = rnd(n as u64) as usize;
+                            v[i] = SetElem::Net(Cidr::V4((rnd(1000) as u32).into(), 32));
+                        }
+                    }
+                }
+                2 => v.reverse(),
+                3 => {
+                    for i in (1..n).rev() {
+                        v.swap(i, rnd(i as u64 + 1) as usize);
+                    }
+                }
+                _ => {
+                    for i in 0..n {
+                        if rnd(10) == 0 {
+                            v[i] = v[rnd(n as u64) as usize];
+                        }
+                    }
+                }
+            }
+            let mut want = v.clone();
+            want.sort();
+            assert_eq!(sorted(v), want);
+        }
+    }
 }
