@@ -115,34 +115,13 @@ fn set_edits(old: &Plan, new: &Plan) -> Option<Vec<ElementEdit>> {
             // filled by the packet path or at run time: not the plan's to change
             continue;
         }
-        let (a, b) = (in_order(&o.elements), in_order(&n.elements));
-        let (mut del, mut add) = (Vec::new(), Vec::new());
-        let (mut i, mut j) = (0, 0);
-        while i < a.len() || j < b.len() {
-            match (a.get(i), b.get(j)) {
-                (Some(x), Some(y)) if x == y => {
-                    i += 1;
-                    j += 1;
-                }
-                (Some(x), Some(y)) if x < y => {
-                    del.push(*x);
-                    i += 1;
-                }
-                (Some(_), Some(y)) => {
-                    add.push(*y);
-                    j += 1;
-                }
-                (Some(x), None) => {
-                    del.push(*x);
-                    i += 1;
-                }
-                (None, Some(y)) => {
-                    add.push(*y);
-                    j += 1;
-                }
-                (None, None) => break,
-            }
-        }
+        // both are in key order (the compiler and the cache make them so): one merge,
+        // which checks that as it goes; sorted copies only when they are not
+        let (del, add) = match merge(&o.elements, &n.elements) {
+            Some(edits) => edits,
+            None => merge(&in_order(&o.elements), &in_order(&n.elements))?,
+        };
+        let (a, b) = (&o.elements, &n.elements);
         if b.is_empty() && !a.is_empty() {
             // a set emptied: the compiler would not have made it (a rule changed too)
             return None;
@@ -157,6 +136,44 @@ fn set_edits(old: &Plan, new: &Plan) -> Option<Vec<ElementEdit>> {
         }
     }
     Some(out)
+}
+
+/// The elements only `a` has and those only `b` has, both in key order; None when `a` or
+/// `b` is not in key order (each element after the one before it).
+fn merge(a: &[SetElem], b: &[SetElem]) -> Option<(Vec<SetElem>, Vec<SetElem>)> {
+    let (mut del, mut add) = (Vec::new(), Vec::new());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) if x == y => {
+                i += 1;
+                j += 1;
+            }
+            (Some(x), Some(y)) if x < y => {
+                del.push(*x);
+                i += 1;
+            }
+            (Some(_), Some(y)) => {
+                add.push(*y);
+                j += 1;
+            }
+            (Some(x), None) => {
+                del.push(*x);
+                i += 1;
+            }
+            (None, Some(y)) => {
+                add.push(*y);
+                j += 1;
+            }
+            (None, None) => break,
+        }
+        // what was just passed must come before what is next, in both
+        let ordered = |v: &[SetElem], k: usize| k == 0 || k >= v.len() || v[k - 1] < v[k];
+        if !ordered(a, i) || !ordered(b, j) {
+            return None;
+        }
+    }
+    Some((del, add))
 }
 
 /// A set's elements in key order (the compiler makes them so; sorted here otherwise).
@@ -248,6 +265,19 @@ mod tests {
     use super::*;
     use crate::core::fake::FakeKernel;
     use crate::core::identity::{fingerprint, table_comment};
+
+    /// One merge finds what each side alone has, and says when a side is out of order.
+    #[test]
+    fn merge_diffs_in_order_and_refuses_disorder() {
+        let e = |n: u32| SetElem::Net(crate::core::model::Cidr::V4(n.into(), 32));
+        let old = [e(1), e(3), e(5), e(7)];
+        let new = [e(1), e(4), e(5), e(7), e(9)];
+        assert_eq!(merge(&old, &new), Some((vec![e(3)], vec![e(4), e(9)])));
+        assert_eq!(merge(&old, &old), Some((vec![], vec![])));
+        assert_eq!(merge(&[e(1), e(5), e(3)], &new), None);
+        assert_eq!(merge(&old, &[e(1), e(9), e(4)]), None);
+        assert_eq!(merge(&old, &[e(1), e(1)]), None);
+    }
     use crate::core::kernel::{Change, Kernel};
 
     fn plan(text: &str, files: &[(&str, &str)]) -> Plan {
