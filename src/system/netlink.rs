@@ -418,45 +418,85 @@ impl Socket {
     ///
     /// Releasing an nfnetlink socket that committed a batch blocks ~8-11 ms in `close()`
     /// (the kernel waits for an RCU grace period), although the commit is already visible.
-    /// A forked copy of this process (no exec: the same code, no other program) keeps a
-    /// reference to the socket until this process has exited, then lets the kernel release
-    /// it; this process returns at once. The child holds no stdio, so pipes reading our
-    /// output see end-of-file when we exit. Falls back to a plain close if fork fails.
+    /// A child process (no exec: the same code, no other program) keeps a reference to the
+    /// socket until this process has exited, then lets the kernel release it; this process
+    /// returns at once. The child holds no stdio, so pipes reading our output see
+    /// end-of-file when we exit. Falls back to a plain close if it cannot be started.
+    ///
+    /// The child shares this process's memory (`CLONE_VM`) instead of copying its page
+    /// tables, which for an apply of a 100,000-line list cost more than the rest of the
+    /// child; sharing also spares this process's exit the teardown of its memory (the child
+    /// does that, later). The child only makes raw system calls on its own stack, never
+    /// touching memory this process uses.
     pub fn close_in_background(self) {
+        const STACK: usize = 64 << 10;
         let mut pipe = [0 as libc::c_int; 2];
-        // SAFETY: plain syscalls; the process is single-threaded at this point (the CLI
-        // calls this last), so fork is safe.
+        // SAFETY: plain syscalls; the child runs `closer` on a stack of its own, making
+        // only raw system calls with values passed in `args` (leaked: it outlives us).
         unsafe {
             if libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
                 return;
             }
-            match libc::fork() {
-                0 => {
-                    // child: drop stdio and our copy of the pipe's write end, wait for the
-                    // parent to exit (read returns 0), then release the socket.
-                    let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-                    for fd in 0..3 {
-                        libc::dup2(null, fd);
-                    }
-                    libc::close(pipe[1]);
-                    let mut b = 0u8;
-                    while libc::read(pipe[0], &mut b as *mut u8 as *mut libc::c_void, 1) < 0 {}
-                    libc::close(self.fd.as_raw_fd());
-                    libc::_exit(0);
-                }
-                pid if pid > 0 => {
-                    libc::close(pipe[0]);
-                    // keep the write end open until exit; the socket's last reference is
-                    // the child's, so our exit does not wait for its release
-                    std::mem::forget(self.fd);
-                }
-                _ => {
-                    libc::close(pipe[0]);
-                    libc::close(pipe[1]);
-                }
+            let stack = libc::mmap(
+                std::ptr::null_mut(),
+                STACK,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            );
+            if stack == libc::MAP_FAILED {
+                libc::close(pipe[0]);
+                libc::close(pipe[1]);
+                return;
+            }
+            let args = Box::into_raw(Box::new([self.fd.as_raw_fd(), pipe[0], pipe[1]]));
+            let pid = libc::clone(
+                closer,
+                (stack as *mut u8).add(STACK) as *mut libc::c_void,
+                libc::CLONE_VM | libc::SIGCHLD,
+                args as *mut libc::c_void,
+            );
+            if pid > 0 {
+                libc::close(pipe[0]);
+                // keep the write end open until exit; the socket's last reference is the
+                // child's, so our exit does not wait for its release
+                std::mem::forget(self.fd);
+            } else {
+                drop(Box::from_raw(args));
+                libc::munmap(stack, STACK);
+                libc::close(pipe[0]);
+                libc::close(pipe[1]);
             }
         }
     }
+}
+
+/// The child of [`Socket::close_in_background`]: drops stdio, waits for the parent to exit
+/// (its end of the pipe reads end-of-file), closes the socket, exits. Raw system calls
+/// only: it shares the parent's memory, and libc's wrappers may touch the parent's thread
+/// state.
+extern "C" fn closer(args: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `args` is the leaked [socket, pipe read end, write end] the parent made.
+    unsafe {
+        let [sock, pipe, ours] = *(args as *const [libc::c_int; 3]);
+        // our copy of the write end: the parent's must be the last one
+        libc::syscall(libc::SYS_close, ours);
+        let null = libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD,
+            c"/dev/null".as_ptr(),
+            libc::O_RDWR,
+        );
+        for fd in 0..3 {
+            libc::syscall(libc::SYS_dup3, null, fd, 0);
+        }
+        let mut b = 0u8;
+        while libc::syscall(libc::SYS_read, pipe, &mut b as *mut u8, 1) < 0 {}
+        libc::syscall(libc::SYS_close, sock);
+        libc::syscall(libc::SYS_exit_group, 0);
+    }
+    0
 }
 
 /// How long a commit took, for the CLI's summary line.
