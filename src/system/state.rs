@@ -1,8 +1,10 @@
 //! The state directory (default `/var/lib/statewall`): the last confirmed policy, the pending
 //! change (with the previous ruleset to restore), the last rollback's outcome, the guard's log.
 //!
-//! Durability and safety: every file is written to a temporary file in the same directory,
-//! fsync'ed, renamed over the old one, and the directory is fsync'ed. The directory is created
+//! Durability and safety: every record is written to a temporary file in the same directory,
+//! fsync'ed, renamed over the old one, and the directory is fsync'ed (the revision history and
+//! the set cache are renamed into place without the fsyncs: the accepted record is what boot
+//! loads, and a cache is checked before use). The directory is created
 //! 0700 and files 0600; a symlinked directory or file is refused (lstat, `O_NOFOLLOW`).
 //! Every file is a JSON envelope with a checksum of its data: a truncated or garbled file is
 //! reported as corrupt, never a panic.
@@ -220,7 +222,7 @@ impl StateDir {
         Ok(files)
     }
 
-    /// Appends a revision (durably, like every record) and drops the oldest beyond
+    /// Appends a revision (not waiting for the disk: see below) and drops the oldest beyond
     /// [`REVISIONS_KEPT`](crate::core::rollout::REVISIONS_KEPT).
     pub fn append_revision(&self, rev: &crate::core::rollout::Revision) -> Result<(), StateError> {
         self.append_revision_as(rev, None)
@@ -250,10 +252,13 @@ impl StateDir {
             Some(v) => envelope_value(Kind::Revision, v),
             None => self.record_text(Kind::Revision, rev)?,
         };
+        // not waited for on disk: the accepted record (written durably before) is what boot
+        // loads; the history is what came before it, and a crash may lose its newest entry
+        // (a torn one is skipped when read), never the accepted revision
         sub.replace_file(
             &format!("{next:010}.{}.json", rev.origin.as_str()),
             text.as_bytes(),
-            true,
+            false,
         )?;
         let keep = crate::core::rollout::REVISIONS_KEPT.saturating_sub(1);
         for (_, old) in files.iter().take(files.len().saturating_sub(keep)) {
