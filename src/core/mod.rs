@@ -24,3 +24,16 @@ pub mod setcache;
 pub mod store;
 pub mod usecase;
 pub mod verify;
+
+/// A small deterministic generator for the tests that compare a fast way with a plain one
+/// on many random inputs: xorshift64, numbers below `n`.
+#[cfg(test)]
+pub(crate) fn test_rng(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut x = seed;
+    move |n| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    }
+}

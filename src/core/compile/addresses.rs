@@ -207,13 +207,7 @@ mod tests {
     /// reversed, shuffled, with duplicates.
     #[test]
     fn sorted_is_a_sort() {
-        let mut x: u64 = 0x853c_49e6_748f_ea9b;
-        let mut rnd = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rnd = crate::core::test_rng(0x853c_49e6_748f_ea9b);
         for round in 0..3000 {
             let n = rnd(300) as usize;
             let mut v: Vec<SetElem> = (0..n as u32)

@@ -150,13 +150,7 @@ mod tests {
     /// nearly in order, reversed and shuffled, of two kinds.
     #[test]
     fn disjoint_agrees_with_every_pair() {
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut rnd = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rnd = crate::core::test_rng(0x2545_f491_4f6c_dd1d);
         let brute = |v: &[(u8, u128, u128)]| {
             (0..v.len())
                 .all(|i| (0..i).all(|j| v[i].0 != v[j].0 || v[i].2 < v[j].1 || v[j].2 < v[i].1))

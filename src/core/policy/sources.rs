@@ -484,13 +484,7 @@ mod tests {
         }
         each(&mut s, alphabet, 6, &mut check);
         // longer: random dotted quads with prefixes, some malformed
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut rnd = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rnd = crate::core::test_rng(0x9e37_79b9_7f4a_7c15);
         let mut hits = 0;
         for _ in 0..200_000 {
             let mut t = String::new();
