@@ -441,3 +441,75 @@ fn every_kind_of_set_reads_back_in_the_plans_order() {
         statewall(&ns, ["plan", &p.path(), "--exit-code"]).assert_code(0);
     }
 }
+
+/// A long `from_file` list is kept once in the state directory's blob store, not in the
+/// records; a changed line of it is patched in place; and after a reboot, boot loads the
+/// list the accepted record names from there. The kernel judges: a source the changed line
+/// adds gets in, before and after the reboot.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn a_long_list_comes_back_at_boot_from_the_blob_store() {
+    let pair = Pair::new("ls-blob");
+    with_other_source(&pair);
+    let _echo = Echo::start(&pair.fw, PORT);
+    let name = format!("statewall-test-blob-{}.txt", std::process::id());
+    let list = std::env::temp_dir().join(&name);
+    // 12,000 addresses of 10.0.0.0/8 (over 100 KB); the changed one adds the client
+    let write = |with_client: bool| {
+        let text: String = (0..12_000u32)
+            .map(|i| match i {
+                6_000 if with_client => format!("{CLIENT_V4}\n"),
+                _ => format!("{}\n", Ipv4Addr::from(0x0a00_0000 + i * 4)),
+            })
+            .collect();
+        assert!(text.len() > 100_000);
+        std::fs::write(&list, text).unwrap();
+    };
+    let p = TempPolicy::new(
+        "ls-blob",
+        &format!("[[allow]]\nname = \"bulk\"\ntcp = [{PORT}]\nfrom_file = \"{name}\"\n"),
+    );
+    write(false);
+    statewall(&pair.fw, ["apply", &p.path()]).assert_ok();
+    assert_eq!(probe(&pair, CLIENT_V4), Probe::TimedOut);
+    write(true);
+    let out = statewall(&pair.fw, ["apply", &p.path()]);
+    out.assert_ok();
+    assert!(out.stdout.contains("patched plan"), "{out}");
+    assert_eq!(probe(&pair, CLIENT_V4), Probe::Connected);
+    // the records name the list; the blob store holds both versions of it
+    let confirmed = find_file(&pair.fw.state_dir(), "confirmed.json").expect("a record");
+    let record = std::fs::read_to_string(&confirmed).unwrap();
+    assert!(
+        record.len() < 4_000 && record.contains("\"blob\""),
+        "{record}"
+    );
+    let blobs = confirmed.parent().unwrap().join("blobs");
+    assert_eq!(std::fs::read_dir(&blobs).unwrap().count(), 2);
+    // a reboot: the kernel forgets everything, the list file is gone; boot brings it back
+    std::fs::remove_file(&list).unwrap();
+    pair.fw
+        .nft(["delete", "table", "inet", "statewall"])
+        .assert_ok();
+    assert_eq!(probe(&pair, CLIENT_V4), Probe::Connected, "no table: open");
+    statewall(&pair.fw, ["boot"]).assert_ok();
+    let status = status_json(&pair.fw);
+    assert_eq!(status["drift"], false, "{status}");
+    assert_eq!(probe(&pair, CLIENT_V4), Probe::Connected);
+    assert_eq!(probe(&pair, OTHER_V4), Probe::TimedOut);
+}
+
+/// The first file called `name` under `dir`, depth first.
+fn find_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            if let Some(f) = find_file(&p, name) {
+                return Some(f);
+            }
+        } else if p.file_name().is_some_and(|n| n == name) {
+            return Some(p);
+        }
+    }
+    None
+}
