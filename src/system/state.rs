@@ -401,6 +401,22 @@ impl StateDir {
     /// through a symlink), renamed over it, so it is never half written; `durable`: the file
     /// and then the directory are fsync'd before it returns.
     fn replace_file(&self, name: &str, bytes: &[u8], durable: bool) -> Result<(), StateError> {
+        self.replace(name, bytes, durable, durable)
+    }
+
+    /// [`replace_file`](Self::replace_file) fsync'ing the file but not the directory: for
+    /// several files of one directory, fsync'd once after them all.
+    fn replace_file_synced(&self, name: &str, bytes: &[u8]) -> Result<(), StateError> {
+        self.replace(name, bytes, true, false)
+    }
+
+    fn replace(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        sync_file: bool,
+        sync_dir: bool,
+    ) -> Result<(), StateError> {
         self.ensure()?;
         let path = self.path.join(name);
         if let Ok(m) = fs::symlink_metadata(&path)
@@ -421,12 +437,12 @@ impl StateDir {
                 .open(&tmp)
                 .map_err(io_at(&tmp))?;
             f.write_all(bytes).map_err(io_at(&tmp))?;
-            if durable {
+            if sync_file {
                 f.sync_all().map_err(io_at(&tmp))?;
             }
             drop(f);
             fs::rename(&tmp, &path).map_err(io_at(&path))?;
-            if durable {
+            if sync_dir {
                 self.sync_dir()?;
             }
             Ok(())

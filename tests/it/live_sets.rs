@@ -442,9 +442,9 @@ fn every_kind_of_set_reads_back_in_the_plans_order() {
     }
 }
 
-/// A long `from_file` list is kept once in the state directory's blob store, not in the
-/// records; a changed line of it is patched in place; and after a reboot, boot loads the
-/// list the accepted record names from there. The kernel judges: a source the changed line
+/// A long `from_file` list is kept in pieces in the state directory's blob store, not in
+/// the records; a changed line of it is patched in place and writes one piece; and after a
+/// reboot, boot loads the list the accepted record names from there. The kernel judges: a source the changed line
 /// adds gets in, before and after the reboot.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
@@ -472,20 +472,23 @@ fn a_long_list_comes_back_at_boot_from_the_blob_store() {
     write(false);
     statewall(&pair.fw, ["apply", &p.path()]).assert_ok();
     assert_eq!(probe(&pair, CLIENT_V4), Probe::TimedOut);
+    let confirmed = find_file(&pair.fw.state_dir(), "confirmed.json").expect("a record");
+    let blobs = confirmed.parent().unwrap().join("blobs");
+    let before = std::fs::read_dir(&blobs).unwrap().count();
+    assert!(before > 1, "the list is kept in pieces");
     write(true);
     let out = statewall(&pair.fw, ["apply", &p.path()]);
     out.assert_ok();
     assert!(out.stdout.contains("patched plan"), "{out}");
     assert_eq!(probe(&pair, CLIENT_V4), Probe::Connected);
-    // the records name the list; the blob store holds both versions of it
-    let confirmed = find_file(&pair.fw.state_dir(), "confirmed.json").expect("a record");
+    // the records name the list's pieces; the changed line wrote the one it is in
     let record = std::fs::read_to_string(&confirmed).unwrap();
     assert!(
-        record.len() < 4_000 && record.contains("\"blob\""),
+        record.len() < 4_000 && record.contains("\"pieces\""),
         "{record}"
     );
-    let blobs = confirmed.parent().unwrap().join("blobs");
-    assert_eq!(std::fs::read_dir(&blobs).unwrap().count(), 2);
+    let added = std::fs::read_dir(&blobs).unwrap().count() - before;
+    assert!((1..=2).contains(&added), "{added} new pieces");
     // a reboot: the kernel forgets everything, the list file is gone; boot brings it back
     std::fs::remove_file(&list).unwrap();
     pair.fw

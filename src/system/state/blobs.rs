@@ -1,6 +1,7 @@
-//! `from_file` lists kept once each, by content, beside the records that name them: a
-//! record holds `{"blob": <BLAKE3 hash>, "bytes": n}` where the list's text was, the text is
-//! `blobs/<hash>`, read back checked against its hash, and collected when no record names it.
+//! `from_file` lists kept beside the records that name them, in pieces kept once each by
+//! content: a record holds `{"pieces": [<BLAKE3 hash>, …], "bytes": n}` where the list's text
+//! was, each piece is `blobs/<hash>`, read back checked against its hash, and collected when
+//! no record names it. A changed line writes the piece it is in, not the whole list.
 
 use std::collections::HashSet;
 use std::fs;
@@ -27,6 +28,42 @@ pub const BLOB_MIN: usize = 64 << 10;
 /// goes on without the lock when it cannot take it).
 const BLOB_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// A list is cut into pieces of at least this many bytes (but the last)...
+const PIECE_MIN: usize = 32 << 10;
+/// ... and at most this many (but a longer single line).
+const PIECE_MAX: usize = 256 << 10;
+
+/// The pieces a list is kept in: each ends at the end of a line that its last bytes choose
+/// (one in 64), at least [`PIECE_MIN`] bytes in, or at [`PIECE_MAX`]. The cuts depend on
+/// the text around them only, so a changed line changes the piece it is in (and perhaps the
+/// next), and the pieces before and after it stay the files they were.
+fn pieces(text: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < text.len() {
+        let mut end = start + PIECE_MIN;
+        loop {
+            let Some(nl) = text
+                .get(end..)
+                .and_then(|t| t.iter().position(|&b| b == b'\n'))
+            else {
+                end = text.len();
+                break;
+            };
+            end += nl + 1;
+            let tail = &text[end.saturating_sub(8)..end];
+            let word = tail.iter().fold(0u64, |w, &b| w << 8 | u64::from(b));
+            if end - start >= PIECE_MAX || word.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58 == 0 {
+                break;
+            }
+        }
+        let end = end.min(text.len());
+        out.push(&text[start..end]);
+        start = end;
+    }
+    out
+}
+
 impl StateDir {
     /// The record a state file's text holds, with the lists it names read from `blobs/`.
     pub(super) fn open_record<T: DeserializeOwned>(
@@ -37,7 +74,7 @@ impl StateDir {
         let mut value = open_envelope_value(kind, text)?;
         each_list(&mut value, &mut |list| {
             if list.is_object() {
-                *list = Value::String(self.read_blob(list)?);
+                *list = Value::String(self.read_list(list)?);
             }
             Ok(())
         })?;
@@ -61,10 +98,8 @@ impl StateDir {
             if let Value::String(text) = list
                 && text.len() >= BLOB_MIN
             {
-                match self.write_blob(text) {
-                    Ok(hash) => {
-                        *list = serde_json::json!({ "blob": hash, "bytes": text.len() });
-                    }
+                match self.write_list(text) {
+                    Ok(named) => *list = named,
                     Err(e) => {
                         failed = Some(e);
                         return Err(String::new());
@@ -86,49 +121,72 @@ impl StateDir {
         }
     }
 
-    /// Keeps `text` in `blobs/` under its hash (durably; nothing to write when it is there
-    /// already) and returns the hash.
-    fn write_blob(&self, text: &str) -> Result<String, StateError> {
-        let hash = blake3::hash(text.as_bytes()).to_hex().to_string();
+    /// Keeps `text` in `blobs/`, durably, as pieces ([`pieces`]) each under its hash (a
+    /// piece already there is not written again: a changed line of a long list writes the
+    /// piece it is in), and returns what a record holds instead: the pieces' hashes in order
+    /// and the length.
+    fn write_list(&self, text: &str) -> Result<Value, StateError> {
         let blobs = self.blobs();
-        if fs::symlink_metadata(blobs.path.join(&hash))
-            .is_ok_and(|m| m.is_file() && m.len() == text.len() as u64)
-        {
-            return Ok(hash);
-        }
         let created = !blobs.exists()?;
-        blobs.replace_file(&hash, text.as_bytes(), true)?;
+        let mut names = Vec::new();
+        let mut wrote = false;
+        for piece in pieces(text.as_bytes()) {
+            let hash = blake3::hash(piece).to_hex().to_string();
+            if !fs::symlink_metadata(blobs.path.join(&hash))
+                .is_ok_and(|m| m.is_file() && m.len() == piece.len() as u64)
+            {
+                blobs.replace_file_synced(&hash, piece)?;
+                wrote = true;
+            }
+            names.push(Value::String(hash));
+        }
+        if wrote {
+            blobs.sync_dir()?;
+        }
         if created {
             self.sync_dir()?;
         }
-        Ok(hash)
+        Ok(serde_json::json!({ "pieces": names, "bytes": text.len() }))
     }
 
-    /// The list a record names (`{"blob": hash, "bytes": n}`), checked against its hash.
-    fn read_blob(&self, named: &Value) -> Result<String, String> {
-        let hash = named["blob"]
-            .as_str()
-            .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-            .ok_or("a list is named by an invalid hash")?;
+    /// The list a record names (`{"pieces": [hash, …], "bytes": n}`), each piece checked
+    /// against its hash and the whole against its length.
+    fn read_list(&self, named: &Value) -> Result<String, String> {
         let bytes = named["bytes"].as_u64().ok_or("a list without its size")?;
-        let path = self.blobs().path.join(hash);
-        let short = &hash[..16];
-        let meta = fs::symlink_metadata(&path)
-            .map_err(|e| format!("the list {short}… it names cannot be read: {e}"))?;
-        if !meta.is_file() || meta.len() != bytes {
+        let hashes = named["pieces"]
+            .as_array()
+            .ok_or("a list named without its pieces")?;
+        let mut text = Vec::with_capacity(usize::try_from(bytes).unwrap_or(0).min(64 << 20));
+        let blobs = self.blobs();
+        for h in hashes {
+            let hash = h
+                .as_str()
+                .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+                .ok_or("a list piece is named by an invalid hash")?;
+            let short = &hash[..16];
+            let path = blobs.path.join(hash);
+            let meta = fs::symlink_metadata(&path)
+                .map_err(|e| format!("the list piece {short}… it names cannot be read: {e}"))?;
+            if !meta.is_file() || text.len() as u64 + meta.len() > bytes {
+                return Err(format!(
+                    "the list piece {short}… it names makes the list longer than its {bytes} bytes"
+                ));
+            }
+            let piece = fs::read(&path)
+                .map_err(|e| format!("the list piece {short}… it names cannot be read: {e}"))?;
+            if blake3::hash(&piece).to_hex().as_str() != hash {
+                return Err(format!(
+                    "the list piece {short}… it names is damaged (hash mismatch)"
+                ));
+            }
+            text.extend_from_slice(&piece);
+        }
+        if text.len() as u64 != bytes {
             return Err(format!(
-                "the list {short}… it names is not the {bytes} bytes it should be"
+                "the list it names is not the {bytes} bytes it should be"
             ));
         }
-        let text = read_nofollow(&path)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("the list {short}… it names is missing"))?;
-        if blake3::hash(text.as_bytes()).to_hex().as_str() != hash {
-            return Err(format!(
-                "the list {short}… it names is damaged (hash mismatch)"
-            ));
-        }
-        Ok(text)
+        String::from_utf8(text).map_err(|_| "a list it names is not UTF-8".into())
     }
 
     /// Deletes the blobs that no record of this scope names any more (past [`BLOB_GRACE`]).
@@ -170,8 +228,10 @@ impl StateDir {
                 continue;
             };
             let _ = each_list(&mut value, &mut |list| {
-                if let Some(h) = list["blob"].as_str() {
-                    named.insert(h.to_string());
+                for h in list["pieces"].as_array().into_iter().flatten() {
+                    if let Some(h) = h.as_str() {
+                        named.insert(h.to_string());
+                    }
                 }
                 Ok(())
             });
@@ -244,25 +304,86 @@ mod tests {
         v
     }
 
-    /// A long list is written once, by content, and named by the records; they read back
-    /// whole. A short one stays in the record.
-    #[test]
-    fn long_lists_are_kept_once_by_content() {
-        let dir = scratch("blobs");
-        let long: String = (0..10_000)
-            .map(|i| format!("10.{}.{}.0/24\n", i / 256, i % 256))
+    /// A list of `n` lines of distinct networks (about 13 bytes each), `changed` lines
+    /// replaced by another network, one more `extra` line at the end.
+    fn list(n: u32, changed: &[u32], extra: bool) -> String {
+        let mut s: String = (0..n)
+            .map(|i| match changed.contains(&i) {
+                true => format!("172.16.{}.{}\n", i / 256, i % 256),
+                false => format!("10.{}.{}.0/24\n", i / 256, i % 256),
+            })
             .collect();
+        if extra {
+            s.push_str("192.0.2.77\n");
+        }
+        s
+    }
+
+    /// The hashes a record names for its list, in order.
+    fn pieces_named(dir: &StateDir, kind: Kind) -> Vec<String> {
+        let text = fs::read_to_string(dir.file(kind)).unwrap();
+        let mut v = open_envelope_value(kind, &text).unwrap();
+        let mut out = Vec::new();
+        each_list(&mut v, &mut |l| {
+            for h in l["pieces"].as_array().into_iter().flatten() {
+                out.push(h.as_str().unwrap().to_string());
+            }
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
+    /// Cuts fall at line ends the text chooses, within the bounds; the pieces are the text.
+    #[test]
+    fn pieces_cut_at_line_ends_within_bounds() {
+        let text = list(40_000, &[], false);
+        let p = pieces(text.as_bytes());
+        assert!(p.len() > 4, "{}", p.len());
+        assert_eq!(p.concat(), text.as_bytes());
+        for (i, piece) in p.iter().enumerate() {
+            assert!(piece.ends_with(b"\n"));
+            if i + 1 < p.len() {
+                assert!(
+                    (PIECE_MIN..=PIECE_MAX).contains(&piece.len()),
+                    "{}",
+                    piece.len()
+                );
+            }
+        }
+        // no newline at all, and a short text: one piece each
+        let one_line = "x".repeat(PIECE_MAX * 2);
+        assert_eq!(pieces(one_line.as_bytes()).len(), 1);
+        assert_eq!(pieces(b"10.0.0.1\n").len(), 1);
+        assert!(pieces(b"").is_empty());
+    }
+
+    /// A long list is kept in pieces, named by the records, and reads back whole; a changed
+    /// line writes the piece it is in, the others stay. A short list stays in the record.
+    #[test]
+    fn long_lists_are_kept_in_pieces_and_a_changed_line_writes_one() {
+        let dir = scratch("blobs");
+        let long = list(20_000, &[], false);
         assert!(long.len() >= BLOB_MIN);
         let rev = revision(&long);
         dir.write(Kind::Confirmed, &rev).unwrap();
         dir.append_revision(&rev).unwrap();
-        let blobs = blobs_in(&dir);
-        assert_eq!(blobs.len(), 1, "one list, one blob: {blobs:?}");
-        assert_eq!(fs::read_to_string(&blobs[0]).unwrap(), long);
+        let first = blobs_in(&dir);
+        assert!(first.len() > 2, "{first:?}");
+        assert_eq!(pieces_named(&dir, Kind::Confirmed).len(), first.len());
         let record = fs::read_to_string(dir.file(Kind::Confirmed)).unwrap();
-        assert!(record.len() < 2_000, "the record names the list: {record}");
+        assert!(
+            record.len() < 8_000,
+            "the record names the pieces: {record}"
+        );
         assert_eq!(dir.read(Kind::Confirmed).unwrap(), Some(rev.clone()));
         assert_eq!(dir.last_revision().unwrap(), Some(rev));
+        // one line changed in the middle, one added at the end: at most two pieces each
+        let changed = revision(&list(20_000, &[10_000], true));
+        dir.write(Kind::Confirmed, &changed).unwrap();
+        let added = blobs_in(&dir).len() - first.len();
+        assert!((1..=4).contains(&added), "{added} new pieces");
+        assert_eq!(dir.read(Kind::Confirmed).unwrap(), Some(changed));
         // a short list stays inline
         let short = revision("10.0.0.0/8\n");
         dir.write(Kind::Pending, &short).unwrap();
@@ -271,55 +392,46 @@ mod tests {
                 .unwrap()
                 .contains("10.0.0.0/8")
         );
-        assert_eq!(blobs_in(&dir).len(), 1);
         let _ = fs::remove_dir_all(dir.root());
     }
 
-    /// A list that was changed, cut short or removed makes the record that names it
+    /// A piece that was changed, cut short or removed makes the record that names it
     /// corrupt (never a policy compiled from the wrong list).
     #[test]
-    fn a_damaged_list_makes_its_record_corrupt() {
+    fn a_damaged_piece_makes_its_record_corrupt() {
         let dir = scratch("blobs-damaged");
-        let long = "192.0.2.1\n".repeat(BLOB_MIN / 10 + 1);
+        let long = list(12_000, &[], false);
         dir.write(Kind::Confirmed, &revision(&long)).unwrap();
-        let blob = blobs_in(&dir).remove(0);
-        let flipped = long.replacen("192.0.2.1", "192.0.2.9", 1);
-        fs::write(&blob, &flipped).unwrap();
-        let err = dir
-            .read::<crate::core::rollout::Revision>(Kind::Confirmed)
-            .unwrap_err();
-        assert!(err.to_string().contains("damaged"), "{err}");
-        fs::write(&blob, &long[..long.len() - 1]).unwrap();
-        let err = dir
-            .read::<crate::core::rollout::Revision>(Kind::Confirmed)
-            .unwrap_err();
-        assert!(err.to_string().contains("bytes it should be"), "{err}");
-        fs::remove_file(&blob).unwrap();
-        let err = dir
-            .read::<crate::core::rollout::Revision>(Kind::Confirmed)
-            .unwrap_err();
-        assert!(err.to_string().contains("cannot be read"), "{err}");
+        let named = pieces_named(&dir, Kind::Confirmed);
+        let piece = dir.path().join(BLOBS_DIR).join(&named[1]);
+        let good = fs::read(&piece).unwrap();
+        let mut flipped = good.clone();
+        flipped[3] ^= 1;
+        fs::write(&piece, &flipped).unwrap();
+        let read = || dir.read::<crate::core::rollout::Revision>(Kind::Confirmed);
+        assert!(read().unwrap_err().to_string().contains("damaged"));
+        fs::write(&piece, &good[..good.len() - 1]).unwrap();
+        assert!(read().unwrap_err().to_string().contains("damaged"));
+        fs::remove_file(&piece).unwrap();
+        assert!(read().unwrap_err().to_string().contains("cannot be read"));
+        fs::write(&piece, &good).unwrap();
+        assert!(read().is_ok());
         let _ = fs::remove_dir_all(dir.root());
     }
 
-    /// Blobs no record names any more go once they are older than the grace period; those
+    /// Pieces no record names any more go once they are older than the grace period; those
     /// still named, and young ones, stay.
     #[test]
-    fn lists_no_record_names_are_collected() {
+    fn pieces_no_record_names_are_collected() {
         let dir = scratch("blobs-gc");
-        let list = |n: usize| "198.51.100.7\n".repeat(BLOB_MIN / 13 + 1 + n);
-        // more revisions than are kept, each with its own list
-        for n in 0..crate::core::rollout::REVISIONS_KEPT + 3 {
-            let rev = revision(&list(n));
+        let kept = crate::core::rollout::REVISIONS_KEPT;
+        // more revisions than are kept, each with a list of its own (one line differs)
+        for n in 0..kept as u32 + 3 {
+            let rev = revision(&list(8_000, &[n * 300], false));
             dir.write(Kind::Confirmed, &rev).unwrap();
             dir.append_revision(&rev).unwrap();
         }
         let all = blobs_in(&dir);
-        assert_eq!(
-            all.len(),
-            crate::core::rollout::REVISIONS_KEPT + 3,
-            "young: all kept"
-        );
         let old = std::time::SystemTime::now() - 2 * BLOB_GRACE;
         for b in &all {
             File::options()
@@ -329,19 +441,33 @@ mod tests {
                 .set_modified(old)
                 .unwrap();
         }
-        let rev = revision(&list(0));
-        dir.append_revision(&rev).unwrap();
-        // the kept revisions name lists 4.. and 0 (the last one again)
-        let left = blobs_in(&dir);
-        assert_eq!(left.len(), crate::core::rollout::REVISIONS_KEPT, "{left:?}");
-        for n in 4..crate::core::rollout::REVISIONS_KEPT + 3 {
-            let hash = blake3::hash(list(n).as_bytes()).to_hex().to_string();
-            assert!(left.iter().any(|p| p.ends_with(&hash)), "list {n} is named");
+        dir.append_revision(&revision(&list(8_000, &[0], false)))
+            .unwrap();
+        let left: HashSet<String> = blobs_in(&dir)
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        let mut named = HashSet::new();
+        named.extend(pieces_named(&dir, Kind::Confirmed));
+        for (_, p) in dir.revision_files().unwrap() {
+            let text = fs::read_to_string(p).unwrap();
+            let mut v = open_envelope_value(Kind::Revision, &text).unwrap();
+            each_list(&mut v, &mut |l| {
+                for h in l["pieces"].as_array().into_iter().flatten() {
+                    named.insert(h.as_str().unwrap().to_string());
+                }
+                Ok(())
+            })
+            .unwrap();
         }
-        assert_eq!(
-            dir.revisions().unwrap().len(),
-            crate::core::rollout::REVISIONS_KEPT
+        assert_eq!(left, named, "exactly the pieces still named are left");
+        assert!(
+            left.len() < all.len(),
+            "some went: {} of {}",
+            left.len(),
+            all.len()
         );
+        assert_eq!(dir.revisions().unwrap().len(), kept);
         let _ = fs::remove_dir_all(dir.root());
     }
 
@@ -350,14 +476,16 @@ mod tests {
     fn accepting_writes_record_cache_and_history() {
         use crate::core::store::Store;
         let dir = scratch("blobs-accept");
-        let long = "203.0.113.9\n".repeat(BLOB_MIN / 12 + 1);
-        let rev = revision(&long);
+        let rev = revision(&list(12_000, &[], false));
         let (record, history) = dir.accept_revision(&rev, b"cache");
         assert!(record.is_ok() && history.is_ok());
         assert_eq!(dir.read(Kind::Confirmed).unwrap(), Some(rev.clone()));
         assert_eq!(dir.last_revision().unwrap(), Some(rev));
         assert_eq!(Store::read_set_cache(&dir).as_deref(), Some(&b"cache"[..]));
-        assert_eq!(blobs_in(&dir).len(), 1);
+        assert_eq!(
+            blobs_in(&dir).len(),
+            pieces_named(&dir, Kind::Confirmed).len()
+        );
         let _ = fs::remove_dir_all(dir.root());
     }
 }
