@@ -94,16 +94,22 @@ pub trait Store {
     /// record (nothing more when that fails), `cache` as the set cache, `rev` appended to the
     /// history. Returns the record's result and the history's. A store may do it in one pass
     /// over the revision's lists (the state directory hashes a 100,000-line list once).
+    ///
+    /// The revision's `from_file` lists are `files` (whatever `rev.files` holds is replaced
+    /// by them): a caller that has them at hand need not copy megabytes into `rev`.
     fn accept_revision(
         &self,
         rev: &crate::core::rollout::Revision,
+        files: &std::collections::BTreeMap<String, String>,
         cache: &[u8],
     ) -> (Result<(), StoreError>, Result<(), StoreError>) {
-        if let Err(e) = self.write(Kind::Confirmed, rev) {
+        let mut full = rev.clone();
+        full.files = files.clone();
+        if let Err(e) = self.write(Kind::Confirmed, &full) {
             return (Err(e), Ok(()));
         }
         self.write_set_cache(cache);
-        (Ok(()), self.append_revision(rev))
+        (Ok(()), self.append_revision(&full))
     }
     /// The accepted plan's sets as [`write_set_cache`](Self::write_set_cache) kept them.
     fn read_set_cache(&self) -> Option<Vec<u8>>;

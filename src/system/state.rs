@@ -9,6 +9,7 @@
 //! Every file is a JSON envelope with a checksum of its data: a truncated or garbled file is
 //! reported as corrupt, never a panic.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
@@ -660,9 +661,10 @@ impl crate::core::store::Store for StateDir {
     fn accept_revision(
         &self,
         rev: &crate::core::rollout::Revision,
+        files: &BTreeMap<String, String>,
         cache: &[u8],
     ) -> (Result<(), StoreError>, Result<(), StoreError>) {
-        let value = match self.record_value(rev) {
+        let value = match self.record_with_lists(rev, files) {
             Ok(v) => v,
             Err(e) => return (Err(store_err(e)), Ok(())),
         };

@@ -118,20 +118,22 @@ pub const VERIFY_ELEMENTS: usize = 20_000;
 /// Records `rev` as the accepted revision (what boot loads) and in the history, and keeps
 /// its plan's sets (`core::setcache`) for the next incremental apply.
 pub fn accept<S: Store>(store: &S, rev: &Revision, plan: &Plan) -> Result<(), Error> {
-    accept_with(store, rev, plan, identity::sets_state(plan))
+    accept_with(store, rev, &rev.files, plan, identity::sets_state(plan))
 }
 
-/// [`accept`] of a plan whose fingerprint's state after its sets is `sets_state`.
+/// [`accept`] of a revision whose lists are `files`, of a plan whose fingerprint's state
+/// after its sets is `sets_state`.
 fn accept_with<S: Store>(
     store: &S,
     rev: &Revision,
+    files: &BTreeMap<String, String>,
     plan: &Plan,
     sets_state: u64,
 ) -> Result<(), Error> {
     // the cache only after the record: its fingerprint then never names a plan boot would
     // not load (the unchanged check trusts it to say what the accepted revision is)
     let cache = crate::core::setcache::encode(&rev.fingerprint, sets_state, &plan.sets);
-    let (record, history) = store.accept_revision(rev, &cache);
+    let (record, history) = store.accept_revision(rev, files, &cache);
     record.map_err(|e| {
         Error::Refused(format!(
             "the table was committed, but recording it for boot failed: {e}"
@@ -270,7 +272,8 @@ pub fn apply<K: Kernel, S: Store, C: Clock>(
         store,
         &Revision {
             policy_text: req.text.to_string(),
-            files: req.files.clone(),
+            // the lists go to the store by reference (`req.files`): not copied
+            files: BTreeMap::new(),
             table: plan.table.clone(),
             mode: plan.mode.as_str().to_string(),
             fingerprint: fingerprint.clone(),
@@ -279,6 +282,7 @@ pub fn apply<K: Kernel, S: Store, C: Clock>(
             sshd_ports: req.sshd_ports.to_vec(),
             trial: None,
         },
+        req.files,
         plan,
         sets_state,
     )?;

@@ -3,7 +3,7 @@
 //! was, each piece is `blobs/<hash>`, read back checked against its hash, and collected when
 //! no record names it. A changed line writes the piece it is in, not the whole list.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::path::PathBuf;
 
@@ -88,6 +88,35 @@ impl StateDir {
         data: &T,
     ) -> Result<String, StateError> {
         Ok(envelope_value(kind, self.record_value(data)?))
+    }
+
+    /// `rev` as the JSON a record holds, with `files` as its lists (the long ones written to
+    /// `blobs/` straight from `files`, never copied into the JSON).
+    pub(super) fn record_with_lists(
+        &self,
+        rev: &crate::core::rollout::Revision,
+        files: &BTreeMap<String, String>,
+    ) -> Result<Value, StateError> {
+        let mut value = serde_json::to_value(rev).expect("state records serialise");
+        if files.is_empty() {
+            if let Value::Object(m) = &mut value {
+                m.remove("files");
+            }
+            return Ok(value);
+        }
+        let mut lists = serde_json::Map::new();
+        for (name, text) in files {
+            let list = if text.len() >= BLOB_MIN {
+                self.write_list(text)?
+            } else {
+                Value::String(text.clone())
+            };
+            lists.insert(name.clone(), list);
+        }
+        if let Value::Object(m) = &mut value {
+            m.insert("files".into(), Value::Object(lists));
+        }
+        Ok(value)
     }
 
     /// `data` as the JSON a record holds, its long lists written to `blobs/` first and named.
@@ -471,13 +500,19 @@ mod tests {
         let _ = fs::remove_dir_all(dir.root());
     }
 
-    /// Accepting writes the record, the cache and the history, the list once.
+    /// Accepting writes the record, the cache and the history, the list once, from the lists
+    /// given beside the revision.
     #[test]
     fn accepting_writes_record_cache_and_history() {
         use crate::core::store::Store;
         let dir = scratch("blobs-accept");
         let rev = revision(&list(12_000, &[], false));
-        let (record, history) = dir.accept_revision(&rev, b"cache");
+        // the lists passed beside a revision that has none (an apply's way): written as its
+        let bare = crate::core::rollout::Revision {
+            files: BTreeMap::new(),
+            ..rev.clone()
+        };
+        let (record, history) = dir.accept_revision(&bare, &rev.files, b"cache");
         assert!(record.is_ok() && history.is_ok());
         assert_eq!(dir.read(Kind::Confirmed).unwrap(), Some(rev.clone()));
         assert_eq!(dir.last_revision().unwrap(), Some(rev));
