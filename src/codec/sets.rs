@@ -342,18 +342,9 @@ pub fn set_header(msg: &[u8]) -> Option<(String, Option<u64>)> {
 
 /// The default element timeout in seconds of set `set`, if `msg` describes it and it has one.
 pub fn set_timeout_of(msg: &[u8], set: &str) -> Option<u64> {
-    let body = msg.get(NLMSG_HDRLEN + NFGENMSG_LEN..)?;
-    let mut name = None;
-    let mut timeout = None;
-    for (t, p) in wire::attrs(body) {
-        match t {
-            NFTA_SET_NAME => name = Some(wire::string(p)),
-            NFTA_SET_TIMEOUT => timeout = wire::be64(p),
-            _ => {}
-        }
-    }
-    (name.as_deref() == Some(set)).then_some(())?;
-    timeout.map(|ms| ms / 1000)
+    set_header(msg)
+        .filter(|(name, _)| name == set)
+        .and_then(|(_, timeout)| timeout)
 }
 
 /// One element as the kernel dumps it.
