@@ -72,7 +72,7 @@ impl StateDir {
         text: &str,
     ) -> Result<T, String> {
         let mut value = open_envelope_value(kind, text)?;
-        each_list(&mut value, &mut |list| {
+        each_list::<String>(&mut value, &mut |list| {
             if list.is_object() {
                 *list = Value::String(self.read_list(list)?);
             }
@@ -122,25 +122,16 @@ impl StateDir {
     /// `data` as the JSON a record holds, its long lists written to `blobs/` first and named.
     pub(super) fn record_value<T: Serialize>(&self, data: &T) -> Result<Value, StateError> {
         let mut value = serde_json::to_value(data).expect("state records serialise");
-        let mut failed = None;
-        let _ = each_list(&mut value, &mut |list| {
+        each_list::<StateError>(&mut value, &mut |list| {
             if let Value::String(text) = list
                 && text.len() >= BLOB_MIN
             {
-                match self.write_list(text) {
-                    Ok(named) => *list = named,
-                    Err(e) => {
-                        failed = Some(e);
-                        return Err(String::new());
-                    }
-                }
+                let named = self.write_list(text)?;
+                *list = named;
             }
             Ok(())
-        });
-        match failed {
-            Some(e) => Err(e),
-            None => Ok(value),
-        }
+        })?;
+        Ok(value)
     }
 
     fn blobs(&self) -> StateDir {
@@ -256,7 +247,7 @@ impl StateDir {
             let Ok(mut value) = open_envelope_value(kind, &text) else {
                 continue;
             };
-            let _ = each_list(&mut value, &mut |list| {
+            let _ = each_list::<()>(&mut value, &mut |list| {
                 for h in list["pieces"].as_array().into_iter().flatten() {
                     if let Some(h) = h.as_str() {
                         named.insert(h.to_string());
@@ -275,10 +266,10 @@ impl StateDir {
 
 /// Calls `f` on each list of every `files` object in a record (the `from_file` lists of a
 /// revision, a candidate, a previous policy): a string, or the name of a blob.
-fn each_list(
+fn each_list<E>(
     v: &mut Value,
-    f: &mut dyn FnMut(&mut Value) -> Result<(), String>,
-) -> Result<(), String> {
+    f: &mut dyn FnMut(&mut Value) -> Result<(), E>,
+) -> Result<(), E> {
     match v {
         Value::Object(map) => {
             for (key, child) in map.iter_mut() {
@@ -353,7 +344,7 @@ mod tests {
         let text = fs::read_to_string(dir.file(kind)).unwrap();
         let mut v = open_envelope_value(kind, &text).unwrap();
         let mut out = Vec::new();
-        each_list(&mut v, &mut |l| {
+        each_list::<()>(&mut v, &mut |l| {
             for h in l["pieces"].as_array().into_iter().flatten() {
                 out.push(h.as_str().unwrap().to_string());
             }
@@ -481,7 +472,7 @@ mod tests {
         for (_, p) in dir.revision_files().unwrap() {
             let text = fs::read_to_string(p).unwrap();
             let mut v = open_envelope_value(Kind::Revision, &text).unwrap();
-            each_list(&mut v, &mut |l| {
+            each_list::<()>(&mut v, &mut |l| {
                 for h in l["pieces"].as_array().into_iter().flatten() {
                     named.insert(h.as_str().unwrap().to_string());
                 }
