@@ -266,10 +266,7 @@ impl StateDir {
 
 /// Calls `f` on each list of every `files` object in a record (the `from_file` lists of a
 /// revision, a candidate, a previous policy): a string, or the name of a blob.
-fn each_list<E>(
-    v: &mut Value,
-    f: &mut dyn FnMut(&mut Value) -> Result<(), E>,
-) -> Result<(), E> {
+fn each_list<E>(v: &mut Value, f: &mut dyn FnMut(&mut Value) -> Result<(), E>) -> Result<(), E> {
     match v {
         Value::Object(map) => {
             for (key, child) in map.iter_mut() {

@@ -362,6 +362,23 @@ impl Drop for Netns {
     }
 }
 
+/// An IPv4 /24 and an IPv6 /64 (no DAD) on `dev` of `ns`.
+fn add_addresses(ns: &Netns, dev: &str, v4: Ipv4Addr, v6: Ipv6Addr) {
+    ns.exec(["ip", "addr", "add", &format!("{v4}/24"), "dev", dev])
+        .assert_ok();
+    ns.exec([
+        "ip",
+        "-6",
+        "addr",
+        "add",
+        &format!("{v6}/64"),
+        "dev",
+        dev,
+        "nodad",
+    ])
+    .assert_ok();
+}
+
 /// Two namespaces joined by a veth pair: `fw` (the firewalled host: 192.0.2.1/24,
 /// 2001:db8:5a::1/64 on `veth-fw`) and `client` (192.0.2.2/24, 2001:db8:5a::2/64 on
 /// `veth-client`). Both ends are up, addresses are not tentative.
@@ -394,19 +411,7 @@ impl Pair {
             (&fw, FW_IF, FW_V4, FW_V6),
             (&client, CLIENT_IF, CLIENT_V4, CLIENT_V6),
         ] {
-            ns.exec(["ip", "addr", "add", &format!("{v4}/24"), "dev", dev])
-                .assert_ok();
-            ns.exec([
-                "ip",
-                "-6",
-                "addr",
-                "add",
-                &format!("{v6}/64"),
-                "dev",
-                dev,
-                "nodad",
-            ])
-            .assert_ok();
+            add_addresses(ns, dev, v4, v6);
             ns.exec(["ip", "link", "set", dev, "up"]).assert_ok();
         }
         let pair = Pair { fw, client };
@@ -417,21 +422,7 @@ impl Pair {
     /// Gives the client one more source address per family (on its veth, no DAD): "another
     /// source" for tests of what one source may do and another may not.
     pub fn add_client_address(&self, v4: Ipv4Addr, v6: Ipv6Addr) {
-        self.client
-            .exec(["ip", "addr", "add", &format!("{v4}/24"), "dev", CLIENT_IF])
-            .assert_ok();
-        self.client
-            .exec([
-                "ip",
-                "-6",
-                "addr",
-                "add",
-                &format!("{v6}/64"),
-                "dev",
-                CLIENT_IF,
-                "nodad",
-            ])
-            .assert_ok();
+        add_addresses(&self.client, CLIENT_IF, v4, v6);
     }
 
     /// Bounded wait until both ends have carrier and no IPv6 address is tentative.
