@@ -415,27 +415,30 @@ impl Parser<'_> {
                 };
                 d.cond.proto = self.protocol(&v);
             }
-            "--dport" | "--destination-port" | "--dports" | "--destination-ports" => {
+            "--dport"
+            | "--destination-port"
+            | "--dports"
+            | "--destination-ports"
+            | "--sport"
+            | "--source-port"
+            | "--sports"
+            | "--source-ports" => {
                 let Some(v) = self.value(toks, i) else {
                     return Some(None);
                 };
                 let ports = self.ports(d, t, &v);
-                // `! --dports 80,443`: every port but these (`except_tcp`, `except_udp`)
-                if neg.is_some() {
-                    d.cond.not_ports = ports;
+                let c = &mut d.cond;
+                let (yes, not) = if t.text.starts_with("--d") {
+                    (&mut c.ports, &mut c.not_ports)
                 } else {
-                    d.cond.ports = Some(ports);
-                }
-            }
-            "--sport" | "--source-port" | "--sports" | "--source-ports" => {
-                let Some(v) = self.value(toks, i) else {
-                    return Some(None);
+                    (&mut c.sports, &mut c.not_sports)
                 };
-                let ports = self.ports(d, t, &v);
+                // `! --dports 80,443`: every port but these (`except_tcp`, `except_udp`, and
+                // their `_sport` twins)
                 if neg.is_some() {
-                    d.cond.not_sports = ports;
+                    *not = ports;
                 } else {
-                    d.cond.sports = Some(ports);
+                    *yes = Some(ports);
                 }
             }
             "--ctorigdstport" => {
