@@ -11,7 +11,8 @@ use super::flatten::{Flat, Verdict};
 use super::lines::{FILTER_CHAINS, Parser, Tables};
 use super::notes::Notes;
 use super::rule::{IptRule, RejectKind, Target};
-use crate::core::diag::{Diagnostic, Diags};
+use crate::core::diag::{Diagnostic, Diags, shorten};
+use crate::core::plan::CtStates;
 
 /// The final rule: Some(rule) for a catch-all rule, None for the chain policy.
 pub(super) type FinalRule = (Option<usize>, Verdict);
@@ -55,6 +56,10 @@ pub(super) struct Analyser<'s> {
     pub(super) hook: Hook,
     /// whether it has an established rule (statewall's allows then match NEW only)
     pub(super) stateful: bool,
+    /// the chain is analysed as if it had no plain ESTABLISHED,RELATED accept: that rule is
+    /// an allow in its place (`state`), for a chain whose order the established rule, always
+    /// near the top in statewall, would change
+    pub(super) late_established: bool,
     /// the LOG and `-m recent --set` rules met on the walk (`extra.rs`)
     pub(super) side: Vec<Side>,
     /// the DROPs that fit no block place in the chain being analysed: the rule, and for
@@ -99,6 +104,7 @@ pub(super) fn analyse(src: &str, fam: Fam) -> Result<Analysis, Diags> {
         notes: Notes::default(),
         hook: Hook::Input,
         stateful: true,
+        late_established: false,
         side: Vec::new(),
         unplaced: Vec::new(),
     };
@@ -158,9 +164,42 @@ impl Analyser<'_> {
         }
         let final_rule = self.final_rule(policies, &mut flat)?;
         let log_final = self.extras(&mut flat, final_rule);
+        // kept to try once more as a chain without the established rule, if need be
+        let again = (flat.clone(), self.diags.clone(), self.notes.clone());
+        self.late_established = false;
         let mut found = Found::default();
-        let ranked = self.rank_all(flat, &mut found, final_rule);
+        let mut ranked = self.rank_all(flat, &mut found, final_rule);
         self.check_order(&ranked, final_rule);
+        if self.diags.total() != before && found.established.is_some() {
+            // the ESTABLISHED,RELATED accept comes after a rule that it may not overtake (a
+            // DROP of a host among the accepts, the file's other accepts being stateless): as
+            // a chain without statewall's established rule, that accept stays in its place
+            let (flat, diags, notes) = again;
+            let refused = std::mem::replace(&mut self.diags, diags);
+            let noted = std::mem::replace(&mut self.notes, notes);
+            self.late_established = true;
+            found = Found::default();
+            ranked = self.rank_all(flat, &mut found, final_rule);
+            self.check_order(&ranked, final_rule);
+            self.late_established = false;
+            if self.diags.total() != before {
+                self.diags = refused;
+                self.notes = noted;
+            } else {
+                let r = ranked.iter().find(|(_, f)| {
+                    f.verdict == Verdict::Accept
+                        && f.cond
+                            == super::cond::Cond {
+                                states: Some(CtStates::ESTABLISHED | CtStates::RELATED),
+                                ..Default::default()
+                            }
+                });
+                if let Some((_, f)) = r {
+                    let r = &self.rules[f.rule];
+                    self.notes.push(format!("line {}: `{}` comes after rules that statewall's established rule, always first, would overtake: {} is imported without it (`established = false`), its allows accept every state as in the file, and this accept of established and related packets is an allow in its place", r.line, r.text, self.hook.chain()));
+                }
+            }
+        }
         if self.diags.total() != before {
             return None;
         }
@@ -244,7 +283,7 @@ fn undeclared(src: &str, tables: &Tables, diags: &mut Diags) {
 
 impl Analyser<'_> {
     /// The chain's policy, or the first catch-all rule: that ends the chain, and anything after
-    /// it is never reached (reported, and cut from `flat`). None when the policy is neither
+    /// it is never reached (noted, and cut from `flat`). None when the policy is neither
     /// ACCEPT nor DROP.
     fn final_rule(
         &mut self,
@@ -264,8 +303,10 @@ impl Analyser<'_> {
             final_rule = (Some(flat[at].rule), flat[at].verdict);
             let later: Vec<usize> = flat[at + 1..].iter().map(|f| f.rule).collect();
             let l = rules[flat[at].rule].line;
+            // iptables-restore loads them, and they never decide a packet: left out, said
             for r in dedup(later) {
-                self.error(rules[r].span.clone(), "this rule is never reached", format!("line {l} decides every packet before it; remove this rule, or move it before line {l}"));
+                let r = &rules[r];
+                self.notes.push(format!("line {}: `{}` is never reached (line {l} decides every packet before it) and is left out, as it has no effect in the file either; move it before line {l} if it was meant to", r.line, shorten(&r.text, 80)));
             }
             flat.truncate(at);
         }
@@ -325,13 +366,21 @@ mod tests {
     #[test]
     fn the_first_catch_all_ends_the_chain() {
         let src = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT\n-A INPUT -p tcp --dport 22 -j ACCEPT\n-A INPUT -j DROP\n-A INPUT -p tcp --dport 80 -j ACCEPT\nCOMMIT\n";
-        let diags = analyse(src, Fam::V4).unwrap_err();
-        let msgs: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
-        assert_eq!(msgs, ["this rule is never reached"]);
-        assert_eq!(diags[0].loc.line, 6);
-        let ok = src.replace("-A INPUT -p tcp --dport 80 -j ACCEPT\n", "");
-        let a = analyse(&ok, Fam::V4).unwrap();
+        let a = analyse(src, Fam::V4).unwrap();
+        let notes: Vec<&String> = a.notes.iter().collect();
+        assert!(
+            notes[0].starts_with(
+                "line 6: `-A INPUT -p tcp --dport 80 -j ACCEPT` is never reached (line 5 decides"
+            ),
+            "{}",
+            notes[0]
+        );
         assert_eq!(a.input.final_rule, (Some(2), Verdict::Drop));
+        assert_eq!(
+            a.input.allows.len(),
+            1,
+            "port 80 is left out, as iptables never reaches it"
+        );
         assert_eq!(a.input.established, Some(0));
         assert_eq!(a.input.allows.len(), 1);
     }

@@ -81,13 +81,7 @@ pub(super) fn build(
     );
     sections.iter_mut().for_each(place_among);
     if ipv6 == Ipv6::Mirror {
-        let all = sections.iter().flat_map(|s| {
-            s.blocks
-                .iter()
-                .chain(s.allows.iter())
-                .chain(s.rejects.iter())
-        });
-        mirror_notes(all, &mut notes);
+        mirror_notes(&sections, &mut notes);
     }
     match ipv6 {
         Ipv6::Mirror => notes.push("--mirror-ipv6: entries without a source apply to IPv6 as well; statewall adds its ICMPv6 baseline (errors, echo, MLD, router and neighbour discovery), which IPv6 cannot work without".into()),
@@ -336,25 +330,85 @@ fn limit_per_family(e: &mut Entry) {
     }
 }
 
-/// `--mirror-ipv6`: what IPv6 does not get from the entries.
-fn mirror_notes<'e>(entries: impl Iterator<Item = &'e Entry>, notes: &mut Notes) {
-    for e in entries {
-        let any_v6 = e
-            .from
+/// `--mirror-ipv6`: what IPv6 does not get from the entries, one note per kind naming the
+/// entries (the first [`NAMED`]; a file of 200 source-restricted accepts gets one note).
+fn mirror_notes(sections: &[Section], notes: &mut Notes) {
+    const NAMED: usize = 8;
+    let v4_only = |e: &Entry| {
+        !e.from.is_empty()
+            && !e
+                .from
+                .iter()
+                .any(|n| matches!(n, crate::core::model::Cidr::V6(..)))
+    };
+    let mut kinds: [(&str, Vec<&str>); 4] = [
+        (
+            "accept IPv4 sources only: IPv6 clients meet the rules after them (add IPv6 networks to their `from` if they should get in)",
+            Vec::new(),
+        ),
+        ("stop IPv4 sources only: IPv6 sources pass them", Vec::new()),
+        ("match ICMPv4 types only", Vec::new()),
+        (
+            "have IPv4 exceptions: on IPv6 they match without them",
+            Vec::new(),
+        ),
+    ];
+    for s in sections {
+        for (e, allow) in s
+            .blocks
             .iter()
-            .any(|n| matches!(n, crate::core::model::Cidr::V6(..)));
-        if !e.from.is_empty() && !any_v6 {
-            notes.push(format!("entry \"{}\" is restricted to IPv4 sources: IPv6 clients meet the final rule (add IPv6 networks to its `from` if they should get in)", e.name));
+            .chain(&s.rejects)
+            .map(|e| (e, false))
+            .chain(s.allows.iter().map(|e| (e, true)))
+        {
+            if v4_only(e) {
+                kinds[usize::from(!allow)].1.push(&e.name);
+            }
+            if !e.icmp.is_empty() {
+                kinds[2].1.push(&e.name);
+            }
+            if !e.more.except_from.is_empty() || !e.more.except_to.is_empty() {
+                kinds[3].1.push(&e.name);
+            }
         }
-        if !e.icmp.is_empty() {
-            notes.push(format!("entry \"{}\" matches ICMPv4 types only", e.name));
+    }
+    for (what, names) in kinds {
+        if names.is_empty() {
+            continue;
         }
-        if !e.more.except_from.is_empty() || !e.more.except_to.is_empty() {
-            notes.push(format!(
-                "entry \"{}\" has IPv4 exceptions: on IPv6 it matches without them",
-                e.name
-            ));
+        let mut list = names
+            .iter()
+            .take(NAMED)
+            .map(|n| format!("\"{n}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if names.len() > NAMED {
+            list.push_str(&format!(" and {} more", names.len() - NAMED));
         }
+        let (one, many) = if names.len() == 1 {
+            ("entry", "s")
+        } else {
+            ("entries", "")
+        };
+        let what = if names.len() == 1 {
+            what.replace("them", "it")
+                .replace("their", "its")
+                .replace(" they ", " it ")
+        } else {
+            what.to_string()
+        };
+        let verb = what.split_once(' ').map_or("", |(v, _)| v);
+        let rest = what.split_once(' ').map_or("", |(_, r)| r);
+        let verb = if names.len() == 1 {
+            match verb {
+                "have" => "has".to_string(),
+                "match" => "matches".to_string(),
+                v => format!("{v}{many}"),
+            }
+        } else {
+            verb.to_string()
+        };
+        notes.push(format!("{one} {list} {verb} {rest}"));
     }
 }
 

@@ -431,7 +431,9 @@ impl Analyser<'_> {
         };
         match f.verdict {
             Verdict::Accept if only(states_only(EST)) => {
-                found.established.get_or_insert(f.rule);
+                if !self.late_established {
+                    found.established.get_or_insert(f.rule);
+                }
                 Some(Rank::Established)
             }
             Verdict::Accept if only(lo) || (self.hook == Hook::Input && only(lo_nets)) => {
