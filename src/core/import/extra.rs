@@ -26,11 +26,13 @@ pub(super) struct Extra {
     pub(super) recent: Option<Recent>,
 }
 
-/// `--log-prefix`, `--log-level` as written.
+/// `--log-prefix`, `--log-level` as written (and NFLOG's `--nflog-prefix`, `--nflog-group`).
 #[derive(Debug, Clone, Default)]
 pub(super) struct LogOpts {
     pub(super) prefix: Option<String>,
     pub(super) level: Option<String>,
+    /// an NFLOG target: its group (0 when not said)
+    pub(super) group: Option<String>,
 }
 
 /// `-m limit --limit N/unit --limit-burst B` as written.
@@ -368,6 +370,14 @@ impl Analyser<'_> {
                 parts.push(format!("prefix = \"{p}\""));
             } else {
                 self.notes.push(format!("line {l}: the log prefix is not kept (statewall's are up to {LOG_PREFIX_MAX} printable characters without `\"` or `\\`): statewall's default prefix is used"));
+            }
+        }
+        if let Some(g) = &r.extra.log.group {
+            match g.parse::<u16>() {
+                Ok(g) => parts.push(format!("group = {g}")),
+                Err(_) => self.notes.push(format!(
+                    "line {l}: nflog group `{g}` is not a number up to 65535: statewall logs to the kernel log"
+                )),
             }
         }
         if let Some(level) = &r.extra.log.level {

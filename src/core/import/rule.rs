@@ -275,6 +275,10 @@ impl Parser<'_> {
                 let v = self.value(toks, i)?;
                 d.target_span = Some(v.span.clone());
                 d.target = Some(target_of(&v.text));
+                if v.text == "NFLOG" {
+                    // iptables' default group; `--nflog-group` (before or after) says another
+                    d.extra.log.group.get_or_insert_with(|| "0".into());
+                }
             }
             "-g" | "--goto" => {
                 self.err(
@@ -298,6 +302,16 @@ impl Parser<'_> {
             "--log-tcp-sequence" | "--log-tcp-options" | "--log-ip-options" | "--log-uid" => {
                 return Some(i + 1);
             }
+            o @ ("--nflog-prefix" | "--nflog-group") => {
+                let v = self.value(toks, i)?.text;
+                if o == "--nflog-prefix" {
+                    d.extra.log.prefix = Some(v);
+                } else {
+                    d.extra.log.group = Some(v);
+                }
+            }
+            // how much of the packet goes to the group, and how many at once: what is logged
+            "--nflog-range" | "--nflog-size" | "--nflog-threshold" => {}
             "-f" | "--fragment" => {
                 self.err(sp, "a fragment match (`-f`)", "statewall's rules see packets after conntrack has reassembled them; a match on non-first fragments cannot be imported");
                 return Some(i + 1);

@@ -15,7 +15,7 @@ pub(super) fn target_of(name: &str) -> Target {
         "ACCEPT" => Target::Accept,
         "DROP" => Target::Drop,
         "REJECT" => PLAIN_REJECT,
-        "LOG" => Target::Log,
+        "LOG" | "NFLOG" => Target::Log,
         "RETURN" => Target::Return,
         other => Target::Jump(other.to_string()),
     }
