@@ -341,14 +341,25 @@ fn mirror_notes(sections: &[Section], notes: &mut Notes) {
                 .iter()
                 .any(|n| matches!(n, crate::core::model::Cidr::V6(..)))
     };
-    let mut kinds: [(&str, Vec<&str>); 4] = [
+    // what one entry does, what several do
+    let mut kinds: [(&str, &str, Vec<&str>); 4] = [
         (
+            "accepts IPv4 sources only: IPv6 clients meet the rules after it (add IPv6 networks to its `from` if they should get in)",
             "accept IPv4 sources only: IPv6 clients meet the rules after them (add IPv6 networks to their `from` if they should get in)",
             Vec::new(),
         ),
-        ("stop IPv4 sources only: IPv6 sources pass them", Vec::new()),
-        ("match ICMPv4 types only", Vec::new()),
         (
+            "stops IPv4 sources only: IPv6 sources pass it",
+            "stop IPv4 sources only: IPv6 sources pass them",
+            Vec::new(),
+        ),
+        (
+            "matches ICMPv4 types only",
+            "match ICMPv4 types only",
+            Vec::new(),
+        ),
+        (
+            "has IPv4 exceptions: on IPv6 it matches without them",
             "have IPv4 exceptions: on IPv6 they match without them",
             Vec::new(),
         ),
@@ -362,20 +373,17 @@ fn mirror_notes(sections: &[Section], notes: &mut Notes) {
             .chain(s.allows.iter().map(|e| (e, true)))
         {
             if v4_only(e) {
-                kinds[usize::from(!allow)].1.push(&e.name);
+                kinds[usize::from(!allow)].2.push(&e.name);
             }
             if !e.icmp.is_empty() {
-                kinds[2].1.push(&e.name);
+                kinds[2].2.push(&e.name);
             }
             if !e.more.except_from.is_empty() || !e.more.except_to.is_empty() {
-                kinds[3].1.push(&e.name);
+                kinds[3].2.push(&e.name);
             }
         }
     }
-    for (what, names) in kinds {
-        if names.is_empty() {
-            continue;
-        }
+    for (one, many, names) in kinds {
         let mut list = names
             .iter()
             .take(NAMED)
@@ -385,30 +393,11 @@ fn mirror_notes(sections: &[Section], notes: &mut Notes) {
         if names.len() > NAMED {
             list.push_str(&format!(" and {} more", names.len() - NAMED));
         }
-        let (one, many) = if names.len() == 1 {
-            ("entry", "s")
-        } else {
-            ("entries", "")
-        };
-        let what = if names.len() == 1 {
-            what.replace("them", "it")
-                .replace("their", "its")
-                .replace(" they ", " it ")
-        } else {
-            what.to_string()
-        };
-        let verb = what.split_once(' ').map_or("", |(v, _)| v);
-        let rest = what.split_once(' ').map_or("", |(_, r)| r);
-        let verb = if names.len() == 1 {
-            match verb {
-                "have" => "has".to_string(),
-                "match" => "matches".to_string(),
-                v => format!("{v}{many}"),
-            }
-        } else {
-            verb.to_string()
-        };
-        notes.push(format!("{one} {list} {verb} {rest}"));
+        match names.len() {
+            0 => {}
+            1 => notes.push(format!("entry {list} {one}")),
+            _ => notes.push(format!("entries {list} {many}")),
+        }
     }
 }
 

@@ -9,7 +9,9 @@ use super::cond::Cond;
 use super::extra::Extra;
 use super::lex::Tok;
 use super::lines::Parser;
-use super::values::{parse_net, parse_range, reject_kind, target_of, tcp_flag_bits};
+use super::values::{
+    parse_addr_range, parse_net, parse_range, reject_kind, target_of, tcp_flag_bits,
+};
 use crate::core::model::{Cidr, IcmpReject, PortRange, parse_icmp, valid_ifname};
 use crate::core::plan::{CtStates, protocol_number};
 
@@ -106,6 +108,8 @@ const ONCE: &[&[&str]] = &[
     &["--reject-with"],
     &["--src-type"],
     &["--dst-type"],
+    &["--src-range"],
+    &["--dst-range"],
 ];
 
 /// The most ports one rule lists: iptables' multiport match takes 15 (a range counts as two).
@@ -348,6 +352,12 @@ impl Parser<'_> {
                 let nets = self.nets(&v, "source");
                 if negated {
                     self.negated_nets(&v, nets, &mut d.cond.not_src);
+                } else if !d.srcs.is_empty() {
+                    self.err(
+                        t.span.clone(),
+                        "both `-s` and `--src-range` on one rule",
+                        "statewall takes one list of networks per rule: write the addresses both allow as `-s` (or the range alone)",
+                    );
                 } else {
                     d.srcs = nets;
                 }
@@ -359,8 +369,48 @@ impl Parser<'_> {
                 let nets = self.nets(&v, "destination");
                 if negated {
                     self.negated_nets(&v, nets, &mut d.cond.not_dst);
+                } else if !d.dsts.is_empty() {
+                    self.err(
+                        t.span.clone(),
+                        "both `-d` and `--dst-range` on one rule",
+                        "statewall takes one list of networks per rule: write the addresses both allow as `-d` (or the range alone)",
+                    );
                 } else {
                     d.dsts = nets;
+                }
+            }
+            o @ ("--src-range" | "--dst-range") => {
+                let Some(v) = self.value(toks, i) else {
+                    return Some(None);
+                };
+                let src = o == "--src-range";
+                let nets = match parse_addr_range(&v.text, self.fam) {
+                    Ok(nets) => nets,
+                    Err(why) => {
+                        self.err(
+                            v.span.clone(),
+                            format!("address range `{}`: {why}", v.text),
+                            "write FIRST-LAST, e.g. 192.0.2.10-192.0.2.20",
+                        );
+                        Vec::new()
+                    }
+                };
+                let (yes, not, plain) = if src {
+                    (&mut d.srcs, &mut d.cond.not_src, "-s")
+                } else {
+                    (&mut d.dsts, &mut d.cond.not_dst, "-d")
+                };
+                // a range is the networks that cover it: any of them, or none of them
+                if negated {
+                    not.extend(nets);
+                } else if !yes.is_empty() {
+                    self.err(
+                        t.span.clone(),
+                        format!("both `{plain}` and `{o}` on one rule"),
+                        format!("statewall takes one list of networks per rule: write the addresses both allow as `{plain}` (or the range alone)"),
+                    );
+                } else {
+                    *yes = nets;
                 }
             }
             "-i" | "--in-interface" | "-o" | "--out-interface" => {
@@ -610,6 +660,7 @@ impl Parser<'_> {
                 | "comment"
                 | "limit"
                 | "addrtype"
+                | "iprange"
         ) {
             return i + 2;
         }
@@ -875,6 +926,40 @@ mod tests {
             assert!(r.is_none(), "{line}");
             assert_eq!(diags, [why], "{line}");
         }
+    }
+
+    #[test]
+    fn an_address_range_is_the_networks_that_cover_it() {
+        let (r, d) = read(
+            "-p tcp -m iprange --src-range 10.0.0.1-10.0.0.2 ! --dst-range 10.0.1.0-10.0.1.255 -j ACCEPT",
+            Fam::V4,
+        );
+        assert!(d.is_empty(), "{d:?}");
+        let r = r.unwrap();
+        let v4 = |c, n| Cidr::V4(Ipv4Addr::new(10, 0, c, n), 0);
+        let with = |c: Cidr, len| match c {
+            Cidr::V4(a, _) => Cidr::V4(a, len),
+            other => other,
+        };
+        assert_eq!(r.srcs, [with(v4(0, 1), 32), with(v4(0, 2), 32)]);
+        assert_eq!(r.cond.not_dst, [with(v4(1, 0), 24)]);
+        // one list of sources per rule, whichever comes first; a bad range is said
+        for line in [
+            "-s 10.0.0.0/8 -m iprange --src-range 10.0.0.1-10.0.0.2 -j ACCEPT",
+            "-m iprange --dst-range 10.0.0.1-10.0.0.2 -d 10.0.0.0/8 -j ACCEPT",
+        ] {
+            let (_, d) = read(line, Fam::V4);
+            assert_eq!(d.len(), 1, "{line}: {d:?}");
+            assert!(d[0].starts_with("both `-"), "{d:?}");
+        }
+        let (_, d) = read(
+            "-m iprange --src-range 10.0.0.9-10.0.0.1 -j ACCEPT",
+            Fam::V4,
+        );
+        assert_eq!(
+            d,
+            ["address range `10.0.0.9-10.0.0.1`: the range ends before it starts"]
+        );
     }
 
     #[test]

@@ -121,9 +121,104 @@ pub(super) fn parse_net(s: &str, fam: Fam) -> Result<Cidr, String> {
     Ok(network(addr, len))
 }
 
+/// `-m iprange`'s `A-B` (or one address): the fewest networks that cover exactly the
+/// addresses from A to B (at most 2 × the address length of them).
+pub(super) fn parse_addr_range(s: &str, fam: Fam) -> Result<Vec<Cidr>, String> {
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let one = |t: &str| -> Result<(u128, u8), String> {
+        match (t.trim().parse::<IpAddr>(), fam) {
+            (Ok(IpAddr::V4(v)), Fam::V4) => Ok((u128::from(u32::from(v)), 32)),
+            (Ok(IpAddr::V6(v)), Fam::V6) => Ok((u128::from(v), 128)),
+            (Ok(IpAddr::V4(_)), Fam::V6) => Err("an IPv4 address in an ip6tables file".into()),
+            (Ok(IpAddr::V6(_)), Fam::V4) => Err("an IPv6 address in an iptables file".into()),
+            (Err(_), _) => Err(format!("`{t}` is not an IP address")),
+        }
+    };
+    let ((lo, bits), (hi, _)) = (one(a)?, one(b)?);
+    if lo > hi {
+        return Err("the range ends before it starts".into());
+    }
+    Ok(range_networks(lo, hi, bits)
+        .into_iter()
+        .map(|(n, len)| match fam {
+            Fam::V4 => Cidr::V4(Ipv4Addr::from(n as u32), len),
+            Fam::V6 => Cidr::V6(Ipv6Addr::from(n), len),
+        })
+        .collect())
+}
+
+/// The networks (address, prefix length) of `bits`-bit addresses that cover `lo..=hi`
+/// exactly, largest aligned block first: O(bits) of them.
+fn range_networks(mut lo: u128, hi: u128, bits: u8) -> Vec<(u128, u8)> {
+    let mut out = Vec::new();
+    loop {
+        // the largest block that starts at lo (aligned there) and ends by hi
+        let aligned = lo.trailing_zeros().min(u32::from(bits));
+        let fits = match (hi - lo).checked_add(1) {
+            Some(n) => 127 - n.leading_zeros(),
+            None => 128,
+        };
+        let size = aligned.min(fits);
+        out.push((lo, bits - size as u8));
+        let last = match 1u128.checked_shl(size) {
+            Some(n) => lo + (n - 1),
+            None => u128::MAX,
+        };
+        if last >= hi {
+            return out;
+        }
+        lo = last + 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges_cover_exactly_with_few_networks() {
+        // every range within a small space, against the addresses it holds
+        for lo in 0u128..70 {
+            for hi in lo..70 {
+                let nets = range_networks(lo, hi, 32);
+                let mut covered: Vec<u128> = Vec::new();
+                for (n, len) in &nets {
+                    let size = 1u128 << (32 - len);
+                    assert_eq!(n % size, 0, "{lo}-{hi}: {n}/{len} is not aligned");
+                    covered.extend(*n..n + size);
+                }
+                covered.sort();
+                assert_eq!(
+                    covered,
+                    (lo..=hi).collect::<Vec<_>>(),
+                    "{lo}-{hi}: {nets:?}"
+                );
+                assert!(nets.len() <= 2 * 32);
+            }
+        }
+        assert_eq!(range_networks(0, u128::from(u32::MAX), 32), [(0, 0)]);
+        assert_eq!(range_networks(0, u128::MAX, 128), [(0, 0)]);
+        assert_eq!(range_networks(1, u128::MAX - 1, 128).len(), 2 * 127);
+        let r = |s| parse_addr_range(s, Fam::V4).unwrap();
+        assert_eq!(
+            r("192.168.1.100-192.168.1.103"),
+            [Cidr::V4(Ipv4Addr::new(192, 168, 1, 100), 30)]
+        );
+        assert_eq!(
+            r("10.0.0.255-10.0.1.0"),
+            [
+                Cidr::V4(Ipv4Addr::new(10, 0, 0, 255), 32),
+                Cidr::V4(Ipv4Addr::new(10, 0, 1, 0), 32)
+            ]
+        );
+        assert_eq!(r("10.0.0.9"), [Cidr::V4(Ipv4Addr::new(10, 0, 0, 9), 32)]);
+        assert!(parse_addr_range("10.0.0.9-10.0.0.1", Fam::V4).is_err());
+        assert!(parse_addr_range("10.0.0.1-::1", Fam::V4).is_err());
+        assert_eq!(
+            parse_addr_range("2001:db8::-2001:db8::ffff", Fam::V6).unwrap(),
+            [Cidr::V6("2001:db8::".parse().unwrap(), 112)]
+        );
+    }
 
     #[test]
     fn ranges_and_nets() {

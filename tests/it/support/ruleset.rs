@@ -322,6 +322,36 @@ impl Facts {
                             }
                         }
                     }
+                    // `-m iprange`: its first and last address, and the one after it
+                    "--src-range" | "--dst-range" if input || forward => {
+                        f.negated_address |= negated;
+                        let ends: Vec<IpAddr> = val
+                            .unwrap_or("")
+                            .split('-')
+                            .filter_map(|a| a.parse().ok())
+                            .collect();
+                        let after = ends.last().and_then(|a| match a {
+                            IpAddr::V4(v) => {
+                                u32::from(*v).checked_add(1).map(|n| IpAddr::V4(n.into()))
+                            }
+                            IpAddr::V6(v) => {
+                                u128::from(*v).checked_add(1).map(|n| IpAddr::V6(n.into()))
+                            }
+                        });
+                        for addr in ends.into_iter().chain(after) {
+                            let net = Net {
+                                addr,
+                                prefix: if addr.is_ipv4() { 32 } else { 128 },
+                            };
+                            if word == "--src-range" {
+                                push_unique(&mut f.sources, net);
+                            } else if input {
+                                push_unique(&mut f.in_dests, net);
+                            } else {
+                                push_unique(&mut f.fwd_dests, net);
+                            }
+                        }
+                    }
                     "--dport"
                     | "--destination-port"
                     | "--dports"
@@ -437,6 +467,9 @@ pub fn mirror_to_v6(text: &str) -> String {
                     drop |= v
                         .split(',')
                         .any(|a| Net::parse(a).is_some_and(|n| n.addr.is_ipv4()));
+                }
+                "--src-range" | "--dst-range" => {
+                    drop |= v.split('-').any(|a| a.parse::<Ipv4Addr>().is_ok());
                 }
                 "-p" | "--protocol" => {
                     drop |= ["icmp", "1"].contains(&v.to_ascii_lowercase().as_str())
