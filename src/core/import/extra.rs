@@ -163,9 +163,8 @@ impl Parser<'_> {
     /// A `-m recent --set` rule has no target (it records); any other `-m recent` rule is
     /// judged when its chain is analysed.
     pub(super) fn recent_fits(&mut self, extra: &Extra, target: &Target, span: &Range<usize>) {
-        if let (Some(r), Target::RecentSet) = (&extra.recent, target)
-            && r.check.is_some()
-        {
+        let checks = extra.recent.as_ref().is_some_and(|r| r.check.is_some());
+        if checks && matches!(target, Target::RecentSet | Target::Count) {
             self.err(
                 span.clone(),
                 "a `-m recent` check without a target (`-j`)",

@@ -7,6 +7,7 @@ use super::analyse::Analyser;
 use super::cond::Cond;
 use super::extra::{EntryExtra, Side};
 use super::rule::{IptRule, RejectKind, Target};
+use crate::core::diag::shorten;
 use crate::core::model::Cidr;
 
 /// How deep jumps may nest before the walk stops.
@@ -88,7 +89,23 @@ impl Analyser<'_> {
             return;
         }
         let rules = self.rules;
-        let idx = walk.chains.get(chain).cloned().unwrap_or_default();
+        let mut idx = walk.chains.get(chain).cloned().unwrap_or_default();
+        // an unconditional RETURN ends the chain: what follows is never reached (as after a
+        // catch-all, iptables-restore loads it, and it decides nothing)
+        let plain = |r: &IptRule| {
+            r.target == Target::Return
+                && r.cond.is_everything()
+                && r.srcs.is_empty()
+                && r.dsts.is_empty()
+                && r.flag_alts.is_empty()
+        };
+        if let Some(end) = idx.iter().position(|&i| plain(&rules[i])) {
+            let l = rules[idx[end]].line;
+            for &i in &idx[end + 1..] {
+                self.notes.push(format!("line {}: `{}` is never reached (the RETURN of line {l} ends its chain) and is left out", rules[i].line, shorten(&rules[i].text, 80)));
+            }
+            idx.truncate(end + 1);
+        }
         for (k, &i) in idx.iter().enumerate() {
             let r = &rules[i];
             let last = k + 1 == idx.len();
@@ -152,6 +169,10 @@ impl Analyser<'_> {
                 });
                 return;
             }
+            Target::Count => {
+                self.notes.push(format!("line {}: `{}` has no target: it only counts packets and is left out (statewall counts every rule it makes)", r.line, shorten(&r.text, 80)));
+                return;
+            }
             Target::Return => {
                 self.return_rule(r, own, last);
                 return;
@@ -171,16 +192,11 @@ impl Analyser<'_> {
         });
     }
 
-    /// A RETURN is only the end of its chain, for every packet.
-    fn return_rule(&mut self, r: &IptRule, own: &Cond, last: bool) {
+    /// A RETURN is only the end of its chain, for every packet (the rules after an
+    /// unconditional one are cut by [`Analyser::flatten`]).
+    fn return_rule(&mut self, r: &IptRule, own: &Cond, _last: bool) {
         if !own.is_everything() {
             self.error(r.span.clone(), "a RETURN with a condition", "it skips the rest of the chain for some packets only, which statewall's flat chain cannot express; reorder the chain so that no conditional RETURN is needed");
-        } else if !last {
-            self.error(
-                r.span.clone(),
-                "a RETURN before the end of its chain",
-                "the rules after it are never reached; remove them or the RETURN",
-            );
         }
     }
 

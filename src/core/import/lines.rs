@@ -219,6 +219,16 @@ impl<'s> Parser<'s> {
         }) {
             toks.remove(0);
         }
+        // `-4`/`-6` (anywhere in the line): iptables-restore silently skips a rule of the
+        // other family, as ip6tables-restore does, so that one file can serve both
+        let other = match self.fam {
+            Fam::V4 => ["-6", "--ipv6"],
+            Fam::V6 => ["-4", "--ipv4"],
+        };
+        if toks.iter().any(|w| other.contains(&w.text.as_str())) {
+            return;
+        }
+        toks.retain(|w| !["-4", "--ipv4", "-6", "--ipv6"].contains(&w.text.as_str()));
         let Some(cmd) = toks.first().cloned() else {
             return;
         };

@@ -25,6 +25,8 @@ pub(super) enum Target {
     Jump(String),
     /// no `-j`, with `-m recent --set`: the rule only records its packets' sources
     RecentSet,
+    /// no `-j` at all: the rule only counts its packets
+    Count,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,13 +156,11 @@ impl Parser<'_> {
             i = self.option(&mut d, toks, i)?;
         }
         let recent_set = d.extra.recent.as_ref().is_some_and(|r| r.set);
-        let target = d.target.take().or(recent_set.then_some(Target::RecentSet));
-        let Some(target) = target else {
-            if self.diags.total() == before {
-                self.err(span, "a rule without a target (`-j`)", "a rule without -j only counts packets; statewall counts every rule anyway: remove it");
-            }
-            return None;
-        };
+        let target = d
+            .target
+            .take()
+            .or(recent_set.then_some(Target::RecentSet))
+            .unwrap_or(Target::Count);
         let reject_with = d.reject_with.take();
         let target = match reject_with {
             Some((with, wspan)) => self.reject_with(target, &with, wspan),
