@@ -226,6 +226,23 @@ pub fn load(path: Option<&Path>, opts: &ImportOpts) -> Result<Loaded, CliError> 
 }
 
 /// Imports an iptables-save file (and the `--ipv6` one); problems and notes go to stderr.
+/// The most of `/etc/services` read (Debian's is 13 KB).
+const SERVICES_MAX: u64 = 1 << 20;
+
+/// What port names mean on this host, as iptables-restore reads them (`getservbyname` over
+/// `/etc/services`); the built-in catalogue where the file cannot be read (a minimal
+/// container).
+fn host_services() -> crate::core::services::ServiceDb {
+    use crate::core::services::ServiceDb;
+    match read_bounded(Path::new("/etc/services"), SERVICES_MAX, "a services file") {
+        Ok(text) => ServiceDb::parse(&text),
+        Err(why) => {
+            tracing::debug!("/etc/services: {why}; port names as statewall's catalogue says");
+            ServiceDb::builtin()
+        }
+    }
+}
+
 pub fn imported(path: &Path, src: &str, opts: &ImportOpts) -> Result<import::Imported, CliError> {
     use import::{Input, Ipv6};
     let src6 = match &opts.ipv6 {
@@ -242,7 +259,8 @@ pub fn imported(path: &Path, src: &str, opts: &ImportOpts) -> Result<import::Imp
         (None, true) => Ipv6::Mirror,
         (None, false) => Ipv6::Unspecified,
     };
-    match import::import(src, src6.as_ref().map(|(_, s)| s.as_str()), mode) {
+    let services = host_services();
+    match import::import_with(src, src6.as_ref().map(|(_, s)| s.as_str()), mode, &services) {
         Ok(i) => {
             for n in &i.notes {
                 eprintln!("note: {}", diag::shorten(n, diag::TEXT_MAX));

@@ -121,9 +121,100 @@ pub fn entry_name(proto: u8, port: u16) -> Option<&'static str> {
         .map(|k| k.name)
 }
 
+/// A services database in `/etc/services` form (`name port/proto [aliases…] [# comment]`):
+/// what iptables reads a port name with (`getservbyname`), so the importer gives a name in
+/// an iptables-save file the port iptables-restore on the same host gives it. The CLI reads
+/// the host's file; without one, [`ServiceDb::builtin`] (the catalogue above).
+#[derive(Debug, Clone, Default)]
+pub struct ServiceDb {
+    /// name (and alias) → its tcp and udp port
+    ports: std::collections::HashMap<String, [Option<u16>; 2]>,
+}
+
+impl ServiceDb {
+    /// The lines of an `/etc/services` text; a line that is not `name port/proto …` says
+    /// nothing (as for the C library). The first line for a name and protocol counts.
+    pub fn parse(text: &str) -> ServiceDb {
+        let mut db = ServiceDb::default();
+        for line in text.lines() {
+            let line = line.split('#').next().unwrap_or("");
+            let mut w = line.split_whitespace();
+            let (Some(name), Some(pp)) = (w.next(), w.next()) else {
+                continue;
+            };
+            let Some((port, proto)) = pp.split_once('/') else {
+                continue;
+            };
+            let (Ok(port), Some(i)) = (port.parse::<u16>(), proto_index(proto)) else {
+                continue;
+            };
+            for n in std::iter::once(name).chain(w) {
+                let slot = &mut db.ports.entry(n.to_string()).or_default()[i];
+                slot.get_or_insert(port);
+            }
+        }
+        db
+    }
+
+    /// The catalogue's names (every row, as iptables would know them from a usual
+    /// `/etc/services`).
+    pub fn builtin() -> ServiceDb {
+        let mut db = ServiceDb::default();
+        for k in SERVICES {
+            for p in k.protos {
+                let i = match p {
+                    Proto::Tcp => 0,
+                    Proto::Udp => 1,
+                };
+                db.ports.entry(k.name.to_string()).or_default()[i].get_or_insert(k.port);
+            }
+        }
+        db
+    }
+
+    /// The port of `name` for IP protocol `proto` (6 or 17; another or none: tcp's, else
+    /// udp's), as `getservbyname` gives it: names are case-sensitive.
+    pub fn port(&self, name: &str, proto: Option<u8>) -> Option<u16> {
+        let [tcp, udp] = *self.ports.get(name)?;
+        match proto {
+            Some(6) => tcp,
+            Some(17) => udp,
+            _ => tcp.or(udp),
+        }
+    }
+}
+
+fn proto_index(p: &str) -> Option<usize> {
+    match p {
+        "tcp" => Some(0),
+        "udp" => Some(1),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_services_file_reads_as_getservbyname_does() {
+        let db = ServiceDb::parse(
+            "# comment\nsnmp\t\t161/tcp\t\t\t\t# SNMP\nsnmp\t\t161/udp\nhttp\t80/tcp\twww # web\nbad line\nx 99999/tcp\ny 7/sctp\nhttp 81/tcp\nsyslog 514/udp\n",
+        );
+        assert_eq!(db.port("snmp", Some(17)), Some(161));
+        assert_eq!(db.port("snmp", Some(6)), Some(161));
+        assert_eq!(db.port("www", Some(6)), Some(80), "aliases");
+        assert_eq!(db.port("http", None), Some(80), "the first line counts");
+        assert_eq!(db.port("http", Some(17)), None);
+        assert_eq!(db.port("syslog", None), Some(514), "udp when no tcp");
+        assert_eq!(db.port("HTTP", Some(6)), None, "case-sensitive");
+        assert_eq!(db.port("x", None), None);
+        assert_eq!(db.port("y", None), None);
+        let b = ServiceDb::builtin();
+        assert_eq!(b.port("ssh", Some(6)), Some(22));
+        assert_eq!(b.port("domain", Some(17)), Some(53));
+        assert_eq!(b.port("ftp", Some(6)), Some(21));
+    }
 
     #[test]
     fn the_checker_reads_service_names_as_ports() {

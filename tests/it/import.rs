@@ -32,7 +32,12 @@ fn outcome(name: &str, src: &str, src6: Option<(&str, &str)>) -> (String, bool) 
         (None, true) => Ipv6::Unspecified,
         (None, false) => Ipv6::Mirror,
     };
-    match import::import(src, src6.map(|(_, s)| s), mode) {
+    // port names as the CLI (and iptables-restore) reads them: the host's /etc/services
+    let services = match std::fs::read_to_string("/etc/services") {
+        Ok(text) => statewall::core::services::ServiceDb::parse(&text),
+        Err(_) => statewall::core::services::ServiceDb::builtin(),
+    };
+    match import::import_with(src, src6.map(|(_, s)| s), mode, &services) {
         Ok(i) => {
             let mut out = i.toml.clone();
             out.push_str("\n--- notes\n");

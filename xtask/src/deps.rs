@@ -43,6 +43,12 @@ const REQUIREMENTS: &[Requirement] = &[
         present: || util::find_program("iptables").is_some(),
     },
     Requirement {
+        what: "/etc/services",
+        why: "the importer reads port names as iptables-restore does, and its tests use names only /etc/services knows",
+        package: "netbase",
+        present: || std::path::Path::new("/etc/services").is_file(),
+    },
+    Requirement {
         what: "ip",
         why: "tests and the demo create namespaces and veth pairs",
         package: "iproute2",

@@ -13,6 +13,7 @@ use super::notes::Notes;
 use super::rule::{IptRule, RejectKind, Target};
 use crate::core::diag::{Diagnostic, Diags, shorten};
 use crate::core::plan::CtStates;
+use crate::core::services::ServiceDb;
 
 /// The final rule: Some(rule) for a catch-all rule, None for the chain policy.
 pub(super) type FinalRule = (Option<usize>, Verdict);
@@ -79,8 +80,8 @@ impl Analyser<'_> {
     }
 }
 
-pub(super) fn analyse(src: &str, fam: Fam) -> Result<Analysis, Diags> {
-    let mut p = Parser::new(src, fam);
+pub(super) fn analyse(src: &str, fam: Fam, services: &ServiceDb) -> Result<Analysis, Diags> {
+    let mut p = Parser::new(src, fam, services);
     let tables = p.parse();
     let mut diags = p.diags;
     undeclared(src, &tables, &mut diags);
@@ -337,7 +338,7 @@ mod tests {
     #[test]
     fn a_file_that_says_nothing_about_input_is_refused() {
         let refused = |src: &str| {
-            let d = analyse(src, Fam::V4).unwrap_err();
+            let d = analyse(src, Fam::V4, &ServiceDb::builtin()).unwrap_err();
             (d[0].message.clone(), d[0].loc.line)
         };
         assert_eq!(
@@ -359,14 +360,28 @@ mod tests {
             "at the *filter line"
         );
         // a policy alone says something (accept everything: audit mode), and so do rules
-        assert!(analyse("*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n", Fam::V4).is_ok());
-        assert!(analyse("*filter\n-A INPUT -j DROP\nCOMMIT\n", Fam::V4).is_ok());
+        assert!(
+            analyse(
+                "*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n",
+                Fam::V4,
+                &ServiceDb::builtin()
+            )
+            .is_ok()
+        );
+        assert!(
+            analyse(
+                "*filter\n-A INPUT -j DROP\nCOMMIT\n",
+                Fam::V4,
+                &ServiceDb::builtin()
+            )
+            .is_ok()
+        );
     }
 
     #[test]
     fn the_first_catch_all_ends_the_chain() {
         let src = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT\n-A INPUT -p tcp --dport 22 -j ACCEPT\n-A INPUT -j DROP\n-A INPUT -p tcp --dport 80 -j ACCEPT\nCOMMIT\n";
-        let a = analyse(src, Fam::V4).unwrap();
+        let a = analyse(src, Fam::V4, &ServiceDb::builtin()).unwrap();
         let notes: Vec<&String> = a.notes.iter().collect();
         assert!(
             notes[0].starts_with(

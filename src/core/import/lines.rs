@@ -8,6 +8,7 @@ use super::Fam;
 use super::lex::{Tok, words};
 use super::rule::IptRule;
 use crate::core::diag::{Diagnostic, Diags, loc_of, shorten};
+use crate::core::services::ServiceDb;
 
 /// The most characters of a rule's line that notes, comments and messages quote.
 pub(super) const QUOTED_MAX: usize = 200;
@@ -46,14 +47,17 @@ pub(super) struct Parser<'s> {
     pub(super) src: &'s str,
     pub(super) fam: Fam,
     pub(super) diags: Diags,
+    /// what port names mean (`--dport snmp`)
+    pub(super) services: &'s ServiceDb,
 }
 
 impl<'s> Parser<'s> {
-    pub(super) fn new(src: &'s str, fam: Fam) -> Self {
+    pub(super) fn new(src: &'s str, fam: Fam, services: &'s ServiceDb) -> Self {
         Parser {
             src,
             fam,
             diags: Diags::new(),
+            services,
         }
     }
 

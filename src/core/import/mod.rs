@@ -39,6 +39,7 @@ mod values;
 use std::ops::Range;
 
 use crate::core::diag::{Diagnostic, Diags};
+use crate::core::services::ServiceDb;
 use analyse::analyse;
 use build::build;
 
@@ -118,12 +119,24 @@ impl Problems {
 }
 
 /// Imports an iptables-save text (and, with `Ipv6::File`, an ip6tables-save text `src6`).
+/// Port names mean what the catalogue says ([`ServiceDb::builtin`]); see [`import_with`].
 pub fn import(src: &str, src6: Option<&str>, ipv6: Ipv6) -> Result<Imported, Problems> {
+    import_with(src, src6, ipv6, &ServiceDb::builtin())
+}
+
+/// [`import`], with port names (`--dport snmp`) read as `services` says: the host's
+/// `/etc/services`, as iptables-restore there reads them.
+pub fn import_with(
+    src: &str,
+    src6: Option<&str>,
+    ipv6: Ipv6,
+    services: &ServiceDb,
+) -> Result<Imported, Problems> {
     crate::core::diag::new_texts();
     let mut problems = Problems::default();
-    let v4 = analyse(src, Fam::V4);
+    let v4 = analyse(src, Fam::V4, services);
     let v6 = match (ipv6, src6) {
-        (Ipv6::File, Some(s6)) => Some(analyse(s6, Fam::V6)),
+        (Ipv6::File, Some(s6)) => Some(analyse(s6, Fam::V6, services)),
         _ => None,
     };
     if ipv6 == Ipv6::Unspecified {

@@ -735,7 +735,7 @@ impl Parser<'_> {
                 );
                 break;
             }
-            match parse_range(part) {
+            match parse_range(part, d.cond.proto, self.services) {
                 Some(r) => list.push(r),
                 None => self.err(
                     v.span.clone(),
@@ -861,7 +861,8 @@ mod tests {
 
     fn read(line: &str, fam: Fam) -> (Option<IptRule>, Vec<String>) {
         let toks = crate::core::import::lex::words(line, 0).unwrap();
-        let mut p = Parser::new(line, fam);
+        let db = crate::core::services::ServiceDb::builtin();
+        let mut p = Parser::new(line, fam, &db);
         let r = p.rule(&toks, "INPUT".into(), 0..line.len(), line.into(), 1);
         (r, p.diags.into_iter().map(|d| d.message).collect())
     }

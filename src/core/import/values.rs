@@ -72,11 +72,16 @@ pub(super) fn tcp_flag_bits(s: &str) -> Option<u8> {
     Some(bits)
 }
 
-pub(super) fn parse_range(s: &str) -> Option<PortRange> {
+/// A port or `lo:hi` range; a name is read with `services` for IP protocol `proto`.
+pub(super) fn parse_range(
+    s: &str,
+    proto: Option<u8>,
+    services: &crate::core::services::ServiceDb,
+) -> Option<PortRange> {
     let p = |t: &str| {
         t.parse::<u16>()
             .ok()
-            .or_else(|| crate::core::services::port_of(t))
+            .or_else(|| services.port(t, proto))
             .filter(|&n| n != 0)
     };
     match s.split_once(':') {
@@ -223,11 +228,21 @@ mod tests {
     #[test]
     fn ranges_and_nets() {
         assert_eq!(
-            parse_range("8000:8080"),
+            parse_range(
+                "8000:8080",
+                Some(6),
+                &crate::core::services::ServiceDb::builtin()
+            ),
             Some(PortRange { lo: 8000, hi: 8080 })
         );
-        assert_eq!(parse_range("22"), Some(PortRange::single(22)));
-        assert_eq!(parse_range("0"), None);
+        assert_eq!(
+            parse_range("22", Some(6), &crate::core::services::ServiceDb::builtin()),
+            Some(PortRange::single(22))
+        );
+        assert_eq!(
+            parse_range("0", Some(6), &crate::core::services::ServiceDb::builtin()),
+            None
+        );
         assert_eq!(
             parse_net("10.1.2.3/255.0.0.0", Fam::V4),
             Ok(Cidr::V4(Ipv4Addr::new(10, 0, 0, 0), 8))
