@@ -46,6 +46,33 @@ pub fn is_reserved_name(name: &str) -> bool {
 /// Neighbour solicitations arrive untracked, so `ct state established` never covers them.
 pub const ICMPV6_ESSENTIAL: [(u8, u8); 3] = [(1, 4), (128, 136), (143, 143)];
 
+/// The ICMPv6 types conntrack never tracks (MLD, router and neighbour discovery, MLDv2
+/// reports): each such packet arrives `untracked`, never `new` (the kernel's
+/// `noct_valid_new`, nf_conntrack_proto_icmpv6.c).
+pub const ICMPV6_UNTRACKED: [u8; 8] = [130, 131, 132, 133, 134, 135, 136, 143];
+
+/// The states an allow's rule for `body` matches: an allow of NEW connections also takes
+/// the packets of the ICMPv6 types conntrack leaves untracked (every neighbour solicitation
+/// is such a "new" packet; `ct state new` alone would never let one in), when the rule is
+/// for those types or for all of ICMPv6.
+fn untracked_too(st: CtStates, entry: Entry, body: &[Match]) -> CtStates {
+    if !matches!(entry, Entry::Allow { .. }) || st.0 != CtStates::NEW {
+        return st;
+    }
+    let icmpv6 = body.contains(&Match::L4Proto(IPPROTO_ICMPV6));
+    let untracked = body.iter().all(|m| match m {
+        Match::Icmpv6Type { lo, hi } => lo == hi && ICMPV6_UNTRACKED.contains(lo),
+        Match::Icmpv6TypeCode { ty, .. } => ICMPV6_UNTRACKED.contains(ty),
+        Match::L4Proto(_) => true,
+        _ => false,
+    });
+    if icmpv6 && untracked {
+        CtStates(CtStates::NEW | CtStates::UNTRACKED)
+    } else {
+        st
+    }
+}
+
 pub fn compile(policy: &Policy, table: &str) -> Plan {
     let mut rules = Vec::new();
     let mut sets = Vec::new();
@@ -437,7 +464,7 @@ fn service_rules(
             matches.extend(types.iter().copied());
             matches.extend(body.iter().copied());
             if let Some(st) = state {
-                matches.push(Match::CtState(st));
+                matches.push(Match::CtState(untracked_too(st, entry, body)));
             }
             let rule = |matches: Vec<Match>, verdict: Verdict| Rule {
                 comment: svc.name.clone(),

@@ -140,3 +140,42 @@ fn port_exceptions_match_every_port_but_theirs() {
     assert!(packets_of(&st, "not-from-low") >= 1, "{st}");
     assert!(packets_of(&st, "udp-all-but") >= 1, "{st}");
 }
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn an_allow_of_neighbour_discovery_takes_the_packets_conntrack_leaves_untracked() {
+    use crate::support::{PROBE_TIMEOUT, Pair, Probe, fw_v6, listen_tcp, probe_tcp};
+    let pair = Pair::new("st-nd");
+    let _l = listen_tcp(&pair.fw, &[8080]);
+    let flush = || {
+        for ns in [&pair.fw, &pair.client] {
+            ns.exec(["ip", "-6", "neigh", "flush", "all"]).assert_ok();
+        }
+    };
+    // no ICMPv6 baseline: neighbour discovery gets in by the allow alone. Solicitations and
+    // advertisements are never NEW (conntrack leaves them untracked), so an allow of NEW
+    // connections must take them as they are, or IPv6 cannot reach the host
+    let with_nd = "[baseline]\nicmpv6 = false\n\n\
+         [[allow]]\nname = \"nd\"\nicmpv6 = [133, 134, 135, 136]\n\n\
+         [[allow]]\nname = \"web\"\ntcp = [8080]\n";
+    apply(&pair.fw, "st-nd", with_nd);
+    flush();
+    assert_eq!(
+        probe_tcp(&pair.client, fw_v6(8080), PROBE_TIMEOUT),
+        Probe::Connected
+    );
+    let st = status_json(&pair.fw);
+    assert!(packets_of(&st, "nd") >= 1, "{st}");
+    // without it, the neighbours never learn each other: nothing gets through (the lockout
+    // check says so: --force)
+    let without = TempPolicy::new(
+        "st-nd",
+        "[baseline]\nicmpv6 = false\n\n[[allow]]\nname = \"web\"\ntcp = [8080]\n",
+    );
+    statewall(&pair.fw, ["apply", "--force", &without.path()]).assert_ok();
+    flush();
+    assert_eq!(
+        probe_tcp(&pair.client, fw_v6(8080), PROBE_TIMEOUT),
+        Probe::TimedOut
+    );
+}

@@ -2,7 +2,7 @@
 //! what changed on the way, and the text, checked by parsing it back.
 
 use super::analyse::{Analysis, Chain};
-use super::classify::Placed;
+use super::classify::{Hook, Placed};
 use super::entries::{Entry, entry_of, join_families, merge, pin_to_v4, v6_entry_of, with_of};
 use super::flatten::{Flat, Verdict};
 use super::naming::make_unique;
@@ -30,6 +30,8 @@ pub(super) struct Section<'a> {
     pub(super) blocks: Vec<Entry>,
     pub(super) allows: Vec<Entry>,
     pub(super) rejects: Vec<Entry>,
+    /// the `icmpv6` baseline of an input or output section, and why (the comment)
+    pub(super) icmpv6: (bool, String),
 }
 
 pub(super) fn build(
@@ -85,7 +87,7 @@ pub(super) fn build(
     }
     match ipv6 {
         Ipv6::Mirror => notes.push("--mirror-ipv6: entries without a source apply to IPv6 as well; statewall adds its ICMPv6 baseline (errors, echo, MLD, router and neighbour discovery), which IPv6 cannot work without".into()),
-        Ipv6::File => notes.push("--ipv6: the IPv4 file's entries are pinned to IPv4 (from 0.0.0.0/0 when they had no source) and the IPv6 file's to IPv6 (::/0); statewall adds its ICMPv6 baseline (errors, echo, MLD, router and neighbour discovery)".into()),
+        Ipv6::File => notes.push("--ipv6: the IPv4 file's entries are pinned to IPv4 (from 0.0.0.0/0 when they had no source) and the IPv6 file's to IPv6 (::/0); statewall's ICMPv6 baseline (errors, echo, MLD, router and neighbour discovery) stands for the IPv6 file's plain ICMPv6 accept, where it has one".into()),
         Ipv6::Unspecified => {}
     }
     if v6.as_ref().is_some_and(|a| a.input.icmp.is_some()) {
@@ -219,8 +221,9 @@ fn section<'a>(
     c: &'a Chain,
     c6: Option<(&Analysis, &Chain)>,
     ipv6: Ipv6,
-    _notes: &mut Notes,
+    notes: &mut Notes,
 ) -> Section<'a> {
+    let icmpv6 = icmpv6_baseline(c, c6, notes);
     let among = |c: &Chain| -> Vec<usize> {
         c.blocks
             .iter()
@@ -297,7 +300,45 @@ fn section<'a>(
         blocks,
         allows,
         rejects,
+        icmpv6,
     }
+}
+
+/// The `icmpv6` baseline of an input or output section (a forward section's follows its
+/// ICMP accept, in `text`). With `--ipv6 FILE6` it is what the IPv6 file says: its plain
+/// ICMPv6 accept (statewall's narrower list of the types IPv6 needs, as noted), or none —
+/// its own ICMPv6 rules are entries, and a file that lets no neighbour discovery in is told
+/// so. Else statewall adds it, as `--mirror-ipv6` promises.
+fn icmpv6_baseline(
+    c: &Chain,
+    c6: Option<(&Analysis, &Chain)>,
+    notes: &mut Notes,
+) -> (bool, String) {
+    let added = (
+        true,
+        "added by statewall: IPv6 needs neighbour discovery, errors, echo and MLD".to_string(),
+    );
+    let Some((a6, c6)) = c6.filter(|_| c.hook != Hook::Forward) else {
+        return added;
+    };
+    if let Some(r) = c6.icmp {
+        let r = &a6.rules[r];
+        return (true, format!("IPv6 file, line {}: {}", r.line, r.text));
+    }
+    let nd = |t: u8| {
+        c6.allows.iter().any(|f| match f.cond.proto {
+            Some(58) => f.cond.icmp.is_none_or(|(x, _)| x == t),
+            p => p.is_none(),
+        })
+    };
+    let hook = c.hook.chain();
+    if !(nd(135) && nd(136)) && c6.final_rule.1 != super::flatten::Verdict::Accept {
+        notes.push(format!("IPv6 file: {hook} lets no neighbour discovery through (ICMPv6 135 and 136), so IPv6 on this host cannot reach its neighbours, as with the file; `icmpv6 = true` accepts what IPv6 needs"));
+    }
+    (
+        false,
+        "the IPv6 file has no plain ICMPv6 accept: its ICMPv6 rules are entries".to_string(),
+    )
 }
 
 /// Each block among the allows goes after the last allow of its segment: `after` is that

@@ -42,7 +42,7 @@ pub(super) fn policy_text(
             accept_all(&mut t);
             continue;
         }
-        baseline(&mut t, v4, sec.chain, prefix);
+        baseline(&mut t, v4, sec, prefix);
         // a block among the allows is written right after the allow it follows
         let (among, blocks): (Vec<&Entry>, Vec<&Entry>) =
             sec.blocks.iter().partition(|b| b.after_allow.is_some());
@@ -161,7 +161,8 @@ fn header(t: &mut String, notes: &[String], ending: &Ending) {
 
 /// `[baseline]` of a section, each part on when the IPv4 file has its rule (which the
 /// comment quotes).
-fn baseline(t: &mut String, v4: &Analysis, c: &Chain, prefix: &str) {
+fn baseline(t: &mut String, v4: &Analysis, sec: &Section, prefix: &str) {
+    let c = sec.chain;
     let _ = writeln!(t, "[{prefix}baseline]");
     let why = |r: Option<usize>, absent: &str| match r {
         Some(i) => format!("line {}: {}", v4.rules[i].line, v4.rules[i].text),
@@ -197,9 +198,11 @@ fn baseline(t: &mut String, v4: &Analysis, c: &Chain, prefix: &str) {
         );
         return;
     }
+    let (on, why) = &sec.icmpv6;
     let _ = writeln!(
         t,
-        "icmpv6 = true  # added by statewall: IPv6 needs neighbour discovery, errors, echo and MLD"
+        "icmpv6 = {on}  # {}",
+        shorten(why, TEXT_MAX).replace('\n', " ")
     );
 }
 
