@@ -865,7 +865,13 @@ fn import_corpus_every_file_refused_with_a_location_or_identical_to_iptables_res
         *by_kind.entry(v.kind()).or_default() += 1;
         let (probes, why) = match v {
             Verdict::Identical { probes, note } => (probes.to_string(), note.clone()),
-            Verdict::NoOracle(e) => ("-".into(), e.lines().next().unwrap_or("").to_string()),
+            Verdict::NoOracle(e) => (
+                "-".into(),
+                e.lines()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("")
+                    .to_string(),
+            ),
             Verdict::Refused { reason, .. } => ("-".into(), reason.clone()),
             Verdict::Fail(e) => ("-".into(), e.lines().next().unwrap_or("").to_string()),
         };
@@ -1069,5 +1075,20 @@ fn import_corpus_facts_of_a_file() {
             "*filter\n-A INPUT -p tcp --dport 22 -j ACCEPT\n\
              -A INPUT -j REJECT --reject-with icmp6-adm-prohibited\n{baseline}COMMIT\n"
         )
+    );
+    // what IPv6 has no such thing as: a whole-address recent mask, the BROADCAST type
+    let mirrored = mirror_to_v6(
+        "*filter\n-A INPUT -m addrtype --dst-type BROADCAST -j DROP\n\
+         -A INPUT -m addrtype ! --dst-type BROADCAST -p udp --dport 53 -j ACCEPT\n\
+         -A INPUT -m addrtype --dst-type LOCAL,BROADCAST -p udp --dport 54 -j ACCEPT\n\
+         -A INPUT -p tcp --dport 22 -m recent --set --name S --mask 255.255.255.255 --rsource\nCOMMIT\n",
+    );
+    assert!(
+        mirrored.starts_with(
+            "*filter\n-A INPUT -p udp --dport 53 -j ACCEPT\n\
+             -A INPUT -m addrtype --dst-type LOCAL -p udp --dport 54 -j ACCEPT\n\
+             -A INPUT -p tcp --dport 22 -m recent --set --name S --mask ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff --rsource\n"
+        ),
+        "{mirrored}"
     );
 }

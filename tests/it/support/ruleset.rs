@@ -481,7 +481,59 @@ pub fn mirror_to_v6(text: &str) -> String {
         if drop {
             continue;
         }
-        let mapped: Vec<String> = w
+        // what IPv6 has no such thing as: a recent `--mask` of a whole IPv4 address is the
+        // whole IPv6 one; no IPv6 address is of type BROADCAST (statewall's `fib … type
+        // broadcast` never matches one), so a rule that needs one is left out, and a `!` of
+        // it says nothing
+        let mut v6w: Vec<String> = Vec::with_capacity(w.len());
+        let mut k = 0;
+        while k < w.len() {
+            let x = w[k].as_str();
+            let v = w.get(k + 1).map(String::as_str);
+            if x == "--mask" && v == Some("255.255.255.255") {
+                v6w.extend([
+                    "--mask".into(),
+                    "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".into(),
+                ]);
+                k += 2;
+                continue;
+            }
+            if let (true, Some(v)) = (x == "--src-type" || x == "--dst-type", v) {
+                let negated = v6w.last().is_some_and(|l| l == "!");
+                let kept: Vec<&str> = v.split(',').filter(|t| *t != "BROADCAST").collect();
+                if kept.is_empty() {
+                    if !negated {
+                        drop = true;
+                        break;
+                    }
+                    v6w.pop();
+                } else {
+                    v6w.extend([x.to_string(), kept.join(",")]);
+                }
+                k += 2;
+                continue;
+            }
+            v6w.push(w[k].clone());
+            k += 1;
+        }
+        if drop {
+            continue;
+        }
+        // a `-m addrtype` left without a type says nothing (and ip6tables refuses it)
+        let mut k = 0;
+        while k + 1 < v6w.len() {
+            let bare = v6w[k] == "-m"
+                && v6w[k + 1] == "addrtype"
+                && !v6w
+                    .get(k + 2)
+                    .is_some_and(|n| n == "--src-type" || n == "--dst-type" || n == "!");
+            if bare {
+                v6w.drain(k..k + 2);
+            } else {
+                k += 1;
+            }
+        }
+        let mapped: Vec<String> = v6w
             .iter()
             .map(|x| {
                 let m = match x.as_str() {
