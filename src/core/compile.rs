@@ -499,7 +499,9 @@ fn service_rules(
                 let over = match limit.over {
                     Over::Drop => Verdict::Drop,
                     Over::Reject if *proto == IPPROTO_TCP => Verdict::RejectTcpReset,
-                    Over::Reject => Verdict::RejectIcmpx(IcmpReject::PortUnreachable),
+                    Over::Reject | Over::PortUnreachable => {
+                        Verdict::RejectIcmpx(IcmpReject::PortUnreachable)
+                    }
                 };
                 match limit.per {
                     LimitPer::Entry => {

@@ -652,6 +652,8 @@ pub enum Over {
     Drop,
     /// a tcp reset for tcp, ICMP port unreachable otherwise (as `[[reject]]` answers)
     Reject,
+    /// ICMP port unreachable, for tcp too (iptables' plain `-j REJECT`)
+    PortUnreachable,
 }
 
 /// An entry's `limit`.

@@ -51,8 +51,10 @@ pub(super) struct Recent {
     pub(super) check: Option<(&'static str, bool)>,
     pub(super) seconds: Option<String>,
     pub(super) hitcount: Option<String>,
-    /// `--rdest`, `--rttl`, a `--mask` other than a whole address: what the mapping refuses
+    /// `--rdest`, a `--mask` other than a whole address: what the mapping refuses
     pub(super) other: Vec<String>,
+    /// `--rttl`: a check that also compares the TTL with the recorded packet's
+    pub(super) rttl: bool,
 }
 
 impl Recent {
@@ -108,8 +110,12 @@ impl Parser<'_> {
             "--rcheck" => Some("rcheck"),
             "--remove" => Some("remove"),
             "--rsource" | "--reap" => None,
-            "--rdest" | "--rttl" => {
+            "--rdest" => {
                 r.other.push(t.text.clone());
+                None
+            }
+            "--rttl" => {
+                r.rttl = true;
                 None
             }
             "--name" | "--seconds" | "--hitcount" | "--mask" => {
@@ -275,8 +281,11 @@ impl Analyser<'_> {
         match verdict {
             Verdict::Drop => Ok(("drop", next)),
             Verdict::Reject(k) if k == statewall_reject => Ok(("reject", next)),
+            Verdict::Reject(RejectKind::Icmp(IcmpReject::PortUnreachable)) => {
+                Ok(("port-unreachable", next))
+            }
             Verdict::Reject(_) => Err(format!(
-                "{what} rejects them with an answer statewall's over-limit reject does not give (it answers tcp with a reset, anything else with port unreachable)"
+                "{what} rejects them with an answer statewall's over-limit reject does not give (a tcp reset, or port unreachable)"
             )),
             Verdict::Accept => Err(format!("{what} accepts them")),
         }
@@ -296,7 +305,7 @@ impl Analyser<'_> {
         for p in 0..flat.len() {
             let r = &rules[flat[p].rule];
             if r.extra.recent.is_some() {
-                self.recent_pair(flat, p, &sets, &mut used_sets, &mut gone);
+                self.recent_pair(flat, p, (&sets, &mut used_sets), fin, &mut gone);
             } else if r.extra.limit.is_some() {
                 self.limited_accept(flat, p, fin, &mut gone);
             }
@@ -464,14 +473,20 @@ impl Analyser<'_> {
         }
     }
 
-    /// A `-m recent` check at `flat[p]`: the ssh brute-force pair, mapped onto the allow it
-    /// guards as a per-source limit; anything else refused.
+    /// A `-m recent` check at `flat[p]`: an ssh brute-force pattern, mapped onto the allow it
+    /// guards as a per-source limit; anything else refused. The patterns, each with its
+    /// `--set` of the same matches and nothing deciding those packets in between:
+    /// - the `--set` first, then `--update`/`--rcheck --hitcount H -j DROP` (or REJECT), then
+    ///   the ACCEPT: H-1 connections per window (the check counts the packet just set);
+    /// - the check first, then the `--set`, then the ACCEPT: H per window;
+    /// - the `--set` first, then `! --update`/`! --rcheck --hitcount H -j ACCEPT`, whose
+    ///   overflow a later rule (or the final rule) drops: H-1 per window.
     fn recent_pair(
         &mut self,
         flat: &mut [Flat],
         p: usize,
-        sets: &[Side],
-        used: &mut [bool],
+        (sets, used): (&[Side], &mut [bool]),
+        fin: FinalRule,
         gone: &mut [bool],
     ) {
         let r = &self.rules[flat[p].rule];
@@ -480,13 +495,10 @@ impl Analyser<'_> {
         // a refused rule is taken out, so that it causes no ordering error of its own
         gone[p] = true;
         let refuse = |cx: &mut Self, why: String| {
-            cx.error(r.span.clone(), "a `-m recent` rule statewall cannot map", format!("{why}; statewall maps only the ssh brute-force pair: `-m recent --set --name N` on NEW connections, right after it `-m recent --update --seconds S --hitcount H --name N -j DROP` with the same matches, then the ACCEPT of those connections (a per-source limit of H-1 per S seconds)"));
+            cx.error(r.span.clone(), "a `-m recent` rule statewall cannot map", format!("{why}; statewall maps the ssh brute-force patterns: `-m recent --set --name N` on NEW connections and `-m recent --update --seconds S --hitcount H --name N -j DROP` (or REJECT) with the same matches right before or after it, then the ACCEPT of those connections; or the `--set`, then `! --update` (or `! --rcheck`) `… -j ACCEPT` with the rest dropped (a per-source limit)"));
         };
-        let Some((kind, false)) = rec.check else {
-            return refuse(
-                self,
-                "it is not an --update or --rcheck (or it is negated)".into(),
-            );
+        let Some((kind, negated)) = rec.check else {
+            return refuse(self, "it is not an --update or --rcheck".into());
         };
         if kind == "remove" || !rec.other.is_empty() {
             return refuse(
@@ -517,58 +529,109 @@ impl Analyser<'_> {
                 "it needs --seconds (1 to 604800) and --hitcount (2 or more)".into(),
             );
         };
-        if flat[p].verdict == Verdict::Accept {
-            return refuse(self, "it accepts".into());
-        }
-        let set = sets.iter().enumerate().rev().find(|(_, s)| {
-            s.at <= p
-                && self.rules[s.rule]
-                    .extra
-                    .recent
-                    .as_ref()
-                    .is_some_and(|x| x.name() == rec.name())
-        });
-        let Some((si, set)) = set else {
+        if (flat[p].verdict == Verdict::Accept) != negated {
             return refuse(
                 self,
-                format!("no `--set --name {}` comes before it", rec.name()),
+                if negated {
+                    "a negated check that does not accept".into()
+                } else {
+                    "it accepts".into()
+                },
+            );
+        }
+        let named = |s: &Side| {
+            self.rules[s.rule]
+                .extra
+                .recent
+                .as_ref()
+                .is_some_and(|x| x.name() == rec.name())
+        };
+        // the `--set` right before the check, or (a check that drops) right after it
+        let before = sets
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, s)| s.at <= p && named(s))
+            .filter(|(i, s)| {
+                s.cond == cond && !used[*i] && !(s.at..p).any(|k| flat[k].cond.overlaps(&cond))
+            });
+        let after = sets
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.at > p && named(s))
+            .filter(|(i, s)| {
+                !negated
+                    && s.cond == cond
+                    && !used[*i]
+                    && !(p + 1..s.at).any(|k| flat[k].cond.overlaps(&cond))
+            });
+        let Some((si, set, set_first)) = before
+            .map(|(i, s)| (i, s, true))
+            .or(after.map(|(i, s)| (i, s, false)))
+        else {
+            let near = sets.iter().find(|s| named(s));
+            return refuse(
+                self,
+                match near {
+                    Some(s) => format!(
+                        "the `--set` of line {} is not right before or after it with the same matches",
+                        self.rules[s.rule].line
+                    ),
+                    None => format!("no `--set --name {}` comes with it", rec.name()),
+                },
             );
         };
-        if set.cond != cond || used[si] || (set.at..p).any(|k| flat[k].cond.overlaps(&cond)) {
-            return refuse(
-                self,
-                format!(
-                    "the `--set` of line {} is not right before it with the same matches",
-                    self.rules[set.rule].line
-                ),
-            );
-        }
-        if !self.new_only(flat, set.at, &cond) {
+        if !self.new_only(flat, set.at.min(p), &cond) {
             return refuse(self, "it counts every packet, not NEW connections (no `--state NEW`, no ESTABLISHED,RELATED accept before it)".into());
         }
-        let over = match flat[p].verdict {
-            Verdict::Drop => "drop",
-            Verdict::Reject(k) if k == if cond.proto == Some(6) { RejectKind::TcpReset } else { RejectKind::Icmp(IcmpReject::PortUnreachable) } => "reject",
-            _ => return refuse(self, "it rejects with an answer statewall's over-limit reject does not give (a tcp reset for tcp, port unreachable otherwise)".into()),
+        // the allow that gets the limit, and what becomes of its overflow
+        let (q, over) = if negated {
+            let next = Self::next_deciding(flat, p, &cond);
+            match self.overflow(flat, next, &cond, fin) {
+                Ok((over, drops)) => {
+                    if let Some(d) = drops.filter(|&d| flat[d].cond == cond) {
+                        gone[d] = true;
+                    }
+                    (p, over)
+                }
+                Err(why) => {
+                    return refuse(self, format!("what it does not accept goes on, and {why}"));
+                }
+            }
+        } else {
+            let over = match flat[p].verdict {
+                Verdict::Drop => "drop",
+                Verdict::Reject(k) if k == if cond.proto == Some(6) { RejectKind::TcpReset } else { RejectKind::Icmp(IcmpReject::PortUnreachable) } => "reject",
+                Verdict::Reject(RejectKind::Icmp(IcmpReject::PortUnreachable)) => "port-unreachable",
+                _ => return refuse(self, "it rejects with an answer statewall's over-limit reject does not give (a tcp reset, or port unreachable)".into()),
+            };
+            let from = if set_first { p } else { set.at - 1 };
+            let q = Self::next_deciding(flat, from.max(p), &cond);
+            let fits = q.is_some_and(|q| {
+                flat[q].verdict == Verdict::Accept
+                    && self.rules[flat[q].rule].extra.limit.is_none()
+                    && stateless(&flat[q].cond) == stateless(&cond)
+                    && flat[q].cond.states.is_none_or(|s| s & CtStates::NEW != 0)
+            });
+            match q.filter(|_| fits) {
+                Some(q) => (q, over),
+                None => {
+                    return refuse(
+                        self,
+                        "the next rule for these packets is not an ACCEPT with the same matches"
+                            .into(),
+                    );
+                }
+            }
         };
-        let q = Self::next_deciding(flat, p, &cond);
-        let fits = q.is_some_and(|q| {
-            flat[q].verdict == Verdict::Accept
-                && self.rules[flat[q].rule].extra.limit.is_none()
-                && stateless(&flat[q].cond) == stateless(&cond)
-                && flat[q].cond.states.is_none_or(|s| s & CtStates::NEW != 0)
-        });
-        let Some(q) = q.filter(|_| fits) else {
-            return refuse(
-                self,
-                "the next rule for these packets is not an ACCEPT with the same matches".into(),
-            );
-        };
-        let rate = format!("{}/{seconds}s", hits - 1);
+        // the check counts the packet just set when the `--set` comes first
+        let allowed = if set_first { hits - 1 } else { hits };
+        let rate = format!("{allowed}/{seconds}s");
         if let Err(why) = Rate::parse(&rate) {
-            return refuse(self, format!("{}/{seconds}s: {why}", hits - 1));
+            return refuse(self, format!("{rate}: {why}"));
         }
         used[si] = true;
+        gone[p] = q != p;
         // `recent` keeps whole addresses, IPv6 ones too
         flat[q].extra.limit = Some(format!(
             "{{ rate = \"{rate}\", per = \"source\", ipv6_prefix = 128, over = \"{over}\" }}"
@@ -578,7 +641,19 @@ impl Analyser<'_> {
             r.line,
             self.rules[flat[q].rule].line,
         );
-        self.notes.push(format!("lines {sl}-{ul}: `-m recent` (at most {} NEW connections per source in any {seconds} s) becomes a per-source limit of {rate} on line {al}'s allow: statewall's token bucket lets {} through at once, then one every {} s as it refills, while `recent` counts a sliding window (all {} free again {seconds} s after the first) and also counts the attempts it {over}s, so a source that keeps trying stays shut out there and gets one through per refill here", hits - 1, hits - 1, every(seconds, hits - 1), hits - 1));
+        let (first, last) = (sl.min(ul), sl.max(ul).max(al));
+        let counts_blocked = if kind == "update" || set_first {
+            let verb = if over == "drop" { "drops" } else { "rejects" };
+            format!("also counts the attempts it {verb}, so a source that keeps trying stays shut out there and gets one through per refill here")
+        } else {
+            "does not count the attempts it refuses".to_string()
+        };
+        let ttl = if rec.rttl {
+            "; `--rttl` (the TTL must match the recorded packet's, against forged sources) is not kept: statewall limits by the source address alone, a little more strictly"
+        } else {
+            ""
+        };
+        self.notes.push(format!("lines {first}-{last}: `-m recent` (at most {allowed} NEW connections per source in any {seconds} s) becomes a per-source limit of {rate} on line {al}'s allow: statewall's token bucket lets {allowed} through at once, then one every {} s as it refills, while `recent` counts a sliding window (all {allowed} free again {seconds} s after the first) and {counts_blocked}{ttl}", every(seconds, allowed)));
     }
 }
 

@@ -134,12 +134,12 @@ impl Checker<'_> {
                     prefix_span = Some(k.span());
                     ok &= prefix.is_some();
                 }
-                "over" => match self.choice("over", v, &["drop", "reject"]) {
+                "over" => match self.choice("over", v, &["drop", "reject", "port-unreachable"]) {
                     Some(o) => {
-                        over = if o == "drop" {
-                            Over::Drop
-                        } else {
-                            Over::Reject
+                        over = match o {
+                            "drop" => Over::Drop,
+                            "reject" => Over::Reject,
+                            _ => Over::PortUnreachable,
                         }
                     }
                     None => ok = false,
