@@ -94,15 +94,20 @@ pub(super) fn analyse(src: &str, fam: Fam, services: &ServiceDb) -> Result<Analy
     let Tables {
         policies,
         user_chains,
-        rules,
+        mut rules,
         ..
     } = tables;
+    let mut notes = Notes::default();
+    fragments(src, &mut rules, &mut diags, &mut notes);
+    if !diags.is_empty() {
+        return Err(diags);
+    }
     let mut cx = Analyser {
         src,
         fam,
         rules: &rules,
         diags,
-        notes: Notes::default(),
+        notes,
         hook: Hook::Input,
         stateful: true,
         late_established: false,
@@ -144,6 +149,29 @@ pub(super) fn analyse(src: &str, fam: Fam, services: &ServiceDb) -> Result<Analy
         output,
         notes,
     })
+}
+
+/// `-f` and `! -f`. Where the file's rules use connection tracking (a state match, an
+/// original port), conntrack reassembles fragments before any filter hook sees them, in
+/// iptables as in statewall: `-f` never matches (the rule is left out) and `! -f` always
+/// does (it is dropped from the rule), each noted. Without conntrack the fragments arrive
+/// one by one, which statewall's rules cannot tell apart: refused.
+fn fragments(src: &str, rules: &mut [IptRule], diags: &mut Diags, notes: &mut Notes) {
+    let tracked = rules
+        .iter()
+        .any(|r| r.cond.states.is_some() || r.cond.orig_dports.is_some());
+    for r in rules.iter_mut() {
+        let Some(first_not) = r.fragment else {
+            continue;
+        };
+        if !tracked {
+            diags.push(Diagnostic::error(r.span.clone(), src, "a fragment match (`-f`) in a file without connection tracking").with_help("without a state match no conntrack reassembles fragments before the filter hooks, and statewall's rules cannot match non-first fragments; remove the rule, or track connections (an ESTABLISHED,RELATED accept)"));
+        } else if first_not {
+            notes.push(format!("line {}: `{}` matches non-first fragments, and conntrack (which the file's state matches use) reassembles them before any filter rule sees them: it never matches and is left out", r.line, shorten(&r.text, 80)));
+        } else {
+            notes.push(format!("line {}: `! -f` says nothing once conntrack (which the file's state matches use) has reassembled the fragments: it is left out of the rule", r.line));
+        }
+    }
 }
 
 /// Whether a chain accepts every packet: statewall need not hook it.

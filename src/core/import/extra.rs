@@ -644,7 +644,9 @@ impl Analyser<'_> {
         let (first, last) = (sl.min(ul), sl.max(ul).max(al));
         let counts_blocked = if kind == "update" || set_first {
             let verb = if over == "drop" { "drops" } else { "rejects" };
-            format!("also counts the attempts it {verb}, so a source that keeps trying stays shut out there and gets one through per refill here")
+            format!(
+                "also counts the attempts it {verb}, so a source that keeps trying stays shut out there and gets one through per refill here"
+            )
         } else {
             "does not count the attempts it refuses".to_string()
         };

@@ -156,6 +156,10 @@ impl Analyser<'_> {
     ) {
         let rules = self.rules;
         let r = &rules[i];
+        if r.fragment == Some(true) {
+            // never matches once conntrack reassembled the fragments (noted by `analyse`)
+            return;
+        }
         let verdict = match &r.target {
             Target::Accept => Verdict::Accept,
             Target::Drop => Verdict::Drop,

@@ -59,6 +59,9 @@ pub(super) struct IptRule {
     pub(super) comment_id: Option<(usize, u64)>,
     /// `--log-*`, `-m limit` and `-m recent`, as written (`extra.rs`)
     pub(super) extra: Extra,
+    /// `-f` (Some(true): non-first fragments only) or `! -f` (Some(false)): decided by the
+    /// analysis, which knows whether the file's rules use connection tracking
+    pub(super) fragment: Option<bool>,
 }
 
 /// A rule as its options are read.
@@ -68,6 +71,7 @@ struct Draft {
     srcs: Vec<Cidr>,
     dsts: Vec<Cidr>,
     flag_alts: Vec<(u8, u8)>,
+    fragment: Option<bool>,
     /// a `!` waiting for the option it negates
     neg: Option<Range<usize>>,
     target: Option<Target>,
@@ -203,6 +207,7 @@ impl Parser<'_> {
             comment: d.comment,
             comment_id,
             extra: d.extra,
+            fragment: d.fragment,
         })
     }
 
@@ -240,6 +245,10 @@ impl Parser<'_> {
             d.given.push(once[0]);
         }
         let neg = d.neg.take();
+        if matches!(t.text.as_str(), "-f" | "--fragment") {
+            d.fragment = Some(neg.is_none());
+            return Some(i + 1);
+        }
         if let Some(next) = self.recent_option(&mut d.extra, toks, i, neg.clone()) {
             return next;
         }
@@ -316,10 +325,6 @@ impl Parser<'_> {
             }
             // how much of the packet goes to the group, and how many at once: what is logged
             "--nflog-range" | "--nflog-size" | "--nflog-threshold" => {}
-            "-f" | "--fragment" => {
-                self.err(sp, "a fragment match (`-f`)", "statewall's rules see packets after conntrack has reassembled them; a match on non-first fragments cannot be imported");
-                return Some(i + 1);
-            }
             other => {
                 self.err(sp, format!("unknown option `{other}`"), "the importer does not know this option; statewall cannot say whether it can express it");
                 // and its values

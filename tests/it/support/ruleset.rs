@@ -490,6 +490,17 @@ pub fn mirror_to_v6(text: &str) -> String {
         while k < w.len() {
             let x = w[k].as_str();
             let v = w.get(k + 1).map(String::as_str);
+            // ip6tables has no `-f`; reassembled by conntrack, it never matches (and `! -f`
+            // always does), as statewall reads it
+            if x == "-f" || x == "--fragment" {
+                if v6w.last().is_some_and(|l| l == "!") {
+                    v6w.pop();
+                    k += 1;
+                    continue;
+                }
+                drop = true;
+                break;
+            }
             if x == "--mask" && v == Some("255.255.255.255") {
                 v6w.extend([
                     "--mask".into(),
