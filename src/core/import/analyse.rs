@@ -33,6 +33,31 @@ pub(super) struct Chain {
     pub(super) final_rule: FinalRule,
     /// a LOG of every packet the final rule gets (`log_final`): its TOML value
     pub(super) log_final: Option<(usize, String)>,
+    /// the chain's policy line, as written (line number, text), if the file has one
+    pub(super) policy_at: Option<(u32, String)>,
+    /// where the final rule comes from, when not from this file's own rule or policy
+    /// (`--ipv6`: the other file's)
+    pub(super) final_origin: Option<String>,
+}
+
+impl Chain {
+    /// A chain the file leaves alone (no rule, policy ACCEPT): what iptables does to it.
+    pub(super) fn accepting(hook: Hook) -> Chain {
+        Chain {
+            hook,
+            established: None,
+            invalid: None,
+            loopback: None,
+            icmp: None,
+            blocks: Vec::new(),
+            allows: Vec::new(),
+            rejects: Vec::new(),
+            final_rule: (None, Verdict::Accept),
+            log_final: None,
+            policy_at: None,
+            final_origin: None,
+        }
+    }
 }
 
 /// What the analysis of one file found.
@@ -61,6 +86,8 @@ pub(super) struct Analyser<'s> {
     /// an allow in its place (`state`), for a chain whose order the established rule, always
     /// near the top in statewall, would change
     pub(super) late_established: bool,
+    /// baseline rules read as entries (`--ipv6`, where the other file lacks them)
+    pub(super) lower: Lower,
     /// the LOG and `-m recent --set` rules met on the walk (`extra.rs`)
     pub(super) side: Vec<Side>,
     /// the DROPs that fit no block place in the chain being analysed: the rule, and for
@@ -80,7 +107,22 @@ impl Analyser<'_> {
     }
 }
 
-pub(super) fn analyse(src: &str, fam: Fam, services: &ServiceDb) -> Result<Analysis, Diags> {
+/// Baseline rules a file's analysis reads as ordinary entries, because the other family's
+/// file has no such rule (`--ipv6`, where statewall's one baseline serves both families).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Lower {
+    /// the ESTABLISHED,RELATED accept is an allow in its place (`established = false`)
+    pub(super) established: bool,
+    /// the loopback accept is an allow of `iif = "lo"` (`oif` in OUTPUT)
+    pub(super) loopback: bool,
+}
+
+pub(super) fn analyse(
+    src: &str,
+    fam: Fam,
+    services: &ServiceDb,
+    lower: Lower,
+) -> Result<Analysis, Diags> {
     let mut p = Parser::new(src, fam, services);
     let tables = p.parse();
     let mut diags = p.diags;
@@ -111,6 +153,7 @@ pub(super) fn analyse(src: &str, fam: Fam, services: &ServiceDb) -> Result<Analy
         hook: Hook::Input,
         stateful: true,
         late_established: false,
+        lower,
         side: Vec::new(),
         unplaced: Vec::new(),
     };
@@ -195,7 +238,7 @@ impl Analyser<'_> {
         let log_final = self.extras(&mut flat, final_rule);
         // kept to try once more as a chain without the established rule, if need be
         let again = (flat.clone(), self.diags.clone(), self.notes.clone());
-        self.late_established = false;
+        self.late_established = self.lower.established;
         let mut found = Found::default();
         let mut ranked = self.rank_all(flat, &mut found, final_rule);
         self.check_order(&ranked, final_rule);
@@ -245,6 +288,15 @@ impl Analyser<'_> {
             rejects: c.rejects,
             final_rule,
             log_final,
+            policy_at: policies.get(self.hook.chain()).map(|(_, span)| {
+                let line = crate::core::diag::loc_of(self.src, span.start).line;
+                let start = crate::core::diag::line_start(self.src, span.start);
+                let end = self.src[start..]
+                    .find('\n')
+                    .map_or(self.src.len(), |e| start + e);
+                (line, self.src[start..end].trim().to_string())
+            }),
+            final_origin: None,
         })
     }
 }
@@ -366,7 +418,7 @@ mod tests {
     #[test]
     fn a_file_that_says_nothing_about_input_is_refused() {
         let refused = |src: &str| {
-            let d = analyse(src, Fam::V4, &ServiceDb::builtin()).unwrap_err();
+            let d = analyse(src, Fam::V4, &ServiceDb::builtin(), Lower::default()).unwrap_err();
             (d[0].message.clone(), d[0].loc.line)
         };
         assert_eq!(
@@ -392,7 +444,8 @@ mod tests {
             analyse(
                 "*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n",
                 Fam::V4,
-                &ServiceDb::builtin()
+                &ServiceDb::builtin(),
+                Lower::default()
             )
             .is_ok()
         );
@@ -400,7 +453,8 @@ mod tests {
             analyse(
                 "*filter\n-A INPUT -j DROP\nCOMMIT\n",
                 Fam::V4,
-                &ServiceDb::builtin()
+                &ServiceDb::builtin(),
+                Lower::default()
             )
             .is_ok()
         );
@@ -409,7 +463,7 @@ mod tests {
     #[test]
     fn the_first_catch_all_ends_the_chain() {
         let src = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT\n-A INPUT -p tcp --dport 22 -j ACCEPT\n-A INPUT -j DROP\n-A INPUT -p tcp --dport 80 -j ACCEPT\nCOMMIT\n";
-        let a = analyse(src, Fam::V4, &ServiceDb::builtin()).unwrap();
+        let a = analyse(src, Fam::V4, &ServiceDb::builtin(), Lower::default()).unwrap();
         let notes: Vec<&String> = a.notes.iter().collect();
         assert!(
             notes[0].starts_with(

@@ -41,7 +41,11 @@ pub(super) fn build(
     ipv6: Ipv6,
 ) -> Result<Imported, Diags> {
     let mut v4 = v4;
+    let mut v6 = v6;
     let mut notes = v4.notes.clone();
+    if let Some(v6) = &mut v6 {
+        one_final(&mut v4, v6, &mut notes);
+    }
     if let Some(v6) = &v6 {
         same_log_finals(&mut v4, v6, &mut notes);
         for n in v6.notes.iter() {
@@ -96,6 +100,136 @@ pub(super) fn build(
     let listed = notes.clone().into_vec();
     let text = policy_text(&v4, &listed, &ending, &sections);
     reparse(src, text, notes)
+}
+
+/// The chain of `a` for section `k` (INPUT, FORWARD, OUTPUT), if the file filters it.
+fn chain_of(a: &mut Analysis, k: usize) -> Option<&mut Chain> {
+    match k {
+        0 => Some(&mut a.input),
+        1 => a.forward.as_mut(),
+        _ => a.output.as_mut(),
+    }
+}
+
+/// `--ipv6`: one final rule per section for both families. Where the two files end a chain
+/// differently (or one leaves it alone: an ACCEPT policy), the section keeps the stricter
+/// ending (drop, then reject, then accept; the IPv4 file's between two rejects) and the other
+/// file's ending becomes that family's last entry, pinned to it: a `[[reject]]` after its
+/// rejects, or an `[[allow]]` after its allows, its rejects and blocks after the allows
+/// moved before it (blocks right after its last allow, in their order). Each is noted.
+fn one_final(v4: &mut Analysis, v6: &mut Analysis, notes: &mut Notes) {
+    for (k, hook) in [Hook::Input, Hook::Forward, Hook::Output]
+        .into_iter()
+        .enumerate()
+    {
+        let (has4, has6) = (chain_of(v4, k).is_some(), chain_of(v6, k).is_some());
+        match (has4, has6) {
+            (false, false) => continue,
+            (true, false) if k == 1 => v6.forward = Some(Chain::accepting(hook)),
+            (true, false) => v6.output = Some(Chain::accepting(hook)),
+            (false, true) if k == 1 => v4.forward = Some(Chain::accepting(hook)),
+            (false, true) => v4.output = Some(Chain::accepting(hook)),
+            (true, true) => {}
+        }
+        let f4 = chain_of(v4, k).expect("present").final_rule.1;
+        let f6 = chain_of(v6, k).expect("present").final_rule.1;
+        if same_ending(f4, f6) {
+            continue;
+        }
+        let strict = |v: Verdict| match v {
+            Verdict::Drop => 2,
+            Verdict::Reject(_) => 1,
+            Verdict::Accept => 0,
+        };
+        let keep_v6 = strict(f6) > strict(f4);
+        let (m, family, other) = if keep_v6 {
+            (&mut *v4, "IPv4", "IPv6")
+        } else {
+            (&mut *v6, "IPv6", "IPv4")
+        };
+        let name = hook.chain();
+        let mc = chain_of(m, k).expect("present");
+        let (fin, policy_at) = (mc.final_rule, mc.policy_at.clone());
+        // the rule its entry comes from (the catch-all, or the policy line), named for it
+        let rest = format!("{}-rest", family.to_ascii_lowercase());
+        let from = match fin.0 {
+            Some(i) => super::rule::IptRule {
+                comment: Some(rest),
+                comment_id: None,
+                ..m.rules[i].clone()
+            },
+            None => {
+                let (line, text) =
+                    policy_at.unwrap_or((0, format!("(no {name} rule or policy: ACCEPT)")));
+                super::rule::IptRule {
+                    span: 0..0,
+                    text,
+                    line,
+                    chain: name.to_string(),
+                    cond: Default::default(),
+                    srcs: Vec::new(),
+                    dsts: Vec::new(),
+                    flag_alts: Vec::new(),
+                    target: super::rule::Target::Count,
+                    target_span: 0..0,
+                    comment: Some(rest),
+                    comment_id: None,
+                    extra: Default::default(),
+                    fragment: None,
+                }
+            }
+        };
+        m.rules.push(from);
+        let rule = m.rules.len() - 1;
+        let mc = chain_of(m, k).expect("present");
+        let last = Flat {
+            cond: Default::default(),
+            verdict: fin.1,
+            rule,
+            via: Vec::new(),
+            extra: Default::default(),
+            new_only: false,
+        };
+        match fin.1 {
+            Verdict::Accept => {
+                // what this file drops or rejects after its allows must come before the accept
+                // of the rest: blocks right after its last allow (or after the baseline), in
+                // their order, the rejects with their answer
+                use crate::core::model::BlockAt;
+                let place = match mc.allows.len() {
+                    0 => Placed::At(BlockAt::Baseline),
+                    n => Placed::AfterAllow(n - 1),
+                };
+                let (late, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut mc.blocks)
+                    .into_iter()
+                    .partition(|(p, _)| *p == Placed::At(BlockAt::Allows));
+                mc.blocks = kept;
+                let rejects = std::mem::take(&mut mc.rejects);
+                mc.blocks.extend(
+                    late.into_iter()
+                        .map(|(_, f)| f)
+                        .chain(rejects)
+                        .map(|f| (place.clone(), f)),
+                );
+                mc.allows.push(last);
+            }
+            _ => mc.rejects.push(last),
+        }
+        // its own ending is now an entry: the section's is the other file's
+        mc.final_rule = (None, if keep_v6 { f6 } else { f4 });
+        let kept = chain_of(if keep_v6 { &mut *v6 } else { &mut *v4 }, k).expect("present");
+        let origin = match (kept.final_rule.0, &kept.policy_at) {
+            (Some(_), _) => "its last rule".to_string(),
+            (None, Some((l, t))) => format!("line {l}: {t}"),
+            (None, None) => "no policy: ACCEPT".into(),
+        };
+        if keep_v6 {
+            let c4 = chain_of(v4, k).expect("present");
+            c4.final_rule = (None, f6);
+            c4.final_origin = Some(format!("from the IPv6 file, {origin}"));
+        }
+        notes.push(format!("the IPv4 and IPv6 files end {name} differently: the section ends as the {other} file's does, and the {family} file's ending is the last entry for {family} (\"{}-rest\", pinned to {family})", family.to_ascii_lowercase()));
+    }
 }
 
 /// statewall has one final rule and one baseline per section for both families: the two
@@ -178,9 +312,10 @@ fn ending(src: &str, v4: &Analysis, notes: &mut Notes) -> Result<Ending, Diags> 
         Verdict::Reject(RejectKind::Icmp(k)) => ("enforce", Some(k)),
         Verdict::Reject(RejectKind::TcpReset) => unreachable!("refused in analyse"),
     };
-    let origin = match input.final_rule.0 {
-        Some(i) => format!("from line {}: {}", v4.rules[i].line, v4.rules[i].text),
-        None => "from the INPUT chain policy".to_string(),
+    let origin = match (&input.final_origin, input.final_rule.0) {
+        (Some(o), _) => o.clone(),
+        (None, Some(i)) => format!("from line {}: {}", v4.rules[i].line, v4.rules[i].text),
+        (None, None) => "from the INPUT chain policy".to_string(),
     };
     let others_filter = [&v4.forward, &v4.output]
         .into_iter()
@@ -328,7 +463,9 @@ fn icmpv6_baseline(
     let nd = |t: u8| {
         c6.allows.iter().any(|f| match f.cond.proto {
             Some(58) => f.cond.icmp.is_none_or(|(x, _)| x == t),
-            p => p.is_none(),
+            // an accept of every protocol takes them too, unless it names states (neighbour
+            // discovery is untracked)
+            p => p.is_none() && f.cond.states.is_none(),
         })
     };
     let hook = c.hook.chain();

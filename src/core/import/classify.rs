@@ -436,7 +436,10 @@ impl Analyser<'_> {
                 }
                 Some(Rank::Established)
             }
-            Verdict::Accept if only(lo) || (self.hook == Hook::Input && only(lo_nets)) => {
+            Verdict::Accept
+                if !self.lower.loopback
+                    && (only(lo) || (self.hook == Hook::Input && only(lo_nets))) =>
+            {
                 found.loopback.get_or_insert(f.rule);
                 if c.src.is_some() {
                     let r = &self.rules[f.rule];

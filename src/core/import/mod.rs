@@ -40,7 +40,7 @@ use std::ops::Range;
 
 use crate::core::diag::{Diagnostic, Diags};
 use crate::core::services::ServiceDb;
-use analyse::analyse;
+use analyse::{Lower, analyse};
 use build::build;
 
 /// What IPv6 gets: statewall's table is `inet`, so an IPv4-only file must say.
@@ -134,11 +134,20 @@ pub fn import_with(
 ) -> Result<Imported, Problems> {
     crate::core::diag::new_texts();
     let mut problems = Problems::default();
-    let v4 = analyse(src, Fam::V4, services);
-    let v6 = match (ipv6, src6) {
-        (Ipv6::File, Some(s6)) => Some(analyse(s6, Fam::V6, services)),
+    let mut v4 = analyse(src, Fam::V4, services, Lower::default());
+    let mut v6 = match (ipv6, src6) {
+        (Ipv6::File, Some(s6)) => Some(analyse(s6, Fam::V6, services, Lower::default())),
         _ => None,
     };
+    // statewall's baseline serves both families: where one file has an established or
+    // loopback accept the other lacks, both are read again with those rules as entries
+    if let (Ok(a4), Some(Ok(a6)), Some(s6)) = (&v4, &v6, src6) {
+        let lower = lowering(a4, a6);
+        if lower != Lower::default() {
+            v4 = analyse(src, Fam::V4, services, lower);
+            v6 = Some(analyse(s6, Fam::V6, services, lower));
+        }
+    }
     if ipv6 == Ipv6::Unspecified {
         let at = first_line_span(src);
         let mut d = Diags::new();
@@ -178,6 +187,31 @@ pub fn import_with(
         p.add(Input::V4, d);
         p
     })
+}
+
+/// What the two files' analyses must read as entries: the established or loopback accept
+/// of a chain that one file has and the other lacks (said by a note of each analysis).
+fn lowering(a4: &analyse::Analysis, a6: &analyse::Analysis) -> Lower {
+    let pairs = [
+        (Some(&a4.input), Some(&a6.input)),
+        (a4.forward.as_ref(), a6.forward.as_ref()),
+        (a4.output.as_ref(), a6.output.as_ref()),
+    ];
+    let mut lower = Lower::default();
+    for (a, b) in pairs {
+        let (est, lo) = match (a, b) {
+            (Some(a), Some(b)) => (
+                a.established.is_some() != b.established.is_some(),
+                a.loopback.is_some() != b.loopback.is_some(),
+            ),
+            // one file filters the chain and the other accepts everything there
+            (Some(c), None) | (None, Some(c)) => (c.established.is_some(), c.loopback.is_some()),
+            (None, None) => (false, false),
+        };
+        lower.established |= est;
+        lower.loopback |= lo;
+    }
+    lower
 }
 
 /// The first line that is neither blank nor a comment: where a problem with the whole file
