@@ -115,6 +115,11 @@ pub(super) struct Lower {
     pub(super) established: bool,
     /// the loopback accept is an allow of `iif = "lo"` (`oif` in OUTPUT)
     pub(super) loopback: bool,
+    /// the ICMP accept is an allow of `protocol = ["icmp"]`
+    pub(super) icmp: bool,
+    /// the INVALID drop is a drop like any other: merged into a final drop where that keeps
+    /// every verdict, else refused (a block cannot say `invalid`)
+    pub(super) invalid: bool,
 }
 
 pub(super) fn analyse(
@@ -217,6 +222,28 @@ fn fragments(src: &str, rules: &mut [IptRule], diags: &mut Diags, notes: &mut No
     }
 }
 
+impl Analyser<'_> {
+    /// One reading of the flattened chain with the baseline rules `lower` says are entries:
+    /// LOG, limit and recent rules placed, every rule ranked, the order checked (problems
+    /// reported). Returns the `log_final` LOG, the baseline rules found, the ranked rules.
+    fn attempt(
+        &mut self,
+        mut flat: Vec<Flat>,
+        final_rule: FinalRule,
+        lower: Lower,
+    ) -> (Option<usize>, Found, Vec<(super::classify::Rank, Flat)>) {
+        let kept = std::mem::replace(&mut self.lower, lower);
+        self.late_established = lower.established;
+        let log_final = self.extras(&mut flat, final_rule);
+        let mut found = Found::default();
+        let ranked = self.rank_all(flat, &mut found, final_rule);
+        self.check_order(&ranked, final_rule);
+        self.late_established = false;
+        self.lower = kept;
+        (log_final, found, ranked)
+    }
+}
+
 /// Whether a chain accepts every packet: statewall need not hook it.
 fn accepts_all(c: &Chain) -> bool {
     c.final_rule.1 == Verdict::Accept && c.blocks.is_empty() && c.rejects.is_empty()
@@ -235,30 +262,33 @@ impl Analyser<'_> {
             return None;
         }
         let final_rule = self.final_rule(policies, &mut flat)?;
-        let log_final = self.extras(&mut flat, final_rule);
-        // kept to try once more as a chain without the established rule, if need be
+        // kept to try once more in the file's own order, if need be
         let again = (flat.clone(), self.diags.clone(), self.notes.clone());
-        self.late_established = self.lower.established;
-        let mut found = Found::default();
-        let mut ranked = self.rank_all(flat, &mut found, final_rule);
-        self.check_order(&ranked, final_rule);
-        if self.diags.total() != before && found.established.is_some() {
-            // the ESTABLISHED,RELATED accept comes after a rule that it may not overtake (a
-            // DROP of a host among the accepts, the file's other accepts being stateless): as
-            // a chain without statewall's established rule, that accept stays in its place
+        let first = self.lower;
+        let (mut log_final, mut found, mut ranked) = self.attempt(flat, final_rule, first);
+        let full = Lower {
+            established: true,
+            loopback: true,
+            icmp: true,
+            invalid: true,
+        };
+        if self.diags.total() != before && first != full {
+            // a rule statewall's fixed order would overtake: the ESTABLISHED,RELATED accept
+            // after a DROP of a host among stateless accepts, an INVALID drop or an ICMP
+            // accept after the accepts. Without statewall's baseline (`established = false`,
+            // and the loopback, ICMP and INVALID rules as entries in their place) each rule
+            // keeps its place, and the order check proves the rest as before
+            let had_established = found.established.is_some();
             let (flat, diags, notes) = again;
             let refused = std::mem::replace(&mut self.diags, diags);
             let noted = std::mem::replace(&mut self.notes, notes);
-            self.late_established = true;
-            found = Found::default();
-            ranked = self.rank_all(flat, &mut found, final_rule);
-            self.check_order(&ranked, final_rule);
-            self.late_established = false;
+            let (l, f, r) = self.attempt(flat, final_rule, full);
             if self.diags.total() != before {
                 self.diags = refused;
                 self.notes = noted;
             } else {
-                let r = ranked.iter().find(|(_, f)| {
+                (log_final, found, ranked) = (l, f, r);
+                let est = ranked.iter().find(|(_, f)| {
                     f.verdict == Verdict::Accept
                         && f.cond
                             == super::cond::Cond {
@@ -266,9 +296,12 @@ impl Analyser<'_> {
                                 ..Default::default()
                             }
                 });
-                if let Some((_, f)) = r {
-                    let r = &self.rules[f.rule];
-                    self.notes.push(format!("line {}: `{}` comes after rules that statewall's established rule, always first, would overtake: {} is imported without it (`established = false`), its allows accept every state as in the file, and this accept of established and related packets is an allow in its place", r.line, r.text, self.hook.chain()));
+                match est {
+                    Some((_, f)) if had_established => {
+                        let r = &self.rules[f.rule];
+                        self.notes.push(format!("line {}: `{}` comes after rules that statewall's established rule, always first, would overtake: {} is imported without it (`established = false`), its allows accept every state as in the file, and this accept of established and related packets is an allow in its place", r.line, r.text, self.hook.chain()));
+                    }
+                    _ => self.notes.push(format!("{} is imported in the file's own order: statewall's fixed baseline would move a rule before one it may not overtake, so its established, loopback and ICMP accepts are entries in their place (and an INVALID drop, only where the final rule drops those packets anyway)", self.hook.chain())),
                 }
             }
         }

@@ -450,11 +450,11 @@ impl Analyser<'_> {
                 }
                 Some(Rank::Loopback)
             }
-            Verdict::Accept if only(icmp) => {
+            Verdict::Accept if !self.lower.icmp && only(icmp) => {
                 found.icmp.get_or_insert(f.rule);
                 Some(Rank::Icmp)
             }
-            Verdict::Drop if only(states_only(CtStates::INVALID)) => {
+            Verdict::Drop if !self.lower.invalid && only(states_only(CtStates::INVALID)) => {
                 found.invalid.get_or_insert(f.rule);
                 Some(Rank::Invalid)
             }
@@ -706,6 +706,9 @@ fn states_fit(verdict: Verdict, s: u32) -> bool {
         Verdict::Accept => {
             s & CtStates::NEW != 0 && s & (CtStates::INVALID | CtStates::UNTRACKED) == 0
         }
+        // a drop of INVALID packets only merges into a final drop (`place` tries no block
+        // place for it)
+        Verdict::Drop => s == CtStates::NEW || s == CtStates::INVALID,
         _ => s == CtStates::NEW,
     }
 }

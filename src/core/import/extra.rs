@@ -14,6 +14,7 @@ use super::flatten::{Flat, Verdict};
 use super::lex::Tok;
 use super::lines::Parser;
 use super::rule::{IptRule, RejectKind, Target};
+use crate::core::diag::shorten;
 use crate::core::model::{IcmpReject, LOG_LEVELS, LOG_PREFIX_MAX, RATE_MAX, Rate};
 use crate::core::plan::CtStates;
 
@@ -436,7 +437,12 @@ impl Analyser<'_> {
                 return;
             }
         };
-        if !self.new_only(flat, p, &cond) {
+        if !self.new_only(flat, p, &cond) && self.late_established && cond.states.is_none() {
+            // no established rule in this reading: the allow says the states it takes, and
+            // its limit counts their packets, as iptables' limit counts every packet
+            flat[p].cond.states = Some(CtStates::NEW | EST);
+            self.notes.push(format!("line {}: `{}` limits every packet it matches, not only NEW connections: its allow says `state = [\"new\", \"established\", \"related\"]`, so that statewall's limit counts them all too (packets conntrack calls invalid go on to the rules after it)", r.line, shorten(&r.text, 80)));
+        } else if !self.new_only(flat, p, &cond) {
             self.error(r.span.clone(), format!("{here} that also counts packets of connections already accepted"), format!("no ESTABLISHED,RELATED accept comes before it and it has no `-m state --state NEW`, so iptables' limit counts (and stops) every packet it matches, while statewall's counts NEW connections and accepts the rest by its established rule; move `-A {} -m state --state ESTABLISHED,RELATED -j ACCEPT` before it, or add `-m state --state NEW`, if that is what is meant", self.hook.chain()));
             gone[p] = true;
             return;
