@@ -341,6 +341,24 @@ impl Diags {
         self.push_in(0, d);
     }
 
+    /// [`Diags::push`], unless the same problem (span, message, help) is already shown: for
+    /// a walk that meets one rule more than once (an iptables chain reached by two jumps).
+    pub fn push_once(&mut self, d: Diagnostic) {
+        let mut probe = d.clone();
+        cut(&mut probe.message);
+        if let Some(h) = &mut probe.help {
+            cut(h);
+        }
+        let again = self
+            .shown
+            .iter()
+            .zip(&self.meta)
+            .any(|(s, (g, _))| *g == 0 && *s == probe);
+        if !again {
+            self.push(d);
+        }
+    }
+
     /// Adds a diagnostic of `group` (e.g. which of two input files): groups are shown in
     /// order. Its message and help are cut to [`TEXT_MAX`] characters.
     pub fn push_in(&mut self, group: u8, mut d: Diagnostic) {

@@ -263,3 +263,17 @@ fn a_new_text_at_the_old_address_gets_its_own_line_index() {
     let l = loc_of(&buf, 4);
     assert_eq!((l.line, l.col), (1, 3));
 }
+
+#[test]
+fn the_same_problem_found_twice_is_said_and_counted_once() {
+    let src = "-A BAN -s 10.0.0.1 -m recent --set\n";
+    let d = || Diagnostic::error(0..10, src, "a recent rule").with_help("why");
+    let mut diags = Diags::new();
+    diags.push_once(d());
+    diags.push_once(d());
+    // another problem at the same place is not; `push` adds every one
+    diags.push_once(Diagnostic::error(0..10, src, "another"));
+    assert_eq!((diags.total(), diags.errors(), diags.len()), (2, 2, 2));
+    diags.push(d());
+    assert_eq!(diags.total(), 3);
+}

@@ -102,8 +102,9 @@ impl Analyser<'_> {
         msg: impl Into<String>,
         help: impl Into<String>,
     ) {
+        // a rule of a chain reached by two jumps is met twice: its problem is said once
         self.diags
-            .push(Diagnostic::error(span, self.src, msg).with_help(help));
+            .push_once(Diagnostic::error(span, self.src, msg).with_help(help));
     }
 }
 
