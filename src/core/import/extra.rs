@@ -36,11 +36,18 @@ pub(super) struct LogOpts {
     pub(super) group: Option<String>,
 }
 
-/// `-m limit --limit N/unit --limit-burst B` as written.
+/// `-m limit --limit N/unit --limit-burst B` as written, or `-m hashlimit`'s
+/// `--hashlimit-upto`/`--hashlimit-burst` (with its mode and source mask).
 #[derive(Debug, Clone, Default)]
 pub(super) struct LimitOpts {
     pub(super) rate: Option<String>,
     pub(super) burst: Option<String>,
+    /// `-m hashlimit`: Some(its `--hashlimit-mode`, "" when not given)
+    pub(super) hash_mode: Option<String>,
+    /// `--hashlimit-srcmask` (a prefix length)
+    pub(super) srcmask: Option<String>,
+    /// what the mapping refuses (`--hashlimit-above`, byte rates, other modes …)
+    pub(super) other: Vec<String>,
 }
 
 /// `-m recent …` as written.
@@ -185,6 +192,11 @@ impl Parser<'_> {
 /// unless said) as statewall's rate and burst; Err with why.
 fn iptables_rate(l: &LimitOpts) -> Result<(String, u32), String> {
     let text = l.rate.as_deref().unwrap_or("3/hour");
+    if let Some(o) = l.other.first() {
+        return Err(format!(
+            "{o}: statewall limits packets per rule or per source address"
+        ));
+    }
     let burst = match l.burst.as_deref() {
         None => 5,
         Some(b) => match b.parse::<u32>() {
@@ -427,7 +439,11 @@ impl Analyser<'_> {
     fn limited_accept(&mut self, flat: &mut [Flat], p: usize, fin: FinalRule, gone: &mut [bool]) {
         let r = &self.rules[flat[p].rule];
         let lim = r.extra.limit.clone().expect("a limit");
-        let here = "`-m limit` on an ACCEPT";
+        let here = if lim.hash_mode.is_some() {
+            "`-m hashlimit` on an ACCEPT"
+        } else {
+            "`-m limit` on an ACCEPT"
+        };
         let cond = flat[p].cond.clone();
         let (rate, burst) = match iptables_rate(&lim) {
             Ok(x) => x,
@@ -460,17 +476,42 @@ impl Analyser<'_> {
                         rq.line, rq.text, r.line
                     ));
                 }
-                flat[p].extra.limit = Some(format!(
-                    "{{ rate = \"{rate}\", burst = {burst}, over = \"{over}\" }}"
-                ));
-                flat[p].extra.global = true;
                 let line = r.line;
                 let done = if over == "drop" {
                     "dropped"
                 } else {
                     "rejected"
                 };
-                self.notes.push(format!("line {line}: `-m limit` becomes the allow's limit ({rate}, burst {burst}) for the rule as a whole, as iptables' is; what exceeds it is {done} there, as iptables' next rule for those packets does"));
+                let v4_mask = lim
+                    .srcmask
+                    .as_deref()
+                    .filter(|m| self.fam == super::Fam::V4 && *m != "32");
+                if let Some(m) = v4_mask {
+                    self.error(r.span.clone(), format!("`--hashlimit-srcmask {m}` on IPv4"), "statewall's per-source limit keeps a bucket per IPv4 address; a bucket per IPv4 network cannot be imported");
+                    gone[p] = true;
+                    return;
+                }
+                match lim.hash_mode.as_deref() {
+                    // hashlimit by source: a bucket per source address (its mask: a prefix)
+                    Some("srcip") => {
+                        let (v4, v6) = (self.fam == super::Fam::V4, lim.srcmask.as_deref());
+                        let prefix = v6
+                            .and_then(|m| m.parse::<u8>().ok())
+                            .filter(|_| !v4)
+                            .unwrap_or(128);
+                        flat[p].extra.limit = Some(format!(
+                            "{{ rate = \"{rate}\", burst = {burst}, per = \"source\", ipv6_prefix = {prefix}, over = \"{over}\" }}"
+                        ));
+                        self.notes.push(format!("line {line}: `-m hashlimit` by source becomes the allow's per-source limit ({rate}, burst {burst}): a token bucket per source, as hashlimit's; what exceeds it is {done} there, as iptables' next rule for those packets does"));
+                    }
+                    _ => {
+                        flat[p].extra.limit = Some(format!(
+                            "{{ rate = \"{rate}\", burst = {burst}, over = \"{over}\" }}"
+                        ));
+                        flat[p].extra.global = true;
+                        self.notes.push(format!("line {line}: `-m limit` becomes the allow's limit ({rate}, burst {burst}) for the rule as a whole, as iptables' is; what exceeds it is {done} there, as iptables' next rule for those packets does"));
+                    }
+                }
             }
             Err(why) => {
                 self.error(r.span.clone(), format!("{here} whose overflow is not dropped"), format!("iptables passes what exceeds the rate on to later rules, and {why}; statewall's limit drops or rejects what exceeds it, so it maps only when those packets are dropped anyway (the next rule for them is a DROP, or the final rule drops)"));

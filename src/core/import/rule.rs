@@ -284,6 +284,40 @@ impl Parser<'_> {
                     l.burst = Some(v);
                 }
             }
+            o if o.starts_with("--hashlimit") => {
+                d.limit = Some(sp);
+                let v = self.value(toks, i)?.text;
+                let l = d.extra.limit.get_or_insert_with(Default::default);
+                l.hash_mode.get_or_insert_with(String::new);
+                match o {
+                    "--hashlimit-upto" | "--hashlimit" => {
+                        // bytes per time (`kb/s`) is another kind of rate
+                        if v.split('/')
+                            .next()
+                            .is_some_and(|n| n.parse::<u64>().is_err())
+                        {
+                            l.other.push(format!("`{o} {v}` (bytes)"));
+                        }
+                        l.rate = Some(v);
+                    }
+                    "--hashlimit-burst" => l.burst = Some(v),
+                    "--hashlimit-mode" => {
+                        if v != "srcip" {
+                            l.other.push(format!("`--hashlimit-mode {v}`"));
+                        }
+                        l.hash_mode = Some(v);
+                    }
+                    "--hashlimit-srcmask" => l.srcmask = Some(v),
+                    // the table's name and size, how long an idle bucket is kept: memory
+                    "--hashlimit-name"
+                    | "--hashlimit-htable-size"
+                    | "--hashlimit-htable-max"
+                    | "--hashlimit-htable-expire"
+                    | "--hashlimit-htable-gcinterval"
+                    | "--hashlimit-dstmask" => {}
+                    other => l.other.push(format!("`{other} {v}`")),
+                }
+            }
             "-j" | "--jump" => {
                 let v = self.value(toks, i)?;
                 d.target_span = Some(v.span.clone());
@@ -664,6 +698,7 @@ impl Parser<'_> {
                 | "multiport"
                 | "comment"
                 | "limit"
+                | "hashlimit"
                 | "addrtype"
                 | "iprange"
         ) {
@@ -674,9 +709,7 @@ impl Parser<'_> {
                 "marks are set by other rules or programs; statewall neither sets nor matches them"
             }
             "set" => "ipset sets live outside the ruleset; list the networks in `from` instead",
-            "hashlimit" | "connlimit" => {
-                "per-source rate and connection limits are not importable (yet)"
-            }
+            "connlimit" => "statewall does not limit concurrent connections",
             "owner" => "statewall does not match the local user or process that sends a packet",
             "string" | "u32" | "bpf" => "statewall does not look inside packets' payloads",
             _ => "statewall's policy model cannot express this match",
