@@ -174,6 +174,60 @@ impl Parser<'_> {
         Some(Some(i + 1))
     }
 
+    /// An option of `-m limit` or `-m hashlimit` at `toks[i]`; None when it is none, else
+    /// where the next option starts (None inside: no value).
+    pub(super) fn limit_option(
+        &mut self,
+        extra: &mut Extra,
+        toks: &[Tok],
+        i: usize,
+    ) -> Option<Option<usize>> {
+        let o = toks[i].text.as_str();
+        if !matches!(o, "--limit" | "--limit-burst") && !o.starts_with("--hashlimit") {
+            return None;
+        }
+        let Some(v) = self.value(toks, i).map(|v| v.text) else {
+            return Some(None);
+        };
+        let l = extra.limit.get_or_insert_with(Default::default);
+        match o {
+            "--limit" => l.rate = Some(v),
+            "--limit-burst" => l.burst = Some(v),
+            _ => {
+                l.hash_mode.get_or_insert_with(String::new);
+                match o {
+                    "--hashlimit-upto" | "--hashlimit" => {
+                        // bytes per time (`kb/s`) is another kind of rate
+                        if v.split('/')
+                            .next()
+                            .is_some_and(|n| n.parse::<u64>().is_err())
+                        {
+                            l.other.push(format!("`{o} {v}` (bytes)"));
+                        }
+                        l.rate = Some(v);
+                    }
+                    "--hashlimit-burst" => l.burst = Some(v),
+                    "--hashlimit-mode" => {
+                        if v != "srcip" {
+                            l.other.push(format!("`--hashlimit-mode {v}`"));
+                        }
+                        l.hash_mode = Some(v);
+                    }
+                    "--hashlimit-srcmask" => l.srcmask = Some(v),
+                    // the table's name and size, how long an idle bucket is kept: memory
+                    "--hashlimit-name"
+                    | "--hashlimit-htable-size"
+                    | "--hashlimit-htable-max"
+                    | "--hashlimit-htable-expire"
+                    | "--hashlimit-htable-gcinterval"
+                    | "--hashlimit-dstmask" => {}
+                    other => l.other.push(format!("`{other} {v}`")),
+                }
+            }
+        }
+        Some(Some(i + 2))
+    }
+
     /// A `-m recent --set` rule has no target (it records); any other `-m recent` rule is
     /// judged when its chain is analysed.
     pub(super) fn recent_fits(&mut self, extra: &Extra, target: &Target, span: &Range<usize>) {
@@ -586,47 +640,9 @@ impl Analyser<'_> {
                 },
             );
         }
-        let named = |s: &Side| {
-            self.rules[s.rule]
-                .extra
-                .recent
-                .as_ref()
-                .is_some_and(|x| x.name() == rec.name())
-        };
-        // the `--set` right before the check, or (a check that drops) right after it
-        let before = sets
-            .iter()
-            .enumerate()
-            .rev()
-            .find(|(_, s)| s.at <= p && named(s))
-            .filter(|(i, s)| {
-                s.cond == cond && !used[*i] && !(s.at..p).any(|k| flat[k].cond.overlaps(&cond))
-            });
-        let after = sets
-            .iter()
-            .enumerate()
-            .find(|(_, s)| s.at > p && named(s))
-            .filter(|(i, s)| {
-                !negated
-                    && s.cond == cond
-                    && !used[*i]
-                    && !(p + 1..s.at).any(|k| flat[k].cond.overlaps(&cond))
-            });
-        let Some((si, set, set_first)) = before
-            .map(|(i, s)| (i, s, true))
-            .or(after.map(|(i, s)| (i, s, false)))
-        else {
-            let near = sets.iter().find(|s| named(s));
-            return refuse(
-                self,
-                match near {
-                    Some(s) => format!(
-                        "the `--set` of line {} is not right before or after it with the same matches",
-                        self.rules[s.rule].line
-                    ),
-                    None => format!("no `--set --name {}` comes with it", rec.name()),
-                },
-            );
+        let (si, set, set_first) = match self.recent_set(flat, p, &rec, sets, used, negated) {
+            Ok(found) => found,
+            Err(why) => return refuse(self, why),
         };
         if !self.new_only(flat, set.at.min(p), &cond) {
             return refuse(self, "it counts every packet, not NEW connections (no `--state NEW`, no ESTABLISHED,RELATED accept before it)".into());
@@ -703,6 +719,62 @@ impl Analyser<'_> {
             ""
         };
         self.notes.push(format!("lines {first}-{last}: `-m recent` (at most {allowed} NEW connections per source in any {seconds} s) becomes a per-source limit of {rate} on line {al}'s allow: statewall's token bucket lets {allowed} through at once, then one every {} s as it refills, while `recent` counts a sliding window (all {allowed} free again {seconds} s after the first) and {counts_blocked}{ttl}", every(seconds, allowed)));
+    }
+}
+
+impl Analyser<'_> {
+    /// The `--set` of recent check `flat[p]` (named as `rec`): right before it, or (a check
+    /// that drops, not `negated`) right after it, with the same matches and nothing deciding
+    /// those packets in between. Returns its index in `sets`, it, and whether it comes first;
+    /// Err with why there is none.
+    fn recent_set<'a>(
+        &self,
+        flat: &[Flat],
+        p: usize,
+        rec: &Recent,
+        sets: &'a [Side],
+        used: &[bool],
+        negated: bool,
+    ) -> Result<(usize, &'a Side, bool), String> {
+        let cond = &flat[p].cond;
+        let named = |s: &Side| {
+            self.rules[s.rule]
+                .extra
+                .recent
+                .as_ref()
+                .is_some_and(|x| x.name() == rec.name())
+        };
+        let before = sets
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, s)| s.at <= p && named(s))
+            .filter(|(i, s)| {
+                s.cond == *cond && !used[*i] && !(s.at..p).any(|k| flat[k].cond.overlaps(cond))
+            });
+        let after = sets
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.at > p && named(s))
+            .filter(|(i, s)| {
+                !negated
+                    && s.cond == *cond
+                    && !used[*i]
+                    && !(p + 1..s.at).any(|k| flat[k].cond.overlaps(cond))
+            });
+        if let Some((i, s)) = before {
+            return Ok((i, s, true));
+        }
+        if let Some((i, s)) = after {
+            return Ok((i, s, false));
+        }
+        Err(match sets.iter().find(|s| named(s)) {
+            Some(s) => format!(
+                "the `--set` of line {} is not right before or after it with the same matches",
+                self.rules[s.rule].line
+            ),
+            None => format!("no `--set --name {}` comes with it", rec.name()),
+        })
     }
 }
 

@@ -1,0 +1,151 @@
+//! The unit tests of `rule`: one rule's options into its condition and target.
+
+use super::*;
+use crate::core::model::PortRange;
+use std::net::Ipv4Addr;
+
+fn read(line: &str, fam: Fam) -> (Option<IptRule>, Vec<String>) {
+    let toks = crate::core::import::lex::words(line, 0).unwrap();
+    let db = crate::core::services::ServiceDb::builtin();
+    let mut p = Parser::new(line, fam, &db);
+    let r = p.rule(&toks, "INPUT".into(), 0..line.len(), line.into(), 1);
+    (r, p.diags.into_iter().map(|d| d.message).collect())
+}
+
+#[test]
+fn a_rule_reads_into_condition_and_target() {
+    let (r, diags) = read(
+        "-s 10.1.2.3/8 -p tcp -m tcp --dport 22:80 -m comment --comment ssh -j REJECT --reject-with tcp-reset",
+        Fam::V4,
+    );
+    assert!(diags.is_empty(), "{diags:?}");
+    let r = r.unwrap();
+    assert_eq!(r.srcs, [Cidr::V4(Ipv4Addr::new(10, 0, 0, 0), 8)]);
+    assert_eq!(r.cond.proto, Some(6));
+    assert_eq!(r.cond.ports, Some(vec![PortRange { lo: 22, hi: 80 }]));
+    assert_eq!(r.comment.as_deref(), Some("ssh"));
+    assert_eq!(r.target, Target::Reject(RejectKind::TcpReset));
+}
+
+#[test]
+fn negated_ports_are_exceptions_and_ctorigdstport_original_ports() {
+    let (r, diags) = read(
+        "-p tcp -m multiport ! --dports 80,443 ! --sport 1000:2000 -j ACCEPT",
+        Fam::V4,
+    );
+    assert!(diags.is_empty(), "{diags:?}");
+    let r = r.unwrap();
+    assert_eq!(
+        r.cond.not_ports,
+        [PortRange::single(80), PortRange::single(443)]
+    );
+    assert_eq!(r.cond.not_sports, [PortRange { lo: 1000, hi: 2000 }]);
+    assert_eq!(r.cond.ports, None);
+    let (r, diags) = read(
+        "-p tcp -m conntrack --ctorigdstport 25 -i ens3 -j ACCEPT",
+        Fam::V4,
+    );
+    assert!(diags.is_empty(), "{diags:?}");
+    assert_eq!(
+        r.unwrap().cond.orig_dports,
+        Some(vec![PortRange::single(25)])
+    );
+    for (line, why) in [
+        (
+            "-p tcp -m conntrack --ctorigdstport 25 --dport 80 -j ACCEPT",
+            "`--ctorigdstport` with other port or flag matches in one rule",
+        ),
+        (
+            "-m conntrack --ctorigdstport 25 -j ACCEPT",
+            "`--ctorigdstport` without `-p tcp` or `-p udp`",
+        ),
+        (
+            "-p tcp -m conntrack ! --ctorigdstport 25 -j ACCEPT",
+            "a negation of `--ctorigdstport`",
+        ),
+        (
+            "-p tcp -m conntrack --ctorigdst 10.0.0.1 -j ACCEPT",
+            "`--ctorigdst` (a conntrack match statewall cannot express)",
+        ),
+    ] {
+        let (r, diags) = read(line, Fam::V4);
+        assert!(r.is_none(), "{line}");
+        assert_eq!(diags, [why], "{line}");
+    }
+}
+
+#[test]
+fn an_address_range_is_the_networks_that_cover_it() {
+    let (r, d) = read(
+        "-p tcp -m iprange --src-range 10.0.0.1-10.0.0.2 ! --dst-range 10.0.1.0-10.0.1.255 -j ACCEPT",
+        Fam::V4,
+    );
+    assert!(d.is_empty(), "{d:?}");
+    let r = r.unwrap();
+    let v4 = |c, n| Cidr::V4(Ipv4Addr::new(10, 0, c, n), 0);
+    let with = |c: Cidr, len| match c {
+        Cidr::V4(a, _) => Cidr::V4(a, len),
+        other => other,
+    };
+    assert_eq!(r.srcs, [with(v4(0, 1), 32), with(v4(0, 2), 32)]);
+    assert_eq!(r.cond.not_dst, [with(v4(1, 0), 24)]);
+    // one list of sources per rule, whichever comes first; a bad range is said
+    for line in [
+        "-s 10.0.0.0/8 -m iprange --src-range 10.0.0.1-10.0.0.2 -j ACCEPT",
+        "-m iprange --dst-range 10.0.0.1-10.0.0.2 -d 10.0.0.0/8 -j ACCEPT",
+    ] {
+        let (_, d) = read(line, Fam::V4);
+        assert_eq!(d.len(), 1, "{line}: {d:?}");
+        assert!(d[0].starts_with("both `-"), "{d:?}");
+    }
+    let (_, d) = read(
+        "-m iprange --src-range 10.0.0.9-10.0.0.1 -j ACCEPT",
+        Fam::V4,
+    );
+    assert_eq!(
+        d,
+        ["address range `10.0.0.9-10.0.0.1`: the range ends before it starts"]
+    );
+}
+
+#[test]
+fn every_refusal_is_reported() {
+    let (r, diags) = read(
+        "! -p gre -m recent ! --rcheck --seconds 60 --name x -j ACCEPT --log-uid --frob 1 2 ! --dport 22 ! -s 10.0.0.0/8,10.1.0.0/16",
+        Fam::V4,
+    );
+    assert!(r.is_none());
+    assert_eq!(
+        diags,
+        [
+            "a negation of `-p`",
+            // `-m recent` is judged with its chain (`extra.rs`)
+            "unknown option `--frob`",
+            "`--dport` without `-p tcp` or `-p udp`",
+            "a negated list `! 10.0.0.0/8,10.1.0.0/16`",
+        ]
+    );
+    let (r, diags) = read(
+        &format!("-p tcp {}-p udp -j ACCEPT", "-s 10.0.0.1 ".repeat(8000)),
+        Fam::V4,
+    );
+    assert!(r.is_none());
+    assert_eq!(
+        diags,
+        [
+            "`-s` a second time in one rule",
+            "`-p` a second time in one rule"
+        ]
+    );
+    let (r, diags) = read("-p tcp --dport", Fam::V4);
+    assert!(r.is_none());
+    assert_eq!(diags, ["`--dport` needs a value"]);
+    let (_, diags) = read("-p tcp -j ACCEPT --reject-with icmp6-no-route", Fam::V4);
+    assert_eq!(
+        diags,
+        [
+            "`--reject-with` without `-j REJECT`",
+            "`--reject-with icmp6-no-route`"
+        ]
+    );
+}
