@@ -128,6 +128,10 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
             let unicast = crate::core::addrtype::addr_type("unicast").expect("a type");
             (ty == if dst { local } else { unicast }) != not
         }
+        // … addressed to this host alone on the link (unicast: nft's `host`)
+        Match::PktType { ty, not } => {
+            (ty == crate::core::pkttype::pkt_type("unicast").expect("a type")) != not
+        }
         // nothing DNAT'ed the lint's packets: their original port is their port
         Match::CtOrigDport(r) => p.dport.is_some_and(|d| r.lo <= d && d <= r.hi),
         // every interface but one: the lint's packets arrive on loopback (by index) or on

@@ -250,6 +250,15 @@ impl Checker<'_> {
                 k @ ("to_type" | "from_type" | "except_to_type" | "except_from_type") => {
                     self.type_key(&mut f, k, value)
                 }
+                k @ ("pkttype" | "except_pkttype") => {
+                    f.more_restricts = true;
+                    let types = self.pkt_types(k, value);
+                    if k == "pkttype" {
+                        f.more.pkttype = types;
+                    } else {
+                        f.more.except_pkttype = types;
+                    }
+                }
                 k @ ("except_iif" | "except_oif") => {
                     f.more_restricts = true;
                     let names = self.ifnames(k, value);
