@@ -114,6 +114,7 @@ const ONCE: &[&[&str]] = &[
     &["--reject-with"],
     &["--src-type"],
     &["--dst-type"],
+    &["--pkt-type"],
     &["--src-range"],
     &["--dst-range"],
 ];
@@ -259,6 +260,9 @@ impl Parser<'_> {
             return next;
         }
         if let Some(next) = self.addrtype_option(&mut d.cond, toks, i, neg.clone()) {
+            return next;
+        }
+        if let Some(next) = self.pkttype_option(&mut d.cond, toks, i, neg.clone()) {
             return next;
         }
         if let Some(n) = neg {
@@ -665,6 +669,7 @@ impl Parser<'_> {
                 | "comment"
                 | "limit"
                 | "addrtype"
+                | "pkttype"
                 | "iprange"
         ) {
             return i + 2;
