@@ -276,10 +276,16 @@ numbers! {
     NFT_META_OIFNAME: u32 = 7;
     NFT_META_NFPROTO: u32 = 15;
     NFT_META_L4PROTO: u32 = 16;
+    NFT_META_PKTTYPE: u32 = 19;
 
     // enum nft_meta_attributes
     NFTA_META_DREG: u16 = 1;
     NFTA_META_KEY: u16 = 2;
+
+    // linux/if_packet.h: skb->pkt_type, what `meta pkttype` loads
+    PACKET_HOST: u8 = 0;
+    PACKET_BROADCAST: u8 = 1;
+    PACKET_MULTICAST: u8 = 2;
 
     // enum nft_ct_keys
     NFT_CT_STATE: u32 = 0;
@@ -358,8 +364,9 @@ mod uapi_check {
     use super::ALL;
 
     /// The headers `nft.rs` takes its numbers from.
-    const HEADERS: [&str; 5] = [
+    const HEADERS: [&str; 6] = [
         "linux/netlink.h",
+        "linux/if_packet.h",
         "linux/netfilter.h",
         "linux/netfilter/nfnetlink.h",
         "linux/netfilter/nf_tables.h",

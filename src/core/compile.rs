@@ -454,14 +454,19 @@ fn service_rules(
     // table read back have the same fingerprint
     sets[first_set..].sort_by_key(|s| s.kind as u8);
     let types = crate::core::addrtype::type_matches(&svc.more);
-    let variants = families
-        .iter()
-        .flat_map(|f| types.iter().map(move |t| (f, t)));
-    for (fam, types) in variants {
+    let pkts = crate::core::pkttype::pkttype_matches(&svc.more);
+    let mut variants = Vec::with_capacity(families.len() * types.len() * pkts.len());
+    for f in &families {
+        for t in &types {
+            variants.extend(pkts.iter().map(|p| (f, t, p)));
+        }
+    }
+    for (fam, types, pkts) in variants {
         for (proto, body) in &bodies {
             let mut matches = head.clone();
             matches.extend(fam.iter().copied());
             matches.extend(types.iter().copied());
+            matches.extend(pkts.iter().copied());
             matches.extend(body.iter().copied());
             if let Some(st) = state {
                 matches.push(Match::CtState(untracked_too(st, entry, body)));

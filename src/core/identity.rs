@@ -213,6 +213,9 @@ fn a_match(h: &mut Fnv, m: &Match) {
         Match::AddrType { dst, ty, not } => {
             h.tag(34).tag(u8::from(dst)).tag(ty).tag(u8::from(not));
         }
+        Match::PktType { ty, not } => {
+            h.tag(35).tag(ty).tag(u8::from(not));
+        }
         Match::IfNot { out, wild, name } => {
             h.tag(33)
                 .tag(u8::from(out))

@@ -128,6 +128,13 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
             let unicast = crate::core::addrtype::addr_type("unicast").expect("a type");
             (ty == if dst { local } else { unicast }) != not
         }
+        // … addressed to this host alone on the link (unicast: nft's `host`), but for
+        // neighbour and router discovery, whose solicitations go to multicast groups
+        Match::PktType { ty, not } => {
+            let nd = p.l4proto == IPPROTO_ICMPV6 && matches!(p.icmpv6_type, Some(133..=136));
+            let name = if nd { "multicast" } else { "unicast" };
+            (ty == crate::core::pkttype::pkt_type(name).expect("a type")) != not
+        }
         // nothing DNAT'ed the lint's packets: their original port is their port
         Match::CtOrigDport(r) => p.dport.is_some_and(|d| r.lo <= d && d <= r.hi),
         // every interface but one: the lint's packets arrive on loopback (by index) or on
@@ -603,6 +610,26 @@ mod tests {
         let f = check(&no_v6, &ssh_facts());
         assert_eq!(f.len(), 1);
         assert!(f[0].what.contains("neighbour"), "{}", f[0]);
+    }
+
+    #[test]
+    fn blocks_of_link_layer_types_cut_what_arrives_as_those_types() {
+        let ssh = "[[allow]]\nname = \"ssh\"\ntcp = [22]\n";
+        let block = |ty: &str| {
+            plan(&format!(
+                "[[block]]\nname = \"b\"\npkttype = \"{ty}\"\n{ssh}"
+            ))
+        };
+        assert_eq!(check(&block("broadcast"), &ssh_facts()), vec![]);
+        // the admin's connection is unicast
+        let f = check(&block("unicast"), &ssh_facts());
+        assert!(!f.is_empty() && f[0].what.contains("22"), "{f:?}");
+        // neighbour solicitations go to a multicast group
+        let f = check(&block("multicast"), &ssh_facts());
+        assert!(
+            !f.is_empty() && f.iter().all(|f| f.what.contains("neighbour")),
+            "{f:?}"
+        );
     }
 
     #[test]

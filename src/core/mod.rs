@@ -14,6 +14,7 @@ pub mod members;
 pub mod metrics;
 pub mod model;
 pub mod patch;
+pub mod pkttype;
 pub mod plan;
 pub mod policy;
 pub mod render;

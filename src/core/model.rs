@@ -348,6 +348,11 @@ pub struct More {
     pub from_type: Vec<u8>,
     pub except_to_type: Vec<u8>,
     pub except_from_type: Vec<u8>,
+    /// `pkttype`: the link layer's packet type (`PACKET_*`, [`crate::core::pkttype::PKT_TYPES`]:
+    /// unicast, broadcast, multicast), any of these (`meta pkttype broadcast`, one rule per
+    /// type); `except_pkttype`: none of these (`meta pkttype != multicast`)
+    pub pkttype: Vec<u8>,
+    pub except_pkttype: Vec<u8>,
 }
 
 impl More {

@@ -193,6 +193,10 @@ pub enum Match {
     /// (`RTN_*`, [`crate::core::addrtype::ADDR_TYPES`]) of the destination (`dst`) or source
     /// address, or (`not`) any other type (an entry's `to_type`, `except_from_type`, …)
     AddrType { dst: bool, ty: u8, not: bool },
+    /// `meta pkttype broadcast` / `meta pkttype != multicast`: the link layer's packet type
+    /// (`PACKET_*`, [`crate::core::pkttype::PKT_TYPES`]), or (`not`) any other type (an
+    /// entry's `pkttype`, `except_pkttype`)
+    PktType { ty: u8, not: bool },
     /// `th dport != <range>`: an exception (`except_tcp`, `except_udp`; needs an `L4Proto`
     /// before it)
     DstPortNot(PortRange),
@@ -730,7 +734,8 @@ pub enum Verdict {
 
 impl Rule {
     /// Whether rustables 0.9 cannot write some expression of the rule (a dynset, a limit,
-    /// a log level, a ct direction): the codec writes those in its own bytes.
+    /// a log level, a ct direction, a fib, the packet type's meta key): the codec writes those in
+    /// its own bytes.
     pub fn has_own_expressions(&self) -> bool {
         matches!(self.verdict, Verdict::Log(_))
             || self.matches.iter().any(|m| {
@@ -741,6 +746,7 @@ impl Rule {
                         | Match::Meter { .. }
                         | Match::CtOrigDport(_)
                         | Match::AddrType { .. }
+                        | Match::PktType { .. }
                 ) || matches!(m, Match::DstPortNot(r) | Match::SrcPortNot(r) if r.lo != r.hi)
             })
     }

@@ -292,6 +292,11 @@ fn single(m: Match) -> String {
             if not { "!= " } else { "" },
             crate::core::addrtype::addr_type_name(ty)
         ),
+        Match::PktType { ty, not } => format!(
+            "meta pkttype {}{}",
+            if not { "!= " } else { "" },
+            crate::core::pkttype::nft_pkt_type_name(ty)
+        ),
         Match::IfNot { out, wild, name } => format!(
             "{}ifname != \"{}{}\"",
             if out { "o" } else { "i" },

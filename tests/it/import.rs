@@ -597,6 +597,13 @@ fn differential_addrtype() {
     differential("d-atype", "ok-addrtype.rules", None, &[22, 80, 443]);
 }
 
+/// `-m pkttype`: unicast probes only here (broadcasts and multicasts: `pkttype.rs`).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_pkttype() {
+    differential("d-ptype", "ok-pkttype.rules", None, &[22, 80]);
+}
+
 /// DROPs and REJECTs mixed into accept lists: blocks right after the allow before them.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]

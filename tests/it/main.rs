@@ -13,6 +13,7 @@ mod lifecycle;
 mod limits;
 mod live_sets;
 mod metrics;
+mod pkttype;
 mod plan;
 mod policy;
 mod reject_kinds;

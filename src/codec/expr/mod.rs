@@ -26,6 +26,7 @@
 //! | `meter` | `Meter` | `update @meter4_ssh { ip saddr limit rate over 12/minute }` |
 //! | `ctorig` | `CtOrigDport` | `ct original proto-dst 8080` |
 //! | `fib` | `AddrType` | `fib daddr type local`, `fib saddr type != broadcast` |
+//! | `pkttype` | `PktType` | `meta pkttype broadcast`, `meta pkttype != multicast` |
 //! | `log` | `Verdict::Log` | `log prefix "statewall ssh: " level info` |
 //! | `counter` | every rule's counter | `counter` |
 //! | `verdict` | `Verdict` | `accept`, `drop`, `jump entries_1`, `reject with …` |
@@ -60,6 +61,7 @@ mod log;
 mod meter;
 mod nfproto;
 mod oif;
+mod pkttype;
 mod prim;
 mod record;
 mod saddr;
@@ -232,6 +234,10 @@ fn encode_match(
             placeholder(out, own, |l| fib::encode_load(l, dst));
             fib::encode_cmp(out, ty, not);
         }
+        Match::PktType { ty, not } => {
+            placeholder(out, own, pkttype::encode_load);
+            pkttype::encode_cmp(out, ty, not);
+        }
         Match::DstPortNot(ports) => dport::encode_not(out, own, ports),
         Match::SrcPortNot(ports) => sport::encode_not(out, own, ports),
     }
@@ -329,6 +335,7 @@ const DECODERS: &[fn(&At) -> Decoding] = &[
     ct_state::decode,
     ctorig::decode,
     fib::decode,
+    pkttype::decode,
     limit::decode,
     log::decode,
     iif::decode,

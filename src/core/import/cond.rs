@@ -32,6 +32,9 @@ pub(super) struct Cond {
     /// `-m addrtype`: the address types (bit `RTN_*`) the source / destination may have
     pub(super) src_type: Option<u16>,
     pub(super) dst_type: Option<u16>,
+    /// `-m pkttype`: the link layer's packet types (bit `PACKET_*`, and one for the types
+    /// iptables cannot name: `pkttype.rs`) the packet may have
+    pub(super) pkt_type: Option<u8>,
 }
 
 /// Whether interface pattern `a` (a name, or a prefix ending in `*`) matches every name `b`
@@ -77,8 +80,9 @@ fn flags_overlap(a: (u8, u8), b: (u8, u8)) -> bool {
     a.1 & common == b.1 & common
 }
 
-/// The address types both sets allow (every address has exactly one type).
-fn types_and(a: Option<u16>, b: Option<u16>) -> Option<u16> {
+/// The address (packet) types both sets allow (every address, every packet, has exactly one
+/// type).
+fn types_and<T: Copy + std::ops::BitAnd<Output = T>>(a: Option<T>, b: Option<T>) -> Option<T> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a & b),
         (a, b) => a.or(b),
@@ -166,6 +170,7 @@ impl Cond {
             },
             src_type: types_and(self.src_type, o.src_type),
             dst_type: types_and(self.dst_type, o.dst_type),
+            pkt_type: types_and(self.pkt_type, o.pkt_type),
         })
     }
 
@@ -205,7 +210,8 @@ impl Cond {
             && both(&self.icmp, &o.icmp, |a, b| icmp_overlaps(*a, *b))
             && both(&self.flags, &o.flags, |a, b| flags_overlap(*a, *b))
             && both(&self.src_type, &o.src_type, |a, b| a & b != 0)
-            && both(&self.dst_type, &o.dst_type, |a, b| a & b != 0);
+            && both(&self.dst_type, &o.dst_type, |a, b| a & b != 0)
+            && both(&self.pkt_type, &o.pkt_type, |a, b| a & b != 0);
         states && addrs && ifs && l4
     }
 }
@@ -311,6 +317,31 @@ mod tests {
         for (x, y) in [(&a, &b), (&a, &c), (&b, &c), (&a, &d), (&c, &d), (&d, &d)] {
             assert_eq!(x.overlaps(y), x.and(y).is_some(), "{x:?} {y:?}");
         }
+    }
+
+    #[test]
+    fn packet_types_keep_rules_apart_only_when_no_type_is_left() {
+        use super::super::pkttype::ALL_PKT_TYPES;
+        let t = |set| Cond {
+            pkt_type: Some(set),
+            ..Default::default()
+        };
+        let (bcast, mcast) = (t(1 << 1), t(1 << 2));
+        let not_bcast = t(ALL_PKT_TYPES & !(1 << 1));
+        assert!(!bcast.overlaps(&mcast), "two types: no packet has both");
+        assert!(!bcast.overlaps(&not_bcast));
+        assert!(mcast.overlaps(&not_bcast));
+        assert_eq!(mcast.and(&not_bcast), Some(mcast.clone()));
+        // a rule without a packet type meets every one (conservative)
+        assert!(bcast.overlaps(&Cond::default()));
+        let udp = Cond {
+            proto: Some(17),
+            ..Default::default()
+        };
+        assert_eq!(
+            bcast.and(&udp).map(|c| (c.proto, c.pkt_type)),
+            Some((Some(17), Some(1 << 1)))
+        );
     }
 
     #[test]

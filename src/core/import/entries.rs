@@ -90,6 +90,9 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
     }
     e.lines.push(format!("# from line {}: {}", r.line, r.text));
     address_types(c, &mut e.more);
+    if let Some(set) = c.pkt_type {
+        (e.more.pkttype, e.more.except_pkttype) = super::pkttype::pkttype_keys(set);
+    }
     let all = vec![PortRange { lo: 1, hi: 65535 }];
     let m = &mut e.more;
     // an allow's states, said with `state` where the chain has no established rule (the

@@ -32,6 +32,7 @@ mod lex;
 mod lines;
 mod naming;
 mod notes;
+mod pkttype;
 mod rule;
 mod text;
 mod values;

@@ -97,6 +97,11 @@ fn more_name(e: &Entry) -> Option<String> {
             ));
         }
     }
+    for (what, types) in [("link", &m.pkttype), ("link-not", &m.except_pkttype)] {
+        if let [t, ..] = types[..] {
+            return Some(format!("{what}-{}", crate::core::pkttype::pkt_type_name(t)));
+        }
+    }
     for (proto, ports) in [("tcp", &m.tcp_sport), ("udp", &m.udp_sport)] {
         if let Some(p) = ports.first() {
             return Some(format!("{proto}-from-port-{p}"));

@@ -114,6 +114,7 @@ const ONCE: &[&[&str]] = &[
     &["--reject-with"],
     &["--src-type"],
     &["--dst-type"],
+    &["--pkt-type"],
     &["--src-range"],
     &["--dst-range"],
 ];
@@ -265,6 +266,9 @@ impl Parser<'_> {
             return next;
         }
         if let Some(next) = self.addrtype_option(&mut d.cond, toks, i, neg.clone()) {
+            return next;
+        }
+        if let Some(next) = self.pkttype_option(&mut d.cond, toks, i, neg.clone()) {
             return next;
         }
         if let Some(n) = neg {
@@ -662,6 +666,7 @@ impl Parser<'_> {
                 | "limit"
                 | "hashlimit"
                 | "addrtype"
+                | "pkttype"
                 | "iprange"
         ) {
             return i + 2;

@@ -346,6 +346,18 @@ fn more(t: &mut String, e: &Entry) {
             let _ = writeln!(t, "{key} = [{}]", l.join(", "));
         }
     }
+    for (key, types) in [
+        ("pkttype", &m.pkttype),
+        ("except_pkttype", &m.except_pkttype),
+    ] {
+        if !types.is_empty() {
+            let l: Vec<String> = types
+                .iter()
+                .map(|&t| format!("\"{}\"", crate::core::pkttype::pkt_type_name(t)))
+                .collect();
+            let _ = writeln!(t, "{key} = [{}]", l.join(", "));
+        }
+    }
     if !m.tcp_flags.is_empty() {
         let l: Vec<String> = m
             .tcp_flags

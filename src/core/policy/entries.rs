@@ -250,6 +250,7 @@ impl Checker<'_> {
                 k @ ("to_type" | "from_type" | "except_to_type" | "except_from_type") => {
                     self.type_key(&mut f, k, value)
                 }
+                k @ ("pkttype" | "except_pkttype") => self.type_key(&mut f, k, value),
                 k @ ("except_iif" | "except_oif") => {
                     f.more_restricts = true;
                     let names = self.ifnames(k, value);
@@ -318,15 +319,21 @@ impl Checker<'_> {
         f
     }
 
-    /// `to_type`, `from_type` and their exceptions: address types.
+    /// `to_type`, `from_type`, `pkttype` and their exceptions: address and packet types.
     fn type_key(&mut self, f: &mut Fields<'_, '_>, key: &str, value: &Spanned<DeValue<'_>>) {
         f.more_restricts = true;
-        let types = self.addr_types(key, value);
+        let types = if key.ends_with("pkttype") {
+            self.pkt_types(key, value)
+        } else {
+            self.addr_types(key, value)
+        };
         let m = &mut f.more;
         match key {
             "to_type" => m.to_type = types,
             "from_type" => m.from_type = types,
             "except_to_type" => m.except_to_type = types,
+            "pkttype" => m.pkttype = types,
+            "except_pkttype" => m.except_pkttype = types,
             _ => m.except_from_type = types,
         }
     }

@@ -22,7 +22,7 @@ const SECTION_KEYS: &[&str] = &["final", "log_final", "baseline", "allow", "reje
 const BASELINE_KEYS: &[&str] = &["established", "invalid", "loopback", "icmp", "icmpv6"];
 /// The keys of an allow entry.
 const ALLOW_KEYS: &[&str] = &ENTRY_KEYS;
-const ENTRY_KEYS: [&str; 32] = [
+const ENTRY_KEYS: [&str; 34] = [
     "name",
     "tcp",
     "udp",
@@ -50,6 +50,8 @@ const ENTRY_KEYS: [&str; 32] = [
     "from_type",
     "except_to_type",
     "except_from_type",
+    "pkttype",
+    "except_pkttype",
     "except_tcp",
     "except_udp",
     "except_tcp_sport",
@@ -57,16 +59,16 @@ const ENTRY_KEYS: [&str; 32] = [
     "state",
 ];
 /// A reject entry's: an allow entry's, and `with`.
-const REJECT_KEYS: &[&str] = &and::<1, 33>(ENTRY_KEYS, ["with"]);
+const REJECT_KEYS: &[&str] = &and::<1, 35>(ENTRY_KEYS, ["with"]);
 /// A block entry's: an allow entry's (its `state` is `"new"` only), `with` and `after`.
-const BLOCK_KEYS: &[&str] = &and::<2, 34>(ENTRY_KEYS, ["with", "after"]);
+const BLOCK_KEYS: &[&str] = &and::<2, 36>(ENTRY_KEYS, ["with", "after"]);
 
 /// `keys` and then `more` (N is their number together: checked when compiled).
 const fn and<const M: usize, const N: usize>(
-    keys: [&'static str; 32],
+    keys: [&'static str; 34],
     more: [&'static str; M],
 ) -> [&'static str; N] {
-    assert!(N == 32 + M);
+    assert!(N == 34 + M);
     let mut out = [""; N];
     let mut i = 0;
     while i < keys.len() {

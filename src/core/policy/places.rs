@@ -1,6 +1,7 @@
 //! Where a `[[block]]` goes: `after = "<allow name>"` names an allow entry of the block's own
 //! section (checked once every entry is read), and `state = "new"` narrows it to NEW
-//! connections. And the address types of `to_type`/`from_type` and their exceptions.
+//! connections. And the address types of `to_type`/`from_type` and the packet types of
+//! `pkttype`, and their exceptions.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -11,9 +12,25 @@ use toml::de::DeValue;
 use super::fields::AFTER_VALUES;
 use super::keys::suggest;
 use super::{Checker, Entry, Kind, type_name};
-use crate::core::addrtype::{ADDR_TYPES, addr_type};
+use crate::core::addrtype::ADDR_TYPES;
 use crate::core::model::BlockAt;
+use crate::core::pkttype::PKT_TYPES;
 use crate::core::plan::Hook;
+
+/// A kind of named type (address types, packet types), for messages.
+struct TypeNames<'a> {
+    /// `address type`
+    what: &'static str,
+    /// `an address type`
+    a_what: &'static str,
+    /// a name to show in an example
+    one: &'static str,
+    table: &'a [(&'static str, u8)],
+    /// other words for a name (`host` is nft's `unicast`)
+    aliases: &'a [(&'static str, &'static str)],
+    /// the names, and what they mean
+    valid: String,
+}
 
 /// How a section is written, for messages.
 fn section_name(hook: Hook) -> &'static str {
@@ -118,15 +135,48 @@ impl Checker<'_> {
     /// `to_type = ["local", "broadcast"]` (or one name): the routing table's address types
     /// (`fib daddr type`), each once.
     pub(super) fn addr_types(&mut self, key: &str, value: &Spanned<DeValue<'_>>) -> Vec<u8> {
+        let names: Vec<&str> = ADDR_TYPES.iter().map(|(n, _)| *n).collect();
+        let kind = TypeNames {
+            what: "address type",
+            a_what: "an address type",
+            one: "local",
+            table: &ADDR_TYPES,
+            aliases: &[],
+            valid: format!(
+                "the address types are {} (as the routing table says: `ip route show table local` lists the host's local, broadcast and anycast addresses)",
+                names.join(", ")
+            ),
+        };
+        self.type_names(key, value, &kind)
+    }
+
+    /// `pkttype = ["broadcast", "multicast"]` (or one name): the link layer's packet types
+    /// (`meta pkttype`), each once.
+    pub(super) fn pkt_types(&mut self, key: &str, value: &Spanned<DeValue<'_>>) -> Vec<u8> {
+        let kind = TypeNames {
+            what: "packet type",
+            a_what: "a packet type",
+            one: "broadcast",
+            table: &PKT_TYPES,
+            aliases: &[("host", "unicast")],
+            valid: "the packet types are unicast, broadcast, multicast (what the link layer addressed the packet to: this host alone — nft's `host` —, every host on the link, a group; iptables' `-m pkttype --pkt-type`)".into(),
+        };
+        self.type_names(key, value, &kind)
+    }
+
+    /// One name or a list of names of `kind`'s, each once: their numbers.
+    fn type_names(
+        &mut self,
+        key: &str,
+        value: &Spanned<DeValue<'_>>,
+        kind: &TypeNames<'_>,
+    ) -> Vec<u8> {
         let span = value.span();
         if self.tainted(&span) {
             return Vec::new();
         }
-        let names: Vec<&str> = ADDR_TYPES.iter().map(|(n, _)| *n).collect();
-        let valid = format!(
-            "the address types are {} (as the routing table says: `ip route show table local` lists the host's local, broadcast and anycast addresses)",
-            names.join(", ")
-        );
+        let (what, a_what, valid) = (kind.what, kind.a_what, &kind.valid);
+        let names: Vec<&str> = kind.table.iter().map(|(n, _)| *n).collect();
         let items: Vec<&Spanned<DeValue<'_>>> = match value.get_ref() {
             DeValue::String(_) => vec![value],
             DeValue::Array(items) if !items.is_empty() => items.iter().collect(),
@@ -137,11 +187,10 @@ impl Checker<'_> {
                 };
                 self.error(
                     span,
-                    format!(
-                        "expected an address type or a list of them for `{key}`, found {found}"
-                    ),
+                    format!("expected {a_what} or a list of them for `{key}`, found {found}"),
                     Some(format!(
-                        "write {key} = \"local\" or {key} = [\"broadcast\", \"multicast\"]; {valid}"
+                        "write {key} = \"{}\" or {key} = [\"broadcast\", \"multicast\"]; {valid}",
+                        kind.one
                     )),
                 );
                 return Vec::new();
@@ -153,19 +202,19 @@ impl Checker<'_> {
                 let found = type_name(item.get_ref());
                 self.error(
                     item.span(),
-                    format!("expected an address type name, found {found}"),
+                    format!("expected {a_what} name, found {found}"),
                     Some(valid.clone()),
                 );
                 continue;
             };
-            let Some(t) = addr_type(s) else {
-                let help = match suggest(s, &names, &[]) {
+            let Some(t) = kind.table.iter().find(|(n, _)| *n == s).map(|(_, t)| *t) else {
+                let help = match suggest(s, &names, kind.aliases) {
                     Some(good) => format!("did you mean \"{good}\"? {valid}"),
                     None => valid.clone(),
                 };
                 self.error(
                     item.span(),
-                    format!("unknown address type {s:?} in `{key}`"),
+                    format!("unknown {what} {s:?} in `{key}`"),
                     Some(help),
                 );
                 continue;
@@ -173,7 +222,7 @@ impl Checker<'_> {
             if out.contains(&t) {
                 self.error(
                     item.span(),
-                    format!("address type {s:?} is listed twice in `{key}`"),
+                    format!("{what} {s:?} is listed twice in `{key}`"),
                     Some("list each type once".into()),
                 );
                 continue;
@@ -210,5 +259,61 @@ impl Checker<'_> {
                 false
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::core::diag::Severity;
+    use crate::core::policy::parse;
+
+    /// The errors of `src`, rendered as `t.toml`.
+    fn errors(src: &str) -> String {
+        let (p, d) = parse(src);
+        assert!(p.is_none(), "{src}");
+        assert!(d.iter().all(|d| d.severity == Severity::Error), "{d:?}");
+        crate::core::diag::render(&d, "t.toml", src)
+    }
+
+    #[test]
+    fn packet_types_become_the_entry() {
+        let (p, d) = parse(
+            "[[block]]\nname = \"bc\"\npkttype = \"broadcast\"\n\
+             [[allow]]\nname = \"dns\"\nudp = [53]\npkttype = [\"unicast\", \"multicast\"]\n\
+             except_pkttype = [\"broadcast\"]\n",
+        );
+        let p = p.unwrap_or_else(|| panic!("{d:?}"));
+        assert_eq!(p.block[0].service.more.pkttype, [1]);
+        assert_eq!(p.allow[0].more.pkttype, [0, 2]);
+        assert_eq!(p.allow[0].more.except_pkttype, [1]);
+    }
+
+    #[test]
+    fn an_unknown_packet_type_is_refused_where_it_is_written() {
+        let e = errors("[[block]]\nname = \"bc\"\npkttype = [\"broadcast\", \"bradcast\"]\n");
+        assert!(
+            e.starts_with(
+                "error: unknown packet type \"bradcast\" in `pkttype`\n  --> t.toml:3:25\n"
+            ),
+            "{e}"
+        );
+        assert!(e.contains("did you mean \"broadcast\"?"), "{e}");
+        // nft's word for unicast
+        let e = errors("[[block]]\nname = \"h\"\nexcept_pkttype = \"host\"\n");
+        assert!(e.contains("--> t.toml:3:18"), "{e}");
+        assert!(e.contains("did you mean \"unicast\"?"), "{e}");
+        // a packet for another host never reaches the firewall: not a type here
+        let e = errors("[[block]]\nname = \"o\"\npkttype = \"otherhost\"\n");
+        assert!(e.contains("unknown packet type \"otherhost\""), "{e}");
+        let e = errors("[[block]]\nname = \"n\"\npkttype = 1\n");
+        assert!(
+            e.contains("expected a packet type or a list of them for `pkttype`, found an integer"),
+            "{e}"
+        );
+        let e = errors("[[block]]\nname = \"t\"\npkttype = [\"multicast\", \"multicast\"]\n");
+        assert!(
+            e.contains("packet type \"multicast\" is listed twice"),
+            "{e}"
+        );
     }
 }
