@@ -625,6 +625,8 @@ impl Analyser<'_> {
     pub(super) fn collect(&mut self, ranked: Vec<(Rank, Flat)>, found: &Found) -> Collected {
         let mut out = Collected::default();
         let mut blocks = Vec::new();
+        // the lines of the accepts without a state match that statewall narrows to NEW
+        let mut stateless: Vec<u32> = Vec::new();
         for (rank, mut f) in ranked {
             let r = &self.rules[f.rule];
             match rank {
@@ -645,8 +647,8 @@ impl Analyser<'_> {
                     // without an established rule the allow keeps its states (`state`);
                     // with one, it matches NEW connections, whatever states it named
                     if found.established.is_some() {
-                        if f.cond.states.is_none() {
-                            self.notes.push(format!("line {}: `{}` has no state match; statewall's allow accepts NEW connections (established ones by its established rule{})", r.line, r.text, if found.invalid.is_some() { "" } else { "; packets conntrack calls INVALID are no longer accepted here" }));
+                        if f.cond.states.is_none() && stateless.last() != Some(&r.line) {
+                            stateless.push(r.line);
                         }
                         f.cond.states = None;
                     }
@@ -677,6 +679,28 @@ impl Analyser<'_> {
         // after the blocks after the baseline), each place's in file order
         blocks.sort_by_key(|(rank, _, _)| *rank);
         out.blocks = blocks.into_iter().map(|(_, at, f)| (at, f)).collect();
+        if !stateless.is_empty() {
+            // one note for them all, naming the first lines
+            const NAMED: usize = 12;
+            let mut lines: Vec<String> = stateless.iter().take(NAMED).map(u32::to_string).collect();
+            if stateless.len() > NAMED {
+                lines.push(format!("and {} more", stateless.len() - NAMED));
+            }
+            let chain = self.hook.chain();
+            let (which, verb) = if stateless.len() == 1 {
+                (format!("line {}: the {chain} accept", lines[0]), "has")
+            } else {
+                (
+                    format!(
+                        "lines {}: the {} {chain} accepts",
+                        lines.join(", "),
+                        stateless.len()
+                    ),
+                    "have",
+                )
+            };
+            self.notes.push(format!("{which} {verb} no state match; statewall's allows accept NEW connections (established ones by its established rule{})", if found.invalid.is_some() { "" } else { "; packets conntrack calls INVALID are no longer accepted there" }));
+        }
         out
     }
 
