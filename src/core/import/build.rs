@@ -3,7 +3,9 @@
 
 use super::analyse::{Analysis, Chain};
 use super::classify::{Hook, Placed};
-use super::entries::{Entry, entry_of, join_families, merge, pin_to_v4, v6_entry_of, with_of};
+use super::entries::{
+    Entry, entry_of, join_families, merge, merge_ports, pin_to_v4, v6_entry_of, with_of,
+};
 use super::flatten::{Flat, Verdict};
 use super::naming::make_unique;
 use super::notes::Notes;
@@ -404,6 +406,7 @@ fn section<'a>(
                 let mut e = of(f, None);
                 e.seg = seg_of(i);
                 e.key.push_str(&format!("seg{}", e.seg));
+                e.rest.push_str(&format!("seg{}", e.seg));
                 e
             })
             .collect();
@@ -429,7 +432,8 @@ fn section<'a>(
     if ipv6 == Ipv6::Mirror {
         lists.iter_mut().flatten().for_each(limit_per_family);
     }
-    let [blocks, allows, rejects] = lists.map(merge);
+    let [blocks, allows, rejects] = lists;
+    let [blocks, allows, rejects] = [blocks, merge_ports(allows), rejects].map(merge);
     Section {
         chain: c,
         blocks,

@@ -38,6 +38,11 @@ pub(super) struct Entry {
     pub(super) after_allow: Option<usize>,
     /// for merging: everything but the source
     pub(super) key: String,
+    /// for merging: everything but the source and the ports
+    pub(super) rest: String,
+    /// it matches ports of tcp or udp and nothing else a port merge would change, and is
+    /// not named by a comment: its ports may join the next allow's of the same source
+    pub(super) ports_only: bool,
     /// from the ip6tables file
     pub(super) v6: bool,
     /// `log` and `limit` (from LOG, `-m limit`, `-m recent` rules)
@@ -81,6 +86,8 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
         after_seg: None,
         after_allow: None,
         key: String::new(),
+        rest: String::new(),
+        ports_only: false,
         v6: false,
         extra: f.extra.clone(),
     };
@@ -140,11 +147,69 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
     }
     e.name = entry_name(r.comment.as_deref(), &e, c.proto);
     // the comment by its hash: a long one must not be copied into every entry of its rule
-    e.key = format!(
-        "{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}",
-        e.tcp, e.udp, e.icmp, e.iif, e.more, e.with, f.via, r.comment_id, e.extra, e.new_only
+    e.rest = format!(
+        "{:?}{:?}{:?}{:?}{:?}{:?}{:?}",
+        e.iif, e.more, e.with, f.via, r.comment_id, e.extra, e.new_only
     );
+    e.key = format!("{:?}{:?}{:?}{}", e.tcp, e.udp, e.icmp, e.rest);
+    e.ports_only = r.comment.is_none()
+        && (!e.tcp.is_empty() || !e.udp.is_empty())
+        && e.icmp.is_empty()
+        && e.more.protocol.is_empty()
+        && e.more.icmp_codes.is_empty()
+        && e.more.icmpv6.is_empty()
+        && e.more.published.is_empty();
     e
+}
+
+/// Consecutive allows of the same (restricted) sources that differ only in their tcp and
+/// udp ports become one (a file listing each service of a network on its own line: one
+/// entry per network). All accept, side by side, so the union accepts what they accepted.
+/// Services open to everyone keep an entry each, named after the service.
+pub(super) fn merge_ports(entries: Vec<Entry>) -> Vec<Entry> {
+    let mut out: Vec<Entry> = Vec::new();
+    let restricted = |e: &Entry| {
+        !e.from.is_empty()
+            && e.from
+                .iter()
+                .all(|n| !matches!(n, Cidr::V4(_, 0) | Cidr::V6(_, 0)))
+    };
+    for e in entries {
+        if let Some(last) = out.last_mut()
+            && restricted(&e)
+            && last.ports_only
+            && e.ports_only
+            && last.rest == e.rest
+            && last.from == e.from
+            && e.extra == EntryExtra::default()
+            && last.extra == EntryExtra::default()
+        {
+            last.tcp = normalise(
+                std::mem::take(&mut last.tcp)
+                    .into_iter()
+                    .chain(e.tcp)
+                    .collect(),
+            );
+            last.udp = normalise(
+                std::mem::take(&mut last.udp)
+                    .into_iter()
+                    .chain(e.udp)
+                    .collect(),
+            );
+            last.lines
+                .extend(e.lines.into_iter().filter(|l| l.starts_with("# from")));
+            last.key = format!("{:?}{:?}{:?}{}", last.tcp, last.udp, last.icmp, last.rest);
+            let proto = match (last.tcp.is_empty(), last.udp.is_empty()) {
+                (false, true) => Some(6),
+                (true, false) => Some(17),
+                _ => None,
+            };
+            last.name = entry_name(None, last, proto);
+            continue;
+        }
+        out.push(e);
+    }
+    out
 }
 
 /// `-m addrtype`: the types listed (`to_type`), or, when that is shorter, the ones left out
@@ -178,6 +243,7 @@ pub(super) fn v6_entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) ->
         e.from.push(Cidr::V6(Ipv6Addr::UNSPECIFIED, 0));
     }
     e.key.push_str("v6");
+    e.rest.push_str("v6");
     e.v6 = true;
     e
 }

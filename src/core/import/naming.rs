@@ -53,6 +53,17 @@ fn derived_name(e: &Entry, proto: Option<u8>) -> String {
             _ => match (&e.more.oif, e.more.state) {
                 (Some(o), _) => format!("oif-{o}"),
                 (None, Some(st)) => format!("state-{}", st.names().join("-")),
+                // ports of both protocols (merged allows): `tcp-22-udp-123`
+                (None, None) if !e.tcp.is_empty() && !e.udp.is_empty() => {
+                    let l = |ps: &[crate::core::model::PortRange]| {
+                        ps.iter()
+                            .take(3)
+                            .map(|p| p.to_string())
+                            .collect::<Vec<_>>()
+                            .join("-")
+                    };
+                    format!("tcp-{}-udp-{}", l(&e.tcp), l(&e.udp))
+                }
                 (None, None) => "entry".into(),
             },
         }),
@@ -180,6 +191,8 @@ mod tests {
             after_seg: None,
             after_allow: None,
             key: String::new(),
+            rest: String::new(),
+            ports_only: false,
             v6: false,
             extra: Default::default(),
         }
