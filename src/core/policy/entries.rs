@@ -8,7 +8,7 @@ use toml::de::{DeString, DeTable, DeValue};
 
 use super::keys::Place;
 use super::{Checker, Entry, FromList, Kind, PortList, type_name};
-use crate::core::model::{BlockAt, Cidr, More, RejectWith};
+use crate::core::model::{BlockAt, BlockState, Cidr, More, RejectWith};
 use crate::core::plan::Hook;
 
 /// The keys of one entry, each checked on its own.
@@ -36,8 +36,8 @@ struct Fields<'t, 'a> {
     block_with: Option<RejectWith>,
     at: BlockAt,
     at_span: Option<Range<usize>>,
-    /// a block's `state = "new"`
-    new_only: bool,
+    /// a block's `state` (`"new"`, `"invalid"`)
+    block_state: Option<BlockState>,
     /// where a valid `state` was written (checked against the section's baseline later)
     state_span: Option<Range<usize>>,
     /// The keys that unknown keys probably meant: a misspelt `tcp` or `name` is reported as
@@ -162,7 +162,7 @@ impl Checker<'_> {
             block_with: f.block_with,
             at: f.at,
             at_span: f.at_span,
-            new_only: f.new_only,
+            block_state: f.block_state,
             hook: Hook::Input,
             more: f.more,
             state_span: f.state_span,
@@ -192,7 +192,7 @@ impl Checker<'_> {
             block_with: None,
             at: BlockAt::First,
             at_span: None,
-            new_only: false,
+            block_state: None,
             state_span: None,
             misspelt: Vec::new(),
         };
@@ -366,7 +366,7 @@ impl Checker<'_> {
             return;
         }
         if key == "state" {
-            f.new_only = self.block_state(value);
+            f.block_state = self.block_state(value);
             return;
         }
         // "drop" (the default) is no reject

@@ -1,6 +1,6 @@
 //! Where a `[[block]]` goes: `after = "<allow name>"` names an allow entry of the block's own
-//! section (checked once every entry is read), and `state = "new"` narrows it to NEW
-//! connections. And the address types of `to_type`/`from_type` and the packet types of
+//! section (checked once every entry is read), and `state = "new"` or `"invalid"` narrows it
+//! to NEW connections or to the packets conntrack calls invalid. And the address types of `to_type`/`from_type` and the packet types of
 //! `pkttype`, and their exceptions.
 
 use std::collections::HashMap;
@@ -13,7 +13,7 @@ use super::fields::AFTER_VALUES;
 use super::keys::suggest;
 use super::{Checker, Entry, Kind, type_name};
 use crate::core::addrtype::ADDR_TYPES;
-use crate::core::model::BlockAt;
+use crate::core::model::{BlockAt, BlockState};
 use crate::core::pkttype::PKT_TYPES;
 use crate::core::plan::Hook;
 
@@ -232,23 +232,38 @@ impl Checker<'_> {
         out
     }
 
-    /// A block's `state`: `"new"` (its rules match NEW connections only), the one value.
-    pub(super) fn block_state(&mut self, value: &Spanned<DeValue<'_>>) -> bool {
+    /// A block's `state`: `"new"` (its rules match NEW connections only) or `"invalid"`
+    /// (packets conntrack calls invalid only); None, with an error, for anything else.
+    pub(super) fn block_state(&mut self, value: &Spanned<DeValue<'_>>) -> Option<BlockState> {
         let span = value.span();
         if self.tainted(&span) {
-            return false;
+            return None;
         }
-        let help = "a block matches every packet (leave `state` out), or NEW connections only: state = \"new\" (`ct state new`; packets of open connections, and those conntrack calls invalid or untracked, go on to the rules after it)";
+        let help = "a block matches every packet (leave `state` out), NEW connections only: state = \"new\" (`ct state new`; packets of open connections, and those conntrack calls invalid or untracked, go on to the rules after it), or the packets conntrack calls invalid only: state = \"invalid\" (`ct state invalid`, as an INVALID drop after some accepts; the baseline's `invalid` rule drops them before every accept)";
+        let names = || {
+            BlockState::ALL
+                .iter()
+                .map(|(n, _)| format!("\"{n}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         match value.get_ref() {
-            DeValue::String(s) if s.as_ref() == "new" => true,
             DeValue::String(s) => {
+                if let Some((_, st)) = BlockState::ALL.iter().find(|(n, _)| *n == s.as_ref()) {
+                    return Some(*st);
+                }
                 let s = s.to_string();
-                self.error(
-                    span,
-                    format!("unknown connection state {s:?} for a block"),
-                    Some(help.into()),
-                );
-                false
+                let said = match suggest(&s, &BlockState::ALL.map(|(n, _)| n), &[]) {
+                    Some(m) => {
+                        format!("unknown connection state {s:?} for a block (did you mean {m:?}?)")
+                    }
+                    None => format!(
+                        "unknown connection state {s:?} for a block (one of {})",
+                        names()
+                    ),
+                };
+                self.error(span, said, Some(help.into()));
+                None
             }
             other => {
                 self.error(
@@ -256,7 +271,7 @@ impl Checker<'_> {
                     format!("expected a string for `state`, found {}", type_name(other)),
                     Some(help.into()),
                 );
-                false
+                None
             }
         }
     }
