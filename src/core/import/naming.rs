@@ -50,10 +50,12 @@ fn derived_name(e: &Entry, proto: Option<u8>) -> String {
             (Some(i), _, _) => format!("iif-{i}"),
             (None, Some(s), _) => format!("from-{s}"),
             (None, None, Some(d)) => format!("to-{d}"),
-            _ => match (&e.more.oif, e.more.state) {
-                (Some(o), _) => format!("oif-{o}"),
-                (None, Some(st)) => format!("state-{}", st.names().join("-")),
-                (None, None) => "entry".into(),
+            _ => match (&e.more.oif, e.more.state, e.state) {
+                (Some(o), _, _) => format!("oif-{o}"),
+                (None, Some(st), _) => format!("state-{}", st.names().join("-")),
+                // a block of `state = "new"` or `"invalid"`: `invalid`, `new`
+                (None, None, Some(st)) => st.name().into(),
+                (None, None, None) => "entry".into(),
             },
         }),
     }
@@ -175,7 +177,7 @@ mod tests {
             more: Default::default(),
             with: None,
             after: None,
-            new_only: false,
+            state: None,
             seg: 0,
             after_seg: None,
             after_allow: None,

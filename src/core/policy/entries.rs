@@ -394,13 +394,16 @@ impl Checker<'_> {
     }
 
     /// Without ports, an entry that names sources or an interface matches everything from
-    /// there; one that restricts nothing at all would match everything.
+    /// there; one that restricts nothing at all would match everything. A block of
+    /// `state = "invalid"` restricts itself: the packets conntrack calls invalid, from
+    /// anywhere, as the baseline's `invalid` rule (later in the chain).
     fn missing_ports(&mut self, kind: Kind, f: &Fields<'_, '_>, head: Range<usize>) {
         let ports_misspelt = f.misspelt.contains(&"tcp") || f.misspelt.contains(&"udp");
         let restricted = f.from.is_some()
             || f.more_restricts
             || f.iif_written
             || f.from_set_written
+            || f.block_state == Some(BlockState::Invalid)
             || f.misspelt.contains(&"from")
             || f.misspelt.contains(&"from_set");
         if !f.portless() || restricted || ports_misspelt {

@@ -291,6 +291,53 @@ mod tests {
     }
 
     #[test]
+    fn a_block_state_is_new_or_invalid() {
+        use crate::core::model::BlockState;
+        let (p, d) = parse(
+            "[[block]]\nname = \"n\"\nfrom = [\"192.0.2.1\"]\nstate = \"new\"\n\
+             [[block]]\nname = \"i\"\nfrom = [\"0.0.0.0/0\"]\nstate = \"invalid\"\n\
+             after = \"baseline\"\n\
+             [[block]]\nname = \"a\"\niif = \"eth0\"\n",
+        );
+        let p = p.unwrap_or_else(|| panic!("{d:?}"));
+        let states: Vec<_> = p.block.iter().map(|b| b.state).collect();
+        assert_eq!(
+            states,
+            [Some(BlockState::New), Some(BlockState::Invalid), None]
+        );
+    }
+
+    #[test]
+    fn an_unknown_block_state_is_refused_where_it_is_written() {
+        let e = errors("[[block]]\nname = \"b\"\niif = \"lo\"\nstate = \"invalidd\"\n");
+        assert!(
+            e.starts_with(
+                "error: unknown connection state \"invalidd\" for a block (did you mean \"invalid\"?)\n  --> t.toml:4:9\n"
+            ),
+            "{e}"
+        );
+        // the help lists every choice
+        assert!(e.contains("state = \"new\""), "{e}");
+        assert!(e.contains("state = \"invalid\" (`ct state invalid`"), "{e}");
+        let e = errors("[[block]]\nname = \"b\"\niif = \"lo\"\nstate = \"established\"\n");
+        assert!(
+            e.contains(
+                "unknown connection state \"established\" for a block (one of \"new\", \"invalid\")"
+            ),
+            "{e}"
+        );
+        assert!(e.contains("--> t.toml:4:9"), "{e}");
+        let e = errors("[[block]]\nname = \"b\"\niif = \"lo\"\nstate = [\"invalid\"]\n");
+        assert!(
+            e.contains("expected a string for `state`, found an array"),
+            "{e}"
+        );
+        // a reject takes no state, not even the block's
+        let e = errors("[[reject]]\nname = \"r\"\ntcp = [22]\nstate = \"invalid\"\n");
+        assert!(e.contains("--> t.toml:4:9"), "{e}");
+    }
+
+    #[test]
     fn packet_types_become_the_entry() {
         let (p, d) = parse(
             "[[block]]\nname = \"bc\"\npkttype = \"broadcast\"\n\
