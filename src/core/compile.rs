@@ -13,8 +13,8 @@
 use std::collections::HashMap;
 
 use crate::core::model::{
-    Baseline, Block, BlockAt, Cidr, Final, IcmpReject, LimitPer, Log, Mode, Over, Policy, Reject,
-    RejectWith, Section, Service,
+    Baseline, Block, BlockAt, BlockState, Cidr, Final, IcmpReject, LimitPer, Log, Mode, Over,
+    Policy, Reject, RejectWith, Section, Service,
 };
 use crate::core::plan::*;
 
@@ -267,9 +267,7 @@ impl<'a> Entries<'a> {
 fn section_rules(sec: Entries<'_>, hook: Hook, rules: &mut Vec<Rule>, sets: &mut Vec<Set>) {
     let block_rules = |b: &Block, rules: &mut Vec<Rule>, sets: &mut Vec<Set>| {
         let start = rules.len();
-        let entry = Entry::Block {
-            new_only: b.new_only,
-        };
+        let entry = Entry::Block { state: b.state };
         service_rules(&b.service, rules, sets, entry, |proto| match b.with {
             None => Verdict::Drop,
             Some(with) => reject_verdict(with, proto),
@@ -404,7 +402,7 @@ fn split_entries(hook: Hook, rules: Vec<Rule>) -> (Vec<Rule>, Vec<Chain>) {
 /// The rules of one policy entry: one per (source family, protocol or ICMP type), or one
 /// per source family for an entry without ports (it then matches everything from there);
 /// the entry's states add a `ct state` match (an allow's NEW behind the established rule or
-/// its own `state`, a block's `state = "new"`). An entry's interfaces come first in each of
+/// its own `state`, a block's `state = "new"` or `"invalid"`). An entry's interfaces come first in each of
 /// its rules.
 ///
 /// A single source network or port range is matched inline; two or more become one
@@ -419,13 +417,12 @@ fn service_rules(
     verdict: impl Fn(u8) -> Verdict,
 ) {
     // an allow matches NEW connections after the established rule; without it, the states
-    // its `state` says, or every packet; a block with `state = "new"` only NEW ones
+    // its `state` says, or every packet; a block with `state` only NEW or INVALID ones
     let state = match entry {
-        Entry::Allow { stateful: true } | Entry::Block { new_only: true } => {
-            Some(CtStates(CtStates::NEW))
-        }
+        Entry::Allow { stateful: true } => Some(CtStates(CtStates::NEW)),
         Entry::Allow { stateful: false } => svc.more.state,
-        Entry::Block { new_only: false } | Entry::Other => None,
+        Entry::Block { state } => state.map(BlockState::ct),
+        Entry::Other => None,
     };
     let first_rule = out.len();
     let mut head = Vec::with_capacity(2);
@@ -558,9 +555,9 @@ enum Entry {
     Allow {
         stateful: bool,
     },
-    /// a block: `ct state new` on its rules with `state = "new"`
+    /// a block: `ct state new` or `ct state invalid` on its rules with `state`
     Block {
-        new_only: bool,
+        state: Option<BlockState>,
     },
     Other,
 }

@@ -433,8 +433,42 @@ pub struct Block {
     pub service: Service,
     pub with: Option<RejectWith>,
     pub at: BlockAt,
-    /// `state = "new"`: the block's rules match NEW connections only (`ct state new`)
-    pub new_only: bool,
+    /// `state = "new"` or `"invalid"`: the block's rules match those packets only (`ct state
+    /// new`, `ct state invalid`); None: every packet
+    pub state: Option<BlockState>,
+}
+
+/// The connection state a `[[block]]` may narrow itself to (`state = "..."`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockState {
+    /// `"new"`: NEW connections (`ct state new`)
+    New,
+    /// `"invalid"`: packets conntrack calls invalid (`ct state invalid`), as an INVALID drop
+    /// written after some accepts does
+    Invalid,
+}
+
+impl BlockState {
+    /// Every value, with the word `state` says it with.
+    pub const ALL: [(&'static str, BlockState); 2] =
+        [("new", BlockState::New), ("invalid", BlockState::Invalid)];
+
+    /// The word `state` says it with.
+    pub fn name(self) -> &'static str {
+        match self {
+            BlockState::New => "new",
+            BlockState::Invalid => "invalid",
+        }
+    }
+
+    /// The conntrack states it matches.
+    pub fn ct(self) -> crate::core::plan::CtStates {
+        use crate::core::plan::CtStates;
+        match self {
+            BlockState::New => CtStates(CtStates::NEW),
+            BlockState::Invalid => CtStates(CtStates::INVALID),
+        }
+    }
 }
 
 /// What the last rule does with everything not allowed, in enforce mode.

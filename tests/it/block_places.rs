@@ -4,7 +4,8 @@
 //! placed after the baseline (its packets are established) while a new one is refused, and
 //! the same block placed first cuts it. A block after a named allow sits between that allow
 //! and the next one: what the first takes from a blocked source gets in, what only the
-//! second would take does not; and `state = "new"` spares open connections even first.
+//! second would take does not; `state = "new"` spares open connections even first, and
+//! `state = "invalid"` drops what conntrack calls invalid and lets NEW connections pass.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -228,4 +229,109 @@ fn address_types_are_the_routing_tables() {
         assert_eq!(st["drift"], false, "{key}: {st}");
         assert_eq!(packets_of(&st, "web") > 0, connects, "{key}: {st}");
     }
+}
+
+/// Sends `n` TCP segments with SYN and FIN both set from `src` to `dst` (a raw socket in
+/// `ns`): conntrack calls every such packet invalid (`tcp_valid_flags`), whatever the port.
+fn send_syn_fin(ns: &Netns, src: Ipv4Addr, dst: SocketAddr, n: usize) {
+    let IpAddr::V4(dst_ip) = dst.ip() else {
+        panic!("IPv4 only")
+    };
+    let mut seg = [0u8; 20];
+    seg[0..2].copy_from_slice(&40_000u16.to_be_bytes());
+    seg[2..4].copy_from_slice(&dst.port().to_be_bytes());
+    seg[4..8].copy_from_slice(&0x1234_5678u32.to_be_bytes());
+    seg[12] = 5 << 4; // data offset: 5 words
+    seg[13] = 0x03; // SYN | FIN
+    seg[14..16].copy_from_slice(&64_240u16.to_be_bytes());
+    // the checksum over the pseudo-header (addresses, protocol, length) and the segment
+    let mut sum: u32 = 0;
+    let mut words = |b: &[u8]| {
+        for w in b.chunks(2) {
+            sum += u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]));
+        }
+    };
+    words(&src.octets());
+    words(&dst_ip.octets());
+    words(&[0, libc::IPPROTO_TCP as u8, 0, 20]);
+    words(&seg);
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    seg[16..18].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    ns.run(move || {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        let addr = |ip: Ipv4Addr| {
+            // SAFETY: a plain C struct, all zeroes is valid.
+            let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+            sa.sin_family = libc::AF_INET as libc::sa_family_t;
+            sa.sin_addr.s_addr = u32::from_ne_bytes(ip.octets());
+            sa
+        };
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        // SAFETY: plain socket calls on a descriptor owned here, with valid buffers.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_TCP);
+            assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
+            let fd = OwnedFd::from_raw_fd(fd);
+            let from = addr(src);
+            let rc = libc::bind(fd.as_raw_fd(), (&raw const from).cast(), len);
+            assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
+            let to = addr(dst_ip);
+            for _ in 0..n {
+                let sent = libc::sendto(
+                    fd.as_raw_fd(),
+                    seg.as_ptr().cast(),
+                    seg.len(),
+                    0,
+                    (&raw const to).cast(),
+                    len,
+                );
+                assert_eq!(sent, 20, "sendto: {}", std::io::Error::last_os_error());
+            }
+        }
+    });
+}
+
+/// `state = "invalid"` in the kernel: nft reads statewall's text as the same batch; in a
+/// section without the baseline's invalid rule, a block of invalid packets after the
+/// baseline drops SYN+FIN segments (which the stateless allow after it would accept),
+/// counted on the block alone, while NEW connections still reach the allow; no drift.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn a_block_of_invalid_packets_drops_them_and_lets_new_connections_pass() {
+    let path = crate::support::repo_path("tests/data/policy/ok-block-invalid.toml");
+    crate::kernel::same_to_nft(path.to_str().unwrap(), &[]);
+    let pair = Pair::new("bp-invalid");
+    let _echo = Echo::start(&pair.fw, PORT);
+    let fw = SocketAddr::new(IpAddr::V4(FW_V4), PORT);
+    let text = format!(
+        "[baseline]\nestablished = false\ninvalid = false\n\n\
+         [[block]]\nname = \"bad-state\"\nstate = \"invalid\"\nafter = \"baseline\"\n\n\
+         [[allow]]\nname = \"web\"\ntcp = [{PORT}]\n"
+    );
+    let policy = TempPolicy::new("bp-invalid", &text);
+    statewall(&pair.fw, ["apply", &policy.path()]).assert_ok();
+    let list = pair.fw.nft(["list", "chain", "inet", "statewall", "input"]);
+    assert!(
+        list.stdout
+            .lines()
+            .any(|l| l.contains("comment \"bad-state\"") && l.contains("ct state invalid")),
+        "{list}"
+    );
+    send_syn_fin(&pair.client, CLIENT_V4, fw, 3);
+    std::thread::sleep(Duration::from_millis(200));
+    let st = status_json(&pair.fw);
+    assert_eq!(packets_of(&st, "bad-state"), 3, "{st}");
+    assert_eq!(
+        packets_of(&st, "web"),
+        0,
+        "the allow took an invalid packet: {st}"
+    );
+    let new = probe_from(&pair.client, IpAddr::V4(CLIENT_V4), fw, PROBE_TIMEOUT);
+    assert_eq!(new, Probe::Connected, "a NEW connection past the block");
+    let st = status_json(&pair.fw);
+    assert_eq!(packets_of(&st, "bad-state"), 3, "{st}");
+    assert!(packets_of(&st, "web") > 0, "{st}");
+    assert_eq!(st["drift"], false, "{st}");
 }

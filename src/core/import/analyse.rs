@@ -119,7 +119,7 @@ pub(super) struct Lower {
     /// the ICMP accept is an allow of `protocol = ["icmp"]`
     pub(super) icmp: bool,
     /// the INVALID drop is a drop like any other: merged into a final drop where that keeps
-    /// every verdict, else refused (a block cannot say `invalid`)
+    /// every verdict, else a block of `state = "invalid"` at the first place that does
     pub(super) invalid: bool,
 }
 
@@ -302,7 +302,7 @@ impl Analyser<'_> {
                         let r = &self.rules[f.rule];
                         self.notes.push(format!("line {}: `{}` comes after rules that statewall's established rule, always first, would overtake: {} is imported without it (`established = false`), its allows accept every state as in the file, and this accept of established and related packets is an allow in its place", r.line, r.text, self.hook.chain()));
                     }
-                    _ => self.notes.push(format!("{} is imported in the file's own order: statewall's fixed baseline would move a rule before one it may not overtake, so its established, loopback and ICMP accepts are entries in their place (and an INVALID drop, only where the final rule drops those packets anyway)", self.hook.chain())),
+                    _ => self.notes.push(format!("{} is imported in the file's own order: statewall's fixed baseline would move a rule before one it may not overtake, so its established, loopback and ICMP accepts are entries in their place (and an INVALID drop, merged into a final drop or a block of `state = \"invalid\"` in its place)", self.hook.chain())),
                 }
             }
         }

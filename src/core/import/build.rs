@@ -190,7 +190,7 @@ fn one_final(v4: &mut Analysis, v6: &mut Analysis, notes: &mut Notes) {
             rule,
             via: Vec::new(),
             extra: Default::default(),
-            new_only: false,
+            block_state: None,
         };
         match fin.1 {
             Verdict::Accept => {

@@ -24,7 +24,7 @@ use super::flatten::{Flat, Verdict};
 use super::rule::RejectKind;
 use super::values::loopback_net;
 use crate::core::diag::shorten;
-use crate::core::model::BlockAt;
+use crate::core::model::{BlockAt, BlockState};
 use crate::core::plan::CtStates;
 
 /// The place of a rule in statewall's fixed order.
@@ -272,11 +272,17 @@ impl Analyser<'_> {
             if !matches!(natural, Rank::Drop | Rank::Reject) {
                 continue;
             }
-            let mut tries: Vec<(Rank, bool)> = Vec::new();
-            if natural == Rank::Reject || fin_drop {
-                tries.push((natural, false));
-            }
             let states = ranked[p].1.cond.states;
+            // the state a block may keep: NEW, or INVALID (a reject of INVALID packets only
+            // as such a block, statewall's rejects having no state match)
+            let keep = BlockState::ALL
+                .into_iter()
+                .map(|(_, s)| s)
+                .find(|s| states == Some(s.ct().0));
+            let mut tries: Vec<(Rank, Option<BlockState>)> = Vec::new();
+            if (natural == Rank::Reject && keep != Some(BlockState::Invalid)) || fin_drop {
+                tries.push((natural, None));
+            }
             // a block has no state match: after the established and invalid rules only NEW
             // (and untracked) packets reach it, so a rule of NEW packets may go there
             tries.extend(
@@ -286,23 +292,24 @@ impl Analyser<'_> {
                         None => true,
                         Some(s) => s == CtStates::NEW && r != Rank::Block && new_ok,
                     })
-                    .map(|r| (r, false)),
+                    .map(|r| (r, None)),
             );
-            // else a block that keeps its state match (`state = "new"`), at any place
-            if states == Some(CtStates::NEW) {
-                tries.extend(BLOCK_RANKS.into_iter().map(|r| (r, true)));
+            // else a block that keeps its state match (`state = "new"`, `"invalid"`), at
+            // any place
+            if keep.is_some() {
+                tries.extend(BLOCK_RANKS.into_iter().map(|r| (r, keep)));
             }
-            let mut best: Option<(usize, Rank, bool, super::cond::Cond)> = None;
+            let mut best: Option<(usize, Rank, Option<BlockState>, super::cond::Cond)> = None;
             let mut stopped: Vec<(&'static str, usize)> = Vec::new();
-            for (rank, new_only) in tries {
+            for (rank, keep) in tries {
                 if budget == 0 {
                     return;
                 }
                 let (cond, excepted) =
-                    match self.fits(ranked, &dropped[p], p, (rank, new_only), &mut budget) {
+                    match self.fits(ranked, &dropped[p], p, (rank, keep), &mut budget) {
                         Ok(fit) => fit,
                         Err(q) => {
-                            let place = place_name(rank, new_only);
+                            let place = place_name(rank, keep);
                             if !stopped.iter().any(|(n, _)| *n == place) {
                                 stopped.push((place, ranked[q].1.rule));
                             }
@@ -310,7 +317,7 @@ impl Analyser<'_> {
                         }
                     };
                 if best.as_ref().is_none_or(|(n, ..)| excepted < *n) {
-                    best = Some((excepted, rank, new_only, cond));
+                    best = Some((excepted, rank, keep, cond));
                 }
                 if excepted == 0 {
                     break;
@@ -319,7 +326,7 @@ impl Analyser<'_> {
             if best.is_none() && natural == Rank::Drop {
                 self.unplaced.push((ranked[p].1.rule, stopped));
             }
-            if let Some((_, rank, new_only, cond)) = best {
+            if let Some((_, rank, block_state, cond)) = best {
                 if dropped[p].at.is_some_and(|a| ranked[a].0 > rank) {
                     dropped[p] = Dropped::default();
                 }
@@ -327,7 +334,7 @@ impl Analyser<'_> {
                     rank,
                     Flat {
                         cond,
-                        new_only,
+                        block_state,
                         ..ranked[p].1.clone()
                     },
                 );
@@ -345,11 +352,11 @@ impl Analyser<'_> {
         ranked: &[(Rank, Flat)],
         d: &Dropped,
         p: usize,
-        (rank, new_only): (Rank, bool),
+        (rank, block_state): (Rank, Option<BlockState>),
         budget: &mut usize,
     ) -> Result<(super::cond::Cond, usize), usize> {
         let f = &Flat {
-            new_only,
+            block_state,
             ..ranked[p].1.clone()
         };
         let mut c = f.cond.clone();
@@ -528,7 +535,7 @@ impl Analyser<'_> {
                         format!(" Each block place changes what a rule decides for some packet both match — {}.", each.join("; "))
                     })
                     .unwrap_or_default();
-                self.error(r.span.clone(), "a DROP that statewall can neither merge into its final rule nor place as a block", format!("statewall drops in a `[[block]]` (first, after the established rule, after the baseline, among the allows or after them; with or without `state = \"new\"`) or in its final rule, and here the final rule accepts or rejects ({fin}).{stopped} Make this a REJECT, end the chain with DROP, or reorder the file so that the drop comes first"));
+                self.error(r.span.clone(), "a DROP that statewall can neither merge into its final rule nor place as a block", format!("statewall drops in a `[[block]]` (first, after the established rule, after the baseline, among the allows or after them; with or without `state = \"new\"` or `\"invalid\"`) or in its final rule, and here the final rule accepts or rejects ({fin}).{stopped} Make this a REJECT, end the chain with DROP, or reorder the file so that the drop comes first"));
                 refused.push(f.rule);
             }
         }
@@ -707,7 +714,7 @@ impl Analyser<'_> {
     /// A block that drops or rejects NEW connections only without `state = "new"`: after
     /// the established and invalid rules only new (and untracked) packets reach it.
     fn block_state_note(&mut self, f: &Flat) {
-        if f.cond.states.is_some() && !f.new_only {
+        if f.cond.states.is_some() && f.block_state.is_none() {
             let r = &self.rules[f.rule];
             self.notes.push(format!("line {}: `{}` drops or rejects NEW connections only; statewall's block has no state match, and comes after its established and invalid rules, so only new (and untracked) packets reach it", r.line, r.text));
         }
@@ -730,22 +737,22 @@ fn states_fit(verdict: Verdict, s: u32) -> bool {
         Verdict::Accept => {
             s & CtStates::NEW != 0 && s & (CtStates::INVALID | CtStates::UNTRACKED) == 0
         }
-        // a drop of INVALID packets only merges into a final drop (`place` tries no block
-        // place for it)
-        Verdict::Drop => s == CtStates::NEW || s == CtStates::INVALID,
-        _ => s == CtStates::NEW,
+        // a drop or reject of INVALID packets merges into a final drop or is a block of
+        // `state = "invalid"` (`place`)
+        _ => s == CtStates::NEW || s == CtStates::INVALID,
     }
 }
 
 /// A block place as the refusal of a DROP names it.
-fn place_name(r: Rank, new_only: bool) -> &'static str {
-    match (r, new_only) {
-        (Rank::Block, false) => "first",
-        (Rank::BlockEstablished, false) => "after the established rule",
-        (Rank::BlockBaseline, false) => "after the baseline",
-        (Rank::Allow, false) => "among the allows",
-        (Rank::BlockAllows, false) => "after the allows",
-        (_, true) => "with state = \"new\"",
+fn place_name(r: Rank, state: Option<BlockState>) -> &'static str {
+    match (r, state) {
+        (Rank::Block, None) => "first",
+        (Rank::BlockEstablished, None) => "after the established rule",
+        (Rank::BlockBaseline, None) => "after the baseline",
+        (Rank::Allow, None) => "among the allows",
+        (Rank::BlockAllows, None) => "after the allows",
+        (_, Some(BlockState::New)) => "with state = \"new\"",
+        (_, Some(BlockState::Invalid)) => "with state = \"invalid\"",
         _ => "as a drop",
     }
 }
@@ -769,12 +776,12 @@ fn rank_name(r: Rank, f: &Flat) -> &'static str {
 
 /// The packets statewall's rule for ranked rule `f` (with condition `c`) matches
 /// (`stateful`: the chain has an established rule, so allows match NEW only; a block keeps
-/// its state match only with `state = "new"`).
+/// its state match only with `state = "new"` or `"invalid"`).
 fn sw_cond(rank: Rank, f: &Flat, c: &Cond, stateful: bool) -> Cond {
     let block = rank.block_at().is_some() || (rank == Rank::Allow && f.verdict != Verdict::Accept);
     match rank {
         _ if block => Cond {
-            states: if f.new_only { c.states } else { None },
+            states: f.block_state.map(|s| s.ct().0),
             ..c.clone()
         },
         Rank::Loopback => Cond {
@@ -810,6 +817,15 @@ mod tests {
             CtStates::NEW | CtStates::INVALID
         ));
         assert!(states_fit(Verdict::Drop, CtStates::NEW));
+        assert!(states_fit(Verdict::Drop, CtStates::INVALID));
+        assert!(states_fit(
+            Verdict::Reject(RejectKind::TcpReset),
+            CtStates::INVALID
+        ));
+        assert!(!states_fit(
+            Verdict::Drop,
+            CtStates::NEW | CtStates::INVALID
+        ));
         assert!(!states_fit(
             Verdict::Drop,
             CtStates::NEW | CtStates::RELATED
@@ -818,15 +834,15 @@ mod tests {
 
     #[test]
     fn statewall_allows_match_new_or_their_own_states_and_rejects_any_state() {
-        let flat = |verdict, new_only| Flat {
+        let flat = |verdict, block_state| Flat {
             cond: Cond::default(),
             verdict,
             rule: 0,
             via: Vec::new(),
             extra: Default::default(),
-            new_only,
+            block_state,
         };
-        let accept = flat(Verdict::Accept, false);
+        let accept = flat(Verdict::Accept, None);
         let c = states_only(EST | CtStates::NEW);
         assert_eq!(
             sw_cond(Rank::Allow, &accept, &c, true).states,
@@ -840,7 +856,7 @@ mod tests {
             sw_cond(Rank::Allow, &accept, &Cond::default(), false).states,
             None
         );
-        let reject = flat(Verdict::Reject(RejectKind::TcpReset), false);
+        let reject = flat(Verdict::Reject(RejectKind::TcpReset), None);
         assert_eq!(sw_cond(Rank::Reject, &reject, &c, true).states, None);
         assert_eq!(
             sw_cond(
@@ -853,9 +869,9 @@ mod tests {
         );
         // a block among the allows has no state match, unless it keeps it
         let new = states_only(CtStates::NEW);
-        let drop = flat(Verdict::Drop, false);
+        let drop = flat(Verdict::Drop, None);
         assert_eq!(sw_cond(Rank::Allow, &drop, &new, true).states, None);
-        let drop_new = flat(Verdict::Drop, true);
+        let drop_new = flat(Verdict::Drop, Some(BlockState::New));
         assert_eq!(
             sw_cond(Rank::Allow, &drop_new, &new, true).states,
             Some(CtStates::NEW)
@@ -864,5 +880,14 @@ mod tests {
             sw_cond(Rank::Block, &drop_new, &new, true).states,
             Some(CtStates::NEW)
         );
+        // and a block of INVALID packets keeps INVALID, wherever it goes
+        let invalid = states_only(CtStates::INVALID);
+        let drop_invalid = flat(Verdict::Drop, Some(BlockState::Invalid));
+        for rank in [Rank::Block, Rank::BlockBaseline, Rank::Allow] {
+            assert_eq!(
+                sw_cond(rank, &drop_invalid, &invalid, false).states,
+                Some(CtStates::INVALID)
+            );
+        }
     }
 }

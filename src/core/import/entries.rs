@@ -10,7 +10,7 @@ use super::extra::EntryExtra;
 use super::flatten::{Flat, Verdict};
 use super::naming::entry_name;
 use super::rule::RejectKind;
-use crate::core::model::{Cidr, More, PortRange};
+use crate::core::model::{BlockState, Cidr, More, PortRange};
 use crate::core::plan::CtStates;
 
 pub(super) struct Entry {
@@ -28,8 +28,8 @@ pub(super) struct Entry {
     pub(super) with: Option<&'static str>,
     /// a block's `after` (None: first, or not a block)
     pub(super) after: Option<String>,
-    /// a block's `state = "new"`
-    pub(super) new_only: bool,
+    /// a block's `state` (`"new"`, `"invalid"`)
+    pub(super) state: Option<BlockState>,
     /// an allow's segment: the allows between two blocks among them (never merged across)
     pub(super) seg: usize,
     /// a block among the allows: it goes after the last allow of this segment (its name
@@ -81,7 +81,7 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
         },
         with,
         after: None,
-        new_only: f.new_only,
+        state: f.block_state,
         seg: 0,
         after_seg: None,
         after_allow: None,
@@ -149,7 +149,7 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
     // the comment by its hash: a long one must not be copied into every entry of its rule
     e.rest = format!(
         "{:?}{:?}{:?}{:?}{:?}{:?}{:?}",
-        e.iif, e.more, e.with, f.via, r.comment_id, e.extra, e.new_only
+        e.iif, e.more, e.with, f.via, r.comment_id, e.extra, e.state
     );
     e.key = format!("{:?}{:?}{:?}{}", e.tcp, e.udp, e.icmp, e.rest);
     e.ports_only = r.comment.is_none()
@@ -265,7 +265,7 @@ pub(super) fn join_families(entries: Vec<Entry>) -> Vec<Entry> {
     let (mut v4, v6): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| !e.v6);
     let says = |e: &Entry| {
         let what = (
-            &e.tcp, &e.udp, &e.icmp, &e.iif, &e.more, e.with, &e.after, e.new_only,
+            &e.tcp, &e.udp, &e.icmp, &e.iif, &e.more, e.with, &e.after, e.state,
         );
         format!("{what:?}")
     };

@@ -8,7 +8,7 @@ use super::cond::Cond;
 use super::extra::{EntryExtra, Side};
 use super::rule::{IptRule, RejectKind, Target};
 use crate::core::diag::shorten;
-use crate::core::model::Cidr;
+use crate::core::model::{BlockState, Cidr};
 
 /// How deep jumps may nest before the walk stops.
 const MAX_DEPTH: usize = 16;
@@ -37,9 +37,10 @@ pub(super) struct Flat {
     pub(super) via: Vec<usize>,
     /// the `log` and `limit` its entry gets (`extra.rs`)
     pub(super) extra: EntryExtra,
-    /// a DROP or REJECT of NEW packets placed as a block that keeps its state match
-    /// (`state = "new"`): set by `classify` where no place without it keeps every verdict
-    pub(super) new_only: bool,
+    /// a DROP or REJECT of NEW or INVALID packets placed as a block that keeps its state
+    /// match (`state = "new"`, `"invalid"`): set by `classify` where no place without it
+    /// keeps every verdict
+    pub(super) block_state: Option<BlockState>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,7 +193,7 @@ impl Analyser<'_> {
             rule: i,
             via: walk.via.clone(),
             extra: EntryExtra::default(),
-            new_only: false,
+            block_state: None,
         });
     }
 

@@ -50,11 +50,13 @@ fn derived_name(e: &Entry, proto: Option<u8>) -> String {
             (Some(i), _, _) => format!("iif-{i}"),
             (None, Some(s), _) => format!("from-{s}"),
             (None, None, Some(d)) => format!("to-{d}"),
-            _ => match (&e.more.oif, e.more.state) {
-                (Some(o), _) => format!("oif-{o}"),
-                (None, Some(st)) => format!("state-{}", st.names().join("-")),
+            _ => match (&e.more.oif, e.more.state, e.state) {
+                (Some(o), _, _) => format!("oif-{o}"),
+                (None, Some(st), _) => format!("state-{}", st.names().join("-")),
+                // a block of `state = "new"` or `"invalid"`: `invalid`, `new`
+                (None, None, Some(st)) => st.name().into(),
                 // ports of both protocols (merged allows): `tcp-22-udp-123`
-                (None, None) if !e.tcp.is_empty() && !e.udp.is_empty() => {
+                (None, None, None) if !e.tcp.is_empty() && !e.udp.is_empty() => {
                     let l = |ps: &[crate::core::model::PortRange]| {
                         ps.iter()
                             .take(3)
@@ -64,7 +66,7 @@ fn derived_name(e: &Entry, proto: Option<u8>) -> String {
                     };
                     format!("tcp-{}-udp-{}", l(&e.tcp), l(&e.udp))
                 }
-                (None, None) => "entry".into(),
+                (None, None, None) => "entry".into(),
             },
         }),
     }
@@ -186,7 +188,7 @@ mod tests {
             more: Default::default(),
             with: None,
             after: None,
-            new_only: false,
+            state: None,
             seg: 0,
             after_seg: None,
             after_allow: None,

@@ -263,8 +263,8 @@ fn entry(t: &mut String, kind: &str, e: &Entry) {
     if let Some(a) = &e.after {
         let _ = writeln!(t, "after = \"{a}\"");
     }
-    if e.new_only {
-        let _ = writeln!(t, "state = \"new\"");
+    if let Some(s) = e.state {
+        let _ = writeln!(t, "state = \"{}\"", s.name());
     }
     if let Some(l) = &e.extra.limit {
         let _ = writeln!(t, "limit = {l}");

@@ -8,7 +8,7 @@ use toml::de::{DeString, DeTable, DeValue};
 
 use super::keys::Place;
 use super::{Checker, Entry, FromList, Kind, PortList, type_name};
-use crate::core::model::{BlockAt, Cidr, More, RejectWith};
+use crate::core::model::{BlockAt, BlockState, Cidr, More, RejectWith};
 use crate::core::plan::Hook;
 
 /// The keys of one entry, each checked on its own.
@@ -36,8 +36,8 @@ struct Fields<'t, 'a> {
     block_with: Option<RejectWith>,
     at: BlockAt,
     at_span: Option<Range<usize>>,
-    /// a block's `state = "new"`
-    new_only: bool,
+    /// a block's `state` (`"new"`, `"invalid"`)
+    block_state: Option<BlockState>,
     /// where a valid `state` was written (checked against the section's baseline later)
     state_span: Option<Range<usize>>,
     /// The keys that unknown keys probably meant: a misspelt `tcp` or `name` is reported as
@@ -162,7 +162,7 @@ impl Checker<'_> {
             block_with: f.block_with,
             at: f.at,
             at_span: f.at_span,
-            new_only: f.new_only,
+            block_state: f.block_state,
             hook: Hook::Input,
             more: f.more,
             state_span: f.state_span,
@@ -192,7 +192,7 @@ impl Checker<'_> {
             block_with: None,
             at: BlockAt::First,
             at_span: None,
-            new_only: false,
+            block_state: None,
             state_span: None,
             misspelt: Vec::new(),
         };
@@ -366,7 +366,7 @@ impl Checker<'_> {
             return;
         }
         if key == "state" {
-            f.new_only = self.block_state(value);
+            f.block_state = self.block_state(value);
             return;
         }
         // "drop" (the default) is no reject
@@ -394,13 +394,16 @@ impl Checker<'_> {
     }
 
     /// Without ports, an entry that names sources or an interface matches everything from
-    /// there; one that restricts nothing at all would match everything.
+    /// there; one that restricts nothing at all would match everything. A block of
+    /// `state = "invalid"` restricts itself: the packets conntrack calls invalid, from
+    /// anywhere, as the baseline's `invalid` rule (later in the chain).
     fn missing_ports(&mut self, kind: Kind, f: &Fields<'_, '_>, head: Range<usize>) {
         let ports_misspelt = f.misspelt.contains(&"tcp") || f.misspelt.contains(&"udp");
         let restricted = f.from.is_some()
             || f.more_restricts
             || f.iif_written
             || f.from_set_written
+            || f.block_state == Some(BlockState::Invalid)
             || f.misspelt.contains(&"from")
             || f.misspelt.contains(&"from_set");
         if !f.portless() || restricted || ports_misspelt {

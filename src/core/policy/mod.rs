@@ -66,7 +66,7 @@ use toml::de::{DeTable, DeValue};
 
 use crate::core::diag::{Diagnostic, Diags, loc_of};
 use crate::core::model::{
-    Block, BlockAt, Cidr, More, Policy, PortRange, Reject, RejectWith, Section, Service,
+    Block, BlockAt, BlockState, Cidr, More, Policy, PortRange, Reject, RejectWith, Section, Service,
 };
 use crate::core::plan::Hook;
 
@@ -187,8 +187,8 @@ struct Entry {
     /// a block's `after`, and where it was written
     at: BlockAt,
     at_span: Option<Range<usize>>,
-    /// a block's `state = "new"`
-    new_only: bool,
+    /// a block's `state` (`"new"`, `"invalid"`)
+    block_state: Option<BlockState>,
     /// the section the entry belongs to (input: the top-level entries)
     hook: Hook,
     /// the matches beyond ports, sources and `iif` (valid elements only)
@@ -351,7 +351,7 @@ impl<'s> Checker<'s> {
                 service,
                 with: e.block_with,
                 at: e.at,
-                new_only: e.new_only,
+                state: e.block_state,
             }),
             Kind::Allow => allow.push(service),
             Kind::Reject => reject.push(Reject {

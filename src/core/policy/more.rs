@@ -135,7 +135,7 @@ impl Checker<'_> {
     }
 
     /// `state = ["established", "related"]`: the connection states an allow matches. Only
-    /// allows take a list (a reject has no state match; a block's `state = "new"` is
+    /// allows take a list (a reject has no state match; a block's `state = "new"` or `"invalid"` is
     /// [`Checker::block_state`]'s).
     pub(super) fn states(&mut self, kind: Kind, value: &Spanned<DeValue<'_>>) -> Option<CtStates> {
         const NAMES: [(&str, u32); 3] = [
@@ -148,7 +148,7 @@ impl Checker<'_> {
                 self.error(
                     value.span(),
                     format!("`state` on a {} entry", kind.key()),
-                    Some("only an allow entry matches connection states (and a [[block]] NEW ones, with state = \"new\"): a reject answers every packet it matches, in any state".into()),
+                    Some("only an allow entry matches connection states (and a [[block]] NEW or invalid ones, with state = \"new\" or \"invalid\"): a reject answers every packet it matches, in any state".into()),
                 );
             }
             return None;

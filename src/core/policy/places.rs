@@ -1,6 +1,6 @@
 //! Where a `[[block]]` goes: `after = "<allow name>"` names an allow entry of the block's own
-//! section (checked once every entry is read), and `state = "new"` narrows it to NEW
-//! connections. And the address types of `to_type`/`from_type` and the packet types of
+//! section (checked once every entry is read), and `state = "new"` or `"invalid"` narrows it
+//! to NEW connections or to the packets conntrack calls invalid. And the address types of `to_type`/`from_type` and the packet types of
 //! `pkttype`, and their exceptions.
 
 use std::collections::HashMap;
@@ -13,7 +13,7 @@ use super::fields::AFTER_VALUES;
 use super::keys::suggest;
 use super::{Checker, Entry, Kind, type_name};
 use crate::core::addrtype::ADDR_TYPES;
-use crate::core::model::BlockAt;
+use crate::core::model::{BlockAt, BlockState};
 use crate::core::pkttype::PKT_TYPES;
 use crate::core::plan::Hook;
 
@@ -232,23 +232,38 @@ impl Checker<'_> {
         out
     }
 
-    /// A block's `state`: `"new"` (its rules match NEW connections only), the one value.
-    pub(super) fn block_state(&mut self, value: &Spanned<DeValue<'_>>) -> bool {
+    /// A block's `state`: `"new"` (its rules match NEW connections only) or `"invalid"`
+    /// (packets conntrack calls invalid only); None, with an error, for anything else.
+    pub(super) fn block_state(&mut self, value: &Spanned<DeValue<'_>>) -> Option<BlockState> {
         let span = value.span();
         if self.tainted(&span) {
-            return false;
+            return None;
         }
-        let help = "a block matches every packet (leave `state` out), or NEW connections only: state = \"new\" (`ct state new`; packets of open connections, and those conntrack calls invalid or untracked, go on to the rules after it)";
+        let help = "a block matches every packet (leave `state` out), NEW connections only: state = \"new\" (`ct state new`; packets of open connections, and those conntrack calls invalid or untracked, go on to the rules after it), or the packets conntrack calls invalid only: state = \"invalid\" (`ct state invalid`, as an INVALID drop after some accepts; the baseline's `invalid` rule drops them before every accept)";
+        let names = || {
+            BlockState::ALL
+                .iter()
+                .map(|(n, _)| format!("\"{n}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         match value.get_ref() {
-            DeValue::String(s) if s.as_ref() == "new" => true,
             DeValue::String(s) => {
+                if let Some((_, st)) = BlockState::ALL.iter().find(|(n, _)| *n == s.as_ref()) {
+                    return Some(*st);
+                }
                 let s = s.to_string();
-                self.error(
-                    span,
-                    format!("unknown connection state {s:?} for a block"),
-                    Some(help.into()),
-                );
-                false
+                let said = match suggest(&s, &BlockState::ALL.map(|(n, _)| n), &[]) {
+                    Some(m) => {
+                        format!("unknown connection state {s:?} for a block (did you mean {m:?}?)")
+                    }
+                    None => format!(
+                        "unknown connection state {s:?} for a block (one of {})",
+                        names()
+                    ),
+                };
+                self.error(span, said, Some(help.into()));
+                None
             }
             other => {
                 self.error(
@@ -256,7 +271,7 @@ impl Checker<'_> {
                     format!("expected a string for `state`, found {}", type_name(other)),
                     Some(help.into()),
                 );
-                false
+                None
             }
         }
     }
@@ -273,6 +288,53 @@ mod tests {
         assert!(p.is_none(), "{src}");
         assert!(d.iter().all(|d| d.severity == Severity::Error), "{d:?}");
         crate::core::diag::render(&d, "t.toml", src)
+    }
+
+    #[test]
+    fn a_block_state_is_new_or_invalid() {
+        use crate::core::model::BlockState;
+        let (p, d) = parse(
+            "[[block]]\nname = \"n\"\nfrom = [\"192.0.2.1\"]\nstate = \"new\"\n\
+             [[block]]\nname = \"i\"\nfrom = [\"0.0.0.0/0\"]\nstate = \"invalid\"\n\
+             after = \"baseline\"\n\
+             [[block]]\nname = \"a\"\niif = \"eth0\"\n",
+        );
+        let p = p.unwrap_or_else(|| panic!("{d:?}"));
+        let states: Vec<_> = p.block.iter().map(|b| b.state).collect();
+        assert_eq!(
+            states,
+            [Some(BlockState::New), Some(BlockState::Invalid), None]
+        );
+    }
+
+    #[test]
+    fn an_unknown_block_state_is_refused_where_it_is_written() {
+        let e = errors("[[block]]\nname = \"b\"\niif = \"lo\"\nstate = \"invalidd\"\n");
+        assert!(
+            e.starts_with(
+                "error: unknown connection state \"invalidd\" for a block (did you mean \"invalid\"?)\n  --> t.toml:4:9\n"
+            ),
+            "{e}"
+        );
+        // the help lists every choice
+        assert!(e.contains("state = \"new\""), "{e}");
+        assert!(e.contains("state = \"invalid\" (`ct state invalid`"), "{e}");
+        let e = errors("[[block]]\nname = \"b\"\niif = \"lo\"\nstate = \"established\"\n");
+        assert!(
+            e.contains(
+                "unknown connection state \"established\" for a block (one of \"new\", \"invalid\")"
+            ),
+            "{e}"
+        );
+        assert!(e.contains("--> t.toml:4:9"), "{e}");
+        let e = errors("[[block]]\nname = \"b\"\niif = \"lo\"\nstate = [\"invalid\"]\n");
+        assert!(
+            e.contains("expected a string for `state`, found an array"),
+            "{e}"
+        );
+        // a reject takes no state, not even the block's
+        let e = errors("[[reject]]\nname = \"r\"\ntcp = [22]\nstate = \"invalid\"\n");
+        assert!(e.contains("--> t.toml:4:9"), "{e}");
     }
 
     #[test]
