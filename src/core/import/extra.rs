@@ -328,6 +328,15 @@ impl Analyser<'_> {
             Some(q) => {
                 let r = &self.rules[flat[q].rule];
                 if !covers(&flat[q].cond, cond) {
+                    // several rules share them out: dropped all the same when every later
+                    // rule that meets some of them drops, and so does the final rule
+                    let all_drop = flat[q..]
+                        .iter()
+                        .filter(|f| f.cond.overlaps(cond))
+                        .all(|f| f.verdict == Verdict::Drop);
+                    if all_drop && fin.1 == Verdict::Drop {
+                        return Ok(("drop", None));
+                    }
                     return Err(format!("line {} decides only some of them", r.line));
                 }
                 (flat[q].verdict, format!("line {}", r.line))
