@@ -107,9 +107,8 @@ impl Analyser<'_> {
             }
             idx.truncate(end + 1);
         }
-        for (k, &i) in idx.iter().enumerate() {
+        for &i in &idx {
             let r = &rules[i];
-            let last = k + 1 == idx.len();
             // several `-s` (`-d`) networks make several rules, and so does `! --syn`
             let srcs: Vec<Option<Cidr>> = some_or_any(&r.srcs);
             let dsts: Vec<Option<Cidr>> = some_or_any(&r.dsts);
@@ -140,21 +139,14 @@ impl Analyser<'_> {
                 let Some(cond) = prefix.and(&own) else {
                     continue;
                 };
-                self.follow(walk, chain, i, (&own, cond), last);
+                self.follow(walk, chain, i, (&own, cond));
             }
         }
     }
 
-    /// Rule `i` of `chain` (the `last` one there), with its own condition and the one it
+    /// Rule `i` of `chain`, with its own condition and the one it
     /// has under the jumps that led here.
-    fn follow(
-        &mut self,
-        walk: &mut Walk<'_>,
-        chain: &str,
-        i: usize,
-        (own, cond): (&Cond, Cond),
-        last: bool,
-    ) {
+    fn follow(&mut self, walk: &mut Walk<'_>, chain: &str, i: usize, (own, cond): (&Cond, Cond)) {
         let rules = self.rules;
         let r = &rules[i];
         if r.fragment == Some(true) {
@@ -179,7 +171,7 @@ impl Analyser<'_> {
                 return;
             }
             Target::Return => {
-                self.return_rule(r, own, last);
+                self.return_rule(r, own);
                 return;
             }
             Target::Jump(c) => {
@@ -199,7 +191,7 @@ impl Analyser<'_> {
 
     /// A RETURN is only the end of its chain, for every packet (the rules after an
     /// unconditional one are cut by [`Analyser::flatten`]).
-    fn return_rule(&mut self, r: &IptRule, own: &Cond, _last: bool) {
+    fn return_rule(&mut self, r: &IptRule, own: &Cond) {
         if !own.is_everything() {
             self.error(r.span.clone(), "a RETURN with a condition", "it skips the rest of the chain for some packets only, which statewall's flat chain cannot express; reorder the chain so that no conditional RETURN is needed");
         }
