@@ -38,6 +38,8 @@ pub(super) struct Chain {
     /// where the final rule comes from, when not from this file's own rule or policy
     /// (`--ipv6`: the other file's)
     pub(super) final_origin: Option<String>,
+    /// the baseline rules this reading took as entries in their place
+    pub(super) read_as: Lower,
 }
 
 impl Chain {
@@ -56,6 +58,7 @@ impl Chain {
             log_final: None,
             policy_at: None,
             final_origin: None,
+            read_as: Lower::default(),
         }
     }
 }
@@ -267,6 +270,7 @@ impl Analyser<'_> {
         let again = (flat.clone(), self.diags.clone(), self.notes.clone());
         let first = self.lower;
         let (mut log_final, mut found, mut ranked) = self.attempt(flat, final_rule, first);
+        let mut read_as = first;
         let full = Lower {
             established: true,
             loopback: true,
@@ -289,6 +293,7 @@ impl Analyser<'_> {
                 self.notes = noted;
             } else {
                 (log_final, found, ranked) = (l, f, r);
+                read_as = full;
                 let est = ranked.iter().find(|(_, f)| {
                     f.verdict == Verdict::Accept
                         && f.cond
@@ -331,6 +336,7 @@ impl Analyser<'_> {
                 (line, self.src[start..end].trim().to_string())
             }),
             final_origin: None,
+            read_as,
         })
     }
 }

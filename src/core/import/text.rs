@@ -169,15 +169,48 @@ fn baseline(t: &mut String, v4: &Analysis, sec: &Section, prefix: &str) {
         Some(i) => format!("line {}: {}", v4.rules[i].line, v4.rules[i].text),
         None => absent.to_string(),
     };
+    // a chain read in the file's own order has its baseline rules as entries in their place
+    let said = |lowered: bool, none: &'static str, entry: &'static str| {
+        if lowered { entry } else { none }
+    };
+    let low = c.read_as;
     let mut parts = vec![
         (
             "established",
             c.established,
-            "no ESTABLISHED,RELATED accept in the chain",
+            said(
+                low.established,
+                "no ESTABLISHED,RELATED accept in the chain",
+                "the chain is read in the file's order: its ESTABLISHED,RELATED accept, if any, is an allow in its place",
+            ),
         ),
-        ("invalid", c.invalid, "no INVALID drop in the chain"),
-        ("loopback", c.loopback, "no loopback accept in the chain"),
-        ("icmp", c.icmp, "no ICMP accept in the chain"),
+        (
+            "invalid",
+            c.invalid,
+            said(
+                low.invalid,
+                "no INVALID drop in the chain",
+                "the chain is read in the file's order: its INVALID drop, if any, is a block or part of the final drop",
+            ),
+        ),
+        (
+            "loopback",
+            c.loopback,
+            said(
+                low.loopback,
+                "no loopback accept in the chain",
+                "the chain is read in the file's order: its loopback accept, if any, is an allow in its place",
+            ),
+        ),
+        (
+            "icmp",
+            c.icmp,
+            said(
+                low.icmp,
+                "no ICMP accept in the chain",
+                "the chain is read in the file's order: its ICMP accept, if any, is an allow in its place",
+            ),
+        ),
     ];
     if c.hook == Hook::Forward {
         parts.remove(2);
