@@ -85,11 +85,9 @@ pub(super) struct Analyser<'s> {
     pub(super) hook: Hook,
     /// whether it has an established rule (statewall's allows then match NEW only)
     pub(super) stateful: bool,
-    /// the chain is analysed as if it had no plain ESTABLISHED,RELATED accept: that rule is
-    /// an allow in its place (`state`), for a chain whose order the established rule, always
-    /// near the top in statewall, would change
-    pub(super) late_established: bool,
-    /// baseline rules read as entries (`--ipv6`, where the other file lacks them)
+    /// baseline rules the reading under way takes as entries in their place: for `--ipv6`
+    /// where the other file lacks them, or for a chain the fixed baseline would reorder
+    /// (`lower.established`: no established rule, that accept an allow with `state`)
     pub(super) lower: Lower,
     /// the LOG and `-m recent --set` rules met on the walk (`extra.rs`)
     pub(super) side: Vec<Side>,
@@ -161,7 +159,6 @@ pub(super) fn analyse(
         notes,
         hook: Hook::Input,
         stateful: true,
-        late_established: false,
         lower,
         side: Vec::new(),
         unplaced: Vec::new(),
@@ -237,12 +234,10 @@ impl Analyser<'_> {
         lower: Lower,
     ) -> (Option<usize>, Found, Vec<(super::classify::Rank, Flat)>) {
         let kept = std::mem::replace(&mut self.lower, lower);
-        self.late_established = lower.established;
         let log_final = self.extras(&mut flat, final_rule);
         let mut found = Found::default();
         let ranked = self.rank_all(flat, &mut found, final_rule);
         self.check_order(&ranked, final_rule);
-        self.late_established = false;
         self.lower = kept;
         (log_final, found, ranked)
     }

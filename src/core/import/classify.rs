@@ -438,7 +438,7 @@ impl Analyser<'_> {
         };
         match f.verdict {
             Verdict::Accept if only(states_only(EST)) => {
-                if !self.late_established {
+                if !self.lower.established {
                     found.established.get_or_insert(f.rule);
                 }
                 Some(Rank::Established)

@@ -516,7 +516,7 @@ impl Analyser<'_> {
                 return;
             }
         };
-        if !self.new_only(flat, p, &cond) && self.late_established && cond.states.is_none() {
+        if !self.new_only(flat, p, &cond) && self.lower.established && cond.states.is_none() {
             // no established rule in this reading: the allow says the states it takes, and
             // its limit counts their packets, as iptables' limit counts every packet
             flat[p].cond.states = Some(CtStates::NEW | EST);
