@@ -566,15 +566,8 @@ fn mirror_notes(sections: &[Section], notes: &mut Notes) {
         }
     }
     for (one, many, names) in kinds {
-        let mut list = names
-            .iter()
-            .take(NAMED)
-            .map(|n| format!("\"{n}\""))
-            .collect::<Vec<_>>()
-            .join(", ");
-        if names.len() > NAMED {
-            list.push_str(&format!(" and {} more", names.len() - NAMED));
-        }
+        let quoted: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+        let list = super::notes::first_of(&quoted, NAMED);
         match names.len() {
             0 => {}
             1 => notes.push(format!("entry {list} {one}")),

@@ -688,23 +688,13 @@ impl Analyser<'_> {
         out.blocks = blocks.into_iter().map(|(_, at, f)| (at, f)).collect();
         if !stateless.is_empty() {
             // one note for them all, naming the first lines
-            const NAMED: usize = 12;
-            let mut lines: Vec<String> = stateless.iter().take(NAMED).map(u32::to_string).collect();
-            if stateless.len() > NAMED {
-                lines.push(format!("and {} more", stateless.len() - NAMED));
-            }
+            let lines = super::notes::first_of(&stateless, 12);
             let chain = self.hook.chain();
             let (which, verb) = if stateless.len() == 1 {
-                (format!("line {}: the {chain} accept", lines[0]), "has")
+                (format!("line {lines}: the {chain} accept"), "has")
             } else {
-                (
-                    format!(
-                        "lines {}: the {} {chain} accepts",
-                        lines.join(", "),
-                        stateless.len()
-                    ),
-                    "have",
-                )
+                let n = stateless.len();
+                (format!("lines {lines}: the {n} {chain} accepts"), "have")
             };
             self.notes.push(format!("{which} {verb} no state match; statewall's allows accept NEW connections (established ones by its established rule{})", if found.invalid.is_some() { "" } else { "; packets conntrack calls INVALID are no longer accepted there" }));
         }

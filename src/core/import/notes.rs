@@ -47,9 +47,31 @@ impl Notes {
     }
 }
 
+/// The first `shown` of `items`, comma-separated, and how many more: a note that names a
+/// bounded number of lines or entries, however many there are.
+pub(super) fn first_of<T: std::fmt::Display>(items: &[T], shown: usize) -> String {
+    let mut list = items
+        .iter()
+        .take(shown)
+        .map(T::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > shown {
+        list.push_str(&format!(" and {} more", items.len() - shown));
+    }
+    list
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_list_names_the_first_and_counts_the_rest() {
+        assert_eq!(first_of(&[1, 2, 3], 5), "1, 2, 3");
+        assert_eq!(first_of(&[1, 2, 3, 4], 2), "1, 2 and 2 more");
+        assert_eq!(first_of::<u8>(&[], 2), "");
+    }
 
     #[test]
     fn repeats_are_dropped_and_the_rest_counted() {
