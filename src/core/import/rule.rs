@@ -679,6 +679,11 @@ impl Parser<'_> {
             "connlimit" => "statewall does not limit concurrent connections",
             "owner" => "statewall does not match the local user or process that sends a packet",
             "string" | "u32" | "bpf" => "statewall does not look inside packets' payloads",
+            "statistic" => {
+                "statewall decides a packet by what it is, never by chance or by count: a rule that takes a random share of packets (or every Nth one) has no equivalent"
+            }
+            "policy" => "statewall does not match IPsec policies (`meta secpath`)",
+            "physdev" => "statewall does not match bridge ports (`meta ibrname`/`obrname`)",
             _ => "statewall's policy model cannot express this match",
         };
         self.err(v.span.clone(), format!("match module `-m {other}`"), why);
