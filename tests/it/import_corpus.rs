@@ -1038,6 +1038,27 @@ fn import_corpus_a_refusal_needs_a_location_and_exit_1() {
     assert!(check_refusal(&out(1, &second_unlocated), &names).is_err());
 }
 
+/// Lines that start with a rule's counters (`iptables-save -c`) or with `-4`/`-6` are rules
+/// too: a nat rule among them is seen, and their interfaces and ports are probed.
+#[test]
+fn import_corpus_facts_of_counted_and_family_lines() {
+    let f = Facts::parse(
+        "*nat\n[51:4670] -A POSTROUTING -o wlan0 -j MASQUERADE\nCOMMIT\n*filter\n\
+         [0:0] -A INPUT -i ens3 -p tcp --dport 25 -j ACCEPT\n\
+         -4 -A INPUT -p udp --dport 53 -j ACCEPT\n[1:2] -6 -A INPUT -p tcp --dport 26 -j ACCEPT\n\
+         [x:1] -A INPUT -p tcp --dport 27 -j ACCEPT\nCOMMIT\n",
+    );
+    assert_eq!(f.nat_like, vec![(2, "nat".to_string())]);
+    assert_eq!(most_used(&f.in_ifs, ""), Some("ens3".to_string()));
+    assert!(f.tcp.contains(&25) && f.tcp.contains(&26), "{:?}", f.tcp);
+    assert!(
+        !f.tcp.contains(&27),
+        "not counters, not a rule: {:?}",
+        f.tcp
+    );
+    assert_eq!(f.udp, vec![53]);
+}
+
 /// What the harness reads from a file: interface names, networks (dotted masks too), ports.
 #[test]
 fn import_corpus_facts_of_a_file() {

@@ -161,7 +161,14 @@ pub fn rule_lines(text: &str) -> Vec<RuleLine> {
             table = t.trim().to_string();
             continue;
         }
-        let w = words(l);
+        let mut w = words(l);
+        // iptables-save -c writes a rule's counters first (`[12:3456] -A …`), and a file
+        // loaded by both tools may say which one a line is for (`-4 -A …`, `-6 -A …`)
+        let lead = w
+            .iter()
+            .take_while(|x| is_counters(x) || *x == "-4" || *x == "-6")
+            .count();
+        w.drain(..lead);
         if w.len() >= 2 && ["-A", "--append", "-I", "--insert"].contains(&w[0].as_str()) {
             out.push(RuleLine {
                 line: k + 1,
@@ -172,6 +179,18 @@ pub fn rule_lines(text: &str) -> Vec<RuleLine> {
         }
     }
     out
+}
+
+/// `[packets:bytes]`, the counters iptables-save -c writes before a rule.
+fn is_counters(w: &str) -> bool {
+    w.strip_prefix('[')
+        .and_then(|x| x.strip_suffix(']'))
+        .and_then(|x| x.split_once(':'))
+        .is_some_and(|(p, b)| {
+            [p, b]
+                .iter()
+                .all(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()))
+        })
 }
 
 /// The value after option `k`, skipping an old-style `!` (`-i ! eth0`).
