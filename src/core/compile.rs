@@ -13,8 +13,8 @@
 use std::collections::HashMap;
 
 use crate::core::model::{
-    Baseline, Block, BlockAt, BlockState, Cidr, Final, IcmpReject, LimitPer, Log, Mode, Over,
-    Policy, Reject, RejectWith, Section, Service,
+    Baseline, Block, BlockAt, BlockState, Cidr, Final, IcmpReject, Limit, LimitPer, Log, Mode,
+    Over, Policy, Reject, RejectWith, Section, Service,
 };
 use crate::core::plan::*;
 
@@ -490,6 +490,11 @@ fn service_rules(
                 };
                 out.push(rule(m, Verdict::Log(to)));
             }
+            if let Some(limit) = svc.more.limit.filter(|l| l.over == Over::Continue) {
+                // the entry's own rules carry the limit: what exceeds it goes on
+                limited_rules(out, svc, sets, limit, matches, &rule, verdict(*proto));
+                continue;
+            }
             if let Some(limit) = svc.more.limit {
                 let mut m = matches.clone();
                 // an allow limits the connections it lets in, not their packets (or, with
@@ -504,6 +509,7 @@ fn service_rules(
                     Over::Reject | Over::PortUnreachable => {
                         Verdict::RejectIcmpx(IcmpReject::PortUnreachable)
                     }
+                    Over::Continue => unreachable!("taken above"),
                 };
                 match limit.per {
                     LimitPer::Entry => {
@@ -521,6 +527,7 @@ fn service_rules(
                                 v6,
                                 prefix,
                                 rate: limit.rate,
+                                over: true,
                             });
                             meter_set(svc, v6, limit.rate, sets);
                             out.push(rule(m, over));
@@ -545,6 +552,45 @@ fn service_rules(
                 .unwrap_or(usize::MAX)
         };
         sets[first_set..].sort_by_key(|s| (first_ref(s), s.kind as u8));
+    }
+}
+
+/// The rules of an entry whose limit says `over = "continue"`: its own rule with the limit
+/// in it (`limit rate 2/second … accept`, per source `update @meter4_<name> { ip saddr limit
+/// rate 2/second } … accept`), so that what exceeds the rate is left to the rules after it,
+/// as iptables' `-m limit … -j ACCEPT` leaves it.
+fn limited_rules(
+    out: &mut Vec<Rule>,
+    svc: &Service,
+    sets: &mut Vec<Set>,
+    limit: Limit,
+    matches: Vec<Match>,
+    rule: &dyn Fn(Vec<Match>, Verdict) -> Rule,
+    verdict: Verdict,
+) {
+    match limit.per {
+        LimitPer::Entry => {
+            let mut m = matches;
+            m.push(Match::Limit {
+                rate: limit.rate,
+                over: false,
+            });
+            out.push(rule(m, verdict));
+        }
+        LimitPer::Source { v6_prefix } => {
+            for v6 in families_of(&matches) {
+                let mut m = matches.clone();
+                let prefix = if v6 { v6_prefix } else { 32 };
+                m.push(Match::Meter {
+                    v6,
+                    prefix,
+                    rate: limit.rate,
+                    over: false,
+                });
+                meter_set(svc, v6, limit.rate, sets);
+                out.push(rule(m, verdict));
+            }
+        }
     }
 }
 

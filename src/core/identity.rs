@@ -202,9 +202,16 @@ fn a_match(h: &mut Fnv, m: &Match) {
             v6,
             prefix,
             rate: r,
+            over,
         } => {
             h.tag(29).tag(u8::from(v6)).tag(prefix);
             rate(h, r);
+            // what exceeds a per-source limit goes on (`over = "continue"`): tagged only
+            // then (a byte no match begins with), so that every plan made before it keeps its
+            // fingerprint
+            if !over {
+                h.tag(200);
+            }
         }
         Match::CtOrigDport(r) => {
             h.tag(30);

@@ -121,7 +121,7 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         // the lint's packet is one connection, within any rate: what exceeds a limit is a
         // burst of them (a limited allow still lets the admin in; `limited` notes it)
         Match::Limit { over, .. } => !over,
-        Match::Meter { .. } => false,
+        Match::Meter { over, .. } => !over,
         // the lint's packets come from a unicast address to one of the host's own
         Match::AddrType { dst, ty, not } => {
             let local = crate::core::addrtype::addr_type("local").expect("a type");
@@ -437,19 +437,33 @@ pub fn notes(plan: &Plan, facts: &Facts) -> Vec<String> {
             let Some(c) = plan.chains.iter().find(|c| &c.name == chain) else {
                 continue;
             };
+            // the over-limit rule before the accept, or (`over = "continue"`) the accept's
+            // own limit
             let limit = c.rules[..*i]
                 .iter()
                 .filter(|r| r.comment == rule.comment)
                 .flat_map(|r| r.matches.iter())
-                .find(|m| matches!(m, Match::Limit { over: true, .. } | Match::Meter { .. }));
-            if let Some(m) = limit {
+                .find(|m| {
+                    matches!(
+                        m,
+                        Match::Limit { over: true, .. } | Match::Meter { over: true, .. }
+                    )
+                })
+                .map(|m| (m, "are refused until the rate allows them again"))
+                .or_else(|| {
+                    rule.matches
+                        .iter()
+                        .find(|m| matches!(m, Match::Limit { .. } | Match::Meter { .. }))
+                        .map(|m| (m, "go on to the rules after it"))
+                });
+            if let Some((m, then)) = limit {
                 let how = match m {
                     Match::Meter { rate, .. } => format!("per source at {rate}"),
                     Match::Limit { rate, .. } => format!("for everyone together at {rate}"),
                     _ => unreachable!("filtered above"),
                 };
                 let note = format!(
-                    "NEW connections to port {port}, where sshd listens, are accepted by \"{}\" but rate limited {how}: more than that from your address are refused until the rate allows them again",
+                    "NEW connections to port {port}, where sshd listens, are accepted by \"{}\" but rate limited {how}: more than that from your address {then}",
                     rule.comment
                 );
                 if !out.contains(&note) {

@@ -693,6 +693,9 @@ pub enum Over {
     Reject,
     /// ICMP port unreachable, for tcp too (iptables' plain `-j REJECT`)
     PortUnreachable,
+    /// nothing: the entry matches only what is within the rate, and what exceeds it goes on
+    /// to the rules after the entry (iptables' `-m limit … -j ACCEPT`)
+    Continue,
 }
 
 /// An entry's `limit`.

@@ -178,7 +178,12 @@ pub enum Match {
     /// `update @meter4_<name> { ip saddr limit rate over <rate> }` (IPv6: `ip6 saddr &
     /// <prefix mask>`): a bucket per source in the entry's own dynamic set; matches what
     /// exceeds its source's rate (implies the family)
-    Meter { v6: bool, prefix: u8, rate: Rate },
+    Meter {
+        v6: bool,
+        prefix: u8,
+        rate: Rate,
+        over: bool,
+    },
     /// `ct original proto-dst <range>`: the destination port a connection had before the
     /// kernel DNAT'ed it (needs an `L4Proto` before it)
     CtOrigDport(PortRange),

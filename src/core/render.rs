@@ -166,12 +166,21 @@ pub fn matches_with(ms: &[Match], comment: &str) -> String {
                 i += 2;
                 continue;
             }
-            (Match::Meter { v6, prefix, rate }, _) => {
+            (
+                Match::Meter {
+                    v6,
+                    prefix,
+                    rate,
+                    over,
+                },
+                _,
+            ) => {
                 let kind = if v6 { SetKind::Meter6 } else { SetKind::Meter4 };
                 parts.push(format!(
-                    "update @{} {{ {} limit rate over {rate} }}",
+                    "update @{} {{ {} limit rate {}{rate} }}",
                     set_name(kind, comment),
-                    meter_key(v6, prefix)
+                    meter_key(v6, prefix),
+                    if over { "over " } else { "" }
                 ));
             }
             (Match::L4Proto(p), Some(Match::CtOrigDport(r))) => {
@@ -281,9 +290,15 @@ fn single(m: Match) -> String {
         Match::Limit { rate, over: true } => format!("limit rate over {rate}"),
         Match::Limit { rate, over: false } => format!("limit rate {rate}"),
         // rendered by `matches_with`, which knows the rule's name
-        Match::Meter { v6, prefix, rate } => format!(
-            "update @? {{ {} limit rate over {rate} }}",
-            meter_key(v6, prefix)
+        Match::Meter {
+            v6,
+            prefix,
+            rate,
+            over,
+        } => format!(
+            "update @? {{ {} limit rate {}{rate} }}",
+            meter_key(v6, prefix),
+            if over { "over " } else { "" }
         ),
         Match::CtOrigDport(r) => format!("ct original proto-dst {r}"),
         Match::AddrType { dst, ty, not } => format!(

@@ -741,3 +741,63 @@ fn the_plan_script_with_the_import_keys_means_the_same_to_nft() {
     let st = crate::support::status_json(&ours);
     assert_eq!(st["drift"], false, "{st}");
 }
+
+/// `-m limit` and `-m hashlimit` ACCEPTs whose overflow the later rules decide otherwise than
+/// one drop (`ok-limit-continue.rules`): statewall's `over = "continue"` leaves it to its later
+/// entries. The same connections, one after another, from two sources to each side: the
+/// answers must be the same, past each bucket too.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_limit_overflow_goes_on_to_the_later_rules() {
+    let file = data_dir().join("ok-limit-continue.rules");
+    let oracle = pair_with_two_clients("d-lc-ipt");
+    let ours = pair_with_two_clients("d-lc-sw");
+    let _l1 = listen_tcp(&oracle.fw, &[8080, 8081]);
+    let _l2 = listen_tcp(&ours.fw, &[8080, 8081]);
+    oracle
+        .fw
+        .exec([restore_tool(false).as_str(), file.to_str().unwrap()])
+        .assert_ok();
+    let imported = crate::support::bin(None)
+        .args(["import", "--mirror-ipv6", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let toml = String::from_utf8_lossy(&imported.stdout);
+    assert_eq!(toml.matches("over = \"continue\"").count(), 2, "{toml}");
+    statewall(
+        &ours.fw,
+        ["apply", "--force", "--mirror-ipv6", file.to_str().unwrap()],
+    )
+    .assert_ok();
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    // 8080: a bucket of 3 for everyone, then the client's own accept, others' reset;
+    // 8081: a bucket of 2 per source, then others' reset and the client's final drop
+    let steps = [
+        (c, 8080),
+        (o, 8080),
+        (o, 8080),
+        (o, 8080),
+        (c, 8080),
+        (o, 8080),
+        (c, 8081),
+        (c, 8081),
+        (c, 8081),
+        (o, 8081),
+        (o, 8081),
+        (o, 8081),
+    ];
+    let run = |pair: &Pair| -> Vec<Verdict> {
+        steps
+            .iter()
+            .map(|&(src, port)| probe_from(&pair.client, src, SocketAddr::new(FW_V4.into(), port)))
+            .collect()
+    };
+    let want = run(&oracle);
+    let got = run(&ours);
+    assert_eq!(want, got, "iptables (left) and statewall (right) differ");
+    // the overflow met each kind of later rule: an accept, a reject, the final drop
+    assert_eq!(want[3], Verdict::Refused, "{want:?}");
+    assert_eq!(want[4], Verdict::Connected, "{want:?}");
+    assert_eq!(want[8], Verdict::TimedOut, "{want:?}");
+    assert_eq!(want[11], Verdict::Refused, "{want:?}");
+}

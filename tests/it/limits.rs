@@ -108,6 +108,60 @@ fn a_burst_of_new_connections_from_one_source_is_limited_while_another_still_con
     );
 }
 
+/// `over = "continue"`: the allow takes what is within the rate, and what exceeds it meets
+/// the rules after the allow (here a reject, where `over = "drop"` would time out), as
+/// iptables' `-m limit … -j ACCEPT` / `-m hashlimit … -j ACCEPT` pass it on.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn what_exceeds_a_continue_limit_goes_on_to_the_rules_after_the_allow() {
+    let t = trio("l-cont");
+    let _ssh = listen_tcp(&t.fw, &[22, 8080]);
+    let policy = TempPolicy::new(
+        "l-cont",
+        "[[allow]]\nname = \"ssh\"\ntcp = [22]\n\
+         limit = { rate = \"3/minute\", per = \"source\", over = \"continue\" }\n\
+         [[allow]]\nname = \"web\"\ntcp = [8080]\nlimit = { rate = \"2/minute\", over = \"continue\" }\n\
+         [[reject]]\nname = \"after\"\ntcp = [22, 8080]\nwith = \"tcp-reset\"\n",
+    );
+    statewall(&t.fw, ["apply", &policy.path()]).assert_ok();
+    let tries: Vec<Probe> = (0..5)
+        .map(|_| probe_tcp(&t.client, addr(FW_FRONT, 22), PROBE_TIMEOUT))
+        .collect();
+    assert_eq!(
+        tries,
+        [
+            Probe::Connected,
+            Probe::Connected,
+            Probe::Connected,
+            Probe::Refused,
+            Probe::Refused
+        ]
+    );
+    // per source: another source has its own bucket
+    assert_eq!(
+        probe_tcp(&t.backend, addr(FW_BACK, 22), PROBE_TIMEOUT),
+        Probe::Connected
+    );
+    // for everyone together: the third connection, from either source, is refused
+    let web: Vec<Probe> = [&t.client, &t.backend, &t.client]
+        .iter()
+        .zip([FW_FRONT, FW_BACK, FW_FRONT])
+        .map(|(ns, ip)| probe_tcp(ns, addr(ip, 8080), PROBE_TIMEOUT))
+        .collect();
+    assert_eq!(web, [Probe::Connected, Probe::Connected, Probe::Refused]);
+    // the allows counted what they let in, the reject after them what exceeded the rates;
+    // no over-limit rule of their own
+    let st = status_json(&t.fw);
+    assert_eq!(counted(&st, "ssh", "accept"), 4, "{st}");
+    assert_eq!(counted(&st, "web", "accept"), 2, "{st}");
+    assert_eq!(counted(&st, "after", "reject"), 3, "{st}");
+    assert_eq!(
+        counted(&st, "ssh", "drop") + counted(&st, "ssh", "reject"),
+        0
+    );
+    assert_eq!(st["drift"], false, "{st}");
+}
+
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn a_global_limit_drops_what_exceeds_it_for_everyone() {

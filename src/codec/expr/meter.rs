@@ -34,7 +34,7 @@ pub(super) fn encode_key(rule: &mut rustables::Rule, v6: bool, prefix: u8) {
 }
 
 /// The dynset that updates the source's bucket, as one list element.
-pub(super) fn encode_dynset(list: &mut Attrs, set: &str, set_ids: &SetIds, rate: Rate) {
+pub(super) fn encode_dynset(list: &mut Attrs, set: &str, set_ids: &SetIds, rate: Rate, over: bool) {
     own(list, "dynset", |d| {
         d.str(NFTA_DYNSET_SET_NAME, set);
         if let Some(id) = set_ids.get(set) {
@@ -44,7 +44,7 @@ pub(super) fn encode_dynset(list: &mut Attrs, set: &str, set_ids: &SetIds, rate:
             .be32(NFTA_DYNSET_SREG_KEY, NFT_REG_1)
             .nest(NFTA_DYNSET_EXPR, |e| {
                 e.str(NFTA_EXPR_NAME, "limit")
-                    .nest(NFTA_EXPR_DATA, |l| super::limit::data(l, rate, true));
+                    .nest(NFTA_EXPR_DATA, |l| super::limit::data(l, rate, over));
             });
     });
 }
@@ -82,9 +82,8 @@ pub(super) fn decode(at: &At) -> Decoding {
             ));
         }
     };
-    let rate = match super::limit::read(limit) {
-        Ok((rate, true)) => rate,
-        Ok((_, false)) => return Some(Err(at.fail(k, "per-source limit that is not `over`"))),
+    let (rate, over) = match super::limit::read(limit) {
+        Ok(x) => x,
         Err(why) => return Some(Err(at.fail(k, why))),
     };
     let op = attr(data, NFTA_DYNSET_OP).and_then(be32);
@@ -100,7 +99,12 @@ pub(super) fn decode(at: &At) -> Decoding {
             at.fail(k, format!("meter set {set} is not the entry's own"))
         ));
     }
-    let m = Match::Meter { v6, prefix, rate };
+    let m = Match::Meter {
+        v6,
+        prefix,
+        rate,
+        over,
+    };
     Some(Ok((Step::Match(m), k + 1)))
 }
 

@@ -222,9 +222,16 @@ fn encode_match(
         }
         Match::TcpFlags { mask, value } => tcpflags::encode(out, mask, value),
         Match::Limit { rate, over } => placeholder(out, own, |l| limit::encode_own(l, rate, over)),
-        Match::Meter { v6, prefix, rate } => {
+        Match::Meter {
+            v6,
+            prefix,
+            rate,
+            over,
+        } => {
             meter::encode_key(out, v6, prefix);
-            placeholder(out, own, |l| meter::encode_dynset(l, &set(), set_ids, rate));
+            placeholder(out, own, |l| {
+                meter::encode_dynset(l, &set(), set_ids, rate, over)
+            });
         }
         Match::CtOrigDport(ports) => {
             placeholder(out, own, ctorig::encode_load);

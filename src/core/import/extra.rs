@@ -2,7 +2,8 @@
 //! (the rule parser), and where they land in the policy once a chain is flattened (the
 //! analysis): a LOG of every packet before the final rule becomes the section's
 //! `log_final`, a LOG right before a rule with the same matches that rule's entry's `log`; a
-//! limited ACCEPT whose overflow is dropped anyway becomes an allow with a `limit`; the ssh
+//! limited ACCEPT becomes an allow with a `limit` (its overflow dropped or rejected there
+//! when the file does so anyway, else passed on: `over = "continue"`); the ssh
 //! brute-force pair (`-m recent --set`, then `--update … -j DROP`) a per-source `limit` on the
 //! allow it guards. Everything else is a note (a LOG decides nothing) or refused with why.
 
@@ -527,7 +528,10 @@ impl Analyser<'_> {
             return;
         }
         let next = Self::next_deciding(flat, p, &cond);
-        match self.overflow(flat, next, &cond, fin) {
+        // what exceeds the rate: dropped or rejected there when iptables' next rule for
+        // those packets does so anyway (the over-limit rule has its own counter), else left
+        // to the rules after the allow (`over = "continue"`), as iptables leaves them
+        let (over, done) = match self.overflow(flat, next, &cond, fin) {
             Ok((over, next)) => {
                 if let Some(q) = next
                     && flat[q].cond == cond
@@ -539,46 +543,50 @@ impl Analyser<'_> {
                         rq.line, rq.text, r.line
                     ));
                 }
-                let line = r.line;
                 let done = if over == "drop" {
-                    "dropped"
+                    "dropped there, as iptables' next rule for those packets does"
                 } else {
-                    "rejected"
+                    "rejected there, as iptables' next rule for those packets does"
                 };
-                let v4_mask = lim
-                    .srcmask
-                    .as_deref()
-                    .filter(|m| self.fam == super::Fam::V4 && *m != "32");
-                if let Some(m) = v4_mask {
-                    self.error(r.span.clone(), format!("`--hashlimit-srcmask {m}` on IPv4"), "statewall's per-source limit keeps a bucket per IPv4 address; a bucket per IPv4 network cannot be imported");
-                    gone[p] = true;
-                    return;
-                }
-                match lim.hash_mode.as_deref() {
-                    // hashlimit by source: a bucket per source address (its mask: a prefix)
-                    Some("srcip") => {
-                        let (v4, v6) = (self.fam == super::Fam::V4, lim.srcmask.as_deref());
-                        let prefix = v6
-                            .and_then(|m| m.parse::<u8>().ok())
-                            .filter(|_| !v4)
-                            .unwrap_or(128);
-                        flat[p].extra.limit = Some(format!(
-                            "{{ rate = \"{rate}\", burst = {burst}, per = \"source\", ipv6_prefix = {prefix}, over = \"{over}\" }}"
-                        ));
-                        self.notes.push(format!("line {line}: `-m hashlimit` by source becomes the allow's per-source limit ({rate}, burst {burst}): a token bucket per source, as hashlimit's; what exceeds it is {done} there, as iptables' next rule for those packets does"));
-                    }
-                    _ => {
-                        flat[p].extra.limit = Some(format!(
-                            "{{ rate = \"{rate}\", burst = {burst}, over = \"{over}\" }}"
-                        ));
-                        flat[p].extra.global = true;
-                        self.notes.push(format!("line {line}: `-m limit` becomes the allow's limit ({rate}, burst {burst}) for the rule as a whole, as iptables' is; what exceeds it is {done} there, as iptables' next rule for those packets does"));
-                    }
-                }
+                (over, done)
             }
-            Err(why) => {
-                self.error(r.span.clone(), format!("{here} whose overflow is not dropped"), format!("iptables passes what exceeds the rate on to later rules, and {why}; statewall's limit drops or rejects what exceeds it, so it maps only when those packets are dropped anyway (the next rule for them is a DROP, or the final rule drops)"));
-                gone[p] = true;
+            // the allow then matches only what is within the rate: the order check, which
+            // keeps every pair of overlapping rules with different verdicts in the file's
+            // order, proves the rules after it decide the rest as iptables' do
+            Err(_) => (
+                "continue",
+                "left to the rules after it, as iptables leaves it",
+            ),
+        };
+        let line = r.line;
+        let v4_mask = lim
+            .srcmask
+            .as_deref()
+            .filter(|m| self.fam == super::Fam::V4 && *m != "32");
+        if let Some(m) = v4_mask {
+            self.error(r.span.clone(), format!("`--hashlimit-srcmask {m}` on IPv4"), "statewall's per-source limit keeps a bucket per IPv4 address; a bucket per IPv4 network cannot be imported");
+            gone[p] = true;
+            return;
+        }
+        match lim.hash_mode.as_deref() {
+            // hashlimit by source: a bucket per source address (its mask: a prefix)
+            Some("srcip") => {
+                let (v4, v6) = (self.fam == super::Fam::V4, lim.srcmask.as_deref());
+                let prefix = v6
+                    .and_then(|m| m.parse::<u8>().ok())
+                    .filter(|_| !v4)
+                    .unwrap_or(128);
+                flat[p].extra.limit = Some(format!(
+                    "{{ rate = \"{rate}\", burst = {burst}, per = \"source\", ipv6_prefix = {prefix}, over = \"{over}\" }}"
+                ));
+                self.notes.push(format!("line {line}: `-m hashlimit` by source becomes the allow's per-source limit ({rate}, burst {burst}): a token bucket per source, as hashlimit's; what exceeds it is {done}"));
+            }
+            _ => {
+                flat[p].extra.limit = Some(format!(
+                    "{{ rate = \"{rate}\", burst = {burst}, over = \"{over}\" }}"
+                ));
+                flat[p].extra.global = true;
+                self.notes.push(format!("line {line}: `-m limit` becomes the allow's limit ({rate}, burst {burst}) for the rule as a whole, as iptables' is; what exceeds it is {done}"));
             }
         }
     }

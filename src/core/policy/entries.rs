@@ -8,7 +8,7 @@ use toml::de::{DeString, DeTable, DeValue};
 
 use super::keys::Place;
 use super::{Checker, Entry, FromList, Kind, PortList, type_name};
-use crate::core::model::{BlockAt, BlockState, Cidr, More, RejectWith};
+use crate::core::model::{BlockAt, BlockState, Cidr, Limit, More, RejectWith};
 use crate::core::plan::Hook;
 
 /// The keys of one entry, each checked on its own.
@@ -40,12 +40,20 @@ struct Fields<'t, 'a> {
     block_state: Option<BlockState>,
     /// where a valid `state` was written (checked against the section's baseline later)
     state_span: Option<Range<usize>>,
+    /// where a valid `limit` was written (likewise)
+    limit_span: Option<Range<usize>>,
     /// The keys that unknown keys probably meant: a misspelt `tcp` or `name` is reported as
     /// such, not also as missing.
     misspelt: Vec<&'static str>,
 }
 
 impl Fields<'_, '_> {
+    /// A valid `limit`, and where it was written.
+    fn limit(&mut self, limit: Option<Limit>, span: Range<usize>) {
+        self.limit_span = limit.map(|_| span);
+        self.more.limit = limit;
+    }
+
     fn portless(&self) -> bool {
         !self.tcp.mentioned
             && !self.udp.mentioned
@@ -166,6 +174,7 @@ impl Checker<'_> {
             hook: Hook::Input,
             more: f.more,
             state_span: f.state_span,
+            limit_span: f.limit_span,
         }
     }
 
@@ -194,6 +203,7 @@ impl Checker<'_> {
             at_span: None,
             block_state: None,
             state_span: None,
+            limit_span: None,
             misspelt: Vec::new(),
         };
         let place = match kind {
@@ -285,7 +295,7 @@ impl Checker<'_> {
                     f.more.icmpv6 = types.into_iter().map(|(t, _)| t).collect();
                 }
                 "tcp_flags" => f.more.tcp_flags = self.tcp_flags(value),
-                "limit" => f.more.limit = self.limit(value),
+                "limit" => f.limit(self.limit(value), value.span()),
                 "log" => f.more.log = self.log("log", value),
                 k @ ("published" | "published_udp") => {
                     // written: the entry has ports, even when none of them is valid

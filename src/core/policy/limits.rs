@@ -134,11 +134,16 @@ impl Checker<'_> {
                     prefix_span = Some(k.span());
                     ok &= prefix.is_some();
                 }
-                "over" => match self.choice("over", v, &["drop", "reject", "port-unreachable"]) {
+                "over" => match self.choice(
+                    "over",
+                    v,
+                    &["drop", "reject", "port-unreachable", "continue"],
+                ) {
                     Some(o) => {
                         over = match o {
                             "drop" => Over::Drop,
                             "reject" => Over::Reject,
+                            "continue" => Over::Continue,
                             _ => Over::PortUnreachable,
                         }
                     }

@@ -195,6 +195,8 @@ struct Entry {
     more: More,
     /// where a valid `state` was written
     state_span: Option<Range<usize>>,
+    /// where a valid `limit` was written
+    limit_span: Option<Range<usize>>,
 }
 
 struct Checker<'s> {

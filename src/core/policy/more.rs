@@ -10,7 +10,7 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 use super::{Checker, Entry, Kind, type_name};
-use crate::core::model::Baseline;
+use crate::core::model::{Baseline, Over};
 use crate::core::model::{TCP_FLAG_PRESETS, parse_tcp_flags};
 use crate::core::plan::{CtStates, Hook};
 use crate::core::plan::{PROTOCOLS, protocol_number};
@@ -207,13 +207,28 @@ impl Checker<'_> {
         hook: Hook,
         baseline: Option<Baseline>,
     ) {
-        if !baseline.is_some_and(|b| b.established) {
-            return;
-        }
         let section = match hook {
             Hook::Input => "[baseline]".to_string(),
             h => format!("[{}.baseline]", h.as_str()),
         };
+        if !baseline.is_some_and(|b| b.established) {
+            // a limit whose overflow goes on sits in the allow's own rule, which takes
+            // every packet of the connection there: it would count them all
+            let continues = |e: &&Entry| {
+                e.kind == Kind::Allow
+                    && e.more.state.is_none()
+                    && e.more.limit.is_some_and(|l| l.over == Over::Continue)
+            };
+            for e in entries.iter().filter(|e| e.hook == hook).filter(continues) {
+                let span = e.limit_span.clone().unwrap_or_default();
+                self.error(
+                    span,
+                    "`over = \"continue\"` on an allow without `state` in a section without the established rule",
+                    Some(format!("its limit sits in the allow's own rule, which takes every packet of the connections it lets in, so it would count them all, where an allow's limit counts NEW connections; say which states it counts (`state = [\"new\"]`, or `[\"new\", \"established\", \"related\"]` for every packet as iptables' `-m limit` counts them), or turn the established rule on under {section}")),
+                );
+            }
+            return;
+        }
         for e in entries.iter().filter(|e| e.hook == hook) {
             if let Some(span) = &e.state_span {
                 self.error(
