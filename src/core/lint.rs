@@ -135,6 +135,24 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
             let name = if nd { "multicast" } else { "unicast" };
             (ty == crate::core::pkttype::pkt_type(name).expect("a type")) != not
         }
+        // the lint's packets carry no routing header: `rt type` matches neither way (the
+        // kernel's exthdr load finds no header and ends the rule)
+        Match::RtType { .. } => false,
+        // a NEW TCP packet of the lint is a SYN: it carries an MSS (every stack sends one),
+        // maybe window scaling, SACK permitted, a timestamp, NOPs and an end of list (which a
+        // client sends depends on its stack), and no other kind. A kind it may or may not
+        // carry is taken the cautious way: matched by a drop or reject, not by an accept. A
+        // packet that is not TCP carries no option (nft: `missing`)
+        Match::TcpOption { kind, present } => {
+            if p.l4proto != IPPROTO_TCP {
+                return !present;
+            }
+            match kind {
+                2 => present,
+                0 | 1 | 3 | 4 | 8 => rule.verdict != Verdict::Accept,
+                _ => !present,
+            }
+        }
         // nothing DNAT'ed the lint's packets: their original port is their port
         Match::CtOrigDport(r) => p.dport.is_some_and(|d| r.lo <= d && d <= r.hi),
         // every interface but one: the lint's packets arrive on loopback (by index) or on

@@ -40,6 +40,9 @@ struct Fields<'t, 'a> {
     block_state: Option<BlockState>,
     /// where a valid `state` was written (checked against the section's baseline later)
     state_span: Option<Range<usize>>,
+    /// where `rt_type` (or its exception) and `tcp_option` (or its) were written
+    rt_span: Option<Range<usize>>,
+    tcp_option_span: Option<Range<usize>>,
     /// The keys that unknown keys probably meant: a misspelt `tcp` or `name` is reported as
     /// such, not also as missing.
     misspelt: Vec<&'static str>,
@@ -149,6 +152,14 @@ impl Checker<'_> {
         self.tcp_reset_fits(&f);
         self.one_kind_of_sources(&f);
         self.families_meet(&f, &span);
+        let icmp = !f.icmp.is_empty() || f.icmp_mentioned;
+        if let Some(at) = f.rt_span.clone() {
+            let from = f.from.as_ref().map(|l| &l.nets[..]);
+            self.rt_fits(&f.more, from, icmp, at);
+        }
+        if let Some(at) = f.tcp_option_span.clone() {
+            self.tcp_option_fits(&f.more, icmp || f.udp.mentioned, at);
+        }
         Entry {
             kind,
             name: f.name,
@@ -194,6 +205,8 @@ impl Checker<'_> {
             at_span: None,
             block_state: None,
             state_span: None,
+            rt_span: None,
+            tcp_option_span: None,
             misspelt: Vec::new(),
         };
         let place = match kind {
@@ -251,6 +264,15 @@ impl Checker<'_> {
                     self.type_key(&mut f, k, value)
                 }
                 k @ ("pkttype" | "except_pkttype") => self.type_key(&mut f, k, value),
+                k @ ("rt_type" | "except_rt_type" | "tcp_option" | "except_tcp_option") => {
+                    f.more_restricts = true;
+                    if k.ends_with("rt_type") {
+                        f.rt_span = Some(value.span());
+                    } else {
+                        f.tcp_option_span = Some(value.span());
+                    }
+                    self.exthdr_key(&mut f.more, k, value);
+                }
                 k @ ("except_iif" | "except_oif") => {
                     f.more_restricts = true;
                     let names = self.ifnames(k, value);
