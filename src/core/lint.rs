@@ -651,6 +651,34 @@ mod tests {
     }
 
     #[test]
+    fn routing_headers_never_and_tcp_options_as_a_syn_carries_them() {
+        let ssh = "[[allow]]\nname = \"ssh\"\ntcp = [22]\n";
+        let blocked = |key: &str| {
+            let p = plan(&format!("[[block]]\nname = \"b\"\n{key}\n{ssh}"));
+            !check(&p, &ssh_facts()).is_empty()
+        };
+        // no lint packet has a routing header: neither way matches
+        assert!(!blocked("rt_type = 0"));
+        assert!(!blocked("except_rt_type = 0"));
+        // every SYN carries an MSS, none an odd kind; a kind it may carry is taken to be
+        // there for a block, and not for an allow
+        assert!(blocked("tcp_option = \"mss\""));
+        assert!(!blocked("except_tcp_option = \"mss\""));
+        assert!(!blocked("tcp_option = [64, 128]"));
+        assert!(blocked("except_tcp_option = 64"));
+        assert!(blocked("tcp_option = \"timestamp\""));
+        assert!(blocked("except_tcp_option = \"timestamp\""));
+        let allow = |key: &str| {
+            let p = plan(&format!("[[allow]]\nname = \"ssh\"\ntcp = [22]\n{key}\n"));
+            check(&p, &ssh_facts()).is_empty()
+        };
+        assert!(allow("tcp_option = \"mss\""));
+        assert!(!allow("tcp_option = \"timestamp\""));
+        assert!(!allow("tcp_option = 64"));
+        assert!(allow("except_tcp_option = 64"));
+    }
+
+    #[test]
     fn ssh_connection_parsing() {
         let s = parse_ssh_connection("::ffff:192.0.2.2 50000 ::ffff:192.0.2.1 22").unwrap();
         assert_eq!(s.client, "192.0.2.2".parse::<IpAddr>().unwrap());

@@ -260,19 +260,7 @@ impl Checker<'_> {
                     f.more_restricts = true;
                     f.more.oif = self.ifname("oif", value);
                 }
-                k @ ("to_type" | "from_type" | "except_to_type" | "except_from_type") => {
-                    self.type_key(&mut f, k, value)
-                }
-                k @ ("pkttype" | "except_pkttype") => self.type_key(&mut f, k, value),
-                k @ ("rt_type" | "except_rt_type" | "tcp_option" | "except_tcp_option") => {
-                    f.more_restricts = true;
-                    if k.ends_with("rt_type") {
-                        f.rt_span = Some(value.span());
-                    } else {
-                        f.tcp_option_span = Some(value.span());
-                    }
-                    self.exthdr_key(&mut f.more, k, value);
-                }
+                k if self.typed_key(&mut f, k, value) => {}
                 k @ ("except_iif" | "except_oif") => {
                     f.more_restricts = true;
                     let names = self.ifnames(k, value);
@@ -339,6 +327,31 @@ impl Checker<'_> {
             }
         }
         f
+    }
+
+    /// The keys of a kind of type or header (address and packet types, routing header types,
+    /// TCP options, and their exceptions) into the entry: whether `key` is one.
+    fn typed_key(
+        &mut self,
+        f: &mut Fields<'_, '_>,
+        key: &str,
+        value: &Spanned<DeValue<'_>>,
+    ) -> bool {
+        match key {
+            "to_type" | "from_type" | "except_to_type" | "except_from_type" | "pkttype"
+            | "except_pkttype" => self.type_key(f, key, value),
+            "rt_type" | "except_rt_type" | "tcp_option" | "except_tcp_option" => {
+                f.more_restricts = true;
+                if key.ends_with("rt_type") {
+                    f.rt_span = Some(value.span());
+                } else {
+                    f.tcp_option_span = Some(value.span());
+                }
+                self.exthdr_key(&mut f.more, key, value);
+            }
+            _ => return false,
+        }
+        true
     }
 
     /// `to_type`, `from_type`, `pkttype` and their exceptions: address and packet types.
