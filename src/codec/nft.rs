@@ -287,6 +287,24 @@ numbers! {
     PACKET_BROADCAST: u8 = 1;
     PACKET_MULTICAST: u8 = 2;
 
+    // enum nft_exthdr_attributes
+    NFTA_EXTHDR_DREG: u16 = 1;
+    NFTA_EXTHDR_TYPE: u16 = 2;
+    NFTA_EXTHDR_OFFSET: u16 = 3;
+    NFTA_EXTHDR_LEN: u16 = 4;
+    NFTA_EXTHDR_FLAGS: u16 = 5;
+    NFTA_EXTHDR_OP: u16 = 6;
+
+    // enum nft_exthdr_op
+    NFT_EXTHDR_OP_IPV6: u32 = 0;
+    NFT_EXTHDR_OP_TCPOPT: u32 = 1;
+
+    // enum nft_exthdr_flags: the register says whether the header (option) is there
+    NFT_EXTHDR_F_PRESENT: u32 = 1;
+
+    // linux/in6.h: the routing header's next-header number, what `rt type` looks for
+    IPPROTO_ROUTING: u8 = 43;
+
     // enum nft_ct_keys
     NFT_CT_STATE: u32 = 0;
     NFT_CT_PROTO_DST: u32 = 12;
@@ -364,9 +382,10 @@ mod uapi_check {
     use super::ALL;
 
     /// The headers `nft.rs` takes its numbers from.
-    const HEADERS: [&str; 6] = [
+    const HEADERS: [&str; 7] = [
         "linux/netlink.h",
         "linux/if_packet.h",
+        "linux/in6.h",
         "linux/netfilter.h",
         "linux/netfilter/nfnetlink.h",
         "linux/netfilter/nf_tables.h",

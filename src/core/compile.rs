@@ -445,25 +445,32 @@ fn service_rules(
             .map(|n| ifname_not_match(n, true)),
     );
     let first_set = sets.len();
-    let families = address_matches(svc, sets);
+    let mut families = address_matches(svc, sets);
+    if crate::core::exthdr::has_rt(&svc.more) {
+        families = ipv6_only(families);
+    }
     let bodies = bodies(svc, sets);
     // an entry's sets in the order readback finds them (by kind), so that a plan and its
     // table read back have the same fingerprint
     sets[first_set..].sort_by_key(|s| s.kind as u8);
     let types = crate::core::addrtype::type_matches(&svc.more);
     let pkts = crate::core::pkttype::pkttype_matches(&svc.more);
-    let mut variants = Vec::with_capacity(families.len() * types.len() * pkts.len());
+    let rts = crate::core::exthdr::rt_matches(&svc.more);
+    let mut variants = Vec::with_capacity(families.len() * types.len() * pkts.len() * rts.len());
     for f in &families {
         for t in &types {
-            variants.extend(pkts.iter().map(|p| (f, t, p)));
+            for p in &pkts {
+                variants.extend(rts.iter().map(|r| (f, t, p, r)));
+            }
         }
     }
-    for (fam, types, pkts) in variants {
+    for (fam, types, pkts, rts) in variants {
         for (proto, body) in &bodies {
             let mut matches = head.clone();
             matches.extend(fam.iter().copied());
             matches.extend(types.iter().copied());
             matches.extend(pkts.iter().copied());
+            matches.extend(rts.iter().copied());
             matches.extend(body.iter().copied());
             if let Some(st) = state {
                 matches.push(Match::CtState(untracked_too(st, entry, body)));
@@ -644,6 +651,24 @@ fn meter_set(svc: &Service, v6: bool, rate: crate::core::model::Rate, sets: &mut
     });
 }
 
+/// An entry's address matches of IPv6 alone (`rt_type`: a routing header is IPv6's): its
+/// IPv4 rules go, and a rule that checks no family checks IPv6 first (`meta nfproto ipv6`),
+/// which the exthdr load needs (the kernel would read an IPv4 header as an IPv6 one).
+fn ipv6_only(families: Vec<Vec<Match>>) -> Vec<Vec<Match>> {
+    families
+        .into_iter()
+        .filter_map(|fam| match family_of(&fam) {
+            Some(true) => Some(fam),
+            Some(false) => None,
+            None => {
+                let mut v = vec![Match::NfProto { v6: true }];
+                v.extend(fam);
+                Some(v)
+            }
+        })
+        .collect()
+}
+
 /// The protocol parts of an entry's rules: (protocol, matches), one per protocol with
 /// ports, ICMP type, whole protocol or TCP flag pattern; one without any for an entry that
 /// names none (it matches everything from its sources).
@@ -738,11 +763,41 @@ fn bodies(svc: &Service, sets: &mut Vec<Set>) -> Vec<(u8, Vec<Match>)> {
     for &(p, r) in &m.published {
         bodies.push((p, vec![Match::L4Proto(p), Match::CtOrigDport(r)]));
     }
+    if crate::core::exthdr::has_tcp_options(m) {
+        bodies = with_tcp_options(bodies, m);
+    }
     if bodies.is_empty() {
         // 0: no protocol; the verdict function answers with its protocol-less kind
         bodies.push((0, Vec::new()));
     }
     bodies
+}
+
+/// An entry's TCP bodies with its `tcp_option` matches (one body per kind), or, for an entry
+/// that names no TCP otherwise, every TCP packet with them (as `except_tcp` alone). The
+/// policy checker refuses other protocols beside them.
+fn with_tcp_options(
+    bodies: Vec<(u8, Vec<Match>)>,
+    m: &crate::core::model::More,
+) -> Vec<(u8, Vec<Match>)> {
+    let mut bodies = bodies;
+    if !bodies.iter().any(|(p, _)| *p == IPPROTO_TCP) {
+        bodies.push((IPPROTO_TCP, vec![Match::L4Proto(IPPROTO_TCP)]));
+    }
+    let opts = crate::core::exthdr::tcp_option_matches(m);
+    let mut out = Vec::with_capacity(bodies.len() * opts.len());
+    for (proto, body) in bodies {
+        if proto != IPPROTO_TCP {
+            out.push((proto, body));
+            continue;
+        }
+        for o in &opts {
+            let mut b = body.clone();
+            b.extend(o.iter().copied());
+            out.push((proto, b));
+        }
+    }
+    out
 }
 
 /// Applies `--audit` from the command line on top of the policy's own mode.

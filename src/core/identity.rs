@@ -223,6 +223,12 @@ fn a_match(h: &mut Fnv, m: &Match) {
         Match::PktType { ty, not } => {
             h.tag(35).tag(ty).tag(u8::from(not));
         }
+        Match::RtType { ty, not } => {
+            h.tag(36).tag(ty).tag(u8::from(not));
+        }
+        Match::TcpOption { kind, present } => {
+            h.tag(37).tag(kind).tag(u8::from(present));
+        }
         Match::IfNot { out, wild, name } => {
             h.tag(33)
                 .tag(u8::from(out))

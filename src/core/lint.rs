@@ -135,6 +135,24 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
             let name = if nd { "multicast" } else { "unicast" };
             (ty == crate::core::pkttype::pkt_type(name).expect("a type")) != not
         }
+        // the lint's packets carry no routing header: `rt type` matches neither way (the
+        // kernel's exthdr load finds no header and ends the rule)
+        Match::RtType { .. } => false,
+        // a NEW TCP packet of the lint is a SYN: it carries an MSS (every stack sends one),
+        // maybe window scaling, SACK permitted, a timestamp, NOPs and an end of list (which a
+        // client sends depends on its stack), and no other kind. A kind it may or may not
+        // carry is taken the cautious way: matched by a drop or reject, not by an accept. A
+        // packet that is not TCP carries no option (nft: `missing`)
+        Match::TcpOption { kind, present } => {
+            if p.l4proto != IPPROTO_TCP {
+                return !present;
+            }
+            match kind {
+                2 => present,
+                0 | 1 | 3 | 4 | 8 => rule.verdict != Verdict::Accept,
+                _ => !present,
+            }
+        }
         // nothing DNAT'ed the lint's packets: their original port is their port
         Match::CtOrigDport(r) => p.dport.is_some_and(|d| r.lo <= d && d <= r.hi),
         // every interface but one: the lint's packets arrive on loopback (by index) or on
@@ -644,6 +662,34 @@ mod tests {
             !f.is_empty() && f.iter().all(|f| f.what.contains("neighbour")),
             "{f:?}"
         );
+    }
+
+    #[test]
+    fn routing_headers_never_and_tcp_options_as_a_syn_carries_them() {
+        let ssh = "[[allow]]\nname = \"ssh\"\ntcp = [22]\n";
+        let blocked = |key: &str| {
+            let p = plan(&format!("[[block]]\nname = \"b\"\n{key}\n{ssh}"));
+            !check(&p, &ssh_facts()).is_empty()
+        };
+        // no lint packet has a routing header: neither way matches
+        assert!(!blocked("rt_type = 0"));
+        assert!(!blocked("except_rt_type = 0"));
+        // every SYN carries an MSS, none an odd kind; a kind it may carry is taken to be
+        // there for a block, and not for an allow
+        assert!(blocked("tcp_option = \"mss\""));
+        assert!(!blocked("except_tcp_option = \"mss\""));
+        assert!(!blocked("tcp_option = [64, 128]"));
+        assert!(blocked("except_tcp_option = 64"));
+        assert!(blocked("tcp_option = \"timestamp\""));
+        assert!(blocked("except_tcp_option = \"timestamp\""));
+        let allow = |key: &str| {
+            let p = plan(&format!("[[allow]]\nname = \"ssh\"\ntcp = [22]\n{key}\n"));
+            check(&p, &ssh_facts()).is_empty()
+        };
+        assert!(allow("tcp_option = \"mss\""));
+        assert!(!allow("tcp_option = \"timestamp\""));
+        assert!(!allow("tcp_option = 64"));
+        assert!(allow("except_tcp_option = 64"));
     }
 
     #[test]

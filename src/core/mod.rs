@@ -4,6 +4,7 @@
 pub mod addrtype;
 pub mod compile;
 pub mod diag;
+pub mod exthdr;
 pub mod fake;
 pub mod identity;
 pub mod import;

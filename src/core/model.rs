@@ -353,6 +353,16 @@ pub struct More {
     /// type); `except_pkttype`: none of these (`meta pkttype != multicast`)
     pub pkttype: Vec<u8>,
     pub except_pkttype: Vec<u8>,
+    /// `rt_type`: the type of an IPv6 packet's routing header, any of these (`rt type 0`, one
+    /// rule per type; the entry matches IPv6 only); `except_rt_type`: a routing header of none
+    /// of these (`rt type != 0`). A packet without a routing header matches neither.
+    pub rt_type: Vec<u8>,
+    pub except_rt_type: Vec<u8>,
+    /// `tcp_option`: a TCP option kind the segment carries, any of these (`tcp option 64
+    /// exists`, one rule per kind); `except_tcp_option`: kinds it does not carry (`tcp option
+    /// 64 missing`). Either alone means every TCP packet (as `except_tcp` does).
+    pub tcp_option: Vec<u8>,
+    pub except_tcp_option: Vec<u8>,
 }
 
 impl More {
@@ -369,6 +379,7 @@ impl More {
             || !self.except_udp.is_empty()
             || !self.except_tcp_sport.is_empty()
             || !self.except_udp_sport.is_empty()
+            || crate::core::exthdr::has_tcp_options(self)
     }
 }
 

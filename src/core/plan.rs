@@ -202,6 +202,14 @@ pub enum Match {
     /// (`PACKET_*`, [`crate::core::pkttype::PKT_TYPES`]), or (`not`) any other type (an
     /// entry's `pkttype`, `except_pkttype`)
     PktType { ty: u8, not: bool },
+    /// `rt type 0` / `rt type != 0`: the type of the IPv6 routing header (an exthdr load; a
+    /// packet without one matches neither); needs the family checked as IPv6 before it (an
+    /// entry's `rt_type`, `except_rt_type`)
+    RtType { ty: u8, not: bool },
+    /// `tcp option 64 exists` / `tcp option 64 missing` (`present` false): whether the TCP
+    /// header carries an option of this kind (needs `L4Proto(6)` before it; an entry's
+    /// `tcp_option`, `except_tcp_option`)
+    TcpOption { kind: u8, present: bool },
     /// `th dport != <range>`: an exception (`except_tcp`, `except_udp`; needs an `L4Proto`
     /// before it)
     DstPortNot(PortRange),
@@ -739,7 +747,7 @@ pub enum Verdict {
 
 impl Rule {
     /// Whether rustables 0.9 cannot write some expression of the rule (a dynset, a limit,
-    /// a log level, a ct direction, a fib, the packet type's meta key): the codec writes those in
+    /// a log level, a ct direction, a fib, the packet type's meta key, an exthdr): the codec writes those in
     /// its own bytes.
     pub fn has_own_expressions(&self) -> bool {
         matches!(self.verdict, Verdict::Log(_))
@@ -752,6 +760,8 @@ impl Rule {
                         | Match::CtOrigDport(_)
                         | Match::AddrType { .. }
                         | Match::PktType { .. }
+                        | Match::RtType { .. }
+                        | Match::TcpOption { .. }
                 ) || matches!(m, Match::DstPortNot(r) | Match::SrcPortNot(r) if r.lo != r.hi)
             })
     }

@@ -312,6 +312,12 @@ fn single(m: Match) -> String {
             if not { "!= " } else { "" },
             crate::core::pkttype::nft_pkt_type_name(ty)
         ),
+        Match::RtType { ty, not } => format!("rt type {}{ty}", if not { "!= " } else { "" }),
+        Match::TcpOption { kind, present } => format!(
+            "tcp option {} {}",
+            crate::core::exthdr::nft_tcp_option_name(kind),
+            if present { "exists" } else { "missing" }
+        ),
         Match::IfNot { out, wild, name } => format!(
             "{}ifname != \"{}{}\"",
             if out { "o" } else { "i" },

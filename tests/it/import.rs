@@ -604,6 +604,23 @@ fn differential_pkttype() {
     differential("d-ptype", "ok-pkttype.rules", None, &[22, 80]);
 }
 
+/// `--tcp-option` and `-m rt --rt-type` (with their `!`): the ordinary probes (whose SYNs
+/// carry an MSS, no odd option kind and no routing header) decide as iptables does, past
+/// the scan filter jumped to for every TCP packet (crafted packets: `exthdr.rs`).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_exthdr() {
+    let f6 = data_dir().join("ok-exthdr.rules6");
+    let f6s = f6.to_str().unwrap().to_string();
+    differential_with(
+        "d-xh",
+        "ok-exthdr.rules",
+        Some(f6.clone()),
+        &["--ipv6", &f6s],
+        &[22, 80, 443],
+    );
+}
+
 /// DROPs and REJECTs mixed into accept lists: blocks right after the allow before them.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]

@@ -27,6 +27,7 @@
 //! | `ctorig` | `CtOrigDport` | `ct original proto-dst 8080` |
 //! | `fib` | `AddrType` | `fib daddr type local`, `fib saddr type != broadcast` |
 //! | `pkttype` | `PktType` | `meta pkttype broadcast`, `meta pkttype != multicast` |
+//! | `exthdr` | `RtType`, `TcpOption` | `rt type 0`, `rt type != 2`, `tcp option 64 exists`, `tcp option maxseg missing` |
 //! | `log` | `Verdict::Log` | `log prefix "statewall ssh: " level info` |
 //! | `counter` | every rule's counter | `counter` |
 //! | `verdict` | `Verdict` | `accept`, `drop`, `jump entries_1`, `reject with …` |
@@ -48,6 +49,7 @@ mod ct_state;
 mod ctorig;
 mod daddr;
 mod dport;
+mod exthdr;
 mod fib;
 mod icmp;
 mod icmpcode;
@@ -245,6 +247,14 @@ fn encode_match(
             placeholder(out, own, pkttype::encode_load);
             pkttype::encode_cmp(out, ty, not);
         }
+        Match::RtType { ty, not } => {
+            placeholder(out, own, exthdr::encode_rt_load);
+            exthdr::encode_rt_cmp(out, ty, not);
+        }
+        Match::TcpOption { kind, present } => {
+            placeholder(out, own, |l| exthdr::encode_option_load(l, kind));
+            exthdr::encode_option_cmp(out, present);
+        }
         Match::DstPortNot(ports) => dport::encode_not(out, own, ports),
         Match::SrcPortNot(ports) => sport::encode_not(out, own, ports),
     }
@@ -343,6 +353,7 @@ const DECODERS: &[fn(&At) -> Decoding] = &[
     ctorig::decode,
     fib::decode,
     pkttype::decode,
+    exthdr::decode,
     limit::decode,
     log::decode,
     iif::decode,

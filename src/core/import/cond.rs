@@ -35,6 +35,11 @@ pub(super) struct Cond {
     /// `-m pkttype`: the link layer's packet types (bit `PACKET_*`, and one for the types
     /// iptables cannot name: `pkttype.rs`) the packet may have
     pub(super) pkt_type: Option<u8>,
+    /// `-m rt --rt-type`: the routing header types the packet may have (it has one)
+    pub(super) rt_types: Option<super::exthdr::RtTypes>,
+    /// `--tcp-option`: TCP option kinds the segment carries, and (`!`) does not carry
+    pub(super) tcp_opts: Vec<u8>,
+    pub(super) not_tcp_opts: Vec<u8>,
 }
 
 /// Whether interface pattern `a` (a name, or a prefix ending in `*`) matches every name `b`
@@ -171,6 +176,12 @@ impl Cond {
             src_type: types_and(self.src_type, o.src_type),
             dst_type: types_and(self.dst_type, o.dst_type),
             pkt_type: types_and(self.pkt_type, o.pkt_type),
+            rt_types: match (self.rt_types, o.rt_types) {
+                (Some(a), Some(b)) => Some(super::exthdr::rt_and(a, b)),
+                (a, b) => a.or(b),
+            },
+            tcp_opts: joined(&self.tcp_opts, &o.tcp_opts),
+            not_tcp_opts: joined(&self.not_tcp_opts, &o.not_tcp_opts),
         })
     }
 
@@ -212,7 +223,13 @@ impl Cond {
             && both(&self.src_type, &o.src_type, |a, b| a & b != 0)
             && both(&self.dst_type, &o.dst_type, |a, b| a & b != 0)
             && both(&self.pkt_type, &o.pkt_type, |a, b| a & b != 0);
-        states && addrs && ifs && l4
+        // a segment cannot both carry an option kind and not carry it
+        let opts = !self.tcp_opts.iter().any(|k| o.not_tcp_opts.contains(k))
+            && !o.tcp_opts.iter().any(|k| self.not_tcp_opts.contains(k))
+            && both(&self.rt_types, &o.rt_types, |a, b| {
+                !super::exthdr::rt_empty(super::exthdr::rt_and(*a, *b))
+            });
+        states && addrs && ifs && l4 && opts
     }
 }
 

@@ -100,6 +100,12 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
     if let Some(set) = c.pkt_type {
         (e.more.pkttype, e.more.except_pkttype) = super::pkttype::pkttype_keys(set);
     }
+    if let Some(set) = c.rt_types {
+        (e.more.rt_type, e.more.except_rt_type) = super::exthdr::rt_keys(set);
+    }
+    // two kinds at once (`flatten` refuses them) would be either of them here
+    e.more.tcp_option = c.tcp_opts.clone();
+    e.more.except_tcp_option = c.not_tcp_opts.clone();
     let all = vec![PortRange { lo: 1, hi: 65535 }];
     let m = &mut e.more;
     // an allow's states, said with `state` where the chain has no established rule (the

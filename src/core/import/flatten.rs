@@ -153,6 +153,14 @@ impl Analyser<'_> {
             // never matches once conntrack reassembled the fragments (noted by `analyse`)
             return;
         }
+        if cond.tcp_opts.len() > 1 {
+            self.error(
+                r.span.clone(),
+                "a rule for TCP segments that carry two option kinds at once (its own `--tcp-option` and one of a rule that jumps to it)",
+                "statewall's `tcp_option` lists kinds any of which a segment carries, one rule each: write one kind per chain of jumps",
+            );
+            return;
+        }
         let verdict = match &r.target {
             Target::Accept => Verdict::Accept,
             Target::Drop => Verdict::Drop,

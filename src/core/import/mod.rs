@@ -26,6 +26,7 @@ mod build;
 mod classify;
 mod cond;
 mod entries;
+mod exthdr;
 mod extra;
 mod flatten;
 mod lex;

@@ -115,6 +115,22 @@ fn more_name(e: &Entry) -> Option<String> {
             return Some(format!("{what}-{}", crate::core::pkttype::pkt_type_name(t)));
         }
     }
+    for (what, types) in [("rt-type", &m.rt_type), ("rt-type-not", &m.except_rt_type)] {
+        if let [t, ..] = types[..] {
+            return Some(format!("{what}-{t}"));
+        }
+    }
+    for (what, kinds) in [
+        ("tcp-option", &m.tcp_option),
+        ("tcp-option-not", &m.except_tcp_option),
+    ] {
+        if let [k, ..] = kinds[..] {
+            return Some(format!(
+                "{what}-{}",
+                crate::core::exthdr::tcp_option_name(k)
+            ));
+        }
+    }
     for (proto, ports) in [("tcp", &m.tcp_sport), ("udp", &m.udp_sport)] {
         if let Some(p) = ports.first() {
             return Some(format!("{proto}-from-port-{p}"));

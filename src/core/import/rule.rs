@@ -115,6 +115,8 @@ const ONCE: &[&[&str]] = &[
     &["--src-type"],
     &["--dst-type"],
     &["--pkt-type"],
+    &["--rt-type"],
+    &["--tcp-option"],
     &["--src-range"],
     &["--dst-range"],
 ];
@@ -269,6 +271,9 @@ impl Parser<'_> {
             return next;
         }
         if let Some(next) = self.pkttype_option(&mut d.cond, toks, i, neg.clone()) {
+            return next;
+        }
+        if let Some(next) = self.exthdr_option(&mut d.cond, toks, i, neg.clone()) {
             return next;
         }
         if let Some(n) = neg {
@@ -652,6 +657,10 @@ impl Parser<'_> {
         if other == "recent" {
             return self.recent(&mut d.extra, toks, i + 2);
         }
+        // ip6tables' only (iptables-restore refuses it): refused below in an IPv4 file
+        if other == "rt" && self.fam == super::Fam::V6 {
+            return i + 2;
+        }
         if matches!(
             other,
             "tcp"
@@ -677,6 +686,9 @@ impl Parser<'_> {
             }
             "set" => "ipset sets live outside the ruleset; list the networks in `from` instead",
             "connlimit" => "statewall does not limit concurrent connections",
+            "rt" => {
+                "the routing header is an IPv6 extension header: `-m rt` is ip6tables' (iptables-restore refuses it in an IPv4 file); give the ip6tables-save file with --ipv6 FILE6"
+            }
             "owner" => "statewall does not match the local user or process that sends a packet",
             "string" | "u32" | "bpf" => "statewall does not look inside packets' payloads",
             "statistic" => {

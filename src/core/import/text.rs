@@ -391,6 +391,35 @@ fn more(t: &mut String, e: &Entry) {
             let _ = writeln!(t, "{key} = [{}]", l.join(", "));
         }
     }
+    for (key, values) in [
+        ("rt_type", &m.rt_type),
+        ("except_rt_type", &m.except_rt_type),
+    ] {
+        if !values.is_empty() {
+            let l: Vec<String> = values.iter().map(u8::to_string).collect();
+            let _ = writeln!(t, "{key} = [{}]", l.join(", "));
+        }
+    }
+    for (key, kinds) in [
+        ("tcp_option", &m.tcp_option),
+        ("except_tcp_option", &m.except_tcp_option),
+    ] {
+        if !kinds.is_empty() {
+            let l: Vec<String> = kinds
+                .iter()
+                .map(|&k| {
+                    match crate::core::exthdr::TCP_OPTIONS
+                        .iter()
+                        .find(|(_, n)| *n == k)
+                    {
+                        Some((name, _)) => format!("\"{name}\""),
+                        None => k.to_string(),
+                    }
+                })
+                .collect();
+            let _ = writeln!(t, "{key} = [{}]", l.join(", "));
+        }
+    }
     if !m.tcp_flags.is_empty() {
         let l: Vec<String> = m
             .tcp_flags

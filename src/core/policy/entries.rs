@@ -42,6 +42,9 @@ struct Fields<'t, 'a> {
     state_span: Option<Range<usize>>,
     /// where a valid `limit` was written (likewise)
     limit_span: Option<Range<usize>>,
+    /// where `rt_type` (or its exception) and `tcp_option` (or its) were written
+    rt_span: Option<Range<usize>>,
+    tcp_option_span: Option<Range<usize>>,
     /// The keys that unknown keys probably meant: a misspelt `tcp` or `name` is reported as
     /// such, not also as missing.
     misspelt: Vec<&'static str>,
@@ -157,6 +160,14 @@ impl Checker<'_> {
         self.tcp_reset_fits(&f);
         self.one_kind_of_sources(&f);
         self.families_meet(&f, &span);
+        let icmp = !f.icmp.is_empty() || f.icmp_mentioned;
+        if let Some(at) = f.rt_span.clone() {
+            let from = f.from.as_ref().map(|l| &l.nets[..]);
+            self.rt_fits(&f.more, from, icmp, at);
+        }
+        if let Some(at) = f.tcp_option_span.clone() {
+            self.tcp_option_fits(&f.more, icmp || f.udp.mentioned, at);
+        }
         Entry {
             kind,
             name: f.name,
@@ -204,6 +215,8 @@ impl Checker<'_> {
             block_state: None,
             state_span: None,
             limit_span: None,
+            rt_span: None,
+            tcp_option_span: None,
             misspelt: Vec::new(),
         };
         let place = match kind {
@@ -257,10 +270,7 @@ impl Checker<'_> {
                     f.more_restricts = true;
                     f.more.oif = self.ifname("oif", value);
                 }
-                k @ ("to_type" | "from_type" | "except_to_type" | "except_from_type") => {
-                    self.type_key(&mut f, k, value)
-                }
-                k @ ("pkttype" | "except_pkttype") => self.type_key(&mut f, k, value),
+                k if self.typed_key(&mut f, k, value) => {}
                 k @ ("except_iif" | "except_oif") => {
                     f.more_restricts = true;
                     let names = self.ifnames(k, value);
@@ -327,6 +337,31 @@ impl Checker<'_> {
             }
         }
         f
+    }
+
+    /// The keys of a kind of type or header (address and packet types, routing header types,
+    /// TCP options, and their exceptions) into the entry: whether `key` is one.
+    fn typed_key(
+        &mut self,
+        f: &mut Fields<'_, '_>,
+        key: &str,
+        value: &Spanned<DeValue<'_>>,
+    ) -> bool {
+        match key {
+            "to_type" | "from_type" | "except_to_type" | "except_from_type" | "pkttype"
+            | "except_pkttype" => self.type_key(f, key, value),
+            "rt_type" | "except_rt_type" | "tcp_option" | "except_tcp_option" => {
+                f.more_restricts = true;
+                if key.ends_with("rt_type") {
+                    f.rt_span = Some(value.span());
+                } else {
+                    f.tcp_option_span = Some(value.span());
+                }
+                self.exthdr_key(&mut f.more, key, value);
+            }
+            _ => return false,
+        }
+        true
     }
 
     /// `to_type`, `from_type`, `pkttype` and their exceptions: address and packet types.

@@ -22,7 +22,7 @@ const SECTION_KEYS: &[&str] = &["final", "log_final", "baseline", "allow", "reje
 const BASELINE_KEYS: &[&str] = &["established", "invalid", "loopback", "icmp", "icmpv6"];
 /// The keys of an allow entry.
 const ALLOW_KEYS: &[&str] = &ENTRY_KEYS;
-const ENTRY_KEYS: [&str; 34] = [
+const ENTRY_KEYS: [&str; 38] = [
     "name",
     "tcp",
     "udp",
@@ -52,6 +52,10 @@ const ENTRY_KEYS: [&str; 34] = [
     "except_from_type",
     "pkttype",
     "except_pkttype",
+    "rt_type",
+    "except_rt_type",
+    "tcp_option",
+    "except_tcp_option",
     "except_tcp",
     "except_udp",
     "except_tcp_sport",
@@ -59,16 +63,16 @@ const ENTRY_KEYS: [&str; 34] = [
     "state",
 ];
 /// A reject entry's: an allow entry's, and `with`.
-const REJECT_KEYS: &[&str] = &and::<1, 35>(ENTRY_KEYS, ["with"]);
+const REJECT_KEYS: &[&str] = &and::<1, 39>(ENTRY_KEYS, ["with"]);
 /// A block entry's: an allow entry's (its `state` is `"new"` only), `with` and `after`.
-const BLOCK_KEYS: &[&str] = &and::<2, 36>(ENTRY_KEYS, ["with", "after"]);
+const BLOCK_KEYS: &[&str] = &and::<2, 40>(ENTRY_KEYS, ["with", "after"]);
 
 /// `keys` and then `more` (N is their number together: checked when compiled).
 const fn and<const M: usize, const N: usize>(
-    keys: [&'static str; 34],
+    keys: [&'static str; 38],
     more: [&'static str; M],
 ) -> [&'static str; N] {
-    assert!(N == 34 + M);
+    assert!(N == 38 + M);
     let mut out = [""; N];
     let mut i = 0;
     while i < keys.len() {

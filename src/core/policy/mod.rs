@@ -45,6 +45,7 @@
 
 mod cidr;
 mod entries;
+mod exthdr;
 mod fields;
 mod intervals;
 mod keys;

@@ -1,0 +1,160 @@
+//! What nftables' `exthdr` expression reads for an entry: the type of an IPv6 packet's
+//! routing header (`rt_type`, nft's `rt type 0`; ip6tables' `-m rt --rt-type`) and the kinds
+//! of option a TCP header carries (`tcp_option`, nft's `tcp option 64 exists`; iptables'
+//! `--tcp-option`), and their exceptions. Pure data, no I/O.
+
+use crate::core::model::More;
+use crate::core::plan::Match;
+
+/// TCP option kinds a policy may name, by name (RFC 9293's, and iptables' `mss`): any other
+/// kind is written by number (0-255).
+pub const TCP_OPTIONS: [(&str, u8); 5] = [
+    ("mss", 2),
+    ("window", 3),
+    ("sack-permitted", 4),
+    ("sack", 5),
+    ("timestamp", 8),
+];
+
+/// The kinds nft names (`tcp option maxseg exists`); it writes every other kind as a number.
+const NFT_TCP_OPTIONS: [(&str, u8); 10] = [
+    ("eol", 0),
+    ("nop", 1),
+    ("maxseg", 2),
+    ("window", 3),
+    ("sack-perm", 4),
+    ("sack", 5),
+    ("timestamp", 8),
+    ("md5sig", 19),
+    ("mptcp", 30),
+    ("fastopen", 34),
+];
+
+/// The kind of an option's policy name.
+pub fn tcp_option(name: &str) -> Option<u8> {
+    TCP_OPTIONS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, k)| *k)
+}
+
+/// An option kind as the policy writes it: its name, or its number.
+pub fn tcp_option_name(kind: u8) -> String {
+    TCP_OPTIONS
+        .iter()
+        .find(|(_, k)| *k == kind)
+        .map_or_else(|| kind.to_string(), |(n, _)| (*n).to_string())
+}
+
+/// An option kind as nft writes it (`maxseg`, `sack-perm`, `64`).
+pub fn nft_tcp_option_name(kind: u8) -> String {
+    NFT_TCP_OPTIONS
+        .iter()
+        .find(|(_, k)| *k == kind)
+        .map_or_else(|| kind.to_string(), |(n, _)| (*n).to_string())
+}
+
+/// Whether an entry says anything of a routing header.
+pub fn has_rt(m: &More) -> bool {
+    !m.rt_type.is_empty() || !m.except_rt_type.is_empty()
+}
+
+/// Whether an entry says anything of TCP options.
+pub fn has_tcp_options(m: &More) -> bool {
+    !m.tcp_option.is_empty() || !m.except_tcp_option.is_empty()
+}
+
+/// One variant per positive value (none: one variant without), each with every exception.
+fn variants(pos: &[u8], not: &[u8], one: impl Fn(u8, bool) -> Match) -> Vec<Vec<Match>> {
+    let nots: Vec<Match> = not.iter().map(|&v| one(v, true)).collect();
+    if pos.is_empty() {
+        return vec![nots];
+    }
+    pos.iter()
+        .map(|&v| {
+            let mut m = vec![one(v, false)];
+            m.extend(nots.iter().copied());
+            m
+        })
+        .collect()
+}
+
+/// The routing-header matches of an entry's rules: one variant per `rt_type`, each with
+/// every `except_rt_type` as `!=`; `[[]]` for an entry that uses neither. (They need the
+/// family checked as IPv6 before them: the compiler pins such an entry to IPv6.)
+pub fn rt_matches(m: &More) -> Vec<Vec<Match>> {
+    variants(&m.rt_type, &m.except_rt_type, |ty, not| Match::RtType {
+        ty,
+        not,
+    })
+}
+
+/// The TCP-option matches of an entry's TCP rules: one variant per `tcp_option` (`exists`),
+/// each with every `except_tcp_option` (`missing`); `[[]]` for an entry that uses neither.
+pub fn tcp_option_matches(m: &More) -> Vec<Vec<Match>> {
+    variants(&m.tcp_option, &m.except_tcp_option, |kind, not| {
+        Match::TcpOption {
+            kind,
+            present: !not,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_rule_per_value_and_every_exception_in_each() {
+        assert_eq!(rt_matches(&More::default()), vec![Vec::<Match>::new()]);
+        assert_eq!(
+            tcp_option_matches(&More::default()),
+            vec![Vec::<Match>::new()]
+        );
+        let rt = |ty, not| Match::RtType { ty, not };
+        let m = More {
+            rt_type: vec![0, 2],
+            except_rt_type: vec![4],
+            ..Default::default()
+        };
+        assert_eq!(
+            rt_matches(&m),
+            vec![
+                vec![rt(0, false), rt(4, true)],
+                vec![rt(2, false), rt(4, true)]
+            ]
+        );
+        let opt = |kind, present| Match::TcpOption { kind, present };
+        let m = More {
+            except_tcp_option: vec![64, 128],
+            ..Default::default()
+        };
+        assert_eq!(
+            tcp_option_matches(&m),
+            vec![vec![opt(64, false), opt(128, false)]]
+        );
+        let m = More {
+            tcp_option: vec![64, 128],
+            ..Default::default()
+        };
+        assert_eq!(
+            tcp_option_matches(&m),
+            vec![vec![opt(64, true)], vec![opt(128, true)]]
+        );
+    }
+
+    #[test]
+    fn option_names_as_the_policy_and_nft_write_them() {
+        assert_eq!(tcp_option("mss"), Some(2));
+        assert_eq!(tcp_option("maxseg"), None);
+        assert_eq!(tcp_option_name(4), "sack-permitted");
+        assert_eq!(tcp_option_name(64), "64");
+        assert_eq!(nft_tcp_option_name(2), "maxseg");
+        assert_eq!(nft_tcp_option_name(4), "sack-perm");
+        assert_eq!(nft_tcp_option_name(128), "128");
+        // every name the policy takes is a kind nft names too
+        for (_, k) in TCP_OPTIONS {
+            assert_ne!(nft_tcp_option_name(k), k.to_string());
+        }
+    }
+}
