@@ -353,6 +353,13 @@ pub struct More {
     /// type); `except_pkttype`: none of these (`meta pkttype != multicast`)
     pub pkttype: Vec<u8>,
     pub except_pkttype: Vec<u8>,
+    /// `add_to_set` (a block or reject): each packet the entry's rules decide adds its
+    /// source to this live set of single addresses, or renews its lifetime there (`update
+    /// @ip4_<set> { ip saddr }`, iptables' `-m recent --set`)
+    pub add_to_set: Option<String>,
+    /// `refresh = true` (a block with `from_set`): each packet it blocks renews its source's
+    /// lifetime in that set (iptables' `-m recent --update`)
+    pub refresh: bool,
 }
 
 impl More {

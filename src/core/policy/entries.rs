@@ -40,9 +40,17 @@ struct Fields<'t, 'a> {
     block_state: Option<BlockState>,
     /// where a valid `state` was written (checked against the section's baseline later)
     state_span: Option<Range<usize>>,
+    /// `add_to_set`, `refresh`
+    feed: super::live::Feed,
     /// The keys that unknown keys probably meant: a misspelt `tcp` or `name` is reported as
     /// such, not also as missing.
     misspelt: Vec<&'static str>,
+}
+
+/// Whether an entry of `kind` takes `key` of the packet path's keys: a block both
+/// `add_to_set` and `refresh`, a reject `add_to_set` only.
+fn feeds(kind: Kind, key: &str) -> bool {
+    kind == Kind::Block || key == "add_to_set" && kind == Kind::Reject
 }
 
 impl Fields<'_, '_> {
@@ -148,6 +156,7 @@ impl Checker<'_> {
         }
         self.tcp_reset_fits(&f);
         self.one_kind_of_sources(&f);
+        self.refresh_has_a_set(&f.feed, f.from_set_written);
         self.families_meet(&f, &span);
         Entry {
             kind,
@@ -166,6 +175,7 @@ impl Checker<'_> {
             hook: Hook::Input,
             more: f.more,
             state_span: f.state_span,
+            feed: f.feed,
         }
     }
 
@@ -194,6 +204,7 @@ impl Checker<'_> {
             at_span: None,
             block_state: None,
             state_span: None,
+            feed: super::live::Feed::default(),
             misspelt: Vec::new(),
         };
         let place = match kind {
@@ -300,15 +311,11 @@ impl Checker<'_> {
                         .published
                         .extend(list.ports.into_iter().map(|(r, _)| (p, r)));
                 }
-                "with" if kind == Kind::Reject => {
-                    if let Some(w) = self.with(value, false) {
-                        f.with = w;
-                        f.with_span = Some(value.span());
-                    }
-                }
+                "with" if kind == Kind::Reject => self.reject_with(&mut f, value),
                 k @ ("with" | "after" | "state") if kind == Kind::Block => {
                     self.block_key(&mut f, k, value)
                 }
+                k @ ("add_to_set" | "refresh") if feeds(kind, k) => self.feed_key(&mut f, k, value),
                 _ => {
                     if let Some(meant) = self.unknown_key(key, place) {
                         f.misspelt.push(meant);
@@ -353,6 +360,25 @@ impl Checker<'_> {
             "except_udp" => m.except_udp = ports,
             "except_tcp_sport" => m.except_tcp_sport = ports,
             _ => m.except_udp_sport = ports,
+        }
+    }
+
+    /// A reject's `with`.
+    fn reject_with(&mut self, f: &mut Fields<'_, '_>, value: &Spanned<DeValue<'_>>) {
+        if let Some(w) = self.with(value, false) {
+            f.with = w;
+            f.with_span = Some(value.span());
+        }
+    }
+
+    /// `add_to_set` (a set the entry feeds) and `refresh` (a block renews its set's members).
+    fn feed_key(&mut self, f: &mut Fields<'_, '_>, key: &str, value: &Spanned<DeValue<'_>>) {
+        if key == "refresh" {
+            f.feed.refresh = self.refresh(value);
+            f.more.refresh = f.feed.refresh.is_some();
+        } else {
+            f.feed.add_to_set = self.set_ref(value);
+            f.more.add_to_set = f.feed.add_to_set.as_ref().map(|(n, _)| n.clone());
         }
     }
 

@@ -195,6 +195,8 @@ struct Entry {
     more: More,
     /// where a valid `state` was written
     state_span: Option<Range<usize>>,
+    /// `add_to_set` and `refresh`, where written
+    feed: live::Feed,
 }
 
 struct Checker<'s> {
