@@ -24,3 +24,4 @@ mod states;
 mod support;
 mod tidy;
 mod traffic;
+mod trap;
