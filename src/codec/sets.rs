@@ -32,9 +32,7 @@ const ELEMENTS_PER_MESSAGE_BYTES: usize = 48 * 1024;
 pub fn newset(table: &str, set: &Set, id: u32, fed: bool) -> Vec<u8> {
     let (_, key_type, key_len) = set.kind.nft_type();
     let fed = fed && set.kind.live() && set.kind.hashed();
-    let flags = if fed {
-        NFT_SET_EVAL | NFT_SET_TIMEOUT
-    } else if set.kind.meter() {
+    let flags = if fed || set.kind.meter() {
         NFT_SET_EVAL | NFT_SET_TIMEOUT
     } else if set.kind.dynamic() {
         NFT_SET_EVAL
