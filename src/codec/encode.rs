@@ -300,11 +300,15 @@ impl Builder {
             })
             .zip(self.what);
         parts.extend(rust_msgs.by_ref().take(3));
+        let fed = plan.fed_sets();
         for (i, set) in plan.sets.iter().enumerate() {
             let id = (i + 1) as u32;
             let n = set.elements.len();
             let what = format!("add set inet {t} {} ({n} elements)", set.name);
-            parts.push((super::sets::newset(t, set, id), what));
+            parts.push((
+                super::sets::newset(t, set, id, fed.contains(&set.name)),
+                what,
+            ));
             let chunks = super::sets::newsetelems(t, set, id);
             let n = chunks.len();
             for (k, m) in chunks.into_iter().enumerate() {

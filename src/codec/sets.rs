@@ -26,10 +26,13 @@ pub use crate::core::plan::DYNAMIC_SET_SIZE;
 /// Element messages stay well under the 64 KiB an attribute length can say.
 const ELEMENTS_PER_MESSAGE_BYTES: usize = 48 * 1024;
 
-/// `NFT_MSG_NEWSET`: an interval set with a counter on every element.
-pub fn newset(table: &str, set: &Set, id: u32) -> Vec<u8> {
+/// `NFT_MSG_NEWSET`: an interval set with a counter on every element. `fed`: a live set of
+/// single addresses that rules add to (`add_to_set`, `refresh`): dynamic, and bounded as the
+/// kernel bounds a set a rule adds to (it would make an unbounded one 65,535 anyway).
+pub fn newset(table: &str, set: &Set, id: u32, fed: bool) -> Vec<u8> {
     let (_, key_type, key_len) = set.kind.nft_type();
-    let flags = if set.kind.meter() {
+    let fed = fed && set.kind.live() && set.kind.hashed();
+    let flags = if fed || set.kind.meter() {
         NFT_SET_EVAL | NFT_SET_TIMEOUT
     } else if set.kind.dynamic() {
         NFT_SET_EVAL
@@ -52,7 +55,7 @@ pub fn newset(table: &str, set: &Set, id: u32) -> Vec<u8> {
     if let (true, Some(secs)) = (set.kind.live() || set.kind.meter(), set.timeout) {
         a.be64(NFTA_SET_TIMEOUT, secs.saturating_mul(1000));
     }
-    if set.kind.dynamic() {
+    if set.kind.dynamic() || fed {
         // bounded: a scan from many sources fills it, then new keys are not recorded
         a.nest(NFTA_SET_DESC, |d| {
             d.be32(NFTA_SET_DESC_SIZE, DYNAMIC_SET_SIZE);

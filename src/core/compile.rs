@@ -542,7 +542,9 @@ fn service_rules(
                     }
                 }
             }
-            out.push(rule(matches, verdict(*proto)));
+            for m in feeding(svc, matches) {
+                out.push(rule(m, verdict(*proto)));
+            }
         }
     }
     if svc.more.limit.is_some() || svc.more.log.is_some() {
@@ -613,6 +615,29 @@ enum Entry {
         state: Option<BlockState>,
     },
     Other,
+}
+
+/// The matches of an entry's own rule, fed to live sets: a block's `refresh` and
+/// `add_to_set` end it with `update @ip4_<set> { ip saddr }` (a key of one family: one rule
+/// per family when no other match implies it). Unchanged for an entry with neither.
+fn feeding(svc: &Service, matches: Vec<Match>) -> Vec<Vec<Match>> {
+    let refresh = svc.from_set.as_deref().filter(|_| svc.more.refresh);
+    let sets: Vec<LiveName> = refresh
+        .into_iter()
+        .chain(svc.more.add_to_set.as_deref())
+        .filter_map(LiveName::hosts)
+        .collect();
+    if sets.is_empty() {
+        return vec![matches];
+    }
+    families_of(&matches)
+        .into_iter()
+        .map(|v6| {
+            let mut m = matches.clone();
+            m.extend(sets.iter().map(|&set| Match::UpdateLive { v6, set }));
+            m
+        })
+        .collect()
 }
 
 /// The families a rule with `matches` can match: one when a match implies it.

@@ -363,6 +363,13 @@ pub struct More {
     /// 64 missing`). Either alone means every TCP packet (as `except_tcp` does).
     pub tcp_option: Vec<u8>,
     pub except_tcp_option: Vec<u8>,
+    /// `add_to_set` (a block or reject): each packet the entry's rules decide adds its
+    /// source to this live set of single addresses, or renews its lifetime there (`update
+    /// @ip4_<set> { ip saddr }`, iptables' `-m recent --set`)
+    pub add_to_set: Option<String>,
+    /// `refresh = true` (a block with `from_set`): each packet it blocks renews its source's
+    /// lifetime in that set (iptables' `-m recent --update`)
+    pub refresh: bool,
 }
 
 impl More {

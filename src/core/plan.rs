@@ -144,6 +144,10 @@ pub enum Match {
     /// `ip saddr @live4_<set>` / `ip6 saddr @live6_<set>`: a live set (`[[set]]`), whose
     /// members change at run time (`statewall set add`) and are not part of the plan
     SrcInLive { v6: bool, set: LiveName },
+    /// `update @ip4_<set> { ip saddr }` / `update @ip6_<set> { ip6 saddr }`: the packet's
+    /// source is added to a live set of single addresses, or its lifetime there renewed
+    /// (`add_to_set`, a block's `refresh`); matches unless the set is full (implies the family)
+    UpdateLive { v6: bool, set: LiveName },
     /// `ip daddr`/`ip6 daddr` in the network (implies the family)
     DstNet(Cidr),
     /// `ip daddr @dst4_<name>` / `ip6 daddr @dst6_<name>`: the rule's own destination set
@@ -270,6 +274,7 @@ impl Match {
             Match::SrcInSet { v6 }
             | Match::SrcInAddrs { v6 }
             | Match::SrcInLive { v6, .. }
+            | Match::UpdateLive { v6, .. }
             | Match::DstInSet { v6 }
             | Match::NfProto { v6 } => Some(v6),
             _ => None,
@@ -597,7 +602,9 @@ pub fn set_of(rule: &Rule, m: &Match) -> Option<String> {
         (Match::SrcPortInSet, Some(IPPROTO_TCP)) => SetKind::TcpSport,
         (Match::SrcPortInSet, Some(IPPROTO_UDP)) => SetKind::UdpSport,
         (Match::Record(key), _) => key.set_kind(),
-        (Match::SrcInLive { v6, set }, _) => return Some(set.set_name(*v6)),
+        (Match::SrcInLive { v6, set } | Match::UpdateLive { v6, set }, _) => {
+            return Some(set.set_name(*v6));
+        }
         (Match::Meter { v6: false, .. }, _) => SetKind::Meter4,
         (Match::Meter { v6: true, .. }, _) => SetKind::Meter6,
         _ => return None,
@@ -658,6 +665,23 @@ impl std::fmt::Display for SetElem {
             SetElem::Net(n) => write!(f, "{n}"),
             SetElem::Ports(r) => write!(f, "{r}"),
         }
+    }
+}
+
+impl Plan {
+    /// The kernel sets the packet path feeds (a rule updates them: `add_to_set`,
+    /// `refresh`), by name: such a live set is created `dynamic` (`NFT_SET_EVAL`, which a
+    /// set a rule adds to must be) and bounded. Empty for a plan without such rules.
+    pub fn fed_sets(&self) -> std::collections::BTreeSet<String> {
+        let mut out = std::collections::BTreeSet::new();
+        for r in self.chains.iter().flat_map(|c| &c.rules) {
+            for m in &r.matches {
+                if let Match::UpdateLive { v6, set } = m {
+                    out.insert(set.set_name(*v6));
+                }
+            }
+        }
+        out
     }
 }
 

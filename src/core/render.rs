@@ -29,8 +29,9 @@ pub fn script(plan: &Plan) -> String {
 pub fn table_body(plan: &Plan) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "table inet {} {{", plan.table);
+    let fed = plan.fed_sets();
     for set in &plan.sets {
-        s.push_str(&set_text(set));
+        s.push_str(&set_text(set, fed.contains(&set.name)));
         s.push('\n');
     }
     for (i, chain) in plan.chains.iter().enumerate() {
@@ -261,6 +262,12 @@ fn single(m: Match) -> String {
         Match::SrcInAddrs { v6: false } => "ip saddr @?".to_string(),
         Match::SrcInLive { v6: false, set } => format!("ip saddr @{}", set.set_name(false)),
         Match::SrcInLive { v6: true, set } => format!("ip6 saddr @{}", set.set_name(true)),
+        Match::UpdateLive { v6: false, set } => {
+            format!("update @{} {{ ip saddr }}", set.set_name(false))
+        }
+        Match::UpdateLive { v6: true, set } => {
+            format!("update @{} {{ ip6 saddr }}", set.set_name(true))
+        }
         Match::DstPortInSet => "th dport @?".to_string(),
         Match::SrcPortInSet => "th sport @?".to_string(),
         Match::DstInSet { v6: false } => "ip daddr @?".to_string(),
@@ -379,8 +386,8 @@ fn set_lookup(ms: &[Match], i: usize, comment: &str) -> String {
 }
 
 /// A set in nft syntax: an interval set with a counter per element, elements in the
-/// policy's order, a few per line.
-pub fn set_text(set: &Set) -> String {
+/// policy's order, a few per line; `fed`: a live set the packet path adds to.
+pub fn set_text(set: &Set, fed: bool) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "\tset {} {{", set.name);
     let _ = writeln!(s, "\t\ttype {}", set.kind.nft_type().0);
@@ -401,8 +408,17 @@ pub fn set_text(set: &Set) -> String {
         return s;
     }
     if set.kind.live() {
-        // members come and go at run time (`statewall set add`): they are not part of the plan
-        let _ = writeln!(s, "\t\tflags interval,timeout");
+        // members come and go at run time (`statewall set add`, and the packet path for a
+        // fed one, bounded as a dynamic set is): they are not part of the plan
+        if fed {
+            let _ = writeln!(s, "\t\tsize {}", crate::core::plan::DYNAMIC_SET_SIZE);
+        }
+        let flags = match (set.kind.hashed(), fed) {
+            (true, true) => "dynamic,timeout",
+            (true, false) => "timeout",
+            (false, _) => "interval,timeout",
+        };
+        let _ = writeln!(s, "\t\tflags {flags}");
         let _ = writeln!(s, "\t\tcounter");
         if let Some(t) = set.timeout {
             let _ = writeln!(s, "\t\ttimeout {t}s");

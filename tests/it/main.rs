@@ -25,3 +25,4 @@ mod states;
 mod support;
 mod tidy;
 mod traffic;
+mod trap;

@@ -10,6 +10,11 @@
 //! [ bitwise reg 1 = ( reg 1 & 0xffffffff 0xffffffff 0x00000000 0x00000000 ) ^ 0x0 … ]
 //! [ dynset update reg_key 1 set meter6_ssh timeout 0ms expr [ limit rate 12/minute burst 6
 //! type packets flags 0x1 ] ]`
+//!
+//! The same dynset without a limit feeds a live set of single addresses (`UpdateLive`,
+//! `add_to_set` and a block's `refresh`): `update @ip4_trap { ip saddr }` adds the source, or
+//! renews its lifetime. nft: `[ meta load nfproto => reg 1 ] [ cmp eq reg 1 0x00000002 ]
+//! [ payload load 4b @ network header + 12 => reg 1 ] [ dynset update reg_key 1 set ip4_trap ]`.
 
 use rustables::expr::Bitwise;
 
@@ -22,7 +27,7 @@ use crate::codec::nft::{
 };
 use crate::codec::wire::{Attrs, attr, be32, string};
 use crate::core::model::{Cidr, Rate};
-use crate::core::plan::{Match, SetKind, set_name};
+use crate::core::plan::{LiveName, Match, SetKind, set_name};
 
 /// The key: the family check, the source load and (IPv6 shorter than /128) its mask.
 pub(super) fn encode_key(rule: &mut rustables::Rule, v6: bool, prefix: u8) {
@@ -33,20 +38,53 @@ pub(super) fn encode_key(rule: &mut rustables::Rule, v6: bool, prefix: u8) {
     }
 }
 
-/// The dynset that updates the source's bucket, as one list element.
-pub(super) fn encode_dynset(list: &mut Attrs, set: &str, set_ids: &SetIds, rate: Rate, over: bool) {
+/// The dynset that updates the source's bucket (`rate`, `over` it or within it), or (None)
+/// the source's member of a live set, as one list element.
+pub(super) fn encode_dynset(
+    list: &mut Attrs,
+    set: &str,
+    set_ids: &SetIds,
+    rate: Option<Rate>,
+    over: bool,
+) {
     own(list, "dynset", |d| {
         d.str(NFTA_DYNSET_SET_NAME, set);
         if let Some(id) = set_ids.get(set) {
             d.be32(NFTA_DYNSET_SET_ID, *id);
         }
         d.be32(NFTA_DYNSET_OP, NFT_DYNSET_OP_UPDATE)
-            .be32(NFTA_DYNSET_SREG_KEY, NFT_REG_1)
-            .nest(NFTA_DYNSET_EXPR, |e| {
+            .be32(NFTA_DYNSET_SREG_KEY, NFT_REG_1);
+        if let Some(rate) = rate {
+            d.nest(NFTA_DYNSET_EXPR, |e| {
                 e.str(NFTA_EXPR_NAME, "limit")
                     .nest(NFTA_EXPR_DATA, |l| super::limit::data(l, rate, over));
             });
+        }
     });
+}
+
+/// A dynset without an expression at `k` that updates a live set of single addresses of
+/// family `v6` (`ip4_<set>`): its `UpdateLive`. None when it names another set (an audit
+/// recorder's: `record` reads those).
+fn decode_update(at: &At, data: &[u8], v6: bool, k: usize) -> Decoding {
+    let set = attr(data, NFTA_DYNSET_SET_NAME)
+        .map(string)
+        .unwrap_or_default();
+    let live = crate::core::plan::live_set_of(&set)?;
+    let name = match LiveName::hosts(live) {
+        Some(n) if n.set_name(v6) == set => n,
+        _ => {
+            return Some(Err(at.fail(
+                k,
+                format!("dynset updates {set}, not a live set of single addresses"),
+            )));
+        }
+    };
+    if attr(data, NFTA_DYNSET_OP).and_then(be32) != Some(NFT_DYNSET_OP_UPDATE) {
+        return Some(Err(at.fail(k, "dynset that does not update")));
+    }
+    let m = Match::UpdateLive { v6, set: name };
+    Some(Ok((Step::Match(m), k + 1)))
 }
 
 /// The family check, the load, the mask if any, and a dynset that carries a limit (four
@@ -69,11 +107,16 @@ pub(super) fn decode(at: &At) -> Decoding {
     let Some(Expr::Other { name, data }) = at.get(k) else {
         return None;
     };
-    let expr = attr(data, NFTA_DYNSET_EXPR);
-    if name != "dynset" || expr.is_none() {
+    if name != "dynset" {
         return None;
     }
-    let expr = expr.unwrap_or_default();
+    let Some(expr) = attr(data, NFTA_DYNSET_EXPR) else {
+        return if k == 3 {
+            decode_update(at, data, v6, k)
+        } else {
+            None
+        };
+    };
     let limit = match attr(expr, NFTA_EXPR_NAME).map(string).as_deref() {
         Some("limit") => attr(expr, NFTA_EXPR_DATA).unwrap_or_default(),
         _ => {
@@ -113,13 +156,13 @@ mod tests {
     use crate::codec::decode::decode_rule_msg;
     use crate::codec::nft::{NFNL_SUBSYS_NFTABLES, NFT_MSG_NEWRULE};
     use crate::codec::{encode, wire};
+    use crate::core::plan::{Match, Verdict};
     use crate::core::{compile, policy};
 
-    /// Every rule of the policy of every limit, log and published port, through the whole
-    /// encoder (our own expressions spliced into rustables' messages) and the decoder.
-    #[test]
-    fn rules_with_our_own_expressions_read_back_as_planned() {
-        let (p, d) = policy::parse(include_str!("../../../tests/data/policy/ok-limits.toml"));
+    /// Every rule of `policy`, through the whole encoder (our own expressions spliced into
+    /// rustables' messages) and the decoder: (comment, matches, verdict) as planned.
+    fn round_trip(policy: &str) -> Vec<(String, Vec<Match>, Verdict)> {
+        let (p, d) = policy::parse(policy);
         let plan = compile::compile(&p.unwrap_or_else(|| panic!("{d:?}")), "statewall");
         let batch = encode::encode(&plan, None, None);
         let newrule = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE;
@@ -138,11 +181,34 @@ mod tests {
             .map(|r| (r.comment.clone(), r.matches.clone(), r.verdict))
             .collect();
         assert_eq!(got, want);
+        want
+    }
+
+    /// Every rule of the policy of every limit, log and published port.
+    #[test]
+    fn rules_with_our_own_expressions_read_back_as_planned() {
+        let want = round_trip(include_str!("../../../tests/data/policy/ok-limits.toml"));
         let own = want.iter().filter(|(_, m, v)| {
-            matches!(v, crate::core::plan::Verdict::Log(_))
-                || m.iter()
-                    .any(|m| matches!(m, crate::core::plan::Match::Meter { .. }))
+            matches!(v, Verdict::Log(_)) || m.iter().any(|m| matches!(m, Match::Meter { .. }))
         });
         assert!(own.count() >= 6, "the policy has meters and log rules");
+    }
+
+    /// The rules that feed live sets (`add_to_set`, a block's `refresh`) read back as
+    /// planned, each dynset naming its live set, beside lookups of the same set.
+    #[test]
+    fn rules_that_feed_live_sets_read_back_as_planned() {
+        let want = round_trip(include_str!("../../../tests/data/policy/ok-trap.toml"));
+        let feeding = |m: &[Match]| {
+            m.iter()
+                .filter(|m| matches!(m, Match::UpdateLive { .. }))
+                .count()
+        };
+        let fed: Vec<_> = want.iter().filter(|(_, m, _)| feeding(m) > 0).collect();
+        assert_eq!(fed.len(), 10, "{fed:?}");
+        let refresh = fed
+            .iter()
+            .filter(|(_, m, _)| m.iter().any(|m| matches!(m, Match::SrcInLive { .. })));
+        assert_eq!(refresh.count(), 4);
     }
 }

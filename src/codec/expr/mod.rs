@@ -23,7 +23,7 @@
 //! | `tcpflags` | `TcpFlags` | `tcp flags fin,syn / fin,syn` |
 //! | `record` | `Record` | `update @audit_tcp { th dport }` (audit recorders) |
 //! | `limit` | `Limit` | `limit rate over 12/minute burst 6 packets` |
-//! | `meter` | `Meter` | `update @meter4_ssh { ip saddr limit rate over 12/minute }` |
+//! | `meter` | `Meter`, `UpdateLive` | `update @meter4_ssh { ip saddr limit rate over 12/minute }`, `update @ip4_trap { ip saddr }` |
 //! | `ctorig` | `CtOrigDport` | `ct original proto-dst 8080` |
 //! | `fib` | `AddrType` | `fib daddr type local`, `fib saddr type != broadcast` |
 //! | `pkttype` | `PktType` | `meta pkttype broadcast`, `meta pkttype != multicast` |
@@ -232,7 +232,13 @@ fn encode_match(
         } => {
             meter::encode_key(out, v6, prefix);
             placeholder(out, own, |l| {
-                meter::encode_dynset(l, &set(), set_ids, rate, over)
+                meter::encode_dynset(l, &set(), set_ids, Some(rate), over)
+            });
+        }
+        Match::UpdateLive { v6, .. } => {
+            meter::encode_key(out, v6, if v6 { 128 } else { 32 });
+            placeholder(out, own, |l| {
+                meter::encode_dynset(l, &set(), set_ids, None, false)
             });
         }
         Match::CtOrigDport(ports) => {

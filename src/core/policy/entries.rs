@@ -45,9 +45,17 @@ struct Fields<'t, 'a> {
     /// where `rt_type` (or its exception) and `tcp_option` (or its) were written
     rt_span: Option<Range<usize>>,
     tcp_option_span: Option<Range<usize>>,
+    /// `add_to_set`, `refresh`
+    feed: super::live::Feed,
     /// The keys that unknown keys probably meant: a misspelt `tcp` or `name` is reported as
     /// such, not also as missing.
     misspelt: Vec<&'static str>,
+}
+
+/// Whether an entry of `kind` takes `key` of the packet path's keys: a block both
+/// `add_to_set` and `refresh`, a reject `add_to_set` only.
+fn feeds(kind: Kind, key: &str) -> bool {
+    kind == Kind::Block || key == "add_to_set" && kind == Kind::Reject
 }
 
 impl Fields<'_, '_> {
@@ -159,6 +167,7 @@ impl Checker<'_> {
         }
         self.tcp_reset_fits(&f);
         self.one_kind_of_sources(&f);
+        self.refresh_has_a_set(&f.feed, f.from_set_written);
         self.families_meet(&f, &span);
         let icmp = !f.icmp.is_empty() || f.icmp_mentioned;
         if let Some(at) = f.rt_span.clone() {
@@ -186,6 +195,7 @@ impl Checker<'_> {
             more: f.more,
             state_span: f.state_span,
             limit_span: f.limit_span,
+            feed: f.feed,
         }
     }
 
@@ -217,6 +227,7 @@ impl Checker<'_> {
             limit_span: None,
             rt_span: None,
             tcp_option_span: None,
+            feed: super::live::Feed::default(),
             misspelt: Vec::new(),
         };
         let place = match kind {
@@ -320,15 +331,11 @@ impl Checker<'_> {
                         .published
                         .extend(list.ports.into_iter().map(|(r, _)| (p, r)));
                 }
-                "with" if kind == Kind::Reject => {
-                    if let Some(w) = self.with(value, false) {
-                        f.with = w;
-                        f.with_span = Some(value.span());
-                    }
-                }
+                "with" if kind == Kind::Reject => self.reject_with(&mut f, value),
                 k @ ("with" | "after" | "state") if kind == Kind::Block => {
                     self.block_key(&mut f, k, value)
                 }
+                k @ ("add_to_set" | "refresh") if feeds(kind, k) => self.feed_key(&mut f, k, value),
                 _ => {
                     if let Some(meant) = self.unknown_key(key, place) {
                         f.misspelt.push(meant);
@@ -398,6 +405,25 @@ impl Checker<'_> {
             "except_udp" => m.except_udp = ports,
             "except_tcp_sport" => m.except_tcp_sport = ports,
             _ => m.except_udp_sport = ports,
+        }
+    }
+
+    /// A reject's `with`.
+    fn reject_with(&mut self, f: &mut Fields<'_, '_>, value: &Spanned<DeValue<'_>>) {
+        if let Some(w) = self.with(value, false) {
+            f.with = w;
+            f.with_span = Some(value.span());
+        }
+    }
+
+    /// `add_to_set` (a set the entry feeds) and `refresh` (a block renews its set's members).
+    fn feed_key(&mut self, f: &mut Fields<'_, '_>, key: &str, value: &Spanned<DeValue<'_>>) {
+        if key == "refresh" {
+            f.feed.refresh = self.refresh(value);
+            f.more.refresh = f.feed.refresh.is_some();
+        } else {
+            f.feed.add_to_set = self.set_ref(value);
+            f.more.add_to_set = f.feed.add_to_set.as_ref().map(|(n, _)| n.clone());
         }
     }
 

@@ -62,10 +62,11 @@ const ENTRY_KEYS: [&str; 38] = [
     "except_udp_sport",
     "state",
 ];
-/// A reject entry's: an allow entry's, and `with`.
-const REJECT_KEYS: &[&str] = &and::<1, 39>(ENTRY_KEYS, ["with"]);
-/// A block entry's: an allow entry's (its `state` is `"new"` only), `with` and `after`.
-const BLOCK_KEYS: &[&str] = &and::<2, 40>(ENTRY_KEYS, ["with", "after"]);
+/// A reject entry's: an allow entry's, `with` and `add_to_set`.
+const REJECT_KEYS: &[&str] = &and::<2, 40>(ENTRY_KEYS, ["with", "add_to_set"]);
+/// A block entry's: an allow entry's (its `state` is `"new"` only), `with`, `after`,
+/// `add_to_set` and `refresh`.
+const BLOCK_KEYS: &[&str] = &and::<4, 42>(ENTRY_KEYS, ["with", "after", "add_to_set", "refresh"]);
 
 /// `keys` and then `more` (N is their number together: checked when compiled).
 const fn and<const M: usize, const N: usize>(

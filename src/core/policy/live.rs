@@ -1,6 +1,8 @@
 //! Live sets: the `[[set]]` tables, and `from_set` in entries. A live set's members change at
 //! run time (`statewall set add`); the policy only declares it: a name, and optionally the
-//! default lifetime of what is added to it.
+//! default lifetime of what is added to it. The packet path may feed one too: a block or
+//! reject's `add_to_set` adds the source of what it decides, a block's `refresh = true`
+//! renews the lifetime of the members it blocks (iptables' `-m recent --set` and `--update`).
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -14,6 +16,13 @@ use super::{Checker, Entry, type_name};
 use crate::core::diag::loc_of;
 use crate::core::model::{LiveSetDecl, parse_duration};
 use crate::core::plan::LiveName;
+
+/// An entry's `add_to_set` and `refresh = true`, where written.
+#[derive(Default)]
+pub(super) struct Feed {
+    pub(super) add_to_set: Option<(String, Range<usize>)>,
+    pub(super) refresh: Option<Range<usize>>,
+}
 
 /// One `[[set]]` as written.
 pub(super) struct SetSpec {
@@ -127,6 +136,33 @@ impl Checker<'_> {
         }
     }
 
+    /// A block's `refresh`: Some(where) when true.
+    pub(super) fn refresh(&mut self, value: &Spanned<DeValue<'_>>) -> Option<Range<usize>> {
+        match value.get_ref() {
+            DeValue::Boolean(b) => b.then(|| value.span()),
+            _ if self.tainted(&value.span()) => None,
+            other => {
+                self.error(
+                    value.span(),
+                    format!("expected true or false for `refresh`, found {}", type_name(other)),
+                    Some("refresh = true: each packet the block matches renews its source's lifetime in the block's from_set (iptables' -m recent --update)".into()),
+                );
+                None
+            }
+        }
+    }
+
+    /// `refresh = true` renews members of the entry's own `from_set`: it needs one.
+    pub(super) fn refresh_has_a_set(&mut self, feed: &Feed, from_set_written: bool) {
+        if let (Some(span), false) = (&feed.refresh, from_set_written) {
+            self.error(
+                span.clone(),
+                "`refresh = true` without `from_set`",
+                Some("refresh renews the lifetime of the members of the set the block looks up: add from_set = \"...\" (or, to add sources to a set, use add_to_set = \"...\")".into()),
+            );
+        }
+    }
+
     /// A live set's name as written in `[[set]]` `name` or in an entry's `from_set`.
     pub(super) fn set_ref(
         &mut self,
@@ -198,34 +234,45 @@ impl Checker<'_> {
             ));
         }
         let mut used: HashMap<&str, ()> = HashMap::new();
+        // the sets the packet path feeds, each with where the first entry feeding it says so
+        let mut fed: HashMap<&str, Range<usize>> = HashMap::new();
         for e in entries {
-            let Some((set, span)) = &e.from_set else {
-                continue;
-            };
-            if declared.contains_key(set) {
-                used.insert(set, ());
-                continue;
+            if let Some((set, span)) = &e.from_set {
+                if declared.contains_key(set) {
+                    used.insert(set, ());
+                    if let Some(r) = &e.feed.refresh {
+                        fed.entry(set).or_insert_with(|| r.clone());
+                    }
+                } else {
+                    self.no_such_set(&declared, set, span);
+                }
             }
-            let help = if declared.is_empty() {
-                format!("declare it:\n[[set]]\nname = \"{set}\"")
-            } else {
-                let mut names: Vec<&str> = declared.keys().map(String::as_str).collect();
-                names.sort_unstable();
-                format!(
-                    "the declared sets are {}; or declare it with a [[set]] section",
-                    names.join(", ")
-                )
-            };
-            self.error(
-                span.clone(),
-                format!("no [[set]] named \"{set}\""),
-                Some(help),
-            );
+            if let Some((set, span)) = &e.feed.add_to_set {
+                if declared.contains_key(set) {
+                    fed.entry(set).or_insert_with(|| span.clone());
+                } else {
+                    self.no_such_set(&declared, set, span);
+                }
+            }
         }
         let mut kept = Vec::new();
         for (decl, span) in out {
+            let feeder = fed.get(decl.name.as_str());
+            if let Some(at) = feeder {
+                self.fed_set_fits(&decl, &span, at);
+            }
             if used.contains_key(decl.name.as_str()) {
                 kept.push(decl);
+            } else if let Some(at) = feeder {
+                let line = self.line_of(at);
+                self.error(
+                    span,
+                    format!("set \"{}\" is fed (line {line}) but used by no entry", decl.name),
+                    Some(format!(
+                        "what the packet path adds would filter nothing: look it up in a block (from_set = \"{}\", with refresh = true to renew what it blocks), or remove it",
+                        decl.name
+                    )),
+                );
             } else {
                 self.error(
                     span,
@@ -238,5 +285,50 @@ impl Checker<'_> {
             }
         }
         kept
+    }
+
+    /// `set` is named by an entry (`from_set`, `add_to_set`) at `span` but declared nowhere.
+    fn no_such_set(
+        &mut self,
+        declared: &HashMap<String, Range<usize>>,
+        set: &str,
+        span: &Range<usize>,
+    ) {
+        let help = if declared.is_empty() {
+            format!("declare it:\n[[set]]\nname = \"{set}\"")
+        } else {
+            let mut names: Vec<&str> = declared.keys().map(String::as_str).collect();
+            names.sort_unstable();
+            format!(
+                "the declared sets are {}; or declare it with a [[set]] section",
+                names.join(", ")
+            )
+        };
+        self.error(
+            span.clone(),
+            format!("no [[set]] named \"{set}\""),
+            Some(help),
+        );
+    }
+
+    /// A set the packet path feeds (`add_to_set`, or `refresh` at `at`) is a hash set of single
+    /// addresses whose members expire: the kernel adds to no interval set from the packet
+    /// path, and what a packet adds must not stay for ever.
+    fn fed_set_fits(&mut self, decl: &LiveSetDecl, span: &Range<usize>, at: &Range<usize>) {
+        let line = self.line_of(at);
+        if decl.networks {
+            self.error(
+                span.clone(),
+                format!("set \"{}\" is fed from the packet path (line {line}) but holds networks", decl.name),
+                Some("add networks = false to this [[set]]: the kernel adds single source addresses to hash sets only, never to the interval sets that hold networks".into()),
+            );
+        }
+        if decl.timeout.is_none() {
+            self.error(
+                span.clone(),
+                format!("set \"{}\" is fed from the packet path (line {line}) but has no timeout", decl.name),
+                Some("add timeout = \"60s\" (or any duration) to this [[set]]: what a packet adds, and each renewal, lasts that long (iptables' -m recent --seconds)".into()),
+            );
+        }
     }
 }

@@ -198,6 +198,8 @@ struct Entry {
     state_span: Option<Range<usize>>,
     /// where a valid `limit` was written
     limit_span: Option<Range<usize>>,
+    /// `add_to_set` and `refresh`, where written
+    feed: live::Feed,
 }
 
 struct Checker<'s> {
