@@ -232,6 +232,7 @@ numbers! {
     NFTA_LOOKUP_FLAGS: u16 = 5;
 
     // enum nft_dynset_ops
+    NFT_DYNSET_OP_ADD: u32 = 0;
     NFT_DYNSET_OP_UPDATE: u32 = 1;
 
     // enum nft_dynset_attributes
@@ -253,6 +254,13 @@ numbers! {
     NFTA_LIMIT_BURST: u16 = 3;
     NFTA_LIMIT_TYPE: u16 = 4;
     NFTA_LIMIT_FLAGS: u16 = 5;
+
+    // enum nft_connlimit_flags
+    NFT_CONNLIMIT_F_INV: u32 = 1 << 0;
+
+    // enum nft_connlimit_attributes
+    NFTA_CONNLIMIT_COUNT: u16 = 1;
+    NFTA_CONNLIMIT_FLAGS: u16 = 2;
 
     // enum nft_log_attributes
     NFTA_LOG_GROUP: u16 = 1;

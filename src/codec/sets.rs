@@ -66,8 +66,10 @@ pub fn newset(table: &str, set: &Set, id: u32, fed: bool) -> Vec<u8> {
         NFTA_SET_USERDATA,
         &[NFTNL_UDATA_SET_KEYBYTEORDER, 4, 2, 0, 0, 0],
     );
-    if !set.kind.meter() {
-        // a meter's elements carry the limit its rule's dynset gives them, and no counter
+    if !set.kind.meter() && !set.kind.conn() {
+        // a meter's elements carry the limit its rule's dynset gives them, and no counter (a
+        // connection count's its connection list: the kernel refuses a set expression that
+        // its rule's dynset does not carry)
         a.nest(NFTA_SET_EXPR, |e| {
             e.str(NFTA_EXPR_NAME, "counter")
                 .nest(NFTA_EXPR_DATA, |_| {});
@@ -96,8 +98,8 @@ fn range(e: &SetElem) -> (u128, u128) {
 /// The interval kind with the same key as `kind` (audit sets share their key types).
 fn base(kind: SetKind) -> SetKind {
     match kind {
-        SetKind::AuditSrc4 | SetKind::Meter4 => SetKind::Src4,
-        SetKind::AuditSrc6 | SetKind::Meter6 => SetKind::Src6,
+        SetKind::AuditSrc4 | SetKind::Meter4 | SetKind::Conn4 => SetKind::Src4,
+        SetKind::AuditSrc6 | SetKind::Meter6 | SetKind::Conn6 => SetKind::Src6,
         SetKind::AuditTcp => SetKind::Tcp,
         SetKind::AuditUdp => SetKind::Udp,
         SetKind::Live4 | SetKind::Dst4 | SetKind::Addr4 | SetKind::LiveHost4 => SetKind::Src4,

@@ -13,12 +13,13 @@
 use std::collections::HashMap;
 
 use crate::core::model::{
-    Baseline, Block, BlockAt, BlockState, Cidr, Final, IcmpReject, Limit, LimitPer, Log, Mode,
-    Over, Policy, Reject, RejectWith, Section, Service,
+    Baseline, Block, BlockAt, BlockState, Cidr, Final, IcmpReject, Log, Mode, Over, Policy, Reject,
+    RejectWith, Section, Service,
 };
 use crate::core::plan::*;
 
 mod addresses;
+mod limits;
 use addresses::{address_matches, one_or_set};
 
 /// The name of statewall's table when none is given.
@@ -497,57 +498,20 @@ fn service_rules(
                 };
                 out.push(rule(m, Verdict::Log(to)));
             }
+            // what exceeds the entry's connection count, then its rate, is refused first
+            let allow = matches!(entry, Entry::Allow { .. });
+            limits::over_rules(out, svc, sets, allow, *proto, &matches, &rule);
             if let Some(limit) = svc.more.limit.filter(|l| l.over == Over::Continue) {
                 // the entry's own rules carry the limit: what exceeds it goes on
-                limited_rules(out, svc, sets, limit, matches, &rule, verdict(*proto));
+                limits::limited_rules(out, svc, sets, limit, matches, &rule, verdict(*proto));
                 continue;
-            }
-            if let Some(limit) = svc.more.limit {
-                let mut m = matches.clone();
-                // an allow limits the connections it lets in, not their packets (or, with
-                // `state`, the packets of the states it names)
-                let has_state = m.iter().any(|m| matches!(m, Match::CtState(_)));
-                if matches!(entry, Entry::Allow { .. }) && !has_state {
-                    m.push(Match::CtState(CtStates(CtStates::NEW)));
-                }
-                let over = match limit.over {
-                    Over::Drop => Verdict::Drop,
-                    Over::Reject if *proto == IPPROTO_TCP => Verdict::RejectTcpReset,
-                    Over::Reject | Over::PortUnreachable => {
-                        Verdict::RejectIcmpx(IcmpReject::PortUnreachable)
-                    }
-                    Over::Continue => unreachable!("taken above"),
-                };
-                match limit.per {
-                    LimitPer::Entry => {
-                        m.push(Match::Limit {
-                            rate: limit.rate,
-                            over: true,
-                        });
-                        out.push(rule(m, over));
-                    }
-                    LimitPer::Source { v6_prefix } => {
-                        for v6 in families_of(&m) {
-                            let mut m = m.clone();
-                            let prefix = if v6 { v6_prefix } else { 32 };
-                            m.push(Match::Meter {
-                                v6,
-                                prefix,
-                                rate: limit.rate,
-                                over: true,
-                            });
-                            meter_set(svc, v6, limit.rate, sets);
-                            out.push(rule(m, over));
-                        }
-                    }
-                }
             }
             for m in feeding(svc, matches) {
                 out.push(rule(m, verdict(*proto)));
             }
         }
     }
-    if svc.more.limit.is_some() || svc.more.log.is_some() {
+    if svc.more.limit.is_some() || svc.more.log.is_some() || svc.more.connections.is_some() {
         // the entry's sets in the order readback finds them: by the first rule that names
         // each, then by kind
         let first_ref = |s: &Set| {
@@ -561,45 +525,6 @@ fn service_rules(
                 .unwrap_or(usize::MAX)
         };
         sets[first_set..].sort_by_key(|s| (first_ref(s), s.kind as u8));
-    }
-}
-
-/// The rules of an entry whose limit says `over = "continue"`: its own rule with the limit
-/// in it (`limit rate 2/second … accept`, per source `update @meter4_<name> { ip saddr limit
-/// rate 2/second } … accept`), so that what exceeds the rate is left to the rules after it,
-/// as iptables' `-m limit … -j ACCEPT` leaves it.
-fn limited_rules(
-    out: &mut Vec<Rule>,
-    svc: &Service,
-    sets: &mut Vec<Set>,
-    limit: Limit,
-    matches: Vec<Match>,
-    rule: &dyn Fn(Vec<Match>, Verdict) -> Rule,
-    verdict: Verdict,
-) {
-    match limit.per {
-        LimitPer::Entry => {
-            let mut m = matches;
-            m.push(Match::Limit {
-                rate: limit.rate,
-                over: false,
-            });
-            out.push(rule(m, verdict));
-        }
-        LimitPer::Source { v6_prefix } => {
-            for v6 in families_of(&matches) {
-                let mut m = matches.clone();
-                let prefix = if v6 { v6_prefix } else { 32 };
-                m.push(Match::Meter {
-                    v6,
-                    prefix,
-                    rate: limit.rate,
-                    over: false,
-                });
-                meter_set(svc, v6, limit.rate, sets);
-                out.push(rule(m, verdict));
-            }
-        }
     }
 }
 
@@ -659,21 +584,6 @@ fn families_of(matches: &[Match]) -> Vec<bool> {
         return vec![v6];
     }
     vec![false, true]
-}
-
-/// The entry's meter set of one family (once): its buckets forgotten once full again.
-fn meter_set(svc: &Service, v6: bool, rate: crate::core::model::Rate, sets: &mut Vec<Set>) {
-    let kind = if v6 { SetKind::Meter6 } else { SetKind::Meter4 };
-    let name = set_name(kind, &svc.name);
-    if sets.iter().any(|s| s.name == name) {
-        return;
-    }
-    sets.push(Set {
-        name,
-        kind,
-        elements: Vec::new(),
-        timeout: Some(rate.refill_secs()),
-    });
 }
 
 /// An entry's address matches of IPv6 alone (`rt_type`: a routing header is IPv6's): its

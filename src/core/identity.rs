@@ -217,6 +217,13 @@ fn a_match(h: &mut Fnv, m: &Match) {
                 h.tag(200);
             }
         }
+        // 50 and up: clear of every tag before them
+        Match::CtCount { max } => {
+            h.tag(50).u32(max);
+        }
+        Match::ConnMeter { v6, prefix, max } => {
+            h.tag(51).tag(u8::from(v6)).tag(prefix).u32(max);
+        }
         Match::CtOrigDport(r) => {
             h.tag(30);
             ports(h, r);
@@ -305,14 +312,16 @@ pub(crate) fn set_kind(k: SetKind) -> u8 {
         SetKind::LiveHost6 => 32,
         SetKind::Meter4 => 17,
         SetKind::Meter6 => 18,
+        SetKind::Conn4 => 50,
+        SetKind::Conn6 => 51,
     }
 }
 
 fn set(h: &mut Fnv, s: &Set) {
     h.str(&s.name).tag(set_kind(s.kind));
-    if s.kind.live() || s.kind.meter() {
+    if s.kind.live() || s.kind.meter() || s.kind.conn() {
         // a live set's declaration is the plan; its members are run-time state (a meter's
-        // elements are sources the packet path saw)
+        // and a connection count's elements are sources the packet path saw)
         h.u64(s.timeout.unwrap_or(0));
         return;
     }

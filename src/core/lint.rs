@@ -125,6 +125,8 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         // burst of them (a limited allow still lets the admin in; `limited` notes it)
         Match::Limit { over, .. } => !over,
         Match::Meter { over, .. } => !over,
+        // … and one connection: what exceeds a connection count is many of them at once
+        Match::CtCount { .. } | Match::ConnMeter { .. } => false,
         // the lint's packets come from a unicast address to one of the host's own
         Match::AddrType { dst, ty, not } => {
             let local = crate::core::addrtype::addr_type("local").expect("a type");

@@ -335,6 +335,9 @@ pub struct More {
     pub state: Option<crate::core::plan::CtStates>,
     /// `limit`: what exceeds it gets `over` (before the entry's own rule)
     pub limit: Option<Limit>,
+    /// `connections`: an allow's concurrent connections at most (per source or in all); a
+    /// NEW one beyond them gets `over` (before the entry's own rule)
+    pub connections: Option<ConnLimit>,
     /// `log`: a rate-limited log rule before the entry's rules
     pub log: Option<Log>,
     /// `except_iif`, `except_oif`: interfaces (names or prefix wildcards) the entry does not
@@ -723,6 +726,21 @@ pub struct Limit {
     pub per: LimitPer,
     pub over: Over,
 }
+
+/// An allow's `connections`: at most `max` connections at once, counted per source (IPv6
+/// sources by their first `v6_prefix` bits) or for the entry as a whole; a NEW connection
+/// beyond them gets `over` (drop, reject or port-unreachable, never continue). The kernel's
+/// conntrack count (`ct count over N`, iptables' `-m connlimit --connlimit-above N`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnLimit {
+    pub max: u32,
+    pub per: LimitPer,
+    pub over: Over,
+}
+
+/// The most connections `connections` takes (`max`): nft writes the count as 32 bits, but a
+/// per-source set holds at most 65,535 sources, and no host keeps more from one.
+pub const CONN_MAX: u32 = 65_535;
 
 /// Where a log rule sends what it logs: the kernel log at a syslog level (0 emerg … 7
 /// debug), or an nflog group for a userspace logger (ulogd).

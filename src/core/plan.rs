@@ -188,6 +188,14 @@ pub enum Match {
         rate: Rate,
         over: bool,
     },
+    /// `ct count over <max>`: more than `max` connections pass this match at once (the
+    /// expression keeps its own list of them; an allow's `connections` for the entry as a
+    /// whole)
+    CtCount { max: u32 },
+    /// `add @conn4_<name> { ip saddr ct count over <max> }` (IPv6: `ip6 saddr & <prefix
+    /// mask>`): a connection list per source in the entry's own dynamic set; matches when the
+    /// packet's source has more than `max` connections, this one included
+    ConnMeter { v6: bool, prefix: u8, max: u32 },
     /// `ct original proto-dst <range>`: the destination port a connection had before the
     /// kernel DNAT'ed it (needs an `L4Proto` before it)
     CtOrigDport(PortRange),
@@ -439,6 +447,11 @@ pub enum SetKind {
     /// path fills, each element forgotten once its bucket would be full again
     Meter4,
     Meter6,
+    /// a per-source connection count's lists (`connections = { per = "source" }`): dynamic
+    /// sets the packet path fills, without a lifetime (the kernel refuses `ct count` in a set
+    /// with timeouts): an element goes when its source's last connection has ended
+    Conn4,
+    Conn6,
 }
 
 impl SetKind {
@@ -463,6 +476,8 @@ impl SetKind {
             SetKind::LiveHost6 => "ip6",
             SetKind::Meter4 => "meter4",
             SetKind::Meter6 => "meter6",
+            SetKind::Conn4 => "conn4",
+            SetKind::Conn6 => "conn6",
         }
     }
 
@@ -476,12 +491,19 @@ impl SetKind {
                 | SetKind::AuditSrc6
                 | SetKind::Meter4
                 | SetKind::Meter6
+                | SetKind::Conn4
+                | SetKind::Conn6
         )
     }
 
     /// A per-source limit's buckets: dynamic, with a lifetime and no counter.
     pub fn meter(self) -> bool {
         matches!(self, SetKind::Meter4 | SetKind::Meter6)
+    }
+
+    /// A per-source connection count's lists: dynamic, without a lifetime or a counter.
+    pub fn conn(self) -> bool {
+        matches!(self, SetKind::Conn4 | SetKind::Conn6)
     }
 
     /// A hash set of single keys (no intervals): the address sets.
@@ -520,14 +542,16 @@ impl SetKind {
             | SetKind::Dst4
             | SetKind::Addr4
             | SetKind::LiveHost4
-            | SetKind::Meter4 => ("ipv4_addr", 7, 4),
+            | SetKind::Meter4
+            | SetKind::Conn4 => ("ipv4_addr", 7, 4),
             SetKind::Src6
             | SetKind::AuditSrc6
             | SetKind::Live6
             | SetKind::Dst6
             | SetKind::Addr6
             | SetKind::LiveHost6
-            | SetKind::Meter6 => ("ipv6_addr", 8, 16),
+            | SetKind::Meter6
+            | SetKind::Conn6 => ("ipv6_addr", 8, 16),
             SetKind::Tcp
             | SetKind::Udp
             | SetKind::AuditTcp
@@ -555,6 +579,8 @@ impl SetKind {
             SetKind::LiveHost6,
             SetKind::Meter4,
             SetKind::Meter6,
+            SetKind::Conn4,
+            SetKind::Conn6,
         ]
         .into_iter()
         .find(|k| k.prefix() == p)
@@ -607,6 +633,8 @@ pub fn set_of(rule: &Rule, m: &Match) -> Option<String> {
         }
         (Match::Meter { v6: false, .. }, _) => SetKind::Meter4,
         (Match::Meter { v6: true, .. }, _) => SetKind::Meter6,
+        (Match::ConnMeter { v6: false, .. }, _) => SetKind::Conn4,
+        (Match::ConnMeter { v6: true, .. }, _) => SetKind::Conn6,
         _ => return None,
     };
     Some(set_name(kind, &rule.comment))
@@ -781,6 +809,8 @@ impl Rule {
                     Match::Record(_)
                         | Match::Limit { .. }
                         | Match::Meter { .. }
+                        | Match::CtCount { .. }
+                        | Match::ConnMeter { .. }
                         | Match::CtOrigDport(_)
                         | Match::AddrType { .. }
                         | Match::PktType { .. }

@@ -184,6 +184,14 @@ pub fn matches_with(ms: &[Match], comment: &str) -> String {
                     if over { "over " } else { "" }
                 ));
             }
+            (Match::ConnMeter { v6, prefix, max }, _) => {
+                let kind = if v6 { SetKind::Conn6 } else { SetKind::Conn4 };
+                parts.push(format!(
+                    "add @{} {{ {} ct count over {max} }}",
+                    set_name(kind, comment),
+                    meter_key(v6, prefix),
+                ));
+            }
             (Match::L4Proto(p), Some(Match::CtOrigDport(r))) => {
                 parts.push(format!(
                     "meta l4proto {} ct original proto-dst {r}",
@@ -307,6 +315,11 @@ fn single(m: Match) -> String {
             meter_key(v6, prefix),
             if over { "over " } else { "" }
         ),
+        Match::CtCount { max } => format!("ct count over {max}"),
+        // rendered by `matches_with`, which knows the rule's name
+        Match::ConnMeter { v6, prefix, max } => {
+            format!("add @? {{ {} ct count over {max} }}", meter_key(v6, prefix))
+        }
         Match::CtOrigDport(r) => format!("ct original proto-dst {r}"),
         Match::AddrType { dst, ty, not } => format!(
             "fib {} type {}{}",
@@ -396,6 +409,13 @@ pub fn set_text(set: &Set, fed: bool) -> String {
         let _ = writeln!(s, "\t\tsize {}", crate::core::plan::DYNAMIC_SET_SIZE);
         let _ = writeln!(s, "\t\tflags dynamic,timeout");
         let _ = writeln!(s, "\t\ttimeout {}", nft_duration(set.timeout.unwrap_or(60)));
+        let _ = writeln!(s, "\t}}");
+        return s;
+    }
+    if set.kind.conn() {
+        // a connection list per source the packet path saw, gone with its last connection
+        let _ = writeln!(s, "\t\tsize {}", crate::core::plan::DYNAMIC_SET_SIZE);
+        let _ = writeln!(s, "\t\tflags dynamic");
         let _ = writeln!(s, "\t}}");
         return s;
     }

@@ -49,6 +49,8 @@ fn kind_of(t: u8) -> Option<SetKind> {
         SetKind::LiveHost6,
         SetKind::Meter4,
         SetKind::Meter6,
+        SetKind::Conn4,
+        SetKind::Conn6,
     ]
     .into_iter()
     .find(|k| kind_tag(*k) == t)

@@ -94,7 +94,8 @@ pub fn report(t: &LiveTable, facts: &Facts) -> Report {
             // an entry's log rule and its limit's rule count what it logged and limited,
             // not what it let through
             let aside = matches!(&r.rule, Ok(rule) if matches!(rule.verdict, Verdict::Log(_))
-                || rule.matches.iter().any(|m| matches!(m, crate::core::plan::Match::Limit { .. } | crate::core::plan::Match::Meter { .. })));
+                || rule.matches.iter().any(|m| matches!(m, crate::core::plan::Match::Limit { .. } | crate::core::plan::Match::Meter { .. }
+                    | crate::core::plan::Match::CtCount { .. } | crate::core::plan::Match::ConnMeter { .. })));
             if jump
                 || aside
                 || name == crate::core::plan::AUDIT_COMMENT

@@ -87,9 +87,12 @@ fn decode_update(at: &At, data: &[u8], v6: bool, k: usize) -> Decoding {
     Some(Ok((Step::Match(m), k + 1)))
 }
 
-/// The family check, the load, the mask if any, and a dynset that carries a limit (four
-/// or five expressions). A dynset without a limit is left to `record`.
-pub(super) fn decode(at: &At) -> Decoding {
+/// A source key and the dynset after it: the family check, the load, the mask if any
+/// (`prefix`), and at `k` (3 or 4) a dynset, its data. None when the position does not start
+/// so; an error for a mask that is not a prefix.
+pub(super) fn decode_key<'a>(
+    at: &At<'a>,
+) -> Option<Result<(bool, u8, usize, &'a [u8]), super::NotUnderstood>> {
     let v6 = match saddr::decode_load(at)? {
         Ok(v6) => v6,
         Err(_) => return None,
@@ -110,6 +113,17 @@ pub(super) fn decode(at: &At) -> Decoding {
     if name != "dynset" {
         return None;
     }
+    Some(Ok((v6, prefix, k, data.as_slice())))
+}
+
+/// The family check, the load, the mask if any, and a dynset that carries a limit (four
+/// or five expressions). A dynset without a limit is left to `record`; one with a
+/// connection count was `connlimit`'s.
+pub(super) fn decode(at: &At) -> Decoding {
+    let (v6, prefix, k, data) = match decode_key(at)? {
+        Ok(x) => x,
+        Err(e) => return Some(Err(e)),
+    };
     let Some(expr) = attr(data, NFTA_DYNSET_EXPR) else {
         return if k == 3 {
             decode_update(at, data, v6, k)
@@ -192,6 +206,26 @@ mod tests {
             matches!(v, Verdict::Log(_)) || m.iter().any(|m| matches!(m, Match::Meter { .. }))
         });
         assert!(own.count() >= 6, "the policy has meters and log rules");
+    }
+
+    /// Every rule of the policy of every connection count: the standalone `ct count` and the
+    /// dynsets that add a source with its connection list.
+    #[test]
+    fn rules_that_count_connections_read_back_as_planned() {
+        let want = round_trip(include_str!(
+            "../../../tests/data/policy/ok-connections.toml"
+        ));
+        let count = |f: fn(&Match) -> bool| want.iter().filter(|(_, m, _)| m.iter().any(f)).count();
+        assert_eq!(
+            count(|m| matches!(m, Match::CtCount { .. })),
+            1,
+            "{want:#?}"
+        );
+        assert_eq!(
+            count(|m| matches!(m, Match::ConnMeter { .. })),
+            6,
+            "{want:#?}"
+        );
     }
 
     /// The rules that feed live sets (`add_to_set`, a block's `refresh`) read back as

@@ -24,6 +24,7 @@
 //! | `record` | `Record` | `update @audit_tcp { th dport }` (audit recorders) |
 //! | `limit` | `Limit` | `limit rate over 12/minute burst 6 packets` |
 //! | `meter` | `Meter`, `UpdateLive` | `update @meter4_ssh { ip saddr limit rate over 12/minute }`, `update @ip4_trap { ip saddr }` |
+//! | `connlimit` | `CtCount`, `ConnMeter` | `ct count over 3`, `add @conn4_ssh { ip saddr ct count over 3 }` |
 //! | `ctorig` | `CtOrigDport` | `ct original proto-dst 8080` |
 //! | `fib` | `AddrType` | `fib daddr type local`, `fib saddr type != broadcast` |
 //! | `pkttype` | `PktType` | `meta pkttype broadcast`, `meta pkttype != multicast` |
@@ -44,6 +45,7 @@
 //!
 //! Outside the codec it needs its `plan::Match` variant, and its text in `core::render`.
 
+mod connlimit;
 mod counter;
 mod ct_state;
 mod ctorig;
@@ -241,6 +243,13 @@ fn encode_match(
                 meter::encode_dynset(l, &set(), set_ids, None, false)
             });
         }
+        Match::CtCount { max } => placeholder(out, own, |l| connlimit::encode_own(l, max)),
+        Match::ConnMeter { v6, prefix, max } => {
+            meter::encode_key(out, v6, prefix);
+            placeholder(out, own, |l| {
+                connlimit::encode_dynset(l, &set(), set_ids, max)
+            });
+        }
         Match::CtOrigDport(ports) => {
             placeholder(out, own, ctorig::encode_load);
             ctorig::encode_cmp(out, ports);
@@ -345,8 +354,10 @@ impl<'a> At<'a> {
 }
 
 /// The decoders, asked in this order at every position; the first that answers decides.
-/// Order matters where expressions start alike: `meter` before `record` (both load the
-/// source and update a set: a meter's dynset carries a limit); `record` before `saddr` and `dport` (a
+/// Order matters where expressions start alike: `connlimit` before `meter` and `meter`
+/// before `record` (all load the
+/// source and add to or update a set: a connection count's dynset carries a connlimit, a
+/// meter's a limit); `record` before `saddr` and `dport` (a
 /// recorder loads what they load, then updates a set); `ifnot` before `ifwild`,
 /// `iifname` and `oif` (they read `==` only); `ifwild` before `iifname` and `oif`
 /// (a name shorter than IFNAMSIZ is a wildcard); `saddr` and `daddr` before `nfproto` (a
@@ -368,6 +379,7 @@ const DECODERS: &[fn(&At) -> Decoding] = &[
     iifname::decode,
     oif::decode,
     l4proto::decode,
+    connlimit::decode,
     meter::decode,
     record::decode,
     saddr::decode,

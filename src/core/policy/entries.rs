@@ -42,6 +42,8 @@ struct Fields<'t, 'a> {
     state_span: Option<Range<usize>>,
     /// where a valid `limit` was written (likewise)
     limit_span: Option<Range<usize>>,
+    /// where a valid `connections` was written (checked against the kind and `state`)
+    conn_span: Option<Range<usize>>,
     /// where `rt_type` (or its exception) and `tcp_option` (or its) were written
     rt_span: Option<Range<usize>>,
     tcp_option_span: Option<Range<usize>>,
@@ -177,6 +179,9 @@ impl Checker<'_> {
         if let Some(at) = f.tcp_option_span.clone() {
             self.tcp_option_fits(&f.more, icmp || f.udp.mentioned, at);
         }
+        if let Some(at) = f.conn_span.clone() {
+            self.connections_fit(kind, f.more.state, at);
+        }
         Entry {
             kind,
             name: f.name,
@@ -225,6 +230,7 @@ impl Checker<'_> {
             block_state: None,
             state_span: None,
             limit_span: None,
+            conn_span: None,
             rt_span: None,
             tcp_option_span: None,
             feed: super::live::Feed::default(),
@@ -317,6 +323,10 @@ impl Checker<'_> {
                 }
                 "tcp_flags" => f.more.tcp_flags = self.tcp_flags(value),
                 "limit" => f.limit(self.limit(value), value.span()),
+                "connections" => {
+                    f.more.connections = self.connections(value);
+                    f.conn_span = f.more.connections.map(|_| key.span());
+                }
                 "log" => f.more.log = self.log("log", value),
                 k @ ("published" | "published_udp") => {
                     // written: the entry has ports, even when none of them is valid

@@ -22,7 +22,7 @@ const SECTION_KEYS: &[&str] = &["final", "log_final", "baseline", "allow", "reje
 const BASELINE_KEYS: &[&str] = &["established", "invalid", "loopback", "icmp", "icmpv6"];
 /// The keys of an allow entry.
 const ALLOW_KEYS: &[&str] = &ENTRY_KEYS;
-const ENTRY_KEYS: [&str; 38] = [
+const ENTRY_KEYS: [&str; 39] = [
     "name",
     "tcp",
     "udp",
@@ -41,6 +41,7 @@ const ENTRY_KEYS: [&str; 38] = [
     "icmpv6",
     "tcp_flags",
     "limit",
+    "connections",
     "log",
     "published",
     "published_udp",
@@ -63,17 +64,17 @@ const ENTRY_KEYS: [&str; 38] = [
     "state",
 ];
 /// A reject entry's: an allow entry's, `with` and `add_to_set`.
-const REJECT_KEYS: &[&str] = &and::<2, 40>(ENTRY_KEYS, ["with", "add_to_set"]);
+const REJECT_KEYS: &[&str] = &and::<2, 41>(ENTRY_KEYS, ["with", "add_to_set"]);
 /// A block entry's: an allow entry's (its `state` is `"new"` only), `with`, `after`,
 /// `add_to_set` and `refresh`.
-const BLOCK_KEYS: &[&str] = &and::<4, 42>(ENTRY_KEYS, ["with", "after", "add_to_set", "refresh"]);
+const BLOCK_KEYS: &[&str] = &and::<4, 43>(ENTRY_KEYS, ["with", "after", "add_to_set", "refresh"]);
 
 /// `keys` and then `more` (N is their number together: checked when compiled).
 const fn and<const M: usize, const N: usize>(
-    keys: [&'static str; 38],
+    keys: [&'static str; 39],
     more: [&'static str; M],
 ) -> [&'static str; N] {
-    assert!(N == 38 + M);
+    assert!(N == 39 + M);
     let mut out = [""; N];
     let mut i = 0;
     while i < keys.len() {
@@ -147,6 +148,10 @@ impl Place {
                     ("proto", "protocol"),
                     ("ctstate", "state"),
                     ("states", "state"),
+                    ("connlimit", "connections"),
+                    ("conn_limit", "connections"),
+                    ("ct_count", "connections"),
+                    ("max_connections", "connections"),
                 ],
                 label: "in an allow entry",
             },

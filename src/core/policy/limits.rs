@@ -46,7 +46,13 @@ impl Checker<'_> {
     }
 
     /// A whole number in `lo..=hi`, or an error at it.
-    fn number(&mut self, key: &str, value: &Spanned<DeValue<'_>>, lo: i64, hi: i64) -> Option<i64> {
+    pub(super) fn number(
+        &mut self,
+        key: &str,
+        value: &Spanned<DeValue<'_>>,
+        lo: i64,
+        hi: i64,
+    ) -> Option<i64> {
         let span = value.span();
         let n = match value.get_ref() {
             DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok(),
@@ -66,7 +72,7 @@ impl Checker<'_> {
     }
 
     /// A string among `choices`, or an error at it.
-    fn choice<'c>(
+    pub(super) fn choice<'c>(
         &mut self,
         key: &str,
         value: &Spanned<DeValue<'_>>,

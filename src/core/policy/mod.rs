@@ -44,6 +44,7 @@
 //! meant).
 
 mod cidr;
+mod connections;
 mod entries;
 mod exthdr;
 mod fields;
