@@ -2,6 +2,7 @@ mod ansible;
 mod audit;
 mod block_places;
 mod bounds;
+mod connections;
 mod exthdr;
 mod fail2ban;
 mod from_file;

@@ -1,0 +1,165 @@
+//! Concurrent connection counts in the kernel (`connections`, nft's `ct count`, iptables'
+//! `-m connlimit`): nft reads statewall's own text as statewall's batch, readback finds no
+//! drift, and connections kept open from one source fill its count while another source
+//! still connects; a closed one makes room again. Everything runs in namespaces the tests
+//! create.
+
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+
+use crate::support::flows::{Echo, connect_from};
+use crate::support::forwarded::{BACKEND, CLIENT, FW_BACK, FW_FRONT, trio};
+use crate::support::{
+    Netns, PROBE_TIMEOUT, Probe, TempPolicy, rules_named, statewall, status_json,
+};
+
+const EVERY_SHAPE: &str = "tests/data/policy/ok-connections.toml";
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn connection_counts_mean_the_same_to_nft() {
+    let path = crate::support::repo_path(EVERY_SHAPE);
+    crate::kernel::same_to_nft(path.to_str().unwrap(), &[]);
+}
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn connection_counts_read_back_without_drift() {
+    let ns = Netns::new("c-drift");
+    let path = crate::support::repo_path(EVERY_SHAPE);
+    let path = path.to_str().unwrap();
+    statewall(&ns, ["apply", path]).assert_ok();
+    let st = status_json(&ns);
+    assert_eq!(st["drift"], false, "{st}");
+    for name in ["ssh", "imap", "web", "game", "vpn"] {
+        let rules = rules_named(&st, name);
+        assert!(rules.len() >= 2, "{name}: {st}");
+        assert!(
+            rules.iter().all(|r| r["not_understood"].is_null()),
+            "{name}: {st}"
+        );
+    }
+    // a second apply finds the plan live: nothing to add or remove
+    let plan = statewall(&ns, ["plan", path]);
+    plan.assert_ok();
+    assert!(
+        !plan.stdout.contains("\n- ") && !plan.stdout.contains("\n+ "),
+        "{plan}"
+    );
+}
+
+/// The packets counted by the rules named `comment` whose verdict starts with `verdict`.
+fn counted(st: &serde_json::Value, comment: &str, verdict: &str) -> u64 {
+    rules_named(st, comment)
+        .iter()
+        .filter(|r| {
+            r["verdict"]
+                .as_str()
+                .is_some_and(|v| v.starts_with(verdict))
+        })
+        .map(|r| r["packets"].as_u64().unwrap_or(0))
+        .sum()
+}
+
+/// A connection from `src` (an address of `ns`) to `dst` that stays open, or how the attempt
+/// ended.
+fn open(ns: &Netns, src: std::net::Ipv4Addr, dst: SocketAddr) -> Result<TcpStream, Probe> {
+    connect_from(ns, IpAddr::V4(src), dst, PROBE_TIMEOUT)
+}
+
+fn outcome(r: &Result<TcpStream, Probe>) -> Probe {
+    match r {
+        Ok(_) => Probe::Connected,
+        Err(p) => p.clone(),
+    }
+}
+
+/// Ends a connection with a reset (`SO_LINGER` 0): conntrack marks it closed as the reset
+/// passes, before `close` returns, so the count no longer holds it.
+fn reset(stream: TcpStream) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a setsockopt on a descriptor the stream owns, with a linger struct that
+    // outlives the call.
+    let r = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
+    drop(stream);
+}
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn a_source_gets_its_count_of_open_connections_and_the_next_is_refused_while_another_connects() {
+    let t = trio("c-count");
+    let _ssh = Echo::start(&t.fw, 22);
+    let _web = Echo::start(&t.fw, 8080);
+    let policy = TempPolicy::new(
+        "c-count",
+        "[[allow]]\nname = \"ssh\"\ntcp = [22]\n\
+         connections = { max = 3, over = \"reject\" }\n\
+         [[allow]]\nname = \"web\"\ntcp = [8080]\n\
+         connections = { max = 2, per = \"entry\", over = \"reject\" }\n",
+    );
+    statewall(&t.fw, ["apply", &policy.path()]).assert_ok();
+    let ssh = SocketAddr::from((FW_FRONT, 22));
+    // three open connections from the client: its count is full, and the next two NEW ones
+    // are reset by the over rule
+    let mut kept: Vec<TcpStream> = (0..3)
+        .map(|i| open(&t.client, CLIENT, ssh).unwrap_or_else(|p| panic!("connection {i}: {p}")))
+        .collect();
+    let over: Vec<Probe> = (0..2)
+        .map(|_| outcome(&open(&t.client, CLIENT, ssh)))
+        .collect();
+    assert_eq!(over, [Probe::Refused, Probe::Refused]);
+    // another source has its own count
+    let other: Vec<Result<TcpStream, Probe>> = (0..3)
+        .map(|_| open(&t.backend, BACKEND, SocketAddr::from((FW_BACK, 22))))
+        .collect();
+    assert!(
+        other.iter().all(|r| r.is_ok()),
+        "{:?}",
+        other.iter().map(outcome).collect::<Vec<_>>()
+    );
+    // the over rule counted exactly the refusals, under the entry's name; the accept the
+    // six connections let in
+    let st = status_json(&t.fw);
+    assert_eq!(counted(&st, "ssh", "reject"), 2, "{st}");
+    assert_eq!(counted(&st, "ssh", "accept"), 6, "{st}");
+    assert_eq!(st["drift"], false, "{st}");
+    // the set holds a connection list per source (nft as the oracle)
+    let set = t.fw.nft(["list", "set", "inet", "statewall", "conn4_ssh"]);
+    set.assert_ok();
+    assert!(
+        set.stdout.contains(&CLIENT.to_string()) && set.stdout.contains(&BACKEND.to_string()),
+        "{set}"
+    );
+    // one of the client's connections ends: a new one fits again, and then the count is full
+    reset(kept.pop().expect("three kept"));
+    let again = open(&t.client, CLIENT, ssh);
+    assert_eq!(outcome(&again), Probe::Connected);
+    assert_eq!(outcome(&open(&t.client, CLIENT, ssh)), Probe::Refused);
+    // for the entry as a whole: two open connections from either source fill it
+    let web_front = SocketAddr::from((FW_FRONT, 8080));
+    let first = open(&t.client, CLIENT, web_front);
+    let second = open(&t.backend, BACKEND, SocketAddr::from((FW_BACK, 8080)));
+    let third = open(&t.client, CLIENT, web_front);
+    assert_eq!(
+        [outcome(&first), outcome(&second), outcome(&third)],
+        [Probe::Connected, Probe::Connected, Probe::Refused]
+    );
+    let st = status_json(&t.fw);
+    assert_eq!(counted(&st, "ssh", "reject"), 3, "{st}");
+    assert_eq!(counted(&st, "web", "reject"), 1, "{st}");
+    assert_eq!(counted(&st, "web", "accept"), 2, "{st}");
+    assert_eq!(st["drift"], false, "{st}");
+    drop((kept, other, again, first, second));
+}
