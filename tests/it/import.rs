@@ -597,6 +597,14 @@ fn differential_addrtype() {
     differential("d-atype", "ok-addrtype.rules", None, &[22, 80, 443]);
 }
 
+/// `-m connlimit` before its ACCEPT: a connection within the count gets in, as through
+/// iptables' rules (the count itself: `connections.rs`).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_connlimit() {
+    differential("d-connl", "ok-connlimit.rules", None, &[22, 80, 443, 27960]);
+}
+
 /// `-m pkttype`: unicast probes only here (broadcasts and multicasts: `pkttype.rs`).
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]

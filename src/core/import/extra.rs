@@ -26,6 +26,8 @@ pub(super) struct Extra {
     pub(super) log: LogOpts,
     pub(super) limit: Option<LimitOpts>,
     pub(super) recent: Option<Recent>,
+    /// `-m connlimit` (`connlimit.rs`)
+    pub(super) connlimit: Option<super::connlimit::ConnOpts>,
 }
 
 /// `--log-prefix`, `--log-level` as written (and NFLOG's `--nflog-prefix`, `--nflog-group`).
@@ -88,6 +90,8 @@ pub(super) struct EntryExtra {
     pub(super) limit: Option<String>,
     /// the limit counts the entry as a whole (not per source)
     pub(super) global: bool,
+    /// `connections` (from a `-m connlimit` rule: `connlimit.rs`)
+    pub(super) connections: Option<String>,
 }
 
 const EST: u32 = CtStates::ESTABLISHED | CtStates::RELATED;
@@ -299,7 +303,7 @@ fn stateless(c: &Cond) -> Cond {
 impl Analyser<'_> {
     /// Whether the packets of `flat[at]` (and of what is met there) are NEW ones only: the
     /// rule says `--state NEW`, or a plain ESTABLISHED,RELATED accept comes before it.
-    fn new_only(&self, flat: &[Flat], at: usize, cond: &Cond) -> bool {
+    pub(super) fn new_only(&self, flat: &[Flat], at: usize, cond: &Cond) -> bool {
         let plain_est = Cond {
             states: Some(EST),
             ..Default::default()
@@ -311,7 +315,7 @@ impl Analyser<'_> {
     }
 
     /// The first rule after `flat[p]` that matches some of `cond`'s packets.
-    fn next_deciding(flat: &[Flat], p: usize, cond: &Cond) -> Option<usize> {
+    pub(super) fn next_deciding(flat: &[Flat], p: usize, cond: &Cond) -> Option<usize> {
         (p + 1..flat.len()).find(|&q| flat[q].cond.overlaps(cond))
     }
 
@@ -381,7 +385,9 @@ impl Analyser<'_> {
         let mut used_sets = vec![false; sets.len()];
         for p in 0..flat.len() {
             let r = &rules[flat[p].rule];
-            if r.extra.recent.is_some() {
+            if r.extra.connlimit.is_some() {
+                self.connlimit_pair(flat, p, fin, &mut gone);
+            } else if r.extra.recent.is_some() {
                 self.recent_pair(flat, p, (&sets, &mut used_sets), fin, &mut gone);
             } else if r.extra.limit.is_some() {
                 self.limited_accept(flat, p, fin, &mut gone);

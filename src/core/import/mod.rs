@@ -25,6 +25,7 @@ mod analyse;
 mod build;
 mod classify;
 mod cond;
+mod connlimit;
 mod entries;
 mod exthdr;
 mod extra;

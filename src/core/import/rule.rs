@@ -255,6 +255,9 @@ impl Parser<'_> {
         if let Some(next) = self.recent_option(&mut d.extra, toks, i, neg.clone()) {
             return next;
         }
+        if let Some(next) = self.connlimit_option(&mut d.extra, toks, i, neg.clone()) {
+            return next;
+        }
         if neg.is_none()
             && let Some(next) = self.limit_option(&mut d.extra, toks, i)
         {
@@ -657,6 +660,10 @@ impl Parser<'_> {
         if other == "recent" {
             return self.recent(&mut d.extra, toks, i + 2);
         }
+        if other == "connlimit" {
+            d.extra.connlimit.get_or_insert_with(Default::default);
+            return i + 2;
+        }
         // ip6tables' only (iptables-restore refuses it): refused below in an IPv4 file
         if other == "rt" && self.fam == super::Fam::V6 {
             return i + 2;
@@ -685,7 +692,6 @@ impl Parser<'_> {
                 "marks are set by other rules or programs; statewall neither sets nor matches them"
             }
             "set" => "ipset sets live outside the ruleset; list the networks in `from` instead",
-            "connlimit" => "statewall does not limit concurrent connections",
             "rt" => {
                 "the routing header is an IPv6 extension header: `-m rt` is ip6tables' (iptables-restore refuses it in an IPv4 file); give the ip6tables-save file with --ipv6 FILE6"
             }

@@ -302,6 +302,9 @@ fn entry(t: &mut String, kind: &str, e: &Entry) {
     if let Some(l) = &e.extra.limit {
         let _ = writeln!(t, "limit = {l}");
     }
+    if let Some(c) = &e.extra.connections {
+        let _ = writeln!(t, "connections = {c}");
+    }
     if let Some(l) = &e.extra.log {
         let _ = writeln!(t, "log = {l}");
     }

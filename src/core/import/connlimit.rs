@@ -1,0 +1,175 @@
+//! `-m connlimit`: a DROP or REJECT of a source's connections beyond a count, right before
+//! the ACCEPT of those connections, becomes that allow's `connections` (nft's `ct count`).
+//!
+//! ```text
+//! -A INPUT -p tcp --dport 22 -m connlimit --connlimit-above 3 -j REJECT --reject-with tcp-reset
+//! -A INPUT -p tcp --dport 22 -j ACCEPT
+//! → connections = { max = 3, per = "source", ipv6_prefix = 128, over = "reject" }
+//! ```
+//!
+//! Both count the connections of the source address, the packet's own included, and match
+//! when there are more than the count (the kernel's `nf_conncount` under both). Everything
+//! else is refused where written: `--connlimit-upto` (or `!` above: a match of the
+//! connections within the count), `--connlimit-daddr` (a count per destination), a
+//! `--connlimit-mask` shorter than the family's address (a count per network), a rule that
+//! also sees packets of connections already accepted, and one whose packets' next rule is
+//! not an ACCEPT with the same matches.
+
+use std::ops::Range;
+
+use super::Fam;
+use super::analyse::{Analyser, FinalRule};
+use super::cond::Cond;
+use super::extra::Extra;
+use super::flatten::{Flat, Verdict};
+use super::lex::Tok;
+use super::lines::Parser;
+use super::rule::RejectKind;
+use crate::core::diag::shorten;
+use crate::core::model::{CONN_MAX, IcmpReject};
+use crate::core::plan::CtStates;
+
+/// `-m connlimit`'s options as written.
+#[derive(Debug, Clone, Default)]
+pub(super) struct ConnOpts {
+    /// `--connlimit-above N`
+    pub(super) above: Option<String>,
+    /// what the mapping refuses: `--connlimit-upto`, `! --connlimit-above`,
+    /// `--connlimit-daddr`, a mask shorter than an address
+    pub(super) other: Vec<String>,
+}
+
+impl Parser<'_> {
+    /// An option of `-m connlimit` at `toks[i]` (`neg`: a `!` before it); None when it is
+    /// none, else where the next option starts (None inside: no value).
+    pub(super) fn connlimit_option(
+        &mut self,
+        extra: &mut Extra,
+        toks: &[Tok],
+        i: usize,
+        neg: Option<Range<usize>>,
+    ) -> Option<Option<usize>> {
+        let o = toks[i].text.as_str();
+        if !o.starts_with("--connlimit-") {
+            return None;
+        }
+        // without `-m connlimit` before it, the option is no one's (refused as unknown)
+        let c = extra.connlimit.as_mut()?;
+        match o {
+            "--connlimit-saddr" => return Some(Some(i + 1)),
+            "--connlimit-daddr" => {
+                c.other
+                    .push("`--connlimit-daddr` (a count per destination)".into());
+                return Some(Some(i + 1));
+            }
+            _ => {}
+        }
+        let Some(v) = self.value(toks, i).map(|v| v.text) else {
+            return Some(None);
+        };
+        let c = extra.connlimit.as_mut()?;
+        let full = if self.fam == Fam::V4 { "32" } else { "128" };
+        match (o, neg.is_some()) {
+            ("--connlimit-above", false) => c.above = Some(v),
+            ("--connlimit-above", true) | ("--connlimit-upto", false) => c.other.push(format!(
+                "`{}{o} {v}` (a match of the connections within the count)",
+                if neg.is_some() { "! " } else { "" }
+            )),
+            ("--connlimit-upto", true) => c.above = Some(v),
+            ("--connlimit-mask", false) if v == full => {}
+            ("--connlimit-mask", false) => c.other.push(format!(
+                "`--connlimit-mask {v}` (a count per network of /{v}, where statewall counts per address)"
+            )),
+            _ => c.other.push(format!("`{}{o} {v}`", if neg.is_some() { "! " } else { "" })),
+        }
+        Some(Some(i + 2))
+    }
+}
+
+impl Analyser<'_> {
+    /// A `-m connlimit` rule at `flat[p]`: the allow of the same matches right after it gets
+    /// its count as `connections`, and the rule goes; anything else refused.
+    pub(super) fn connlimit_pair(
+        &mut self,
+        flat: &mut [Flat],
+        p: usize,
+        _fin: FinalRule,
+        gone: &mut [bool],
+    ) {
+        let r = &self.rules[flat[p].rule];
+        let opts = r.extra.connlimit.clone().expect("a connlimit");
+        let cond = flat[p].cond.clone();
+        // a refused rule is taken out, so that it causes no ordering error of its own
+        gone[p] = true;
+        let refuse = |cx: &mut Self, why: String| {
+            cx.error(r.span.clone(), "a `-m connlimit` rule statewall cannot map", format!("{why}; statewall maps `-m connlimit --connlimit-above N` (per source address) on a DROP or REJECT right before the ACCEPT of the same connections: that allow's `connections = {{ max = N }}`"));
+        };
+        if let Some(o) = opts.other.first() {
+            return refuse(self, format!("it says {o}"));
+        }
+        if r.extra.limit.is_some() || r.extra.recent.is_some() {
+            return refuse(self, "it also says `-m limit` or `-m recent`".into());
+        }
+        let Some(max) = opts
+            .above
+            .as_deref()
+            .and_then(|n| n.parse::<u32>().ok())
+            .filter(|n| (1..=CONN_MAX).contains(n))
+        else {
+            return refuse(
+                self,
+                format!("it needs --connlimit-above N, N from 1 to {CONN_MAX}"),
+            );
+        };
+        let statewall_reject = if cond.proto == Some(6) {
+            RejectKind::TcpReset
+        } else {
+            RejectKind::Icmp(IcmpReject::PortUnreachable)
+        };
+        let over = match flat[p].verdict {
+            Verdict::Drop => "drop",
+            Verdict::Reject(k) if k == statewall_reject => "reject",
+            Verdict::Reject(RejectKind::Icmp(IcmpReject::PortUnreachable)) => "port-unreachable",
+            Verdict::Reject(_) => return refuse(self, "it rejects with an answer statewall's over-count reject does not give (a tcp reset, or port unreachable)".into()),
+            Verdict::Accept => return refuse(self, "it accepts (statewall refuses what exceeds the count, and lets in what the allow matches)".into()),
+        };
+        if !self.new_only(flat, p, &cond) {
+            return refuse(self, "it also sees packets of connections already accepted (no `--state NEW`, no ESTABLISHED,RELATED accept before it), so iptables stops those beyond the count too, where statewall refuses NEW connections only".into());
+        }
+        let next = Self::next_deciding(flat, p, &cond);
+        let q = next.filter(|&q| {
+            flat[q].verdict == Verdict::Accept
+                && flat[q].extra.connections.is_none()
+                && Cond::without_states(&flat[q].cond) == Cond::without_states(&cond)
+                && flat[q].cond.states.is_none_or(|s| s & CtStates::NEW != 0)
+        });
+        let Some(q) = q else {
+            let what = match next {
+                Some(n) => format!("line {}", self.rules[flat[n].rule].line),
+                None => "the chain's final rule".into(),
+            };
+            return refuse(
+                self,
+                format!(
+                    "the next rule for these packets ({what}) is not an ACCEPT with the same matches, so the count guards no allow"
+                ),
+            );
+        };
+        // iptables counts whole addresses unless a mask says otherwise, IPv6 ones too
+        flat[q].extra.connections = Some(format!(
+            "{{ max = {max}, per = \"source\", ipv6_prefix = 128, over = \"{over}\" }}"
+        ));
+        let (cl, al) = (r.line, self.rules[flat[q].rule].line);
+        self.notes.push(format!("line {cl}: `{}` becomes the `connections` of line {al}'s allow: at most {max} connections at once from each source address, a NEW one beyond them {}", shorten(&r.text, 80), if over == "drop" { "dropped" } else { "rejected" }));
+    }
+}
+
+impl Cond {
+    /// The condition without its state match.
+    fn without_states(&self) -> Cond {
+        Cond {
+            states: None,
+            ..self.clone()
+        }
+    }
+}
