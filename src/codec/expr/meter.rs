@@ -87,12 +87,14 @@ fn decode_update(at: &At, data: &[u8], v6: bool, k: usize) -> Decoding {
     Some(Ok((Step::Match(m), k + 1)))
 }
 
+/// A source key read by [`decode_key`]: whether IPv6, the prefix, where its dynset is, and
+/// the dynset's data.
+pub(super) type Keyed<'a> = (bool, u8, usize, &'a [u8]);
+
 /// A source key and the dynset after it: the family check, the load, the mask if any
 /// (`prefix`), and at `k` (3 or 4) a dynset, its data. None when the position does not start
 /// so; an error for a mask that is not a prefix.
-pub(super) fn decode_key<'a>(
-    at: &At<'a>,
-) -> Option<Result<(bool, u8, usize, &'a [u8]), super::NotUnderstood>> {
+pub(super) fn decode_key<'a>(at: &At<'a>) -> Option<Result<Keyed<'a>, super::NotUnderstood>> {
     let v6 = match saddr::decode_load(at)? {
         Ok(v6) => v6,
         Err(_) => return None,
