@@ -217,13 +217,8 @@ fn a_match(h: &mut Fnv, m: &Match) {
                 h.tag(200);
             }
         }
-        // 50 and up: clear of every tag before them
-        Match::CtCount { max } => {
-            h.tag(50).u32(max);
-        }
-        Match::ConnMeter { v6, prefix, max } => {
-            h.tag(51).tag(u8::from(v6)).tag(prefix).u32(max);
-        }
+        Match::CtCount { max } => conn_count(h, None, max),
+        Match::ConnMeter { v6, prefix, max } => conn_count(h, Some((v6, prefix)), max),
         Match::CtOrigDport(r) => {
             h.tag(30);
             ports(h, r);
@@ -255,6 +250,15 @@ fn a_match(h: &mut Fnv, m: &Match) {
             ports(h, r);
         }
     }
+}
+
+/// A connection count, for the entry or (`key`: IPv6, prefix) per source: tags 50 and up,
+/// clear of every tag before them.
+fn conn_count(h: &mut Fnv, key: Option<(bool, u8)>, max: u32) {
+    match key {
+        None => h.tag(50).u32(max),
+        Some((v6, prefix)) => h.tag(51).tag(u8::from(v6)).tag(prefix).u32(max),
+    };
 }
 
 fn rate(h: &mut Fnv, r: Rate) {

@@ -185,12 +185,7 @@ pub fn matches_with(ms: &[Match], comment: &str) -> String {
                 ));
             }
             (Match::ConnMeter { v6, prefix, max }, _) => {
-                let kind = if v6 { SetKind::Conn6 } else { SetKind::Conn4 };
-                parts.push(format!(
-                    "add @{} {{ {} ct count over {max} }}",
-                    set_name(kind, comment),
-                    meter_key(v6, prefix),
-                ));
+                parts.push(conn_meter(comment, v6, prefix, max));
             }
             (Match::L4Proto(p), Some(Match::CtOrigDport(r))) => {
                 parts.push(format!(
@@ -347,6 +342,17 @@ fn single(m: Match) -> String {
         Match::DstPortNot(r) => format!("th dport != {r}"),
         Match::SrcPortNot(r) => format!("th sport != {r}"),
     }
+}
+
+/// A per-source connection count of the entry named `comment`: `add @conn4_<name> { ip saddr
+/// ct count over 3 }`.
+fn conn_meter(comment: &str, v6: bool, prefix: u8, max: u32) -> String {
+    let kind = if v6 { SetKind::Conn6 } else { SetKind::Conn4 };
+    format!(
+        "add @{} {{ {} ct count over {max} }}",
+        set_name(kind, comment),
+        meter_key(v6, prefix),
+    )
 }
 
 /// A meter's key: the source address, an IPv6 one cut to its prefix.
