@@ -108,6 +108,34 @@ fn fingerprint_changes_with_any_rule_and_not_with_origin() {
     );
 }
 
+/// A key a policy does not use changes nothing: every policy golden that says nothing of
+/// `connections` has the fingerprint it had before the key existed (pinned then).
+#[test]
+fn policies_without_connections_keep_their_fingerprints() {
+    use statewall::core::identity;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/policy");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("ok-") && n.ends_with(".toml"))
+        .collect();
+    names.sort();
+    let mut now = String::new();
+    for name in names {
+        let text = std::fs::read_to_string(dir.join(&name)).unwrap();
+        if text
+            .lines()
+            .any(|l| l.trim_start().starts_with("connections"))
+        {
+            continue;
+        }
+        let plan = compile::compile(&load(&format!("tests/data/policy/{name}")), "statewall");
+        let _ = writeln!(now, "{name} {}", identity::fingerprint(&plan));
+    }
+    golden::check("plan/fingerprints-before-connections.txt", &now);
+}
+
 /// The plans behind `tests/data/legacy/`, as statewall 0.1 compiled them.
 fn legacy_plans() -> Vec<(&'static str, statewall::core::plan::Plan)> {
     let web = load("examples/web-and-mail.toml");
