@@ -13,13 +13,15 @@
 use std::collections::HashMap;
 
 use crate::core::model::{
-    Baseline, Block, BlockAt, BlockState, Cidr, Final, IcmpReject, Limit, LimitPer, Log, Mode,
-    Over, Policy, Reject, RejectWith, Section, Service,
+    Baseline, Block, BlockAt, BlockState, Final, IcmpReject, Log, Mode, Policy, Reject, RejectWith,
+    Section, Service,
 };
 use crate::core::plan::*;
 
 mod addresses;
+mod limits;
 use addresses::{address_matches, one_or_set};
+use limits::families_of;
 
 /// The name of statewall's table when none is given.
 pub const DEFAULT_TABLE: &str = "statewall";
@@ -497,52 +499,17 @@ fn service_rules(
                 };
                 out.push(rule(m, Verdict::Log(to)));
             }
-            if let Some(limit) = svc.more.limit.filter(|l| l.over == Over::Continue) {
-                // the entry's own rules carry the limit: what exceeds it goes on
-                limited_rules(out, svc, sets, limit, matches, &rule, verdict(*proto));
-                continue;
-            }
-            if let Some(limit) = svc.more.limit {
-                let mut m = matches.clone();
-                // an allow limits the connections it lets in, not their packets (or, with
-                // `state`, the packets of the states it names)
-                let has_state = m.iter().any(|m| matches!(m, Match::CtState(_)));
-                if matches!(entry, Entry::Allow { .. }) && !has_state {
-                    m.push(Match::CtState(CtStates(CtStates::NEW)));
-                }
-                let over = match limit.over {
-                    Over::Drop => Verdict::Drop,
-                    Over::Reject if *proto == IPPROTO_TCP => Verdict::RejectTcpReset,
-                    Over::Reject | Over::PortUnreachable => {
-                        Verdict::RejectIcmpx(IcmpReject::PortUnreachable)
-                    }
-                    Over::Continue => unreachable!("taken above"),
-                };
-                match limit.per {
-                    LimitPer::Entry => {
-                        m.push(Match::Limit {
-                            rate: limit.rate,
-                            over: true,
-                        });
-                        out.push(rule(m, over));
-                    }
-                    LimitPer::Source { v6_prefix } => {
-                        for v6 in families_of(&m) {
-                            let mut m = m.clone();
-                            let prefix = if v6 { v6_prefix } else { 32 };
-                            m.push(Match::Meter {
-                                v6,
-                                prefix,
-                                rate: limit.rate,
-                                over: true,
-                            });
-                            meter_set(svc, v6, limit.rate, sets);
-                            out.push(rule(m, over));
-                        }
-                    }
-                }
-            }
-            for m in feeding(svc, matches) {
+            let own = match svc.more.limit {
+                Some(limit) => limits::limit_rules(
+                    (out, sets),
+                    svc,
+                    (limit, entry_is_allow(entry), *proto),
+                    matches,
+                    &rule,
+                ),
+                None => vec![matches],
+            };
+            for m in own.into_iter().flat_map(|m| feeding(svc, m)) {
                 out.push(rule(m, verdict(*proto)));
             }
         }
@@ -564,43 +531,9 @@ fn service_rules(
     }
 }
 
-/// The rules of an entry whose limit says `over = "continue"`: its own rule with the limit
-/// in it (`limit rate 2/second … accept`, per source `update @meter4_<name> { ip saddr limit
-/// rate 2/second } … accept`), so that what exceeds the rate is left to the rules after it,
-/// as iptables' `-m limit … -j ACCEPT` leaves it.
-fn limited_rules(
-    out: &mut Vec<Rule>,
-    svc: &Service,
-    sets: &mut Vec<Set>,
-    limit: Limit,
-    matches: Vec<Match>,
-    rule: &dyn Fn(Vec<Match>, Verdict) -> Rule,
-    verdict: Verdict,
-) {
-    match limit.per {
-        LimitPer::Entry => {
-            let mut m = matches;
-            m.push(Match::Limit {
-                rate: limit.rate,
-                over: false,
-            });
-            out.push(rule(m, verdict));
-        }
-        LimitPer::Source { v6_prefix } => {
-            for v6 in families_of(&matches) {
-                let mut m = matches.clone();
-                let prefix = if v6 { v6_prefix } else { 32 };
-                m.push(Match::Meter {
-                    v6,
-                    prefix,
-                    rate: limit.rate,
-                    over: false,
-                });
-                meter_set(svc, v6, limit.rate, sets);
-                out.push(rule(m, verdict));
-            }
-        }
-    }
+/// Whether an entry kind is an allow's.
+fn entry_is_allow(e: Entry) -> bool {
+    matches!(e, Entry::Allow { .. })
 }
 
 /// What kind of entry a rule is made for.
@@ -638,42 +571,6 @@ fn feeding(svc: &Service, matches: Vec<Match>) -> Vec<Vec<Match>> {
             m
         })
         .collect()
-}
-
-/// The families a rule with `matches` can match: one when a match implies it.
-fn families_of(matches: &[Match]) -> Vec<bool> {
-    for m in matches {
-        let v6 = match *m {
-            Match::SrcNet(c) | Match::DstNet(c) | Match::SrcNetNot(c) | Match::DstNetNot(c) => {
-                matches!(c, Cidr::V6(..))
-            }
-            Match::SrcInSet { v6 }
-            | Match::SrcInAddrs { v6 }
-            | Match::SrcInLive { v6, .. }
-            | Match::DstInSet { v6 }
-            | Match::NfProto { v6 } => v6,
-            Match::L4Proto(IPPROTO_ICMP) => false,
-            Match::L4Proto(IPPROTO_ICMPV6) => true,
-            _ => continue,
-        };
-        return vec![v6];
-    }
-    vec![false, true]
-}
-
-/// The entry's meter set of one family (once): its buckets forgotten once full again.
-fn meter_set(svc: &Service, v6: bool, rate: crate::core::model::Rate, sets: &mut Vec<Set>) {
-    let kind = if v6 { SetKind::Meter6 } else { SetKind::Meter4 };
-    let name = set_name(kind, &svc.name);
-    if sets.iter().any(|s| s.name == name) {
-        return;
-    }
-    sets.push(Set {
-        name,
-        kind,
-        elements: Vec::new(),
-        timeout: Some(rate.refill_secs()),
-    });
 }
 
 /// An entry's address matches of IPv6 alone (`rt_type`: a routing header is IPv6's): its

@@ -67,7 +67,7 @@ pub(super) struct Recent {
 }
 
 impl Recent {
-    fn name(&self) -> &str {
+    pub(super) fn name(&self) -> &str {
         self.name.as_deref().unwrap_or("DEFAULT")
     }
 }
@@ -88,6 +88,11 @@ pub(super) struct EntryExtra {
     pub(super) limit: Option<String>,
     /// the limit counts the entry as a whole (not per source)
     pub(super) global: bool,
+    /// the port-scan trap (`trap.rs`): the list a DROP or REJECT adds its sources to
+    /// (`-m recent --set`), or the list a block checks, its `--seconds`, and whether it
+    /// renews its members (`--update`)
+    pub(super) add_to_set: Option<String>,
+    pub(super) from_set: Option<(String, u64, bool)>,
 }
 
 const EST: u32 = CtStates::ESTABLISHED | CtStates::RELATED;
@@ -381,7 +386,9 @@ impl Analyser<'_> {
         let mut used_sets = vec![false; sets.len()];
         for p in 0..flat.len() {
             let r = &rules[flat[p].rule];
-            if r.extra.recent.is_some() {
+            if r.extra.recent.is_some() && super::trap::is_trap(r) {
+                self.trap_rule(flat, p, &mut gone);
+            } else if r.extra.recent.is_some() {
                 self.recent_pair(flat, p, (&sets, &mut used_sets), fin, &mut gone);
             } else if r.extra.limit.is_some() {
                 self.limited_accept(flat, p, fin, &mut gone);

@@ -36,6 +36,7 @@ mod notes;
 mod pkttype;
 mod rule;
 mod text;
+mod trap;
 mod values;
 
 use std::ops::Range;

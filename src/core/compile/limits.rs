@@ -1,0 +1,128 @@
+//! An entry's `limit`: the over-limit rule before the entry's own rule (`limit rate over
+//! 12/minute … drop`, per source a meter: `update @meter4_<name> { ip saddr limit rate over
+//! … } … drop`), or (`over = "continue"`) the limit in the entry's own rule, so that what
+//! exceeds it is left to the rules after it, as iptables' `-m limit … -j ACCEPT` leaves it.
+
+use crate::core::model::{Cidr, IcmpReject, Limit, LimitPer, Over, Rate, Service};
+use crate::core::plan::*;
+
+/// The over-limit rules of `limit` (pushed to `out`; meter sets to `sets`), and the matches
+/// of the entry's own rules: `matches`, or (`over = "continue"`) with the limit in them,
+/// one per family for a meter. `allow`: the entry is an allow (its limit counts NEW
+/// connections unless it says its states).
+pub(super) fn limit_rules(
+    (out, sets): (&mut Vec<Rule>, &mut Vec<Set>),
+    svc: &Service,
+    (limit, allow, proto): (Limit, bool, u8),
+    matches: Vec<Match>,
+    rule: &dyn Fn(Vec<Match>, Verdict) -> Rule,
+) -> Vec<Vec<Match>> {
+    let over = match limit.over {
+        Over::Drop => Verdict::Drop,
+        Over::Reject if proto == IPPROTO_TCP => Verdict::RejectTcpReset,
+        Over::Reject | Over::PortUnreachable => Verdict::RejectIcmpx(IcmpReject::PortUnreachable),
+        Over::Continue => return continued(sets, svc, limit, matches),
+    };
+    let mut m = matches.clone();
+    // an allow limits the connections it lets in, not their packets (or, with `state`, the
+    // packets of the states it names)
+    let has_state = m.iter().any(|m| matches!(m, Match::CtState(_)));
+    if allow && !has_state {
+        m.push(Match::CtState(CtStates(CtStates::NEW)));
+    }
+    match limit.per {
+        LimitPer::Entry => {
+            m.push(Match::Limit {
+                rate: limit.rate,
+                over: true,
+            });
+            out.push(rule(m, over));
+        }
+        LimitPer::Source { v6_prefix } => {
+            for v6 in families_of(&m) {
+                let mut m = m.clone();
+                let prefix = if v6 { v6_prefix } else { 32 };
+                m.push(Match::Meter {
+                    v6,
+                    prefix,
+                    rate: limit.rate,
+                    over: true,
+                });
+                meter_set(svc, v6, limit.rate, sets);
+                out.push(rule(m, over));
+            }
+        }
+    }
+    vec![matches]
+}
+
+/// The own rules of an entry whose limit says `over = "continue"`: `limit rate 2/second …`,
+/// per source `update @meter4_<name> { ip saddr limit rate 2/second } …` (one per family).
+fn continued(
+    sets: &mut Vec<Set>,
+    svc: &Service,
+    limit: Limit,
+    matches: Vec<Match>,
+) -> Vec<Vec<Match>> {
+    match limit.per {
+        LimitPer::Entry => {
+            let mut m = matches;
+            m.push(Match::Limit {
+                rate: limit.rate,
+                over: false,
+            });
+            vec![m]
+        }
+        LimitPer::Source { v6_prefix } => families_of(&matches)
+            .into_iter()
+            .map(|v6| {
+                let mut m = matches.clone();
+                let prefix = if v6 { v6_prefix } else { 32 };
+                m.push(Match::Meter {
+                    v6,
+                    prefix,
+                    rate: limit.rate,
+                    over: false,
+                });
+                meter_set(svc, v6, limit.rate, sets);
+                m
+            })
+            .collect(),
+    }
+}
+
+/// The families a rule with `matches` can match: one when a match implies it.
+pub(super) fn families_of(matches: &[Match]) -> Vec<bool> {
+    for m in matches {
+        let v6 = match *m {
+            Match::SrcNet(c) | Match::DstNet(c) | Match::SrcNetNot(c) | Match::DstNetNot(c) => {
+                matches!(c, Cidr::V6(..))
+            }
+            Match::SrcInSet { v6 }
+            | Match::SrcInAddrs { v6 }
+            | Match::SrcInLive { v6, .. }
+            | Match::DstInSet { v6 }
+            | Match::NfProto { v6 } => v6,
+            Match::L4Proto(IPPROTO_ICMP) => false,
+            Match::L4Proto(IPPROTO_ICMPV6) => true,
+            _ => continue,
+        };
+        return vec![v6];
+    }
+    vec![false, true]
+}
+
+/// The entry's meter set of one family (once): its buckets forgotten once full again.
+fn meter_set(svc: &Service, v6: bool, rate: Rate, sets: &mut Vec<Set>) {
+    let kind = if v6 { SetKind::Meter6 } else { SetKind::Meter4 };
+    let name = set_name(kind, &svc.name);
+    if sets.iter().any(|s| s.name == name) {
+        return;
+    }
+    sets.push(Set {
+        name,
+        kind,
+        elements: Vec::new(),
+        timeout: Some(rate.refill_secs()),
+    });
+}
