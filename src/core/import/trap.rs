@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use super::analyse::{Analyser, Chain};
-use super::classify::Rank;
+use super::classify::{REORDER_BUDGET, Rank};
 use super::flatten::Flat;
 use super::rule::{IptRule, Target};
 
@@ -98,6 +98,12 @@ impl Analyser<'_> {
         let effects: Vec<usize> = (0..ranked.len())
             .filter(|&i| has_side_effect(&ranked[i].1))
             .collect();
+        // one comparison per rule and trap rule: bounded as the order check is
+        if effects.len().saturating_mul(ranked.len()) > REORDER_BUDGET {
+            let r = &self.rules[ranked[effects[0]].1.rule];
+            self.error(r.span.clone(), format!("too many rules of port-scan traps: keeping their order would compare more than {} pairs of rules", crate::core::diag::thousands(REORDER_BUDGET)), "use fewer trap rules (one that fills each list, one check of it) or fewer, wider rules");
+            return;
+        }
         for &j in &effects {
             let (rj, fj) = &ranked[j];
             let swapped = ranked.iter().enumerate().find(|&(i, (ri, fi))| {
