@@ -13,14 +13,16 @@
 use std::collections::HashMap;
 
 use crate::core::model::{
-    Baseline, Block, BlockAt, BlockState, Cidr, Final, IcmpReject, Log, Mode, Over, Policy, Reject,
-    RejectWith, Section, Service,
+    Baseline, Block, BlockAt, BlockState, Final, IcmpReject, Log, Mode, Policy, Reject, RejectWith,
+    Section, Service,
 };
 use crate::core::plan::*;
 
 mod addresses;
+mod connections;
 mod limits;
 use addresses::{address_matches, one_or_set};
+use limits::families_of;
 
 /// The name of statewall's table when none is given.
 pub const DEFAULT_TABLE: &str = "statewall";
@@ -498,15 +500,21 @@ fn service_rules(
                 };
                 out.push(rule(m, Verdict::Log(to)));
             }
-            // what exceeds the entry's connection count, then its rate, is refused first
-            let allow = matches!(entry, Entry::Allow { .. });
-            limits::over_rules(out, svc, sets, allow, *proto, &matches, &rule);
-            if let Some(limit) = svc.more.limit.filter(|l| l.over == Over::Continue) {
-                // the entry's own rules carry the limit: what exceeds it goes on
-                limits::limited_rules(out, svc, sets, limit, matches, &rule, verdict(*proto));
-                continue;
+            if let Some(conn) = svc.more.connections {
+                let rules = (&mut *out, &mut *sets);
+                connections::over_count_rules(rules, svc, (conn, *proto), &matches, &rule);
             }
-            for m in feeding(svc, matches) {
+            let own = match svc.more.limit {
+                Some(limit) => limits::limit_rules(
+                    (out, sets),
+                    svc,
+                    (limit, entry_is_allow(entry), *proto),
+                    matches,
+                    &rule,
+                ),
+                None => vec![matches],
+            };
+            for m in own.into_iter().flat_map(|m| feeding(svc, m)) {
                 out.push(rule(m, verdict(*proto)));
             }
         }
@@ -526,6 +534,11 @@ fn service_rules(
         };
         sets[first_set..].sort_by_key(|s| (first_ref(s), s.kind as u8));
     }
+}
+
+/// Whether an entry kind is an allow's.
+fn entry_is_allow(e: Entry) -> bool {
+    matches!(e, Entry::Allow { .. })
 }
 
 /// What kind of entry a rule is made for.
@@ -563,27 +576,6 @@ fn feeding(svc: &Service, matches: Vec<Match>) -> Vec<Vec<Match>> {
             m
         })
         .collect()
-}
-
-/// The families a rule with `matches` can match: one when a match implies it.
-fn families_of(matches: &[Match]) -> Vec<bool> {
-    for m in matches {
-        let v6 = match *m {
-            Match::SrcNet(c) | Match::DstNet(c) | Match::SrcNetNot(c) | Match::DstNetNot(c) => {
-                matches!(c, Cidr::V6(..))
-            }
-            Match::SrcInSet { v6 }
-            | Match::SrcInAddrs { v6 }
-            | Match::SrcInLive { v6, .. }
-            | Match::DstInSet { v6 }
-            | Match::NfProto { v6 } => v6,
-            Match::L4Proto(IPPROTO_ICMP) => false,
-            Match::L4Proto(IPPROTO_ICMPV6) => true,
-            _ => continue,
-        };
-        return vec![v6];
-    }
-    vec![false, true]
 }
 
 /// An entry's address matches of IPv6 alone (`rt_type`: a routing header is IPv6's): its

@@ -6,8 +6,9 @@
 
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
+use std::time::Duration;
 
-use crate::support::flows::{Echo, connect_from};
+use crate::support::flows::{Echo, connect_from, eventually};
 use crate::support::forwarded::{BACKEND, CLIENT, FW_BACK, FW_FRONT, trio};
 use crate::support::{
     Netns, PROBE_TIMEOUT, Probe, TempPolicy, rules_named, statewall, status_json,
@@ -74,9 +75,24 @@ fn outcome(r: &Result<TcpStream, Probe>) -> Probe {
     }
 }
 
-/// Ends a connection with a reset (`SO_LINGER` 0): conntrack marks it closed as the reset
-/// passes, before `close` returns, so the count no longer holds it.
-fn reset(stream: TcpStream) {
+/// Ends a connection to `ns` with a reset (`SO_LINGER` 0), and waits (bounded) until `ns`'s
+/// conntrack has seen the reset: the connection is no longer ESTABLISHED there, so the count
+/// (which skips closed connections) no longer holds it.
+fn reset(ns: &Netns, stream: TcpStream) {
+    let port = stream.local_addr().expect("a bound stream").port();
+    let open = format!("sport={port} dport=22 ");
+    let established = || {
+        let table = ns.run(|| std::fs::read_to_string("/proc/thread-self/net/nf_conntrack"));
+        let table = table.expect("the namespace's conntrack table");
+        table
+            .lines()
+            .any(|l| l.contains(&open) && l.contains("ESTABLISHED"))
+    };
+    // what the wait below watches is there to watch
+    assert!(
+        established(),
+        "connection from port {port} not in conntrack"
+    );
     let linger = libc::linger {
         l_onoff: 1,
         l_linger: 0,
@@ -94,6 +110,11 @@ fn reset(stream: TcpStream) {
     };
     assert_eq!(r, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
     drop(stream);
+    eventually(
+        Duration::from_secs(10),
+        "conntrack to see the reset",
+        || !established(),
+    );
 }
 
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
@@ -143,7 +164,7 @@ fn a_source_gets_its_count_of_open_connections_and_the_next_is_refused_while_ano
         "{set}"
     );
     // one of the client's connections ends: a new one fits again, and then the count is full
-    reset(kept.pop().expect("three kept"));
+    reset(&t.fw, kept.pop().expect("three kept"));
     let again = open(&t.client, CLIENT, ssh);
     assert_eq!(outcome(&again), Probe::Connected);
     assert_eq!(outcome(&open(&t.client, CLIENT, ssh)), Probe::Refused);

@@ -826,3 +826,66 @@ fn differential_limit_overflow_goes_on_to_the_later_rules() {
     assert_eq!(want[8], Verdict::TimedOut, "{want:?}");
     assert_eq!(want[11], Verdict::Refused, "{want:?}");
 }
+
+/// The Arch wiki's port-scan trap (`ok-portscan-trap.rules`): a source that tries a closed
+/// port is refused on the open ones too, another source is not, until it tries one. The
+/// same connections, in order, to iptables-restore of the file and to statewall's import
+/// (a live set fed by the reject, checked and renewed by a block): the same answers.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_portscan_trap() {
+    let file = data_dir().join("ok-portscan-trap.rules");
+    let oracle = pair_with_two_clients("d-pt-ipt");
+    let ours = pair_with_two_clients("d-pt-sw");
+    let _l1 = listen_tcp(&oracle.fw, &[8080, 8081]);
+    let _l2 = listen_tcp(&ours.fw, &[8080, 8081]);
+    oracle
+        .fw
+        .exec([restore_tool(false).as_str(), file.to_str().unwrap()])
+        .assert_ok();
+    statewall(
+        &ours.fw,
+        ["apply", "--force", "--mirror-ipv6", file.to_str().unwrap()],
+    )
+    .assert_ok();
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps = [
+        (c, 8080),
+        (c, 9999),
+        (c, 8080),
+        (o, 8081),
+        (c, 8081),
+        (o, 9998),
+        (o, 8080),
+    ];
+    let run = |pair: &Pair| -> Vec<Verdict> {
+        steps
+            .iter()
+            .map(|&(src, port)| probe_from(&pair.client, src, SocketAddr::new(FW_V4.into(), port)))
+            .collect()
+    };
+    let want = run(&oracle);
+    let got = run(&ours);
+    assert_eq!(want, got, "iptables (left) and statewall (right) differ");
+    // the trap caught each source after its first closed port, and only then
+    assert_eq!(
+        want,
+        [
+            Verdict::Connected,
+            Verdict::Refused,
+            Verdict::Refused,
+            Verdict::Connected,
+            Verdict::Refused,
+            Verdict::Refused,
+            Verdict::Refused
+        ]
+    );
+    // statewall's set holds both sources, put there by the reject
+    let listed = statewall(&ours.fw, ["set", "list", "TCP-PORTSCAN"]);
+    listed.assert_ok();
+    assert!(
+        listed.stdout.contains(&CLIENT_V4.to_string())
+            && listed.stdout.contains(&OTHER_V4.to_string()),
+        "{listed}"
+    );
+}

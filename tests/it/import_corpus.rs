@@ -390,13 +390,13 @@ fn run_one(trio: &Trio, p: &Probe, timeout: Duration) -> Outcome {
     }
 }
 
-/// Every probe, `PARALLEL` at a time.
-fn run_matrix(trio: &Trio, probes: &[Probe], timeout: Duration) -> Vec<Outcome> {
+/// Every probe, `parallel` at a time (1: in order).
+fn run_matrix(trio: &Trio, probes: &[Probe], timeout: Duration, parallel: usize) -> Vec<Outcome> {
     let next = AtomicUsize::new(0);
     let results: Vec<std::sync::Mutex<Option<Outcome>>> =
         probes.iter().map(|_| std::sync::Mutex::new(None)).collect();
     std::thread::scope(|s| {
-        for _ in 0..PARALLEL.min(probes.len()) {
+        for _ in 0..parallel.min(probes.len()) {
             s.spawn(|| {
                 loop {
                     let k = next.fetch_add(1, Ordering::SeqCst);
@@ -628,7 +628,7 @@ fn setup(
             }
         }
     }
-    let got = run_matrix(&trio, &sanity, RETRY_TIMEOUT);
+    let got = run_matrix(&trio, &sanity, RETRY_TIMEOUT, PARALLEL);
     let broken: Vec<String> = sanity
         .iter()
         .zip(&got)
@@ -742,9 +742,10 @@ fn compare(
         Ok(x) => x,
         Err(e) => return Verdict::Fail(e),
     };
+    let par = if facts.in_order { 1 } else { PARALLEL };
     let (a, b) = std::thread::scope(|s| {
-        let a = s.spawn(|| run_matrix(&ora, &probes, PROBE_TIMEOUT));
-        let b = s.spawn(|| run_matrix(&ours, &probes, PROBE_TIMEOUT));
+        let a = s.spawn(|| run_matrix(&ora, &probes, PROBE_TIMEOUT, par));
+        let b = s.spawn(|| run_matrix(&ours, &probes, PROBE_TIMEOUT, par));
         (a.join().unwrap(), b.join().unwrap())
     });
     let differ: Vec<usize> = (0..probes.len()).filter(|&k| a[k] != b[k]).collect();
@@ -753,8 +754,8 @@ fn compare(
         // a difference must survive a slower second look in both copies
         let again: Vec<Probe> = differ.iter().map(|&k| probes[k].clone()).collect();
         let (a2, b2) = std::thread::scope(|s| {
-            let a = s.spawn(|| run_matrix(&ora, &again, RETRY_TIMEOUT));
-            let b = s.spawn(|| run_matrix(&ours, &again, RETRY_TIMEOUT));
+            let a = s.spawn(|| run_matrix(&ora, &again, RETRY_TIMEOUT, par));
+            let b = s.spawn(|| run_matrix(&ours, &again, RETRY_TIMEOUT, par));
             (a.join().unwrap(), b.join().unwrap())
         });
         for (j, &k) in differ.iter().enumerate() {

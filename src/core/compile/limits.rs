@@ -1,49 +1,35 @@
-//! The rules an entry's limits add: before its own rule, what exceeds its connection count
-//! (`connections`: `ct count over 3`, per source `add @conn4_<name> { ip saddr ct count over
-//! 3 }`) and its rate (`limit`: `limit rate over …`, per source `update @meter4_<name> { ip
-//! saddr limit rate over … }`) gets the limit's `over`; a limit whose overflow goes on
-//! (`over = "continue"`) sits in the entry's own rule instead. Each per-source limit has its
-//! dynamic set per family.
+//! An entry's `limit`: the over-limit rule before the entry's own rule (`limit rate over
+//! 12/minute … drop`, per source a meter: `update @meter4_<name> { ip saddr limit rate over
+//! … } … drop`), or (`over = "continue"`) the limit in the entry's own rule, so that what
+//! exceeds it is left to the rules after it, as iptables' `-m limit … -j ACCEPT` leaves it.
 
-use super::families_of;
-use crate::core::model::{ConnLimit, IcmpReject, Limit, LimitPer, Over, Rate, Service};
+use crate::core::model::{Cidr, IcmpReject, Limit, LimitPer, Over, Rate, Service};
 use crate::core::plan::*;
 
-/// The verdict of what exceeds a limit, for a rule of protocol `proto`.
-fn over_verdict(over: Over, proto: u8) -> Verdict {
-    match over {
+/// The over-limit rules of `limit` (pushed to `out`; meter sets to `sets`), and the matches
+/// of the entry's own rules: `matches`, or (`over = "continue"`) with the limit in them,
+/// one per family for a meter. `allow`: the entry is an allow (its limit counts NEW
+/// connections unless it says its states).
+pub(super) fn limit_rules(
+    (out, sets): (&mut Vec<Rule>, &mut Vec<Set>),
+    svc: &Service,
+    (limit, allow, proto): (Limit, bool, u8),
+    matches: Vec<Match>,
+    rule: &dyn Fn(Vec<Match>, Verdict) -> Rule,
+) -> Vec<Vec<Match>> {
+    let over = match limit.over {
         Over::Drop => Verdict::Drop,
         Over::Reject if proto == IPPROTO_TCP => Verdict::RejectTcpReset,
         Over::Reject | Over::PortUnreachable => Verdict::RejectIcmpx(IcmpReject::PortUnreachable),
-        Over::Continue => unreachable!("an overflow that goes on has no rule of its own"),
-    }
-}
-
-/// The over-limit rules of one of the entry's rules (`matches`, protocol `proto`): the
-/// connection count's, then the rate limit's (unless its overflow goes on).
-pub(super) fn over_rules(
-    out: &mut Vec<Rule>,
-    svc: &Service,
-    sets: &mut Vec<Set>,
-    allow: bool,
-    proto: u8,
-    matches: &[Match],
-    rule: &dyn Fn(Vec<Match>, Verdict) -> Rule,
-) {
-    if let Some(conn) = svc.more.connections {
-        connection_rules(out, svc, sets, conn, proto, matches, rule);
-    }
-    let Some(limit) = svc.more.limit.filter(|l| l.over != Over::Continue) else {
-        return;
+        Over::Continue => return continued(sets, svc, limit, matches),
     };
-    let mut m = matches.to_vec();
-    // an allow limits the connections it lets in, not their packets (or, with
-    // `state`, the packets of the states it names)
+    let mut m = matches.clone();
+    // an allow limits the connections it lets in, not their packets (or, with `state`, the
+    // packets of the states it names)
     let has_state = m.iter().any(|m| matches!(m, Match::CtState(_)));
     if allow && !has_state {
         m.push(Match::CtState(CtStates(CtStates::NEW)));
     }
-    let over = over_verdict(limit.over, proto);
     match limit.per {
         LimitPer::Entry => {
             m.push(Match::Limit {
@@ -67,63 +53,17 @@ pub(super) fn over_rules(
             }
         }
     }
+    vec![matches]
 }
 
-/// The rules that refuse a NEW connection beyond an allow's count: its matches with `ct
-/// state new` alone (whatever states the allow itself takes: the packets of a connection
-/// already let in are never refused), then the count, for the entry as a whole or per source
-/// (one rule and set per family).
-fn connection_rules(
-    out: &mut Vec<Rule>,
-    svc: &Service,
+/// The own rules of an entry whose limit says `over = "continue"`: `limit rate 2/second …`,
+/// per source `update @meter4_<name> { ip saddr limit rate 2/second } …` (one per family).
+fn continued(
     sets: &mut Vec<Set>,
-    conn: ConnLimit,
-    proto: u8,
-    matches: &[Match],
-    rule: &dyn Fn(Vec<Match>, Verdict) -> Rule,
-) {
-    let mut m: Vec<Match> = matches
-        .iter()
-        .filter(|m| !matches!(m, Match::CtState(_)))
-        .copied()
-        .collect();
-    m.push(Match::CtState(CtStates(CtStates::NEW)));
-    let over = over_verdict(conn.over, proto);
-    match conn.per {
-        LimitPer::Entry => {
-            m.push(Match::CtCount { max: conn.max });
-            out.push(rule(m, over));
-        }
-        LimitPer::Source { v6_prefix } => {
-            for v6 in families_of(&m) {
-                let mut m = m.clone();
-                let prefix = if v6 { v6_prefix } else { 32 };
-                m.push(Match::ConnMeter {
-                    v6,
-                    prefix,
-                    max: conn.max,
-                });
-                let kind = if v6 { SetKind::Conn6 } else { SetKind::Conn4 };
-                own_set(svc, kind, None, sets);
-                out.push(rule(m, over));
-            }
-        }
-    }
-}
-
-/// The rules of an entry whose limit says `over = "continue"`: its own rule with the limit
-/// in it (`limit rate 2/second … accept`, per source `update @meter4_<name> { ip saddr limit
-/// rate 2/second } … accept`), so that what exceeds the rate is left to the rules after it,
-/// as iptables' `-m limit … -j ACCEPT` leaves it.
-pub(super) fn limited_rules(
-    out: &mut Vec<Rule>,
     svc: &Service,
-    sets: &mut Vec<Set>,
     limit: Limit,
     matches: Vec<Match>,
-    rule: &dyn Fn(Vec<Match>, Verdict) -> Rule,
-    verdict: Verdict,
-) {
+) -> Vec<Vec<Match>> {
     match limit.per {
         LimitPer::Entry => {
             let mut m = matches;
@@ -131,10 +71,11 @@ pub(super) fn limited_rules(
                 rate: limit.rate,
                 over: false,
             });
-            out.push(rule(m, verdict));
+            vec![m]
         }
-        LimitPer::Source { v6_prefix } => {
-            for v6 in families_of(&matches) {
+        LimitPer::Source { v6_prefix } => families_of(&matches)
+            .into_iter()
+            .map(|v6| {
                 let mut m = matches.clone();
                 let prefix = if v6 { v6_prefix } else { 32 };
                 m.push(Match::Meter {
@@ -144,20 +85,36 @@ pub(super) fn limited_rules(
                     over: false,
                 });
                 meter_set(svc, v6, limit.rate, sets);
-                out.push(rule(m, verdict));
-            }
-        }
+                m
+            })
+            .collect(),
     }
+}
+
+/// The families a rule with `matches` can match: one when a match implies it.
+pub(super) fn families_of(matches: &[Match]) -> Vec<bool> {
+    for m in matches {
+        let v6 = match *m {
+            Match::SrcNet(c) | Match::DstNet(c) | Match::SrcNetNot(c) | Match::DstNetNot(c) => {
+                matches!(c, Cidr::V6(..))
+            }
+            Match::SrcInSet { v6 }
+            | Match::SrcInAddrs { v6 }
+            | Match::SrcInLive { v6, .. }
+            | Match::DstInSet { v6 }
+            | Match::NfProto { v6 } => v6,
+            Match::L4Proto(IPPROTO_ICMP) => false,
+            Match::L4Proto(IPPROTO_ICMPV6) => true,
+            _ => continue,
+        };
+        return vec![v6];
+    }
+    vec![false, true]
 }
 
 /// The entry's meter set of one family (once): its buckets forgotten once full again.
 fn meter_set(svc: &Service, v6: bool, rate: Rate, sets: &mut Vec<Set>) {
     let kind = if v6 { SetKind::Meter6 } else { SetKind::Meter4 };
-    own_set(svc, kind, Some(rate.refill_secs()), sets);
-}
-
-/// The entry's dynamic set of `kind` (once), its elements' lifetime `timeout`.
-fn own_set(svc: &Service, kind: SetKind, timeout: Option<u64>, sets: &mut Vec<Set>) {
     let name = set_name(kind, &svc.name);
     if sets.iter().any(|s| s.name == name) {
         return;
@@ -166,6 +123,6 @@ fn own_set(svc: &Service, kind: SetKind, timeout: Option<u64>, sets: &mut Vec<Se
         name,
         kind,
         elements: Vec::new(),
-        timeout,
+        timeout: Some(rate.refill_secs()),
     });
 }

@@ -72,6 +72,8 @@ pub(super) struct Analysis {
     pub(super) forward: Option<Chain>,
     pub(super) output: Option<Chain>,
     pub(super) notes: Notes,
+    /// the live sets of the port-scan trap (`trap.rs`): each list's name and timeout
+    pub(super) sets: std::collections::BTreeMap<String, u64>,
 }
 
 /// One file's analysis under way.
@@ -183,6 +185,8 @@ pub(super) fn analyse(
             ));
         }
     }
+    let analysed: Vec<&Chain> = chains.iter().flatten().collect();
+    let sets = cx.trap_lists(&analysed);
     if !cx.diags.is_empty() {
         return Err(cx.diags);
     }
@@ -197,6 +201,7 @@ pub(super) fn analyse(
         forward,
         output,
         notes,
+        sets,
     })
 }
 
@@ -238,6 +243,8 @@ impl Analyser<'_> {
         let mut found = Found::default();
         let ranked = self.rank_all(flat, &mut found, final_rule);
         self.check_order(&ranked, final_rule);
+        self.trap_not_merged(&ranked);
+        self.side_effects_keep_their_order(&ranked);
         self.lower = kept;
         (log_final, found, ranked)
     }

@@ -99,6 +99,19 @@ pub(super) fn build(
     if v6.as_ref().is_some_and(|a| a.input.icmp.is_some()) {
         notes.push("IPv6 file: statewall accepts the ICMPv6 types IPv6 needs (1-4, 128-136, 143), not every ICMPv6 type".into());
     }
+    // the trap's lists: one live set each, for both families (iptables and ip6tables each
+    // keep their own list; so does the kernel, in the set's IPv4 and IPv6 halves)
+    if let Some(v6) = &v6 {
+        for (name, secs) in &v6.sets {
+            match v4.sets.get(name) {
+                Some(s) if s != secs => notes.push(format!("list `{name}`: the IPv4 file checks it with --seconds {s}, the IPv6 file with {secs}; statewall's one set keeps the IPv4 file's")),
+                Some(_) => {}
+                None => {
+                    v4.sets.insert(name.clone(), *secs);
+                }
+            }
+        }
+    }
     let listed = notes.clone().into_vec();
     let text = policy_text(&v4, &listed, &ending, &sections);
     reparse(src, text, notes)

@@ -280,7 +280,15 @@ impl Analyser<'_> {
                 .map(|(_, s)| s)
                 .find(|s| states == Some(s.ct().0));
             let mut tries: Vec<(Rank, Option<BlockState>)> = Vec::new();
-            if (natural == Rank::Reject && keep != Some(BlockState::Invalid)) || fin_drop {
+            // a DROP of the port-scan trap keeps its place as a block, and so does its check
+            // (`refresh` is a block's) (`trap.rs`)
+            let (feeds, checks) = {
+                let x = &ranked[p].1.extra;
+                (x.add_to_set.is_some(), x.from_set.is_some())
+            };
+            if (natural == Rank::Reject && keep != Some(BlockState::Invalid) && !checks)
+                || (fin_drop && !feeds && !checks)
+            {
                 tries.push((natural, None));
             }
             // a block has no state match: after the established and invalid rules only NEW

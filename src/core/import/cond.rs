@@ -40,6 +40,11 @@ pub(super) struct Cond {
     /// `--tcp-option`: TCP option kinds the segment carries, and (`!`) does not carry
     pub(super) tcp_opts: Vec<u8>,
     pub(super) not_tcp_opts: Vec<u8>,
+    /// `-m recent --update`/`--rcheck --seconds S --name N` (no `--hitcount`): the source is
+    /// on list N. Whether it is changes as packets come: any packet may be on it or not, so
+    /// it never keeps two conditions apart, and a rule with it never decides every packet
+    /// of the rest of its condition
+    pub(super) in_set: Vec<String>,
 }
 
 /// Whether interface pattern `a` (a name, or a prefix ending in `*`) matches every name `b`
@@ -182,6 +187,7 @@ impl Cond {
             },
             tcp_opts: joined(&self.tcp_opts, &o.tcp_opts),
             not_tcp_opts: joined(&self.not_tcp_opts, &o.not_tcp_opts),
+            in_set: joined(&self.in_set, &o.in_set),
         })
     }
 

@@ -69,7 +69,7 @@ pub(super) struct Recent {
 }
 
 impl Recent {
-    fn name(&self) -> &str {
+    pub(super) fn name(&self) -> &str {
         self.name.as_deref().unwrap_or("DEFAULT")
     }
 }
@@ -92,6 +92,11 @@ pub(super) struct EntryExtra {
     pub(super) global: bool,
     /// `connections` (from a `-m connlimit` rule: `connlimit.rs`)
     pub(super) connections: Option<String>,
+    /// the port-scan trap (`trap.rs`): the list a DROP or REJECT adds its sources to
+    /// (`-m recent --set`), or the list a block checks, its `--seconds`, and whether it
+    /// renews its members (`--update`)
+    pub(super) add_to_set: Option<String>,
+    pub(super) from_set: Option<(String, u64, bool)>,
 }
 
 const EST: u32 = CtStates::ESTABLISHED | CtStates::RELATED;
@@ -387,6 +392,8 @@ impl Analyser<'_> {
             let r = &rules[flat[p].rule];
             if r.extra.connlimit.is_some() {
                 self.connlimit_pair(flat, p, fin, &mut gone);
+            } else if r.extra.recent.is_some() && super::trap::is_trap(r) {
+                self.trap_rule(flat, p, &mut gone);
             } else if r.extra.recent.is_some() {
                 self.recent_pair(flat, p, (&sets, &mut used_sets), fin, &mut gone);
             } else if r.extra.limit.is_some() {

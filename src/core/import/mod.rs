@@ -37,6 +37,7 @@ mod notes;
 mod pkttype;
 mod rule;
 mod text;
+mod trap;
 mod values;
 
 use std::ops::Range;

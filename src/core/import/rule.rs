@@ -191,6 +191,14 @@ impl Parser<'_> {
         if self.diags.total() != before {
             return None;
         }
+        // the check of a port-scan trap (`trap.rs`): the source must be on the list
+        if let Some(rec) = &d.extra.recent
+            && rec.hitcount.is_none()
+            && matches!(rec.check, Some(("update" | "rcheck", false)))
+            && matches!(target, Target::Drop | Target::Reject(_))
+        {
+            d.cond.in_set = vec![rec.name().to_string()];
+        }
         let comment_id = d.comment.as_ref().map(|c| {
             let mut h = DefaultHasher::new();
             c.hash(&mut h);

@@ -22,6 +22,12 @@ pub(super) fn policy_text(
 ) -> String {
     let mut t = String::new();
     header(&mut t, notes, ending);
+    for (name, secs) in &v4.sets {
+        let _ = writeln!(
+            t,
+            "\n# `-m recent --name {name}`: the sources its DROP or REJECT puts on the list, each for {secs} s after its last packet there\n[[set]]\nname = \"{name}\"\nnetworks = false\ntimeout = \"{secs}s\""
+        );
+    }
     if !ending.input_accepts_all {
         log_final(&mut t, v4, &v4.input);
     }
@@ -298,6 +304,15 @@ fn entry(t: &mut String, kind: &str, e: &Entry) {
     }
     if let Some(s) = e.state {
         let _ = writeln!(t, "state = \"{}\"", s.name());
+    }
+    if let Some((set, _, refresh)) = &e.extra.from_set {
+        let _ = writeln!(t, "from_set = \"{set}\"");
+        if *refresh {
+            let _ = writeln!(t, "refresh = true");
+        }
+    }
+    if let Some(set) = &e.extra.add_to_set {
+        let _ = writeln!(t, "add_to_set = \"{set}\"");
     }
     if let Some(l) = &e.extra.limit {
         let _ = writeln!(t, "limit = {l}");

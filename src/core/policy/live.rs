@@ -12,6 +12,12 @@ use toml::de::{DeString, DeTable, DeValue};
 
 use super::keys::Place;
 use super::names::valid_name;
+
+/// Whether `s` may name a `[[set]]` (the importer names the sets it makes after `-m recent`
+/// lists).
+pub(crate) fn valid_set_name(s: &str) -> bool {
+    valid_name(s) && LiveName::new(s).is_some()
+}
 use super::{Checker, Entry, type_name};
 use crate::core::diag::loc_of;
 use crate::core::model::{LiveSetDecl, parse_duration};

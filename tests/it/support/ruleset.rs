@@ -260,6 +260,9 @@ pub struct Facts {
     pub sports: Vec<u16>,
     /// `!` before `-s`/`-d` somewhere.
     pub negated_address: bool,
+    /// a `-m recent --set` with a verdict (a port-scan trap): a probe changes what the
+    /// probes after it from the same source get, so they run one at a time, in order
+    pub in_order: bool,
 }
 
 pub fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
@@ -271,7 +274,13 @@ pub fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
 impl Facts {
     pub fn parse(text: &str) -> Facts {
         let rules = rule_lines(text);
-        let mut f = Facts::default();
+        let mut f = Facts {
+            in_order: rules.iter().any(|r| {
+                let has = |x: &str| r.words.iter().any(|w| w == x);
+                has("recent") && has("--set") && (has("-j") || has("--jump"))
+            }),
+            ..Facts::default()
+        };
         for r in &rules {
             if ["nat", "raw", "mangle", "security"].contains(&r.table.as_str()) {
                 f.nat_like.push((r.line, r.table.clone()));
@@ -419,6 +428,7 @@ impl Facts {
             push_unique(&mut self.sports, p);
         }
         self.negated_address |= other.negated_address;
+        self.in_order |= other.in_order;
     }
 }
 

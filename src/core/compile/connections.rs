@@ -1,0 +1,68 @@
+//! An allow's `connections`: before the allow's own rule, the rule that refuses a NEW
+//! connection beyond the count (`ct count over 3`, per source a connection list per address
+//! in the entry's own set: `add @conn4_<name> { ip saddr ct count over 3 }`), verdict drop or
+//! reject.
+
+use super::limits::families_of;
+use crate::core::model::{ConnLimit, IcmpReject, LimitPer, Over, Service};
+use crate::core::plan::*;
+
+/// The over-count rules of one of the allow's rules (`matches`, protocol `proto`): its
+/// matches with `ct state new` alone (whatever states the allow itself takes: the packets of
+/// a connection already let in are never refused), then the count, for the entry as a whole
+/// or per source (a rule and a set per family).
+pub(super) fn over_count_rules(
+    (out, sets): (&mut Vec<Rule>, &mut Vec<Set>),
+    svc: &Service,
+    (conn, proto): (ConnLimit, u8),
+    matches: &[Match],
+    rule: &dyn Fn(Vec<Match>, Verdict) -> Rule,
+) {
+    let over = match conn.over {
+        Over::Reject if proto == IPPROTO_TCP => Verdict::RejectTcpReset,
+        Over::Reject | Over::PortUnreachable => Verdict::RejectIcmpx(IcmpReject::PortUnreachable),
+        // the policy checker takes no other (`continue` is a rate limit's)
+        Over::Drop | Over::Continue => Verdict::Drop,
+    };
+    let mut m: Vec<Match> = matches
+        .iter()
+        .filter(|m| !matches!(m, Match::CtState(_)))
+        .copied()
+        .collect();
+    m.push(Match::CtState(CtStates(CtStates::NEW)));
+    match conn.per {
+        LimitPer::Entry => {
+            m.push(Match::CtCount { max: conn.max });
+            out.push(rule(m, over));
+        }
+        LimitPer::Source { v6_prefix } => {
+            for v6 in families_of(&m) {
+                let mut m = m.clone();
+                let prefix = if v6 { v6_prefix } else { 32 };
+                m.push(Match::ConnMeter {
+                    v6,
+                    prefix,
+                    max: conn.max,
+                });
+                conn_set(svc, v6, sets);
+                out.push(rule(m, over));
+            }
+        }
+    }
+}
+
+/// The entry's connection count set of one family (once): no lifetime, as the kernel
+/// refuses `ct count` in a set with timeouts.
+fn conn_set(svc: &Service, v6: bool, sets: &mut Vec<Set>) {
+    let kind = if v6 { SetKind::Conn6 } else { SetKind::Conn4 };
+    let name = set_name(kind, &svc.name);
+    if sets.iter().any(|s| s.name == name) {
+        return;
+    }
+    sets.push(Set {
+        name,
+        kind,
+        elements: Vec::new(),
+        timeout: None,
+    });
+}
