@@ -767,6 +767,41 @@ fn the_plan_script_with_the_import_keys_means_the_same_to_nft() {
     assert_eq!(st["drift"], false, "{st}");
 }
 
+/// Loads `rules` with iptables in one pair and statewall's import of it in another, and makes
+/// the same TCP connections (from `src` to port `port`, listened on in both), one after
+/// another, to each: their answers must be the same, in order (a rule with a rate or a list
+/// makes what a connection gets depend on those before it). Returns them, and statewall's
+/// pair.
+fn replay(tag: &str, rules: &str, listen: &[u16], steps: &[(IpAddr, u16)]) -> (Vec<Verdict>, Pair) {
+    let file = data_dir().join(rules);
+    let oracle = pair_with_two_clients(&format!("{tag}-ipt"));
+    let ours = pair_with_two_clients(&format!("{tag}-sw"));
+    let _l1 = listen_tcp(&oracle.fw, listen);
+    let _l2 = listen_tcp(&ours.fw, listen);
+    oracle
+        .fw
+        .exec([restore_tool(false).as_str(), file.to_str().unwrap()])
+        .assert_ok();
+    statewall(
+        &ours.fw,
+        ["apply", "--force", "--mirror-ipv6", file.to_str().unwrap()],
+    )
+    .assert_ok();
+    let run = |pair: &Pair| -> Vec<Verdict> {
+        steps
+            .iter()
+            .map(|&(src, port)| probe_from(&pair.client, src, SocketAddr::new(FW_V4.into(), port)))
+            .collect()
+    };
+    let want = run(&oracle);
+    let got = run(&ours);
+    assert_eq!(
+        want, got,
+        "{rules}: iptables (left) and statewall (right) differ"
+    );
+    (want, ours)
+}
+
 /// `-m limit` and `-m hashlimit` ACCEPTs whose overflow the later rules decide otherwise than
 /// one drop (`ok-limit-continue.rules`): statewall's `over = "continue"` leaves it to its later
 /// entries. The same connections, one after another, from two sources to each side: the
@@ -774,26 +809,13 @@ fn the_plan_script_with_the_import_keys_means_the_same_to_nft() {
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_limit_overflow_goes_on_to_the_later_rules() {
-    let file = data_dir().join("ok-limit-continue.rules");
-    let oracle = pair_with_two_clients("d-lc-ipt");
-    let ours = pair_with_two_clients("d-lc-sw");
-    let _l1 = listen_tcp(&oracle.fw, &[8080, 8081]);
-    let _l2 = listen_tcp(&ours.fw, &[8080, 8081]);
-    oracle
-        .fw
-        .exec([restore_tool(false).as_str(), file.to_str().unwrap()])
-        .assert_ok();
     let imported = crate::support::bin(None)
-        .args(["import", "--mirror-ipv6", file.to_str().unwrap()])
+        .args(["import", "--mirror-ipv6"])
+        .arg(data_dir().join("ok-limit-continue.rules"))
         .output()
         .unwrap();
     let toml = String::from_utf8_lossy(&imported.stdout);
     assert_eq!(toml.matches("over = \"continue\"").count(), 2, "{toml}");
-    statewall(
-        &ours.fw,
-        ["apply", "--force", "--mirror-ipv6", file.to_str().unwrap()],
-    )
-    .assert_ok();
     let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
     // 8080: a bucket of 3 for everyone, then the client's own accept, others' reset;
     // 8081: a bucket of 2 per source, then others' reset and the client's final drop
@@ -811,15 +833,7 @@ fn differential_limit_overflow_goes_on_to_the_later_rules() {
         (o, 8081),
         (o, 8081),
     ];
-    let run = |pair: &Pair| -> Vec<Verdict> {
-        steps
-            .iter()
-            .map(|&(src, port)| probe_from(&pair.client, src, SocketAddr::new(FW_V4.into(), port)))
-            .collect()
-    };
-    let want = run(&oracle);
-    let got = run(&ours);
-    assert_eq!(want, got, "iptables (left) and statewall (right) differ");
+    let (want, _) = replay("d-lc", "ok-limit-continue.rules", &[8080, 8081], &steps);
     // the overflow met each kind of later rule: an accept, a reject, the final drop
     assert_eq!(want[3], Verdict::Refused, "{want:?}");
     assert_eq!(want[4], Verdict::Connected, "{want:?}");
@@ -834,20 +848,6 @@ fn differential_limit_overflow_goes_on_to_the_later_rules() {
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_portscan_trap() {
-    let file = data_dir().join("ok-portscan-trap.rules");
-    let oracle = pair_with_two_clients("d-pt-ipt");
-    let ours = pair_with_two_clients("d-pt-sw");
-    let _l1 = listen_tcp(&oracle.fw, &[8080, 8081]);
-    let _l2 = listen_tcp(&ours.fw, &[8080, 8081]);
-    oracle
-        .fw
-        .exec([restore_tool(false).as_str(), file.to_str().unwrap()])
-        .assert_ok();
-    statewall(
-        &ours.fw,
-        ["apply", "--force", "--mirror-ipv6", file.to_str().unwrap()],
-    )
-    .assert_ok();
     let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
     let steps = [
         (c, 8080),
@@ -858,15 +858,7 @@ fn differential_portscan_trap() {
         (o, 9998),
         (o, 8080),
     ];
-    let run = |pair: &Pair| -> Vec<Verdict> {
-        steps
-            .iter()
-            .map(|&(src, port)| probe_from(&pair.client, src, SocketAddr::new(FW_V4.into(), port)))
-            .collect()
-    };
-    let want = run(&oracle);
-    let got = run(&ours);
-    assert_eq!(want, got, "iptables (left) and statewall (right) differ");
+    let (want, ours) = replay("d-pt", "ok-portscan-trap.rules", &[8080, 8081], &steps);
     // the trap caught each source after its first closed port, and only then
     assert_eq!(
         want,

@@ -3,8 +3,8 @@
 //! in the entry's own set: `add @conn4_<name> { ip saddr ct count over 3 }`), verdict drop or
 //! reject.
 
-use super::limits::families_of;
-use crate::core::model::{ConnLimit, IcmpReject, LimitPer, Over, Service};
+use super::limits::with_count;
+use crate::core::model::{ConnLimit, IcmpReject, Over, Service};
 use crate::core::plan::*;
 
 /// The over-count rules of one of the allow's rules (`matches`, protocol `proto`): its
@@ -30,24 +30,19 @@ pub(super) fn over_count_rules(
         .copied()
         .collect();
     m.push(Match::CtState(CtStates(CtStates::NEW)));
-    match conn.per {
-        LimitPer::Entry => {
-            m.push(Match::CtCount { max: conn.max });
-            out.push(rule(m, over));
-        }
-        LimitPer::Source { v6_prefix } => {
-            for v6 in families_of(&m) {
-                let mut m = m.clone();
-                let prefix = if v6 { v6_prefix } else { 32 };
-                m.push(Match::ConnMeter {
-                    v6,
-                    prefix,
-                    max: conn.max,
-                });
-                conn_set(svc, v6, sets);
-                out.push(rule(m, over));
+    let mut counter = |fam: Option<(bool, u8)>| match fam {
+        None => Match::CtCount { max: conn.max },
+        Some((v6, prefix)) => {
+            conn_set(svc, v6, sets);
+            Match::ConnMeter {
+                v6,
+                prefix,
+                max: conn.max,
             }
         }
+    };
+    for m in with_count(m, conn.per, &mut counter) {
+        out.push(rule(m, over));
     }
 }
 

@@ -30,30 +30,61 @@ pub(super) fn limit_rules(
     if allow && !has_state {
         m.push(Match::CtState(CtStates(CtStates::NEW)));
     }
-    match limit.per {
-        LimitPer::Entry => {
-            m.push(Match::Limit {
+    for m in with_count(m, limit.per, &mut |fam| count(sets, svc, limit, fam, true)) {
+        out.push(rule(m, over));
+    }
+    vec![matches]
+}
+
+/// The match that counts against `limit`: for the entry as a whole (`fam` None), or per
+/// source of family `fam` (`Some((v6, prefix))`, in the entry's meter set of that family).
+fn count(
+    sets: &mut Vec<Set>,
+    svc: &Service,
+    limit: Limit,
+    fam: Option<(bool, u8)>,
+    over: bool,
+) -> Match {
+    match fam {
+        None => Match::Limit {
+            rate: limit.rate,
+            over,
+        },
+        Some((v6, prefix)) => {
+            meter_set(svc, v6, limit.rate, sets);
+            Match::Meter {
+                v6,
+                prefix,
                 rate: limit.rate,
-                over: true,
-            });
-            out.push(rule(m, over));
-        }
-        LimitPer::Source { v6_prefix } => {
-            for v6 in families_of(&m) {
-                let mut m = m.clone();
-                let prefix = if v6 { v6_prefix } else { 32 };
-                m.push(Match::Meter {
-                    v6,
-                    prefix,
-                    rate: limit.rate,
-                    over: true,
-                });
-                meter_set(svc, v6, limit.rate, sets);
-                out.push(rule(m, over));
+                over,
             }
         }
     }
-    vec![matches]
+}
+
+/// `m` with a count in it: one rule for the entry as a whole (`counter(None)`), or per
+/// source one per family (`counter(Some((v6, prefix)))`: IPv4 by whole address, IPv6 by its
+/// first `v6_prefix` bits).
+pub(super) fn with_count(
+    m: Vec<Match>,
+    per: LimitPer,
+    counter: &mut dyn FnMut(Option<(bool, u8)>) -> Match,
+) -> Vec<Vec<Match>> {
+    match per {
+        LimitPer::Entry => {
+            let mut m = m;
+            m.push(counter(None));
+            vec![m]
+        }
+        LimitPer::Source { v6_prefix } => families_of(&m)
+            .into_iter()
+            .map(|v6| {
+                let mut m = m.clone();
+                m.push(counter(Some((v6, if v6 { v6_prefix } else { 32 }))));
+                m
+            })
+            .collect(),
+    }
 }
 
 /// The own rules of an entry whose limit says `over = "continue"`: `limit rate 2/second …`,
@@ -64,31 +95,9 @@ fn continued(
     limit: Limit,
     matches: Vec<Match>,
 ) -> Vec<Vec<Match>> {
-    match limit.per {
-        LimitPer::Entry => {
-            let mut m = matches;
-            m.push(Match::Limit {
-                rate: limit.rate,
-                over: false,
-            });
-            vec![m]
-        }
-        LimitPer::Source { v6_prefix } => families_of(&matches)
-            .into_iter()
-            .map(|v6| {
-                let mut m = matches.clone();
-                let prefix = if v6 { v6_prefix } else { 32 };
-                m.push(Match::Meter {
-                    v6,
-                    prefix,
-                    rate: limit.rate,
-                    over: false,
-                });
-                meter_set(svc, v6, limit.rate, sets);
-                m
-            })
-            .collect(),
-    }
+    with_count(matches, limit.per, &mut |fam| {
+        count(sets, svc, limit, fam, false)
+    })
 }
 
 /// The families a rule with `matches` can match: one when a match implies it.
