@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::support::flows::{Echo, connect_from, eventually};
 use crate::support::forwarded::{BACKEND, CLIENT, FW_BACK, FW_FRONT, trio};
 use crate::support::{
-    Netns, PROBE_TIMEOUT, Probe, TempPolicy, rules_named, statewall, status_json,
+    Netns, PROBE_TIMEOUT, Probe, TempPolicy, counted, rules_named, statewall, status_json,
 };
 
 const EVERY_SHAPE: &str = "tests/data/policy/ok-connections.toml";
@@ -47,19 +47,6 @@ fn connection_counts_read_back_without_drift() {
         !plan.stdout.contains("\n- ") && !plan.stdout.contains("\n+ "),
         "{plan}"
     );
-}
-
-/// The packets counted by the rules named `comment` whose verdict starts with `verdict`.
-fn counted(st: &serde_json::Value, comment: &str, verdict: &str) -> u64 {
-    rules_named(st, comment)
-        .iter()
-        .filter(|r| {
-            r["verdict"]
-                .as_str()
-                .is_some_and(|v| v.starts_with(verdict))
-        })
-        .map(|r| r["packets"].as_u64().unwrap_or(0))
-        .sum()
 }
 
 /// A connection from `src` (an address of `ns`) to `dst` that stays open, or how the attempt

@@ -44,6 +44,22 @@ fn the_plan_script_means_the_same_to_nft_with_sets_and_every_feature() {
     same_to_nft(path.to_str().unwrap(), &[]);
 }
 
+/// Applies `policy` in a new namespace `tag`: status reads it back without drift, and plan
+/// finds nothing to add or remove. Returns the namespace, with its status.
+pub(crate) fn applied_without_drift(tag: &str, policy: &str) -> (Netns, serde_json::Value) {
+    let ns = Netns::new(tag);
+    statewall(&ns, ["apply", policy]).assert_ok();
+    let st = status_json(&ns);
+    assert_eq!(st["drift"], false, "{st}");
+    let plan = statewall(&ns, ["plan", policy]);
+    plan.assert_ok();
+    assert!(
+        !plan.stdout.contains("\n- ") && !plan.stdout.contains("\n+ "),
+        "{plan}"
+    );
+    (ns, st)
+}
+
 /// Oracle: nft itself parses statewall's plan text; the kernel objects it creates must be
 /// the ones statewall's own batch created (nft's listing of both, table comment aside).
 pub(crate) fn same_to_nft(policy: &str, extra: &[&str]) {

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crate::support::forwarded::{BACKEND, CLIENT, FW_BACK, FW_FRONT, trio};
 use crate::support::{
-    Netns, PROBE_TIMEOUT, Pair, Probe, TempPolicy, fw_v4, listen_tcp, probe_tcp, rules_named,
-    statewall, status_json,
+    Netns, PROBE_TIMEOUT, Pair, Probe, TempPolicy, counted, fw_v4, listen_tcp, probe_tcp,
+    rules_named, statewall, status_json,
 };
 
 const EVERY_SHAPE: &str = "tests/data/policy/ok-limits.toml";
@@ -44,19 +44,6 @@ fn limits_logs_and_published_ports_read_back_without_drift() {
         !plan.stdout.contains("\n- ") && !plan.stdout.contains("\n+ "),
         "{plan}"
     );
-}
-
-/// The packets counted by the rules named `comment` whose verdict starts with `verdict`.
-fn counted(st: &serde_json::Value, comment: &str, verdict: &str) -> u64 {
-    rules_named(st, comment)
-        .iter()
-        .filter(|r| {
-            r["verdict"]
-                .as_str()
-                .is_some_and(|v| v.starts_with(verdict))
-        })
-        .map(|r| r["packets"].as_u64().unwrap_or(0))
-        .sum()
 }
 
 fn addr(ip: std::net::Ipv4Addr, port: u16) -> SocketAddr {

@@ -144,16 +144,7 @@ fn fed_sets_and_their_rules_mean_the_same_to_nft_and_read_back_without_drift() {
     let path = crate::support::repo_path(EVERY_SHAPE);
     let path = path.to_str().unwrap();
     crate::kernel::same_to_nft(path, &[]);
-    let ns = Netns::new("tp-drift");
-    statewall(&ns, ["apply", path]).assert_ok();
-    let st = status_json(&ns);
-    assert_eq!(st["drift"], false, "{st}");
-    let plan = statewall(&ns, ["plan", path]);
-    plan.assert_ok();
-    assert!(
-        !plan.stdout.contains("\n- ") && !plan.stdout.contains("\n+ "),
-        "{plan}"
-    );
+    let (ns, _) = crate::kernel::applied_without_drift("tp-drift", path);
     // the kernel made the fed sets dynamic hash sets (nft as the oracle)
     let set = ns.nft(["list", "set", "inet", "statewall", "ip4_portscan-tcp"]);
     set.assert_ok();

@@ -743,3 +743,16 @@ impl Drop for Sshd {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// The packets counted by the rules named `comment` whose verdict starts with `verdict`.
+pub fn counted(st: &serde_json::Value, comment: &str, verdict: &str) -> u64 {
+    rules_named(st, comment)
+        .iter()
+        .filter(|r| {
+            r["verdict"]
+                .as_str()
+                .is_some_and(|v| v.starts_with(verdict))
+        })
+        .map(|r| r["packets"].as_u64().unwrap_or(0))
+        .sum()
+}
