@@ -80,14 +80,18 @@ impl Analyser<'_> {
         flat[p].extra.from_set = Some((name, seconds, refresh));
     }
 
-    /// A trap rule that would merge into the final rule: refused (its list would no longer
-    /// change, or no longer be checked, there).
+    /// A trap rule that would merge into the final rule, or a check that found no block
+    /// place (`refresh` is a block's): refused (its list would no longer change, or no
+    /// longer be checked, there).
     pub(super) fn trap_not_merged(&mut self, ranked: &[(Rank, Flat)]) {
         for (rank, f) in ranked {
-            let trap = f.extra.add_to_set.is_some() || f.extra.from_set.is_some();
-            if *rank == Rank::Drop && trap {
+            let feeds = f.extra.add_to_set.is_some();
+            let checks = f.extra.from_set.is_some();
+            let unplaced =
+                (*rank == Rank::Drop && (feeds || checks)) || (*rank == Rank::Reject && checks);
+            if unplaced {
                 let r = &self.rules[f.rule];
-                self.error(r.span.clone(), "a DROP of the port-scan trap that statewall would merge into its final rule", "its list must change (or be checked) exactly where the file does it: statewall keeps such a DROP as a `[[block]]`, and no block place keeps what every rule decides here; make it a REJECT, or reorder the file");
+                self.error(r.span.clone(), "a rule of the port-scan trap that no block place keeps", "its list must change (or be checked) exactly where the file does it: statewall keeps a feeding DROP and every check as a `[[block]]`, and no block place keeps what every rule decides here; reorder the file so that the check comes before the rules it would swap with");
             }
         }
     }
