@@ -282,12 +282,12 @@ impl Analyser<'_> {
             let mut tries: Vec<(Rank, Option<BlockState>)> = Vec::new();
             // a DROP of the port-scan trap keeps its place as a block, and so does its check
             // (`refresh` is a block's) (`trap.rs`)
-            let (feeds, checks) = {
+            let (trap, checks) = {
                 let x = &ranked[p].1.extra;
-                (x.add_to_set.is_some(), x.from_set.is_some())
+                (x.trap(), x.from_set.is_some())
             };
             if (natural == Rank::Reject && keep != Some(BlockState::Invalid) && !checks)
-                || (fin_drop && !feeds && !checks)
+                || (fin_drop && !trap)
             {
                 tries.push((natural, None));
             }

@@ -93,10 +93,9 @@ pub(super) struct EntryExtra {
     /// `connections` (from a `-m connlimit` rule: `connlimit.rs`)
     pub(super) connections: Option<String>,
     /// the port-scan trap (`trap.rs`): the list a DROP or REJECT adds its sources to
-    /// (`-m recent --set`), or the list a block checks, its `--seconds`, and whether it
-    /// renews its members (`--update`)
+    /// (`-m recent --set`), or the check a block makes
     pub(super) add_to_set: Option<String>,
-    pub(super) from_set: Option<(String, u64, bool)>,
+    pub(super) from_set: Option<super::trap::ListCheck>,
 }
 
 const EST: u32 = CtStates::ESTABLISHED | CtStates::RELATED;

@@ -305,9 +305,9 @@ fn entry(t: &mut String, kind: &str, e: &Entry) {
     if let Some(s) = e.state {
         let _ = writeln!(t, "state = \"{}\"", s.name());
     }
-    if let Some((set, _, refresh)) = &e.extra.from_set {
-        let _ = writeln!(t, "from_set = \"{set}\"");
-        if *refresh {
+    if let Some(c) = &e.extra.from_set {
+        let _ = writeln!(t, "from_set = \"{}\"", c.set);
+        if c.refresh {
             let _ = writeln!(t, "refresh = true");
         }
     }

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use super::analyse::{Analyser, Chain};
 use super::classify::{REORDER_BUDGET, Rank};
+use super::extra::EntryExtra;
 use super::flatten::Flat;
 use super::rule::{IptRule, Target};
 
@@ -25,9 +26,25 @@ pub(super) fn is_trap(r: &IptRule) -> bool {
     feeds || !r.cond.in_set.is_empty()
 }
 
-/// Whether a ranked rule changes a list as it decides (its place must be kept exactly).
-pub(super) fn has_side_effect(f: &Flat) -> bool {
-    f.extra.add_to_set.is_some() || f.extra.from_set.as_ref().is_some_and(|s| s.2)
+/// A check of a list without `--hitcount`: the list, its `--seconds`, and whether it renews
+/// the members it finds (`--update`; `--rcheck` does not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ListCheck {
+    pub(super) set: String,
+    pub(super) seconds: u64,
+    pub(super) refresh: bool,
+}
+
+impl EntryExtra {
+    /// A part of a trap: it fills a list, or checks one.
+    pub(super) fn trap(&self) -> bool {
+        self.add_to_set.is_some() || self.from_set.is_some()
+    }
+
+    /// It changes a list as it decides (its place must be kept exactly).
+    fn changes_list(&self) -> bool {
+        self.add_to_set.is_some() || self.from_set.as_ref().is_some_and(|c| c.refresh)
+    }
 }
 
 impl Analyser<'_> {
@@ -77,7 +94,11 @@ impl Analyser<'_> {
             );
         };
         let refresh = rec.check.is_some_and(|(k, _)| k == "update");
-        flat[p].extra.from_set = Some((name, seconds, refresh));
+        flat[p].extra.from_set = Some(ListCheck {
+            set: name,
+            seconds,
+            refresh,
+        });
     }
 
     /// A trap rule that would merge into the final rule, or a check that found no block
@@ -85,10 +106,8 @@ impl Analyser<'_> {
     /// longer be checked, there).
     pub(super) fn trap_not_merged(&mut self, ranked: &[(Rank, Flat)]) {
         for (rank, f) in ranked {
-            let feeds = f.extra.add_to_set.is_some();
-            let checks = f.extra.from_set.is_some();
-            let unplaced =
-                (*rank == Rank::Drop && (feeds || checks)) || (*rank == Rank::Reject && checks);
+            let unplaced = (*rank == Rank::Drop && f.extra.trap())
+                || (*rank == Rank::Reject && f.extra.from_set.is_some());
             if unplaced {
                 let r = &self.rules[f.rule];
                 self.error(r.span.clone(), "a rule of the port-scan trap that no block place keeps", "its list must change (or be checked) exactly where the file does it: statewall keeps a feeding DROP and every check as a `[[block]]`, and no block place keeps what every rule decides here; reorder the file so that the check comes before the rules it would swap with");
@@ -100,7 +119,7 @@ impl Analyser<'_> {
     /// its verdict: the same verdict from another rule would leave the list unchanged.
     pub(super) fn side_effects_keep_their_order(&mut self, ranked: &[(Rank, Flat)]) {
         let effects: Vec<usize> = (0..ranked.len())
-            .filter(|&i| has_side_effect(&ranked[i].1))
+            .filter(|&i| ranked[i].1.extra.changes_list())
             .collect();
         // one comparison per rule and trap rule: bounded as the order check is
         if effects.len().saturating_mul(ranked.len()) > REORDER_BUDGET {
@@ -136,7 +155,10 @@ impl Analyser<'_> {
             if let Some(n) = &f.extra.add_to_set {
                 fed.entry(n.clone()).or_insert(f.rule);
             }
-            if let Some((n, s, _)) = &f.extra.from_set {
+            if let Some(ListCheck {
+                set: n, seconds: s, ..
+            }) = &f.extra.from_set
+            {
                 match checked.get(n) {
                     Some(&(s0, r0)) if s0 != *s => {
                         let (r, r0) = (&self.rules[f.rule], &self.rules[r0]);
