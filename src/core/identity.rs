@@ -207,6 +207,7 @@ fn a_match(h: &mut Fnv, m: &Match) {
             prefix,
             rate: r,
             over,
+            nth,
         } => {
             h.tag(29).tag(u8::from(v6)).tag(prefix);
             rate(h, r);
@@ -215,6 +216,11 @@ fn a_match(h: &mut Fnv, m: &Match) {
             // fingerprint
             if !over {
                 h.tag(200);
+            }
+            // the second and later limits of an entry (each its own meter set): tagged only
+            // then, for the same reason
+            if nth > 0 {
+                h.tag(201).tag(nth);
             }
         }
         Match::CtCount { max } => conn_count(h, None, max),

@@ -181,12 +181,14 @@ pub enum Match {
     Limit { rate: Rate, over: bool },
     /// `update @meter4_<name> { ip saddr limit rate over <rate> }` (IPv6: `ip6 saddr &
     /// <prefix mask>`): a bucket per source in the entry's own dynamic set; matches what
-    /// exceeds its source's rate (implies the family)
+    /// exceeds its source's rate (implies the family). `nth`: which of the entry's limits
+    /// (0 the first: `meter4_<name>`; the next ones `meter4_<name>/2`, …)
     Meter {
         v6: bool,
         prefix: u8,
         rate: Rate,
         over: bool,
+        nth: u8,
     },
     /// `ct count over <max>`: more than `max` connections pass this match at once (the
     /// expression keeps its own list of them; an allow's `connections` for the entry as a
@@ -610,6 +612,17 @@ pub fn set_name(kind: SetKind, service: &str) -> String {
     }
 }
 
+/// The meter set of an entry's limit `nth` (0 the first) of one family: `meter4_<name>`,
+/// then `meter4_<name>/2`, … (a `/` no entry name has, and nft's names take).
+pub fn meter_set_name(v6: bool, service: &str, nth: u8) -> String {
+    let base = set_name(if v6 { SetKind::Meter6 } else { SetKind::Meter4 }, service);
+    if nth == 0 {
+        base
+    } else {
+        format!("{base}/{}", u16::from(nth) + 1)
+    }
+}
+
 /// The set a match of `rule` refers to, if any.
 pub fn set_of(rule: &Rule, m: &Match) -> Option<String> {
     let proto = rule.matches.iter().find_map(|m| match m {
@@ -631,8 +644,7 @@ pub fn set_of(rule: &Rule, m: &Match) -> Option<String> {
         (Match::SrcInLive { v6, set } | Match::UpdateLive { v6, set }, _) => {
             return Some(set.set_name(*v6));
         }
-        (Match::Meter { v6: false, .. }, _) => SetKind::Meter4,
-        (Match::Meter { v6: true, .. }, _) => SetKind::Meter6,
+        (Match::Meter { v6, nth, .. }, _) => return Some(meter_set_name(*v6, &rule.comment, *nth)),
         (Match::ConnMeter { v6: false, .. }, _) => SetKind::Conn4,
         (Match::ConnMeter { v6: true, .. }, _) => SetKind::Conn6,
         _ => return None,
