@@ -16,7 +16,7 @@ use super::lex::Tok;
 use super::lines::Parser;
 use super::rule::{IptRule, RejectKind, Target};
 use crate::core::diag::shorten;
-use crate::core::model::{IcmpReject, LOG_LEVELS, LOG_PREFIX_MAX, RATE_MAX, Rate};
+use crate::core::model::{IcmpReject, LIMITS_MAX, LOG_LEVELS, LOG_PREFIX_MAX, RATE_MAX, Rate};
 use crate::core::plan::CtStates;
 
 /// What a rule says beyond its condition and target: its LOG options, its `-m limit`, its
@@ -81,13 +81,16 @@ pub(super) struct Side {
     pub(super) rule: usize,
     pub(super) cond: Cond,
     pub(super) at: usize,
+    /// the jumps that led to it (outermost first)
+    pub(super) via: Vec<usize>,
 }
 
 /// What an entry gets from its LOG, limit or recent rules: TOML values.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct EntryExtra {
     pub(super) log: Option<String>,
-    pub(super) limit: Option<String>,
+    /// `limit`: one, or (checks of one `-m recent` list at several windows) a few
+    pub(super) limit: Vec<String>,
     /// the limit counts the entry as a whole (not per source)
     pub(super) global: bool,
     /// `connections` (from a `-m connlimit` rule: `connlimit.rs`)
@@ -387,16 +390,30 @@ impl Analyser<'_> {
             .into_iter()
             .partition(|s| rules[s.rule].target == Target::RecentSet);
         let mut used_sets = vec![false; sets.len()];
+        // the ACCEPTs that also `--set` (`-m recent --set … -j ACCEPT`): their checks find them
+        let mut set_accepts: Vec<Option<bool>> = flat
+            .iter()
+            .map(|f| set_accept(&rules[f.rule]).then_some(false))
+            .collect();
         for p in 0..flat.len() {
             let r = &rules[flat[p].rule];
             if r.extra.connlimit.is_some() {
                 self.connlimit_pair(flat, p, fin, &mut gone);
+            } else if set_accepts[p].is_some() {
+                // judged by the checks of its list, before it
             } else if r.extra.recent.is_some() && super::trap::is_trap(r) {
                 self.trap_rule(flat, p, &mut gone);
             } else if r.extra.recent.is_some() {
-                self.recent_pair(flat, p, (&sets, &mut used_sets), fin, &mut gone);
+                let lists = (&sets[..], &mut used_sets[..], &mut set_accepts[..]);
+                self.recent_pair(flat, p, lists, fin, &mut gone);
             } else if r.extra.limit.is_some() {
                 self.limited_accept(flat, p, fin, &mut gone);
+            }
+        }
+        for (p, used) in set_accepts.iter().enumerate() {
+            if *used == Some(false) && !gone[p] {
+                let r = &rules[flat[p].rule];
+                self.unchecked_set_accept(r);
             }
         }
         for (s, used) in sets.iter().zip(used_sets) {
@@ -588,15 +605,15 @@ impl Analyser<'_> {
                     .and_then(|m| m.parse::<u8>().ok())
                     .filter(|_| !v4)
                     .unwrap_or(128);
-                flat[p].extra.limit = Some(format!(
+                flat[p].extra.limit = vec![format!(
                     "{{ rate = \"{rate}\", burst = {burst}, per = \"source\", ipv6_prefix = {prefix}, over = \"{over}\" }}"
-                ));
+                )];
                 self.notes.push(format!("line {line}: `-m hashlimit` by source becomes the allow's per-source limit ({rate}, burst {burst}): a token bucket per source, as hashlimit's; what exceeds it is {done}"));
             }
             _ => {
-                flat[p].extra.limit = Some(format!(
+                flat[p].extra.limit = vec![format!(
                     "{{ rate = \"{rate}\", burst = {burst}, over = \"{over}\" }}"
-                ));
+                )];
                 flat[p].extra.global = true;
                 self.notes.push(format!("line {line}: `-m limit` becomes the allow's limit ({rate}, burst {burst}) for the rule as a whole, as iptables' is; what exceeds it is {done}"));
             }
@@ -615,7 +632,7 @@ impl Analyser<'_> {
         &mut self,
         flat: &mut [Flat],
         p: usize,
-        (sets, used): (&[Side], &mut [bool]),
+        (sets, used, accepts): (&[Side], &mut [bool], &mut [Option<bool>]),
         fin: FinalRule,
         gone: &mut [bool],
     ) {
@@ -669,10 +686,25 @@ impl Analyser<'_> {
                 },
             );
         }
-        let (si, set, set_first) = match self.recent_set(flat, p, &rec, sets, used, negated) {
-            Ok(found) => found,
-            Err(why) => return refuse(self, why),
-        };
+        let (si, set, set_first) =
+            match self.recent_set(flat, p, &rec, (sets, used, accepts), negated) {
+                Ok(found) => found,
+                Err(why) => return refuse(self, why),
+            };
+        if let Some(ways) = Self::shared_list(flat, sets, &set) {
+            let lines: Vec<String> = ways
+                .iter()
+                .map(|&w| self.rules[w].line.to_string())
+                .collect();
+            return refuse(
+                self,
+                format!(
+                    "the `--set` of line {} fills the list for packets of different rules (it is reached from lines {}): `recent` counts a source's connections to them all together, where statewall's per-source limit counts those of one allow; fill the list from one rule (one jump with `-m multiport --dports`, say)",
+                    self.rules[set.rule].line,
+                    lines.join(", ")
+                ),
+            );
+        }
         if !self.new_only(flat, set.at.min(p), &cond) {
             return refuse(self, "it counts every packet, not NEW connections (no `--state NEW`, no ESTABLISHED,RELATED accept before it)".into());
         }
@@ -698,7 +730,16 @@ impl Analyser<'_> {
                 _ => return refuse(self, "it rejects with an answer statewall's over-limit reject does not give (a tcp reset, or port unreachable)".into()),
             };
             let from = if set_first { p } else { set.at - 1 };
-            let q = Self::next_deciding(flat, from.max(p), &cond);
+            let q = self.next_past_checks(flat, from.max(p), (&cond, &rec));
+            if let Some(q) = q.filter(|&q| flat[q].extra.limit.len() >= LIMITS_MAX) {
+                return refuse(
+                    self,
+                    format!(
+                        "line {}'s allow has {LIMITS_MAX} limits already, as many as statewall's allow takes",
+                        self.rules[flat[q].rule].line
+                    ),
+                );
+            }
             let fits = q.is_some_and(|q| {
                 flat[q].verdict == Verdict::Accept
                     && self.rules[flat[q].rule].extra.limit.is_none()
@@ -722,10 +763,13 @@ impl Analyser<'_> {
         if let Err(why) = Rate::parse(&rate) {
             return refuse(self, format!("{rate}: {why}"));
         }
-        used[si] = true;
+        match si {
+            Some(si) => used[si] = true,
+            None => accepts[set.at] = Some(true),
+        }
         gone[p] = q != p;
         // `recent` keeps whole addresses, IPv6 ones too
-        flat[q].extra.limit = Some(format!(
+        flat[q].extra.limit.push(format!(
             "{{ rate = \"{rate}\", per = \"source\", ipv6_prefix = 128, over = \"{over}\" }}"
         ));
         let (sl, ul, al) = (
@@ -754,57 +798,166 @@ impl Analyser<'_> {
 impl Analyser<'_> {
     /// The `--set` of recent check `flat[p]` (named as `rec`): right before it, or (a check
     /// that drops, not `negated`) right after it, with the same matches and nothing deciding
-    /// those packets in between. Returns its index in `sets`, it, and whether it comes first;
-    /// Err with why there is none.
-    fn recent_set<'a>(
+    /// those packets in between; or (not `negated`) the ACCEPT after it that sets (`-m recent
+    /// --set … -j ACCEPT`, at `flat[q]`: a Side at q). Returns its index in `sets` (None for
+    /// such an ACCEPT), it, and whether it comes first; Err with why there is none.
+    fn recent_set(
         &self,
         flat: &[Flat],
         p: usize,
         rec: &Recent,
-        sets: &'a [Side],
-        used: &[bool],
+        (sets, used, accepts): (&[Side], &[bool], &[Option<bool>]),
         negated: bool,
-    ) -> Result<(usize, &'a Side, bool), String> {
+    ) -> Result<(Option<usize>, Side, bool), String> {
         let cond = &flat[p].cond;
-        let named = |s: &Side| {
-            self.rules[s.rule]
-                .extra
+        let named = |r: &IptRule| {
+            r.extra
                 .recent
                 .as_ref()
                 .is_some_and(|x| x.name() == rec.name())
         };
+        // between them only rules these packets never meet, or (not `negated`) other checks
+        // of the list that drop, with the same matches: each a limit of the same allow
+        let clear = |from: usize, to: usize| {
+            !(from..to).any(|k| {
+                flat[k].cond.overlaps(cond)
+                    && (negated || flat[k].cond != *cond || !self.sibling(flat, k, rec))
+            })
+        };
+        // one `--set` serves the checks of its list beside it: each other one is a sibling
+        // (or the `clear` above fails)
+        let free = |i: usize, s: &Side| !used[i] || !negated && s.cond == *cond;
         let before = sets
             .iter()
             .enumerate()
             .rev()
-            .find(|(_, s)| s.at <= p && named(s))
-            .filter(|(i, s)| {
-                s.cond == *cond && !used[*i] && !(s.at..p).any(|k| flat[k].cond.overlaps(cond))
-            });
+            .find(|(_, s)| s.at <= p && named(&self.rules[s.rule]))
+            .filter(|(i, s)| s.cond == *cond && free(*i, s) && clear(s.at, p));
+        if let Some((i, s)) = before {
+            return Ok((Some(i), s.clone(), true));
+        }
         let after = sets
             .iter()
             .enumerate()
-            .find(|(_, s)| s.at > p && named(s))
-            .filter(|(i, s)| {
-                !negated
-                    && s.cond == *cond
-                    && !used[*i]
-                    && !(p + 1..s.at).any(|k| flat[k].cond.overlaps(cond))
-            });
-        if let Some((i, s)) = before {
-            return Ok((i, s, true));
-        }
+            .find(|(_, s)| s.at > p && named(&self.rules[s.rule]))
+            .filter(|(i, s)| !negated && s.cond == *cond && free(*i, s) && clear(p + 1, s.at));
         if let Some((i, s)) = after {
-            return Ok((i, s, false));
+            return Ok((Some(i), s.clone(), false));
         }
-        Err(match sets.iter().find(|s| named(s)) {
-            Some(s) => format!(
+        let accept = self.next_past_checks(flat, p, (cond, rec)).filter(|&q| {
+            !negated
+                && accepts[q].is_some()
+                && named(&self.rules[flat[q].rule])
+                && flat[q].cond == *cond
+        });
+        if let Some(q) = accept {
+            let s = Side {
+                rule: flat[q].rule,
+                cond: flat[q].cond.clone(),
+                at: q,
+                via: flat[q].via.clone(),
+            };
+            return Ok((None, s, false));
+        }
+        let any_set = sets
+            .iter()
+            .map(|s| s.rule)
+            .chain(
+                (0..flat.len())
+                    .filter(|&q| accepts[q].is_some())
+                    .map(|q| flat[q].rule),
+            )
+            .find(|&r| named(&self.rules[r]));
+        Err(match any_set {
+            Some(r) => format!(
                 "the `--set` of line {} is not right before or after it with the same matches",
-                self.rules[s.rule].line
+                self.rules[r].line
             ),
             None => format!("no `--set --name {}` comes with it", rec.name()),
         })
     }
+
+    /// Another way into `--set` rule `set` (a jump that leads to it, or the rule itself when
+    /// `set` came by a jump) whose packets differ from `set`'s in more than their source:
+    /// a source can then fill the list from both. Differing sources keep their counts apart,
+    /// as `recent` keeps one per source address.
+    /// Returns the rules each way starts from (its outermost jump, or the rule itself).
+    fn shared_list(flat: &[Flat], sets: &[Side], set: &Side) -> Option<Vec<usize>> {
+        let unsourced = |c: &Cond| Cond {
+            src: None,
+            ..c.clone()
+        };
+        let own = unsourced(&set.cond);
+        let side_ways = sets
+            .iter()
+            .filter(|s| s.rule == set.rule)
+            .map(|s| (&s.cond, s.via.first().copied().unwrap_or(s.rule)));
+        let flat_ways = flat
+            .iter()
+            .filter(|f| f.rule == set.rule)
+            .map(|f| (&f.cond, f.via.first().copied().unwrap_or(f.rule)));
+        let ways: Vec<(&Cond, usize)> = side_ways.chain(flat_ways).collect();
+        if ways.iter().all(|(c, _)| unsourced(c) == own) {
+            return None;
+        }
+        let mut starts: Vec<usize> = ways.into_iter().map(|(_, w)| w).collect();
+        starts.sort_unstable();
+        starts.dedup();
+        Some(starts)
+    }
+
+    /// Whether `flat[k]` is a check of list `rec` with a `--hitcount` that drops or rejects
+    /// (not negated), with the same matches as `rec`'s: a sibling, each of them a limit of
+    /// the allow after them.
+    fn sibling(&self, flat: &[Flat], k: usize, rec: &Recent) -> bool {
+        let r = &self.rules[flat[k].rule];
+        r.extra.recent.as_ref().is_some_and(|x| {
+            x.name() == rec.name()
+                && x.hitcount.is_some()
+                && matches!(x.check, Some(("update" | "rcheck", false)))
+        }) && matches!(flat[k].verdict, Verdict::Drop | Verdict::Reject(_))
+    }
+
+    /// The first rule after `flat[p]` that meets some of the packets of `cond`, past the
+    /// other checks of list `rec` with those matches (siblings).
+    fn next_past_checks(
+        &self,
+        flat: &[Flat],
+        p: usize,
+        (cond, rec): (&Cond, &Recent),
+    ) -> Option<usize> {
+        (p + 1..flat.len()).find(|&q| {
+            flat[q].cond.overlaps(cond) && !(flat[q].cond == *cond && self.sibling(flat, q, rec))
+        })
+    }
+
+    /// An ACCEPT that also records its packets' sources (`-m recent --set … -j ACCEPT`) that
+    /// no check before it uses: a plain allow when nothing checks its list (noted), refused
+    /// otherwise.
+    fn unchecked_set_accept(&mut self, r: &IptRule) {
+        let rec = r.extra.recent.as_ref().expect("a recent");
+        let checked = self.rules.iter().any(|o| {
+            o.extra
+                .recent
+                .as_ref()
+                .is_some_and(|x| x.check.is_some() && x.name() == rec.name())
+        });
+        if checked {
+            self.error(r.span.clone(), "a `-m recent --set` on an ACCEPT statewall cannot map", format!("statewall maps `--set --name {} … -j ACCEPT` with the checks right before it that drop what the list already holds too often (`--rcheck`/`--update --seconds S --hitcount H --name {} -j DROP`, the same matches): the allow's per-source limit", rec.name(), rec.name()));
+        } else {
+            self.notes.push(format!("line {}: `-m recent --set --name {}` records sources on a list no rule checks: the ACCEPT is kept, the list left out", r.line, rec.name()));
+        }
+    }
+}
+
+/// Whether rule `r` is an ACCEPT that also records its packets' sources (`-m recent --set …
+/// -j ACCEPT`).
+fn set_accept(r: &IptRule) -> bool {
+    r.target == Target::Accept
+        && r.extra
+            .recent
+            .as_ref()
+            .is_some_and(|x| x.set && x.check.is_none())
 }
 
 /// `secs / n` as a short number of seconds.

@@ -171,6 +171,7 @@ impl Analyser<'_> {
                     rule: i,
                     cond,
                     at: walk.out.len(),
+                    via: walk.via.clone(),
                 });
                 return;
             }

@@ -314,8 +314,14 @@ fn entry(t: &mut String, kind: &str, e: &Entry) {
     if let Some(set) = &e.extra.add_to_set {
         let _ = writeln!(t, "add_to_set = \"{set}\"");
     }
-    if let Some(l) = &e.extra.limit {
-        let _ = writeln!(t, "limit = {l}");
+    match e.extra.limit.as_slice() {
+        [] => {}
+        [l] => {
+            let _ = writeln!(t, "limit = {l}");
+        }
+        ls => {
+            let _ = writeln!(t, "limit = [\n  {},\n]", ls.join(",\n  "));
+        }
     }
     if let Some(c) = &e.extra.connections {
         let _ = writeln!(t, "connections = {c}");
