@@ -35,6 +35,7 @@ mod lines;
 mod naming;
 mod notes;
 mod pkttype;
+mod recent;
 mod rule;
 mod text;
 mod trap;
