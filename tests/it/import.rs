@@ -888,6 +888,31 @@ fn differential_ssh_guard_with_two_windows() {
     assert_eq!(want, [C, C, T, C, T, C, C, C, R], "{want:?}");
 }
 
+/// Conditional RETURNs (`ok-conditional-return.rules`): the host a RETURN skips meets the
+/// reject after the jump, the other client the ssh accept; the DROP after RETURNs by address
+/// type drops nothing the clients send to the firewall's own address.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_conditional_return() {
+    differential("d-cret", "ok-conditional-return.rules", None, &[22, 80]);
+}
+
+/// An `iptables-save` of a ufw host (`ok-ufw.rules`): `ufw limit ssh` (a `-m recent` check
+/// that jumps to a chain that logs and rejects) lets 5 NEW connections per source in 30 s
+/// through and rejects the 6th, another source still connects, and the web port and the
+/// dropped one answer as in iptables. The same connections, in order, to iptables-restore of
+/// the file and to its import: the same answers.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_ufw_host() {
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let mut steps = vec![(c, 22); 6];
+    steps.extend([(o, 22), (c, 80), (c, 4001)]);
+    let (want, _) = replay("d-ufw", "ok-ufw.rules", &[22, 80, 4001], &steps);
+    use Verdict::{Connected as C, Refused as R, TimedOut as T};
+    assert_eq!(want, [C, C, C, C, C, R, C, C, T], "{want:?}");
+}
+
 /// The Arch wiki's port-scan trap (`ok-portscan-trap.rules`): a source that tries a closed
 /// port is refused on the open ones too, another source is not, until it tries one. The
 /// same connections, in order, to iptables-restore of the file and to statewall's import

@@ -25,6 +25,9 @@ use crate::core::plan::CtStates;
 pub(super) struct Extra {
     pub(super) log: LogOpts,
     pub(super) limit: Option<LimitOpts>,
+    /// where `--limit` (`--hashlimit-upto`) is: a limit on a jump or a RETURN is judged once
+    /// the chains are known (`chains.rs`)
+    pub(super) limit_span: Option<Range<usize>>,
     pub(super) recent: Option<Recent>,
     /// `-m connlimit` (`connlimit.rs`)
     pub(super) connlimit: Option<super::connlimit::ConnOpts>,

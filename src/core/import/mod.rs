@@ -23,6 +23,7 @@
 mod addrtype;
 mod analyse;
 mod build;
+mod chains;
 mod classify;
 mod cond;
 mod connlimit;
