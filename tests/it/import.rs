@@ -897,6 +897,40 @@ fn differential_conditional_return() {
     differential("d-cret", "ok-conditional-return.rules", None, &[22, 80]);
 }
 
+/// A limited accept of established and related packets (`ok-limit-states.rules`), read in the
+/// file's own order: the same verdicts as iptables-restore of the file, probe for probe.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_limit_of_established_packets() {
+    differential("d-lst", "ok-limit-states.rules", None, &[22, 80]);
+}
+
+/// `-m recent` guards whose connections a wider ACCEPT takes (`ok-recent-falls-through.rules`):
+/// the check becomes that allow, with its limit. The same connections, in order, to
+/// iptables-restore of the file and to its import: the third from one source in 30 s is
+/// dropped, another source and the wider accept's other port still get in.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_recent_guard_before_a_wider_accept() {
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps = [
+        (c, 2222),
+        (c, 2222),
+        (c, 2222),
+        (o, 2222),
+        (c, 2223),
+        (c, 8080),
+    ];
+    let (want, _) = replay(
+        "d-rft",
+        "ok-recent-falls-through.rules",
+        &[2222, 2223, 8080],
+        &steps,
+    );
+    use Verdict::{Connected as C, TimedOut as T};
+    assert_eq!(want, [C, C, T, C, C, T], "{want:?}");
+}
+
 /// An `iptables-save` of a ufw host (`ok-ufw.rules`): `ufw limit ssh` (a `-m recent` check
 /// that jumps to a chain that logs and rejects) lets 5 NEW connections per source in 30 s
 /// through and rejects the 6th, another source still connects, and the web port and the

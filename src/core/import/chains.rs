@@ -177,9 +177,18 @@ pub(super) fn jumps(src: &str, rules: &mut Vec<IptRule>, diags: &mut Diags, note
         trap_check(cond, extra, target);
         late.push(i);
     }
+    // a chain nothing jumps to is never walked (noted as such)
+    let walked = |c: &str| {
+        FILTER_CHAINS.contains(&c)
+            || rules
+                .iter()
+                .enumerate()
+                .any(|(j, r)| !gone[j] && matches!(&r.target, Target::Jump(x) if x == c))
+    };
     for i in late {
         let r = &rules[i];
         if !gone[i]
+            && walked(&r.chain)
             && !matches!(r.target, Target::Accept)
             && let Some(span) = &r.extra.limit_span
         {

@@ -547,7 +547,10 @@ mod tests {
             ..Default::default()
         };
         let not_local = local.negated().unwrap();
-        assert_eq!(not_local.dst_type, Some(super::super::addrtype::ALL_TYPES & !(1 << 1)));
+        assert_eq!(
+            not_local.dst_type,
+            Some(super::super::addrtype::ALL_TYPES & !(1 << 1))
+        );
         assert!(!not_local.overlaps(&local));
         let iif = Cond {
             iif: Some("eth1".into()),
@@ -559,7 +562,11 @@ mod tests {
             ports: Some(vec![PortRange { lo: 22, hi: 22 }]),
             ..Default::default()
         };
-        assert_eq!(ssh.negated(), None, "not tcp, or tcp to another port: two conditions");
+        assert_eq!(
+            ssh.negated(),
+            None,
+            "not tcp, or tcp to another port: two conditions"
+        );
         assert_eq!(Cond::default().negated(), None, "nothing is left");
         let two = Cond {
             src: Some(host),

@@ -549,7 +549,13 @@ impl Analyser<'_> {
                 return;
             }
         };
-        if !self.new_only(flat, p, &cond) && self.lower.established && cond.states.is_none() {
+        let named = cond.states.filter(|s| s & !(CtStates::NEW | EST) == 0);
+        if !self.new_only(flat, p, &cond) && self.lower.established && named.is_some() {
+            // no established rule in this reading: the allow keeps the states it names, and
+            // its limit counts their packets, as iptables' does
+            self.notes.push(format!("line {}: `{}` limits the packets of the states it names: its allow says them (`state`), so that statewall's limit counts them too", r.line, shorten(&r.text, 80)));
+        } else if !self.new_only(flat, p, &cond) && self.lower.established && cond.states.is_none()
+        {
             // no established rule in this reading: the allow says the states it takes, and
             // its limit counts their packets, as iptables' limit counts every packet
             flat[p].cond.states = Some(CtStates::NEW | EST);

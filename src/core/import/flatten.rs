@@ -292,6 +292,23 @@ impl Analyser<'_> {
                 self.notes.push(format!("line {}: `{}` is never reached (line {} {verb} every packet it matches first) and is left out", r.line, shorten(&r.text, 80), by.line));
             }
         }
+        // a LOG or a `--set` that an earlier rule's packets never get past is never reached
+        let side = std::mem::take(&mut self.side);
+        for s in side {
+            let by = (0..s.at.min(flat.len())).find(|&j| {
+                !gone[j] && decides_all(&flat[j]) && super::extra::covers(&flat[j].cond, &s.cond)
+            });
+            match by {
+                Some(j) => {
+                    let r = &rules[s.rule];
+                    if !said.contains(&r.line) {
+                        said.push(r.line);
+                        self.notes.push(format!("line {}: `{}` is never reached (line {} decides every packet it matches first) and is left out", r.line, shorten(&r.text, 80), rules[flat[j].rule].line));
+                    }
+                }
+                None => self.side.push(s),
+            }
+        }
         // the LOGs and `--set`s met before flat[at] stay before the rule that is there now
         for s in &mut self.side {
             s.at -= gone[..s.at.min(gone.len())].iter().filter(|g| **g).count();

@@ -116,7 +116,7 @@ impl Analyser<'_> {
             }
         } else {
             let from = if set_first { p } else { set.at - 1 };
-            match self.guarded_allow(flat, (p, from.max(p)), &rec) {
+            match self.guarded_allow(flat, (p, from.max(p)), (&rec, fin)) {
                 Ok(found) => found,
                 Err(why) => return refuse(self, why),
             }
@@ -132,6 +132,8 @@ impl Analyser<'_> {
             None => accepts[set.at] = Some(true),
         }
         gone[p] = q != p;
+        // a check that becomes the allow it guards (`guarded_allow`), or a negated one
+        flat[q].verdict = Verdict::Accept;
         // `recent` keeps whole addresses, IPv6 ones too
         flat[q].extra.limit.push(format!(
             "{{ rate = \"{rate}\", per = \"source\", ipv6_prefix = 128, over = \"{over}\" }}"
@@ -152,12 +154,15 @@ impl Analyser<'_> {
 
     /// The allow a check that drops or rejects (`flat[p]`, of list `rec`) guards: the first
     /// rule after `flat[from]` for its packets, past the list's other checks, an ACCEPT with
-    /// the same matches; and the limit's `over` for the check's verdict. Err with why not.
+    /// the same matches; or, when that rule (or the final rule) accepts every one of them and
+    /// the list has no other check there, the check itself (`p`: it becomes that allow, as
+    /// what it does not drop is accepted anyway). And the limit's `over` for the check's
+    /// verdict. Err with why not.
     fn guarded_allow(
         &self,
         flat: &[Flat],
         (p, from): (usize, usize),
-        rec: &Recent,
+        (rec, fin): (&Recent, FinalRule),
     ) -> Result<(usize, &'static str), String> {
         let cond = &flat[p].cond;
         let reset = if cond.proto == Some(6) {
@@ -184,12 +189,27 @@ impl Analyser<'_> {
                 && stateless(&flat[q].cond) == stateless(cond)
                 && flat[q].cond.states.is_none_or(|s| s & CtStates::NEW != 0)
         };
-        match q.filter(|&q| fits(q)) {
-            Some(q) => Ok((q, over)),
-            None => {
-                Err("the next rule for these packets is not an ACCEPT with the same matches".into())
-            }
+        if let Some(q) = q.filter(|&q| fits(q)) {
+            return Ok((q, over));
         }
+        let decides_all = |q: usize| {
+            let x = &self.rules[flat[q].rule].extra;
+            x.limit.is_none() && x.recent.is_none() && x.connlimit.is_none()
+        };
+        let accepts_all = match q {
+            None => fin.1 == Verdict::Accept,
+            Some(q) => {
+                flat[q].verdict == Verdict::Accept
+                    && decides_all(q)
+                    && super::extra::covers(&flat[q].cond, cond)
+            }
+        };
+        let alone =
+            !(0..flat.len()).any(|k| k != p && flat[k].cond == *cond && self.sibling(flat, k, rec));
+        if accepts_all && alone {
+            return Ok((p, over));
+        }
+        Err("the next rule for these packets is not an ACCEPT with the same matches, nor one that accepts them all".into())
     }
 
     /// The note on a check mapped as a limit: the lines of its `--set`, of itself and of the
