@@ -81,6 +81,9 @@ use crate::support::{Netns, Output, TempPolicy, bin, repo_path, run_cmd, statewa
 const PROBE_TIMEOUT: Duration = Duration::from_millis(400);
 const RETRY_TIMEOUT: Duration = Duration::from_millis(1500);
 const PARALLEL: usize = 48;
+/// The longest wait for limits' buckets to fill before a second look (`Facts::refill`):
+/// slower ones are looked at again as the first time.
+const REFILL_WAIT_MAX: Duration = Duration::from_secs(20);
 /// At most this many probes per (group, family), by cutting the port lists.
 const GROUP_BUDGET: usize = 240;
 const MAX_SOURCES: usize = 4;
@@ -751,8 +754,17 @@ fn compare(
     let differ: Vec<usize> = (0..probes.len()).filter(|&k| a[k] != b[k]).collect();
     let mut diffs = Vec::new();
     if !differ.is_empty() {
-        // a difference must survive a slower second look in both copies
+        // a difference must survive a slower second look in both copies; where a limit's
+        // bucket decides, once both buckets are full again (a short wait), one probe at a
+        // time, so that both meet their tokens in the same order
         let again: Vec<Probe> = differ.iter().map(|&k| probes[k].clone()).collect();
+        let par = match facts.refill.filter(|d| *d <= REFILL_WAIT_MAX) {
+            Some(d) => {
+                std::thread::sleep(d + Duration::from_millis(500));
+                1
+            }
+            None => par,
+        };
         let (a2, b2) = std::thread::scope(|s| {
             let a = s.spawn(|| run_matrix(&ora, &again, RETRY_TIMEOUT, par));
             let b = s.spawn(|| run_matrix(&ours, &again, RETRY_TIMEOUT, par));

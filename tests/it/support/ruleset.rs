@@ -263,6 +263,39 @@ pub struct Facts {
     /// a `-m recent --set` with a verdict (a port-scan trap): a probe changes what the
     /// probes after it from the same source get, so they run one at a time, in order
     pub in_order: bool,
+    /// the longest time a `-m limit`/`-m hashlimit` bucket of a rule that decides (not a
+    /// LOG) takes to fill again from empty (`--limit-burst` / `--limit`): the probes share
+    /// its tokens, so which of them get one depends on timing; a second look waits for it
+    pub refill: Option<std::time::Duration>,
+}
+
+/// How long the bucket of limit rule `words` takes to fill from empty, if it has one and
+/// decides (a LOG's limit only says what is logged).
+fn refill_of(words: &[String]) -> Option<std::time::Duration> {
+    let after = |opt: &str| {
+        words
+            .iter()
+            .position(|w| w == opt)
+            .and_then(|i| words.get(i + 1))
+    };
+    let target = after("-j").or_else(|| after("--jump"))?;
+    if target == "LOG" || target == "NFLOG" {
+        return None;
+    }
+    let rate = after("--limit").or_else(|| after("--hashlimit-upto"))?;
+    let (n, unit) = rate.split_once('/').unwrap_or((rate.as_str(), "hour"));
+    let n: f64 = n.parse().ok().filter(|n: &f64| *n > 0.0)?;
+    let per = match unit.chars().next()? {
+        's' => 1.0,
+        'm' => 60.0,
+        'h' => 3600.0,
+        _ => 86400.0,
+    };
+    let burst: f64 = after("--limit-burst")
+        .or_else(|| after("--hashlimit-burst"))
+        .and_then(|b| b.parse().ok())
+        .unwrap_or(5.0);
+    Some(std::time::Duration::from_secs_f64(burst * per / n))
 }
 
 pub fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
@@ -279,6 +312,11 @@ impl Facts {
                 let has = |x: &str| r.words.iter().any(|w| w == x);
                 has("recent") && has("--set") && (has("-j") || has("--jump"))
             }),
+            refill: rules
+                .iter()
+                .filter(|r| r.table == "filter")
+                .filter_map(|r| refill_of(&r.words))
+                .max(),
             ..Facts::default()
         };
         for r in &rules {
@@ -429,6 +467,7 @@ impl Facts {
         }
         self.negated_address |= other.negated_address;
         self.in_order |= other.in_order;
+        self.refill = self.refill.max(other.refill);
     }
 }
 
