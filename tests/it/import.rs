@@ -897,6 +897,14 @@ fn differential_conditional_return() {
     differential("d-cret", "ok-conditional-return.rules", None, &[22, 80]);
 }
 
+/// A chain read in the file's own order with an ssh guard and a LOG
+/// (`ok-file-order-extras.rules`): the same verdicts as iptables-restore, probe for probe.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_file_order_with_a_guard_and_a_log() {
+    differential("d-foe", "ok-file-order-extras.rules", None, &[22, 25, 80]);
+}
+
 /// A limited accept of established and related packets (`ok-limit-states.rules`), read in the
 /// file's own order: the same verdicts as iptables-restore of the file, probe for probe.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]

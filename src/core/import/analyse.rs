@@ -271,8 +271,10 @@ impl Analyser<'_> {
         }
         let final_rule = self.final_rule(policies, &mut flat)?;
         self.cut_shadowed(&mut flat);
-        // kept to try once more in the file's own order, if need be
+        // kept to try once more in the file's own order, if need be (with the LOGs and
+        // `--set`s met on the walk, which a reading takes)
         let again = (flat.clone(), self.diags.clone(), self.notes.clone());
+        let side = self.side.clone();
         let first = self.lower;
         let (mut log_final, mut found, mut ranked) = self.attempt(flat, final_rule, first);
         let mut read_as = first;
@@ -290,6 +292,7 @@ impl Analyser<'_> {
             // keeps its place, and the order check proves the rest as before
             let had_established = found.established.is_some();
             let (flat, diags, notes) = again;
+            self.side = side;
             let refused = std::mem::replace(&mut self.diags, diags);
             let noted = std::mem::replace(&mut self.notes, notes);
             let (l, f, r) = self.attempt(flat, final_rule, full);
