@@ -268,6 +268,7 @@ numbers! {
     NFTA_LOG_LEVEL: u16 = 5;
 
     // enum nft_payload_bases
+    NFT_PAYLOAD_LL_HEADER: u32 = 0;
     NFT_PAYLOAD_NETWORK_HEADER: u32 = 1;
     NFT_PAYLOAD_TRANSPORT_HEADER: u32 = 2;
 
@@ -282,6 +283,7 @@ numbers! {
     NFT_META_IIFNAME: u32 = 6;
     NFT_META_OIF: u32 = 5;
     NFT_META_OIFNAME: u32 = 7;
+    NFT_META_IIFTYPE: u32 = 8;
     NFT_META_NFPROTO: u32 = 15;
     NFT_META_L4PROTO: u32 = 16;
     NFT_META_PKTTYPE: u32 = 19;
@@ -294,6 +296,9 @@ numbers! {
     PACKET_HOST: u8 = 0;
     PACKET_BROADCAST: u8 = 1;
     PACKET_MULTICAST: u8 = 2;
+
+    // linux/if_arp.h: dev->type of an ethernet device, what `meta iiftype ether` compares
+    ARPHRD_ETHER: u16 = 1;
 
     // enum nft_exthdr_attributes
     NFTA_EXTHDR_DREG: u16 = 1;
@@ -390,9 +395,10 @@ mod uapi_check {
     use super::ALL;
 
     /// The headers `nft.rs` takes its numbers from.
-    const HEADERS: [&str; 7] = [
+    const HEADERS: [&str; 8] = [
         "linux/netlink.h",
         "linux/if_packet.h",
+        "linux/if_arp.h",
         "linux/in6.h",
         "linux/netfilter.h",
         "linux/netfilter/nfnetlink.h",

@@ -158,6 +158,13 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
                 _ => !present,
             }
         }
+        // a frame's source MAC is unknown to the lint: a packet on loopback came in on no
+        // ethernet device and matches neither way (nft's `meta iiftype ether` fails); one
+        // from elsewhere may carry any address, taken the cautious way (matched by a drop or
+        // reject, not by an accept)
+        Match::EtherSrc { .. } => {
+            p.iif != crate::core::plan::LOOPBACK_IFINDEX && rule.verdict != Verdict::Accept
+        }
         // nothing DNAT'ed the lint's packets: their original port is their port
         Match::CtOrigDport(r) => p.dport.is_some_and(|d| r.lo <= d && d <= r.hi),
         // every interface but one: the lint's packets arrive on loopback (by index) or on
@@ -695,6 +702,21 @@ mod tests {
         assert!(!allow("tcp_option = \"timestamp\""));
         assert!(!allow("tcp_option = 64"));
         assert!(allow("except_tcp_option = 64"));
+    }
+
+    #[test]
+    fn a_source_mac_is_unknown_and_taken_the_cautious_way() {
+        let ssh = "[[allow]]\nname = \"ssh\"\ntcp = [22]\n";
+        let blocked = |key: &str| {
+            let p = plan(&format!("[[block]]\nname = \"b\"\n{key}\n{ssh}"));
+            !check(&p, &ssh_facts()).is_empty()
+        };
+        // the admin's frames may carry any address: a block of one, or of all but one, may cut
+        assert!(blocked("mac = \"02:00:00:00:00:01\""));
+        assert!(blocked("except_mac = \"02:00:00:00:00:01\""));
+        // … and an allow of one may not let them in
+        let p = plan("[[allow]]\nname = \"ssh\"\ntcp = [22]\nmac = \"02:00:00:00:00:01\"\n");
+        assert!(!check(&p, &ssh_facts()).is_empty());
     }
 
     #[test]

@@ -366,6 +366,12 @@ pub struct More {
     /// 64 missing`). Either alone means every TCP packet (as `except_tcp` does).
     pub tcp_option: Vec<u8>,
     pub except_tcp_option: Vec<u8>,
+    /// `mac`: the source MAC address of the ethernet frame the packet arrived in, any of
+    /// these (`ether saddr 02:00:00:00:00:01`, one rule per address; nft checks `meta iiftype
+    /// ether` first); `except_mac`: none of these (`ether saddr != …`). A packet that did not
+    /// arrive on an ethernet device matches neither (xt_mac). Input and forward only.
+    pub mac: Vec<[u8; 6]>,
+    pub except_mac: Vec<[u8; 6]>,
     /// `add_to_set` (a block or reject): each packet the entry's rules decide adds its
     /// source to this live set of single addresses, or renews its lifetime there (`update
     /// @ip4_<set> { ip saddr }`, iptables' `-m recent --set`)

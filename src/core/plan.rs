@@ -222,6 +222,10 @@ pub enum Match {
     /// header carries an option of this kind (needs `L4Proto(6)` before it; an entry's
     /// `tcp_option`, `except_tcp_option`)
     TcpOption { kind: u8, present: bool },
+    /// `ether saddr 02:00:00:00:00:01` / `ether saddr != …`: the source address of the
+    /// ethernet header, after `meta iiftype ether` (a packet that did not arrive on an
+    /// ethernet device matches neither; an entry's `mac`, `except_mac`)
+    EtherSrc { mac: [u8; 6], not: bool },
     /// `th dport != <range>`: an exception (`except_tcp`, `except_udp`; needs an `L4Proto`
     /// before it)
     DstPortNot(PortRange),

@@ -333,6 +333,11 @@ fn single(m: Match) -> String {
             crate::core::exthdr::nft_tcp_option_name(kind),
             if present { "exists" } else { "missing" }
         ),
+        Match::EtherSrc { mac, not } => format!(
+            "ether saddr {}{}",
+            if not { "!= " } else { "" },
+            crate::core::header::mac_text(mac)
+        ),
         Match::IfNot { out, wild, name } => format!(
             "{}ifname != \"{}{}\"",
             if out { "o" } else { "i" },

@@ -14,6 +14,7 @@ mod kernel;
 mod lifecycle;
 mod limits;
 mod live_sets;
+mod mac;
 mod metrics;
 mod pkttype;
 mod plan;

@@ -29,6 +29,7 @@
 //! | `fib` | `AddrType` | `fib daddr type local`, `fib saddr type != broadcast` |
 //! | `pkttype` | `PktType` | `meta pkttype broadcast`, `meta pkttype != multicast` |
 //! | `exthdr` | `RtType`, `TcpOption` | `rt type 0`, `rt type != 2`, `tcp option 64 exists`, `tcp option maxseg missing` |
+//! | `ether` | `EtherSrc` | `ether saddr 02:00:00:00:00:01`, `ether saddr != …` (after `meta iiftype ether`) |
 //! | `log` | `Verdict::Log` | `log prefix "statewall ssh: " level info` |
 //! | `counter` | every rule's counter | `counter` |
 //! | `verdict` | `Verdict` | `accept`, `drop`, `jump entries_1`, `reject with …` |
@@ -51,6 +52,7 @@ mod ct_state;
 mod ctorig;
 mod daddr;
 mod dport;
+mod ether;
 mod exthdr;
 mod fib;
 mod icmp;
@@ -270,6 +272,7 @@ fn encode_match(
             placeholder(out, own, |l| exthdr::encode_option_load(l, kind));
             exthdr::encode_option_cmp(out, present);
         }
+        Match::EtherSrc { mac, not } => ether::encode(out, mac, not),
         Match::DstPortNot(ports) => dport::encode_not(out, own, ports),
         Match::SrcPortNot(ports) => sport::encode_not(out, own, ports),
     }
@@ -371,6 +374,7 @@ const DECODERS: &[fn(&At) -> Decoding] = &[
     fib::decode,
     pkttype::decode,
     exthdr::decode,
+    ether::decode,
     limit::decode,
     log::decode,
     iif::decode,

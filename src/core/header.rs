@@ -1,0 +1,106 @@
+//! What the link-layer and IP headers say of a packet, as an entry matches it: the source
+//! MAC address of the ethernet frame it arrived in (`mac`, nft's `ether saddr`; iptables'
+//! `-m mac --mac-source`), and their exceptions. Pure data, no I/O.
+
+use crate::core::model::More;
+use crate::core::plan::Match;
+
+/// A MAC address as people write it: six pairs of hex digits separated by `:` (or `-`),
+/// any case. None for anything else.
+pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
+    let sep = if text.contains('-') { '-' } else { ':' };
+    let mut out = [0u8; 6];
+    let mut parts = text.split(sep);
+    for b in &mut out {
+        let p = parts.next()?;
+        if p.len() != 2 || !p.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
+/// A MAC address as nft and the policy write it: `02:00:00:00:00:01`.
+pub fn mac_text(mac: [u8; 6]) -> String {
+    let parts: Vec<String> = mac.iter().map(|b| format!("{b:02x}")).collect();
+    parts.join(":")
+}
+
+/// Whether an entry says anything of the source MAC address.
+pub fn has_mac(m: &More) -> bool {
+    !m.mac.is_empty() || !m.except_mac.is_empty()
+}
+
+/// One variant per positive value (none: one variant without), each with every exception.
+fn variants<T: Copy>(pos: &[T], not: &[T], one: impl Fn(T, bool) -> Match) -> Vec<Vec<Match>> {
+    let nots: Vec<Match> = not.iter().map(|&v| one(v, true)).collect();
+    if pos.is_empty() {
+        return vec![nots];
+    }
+    pos.iter()
+        .map(|&v| {
+            let mut m = vec![one(v, false)];
+            m.extend(nots.iter().copied());
+            m
+        })
+        .collect()
+}
+
+/// The source-MAC matches of an entry's rules: one variant per `mac`, each with every
+/// `except_mac` as `!=`; `[[]]` for an entry that uses neither. Both need a frame that came
+/// in on an ethernet device (nft checks `meta iiftype ether` first, as xt_mac does).
+pub fn mac_matches(m: &More) -> Vec<Vec<Match>> {
+    variants(&m.mac, &m.except_mac, |mac, not| Match::EtherSrc {
+        mac,
+        not,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mac_addresses_as_written_and_as_nft_writes_them() {
+        let a = [0x02, 0, 0, 0, 0, 0x01];
+        assert_eq!(parse_mac("02:00:00:00:00:01"), Some(a));
+        assert_eq!(parse_mac("02-00-00-00-00-01"), Some(a));
+        assert_eq!(
+            parse_mac("AA:bb:CC:dd:EE:ff"),
+            Some([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff])
+        );
+        for bad in [
+            "",
+            "02:00:00:00:00",
+            "02:00:00:00:00:01:02",
+            "2:0:0:0:0:1",
+            "02:00:00:00:00:0g",
+            "02:00-00:00:00:01",
+            "0200.0000.0001",
+            "+2:00:00:00:00:01",
+        ] {
+            assert_eq!(parse_mac(bad), None, "{bad}");
+        }
+        assert_eq!(
+            mac_text([0xaa, 0xbb, 0xcc, 0, 0x0d, 0xff]),
+            "aa:bb:cc:00:0d:ff"
+        );
+    }
+
+    #[test]
+    fn one_rule_per_mac_and_every_exception_in_each() {
+        assert_eq!(mac_matches(&More::default()), vec![Vec::<Match>::new()]);
+        let (a, b, c) = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 3]);
+        let e = |mac, not| Match::EtherSrc { mac, not };
+        let m = More {
+            mac: vec![a, b],
+            except_mac: vec![c],
+            ..Default::default()
+        };
+        assert_eq!(
+            mac_matches(&m),
+            vec![vec![e(a, false), e(c, true)], vec![e(b, false), e(c, true)]]
+        );
+    }
+}

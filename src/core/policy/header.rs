@@ -1,0 +1,169 @@
+//! `mac` and `except_mac` (the source MAC address of the frame a packet arrived in): one
+//! address or a list, each once, checked where written; and where they may be used (a
+//! packet the host sends arrived from no interface: not in `[output]`).
+
+use std::ops::Range;
+
+use toml::Spanned;
+use toml::de::DeValue;
+
+use super::{Checker, Entry, type_name};
+use crate::core::model::More;
+use crate::core::plan::Hook;
+
+/// What a MAC address looks like, for the messages.
+const MAC_VALID: &str = "a MAC address is six pairs of hex digits separated by colons, e.g. \"02:00:00:00:00:01\" (iptables' `-m mac --mac-source`)";
+
+impl Checker<'_> {
+    /// `mac`, `except_mac` into the entry.
+    pub(super) fn mac_key(&mut self, more: &mut More, key: &str, value: &Spanned<DeValue<'_>>) {
+        let macs = self.macs(key, value);
+        if key == "mac" {
+            more.mac = macs;
+        } else {
+            more.except_mac = macs;
+        }
+    }
+
+    /// One address or a list of them, each once.
+    fn macs(&mut self, key: &str, value: &Spanned<DeValue<'_>>) -> Vec<[u8; 6]> {
+        let span = value.span();
+        if self.tainted(&span) {
+            return Vec::new();
+        }
+        let items: Vec<&Spanned<DeValue<'_>>> = match value.get_ref() {
+            DeValue::String(_) => vec![value],
+            DeValue::Array(items) if !items.is_empty() => items.iter().collect(),
+            other => {
+                let found = match other {
+                    DeValue::Array(_) => "an empty array",
+                    other => type_name(other),
+                };
+                self.error(
+                    span,
+                    format!("expected a MAC address or a list of them for `{key}`, found {found}"),
+                    Some(format!(
+                        "write {key} = \"02:00:00:00:00:01\" or {key} = [\"02:00:00:00:00:01\", \"02:00:00:00:00:02\"]; {MAC_VALID}"
+                    )),
+                );
+                return Vec::new();
+            }
+        };
+        let mut out: Vec<[u8; 6]> = Vec::new();
+        for item in items {
+            let Some(text) = item.get_ref().as_str() else {
+                let found = type_name(item.get_ref());
+                self.error(
+                    item.span(),
+                    format!("expected a MAC address (a string) in `{key}`, found {found}"),
+                    Some(MAC_VALID.into()),
+                );
+                continue;
+            };
+            let Some(mac) = crate::core::header::parse_mac(text) else {
+                self.error(
+                    item.span(),
+                    format!("{text:?} is not a MAC address"),
+                    Some(MAC_VALID.into()),
+                );
+                continue;
+            };
+            if out.contains(&mac) {
+                self.error(
+                    item.span(),
+                    format!("{text:?} is listed twice in `{key}`"),
+                    Some("list each once".into()),
+                );
+                continue;
+            }
+            out.push(mac);
+        }
+        out
+    }
+
+    /// `mac` reads the frame a packet arrived in: a packet the host sends itself (`[output]`)
+    /// arrived in none, and iptables refuses `-m mac` in OUTPUT too.
+    pub(super) fn mac_where_packets_arrive(&mut self, entries: &[Entry]) {
+        for e in entries.iter().filter(|e| e.hook == Hook::Output) {
+            if let Some(span) = &e.mac_span {
+                self.error(
+                    span.clone(),
+                    "`mac` in [output]: a packet this host sends arrived in no frame, so it has no source MAC address to match",
+                    Some("match MAC addresses where packets arrive: in the input entries (top level) or in [forward]; iptables refuses `-m mac` in OUTPUT too".into()),
+                );
+            }
+        }
+    }
+}
+
+/// Where `mac` or `except_mac` was written, for the section check.
+pub(super) fn span_of(key: &str, value: &Spanned<DeValue<'_>>) -> Option<Range<usize>> {
+    matches!(key, "mac" | "except_mac").then(|| value.span())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::core::diag::Severity;
+    use crate::core::policy::parse;
+
+    /// The errors of `src`, rendered as `t.toml`.
+    fn errors(src: &str) -> String {
+        let (p, d) = parse(src);
+        assert!(p.is_none(), "{src}");
+        assert!(d.iter().all(|d| d.severity == Severity::Error), "{d:?}");
+        crate::core::diag::render(&d, "t.toml", src)
+    }
+
+    #[test]
+    fn mac_addresses_become_the_entry() {
+        let (p, d) = parse(
+            "[[allow]]\nname = \"a\"\nmac = \"02:00:00:00:00:01\"\n\
+             [forward]\n[[forward.block]]\nname = \"b\"\nmac = [\"AA:BB:CC:DD:EE:FF\", \"02-00-00-00-00-02\"]\n\
+             except_mac = \"02:00:00:00:00:03\"\n",
+        );
+        let p = p.unwrap_or_else(|| panic!("{d:?}"));
+        assert_eq!(p.allow[0].more.mac, [[2, 0, 0, 0, 0, 1]]);
+        let f = &p.forward.as_ref().unwrap().block[0].service.more;
+        assert_eq!(
+            f.mac,
+            [[0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff], [2, 0, 0, 0, 0, 2]]
+        );
+        assert_eq!(f.except_mac, [[2, 0, 0, 0, 0, 3]]);
+    }
+
+    #[test]
+    fn bad_addresses_are_refused_where_they_are_written() {
+        let e =
+            errors("[[block]]\nname = \"m\"\nmac = [\"02:00:00:00:00:01\", \"02:00:00:00:01\"]\n");
+        assert!(
+            e.starts_with("error: \"02:00:00:00:01\" is not a MAC address\n  --> t.toml:3:29\n"),
+            "{e}"
+        );
+        let e = errors(
+            "[[block]]\nname = \"m\"\nexcept_mac = [\"02:00:00:00:00:01\", \"02:00:00:00:00:01\"]\n",
+        );
+        assert!(
+            e.contains("is listed twice in `except_mac`\n  --> t.toml:3:36"),
+            "{e}"
+        );
+        let e = errors("[[block]]\nname = \"m\"\nmac = []\n");
+        assert!(e.contains("found an empty array"), "{e}");
+        let e = errors("[[block]]\nname = \"m\"\nmac = [2]\n");
+        assert!(
+            e.contains("expected a MAC address (a string) in `mac`, found an integer"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn output_has_no_source_mac() {
+        let e = errors(
+            "[output]\n[[output.reject]]\nname = \"m\"\nudp = [53]\nexcept_mac = \"02:00:00:00:00:01\"\n",
+        );
+        assert!(
+            e.starts_with("error: `mac` in [output]: a packet this host sends arrived in no frame")
+                && e.contains("--> t.toml:5:14"),
+            "{e}"
+        );
+    }
+}
