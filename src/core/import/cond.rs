@@ -40,6 +40,10 @@ pub(super) struct Cond {
     /// `--tcp-option`: TCP option kinds the segment carries, and (`!`) does not carry
     pub(super) tcp_opts: Vec<u8>,
     pub(super) not_tcp_opts: Vec<u8>,
+    /// `-m mac --mac-source`: the frame's source MAC address, and (`!`) addresses it does not
+    /// have (either way the frame came in on an ethernet device)
+    pub(super) mac: Option<[u8; 6]>,
+    pub(super) not_macs: Vec<[u8; 6]>,
     /// `-m recent --update`/`--rcheck --seconds S --name N` (no `--hitcount`): the source is
     /// on list N. Whether it is changes as packets come: any packet may be on it or not, so
     /// it never keeps two conditions apart, and a rule with it never decides every packet
@@ -187,6 +191,8 @@ impl Cond {
             },
             tcp_opts: joined(&self.tcp_opts, &o.tcp_opts),
             not_tcp_opts: joined(&self.not_tcp_opts, &o.not_tcp_opts),
+            mac: self.mac.or(o.mac),
+            not_macs: joined(&self.not_macs, &o.not_macs),
             in_set: joined(&self.in_set, &o.in_set),
         })
     }
@@ -235,7 +241,11 @@ impl Cond {
             && both(&self.rt_types, &o.rt_types, |a, b| {
                 !super::exthdr::rt_empty(super::exthdr::rt_and(*a, *b))
             });
-        states && addrs && ifs && l4 && opts
+        // a frame has one source address
+        let link = both(&self.mac, &o.mac, |a, b| a == b)
+            && !excluded(&self.mac, &o.not_macs, |n, p| n == p)
+            && !excluded(&o.mac, &self.not_macs, |n, p| n == p);
+        states && addrs && ifs && l4 && opts && link
     }
 }
 

@@ -161,6 +161,16 @@ impl Analyser<'_> {
             );
             return;
         }
+        if self.hook == super::classify::Hook::Output
+            && (cond.mac.is_some() || !cond.not_macs.is_empty())
+        {
+            self.error(
+                r.span.clone(),
+                "`-m mac` in OUTPUT: a packet this host sends arrived in no frame, so it has no source MAC address",
+                "iptables-restore refuses `-m mac` in OUTPUT (and in chains OUTPUT jumps to) too: match MAC addresses in INPUT or FORWARD",
+            );
+            return;
+        }
         let verdict = match &r.target {
             Target::Accept => Verdict::Accept,
             Target::Drop => Verdict::Drop,

@@ -30,6 +30,7 @@ mod entries;
 mod exthdr;
 mod extra;
 mod flatten;
+mod header;
 mod lex;
 mod lines;
 mod naming;

@@ -117,6 +117,7 @@ const ONCE: &[&[&str]] = &[
     &["--pkt-type"],
     &["--rt-type"],
     &["--tcp-option"],
+    &["--mac-source"],
     &["--src-range"],
     &["--dst-range"],
 ];
@@ -285,6 +286,9 @@ impl Parser<'_> {
             return next;
         }
         if let Some(next) = self.exthdr_option(&mut d.cond, toks, i, neg.clone()) {
+            return next;
+        }
+        if let Some(next) = self.header_option(&mut d.cond, toks, i, neg.clone()) {
             return next;
         }
         if let Some(n) = neg {
@@ -692,6 +696,7 @@ impl Parser<'_> {
                 | "addrtype"
                 | "pkttype"
                 | "iprange"
+                | "mac"
         ) {
             return i + 2;
         }

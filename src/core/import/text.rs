@@ -409,6 +409,7 @@ fn more(t: &mut String, e: &Entry) {
             let _ = writeln!(t, "{key} = [{}]", l.join(", "));
         }
     }
+    super::header::header_text(t, m);
     for (key, values) in [
         ("rt_type", &m.rt_type),
         ("except_rt_type", &m.except_rt_type),
