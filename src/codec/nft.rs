@@ -215,6 +215,16 @@ numbers! {
     NFTA_CMP_OP: u16 = 2;
     NFTA_CMP_DATA: u16 = 3;
 
+    // enum nft_byteorder_ops
+    NFT_BYTEORDER_HTON: u32 = 1;
+
+    // enum nft_byteorder_attributes
+    NFTA_BYTEORDER_SREG: u16 = 1;
+    NFTA_BYTEORDER_DREG: u16 = 2;
+    NFTA_BYTEORDER_OP: u16 = 3;
+    NFTA_BYTEORDER_LEN: u16 = 4;
+    NFTA_BYTEORDER_SIZE: u16 = 5;
+
     // enum nft_range_ops
     NFT_RANGE_NEQ: u32 = 1;
 
@@ -279,6 +289,7 @@ numbers! {
     NFTA_PAYLOAD_LEN: u16 = 4;
 
     // enum nft_meta_keys
+    NFT_META_LEN: u32 = 0;
     NFT_META_IIF: u32 = 4;
     NFT_META_IIFNAME: u32 = 6;
     NFT_META_OIF: u32 = 5;

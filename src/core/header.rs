@@ -1,6 +1,7 @@
 //! What the link-layer and IP headers say of a packet, as an entry matches it: the source
 //! MAC address of the ethernet frame it arrived in (`mac`, nft's `ether saddr`; iptables'
-//! `-m mac --mac-source`), and their exceptions. Pure data, no I/O.
+//! `-m mac --mac-source`) and the packet's length (`length`, nft's `meta length`; iptables'
+//! `-m length`), and their exceptions. Pure data, no I/O.
 
 use crate::core::model::More;
 use crate::core::plan::Match;
@@ -57,6 +58,36 @@ pub fn mac_matches(m: &More) -> Vec<Vec<Match>> {
     })
 }
 
+/// Whether an entry says anything of the packet's length.
+pub fn has_length(m: &More) -> bool {
+    !m.length.is_empty() || !m.except_length.is_empty()
+}
+
+/// Whether an entry has a match whose IPv4 and IPv6 forms differ: its rules are made per
+/// family.
+pub fn per_family(_m: &More) -> bool {
+    false
+}
+
+/// The length matches of an entry's rules: one variant per `length` range, each with every
+/// `except_length` as `!=`; `[[]]` for an entry that uses neither.
+pub fn length_matches(m: &More) -> Vec<Vec<Match>> {
+    variants(&m.length, &m.except_length, |(lo, hi), not| Match::Length {
+        lo,
+        hi,
+        not,
+    })
+}
+
+/// A length range as the policy and nft write it: `1500`, `0-1500`.
+pub fn range_text(lo: u16, hi: u16) -> String {
+    if lo == hi {
+        lo.to_string()
+    } else {
+        format!("{lo}-{hi}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +133,25 @@ mod tests {
             mac_matches(&m),
             vec![vec![e(a, false), e(c, true)], vec![e(b, false), e(c, true)]]
         );
+    }
+
+    #[test]
+    fn one_rule_per_length_range_and_every_exception_in_each() {
+        let l = |lo, hi, not| Match::Length { lo, hi, not };
+        assert_eq!(length_matches(&More::default()), vec![Vec::<Match>::new()]);
+        let m = More {
+            length: vec![(0, 100), (1500, 65535)],
+            except_length: vec![(576, 576)],
+            ..Default::default()
+        };
+        assert_eq!(
+            length_matches(&m),
+            vec![
+                vec![l(0, 100, false), l(576, 576, true)],
+                vec![l(1500, 65535, false), l(576, 576, true)]
+            ]
+        );
+        assert_eq!(range_text(1500, 1500), "1500");
+        assert_eq!(range_text(0, 1500), "0-1500");
     }
 }

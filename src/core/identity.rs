@@ -227,7 +227,8 @@ fn a_match(h: &mut Fnv, m: &Match) {
         | Match::PktType { .. }
         | Match::RtType { .. }
         | Match::TcpOption { .. }
-        | Match::EtherSrc { .. } => header_match(h, m),
+        | Match::EtherSrc { .. }
+        | Match::Length { .. } => header_match(h, m),
         Match::IfNot { out, wild, name } => {
             h.tag(33)
                 .tag(u8::from(out))
@@ -263,6 +264,10 @@ fn header_match(h: &mut Fnv, m: &Match) {
         }
         Match::EtherSrc { mac, not } => {
             h.tag(38).tag(u8::from(not)).bytes(&mac);
+        }
+        Match::Length { lo, hi, not } => {
+            h.tag(39).tag(u8::from(not));
+            h.bytes(&lo.to_be_bytes()).bytes(&hi.to_be_bytes());
         }
         _ => unreachable!("a_match hands over header matches only"),
     }

@@ -165,6 +165,20 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         Match::EtherSrc { .. } => {
             p.iif != crate::core::plan::LOOPBACK_IFINDEX && rule.verdict != Verdict::Accept
         }
+        // the lint's packets (a SYN, neighbour and router discovery) are small, their exact
+        // length unknown: at least 40 bytes and at most 1280. A range that holds all of
+        // those matches, one that holds none does not, any other is taken the cautious way
+        Match::Length { lo, hi, not } => {
+            let (a, b) = (40, 1280);
+            let within = if lo <= a && b <= hi {
+                Some(true)
+            } else if hi < a || b < lo {
+                Some(false)
+            } else {
+                None
+            };
+            within.map_or(rule.verdict != Verdict::Accept, |w| w != not)
+        }
         // nothing DNAT'ed the lint's packets: their original port is their port
         Match::CtOrigDport(r) => p.dport.is_some_and(|d| r.lo <= d && d <= r.hi),
         // every interface but one: the lint's packets arrive on loopback (by index) or on
@@ -717,6 +731,26 @@ mod tests {
         // … and an allow of one may not let them in
         let p = plan("[[allow]]\nname = \"ssh\"\ntcp = [22]\nmac = \"02:00:00:00:00:01\"\n");
         assert!(!check(&p, &ssh_facts()).is_empty());
+    }
+
+    #[test]
+    fn small_packets_meet_length_ranges_as_they_must_or_may() {
+        let ssh = "[[allow]]\nname = \"ssh\"\ntcp = [22]\n";
+        let blocked = |key: &str| {
+            let p = plan(&format!("[[block]]\nname = \"b\"\n{key}\n{ssh}"));
+            !check(&p, &ssh_facts()).is_empty()
+        };
+        assert!(blocked("length = \"0:1500\""));
+        assert!(!blocked("length = \"1400:65535\""));
+        assert!(blocked("length = \"60:100\""));
+        assert!(!blocked("except_length = \"0:1500\""));
+        let allow = |key: &str| {
+            let p = plan(&format!("[[allow]]\nname = \"ssh\"\ntcp = [22]\n{key}\n"));
+            check(&p, &ssh_facts()).is_empty()
+        };
+        assert!(allow("length = \"0:1500\""));
+        assert!(!allow("length = \"60:100\""));
+        assert!(!allow("length = \"1400:65535\""));
     }
 
     #[test]

@@ -372,6 +372,11 @@ pub struct More {
     /// arrive on an ethernet device matches neither (xt_mac). Input and forward only.
     pub mac: Vec<[u8; 6]>,
     pub except_mac: Vec<[u8; 6]>,
+    /// `length`: the packet's length from its IP header on (`meta length`, the skb's length,
+    /// what iptables' `-m length` compares), any of these ranges (one rule per range);
+    /// `except_length`: none of these
+    pub length: Vec<(u16, u16)>,
+    pub except_length: Vec<(u16, u16)>,
     /// `add_to_set` (a block or reject): each packet the entry's rules decide adds its
     /// source to this live set of single addresses, or renews its lifetime there (`update
     /// @ip4_<set> { ip saddr }`, iptables' `-m recent --set`)

@@ -226,6 +226,10 @@ pub enum Match {
     /// ethernet header, after `meta iiftype ether` (a packet that did not arrive on an
     /// ethernet device matches neither; an entry's `mac`, `except_mac`)
     EtherSrc { mac: [u8; 6], not: bool },
+    /// `meta length 0-1500` / `meta length != 576`: the packet's length (the skb's, from the
+    /// IP header on at the IP hooks), in a range or (`not`) outside it (an entry's `length`,
+    /// `except_length`)
+    Length { lo: u16, hi: u16, not: bool },
     /// `th dport != <range>`: an exception (`except_tcp`, `except_udp`; needs an `L4Proto`
     /// before it)
     DstPortNot(PortRange),
@@ -821,6 +825,7 @@ impl Rule {
                         | Match::RtType { .. }
                         | Match::TcpOption { .. }
                 ) || matches!(m, Match::DstPortNot(r) | Match::SrcPortNot(r) if r.lo != r.hi)
+                    || matches!(m, Match::Length { .. })
             })
     }
 }

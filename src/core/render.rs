@@ -338,6 +338,11 @@ fn single(m: Match) -> String {
             if not { "!= " } else { "" },
             crate::core::header::mac_text(mac)
         ),
+        Match::Length { lo, hi, not } => format!(
+            "meta length {}{}",
+            if not { "!= " } else { "" },
+            crate::core::header::range_text(lo, hi)
+        ),
         Match::IfNot { out, wild, name } => format!(
             "{}ifname != \"{}{}\"",
             if out { "o" } else { "i" },

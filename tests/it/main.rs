@@ -11,6 +11,7 @@ mod hooks;
 mod import;
 mod import_corpus;
 mod kernel;
+mod length;
 mod lifecycle;
 mod limits;
 mod live_sets;

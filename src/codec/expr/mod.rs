@@ -30,6 +30,7 @@
 //! | `pkttype` | `PktType` | `meta pkttype broadcast`, `meta pkttype != multicast` |
 //! | `exthdr` | `RtType`, `TcpOption` | `rt type 0`, `rt type != 2`, `tcp option 64 exists`, `tcp option maxseg missing` |
 //! | `ether` | `EtherSrc` | `ether saddr 02:00:00:00:00:01`, `ether saddr != …` (after `meta iiftype ether`) |
+//! | `length` | `Length` | `meta length 0-1500`, `meta length != 576` |
 //! | `log` | `Verdict::Log` | `log prefix "statewall ssh: " level info` |
 //! | `counter` | every rule's counter | `counter` |
 //! | `verdict` | `Verdict` | `accept`, `drop`, `jump entries_1`, `reject with …` |
@@ -62,6 +63,7 @@ mod ifwild;
 mod iif;
 mod iifname;
 mod l4proto;
+mod length;
 mod limit;
 mod log;
 mod meter;
@@ -273,6 +275,7 @@ fn encode_match(
             exthdr::encode_option_cmp(out, present);
         }
         Match::EtherSrc { mac, not } => ether::encode(out, mac, not),
+        Match::Length { lo, hi, not } => length::encode(out, own, (lo, hi, not)),
         Match::DstPortNot(ports) => dport::encode_not(out, own, ports),
         Match::SrcPortNot(ports) => sport::encode_not(out, own, ports),
     }
@@ -375,6 +378,7 @@ const DECODERS: &[fn(&At) -> Decoding] = &[
     pkttype::decode,
     exthdr::decode,
     ether::decode,
+    length::decode,
     limit::decode,
     log::decode,
     iif::decode,

@@ -1,26 +1,42 @@
 //! The variants of an entry's rules before their protocol parts: each of the entry's address
 //! families (its address matches, per family) with its address-type, packet-type,
-//! routing-header and source-MAC matches, one variant per value of each (their exceptions
-//! in every variant). An entry that uses none of these keys gets its families unchanged.
+//! routing-header, source-MAC and IP-length matches, one variant per value of each (their
+//! exceptions in every variant). An entry that uses none of these keys gets its families
+//! unchanged; one with a match whose IPv4 and IPv6 forms differ gets a rule per family.
 
 use crate::core::model::More;
 use crate::core::plan::{Match, family_of};
 
 /// Every combination of `families` with the entry's other per-value matches, in the order
-/// the rule carries them: family, address types, packet types, routing header, source MAC.
+/// the rule carries them: family, address types, packet types, routing header, source MAC,
+/// IP length.
 pub(super) fn variants(m: &More, families: Vec<Vec<Match>>) -> Vec<Vec<Match>> {
-    let mut out = if crate::core::exthdr::has_rt(m) {
+    let mut families = if crate::core::exthdr::has_rt(m) {
         ipv6_only(families)
     } else {
         families
     };
-    for dim in [
+    if crate::core::header::per_family(m) {
+        families = each_family(families);
+    }
+    let dims = [
         crate::core::addrtype::type_matches(m),
         crate::core::pkttype::pkttype_matches(m),
         crate::core::exthdr::rt_matches(m),
         crate::core::header::mac_matches(m),
-    ] {
-        out = product(out, &dim);
+        crate::core::header::length_matches(m),
+    ];
+    let mut out = Vec::new();
+    for fam in families {
+        let v6 = family_of(&fam);
+        let mut these = vec![fam];
+        for dim in &dims {
+            these = product(these, dim);
+        }
+        if let Some(_v6) = v6.filter(|_| crate::core::header::per_family(m)) {
+            // the TTL's matches, per family, go here
+        }
+        out.extend(these);
     }
     out
 }
@@ -59,4 +75,23 @@ fn ipv6_only(families: Vec<Vec<Match>>) -> Vec<Vec<Match>> {
             }
         })
         .collect()
+}
+
+/// Each family's address matches checking a family: one that checks none becomes one per
+/// family (`meta nfproto ipv4`, `meta nfproto ipv6` first), for matches of one family's
+/// header (the IP length) that need it checked before them.
+fn each_family(families: Vec<Vec<Match>>) -> Vec<Vec<Match>> {
+    let mut out = Vec::with_capacity(families.len() * 2);
+    for fam in families {
+        if family_of(&fam).is_some() {
+            out.push(fam);
+            continue;
+        }
+        for v6 in [false, true] {
+            let mut v = vec![Match::NfProto { v6 }];
+            v.extend(fam.iter().copied());
+            out.push(v);
+        }
+    }
+    out
 }

@@ -383,6 +383,10 @@ impl Checker<'_> {
                 f.mac_span = super::header::span_of(key, value);
                 self.mac_key(&mut f.more, key, value);
             }
+            "length" | "except_length" => {
+                f.more_restricts = true;
+                self.length_key(&mut f.more, key, value);
+            }
             _ => return false,
         }
         true

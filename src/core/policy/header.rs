@@ -1,6 +1,7 @@
 //! `mac` and `except_mac` (the source MAC address of the frame a packet arrived in): one
 //! address or a list, each once, checked where written; and where they may be used (a
-//! packet the host sends arrived from no interface: not in `[output]`).
+//! packet the host sends arrived from no interface: not in `[output]`). `length` and
+//! `except_length` (the IP total length): one length or range, or a list of them.
 
 use std::ops::Range;
 
@@ -13,6 +14,9 @@ use crate::core::plan::Hook;
 
 /// What a MAC address looks like, for the messages.
 const MAC_VALID: &str = "a MAC address is six pairs of hex digits separated by colons, e.g. \"02:00:00:00:00:01\" (iptables' `-m mac --mac-source`)";
+
+/// What a length looks like, for the messages.
+const LENGTH_VALID: &str = "a length is the packet's IP total length in bytes, header included (0-65535), as iptables' `-m length --length` reads it: one length (1500) or a range (\"0:1500\" or \"0-1500\")";
 
 impl Checker<'_> {
     /// `mac`, `except_mac` into the entry.
@@ -79,6 +83,89 @@ impl Checker<'_> {
             out.push(mac);
         }
         out
+    }
+
+    /// `length`, `except_length` into the entry: each a length (`1500`, `"1500"`) or a
+    /// range (`"0:1500"`, as iptables writes it, or `"0-1500"`), 0-65535, each once.
+    pub(super) fn length_key(&mut self, more: &mut More, key: &str, value: &Spanned<DeValue<'_>>) {
+        let span = value.span();
+        if self.tainted(&span) {
+            return;
+        }
+        let items: Vec<&Spanned<DeValue<'_>>> = match value.get_ref() {
+            DeValue::Array(items) if !items.is_empty() => items.iter().collect(),
+            DeValue::Array(_) => {
+                self.error(
+                    span,
+                    format!("`{key} = []` lists nothing"),
+                    Some(format!("remove the key, or write e.g. {key} = \"0:1500\"")),
+                );
+                return;
+            }
+            _ => vec![value],
+        };
+        let mut out: Vec<(u16, u16)> = Vec::new();
+        for item in items {
+            let Some(r) = self.length_value(key, item) else {
+                continue;
+            };
+            if out.contains(&r) {
+                self.error(
+                    item.span(),
+                    format!("{} is listed twice in `{key}`", self.text(&item.span())),
+                    Some("list each once".into()),
+                );
+                continue;
+            }
+            out.push(r);
+        }
+        if key == "length" {
+            more.length = out;
+        } else {
+            more.except_length = out;
+        }
+    }
+
+    /// One length or range.
+    fn length_value(&mut self, key: &str, item: &Spanned<DeValue<'_>>) -> Option<(u16, u16)> {
+        let span = item.span();
+        let text = match item.get_ref() {
+            DeValue::Integer(i) => i.as_str().to_string(),
+            DeValue::String(s) => s.to_string(),
+            other => {
+                let found = type_name(other);
+                self.error(
+                    span,
+                    format!("expected a length or a range for `{key}`, found {found}"),
+                    Some(LENGTH_VALID.into()),
+                );
+                return None;
+            }
+        };
+        let (lo, hi) = match text.split_once([':', '-']) {
+            Some((lo, hi)) => (lo.trim(), hi.trim()),
+            None => (text.trim(), text.trim()),
+        };
+        let (Ok(lo), Ok(hi)) = (lo.parse::<u16>(), hi.parse::<u16>()) else {
+            self.error(
+                span,
+                format!(
+                    "{} is not a length 0-65535 or a range of them",
+                    self.text(&item.span())
+                ),
+                Some(LENGTH_VALID.into()),
+            );
+            return None;
+        };
+        if lo > hi {
+            self.error(
+                span,
+                format!("the range {lo}:{hi} runs backwards"),
+                Some(format!("write the smaller length first: \"{hi}:{lo}\"")),
+            );
+            return None;
+        }
+        Some((lo, hi))
     }
 
     /// `mac` reads the frame a packet arrived in: a packet the host sends itself (`[output]`)
@@ -153,6 +240,39 @@ mod tests {
             e.contains("expected a MAC address (a string) in `mac`, found an integer"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn lengths_become_the_entry_and_bad_ones_are_refused_where_written() {
+        let (p, d) = parse(
+            "[[block]]\nname = \"big\"\nlength = \"1400:65535\"\n\
+             [[block]]\nname = \"odd\"\nlength = [64, \"100-200\"]\nexcept_length = 150\n",
+        );
+        let p = p.unwrap_or_else(|| panic!("{d:?}"));
+        assert_eq!(p.block[0].service.more.length, [(1400, 65535)]);
+        assert_eq!(p.block[1].service.more.length, [(64, 64), (100, 200)]);
+        assert_eq!(p.block[1].service.more.except_length, [(150, 150)]);
+        let e = errors("[[block]]\nname = \"l\"\nlength = \"0:70000\"\n");
+        assert!(
+            e.starts_with(
+                "error: \"0:70000\" is not a length 0-65535 or a range of them\n  --> t.toml:3:10"
+            ),
+            "{e}"
+        );
+        let e = errors("[[block]]\nname = \"l\"\nlength = \"1500:0\"\n");
+        assert!(e.contains("the range 1500:0 runs backwards"), "{e}");
+        let e = errors("[[block]]\nname = \"l\"\nexcept_length = [64, \"64\"]\n");
+        assert!(
+            e.contains("\"64\" is listed twice in `except_length`"),
+            "{e}"
+        );
+        let e = errors("[[block]]\nname = \"l\"\nlength = true\n");
+        assert!(
+            e.contains("expected a length or a range for `length`, found a boolean"),
+            "{e}"
+        );
+        let e = errors("[[block]]\nname = \"l\"\nlength = []\n");
+        assert!(e.contains("`length = []` lists nothing"), "{e}");
     }
 
     #[test]

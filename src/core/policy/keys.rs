@@ -22,7 +22,7 @@ const SECTION_KEYS: &[&str] = &["final", "log_final", "baseline", "allow", "reje
 const BASELINE_KEYS: &[&str] = &["established", "invalid", "loopback", "icmp", "icmpv6"];
 /// The keys of an allow entry.
 const ALLOW_KEYS: &[&str] = &ENTRY_KEYS;
-const ENTRY_KEYS: [&str; 41] = [
+const ENTRY_KEYS: [&str; 43] = [
     "name",
     "tcp",
     "udp",
@@ -59,6 +59,8 @@ const ENTRY_KEYS: [&str; 41] = [
     "except_tcp_option",
     "mac",
     "except_mac",
+    "length",
+    "except_length",
     "except_tcp",
     "except_udp",
     "except_tcp_sport",
@@ -66,17 +68,17 @@ const ENTRY_KEYS: [&str; 41] = [
     "state",
 ];
 /// A reject entry's: an allow entry's, `with` and `add_to_set`.
-const REJECT_KEYS: &[&str] = &and::<2, 43>(ENTRY_KEYS, ["with", "add_to_set"]);
+const REJECT_KEYS: &[&str] = &and::<2, 45>(ENTRY_KEYS, ["with", "add_to_set"]);
 /// A block entry's: an allow entry's (its `state` is `"new"` only), `with`, `after`,
 /// `add_to_set` and `refresh`.
-const BLOCK_KEYS: &[&str] = &and::<4, 45>(ENTRY_KEYS, ["with", "after", "add_to_set", "refresh"]);
+const BLOCK_KEYS: &[&str] = &and::<4, 47>(ENTRY_KEYS, ["with", "after", "add_to_set", "refresh"]);
 
 /// `keys` and then `more` (N is their number together: checked when compiled).
 const fn and<const M: usize, const N: usize>(
-    keys: [&'static str; 41],
+    keys: [&'static str; 43],
     more: [&'static str; M],
 ) -> [&'static str; N] {
-    assert!(N == 41 + M);
+    assert!(N == 43 + M);
     let mut out = [""; N];
     let mut i = 0;
     while i < keys.len() {
