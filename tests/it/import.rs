@@ -660,6 +660,22 @@ fn differential_mac() {
     }
 }
 
+/// `-m length` (and `!`): the probes' own lengths decide — an IPv4 SYN is 60 bytes, an IPv6
+/// one 80, a UDP probe 37 and 57, a ping 84 — as through iptables' and ip6tables' rules.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_length() {
+    let f6 = data_dir().join("ok-length.rules6");
+    let f6s = f6.to_str().unwrap().to_string();
+    differential_with(
+        "d-len",
+        "ok-length.rules",
+        Some(f6.clone()),
+        &["--ipv6", &f6s],
+        &[22, 80, 443],
+    );
+}
+
 /// `--tcp-option` and `-m rt --rt-type` (with their `!`): the ordinary probes (whose SYNs
 /// carry an MSS, no odd option kind and no routing header) decide as iptables does, past
 /// the scan filter jumped to for every TCP packet (crafted packets: `exthdr.rs`).

@@ -44,6 +44,8 @@ pub(super) struct Cond {
     /// have (either way the frame came in on an ethernet device)
     pub(super) mac: Option<[u8; 6]>,
     pub(super) not_macs: Vec<[u8; 6]>,
+    /// `-m length`: the lengths the packet may have (`header.rs`)
+    pub(super) lengths: Option<super::header::Lengths>,
     /// `-m recent --update`/`--rcheck --seconds S --name N` (no `--hitcount`): the source is
     /// on list N. Whether it is changes as packets come: any packet may be on it or not, so
     /// it never keeps two conditions apart, and a rule with it never decides every packet
@@ -193,6 +195,10 @@ impl Cond {
             not_tcp_opts: joined(&self.not_tcp_opts, &o.not_tcp_opts),
             mac: self.mac.or(o.mac),
             not_macs: joined(&self.not_macs, &o.not_macs),
+            lengths: match (&self.lengths, &o.lengths) {
+                (Some(a), Some(b)) => Some(super::header::lengths_and(a, b)),
+                (a, b) => a.clone().or(b.clone()),
+            },
             in_set: joined(&self.in_set, &o.in_set),
         })
     }
@@ -244,7 +250,10 @@ impl Cond {
         // a frame has one source address
         let link = both(&self.mac, &o.mac, |a, b| a == b)
             && !excluded(&self.mac, &o.not_macs, |n, p| n == p)
-            && !excluded(&o.mac, &self.not_macs, |n, p| n == p);
+            && !excluded(&o.mac, &self.not_macs, |n, p| n == p)
+            && both(&self.lengths, &o.lengths, |a, b| {
+                !super::header::lengths_and(a, b).is_empty()
+            });
         states && addrs && ifs && l4 && opts && link
     }
 }

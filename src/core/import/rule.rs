@@ -118,6 +118,7 @@ const ONCE: &[&[&str]] = &[
     &["--rt-type"],
     &["--tcp-option"],
     &["--mac-source"],
+    &["--length"],
     &["--src-range"],
     &["--dst-range"],
 ];
@@ -697,6 +698,7 @@ impl Parser<'_> {
                 | "pkttype"
                 | "iprange"
                 | "mac"
+                | "length"
         ) {
             return i + 2;
         }
