@@ -207,7 +207,9 @@ numbers! {
     // enum nft_cmp_ops
     NFT_CMP_EQ: u32 = 0;
     NFT_CMP_NEQ: u32 = 1;
+    NFT_CMP_LT: u32 = 2;
     NFT_CMP_LTE: u32 = 3;
+    NFT_CMP_GT: u32 = 4;
     NFT_CMP_GTE: u32 = 5;
 
     // enum nft_cmp_attributes

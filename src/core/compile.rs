@@ -454,7 +454,8 @@ fn service_rules(
     // an entry's sets in the order readback finds them (by kind), so that a plan and its
     // table read back have the same fingerprint
     sets[first_set..].sort_by_key(|s| s.kind as u8);
-    for variant in variants::variants(&svc.more, families) {
+    let protos: Vec<u8> = bodies.iter().map(|(p, _)| *p).collect();
+    for variant in variants::variants(&svc.more, families, &protos) {
         for (proto, body) in &bodies {
             let mut matches = head.clone();
             matches.extend(variant.iter().copied());

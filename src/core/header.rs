@@ -1,7 +1,8 @@
 //! What the link-layer and IP headers say of a packet, as an entry matches it: the source
 //! MAC address of the ethernet frame it arrived in (`mac`, nft's `ether saddr`; iptables'
-//! `-m mac --mac-source`) and the packet's length (`length`, nft's `meta length`; iptables'
-//! `-m length`), and their exceptions. Pure data, no I/O.
+//! `-m mac --mac-source`), the packet's length (`length`, nft's `meta length`; iptables'
+//! `-m length`) and its TTL or hop limit (`ttl`, nft's `ip ttl` and `ip6 hoplimit`; iptables'
+//! `-m ttl`, ip6tables' `-m hl`), and their exceptions. Pure data, no I/O.
 
 use crate::core::model::More;
 use crate::core::plan::Match;
@@ -63,10 +64,69 @@ pub fn has_length(m: &More) -> bool {
     !m.length.is_empty() || !m.except_length.is_empty()
 }
 
-/// Whether an entry has a match whose IPv4 and IPv6 forms differ: its rules are made per
-/// family.
-pub fn per_family(_m: &More) -> bool {
-    false
+/// Whether an entry says anything of the TTL (hop limit).
+pub fn has_ttl(m: &More) -> bool {
+    !m.ttl.is_empty() || !m.except_ttl.is_empty()
+}
+
+/// Whether an entry has a match whose IPv4 and IPv6 forms differ (the TTL, IPv6's hop
+/// limit): its rules are made per family.
+pub fn per_family(m: &More) -> bool {
+    has_ttl(m)
+}
+
+/// The TTL matches of an entry's rules of one family (`ip ttl` for IPv4, `ip6 hoplimit` for
+/// IPv6): one variant per `ttl` range, each with every `except_ttl` as its negation; `[[]]`
+/// for an entry that uses neither.
+pub fn ttl_matches(m: &More, v6: bool) -> Vec<Vec<Match>> {
+    variants(&m.ttl, &m.except_ttl, |(lo, hi), not| match (lo, hi, not) {
+        // an exception from one end is a range from the other (`except_ttl = "<5"` is `ip ttl
+        // > 4`), as nft writes it and reads it back
+        (0, h, true) if h < 255 => Match::Ttl {
+            v6,
+            lo: h + 1,
+            hi: 255,
+            not: false,
+        },
+        (l, 255, true) if l > 0 => Match::Ttl {
+            v6,
+            lo: 0,
+            hi: l - 1,
+            not: false,
+        },
+        _ => Match::Ttl { v6, lo, hi, not },
+    })
+}
+
+/// A TTL range as the policy writes it: `64`, `"<64"`, `">64"`, `"6-9"`.
+pub fn ttl_text((lo, hi): (u8, u8)) -> String {
+    match (lo, hi) {
+        (l, h) if l == h => l.to_string(),
+        (0, h) if h < 255 => format!("<{}", h + 1),
+        (l, 255) if l > 0 => format!(">{}", l - 1),
+        (l, h) => format!("{l}-{h}"),
+    }
+}
+
+/// Whether nft writes a TTL range with `range neq` (a negated range neither end of which is
+/// an end of 0-255; the others are one comparison).
+pub fn ttl_range_neq(lo: u8, hi: u8, not: bool) -> bool {
+    not && lo != hi && !(lo == 0 && hi < 255) && !(hi == 255 && lo > 0)
+}
+
+/// A TTL range as nft writes it: `64`, `< 64`, `> 63`, `6-9`, and negated `!= 64`, `> 63`
+/// (not below 64), `< 64`, `!= 6-9`.
+pub fn nft_ttl_text(lo: u8, hi: u8, not: bool) -> String {
+    match (lo, hi, not) {
+        (l, h, false) if l == h => l.to_string(),
+        (l, h, true) if l == h => format!("!= {l}"),
+        (0, h, false) if h < 255 => format!("< {}", h + 1),
+        (0, h, true) if h < 255 => format!("> {h}"),
+        (l, 255, false) if l > 0 => format!("> {}", l - 1),
+        (l, 255, true) if l > 0 => format!("< {l}"),
+        (l, h, false) => format!("{l}-{h}"),
+        (l, h, true) => format!("!= {l}-{h}"),
+    }
 }
 
 /// The length matches of an entry's rules: one variant per `length` range, each with every
@@ -153,5 +213,46 @@ mod tests {
         );
         assert_eq!(range_text(1500, 1500), "1500");
         assert_eq!(range_text(0, 1500), "0-1500");
+    }
+
+    #[test]
+    fn ttl_ranges_as_the_policy_and_nft_write_them() {
+        assert_eq!(ttl_text((64, 64)), "64");
+        assert_eq!(ttl_text((0, 63)), "<64");
+        assert_eq!(ttl_text((65, 255)), ">64");
+        assert_eq!(ttl_text((6, 9)), "6-9");
+        assert_eq!(ttl_text((0, 255)), "0-255");
+        assert_eq!(nft_ttl_text(64, 64, false), "64");
+        assert_eq!(nft_ttl_text(64, 64, true), "!= 64");
+        assert_eq!(nft_ttl_text(0, 63, false), "< 64");
+        assert_eq!(nft_ttl_text(0, 63, true), "> 63");
+        assert_eq!(nft_ttl_text(65, 255, false), "> 64");
+        assert_eq!(nft_ttl_text(65, 255, true), "< 65");
+        assert_eq!(nft_ttl_text(6, 9, true), "!= 6-9");
+        assert_eq!(nft_ttl_text(0, 255, false), "0-255");
+        let m = More {
+            ttl: vec![(0, 63)],
+            except_ttl: vec![(1, 1)],
+            ..Default::default()
+        };
+        let t = |lo, hi, not| Match::Ttl {
+            v6: true,
+            lo,
+            hi,
+            not,
+        };
+        assert_eq!(
+            ttl_matches(&m, true),
+            vec![vec![t(0, 63, false), t(1, 1, true)]]
+        );
+        let ends = More {
+            except_ttl: vec![(0, 4), (250, 255), (6, 9)],
+            ..Default::default()
+        };
+        assert_eq!(
+            ttl_matches(&ends, true),
+            vec![vec![t(5, 255, false), t(0, 249, false), t(6, 9, true)]]
+        );
+        assert!(per_family(&m) && !per_family(&More::default()));
     }
 }

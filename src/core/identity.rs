@@ -228,7 +228,8 @@ fn a_match(h: &mut Fnv, m: &Match) {
         | Match::RtType { .. }
         | Match::TcpOption { .. }
         | Match::EtherSrc { .. }
-        | Match::Length { .. } => header_match(h, m),
+        | Match::Length { .. }
+        | Match::Ttl { .. } => header_match(h, m),
         Match::IfNot { out, wild, name } => {
             h.tag(33)
                 .tag(u8::from(out))
@@ -268,6 +269,13 @@ fn header_match(h: &mut Fnv, m: &Match) {
         Match::Length { lo, hi, not } => {
             h.tag(39).tag(u8::from(not));
             h.bytes(&lo.to_be_bytes()).bytes(&hi.to_be_bytes());
+        }
+        Match::Ttl { v6, lo, hi, not } => {
+            h.tag(41)
+                .tag(u8::from(v6))
+                .tag(lo)
+                .tag(hi)
+                .tag(u8::from(not));
         }
         _ => unreachable!("a_match hands over header matches only"),
     }

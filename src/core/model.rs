@@ -377,6 +377,11 @@ pub struct More {
     /// `except_length`: none of these
     pub length: Vec<(u16, u16)>,
     pub except_length: Vec<(u16, u16)>,
+    /// `ttl`: the IPv4 TTL or the IPv6 hop limit (the same field, named per family: `ip
+    /// ttl`, `ip6 hoplimit`), in any of these ranges (`64`, `"<64"`, `">64"`, `"6-9"`; one
+    /// rule per range and family); `except_ttl`: in none of them
+    pub ttl: Vec<(u8, u8)>,
+    pub except_ttl: Vec<(u8, u8)>,
     /// `add_to_set` (a block or reject): each packet the entry's rules decide adds its
     /// source to this live set of single addresses, or renews its lifetime there (`update
     /// @ip4_<set> { ip saddr }`, iptables' `-m recent --set`)

@@ -230,6 +230,10 @@ pub enum Match {
     /// IP header on at the IP hooks), in a range or (`not`) outside it (an entry's `length`,
     /// `except_length`)
     Length { lo: u16, hi: u16, not: bool },
+    /// `ip ttl < 64` / `ip6 hoplimit != 255`: the IPv4 TTL or the IPv6 hop limit (a network
+    /// header load) in a range or (`not`) outside it; needs the family checked before it (an
+    /// entry's `ttl`, `except_ttl`)
+    Ttl { v6: bool, lo: u8, hi: u8, not: bool },
     /// `th dport != <range>`: an exception (`except_tcp`, `except_udp`; needs an `L4Proto`
     /// before it)
     DstPortNot(PortRange),
@@ -826,6 +830,7 @@ impl Rule {
                         | Match::TcpOption { .. }
                 ) || matches!(m, Match::DstPortNot(r) | Match::SrcPortNot(r) if r.lo != r.hi)
                     || matches!(m, Match::Length { .. })
+                    || matches!(m, Match::Ttl { lo, hi, not, .. } if crate::core::header::ttl_range_neq(*lo, *hi, *not))
             })
     }
 }

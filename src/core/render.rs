@@ -338,6 +338,11 @@ fn single(m: Match) -> String {
             if not { "!= " } else { "" },
             crate::core::header::mac_text(mac)
         ),
+        Match::Ttl { v6, lo, hi, not } => format!(
+            "{} {}",
+            if v6 { "ip6 hoplimit" } else { "ip ttl" },
+            crate::core::header::nft_ttl_text(lo, hi, not)
+        ),
         Match::Length { lo, hi, not } => format!(
             "meta length {}{}",
             if not { "!= " } else { "" },

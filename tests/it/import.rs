@@ -676,6 +676,23 @@ fn differential_length() {
     );
 }
 
+/// `-m ttl` and ip6tables' `-m hl` (and `! --ttl-eq`): the probes go out with TTL (hop
+/// limit) 64, which ssh needs and http refuses, as through iptables' and ip6tables' rules
+/// (datagrams of every TTL: `ttl.rs`).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_ttl() {
+    let f6 = data_dir().join("ok-ttl.rules6");
+    let f6s = f6.to_str().unwrap().to_string();
+    differential_with(
+        "d-ttl",
+        "ok-ttl.rules",
+        Some(f6.clone()),
+        &["--ipv6", &f6s],
+        &[22, 80, 443],
+    );
+}
+
 /// `--tcp-option` and `-m rt --rt-type` (with their `!`): the ordinary probes (whose SYNs
 /// carry an MSS, no odd option kind and no routing header) decide as iptables does, past
 /// the scan filter jumped to for every TCP packet (crafted packets: `exthdr.rs`).

@@ -29,3 +29,4 @@ mod support;
 mod tidy;
 mod traffic;
 mod trap;
+mod ttl;

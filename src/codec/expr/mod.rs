@@ -30,6 +30,7 @@
 //! | `pkttype` | `PktType` | `meta pkttype broadcast`, `meta pkttype != multicast` |
 //! | `exthdr` | `RtType`, `TcpOption` | `rt type 0`, `rt type != 2`, `tcp option 64 exists`, `tcp option maxseg missing` |
 //! | `ether` | `EtherSrc` | `ether saddr 02:00:00:00:00:01`, `ether saddr != …` (after `meta iiftype ether`) |
+//! | `ttl` | `Ttl` | `ip ttl < 64`, `ip6 hoplimit != 255`, `ip ttl 6-9` (after the family check) |
 //! | `length` | `Length` | `meta length 0-1500`, `meta length != 576` |
 //! | `log` | `Verdict::Log` | `log prefix "statewall ssh: " level info` |
 //! | `counter` | every rule's counter | `counter` |
@@ -75,6 +76,7 @@ mod record;
 mod saddr;
 mod sport;
 mod tcpflags;
+mod ttl;
 mod verdict;
 
 use std::collections::HashMap;
@@ -276,6 +278,7 @@ fn encode_match(
         }
         Match::EtherSrc { mac, not } => ether::encode(out, mac, not),
         Match::Length { lo, hi, not } => length::encode(out, own, (lo, hi, not)),
+        Match::Ttl { v6, lo, hi, not } => ttl::encode(out, own, (v6, lo, hi, not)),
         Match::DstPortNot(ports) => dport::encode_not(out, own, ports),
         Match::SrcPortNot(ports) => sport::encode_not(out, own, ports),
     }
@@ -379,6 +382,7 @@ const DECODERS: &[fn(&At) -> Decoding] = &[
     exthdr::decode,
     ether::decode,
     length::decode,
+    ttl::decode,
     limit::decode,
     log::decode,
     iif::decode,

@@ -46,6 +46,8 @@ pub(super) struct Cond {
     pub(super) not_macs: Vec<[u8; 6]>,
     /// `-m length`: the lengths the packet may have (`header.rs`)
     pub(super) lengths: Option<super::header::Lengths>,
+    /// `-m ttl`, `-m hl`: the TTLs (hop limits) the packet may have
+    pub(super) ttls: Option<super::header::Ttls>,
     /// `-m recent --update`/`--rcheck --seconds S --name N` (no `--hitcount`): the source is
     /// on list N. Whether it is changes as packets come: any packet may be on it or not, so
     /// it never keeps two conditions apart, and a rule with it never decides every packet
@@ -195,6 +197,10 @@ impl Cond {
             not_tcp_opts: joined(&self.not_tcp_opts, &o.not_tcp_opts),
             mac: self.mac.or(o.mac),
             not_macs: joined(&self.not_macs, &o.not_macs),
+            ttls: match (self.ttls, o.ttls) {
+                (Some(a), Some(b)) => Some(super::header::ttls_and(a, b)),
+                (a, b) => a.or(b),
+            },
             lengths: match (&self.lengths, &o.lengths) {
                 (Some(a), Some(b)) => Some(super::header::lengths_and(a, b)),
                 (a, b) => a.clone().or(b.clone()),
@@ -253,6 +259,9 @@ impl Cond {
             && !excluded(&o.mac, &self.not_macs, |n, p| n == p)
             && both(&self.lengths, &o.lengths, |a, b| {
                 !super::header::lengths_and(a, b).is_empty()
+            })
+            && both(&self.ttls, &o.ttls, |a, b| {
+                !super::header::no_ttl(super::header::ttls_and(*a, *b))
             });
         states && addrs && ifs && l4 && opts && link
     }

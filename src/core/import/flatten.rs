@@ -161,6 +161,11 @@ impl Analyser<'_> {
             );
             return;
         }
+        if cond.ttls.is_some_and(super::header::no_ttl) {
+            // `--ttl-lt 0`, `--ttl-gt 255`, or TTLs a jump's condition rules out
+            self.notes.push(format!("line {}: `{}` matches no packet (no TTL is below 0, above 255, or all it names at once) and is left out", r.line, shorten(&r.text, 80)));
+            return;
+        }
         if self.hook == super::classify::Hook::Output
             && (cond.mac.is_some() || !cond.not_macs.is_empty())
         {

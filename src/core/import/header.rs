@@ -1,7 +1,9 @@
-//! `-m mac --mac-source XX:XX:XX:XX:XX:XX` and `-m length --length N[:M]` (negated or not)
-//! into the condition — the source MAC address a frame must have, and those it must not; the
-//! lengths a packet may have — which become an entry's `mac`/`except_mac` and
-//! `length`/`except_length`; and how those keys are written and named in the imported policy.
+//! `-m mac --mac-source XX:XX:XX:XX:XX:XX`, `-m length --length N[:M]`, `-m ttl
+//! --ttl-eq|--ttl-lt|--ttl-gt N` and ip6tables' `-m hl --hl-eq|--hl-lt|--hl-gt N` (negated
+//! where iptables takes a `!`) into the condition — the source MAC address a frame must have,
+//! and those it must not; the lengths a packet may have; the TTLs (hop limits) it may have —
+//! which become an entry's `mac`/`except_mac`, `length`/`except_length` and `ttl`/`except_ttl`;
+//! and how those keys are written and named in the imported policy.
 
 use std::fmt::Write as _;
 use std::ops::Range;
@@ -83,6 +85,13 @@ impl Parser<'_> {
         if toks[i].text == "--length" {
             return Some(self.length_option(cond, toks, i, neg.is_some()));
         }
+        let ttl = match self.fam {
+            super::Fam::V4 => ["--ttl-eq", "--ttl-lt", "--ttl-gt"],
+            super::Fam::V6 => ["--hl-eq", "--hl-lt", "--hl-gt"],
+        };
+        if ttl.contains(&toks[i].text.as_str()) {
+            return Some(self.ttl_option(cond, toks, i, neg));
+        }
         if toks[i].text != "--mac-source" {
             return None;
         }
@@ -108,7 +117,108 @@ impl Parser<'_> {
     }
 }
 
+/// A set of TTLs (hop limits): bit `t` of word `t / 64`.
+pub(super) type Ttls = [u64; 4];
+
+/// A range of TTLs as the policy keys hold it.
+type TtlRange = (u8, u8);
+
+/// The TTLs in both sets.
+pub(super) fn ttls_and(a: Ttls, b: Ttls) -> Ttls {
+    [a[0] & b[0], a[1] & b[1], a[2] & b[2], a[3] & b[3]]
+}
+
+/// Whether a set holds no TTL.
+pub(super) fn no_ttl(a: Ttls) -> bool {
+    a == [0; 4]
+}
+
+fn has_ttl(a: Ttls, t: u8) -> bool {
+    a[usize::from(t / 64)] & (1 << (t % 64)) != 0
+}
+
+/// The set of TTLs `lo..=hi`.
+fn ttl_range(lo: u8, hi: u8) -> Ttls {
+    let mut s = [0; 4];
+    for t in lo..=hi {
+        s[usize::from(t / 64)] |= 1 << (t % 64);
+    }
+    s
+}
+
+/// A set's runs of TTLs, as ranges.
+fn ttl_runs(a: Ttls) -> Vec<TtlRange> {
+    let mut out: Vec<TtlRange> = Vec::new();
+    for t in 0..=255u8 {
+        if !has_ttl(a, t) {
+            continue;
+        }
+        match out.last_mut() {
+            Some((_, hi)) if u16::from(*hi) + 1 == u16::from(t) => *hi = t,
+            _ => out.push((t, t)),
+        }
+    }
+    out
+}
+
+/// A set of TTLs as policy keys: its runs as `ttl`, or those of what it leaves out as
+/// `except_ttl`, whichever are fewer (`! --ttl-eq 64` is `except_ttl = [64]`).
+fn ttl_keys(a: Ttls) -> (Vec<TtlRange>, Vec<TtlRange>) {
+    let yes = ttl_runs(a);
+    let no = ttl_runs(a.map(|w| !w));
+    if yes.len() <= no.len() {
+        (yes, Vec::new())
+    } else {
+        (Vec::new(), no)
+    }
+}
+
 impl Parser<'_> {
+    /// `--ttl-eq|--ttl-lt|--ttl-gt N` (`-m ttl`) and `--hl-*` (`-m hl`), `!` on the `-eq`
+    /// only (as iptables takes it): the TTLs the packet may have, met with what the
+    /// condition already says. iptables reads the TTL (hop limit) from the header, as nft's
+    /// `ip ttl` and `ip6 hoplimit` do.
+    fn ttl_option(
+        &mut self,
+        cond: &mut Cond,
+        toks: &[Tok],
+        i: usize,
+        neg: Option<Range<usize>>,
+    ) -> Option<usize> {
+        let t = &toks[i];
+        let op = &t.text[t.text.len() - 2..];
+        if let Some(n) = neg.clone().filter(|_| op != "eq") {
+            self.err(
+                n.start..t.span.end,
+                format!("a negation of `{}`", t.text),
+                "iptables takes a `!` on --ttl-eq and --hl-eq only (\"cannot be inverted\"): write the opposite comparison",
+            );
+            return Some(i + 2);
+        }
+        let v = self.value(toks, i)?;
+        let Ok(n) = v.text.parse::<u8>() else {
+            self.err(
+                v.span.clone(),
+                format!("TTL `{}`", v.text),
+                "a TTL (hop limit) is a number 0-255",
+            );
+            return Some(i + 2);
+        };
+        let set = match op {
+            "eq" => ttl_range(n, n),
+            "lt" if n == 0 => [0; 4],
+            "lt" => ttl_range(0, n - 1),
+            _ if n == 255 => [0; 4],
+            _ => ttl_range(n + 1, 255),
+        };
+        let set = if neg.is_some() { set.map(|w| !w) } else { set };
+        cond.ttls = Some(match cond.ttls {
+            Some(had) => ttls_and(had, set),
+            None => set,
+        });
+        Some(i + 2)
+    }
+
     /// `--length N[:M]`, negated or not: the lengths the packet may have, met with what the
     /// condition already says.
     fn length_option(
@@ -146,6 +256,9 @@ pub(super) fn header_keys(c: &Cond, m: &mut More) {
     if let Some(set) = &c.lengths {
         (m.length, m.except_length) = length_keys(set);
     }
+    if let Some(set) = c.ttls {
+        (m.ttl, m.except_ttl) = ttl_keys(set);
+    }
 }
 
 /// A set of lengths as policy keys: the ranges of `length` when it holds no length past
@@ -175,6 +288,18 @@ pub(super) fn header_text(t: &mut String, m: &More) {
             let _ = writeln!(t, "{key} = [{}]", l.join(", "));
         }
     }
+    for (key, ranges) in [("ttl", &m.ttl), ("except_ttl", &m.except_ttl)] {
+        if !ranges.is_empty() {
+            let l: Vec<String> = ranges
+                .iter()
+                .map(|&(lo, hi)| match crate::core::header::ttl_text((lo, hi)) {
+                    t if lo == hi => t,
+                    t => format!("\"{t}\""),
+                })
+                .collect();
+            let _ = writeln!(t, "{key} = [{}]", l.join(", "));
+        }
+    }
     for (key, ranges) in [("length", &m.length), ("except_length", &m.except_length)] {
         if !ranges.is_empty() {
             let l: Vec<String> = ranges
@@ -197,6 +322,13 @@ pub(super) fn header_name(m: &More) -> Option<String> {
     for (what, macs) in [("mac", &m.mac), ("mac-not", &m.except_mac)] {
         if let [a, ..] = macs[..] {
             return Some(format!("{what}-{}", mac_text(a).replace(':', "-")));
+        }
+    }
+    for (what, ranges) in [("ttl", &m.ttl), ("ttl-not", &m.except_ttl)] {
+        if let [(lo, hi), ..] = ranges[..] {
+            let t = crate::core::header::ttl_text((lo, hi));
+            let t = t.replace('<', "below-").replace('>', "above-");
+            return Some(format!("{what}-{t}"));
         }
     }
     for (what, ranges) in [("length", &m.length), ("length-not", &m.except_length)] {
@@ -259,5 +391,24 @@ mod tests {
         assert!(!with(vec![(0, 99)]).overlaps(&with(vec![(100, 200)])));
         assert!(with(vec![(0, 100)]).overlaps(&with(vec![(100, 200)])));
         assert!(with(vec![(0, 100)]).overlaps(&Cond::default()));
+    }
+
+    #[test]
+    fn ttl_sets_meet_and_become_the_keys_that_list_fewer() {
+        use super::{no_ttl, ttl_keys, ttl_range, ttls_and};
+        assert_eq!(ttl_keys(ttl_range(0, 4)), (vec![(0, 4)], vec![]));
+        assert_eq!(ttl_keys(ttl_range(65, 255)), (vec![(65, 255)], vec![]));
+        let not64 = ttl_range(64, 64).map(|w| !w);
+        assert_eq!(ttl_keys(not64), (vec![], vec![(64, 64)]));
+        let both = ttls_and(not64, ttl_range(63, 255));
+        assert_eq!(ttl_keys(both), (vec![(63, 63), (65, 255)], vec![]));
+        assert!(no_ttl(ttls_and(ttl_range(0, 4), ttl_range(5, 9))));
+        let with = |set| Cond {
+            ttls: Some(set),
+            ..Cond::default()
+        };
+        assert!(!with(ttl_range(0, 4)).overlaps(&with(ttl_range(5, 255))));
+        assert!(with(not64).overlaps(&with(ttl_range(63, 64))));
+        assert!(!with(not64).overlaps(&with(ttl_range(64, 64))));
     }
 }

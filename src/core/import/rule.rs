@@ -119,6 +119,8 @@ const ONCE: &[&[&str]] = &[
     &["--tcp-option"],
     &["--mac-source"],
     &["--length"],
+    &["--ttl-eq", "--ttl-lt", "--ttl-gt"],
+    &["--hl-eq", "--hl-lt", "--hl-gt"],
     &["--src-range"],
     &["--dst-range"],
 ];
@@ -678,7 +680,11 @@ impl Parser<'_> {
             return i + 2;
         }
         // ip6tables' only (iptables-restore refuses it): refused below in an IPv4 file
-        if other == "rt" && self.fam == super::Fam::V6 {
+        if matches!(other, "rt" | "hl") && self.fam == super::Fam::V6 {
+            return i + 2;
+        }
+        // iptables' only: ip6tables' is -m hl (refused below in an IPv6 file)
+        if other == "ttl" && self.fam == super::Fam::V4 {
             return i + 2;
         }
         if matches!(
@@ -709,6 +715,12 @@ impl Parser<'_> {
             "set" => "ipset sets live outside the ruleset; list the networks in `from` instead",
             "rt" => {
                 "the routing header is an IPv6 extension header: `-m rt` is ip6tables' (iptables-restore refuses it in an IPv4 file); give the ip6tables-save file with --ipv6 FILE6"
+            }
+            "hl" => {
+                "the hop limit is IPv6's: `-m hl` is ip6tables' (iptables-restore cannot load it); IPv4's TTL is `-m ttl`"
+            }
+            "ttl" => {
+                "the TTL is IPv4's: `-m ttl` is iptables' (ip6tables-restore cannot load it); IPv6's hop limit is `-m hl`"
             }
             "owner" => "statewall does not match the local user or process that sends a packet",
             "string" | "u32" | "bpf" => "statewall does not look inside packets' payloads",

@@ -387,6 +387,10 @@ impl Checker<'_> {
                 f.more_restricts = true;
                 self.length_key(&mut f.more, key, value);
             }
+            "ttl" | "except_ttl" => {
+                f.more_restricts = true;
+                self.ttl_key(&mut f.more, key, value);
+            }
             _ => return false,
         }
         true

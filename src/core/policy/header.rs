@@ -1,7 +1,8 @@
 //! `mac` and `except_mac` (the source MAC address of the frame a packet arrived in): one
 //! address or a list, each once, checked where written; and where they may be used (a
 //! packet the host sends arrived from no interface: not in `[output]`). `length` and
-//! `except_length` (the IP total length): one length or range, or a list of them.
+//! `except_length` (the packet's length): one length or range, or a list of them. `ttl` and
+//! `except_ttl` (the TTL, IPv6's hop limit): one value, `"<N"`, `">N"` or range, or a list.
 
 use std::ops::Range;
 
@@ -17,6 +18,9 @@ const MAC_VALID: &str = "a MAC address is six pairs of hex digits separated by c
 
 /// What a length looks like, for the messages.
 const LENGTH_VALID: &str = "a length is the packet's IP total length in bytes, header included (0-65535), as iptables' `-m length --length` reads it: one length (1500) or a range (\"0:1500\" or \"0-1500\")";
+
+/// What a TTL looks like, for the messages.
+const TTL_VALID: &str = "the TTL is IPv4's time to live and IPv6's hop limit, 0-255: one value (64, as iptables' `--ttl-eq`), \"<64\" (`--ttl-lt`), \">64\" (`--ttl-gt`) or a range (\"6-9\")";
 
 impl Checker<'_> {
     /// `mac`, `except_mac` into the entry.
@@ -168,6 +172,109 @@ impl Checker<'_> {
         Some((lo, hi))
     }
 
+    /// `ttl`, `except_ttl` into the entry: each `64` (or `"64"`), `"<64"`, `">64"` or a range
+    /// `"6-9"` (`"6:9"`), of TTLs 0-255, each once; one that holds no TTL is refused.
+    pub(super) fn ttl_key(&mut self, more: &mut More, key: &str, value: &Spanned<DeValue<'_>>) {
+        let span = value.span();
+        if self.tainted(&span) {
+            return;
+        }
+        let items: Vec<&Spanned<DeValue<'_>>> = match value.get_ref() {
+            DeValue::Array(items) if !items.is_empty() => items.iter().collect(),
+            DeValue::Array(_) => {
+                self.error(
+                    span,
+                    format!("`{key} = []` lists nothing"),
+                    Some(format!("remove the key, or write e.g. {key} = \"<64\"")),
+                );
+                return;
+            }
+            _ => vec![value],
+        };
+        let mut out: Vec<(u8, u8)> = Vec::new();
+        for item in items {
+            let Some(r) = self.ttl_value(key, item) else {
+                continue;
+            };
+            if out.contains(&r) {
+                self.error(
+                    item.span(),
+                    format!("{} is listed twice in `{key}`", self.text(&item.span())),
+                    Some("list each once".into()),
+                );
+                continue;
+            }
+            out.push(r);
+        }
+        if key == "ttl" {
+            more.ttl = out;
+        } else {
+            more.except_ttl = out;
+        }
+    }
+
+    /// One TTL value, comparison or range.
+    fn ttl_value(&mut self, key: &str, item: &Spanned<DeValue<'_>>) -> Option<(u8, u8)> {
+        let span = item.span();
+        let text = match item.get_ref() {
+            DeValue::Integer(i) => i.as_str().to_string(),
+            DeValue::String(s) => s.trim().to_string(),
+            other => {
+                let found = type_name(other);
+                self.error(
+                    span,
+                    format!("expected a TTL, a comparison or a range for `{key}`, found {found}"),
+                    Some(TTL_VALID.into()),
+                );
+                return None;
+            }
+        };
+        let num = |t: &str| t.trim().parse::<u8>().ok();
+        let range = if let Some(n) = text.strip_prefix('<') {
+            num(n).map(|n| (n.checked_sub(1).map(|h| (0, h)), n))
+        } else if let Some(n) = text.strip_prefix('>') {
+            num(n).map(|n| (n.checked_add(1).map(|l| (l, 255)), n))
+        } else if let Some((lo, hi)) = text.split_once(['-', ':']) {
+            match (num(lo), num(hi)) {
+                (Some(lo), Some(hi)) if lo <= hi => Some((Some((lo, hi)), lo)),
+                (Some(lo), Some(hi)) => {
+                    self.error(
+                        span,
+                        format!("the range {lo}-{hi} runs backwards"),
+                        Some(format!("write the smaller TTL first: \"{hi}-{lo}\"")),
+                    );
+                    return None;
+                }
+                _ => None,
+            }
+        } else {
+            num(&text).map(|n| (Some((n, n)), n))
+        };
+        match range {
+            Some((Some(r), _)) => Some(r),
+            Some((None, _)) => {
+                let shown = self.text(&span).to_string();
+                self.error(
+                    span,
+                    format!("{shown} holds no TTL"),
+                    Some(
+                        "a TTL is 0-255: nothing is below 0 or above 255; remove the value".into(),
+                    ),
+                );
+                None
+            }
+            None => {
+                let shown = self.text(&span).to_string();
+                self.error(
+                    span,
+                    format!("{shown} is not a TTL 0-255, a comparison or a range"),
+                    Some(TTL_VALID.into()),
+                );
+                None
+            }
+        }
+    }
+
     /// `mac` reads the frame a packet arrived in: a packet the host sends itself (`[output]`)
     /// arrived in none, and iptables refuses `-m mac` in OUTPUT too.
     pub(super) fn mac_where_packets_arrive(&mut self, entries: &[Entry]) {
@@ -273,6 +380,34 @@ mod tests {
         );
         let e = errors("[[block]]\nname = \"l\"\nlength = []\n");
         assert!(e.contains("`length = []` lists nothing"), "{e}");
+    }
+
+    #[test]
+    fn ttls_become_the_entry_and_bad_ones_are_refused_where_written() {
+        let (p, d) = parse(
+            "[[block]]\nname = \"low\"\nttl = \"<5\"\n\
+             [[block]]\nname = \"odd\"\nttl = [64, \">200\", \"6-9\", \"10:12\"]\nexcept_ttl = 255\n",
+        );
+        let p = p.unwrap_or_else(|| panic!("{d:?}"));
+        assert_eq!(p.block[0].service.more.ttl, [(0, 4)]);
+        let m = &p.block[1].service.more;
+        assert_eq!(m.ttl, [(64, 64), (201, 255), (6, 9), (10, 12)]);
+        assert_eq!(m.except_ttl, [(255, 255)]);
+        let e = errors("[[block]]\nname = \"t\"\nttl = \"<0\"\n");
+        assert!(
+            e.starts_with("error: \"<0\" holds no TTL\n  --> t.toml:3:7"),
+            "{e}"
+        );
+        let e = errors("[[block]]\nname = \"t\"\nexcept_ttl = \">255\"\n");
+        assert!(e.contains("\">255\" holds no TTL"), "{e}");
+        let e = errors("[[block]]\nname = \"t\"\nttl = 256\n");
+        assert!(e.contains("256 is not a TTL 0-255"), "{e}");
+        let e = errors("[[block]]\nname = \"t\"\nttl = \"9-6\"\n");
+        assert!(e.contains("the range 9-6 runs backwards"), "{e}");
+        let e = errors("[[block]]\nname = \"t\"\nttl = [\"<5\", \"<5\"]\n");
+        assert!(e.contains("\"<5\" is listed twice in `ttl`"), "{e}");
+        let e = errors("[[block]]\nname = \"t\"\nttl = \"<=5\"\n");
+        assert!(e.contains("\"<=5\" is not a TTL"), "{e}");
     }
 
     #[test]
