@@ -489,22 +489,29 @@ fn service_rules(
                 let rules = (&mut *out, &mut *sets);
                 connections::over_count_rules(rules, svc, (conn, *proto), &matches, &rule);
             }
-            let own = match svc.more.limit {
-                Some(limit) => limits::limit_rules(
-                    (out, sets),
-                    svc,
-                    (limit, entry_is_allow(entry), *proto),
-                    matches,
-                    &rule,
-                ),
-                None => vec![matches],
-            };
+            let mut own = vec![matches];
+            for (nth, limit) in svc.more.limit.iter().enumerate() {
+                let allow = entry_is_allow(entry);
+                own = own
+                    .into_iter()
+                    .flat_map(|m| {
+                        let rules = (&mut *out, &mut *sets);
+                        limits::limit_rules(
+                            rules,
+                            svc,
+                            (*limit, nth as u8, allow, *proto),
+                            m,
+                            &rule,
+                        )
+                    })
+                    .collect();
+            }
             for m in own.into_iter().flat_map(|m| feeding(svc, m)) {
                 out.push(rule(m, verdict(*proto)));
             }
         }
     }
-    if svc.more.limit.is_some() || svc.more.log.is_some() || svc.more.connections.is_some() {
+    if !svc.more.limit.is_empty() || svc.more.log.is_some() || svc.more.connections.is_some() {
         // the entry's sets in the order readback finds them: by the first rule that names
         // each, then by kind
         let first_ref = |s: &Set| {

@@ -102,6 +102,23 @@ fn record_key(k: RecordKey) -> u8 {
     }
 }
 
+/// A per-source limit's bucket: its key (family, prefix) and rate; whether it matches what
+/// exceeds the rate (`over`), and which of the entry's limits it is (`nth`).
+fn meter(h: &mut Fnv, (v6, prefix): (bool, u8), r: Rate, (over, nth): (bool, u8)) {
+    h.tag(29).tag(u8::from(v6)).tag(prefix);
+    rate(h, r);
+    // what exceeds a per-source limit goes on (`over = "continue"`): tagged only then (a
+    // byte no match begins with), so that every plan made before it keeps its fingerprint
+    if !over {
+        h.tag(200);
+    }
+    // the second and later limits of an entry (each its own meter set): tagged only then,
+    // for the same reason
+    if nth > 0 {
+        h.tag(201).tag(nth);
+    }
+}
+
 fn a_match(h: &mut Fnv, m: &Match) {
     match *m {
         Match::CtState(s) => {
@@ -207,16 +224,8 @@ fn a_match(h: &mut Fnv, m: &Match) {
             prefix,
             rate: r,
             over,
-        } => {
-            h.tag(29).tag(u8::from(v6)).tag(prefix);
-            rate(h, r);
-            // what exceeds a per-source limit goes on (`over = "continue"`): tagged only
-            // then (a byte no match begins with), so that every plan made before it keeps its
-            // fingerprint
-            if !over {
-                h.tag(200);
-            }
-        }
+            nth,
+        } => meter(h, (v6, prefix), r, (over, nth)),
         Match::CtCount { max } => conn_count(h, None, max),
         Match::ConnMeter { v6, prefix, max } => conn_count(h, Some((v6, prefix)), max),
         Match::CtOrigDport(r) => {

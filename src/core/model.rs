@@ -333,8 +333,9 @@ pub struct More {
     /// `state`: the connection states an allow matches (`ct state established,related`), in
     /// a section without the established rule; None = that section's stateless allow
     pub state: Option<crate::core::plan::CtStates>,
-    /// `limit`: what exceeds it gets `over` (before the entry's own rule)
-    pub limit: Option<Limit>,
+    /// `limit`: what exceeds it gets `over` (before the entry's own rule); several (at most
+    /// [`LIMITS_MAX`], none `over = "continue"`) are each a rule of their own, in order
+    pub limit: Vec<Limit>,
     /// `connections`: an allow's concurrent connections at most (per source or in all); a
     /// NEW one beyond them gets `over` (before the entry's own rule)
     pub connections: Option<ConnLimit>,
@@ -734,6 +735,10 @@ pub enum Over {
     /// to the rules after the entry (iptables' `-m limit … -j ACCEPT`)
     Continue,
 }
+
+/// The most limits one entry takes (`limit = [{ … }, { … }]`): iptables' ssh brute-force
+/// guards check one list at a few windows (3 in 10 s, 4 in 30 min), never many.
+pub const LIMITS_MAX: usize = 4;
 
 /// An entry's `limit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -17,6 +17,9 @@ pub const IPPROTO_ICMPV6: u8 = 58;
 /// (`LOOPBACK_IFINDEX` in the kernel), so `iif lo` needs no lookup.
 pub const LOOPBACK_IFINDEX: u32 = 1;
 
+mod ifname;
+pub use ifname::{ifname_bytes, ifname_match, ifname_not_match, ifname_of, iifname};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     /// the `inet` table statewall owns
@@ -181,12 +184,14 @@ pub enum Match {
     Limit { rate: Rate, over: bool },
     /// `update @meter4_<name> { ip saddr limit rate over <rate> }` (IPv6: `ip6 saddr &
     /// <prefix mask>`): a bucket per source in the entry's own dynamic set; matches what
-    /// exceeds its source's rate (implies the family)
+    /// exceeds its source's rate (implies the family). `nth`: which of the entry's limits
+    /// (0 the first: `meter4_<name>`; the next ones `meter4_<name>/2`, …)
     Meter {
         v6: bool,
         prefix: u8,
         rate: Rate,
         over: bool,
+        nth: u8,
     },
     /// `ct count over <max>`: more than `max` connections pass this match at once (the
     /// expression keeps its own list of them; an allow's `connections` for the entry as a
@@ -380,51 +385,6 @@ impl std::fmt::Display for LiveName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// `Match::IifName` for an interface name (cut to 15 bytes; validation refuses longer ones).
-pub fn iifname(name: &str) -> Match {
-    Match::IifName(ifname_bytes(name))
-}
-
-/// An interface match in direction `out` for `name`, which may end in the wildcard `*`
-/// (`br-*`: every name that starts with `br-`).
-pub fn ifname_match(name: &str, out: bool) -> Match {
-    match (name.strip_suffix('*'), out) {
-        (None, false) => Match::IifName(ifname_bytes(name)),
-        (None, true) => Match::OifName(ifname_bytes(name)),
-        (Some(p), false) => Match::IifWild(ifname_bytes(p)),
-        (Some(p), true) => Match::OifWild(ifname_bytes(p)),
-    }
-}
-
-/// The `!=` interface match in direction `out` for `name` (a name, or a wildcard ending in
-/// `*`): what an entry's `except_iif`/`except_oif` compiles to.
-pub fn ifname_not_match(name: &str, out: bool) -> Match {
-    let (base, wild) = match name.strip_suffix('*') {
-        Some(p) => (p, true),
-        None => (name, false),
-    };
-    Match::IfNot {
-        out,
-        wild,
-        name: ifname_bytes(base),
-    }
-}
-
-/// A name (or a wildcard's prefix) NUL-padded to 16 bytes, cut to 15.
-pub fn ifname_bytes(name: &str) -> [u8; 16] {
-    let mut b = [0u8; 16];
-    for (d, s) in b.iter_mut().zip(name.as_bytes().iter().take(15)) {
-        *d = *s;
-    }
-    b
-}
-
-/// The interface name held by `Match::IifName` bytes (up to the first NUL).
-pub fn ifname_of(b: &[u8; 16]) -> String {
-    let end = b.iter().position(|&c| c == 0).unwrap_or(16);
-    String::from_utf8_lossy(&b[..end]).into_owned()
 }
 
 /// What a set holds. Every statewall set is an interval set with a counter per element.
@@ -622,6 +582,17 @@ pub fn set_name(kind: SetKind, service: &str) -> String {
     }
 }
 
+/// The meter set of an entry's limit `nth` (0 the first) of one family: `meter4_<name>`,
+/// then `meter4_<name>/2`, … (a `/` no entry name has, and nft's names take).
+pub fn meter_set_name(v6: bool, service: &str, nth: u8) -> String {
+    let base = set_name(if v6 { SetKind::Meter6 } else { SetKind::Meter4 }, service);
+    if nth == 0 {
+        base
+    } else {
+        format!("{base}/{}", u16::from(nth) + 1)
+    }
+}
+
 /// The set a match of `rule` refers to, if any.
 pub fn set_of(rule: &Rule, m: &Match) -> Option<String> {
     let proto = rule.matches.iter().find_map(|m| match m {
@@ -643,8 +614,7 @@ pub fn set_of(rule: &Rule, m: &Match) -> Option<String> {
         (Match::SrcInLive { v6, set } | Match::UpdateLive { v6, set }, _) => {
             return Some(set.set_name(*v6));
         }
-        (Match::Meter { v6: false, .. }, _) => SetKind::Meter4,
-        (Match::Meter { v6: true, .. }, _) => SetKind::Meter6,
+        (Match::Meter { v6, nth, .. }, _) => return Some(meter_set_name(*v6, &rule.comment, *nth)),
         (Match::ConnMeter { v6: false, .. }, _) => SetKind::Conn4,
         (Match::ConnMeter { v6: true, .. }, _) => SetKind::Conn6,
         _ => return None,

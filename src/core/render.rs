@@ -173,13 +173,13 @@ pub fn matches_with(ms: &[Match], comment: &str) -> String {
                     prefix,
                     rate,
                     over,
+                    nth,
                 },
                 _,
             ) => {
-                let kind = if v6 { SetKind::Meter6 } else { SetKind::Meter4 };
                 parts.push(format!(
                     "update @{} {{ {} limit rate {}{rate} }}",
-                    set_name(kind, comment),
+                    meter_set_name(v6, comment, nth),
                     meter_key(v6, prefix),
                     if over { "over " } else { "" }
                 ));
@@ -305,6 +305,7 @@ fn single(m: Match) -> String {
             prefix,
             rate,
             over,
+            ..
         } => format!(
             "update @? {{ {} limit rate {}{rate} }}",
             meter_key(v6, prefix),

@@ -854,6 +854,19 @@ fn the_plan_script_with_the_import_keys_means_the_same_to_nft() {
 /// makes what a connection gets depend on those before it). Returns them, and statewall's
 /// pair.
 fn replay(tag: &str, rules: &str, listen: &[u16], steps: &[(IpAddr, u16)]) -> (Vec<Verdict>, Pair) {
+    let steps: Vec<Step> = steps.iter().map(|&(a, p)| Step::Connect(a, p)).collect();
+    replay_steps(tag, rules, listen, &steps)
+}
+
+/// A step of [`replay_steps`]: a connection, or a pause (windows and buckets refill).
+#[derive(Clone, Copy)]
+enum Step {
+    Connect(IpAddr, u16),
+    Wait(std::time::Duration),
+}
+
+/// [`replay`] with pauses between the connections: the answers to the connections, in order.
+fn replay_steps(tag: &str, rules: &str, listen: &[u16], steps: &[Step]) -> (Vec<Verdict>, Pair) {
     let file = data_dir().join(rules);
     let oracle = pair_with_two_clients(&format!("{tag}-ipt"));
     let ours = pair_with_two_clients(&format!("{tag}-sw"));
@@ -869,10 +882,18 @@ fn replay(tag: &str, rules: &str, listen: &[u16], steps: &[(IpAddr, u16)]) -> (V
     )
     .assert_ok();
     let run = |pair: &Pair| -> Vec<Verdict> {
-        steps
-            .iter()
-            .map(|&(src, port)| probe_from(&pair.client, src, SocketAddr::new(FW_V4.into(), port)))
-            .collect()
+        let mut answers = Vec::new();
+        for step in steps {
+            match *step {
+                Step::Connect(src, port) => answers.push(probe_from(
+                    &pair.client,
+                    src,
+                    SocketAddr::new(FW_V4.into(), port),
+                )),
+                Step::Wait(d) => std::thread::sleep(d),
+            }
+        }
+        answers
     };
     let want = run(&oracle);
     let got = run(&ours);
@@ -920,6 +941,91 @@ fn differential_limit_overflow_goes_on_to_the_later_rules() {
     assert_eq!(want[4], Verdict::Connected, "{want:?}");
     assert_eq!(want[8], Verdict::TimedOut, "{want:?}");
     assert_eq!(want[11], Verdict::Refused, "{want:?}");
+}
+
+/// The Arch wiki's ssh guard (`ok-recent-set-accept.rules`): one `-m recent` list checked at
+/// two windows (2 in 4 s, 3 in an hour), filled by the ACCEPT itself; statewall's two
+/// per-source limits on the allow. The same connections, with a pause that clears the short
+/// window, to iptables-restore of the file and to statewall's import: the same answers —
+/// the short window refuses the third of a burst, the long one the fifth after the pause.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_ssh_guard_with_two_windows() {
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps = [
+        Step::Connect(c, 8080),
+        Step::Connect(c, 8080),
+        Step::Connect(c, 8080),
+        Step::Wait(std::time::Duration::from_millis(4500)),
+        Step::Connect(c, 8080),
+        Step::Connect(c, 8080),
+        Step::Connect(o, 8080),
+        Step::Connect(c, 8081),
+        Step::Connect(c, 8081),
+        Step::Connect(c, 8081),
+    ];
+    let (want, _) = replay_steps("d-g2", "ok-recent-set-accept.rules", &[8080, 8081], &steps);
+    use Verdict::{Connected as C, Refused as R, TimedOut as T};
+    assert_eq!(want, [C, C, T, C, T, C, C, C, R], "{want:?}");
+}
+
+/// Conditional RETURNs (`ok-conditional-return.rules`): the host a RETURN skips meets the
+/// reject after the jump, the other client the ssh accept; the DROP after RETURNs by address
+/// type drops nothing the clients send to the firewall's own address.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_conditional_return() {
+    differential("d-cret", "ok-conditional-return.rules", None, &[22, 80]);
+}
+
+/// A limited accept of established and related packets (`ok-limit-states.rules`), read in the
+/// file's own order: the same verdicts as iptables-restore of the file, probe for probe.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_limit_of_established_packets() {
+    differential("d-lst", "ok-limit-states.rules", None, &[22, 80]);
+}
+
+/// `-m recent` guards whose connections a wider ACCEPT takes (`ok-recent-falls-through.rules`):
+/// the check becomes that allow, with its limit. The same connections, in order, to
+/// iptables-restore of the file and to its import: the third from one source in 30 s is
+/// dropped, another source and the wider accept's other port still get in.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_recent_guard_before_a_wider_accept() {
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps = [
+        (c, 2222),
+        (c, 2222),
+        (c, 2222),
+        (o, 2222),
+        (c, 2223),
+        (c, 8080),
+    ];
+    let (want, _) = replay(
+        "d-rft",
+        "ok-recent-falls-through.rules",
+        &[2222, 2223, 8080],
+        &steps,
+    );
+    use Verdict::{Connected as C, TimedOut as T};
+    assert_eq!(want, [C, C, T, C, C, T], "{want:?}");
+}
+
+/// An `iptables-save` of a ufw host (`ok-ufw.rules`): `ufw limit ssh` (a `-m recent` check
+/// that jumps to a chain that logs and rejects) lets 5 NEW connections per source in 30 s
+/// through and rejects the 6th, another source still connects, and the web port and the
+/// dropped one answer as in iptables. The same connections, in order, to iptables-restore of
+/// the file and to its import: the same answers.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_ufw_host() {
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let mut steps = vec![(c, 22); 6];
+    steps.extend([(o, 22), (c, 80), (c, 4001)]);
+    let (want, _) = replay("d-ufw", "ok-ufw.rules", &[22, 80, 4001], &steps);
+    use Verdict::{Connected as C, Refused as R, TimedOut as T};
+    assert_eq!(want, [C, C, C, C, C, R, C, C, T], "{want:?}");
 }
 
 /// The Arch wiki's port-scan trap (`ok-portscan-trap.rules`): a source that tries a closed

@@ -149,6 +149,76 @@ fn what_exceeds_a_continue_limit_goes_on_to_the_rules_after_the_allow() {
     assert_eq!(st["drift"], false, "{st}");
 }
 
+const LIMIT_LIST: &str = "tests/data/policy/ok-limit-list.toml";
+
+/// Several limits on one entry: nft reads statewall's text (`update @meter4_ssh/2 …`) as
+/// statewall's batch, and readback finds each over-limit rule with its own meter set.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn a_list_of_limits_means_the_same_to_nft_and_reads_back_without_drift() {
+    let path = crate::support::repo_path(LIMIT_LIST);
+    let path = path.to_str().unwrap();
+    crate::kernel::same_to_nft(path, &[]);
+    let (ns, _) = crate::kernel::applied_without_drift("l-list", path);
+    let set = ns.nft(["list", "set", "inet", "statewall", "meter4_ssh/2"]);
+    set.assert_ok();
+}
+
+/// Two per-source limits on one allow: a NEW connection gets in only within both. The first
+/// (2 per 4 s) refuses the third of a quick burst; once it has refilled, the second (3 per
+/// hour, which the refused one never reached) lets one more in and refuses the next. Each
+/// over-limit rule counts exactly what it refused.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn a_connection_gets_in_only_within_every_limit_of_a_list() {
+    let t = trio("l-two");
+    let _ssh = listen_tcp(&t.fw, &[22]);
+    let policy = TempPolicy::new(
+        "l-two",
+        "[[allow]]\nname = \"ssh\"\ntcp = [22]\n\
+         limit = [{ rate = \"2/4s\", per = \"source\", over = \"reject\" },\
+         { rate = \"3/hour\", per = \"source\", over = \"reject\" }]\n",
+    );
+    statewall(&t.fw, ["apply", &policy.path()]).assert_ok();
+    let try_once = || probe_tcp(&t.client, addr(FW_FRONT, 22), PROBE_TIMEOUT);
+    let burst: Vec<Probe> = (0..3).map(|_| try_once()).collect();
+    assert_eq!(
+        burst,
+        [Probe::Connected, Probe::Connected, Probe::Refused],
+        "the first limit holds 2"
+    );
+    // the first bucket refills (2 in 4 s); the second has one left of its 3
+    std::thread::sleep(Duration::from_millis(4500));
+    let later: Vec<Probe> = (0..2).map(|_| try_once()).collect();
+    assert_eq!(
+        later,
+        [Probe::Connected, Probe::Refused],
+        "the second limit holds 3"
+    );
+    // another source has its own buckets
+    assert_eq!(
+        probe_tcp(&t.backend, addr(FW_BACK, 22), PROBE_TIMEOUT),
+        Probe::Connected
+    );
+    let st = status_json(&t.fw);
+    assert_eq!(st["drift"], false, "{st}");
+    assert_eq!(counted(&st, "ssh", "accept"), 4, "{st}");
+    let refused_by = |set: &str| -> u64 {
+        rules_named(&st, "ssh")
+            .iter()
+            .filter(|r| {
+                r["verdict"]
+                    .as_str()
+                    .is_some_and(|v| v.starts_with("reject"))
+                    && r.to_string().contains(&format!("@{set} "))
+            })
+            .map(|r| r["packets"].as_u64().unwrap_or(0))
+            .sum()
+    };
+    assert_eq!(refused_by("meter4_ssh"), 1, "{st}");
+    assert_eq!(refused_by("meter4_ssh/2"), 1, "{st}");
+}
+
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn a_global_limit_drops_what_exceeds_it_for_everyone() {

@@ -26,8 +26,9 @@ use crate::codec::nft::{
     NFTA_DYNSET_SET_NAME, NFTA_DYNSET_SREG_KEY, NFTA_EXPR_DATA, NFTA_EXPR_NAME,
 };
 use crate::codec::wire::{Attrs, attr, be32, string};
+use crate::core::model::LIMITS_MAX;
 use crate::core::model::{Cidr, Rate};
-use crate::core::plan::{LiveName, Match, SetKind, set_name};
+use crate::core::plan::{LiveName, Match, meter_set_name};
 
 /// The key: the family check, the source load and (IPv6 shorter than /128) its mask.
 pub(super) fn encode_key(rule: &mut rustables::Rule, v6: bool, prefix: u8) {
@@ -149,20 +150,22 @@ pub(super) fn decode(at: &At) -> Decoding {
     if op != Some(NFT_DYNSET_OP_UPDATE) {
         return Some(Err(at.fail(k, "dynset that does not update")));
     }
-    let kind = if v6 { SetKind::Meter6 } else { SetKind::Meter4 };
     let set = attr(data, NFTA_DYNSET_SET_NAME)
         .map(string)
         .unwrap_or_default();
-    if set != set_name(kind, at.comment()) {
+    let Some(nth) =
+        (0..=LIMITS_MAX as u8 - 1).find(|&n| set == meter_set_name(v6, at.comment(), n))
+    else {
         return Some(Err(
             at.fail(k, format!("meter set {set} is not the entry's own"))
         ));
-    }
+    };
     let m = Match::Meter {
         v6,
         prefix,
         rate,
         over,
+        nth,
     };
     Some(Ok((Step::Match(m), k + 1)))
 }

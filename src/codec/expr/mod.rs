@@ -237,6 +237,7 @@ fn encode_match(
             prefix,
             rate,
             over,
+            ..
         } => {
             meter::encode_key(out, v6, prefix);
             placeholder(out, own, |l| {

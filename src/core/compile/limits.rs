@@ -13,7 +13,7 @@ use crate::core::plan::*;
 pub(super) fn limit_rules(
     (out, sets): (&mut Vec<Rule>, &mut Vec<Set>),
     svc: &Service,
-    (limit, allow, proto): (Limit, bool, u8),
+    (limit, nth, allow, proto): (Limit, u8, bool, u8),
     matches: Vec<Match>,
     rule: &dyn Fn(Vec<Match>, Verdict) -> Rule,
 ) -> Vec<Vec<Match>> {
@@ -21,7 +21,7 @@ pub(super) fn limit_rules(
         Over::Drop => Verdict::Drop,
         Over::Reject if proto == IPPROTO_TCP => Verdict::RejectTcpReset,
         Over::Reject | Over::PortUnreachable => Verdict::RejectIcmpx(IcmpReject::PortUnreachable),
-        Over::Continue => return continued(sets, svc, limit, matches),
+        Over::Continue => return continued(sets, svc, (limit, nth), matches),
     };
     let mut m = matches.clone();
     // an allow limits the connections it lets in, not their packets (or, with `state`, the
@@ -30,18 +30,21 @@ pub(super) fn limit_rules(
     if allow && !has_state {
         m.push(Match::CtState(CtStates(CtStates::NEW)));
     }
-    for m in with_count(m, limit.per, &mut |fam| count(sets, svc, limit, fam, true)) {
+    for m in with_count(m, limit.per, &mut |fam| {
+        count(sets, svc, (limit, nth), fam, true)
+    }) {
         out.push(rule(m, over));
     }
     vec![matches]
 }
 
-/// The match that counts against `limit`: for the entry as a whole (`fam` None), or per
-/// source of family `fam` (`Some((v6, prefix))`, in the entry's meter set of that family).
+/// The match that counts against `limit` (the entry's `nth`): for the entry as a whole (`fam`
+/// None), or per source of family `fam` (`Some((v6, prefix))`, in the entry's meter set of
+/// that family and limit).
 fn count(
     sets: &mut Vec<Set>,
     svc: &Service,
-    limit: Limit,
+    (limit, nth): (Limit, u8),
     fam: Option<(bool, u8)>,
     over: bool,
 ) -> Match {
@@ -51,12 +54,13 @@ fn count(
             over,
         },
         Some((v6, prefix)) => {
-            meter_set(svc, v6, limit.rate, sets);
+            meter_set(svc, (v6, nth), limit.rate, sets);
             Match::Meter {
                 v6,
                 prefix,
                 rate: limit.rate,
                 over,
+                nth,
             }
         }
     }
@@ -92,11 +96,11 @@ pub(super) fn with_count(
 fn continued(
     sets: &mut Vec<Set>,
     svc: &Service,
-    limit: Limit,
+    (limit, nth): (Limit, u8),
     matches: Vec<Match>,
 ) -> Vec<Vec<Match>> {
     with_count(matches, limit.per, &mut |fam| {
-        count(sets, svc, limit, fam, false)
+        count(sets, svc, (limit, nth), fam, false)
     })
 }
 
@@ -121,10 +125,11 @@ pub(super) fn families_of(matches: &[Match]) -> Vec<bool> {
     vec![false, true]
 }
 
-/// The entry's meter set of one family (once): its buckets forgotten once full again.
-fn meter_set(svc: &Service, v6: bool, rate: Rate, sets: &mut Vec<Set>) {
+/// The entry's meter set of one family and limit (once): its buckets forgotten once full
+/// again.
+fn meter_set(svc: &Service, (v6, nth): (bool, u8), rate: Rate, sets: &mut Vec<Set>) {
     let kind = if v6 { SetKind::Meter6 } else { SetKind::Meter4 };
-    let name = set_name(kind, &svc.name);
+    let name = meter_set_name(v6, &svc.name, nth);
     if sets.iter().any(|s| s.name == name) {
         return;
     }

@@ -153,6 +153,8 @@ pub(super) fn analyse(
     if !diags.is_empty() {
         return Err(diags);
     }
+    // what it refuses is said with what the walk through the chains refuses
+    super::chains::jumps(src, &mut rules, &mut diags, &mut notes);
     let mut cx = Analyser {
         src,
         fam,
@@ -268,6 +270,7 @@ impl Analyser<'_> {
             return None;
         }
         let final_rule = self.final_rule(policies, &mut flat)?;
+        self.cut_shadowed(&mut flat);
         // kept to try once more in the file's own order, if need be
         let again = (flat.clone(), self.diags.clone(), self.notes.clone());
         let first = self.lower;

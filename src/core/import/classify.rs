@@ -286,8 +286,10 @@ impl Analyser<'_> {
                 let x = &ranked[p].1.extra;
                 (x.trap(), x.from_set.is_some())
             };
+            // (a reject of INVALID packets only is no reject entry, whose rule has no state
+            // match: it would reject every state, whatever the final rule)
             if (natural == Rank::Reject && keep != Some(BlockState::Invalid) && !checks)
-                || (fin_drop && !trap)
+                || (natural == Rank::Drop && fin_drop && !trap)
             {
                 tries.push((natural, None));
             }

@@ -116,6 +116,90 @@ fn icmp_overlaps(a: (u8, Option<u8>), b: (u8, Option<u8>)) -> bool {
 }
 
 impl Cond {
+    /// Every packet this condition does not match, when that is one condition: this one
+    /// says one thing (a network, an interface, address or packet types, connection states)
+    /// or its exception. None otherwise (`-p tcp --dport 22` is not: its negation is "not
+    /// tcp, or tcp to another port").
+    pub(super) fn negated(&self) -> Option<Cond> {
+        use super::addrtype::ALL_TYPES;
+        use super::pkttype::ALL_PKT_TYPES;
+        const ALL_STATES: u32 = crate::core::plan::CtStates::INVALID
+            | crate::core::plan::CtStates::ESTABLISHED
+            | crate::core::plan::CtStates::RELATED
+            | crate::core::plan::CtStates::NEW
+            | crate::core::plan::CtStates::UNTRACKED;
+        let any = Cond::default();
+        let one = |f: fn(&mut Cond)| {
+            let mut c = self.clone();
+            f(&mut c);
+            c == any
+        };
+        let neg = if one(|c| c.src = None) {
+            Cond {
+                not_src: vec![self.src?],
+                ..any
+            }
+        } else if one(|c| c.dst = None) {
+            Cond {
+                not_dst: vec![self.dst?],
+                ..any
+            }
+        } else if self.not_src.len() == 1 && one(|c| c.not_src.clear()) {
+            Cond {
+                src: Some(self.not_src[0]),
+                ..any
+            }
+        } else if self.not_dst.len() == 1 && one(|c| c.not_dst.clear()) {
+            Cond {
+                dst: Some(self.not_dst[0]),
+                ..any
+            }
+        } else if one(|c| c.iif = None) {
+            Cond {
+                not_iif: vec![self.iif.clone()?],
+                ..any
+            }
+        } else if one(|c| c.oif = None) {
+            Cond {
+                not_oif: vec![self.oif.clone()?],
+                ..any
+            }
+        } else if self.not_iif.len() == 1 && one(|c| c.not_iif.clear()) {
+            Cond {
+                iif: Some(self.not_iif[0].clone()),
+                ..any
+            }
+        } else if self.not_oif.len() == 1 && one(|c| c.not_oif.clear()) {
+            Cond {
+                oif: Some(self.not_oif[0].clone()),
+                ..any
+            }
+        } else if one(|c| c.src_type = None) {
+            Cond {
+                src_type: Some(ALL_TYPES & !self.src_type?),
+                ..any
+            }
+        } else if one(|c| c.dst_type = None) {
+            Cond {
+                dst_type: Some(ALL_TYPES & !self.dst_type?),
+                ..any
+            }
+        } else if one(|c| c.pkt_type = None) {
+            Cond {
+                pkt_type: Some(ALL_PKT_TYPES & !self.pkt_type?),
+                ..any
+            }
+        } else if one(|c| c.states = None) {
+            Cond {
+                states: Some(ALL_STATES & !self.states?),
+                ..any
+            }
+        } else {
+            return None;
+        };
+        Some(neg)
+    }
+
     pub(super) fn is_everything(&self) -> bool {
         *self == Cond::default()
     }
@@ -472,5 +556,51 @@ mod tests {
         assert_eq!(wide.and(&narrow), Some(narrow.clone()));
         assert_eq!(narrow.and(&wide), Some(narrow.clone()));
         assert!(!narrow.overlaps(&net([10, 2, 0, 0], 16)));
+    }
+
+    /// A RETURN's condition turned around for the rules after it: one thing only.
+    #[test]
+    fn one_thing_turns_around_and_two_do_not() {
+        let host = Cidr::V4(Ipv4Addr::new(192, 0, 2, 4), 32);
+        let from = Cond {
+            src: Some(host),
+            ..Default::default()
+        };
+        let rest = from.negated().unwrap();
+        assert_eq!(rest.not_src, vec![host]);
+        assert!(!rest.overlaps(&from), "the host is no longer there");
+        assert_eq!(rest.negated(), Some(from.clone()), "and back");
+        let local = Cond {
+            dst_type: Some(1 << 1),
+            ..Default::default()
+        };
+        let not_local = local.negated().unwrap();
+        assert_eq!(
+            not_local.dst_type,
+            Some(super::super::addrtype::ALL_TYPES & !(1 << 1))
+        );
+        assert!(!not_local.overlaps(&local));
+        let iif = Cond {
+            iif: Some("eth1".into()),
+            ..Default::default()
+        };
+        assert_eq!(iif.negated().unwrap().not_iif, vec!["eth1".to_string()]);
+        let ssh = Cond {
+            proto: Some(6),
+            ports: Some(vec![PortRange { lo: 22, hi: 22 }]),
+            ..Default::default()
+        };
+        assert_eq!(
+            ssh.negated(),
+            None,
+            "not tcp, or tcp to another port: two conditions"
+        );
+        assert_eq!(Cond::default().negated(), None, "nothing is left");
+        let two = Cond {
+            src: Some(host),
+            iif: Some("eth1".into()),
+            ..Default::default()
+        };
+        assert_eq!(two.negated(), None);
     }
 }

@@ -285,7 +285,7 @@ pub(super) fn join_families(entries: Vec<Entry>) -> Vec<Entry> {
     let mut rest = Vec::new();
     for e in v6 {
         // a limit is one bucket per entry: iptables and ip6tables each had their own
-        let twin = if e.from == any6 && e.extra.limit.is_none() && e.extra.connections.is_none() {
+        let twin = if e.from == any6 && e.extra.limit.is_empty() && e.extra.connections.is_none() {
             waiting.get_mut(&says(&e)).and_then(VecDeque::pop_front)
         } else {
             None
@@ -314,7 +314,7 @@ pub(super) fn merge(entries: Vec<Entry>) -> Vec<Entry> {
     for e in entries {
         if let Some(last) = out.last_mut()
             && last.key == e.key
-            && e.extra.limit.is_none()
+            && e.extra.limit.is_empty()
             && e.extra.connections.is_none()
             && !last.from.is_empty()
             && !e.from.is_empty()

@@ -25,6 +25,9 @@ use crate::core::plan::CtStates;
 pub(super) struct Extra {
     pub(super) log: LogOpts,
     pub(super) limit: Option<LimitOpts>,
+    /// where `--limit` (`--hashlimit-upto`) is: a limit on a jump or a RETURN is judged once
+    /// the chains are known (`chains.rs`)
+    pub(super) limit_span: Option<Range<usize>>,
     pub(super) recent: Option<Recent>,
     /// `-m connlimit` (`connlimit.rs`)
     pub(super) connlimit: Option<super::connlimit::ConnOpts>,
@@ -81,13 +84,16 @@ pub(super) struct Side {
     pub(super) rule: usize,
     pub(super) cond: Cond,
     pub(super) at: usize,
+    /// the jumps that led to it (outermost first)
+    pub(super) via: Vec<usize>,
 }
 
 /// What an entry gets from its LOG, limit or recent rules: TOML values.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct EntryExtra {
     pub(super) log: Option<String>,
-    pub(super) limit: Option<String>,
+    /// `limit`: one, or (checks of one `-m recent` list at several windows) a few
+    pub(super) limit: Vec<String>,
     /// the limit counts the entry as a whole (not per source)
     pub(super) global: bool,
     /// `connections` (from a `-m connlimit` rule: `connlimit.rs`)
@@ -297,7 +303,7 @@ pub(super) fn covers(a: &Cond, b: &Cond) -> bool {
 }
 
 /// `c` without its state match.
-fn stateless(c: &Cond) -> Cond {
+pub(super) fn stateless(c: &Cond) -> Cond {
     Cond {
         states: None,
         ..c.clone()
@@ -326,7 +332,7 @@ impl Analyser<'_> {
     /// `over` for packets that meet `next` (a rule, or the final rule): "drop" or "reject"
     /// when they are dropped, or rejected as statewall's over-limit reject answers (a tcp
     /// reset for tcp, port unreachable otherwise); Err with what they meet instead.
-    fn overflow(
+    pub(super) fn overflow(
         &self,
         flat: &[Flat],
         next: Option<usize>,
@@ -387,16 +393,30 @@ impl Analyser<'_> {
             .into_iter()
             .partition(|s| rules[s.rule].target == Target::RecentSet);
         let mut used_sets = vec![false; sets.len()];
+        // the ACCEPTs that also `--set` (`-m recent --set … -j ACCEPT`): their checks find them
+        let mut set_accepts: Vec<Option<bool>> = flat
+            .iter()
+            .map(|f| super::recent::set_accept(&rules[f.rule]).then_some(false))
+            .collect();
         for p in 0..flat.len() {
             let r = &rules[flat[p].rule];
             if r.extra.connlimit.is_some() {
                 self.connlimit_pair(flat, p, fin, &mut gone);
+            } else if set_accepts[p].is_some() {
+                // judged by the checks of its list, before it
             } else if r.extra.recent.is_some() && super::trap::is_trap(r) {
                 self.trap_rule(flat, p, &mut gone);
             } else if r.extra.recent.is_some() {
-                self.recent_pair(flat, p, (&sets, &mut used_sets), fin, &mut gone);
+                let lists = (&sets[..], &mut used_sets[..], &mut set_accepts[..]);
+                self.recent_pair(flat, p, lists, fin, &mut gone);
             } else if r.extra.limit.is_some() {
                 self.limited_accept(flat, p, fin, &mut gone);
+            }
+        }
+        for (p, used) in set_accepts.iter().enumerate() {
+            if *used == Some(false) && !gone[p] {
+                let r = &rules[flat[p].rule];
+                self.unchecked_set_accept(r);
             }
         }
         for (s, used) in sets.iter().zip(used_sets) {
@@ -529,7 +549,13 @@ impl Analyser<'_> {
                 return;
             }
         };
-        if !self.new_only(flat, p, &cond) && self.lower.established && cond.states.is_none() {
+        let named = cond.states.filter(|s| s & !(CtStates::NEW | EST) == 0);
+        if !self.new_only(flat, p, &cond) && self.lower.established && named.is_some() {
+            // no established rule in this reading: the allow keeps the states it names, and
+            // its limit counts their packets, as iptables' does
+            self.notes.push(format!("line {}: `{}` limits the packets of the states it names: its allow says them (`state`), so that statewall's limit counts them too", r.line, shorten(&r.text, 80)));
+        } else if !self.new_only(flat, p, &cond) && self.lower.established && cond.states.is_none()
+        {
             // no established rule in this reading: the allow says the states it takes, and
             // its limit counts their packets, as iptables' limit counts every packet
             flat[p].cond.states = Some(CtStates::NEW | EST);
@@ -588,232 +614,19 @@ impl Analyser<'_> {
                     .and_then(|m| m.parse::<u8>().ok())
                     .filter(|_| !v4)
                     .unwrap_or(128);
-                flat[p].extra.limit = Some(format!(
+                flat[p].extra.limit = vec![format!(
                     "{{ rate = \"{rate}\", burst = {burst}, per = \"source\", ipv6_prefix = {prefix}, over = \"{over}\" }}"
-                ));
+                )];
                 self.notes.push(format!("line {line}: `-m hashlimit` by source becomes the allow's per-source limit ({rate}, burst {burst}): a token bucket per source, as hashlimit's; what exceeds it is {done}"));
             }
             _ => {
-                flat[p].extra.limit = Some(format!(
+                flat[p].extra.limit = vec![format!(
                     "{{ rate = \"{rate}\", burst = {burst}, over = \"{over}\" }}"
-                ));
+                )];
                 flat[p].extra.global = true;
                 self.notes.push(format!("line {line}: `-m limit` becomes the allow's limit ({rate}, burst {burst}) for the rule as a whole, as iptables' is; what exceeds it is {done}"));
             }
         }
-    }
-
-    /// A `-m recent` check at `flat[p]`: an ssh brute-force pattern, mapped onto the allow it
-    /// guards as a per-source limit; anything else refused. The patterns, each with its
-    /// `--set` of the same matches and nothing deciding those packets in between:
-    /// - the `--set` first, then `--update`/`--rcheck --hitcount H -j DROP` (or REJECT), then
-    ///   the ACCEPT: H-1 connections per window (the check counts the packet just set);
-    /// - the check first, then the `--set`, then the ACCEPT: H per window;
-    /// - the `--set` first, then `! --update`/`! --rcheck --hitcount H -j ACCEPT`, whose
-    ///   overflow a later rule (or the final rule) drops: H-1 per window.
-    fn recent_pair(
-        &mut self,
-        flat: &mut [Flat],
-        p: usize,
-        (sets, used): (&[Side], &mut [bool]),
-        fin: FinalRule,
-        gone: &mut [bool],
-    ) {
-        let r = &self.rules[flat[p].rule];
-        let rec = r.extra.recent.clone().expect("a recent");
-        let cond = flat[p].cond.clone();
-        // a refused rule is taken out, so that it causes no ordering error of its own
-        gone[p] = true;
-        let refuse = |cx: &mut Self, why: String| {
-            cx.error(r.span.clone(), "a `-m recent` rule statewall cannot map", format!("{why}; statewall maps the ssh brute-force patterns: `-m recent --set --name N` on NEW connections and `-m recent --update --seconds S --hitcount H --name N -j DROP` (or REJECT) with the same matches right before or after it, then the ACCEPT of those connections; or the `--set`, then `! --update` (or `! --rcheck`) `… -j ACCEPT` with the rest dropped (a per-source limit)"));
-        };
-        let Some((kind, negated)) = rec.check else {
-            return refuse(self, "it is not an --update or --rcheck".into());
-        };
-        if kind == "remove" || !rec.other.is_empty() {
-            return refuse(
-                self,
-                format!(
-                    "it says {}",
-                    if kind == "remove" {
-                        "--remove".to_string()
-                    } else {
-                        rec.other.join(", ")
-                    }
-                ),
-            );
-        }
-        let seconds = rec
-            .seconds
-            .as_deref()
-            .and_then(|s| s.parse::<u64>().ok())
-            .filter(|s| (1..=86_400 * 7).contains(s));
-        let hits = rec
-            .hitcount
-            .as_deref()
-            .and_then(|s| s.parse::<u32>().ok())
-            .filter(|h| (2..=255).contains(h));
-        let (Some(seconds), Some(hits)) = (seconds, hits) else {
-            return refuse(
-                self,
-                "it needs --seconds (1 to 604800) and --hitcount (2 or more)".into(),
-            );
-        };
-        if (flat[p].verdict == Verdict::Accept) != negated {
-            return refuse(
-                self,
-                if negated {
-                    "a negated check that does not accept".into()
-                } else {
-                    "it accepts".into()
-                },
-            );
-        }
-        let (si, set, set_first) = match self.recent_set(flat, p, &rec, sets, used, negated) {
-            Ok(found) => found,
-            Err(why) => return refuse(self, why),
-        };
-        if !self.new_only(flat, set.at.min(p), &cond) {
-            return refuse(self, "it counts every packet, not NEW connections (no `--state NEW`, no ESTABLISHED,RELATED accept before it)".into());
-        }
-        // the allow that gets the limit, and what becomes of its overflow
-        let (q, over) = if negated {
-            let next = Self::next_deciding(flat, p, &cond);
-            match self.overflow(flat, next, &cond, fin) {
-                Ok((over, drops)) => {
-                    if let Some(d) = drops.filter(|&d| flat[d].cond == cond) {
-                        gone[d] = true;
-                    }
-                    (p, over)
-                }
-                Err(why) => {
-                    return refuse(self, format!("what it does not accept goes on, and {why}"));
-                }
-            }
-        } else {
-            let over = match flat[p].verdict {
-                Verdict::Drop => "drop",
-                Verdict::Reject(k) if k == if cond.proto == Some(6) { RejectKind::TcpReset } else { RejectKind::Icmp(IcmpReject::PortUnreachable) } => "reject",
-                Verdict::Reject(RejectKind::Icmp(IcmpReject::PortUnreachable)) => "port-unreachable",
-                _ => return refuse(self, "it rejects with an answer statewall's over-limit reject does not give (a tcp reset, or port unreachable)".into()),
-            };
-            let from = if set_first { p } else { set.at - 1 };
-            let q = Self::next_deciding(flat, from.max(p), &cond);
-            let fits = q.is_some_and(|q| {
-                flat[q].verdict == Verdict::Accept
-                    && self.rules[flat[q].rule].extra.limit.is_none()
-                    && stateless(&flat[q].cond) == stateless(&cond)
-                    && flat[q].cond.states.is_none_or(|s| s & CtStates::NEW != 0)
-            });
-            match q.filter(|_| fits) {
-                Some(q) => (q, over),
-                None => {
-                    return refuse(
-                        self,
-                        "the next rule for these packets is not an ACCEPT with the same matches"
-                            .into(),
-                    );
-                }
-            }
-        };
-        // the check counts the packet just set when the `--set` comes first
-        let allowed = if set_first { hits - 1 } else { hits };
-        let rate = format!("{allowed}/{seconds}s");
-        if let Err(why) = Rate::parse(&rate) {
-            return refuse(self, format!("{rate}: {why}"));
-        }
-        used[si] = true;
-        gone[p] = q != p;
-        // `recent` keeps whole addresses, IPv6 ones too
-        flat[q].extra.limit = Some(format!(
-            "{{ rate = \"{rate}\", per = \"source\", ipv6_prefix = 128, over = \"{over}\" }}"
-        ));
-        let (sl, ul, al) = (
-            self.rules[set.rule].line,
-            r.line,
-            self.rules[flat[q].rule].line,
-        );
-        let (first, last) = (sl.min(ul), sl.max(ul).max(al));
-        let counts_blocked = if kind == "update" || set_first {
-            let verb = if over == "drop" { "drops" } else { "rejects" };
-            format!(
-                "also counts the attempts it {verb}, so a source that keeps trying stays shut out there and gets one through per refill here"
-            )
-        } else {
-            "does not count the attempts it refuses".to_string()
-        };
-        let ttl = if rec.rttl {
-            "; `--rttl` (the TTL must match the recorded packet's, against forged sources) is not kept: statewall limits by the source address alone, a little more strictly"
-        } else {
-            ""
-        };
-        self.notes.push(format!("lines {first}-{last}: `-m recent` (at most {allowed} NEW connections per source in any {seconds} s) becomes a per-source limit of {rate} on line {al}'s allow: statewall's token bucket lets {allowed} through at once, then one every {} s as it refills, while `recent` counts a sliding window (all {allowed} free again {seconds} s after the first) and {counts_blocked}{ttl}", every(seconds, allowed)));
-    }
-}
-
-impl Analyser<'_> {
-    /// The `--set` of recent check `flat[p]` (named as `rec`): right before it, or (a check
-    /// that drops, not `negated`) right after it, with the same matches and nothing deciding
-    /// those packets in between. Returns its index in `sets`, it, and whether it comes first;
-    /// Err with why there is none.
-    fn recent_set<'a>(
-        &self,
-        flat: &[Flat],
-        p: usize,
-        rec: &Recent,
-        sets: &'a [Side],
-        used: &[bool],
-        negated: bool,
-    ) -> Result<(usize, &'a Side, bool), String> {
-        let cond = &flat[p].cond;
-        let named = |s: &Side| {
-            self.rules[s.rule]
-                .extra
-                .recent
-                .as_ref()
-                .is_some_and(|x| x.name() == rec.name())
-        };
-        let before = sets
-            .iter()
-            .enumerate()
-            .rev()
-            .find(|(_, s)| s.at <= p && named(s))
-            .filter(|(i, s)| {
-                s.cond == *cond && !used[*i] && !(s.at..p).any(|k| flat[k].cond.overlaps(cond))
-            });
-        let after = sets
-            .iter()
-            .enumerate()
-            .find(|(_, s)| s.at > p && named(s))
-            .filter(|(i, s)| {
-                !negated
-                    && s.cond == *cond
-                    && !used[*i]
-                    && !(p + 1..s.at).any(|k| flat[k].cond.overlaps(cond))
-            });
-        if let Some((i, s)) = before {
-            return Ok((i, s, true));
-        }
-        if let Some((i, s)) = after {
-            return Ok((i, s, false));
-        }
-        Err(match sets.iter().find(|s| named(s)) {
-            Some(s) => format!(
-                "the `--set` of line {} is not right before or after it with the same matches",
-                self.rules[s.rule].line
-            ),
-            None => format!("no `--set --name {}` comes with it", rec.name()),
-        })
-    }
-}
-
-/// `secs / n` as a short number of seconds.
-fn every(secs: u64, n: u32) -> String {
-    let n = u64::from(n.max(1));
-    if secs.is_multiple_of(n) {
-        (secs / n).to_string()
-    } else {
-        format!("{:.1}", secs as f64 / n as f64)
     }
 }
 

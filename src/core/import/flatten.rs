@@ -84,8 +84,10 @@ impl Analyser<'_> {
         walk.out
     }
 
-    /// The rules of `chain`, for the packets of `prefix` (the conditions of the jumps here).
+    /// The rules of `chain`, for the packets of `prefix` (the conditions of the jumps here,
+    /// and the exceptions its conditional RETURNs make for the rules after them).
     fn flatten(&mut self, walk: &mut Walk<'_>, chain: &str, prefix: &Cond) {
+        let mut prefix = prefix.clone();
         if walk.via.len() > MAX_DEPTH {
             return;
         }
@@ -93,13 +95,7 @@ impl Analyser<'_> {
         let mut idx = walk.chains.get(chain).cloned().unwrap_or_default();
         // an unconditional RETURN ends the chain: what follows is never reached (as after a
         // catch-all, iptables-restore loads it, and it decides nothing)
-        let plain = |r: &IptRule| {
-            r.target == Target::Return
-                && r.cond.is_everything()
-                && r.srcs.is_empty()
-                && r.dsts.is_empty()
-                && r.flag_alts.is_empty()
-        };
+        let plain = |r: &IptRule| r.target == Target::Return && super::chains::unconditional(r);
         if let Some(end) = idx.iter().position(|&i| plain(&rules[i])) {
             let l = rules[idx[end]].line;
             for &i in &idx[end + 1..] {
@@ -139,14 +135,25 @@ impl Analyser<'_> {
                 let Some(cond) = prefix.and(&own) else {
                     continue;
                 };
-                self.follow(walk, chain, i, (&own, cond));
+                if r.target == Target::Return && plain(r) {
+                    return;
+                }
+                if r.target == Target::Return {
+                    // the rules after it see the rest: none when it returns every packet here
+                    match self.return_rule(r, &own).map(|neg| prefix.and(&neg)) {
+                        Some(Some(rest)) => prefix = rest,
+                        Some(None) => return,
+                        None => {}
+                    }
+                    continue;
+                }
+                self.follow(walk, chain, i, cond);
             }
         }
     }
 
-    /// Rule `i` of `chain`, with its own condition and the one it
-    /// has under the jumps that led here.
-    fn follow(&mut self, walk: &mut Walk<'_>, chain: &str, i: usize, (own, cond): (&Cond, Cond)) {
+    /// Rule `i` of `chain`, with the condition it has under the jumps that led here.
+    fn follow(&mut self, walk: &mut Walk<'_>, chain: &str, i: usize, cond: Cond) {
         let rules = self.rules;
         let r = &rules[i];
         if r.fragment == Some(true) {
@@ -186,6 +193,7 @@ impl Analyser<'_> {
                     rule: i,
                     cond,
                     at: walk.out.len(),
+                    via: walk.via.clone(),
                 });
                 return;
             }
@@ -193,10 +201,8 @@ impl Analyser<'_> {
                 self.notes.push(format!("line {}: `{}` has no target: it only counts packets and is left out (statewall counts every rule it makes)", r.line, shorten(&r.text, 80)));
                 return;
             }
-            Target::Return => {
-                self.return_rule(r, own);
-                return;
-            }
+            // an unconditional one: the end of its chain (`flatten`)
+            Target::Return => return,
             Target::Jump(c) => {
                 self.jump(walk, chain, i, c, &cond);
                 return;
@@ -212,12 +218,18 @@ impl Analyser<'_> {
         });
     }
 
-    /// A RETURN is only the end of its chain, for every packet (the rules after an
-    /// unconditional one are cut by [`Analyser::flatten`]).
-    fn return_rule(&mut self, r: &IptRule, own: &Cond) {
-        if !own.is_everything() {
-            self.error(r.span.clone(), "a RETURN with a condition", "it skips the rest of the chain for some packets only, which statewall's flat chain cannot express; reorder the chain so that no conditional RETURN is needed");
+    /// A RETURN with condition `own` (the rules after an unconditional one are cut by
+    /// [`Analyser::flatten`]): the packets it leaves to the rest of its chain, when one
+    /// condition says them (it returns for one network, interface, address or packet type,
+    /// or connection states). None, refused, otherwise.
+    fn return_rule(&mut self, r: &IptRule, own: &Cond) -> Option<Cond> {
+        let neg = own
+            .negated()
+            .filter(|_| r.extra.recent.is_none() && r.extra.connlimit.is_none());
+        if neg.is_none() && r.extra.limit.is_none() {
+            self.error(r.span.clone(), "a RETURN with a condition statewall cannot turn around", "it skips the rest of the chain for some packets only; statewall gives the rules after it the exception of a RETURN that says one thing (`-s`, `-d`, `-i`, `-o` or their `!`, `-m addrtype`, `-m pkttype`, a connection state), and none of one that says more (`-p tcp --dport 22`: not tcp, or another port) or counts (`-m recent`): reorder the chain so that no such RETURN is needed");
         }
+        neg
     }
 
     /// Rule `i` of `chain` jumps to chain `c`: its rules, under `cond`.
@@ -241,5 +253,85 @@ impl Analyser<'_> {
         walk.via.push(i);
         self.flatten(walk, c, cond);
         walk.via.pop();
+    }
+}
+
+/// The most condition comparisons [`Analyser::cut_shadowed`] makes: past it, the rest of
+/// the chain is kept as it is (the order check then judges it, within its own budget).
+const SHADOW_BUDGET: usize = 2_000_000;
+
+impl Analyser<'_> {
+    /// Leaves out the rules of `flat` that an earlier rule decides wholly (it matches every
+    /// packet they match, and has no rate, list or count that lets some through: a second
+    /// `-i lo -j ACCEPT` after the first), noted; they never decide a packet, and left in
+    /// they could only stop a rule from moving where statewall's order puts it. The LOGs and
+    /// list updates met on the walk keep their places.
+    pub(super) fn cut_shadowed(&mut self, flat: &mut Vec<Flat>) {
+        let rules = self.rules;
+        let decides_all = |f: &Flat| {
+            let x = &rules[f.rule].extra;
+            x.limit.is_none()
+                && x.recent.is_none()
+                && x.connlimit.is_none()
+                && f.cond.in_set.is_empty()
+        };
+        let mut budget = SHADOW_BUDGET;
+        let mut cut: Vec<(usize, usize)> = Vec::new();
+        let mut gone = vec![false; flat.len()];
+        'rules: for k in 1..flat.len() {
+            for j in 0..k {
+                if budget == 0 {
+                    break 'rules;
+                }
+                budget -= 1;
+                if !gone[j]
+                    && decides_all(&flat[j])
+                    && super::extra::covers(&flat[j].cond, &flat[k].cond)
+                {
+                    gone[k] = true;
+                    cut.push((k, j));
+                    break;
+                }
+            }
+        }
+        let mut said: Vec<u32> = Vec::new();
+        for &(k, j) in &cut {
+            let (r, by) = (&rules[flat[k].rule], &rules[flat[j].rule]);
+            if !said.contains(&r.line) {
+                said.push(r.line);
+                let verb = match flat[j].verdict {
+                    Verdict::Accept => "accepts",
+                    Verdict::Drop => "drops",
+                    Verdict::Reject(_) => "rejects",
+                };
+                self.notes.push(format!("line {}: `{}` is never reached (line {} {verb} every packet it matches first) and is left out", r.line, shorten(&r.text, 80), by.line));
+            }
+        }
+        // a LOG or a `--set` that an earlier rule's packets never get past is never reached
+        let side = std::mem::take(&mut self.side);
+        for s in side {
+            let by = (0..s.at.min(flat.len())).find(|&j| {
+                !gone[j] && decides_all(&flat[j]) && super::extra::covers(&flat[j].cond, &s.cond)
+            });
+            match by {
+                Some(j) => {
+                    let r = &rules[s.rule];
+                    if !said.contains(&r.line) {
+                        said.push(r.line);
+                        self.notes.push(format!("line {}: `{}` is never reached (line {} decides every packet it matches first) and is left out", r.line, shorten(&r.text, 80), rules[flat[j].rule].line));
+                    }
+                }
+                None => self.side.push(s),
+            }
+        }
+        // the LOGs and `--set`s met before flat[at] stay before the rule that is there now
+        for s in &mut self.side {
+            s.at -= gone[..s.at.min(gone.len())].iter().filter(|g| **g).count();
+        }
+        let mut i = 0;
+        flat.retain(|_| {
+            i += 1;
+            !gone[i - 1]
+        });
     }
 }

@@ -23,6 +23,7 @@
 mod addrtype;
 mod analyse;
 mod build;
+mod chains;
 mod classify;
 mod cond;
 mod connlimit;
@@ -36,6 +37,7 @@ mod lines;
 mod naming;
 mod notes;
 mod pkttype;
+mod recent;
 mod rule;
 mod text;
 mod trap;

@@ -66,7 +66,8 @@ fn derived_name(e: &Entry, proto: Option<u8>) -> String {
                     };
                     format!("tcp-{}-udp-{}", l(&e.tcp), l(&e.udp))
                 }
-                (None, None, None) => "entry".into(),
+                // nothing but a state the section gives every allow: every source
+                (None, None, None) => "everything".into(),
             },
         }),
     }

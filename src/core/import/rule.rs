@@ -35,6 +35,24 @@ pub(super) enum RejectKind {
     Icmp(IcmpReject),
 }
 
+/// The check of a port-scan trap (`trap.rs`, a `--update`/`--rcheck` without `--hitcount`
+/// that drops or rejects): the source must be on the list, a part of `cond`.
+pub(super) fn trap_check(cond: &mut Cond, extra: &super::extra::Extra, target: &Target) {
+    if let Some(rec) = &extra.recent
+        && rec.hitcount.is_none()
+        && matches!(rec.check, Some(("update" | "rcheck", false)))
+        && matches!(target, Target::Drop | Target::Reject(_))
+    {
+        cond.in_set = vec![rec.name().to_string()];
+    }
+}
+
+/// A `-m limit` on a rule that neither logs nor accepts: what, and why.
+pub(super) const LIMIT_ELSEWHERE: (&str, &str) = (
+    "`-m limit` on a rule that is neither LOG nor ACCEPT",
+    "a rate limit on DROP or REJECT decides only the packets within the rate and lets the rest through to later rules; statewall's limits decide what exceeds the rate: write the limit on the ACCEPT these packets meet",
+);
+
 /// `-j REJECT` without `--reject-with`.
 pub(super) const PLAIN_REJECT: Target =
     Target::Reject(RejectKind::Icmp(IcmpReject::PortUnreachable));
@@ -177,9 +195,15 @@ impl Parser<'_> {
             Some((with, wspan)) => self.reject_with(target, &with, wspan),
             None => target,
         };
-        if let (Some(l), false) = (&d.limit, matches!(target, Target::Log | Target::Accept)) {
-            self.err(l.clone(), "`-m limit` on a rule that is neither LOG nor ACCEPT", "a rate limit on DROP or REJECT decides only the packets within the rate and lets the rest through to later rules; statewall's limits decide what exceeds the rate: write the limit on the ACCEPT these packets meet");
+        // a jump's or a RETURN's limit is judged once the chains are known (`chains.rs`)
+        let later = matches!(target, Target::Jump(_) | Target::Return);
+        if let (Some(l), false) = (
+            &d.limit,
+            later || matches!(target, Target::Log | Target::Accept),
+        ) {
+            self.err(l.clone(), LIMIT_ELSEWHERE.0, LIMIT_ELSEWHERE.1);
         }
+        d.extra.limit_span = d.limit.clone();
         self.recent_fits(&d.extra, &target, &span);
         self.orig_alone(&d);
         if d.syn && d.cond.proto != Some(6) {
@@ -195,14 +219,7 @@ impl Parser<'_> {
         if self.diags.total() != before {
             return None;
         }
-        // the check of a port-scan trap (`trap.rs`): the source must be on the list
-        if let Some(rec) = &d.extra.recent
-            && rec.hitcount.is_none()
-            && matches!(rec.check, Some(("update" | "rcheck", false)))
-            && matches!(target, Target::Drop | Target::Reject(_))
-        {
-            d.cond.in_set = vec![rec.name().to_string()];
-        }
+        trap_check(&mut d.cond, &d.extra, &target);
         let comment_id = d.comment.as_ref().map(|c| {
             let mut h = DefaultHasher::new();
             c.hash(&mut h);

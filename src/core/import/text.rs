@@ -247,6 +247,38 @@ fn baseline(t: &mut String, v4: &Analysis, sec: &Section, prefix: &str) {
 }
 
 /// One `[[allow]]`, `[[reject]]` or `[[block]]` entry, after the lines it came from.
+/// Whether entry `e` says what it matches beyond its source, as a policy entry must when it
+/// has no `from` (ports, a protocol, an interface, a destination, a type, a live set, a
+/// block's `state = "invalid"`). A key this does not know only adds a `from` of everything.
+fn says_where(e: &Entry) -> bool {
+    let m = &e.more;
+    !e.tcp.is_empty()
+        || !e.udp.is_empty()
+        || !e.icmp.is_empty()
+        || m.has_protocols()
+        || e.iif.is_some()
+        || m.state.is_some()
+        || e.extra.from_set.is_some()
+        || e.state == Some(crate::core::model::BlockState::Invalid)
+        || !m.to.is_empty()
+        || !m.except_from.is_empty()
+        || !m.except_to.is_empty()
+        || m.oif.is_some()
+        || !m.except_iif.is_empty()
+        || !m.except_oif.is_empty()
+        || !m.to_type.is_empty()
+        || !m.from_type.is_empty()
+        || !m.except_to_type.is_empty()
+        || !m.except_from_type.is_empty()
+        || !m.pkttype.is_empty()
+        || !m.except_pkttype.is_empty()
+        || !m.rt_type.is_empty()
+        || !m.except_rt_type.is_empty()
+        || crate::core::header::has_mac(m)
+        || crate::core::header::has_length(m)
+        || crate::core::header::has_ttl(m)
+}
+
 fn entry(t: &mut String, kind: &str, e: &Entry) {
     for l in &e.lines {
         let _ = writeln!(t, "{l}");
@@ -279,6 +311,10 @@ fn entry(t: &mut String, kind: &str, e: &Entry) {
     if !e.from.is_empty() {
         let l: Vec<String> = e.from.iter().map(|n| format!("\"{n}\"")).collect();
         let _ = writeln!(t, "from = [{}]", l.join(", "));
+    } else if !says_where(e) {
+        // a policy entry must say what it matches (an empty one is refused there, lest it
+        // accept everything by mistake): this one matches every source, and says so
+        let _ = writeln!(t, "from = [\"0.0.0.0/0\", \"::/0\"]  # every source");
     }
     more(t, e);
     if let Some(i) = &e.iif {
@@ -314,8 +350,14 @@ fn entry(t: &mut String, kind: &str, e: &Entry) {
     if let Some(set) = &e.extra.add_to_set {
         let _ = writeln!(t, "add_to_set = \"{set}\"");
     }
-    if let Some(l) = &e.extra.limit {
-        let _ = writeln!(t, "limit = {l}");
+    match e.extra.limit.as_slice() {
+        [] => {}
+        [l] => {
+            let _ = writeln!(t, "limit = {l}");
+        }
+        ls => {
+            let _ = writeln!(t, "limit = [\n  {},\n]", ls.join(",\n  "));
+        }
     }
     if let Some(c) = &e.extra.connections {
         let _ = writeln!(t, "connections = {c}");

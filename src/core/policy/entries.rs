@@ -64,9 +64,9 @@ fn feeds(kind: Kind, key: &str) -> bool {
 
 impl Fields<'_, '_> {
     /// A valid `limit`, and where it was written.
-    fn limit(&mut self, limit: Option<Limit>, span: Range<usize>) {
-        self.limit_span = limit.map(|_| span);
-        self.more.limit = limit;
+    fn limit(&mut self, limit: Option<Vec<Limit>>, span: Range<usize>) {
+        self.limit_span = limit.as_ref().map(|_| span);
+        self.more.limit = limit.unwrap_or_default();
     }
 
     fn portless(&self) -> bool {

@@ -14,8 +14,8 @@ use toml::de::DeValue;
 
 use super::{Checker, type_name};
 use crate::core::model::{
-    LOG_LEVELS, LOG_PREFIX_MAX, LOG_RATE_DEFAULT, Limit, LimitPer, Log, LogDest, Over, RATE_MAX,
-    Rate,
+    LIMITS_MAX, LOG_LEVELS, LOG_PREFIX_MAX, LOG_RATE_DEFAULT, Limit, LimitPer, Log, LogDest, Over,
+    RATE_MAX, Rate,
 };
 
 /// The default IPv6 prefix a per-source limit counts as one source.
@@ -92,12 +92,41 @@ impl Checker<'_> {
         found
     }
 
-    /// An entry's `limit`.
-    pub(super) fn limit(&mut self, value: &Spanned<DeValue<'_>>) -> Option<Limit> {
+    /// An entry's `limit`: one, or a list of them (each its own rule, in order).
+    pub(super) fn limit(&mut self, value: &Spanned<DeValue<'_>>) -> Option<Vec<Limit>> {
         let span = value.span();
         if self.tainted(&span) {
             return None;
         }
+        let DeValue::Array(items) = value.get_ref() else {
+            return self.one_limit(value).map(|l| vec![l]);
+        };
+        if items.is_empty() || items.len() > LIMITS_MAX {
+            self.error(
+                span,
+                format!("`limit` lists 1 to {LIMITS_MAX} limits, this one {}", items.len()),
+                Some("write one limit, limit = \"6/30s\", or several that a connection must all be within: limit = [{ rate = \"3/10s\", per = \"source\" }, { rate = \"4/30m\", per = \"source\" }]".into()),
+            );
+            return None;
+        }
+        let limits: Vec<Option<Limit>> = items.iter().map(|v| self.one_limit(v)).collect();
+        let limits: Vec<Limit> = limits.into_iter().collect::<Option<_>>()?;
+        if limits.len() > 1
+            && let Some(i) = limits.iter().position(|l| l.over == Over::Continue)
+        {
+            self.error(
+                items[i].span(),
+                "`over = \"continue\"` in a list of limits",
+                Some("a limit whose overflow goes on sits in the entry's own rule, and several there would each take tokens for packets another one refuses: give such an entry one limit".into()),
+            );
+            return None;
+        }
+        Some(limits)
+    }
+
+    /// One limit of an entry's `limit`.
+    fn one_limit(&mut self, value: &Spanned<DeValue<'_>>) -> Option<Limit> {
+        let span = value.span();
         let table = match value.get_ref() {
             DeValue::String(_) => {
                 let rate = self.rate("limit", value)?;
@@ -111,8 +140,8 @@ impl Checker<'_> {
             other => {
                 self.error(
                     span,
-                    format!("expected a rate or a table for `limit`, found {}", type_name(other)),
-                    Some("write limit = \"6/30s\", or limit = { rate = \"6/30s\", per = \"source\" }".into()),
+                    format!("expected a rate, a table or a list of them for `limit`, found {}", type_name(other)),
+                    Some("write limit = \"6/30s\", or limit = { rate = \"6/30s\", per = \"source\" }, or a list of them".into()),
                 );
                 return None;
             }
@@ -338,14 +367,14 @@ mod tests {
              [[allow]]\nname = \"web\"\ntcp = [80]\nlimit = \"100/s\"\nlog = true\n",
         );
         let p = p.unwrap_or_else(|| panic!("{d:?}"));
-        let ssh = p.allow[0].more.limit.unwrap();
+        let ssh = p.allow[0].more.limit[0];
         assert_eq!(ssh.per, LimitPer::Source { v6_prefix: 56 });
         assert_eq!(ssh.over, Over::Reject);
         assert_eq!(
             p.allow[0].more.log.as_ref().unwrap().dest,
             LogDest::Level(6)
         );
-        assert_eq!(p.allow[1].more.limit.unwrap().per, LimitPer::Entry);
+        assert_eq!(p.allow[1].more.limit[0].per, LimitPer::Entry);
         let fin = p.log_final.unwrap();
         assert_eq!(fin.prefix.as_deref(), Some("in drop: "));
         assert_eq!(fin.rate.n, 3);

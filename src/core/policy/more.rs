@@ -217,7 +217,7 @@ impl Checker<'_> {
             let continues = |e: &&Entry| {
                 e.kind == Kind::Allow
                     && e.more.state.is_none()
-                    && e.more.limit.is_some_and(|l| l.over == Over::Continue)
+                    && e.more.limit.iter().any(|l| l.over == Over::Continue)
             };
             for e in entries.iter().filter(|e| e.hook == hook).filter(continues) {
                 let span = e.limit_span.clone().unwrap_or_default();

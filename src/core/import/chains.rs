@@ -1,0 +1,208 @@
+//! Jumps read before the chains are walked, where the walk alone would lose what they mean:
+//! - a jump to a chain that only logs (LOG, RETURN, jumps to such chains: ufw's
+//!   `ufw-logging-deny`) decides nothing; when the walk could not read it (the jump or the
+//!   chain has a `-m limit`, the chain a conditional RETURN) it is left out, noted;
+//! - a jump that carries its own `-m recent`, `-m limit`/`-m hashlimit` or `-m connlimit` (a
+//!   match the flattened condition does not keep) to a chain whose one deciding rule is an
+//!   unconditional ACCEPT, DROP or REJECT after LOGs (ufw's `ufw-user-limit`, a LOGDROP
+//!   chain) is read as that verdict, its LOGs left out, noted;
+//! - any other jump with such a match is refused: reading its chain's rules under the jump's
+//!   condition alone would apply them to packets the match leaves out.
+
+use std::collections::HashMap;
+
+use super::lines::FILTER_CHAINS;
+use super::notes::Notes;
+use super::rule::{IptRule, LIMIT_ELSEWHERE, Target, trap_check};
+use crate::core::diag::{Diagnostic, Diags, shorten};
+
+/// What a chain does, as far as a jump to it is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kind {
+    /// it logs (or does nothing) and returns: a jump to it decides nothing. `plain`: the
+    /// walk reads it as it is (no limit, no conditional RETURN)
+    LogOnly {
+        plain: bool,
+    },
+    /// its LOGs (rule indexes), then one unconditional verdict for every packet
+    Verdict(Vec<usize>, Target),
+    Other,
+}
+
+/// Whether rule `r` matches every packet (no condition, no match of its own).
+pub(super) fn unconditional(r: &IptRule) -> bool {
+    r.cond.is_everything()
+        && r.srcs.is_empty()
+        && r.dsts.is_empty()
+        && r.flag_alts.is_empty()
+        && r.fragment.is_none()
+        && own_match(r).is_none()
+}
+
+/// The match of rule `r` that its condition does not keep: `-m recent`, `-m limit` (or
+/// `-m hashlimit`), `-m connlimit`.
+fn own_match(r: &IptRule) -> Option<&'static str> {
+    if r.extra.recent.is_some() {
+        Some("`-m recent`")
+    } else if r.extra.connlimit.is_some() {
+        Some("`-m connlimit`")
+    } else if r.extra.limit.is_some() {
+        Some("`-m limit`")
+    } else {
+        None
+    }
+}
+
+struct Chains<'r> {
+    rules: &'r [IptRule],
+    of: HashMap<&'r str, Vec<usize>>,
+    kinds: HashMap<String, Kind>,
+}
+
+impl Chains<'_> {
+    /// What user chain `c` does (`depth`: jumps followed so far, against loops).
+    fn kind(&mut self, c: &str, depth: usize) -> Kind {
+        if let Some(k) = self.kinds.get(c) {
+            return k.clone();
+        }
+        if depth > 16 || FILTER_CHAINS.contains(&c) {
+            return Kind::Other;
+        }
+        let idx = self.of.get(c).cloned().unwrap_or_default();
+        let mut plain = true;
+        let mut logs = Vec::new();
+        let mut kind = None;
+        for &i in &idx {
+            let r = &self.rules[i];
+            let changes_list = r.extra.recent.is_some() || r.extra.connlimit.is_some();
+            match &r.target {
+                Target::Log | Target::Count if !changes_list => {
+                    plain &= r.extra.limit.is_none() || r.target == Target::Log;
+                    logs.push(i);
+                }
+                Target::Return if !changes_list => {
+                    plain &= unconditional(r);
+                    if unconditional(r) {
+                        break;
+                    }
+                }
+                Target::Jump(d) if !changes_list => match self.kind(d, depth + 1) {
+                    Kind::LogOnly { plain: p } => plain &= p && r.extra.limit.is_none(),
+                    _ => {
+                        kind = Some(Kind::Other);
+                        break;
+                    }
+                },
+                Target::Accept | Target::Drop | Target::Reject(_) if unconditional(r) => {
+                    kind = Some(if plain {
+                        Kind::Verdict(logs.clone(), r.target.clone())
+                    } else {
+                        Kind::Other
+                    });
+                    break;
+                }
+                _ => {
+                    kind = Some(Kind::Other);
+                    break;
+                }
+            }
+        }
+        let kind = kind.unwrap_or(Kind::LogOnly { plain });
+        self.kinds.insert(c.to_string(), kind.clone());
+        kind
+    }
+}
+
+/// The jumps of `rules` read as the module says (left out, read as their chain's verdict,
+/// or refused), and the `-m limit` of a jump or a RETURN judged.
+pub(super) fn jumps(src: &str, rules: &mut Vec<IptRule>, diags: &mut Diags, notes: &mut Notes) {
+    let mut of: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, r) in rules.iter().enumerate() {
+        of.entry(r.chain.as_str()).or_default().push(i);
+    }
+    let mut cx = Chains {
+        rules: &rules[..],
+        of,
+        kinds: HashMap::new(),
+    };
+    let mut gone = vec![false; rules.len()];
+    let mut verdicts: Vec<(usize, Target)> = Vec::new();
+    for (i, r) in rules.iter().enumerate() {
+        let Target::Jump(c) = &r.target else {
+            continue;
+        };
+        let text = shorten(&r.text, 80);
+        match (cx.kind(c, 0), own_match(r)) {
+            (Kind::LogOnly { plain: true }, None) => {}
+            (Kind::LogOnly { .. }, _) => {
+                gone[i] = true;
+                notes.push(format!("line {}: `{text}` is left out: chain {c} only logs and returns, and a LOG never changes a verdict", r.line));
+            }
+            (Kind::Verdict(..), None) | (Kind::Other, None) => {}
+            (Kind::Verdict(logs, t), Some(_)) => {
+                for l in logs {
+                    notes.push(format!("line {}: the LOG of chain {c} is left out for the packets line {} sends there (`{text}`, read as its chain's verdict); a LOG never changes a verdict", cx.rules[l].line, r.line));
+                }
+                verdicts.push((i, t));
+            }
+            (Kind::Other, Some(m)) => {
+                diags.push(Diagnostic::error(r.target_span.clone(), src, format!("a jump with {m} to chain {c}, which decides more than one thing")).with_help(format!("statewall reads the rules of a chain under the condition of the jump to it, which cannot carry {m}; it reads such a jump only when its chain logs and then accepts, drops or rejects every packet (as ufw's ufw-user-limit), or only logs")));
+            }
+        }
+    }
+    // a chain whose jumps are all left out or read as its verdict is left out with them
+    // (not "never jumped to")
+    let read: Vec<usize> = verdicts.iter().map(|(i, _)| *i).collect();
+    let mut inlined: Vec<String> = cx
+        .kinds
+        .iter()
+        .filter(|(_, k)| **k != Kind::Other)
+        .map(|(c, _)| c.clone())
+        .collect();
+    inlined.retain(|c| {
+        let jumps = |i: &usize| matches!(&rules[*i].target, Target::Jump(x) if x == c);
+        let mut all = (0..rules.len()).filter(jumps);
+        all.clone().next().is_some() && all.all(|i| gone[i] || read.contains(&i))
+    });
+    for (i, r) in rules.iter().enumerate() {
+        gone[i] |= inlined.contains(&r.chain);
+    }
+    let mut late: Vec<usize> = (0..rules.len())
+        .filter(|&i| rules[i].target == Target::Return)
+        .collect();
+    for (i, t) in verdicts {
+        let r = &mut rules[i];
+        r.target = t;
+        let (cond, extra, target) = (&mut r.cond, &r.extra, &r.target);
+        trap_check(cond, extra, target);
+        late.push(i);
+    }
+    // a chain nothing jumps to is never walked (noted as such)
+    let walked = |c: &str| {
+        FILTER_CHAINS.contains(&c)
+            || rules
+                .iter()
+                .enumerate()
+                .any(|(j, r)| !gone[j] && matches!(&r.target, Target::Jump(x) if x == c))
+    };
+    for i in late {
+        let r = &rules[i];
+        if !gone[i]
+            && walked(&r.chain)
+            && !matches!(r.target, Target::Accept)
+            && let Some(span) = &r.extra.limit_span
+        {
+            let d = if r.target == Target::Return {
+                Diagnostic::error(span.clone(), src, "`-m limit` on a RETURN in a chain that decides").with_help("the rules after it get the packets beyond the rate (a syn-flood guard: `-m limit … -j RETURN`, then `-j DROP`), which no statewall entry says; statewall's limits say what exceeds the rate on the ACCEPT of those packets: write the limit there")
+            } else {
+                Diagnostic::error(span.clone(), src, LIMIT_ELSEWHERE.0).with_help(LIMIT_ELSEWHERE.1)
+            };
+            diags.push(d);
+        }
+    }
+    let mut k = 0;
+    rules.retain(|_| {
+        k += 1;
+        !gone[k - 1]
+    });
+}

@@ -1,0 +1,416 @@
+//! `-m recent` as an ssh brute-force guard: checks of a list with `--hitcount` and the
+//! `--set` that fills it, mapped onto the allow they guard as per-source limits (one per
+//! check); everything else about `recent` is refused with why (the port-scan trap, checks
+//! without `--hitcount`, is `trap.rs`'s).
+
+use super::analyse::{Analyser, FinalRule};
+use super::cond::Cond;
+use super::extra::{Recent, Side, stateless};
+use super::flatten::{Flat, Verdict};
+use super::rule::{IptRule, RejectKind, Target};
+use crate::core::model::{IcmpReject, LIMITS_MAX, Rate};
+use crate::core::plan::CtStates;
+
+impl Analyser<'_> {
+    /// A `-m recent` check at `flat[p]`: an ssh brute-force pattern, mapped onto the allow it
+    /// guards as a per-source limit; anything else refused. The patterns, each with its
+    /// `--set` of the same matches and nothing deciding those packets in between:
+    /// - the `--set` first, then `--update`/`--rcheck --hitcount H -j DROP` (or REJECT), then
+    ///   the ACCEPT: H-1 connections per window (the check counts the packet just set);
+    /// - the check first, then the `--set`, then the ACCEPT: H per window;
+    /// - the `--set` first, then `! --update`/`! --rcheck --hitcount H -j ACCEPT`, whose
+    ///   overflow a later rule (or the final rule) drops: H-1 per window.
+    pub(super) fn recent_pair(
+        &mut self,
+        flat: &mut [Flat],
+        p: usize,
+        (sets, used, accepts): (&[Side], &mut [bool], &mut [Option<bool>]),
+        fin: FinalRule,
+        gone: &mut [bool],
+    ) {
+        let r = &self.rules[flat[p].rule];
+        let rec = r.extra.recent.clone().expect("a recent");
+        let cond = flat[p].cond.clone();
+        // a refused rule is taken out, so that it causes no ordering error of its own
+        gone[p] = true;
+        let refuse = |cx: &mut Self, why: String| {
+            cx.error(r.span.clone(), "a `-m recent` rule statewall cannot map", format!("{why}; statewall maps the ssh brute-force patterns: `-m recent --set --name N` on NEW connections and `-m recent --update --seconds S --hitcount H --name N -j DROP` (or REJECT) with the same matches right before or after it, then the ACCEPT of those connections; or the `--set`, then `! --update` (or `! --rcheck`) `… -j ACCEPT` with the rest dropped (a per-source limit)"));
+        };
+        let Some((kind, negated)) = rec.check else {
+            return refuse(self, "it is not an --update or --rcheck".into());
+        };
+        if kind == "remove" || !rec.other.is_empty() {
+            return refuse(
+                self,
+                format!(
+                    "it says {}",
+                    if kind == "remove" {
+                        "--remove".to_string()
+                    } else {
+                        rec.other.join(", ")
+                    }
+                ),
+            );
+        }
+        let seconds = rec
+            .seconds
+            .as_deref()
+            .and_then(|s| s.parse::<u64>().ok())
+            .filter(|s| (1..=86_400 * 7).contains(s));
+        let hits = rec
+            .hitcount
+            .as_deref()
+            .and_then(|s| s.parse::<u32>().ok())
+            .filter(|h| (2..=255).contains(h));
+        let (Some(seconds), Some(hits)) = (seconds, hits) else {
+            return refuse(
+                self,
+                "it needs --seconds (1 to 604800) and --hitcount (2 or more)".into(),
+            );
+        };
+        if (flat[p].verdict == Verdict::Accept) != negated {
+            return refuse(
+                self,
+                if negated {
+                    "a negated check that does not accept".into()
+                } else {
+                    "it accepts".into()
+                },
+            );
+        }
+        let (si, set, set_first) =
+            match self.recent_set(flat, p, &rec, (sets, used, accepts), negated) {
+                Ok(found) => found,
+                Err(why) => return refuse(self, why),
+            };
+        if let Some(ways) = Self::shared_list(flat, sets, &set) {
+            let lines: Vec<String> = ways
+                .iter()
+                .map(|&w| self.rules[w].line.to_string())
+                .collect();
+            return refuse(
+                self,
+                format!(
+                    "the `--set` of line {} fills the list for packets of different rules (it is reached from lines {}): `recent` counts a source's connections to them all together, where statewall's per-source limit counts those of one allow; fill the list from one rule (one jump with `-m multiport --dports`, say)",
+                    self.rules[set.rule].line,
+                    lines.join(", ")
+                ),
+            );
+        }
+        if !self.new_only(flat, set.at.min(p), &cond) {
+            return refuse(self, "it counts every packet, not NEW connections (no `--state NEW`, no ESTABLISHED,RELATED accept before it)".into());
+        }
+        // the allow that gets the limit, and what becomes of its overflow
+        let (q, over) = if negated {
+            let next = Self::next_deciding(flat, p, &cond);
+            match self.overflow(flat, next, &cond, fin) {
+                Ok((over, drops)) => {
+                    if let Some(d) = drops.filter(|&d| flat[d].cond == cond) {
+                        gone[d] = true;
+                    }
+                    (p, over)
+                }
+                Err(why) => {
+                    return refuse(self, format!("what it does not accept goes on, and {why}"));
+                }
+            }
+        } else {
+            let from = if set_first { p } else { set.at - 1 };
+            match self.guarded_allow(flat, (p, from.max(p)), (&rec, fin)) {
+                Ok(found) => found,
+                Err(why) => return refuse(self, why),
+            }
+        };
+        // the check counts the packet just set when the `--set` comes first
+        let allowed = if set_first { hits - 1 } else { hits };
+        let rate = format!("{allowed}/{seconds}s");
+        if let Err(why) = Rate::parse(&rate) {
+            return refuse(self, format!("{rate}: {why}"));
+        }
+        match si {
+            Some(si) => used[si] = true,
+            None => accepts[set.at] = Some(true),
+        }
+        gone[p] = q != p;
+        // a check that becomes the allow it guards (`guarded_allow`), or a negated one
+        flat[q].verdict = Verdict::Accept;
+        // `recent` keeps whole addresses, IPv6 ones too
+        flat[q].extra.limit.push(format!(
+            "{{ rate = \"{rate}\", per = \"source\", ipv6_prefix = 128, over = \"{over}\" }}"
+        ));
+        let lines = (
+            self.rules[set.rule].line,
+            r.line,
+            self.rules[flat[q].rule].line,
+        );
+        let counts_blocked = kind == "update" || set_first;
+        self.recent_note(
+            lines,
+            (allowed, seconds, &rate),
+            (counts_blocked, over),
+            rec.rttl,
+        );
+    }
+
+    /// The allow a check that drops or rejects (`flat[p]`, of list `rec`) guards: the first
+    /// rule after `flat[from]` for its packets, past the list's other checks, an ACCEPT with
+    /// the same matches; or, when that rule (or the final rule) accepts every one of them and
+    /// the list has no other check there, the check itself (`p`: it becomes that allow, as
+    /// what it does not drop is accepted anyway). And the limit's `over` for the check's
+    /// verdict. Err with why not.
+    fn guarded_allow(
+        &self,
+        flat: &[Flat],
+        (p, from): (usize, usize),
+        (rec, fin): (&Recent, FinalRule),
+    ) -> Result<(usize, &'static str), String> {
+        let cond = &flat[p].cond;
+        let reset = if cond.proto == Some(6) {
+            RejectKind::TcpReset
+        } else {
+            RejectKind::Icmp(IcmpReject::PortUnreachable)
+        };
+        let over = match flat[p].verdict {
+            Verdict::Drop => "drop",
+            Verdict::Reject(k) if k == reset => "reject",
+            Verdict::Reject(RejectKind::Icmp(IcmpReject::PortUnreachable)) => "port-unreachable",
+            _ => return Err("it rejects with an answer statewall's over-limit reject does not give (a tcp reset, or port unreachable)".into()),
+        };
+        let q = self.next_past_checks(flat, from, (cond, rec));
+        if let Some(q) = q.filter(|&q| flat[q].extra.limit.len() >= LIMITS_MAX) {
+            return Err(format!(
+                "line {}'s allow has {LIMITS_MAX} limits already, as many as statewall's allow takes",
+                self.rules[flat[q].rule].line
+            ));
+        }
+        let fits = |q: usize| {
+            flat[q].verdict == Verdict::Accept
+                && self.rules[flat[q].rule].extra.limit.is_none()
+                && stateless(&flat[q].cond) == stateless(cond)
+                && flat[q].cond.states.is_none_or(|s| s & CtStates::NEW != 0)
+        };
+        if let Some(q) = q.filter(|&q| fits(q)) {
+            return Ok((q, over));
+        }
+        let decides_all = |q: usize| {
+            let x = &self.rules[flat[q].rule].extra;
+            x.limit.is_none() && x.recent.is_none() && x.connlimit.is_none()
+        };
+        let accepts_all = match q {
+            None => fin.1 == Verdict::Accept,
+            Some(q) => {
+                flat[q].verdict == Verdict::Accept
+                    && decides_all(q)
+                    && super::extra::covers(&flat[q].cond, cond)
+            }
+        };
+        let alone =
+            !(0..flat.len()).any(|k| k != p && flat[k].cond == *cond && self.sibling(flat, k, rec));
+        if accepts_all && alone {
+            return Ok((p, over));
+        }
+        Err("the next rule for these packets is not an ACCEPT with the same matches, nor one that accepts them all".into())
+    }
+
+    /// The note on a check mapped as a limit: the lines of its `--set`, of itself and of the
+    /// allow; H per S seconds and the rate; whether `recent` counts the attempts it refuses,
+    /// and how it refuses them; whether it said `--rttl`.
+    fn recent_note(
+        &mut self,
+        (sl, ul, al): (u32, u32, u32),
+        (allowed, seconds, rate): (u32, u64, &str),
+        (counts_blocked, over): (bool, &str),
+        rttl: bool,
+    ) {
+        let (first, last) = (sl.min(ul), sl.max(ul).max(al));
+        let counts_blocked = if counts_blocked {
+            let verb = if over == "drop" { "drops" } else { "rejects" };
+            format!(
+                "also counts the attempts it {verb}, so a source that keeps trying stays shut out there and gets one through per refill here"
+            )
+        } else {
+            "does not count the attempts it refuses".to_string()
+        };
+        let ttl = if rttl {
+            "; `--rttl` (the TTL must match the recorded packet's, against forged sources) is not kept: statewall limits by the source address alone, a little more strictly"
+        } else {
+            ""
+        };
+        self.notes.push(format!("lines {first}-{last}: `-m recent` (at most {allowed} NEW connections per source in any {seconds} s) becomes a per-source limit of {rate} on line {al}'s allow: statewall's token bucket lets {allowed} through at once, then one every {} s as it refills, while `recent` counts a sliding window (all {allowed} free again {seconds} s after the first) and {counts_blocked}{ttl}", every(seconds, allowed)));
+    }
+}
+
+impl Analyser<'_> {
+    /// The `--set` of recent check `flat[p]` (named as `rec`): right before it, or (a check
+    /// that drops, not `negated`) right after it, with the same matches and nothing deciding
+    /// those packets in between; or (not `negated`) the ACCEPT after it that sets (`-m recent
+    /// --set … -j ACCEPT`, at `flat[q]`: a Side at q). Returns its index in `sets` (None for
+    /// such an ACCEPT), it, and whether it comes first; Err with why there is none.
+    fn recent_set(
+        &self,
+        flat: &[Flat],
+        p: usize,
+        rec: &Recent,
+        (sets, used, accepts): (&[Side], &[bool], &[Option<bool>]),
+        negated: bool,
+    ) -> Result<(Option<usize>, Side, bool), String> {
+        let cond = &flat[p].cond;
+        let named = |r: &IptRule| {
+            r.extra
+                .recent
+                .as_ref()
+                .is_some_and(|x| x.name() == rec.name())
+        };
+        // between them only rules these packets never meet, or (not `negated`) other checks
+        // of the list that drop, with the same matches: each a limit of the same allow
+        let clear = |from: usize, to: usize| {
+            !(from..to).any(|k| {
+                flat[k].cond.overlaps(cond)
+                    && (negated || flat[k].cond != *cond || !self.sibling(flat, k, rec))
+            })
+        };
+        // one `--set` serves the checks of its list beside it: each other one is a sibling
+        // (or the `clear` above fails)
+        let free = |i: usize, s: &Side| !used[i] || !negated && s.cond == *cond;
+        let before = sets
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, s)| s.at <= p && named(&self.rules[s.rule]))
+            .filter(|(i, s)| s.cond == *cond && free(*i, s) && clear(s.at, p));
+        if let Some((i, s)) = before {
+            return Ok((Some(i), s.clone(), true));
+        }
+        let after = sets
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.at > p && named(&self.rules[s.rule]))
+            .filter(|(i, s)| !negated && s.cond == *cond && free(*i, s) && clear(p + 1, s.at));
+        if let Some((i, s)) = after {
+            return Ok((Some(i), s.clone(), false));
+        }
+        let accept = self.next_past_checks(flat, p, (cond, rec)).filter(|&q| {
+            !negated
+                && accepts[q].is_some()
+                && named(&self.rules[flat[q].rule])
+                && flat[q].cond == *cond
+        });
+        if let Some(q) = accept {
+            let s = Side {
+                rule: flat[q].rule,
+                cond: flat[q].cond.clone(),
+                at: q,
+                via: flat[q].via.clone(),
+            };
+            return Ok((None, s, false));
+        }
+        let any_set = sets
+            .iter()
+            .map(|s| s.rule)
+            .chain(
+                (0..flat.len())
+                    .filter(|&q| accepts[q].is_some())
+                    .map(|q| flat[q].rule),
+            )
+            .find(|&r| named(&self.rules[r]));
+        Err(match any_set {
+            Some(r) => format!(
+                "the `--set` of line {} is not right before or after it with the same matches",
+                self.rules[r].line
+            ),
+            None => format!("no `--set --name {}` comes with it", rec.name()),
+        })
+    }
+
+    /// Another way into `--set` rule `set` (a jump that leads to it, or the rule itself when
+    /// `set` came by a jump) whose packets differ from `set`'s in more than their source:
+    /// a source can then fill the list from both. Differing sources keep their counts apart,
+    /// as `recent` keeps one per source address.
+    /// Returns the rules each way starts from (its outermost jump, or the rule itself).
+    fn shared_list(flat: &[Flat], sets: &[Side], set: &Side) -> Option<Vec<usize>> {
+        let unsourced = |c: &Cond| Cond {
+            src: None,
+            ..c.clone()
+        };
+        let own = unsourced(&set.cond);
+        let side_ways = sets
+            .iter()
+            .filter(|s| s.rule == set.rule)
+            .map(|s| (&s.cond, s.via.first().copied().unwrap_or(s.rule)));
+        let flat_ways = flat
+            .iter()
+            .filter(|f| f.rule == set.rule)
+            .map(|f| (&f.cond, f.via.first().copied().unwrap_or(f.rule)));
+        let ways: Vec<(&Cond, usize)> = side_ways.chain(flat_ways).collect();
+        if ways.iter().all(|(c, _)| unsourced(c) == own) {
+            return None;
+        }
+        let mut starts: Vec<usize> = ways.into_iter().map(|(_, w)| w).collect();
+        starts.sort_unstable();
+        starts.dedup();
+        Some(starts)
+    }
+
+    /// Whether `flat[k]` is a check of list `rec` with a `--hitcount` that drops or rejects
+    /// (not negated), with the same matches as `rec`'s: a sibling, each of them a limit of
+    /// the allow after them.
+    fn sibling(&self, flat: &[Flat], k: usize, rec: &Recent) -> bool {
+        let r = &self.rules[flat[k].rule];
+        r.extra.recent.as_ref().is_some_and(|x| {
+            x.name() == rec.name()
+                && x.hitcount.is_some()
+                && matches!(x.check, Some(("update" | "rcheck", false)))
+        }) && matches!(flat[k].verdict, Verdict::Drop | Verdict::Reject(_))
+    }
+
+    /// The first rule after `flat[p]` that meets some of the packets of `cond`, past the
+    /// other checks of list `rec` with those matches (siblings).
+    fn next_past_checks(
+        &self,
+        flat: &[Flat],
+        p: usize,
+        (cond, rec): (&Cond, &Recent),
+    ) -> Option<usize> {
+        (p + 1..flat.len()).find(|&q| {
+            flat[q].cond.overlaps(cond) && !(flat[q].cond == *cond && self.sibling(flat, q, rec))
+        })
+    }
+
+    /// An ACCEPT that also records its packets' sources (`-m recent --set … -j ACCEPT`) that
+    /// no check before it uses: a plain allow when nothing checks its list (noted), refused
+    /// otherwise.
+    pub(super) fn unchecked_set_accept(&mut self, r: &IptRule) {
+        let rec = r.extra.recent.as_ref().expect("a recent");
+        let checked = self.rules.iter().any(|o| {
+            o.extra
+                .recent
+                .as_ref()
+                .is_some_and(|x| x.check.is_some() && x.name() == rec.name())
+        });
+        if checked {
+            self.error(r.span.clone(), "a `-m recent --set` on an ACCEPT statewall cannot map", format!("statewall maps `--set --name {} … -j ACCEPT` with the checks right before it that drop what the list already holds too often (`--rcheck`/`--update --seconds S --hitcount H --name {} -j DROP`, the same matches): the allow's per-source limit", rec.name(), rec.name()));
+        } else {
+            self.notes.push(format!("line {}: `-m recent --set --name {}` records sources on a list no rule checks: the ACCEPT is kept, the list left out", r.line, rec.name()));
+        }
+    }
+}
+
+/// Whether rule `r` is an ACCEPT that also records its packets' sources (`-m recent --set …
+/// -j ACCEPT`).
+pub(super) fn set_accept(r: &IptRule) -> bool {
+    r.target == Target::Accept
+        && r.extra
+            .recent
+            .as_ref()
+            .is_some_and(|x| x.set && x.check.is_none())
+}
+
+/// `secs / n` as a short number of seconds.
+fn every(secs: u64, n: u32) -> String {
+    let n = u64::from(n.max(1));
+    if secs.is_multiple_of(n) {
+        (secs / n).to_string()
+    } else {
+        format!("{:.1}", secs as f64 / n as f64)
+    }
+}
