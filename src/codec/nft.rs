@@ -207,13 +207,25 @@ numbers! {
     // enum nft_cmp_ops
     NFT_CMP_EQ: u32 = 0;
     NFT_CMP_NEQ: u32 = 1;
+    NFT_CMP_LT: u32 = 2;
     NFT_CMP_LTE: u32 = 3;
+    NFT_CMP_GT: u32 = 4;
     NFT_CMP_GTE: u32 = 5;
 
     // enum nft_cmp_attributes
     NFTA_CMP_SREG: u16 = 1;
     NFTA_CMP_OP: u16 = 2;
     NFTA_CMP_DATA: u16 = 3;
+
+    // enum nft_byteorder_ops
+    NFT_BYTEORDER_HTON: u32 = 1;
+
+    // enum nft_byteorder_attributes
+    NFTA_BYTEORDER_SREG: u16 = 1;
+    NFTA_BYTEORDER_DREG: u16 = 2;
+    NFTA_BYTEORDER_OP: u16 = 3;
+    NFTA_BYTEORDER_LEN: u16 = 4;
+    NFTA_BYTEORDER_SIZE: u16 = 5;
 
     // enum nft_range_ops
     NFT_RANGE_NEQ: u32 = 1;
@@ -268,6 +280,7 @@ numbers! {
     NFTA_LOG_LEVEL: u16 = 5;
 
     // enum nft_payload_bases
+    NFT_PAYLOAD_LL_HEADER: u32 = 0;
     NFT_PAYLOAD_NETWORK_HEADER: u32 = 1;
     NFT_PAYLOAD_TRANSPORT_HEADER: u32 = 2;
 
@@ -278,10 +291,12 @@ numbers! {
     NFTA_PAYLOAD_LEN: u16 = 4;
 
     // enum nft_meta_keys
+    NFT_META_LEN: u32 = 0;
     NFT_META_IIF: u32 = 4;
     NFT_META_IIFNAME: u32 = 6;
     NFT_META_OIF: u32 = 5;
     NFT_META_OIFNAME: u32 = 7;
+    NFT_META_IIFTYPE: u32 = 8;
     NFT_META_NFPROTO: u32 = 15;
     NFT_META_L4PROTO: u32 = 16;
     NFT_META_PKTTYPE: u32 = 19;
@@ -294,6 +309,9 @@ numbers! {
     PACKET_HOST: u8 = 0;
     PACKET_BROADCAST: u8 = 1;
     PACKET_MULTICAST: u8 = 2;
+
+    // linux/if_arp.h: dev->type of an ethernet device, what `meta iiftype ether` compares
+    ARPHRD_ETHER: u16 = 1;
 
     // enum nft_exthdr_attributes
     NFTA_EXTHDR_DREG: u16 = 1;
@@ -390,9 +408,10 @@ mod uapi_check {
     use super::ALL;
 
     /// The headers `nft.rs` takes its numbers from.
-    const HEADERS: [&str; 7] = [
+    const HEADERS: [&str; 8] = [
         "linux/netlink.h",
         "linux/if_packet.h",
+        "linux/if_arp.h",
         "linux/in6.h",
         "linux/netfilter.h",
         "linux/netfilter/nfnetlink.h",

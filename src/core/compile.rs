@@ -21,6 +21,7 @@ use crate::core::plan::*;
 mod addresses;
 mod connections;
 mod limits;
+mod variants;
 use addresses::{address_matches, one_or_set};
 use limits::families_of;
 
@@ -448,32 +449,16 @@ fn service_rules(
             .map(|n| ifname_not_match(n, true)),
     );
     let first_set = sets.len();
-    let mut families = address_matches(svc, sets);
-    if crate::core::exthdr::has_rt(&svc.more) {
-        families = ipv6_only(families);
-    }
+    let families = address_matches(svc, sets);
     let bodies = bodies(svc, sets);
     // an entry's sets in the order readback finds them (by kind), so that a plan and its
     // table read back have the same fingerprint
     sets[first_set..].sort_by_key(|s| s.kind as u8);
-    let types = crate::core::addrtype::type_matches(&svc.more);
-    let pkts = crate::core::pkttype::pkttype_matches(&svc.more);
-    let rts = crate::core::exthdr::rt_matches(&svc.more);
-    let mut variants = Vec::with_capacity(families.len() * types.len() * pkts.len() * rts.len());
-    for f in &families {
-        for t in &types {
-            for p in &pkts {
-                variants.extend(rts.iter().map(|r| (f, t, p, r)));
-            }
-        }
-    }
-    for (fam, types, pkts, rts) in variants {
+    let protos: Vec<u8> = bodies.iter().map(|(p, _)| *p).collect();
+    for variant in variants::variants(&svc.more, families, &protos) {
         for (proto, body) in &bodies {
             let mut matches = head.clone();
-            matches.extend(fam.iter().copied());
-            matches.extend(types.iter().copied());
-            matches.extend(pkts.iter().copied());
-            matches.extend(rts.iter().copied());
+            matches.extend(variant.iter().copied());
             matches.extend(body.iter().copied());
             if let Some(st) = state {
                 matches.push(Match::CtState(untracked_too(st, entry, body)));
@@ -581,24 +566,6 @@ fn feeding(svc: &Service, matches: Vec<Match>) -> Vec<Vec<Match>> {
             let mut m = matches.clone();
             m.extend(sets.iter().map(|&set| Match::UpdateLive { v6, set }));
             m
-        })
-        .collect()
-}
-
-/// An entry's address matches of IPv6 alone (`rt_type`: a routing header is IPv6's): its
-/// IPv4 rules go, and a rule that checks no family checks IPv6 first (`meta nfproto ipv6`),
-/// which the exthdr load needs (the kernel would read an IPv4 header as an IPv6 one).
-fn ipv6_only(families: Vec<Vec<Match>>) -> Vec<Vec<Match>> {
-    families
-        .into_iter()
-        .filter_map(|fam| match family_of(&fam) {
-            Some(true) => Some(fam),
-            Some(false) => None,
-            None => {
-                let mut v = vec![Match::NfProto { v6: true }];
-                v.extend(fam);
-                Some(v)
-            }
         })
         .collect()
 }

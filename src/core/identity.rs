@@ -232,18 +232,13 @@ fn a_match(h: &mut Fnv, m: &Match) {
             h.tag(30);
             ports(h, r);
         }
-        Match::AddrType { dst, ty, not } => {
-            h.tag(34).tag(u8::from(dst)).tag(ty).tag(u8::from(not));
-        }
-        Match::PktType { ty, not } => {
-            h.tag(35).tag(ty).tag(u8::from(not));
-        }
-        Match::RtType { ty, not } => {
-            h.tag(36).tag(ty).tag(u8::from(not));
-        }
-        Match::TcpOption { kind, present } => {
-            h.tag(37).tag(kind).tag(u8::from(present));
-        }
+        Match::AddrType { .. }
+        | Match::PktType { .. }
+        | Match::RtType { .. }
+        | Match::TcpOption { .. }
+        | Match::EtherSrc { .. }
+        | Match::Length { .. }
+        | Match::Ttl { .. } => header_match(h, m),
         Match::IfNot { out, wild, name } => {
             h.tag(33)
                 .tag(u8::from(out))
@@ -258,6 +253,40 @@ fn a_match(h: &mut Fnv, m: &Match) {
             h.tag(32);
             ports(h, r);
         }
+    }
+}
+
+/// The matches of a header field or type (address and packet types, extension headers, the
+/// source MAC): tags 34 and up.
+fn header_match(h: &mut Fnv, m: &Match) {
+    match *m {
+        Match::AddrType { dst, ty, not } => {
+            h.tag(34).tag(u8::from(dst)).tag(ty).tag(u8::from(not));
+        }
+        Match::PktType { ty, not } => {
+            h.tag(35).tag(ty).tag(u8::from(not));
+        }
+        Match::RtType { ty, not } => {
+            h.tag(36).tag(ty).tag(u8::from(not));
+        }
+        Match::TcpOption { kind, present } => {
+            h.tag(37).tag(kind).tag(u8::from(present));
+        }
+        Match::EtherSrc { mac, not } => {
+            h.tag(38).tag(u8::from(not)).bytes(&mac);
+        }
+        Match::Length { lo, hi, not } => {
+            h.tag(39).tag(u8::from(not));
+            h.bytes(&lo.to_be_bytes()).bytes(&hi.to_be_bytes());
+        }
+        Match::Ttl { v6, lo, hi, not } => {
+            h.tag(41)
+                .tag(u8::from(v6))
+                .tag(lo)
+                .tag(hi)
+                .tag(u8::from(not));
+        }
+        _ => unreachable!("a_match hands over header matches only"),
     }
 }
 

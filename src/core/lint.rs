@@ -158,6 +158,9 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
                 _ => !present,
             }
         }
+        Match::EtherSrc { .. } | Match::Length { .. } | Match::Ttl { .. } => {
+            header_matches(m, p, rule)
+        }
         // nothing DNAT'ed the lint's packets: their original port is their port
         Match::CtOrigDport(r) => p.dport.is_some_and(|d| r.lo <= d && d <= r.hi),
         // every interface but one: the lint's packets arrive on loopback (by index) or on
@@ -180,6 +183,50 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         Match::DstPortNot(r) => p.dport.is_some_and(|d| d < r.lo || r.hi < d),
         // the client's source port is unknown: taken to match, as `SrcPort`
         Match::SrcPortNot(_) => true,
+    }
+}
+
+/// The link-layer and IP header matches (source MAC, length, TTL) for a lint packet: what
+/// the lint cannot know is taken the cautious way (matched by a drop or reject, not by an
+/// accept).
+fn header_matches(m: &Match, p: &Packet, rule: &Rule) -> bool {
+    match *m {
+        // a frame's source MAC is unknown to the lint: a packet on loopback came in on no
+        // ethernet device and matches neither way (nft's `meta iiftype ether` fails); one
+        // from elsewhere may carry any address, taken the cautious way (matched by a drop or
+        // reject, not by an accept)
+        Match::EtherSrc { .. } => {
+            p.iif != crate::core::plan::LOOPBACK_IFINDEX && rule.verdict != Verdict::Accept
+        }
+        // the lint's packets (a SYN, neighbour and router discovery) are small, their exact
+        // length unknown: at least 40 bytes and at most 1280. A range that holds all of
+        // those matches, one that holds none does not, any other is taken the cautious way
+        Match::Length { lo, hi, not } => {
+            let (a, b) = (40, 1280);
+            let within = if lo <= a && b <= hi {
+                Some(true)
+            } else if hi < a || b < lo {
+                Some(false)
+            } else {
+                None
+            };
+            within.map_or(rule.verdict != Verdict::Accept, |w| w != not)
+        }
+        // the TTL of the lint's packets is unknown (it depends on the hops they took), but
+        // neighbour and router discovery always carry hop limit 255 (RFC 4861): a range that
+        // holds every TTL matches, any other is taken the cautious way
+        Match::Ttl { v6, lo, hi, not } => {
+            let nd = p.l4proto == IPPROTO_ICMPV6 && matches!(p.icmpv6_type, Some(133..=136));
+            let known = if lo == 0 && hi == 255 {
+                Some(true)
+            } else if nd {
+                Some(hi == 255)
+            } else {
+                None
+            };
+            p.src.is_ipv6() == v6 && known.map_or(rule.verdict != Verdict::Accept, |k| k != not)
+        }
+        _ => unreachable!("matches hands over header matches only"),
     }
 }
 
@@ -695,6 +742,59 @@ mod tests {
         assert!(!allow("tcp_option = \"timestamp\""));
         assert!(!allow("tcp_option = 64"));
         assert!(allow("except_tcp_option = 64"));
+    }
+
+    #[test]
+    fn a_source_mac_is_unknown_and_taken_the_cautious_way() {
+        let ssh = "[[allow]]\nname = \"ssh\"\ntcp = [22]\n";
+        let blocked = |key: &str| {
+            let p = plan(&format!("[[block]]\nname = \"b\"\n{key}\n{ssh}"));
+            !check(&p, &ssh_facts()).is_empty()
+        };
+        // the admin's frames may carry any address: a block of one, or of all but one, may cut
+        assert!(blocked("mac = \"02:00:00:00:00:01\""));
+        assert!(blocked("except_mac = \"02:00:00:00:00:01\""));
+        // … and an allow of one may not let them in
+        let p = plan("[[allow]]\nname = \"ssh\"\ntcp = [22]\nmac = \"02:00:00:00:00:01\"\n");
+        assert!(!check(&p, &ssh_facts()).is_empty());
+    }
+
+    #[test]
+    fn small_packets_meet_length_ranges_as_they_must_or_may() {
+        let ssh = "[[allow]]\nname = \"ssh\"\ntcp = [22]\n";
+        let blocked = |key: &str| {
+            let p = plan(&format!("[[block]]\nname = \"b\"\n{key}\n{ssh}"));
+            !check(&p, &ssh_facts()).is_empty()
+        };
+        assert!(blocked("length = \"0:1500\""));
+        assert!(!blocked("length = \"1400:65535\""));
+        assert!(blocked("length = \"60:100\""));
+        assert!(!blocked("except_length = \"0:1500\""));
+        let allow = |key: &str| {
+            let p = plan(&format!("[[allow]]\nname = \"ssh\"\ntcp = [22]\n{key}\n"));
+            check(&p, &ssh_facts()).is_empty()
+        };
+        assert!(allow("length = \"0:1500\""));
+        assert!(!allow("length = \"60:100\""));
+        assert!(!allow("length = \"1400:65535\""));
+    }
+
+    #[test]
+    fn neighbour_discovery_carries_hop_limit_255_and_other_ttls_are_unknown() {
+        let ssh = "[[allow]]\nname = \"ssh\"\ntcp = [22]\n";
+        let blocked = |key: &str| {
+            let p = plan(&format!("[[block]]\nname = \"b\"\n{key}\n{ssh}"));
+            !check(&p, &ssh_facts()).is_empty()
+        };
+        let nd = "icmpv6 = [133, 134, 135, 136]";
+        // the classic check that neighbour discovery came from the link: never its own
+        assert!(!blocked(&format!("{nd}\nexcept_ttl = 255")));
+        assert!(blocked(&format!("{nd}\nttl = 255")));
+        assert!(!blocked(&format!("{nd}\nttl = \"<255\"")));
+        // a SYN's TTL is unknown: a block of some may cut, an allow of some may not let in
+        assert!(blocked("tcp = [22]\nttl = \"<5\""));
+        let p = plan("[[allow]]\nname = \"ssh\"\ntcp = [22]\nttl = \">5\"\n");
+        assert!(!check(&p, &ssh_facts()).is_empty());
     }
 
     #[test]

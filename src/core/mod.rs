@@ -6,6 +6,7 @@ pub mod compile;
 pub mod diag;
 pub mod exthdr;
 pub mod fake;
+pub mod header;
 pub mod identity;
 pub mod import;
 pub mod kernel;

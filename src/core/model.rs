@@ -367,6 +367,22 @@ pub struct More {
     /// 64 missing`). Either alone means every TCP packet (as `except_tcp` does).
     pub tcp_option: Vec<u8>,
     pub except_tcp_option: Vec<u8>,
+    /// `mac`: the source MAC address of the ethernet frame the packet arrived in, any of
+    /// these (`ether saddr 02:00:00:00:00:01`, one rule per address; nft checks `meta iiftype
+    /// ether` first); `except_mac`: none of these (`ether saddr != …`). A packet that did not
+    /// arrive on an ethernet device matches neither (xt_mac). Input and forward only.
+    pub mac: Vec<[u8; 6]>,
+    pub except_mac: Vec<[u8; 6]>,
+    /// `length`: the packet's length from its IP header on (`meta length`, the skb's length,
+    /// what iptables' `-m length` compares), any of these ranges (one rule per range);
+    /// `except_length`: none of these
+    pub length: Vec<(u16, u16)>,
+    pub except_length: Vec<(u16, u16)>,
+    /// `ttl`: the IPv4 TTL or the IPv6 hop limit (the same field, named per family: `ip
+    /// ttl`, `ip6 hoplimit`), in any of these ranges (`64`, `"<64"`, `">64"`, `"6-9"`; one
+    /// rule per range and family); `except_ttl`: in none of them
+    pub ttl: Vec<(u8, u8)>,
+    pub except_ttl: Vec<(u8, u8)>,
     /// `add_to_set` (a block or reject): each packet the entry's rules decide adds its
     /// source to this live set of single addresses, or renews its lifetime there (`update
     /// @ip4_<set> { ip saddr }`, iptables' `-m recent --set`)

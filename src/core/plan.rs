@@ -17,6 +17,9 @@ pub const IPPROTO_ICMPV6: u8 = 58;
 /// (`LOOPBACK_IFINDEX` in the kernel), so `iif lo` needs no lookup.
 pub const LOOPBACK_IFINDEX: u32 = 1;
 
+mod ifname;
+pub use ifname::{ifname_bytes, ifname_match, ifname_not_match, ifname_of, iifname};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     /// the `inet` table statewall owns
@@ -224,6 +227,18 @@ pub enum Match {
     /// header carries an option of this kind (needs `L4Proto(6)` before it; an entry's
     /// `tcp_option`, `except_tcp_option`)
     TcpOption { kind: u8, present: bool },
+    /// `ether saddr 02:00:00:00:00:01` / `ether saddr != …`: the source address of the
+    /// ethernet header, after `meta iiftype ether` (a packet that did not arrive on an
+    /// ethernet device matches neither; an entry's `mac`, `except_mac`)
+    EtherSrc { mac: [u8; 6], not: bool },
+    /// `meta length 0-1500` / `meta length != 576`: the packet's length (the skb's, from the
+    /// IP header on at the IP hooks), in a range or (`not`) outside it (an entry's `length`,
+    /// `except_length`)
+    Length { lo: u16, hi: u16, not: bool },
+    /// `ip ttl < 64` / `ip6 hoplimit != 255`: the IPv4 TTL or the IPv6 hop limit (a network
+    /// header load) in a range or (`not`) outside it; needs the family checked before it (an
+    /// entry's `ttl`, `except_ttl`)
+    Ttl { v6: bool, lo: u8, hi: u8, not: bool },
     /// `th dport != <range>`: an exception (`except_tcp`, `except_udp`; needs an `L4Proto`
     /// before it)
     DstPortNot(PortRange),
@@ -370,51 +385,6 @@ impl std::fmt::Display for LiveName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// `Match::IifName` for an interface name (cut to 15 bytes; validation refuses longer ones).
-pub fn iifname(name: &str) -> Match {
-    Match::IifName(ifname_bytes(name))
-}
-
-/// An interface match in direction `out` for `name`, which may end in the wildcard `*`
-/// (`br-*`: every name that starts with `br-`).
-pub fn ifname_match(name: &str, out: bool) -> Match {
-    match (name.strip_suffix('*'), out) {
-        (None, false) => Match::IifName(ifname_bytes(name)),
-        (None, true) => Match::OifName(ifname_bytes(name)),
-        (Some(p), false) => Match::IifWild(ifname_bytes(p)),
-        (Some(p), true) => Match::OifWild(ifname_bytes(p)),
-    }
-}
-
-/// The `!=` interface match in direction `out` for `name` (a name, or a wildcard ending in
-/// `*`): what an entry's `except_iif`/`except_oif` compiles to.
-pub fn ifname_not_match(name: &str, out: bool) -> Match {
-    let (base, wild) = match name.strip_suffix('*') {
-        Some(p) => (p, true),
-        None => (name, false),
-    };
-    Match::IfNot {
-        out,
-        wild,
-        name: ifname_bytes(base),
-    }
-}
-
-/// A name (or a wildcard's prefix) NUL-padded to 16 bytes, cut to 15.
-pub fn ifname_bytes(name: &str) -> [u8; 16] {
-    let mut b = [0u8; 16];
-    for (d, s) in b.iter_mut().zip(name.as_bytes().iter().take(15)) {
-        *d = *s;
-    }
-    b
-}
-
-/// The interface name held by `Match::IifName` bytes (up to the first NUL).
-pub fn ifname_of(b: &[u8; 16]) -> String {
-    let end = b.iter().position(|&c| c == 0).unwrap_or(16);
-    String::from_utf8_lossy(&b[..end]).into_owned()
 }
 
 /// What a set holds. Every statewall set is an interval set with a counter per element.
@@ -829,6 +799,8 @@ impl Rule {
                         | Match::RtType { .. }
                         | Match::TcpOption { .. }
                 ) || matches!(m, Match::DstPortNot(r) | Match::SrcPortNot(r) if r.lo != r.hi)
+                    || matches!(m, Match::Length { .. })
+                    || matches!(m, Match::Ttl { lo, hi, not, .. } if crate::core::header::ttl_range_neq(*lo, *hi, *not))
             })
     }
 }

@@ -334,6 +334,21 @@ fn single(m: Match) -> String {
             crate::core::exthdr::nft_tcp_option_name(kind),
             if present { "exists" } else { "missing" }
         ),
+        Match::EtherSrc { mac, not } => format!(
+            "ether saddr {}{}",
+            if not { "!= " } else { "" },
+            crate::core::header::mac_text(mac)
+        ),
+        Match::Ttl { v6, lo, hi, not } => format!(
+            "{} {}",
+            if v6 { "ip6 hoplimit" } else { "ip ttl" },
+            crate::core::header::nft_ttl_text(lo, hi, not)
+        ),
+        Match::Length { lo, hi, not } => format!(
+            "meta length {}{}",
+            if not { "!= " } else { "" },
+            crate::core::header::range_text(lo, hi)
+        ),
         Match::IfNot { out, wild, name } => format!(
             "{}ifname != \"{}{}\"",
             if out { "o" } else { "i" },

@@ -18,8 +18,8 @@ use std::time::Duration;
 use statewall::core::import::{self, Input, Ipv6};
 
 use crate::support::{
-    CLIENT_V4, CLIENT_V6, FW_V4, FW_V6, Netns, PROBE_TIMEOUT, Pair, listen_tcp, repo_path,
-    statewall,
+    CLIENT_IF, CLIENT_V4, CLIENT_V6, FW_V4, FW_V6, Netns, PROBE_TIMEOUT, Pair, listen_tcp,
+    repo_path, statewall,
 };
 
 fn data_dir() -> PathBuf {
@@ -420,9 +420,22 @@ fn differential_with(
     sw_ipv6: &[&str],
     ports: &[u16],
 ) {
-    let file = data_dir().join(rules);
     let oracle = pair_with_two_clients(&format!("{tag}-ipt"));
     let ours = pair_with_two_clients(&format!("{tag}-sw"));
+    compare(tag, rules, rules6, sw_ipv6, ports, (&oracle, &ours));
+}
+
+/// [`differential_with`] on pairs made by the caller: iptables' in `oracle`, statewall's
+/// in `ours`.
+fn compare(
+    tag: &str,
+    rules: &str,
+    rules6: Option<PathBuf>,
+    sw_ipv6: &[&str],
+    ports: &[u16],
+    (oracle, ours): (&Pair, &Pair),
+) {
+    let file = data_dir().join(rules);
     let _l1 = listen_tcp(&oracle.fw, ports);
     let _l2 = listen_tcp(&ours.fw, ports);
     let _u1 = listen_udp(&oracle.fw, UDP_PORTS);
@@ -459,8 +472,8 @@ fn differential_with(
     let mut diffs = Vec::new();
     let mut seen = Vec::new();
     for v6 in families {
-        let a = matrix(&oracle, ports, v6);
-        let b = matrix(&ours, ports, v6);
+        let a = matrix(oracle, ports, v6);
+        let b = matrix(ours, ports, v6);
         for ((label, want), (_, got)) in a.iter().zip(&b) {
             seen.push(format!("{label}: {want:?}"));
             if want != got {
@@ -610,6 +623,74 @@ fn differential_connlimit() {
 #[test]
 fn differential_pkttype() {
     differential("d-ptype", "ok-pkttype.rules", None, &[22, 80]);
+}
+
+/// `-m mac --mac-source` (and `!`): the client's frames carry the laptop's address, the
+/// other allowed machine's, and the shut-out one's in turn, and each time the ordinary
+/// probes decide as through iptables' rules (two peers at once: `mac.rs`).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_mac() {
+    for (i, mac) in [
+        "02:00:00:00:00:0a",
+        "02:00:00:00:00:0b",
+        "02:00:00:00:00:66",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let tag = format!("d-mac{i}");
+        let pairs = [
+            pair_with_two_clients(&format!("{tag}-ipt")),
+            pair_with_two_clients(&format!("{tag}-sw")),
+        ];
+        for p in &pairs {
+            p.client
+                .exec(["ip", "link", "set", CLIENT_IF, "address", mac])
+                .assert_ok();
+        }
+        compare(
+            &tag,
+            "ok-mac.rules",
+            None,
+            &["--mirror-ipv6"],
+            &[22, 80, 443],
+            (&pairs[0], &pairs[1]),
+        );
+    }
+}
+
+/// `-m length` (and `!`): the probes' own lengths decide — an IPv4 SYN is 60 bytes, an IPv6
+/// one 80, a UDP probe 37 and 57, a ping 84 — as through iptables' and ip6tables' rules.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_length() {
+    let f6 = data_dir().join("ok-length.rules6");
+    let f6s = f6.to_str().unwrap().to_string();
+    differential_with(
+        "d-len",
+        "ok-length.rules",
+        Some(f6.clone()),
+        &["--ipv6", &f6s],
+        &[22, 80, 443],
+    );
+}
+
+/// `-m ttl` and ip6tables' `-m hl` (and `! --ttl-eq`): the probes go out with TTL (hop
+/// limit) 64, which ssh needs and http refuses, as through iptables' and ip6tables' rules
+/// (datagrams of every TTL: `ttl.rs`).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_ttl() {
+    let f6 = data_dir().join("ok-ttl.rules6");
+    let f6s = f6.to_str().unwrap().to_string();
+    differential_with(
+        "d-ttl",
+        "ok-ttl.rules",
+        Some(f6.clone()),
+        &["--ipv6", &f6s],
+        &[22, 80, 443],
+    );
 }
 
 /// `--tcp-option` and `-m rt --rt-type` (with their `!`): the ordinary probes (whose SYNs

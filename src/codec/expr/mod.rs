@@ -29,6 +29,9 @@
 //! | `fib` | `AddrType` | `fib daddr type local`, `fib saddr type != broadcast` |
 //! | `pkttype` | `PktType` | `meta pkttype broadcast`, `meta pkttype != multicast` |
 //! | `exthdr` | `RtType`, `TcpOption` | `rt type 0`, `rt type != 2`, `tcp option 64 exists`, `tcp option maxseg missing` |
+//! | `ether` | `EtherSrc` | `ether saddr 02:00:00:00:00:01`, `ether saddr != …` (after `meta iiftype ether`) |
+//! | `ttl` | `Ttl` | `ip ttl < 64`, `ip6 hoplimit != 255`, `ip ttl 6-9` (after the family check) |
+//! | `length` | `Length` | `meta length 0-1500`, `meta length != 576` |
 //! | `log` | `Verdict::Log` | `log prefix "statewall ssh: " level info` |
 //! | `counter` | every rule's counter | `counter` |
 //! | `verdict` | `Verdict` | `accept`, `drop`, `jump entries_1`, `reject with …` |
@@ -51,6 +54,7 @@ mod ct_state;
 mod ctorig;
 mod daddr;
 mod dport;
+mod ether;
 mod exthdr;
 mod fib;
 mod icmp;
@@ -60,6 +64,7 @@ mod ifwild;
 mod iif;
 mod iifname;
 mod l4proto;
+mod length;
 mod limit;
 mod log;
 mod meter;
@@ -71,6 +76,7 @@ mod record;
 mod saddr;
 mod sport;
 mod tcpflags;
+mod ttl;
 mod verdict;
 
 use std::collections::HashMap;
@@ -271,6 +277,9 @@ fn encode_match(
             placeholder(out, own, |l| exthdr::encode_option_load(l, kind));
             exthdr::encode_option_cmp(out, present);
         }
+        Match::EtherSrc { mac, not } => ether::encode(out, mac, not),
+        Match::Length { lo, hi, not } => length::encode(out, own, (lo, hi, not)),
+        Match::Ttl { v6, lo, hi, not } => ttl::encode(out, own, (v6, lo, hi, not)),
         Match::DstPortNot(ports) => dport::encode_not(out, own, ports),
         Match::SrcPortNot(ports) => sport::encode_not(out, own, ports),
     }
@@ -372,6 +381,9 @@ const DECODERS: &[fn(&At) -> Decoding] = &[
     fib::decode,
     pkttype::decode,
     exthdr::decode,
+    ether::decode,
+    length::decode,
+    ttl::decode,
     limit::decode,
     log::decode,
     iif::decode,

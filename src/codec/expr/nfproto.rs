@@ -21,10 +21,12 @@ pub(super) fn encode(rule: &mut rustables::Rule, v6: bool) {
 /// Asked after `saddr` and `daddr`: a family check they did not claim.
 pub(super) fn decode(at: &At) -> Decoding {
     Some(meta_eq(at, NFT_META_NFPROTO)?.and_then(|v| {
-        if let Some(Expr::Payload {
+        if let Some(&Expr::Payload {
             base: NFT_PAYLOAD_NETWORK_HEADER,
-            ..
+            offset,
+            len,
         }) = at.get(2)
+            && !super::ttl::is_ttl_load(v == [NFPROTO_IPV6], offset, len)
         {
             return Err(at.fail(2, "not a source or destination address load"));
         }

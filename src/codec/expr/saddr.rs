@@ -120,6 +120,10 @@ pub(super) fn decode_load_at(at: &At, which: Addr) -> Option<Result<bool, NotUnd
     if (base, offset, len) == (NFT_PAYLOAD_NETWORK_HEADER, ooff, olen) {
         return None;
     }
+    // the TTL (`ip ttl`): the family check is `nfproto`'s
+    if base == NFT_PAYLOAD_NETWORK_HEADER && super::ttl::is_ttl_load(v6, offset, len) {
+        return None;
+    }
     Some(Err(at.fail(2, "not a source or destination address load")))
 }
 

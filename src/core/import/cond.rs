@@ -40,6 +40,14 @@ pub(super) struct Cond {
     /// `--tcp-option`: TCP option kinds the segment carries, and (`!`) does not carry
     pub(super) tcp_opts: Vec<u8>,
     pub(super) not_tcp_opts: Vec<u8>,
+    /// `-m mac --mac-source`: the frame's source MAC address, and (`!`) addresses it does not
+    /// have (either way the frame came in on an ethernet device)
+    pub(super) mac: Option<[u8; 6]>,
+    pub(super) not_macs: Vec<[u8; 6]>,
+    /// `-m length`: the lengths the packet may have (`header.rs`)
+    pub(super) lengths: Option<super::header::Lengths>,
+    /// `-m ttl`, `-m hl`: the TTLs (hop limits) the packet may have
+    pub(super) ttls: Option<super::header::Ttls>,
     /// `-m recent --update`/`--rcheck --seconds S --name N` (no `--hitcount`): the source is
     /// on list N. Whether it is changes as packets come: any packet may be on it or not, so
     /// it never keeps two conditions apart, and a rule with it never decides every packet
@@ -271,6 +279,16 @@ impl Cond {
             },
             tcp_opts: joined(&self.tcp_opts, &o.tcp_opts),
             not_tcp_opts: joined(&self.not_tcp_opts, &o.not_tcp_opts),
+            mac: self.mac.or(o.mac),
+            not_macs: joined(&self.not_macs, &o.not_macs),
+            ttls: match (self.ttls, o.ttls) {
+                (Some(a), Some(b)) => Some(super::header::ttls_and(a, b)),
+                (a, b) => a.or(b),
+            },
+            lengths: match (&self.lengths, &o.lengths) {
+                (Some(a), Some(b)) => Some(super::header::lengths_and(a, b)),
+                (a, b) => a.clone().or(b.clone()),
+            },
             in_set: joined(&self.in_set, &o.in_set),
         })
     }
@@ -319,7 +337,17 @@ impl Cond {
             && both(&self.rt_types, &o.rt_types, |a, b| {
                 !super::exthdr::rt_empty(super::exthdr::rt_and(*a, *b))
             });
-        states && addrs && ifs && l4 && opts
+        // a frame has one source address
+        let link = both(&self.mac, &o.mac, |a, b| a == b)
+            && !excluded(&self.mac, &o.not_macs, |n, p| n == p)
+            && !excluded(&o.mac, &self.not_macs, |n, p| n == p)
+            && both(&self.lengths, &o.lengths, |a, b| {
+                !super::header::lengths_and(a, b).is_empty()
+            })
+            && both(&self.ttls, &o.ttls, |a, b| {
+                !super::header::no_ttl(super::header::ttls_and(*a, *b))
+            });
+        states && addrs && ifs && l4 && opts && link
     }
 }
 

@@ -168,6 +168,21 @@ impl Analyser<'_> {
             );
             return;
         }
+        if cond.ttls.is_some_and(super::header::no_ttl) {
+            // `--ttl-lt 0`, `--ttl-gt 255`, or TTLs a jump's condition rules out
+            self.notes.push(format!("line {}: `{}` matches no packet (no TTL is below 0, above 255, or all it names at once) and is left out", r.line, shorten(&r.text, 80)));
+            return;
+        }
+        if self.hook == super::classify::Hook::Output
+            && (cond.mac.is_some() || !cond.not_macs.is_empty())
+        {
+            self.error(
+                r.span.clone(),
+                "`-m mac` in OUTPUT: a packet this host sends arrived in no frame, so it has no source MAC address",
+                "iptables-restore refuses `-m mac` in OUTPUT (and in chains OUTPUT jumps to) too: match MAC addresses in INPUT or FORWARD",
+            );
+            return;
+        }
         let verdict = match &r.target {
             Target::Accept => Verdict::Accept,
             Target::Drop => Verdict::Drop,

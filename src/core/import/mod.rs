@@ -31,6 +31,7 @@ mod entries;
 mod exthdr;
 mod extra;
 mod flatten;
+mod header;
 mod lex;
 mod lines;
 mod naming;

@@ -135,6 +135,10 @@ const ONCE: &[&[&str]] = &[
     &["--pkt-type"],
     &["--rt-type"],
     &["--tcp-option"],
+    &["--mac-source"],
+    &["--length"],
+    &["--ttl-eq", "--ttl-lt", "--ttl-gt"],
+    &["--hl-eq", "--hl-lt", "--hl-gt"],
     &["--src-range"],
     &["--dst-range"],
 ];
@@ -302,6 +306,9 @@ impl Parser<'_> {
             return next;
         }
         if let Some(next) = self.exthdr_option(&mut d.cond, toks, i, neg.clone()) {
+            return next;
+        }
+        if let Some(next) = self.header_option(&mut d.cond, toks, i, neg.clone()) {
             return next;
         }
         if let Some(n) = neg {
@@ -690,7 +697,11 @@ impl Parser<'_> {
             return i + 2;
         }
         // ip6tables' only (iptables-restore refuses it): refused below in an IPv4 file
-        if other == "rt" && self.fam == super::Fam::V6 {
+        if matches!(other, "rt" | "hl") && self.fam == super::Fam::V6 {
+            return i + 2;
+        }
+        // iptables' only: ip6tables' is -m hl (refused below in an IPv6 file)
+        if other == "ttl" && self.fam == super::Fam::V4 {
             return i + 2;
         }
         if matches!(
@@ -709,6 +720,8 @@ impl Parser<'_> {
                 | "addrtype"
                 | "pkttype"
                 | "iprange"
+                | "mac"
+                | "length"
         ) {
             return i + 2;
         }
@@ -719,6 +732,12 @@ impl Parser<'_> {
             "set" => "ipset sets live outside the ruleset; list the networks in `from` instead",
             "rt" => {
                 "the routing header is an IPv6 extension header: `-m rt` is ip6tables' (iptables-restore refuses it in an IPv4 file); give the ip6tables-save file with --ipv6 FILE6"
+            }
+            "hl" => {
+                "the hop limit is IPv6's: `-m hl` is ip6tables' (iptables-restore cannot load it); IPv4's TTL is `-m ttl`"
+            }
+            "ttl" => {
+                "the TTL is IPv4's: `-m ttl` is iptables' (ip6tables-restore cannot load it); IPv6's hop limit is `-m hl`"
             }
             "owner" => "statewall does not match the local user or process that sends a packet",
             "string" | "u32" | "bpf" => "statewall does not look inside packets' payloads",

@@ -274,6 +274,9 @@ fn says_where(e: &Entry) -> bool {
         || !m.except_pkttype.is_empty()
         || !m.rt_type.is_empty()
         || !m.except_rt_type.is_empty()
+        || crate::core::header::has_mac(m)
+        || crate::core::header::has_length(m)
+        || crate::core::header::has_ttl(m)
 }
 
 fn entry(t: &mut String, kind: &str, e: &Entry) {
@@ -448,6 +451,7 @@ fn more(t: &mut String, e: &Entry) {
             let _ = writeln!(t, "{key} = [{}]", l.join(", "));
         }
     }
+    super::header::header_text(t, m);
     for (key, values) in [
         ("rt_type", &m.rt_type),
         ("except_rt_type", &m.except_rt_type),

@@ -47,6 +47,8 @@ struct Fields<'t, 'a> {
     /// where `rt_type` (or its exception) and `tcp_option` (or its) were written
     rt_span: Option<Range<usize>>,
     tcp_option_span: Option<Range<usize>>,
+    /// where `mac` (or `except_mac`) was written (checked against the section later)
+    mac_span: Option<Range<usize>>,
     /// `add_to_set`, `refresh`
     feed: super::live::Feed,
     /// The keys that unknown keys probably meant: a misspelt `tcp` or `name` is reported as
@@ -200,6 +202,7 @@ impl Checker<'_> {
             more: f.more,
             state_span: f.state_span,
             limit_span: f.limit_span,
+            mac_span: f.mac_span,
             feed: f.feed,
         }
     }
@@ -233,6 +236,7 @@ impl Checker<'_> {
             conn_span: None,
             rt_span: None,
             tcp_option_span: None,
+            mac_span: None,
             feed: super::live::Feed::default(),
             misspelt: Vec::new(),
         };
@@ -317,10 +321,7 @@ impl Checker<'_> {
                     }
                 }
                 "protocol" => f.more.protocol = self.protocols(value),
-                "icmpv6" => {
-                    let (types, _) = self.icmp_types(value, true);
-                    f.more.icmpv6 = types.into_iter().map(|(t, _)| t).collect();
-                }
+                "icmpv6" => f.more.icmpv6 = self.icmpv6_types(value),
                 "tcp_flags" => f.more.tcp_flags = self.tcp_flags(value),
                 "limit" => f.limit(self.limit(value), value.span()),
                 "connections" => {
@@ -357,7 +358,8 @@ impl Checker<'_> {
     }
 
     /// The keys of a kind of type or header (address and packet types, routing header types,
-    /// TCP options, and their exceptions) into the entry: whether `key` is one.
+    /// TCP options, source MAC addresses, and their exceptions) into the entry: whether `key`
+    /// is one.
     fn typed_key(
         &mut self,
         f: &mut Fields<'_, '_>,
@@ -376,9 +378,28 @@ impl Checker<'_> {
                 }
                 self.exthdr_key(&mut f.more, key, value);
             }
+            "mac" | "except_mac" => {
+                f.more_restricts = true;
+                f.mac_span = super::header::span_of(key, value);
+                self.mac_key(&mut f.more, key, value);
+            }
+            "length" | "except_length" => {
+                f.more_restricts = true;
+                self.length_key(&mut f.more, key, value);
+            }
+            "ttl" | "except_ttl" => {
+                f.more_restricts = true;
+                self.ttl_key(&mut f.more, key, value);
+            }
             _ => return false,
         }
         true
+    }
+
+    /// `icmpv6`: ICMPv6 types, each with a code or not.
+    fn icmpv6_types(&mut self, value: &Spanned<DeValue<'_>>) -> Vec<(u8, Option<u8>)> {
+        let (types, _) = self.icmp_types(value, true);
+        types.into_iter().map(|(t, _)| t).collect()
     }
 
     /// `to_type`, `from_type`, `pkttype` and their exceptions: address and packet types.

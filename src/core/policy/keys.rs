@@ -22,7 +22,7 @@ const SECTION_KEYS: &[&str] = &["final", "log_final", "baseline", "allow", "reje
 const BASELINE_KEYS: &[&str] = &["established", "invalid", "loopback", "icmp", "icmpv6"];
 /// The keys of an allow entry.
 const ALLOW_KEYS: &[&str] = &ENTRY_KEYS;
-const ENTRY_KEYS: [&str; 39] = [
+const ENTRY_KEYS: [&str; 45] = [
     "name",
     "tcp",
     "udp",
@@ -57,6 +57,12 @@ const ENTRY_KEYS: [&str; 39] = [
     "except_rt_type",
     "tcp_option",
     "except_tcp_option",
+    "mac",
+    "except_mac",
+    "length",
+    "except_length",
+    "ttl",
+    "except_ttl",
     "except_tcp",
     "except_udp",
     "except_tcp_sport",
@@ -64,17 +70,17 @@ const ENTRY_KEYS: [&str; 39] = [
     "state",
 ];
 /// A reject entry's: an allow entry's, `with` and `add_to_set`.
-const REJECT_KEYS: &[&str] = &and::<2, 41>(ENTRY_KEYS, ["with", "add_to_set"]);
+const REJECT_KEYS: &[&str] = &and::<2, 47>(ENTRY_KEYS, ["with", "add_to_set"]);
 /// A block entry's: an allow entry's (its `state` is `"new"` only), `with`, `after`,
 /// `add_to_set` and `refresh`.
-const BLOCK_KEYS: &[&str] = &and::<4, 43>(ENTRY_KEYS, ["with", "after", "add_to_set", "refresh"]);
+const BLOCK_KEYS: &[&str] = &and::<4, 49>(ENTRY_KEYS, ["with", "after", "add_to_set", "refresh"]);
 
 /// `keys` and then `more` (N is their number together: checked when compiled).
 const fn and<const M: usize, const N: usize>(
-    keys: [&'static str; 39],
+    keys: [&'static str; 45],
     more: [&'static str; M],
 ) -> [&'static str; N] {
-    assert!(N == 39 + M);
+    assert!(N == 45 + M);
     let mut out = [""; N];
     let mut i = 0;
     while i < keys.len() {
@@ -152,6 +158,9 @@ impl Place {
                     ("conn_limit", "connections"),
                     ("ct_count", "connections"),
                     ("max_connections", "connections"),
+                    ("hoplimit", "ttl"),
+                    ("hop_limit", "ttl"),
+                    ("mac_source", "mac"),
                 ],
                 label: "in an allow entry",
             },
@@ -164,6 +173,9 @@ impl Place {
                     ("saddr", "from"),
                     ("reject-with", "with"),
                     ("reject_with", "with"),
+                    ("hoplimit", "ttl"),
+                    ("hop_limit", "ttl"),
+                    ("mac_source", "mac"),
                 ],
                 label: "in a reject entry",
             },
@@ -180,6 +192,9 @@ impl Place {
                     ("reject_with", "with"),
                     ("place", "after"),
                     ("position", "after"),
+                    ("hoplimit", "ttl"),
+                    ("hop_limit", "ttl"),
+                    ("mac_source", "mac"),
                 ],
                 label: "in a block entry",
             },

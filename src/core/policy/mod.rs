@@ -48,6 +48,7 @@ mod connections;
 mod entries;
 mod exthdr;
 mod fields;
+mod header;
 mod intervals;
 mod keys;
 mod limits;
@@ -200,6 +201,8 @@ struct Entry {
     state_span: Option<Range<usize>>,
     /// where a valid `limit` was written
     limit_span: Option<Range<usize>>,
+    /// where `mac` or `except_mac` was written
+    mac_span: Option<Range<usize>>,
     /// `add_to_set` and `refresh`, where written
     feed: live::Feed,
 }
@@ -300,6 +303,7 @@ impl<'s> Checker<'s> {
         }
         self.duplicate_names(&entries);
         self.block_places(&entries);
+        self.mac_where_packets_arrive(&entries);
         policy.sets = self.live_sets_used(sets, &entries);
         for hook in Hook::ALL {
             let baseline = match hook {

@@ -1,0 +1,108 @@
+//! The variants of an entry's rules before their protocol parts: each of the entry's address
+//! families (its address matches, per family) with its address-type, packet-type,
+//! routing-header, source-MAC, length and TTL matches, one variant per value of each (their
+//! exceptions in every variant). An entry that uses none of these keys gets its families
+//! unchanged; one with a match whose IPv4 and IPv6 forms differ gets a rule per family.
+
+use crate::core::model::More;
+use crate::core::plan::{Match, family_of};
+
+/// Every combination of `families` with the entry's other per-value matches, in the order
+/// the rule carries them: family, address types, packet types, routing header, source MAC,
+/// length, and the TTL (the family's own field).
+/// `protos` are those of the entry's protocol parts (0: none).
+pub(super) fn variants(m: &More, families: Vec<Vec<Match>>, protos: &[u8]) -> Vec<Vec<Match>> {
+    let mut families = if crate::core::exthdr::has_rt(m) {
+        ipv6_only(families)
+    } else {
+        families
+    };
+    if crate::core::header::per_family(m) {
+        families = each_family(families, protos);
+    }
+    let dims = [
+        crate::core::addrtype::type_matches(m),
+        crate::core::pkttype::pkttype_matches(m),
+        crate::core::exthdr::rt_matches(m),
+        crate::core::header::mac_matches(m),
+        crate::core::header::length_matches(m),
+    ];
+    let mut out = Vec::new();
+    for fam in families {
+        let v6 = family_of(&fam);
+        let mut these = vec![fam];
+        for dim in &dims {
+            these = product(these, dim);
+        }
+        if let Some(v6) = v6.filter(|_| crate::core::header::per_family(m)) {
+            these = product(these, &crate::core::header::ttl_matches(m, v6));
+        }
+        out.extend(these);
+    }
+    out
+}
+
+/// Each of `a` followed by each of `b`, in that order.
+fn product(a: Vec<Vec<Match>>, b: &[Vec<Match>]) -> Vec<Vec<Match>> {
+    if let [only] = b
+        && only.is_empty()
+    {
+        return a;
+    }
+    let mut out = Vec::with_capacity(a.len() * b.len());
+    for x in a {
+        for y in b {
+            let mut v = x.clone();
+            v.extend(y.iter().copied());
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// An entry's address matches of IPv6 alone (`rt_type`: a routing header is IPv6's): its
+/// IPv4 rules go, and a rule that checks no family checks IPv6 first (`meta nfproto ipv6`),
+/// which the exthdr load needs (the kernel would read an IPv4 header as an IPv6 one).
+fn ipv6_only(families: Vec<Vec<Match>>) -> Vec<Vec<Match>> {
+    families
+        .into_iter()
+        .filter_map(|fam| match family_of(&fam) {
+            Some(true) => Some(fam),
+            Some(false) => None,
+            None => {
+                let mut v = vec![Match::NfProto { v6: true }];
+                v.extend(fam);
+                Some(v)
+            }
+        })
+        .collect()
+}
+
+/// Each family's address matches checking a family: one that checks none becomes one per
+/// family (`meta nfproto ipv4`, `meta nfproto ipv6` first), for matches of one family's
+/// header (the TTL, IPv6's hop limit) that need it checked before them — only the family of
+/// an entry whose protocol parts are all ICMP (IPv4's) or all ICMPv6.
+fn each_family(families: Vec<Vec<Match>>, protos: &[u8]) -> Vec<Vec<Match>> {
+    use crate::core::plan::{IPPROTO_ICMP, IPPROTO_ICMPV6};
+    let only = |p: u8| !protos.is_empty() && protos.iter().all(|&x| x == p);
+    let fams: &[bool] = if only(IPPROTO_ICMP) {
+        &[false]
+    } else if only(IPPROTO_ICMPV6) {
+        &[true]
+    } else {
+        &[false, true]
+    };
+    let mut out = Vec::with_capacity(families.len() * 2);
+    for fam in families {
+        if family_of(&fam).is_some() {
+            out.push(fam);
+            continue;
+        }
+        for &v6 in fams {
+            let mut v = vec![Match::NfProto { v6 }];
+            v.extend(fam.iter().copied());
+            out.push(v);
+        }
+    }
+    out
+}
