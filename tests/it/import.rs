@@ -986,6 +986,35 @@ fn differential_file_order_with_a_guard_and_a_log() {
     differential("d-foe", "ok-file-order-extras.rules", None, &[22, 25, 80]);
 }
 
+/// `--hashlimit-above` guards (`ok-hashlimit-above.rules`): the same connections, in order, to
+/// iptables-restore of the file and to its import — the fourth ssh connection from one source
+/// is dropped while another source gets in, the sixth to 8080 from anyone is reset, and the
+/// wider accept's other port still answers.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_hashlimit_above() {
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let mut steps = vec![(c, 22); 4];
+    steps.push((o, 22));
+    steps.extend([
+        (c, 8080),
+        (o, 8080),
+        (c, 8080),
+        (o, 8080),
+        (c, 8080),
+        (o, 8080),
+        (c, 8081),
+    ]);
+    let (want, _) = replay(
+        "d-hla",
+        "ok-hashlimit-above.rules",
+        &[22, 8080, 8081],
+        &steps,
+    );
+    use Verdict::{Connected as C, Refused as R, TimedOut as T};
+    assert_eq!(want, [C, C, C, T, C, C, C, C, C, C, R, C], "{want:?}");
+}
+
 /// A limited accept of established and related packets (`ok-limit-states.rules`), read in the
 /// file's own order: the same verdicts as iptables-restore of the file, probe for probe.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]

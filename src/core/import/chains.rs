@@ -187,9 +187,16 @@ pub(super) fn jumps(src: &str, rules: &mut Vec<IptRule>, diags: &mut Diags, note
     };
     for i in late {
         let r = &rules[i];
+        // an ACCEPT's limit, and a `--hashlimit-above` DROP's or REJECT's, are mapped
+        let above = r.extra.limit.as_ref().is_some_and(|l| l.above);
+        let mapped = match r.target {
+            Target::Accept => true,
+            Target::Drop | Target::Reject(_) => above,
+            _ => false,
+        };
         if !gone[i]
             && walked(&r.chain)
-            && !matches!(r.target, Target::Accept)
+            && !mapped
             && let Some(span) = &r.extra.limit_span
         {
             let d = if r.target == Target::Return {

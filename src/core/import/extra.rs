@@ -52,6 +52,8 @@ pub(super) struct LimitOpts {
     pub(super) hash_mode: Option<String>,
     /// `--hashlimit-srcmask` (a prefix length)
     pub(super) srcmask: Option<String>,
+    /// `--hashlimit-above`: the rule matches what exceeds the rate (`above.rs`)
+    pub(super) above: bool,
     /// what the mapping refuses (`--hashlimit-above`, byte rates, other modes …)
     pub(super) other: Vec<String>,
 }
@@ -211,7 +213,8 @@ impl Parser<'_> {
             _ => {
                 l.hash_mode.get_or_insert_with(String::new);
                 match o {
-                    "--hashlimit-upto" | "--hashlimit" => {
+                    "--hashlimit-upto" | "--hashlimit" | "--hashlimit-above" => {
+                        l.above = o == "--hashlimit-above";
                         // bytes per time (`kb/s`) is another kind of rate
                         if v.split('/')
                             .next()
@@ -259,7 +262,7 @@ impl Parser<'_> {
 
 /// iptables' `--limit` (`N/sec`, `N/minute`, …; 3/hour unless said) and `--limit-burst` (5
 /// unless said) as statewall's rate and burst; Err with why.
-fn iptables_rate(l: &LimitOpts) -> Result<(String, u32), String> {
+pub(super) fn iptables_rate(l: &LimitOpts) -> Result<(String, u32), String> {
     let text = l.rate.as_deref().unwrap_or("3/hour");
     if let Some(o) = l.other.first() {
         return Err(format!(
@@ -409,6 +412,8 @@ impl Analyser<'_> {
             } else if r.extra.recent.is_some() {
                 let lists = (&sets[..], &mut used_sets[..], &mut set_accepts[..]);
                 self.recent_pair(flat, p, lists, fin, &mut gone);
+            } else if r.extra.limit.as_ref().is_some_and(|l| l.above) {
+                self.limit_above(flat, p, fin, &mut gone);
             } else if r.extra.limit.is_some() {
                 self.limited_accept(flat, p, fin, &mut gone);
             }

@@ -20,6 +20,7 @@
 //! moving into it changes a verdict), then `build` (entries from the rules, `entries`, named
 //! by `naming`) and `text` (the commented policy file).
 
+mod above;
 mod addrtype;
 mod analyse;
 mod build;

@@ -196,7 +196,9 @@ impl Parser<'_> {
             None => target,
         };
         // a jump's or a RETURN's limit is judged once the chains are known (`chains.rs`)
-        let later = matches!(target, Target::Jump(_) | Target::Return);
+        let later = matches!(target, Target::Jump(_) | Target::Return)
+            || d.extra.limit.as_ref().is_some_and(|l| l.above)
+                && matches!(target, Target::Drop | Target::Reject(_));
         if let (Some(l), false) = (
             &d.limit,
             later || matches!(target, Target::Log | Target::Accept),

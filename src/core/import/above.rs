@@ -1,0 +1,113 @@
+//! `-m hashlimit --hashlimit-above R … -j DROP` (or REJECT): the rule takes what exceeds the
+//! rate, and what is within goes on, having taken a token — as nft's `limit rate over R`
+//! does. Before the ACCEPT of the same packets it is that allow's limit (per source with
+//! `--hashlimit-mode srcip`, for the entry as a whole without a mode), what exceeds it
+//! dropped or rejected as the rule does; before a wider ACCEPT (or the ACCEPT policy) the rule
+//! itself becomes the allow with the limit, as what it lets through is accepted anyway.
+//! Anything else is refused with why.
+
+use super::analyse::{Analyser, FinalRule};
+use super::extra::{covers, iptables_rate, stateless};
+use super::flatten::{Flat, Verdict};
+use super::rule::RejectKind;
+use crate::core::model::{IcmpReject, LIMITS_MAX};
+use crate::core::plan::CtStates;
+
+impl Analyser<'_> {
+    /// The `--hashlimit-above` rule at `flat[p]` (module doc).
+    pub(super) fn limit_above(
+        &mut self,
+        flat: &mut [Flat],
+        p: usize,
+        fin: FinalRule,
+        gone: &mut [bool],
+    ) {
+        let r = &self.rules[flat[p].rule];
+        let lim = r.extra.limit.clone().expect("a limit");
+        let cond = flat[p].cond.clone();
+        // a refused rule is taken out, so that it causes no ordering error of its own
+        gone[p] = true;
+        let refuse = |cx: &mut Self, why: String| {
+            cx.error(r.span.clone(), "a `--hashlimit-above` rule statewall cannot map", format!("{why}; statewall maps `-m hashlimit --hashlimit-above R -j DROP` (or REJECT) of NEW connections before the ACCEPT of the same connections (or of more, or the ACCEPT policy) as that allow's limit: per source with `--hashlimit-mode srcip`, for the allow as a whole without a mode"));
+        };
+        let (rate, burst) = match iptables_rate(&lim) {
+            Ok(x) => x,
+            Err(why) => return refuse(self, why),
+        };
+        let reset = if cond.proto == Some(6) {
+            RejectKind::TcpReset
+        } else {
+            RejectKind::Icmp(IcmpReject::PortUnreachable)
+        };
+        let over = match flat[p].verdict {
+            Verdict::Drop => "drop",
+            Verdict::Reject(k) if k == reset => "reject",
+            Verdict::Reject(RejectKind::Icmp(IcmpReject::PortUnreachable)) => "port-unreachable",
+            Verdict::Reject(_) => {
+                return refuse(self, "it rejects with an answer statewall's over-limit reject does not give (a tcp reset, or port unreachable)".into());
+            }
+            Verdict::Accept => return refuse(self, "it accepts what exceeds the rate".into()),
+        };
+        if !self.new_only(flat, p, &cond) {
+            return refuse(self, "it counts every packet, not NEW connections (no `--state NEW`, no ESTABLISHED,RELATED accept before it)".into());
+        }
+        let q = Self::next_deciding(flat, p, &cond);
+        let decides_all = |q: usize| {
+            let x = &self.rules[flat[q].rule].extra;
+            x.limit.is_none() && x.recent.is_none() && x.connlimit.is_none()
+        };
+        let same = q.filter(|&q| {
+            flat[q].verdict == Verdict::Accept
+                && decides_all(q)
+                && flat[q].extra.limit.len() < LIMITS_MAX
+                && stateless(&flat[q].cond) == stateless(&cond)
+                && flat[q].cond.states.is_none_or(|s| s & CtStates::NEW != 0)
+        });
+        let wider = match q {
+            None => fin.1 == Verdict::Accept,
+            Some(q) => {
+                flat[q].verdict == Verdict::Accept && decides_all(q) && covers(&flat[q].cond, &cond)
+            }
+        };
+        let allow = match (same, wider) {
+            (Some(q), _) => q,
+            (None, true) => p,
+            (None, false) => {
+                return refuse(
+                    self,
+                    "the next rule for these packets is not an ACCEPT of them all".into(),
+                );
+            }
+        };
+        let v4 = self.fam == super::Fam::V4;
+        let (limit, how) = match lim.hash_mode.as_deref() {
+            Some("srcip") => {
+                let prefix = lim
+                    .srcmask
+                    .as_deref()
+                    .and_then(|m| m.parse::<u8>().ok())
+                    .filter(|_| !v4)
+                    .unwrap_or(128);
+                if v4 && lim.srcmask.as_deref().is_some_and(|m| m != "32") {
+                    return refuse(self, "`--hashlimit-srcmask` below 32 on IPv4: statewall's per-source limit keeps a bucket per IPv4 address".into());
+                }
+                (
+                    format!(
+                        "{{ rate = \"{rate}\", burst = {burst}, per = \"source\", ipv6_prefix = {prefix}, over = \"{over}\" }}"
+                    ),
+                    "per source",
+                )
+            }
+            _ => (
+                format!("{{ rate = \"{rate}\", burst = {burst}, over = \"{over}\" }}"),
+                "for the allow as a whole",
+            ),
+        };
+        gone[p] = allow != p;
+        flat[allow].verdict = Verdict::Accept;
+        flat[allow].extra.global |= how != "per source";
+        flat[allow].extra.limit.push(limit);
+        let al = self.rules[flat[allow].rule].line;
+        self.notes.push(format!("line {}: `--hashlimit-above {rate}` (burst {burst}) becomes line {al}'s allow's limit {how}: a token bucket, as hashlimit's; what exceeds it is {}", r.line, if over == "drop" { "dropped" } else { "rejected" }));
+    }
+}
