@@ -7,10 +7,9 @@
 //! Anything else is refused with why.
 
 use super::analyse::{Analyser, FinalRule};
-use super::extra::{covers, iptables_rate, stateless};
+use super::extra::{covers, iptables_rate, over_of, stateless};
 use super::flatten::{Flat, Verdict};
-use super::rule::RejectKind;
-use crate::core::model::{IcmpReject, LIMITS_MAX};
+use crate::core::model::LIMITS_MAX;
 use crate::core::plan::CtStates;
 
 impl Analyser<'_> {
@@ -34,28 +33,15 @@ impl Analyser<'_> {
             Ok(x) => x,
             Err(why) => return refuse(self, why),
         };
-        let reset = if cond.proto == Some(6) {
-            RejectKind::TcpReset
-        } else {
-            RejectKind::Icmp(IcmpReject::PortUnreachable)
-        };
-        let over = match flat[p].verdict {
-            Verdict::Drop => "drop",
-            Verdict::Reject(k) if k == reset => "reject",
-            Verdict::Reject(RejectKind::Icmp(IcmpReject::PortUnreachable)) => "port-unreachable",
-            Verdict::Reject(_) => {
-                return refuse(self, "it rejects with an answer statewall's over-limit reject does not give (a tcp reset, or port unreachable)".into());
-            }
-            Verdict::Accept => return refuse(self, "it accepts what exceeds the rate".into()),
+        let over = match over_of(flat[p].verdict, cond.proto) {
+            Ok(over) => over,
+            Err(why) => return refuse(self, why.into()),
         };
         if !self.new_only(flat, p, &cond) {
             return refuse(self, "it counts every packet, not NEW connections (no `--state NEW`, no ESTABLISHED,RELATED accept before it)".into());
         }
         let q = Self::next_deciding(flat, p, &cond);
-        let decides_all = |q: usize| {
-            let x = &self.rules[flat[q].rule].extra;
-            x.limit.is_none() && x.recent.is_none() && x.connlimit.is_none()
-        };
+        let decides_all = |q: usize| self.decides_all(&flat[q]);
         let same = q.filter(|&q| {
             flat[q].verdict == Verdict::Accept
                 && decides_all(q)

@@ -297,6 +297,35 @@ pub(super) fn iptables_rate(l: &LimitOpts) -> Result<(String, u32), String> {
     Ok((rate, burst))
 }
 
+/// The `over` of a limit whose excess a DROP or REJECT of `proto` packets refuses: a drop, a
+/// reject as statewall's over-limit reject answers (a tcp reset for tcp, port unreachable
+/// otherwise), or port unreachable; Err with why not.
+pub(super) fn over_of(verdict: Verdict, proto: Option<u8>) -> Result<&'static str, &'static str> {
+    let reset = if proto == Some(6) {
+        RejectKind::TcpReset
+    } else {
+        RejectKind::Icmp(IcmpReject::PortUnreachable)
+    };
+    match verdict {
+        Verdict::Drop => Ok("drop"),
+        Verdict::Reject(k) if k == reset => Ok("reject"),
+        Verdict::Reject(RejectKind::Icmp(IcmpReject::PortUnreachable)) => Ok("port-unreachable"),
+        Verdict::Reject(_) => Err(
+            "it rejects with an answer statewall's over-limit reject does not give (a tcp reset, or port unreachable)",
+        ),
+        Verdict::Accept => Err("it accepts"),
+    }
+}
+
+impl Analyser<'_> {
+    /// Whether `f` decides every packet of its condition: it has no rate, list or count that
+    /// lets some through (or changes what later packets get).
+    pub(super) fn decides_all(&self, f: &Flat) -> bool {
+        let x = &self.rules[f.rule].extra;
+        x.limit.is_none() && x.recent.is_none() && x.connlimit.is_none() && f.cond.in_set.is_empty()
+    }
+}
+
 /// Whether `a` matches every packet `b` matches (only when that is proven).
 pub(super) fn covers(a: &Cond, b: &Cond) -> bool {
     match a.and(b) {

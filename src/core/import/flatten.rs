@@ -268,13 +268,6 @@ impl Analyser<'_> {
     /// list updates met on the walk keep their places.
     pub(super) fn cut_shadowed(&mut self, flat: &mut Vec<Flat>) {
         let rules = self.rules;
-        let decides_all = |f: &Flat| {
-            let x = &rules[f.rule].extra;
-            x.limit.is_none()
-                && x.recent.is_none()
-                && x.connlimit.is_none()
-                && f.cond.in_set.is_empty()
-        };
         let mut budget = SHADOW_BUDGET;
         let mut cut: Vec<(usize, usize)> = Vec::new();
         let mut gone = vec![false; flat.len()];
@@ -285,7 +278,7 @@ impl Analyser<'_> {
                 }
                 budget -= 1;
                 if !gone[j]
-                    && decides_all(&flat[j])
+                    && self.decides_all(&flat[j])
                     && super::extra::covers(&flat[j].cond, &flat[k].cond)
                 {
                     gone[k] = true;
@@ -311,7 +304,9 @@ impl Analyser<'_> {
         let side = std::mem::take(&mut self.side);
         for s in side {
             let by = (0..s.at.min(flat.len())).find(|&j| {
-                !gone[j] && decides_all(&flat[j]) && super::extra::covers(&flat[j].cond, &s.cond)
+                !gone[j]
+                    && self.decides_all(&flat[j])
+                    && super::extra::covers(&flat[j].cond, &s.cond)
             });
             match by {
                 Some(j) => {

@@ -7,8 +7,8 @@ use super::analyse::{Analyser, FinalRule};
 use super::cond::Cond;
 use super::extra::{Recent, Side, stateless};
 use super::flatten::{Flat, Verdict};
-use super::rule::{IptRule, RejectKind, Target};
-use crate::core::model::{IcmpReject, LIMITS_MAX, Rate};
+use super::rule::{IptRule, Target};
+use crate::core::model::{LIMITS_MAX, Rate};
 use crate::core::plan::CtStates;
 
 impl Analyser<'_> {
@@ -165,17 +165,7 @@ impl Analyser<'_> {
         (rec, fin): (&Recent, FinalRule),
     ) -> Result<(usize, &'static str), String> {
         let cond = &flat[p].cond;
-        let reset = if cond.proto == Some(6) {
-            RejectKind::TcpReset
-        } else {
-            RejectKind::Icmp(IcmpReject::PortUnreachable)
-        };
-        let over = match flat[p].verdict {
-            Verdict::Drop => "drop",
-            Verdict::Reject(k) if k == reset => "reject",
-            Verdict::Reject(RejectKind::Icmp(IcmpReject::PortUnreachable)) => "port-unreachable",
-            _ => return Err("it rejects with an answer statewall's over-limit reject does not give (a tcp reset, or port unreachable)".into()),
-        };
+        let over = super::extra::over_of(flat[p].verdict, cond.proto)?;
         let q = self.next_past_checks(flat, from, (cond, rec));
         if let Some(q) = q.filter(|&q| flat[q].extra.limit.len() >= LIMITS_MAX) {
             return Err(format!(
@@ -192,10 +182,7 @@ impl Analyser<'_> {
         if let Some(q) = q.filter(|&q| fits(q)) {
             return Ok((q, over));
         }
-        let decides_all = |q: usize| {
-            let x = &self.rules[flat[q].rule].extra;
-            x.limit.is_none() && x.recent.is_none() && x.connlimit.is_none()
-        };
+        let decides_all = |q: usize| self.decides_all(&flat[q]);
         let accepts_all = match q {
             None => fin.1 == Verdict::Accept,
             Some(q) => {

@@ -92,9 +92,28 @@ impl Checker<'_> {
     /// `length`, `except_length` into the entry: each a length (`1500`, `"1500"`) or a
     /// range (`"0:1500"`, as iptables writes it, or `"0-1500"`), 0-65535, each once.
     pub(super) fn length_key(&mut self, more: &mut More, key: &str, value: &Spanned<DeValue<'_>>) {
+        let Some(out) = self.each_once(key, value, "\"0:1500\"", Self::length_value) else {
+            return;
+        };
+        if key == "length" {
+            more.length = out;
+        } else {
+            more.except_length = out;
+        }
+    }
+
+    /// The items of `key` — one value, or a list of them — each read by `one`, each once;
+    /// None (said) for an empty list or a tainted value. `example`: a value for the help.
+    fn each_once<T: PartialEq>(
+        &mut self,
+        key: &str,
+        value: &Spanned<DeValue<'_>>,
+        example: &str,
+        one: fn(&mut Self, &str, &Spanned<DeValue<'_>>) -> Option<T>,
+    ) -> Option<Vec<T>> {
         let span = value.span();
         if self.tainted(&span) {
-            return;
+            return None;
         }
         let items: Vec<&Spanned<DeValue<'_>>> = match value.get_ref() {
             DeValue::Array(items) if !items.is_empty() => items.iter().collect(),
@@ -102,15 +121,15 @@ impl Checker<'_> {
                 self.error(
                     span,
                     format!("`{key} = []` lists nothing"),
-                    Some(format!("remove the key, or write e.g. {key} = \"0:1500\"")),
+                    Some(format!("remove the key, or write e.g. {key} = {example}")),
                 );
-                return;
+                return None;
             }
             _ => vec![value],
         };
-        let mut out: Vec<(u16, u16)> = Vec::new();
+        let mut out: Vec<T> = Vec::new();
         for item in items {
-            let Some(r) = self.length_value(key, item) else {
+            let Some(r) = one(self, key, item) else {
                 continue;
             };
             if out.contains(&r) {
@@ -123,11 +142,7 @@ impl Checker<'_> {
             }
             out.push(r);
         }
-        if key == "length" {
-            more.length = out;
-        } else {
-            more.except_length = out;
-        }
+        Some(out)
     }
 
     /// One length or range.
@@ -175,37 +190,9 @@ impl Checker<'_> {
     /// `ttl`, `except_ttl` into the entry: each `64` (or `"64"`), `"<64"`, `">64"` or a range
     /// `"6-9"` (`"6:9"`), of TTLs 0-255, each once; one that holds no TTL is refused.
     pub(super) fn ttl_key(&mut self, more: &mut More, key: &str, value: &Spanned<DeValue<'_>>) {
-        let span = value.span();
-        if self.tainted(&span) {
+        let Some(out) = self.each_once(key, value, "\"<64\"", Self::ttl_value) else {
             return;
-        }
-        let items: Vec<&Spanned<DeValue<'_>>> = match value.get_ref() {
-            DeValue::Array(items) if !items.is_empty() => items.iter().collect(),
-            DeValue::Array(_) => {
-                self.error(
-                    span,
-                    format!("`{key} = []` lists nothing"),
-                    Some(format!("remove the key, or write e.g. {key} = \"<64\"")),
-                );
-                return;
-            }
-            _ => vec![value],
         };
-        let mut out: Vec<(u8, u8)> = Vec::new();
-        for item in items {
-            let Some(r) = self.ttl_value(key, item) else {
-                continue;
-            };
-            if out.contains(&r) {
-                self.error(
-                    item.span(),
-                    format!("{} is listed twice in `{key}`", self.text(&item.span())),
-                    Some("list each once".into()),
-                );
-                continue;
-            }
-            out.push(r);
-        }
         if key == "ttl" {
             more.ttl = out;
         } else {
