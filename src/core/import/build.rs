@@ -470,7 +470,24 @@ fn icmpv6_baseline(
         true,
         "added by statewall: IPv6 needs neighbour discovery, errors, echo and MLD".to_string(),
     );
-    let Some((a6, c6)) = c6.filter(|_| c.hook != Hook::Forward) else {
+    if c.hook == Hook::Forward {
+        // nothing forwarded needs ICMPv6 the way the host itself does: as the ICMP accept,
+        // the IPv6 file's where there is one (the IPv4 file's says nothing of IPv6)
+        return match c6 {
+            Some((a6, c6)) => match c6.icmp {
+                Some(r) => {
+                    let r = &a6.rules[r];
+                    (true, format!("IPv6 file, line {}: {}", r.line, r.text))
+                }
+                None => (
+                    false,
+                    "the IPv6 file has no plain ICMPv6 accept in FORWARD: its ICMPv6 rules are entries".to_string(),
+                ),
+            },
+            None => (c.icmp.is_some(), "as the chain's ICMP accept".to_string()),
+        };
+    }
+    let Some((a6, c6)) = c6 else {
         return added;
     };
     if let Some(r) = c6.icmp {

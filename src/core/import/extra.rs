@@ -351,9 +351,10 @@ impl Analyser<'_> {
             ..Default::default()
         };
         cond.states == Some(CtStates::NEW)
-            || flat[..at.min(flat.len())]
-                .iter()
-                .any(|f| f.verdict == Verdict::Accept && f.cond == plain_est)
+            || flat[..at.min(flat.len())].iter().any(|f| {
+                // a limited one lets the established packets beyond its rate through
+                f.verdict == Verdict::Accept && f.cond == plain_est && self.decides_all(f)
+            })
     }
 
     /// The first rule after `flat[p]` that matches some of `cond`'s packets.

@@ -229,15 +229,6 @@ fn baseline(t: &mut String, v4: &Analysis, sec: &Section, prefix: &str) {
             shorten(&why(rule, absent), TEXT_MAX).replace('\n', " ")
         );
     }
-    if c.hook == Hook::Forward {
-        // nothing forwarded needs ICMPv6 the way the host itself does: as the ICMP accept
-        let _ = writeln!(
-            t,
-            "icmpv6 = {}  # as the chain's ICMP accept",
-            c.icmp.is_some()
-        );
-        return;
-    }
     let (on, why) = &sec.icmpv6;
     let _ = writeln!(
         t,

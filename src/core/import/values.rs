@@ -100,7 +100,11 @@ pub(super) fn parse_net(s: &str, fam: Fam) -> Result<Cidr, String> {
         Some((a, l)) => (a, Some(l)),
         None => (s, None),
     };
-    let addr: IpAddr = a.parse().map_err(|_| "not an IP address".to_string())?;
+    let addr: IpAddr = match (a.parse(), fam) {
+        (Ok(addr), _) => addr,
+        (Err(_), Fam::V4) => short_v4(a).ok_or_else(|| "not an IP address".to_string())?,
+        (Err(_), Fam::V6) => return Err("not an IP address".into()),
+    };
     let len = match (addr, fam) {
         (IpAddr::V4(_), Fam::V4) => match l {
             None => 32,
@@ -124,6 +128,26 @@ pub(super) fn parse_net(s: &str, fam: Fam) -> Result<Cidr, String> {
         (IpAddr::V6(_), Fam::V4) => return Err("an IPv6 address in an iptables file".into()),
     };
     Ok(network(addr, len))
+}
+
+/// An IPv4 address with fewer than four parts, as iptables completes it with zeros: `0` is
+/// 0.0.0.0 (`-s 0/0`), `10.1` is 10.1.0.0.
+fn short_v4(a: &str) -> Option<IpAddr> {
+    let parts: Vec<u8> = a
+        .split('.')
+        .map(|p| {
+            p.bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| p.parse::<u8>().ok())
+                .flatten()
+        })
+        .collect::<Option<_>>()?;
+    if parts.is_empty() || parts.len() > 3 {
+        return None;
+    }
+    let mut octets = [0u8; 4];
+    octets[..parts.len()].copy_from_slice(&parts);
+    Some(IpAddr::V4(Ipv4Addr::from(octets)))
 }
 
 /// `-m iprange`'s `A-B` (or one address): the fewest networks that cover exactly the
@@ -179,6 +203,23 @@ fn range_networks(mut lo: u128, hi: u128, bits: u8) -> Vec<(u128, u8)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// iptables completes a short IPv4 address with zeros (`-s 0/0`, `-d 10.1/16`).
+    #[test]
+    fn short_addresses_are_completed_with_zeros() {
+        let v4 = |s: &str| parse_net(s, Fam::V4);
+        assert_eq!(v4("0/0"), Ok(Cidr::V4(Ipv4Addr::UNSPECIFIED, 0)));
+        assert_eq!(v4("10.1/16"), Ok(Cidr::V4(Ipv4Addr::new(10, 1, 0, 0), 16)));
+        assert_eq!(
+            v4("192.168.1/24"),
+            Ok(Cidr::V4(Ipv4Addr::new(192, 168, 1, 0), 24))
+        );
+        assert_eq!(v4("10"), Ok(Cidr::V4(Ipv4Addr::new(10, 0, 0, 0), 32)));
+        for bad in ["", "x", "300/8", "1.2.3.4.5", "1..2", "-1"] {
+            assert!(v4(bad).is_err(), "{bad}");
+        }
+        assert!(parse_net("0/0", Fam::V6).is_err());
+    }
 
     #[test]
     fn ranges_cover_exactly_with_few_networks() {
