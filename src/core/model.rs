@@ -746,6 +746,10 @@ pub struct Limit {
     pub rate: Rate,
     pub per: LimitPer,
     pub over: Over,
+    /// `within = "continue"` (blocks and rejects): the entry takes only what exceeds the
+    /// rate, with its own verdict, and what is within goes on to the rules after it (a
+    /// syn-flood guard: iptables' `-m limit … -j RETURN` before a DROP); `over` is unused
+    pub within_continues: bool,
 }
 
 /// An allow's `connections`: at most `max` connections at once, counted per source (IPv6

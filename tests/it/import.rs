@@ -1015,6 +1015,27 @@ fn differential_hashlimit_above() {
     assert_eq!(want, [C, C, C, T, C, C, C, C, C, C, R, C], "{want:?}");
 }
 
+/// A syn-flood chain (`ok-guard.rules`: `-m limit --limit 2/min --limit-burst 4 -j RETURN`,
+/// then DROP, for every SYN): the same connections, in order, to iptables-restore of the file
+/// and to its import — the first four SYNs, from either source, get through to the accept
+/// after the guard; the ones beyond the rate are dropped, for everyone.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_syn_flood_guard() {
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps = [
+        (c, 8080),
+        (c, 8080),
+        (o, 8080),
+        (c, 8080),
+        (o, 8080),
+        (c, 8080),
+    ];
+    let (want, _) = replay("d-guard", "ok-guard.rules", &[8080], &steps);
+    use Verdict::{Connected as C, TimedOut as T};
+    assert_eq!(want, [C, C, C, C, T, T], "{want:?}");
+}
+
 /// A limited accept of established and related packets (`ok-limit-states.rules`), read in the
 /// file's own order: the same verdicts as iptables-restore of the file, probe for probe.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]

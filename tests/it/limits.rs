@@ -219,6 +219,42 @@ fn a_connection_gets_in_only_within_every_limit_of_a_list() {
     assert_eq!(refused_by("meter4_ssh/2"), 1, "{st}");
 }
 
+/// `within = "continue"` (a syn-flood guard): the block takes only what exceeds its rate,
+/// and what is within goes on to the allow after it. A quick burst of connections: the
+/// first two get in, the next ones are reset by the reject that takes the excess, and its
+/// rule counts exactly those; the allow counts the two. nft reads the plan as the batch.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn a_guard_within_continue_takes_only_what_exceeds_its_rate() {
+    let pair = Pair::new("l-within");
+    let _web = listen_tcp(&pair.fw, &[8080]);
+    let policy = TempPolicy::new(
+        "l-within",
+        "[[block]]\nname = \"syn-guard\"\ntcp = [8080]\nwith = \"tcp-reset\"\n\
+         after = \"established\"\n\
+         limit = { rate = \"2/minute\", burst = 2, within = \"continue\" }\n\
+         [[allow]]\nname = \"web\"\ntcp = [8080]\n",
+    );
+    crate::kernel::same_to_nft(&policy.path(), &[]);
+    statewall(&pair.fw, ["apply", &policy.path()]).assert_ok();
+    let tries: Vec<Probe> = (0..4)
+        .map(|_| probe_tcp(&pair.client, fw_v4(8080), PROBE_TIMEOUT))
+        .collect();
+    assert_eq!(
+        tries,
+        [
+            Probe::Connected,
+            Probe::Connected,
+            Probe::Refused,
+            Probe::Refused
+        ]
+    );
+    let st = status_json(&pair.fw);
+    assert_eq!(counted(&st, "syn-guard", "reject"), 2, "{st}");
+    assert_eq!(counted(&st, "web", "accept"), 2, "{st}");
+    assert_eq!(st["drift"], false, "{st}");
+}
+
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn a_global_limit_drops_what_exceeds_it_for_everyone() {

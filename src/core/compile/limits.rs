@@ -17,11 +17,15 @@ pub(super) fn limit_rules(
     matches: Vec<Match>,
     rule: &dyn Fn(Vec<Match>, Verdict) -> Rule,
 ) -> Vec<Vec<Match>> {
+    if limit.within_continues {
+        // the entry takes only what exceeds the rate: its own rules carry the count
+        return counted(sets, svc, (limit, nth), matches, true);
+    }
     let over = match limit.over {
         Over::Drop => Verdict::Drop,
         Over::Reject if proto == IPPROTO_TCP => Verdict::RejectTcpReset,
         Over::Reject | Over::PortUnreachable => Verdict::RejectIcmpx(IcmpReject::PortUnreachable),
-        Over::Continue => return continued(sets, svc, (limit, nth), matches),
+        Over::Continue => return counted(sets, svc, (limit, nth), matches, false),
     };
     let mut m = matches.clone();
     // an allow limits the connections it lets in, not their packets (or, with `state`, the
@@ -91,16 +95,18 @@ pub(super) fn with_count(
     }
 }
 
-/// The own rules of an entry whose limit says `over = "continue"`: `limit rate 2/second …`,
-/// per source `update @meter4_<name> { ip saddr limit rate 2/second } …` (one per family).
-fn continued(
+/// The own rules of an entry whose limit says `over = "continue"` (`over` false: `limit rate
+/// 2/second …`, per source `update @meter4_<name> { ip saddr limit rate 2/second } …`, one
+/// per family), or `within = "continue"` (`over` true: `limit rate over …`).
+fn counted(
     sets: &mut Vec<Set>,
     svc: &Service,
     (limit, nth): (Limit, u8),
     matches: Vec<Match>,
+    over: bool,
 ) -> Vec<Vec<Match>> {
     with_count(matches, limit.per, &mut |fam| {
-        count(sets, svc, (limit, nth), fam, false)
+        count(sets, svc, (limit, nth), fam, over)
     })
 }
 

@@ -37,16 +37,13 @@ impl Analyser<'_> {
             Ok(over) => over,
             Err(why) => return refuse(self, why.into()),
         };
-        if !self.new_only(flat, p, &cond) {
-            return refuse(self, "it counts every packet, not NEW connections (no `--state NEW`, no ESTABLISHED,RELATED accept before it)".into());
-        }
         let q = Self::next_deciding(flat, p, &cond);
         let decides_all = |q: usize| self.decides_all(&flat[q]);
         let same = q.filter(|&q| {
             flat[q].verdict == Verdict::Accept
                 && decides_all(q)
                 && flat[q].extra.limit.len() < LIMITS_MAX
-                && stateless(&flat[q].cond) == stateless(&cond)
+                && unmarked(&flat[q].cond) == unmarked(&cond)
                 && flat[q].cond.states.is_none_or(|s| s & CtStates::NEW != 0)
         });
         let wider = match q {
@@ -55,15 +52,11 @@ impl Analyser<'_> {
                 flat[q].verdict == Verdict::Accept && decides_all(q) && covers(&flat[q].cond, &cond)
             }
         };
+        // else a guard: the rule itself, taking only what exceeds the rate
         let allow = match (same, wider) {
-            (Some(q), _) => q,
-            (None, true) => p,
-            (None, false) => {
-                return refuse(
-                    self,
-                    "the next rule for these packets is not an ACCEPT of them all".into(),
-                );
-            }
+            (Some(q), _) => Some(q),
+            (None, true) => Some(p),
+            (None, false) => None,
         };
         let v4 = self.fam == super::Fam::V4;
         let (limit, how) = match lim.hash_mode.as_deref() {
@@ -86,8 +79,25 @@ impl Analyser<'_> {
             }
             _ => (
                 format!("{{ rate = \"{rate}\", burst = {burst}, over = \"{over}\" }}"),
-                "for the allow as a whole",
+                "for the entry as a whole",
             ),
+        };
+        // an allow's limit counts NEW connections; a guard counts what reaches it, as in the file
+        if allow.is_some() && !self.new_only(flat, p, &cond) {
+            return refuse(self, "it counts every packet, not NEW connections (no `--state NEW`, no ESTABLISHED,RELATED accept before it)".into());
+        }
+        let Some(allow) = allow else {
+            gone[p] = false;
+            let within = limit.replacen(
+                &format!(", over = \"{over}\" }}"),
+                ", within = \"continue\" }",
+                1,
+            );
+            flat[p].extra.limit.push(within);
+            flat[p].extra.guard = true;
+            flat[p].extra.global |= how != "per source";
+            self.notes.push(format!("line {}: a guard of {rate} (burst {burst}) {how}: its entry takes only what exceeds the rate (`within = \"continue\"`), as iptables' {}, and what is within goes on to the rules after it", r.line, if lim.hash_mode.is_some() { "`--hashlimit-above`" } else { "`-m limit … -j RETURN` before it" }));
+            return;
         };
         gone[p] = allow != p;
         flat[allow].verdict = Verdict::Accept;
@@ -95,5 +105,19 @@ impl Analyser<'_> {
         flat[allow].extra.limit.push(limit);
         let al = self.rules[flat[allow].rule].line;
         self.notes.push(format!("line {}: `--hashlimit-above {rate}` (burst {burst}) becomes line {al}'s allow's limit {how}: a token bucket, as hashlimit's; what exceeds it is {}", r.line, if over == "drop" { "dropped" } else { "rejected" }));
+    }
+}
+
+/// `c` without its state match and without the marks of rates it takes only the excess of:
+/// what an allow with the same matches has.
+fn unmarked(c: &super::cond::Cond) -> super::cond::Cond {
+    super::cond::Cond {
+        in_set: c
+            .in_set
+            .iter()
+            .filter(|s| !s.starts_with("rate above"))
+            .cloned()
+            .collect(),
+        ..stateless(c)
     }
 }

@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 
+use super::extra::LimitOpts;
 use super::lines::FILTER_CHAINS;
 use super::notes::Notes;
 use super::rule::{IptRule, LIMIT_ELSEWHERE, Target, trap_check};
@@ -26,7 +27,17 @@ enum Kind {
     },
     /// its LOGs (rule indexes), then one unconditional verdict for every packet
     Verdict(Vec<usize>, Target),
+    /// a rate guard: a RETURN of what is within a `-m limit` (rule index; a syn-flood chain),
+    /// then for the rest what a `Verdict` chain does (its LOGs, its verdict)
+    Guard(usize, Vec<usize>, Target),
     Other,
+}
+
+/// The mark a rule's condition gets when it takes only what exceeds a rate (the guard's
+/// limit on line `line`): as a trap's list, whether a packet has it changes as packets
+/// come, so the rule never decides every packet of the rest of its condition.
+pub(super) fn rate_mark(line: u32) -> String {
+    format!("rate above line {line}")
 }
 
 /// Whether rule `r` matches every packet (no condition, no match of its own).
@@ -69,10 +80,36 @@ impl Chains<'_> {
             return Kind::Other;
         }
         let idx = self.of.get(c).cloned().unwrap_or_default();
+        // a guard's RETURN: within the rate (`-m limit` or `-m hashlimit`), of packets its
+        // jumps all send (checked there: its condition must hold for them)
+        let within = |r: &IptRule| {
+            r.target == Target::Return
+                && r.extra.limit.as_ref().is_some_and(|l| !l.above)
+                && r.extra.recent.is_none()
+                && r.extra.connlimit.is_none()
+                && r.fragment.is_none()
+                && r.srcs.is_empty()
+                && r.dsts.is_empty()
+                && r.flag_alts.is_empty()
+        };
+        let guard = idx
+            .first()
+            .filter(|&&i| within(&self.rules[i]))
+            .and_then(|&first| match self.kind_of(&idx[1..], depth) {
+                Kind::Verdict(logs, t) if t != Target::Accept => Some(Kind::Guard(first, logs, t)),
+                _ => None,
+            });
+        let kind = guard.unwrap_or_else(|| self.kind_of(&idx, depth));
+        self.kinds.insert(c.to_string(), kind.clone());
+        kind
+    }
+
+    /// What the rules `idx` of a chain do, in order.
+    fn kind_of(&mut self, idx: &[usize], depth: usize) -> Kind {
         let mut plain = true;
         let mut logs = Vec::new();
         let mut kind = None;
-        for &i in &idx {
+        for &i in idx {
             let r = &self.rules[i];
             let changes_list = r.extra.recent.is_some() || r.extra.connlimit.is_some();
             match &r.target {
@@ -107,9 +144,7 @@ impl Chains<'_> {
                 }
             }
         }
-        let kind = kind.unwrap_or(Kind::LogOnly { plain });
-        self.kinds.insert(c.to_string(), kind.clone());
-        kind
+        kind.unwrap_or(Kind::LogOnly { plain })
     }
 }
 
@@ -126,7 +161,8 @@ pub(super) fn jumps(src: &str, rules: &mut Vec<IptRule>, diags: &mut Diags, note
         kinds: HashMap::new(),
     };
     let mut gone = vec![false; rules.len()];
-    let mut verdicts: Vec<(usize, Target)> = Vec::new();
+    // jumps read as a verdict, and the guard RETURN whose limit they take
+    let mut verdicts: Vec<(usize, Target, Option<usize>)> = Vec::new();
     for (i, r) in rules.iter().enumerate() {
         let Target::Jump(c) = &r.target else {
             continue;
@@ -143,16 +179,27 @@ pub(super) fn jumps(src: &str, rules: &mut Vec<IptRule>, diags: &mut Diags, note
                 for l in logs {
                     notes.push(format!("line {}: the LOG of chain {c} is left out for the packets line {} sends there (`{text}`, read as its chain's verdict); a LOG never changes a verdict", cx.rules[l].line, r.line));
                 }
-                verdicts.push((i, t));
+                verdicts.push((i, t, None));
             }
-            (Kind::Other, Some(m)) => {
+            (Kind::Guard(ret, logs, t), None)
+                if super::extra::covers(&cx.rules[ret].cond, &r.cond) =>
+            {
+                for l in logs {
+                    notes.push(format!("line {}: the LOG of chain {c} is left out for the packets line {} sends there (`{text}`, read as a guard of their rate); a LOG never changes a verdict", cx.rules[l].line, r.line));
+                }
+                verdicts.push((i, t, Some(ret)));
+            }
+            (Kind::Guard(ret, ..), None) => {
+                diags.push(Diagnostic::error(r.target_span.clone(), src, format!("a jump to chain {c}, a rate guard for other packets than these")).with_help(format!("the RETURN of line {} lets through, within its rate, only packets that match it; statewall reads a guard chain only for jumps whose packets all match that RETURN", cx.rules[ret].line)));
+            }
+            (Kind::Other | Kind::Guard(..), Some(m)) => {
                 diags.push(Diagnostic::error(r.target_span.clone(), src, format!("a jump with {m} to chain {c}, which decides more than one thing")).with_help(format!("statewall reads the rules of a chain under the condition of the jump to it, which cannot carry {m}; it reads such a jump only when its chain logs and then accepts, drops or rejects every packet (as ufw's ufw-user-limit), or only logs")));
             }
         }
     }
     // a chain whose jumps are all left out or read as its verdict is left out with them
     // (not "never jumped to")
-    let read: Vec<usize> = verdicts.iter().map(|(i, _)| *i).collect();
+    let read: Vec<usize> = verdicts.iter().map(|(i, ..)| *i).collect();
     let mut inlined: Vec<String> = cx
         .kinds
         .iter()
@@ -170,7 +217,15 @@ pub(super) fn jumps(src: &str, rules: &mut Vec<IptRule>, diags: &mut Diags, note
     let mut late: Vec<usize> = (0..rules.len())
         .filter(|&i| rules[i].target == Target::Return)
         .collect();
-    for (i, t) in verdicts {
+    for (i, t, guard) in verdicts {
+        // a guard: what exceeds the RETURN's rate gets the verdict, the rest goes on (as a
+        // `--hashlimit-above` rule: `above.rs`)
+        if let Some(ret) = guard {
+            let (limit, line) = (rules[ret].extra.limit.clone(), rules[ret].line);
+            let r = &mut rules[i];
+            r.extra.limit = limit.map(|l| LimitOpts { above: true, ..l });
+            r.cond.in_set.push(rate_mark(line));
+        }
         let r = &mut rules[i];
         r.target = t;
         let (cond, extra, target) = (&mut r.cond, &r.extra, &r.target);

@@ -284,7 +284,7 @@ impl Analyser<'_> {
             // (`refresh` is a block's) (`trap.rs`)
             let (trap, checks) = {
                 let x = &ranked[p].1.extra;
-                (x.trap(), x.from_set.is_some())
+                (x.trap() || x.guard, x.from_set.is_some())
             };
             // (a reject of INVALID packets only is no reject entry, whose rule has no state
             // match: it would reject every state, whatever the final rule)

@@ -98,6 +98,9 @@ pub(super) struct EntryExtra {
     pub(super) limit: Vec<String>,
     /// the limit counts the entry as a whole (not per source)
     pub(super) global: bool,
+    /// a guard (`within = "continue"`): the entry takes only what exceeds its limit, and
+    /// consumes tokens for what is within (`above.rs`): its place must be kept exactly
+    pub(super) guard: bool,
     /// `connections` (from a `-m connlimit` rule: `connlimit.rs`)
     pub(super) connections: Option<String>,
     /// the port-scan trap (`trap.rs`): the list a DROP or REJECT adds its sources to

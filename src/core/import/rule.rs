@@ -222,6 +222,9 @@ impl Parser<'_> {
             return None;
         }
         trap_check(&mut d.cond, &d.extra, &target);
+        if d.extra.limit.as_ref().is_some_and(|l| l.above) {
+            d.cond.in_set.push(super::chains::rate_mark(line));
+        }
         let comment_id = d.comment.as_ref().map(|c| {
             let mut h = DefaultHasher::new();
             c.hash(&mut h);

@@ -41,9 +41,10 @@ impl EntryExtra {
         self.add_to_set.is_some() || self.from_set.is_some()
     }
 
-    /// It changes a list as it decides (its place must be kept exactly).
+    /// It changes a list as it decides, or takes tokens of a guard's rate (its place must
+    /// be kept exactly).
     fn changes_list(&self) -> bool {
-        self.add_to_set.is_some() || self.from_set.as_ref().is_some_and(|c| c.refresh)
+        self.add_to_set.is_some() || self.from_set.as_ref().is_some_and(|c| c.refresh) || self.guard
     }
 }
 
@@ -106,9 +107,12 @@ impl Analyser<'_> {
     /// longer be checked, there).
     pub(super) fn trap_not_merged(&mut self, ranked: &[(Rank, Flat)]) {
         for (rank, f) in ranked {
-            let unplaced = (*rank == Rank::Drop && f.extra.trap())
+            let unplaced = (*rank == Rank::Drop && (f.extra.trap() || f.extra.guard))
                 || (*rank == Rank::Reject && f.extra.from_set.is_some());
-            if unplaced {
+            if unplaced && f.extra.guard {
+                let r = &self.rules[f.rule];
+                self.error(r.span.clone(), "a rate guard that no block place keeps", "it takes a token for every packet it meets and drops what exceeds its rate, so it must meet exactly the packets it meets in the file: statewall keeps it as a `[[block]]`, and no block place keeps what every rule decides here; reorder the file so that it comes before the rules it would swap with");
+            } else if unplaced {
                 let r = &self.rules[f.rule];
                 self.error(r.span.clone(), "a rule of the port-scan trap that no block place keeps", "its list must change (or be checked) exactly where the file does it: statewall keeps a feeding DROP and every check as a `[[block]]`, and no block place keeps what every rule decides here; reorder the file so that the check comes before the rules it would swap with");
             }
@@ -134,7 +138,12 @@ impl Analyser<'_> {
             });
             if let Some((i, _)) = swapped {
                 let (a, b) = (&self.rules[fj.rule], &self.rules[ranked[i].1.rule]);
-                self.error(a.span.clone(), format!("this rule of the port-scan trap would change places with line {}", b.line), "statewall's chain has a fixed order (blocks, established, invalid, loopback, icmp, allows with blocks among them, rejects, final), and a rule that puts sources on a list, or renews them there, must meet exactly the packets it meets in the file; reorder the file so that the two rules keep statewall's order, or make them disjoint");
+                let what = if fj.extra.guard {
+                    "this rate guard"
+                } else {
+                    "this rule of the port-scan trap"
+                };
+                self.error(a.span.clone(), format!("{what} would change places with line {}", b.line), "statewall's chain has a fixed order (blocks, established, invalid, loopback, icmp, allows with blocks among them, rejects, final), and a rule that puts sources on a list, renews them there, or takes tokens of a rate, must meet exactly the packets it meets in the file; reorder the file so that the two rules keep statewall's order, or make them disjoint");
             }
         }
     }

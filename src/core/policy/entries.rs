@@ -78,6 +78,22 @@ impl Fields<'_, '_> {
 }
 
 impl Checker<'_> {
+    /// An entry's `limit`, with `within = "continue"` only on blocks and rejects.
+    fn entry_limit(&mut self, kind: Kind, value: &Spanned<DeValue<'_>>) -> Option<Vec<Limit>> {
+        let limit = self.limit(value);
+        let within = limit
+            .as_ref()
+            .is_some_and(|l| l.iter().any(|l| l.within_continues));
+        if within && !matches!(kind, Kind::Block | Kind::Reject) {
+            self.error(
+                value.span(),
+                "`within = \"continue\"` on an allow",
+                Some("an entry that takes only what exceeds its rate and lets the rest go on is a block or a reject (a syn-flood guard); an allow's limit says what exceeds it with `over`".into()),
+            );
+        }
+        limit
+    }
+
     /// The value of the top-level `allow` or `reject` key: an array of entries, as a rule.
     pub(super) fn entries(
         &mut self,
@@ -323,7 +339,7 @@ impl Checker<'_> {
                 "protocol" => f.more.protocol = self.protocols(value),
                 "icmpv6" => f.more.icmpv6 = self.icmpv6_types(value),
                 "tcp_flags" => f.more.tcp_flags = self.tcp_flags(value),
-                "limit" => f.limit(self.limit(value), value.span()),
+                "limit" => f.limit(self.entry_limit(kind, value), value.span()),
                 "connections" => {
                     f.more.connections = self.connections(value);
                     f.conn_span = f.more.connections.map(|_| key.span());

@@ -112,11 +112,13 @@ impl Checker<'_> {
         let limits: Vec<Option<Limit>> = items.iter().map(|v| self.one_limit(v)).collect();
         let limits: Vec<Limit> = limits.into_iter().collect::<Option<_>>()?;
         if limits.len() > 1
-            && let Some(i) = limits.iter().position(|l| l.over == Over::Continue)
+            && let Some(i) = limits
+                .iter()
+                .position(|l| l.over == Over::Continue || l.within_continues)
         {
             self.error(
                 items[i].span(),
-                "`over = \"continue\"` in a list of limits",
+                "`over = \"continue\"` or `within = \"continue\"` in a list of limits",
                 Some("a limit whose overflow goes on sits in the entry's own rule, and several there would each take tokens for packets another one refuses: give such an entry one limit".into()),
             );
             return None;
@@ -134,6 +136,7 @@ impl Checker<'_> {
                     rate,
                     per: LimitPer::Entry,
                     over: Over::Drop,
+                    within_continues: false,
                 });
             }
             DeValue::Table(t) => t,
@@ -150,6 +153,7 @@ impl Checker<'_> {
             (None, None, false, None, Over::Drop);
         let mut ok = true;
         let mut prefix_span = None;
+        let (mut within_continues, mut over_span) = (false, None);
         for (k, v) in table.iter() {
             match k.get_ref().as_ref() {
                 "rate" => {
@@ -169,12 +173,17 @@ impl Checker<'_> {
                     prefix_span = Some(k.span());
                     ok &= prefix.is_some();
                 }
+                "within" => match self.choice("within", v, &["continue"]) {
+                    Some(_) => within_continues = true,
+                    None => ok = false,
+                },
                 "over" => match self.choice(
                     "over",
                     v,
                     &["drop", "reject", "port-unreachable", "continue"],
                 ) {
                     Some(o) => {
+                        over_span = Some(k.span());
                         over = match o {
                             "drop" => Over::Drop,
                             "reject" => Over::Reject,
@@ -188,7 +197,7 @@ impl Checker<'_> {
                     self.error(
                         k.span(),
                         format!("unknown key `{other}` in `limit`"),
-                        Some("a limit has rate, per, burst, ipv6_prefix and over".into()),
+                        Some("a limit has rate, per, burst, ipv6_prefix, over and (blocks and rejects) within".into()),
                     );
                     ok = false;
                 }
@@ -225,7 +234,20 @@ impl Checker<'_> {
         } else {
             LimitPer::Entry
         };
-        Some(Limit { rate, per, over })
+        if within_continues && over_span.is_some() {
+            self.error(
+                over_span.unwrap_or_default(),
+                "`over` with `within = \"continue\"`",
+                Some("with within = \"continue\" the entry takes only what exceeds the rate, and gives it the entry's own verdict (a block's drop or `with`, a reject's answer): remove `over`".into()),
+            );
+            return None;
+        }
+        Some(Limit {
+            rate,
+            per,
+            over,
+            within_continues,
+        })
     }
 
     /// An entry's `log`, or a section's `log_final` (`key`): None for `false` or an error.
