@@ -47,6 +47,19 @@ pub(super) fn trap_check(cond: &mut Cond, extra: &super::extra::Extra, target: &
     }
 }
 
+/// A list of networks that holds every address (`-s 0/0`, as iptables writes "any" in old
+/// scripts) says nothing: no networks, so that the rule is not pinned to its file's family.
+fn anywhere_is_none(nets: Vec<Cidr>) -> Vec<Cidr> {
+    if nets
+        .iter()
+        .any(|n| matches!(n, Cidr::V4(_, 0) | Cidr::V6(_, 0)))
+    {
+        Vec::new()
+    } else {
+        nets
+    }
+}
+
 /// A `-m limit` on a rule that neither logs nor accepts: what, and why.
 pub(super) const LIMIT_ELSEWHERE: (&str, &str) = (
     "`-m limit` on a rule that is neither LOG nor ACCEPT",
@@ -409,7 +422,7 @@ impl Parser<'_> {
                         "statewall takes one list of networks per rule: write the addresses both allow as `-s` (or the range alone)",
                     );
                 } else {
-                    d.srcs = nets;
+                    d.srcs = anywhere_is_none(nets);
                 }
             }
             "-d" | "--destination" | "--dst" => {
@@ -426,7 +439,7 @@ impl Parser<'_> {
                         "statewall takes one list of networks per rule: write the addresses both allow as `-d` (or the range alone)",
                     );
                 } else {
-                    d.dsts = nets;
+                    d.dsts = anywhere_is_none(nets);
                 }
             }
             o @ ("--src-range" | "--dst-range") => {
