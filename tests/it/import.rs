@@ -1036,6 +1036,15 @@ fn differential_syn_flood_guard() {
     assert_eq!(want, [C, C, C, C, T, T], "{want:?}");
 }
 
+/// DROPs and REJECTs of NEW and INVALID packets (`ok-new-invalid.rules`): blocks right after
+/// the established rule; the same verdicts as iptables-restore of the file, probe for probe
+/// (one client rejected everywhere, the other let in on ssh and dropped on the web port).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_new_and_invalid_blocks() {
+    differential("d-ni", "ok-new-invalid.rules", None, &[22, 80]);
+}
+
 /// A limited accept of established and related packets (`ok-limit-states.rules`), read in the
 /// file's own order: the same verdicts as iptables-restore of the file, probe for probe.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]

@@ -294,12 +294,19 @@ impl Analyser<'_> {
                 tries.push((natural, None));
             }
             // a block has no state match: after the established and invalid rules only NEW
-            // (and untracked) packets reach it, so a rule of NEW packets may go there
+            // (and untracked) packets reach it, so a rule of NEW packets may go there; after
+            // the established rule alone NEW and INVALID ones do (and only there, before the
+            // invalid rule, for a reject: that rule would drop what it rejects)
+            let est = found.established.is_some();
+            let drops = ranked[p].1.verdict == Verdict::Drop;
             tries.extend(
                 BLOCK_RANKS
                     .into_iter()
                     .filter(|&r| match states {
                         None => true,
+                        Some(s) if s == CtStates::NEW | CtStates::INVALID => {
+                            est && (r == Rank::BlockEstablished || r != Rank::Block && drops)
+                        }
                         Some(s) => s == CtStates::NEW && r != Rank::Block && new_ok,
                     })
                     .map(|r| (r, None)),
@@ -716,7 +723,11 @@ impl Analyser<'_> {
     fn block_state_note(&mut self, f: &Flat) {
         if f.cond.states.is_some() && f.block_state.is_none() {
             let r = &self.rules[f.rule];
-            self.notes.push(format!("line {}: `{}` drops or rejects NEW connections only; statewall's block has no state match, and comes after its established and invalid rules, so only new (and untracked) packets reach it", r.line, r.text));
+            if f.cond.states == Some(CtStates::NEW | CtStates::INVALID) {
+                self.notes.push(format!("line {}: `{}` drops or rejects NEW and INVALID packets; statewall's block has no state match, and comes after its established rule, so only those (and untracked ones) reach it", r.line, r.text));
+            } else {
+                self.notes.push(format!("line {}: `{}` drops or rejects NEW connections only; statewall's block has no state match, and comes after its established and invalid rules, so only new (and untracked) packets reach it", r.line, r.text));
+            }
         }
     }
 }
@@ -738,8 +749,9 @@ fn states_fit(verdict: Verdict, s: u32) -> bool {
             s & CtStates::NEW != 0 && s & (CtStates::INVALID | CtStates::UNTRACKED) == 0
         }
         // a drop or reject of INVALID packets merges into a final drop or is a block of
-        // `state = "invalid"` (`place`)
-        _ => s == CtStates::NEW || s == CtStates::INVALID,
+        // `state = "invalid"`; of NEW and INVALID ones, a block after the established rule
+        // (`place`)
+        _ => s == CtStates::NEW || s == CtStates::INVALID || s == CtStates::NEW | CtStates::INVALID,
     }
 }
 
