@@ -834,13 +834,18 @@ mod tests {
             Verdict::Reject(RejectKind::TcpReset),
             CtStates::INVALID
         ));
-        assert!(!states_fit(
+        // a block right after the established rule
+        assert!(states_fit(
             Verdict::Drop,
             CtStates::NEW | CtStates::INVALID
         ));
         assert!(!states_fit(
             Verdict::Drop,
             CtStates::NEW | CtStates::RELATED
+        ));
+        assert!(!states_fit(
+            Verdict::Drop,
+            CtStates::NEW | CtStates::INVALID | CtStates::UNTRACKED
         ));
     }
 
