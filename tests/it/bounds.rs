@@ -319,6 +319,40 @@ fn import_refuses_a_rule_repeating_s_and_reads_a_long_source_list_in_one_pass() 
     assert!(out.stdout.len() < 400_000, "{} bytes", out.stdout.len());
 }
 
+/// 20,000 chains, each jumped to once, each a conditional RETURN and a limited ACCEPT: the
+/// jumps are read with each chain's jumps found once, and the limited rules — each of which
+/// looks along the chain for its partners — are refused past the order check's budget with
+/// one error, not mapped in quadratic time.
+#[test]
+fn twenty_thousand_limited_chains_are_one_refusal_past_the_budget() {
+    let dir = Dir::new("lim");
+    let mut text = String::from("*filter\n:INPUT DROP [0:0]\n");
+    for i in 0..20_000u32 {
+        text.push_str(&format!(":c{i} - [0:0]\n"));
+    }
+    for i in 0..20_000u32 {
+        text.push_str(&format!(
+            "-A INPUT -p tcp --dport {} -j c{i}\n-A c{i} -s 10.{}.0.0/16 -j RETURN\n-A c{i} -m limit --limit 5/s -j ACCEPT\n",
+            1 + i % 60_000,
+            i % 250
+        ));
+    }
+    text.push_str("COMMIT\n");
+    let p = dir.write("chains.rules", text);
+    let out = statewall(&[
+        OsStr::new("import"),
+        OsStr::new("--mirror-ipv6"),
+        p.as_os_str(),
+    ]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert_eq!(out.stderr.matches("error:").count(), 1, "{out}");
+    assert!(
+        out.stderr
+            .contains("20000 rules with a rate, a list or a count among 20000 in INPUT"),
+        "{out}"
+    );
+}
+
 #[test]
 fn devices_fifos_and_directories_are_refused_by_name_and_kind() {
     let dir = Dir::new("kinds");

@@ -206,11 +206,20 @@ pub(super) fn jumps(src: &str, rules: &mut Vec<IptRule>, diags: &mut Diags, note
         .filter(|(_, k)| **k != Kind::Other)
         .map(|(c, _)| c.clone())
         .collect();
+    // each chain's jumps, once (a file of many chains stays linear)
+    let mut jumps_to: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, r) in rules.iter().enumerate() {
+        if let Target::Jump(c) = &r.target {
+            jumps_to.entry(c.clone()).or_default().push(i);
+        }
+    }
+    let read: std::collections::HashSet<usize> = read.into_iter().collect();
     inlined.retain(|c| {
-        let jumps = |i: &usize| matches!(&rules[*i].target, Target::Jump(x) if x == c);
-        let mut all = (0..rules.len()).filter(jumps);
-        all.clone().next().is_some() && all.all(|i| gone[i] || read.contains(&i))
+        jumps_to
+            .get(c.as_str())
+            .is_some_and(|all| all.iter().all(|i| gone[*i] || read.contains(i)))
     });
+    let inlined: std::collections::HashSet<String> = inlined.into_iter().collect();
     for (i, r) in rules.iter().enumerate() {
         gone[i] |= inlined.contains(&r.chain);
     }
@@ -233,13 +242,12 @@ pub(super) fn jumps(src: &str, rules: &mut Vec<IptRule>, diags: &mut Diags, note
         late.push(i);
     }
     // a chain nothing jumps to is never walked (noted as such)
-    let walked = |c: &str| {
-        FILTER_CHAINS.contains(&c)
-            || rules
-                .iter()
-                .enumerate()
-                .any(|(j, r)| !gone[j] && matches!(&r.target, Target::Jump(x) if x == c))
-    };
+    let jumped: std::collections::HashSet<String> = jumps_to
+        .iter()
+        .filter(|(_, all)| all.iter().any(|j| !gone[*j]))
+        .map(|(c, _)| c.clone())
+        .collect();
+    let walked = |c: &str| FILTER_CHAINS.contains(&c) || jumped.contains(c);
     for i in late {
         let r = &rules[i];
         // an ACCEPT's limit, and a `--hashlimit-above` DROP's or REJECT's, are mapped

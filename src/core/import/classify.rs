@@ -835,10 +835,7 @@ mod tests {
             CtStates::INVALID
         ));
         // a block right after the established rule
-        assert!(states_fit(
-            Verdict::Drop,
-            CtStates::NEW | CtStates::INVALID
-        ));
+        assert!(states_fit(Verdict::Drop, CtStates::NEW | CtStates::INVALID));
         assert!(!states_fit(
             Verdict::Drop,
             CtStates::NEW | CtStates::RELATED

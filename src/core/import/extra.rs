@@ -424,6 +424,16 @@ impl Analyser<'_> {
     pub(super) fn extras(&mut self, flat: &mut Vec<Flat>, fin: FinalRule) -> Option<usize> {
         let side = std::mem::take(&mut self.side);
         let rules = self.rules;
+        // each rule with a rate, a list or a count looks along the chain for its partners:
+        // bounded as the order check is
+        let counted = flat.iter().filter(|f| !self.decides_all(f)).count();
+        if let Some(f) = flat.iter().find(|f| !self.decides_all(f))
+            && counted.saturating_mul(flat.len() + side.len()) > super::classify::REORDER_BUDGET
+        {
+            let r = &rules[f.rule];
+            self.error(r.span.clone(), format!("{} rules with a rate, a list or a count among {} in {}: mapping them would compare more than {} pairs of rules", counted, flat.len(), self.hook.chain(), crate::core::diag::thousands(super::classify::REORDER_BUDGET)), "use fewer rate-limited, `-m recent` or `-m connlimit` rules, or fewer rules in the chain");
+            return None;
+        }
         let mut gone = vec![false; flat.len()];
         let (sets, logs): (Vec<Side>, Vec<Side>) = side
             .into_iter()

@@ -303,7 +303,10 @@ impl Analyser<'_> {
         // a LOG or a `--set` that an earlier rule's packets never get past is never reached
         let side = std::mem::take(&mut self.side);
         for s in side {
-            let by = (0..s.at.min(flat.len())).find(|&j| {
+            // within the same budget: past it, every side rule is kept
+            let reach = s.at.min(flat.len()).min(budget);
+            budget -= reach;
+            let by = (0..reach).find(|&j| {
                 !gone[j]
                     && self.decides_all(&flat[j])
                     && super::extra::covers(&flat[j].cond, &s.cond)
