@@ -81,8 +81,9 @@ use crate::support::{Netns, Output, TempPolicy, bin, repo_path, run_cmd, statewa
 const PROBE_TIMEOUT: Duration = Duration::from_millis(400);
 const RETRY_TIMEOUT: Duration = Duration::from_millis(1500);
 const PARALLEL: usize = 48;
-/// The longest wait for limits' buckets to fill before a second look (`Facts::refill`):
-/// slower ones are looked at again as the first time.
+/// The longest wait for limits' buckets to fill before a second look (`Facts::refill`): a
+/// slower one may still be short of tokens then, alike in both copies as they meet the same
+/// probes in the same order.
 const REFILL_WAIT_MAX: Duration = Duration::from_secs(20);
 /// At most this many probes per (group, family), by cutting the port lists.
 const GROUP_BUDGET: usize = 240;
@@ -758,9 +759,9 @@ fn compare(
         // bucket decides, once both buckets are full again (a short wait), one probe at a
         // time, so that both meet their tokens in the same order
         let again: Vec<Probe> = differ.iter().map(|&k| probes[k].clone()).collect();
-        let par = match facts.refill.filter(|d| *d <= REFILL_WAIT_MAX) {
+        let par = match facts.refill {
             Some(d) => {
-                std::thread::sleep(d + Duration::from_millis(500));
+                std::thread::sleep(d.min(REFILL_WAIT_MAX) + Duration::from_millis(500));
                 1
             }
             None => par,
