@@ -1045,6 +1045,23 @@ fn differential_new_and_invalid_blocks() {
     differential("d-ni", "ok-new-invalid.rules", None, &[22, 80]);
 }
 
+/// An INVALID drop only the IPv6 file has (`ok-dual-invalid.rules` + `.rules6`): both files
+/// read with it as an entry pinned to IPv6; the same verdicts as iptables-restore and
+/// ip6tables-restore of the two files, probe for probe.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_invalid_drop_in_one_family() {
+    let f6 = data_dir().join("ok-dual-invalid.rules6");
+    let f6s = f6.to_str().unwrap().to_string();
+    differential_with(
+        "d-dinv",
+        "ok-dual-invalid.rules",
+        Some(f6.clone()),
+        &["--ipv6", &f6s],
+        &[22, 80],
+    );
+}
+
 /// A limited accept of established and related packets (`ok-limit-states.rules`), read in the
 /// file's own order: the same verdicts as iptables-restore of the file, probe for probe.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]

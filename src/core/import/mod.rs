@@ -148,7 +148,8 @@ pub fn import_with(
         _ => None,
     };
     // statewall's baseline serves both families: where one file has an established or
-    // loopback accept the other lacks, both are read again with those rules as entries
+    // loopback accept, or an INVALID drop, the other lacks, both are read again with those
+    // rules as entries
     if let (Ok(a4), Some(Ok(a6)), Some(s6)) = (&v4, &v6, src6) {
         let lower = lowering(a4, a6);
         if lower != Lower::default() {
@@ -197,8 +198,9 @@ pub fn import_with(
     })
 }
 
-/// What the two files' analyses must read as entries: the established or loopback accept
-/// of a chain that one file has and the other lacks (said by a note of each analysis).
+/// What the two files' analyses must read as entries: the established or loopback accept,
+/// or the INVALID drop, of a chain that one file has and the other lacks (said by a note of
+/// each analysis).
 fn lowering(a4: &analyse::Analysis, a6: &analyse::Analysis) -> Lower {
     let pairs = [
         (Some(&a4.input), Some(&a6.input)),
@@ -207,17 +209,23 @@ fn lowering(a4: &analyse::Analysis, a6: &analyse::Analysis) -> Lower {
     ];
     let mut lower = Lower::default();
     for (a, b) in pairs {
-        let (est, lo) = match (a, b) {
+        let (est, lo, inv) = match (a, b) {
             (Some(a), Some(b)) => (
                 a.established.is_some() != b.established.is_some(),
                 a.loopback.is_some() != b.loopback.is_some(),
+                a.invalid.is_some() != b.invalid.is_some(),
             ),
             // one file filters the chain and the other accepts everything there
-            (Some(c), None) | (None, Some(c)) => (c.established.is_some(), c.loopback.is_some()),
-            (None, None) => (false, false),
+            (Some(c), None) | (None, Some(c)) => (
+                c.established.is_some(),
+                c.loopback.is_some(),
+                c.invalid.is_some(),
+            ),
+            (None, None) => (false, false, false),
         };
         lower.established |= est;
         lower.loopback |= lo;
+        lower.invalid |= inv;
     }
     lower
 }
