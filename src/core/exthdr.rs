@@ -3,6 +3,7 @@
 //! of option a TCP header carries (`tcp_option`, nft's `tcp option 64 exists`; iptables'
 //! `--tcp-option`), and their exceptions. Pure data, no I/O.
 
+use super::header::variants;
 use crate::core::model::More;
 use crate::core::plan::Match;
 
@@ -62,21 +63,6 @@ pub fn has_rt(m: &More) -> bool {
 /// Whether an entry says anything of TCP options.
 pub fn has_tcp_options(m: &More) -> bool {
     !m.tcp_option.is_empty() || !m.except_tcp_option.is_empty()
-}
-
-/// One variant per positive value (none: one variant without), each with every exception.
-fn variants(pos: &[u8], not: &[u8], one: impl Fn(u8, bool) -> Match) -> Vec<Vec<Match>> {
-    let nots: Vec<Match> = not.iter().map(|&v| one(v, true)).collect();
-    if pos.is_empty() {
-        return vec![nots];
-    }
-    pos.iter()
-        .map(|&v| {
-            let mut m = vec![one(v, false)];
-            m.extend(nots.iter().copied());
-            m
-        })
-        .collect()
 }
 
 /// The routing-header matches of an entry's rules: one variant per `rt_type`, each with

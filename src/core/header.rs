@@ -34,8 +34,13 @@ pub fn has_mac(m: &More) -> bool {
     !m.mac.is_empty() || !m.except_mac.is_empty()
 }
 
-/// One variant per positive value (none: one variant without), each with every exception.
-fn variants<T: Copy>(pos: &[T], not: &[T], one: impl Fn(T, bool) -> Match) -> Vec<Vec<Match>> {
+/// One variant per positive value (none: one variant without), each with every exception
+/// (`!=`): the shape of every "any of these, none of those" key (`mac`, `rt_type`, …).
+pub(crate) fn variants<T: Copy>(
+    pos: &[T],
+    not: &[T],
+    one: impl Fn(T, bool) -> Match,
+) -> Vec<Vec<Match>> {
     let nots: Vec<Match> = not.iter().map(|&v| one(v, true)).collect();
     if pos.is_empty() {
         return vec![nots];

@@ -218,16 +218,8 @@ impl Checker<'_> {
 
 #[cfg(test)]
 mod tests {
-    use crate::core::diag::Severity;
     use crate::core::policy::parse;
-
-    /// The errors of `src`, rendered as `t.toml`.
-    fn errors(src: &str) -> String {
-        let (p, d) = parse(src);
-        assert!(p.is_none(), "{src}");
-        assert!(d.iter().all(|d| d.severity == Severity::Error), "{d:?}");
-        crate::core::diag::render(&d, "t.toml", src)
-    }
+    use crate::core::policy::test_errors as errors;
 
     #[test]
     fn routing_header_types_and_tcp_options_become_the_entry() {

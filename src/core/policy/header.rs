@@ -284,16 +284,8 @@ pub(super) fn span_of(key: &str, value: &Spanned<DeValue<'_>>) -> Option<Range<u
 
 #[cfg(test)]
 mod tests {
-    use crate::core::diag::Severity;
     use crate::core::policy::parse;
-
-    /// The errors of `src`, rendered as `t.toml`.
-    fn errors(src: &str) -> String {
-        let (p, d) = parse(src);
-        assert!(p.is_none(), "{src}");
-        assert!(d.iter().all(|d| d.severity == Severity::Error), "{d:?}");
-        crate::core::diag::render(&d, "t.toml", src)
-    }
+    use crate::core::policy::test_errors as errors;
 
     #[test]
     fn mac_addresses_become_the_entry() {

@@ -403,6 +403,20 @@ fn inner_span(src: &str, span: &Range<usize>, s: &str) -> Option<usize> {
     None
 }
 
+/// The errors of `src`, rendered as `t.toml` (the key modules' tests): it must be refused,
+/// with errors only.
+#[cfg(test)]
+pub(crate) fn test_errors(src: &str) -> String {
+    let (p, d) = parse(src);
+    assert!(p.is_none(), "{src}");
+    assert!(
+        d.iter()
+            .all(|d| d.severity == crate::core::diag::Severity::Error),
+        "{d:?}"
+    );
+    crate::core::diag::render(&d, "t.toml", src)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
