@@ -60,6 +60,40 @@ pub(crate) fn applied_without_drift(tag: &str, policy: &str) -> (Netns, serde_js
     (ns, st)
 }
 
+/// nft's listing of a namespace's ruleset, read by rule comment.
+pub(crate) struct Listing(pub(crate) String);
+
+impl Listing {
+    /// The rules of entry `comment`, trimmed, as nft prints them (at least one).
+    pub(crate) fn of(&self, comment: &str) -> Vec<String> {
+        let v: Vec<String> = self
+            .0
+            .lines()
+            .filter(|l| l.contains(&format!("comment \"{comment}\"")))
+            .map(|l| l.trim().to_string())
+            .collect();
+        assert!(!v.is_empty(), "no rule {comment}:\n{self}");
+        v
+    }
+}
+
+impl std::fmt::Display for Listing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Policy `policy`: nft reads statewall's plan text as statewall's batch
+/// ([`same_to_nft`]), it applies and reads back without drift
+/// ([`applied_without_drift`]), and nft lists what statewall's own bytes say.
+pub(crate) fn applied_and_listed(tag: &str, policy: &str) -> (Netns, Listing) {
+    same_to_nft(policy, &[]);
+    let (ns, _) = applied_without_drift(tag, policy);
+    let list = ns.nft(["list", "ruleset"]);
+    list.assert_ok();
+    (ns, Listing(list.stdout))
+}
+
 /// Oracle: nft itself parses statewall's plan text; the kernel objects it creates must be
 /// the ones statewall's own batch created (nft's listing of both, table comment aside).
 pub(crate) fn same_to_nft(policy: &str, extra: &[&str]) {

@@ -77,17 +77,8 @@ fn listen(ns: &Netns) -> UdpSocket {
 fn lengths_mean_the_same_to_nft_and_read_back_without_drift() {
     let path = repo_path(POLICY);
     let path = path.to_str().unwrap();
-    crate::kernel::same_to_nft(path, &[]);
-    let (ns, _) = crate::kernel::applied_without_drift("len-drift", path);
-    let list = ns.nft(["list", "ruleset"]);
-    list.assert_ok();
-    let lines = |comment: &str| -> Vec<String> {
-        list.stdout
-            .lines()
-            .filter(|l| l.contains(&format!("comment \"{comment}\"")))
-            .map(|l| l.trim().to_string())
-            .collect()
-    };
+    let (ns, list) = crate::kernel::applied_and_listed("len-drift", path);
+    let lines = |comment: &str| list.of(comment);
     assert_eq!(
         lines("big-udp"),
         ["meta length 513-65535 udp dport 53 counter packets 0 bytes 0 drop comment \"big-udp\""]

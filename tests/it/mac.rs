@@ -101,19 +101,10 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 fn source_macs_mean_the_same_to_nft_and_read_back_without_drift() {
     let path = repo_path(POLICY);
     let path = path.to_str().unwrap();
-    crate::kernel::same_to_nft(path, &[]);
-    let (ns, _) = crate::kernel::applied_without_drift("mac-drift", path);
     // nft reads statewall's own bytes as the matches they stand for (it hides the
     // `meta iiftype ether` it puts before each address itself)
-    let list = ns.nft(["list", "ruleset"]);
-    list.assert_ok();
-    let lines = |comment: &str| -> Vec<String> {
-        list.stdout
-            .lines()
-            .filter(|l| l.contains(&format!("comment \"{comment}\"")))
-            .map(|l| l.trim().to_string())
-            .collect()
-    };
+    let (ns, list) = crate::kernel::applied_and_listed("mac-drift", path);
+    let lines = |comment: &str| list.of(comment);
     assert_eq!(
         lines("spoofer"),
         ["ether saddr 02:00:00:00:00:66 counter packets 0 bytes 0 drop comment \"spoofer\""]

@@ -91,17 +91,8 @@ fn targets() -> [SocketAddr; 2] {
 fn ttls_mean_the_same_to_nft_and_read_back_without_drift() {
     let path = repo_path(POLICY);
     let path = path.to_str().unwrap();
-    crate::kernel::same_to_nft(path, &[]);
-    let (ns, _) = crate::kernel::applied_without_drift("ttl-drift", path);
-    let list = ns.nft(["list", "ruleset"]);
-    list.assert_ok();
-    let lines = |comment: &str| -> Vec<String> {
-        list.stdout
-            .lines()
-            .filter(|l| l.contains(&format!("comment \"{comment}\"")))
-            .map(|l| l.trim().to_string())
-            .collect()
-    };
+    let (_ns, list) = crate::kernel::applied_and_listed("ttl-drift", path);
+    let lines = |comment: &str| list.of(comment);
     assert_eq!(
         lines("expiring"),
         [
