@@ -115,7 +115,7 @@ fn unmarked(c: &super::cond::Cond) -> super::cond::Cond {
         in_set: c
             .in_set
             .iter()
-            .filter(|s| !s.starts_with("rate above"))
+            .filter(|s| !s.starts_with(super::chains::RATE_MARK))
             .cloned()
             .collect(),
         ..stateless(c)

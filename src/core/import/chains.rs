@@ -37,8 +37,12 @@ enum Kind {
 /// limit on line `line`): as a trap's list, whether a packet has it changes as packets
 /// come, so the rule never decides every packet of the rest of its condition.
 pub(super) fn rate_mark(line: u32) -> String {
-    format!("rate above line {line}")
+    format!("{RATE_MARK}{line}")
 }
+
+/// How every [`rate_mark`] begins: spaces, which no `-m recent --name` (the other marks of
+/// `Cond::in_set`) has.
+pub(super) const RATE_MARK: &str = "rate above line ";
 
 /// Whether rule `r` matches every packet (no condition, no match of its own).
 pub(super) fn unconditional(r: &IptRule) -> bool {
