@@ -9,7 +9,7 @@
 //!    |
 //!  7 | tcp = [22, 70000]
 //!    |            ^^^^^
-//!    = help: ports are 1-65535
+//!    = help: ports are 0-65535
 //! ```
 //!
 //! Everything here is bounded, whatever the input: [`Diags`] keeps the first [`SHOWN`]

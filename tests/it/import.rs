@@ -1152,3 +1152,13 @@ fn differential_portscan_trap() {
         "{listed}"
     );
 }
+
+/// A blocklist INPUT beside an OUTPUT that drops what it does not allow
+/// (`ok-blocklist-output.rules`): enforce mode with the input chain's final = "accept"; port 0
+/// is dropped with the rest of `0:1023`. The same verdicts as iptables-restore of the file,
+/// probe for probe (replies pass OUTPUT by its source-port allows).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_blocklist_input_beside_a_filtering_output() {
+    differential("d-bl", "ok-blocklist-output.rules", None, &[0, 22, 80, 8080]);
+}

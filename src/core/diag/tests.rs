@@ -7,7 +7,7 @@ fn renders_like_rustc() {
     let src = "[[allow]]\nname = \"web\"\ntcp = [22, 70000]\n";
     let at = src.find("70000").unwrap();
     let d = Diagnostic::error(at..at + 5, src, "port 70000 is out of range")
-        .with_help("ports are 1-65535");
+        .with_help("ports are 0-65535");
     assert_eq!(d.loc, Loc { line: 3, col: 12 });
     assert_eq!(
         render(&[d], "policy.toml", src),
@@ -16,7 +16,7 @@ fn renders_like_rustc() {
          \x20  |\n\
          \x203 | tcp = [22, 70000]\n\
          \x20  |            ^^^^^\n\
-         \x20  = help: ports are 1-65535\n"
+         \x20  = help: ports are 0-65535\n"
     );
 }
 

@@ -24,6 +24,8 @@ pub(super) struct Ending {
     pub(super) origin: String,
     /// enforce mode with an INPUT that accepts everything (the other chains do not)
     pub(super) input_accepts_all: bool,
+    /// enforce mode with an INPUT that blocks some packets and accepts the rest
+    pub(super) accepts_rest: bool,
 }
 
 /// One section of the policy (input, forward, output) as it is written.
@@ -58,7 +60,7 @@ pub(super) fn build(
             return Err(diags);
         }
     }
-    let ending = ending(src, &v4, &mut notes)?;
+    let ending = ending(&v4, &mut notes);
     let mut sections = Vec::new();
     let chains = [Some(&v4.input), v4.forward.as_ref(), v4.output.as_ref()];
     let chains6 = v6
@@ -319,7 +321,7 @@ fn same_log_finals(v4: &mut Analysis, v6: &Analysis, notes: &mut Notes) {
 }
 
 /// The mode and final rule of the policy, from the IPv4 file's final rule.
-fn ending(src: &str, v4: &Analysis, notes: &mut Notes) -> Result<Ending, Diags> {
+fn ending(v4: &Analysis, notes: &mut Notes) -> Ending {
     let input = &v4.input;
     let (mut mode, reject) = match input.final_rule.1 {
         Verdict::Accept => ("audit", None),
@@ -337,29 +339,28 @@ fn ending(src: &str, v4: &Analysis, notes: &mut Notes) -> Result<Ending, Diags> 
         .flatten()
         .any(|c| c.final_rule.1 != Verdict::Accept);
     let mut input_accepts_all = false;
+    let mut accepts_rest = false;
     if mode == "audit" && others_filter {
-        if !input.blocks.is_empty() || !input.rejects.is_empty() {
-            let r = input
-                .rejects
-                .first()
-                .or(input.blocks.first().map(|(_, f)| f))
-                .expect("one of them");
-            let mut d = Diags::new();
-            d.push(Diagnostic::error(v4.rules[r.rule].span.clone(), src, "INPUT rejects or drops some packets and accepts the rest, while FORWARD or OUTPUT drops what it does not allow").with_help("statewall accepts the rest of INPUT only in audit mode, and audit mode makes every section accept what it does not allow: end INPUT with DROP or REJECT, or import the chains separately"));
-            return Err(d);
-        }
         mode = "enforce";
-        input_accepts_all = true;
-        notes.push(format!("INPUT accepts everything ({origin}): imported as an input section that accepts every packet (no baseline, one stateless allow from anywhere), in enforce mode for FORWARD/OUTPUT"));
+        if !input.blocks.is_empty() || !input.rejects.is_empty() {
+            // a blocklist INPUT beside a FORWARD or OUTPUT that filters: enforce mode (audit
+            // would make those accept too), the input chain's final rule accepts
+            accepts_rest = true;
+            notes.push(format!("INPUT drops or rejects some packets and accepts the rest ({origin}), while FORWARD or OUTPUT drops what it does not allow: imported in enforce mode with the input chain's final = \"accept\""));
+        } else {
+            input_accepts_all = true;
+            notes.push(format!("INPUT accepts everything ({origin}): imported as an input section that accepts every packet (no baseline, one stateless allow from anywhere), in enforce mode for FORWARD/OUTPUT"));
+        }
     } else if mode == "audit" {
         notes.push(format!("everything not allowed is accepted ({origin}): imported as mode = \"audit\", where the final rule counts and accepts; check the counters, then switch to enforce"));
     }
-    Ok(Ending {
+    Ending {
         mode,
         reject,
         origin,
         input_accepts_all,
-    })
+        accepts_rest,
+    }
 }
 
 /// One section's entries, for both families as `ipv6` says, merged. Allows are never merged

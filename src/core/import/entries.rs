@@ -107,7 +107,7 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
     e.more.tcp_option = c.tcp_opts.clone();
     e.more.except_tcp_option = c.not_tcp_opts.clone();
     super::header::header_keys(c, &mut e.more);
-    let all = vec![PortRange { lo: 1, hi: 65535 }];
+    let all = vec![PortRange { lo: 0, hi: 65535 }];
     let m = &mut e.more;
     // an allow's states, said with `state` where the chain has no established rule (the
     // analysis leaves them out where it has one: its allows match NEW connections)

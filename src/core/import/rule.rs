@@ -830,7 +830,7 @@ impl Parser<'_> {
                 None => self.err(
                     v.span.clone(),
                     format!("port `{part}`"),
-                    "ports are numbers 1-65535 (or service names statewall knows), ranges are written lo:hi",
+                    "ports are numbers 0-65535 (or service names statewall knows), ranges are written lo:hi",
                 ),
             }
         }

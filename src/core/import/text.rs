@@ -144,6 +144,7 @@ fn header(t: &mut String, notes: &[String], ending: &Ending) {
         reject,
         origin,
         input_accepts_all,
+        accepts_rest,
     } = ending;
     let _ = writeln!(
         t,
@@ -156,6 +157,8 @@ fn header(t: &mut String, notes: &[String], ending: &Ending) {
     );
     if let Some(k) = reject {
         let _ = writeln!(t, "final = \"{}\"  # {origin}", k.as_str());
+    } else if *accepts_rest {
+        let _ = writeln!(t, "final = \"accept\"  # {origin}");
     } else if *input_accepts_all {
         let _ = writeln!(
             t,

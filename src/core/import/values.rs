@@ -82,11 +82,10 @@ pub(super) fn parse_range(
         t.parse::<u16>()
             .ok()
             .or_else(|| services.port(t, proto))
-            .filter(|&n| n != 0)
     };
     match s.split_once(':') {
         Some((a, b)) => {
-            let lo = if a.is_empty() { 1 } else { p(a)? };
+            let lo = if a.is_empty() { 0 } else { p(a)? };
             let hi = if b.is_empty() { 65535 } else { p(b)? };
             (lo <= hi).then_some(PortRange { lo, hi })
         }
@@ -282,7 +281,12 @@ mod tests {
         );
         assert_eq!(
             parse_range("0", Some(6), &crate::core::services::ServiceDb::builtin()),
-            None
+            Some(PortRange::single(0))
+        );
+        // `:1023` starts at 0, as iptables reads it
+        assert_eq!(
+            parse_range(":1023", Some(6), &crate::core::services::ServiceDb::builtin()),
+            Some(PortRange { lo: 0, hi: 1023 })
         );
         assert_eq!(
             parse_net("10.1.2.3/255.0.0.0", Fam::V4),

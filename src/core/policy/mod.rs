@@ -4,7 +4,8 @@
 //!
 //! ```toml
 //! mode = "enforce"              # or "audit"; optional, default "enforce"
-//! final = "drop"                # enforce mode's last rule: "drop" (default), "reject" (= ICMP
+//! final = "drop"                # enforce mode's last rule: "drop" (default), "accept" (a
+//!                               # blocklist: what no entry decides passes), "reject" (= ICMP
 //!                               # port-unreachable, like iptables' -j REJECT), "port-unreachable",
 //!                               # "host-unreachable", "admin-prohibited", "no-route",
 //!                               # "host-prohibited", "net-prohibited", "proto-unreachable"
@@ -282,7 +283,7 @@ impl<'s> Checker<'s> {
                     }
                 }
                 "final" => {
-                    if let Some(f) = self.final_rule(value, false) {
+                    if let Some(f) = self.final_rule(value) {
                         policy.final_rule = f;
                     }
                 }
@@ -437,14 +438,14 @@ mod tests {
     #[test]
     fn every_problem_is_reported() {
         let msgs = errors(
-            "mode = \"strict\"\n[[allow]]\nname = \"a b\"\ntcp = [0, 70000]\nfrom = [\"10.0.0.1/8\"]\n",
+            "mode = \"strict\"\n[[allow]]\nname = \"a b\"\ntcp = [-1, 70000]\nfrom = [\"10.0.0.1/8\"]\n",
         );
         assert_eq!(
             msgs,
             [
                 "unknown mode \"strict\"",
                 "invalid name \"a b\"",
-                "port 0 is out of range",
+                "port -1 is out of range",
                 "port 70000 is out of range",
                 "10.0.0.1/8 has host bits set",
             ]

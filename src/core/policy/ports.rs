@@ -73,14 +73,14 @@ impl Checker<'_> {
         match item.get_ref() {
             DeValue::Integer(i) => {
                 let n = i128::from_str_radix(i.as_str(), i.radix()).ok();
-                match n.and_then(|n| u16::try_from(n).ok()).filter(|&n| n != 0) {
+                match n.and_then(|n| u16::try_from(n).ok()) {
                     Some(p) => Some(PortRange::single(p)),
                     None => {
                         let text = self.text(&span);
                         self.error(
                             span,
                             format!("port {text} is out of range"),
-                            Some("ports are 1-65535".into()),
+                            Some("ports are 0-65535".into()),
                         );
                         None
                     }
@@ -91,7 +91,7 @@ impl Checker<'_> {
                 self.error(
                     span,
                     "expected a port number, found a float",
-                    Some("ports are whole numbers, 1-65535".into()),
+                    Some("ports are whole numbers, 0-65535".into()),
                 );
                 None
             }
@@ -185,15 +185,15 @@ impl Checker<'_> {
         Some(PortRange { lo: lo_p, hi: hi_p })
     }
 
-    /// One end of a range, 1-65535.
+    /// One end of a range, 0-65535 (port 0 is a real header value: scan filters drop it).
     fn range_end(&mut self, text: &str, span: Range<usize>) -> Option<u16> {
         match text.parse::<u32>().ok().and_then(|n| u16::try_from(n).ok()) {
-            Some(p) if p != 0 => Some(p),
-            _ => {
+            Some(p) => Some(p),
+            None => {
                 self.error(
                     span,
                     format!("port {text} is out of range"),
-                    Some("ports are 1-65535".into()),
+                    Some("ports are 0-65535".into()),
                 );
                 None
             }

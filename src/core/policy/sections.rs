@@ -41,7 +41,7 @@ impl Checker<'_> {
         for (key, v) in table.iter() {
             let kind = match key.get_ref().as_ref() {
                 "final" => {
-                    if let Some(f) = self.final_rule(v, true) {
+                    if let Some(f) = self.final_rule(v) {
                         sec.final_rule = f;
                     }
                     continue;

@@ -141,17 +141,13 @@ impl Checker<'_> {
         }
     }
 
-    /// `final`; `accept` only where `accept_ok` (`[forward]`, `[output]`).
-    pub(super) fn final_rule(
-        &mut self,
-        value: &Spanned<DeValue<'_>>,
-        accept_ok: bool,
-    ) -> Option<Final> {
+    /// `final`, of the input chain or of a `[forward]`/`[output]` section.
+    pub(super) fn final_rule(&mut self, value: &Spanned<DeValue<'_>>) -> Option<Final> {
         let span = value.span();
         if self.tainted(&span) {
             return None;
         }
-        let valid = "\"drop\" (the default), \"reject\" (ICMP port unreachable, like iptables' -j REJECT), \"port-unreachable\", \"host-unreachable\", \"admin-prohibited\", \"no-route\", \"host-prohibited\" (ICMP code 10, like RHEL's default REJECT), \"net-prohibited\", \"proto-unreachable\"";
+        let valid = "\"drop\" (the default), \"accept\" (what no entry decides passes: a blocklist), \"reject\" (ICMP port unreachable, like iptables' -j REJECT), \"port-unreachable\", \"host-unreachable\", \"admin-prohibited\", \"no-route\", \"host-prohibited\" (ICMP code 10, like RHEL's default REJECT), \"net-prohibited\", \"proto-unreachable\"";
         let Some(s) = value.get_ref().as_str() else {
             self.error(
                 span,
@@ -164,7 +160,7 @@ impl Checker<'_> {
             return None;
         };
         Some(match s {
-            "accept" if accept_ok => Final::Accept,
+            "accept" => Final::Accept,
             "drop" => Final::Drop,
             "reject" | "port-unreachable" => Final::Reject(IcmpReject::PortUnreachable),
             "host-unreachable" => Final::Reject(IcmpReject::HostUnreachable),
@@ -181,7 +177,6 @@ impl Checker<'_> {
                 let aliases = [
                     ("deny", "drop"),
                     ("block", "drop"),
-                    ("accept", "drop"),
                     ("tcp-reset", "reject"),
                     ("prohibited", "admin-prohibited"),
                     ("adm-prohibited", "admin-prohibited"),
@@ -189,9 +184,6 @@ impl Checker<'_> {
                     ("net-unreachable", "no-route"),
                 ];
                 let help = match suggest(stripped, FINALS, &aliases) {
-                    Some("drop") if s == "accept" => format!(
-                        "to accept what is not allowed, write mode = \"audit\"; `final` is one of {valid}"
-                    ),
                     Some(good) => format!("did you mean \"{good}\"? `final` is one of {valid}"),
                     None => format!("`final` is one of {valid}"),
                 };
