@@ -1160,5 +1160,93 @@ fn differential_portscan_trap() {
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_blocklist_input_beside_a_filtering_output() {
-    differential("d-bl", "ok-blocklist-output.rules", None, &[0, 22, 80, 8080]);
+    differential(
+        "d-bl",
+        "ok-blocklist-output.rules",
+        None,
+        &[0, 22, 80, 8080],
+    );
+}
+
+/// `--connlimit-mask 0`, and an IPv6 mask of 64 (`ok-connlimit-all.rules` + `.rules6`):
+/// connections kept open from the two clients, to iptables-restore and ip6tables-restore of
+/// the files and to statewall's import of both: the same answers, in order. Port 8080 counts
+/// all sources together (the third open connection is reset whichever client makes it, and
+/// IPv6 has its own count), ssh each IPv4 address and each IPv6 /64 (both clients' IPv6
+/// addresses are in one /64).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_connlimit_of_all_sources_and_of_a_network() {
+    use crate::support::Probe;
+    use crate::support::flows::{Echo, connect_from};
+    let file = data_dir().join("ok-connlimit-all.rules");
+    let f6 = data_dir().join("ok-connlimit-all.rules6");
+    let (oracle, ours) = (
+        pair_with_two_clients("d-cla-ipt"),
+        pair_with_two_clients("d-cla-sw"),
+    );
+    let _echo: Vec<Echo> = [&oracle, &ours]
+        .iter()
+        .flat_map(|p| [Echo::start(&p.fw, 22), Echo::start(&p.fw, 8080)])
+        .collect();
+    for (tool, f) in [(restore_tool(false), &file), (restore_tool(true), &f6)] {
+        oracle
+            .fw
+            .exec([tool.as_str(), f.to_str().unwrap()])
+            .assert_ok();
+    }
+    let ipv6 = ["apply", "--force", "--ipv6", f6.to_str().unwrap()];
+    let mut args = ipv6.to_vec();
+    args.push(file.to_str().unwrap());
+    statewall(&ours.fw, args).assert_ok();
+    let (c4, o4, c6, o6): (IpAddr, IpAddr, IpAddr, IpAddr) = (
+        CLIENT_V4.into(),
+        OTHER_V4.into(),
+        CLIENT_V6.into(),
+        OTHER_V6.into(),
+    );
+    let steps = [
+        (c4, 8080),
+        (o4, 8080),
+        (c4, 8080),
+        (o4, 8080),
+        (c6, 8080),
+        (c4, 22),
+        (c4, 22),
+        (c4, 22),
+        (o4, 22),
+        (c6, 22),
+        (o6, 22),
+        (c6, 22),
+    ];
+    let run = |pair: &Pair| {
+        let mut kept = Vec::new();
+        let answers: Vec<Probe> = steps
+            .iter()
+            .map(|&(src, port)| {
+                let dst: IpAddr = if src.is_ipv4() {
+                    FW_V4.into()
+                } else {
+                    FW_V6.into()
+                };
+                match connect_from(&pair.client, src, SocketAddr::new(dst, port), PROBE_TIMEOUT) {
+                    Ok(s) => {
+                        kept.push(s);
+                        Probe::Connected
+                    }
+                    Err(p) => p,
+                }
+            })
+            .collect();
+        (answers, kept)
+    };
+    let (want, _kept_ipt) = run(&oracle);
+    let (got, _kept_sw) = run(&ours);
+    assert_eq!(want, got, "iptables (left) and statewall (right) differ");
+    use Probe::{Connected as C, Refused as R};
+    assert_eq!(
+        want,
+        [C, C, R, R, C, C, C, R, C, C, C, R],
+        "the counts held"
+    );
 }

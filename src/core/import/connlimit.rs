@@ -7,11 +7,14 @@
 //! → connections = { max = 3, per = "source", ipv6_prefix = 128, over = "reject" }
 //! ```
 //!
+//! `--connlimit-mask 0` counts all sources together (`per = "entry"`, one count per rule and
+//! family, as iptables and ip6tables each keep their own); an IPv6 mask is the `ipv6_prefix`.
+//!
 //! Both count the connections of the source address, the packet's own included, and match
 //! when there are more than the count (the kernel's `nf_conncount` under both). Everything
 //! else is refused where written: `--connlimit-upto` (or `!` above: a match of the
-//! connections within the count), `--connlimit-daddr` (a count per destination), a
-//! `--connlimit-mask` shorter than the family's address (a count per network), a rule that
+//! connections within the count), `--connlimit-daddr` (a count per destination), an IPv4
+//! `--connlimit-mask` from 1 to 31 (a count per network), a rule that
 //! also sees packets of connections already accepted, and one whose packets' next rule is
 //! not an ACCEPT with the same matches.
 
@@ -34,6 +37,10 @@ use crate::core::plan::CtStates;
 pub(super) struct ConnOpts {
     /// `--connlimit-above N`
     pub(super) above: Option<String>,
+    /// `--connlimit-mask 0`: one count for all sources together
+    pub(super) all: bool,
+    /// an IPv6 `--connlimit-mask N` (1-127): a count per /N network
+    pub(super) v6_prefix: Option<u8>,
     /// what the mapping refuses: `--connlimit-upto`, `! --connlimit-above`,
     /// `--connlimit-daddr`, a mask shorter than an address
     pub(super) other: Vec<String>,
@@ -77,6 +84,12 @@ impl Parser<'_> {
             )),
             ("--connlimit-upto", true) => c.above = Some(v),
             ("--connlimit-mask", false) if v == full => {}
+            ("--connlimit-mask", false) if v == "0" => c.all = true,
+            ("--connlimit-mask", false)
+                if self.fam == Fam::V6 && v.parse::<u8>().is_ok_and(|n| (1..128).contains(&n)) =>
+            {
+                c.v6_prefix = v.parse().ok();
+            }
             ("--connlimit-mask", false) => c.other.push(format!(
                 "`--connlimit-mask {v}` (a count per network of /{v}, where statewall counts per address)"
             )),
@@ -102,7 +115,7 @@ impl Analyser<'_> {
         // a refused rule is taken out, so that it causes no ordering error of its own
         gone[p] = true;
         let refuse = |cx: &mut Self, why: String| {
-            cx.error(r.span.clone(), "a `-m connlimit` rule statewall cannot map", format!("{why}; statewall maps `-m connlimit --connlimit-above N` (per source address) on a DROP or REJECT right before the ACCEPT of the same connections: that allow's `connections = {{ max = N }}`"));
+            cx.error(r.span.clone(), "a `-m connlimit` rule statewall cannot map", format!("{why}; statewall maps `-m connlimit --connlimit-above N` (per source address; with `--connlimit-mask 0`, all sources together) on a DROP or REJECT right before the ACCEPT of the same connections: that allow's `connections = {{ max = N }}`"));
         };
         if let Some(o) = opts.other.first() {
             return refuse(self, format!("it says {o}"));
@@ -156,11 +169,25 @@ impl Analyser<'_> {
             );
         };
         // iptables counts whole addresses unless a mask says otherwise, IPv6 ones too
-        flat[q].extra.connections = Some(format!(
-            "{{ max = {max}, per = \"source\", ipv6_prefix = 128, over = \"{over}\" }}"
-        ));
+        let (per, each) = if opts.all {
+            // one count per rule, as iptables and ip6tables each keep their own
+            flat[q].extra.global = true;
+            (
+                "per = \"entry\"".to_string(),
+                "from all sources together".to_string(),
+            )
+        } else {
+            let prefix = opts.v6_prefix.unwrap_or(128);
+            let each = if prefix == 128 {
+                "from each source address".to_string()
+            } else {
+                format!("from each IPv6 /{prefix} network")
+            };
+            (format!("per = \"source\", ipv6_prefix = {prefix}"), each)
+        };
+        flat[q].extra.connections = Some(format!("{{ max = {max}, {per}, over = \"{over}\" }}"));
         let (cl, al) = (r.line, self.rules[flat[q].rule].line);
-        self.notes.push(format!("line {cl}: `{}` becomes the `connections` of line {al}'s allow: at most {max} connections at once from each source address, a NEW one beyond them {}", shorten(&r.text, 80), if over == "drop" { "dropped" } else { "rejected" }));
+        self.notes.push(format!("line {cl}: `{}` becomes the `connections` of line {al}'s allow: at most {max} connections at once {each}, a NEW one beyond them {}", shorten(&r.text, 80), if over == "drop" { "dropped" } else { "rejected" }));
     }
 }
 

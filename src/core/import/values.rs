@@ -78,11 +78,7 @@ pub(super) fn parse_range(
     proto: Option<u8>,
     services: &crate::core::services::ServiceDb,
 ) -> Option<PortRange> {
-    let p = |t: &str| {
-        t.parse::<u16>()
-            .ok()
-            .or_else(|| services.port(t, proto))
-    };
+    let p = |t: &str| t.parse::<u16>().ok().or_else(|| services.port(t, proto));
     match s.split_once(':') {
         Some((a, b)) => {
             let lo = if a.is_empty() { 0 } else { p(a)? };
@@ -285,7 +281,11 @@ mod tests {
         );
         // `:1023` starts at 0, as iptables reads it
         assert_eq!(
-            parse_range(":1023", Some(6), &crate::core::services::ServiceDb::builtin()),
+            parse_range(
+                ":1023",
+                Some(6),
+                &crate::core::services::ServiceDb::builtin()
+            ),
             Some(PortRange { lo: 0, hi: 1023 })
         );
         assert_eq!(
