@@ -1250,3 +1250,17 @@ fn differential_connlimit_of_all_sources_and_of_a_network() {
         "the counts held"
     );
 }
+
+/// A limited ICMP accept after the ESTABLISHED,RELATED accept in a chain read in the file's
+/// order (`ok-limit-after-established.rules`): its allow takes NEW connections; the same
+/// verdicts as iptables-restore of the file, probe for probe.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_limit_after_the_established_accept() {
+    differential(
+        "d-lae",
+        "ok-limit-after-established.rules",
+        None,
+        &[22, 80, 8080],
+    );
+}

@@ -608,6 +608,12 @@ impl Analyser<'_> {
             // its limit counts their packets, as iptables' limit counts every packet
             flat[p].cond.states = Some(CtStates::NEW | EST);
             self.notes.push(format!("line {}: `{}` limits every packet it matches, not only NEW connections: its allow says `state = [\"new\", \"established\", \"related\"]`, so that statewall's limit counts them all too (packets conntrack calls invalid go on to the rules after it)", r.line, shorten(&r.text, 80)));
+        } else if self.new_only(flat, p, &cond) && self.lower.established && cond.states.is_none() {
+            // no established rule in this reading, but an ESTABLISHED,RELATED accept before it
+            // in the file: only NEW connections reach it, and its allow says so, as an allow
+            // whose limit counts NEW connections must where no established rule precedes it
+            flat[p].cond.states = Some(CtStates::NEW);
+            self.notes.push(format!("line {}: `{}` comes after the file's ESTABLISHED,RELATED accept, so only NEW connections reach it: its allow says `state = [\"new\"]`, so that its limit counts them as iptables' does (packets conntrack calls invalid go on to the rules after it)", r.line, shorten(&r.text, 80)));
         } else if !self.new_only(flat, p, &cond) {
             self.error(r.span.clone(), format!("{here} that also counts packets of connections already accepted"), format!("no ESTABLISHED,RELATED accept comes before it and it has no `-m state --state NEW`, so iptables' limit counts (and stops) every packet it matches, while statewall's counts NEW connections and accepts the rest by its established rule; move `-A {} -m state --state ESTABLISHED,RELATED -j ACCEPT` before it, or add `-m state --state NEW`, if that is what is meant", self.hook.chain()));
             gone[p] = true;
