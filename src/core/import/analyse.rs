@@ -126,6 +126,29 @@ pub(super) struct Lower {
     pub(super) invalid: bool,
 }
 
+/// Rules of the other family's ICMP protocol (`-p icmp` in an ip6tables file, which
+/// ip6tables-restore takes): kept as written, a protocol number no ICMP of this family has;
+/// one note for them all.
+fn other_icmp(fam: Fam, rules: &[IptRule], notes: &mut Notes) {
+    let (other, name) = match fam {
+        Fam::V4 => (58, "ipv6-icmp"),
+        Fam::V6 => (1, "icmp"),
+    };
+    let lines: Vec<String> = rules
+        .iter()
+        .filter(|r| r.cond.proto == Some(other))
+        .map(|r| r.line.to_string())
+        .collect();
+    if !lines.is_empty() {
+        let many = if lines.len() > 1 { "s" } else { "" };
+        let (own, own_proto) = match fam {
+            Fam::V4 => ("ICMP", 1),
+            Fam::V6 => ("ICMPv6", 58),
+        };
+        notes.push(format!("line{many} {}: `-p {name}` matches packets whose protocol field says {other}, which this family's ICMP never has: kept as `protocol = [{other}]`, it never meets {own} (protocol {own_proto})", shorten(&lines.join(", "), 80)));
+    }
+}
+
 pub(super) fn analyse(
     src: &str,
     fam: Fam,
@@ -149,6 +172,7 @@ pub(super) fn analyse(
         ..
     } = tables;
     let mut notes = Notes::default();
+    other_icmp(fam, &rules, &mut notes);
     fragments(src, &mut rules, &mut diags, &mut notes);
     if !diags.is_empty() {
         return Err(diags);

@@ -635,21 +635,8 @@ impl Parser<'_> {
         let n = lower.parse::<u8>().ok().or_else(|| protocol_number(&lower));
         match (n, self.fam) {
             (Some(0), _) | (None, _) if lower == "all" || lower == "0" => None,
-            (Some(1), Fam::V6) | (Some(58), Fam::V4) => {
-                self.err(
-                    v.span.clone(),
-                    format!(
-                        "protocol `{lower}` in an {} file",
-                        if self.fam == Fam::V4 {
-                            "iptables"
-                        } else {
-                            "ip6tables"
-                        }
-                    ),
-                    "ICMP is icmp for IPv4 and ipv6-icmp for IPv6",
-                );
-                None
-            }
+            // ip6tables takes `-p icmp` (and iptables `-p ipv6-icmp`): a protocol field of 1
+            // (58), which the family's ICMP never has; kept as written (`analyse` notes it)
             (Some(p), _) => Some(p),
             (None, _) => {
                 self.err(

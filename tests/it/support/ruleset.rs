@@ -498,6 +498,24 @@ pub fn most_used(names: &[String], avoid: &str) -> Option<String> {
 }
 
 /// The IPv4 file as ip6tables would say what `--mirror-ipv6` promises (see the module docs).
+/// An IPv4 address or network as iptables reads one: dotted, or short (`172.16.0/24`, `0/0`:
+/// the missing bytes are zeros).
+fn v4_text(a: &str) -> bool {
+    let host = a.split('/').next().unwrap_or("");
+    Net::parse(a).is_some_and(|n| n.addr.is_ipv4())
+        || (!host.is_empty()
+            && host.split('.').count() <= 4
+            && host
+                .split('.')
+                .all(|b| !b.is_empty() && b.bytes().all(|c| c.is_ascii_digit())))
+}
+
+/// Every IPv4 address: `0/0`, `0.0.0.0/0`, `0.0.0.0/0.0.0.0`.
+fn v4_anywhere(a: &str) -> bool {
+    a.split_once('/')
+        .is_some_and(|(h, m)| v4_text(h) && (m == "0" || m == "0.0.0.0"))
+}
+
 pub fn mirror_to_v6(text: &str) -> String {
     let mut out = String::new();
     let mut table = String::new();
@@ -518,7 +536,13 @@ pub fn mirror_to_v6(text: &str) -> String {
                 }
             }
         }
-        let w = words(l);
+        let mut w = words(l);
+        // iptables-save -c's `[packets:bytes]` before a rule
+        if w.first()
+            .is_some_and(|x| x.starts_with('[') && x.ends_with(']') && x.contains(':'))
+        {
+            w.remove(0);
+        }
         let rule = w
             .first()
             .is_some_and(|x| ["-A", "--append", "-I", "--insert"].contains(&x.as_str()));
@@ -531,10 +555,11 @@ pub fn mirror_to_v6(text: &str) -> String {
         for (k, x) in w.iter().enumerate() {
             let v = value_at(&w, k).unwrap_or("");
             match x.as_str() {
-                "-s" | "--source" | "--src" | "-d" | "--destination" | "--dst" => {
-                    drop |= v
-                        .split(',')
-                        .any(|a| Net::parse(a).is_some_and(|n| n.addr.is_ipv4()));
+                // every IPv4 address (`0/0`) says nothing: statewall reads it as no address
+                "-s" | "--source" | "--src" | "-d" | "--destination" | "--dst"
+                    if !(v4_anywhere(v) && !(k > 0 && w[k - 1] == "!")) =>
+                {
+                    drop |= v.split(',').any(v4_text);
                 }
                 "--src-range" | "--dst-range" => {
                     drop |= v.split('-').any(|a| a.parse::<Ipv4Addr>().is_ok());
@@ -568,6 +593,11 @@ pub fn mirror_to_v6(text: &str) -> String {
                 }
                 drop = true;
                 break;
+            }
+            let addr = ["-s", "--source", "--src", "-d", "--destination", "--dst"].contains(&x);
+            if addr && v.is_some_and(v4_anywhere) && v6w.last().is_none_or(|l| l != "!") {
+                k += 2;
+                continue;
             }
             if x == "--mask" && v == Some("255.255.255.255") {
                 v6w.extend([
