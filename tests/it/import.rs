@@ -1264,3 +1264,25 @@ fn differential_limit_after_the_established_accept() {
         &[22, 80, 8080],
     );
 }
+
+/// One `-m recent` guard chain jumped to from a source's rule and then an interface's
+/// (`ok-recent-nested-ways.rules`): each source always meets one of them, and each way's
+/// allow counts its sources. The same connections from the two clients, one after another,
+/// to iptables-restore of the file and to statewall's import: the same answers (the third
+/// of each source's burst dropped).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_recent_guard_reached_by_nested_ways() {
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps = [
+        (c, 8080),
+        (o, 8080),
+        (c, 8080),
+        (o, 8080),
+        (c, 8080),
+        (o, 8080),
+    ];
+    let (want, _) = replay("d-rnw", "ok-recent-nested-ways.rules", &[8080], &steps);
+    use Verdict::{Connected as C, TimedOut as T};
+    assert_eq!(want, [C, C, C, C, T, T], "{want:?}");
+}

@@ -5,7 +5,7 @@
 
 use super::analyse::{Analyser, FinalRule};
 use super::cond::Cond;
-use super::extra::{Recent, Side, stateless};
+use super::extra::{Recent, Side, covers, stateless};
 use super::flatten::{Flat, Verdict};
 use super::rule::{IptRule, Target};
 use crate::core::model::{LIMITS_MAX, Rate};
@@ -328,8 +328,22 @@ impl Analyser<'_> {
             .iter()
             .filter(|f| f.rule == set.rule)
             .map(|f| (&f.cond, f.via.first().copied().unwrap_or(f.rule)));
-        let ways: Vec<(&Cond, usize)> = side_ways.chain(flat_ways).collect();
+        let mut ways: Vec<(&Cond, usize)> = side_ways.chain(flat_ways).collect();
         if ways.iter().all(|(c, _)| unsourced(c) == own) {
+            return None;
+        }
+        // each source meets one way all the time when every earlier way, its source aside,
+        // takes all that a later one does: a source an earlier way names meets it wherever a
+        // later one would have met it, and the others never meet it (`-s LAN … -j GUARD`,
+        // then `-i usb0 … -j GUARD`), so each allow's per-source limit counts what the list
+        // counts; statewall keeps the allows in the file's order
+        ways.sort_by_key(|&(_, w)| w);
+        let nested = ways.iter().enumerate().all(|(i, (a, _))| {
+            ways[i + 1..]
+                .iter()
+                .all(|(b, _)| covers(&unsourced(a), &unsourced(b)))
+        });
+        if nested {
             return None;
         }
         let mut starts: Vec<usize> = ways.into_iter().map(|(_, w)| w).collect();
