@@ -1286,3 +1286,24 @@ fn differential_recent_guard_reached_by_nested_ways() {
     use Verdict::{Connected as C, TimedOut as T};
     assert_eq!(want, [C, C, C, C, T, T], "{want:?}");
 }
+
+/// A syn-flood chain whose rest jumps to a LOGDROP chain (`ok-guard-logdrop.rules`): a
+/// guard as with a plain DROP. The same connections from two clients, one after another,
+/// to iptables-restore of the file and to statewall's import: the same answers, past the
+/// burst of 4 too.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_syn_flood_guard_through_a_logdrop_chain() {
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps = [
+        (c, 8080),
+        (c, 8080),
+        (o, 8080),
+        (c, 8080),
+        (o, 8080),
+        (c, 8080),
+    ];
+    let (want, _) = replay("d-gld", "ok-guard-logdrop.rules", &[8080], &steps);
+    use Verdict::{Connected as C, TimedOut as T};
+    assert_eq!(want, [C, C, C, C, T, T], "{want:?}");
+}

@@ -5,7 +5,8 @@
 //! - a jump that carries its own `-m recent`, `-m limit`/`-m hashlimit` or `-m connlimit` (a
 //!   match the flattened condition does not keep) to a chain whose one deciding rule is an
 //!   unconditional ACCEPT, DROP or REJECT after LOGs (ufw's `ufw-user-limit`, a LOGDROP
-//!   chain) is read as that verdict, its LOGs left out, noted;
+//!   chain), or an unconditional jump to such a chain, is read as that verdict, its LOGs
+//!   left out, noted;
 //! - any other jump with such a match is refused: reading its chain's rules under the jump's
 //!   condition alone would apply them to packets the match leaves out.
 
@@ -129,6 +130,16 @@ impl Chains<'_> {
                 }
                 Target::Jump(d) if !changes_list => match self.kind(d, depth + 1) {
                     Kind::LogOnly { plain: p } => plain &= p && r.extra.limit.is_none(),
+                    // every packet on to a chain that logs and decides (a LOGDROP chain):
+                    // this chain's verdict, its LOGs with this one's
+                    Kind::Verdict(more, t) if unconditional(r) => {
+                        kind = Some(if plain {
+                            Kind::Verdict(logs.iter().copied().chain(more).collect(), t)
+                        } else {
+                            Kind::Other
+                        });
+                        break;
+                    }
                     _ => {
                         kind = Some(Kind::Other);
                         break;
@@ -181,7 +192,7 @@ pub(super) fn jumps(src: &str, rules: &mut Vec<IptRule>, diags: &mut Diags, note
             (Kind::Verdict(..), None) | (Kind::Other, None) => {}
             (Kind::Verdict(logs, t), Some(_)) => {
                 for l in logs {
-                    notes.push(format!("line {}: the LOG of chain {c} is left out for the packets line {} sends there (`{text}`, read as its chain's verdict); a LOG never changes a verdict", cx.rules[l].line, r.line));
+                    notes.push(format!("line {}: the LOG of chain {} is left out for the packets line {} sends there (`{text}`, read as its chain's verdict); a LOG never changes a verdict", cx.rules[l].line, cx.rules[l].chain, r.line));
                 }
                 verdicts.push((i, t, None));
             }
@@ -189,7 +200,7 @@ pub(super) fn jumps(src: &str, rules: &mut Vec<IptRule>, diags: &mut Diags, note
                 if super::extra::covers(&cx.rules[ret].cond, &r.cond) =>
             {
                 for l in logs {
-                    notes.push(format!("line {}: the LOG of chain {c} is left out for the packets line {} sends there (`{text}`, read as a guard of their rate); a LOG never changes a verdict", cx.rules[l].line, r.line));
+                    notes.push(format!("line {}: the LOG of chain {} is left out for the packets line {} sends there (`{text}`, read as a guard of their rate); a LOG never changes a verdict", cx.rules[l].line, cx.rules[l].chain, r.line));
                 }
                 verdicts.push((i, t, Some(ret)));
             }
