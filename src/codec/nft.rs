@@ -198,7 +198,13 @@ numbers! {
     NFTA_EXPR_DATA: u16 = 2;
 
     // enum nft_immediate_attributes
+    NFTA_IMMEDIATE_DREG: u16 = 1;
     NFTA_IMMEDIATE_DATA: u16 = 2;
+
+    // enum nft_rt_keys, enum nft_rt_attributes
+    NFT_RT_TCPMSS: u32 = 3;
+    NFTA_RT_DREG: u16 = 1;
+    NFTA_RT_KEY: u16 = 2;
 
     // enum nft_bitwise_attributes
     NFTA_BITWISE_MASK: u16 = 4;
@@ -320,6 +326,7 @@ numbers! {
     NFTA_EXTHDR_LEN: u16 = 4;
     NFTA_EXTHDR_FLAGS: u16 = 5;
     NFTA_EXTHDR_OP: u16 = 6;
+    NFTA_EXTHDR_SREG: u16 = 7;
 
     // enum nft_exthdr_op
     NFT_EXTHDR_OP_IPV6: u32 = 0;

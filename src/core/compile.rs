@@ -41,7 +41,32 @@ pub fn is_reserved_name(name: &str) -> bool {
     BASELINE_COMMENTS.contains(&name)
         || name == AUDIT_COMMENT
         || name == FINAL_COMMENT
+        || name == CLAMP_MSS_COMMENT
         || hook_entries_chain_number(name).is_some()
+}
+
+/// Comment of a section's `clamp_mss` rule (the first of its chain).
+pub const CLAMP_MSS_COMMENT: &str = "clamp_mss";
+
+/// The SYN and RST bits of the TCP flags (`plan::TCP_FLAGS`).
+const TCP_SYN: u8 = 0x02;
+const TCP_RST: u8 = 0x04;
+
+/// A section's `clamp_mss`: every TCP SYN (SYN set, RST not, as iptables' `--tcp-flags
+/// SYN,RST SYN`) gets its MSS option lowered, and goes on to the rules after it.
+fn clamp_mss_rule(mss: crate::core::model::Mss) -> Rule {
+    Rule {
+        comment: CLAMP_MSS_COMMENT.into(),
+        origin: None,
+        matches: vec![
+            Match::L4Proto(IPPROTO_TCP),
+            Match::TcpFlags {
+                mask: TCP_SYN | TCP_RST,
+                value: TCP_SYN,
+            },
+        ],
+        verdict: Verdict::SetMss(mss),
+    }
 }
 
 /// ICMPv6 types accepted by the `icmpv6` baseline rule, as inclusive ranges:
@@ -143,7 +168,7 @@ pub fn compile(policy: &Policy, table: &str) -> Plan {
         (Hook::Output, &policy.output),
     ] {
         let Some(section) = section else { continue };
-        let mut rules = Vec::new();
+        let mut rules: Vec<Rule> = section.clamp_mss.map(clamp_mss_rule).into_iter().collect();
         section_rules(Entries::of(section), hook, &mut rules, &mut sets);
         rules.extend(section.log_final.as_ref().map(|l| final_log_rule(hook, l)));
         rules.extend(final_rules(policy.mode, section.final_rule));

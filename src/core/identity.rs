@@ -320,6 +320,8 @@ fn verdict(h: &mut Fnv, v: Verdict) {
             }
         }
         Verdict::RejectIcmp { v6, code } => h.tag(8).tag(u8::from(v6)).tag(code),
+        Verdict::SetMss(crate::core::model::Mss::Pmtu) => h.tag(9).tag(0),
+        Verdict::SetMss(crate::core::model::Mss::Value(v)) => h.tag(9).tag(1).u32(u32::from(v)),
     };
 }
 

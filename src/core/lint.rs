@@ -261,8 +261,10 @@ pub fn evaluate(plan: &Plan, p: &Packet) -> Outcome {
 /// (an audit recorder) only counts, so evaluation goes on past it.
 fn walk(plan: &Plan, chain: &Chain, p: &Packet, depth: usize) -> Option<Outcome> {
     for (i, r) in chain.rules.iter().enumerate() {
-        if matches!(r.verdict, Verdict::Continue | Verdict::Log(_))
-            || !r.matches.iter().all(|m| matches(m, p, r, plan))
+        if matches!(
+            r.verdict,
+            Verdict::Continue | Verdict::Log(_) | Verdict::SetMss(_)
+        ) || !r.matches.iter().all(|m| matches(m, p, r, plan))
         {
             continue;
         }

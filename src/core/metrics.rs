@@ -56,6 +56,7 @@ pub fn verdict_class(r: &LiveRule) -> &'static str {
     match rule.verdict {
         Verdict::Continue => "continue",
         Verdict::Log(_) => "log",
+        Verdict::SetMss(_) => "mss",
         Verdict::Accept => "accept",
         Verdict::Drop => "drop",
         Verdict::RejectTcpReset | Verdict::RejectIcmpx(_) | Verdict::RejectIcmp { .. } => "reject",

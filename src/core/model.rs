@@ -543,6 +543,20 @@ pub struct Section {
     pub final_rule: Final,
     /// `log_final`: a log rule right before the final rule
     pub log_final: Option<Log>,
+    /// `clamp_mss`: the MSS option of TCP SYNs lowered to the route's (or to a value), first
+    /// in the chain, as iptables' `-j TCPMSS`
+    pub clamp_mss: Option<Mss>,
+}
+
+/// What `clamp_mss` lowers a SYN's MSS option to (never raising it: the kernel writes a new
+/// value only when it is smaller, as xt_TCPMSS does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mss {
+    /// the MTU of the route, both ways, less the IP and TCP headers (`rt mtu`, iptables'
+    /// `--clamp-mss-to-pmtu`)
+    Pmtu,
+    /// a fixed value (iptables' `--set-mss`)
+    Value(u16),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

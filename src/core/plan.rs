@@ -777,6 +777,9 @@ pub enum Verdict {
     /// `log …`: a log rule writes a line (its own `limit` keeps it to a few) and
     /// evaluation goes on, so the verdict of the rule it logs is never rate limited
     Log(LogTo),
+    /// `tcp option maxseg size set rt mtu` (or a value): lowers a SYN's MSS option, and
+    /// evaluation goes on
+    SetMss(crate::core::model::Mss),
 }
 
 impl Rule {
@@ -784,7 +787,7 @@ impl Rule {
     /// a log level, a ct direction, a fib, the packet type's meta key, an exthdr): the codec writes those in
     /// its own bytes.
     pub fn has_own_expressions(&self) -> bool {
-        matches!(self.verdict, Verdict::Log(_))
+        matches!(self.verdict, Verdict::Log(_) | Verdict::SetMss(_))
             || self.matches.iter().any(|m| {
                 matches!(
                     m,

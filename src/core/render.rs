@@ -549,6 +549,12 @@ pub fn verdict(v: Verdict) -> String {
         Verdict::RejectIcmp { v6, code } => reject_icmp(v6, code),
         Verdict::Jump(n) => format!("jump {}", crate::core::plan::entries_chain(n)),
         Verdict::JumpIn(hook, n) => format!("jump {}", hook_entries_chain(hook, n)),
+        Verdict::SetMss(crate::core::model::Mss::Pmtu) => {
+            "tcp option maxseg size set rt mtu".into()
+        }
+        Verdict::SetMss(crate::core::model::Mss::Value(v)) => {
+            format!("tcp option maxseg size set {v}")
+        }
         Verdict::Log(to) => {
             let mut s = format!("log prefix \"{}\"", to.prefix.as_str());
             match to.dest {

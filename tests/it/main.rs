@@ -17,6 +17,7 @@ mod limits;
 mod live_sets;
 mod mac;
 mod metrics;
+mod mss;
 mod pkttype;
 mod plan;
 mod policy;

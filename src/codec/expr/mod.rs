@@ -33,6 +33,7 @@
 //! | `ttl` | `Ttl` | `ip ttl < 64`, `ip6 hoplimit != 255`, `ip ttl 6-9` (after the family check) |
 //! | `length` | `Length` | `meta length 0-1500`, `meta length != 576` |
 //! | `log` | `Verdict::Log` | `log prefix "statewall ssh: " level info` |
+//! | `mss` | `Verdict::SetMss` | `tcp option maxseg size set rt mtu`, `… set 1360` |
 //! | `counter` | every rule's counter | `counter` |
 //! | `verdict` | `Verdict` | `accept`, `drop`, `jump entries_1`, `reject with …` |
 //!
@@ -68,6 +69,7 @@ mod length;
 mod limit;
 mod log;
 mod meter;
+mod mss;
 mod nfproto;
 mod oif;
 mod pkttype;
@@ -106,6 +108,7 @@ pub(crate) fn encode(
     out.add_expr(counter::encode(counter));
     match rule.verdict {
         Verdict::Log(to) => placeholder(out, &mut own, |l| log::encode_own(l, to)),
+        Verdict::SetMss(mss) => placeholder(out, &mut own, |l| mss::encode_own(l, mss)),
         v => verdict::encode(out, v),
     }
     own
@@ -404,6 +407,7 @@ const DECODERS: &[fn(&At) -> Decoding] = &[
     dport::decode,
     icmp::decode,
     counter::decode,
+    mss::decode,
     verdict::decode,
     prim::unclaimed_meta,
     prim::unclaimed_transport,

@@ -164,7 +164,12 @@ fn parse(elem: &[u8]) -> Expr {
             packets: a(NFTA_COUNTER_PACKETS).and_then(be64).unwrap_or(0),
             bytes: a(NFTA_COUNTER_BYTES).and_then(be64).unwrap_or(0),
         }),
-        // an immediate that loads data into a register is not statewall's: Other
+        // an immediate that loads data into a register: Other, for `mss` to read
+        "immediate"
+            if a(NFTA_IMMEDIATE_DATA).is_some_and(|d| attr(d, NFTA_DATA_VERDICT).is_none()) =>
+        {
+            Some(other("immediate".into()))
+        }
         "immediate" => a(NFTA_IMMEDIATE_DATA)
             .and_then(|data| attr(data, NFTA_DATA_VERDICT))
             .and_then(|v| {

@@ -27,7 +27,7 @@ use crate::core::plan::{
 pub(super) fn encode(rule: &mut rustables::Rule, verdict: Verdict) {
     match verdict {
         // a log rule's log is written by `expr::encode` (our own bytes)
-        Verdict::Continue | Verdict::Log(_) => {}
+        Verdict::Continue | Verdict::Log(_) | Verdict::SetMss(_) => {}
         Verdict::Accept => rule.add_expr(Immediate::new_verdict(VerdictKind::Accept)),
         Verdict::Drop => rule.add_expr(Immediate::new_verdict(VerdictKind::Drop)),
         Verdict::RejectTcpReset => rule.add_expr(

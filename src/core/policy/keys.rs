@@ -18,7 +18,15 @@ const ROOT_KEYS: &[&str] = &[
     "forward",
     "output",
 ];
-const SECTION_KEYS: &[&str] = &["final", "log_final", "baseline", "allow", "reject", "block"];
+const SECTION_KEYS: &[&str] = &[
+    "final",
+    "log_final",
+    "clamp_mss",
+    "baseline",
+    "allow",
+    "reject",
+    "block",
+];
 const BASELINE_KEYS: &[&str] = &["established", "invalid", "loopback", "icmp", "icmpv6"];
 /// The keys of an allow entry.
 const ALLOW_KEYS: &[&str] = &ENTRY_KEYS;
@@ -240,6 +248,7 @@ fn unknown_key_help(k: &str, place: Place) -> (String, Option<&'static str>) {
         Place::Root if BASELINE_KEYS.contains(&k) => {
             format!("`{k}` belongs to the baseline: put it under [baseline]")
         }
+        Place::Root if k == "clamp_mss" => "`clamp_mss` lowers the MSS of TCP SYNs a router forwards (or the host sends): put it under [forward] (or [output])".to_string(),
         Place::Baseline
         | Place::Allow
         | Place::Reject

@@ -1,13 +1,13 @@
 //! `[forward]` and `[output]`: each its own base chain, with a `final`, a `[<hook>.baseline]`
 //! and `[[<hook>.allow]]`, `[[<hook>.reject]]`, `[[<hook>.block]]` entries read like the
-//! top-level (input) ones.
+//! top-level (input) ones, and a `clamp_mss` (every TCP SYN's MSS option lowered).
 
 use toml::Spanned;
 use toml::de::DeValue;
 
 use super::keys::Place;
 use super::{Checker, Entry, Kind, type_name};
-use crate::core::model::Section;
+use crate::core::model::{Mss, Section};
 use crate::core::plan::Hook;
 
 impl Checker<'_> {
@@ -50,6 +50,10 @@ impl Checker<'_> {
                     sec.log_final = self.log("log_final", v);
                     continue;
                 }
+                "clamp_mss" => {
+                    sec.clamp_mss = self.clamp_mss(v);
+                    continue;
+                }
                 "baseline" => {
                     sec.baseline = self.baseline(key, v);
                     if hook == Hook::Forward {
@@ -87,4 +91,29 @@ impl Checker<'_> {
         }
         sec
     }
+
+    /// `clamp_mss = "pmtu"` (the route's MTU less the headers, as iptables'
+    /// `--clamp-mss-to-pmtu`) or a number (`--set-mss`).
+    fn clamp_mss(&mut self, v: &Spanned<DeValue<'_>>) -> Option<Mss> {
+        match v.get_ref() {
+            DeValue::String(s) if s.as_ref() == "pmtu" => Some(Mss::Pmtu),
+            DeValue::Integer(_) => self
+                .number("clamp_mss", v, MSS_MIN, i64::from(u16::MAX))
+                .map(|n| Mss::Value(n as u16)),
+            other => {
+                if !self.tainted(&v.span()) {
+                    self.error(
+                        v.span(),
+                        format!("expected \"pmtu\" or a number for `clamp_mss`, found {}", type_name(other)),
+                        Some(format!("write clamp_mss = \"pmtu\" (each TCP SYN's MSS lowered to what the route's MTU takes, as iptables' -j TCPMSS --clamp-mss-to-pmtu) or clamp_mss = 1360 (--set-mss 1360; {MSS_MIN} to 65535)")),
+                    );
+                }
+                None
+            }
+        }
+    }
 }
+
+/// The smallest MSS `clamp_mss` takes: a connection's segments carry at least this much
+/// (IPv4's minimum MTU, 576, less 40 bytes of headers).
+const MSS_MIN: i64 = 536;

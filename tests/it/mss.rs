@@ -1,0 +1,113 @@
+//! `clamp_mss` in the kernel: nft reads statewall's rule as `tcp option maxseg size set rt
+//! mtu` (or a value), readback finds no drift, and a connection routed through the fw to a
+//! link of a smaller MTU gets the MSS that link takes: the backend's side of the connection
+//! (`TCP_MAXSEG` of its accepted socket) sees the lowered option. Everything runs in
+//! namespaces the test creates.
+
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::AsRawFd;
+
+use crate::support::flows::connect_from;
+use crate::support::forwarded::{BACKEND, CLIENT, FW_BACKEND_IF, trio};
+use crate::support::routed::Trio;
+use crate::support::{PROBE_TIMEOUT, TempPolicy, packets_of, statewall, status_json};
+
+/// The MTU of the fw's link towards the backend; the other links keep 1500.
+const NARROW_MTU: u32 = 1280;
+
+/// The MSS the backend's side of a new connection from the client uses (`TCP_MAXSEG` of the
+/// accepted socket: the smaller of the SYN's MSS option and the backend's own, less the
+/// timestamp option when both ends use it).
+fn mss_at_backend(t: &Trio, port: u16) -> i32 {
+    let listener = t
+        .backend
+        .run(|| TcpListener::bind(("0.0.0.0", port)).expect("listen in the backend"));
+    let _client = connect_from(
+        &t.client,
+        CLIENT.into(),
+        SocketAddr::from((BACKEND, port)),
+        PROBE_TIMEOUT,
+    )
+    .expect("the connection is routed through the fw");
+    let (conn, _) = listener.accept().expect("the backend accepts");
+    let mut mss: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: a getsockopt on a descriptor the stream owns, into an int that outlives it.
+    let r = unsafe {
+        libc::getsockopt(
+            conn.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_MAXSEG,
+            (&mut mss as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(r, 0, "TCP_MAXSEG: {}", std::io::Error::last_os_error());
+    mss
+}
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn clamp_mss_lowers_the_mss_of_forwarded_syns_to_the_narrow_link() {
+    let t = trio("mss");
+    let mtu = NARROW_MTU.to_string();
+    t.fw.exec(["ip", "link", "set", FW_BACKEND_IF, "mtu", &mtu])
+        .assert_ok();
+    let apply = |tag: &str, extra: &str| {
+        let policy = TempPolicy::new(tag, &format!("[forward]\nfinal = \"accept\"\n{extra}"));
+        statewall(&t.fw, ["apply", &policy.path()]).assert_ok();
+    };
+    // without it, the backend sees the client's own MSS (its link is 1500)
+    apply("mss-none", "");
+    let plain = mss_at_backend(&t, 8080);
+    let narrow = (NARROW_MTU - 40) as i32;
+    assert!(plain > narrow, "unclamped MSS {plain}");
+    // "pmtu": the route towards the backend takes 1280 bytes, so 1240 of TCP payload
+    apply("mss-pmtu", "clamp_mss = \"pmtu\"\n");
+    let pmtu = mss_at_backend(&t, 8081);
+    assert!(
+        pmtu <= narrow && pmtu > narrow - 20,
+        "MSS {pmtu}, clamped to {narrow}"
+    );
+    let listed = t.fw.nft(["list", "chain", "inet", "statewall", "forward"]);
+    listed.assert_ok();
+    assert!(
+        listed
+            .stdout
+            .contains("tcp flags syn / syn,rst counter packets")
+            && listed
+                .stdout
+                .contains("tcp option maxseg size set rt mtu comment \"clamp_mss\""),
+        "{listed}"
+    );
+    let st = status_json(&t.fw);
+    assert_eq!(st["drift"], false, "{st}");
+    // the SYN and the SYN-ACK both passed it
+    assert_eq!(packets_of(&st, "clamp_mss"), 2, "{st}");
+    // a value: lower than the route's, so it wins; never raised above the client's own
+    apply("mss-value", "clamp_mss = 1000\n");
+    let value = mss_at_backend(&t, 8082);
+    assert!(value <= 1000 && value > 980, "MSS {value}, set to 1000");
+    apply("mss-high", "clamp_mss = 9000\n");
+    let high = mss_at_backend(&t, 8083);
+    assert_eq!(high, plain, "a larger value never raises the option");
+}
+
+/// Both forms (`ok-clamp-mss.toml`): nft reads statewall's text as statewall's batch, and
+/// the rules read back without drift.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn clamp_mss_means_the_same_to_nft_and_reads_back_without_drift() {
+    let path = crate::support::repo_path("tests/data/policy/ok-clamp-mss.toml");
+    let path = path.to_str().unwrap();
+    crate::kernel::same_to_nft(path, &[]);
+    let ns = crate::support::Netns::new("mss-drift");
+    statewall(&ns, ["apply", path]).assert_ok();
+    let st = status_json(&ns);
+    assert_eq!(st["drift"], false, "{st}");
+    assert_eq!(
+        crate::support::rules_named(&st, "clamp_mss").len(),
+        2,
+        "{st}"
+    );
+}
