@@ -550,6 +550,10 @@ pub struct Section {
 
 /// What `clamp_mss` lowers a SYN's MSS option to (never raising it: the kernel writes a new
 /// value only when it is smaller, as xt_TCPMSS does).
+/// The smallest MSS `clamp_mss` takes: a connection's segments carry at least this much
+/// (IPv4's minimum MTU, 576, less 40 bytes of headers).
+pub const MSS_MIN: u16 = 536;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Mss {
     /// the MTU of the route, both ways, less the IP and TCP headers (`rt mtu`, iptables'

@@ -111,3 +111,33 @@ fn clamp_mss_means_the_same_to_nft_and_reads_back_without_drift() {
         "{st}"
     );
 }
+
+/// The import of `-j TCPMSS --clamp-mss-to-pmtu` (`ok-tcpmss.rules`) against iptables-restore
+/// of the same file, each in its own routed trio with the narrow link: the backend sees the
+/// same MSS through both.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn imported_tcpmss_clamps_as_iptables_does() {
+    let file = crate::support::repo_path("tests/data/import/ok-tcpmss.rules");
+    let file = file.to_str().unwrap();
+    let mtu = NARROW_MTU.to_string();
+    let seen = |tag: &str, load: &dyn Fn(&Trio)| {
+        let t = trio(tag);
+        t.fw.exec(["ip", "link", "set", FW_BACKEND_IF, "mtu", &mtu])
+            .assert_ok();
+        load(&t);
+        mss_at_backend(&t, 8080)
+    };
+    let theirs = seen("mss-ipt", &|t| {
+        t.fw.exec(["iptables-restore", file]).assert_ok();
+    });
+    let ours = seen("mss-sw", &|t| {
+        statewall(&t.fw, ["apply", "--force", "--mirror-ipv6", file]).assert_ok();
+    });
+    let narrow = (NARROW_MTU - 40) as i32;
+    assert!(
+        theirs <= narrow && theirs > narrow - 20,
+        "iptables: MSS {theirs}"
+    );
+    assert_eq!(ours, theirs, "statewall's MSS, iptables'");
+}

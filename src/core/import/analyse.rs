@@ -40,6 +40,8 @@ pub(super) struct Chain {
     pub(super) final_origin: Option<String>,
     /// the baseline rules this reading took as entries in their place
     pub(super) read_as: Lower,
+    /// `-j TCPMSS` first in the chain: the section's `clamp_mss` (`mss.rs`)
+    pub(super) clamp_mss: Option<super::mss::Clamp>,
 }
 
 impl Chain {
@@ -59,6 +61,7 @@ impl Chain {
             policy_at: None,
             final_origin: None,
             read_as: Lower::default(),
+            clamp_mss: None,
         }
     }
 }
@@ -174,6 +177,7 @@ pub(super) fn analyse(
     let mut notes = Notes::default();
     other_icmp(fam, &rules, &mut notes);
     fragments(src, &mut rules, &mut diags, &mut notes);
+    let clamps = super::mss::clamps(src, &mut rules, &mut diags, &mut notes);
     if !diags.is_empty() {
         return Err(diags);
     }
@@ -195,14 +199,20 @@ pub(super) fn analyse(
     let mut chains = Vec::new();
     for hook in [Hook::Input, Hook::Forward, Hook::Output] {
         let name = hook.chain();
+        let clamp = super::mss::of(&clamps, hook);
         let said = policies.get(name).is_some_and(|(p, _)| p != "ACCEPT")
-            || rules.iter().any(|r| r.chain == name);
+            || rules.iter().any(|r| r.chain == name)
+            || clamp.is_some();
         if hook != Hook::Input && !said {
             chains.push(None);
             continue;
         }
         cx.hook = hook;
-        chains.push(cx.chain(&policies, &mut used));
+        let chain = cx.chain(&policies, &mut used);
+        chains.push(chain.map(|c| Chain {
+            clamp_mss: clamp,
+            ..c
+        }));
     }
     for c in &user_chains {
         if !used.contains(c) && rules.iter().any(|r| r.chain == *c) {
@@ -278,7 +288,10 @@ impl Analyser<'_> {
 
 /// Whether a chain accepts every packet: statewall need not hook it.
 fn accepts_all(c: &Chain) -> bool {
-    c.final_rule.1 == Verdict::Accept && c.blocks.is_empty() && c.rejects.is_empty()
+    c.final_rule.1 == Verdict::Accept
+        && c.blocks.is_empty()
+        && c.rejects.is_empty()
+        && c.clamp_mss.is_none()
 }
 
 impl Analyser<'_> {
@@ -369,6 +382,7 @@ impl Analyser<'_> {
             }),
             final_origin: None,
             read_as,
+            clamp_mss: None,
         })
     }
 }

@@ -268,6 +268,10 @@ fn families_differ(src: &str, v4: &Analysis, v6: &Analysis) -> Diags {
                 continue;
             }
         };
+        let clamp = |c: &Chain| c.clamp_mss.as_ref().map(|(.., m)| *m);
+        if clamp(a) != clamp(b) {
+            diags.push(Diagnostic::error(first_line_span(src), src, format!("the IPv4 and IPv6 files clamp the MSS of {name} differently")).with_help("statewall's clamp_mss is one rule for both families: give both files the same `-j TCPMSS` rule, or neither"));
+        }
         if !same_ending(a.final_rule.1, b.final_rule.1) {
             diags.push(Diagnostic::error(first_line_span(src), src, format!("the IPv4 and IPv6 files end {name} differently")).with_help("statewall has one final rule per chain for both families: make both files end it with the same verdict"));
         }

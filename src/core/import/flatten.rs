@@ -197,6 +197,8 @@ impl Analyser<'_> {
                 });
                 return;
             }
+            // taken out before the walk (`mss.rs`)
+            Target::Mss(_) => return,
             Target::Count => {
                 self.notes.push(format!("line {}: `{}` has no target: it only counts packets and is left out (statewall counts every rule it makes)", r.line, shorten(&r.text, 80)));
                 return;

@@ -35,6 +35,7 @@ mod flatten;
 mod header;
 mod lex;
 mod lines;
+mod mss;
 mod naming;
 mod notes;
 mod pkttype;

@@ -12,7 +12,7 @@ use super::lines::Parser;
 use super::values::{
     parse_addr_range, parse_net, parse_range, reject_kind, target_of, tcp_flag_bits,
 };
-use crate::core::model::{Cidr, IcmpReject, PortRange, parse_icmp, valid_ifname};
+use crate::core::model::{Cidr, IcmpReject, MSS_MIN, Mss, PortRange, parse_icmp, valid_ifname};
 use crate::core::plan::{CtStates, protocol_number};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +27,9 @@ pub(super) enum Target {
     RecentSet,
     /// no `-j` at all: the rule only counts its packets
     Count,
+    /// `-j TCPMSS` (`--clamp-mss-to-pmtu` or `--set-mss N`): a SYN's MSS option lowered, and
+    /// on to the next rule (`mss.rs`)
+    Mss(Mss),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +119,8 @@ struct Draft {
     orig: Option<Range<usize>>,
     extra: Extra,
     reject_with: Option<(String, Range<usize>)>,
+    /// `--clamp-mss-to-pmtu` or `--set-mss N` of `-j TCPMSS`
+    mss: Option<Mss>,
     /// the options that take one value per rule, as met so far, and those met twice
     given: Vec<&'static str>,
     repeated: Vec<&'static str>,
@@ -207,6 +212,27 @@ impl Parser<'_> {
         let target = match reject_with {
             Some((with, wspan)) => self.reject_with(target, &with, wspan),
             None => target,
+        };
+        let target = match (target, d.mss) {
+            (Target::Mss(_), Some(mss)) => Target::Mss(mss),
+            (Target::Mss(m), None) => {
+                let at = d.target_span.clone().unwrap_or_else(|| span.clone());
+                self.err(
+                    at,
+                    "`-j TCPMSS` without `--clamp-mss-to-pmtu` or `--set-mss`",
+                    "TCPMSS needs one of them (iptables-extensions(8))",
+                );
+                Target::Mss(m)
+            }
+            (t, Some(_)) => {
+                self.err(
+                    span.clone(),
+                    "`--clamp-mss-to-pmtu` or `--set-mss` without `-j TCPMSS`",
+                    "they are options of the TCPMSS target",
+                );
+                t
+            }
+            (t, None) => t,
         };
         // a jump's or a RETURN's limit is judged once the chains are known (`chains.rs`)
         let later = matches!(target, Target::Jump(_) | Target::Return)
@@ -361,6 +387,20 @@ impl Parser<'_> {
             "--reject-with" => {
                 let v = self.value(toks, i)?;
                 d.reject_with = Some((v.text, v.span));
+            }
+            "--clamp-mss-to-pmtu" => {
+                d.mss = Some(Mss::Pmtu);
+                return Some(i + 1);
+            }
+            "--set-mss" => {
+                let v = self.value(toks, i)?;
+                let n = v.text.parse::<u16>().ok().filter(|n| *n >= MSS_MIN);
+                if n.is_none() {
+                    self.err(v.span.clone(), format!("`--set-mss {}`", v.text), format!("statewall's clamp_mss takes {MSS_MIN} to 65535: a smaller MSS makes every segment tiny"));
+                }
+                // a refused value stands as 0: the rule is not read, and no second error
+                // says it has none
+                d.mss = Some(Mss::Value(n.unwrap_or(0)));
             }
             o @ ("--log-prefix" | "--log-level") => {
                 let v = self.value(toks, i)?.text;

@@ -41,6 +41,7 @@ pub(super) fn policy_text(
         if hook != Hook::Input {
             t.push('\n');
             section_head(&mut t, v4, sec.chain);
+            clamp_mss(&mut t, sec.chain);
             log_final(&mut t, v4, sec.chain);
         }
         t.push('\n');
@@ -109,6 +110,22 @@ fn section_head(t: &mut String, v4: &Analysis, c: &Chain) {
         "final = \"{fin}\"  # {}",
         shorten(&origin, TEXT_MAX).replace('\n', " ")
     );
+}
+
+/// A section's `clamp_mss`, from the TCPMSS rule it came from.
+fn clamp_mss(t: &mut String, c: &Chain) {
+    if let Some((line, text, mss)) = &c.clamp_mss {
+        let value = match mss {
+            crate::core::model::Mss::Pmtu => "\"pmtu\"".to_string(),
+            crate::core::model::Mss::Value(v) => v.to_string(),
+        };
+        let from = format!("line {line}: {text}");
+        let _ = writeln!(
+            t,
+            "clamp_mss = {value}  # {}",
+            shorten(&from, TEXT_MAX).replace('\n', " ")
+        );
+    }
 }
 
 /// A section's `log_final`, from the LOG it came from.

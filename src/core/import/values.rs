@@ -17,6 +17,8 @@ pub(super) fn target_of(name: &str) -> Target {
         "REJECT" => PLAIN_REJECT,
         "LOG" | "NFLOG" => Target::Log,
         "RETURN" => Target::Return,
+        // its option (`rule.rs`) says to what
+        "TCPMSS" => Target::Mss(crate::core::model::Mss::Pmtu),
         other => Target::Jump(other.to_string()),
     }
 }

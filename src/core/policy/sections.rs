@@ -7,7 +7,7 @@ use toml::de::DeValue;
 
 use super::keys::Place;
 use super::{Checker, Entry, Kind, type_name};
-use crate::core::model::{Mss, Section};
+use crate::core::model::{MSS_MIN, Mss, Section};
 use crate::core::plan::Hook;
 
 impl Checker<'_> {
@@ -98,7 +98,7 @@ impl Checker<'_> {
         match v.get_ref() {
             DeValue::String(s) if s.as_ref() == "pmtu" => Some(Mss::Pmtu),
             DeValue::Integer(_) => self
-                .number("clamp_mss", v, MSS_MIN, i64::from(u16::MAX))
+                .number("clamp_mss", v, i64::from(MSS_MIN), i64::from(u16::MAX))
                 .map(|n| Mss::Value(n as u16)),
             other => {
                 if !self.tainted(&v.span()) {
@@ -113,7 +113,3 @@ impl Checker<'_> {
         }
     }
 }
-
-/// The smallest MSS `clamp_mss` takes: a connection's segments carry at least this much
-/// (IPv4's minimum MTU, 576, less 40 bytes of headers).
-const MSS_MIN: i64 = 536;

@@ -1,0 +1,115 @@
+//! `-j TCPMSS` in FORWARD or OUTPUT: the section's `clamp_mss` (`--clamp-mss-to-pmtu` →
+//! `"pmtu"`, `--set-mss N` → N). statewall's clamp is the first rule of its chain and takes
+//! every SYN (`tcp flags syn / syn,rst`), so the rule must say just that (`-p tcp
+//! --tcp-flags SYN,RST SYN`), and no rule before it may let a packet through or send it
+//! elsewhere (drops, rejects and LOGs may come first: a dropped SYN is never forwarded).
+//! Anything else is refused where written. The rule leaves the walk: it decides nothing.
+
+use super::classify::Hook;
+use super::cond::Cond;
+use super::notes::Notes;
+use super::rule::{IptRule, Target};
+use crate::core::diag::{Diagnostic, Diags, shorten};
+use crate::core::model::Mss;
+
+/// A chain's clamp: the rule's line, its text, what it clamps to.
+pub(super) type Clamp = (u32, String, Mss);
+
+/// The TCPMSS rules of `rules`, taken out: FORWARD's and OUTPUT's clamps.
+pub(super) fn clamps(
+    src: &str,
+    rules: &mut Vec<IptRule>,
+    diags: &mut Diags,
+    notes: &mut Notes,
+) -> [Option<Clamp>; 2] {
+    let mut found: [Option<Clamp>; 2] = [None, None];
+    let syn = Cond {
+        proto: Some(6),
+        flags: Some((0x06, 0x02)),
+        ..Cond::default()
+    };
+    let mut gone = vec![false; rules.len()];
+    for (i, r) in rules.iter().enumerate() {
+        let Target::Mss(mss) = r.target else {
+            continue;
+        };
+        gone[i] = true;
+        let mut refuse = |what: String, help: &str| {
+            diags.push(Diagnostic::error(r.span.clone(), src, what).with_help(help));
+        };
+        let slot = match r.chain.as_str() {
+            "FORWARD" => 0,
+            "OUTPUT" => 1,
+            c => {
+                refuse(
+                    format!("`-j TCPMSS` in chain {c}"),
+                    "statewall clamps the MSS of the SYNs of its [forward] and [output] sections (clamp_mss): write the TCPMSS rule in FORWARD or OUTPUT itself",
+                );
+                continue;
+            }
+        };
+        let plain = r.cond == syn
+            && r.srcs.is_empty()
+            && r.dsts.is_empty()
+            && r.flag_alts.is_empty()
+            && r.fragment.is_none()
+            && r.extra.limit.is_none()
+            && r.extra.recent.is_none()
+            && r.extra.connlimit.is_none();
+        if !plain {
+            refuse(
+                "a `-j TCPMSS` rule with more matches than `-p tcp --tcp-flags SYN,RST SYN`".into(),
+                "statewall's clamp_mss lowers the MSS of every SYN its section sees (tcp flags syn / syn,rst): write the rule as `-p tcp --tcp-flags SYN,RST SYN -j TCPMSS …`",
+            );
+            continue;
+        }
+        let before = rules[..i].iter().find(|b| {
+            b.chain == r.chain
+                && !matches!(
+                    b.target,
+                    Target::Drop | Target::Reject(_) | Target::Log | Target::Count | Target::Mss(_)
+                )
+        });
+        if let Some(b) = before {
+            refuse(
+                format!(
+                    "`-j TCPMSS` after line {}, which lets some packets through or sends them elsewhere",
+                    b.line
+                ),
+                "iptables clamps only the SYNs that reach the TCPMSS rule, and statewall's clamp_mss is the first rule of its chain: move the TCPMSS rule before every ACCEPT and jump of its chain",
+            );
+            continue;
+        }
+        if let Some((line, ..)) = &found[slot] {
+            refuse(
+                format!(
+                    "a second `-j TCPMSS` in {} (line {line} clamps already)",
+                    r.chain
+                ),
+                "a SYN's MSS is clamped once: keep one TCPMSS rule",
+            );
+            continue;
+        }
+        let to = match mss {
+            Mss::Pmtu => "what the route takes (clamp_mss = \"pmtu\")".to_string(),
+            Mss::Value(v) => format!("{v} (clamp_mss = {v})"),
+        };
+        notes.push(format!("line {}: `{}` lowers every SYN's MSS option to {to}, the first rule of the {} section, as the rule is first in its chain among what lets packets through", r.line, shorten(&r.text, 80), match slot { 0 => "forward", _ => "output" }));
+        found[slot] = Some((r.line, r.text.clone(), mss));
+    }
+    let mut k = 0;
+    rules.retain(|_| {
+        k += 1;
+        !gone[k - 1]
+    });
+    found
+}
+
+/// The clamp of `hook` among `clamps` (FORWARD's, OUTPUT's).
+pub(super) fn of(clamps: &[Option<Clamp>; 2], hook: Hook) -> Option<Clamp> {
+    match hook {
+        Hook::Forward => clamps[0].clone(),
+        Hook::Output => clamps[1].clone(),
+        Hook::Input => None,
+    }
+}
