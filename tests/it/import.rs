@@ -867,6 +867,17 @@ enum Step {
 
 /// [`replay`] with pauses between the connections: the answers to the connections, in order.
 fn replay_steps(tag: &str, rules: &str, listen: &[u16], steps: &[Step]) -> (Vec<Verdict>, Pair) {
+    replay_files(tag, (rules, None), listen, steps)
+}
+
+/// [`replay_steps`] of `rules` and, when given, its ip6tables file `rules6` (loaded by
+/// ip6tables-restore, and `--ipv6` to statewall; else `--mirror-ipv6`).
+fn replay_files(
+    tag: &str,
+    (rules, rules6): (&str, Option<&str>),
+    listen: &[u16],
+    steps: &[Step],
+) -> (Vec<Verdict>, Pair) {
     let file = data_dir().join(rules);
     let oracle = pair_with_two_clients(&format!("{tag}-ipt"));
     let ours = pair_with_two_clients(&format!("{tag}-sw"));
@@ -876,11 +887,20 @@ fn replay_steps(tag: &str, rules: &str, listen: &[u16], steps: &[Step]) -> (Vec<
         .fw
         .exec([restore_tool(false).as_str(), file.to_str().unwrap()])
         .assert_ok();
-    statewall(
-        &ours.fw,
-        ["apply", "--force", "--mirror-ipv6", file.to_str().unwrap()],
-    )
-    .assert_ok();
+    let f6 = rules6.map(|r| data_dir().join(r));
+    let mut args = vec!["apply", "--force"];
+    match &f6 {
+        Some(f6) => {
+            oracle
+                .fw
+                .exec([restore_tool(true).as_str(), f6.to_str().unwrap()])
+                .assert_ok();
+            args.extend(["--ipv6", f6.to_str().unwrap()]);
+        }
+        None => args.push("--mirror-ipv6"),
+    }
+    args.push(file.to_str().unwrap());
+    statewall(&ours.fw, args).assert_ok();
     let run = |pair: &Pair| -> Vec<Verdict> {
         let mut answers = Vec::new();
         for step in steps {
@@ -1306,4 +1326,26 @@ fn differential_syn_flood_guard_through_a_logdrop_chain() {
     let (want, _) = replay("d-gld", "ok-guard-logdrop.rules", &[8080], &steps);
     use Verdict::{Connected as C, TimedOut as T};
     assert_eq!(want, [C, C, C, C, T, T], "{want:?}");
+}
+
+/// The port-scan trap with an INVALID drop only the IPv4 file has
+/// (`ok-trap-one-family.rules` + `.rules6`): the drop is a block before the trap. The same
+/// connections, one after another, to iptables-restore and ip6tables-restore of the files
+/// and to statewall's import of both: the same answers (a source that tried a closed port
+/// is dropped on the open one too).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_portscan_trap_with_an_invalid_drop_in_one_family() {
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps: Vec<Step> = [(c, 8080), (c, 9999), (c, 8080), (o, 8080)]
+        .into_iter()
+        .map(|(a, p)| Step::Connect(a, p))
+        .collect();
+    let files = (
+        "ok-trap-one-family.rules",
+        Some("ok-trap-one-family.rules6"),
+    );
+    let (want, _) = replay_files("d-t1f", files, &[8080], &steps);
+    use Verdict::{Connected as C, TimedOut as T};
+    assert_eq!(want, [C, T, T, C], "{want:?}");
 }

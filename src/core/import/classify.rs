@@ -385,7 +385,9 @@ impl Analyser<'_> {
         let stateful = self.stateful;
         for (q, (rq, fq)) in ranked[..p].iter().enumerate() {
             *budget = budget.saturating_sub(1);
-            if *rq <= rank || fq.verdict == f.verdict {
+            // the same verdict decides the same, but a rule that changes a list (or takes
+            // tokens) must still meet exactly the packets it meets in the file
+            if *rq <= rank || fq.verdict == f.verdict && !fq.extra.changes_list() {
                 continue;
             }
             let sq = sw_cond(*rq, fq, &fq.cond, stateful);
@@ -402,10 +404,16 @@ impl Analyser<'_> {
         let sw = sw_cond(rank, f, &c, stateful);
         for (q, (rq, fq)) in ranked.iter().enumerate().skip(p + 1) {
             *budget = budget.saturating_sub(1);
-            if *rq >= rank || fq.verdict == f.verdict {
+            // a later DROP of a trap or guard is not placed yet, and will be a block (at
+            // most after the allows), never merged into the final drop
+            let rq = match *rq {
+                Rank::Drop if fq.extra.trap() || fq.extra.guard => Rank::BlockAllows,
+                rq => rq,
+            };
+            if rq >= rank || fq.verdict == f.verdict && !fq.extra.changes_list() {
                 continue;
             }
-            if sw_cond(*rq, fq, &fq.cond, stateful).overlaps(&sw) {
+            if sw_cond(rq, fq, &fq.cond, stateful).overlaps(&sw) {
                 return Err(q);
             }
         }

@@ -246,7 +246,7 @@ pub(super) fn v6_entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) ->
         .iter_mut()
         .for_each(|l| *l = l.replacen("# ", "# IPv6 file, ", 1));
     let v6_only = !e.more.icmpv6.is_empty() || e.more.protocol == [58];
-    if e.from.is_empty() && e.more.to.is_empty() && !v6_only {
+    if e.from.is_empty() && e.more.to.is_empty() && !v6_only && e.extra.from_set.is_none() {
         e.from.push(Cidr::V6(Ipv6Addr::UNSPECIFIED, 0));
     }
     e.key.push_str("v6");
@@ -255,10 +255,12 @@ pub(super) fn v6_entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) ->
     e
 }
 
-/// `--ipv6`: an IPv4 file's entry without a source (or ICMP types) is pinned to IPv4.
+/// `--ipv6`: an IPv4 file's entry without a source (or ICMP types) is pinned to IPv4. A
+/// check of a trap's list (`from_set`) takes its sources from the list, which only the
+/// file's own family's entries fill (as each family's `recent` lists hold its own).
 pub(super) fn pin_to_v4(e: &mut Entry) {
     let v4_only = !e.icmp.is_empty() || !e.more.icmp_codes.is_empty() || e.more.protocol == [1];
-    if e.from.is_empty() && e.more.to.is_empty() && !v4_only {
+    if e.from.is_empty() && e.more.to.is_empty() && !v4_only && e.extra.from_set.is_none() {
         e.from.push(Cidr::V4(Ipv4Addr::UNSPECIFIED, 0));
     }
 }

@@ -43,7 +43,7 @@ impl EntryExtra {
 
     /// It changes a list as it decides, or takes tokens of a guard's rate (its place must
     /// be kept exactly).
-    fn changes_list(&self) -> bool {
+    pub(super) fn changes_list(&self) -> bool {
         self.add_to_set.is_some() || self.from_set.as_ref().is_some_and(|c| c.refresh) || self.guard
     }
 }
