@@ -1349,3 +1349,26 @@ fn differential_portscan_trap_with_an_invalid_drop_in_one_family() {
     use Verdict::{Connected as C, TimedOut as T};
     assert_eq!(want, [C, T, T, C], "{want:?}");
 }
+
+/// A DROP and a REJECT with a rate before the ACCEPT of the same packets
+/// (`ok-limit-drop.rules`): each takes what is within its rate, and the rest is accepted.
+/// The same connections, one after another, to iptables-restore of the file and to
+/// statewall's import: the same answers, in order.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_drop_and_reject_within_a_rate() {
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps = [
+        (c, 8080),
+        (o, 8080),
+        (c, 8080),
+        (c, 8081),
+        (c, 8081),
+        (o, 8081),
+        (o, 8081),
+    ];
+    let (want, _) = replay("d-ld", "ok-limit-drop.rules", &[8080, 8081], &steps);
+    // the client's SYN and its retransmission take the burst of 2: the rest get in
+    use Verdict::{Connected as C, Refused as R, TimedOut as T};
+    assert_eq!(want, [T, C, C, R, C, R, C], "{want:?}");
+}

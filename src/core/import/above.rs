@@ -5,6 +5,10 @@
 //! dropped or rejected as the rule does; before a wider ACCEPT (or the ACCEPT policy) the rule
 //! itself becomes the allow with the limit, as what it lets through is accepted anyway.
 //! Anything else is refused with why.
+//!
+//! `-m limit R … -j DROP` (or REJECT, or `--hashlimit-upto`) takes the packets within the
+//! rate, and what exceeds it goes on: a block (or reject) with `limit = { …, over =
+//! "continue" }` in its place, kept there as a guard is (`limit_within`).
 
 use super::analyse::{Analyser, FinalRule};
 use super::extra::{covers, iptables_rate, over_of, stateless};
@@ -119,5 +123,50 @@ fn unmarked(c: &super::cond::Cond) -> super::cond::Cond {
             .cloned()
             .collect(),
         ..stateless(c)
+    }
+}
+
+impl Analyser<'_> {
+    /// The DROP or REJECT with a rate (`-m limit`, `--hashlimit-upto`) at `flat[p]`: its
+    /// entry takes what is within the rate, and the rest goes on (module doc).
+    pub(super) fn limit_within(&mut self, flat: &mut [Flat], p: usize, gone: &mut [bool]) {
+        let r = &self.rules[flat[p].rule];
+        let lim = r.extra.limit.clone().expect("a limit");
+        let refuse = |cx: &mut Self, why: String| {
+            cx.error(r.span.clone(), "a DROP or REJECT with a rate statewall cannot map", format!("{why}; statewall maps `-m limit R -j DROP` (or REJECT, or `-m hashlimit --hashlimit-upto R`, per source with `--hashlimit-mode srcip`) as a block (or reject) whose limit lets what exceeds the rate go on (`over = \"continue\"`)"));
+        };
+        let (rate, burst) = match iptables_rate(&lim) {
+            Ok(x) => x,
+            Err(why) => {
+                gone[p] = true;
+                return refuse(self, why);
+            }
+        };
+        let v4 = self.fam == super::Fam::V4;
+        let per = match lim.hash_mode.as_deref() {
+            Some("srcip") => {
+                if v4 && lim.srcmask.as_deref().is_some_and(|m| m != "32") {
+                    gone[p] = true;
+                    return refuse(self, "`--hashlimit-srcmask` below 32 on IPv4: statewall's per-source limit keeps a bucket per IPv4 address".into());
+                }
+                let prefix = lim
+                    .srcmask
+                    .as_deref()
+                    .and_then(|m| m.parse::<u8>().ok())
+                    .filter(|_| !v4)
+                    .unwrap_or(128);
+                format!(", per = \"source\", ipv6_prefix = {prefix}")
+            }
+            _ => {
+                flat[p].extra.global = true;
+                String::new()
+            }
+        };
+        flat[p].extra.limit.push(format!(
+            "{{ rate = \"{rate}\", burst = {burst}{per}, over = \"continue\" }}"
+        ));
+        // it takes tokens as it decides: its place is kept exactly, as a guard's
+        flat[p].extra.guard = true;
+        self.notes.push(format!("line {}: `{}` takes the packets within its rate ({rate}, burst {burst}{}) and lets the rest go on: its entry's limit says `over = \"continue\"`, and it keeps its place among the rules it shares packets with", r.line, crate::core::diag::shorten(&r.text, 80), if per.is_empty() { "" } else { ", per source" }));
     }
 }

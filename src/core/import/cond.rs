@@ -200,6 +200,29 @@ impl Cond {
         Some(neg)
     }
 
+    /// This condition without the parts `given` says already (its protocol, interfaces,
+    /// networks or states): within `given`, the two match the same packets.
+    pub(super) fn beyond(&self, given: &Cond) -> Cond {
+        let clears: [fn(&mut Cond); 6] = [
+            |c| c.proto = None,
+            |c| c.iif = None,
+            |c| c.oif = None,
+            |c| c.src = None,
+            |c| c.dst = None,
+            |c| c.states = None,
+        ];
+        let whole = given.and(self);
+        let mut out = self.clone();
+        for clear in clears {
+            let mut trial = out.clone();
+            clear(&mut trial);
+            if trial != out && given.and(&trial) == whole {
+                out = trial;
+            }
+        }
+        out
+    }
+
     pub(super) fn is_everything(&self) -> bool {
         *self == Cond::default()
     }

@@ -457,6 +457,8 @@ impl Analyser<'_> {
                 self.recent_pair(flat, p, lists, fin, &mut gone);
             } else if r.extra.limit.as_ref().is_some_and(|l| l.above) {
                 self.limit_above(flat, p, fin, &mut gone);
+            } else if r.extra.limit.is_some() && flat[p].verdict != Verdict::Accept {
+                self.limit_within(flat, p, &mut gone);
             } else if r.extra.limit.is_some() {
                 self.limited_accept(flat, p, fin, &mut gone);
             }

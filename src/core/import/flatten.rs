@@ -139,6 +139,16 @@ impl Analyser<'_> {
                     return;
                 }
                 if r.target == Target::Return {
+                    // what the jumps here say already, the RETURN need not (`-p tcp` in a
+                    // chain jumped to for tcp); one that says nothing more returns them all
+                    let own = own.beyond(&prefix);
+                    if own.is_everything() && r.extra.limit.is_none() && r.extra.recent.is_none() {
+                        let l = r.line;
+                        for &j in idx.iter().skip_while(|&&j| j != i).skip(1) {
+                            self.notes.push(format!("line {}: `{}` is never reached for the packets that jump here (the RETURN of line {l} returns them all) and is left out for them", rules[j].line, shorten(&rules[j].text, 80)));
+                        }
+                        return;
+                    }
                     // the rules after it see the rest: none when it returns every packet here
                     match self.return_rule(r, &own).map(|neg| prefix.and(&neg)) {
                         Some(Some(rest)) => prefix = rest,

@@ -236,8 +236,7 @@ impl Parser<'_> {
         };
         // a jump's or a RETURN's limit is judged once the chains are known (`chains.rs`)
         let later = matches!(target, Target::Jump(_) | Target::Return)
-            || d.extra.limit.as_ref().is_some_and(|l| l.above)
-                && matches!(target, Target::Drop | Target::Reject(_));
+            || d.extra.limit.is_some() && matches!(target, Target::Drop | Target::Reject(_));
         if let (Some(l), false) = (
             &d.limit,
             later || matches!(target, Target::Log | Target::Accept),
@@ -261,7 +260,11 @@ impl Parser<'_> {
             return None;
         }
         trap_check(&mut d.cond, &d.extra, &target);
-        if d.extra.limit.as_ref().is_some_and(|l| l.above) {
+        // a DROP or REJECT with a rate takes what exceeds it (`--hashlimit-above`), or what
+        // is within it: never every packet of the rest of its condition
+        if d.extra.limit.as_ref().is_some_and(|l| l.above)
+            || d.extra.limit.is_some() && matches!(target, Target::Drop | Target::Reject(_))
+        {
             d.cond.in_set.push(super::chains::rate_mark(line));
         }
         let comment_id = d.comment.as_ref().map(|c| {
