@@ -1372,3 +1372,11 @@ fn differential_drop_and_reject_within_a_rate() {
     use Verdict::{Connected as C, Refused as R, TimedOut as T};
     assert_eq!(want, [T, C, C, R, C, R, C], "{want:?}");
 }
+
+/// An interface alias label and `localhost` (`ok-alias-localhost.rules`): the same verdicts
+/// as iptables-restore of the file, probe for probe.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_alias_labels_and_localhost() {
+    differential("d-al", "ok-alias-localhost.rules", None, &[22, 53, 80]);
+}

@@ -129,6 +129,16 @@ pub(super) struct Lower {
     pub(super) invalid: bool,
 }
 
+/// Rules that match no packet (an interface alias label, `-i venet0:0`): left out, noted.
+/// A jump or RETURN among them is never taken, so nothing else changes.
+fn matches_nothing(rules: &mut Vec<IptRule>, notes: &mut Notes) {
+    for r in rules.iter().filter(|r| r.never.is_some()) {
+        let name = r.never.as_deref().unwrap_or_default();
+        notes.push(format!("line {}: `{}` matches no packet (no network device is named `{name}`: the kernel refuses `:` in a name, and an alias label is no device) and is left out", r.line, shorten(&r.text, 80)));
+    }
+    rules.retain(|r| r.never.is_none());
+}
+
 /// Rules of the other family's ICMP protocol (`-p icmp` in an ip6tables file, which
 /// ip6tables-restore takes): kept as written, a protocol number no ICMP of this family has;
 /// one note for them all.
@@ -176,6 +186,7 @@ pub(super) fn analyse(
     } = tables;
     let mut notes = Notes::default();
     other_icmp(fam, &rules, &mut notes);
+    matches_nothing(&mut rules, &mut notes);
     fragments(src, &mut rules, &mut diags, &mut notes);
     let clamps = super::mss::clamps(src, &mut rules, &mut diags, &mut notes);
     if !diags.is_empty() {

@@ -193,6 +193,7 @@ fn one_final(v4: &mut Analysis, v6: &mut Analysis, notes: &mut Notes) {
                     comment_id: None,
                     extra: Default::default(),
                     fragment: None,
+                    never: None,
                 }
             }
         };

@@ -63,6 +63,14 @@ fn anywhere_is_none(nets: Vec<Cidr>) -> Vec<Cidr> {
     }
 }
 
+/// An interface alias label as old scripts write it (`venet0:0`, `eth0:1`): a valid name
+/// around one `:`, which no network device's name has.
+fn is_alias(name: &str) -> bool {
+    name.split_once(':').is_some_and(|(dev, label)| {
+        valid_ifname(dev) && !label.is_empty() && !label.contains(':') && valid_ifname(label)
+    })
+}
+
 /// A `-m limit` on a rule that neither logs nor accepts: what, and why.
 pub(super) const LIMIT_ELSEWHERE: (&str, &str) = (
     "`-m limit` on a rule that is neither LOG nor ACCEPT",
@@ -96,6 +104,9 @@ pub(super) struct IptRule {
     /// `-f` (Some(true): non-first fragments only) or `! -f` (Some(false)): decided by the
     /// analysis, which knows whether the file's rules use connection tracking
     pub(super) fragment: Option<bool>,
+    /// the interface no device can have that makes it match no packet (`-i venet0:0`):
+    /// left out, noted (`analyse`)
+    pub(super) never: Option<String>,
 }
 
 /// A rule as its options are read.
@@ -121,6 +132,8 @@ struct Draft {
     reject_with: Option<(String, Range<usize>)>,
     /// `--clamp-mss-to-pmtu` or `--set-mss N` of `-j TCPMSS`
     mss: Option<Mss>,
+    /// an interface no device can have (`-i venet0:0`): the rule matches no packet
+    never: Option<String>,
     /// the options that take one value per rule, as met so far, and those met twice
     given: Vec<&'static str>,
     repeated: Vec<&'static str>,
@@ -287,6 +300,7 @@ impl Parser<'_> {
             comment_id,
             extra: d.extra,
             fragment: d.fragment,
+            never: d.never,
         })
     }
 
@@ -524,6 +538,14 @@ impl Parser<'_> {
                     return Some(None);
                 };
                 let out = t.text.starts_with("-o") || t.text == "--out-interface";
+                // an alias label (`eth0:1`): no device has such a name (the kernel refuses
+                // `:` in one), so the rule matches no packet, and its `!` every packet
+                if is_alias(&v.text) {
+                    if !negated {
+                        d.never = Some(v.text.clone());
+                    }
+                    return Some(Some(i + 2));
+                }
                 if let Some(name) = self.interface(&v) {
                     match (out, negated) {
                         (false, false) => d.cond.iif = name,

@@ -99,6 +99,10 @@ pub(super) fn parse_net(s: &str, fam: Fam) -> Result<Cidr, String> {
     };
     let addr: IpAddr = match (a.parse(), fam) {
         (Ok(addr), _) => addr,
+        // the one host name iptables-restore resolves alike on every host (RFC 6761):
+        // statewall resolves no other
+        (Err(_), Fam::V4) if a.eq_ignore_ascii_case("localhost") => Ipv4Addr::LOCALHOST.into(),
+        (Err(_), Fam::V6) if a.eq_ignore_ascii_case("localhost") => Ipv6Addr::LOCALHOST.into(),
         (Err(_), Fam::V4) => short_v4(a).ok_or_else(|| "not an IP address".to_string())?,
         (Err(_), Fam::V6) => return Err("not an IP address".into()),
     };
@@ -289,6 +293,14 @@ mod tests {
                 &crate::core::services::ServiceDb::builtin()
             ),
             Some(PortRange { lo: 0, hi: 1023 })
+        );
+        assert_eq!(
+            parse_net("localhost", Fam::V4),
+            Ok(Cidr::V4(Ipv4Addr::LOCALHOST, 32))
+        );
+        assert_eq!(
+            parse_net("localhost", Fam::V6),
+            Ok(Cidr::V6(Ipv6Addr::LOCALHOST, 128))
         );
         assert_eq!(
             parse_net("10.1.2.3/255.0.0.0", Fam::V4),
