@@ -1188,57 +1188,47 @@ fn differential_blocklist_input_beside_a_filtering_output() {
     );
 }
 
-/// `--connlimit-mask 0`, and an IPv6 mask of 64 (`ok-connlimit-all.rules` + `.rules6`):
-/// connections kept open from the two clients, to iptables-restore and ip6tables-restore of
-/// the files and to statewall's import of both: the same answers, in order. Port 8080 counts
-/// all sources together (the third open connection is reset whichever client makes it, and
-/// IPv6 has its own count), ssh each IPv4 address and each IPv6 /64 (both clients' IPv6
-/// addresses are in one /64).
-#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
-#[test]
-fn differential_connlimit_of_all_sources_and_of_a_network() {
+/// Connections kept open (`steps`: from a client address to a port), one after another, to
+/// iptables-restore of `rules` (and ip6tables-restore of `rules6`) and to statewall's import
+/// (`--ipv6 rules6`, or `--mirror-ipv6`): their answers must be the same, in order. Returns
+/// them.
+fn held_connections(
+    tag: &str,
+    (rules, rules6): (&str, Option<&str>),
+    steps: &[(IpAddr, u16)],
+) -> Vec<crate::support::Probe> {
     use crate::support::Probe;
     use crate::support::flows::{Echo, connect_from};
-    let file = data_dir().join("ok-connlimit-all.rules");
-    let f6 = data_dir().join("ok-connlimit-all.rules6");
+    let file = data_dir().join(rules);
+    let f6 = rules6.map(|r| data_dir().join(r));
     let (oracle, ours) = (
-        pair_with_two_clients("d-cla-ipt"),
-        pair_with_two_clients("d-cla-sw"),
+        pair_with_two_clients(&format!("{tag}-ipt")),
+        pair_with_two_clients(&format!("{tag}-sw")),
     );
+    let mut ports: Vec<u16> = steps.iter().map(|&(_, p)| p).collect();
+    ports.sort_unstable();
+    ports.dedup();
     let _echo: Vec<Echo> = [&oracle, &ours]
         .iter()
-        .flat_map(|p| [Echo::start(&p.fw, 22), Echo::start(&p.fw, 8080)])
+        .flat_map(|p| ports.iter().map(|&port| Echo::start(&p.fw, port)))
         .collect();
-    for (tool, f) in [(restore_tool(false), &file), (restore_tool(true), &f6)] {
-        oracle
-            .fw
-            .exec([tool.as_str(), f.to_str().unwrap()])
-            .assert_ok();
+    oracle
+        .fw
+        .exec([restore_tool(false).as_str(), file.to_str().unwrap()])
+        .assert_ok();
+    let mut args = vec!["apply", "--force"];
+    match &f6 {
+        Some(f6) => {
+            oracle
+                .fw
+                .exec([restore_tool(true).as_str(), f6.to_str().unwrap()])
+                .assert_ok();
+            args.extend(["--ipv6", f6.to_str().unwrap()]);
+        }
+        None => args.push("--mirror-ipv6"),
     }
-    let ipv6 = ["apply", "--force", "--ipv6", f6.to_str().unwrap()];
-    let mut args = ipv6.to_vec();
     args.push(file.to_str().unwrap());
     statewall(&ours.fw, args).assert_ok();
-    let (c4, o4, c6, o6): (IpAddr, IpAddr, IpAddr, IpAddr) = (
-        CLIENT_V4.into(),
-        OTHER_V4.into(),
-        CLIENT_V6.into(),
-        OTHER_V6.into(),
-    );
-    let steps = [
-        (c4, 8080),
-        (o4, 8080),
-        (c4, 8080),
-        (o4, 8080),
-        (c6, 8080),
-        (c4, 22),
-        (c4, 22),
-        (c4, 22),
-        (o4, 22),
-        (c6, 22),
-        (o6, 22),
-        (c6, 22),
-    ];
     let run = |pair: &Pair| {
         let mut kept = Vec::new();
         let answers: Vec<Probe> = steps
@@ -1262,13 +1252,63 @@ fn differential_connlimit_of_all_sources_and_of_a_network() {
     };
     let (want, _kept_ipt) = run(&oracle);
     let (got, _kept_sw) = run(&ours);
-    assert_eq!(want, got, "iptables (left) and statewall (right) differ");
-    use Probe::{Connected as C, Refused as R};
+    assert_eq!(
+        want, got,
+        "{rules}: iptables (left) and statewall (right) differ"
+    );
+    want
+}
+
+/// `--connlimit-mask 0`, and an IPv6 mask of 64 (`ok-connlimit-all.rules` + `.rules6`):
+/// connections kept open from the two clients ([`held_connections`]). Port 8080 counts all
+/// sources together (the third open connection is reset whichever client makes it, and
+/// IPv6 has its own count), ssh each IPv4 address and each IPv6 /64 (both clients' IPv6
+/// addresses are in one /64).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_connlimit_of_all_sources_and_of_a_network() {
+    use crate::support::Probe::{Connected as C, Refused as R};
+    let (c4, o4, c6, o6): (IpAddr, IpAddr, IpAddr, IpAddr) = (
+        CLIENT_V4.into(),
+        OTHER_V4.into(),
+        CLIENT_V6.into(),
+        OTHER_V6.into(),
+    );
+    let steps = [
+        (c4, 8080),
+        (o4, 8080),
+        (c4, 8080),
+        (o4, 8080),
+        (c6, 8080),
+        (c4, 22),
+        (c4, 22),
+        (c4, 22),
+        (o4, 22),
+        (c6, 22),
+        (o6, 22),
+        (c6, 22),
+    ];
+    let files = ("ok-connlimit-all.rules", Some("ok-connlimit-all.rules6"));
+    let want = held_connections("d-cla", files, &steps);
     assert_eq!(
         want,
         [C, C, R, R, C, C, C, R, C, C, C, R],
         "the counts held"
     );
+}
+
+/// A count of bare SYNs with the ACCEPT policy after it (`ok-connlimit-accept-policy.rules`):
+/// the rule itself becomes the allow. Connections kept open from both clients: the third is
+/// reset whichever client makes it, as through iptables.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_connlimit_before_the_accept_policy() {
+    use crate::support::Probe::{Connected as C, Refused as R};
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps = [(c, 8080), (o, 8080), (o, 8080), (c, 8080)];
+    let files = ("ok-connlimit-accept-policy.rules", None);
+    let want = held_connections("d-clp", files, &steps);
+    assert_eq!(want, [C, C, R, R], "the count held");
 }
 
 /// A limited ICMP accept after the ESTABLISHED,RELATED accept in a chain read in the file's

@@ -106,7 +106,7 @@ impl Analyser<'_> {
         &mut self,
         flat: &mut [Flat],
         p: usize,
-        _fin: FinalRule,
+        fin: FinalRule,
         gone: &mut [bool],
     ) {
         let r = &self.rules[flat[p].rule];
@@ -156,6 +156,32 @@ impl Analyser<'_> {
                 && Cond::without_states(&flat[q].cond) == Cond::without_states(&cond)
                 && flat[q].cond.states.is_none_or(|s| s & CtStates::NEW != 0)
         });
+        // when every later rule for these packets accepts, up to one that takes them all
+        // (or the ACCEPT policy), the rule itself becomes the allow: what it does not
+        // reject is accepted anyway
+        let wider = {
+            let later = (p + 1..flat.len()).filter(|&n| flat[n].cond.overlaps(&cond));
+            let mut end = None;
+            for n in later {
+                if flat[n].verdict != Verdict::Accept || !self.decides_all(&flat[n]) {
+                    end = Some(false);
+                    break;
+                }
+                if super::extra::covers(&flat[n].cond, &cond) {
+                    end = Some(true);
+                    break;
+                }
+            }
+            end.unwrap_or(fin.1 == Verdict::Accept)
+        };
+        let q = match q {
+            None if wider => {
+                gone[p] = false;
+                flat[p].verdict = Verdict::Accept;
+                Some(p)
+            }
+            q => q,
+        };
         let Some(q) = q else {
             let what = match next {
                 Some(n) => format!("line {}", self.rules[flat[n].rule].line),
@@ -187,7 +213,12 @@ impl Analyser<'_> {
         };
         flat[q].extra.connections = Some(format!("{{ max = {max}, {per}, over = \"{over}\" }}"));
         let (cl, al) = (r.line, self.rules[flat[q].rule].line);
-        self.notes.push(format!("line {cl}: `{}` becomes the `connections` of line {al}'s allow: at most {max} connections at once {each}, a NEW one beyond them {}", shorten(&r.text, 80), if over == "drop" { "dropped" } else { "rejected" }));
+        let whose = if q == p {
+            "an allow of what it does not refuse, as every later rule for its packets accepts them, with `connections`".to_string()
+        } else {
+            format!("the `connections` of line {al}'s allow")
+        };
+        self.notes.push(format!("line {cl}: `{}` becomes {whose}: at most {max} connections at once {each}, a NEW one beyond them {}", shorten(&r.text, 80), if over == "drop" { "dropped" } else { "rejected" }));
     }
 }
 
