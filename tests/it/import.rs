@@ -1420,3 +1420,17 @@ fn differential_drop_and_reject_within_a_rate() {
 fn differential_alias_labels_and_localhost() {
     differential("d-al", "ok-alias-localhost.rules", None, &[22, 53, 80]);
 }
+
+/// The ssh brute-force pair before an interface's ACCEPT and the ACCEPT policy
+/// (`ok-recent-accept-policy.rules`): the check itself is the allow. The same connections,
+/// one after another, to iptables-restore of the file and to statewall's import: the same
+/// answers (each source's third is dropped).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_recent_pair_before_the_accept_policy() {
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps = [(c, 8080), (c, 8080), (o, 8080), (c, 8080), (o, 8080)];
+    let (want, _) = replay("d-rap", "ok-recent-accept-policy.rules", &[8080], &steps);
+    use Verdict::{Connected as C, TimedOut as T};
+    assert_eq!(want, [C, C, C, T, C], "{want:?}");
+}

@@ -11,7 +11,7 @@
 //! "continue" }` in its place, kept there as a guard is (`limit_within`).
 
 use super::analyse::{Analyser, FinalRule};
-use super::extra::{covers, iptables_rate, over_of, stateless};
+use super::extra::{iptables_rate, over_of, stateless};
 use super::flatten::{Flat, Verdict};
 use crate::core::model::LIMITS_MAX;
 use crate::core::plan::CtStates;
@@ -50,12 +50,7 @@ impl Analyser<'_> {
                 && unmarked(&flat[q].cond) == unmarked(&cond)
                 && flat[q].cond.states.is_none_or(|s| s & CtStates::NEW != 0)
         });
-        let wider = match q {
-            None => fin.1 == Verdict::Accept,
-            Some(q) => {
-                flat[q].verdict == Verdict::Accept && decides_all(q) && covers(&flat[q].cond, &cond)
-            }
-        };
+        let wider = self.accepted_after(flat, p + 1, &cond, fin);
         // else a guard: the rule itself, taking only what exceeds the rate
         let allow = match (same, wider) {
             (Some(q), _) => Some(q),

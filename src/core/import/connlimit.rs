@@ -159,21 +159,7 @@ impl Analyser<'_> {
         // when every later rule for these packets accepts, up to one that takes them all
         // (or the ACCEPT policy), the rule itself becomes the allow: what it does not
         // reject is accepted anyway
-        let wider = {
-            let later = (p + 1..flat.len()).filter(|&n| flat[n].cond.overlaps(&cond));
-            let mut end = None;
-            for n in later {
-                if flat[n].verdict != Verdict::Accept || !self.decides_all(&flat[n]) {
-                    end = Some(false);
-                    break;
-                }
-                if super::extra::covers(&flat[n].cond, &cond) {
-                    end = Some(true);
-                    break;
-                }
-            }
-            end.unwrap_or(fin.1 == Verdict::Accept)
-        };
+        let wider = self.accepted_after(flat, p + 1, &cond, fin);
         let q = match q {
             None if wider => {
                 gone[p] = false;

@@ -327,6 +327,36 @@ impl Analyser<'_> {
         let x = &self.rules[f.rule].extra;
         x.limit.is_none() && x.recent.is_none() && x.connlimit.is_none() && f.cond.in_set.is_empty()
     }
+
+    /// Whether every packet of `cond` that goes past `flat[..from]` is accepted: each rule
+    /// from `from` on that meets some of them (not all taken by such an accept before it)
+    /// accepts every packet it matches, up to one that takes them all, or the final rule
+    /// accepts.
+    pub(super) fn accepted_after(
+        &self,
+        flat: &[Flat],
+        from: usize,
+        cond: &Cond,
+        fin: FinalRule,
+    ) -> bool {
+        let mut taken: Vec<&Cond> = Vec::new();
+        for f in &flat[from.min(flat.len())..] {
+            let Some(both) = f.cond.and(cond) else {
+                continue;
+            };
+            if taken.iter().any(|t| covers(t, &both)) {
+                continue;
+            }
+            if f.verdict != Verdict::Accept || !self.decides_all(f) {
+                return false;
+            }
+            if covers(&f.cond, cond) {
+                return true;
+            }
+            taken.push(&f.cond);
+        }
+        fin.1 == Verdict::Accept
+    }
 }
 
 /// Whether `a` matches every packet `b` matches (only when that is proven).

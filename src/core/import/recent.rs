@@ -182,15 +182,9 @@ impl Analyser<'_> {
         if let Some(q) = q.filter(|&q| fits(q)) {
             return Ok((q, over));
         }
-        let decides_all = |q: usize| self.decides_all(&flat[q]);
-        let accepts_all = match q {
-            None => fin.1 == Verdict::Accept,
-            Some(q) => {
-                flat[q].verdict == Verdict::Accept
-                    && decides_all(q)
-                    && super::extra::covers(&flat[q].cond, cond)
-            }
-        };
+        // every rule after the checks accepts what it meets of these packets (up to one that
+        // accepts them all, or the ACCEPT policy): the check itself is the allow
+        let accepts_all = self.accepted_after(flat, q.unwrap_or(flat.len()), cond, fin);
         let alone =
             !(0..flat.len()).any(|k| k != p && flat[k].cond == *cond && self.sibling(flat, k, rec));
         if accepts_all && alone {
