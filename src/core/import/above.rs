@@ -57,26 +57,15 @@ impl Analyser<'_> {
             (None, true) => Some(p),
             (None, false) => None,
         };
-        let v4 = self.fam == super::Fam::V4;
-        let (limit, how) = match lim.hash_mode.as_deref() {
-            Some("srcip") => {
-                let prefix = lim
-                    .srcmask
-                    .as_deref()
-                    .and_then(|m| m.parse::<u8>().ok())
-                    .filter(|_| !v4)
-                    .unwrap_or(128);
-                if v4 && lim.srcmask.as_deref().is_some_and(|m| m != "32") {
-                    return refuse(self, "`--hashlimit-srcmask` below 32 on IPv4: statewall's per-source limit keeps a bucket per IPv4 address".into());
-                }
-                (
-                    format!(
-                        "{{ rate = \"{rate}\", burst = {burst}, per = \"source\", ipv6_prefix = {prefix}, over = \"{over}\" }}"
-                    ),
-                    "per source",
-                )
-            }
-            _ => (
+        let (limit, how) = match lim.per_source(self.fam) {
+            Err(why) => return refuse(self, why),
+            Ok(Some(prefix)) => (
+                format!(
+                    "{{ rate = \"{rate}\", burst = {burst}, per = \"source\", ipv6_prefix = {prefix}, over = \"{over}\" }}"
+                ),
+                "per source",
+            ),
+            Ok(None) => (
                 format!("{{ rate = \"{rate}\", burst = {burst}, over = \"{over}\" }}"),
                 "for the entry as a whole",
             ),
@@ -137,22 +126,13 @@ impl Analyser<'_> {
                 return refuse(self, why);
             }
         };
-        let v4 = self.fam == super::Fam::V4;
-        let per = match lim.hash_mode.as_deref() {
-            Some("srcip") => {
-                if v4 && lim.srcmask.as_deref().is_some_and(|m| m != "32") {
-                    gone[p] = true;
-                    return refuse(self, "`--hashlimit-srcmask` below 32 on IPv4: statewall's per-source limit keeps a bucket per IPv4 address".into());
-                }
-                let prefix = lim
-                    .srcmask
-                    .as_deref()
-                    .and_then(|m| m.parse::<u8>().ok())
-                    .filter(|_| !v4)
-                    .unwrap_or(128);
-                format!(", per = \"source\", ipv6_prefix = {prefix}")
+        let per = match lim.per_source(self.fam) {
+            Err(why) => {
+                gone[p] = true;
+                return refuse(self, why);
             }
-            _ => {
+            Ok(Some(prefix)) => format!(", per = \"source\", ipv6_prefix = {prefix}"),
+            Ok(None) => {
                 flat[p].extra.global = true;
                 String::new()
             }

@@ -58,6 +58,27 @@ pub(super) struct LimitOpts {
     pub(super) other: Vec<String>,
 }
 
+impl LimitOpts {
+    /// Who the rate is for: `Ok(Some(prefix))` per source (`--hashlimit-mode srcip`, IPv6
+    /// sources by `--hashlimit-srcmask`, 128 without), `Ok(None)` for the rule as a whole;
+    /// Err for an IPv4 mask below 32, a bucket per network statewall does not keep.
+    pub(super) fn per_source(&self, fam: super::Fam) -> Result<Option<u8>, String> {
+        let v4 = fam == super::Fam::V4;
+        if let Some(m) = self.srcmask.as_deref().filter(|m| v4 && *m != "32") {
+            return Err(format!(
+                "`--hashlimit-srcmask {m}` on IPv4: statewall's per-source limit keeps a bucket per IPv4 address, not per IPv4 network"
+            ));
+        }
+        Ok((self.hash_mode.as_deref() == Some("srcip")).then(|| {
+            self.srcmask
+                .as_deref()
+                .and_then(|m| m.parse::<u8>().ok())
+                .filter(|_| !v4)
+                .unwrap_or(128)
+        }))
+    }
+}
+
 /// `-m recent …` as written.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Recent {
@@ -688,29 +709,19 @@ impl Analyser<'_> {
             ),
         };
         let line = r.line;
-        let v4_mask = lim
-            .srcmask
-            .as_deref()
-            .filter(|m| self.fam == super::Fam::V4 && *m != "32");
-        if let Some(m) = v4_mask {
-            self.error(r.span.clone(), format!("`--hashlimit-srcmask {m}` on IPv4"), "statewall's per-source limit keeps a bucket per IPv4 address; a bucket per IPv4 network cannot be imported");
-            gone[p] = true;
-            return;
-        }
-        match lim.hash_mode.as_deref() {
+        match lim.per_source(self.fam) {
+            Err(why) => {
+                self.error(r.span.clone(), why, "write the limit per source address (or drop the mask), or for the rule as a whole");
+                gone[p] = true;
+            }
             // hashlimit by source: a bucket per source address (its mask: a prefix)
-            Some("srcip") => {
-                let (v4, v6) = (self.fam == super::Fam::V4, lim.srcmask.as_deref());
-                let prefix = v6
-                    .and_then(|m| m.parse::<u8>().ok())
-                    .filter(|_| !v4)
-                    .unwrap_or(128);
+            Ok(Some(prefix)) => {
                 flat[p].extra.limit = vec![format!(
                     "{{ rate = \"{rate}\", burst = {burst}, per = \"source\", ipv6_prefix = {prefix}, over = \"{over}\" }}"
                 )];
                 self.notes.push(format!("line {line}: `-m hashlimit` by source becomes the allow's per-source limit ({rate}, burst {burst}): a token bucket per source, as hashlimit's; what exceeds it is {done}"));
             }
-            _ => {
+            Ok(None) => {
                 flat[p].extra.limit = vec![format!(
                     "{{ rate = \"{rate}\", burst = {burst}, over = \"{over}\" }}"
                 )];
