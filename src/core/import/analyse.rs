@@ -419,6 +419,23 @@ fn says_something(src: &str, tables: &Tables, diags: &mut Diags) {
             .iter()
             .any(|r| FILTER_CHAINS.contains(&r.chain.as_str()));
     if !said {
+        // rules only in chains of its own (ufw's `user.rules`): jumped to from rules that
+        // are not in this file, so loading it leaves INPUT as it was
+        let mut seen = HashSet::new();
+        let own: Vec<&str> = tables
+            .rules
+            .iter()
+            .map(|r| r.chain.as_str())
+            .filter(|c| seen.insert(*c))
+            .collect();
+        let help = match own.len() {
+            0 => help.to_string(),
+            n => format!(
+                "its rules are in chains no built-in chain of this file jumps to ({}{}), so iptables-restore of it leaves INPUT, FORWARD and OUTPUT without rules and with the policies they had; import the whole ruleset as `iptables-save` prints it on the host (for ufw: its before, user and after rules together)",
+                own[..n.min(3)].join(", "),
+                if n > 3 { ", …" } else { "" }
+            ),
+        };
         diags.push(
             Diagnostic::error(
                 filter.clone(),
