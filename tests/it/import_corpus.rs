@@ -1130,7 +1130,8 @@ fn import_corpus_facts_of_a_file() {
     // as statewall reads it)
     let mirrored = mirror_to_v6(
         "*filter\n[0:0] -A INPUT -s 10.0.0.0/8 -j ACCEPT\n-A INPUT -s 172.16.0/24 -j DROP\n\
-         [5:300] -A INPUT -s 0/0 -p tcp --dport 22 -j ACCEPT\n-A INPUT ! -s 0.0.0.0/0 -j DROP\nCOMMIT\n",
+         [5:300] -A INPUT -s 0/0 -p tcp --dport 22 -j ACCEPT\n-A INPUT ! -s 0.0.0.0/0 -j DROP\n\
+         -A OUTPUT -d localhost -j ACCEPT\nCOMMIT\n",
     );
     assert!(
         mirrored.starts_with("*filter\n-A INPUT -p tcp --dport 22 -j ACCEPT\n-I INPUT 1"),

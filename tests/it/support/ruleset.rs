@@ -499,10 +499,12 @@ pub fn most_used(names: &[String], avoid: &str) -> Option<String> {
 
 /// The IPv4 file as ip6tables would say what `--mirror-ipv6` promises (see the module docs).
 /// An IPv4 address or network as iptables reads one: dotted, or short (`172.16.0/24`, `0/0`:
-/// the missing bytes are zeros).
+/// the missing bytes are zeros), or `localhost`.
 fn v4_text(a: &str) -> bool {
     let host = a.split('/').next().unwrap_or("");
-    Net::parse(a).is_some_and(|n| n.addr.is_ipv4())
+    // the one name statewall resolves: 127.0.0.1 in an iptables file
+    host.eq_ignore_ascii_case("localhost")
+        || Net::parse(a).is_some_and(|n| n.addr.is_ipv4())
         || (!host.is_empty()
             && host.split('.').count() <= 4
             && host
