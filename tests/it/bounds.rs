@@ -213,18 +213,18 @@ fn a_long_line_is_shown_as_a_window_around_the_problem() {
     let p = dir.write(
         "policy.toml",
         format!(
-            "[[allow]]\nname = \"web\"\ntcp = [{}, 0]\n",
+            "[[allow]]\nname = \"web\"\ntcp = [{}, 70000]\n",
             ports.join(", ")
         ),
     );
     let out = statewall(&[OsStr::new("check"), p.as_os_str()]);
     assert_eq!(out.code, Some(1), "{out}");
     assert!(
-        out.stderr.contains("error: port 0 is out of range\n"),
+        out.stderr.contains("error: port 70000 is out of range\n"),
         "{out}"
     );
     assert!(out.stderr.contains(" 3 | …"), "the line is cut: {out}");
-    assert!(out.stderr.contains("59999, 60000, 0]\n"), "{out}");
+    assert!(out.stderr.contains("59999, 60000, 70000]\n"), "{out}");
     assert!(widest_excerpt(&out.stderr) <= 210, "{out}");
 }
 
