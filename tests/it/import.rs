@@ -1434,3 +1434,12 @@ fn differential_recent_pair_before_the_accept_policy() {
     use Verdict::{Connected as C, TimedOut as T};
     assert_eq!(want, [C, C, C, T, C], "{want:?}");
 }
+
+/// RETURNs whose condition the jumps imply (`ok-return-implied.rules`): the rules after a
+/// RETURN that returns every packet there are never reached (port 80 and ping get in). The
+/// same verdicts as iptables-restore of the file, probe for probe.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_returns_the_jumps_imply() {
+    differential("d-ri", "ok-return-implied.rules", None, &[22, 80, 8080]);
+}
