@@ -552,3 +552,28 @@ fn set_add_reads_a_flood_of_bad_elements_and_says_so_briefly() {
         out.stderr.len()
     );
 }
+
+/// Forty thousand TCPMSS rules after an ACCEPT of FORWARD: each is refused where written
+/// (the first shown in full, the rest counted), found in one pass over the file.
+#[test]
+fn forty_thousand_tcpmss_rules_after_an_accept_are_refused_in_one_pass() {
+    let dir = Dir::new("mss");
+    let mut text = String::from("*filter\n:FORWARD DROP [0:0]\n-A FORWARD -i lan0 -j ACCEPT\n");
+    for _ in 0..40_000u32 {
+        text.push_str("-A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu\n");
+    }
+    text.push_str("COMMIT\n");
+    let p = dir.write("mss.rules", text);
+    let out = statewall(&[
+        OsStr::new("import"),
+        OsStr::new("--mirror-ipv6"),
+        p.as_os_str(),
+    ]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr
+            .contains("error: `-j TCPMSS` after line 3, which lets some packets through"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("more, by kind:"), "{out}");
+}

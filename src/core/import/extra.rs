@@ -360,6 +360,9 @@ impl Analyser<'_> {
         cond: &Cond,
         fin: FinalRule,
     ) -> bool {
+        // the accepts that took some of them: a few are looked at, more make the answer no
+        // (a refusal, never a wrong reading), so that a chain of many stays linear
+        const TAKEN_MAX: usize = 32;
         let mut taken: Vec<&Cond> = Vec::new();
         for f in &flat[from.min(flat.len())..] {
             let Some(both) = f.cond.and(cond) else {
@@ -367,6 +370,9 @@ impl Analyser<'_> {
             };
             if taken.iter().any(|t| covers(t, &both)) {
                 continue;
+            }
+            if taken.len() == TAKEN_MAX {
+                return false;
             }
             if f.verdict != Verdict::Accept || !self.decides_all(f) {
                 return false;

@@ -29,8 +29,22 @@ pub(super) fn clamps(
         ..Cond::default()
     };
     let mut gone = vec![false; rules.len()];
+    // FORWARD's and OUTPUT's first rule that lets packets through or sends them elsewhere
+    let mut open: [Option<u32>; 2] = [None, None];
     for (i, r) in rules.iter().enumerate() {
         let Target::Mss(mss) = r.target else {
+            let at = match r.chain.as_str() {
+                "FORWARD" => 0,
+                "OUTPUT" => 1,
+                _ => continue,
+            };
+            let passes = !matches!(
+                r.target,
+                Target::Drop | Target::Reject(_) | Target::Log | Target::Count
+            );
+            if passes && open[at].is_none() {
+                open[at] = Some(r.line);
+            }
             continue;
         };
         gone[i] = true;
@@ -63,18 +77,10 @@ pub(super) fn clamps(
             );
             continue;
         }
-        let before = rules[..i].iter().find(|b| {
-            b.chain == r.chain
-                && !matches!(
-                    b.target,
-                    Target::Drop | Target::Reject(_) | Target::Log | Target::Count | Target::Mss(_)
-                )
-        });
-        if let Some(b) = before {
+        if let Some(line) = open[slot] {
             refuse(
                 format!(
-                    "`-j TCPMSS` after line {}, which lets some packets through or sends them elsewhere",
-                    b.line
+                    "`-j TCPMSS` after line {line}, which lets some packets through or sends them elsewhere"
                 ),
                 "iptables clamps only the SYNs that reach the TCPMSS rule, and statewall's clamp_mss is the first rule of its chain: move the TCPMSS rule before every ACCEPT and jump of its chain",
             );

@@ -331,12 +331,11 @@ impl Analyser<'_> {
         // later one would have met it, and the others never meet it (`-s LAN … -j GUARD`,
         // then `-i usb0 … -j GUARD`), so each allow's per-source limit counts what the list
         // counts; statewall keeps the allows in the file's order
+        // (covering is transitive: each way against the next one says it for every pair)
         ways.sort_by_key(|&(_, w)| w);
-        let nested = ways.iter().enumerate().all(|(i, (a, _))| {
-            ways[i + 1..]
-                .iter()
-                .all(|(b, _)| covers(&unsourced(a), &unsourced(b)))
-        });
+        let nested = ways
+            .windows(2)
+            .all(|p| covers(&unsourced(p[0].0), &unsourced(p[1].0)));
         if nested {
             return None;
         }
