@@ -99,6 +99,9 @@ pub(super) struct Analyser<'s> {
     /// the DROPs that fit no block place in the chain being analysed: the rule, and for
     /// each place the rule that stops it there (`classify`)
     pub(super) unplaced: Vec<(usize, Vec<(&'static str, usize)>)>,
+    /// the RETURNs that return every packet their jumps send, whose cut rules are noted
+    /// (once each, however many jumps lead there)
+    pub(super) returned_all: HashSet<usize>,
 }
 
 impl Analyser<'_> {
@@ -205,6 +208,7 @@ pub(super) fn analyse(
         lower,
         side: Vec::new(),
         unplaced: Vec::new(),
+        returned_all: HashSet::new(),
     };
     let mut used = HashSet::new();
     let mut chains = Vec::new();

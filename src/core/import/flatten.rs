@@ -144,7 +144,14 @@ impl Analyser<'_> {
                     let own = own.beyond(&prefix);
                     if own.is_everything() && r.extra.limit.is_none() && r.extra.recent.is_none() {
                         let l = r.line;
-                        for &j in idx.iter().skip_while(|&&j| j != i).skip(1) {
+                        // noted once, however many jumps lead here
+                        let cut: &[usize] = if self.returned_all.insert(i) {
+                            let at = idx.iter().position(|&j| j == i).unwrap_or(idx.len());
+                            &idx[(at + 1).min(idx.len())..]
+                        } else {
+                            &[]
+                        };
+                        for &j in cut {
                             self.notes.push(format!("line {}: `{}` is never reached for the packets that jump here (the RETURN of line {l} returns them all) and is left out for them", rules[j].line, shorten(&rules[j].text, 80)));
                         }
                         return;
