@@ -1036,7 +1036,8 @@ fn differential_hashlimit_above() {
 }
 
 /// A syn-flood chain (`ok-guard.rules`: `-m limit --limit 2/min --limit-burst 4 -j RETURN`,
-/// then DROP, for every SYN): the same connections, in order, to iptables-restore of the file
+/// then DROP, for every SYN; `ok-guard-logdrop.rules`: the same whose rest jumps to a chain
+/// that logs and drops): the same connections, in order, to iptables-restore of the file
 /// and to its import — the first four SYNs, from either source, get through to the accept
 /// after the guard; the ones beyond the rate are dropped, for everyone.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
@@ -1051,9 +1052,14 @@ fn differential_syn_flood_guard() {
         (o, 8080),
         (c, 8080),
     ];
-    let (want, _) = replay("d-guard", "ok-guard.rules", &[8080], &steps);
-    use Verdict::{Connected as C, TimedOut as T};
-    assert_eq!(want, [C, C, C, C, T, T], "{want:?}");
+    for (tag, file) in [
+        ("d-guard", "ok-guard.rules"),
+        ("d-gld", "ok-guard-logdrop.rules"),
+    ] {
+        let (want, _) = replay(tag, file, &[8080], &steps);
+        use Verdict::{Connected as C, TimedOut as T};
+        assert_eq!(want, [C, C, C, C, T, T], "{file}: {want:?}");
+    }
 }
 
 /// DROPs and REJECTs of NEW and INVALID packets (`ok-new-invalid.rules`): blocks right after
@@ -1343,27 +1349,6 @@ fn differential_recent_guard_reached_by_nested_ways() {
         (o, 8080),
     ];
     let (want, _) = replay("d-rnw", "ok-recent-nested-ways.rules", &[8080], &steps);
-    use Verdict::{Connected as C, TimedOut as T};
-    assert_eq!(want, [C, C, C, C, T, T], "{want:?}");
-}
-
-/// A syn-flood chain whose rest jumps to a LOGDROP chain (`ok-guard-logdrop.rules`): a
-/// guard as with a plain DROP. The same connections from two clients, one after another,
-/// to iptables-restore of the file and to statewall's import: the same answers, past the
-/// burst of 4 too.
-#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
-#[test]
-fn differential_syn_flood_guard_through_a_logdrop_chain() {
-    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
-    let steps = [
-        (c, 8080),
-        (c, 8080),
-        (o, 8080),
-        (c, 8080),
-        (o, 8080),
-        (c, 8080),
-    ];
-    let (want, _) = replay("d-gld", "ok-guard-logdrop.rules", &[8080], &steps);
     use Verdict::{Connected as C, TimedOut as T};
     assert_eq!(want, [C, C, C, C, T, T], "{want:?}");
 }
