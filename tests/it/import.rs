@@ -870,19 +870,10 @@ fn replay_steps(tag: &str, rules: &str, listen: &[u16], steps: &[Step]) -> (Vec<
     replay_files(tag, (rules, None), listen, steps)
 }
 
-/// [`replay_steps`] of `rules` and, when given, its ip6tables file `rules6` (loaded by
-/// ip6tables-restore, and `--ipv6` to statewall; else `--mirror-ipv6`).
-fn replay_files(
-    tag: &str,
-    (rules, rules6): (&str, Option<&str>),
-    listen: &[u16],
-    steps: &[Step],
-) -> (Vec<Verdict>, Pair) {
+/// iptables-restore of `rules` (and ip6tables-restore of `rules6`) in `oracle`, and
+/// statewall's import of them (`--ipv6 rules6`, or `--mirror-ipv6`) applied in `ours`.
+fn load_both((oracle, ours): (&Pair, &Pair), (rules, rules6): (&str, Option<&str>)) {
     let file = data_dir().join(rules);
-    let oracle = pair_with_two_clients(&format!("{tag}-ipt"));
-    let ours = pair_with_two_clients(&format!("{tag}-sw"));
-    let _l1 = listen_tcp(&oracle.fw, listen);
-    let _l2 = listen_tcp(&ours.fw, listen);
     oracle
         .fw
         .exec([restore_tool(false).as_str(), file.to_str().unwrap()])
@@ -901,6 +892,21 @@ fn replay_files(
     }
     args.push(file.to_str().unwrap());
     statewall(&ours.fw, args).assert_ok();
+}
+
+/// [`replay_steps`] of `rules` and, when given, its ip6tables file `rules6` (loaded by
+/// ip6tables-restore, and `--ipv6` to statewall; else `--mirror-ipv6`).
+fn replay_files(
+    tag: &str,
+    (rules, rules6): (&str, Option<&str>),
+    listen: &[u16],
+    steps: &[Step],
+) -> (Vec<Verdict>, Pair) {
+    let oracle = pair_with_two_clients(&format!("{tag}-ipt"));
+    let ours = pair_with_two_clients(&format!("{tag}-sw"));
+    let _l1 = listen_tcp(&oracle.fw, listen);
+    let _l2 = listen_tcp(&ours.fw, listen);
+    load_both((&oracle, &ours), (rules, rules6));
     let run = |pair: &Pair| -> Vec<Verdict> {
         let mut answers = Vec::new();
         for step in steps {
@@ -1205,8 +1211,6 @@ fn held_connections(
 ) -> Vec<crate::support::Probe> {
     use crate::support::Probe;
     use crate::support::flows::{Echo, connect_from};
-    let file = data_dir().join(rules);
-    let f6 = rules6.map(|r| data_dir().join(r));
     let (oracle, ours) = (
         pair_with_two_clients(&format!("{tag}-ipt")),
         pair_with_two_clients(&format!("{tag}-sw")),
@@ -1218,23 +1222,7 @@ fn held_connections(
         .iter()
         .flat_map(|p| ports.iter().map(|&port| Echo::start(&p.fw, port)))
         .collect();
-    oracle
-        .fw
-        .exec([restore_tool(false).as_str(), file.to_str().unwrap()])
-        .assert_ok();
-    let mut args = vec!["apply", "--force"];
-    match &f6 {
-        Some(f6) => {
-            oracle
-                .fw
-                .exec([restore_tool(true).as_str(), f6.to_str().unwrap()])
-                .assert_ok();
-            args.extend(["--ipv6", f6.to_str().unwrap()]);
-        }
-        None => args.push("--mirror-ipv6"),
-    }
-    args.push(file.to_str().unwrap());
-    statewall(&ours.fw, args).assert_ok();
+    load_both((&oracle, &ours), (rules, rules6));
     let run = |pair: &Pair| {
         let mut kept = Vec::new();
         let answers: Vec<Probe> = steps
