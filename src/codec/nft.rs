@@ -252,6 +252,7 @@ numbers! {
     // enum nft_dynset_ops
     NFT_DYNSET_OP_ADD: u32 = 0;
     NFT_DYNSET_OP_UPDATE: u32 = 1;
+    NFT_DYNSET_OP_DELETE: u32 = 2;
 
     // enum nft_dynset_attributes
     NFTA_DYNSET_SET_NAME: u16 = 1;

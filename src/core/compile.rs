@@ -572,16 +572,33 @@ enum Entry {
     Other,
 }
 
-/// The matches of an entry's own rule, fed to live sets: a block's `refresh` and
-/// `add_to_set` end it with `update @ip4_<set> { ip saddr }` (a key of one family: one rule
-/// per family when no other match implies it). Unchanged for an entry with neither.
+/// The matches of an entry's own rule, fed to live sets: `remove_from_set` ends it with
+/// `delete @ip4_<set> { ip saddr }`, then a block's `refresh` and `add_to_set` with `update
+/// @ip4_<set> { ip saddr }` (a key of one family: one rule per family when no other match
+/// implies it). The deletes come first: they always match, where an update of a full set
+/// does not, and the packet's source leaves the sets it should leave either way.
+/// Unchanged for an entry with none.
 fn feeding(svc: &Service, matches: Vec<Match>) -> Vec<Vec<Match>> {
     let refresh = svc.from_set.as_deref().filter(|_| svc.more.refresh);
-    let sets: Vec<LiveName> = refresh
+    let named = |names: Vec<&str>, remove: bool| -> Vec<(LiveName, bool)> {
+        names
+            .into_iter()
+            .filter_map(LiveName::hosts)
+            .map(|n| (n, remove))
+            .collect()
+    };
+    let mut sets = named(
+        svc.more
+            .remove_from_set
+            .iter()
+            .map(String::as_str)
+            .collect(),
+        true,
+    );
+    let updated = refresh
         .into_iter()
-        .chain(svc.more.add_to_set.as_deref())
-        .filter_map(LiveName::hosts)
-        .collect();
+        .chain(svc.more.add_to_set.iter().map(String::as_str));
+    sets.extend(named(updated.collect(), false));
     if sets.is_empty() {
         return vec![matches];
     }
@@ -589,7 +606,10 @@ fn feeding(svc: &Service, matches: Vec<Match>) -> Vec<Vec<Match>> {
         .into_iter()
         .map(|v6| {
             let mut m = matches.clone();
-            m.extend(sets.iter().map(|&set| Match::UpdateLive { v6, set }));
+            m.extend(
+                sets.iter()
+                    .map(|&(set, remove)| Match::FeedLive { v6, set, remove }),
+            );
             m
         })
         .collect()

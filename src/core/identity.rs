@@ -165,9 +165,11 @@ fn a_match(h: &mut Fnv, m: &Match) {
                 h.tag(1);
             }
         }
-        Match::UpdateLive { v6, set } => {
-            // 40: clear of the tags other branches may take next
-            h.tag(40).tag(u8::from(v6)).str(set.as_str());
+        Match::FeedLive { v6, set, remove } => {
+            // 40: clear of the tags other branches may take next; 41 a removal
+            h.tag(if remove { 41 } else { 40 })
+                .tag(u8::from(v6))
+                .str(set.as_str());
         }
         Match::DstNet(c) => {
             h.tag(13);

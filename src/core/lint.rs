@@ -75,9 +75,9 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         // a live set's members are not known when a policy is checked: a packet is taken
         // to be in none (`statewall set add` checks the admin's own address when it is added)
         Match::SrcInLive { .. } => false,
-        // adding the source to a live set (or renewing it there) decides nothing: it
-        // matches every packet of its family
-        Match::UpdateLive { v6, .. } => p.src.is_ipv6() == v6,
+        // adding the source to a live set (or renewing it there, or taking it out) decides
+        // nothing: it matches every packet of its family
+        Match::FeedLive { v6, .. } => p.src.is_ipv6() == v6,
         Match::SrcInSet { .. } | Match::SrcInAddrs { .. } => {
             in_set(&|e| matches!(e, SetElem::Net(n) if n.contains(p.src)))
         }

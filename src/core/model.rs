@@ -384,9 +384,13 @@ pub struct More {
     pub ttl: Vec<(u8, u8)>,
     pub except_ttl: Vec<(u8, u8)>,
     /// `add_to_set` (a block or reject): each packet the entry's rules decide adds its
-    /// source to this live set of single addresses, or renews its lifetime there (`update
+    /// source to these live sets of single addresses, or renews its lifetime there (`update
     /// @ip4_<set> { ip saddr }`, iptables' `-m recent --set`)
-    pub add_to_set: Option<String>,
+    pub add_to_set: Vec<String>,
+    /// `remove_from_set` (a block or reject): each packet the entry's rules decide takes its
+    /// source out of these live sets (`delete @ip4_<set> { ip saddr }`, iptables' `-m recent
+    /// --remove`)
+    pub remove_from_set: Vec<String>,
     /// `refresh = true` (a block with `from_set`): each packet it blocks renews its source's
     /// lifetime in that set (iptables' `-m recent --update`)
     pub refresh: bool,

@@ -149,8 +149,15 @@ pub enum Match {
     SrcInLive { v6: bool, set: LiveName },
     /// `update @ip4_<set> { ip saddr }` / `update @ip6_<set> { ip6 saddr }`: the packet's
     /// source is added to a live set of single addresses, or its lifetime there renewed
-    /// (`add_to_set`, a block's `refresh`); matches unless the set is full (implies the family)
-    UpdateLive { v6: bool, set: LiveName },
+    /// (`add_to_set`, a block's `refresh`); matches unless the set is full (implies the
+    /// family). With `remove`, `delete @ip4_<set> { ip saddr }`: the source is taken out of
+    /// the set (`remove_from_set`, iptables' `-m recent --remove`); matches every packet of
+    /// the family, in the set or not.
+    FeedLive {
+        v6: bool,
+        set: LiveName,
+        remove: bool,
+    },
     /// `ip daddr`/`ip6 daddr` in the network (implies the family)
     DstNet(Cidr),
     /// `ip daddr @dst4_<name>` / `ip6 daddr @dst6_<name>`: the rule's own destination set
@@ -299,7 +306,7 @@ impl Match {
             Match::SrcInSet { v6 }
             | Match::SrcInAddrs { v6 }
             | Match::SrcInLive { v6, .. }
-            | Match::UpdateLive { v6, .. }
+            | Match::FeedLive { v6, .. }
             | Match::DstInSet { v6 }
             | Match::NfProto { v6 } => Some(v6),
             _ => None,
@@ -611,7 +618,7 @@ pub fn set_of(rule: &Rule, m: &Match) -> Option<String> {
         (Match::SrcPortInSet, Some(IPPROTO_TCP)) => SetKind::TcpSport,
         (Match::SrcPortInSet, Some(IPPROTO_UDP)) => SetKind::UdpSport,
         (Match::Record(key), _) => key.set_kind(),
-        (Match::SrcInLive { v6, set } | Match::UpdateLive { v6, set }, _) => {
+        (Match::SrcInLive { v6, set } | Match::FeedLive { v6, set, .. }, _) => {
             return Some(set.set_name(*v6));
         }
         (Match::Meter { v6, nth, .. }, _) => return Some(meter_set_name(*v6, &rule.comment, *nth)),
@@ -680,13 +687,13 @@ impl std::fmt::Display for SetElem {
 
 impl Plan {
     /// The kernel sets the packet path feeds (a rule updates them: `add_to_set`,
-    /// `refresh`), by name: such a live set is created `dynamic` (`NFT_SET_EVAL`, which a
+    /// `refresh`, or deletes from them: `remove_from_set`), by name: such a live set is created `dynamic` (`NFT_SET_EVAL`, which a
     /// set a rule adds to must be) and bounded. Empty for a plan without such rules.
     pub fn fed_sets(&self) -> std::collections::BTreeSet<String> {
         let mut out = std::collections::BTreeSet::new();
         for r in self.chains.iter().flat_map(|c| &c.rules) {
             for m in &r.matches {
-                if let Match::UpdateLive { v6, set } = m {
+                if let Match::FeedLive { v6, set, .. } = m {
                     out.insert(set.set_name(*v6));
                 }
             }

@@ -265,12 +265,12 @@ fn single(m: Match) -> String {
         Match::SrcInAddrs { v6: false } => "ip saddr @?".to_string(),
         Match::SrcInLive { v6: false, set } => format!("ip saddr @{}", set.set_name(false)),
         Match::SrcInLive { v6: true, set } => format!("ip6 saddr @{}", set.set_name(true)),
-        Match::UpdateLive { v6: false, set } => {
-            format!("update @{} {{ ip saddr }}", set.set_name(false))
-        }
-        Match::UpdateLive { v6: true, set } => {
-            format!("update @{} {{ ip6 saddr }}", set.set_name(true))
-        }
+        Match::FeedLive { v6, set, remove } => format!(
+            "{} @{} {{ {} saddr }}",
+            if remove { "delete" } else { "update" },
+            set.set_name(v6),
+            if v6 { "ip6" } else { "ip" }
+        ),
         Match::DstPortInSet => "th dport @?".to_string(),
         Match::SrcPortInSet => "th sport @?".to_string(),
         Match::DstInSet { v6: false } => "ip daddr @?".to_string(),

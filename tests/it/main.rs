@@ -11,6 +11,7 @@ mod hooks;
 mod import;
 mod import_corpus;
 mod kernel;
+mod knock;
 mod length;
 mod lifecycle;
 mod limits;

@@ -11,10 +11,12 @@
 //! [ dynset update reg_key 1 set meter6_ssh timeout 0ms expr [ limit rate 12/minute burst 6
 //! type packets flags 0x1 ] ]`
 //!
-//! The same dynset without a limit feeds a live set of single addresses (`UpdateLive`,
+//! The same dynset without a limit feeds a live set of single addresses (`FeedLive`,
 //! `add_to_set` and a block's `refresh`): `update @ip4_trap { ip saddr }` adds the source, or
 //! renews its lifetime. nft: `[ meta load nfproto => reg 1 ] [ cmp eq reg 1 0x00000002 ]
 //! [ payload load 4b @ network header + 12 => reg 1 ] [ dynset update reg_key 1 set ip4_trap ]`.
+//! With the delete operation it takes the source out (`remove_from_set`): `delete @ip4_knock
+//! { ip saddr }`, `[ dynset delete reg_key 1 set ip4_knock ]`.
 
 use rustables::expr::Bitwise;
 
@@ -22,8 +24,8 @@ use super::prim::{bitwise_of, own};
 use super::saddr::{self, Addr};
 use super::{At, Decoding, Expr, SetIds, Step};
 use crate::codec::nft::{
-    NFT_DYNSET_OP_UPDATE, NFT_REG_1, NFTA_DYNSET_EXPR, NFTA_DYNSET_OP, NFTA_DYNSET_SET_ID,
-    NFTA_DYNSET_SET_NAME, NFTA_DYNSET_SREG_KEY, NFTA_EXPR_DATA, NFTA_EXPR_NAME,
+    NFT_DYNSET_OP_DELETE, NFT_DYNSET_OP_UPDATE, NFT_REG_1, NFTA_DYNSET_EXPR, NFTA_DYNSET_OP,
+    NFTA_DYNSET_SET_ID, NFTA_DYNSET_SET_NAME, NFTA_DYNSET_SREG_KEY, NFTA_EXPR_DATA, NFTA_EXPR_NAME,
 };
 use crate::codec::wire::{Attrs, attr, be32, string};
 use crate::core::model::LIMITS_MAX;
@@ -40,20 +42,26 @@ pub(super) fn encode_key(rule: &mut rustables::Rule, v6: bool, prefix: u8) {
 }
 
 /// The dynset that updates the source's bucket (`rate`, `over` it or within it), or (None)
-/// the source's member of a live set, as one list element.
+/// the source's member of a live set (deletes it with `remove`), as one list element.
 pub(super) fn encode_dynset(
     list: &mut Attrs,
     set: &str,
     set_ids: &SetIds,
     rate: Option<Rate>,
     over: bool,
+    remove: bool,
 ) {
+    let op = if remove {
+        NFT_DYNSET_OP_DELETE
+    } else {
+        NFT_DYNSET_OP_UPDATE
+    };
     own(list, "dynset", |d| {
         d.str(NFTA_DYNSET_SET_NAME, set);
         if let Some(id) = set_ids.get(set) {
             d.be32(NFTA_DYNSET_SET_ID, *id);
         }
-        d.be32(NFTA_DYNSET_OP, NFT_DYNSET_OP_UPDATE)
+        d.be32(NFTA_DYNSET_OP, op)
             .be32(NFTA_DYNSET_SREG_KEY, NFT_REG_1);
         if let Some(rate) = rate {
             d.nest(NFTA_DYNSET_EXPR, |e| {
@@ -64,8 +72,8 @@ pub(super) fn encode_dynset(
     });
 }
 
-/// A dynset without an expression at `k` that updates a live set of single addresses of
-/// family `v6` (`ip4_<set>`): its `UpdateLive`. None when it names another set (an audit
+/// A dynset without an expression at `k` that updates (or deletes from) a live set of single
+/// addresses of family `v6` (`ip4_<set>`): its `FeedLive`. None when it names another set (an audit
 /// recorder's: `record` reads those).
 fn decode_update(at: &At, data: &[u8], v6: bool, k: usize) -> Decoding {
     let set = attr(data, NFTA_DYNSET_SET_NAME)
@@ -81,10 +89,16 @@ fn decode_update(at: &At, data: &[u8], v6: bool, k: usize) -> Decoding {
             )));
         }
     };
-    if attr(data, NFTA_DYNSET_OP).and_then(be32) != Some(NFT_DYNSET_OP_UPDATE) {
-        return Some(Err(at.fail(k, "dynset that does not update")));
-    }
-    let m = Match::UpdateLive { v6, set: name };
+    let remove = match attr(data, NFTA_DYNSET_OP).and_then(be32) {
+        Some(NFT_DYNSET_OP_UPDATE) => false,
+        Some(NFT_DYNSET_OP_DELETE) => true,
+        _ => return Some(Err(at.fail(k, "dynset that neither updates nor deletes"))),
+    };
+    let m = Match::FeedLive {
+        v6,
+        set: name,
+        remove,
+    };
     Some(Ok((Step::Match(m), k + 1)))
 }
 
@@ -240,7 +254,7 @@ mod tests {
         let want = round_trip(include_str!("../../../tests/data/policy/ok-trap.toml"));
         let feeding = |m: &[Match]| {
             m.iter()
-                .filter(|m| matches!(m, Match::UpdateLive { .. }))
+                .filter(|m| matches!(m, Match::FeedLive { .. }))
                 .count()
         };
         let fed: Vec<_> = want.iter().filter(|(_, m, _)| feeding(m) > 0).collect();

@@ -23,7 +23,7 @@
 //! | `tcpflags` | `TcpFlags` | `tcp flags fin,syn / fin,syn` |
 //! | `record` | `Record` | `update @audit_tcp { th dport }` (audit recorders) |
 //! | `limit` | `Limit` | `limit rate over 12/minute burst 6 packets` |
-//! | `meter` | `Meter`, `UpdateLive` | `update @meter4_ssh { ip saddr limit rate over 12/minute }`, `update @ip4_trap { ip saddr }` |
+//! | `meter` | `Meter`, `FeedLive` | `update @meter4_ssh { ip saddr limit rate over 12/minute }`, `update @ip4_trap { ip saddr }`, `delete @ip4_knock { ip saddr }` |
 //! | `connlimit` | `CtCount`, `ConnMeter` | `ct count over 3`, `add @conn4_ssh { ip saddr ct count over 3 }` |
 //! | `ctorig` | `CtOrigDport` | `ct original proto-dst 8080` |
 //! | `fib` | `AddrType` | `fib daddr type local`, `fib saddr type != broadcast` |
@@ -244,13 +244,13 @@ fn encode_match(
         } => {
             meter::encode_key(out, v6, prefix);
             placeholder(out, own, |l| {
-                meter::encode_dynset(l, &set(), set_ids, Some(rate), over)
+                meter::encode_dynset(l, &set(), set_ids, Some(rate), over, false)
             });
         }
-        Match::UpdateLive { v6, .. } => {
+        Match::FeedLive { v6, remove, .. } => {
             meter::encode_key(out, v6, if v6 { 128 } else { 32 });
             placeholder(out, own, |l| {
-                meter::encode_dynset(l, &set(), set_ids, None, false)
+                meter::encode_dynset(l, &set(), set_ids, None, false, remove)
             });
         }
         Match::CtCount { max } => placeholder(out, own, |l| connlimit::encode_own(l, max)),

@@ -49,17 +49,17 @@ struct Fields<'t, 'a> {
     tcp_option_span: Option<Range<usize>>,
     /// where `mac` (or `except_mac`) was written (checked against the section later)
     mac_span: Option<Range<usize>>,
-    /// `add_to_set`, `refresh`
+    /// `add_to_set`, `remove_from_set`, `refresh`
     feed: super::live::Feed,
     /// The keys that unknown keys probably meant: a misspelt `tcp` or `name` is reported as
     /// such, not also as missing.
     misspelt: Vec<&'static str>,
 }
 
-/// Whether an entry of `kind` takes `key` of the packet path's keys: a block both
-/// `add_to_set` and `refresh`, a reject `add_to_set` only.
+/// Whether an entry of `kind` takes `key` of the packet path's keys: a block `add_to_set`,
+/// `remove_from_set` and `refresh`, a reject all but `refresh`.
 fn feeds(kind: Kind, key: &str) -> bool {
-    kind == Kind::Block || key == "add_to_set" && kind == Kind::Reject
+    kind == Kind::Block || key != "refresh" && kind == Kind::Reject
 }
 
 impl Fields<'_, '_> {
@@ -188,6 +188,7 @@ impl Checker<'_> {
         self.tcp_reset_fits(&f);
         self.one_kind_of_sources(&f);
         self.refresh_has_a_set(&f.feed, f.from_set_written);
+        self.feed_is_one_way(&f.feed);
         self.families_meet(&f, &span);
         let icmp = !f.icmp.is_empty() || f.icmp_mentioned;
         if let Some(at) = f.rt_span.clone() {
@@ -362,7 +363,9 @@ impl Checker<'_> {
                 k @ ("with" | "after" | "state") if kind == Kind::Block => {
                     self.block_key(&mut f, k, value)
                 }
-                k @ ("add_to_set" | "refresh") if feeds(kind, k) => self.feed_key(&mut f, k, value),
+                k @ ("add_to_set" | "remove_from_set" | "refresh") if feeds(kind, k) => {
+                    self.feed_key(&mut f, k, value)
+                }
                 _ => {
                     if let Some(meant) = self.unknown_key(key, place) {
                         f.misspelt.push(meant);
@@ -463,14 +466,23 @@ impl Checker<'_> {
         }
     }
 
-    /// `add_to_set` (a set the entry feeds) and `refresh` (a block renews its set's members).
+    /// `add_to_set` and `remove_from_set` (the sets the entry adds its packets' sources to,
+    /// or takes them out of) and `refresh` (a block renews its set's members).
     fn feed_key(&mut self, f: &mut Fields<'_, '_>, key: &str, value: &Spanned<DeValue<'_>>) {
-        if key == "refresh" {
-            f.feed.refresh = self.refresh(value);
-            f.more.refresh = f.feed.refresh.is_some();
-        } else {
-            f.feed.add_to_set = self.set_ref(value);
-            f.more.add_to_set = f.feed.add_to_set.as_ref().map(|(n, _)| n.clone());
+        let names = |sets: &[(String, Range<usize>)]| sets.iter().map(|(n, _)| n.clone()).collect();
+        match key {
+            "refresh" => {
+                f.feed.refresh = self.refresh(value);
+                f.more.refresh = f.feed.refresh.is_some();
+            }
+            "add_to_set" => {
+                f.feed.add_to_set = self.set_refs(key, value);
+                f.more.add_to_set = names(&f.feed.add_to_set);
+            }
+            _ => {
+                f.feed.remove_from_set = self.set_refs(key, value);
+                f.more.remove_from_set = names(&f.feed.remove_from_set);
+            }
         }
     }
 

@@ -77,11 +77,14 @@ const ENTRY_KEYS: [&str; 45] = [
     "except_udp_sport",
     "state",
 ];
-/// A reject entry's: an allow entry's, `with` and `add_to_set`.
-const REJECT_KEYS: &[&str] = &and::<2, 47>(ENTRY_KEYS, ["with", "add_to_set"]);
+/// A reject entry's: an allow entry's, `with`, `add_to_set` and `remove_from_set`.
+const REJECT_KEYS: &[&str] = &and::<3, 48>(ENTRY_KEYS, ["with", "add_to_set", "remove_from_set"]);
 /// A block entry's: an allow entry's (its `state` is `"new"` only), `with`, `after`,
-/// `add_to_set` and `refresh`.
-const BLOCK_KEYS: &[&str] = &and::<4, 49>(ENTRY_KEYS, ["with", "after", "add_to_set", "refresh"]);
+/// `add_to_set`, `remove_from_set` and `refresh`.
+const BLOCK_KEYS: &[&str] = &and::<5, 50>(
+    ENTRY_KEYS,
+    ["with", "after", "add_to_set", "remove_from_set", "refresh"],
+);
 
 /// `keys` and then `more` (N is their number together: checked when compiled).
 const fn and<const M: usize, const N: usize>(

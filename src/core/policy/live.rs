@@ -1,8 +1,9 @@
 //! Live sets: the `[[set]]` tables, and `from_set` in entries. A live set's members change at
 //! run time (`statewall set add`); the policy only declares it: a name, and optionally the
 //! default lifetime of what is added to it. The packet path may feed one too: a block or
-//! reject's `add_to_set` adds the source of what it decides, a block's `refresh = true`
-//! renews the lifetime of the members it blocks (iptables' `-m recent --set` and `--update`).
+//! reject's `add_to_set` adds the source of what it decides, its `remove_from_set` takes it
+//! out, a block's `refresh = true` renews the lifetime of the members it blocks (iptables'
+//! `-m recent --set`, `--remove` and `--update`).
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -23,12 +24,17 @@ use crate::core::diag::loc_of;
 use crate::core::model::{LiveSetDecl, parse_duration};
 use crate::core::plan::LiveName;
 
-/// An entry's `add_to_set` and `refresh = true`, where written.
+/// An entry's `add_to_set`, `remove_from_set` and `refresh = true`, where written.
 #[derive(Default)]
 pub(super) struct Feed {
-    pub(super) add_to_set: Option<(String, Range<usize>)>,
+    pub(super) add_to_set: Vec<(String, Range<usize>)>,
+    pub(super) remove_from_set: Vec<(String, Range<usize>)>,
     pub(super) refresh: Option<Range<usize>>,
 }
+
+/// How many sets one entry's `add_to_set` (or `remove_from_set`) may name: each is one
+/// more expression on each of its rules.
+pub(crate) const FEED_SETS_MAX: usize = 8;
 
 /// One `[[set]]` as written.
 pub(super) struct SetSpec {
@@ -203,6 +209,57 @@ impl Checker<'_> {
         Some((s.to_string(), span))
     }
 
+    /// `add_to_set` or `remove_from_set` (`key`): a set name, or an array of up to
+    /// [`FEED_SETS_MAX`] different ones.
+    pub(super) fn set_refs(
+        &mut self,
+        key: &str,
+        value: &Spanned<DeValue<'_>>,
+    ) -> Vec<(String, Range<usize>)> {
+        let DeValue::Array(items) = value.get_ref() else {
+            return self.set_ref(value).into_iter().collect();
+        };
+        if items.len() > FEED_SETS_MAX {
+            self.error(
+                value.span(),
+                format!("`{key}` names {} sets", items.len()),
+                Some(format!(
+                    "one entry adds to (or removes from) at most {FEED_SETS_MAX} sets: split it"
+                )),
+            );
+            return Vec::new();
+        }
+        let mut out: Vec<(String, Range<usize>)> = Vec::new();
+        for item in items.iter() {
+            let Some((name, span)) = self.set_ref(item) else {
+                continue;
+            };
+            if out.iter().any(|(n, _)| *n == name) {
+                self.error(
+                    span,
+                    format!("set \"{name}\" is named twice in `{key}`"),
+                    Some("name each set once".into()),
+                );
+                continue;
+            }
+            out.push((name, span));
+        }
+        out
+    }
+
+    /// An entry that adds its sources to a set and takes them out of it again: refused.
+    pub(super) fn feed_is_one_way(&mut self, feed: &Feed) {
+        for (name, span) in &feed.remove_from_set {
+            if feed.add_to_set.iter().any(|(n, _)| n == name) {
+                self.error(
+                    span.clone(),
+                    format!("set \"{name}\" is both in `add_to_set` and in `remove_from_set`"),
+                    Some("an entry either adds its packets' sources to a set or takes them out: keep one".into()),
+                );
+            }
+        }
+    }
+
     /// The declared sets, checked against the entries: names are unique, every `from_set`
     /// names a declared set, and every declared set is used (a set no rule looks up would
     /// hold members that filter nothing).
@@ -242,6 +299,8 @@ impl Checker<'_> {
         let mut used: HashMap<&str, ()> = HashMap::new();
         // the sets the packet path feeds, each with where the first entry feeding it says so
         let mut fed: HashMap<&str, Range<usize>> = HashMap::new();
+        // the sets it only takes sources out of (`remove_from_set`)
+        let mut emptied: HashMap<&str, Range<usize>> = HashMap::new();
         for e in entries {
             if let Some((set, span)) = &e.from_set {
                 if declared.contains_key(set) {
@@ -253,9 +312,16 @@ impl Checker<'_> {
                     self.no_such_set(&declared, set, span);
                 }
             }
-            if let Some((set, span)) = &e.feed.add_to_set {
+            for (set, span) in &e.feed.add_to_set {
                 if declared.contains_key(set) {
                     fed.entry(set).or_insert_with(|| span.clone());
+                } else {
+                    self.no_such_set(&declared, set, span);
+                }
+            }
+            for (set, span) in &e.feed.remove_from_set {
+                if declared.contains_key(set) {
+                    emptied.entry(set).or_insert_with(|| span.clone());
                 } else {
                     self.no_such_set(&declared, set, span);
                 }
@@ -265,7 +331,9 @@ impl Checker<'_> {
         for (decl, span) in out {
             let feeder = fed.get(decl.name.as_str());
             if let Some(at) = feeder {
-                self.fed_set_fits(&decl, &span, at);
+                self.fed_set_fits(&decl, &span, at, true);
+            } else if let Some(at) = emptied.get(decl.name.as_str()) {
+                self.fed_set_fits(&decl, &span, at, false);
             }
             if used.contains_key(decl.name.as_str()) {
                 kept.push(decl);
@@ -319,17 +387,24 @@ impl Checker<'_> {
 
     /// A set the packet path feeds (`add_to_set`, or `refresh` at `at`) is a hash set of single
     /// addresses whose members expire: the kernel adds to no interval set from the packet
-    /// path, and what a packet adds must not stay for ever.
-    fn fed_set_fits(&mut self, decl: &LiveSetDecl, span: &Range<usize>, at: &Range<usize>) {
+    /// path, and what a packet adds must not stay for ever. A set it only takes sources out
+    /// of (`remove_from_set`, `adds` false) need only hold single addresses.
+    fn fed_set_fits(
+        &mut self,
+        decl: &LiveSetDecl,
+        span: &Range<usize>,
+        at: &Range<usize>,
+        adds: bool,
+    ) {
         let line = self.line_of(at);
         if decl.networks {
             self.error(
                 span.clone(),
-                format!("set \"{}\" is fed from the packet path (line {line}) but holds networks", decl.name),
+                format!("set \"{}\" is changed by the packet path (line {line}) but holds networks", decl.name),
                 Some("add networks = false to this [[set]]: the kernel adds single source addresses to hash sets only, never to the interval sets that hold networks".into()),
             );
         }
-        if decl.timeout.is_none() {
+        if adds && decl.timeout.is_none() {
             self.error(
                 span.clone(),
                 format!("set \"{}\" is fed from the packet path (line {line}) but has no timeout", decl.name),
