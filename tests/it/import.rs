@@ -858,10 +858,12 @@ fn replay(tag: &str, rules: &str, listen: &[u16], steps: &[(IpAddr, u16)]) -> (V
     replay_steps(tag, rules, listen, &steps)
 }
 
-/// A step of [`replay_steps`]: a connection, or a pause (windows and buckets refill).
+/// A step of [`replay_steps`]: a connection, a knock (one SYN: a connection given up before
+/// the kernel sends its SYN again), or a pause (windows and buckets refill).
 #[derive(Clone, Copy)]
 enum Step {
     Connect(IpAddr, u16),
+    Knock(IpAddr, u16),
     Wait(std::time::Duration),
 }
 
@@ -916,6 +918,19 @@ fn replay_files(
                     src,
                     SocketAddr::new(FW_V4.into(), port),
                 )),
+                Step::Knock(src, port) => {
+                    let dst = SocketAddr::new(FW_V4.into(), port);
+                    let wait = std::time::Duration::from_millis(300);
+                    use crate::support::Probe;
+                    answers.push(
+                        match crate::support::flows::probe_from(&pair.client, src, dst, wait) {
+                            Probe::TimedOut => Verdict::TimedOut,
+                            Probe::Refused => Verdict::Refused,
+                            Probe::Connected => Verdict::Connected,
+                            other => Verdict::Error(format!("knock: {other}")),
+                        },
+                    );
+                }
                 Step::Wait(d) => std::thread::sleep(d),
             }
         }
@@ -1183,6 +1198,86 @@ fn differential_portscan_trap() {
             && listed.stdout.contains(&OTHER_V4.to_string()),
         "{listed}"
     );
+}
+
+/// The Arch wiki's port knocking (`ok-port-knock.rules`): ssh opens to a source that knocked
+/// on 8881, 7777 and 9991 in that order, one SYN each, and to no other; a wrong port
+/// half-way takes the source off the lists. The same knocks and connections, in order, to
+/// iptables-restore of the file and to statewall's import (live sets that blocks fill and
+/// empty, one per `--seconds` a list is checked with): the same answers.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_port_knocking() {
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    use Step::{Connect, Knock};
+    let steps = [
+        Connect(c, 22),
+        Knock(c, 8881),
+        Knock(c, 7777),
+        Knock(c, 9991),
+        Connect(c, 22),
+        Connect(o, 22),
+        Knock(o, 8881),
+        Knock(o, 7777),
+        Knock(o, 1234),
+        Knock(o, 9991),
+        Connect(o, 22),
+        Knock(o, 7777),
+        Knock(o, 9991),
+        Connect(o, 22),
+        Connect(c, 22),
+    ];
+    let (want, ours) = replay_files("d-knock", ("ok-port-knock.rules", None), &[22], &steps);
+    use Verdict::{Connected as C, TimedOut as T};
+    assert_eq!(
+        want,
+        [T, T, T, T, C, T, T, T, T, T, T, T, T, T, C],
+        "{want:?}"
+    );
+    // statewall's sets: the source that knocked is on the three lists (SSH2 in both its
+    // views), the other on none
+    for set in ["SSH0", "SSH1", "SSH2", "SSH2-30s"] {
+        let listed = statewall(&ours.fw, ["set", "list", set]);
+        listed.assert_ok();
+        assert!(
+            listed.stdout.contains(&CLIENT_V4.to_string()),
+            "{set}: {listed}"
+        );
+        assert!(
+            !listed.stdout.contains(&OTHER_V4.to_string()),
+            "{set}: {listed}"
+        );
+    }
+}
+
+/// A trap list checked with two `--seconds` (`ok-portscan-two-windows.rules`): one live set
+/// per window, each renewed by the `--update` as `recent` renews its one entry: right
+/// after a dropped try the 2 s check refuses (the drop renewed its window too), 2.5 s
+/// later it lets go while the renewed 60 s one still drops. One SYN each (a knock), so
+/// that no retransmission renews them: the same answers as iptables-restore of the file.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_trap_list_checked_with_two_windows() {
+    let c: IpAddr = CLIENT_V4.into();
+    use Step::{Connect, Knock, Wait};
+    let steps = [
+        Connect(c, 8080),
+        Connect(c, 9999),
+        Knock(c, 8081),
+        Wait(std::time::Duration::from_millis(2500)),
+        Knock(c, 8080),
+        Knock(c, 8081),
+        Wait(std::time::Duration::from_millis(2500)),
+        Knock(c, 8081),
+    ];
+    let (want, _) = replay_files(
+        "d-tw",
+        ("ok-portscan-two-windows.rules", None),
+        &[8080, 8081],
+        &steps,
+    );
+    use Verdict::{Connected as C, Refused as R, TimedOut as T};
+    assert_eq!(want, [C, R, R, T, R, T], "{want:?}");
 }
 
 /// A blocklist INPUT beside an OUTPUT that drops what it does not allow

@@ -75,8 +75,9 @@ pub(super) struct Analysis {
     pub(super) forward: Option<Chain>,
     pub(super) output: Option<Chain>,
     pub(super) notes: Notes,
-    /// the live sets of the port-scan trap (`trap.rs`): each list's name and timeout
-    pub(super) sets: std::collections::BTreeMap<String, u64>,
+    /// the lists of the port-scan trap and of port knocking (`trap.rs`): each list's name
+    /// and views (the `--seconds` its checks say)
+    pub(super) sets: std::collections::BTreeMap<String, super::trap::Views>,
 }
 
 /// One file's analysis under way.

@@ -101,17 +101,27 @@ pub(super) fn build(
     if v6.as_ref().is_some_and(|a| a.input.icmp.is_some()) {
         notes.push("IPv6 file: statewall accepts the ICMPv6 types IPv6 needs (1-4, 128-136, 143), not every ICMPv6 type".into());
     }
-    // the trap's lists: one live set each, for both families (iptables and ip6tables each
-    // keep their own list; so does the kernel, in the set's IPv4 and IPv6 halves)
+    // the lists: one live set per view each, for both families (iptables and ip6tables
+    // each keep their own list; so does the kernel, in the set's IPv4 and IPv6 halves)
     if let Some(v6) = &v6 {
-        for (name, secs) in &v6.sets {
-            match v4.sets.get(name) {
-                Some(s) if s != secs => notes.push(format!("list `{name}`: the IPv4 file checks it with --seconds {s}, the IPv6 file with {secs}; statewall's one set keeps the IPv4 file's")),
-                Some(_) => {}
-                None => {
-                    v4.sets.insert(name.clone(), *secs);
-                }
-            }
+        for (name, views) in &v6.sets {
+            v4.sets
+                .entry(name.clone())
+                .or_default()
+                .extend(views.iter().copied());
+        }
+    }
+    for e in sections.iter_mut().flat_map(|s| {
+        s.blocks
+            .iter_mut()
+            .chain(s.allows.iter_mut())
+            .chain(s.rejects.iter_mut())
+    }) {
+        e.extra.live = super::trap::resolve(&e.extra, &v4.sets);
+    }
+    for (name, views) in &v4.sets {
+        if views.contains(&None) {
+            notes.push(format!("list `{name}`: iptables keeps a source on it until 100 newer sources push it out, where a check has no --seconds (or a rule --removes); statewall's set `{name}` keeps a source for {} s after the last packet that put it there (a timeout), 65,535 sources per family", super::trap::LIST_KEPT_S));
         }
     }
     let listed = notes.clone().into_vec();

@@ -15,7 +15,8 @@ use std::collections::HashMap;
 use super::extra::LimitOpts;
 use super::lines::FILTER_CHAINS;
 use super::notes::Notes;
-use super::rule::{IptRule, LIMIT_ELSEWHERE, Target, trap_check};
+use super::rule::{IptRule, LIMIT_ELSEWHERE, Target};
+use super::trap::trap_check;
 use crate::core::diag::{Diagnostic, Diags, shorten};
 
 /// What a chain does, as far as a jump to it is concerned.
@@ -58,7 +59,11 @@ pub(super) fn unconditional(r: &IptRule) -> bool {
 /// The match of rule `r` that its condition does not keep: `-m recent`, `-m limit` (or
 /// `-m hashlimit`), `-m connlimit`.
 fn own_match(r: &IptRule) -> Option<&'static str> {
-    if r.extra.recent.is_some() {
+    // a jump that checks a list carries the check in its condition (`trap_check`), and the
+    // rules of its chain get it as any other
+    let checks_list =
+        matches!(r.target, Target::Jump(_)) && super::trap::list_checked(&r.cond).is_some();
+    if r.extra.recent.is_some() && !checks_list {
         Some("`-m recent`")
     } else if r.extra.connlimit.is_some() {
         Some("`-m connlimit`")

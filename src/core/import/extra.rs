@@ -124,10 +124,15 @@ pub(super) struct EntryExtra {
     pub(super) guard: bool,
     /// `connections` (from a `-m connlimit` rule: `connlimit.rs`)
     pub(super) connections: Option<String>,
-    /// the port-scan trap (`trap.rs`): the list a DROP or REJECT adds its sources to
-    /// (`-m recent --set`), or the check a block makes
+    /// the port-scan trap and port knocking (`trap.rs`): the list a DROP or REJECT adds its
+    /// sources to (`-m recent --set`), or takes them out of (`--remove`), and the check an
+    /// entry makes
     pub(super) add_to_set: Option<String>,
+    pub(super) remove_from_set: Option<String>,
     pub(super) from_set: Option<super::trap::ListCheck>,
+    /// the three as the policy writes them, each list's views named (`trap::resolve`, once
+    /// every list is known)
+    pub(super) live: super::trap::LiveKeys,
 }
 
 const EST: u32 = CtStates::ESTABLISHED | CtStates::RELATED;
@@ -508,12 +513,15 @@ impl Analyser<'_> {
             .collect();
         for p in 0..flat.len() {
             let r = &rules[flat[p].rule];
-            if r.extra.connlimit.is_some() {
+            // a list check first: a rule under a jump that checks one has the check in its
+            // condition, whatever else it says (refused there when it cannot keep both)
+            let checks = super::trap::list_checked(&flat[p].cond).is_some();
+            if checks || r.extra.recent.is_some() && super::trap::is_trap(r) {
+                self.trap_rule(flat, p, &mut gone);
+            } else if r.extra.connlimit.is_some() {
                 self.connlimit_pair(flat, p, fin, &mut gone);
             } else if set_accepts[p].is_some() {
                 // judged by the checks of its list, before it
-            } else if r.extra.recent.is_some() && super::trap::is_trap(r) {
-                self.trap_rule(flat, p, &mut gone);
             } else if r.extra.recent.is_some() {
                 let lists = (&sets[..], &mut used_sets[..], &mut set_accepts[..]);
                 self.recent_pair(flat, p, lists, fin, &mut gone);

@@ -38,18 +38,6 @@ pub(super) enum RejectKind {
     Icmp(IcmpReject),
 }
 
-/// The check of a port-scan trap (`trap.rs`, a `--update`/`--rcheck` without `--hitcount`
-/// that drops or rejects): the source must be on the list, a part of `cond`.
-pub(super) fn trap_check(cond: &mut Cond, extra: &super::extra::Extra, target: &Target) {
-    if let Some(rec) = &extra.recent
-        && rec.hitcount.is_none()
-        && matches!(rec.check, Some(("update" | "rcheck", false)))
-        && matches!(target, Target::Drop | Target::Reject(_))
-    {
-        cond.in_set = vec![rec.name().to_string()];
-    }
-}
-
 /// A list of networks that holds every address (`-s 0/0`, as iptables writes "any" in old
 /// scripts) says nothing: no networks, so that the rule is not pinned to its file's family.
 fn anywhere_is_none(nets: Vec<Cidr>) -> Vec<Cidr> {
@@ -272,7 +260,7 @@ impl Parser<'_> {
         if self.diags.total() != before {
             return None;
         }
-        trap_check(&mut d.cond, &d.extra, &target);
+        super::trap::trap_check(&mut d.cond, &d.extra, &target);
         // a DROP or REJECT with a rate takes what exceeds it (`--hashlimit-above`), or what
         // is within it: never every packet of the rest of its condition
         if d.extra.limit.as_ref().is_some_and(|l| l.above)

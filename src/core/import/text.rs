@@ -22,11 +22,24 @@ pub(super) fn policy_text(
 ) -> String {
     let mut t = String::new();
     header(&mut t, notes, ending);
-    for (name, secs) in &v4.sets {
-        let _ = writeln!(
-            t,
-            "\n# `-m recent --name {name}`: the sources its DROP or REJECT puts on the list, each for {secs} s after its last packet there\n[[set]]\nname = \"{name}\"\nnetworks = false\ntimeout = \"{secs}s\""
-        );
+    for (name, views) in &v4.sets {
+        for &secs in views {
+            let set = super::trap::view_name(name, secs, views);
+            let kept = secs.unwrap_or(super::trap::LIST_KEPT_S);
+            let checks = match secs {
+                Some(_) if views.len() > 1 => {
+                    format!(" as its checks with --seconds {kept} see it")
+                }
+                None if views.len() > 1 => {
+                    " as its checks without --seconds (and its --remove) see it".into()
+                }
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                t,
+                "\n# `-m recent --name {name}`{checks}: the sources its DROP or REJECT puts on the list, each for {kept} s after its last packet there\n[[set]]\nname = \"{set}\"\nnetworks = false\ntimeout = \"{kept}s\""
+            );
+        }
     }
     if !ending.input_accepts_all {
         log_final(&mut t, v4, &v4.input);
@@ -352,14 +365,27 @@ fn entry(t: &mut String, kind: &str, e: &Entry) {
     if let Some(s) = e.state {
         let _ = writeln!(t, "state = \"{}\"", s.name());
     }
-    if let Some(c) = &e.extra.from_set {
-        let _ = writeln!(t, "from_set = \"{}\"", c.set);
-        if c.refresh {
+    let live = &e.extra.live;
+    if let Some(set) = &live.from_set {
+        let _ = writeln!(t, "from_set = \"{set}\"");
+        if live.refresh {
             let _ = writeln!(t, "refresh = true");
         }
     }
-    if let Some(set) = &e.extra.add_to_set {
-        let _ = writeln!(t, "add_to_set = \"{set}\"");
+    for (key, sets) in [
+        ("remove_from_set", &live.remove_from_set),
+        ("add_to_set", &live.add_to_set),
+    ] {
+        match &sets[..] {
+            [] => {}
+            [one] => {
+                let _ = writeln!(t, "{key} = \"{one}\"");
+            }
+            all => {
+                let l: Vec<String> = all.iter().map(|n| format!("\"{n}\"")).collect();
+                let _ = writeln!(t, "{key} = [{}]", l.join(", "));
+            }
+        }
     }
     match e.extra.limit.as_slice() {
         [] => {}

@@ -10,12 +10,13 @@
 //! otherwise than every rule it would swap with (`side_effects_keep_their_order`), and a
 //! feeding or checking DROP never merges into the final rule.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::analyse::{Analyser, Chain};
 use super::classify::{REORDER_BUDGET, Rank};
+use super::cond::Cond;
 use super::extra::EntryExtra;
-use super::flatten::Flat;
+use super::flatten::{Flat, Verdict};
 use super::rule::{IptRule, Target};
 
 /// Whether `r` is a part of a trap: a `--set` with a DROP or REJECT, or a check that made
@@ -23,57 +24,199 @@ use super::rule::{IptRule, Target};
 pub(super) fn is_trap(r: &IptRule) -> bool {
     let feeds = r.extra.recent.as_ref().is_some_and(|x| x.set)
         && matches!(r.target, Target::Drop | Target::Reject(_));
-    feeds || !r.cond.in_set.is_empty()
+    feeds || list_checked(&r.cond).is_some()
 }
 
-/// A check of a list without `--hitcount`: the list, its `--seconds`, and whether it renews
-/// the members it finds (`--update`; `--rcheck` does not).
+/// The check of a list (`trap.rs`: a `--update`/`--rcheck` without `--hitcount` that drops
+/// or rejects, a `--rcheck` that accepts or jumps, a `--remove` that drops or rejects): the
+/// source must be on the list, a part of `cond` (its [`list_mark`]).
+pub(super) fn trap_check(cond: &mut Cond, extra: &super::extra::Extra, target: &Target) {
+    let Some(rec) = &extra.recent else {
+        return;
+    };
+    let Some((check, false)) = rec.check else {
+        return;
+    };
+    let decides = matches!(target, Target::Drop | Target::Reject(_));
+    let fits = match check {
+        "update" => decides,
+        "rcheck" => decides || matches!(target, Target::Accept | Target::Jump(_)),
+        _ => decides,
+    };
+    if rec.hitcount.is_none() && fits {
+        // `--remove` finds the source whatever its age (xt_recent removes before it looks
+        // at `--seconds`)
+        let seconds = rec.seconds.as_deref().filter(|_| check != "remove");
+        cond.in_set = vec![list_mark(rec.name(), seconds)];
+    }
+}
+
+/// A list's views: the `--seconds` its checks say, None for a check without (or a
+/// `--remove`). Each is one live set; what the list's `--set` adds goes to all of them, and
+/// its `--remove` takes the source out of all of them.
+pub(super) type Views = BTreeSet<Option<u64>>;
+
+/// How long the view of a list without `--seconds` keeps a source: iptables keeps it until
+/// 100 newer sources push it out, and a set the packet path adds to needs a timeout (noted
+/// where an import writes one).
+pub(super) const LIST_KEPT_S: u64 = 3600;
+
+/// The mark of a check of list `name` in `Cond::in_set`: the name, and its `--seconds` as
+/// written. No list name has a space, and no [`super::chains::rate_mark`] ends so.
+pub(super) fn list_mark(name: &str, seconds: Option<&str>) -> String {
+    match seconds {
+        Some(s) => format!("{name} --seconds {s}"),
+        None => name.to_string(),
+    }
+}
+
+/// The list checks of `cond`: each list and its `--seconds` as written.
+fn list_checks(cond: &Cond) -> impl Iterator<Item = (&str, Option<&str>)> {
+    cond.in_set
+        .iter()
+        .filter(|m| !m.starts_with(super::chains::RATE_MARK))
+        .map(|m| match m.split_once(" --seconds ") {
+            Some((n, s)) => (n, Some(s)),
+            None => (m.as_str(), None),
+        })
+}
+
+/// The first list check of `cond`, if it has one.
+pub(super) fn list_checked(cond: &Cond) -> Option<(&str, Option<&str>)> {
+    list_checks(cond).next()
+}
+
+/// The name of the set that keeps view `secs` of list `name`: the list's own name when it
+/// has one view or for the view without `--seconds`, else `<name>-<secs>s`.
+pub(super) fn view_name(name: &str, secs: Option<u64>, views: &Views) -> String {
+    match secs {
+        Some(s) if views.len() > 1 => format!("{name}-{s}s"),
+        _ => name.to_string(),
+    }
+}
+
+/// A check of a list without `--hitcount`: the list, its `--seconds` (None: none), and
+/// whether it renews the members it finds (`--update`; `--rcheck` does not).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct ListCheck {
     pub(super) set: String,
-    pub(super) seconds: u64,
+    pub(super) seconds: Option<u64>,
     pub(super) refresh: bool,
 }
 
+/// An entry's live-set keys as the policy writes them, each list's views named
+/// ([`resolve`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct LiveKeys {
+    pub(super) from_set: Option<String>,
+    pub(super) refresh: bool,
+    pub(super) add_to_set: Vec<String>,
+    pub(super) remove_from_set: Vec<String>,
+}
+
+/// `x`'s lists as the sets that keep their views (`lists`: every list's views). A list of
+/// one view renewed by its check is `refresh = true`; of several, every view is renewed
+/// (`add_to_set`), as `recent` renews the one entry that all its checks read.
+pub(super) fn resolve(x: &EntryExtra, lists: &BTreeMap<String, Views>) -> LiveKeys {
+    let none = Views::new();
+    let views = |n: &str| lists.get(n).unwrap_or(&none);
+    let all = |n: &str| -> Vec<String> {
+        let v = views(n);
+        v.iter().map(|s| view_name(n, *s, v)).collect()
+    };
+    let mut keys = LiveKeys::default();
+    if let Some(c) = &x.from_set {
+        keys.from_set = Some(view_name(&c.set, c.seconds, views(&c.set)));
+        if c.refresh && views(&c.set).len() > 1 {
+            keys.add_to_set = all(&c.set);
+        } else {
+            keys.refresh = c.refresh;
+        }
+    }
+    if let Some(n) = &x.add_to_set {
+        keys.add_to_set.extend(all(n));
+    }
+    if let Some(n) = &x.remove_from_set {
+        keys.remove_from_set = all(n);
+    }
+    keys
+}
+
 impl EntryExtra {
-    /// A part of a trap: it fills a list, or checks one.
+    /// A part of a trap: it fills a list, empties one, or checks one.
     pub(super) fn trap(&self) -> bool {
-        self.add_to_set.is_some() || self.from_set.is_some()
+        self.add_to_set.is_some() || self.remove_from_set.is_some() || self.from_set.is_some()
     }
 
     /// It changes a list as it decides, or takes tokens of a guard's rate (its place must
     /// be kept exactly).
     pub(super) fn changes_list(&self) -> bool {
-        self.add_to_set.is_some() || self.from_set.as_ref().is_some_and(|c| c.refresh) || self.guard
+        self.add_to_set.is_some()
+            || self.remove_from_set.is_some()
+            || self.from_set.as_ref().is_some_and(|c| c.refresh)
+            || self.guard
     }
 }
 
 impl Analyser<'_> {
-    /// A trap rule at `flat[p]`: its `add_to_set` or `from_set`; refused (taken out) when
-    /// it says what a live set cannot keep.
+    /// A trap rule at `flat[p]`: its `add_to_set`, `remove_from_set` or `from_set`; refused
+    /// (taken out) when it says what a live set cannot keep.
     pub(super) fn trap_rule(&mut self, flat: &mut [Flat], p: usize, gone: &mut [bool]) {
         let r = &self.rules[flat[p].rule];
-        let rec = r.extra.recent.clone().expect("a recent");
+        let own = r.extra.recent.clone();
         let refuse = |cx: &mut Self, why: String| {
-            cx.error(r.span.clone(), "a `-m recent` list statewall cannot map", format!("{why}; statewall maps a list that a DROP or REJECT fills (`--set --name N`) and checks without `--hitcount` (`--update` or `--rcheck --seconds S --name N` with a DROP or REJECT) as a live set with a timeout of S seconds: the port-scan trap"));
+            cx.error(r.span.clone(), "a `-m recent` list statewall cannot map", format!("{why}; statewall maps a list that a DROP or REJECT fills (`--set --name N`), checks without `--hitcount` (`--update` or `--rcheck [--seconds S] --name N` with a DROP or REJECT, `--rcheck` with an ACCEPT or a jump) and empties (`--remove` with a DROP or REJECT) as live sets, one per `--seconds` its checks say: the port-scan trap, port knocking"));
         };
-        if let Some(o) = rec.other.first() {
+        let checks: Vec<(String, Option<String>)> = list_checks(&flat[p].cond)
+            .map(|(n, s)| (n.to_string(), s.map(str::to_string)))
+            .collect();
+        let why = if let Some(o) = own.as_ref().and_then(|x| x.other.first()) {
+            Some(format!("it says {o}"))
+        } else if let [(a, _), (b, _), ..] = &checks[..] {
+            Some(format!(
+                "it checks two lists (`{a}` and `{b}`, with the jumps that lead to it), and an entry looks up one set"
+            ))
+        } else if r.extra.limit.is_some() || r.extra.connlimit.is_some() {
+            Some("it also has a rate or a count".into())
+        } else if let Some(n) = own
+            .iter()
+            .map(|x| x.name())
+            .chain(checks.iter().map(|(n, _)| n.as_str()))
+            .find(|n| !crate::core::policy::valid_set_name(n))
+        {
+            Some(format!("its name `{n}` is not a set name statewall takes"))
+        } else if own.as_ref().is_some_and(|x| {
+            x.check.is_some_and(|(k, neg)| {
+                neg || x.hitcount.is_some() || k == "update" && flat[p].verdict == Verdict::Accept
+            })
+        }) {
+            Some("it checks its own list as a set cannot (with `--hitcount`, a `!`, or `--update` on an ACCEPT) under a jump that checks a list".into())
+        } else if flat[p].verdict == Verdict::Accept
+            && own
+                .as_ref()
+                .is_some_and(|x| x.set || x.check.is_some_and(|(k, _)| k == "remove"))
+        {
+            Some("an ACCEPT that changes a list under a jump that checks one: statewall's allows only look sets up".into())
+        } else {
+            None
+        };
+        if let Some(why) = why {
             gone[p] = true;
-            return refuse(self, format!("it says {o}"));
+            return refuse(self, why);
         }
-        let name = rec.name().to_string();
-        if !crate::core::policy::valid_set_name(&name) {
-            gone[p] = true;
-            return refuse(
-                self,
-                format!("its name `{name}` is not a set name statewall takes"),
-            );
+        if let Some(rec) = &own {
+            let name = rec.name().to_string();
+            if rec.set {
+                flat[p].extra.add_to_set = Some(name);
+            } else if rec.check.is_some_and(|(k, _)| k == "remove") {
+                flat[p].extra.remove_from_set = Some(name);
+            }
         }
-        if rec.set {
-            flat[p].extra.add_to_set = Some(name);
+        let Some((list, seconds)) = checks.into_iter().next() else {
             return;
-        }
-        if rec.rttl {
+        };
+        let checks_own = own.as_ref().is_some_and(|x| x.check.is_some());
+        if checks_own && own.as_ref().is_some_and(|x| x.rttl) {
             gone[p] = true;
             return refuse(self, "it says --rttl (the TTL must match the recorded packet's), which a set of addresses cannot keep".into());
         }
@@ -81,22 +224,24 @@ impl Analyser<'_> {
             gone[p] = true;
             return refuse(self, "it also matches the source address".into());
         }
-        let seconds = rec
-            .seconds
-            .as_deref()
-            .and_then(|s| s.parse::<u64>().ok())
-            .filter(|s| (1..=86_400 * 7).contains(s));
-        let Some(seconds) = seconds else {
-            gone[p] = true;
-            return refuse(
-                self,
-                "a check without --seconds (1 to 604800) keeps a source on the list for ever"
-                    .into(),
-            );
+        let seconds = match seconds {
+            None => None,
+            Some(s) => match s.parse::<u64>() {
+                Ok(s) if (1..=86_400 * 7).contains(&s) => Some(s),
+                _ => {
+                    gone[p] = true;
+                    return refuse(
+                        self,
+                        format!("its check's --seconds {s} is not 1 to 604800"),
+                    );
+                }
+            },
         };
-        let refresh = rec.check.is_some_and(|(k, _)| k == "update");
+        let refresh = own
+            .as_ref()
+            .is_some_and(|x| x.check.is_some_and(|(k, _)| k == "update"));
         flat[p].extra.from_set = Some(ListCheck {
-            set: name,
+            set: list,
             seconds,
             refresh,
         });
@@ -148,11 +293,11 @@ impl Analyser<'_> {
         }
     }
 
-    /// Every list of a chain's trap rules: checked and filled, with one `--seconds`.
-    /// Returns each list's timeout.
-    pub(super) fn trap_lists(&mut self, chains: &[&Chain]) -> BTreeMap<String, u64> {
+    /// Every list of the chains' trap rules: checked and filled. Returns each list's views
+    /// (the `--seconds` of its checks).
+    pub(super) fn trap_lists(&mut self, chains: &[&Chain]) -> BTreeMap<String, Views> {
         let mut fed: BTreeMap<String, usize> = BTreeMap::new();
-        let mut checked: BTreeMap<String, (u64, usize)> = BTreeMap::new();
+        let mut checked: BTreeMap<String, (Views, usize)> = BTreeMap::new();
         let flats = chains.iter().flat_map(|c| {
             c.blocks
                 .iter()
@@ -164,34 +309,33 @@ impl Analyser<'_> {
             if let Some(n) = &f.extra.add_to_set {
                 fed.entry(n.clone()).or_insert(f.rule);
             }
-            if let Some(ListCheck {
-                set: n, seconds: s, ..
-            }) = &f.extra.from_set
-            {
-                match checked.get(n) {
-                    Some(&(s0, r0)) if s0 != *s => {
-                        let (r, r0) = (&self.rules[f.rule], &self.rules[r0]);
-                        self.error(r.span.clone(), format!("list `{n}` checked with --seconds {s} here and {s0} on line {}", r0.line), "statewall's live set has one timeout: give every check of the list the same --seconds");
-                    }
-                    Some(_) => {}
-                    None => {
-                        checked.insert(n.clone(), (*s, f.rule));
-                    }
-                }
+            if let Some(c) = &f.extra.from_set {
+                let (views, _) = checked
+                    .entry(c.set.clone())
+                    .or_insert_with(|| (Views::new(), f.rule));
+                views.insert(c.seconds);
             }
         }
         for (n, r) in &fed {
             if !checked.contains_key(n) {
                 let r = &self.rules[*r];
-                self.error(r.span.clone(), format!("list `{n}` is filled here and never checked without --hitcount"), "statewall maps a list a DROP or REJECT fills only with its checks (`--update` or `--rcheck --seconds S --name N` with a DROP or REJECT)");
+                self.error(r.span.clone(), format!("list `{n}` is filled here and never checked without --hitcount"), "statewall maps a list a DROP or REJECT fills only with its checks (`--update`, `--rcheck` or `--remove --name N`)");
             }
         }
-        for (n, (_, r)) in &checked {
+        for (n, (views, r)) in &checked {
+            let r = &self.rules[*r];
             if !fed.contains_key(n) {
-                let r = &self.rules[*r];
                 self.error(r.span.clone(), format!("list `{n}` is checked here and filled by no DROP or REJECT"), "statewall maps a list checked without --hitcount only when a DROP or REJECT fills it (`--set --name N -j REJECT`): the port-scan trap");
             }
+            // each view is a set of its own, named after the list
+            for s in views {
+                let v = view_name(n, *s, views);
+                if v != *n && (checked.contains_key(&v) || !crate::core::policy::valid_set_name(&v))
+                {
+                    self.error(r.span.clone(), format!("list `{n}` is checked with --seconds {} and with other --seconds (or none), and the set for each, `{v}`, is not a name statewall can give it", s.unwrap_or(0)), "statewall keeps one live set per --seconds a list is checked with, named `<list>-<seconds>s`: rename the list (at most 24 characters, none of them a list's name with such an ending)");
+                }
+            }
         }
-        checked.into_iter().map(|(n, (s, _))| (n, s)).collect()
+        checked.into_iter().map(|(n, (v, _))| (n, v)).collect()
     }
 }
