@@ -1280,6 +1280,21 @@ fn differential_trap_list_checked_with_two_windows() {
     assert_eq!(want, [C, R, R, T, R, T], "{want:?}");
 }
 
+/// Numbered inserts (`ok-numbered-inserts.rules`): `-I INPUT N` one past the chain's rules
+/// appends, `-I INPUT 1` goes on top, as iptables-restore builds the chain. Probe for probe
+/// the same verdicts as iptables-restore of the file (8080 rejected before the established
+/// accept, 22, 80 and 8081 open, 8082 rejected, the rest dropped).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_numbered_inserts() {
+    differential(
+        "d-ni",
+        "ok-numbered-inserts.rules",
+        None,
+        &[22, 80, 8080, 8081, 8082, 9999],
+    );
+}
+
 /// A blocklist INPUT beside an OUTPUT that drops what it does not allow
 /// (`ok-blocklist-output.rules`): enforce mode with the input chain's final = "accept"; port 0
 /// is dropped with the rest of `0:1023`. The same verdicts as iptables-restore of the file,

@@ -25,6 +25,8 @@ pub(super) struct Tables {
     /// each rule's place in its chain: `-A` counts up, `-I` (at the top) down
     order: Vec<i64>,
     placed: i64,
+    /// how many rules each chain has so far (`-I CHAIN N` one past them appends)
+    counts: HashMap<String, usize>,
 }
 
 /// The built-in chains of the filter table.
@@ -266,14 +268,33 @@ impl<'s> Parser<'s> {
             return;
         };
         let mut from = 2;
+        let mut insert = insert;
+        let count = t.counts.get(&chain.text).copied().unwrap_or(0);
         if insert && let Some(n) = toks.get(2).and_then(|w| w.text.parse::<u64>().ok()) {
             from = 3;
-            if n != 1 {
-                self.err(
-                    toks[2].span.clone(),
-                    format!("`-I {} {n}`: an insertion at a position other than the top", chain.text),
-                    "write the rules in the order the chain should have them (`-A`), as iptables-save prints them",
-                );
+            // one past the chain's rules is where `-A` puts it: numbered inserts in order
+            // (`-I C 1`, `-I C 2`, …) build a chain top to bottom
+            if n > 1 && n == count as u64 + 1 {
+                insert = false;
+            } else if n != 1 {
+                let (what, fix) = if n == 0 || n > count as u64 + 1 {
+                    (
+                        format!(
+                            "`-I {} {n}`: chain {} has {count} rules here, so there is no position {n}",
+                            chain.text, chain.text
+                        ),
+                        "iptables-restore refuses it too (index of insertion too big): number the inserts from 1, one past the rules before them",
+                    )
+                } else {
+                    (
+                        format!(
+                            "`-I {} {n}`: an insertion among the chain's rules (it has {count} here)",
+                            chain.text
+                        ),
+                        "write the rules in the order the chain should have them (`-A`), as iptables-save prints them",
+                    )
+                };
+                self.err(toks[2].span.clone(), what, fix);
                 return;
             }
         }
@@ -281,6 +302,7 @@ impl<'s> Parser<'s> {
         if let Some(r) = self.rule(&toks[from..], chain.text.clone(), lspan, text, line_no) {
             t.placed += 1;
             t.order.push(if insert { -t.placed } else { t.placed });
+            *t.counts.entry(chain.text.clone()).or_default() += 1;
             t.rules.push(r);
         }
     }
@@ -315,6 +337,12 @@ impl<'s> Parser<'s> {
                     .unzip();
                 t.order = order;
                 t.rules = rules;
+                match &chain {
+                    Some(c) => {
+                        t.counts.remove(c);
+                    }
+                    None => t.counts.clear(),
+                }
             }
             "-Z" | "--zero" => {}
             other => self.err(
