@@ -1295,6 +1295,20 @@ fn differential_numbered_inserts() {
     );
 }
 
+/// Long options with their value after `=` and quotes inside a word
+/// (`ok-option-equals.rules`: `--dport=22`, `--comment="ssh from anywhere"`), read as
+/// iptables-restore reads them: probe for probe the same verdicts.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_option_equals_value() {
+    differential(
+        "d-oe",
+        "ok-option-equals.rules",
+        None,
+        &[22, 80, 443, 8080, 9999],
+    );
+}
+
 /// A blocklist INPUT beside an OUTPUT that drops what it does not allow
 /// (`ok-blocklist-output.rules`): enforce mode with the input chain's final = "accept"; port 0
 /// is dropped with the rest of `0:1023`. The same verdicts as iptables-restore of the file,

@@ -9,8 +9,10 @@ pub(super) struct Tok {
     pub(super) span: Range<usize>,
 }
 
-/// Splits a line (starting at byte `base` of the source) into words; double quotes group,
-/// `\"` and `\\` escape inside them.
+/// Splits a line (starting at byte `base` of the source) into words as iptables-restore does:
+/// double quotes group (anywhere in a word: `--comment="a b"` is one word), `\"` and `\\`
+/// escape inside them. A long option with its value after `=` (`--dport=22`, as getopt
+/// reads it) is two words.
 pub(super) fn words(line: &str, base: usize) -> Result<Vec<Tok>, Range<usize>> {
     let mut out = Vec::new();
     let b = line.as_bytes();
@@ -22,44 +24,75 @@ pub(super) fn words(line: &str, base: usize) -> Result<Vec<Tok>, Range<usize>> {
         }
         let start = i;
         let mut text = String::new();
-        if b[i] == b'"' {
-            i += 1;
-            let mut closed = false;
-            while i < b.len() {
-                match b[i] {
-                    b'\\' if i + 1 < b.len() => {
-                        let c = line[i + 1..].chars().next().unwrap_or('\\');
-                        text.push(c);
-                        i += 1 + c.len_utf8();
-                    }
-                    b'"' => {
-                        closed = true;
-                        i += 1;
-                        break;
-                    }
-                    _ => {
-                        let c = line[i..].chars().next().unwrap_or(' ');
-                        text.push(c);
-                        i += c.len_utf8();
-                    }
+        let mut quoted = false;
+        // where the first quote opened, in `text` (a word that starts quoted is a value)
+        let mut first_quote: Option<usize> = None;
+        while i < b.len() && (quoted || !b[i].is_ascii_whitespace()) {
+            match b[i] {
+                b'\\' if quoted && i + 1 < b.len() => {
+                    let c = line[i + 1..].chars().next().unwrap_or('\\');
+                    text.push(c);
+                    i += 1 + c.len_utf8();
+                }
+                b'"' => {
+                    first_quote.get_or_insert(text.len());
+                    quoted = !quoted;
+                    i += 1;
+                }
+                _ => {
+                    let c = line[i..].chars().next().unwrap_or(' ');
+                    text.push(c);
+                    i += c.len_utf8();
                 }
             }
-            if !closed {
-                return Err(base + start..base + line.len());
-            }
-        } else {
-            while i < b.len() && !b[i].is_ascii_whitespace() {
-                let c = line[i..].chars().next().unwrap_or(' ');
-                text.push(c);
-                i += c.len_utf8();
-            }
         }
-        out.push(Tok {
-            text,
-            span: base + start..base + i,
-        });
+        if quoted {
+            return Err(base + start..base + line.len());
+        }
+        let span = base + start..base + i;
+        match long_option_value(&text, first_quote) {
+            Some(eq) => {
+                let name_end = span.start + eq;
+                out.push(Tok {
+                    text: text[..eq].to_string(),
+                    span: span.start..name_end,
+                });
+                out.push(Tok {
+                    text: text[eq + 1..].to_string(),
+                    span: name_end + 1..span.end,
+                });
+            }
+            None => out.push(Tok { text, span }),
+        }
     }
     Ok(out)
+}
+
+/// The long forms of iptables' own options, which iptables-restore reads as a whole word:
+/// `--source=10.0.0.1` is a host name to it, `--jump=ACCEPT` a chain (refused either way).
+const OWN_LONG_OPTIONS: &[&str] = &[
+    "source",
+    "src",
+    "destination",
+    "dst",
+    "protocol",
+    "in-interface",
+    "out-interface",
+    "jump",
+    "goto",
+    "fragment",
+];
+
+/// Where the `=` of `--name=value` is, when `text` is a long option of a match or target
+/// with its value (the name unquoted, of letters, digits and `-`), as getopt reads it.
+fn long_option_value(text: &str, first_quote: Option<usize>) -> Option<usize> {
+    let eq = text.find('=')?;
+    let name = text[..eq].strip_prefix("--")?;
+    let plain = !name.is_empty()
+        && name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+        && !OWN_LONG_OPTIONS.contains(&name)
+        && first_quote.is_none_or(|q| q > eq);
+    plain.then_some(eq)
 }
 
 #[cfg(test)]
@@ -75,6 +108,33 @@ mod tests {
             ["-m", "comment", "--comment", "a \"b\" c", "-j", "ACCEPT"]
         );
         assert!(words("--comment \"open", 0).is_err());
+    }
+
+    #[test]
+    fn quotes_inside_a_word_and_long_options_with_their_value() {
+        let w = words(
+            r#"--comment="a b" --dport=22 "--x=y" -j ACCEPT --log-prefix="p: ""#,
+            0,
+        )
+        .unwrap();
+        let t: Vec<&str> = w.iter().map(|t| t.text.as_str()).collect();
+        assert_eq!(
+            t,
+            [
+                "--comment",
+                "a b",
+                "--dport",
+                "22",
+                "--x=y",
+                "-j",
+                "ACCEPT",
+                "--log-prefix",
+                "p: "
+            ]
+        );
+        assert_eq!(w[2].span, 16..23);
+        assert_eq!(w[3].span, 24..26);
+        assert!(words("--comment=\"open", 0).is_err());
     }
 
     #[test]
