@@ -353,6 +353,37 @@ fn twenty_thousand_limited_chains_are_one_refusal_past_the_budget() {
     );
 }
 
+/// A thousand RETURNs of two things each in a row: each is read once per way around it, and
+/// the rest of the chain after each again; past the walk's budget that is one error, not
+/// quadratic time and memory (the ways that match a RETURN's network keep none of the
+/// earlier exceptions, which that network is apart from).
+#[test]
+fn a_thousand_returns_of_two_things_stop_at_the_walk_budget() {
+    let dir = Dir::new("ret2");
+    let mut text = String::from("*filter\n:INPUT DROP [0:0]\n:c - [0:0]\n-A INPUT -j c\n");
+    for i in 0..1000u32 {
+        text.push_str(&format!(
+            "-A c -s 10.{}.{}.0/24 ! -i lo -j RETURN\n",
+            i / 250,
+            i % 250
+        ));
+    }
+    text.push_str("-A c -p tcp --dport 22 -j ACCEPT\nCOMMIT\n");
+    let p = dir.write("returns.rules", text);
+    let out = statewall(&[
+        OsStr::new("import"),
+        OsStr::new("--mirror-ipv6"),
+        p.as_os_str(),
+    ]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert_eq!(out.stderr.matches("error:").count(), 1, "{out}");
+    assert!(
+        out.stderr.contains("is more than 500,000 rules long here"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("once per way around it"), "{out}");
+}
+
 #[test]
 fn devices_fifos_and_directories_are_refused_by_name_and_kind() {
     let dir = Dir::new("kinds");

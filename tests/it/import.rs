@@ -1309,6 +1309,26 @@ fn differential_option_equals_value() {
     );
 }
 
+/// A RETURN of two things at once (`ok-return-two-things.rules`: `-s 192.0.2.4/30 ! -i lo
+/// -j RETURN`, as Tailscale's ts-input writes it): the rules after it get the packets that
+/// miss the network, and those that match it but arrive on lo. The same connections to
+/// iptables-restore of the file and to its import: the returned source reaches ssh only,
+/// the other is dropped but for its own port.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_return_of_two_things() {
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps = [(c, 22), (o, 22), (c, 8081), (o, 8081), (c, 8080), (o, 8080)];
+    let (want, _) = replay(
+        "d-r2",
+        "ok-return-two-things.rules",
+        &[22, 8080, 8081],
+        &steps,
+    );
+    use Verdict::{Connected as C, TimedOut as T};
+    assert_eq!(want, [T, C, C, T, T, T], "{want:?}");
+}
+
 /// A blocklist INPUT beside an OUTPUT that drops what it does not allow
 /// (`ok-blocklist-output.rules`): enforce mode with the input chain's final = "accept"; port 0
 /// is dropped with the rest of `0:1023`. The same verdicts as iptables-restore of the file,

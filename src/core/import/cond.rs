@@ -200,6 +200,58 @@ impl Cond {
         Some(neg)
     }
 
+    /// This condition as conditions of one thing each (a network, an exception of one, an
+    /// interface or its exception, address or packet types, connection states) that a
+    /// packet matches all of: each one [`Cond::negated`] turns around. None when it says
+    /// something else too.
+    pub(super) fn parts(&self) -> Option<Vec<Cond>> {
+        let any = Cond::default();
+        let mut rest = self.clone();
+        let mut out = Vec::new();
+        let mut one = |f: &dyn Fn(&mut Cond)| {
+            let mut c = Cond::default();
+            f(&mut c);
+            out.push(c);
+        };
+        if let Some(n) = rest.src.take() {
+            one(&|c| c.src = Some(n));
+        }
+        if let Some(n) = rest.dst.take() {
+            one(&|c| c.dst = Some(n));
+        }
+        for n in std::mem::take(&mut rest.not_src) {
+            one(&|c| c.not_src = vec![n]);
+        }
+        for n in std::mem::take(&mut rest.not_dst) {
+            one(&|c| c.not_dst = vec![n]);
+        }
+        if let Some(i) = rest.iif.take() {
+            one(&|c| c.iif = Some(i.clone()));
+        }
+        if let Some(o) = rest.oif.take() {
+            one(&|c| c.oif = Some(o.clone()));
+        }
+        for i in std::mem::take(&mut rest.not_iif) {
+            one(&|c| c.not_iif = vec![i.clone()]);
+        }
+        for o in std::mem::take(&mut rest.not_oif) {
+            one(&|c| c.not_oif = vec![o.clone()]);
+        }
+        if let Some(t) = rest.src_type.take() {
+            one(&|c| c.src_type = Some(t));
+        }
+        if let Some(t) = rest.dst_type.take() {
+            one(&|c| c.dst_type = Some(t));
+        }
+        if let Some(t) = rest.pkt_type.take() {
+            one(&|c| c.pkt_type = Some(t));
+        }
+        if let Some(s) = rest.states.take() {
+            one(&|c| c.states = Some(s));
+        }
+        (rest == any).then_some(out)
+    }
+
     /// This condition without the parts `given` says already (its protocol, interfaces,
     /// networks or states): within `given`, the two match the same packets.
     pub(super) fn beyond(&self, given: &Cond) -> Cond {
@@ -272,7 +324,7 @@ impl Cond {
             (Some((t, Some(c))), _) | (_, Some((t, Some(c)))) => Some((t, Some(c))),
             (a, b) => a.or(b),
         };
-        Some(Cond {
+        let mut c = Cond {
             states,
             iif: narrower_if(&self.iif, &o.iif),
             oif: narrower_if(&self.oif, &o.oif),
@@ -313,7 +365,16 @@ impl Cond {
                 (a, b) => a.clone().or(b.clone()),
             },
             in_set: joined(&self.in_set, &o.in_set),
-        })
+        };
+        // an exception of a network the packet's is apart from says nothing (the ways
+        // around a RETURN of a network would otherwise carry every earlier one)
+        if let Some(n) = c.src {
+            c.not_src.retain(|x| net_overlaps(n, *x));
+        }
+        if let Some(n) = c.dst {
+            c.not_dst.retain(|x| net_overlaps(n, *x));
+        }
+        Some(c)
     }
 
     /// Whether some packet can match both: false only when that is proven (it may say true

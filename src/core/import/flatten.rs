@@ -87,7 +87,6 @@ impl Analyser<'_> {
     /// The rules of `chain`, for the packets of `prefix` (the conditions of the jumps here,
     /// and the exceptions its conditional RETURNs make for the rules after them).
     fn flatten(&mut self, walk: &mut Walk<'_>, chain: &str, prefix: &Cond) {
-        let mut prefix = prefix.clone();
         if walk.via.len() > MAX_DEPTH {
             return;
         }
@@ -103,7 +102,35 @@ impl Analyser<'_> {
             }
             idx.truncate(end + 1);
         }
-        for &i in &idx {
+        self.walk_rules(walk, chain, &idx, prefix.clone());
+    }
+
+    /// Rules `idx` of `chain` (in order), for the packets of `prefix`.
+    fn walk_rules(&mut self, walk: &mut Walk<'_>, chain: &str, idx: &[usize], prefix: Cond) {
+        // the ways around RETURNs of several things still to walk, the next one last: in
+        // the order a recursion would take them, without its depth
+        let mut todo: Vec<(usize, Cond)> = vec![(0, prefix)];
+        while let Some((from, prefix)) = todo.pop() {
+            if let Some((at, ways)) = self.walk_from(walk, chain, idx, from, prefix) {
+                todo.extend(ways.into_iter().rev().map(|w| (at + 1, w)));
+            }
+        }
+    }
+
+    /// Rules `idx[from..]` of `chain` for the packets of `prefix`, up to the end, or (Some)
+    /// up to a RETURN of several things at `idx[at]`: the ways around it, each with `prefix`.
+    fn walk_from(
+        &mut self,
+        walk: &mut Walk<'_>,
+        chain: &str,
+        idx: &[usize],
+        from: usize,
+        prefix: Cond,
+    ) -> Option<(usize, Vec<Cond>)> {
+        let rules = self.rules;
+        let mut prefix = prefix;
+        let plain = |r: &IptRule| r.target == Target::Return && super::chains::unconditional(r);
+        for (at, &i) in idx.iter().enumerate().skip(from) {
             let r = &rules[i];
             // several `-s` (`-d`) networks make several rules, and so does `! --syn`
             let srcs: Vec<Option<Cidr>> = some_or_any(&r.srcs);
@@ -115,16 +142,16 @@ impl Analyser<'_> {
                 .flat_map(|sd| flags.iter().map(move |f| (sd, f)))
             {
                 if walk.steps > MAX_WALK {
-                    return;
+                    return None;
                 }
                 walk.steps += 1;
                 if walk.steps > MAX_WALK {
                     self.error(
                         r.span.clone(),
                         format!("{}, with the chains it jumps to, is more than {} rules long here", self.hook.chain(), crate::core::diag::thousands(MAX_WALK)),
-                        "statewall's chain is one flat list: each jump copies the chain it jumps to (nested jumps multiply) and each network of a `-s a,b,…` list is one rule; jump to each chain once, or use fewer, wider networks",
+                        "statewall's chain is one flat list: each jump copies the chain it jumps to (nested jumps multiply), each network of a `-s a,b,…` list is one rule, and a RETURN of several things reads the rest of its chain once per way around it; jump to each chain once, or use fewer, wider networks",
                     );
-                    return;
+                    return None;
                 }
                 let mut own = r.cond.clone();
                 own.src = *s;
@@ -136,7 +163,7 @@ impl Analyser<'_> {
                     continue;
                 };
                 if r.target == Target::Return && plain(r) {
-                    return;
+                    return None;
                 }
                 if r.target == Target::Return {
                     // what the jumps here say already, the RETURN need not (`-p tcp` in a
@@ -154,12 +181,20 @@ impl Analyser<'_> {
                         for &j in cut {
                             self.notes.push(format!("line {}: `{}` is never reached for the packets that jump here (the RETURN of line {l} returns them all) and is left out for them", rules[j].line, shorten(&rules[j].text, 80)));
                         }
-                        return;
+                        return None;
+                    }
+                    // a RETURN of several things at once (`-s NET ! -i tun0`) leaves the
+                    // rules after it the packets that miss any one of them: one walk of the
+                    // rest for each, kept apart (missing the first; matching it and missing
+                    // the second; …)
+                    let single = srcs.len() <= 1 && dsts.len() <= 1 && flags.len() <= 1;
+                    if let Some(ways) = single.then(|| self.return_ways(r, &own)).flatten() {
+                        return Some((at, ways.iter().filter_map(|w| prefix.and(w)).collect()));
                     }
                     // the rules after it see the rest: none when it returns every packet here
                     match self.return_rule(r, &own).map(|neg| prefix.and(&neg)) {
                         Some(Some(rest)) => prefix = rest,
-                        Some(None) => return,
+                        Some(None) => return None,
                         None => {}
                     }
                     continue;
@@ -167,6 +202,7 @@ impl Analyser<'_> {
                 self.follow(walk, chain, i, cond);
             }
         }
+        None
     }
 
     /// Rule `i` of `chain`, with the condition it has under the jumps that led here.
@@ -237,6 +273,28 @@ impl Analyser<'_> {
         });
     }
 
+    /// The packets a RETURN of condition `own` leaves to the rest of its chain, when `own`
+    /// says two or more things each of which one condition turns around (networks,
+    /// interfaces, address or packet types, connection states): kept apart, the packets
+    /// that miss the first, those that match it and miss the second, and so on. None for a
+    /// RETURN of one thing, or of something else (it rates, counts or lists).
+    fn return_ways(&self, r: &IptRule, own: &Cond) -> Option<Vec<Cond>> {
+        let x = &r.extra;
+        if x.recent.is_some() || x.connlimit.is_some() || x.limit.is_some() {
+            return None;
+        }
+        let parts = own.parts().filter(|p| p.len() > 1)?;
+        let mut ways = Vec::new();
+        let mut met = Cond::default();
+        for part in &parts {
+            if let Some(way) = met.and(&part.negated()?) {
+                ways.push(way);
+            }
+            met = met.and(part)?;
+        }
+        Some(ways)
+    }
+
     /// A RETURN with condition `own` (the rules after an unconditional one are cut by
     /// [`Analyser::flatten`]): the packets it leaves to the rest of its chain, when one
     /// condition says them (it returns for one network, interface, address or packet type,
@@ -246,7 +304,7 @@ impl Analyser<'_> {
             .negated()
             .filter(|_| r.extra.recent.is_none() && r.extra.connlimit.is_none());
         if neg.is_none() && r.extra.limit.is_none() {
-            self.error(r.span.clone(), "a RETURN with a condition statewall cannot turn around", "it skips the rest of the chain for some packets only; statewall gives the rules after it the exception of a RETURN that says one thing (`-s`, `-d`, `-i`, `-o` or their `!`, `-m addrtype`, `-m pkttype`, a connection state), and none of one that says more (`-p tcp --dport 22`: not tcp, or another port) or counts (`-m recent`): reorder the chain so that no such RETURN is needed");
+            self.error(r.span.clone(), "a RETURN with a condition statewall cannot turn around", "it skips the rest of the chain for some packets only; statewall gives the rules after it the exception of a RETURN that says one thing or several (`-s`, `-d`, `-i`, `-o` or their `!`, `-m addrtype`, `-m pkttype`, a connection state), and none of one that says anything else (`-p tcp --dport 22`: not tcp, or another port) or counts (`-m recent`): reorder the chain so that no such RETURN is needed");
         }
         neg
     }
@@ -307,9 +365,15 @@ impl Analyser<'_> {
             }
         }
         let mut said: Vec<u32> = Vec::new();
+        // a rule with another flat rule that stays (for other networks of its list, or
+        // other ways around a RETURN) is still reached: no note
+        let kept: HashSet<usize> = (0..flat.len())
+            .filter(|&k| !gone[k])
+            .map(|k| flat[k].rule)
+            .collect();
         for &(k, j) in &cut {
             let (r, by) = (&rules[flat[k].rule], &rules[flat[j].rule]);
-            if !said.contains(&r.line) {
+            if !said.contains(&r.line) && !kept.contains(&flat[k].rule) {
                 said.push(r.line);
                 let verb = match flat[j].verdict {
                     Verdict::Accept => "accepts",
