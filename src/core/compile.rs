@@ -446,12 +446,12 @@ fn service_rules(
     verdict: impl Fn(u8) -> Verdict,
 ) {
     // an allow matches NEW connections after the established rule; without it, the states
-    // its `state` says, or every packet; a block with `state` only NEW or INVALID ones
+    // its `state` says, or every packet; a block with `state` only NEW or INVALID ones; a
+    // reject (in a section without the established rule) the states its `state` says
     let state = match entry {
         Entry::Allow { stateful: true } => Some(CtStates(CtStates::NEW)),
-        Entry::Allow { stateful: false } => svc.more.state,
+        Entry::Allow { stateful: false } | Entry::Other => svc.more.state,
         Entry::Block { state } => state.map(BlockState::ct),
-        Entry::Other => None,
     };
     let first_rule = out.len();
     let mut head = Vec::with_capacity(2);

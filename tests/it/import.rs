@@ -1329,6 +1329,20 @@ fn differential_return_of_two_things() {
     assert_eq!(want, [T, C, C, T, T, T], "{want:?}");
 }
 
+/// A REJECT of NEW, ESTABLISHED and RELATED packets in a chain without an established rule
+/// (`ok-reject-states.rules`): a reject with `state`, as an allow says its states. Probe
+/// for probe the same verdicts as iptables-restore of the file.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_reject_with_states() {
+    differential(
+        "d-rs",
+        "ok-reject-states.rules",
+        None,
+        &[22, 23, 8080, 9999],
+    );
+}
+
 /// A blocklist INPUT beside an OUTPUT that drops what it does not allow
 /// (`ok-blocklist-output.rules`): enforce mode with the input chain's final = "accept"; port 0
 /// is dropped with the rest of `0:1023`. The same verdicts as iptables-restore of the file,

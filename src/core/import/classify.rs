@@ -178,6 +178,12 @@ impl Analyser<'_> {
         let mut ranked = Vec::new();
         let mut dropped = Vec::new();
         self.unplaced.clear();
+        // whether the chain has an established rule, known before its rules are ranked (a
+        // reject of more states than NEW says them only where it has none)
+        self.stateful = !self.lower.established
+            && flat
+                .iter()
+                .any(|f| f.verdict == Verdict::Accept && f.cond == states_only(EST));
         // interfaces whose every packet an earlier rule decided, and that rule's place
         let mut decided: Vec<(String, bool, usize)> = Vec::new();
         for mut f in flat {
@@ -500,8 +506,14 @@ impl Analyser<'_> {
         let rules = self.rules;
         let r = &rules[f.rule];
         let c = &f.cond;
+        // a reject of NEW connections and more, in a chain without an established rule,
+        // says its states as an allow does (`state`)
+        let said = matches!(f.verdict, Verdict::Reject(_))
+            && !self.stateful
+            && c.states.is_some_and(|s| states_fit(Verdict::Accept, s));
         if let Some(s) = c.states
             && !states_fit(f.verdict, s)
+            && !said
         {
             let names = CtStates(s).names().join(",");
             self.error(r.span.clone(), format!("connection states {names} on this rule"), "statewall's entries match NEW connections (established and related ones are accepted by its established rule, invalid ones dropped by its invalid rule); other combinations cannot be imported");
@@ -687,7 +699,12 @@ impl Analyser<'_> {
                     out.allows.push(f)
                 }
                 Rank::Reject => {
-                    if f.cond.states.is_some() {
+                    // one of more states than NEW, without an established rule, says them
+                    let says = f
+                        .cond
+                        .states
+                        .is_some_and(|s| s & !(CtStates::NEW | CtStates::INVALID) != 0);
+                    if f.cond.states.is_some() && !(says && found.established.is_none()) {
                         self.notes.push(format!(
                             "line {}: `{}` rejects NEW connections only; statewall's rejects have no state match (established ones are accepted before them, invalid ones are rejected too)",
                             r.line, r.text
@@ -815,9 +832,12 @@ fn sw_cond(rank: Rank, f: &Flat, c: &Cond, stateful: bool) -> Cond {
             states: Some(CtStates::NEW),
             ..c.clone()
         },
-        // statewall's rejects have no state match
+        // statewall's rejects have no state match, but for one that says more states
+        // than NEW in a chain without an established rule (`state`, as an allow's)
         Rank::Reject => Cond {
-            states: None,
+            states: c
+                .states
+                .filter(|s| !stateful && s & !(CtStates::NEW | CtStates::INVALID) != 0),
             ..c.clone()
         },
         _ => c.clone(),

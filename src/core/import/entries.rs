@@ -110,8 +110,12 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
     let all = vec![PortRange { lo: 0, hi: 65535 }];
     let m = &mut e.more;
     // an allow's states, said with `state` where the chain has no established rule (the
-    // analysis leaves them out where it has one: its allows match NEW connections)
-    if f.verdict == Verdict::Accept {
+    // analysis leaves them out where it has one: its allows match NEW connections), and a
+    // reject's when they are more than NEW (`classify` took them only there)
+    let more_than_new = c
+        .states
+        .is_some_and(|s| s & !(CtStates::NEW | CtStates::INVALID) != 0);
+    if f.verdict == Verdict::Accept || matches!(f.verdict, Verdict::Reject(_)) && more_than_new {
         m.state = c.states.map(CtStates);
     }
     match c.proto {

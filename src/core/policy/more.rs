@@ -134,21 +134,21 @@ impl Checker<'_> {
         out
     }
 
-    /// `state = ["established", "related"]`: the connection states an allow matches. Only
-    /// allows take a list (a reject has no state match; a block's `state = "new"` or `"invalid"` is
-    /// [`Checker::block_state`]'s).
+    /// `state = ["established", "related"]`: the connection states an allow (or a reject)
+    /// matches. Only allows and rejects take a list (a block's `state = "new"` or
+    /// `"invalid"` is [`Checker::block_state`]'s).
     pub(super) fn states(&mut self, kind: Kind, value: &Spanned<DeValue<'_>>) -> Option<CtStates> {
         const NAMES: [(&str, u32); 3] = [
             ("new", CtStates::NEW),
             ("established", CtStates::ESTABLISHED),
             ("related", CtStates::RELATED),
         ];
-        if kind != Kind::Allow {
+        if kind != Kind::Allow && kind != Kind::Reject {
             if !self.tainted(&value.span()) {
                 self.error(
                     value.span(),
                     format!("`state` on a {} entry", kind.key()),
-                    Some("only an allow entry matches connection states (and a [[block]] NEW or invalid ones, with state = \"new\" or \"invalid\"): a reject answers every packet it matches, in any state".into()),
+                    Some("only allow and reject entries match a list of connection states (and a [[block]] NEW or invalid ones, with state = \"new\" or \"invalid\")".into()),
                 );
             }
             return None;
