@@ -1343,6 +1343,21 @@ fn differential_reject_with_states() {
     );
 }
 
+/// The ssh brute-force guard whose `--set` is on the jump into its chain
+/// (`ok-recent-set-jump.rules`): the `--set` and then the plain jump, as iptables evaluates
+/// it, which is the brute-force pair before the chain's ACCEPT. The same connections to
+/// iptables-restore of the file and to its import: two through, the third refused, the
+/// other source and port 80 untouched.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_recent_set_on_the_jump() {
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps = [(c, 22), (c, 22), (c, 22), (c, 22), (o, 22), (c, 80)];
+    let (want, _) = replay("d-sj", "ok-recent-set-jump.rules", &[22, 80], &steps);
+    use Verdict::{Connected as C, Refused as R};
+    assert_eq!(want, [C, C, R, R, C, C], "{want:?}");
+}
+
 /// A blocklist INPUT beside an OUTPUT that drops what it does not allow
 /// (`ok-blocklist-output.rules`): enforce mode with the input chain's final = "accept"; port 0
 /// is dropped with the rest of `0:1023`. The same verdicts as iptables-restore of the file,

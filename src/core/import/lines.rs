@@ -300,10 +300,17 @@ impl<'s> Parser<'s> {
         }
         let line_no = loc_of(self.src, base).line;
         if let Some(r) = self.rule(&toks[from..], chain.text.clone(), lspan, text, line_no) {
-            t.placed += 1;
-            t.order.push(if insert { -t.placed } else { t.placed });
+            let mut parts = recent_set_apart(r);
+            if insert {
+                // each `-I` goes above the one before: the jump first, the `--set` above it
+                parts.reverse();
+            }
+            for r in parts {
+                t.placed += 1;
+                t.order.push(if insert { -t.placed } else { t.placed });
+                t.rules.push(r);
+            }
             *t.counts.entry(chain.text.clone()).or_default() += 1;
-            t.rules.push(r);
         }
     }
 
@@ -352,4 +359,28 @@ impl<'s> Parser<'s> {
             ),
         }
     }
+}
+
+/// A jump that also records its packets' sources (`-m recent --set --name N -j SSH`, with no
+/// rate or count) is the `--set` rule and then the plain jump, as iptables evaluates it: the
+/// source is recorded, and the packet goes on into the chain.
+fn recent_set_apart(r: IptRule) -> Vec<IptRule> {
+    use super::rule::Target;
+    let splits = matches!(r.target, Target::Jump(_))
+        && r.extra
+            .recent
+            .as_ref()
+            .is_some_and(|x| x.set && x.check.is_none())
+        && r.extra.limit.is_none()
+        && r.extra.connlimit.is_none();
+    if !splits {
+        return vec![r];
+    }
+    let mut jump = r.clone();
+    jump.extra.recent = None;
+    let set = IptRule {
+        target: Target::RecentSet,
+        ..r
+    };
+    vec![set, jump]
 }
