@@ -1358,6 +1358,15 @@ fn differential_recent_set_on_the_jump() {
     assert_eq!(want, [C, C, R, R, C, C], "{want:?}");
 }
 
+/// `--ctdir ORIGINAL` where every packet of the rule opens a connection (`ok-ctdir.rules`:
+/// after the established accept, or with `--ctstate NEW`): it says nothing more there.
+/// Probe for probe the same verdicts as iptables-restore of the file.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_ctdir_original() {
+    differential("d-cd", "ok-ctdir.rules", None, &[22, 80, 8080, 9999]);
+}
+
 /// A blocklist INPUT beside an OUTPUT that drops what it does not allow
 /// (`ok-blocklist-output.rules`): enforce mode with the input chain's final = "accept"; port 0
 /// is dropped with the rest of `0:1023`. The same verdicts as iptables-restore of the file,

@@ -204,6 +204,7 @@ fn one_final(v4: &mut Analysis, v6: &mut Analysis, notes: &mut Notes) {
                     extra: Default::default(),
                     fragment: None,
                     never: None,
+                    ctdir: None,
                 }
             }
         };

@@ -502,6 +502,7 @@ impl Analyser<'_> {
             return None;
         }
         let mut gone = vec![false; flat.len()];
+        self.ctdir_fits(flat, &mut gone);
         let (sets, logs): (Vec<Side>, Vec<Side>) = side
             .into_iter()
             .partition(|s| rules[s.rule].target == Target::RecentSet);
@@ -576,6 +577,25 @@ impl Analyser<'_> {
             !gone[k - 1]
         });
         log_final
+    }
+
+    /// `--ctdir`: a rule whose packets all open connections goes the original way, so
+    /// `ORIGINAL` says nothing more there (left out); anywhere else, and `REPLY`, it is
+    /// refused (statewall's entries match no direction) and the rule taken out.
+    fn ctdir_fits(&mut self, flat: &[Flat], gone: &mut [bool]) {
+        for p in 0..flat.len() {
+            let r = &self.rules[flat[p].rule];
+            let Some((original, at)) = &r.ctdir else {
+                continue;
+            };
+            if !*original {
+                gone[p] = true;
+                self.error(at.clone(), "`--ctdir REPLY`: the packets a connection's answering side sends", "statewall's entries match NEW connections (whose packets go the original way) and its established rule accepts both ways: a rule of replies cannot be kept");
+            } else if !self.new_only(flat, p, &flat[p].cond) {
+                gone[p] = true;
+                self.error(at.clone(), "`--ctdir ORIGINAL` on packets that may belong to connections already open", "statewall keeps it only where every packet of the rule opens a connection (`--ctstate NEW`, or after an ESTABLISHED,RELATED accept), which goes the original way: there it says nothing more; elsewhere the replies it leaves out would meet statewall's established rule");
+            }
+        }
     }
 
     /// Whether statewall's log rule before `flat[at]`'s entry logs what the LOG logs: that

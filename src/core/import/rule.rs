@@ -95,6 +95,9 @@ pub(super) struct IptRule {
     /// the interface no device can have that makes it match no packet (`-i venet0:0`):
     /// left out, noted (`analyse`)
     pub(super) never: Option<String>,
+    /// `--ctdir ORIGINAL` (true) or `REPLY`, and where: kept only where every packet of the
+    /// rule opens a connection, and so goes the original way (`extra.rs`)
+    pub(super) ctdir: Option<(bool, Range<usize>)>,
 }
 
 /// A rule as its options are read.
@@ -122,6 +125,8 @@ struct Draft {
     mss: Option<Mss>,
     /// an interface no device can have (`-i venet0:0`): the rule matches no packet
     never: Option<String>,
+    /// `--ctdir`: whether ORIGINAL, and where
+    ctdir: Option<(bool, Range<usize>)>,
     /// the options that take one value per rule, as met so far, and those met twice
     given: Vec<&'static str>,
     repeated: Vec<&'static str>,
@@ -268,6 +273,12 @@ impl Parser<'_> {
         {
             d.cond.in_set.push(super::chains::rate_mark(line));
         }
+        if let Some((_, at)) = &d.ctdir
+            && !matches!(target, Target::Accept | Target::Drop | Target::Reject(_))
+        {
+            self.err(at.clone(), "`--ctdir` on a rule that does not accept, drop or reject", "statewall keeps a connection's direction only where the rule decides packets that all open connections (which go the original way): write it on the ACCEPT, DROP or REJECT itself");
+            return None;
+        }
         let comment_id = d.comment.as_ref().map(|c| {
             let mut h = DefaultHasher::new();
             c.hash(&mut h);
@@ -289,6 +300,7 @@ impl Parser<'_> {
             extra: d.extra,
             fragment: d.fragment,
             never: d.never,
+            ctdir: d.ctdir,
         })
     }
 
@@ -629,15 +641,33 @@ impl Parser<'_> {
                 d.orig = Some(t.span.start..v.span.end);
                 d.cond.orig_dports = Some(self.ports(d, t, &v));
             }
+            "--ctdir" => {
+                let Some(v) = self.value(toks, i) else {
+                    return Some(None);
+                };
+                let start = neg.as_ref().map_or(t.span.start, |n| n.start);
+                let original = match v.text.as_str() {
+                    "ORIGINAL" => true,
+                    "REPLY" => false,
+                    other => {
+                        self.err(
+                            v.span.clone(),
+                            format!("`--ctdir {other}`"),
+                            "a connection's direction is ORIGINAL or REPLY",
+                        );
+                        return Some(None);
+                    }
+                };
+                d.ctdir = Some((original != neg.is_some(), start..v.span.end));
+            }
             "--ctorigsrc" | "--ctorigdst" | "--ctreplsrc" | "--ctrepldst" | "--ctorigsrcport"
-            | "--ctreplsrcport" | "--ctrepldstport" | "--ctstatus" | "--ctexpire" | "--ctdir"
-            | "--ctproto" => {
+            | "--ctreplsrcport" | "--ctrepldstport" | "--ctstatus" | "--ctexpire" | "--ctproto" => {
                 let end = toks.get(i + 1).map_or(t.span.end, |v| v.span.end);
                 let start = neg.as_ref().map_or(t.span.start, |n| n.start);
                 self.err(
                     start..end,
                     format!("`{}` (a conntrack match statewall cannot express)", t.text),
-                    "of a connection's conntrack entry statewall matches its state and its original destination port (`--ctorigdstport`, the `published` key); not its other addresses and ports, its status, expiry, direction or protocol: write the rule with the packet's own addresses and ports (-s, -d, --dport) if they say the same",
+                    "of a connection's conntrack entry statewall matches its state and its original destination port (`--ctorigdstport`, the `published` key); not its other addresses and ports, its status, expiry or protocol: write the rule with the packet's own addresses and ports (-s, -d, --dport) if they say the same",
                 );
             }
             "--ports" => {
