@@ -38,27 +38,6 @@ pub(super) enum RejectKind {
     Icmp(IcmpReject),
 }
 
-/// A list of networks that holds every address (`-s 0/0`, as iptables writes "any" in old
-/// scripts) says nothing: no networks, so that the rule is not pinned to its file's family.
-fn anywhere_is_none(nets: Vec<Cidr>) -> Vec<Cidr> {
-    if nets
-        .iter()
-        .any(|n| matches!(n, Cidr::V4(_, 0) | Cidr::V6(_, 0)))
-    {
-        Vec::new()
-    } else {
-        nets
-    }
-}
-
-/// An interface alias label as old scripts write it (`venet0:0`, `eth0:1`): a valid name
-/// around one `:`, which no network device's name has.
-fn is_alias(name: &str) -> bool {
-    name.split_once(':').is_some_and(|(dev, label)| {
-        valid_ifname(dev) && !label.is_empty() && !label.contains(':') && valid_ifname(label)
-    })
-}
-
 /// A `-m limit` on a rule that neither logs nor accepts: what, and why.
 pub(super) const LIMIT_ELSEWHERE: (&str, &str) = (
     "`-m limit` on a rule that is neither LOG nor ACCEPT",
@@ -479,7 +458,7 @@ impl Parser<'_> {
                         "statewall takes one list of networks per rule: write the addresses both allow as `-s` (or the range alone)",
                     );
                 } else {
-                    d.srcs = anywhere_is_none(nets);
+                    d.srcs = super::values::anywhere_is_none(nets);
                 }
             }
             "-d" | "--destination" | "--dst" => {
@@ -496,7 +475,7 @@ impl Parser<'_> {
                         "statewall takes one list of networks per rule: write the addresses both allow as `-d` (or the range alone)",
                     );
                 } else {
-                    d.dsts = anywhere_is_none(nets);
+                    d.dsts = super::values::anywhere_is_none(nets);
                 }
             }
             o @ ("--src-range" | "--dst-range") => {
@@ -540,7 +519,7 @@ impl Parser<'_> {
                 let out = t.text.starts_with("-o") || t.text == "--out-interface";
                 // an alias label (`eth0:1`): no device has such a name (the kernel refuses
                 // `:` in one), so the rule matches no packet, and its `!` every packet
-                if is_alias(&v.text) {
+                if super::values::is_alias(&v.text) {
                     if !negated {
                         d.never = Some(v.text.clone());
                     }

@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::Fam;
 use super::rule::{PLAIN_REJECT, RejectKind, Target};
-use crate::core::model::{Cidr, IcmpReject, PortRange};
+use crate::core::model::{Cidr, IcmpReject, PortRange, valid_ifname};
 use crate::core::policy::network;
 
 /// The target a `-j` names. A chain of the file, or a target extension (MASQUERADE, MARK,
@@ -199,6 +199,27 @@ fn range_networks(mut lo: u128, hi: u128, bits: u8) -> Vec<(u128, u8)> {
         }
         lo = last + 1;
     }
+}
+
+/// A list of networks that holds every address (`-s 0/0`, as iptables writes "any" in old
+/// scripts) says nothing: no networks, so that the rule is not pinned to its file's family.
+pub(super) fn anywhere_is_none(nets: Vec<Cidr>) -> Vec<Cidr> {
+    if nets
+        .iter()
+        .any(|n| matches!(n, Cidr::V4(_, 0) | Cidr::V6(_, 0)))
+    {
+        Vec::new()
+    } else {
+        nets
+    }
+}
+
+/// An interface alias label as old scripts write it (`venet0:0`, `eth0:1`): a valid name
+/// around one `:`, which no network device's name has.
+pub(super) fn is_alias(name: &str) -> bool {
+    name.split_once(':').is_some_and(|(dev, label)| {
+        valid_ifname(dev) && !label.is_empty() && !label.contains(':') && valid_ifname(label)
+    })
 }
 
 #[cfg(test)]
