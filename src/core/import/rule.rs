@@ -420,7 +420,8 @@ impl Parser<'_> {
             // how much of the packet goes to the group, and how many at once: what is logged
             "--nflog-range" | "--nflog-size" | "--nflog-threshold" => {}
             other => {
-                self.err(sp, format!("unknown option `{other}`"), "the importer does not know this option; statewall cannot say whether it can express it");
+                let help = super::values::unknown_option_help(other);
+                self.err(sp, format!("unknown option `{other}`"), help);
                 // and its values
                 let mut i = i + 1;
                 while i < toks.len() && !toks[i].text.starts_with('-') && toks[i].text != "!" {

@@ -222,6 +222,16 @@ pub(super) fn is_alias(name: &str) -> bool {
     })
 }
 
+/// Why an option is unknown: iptables' own options with `=` (`--source=10.0.0.1`, one word
+/// to iptables-restore too, which refuses it), or one the importer does not know.
+pub(super) fn unknown_option_help(option: &str) -> &'static str {
+    if option.starts_with("--") && option.contains('=') {
+        "iptables-restore refuses it too: iptables' own options (`--source`, `--protocol`, `--jump`, …) take their value as the next word, not after `=`"
+    } else {
+        "the importer does not know this option; statewall cannot say whether it can express it"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

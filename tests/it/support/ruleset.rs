@@ -630,14 +630,17 @@ pub fn mirror_to_v6(text: &str) -> String {
         if drop {
             continue;
         }
-        // a `-m addrtype` left without a type says nothing (and ip6tables refuses it)
+        // a `-m addrtype` left without a type says nothing (and ip6tables refuses it); its
+        // types may come after other options (`-m addrtype -p tcp --dst-type LOCAL`), up to
+        // the next module
         let mut k = 0;
         while k + 1 < v6w.len() {
             let bare = v6w[k] == "-m"
                 && v6w[k + 1] == "addrtype"
-                && !v6w
-                    .get(k + 2)
-                    .is_some_and(|n| n == "--src-type" || n == "--dst-type" || n == "!");
+                && !v6w[k + 2..]
+                    .iter()
+                    .take_while(|n| *n != "-m" && *n != "--match")
+                    .any(|n| n == "--src-type" || n == "--dst-type");
             if bare {
                 v6w.drain(k..k + 2);
             } else {
