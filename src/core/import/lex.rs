@@ -10,8 +10,8 @@ pub(super) struct Tok {
 }
 
 /// Splits a line (starting at byte `base` of the source) into words as iptables-restore does:
-/// double quotes group (anywhere in a word: `--comment="a b"` is one word), `\"` and `\\`
-/// escape inside them. A long option with its value after `=` (`--dport=22`, as getopt
+/// double quotes group (opened anywhere in a word: `--comment="a b"` is one word; closing
+/// ends it), `\"` and `\\` escape inside them. A long option with its value after `=` (`--dport=22`, as getopt
 /// reads it) is two words.
 pub(super) fn words(line: &str, base: usize) -> Result<Vec<Tok>, Range<usize>> {
     let mut out = Vec::new();
@@ -34,9 +34,16 @@ pub(super) fn words(line: &str, base: usize) -> Result<Vec<Tok>, Range<usize>> {
                     text.push(c);
                     i += 1 + c.len_utf8();
                 }
+                // a closing quote ends the word (`"a b"-j X` is two), as iptables-restore
+                // reads it; an opening one goes on with the word
+                b'"' if quoted => {
+                    quoted = false;
+                    i += 1;
+                    break;
+                }
                 b'"' => {
                     first_quote.get_or_insert(text.len());
-                    quoted = !quoted;
+                    quoted = true;
                     i += 1;
                 }
                 _ => {
@@ -135,6 +142,9 @@ mod tests {
         assert_eq!(w[2].span, 16..23);
         assert_eq!(w[3].span, 24..26);
         assert!(words("--comment=\"open", 0).is_err());
+        let w = words(r#"--comment "GIT SSH"-j LOGACCEPT"#, 0).unwrap();
+        let t: Vec<&str> = w.iter().map(|t| t.text.as_str()).collect();
+        assert_eq!(t, ["--comment", "GIT SSH", "-j", "LOGACCEPT"]);
     }
 
     #[test]
