@@ -327,7 +327,13 @@ impl Analyser<'_> {
             if !fed.contains_key(n) {
                 self.error(r.span.clone(), format!("list `{n}` is checked here and filled by no DROP or REJECT"), "statewall maps a list checked without --hitcount only when a DROP or REJECT fills it (`--set --name N -j REJECT`): the port-scan trap");
             }
-            // each view is a set of its own, named after the list
+            // each view is a set of its own, named after the list; the `--set` adds to
+            // all of them in one entry, which names at most so many
+            let most = crate::core::policy::FEED_SETS_MAX;
+            if views.len() > most {
+                self.error(r.span.clone(), format!("list `{n}` is checked with {} windows (different --seconds, or none)", views.len()), format!("statewall keeps one live set per --seconds a list is checked with, and the rule that fills the list adds to all of them: at most {most}; check the list with fewer windows"));
+                continue;
+            }
             for s in views {
                 let v = view_name(n, *s, views);
                 if v != *n && (checked.contains_key(&v) || !crate::core::policy::valid_set_name(&v))

@@ -75,7 +75,7 @@ use crate::core::model::{
 use crate::core::plan::Hook;
 
 pub(crate) use cidr::network;
-pub(crate) use live::valid_set_name;
+pub(crate) use live::{FEED_SETS_MAX, valid_set_name};
 
 /// A live set member as `statewall set add` takes it: an IPv4 or IPv6 address, or a
 /// network without host bits. The error is one line: what is wrong, and what to write.
