@@ -118,7 +118,31 @@ fn clamp_mss_means_the_same_to_nft_and_reads_back_without_drift() {
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn imported_tcpmss_clamps_as_iptables_does() {
-    let file = crate::support::repo_path("tests/data/import/ok-tcpmss.rules");
+    let (theirs, ours) = mss_through_both("ok-tcpmss.rules");
+    let narrow = (NARROW_MTU - 40) as i32;
+    assert!(
+        theirs <= narrow && theirs > narrow - 20,
+        "iptables: MSS {theirs}"
+    );
+    assert_eq!(ours, theirs, "statewall's MSS, iptables'");
+}
+
+/// A TCPMSS after the ACCEPT that forwards the client's connections, whose other SYNs are
+/// all dropped after it (`ok-tcpmss-dropped-after.rules`): iptables never clamps a SYN that
+/// passes, and the import, which leaves the rule out, neither: the backend sees the
+/// narrow link's MSS, not the rule's 1000, through both.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn a_tcpmss_whose_syns_are_dropped_after_it_clamps_nothing_that_passes() {
+    let (theirs, ours) = mss_through_both("ok-tcpmss-dropped-after.rules");
+    assert!(theirs > 1000, "iptables: MSS {theirs}");
+    assert_eq!(ours, theirs, "statewall's MSS, iptables'");
+}
+
+/// The MSS the backend sees through iptables-restore of import file `name`, and through
+/// statewall's import of it, each in its own routed trio with the narrow link.
+fn mss_through_both(name: &str) -> (i32, i32) {
+    let file = crate::support::repo_path(&format!("tests/data/import/{name}"));
     let file = file.to_str().unwrap();
     let mtu = NARROW_MTU.to_string();
     let seen = |tag: &str, load: &dyn Fn(&Trio)| {
@@ -134,10 +158,5 @@ fn imported_tcpmss_clamps_as_iptables_does() {
     let ours = seen("mss-sw", &|t| {
         statewall(&t.fw, ["apply", "--force", "--mirror-ipv6", file]).assert_ok();
     });
-    let narrow = (NARROW_MTU - 40) as i32;
-    assert!(
-        theirs <= narrow && theirs > narrow - 20,
-        "iptables: MSS {theirs}"
-    );
-    assert_eq!(ours, theirs, "statewall's MSS, iptables'");
+    (theirs, ours)
 }

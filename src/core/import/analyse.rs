@@ -192,7 +192,7 @@ pub(super) fn analyse(
     other_icmp(fam, &rules, &mut notes);
     matches_nothing(&mut rules, &mut notes);
     fragments(src, &mut rules, &mut diags, &mut notes);
-    let clamps = super::mss::clamps(src, &mut rules, &mut diags, &mut notes);
+    let clamps = super::mss::clamps(src, &mut rules, &policies, &mut diags, &mut notes);
     if !diags.is_empty() {
         return Err(diags);
     }

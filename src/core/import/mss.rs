@@ -3,7 +3,9 @@
 //! every SYN (`tcp flags syn / syn,rst`), so the rule must say just that (`-p tcp
 //! --tcp-flags SYN,RST SYN`), and no rule before it may let a packet through or send it
 //! elsewhere (drops, rejects and LOGs may come first: a dropped SYN is never forwarded).
-//! Anything else is refused where written. The rule leaves the walk: it decides nothing.
+//! A TCPMSS after rules that let packets through, whose SYNs are all dropped or rejected
+//! after it, changes no packet that passes: left out, noted. Anything else is refused where
+//! written. The rule leaves the walk: it decides nothing.
 
 use super::classify::Hook;
 use super::cond::Cond;
@@ -19,6 +21,7 @@ pub(super) type Clamp = (u32, String, Mss);
 pub(super) fn clamps(
     src: &str,
     rules: &mut Vec<IptRule>,
+    policies: &Policies,
     diags: &mut Diags,
     notes: &mut Notes,
 ) -> [Option<Clamp>; 2] {
@@ -77,6 +80,11 @@ pub(super) fn clamps(
             );
             continue;
         }
+        if open[slot].is_some() && dropped_after(rules, i, &syn, policies) {
+            gone[i] = true;
+            notes.push(format!("line {}: `{}` is left out: the SYNs it would clamp are dropped or rejected after it (those the rules before it let through keep their MSS, as in the file), so it changes no packet that passes", r.line, shorten(&r.text, 80)));
+            continue;
+        }
         if let Some(line) = open[slot] {
             refuse(
                 format!(
@@ -109,6 +117,28 @@ pub(super) fn clamps(
         !gone[k - 1]
     });
     found
+}
+
+/// The built-in chains' policies: chain → (policy, where it is written).
+type Policies = std::collections::HashMap<String, (String, std::ops::Range<usize>)>;
+
+/// Whether every SYN (`syn`) that gets past TCPMSS rule `rules[at]` is dropped or rejected
+/// in its chain: no later rule that may take one lets it through or sends it elsewhere
+/// (a `-f` rule takes none: a later fragment has no TCP header), and an unconditional DROP
+/// or REJECT, or the chain's DROP policy, ends it.
+fn dropped_after(rules: &[IptRule], at: usize, syn: &Cond, policies: &Policies) -> bool {
+    let chain = rules[at].chain.as_str();
+    for r in rules[at + 1..].iter().filter(|r| r.chain == chain) {
+        if r.fragment == Some(true) || r.never.is_some() || !r.cond.overlaps(syn) {
+            continue;
+        }
+        match r.target {
+            Target::Drop | Target::Reject(_) if super::chains::unconditional(r) => return true,
+            Target::Drop | Target::Reject(_) | Target::Log | Target::Count | Target::Mss(_) => {}
+            _ => return false,
+        }
+    }
+    policies.get(chain).is_some_and(|(p, _)| p == "DROP")
 }
 
 /// The clamp of `hook` among `clamps` (FORWARD's, OUTPUT's).
