@@ -32,6 +32,7 @@ pub(super) fn clamps(
         ..Cond::default()
     };
     let mut gone = vec![false; rules.len()];
+    let dropped = dropped_after(rules, &syn, policies);
     // FORWARD's and OUTPUT's first rule that lets packets through or sends them elsewhere
     let mut open: [Option<u32>; 2] = [None, None];
     for (i, r) in rules.iter().enumerate() {
@@ -80,7 +81,7 @@ pub(super) fn clamps(
             );
             continue;
         }
-        if open[slot].is_some() && dropped_after(rules, i, &syn, policies) {
+        if open[slot].is_some() && dropped[i] {
             gone[i] = true;
             notes.push(format!("line {}: `{}` is left out: the SYNs it would clamp are dropped or rejected after it (those the rules before it let through keep their MSS, as in the file), so it changes no packet that passes", r.line, shorten(&r.text, 80)));
             continue;
@@ -122,23 +123,35 @@ pub(super) fn clamps(
 /// The built-in chains' policies: chain → (policy, where it is written).
 type Policies = std::collections::HashMap<String, (String, std::ops::Range<usize>)>;
 
-/// Whether every SYN (`syn`) that gets past TCPMSS rule `rules[at]` is dropped or rejected
-/// in its chain: no later rule that may take one lets it through or sends it elsewhere
-/// (a `-f` rule takes none: a later fragment has no TCP header), and an unconditional DROP
-/// or REJECT, or the chain's DROP policy, ends it.
-fn dropped_after(rules: &[IptRule], at: usize, syn: &Cond, policies: &Policies) -> bool {
-    let chain = rules[at].chain.as_str();
-    for r in rules[at + 1..].iter().filter(|r| r.chain == chain) {
-        if r.fragment == Some(true) || r.never.is_some() || !r.cond.overlaps(syn) {
-            continue;
-        }
-        match r.target {
-            Target::Drop | Target::Reject(_) if super::chains::unconditional(r) => return true,
-            Target::Drop | Target::Reject(_) | Target::Log | Target::Count | Target::Mss(_) => {}
-            _ => return false,
+/// For each rule, whether every SYN (`syn`) that gets past it is dropped or rejected in its
+/// chain (FORWARD or OUTPUT): no later rule that may take one lets it through or sends it
+/// elsewhere (a `-f` rule takes none: a later fragment has no TCP header), and an
+/// unconditional DROP or REJECT, or the chain's DROP policy, ends it. One pass from the end.
+fn dropped_after(rules: &[IptRule], syn: &Cond, policies: &Policies) -> Vec<bool> {
+    let mut out = vec![false; rules.len()];
+    for chain in ["FORWARD", "OUTPUT"] {
+        let mut dropped = policies.get(chain).is_some_and(|(p, _)| p == "DROP");
+        for (i, r) in rules
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(_, r)| r.chain == chain)
+        {
+            out[i] = dropped;
+            if r.fragment == Some(true) || r.never.is_some() || !r.cond.overlaps(syn) {
+                continue;
+            }
+            match r.target {
+                Target::Drop | Target::Reject(_) if super::chains::unconditional(r) => {
+                    dropped = true
+                }
+                Target::Drop | Target::Reject(_) | Target::Log | Target::Count | Target::Mss(_) => {
+                }
+                _ => dropped = false,
+            }
         }
     }
-    policies.get(chain).is_some_and(|(p, _)| p == "DROP")
+    out
 }
 
 /// The clamp of `hook` among `clamps` (FORWARD's, OUTPUT's).
