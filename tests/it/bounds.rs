@@ -102,6 +102,15 @@ fn statewall<S: AsRef<OsStr>>(args: &[S]) -> Ran {
     ran
 }
 
+/// `statewall import --mirror-ipv6 FILE`, bounded as [`statewall`] is.
+fn import_mirrored(file: &Path) -> Ran {
+    statewall(&[
+        OsStr::new("import"),
+        OsStr::new("--mirror-ipv6"),
+        file.as_os_str(),
+    ])
+}
+
 /// A temp dir for one test's files; removed on drop.
 struct Dir(PathBuf);
 
@@ -278,11 +287,7 @@ fn import_refuses_a_rule_repeating_s_and_reads_a_long_source_list_in_one_pass() 
         "repeated.rules",
         format!("{head}-A INPUT {repeated}-p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n"),
     );
-    let out = statewall(&[
-        OsStr::new("import"),
-        OsStr::new("--mirror-ipv6"),
-        p.as_os_str(),
-    ]);
+    let out = import_mirrored(&p);
     assert_eq!(out.code, Some(1), "{out}");
     assert_eq!(
         out.stderr
@@ -302,11 +307,7 @@ fn import_refuses_a_rule_repeating_s_and_reads_a_long_source_list_in_one_pass() 
             srcs.join(",")
         ),
     );
-    let out = statewall(&[
-        OsStr::new("import"),
-        OsStr::new("--mirror-ipv6"),
-        p.as_os_str(),
-    ]);
+    let out = import_mirrored(&p);
     assert_eq!(out.code, Some(0), "{out}");
     assert_eq!(out.stdout.matches("[[allow]]").count(), 1, "{out}");
     let from = out
@@ -339,11 +340,7 @@ fn twenty_thousand_limited_chains_are_one_refusal_past_the_budget() {
     }
     text.push_str("COMMIT\n");
     let p = dir.write("chains.rules", text);
-    let out = statewall(&[
-        OsStr::new("import"),
-        OsStr::new("--mirror-ipv6"),
-        p.as_os_str(),
-    ]);
+    let out = import_mirrored(&p);
     assert_eq!(out.code, Some(1), "{out}");
     assert_eq!(out.stderr.matches("error:").count(), 1, "{out}");
     assert!(
@@ -370,11 +367,7 @@ fn a_thousand_returns_of_two_things_stop_at_the_walk_budget() {
     }
     text.push_str("-A c -p tcp --dport 22 -j ACCEPT\nCOMMIT\n");
     let p = dir.write("returns.rules", text);
-    let out = statewall(&[
-        OsStr::new("import"),
-        OsStr::new("--mirror-ipv6"),
-        p.as_os_str(),
-    ]);
+    let out = import_mirrored(&p);
     assert_eq!(out.code, Some(1), "{out}");
     assert_eq!(out.stderr.matches("error:").count(), 1, "{out}");
     assert!(
@@ -470,11 +463,7 @@ fn an_empty_or_ruleless_import_is_refused_not_made_an_open_door() {
     ];
     for (i, (text, said, at)) in cases.into_iter().enumerate() {
         let p = dir.write(&format!("f{i}.rules"), text);
-        let out = statewall(&[
-            OsStr::new("import"),
-            OsStr::new("--mirror-ipv6"),
-            p.as_os_str(),
-        ]);
+        let out = import_mirrored(&p);
         assert_eq!(out.code, Some(1), "{text:?}: {out}");
         assert!(out.stdout.is_empty(), "{out}");
         assert!(out.stderr.contains(said), "{text:?}: {out}");
@@ -492,11 +481,7 @@ fn an_empty_or_ruleless_import_is_refused_not_made_an_open_door() {
     );
     // an explicit policy still says something
     let p = dir.write("open.rules", "*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n");
-    let out = statewall(&[
-        OsStr::new("import"),
-        OsStr::new("--mirror-ipv6"),
-        p.as_os_str(),
-    ]);
+    let out = import_mirrored(&p);
     assert_eq!(out.code, Some(0), "{out}");
     assert!(out.stdout.contains("mode = \"audit\""), "{out}");
 }
@@ -523,11 +508,7 @@ fn files_past_their_limit_are_refused_without_being_read() {
         "{out}"
     );
     let big = sparse("big.rules", (16 << 20) + 1);
-    let out = statewall(&[
-        OsStr::new("import"),
-        OsStr::new("--mirror-ipv6"),
-        big.as_os_str(),
-    ]);
+    let out = import_mirrored(&big);
     assert_eq!(out.code, Some(1), "{out}");
     assert!(
         out.stderr.contains(
@@ -602,16 +583,9 @@ fn forty_thousand_tcpmss_rules_after_an_accept_are_refused_in_one_pass() {
         text.push_str("COMMIT\n");
         text
     };
-    let import = |p: &std::path::Path| {
-        statewall(&[
-            OsStr::new("import"),
-            OsStr::new("--mirror-ipv6"),
-            p.as_os_str(),
-        ])
-    };
     // an ACCEPT after them: the SYNs they clamp pass, and each is refused
     let p = dir.write("mss.rules", file("-A FORWARD -j ACCEPT\n"));
-    let out = import(&p);
+    let out = import_mirrored(&p);
     assert_eq!(out.code, Some(1), "{out}");
     assert!(
         out.stderr
@@ -621,7 +595,7 @@ fn forty_thousand_tcpmss_rules_after_an_accept_are_refused_in_one_pass() {
     assert!(out.stderr.contains("more, by kind:"), "{out}");
     // every SYN they clamp is dropped after them: each is left out, the notes counted
     let p = dir.write("mss-dropped.rules", file(""));
-    let out = import(&p);
+    let out = import_mirrored(&p);
     assert_eq!(out.code, Some(0), "{out}");
     assert!(
         out.stderr.contains("more notes like these, not listed"),
