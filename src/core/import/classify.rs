@@ -700,6 +700,7 @@ impl Analyser<'_> {
                 }
                 Rank::Reject => {
                     // one of more states than NEW, without an established rule, says them
+                    // (`state`); behind the established rule it has none, as an allow's
                     let says = f
                         .cond
                         .states
@@ -709,6 +710,7 @@ impl Analyser<'_> {
                             "line {}: `{}` rejects NEW connections only; statewall's rejects have no state match (established ones are accepted before them, invalid ones are rejected too)",
                             r.line, r.text
                         ));
+                        f.cond.states = None;
                     }
                     out.rejects.push(f)
                 }

@@ -216,8 +216,12 @@ impl Checker<'_> {
         key: &str,
         value: &Spanned<DeValue<'_>>,
     ) -> Vec<(String, Range<usize>)> {
-        let DeValue::Array(items) = value.get_ref() else {
+        if !matches!(value.get_ref(), DeValue::Array(_)) {
             return self.set_ref(value).into_iter().collect();
+        }
+        // an empty list says nothing, refused as every list key refuses it
+        let Some(items) = self.array_of(key, value, "[\"knock1\", \"knock2\"]") else {
+            return Vec::new();
         };
         if items.len() > FEED_SETS_MAX {
             self.error(

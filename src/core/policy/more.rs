@@ -17,7 +17,7 @@ use crate::core::plan::{PROTOCOLS, protocol_number};
 
 impl Checker<'_> {
     /// The array elements of `key`, or an error (an empty array is one too).
-    fn array_of<'v, 'a>(
+    pub(super) fn array_of<'v, 'a>(
         &mut self,
         key: &str,
         value: &'v Spanned<DeValue<'a>>,
