@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use crate::support::flows::probe_from;
 use crate::support::{
-    CLIENT_V4, CLIENT_V6, FW_V4, FW_V6, Netns, PROBE_TIMEOUT, Pair, Probe, TempPolicy, listen_tcp,
-    packets_of, repo_path, statewall, status_json,
+    CLIENT_V4, CLIENT_V6, FW_V4, FW_V6, Netns, PROBE_TIMEOUT, Pair, Probe, TempPolicy,
+    fed_set_is_dynamic, listen_tcp, packets_of, repo_path, set_members, statewall, status_json,
 };
 
 /// A second address of the client namespace: "another source".
@@ -49,17 +49,9 @@ fn ssh(pair: &Pair, src: impl Into<IpAddr>) -> Probe {
     probe_from(&pair.client, src, to(src, 22), PROBE_TIMEOUT)
 }
 
-/// `set list NAME --json`: its members.
+/// `set list NAME --json`: its members, sorted.
 fn members(ns: &Netns, set: &str) -> Vec<String> {
-    let out = statewall(ns, ["set", "list", set, "--json"]);
-    out.assert_ok();
-    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    let mut m: Vec<String> = doc["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["member"].as_str().unwrap().to_string())
-        .collect();
+    let mut m: Vec<String> = set_members(ns, set).into_iter().map(|(m, _)| m).collect();
     m.sort();
     m
 }
@@ -143,10 +135,5 @@ fn ssh_opens_only_to_the_source_that_knocked_in_order_and_only_for_a_while() {
 #[test]
 fn knock_rules_mean_the_same_to_nft_and_read_back_without_drift() {
     let path = repo_path(POLICY);
-    let path = path.to_str().unwrap();
-    crate::kernel::same_to_nft(path, &[]);
-    let (ns, _) = crate::kernel::applied_without_drift("kn-drift", path);
-    let set = ns.nft(["list", "set", "inet", "statewall", "ip4_knock1"]);
-    set.assert_ok();
-    assert!(set.stdout.contains("flags dynamic,timeout"), "{set}");
+    fed_set_is_dynamic("kn-drift", path.to_str().unwrap(), "ip4_knock1");
 }

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use crate::support::flows::probe_from;
 use crate::support::{
-    CLIENT_V4, CLIENT_V6, FW_V4, FW_V6, Netns, PROBE_TIMEOUT, Pair, Probe, TempPolicy, listen_tcp,
-    packets_of, statewall, status_json,
+    CLIENT_V4, CLIENT_V6, FW_V4, FW_V6, Netns, PROBE_TIMEOUT, Pair, Probe, TempPolicy,
+    fed_set_is_dynamic, listen_tcp, packets_of, set_members, statewall, status_json,
 };
 
 /// A second address of the client namespace: "another source".
@@ -49,17 +49,9 @@ fn probe(pair: &Pair, src: impl Into<IpAddr>, port: u16) -> Probe {
 
 /// `set list portscan --json`: (member, what is left of its lifetime in ms).
 fn members(ns: &Netns) -> Vec<(String, u64)> {
-    let out = statewall(ns, ["set", "list", "portscan", "--json"]);
-    out.assert_ok();
-    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    doc["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            let left = m["expires_in_ms"].as_u64().expect("a fed member expires");
-            (m["member"].as_str().unwrap().to_string(), left)
-        })
+    set_members(ns, "portscan")
+        .into_iter()
+        .map(|(m, left)| (m, left.expect("a fed member expires")))
         .collect()
 }
 
@@ -142,11 +134,5 @@ fn a_changed_apply_keeps_what_the_packet_path_added_with_what_is_left_of_its_lif
 #[test]
 fn fed_sets_and_their_rules_mean_the_same_to_nft_and_read_back_without_drift() {
     let path = crate::support::repo_path(EVERY_SHAPE);
-    let path = path.to_str().unwrap();
-    crate::kernel::same_to_nft(path, &[]);
-    let (ns, _) = crate::kernel::applied_without_drift("tp-drift", path);
-    // the kernel made the fed sets dynamic hash sets (nft as the oracle)
-    let set = ns.nft(["list", "set", "inet", "statewall", "ip4_portscan-tcp"]);
-    set.assert_ok();
-    assert!(set.stdout.contains("flags dynamic,timeout"), "{set}");
+    fed_set_is_dynamic("tp-drift", path.to_str().unwrap(), "ip4_portscan-tcp");
 }

@@ -612,6 +612,34 @@ pub fn add_foreign_rule(ns: &Netns, port: u16) {
     .assert_ok();
 }
 
+/// `statewall set list SET --json` in `ns`: each member with what is left of its lifetime
+/// in ms (None for one that never expires), in the order listed.
+pub fn set_members(ns: &Netns, set: &str) -> Vec<(String, Option<u64>)> {
+    let out = statewall(ns, ["set", "list", set, "--json"]);
+    out.assert_ok();
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    doc["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let member = m["member"].as_str().unwrap().to_string();
+            (member, m["expires_in_ms"].as_u64())
+        })
+        .collect()
+}
+
+/// A policy whose live sets the packet path feeds (`path`): nft reads its batch as the
+/// rendered text, readback finds no drift, and the kernel made `set` a dynamic hash set
+/// with timeouts (nft as the oracle).
+pub fn fed_set_is_dynamic(tag: &str, path: &str, set: &str) {
+    crate::kernel::same_to_nft(path, &[]);
+    let (ns, _) = crate::kernel::applied_without_drift(tag, path);
+    let listed = ns.nft(["list", "set", "inet", "statewall", set]);
+    listed.assert_ok();
+    assert!(listed.stdout.contains("flags dynamic,timeout"), "{listed}");
+}
+
 /// `statewall --netns NAME status --json`, required to succeed, parsed.
 pub fn status_json(ns: &Netns) -> serde_json::Value {
     let out = statewall(ns, ["status", "--json"]);
