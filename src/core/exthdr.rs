@@ -60,9 +60,12 @@ pub fn has_rt(m: &More) -> bool {
     !m.rt_type.is_empty() || !m.except_rt_type.is_empty()
 }
 
-/// Whether an entry says anything of TCP options.
+/// Whether an entry says anything of TCP options (their kinds or the MSS option's value).
 pub fn has_tcp_options(m: &More) -> bool {
-    !m.tcp_option.is_empty() || !m.except_tcp_option.is_empty()
+    !m.tcp_option.is_empty()
+        || !m.except_tcp_option.is_empty()
+        || !m.tcp_mss.is_empty()
+        || !m.except_tcp_mss.is_empty()
 }
 
 /// The routing-header matches of an entry's rules: one variant per `rt_type`, each with
@@ -76,14 +79,46 @@ pub fn rt_matches(m: &More) -> Vec<Vec<Match>> {
 }
 
 /// The TCP-option matches of an entry's TCP rules: one variant per `tcp_option` (`exists`),
-/// each with every `except_tcp_option` (`missing`); `[[]]` for an entry that uses neither.
+/// each with every `except_tcp_option` (`missing`), times the MSS variants
+/// ([`tcp_mss_matches`]); `[[]]` for an entry that uses none of them.
 pub fn tcp_option_matches(m: &More) -> Vec<Vec<Match>> {
-    variants(&m.tcp_option, &m.except_tcp_option, |kind, not| {
+    let kinds = variants(&m.tcp_option, &m.except_tcp_option, |kind, not| {
         Match::TcpOption {
             kind,
             present: !not,
         }
-    })
+    });
+    let mss = tcp_mss_matches(m);
+    let mut out = Vec::with_capacity(kinds.len() * mss.len());
+    for k in &kinds {
+        for v in &mss {
+            out.push(k.iter().chain(v).copied().collect());
+        }
+    }
+    out
+}
+
+/// The MSS kind (`maxseg`).
+const MSS: u8 = 2;
+
+/// The MSS matches: one variant per `tcp_mss` range, each with every `except_tcp_mss` as
+/// `!=`; for `except_tcp_mss` alone, a variant for segments without the option (`tcp option
+/// maxseg missing`) and one for those whose value is in none of the ranges (a `!=` matches
+/// only a segment that has the option: nft's load ends the rule when it is missing), as
+/// xt_tcpmss's `!` takes both; `[[]]` for an entry that uses neither.
+pub fn tcp_mss_matches(m: &More) -> Vec<Vec<Match>> {
+    let one = |(lo, hi), not| Match::TcpMss { lo, hi, not };
+    let mut out = variants(&m.tcp_mss, &m.except_tcp_mss, one);
+    if m.tcp_mss.is_empty() && !m.except_tcp_mss.is_empty() {
+        out.insert(
+            0,
+            vec![Match::TcpOption {
+                kind: MSS,
+                present: false,
+            }],
+        );
+    }
+    out
 }
 
 #[cfg(test)]
@@ -126,6 +161,40 @@ mod tests {
         assert_eq!(
             tcp_option_matches(&m),
             vec![vec![opt(64, true)], vec![opt(128, true)]]
+        );
+    }
+
+    #[test]
+    fn an_mss_exception_takes_segments_without_the_option_too() {
+        let mss = |lo, hi, not| Match::TcpMss { lo, hi, not };
+        let missing = Match::TcpOption {
+            kind: 2,
+            present: false,
+        };
+        let m = More {
+            except_tcp_mss: vec![(536, 65535)],
+            ..Default::default()
+        };
+        assert_eq!(
+            tcp_option_matches(&m),
+            vec![vec![missing], vec![mss(536, 65535, true)]]
+        );
+        let m = More {
+            tcp_mss: vec![(0, 535), (1500, 1500)],
+            except_tcp_mss: vec![(100, 100)],
+            tcp_option: vec![8],
+            ..Default::default()
+        };
+        let ts = Match::TcpOption {
+            kind: 8,
+            present: true,
+        };
+        assert_eq!(
+            tcp_option_matches(&m),
+            vec![
+                vec![ts, mss(0, 535, false), mss(100, 100, true)],
+                vec![ts, mss(1500, 1500, false), mss(100, 100, true)]
+            ]
         );
     }
 

@@ -238,6 +238,7 @@ fn a_match(h: &mut Fnv, m: &Match) {
         | Match::PktType { .. }
         | Match::RtType { .. }
         | Match::TcpOption { .. }
+        | Match::TcpMss { .. }
         | Match::EtherSrc { .. }
         | Match::Length { .. }
         | Match::Ttl { .. } => header_match(h, m),
@@ -273,6 +274,10 @@ fn header_match(h: &mut Fnv, m: &Match) {
         }
         Match::TcpOption { kind, present } => {
             h.tag(37).tag(kind).tag(u8::from(present));
+        }
+        Match::TcpMss { lo, hi, not } => {
+            h.tag(40).tag(u8::from(not));
+            h.bytes(&lo.to_be_bytes()).bytes(&hi.to_be_bytes());
         }
         Match::EtherSrc { mac, not } => {
             h.tag(38).tag(u8::from(not)).bytes(&mac);

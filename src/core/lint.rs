@@ -158,6 +158,15 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
                 _ => !present,
             }
         }
+        // … and its MSS is at least 536 (the least every IPv4 host takes, RFC 9293) and at most
+        // 65495 (loopback's MTU less the headers), its exact value unknown: a range that holds
+        // all of those matches, one that holds none does not, any other is taken the cautious
+        // way. Other packets carry no option: the load ends the rule, neither way matches
+        Match::TcpMss { lo, hi, not } => {
+            p.l4proto == IPPROTO_TCP
+                && within(lo, hi, (536, 65495))
+                    .map_or(rule.verdict != Verdict::Accept, |w| w != not)
+        }
         Match::EtherSrc { .. } | Match::Length { .. } | Match::Ttl { .. } => {
             header_matches(m, p, rule)
         }
@@ -186,6 +195,18 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
     }
 }
 
+/// Whether every value of `a`-`b` is in `lo`-`hi` (Some(true)), none is (Some(false)), or
+/// some are (None).
+fn within(lo: u16, hi: u16, (a, b): (u16, u16)) -> Option<bool> {
+    if lo <= a && b <= hi {
+        Some(true)
+    } else if hi < a || b < lo {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 /// The link-layer and IP header matches (source MAC, length, TTL) for a lint packet: what
 /// the lint cannot know is taken the cautious way (matched by a drop or reject, not by an
 /// accept).
@@ -202,15 +223,7 @@ fn header_matches(m: &Match, p: &Packet, rule: &Rule) -> bool {
         // length unknown: at least 40 bytes and at most 1280. A range that holds all of
         // those matches, one that holds none does not, any other is taken the cautious way
         Match::Length { lo, hi, not } => {
-            let (a, b) = (40, 1280);
-            let within = if lo <= a && b <= hi {
-                Some(true)
-            } else if hi < a || b < lo {
-                Some(false)
-            } else {
-                None
-            };
-            within.map_or(rule.verdict != Verdict::Accept, |w| w != not)
+            within(lo, hi, (40, 1280)).map_or(rule.verdict != Verdict::Accept, |w| w != not)
         }
         // the TTL of the lint's packets is unknown (it depends on the hops they took), but
         // neighbour and router discovery always carry hop limit 255 (RFC 4861): a range that
@@ -744,6 +757,29 @@ mod tests {
         assert!(!allow("tcp_option = \"timestamp\""));
         assert!(!allow("tcp_option = 64"));
         assert!(allow("except_tcp_option = 64"));
+    }
+
+    #[test]
+    fn a_syns_mss_is_at_least_536_and_its_value_unknown() {
+        let ssh = "[[allow]]\nname = \"ssh\"\ntcp = [22]\n";
+        let blocked = |key: &str| {
+            let p = plan(&format!("[[block]]\nname = \"b\"\n{key}\n{ssh}"));
+            !check(&p, &ssh_facts()).is_empty()
+        };
+        // the anti-DDoS rule (`! --mss 536:65535`) spares every SYN a real stack sends
+        assert!(!blocked("except_tcp_mss = \"536-65535\""));
+        assert!(!blocked("tcp_mss = \"0-535\""));
+        // a value it may have is taken to be it, for a block
+        assert!(blocked("tcp_mss = 1460"));
+        assert!(blocked("except_tcp_mss = 1460"));
+        assert!(blocked("tcp_mss = \"536-65535\""));
+        let allow = |key: &str| {
+            let p = plan(&format!("[[allow]]\nname = \"ssh\"\ntcp = [22]\n{key}\n"));
+            check(&p, &ssh_facts()).is_empty()
+        };
+        assert!(allow("tcp_mss = \"536-65535\""));
+        assert!(!allow("tcp_mss = 1460"));
+        assert!(!allow("except_tcp_mss = \"536-65535\""));
     }
 
     #[test]

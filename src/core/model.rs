@@ -367,6 +367,13 @@ pub struct More {
     /// 64 missing`). Either alone means every TCP packet (as `except_tcp` does).
     pub tcp_option: Vec<u8>,
     pub except_tcp_option: Vec<u8>,
+    /// `tcp_mss`: the value of the MSS option a TCP segment carries, in any of these ranges
+    /// (`tcp option maxseg size 536-65535`, one rule per range); `except_tcp_mss`: a segment
+    /// without the option, or with one in none of these ranges (iptables' `-m tcpmss !
+    /// --mss`: `tcp option maxseg missing`, and `… size != …` each). Either alone means every
+    /// TCP packet (as `except_tcp` does).
+    pub tcp_mss: Vec<(u16, u16)>,
+    pub except_tcp_mss: Vec<(u16, u16)>,
     /// `mac`: the source MAC address of the ethernet frame the packet arrived in, any of
     /// these (`ether saddr 02:00:00:00:00:01`, one rule per address; nft checks `meta iiftype
     /// ether` first); `except_mac`: none of these (`ether saddr != …`). A packet that did not

@@ -234,6 +234,10 @@ pub enum Match {
     /// header carries an option of this kind (needs `L4Proto(6)` before it; an entry's
     /// `tcp_option`, `except_tcp_option`)
     TcpOption { kind: u8, present: bool },
+    /// `tcp option maxseg size 536-65535` / `… != 536-65535`: the value of the TCP header's
+    /// MSS option in a range or (`not`) outside it; a segment without the option matches
+    /// neither (needs `L4Proto(6)` before it; an entry's `tcp_mss`, `except_tcp_mss`)
+    TcpMss { lo: u16, hi: u16, not: bool },
     /// `ether saddr 02:00:00:00:00:01` / `ether saddr != …`: the source address of the
     /// ethernet header, after `meta iiftype ether` (a packet that did not arrive on an
     /// ethernet device matches neither; an entry's `mac`, `except_mac`)
@@ -808,6 +812,7 @@ impl Rule {
                         | Match::PktType { .. }
                         | Match::RtType { .. }
                         | Match::TcpOption { .. }
+                        | Match::TcpMss { .. }
                 ) || matches!(m, Match::DstPortNot(r) | Match::SrcPortNot(r) if r.lo != r.hi)
                     || matches!(m, Match::Length { .. })
                     || matches!(m, Match::Ttl { lo, hi, not, .. } if crate::core::header::ttl_range_neq(*lo, *hi, *not))

@@ -334,6 +334,11 @@ fn single(m: Match) -> String {
             crate::core::exthdr::nft_tcp_option_name(kind),
             if present { "exists" } else { "missing" }
         ),
+        Match::TcpMss { lo, hi, not } => format!(
+            "tcp option maxseg size {}{}",
+            if not { "!= " } else { "" },
+            crate::core::header::range_text(lo, hi)
+        ),
         Match::EtherSrc { mac, not } => format!(
             "ether saddr {}{}",
             if not { "!= " } else { "" },

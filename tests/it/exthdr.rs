@@ -1,5 +1,5 @@
 //! Extension headers in the kernel (`rt_type`: nft's `rt type 0`; `tcp_option`: `tcp option
-//! 64 exists`): nft makes the same objects of statewall's text and reads statewall's own bytes
+//! 64 exists`; `tcp_mss`: `tcp option maxseg size 536-65535`): nft makes the same objects of statewall's text and reads statewall's own bytes
 //! as those matches, readback finds no drift, and real crafted packets between namespaces —
 //! IPv6 datagrams with a type 0 routing header (segments left 0, so the receiver delivers
 //! them), with a routing header of another type, and without one; TCP SYNs carrying option
@@ -155,6 +155,21 @@ fn extension_headers_mean_the_same_to_nft_and_read_back_without_drift() {
     );
     assert!(
         lines("fwd-rh0")[0].starts_with("rt type 0 udp dport 53"),
+        "{list}"
+    );
+    // an MSS exception is two rules: without the option, and with one outside the range
+    assert_eq!(
+        lines("small-mss"),
+        [
+            "tcp option maxseg missing ct state new counter packets 0 bytes 0 drop comment \"small-mss\"",
+            "tcp option maxseg size != 536-65535 ct state new counter packets 0 bytes 0 drop comment \"small-mss\"",
+        ]
+    );
+    assert_eq!(lines("mss-range").len(), 2, "{list}");
+    assert!(
+        lines("mss-range")[0].starts_with(
+            "tcp dport 8080 tcp option maxseg size 1400-1410 tcp option maxseg size != 1405 "
+        ),
         "{list}"
     );
 }
@@ -338,4 +353,78 @@ fn syns_with_odd_options_are_dropped_and_a_plain_one_is_answered() {
         assert_eq!(delta("app"), want.len() as u64, "{text}: {st}");
         assert_eq!(delta("odd"), blocked, "{text}: {st}");
     }
+}
+
+/// SYNs by their MSS: 100, 535, 536, 1405, 1460 and none (the last with a timestamp only).
+fn mss_syns(base: u16) -> [Vec<u8>; 6] {
+    let mss = |v: u16| {
+        let [a, b] = v.to_be_bytes();
+        [2, 4, a, b]
+    };
+    [
+        syn(base, &mss(100)),
+        syn(base + 1, &mss(535)),
+        syn(base + 2, &mss(536)),
+        syn(base + 3, &mss(1405)),
+        syn(base + 4, &mss(1460)),
+        syn(base + 5, &[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0]),
+    ]
+}
+
+/// Real TCP SYNs by their MSS: a block of `except_tcp_mss = "536-65535"` (iptables' `!
+/// --mss 536:65535`) drops those below 536 and the one without the option; one of
+/// `tcp_mss` ranges drops those in them only, never the one without the option. Each is
+/// counted by the rule that decided, and readback finds no drift.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn syns_are_dropped_by_their_mss_or_its_absence() {
+    let pair = Pair::new("xh-mss");
+    let _listening = listen_tcp(&pair.fw, &[PORT]);
+    let app = format!("[[allow]]\nname = \"app\"\ntcp = [{PORT}]\n");
+    // (the block's keys, which of the six SYNs are answered)
+    let cases: [(&str, &[usize]); 3] = [
+        ("except_tcp_mss = \"536-65535\"", &[2, 3, 4]),
+        ("tcp_mss = [\"0-535\", 1460]", &[2, 3, 5]),
+        ("except_tcp_mss = [\"0-100\", \"1400:65535\"]", &[0, 3, 4]),
+    ];
+    for (i, (keys, answered)) in cases.into_iter().enumerate() {
+        // NEW only: the client's resets of the SYN-ACKs carry no MSS either
+        let text = format!("[[block]]\nname = \"mss\"\n{keys}\nstate = \"new\"\n\n{app}");
+        let policy = TempPolicy::new("xh-mss", &text);
+        statewall(&pair.fw, ["apply", &policy.path()]).assert_ok();
+        let before = status_json(&pair.fw);
+        let base = 43000 + 10 * i as u16;
+        let want: BTreeSet<u16> = answered.iter().map(|&k| base + k as u16).collect();
+        assert_eq!(syn_acks(&pair.client, &mss_syns(base)), want, "{text}");
+        let st = status_json(&pair.fw);
+        assert_eq!(st["drift"], false, "{text}: {st}");
+        let delta = |name: &str| packets_of(&st, name) - packets_of(&before, name);
+        assert_eq!(delta("app"), want.len() as u64, "{text}: {st}");
+        assert_eq!(delta("mss"), 6 - want.len() as u64, "{text}: {st}");
+    }
+}
+
+/// The import of `-m tcpmss` (`ok-tcpmss-match.rules`: `! --mss 536:65535 -j DROP` for
+/// NEW connections, `--mss 1400:1410 -j REJECT --reject-with tcp-reset`) against
+/// iptables-restore of the same file, each in its own pair: the same SYNs are answered.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn imported_mss_matches_answer_the_syns_iptables_answers() {
+    let file = repo_path("tests/data/import/ok-tcpmss-match.rules");
+    let file = file.to_str().unwrap();
+    let answered = |tag: &str, load: &dyn Fn(&Pair)| {
+        let pair = Pair::new(tag);
+        let _listening = listen_tcp(&pair.fw, &[PORT]);
+        load(&pair);
+        syn_acks(&pair.client, &mss_syns(44000))
+    };
+    let theirs = answered("xh-mss-ipt", &|p| {
+        p.fw.exec(["iptables-restore", file]).assert_ok();
+    });
+    let ours = answered("xh-mss-sw", &|p| {
+        statewall(&p.fw, ["apply", "--force", "--mirror-ipv6", file]).assert_ok();
+    });
+    // 536 and 1460 (1405 is reset, the others dropped)
+    assert_eq!(theirs, BTreeSet::from([44002, 44004]), "iptables");
+    assert_eq!(ours, theirs, "statewall's answers, iptables'");
 }

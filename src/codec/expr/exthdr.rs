@@ -1,16 +1,23 @@
-//! nftables' `exthdr` expression, in the two forms statewall writes: the type of an IPv6
-//! routing header, `rt type 0` (`RtType`, ip6tables' `-m rt --rt-type`), and whether a TCP
-//! header carries an option, `tcp option 64 exists` (`TcpOption`, iptables' `--tcp-option`).
-//! rustables 0.9 has no exthdr: the load is our own bytes, the comparison rustables'.
+//! nftables' `exthdr` expression, in the three forms statewall writes: the type of an IPv6
+//! routing header, `rt type 0` (`RtType`, ip6tables' `-m rt --rt-type`), whether a TCP
+//! header carries an option, `tcp option 64 exists` (`TcpOption`, iptables' `--tcp-option`),
+//! and the MSS option's value, `tcp option maxseg size 536-65535` (`TcpMss`, iptables' `-m
+//! tcpmss --mss`). rustables 0.9 has no exthdr: the load is our own bytes, the comparison
+//! rustables' (a range's `range neq` ours).
 //!
 //! nft: `[ exthdr load ipv6 1b @ 43 + 2 => reg 1 ] [ cmp eq reg 1 0x00 ]` (the routing
 //! header's type is its third byte; a packet without one ends the rule: no match), and
 //! `[ exthdr load tcpopt 1b @ 64 + 0 present => reg 1 ] [ cmp eq reg 1 0x01 ]` (the kernel
-//! writes 1 when the option is there, 0 when it is not: `missing` compares with 0).
+//! writes 1 when the option is there, 0 when it is not: `missing` compares with 0), and
+//! `[ exthdr load tcpopt 2b @ 2 + 2 => reg 1 ] [ cmp gte reg 1 0x00001802 ] [ cmp lte reg 1
+//! 0x0000ffff ]` / `[ range neq reg 1 … ]` / `[ cmp eq reg 1 0x0000b405 ]` (the value, big
+//! endian; a segment without the option ends the rule: no match either way).
 
 use rustables::expr::{Cmp, CmpOp};
 
-use super::prim::{cmp_of, own};
+use super::prim::{
+    cmp_of, eq_or_range, eq_or_range_expr, neq_or_range_neq, neq_or_range_neq_expr, own,
+};
 use super::{At, Decoding, Expr, Step};
 use crate::codec::nft::{
     IPPROTO_ROUTING, NFT_CMP_EQ, NFT_CMP_NEQ, NFT_EXTHDR_F_PRESENT, NFT_EXTHDR_OP_IPV6,
@@ -30,18 +37,25 @@ enum Load {
     RtType,
     /// whether an option of this kind is there
     TcpOption(u8),
+    /// the MSS option's two-byte value
+    Mss,
 }
 
-/// The exthdr expression's data: one byte into register 1.
+/// The MSS option's kind, and where its value is in it (kind, length, value).
+const MAXSEG: u8 = 2;
+const MSS_OFFSET: u32 = 2;
+
+/// The exthdr expression's data: one byte (two of the MSS) into register 1.
 fn data(d: &mut Attrs, load: Load) {
     let (ty, offset, flags, op) = match load {
         Load::RtType => (IPPROTO_ROUTING, RT_TYPE_OFFSET, 0, NFT_EXTHDR_OP_IPV6),
         Load::TcpOption(kind) => (kind, 0, NFT_EXTHDR_F_PRESENT, NFT_EXTHDR_OP_TCPOPT),
+        Load::Mss => (MAXSEG, MSS_OFFSET, 0, NFT_EXTHDR_OP_TCPOPT),
     };
     d.be32(NFTA_EXTHDR_DREG, NFT_REG_1)
         .put(NFTA_EXTHDR_TYPE, &[ty])
         .be32(NFTA_EXTHDR_OFFSET, offset)
-        .be32(NFTA_EXTHDR_LEN, 1)
+        .be32(NFTA_EXTHDR_LEN, load_len(load))
         .be32(NFTA_EXTHDR_FLAGS, flags)
         .be32(NFTA_EXTHDR_OP, op);
 }
@@ -67,6 +81,26 @@ pub(super) fn encode_option_cmp(rule: &mut rustables::Rule, present: bool) {
     rule.add_expr(Cmp::new(CmpOp::Eq, [u8::from(present)]));
 }
 
+/// How many bytes a load reads.
+fn load_len(load: Load) -> u32 {
+    if load == Load::Mss { 2 } else { 1 }
+}
+
+/// The load of the MSS option's value and its comparison: in `lo`-`hi` or (`not`) outside.
+pub(super) fn encode_mss(
+    rule: &mut rustables::Rule,
+    own_list: &mut Vec<Vec<u8>>,
+    (lo, hi, not): (u16, u16, bool),
+) {
+    super::placeholder(rule, own_list, |l| own(l, "exthdr", |d| data(d, Load::Mss)));
+    let (lo, hi) = (lo.to_be_bytes(), hi.to_be_bytes());
+    if not {
+        neq_or_range_neq_expr(rule, own_list, &lo, &hi);
+    } else {
+        eq_or_range_expr(rule, &lo, &hi);
+    }
+}
+
 /// An exthdr's data → what it loads, or what statewall does not write.
 fn read(d: &[u8]) -> Result<Load, &'static str> {
     let u32_of = |ty, default| match attr(d, ty) {
@@ -83,16 +117,35 @@ fn read(d: &[u8]) -> Result<Load, &'static str> {
     ) else {
         return Err("exthdr without a type, offset, length or operation statewall reads");
     };
-    if attr(d, NFTA_EXTHDR_DREG).and_then(be32) != Some(NFT_REG_1) || len != 1 {
-        return Err("exthdr load of other than one byte into register 1");
+    if attr(d, NFTA_EXTHDR_DREG).and_then(be32) != Some(NFT_REG_1) {
+        return Err("exthdr load into other than register 1");
     }
-    match (op, *ty, offset, flags) {
+    let load = match (op, *ty, offset, flags) {
         (NFT_EXTHDR_OP_IPV6, IPPROTO_ROUTING, RT_TYPE_OFFSET, 0) => Ok(Load::RtType),
         (NFT_EXTHDR_OP_IPV6, ..) => Err("exthdr of an IPv6 header statewall does not read"),
         (NFT_EXTHDR_OP_TCPOPT, kind, 0, NFT_EXTHDR_F_PRESENT) => Ok(Load::TcpOption(kind)),
-        (NFT_EXTHDR_OP_TCPOPT, ..) => Err("exthdr of a TCP option's contents"),
+        (NFT_EXTHDR_OP_TCPOPT, MAXSEG, MSS_OFFSET, 0) => Ok(Load::Mss),
+        (NFT_EXTHDR_OP_TCPOPT, ..) => Err("exthdr of a TCP option's contents other than the MSS"),
         _ => Err("exthdr of a header statewall does not read (IPv4, SCTP or DCCP options)"),
+    }?;
+    if len != load_len(load) {
+        return Err("exthdr load of another length than statewall writes");
     }
+    Ok(load)
+}
+
+/// The comparison after the MSS value's load, at expression 1: (lo, hi, not, expressions
+/// used).
+fn mss_cmp(at: &At) -> Option<(u16, u16, bool, usize)> {
+    let two = |v: &[u8]| <[u8; 2]>::try_from(v).ok().map(u16::from_be_bytes);
+    let (lo, hi, not, used) = if let Some((lo, hi)) = neq_or_range_neq(at, 1) {
+        (lo, hi, true, 2)
+    } else {
+        let (lo, hi, n) = eq_or_range(at, 1)?;
+        (lo, hi, false, 1 + n)
+    };
+    let (lo, hi) = (two(lo)?, two(hi)?);
+    (lo <= hi).then_some((lo, hi, not, used))
 }
 
 pub(super) fn decode(at: &At) -> Decoding {
@@ -106,6 +159,20 @@ pub(super) fn decode(at: &At) -> Decoding {
         Ok(load) => load,
         Err(why) => return Some(Err(at.fail(0, why))),
     };
+    if load == Load::Mss {
+        if at.proto() != Some(IPPROTO_TCP) {
+            return Some(Err(
+                at.fail(0, "tcp option without meta l4proto tcp before it")
+            ));
+        }
+        return Some(match mss_cmp(at) {
+            Some((lo, hi, not, used)) => Ok((Step::Match(Match::TcpMss { lo, hi, not }), used)),
+            None => Err(at.fail(
+                1,
+                "tcp option maxseg size compared other than with a value or range of two bytes",
+            )),
+        });
+    }
     let Some((op, value)) = cmp_of(at.get(1)) else {
         return Some(Err(at.fail(0, "exthdr load without a comparison")));
     };
@@ -137,6 +204,7 @@ pub(super) fn decode(at: &At) -> Decoding {
                 at.fail(1, "tcp option compared other than with exists or missing")
             ));
         }
+        (Load::Mss, ..) => unreachable!("read above"),
     };
     Some(Ok((Step::Match(m), 2)))
 }
@@ -182,6 +250,38 @@ mod tests {
                 ));
             }
         }
+    }
+
+    #[test]
+    fn mss_values_and_ranges_round_trip() {
+        for (lo, hi) in [(536, 65535), (0, 535), (1460, 1460), (100, 200), (0, 0)] {
+            for not in [false, true] {
+                roundtrip(rule(
+                    vec![Match::L4Proto(IPPROTO_TCP), Match::TcpMss { lo, hi, not }],
+                    Verdict::Drop,
+                ));
+            }
+        }
+        roundtrip(rule(
+            vec![
+                Match::L4Proto(IPPROTO_TCP),
+                Match::TcpOption {
+                    kind: 2,
+                    present: true,
+                },
+                Match::TcpMss {
+                    lo: 0,
+                    hi: 535,
+                    not: false,
+                },
+                Match::TcpMss {
+                    lo: 100,
+                    hi: 100,
+                    not: true,
+                },
+            ],
+            Verdict::Accept,
+        ));
     }
 
     /// An exthdr's data as the kernel dumps it (every attribute).
@@ -237,7 +337,7 @@ mod tests {
             ("cmp", cmp(NFT_CMP_EQ, &[0])),
         ]);
         assert!(err.contains("without the family checked as IPv6"), "{err}");
-        // an option's contents (`tcp option maxseg size 1460`)
+        // an option's contents other than the MSS (`tcp option window count 7`)
         let tcp = || {
             let mut m = Attrs::default();
             m.be32(NFTA_META_DREG, NFT_REG_1)
@@ -248,10 +348,30 @@ mod tests {
         let err = not_statewalls(&[
             l4,
             is_tcp,
-            ("exthdr", exthdr(2, 2, 0, 1)),
-            ("cmp", cmp(NFT_CMP_EQ, &[5, 0xb4])),
+            ("exthdr", exthdr(3, 2, 0, 1)),
+            ("cmp", cmp(NFT_CMP_EQ, &[7])),
         ]);
         assert!(err.contains("a TCP option's contents"), "{err}");
+        // the MSS read as one byte, and compared with one byte
+        let [l4, is_tcp] = tcp();
+        let err = not_statewalls(&[
+            l4,
+            is_tcp,
+            ("exthdr", exthdr(2, 2, 0, 1)),
+            ("cmp", cmp(NFT_CMP_EQ, &[5])),
+        ]);
+        assert!(err.contains("another length"), "{err}");
+        let [l4, is_tcp] = tcp();
+        let mut two = exthdr(2, 2, 0, 1);
+        two.0.clear();
+        two.be32(NFTA_EXTHDR_DREG, NFT_REG_1)
+            .put(NFTA_EXTHDR_TYPE, &[2])
+            .be32(NFTA_EXTHDR_OFFSET, 2)
+            .be32(NFTA_EXTHDR_LEN, 2)
+            .be32(NFTA_EXTHDR_FLAGS, 0)
+            .be32(NFTA_EXTHDR_OP, 1);
+        let err = not_statewalls(&[l4, is_tcp, ("exthdr", two), ("cmp", cmp(NFT_CMP_EQ, &[5]))]);
+        assert!(err.contains("a value or range of two bytes"), "{err}");
         let [l4, is_tcp] = tcp();
         let err = not_statewalls(&[
             l4,

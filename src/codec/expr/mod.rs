@@ -28,7 +28,7 @@
 //! | `ctorig` | `CtOrigDport` | `ct original proto-dst 8080` |
 //! | `fib` | `AddrType` | `fib daddr type local`, `fib saddr type != broadcast` |
 //! | `pkttype` | `PktType` | `meta pkttype broadcast`, `meta pkttype != multicast` |
-//! | `exthdr` | `RtType`, `TcpOption` | `rt type 0`, `rt type != 2`, `tcp option 64 exists`, `tcp option maxseg missing` |
+//! | `exthdr` | `RtType`, `TcpOption`, `TcpMss` | `rt type 0`, `rt type != 2`, `tcp option 64 exists`, `tcp option maxseg missing`, `tcp option maxseg size != 536-65535` |
 //! | `ether` | `EtherSrc` | `ether saddr 02:00:00:00:00:01`, `ether saddr != …` (after `meta iiftype ether`) |
 //! | `ttl` | `Ttl` | `ip ttl < 64`, `ip6 hoplimit != 255`, `ip ttl 6-9` (after the family check) |
 //! | `length` | `Length` | `meta length 0-1500`, `meta length != 576` |
@@ -280,6 +280,7 @@ fn encode_match(
             placeholder(out, own, |l| exthdr::encode_option_load(l, kind));
             exthdr::encode_option_cmp(out, present);
         }
+        Match::TcpMss { lo, hi, not } => exthdr::encode_mss(out, own, (lo, hi, not)),
         Match::EtherSrc { mac, not } => ether::encode(out, mac, not),
         Match::Length { lo, hi, not } => length::encode(out, own, (lo, hi, not)),
         Match::Ttl { v6, lo, hi, not } => ttl::encode(out, own, (v6, lo, hi, not)),

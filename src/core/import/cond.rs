@@ -46,6 +46,9 @@ pub(super) struct Cond {
     pub(super) not_macs: Vec<[u8; 6]>,
     /// `-m length`: the lengths the packet may have (`header.rs`)
     pub(super) lengths: Option<super::header::Lengths>,
+    /// `-m tcpmss --mss`: the MSS values the segment may carry, kept as lengths are, the
+    /// value past 65535 standing for a segment without the option (only a `!` takes it)
+    pub(super) mss: Option<super::header::Lengths>,
     /// `-m ttl`, `-m hl`: the TTLs (hop limits) the packet may have
     pub(super) ttls: Option<super::header::Ttls>,
     /// `-m recent --update`/`--rcheck --seconds S --name N` (no `--hitcount`): the source is
@@ -364,6 +367,10 @@ impl Cond {
                 (Some(a), Some(b)) => Some(super::header::lengths_and(a, b)),
                 (a, b) => a.clone().or(b.clone()),
             },
+            mss: match (&self.mss, &o.mss) {
+                (Some(a), Some(b)) => Some(super::header::lengths_and(a, b)),
+                (a, b) => a.clone().or(b.clone()),
+            },
             in_set: joined(&self.in_set, &o.in_set),
         };
         // an exception of a network the packet's is apart from says nothing (the ways
@@ -426,6 +433,9 @@ impl Cond {
             && !excluded(&self.mac, &o.not_macs, |n, p| n == p)
             && !excluded(&o.mac, &self.not_macs, |n, p| n == p)
             && both(&self.lengths, &o.lengths, |a, b| {
+                !super::header::lengths_and(a, b).is_empty()
+            })
+            && both(&self.mss, &o.mss, |a, b| {
                 !super::header::lengths_and(a, b).is_empty()
             })
             && both(&self.ttls, &o.ttls, |a, b| {

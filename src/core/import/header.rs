@@ -1,9 +1,10 @@
-//! `-m mac --mac-source XX:XX:XX:XX:XX:XX`, `-m length --length N[:M]`, `-m ttl
-//! --ttl-eq|--ttl-lt|--ttl-gt N` and ip6tables' `-m hl --hl-eq|--hl-lt|--hl-gt N` (negated
-//! where iptables takes a `!`) into the condition — the source MAC address a frame must have,
-//! and those it must not; the lengths a packet may have; the TTLs (hop limits) it may have —
-//! which become an entry's `mac`/`except_mac`, `length`/`except_length` and `ttl`/`except_ttl`;
-//! and how those keys are written and named in the imported policy.
+//! `-m mac --mac-source XX:XX:XX:XX:XX:XX`, `-m length --length N[:M]`, `-m tcpmss --mss
+//! N[:M]`, `-m ttl --ttl-eq|--ttl-lt|--ttl-gt N` and ip6tables' `-m hl --hl-eq|--hl-lt|--hl-gt
+//! N` (negated where iptables takes a `!`) into the condition — the source MAC address a frame
+//! must have, and those it must not; the lengths a packet may have; the MSS values a TCP
+//! segment may carry (or none); the TTLs (hop limits) it may have — which become an entry's
+//! `mac`/`except_mac`, `length`/`except_length`, `tcp_mss`/`except_tcp_mss` and
+//! `ttl`/`except_ttl`; and how those keys are written and named in the imported policy.
 
 use std::fmt::Write as _;
 use std::ops::Range;
@@ -84,6 +85,9 @@ impl Parser<'_> {
     ) -> Option<Option<usize>> {
         if toks[i].text == "--length" {
             return Some(self.length_option(cond, toks, i, neg.is_some()));
+        }
+        if toks[i].text == "--mss" {
+            return Some(self.mss_option(cond, toks, i, neg.is_some()));
         }
         let ttl = match self.fam {
             super::Fam::V4 => ["--ttl-eq", "--ttl-lt", "--ttl-gt"],
@@ -249,12 +253,42 @@ impl Parser<'_> {
     }
 }
 
+impl Parser<'_> {
+    /// `-m tcpmss --mss N[:M]`, negated or not: the MSS values the segment may carry (a
+    /// `!` also takes segments without the option, as xt_tcpmss does), met with what the
+    /// condition had.
+    fn mss_option(&mut self, cond: &mut Cond, toks: &[Tok], i: usize, neg: bool) -> Option<usize> {
+        let v = self.value(toks, i)?;
+        let Some((lo, hi)) = length_range(&v.text) else {
+            self.err(
+                v.span.clone(),
+                format!("MSS `{}`", v.text),
+                "an MSS is a number 0-65535, a range is N:M with N at most M, as iptables reads them",
+            );
+            return Some(i + 2);
+        };
+        let mut set = vec![(u32::from(lo), u32::from(hi))];
+        if neg {
+            set = lengths_not(&set);
+        }
+        cond.mss = Some(match &cond.mss {
+            Some(had) => lengths_and(had, &set),
+            None => set,
+        });
+        Some(i + 2)
+    }
+}
+
 /// The entry's keys of a condition's MAC addresses.
 pub(super) fn header_keys(c: &Cond, m: &mut More) {
     m.mac = c.mac.into_iter().collect();
     m.except_mac = c.not_macs.clone();
     if let Some(set) = &c.lengths {
         (m.length, m.except_length) = length_keys(set);
+    }
+    // a set with segments without the option is `except_tcp_mss` (which takes them too)
+    if let Some(set) = &c.mss {
+        (m.tcp_mss, m.except_tcp_mss) = length_keys(set);
     }
     if let Some(set) = c.ttls {
         (m.ttl, m.except_ttl) = ttl_keys(set);
@@ -300,7 +334,12 @@ pub(super) fn header_text(t: &mut String, m: &More) {
             let _ = writeln!(t, "{key} = [{}]", l.join(", "));
         }
     }
-    for (key, ranges) in [("length", &m.length), ("except_length", &m.except_length)] {
+    for (key, ranges) in [
+        ("length", &m.length),
+        ("except_length", &m.except_length),
+        ("tcp_mss", &m.tcp_mss),
+        ("except_tcp_mss", &m.except_tcp_mss),
+    ] {
         if !ranges.is_empty() {
             let l: Vec<String> = ranges
                 .iter()
@@ -331,7 +370,12 @@ pub(super) fn header_name(m: &More) -> Option<String> {
             return Some(format!("{what}-{t}"));
         }
     }
-    for (what, ranges) in [("length", &m.length), ("length-not", &m.except_length)] {
+    for (what, ranges) in [
+        ("length", &m.length),
+        ("length-not", &m.except_length),
+        ("mss", &m.tcp_mss),
+        ("mss-not", &m.except_tcp_mss),
+    ] {
         if let [(lo, hi), ..] = ranges[..] {
             return Some(format!(
                 "{what}-{}",

@@ -140,6 +140,7 @@ const ONCE: &[&[&str]] = &[
     &["--tcp-option"],
     &["--mac-source"],
     &["--length"],
+    &["--mss"],
     &["--ttl-eq", "--ttl-lt", "--ttl-gt"],
     &["--hl-eq", "--hl-lt", "--hl-gt"],
     &["--src-range"],
@@ -790,6 +791,7 @@ impl Parser<'_> {
                 | "iprange"
                 | "mac"
                 | "length"
+                | "tcpmss"
         ) {
             return i + 2;
         }

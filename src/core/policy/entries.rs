@@ -406,6 +406,11 @@ impl Checker<'_> {
                 f.more_restricts = true;
                 self.length_key(&mut f.more, key, value);
             }
+            "tcp_mss" | "except_tcp_mss" => {
+                f.more_restricts = true;
+                f.tcp_option_span.get_or_insert(value.span());
+                self.mss_key(&mut f.more, key, value);
+            }
             "ttl" | "except_ttl" => {
                 f.more_restricts = true;
                 self.ttl_key(&mut f.more, key, value);

@@ -207,9 +207,14 @@ impl Checker<'_> {
                 .iter()
                 .any(|&(p, _)| p != crate::core::plan::IPPROTO_TCP);
         if others {
+            let key = if more.tcp_option.is_empty() && more.except_tcp_option.is_empty() {
+                "tcp_mss"
+            } else {
+                "tcp_option"
+            };
             self.error(
                 at,
-                "`tcp_option` on an entry that also matches other protocols than TCP".to_string(),
+                format!("`{key}` on an entry that also matches other protocols than TCP"),
                 Some("TCP options are in TCP headers only, and the entry's other protocols would be matched without them: move them to an entry of their own".into()),
             );
         }
@@ -220,6 +225,28 @@ impl Checker<'_> {
 mod tests {
     use crate::core::policy::parse;
     use crate::core::policy::test_errors as errors;
+
+    #[test]
+    fn mss_values_and_ranges_become_the_entry_and_bad_ones_say_where() {
+        let (p, d) = parse(
+            "[[block]]\nname = \"small\"\nexcept_tcp_mss = \"536:65535\"\n\
+             [[block]]\nname = \"odd\"\ntcp_mss = [1460, \"100-200\"]\ntcp = [22]\n",
+        );
+        let p = p.unwrap_or_else(|| panic!("{d:?}"));
+        assert_eq!(p.block[0].service.more.except_tcp_mss, [(536, 65535)]);
+        assert_eq!(p.block[1].service.more.tcp_mss, [(1460, 1460), (100, 200)]);
+        let e = errors("[[block]]\nname = \"m\"\ntcp_mss = \"600:500\"\n");
+        assert!(e.contains("the range 600:500 runs backwards"), "{e}");
+        assert!(e.contains("write the smaller MSS first"), "{e}");
+        let e = errors("[[block]]\nname = \"m\"\nexcept_tcp_mss = \"big\"\n");
+        assert!(e.contains("\"big\" is not an MSS 0-65535"), "{e}");
+        assert!(e.contains("  --> t.toml:3:18"), "{e}");
+        let e = errors("[[block]]\nname = \"m\"\ntcp_mss = 1460\nudp = [53]\n");
+        assert!(
+            e.contains("`tcp_mss` on an entry that also matches other protocols than TCP"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn routing_header_types_and_tcp_options_become_the_entry() {

@@ -19,6 +19,15 @@ const MAC_VALID: &str = "a MAC address is six pairs of hex digits separated by c
 /// What a length looks like, for the messages.
 const LENGTH_VALID: &str = "a length is the packet's IP total length in bytes, header included (0-65535), as iptables' `-m length --length` reads it: one length (1500) or a range (\"0:1500\" or \"0-1500\")";
 
+/// What an MSS looks like, for the messages.
+const MSS_VALID: &str = "an MSS is the value of a TCP segment's maximum segment size option (0-65535), as iptables' `-m tcpmss --mss` reads it: one value (1460) or a range (\"536:65535\" or \"536-65535\"); `except_tcp_mss` also takes segments without the option, as `! --mss` does";
+
+/// "a length", "an MSS".
+fn article(what: &str) -> String {
+    let an = what.starts_with(['a', 'e', 'i', 'o', 'u', 'M']);
+    format!("{} {what}", if an { "an" } else { "a" })
+}
+
 /// What a TTL looks like, for the messages.
 const TTL_VALID: &str = "the TTL is IPv4's time to live and IPv6's hop limit, 0-255: one value (64, as iptables' `--ttl-eq`), \"<64\" (`--ttl-lt`), \">64\" (`--ttl-gt`) or a range (\"6-9\")";
 
@@ -102,6 +111,19 @@ impl Checker<'_> {
         }
     }
 
+    /// `tcp_mss`, `except_tcp_mss` into the entry: each an MSS (`1460`) or a range
+    /// (`"536:65535"`, `"536-65535"`), 0-65535, each once.
+    pub(super) fn mss_key(&mut self, more: &mut More, key: &str, value: &Spanned<DeValue<'_>>) {
+        let Some(out) = self.each_once(key, value, "\"536-65535\"", Self::mss_value) else {
+            return;
+        };
+        if key == "tcp_mss" {
+            more.tcp_mss = out;
+        } else {
+            more.except_tcp_mss = out;
+        }
+    }
+
     /// The items of `key` — one value, or a list of them — each read by `one`, each once;
     /// None (said) for an empty list or a tainted value. `example`: a value for the help.
     fn each_once<T: PartialEq>(
@@ -147,6 +169,22 @@ impl Checker<'_> {
 
     /// One length or range.
     fn length_value(&mut self, key: &str, item: &Spanned<DeValue<'_>>) -> Option<(u16, u16)> {
+        self.u16_range(key, item, ("length", LENGTH_VALID))
+    }
+
+    /// One MSS or range.
+    fn mss_value(&mut self, key: &str, item: &Spanned<DeValue<'_>>) -> Option<(u16, u16)> {
+        self.u16_range(key, item, ("MSS", MSS_VALID))
+    }
+
+    /// One number 0-65535 or a range of them (`N:M`, `N-M`); `what` names it, `valid` says
+    /// what is.
+    fn u16_range(
+        &mut self,
+        key: &str,
+        item: &Spanned<DeValue<'_>>,
+        (what, valid): (&str, &str),
+    ) -> Option<(u16, u16)> {
         let span = item.span();
         let text = match item.get_ref() {
             DeValue::Integer(i) => i.as_str().to_string(),
@@ -155,8 +193,11 @@ impl Checker<'_> {
                 let found = type_name(other);
                 self.error(
                     span,
-                    format!("expected a length or a range for `{key}`, found {found}"),
-                    Some(LENGTH_VALID.into()),
+                    format!(
+                        "expected {} or a range for `{key}`, found {found}",
+                        article(what)
+                    ),
+                    Some(valid.into()),
                 );
                 return None;
             }
@@ -169,10 +210,11 @@ impl Checker<'_> {
             self.error(
                 span,
                 format!(
-                    "{} is not a length 0-65535 or a range of them",
-                    self.text(&item.span())
+                    "{} is not {} 0-65535 or a range of them",
+                    self.text(&item.span()),
+                    article(what)
                 ),
-                Some(LENGTH_VALID.into()),
+                Some(valid.into()),
             );
             return None;
         };
@@ -180,7 +222,7 @@ impl Checker<'_> {
             self.error(
                 span,
                 format!("the range {lo}:{hi} runs backwards"),
-                Some(format!("write the smaller length first: \"{hi}:{lo}\"")),
+                Some(format!("write the smaller {what} first: \"{hi}:{lo}\"")),
             );
             return None;
         }
