@@ -34,10 +34,11 @@ fn derived_name(e: &Entry, proto: Option<u8>) -> String {
     // every port of a protocol says less than the other keys (`mss-not-536-65535`)
     let every =
         |ps: &[crate::core::model::PortRange]| matches!(ps, [p] if p.lo == 0 && p.hi == 65535);
-    if e.icmp.is_empty() && (every(&e.tcp) || every(&e.udp)) {
-        if let Some(name) = more_name(e) {
-            return name;
-        }
+    if e.icmp.is_empty()
+        && (every(&e.tcp) || every(&e.udp))
+        && let Some(name) = more_name(e)
+    {
+        return name;
     }
     match (&e.tcp[..], &e.udp[..], &e.icmp[..]) {
         ([p], [], []) | ([], [p], []) if p.lo == p.hi => proto
