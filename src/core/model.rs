@@ -483,7 +483,8 @@ pub struct Block {
     pub with: Option<RejectWith>,
     pub at: BlockAt,
     /// `state = "new"` or `"invalid"`: the block's rules match those packets only (`ct state
-    /// new`, `ct state invalid`); None: every packet
+    /// new`, `ct state invalid`), or a list of states (`ct state new,established,related`);
+    /// None: every packet
     pub state: Option<BlockState>,
 }
 
@@ -495,6 +496,10 @@ pub enum BlockState {
     /// `"invalid"`: packets conntrack calls invalid (`ct state invalid`), as an INVALID drop
     /// written after some accepts does
     Invalid,
+    /// `["new", "established", "related"]`, a list of the states an allow may say (in a
+    /// section without the established rule, as an allow's), as iptables' `-m conntrack
+    /// --ctstate NEW,ESTABLISHED,RELATED -j REJECT` written before the accepts it must precede
+    States(crate::core::plan::CtStates),
 }
 
 impl BlockState {
@@ -502,11 +507,23 @@ impl BlockState {
     pub const ALL: [(&'static str, BlockState); 2] =
         [("new", BlockState::New), ("invalid", BlockState::Invalid)];
 
-    /// The word `state` says it with.
-    pub fn name(self) -> &'static str {
+    /// The words `state` says it with (`new`; `new-established` for a list).
+    pub fn name(self) -> String {
         match self {
-            BlockState::New => "new",
-            BlockState::Invalid => "invalid",
+            BlockState::New => "new".into(),
+            BlockState::Invalid => "invalid".into(),
+            BlockState::States(s) => s.names().join("-"),
+        }
+    }
+
+    /// The value of `state` that says it: `"new"`, `["new", "established"]`.
+    pub fn value(self) -> String {
+        match self {
+            BlockState::States(s) => {
+                let l: Vec<String> = s.names().iter().map(|n| format!("\"{n}\"")).collect();
+                format!("[{}]", l.join(", "))
+            }
+            one => format!("\"{}\"", one.name()),
         }
     }
 
@@ -516,6 +533,7 @@ impl BlockState {
         match self {
             BlockState::New => CtStates(CtStates::NEW),
             BlockState::Invalid => CtStates(CtStates::INVALID),
+            BlockState::States(s) => s,
         }
     }
 }

@@ -733,6 +733,40 @@ fn differential_early_blocks() {
     );
 }
 
+/// A REJECT of NEW,ESTABLISHED,RELATED before the loopback accept, in a chain without an
+/// established rule (corpus 308): a block that keeps its states, first. The probes from the
+/// client decide as iptables does, and so do the host's own connections over loopback —
+/// refused on port 23 by both (the loopback accept would let them in, were the reject put
+/// among statewall's rejects), connected on port 22.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_reject_states_before_the_loopback_accept() {
+    let rules = "ok-reject-states-first.rules";
+    differential("d-rslo", rules, None, &[22, 23, 80]);
+    let over_lo = |tag: &str, iptables: bool| {
+        let pair = Pair::new(tag);
+        let _listening = listen_tcp(&pair.fw, &[22, 23]);
+        let file = data_dir().join(rules);
+        let file = file.to_str().unwrap();
+        if iptables {
+            pair.fw
+                .exec([restore_tool(false).as_str(), file])
+                .assert_ok();
+        } else {
+            statewall(&pair.fw, ["apply", "--force", "--mirror-ipv6", file]).assert_ok();
+        }
+        let lo = IpAddr::from(Ipv4Addr::LOCALHOST);
+        [22, 23].map(|port| probe_from(&pair.fw, lo, SocketAddr::new(lo, port)))
+    };
+    let theirs = over_lo("d-rslo-lo-ipt", true);
+    assert_eq!(theirs, [Verdict::Connected, Verdict::Refused], "iptables");
+    assert_eq!(
+        over_lo("d-rslo-lo-sw", false),
+        theirs,
+        "statewall, iptables"
+    );
+}
+
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_trusted_source_and_final_reject() {

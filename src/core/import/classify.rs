@@ -280,11 +280,16 @@ impl Analyser<'_> {
             }
             let states = ranked[p].1.cond.states;
             // the state a block may keep: NEW, or INVALID (a reject of INVALID packets only
-            // as such a block, statewall's rejects having no state match)
+            // as such a block, statewall's rejects having no state match), or, in a chain
+            // without an established rule, states an allow may say (a REJECT of
+            // NEW,ESTABLISHED,RELATED before the accepts it must precede)
+            let listed = states
+                .filter(|&s| !self.stateful && s & !(CtStates::NEW | EST) == 0 && s & EST != 0);
             let keep = BlockState::ALL
                 .into_iter()
                 .map(|(_, s)| s)
-                .find(|s| states == Some(s.ct().0));
+                .find(|s| states == Some(s.ct().0))
+                .or(listed.map(|s| BlockState::States(CtStates(s))));
             let mut tries: Vec<(Rank, Option<BlockState>)> = Vec::new();
             // a DROP of the port-scan trap keeps its place as a block, and so does its check
             // (`refresh` is a block's) (`trap.rs`)
@@ -792,6 +797,7 @@ fn place_name(r: Rank, state: Option<BlockState>) -> &'static str {
         (Rank::BlockAllows, None) => "after the allows",
         (_, Some(BlockState::New)) => "with state = \"new\"",
         (_, Some(BlockState::Invalid)) => "with state = \"invalid\"",
+        (_, Some(BlockState::States(_))) => "with its states",
         _ => "as a drop",
     }
 }

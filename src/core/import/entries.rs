@@ -115,7 +115,9 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
     let more_than_new = c
         .states
         .is_some_and(|s| s & !(CtStates::NEW | CtStates::INVALID) != 0);
-    if f.verdict == Verdict::Accept || matches!(f.verdict, Verdict::Reject(_)) && more_than_new {
+    if f.verdict == Verdict::Accept
+        || matches!(f.verdict, Verdict::Reject(_)) && more_than_new && f.block_state.is_none()
+    {
         m.state = c.states.map(CtStates);
     }
     match c.proto {

@@ -63,7 +63,7 @@ fn derived_name(e: &Entry, proto: Option<u8>) -> String {
                 (Some(o), _, _) => format!("oif-{o}"),
                 (None, Some(st), _) => format!("state-{}", st.names().join("-")),
                 // a block of `state = "new"` or `"invalid"`: `invalid`, `new`
-                (None, None, Some(st)) => st.name().into(),
+                (None, None, Some(st)) => st.name(),
                 // ports of both protocols (merged allows): `tcp-22-udp-123`
                 (None, None, None) if !e.tcp.is_empty() && !e.udp.is_empty() => {
                     let l = |ps: &[crate::core::model::PortRange]| {

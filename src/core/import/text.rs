@@ -363,7 +363,7 @@ fn entry(t: &mut String, kind: &str, e: &Entry) {
         let _ = writeln!(t, "after = \"{a}\"");
     }
     if let Some(s) = e.state {
-        let _ = writeln!(t, "state = \"{}\"", s.name());
+        let _ = writeln!(t, "state = {}", s.value());
     }
     let live = &e.extra.live;
     if let Some(set) = &live.from_set {

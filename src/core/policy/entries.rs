@@ -502,6 +502,10 @@ impl Checker<'_> {
         }
         if key == "state" {
             f.block_state = self.block_state(value);
+            // a list is an allow's, checked against the section's baseline as one
+            if matches!(f.block_state, Some(BlockState::States(_))) {
+                f.state_span = Some(value.span());
+            }
             return;
         }
         // "drop" (the default) is no reject

@@ -143,7 +143,8 @@ impl Checker<'_> {
             ("established", CtStates::ESTABLISHED),
             ("related", CtStates::RELATED),
         ];
-        if kind != Kind::Allow && kind != Kind::Reject {
+        // a block's list comes through its `state` (`places.rs`)
+        if kind != Kind::Allow && kind != Kind::Reject && !value.get_ref().is_array() {
             if !self.tainted(&value.span()) {
                 self.error(
                     value.span(),
@@ -173,6 +174,7 @@ impl Checker<'_> {
             };
             let Some(&(_, bit)) = NAMES.iter().find(|(n, _)| *n == s) else {
                 let help = match s.to_ascii_lowercase().as_str() {
+                    "invalid" if kind == Kind::Block => "a block of the packets conntrack calls invalid says state = \"invalid\", alone and not in a list".to_string(),
                     "invalid" => "invalid packets are the baseline's `invalid` rule's: statewall drops them, never allows them".to_string(),
                     "untracked" => "statewall does not allow untracked packets: they bypass connection tracking, which its sections rely on".to_string(),
                     other => match NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(other)) {

@@ -232,14 +232,16 @@ impl Checker<'_> {
         out
     }
 
-    /// A block's `state`: `"new"` (its rules match NEW connections only) or `"invalid"`
-    /// (packets conntrack calls invalid only); None, with an error, for anything else.
+    /// A block's `state`: `"new"` (its rules match NEW connections only), `"invalid"`
+    /// (packets conntrack calls invalid only), or a list of the states an allow may say
+    /// (`["new", "established", "related"]`, checked against the section's baseline as an
+    /// allow's list is); None, with an error, for anything else.
     pub(super) fn block_state(&mut self, value: &Spanned<DeValue<'_>>) -> Option<BlockState> {
         let span = value.span();
         if self.tainted(&span) {
             return None;
         }
-        let help = "a block matches every packet (leave `state` out), NEW connections only: state = \"new\" (`ct state new`; packets of open connections, and those conntrack calls invalid or untracked, go on to the rules after it), or the packets conntrack calls invalid only: state = \"invalid\" (`ct state invalid`, as an INVALID drop after some accepts; the baseline's `invalid` rule drops them before every accept)";
+        let help = "a block matches every packet (leave `state` out), NEW connections only: state = \"new\" (`ct state new`; packets of open connections, and those conntrack calls invalid or untracked, go on to the rules after it), the packets conntrack calls invalid only: state = \"invalid\" (`ct state invalid`, as an INVALID drop after some accepts; the baseline's `invalid` rule drops them before every accept), or, in a section without the established rule, a list: state = [\"new\", \"established\", \"related\"]";
         let names = || {
             BlockState::ALL
                 .iter()
@@ -248,6 +250,14 @@ impl Checker<'_> {
                 .join(", ")
         };
         match value.get_ref() {
+            DeValue::Array(_) => {
+                let s = self.states(super::Kind::Block, value)?;
+                Some(if s.0 == crate::core::plan::CtStates::NEW {
+                    BlockState::New
+                } else {
+                    BlockState::States(s)
+                })
+            }
             DeValue::String(s) => {
                 if let Some((_, st)) = BlockState::ALL.iter().find(|(n, _)| *n == s.as_ref()) {
                     return Some(*st);
@@ -319,11 +329,38 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("--> t.toml:4:9"), "{e}");
+        // a list is an allow's states; invalid is said alone
         let e = errors("[[block]]\nname = \"b\"\niif = \"lo\"\nstate = [\"invalid\"]\n");
         assert!(
-            e.contains("expected a string for `state`, found an array"),
+            e.contains("unknown connection state \"invalid\"\n  --> t.toml:4:10"),
             "{e}"
         );
+        assert!(e.contains("says state = \"invalid\", alone"), "{e}");
+        let e = errors("[[block]]\nname = \"b\"\niif = \"lo\"\nstate = 7\n");
+        assert!(
+            e.contains("expected a string for `state`, found an integer"),
+            "{e}"
+        );
+        // in a section with the established rule, as an allow's list
+        let e = errors("[[block]]\nname = \"b\"\ntcp = [23]\nstate = [\"new\", \"related\"]\n");
+        assert!(
+            e.contains("`state` in a section with the established rule\n  --> t.toml:4:9"),
+            "{e}"
+        );
+        let (p, d) = parse(
+            "[baseline]\nestablished = false\n[[block]]\nname = \"b\"\ntcp = [23]\nstate = [\"new\", \"related\"]\n\
+             [[block]]\nname = \"n\"\ntcp = [24]\nstate = [\"new\"]\n",
+        );
+        let p = p.unwrap_or_else(|| panic!("{d:?}"));
+        use crate::core::model::BlockState;
+        use crate::core::plan::CtStates;
+        assert_eq!(
+            p.block[0].state,
+            Some(BlockState::States(CtStates(
+                CtStates::NEW | CtStates::RELATED
+            )))
+        );
+        assert_eq!(p.block[1].state, Some(BlockState::New));
         // a reject takes no state, not even the block's
         let e = errors("[[reject]]\nname = \"r\"\ntcp = [22]\nstate = \"invalid\"\n");
         assert!(e.contains("--> t.toml:4:9"), "{e}");
