@@ -710,6 +710,23 @@ fn differential_exthdr() {
     );
 }
 
+/// Accepts of NEW,UNTRACKED (no raw table untracks a TCP or UDP packet): the allows of NEW
+/// connections decide the probes as iptables does, and ip6tables' ICMPv6 aliases (`ping`,
+/// `redirect`) name the types it loads.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_new_untracked() {
+    let f6 = data_dir().join("ok-new-untracked.rules6");
+    let f6s = f6.to_str().unwrap().to_string();
+    differential_with(
+        "d-untr",
+        "ok-new-untracked.rules",
+        Some(f6.clone()),
+        &["--ipv6", &f6s],
+        &[22, 80],
+    );
+}
+
 /// DROPs and REJECTs mixed into accept lists: blocks right after the allow before them.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]

@@ -187,6 +187,7 @@ impl Analyser<'_> {
         // interfaces whose every packet an earlier rule decided, and that rule's place
         let mut decided: Vec<(String, bool, usize)> = Vec::new();
         for mut f in flat {
+            self.tracked_only(&mut f);
             let d = self.drop_negated_ifs(&mut f, &decided);
             let Some(rank) = self.rank(&f, found) else {
                 continue;
@@ -505,6 +506,30 @@ impl Analyser<'_> {
         }
     }
 
+    /// UNTRACKED among a rule's states (`--ctstate NEW,UNTRACKED`) where no packet it matches
+    /// can be untracked says nothing: conntrack leaves packets untracked only where a raw
+    /// table's rule says so (which the import refuses) or, unasked, ICMPv6's neighbour
+    /// discovery and MLD; a rule of one protocol other than ICMPv6 meets none of those.
+    fn tracked_only(&mut self, f: &mut Flat) {
+        let c = &mut f.cond;
+        let Some(s) = c.states else { return };
+        if s & CtStates::UNTRACKED == 0 || s == CtStates::UNTRACKED {
+            return;
+        }
+        if c.proto
+            .is_none_or(|p| p == crate::core::plan::IPPROTO_ICMPV6)
+        {
+            return;
+        }
+        c.states = Some(s & !CtStates::UNTRACKED);
+        let r = &self.rules[f.rule];
+        let note = format!(
+            "line {}: `{}` matches UNTRACKED packets too, but conntrack leaves none of its protocol untracked unless a raw table's rule says so (the file has none): its other states say the same",
+            r.line, r.text
+        );
+        self.notes.push(note);
+    }
+
     /// An allow, a reject or a drop; None when an entry cannot say what it matches (its
     /// states, a reset for more than tcp).
     fn entry_rank(&mut self, f: &Flat) -> Option<Rank> {
@@ -521,7 +546,16 @@ impl Analyser<'_> {
             && !said
         {
             let names = CtStates(s).names().join(",");
-            self.error(r.span.clone(), format!("connection states {names} on this rule"), "statewall's entries match NEW connections (established and related ones are accepted by its established rule, invalid ones dropped by its invalid rule); other combinations cannot be imported");
+            let help = if s & CtStates::UNTRACKED != 0 && s != CtStates::UNTRACKED {
+                "statewall's entries match NEW connections; UNTRACKED says more only where packets arrive untracked without a raw-table rule, as ICMPv6's neighbour discovery and MLD do: if the rule is meant for one protocol, name it (`-p tcp`, `-p udp`): for TCP and UDP, UNTRACKED then says nothing"
+            } else {
+                "statewall's entries match NEW connections (established and related ones are accepted by its established rule, invalid ones dropped by its invalid rule); other combinations cannot be imported"
+            };
+            self.error(
+                r.span.clone(),
+                format!("connection states {names} on this rule"),
+                help,
+            );
             return None;
         }
         match f.verdict {

@@ -18,6 +18,10 @@ pub const ICMP_TYPES: &[(&str, u8)] = &[
     ("info-reply", 16),
     ("address-mask-request", 17),
     ("address-mask-reply", 18),
+    // iptables' aliases (after the names nft writes, which name a type)
+    ("pong", 0),
+    ("ping", 8),
+    ("ttl-exceeded", 11),
 ];
 
 /// ICMPv4 (type, code) names as iptables (`--icmp-type host-unreachable`) knows them, and
@@ -76,6 +80,11 @@ pub const ICMPV6_TYPES: &[(&str, u8)] = &[
     ("neighbor-advertisement", 136),
     ("nd-redirect", 137),
     ("mld2-listener-report", 143),
+    // ip6tables' aliases (after the names nft writes, which name a type)
+    ("ttl-exceeded", 3),
+    ("ping", 128),
+    ("pong", 129),
+    ("redirect", 137),
 ];
 
 /// ICMPv6 (type, code) names as ip6tables knows them.
