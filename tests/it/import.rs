@@ -165,6 +165,11 @@ enum Verdict {
 
 /// A TCP connect from `src` (bound) to `dst`, inside `ns`, with plain libc calls.
 fn probe_from(ns: &Netns, src: IpAddr, dst: SocketAddr) -> Verdict {
+    probe_from_port(ns, SocketAddr::new(src, 0), dst)
+}
+
+/// [`probe_from`] from source port `src`'s (0: any).
+fn probe_from_port(ns: &Netns, src: SocketAddr, dst: SocketAddr) -> Verdict {
     ns.run(move || {
         let fam = if dst.is_ipv4() {
             libc::AF_INET
@@ -180,7 +185,16 @@ fn probe_from(ns: &Netns, src: IpAddr, dst: SocketAddr) -> Verdict {
             );
             assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
             let result = (|| {
-                let (_, sa, len) = crate::support::routed::sockaddr(SocketAddr::new(src, 0));
+                let one: libc::c_int = 1;
+                let size = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_REUSEADDR,
+                    (&raw const one).cast(),
+                    size,
+                );
+                let (_, sa, len) = crate::support::routed::sockaddr(src);
                 if libc::bind(fd, &sa as *const _ as *const libc::sockaddr, len) != 0 {
                     return Verdict::Error(format!("bind: {}", std::io::Error::last_os_error()));
                 }
@@ -708,6 +722,40 @@ fn differential_exthdr() {
         &["--ipv6", &f6s],
         &[22, 80, 443],
     );
+}
+
+/// multiport's `--ports` (`ok-multiport-ports.rules`): the probes decide as iptables does,
+/// and so do connections from chosen source ports — from 443 or 8000 to a port no
+/// destination rule opens are accepted (the source-port halves), from other ports rejected
+/// by `! --ports` or dropped by the policy.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_multiport_ports() {
+    let rules = "ok-multiport-ports.rules";
+    differential("d-mpp", rules, None, &[22, 443, 8000, 6000]);
+    let oracle = Pair::new("d-mpp-ipt2");
+    let ours = Pair::new("d-mpp-sw2");
+    load_both((&oracle, &ours), (rules, None));
+    // (source port, destination port)
+    let probes = [
+        (443, 6000),
+        (5555, 6000),
+        (8000, 6000),
+        (5557, 8000),
+        (1000, 7000),
+        (5558, 443),
+    ];
+    let answers = |pair: &Pair| {
+        let _listening = listen_tcp(&pair.fw, &[443, 6000, 7000, 8000]);
+        probes.map(|(sport, dport)| {
+            let src = SocketAddr::new(CLIENT_V4.into(), sport);
+            probe_from_port(&pair.client, src, SocketAddr::new(FW_V4.into(), dport))
+        })
+    };
+    let theirs = answers(&oracle);
+    use Verdict::{Connected as C, Refused as R, TimedOut as T};
+    assert_eq!(theirs, [C, R, C, C, T, C], "iptables");
+    assert_eq!(answers(&ours), theirs, "statewall, iptables");
 }
 
 /// Accepts of NEW,UNTRACKED (no raw table untracks a TCP or UDP packet): the allows of NEW

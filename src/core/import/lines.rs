@@ -299,8 +299,17 @@ impl<'s> Parser<'s> {
             }
         }
         let line_no = loc_of(self.src, base).line;
-        if let Some(r) = self.rule(&toks[from..], chain.text.clone(), lspan, text, line_no) {
-            let mut parts = recent_set_apart(r);
+        let mut parts = Vec::new();
+        for toks in either_port(&toks[from..]) {
+            let (c, l, x) = (chain.text.clone(), lspan.clone(), text.clone());
+            // a refusal is said once, not once per part
+            let Some(r) = self.rule(&toks, c, l, x, line_no) else {
+                parts.clear();
+                break;
+            };
+            parts.extend(recent_set_apart(r));
+        }
+        if !parts.is_empty() {
             if insert {
                 // each `-I` goes above the one before: the jump first, the `--set` above it
                 parts.reverse();
@@ -351,14 +360,96 @@ impl<'s> Parser<'s> {
                     None => t.counts.clear(),
                 }
             }
+            "-X" | "--delete-chain" => {
+                if filter {
+                    self.delete_chains(t, toks.get(1), cmd);
+                }
+            }
             "-Z" | "--zero" => {}
             other => self.err(
                 cmd.span.clone(),
                 format!("`{other}` is not supported"),
-                "the importer reads iptables-save output: `:CHAIN POLICY` lines, `-N`, `-P`, `-F`, and `-A`/`-I CHAIN …` rules",
+                "the importer reads iptables-save output: `:CHAIN POLICY` lines, `-N`, `-P`, `-F`, `-X`, and `-A`/`-I CHAIN …` rules",
             ),
         }
     }
+}
+
+impl Parser<'_> {
+    /// `-X [CHAIN]`: the user chain (every one, without a name) is gone, as iptables-restore
+    /// deletes it; one that has rules, or that does not exist, is refused as it refuses it.
+    fn delete_chains(&mut self, t: &mut Tables, chain: Option<&Tok>, cmd: &Tok) {
+        let gone: Vec<String> = match chain {
+            Some(c) if t.user_chains.contains(&c.text) => vec![c.text.clone()],
+            Some(c) => {
+                let what = format!("`-X {}`: no user chain {} here", c.text, c.text);
+                self.err(c.span.clone(), what, "iptables-restore refuses it too (no chain by that name): delete chains after `-N` or `:CHAIN - [0:0]` made them");
+                return;
+            }
+            None => t.user_chains.clone(),
+        };
+        let at = chain.map_or(cmd.span.clone(), |c| c.span.clone());
+        if let Some(full) = gone
+            .iter()
+            .find(|c| t.counts.get(*c).is_some_and(|&n| n > 0))
+        {
+            let what = format!("`-X` of chain {full}, which has rules here");
+            self.err(at, what, "iptables-restore refuses it too (CHAIN_DEL: device or resource busy): flush the chain first (`-F`)");
+            return;
+        }
+        t.user_chains.retain(|c| !gone.contains(c));
+    }
+}
+
+/// multiport's `--ports P` (a source or a destination port in P) as rules statewall reads:
+/// `! --ports P` is `! --dports P ! --sports P`, one rule; `--ports P` two rules, as
+/// iptables decides them: `--dports P`, then `--sports P ! --dports P` (apart, so that a
+/// jump's chain runs once for a packet of both). A rule whose matches count its packets
+/// (`-m limit`, `-m hashlimit`, `-m recent`) is left as written (two buckets or lists are not
+/// one): the rule parser refuses `--ports` where it is.
+fn either_port(toks: &[Tok]) -> Vec<Vec<Tok>> {
+    let Some(i) = toks.iter().position(|t| t.text == "--ports") else {
+        return vec![toks.to_vec()];
+    };
+    let counting = toks.windows(2).any(|w| {
+        ["-m", "--match"].contains(&w[0].text.as_str())
+            && ["limit", "hashlimit", "recent"].contains(&w[1].text.as_str())
+    });
+    let Some(value) = toks.get(i + 1).filter(|_| !counting) else {
+        return vec![toks.to_vec()];
+    };
+    let word = |text: &str, like: &Tok| Tok {
+        text: text.into(),
+        span: like.span.clone(),
+    };
+    let with = |middle: Vec<Tok>| {
+        let mut out = toks[..i].to_vec();
+        out.extend(middle);
+        out.extend_from_slice(&toks[i + 2..]);
+        out
+    };
+    let key = &toks[i];
+    let negated = i > 0 && toks[i - 1].text == "!";
+    if negated {
+        let bang = toks[i - 1].clone();
+        return vec![with(vec![
+            word("--dports", key),
+            value.clone(),
+            bang,
+            word("--sports", key),
+            value.clone(),
+        ])];
+    }
+    vec![
+        with(vec![word("--dports", key), value.clone()]),
+        with(vec![
+            word("--sports", key),
+            value.clone(),
+            word("!", key),
+            word("--dports", key),
+            value.clone(),
+        ]),
+    ]
 }
 
 /// A jump that also records its packets' sources (`-m recent --set --name N -j SSH`, with no
