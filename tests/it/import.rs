@@ -1689,6 +1689,27 @@ fn differential_recent_pair_before_the_accept_policy() {
     assert_eq!(want, [C, C, C, T, C], "{want:?}");
 }
 
+/// The ssh brute-force pair after its interface's ESTABLISHED,RELATED accept
+/// (`ok-recent-iif-established.rules`): the pair counts NEW connections. The same
+/// connections, one after another, to iptables-restore of the file and to statewall's
+/// import: the same answers (each source's fourth is dropped).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_recent_pair_after_its_interfaces_established_accept() {
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps = [
+        (c, 8080),
+        (c, 8080),
+        (c, 8080),
+        (o, 8080),
+        (c, 8080),
+        (o, 8080),
+    ];
+    let (want, _) = replay("d-rie", "ok-recent-iif-established.rules", &[8080], &steps);
+    use Verdict::{Connected as C, TimedOut as T};
+    assert_eq!(want, [C, C, C, C, T, C], "{want:?}");
+}
+
 /// RETURNs whose condition the jumps imply (`ok-return-implied.rules`): the rules after a
 /// RETURN that returns every packet there are never reached (port 80 and ping get in). The
 /// same verdicts as iptables-restore of the file, probe for probe.

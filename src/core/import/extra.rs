@@ -409,13 +409,10 @@ pub(super) fn stateless(c: &Cond) -> Cond {
 
 impl Analyser<'_> {
     /// Whether the packets of `flat[at]` (and of what is met there) are NEW ones only: the
-    /// rule says `--state NEW` (or takes bare SYNs), or a plain ESTABLISHED,RELATED accept
-    /// comes before it.
+    /// rule says `--state NEW` (or takes bare SYNs), or an ESTABLISHED,RELATED accept of
+    /// every packet it matches (plain, or `-i eth0` before rules of `-i eth0`) comes before it.
     pub(super) fn new_only(&self, flat: &[Flat], at: usize, cond: &Cond) -> bool {
-        let plain_est = Cond {
-            states: Some(EST),
-            ..Default::default()
-        };
+        let rest = stateless(cond);
         // a bare SYN (`--syn`: SYN of FIN,SYN,RST,ACK) opens a connection: conntrack calls
         // it NEW (a retransmission too, until the peer answers)
         let bare_syn = cond.proto == Some(6) && cond.flags == Some((0x17, 0x02));
@@ -423,7 +420,10 @@ impl Analyser<'_> {
             || bare_syn && cond.states.is_none()
             || flat[..at.min(flat.len())].iter().any(|f| {
                 // a limited one lets the established packets beyond its rate through
-                f.verdict == Verdict::Accept && f.cond == plain_est && self.decides_all(f)
+                f.verdict == Verdict::Accept
+                    && f.cond.states == Some(EST)
+                    && covers(&stateless(&f.cond), &rest)
+                    && self.decides_all(f)
             })
     }
 
