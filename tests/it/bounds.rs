@@ -602,3 +602,63 @@ fn forty_thousand_tcpmss_rules_after_an_accept_are_refused_in_one_pass() {
         "{out}"
     );
 }
+
+/// An entry whose lists multiply (one rule per value of each "any of these" key, every
+/// exception a match in each rule) is refused at its head before any rule is made: 3,000
+/// MSS ranges with 3,000 exceptions would be 72 million matches, and 10 values in each of
+/// five keys 800,000 rules. 150,000 distinct MAC addresses are read once each (their
+/// duplicates found by hash, not by a scan per value) and refused the same way.
+#[test]
+fn an_entry_whose_lists_multiply_is_refused_before_its_rules_are_made() {
+    let dir = Dir::new("multiply");
+    let list = |from: usize, step: usize, n: usize| {
+        (0..n)
+            .map(|i| (from + i * step).to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let ten = list(1, 1, 10);
+    let cases = [
+        (
+            format!(
+                "[[block]]\nname = \"mss\"\ntcp_mss = [{}]\nexcept_tcp_mss = [{}]\n",
+                list(0, 2, 3000),
+                list(1, 2, 3000)
+            ),
+            "3,000 in `tcp_mss`, each rule with 3,000 exceptions",
+        ),
+        (
+            format!(
+                "[[block]]\nname = \"five\"\nlength = [{ten}]\nttl = [{ten}]\ntcp_mss = [{ten}]\ntcp_option = [{}]\nto_type = [\"local\", \"unicast\"]\n",
+                list(64, 1, 10)
+            ),
+            "10 in `length` × 10 in `ttl` × 10 in `tcp_option` × 10 in `tcp_mss`",
+        ),
+        (
+            {
+                let macs: Vec<String> = (0..150_000u32)
+                    .map(|i| {
+                        let [_, a, b, c] = i.to_be_bytes();
+                        format!("\"02:00:00:{a:02x}:{b:02x}:{c:02x}\"")
+                    })
+                    .collect();
+                format!("[[block]]\nname = \"macs\"\nmac = [{}]\n", macs.join(", "))
+            },
+            "150,000 in `mac`",
+        ),
+    ];
+    for (i, (text, why)) in cases.iter().enumerate() {
+        let p = dir.write(&format!("policy{i}.toml"), text);
+        let out = statewall(&[OsStr::new("check"), p.as_os_str()]);
+        assert_eq!(out.code, Some(1), "{out}");
+        assert!(
+            out.stderr.contains(&format!(
+                "error: this entry asks for more than 200,000 matches in its rules\n  --> {}:1:1\n",
+                p.display()
+            )),
+            "{out}"
+        );
+        assert!(out.stderr.contains(why), "{why}: {out}");
+        assert!(out.stderr.contains("1 error; nothing was sent"), "{out}");
+    }
+}

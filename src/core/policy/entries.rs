@@ -201,6 +201,10 @@ impl Checker<'_> {
         if let Some(at) = f.conn_span.clone() {
             self.connections_fit(kind, f.more.state, at);
         }
+        if !self.tainted(&span) {
+            let head = self.entry_head(&span);
+            self.entry_size_bounded(&f.more, f.icmp.len(), head);
+        }
         Entry {
             kind,
             name: f.name,

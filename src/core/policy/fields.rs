@@ -266,11 +266,12 @@ impl Checker<'_> {
             }
         };
         let mut out: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for item in items {
             let Some(name) = self.ifname(key, item) else {
                 continue;
             };
-            if out.contains(&name) {
+            if !seen.insert(name.clone()) {
                 self.error(
                     item.span(),
                     format!("interface {name:?} is listed twice in `{key}`"),

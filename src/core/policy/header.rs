@@ -67,6 +67,7 @@ impl Checker<'_> {
             }
         };
         let mut out: Vec<[u8; 6]> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for item in items {
             let Some(text) = item.get_ref().as_str() else {
                 let found = type_name(item.get_ref());
@@ -85,7 +86,7 @@ impl Checker<'_> {
                 );
                 continue;
             };
-            if out.contains(&mac) {
+            if !seen.insert(mac) {
                 self.error(
                     item.span(),
                     format!("{text:?} is listed twice in `{key}`"),
@@ -126,7 +127,7 @@ impl Checker<'_> {
 
     /// The items of `key` — one value, or a list of them — each read by `one`, each once;
     /// None (said) for an empty list or a tainted value. `example`: a value for the help.
-    fn each_once<T: PartialEq>(
+    fn each_once<T: Eq + std::hash::Hash + Copy>(
         &mut self,
         key: &str,
         value: &Spanned<DeValue<'_>>,
@@ -150,11 +151,12 @@ impl Checker<'_> {
             _ => vec![value],
         };
         let mut out: Vec<T> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for item in items {
             let Some(r) = one(self, key, item) else {
                 continue;
             };
-            if out.contains(&r) {
+            if !seen.insert(r) {
                 self.error(
                     item.span(),
                     format!("{} is listed twice in `{key}`", self.text(&item.span())),

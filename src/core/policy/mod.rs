@@ -61,6 +61,7 @@ mod places;
 mod ports;
 mod sections;
 mod settings;
+mod size;
 mod sources;
 mod syntax;
 
