@@ -758,6 +758,28 @@ fn differential_multiport_ports() {
     assert_eq!(answers(&ours), theirs, "statewall, iptables");
 }
 
+/// A kill switch of the client's interface (`ok-block-states.rules`: `--state
+/// INVALID,NEW,UNTRACKED -j DROP` in chains that accept the rest): a block that keeps its
+/// list. The client's probes decide as iptables does (ssh in, the rest dropped), and the
+/// host's own connection out to the client gets its answers through both (a block of every
+/// state would drop them).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_block_of_new_invalid_and_untracked() {
+    let rules = "ok-block-states.rules";
+    differential("d-bst", rules, None, &[22, 80]);
+    let oracle = Pair::new("d-bst-ipt2");
+    let ours = Pair::new("d-bst-sw2");
+    load_both((&oracle, &ours), (rules, None));
+    let out = |pair: &Pair| {
+        let _listening = listen_tcp(&pair.client, &[9000]);
+        let to = SocketAddr::new(CLIENT_V4.into(), 9000);
+        probe_from(&pair.fw, FW_V4.into(), to)
+    };
+    assert_eq!(out(&oracle), Verdict::Connected, "iptables");
+    assert_eq!(out(&ours), Verdict::Connected, "statewall");
+}
+
 /// Accepts of NEW,UNTRACKED (no raw table untracks a TCP or UDP packet): the allows of NEW
 /// connections decide the probes as iptables does, and ip6tables' ICMPv6 aliases (`ping`,
 /// `redirect`) name the types it loads.
@@ -1182,8 +1204,8 @@ fn differential_syn_flood_guard() {
     }
 }
 
-/// DROPs and REJECTs of NEW and INVALID packets (`ok-new-invalid.rules`): blocks right after
-/// the established rule; the same verdicts as iptables-restore of the file, probe for probe
+/// DROPs and REJECTs of NEW and INVALID packets (`ok-new-invalid.rules`): blocks that say
+/// those states, or right after the established rule; the same verdicts as iptables-restore of the file, probe for probe
 /// (one client rejected everywhere, the other let in on ssh and dropped on the web port).
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]

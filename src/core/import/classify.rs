@@ -284,8 +284,11 @@ impl Analyser<'_> {
             // as such a block, statewall's rejects having no state match), or, in a chain
             // without an established rule, states an allow may say (a REJECT of
             // NEW,ESTABLISHED,RELATED before the accepts it must precede)
-            let listed = states
-                .filter(|&s| !self.stateful && s & !(CtStates::NEW | EST) == 0 && s & EST != 0);
+            let listed = states.filter(|&s| s.count_ones() > 1 && (s & EST == 0 || !self.stateful));
+            // a reject entry says no invalid or untracked states: such a list is a block's
+            let odd = states.is_some_and(|s| {
+                s.count_ones() > 1 && s & (CtStates::INVALID | CtStates::UNTRACKED) != 0
+            });
             let keep = BlockState::ALL
                 .into_iter()
                 .map(|(_, s)| s)
@@ -300,7 +303,7 @@ impl Analyser<'_> {
             };
             // (a reject of INVALID packets only is no reject entry, whose rule has no state
             // match: it would reject every state, whatever the final rule)
-            if (natural == Rank::Reject && keep != Some(BlockState::Invalid) && !checks)
+            if (natural == Rank::Reject && keep != Some(BlockState::Invalid) && !checks && !odd)
                 || (natural == Rank::Drop && fin_drop && !trap)
             {
                 tries.push((natural, None));
@@ -540,7 +543,11 @@ impl Analyser<'_> {
         // says its states as an allow does (`state`)
         let said = matches!(f.verdict, Verdict::Reject(_))
             && !self.stateful
-            && c.states.is_some_and(|s| states_fit(Verdict::Accept, s));
+            && c.states.is_some_and(|s| states_fit(Verdict::Accept, s))
+            // a drop or reject of several states is a block that says them (`place`), of
+            // established or related ones only where the chain has no established rule
+            || f.verdict != Verdict::Accept
+                && c.states.is_some_and(|s| s.count_ones() > 1 && (s & EST == 0 || !self.stateful));
         if let Some(s) = c.states
             && !states_fit(f.verdict, s)
             && !said

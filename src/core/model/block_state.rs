@@ -9,8 +9,9 @@ pub enum BlockState {
     /// `"invalid"`: packets conntrack calls invalid (`ct state invalid`), as an INVALID drop
     /// written after some accepts does
     Invalid,
-    /// `["new", "established", "related"]`, a list of the states an allow may say (in a
-    /// section without the established rule, as an allow's), as iptables' `-m conntrack
+    /// a list of states: `["new", "invalid", "untracked"]` (every packet but those of open
+    /// connections, a kill switch), or with established or related ones (in a section
+    /// without the established rule, as an allow's list), as iptables' `-m conntrack
     /// --ctstate NEW,ESTABLISHED,RELATED -j REJECT` written before the accepts it must precede
     States(crate::core::plan::CtStates),
 }

@@ -506,8 +506,11 @@ impl Checker<'_> {
         }
         if key == "state" {
             f.block_state = self.block_state(value);
-            // a list is an allow's, checked against the section's baseline as one
-            if matches!(f.block_state, Some(BlockState::States(_))) {
+            // a list of established or related packets is an allow's, checked against the
+            // section's baseline as one (after the established rule none reach it)
+            use crate::core::plan::CtStates;
+            let open = CtStates::ESTABLISHED | CtStates::RELATED;
+            if matches!(f.block_state, Some(BlockState::States(s)) if s.0 & open != 0) {
                 f.state_span = Some(value.span());
             }
             return;

@@ -138,11 +138,19 @@ impl Checker<'_> {
     /// matches. Only allows and rejects take a list (a block's `state = "new"` or
     /// `"invalid"` is [`Checker::block_state`]'s).
     pub(super) fn states(&mut self, kind: Kind, value: &Spanned<DeValue<'_>>) -> Option<CtStates> {
-        const NAMES: [(&str, u32); 3] = [
+        const NAMES: [(&str, u32); 5] = [
             ("new", CtStates::NEW),
             ("established", CtStates::ESTABLISHED),
             ("related", CtStates::RELATED),
+            // a block's list only: statewall drops them, never allows them
+            ("invalid", CtStates::INVALID),
+            ("untracked", CtStates::UNTRACKED),
         ];
+        let names = if kind == Kind::Block {
+            &NAMES[..]
+        } else {
+            &NAMES[..3]
+        };
         // a block's list comes through its `state` (`places.rs`)
         if kind != Kind::Allow && kind != Kind::Reject && !value.get_ref().is_array() {
             if !self.tainted(&value.span()) {
@@ -172,13 +180,13 @@ impl Checker<'_> {
                 ok = false;
                 continue;
             };
-            let Some(&(_, bit)) = NAMES.iter().find(|(n, _)| *n == s) else {
+            let Some(&(_, bit)) = names.iter().find(|(n, _)| *n == s) else {
                 let help = match s.to_ascii_lowercase().as_str() {
-                    "invalid" if kind == Kind::Block => "a block of the packets conntrack calls invalid says state = \"invalid\", alone and not in a list".to_string(),
                     "invalid" => "invalid packets are the baseline's `invalid` rule's: statewall drops them, never allows them".to_string(),
                     "untracked" => "statewall does not allow untracked packets: they bypass connection tracking, which its sections rely on".to_string(),
-                    other => match NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(other)) {
+                    other => match names.iter().find(|(n, _)| n.eq_ignore_ascii_case(other)) {
                         Some((n, _)) => format!("did you mean \"{n}\"?"),
+                        None if kind == Kind::Block => "the states a block's list names are \"new\", \"established\", \"related\", \"invalid\" and \"untracked\"".to_string(),
                         None => "the states an allow matches are \"new\", \"established\" and \"related\"".to_string(),
                     },
                 };

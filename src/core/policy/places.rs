@@ -241,7 +241,7 @@ impl Checker<'_> {
         if self.tainted(&span) {
             return None;
         }
-        let help = "a block matches every packet (leave `state` out), NEW connections only: state = \"new\" (`ct state new`; packets of open connections, and those conntrack calls invalid or untracked, go on to the rules after it), the packets conntrack calls invalid only: state = \"invalid\" (`ct state invalid`, as an INVALID drop after some accepts; the baseline's `invalid` rule drops them before every accept), or, in a section without the established rule, a list: state = [\"new\", \"established\", \"related\"]";
+        let help = "a block matches every packet (leave `state` out), NEW connections only: state = \"new\" (`ct state new`; packets of open connections, and those conntrack calls invalid or untracked, go on to the rules after it), the packets conntrack calls invalid only: state = \"invalid\" (`ct state invalid`, as an INVALID drop after some accepts; the baseline's `invalid` rule drops them before every accept), or a list of any of them: state = [\"new\", \"invalid\", \"untracked\"] (with \"established\" or \"related\" only in a section without the established rule)";
         let names = || {
             BlockState::ALL
                 .iter()
@@ -252,10 +252,10 @@ impl Checker<'_> {
         match value.get_ref() {
             DeValue::Array(_) => {
                 let s = self.states(super::Kind::Block, value)?;
-                Some(if s.0 == crate::core::plan::CtStates::NEW {
-                    BlockState::New
-                } else {
-                    BlockState::States(s)
+                Some(match s.0 {
+                    crate::core::plan::CtStates::NEW => BlockState::New,
+                    crate::core::plan::CtStates::INVALID => BlockState::Invalid,
+                    _ => BlockState::States(s),
                 })
             }
             DeValue::String(s) => {
@@ -329,13 +329,14 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("--> t.toml:4:9"), "{e}");
-        // a list is an allow's states; invalid is said alone
-        let e = errors("[[block]]\nname = \"b\"\niif = \"lo\"\nstate = [\"invalid\"]\n");
+        // a list names the states, each by its name
+        let e =
+            errors("[[block]]\nname = \"b\"\niif = \"lo\"\nstate = [\"invalid\", \"Closing\"]\n");
         assert!(
-            e.contains("unknown connection state \"invalid\"\n  --> t.toml:4:10"),
+            e.contains("unknown connection state \"Closing\"\n  --> t.toml:4:21"),
             "{e}"
         );
-        assert!(e.contains("says state = \"invalid\", alone"), "{e}");
+        assert!(e.contains("\"invalid\" and \"untracked\""), "{e}");
         let e = errors("[[block]]\nname = \"b\"\niif = \"lo\"\nstate = 7\n");
         assert!(
             e.contains("expected a string for `state`, found an integer"),
@@ -349,7 +350,8 @@ mod tests {
         );
         let (p, d) = parse(
             "[baseline]\nestablished = false\n[[block]]\nname = \"b\"\ntcp = [23]\nstate = [\"new\", \"related\"]\n\
-             [[block]]\nname = \"n\"\ntcp = [24]\nstate = [\"new\"]\n",
+             [[block]]\nname = \"n\"\ntcp = [24]\nstate = [\"new\"]\n\
+             [[block]]\nname = \"i\"\ntcp = [25]\nstate = [\"invalid\"]\n",
         );
         let p = p.unwrap_or_else(|| panic!("{d:?}"));
         use crate::core::model::BlockState;
@@ -361,6 +363,14 @@ mod tests {
             )))
         );
         assert_eq!(p.block[1].state, Some(BlockState::New));
+        assert_eq!(p.block[2].state, Some(BlockState::Invalid));
+        // a list of neither established nor related packets fits any section
+        let (p, d) = parse(
+            "[[block]]\nname = \"vpn\"\niif = \"wg0\"\nstate = [\"new\", \"invalid\", \"untracked\"]\n",
+        );
+        let p = p.unwrap_or_else(|| panic!("{d:?}"));
+        let s = CtStates::NEW | CtStates::INVALID | CtStates::UNTRACKED;
+        assert_eq!(p.block[0].state, Some(BlockState::States(CtStates(s))));
         // a reject takes no state, not even the block's
         let e = errors("[[reject]]\nname = \"r\"\ntcp = [22]\nstate = \"invalid\"\n");
         assert!(e.contains("--> t.toml:4:9"), "{e}");
