@@ -662,3 +662,42 @@ fn an_entry_whose_lists_multiply_is_refused_before_its_rules_are_made() {
         assert!(out.stderr.contains("1 error; nothing was sent"), "{out}");
     }
 }
+
+/// 150,000 user chains made and deleted (`-N` then one `-X`; then each made and deleted by
+/// name), and 20,000 multiport `--ports` rules (two rules each): read in one pass, the
+/// chains by hash (not a scan of every chain per `-X`), the import refused for a file that
+/// says nothing of INPUT and imported for the ports.
+#[test]
+fn a_hundred_and_fifty_thousand_deleted_chains_and_split_ports_are_one_pass() {
+    let dir = Dir::new("chains");
+    let mut text = String::from("*filter\n");
+    for i in 0..150_000 {
+        text.push_str(&format!("-N c{i}\n"));
+    }
+    text.push_str("-X\n");
+    for i in 0..150_000 {
+        text.push_str(&format!("-N d{i}\n-X d{i}\n"));
+    }
+    text.push_str("COMMIT\n");
+    let p = dir.write("chains.rules", &text);
+    let out = import_mirrored(&p);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr
+            .contains("error: the filter table says nothing about INPUT, FORWARD or OUTPUT"),
+        "{out}"
+    );
+    let mut text = String::from("*filter\n:INPUT DROP [0:0]\n");
+    for i in 0..20_000 {
+        text.push_str(&format!(
+            "-A INPUT -s 10.{}.{}.0/24 -p tcp -m multiport --ports 443 -j ACCEPT\n",
+            i / 256 % 256,
+            i % 256
+        ));
+    }
+    text.push_str("COMMIT\n");
+    let p = dir.write("ports.rules", &text);
+    let out = import_mirrored(&p);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stdout.contains("tcp_sport = [443]"), "{out}");
+}

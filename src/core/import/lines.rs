@@ -1,7 +1,7 @@
 //! The line parser: an iptables-save text into its tables, chain policies, chains and rules.
 //! Each `-A` rule's options are read by the rule parser (`rule`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use super::Fam;
@@ -19,6 +19,8 @@ pub(super) struct Tables {
     /// chain name → (policy, span of the policy word) for built-in chains
     pub(super) policies: HashMap<String, (String, Range<usize>)>,
     pub(super) user_chains: Vec<String>,
+    /// the user chains that exist at the line being read (`-X` takes them away)
+    chains: HashSet<String>,
     pub(super) rules: Vec<IptRule>,
     /// the span of the first `*filter` line, if the file has one
     pub(super) filter: Option<Range<usize>>,
@@ -90,6 +92,11 @@ impl<'s> Parser<'s> {
                 "iptables-restore applies nothing without the COMMIT line; add it (is the file cut short?)",
             );
         }
+        // the user chains left at the end, each once, in the order they were made
+        let mut seen = HashSet::new();
+        let chains = std::mem::take(&mut t.chains);
+        t.user_chains
+            .retain(|c| chains.contains(c) && seen.insert(c.clone()));
         // `-I` rules before the rules of their chain met so far, `-A` ones after
         let order = std::mem::take(&mut t.order);
         let mut keyed: Vec<(i64, IptRule)> = order.into_iter().zip(t.rules.drain(..)).collect();
@@ -172,6 +179,7 @@ impl<'s> Parser<'s> {
         if !builtin(tname, &name) {
             // a user chain: iptables-restore ignores a policy word on it
             if tname == "filter" {
+                t.chains.insert(name.clone());
                 t.user_chains.push(name);
             }
             return;
@@ -328,7 +336,10 @@ impl<'s> Parser<'s> {
         let filter = tname == "filter";
         match cmd.text.as_str() {
             "-N" | "--new-chain" => match toks.get(1) {
-                Some(n) if filter => t.user_chains.push(n.text.clone()),
+                Some(n) if filter => {
+                    t.chains.insert(n.text.clone());
+                    t.user_chains.push(n.text.clone());
+                }
                 Some(_) => {}
                 None => self.err(cmd.span.clone(), "-N without a chain name", "write `-N CHAIN`"),
             },
@@ -380,13 +391,18 @@ impl Parser<'_> {
     /// deletes it; one that has rules, or that does not exist, is refused as it refuses it.
     fn delete_chains(&mut self, t: &mut Tables, chain: Option<&Tok>, cmd: &Tok) {
         let gone: Vec<String> = match chain {
-            Some(c) if t.user_chains.contains(&c.text) => vec![c.text.clone()],
+            Some(c) if t.chains.contains(&c.text) => vec![c.text.clone()],
             Some(c) => {
                 let what = format!("`-X {}`: no user chain {} here", c.text, c.text);
                 self.err(c.span.clone(), what, "iptables-restore refuses it too (no chain by that name): delete chains after `-N` or `:CHAIN - [0:0]` made them");
                 return;
             }
-            None => t.user_chains.clone(),
+            None => {
+                // by name: the refusal names the same chain every time
+                let mut all: Vec<String> = t.chains.iter().cloned().collect();
+                all.sort_unstable();
+                all
+            }
         };
         let at = chain.map_or(cmd.span.clone(), |c| c.span.clone());
         if let Some(full) = gone
@@ -397,7 +413,9 @@ impl Parser<'_> {
             self.err(at, what, "iptables-restore refuses it too (CHAIN_DEL: device or resource busy): flush the chain first (`-F`)");
             return;
         }
-        t.user_chains.retain(|c| !gone.contains(c));
+        for c in &gone {
+            t.chains.remove(c);
+        }
     }
 }
 
