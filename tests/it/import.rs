@@ -1030,6 +1030,14 @@ fn replay_files(
     let _l1 = listen_tcp(&oracle.fw, listen);
     let _l2 = listen_tcp(&ours.fw, listen);
     load_both((&oracle, &ours), (rules, rules6));
+    // fw's address of the source's family
+    let fw = |src: IpAddr| -> IpAddr {
+        if src.is_ipv6() {
+            FW_V6.into()
+        } else {
+            FW_V4.into()
+        }
+    };
     let run = |pair: &Pair| -> Vec<Verdict> {
         let mut answers = Vec::new();
         for step in steps {
@@ -1037,10 +1045,10 @@ fn replay_files(
                 Step::Connect(src, port) => answers.push(probe_from(
                     &pair.client,
                     src,
-                    SocketAddr::new(FW_V4.into(), port),
+                    SocketAddr::new(fw(src), port),
                 )),
                 Step::Knock(src, port) => {
-                    let dst = SocketAddr::new(FW_V4.into(), port);
+                    let dst = SocketAddr::new(fw(src), port);
                     let wait = std::time::Duration::from_millis(300);
                     use crate::support::Probe;
                     answers.push(
@@ -1664,6 +1672,36 @@ fn differential_portscan_trap_with_an_invalid_drop_in_one_family() {
     let (want, _) = replay_files("d-t1f", files, &[8080], &steps);
     use Verdict::{Connected as C, TimedOut as T};
     assert_eq!(want, [C, T, T, C], "{want:?}");
+}
+
+/// The port-scan trap in both files, its check rejecting for IPv4 and dropping for IPv6
+/// (`ok-trap-two-families.rules` + `.rules6`): each check reads its own family's half of the
+/// list. The same connections to iptables-restore and ip6tables-restore of the files and to
+/// statewall's import of both: an IPv6 source that tried a closed port is dropped on the
+/// open one (an IPv4 check of both halves would reset it), an IPv4 one reset.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_portscan_trap_in_both_families() {
+    let (c6, o6): (IpAddr, IpAddr) = (CLIENT_V6.into(), OTHER_V6.into());
+    let c4: IpAddr = CLIENT_V4.into();
+    let steps: Vec<Step> = [
+        (c6, 8080),
+        (c6, 9999),
+        (c6, 8080),
+        (o6, 8080),
+        (c4, 9999),
+        (c4, 8080),
+    ]
+    .into_iter()
+    .map(|(a, p)| Step::Connect(a, p))
+    .collect();
+    let files = (
+        "ok-trap-two-families.rules",
+        Some("ok-trap-two-families.rules6"),
+    );
+    let (want, _) = replay_files("d-t2f", files, &[8080], &steps);
+    use Verdict::{Connected as C, Refused as R, TimedOut as T};
+    assert_eq!(want, [C, R, T, C, R, R], "{want:?}");
 }
 
 /// A DROP and a REJECT with a rate before the ACCEPT of the same packets

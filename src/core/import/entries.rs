@@ -252,8 +252,8 @@ pub(super) fn v6_entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) ->
         .iter_mut()
         .for_each(|l| *l = l.replacen("# ", "# IPv6 file, ", 1));
     let v6_only = !e.more.icmpv6.is_empty() || e.more.protocol == [58];
-    if e.from.is_empty() && e.more.to.is_empty() && !v6_only && e.extra.from_set.is_none() {
-        e.from.push(Cidr::V6(Ipv6Addr::UNSPECIFIED, 0));
+    if e.from.is_empty() && e.more.to.is_empty() && !v6_only {
+        pin(&mut e, Cidr::V6(Ipv6Addr::UNSPECIFIED, 0));
     }
     e.key.push_str("v6");
     e.rest.push_str("v6");
@@ -261,13 +261,23 @@ pub(super) fn v6_entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) ->
     e
 }
 
-/// `--ipv6`: an IPv4 file's entry without a source (or ICMP types) is pinned to IPv4. A
-/// check of a trap's list (`from_set`) takes its sources from the list, which only the
-/// file's own family's entries fill (as each family's `recent` lists hold its own).
+/// `--ipv6`: an IPv4 file's entry without a source (or ICMP types) is pinned to IPv4.
 pub(super) fn pin_to_v4(e: &mut Entry) {
     let v4_only = !e.icmp.is_empty() || !e.more.icmp_codes.is_empty() || e.more.protocol == [1];
-    if e.from.is_empty() && e.more.to.is_empty() && !v4_only && e.extra.from_set.is_none() {
-        e.from.push(Cidr::V4(Ipv4Addr::UNSPECIFIED, 0));
+    if e.from.is_empty() && e.more.to.is_empty() && !v4_only {
+        pin(e, Cidr::V4(Ipv4Addr::UNSPECIFIED, 0));
+    }
+}
+
+/// Pins an entry to the family of `any` (a network of every address): `from` it, or, for a
+/// check of a live set (`from_set`, whose sources are the set's), `to` it. The set has a
+/// half per family, and a list both files fill holds sources of both: the IPv4 file's check
+/// must read the IPv4 half only, as iptables' reads the sources ip6tables never sees.
+fn pin(e: &mut Entry, any: Cidr) {
+    if e.extra.from_set.is_some() {
+        e.more.to.push(any);
+    } else {
+        e.from.push(any);
     }
 }
 
