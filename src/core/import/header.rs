@@ -232,38 +232,32 @@ impl Parser<'_> {
         i: usize,
         neg: bool,
     ) -> Option<usize> {
-        let v = self.value(toks, i)?;
-        let Some((lo, hi)) = length_range(&v.text) else {
-            self.err(
-                v.span.clone(),
-                format!("length `{}`", v.text),
-                "a length is a number 0-65535, a range is N:M with N at most M, as iptables reads them",
-            );
-            return Some(i + 2);
-        };
-        let mut set = vec![(u32::from(lo), u32::from(hi))];
-        if neg {
-            set = lengths_not(&set);
-        }
-        cond.lengths = Some(match &cond.lengths {
-            Some(had) => lengths_and(had, &set),
-            None => set,
-        });
-        Some(i + 2)
+        let what = ("length", "a length");
+        self.range_option(&mut cond.lengths, (toks, i), neg, what)
     }
-}
 
-impl Parser<'_> {
     /// `-m tcpmss --mss N[:M]`, negated or not: the MSS values the segment may carry (a
     /// `!` also takes segments without the option, as xt_tcpmss does), met with what the
     /// condition had.
     fn mss_option(&mut self, cond: &mut Cond, toks: &[Tok], i: usize, neg: bool) -> Option<usize> {
+        self.range_option(&mut cond.mss, (toks, i), neg, ("MSS", "an MSS"))
+    }
+
+    /// A range option's value (`N`, `N:M`, `:M`, `N:`; what a `!` leaves, past 65535 too)
+    /// met with the set the condition had; `what`: its name, and with an article.
+    fn range_option(
+        &mut self,
+        had: &mut Option<Lengths>,
+        (toks, i): (&[Tok], usize),
+        neg: bool,
+        (what, a_what): (&str, &str),
+    ) -> Option<usize> {
         let v = self.value(toks, i)?;
         let Some((lo, hi)) = length_range(&v.text) else {
             self.err(
                 v.span.clone(),
-                format!("MSS `{}`", v.text),
-                "an MSS is a number 0-65535, a range is N:M with N at most M, as iptables reads them",
+                format!("{what} `{}`", v.text),
+                format!("{a_what} is a number 0-65535, a range is N:M with N at most M, as iptables reads them"),
             );
             return Some(i + 2);
         };
@@ -271,7 +265,7 @@ impl Parser<'_> {
         if neg {
             set = lengths_not(&set);
         }
-        cond.mss = Some(match &cond.mss {
+        *had = Some(match had {
             Some(had) => lengths_and(had, &set),
             None => set,
         });
