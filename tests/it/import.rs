@@ -335,6 +335,21 @@ fn ping_from(ns: &Netns, src: IpAddr, dst: IpAddr) -> Verdict {
     }
 }
 
+/// How many of `count` pings sent at once, each its own ICMP echo "connection" (a ping
+/// process of its own: one process's echoes share an id, and conntrack calls all but its
+/// first established), `src` gets answered.
+fn pings_answered(ns: &Netns, src: IpAddr, dst: IpAddr, count: usize) -> usize {
+    std::thread::scope(|s| {
+        let all: Vec<_> = (0..count)
+            .map(|_| s.spawn(move || ping_from(ns, src, dst)))
+            .collect();
+        all.into_iter()
+            .map(|h| h.join().expect("ping thread"))
+            .filter(|v| *v == Verdict::Connected)
+            .count()
+    })
+}
+
 /// A pair whose client also has the second (disallowed) address. The firewalled side sends
 /// ICMP errors without rate limits (a reject answered or not must not depend on how many
 /// probes ran in the same second).
@@ -1702,6 +1717,46 @@ fn differential_portscan_trap_in_both_families() {
     let (want, _) = replay_files("d-t2f", files, &[8080], &steps);
     use Verdict::{Connected as C, Refused as R, TimedOut as T};
     assert_eq!(want, [C, R, T, C, R, R], "{want:?}");
+}
+
+/// A flood trap on a limited ICMP accept (`ok-flood-trap.rules`): 30 pings at once get the
+/// burst answered (about 10) and put the source on the list; a ping a
+/// second later is then dropped (while listed), and one from the other address answered.
+/// The same through iptables-restore and statewall's import (within a token of each other:
+/// the buckets start when each file is loaded). Before the import kept the limit, the
+/// accept was the baseline's ICMP rule: all 30 answered.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_flood_trap_on_a_limited_icmp_accept() {
+    let oracle = pair_with_two_clients("d-fl-ipt");
+    let ours = pair_with_two_clients("d-fl-sw");
+    load_both((&oracle, &ours), ("ok-flood-trap.rules", None));
+    let run = |pair: &Pair| {
+        let (c, o) = (IpAddr::from(CLIENT_V4), IpAddr::from(OTHER_V4));
+        let flood = pings_answered(&pair.client, c, FW_V4.into(), 30);
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        (
+            flood,
+            ping_from(&pair.client, c, FW_V4.into()),
+            ping_from(&pair.client, o, FW_V4.into()),
+        )
+    };
+    let (theirs, ours) = (run(&oracle), run(&ours));
+    assert!((9..=14).contains(&theirs.0), "iptables: {theirs:?}");
+    assert!(
+        theirs.0.abs_diff(ours.0) <= 1,
+        "iptables {theirs:?}, statewall {ours:?}"
+    );
+    assert_eq!(
+        (theirs.1.clone(), theirs.2.clone()),
+        (Verdict::TimedOut, Verdict::Connected),
+        "iptables"
+    );
+    assert_eq!(
+        (ours.1, ours.2),
+        (theirs.1, theirs.2),
+        "statewall, iptables"
+    );
 }
 
 /// A DROP and a REJECT with a rate before the ACCEPT of the same packets

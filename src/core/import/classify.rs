@@ -450,6 +450,11 @@ impl Analyser<'_> {
     /// The exact patterns of statewall's baseline rules: the established, loopback and
     /// ICMP accepts, and the invalid drop.
     fn baseline_rank(&mut self, f: &Flat, found: &mut Found) -> Option<Rank> {
+        // a rule with a rate, a list or a count decides some of its packets only: never a
+        // baseline rule, which takes them all (a limited ICMP accept is an allow with its limit)
+        if !self.decides_all(f) {
+            return None;
+        }
         let c = &f.cond;
         let only = |g: Cond| *c == g;
         let lo_if = Some("lo".to_string());

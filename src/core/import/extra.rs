@@ -715,8 +715,14 @@ impl Analyser<'_> {
         // what exceeds the rate: dropped or rejected there when iptables' next rule for
         // those packets does so anyway (the over-limit rule has its own counter), else left
         // to the rules after the allow (`over = "continue"`), as iptables leaves them
+        // a next rule that fills or empties a list (a flood trap's `--set -j DROP`) keeps its
+        // place after the allow, for what exceeds the rate to meet it
+        let feeds = next.is_some_and(|q| {
+            let rq = &self.rules[flat[q].rule];
+            flat[q].extra.changes_list() || rq.extra.recent.is_some() && super::trap::is_trap(rq)
+        });
         let (over, done) = match self.overflow(flat, next, &cond, fin) {
-            Ok((over, next)) => {
+            Ok((over, next)) if !feeds => {
                 if let Some(q) = next
                     && flat[q].cond == cond
                 {
@@ -737,7 +743,7 @@ impl Analyser<'_> {
             // the allow then matches only what is within the rate: the order check, which
             // keeps every pair of overlapping rules with different verdicts in the file's
             // order, proves the rules after it decide the rest as iptables' do
-            Err(_) => (
+            _ => (
                 "continue",
                 "left to the rules after it, as iptables leaves it",
             ),
