@@ -164,14 +164,9 @@ fn probe(pair: &Pair, src: Ipv4Addr) -> Probe {
 }
 
 fn banned(ns: &Netns) -> Vec<String> {
-    let out = statewall(ns, ["set", "list", "banned", "--json"]);
-    out.assert_ok();
-    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    doc["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["member"].as_str().unwrap().to_string())
+    crate::support::set_members(ns, "banned")
+        .into_iter()
+        .map(|(m, _)| m)
         .collect()
 }
 

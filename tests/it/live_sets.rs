@@ -308,12 +308,9 @@ fn two_namespaces_sharing_a_state_dir_keep_their_own_members() {
     let listed = |ns: &Netns| {
         let out = run(ns, &["set", "list", "banned", "--json"]);
         out.assert_ok();
-        let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-        doc["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["member"].as_str().unwrap().to_string())
+        crate::support::members_of(&out.stdout)
+            .into_iter()
+            .map(|(m, _)| m)
             .collect::<Vec<_>>()
     };
     assert_eq!(listed(&a), ["192.0.2.66"]);

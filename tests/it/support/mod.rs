@@ -617,7 +617,12 @@ pub fn add_foreign_rule(ns: &Netns, port: u16) {
 pub fn set_members(ns: &Netns, set: &str) -> Vec<(String, Option<u64>)> {
     let out = statewall(ns, ["set", "list", set, "--json"]);
     out.assert_ok();
-    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    members_of(&out.stdout)
+}
+
+/// The members of `set list --json` output, each with what is left of its lifetime in ms.
+pub fn members_of(json: &str) -> Vec<(String, Option<u64>)> {
+    let doc: serde_json::Value = serde_json::from_str(json).unwrap();
     doc["members"]
         .as_array()
         .unwrap()
