@@ -40,13 +40,12 @@ impl Loaded {
     }
 }
 
-/// The largest policy file read: twice the 2 MiB a policy of 50,000 entries takes; long
-/// source lists belong in `from_file` lists.
-pub const POLICY_MAX: u64 = 4 << 20;
+pub use crate::core::policy::POLICY_MAX;
 /// The largest `from_file` list read: a million networks, one per line, with comments.
 pub const LIST_MAX: u64 = 64 << 20;
 /// The largest iptables-save file read (for `import`, `--ipv6`, and a `check`, `plan` or
-/// `apply` of an iptables-save file): some 150,000 rules.
+/// `apply` of an iptables-save file): some 150,000 rules, of which an import takes at most
+/// 50,000 (a policy of more is more than [`POLICY_MAX`]).
 pub const IMPORT_MAX: u64 = 16 << 20;
 
 /// The text of the regular file at `path`, read with a bound: refused when it is not a

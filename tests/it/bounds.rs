@@ -320,18 +320,18 @@ fn import_refuses_a_rule_repeating_s_and_reads_a_long_source_list_in_one_pass() 
     assert!(out.stdout.len() < 400_000, "{} bytes", out.stdout.len());
 }
 
-/// 20,000 chains, each jumped to once, each a conditional RETURN and a limited ACCEPT: the
+/// 16,000 chains (48,000 rules, within the 50,000 a file may have), each jumped to once, each a conditional RETURN and a limited ACCEPT: the
 /// jumps are read with each chain's jumps found once, and the limited rules — each of which
 /// looks along the chain for its partners — are refused past the order check's budget with
 /// one error, not mapped in quadratic time.
 #[test]
-fn twenty_thousand_limited_chains_are_one_refusal_past_the_budget() {
+fn sixteen_thousand_limited_chains_are_one_refusal_past_the_budget() {
     let dir = Dir::new("lim");
     let mut text = String::from("*filter\n:INPUT DROP [0:0]\n");
-    for i in 0..20_000u32 {
+    for i in 0..16_000u32 {
         text.push_str(&format!(":c{i} - [0:0]\n"));
     }
-    for i in 0..20_000u32 {
+    for i in 0..16_000u32 {
         text.push_str(&format!(
             "-A INPUT -p tcp --dport {} -j c{i}\n-A c{i} -s 10.{}.0.0/16 -j RETURN\n-A c{i} -m limit --limit 5/s -j ACCEPT\n",
             1 + i % 60_000,
@@ -345,7 +345,7 @@ fn twenty_thousand_limited_chains_are_one_refusal_past_the_budget() {
     assert_eq!(out.stderr.matches("error:").count(), 1, "{out}");
     assert!(
         out.stderr
-            .contains("20000 rules with a rate, a list or a count among 20000 in INPUT"),
+            .contains("16000 rules with a rate, a list or a count among 16000 in INPUT"),
         "{out}"
     );
 }
@@ -371,7 +371,8 @@ fn a_thousand_returns_of_two_things_stop_at_the_walk_budget() {
     assert_eq!(out.code, Some(1), "{out}");
     assert_eq!(out.stderr.matches("error:").count(), 1, "{out}");
     assert!(
-        out.stderr.contains("is more than 500,000 rules long here"),
+        out.stderr
+            .contains("are more than 100,000 rules long by here (in INPUT)"),
         "{out}"
     );
     assert!(out.stderr.contains("once per way around it"), "{out}");
@@ -664,7 +665,7 @@ fn an_entry_whose_lists_multiply_is_refused_before_its_rules_are_made() {
 }
 
 /// 150,000 user chains made and deleted (`-N` then one `-X`; then each made and deleted by
-/// name), and 20,000 multiport `--ports` rules (two rules each): read in one pass, the
+/// name), and 10,000 multiport `--ports` rules (two rules each): read in one pass, the
 /// chains by hash (not a scan of every chain per `-X`), the import refused for a file that
 /// says nothing of INPUT and imported for the ports.
 #[test]
@@ -688,7 +689,7 @@ fn a_hundred_and_fifty_thousand_deleted_chains_and_split_ports_are_one_pass() {
         "{out}"
     );
     let mut text = String::from("*filter\n:INPUT DROP [0:0]\n");
-    for i in 0..20_000 {
+    for i in 0..10_000 {
         text.push_str(&format!(
             "-A INPUT -s 10.{}.{}.0/24 -p tcp -m multiport --ports 443 -j ACCEPT\n",
             i / 256 % 256,
@@ -700,4 +701,80 @@ fn a_hundred_and_fifty_thousand_deleted_chains_and_split_ports_are_one_pass() {
     let out = import_mirrored(&p);
     assert_eq!(out.code, Some(0), "{out}");
     assert!(out.stdout.contains("tcp_sport = [443]"), "{out}");
+}
+
+/// An import is bounded however its rules are made: a file of 400,000 rules (15 MB) is
+/// refused at the first rule past 50,000, kept no further; a 45 KB file whose 500 jumps each
+/// walk a chain of 1,000 rules stops at the walk's budget of 100,000; 99 such jumps walk
+/// 99,000 rules, whose policy (every rule an entry with its comment) would be more than the
+/// 4 MiB a policy file may be, and is refused rather than written; two files of 45,000 rules
+/// each (`--ipv6`) are imported within the memory cap.
+#[test]
+fn an_import_is_bounded_by_its_rules_its_walk_and_the_policy_it_writes() {
+    let dir = Dir::new("rules");
+    let head = "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n";
+    let plain = |n: u32, v6: bool| {
+        let mut text = String::from(head);
+        for i in 0..n {
+            let [_, a, b, c] = i.to_be_bytes();
+            if v6 {
+                text.push_str(&format!("-A INPUT -s fd00::{a:x}:{b:x}:{c:x} -j ACCEPT\n"));
+            } else {
+                text.push_str(&format!("-A INPUT -s 10.{a}.{b}.{c} -j ACCEPT\n"));
+            }
+        }
+        text + "COMMIT\n"
+    };
+    let p = dir.write("many.rules", plain(400_000, false));
+    let out = import_mirrored(&p);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert_eq!(out.stderr.matches("error:").count(), 1, "{out}");
+    assert!(
+        out.stderr.contains(&format!(
+            "error: the filter table has more than 50,000 rules\n      --> {}:50005:1\n",
+            p.display()
+        )),
+        "{out}"
+    );
+    assert!(out.stdout.is_empty(), "{out}");
+    let jumps = |n: u32| {
+        let mut text = String::from(head);
+        text.push_str(":X - [0:0]\n");
+        for i in 0..1000u32 {
+            text.push_str(&format!("-A X -s 10.1.{}.{} -j ACCEPT\n", i / 256, i % 256));
+        }
+        for port in 1..=n {
+            text.push_str(&format!("-A INPUT -p tcp --dport {port} -j X\n"));
+        }
+        text + "COMMIT\n"
+    };
+    let p = dir.write("fan.rules", jumps(500));
+    let out = import_mirrored(&p);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert_eq!(out.stderr.matches("error:").count(), 1, "{out}");
+    assert!(
+        out.stderr
+            .contains("error: INPUT, FORWARD and OUTPUT, with the chains they jump to, are more than 100,000 rules long by here (in INPUT)"),
+        "{out}"
+    );
+    let p = dir.write("fan99.rules", jumps(99));
+    let out = import_mirrored(&p);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr
+            .contains("more than the 4 MiB a statewall policy file may be"),
+        "{out}"
+    );
+    assert!(out.stdout.is_empty(), "{out}");
+    let p4 = dir.write("both.rules", plain(45_000, false));
+    let p6 = dir.write("both.rules6", plain(45_000, true));
+    let out = statewall(&[
+        OsStr::new("import"),
+        OsStr::new("--ipv6"),
+        p6.as_os_str(),
+        p4.as_os_str(),
+    ]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stdout.contains("\"10.0.175.199\""), "{out}");
+    assert!(out.stdout.contains("\"fd00::af:c7\""), "{out}");
 }

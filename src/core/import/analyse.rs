@@ -103,6 +103,9 @@ pub(super) struct Analyser<'s> {
     /// the RETURNs that return every packet their jumps send, whose cut rules are noted
     /// (once each, however many jumps lead there)
     pub(super) returned_all: HashSet<usize>,
+    /// the rules the walks so far looked at (`flatten.rs`: [`super::flatten::MAX_WALK`]
+    /// bounds them all together)
+    pub(super) walked: usize,
 }
 
 impl Analyser<'_> {
@@ -210,6 +213,7 @@ pub(super) fn analyse(
         side: Vec::new(),
         unplaced: Vec::new(),
         returned_all: HashSet::new(),
+        walked: 0,
     };
     let mut used = HashSet::new();
     let mut chains = Vec::new();

@@ -420,11 +420,6 @@ fn section<'a>(
                     Placed::At(at) => e.after = at.after().map(str::to_string),
                     Placed::AfterAllow(j) => e.after_seg = Some(seg_of(*j)),
                 }
-                let place = match e.after_seg {
-                    Some(s) => format!("among{s}"),
-                    None => e.after.clone().unwrap_or_else(|| "first".into()),
-                };
-                e.key.push_str(&place);
                 e
             })
             .collect();
@@ -435,8 +430,6 @@ fn section<'a>(
             .map(|(i, f)| {
                 let mut e = of(f, None);
                 e.seg = seg_of(i);
-                e.key.push_str(&format!("seg{}", e.seg));
-                e.rest.push_str(&format!("seg{}", e.seg));
                 e
             })
             .collect();
@@ -450,6 +443,7 @@ fn section<'a>(
         if let Some((a6, c6)) = c6 {
             apart |= !among(c6).is_empty();
             for (l, l6) in lists.iter_mut().zip(kinds(a6, c6, true, segs).0) {
+                l.reserve_exact(l6.len());
                 l.extend(l6);
             }
         }
@@ -626,6 +620,23 @@ fn mirror_notes(sections: &[Section], notes: &mut Notes) {
 /// The import, once its text parses as a valid policy (its warnings become notes); an
 /// invalid one is a bug in the importer, reported as such.
 fn reparse(src: &str, text: String, mut notes: Notes) -> Result<Imported, Diags> {
+    let most = crate::core::policy::POLICY_MAX;
+    if text.len() as u64 > most {
+        let mut diags = Diags::new();
+        diags.push(
+            Diagnostic::error(
+                first_line_span(src),
+                src,
+                format!(
+                    "the policy this file makes is {} bytes, more than the {} MiB a statewall policy file may be",
+                    crate::core::diag::thousands(text.len()),
+                    most >> 20
+                ),
+            )
+            .with_help("each rule becomes an entry with a comment naming its line: put long address lists in a `from_file` list (one network per line), or import the file in parts"),
+        );
+        return Err(diags);
+    }
     let (policy, pdiags) = crate::core::policy::parse(&text);
     match policy {
         Some(policy) => {

@@ -13,6 +13,57 @@ use super::rule::RejectKind;
 use crate::core::model::{BlockState, Cidr, More, PortRange};
 use crate::core::plan::CtStates;
 
+/// An entry's [`More`], kept only where it says something: most imported rules use none of
+/// its keys, and an empty one is a kilobyte (a file of 45,000 rules would carry 45 MB of
+/// them). Read as a `More` (an empty one where there is none); written through, it is made
+/// on first write, and [`MoreBox::settle`] lets an empty one go again.
+#[derive(Default, Clone)]
+pub(super) struct MoreBox(Option<Box<More>>);
+
+static NO_MORE: std::sync::LazyLock<More> = std::sync::LazyLock::new(More::default);
+
+impl MoreBox {
+    /// Lets go of the `More` if it says nothing.
+    pub(super) fn settle(&mut self) {
+        if self.0.as_deref().is_some_and(|m| *m == More::default()) {
+            self.0 = None;
+        }
+    }
+}
+
+impl From<More> for MoreBox {
+    fn from(m: More) -> Self {
+        let mut b = MoreBox(Some(Box::new(m)));
+        b.settle();
+        b
+    }
+}
+
+impl std::ops::Deref for MoreBox {
+    type Target = More;
+    fn deref(&self) -> &More {
+        self.0.as_deref().unwrap_or(&NO_MORE)
+    }
+}
+
+impl std::ops::DerefMut for MoreBox {
+    fn deref_mut(&mut self) -> &mut More {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl PartialEq for MoreBox {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl std::fmt::Debug for MoreBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
 pub(super) struct Entry {
     pub(super) name: String,
     /// the comments above the entry: the lines it came from
@@ -24,7 +75,7 @@ pub(super) struct Entry {
     pub(super) iif: Option<String>,
     /// the keys of issue 10: `to`, `except_from`, `except_to`, `oif`, source ports,
     /// protocols, ICMP codes, ICMPv6, TCP flags
-    pub(super) more: More,
+    pub(super) more: MoreBox,
     pub(super) with: Option<&'static str>,
     /// a block's `after` (None: first, or not a block)
     pub(super) after: Option<String>,
@@ -36,10 +87,10 @@ pub(super) struct Entry {
     /// becomes `after` once names are unique, its index `after_allow`)
     pub(super) after_seg: Option<usize>,
     pub(super) after_allow: Option<usize>,
-    /// for merging: everything but the source
-    pub(super) key: String,
-    /// for merging: everything but the source and the ports
-    pub(super) rest: String,
+    /// the jumps that led to its rule, and its rule's comment (by its hash): two entries
+    /// of different chains or comments never merge ([`same_rest`])
+    pub(super) via: Vec<usize>,
+    pub(super) comment_id: Option<(usize, u64)>,
     /// it matches ports of tcp or udp and nothing else a port merge would change, and is
     /// not named by a comment: its ports may join the next allow's of the same source
     pub(super) ports_only: bool,
@@ -78,15 +129,16 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
             except_iif: c.not_iif.clone(),
             except_oif: c.not_oif.clone(),
             ..Default::default()
-        },
+        }
+        .into(),
         with,
         after: None,
         state: f.block_state,
         seg: 0,
         after_seg: None,
         after_allow: None,
-        key: String::new(),
-        rest: String::new(),
+        via: f.via.clone(),
+        comment_id: r.comment_id,
         ports_only: false,
         v6: false,
         extra: f.extra.clone(),
@@ -159,12 +211,6 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
         None => {}
     }
     e.name = entry_name(r.comment.as_deref(), &e, c.proto);
-    // the comment by its hash: a long one must not be copied into every entry of its rule
-    e.rest = format!(
-        "{:?}{:?}{:?}{:?}{:?}{:?}{:?}",
-        e.iif, e.more, e.with, f.via, r.comment_id, e.extra, e.state
-    );
-    e.key = format!("{:?}{:?}{:?}{}", e.tcp, e.udp, e.icmp, e.rest);
     e.ports_only = r.comment.is_none()
         && (!e.tcp.is_empty() || !e.udp.is_empty())
         && e.icmp.is_empty()
@@ -172,57 +218,75 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
         && e.more.icmp_codes.is_empty()
         && e.more.icmpv6.is_empty()
         && e.more.published.is_empty();
+    e.more.settle();
     e
+}
+
+/// Whether two entries say the same but for their sources and ports: compared field by
+/// field where they are merged (no key string per entry: a file of 400,000 rules would
+/// carry a kilobyte of text for each).
+fn same_rest(a: &Entry, b: &Entry) -> bool {
+    a.iif == b.iif
+        && a.more == b.more
+        && a.with == b.with
+        && a.via == b.via
+        && a.comment_id == b.comment_id
+        && a.extra == b.extra
+        && a.state == b.state
+        && a.seg == b.seg
+        && a.v6 == b.v6
+        && a.after == b.after
+        && a.after_seg == b.after_seg
+}
+
+/// Whether two entries say the same but for their sources.
+fn same_key(a: &Entry, b: &Entry) -> bool {
+    a.tcp == b.tcp && a.udp == b.udp && a.icmp == b.icmp && same_rest(a, b)
 }
 
 /// Consecutive allows of the same (restricted) sources that differ only in their tcp and
 /// udp ports become one (a file listing each service of a network on its own line: one
 /// entry per network). All accept, side by side, so the union accepts what they accepted.
 /// Services open to everyone keep an entry each, named after the service.
-pub(super) fn merge_ports(entries: Vec<Entry>) -> Vec<Entry> {
-    let mut out: Vec<Entry> = Vec::new();
+pub(super) fn merge_ports(mut entries: Vec<Entry>) -> Vec<Entry> {
     let restricted = |e: &Entry| {
         !e.from.is_empty()
             && e.from
                 .iter()
                 .all(|n| !matches!(n, Cidr::V4(_, 0) | Cidr::V6(_, 0)))
     };
-    for e in entries {
-        if let Some(last) = out.last_mut()
-            && restricted(&e)
+    // in place: each entry is compared with the last one kept, and taken into it or kept
+    entries.dedup_by(|e, last| {
+        let joins = restricted(e)
             && last.ports_only
             && e.ports_only
-            && last.rest == e.rest
+            && same_rest(last, e)
             && last.from == e.from
             && e.extra == EntryExtra::default()
-            && last.extra == EntryExtra::default()
-        {
-            last.tcp = normalise(
-                std::mem::take(&mut last.tcp)
-                    .into_iter()
-                    .chain(e.tcp)
-                    .collect(),
-            );
-            last.udp = normalise(
-                std::mem::take(&mut last.udp)
-                    .into_iter()
-                    .chain(e.udp)
-                    .collect(),
-            );
-            last.lines
-                .extend(e.lines.into_iter().filter(|l| l.starts_with("# from")));
-            last.key = format!("{:?}{:?}{:?}{}", last.tcp, last.udp, last.icmp, last.rest);
-            let proto = match (last.tcp.is_empty(), last.udp.is_empty()) {
-                (false, true) => Some(6),
-                (true, false) => Some(17),
-                _ => None,
-            };
-            last.name = entry_name(None, last, proto);
-            continue;
+            && last.extra == EntryExtra::default();
+        if !joins {
+            return false;
         }
-        out.push(e);
-    }
-    out
+        let take = |a: &mut Vec<PortRange>, b: &mut Vec<PortRange>| {
+            let joined = std::mem::take(a).into_iter().chain(std::mem::take(b));
+            *a = normalise(joined.collect());
+        };
+        take(&mut last.tcp, &mut e.tcp);
+        take(&mut last.udp, &mut e.udp);
+        last.lines.extend(
+            std::mem::take(&mut e.lines)
+                .into_iter()
+                .filter(|l| l.starts_with("# from")),
+        );
+        let proto = match (last.tcp.is_empty(), last.udp.is_empty()) {
+            (false, true) => Some(6),
+            (true, false) => Some(17),
+            _ => None,
+        };
+        last.name = entry_name(None, last, proto);
+        true
+    });
+    entries
 }
 
 /// `-m addrtype`: the types listed (`to_type`), or, when that is shorter, the ones left out
@@ -255,8 +319,6 @@ pub(super) fn v6_entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) ->
     if e.from.is_empty() && e.more.to.is_empty() && !v6_only {
         pin(&mut e, Cidr::V6(Ipv6Addr::UNSPECIFIED, 0));
     }
-    e.key.push_str("v6");
-    e.rest.push_str("v6");
     e.v6 = true;
     e
 }
@@ -287,14 +349,34 @@ fn pin(e: &mut Entry, any: Cidr) {
 pub(super) fn join_families(entries: Vec<Entry>) -> Vec<Entry> {
     let any4 = vec![Cidr::V4(Ipv4Addr::UNSPECIFIED, 0)];
     let any6 = vec![Cidr::V6(Ipv6Addr::UNSPECIFIED, 0)];
-    let (mut v4, v6): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| !e.v6);
+    // the IPv6 file's entries follow the IPv4 file's: split there, not copied
+    let mut v4 = entries;
+    let at = v4.iter().position(|e| e.v6).unwrap_or(v4.len());
+    let v6 = if v4[at..].iter().all(|e| e.v6) {
+        v4.split_off(at)
+    } else {
+        let (four, six) = std::mem::take(&mut v4).into_iter().partition(|e| !e.v6);
+        v4 = four;
+        six
+    };
+    // what an entry says, hashed from its debug text as it is written (no text kept per
+    // entry); entries of one hash are told apart by `says_same`
     let says = |e: &Entry| {
         let what = (
             &e.tcp, &e.udp, &e.icmp, &e.iif, &e.more, e.with, &e.after, e.state,
         );
-        format!("{what:?}")
+        let mut h = HashWriter(std::collections::hash_map::DefaultHasher::new());
+        let _ = std::fmt::Write::write_fmt(&mut h, format_args!("{what:?}"));
+        std::hash::Hasher::finish(&h.0)
     };
-    let mut waiting: HashMap<String, VecDeque<usize>> = HashMap::new();
+    let says_same = |a: &Entry, b: &Entry| {
+        (
+            &a.tcp, &a.udp, &a.icmp, &a.iif, &a.more, a.with, &a.after, a.state,
+        ) == (
+            &b.tcp, &b.udp, &b.icmp, &b.iif, &b.more, b.with, &b.after, b.state,
+        )
+    };
+    let mut waiting: HashMap<u64, VecDeque<usize>> = HashMap::new();
     for (i, f) in v4.iter().enumerate() {
         if f.from == any4 {
             waiting.entry(says(f)).or_default().push_back(i);
@@ -304,7 +386,10 @@ pub(super) fn join_families(entries: Vec<Entry>) -> Vec<Entry> {
     for e in v6 {
         // a limit is one bucket per entry: iptables and ip6tables each had their own
         let twin = if e.from == any6 && e.extra.limit.is_empty() && e.extra.connections.is_none() {
-            waiting.get_mut(&says(&e)).and_then(VecDeque::pop_front)
+            waiting.get_mut(&says(&e)).and_then(|q| {
+                let k = q.iter().position(|&i| says_same(&v4[i], &e))?;
+                q.remove(k)
+            })
         } else {
             None
         };
@@ -321,35 +406,25 @@ pub(super) fn join_families(entries: Vec<Entry>) -> Vec<Entry> {
     v4
 }
 
+/// Text written into a hasher.
+struct HashWriter(std::collections::hash_map::DefaultHasher);
+
+impl std::fmt::Write for HashWriter {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        std::hash::Hasher::write(&mut self.0, s.as_bytes());
+        Ok(())
+    }
+}
+
 /// Consecutive entries that differ only in their (disjoint) sources become one. The sources
 /// of the entry being grown are kept as ordered intervals, so each new source is checked in
 /// O(log n), and its comment lines in a set.
-pub(super) fn merge(entries: Vec<Entry>) -> Vec<Entry> {
-    let mut out: Vec<Entry> = Vec::new();
-    // the sources and comment lines of `out.last()`
+pub(super) fn merge(mut entries: Vec<Entry>) -> Vec<Entry> {
+    // the sources and comment lines of the last entry kept (None: not read yet)
     let mut nets: BTreeMap<(u8, u128), u128> = BTreeMap::new();
     let mut lines: HashSet<String> = HashSet::new();
-    for e in entries {
-        if let Some(last) = out.last_mut()
-            && last.key == e.key
-            && e.extra.limit.is_empty()
-            && e.extra.connections.is_none()
-            && !last.from.is_empty()
-            && !e.from.is_empty()
-            && disjoint_from(&nets, &e.from)
-        {
-            for n in &e.from {
-                let (fam, lo, hi) = n.interval();
-                nets.insert((fam, lo), hi);
-            }
-            last.from.extend(e.from);
-            for l in e.lines.into_iter().filter(|l| l.starts_with("# from")) {
-                if lines.insert(l.clone()) {
-                    last.lines.push(l);
-                }
-            }
-            continue;
-        }
+    let mut read = false;
+    let start = |e: &Entry, nets: &mut BTreeMap<(u8, u128), u128>, lines: &mut HashSet<String>| {
         nets.clear();
         lines.clear();
         for n in &e.from {
@@ -357,9 +432,36 @@ pub(super) fn merge(entries: Vec<Entry>) -> Vec<Entry> {
             nets.insert((fam, lo), hi);
         }
         lines.extend(e.lines.iter().cloned());
-        out.push(e);
-    }
-    out
+    };
+    // in place: each entry is compared with the last one kept, and taken into it or kept
+    entries.dedup_by(|e, last| {
+        if !read {
+            start(last, &mut nets, &mut lines);
+            read = true;
+        }
+        let joins = same_key(last, e)
+            && e.extra.limit.is_empty()
+            && e.extra.connections.is_none()
+            && !last.from.is_empty()
+            && !e.from.is_empty()
+            && disjoint_from(&nets, &e.from);
+        if !joins {
+            start(e, &mut nets, &mut lines);
+            return false;
+        }
+        for n in &e.from {
+            let (fam, lo, hi) = n.interval();
+            nets.insert((fam, lo), hi);
+        }
+        last.from.append(&mut e.from);
+        for l in std::mem::take(&mut e.lines) {
+            if l.starts_with("# from") && lines.insert(l.clone()) {
+                last.lines.push(l);
+            }
+        }
+        true
+    });
+    entries
 }
 
 /// Whether every network of `from` is disjoint from the intervals of `nets` (themselves

@@ -13,10 +13,12 @@ use crate::core::model::{BlockState, Cidr};
 /// How deep jumps may nest before the walk stops.
 const MAX_DEPTH: usize = 16;
 
-/// The most rules the walk through INPUT looks at: each jump walks the chain it jumps to
-/// again, so nested jumps multiply (and each source of a `-s a,b,…` list is a rule of its
-/// own). Past this the import is refused.
-pub(super) const MAX_WALK: usize = 500_000;
+/// The most rules the walks through INPUT, FORWARD and OUTPUT look at, together: each jump
+/// walks the chain it jumps to again, so nested jumps multiply (and each source of a `-s
+/// a,b,…` list is a rule of its own). Past this the import is refused: each rule walked
+/// becomes an entry of a few kilobytes while the import runs, and a policy of more than
+/// 100,000 entries is more than the 4 MiB a policy file may be.
+pub(super) const MAX_WALK: usize = 100_000;
 
 /// Each item of `v` as Some, or one None (any) when it is empty.
 fn some_or_any<T: Copy>(v: &[T]) -> Vec<Option<T>> {
@@ -77,10 +79,13 @@ impl Analyser<'_> {
             via: Vec::new(),
             out: Vec::new(),
             used: HashSet::new(),
-            steps: 0,
+            steps: self.walked,
         };
         self.flatten(&mut walk, name, &Cond::default());
         used.extend(walk.used);
+        self.walked = walk.steps;
+        // the slack of its growth would stay for the whole import
+        walk.out.shrink_to_fit();
         walk.out
     }
 
@@ -148,7 +153,7 @@ impl Analyser<'_> {
                 if walk.steps > MAX_WALK {
                     self.error(
                         r.span.clone(),
-                        format!("{}, with the chains it jumps to, is more than {} rules long here", self.hook.chain(), crate::core::diag::thousands(MAX_WALK)),
+                        format!("INPUT, FORWARD and OUTPUT, with the chains they jump to, are more than {} rules long by here (in {})", crate::core::diag::thousands(MAX_WALK), self.hook.chain()),
                         "statewall's chain is one flat list: each jump copies the chain it jumps to (nested jumps multiply), each network of a `-s a,b,…` list is one rule, and a RETURN of several things reads the rest of its chain once per way around it; jump to each chain once, or use fewer, wider networks",
                     );
                     return None;

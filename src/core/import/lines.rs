@@ -13,6 +13,12 @@ use crate::core::services::ServiceDb;
 /// The most characters of a rule's line that notes, comments and messages quote.
 pub(super) const QUOTED_MAX: usize = 200;
 
+/// The most rules a file's filter table may have (each `--ports` rule and each `--set`
+/// beside its jump counts as a rule of its own): a policy of more than that many entries
+/// would be more than the 4 MiB a policy file may be, and each rule costs a few kilobytes
+/// while the import runs. Past them the import is refused, at the first rule past them.
+pub(super) const RULES_MAX: usize = 50_000;
+
 /// What the filter table of a file holds.
 #[derive(Debug, Default)]
 pub(super) struct Tables {
@@ -29,6 +35,8 @@ pub(super) struct Tables {
     placed: i64,
     /// how many rules each chain has so far (`-I CHAIN N` one past them appends)
     counts: HashMap<String, usize>,
+    /// [`RULES_MAX`] was passed (said once; the rules after it are read, not kept)
+    full: bool,
 }
 
 /// The built-in chains of the filter table.
@@ -98,10 +106,24 @@ impl<'s> Parser<'s> {
         t.user_chains
             .retain(|c| chains.contains(c) && seen.insert(c.clone()));
         // `-I` rules before the rules of their chain met so far, `-A` ones after
+        // (in place, by the cycles of the permutation: no second copy of the rules)
+        t.rules.shrink_to_fit();
         let order = std::mem::take(&mut t.order);
-        let mut keyed: Vec<(i64, IptRule)> = order.into_iter().zip(t.rules.drain(..)).collect();
-        keyed.sort_by_key(|(k, _)| *k);
-        t.rules = keyed.into_iter().map(|(_, r)| r).collect();
+        if !order.is_sorted() {
+            let mut at: Vec<usize> = (0..order.len()).collect();
+            at.sort_by_key(|&i| order[i]);
+            // slot k takes the rule at `at[k]`
+            for k in 0..at.len() {
+                let mut j = k;
+                while at[j] != k {
+                    let next = at[j];
+                    t.rules.swap(j, next);
+                    at[j] = j;
+                    j = next;
+                }
+                at[j] = j;
+            }
+        }
         t
     }
 
@@ -316,6 +338,17 @@ impl<'s> Parser<'s> {
                 break;
             };
             parts.extend(recent_set_apart(r));
+        }
+        if !parts.is_empty() && t.rules.len() + parts.len() > RULES_MAX {
+            if !t.full {
+                t.full = true;
+                self.err(
+                    lspan,
+                    format!("the filter table has more than {} rules", crate::core::diag::thousands(RULES_MAX)),
+                    "a statewall policy of more entries is more than the 4 MiB a policy file may be: put long address lists in a `from_file` list (one network per line), or import the file in parts",
+                );
+            }
+            return;
         }
         if !parts.is_empty() {
             if insert {

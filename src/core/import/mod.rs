@@ -154,6 +154,9 @@ pub fn import_with(
     if let (Ok(a4), Some(Ok(a6)), Some(s6)) = (&v4, &v6, src6) {
         let lower = lowering(a4, a6);
         if lower != Lower::default() {
+            // the first readings go before the second are made: never four at once
+            drop(std::mem::replace(&mut v4, Err(Diags::new())));
+            drop(v6.take());
             v4 = analyse(src, Fam::V4, services, lower);
             v6 = Some(analyse(s6, Fam::V6, services, lower));
         }

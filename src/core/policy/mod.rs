@@ -78,6 +78,10 @@ use crate::core::plan::Hook;
 pub(crate) use cidr::network;
 pub(crate) use live::{FEED_SETS_MAX, valid_set_name};
 
+/// The largest policy file read: twice the 2 MiB a policy of 50,000 entries takes; long
+/// source lists belong in `from_file` lists. An import that would write more is refused.
+pub const POLICY_MAX: u64 = 4 << 20;
+
 /// A live set member as `statewall set add` takes it: an IPv4 or IPv6 address, or a
 /// network without host bits. The error is one line: what is wrong, and what to write.
 pub fn parse_member(s: &str) -> Result<Cidr, String> {
