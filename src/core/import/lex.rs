@@ -9,11 +9,31 @@ pub(super) struct Tok {
     pub(super) span: Range<usize>,
 }
 
+/// The most words a line may have: iptables-restore 1.8 refuses a rule of more than 251 with
+/// "Parser cannot handle more arguments" (its argv holds 255, with its own name and `-t
+/// TABLE`), and skips a `[packets:bytes]` counter before them.
+pub(super) const WORDS_MAX: usize = 252;
+/// The longest word: iptables-restore refuses one of 1,024 bytes or more ("Parameter too
+/// long!").
+pub(super) const WORD_MAX: usize = 1023;
+
+/// Why a line is not words.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum LexError {
+    /// a quote opened and never closed (the rest of the line)
+    Unclosed(Range<usize>),
+    /// more than [`WORDS_MAX`] words (the word past them)
+    TooMany(Range<usize>),
+    /// a word longer than [`WORD_MAX`]
+    TooLong(Range<usize>),
+}
+
 /// Splits a line (starting at byte `base` of the source) into words as iptables-restore does:
 /// double quotes group (opened anywhere in a word: `--comment="a b"` is one word; closing
 /// ends it), `\"` and `\\` escape inside them. A long option with its value after `=` (`--dport=22`, as getopt
-/// reads it) is two words.
-pub(super) fn words(line: &str, base: usize) -> Result<Vec<Tok>, Range<usize>> {
+/// reads it) is two words. A line of more words, or a longer word, than iptables-restore reads
+/// is refused where it passes them (so no line costs more than that many words).
+pub(super) fn words(line: &str, base: usize) -> Result<Vec<Tok>, LexError> {
     let mut out = Vec::new();
     let b = line.as_bytes();
     let mut i = 0;
@@ -28,6 +48,23 @@ pub(super) fn words(line: &str, base: usize) -> Result<Vec<Tok>, Range<usize>> {
         // where the first quote opened, in `text` (a word that starts quoted is a value)
         let mut first_quote: Option<usize> = None;
         while i < b.len() && (quoted || !b[i].is_ascii_whitespace()) {
+            // past the longest word iptables-restore reads, the rest of it is not kept
+            if text.len() > WORD_MAX {
+                match b[i] {
+                    b'\\' if quoted => i += 2,
+                    b'"' if quoted => {
+                        quoted = false;
+                        i += 1;
+                        break;
+                    }
+                    b'"' => {
+                        quoted = true;
+                        i += 1;
+                    }
+                    _ => i += 1,
+                }
+                continue;
+            }
             match b[i] {
                 b'\\' if quoted && i + 1 < b.len() => {
                     let c = line[i + 1..].chars().next().unwrap_or('\\');
@@ -54,9 +91,16 @@ pub(super) fn words(line: &str, base: usize) -> Result<Vec<Tok>, Range<usize>> {
             }
         }
         if quoted {
-            return Err(base + start..base + line.len());
+            return Err(LexError::Unclosed(base + start..base + line.len()));
         }
+        i = i.min(b.len());
         let span = base + start..base + i;
+        if out.len() >= WORDS_MAX {
+            return Err(LexError::TooMany(span));
+        }
+        if text.len() > WORD_MAX {
+            return Err(LexError::TooLong(span));
+        }
         match long_option_value(&text, first_quote) {
             Some(eq) => {
                 let name_end = span.start + eq;
@@ -105,6 +149,38 @@ fn long_option_value(text: &str, first_quote: Option<usize>) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_past_what_iptables_restore_reads_are_refused_where_they_pass_it() {
+        // 251 words and a counter: read
+        let line = format!(
+            "[0:0] -A INPUT {}-j ACCEPT",
+            "-m comment --comment x ".repeat(61) + "-f -p tcp "
+        );
+        assert_eq!(words(&line, 0).unwrap().len(), 252);
+        let line = format!("-A INPUT {}-j ACCEPT", "-m comment --comment x ".repeat(70));
+        match words(&line, 0) {
+            Err(LexError::TooMany(span)) => assert_eq!(&line[span], "--comment"),
+            other => panic!("{other:?}"),
+        }
+        let long = format!(
+            "-A INPUT -m comment --comment \"{}\" -j ACCEPT",
+            "é".repeat(600)
+        );
+        match words(&long, 5) {
+            Err(LexError::TooLong(span)) => assert_eq!(span, 5 + 30..5 + long.len() - 10),
+            other => panic!("{other:?}"),
+        }
+        // a word of 1,023 bytes is read; quotes and escapes in a long one do not end it early
+        let ok = format!("-m comment --comment {} -j ACCEPT", "x".repeat(1023));
+        assert_eq!(words(&ok, 0).unwrap()[4].text, "-j");
+        let escaped = format!("--comment \"{}\\\" b\" -j", "x".repeat(2000));
+        assert!(matches!(words(&escaped, 0), Err(LexError::TooLong(_))));
+        assert!(matches!(
+            words("--comment \"open", 0),
+            Err(LexError::Unclosed(_))
+        ));
+    }
 
     #[test]
     fn words_quote_and_escape() {

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use super::Fam;
-use super::lex::{Tok, words};
+use super::lex::{LexError, Tok, WORD_MAX, WORDS_MAX, words};
 use super::rule::IptRule;
 use crate::core::diag::{Diagnostic, Diags, loc_of, shorten};
 use crate::core::services::ServiceDb;
@@ -160,8 +160,24 @@ impl<'s> Parser<'s> {
         let tname = tname.as_ref();
         let toks = match words(&line[lead..], base + lead) {
             Ok(w) => w,
-            Err(span) => {
+            Err(LexError::Unclosed(span)) => {
                 self.err(span, "unclosed quote", "close the quoted text with `\"`");
+                return;
+            }
+            Err(LexError::TooMany(span)) => {
+                self.err(
+                    span,
+                    format!("a line of more than {} words", WORDS_MAX - 1),
+                    "iptables-restore refuses it too (\"Parser cannot handle more arguments\"): split the rule, or use fewer, wider matches",
+                );
+                return;
+            }
+            Err(LexError::TooLong(span)) => {
+                self.err(
+                    span,
+                    format!("a word of more than {} bytes", WORD_MAX),
+                    "iptables-restore refuses it too (\"Parameter too long!\"): a list of more networks or ports belongs in several rules",
+                );
                 return;
             }
         };
