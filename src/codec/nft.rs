@@ -304,6 +304,8 @@ numbers! {
     NFT_META_OIF: u32 = 5;
     NFT_META_OIFNAME: u32 = 7;
     NFT_META_IIFTYPE: u32 = 8;
+    NFT_META_SKUID: u32 = 10;
+    NFT_META_SKGID: u32 = 11;
     NFT_META_NFPROTO: u32 = 15;
     NFT_META_L4PROTO: u32 = 16;
     NFT_META_PKTTYPE: u32 = 19;

@@ -241,7 +241,8 @@ fn a_match(h: &mut Fnv, m: &Match) {
         | Match::TcpMss { .. }
         | Match::EtherSrc { .. }
         | Match::Length { .. }
-        | Match::Ttl { .. } => header_match(h, m),
+        | Match::Ttl { .. }
+        | Match::SkOwner { .. } => header_match(h, m),
         Match::IfNot { out, wild, name } => {
             h.tag(33)
                 .tag(u8::from(out))
@@ -292,6 +293,10 @@ fn header_match(h: &mut Fnv, m: &Match) {
                 .tag(lo)
                 .tag(hi)
                 .tag(u8::from(not));
+        }
+        Match::SkOwner { gid, id, not } => {
+            h.tag(42).tag(u8::from(gid)).tag(u8::from(not));
+            h.bytes(&id.to_be_bytes());
         }
         _ => unreachable!("a_match hands over header matches only"),
     }

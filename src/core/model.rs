@@ -382,6 +382,14 @@ pub struct More {
     /// arrive on an ethernet device matches neither (xt_mac). Input and forward only.
     pub mac: Vec<[u8; 6]>,
     pub except_mac: Vec<[u8; 6]>,
+    /// `uid`, `gid`: the user (group) owning the socket a packet the host sends leaves from,
+    /// any of these (`meta skuid 1000`, one rule per id); `except_uid`, `except_gid`: none of
+    /// these (`meta skuid != 0`). A packet without a socket (a reset or ICMP error the kernel
+    /// makes) matches neither (xt_owner). Output only.
+    pub uid: Vec<u32>,
+    pub except_uid: Vec<u32>,
+    pub gid: Vec<u32>,
+    pub except_gid: Vec<u32>,
     /// `length`: the packet's length from its IP header on (`meta length`, the skb's length,
     /// what iptables' `-m length` compares), any of these ranges (one rule per range);
     /// `except_length`: none of these

@@ -242,6 +242,11 @@ pub enum Match {
     /// ethernet header, after `meta iiftype ether` (a packet that did not arrive on an
     /// ethernet device matches neither; an entry's `mac`, `except_mac`)
     EtherSrc { mac: [u8; 6], not: bool },
+    /// `meta skuid 1000` / `meta skgid != 0`: the user (`gid`: group) owning the socket a
+    /// packet the host sends leaves from; a packet without one (forwarded, or a reset the
+    /// kernel makes) matches neither way (an output entry's `uid`, `except_uid`, `gid`,
+    /// `except_gid`)
+    SkOwner { gid: bool, id: u32, not: bool },
     /// `meta length 0-1500` / `meta length != 576`: the packet's length (the skb's, from the
     /// IP header on at the IP hooks), in a range or (`not`) outside it (an entry's `length`,
     /// `except_length`)

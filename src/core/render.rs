@@ -339,6 +339,11 @@ fn single(m: Match) -> String {
             if not { "!= " } else { "" },
             crate::core::header::range_text(lo, hi)
         ),
+        Match::SkOwner { gid, id, not } => format!(
+            "meta {} {}{id}",
+            if gid { "skgid" } else { "skuid" },
+            if not { "!= " } else { "" }
+        ),
         Match::EtherSrc { mac, not } => format!(
             "ether saddr {}{}",
             if not { "!= " } else { "" },

@@ -19,6 +19,7 @@ mod live_sets;
 mod mac;
 mod metrics;
 mod mss;
+mod owner;
 mod pkttype;
 mod plan;
 mod policy;

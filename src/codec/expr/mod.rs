@@ -29,6 +29,7 @@
 //! | `fib` | `AddrType` | `fib daddr type local`, `fib saddr type != broadcast` |
 //! | `pkttype` | `PktType` | `meta pkttype broadcast`, `meta pkttype != multicast` |
 //! | `exthdr` | `RtType`, `TcpOption`, `TcpMss` | `rt type 0`, `rt type != 2`, `tcp option 64 exists`, `tcp option maxseg missing`, `tcp option maxseg size != 536-65535` |
+//! | `owner` | `SkOwner` | `meta skuid 1000`, `meta skgid != 0` |
 //! | `ether` | `EtherSrc` | `ether saddr 02:00:00:00:00:01`, `ether saddr != …` (after `meta iiftype ether`) |
 //! | `ttl` | `Ttl` | `ip ttl < 64`, `ip6 hoplimit != 255`, `ip ttl 6-9` (after the family check) |
 //! | `length` | `Length` | `meta length 0-1500`, `meta length != 576` |
@@ -72,6 +73,7 @@ mod meter;
 mod mss;
 mod nfproto;
 mod oif;
+mod owner;
 mod pkttype;
 mod prim;
 mod record;
@@ -282,6 +284,7 @@ fn encode_match(
         }
         Match::TcpMss { lo, hi, not } => exthdr::encode_mss(out, own, (lo, hi, not)),
         Match::EtherSrc { mac, not } => ether::encode(out, mac, not),
+        Match::SkOwner { gid, id, not } => owner::encode(out, gid, id, not),
         Match::Length { lo, hi, not } => length::encode(out, own, (lo, hi, not)),
         Match::Ttl { v6, lo, hi, not } => ttl::encode(out, own, (v6, lo, hi, not)),
         Match::DstPortNot(ports) => dport::encode_not(out, own, ports),
@@ -386,6 +389,7 @@ const DECODERS: &[fn(&At) -> Decoding] = &[
     pkttype::decode,
     exthdr::decode,
     ether::decode,
+    owner::decode,
     length::decode,
     ttl::decode,
     limit::decode,

@@ -1,6 +1,6 @@
 //! The variants of an entry's rules before their protocol parts: each of the entry's address
 //! families (its address matches, per family) with its address-type, packet-type,
-//! routing-header, source-MAC, length and TTL matches, one variant per value of each (their
+//! routing-header, source-MAC, length, socket-owner and TTL matches, one variant per value of each (their
 //! exceptions in every variant). An entry that uses none of these keys gets its families
 //! unchanged; one with a match whose IPv4 and IPv6 forms differ gets a rule per family.
 
@@ -26,6 +26,8 @@ pub(super) fn variants(m: &More, families: Vec<Vec<Match>>, protos: &[u8]) -> Ve
         crate::core::exthdr::rt_matches(m),
         crate::core::header::mac_matches(m),
         crate::core::header::length_matches(m),
+        owner_matches(m, false),
+        owner_matches(m, true),
     ];
     let mut out = Vec::new();
     for fam in families {
@@ -40,6 +42,17 @@ pub(super) fn variants(m: &More, families: Vec<Vec<Match>>, protos: &[u8]) -> Ve
         out.extend(these);
     }
     out
+}
+
+/// The socket owner's matches of an entry's rules (`gid`: the group's): one variant per
+/// `uid`, each with every `except_uid` as `!=`; `[[]]` for an entry that uses neither.
+fn owner_matches(m: &More, gid: bool) -> Vec<Vec<Match>> {
+    let (ids, except) = if gid {
+        (&m.gid, &m.except_gid)
+    } else {
+        (&m.uid, &m.except_uid)
+    };
+    crate::core::header::variants(ids, except, |id, not| Match::SkOwner { gid, id, not })
 }
 
 /// Each of `a` followed by each of `b`, in that order.

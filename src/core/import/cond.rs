@@ -44,6 +44,12 @@ pub(super) struct Cond {
     /// have (either way the frame came in on an ethernet device)
     pub(super) mac: Option<[u8; 6]>,
     pub(super) not_macs: Vec<[u8; 6]>,
+    /// `-m owner --uid-owner`, `--gid-owner`: the user and group owning the socket the packet
+    /// leaves from, and (`!`) those that must not (a packet without a socket matches neither)
+    pub(super) uid: Option<u32>,
+    pub(super) not_uids: Vec<u32>,
+    pub(super) gid: Option<u32>,
+    pub(super) not_gids: Vec<u32>,
     /// `-m length`: the lengths the packet may have (`header.rs`)
     pub(super) lengths: Option<super::header::Lengths>,
     /// `-m tcpmss --mss`: the MSS values the segment may carry, kept as lengths are, the
@@ -359,6 +365,10 @@ impl Cond {
             not_tcp_opts: joined(&self.not_tcp_opts, &o.not_tcp_opts),
             mac: self.mac.or(o.mac),
             not_macs: joined(&self.not_macs, &o.not_macs),
+            uid: self.uid.or(o.uid),
+            not_uids: joined(&self.not_uids, &o.not_uids),
+            gid: self.gid.or(o.gid),
+            not_gids: joined(&self.not_gids, &o.not_gids),
             ttls: match (self.ttls, o.ttls) {
                 (Some(a), Some(b)) => Some(super::header::ttls_and(a, b)),
                 (a, b) => a.or(b),
@@ -432,6 +442,13 @@ impl Cond {
         let link = both(&self.mac, &o.mac, |a, b| a == b)
             && !excluded(&self.mac, &o.not_macs, |n, p| n == p)
             && !excluded(&o.mac, &self.not_macs, |n, p| n == p)
+            // a socket has one owner (and one group)
+            && both(&self.uid, &o.uid, |a, b| a == b)
+            && !excluded(&self.uid, &o.not_uids, |n, p| n == p)
+            && !excluded(&o.uid, &self.not_uids, |n, p| n == p)
+            && both(&self.gid, &o.gid, |a, b| a == b)
+            && !excluded(&self.gid, &o.not_gids, |n, p| n == p)
+            && !excluded(&o.gid, &self.not_gids, |n, p| n == p)
             && both(&self.lengths, &o.lengths, |a, b| {
                 !super::header::lengths_and(a, b).is_empty()
             })

@@ -241,6 +241,14 @@ impl Analyser<'_> {
             );
             return;
         }
+        if self.hook != super::classify::Hook::Output && super::owner::has_owner(&cond) {
+            self.error(
+                r.span.clone(),
+                format!("`-m owner` in {}: a packet arriving or passing through was sent by no socket of this host, so it has no owner", self.hook.chain()),
+                "iptables-restore refuses `-m owner` in INPUT and FORWARD (and in chains they jump to) too: match owners in OUTPUT",
+            );
+            return;
+        }
         let verdict = match &r.target {
             Target::Accept => Verdict::Accept,
             Target::Drop => Verdict::Drop,

@@ -83,6 +83,9 @@ impl Parser<'_> {
         i: usize,
         neg: Option<Range<usize>>,
     ) -> Option<Option<usize>> {
+        if let Some(next) = self.owner_option(cond, toks, i, neg.clone()) {
+            return Some(next);
+        }
         if toks[i].text == "--length" {
             return Some(self.length_option(cond, toks, i, neg.is_some()));
         }
@@ -277,6 +280,7 @@ impl Parser<'_> {
 pub(super) fn header_keys(c: &Cond, m: &mut More) {
     m.mac = c.mac.into_iter().collect();
     m.except_mac = c.not_macs.clone();
+    super::owner::owner_keys(c, m);
     if let Some(set) = &c.lengths {
         (m.length, m.except_length) = length_keys(set);
     }
@@ -307,6 +311,7 @@ fn length_keys(set: &[(u32, u32)]) -> (Vec<Range16>, Vec<Range16>) {
 /// The policy lines of an entry's header keys (`mac = ["02:00:00:00:00:01"]`, `length =
 /// ["0:1500"]`).
 pub(super) fn header_text(t: &mut String, m: &More) {
+    super::owner::owner_text(t, m);
     for (key, macs) in [("mac", &m.mac), ("except_mac", &m.except_mac)] {
         if !macs.is_empty() {
             let l: Vec<String> = macs

@@ -38,6 +38,7 @@ mod lines;
 mod mss;
 mod naming;
 mod notes;
+mod owner;
 mod pkttype;
 mod recent;
 mod rule;

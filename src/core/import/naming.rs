@@ -144,6 +144,9 @@ fn more_name(e: &Entry) -> Option<String> {
     if let Some(name) = super::header::header_name(m) {
         return Some(name);
     }
+    if let Some(name) = super::owner::owner_name(m) {
+        return Some(name);
+    }
     for (proto, ports) in [("tcp", &m.tcp_sport), ("udp", &m.udp_sport)] {
         if let Some(p) = ports.first() {
             return Some(format!("{proto}-from-port-{p}"));

@@ -792,6 +792,7 @@ impl Parser<'_> {
                 | "mac"
                 | "length"
                 | "tcpmss"
+                | "owner"
         ) {
             return i + 2;
         }
@@ -809,7 +810,6 @@ impl Parser<'_> {
             "ttl" => {
                 "the TTL is IPv4's: `-m ttl` is iptables' (ip6tables-restore cannot load it); IPv6's hop limit is `-m hl`"
             }
-            "owner" => "statewall does not match the local user or process that sends a packet",
             "string" | "u32" | "bpf" => "statewall does not look inside packets' payloads",
             "statistic" => {
                 "statewall decides a packet by what it is, never by chance or by count: a rule that takes a random share of packets (or every Nth one) has no equivalent"

@@ -299,6 +299,7 @@ fn says_where(e: &Entry) -> bool {
         || !m.rt_type.is_empty()
         || !m.except_rt_type.is_empty()
         || crate::core::header::has_mac(m)
+        || super::owner::says_owner(m)
         || crate::core::header::has_length(m)
         || crate::core::header::has_ttl(m)
 }

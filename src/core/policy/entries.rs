@@ -49,6 +49,8 @@ struct Fields<'t, 'a> {
     tcp_option_span: Option<Range<usize>>,
     /// where `mac` (or `except_mac`) was written (checked against the section later)
     mac_span: Option<Range<usize>>,
+    /// where `uid`, `gid` (or their exceptions) were written (likewise)
+    owner_span: Option<Range<usize>>,
     /// `add_to_set`, `remove_from_set`, `refresh`
     feed: super::live::Feed,
     /// The keys that unknown keys probably meant: a misspelt `tcp` or `name` is reported as
@@ -224,6 +226,7 @@ impl Checker<'_> {
             state_span: f.state_span,
             limit_span: f.limit_span,
             mac_span: f.mac_span,
+            owner_span: f.owner_span,
             feed: f.feed,
         }
     }
@@ -258,14 +261,11 @@ impl Checker<'_> {
             rt_span: None,
             tcp_option_span: None,
             mac_span: None,
+            owner_span: None,
             feed: super::live::Feed::default(),
             misspelt: Vec::new(),
         };
-        let place = match kind {
-            Kind::Allow => Place::Allow,
-            Kind::Reject => Place::Reject,
-            Kind::Block => Place::Block,
-        };
+        let place = place_of(kind);
         for (key, value) in table.iter() {
             match key.get_ref().as_ref() {
                 "name" => {
@@ -405,6 +405,11 @@ impl Checker<'_> {
                 f.more_restricts = true;
                 f.mac_span = super::header::span_of(key, value);
                 self.mac_key(&mut f.more, key, value);
+            }
+            "uid" | "except_uid" | "gid" | "except_gid" => {
+                f.more_restricts = true;
+                f.owner_span = f.owner_span.take().or(super::owner::span_of(key, value));
+                self.owner_key(&mut f.more, key, value);
             }
             "length" | "except_length" => {
                 f.more_restricts = true;
@@ -660,5 +665,14 @@ impl Checker<'_> {
         } else {
             span.clone()
         }
+    }
+}
+
+/// Where the keys of an entry of `kind` are said to be, for unknown-key messages.
+fn place_of(kind: Kind) -> Place {
+    match kind {
+        Kind::Allow => Place::Allow,
+        Kind::Reject => Place::Reject,
+        Kind::Block => Place::Block,
     }
 }

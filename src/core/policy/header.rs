@@ -127,7 +127,7 @@ impl Checker<'_> {
 
     /// The items of `key` — one value, or a list of them — each read by `one`, each once;
     /// None (said) for an empty list or a tainted value. `example`: a value for the help.
-    fn each_once<T: Eq + std::hash::Hash + Copy>(
+    pub(super) fn each_once<T: Eq + std::hash::Hash + Copy>(
         &mut self,
         key: &str,
         value: &Spanned<DeValue<'_>>,

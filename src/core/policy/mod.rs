@@ -57,6 +57,7 @@ mod lints;
 mod live;
 mod more;
 pub(crate) mod names;
+mod owner;
 mod places;
 mod ports;
 mod sections;
@@ -209,6 +210,8 @@ struct Entry {
     limit_span: Option<Range<usize>>,
     /// where `mac` or `except_mac` was written
     mac_span: Option<Range<usize>>,
+    /// where `uid`, `gid` or an exception of them was written
+    owner_span: Option<Range<usize>>,
     /// `add_to_set` and `refresh`, where written
     feed: live::Feed,
 }
@@ -310,6 +313,7 @@ impl<'s> Checker<'s> {
         self.duplicate_names(&entries);
         self.block_places(&entries);
         self.mac_where_packets_arrive(&entries);
+        self.owner_where_packets_leave(&entries);
         policy.sets = self.live_sets_used(sets, &entries);
         for hook in Hook::ALL {
             let baseline = match hook {
