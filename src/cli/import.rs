@@ -7,8 +7,7 @@ use super::error::CliError;
 use super::{Ctx, load, out};
 
 pub fn run(cx: &Ctx, file: &Path) -> Result<(), CliError> {
-    let src = load::read_bounded(file, load::IMPORT_MAX, "an iptables-save file")
-        .map_err(|e| CliError::invalid(format!("cannot read {}: {e}", file.display())))?;
+    let src = load::read_iptables(file, load::IMPORT_MAX, "an iptables-save file")?;
     let i = load::imported(file, &src, &cx.import)?;
     out(&i.toml)
 }

@@ -54,6 +54,16 @@ pub const IMPORT_MAX: u64 = 16 << 20;
 /// bounded), or is not UTF-8. The error names why (`what` says what the file is for, with
 /// its article: "a from_file list"); the caller names the file.
 pub fn read_bounded(path: &Path, max: u64, what: &str) -> Result<String, String> {
+    let bytes = read_bounded_bytes(path, max, what)?;
+    String::from_utf8(bytes).map_err(|e| not_utf8(e.utf8_error().valid_up_to(), what))
+}
+
+fn not_utf8(at: usize, what: &str) -> String {
+    format!("it is not UTF-8 text (byte {at} is not); is it really {what}?")
+}
+
+/// [`read_bounded`]'s bytes, before they are taken as UTF-8.
+fn read_bounded_bytes(path: &Path, max: u64, what: &str) -> Result<Vec<u8>, String> {
     use std::io::Read;
     use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 
@@ -115,24 +125,58 @@ pub fn read_bounded(path: &Path, max: u64, what: &str) -> Result<String, String>
     if bytes.len() as u64 > max {
         return Err(too_big(0));
     }
-    String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "it is not UTF-8 text (byte {} is not); is it really {what}?",
-            e.utf8_error().valid_up_to()
-        )
-    })
+    Ok(bytes)
 }
 
-/// A file the CLI was given, read with [`read_bounded`]; an error names it.
-fn read(path: &Path, max: u64, what: &str) -> Result<String, CliError> {
-    read_bounded(path, max, what).map_err(|e| {
+/// A file that may be an iptables-save file, read with [`read_bounded`]'s bounds: one that is
+/// not UTF-8 is still read when it looks like iptables-save text and every byte that is not
+/// UTF-8 is in a comment (`import::decode_comments`; each such line noted); a byte anywhere
+/// else is refused at its line and column.
+pub fn read_iptables(path: &Path, max: u64, what: &str) -> Result<String, CliError> {
+    let named = |e: String| {
         let hint = if path == Path::new(DEFAULT_POLICY) {
             " (no policy given: pass a file, e.g. `statewall check examples/web-and-mail.toml`)"
         } else {
             ""
         };
         CliError::invalid(format!("cannot read {}: {e}{hint}", path.display()))
-    })
+    };
+    let bytes = read_bounded_bytes(path, max, what).map_err(named)?;
+    let bytes = match String::from_utf8(bytes) {
+        Ok(text) => return Ok(text),
+        Err(e) => e,
+    };
+    let at = bytes.utf8_error().valid_up_to();
+    let bytes = bytes.into_bytes();
+    if !import::looks_like_iptables(&String::from_utf8_lossy(&bytes)) {
+        return Err(named(not_utf8(at, what)));
+    }
+    let name = path.display().to_string();
+    match import::decode_comments(&bytes) {
+        Ok((text, lines)) => {
+            let shown: Vec<String> = lines.iter().take(8).map(|l| l.to_string()).collect();
+            let more = lines.len().saturating_sub(shown.len());
+            eprintln!(
+                "note: {name}: line{} {}{}: bytes of a comment that are not UTF-8 are read as U+FFFD (iptables-restore reads them as bytes)",
+                if lines.len() == 1 { "" } else { "s" },
+                shown.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            );
+            Ok(text)
+        }
+        Err((text, off)) => {
+            let d = diag::Diagnostic::error(off..off + 3, &text, "bytes that are not UTF-8, outside a comment")
+                .with_help("statewall reads names, addresses and options as UTF-8 text (a comment may be in another encoding): write this word in ASCII, or convert the file (iconv -f GBK -t UTF-8)");
+            eprint_blocks(std::iter::once(d.render(&name, &text)));
+            Err(CliError::invalid(format!(
+                "{name}: 1 problem reading it; nothing was imported or sent to the kernel"
+            )))
+        }
+    }
 }
 
 /// Writes diagnostic blocks to stderr one at a time (no one string holds them all).
@@ -148,7 +192,7 @@ pub fn load(path: Option<&Path>, opts: &ImportOpts) -> Result<Loaded, CliError> 
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_POLICY));
     // read up to the larger limit, then hold a statewall policy to its own
-    let src = read(&path, IMPORT_MAX, "a policy or iptables-save file")?;
+    let src = read_iptables(&path, IMPORT_MAX, "a policy or iptables-save file")?;
     let iptables = match opts.format.as_deref() {
         Some(f) => f == "iptables",
         None => import::looks_like_iptables(&src),
@@ -245,7 +289,10 @@ fn host_services() -> crate::core::services::ServiceDb {
 pub fn imported(path: &Path, src: &str, opts: &ImportOpts) -> Result<import::Imported, CliError> {
     use import::{Input, Ipv6};
     let src6 = match &opts.ipv6 {
-        Some(p6) => Some((p6.clone(), read(p6, IMPORT_MAX, "an ip6tables-save file")?)),
+        Some(p6) => Some((
+            p6.clone(),
+            read_iptables(p6, IMPORT_MAX, "an ip6tables-save file")?,
+        )),
         None => None,
     };
     let mode = match (&src6, opts.mirror_ipv6) {

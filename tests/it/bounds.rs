@@ -789,3 +789,51 @@ fn an_import_is_bounded_by_its_rules_its_walk_and_the_policy_it_writes() {
     assert!(out.stdout.contains("\"10.0.175.199\""), "{out}");
     assert!(out.stdout.contains("\"fd00::af:c7\""), "{out}");
 }
+
+/// A file whose comments are in another encoding (GBK here, as Chinese admins' files often
+/// are; iptables-restore reads bytes) imports, those bytes read as U+FFFD and noted by line;
+/// the same bytes in an interface name are refused at their line and column, and a policy
+/// file that is not UTF-8 is refused as before.
+#[test]
+fn comments_in_another_encoding_are_read_and_other_bytes_refused_where_they_are() {
+    let dir = Dir::new("gbk");
+    let gbk: &[u8] = &[0xd6, 0xd0, 0xce, 0xc4];
+    let file = |iif: &[u8], comment: &[u8]| {
+        let mut f = b"*filter\n:INPUT DROP [0:0]\n# ".to_vec();
+        f.extend(comment);
+        f.extend(b"\n-A INPUT -i eth");
+        f.extend(iif);
+        f.extend(b" -p tcp --dport 22 -m comment --comment \"ssh ");
+        f.extend(comment);
+        f.extend(b"\" -j ACCEPT\nCOMMIT\n");
+        f
+    };
+    let p = dir.write("gbk.rules", file(b"0", gbk));
+    let out = import_mirrored(&p);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(
+        out.stderr.contains(&format!(
+            "note: {}: lines 3, 4: bytes of a comment that are not UTF-8 are read as U+FFFD",
+            p.display()
+        )),
+        "{out}"
+    );
+    assert!(out.stdout.contains("iif = \"eth0\""), "{out}");
+    let p = dir.write("iif.rules", file(gbk, b"ok"));
+    let out = import_mirrored(&p);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr.contains(&format!(
+            "error: bytes that are not UTF-8, outside a comment\n  --> {}:4:16\n",
+            p.display()
+        )),
+        "{out}"
+    );
+    let p = dir.write("policy.toml", b"mode = \"enforce\"\n# \xd6\xd0\n");
+    let out = statewall(&[OsStr::new("check"), p.as_os_str()]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr.contains("it is not UTF-8 text (byte 19 is not)"),
+        "{out}"
+    );
+}

@@ -545,9 +545,11 @@ fn check_refusal(out: &Output, names: &[String]) -> Result<String, String> {
 
 fn prove_file(path: &Path) -> Verdict {
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
-    let text = fs::read_to_string(path).unwrap();
+    // a file whose comments are in another encoding is read as statewall reads it
+    let read = |p: &Path| fs::read(p).map(|b| String::from_utf8_lossy(&b).into_owned());
+    let text = read(path).unwrap();
     let p6 = path.with_extension("rules6");
-    let text6 = fs::read_to_string(&p6).ok();
+    let text6 = read(&p6).ok();
     let mut facts = Facts::parse(&text);
     let facts6 = text6.as_deref().map(Facts::parse);
     let mut nat_like = facts.nat_like.clone();

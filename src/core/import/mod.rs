@@ -24,6 +24,7 @@ mod above;
 mod addrtype;
 mod analyse;
 mod build;
+mod bytes;
 mod chains;
 mod classify;
 mod cond;
@@ -81,6 +82,8 @@ pub struct Imported {
     /// what was left out on purpose, what was added, where meaning is approximated
     pub notes: Vec<String>,
 }
+
+pub use bytes::decode_comments;
 
 /// Whether a text looks like iptables-save output: its first line that is neither blank nor a
 /// comment starts with `*` (a table) or `:` (a chain).

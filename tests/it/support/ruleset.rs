@@ -657,6 +657,8 @@ pub fn mirror_to_v6(text: &str) -> String {
                     "icmp-net-prohibited" | "icmp-host-prohibited" | "icmp-admin-prohibited" => {
                         "icmp6-adm-prohibited"
                     }
+                    // iptables takes `tcp-rst` for `tcp-reset`; ip6tables-restore does not
+                    "tcp-rst" => "tcp-reset",
                     other => other,
                 };
                 if m.contains(char::is_whitespace) || m.is_empty() {
