@@ -12,8 +12,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    CLIENT_V4, CLIENT_V6, FW_V4, FW_V6, Netns, Pair, TempPolicy, listen_tcp, packets_of, repo_path,
-    statewall, status_json,
+    CLIENT_V4, CLIENT_V6, FW_V4, FW_V6, Netns, Pair, TempPolicy, listen_tcp, names, packets_of,
+    payloads_within, repo_path, statewall, status_json,
 };
 
 const POLICY: &str = "tests/data/policy/ok-exthdr.toml";
@@ -104,23 +104,6 @@ fn send_ipv6(client: &Netns, packets: &[Vec<u8>]) {
     });
 }
 
-/// What arrived at fw's UDP socket within [`SETTLE`], by payload.
-fn received(sock: &UdpSocket) -> BTreeSet<String> {
-    let mut got = BTreeSet::new();
-    let end = Instant::now() + SETTLE;
-    let mut buf = [0u8; 64];
-    while Instant::now() < end {
-        while let Ok(n) = sock.recv(&mut buf) {
-            got.insert(String::from_utf8_lossy(&buf[..n]).into_owned());
-        }
-    }
-    got
-}
-
-fn set(names: &[&str]) -> BTreeSet<String> {
-    names.iter().map(|s| s.to_string()).collect()
-}
-
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn extension_headers_mean_the_same_to_nft_and_read_back_without_drift() {
@@ -188,15 +171,15 @@ fn a_type_0_routing_header_is_dropped_and_other_ipv6_passes() {
     });
     let app = format!("[[allow]]\nname = \"app\"\nudp = [{PORT}]\n");
     let cases = [
-        (app.clone(), set(&["rh0", "rh253", "plain"]), 0),
+        (app.clone(), names(&["rh0", "rh253", "plain"]), 0),
         (
             format!("[[block]]\nname = \"rh0\"\nrt_type = 0\n\n{app}"),
-            set(&["rh253", "plain"]),
+            names(&["rh253", "plain"]),
             1,
         ),
         (
             format!("[[block]]\nname = \"rh0\"\nexcept_rt_type = [0]\n\n{app}"),
-            set(&["rh0", "plain"]),
+            names(&["rh0", "plain"]),
             1,
         ),
     ];
@@ -215,7 +198,7 @@ fn a_type_0_routing_header_is_dropped_and_other_ipv6_passes() {
                 ipv6_datagram(None, base + 2, "plain"),
             ],
         );
-        assert_eq!(received(&sock), want, "{text}");
+        assert_eq!(payloads_within(&sock, SETTLE), want, "{text}");
         let st = status_json(&pair.fw);
         assert_eq!(st["drift"], false, "{text}: {st}");
         let delta = |name: &str| packets_of(&st, name) - packets_of(&before, name);

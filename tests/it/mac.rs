@@ -5,12 +5,12 @@
 //! says, counted by the rule that decided; a datagram over loopback (no ethernet frame)
 //! matches neither `mac` nor `except_mac`, as xt_mac matches only on ethernet devices.
 
-use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    CLIENT_IF, FW_V4, Netns, Pair, TempPolicy, packets_of, repo_path, statewall, status_json,
+    CLIENT_IF, FW_V4, Netns, Pair, TempPolicy, names, packets_of, payloads_within, repo_path,
+    statewall, status_json,
 };
 
 const POLICY: &str = "tests/data/policy/ok-mac.toml";
@@ -79,23 +79,6 @@ fn send(ns: &Netns, to: SocketAddr, name: &str) {
     });
 }
 
-/// What arrived at `sock` within [`SETTLE`], by payload.
-fn received(sock: &UdpSocket) -> BTreeSet<String> {
-    let mut got = BTreeSet::new();
-    let end = Instant::now() + SETTLE;
-    let mut buf = [0u8; 64];
-    while Instant::now() < end {
-        while let Ok(n) = sock.recv(&mut buf) {
-            got.insert(String::from_utf8_lossy(&buf[..n]).into_owned());
-        }
-    }
-    got
-}
-
-fn set(names: &[&str]) -> BTreeSet<String> {
-    names.iter().map(|s| s.to_string()).collect()
-}
-
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn source_macs_mean_the_same_to_nft_and_read_back_without_drift() {
@@ -156,15 +139,15 @@ fn datagrams_from_two_peers_are_told_apart_by_their_source_mac() {
     let app = format!("[[allow]]\nname = \"app\"\nudp = [{PORT}]\n");
     // (policy, what arrives, what the block named "b" drops)
     let cases = [
-        (app.clone(), set(&["a", "b", "lo"]), 0),
+        (app.clone(), names(&["a", "b", "lo"]), 0),
         (
             format!("[[allow]]\nname = \"app\"\nudp = [{PORT}]\nmac = \"{MAC_A}\"\n"),
-            set(&["a", "lo"]),
+            names(&["a", "lo"]),
             0,
         ),
         (
             format!("[[block]]\nname = \"b\"\nudp = [{PORT}]\nexcept_mac = \"{MAC_A}\"\n\n{app}"),
-            set(&["a", "lo"]),
+            names(&["a", "lo"]),
             1,
         ),
         (
@@ -172,7 +155,7 @@ fn datagrams_from_two_peers_are_told_apart_by_their_source_mac() {
                 "[[block]]\nname = \"b\"\nudp = [{PORT}]\nmac = [\"{}\"]\n\n{app}",
                 MAC_B.to_uppercase()
             ),
-            set(&["a", "lo"]),
+            names(&["a", "lo"]),
             1,
         ),
     ];
@@ -187,7 +170,7 @@ fn datagrams_from_two_peers_are_told_apart_by_their_source_mac() {
             SocketAddr::from((Ipv4Addr::LOCALHOST, PORT)),
             "lo",
         );
-        assert_eq!(received(&sock), want, "{text}");
+        assert_eq!(payloads_within(&sock, SETTLE), want, "{text}");
         let st = status_json(&p.pair.fw);
         assert_eq!(st["drift"], false, "{text}: {st}");
         let delta = |name: &str| packets_of(&st, name) - packets_of(&before, name);

@@ -6,10 +6,11 @@
 
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, UdpSocket};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::{
-    CLIENT_V4, Netns, Pair, TempPolicy, packets_of, repo_path, statewall, status_json,
+    CLIENT_V4, Netns, Pair, TempPolicy, names, packets_of, payloads_within, repo_path, statewall,
+    status_json,
 };
 
 const POLICY: &str = "tests/data/policy/ok-owner.toml";
@@ -61,23 +62,6 @@ fn send_to_port(ns: &Netns, (uid, gid): (u32, u32), name: &str, port: u16) {
     ]);
 }
 
-/// What arrived at `sock` within [`SETTLE`], by payload.
-fn received(sock: &UdpSocket) -> BTreeSet<String> {
-    let mut got = BTreeSet::new();
-    let end = Instant::now() + SETTLE;
-    let mut buf = [0u8; 64];
-    while Instant::now() < end {
-        while let Ok(n) = sock.recv(&mut buf) {
-            got.insert(String::from_utf8_lossy(&buf[..n]).into_owned());
-        }
-    }
-    got
-}
-
-fn set(names: &[&str]) -> BTreeSet<String> {
-    names.iter().map(|s| s.to_string()).collect()
-}
-
 /// Datagrams the firewall's namespace sends as root, as user 1000 of group 1000 and as user
 /// 1001 of group 1500: an allow of uid 0 before a reject lets only root's out; a block of
 /// group 1500 but root stops only 1001's; `except_uid` lets every user's but 1000's out.
@@ -97,19 +81,19 @@ fn datagrams_of_three_owners_leave_as_the_output_entries_say() {
             format!(
                 "{out}[[output.allow]]\nname = \"go\"\nudp = [{PORT}]\nuid = 0\n\n[[output.reject]]\nname = \"stop\"\nudp = [{PORT}]\n"
             ),
-            set(&["root"]),
+            names(&["root"]),
             2,
         ),
         (
             format!("{out}[[output.block]]\nname = \"stop\"\ngid = 1500\nexcept_uid = 0\n"),
-            set(&["root", "u1000"]),
+            names(&["root", "u1000"]),
             1,
         ),
         (
             format!(
                 "{out}[[output.block]]\nname = \"stop\"\nudp = [{PORT}]\nexcept_uid = [0, 1001]\n"
             ),
-            set(&["root", "u1001"]),
+            names(&["root", "u1001"]),
             1,
         ),
     ];
@@ -120,7 +104,7 @@ fn datagrams_of_three_owners_leave_as_the_output_entries_say() {
         send_as(&p.fw, 0, 1500, "root");
         send_as(&p.fw, 1000, 1000, "u1000");
         send_as(&p.fw, 1001, 1500, "u1001");
-        assert_eq!(received(&sock), want, "{text}");
+        assert_eq!(payloads_within(&sock, SETTLE), want, "{text}");
         let st = status_json(&p.fw);
         assert_eq!(st["drift"], false, "{text}: {st}");
         let delta = |name: &str| packets_of(&st, name) - packets_of(&before, name);
@@ -162,12 +146,12 @@ fn an_imported_owner_file_lets_the_same_datagrams_leave_as_iptables() {
         }
         let mut arrived: BTreeSet<String> = BTreeSet::new();
         for s in &socks {
-            arrived.extend(received(s));
+            arrived.extend(payloads_within(s, SETTLE));
         }
         got.push(arrived);
     }
     // root's and root-in-1500's to both ports, 1001's DNS only; 1000's none
-    let want = set(&[
+    let want = names(&[
         "root:53",
         "root:5600",
         "rootg1500:53",

@@ -789,3 +789,25 @@ pub fn counted(st: &serde_json::Value, comment: &str, verdict: &str) -> u64 {
         .map(|r| r["packets"].as_u64().unwrap_or(0))
         .sum()
 }
+
+/// The payloads of the datagrams that arrive at `sock` (a socket with a short read timeout)
+/// within `settle`, as text: what a test sent, by name.
+pub fn payloads_within(
+    sock: &std::net::UdpSocket,
+    settle: Duration,
+) -> std::collections::BTreeSet<String> {
+    let mut got = std::collections::BTreeSet::new();
+    let end = Instant::now() + settle;
+    let mut buf = [0u8; 64];
+    while Instant::now() < end {
+        while let Ok(n) = sock.recv(&mut buf) {
+            got.insert(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+    got
+}
+
+/// A set of names, as [`payloads_within`] returns them.
+pub fn names(list: &[&str]) -> std::collections::BTreeSet<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
