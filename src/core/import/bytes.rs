@@ -20,33 +20,45 @@ pub fn decode_comments(bytes: &[u8]) -> Result<(String, Vec<usize>), (String, us
             text.push(char::REPLACEMENT_CHARACTER);
         }
     }
+    // one pass over the lines: each line with such bytes is read once, its words once
     let mut lines = Vec::new();
-    for &off in &at {
-        if !in_comment(&text, off) {
-            return Err((text, off));
+    let (mut start, mut i) = (0, 0);
+    for (n, line) in text.split_inclusive('\n').enumerate() {
+        let end = start + line.len();
+        let j = i + at[i..].partition_point(|&o| o < end);
+        if j > i {
+            if let Some(off) = outside_comment(line.trim_end_matches('\n'), start, &at[i..j]) {
+                return Err((text, off));
+            }
+            lines.push(n + 1);
         }
-        let line = text[..off].matches('\n').count() + 1;
-        if lines.last() != Some(&line) {
-            lines.push(line);
-        }
+        (start, i) = (end, j);
     }
     Ok((text, lines))
 }
 
-/// Whether byte `off` of `text` is inside a `#` line or a `--comment` value.
-fn in_comment(text: &str, off: usize) -> bool {
-    let start = text[..off].rfind('\n').map_or(0, |i| i + 1);
-    let end = text[off..].find('\n').map_or(text.len(), |i| off + i);
-    let line = &text[start..end];
+/// The first of `offsets` (sorted, within `line`, which starts at byte `start` of the text)
+/// that is in neither a `#` line nor a `--comment` value.
+fn outside_comment(line: &str, start: usize, offsets: &[usize]) -> Option<usize> {
     if line.trim_start().starts_with('#') {
-        return true;
+        return None;
     }
     let Ok(toks) = words(line, start) else {
-        return false;
+        return offsets.first().copied();
     };
-    toks.iter()
-        .enumerate()
-        .any(|(i, t)| t.span.contains(&off) && i > 0 && toks[i - 1].text == "--comment")
+    // the spans of the `--comment` values, in order, walked along with the offsets
+    let mut values = toks
+        .windows(2)
+        .filter(|w| w[0].text == "--comment")
+        .map(|w| w[1].span.clone())
+        .peekable();
+    for &off in offsets {
+        while values.next_if(|v| v.end <= off).is_some() {}
+        if !values.peek().is_some_and(|v| v.contains(&off)) {
+            return Some(off);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
