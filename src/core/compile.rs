@@ -510,11 +510,15 @@ fn service_rules(
                 };
                 out.push(rule(m, Verdict::Log(to)));
             }
-            if let Some(conn) = svc.more.connections {
+            let conn = svc.more.connections;
+            if let Some(conn) = conn.filter(|c| !c.within_continues) {
                 let rules = (&mut *out, &mut *sets);
                 connections::over_count_rules(rules, svc, (conn, *proto), &matches, &rule);
             }
-            let mut own = vec![matches];
+            let mut own = match conn.filter(|c| c.within_continues) {
+                Some(conn) => connections::beyond_count(sets, svc, conn, matches),
+                None => vec![matches],
+            };
             for (nth, limit) in svc.more.limit.iter().enumerate() {
                 let allow = entry_is_allow(entry);
                 own = own

@@ -759,15 +759,20 @@ pub struct Limit {
     pub within_continues: bool,
 }
 
-/// An allow's `connections`: at most `max` connections at once, counted per source (IPv6
-/// sources by their first `v6_prefix` bits) or for the entry as a whole; a NEW connection
-/// beyond them gets `over` (drop, reject or port-unreachable, never continue). The kernel's
+/// An entry's `connections`: at most `max` connections at once, counted per source (IPv6
+/// sources by their first `v6_prefix` bits) or for the entry as a whole. The kernel's
 /// conntrack count (`ct count over N`, iptables' `-m connlimit --connlimit-above N`).
+/// An allow's: a NEW connection beyond them gets `over` (drop, reject or port-unreachable,
+/// never continue). A block's or a reject's (`within_continues`): the entry takes only the
+/// packets of a source (or of all) with more connections than `max`, its own included, and
+/// the rest go on to the rules after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnLimit {
     pub max: u32,
     pub per: LimitPer,
     pub over: Over,
+    /// `within = "continue"` (blocks and rejects); `over` is then unused
+    pub within_continues: bool,
 }
 
 /// The most connections `connections` takes (`max`): nft writes the count as 32 bits, but a

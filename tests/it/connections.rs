@@ -32,9 +32,19 @@ fn connection_counts_read_back_without_drift() {
     statewall(&ns, ["apply", path]).assert_ok();
     let st = status_json(&ns);
     assert_eq!(st["drift"], false, "{st}");
-    for name in ["ssh", "imap", "web", "game", "vpn"] {
+    // an allow's over-count rule and its own; a block's own rule per family; a reject's
+    // one rule for all sources
+    for (name, least) in [
+        ("ssh", 2),
+        ("imap", 2),
+        ("web", 2),
+        ("game", 2),
+        ("vpn", 2),
+        ("flood", 2),
+        ("busy", 1),
+    ] {
         let rules = rules_named(&st, name);
-        assert!(rules.len() >= 2, "{name}: {st}");
+        assert!(rules.len() >= least, "{name}: {st}");
         assert!(
             rules.iter().all(|r| r["not_understood"].is_null()),
             "{name}: {st}"
@@ -170,4 +180,36 @@ fn a_source_gets_its_count_of_open_connections_and_the_next_is_refused_while_ano
     assert_eq!(counted(&st, "web", "accept"), 2, "{st}");
     assert_eq!(st["drift"], false, "{st}");
     drop((kept, other, again, first, second));
+}
+
+/// A block with `connections = { max = 2, within = "continue" }` before an allow of the
+/// client alone: the client's third open connection is reset by the block, counted there;
+/// the backend's first is within the count, goes on past the block, and meets the final
+/// drop (the block lets it go on, it does not accept it).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn a_block_takes_the_connections_beyond_its_count_and_the_rest_go_on() {
+    let t = trio("c-beyond");
+    let _ssh = Echo::start(&t.fw, 22);
+    let policy = TempPolicy::new(
+        "c-beyond",
+        &format!(
+            "[[block]]\nname = \"crowd\"\ntcp = [22]\nafter = \"baseline\"\nwith = \"tcp-reset\"\n\
+             connections = {{ max = 2, within = \"continue\" }}\n\
+             [[allow]]\nname = \"ssh\"\ntcp = [22]\nfrom = [\"{CLIENT}/32\"]\n"
+        ),
+    );
+    statewall(&t.fw, ["apply", &policy.path()]).assert_ok();
+    let ssh = SocketAddr::from((FW_FRONT, 22));
+    let kept: Vec<TcpStream> = (0..2)
+        .map(|i| open(&t.client, CLIENT, ssh).unwrap_or_else(|p| panic!("connection {i}: {p}")))
+        .collect();
+    assert_eq!(outcome(&open(&t.client, CLIENT, ssh)), Probe::Refused);
+    let from_backend = open(&t.backend, BACKEND, SocketAddr::from((FW_BACK, 22)));
+    assert_eq!(outcome(&from_backend), Probe::TimedOut);
+    let st = status_json(&t.fw);
+    assert_eq!(counted(&st, "crowd", "reject"), 1, "{st}");
+    assert_eq!(counted(&st, "ssh", "accept"), 2, "{st}");
+    assert_eq!(st["drift"], false, "{st}");
+    drop(kept);
 }

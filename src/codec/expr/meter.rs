@@ -235,14 +235,16 @@ mod tests {
             "../../../tests/data/policy/ok-connections.toml"
         ));
         let count = |f: fn(&Match) -> bool| want.iter().filter(|(_, m, _)| m.iter().any(f)).count();
+        // the allow "web" and the reject "busy" count for the entry as a whole; the block
+        // "flood" and the other allows per source, a rule per family they can match
         assert_eq!(
             count(|m| matches!(m, Match::CtCount { .. })),
-            1,
+            2,
             "{want:#?}"
         );
         assert_eq!(
             count(|m| matches!(m, Match::ConnMeter { .. })),
-            6,
+            8,
             "{want:#?}"
         );
     }

@@ -1,7 +1,8 @@
-//! An allow's `connections`: before the allow's own rule, the rule that refuses a NEW
-//! connection beyond the count (`ct count over 3`, per source a connection list per address
-//! in the entry's own set: `add @conn4_<name> { ip saddr ct count over 3 }`), verdict drop or
-//! reject.
+//! An entry's `connections`. An allow's: before the allow's own rule, the rule that refuses
+//! a NEW connection beyond the count (`ct count over 3`, per source a connection list per
+//! address in the entry's own set: `add @conn4_<name> { ip saddr ct count over 3 }`), verdict
+//! drop or reject. A block's or a reject's (`within = "continue"`): the count in the entry's
+//! own rules, which then take only the packets beyond it.
 
 use super::limits::with_count;
 use crate::core::model::{ConnLimit, IcmpReject, Over, Service};
@@ -30,7 +31,28 @@ pub(super) fn over_count_rules(
         .copied()
         .collect();
     m.push(Match::CtState(CtStates(CtStates::NEW)));
-    let mut counter = |fam: Option<(bool, u8)>| match fam {
+    for m in with_count(m, conn.per, &mut |fam| counter(svc, conn, fam, sets)) {
+        out.push(rule(m, over));
+    }
+}
+
+/// The own rules of a block or a reject whose `connections` says `within = "continue"`:
+/// `matches` with the count (one rule for the entry as a whole, or per source one per
+/// family), so that they take only the packets of sources beyond it. Every packet that
+/// reaches the count adds its connection to it, as `-m connlimit` does.
+pub(super) fn beyond_count(
+    sets: &mut Vec<Set>,
+    svc: &Service,
+    conn: ConnLimit,
+    matches: Vec<Match>,
+) -> Vec<Vec<Match>> {
+    with_count(matches, conn.per, &mut |fam| counter(svc, conn, fam, sets))
+}
+
+/// The match that counts connections: for the entry as a whole (`fam` None), or per source
+/// of family `fam` (`Some((v6, prefix))`, in the entry's connection set of that family).
+fn counter(svc: &Service, conn: ConnLimit, fam: Option<(bool, u8)>, sets: &mut Vec<Set>) -> Match {
+    match fam {
         None => Match::CtCount { max: conn.max },
         Some((v6, prefix)) => {
             conn_set(svc, v6, sets);
@@ -40,9 +62,6 @@ pub(super) fn over_count_rules(
                 max: conn.max,
             }
         }
-    };
-    for m in with_count(m, conn.per, &mut counter) {
-        out.push(rule(m, over));
     }
 }
 

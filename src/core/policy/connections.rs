@@ -1,10 +1,18 @@
-//! An allow's `connections`: how many connections it lets in at once, per source or in all
-//! (the kernel's conntrack count: nft's `ct count over N`, iptables' `-m connlimit`).
+//! An entry's `connections`: how many connections an allow lets in at once, per source or
+//! in all (the kernel's conntrack count: nft's `ct count over N`, iptables' `-m connlimit`).
 //!
 //! ```toml
 //! connections = 3                                   # per source; a 4th NEW one is dropped
 //! connections = { max = 3, per = "source", ipv6_prefix = 64, over = "reject" }
 //! connections = { max = 200, per = "entry" }        # all sources together
+//! ```
+//!
+//! On a block or a reject, `within = "continue"`: the entry takes only the packets of a
+//! source with more connections than `max` (its own counted), and the rest go on — iptables'
+//! `-m connlimit --connlimit-above N -j DROP` where no ACCEPT of the same packets follows.
+//!
+//! ```toml
+//! connections = { max = 50, within = "continue" }   # a block of sources beyond 50
 //! ```
 
 use std::ops::Range;
@@ -34,6 +42,7 @@ impl Checker<'_> {
                         v6_prefix: V6_PREFIX_DEFAULT,
                     },
                     over: Over::Drop,
+                    within_continues: false,
                 });
             }
             DeValue::Table(t) => t,
@@ -49,6 +58,7 @@ impl Checker<'_> {
         let (mut max, mut per_source, mut prefix, mut over) = (None, true, None, Over::Drop);
         let mut ok = true;
         let mut prefix_span = None;
+        let (mut within_continues, mut over_span) = (false, None);
         for (k, v) in table.iter() {
             match k.get_ref().as_ref() {
                 "max" => {
@@ -64,8 +74,13 @@ impl Checker<'_> {
                     prefix_span = Some(k.span());
                     ok &= prefix.is_some();
                 }
+                "within" => match self.choice("within", v, &["continue"]) {
+                    Some(_) => within_continues = true,
+                    None => ok = false,
+                },
                 "over" => match self.choice("over", v, &["drop", "reject", "port-unreachable"]) {
                     Some(o) => {
+                        over_span = Some(k.span());
                         over = match o {
                             "drop" => Over::Drop,
                             "reject" => Over::Reject,
@@ -80,7 +95,7 @@ impl Checker<'_> {
                             format!("did you mean `max`? (`{other}` is not a key of `connections`)")
                         }
                         "mask" | "prefix" => "did you mean `ipv6_prefix`?".to_string(),
-                        _ => "`connections` has max, per, ipv6_prefix and over".to_string(),
+                        _ => "`connections` has max, per, ipv6_prefix, over and (blocks and rejects) within".to_string(),
                     };
                     self.error(
                         k.span(),
@@ -112,6 +127,14 @@ impl Checker<'_> {
         if !ok {
             return None;
         }
+        if let (true, Some(s)) = (within_continues, over_span) {
+            self.error(
+                s,
+                "`over` with `within = \"continue\"`",
+                Some("with within = \"continue\" the entry takes only the packets beyond the count, and gives them the entry's own verdict (a block's drop or `with`, a reject's answer): remove `over`".into()),
+            );
+            return None;
+        }
         let per = if per_source {
             LimitPer::Source {
                 v6_prefix: prefix.map_or(V6_PREFIX_DEFAULT, |p| p as u8),
@@ -119,22 +142,38 @@ impl Checker<'_> {
         } else {
             LimitPer::Entry
         };
-        Some(ConnLimit { max, per, over })
+        Some(ConnLimit {
+            max,
+            per,
+            over,
+            within_continues,
+        })
     }
 
-    /// `connections` is an allow's, and counts the NEW connections it lets in: refused on a
-    /// reject or a block, and on an allow whose `state` leaves NEW out.
+    /// An allow's `connections` counts the NEW connections it lets in: refused on an allow
+    /// whose `state` leaves NEW out, and with `within`. A block's or a reject's takes the
+    /// packets beyond the count: it needs `within = "continue"`.
     pub(super) fn connections_fit(
         &mut self,
         kind: Kind,
-        state: Option<CtStates>,
+        (state, within): (Option<CtStates>, bool),
         at: Range<usize>,
     ) {
         if kind != Kind::Allow {
+            if !within {
+                self.error(
+                    at,
+                    format!("`connections` on a {} entry without `within = \"continue\"`", kind.key()),
+                    Some(format!("a {k} takes only the packets of sources beyond the count, and lets the rest go on: write connections = {{ max = 50, within = \"continue\" }}; or, to let at most that many in, put `connections` on the [[allow]] of these packets", k = kind.key())),
+                );
+            }
+            return;
+        }
+        if within {
             self.error(
-                at,
-                format!("`connections` on a {} entry", kind.key()),
-                Some(format!("only an allow counts the connections it lets in: a {} lets none in; put `connections` on the [[allow]] of these packets (a NEW connection beyond the count gets its `over`)", kind.key())),
+                at.clone(),
+                "`within = \"continue\"` in an allow's `connections`",
+                Some("an allow lets in the connections within the count and gives those beyond it `over`; an entry that takes only what is beyond the count and lets the rest go on is a block or a reject".into()),
             );
             return;
         }
@@ -170,7 +209,8 @@ mod tests {
             Some(ConnLimit {
                 max: 3,
                 per: per(64),
-                over: Over::Drop
+                over: Over::Drop,
+                within_continues: false,
             })
         );
         assert_eq!(
@@ -178,7 +218,8 @@ mod tests {
             Some(ConnLimit {
                 max: 200,
                 per: LimitPer::Entry,
-                over: Over::Reject
+                over: Over::Reject,
+                within_continues: false,
             })
         );
         assert_eq!(
@@ -186,7 +227,8 @@ mod tests {
             Some(ConnLimit {
                 max: 10,
                 per: per(56),
-                over: Over::PortUnreachable
+                over: Over::PortUnreachable,
+                within_continues: false,
             })
         );
     }
@@ -209,8 +251,54 @@ mod tests {
             "`over` is one of \"drop\", \"reject\", \"port-unreachable\"",
             "`ipv6_prefix` with per = \"entry\"",
             "expected a number or a table for `connections`, found",
-            "`connections` on a reject entry",
+            "`connections` on a reject entry without `within = \"continue\"`",
             "unknown key `count` in `connections`",
+        ] {
+            assert!(msgs.iter().any(|m| m.contains(want)), "{want}: {msgs:#?}");
+        }
+    }
+
+    #[test]
+    fn a_block_or_reject_takes_what_is_beyond_the_count_with_within() {
+        let (p, d) = parse(
+            "[[block]]\nname = \"flood\"\ntcp = [80]\nafter = \"allows\"\n\
+             connections = { max = 50, within = \"continue\" }\n\
+             [[reject]]\nname = \"busy\"\nudp = [27960]\n\
+             connections = { max = 3, per = \"entry\", within = \"continue\" }\n",
+        );
+        let p = p.unwrap_or_else(|| panic!("{d:?}"));
+        assert_eq!(
+            p.block[0].service.more.connections,
+            Some(ConnLimit {
+                max: 50,
+                per: LimitPer::Source { v6_prefix: 64 },
+                over: Over::Drop,
+                within_continues: true,
+            })
+        );
+        assert_eq!(
+            p.reject[0].service.more.connections,
+            Some(ConnLimit {
+                max: 3,
+                per: LimitPer::Entry,
+                over: Over::Drop,
+                within_continues: true,
+            })
+        );
+        // within is a block's or a reject's, and says the entry's own verdict: no `over`
+        let src = "[[allow]]\nname = \"a\"\ntcp = [22]\n\
+                   connections = { max = 3, within = \"continue\" }\n\
+                   [[block]]\nname = \"b\"\ntcp = [23]\n\
+                   connections = { max = 3, within = \"continue\", over = \"reject\" }\n\
+                   [[block]]\nname = \"c\"\ntcp = [24]\nconnections = { max = 3, within = \"stop\" }\n";
+        let (p, d) = parse(src);
+        assert!(p.is_none());
+        let msgs: Vec<String> = d.iter().map(|d| d.message.clone()).collect();
+        assert_eq!(msgs.len(), 3, "{msgs:#?}");
+        for want in [
+            "`within = \"continue\"` in an allow's `connections`",
+            "`over` with `within = \"continue\"`",
+            "`within` is one of",
         ] {
             assert!(msgs.iter().any(|m| m.contains(want)), "{want}: {msgs:#?}");
         }

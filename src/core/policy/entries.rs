@@ -201,7 +201,8 @@ impl Checker<'_> {
             self.tcp_option_fits(&f.more, icmp || f.udp.mentioned, at);
         }
         if let Some(at) = f.conn_span.clone() {
-            self.connections_fit(kind, f.more.state, at);
+            let within = f.more.connections.is_some_and(|c| c.within_continues);
+            self.connections_fit(kind, (f.more.state, within), at);
         }
         if !self.tainted(&span) {
             let head = self.entry_head(&span);
