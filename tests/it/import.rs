@@ -1631,6 +1631,47 @@ fn differential_connlimit_before_the_accept_policy() {
     assert_eq!(want, [C, C, R, R], "the count held");
 }
 
+/// `-m connlimit` guards (`ok-connlimit-guard.rules`): a REJECT before the established accept
+/// (it sees every packet), one with host-prohibited, one counting all sources together
+/// before an ACCEPT of a network, and a DROP before a wider ACCEPT: each a block or reject
+/// that takes the connections beyond its count and lets the rest go on. Connections kept
+/// open from the two clients: the same answers as through iptables-restore of the file.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_connlimit_guards() {
+    use crate::support::Probe::{Connected as C, Refused as R, TimedOut as T};
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps = [
+        (c, 25),
+        (c, 25),
+        (c, 25),
+        (o, 25),
+        (c, 8080),
+        (c, 8080),
+        (o, 8080),
+        (c, 80),
+        (o, 80),
+        (c, 80),
+        (c, 443),
+        (c, 443),
+        (o, 443),
+        (c, 8443),
+    ];
+    let files = ("ok-connlimit-guard.rules", None);
+    let want = held_connections("d-clg", files, &steps);
+    let unreachable = want[5].clone();
+    assert!(
+        // EHOSTUNREACH ("No route to host"), as host-prohibited answers
+        matches!(&unreachable, crate::support::Probe::Other(e) if e.contains("os error 113")),
+        "host-prohibited: {unreachable}"
+    );
+    assert_eq!(
+        want,
+        [C, C, R, C, C, unreachable, C, C, C, R, C, T, C, C],
+        "the counts held"
+    );
+}
+
 /// A limited ICMP accept after the ESTABLISHED,RELATED accept in a chain read in the file's
 /// order (`ok-limit-after-established.rules`): its allow takes NEW connections; the same
 /// verdicts as iptables-restore of the file, probe for probe.
@@ -1665,6 +1706,30 @@ fn differential_recent_guard_reached_by_nested_ways() {
     let (want, _) = replay("d-rnw", "ok-recent-nested-ways.rules", &[8080], &steps);
     use Verdict::{Connected as C, TimedOut as T};
     assert_eq!(want, [C, C, C, C, T, T], "{want:?}");
+}
+
+/// `-m recent` checks that guard no allow (`ok-recent-guard.rules`): a DROP after its
+/// `--set` and a REJECT before it, each followed by an ACCEPT of one network only. A burst
+/// from each client to each port, one after another, to iptables-restore of the file and to
+/// statewall's import: the same answers (the third of each source's burst dropped or reset,
+/// the other source's first let through to the ACCEPT).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_recent_guards_without_their_allow() {
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps = [
+        (c, 8080),
+        (c, 8080),
+        (c, 8080),
+        (o, 8080),
+        (c, 8443),
+        (c, 8443),
+        (c, 8443),
+        (o, 8443),
+    ];
+    let (want, _) = replay("d-rg", "ok-recent-guard.rules", &[8080, 8443], &steps);
+    use Verdict::{Connected as C, Refused as R, TimedOut as T};
+    assert_eq!(want, [C, C, T, C, C, C, R, C], "{want:?}");
 }
 
 /// The port-scan trap with an INVALID drop only the IPv4 file has

@@ -11,12 +11,19 @@
 //! family, as iptables and ip6tables each keep their own); an IPv6 mask is the `ipv6_prefix`.
 //!
 //! Both count the connections of the source address, the packet's own included, and match
-//! when there are more than the count (the kernel's `nf_conncount` under both). Everything
-//! else is refused where written: `--connlimit-upto` (or `!` above: a match of the
-//! connections within the count), `--connlimit-daddr` (a count per destination), an IPv4
-//! `--connlimit-mask` from 1 to 31 (a count per network), a rule that
-//! also sees packets of connections already accepted, and one whose packets' next rule is
-//! not an ACCEPT with the same matches.
+//! when there are more than the count (the kernel's `nf_conncount` under both).
+//!
+//! A DROP or REJECT with a count that no such ACCEPT follows — or that also sees packets of
+//! connections already accepted (an allow's count is of NEW connections), or answers with
+//! another reject than an allow's `over` gives — is a guard: a block (or reject) in its
+//! place with `connections = { max = N, …, within = "continue" }`, which takes only the
+//! packets of sources beyond the count and lets the rest go on, as the rule does. Every
+//! packet that reaches it adds its connection to the count, as in the file, so it keeps its
+//! place among the rules it shares packets with (as a rate guard does).
+//!
+//! Everything else is refused where written: `--connlimit-upto` (or `!` above: a match of
+//! the connections within the count), `--connlimit-daddr` (a count per destination), an
+//! IPv4 `--connlimit-mask` from 1 to 31 (a count per network), an ACCEPT with a count.
 
 use std::ops::Range;
 
@@ -101,7 +108,7 @@ impl Parser<'_> {
 
 impl Analyser<'_> {
     /// A `-m connlimit` rule at `flat[p]`: the allow of the same matches right after it gets
-    /// its count as `connections`, and the rule goes; anything else refused.
+    /// its count as `connections`, and the rule goes; without one, a guard (module doc).
     pub(super) fn connlimit_pair(
         &mut self,
         flat: &mut [Flat],
@@ -115,7 +122,7 @@ impl Analyser<'_> {
         // a refused rule is taken out, so that it causes no ordering error of its own
         gone[p] = true;
         let refuse = |cx: &mut Self, why: String| {
-            cx.error(r.span.clone(), "a `-m connlimit` rule statewall cannot map", format!("{why}; statewall maps `-m connlimit --connlimit-above N` (per source address; with `--connlimit-mask 0`, all sources together) on a DROP or REJECT right before the ACCEPT of the same connections: that allow's `connections = {{ max = N }}`"));
+            cx.error(r.span.clone(), "a `-m connlimit` rule statewall cannot map", format!("{why}; statewall maps `-m connlimit --connlimit-above N` (per source address; with `--connlimit-mask 0`, all sources together) on a DROP or REJECT: right before the ACCEPT of the same connections, that allow's `connections = {{ max = N }}`; elsewhere a block or reject of the sources beyond the count, `connections = {{ max = N, within = \"continue\" }}`"));
         };
         if let Some(o) = opts.other.first() {
             return refuse(self, format!("it says {o}"));
@@ -134,20 +141,8 @@ impl Analyser<'_> {
                 format!("it needs --connlimit-above N, N from 1 to {CONN_MAX}"),
             );
         };
-        let statewall_reject = if cond.proto == Some(6) {
-            RejectKind::TcpReset
-        } else {
-            RejectKind::Icmp(IcmpReject::PortUnreachable)
-        };
-        let over = match flat[p].verdict {
-            Verdict::Drop => "drop",
-            Verdict::Reject(k) if k == statewall_reject => "reject",
-            Verdict::Reject(RejectKind::Icmp(IcmpReject::PortUnreachable)) => "port-unreachable",
-            Verdict::Reject(_) => return refuse(self, "it rejects with an answer statewall's over-count reject does not give (a tcp reset, or port unreachable)".into()),
-            Verdict::Accept => return refuse(self, "it accepts (statewall refuses what exceeds the count, and lets in what the allow matches)".into()),
-        };
-        if !self.new_only(flat, p, &cond) {
-            return refuse(self, "it also sees packets of connections already accepted (no `--state NEW`, no ESTABLISHED,RELATED accept before it), so iptables stops those beyond the count too, where statewall refuses NEW connections only".into());
+        if flat[p].verdict == Verdict::Accept {
+            return refuse(self, "it accepts (statewall refuses what exceeds the count, and lets in what the allow matches)".into());
         }
         let next = Self::next_deciding(flat, p, &cond);
         let q = next.filter(|&q| {
@@ -160,42 +155,47 @@ impl Analyser<'_> {
         // (or the ACCEPT policy), the rule itself becomes the allow: what it does not
         // reject is accepted anyway
         let wider = self.accepted_after(flat, p + 1, &cond, fin);
-        let q = match q {
-            None if wider => {
-                gone[p] = false;
-                flat[p].verdict = Verdict::Accept;
-                Some(p)
-            }
-            q => q,
-        };
-        let Some(q) = q else {
-            let what = match next {
-                Some(n) => format!("line {}", self.rules[flat[n].rule].line),
-                None => "the chain's final rule".into(),
-            };
-            return refuse(
-                self,
-                format!(
-                    "the next rule for these packets ({what}) is not an ACCEPT with the same matches, so the count guards no allow"
-                ),
-            );
-        };
-        // iptables counts whole addresses unless a mask says otherwise, IPv6 ones too
-        let (per, each) = if opts.all {
-            // one count per rule, as iptables and ip6tables each keep their own
-            flat[q].extra.global = true;
-            (
-                "per = \"entry\"".to_string(),
-                "from all sources together".to_string(),
-            )
+        let statewall_reject = if cond.proto == Some(6) {
+            RejectKind::TcpReset
         } else {
-            let prefix = opts.v6_prefix.unwrap_or(128);
-            let each = if prefix == 128 {
-                "from each source address".to_string()
-            } else {
-                format!("from each IPv6 /{prefix} network")
-            };
-            (format!("per = \"source\", ipv6_prefix = {prefix}"), each)
+            RejectKind::Icmp(IcmpReject::PortUnreachable)
+        };
+        // what an allow's `connections` gives a NEW connection beyond the count
+        let over = match flat[p].verdict {
+            Verdict::Drop => Some("drop"),
+            Verdict::Reject(k) if k == statewall_reject => Some("reject"),
+            Verdict::Reject(RejectKind::Icmp(IcmpReject::PortUnreachable)) => {
+                Some("port-unreachable")
+            }
+            Verdict::Reject(_) | Verdict::Accept => None,
+        };
+        // an allow's count is of NEW connections: a rule that also sees the packets of
+        // connections already accepted (or answers otherwise, or has no allow after it) is
+        // a guard in its place
+        let why = if over.is_none() {
+            "it answers with a reject an allow's `connections` does not give"
+        } else if q.is_none() && !wider {
+            "no ACCEPT of the same connections follows it"
+        } else if !self.new_only(flat, p, &cond) {
+            "it also sees packets of connections already accepted"
+        } else {
+            ""
+        };
+        let Some(over) = over.filter(|_| why.is_empty()) else {
+            gone[p] = false;
+            return self.connlimit_guard(flat, p, (&opts, max), why);
+        };
+        // no allow right after it: every later rule for these packets accepts (`wider`)
+        let q = q.unwrap_or_else(|| {
+            gone[p] = false;
+            flat[p].verdict = Verdict::Accept;
+            p
+        });
+        let (per, prefix) = opts.per(&mut flat[q]);
+        let each = match prefix {
+            None => "from all sources together".to_string(),
+            Some(128) => "from each source address".to_string(),
+            Some(n) => format!("from each IPv6 /{n} network"),
         };
         flat[q].extra.connections = Some(format!("{{ max = {max}, {per}, over = \"{over}\" }}"));
         let (cl, al) = (r.line, self.rules[flat[q].rule].line);
@@ -205,6 +205,49 @@ impl Analyser<'_> {
             format!("the `connections` of line {al}'s allow")
         };
         self.notes.push(format!("line {cl}: `{}` becomes {whose}: at most {max} connections at once {each}, a NEW one beyond them {}", shorten(&r.text, 80), if over == "drop" { "dropped" } else { "rejected" }));
+    }
+}
+
+impl Analyser<'_> {
+    /// The `-m connlimit` DROP or REJECT at `flat[p]` that guards no allow: it stays, as a
+    /// block (or reject) that takes only the packets of sources beyond the count.
+    fn connlimit_guard(
+        &mut self,
+        flat: &mut [Flat],
+        p: usize,
+        (opts, max): (&ConnOpts, u32),
+        why: &str,
+    ) {
+        let r = &self.rules[flat[p].rule];
+        let (per, prefix) = opts.per(&mut flat[p]);
+        let each = match prefix {
+            None => "when all sources together have".to_string(),
+            Some(128) => "whose source address has".to_string(),
+            Some(n) => format!("whose IPv6 /{n} network has"),
+        };
+        flat[p].extra.connections =
+            Some(format!("{{ max = {max}, {per}, within = \"continue\" }}"));
+        // every packet it meets adds its connection to the count: its place is kept exactly
+        flat[p].extra.guard = true;
+        self.notes.push(format!("line {}: `{}` is a guard ({why}): its entry takes only a packet {each} more than {max} connections, its own counted (`connections` with `within = \"continue\"`), and the rest go on to the rules after it, as in the file", r.line, shorten(&r.text, 80)));
+    }
+}
+
+impl ConnOpts {
+    /// Whose connections the count counts, as the policy says it (`per = …`), and the
+    /// IPv6 prefix of a source (None: all sources together, for which `entry` is marked
+    /// global: one count per rule and family, as iptables and ip6tables each keep their
+    /// own). iptables counts whole addresses unless a mask says otherwise, IPv6 ones too.
+    fn per(&self, entry: &mut Flat) -> (String, Option<u8>) {
+        if self.all {
+            entry.extra.global = true;
+            return ("per = \"entry\"".into(), None);
+        }
+        let prefix = self.v6_prefix.unwrap_or(128);
+        (
+            format!("per = \"source\", ipv6_prefix = {prefix}"),
+            Some(prefix),
+        )
     }
 }
 

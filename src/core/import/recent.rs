@@ -118,6 +118,9 @@ impl Analyser<'_> {
             let from = if set_first { p } else { set.at - 1 };
             match self.guarded_allow(flat, (p, from.max(p)), (&rec, fin)) {
                 Ok(found) => found,
+                // no allow of these connections right after it: a guard in its place, when
+                // the `--set` is a rule of its own beside it
+                Err(_) if si.is_some() => (p, ""),
                 Err(why) => return refuse(self, why),
             }
         };
@@ -126,6 +129,18 @@ impl Analyser<'_> {
         let rate = format!("{allowed}/{seconds}s");
         if let Err(why) = Rate::parse(&rate) {
             return refuse(self, format!("{rate}: {why}"));
+        }
+        if over.is_empty() {
+            used[si.expect("a guard's `--set` is a rule")] = true;
+            gone[p] = false;
+            flat[p].extra.limit.push(format!(
+                "{{ rate = \"{rate}\", per = \"source\", ipv6_prefix = 128, within = \"continue\" }}"
+            ));
+            // it takes tokens for what it meets: its place is kept exactly
+            flat[p].extra.guard = true;
+            let (sl, ul) = (self.rules[set.rule].line, r.line);
+            self.notes.push(format!("lines {}-{}: `-m recent` (at most {allowed} NEW connections per source in any {seconds} s) guards no allow (no ACCEPT of the same connections right after it): it becomes a {} of what exceeds a per-source limit of {rate} (`within = \"continue\"`), in its place, and what is within goes on to the rules after it, as in the file; statewall's token bucket lets {allowed} through at once, then one every {} s as it refills, where `recent` counts a sliding window{}", sl.min(ul), sl.max(ul), if flat[p].verdict == Verdict::Drop { "block" } else { "reject" }, every(seconds, allowed), if rec.rttl { "; `--rttl` is not kept" } else { "" }));
+            return;
         }
         match si {
             Some(si) => used[si] = true,

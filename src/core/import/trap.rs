@@ -256,7 +256,18 @@ impl Analyser<'_> {
                 || (*rank == Rank::Reject && f.extra.from_set.is_some());
             if unplaced && f.extra.guard {
                 let r = &self.rules[f.rule];
-                self.error(r.span.clone(), "a rate guard that no block place keeps", "it takes a token for every packet it meets and drops what exceeds its rate, so it must meet exactly the packets it meets in the file: statewall keeps it as a `[[block]]`, and no block place keeps what every rule decides here; reorder the file so that it comes before the rules it would swap with");
+                let (what, how) = if f.extra.connections.is_some() {
+                    (
+                        "a connection-count guard",
+                        "it counts the connection of every packet it meets and drops what is beyond its count",
+                    )
+                } else {
+                    (
+                        "a rate guard",
+                        "it takes a token for every packet it meets and drops what exceeds its rate",
+                    )
+                };
+                self.error(r.span.clone(), format!("{what} that no block place keeps"), format!("{how}, so it must meet exactly the packets it meets in the file: statewall keeps it as a `[[block]]`, and no block place keeps what every rule decides here; reorder the file so that it comes before the rules it would swap with"));
             } else if unplaced {
                 let r = &self.rules[f.rule];
                 self.error(r.span.clone(), "a rule of the port-scan trap that no block place keeps", "its list must change (or be checked) exactly where the file does it: statewall keeps a feeding DROP and every check as a `[[block]]`, and no block place keeps what every rule decides here; reorder the file so that the check comes before the rules it would swap with");
@@ -283,12 +294,14 @@ impl Analyser<'_> {
             });
             if let Some((i, _)) = swapped {
                 let (a, b) = (&self.rules[fj.rule], &self.rules[ranked[i].1.rule]);
-                let what = if fj.extra.guard {
+                let what = if fj.extra.guard && fj.extra.connections.is_some() {
+                    "this connection-count guard"
+                } else if fj.extra.guard {
                     "this rate guard"
                 } else {
                     "this rule of the port-scan trap"
                 };
-                self.error(a.span.clone(), format!("{what} would change places with line {}", b.line), "statewall's chain has a fixed order (blocks, established, invalid, loopback, icmp, allows with blocks among them, rejects, final), and a rule that puts sources on a list, renews them there, or takes tokens of a rate, must meet exactly the packets it meets in the file; reorder the file so that the two rules keep statewall's order, or make them disjoint");
+                self.error(a.span.clone(), format!("{what} would change places with line {}", b.line), "statewall's chain has a fixed order (blocks, established, invalid, loopback, icmp, allows with blocks among them, rejects, final), and a rule that puts sources on a list, renews them there, takes tokens of a rate or counts connections, must meet exactly the packets it meets in the file; reorder the file so that the two rules keep statewall's order, or make them disjoint");
             }
         }
     }
