@@ -179,6 +179,8 @@ pub(super) fn analyse(
     let tables = p.parse();
     let mut diags = p.diags;
     undeclared(src, &tables, &mut diags);
+    let mut notes = Notes::default();
+    drops_elsewhere(src, &tables, &mut diags, &mut notes);
     if diags.is_empty() {
         says_something(src, &tables, &mut diags);
     }
@@ -191,7 +193,6 @@ pub(super) fn analyse(
         mut rules,
         ..
     } = tables;
-    let mut notes = Notes::default();
     other_icmp(fam, &rules, &mut notes);
     matches_nothing(&mut rules, &mut notes);
     fragments(src, &mut rules, &mut diags, &mut notes);
@@ -453,6 +454,46 @@ fn says_something(src: &str, tables: &Tables, diags: &mut Diags) {
             )
             .with_help(help),
         );
+    }
+}
+
+/// The DROP policies of nat, mangle, raw and security chains. statewall leaves those tables
+/// alone, so it takes one only where it changes nothing: where the filter table drops every
+/// packet of the hooks that chain sees already (its built-in chains there have policy DROP
+/// and no rule — a file that turns a family off in every table); else refused where written.
+fn drops_elsewhere(src: &str, tables: &Tables, diags: &mut Diags, notes: &mut Notes) {
+    let (mut quiet, mut filter) = (Vec::new(), Vec::new());
+    for (table, chain, span) in &tables.other_drops {
+        let seen: &[&str] = match chain.as_str() {
+            "PREROUTING" => &["INPUT", "FORWARD"],
+            "POSTROUTING" => &["FORWARD", "OUTPUT"],
+            "INPUT" => &["INPUT"],
+            "FORWARD" => &["FORWARD"],
+            _ => &["OUTPUT"],
+        };
+        let drops_all = |c: &&str| {
+            tables.policies.get(*c).is_some_and(|(p, _)| p == "DROP")
+                && !tables.rules.iter().any(|r| r.chain == *c)
+        };
+        let open: Vec<&str> = seen.iter().filter(|c| !drops_all(c)).copied().collect();
+        if open.is_empty() {
+            let line = src[..span.start].matches('\n').count() + 1;
+            quiet.push(format!("{table} {chain} (line {line})"));
+            for c in seen {
+                if !filter.contains(c) {
+                    filter.push(*c);
+                }
+            }
+            continue;
+        }
+        diags.push(
+            Diagnostic::error(span.clone(), src, format!("chain {chain} of table {table} has policy DROP"))
+                .with_help(format!("statewall filters in its own table and leaves the nat, mangle, raw and security tables alone; it takes a DROP policy there only where the filter table drops every packet of that hook already (policy DROP and no rule), and its {} does not", open.join(" and "))),
+        );
+    }
+    if !quiet.is_empty() {
+        filter.sort_by_key(|c| FILTER_CHAINS.iter().position(|f| f == c));
+        notes.push(format!("the DROP policies of {} change nothing: the filter table's {} drop every packet there already (policy DROP, no rule)", quiet.join(", "), filter.join(", ")));
     }
 }
 

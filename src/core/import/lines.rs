@@ -37,6 +37,9 @@ pub(super) struct Tables {
     counts: HashMap<String, usize>,
     /// [`RULES_MAX`] was passed (said once; the rules after it are read, not kept)
     full: bool,
+    /// DROP policies of the other tables' built-in chains: (table, chain, span of the
+    /// policy word), judged once the filter table is known (`analyse.rs`)
+    pub(super) other_drops: Vec<(String, String, Range<usize>)>,
 }
 
 /// The built-in chains of the filter table.
@@ -245,11 +248,8 @@ impl<'s> Parser<'s> {
         }
         if tname != "filter" {
             if policy.text != "ACCEPT" {
-                self.err(
-                    policy.span.clone(),
-                    format!("chain {name} of table {tname} has policy {}", policy.text),
-                    "statewall filters in its own table and leaves the nat, mangle and raw tables alone; it cannot import a policy that drops there",
-                );
+                t.other_drops
+                    .push((tname.into(), name.into(), policy.span.clone()));
             }
             return;
         }
