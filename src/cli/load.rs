@@ -269,21 +269,30 @@ pub fn load(path: Option<&Path>, opts: &ImportOpts) -> Result<Loaded, CliError> 
 }
 
 /// Imports an iptables-save file (and the `--ipv6` one); problems and notes go to stderr.
-/// The most of `/etc/services` read (Debian's is 13 KB).
+/// The most of `/etc/services`, `/etc/passwd` and `/etc/group` read (Debian's services is
+/// 13 KB).
 const SERVICES_MAX: u64 = 1 << 20;
 
-/// What port names mean on this host, as iptables-restore reads them (`getservbyname` over
-/// `/etc/services`); the built-in catalogue where the file cannot be read (a minimal
-/// container).
-fn host_services() -> crate::core::services::ServiceDb {
-    use crate::core::services::ServiceDb;
-    match read_bounded(Path::new("/etc/services"), SERVICES_MAX, "a services file") {
-        Ok(text) => ServiceDb::parse(&text),
+/// What port, user and group names mean on this host, as iptables-restore reads them
+/// (`getservbyname` over `/etc/services`, `getpwnam` and `getgrnam` over `/etc/passwd` and
+/// `/etc/group`); the built-in catalogue of ports where the services file cannot be read (a
+/// minimal container), and no user or group names where theirs cannot.
+fn host_services() -> crate::core::services::NameDb {
+    use crate::core::services::NameDb;
+    let db = match read_bounded(Path::new("/etc/services"), SERVICES_MAX, "a services file") {
+        Ok(text) => NameDb::parse(&text),
         Err(why) => {
             tracing::debug!("/etc/services: {why}; port names as statewall's catalogue says");
-            ServiceDb::builtin()
+            NameDb::builtin()
         }
-    }
+    };
+    let read = |path: &str| {
+        read_bounded(Path::new(path), SERVICES_MAX, "a user or group file").unwrap_or_else(|why| {
+            tracing::debug!("{path}: {why}; no names of it are known");
+            String::new()
+        })
+    };
+    db.with_ids(&read("/etc/passwd"), &read("/etc/group"))
 }
 
 pub fn imported(path: &Path, src: &str, opts: &ImportOpts) -> Result<import::Imported, CliError> {

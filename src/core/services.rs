@@ -121,21 +121,26 @@ pub fn entry_name(proto: u8, port: u16) -> Option<&'static str> {
         .map(|k| k.name)
 }
 
-/// A services database in `/etc/services` form (`name port/proto [aliases…] [# comment]`):
-/// what iptables reads a port name with (`getservbyname`), so the importer gives a name in
-/// an iptables-save file the port iptables-restore on the same host gives it. The CLI reads
-/// the host's file; without one, [`ServiceDb::builtin`] (the catalogue above).
+/// The names an iptables-save file may use for numbers, as iptables-restore on the same host
+/// reads them: a services database in `/etc/services` form (`name port/proto [aliases…] [#
+/// comment]`, what `getservbyname` reads a port name with), and the users and groups of
+/// `/etc/passwd` and `/etc/group` (what `getpwnam`/`getgrnam` read `--uid-owner root` with).
+/// The CLI reads the host's files; without them, [`NameDb::builtin`] (the catalogue above,
+/// and no user or group names).
 #[derive(Debug, Clone, Default)]
-pub struct ServiceDb {
+pub struct NameDb {
     /// name (and alias) → its tcp and udp port
     ports: std::collections::HashMap<String, [Option<u16>; 2]>,
+    /// user name → uid, group name → gid
+    users: std::collections::HashMap<String, u32>,
+    groups: std::collections::HashMap<String, u32>,
 }
 
-impl ServiceDb {
+impl NameDb {
     /// The lines of an `/etc/services` text; a line that is not `name port/proto …` says
     /// nothing (as for the C library). The first line for a name and protocol counts.
-    pub fn parse(text: &str) -> ServiceDb {
-        let mut db = ServiceDb::default();
+    pub fn parse(text: &str) -> NameDb {
+        let mut db = NameDb::default();
         for line in text.lines() {
             let line = line.split('#').next().unwrap_or("");
             let mut w = line.split_whitespace();
@@ -156,10 +161,41 @@ impl ServiceDb {
         db
     }
 
+    /// `db` with the users of an `/etc/passwd` text and the groups of an `/etc/group` text
+    /// (`name:password:id:…`); a line that is not that form says nothing, and the first line
+    /// for a name counts (as for the C library's files).
+    pub fn with_ids(mut self, passwd: &str, group: &str) -> NameDb {
+        for (text, map) in [(passwd, &mut self.users), (group, &mut self.groups)] {
+            for line in text.lines() {
+                let mut f = line.split(':');
+                let (Some(name), Some(_), Some(id)) = (f.next(), f.next(), f.next()) else {
+                    continue;
+                };
+                let Ok(id) = id.parse::<u32>() else {
+                    continue;
+                };
+                if !name.is_empty() && !name.starts_with(['#', '+', '-']) {
+                    map.entry(name.to_string()).or_insert(id);
+                }
+            }
+        }
+        self
+    }
+
+    /// The uid of user `name` (`gid`: the gid of group `name`), as `getpwnam` (`getgrnam`)
+    /// over the files gives it.
+    pub fn id(&self, name: &str, gid: bool) -> Option<u32> {
+        if gid {
+            self.groups.get(name).copied()
+        } else {
+            self.users.get(name).copied()
+        }
+    }
+
     /// The catalogue's names (every row, as iptables would know them from a usual
     /// `/etc/services`).
-    pub fn builtin() -> ServiceDb {
-        let mut db = ServiceDb::default();
+    pub fn builtin() -> NameDb {
+        let mut db = NameDb::default();
         for k in SERVICES {
             for p in k.protos {
                 let i = match p {
@@ -197,8 +233,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn users_and_groups_read_as_getpwnam_does() {
+        let db = NameDb::default().with_ids(
+            "root:x:0:0:root:/root:/bin/bash\n# a comment\nbroken line\n\
+             debian-tor:x:107:113::/var/lib/tor:/bin/false\nroot:x:5:5::/:/bin/sh\n\
+             +nis:::\nodd:x:not-a-number:1::/:\n",
+            "root:x:0:\nwww-data:x:33:\n",
+        );
+        assert_eq!(db.id("root", false), Some(0));
+        assert_eq!(db.id("debian-tor", false), Some(107));
+        assert_eq!(db.id("odd", false), None);
+        assert_eq!(db.id("+nis", false), None);
+        assert_eq!(db.id("www-data", true), Some(33));
+        assert_eq!(db.id("www-data", false), None);
+        assert_eq!(NameDb::builtin().id("root", false), None);
+    }
+
+    #[test]
     fn a_services_file_reads_as_getservbyname_does() {
-        let db = ServiceDb::parse(
+        let db = NameDb::parse(
             "# comment\nsnmp\t\t161/tcp\t\t\t\t# SNMP\nsnmp\t\t161/udp\nhttp\t80/tcp\twww # web\nbad line\nx 99999/tcp\ny 7/sctp\nhttp 81/tcp\nsyslog 514/udp\n",
         );
         assert_eq!(db.port("snmp", Some(17)), Some(161));
@@ -210,7 +263,7 @@ mod tests {
         assert_eq!(db.port("HTTP", Some(6)), None, "case-sensitive");
         assert_eq!(db.port("x", None), None);
         assert_eq!(db.port("y", None), None);
-        let b = ServiceDb::builtin();
+        let b = NameDb::builtin();
         assert_eq!(b.port("ssh", Some(6)), Some(22));
         assert_eq!(b.port("domain", Some(17)), Some(53));
         assert_eq!(b.port("ftp", Some(6)), Some(21));

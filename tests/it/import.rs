@@ -32,11 +32,15 @@ fn outcome(name: &str, src: &str, src6: Option<(&str, &str)>) -> (String, bool) 
         (None, true) => Ipv6::Unspecified,
         (None, false) => Ipv6::Mirror,
     };
-    // port names as the CLI (and iptables-restore) reads them: the host's /etc/services
+    // port, user and group names as the CLI (and iptables-restore) reads them: the host's
+    // /etc/services, /etc/passwd and /etc/group (the goldens name root only, which every
+    // host has)
     let services = match std::fs::read_to_string("/etc/services") {
-        Ok(text) => statewall::core::services::ServiceDb::parse(&text),
-        Err(_) => statewall::core::services::ServiceDb::builtin(),
+        Ok(text) => statewall::core::services::NameDb::parse(&text),
+        Err(_) => statewall::core::services::NameDb::builtin(),
     };
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let services = services.with_ids(&read("/etc/passwd"), &read("/etc/group"));
     match import::import_with(src, src6.map(|(_, s)| s), mode, &services) {
         Ok(i) => {
             let mut out = i.toml.clone();

@@ -13,7 +13,7 @@ use super::notes::Notes;
 use super::rule::{IptRule, RejectKind, Target};
 use crate::core::diag::{Diagnostic, Diags, shorten};
 use crate::core::plan::CtStates;
-use crate::core::services::ServiceDb;
+use crate::core::services::NameDb;
 
 /// The final rule: Some(rule) for a catch-all rule, None for the chain policy.
 pub(super) type FinalRule = (Option<usize>, Verdict);
@@ -172,7 +172,7 @@ fn other_icmp(fam: Fam, rules: &[IptRule], notes: &mut Notes) {
 pub(super) fn analyse(
     src: &str,
     fam: Fam,
-    services: &ServiceDb,
+    services: &NameDb,
     lower: Lower,
 ) -> Result<Analysis, Diags> {
     let mut p = Parser::new(src, fam, services);
@@ -180,6 +180,9 @@ pub(super) fn analyse(
     let mut diags = p.diags;
     undeclared(src, &tables, &mut diags);
     let mut notes = Notes::default();
+    for n in p.notes {
+        notes.push(n);
+    }
     drops_elsewhere(src, &tables, &mut diags, &mut notes);
     if diags.is_empty() {
         says_something(src, &tables, &mut diags);
@@ -582,7 +585,7 @@ mod tests {
     #[test]
     fn a_file_that_says_nothing_about_input_is_refused() {
         let refused = |src: &str| {
-            let d = analyse(src, Fam::V4, &ServiceDb::builtin(), Lower::default()).unwrap_err();
+            let d = analyse(src, Fam::V4, &NameDb::builtin(), Lower::default()).unwrap_err();
             (d[0].message.clone(), d[0].loc.line)
         };
         assert_eq!(
@@ -608,7 +611,7 @@ mod tests {
             analyse(
                 "*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n",
                 Fam::V4,
-                &ServiceDb::builtin(),
+                &NameDb::builtin(),
                 Lower::default()
             )
             .is_ok()
@@ -617,7 +620,7 @@ mod tests {
             analyse(
                 "*filter\n-A INPUT -j DROP\nCOMMIT\n",
                 Fam::V4,
-                &ServiceDb::builtin(),
+                &NameDb::builtin(),
                 Lower::default()
             )
             .is_ok()
@@ -627,7 +630,7 @@ mod tests {
     #[test]
     fn the_first_catch_all_ends_the_chain() {
         let src = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT\n-A INPUT -p tcp --dport 22 -j ACCEPT\n-A INPUT -j DROP\n-A INPUT -p tcp --dport 80 -j ACCEPT\nCOMMIT\n";
-        let a = analyse(src, Fam::V4, &ServiceDb::builtin(), Lower::default()).unwrap();
+        let a = analyse(src, Fam::V4, &NameDb::builtin(), Lower::default()).unwrap();
         let notes: Vec<&String> = a.notes.iter().collect();
         assert!(
             notes[0].starts_with(

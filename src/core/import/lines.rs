@@ -8,7 +8,7 @@ use super::Fam;
 use super::lex::{LexError, Tok, WORD_MAX, WORDS_MAX, words};
 use super::rule::IptRule;
 use crate::core::diag::{Diagnostic, Diags, loc_of, shorten};
-use crate::core::services::ServiceDb;
+use crate::core::services::NameDb;
 
 /// The most characters of a rule's line that notes, comments and messages quote.
 pub(super) const QUOTED_MAX: usize = 200;
@@ -62,16 +62,19 @@ pub(super) struct Parser<'s> {
     pub(super) src: &'s str,
     pub(super) fam: Fam,
     pub(super) diags: Diags,
-    /// what port names mean (`--dport snmp`)
-    pub(super) services: &'s ServiceDb,
+    /// what the import should say of what it read (a name read as this host reads it)
+    pub(super) notes: Vec<String>,
+    /// what port, user and group names mean (`--dport snmp`, `--uid-owner root`)
+    pub(super) services: &'s NameDb,
 }
 
 impl<'s> Parser<'s> {
-    pub(super) fn new(src: &'s str, fam: Fam, services: &'s ServiceDb) -> Self {
+    pub(super) fn new(src: &'s str, fam: Fam, services: &'s NameDb) -> Self {
         Parser {
             src,
             fam,
             diags: Diags::new(),
+            notes: Vec::new(),
             services,
         }
     }

@@ -50,7 +50,7 @@ mod values;
 use std::ops::Range;
 
 use crate::core::diag::{Diagnostic, Diags};
-use crate::core::services::ServiceDb;
+use crate::core::services::NameDb;
 use analyse::{Lower, analyse};
 use build::build;
 
@@ -132,9 +132,9 @@ impl Problems {
 }
 
 /// Imports an iptables-save text (and, with `Ipv6::File`, an ip6tables-save text `src6`).
-/// Port names mean what the catalogue says ([`ServiceDb::builtin`]); see [`import_with`].
+/// Port names mean what the catalogue says ([`NameDb::builtin`]); see [`import_with`].
 pub fn import(src: &str, src6: Option<&str>, ipv6: Ipv6) -> Result<Imported, Problems> {
-    import_with(src, src6, ipv6, &ServiceDb::builtin())
+    import_with(src, src6, ipv6, &NameDb::builtin())
 }
 
 /// [`import`], with port names (`--dport snmp`) read as `services` says: the host's
@@ -143,7 +143,7 @@ pub fn import_with(
     src: &str,
     src6: Option<&str>,
     ipv6: Ipv6,
-    services: &ServiceDb,
+    services: &NameDb,
 ) -> Result<Imported, Problems> {
     crate::core::diag::new_texts();
     let mut problems = Problems::default();

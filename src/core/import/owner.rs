@@ -1,7 +1,11 @@
 //! `-m owner [!] --uid-owner N` and `[!] --gid-owner N` (the user or group owning the socket
 //! a packet leaves from) into the condition, which become an output entry's `uid`/
-//! `except_uid` and `gid`/`except_gid`. iptables-save writes the ids as numbers; a range
-//! (`1000-1999`), a name, `--socket-exists` and `--suppl-groups` are refused with a location.
+//! `except_uid` and `gid`/`except_gid`. iptables-save writes the ids as numbers; a file
+//! written by hand may name a user or group, which is read as iptables-restore on this host
+//! reads it (`getpwnam`/`getgrnam` over `/etc/passwd` and `/etc/group`: the CLI's
+//! [`NameDb`](crate::core::services::NameDb)), the policy keeping the number, noted. A
+//! range (`1000-1999`), a name this host does not know, `--socket-exists` and
+//! `--suppl-groups` are refused with a location.
 
 use std::fmt::Write as _;
 use std::ops::Range;
@@ -47,14 +51,24 @@ impl Parser<'_> {
         let Some(v) = self.value(toks, i) else {
             return Some(None);
         };
-        let Some(id) = v.text.parse::<u32>().ok().filter(|&n| n != u32::MAX) else {
+        let number = v.text.parse::<u32>().ok();
+        let named = number
+            .is_none()
+            .then(|| self.services.id(&v.text, gid))
+            .flatten();
+        let Some(id) = number.or(named).filter(|&n| n != u32::MAX) else {
+            let what = if gid { "group" } else { "user" };
             self.err(
                 v.span.clone(),
-                format!("`{} {}`: not one user or group id", t.text, v.text),
-                "statewall's `uid` and `gid` take ids 0-4294967294 one by one, as iptables-save writes them: a name or a range (`1000-1999`) it does not map",
+                format!("`{} {}`: not one {what} id, nor a {what} of this host", t.text, v.text),
+                format!("statewall's `uid` and `gid` take ids 0-4294967294 one by one, as iptables-save writes them; a name is read as iptables-restore here reads it (/etc/passwd, /etc/group), and this host has no {what} `{}`; a range (`1000-1999`) statewall does not map", v.text),
             );
             return Some(Some(i + 2));
         };
+        if named.is_some() {
+            let line = self.src[..v.span.start].matches('\n').count() + 1;
+            self.notes.push(format!("line {line}: `{} {}` is {} {id} on this host (as iptables-restore here reads the name): the policy says the number", t.text, v.text, if gid { "gid" } else { "uid" }));
+        }
         let (pos, nots) = if gid {
             (&mut cond.gid, &mut cond.not_gids)
         } else {

@@ -78,7 +78,7 @@ pub(super) fn tcp_flag_bits(s: &str) -> Option<u8> {
 pub(super) fn parse_range(
     s: &str,
     proto: Option<u8>,
-    services: &crate::core::services::ServiceDb,
+    services: &crate::core::services::NameDb,
 ) -> Option<PortRange> {
     let p = |t: &str| t.parse::<u16>().ok().or_else(|| services.port(t, proto));
     match s.split_once(':') {
@@ -304,25 +304,21 @@ mod tests {
             parse_range(
                 "8000:8080",
                 Some(6),
-                &crate::core::services::ServiceDb::builtin()
+                &crate::core::services::NameDb::builtin()
             ),
             Some(PortRange { lo: 8000, hi: 8080 })
         );
         assert_eq!(
-            parse_range("22", Some(6), &crate::core::services::ServiceDb::builtin()),
+            parse_range("22", Some(6), &crate::core::services::NameDb::builtin()),
             Some(PortRange::single(22))
         );
         assert_eq!(
-            parse_range("0", Some(6), &crate::core::services::ServiceDb::builtin()),
+            parse_range("0", Some(6), &crate::core::services::NameDb::builtin()),
             Some(PortRange::single(0))
         );
         // `:1023` starts at 0, as iptables reads it
         assert_eq!(
-            parse_range(
-                ":1023",
-                Some(6),
-                &crate::core::services::ServiceDb::builtin()
-            ),
+            parse_range(":1023", Some(6), &crate::core::services::NameDb::builtin()),
             Some(PortRange { lo: 0, hi: 1023 })
         );
         assert_eq!(

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 fn read(line: &str, fam: Fam) -> (Option<IptRule>, Vec<String>) {
     let toks = crate::core::import::lex::words(line, 0).unwrap();
-    let db = crate::core::services::ServiceDb::builtin();
+    let db = crate::core::services::NameDb::builtin();
     let mut p = Parser::new(line, fam, &db);
     let r = p.rule(&toks, "INPUT".into(), 0..line.len(), line.into(), 1);
     (r, p.diags.into_iter().map(|d| d.message).collect())
