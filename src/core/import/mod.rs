@@ -132,13 +132,15 @@ impl Problems {
 }
 
 /// Imports an iptables-save text (and, with `Ipv6::File`, an ip6tables-save text `src6`).
-/// Port names mean what the catalogue says ([`NameDb::builtin`]); see [`import_with`].
+/// Port names mean what the catalogue says ([`NameDb::builtin`]), and no user or group name
+/// is known; see [`import_with`].
 pub fn import(src: &str, src6: Option<&str>, ipv6: Ipv6) -> Result<Imported, Problems> {
     import_with(src, src6, ipv6, &NameDb::builtin())
 }
 
-/// [`import`], with port names (`--dport snmp`) read as `services` says: the host's
-/// `/etc/services`, as iptables-restore there reads them.
+/// [`import`], with port, user and group names (`--dport snmp`, `--uid-owner root`) read as
+/// `services` says: the host's `/etc/services`, `/etc/passwd` and `/etc/group`, as
+/// iptables-restore there reads them.
 pub fn import_with(
     src: &str,
     src6: Option<&str>,
