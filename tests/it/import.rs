@@ -1637,9 +1637,10 @@ fn differential_connlimit_before_the_accept_policy() {
 
 /// `-m connlimit` guards (`ok-connlimit-guard.rules`): a REJECT before the established accept
 /// (it sees every packet), one with host-prohibited, one counting all sources together
-/// before an ACCEPT of a network, and a DROP before a wider ACCEPT: each a block or reject
-/// that takes the connections beyond its count and lets the rest go on. Connections kept
-/// open from the two clients: the same answers as through iptables-restore of the file.
+/// before an ACCEPT of a network — each a block that takes the connections beyond its count
+/// and lets the rest go on — and a DROP before a wider ACCEPT, which becomes that allow's
+/// count. Connections kept open from the two clients: the same answers as through
+/// iptables-restore of the file.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_connlimit_guards() {
