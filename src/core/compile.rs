@@ -92,7 +92,9 @@ fn untracked_too(st: CtStates, entry: Entry, body: &[Match]) -> CtStates {
     let untracked = body.iter().all(|m| match m {
         Match::Icmpv6Type { lo, hi } => lo == hi && ICMPV6_UNTRACKED.contains(lo),
         Match::Icmpv6TypeCode { ty, .. } => ICMPV6_UNTRACKED.contains(ty),
-        Match::L4Proto(_) => true,
+        // every type but some: the untracked ones among them (where excepted too, their
+        // packets are not matched anyway)
+        Match::IcmpTypeNot { .. } | Match::L4Proto(_) => true,
         _ => false,
     });
     if icmpv6 && untracked {
@@ -706,6 +708,17 @@ fn bodies(svc: &Service, sets: &mut Vec<Set>) -> Vec<(u8, Vec<Match>)> {
             Some(code) => Match::Icmpv6TypeCode { ty, code },
         };
         bodies.push((IPPROTO_ICMPV6, vec![Match::L4Proto(IPPROTO_ICMPV6), t]));
+    }
+    // exceptions: every type of the protocol but these, one `!=` each
+    for (proto, v6, nots) in [
+        (IPPROTO_ICMP, false, &m.except_icmp),
+        (IPPROTO_ICMPV6, true, &m.except_icmpv6),
+    ] {
+        if !nots.is_empty() {
+            let mut b = vec![Match::L4Proto(proto)];
+            b.extend(nots.iter().map(|&ty| Match::IcmpTypeNot { v6, ty }));
+            bodies.push((proto, b));
+        }
     }
     for &p in &m.protocol {
         bodies.push((p, vec![Match::L4Proto(p)]));

@@ -211,6 +211,9 @@ fn a_match(h: &mut Fnv, m: &Match) {
         Match::IcmpTypeCode { ty, code } => {
             h.tag(24).tag(ty).tag(code);
         }
+        Match::IcmpTypeNot { v6, ty } => {
+            h.tag(43).tag(u8::from(v6)).tag(ty);
+        }
         Match::Icmpv6TypeCode { ty, code } => {
             h.tag(25).tag(ty).tag(code);
         }

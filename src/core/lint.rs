@@ -101,6 +101,9 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         // the lint's ICMPv6 packets (neighbour and router discovery) have code 0
         Match::Icmpv6TypeCode { ty, code } => p.icmpv6_type == Some(ty) && code == 0,
         Match::IcmpTypeCode { .. } => false,
+        // an exception matches only packets of its family (an ICMPv6 one, those of the
+        // other types)
+        Match::IcmpTypeNot { v6, ty } => v6 && p.icmpv6_type.is_some_and(|t| t != ty),
         // a family check, and an exception (`!=`), match only packets of their family
         Match::NfProto { v6 } => p.src.is_ipv6() == v6,
         Match::SrcNetNot(net) => same_family(net, p.src) && !net.contains(p.src),

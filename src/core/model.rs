@@ -332,6 +332,10 @@ pub struct More {
     /// `except_tcp_sport`, `except_udp_sport`: source ports the entry does not match
     pub except_tcp_sport: Vec<PortRange>,
     pub except_udp_sport: Vec<PortRange>,
+    /// `except_icmp`, `except_icmpv6`: ICMP (ICMPv6) types the entry does not match (`icmp
+    /// type != 8`, one `!=` each); they name their protocol (every type but these)
+    pub except_icmp: Vec<u8>,
+    pub except_icmpv6: Vec<u8>,
     /// `state`: the connection states an allow matches (`ct state established,related`), in
     /// a section without the established rule; None = that section's stateless allow
     pub state: Option<crate::core::plan::CtStates>,
@@ -427,6 +431,8 @@ impl More {
             || !self.except_udp.is_empty()
             || !self.except_tcp_sport.is_empty()
             || !self.except_udp_sport.is_empty()
+            || !self.except_icmp.is_empty()
+            || !self.except_icmpv6.is_empty()
             || crate::core::exthdr::has_tcp_options(self)
     }
 }

@@ -139,6 +139,9 @@ pub enum Match {
     Record(RecordKey),
     /// `icmp type <n>` (needs `L4Proto(1)` before it)
     IcmpType(u8),
+    /// `icmp type != <t>` / `icmpv6 type != <t>`: an exception (`except_icmp`,
+    /// `except_icmpv6`; needs `L4Proto(1)` or `L4Proto(58)` before it)
+    IcmpTypeNot { v6: bool, ty: u8 },
     /// `iifname "<name>"`: the input interface's name, NUL-padded to `IFNAMSIZ` (16) bytes
     IifName([u8; 16]),
     /// `ip saddr @addr4_<name>` / `ip6 saddr @addr6_<name>`: the rule's own hash set of

@@ -258,6 +258,8 @@ fn single(m: Match) -> String {
         Match::Icmpv6Type { lo, hi } if lo == hi => format!("icmpv6 type {lo}"),
         Match::Icmpv6Type { lo, hi } => format!("icmpv6 type {lo}-{hi}"),
         Match::IcmpType(t) => format!("icmp type {}", icmp_type(t)),
+        Match::IcmpTypeNot { v6: false, ty } => format!("icmp type != {}", icmp_type(ty)),
+        Match::IcmpTypeNot { v6: true, ty } => format!("icmpv6 type != {ty}"),
         Match::IifName(name) => format!("iifname \"{}\"", ifname_of(&name)),
         // set lookups are rendered by `matches_with`, which knows the rule's name
         Match::SrcInSet { v6: false } => "ip saddr @?".to_string(),

@@ -8,6 +8,7 @@ mod fail2ban;
 mod from_file;
 mod golden;
 mod hooks;
+mod icmp_types;
 mod import;
 mod import_corpus;
 mod kernel;

@@ -12,7 +12,7 @@
 //! | `l4proto` | `L4Proto` | `meta l4proto tcp` |
 //! | `saddr` | `SrcNet`, `SrcInSet` | `ip saddr 192.0.2.0/24`, `ip6 saddr @src6_web` |
 //! | `dport` | `DstPort`, `DstPortNot`, `DstPortInSet` | `th dport 22`, `th dport != 80`, `th dport @tcp_web` |
-//! | `icmp` | `IcmpType`, `Icmpv6Type` | `icmp type 8`, `icmpv6 type 128-136` |
+//! | `icmp` | `IcmpType`, `Icmpv6Type`, `IcmpTypeNot` | `icmp type 8`, `icmpv6 type 128-136`, `icmp type != 8` |
 //! | `daddr` | `DstNet`, `DstNetNot`, `DstInSet` | `ip daddr 10.0.0.0/8`, `ip daddr != …`, `ip6 daddr @dst6_web` |
 //! | `nfproto` | `NfProto` | `meta nfproto ipv6` |
 //! | `oif` | `Oif`, `OifName` | `oif lo`, `oifname "eth0"` |
@@ -216,6 +216,7 @@ fn encode_match(
         Match::DstPort(ports) => dport::encode(out, ports),
         Match::DstPortInSet => dport::encode_in_set(out, &set(), set_ids),
         Match::IcmpType(ty) => icmp::encode_type(out, ty),
+        Match::IcmpTypeNot { ty, .. } => icmp::encode_type_not(out, ty),
         Match::Icmpv6Type { lo, hi } => icmp::encode_v6_type(out, lo, hi),
         Match::Record(_) => unreachable!("a recorder rule is written whole: encode_recorder"),
         Match::DstNet(net) => daddr::encode_net(out, net, false),

@@ -544,7 +544,10 @@ fn place_among(sec: &mut Section<'_>) {
 /// count their own.
 fn limit_per_family(e: &mut Entry) {
     use std::net::{Ipv4Addr, Ipv6Addr};
-    let v4_only = !e.icmp.is_empty() || !e.more.icmp_codes.is_empty() || e.more.protocol == [1];
+    let v4_only = !e.icmp.is_empty()
+        || !e.more.icmp_codes.is_empty()
+        || !e.more.except_icmp.is_empty()
+        || e.more.protocol == [1];
     if e.extra.global && e.from.is_empty() && !v4_only {
         e.from = vec![
             crate::core::model::Cidr::V4(Ipv4Addr::UNSPECIFIED, 0),
@@ -598,7 +601,7 @@ fn mirror_notes(sections: &[Section], notes: &mut Notes) {
             if v4_only(e) {
                 kinds[usize::from(!allow)].2.push(&e.name);
             }
-            if !e.icmp.is_empty() {
+            if !e.icmp.is_empty() || !e.more.except_icmp.is_empty() {
                 kinds[2].2.push(&e.name);
             }
             if !e.more.except_from.is_empty() || !e.more.except_to.is_empty() {

@@ -27,6 +27,8 @@ pub(super) struct Cond {
     pub(super) orig_dports: Option<Vec<PortRange>>,
     /// ICMP (or ICMPv6, by `proto`) type, and code
     pub(super) icmp: Option<(u8, Option<u8>)>,
+    /// `! --icmp-type T` (or `! --icmpv6-type`): types the rule does not match
+    pub(super) not_icmp: Vec<u8>,
     /// TCP flags (mask, value)
     pub(super) flags: Option<(u8, u8)>,
     /// `-m addrtype`: the address types (bit `RTN_*`) the source / destination may have
@@ -349,6 +351,12 @@ impl Cond {
             not_ports: joined(&self.not_ports, &o.not_ports),
             not_sports: joined(&self.not_sports, &o.not_sports),
             orig_dports,
+            // a type excepted beside the one type matched says nothing more
+            not_icmp: if icmp.is_some() {
+                Vec::new()
+            } else {
+                joined(&self.not_icmp, &o.not_icmp)
+            },
             icmp,
             flags: match (self.flags, o.flags) {
                 (Some(a), Some(b)) => Some((a.0 | b.0, a.1 | b.1)),
@@ -428,6 +436,8 @@ impl Cond {
             && !ports_excluded(&self.sports, &o.not_sports)
             && !ports_excluded(&o.sports, &self.not_sports)
             && both(&self.icmp, &o.icmp, |a, b| icmp_overlaps(*a, *b))
+            && !self.icmp.is_some_and(|(t, _)| o.not_icmp.contains(&t))
+            && !o.icmp.is_some_and(|(t, _)| self.not_icmp.contains(&t))
             && both(&self.flags, &o.flags, |a, b| flags_overlap(*a, *b))
             && both(&self.src_type, &o.src_type, |a, b| a & b != 0)
             && both(&self.dst_type, &o.dst_type, |a, b| a & b != 0)

@@ -201,10 +201,12 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
         Some(1) => match c.icmp {
             Some((t, None)) => e.icmp.push(t),
             Some((t, Some(code))) => m.icmp_codes.push((t, code)),
+            None if !c.not_icmp.is_empty() => m.except_icmp = c.not_icmp.clone(),
             None => m.protocol.push(1),
         },
         Some(58) => match c.icmp {
             Some(t) => m.icmpv6.push(t),
+            None if !c.not_icmp.is_empty() => m.except_icmpv6 = c.not_icmp.clone(),
             None => m.protocol.push(58),
         },
         Some(p) => m.protocol.push(p),
@@ -325,7 +327,10 @@ pub(super) fn v6_entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) ->
 
 /// `--ipv6`: an IPv4 file's entry without a source (or ICMP types) is pinned to IPv4.
 pub(super) fn pin_to_v4(e: &mut Entry) {
-    let v4_only = !e.icmp.is_empty() || !e.more.icmp_codes.is_empty() || e.more.protocol == [1];
+    let v4_only = !e.icmp.is_empty()
+        || !e.more.icmp_codes.is_empty()
+        || !e.more.except_icmp.is_empty()
+        || e.more.protocol == [1];
     if e.from.is_empty() && e.more.to.is_empty() && !v4_only {
         pin(e, Cidr::V4(Ipv4Addr::UNSPECIFIED, 0));
     }

@@ -34,6 +34,7 @@ mod exthdr;
 mod extra;
 mod flatten;
 mod header;
+mod icmp;
 mod lex;
 mod lines;
 mod mss;

@@ -166,6 +166,13 @@ fn more_name(e: &Entry) -> Option<String> {
             return Some(format!("{what}-{}", list(ports)));
         }
     }
+    if let Some(&t) = m.except_icmp.first() {
+        let t = icmp_type_name(t).map_or(t.to_string(), str::to_string);
+        return Some(format!("icmp-except-{t}"));
+    }
+    if let Some(t) = m.except_icmpv6.first() {
+        return Some(format!("icmpv6-except-{t}"));
+    }
     if let Some((p, r)) = m.published.first() {
         let proto = if *p == 6 { "tcp" } else { "udp" };
         return Some(format!("published-{proto}-{r}"));

@@ -4,7 +4,6 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::ops::Range;
 
-use super::Fam;
 use super::cond::Cond;
 use super::extra::Extra;
 use super::lex::Tok;
@@ -12,7 +11,7 @@ use super::lines::Parser;
 use super::values::{
     parse_addr_range, parse_net, parse_range, reject_kind, target_of, tcp_flag_bits,
 };
-use crate::core::model::{Cidr, IcmpReject, MSS_MIN, Mss, PortRange, parse_icmp, valid_ifname};
+use crate::core::model::{Cidr, IcmpReject, MSS_MIN, Mss, PortRange, valid_ifname};
 use crate::core::plan::{CtStates, protocol_number};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -352,11 +351,14 @@ impl Parser<'_> {
         if let Some(next) = self.header_option(&mut d.cond, toks, i, neg.clone()) {
             return next;
         }
+        if let Some(next) = self.icmp_option(&mut d.cond, toks, i, neg.clone()) {
+            return next;
+        }
         if let Some(n) = neg {
             self.err(
                 n.start..sp.end,
                 format!("a negation of `{}`", t.text),
-                "statewall can say \"except\" for sources, destinations and ports (except_from, except_to, except_tcp, except_udp, and their _sport twins) only; write the complement as positive rules",
+                "statewall can say \"except\" for sources, destinations, ports and ICMP types (except_from, except_to, except_tcp, except_udp, their _sport twins, except_icmp) and for the matches that name their exception; write the complement as positive rules",
             );
         }
         match t.text.as_str() {
@@ -667,13 +669,6 @@ impl Parser<'_> {
                 };
                 d.cond.states = Some(self.states(&v));
             }
-            "--icmp-type" | "--icmpv6-type" => {
-                refuse_neg(self, "ICMP type");
-                let Some(v) = self.value(toks, i) else {
-                    return Some(None);
-                };
-                self.icmp(d, &v);
-            }
             _ => return None,
         }
         Some(Some(i + 2))
@@ -957,23 +952,6 @@ impl Parser<'_> {
             };
         }
         bits
-    }
-
-    /// `--icmp-type TYPE[/CODE]` (or `--icmpv6-type`): a type, a type with a code, or a code
-    /// name (which names its type too).
-    fn icmp(&mut self, d: &mut Draft, v: &Tok) {
-        if v.text == "any" {
-            return;
-        }
-        let v6 = self.fam == Fam::V6;
-        match parse_icmp(&v.text, v6) {
-            Some(t) => d.cond.icmp = Some(t),
-            None => self.err(
-                v.span.clone(),
-                format!("{} type `{}`", if v6 { "ICMPv6" } else { "ICMP" }, v.text),
-                "write a type by name or number, a type/code pair (3/4), or a code name (port-unreachable)",
-            ),
-        }
     }
 
     /// `--reject-with WITH` on a rule with `target`: the reject kind it makes.

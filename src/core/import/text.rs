@@ -463,6 +463,21 @@ fn more(t: &mut String, e: &Entry) {
             .collect();
         let _ = writeln!(t, "icmpv6 = [{}]", l.join(", "));
     }
+    if !m.except_icmp.is_empty() {
+        let l: Vec<String> = m
+            .except_icmp
+            .iter()
+            .map(|&i| match icmp_type_name(i) {
+                Some(n) => format!("\"{n}\""),
+                None => i.to_string(),
+            })
+            .collect();
+        let _ = writeln!(t, "except_icmp = [{}]", l.join(", "));
+    }
+    if !m.except_icmpv6.is_empty() {
+        let l: Vec<String> = m.except_icmpv6.iter().map(u8::to_string).collect();
+        let _ = writeln!(t, "except_icmpv6 = [{}]", l.join(", "));
+    }
     for (key, types) in [
         ("to_type", &m.to_type),
         ("except_to_type", &m.except_to_type),

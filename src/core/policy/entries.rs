@@ -51,6 +51,9 @@ struct Fields<'t, 'a> {
     mac_span: Option<Range<usize>>,
     /// where `uid`, `gid` (or their exceptions) were written (likewise)
     owner_span: Option<Range<usize>>,
+    /// where `except_icmp` and `except_icmpv6` were written (checked against `icmp` and
+    /// `icmpv6`)
+    except_icmp_span: [Option<Range<usize>>; 2],
     /// `add_to_set`, `remove_from_set`, `refresh`
     feed: super::live::Feed,
     /// The keys that unknown keys probably meant: a misspelt `tcp` or `name` is reported as
@@ -75,6 +78,7 @@ impl Fields<'_, '_> {
         !self.tcp.mentioned
             && !self.udp.mentioned
             && !self.icmp_mentioned
+            && self.except_icmp_span[1].is_none()
             && !self.more.has_protocols()
     }
 }
@@ -200,6 +204,7 @@ impl Checker<'_> {
         if let Some(at) = f.tcp_option_span.clone() {
             self.tcp_option_fits(&f.more, icmp || f.udp.mentioned, at);
         }
+        self.icmp_exceptions_fit(&f);
         if let Some(at) = f.conn_span.clone() {
             let within = f.more.connections.is_some_and(|c| c.within_continues);
             self.connections_fit(kind, (f.more.state, within), at);
@@ -263,6 +268,7 @@ impl Checker<'_> {
             tcp_option_span: None,
             mac_span: None,
             owner_span: None,
+            except_icmp_span: [None, None],
             feed: super::live::Feed::default(),
             misspelt: Vec::new(),
         };
@@ -282,7 +288,7 @@ impl Checker<'_> {
                     f.from_set = self.set_ref(value);
                 }
                 "icmp" => {
-                    let (types, mentioned) = self.icmp_types(value, false);
+                    let (types, mentioned) = self.icmp_types("icmp", value, false);
                     f.icmp_mentioned = mentioned;
                     for ((t, code), span) in types {
                         match code {
@@ -323,8 +329,9 @@ impl Checker<'_> {
                         f.more.except_oif = names;
                     }
                 }
-                k @ ("except_tcp" | "except_udp" | "except_tcp_sport" | "except_udp_sport") => {
-                    self.port_exception_key(&mut f, k, value)
+                k @ ("except_tcp" | "except_udp" | "except_tcp_sport" | "except_udp_sport"
+                | "except_icmp" | "except_icmpv6") => {
+                    self.exception_key(&mut f, (k, key.span()), value)
                 }
                 // a block's `state = "new"` (below); an allow's list of states
                 "state" if kind != Kind::Block => {
@@ -432,7 +439,7 @@ impl Checker<'_> {
 
     /// `icmpv6`: ICMPv6 types, each with a code or not.
     fn icmpv6_types(&mut self, value: &Spanned<DeValue<'_>>) -> Vec<(u8, Option<u8>)> {
-        let (types, _) = self.icmp_types(value, true);
+        let (types, _) = self.icmp_types("icmpv6", value, true);
         types.into_iter().map(|(t, _)| t).collect()
     }
 
@@ -452,6 +459,81 @@ impl Checker<'_> {
             "pkttype" => m.pkttype = types,
             "except_pkttype" => m.except_pkttype = types,
             _ => m.except_from_type = types,
+        }
+    }
+
+    /// The port and ICMP type exceptions (`key`, written at `at`) into the entry.
+    fn exception_key(
+        &mut self,
+        f: &mut Fields<'_, '_>,
+        (key, at): (&str, Range<usize>),
+        value: &Spanned<DeValue<'_>>,
+    ) {
+        if key.starts_with("except_icmp") {
+            self.icmp_exception_key(f, (key, at), value);
+        } else {
+            self.port_exception_key(f, key, value);
+        }
+    }
+
+    /// `except_icmp`, `except_icmpv6` (written at `at`) into the entry.
+    fn icmp_exception_key(
+        &mut self,
+        f: &mut Fields<'_, '_>,
+        (key, at): (&str, Range<usize>),
+        value: &Spanned<DeValue<'_>>,
+    ) {
+        let v6 = key == "except_icmpv6";
+        let types = self.icmp_exceptions(key, value, v6);
+        f.except_icmp_span[usize::from(v6)] = Some(at);
+        if v6 {
+            f.more.except_icmpv6 = types;
+        } else {
+            // the entry names ICMP (a tcp reset does not answer it)
+            f.icmp_mentioned = true;
+            f.more.except_icmp = types;
+        }
+    }
+
+    /// `except_icmp`, `except_icmpv6`: types excepted, by number or name; a type with a code
+    /// is refused (an exception is of whole types: `icmp type != 3`).
+    fn icmp_exceptions(&mut self, key: &str, value: &Spanned<DeValue<'_>>, v6: bool) -> Vec<u8> {
+        let (types, _) = self.icmp_types(key, value, v6);
+        let mut out = Vec::with_capacity(types.len());
+        for ((ty, code), span) in types {
+            match code {
+                None => out.push(ty),
+                Some(c) => self.error(
+                    span,
+                    format!("`{key}` of type {ty} with code {c}"),
+                    Some(format!("an exception is of a whole type ({key} = [{ty}]: every packet of the other types); to leave out one code, list the codes the entry takes in `{}` instead", if v6 { "icmpv6" } else { "icmp" })),
+                ),
+            }
+        }
+        out
+    }
+
+    /// `except_icmp` (`except_icmpv6`) says every type but some: not beside `icmp`
+    /// (`icmpv6`), which lists the types the entry takes.
+    fn icmp_exceptions_fit(&mut self, f: &Fields<'_, '_>) {
+        let listed = [
+            !f.icmp.is_empty() || !f.more.icmp_codes.is_empty(),
+            !f.more.icmpv6.is_empty(),
+        ];
+        for v6 in [false, true] {
+            let i = usize::from(v6);
+            if let (Some(at), true) = (&f.except_icmp_span[i], listed[i]) {
+                let (key, pos) = if v6 {
+                    ("except_icmpv6", "icmpv6")
+                } else {
+                    ("except_icmp", "icmp")
+                };
+                self.error(
+                    at.clone(),
+                    format!("`{key}` beside `{pos}`"),
+                    Some(format!("`{pos}` lists the types the entry takes, `{key}` takes every type but some: keep one of the two (or put them in two entries)")),
+                );
+            }
         }
     }
 

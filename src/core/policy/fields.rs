@@ -102,14 +102,14 @@ impl Checker<'_> {
 
     /// `icmp = [8, "echo-request", "3/4", "destination-unreachable/port-unreachable"]`:
     /// ICMPv4 (or, `v6`, ICMPv6) types by number or name, each with a code or not. Returns
-    /// the valid ones and whether the key holds a non-empty list.
+    /// the valid ones and whether the key (`key`) holds a non-empty list.
     pub(super) fn icmp_types(
         &mut self,
+        key: &str,
         value: &Spanned<DeValue<'_>>,
         v6: bool,
     ) -> (Vec<(IcmpSpec, Range<usize>)>, bool) {
         let span = value.span();
-        let key = if v6 { "icmpv6" } else { "icmp" };
         let mut out: Vec<(IcmpSpec, Range<usize>)> = Vec::new();
         if self.tainted(&span) {
             return (out, true);

@@ -30,7 +30,7 @@ const SECTION_KEYS: &[&str] = &[
 const BASELINE_KEYS: &[&str] = &["established", "invalid", "loopback", "icmp", "icmpv6"];
 /// The keys of an allow entry.
 const ALLOW_KEYS: &[&str] = &ENTRY_KEYS;
-const ENTRY_KEYS: [&str; 51] = [
+const ENTRY_KEYS: [&str; 53] = [
     "name",
     "tcp",
     "udp",
@@ -81,23 +81,25 @@ const ENTRY_KEYS: [&str; 51] = [
     "except_udp",
     "except_tcp_sport",
     "except_udp_sport",
+    "except_icmp",
+    "except_icmpv6",
     "state",
 ];
 /// A reject entry's: an allow entry's, `with`, `add_to_set` and `remove_from_set`.
-const REJECT_KEYS: &[&str] = &and::<3, 54>(ENTRY_KEYS, ["with", "add_to_set", "remove_from_set"]);
+const REJECT_KEYS: &[&str] = &and::<3, 56>(ENTRY_KEYS, ["with", "add_to_set", "remove_from_set"]);
 /// A block entry's: an allow entry's (its `state` is `"new"` only), `with`, `after`,
 /// `add_to_set`, `remove_from_set` and `refresh`.
-const BLOCK_KEYS: &[&str] = &and::<5, 56>(
+const BLOCK_KEYS: &[&str] = &and::<5, 58>(
     ENTRY_KEYS,
     ["with", "after", "add_to_set", "remove_from_set", "refresh"],
 );
 
 /// `keys` and then `more` (N is their number together: checked when compiled).
 const fn and<const M: usize, const N: usize>(
-    keys: [&'static str; 51],
+    keys: [&'static str; 53],
     more: [&'static str; M],
 ) -> [&'static str; N] {
-    assert!(N == 51 + M);
+    assert!(N == 53 + M);
     let mut out = [""; N];
     let mut i = 0;
     while i < keys.len() {

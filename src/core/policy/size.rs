@@ -61,6 +61,8 @@ impl Checker<'_> {
             m.except_udp.len(),
             m.except_tcp_sport.len(),
             m.except_udp_sport.len(),
+            m.except_icmp.len(),
+            m.except_icmpv6.len(),
         ];
         // the entry's own matches (addresses, ports, states, …) and every exception
         let per_rule = 8 + excepts.iter().sum::<usize>() as u128;

@@ -1,5 +1,6 @@
 //! The unit tests of `rule`: one rule's options into its condition and target.
 
+use super::super::Fam;
 use super::*;
 use crate::core::model::PortRange;
 use std::net::Ipv4Addr;
