@@ -847,3 +847,41 @@ fn comments_in_another_encoding_are_read_and_other_bytes_refused_where_they_are(
         "{out}"
     );
 }
+
+/// 200,000 DROP policies of the raw table's PREROUTING over a filter table that drops every
+/// packet (each changes nothing), and 20,000 OUTPUT accepts naming their socket's owner
+/// `root`: each read once — the line of each note found by the file's line index, not by a
+/// scan from its start — the policies one note that names 16 and counts the rest, the
+/// owners' notes kept to their bound.
+#[test]
+fn two_hundred_thousand_drop_policies_and_twenty_thousand_owner_names_are_one_pass() {
+    let dir = Dir::new("elsewhere");
+    let mut text = String::from("*raw\n");
+    for _ in 0..200_000u32 {
+        text.push_str(":PREROUTING DROP [0:0]\n");
+    }
+    text.push_str(
+        "COMMIT\n*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT DROP [0:0]\nCOMMIT\n",
+    );
+    let out = import_mirrored(&dir.write("drops.rules", text));
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(
+        out.stderr.contains("and 199984 more change nothing"),
+        "{out}"
+    );
+    let mut text = String::from("*filter\n:INPUT DROP [0:0]\n:OUTPUT DROP [0:0]\n");
+    for port in 0..20_000u32 {
+        text.push_str(&format!(
+            "-A OUTPUT -p tcp --dport {} -m owner --uid-owner root -j ACCEPT\n",
+            1 + port
+        ));
+    }
+    text.push_str("COMMIT\n");
+    let out = import_mirrored(&dir.write("owners.rules", text));
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stderr.contains("is uid 0 on this host"), "{out}");
+    assert!(
+        out.stderr.contains("more notes like these, not listed"),
+        "{out}"
+    );
+}

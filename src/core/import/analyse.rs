@@ -179,10 +179,7 @@ pub(super) fn analyse(
     let tables = p.parse();
     let mut diags = p.diags;
     undeclared(src, &tables, &mut diags);
-    let mut notes = Notes::default();
-    for n in p.notes {
-        notes.push(n);
-    }
+    let mut notes = p.notes;
     drops_elsewhere(src, &tables, &mut diags, &mut notes);
     if diags.is_empty() {
         says_something(src, &tables, &mut diags);
@@ -465,7 +462,10 @@ fn says_something(src: &str, tables: &Tables, diags: &mut Diags) {
 /// packet of the hooks that chain sees already (its built-in chains there have policy DROP
 /// and no rule — a file that turns a family off in every table); else refused where written.
 fn drops_elsewhere(src: &str, tables: &Tables, diags: &mut Diags, notes: &mut Notes) {
-    let (mut quiet, mut filter) = (Vec::new(), Vec::new());
+    /// The most policies the note names (a file may declare a chain again and again).
+    const NAMED: usize = 16;
+    let (mut quiet, mut filter, mut all) = (Vec::new(), Vec::new(), 0);
+    let ruled: HashSet<&str> = tables.rules.iter().map(|r| r.chain.as_str()).collect();
     for (table, chain, span) in &tables.other_drops {
         let seen: &[&str] = match chain.as_str() {
             "PREROUTING" => &["INPUT", "FORWARD"],
@@ -475,13 +475,15 @@ fn drops_elsewhere(src: &str, tables: &Tables, diags: &mut Diags, notes: &mut No
             _ => &["OUTPUT"],
         };
         let drops_all = |c: &&str| {
-            tables.policies.get(*c).is_some_and(|(p, _)| p == "DROP")
-                && !tables.rules.iter().any(|r| r.chain == *c)
+            tables.policies.get(*c).is_some_and(|(p, _)| p == "DROP") && !ruled.contains(*c)
         };
         let open: Vec<&str> = seen.iter().filter(|c| !drops_all(c)).copied().collect();
         if open.is_empty() {
-            let line = src[..span.start].matches('\n').count() + 1;
-            quiet.push(format!("{table} {chain} (line {line})"));
+            all += 1;
+            if quiet.len() < NAMED {
+                let line = crate::core::diag::loc_of(src, span.start).line;
+                quiet.push(format!("{table} {chain} (line {line})"));
+            }
             for c in seen {
                 if !filter.contains(c) {
                     filter.push(*c);
@@ -496,7 +498,12 @@ fn drops_elsewhere(src: &str, tables: &Tables, diags: &mut Diags, notes: &mut No
     }
     if !quiet.is_empty() {
         filter.sort_by_key(|c| FILTER_CHAINS.iter().position(|f| f == c));
-        notes.push(format!("the DROP policies of {} change nothing: the filter table's {} drop every packet there already (policy DROP, no rule)", quiet.join(", "), filter.join(", ")));
+        let more = if all > quiet.len() {
+            format!(" and {} more", all - quiet.len())
+        } else {
+            String::new()
+        };
+        notes.push(format!("the DROP policies of {}{more} change nothing: the filter table's {} drop every packet there already (policy DROP, no rule)", quiet.join(", "), filter.join(", ")));
     }
 }
 

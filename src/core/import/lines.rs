@@ -63,7 +63,7 @@ pub(super) struct Parser<'s> {
     pub(super) fam: Fam,
     pub(super) diags: Diags,
     /// what the import should say of what it read (a name read as this host reads it)
-    pub(super) notes: Vec<String>,
+    pub(super) notes: super::notes::Notes,
     /// what port, user and group names mean (`--dport snmp`, `--uid-owner root`)
     pub(super) services: &'s NameDb,
 }
@@ -74,7 +74,7 @@ impl<'s> Parser<'s> {
             src,
             fam,
             diags: Diags::new(),
-            notes: Vec::new(),
+            notes: super::notes::Notes::default(),
             services,
         }
     }

@@ -66,7 +66,7 @@ impl Parser<'_> {
             return Some(Some(i + 2));
         };
         if named.is_some() {
-            let line = self.src[..v.span.start].matches('\n').count() + 1;
+            let line = crate::core::diag::loc_of(self.src, v.span.start).line;
             self.notes.push(format!("line {line}: `{} {}` is {} {id} on this host (as iptables-restore here reads the name): the policy says the number", t.text, v.text, if gid { "gid" } else { "uid" }));
         }
         let (pos, nots) = if gid {
