@@ -1635,6 +1635,37 @@ fn differential_connlimit_before_the_accept_policy() {
     assert_eq!(want, [C, C, R, R], "the count held");
 }
 
+/// Loopback by address only (`ok-lo-by-address.rules`): from the firewall to itself, the
+/// same answers through iptables-restore of the file and through its import — a closed
+/// port answers over 127.0.0.1 and is silent over the host's own address (the rule takes
+/// loopback addresses, not all of lo), and ssh answers over both.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_loopback_by_address_is_not_all_of_lo() {
+    use crate::support::flows::Echo;
+    let file = data_dir().join("ok-lo-by-address.rules");
+    let file = file.to_str().unwrap();
+    let (oracle, ours) = (Pair::new("d-lba-ipt"), Pair::new("d-lba-sw"));
+    oracle.fw.exec(["iptables-restore", file]).assert_ok();
+    statewall(&ours.fw, ["apply", "--force", "--mirror-ipv6", file]).assert_ok();
+    let lo: IpAddr = Ipv4Addr::LOCALHOST.into();
+    let own: IpAddr = FW_V4.into();
+    let mut got = Vec::new();
+    for pair in [&oracle, &ours] {
+        let _echo = [Echo::start(&pair.fw, 22), Echo::start(&pair.fw, 8080)];
+        got.push(
+            [(lo, 8080), (own, 8080), (lo, 22), (own, 22)]
+                .map(|(a, port)| probe_from(&pair.fw, a, SocketAddr::new(a, port))),
+        );
+    }
+    use Verdict::{Connected as C, TimedOut as T};
+    assert_eq!(got[0], [C, T, C, C], "iptables");
+    assert_eq!(
+        got[1], got[0],
+        "statewall (left) differs from iptables (right)"
+    );
+}
+
 /// `-m connlimit` guards (`ok-connlimit-guard.rules`): a REJECT before the established accept
 /// (it sees every packet), one with host-prohibited, one counting all sources together
 /// before an ACCEPT of a network — each a block that takes the connections beyond its count

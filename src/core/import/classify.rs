@@ -22,7 +22,6 @@ use super::analyse::{Analyser, FinalRule};
 use super::cond::Cond;
 use super::flatten::{Flat, Verdict};
 use super::rule::RejectKind;
-use super::values::loopback_net;
 use crate::core::diag::shorten;
 use crate::core::model::{BlockAt, BlockState};
 use crate::core::plan::CtStates;
@@ -472,11 +471,6 @@ impl Analyser<'_> {
                 ..Default::default()
             },
         };
-        let lo_nets = Cond {
-            src: Some(loopback_net(self.fam)),
-            dst: Some(loopback_net(self.fam)),
-            ..Default::default()
-        };
         let icmp = Cond {
             proto: Some(icmp_proto(self.fam)),
             ..Default::default()
@@ -488,18 +482,11 @@ impl Analyser<'_> {
                 }
                 Some(Rank::Established)
             }
-            Verdict::Accept
-                if !self.lower.loopback
-                    && (only(lo) || (self.hook == Hook::Input && only(lo_nets))) =>
-            {
+            // only `-i lo` (`-o lo`) is the loopback rule: `-s 127.0.0.0/8 -d 127.0.0.0/8` is
+            // an allow of those addresses, as iptables takes it (the host's traffic to its
+            // own other addresses also crosses lo, and that rule leaves it to the rest)
+            Verdict::Accept if !self.lower.loopback && only(lo) => {
                 found.loopback.get_or_insert(f.rule);
-                if c.src.is_some() {
-                    let r = &self.rules[f.rule];
-                    self.notes.push(format!(
-                        "line {}: `{}` becomes statewall's loopback rule, which accepts everything arriving on lo (also local traffic to the host's other addresses)",
-                        r.line, r.text
-                    ));
-                }
                 Some(Rank::Loopback)
             }
             Verdict::Accept if !self.lower.icmp && only(icmp) => {

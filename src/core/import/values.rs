@@ -47,14 +47,6 @@ pub(super) fn reject_kind(with: &str, fam: Fam) -> Option<RejectKind> {
     }
 }
 
-/// The source (and destination) network of the loopback pattern.
-pub(super) fn loopback_net(fam: Fam) -> Cidr {
-    match fam {
-        Fam::V4 => Cidr::V4(Ipv4Addr::new(127, 0, 0, 0), 8),
-        Fam::V6 => Cidr::V6(Ipv6Addr::LOCALHOST, 128),
-    }
-}
-
 /// TCP flag names as iptables writes them (`SYN,ACK`, `ALL`, `NONE`) as bits.
 pub(super) fn tcp_flag_bits(s: &str) -> Option<u8> {
     let mut bits = 0;
