@@ -7,6 +7,7 @@
 //! brute-force pair (`-m recent --set`, then `--update … -j DROP`) a per-source `limit` on the
 //! allow it guards. Everything else is a note (a LOG decides nothing) or refused with why.
 
+use std::collections::HashSet;
 use std::ops::Range;
 
 use super::analyse::{Analyser, FinalRule};
@@ -540,9 +541,22 @@ impl Analyser<'_> {
                 self.unchecked_set_accept(r);
             }
         }
+        // the lists some rule of the file checks (or empties): a `--set` of another list
+        // fills what nothing reads (but /proc/net/xt_recent), and decides nothing
+        let checked: HashSet<&str> = rules
+            .iter()
+            .filter_map(|r| r.extra.recent.as_ref())
+            .filter(|x| x.check.is_some())
+            .map(Recent::name)
+            .collect();
         for (s, used) in sets.iter().zip(used_sets) {
             if !used && s.at <= flat.len() {
                 let r = &rules[s.rule];
+                let name = r.extra.recent.as_ref().map_or("DEFAULT", Recent::name);
+                if !checked.contains(name) {
+                    self.notes.push(format!("line {}: `{}` fills list {name}, which no rule of the file checks: it decides nothing and is left out (only /proc/net/xt_recent would show the list)", r.line, shorten(&r.text, 80)));
+                    continue;
+                }
                 self.error(r.span.clone(), "a `-m recent --set` statewall cannot map", "statewall maps `-m recent` only as the ssh brute-force pair: `--set --name N` on NEW connections, right after it `--update --seconds S --hitcount H --name N -j DROP` with the same matches, then the ACCEPT of those connections (a per-source limit)");
             }
         }

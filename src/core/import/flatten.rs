@@ -170,6 +170,12 @@ impl Analyser<'_> {
                 if r.target == Target::Return && plain(r) {
                     return None;
                 }
+                // the chain's last rule: returning there is what the chain's end does (its
+                // rate or count kept by no one else; a list it changes is another matter)
+                if r.target == Target::Return && at + 1 == idx.len() && r.extra.recent.is_none() {
+                    self.notes.push(format!("line {}: `{}` is the last rule of chain {chain}: returning there is what the chain's end does, so it is left out", r.line, shorten(&r.text, 80)));
+                    continue;
+                }
                 if r.target == Target::Return {
                     // what the jumps here say already, the RETURN need not (`-p tcp` in a
                     // chain jumped to for tcp); one that says nothing more returns them all
