@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use crate::support::flows::{Echo, connect_from, echoes, probe_from};
 use crate::support::{
-    CLIENT_V4, FW_V4, Netns, PROBE_TIMEOUT, Pair, Probe, TempPolicy, packets_of, statewall,
-    status_json,
+    CLIENT_V4, FW_V4, Netns, PROBE_TIMEOUT, Pair, Probe, TempPolicy, inet_checksum, packets_of,
+    raw4, raw4_send, statewall, status_json,
 };
 
 const PLACES: &str = "tests/data/policy/ok-block-places.toml";
@@ -245,52 +245,14 @@ fn send_syn_fin(ns: &Netns, src: Ipv4Addr, dst: SocketAddr, n: usize) {
     seg[13] = 0x03; // SYN | FIN
     seg[14..16].copy_from_slice(&64_240u16.to_be_bytes());
     // the checksum over the pseudo-header (addresses, protocol, length) and the segment
-    let mut sum: u32 = 0;
-    let mut words = |b: &[u8]| {
-        for w in b.chunks(2) {
-            sum += u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]));
-        }
-    };
-    words(&src.octets());
-    words(&dst_ip.octets());
-    words(&[0, libc::IPPROTO_TCP as u8, 0, 20]);
-    words(&seg);
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    seg[16..18].copy_from_slice(&(!(sum as u16)).to_be_bytes());
-    ns.run(move || {
-        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-        let addr = |ip: Ipv4Addr| {
-            // SAFETY: a plain C struct, all zeroes is valid.
-            let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-            sa.sin_family = libc::AF_INET as libc::sa_family_t;
-            sa.sin_addr.s_addr = u32::from_ne_bytes(ip.octets());
-            sa
-        };
-        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-        // SAFETY: plain socket calls on a descriptor owned here, with valid buffers.
-        unsafe {
-            let fd = libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_TCP);
-            assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
-            let fd = OwnedFd::from_raw_fd(fd);
-            let from = addr(src);
-            let rc = libc::bind(fd.as_raw_fd(), (&raw const from).cast(), len);
-            assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
-            let to = addr(dst_ip);
-            for _ in 0..n {
-                let sent = libc::sendto(
-                    fd.as_raw_fd(),
-                    seg.as_ptr().cast(),
-                    seg.len(),
-                    0,
-                    (&raw const to).cast(),
-                    len,
-                );
-                assert_eq!(sent, 20, "sendto: {}", std::io::Error::last_os_error());
-            }
-        }
-    });
+    let sum = inet_checksum(&[
+        &src.octets(),
+        &dst_ip.octets(),
+        &[0, libc::IPPROTO_TCP as u8, 0, 20],
+        &seg,
+    ]);
+    seg[16..18].copy_from_slice(&sum.to_be_bytes());
+    ns.run(move || raw4_send(&raw4(libc::IPPROTO_TCP, src, None), &seg, dst_ip, n));
 }
 
 /// `state = "invalid"` in the kernel: nft reads statewall's text as the same batch; in a

@@ -7,33 +7,19 @@
 //! says, counted by the rule that decided.
 
 use std::collections::BTreeSet;
-use std::net::{Ipv4Addr, Ipv6Addr, UdpSocket};
+use std::net::{Ipv6Addr, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    CLIENT_V4, CLIENT_V6, FW_V4, FW_V6, Netns, Pair, TempPolicy, listen_tcp, names, packets_of,
-    payloads_within, repo_path, statewall, status_json,
+    CLIENT_V4, CLIENT_V6, FW_V4, FW_V6, Netns, Pair, TempPolicy, inet_checksum, listen_tcp, names,
+    packets_of, payloads_within, raw4, raw4_send, repo_path, statewall, status_json,
 };
 
 const POLICY: &str = "tests/data/policy/ok-exthdr.toml";
 const PORT: u16 = 5400;
 /// How long packets get to arrive.
 const SETTLE: Duration = Duration::from_millis(600);
-
-/// The Internet checksum's folded one's complement sum of `parts`.
-fn checksum(parts: &[&[u8]]) -> u16 {
-    let mut sum: u32 = 0;
-    for b in parts {
-        for w in b.chunks(2) {
-            sum += u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]));
-        }
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
 
 /// An IPv6 packet from the client to fw's `PORT`: a UDP datagram whose payload is `name`,
 /// behind a routing header of type `rt` (segments left 0, one address) when given.
@@ -47,7 +33,7 @@ fn ipv6_datagram(rt: Option<u8>, sport: u16, name: &str) -> Vec<u8> {
     udp.extend_from_slice(name.as_bytes());
     // the pseudo-header of the final destination (segments left 0: fw itself)
     let pseudo_len = u32::from(len).to_be_bytes();
-    let sum = checksum(&[
+    let sum = inet_checksum(&[
         &CLIENT_V6.octets(),
         &FW_V6.octets(),
         &pseudo_len,
@@ -219,7 +205,7 @@ fn syn(sport: u16, options: &[u8]) -> Vec<u8> {
     seg[14..16].copy_from_slice(&64_240u16.to_be_bytes());
     seg.extend_from_slice(options);
     let len = (seg.len() as u16).to_be_bytes();
-    let sum = checksum(&[&CLIENT_V4.octets(), &FW_V4.octets(), &[0, 6], &len, &seg]);
+    let sum = inet_checksum(&[&CLIENT_V4.octets(), &FW_V4.octets(), &[0, 6], &len, &seg]);
     seg[16..18].copy_from_slice(&sum.to_be_bytes());
     seg
 }
@@ -228,50 +214,17 @@ fn syn(sport: u16, options: &[u8]) -> Vec<u8> {
 /// SYN-ACK within [`SETTLE`] (a raw TCP socket sees every segment that arrives).
 fn syn_acks(client: &Netns, segments: &[Vec<u8>]) -> BTreeSet<u16> {
     client.run(|| {
-        let addr = |ip: Ipv4Addr| {
-            // SAFETY: a plain C struct, all zeroes is valid.
-            let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-            sa.sin_family = libc::AF_INET as libc::sa_family_t;
-            sa.sin_addr.s_addr = u32::from_ne_bytes(ip.octets());
-            sa
-        };
-        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
         let mut got = BTreeSet::new();
-        // SAFETY: plain socket calls on a descriptor owned here, with valid buffers.
+        let fd = raw4(
+            libc::IPPROTO_TCP,
+            CLIENT_V4,
+            Some(Duration::from_millis(50)),
+        );
+        for s in segments {
+            raw4_send(&fd, s, FW_V4, 1);
+        }
+        // SAFETY: recv into a buffer of the length given, on a descriptor `fd` owns.
         unsafe {
-            let fd = libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_TCP);
-            assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
-            let fd = OwnedFd::from_raw_fd(fd);
-            let tv = libc::timeval {
-                tv_sec: 0,
-                tv_usec: 50_000,
-            };
-            let tvlen = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
-            let rc = libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&raw const tv).cast(),
-                tvlen,
-            );
-            assert_eq!(rc, 0, "SO_RCVTIMEO: {}", std::io::Error::last_os_error());
-            let to = addr(FW_V4);
-            for s in segments {
-                let sent = libc::sendto(
-                    fd.as_raw_fd(),
-                    s.as_ptr().cast(),
-                    s.len(),
-                    0,
-                    (&raw const to).cast(),
-                    len,
-                );
-                assert_eq!(
-                    sent,
-                    s.len() as isize,
-                    "sendto: {}",
-                    std::io::Error::last_os_error()
-                );
-            }
             let end = Instant::now() + SETTLE;
             let mut buf = [0u8; 1500];
             while Instant::now() < end {

@@ -4,9 +4,11 @@
 //! the echo requests pass, the others are dropped and counted by the block alone.
 
 use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
 
 use crate::support::{
-    CLIENT_V4, FW_V4, Netns, Pair, TempPolicy, packets_of, ping, repo_path, statewall, status_json,
+    CLIENT_V4, FW_V4, Netns, Pair, TempPolicy, inet_checksum, packets_of, ping, raw4, raw4_send,
+    repo_path, statewall, status_json,
 };
 
 const POLICY: &str = "tests/data/policy/ok-icmp-exceptions.toml";
@@ -26,52 +28,20 @@ fn icmp_exceptions_mean_the_same_to_nft_and_read_back_without_drift() {
     );
 }
 
-/// `n` ICMP messages of type `ty` (code 0, 16 bytes of zeroes after the header's id and
-/// sequence) from `src` to `dst`, through a raw socket inside `ns`.
-fn send_icmp(ns: &Netns, (src, dst): (Ipv4Addr, Ipv4Addr), ty: u8, n: usize) {
+/// An ICMP message of type `ty` (code 0, id `id`, 14 bytes of zeroes after it).
+fn icmp_message(ty: u8, id: u16) -> [u8; 20] {
     let mut msg = [0u8; 20];
     msg[0] = ty;
-    msg[4..6].copy_from_slice(&0x5157u16.to_be_bytes());
-    let mut sum: u32 = msg
-        .chunks(2)
-        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    msg[2..4].copy_from_slice(&(!(sum as u16)).to_be_bytes());
-    ns.run(move || {
-        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-        let addr = |ip: Ipv4Addr| {
-            // SAFETY: a plain C struct, all zeroes is valid.
-            let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-            sa.sin_family = libc::AF_INET as libc::sa_family_t;
-            sa.sin_addr.s_addr = u32::from_ne_bytes(ip.octets());
-            sa
-        };
-        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-        // SAFETY: plain socket calls on a descriptor owned here, with valid buffers.
-        unsafe {
-            let fd = libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP);
-            assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
-            let fd = OwnedFd::from_raw_fd(fd);
-            let from = addr(src);
-            let rc = libc::bind(fd.as_raw_fd(), (&raw const from).cast(), len);
-            assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
-            let to = addr(dst);
-            for _ in 0..n {
-                let sent = libc::sendto(
-                    fd.as_raw_fd(),
-                    msg.as_ptr().cast(),
-                    msg.len(),
-                    0,
-                    (&raw const to).cast(),
-                    len,
-                );
-                assert_eq!(sent, 20, "sendto: {}", std::io::Error::last_os_error());
-            }
-        }
-    });
+    msg[4..6].copy_from_slice(&id.to_be_bytes());
+    let sum = inet_checksum(&[&msg]);
+    msg[2..4].copy_from_slice(&sum.to_be_bytes());
+    msg
+}
+
+/// `n` ICMP messages of type `ty` from `src` to `dst`, through a raw socket inside `ns`.
+fn send_icmp(ns: &Netns, (src, dst): (Ipv4Addr, Ipv4Addr), ty: u8, n: usize) {
+    let msg = icmp_message(ty, 0x5157);
+    ns.run(move || raw4_send(&raw4(libc::IPPROTO_ICMP, src, None), &msg, dst, n));
 }
 
 /// A block of every ICMP type but echo requests, before the allows: pings are answered, and
@@ -108,70 +78,22 @@ fn a_block_of_every_icmp_type_but_echo_lets_pings_through_and_counts_the_rest() 
 /// inside `ns`, gets its reply (type 14, the same id) within a second.
 fn timestamp_answered(ns: &Netns, (src, dst): (Ipv4Addr, Ipv4Addr)) -> bool {
     ns.run(move || {
-        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        use std::os::fd::AsRawFd;
         let id: u16 = 0x7a3c;
-        let mut msg = [0u8; 20];
-        msg[0] = 13;
-        msg[4..6].copy_from_slice(&id.to_be_bytes());
-        let mut sum: u32 = msg
-            .chunks(2)
-            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-            .sum();
-        while sum > 0xffff {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
-        msg[2..4].copy_from_slice(&(!(sum as u16)).to_be_bytes());
-        let addr = |ip: Ipv4Addr| {
-            // SAFETY: a plain C struct, all zeroes is valid.
-            let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-            sa.sin_family = libc::AF_INET as libc::sa_family_t;
-            sa.sin_addr.s_addr = u32::from_ne_bytes(ip.octets());
-            sa
-        };
-        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-        // SAFETY: plain socket calls on a descriptor owned here, with valid buffers.
-        unsafe {
-            let fd = libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP);
-            assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
-            let fd = OwnedFd::from_raw_fd(fd);
-            let from = addr(src);
-            let rc = libc::bind(fd.as_raw_fd(), (&raw const from).cast(), len);
-            assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
-            let tv = libc::timeval {
-                tv_sec: 0,
-                tv_usec: 100_000,
-            };
-            let tvl = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
-            let rc = libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&raw const tv).cast(),
-                tvl,
-            );
-            assert_eq!(rc, 0, "SO_RCVTIMEO: {}", std::io::Error::last_os_error());
-            let to = addr(dst);
-            let sent = libc::sendto(
-                fd.as_raw_fd(),
-                msg.as_ptr().cast(),
-                msg.len(),
-                0,
-                (&raw const to).cast(),
-                len,
-            );
-            assert_eq!(sent, 20, "sendto: {}", std::io::Error::last_os_error());
-            let end = std::time::Instant::now() + std::time::Duration::from_secs(1);
-            let mut buf = [0u8; 256];
-            while std::time::Instant::now() < end {
-                let n = libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0);
-                let Ok(n) = usize::try_from(n) else { continue };
-                let ihl = usize::from(buf[0] & 0x0f) * 4;
-                if n >= ihl + 8 && buf[ihl] == 14 && buf[ihl + 4..ihl + 6] == id.to_be_bytes() {
-                    return true;
-                }
+        let fd = raw4(libc::IPPROTO_ICMP, src, Some(Duration::from_millis(100)));
+        raw4_send(&fd, &icmp_message(13, id), dst, 1);
+        let end = Instant::now() + Duration::from_secs(1);
+        let mut buf = [0u8; 256];
+        while Instant::now() < end {
+            // SAFETY: a recv into a buffer of the length given, on a descriptor `fd` owns.
+            let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            let Ok(n) = usize::try_from(n) else { continue };
+            let ihl = usize::from(buf[0] & 0x0f) * 4;
+            if n >= ihl + 8 && buf[ihl] == 14 && buf[ihl + 4..ihl + 6] == id.to_be_bytes() {
+                return true;
             }
-            false
         }
+        false
     })
 }
 

@@ -790,6 +790,91 @@ pub fn counted(st: &serde_json::Value, comment: &str, verdict: &str) -> u64 {
         .sum()
 }
 
+/// The Internet checksum (RFC 1071) of `parts` taken as one run of bytes (each part an even
+/// length but the last): a pseudo-header and a segment, or an ICMP message.
+pub fn inet_checksum(parts: &[&[u8]]) -> u16 {
+    let mut sum: u32 = 0;
+    for b in parts {
+        for w in b.chunks(2) {
+            sum += u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]));
+        }
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// A raw IPv4 socket of protocol `proto` bound to `src`, in the namespace of the calling
+/// thread (call it inside [`Netns::run`]); with `recv_wait`, its receive timeout.
+pub fn raw4(
+    proto: libc::c_int,
+    src: Ipv4Addr,
+    recv_wait: Option<Duration>,
+) -> std::os::fd::OwnedFd {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let from = sockaddr4(src);
+    // SAFETY: plain socket calls on a descriptor owned here, with valid buffers.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_RAW, proto);
+        assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
+        let fd = OwnedFd::from_raw_fd(fd);
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let rc = libc::bind(fd.as_raw_fd(), (&raw const from).cast(), len);
+        assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
+        if let Some(w) = recv_wait {
+            let tv = libc::timeval {
+                tv_sec: w.as_secs() as libc::time_t,
+                tv_usec: w.subsec_micros() as libc::suseconds_t,
+            };
+            let tvl = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
+            let rc = libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&raw const tv).cast(),
+                tvl,
+            );
+            assert_eq!(rc, 0, "SO_RCVTIMEO: {}", std::io::Error::last_os_error());
+        }
+        fd
+    }
+}
+
+/// Sends `msg` through raw socket `fd` to `dst`, `n` times.
+pub fn raw4_send(fd: &std::os::fd::OwnedFd, msg: &[u8], dst: Ipv4Addr, n: usize) {
+    use std::os::fd::AsRawFd;
+    let to = sockaddr4(dst);
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    for _ in 0..n {
+        // SAFETY: a sendto on a descriptor `fd` owns, with a valid buffer and address.
+        let sent = unsafe {
+            libc::sendto(
+                fd.as_raw_fd(),
+                msg.as_ptr().cast(),
+                msg.len(),
+                0,
+                (&raw const to).cast(),
+                len,
+            )
+        };
+        assert_eq!(
+            usize::try_from(sent).ok(),
+            Some(msg.len()),
+            "sendto: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+fn sockaddr4(ip: Ipv4Addr) -> libc::sockaddr_in {
+    // SAFETY: a plain C struct, all zeroes is valid.
+    let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    sa.sin_family = libc::AF_INET as libc::sa_family_t;
+    sa.sin_addr.s_addr = u32::from_ne_bytes(ip.octets());
+    sa
+}
+
 /// The payloads of the datagrams that arrive at `sock` (a socket with a short read timeout)
 /// within `settle`, as text: what a test sent, by name.
 pub fn payloads_within(
