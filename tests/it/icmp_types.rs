@@ -103,12 +103,9 @@ fn timestamp_answered(ns: &Netns, (src, dst): (Ipv4Addr, Ipv4Addr)) -> bool {
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn an_imported_icmp_exception_answers_as_iptables() {
-    let file = repo_path("tests/data/import/ok-icmp-except.rules");
-    let file = file.to_str().unwrap();
     let oracle = Pair::new("icmpx-ipt");
     let ours = Pair::new("icmpx-sw");
-    oracle.fw.exec(["iptables-restore", file]).assert_ok();
-    statewall(&ours.fw, ["apply", "--force", "--mirror-ipv6", file]).assert_ok();
+    crate::import::load_both((&oracle, &ours), ("ok-icmp-except.rules", None));
     for pair in [&oracle, &ours] {
         let answers = (
             ping(&pair.client, FW_V4),

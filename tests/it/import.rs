@@ -1013,8 +1013,9 @@ fn replay_steps(tag: &str, rules: &str, listen: &[u16], steps: &[Step]) -> (Vec<
 }
 
 /// iptables-restore of `rules` (and ip6tables-restore of `rules6`) in `oracle`, and
-/// statewall's import of them (`--ipv6 rules6`, or `--mirror-ipv6`) applied in `ours`.
-fn load_both((oracle, ours): (&Pair, &Pair), (rules, rules6): (&str, Option<&str>)) {
+/// statewall's import of them (`--ipv6 rules6`, or `--mirror-ipv6`) applied in `ours`: the
+/// files of `tests/data/import/`, by name (the differentials of other modules use it too).
+pub(crate) fn load_both((oracle, ours): (&Pair, &Pair), (rules, rules6): (&str, Option<&str>)) {
     let file = data_dir().join(rules);
     oracle
         .fw
@@ -1643,11 +1644,8 @@ fn differential_connlimit_before_the_accept_policy() {
 #[test]
 fn differential_loopback_by_address_is_not_all_of_lo() {
     use crate::support::flows::Echo;
-    let file = data_dir().join("ok-lo-by-address.rules");
-    let file = file.to_str().unwrap();
     let (oracle, ours) = (Pair::new("d-lba-ipt"), Pair::new("d-lba-sw"));
-    oracle.fw.exec(["iptables-restore", file]).assert_ok();
-    statewall(&ours.fw, ["apply", "--force", "--mirror-ipv6", file]).assert_ok();
+    load_both((&oracle, &ours), ("ok-lo-by-address.rules", None));
     let lo: IpAddr = Ipv4Addr::LOCALHOST.into();
     let own: IpAddr = FW_V4.into();
     let mut got = Vec::new();

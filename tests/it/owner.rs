@@ -118,12 +118,9 @@ fn datagrams_of_three_owners_leave_as_the_output_entries_say() {
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn an_imported_owner_file_lets_the_same_datagrams_leave_as_iptables() {
-    let file = repo_path("tests/data/import/ok-owner.rules");
-    let file = file.to_str().unwrap();
     let oracle = Pair::new("owner-ipt");
     let ours = Pair::new("owner-sw");
-    oracle.fw.exec(["iptables-restore", file]).assert_ok();
-    statewall(&ours.fw, ["apply", "--force", "--mirror-ipv6", file]).assert_ok();
+    crate::import::load_both((&oracle, &ours), ("ok-owner.rules", None));
     let senders = [
         ((0, 0), "root"),
         ((1000, 1000), "u1000"),
