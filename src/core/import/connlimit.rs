@@ -172,17 +172,18 @@ impl Analyser<'_> {
         // an allow's count is of NEW connections: a rule that also sees the packets of
         // connections already accepted (or answers otherwise, or has no allow after it) is
         // a guard in its place
-        let why = if over.is_none() {
-            "it answers with a reject an allow's `connections` does not give"
+        let guard = if over.is_none() {
+            Some("it answers with a reject an allow's `connections` does not give")
         } else if q.is_none() && !wider {
-            "no ACCEPT of the same connections follows it"
+            Some("no ACCEPT of the same connections follows it")
         } else if !self.new_only(flat, p, &cond) {
-            "it also sees packets of connections already accepted"
+            Some("it also sees packets of connections already accepted")
         } else {
-            ""
+            None
         };
-        let Some(over) = over.filter(|_| why.is_empty()) else {
+        let (Some(over), None) = (over, guard) else {
             gone[p] = false;
+            let why = guard.expect("a guard when no `over` is given");
             return self.connlimit_guard(flat, p, (&opts, max), why);
         };
         // no allow right after it: every later rule for these packets accepts (`wider`)

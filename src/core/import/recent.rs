@@ -101,14 +101,15 @@ impl Analyser<'_> {
             return refuse(self, "it counts every packet, not NEW connections (no `--state NEW`, no ESTABLISHED,RELATED accept before it)".into());
         }
         // the allow that gets the limit, and what becomes of its overflow
-        let (q, over) = if negated {
+        // the allow that gets the limit and what becomes of its overflow; None: a guard
+        let found = if negated {
             let next = Self::next_deciding(flat, p, &cond);
             match self.overflow(flat, next, &cond, fin) {
                 Ok((over, drops)) => {
                     if let Some(d) = drops.filter(|&d| flat[d].cond == cond) {
                         gone[d] = true;
                     }
-                    (p, over)
+                    Some((p, over))
                 }
                 Err(why) => {
                     return refuse(self, format!("what it does not accept goes on, and {why}"));
@@ -117,10 +118,10 @@ impl Analyser<'_> {
         } else {
             let from = if set_first { p } else { set.at - 1 };
             match self.guarded_allow(flat, (p, from.max(p)), (&rec, fin)) {
-                Ok(found) => found,
+                Ok(found) => Some(found),
                 // no allow of these connections right after it: a guard in its place, when
                 // the `--set` is a rule of its own beside it
-                Err(_) if si.is_some() => (p, ""),
+                Err(_) if si.is_some() => None,
                 Err(why) => return refuse(self, why),
             }
         };
@@ -130,7 +131,7 @@ impl Analyser<'_> {
         if let Err(why) = Rate::parse(&rate) {
             return refuse(self, format!("{rate}: {why}"));
         }
-        if over.is_empty() {
+        let Some((q, over)) = found else {
             used[si.expect("a guard's `--set` is a rule")] = true;
             gone[p] = false;
             flat[p].extra.limit.push(format!(
@@ -141,7 +142,7 @@ impl Analyser<'_> {
             let (sl, ul) = (self.rules[set.rule].line, r.line);
             self.notes.push(format!("lines {}-{}: `-m recent` (at most {allowed} NEW connections per source in any {seconds} s) guards no allow (no ACCEPT of the same connections right after it): it becomes a {} of what exceeds a per-source limit of {rate} (`within = \"continue\"`), in its place, and what is within goes on to the rules after it, as in the file; statewall's token bucket lets {allowed} through at once, then one every {} s as it refills, where `recent` counts a sliding window{}", sl.min(ul), sl.max(ul), if flat[p].verdict == Verdict::Drop { "block" } else { "reject" }, every(seconds, allowed), if rec.rttl { "; `--rttl` is not kept" } else { "" }));
             return;
-        }
+        };
         match si {
             Some(si) => used[si] = true,
             None => accepts[set.at] = Some(true),
