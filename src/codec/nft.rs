@@ -390,6 +390,18 @@ numbers! {
     // enum nft_gen_attributes
     NFTA_GEN_ID: u16 = 1;
 
+    // ---- linux/netfilter/nf_tables_compat.h: an x_tables match run by nf_tables --------
+    // enum nft_match_attributes
+    NFTA_MATCH_NAME: u16 = 1;
+    NFTA_MATCH_REV: u16 = 2;
+    NFTA_MATCH_INFO: u16 = 3;
+
+    // ---- linux/netfilter/xt_string.h: the match `contains` is ---------------------------
+    XT_STRING_MAX_PATTERN_SIZE: u32 = 128;
+    XT_STRING_MAX_ALGO_NAME_SIZE: u32 = 16;
+    XT_STRING_FLAG_INVERT: u8 = 0x01;
+    XT_STRING_FLAG_IGNORECASE: u8 = 0x02;
+
     // ---- not kernel uapi: libnftnl's userdata TLVs (libnftnl's udata.h), which `nft`
     // reads out of NFTA_*_USERDATA -----------------------------------------------------
     /// `comment "…"` of a table
@@ -418,7 +430,7 @@ mod uapi_check {
     use super::ALL;
 
     /// The headers `nft.rs` takes its numbers from.
-    const HEADERS: [&str; 8] = [
+    const HEADERS: [&str; 10] = [
         "linux/netlink.h",
         "linux/if_packet.h",
         "linux/if_arp.h",
@@ -427,6 +439,8 @@ mod uapi_check {
         "linux/netfilter/nfnetlink.h",
         "linux/netfilter/nf_tables.h",
         "linux/netfilter/nf_conntrack_tuple_common.h",
+        "linux/netfilter/nf_tables_compat.h",
+        "linux/netfilter/xt_string.h",
     ];
 
     /// Numbers in `nft.rs` the installed headers do not define as an integer constant: why.

@@ -482,14 +482,21 @@ fn service_rules(
     // table read back have the same fingerprint
     sets[first_set..].sort_by_key(|s| s.kind as u8);
     let protos: Vec<u8> = bodies.iter().map(|(p, _)| *p).collect();
+    // a search of the packet's bytes comes last, after every cheaper match has decided
+    let patterns = crate::core::payload::contains_matches(&svc.more);
+    let bodies: Vec<(u8, &Vec<Match>, &Vec<Match>)> = bodies
+        .iter()
+        .flat_map(|(p, b)| patterns.iter().map(move |q| (*p, b, q)))
+        .collect();
     for variant in variants::variants(&svc.more, families, &protos) {
-        for (proto, body) in &bodies {
+        for &(ref proto, body, search) in &bodies {
             let mut matches = head.clone();
             matches.extend(variant.iter().copied());
             matches.extend(body.iter().copied());
             if let Some(st) = state {
                 matches.push(Match::CtState(untracked_too(st, entry, body)));
             }
+            matches.extend(search.iter().copied());
             let rule = |matches: Vec<Match>, verdict: Verdict| Rule {
                 comment: svc.name.clone(),
                 origin: Some(svc.loc),

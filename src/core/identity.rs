@@ -246,6 +246,7 @@ fn a_match(h: &mut Fnv, m: &Match) {
         | Match::Length { .. }
         | Match::Ttl { .. }
         | Match::SkOwner { .. } => header_match(h, m),
+        Match::Contains { pattern, not } => contains(h, &pattern, not),
         Match::IfNot { out, wild, name } => {
             h.tag(33)
                 .tag(u8::from(out))
@@ -303,6 +304,16 @@ fn header_match(h: &mut Fnv, m: &Match) {
         }
         _ => unreachable!("a_match hands over header matches only"),
     }
+}
+
+/// A search of the packet's bytes: tag 44, its options, the pattern (length first).
+fn contains(h: &mut Fnv, p: &crate::core::payload::Pattern, not: bool) {
+    h.tag(44)
+        .tag(u8::from(not))
+        .tag(u8::from(p.icase))
+        .tag(u8::from(p.algo == crate::core::payload::Algo::Kmp));
+    h.bytes(&p.from.to_be_bytes()).bytes(&p.to.to_be_bytes());
+    h.tag(p.bytes().len() as u8).bytes(p.bytes());
 }
 
 /// A connection count, for the entry or (`key`: IPv6, prefix) per source: tags 50 and up,

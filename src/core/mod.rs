@@ -16,6 +16,7 @@ pub mod members;
 pub mod metrics;
 pub mod model;
 pub mod patch;
+pub mod payload;
 pub mod pkttype;
 pub mod plan;
 pub mod policy;

@@ -404,6 +404,11 @@ pub struct More {
     /// rule per range and family); `except_ttl`: in none of them
     pub ttl: Vec<(u8, u8)>,
     pub except_ttl: Vec<(u8, u8)>,
+    /// `contains`: the packet's bytes (from its network header on) hold any of these
+    /// patterns (one rule per pattern; the kernel's `xt_string`, nft's `xt match string`);
+    /// `except_contains`: none of them
+    pub contains: Vec<crate::core::payload::Pattern>,
+    pub except_contains: Vec<crate::core::payload::Pattern>,
     /// `add_to_set` (a block or reject): each packet the entry's rules decide adds its
     /// source to these live sets of single addresses, or renews its lifetime there (`update
     /// @ip4_<set> { ip saddr }`, iptables' `-m recent --set`)

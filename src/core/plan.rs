@@ -258,6 +258,12 @@ pub enum Match {
     /// header load) in a range or (`not`) outside it; needs the family checked before it (an
     /// entry's `ttl`, `except_ttl`)
     Ttl { v6: bool, lo: u8, hi: u8, not: bool },
+    /// `xt match string`: the packet's bytes hold the pattern (`not`: do not), searched
+    /// with the kernel's xt_string (an entry's `contains`, `except_contains`)
+    Contains {
+        pattern: crate::core::payload::Pattern,
+        not: bool,
+    },
     /// `th dport != <range>`: an exception (`except_tcp`, `except_udp`; needs an `L4Proto`
     /// before it)
     DstPortNot(PortRange),
@@ -821,6 +827,7 @@ impl Rule {
                         | Match::RtType { .. }
                         | Match::TcpOption { .. }
                         | Match::TcpMss { .. }
+                        | Match::Contains { .. }
                 ) || matches!(m, Match::DstPortNot(r) | Match::SrcPortNot(r) if r.lo != r.hi)
                     || matches!(m, Match::Length { .. })
                     || matches!(m, Match::Ttl { lo, hi, not, .. } if crate::core::header::ttl_range_neq(*lo, *hi, *not))

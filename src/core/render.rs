@@ -367,6 +367,12 @@ fn single(m: Match) -> String {
             ifname_of(&name),
             if wild { "*" } else { "" }
         ),
+        // nft lists the kernel's x_tables match by its name alone: the pattern follows
+        Match::Contains { pattern, not } => format!(
+            "xt match string {}{}",
+            if not { "!= " } else { "" },
+            pattern.text()
+        ),
         Match::DstPortNot(r) => format!("th dport != {r}"),
         Match::SrcPortNot(r) => format!("th sport != {r}"),
     }

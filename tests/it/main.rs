@@ -3,6 +3,7 @@ mod audit;
 mod block_places;
 mod bounds;
 mod connections;
+mod contains;
 mod exthdr;
 mod fail2ban;
 mod from_file;

@@ -33,6 +33,7 @@
 //! | `ether` | `EtherSrc` | `ether saddr 02:00:00:00:00:01`, `ether saddr != …` (after `meta iiftype ether`) |
 //! | `ttl` | `Ttl` | `ip ttl < 64`, `ip6 hoplimit != 255`, `ip ttl 6-9` (after the family check) |
 //! | `length` | `Length` | `meta length 0-1500`, `meta length != 576` |
+//! | `xtstring` | `Contains` | `xt match string` (the kernel's x_tables match, nft_compat) |
 //! | `log` | `Verdict::Log` | `log prefix "statewall ssh: " level info` |
 //! | `mss` | `Verdict::SetMss` | `tcp option maxseg size set rt mtu`, `… set 1360` |
 //! | `counter` | every rule's counter | `counter` |
@@ -82,6 +83,7 @@ mod sport;
 mod tcpflags;
 mod ttl;
 mod verdict;
+mod xtstring;
 
 use std::collections::HashMap;
 
@@ -288,6 +290,9 @@ fn encode_match(
         Match::SkOwner { gid, id, not } => owner::encode(out, gid, id, not),
         Match::Length { lo, hi, not } => length::encode(out, own, (lo, hi, not)),
         Match::Ttl { v6, lo, hi, not } => ttl::encode(out, own, (v6, lo, hi, not)),
+        Match::Contains { pattern, not } => {
+            placeholder(out, own, |l| xtstring::encode_own(l, &pattern, not))
+        }
         Match::DstPortNot(ports) => dport::encode_not(out, own, ports),
         Match::SrcPortNot(ports) => sport::encode_not(out, own, ports),
     }
@@ -394,6 +399,7 @@ const DECODERS: &[fn(&At) -> Decoding] = &[
     length::decode,
     ttl::decode,
     limit::decode,
+    xtstring::decode,
     log::decode,
     iif::decode,
     ifnot::decode,

@@ -64,6 +64,9 @@ pub(super) struct Cond {
     /// it never keeps two conditions apart, and a rule with it never decides every packet
     /// of the rest of its condition
     pub(super) in_set: Vec<String>,
+    /// `-m string`: patterns the packet's bytes hold (`false`) or (`! --string`) do not hold
+    /// (`true`). Any packet may carry any bytes: they never keep two conditions apart
+    pub(super) patterns: Vec<(crate::core::payload::Pattern, bool)>,
 }
 
 /// Whether interface pattern `a` (a name, or a prefix ending in `*`) matches every name `b`
@@ -200,6 +203,12 @@ impl Cond {
                 pkt_type: Some(ALL_PKT_TYPES & !self.pkt_type?),
                 ..any
             }
+        } else if self.patterns.len() == 1 && one(|c| c.patterns.clear()) {
+            let (p, not) = self.patterns[0];
+            Cond {
+                patterns: vec![(p, !not)],
+                ..any
+            }
         } else if one(|c| c.states = None) {
             Cond {
                 states: Some(ALL_STATES & !self.states?),
@@ -259,6 +268,9 @@ impl Cond {
         }
         if let Some(s) = rest.states.take() {
             one(&|c| c.states = Some(s));
+        }
+        for p in std::mem::take(&mut rest.patterns) {
+            one(&|c| c.patterns = vec![p]);
         }
         (rest == any).then_some(out)
     }
@@ -390,6 +402,7 @@ impl Cond {
                 (a, b) => a.clone().or(b.clone()),
             },
             in_set: joined(&self.in_set, &o.in_set),
+            patterns: joined(&self.patterns, &o.patterns),
         };
         // an exception of a network the packet's is apart from says nothing (the ways
         // around a RETURN of a network would otherwise carry every earlier one)

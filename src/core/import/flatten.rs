@@ -232,6 +232,14 @@ impl Analyser<'_> {
             );
             return;
         }
+        if cond.patterns.iter().filter(|(_, not)| !not).count() > 1 {
+            self.error(
+                r.span.clone(),
+                "a rule for packets that hold two patterns at once (two `-m string`, or one of a rule that jumps to it)",
+                "statewall's `contains` lists patterns any of which a packet holds, one rule each: write one pattern per chain of jumps",
+            );
+            return;
+        }
         if cond.ttls.is_some_and(super::header::no_ttl) {
             // `--ttl-lt 0`, `--ttl-gt 255`, or TTLs a jump's condition rules out
             self.notes.push(format!("line {}: `{}` matches no packet (no TTL is below 0, above 255, or all it names at once) and is left out", r.line, shorten(&r.text, 80)));

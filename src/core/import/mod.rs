@@ -29,6 +29,7 @@ mod chains;
 mod classify;
 mod cond;
 mod connlimit;
+mod contains;
 mod entries;
 mod exthdr;
 mod extra;

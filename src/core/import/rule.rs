@@ -108,6 +108,8 @@ struct Draft {
     /// the options that take one value per rule, as met so far, and those met twice
     given: Vec<&'static str>,
     repeated: Vec<&'static str>,
+    /// each `-m string` and its options (`contains.rs`)
+    strings: Vec<super::contains::StringOpts>,
 }
 
 /// Options a rule gives at most once (iptables refuses the second: "multiple -s flags not
@@ -230,6 +232,7 @@ impl Parser<'_> {
         }
         d.extra.limit_span = d.limit.clone();
         self.recent_fits(&d.extra, &target, &span);
+        self.strings_into(&mut d.cond, std::mem::take(&mut d.strings));
         self.orig_alone(&d);
         if d.syn && d.cond.proto != Some(6) {
             self.err(span.clone(), "`--syn` without `-p tcp`", "add -p tcp");
@@ -339,19 +342,7 @@ impl Parser<'_> {
         if let Some(next) = self.l4_option(d, toks, i, neg.clone()) {
             return next;
         }
-        if let Some(next) = self.addrtype_option(&mut d.cond, toks, i, neg.clone()) {
-            return next;
-        }
-        if let Some(next) = self.pkttype_option(&mut d.cond, toks, i, neg.clone()) {
-            return next;
-        }
-        if let Some(next) = self.exthdr_option(&mut d.cond, toks, i, neg.clone()) {
-            return next;
-        }
-        if let Some(next) = self.header_option(&mut d.cond, toks, i, neg.clone()) {
-            return next;
-        }
-        if let Some(next) = self.icmp_option(&mut d.cond, toks, i, neg.clone()) {
+        if let Some(next) = self.match_option(d, toks, i, neg.clone()) {
             return next;
         }
         if let Some(n) = neg {
@@ -749,12 +740,36 @@ impl Parser<'_> {
         }))
     }
 
+    /// An option of the match modules that read into the condition alone (address and
+    /// packet types, extension headers, MAC, length, TTL, ICMP types, `-m string`) at
+    /// `toks[i]`: as each of their readers answers.
+    fn match_option(
+        &mut self,
+        d: &mut Draft,
+        toks: &[Tok],
+        i: usize,
+        neg: Option<Range<usize>>,
+    ) -> Option<Option<usize>> {
+        let c = &mut d.cond;
+        self.addrtype_option(c, toks, i, neg.clone())
+            .or_else(|| self.pkttype_option(c, toks, i, neg.clone()))
+            .or_else(|| self.exthdr_option(c, toks, i, neg.clone()))
+            .or_else(|| self.header_option(c, toks, i, neg.clone()))
+            .or_else(|| self.icmp_option(c, toks, i, neg.clone()))
+            .or_else(|| self.string_option(d.strings.last_mut(), toks, i, neg.clone()))
+    }
+
     /// `-m MODULE` at `toks[i]`: returns where the next option starts (an unsupported
     /// module's own options are skipped, negated ones too: they say nothing more).
     fn module(&mut self, d: &mut Draft, v: &Tok, toks: &[Tok], i: usize) -> usize {
         let other = v.text.as_str();
         if other == "recent" {
             return self.recent(&mut d.extra, toks, i + 2);
+        }
+        if other == "string" {
+            d.strings
+                .push(super::contains::StringOpts::new(v.span.clone()));
+            return i + 2;
         }
         if other == "connlimit" {
             d.extra.connlimit.get_or_insert_with(Default::default);
@@ -805,7 +820,9 @@ impl Parser<'_> {
             "ttl" => {
                 "the TTL is IPv4's: `-m ttl` is iptables' (ip6tables-restore cannot load it); IPv6's hop limit is `-m hl`"
             }
-            "string" | "u32" | "bpf" => "statewall does not look inside packets' payloads",
+            "u32" | "bpf" => {
+                "statewall searches packets' bytes for a pattern (`-m string`) and reads no other part of their payloads"
+            }
             "statistic" => {
                 "statewall decides a packet by what it is, never by chance or by count: a rule that takes a random share of packets (or every Nth one) has no equivalent"
             }

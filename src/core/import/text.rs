@@ -302,6 +302,7 @@ fn says_where(e: &Entry) -> bool {
         || super::owner::says_owner(m)
         || crate::core::header::has_length(m)
         || crate::core::header::has_ttl(m)
+        || crate::core::payload::has_contains(m)
 }
 
 fn entry(t: &mut String, kind: &str, e: &Entry) {

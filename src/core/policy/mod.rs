@@ -46,6 +46,7 @@
 
 mod cidr;
 mod connections;
+mod contains;
 mod entries;
 mod exthdr;
 mod fields;
