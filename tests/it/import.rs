@@ -1706,6 +1706,22 @@ fn differential_connlimit_guards() {
     );
 }
 
+/// A `-m connlimit` guard REJECT after the accepts and before the INVALID drop
+/// (`ok-connlimit-guard-invalid.rules`, corpus 80's form): a block among the allows with its
+/// tcp-reset, in the file's own order. Connections kept open from the two clients: the same
+/// answers as through iptables-restore of the file (a client's third SMTP connection reset,
+/// the other client's first let in).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_connlimit_guard_before_the_invalid_drop() {
+    use crate::support::Probe::{Connected as C, Refused as R};
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps = [(c, 25), (c, 25), (c, 25), (o, 25), (c, 8080), (c, 25)];
+    let files = ("ok-connlimit-guard-invalid.rules", None);
+    let want = held_connections("d-cgi", files, &steps);
+    assert_eq!(want, [C, C, R, C, C, R], "the count held");
+}
+
 /// A limited ICMP accept after the ESTABLISHED,RELATED accept in a chain read in the file's
 /// order (`ok-limit-after-established.rules`): its allow takes NEW connections; the same
 /// verdicts as iptables-restore of the file, probe for probe.

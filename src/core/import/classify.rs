@@ -302,7 +302,13 @@ impl Analyser<'_> {
             };
             // (a reject of INVALID packets only is no reject entry, whose rule has no state
             // match: it would reject every state, whatever the final rule)
-            if (natural == Rank::Reject && keep != Some(BlockState::Invalid) && !checks && !odd)
+            // (a guard's REJECT keeps its place as a block: it counts what it meets, and the
+            // rejects come after every rule its place in the file keeps it before)
+            if (natural == Rank::Reject
+                && keep != Some(BlockState::Invalid)
+                && !checks
+                && !odd
+                && !ranked[p].1.extra.guard)
                 || (natural == Rank::Drop && fin_drop && !trap)
             {
                 tries.push((natural, None));
