@@ -299,6 +299,7 @@ numbers! {
 
     // enum nft_meta_keys
     NFT_META_LEN: u32 = 0;
+    NFT_META_MARK: u32 = 3;
     NFT_META_IIF: u32 = 4;
     NFT_META_IIFNAME: u32 = 6;
     NFT_META_OIF: u32 = 5;

@@ -247,6 +247,9 @@ fn a_match(h: &mut Fnv, m: &Match) {
         | Match::Ttl { .. }
         | Match::SkOwner { .. } => header_match(h, m),
         Match::Contains { pattern, not } => contains(h, &pattern, not),
+        Match::Mark { value, mask, not } => {
+            h.tag(45).tag(u8::from(not)).u32(value).u32(mask);
+        }
         Match::IfNot { out, wild, name } => {
             h.tag(33)
                 .tag(u8::from(out))

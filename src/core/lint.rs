@@ -179,6 +179,8 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         // what the lint's packets carry past their headers is unknown: a search of it is
         // taken the cautious way, as matching for a drop or reject and not for an accept
         Match::Contains { .. } => rule.verdict != Verdict::Accept,
+        // nothing marks the lint's packets: their mark is 0
+        Match::Mark { value, not, .. } => (value == 0) != not,
         // nothing DNAT'ed the lint's packets: their original port is their port
         Match::CtOrigDport(r) => p.dport.is_some_and(|d| r.lo <= d && d <= r.hi),
         // every interface but one: the lint's packets arrive on loopback (by index) or on

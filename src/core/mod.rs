@@ -12,6 +12,7 @@ pub mod import;
 pub mod kernel;
 pub mod lint;
 pub mod live;
+pub mod mark;
 pub mod members;
 pub mod metrics;
 pub mod model;

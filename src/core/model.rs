@@ -409,6 +409,10 @@ pub struct More {
     /// `except_contains`: none of them
     pub contains: Vec<crate::core::payload::Pattern>,
     pub except_contains: Vec<crate::core::payload::Pattern>,
+    /// `mark`: the packet's mark (set by other programs) under a mask is any of these
+    /// values (value, mask; one rule each: `meta mark 0x0000ca6c`); `except_mark`: none
+    pub mark: Vec<(u32, u32)>,
+    pub except_mark: Vec<(u32, u32)>,
     /// `add_to_set` (a block or reject): each packet the entry's rules decide adds its
     /// source to these live sets of single addresses, or renews its lifetime there (`update
     /// @ip4_<set> { ip saddr }`, iptables' `-m recent --set`)

@@ -6,6 +6,7 @@
 //! The same type on both sides is what makes drift detection a plain comparison.
 
 use crate::core::model::{Cidr, IcmpReject, Loc, LogDest, Mode, PortRange, Rate};
+use crate::core::payload::Pattern;
 
 /// Protocol numbers used in `meta l4proto`.
 pub const IPPROTO_ICMP: u8 = 1;
@@ -258,12 +259,11 @@ pub enum Match {
     /// header load) in a range or (`not`) outside it; needs the family checked before it (an
     /// entry's `ttl`, `except_ttl`)
     Ttl { v6: bool, lo: u8, hi: u8, not: bool },
-    /// `xt match string`: the packet's bytes hold the pattern (`not`: do not), searched
-    /// with the kernel's xt_string (an entry's `contains`, `except_contains`)
-    Contains {
-        pattern: crate::core::payload::Pattern,
-        not: bool,
-    },
+    /// `meta mark & 0x00ff0000 != 0x00040000`: the mark under a mask (all ones: the whole
+    /// mark) is `value` or (`not`) not (an entry's `mark`, `except_mark`)
+    Mark { value: u32, mask: u32, not: bool },
+    /// `xt match string`: the bytes hold the pattern, or not (`contains`, `except_contains`)
+    Contains { pattern: Pattern, not: bool },
     /// `th dport != <range>`: an exception (`except_tcp`, `except_udp`; needs an `L4Proto`
     /// before it)
     DstPortNot(PortRange),

@@ -367,6 +367,15 @@ fn single(m: Match) -> String {
             ifname_of(&name),
             if wild { "*" } else { "" }
         ),
+        Match::Mark { value, mask, not } => {
+            let op = if not { "!= " } else { "" };
+            if mask == u32::MAX {
+                format!("meta mark {op}0x{value:08x}")
+            } else {
+                let op = if not { "!=" } else { "==" };
+                format!("meta mark & 0x{mask:08x} {op} 0x{value:08x}")
+            }
+        }
         // nft lists the kernel's x_tables match by its name alone: the pattern follows
         Match::Contains { pattern, not } => format!(
             "xt match string {}{}",

@@ -19,6 +19,7 @@ mod lifecycle;
 mod limits;
 mod live_sets;
 mod mac;
+mod mark;
 mod metrics;
 mod mss;
 mod owner;

@@ -34,6 +34,7 @@
 //! | `ttl` | `Ttl` | `ip ttl < 64`, `ip6 hoplimit != 255`, `ip ttl 6-9` (after the family check) |
 //! | `length` | `Length` | `meta length 0-1500`, `meta length != 576` |
 //! | `xtstring` | `Contains` | `xt match string` (the kernel's x_tables match, nft_compat) |
+//! | `mark` | `Mark` | `meta mark 0x0000ca6c`, `meta mark & 0x00ff0000 != 0x00040000` |
 //! | `log` | `Verdict::Log` | `log prefix "statewall ssh: " level info` |
 //! | `mss` | `Verdict::SetMss` | `tcp option maxseg size set rt mtu`, `… set 1360` |
 //! | `counter` | every rule's counter | `counter` |
@@ -70,6 +71,7 @@ mod l4proto;
 mod length;
 mod limit;
 mod log;
+mod mark;
 mod meter;
 mod mss;
 mod nfproto;
@@ -288,6 +290,7 @@ fn encode_match(
         Match::TcpMss { lo, hi, not } => exthdr::encode_mss(out, own, (lo, hi, not)),
         Match::EtherSrc { mac, not } => ether::encode(out, mac, not),
         Match::SkOwner { gid, id, not } => owner::encode(out, gid, id, not),
+        Match::Mark { value, mask, not } => mark::encode(out, value, mask, not),
         Match::Length { lo, hi, not } => length::encode(out, own, (lo, hi, not)),
         Match::Ttl { v6, lo, hi, not } => ttl::encode(out, own, (v6, lo, hi, not)),
         Match::Contains { pattern, not } => {
@@ -396,6 +399,7 @@ const DECODERS: &[fn(&At) -> Decoding] = &[
     exthdr::decode,
     ether::decode,
     owner::decode,
+    mark::decode,
     length::decode,
     ttl::decode,
     limit::decode,

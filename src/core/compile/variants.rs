@@ -28,6 +28,7 @@ pub(super) fn variants(m: &More, families: Vec<Vec<Match>>, protos: &[u8]) -> Ve
         crate::core::header::length_matches(m),
         owner_matches(m, false),
         owner_matches(m, true),
+        crate::core::mark::mark_matches(m),
     ];
     let mut out = Vec::new();
     for fam in families {

@@ -67,6 +67,9 @@ pub(super) struct Cond {
     /// `-m string`: patterns the packet's bytes hold (`false`) or (`! --string`) do not hold
     /// (`true`). Any packet may carry any bytes: they never keep two conditions apart
     pub(super) patterns: Vec<(crate::core::payload::Pattern, bool)>,
+    /// `-m mark --mark`: the packet's mark under a mask, and (`!`) marks it must not have
+    pub(super) mark: Option<super::mark::Mark>,
+    pub(super) not_marks: Vec<super::mark::Mark>,
 }
 
 /// Whether interface pattern `a` (a name, or a prefix ending in `*`) matches every name `b`
@@ -403,6 +406,11 @@ impl Cond {
             },
             in_set: joined(&self.in_set, &o.in_set),
             patterns: joined(&self.patterns, &o.patterns),
+            mark: match (self.mark, o.mark) {
+                (Some(a), Some(b)) => Some(super::mark::marks_and(a, b)),
+                (a, b) => a.or(b),
+            },
+            not_marks: joined(&self.not_marks, &o.not_marks),
         };
         // an exception of a network the packet's is apart from says nothing (the ways
         // around a RETURN of a network would otherwise carry every earlier one)
@@ -465,6 +473,10 @@ impl Cond {
         let link = both(&self.mac, &o.mac, |a, b| a == b)
             && !excluded(&self.mac, &o.not_macs, |n, p| n == p)
             && !excluded(&o.mac, &self.not_macs, |n, p| n == p)
+            // a packet has one mark
+            && both(&self.mark, &o.mark, |a, b| super::mark::marks_meet(*a, *b))
+            && !excluded(&self.mark, &o.not_marks, |n, p| super::mark::mark_excluded(p, n))
+            && !excluded(&o.mark, &self.not_marks, |n, p| super::mark::mark_excluded(p, n))
             // a socket has one owner (and one group)
             && both(&self.uid, &o.uid, |a, b| a == b)
             && !excluded(&self.uid, &o.not_uids, |n, p| n == p)

@@ -38,6 +38,7 @@ mod header;
 mod icmp;
 mod lex;
 mod lines;
+mod mark;
 mod mss;
 mod naming;
 mod notes;

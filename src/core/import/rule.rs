@@ -756,6 +756,7 @@ impl Parser<'_> {
             .or_else(|| self.exthdr_option(c, toks, i, neg.clone()))
             .or_else(|| self.header_option(c, toks, i, neg.clone()))
             .or_else(|| self.icmp_option(c, toks, i, neg.clone()))
+            .or_else(|| self.mark_option(c, toks, i, neg.clone()))
             .or_else(|| self.string_option(d.strings.last_mut(), toks, i, neg.clone()))
     }
 
@@ -803,12 +804,13 @@ impl Parser<'_> {
                 | "length"
                 | "tcpmss"
                 | "owner"
+                | "mark"
         ) {
             return i + 2;
         }
         let why = match other {
-            "mark" | "connmark" => {
-                "marks are set by other rules or programs; statewall neither sets nor matches them"
+            "connmark" => {
+                "statewall matches a packet's own mark (`-m mark`: `mark`), not its connection's (`ct mark`)"
             }
             "set" => "ipset sets live outside the ruleset; list the networks in `from` instead",
             "rt" => {

@@ -303,6 +303,7 @@ fn says_where(e: &Entry) -> bool {
         || crate::core::header::has_length(m)
         || crate::core::header::has_ttl(m)
         || crate::core::payload::has_contains(m)
+        || crate::core::mark::has_mark(m)
 }
 
 fn entry(t: &mut String, kind: &str, e: &Entry) {

@@ -432,6 +432,10 @@ impl Checker<'_> {
                 f.more_restricts = true;
                 self.ttl_key(&mut f.more, key, value);
             }
+            "mark" | "except_mark" => {
+                f.more_restricts = true;
+                self.mark_key(&mut f.more, key, value);
+            }
             "contains" | "except_contains" => {
                 f.more_restricts = true;
                 self.contains_key(&mut f.more, key, value);

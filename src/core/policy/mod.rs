@@ -56,6 +56,7 @@ mod keys;
 mod limits;
 mod lints;
 mod live;
+mod mark;
 mod more;
 pub(crate) mod names;
 mod owner;

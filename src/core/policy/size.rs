@@ -37,6 +37,7 @@ impl Checker<'_> {
             ("protocol", m.protocol.len() + m.published.len()),
             ("limit", m.limit.len()),
             ("contains", m.contains.len()),
+            ("mark", m.mark.len()),
         ];
         // both families, a rule of TCP and one of UDP ports, and a log or count rule each
         let mut rules: u128 = 2 * 2 * 2;
@@ -66,6 +67,7 @@ impl Checker<'_> {
             m.except_icmp.len(),
             m.except_icmpv6.len(),
             m.except_contains.len(),
+            m.except_mark.len(),
         ];
         // the entry's own matches (addresses, ports, states, …) and every exception
         let per_rule = 8 + excepts.iter().sum::<usize>() as u128;
