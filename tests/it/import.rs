@@ -1897,6 +1897,15 @@ fn differential_drop_and_reject_within_a_rate() {
     assert_eq!(want, [T, C, C, R, C, R, C], "{want:?}");
 }
 
+/// A port-scan trap whose `--set` no packet reaches (`ok-trap-never-filled.rules`, corpus
+/// 471's form): the checks of the empty lists never match, so port 22 stays open after
+/// probes of closed ports, as through iptables-restore of the file.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_trap_never_filled() {
+    differential("d-tnf", "ok-trap-never-filled.rules", None, &[80, 8080, 22]);
+}
+
 /// An interface alias label and `localhost` (`ok-alias-localhost.rules`): the same verdicts
 /// as iptables-restore of the file, probe for probe.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]

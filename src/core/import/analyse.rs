@@ -106,6 +106,10 @@ pub(super) struct Analyser<'s> {
     /// the rules the walks so far looked at (`flatten.rs`: [`super::flatten::MAX_WALK`]
     /// bounds them all together)
     pub(super) walked: usize,
+    /// the rules `cut_shadowed` left out as never reached in some chain's walk, and those it
+    /// kept in one: a rule in the first and never in the second is reached by no packet
+    pub(super) cut: HashSet<usize>,
+    pub(super) kept: HashSet<usize>,
 }
 
 impl Analyser<'_> {
@@ -215,6 +219,8 @@ pub(super) fn analyse(
         unplaced: Vec::new(),
         returned_all: HashSet::new(),
         walked: 0,
+        cut: HashSet::new(),
+        kept: HashSet::new(),
     };
     let mut used = HashSet::new();
     let mut chains = Vec::new();

@@ -398,6 +398,8 @@ impl Analyser<'_> {
             .filter(|&k| !gone[k])
             .map(|k| flat[k].rule)
             .collect();
+        self.cut.extend(cut.iter().map(|&(k, _)| flat[k].rule));
+        self.kept.extend(kept.iter().copied());
         for &(k, j) in &cut {
             let (r, by) = (&rules[flat[k].rule], &rules[flat[j].rule]);
             if !said.contains(&r.line) && !kept.contains(&flat[k].rule) {

@@ -14,6 +14,19 @@ use crate::core::model::Cidr;
 use crate::core::model::{PortRange, icmp_type_name};
 use crate::core::plan::{IPPROTO_TCP, IPPROTO_UDP, TCP_FLAGS};
 
+/// Whether a rule of the analysed chains puts sources on list `name`.
+fn fed(a: &Analysis, name: &str) -> bool {
+    let chains = [Some(&a.input), a.forward.as_ref(), a.output.as_ref()];
+    chains.into_iter().flatten().any(|c| {
+        c.blocks
+            .iter()
+            .map(|(_, f)| f)
+            .chain(&c.allows)
+            .chain(&c.rejects)
+            .any(|f| f.extra.add_to_set.as_deref() == Some(name))
+    })
+}
+
 pub(super) fn policy_text(
     v4: &Analysis,
     notes: &[String],
@@ -35,9 +48,14 @@ pub(super) fn policy_text(
                 }
                 _ => String::new(),
             };
+            let who = if fed(v4, name) {
+                "the sources its DROP or REJECT puts on the list"
+            } else {
+                "no rule that is ever reached puts sources on the list (see the notes): empty unless `statewall set add` fills it, sources kept"
+            };
             let _ = writeln!(
                 t,
-                "\n# `-m recent --name {name}`{checks}: the sources its DROP or REJECT puts on the list, each for {kept} s after its last packet there\n[[set]]\nname = \"{set}\"\nnetworks = false\ntimeout = \"{kept}s\""
+                "\n# `-m recent --name {name}`{checks}: {who}, each for {kept} s after its last packet there\n[[set]]\nname = \"{set}\"\nnetworks = false\ntimeout = \"{kept}s\""
             );
         }
     }

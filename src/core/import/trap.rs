@@ -10,6 +10,7 @@
 //! otherwise than every rule it would swap with (`side_effects_keep_their_order`), and a
 //! feeding or checking DROP never merges into the final rule.
 
+use crate::core::diag::shorten;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::analyse::{Analyser, Chain};
@@ -306,6 +307,34 @@ impl Analyser<'_> {
         }
     }
 
+    /// Why list `name` is never filled, if it is not: no rule of the file `--set`s it, or
+    /// every rule that does is reached by no packet (left out as never reached).
+    fn never_filled(&self, name: &str) -> Option<String> {
+        let setters: Vec<&IptRule> = self
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                r.extra
+                    .recent
+                    .as_ref()
+                    .is_some_and(|x| x.set && x.name() == name)
+            })
+            .map(|(i, r)| (!self.cut.contains(&i) || self.kept.contains(&i)).then_some(r))
+            .collect::<Option<_>>()?;
+        Some(match &setters[..] {
+            [] => "no rule of the file fills".to_string(),
+            [one] => format!("only line {} fills, and no packet reaches it", one.line),
+            more => {
+                let lines: Vec<String> = more.iter().map(|r| r.line.to_string()).collect();
+                format!(
+                    "only lines {} fill, and no packet reaches them",
+                    lines.join(", ")
+                )
+            }
+        })
+    }
+
     /// Every list of the chains' trap rules: checked and filled. Returns each list's views
     /// (the `--seconds` of its checks).
     pub(super) fn trap_lists(&mut self, chains: &[&Chain]) -> BTreeMap<String, Views> {
@@ -338,7 +367,13 @@ impl Analyser<'_> {
         for (n, (views, r)) in &checked {
             let r = &self.rules[*r];
             if !fed.contains_key(n) {
-                self.error(r.span.clone(), format!("list `{n}` is checked here and filled by no DROP or REJECT"), "statewall maps a list checked without --hitcount only when a DROP or REJECT fills it (`--set --name N -j REJECT`): the port-scan trap");
+                match self.never_filled(n) {
+                    // iptables' list starts empty and stays so: its check never matches,
+                    // and neither does the check of statewall's live set, which nothing
+                    // feeds (but `statewall set add`)
+                    Some(why) => self.notes.push(format!("line {}: `{}` checks list {n}, which {why}: the list stays empty (but for /proc/net/xt_recent) and the check never matches, as the check of live set {n} that nothing feeds", r.line, shorten(&r.text, 80))),
+                    None => self.error(r.span.clone(), format!("list `{n}` is checked here and filled by no DROP or REJECT"), "statewall maps a list checked without --hitcount only when a DROP or REJECT fills it (`--set --name N -j REJECT`): the port-scan trap"),
+                }
             }
             // each view is a set of its own, named after the list; the `--set` adds to
             // all of them in one entry, which names at most so many
