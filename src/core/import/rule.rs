@@ -741,7 +741,7 @@ impl Parser<'_> {
     }
 
     /// An option of the match modules that read into the condition alone (address and
-    /// packet types, extension headers, MAC, length, TTL, ICMP types, `-m string`) at
+    /// packet types, extension headers, MAC, length, TTL, ICMP types, marks, `-m string`) at
     /// `toks[i]`: as each of their readers answers.
     fn match_option(
         &mut self,
