@@ -1897,6 +1897,44 @@ fn differential_drop_and_reject_within_a_rate() {
     assert_eq!(want, [T, C, C, R, C, R, C], "{want:?}");
 }
 
+/// `--hashlimit-above` rules that count every packet before their ACCEPTs
+/// (`ok-hashlimit-guard.rules`): rate guards in their place. Six DNS datagrams in a burst from
+/// one client, then three from another: the first three of each source echoed, the rest
+/// refused (port-unreachable), as through iptables-restore of the file.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_hashlimit_guards_count_every_datagram() {
+    use crate::support::routed::{Outcome, Responder, udp};
+    let (oracle, ours) = (
+        pair_with_two_clients("d-hlg-ipt"),
+        pair_with_two_clients("d-hlg-sw"),
+    );
+    let _echo = [&oracle, &ours].map(|p| Responder::start(&p.fw, &[], &[53]));
+    load_both((&oracle, &ours), ("ok-hashlimit-guard.rules", None));
+    let steps: Vec<IpAddr> = [[CLIENT_V4; 6].as_slice(), &[OTHER_V4; 3]]
+        .concat()
+        .into_iter()
+        .map(IpAddr::from)
+        .collect();
+    let run = |pair: &Pair| -> Vec<Outcome> {
+        steps
+            .iter()
+            .map(|&src| {
+                let dst = SocketAddr::new(FW_V4.into(), 53);
+                udp(&pair.client, SocketAddr::new(src, 0), dst, PROBE_TIMEOUT)
+            })
+            .collect()
+    };
+    let (want, got) = (run(&oracle), run(&ours));
+    assert_eq!(want, got, "iptables', then statewall's");
+    use Outcome::{Answered as A, Refused as R};
+    assert_eq!(
+        want,
+        [A, A, A, R, R, R, A, A, A],
+        "the bursts were counted per source"
+    );
+}
+
 /// A port-scan trap whose `--set` no packet reaches (`ok-trap-never-filled.rules`, corpus
 /// 471's form): the checks of the empty lists never match, so port 22 stays open after
 /// probes of closed ports, as through iptables-restore of the file.

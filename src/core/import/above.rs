@@ -51,8 +51,12 @@ impl Analyser<'_> {
                 && flat[q].cond.states.is_none_or(|s| s & CtStates::NEW != 0)
         });
         let wider = self.accepted_after(flat, p + 1, &cond, fin);
-        // else a guard: the rule itself, taking only what exceeds the rate
+        // else a guard: the rule itself, taking only what exceeds the rate. An allow's limit
+        // counts NEW connections, a guard what reaches it, as in the file: a rule that counts
+        // every packet (no `--state NEW`, no ESTABLISHED,RELATED accept before it) is a guard
+        // even before its ACCEPT
         let allow = match (same, wider) {
+            _ if !self.new_only(flat, p, &cond) => None,
             (Some(q), _) => Some(q),
             (None, true) => Some(p),
             (None, false) => None,
@@ -70,10 +74,6 @@ impl Analyser<'_> {
                 "for the entry as a whole",
             ),
         };
-        // an allow's limit counts NEW connections; a guard counts what reaches it, as in the file
-        if allow.is_some() && !self.new_only(flat, p, &cond) {
-            return refuse(self, "it counts every packet, not NEW connections (no `--state NEW`, no ESTABLISHED,RELATED accept before it)".into());
-        }
         let Some(allow) = allow else {
             gone[p] = false;
             let within = limit.replacen(
@@ -93,6 +93,28 @@ impl Analyser<'_> {
         flat[allow].extra.limit.push(limit);
         let al = self.rules[flat[allow].rule].line;
         self.notes.push(format!("line {}: `--hashlimit-above {rate}` (burst {burst}) becomes line {al}'s allow's limit {how}: a token bucket, as hashlimit's; what exceeds it is {}", r.line, if over == "drop" { "dropped" } else { "rejected" }));
+    }
+}
+
+/// Rules that name the same `--hashlimit-name`: the kernel keeps one table of buckets per
+/// name (and family), with the first rule's rate, and every rule of the name takes its
+/// tokens from it; statewall keeps a bucket per entry. Each rule after the first is refused.
+pub(super) fn shared_hashlimits(
+    src: &str,
+    rules: &[super::rule::IptRule],
+    diags: &mut crate::core::diag::Diags,
+) {
+    let mut first: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+    for r in rules {
+        let Some(name) = r.extra.limit.as_ref().and_then(|l| l.name.as_deref()) else {
+            continue;
+        };
+        match first.get(name) {
+            None => {
+                first.insert(name, r.line);
+            }
+            Some(&line) => diags.push(crate::core::diag::Diagnostic::error(r.span.clone(), src, format!("`--hashlimit-name {name}` again (line {line} names it first)")).with_help("the kernel keeps one bucket per source for every rule of that name, with the first rule's rate, so a source's packets to either rule take the same tokens; statewall keeps a bucket per entry: give each rule its own --hashlimit-name")),
+        }
     }
 }
 

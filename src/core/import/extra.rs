@@ -57,6 +57,8 @@ pub(super) struct LimitOpts {
     pub(super) above: bool,
     /// what the mapping refuses (`--hashlimit-above`, byte rates, other modes …)
     pub(super) other: Vec<String>,
+    /// `--hashlimit-name`: the kernel's table of buckets, shared by every rule of the name
+    pub(super) name: Option<String>,
 }
 
 impl LimitOpts {
@@ -262,9 +264,9 @@ impl Parser<'_> {
                         l.hash_mode = Some(v);
                     }
                     "--hashlimit-srcmask" => l.srcmask = Some(v),
-                    // the table's name and size, how long an idle bucket is kept: memory
-                    "--hashlimit-name"
-                    | "--hashlimit-htable-size"
+                    "--hashlimit-name" => l.name = Some(v),
+                    // the table's size, how long an idle bucket is kept: memory
+                    "--hashlimit-htable-size"
                     | "--hashlimit-htable-max"
                     | "--hashlimit-htable-expire"
                     | "--hashlimit-htable-gcinterval"
