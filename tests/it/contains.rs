@@ -10,10 +10,11 @@
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::{
-    FW_V4, FW_V6, Netns, Pair, TempPolicy, packets_of, repo_path, statewall, status_json,
+    FW_V4, FW_V6, Netns, Pair, TempPolicy, loopback_alike, packets_of, payloads_within, repo_path,
+    restore_one_rule, statewall, status_json, udp_listen,
 };
 
 const POLICY: &str = "tests/data/policy/ok-contains.toml";
@@ -112,25 +113,15 @@ fn send(ns: &Netns, to: SocketAddr) {
 
 /// The ids of the datagrams that arrived at `sock` within [`SETTLE`].
 fn received(sock: &UdpSocket) -> BTreeSet<usize> {
-    let mut got = BTreeSet::new();
-    let end = Instant::now() + SETTLE;
-    let mut buf = vec![0u8; 2048];
-    while Instant::now() < end {
-        while let Ok(n) = sock.recv(&mut buf) {
-            let text = String::from_utf8_lossy(&buf[..n.min(6)]).into_owned();
-            let id = text.split('#').nth(1).and_then(|d| d.parse().ok());
-            got.insert(id.expect("an id"));
-        }
-    }
-    got
-}
-
-fn listen(ns: &Netns, port: u16) -> UdpSocket {
-    ns.run(|| {
-        let s = UdpSocket::bind((Ipv6Addr::UNSPECIFIED, port)).expect("udp bind");
-        s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-        s
-    })
+    payloads_within(sock, SETTLE)
+        .iter()
+        .map(|p| {
+            p.split('#')
+                .nth(1)
+                .and_then(|d| d.parse().ok())
+                .expect("an id")
+        })
+        .collect()
 }
 
 /// Each pattern form as a block in statewall's table and as iptables' (ip6tables') `-m
@@ -159,7 +150,6 @@ fn datagrams_meet_a_pattern_as_they_meet_iptables_string_match() {
             "! --string \"ok\" --algo bm --to 65535",
         ),
     ];
-    let all: BTreeSet<usize> = (0..payloads().len()).collect();
     for (key, opts) in forms {
         let ours = Netns::new("str-sw");
         let theirs = Netns::new("str-ipt");
@@ -168,39 +158,9 @@ fn datagrams_meet_a_pattern_as_they_meet_iptables_string_match() {
         );
         let policy = TempPolicy::new("str", &text);
         statewall(&ours, ["apply", &policy.path()]).assert_ok();
-        for (tool, suffix) in [
-            ("iptables-nft-restore", "rules"),
-            ("ip6tables-nft-restore", "rules6"),
-        ] {
-            let rules = format!(
-                "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -p udp -m udp --dport {PORT} -m string {opts} -j DROP\nCOMMIT\n"
-            );
-            let file =
-                std::env::temp_dir().join(format!("statewall-str-{}.{suffix}", theirs.name()));
-            std::fs::write(&file, rules).unwrap();
-            let loaded = theirs.exec([tool, file.to_str().unwrap()]);
-            let _ = std::fs::remove_file(&file);
-            loaded.assert_ok();
-        }
-        let mut dropped = 0;
-        for to in [
-            SocketAddr::from((Ipv4Addr::LOCALHOST, PORT)),
-            SocketAddr::from((Ipv6Addr::LOCALHOST, PORT)),
-        ] {
-            let mut got = Vec::new();
-            for ns in [&ours, &theirs] {
-                let sock = listen(ns, PORT);
-                send(ns, to);
-                got.push(received(&sock));
-            }
-            assert_eq!(got[0], got[1], "{key} to {to}: statewall's, then iptables'");
-            assert!(
-                !got[0].is_empty() && got[0] != all,
-                "{key} to {to}: the datagrams tell the pattern apart ({:?})",
-                got[0]
-            );
-            dropped += all.len() - got[0].len();
-        }
+        let rule = format!("-A INPUT -p udp -m udp --dport {PORT} -m string {opts} -j DROP");
+        restore_one_rule(&theirs, &rule);
+        let dropped = loopback_alike((&ours, &theirs), (PORT, payloads().len()), send, key);
         let st = status_json(&ours);
         assert_eq!(packets_of(&st, "b"), dropped as u64, "{key}: {st}");
     }
@@ -223,7 +183,7 @@ fn an_imported_string_match_answers_as_iptables_restore_of_the_file() {
         for to in [IpAddr::from(FW_V4), IpAddr::from(FW_V6)] {
             let mut got = Vec::new();
             for pair in [&oracle, &ours] {
-                let sock = listen(&pair.fw, port);
+                let sock = udp_listen(&pair.fw, port);
                 send(&pair.client, SocketAddr::new(to, port));
                 got.push(received(&sock));
             }

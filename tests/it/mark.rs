@@ -6,13 +6,13 @@
 //! statewall's rule; and the imported wg-quick kill switch (`ok-mark.rules`) lets out what
 //! iptables-restore of the file lets out.
 
-use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::{
-    CLIENT_V4, Netns, Pair, TempPolicy, packets_of, repo_path, statewall, status_json,
+    CLIENT_V4, Netns, Pair, TempPolicy, loopback_alike, names, packets_of, payloads_within,
+    repo_path, restore_one_rule, statewall, status_json, udp_listen,
 };
 
 const POLICY: &str = "tests/data/policy/ok-mark.toml";
@@ -77,28 +77,6 @@ fn send_marked(ns: &Netns, to: SocketAddr) {
     });
 }
 
-fn listen(ns: &Netns) -> UdpSocket {
-    ns.run(|| {
-        let s = UdpSocket::bind((Ipv6Addr::UNSPECIFIED, PORT)).expect("udp bind");
-        s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-        s
-    })
-}
-
-/// The indexes of the datagrams that arrived at `sock` within [`SETTLE`].
-fn received(sock: &UdpSocket) -> BTreeSet<usize> {
-    let mut got = BTreeSet::new();
-    let end = Instant::now() + SETTLE;
-    let mut buf = [0u8; 64];
-    while Instant::now() < end {
-        while let Ok(n) = sock.recv(&mut buf) {
-            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-            got.insert(text.parse().expect("an index"));
-        }
-    }
-    got
-}
-
 /// Each mark form as an output block in statewall's table and as iptables' (ip6tables')
 /// `-m mark` DROP of the same mark in another namespace, over loopback: the same marked
 /// datagrams arrive, and statewall's block counts the rest.
@@ -114,7 +92,6 @@ fn marked_datagrams_meet_a_mark_as_they_meet_iptables_mark_match() {
             "! --mark 0x40000/0xff0000",
         ),
     ];
-    let all: BTreeSet<usize> = (0..MARKS.len()).collect();
     for (key, opts) in forms {
         let ours = Netns::new("mark-sw");
         let theirs = Netns::new("mark-ipt");
@@ -123,39 +100,9 @@ fn marked_datagrams_meet_a_mark_as_they_meet_iptables_mark_match() {
         );
         let policy = TempPolicy::new("mark", &text);
         statewall(&ours, ["apply", &policy.path()]).assert_ok();
-        for (tool, suffix) in [
-            ("iptables-nft-restore", "rules"),
-            ("ip6tables-nft-restore", "rules6"),
-        ] {
-            let rules = format!(
-                "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -p udp -m udp --dport {PORT} -m mark {opts} -j DROP\nCOMMIT\n"
-            );
-            let file =
-                std::env::temp_dir().join(format!("statewall-mark-{}.{suffix}", theirs.name()));
-            std::fs::write(&file, rules).unwrap();
-            let loaded = theirs.exec([tool, file.to_str().unwrap()]);
-            let _ = std::fs::remove_file(&file);
-            loaded.assert_ok();
-        }
-        let mut dropped = 0;
-        for to in [
-            SocketAddr::from((Ipv4Addr::LOCALHOST, PORT)),
-            SocketAddr::from((Ipv6Addr::LOCALHOST, PORT)),
-        ] {
-            let mut got = Vec::new();
-            for ns in [&ours, &theirs] {
-                let sock = listen(ns);
-                send_marked(ns, to);
-                got.push(received(&sock));
-            }
-            assert_eq!(got[0], got[1], "{key} to {to}: statewall's, then iptables'");
-            assert!(
-                !got[0].is_empty() && got[0] != all,
-                "{key} to {to}: the marks tell the datagrams apart ({:?})",
-                got[0]
-            );
-            dropped += all.len() - got[0].len();
-        }
+        let rule = format!("-A OUTPUT -p udp -m udp --dport {PORT} -m mark {opts} -j DROP");
+        restore_one_rule(&theirs, &rule);
+        let dropped = loopback_alike((&ours, &theirs), (PORT, MARKS.len()), send_marked, key);
         let st = status_json(&ours);
         assert_eq!(packets_of(&st, "b"), dropped as u64, "{key}: {st}");
     }
@@ -172,10 +119,10 @@ fn an_imported_kill_switch_lets_out_what_iptables_restore_lets_out() {
     crate::import::load_both((&oracle, &ours), ("ok-mark.rules", None));
     let mut got = Vec::new();
     for pair in [&oracle, &ours] {
-        let sock = listen(&pair.client);
+        let sock = udp_listen(&pair.client, PORT);
         send_marked(&pair.fw, SocketAddr::from((CLIENT_V4, PORT)));
-        got.push(received(&sock));
+        got.push(payloads_within(&sock, SETTLE));
     }
     assert_eq!(got[0], got[1], "iptables', then statewall's");
-    assert_eq!(got[0], BTreeSet::from([2]), "only the tunnel's mark leaves");
+    assert_eq!(got[0], names(&["2"]), "only the tunnel's mark leaves");
 }

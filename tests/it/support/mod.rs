@@ -892,6 +892,72 @@ pub fn payloads_within(
     got
 }
 
+/// A UDP socket on `[::]:PORT` (both families) inside `ns`, reading with a 50 ms timeout:
+/// for [`payloads_within`].
+pub fn udp_listen(ns: &Netns, port: u16) -> std::net::UdpSocket {
+    ns.run(|| {
+        let s = std::net::UdpSocket::bind((Ipv6Addr::UNSPECIFIED, port)).expect("udp bind");
+        s.set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("read timeout");
+        s
+    })
+}
+
+/// The datagrams `send` sends inside each namespace to itself over loopback, to `port` on
+/// IPv4 and then IPv6: those that arrive in statewall's (`ours`) must be those that arrive
+/// in the oracle's (`theirs`), and must tell the datagrams apart (some of the `sent` arrive,
+/// not all). Returns how many did not arrive in both families together (what statewall's
+/// rule took). `what` names the case in messages.
+pub fn loopback_alike(
+    (ours, theirs): (&Netns, &Netns),
+    (port, sent): (u16, usize),
+    send: impl Fn(&Netns, SocketAddr),
+    what: &str,
+) -> usize {
+    let mut taken = 0;
+    for to in [
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
+    ] {
+        let mut got = Vec::new();
+        for ns in [ours, theirs] {
+            let sock = udp_listen(ns, port);
+            send(ns, to);
+            got.push(payloads_within(&sock, Duration::from_millis(500)));
+        }
+        assert_eq!(
+            got[0], got[1],
+            "{what} to {to}: statewall's, then the oracle's"
+        );
+        assert!(
+            !got[0].is_empty() && got[0].len() < sent,
+            "{what} to {to}: the datagrams are told apart ({:?})",
+            got[0]
+        );
+        taken += sent - got[0].len();
+    }
+    taken
+}
+
+/// The oracle of a match's kernel test: in `ns`, iptables-nft-restore and
+/// ip6tables-nft-restore of a filter table whose chains accept, with the one rule `rule`
+/// (`-A INPUT …`) in both families.
+pub fn restore_one_rule(ns: &Netns, rule: &str) {
+    for (tool, suffix) in [
+        ("iptables-nft-restore", "rules"),
+        ("ip6tables-nft-restore", "rules6"),
+    ] {
+        let rules = format!(
+            "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n{rule}\nCOMMIT\n"
+        );
+        let file = std::env::temp_dir().join(format!("statewall-oracle-{}.{suffix}", ns.name()));
+        std::fs::write(&file, rules).expect("write the oracle's rules");
+        let loaded = ns.exec([tool, file.to_str().expect("a UTF-8 temp dir")]);
+        let _ = std::fs::remove_file(&file);
+        loaded.assert_ok();
+    }
+}
+
 /// A set of names, as [`payloads_within`] returns them.
 pub fn names(list: &[&str]) -> std::collections::BTreeSet<String> {
     list.iter().map(|s| s.to_string()).collect()
