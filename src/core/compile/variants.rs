@@ -1,6 +1,6 @@
 //! The variants of an entry's rules before their protocol parts: each of the entry's address
 //! families (its address matches, per family) with its address-type, packet-type,
-//! routing-header, source-MAC, length, socket-owner and TTL matches, one variant per value of each (their
+//! routing-header, source-MAC, length, socket-owner, mark and TTL matches, one variant per value of each (their
 //! exceptions in every variant). An entry that uses none of these keys gets its families
 //! unchanged; one with a match whose IPv4 and IPv6 forms differ gets a rule per family.
 
