@@ -106,8 +106,9 @@ pub(super) struct Analyser<'s> {
     /// the rules the walks so far looked at (`flatten.rs`: [`super::flatten::MAX_WALK`]
     /// bounds them all together)
     pub(super) walked: usize,
-    /// the rules `cut_shadowed` left out as never reached in some chain's walk, and those it
-    /// kept in one: a rule in the first and never in the second is reached by no packet
+    /// the rules `final_rule` and `cut_shadowed` left out as never reached in some chain's
+    /// walk, and those `cut_shadowed` kept in one: a rule in the first and never in the
+    /// second is reached by no packet
     pub(super) cut: HashSet<usize>,
     pub(super) kept: HashSet<usize>,
 }
@@ -564,6 +565,7 @@ impl Analyser<'_> {
         if let Some(at) = flat.iter().position(|f| f.cond.is_everything()) {
             final_rule = (Some(flat[at].rule), flat[at].verdict);
             let later: Vec<usize> = flat[at + 1..].iter().map(|f| f.rule).collect();
+            self.cut.extend(later.iter().copied());
             let l = rules[flat[at].rule].line;
             // iptables-restore loads them, and they never decide a packet: left out, said
             for r in dedup(later) {

@@ -320,7 +320,8 @@ impl Analyser<'_> {
                     .as_ref()
                     .is_some_and(|x| x.set && x.name() == name)
             })
-            .map(|(i, r)| (!self.cut.contains(&i) || self.kept.contains(&i)).then_some(r))
+            // a rule this walk left out as never reached, and no walk kept
+            .map(|(i, r)| (self.cut.contains(&i) && !self.kept.contains(&i)).then_some(r))
             .collect::<Option<_>>()?;
         Some(match &setters[..] {
             [] => "no rule of the file fills".to_string(),
