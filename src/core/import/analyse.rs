@@ -45,6 +45,17 @@ pub(super) struct Chain {
 }
 
 impl Chain {
+    /// The flat rules of the chain's entries: its blocks, allows and rejects.
+    pub(super) fn entries(&self) -> impl Iterator<Item = &Flat> {
+        self.blocks
+            .iter()
+            .map(|(_, f)| f)
+            .chain(&self.allows)
+            .chain(&self.rejects)
+    }
+}
+
+impl Chain {
     /// A chain the file leaves alone (no rule, policy ACCEPT): what iptables does to it.
     pub(super) fn accepting(hook: Hook) -> Chain {
         Chain {

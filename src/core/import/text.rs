@@ -17,14 +17,11 @@ use crate::core::plan::{IPPROTO_TCP, IPPROTO_UDP, TCP_FLAGS};
 /// Whether a rule of the analysed chains puts sources on list `name`.
 fn fed(a: &Analysis, name: &str) -> bool {
     let chains = [Some(&a.input), a.forward.as_ref(), a.output.as_ref()];
-    chains.into_iter().flatten().any(|c| {
-        c.blocks
-            .iter()
-            .map(|(_, f)| f)
-            .chain(&c.allows)
-            .chain(&c.rejects)
-            .any(|f| f.extra.add_to_set.as_deref() == Some(name))
-    })
+    chains
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c.entries())
+        .any(|f| f.extra.add_to_set.as_deref() == Some(name))
 }
 
 pub(super) fn policy_text(

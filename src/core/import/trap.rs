@@ -341,14 +341,7 @@ impl Analyser<'_> {
     pub(super) fn trap_lists(&mut self, chains: &[&Chain]) -> BTreeMap<String, Views> {
         let mut fed: BTreeMap<String, usize> = BTreeMap::new();
         let mut checked: BTreeMap<String, (Views, usize)> = BTreeMap::new();
-        let flats = chains.iter().flat_map(|c| {
-            c.blocks
-                .iter()
-                .map(|(_, f)| f)
-                .chain(&c.allows)
-                .chain(&c.rejects)
-        });
-        for f in flats {
+        for f in chains.iter().flat_map(|c| c.entries()) {
             if let Some(n) = &f.extra.add_to_set {
                 fed.entry(n.clone()).or_insert(f.rule);
             }
