@@ -169,11 +169,11 @@ enum Verdict {
 
 /// A TCP connect from `src` (bound) to `dst`, inside `ns`, with plain libc calls.
 fn probe_from(ns: &Netns, src: IpAddr, dst: SocketAddr) -> Verdict {
-    probe_from_port(ns, SocketAddr::new(src, 0), dst)
+    probe_from_port(ns, SocketAddr::new(src, 0), dst, PROBE_TIMEOUT)
 }
 
-/// [`probe_from`] from source port `src`'s (0: any).
-fn probe_from_port(ns: &Netns, src: SocketAddr, dst: SocketAddr) -> Verdict {
+/// [`probe_from`] from source port `src`'s (0: any), waiting `wait` for an answer.
+fn probe_from_port(ns: &Netns, src: SocketAddr, dst: SocketAddr, wait: Duration) -> Verdict {
     ns.run(move || {
         let fam = if dst.is_ipv4() {
             libc::AF_INET
@@ -214,7 +214,7 @@ fn probe_from_port(ns: &Netns, src: SocketAddr, dst: SocketAddr) -> Verdict {
                     events: libc::POLLOUT,
                     revents: 0,
                 };
-                let n = libc::poll(&mut pfd, 1, PROBE_TIMEOUT.as_millis() as i32);
+                let n = libc::poll(&mut pfd, 1, wait.as_millis() as i32);
                 if n == 0 {
                     return Verdict::TimedOut;
                 }
@@ -287,12 +287,12 @@ impl Drop for UdpEcho {
 }
 
 /// One UDP datagram from `src` to `dst`: echoed, refused (ICMP port unreachable), another
-/// ICMP error, or no answer.
-fn udp_from(ns: &Netns, src: IpAddr, dst: SocketAddr) -> Verdict {
+/// ICMP error, or no answer within `wait`.
+fn udp_from(ns: &Netns, src: IpAddr, dst: SocketAddr, wait: Duration) -> Verdict {
     ns.run(move || {
         let s = std::net::UdpSocket::bind((src, 0)).expect("udp bind");
         s.connect(dst).expect("udp connect");
-        s.set_read_timeout(Some(PROBE_TIMEOUT)).unwrap();
+        s.set_read_timeout(Some(wait)).unwrap();
         if let Err(e) = s.send(b"statewall") {
             return Verdict::Error(format!("send: {e}"));
         }
@@ -316,8 +316,10 @@ fn udp_from(ns: &Netns, src: IpAddr, dst: SocketAddr) -> Verdict {
 /// UDP ports every differential probes (allowed, rejected or dropped depending on the file).
 const UDP_PORTS: &[u16] = &[53, 123, 137, 139, 5000];
 
-/// One echo request from `src` to `dst`: answered, refused by an ICMP error, or no answer.
-fn ping_from(ns: &Netns, src: IpAddr, dst: IpAddr) -> Verdict {
+/// One echo request from `src` to `dst`: answered, refused by an ICMP error, or no answer
+/// within `wait` (whole seconds, at least one).
+fn ping_from(ns: &Netns, src: IpAddr, dst: IpAddr, wait: Duration) -> Verdict {
+    let secs = wait.as_secs().max(1).to_string();
     let out = ns.exec([
         "ping",
         "-n",
@@ -325,7 +327,7 @@ fn ping_from(ns: &Netns, src: IpAddr, dst: IpAddr) -> Verdict {
         "-c",
         "1",
         "-W",
-        "2",
+        &secs,
         "-I",
         &src.to_string(),
         &dst.to_string(),
@@ -345,7 +347,7 @@ fn ping_from(ns: &Netns, src: IpAddr, dst: IpAddr) -> Verdict {
 fn pings_answered(ns: &Netns, src: IpAddr, dst: IpAddr, count: usize) -> usize {
     std::thread::scope(|s| {
         let all: Vec<_> = (0..count)
-            .map(|_| s.spawn(move || ping_from(ns, src, dst)))
+            .map(|_| s.spawn(move || ping_from(ns, src, dst, PING_WAIT)))
             .collect();
         all.into_iter()
             .map(|h| h.join().expect("ping thread"))
@@ -401,40 +403,115 @@ fn restore_tool(v6: bool) -> String {
     plain.to_string()
 }
 
-/// The probe matrix over a pair, all probes at once (each drop costs a timeout).
-fn matrix(pair: &Pair, ports: &[u16], v6: bool) -> Vec<(String, Verdict)> {
+/// How long a ping waits for its answer (ICMP has no refusal but an error).
+const PING_WAIT: Duration = Duration::from_secs(2);
+
+/// Looks after the first at a probe whose verdicts differ, each waiting this much longer: a
+/// difference counts only when it survives them all (a loaded machine can leave a first
+/// answer unheard; a real difference answers the same every time).
+const RELOOK_WAITS: [Duration; 2] = [Duration::from_secs(4), Duration::from_secs(8)];
+
+/// One probe of the differential matrix.
+#[derive(Clone, Copy)]
+enum Look {
+    Tcp(IpAddr, SocketAddr),
+    Udp(IpAddr, SocketAddr),
+    Ping(IpAddr, IpAddr),
+}
+
+/// The differential matrix of one family, each probe with its label: TCP to `ports` and UDP
+/// to [`UDP_PORTS`] from both client addresses, and a ping from each.
+fn matrix(ports: &[u16], v6: bool) -> Vec<(String, Look)> {
     let (sources, dst): (Vec<IpAddr>, IpAddr) = if v6 {
         (vec![CLIENT_V6.into(), OTHER_V6.into()], FW_V6.into())
     } else {
         (vec![CLIENT_V4.into(), OTHER_V4.into()], FW_V4.into())
     };
-    std::thread::scope(|s| {
-        let mut handles = Vec::new();
-        for &src in &sources {
-            for &port in ports {
-                let label = format!("tcp {src} -> {dst} port {port}");
-                handles.push((
-                    label,
-                    s.spawn(move || probe_from(&pair.client, src, SocketAddr::new(dst, port))),
-                ));
-            }
-            for &port in UDP_PORTS {
-                let label = format!("udp {src} -> {dst} port {port}");
-                handles.push((
-                    label,
-                    s.spawn(move || udp_from(&pair.client, src, SocketAddr::new(dst, port))),
-                ));
-            }
-            handles.push((
-                format!("ping {src} -> {dst}"),
-                s.spawn(move || ping_from(&pair.client, src, dst)),
-            ));
+    let mut all = Vec::new();
+    for &src in &sources {
+        for &port in ports {
+            let to = SocketAddr::new(dst, port);
+            all.push((format!("tcp {src} -> {to}"), Look::Tcp(src, to)));
         }
+        for &port in UDP_PORTS {
+            let to = SocketAddr::new(dst, port);
+            all.push((format!("udp {src} -> {to}"), Look::Udp(src, to)));
+        }
+        all.push((format!("ping {src} -> {dst}"), Look::Ping(src, dst)));
+    }
+    all
+}
+
+/// The verdicts of `looks` from `pair`'s client, all probes at once (each drop costs a
+/// wait), each waiting at least `wait`.
+fn look(pair: &Pair, looks: &[Look], wait: Duration) -> Vec<Verdict> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = looks
+            .iter()
+            .map(|&l| {
+                s.spawn(move || match l {
+                    Look::Tcp(src, to) => {
+                        probe_from_port(&pair.client, SocketAddr::new(src, 0), to, wait)
+                    }
+                    Look::Udp(src, to) => udp_from(&pair.client, src, to, wait),
+                    Look::Ping(src, dst) => ping_from(&pair.client, src, dst, wait.max(PING_WAIT)),
+                })
+            })
+            .collect();
         handles
             .into_iter()
-            .map(|(l, h)| (l, h.join().expect("probe thread")))
+            .map(|h| h.join().expect("probe thread"))
             .collect()
     })
+}
+
+/// `looks` from both pairs at once, each probe's verdicts (iptables', statewall's) side by side.
+fn look_both(pairs: (&Pair, &Pair), looks: &[Look], wait: Duration) -> Vec<(Verdict, Verdict)> {
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| look(pairs.0, looks, wait));
+        let b = s.spawn(|| look(pairs.1, looks, wait));
+        (
+            a.join().expect("oracle probes"),
+            b.join().expect("statewall probes"),
+        )
+    });
+    a.into_iter().zip(b).collect()
+}
+
+/// The probes of `matrix` whose verdicts differ between the pairs in the first look and in
+/// every slower look after it ([`RELOOK_WAITS`]), with the verdicts of the last look; and
+/// the oracle's verdict of every probe.
+fn differences(pairs: (&Pair, &Pair), matrix: &[(String, Look)]) -> (Vec<String>, Vec<String>) {
+    let looks: Vec<Look> = matrix.iter().map(|(_, l)| *l).collect();
+    let first = look_both(pairs, &looks, PROBE_TIMEOUT);
+    let seen = matrix
+        .iter()
+        .zip(&first)
+        .map(|((label, _), (want, _))| format!("{label}: {want:?}"))
+        .collect();
+    let mut differ: Vec<(usize, (Verdict, Verdict))> = first
+        .into_iter()
+        .enumerate()
+        .filter(|(_, (want, got))| want != got)
+        .collect();
+    for wait in RELOOK_WAITS {
+        if differ.is_empty() {
+            break;
+        }
+        let again: Vec<Look> = differ.iter().map(|(i, _)| looks[*i]).collect();
+        let answers = look_both(pairs, &again, wait);
+        differ = differ
+            .into_iter()
+            .zip(answers)
+            .filter(|(_, (want, got))| want != got)
+            .map(|((i, _), answer)| (i, answer))
+            .collect();
+    }
+    let diffs = differ
+        .iter()
+        .map(|(i, (want, got))| format!("{}: iptables {want:?}, statewall {got:?}", matrix[*i].0))
+        .collect();
+    (diffs, seen)
 }
 
 /// Loads `rules` with iptables in one pair and statewall's import of it in another, and compares
@@ -505,14 +582,9 @@ fn compare(
     let mut diffs = Vec::new();
     let mut seen = Vec::new();
     for v6 in families {
-        let a = matrix(oracle, ports, v6);
-        let b = matrix(ours, ports, v6);
-        for ((label, want), (_, got)) in a.iter().zip(&b) {
-            seen.push(format!("{label}: {want:?}"));
-            if want != got {
-                diffs.push(format!("{label}: iptables {want:?}, statewall {got:?}"));
-            }
-        }
+        let (d, s) = differences((oracle, ours), &matrix(ports, v6));
+        diffs.extend(d);
+        seen.extend(s);
     }
     eprintln!(
         "{rules}: {} probes, the same verdicts:\n{}",
@@ -768,7 +840,12 @@ fn differential_multiport_ports() {
         let _listening = listen_tcp(&pair.fw, &[443, 6000, 7000, 8000]);
         probes.map(|(sport, dport)| {
             let src = SocketAddr::new(CLIENT_V4.into(), sport);
-            probe_from_port(&pair.client, src, SocketAddr::new(FW_V4.into(), dport))
+            probe_from_port(
+                &pair.client,
+                src,
+                SocketAddr::new(FW_V4.into(), dport),
+                PROBE_TIMEOUT,
+            )
         })
     };
     let theirs = answers(&oracle);
@@ -1852,8 +1929,8 @@ fn differential_flood_trap_on_a_limited_icmp_accept() {
         std::thread::sleep(std::time::Duration::from_secs(1));
         (
             flood,
-            ping_from(&pair.client, c, FW_V4.into()),
-            ping_from(&pair.client, o, FW_V4.into()),
+            ping_from(&pair.client, c, FW_V4.into(), PING_WAIT),
+            ping_from(&pair.client, o, FW_V4.into(), PING_WAIT),
         )
     };
     let (theirs, ours) = (run(&oracle), run(&ours));
