@@ -61,7 +61,9 @@
 //! test fails when one of them no longer does. `UPDATE_EXPECT=1` rewrites that list (review
 //! it). `STATEWALL_IMPORT_CORPUS=DIR` runs another corpus (the held-back one) through the same
 //! harness, `STATEWALL_IMPORT_CORPUS_ONLY=TEXT` only the files whose name contains TEXT,
-//! `STATEWALL_IMPORT_CORPUS_VERBOSE=1` prints every probe with both outcomes.
+//! `STATEWALL_IMPORT_CORPUS_VERBOSE=1` prints every probe with both outcomes. Files are proven
+//! three at a time, each in trios of its own (`STATEWALL_IMPORT_CORPUS_JOBS=N` for another
+//! number): a file's time is mostly waiting for probes that get no answer.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt::Write as _;
@@ -85,6 +87,9 @@ const THIRD_TIMEOUT: Duration = Duration::from_millis(5000);
 /// How many such looks a difference must survive.
 const LIMIT_LOOKS: usize = 3;
 const PARALLEL: usize = 48;
+/// Files proven at once: the time of a file is mostly waiting (timeouts of dropped probes,
+/// buckets refilling), not work.
+const JOBS: usize = 3;
 /// The longest wait for limits' buckets to fill before a second look (`Facts::refill`): a
 /// slower one may still be short of tokens then, alike in both copies as they meet the same
 /// probes in the same order.
@@ -872,6 +877,36 @@ fn read_expected(dir: &Path) -> BTreeSet<String> {
         .collect()
 }
 
+/// How many files are proven at once: `STATEWALL_IMPORT_CORPUS_JOBS`, else [`JOBS`].
+fn jobs() -> usize {
+    std::env::var("STATEWALL_IMPORT_CORPUS_JOBS")
+        .ok()
+        .and_then(|j| j.parse().ok())
+        .filter(|&j| j > 0)
+        .unwrap_or(JOBS)
+}
+
+/// [`prove_file`] of every file, `jobs` files at a time (each in trios of its own), with the
+/// time each took, by file name.
+fn prove_files(files: &[PathBuf], jobs: usize) -> BTreeMap<String, (Verdict, Duration)> {
+    let next = AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(BTreeMap::new());
+    std::thread::scope(|s| {
+        for _ in 0..jobs.min(files.len()) {
+            s.spawn(|| {
+                while let Some(f) = files.get(next.fetch_add(1, Ordering::SeqCst)) {
+                    let t = Instant::now();
+                    let v = prove_file(f);
+                    let name = f.file_name().unwrap().to_string_lossy().into_owned();
+                    eprintln!("{name}: {} ({:.1?})", v.kind(), t.elapsed());
+                    results.lock().unwrap().insert(name, (v, t.elapsed()));
+                }
+            });
+        }
+    });
+    results.into_inner().unwrap()
+}
+
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn import_corpus_every_file_refused_with_a_location_or_identical_to_iptables_restore() {
@@ -889,14 +924,7 @@ fn import_corpus_every_file_refused_with_a_location_or_identical_to_iptables_res
         .collect();
     files.sort();
     assert!(!files.is_empty(), "no *.rules in {}", dir.display());
-    let mut results: BTreeMap<String, (Verdict, Duration)> = BTreeMap::new();
-    for f in &files {
-        let t = Instant::now();
-        let v = prove_file(f);
-        let name = f.file_name().unwrap().to_string_lossy().into_owned();
-        eprintln!("{name}: {} ({:.1?})", v.kind(), t.elapsed());
-        results.insert(name, (v, t.elapsed()));
-    }
+    let results = prove_files(&files, jobs());
 
     // the report
     let mut report = String::new();
