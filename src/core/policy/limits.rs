@@ -2,7 +2,7 @@
 //! `log_final`, and `published` (the original destination ports of DNAT'ed connections).
 //!
 //! ```toml
-//! limit = "6/30s"                        # the entry as a whole; what exceeds is dropped
+//! limit = "6/30s"                        # a bucket per rule of the entry; what exceeds is dropped
 //! limit = { rate = "6/30s", per = "source", burst = 6, ipv6_prefix = 64, over = "drop" }
 //! log = true                             # "statewall <name>: ", level warn, 5/minute
 //! log = { prefix = "ssh: ", level = "info", limit = "10/minute", burst = 5 }
@@ -251,6 +251,44 @@ impl Checker<'_> {
     }
 
     /// An entry's `log`, or a section's `log_final` (`key`): None for `false` or an error.
+    /// Warns when a limit of the entry as a whole meets an entry of more than one protocol
+    /// (`protocols`: tcp, udp, icmp written): such a limit is a bucket in each rule, and
+    /// the entry has a rule per protocol, so each protocol gets the whole rate.
+    pub(super) fn limit_split_by_protocol(
+        &mut self,
+        limits: &[Limit],
+        protocols: [bool; 3],
+        at: std::ops::Range<usize>,
+    ) {
+        let whole = limits.iter().find(|l| l.per == LimitPer::Entry);
+        let written = protocols.iter().filter(|p| **p).count();
+        let (Some(limit), true) = (whole, written > 1) else {
+            return;
+        };
+        let names: Vec<&str> = ["tcp", "udp", "icmp"]
+            .into_iter()
+            .zip(protocols)
+            .filter_map(|(n, p)| p.then_some(n))
+            .collect();
+        self.warning(
+            at,
+            format!(
+                "this limit lets {}/{} in for each of {}, not for the entry as a whole",
+                limit.rate.n,
+                limit.rate.unit.as_str(),
+                names.join(" and ")
+            ),
+            Some(
+                "a limit of the entry as a whole is a token bucket in each rule statewall writes \
+                 (nft's `limit`, iptables' `-m limit`), and an entry has a rule per protocol \
+                 (and per address family, where its addresses are of both): write one entry \
+                 per protocol with its own rate, or `per = \"source\"`, whose meter the \
+                 entry's rules share"
+                    .into(),
+            ),
+        );
+    }
+
     pub(super) fn log(&mut self, key: &str, value: &Spanned<DeValue<'_>>) -> Option<Log> {
         let span = value.span();
         if self.tainted(&span) {
@@ -400,6 +438,26 @@ mod tests {
         let fin = p.log_final.unwrap();
         assert_eq!(fin.prefix.as_deref(), Some("in drop: "));
         assert_eq!(fin.rate.n, 3);
+    }
+
+    #[test]
+    fn a_limit_of_the_whole_entry_over_two_protocols_is_said_to_count_each_apart() {
+        let src = "[[allow]]\nname = \"h3\"\ntcp = [443]\nudp = [443]\nlimit = \"100/s\"\n\
+                   [[allow]]\nname = \"dns\"\ntcp = [53]\nudp = [53]\n\
+                   limit = { rate = \"10/s\", per = \"source\" }\n\
+                   [[allow]]\nname = \"web\"\ntcp = [80, 8080]\nlimit = \"100/s\"\n";
+        let (p, d) = parse(src);
+        assert!(p.is_some(), "{d:?}");
+        let warned: Vec<_> = d
+            .iter()
+            .filter(|d| d.message.contains("for each of"))
+            .collect();
+        assert_eq!(warned.len(), 1, "{d:#?}");
+        assert_eq!(
+            warned[0].message,
+            "this limit lets 100/second in for each of tcp and udp, not for the entry as a whole"
+        );
+        assert_eq!(&src[warned[0].span.clone()], "\"100/s\"");
     }
 
     #[test]
