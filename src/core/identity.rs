@@ -10,7 +10,9 @@ use std::collections::{HashMap, VecDeque};
 
 use crate::core::live::LiveTable;
 use crate::core::model::{Cidr, IcmpReject, LogDest, PortRange, Rate};
-use crate::core::plan::{Chain, Match, Plan, RecordKey, Rule, Set, SetElem, SetKind, Verdict};
+use crate::core::plan::{
+    Chain, LiveName, Match, Plan, RecordKey, Rule, Set, SetElem, SetKind, Verdict,
+};
 
 /// The fingerprint scheme, written into the table comment as `id=<SCHEME>`. A table without
 /// it was committed by statewall 0.1, whose fingerprint hashed the rendered text
@@ -104,7 +106,13 @@ fn record_key(k: RecordKey) -> u8 {
 
 /// A per-source limit's bucket: its key (family, prefix) and rate; whether it matches what
 /// exceeds the rate (`over`), and which of the entry's limits it is (`nth`).
-fn meter(h: &mut Fnv, (v6, prefix): (bool, u8), r: Rate, (over, nth): (bool, u8)) {
+fn meter(
+    h: &mut Fnv,
+    (v6, prefix): (bool, u8),
+    r: Rate,
+    (over, nth): (bool, u8),
+    shared: Option<LiveName>,
+) {
     h.tag(29).tag(u8::from(v6)).tag(prefix);
     rate(h, r);
     // what exceeds a per-source limit goes on (`over = "continue"`): tagged only then (a
@@ -116,6 +124,10 @@ fn meter(h: &mut Fnv, (v6, prefix): (bool, u8), r: Rate, (over, nth): (bool, u8)
     // for the same reason
     if nth > 0 {
         h.tag(201).tag(nth);
+    }
+    // a meter several entries share (`meter = "dns"`): likewise
+    if let Some(s) = shared {
+        h.tag(202).str(s.as_str());
     }
 }
 
@@ -230,7 +242,8 @@ fn a_match(h: &mut Fnv, m: &Match) {
             rate: r,
             over,
             nth,
-        } => meter(h, (v6, prefix), r, (over, nth)),
+            shared,
+        } => meter(h, (v6, prefix), r, (over, nth), shared),
         Match::CtCount { max } => conn_count(h, None, max),
         Match::ConnMeter { v6, prefix, max } => conn_count(h, Some((v6, prefix)), max),
         Match::CtOrigDport(r) => {

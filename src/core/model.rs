@@ -772,6 +772,9 @@ pub struct Limit {
     /// rate, with its own verdict, and what is within goes on to the rules after it (a
     /// syn-flood guard: iptables' `-m limit … -j RETURN` before a DROP); `over` is unused
     pub within_continues: bool,
+    /// `meter = "NAME"` (per source): the buckets are those of a meter every entry naming it
+    /// shares (iptables' `--hashlimit-name` of several rules), not the entry's own
+    pub shared: Option<crate::core::plan::LiveName>,
 }
 
 /// An entry's `connections`: at most `max` connections at once, counted per source (IPv6

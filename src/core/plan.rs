@@ -19,7 +19,9 @@ pub const IPPROTO_ICMPV6: u8 = 58;
 pub const LOOPBACK_IFINDEX: u32 = 1;
 
 mod ifname;
+mod livename;
 pub use ifname::{ifname_bytes, ifname_match, ifname_not_match, ifname_of, iifname};
+pub use livename::{LiveName, live_set_of};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
@@ -196,13 +198,15 @@ pub enum Match {
     /// `update @meter4_<name> { ip saddr limit rate over <rate> }` (IPv6: `ip6 saddr &
     /// <prefix mask>`): a bucket per source in the entry's own dynamic set; matches what
     /// exceeds its source's rate (implies the family). `nth`: which of the entry's limits
-    /// (0 the first: `meter4_<name>`; the next ones `meter4_<name>/2`, …)
+    /// (0 the first: `meter4_<name>`; the next ones `meter4_<name>/2`, …). `shared`: the
+    /// meter several entries name (`meter = "dns"`), its set `meter4_/dns` (`nth` then 0)
     Meter {
         v6: bool,
         prefix: u8,
         rate: Rate,
         over: bool,
         nth: u8,
+        shared: Option<LiveName>,
     },
     /// `ct count over <max>`: more than `max` connections pass this match at once (the
     /// expression keeps its own list of them; an allow's `connections` for the entry as a
@@ -335,81 +339,6 @@ impl Match {
 /// The family a rule's matches check, if any of them does (see [`Match::family`]).
 pub fn family_of(matches: &[Match]) -> Option<bool> {
     matches.iter().find_map(Match::family)
-}
-
-/// The name of a live set (`[[set]]`), kept inline so that a [`Match`] stays `Copy`: at most
-/// [`LiveName::MAX`] bytes of A-Z a-z 0-9 _ . - (the policy checker refuses others).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct LiveName {
-    len: u8,
-    bytes: [u8; LiveName::MAX],
-    /// a set of single addresses (`networks = false`): hash sets `ip4_`/`ip6_<name>`, which
-    /// any tool can fill with plain `nft add element` (CrowdSec's set-only bouncer does)
-    hosts: bool,
-}
-
-impl LiveName {
-    pub const MAX: usize = 32;
-
-    /// None when `name` is empty or longer than [`LiveName::MAX`] bytes.
-    pub fn new(name: &str) -> Option<LiveName> {
-        let b = name.as_bytes();
-        if b.is_empty() || b.len() > Self::MAX {
-            return None;
-        }
-        let mut bytes = [0u8; Self::MAX];
-        bytes[..b.len()].copy_from_slice(b);
-        Some(LiveName {
-            len: b.len() as u8,
-            bytes,
-            hosts: false,
-        })
-    }
-
-    /// [`LiveName::new`] for a set of single addresses (`networks = false`).
-    pub fn hosts(name: &str) -> Option<LiveName> {
-        LiveName::new(name).map(|n| LiveName { hosts: true, ..n })
-    }
-
-    /// Whether it holds single addresses only (hash sets).
-    pub fn holds_hosts(&self) -> bool {
-        self.hosts
-    }
-
-    pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("?")
-    }
-
-    /// The kernel set holding this live set's IPv4 or IPv6 members.
-    pub fn set_name(&self, v6: bool) -> String {
-        let kind = match (self.hosts, v6) {
-            (false, false) => SetKind::Live4,
-            (false, true) => SetKind::Live6,
-            (true, false) => SetKind::LiveHost4,
-            (true, true) => SetKind::LiveHost6,
-        };
-        format!("{}_{}", kind.prefix(), self.as_str())
-    }
-}
-
-/// The live set a kernel set belongs to: `live4_banned` → `banned` (also `live6_`, and
-/// `ip4_`/`ip6_` for sets of single addresses).
-pub fn live_set_of(kernel_set: &str) -> Option<&str> {
-    ["live4_", "live6_", "ip4_", "ip6_"]
-        .iter()
-        .find_map(|p| kernel_set.strip_prefix(p))
-}
-
-impl std::fmt::Debug for LiveName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}", self.as_str())
-    }
-}
-
-impl std::fmt::Display for LiveName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// What a set holds. Every statewall set is an interval set with a counter per element.
@@ -618,6 +547,19 @@ pub fn meter_set_name(v6: bool, service: &str, nth: u8) -> String {
     }
 }
 
+/// The set of a meter match: a shared meter's `meter4_/<shared>` (a `/` first, which no
+/// entry name has), else the entry's own ([`meter_set_name`]).
+pub fn meter_name(v6: bool, service: &str, nth: u8, shared: Option<LiveName>) -> String {
+    match shared {
+        Some(s) => format!(
+            "{}_/{}",
+            if v6 { SetKind::Meter6 } else { SetKind::Meter4 }.prefix(),
+            s.as_str()
+        ),
+        None => meter_set_name(v6, service, nth),
+    }
+}
+
 /// The set a match of `rule` refers to, if any.
 pub fn set_of(rule: &Rule, m: &Match) -> Option<String> {
     let proto = rule.matches.iter().find_map(|m| match m {
@@ -639,7 +581,14 @@ pub fn set_of(rule: &Rule, m: &Match) -> Option<String> {
         (Match::SrcInLive { v6, set } | Match::FeedLive { v6, set, .. }, _) => {
             return Some(set.set_name(*v6));
         }
-        (Match::Meter { v6, nth, .. }, _) => return Some(meter_set_name(*v6, &rule.comment, *nth)),
+        (
+            Match::Meter {
+                v6, nth, shared, ..
+            },
+            _,
+        ) => {
+            return Some(meter_name(*v6, &rule.comment, *nth, *shared));
+        }
         (Match::ConnMeter { v6: false, .. }, _) => SetKind::Conn4,
         (Match::ConnMeter { v6: true, .. }, _) => SetKind::Conn6,
         _ => return None,

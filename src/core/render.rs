@@ -174,12 +174,13 @@ pub fn matches_with(ms: &[Match], comment: &str) -> String {
                     rate,
                     over,
                     nth,
+                    shared,
                 },
                 _,
             ) => {
                 parts.push(format!(
                     "update @{} {{ {} limit rate {}{rate} }}",
-                    meter_set_name(v6, comment, nth),
+                    meter_name(v6, comment, nth, shared),
                     meter_key(v6, prefix),
                     if over { "over " } else { "" }
                 ));

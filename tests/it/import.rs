@@ -2012,6 +2012,53 @@ fn differential_hashlimit_guards_count_every_datagram() {
     );
 }
 
+/// Three `--hashlimit-above` rules of one `--hashlimit-name` (`ok-hashlimit-shared.rules`,
+/// corpus 431's form): a source's datagrams to any of their ports take tokens from one
+/// bucket, at the first rule's rate (burst 3). Two to port 53 and three to 5000 from one
+/// client, one to 123 (whose rule says burst 9), then the other client's: the client's third
+/// gets in and the rest are refused, the other client's get in, as through
+/// iptables-restore of the file (a bucket per entry would let the client's 5000s and 123
+/// in).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_hashlimit_name_shared_by_three_rules() {
+    use crate::support::routed::{Outcome, Responder, udp};
+    let (oracle, ours) = (
+        pair_with_two_clients("d-hls-ipt"),
+        pair_with_two_clients("d-hls-sw"),
+    );
+    let _echo = [&oracle, &ours].map(|p| Responder::start(&p.fw, &[], &[53, 123, 5000]));
+    load_both((&oracle, &ours), ("ok-hashlimit-shared.rules", None));
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps = [
+        (c, 53),
+        (c, 53),
+        (c, 5000),
+        (c, 5000),
+        (c, 5000),
+        (c, 123),
+        (o, 123),
+        (o, 5000),
+    ];
+    let run = |pair: &Pair| -> Vec<Outcome> {
+        steps
+            .iter()
+            .map(|&(src, port)| {
+                let dst = SocketAddr::new(FW_V4.into(), port);
+                udp(&pair.client, SocketAddr::new(src, 0), dst, PROBE_TIMEOUT)
+            })
+            .collect()
+    };
+    let (want, got) = (run(&oracle), run(&ours));
+    assert_eq!(want, got, "iptables', then statewall's");
+    use Outcome::{Answered as A, Refused as R};
+    assert_eq!(
+        want,
+        [A, A, A, R, R, R, A, A],
+        "one bucket per source for the three rules"
+    );
+}
+
 /// A port-scan trap whose `--set` no packet reaches (`ok-trap-never-filled.rules`, corpus
 /// 471's form): the checks of the empty lists never match, so port 22 stays open after
 /// probes of closed ports, as through iptables-restore of the file.

@@ -30,7 +30,7 @@ use crate::codec::nft::{
 use crate::codec::wire::{Attrs, attr, be32, string};
 use crate::core::model::LIMITS_MAX;
 use crate::core::model::{Cidr, Rate};
-use crate::core::plan::{LiveName, Match, meter_set_name};
+use crate::core::plan::{LiveName, Match, meter_name, meter_set_name};
 
 /// The key: the family check, the source load and (IPv6 shorter than /128) its mask.
 pub(super) fn encode_key(rule: &mut rustables::Rule, v6: bool, prefix: u8) {
@@ -167,9 +167,14 @@ pub(super) fn decode(at: &At) -> Decoding {
     let set = attr(data, NFTA_DYNSET_SET_NAME)
         .map(string)
         .unwrap_or_default();
-    let Some(nth) =
-        (0..=LIMITS_MAX as u8 - 1).find(|&n| set == meter_set_name(v6, at.comment(), n))
-    else {
+    // a shared meter's set (`meter4_/dns`), else one of the entry's own
+    let shared = set
+        .split_once("_/")
+        .and_then(|(_, name)| LiveName::new(name))
+        .filter(|s| set == meter_name(v6, "", 0, Some(*s)));
+    let own = || (0..=LIMITS_MAX as u8 - 1).find(|&n| set == meter_set_name(v6, at.comment(), n));
+    let nth = if shared.is_some() { Some(0) } else { own() };
+    let Some(nth) = nth else {
         return Some(Err(
             at.fail(k, format!("meter set {set} is not the entry's own"))
         ));
@@ -180,6 +185,7 @@ pub(super) fn decode(at: &At) -> Decoding {
         rate,
         over,
         nth,
+        shared,
     };
     Some(Ok((Step::Match(m), k + 1)))
 }

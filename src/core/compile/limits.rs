@@ -58,13 +58,17 @@ fn count(
             over,
         },
         Some((v6, prefix)) => {
-            meter_set(svc, (v6, nth), limit.rate, sets);
+            // a shared meter is the same set whichever entry names it (`nth` 0)
+            let nth = if limit.shared.is_some() { 0 } else { nth };
+            let name = meter_name(v6, &svc.name, nth, limit.shared);
+            meter_set(name, v6, limit.rate, sets);
             Match::Meter {
                 v6,
                 prefix,
                 rate: limit.rate,
                 over,
                 nth,
+                shared: limit.shared,
             }
         }
     }
@@ -131,11 +135,10 @@ pub(super) fn families_of(matches: &[Match]) -> Vec<bool> {
     vec![false, true]
 }
 
-/// The entry's meter set of one family and limit (once): its buckets forgotten once full
-/// again.
-fn meter_set(svc: &Service, (v6, nth): (bool, u8), rate: Rate, sets: &mut Vec<Set>) {
+/// The meter set `name` of one family and limit (once: an entry's tcp and udp rules, and
+/// the entries sharing a meter, meet it again): its buckets forgotten once full again.
+fn meter_set(name: String, v6: bool, rate: Rate, sets: &mut Vec<Set>) {
     let kind = if v6 { SetKind::Meter6 } else { SetKind::Meter4 };
-    let name = meter_set_name(v6, &svc.name, nth);
     if sets.iter().any(|s| s.name == name) {
         return;
     }

@@ -65,7 +65,8 @@ impl Analyser<'_> {
             Err(why) => return refuse(self, why),
             Ok(Some(prefix)) => (
                 format!(
-                    "{{ rate = \"{rate}\", burst = {burst}, per = \"source\", ipv6_prefix = {prefix}, over = \"{over}\" }}"
+                    "{{ rate = \"{rate}\", burst = {burst}, per = \"source\", ipv6_prefix = {prefix}{}, over = \"{over}\" }}",
+                    lim.meter_key()
                 ),
                 "per source",
             ),
@@ -97,24 +98,65 @@ impl Analyser<'_> {
 }
 
 /// Rules that name the same `--hashlimit-name`: the kernel keeps one table of buckets per
-/// name (and family), with the first rule's rate, and every rule of the name takes its
-/// tokens from it; statewall keeps a bucket per entry. Each rule after the first is refused.
+/// name (and family), made by the first rule with its rate, burst, mode and mask, and every
+/// rule of the name takes its tokens from it. Rules of a name that count per source and
+/// match what exceeds the rate (`--hashlimit-above`) share a statewall meter (`meter =
+/// "NAME"`, IPv6 files' `NAME-v6`) at the first rule's rate, as the kernel counts them;
+/// any other rule of a name that an earlier rule named is refused where it is written.
 pub(super) fn shared_hashlimits(
     src: &str,
-    rules: &[super::rule::IptRule],
-    diags: &mut crate::core::diag::Diags,
+    fam: super::Fam,
+    rules: &mut [super::rule::IptRule],
+    (diags, notes): (&mut crate::core::diag::Diags, &mut super::notes::Notes),
 ) {
-    let mut first: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
-    for r in rules {
-        let Some(name) = r.extra.limit.as_ref().and_then(|l| l.name.as_deref()) else {
+    use std::collections::HashMap;
+    let name_of = |r: &super::rule::IptRule| r.extra.limit.as_ref().and_then(|l| l.name.clone());
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for name in rules.iter().filter_map(name_of) {
+        *count.entry(name).or_default() += 1;
+    }
+    let mut first: HashMap<String, usize> = HashMap::new();
+    for i in 0..rules.len() {
+        let Some(name) = name_of(&rules[i]).filter(|n| count[n] > 1) else {
             continue;
         };
-        match first.get(name) {
-            None => {
-                first.insert(name, r.line);
+        let f = *first.entry(name.clone()).or_insert(i);
+        let (a, b) = (
+            rules[f].extra.limit.clone().unwrap_or_default(),
+            rules[i].extra.limit.clone().unwrap_or_default(),
+        );
+        let meter = match fam {
+            super::Fam::V4 => name.clone(),
+            super::Fam::V6 => format!("{name}-v6"),
+        };
+        let why = if a.hash_mode.as_deref() != Some("srcip") {
+            Some("its rules share one bucket for all sources (no `--hashlimit-mode srcip`), and statewall's limit for an entry as a whole is a bucket per rule".to_string())
+        } else if !(a.above && b.above) {
+            Some("statewall shares a meter between rules that match what exceeds the rate (`--hashlimit-above`), and a bucket keeps the way of the rule that made it".to_string())
+        } else if !crate::core::policy::valid_set_name(&meter) {
+            Some(format!(
+                "statewall's meter `{meter}` would need a name of 1-{} characters of A-Z a-z 0-9 _ . -",
+                crate::core::plan::LiveName::MAX
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            if i != f {
+                diags.push(crate::core::diag::Diagnostic::error(rules[i].span.clone(), src, format!("`--hashlimit-name {name}` again (line {} names it first)", rules[f].line)).with_help(format!("the kernel keeps one table of buckets for every rule of that name, made by the first with its rate, so the rules take the same tokens; {why}: give each rule its own --hashlimit-name")));
             }
-            Some(&line) => diags.push(crate::core::diag::Diagnostic::error(r.span.clone(), src, format!("`--hashlimit-name {name}` again (line {line} names it first)")).with_help("the kernel keeps one bucket per source for every rule of that name, with the first rule's rate, so a source's packets to either rule take the same tokens; statewall keeps a bucket per entry: give each rule its own --hashlimit-name")),
+            continue;
         }
+        if i != f && (a.rate != b.rate || a.burst != b.burst || a.srcmask != b.srcmask) {
+            notes.push(format!("line {}: `--hashlimit-name {name}` is line {}'s table of buckets, which counts every rule of the name at its rate ({}, burst {}{}): so does statewall's meter `{meter}`", rules[i].line, rules[f].line, a.rate.as_deref().unwrap_or("3/hour"), a.burst.as_deref().unwrap_or("5"), a.srcmask.as_deref().map(|m| format!(", source mask {m}")).unwrap_or_default()));
+        }
+        let lim = rules[i].extra.limit.as_mut().expect("a limit");
+        // the kernel counts with the table's settings, which are the first rule's
+        lim.rate = a.rate;
+        lim.burst = a.burst;
+        lim.hash_mode = a.hash_mode;
+        lim.srcmask = a.srcmask;
+        lim.shared = Some(meter);
     }
 }
 
@@ -153,7 +195,10 @@ impl Analyser<'_> {
                 gone[p] = true;
                 return refuse(self, why);
             }
-            Ok(Some(prefix)) => format!(", per = \"source\", ipv6_prefix = {prefix}"),
+            Ok(Some(prefix)) => format!(
+                ", per = \"source\", ipv6_prefix = {prefix}{}",
+                lim.meter_key()
+            ),
             Ok(None) => {
                 flat[p].extra.global = true;
                 String::new()

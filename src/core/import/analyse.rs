@@ -210,7 +210,7 @@ pub(super) fn analyse(
         ..
     } = tables;
     other_icmp(fam, &rules, &mut notes);
-    super::above::shared_hashlimits(src, &rules, &mut diags);
+    super::above::shared_hashlimits(src, fam, &mut rules, (&mut diags, &mut notes));
     matches_nothing(&mut rules, &mut notes);
     fragments(src, &mut rules, &mut diags, &mut notes);
     let clamps = super::mss::clamps(src, &mut rules, &policies, &mut diags, &mut notes);

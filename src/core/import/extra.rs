@@ -59,9 +59,20 @@ pub(super) struct LimitOpts {
     pub(super) other: Vec<String>,
     /// `--hashlimit-name`: the kernel's table of buckets, shared by every rule of the name
     pub(super) name: Option<String>,
+    /// the statewall meter of a name several rules share (`above::shared_hashlimits`)
+    pub(super) shared: Option<String>,
 }
 
 impl LimitOpts {
+    /// `, meter = "NAME"` for a limit whose buckets other rules share, else nothing: what a
+    /// per-source limit's table says after its `per`.
+    pub(super) fn meter_key(&self) -> String {
+        self.shared
+            .as_deref()
+            .map(|m| format!(", meter = \"{m}\""))
+            .unwrap_or_default()
+    }
+
     /// Who the rate is for: `Ok(Some(prefix))` per source (`--hashlimit-mode srcip`, IPv6
     /// sources by `--hashlimit-srcmask`, 128 without), `Ok(None)` for the rule as a whole;
     /// Err for an IPv4 mask below 32, a bucket per network statewall does not keep.
@@ -773,7 +784,8 @@ impl Analyser<'_> {
             // hashlimit by source: a bucket per source address (its mask: a prefix)
             Ok(Some(prefix)) => {
                 flat[p].extra.limit = vec![format!(
-                    "{{ rate = \"{rate}\", burst = {burst}, per = \"source\", ipv6_prefix = {prefix}, over = \"{over}\" }}"
+                    "{{ rate = \"{rate}\", burst = {burst}, per = \"source\", ipv6_prefix = {prefix}{}, over = \"{over}\" }}",
+                    lim.meter_key()
                 )];
                 self.notes.push(format!("line {line}: `-m hashlimit` by source becomes the allow's per-source limit ({rate}, burst {burst}): a token bucket per source, as hashlimit's; what exceeds it is {done}"));
             }

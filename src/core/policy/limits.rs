@@ -12,11 +12,13 @@
 use toml::Spanned;
 use toml::de::DeValue;
 
+use super::live::valid_set_name;
 use super::{Checker, type_name};
 use crate::core::model::{
     LIMITS_MAX, LOG_LEVELS, LOG_PREFIX_MAX, LOG_RATE_DEFAULT, Limit, LimitPer, Log, LogDest, Over,
     RATE_MAX, Rate,
 };
+use crate::core::plan::LiveName;
 
 /// The default IPv6 prefix a per-source limit counts as one source.
 pub(crate) const V6_PREFIX_DEFAULT: u8 = 64;
@@ -137,6 +139,7 @@ impl Checker<'_> {
                     per: LimitPer::Entry,
                     over: Over::Drop,
                     within_continues: false,
+                    shared: None,
                 });
             }
             DeValue::Table(t) => t,
@@ -154,8 +157,14 @@ impl Checker<'_> {
         let mut ok = true;
         let mut prefix_span = None;
         let (mut within_continues, mut over_span) = (false, None);
+        let (mut shared, mut shared_span) = (None, None);
         for (k, v) in table.iter() {
             match k.get_ref().as_ref() {
+                "meter" => {
+                    shared = self.meter_name(v);
+                    shared_span = Some(k.span());
+                    ok &= shared.is_some();
+                }
                 "rate" => {
                     rate = self.rate("rate", v);
                     ok &= rate.is_some();
@@ -197,7 +206,7 @@ impl Checker<'_> {
                     self.error(
                         k.span(),
                         format!("unknown key `{other}` in `limit`"),
-                        Some("a limit has rate, per, burst, ipv6_prefix, over and (blocks and rejects) within".into()),
+                        Some("a limit has rate, per, burst, ipv6_prefix, meter, over and (blocks and rejects) within".into()),
                     );
                     ok = false;
                 }
@@ -208,6 +217,14 @@ impl Checker<'_> {
                 s,
                 "`ipv6_prefix` without per = \"source\"",
                 Some("it says how much of an IPv6 source counts as one source: add per = \"source\", or remove it".into()),
+            );
+            ok = false;
+        }
+        if let (Some(s), false) = (shared_span, per_source) {
+            self.error(
+                s,
+                "`meter` without per = \"source\"",
+                Some("a meter keeps a bucket per source, which the entries naming it share: add per = \"source\", or remove it".into()),
             );
             ok = false;
         }
@@ -247,10 +264,76 @@ impl Checker<'_> {
             per,
             over,
             within_continues,
+            shared,
         })
     }
 
-    /// An entry's `log`, or a section's `log_final` (`key`): None for `false` or an error.
+    /// Entries whose limits name one meter share its buckets, so they must count alike: the
+    /// same rate and burst, the same IPv6 prefix, and all taking what exceeds the rate (or
+    /// all what is within it) — a bucket keeps the limit of the rule that made it. Each that
+    /// differs from the first is an error at its `limit`.
+    pub(super) fn shared_meters_agree(&mut self, entries: &[super::Entry]) {
+        let mut first: std::collections::HashMap<LiveName, (Limit, usize)> = Default::default();
+        // in the file's order (the entries come by kind)
+        let mut limited: Vec<_> = entries
+            .iter()
+            .filter_map(|e| e.limit_span.as_ref().map(|s| (s, e)))
+            .filter(|(_, e)| e.more.limit.iter().any(|l| l.shared.is_some()))
+            .collect();
+        limited.sort_by_key(|(s, _)| s.start);
+        for (span, e) in limited {
+            for l in &e.more.limit {
+                let Some(name) = l.shared else { continue };
+                let takes_excess = |l: &Limit| l.within_continues || l.over != Over::Continue;
+                let Some((f, at)) = first.get(&name).copied() else {
+                    first.insert(name, (*l, span.start));
+                    continue;
+                };
+                let r = (l.rate.n, l.rate.unit, l.rate.burst);
+                if r == (f.rate.n, f.rate.unit, f.rate.burst)
+                    && l.per == f.per
+                    && takes_excess(l) == takes_excess(&f)
+                {
+                    continue;
+                }
+                let line = self.line_of(&(at..at));
+                self.error(
+                    span.clone(),
+                    format!("meter \"{name}\" counts otherwise at line {line}"),
+                    Some(format!(
+                        "the entries naming a meter share its buckets, so they count alike: rate {} (burst {}), {}, {}; write the same here, or name another meter",
+                        crate::core::model::Rate { burst: 5, ..f.rate },
+                        f.rate.burst,
+                        match f.per {
+                            LimitPer::Source { v6_prefix } => format!("ipv6_prefix = {v6_prefix}"),
+                            LimitPer::Entry => "per entry".into(),
+                        },
+                        if takes_excess(&f) { "taking what exceeds the rate" } else { "over = \"continue\"" }
+                    )),
+                );
+            }
+        }
+    }
+
+    /// A limit's `meter = "NAME"`: the name of a meter entries share.
+    fn meter_name(&mut self, value: &Spanned<DeValue<'_>>) -> Option<LiveName> {
+        let name = value.get_ref().as_str().filter(|s| valid_set_name(s));
+        match name.and_then(LiveName::new) {
+            Some(n) => Some(n),
+            None => {
+                self.error(
+                    value.span(),
+                    "expected a meter name for `meter`",
+                    Some(format!(
+                        "a meter name is 1-{} characters of A-Z a-z 0-9 _ . -, starting with a letter or digit; the entries whose limits name it share its buckets",
+                        LiveName::MAX
+                    )),
+                );
+                None
+            }
+        }
+    }
+
     /// Warns when a limit of the entry as a whole meets an entry of more than one protocol
     /// (`protocols`: tcp, udp, icmp written): such a limit is a bucket in each rule, and
     /// the entry has a rule per protocol, so each protocol gets the whole rate.
@@ -289,6 +372,7 @@ impl Checker<'_> {
         );
     }
 
+    /// An entry's `log`, or a section's `log_final` (`key`): None for `false` or an error.
     pub(super) fn log(&mut self, key: &str, value: &Spanned<DeValue<'_>>) -> Option<Log> {
         let span = value.span();
         if self.tainted(&span) {
@@ -458,6 +542,47 @@ mod tests {
             "this limit lets 100/second in for each of tcp and udp, not for the entry as a whole"
         );
         assert_eq!(&src[warned[0].span.clone()], "\"100/s\"");
+    }
+
+    #[test]
+    fn entries_naming_one_meter_share_it_and_must_count_alike() {
+        let ok = "[[block]]\nname = \"a\"\nudp = [53]\n\
+                  limit = { rate = \"15/s\", burst = 10, per = \"source\", meter = \"dns\", within = \"continue\" }\n\
+                  [[reject]]\nname = \"b\"\ntcp = [53]\n\
+                  limit = { rate = \"15/s\", burst = 10, per = \"source\", meter = \"dns\", within = \"continue\" }\n";
+        let (p, d) = parse(ok);
+        let p = p.unwrap_or_else(|| panic!("{d:?}"));
+        let shared = |l: &crate::core::model::Limit| l.shared.map(|s| s.as_str().to_string());
+        assert_eq!(
+            shared(&p.block[0].service.more.limit[0]).as_deref(),
+            Some("dns")
+        );
+        assert_eq!(
+            shared(&p.reject[0].service.more.limit[0]).as_deref(),
+            Some("dns")
+        );
+        // another burst, another way (what is within), no per source, a bad name
+        let bad = "[[block]]\nname = \"a\"\nudp = [53]\n\
+                   limit = { rate = \"15/s\", burst = 10, per = \"source\", meter = \"dns\", within = \"continue\" }\n\
+                   [[block]]\nname = \"b\"\ntcp = [53]\n\
+                   limit = { rate = \"15/s\", per = \"source\", meter = \"dns\", within = \"continue\" }\n\
+                   [[allow]]\nname = \"c\"\ntcp = [54]\n\
+                   limit = { rate = \"15/s\", burst = 10, per = \"source\", meter = \"dns\", over = \"continue\" }\n\
+                   [[allow]]\nname = \"d\"\ntcp = [55]\nlimit = { rate = \"1/s\", meter = \"x\" }\n\
+                   [[allow]]\nname = \"e\"\ntcp = [56]\n\
+                   limit = { rate = \"1/s\", per = \"source\", meter = \"a b\" }\n";
+        let (p, d) = parse(bad);
+        assert!(p.is_none());
+        let msgs: Vec<(u32, &str)> = d.iter().map(|d| (d.loc.line, d.message.as_str())).collect();
+        assert_eq!(
+            msgs,
+            [
+                (8, "meter \"dns\" counts otherwise at line 4"),
+                (12, "meter \"dns\" counts otherwise at line 4"),
+                (16, "`meter` without per = \"source\""),
+                (20, "expected a meter name for `meter`"),
+            ],
+        );
     }
 
     #[test]

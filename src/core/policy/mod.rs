@@ -313,6 +313,7 @@ impl<'s> Checker<'s> {
             }
         }
         self.duplicate_names(&entries);
+        self.shared_meters_agree(&entries);
         self.block_places(&entries);
         self.mac_where_packets_arrive(&entries);
         self.owner_where_packets_leave(&entries);
