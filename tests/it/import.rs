@@ -1974,6 +1974,18 @@ fn differential_drop_and_reject_within_a_rate() {
     assert_eq!(want, [T, C, C, R, C, R, C], "{want:?}");
 }
 
+/// One datagram per step, one after another, from the step's source to the fw's IPv4
+/// address at the step's port: what each got.
+fn datagrams(pair: &Pair, steps: &[(IpAddr, u16)]) -> Vec<crate::support::routed::Outcome> {
+    steps
+        .iter()
+        .map(|&(src, port)| {
+            let dst = SocketAddr::new(FW_V4.into(), port);
+            crate::support::routed::udp(&pair.client, SocketAddr::new(src, 0), dst, PROBE_TIMEOUT)
+        })
+        .collect()
+}
+
 /// `--hashlimit-above` rules that count every packet before their ACCEPTs
 /// (`ok-hashlimit-guard.rules`): rate guards in their place. Six DNS datagrams in a burst from
 /// one client, then three from another: the first three of each source echoed, the rest
@@ -1981,28 +1993,19 @@ fn differential_drop_and_reject_within_a_rate() {
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_hashlimit_guards_count_every_datagram() {
-    use crate::support::routed::{Outcome, Responder, udp};
+    use crate::support::routed::{Outcome, Responder};
     let (oracle, ours) = (
         pair_with_two_clients("d-hlg-ipt"),
         pair_with_two_clients("d-hlg-sw"),
     );
     let _echo = [&oracle, &ours].map(|p| Responder::start(&p.fw, &[], &[53]));
     load_both((&oracle, &ours), ("ok-hashlimit-guard.rules", None));
-    let steps: Vec<IpAddr> = [[CLIENT_V4; 6].as_slice(), &[OTHER_V4; 3]]
+    let steps: Vec<(IpAddr, u16)> = [[CLIENT_V4; 6].as_slice(), &[OTHER_V4; 3]]
         .concat()
         .into_iter()
-        .map(IpAddr::from)
+        .map(|src| (IpAddr::from(src), 53))
         .collect();
-    let run = |pair: &Pair| -> Vec<Outcome> {
-        steps
-            .iter()
-            .map(|&src| {
-                let dst = SocketAddr::new(FW_V4.into(), 53);
-                udp(&pair.client, SocketAddr::new(src, 0), dst, PROBE_TIMEOUT)
-            })
-            .collect()
-    };
-    let (want, got) = (run(&oracle), run(&ours));
+    let (want, got) = (datagrams(&oracle, &steps), datagrams(&ours, &steps));
     assert_eq!(want, got, "iptables', then statewall's");
     use Outcome::{Answered as A, Refused as R};
     assert_eq!(
@@ -2022,7 +2025,7 @@ fn differential_hashlimit_guards_count_every_datagram() {
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_hashlimit_name_shared_by_three_rules() {
-    use crate::support::routed::{Outcome, Responder, udp};
+    use crate::support::routed::{Outcome, Responder};
     let (oracle, ours) = (
         pair_with_two_clients("d-hls-ipt"),
         pair_with_two_clients("d-hls-sw"),
@@ -2040,16 +2043,7 @@ fn differential_hashlimit_name_shared_by_three_rules() {
         (o, 123),
         (o, 5000),
     ];
-    let run = |pair: &Pair| -> Vec<Outcome> {
-        steps
-            .iter()
-            .map(|&(src, port)| {
-                let dst = SocketAddr::new(FW_V4.into(), port);
-                udp(&pair.client, SocketAddr::new(src, 0), dst, PROBE_TIMEOUT)
-            })
-            .collect()
-    };
-    let (want, got) = (run(&oracle), run(&ours));
+    let (want, got) = (datagrams(&oracle, &steps), datagrams(&ours, &steps));
     assert_eq!(want, got, "iptables', then statewall's");
     use Outcome::{Answered as A, Refused as R};
     assert_eq!(
