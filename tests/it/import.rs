@@ -2070,6 +2070,21 @@ fn differential_alias_labels_and_localhost() {
     differential("d-al", "ok-alias-localhost.rules", None, &[22, 53, 80]);
 }
 
+/// One `-m recent` list filled for two ports (`ok-recent-shared-list.rules`, corpus 67's
+/// form): a source's connections to either port count together. Two to 22 and two to 2222
+/// from one client, then one from the other: the client's third gets in and its fourth is
+/// dropped, the other client's gets in, as through iptables-restore of the file (a limit per
+/// allow would let the client's fourth in).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_recent_list_filled_for_two_ports() {
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps = [(c, 22), (c, 22), (c, 2222), (c, 2222), (o, 2222)];
+    let (want, _) = replay("d-rsl", "ok-recent-shared-list.rules", &[22, 2222], &steps);
+    use Verdict::{Connected as C, TimedOut as T};
+    assert_eq!(want, [C, C, C, T, C], "{want:?}");
+}
+
 /// The ssh brute-force pair before an interface's ACCEPT and the ACCEPT policy
 /// (`ok-recent-accept-policy.rules`): the check itself is the allow. The same connections,
 /// one after another, to iptables-restore of the file and to statewall's import: the same

@@ -83,20 +83,9 @@ impl Analyser<'_> {
                 Ok(found) => found,
                 Err(why) => return refuse(self, why),
             };
-        if let Some(ways) = Self::shared_list(flat, sets, &set) {
-            let lines: Vec<String> = ways
-                .iter()
-                .map(|&w| self.rules[w].line.to_string())
-                .collect();
-            return refuse(
-                self,
-                format!(
-                    "the `--set` of line {} fills the list for packets of different rules (it is reached from lines {}): `recent` counts a source's connections to them all together, where statewall's per-source limit counts those of one allow; fill the list from one rule (one jump with `-m multiport --dports`, say)",
-                    self.rules[set.rule].line,
-                    lines.join(", ")
-                ),
-            );
-        }
+        // a list filled for the packets of several rules: `recent` counts a source's
+        // connections to them all together, and so do their limits, sharing a meter
+        let shared = Self::shared_list(flat, sets, &set);
         if !self.new_only(flat, set.at.min(p), &cond) {
             return refuse(self, "it counts every packet, not NEW connections (no `--state NEW`, no ESTABLISHED,RELATED accept before it)".into());
         }
@@ -131,11 +120,19 @@ impl Analyser<'_> {
         if let Err(why) = Rate::parse(&rate) {
             return refuse(self, format!("{rate}: {why}"));
         }
+        let meter = match shared
+            .as_deref()
+            .map(|ways| self.list_meter(&rec, &rate, ways, set.rule))
+        {
+            None => String::new(),
+            Some(Ok(m)) => format!(", meter = \"{m}\""),
+            Some(Err(why)) => return refuse(self, why),
+        };
         let Some((q, over)) = found else {
             used[si.expect("a guard's `--set` is a rule")] = true;
             gone[p] = false;
             flat[p].extra.limit.push(format!(
-                "{{ rate = \"{rate}\", per = \"source\", ipv6_prefix = 128, within = \"continue\" }}"
+                "{{ rate = \"{rate}\", per = \"source\", ipv6_prefix = 128{meter}, within = \"continue\" }}"
             ));
             // it takes tokens for what it meets: its place is kept exactly
             flat[p].extra.guard = true;
@@ -152,7 +149,7 @@ impl Analyser<'_> {
         flat[q].verdict = Verdict::Accept;
         // `recent` keeps whole addresses, IPv6 ones too
         flat[q].extra.limit.push(format!(
-            "{{ rate = \"{rate}\", per = \"source\", ipv6_prefix = 128, over = \"{over}\" }}"
+            "{{ rate = \"{rate}\", per = \"source\", ipv6_prefix = 128{meter}, over = \"{over}\" }}"
         ));
         let lines = (
             self.rules[set.rule].line,
@@ -359,6 +356,42 @@ impl Analyser<'_> {
         starts.sort_unstable();
         starts.dedup();
         Some(starts)
+    }
+
+    /// The meter the limits of a list's check share when its `--set` is reached from several
+    /// rules (`ways`, their lines): the list's name and the rate (`sshbf.3-10s`; an IPv6
+    /// file's with `-v6`), noted; Err with why when it makes no meter name.
+    fn list_meter(
+        &mut self,
+        rec: &Recent,
+        rate: &str,
+        ways: &[usize],
+        set_rule: usize,
+    ) -> Result<String, String> {
+        let mut m = format!("{}.{}", rec.name(), rate.replace('/', "-"));
+        if self.fam == super::Fam::V6 {
+            m.push_str("-v6");
+        }
+        if !crate::core::policy::valid_set_name(&m) {
+            return Err(format!(
+                "the `--set` of line {} fills the list for packets of different rules, whose limits would share a meter, and `{m}` is no meter name (1-{} characters of A-Z a-z 0-9 _ . -)",
+                self.rules[set_rule].line,
+                crate::core::plan::LiveName::MAX
+            ));
+        }
+        let lines: Vec<String> = ways
+            .iter()
+            .map(|&w| self.rules[w].line.to_string())
+            .collect();
+        let note = format!(
+            "list `{}`: the `--set` of line {} fills it for the packets of several rules (reached from lines {}), and `recent` counts a source's connections to them all together: their limits of {rate} share the meter `{m}`",
+            rec.name(),
+            self.rules[set_rule].line,
+            lines.join(", ")
+        );
+        // (a note said twice is kept once)
+        self.notes.push(note);
+        Ok(m)
     }
 
     /// Whether `flat[k]` is a check of list `rec` with a `--hitcount` that drops or rejects
