@@ -261,9 +261,6 @@ fn read_sets(
     if live_only {
         wanted.retain(|(_, kind, _)| kind.live());
     }
-    if wanted.is_empty() {
-        return Ok(Vec::new());
-    }
     // The kernel lists a table's sets in the order they were created, which is the plan's
     // order (statewall creates them in it): the order the fingerprint hashes them in.
     // Sets it does not list (none, unless the table changed meanwhile) follow, as statewall
@@ -277,6 +274,18 @@ fn read_sets(
             ))));
         }
     };
+    // a live set is both its halves, whether rules look up one, both or (a policy whose
+    // entries of the set are all of one family) only one of them: the plan has both
+    for (name, _) in &headers {
+        if let Some(kind) = SetKind::of_name(name).filter(|k| k.live())
+            && named.insert(name.clone())
+        {
+            wanted.push((usize::MAX, kind, name.clone()));
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
     let created: HashMap<&str, (usize, Option<u64>)> = headers
         .iter()
         .enumerate()

@@ -417,8 +417,9 @@ fn a_live_allowlist_lets_in_only_its_members() {
 
 /// The fingerprint hashes sets in the plan's order; readback must find them in it whatever
 /// the policy: live sets declared before or after their first use, an entry with a port set
-/// and a live set, an entry with a log rule and sets of both families. Each is applied and
-/// read back without drift, and applying it again sends nothing.
+/// and a live set, an entry with a log rule and sets of both families, live sets only one
+/// family's rules look up. Each is applied and read back without drift, and applying it
+/// again sends nothing.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn every_kind_of_set_reads_back_in_the_plans_order() {
@@ -428,6 +429,10 @@ fn every_kind_of_set_reads_back_in_the_plans_order() {
          [[allow]]\nname = \"ssh\"\ntcp = [22]\nfrom_set = \"friends\"\n",
         "[[allow]]\nname = \"web\"\ntcp = [80, 443]\nfrom = [\"192.0.2.0/25\", \"198.51.100.0/24\", \"2001:db8:1::/48\", \"2001:db8:2::/48\"]\nlog = true\n",
         "[[allow]]\nname = \"mixed\"\ntcp = [80, 443]\nfrom = [\"192.0.2.7\", \"192.0.2.9\", \"198.51.100.0/24\", \"203.0.113.0/24\", \"2001:db8::1\", \"2001:db8::2\"]\n",
+        // a live set whose only entry is of one family: no rule looks up its other half,
+        // which the plan still has (probe 15's file 15, an imported port-scan trap)
+        "[[set]]\nname = \"PS\"\nnetworks = false\ntimeout = \"60s\"\n\n[[block]]\nname = \"scanners\"\ntcp = [\"0-65535\"]\nto = [\"0.0.0.0/0\"]\nfrom_set = \"PS\"\n",
+        "[[set]]\nname = \"v6only\"\n\n[[allow]]\nname = \"ssh\"\ntcp = [22]\nto = [\"::/0\"]\nfrom_set = \"v6only\"\n",
     ];
     for (i, text) in policies.iter().enumerate() {
         let ns = Netns::new(&format!("ls-order{i}"));
