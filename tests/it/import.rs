@@ -2062,6 +2062,20 @@ fn differential_trap_never_filled() {
     differential("d-tnf", "ok-trap-never-filled.rules", None, &[80, 8080, 22]);
 }
 
+/// A built-in chain declared again with the policy `-`, and connection states in mixed case
+/// (`ok-policy-dash-state-case.rules`, probe 15's files 23 and 06): the DROP policy stays, and
+/// the same verdicts as iptables-restore of the file, probe for probe.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_policy_dash_and_states_in_mixed_case() {
+    differential(
+        "d-pdc",
+        "ok-policy-dash-state-case.rules",
+        None,
+        &[22, 80, 8080],
+    );
+}
+
 /// An interface alias label and `localhost` (`ok-alias-localhost.rules`): the same verdicts
 /// as iptables-restore of the file, probe for probe.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]

@@ -207,7 +207,8 @@ impl<'s> Parser<'s> {
         *table = Some((name.to_string(), lspan));
     }
 
-    /// `:CHAIN POLICY [p:b]`: a built-in chain's policy, or (`-`, or no policy) a user chain.
+    /// `:CHAIN POLICY [p:b]`: a built-in chain's policy (`-`: unchanged), or (`-`, or no
+    /// policy) a user chain.
     fn chain_line(
         &mut self,
         t: &mut Tables,
@@ -236,7 +237,11 @@ impl<'s> Parser<'s> {
             );
             return;
         };
-        self.set_policy(t, tname, &name, policy);
+        // `-` on a built-in chain leaves its policy as it is (an earlier line's, else
+        // ACCEPT), as iptables-restore does
+        if policy.text != "-" {
+            self.set_policy(t, tname, &name, policy);
+        }
     }
 
     /// The policy of built-in chain `name` of table `tname` (a `:` line or `-P`).

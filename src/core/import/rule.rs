@@ -950,20 +950,21 @@ impl Parser<'_> {
         Some(i + 3)
     }
 
-    /// `--state STATE[,STATE…]` as conntrack state bits.
+    /// `--state STATE[,STATE…]` as conntrack state bits (in any case, as iptables reads them:
+    /// `New` is NEW).
     fn states(&mut self, v: &Tok) -> u32 {
         let mut bits = 0;
         for s in v.text.split(',') {
-            bits |= match s {
+            bits |= match s.to_ascii_uppercase().as_str() {
                 "NEW" => CtStates::NEW,
                 "ESTABLISHED" => CtStates::ESTABLISHED,
                 "RELATED" => CtStates::RELATED,
                 "INVALID" => CtStates::INVALID,
                 "UNTRACKED" => CtStates::UNTRACKED,
-                other => {
+                _ => {
                     self.err(
                         v.span.clone(),
-                        format!("connection state `{other}`"),
+                        format!("connection state `{s}`"),
                         "the states are NEW, ESTABLISHED, RELATED, INVALID, UNTRACKED",
                     );
                     0
