@@ -813,24 +813,6 @@ fn compare(
             }
         }
     }
-    let status = crate::support::status_json(&ours.fw);
-    if status["drift"] != false {
-        return Verdict::Fail(format!(
-            "status --json shows drift after the probes:\n{status}"
-        ));
-    }
-    let counted: u64 = status["chains"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|c| c["rules"].as_array().into_iter().flatten())
-        .map(|r| r["packets"].as_u64().unwrap_or(0))
-        .sum();
-    if counted == 0 {
-        return Verdict::Fail(format!(
-            "statewall's counters saw none of the probes:\n{status}"
-        ));
-    }
     let mut all = String::new();
     for (k, p) in probes.iter().enumerate() {
         let _ = writeln!(all, "  {p}: iptables {}, statewall {}", a[k], b[k]);
@@ -847,6 +829,25 @@ fn compare(
             plan.fw_client_if,
             plan.fw_backend_if,
             diffs.join("\n")
+        ));
+    }
+    // drift after the probes fails the file too, once the probes said all they had to
+    let status = crate::support::status_json(&ours.fw);
+    if status["drift"] != false {
+        return Verdict::Fail(format!(
+            "status --json shows drift after the probes:\n{status}"
+        ));
+    }
+    let counted: u64 = status["chains"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["rules"].as_array().into_iter().flatten())
+        .map(|r| r["packets"].as_u64().unwrap_or(0))
+        .sum();
+    if counted == 0 {
+        return Verdict::Fail(format!(
+            "statewall's counters saw none of the probes:\n{status}"
         ));
     }
     Verdict::Identical {
