@@ -2076,6 +2076,21 @@ fn differential_policy_dash_and_states_in_mixed_case() {
     );
 }
 
+/// Spellings iptables reads but never writes: capital protocol names, ICMP and reject types
+/// in any case and cut short (`ok-iptables-spellings.rules`): the same verdicts as
+/// iptables-restore of the file, probe for probe (a reset for 113, host-prohibited for 137,
+/// port-unreachable for 80).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_iptables_spellings() {
+    differential(
+        "d-isp",
+        "ok-iptables-spellings.rules",
+        None,
+        &[22, 80, 113, 8080],
+    );
+}
+
 /// An interface alias label and `localhost` (`ok-alias-localhost.rules`): the same verdicts
 /// as iptables-restore of the file, probe for probe.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]

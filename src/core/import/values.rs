@@ -23,28 +23,70 @@ pub(super) fn target_of(name: &str) -> Target {
     }
 }
 
-/// The reject kind a `--reject-with` value of this family means, if statewall has it.
+/// `--reject-with` as iptables 1.8 reads it: the first of its reject types (in its order)
+/// whose name or alias starts with the value, in any case (`host-prohib`, `icmp-port`,
+/// `TCP-RESET`; an IPv6 file's `no-route`). None for one statewall does not keep
+/// (`icmp6-policy-fail`, `icmp6-reject-route`) or iptables does not know.
 pub(super) fn reject_kind(with: &str, fam: Fam) -> Option<RejectKind> {
-    match (with, fam) {
-        ("tcp-reset" | "tcp-rst", _) => Some(RejectKind::TcpReset),
-        ("icmp-port-unreachable", Fam::V4) | ("icmp6-port-unreachable", Fam::V6) => {
-            Some(RejectKind::Icmp(IcmpReject::PortUnreachable))
-        }
-        ("icmp-host-unreachable", Fam::V4) | ("icmp6-addr-unreachable", Fam::V6) => {
-            Some(RejectKind::Icmp(IcmpReject::HostUnreachable))
-        }
-        ("icmp-net-unreachable", Fam::V4) | ("icmp6-no-route" | "no-route", Fam::V6) => {
-            Some(RejectKind::Icmp(IcmpReject::NoRoute))
-        }
-        ("icmp-admin-prohibited", Fam::V4)
-        | ("icmp6-adm-prohibited" | "adm-prohibited", Fam::V6) => {
-            Some(RejectKind::Icmp(IcmpReject::AdminProhibited))
-        }
-        ("icmp-host-prohibited", Fam::V4) => Some(RejectKind::Icmp(IcmpReject::HostProhibited)),
-        ("icmp-net-prohibited", Fam::V4) => Some(RejectKind::Icmp(IcmpReject::NetProhibited)),
-        ("icmp-proto-unreachable", Fam::V4) => Some(RejectKind::Icmp(IcmpReject::ProtoUnreachable)),
-        _ => None,
+    use IcmpReject::*;
+    let icmp = |k| Some(RejectKind::Icmp(k));
+    let table: &[(&str, &str, Option<RejectKind>)] = match fam {
+        Fam::V4 => &[
+            ("icmp-net-unreachable", "net-unreach", icmp(NoRoute)),
+            (
+                "icmp-host-unreachable",
+                "host-unreach",
+                icmp(HostUnreachable),
+            ),
+            (
+                "icmp-proto-unreachable",
+                "proto-unreach",
+                icmp(ProtoUnreachable),
+            ),
+            (
+                "icmp-port-unreachable",
+                "port-unreach",
+                icmp(PortUnreachable),
+            ),
+            ("icmp-net-prohibited", "net-prohib", icmp(NetProhibited)),
+            ("icmp-host-prohibited", "host-prohib", icmp(HostProhibited)),
+            ("tcp-reset", "tcp-rst", Some(RejectKind::TcpReset)),
+            (
+                "icmp-admin-prohibited",
+                "admin-prohib",
+                icmp(AdminProhibited),
+            ),
+        ],
+        Fam::V6 => &[
+            ("icmp6-no-route", "no-route", icmp(NoRoute)),
+            (
+                "icmp6-adm-prohibited",
+                "adm-prohibited",
+                icmp(AdminProhibited),
+            ),
+            (
+                "icmp6-addr-unreachable",
+                "addr-unreach",
+                icmp(HostUnreachable),
+            ),
+            (
+                "icmp6-port-unreachable",
+                "port-unreach",
+                icmp(PortUnreachable),
+            ),
+            ("tcp-reset", "tcp-reset", Some(RejectKind::TcpReset)),
+            ("icmp6-policy-fail", "policy-fail", None),
+            ("icmp6-reject-route", "reject-route", None),
+        ],
+    };
+    let lower = with.to_ascii_lowercase();
+    if lower.is_empty() {
+        return None;
     }
+    table
+        .iter()
+        .find(|(name, alias, _)| name.starts_with(&lower) || alias.starts_with(&lower))
+        .and_then(|(_, _, kind)| *kind)
 }
 
 /// TCP flag names as iptables writes them (`SYN,ACK`, `ALL`, `NONE`) as bits.
@@ -334,7 +376,35 @@ mod tests {
 
     #[test]
     fn reject_kinds_per_family() {
-        assert_eq!(reject_kind("tcp-rst", Fam::V6), Some(RejectKind::TcpReset));
+        assert_eq!(reject_kind("tcp-rst", Fam::V4), Some(RejectKind::TcpReset));
+        // ip6tables knows no `tcp-rst` (its tcp-reset has no alias)
+        assert_eq!(reject_kind("tcp-rst", Fam::V6), None);
+        // the first type, in iptables' order, whose name or alias the value starts, in any
+        // case (what iptables-save printed for each, in a namespace)
+        for (with, fam, want) in [
+            ("icmp", Fam::V4, IcmpReject::NoRoute),
+            ("icmp-h", Fam::V4, IcmpReject::HostUnreachable),
+            ("host-prohib", Fam::V4, IcmpReject::HostProhibited),
+            (
+                "ICMP-PORT-UNREACHABLE",
+                Fam::V4,
+                IcmpReject::PortUnreachable,
+            ),
+            ("icmp-a", Fam::V4, IcmpReject::AdminProhibited),
+            ("a", Fam::V6, IcmpReject::AdminProhibited),
+            ("p", Fam::V6, IcmpReject::PortUnreachable),
+            ("icmp6", Fam::V6, IcmpReject::NoRoute),
+        ] {
+            assert_eq!(
+                reject_kind(with, fam),
+                Some(RejectKind::Icmp(want)),
+                "{with}"
+            );
+        }
+        assert_eq!(reject_kind("t", Fam::V4), Some(RejectKind::TcpReset));
+        assert_eq!(reject_kind("tcp-r", Fam::V6), Some(RejectKind::TcpReset));
+        assert_eq!(reject_kind("x", Fam::V4), None);
+        assert_eq!(reject_kind("reject-route", Fam::V6), None);
         for (with, kind, code) in [
             ("icmp-host-prohibited", IcmpReject::HostProhibited, 10),
             ("icmp-net-prohibited", IcmpReject::NetProhibited, 9),
