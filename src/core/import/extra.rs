@@ -324,17 +324,19 @@ pub(super) fn iptables_rate(l: &LimitOpts) -> Result<(String, u32), String> {
         },
     };
     let (n, unit) = text.split_once('/').unwrap_or((text, "second"));
-    let unit = match unit {
-        "s" | "sec" | "second" => "s",
-        "m" | "min" | "minute" => "minute",
-        "h" | "hour" => "hour",
-        "d" | "day" => "day",
-        _ => {
-            return Err(format!(
-                "--limit `{text}`: unit `{unit}` is not second, minute, hour or day"
-            ));
-        }
-    };
+    // as iptables reads it: the start of second, minute, hour or day, in any case (`5/MIN`,
+    // `5/se`; not `5/hr`)
+    let lower = unit.to_ascii_lowercase();
+    let unit = [
+        ("second", "s"),
+        ("minute", "minute"),
+        ("hour", "hour"),
+        ("day", "day"),
+    ]
+    .into_iter()
+    .find(|(word, _)| !lower.is_empty() && word.starts_with(&lower))
+    .map(|(_, u)| u)
+    .ok_or_else(|| format!("--limit `{text}`: unit `{unit}` is not second, minute, hour or day"))?;
     let rate = format!("{n}/{unit}");
     Rate::parse(&rate).map_err(|e| format!("--limit `{text}`: {e}"))?;
     Ok((rate, burst))
@@ -822,5 +824,37 @@ impl Analyser<'_> {
             return None;
         }
         self.log_value(r).map(|v| (l, v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LimitOpts, iptables_rate};
+
+    /// Units as iptables 1.8.9 reads them (what iptables-save printed for each, in a
+    /// namespace): the start of second, minute, hour or day, in any case; none is per second.
+    #[test]
+    fn rate_units_are_read_as_iptables_reads_them() {
+        let rate = |r: &str| {
+            let l = LimitOpts {
+                rate: Some(r.into()),
+                ..LimitOpts::default()
+            };
+            iptables_rate(&l).map(|(rate, _)| rate)
+        };
+        for (text, want) in [
+            ("5/MIN", "5/minute"),
+            ("5/se", "5/s"),
+            ("5/mi", "5/minute"),
+            ("5/hou", "5/hour"),
+            ("5/d", "5/day"),
+            ("5/Second", "5/s"),
+            ("5", "5/s"),
+        ] {
+            assert_eq!(rate(text).as_deref(), Ok(want), "{text}");
+        }
+        for text in ["5/hr", "5/minutes", "5/"] {
+            assert!(rate(text).is_err(), "{text}");
+        }
     }
 }
