@@ -2053,6 +2053,35 @@ fn differential_hashlimit_name_shared_by_three_rules() {
     );
 }
 
+/// DROPs of ESTABLISHED packets alone in chains without an established accept
+/// (`ok-block-established-only.rules`, the sixteenth probe's file 03): blocks that keep their
+/// state. A connection to 8080 completes its handshake and gets no data back, one to 8081 is
+/// echoed, as through iptables-restore of the file.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_block_of_established_packets_alone() {
+    use crate::support::routed::{Outcome, Responder, tcp};
+    let (oracle, ours) = (Pair::new("d-beo-ipt"), Pair::new("d-beo-sw"));
+    let _echo = [&oracle, &ours].map(|p| Responder::start(&p.fw, &[8080, 8081], &[]));
+    load_both((&oracle, &ours), ("ok-block-established-only.rules", None));
+    let run = |pair: &Pair| -> Vec<Outcome> {
+        [8080, 8081]
+            .map(|port| {
+                let dst = SocketAddr::new(FW_V4.into(), port);
+                tcp(
+                    &pair.client,
+                    SocketAddr::new(CLIENT_V4.into(), 0),
+                    dst,
+                    PROBE_TIMEOUT,
+                )
+            })
+            .to_vec()
+    };
+    let (want, got) = (run(&oracle), run(&ours));
+    assert_eq!(want, got, "iptables', then statewall's");
+    assert_eq!(want, [Outcome::ConnectedNoData, Outcome::Answered]);
+}
+
 /// A port-scan trap whose `--set` no packet reaches (`ok-trap-never-filled.rules`, corpus
 /// 471's form): the checks of the empty lists never match, so port 22 stays open after
 /// probes of closed ports, as through iptables-restore of the file.

@@ -283,7 +283,8 @@ impl Analyser<'_> {
             // as such a block, statewall's rejects having no state match), or, in a chain
             // without an established rule, states an allow may say (a REJECT of
             // NEW,ESTABLISHED,RELATED before the accepts it must precede)
-            let listed = states.filter(|&s| s.count_ones() > 1 && (s & EST == 0 || !self.stateful));
+            let listed = states
+                .filter(|&s| s.count_ones() > 1 && s & EST == 0 || s & EST != 0 && !self.stateful);
             // a reject entry says no invalid or untracked states: such a list is a block's
             let odd = states.is_some_and(|s| {
                 s.count_ones() > 1 && s & (CtStates::INVALID | CtStates::UNTRACKED) != 0
@@ -542,10 +543,13 @@ impl Analyser<'_> {
         let said = matches!(f.verdict, Verdict::Reject(_))
             && !self.stateful
             && c.states.is_some_and(|s| states_fit(Verdict::Accept, s))
-            // a drop or reject of several states is a block that says them (`place`), of
-            // established or related ones only where the chain has no established rule
+            // a drop or reject of several states is a block that says them (`place`); of
+            // established or related ones (one of them alone too) only where the chain has
+            // no established rule
             || f.verdict != Verdict::Accept
-                && c.states.is_some_and(|s| s.count_ones() > 1 && (s & EST == 0 || !self.stateful));
+                && c.states.is_some_and(|s| {
+                    s.count_ones() > 1 && s & EST == 0 || s & EST != 0 && !self.stateful
+                });
         if let Some(s) = c.states
             && !states_fit(f.verdict, s)
             && !said
