@@ -77,7 +77,7 @@ pub(super) fn clamps(
         if !plain {
             refuse(
                 "a `-j TCPMSS` rule with more matches than `-p tcp --tcp-flags SYN,RST SYN`".into(),
-                "statewall's clamp_mss lowers the MSS of every SYN its section sees (tcp flags syn / syn,rst): write the rule as `-p tcp --tcp-flags SYN,RST SYN -j TCPMSS …`",
+                "statewall's clamp_mss lowers the MSS of every SYN its section sees (tcp flags syn / syn,rst), on every interface and from every source: where that is what is meant, write the rule as `-p tcp --tcp-flags SYN,RST SYN -j TCPMSS …`; a clamp of one interface's SYNs (`-o ppp0`) is not one statewall keeps",
             );
             continue;
         }
