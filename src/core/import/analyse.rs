@@ -185,6 +185,23 @@ fn other_icmp(fam: Fam, rules: &[IptRule], notes: &mut Notes) {
     }
 }
 
+/// The checks of single rules and of jumps on `rules` (read from a file whose other lines
+/// were refused): their refusals added to `diags`, their notes dropped.
+fn rule_checks(
+    src: &str,
+    fam: Fam,
+    rules: &mut Vec<IptRule>,
+    policies: &HashMap<String, (String, std::ops::Range<usize>)>,
+    diags: &mut Diags,
+) {
+    let mut notes = Notes::default();
+    super::above::shared_hashlimits(src, fam, rules, (&mut *diags, &mut notes));
+    matches_nothing(rules, &mut notes);
+    fragments(src, rules, diags, &mut notes);
+    super::mss::clamps(src, rules, policies, diags, &mut notes);
+    super::chains::jumps(src, rules, diags, &mut notes);
+}
+
 pub(super) fn analyse(
     src: &str,
     fam: Fam,
@@ -201,6 +218,12 @@ pub(super) fn analyse(
         says_something(src, &tables, &mut diags);
     }
     if !diags.is_empty() {
+        // what the checks of single rules and of jumps refuse among the rules that were
+        // read is said now too, so that a file's problems come at once, not one stage of
+        // fixes after another (a rule refused above is missing there: it can hide a
+        // problem, not make one)
+        let mut rules = tables.rules.clone();
+        rule_checks(src, fam, &mut rules, &tables.policies, &mut diags);
         return Err(diags);
     }
     let Tables {
@@ -215,6 +238,8 @@ pub(super) fn analyse(
     fragments(src, &mut rules, &mut diags, &mut notes);
     let clamps = super::mss::clamps(src, &mut rules, &policies, &mut diags, &mut notes);
     if !diags.is_empty() {
+        // (the jumps' refusals too, as above)
+        super::chains::jumps(src, &mut rules, &mut diags, &mut Notes::default());
         return Err(diags);
     }
     // what it refuses is said with what the walk through the chains refuses
