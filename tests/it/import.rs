@@ -2120,6 +2120,16 @@ fn differential_iptables_spellings() {
     );
 }
 
+/// firewalld's zones reached by `-g` (`ok-goto-zones.rules`): what a zone does not decide
+/// goes back to INPUT after the jump to INPUT_ZONES (port 8080 accepted there), never to the
+/// rules after the goto (no other zone): the same verdicts as iptables-restore, probe for
+/// probe (the work zone's source gets 80 and 8080, not 22; the client 22, ICMP and 8080).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_goto_zones() {
+    differential("d-goto", "ok-goto-zones.rules", None, &[22, 80, 8080, 9000]);
+}
+
 /// An interface alias label and `localhost` (`ok-alias-localhost.rules`): the same verdicts
 /// as iptables-restore of the file, probe for probe.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]

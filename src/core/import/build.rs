@@ -205,6 +205,7 @@ fn one_final(v4: &mut Analysis, v6: &mut Analysis, notes: &mut Notes) {
                     fragment: None,
                     never: None,
                     ctdir: None,
+                    goto: None,
                 }
             }
         };

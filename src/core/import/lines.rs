@@ -361,7 +361,11 @@ impl<'s> Parser<'s> {
                 parts.clear();
                 break;
             };
-            parts.extend(recent_set_apart(r));
+            let Some(rs) = self.goto_apart(r) else {
+                parts.clear();
+                break;
+            };
+            parts.extend(rs.into_iter().flat_map(recent_set_apart));
         }
         if !parts.is_empty() && t.rules.len() + parts.len() > RULES_MAX {
             if !t.full {
@@ -530,6 +534,41 @@ fn either_port(toks: &[Tok]) -> Vec<Vec<Tok>> {
 /// A jump that also records its packets' sources (`-m recent --set --name N -j SSH`, with no
 /// rate or count) is the `--set` rule and then the plain jump, as iptables evaluates it: the
 /// source is recorded, and the packet goes on into the chain.
+impl Parser<'_> {
+    /// `COND -g CHAIN`: a jump to CHAIN and then, for the same packets, a RETURN — what
+    /// CHAIN does not decide goes back to the caller of the chain that went to it (its
+    /// policy, in a built-in chain), never to the rules after the goto. None, refused where
+    /// written, for a goto to no chain or one with a rate, a list or a count (the RETURN
+    /// would count its packets again).
+    fn goto_apart(&mut self, r: IptRule) -> Option<Vec<IptRule>> {
+        use super::rule::Target;
+        let Some(at) = r.goto.clone() else {
+            return Some(vec![r]);
+        };
+        let x = &r.extra;
+        let counts = x.limit.is_some() || x.recent.is_some() || x.connlimit.is_some();
+        if !matches!(r.target, Target::Jump(_)) || counts {
+            let why = if counts {
+                "statewall reads `COND -g CHAIN` as `COND -j CHAIN` and then `COND -j RETURN`, and a rate, a list or a count there would count its packets twice: write the goto without it, and the count in CHAIN"
+            } else {
+                "a goto goes to a user chain of the file"
+            };
+            self.err(
+                at,
+                "`-g` (goto) statewall cannot read as a jump and a RETURN",
+                why,
+            );
+            return None;
+        }
+        let ret = IptRule {
+            target: Target::Return,
+            goto: None,
+            ..r.clone()
+        };
+        Some(vec![IptRule { goto: None, ..r }, ret])
+    }
+}
+
 fn recent_set_apart(r: IptRule) -> Vec<IptRule> {
     use super::rule::Target;
     let splits = matches!(r.target, Target::Jump(_))

@@ -76,6 +76,8 @@ pub(super) struct IptRule {
     /// `--ctdir ORIGINAL` (true) or `REPLY`, and where: kept only where every packet of the
     /// rule opens a connection, and so goes the original way (`extra.rs`)
     pub(super) ctdir: Option<(bool, Range<usize>)>,
+    /// `-g CHAIN`: where (split into a jump and a RETURN, `lines.rs`)
+    pub(super) goto: Option<Range<usize>>,
 }
 
 /// A rule as its options are read.
@@ -105,6 +107,7 @@ struct Draft {
     never: Option<String>,
     /// `--ctdir`: whether ORIGINAL, and where
     ctdir: Option<(bool, Range<usize>)>,
+    goto: Option<Range<usize>>,
     /// the options that take one value per rule, as met so far, and those met twice
     given: Vec<&'static str>,
     repeated: Vec<&'static str>,
@@ -283,6 +286,7 @@ impl Parser<'_> {
             fragment: d.fragment,
             never: d.never,
             ctdir: d.ctdir,
+            goto: d.goto,
         })
     }
 
@@ -358,21 +362,15 @@ impl Parser<'_> {
                 return Some(self.module(d, &v, toks, i));
             }
             "--comment" => d.comment = Some(self.value(toks, i)?.text),
-            "-j" | "--jump" => {
+            "-j" | "--jump" | "-g" | "--goto" => {
                 let v = self.value(toks, i)?;
+                d.goto = t.text.starts_with("-g").then(|| sp.start..v.span.end);
                 d.target_span = Some(v.span.clone());
                 d.target = Some(target_of(&v.text));
                 if v.text == "NFLOG" {
                     // iptables' default group; `--nflog-group` (before or after) says another
                     d.extra.log.group.get_or_insert_with(|| "0".into());
                 }
-            }
-            "-g" | "--goto" => {
-                self.err(
-                    sp,
-                    "`-g` (goto)",
-                    "a goto does not come back to the chain it left; write the rules as jumps (-j)",
-                );
             }
             "--reject-with" => {
                 let v = self.value(toks, i)?;

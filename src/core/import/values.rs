@@ -89,10 +89,11 @@ pub(super) fn reject_kind(with: &str, fam: Fam) -> Option<RejectKind> {
         .and_then(|(_, _, kind)| *kind)
 }
 
-/// TCP flag names as iptables writes them (`SYN,ACK`, `ALL`, `NONE`) as bits.
+/// TCP flag names as iptables writes them (`SYN,ACK`, `ALL`, `NONE`; any case) as bits.
 pub(super) fn tcp_flag_bits(s: &str) -> Option<u8> {
     let mut bits = 0;
-    for f in s.split(',') {
+    // (an empty name between commas, `SYN,RST,`, is nothing, as iptables reads it)
+    for f in s.split(',').filter(|f| !f.is_empty()) {
         bits |= match f.to_ascii_uppercase().as_str() {
             "FIN" => 0x01,
             "SYN" => 0x02,
@@ -259,6 +260,41 @@ pub(super) fn is_alias(name: &str) -> bool {
 /// Why an option is unknown: iptables' own options with `=` (`--source=10.0.0.1`, one word
 /// to iptables-restore too, which refuses it), or one the importer does not know.
 pub(super) fn unknown_option_help(option: &str) -> &'static str {
+    // the options of targets statewall does not keep: the target is the reason
+    let target = [
+        (
+            &[
+                "--queue-num",
+                "--queue-balance",
+                "--queue-bypass",
+                "--queue-cpu-fanout",
+            ][..],
+            "an option of `-j NFQUEUE`, which hands packets to a userspace program for its verdict: statewall decides every packet in the kernel and queues none",
+        ),
+        (
+            &[
+                "--set-mark",
+                "--set-xmark",
+                "--save-mark",
+                "--restore-mark",
+                "--and-mark",
+                "--or-mark",
+                "--xor-mark",
+            ],
+            "an option of `-j MARK` or `-j CONNMARK`, which sets a mark other rules or routing read: statewall matches marks (`mark`) but sets none",
+        ),
+        (
+            &["--add-set", "--del-set"],
+            "an option of `-j SET`, which fills an ipset: statewall fills its own live sets (`add_to_set`), not ipsets",
+        ),
+        (
+            &["--to-destination", "--to-source", "--to-ports"],
+            "an option of a NAT target (`-j DNAT`, `-j SNAT`, `-j REDIRECT`, `-j MASQUERADE`): statewall filters and translates no address",
+        ),
+    ];
+    if let Some((_, why)) = target.iter().find(|(opts, _)| opts.contains(&option)) {
+        return why;
+    }
     if option.starts_with("--") && option.contains('=') {
         "iptables-restore refuses it too: iptables' own options (`--source`, `--protocol`, `--jump`, …) take their value as the next word, not after `=`"
     } else {
@@ -434,6 +470,10 @@ mod tests {
         assert_eq!(tcp_flag_bits("SYN,RST,ACK,FIN"), Some(0x17));
         assert_eq!(tcp_flag_bits("ALL"), Some(0x3f));
         assert_eq!(tcp_flag_bits("NONE"), Some(0));
+        // an empty name between commas is nothing, and names are read in any case, as
+        // iptables-save printed them in a namespace (`SYN,RST SYN,RST`, `FIN,SYN SYN`)
+        assert_eq!(tcp_flag_bits("SYN,RST,"), Some(0x06));
+        assert_eq!(tcp_flag_bits("syn,,fin"), Some(0x03));
         assert_eq!(tcp_flag_bits("SYN,BOGUS"), None);
     }
 }
