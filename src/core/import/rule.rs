@@ -364,7 +364,7 @@ impl Parser<'_> {
             "--comment" => d.comment = Some(self.value(toks, i)?.text),
             "-j" | "--jump" | "-g" | "--goto" => {
                 let v = self.value(toks, i)?;
-                d.goto = t.text.starts_with("-g").then(|| sp.start..v.span.end);
+                d.goto = matches!(t.text.as_str(), "-g" | "--goto").then_some(sp.start..v.span.end);
                 d.target_span = Some(v.span.clone());
                 d.target = Some(target_of(&v.text));
                 if v.text == "NFLOG" {
