@@ -70,81 +70,81 @@ impl Parser<'_> {
     }
 }
 
-/// The ICMP names iptables 1.8 knows (`iptables -p icmp -h`): (name, type, code), `any` with
-/// type 255.
-const IPTABLES_ICMP: &[(&str, u8, Option<u8>)] = &[
-    ("any", 255, None),
-    ("echo-reply", 0, None),
-    ("pong", 0, None),
-    ("destination-unreachable", 3, None),
-    ("network-unreachable", 3, Some(0)),
-    ("host-unreachable", 3, Some(1)),
-    ("protocol-unreachable", 3, Some(2)),
-    ("port-unreachable", 3, Some(3)),
-    ("fragmentation-needed", 3, Some(4)),
-    ("source-route-failed", 3, Some(5)),
-    ("network-unknown", 3, Some(6)),
-    ("host-unknown", 3, Some(7)),
-    ("network-prohibited", 3, Some(9)),
-    ("host-prohibited", 3, Some(10)),
-    ("tos-network-unreachable", 3, Some(11)),
-    ("tos-host-unreachable", 3, Some(12)),
-    ("communication-prohibited", 3, Some(13)),
-    ("host-precedence-violation", 3, Some(14)),
-    ("precedence-cutoff", 3, Some(15)),
-    ("source-quench", 4, None),
-    ("redirect", 5, None),
-    ("network-redirect", 5, Some(0)),
-    ("host-redirect", 5, Some(1)),
-    ("tos-network-redirect", 5, Some(2)),
-    ("tos-host-redirect", 5, Some(3)),
-    ("echo-request", 8, None),
-    ("ping", 8, None),
-    ("router-advertisement", 9, None),
-    ("router-solicitation", 10, None),
-    ("time-exceeded", 11, None),
-    ("ttl-exceeded", 11, None),
-    ("ttl-zero-during-transit", 11, Some(0)),
-    ("ttl-zero-during-reassembly", 11, Some(1)),
-    ("parameter-problem", 12, None),
-    ("ip-header-bad", 12, Some(0)),
-    ("required-option-missing", 12, Some(1)),
-    ("timestamp-request", 13, None),
-    ("timestamp-reply", 14, None),
-    ("address-mask-request", 17, None),
-    ("address-mask-reply", 18, None),
+/// The ICMP names iptables 1.8 knows (`iptables -p icmp -h`), `any` aside: its vocabulary,
+/// which decides what a start of a name is short for; their numbers are the model's
+/// ([`parse_icmp`]).
+const IPTABLES_ICMP: &[&str] = &[
+    "echo-reply",
+    "pong",
+    "destination-unreachable",
+    "network-unreachable",
+    "host-unreachable",
+    "protocol-unreachable",
+    "port-unreachable",
+    "fragmentation-needed",
+    "source-route-failed",
+    "network-unknown",
+    "host-unknown",
+    "network-prohibited",
+    "host-prohibited",
+    "tos-network-unreachable",
+    "tos-host-unreachable",
+    "communication-prohibited",
+    "host-precedence-violation",
+    "precedence-cutoff",
+    "source-quench",
+    "redirect",
+    "network-redirect",
+    "host-redirect",
+    "tos-network-redirect",
+    "tos-host-redirect",
+    "echo-request",
+    "ping",
+    "router-advertisement",
+    "router-solicitation",
+    "time-exceeded",
+    "ttl-exceeded",
+    "ttl-zero-during-transit",
+    "ttl-zero-during-reassembly",
+    "parameter-problem",
+    "ip-header-bad",
+    "required-option-missing",
+    "timestamp-request",
+    "timestamp-reply",
+    "address-mask-request",
+    "address-mask-reply",
 ];
 
 /// The ICMPv6 names ip6tables 1.8 knows (`ip6tables -p icmpv6 -h`).
-const IP6TABLES_ICMPV6: &[(&str, u8, Option<u8>)] = &[
-    ("destination-unreachable", 1, None),
-    ("no-route", 1, Some(0)),
-    ("communication-prohibited", 1, Some(1)),
-    ("beyond-scope", 1, Some(2)),
-    ("address-unreachable", 1, Some(3)),
-    ("port-unreachable", 1, Some(4)),
-    ("failed-policy", 1, Some(5)),
-    ("reject-route", 1, Some(6)),
-    ("packet-too-big", 2, None),
-    ("time-exceeded", 3, None),
-    ("ttl-exceeded", 3, None),
-    ("ttl-zero-during-transit", 3, Some(0)),
-    ("ttl-zero-during-reassembly", 3, Some(1)),
-    ("parameter-problem", 4, None),
-    ("bad-header", 4, Some(0)),
-    ("unknown-header-type", 4, Some(1)),
-    ("unknown-option", 4, Some(2)),
-    ("echo-request", 128, None),
-    ("ping", 128, None),
-    ("echo-reply", 129, None),
-    ("pong", 129, None),
-    ("router-solicitation", 133, None),
-    ("router-advertisement", 134, None),
-    ("neighbour-solicitation", 135, None),
-    ("neighbor-solicitation", 135, None),
-    ("neighbour-advertisement", 136, None),
-    ("neighbor-advertisement", 136, None),
-    ("redirect", 137, None),
+const IP6TABLES_ICMPV6: &[&str] = &[
+    "destination-unreachable",
+    "no-route",
+    "communication-prohibited",
+    "beyond-scope",
+    "address-unreachable",
+    "port-unreachable",
+    "failed-policy",
+    "reject-route",
+    "packet-too-big",
+    "time-exceeded",
+    "ttl-exceeded",
+    "ttl-zero-during-transit",
+    "ttl-zero-during-reassembly",
+    "parameter-problem",
+    "bad-header",
+    "unknown-header-type",
+    "unknown-option",
+    "echo-request",
+    "ping",
+    "echo-reply",
+    "pong",
+    "router-solicitation",
+    "router-advertisement",
+    "neighbour-solicitation",
+    "neighbor-solicitation",
+    "neighbour-advertisement",
+    "neighbor-advertisement",
+    "redirect",
 ];
 
 /// An `--icmp-type` (`v6`: `--icmpv6-type`) value as iptables reads it: a name in any case,
@@ -152,14 +152,16 @@ const IP6TABLES_ICMPV6: &[(&str, u8, Option<u8>)] = &[
 /// `Ok(None)` for `any` (IPv4); Err with why for a start that several names share.
 pub(super) fn iptables_icmp(text: &str, v6: bool) -> Result<Option<(u8, Option<u8>)>, String> {
     let lower = text.to_ascii_lowercase();
-    let names = if v6 { IP6TABLES_ICMPV6 } else { IPTABLES_ICMP };
-    let mut found = names
+    let names: &[&str] = if v6 { IP6TABLES_ICMPV6 } else { IPTABLES_ICMP };
+    let any: &[&str] = if v6 { &[] } else { &["any"] };
+    let mut found = any
         .iter()
-        .filter(|(n, _, _)| !lower.is_empty() && n.starts_with(&lower));
+        .chain(names)
+        .filter(|n| !lower.is_empty() && n.starts_with(&lower));
     match (found.next(), found.next()) {
-        (Some((_, 255, _)), None) => Ok(None),
-        (Some((_, ty, code)), None) => Ok(Some((*ty, *code))),
-        (Some((a, _, _)), Some((b, _, _))) => Err(format!(
+        (Some(&"any"), None) => Ok(None),
+        (Some(name), None) => Ok(parse_icmp(name, v6)),
+        (Some(a), Some(b)) => Err(format!(
             "the start of more than one name (`{a}`, `{b}`), which iptables refuses"
         )),
         (None, _) => parse_icmp(text, v6)
@@ -170,7 +172,7 @@ pub(super) fn iptables_icmp(text: &str, v6: bool) -> Result<Option<(u8, Option<u
 
 #[cfg(test)]
 mod tests {
-    use super::iptables_icmp;
+    use super::{IP6TABLES_ICMPV6, IPTABLES_ICMP, iptables_icmp};
 
     /// Read as iptables 1.8.9 reads them (what `iptables-save` printed for each, in a
     /// namespace): any case, the start of one name, numbers.
@@ -200,6 +202,12 @@ mod tests {
             ("any", true),
         ] {
             assert!(iptables_icmp(text, v6).is_err(), "{text}");
+        }
+        // every name iptables knows has its numbers in the model's tables
+        for (names, v6) in [(IPTABLES_ICMP, false), (IP6TABLES_ICMPV6, true)] {
+            for n in names {
+                assert!(crate::core::model::parse_icmp(n, v6).is_some(), "{n}");
+            }
         }
     }
 }
