@@ -283,8 +283,7 @@ impl Analyser<'_> {
             // as such a block, statewall's rejects having no state match), or, in a chain
             // without an established rule, states an allow may say (a REJECT of
             // NEW,ESTABLISHED,RELATED before the accepts it must precede)
-            let listed = states
-                .filter(|&s| s.count_ones() > 1 && s & EST == 0 || s & EST != 0 && !self.stateful);
+            let listed = states.filter(|&s| self.block_says(s));
             // a reject entry says no invalid or untracked states: such a list is a block's
             let odd = states.is_some_and(|s| {
                 s.count_ones() > 1 && s & (CtStates::INVALID | CtStates::UNTRACKED) != 0
@@ -532,6 +531,13 @@ impl Analyser<'_> {
         self.notes.push(note);
     }
 
+    /// Whether a block can keep connection states `s` as its list (`state = [...]`): several
+    /// states without ESTABLISHED or RELATED, or any with them (one of them alone too) where
+    /// the chain has no established rule, which would accept those packets first.
+    fn block_says(&self, s: u32) -> bool {
+        s.count_ones() > 1 && s & EST == 0 || s & EST != 0 && !self.stateful
+    }
+
     /// An allow, a reject or a drop; None when an entry cannot say what it matches (its
     /// states, a reset for more than tcp).
     fn entry_rank(&mut self, f: &Flat) -> Option<Rank> {
@@ -543,13 +549,8 @@ impl Analyser<'_> {
         let said = matches!(f.verdict, Verdict::Reject(_))
             && !self.stateful
             && c.states.is_some_and(|s| states_fit(Verdict::Accept, s))
-            // a drop or reject of several states is a block that says them (`place`); of
-            // established or related ones (one of them alone too) only where the chain has
-            // no established rule
-            || f.verdict != Verdict::Accept
-                && c.states.is_some_and(|s| {
-                    s.count_ones() > 1 && s & EST == 0 || s & EST != 0 && !self.stateful
-                });
+            // a drop or reject of states a block can keep is a block that says them (`place`)
+            || f.verdict != Verdict::Accept && c.states.is_some_and(|s| self.block_says(s));
         if let Some(s) = c.states
             && !states_fit(f.verdict, s)
             && !said
