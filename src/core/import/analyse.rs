@@ -185,21 +185,23 @@ fn other_icmp(fam: Fam, rules: &[IptRule], notes: &mut Notes) {
     }
 }
 
-/// The checks of single rules and of jumps on `rules` (read from a file whose other lines
-/// were refused): their refusals added to `diags`, their notes dropped.
+/// The checks of single rules and of jumps on `rules`, their refusals added to `diags` and
+/// their notes to `notes`: the clamps found, and whether a check before the jumps refused
+/// (the jumps' refusals are said with what the walk through the chains refuses).
 fn rule_checks(
     src: &str,
     fam: Fam,
     rules: &mut Vec<IptRule>,
     policies: &HashMap<String, (String, std::ops::Range<usize>)>,
-    diags: &mut Diags,
-) {
-    let mut notes = Notes::default();
-    super::above::shared_hashlimits(src, fam, rules, (&mut *diags, &mut notes));
-    matches_nothing(rules, &mut notes);
-    fragments(src, rules, diags, &mut notes);
-    super::mss::clamps(src, rules, policies, diags, &mut notes);
-    super::chains::jumps(src, rules, diags, &mut notes);
+    (diags, notes): (&mut Diags, &mut Notes),
+) -> ([Option<super::mss::Clamp>; 2], bool) {
+    super::above::shared_hashlimits(src, fam, rules, (&mut *diags, &mut *notes));
+    matches_nothing(rules, notes);
+    fragments(src, rules, diags, notes);
+    let clamps = super::mss::clamps(src, rules, policies, diags, notes);
+    let refused = !diags.is_empty();
+    super::chains::jumps(src, rules, diags, notes);
+    (clamps, refused)
 }
 
 pub(super) fn analyse(
@@ -223,7 +225,14 @@ pub(super) fn analyse(
         // fixes after another (a rule refused above is missing there: it can hide a
         // problem, not make one)
         let mut rules = tables.rules.clone();
-        rule_checks(src, fam, &mut rules, &tables.policies, &mut diags);
+        let mut dropped = Notes::default();
+        rule_checks(
+            src,
+            fam,
+            &mut rules,
+            &tables.policies,
+            (&mut diags, &mut dropped),
+        );
         return Err(diags);
     }
     let Tables {
@@ -233,17 +242,10 @@ pub(super) fn analyse(
         ..
     } = tables;
     other_icmp(fam, &rules, &mut notes);
-    super::above::shared_hashlimits(src, fam, &mut rules, (&mut diags, &mut notes));
-    matches_nothing(&mut rules, &mut notes);
-    fragments(src, &mut rules, &mut diags, &mut notes);
-    let clamps = super::mss::clamps(src, &mut rules, &policies, &mut diags, &mut notes);
-    if !diags.is_empty() {
-        // (the jumps' refusals too, as above)
-        super::chains::jumps(src, &mut rules, &mut diags, &mut Notes::default());
+    let (clamps, refused) = rule_checks(src, fam, &mut rules, &policies, (&mut diags, &mut notes));
+    if refused {
         return Err(diags);
     }
-    // what it refuses is said with what the walk through the chains refuses
-    super::chains::jumps(src, &mut rules, &mut diags, &mut notes);
     let mut cx = Analyser {
         src,
         fam,
