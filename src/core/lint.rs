@@ -554,6 +554,9 @@ pub fn notes(plan: &Plan, facts: &Facts) -> Vec<String> {
                 });
             if let Some((m, then)) = limit {
                 let how = match m {
+                    Match::Meter {
+                        rate, prefix: 0, ..
+                    } => format!("for everyone together at {rate}"),
                     Match::Meter { rate, .. } => format!("per source at {rate}"),
                     Match::Limit { rate, .. } => format!("for everyone together at {rate}"),
                     _ => unreachable!("filtered above"),

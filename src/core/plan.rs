@@ -192,12 +192,14 @@ pub enum Match {
     Icmpv6TypeCode { ty: u8, code: u8 },
     /// `tcp flags <value> / <mask>` (needs `L4Proto(6)` before it)
     TcpFlags { mask: u8, value: u8 },
-    /// `limit rate [over] <rate>`: the kernel's token bucket, for the entry as a whole;
-    /// `over` matches what exceeds it, else what is within it (a log rule's own limit)
+    /// `limit rate [over] <rate>`: the kernel's token bucket in this rule; `over` matches what
+    /// exceeds it, else what is within it (a log rule's own limit; an entry's limit is a
+    /// [`Match::Meter`], whose bucket all the entry's rules share)
     Limit { rate: Rate, over: bool },
     /// `update @meter4_<name> { ip saddr limit rate over <rate> }` (IPv6: `ip6 saddr &
     /// <prefix mask>`): a bucket per source in the entry's own dynamic set; matches what
-    /// exceeds its source's rate (implies the family). `nth`: which of the entry's limits
+    /// exceeds its source's rate (implies the family). `prefix` 0 (`ip saddr & 0.0.0.0`):
+    /// one bucket for every source, the limit of the entry as a whole. `nth`: which of the entry's limits
     /// (0 the first: `meter4_<name>`; the next ones `meter4_<name>/2`, …). `shared`: the
     /// meter several entries name (`meter = "dns"`), its set `meter4_/dns` (`nth` then 0)
     Meter {
@@ -209,12 +211,14 @@ pub enum Match {
         shared: Option<LiveName>,
     },
     /// `ct count over <max>`: more than `max` connections pass this match at once (the
-    /// expression keeps its own list of them; an allow's `connections` for the entry as a
-    /// whole)
+    /// expression keeps its own list of them). statewall no longer writes it (an entry's
+    /// count is a [`Match::ConnMeter`], prefix 0 for the entry as a whole); it is read back
+    /// from a table an older statewall wrote, which then shows drift until applied again
     CtCount { max: u32 },
     /// `add @conn4_<name> { ip saddr ct count over <max> }` (IPv6: `ip6 saddr & <prefix
     /// mask>`): a connection list per source in the entry's own dynamic set; matches when the
-    /// packet's source has more than `max` connections, this one included
+    /// packet's source has more than `max` connections, this one included; `prefix` 0 (`ip
+    /// saddr & 0.0.0.0`): one list for every source, the count of the entry as a whole
     ConnMeter { v6: bool, prefix: u8, max: u32 },
     /// `ct original proto-dst <range>`: the destination port a connection had before the
     /// kernel DNAT'ed it (needs an `L4Proto` before it)

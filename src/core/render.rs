@@ -402,7 +402,11 @@ fn conn_meter(comment: &str, v6: bool, prefix: u8, max: u32) -> String {
 /// A meter's key: the source address, an IPv6 one cut to its prefix.
 fn meter_key(v6: bool, prefix: u8) -> String {
     match (v6, prefix) {
-        (false, _) => "ip saddr".into(),
+        (false, 32..) => "ip saddr".into(),
+        (false, p) => {
+            let mask = std::net::Ipv4Addr::from(Cidr::mask(p, 32) as u32);
+            format!("ip saddr & {mask}")
+        }
         (true, 128..) => "ip6 saddr".into(),
         (true, p) => {
             let mask = std::net::Ipv6Addr::from(Cidr::mask(p, 128));

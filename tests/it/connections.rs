@@ -11,7 +11,8 @@ use std::time::Duration;
 use crate::support::flows::{Echo, connect_from, eventually};
 use crate::support::forwarded::{BACKEND, CLIENT, FW_BACK, FW_FRONT, trio};
 use crate::support::{
-    Netns, PROBE_TIMEOUT, Probe, TempPolicy, counted, rules_named, statewall, status_json,
+    Netns, PROBE_TIMEOUT, Probe, TempPolicy, counted, payloads_within, rules_named, statewall,
+    status_json, udp_listen,
 };
 
 const EVERY_SHAPE: &str = "tests/data/policy/ok-connections.toml";
@@ -124,7 +125,7 @@ fn a_source_gets_its_count_of_open_connections_and_the_next_is_refused_while_ano
         "c-count",
         "[[allow]]\nname = \"ssh\"\ntcp = [22]\n\
          connections = { max = 3, over = \"reject\" }\n\
-         [[allow]]\nname = \"web\"\ntcp = [8080]\n\
+         [[allow]]\nname = \"web\"\ntcp = [8080]\nudp = [8080]\n\
          connections = { max = 2, per = \"entry\", over = \"reject\" }\n",
     );
     statewall(&t.fw, ["apply", &policy.path()]).assert_ok();
@@ -165,10 +166,18 @@ fn a_source_gets_its_count_of_open_connections_and_the_next_is_refused_while_ano
     let again = open(&t.client, CLIENT, ssh);
     assert_eq!(outcome(&again), Probe::Connected);
     assert_eq!(outcome(&open(&t.client, CLIENT, ssh)), Probe::Refused);
-    // for the entry as a whole: two open connections from either source fill it
+    // for the entry as a whole: two open connections from either source fill it, for its
+    // udp rule too (one list per family that both rules count in)
     let web_front = SocketAddr::from((FW_FRONT, 8080));
+    let sock = udp_listen(&t.fw, 8080);
     let first = open(&t.client, CLIENT, web_front);
     let second = open(&t.backend, BACKEND, SocketAddr::from((FW_BACK, 8080)));
+    t.client.run(|| {
+        let s = std::net::UdpSocket::bind((CLIENT, 0)).expect("udp bind");
+        s.send_to(b"d", web_front).expect("send");
+    });
+    let datagrams = payloads_within(&sock, Duration::from_millis(500));
+    assert!(datagrams.is_empty(), "{datagrams:?}");
     let third = open(&t.client, CLIENT, web_front);
     assert_eq!(
         [outcome(&first), outcome(&second), outcome(&third)],
@@ -176,7 +185,7 @@ fn a_source_gets_its_count_of_open_connections_and_the_next_is_refused_while_ano
     );
     let st = status_json(&t.fw);
     assert_eq!(counted(&st, "ssh", "reject"), 3, "{st}");
-    assert_eq!(counted(&st, "web", "reject"), 1, "{st}");
+    assert_eq!(counted(&st, "web", "reject"), 2, "{st}");
     assert_eq!(counted(&st, "web", "accept"), 2, "{st}");
     assert_eq!(st["drift"], false, "{st}");
     drop((kept, other, again, first, second));

@@ -275,6 +275,70 @@ fn a_global_limit_drops_what_exceeds_it_for_everyone() {
     assert_eq!(counted(&st, "web", "accept"), 2, "{st}");
 }
 
+/// An entry of tcp and udp is a rule per protocol, and its limit one bucket per family that
+/// both rules and every source take from: two datagrams and a connection use the three
+/// tokens, so a connection from another address is refused, and so is one from the first;
+/// IPv6 has a bucket of its own. (nft's plain `limit` in each rule would give tcp three
+/// tokens of its own, and IPv6 none left; a bucket per source, the other address three.)
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn a_limit_of_the_whole_entry_is_one_bucket_per_family_for_all_its_rules() {
+    use crate::support::{
+        CLIENT_IF, CLIENT_V4, flows::probe_from, fw_v6, payloads_within, udp_listen,
+    };
+    let pair = Pair::new("l-whole");
+    let other = std::net::Ipv4Addr::new(192, 0, 2, 4);
+    pair.client
+        .exec([
+            "ip",
+            "addr",
+            "add",
+            &format!("{other}/24"),
+            "dev",
+            CLIENT_IF,
+        ])
+        .assert_ok();
+    let _web = listen_tcp(&pair.fw, &[8080]);
+    let sock = udp_listen(&pair.fw, 8080);
+    let policy = TempPolicy::new(
+        "l-whole",
+        "[[allow]]\nname = \"web\"\ntcp = [8080]\nudp = [8080]\n\
+         limit = { rate = \"3/minute\", over = \"reject\" }\n",
+    );
+    statewall(&pair.fw, ["apply", &policy.path()]).assert_ok();
+    // two datagrams, each from a socket of its own: two NEW connections
+    for i in 0..2 {
+        pair.client.run(|| {
+            let s = std::net::UdpSocket::bind(("0.0.0.0", 0)).expect("udp bind");
+            s.send_to(format!("d{i}").as_bytes(), fw_v4(8080))
+                .expect("send");
+        });
+    }
+    let got = payloads_within(&sock, Duration::from_millis(500));
+    assert_eq!(got.len(), 2, "{got:?}");
+    let tcp = |from: std::net::Ipv4Addr| {
+        probe_from(&pair.client, from.into(), fw_v4(8080), PROBE_TIMEOUT)
+    };
+    assert_eq!(
+        [tcp(CLIENT_V4), tcp(other), tcp(CLIENT_V4)],
+        [Probe::Connected, Probe::Refused, Probe::Refused]
+    );
+    assert_eq!(
+        probe_tcp(&pair.client, fw_v6(8080), PROBE_TIMEOUT),
+        Probe::Connected
+    );
+    let st = status_json(&pair.fw);
+    assert_eq!(st["drift"], false, "{st}");
+    assert_eq!(counted(&st, "web", "reject"), 2, "{st}");
+    assert_eq!(counted(&st, "web", "accept"), 4, "{st}");
+    // one bucket: every IPv4 source counts as 0.0.0.0
+    let set = pair
+        .fw
+        .nft(["list", "set", "inet", "statewall", "meter4_web"]);
+    set.assert_ok();
+    assert!(set.stdout.contains("0.0.0.0"), "{set}");
+}
+
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn drops_and_rejects_are_logged_at_the_rate_asked_and_the_verdict_is_not_limited() {

@@ -32,12 +32,15 @@ use crate::core::model::LIMITS_MAX;
 use crate::core::model::{Cidr, Rate};
 use crate::core::plan::{LiveName, Match, meter_name, meter_set_name};
 
-/// The key: the family check, the source load and (IPv6 shorter than /128) its mask.
+/// The key: the family check, the source load and (shorter than the address) its mask — an
+/// IPv6 prefix, or /0 for a limit of the entry as a whole, whose one bucket every source of
+/// the family shares.
 pub(super) fn encode_key(rule: &mut rustables::Rule, v6: bool, prefix: u8) {
     saddr::encode_load(rule, v6, Addr::Src);
-    if v6 && prefix < 128 {
-        let mask = Cidr::mask_bytes(prefix, 16);
-        rule.add_expr(Bitwise::new(mask, vec![0u8; 16]).expect("same length"));
+    let len = if v6 { 16 } else { 4 };
+    if u32::from(prefix) < len * 8 {
+        let mask = Cidr::mask_bytes(prefix, len as usize);
+        rule.add_expr(Bitwise::new(mask, vec![0u8; len as usize]).expect("same length"));
     }
 }
 
@@ -114,15 +117,11 @@ pub(super) fn decode_key<'a>(at: &At<'a>) -> Option<Result<Keyed<'a>, super::Not
         Ok(v6) => v6,
         Err(_) => return None,
     };
-    let (prefix, k) = match bitwise_of(at.get(3)) {
-        Some((mask, xor)) if v6 && xor.iter().all(|b| *b == 0) => {
-            match Cidr::prefix_of_mask(mask) {
-                Some(p) => (p, 4),
-                None => return Some(Err(at.fail(3, "a mask that is not a prefix"))),
-            }
-        }
+    let len = if v6 { 16 } else { 4 };
+    let (mask, k) = match bitwise_of(at.get(3)) {
+        Some((mask, xor)) if xor.iter().all(|b| *b == 0) && mask.len() == len => (Some(mask), 4),
         Some(_) => return None,
-        None => (if v6 { 128 } else { 32 }, 3),
+        None => (None, 3),
     };
     let Some(Expr::Other { name, data }) = at.get(k) else {
         return None;
@@ -130,6 +129,11 @@ pub(super) fn decode_key<'a>(at: &At<'a>) -> Option<Result<Keyed<'a>, super::Not
     if name != "dynset" {
         return None;
     }
+    let prefix = match mask.map(Cidr::prefix_of_mask) {
+        None => len as u8 * 8,
+        Some(Some(p)) => p,
+        Some(None) => return Some(Err(at.fail(3, "a mask that is not a prefix"))),
+    };
     Some(Ok((v6, prefix, k, data.as_slice())))
 }
 
@@ -233,26 +237,28 @@ mod tests {
         assert!(own.count() >= 6, "the policy has meters and log rules");
     }
 
-    /// Every rule of the policy of every connection count: the standalone `ct count` and the
-    /// dynsets that add a source with its connection list.
+    /// Every rule of the policy of every connection count: the dynsets that add a source (or,
+    /// for the entry as a whole, every source as one) with its connection list.
     #[test]
     fn rules_that_count_connections_read_back_as_planned() {
         let want = round_trip(include_str!(
             "../../../tests/data/policy/ok-connections.toml"
         ));
         let count = |f: fn(&Match) -> bool| want.iter().filter(|(_, m, _)| m.iter().any(f)).count();
-        // the allow "web" and the reject "busy" count for the entry as a whole; the block
-        // "flood" and the other allows per source, a rule per family they can match
+        // the allow "web" and the reject "busy" count for the entry as a whole (every source
+        // as one: prefix 0); the block "flood" and the other allows per source; a rule per
+        // family they can match
         assert_eq!(
-            count(|m| matches!(m, Match::CtCount { .. })),
-            2,
+            count(|m| matches!(m, Match::ConnMeter { prefix: 0, .. })),
+            4,
             "{want:#?}"
         );
         assert_eq!(
-            count(|m| matches!(m, Match::ConnMeter { .. })),
+            count(|m| matches!(m, Match::ConnMeter { prefix: 1.., .. })),
             8,
             "{want:#?}"
         );
+        assert_eq!(count(|m| matches!(m, Match::CtCount { .. })), 0);
     }
 
     /// The rules that feed live sets (`add_to_set`, a block's `refresh`) read back as

@@ -1,7 +1,9 @@
 //! An entry's `connections`. An allow's: before the allow's own rule, the rule that refuses
-//! a NEW connection beyond the count (`ct count over 3`, per source a connection list per
-//! address in the entry's own set: `add @conn4_<name> { ip saddr ct count over 3 }`), verdict
-//! drop or reject. A block's or a reject's (`within = "continue"`): the count in the entry's
+//! a NEW connection beyond the count (per source a connection list per address in the
+//! entry's own set: `add @conn4_<name> { ip saddr ct count over 3 }`; for the entry as a
+//! whole one list per family that all its rules share, `{ ip saddr & 0.0.0.0 ct count over
+//! 500 }`, where a `ct count` in each rule would count each protocol apart), verdict drop or
+//! reject. A block's or a reject's (`within = "continue"`): the count in the entry's
 //! own rules, which then take only the packets beyond it.
 
 use super::limits::with_count;
@@ -49,19 +51,14 @@ pub(super) fn beyond_count(
     with_count(matches, conn.per, &mut |fam| counter(svc, conn, fam, sets))
 }
 
-/// The match that counts connections: for the entry as a whole (`fam` None), or per source
-/// of family `fam` (`Some((v6, prefix))`, in the entry's connection set of that family).
-fn counter(svc: &Service, conn: ConnLimit, fam: Option<(bool, u8)>, sets: &mut Vec<Set>) -> Match {
-    match fam {
-        None => Match::CtCount { max: conn.max },
-        Some((v6, prefix)) => {
-            conn_set(svc, v6, sets);
-            Match::ConnMeter {
-                v6,
-                prefix,
-                max: conn.max,
-            }
-        }
+/// The match that counts connections of family `v6` whose sources count by their first
+/// `prefix` bits (0 for the entry as a whole), in the entry's connection set of that family.
+fn counter(svc: &Service, conn: ConnLimit, (v6, prefix): (bool, u8), sets: &mut Vec<Set>) -> Match {
+    conn_set(svc, v6, sets);
+    Match::ConnMeter {
+        v6,
+        prefix,
+        max: conn.max,
     }
 }
 

@@ -1,7 +1,11 @@
-//! An entry's `limit`: the over-limit rule before the entry's own rule (`limit rate over
-//! 12/minute … drop`, per source a meter: `update @meter4_<name> { ip saddr limit rate over
-//! … } … drop`), or (`over = "continue"`) the limit in the entry's own rule, so that what
-//! exceeds it is left to the rules after it, as iptables' `-m limit … -j ACCEPT` leaves it.
+//! An entry's `limit`: the over-limit rule before the entry's own rule, or (`over =
+//! "continue"`) the limit in the entry's own rule, so that what exceeds it is left to the
+//! rules after it, as iptables' `-m limit … -j ACCEPT` leaves it. Every limit is a kernel
+//! meter, a dynamic set of token buckets that the entry's rules of a family share: per source
+//! `update @meter4_<name> { ip saddr limit rate over 12/minute … } … drop`, for the entry as
+//! a whole one bucket per family, every source counting as one (`update @meter4_<name> { ip
+//! saddr & 0.0.0.0 limit rate over … }`) — nft's plain `limit` would be a bucket in each rule,
+//! and an entry of tcp and udp, or of addresses of both families, is several rules.
 
 use crate::core::model::{Cidr, IcmpReject, Limit, LimitPer, Over, Rate, Service};
 use crate::core::plan::*;
@@ -42,66 +46,56 @@ pub(super) fn limit_rules(
     vec![matches]
 }
 
-/// The match that counts against `limit` (the entry's `nth`): for the entry as a whole (`fam`
-/// None), or per source of family `fam` (`Some((v6, prefix))`, in the entry's meter set of
-/// that family and limit).
+/// The match that counts against `limit` (the entry's `nth`) for a packet of family `v6`
+/// whose source counts by its first `prefix` bits (0 for the entry as a whole), in the
+/// entry's meter set of that family and limit.
 fn count(
     sets: &mut Vec<Set>,
     svc: &Service,
     (limit, nth): (Limit, u8),
-    fam: Option<(bool, u8)>,
+    (v6, prefix): (bool, u8),
     over: bool,
 ) -> Match {
-    match fam {
-        None => Match::Limit {
-            rate: limit.rate,
-            over,
-        },
-        Some((v6, prefix)) => {
-            // a shared meter is the same set whichever entry names it (`nth` 0)
-            let nth = if limit.shared.is_some() { 0 } else { nth };
-            let name = meter_name(v6, &svc.name, nth, limit.shared);
-            meter_set(name, v6, limit.rate, sets);
-            Match::Meter {
-                v6,
-                prefix,
-                rate: limit.rate,
-                over,
-                nth,
-                shared: limit.shared,
-            }
-        }
+    // a shared meter is the same set whichever entry names it (`nth` 0)
+    let nth = if limit.shared.is_some() { 0 } else { nth };
+    let name = meter_name(v6, &svc.name, nth, limit.shared);
+    meter_set(name, v6, limit.rate, sets);
+    Match::Meter {
+        v6,
+        prefix,
+        rate: limit.rate,
+        over,
+        nth,
+        shared: limit.shared,
     }
 }
 
-/// `m` with a count in it: one rule for the entry as a whole (`counter(None)`), or per
-/// source one per family (`counter(Some((v6, prefix)))`: IPv4 by whole address, IPv6 by its
-/// first `v6_prefix` bits).
+/// `m` with a count in it, one rule per family the matches allow (`counter((v6, prefix))`),
+/// `per` saying how many leading bits of a source count: per source 32 for IPv4 and the
+/// `v6_prefix` for IPv6; for the entry as a whole 0, every source of a family alike, so that
+/// all the entry's rules of a family count in one bucket (or connection list).
 pub(super) fn with_count(
     m: Vec<Match>,
     per: LimitPer,
-    counter: &mut dyn FnMut(Option<(bool, u8)>) -> Match,
+    counter: &mut dyn FnMut((bool, u8)) -> Match,
 ) -> Vec<Vec<Match>> {
-    match per {
-        LimitPer::Entry => {
-            let mut m = m;
-            m.push(counter(None));
-            vec![m]
-        }
-        LimitPer::Source { v6_prefix } => families_of(&m)
-            .into_iter()
-            .map(|v6| {
-                let mut m = m.clone();
-                m.push(counter(Some((v6, if v6 { v6_prefix } else { 32 }))));
-                m
-            })
-            .collect(),
-    }
+    let (v4_prefix, v6_prefix) = match per {
+        LimitPer::Entry => (0, 0),
+        LimitPer::Source { v6_prefix } => (32, v6_prefix),
+    };
+    families_of(&m)
+        .into_iter()
+        .map(|v6| {
+            let mut m = m.clone();
+            m.push(counter((v6, if v6 { v6_prefix } else { v4_prefix })));
+            m
+        })
+        .collect()
 }
 
-/// The own rules of an entry whose limit says `over = "continue"` (`over` false: `limit rate
-/// 2/second …`, per source `update @meter4_<name> { ip saddr limit rate 2/second } …`, one
-/// per family), or `within = "continue"` (`over` true: `limit rate over …`).
+/// The own rules of an entry whose limit says `over = "continue"` (`over` false: `update
+/// @meter4_<name> { ip saddr limit rate 2/second } …`, one per family; for the entry as a
+/// whole `ip saddr & 0.0.0.0`), or `within = "continue"` (`over` true: `limit rate over`).
 fn counted(
     sets: &mut Vec<Set>,
     svc: &Service,

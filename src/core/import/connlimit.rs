@@ -237,8 +237,7 @@ impl Analyser<'_> {
 impl ConnOpts {
     /// Whose connections the count counts, as the policy says it (`per = …`), and the
     /// IPv6 prefix of a source (None: all sources together, for which `entry` is marked
-    /// global: one count per rule and family, as iptables and ip6tables each keep their
-    /// own). iptables counts whole addresses unless a mask says otherwise, IPv6 ones too.
+    /// global: one count per family, as iptables and ip6tables each keep their own). iptables counts whole addresses unless a mask says otherwise, IPv6 ones too.
     fn per(&self, entry: &mut Flat) -> (String, Option<u8>) {
         if self.all {
             entry.extra.global = true;

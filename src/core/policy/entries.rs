@@ -196,10 +196,6 @@ impl Checker<'_> {
         self.refresh_has_a_set(&f.feed, f.from_set_written);
         self.feed_is_one_way(&f.feed);
         self.families_meet(&f, &span);
-        if let Some(at) = f.limit_span.clone() {
-            let protocols = [f.tcp.mentioned, f.udp.mentioned, !f.icmp.is_empty()];
-            self.limit_split_by_protocol(&f.more.limit, protocols, at);
-        }
         let icmp = !f.icmp.is_empty() || f.icmp_mentioned;
         if let Some(at) = f.rt_span.clone() {
             let from = f.from.as_ref().map(|l| &l.nets[..]);

@@ -2,7 +2,7 @@
 //! `log_final`, and `published` (the original destination ports of DNAT'ed connections).
 //!
 //! ```toml
-//! limit = "6/30s"                        # a bucket per rule of the entry; what exceeds is dropped
+//! limit = "6/30s"                        # one bucket per family for the entry; what exceeds is dropped
 //! limit = { rate = "6/30s", per = "source", burst = 6, ipv6_prefix = 64, over = "drop" }
 //! log = true                             # "statewall <name>: ", level warn, 5/minute
 //! log = { prefix = "ssh: ", level = "info", limit = "10/minute", burst = 5 }
@@ -157,12 +157,11 @@ impl Checker<'_> {
         let mut ok = true;
         let mut prefix_span = None;
         let (mut within_continues, mut over_span) = (false, None);
-        let (mut shared, mut shared_span) = (None, None);
+        let mut shared = None;
         for (k, v) in table.iter() {
             match k.get_ref().as_ref() {
                 "meter" => {
                     shared = self.meter_name(v);
-                    shared_span = Some(k.span());
                     ok &= shared.is_some();
                 }
                 "rate" => {
@@ -217,14 +216,6 @@ impl Checker<'_> {
                 s,
                 "`ipv6_prefix` without per = \"source\"",
                 Some("it says how much of an IPv6 source counts as one source: add per = \"source\", or remove it".into()),
-            );
-            ok = false;
-        }
-        if let (Some(s), false) = (shared_span, per_source) {
-            self.error(
-                s,
-                "`meter` without per = \"source\"",
-                Some("a meter keeps a bucket per source, which the entries naming it share: add per = \"source\", or remove it".into()),
             );
             ok = false;
         }
@@ -332,44 +323,6 @@ impl Checker<'_> {
                 None
             }
         }
-    }
-
-    /// Warns when a limit of the entry as a whole meets an entry of more than one protocol
-    /// (`protocols`: tcp, udp, icmp written): such a limit is a bucket in each rule, and
-    /// the entry has a rule per protocol, so each protocol gets the whole rate.
-    pub(super) fn limit_split_by_protocol(
-        &mut self,
-        limits: &[Limit],
-        protocols: [bool; 3],
-        at: std::ops::Range<usize>,
-    ) {
-        let whole = limits.iter().find(|l| l.per == LimitPer::Entry);
-        let written = protocols.iter().filter(|p| **p).count();
-        let (Some(limit), true) = (whole, written > 1) else {
-            return;
-        };
-        let names: Vec<&str> = ["tcp", "udp", "icmp"]
-            .into_iter()
-            .zip(protocols)
-            .filter_map(|(n, p)| p.then_some(n))
-            .collect();
-        self.warning(
-            at,
-            format!(
-                "this limit lets {}/{} in for each of {}, not for the entry as a whole",
-                limit.rate.n,
-                limit.rate.unit.as_str(),
-                names.join(" and ")
-            ),
-            Some(
-                "a limit of the entry as a whole is a token bucket in each rule statewall writes \
-                 (nft's `limit`, iptables' `-m limit`), and an entry has a rule per protocol \
-                 (and per address family, where its addresses are of both): write one entry \
-                 per protocol with its own rate, or `per = \"source\"`, whose meter the \
-                 entry's rules share"
-                    .into(),
-            ),
-        );
     }
 
     /// An entry's `log`, or a section's `log_final` (`key`): None for `false` or an error.
@@ -525,23 +478,19 @@ mod tests {
     }
 
     #[test]
-    fn a_limit_of_the_whole_entry_over_two_protocols_is_said_to_count_each_apart() {
+    fn a_limit_of_the_whole_entry_over_two_protocols_says_nothing_and_may_name_a_meter() {
+        // one bucket per family, whichever of the entry's rules a packet meets: nothing to warn
         let src = "[[allow]]\nname = \"h3\"\ntcp = [443]\nudp = [443]\nlimit = \"100/s\"\n\
-                   [[allow]]\nname = \"dns\"\ntcp = [53]\nudp = [53]\n\
-                   limit = { rate = \"10/s\", per = \"source\" }\n\
-                   [[allow]]\nname = \"web\"\ntcp = [80, 8080]\nlimit = \"100/s\"\n";
+                   [[allow]]\nname = \"a\"\ntcp = [80]\nlimit = { rate = \"5/s\", meter = \"web\" }\n\
+                   [[allow]]\nname = \"b\"\nudp = [80]\nlimit = { rate = \"5/s\", meter = \"web\" }\n";
         let (p, d) = parse(src);
-        assert!(p.is_some(), "{d:?}");
-        let warned: Vec<_> = d
-            .iter()
-            .filter(|d| d.message.contains("for each of"))
-            .collect();
-        assert_eq!(warned.len(), 1, "{d:#?}");
+        let p = p.unwrap_or_else(|| panic!("{d:?}"));
+        assert!(d.is_empty(), "{d:#?}");
+        let l = &p.allow[1].more.limit[0];
         assert_eq!(
-            warned[0].message,
-            "this limit lets 100/second in for each of tcp and udp, not for the entry as a whole"
+            (l.per, l.shared.map(|s| s.as_str().to_string())),
+            (LimitPer::Entry, Some("web".into()))
         );
-        assert_eq!(&src[warned[0].span.clone()], "\"100/s\"");
     }
 
     #[test]
@@ -561,14 +510,15 @@ mod tests {
             shared(&p.reject[0].service.more.limit[0]).as_deref(),
             Some("dns")
         );
-        // another burst, another way (what is within), no per source, a bad name
+        // another burst, another way (what is within), the entry as a whole, a bad name
         let bad = "[[block]]\nname = \"a\"\nudp = [53]\n\
                    limit = { rate = \"15/s\", burst = 10, per = \"source\", meter = \"dns\", within = \"continue\" }\n\
                    [[block]]\nname = \"b\"\ntcp = [53]\n\
                    limit = { rate = \"15/s\", per = \"source\", meter = \"dns\", within = \"continue\" }\n\
                    [[allow]]\nname = \"c\"\ntcp = [54]\n\
                    limit = { rate = \"15/s\", burst = 10, per = \"source\", meter = \"dns\", over = \"continue\" }\n\
-                   [[allow]]\nname = \"d\"\ntcp = [55]\nlimit = { rate = \"1/s\", meter = \"x\" }\n\
+                   [[block]]\nname = \"d\"\ntcp = [55]\n\
+                   limit = { rate = \"15/s\", burst = 10, meter = \"dns\", within = \"continue\" }\n\
                    [[allow]]\nname = \"e\"\ntcp = [56]\n\
                    limit = { rate = \"1/s\", per = \"source\", meter = \"a b\" }\n";
         let (p, d) = parse(bad);
@@ -579,7 +529,7 @@ mod tests {
             [
                 (8, "meter \"dns\" counts otherwise at line 4"),
                 (12, "meter \"dns\" counts otherwise at line 4"),
-                (16, "`meter` without per = \"source\""),
+                (16, "meter \"dns\" counts otherwise at line 4"),
                 (20, "expected a meter name for `meter`"),
             ],
         );
