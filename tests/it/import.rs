@@ -2053,6 +2053,34 @@ fn differential_hashlimit_name_shared_by_three_rules() {
     );
 }
 
+/// Two `--hashlimit-above` rules of one `--hashlimit-name` without a mode
+/// (`ok-hashlimit-shared-all.rules`): one bucket for the name, every source's datagrams to
+/// either port taking tokens from it, at the first rule's rate (burst 3). Two to 123 from one
+/// client and one to 5000 from the other use it up; the next of either, to either port, is
+/// refused, as through iptables-restore of the file (a bucket per entry would let both in,
+/// a bucket per source the other client's).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_hashlimit_name_shared_by_all_sources() {
+    use crate::support::routed::{Outcome, Responder};
+    let (oracle, ours) = (
+        pair_with_two_clients("d-hla-ipt"),
+        pair_with_two_clients("d-hla-sw"),
+    );
+    let _echo = [&oracle, &ours].map(|p| Responder::start(&p.fw, &[], &[123, 5000]));
+    load_both((&oracle, &ours), ("ok-hashlimit-shared-all.rules", None));
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps = [(c, 123), (c, 123), (o, 5000), (o, 5000), (c, 123)];
+    let (want, got) = (datagrams(&oracle, &steps), datagrams(&ours, &steps));
+    assert_eq!(want, got, "iptables', then statewall's");
+    use Outcome::{Answered as A, Refused as R};
+    assert_eq!(
+        want,
+        [A, A, A, R, R],
+        "one bucket for both rules and every source"
+    );
+}
+
 /// DROPs of ESTABLISHED packets alone in chains without an established accept
 /// (`ok-block-established-only.rules`, the sixteenth probe's file 03): blocks that keep their
 /// state. A connection to 8080 completes its handshake and gets no data back, one to 8081 is

@@ -71,7 +71,10 @@ impl Analyser<'_> {
                 "per source",
             ),
             Ok(None) => (
-                format!("{{ rate = \"{rate}\", burst = {burst}, over = \"{over}\" }}"),
+                format!(
+                    "{{ rate = \"{rate}\", burst = {burst}{}, over = \"{over}\" }}",
+                    lim.meter_key()
+                ),
                 "for the entry as a whole",
             ),
         };
@@ -99,8 +102,9 @@ impl Analyser<'_> {
 
 /// Rules that name the same `--hashlimit-name`: the kernel keeps one table of buckets per
 /// name (and family), made by the first rule with its rate, burst, mode and mask, and every
-/// rule of the name takes its tokens from it. Rules of a name that count per source and
-/// match what exceeds the rate (`--hashlimit-above`) share a statewall meter (`meter =
+/// rule of the name takes its tokens from it. Rules of a name that count per source (or all
+/// sources together: no mode) and match what exceeds the rate (`--hashlimit-above`) share a
+/// statewall meter (`meter =
 /// "NAME"`, IPv6 files' `NAME-v6`) at the first rule's rate, as the kernel counts them;
 /// any other rule of a name that an earlier rule named is refused where it is written.
 pub(super) fn shared_hashlimits(
@@ -129,8 +133,8 @@ pub(super) fn shared_hashlimits(
             super::Fam::V4 => name.clone(),
             super::Fam::V6 => format!("{name}-v6"),
         };
-        let why = if a.hash_mode.as_deref() != Some("srcip") {
-            Some("its rules share one bucket for all sources (no `--hashlimit-mode srcip`), and statewall's limit for an entry as a whole is a bucket per rule".to_string())
+        let why = if !matches!(a.hash_mode.as_deref(), Some("srcip" | "")) {
+            Some("statewall's meters count per source (`--hashlimit-mode srcip`) or all sources together (no mode)".to_string())
         } else if !(a.above && b.above) {
             Some("statewall shares a meter between rules that match what exceeds the rate (`--hashlimit-above`), and a bucket keeps the way of the rule that made it".to_string())
         } else if !crate::core::policy::valid_set_name(&meter) {
@@ -201,7 +205,7 @@ impl Analyser<'_> {
             ),
             Ok(None) => {
                 flat[p].extra.global = true;
-                String::new()
+                lim.meter_key()
             }
         };
         flat[p].extra.limit.push(format!(

@@ -65,7 +65,7 @@ pub(super) struct LimitOpts {
 
 impl LimitOpts {
     /// `, meter = "NAME"` for a limit whose buckets other rules share, else nothing: what a
-    /// per-source limit's table says after its `per`.
+    /// limit's table says after its `per` (or its burst, for the entry as a whole).
     pub(super) fn meter_key(&self) -> String {
         self.shared
             .as_deref()
@@ -793,7 +793,8 @@ impl Analyser<'_> {
             }
             Ok(None) => {
                 flat[p].extra.limit = vec![format!(
-                    "{{ rate = \"{rate}\", burst = {burst}, over = \"{over}\" }}"
+                    "{{ rate = \"{rate}\", burst = {burst}{}, over = \"{over}\" }}",
+                    lim.meter_key()
                 )];
                 flat[p].extra.global = true;
                 self.notes.push(format!("line {line}: `-m limit` becomes the allow's limit ({rate}, burst {burst}) for the rule as a whole, as iptables' is; what exceeds it is {done}"));
