@@ -454,9 +454,6 @@ fn section<'a>(
             }
         }
     }
-    if ipv6 == Ipv6::Mirror {
-        lists.iter_mut().flatten().for_each(limit_per_family);
-    }
     let [blocks, allows, rejects] = lists;
     let [blocks, allows, rejects] = [blocks, merge_ports(allows), rejects].map(merge);
     Section {
@@ -537,23 +534,6 @@ fn place_among(sec: &mut Section<'_>) {
             b.after = Some(sec.allows[i].name.clone());
             b.after_allow = Some(i);
         }
-    }
-}
-
-/// `--mirror-ipv6`: an entry with a limit of its own and no source gets one for each family
-/// (`from` both "any"s: a rule, and a bucket, per family), as iptables and ip6tables each
-/// count their own.
-fn limit_per_family(e: &mut Entry) {
-    use std::net::{Ipv4Addr, Ipv6Addr};
-    let v4_only = !e.icmp.is_empty()
-        || !e.more.icmp_codes.is_empty()
-        || !e.more.except_icmp.is_empty()
-        || e.more.protocol == [1];
-    if e.extra.global && e.from.is_empty() && !v4_only {
-        e.from = vec![
-            crate::core::model::Cidr::V4(Ipv4Addr::UNSPECIFIED, 0),
-            crate::core::model::Cidr::V6(Ipv6Addr::UNSPECIFIED, 0),
-        ];
     }
 }
 
