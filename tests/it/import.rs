@@ -2148,6 +2148,14 @@ fn differential_iptables_spellings() {
     );
 }
 
+/// An IPv4 file's `-p ipv6-icmp` accept under --mirror-ipv6 (`ok-ipv6-icmp-mirrored.rules`):
+/// the same verdicts as iptables-restore of the file and ip6tables-restore of its mirror.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_ipv6_icmp_in_an_ipv4_file_mirrored() {
+    differential("d-i6m", "ok-ipv6-icmp-mirrored.rules", None, &[22, 80]);
+}
+
 /// firewalld's zones reached by `-g` (`ok-goto-zones.rules`): what a zone does not decide
 /// goes back to INPUT after the jump to INPUT_ZONES (port 8080 accepted there), never to the
 /// rules after the goto (no other zone): the same verdicts as iptables-restore, probe for

@@ -549,7 +549,7 @@ fn mirror_notes(sections: &[Section], notes: &mut Notes) {
                 .any(|n| matches!(n, crate::core::model::Cidr::V6(..)))
     };
     // what one entry does, what several do
-    let mut kinds: [(&str, &str, Vec<&str>); 4] = [
+    let mut kinds: [(&str, &str, Vec<&str>); 5] = [
         (
             "accepts IPv4 sources only: IPv6 clients meet the rules after it (add IPv6 networks to its `from` if they should get in)",
             "accept IPv4 sources only: IPv6 clients meet the rules after them (add IPv6 networks to their `from` if they should get in)",
@@ -570,6 +570,11 @@ fn mirror_notes(sections: &[Section], notes: &mut Notes) {
             "have IPv4 exceptions: on IPv6 they match without them",
             Vec::new(),
         ),
+        (
+            "(`-p ipv6-icmp` in the IPv4 file) meets every ICMPv6 packet on IPv6, of every type, as the same rule in ip6tables would: more than statewall's ICMPv6 baseline if it accepts",
+            "(`-p ipv6-icmp` in the IPv4 file) meet every ICMPv6 packet on IPv6, of every type, as the same rules in ip6tables would: more than statewall's ICMPv6 baseline if they accept",
+            Vec::new(),
+        ),
     ];
     for s in sections {
         for (e, allow) in s
@@ -587,6 +592,9 @@ fn mirror_notes(sections: &[Section], notes: &mut Notes) {
             }
             if !e.more.except_from.is_empty() || !e.more.except_to.is_empty() {
                 kinds[3].2.push(&e.name);
+            }
+            if e.more.protocol.contains(&crate::core::plan::IPPROTO_ICMPV6) && !v4_only(e) {
+                kinds[4].2.push(&e.name);
             }
         }
     }
