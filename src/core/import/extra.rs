@@ -292,13 +292,20 @@ impl Parser<'_> {
     /// A `-m recent --set` rule has no target (it records); any other `-m recent` rule is
     /// judged when its chain is analysed.
     pub(super) fn recent_fits(&mut self, extra: &Extra, target: &Target, span: &Range<usize>) {
-        let checks = extra.recent.as_ref().is_some_and(|r| r.check.is_some());
-        if checks && matches!(target, Target::RecentSet | Target::Count) {
-            self.err(
+        let check = extra.recent.as_ref().and_then(|r| r.check);
+        match check {
+            _ if !matches!(target, Target::RecentSet | Target::Count) => {}
+            None => {}
+            Some(("remove", _)) => self.err(
+                span.clone(),
+                "a `-m recent --remove` without a target (`-j`)",
+                "it takes the source off the list and lets the packet go on; statewall takes a source off a live set only in an entry that decides the packet (`remove_from_set` on a block, reject or allow): give the rule the verdict the packet gets next (the usual port-knock reset is `--remove … -j DROP`)",
+            ),
+            Some(_) => self.err(
                 span.clone(),
                 "a `-m recent` check without a target (`-j`)",
                 "a check only means something with the verdict it leads to",
-            );
+            ),
         }
     }
 }
