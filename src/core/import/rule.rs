@@ -9,7 +9,8 @@ use super::extra::Extra;
 use super::lex::Tok;
 use super::lines::Parser;
 use super::values::{
-    parse_addr_range, parse_net, parse_range, reject_kind, target_of, tcp_flag_bits,
+    ORIG_ALONE, PORTS_NEED_PROTO, parse_addr_range, parse_net, parse_range, reject_kind, target_of,
+    tcp_flag_bits,
 };
 use crate::core::model::{Cidr, IcmpReject, MSS_MIN, Mss, PortRange, valid_ifname};
 use crate::core::plan::{CtStates, protocol_number};
@@ -871,11 +872,11 @@ impl Parser<'_> {
     /// `--dport PORTS` / `--sport PORTS` (option `t`): ports of the protocol given before.
     fn ports(&mut self, d: &Draft, t: &Tok, v: &Tok) -> Vec<PortRange> {
         if !matches!(d.cond.proto, Some(6 | 17)) {
-            self.err(
-                t.span.clone(),
-                format!("`{}` without `-p tcp` or `-p udp`", t.text),
-                "ports belong to a protocol: add -p tcp or -p udp before it",
-            );
+            // iptables takes `--ctorigdstport` alone: the port of a connection of any protocol
+            let alone = t.text == "--ctorigdstport" && d.cond.proto.is_none();
+            let help = [PORTS_NEED_PROTO, ORIG_ALONE][usize::from(alone)];
+            let what = format!("`{}` without `-p tcp` or `-p udp`", t.text);
+            self.err(t.span.clone(), what, help);
         }
         let mut list = Vec::new();
         let mut count = 0;
