@@ -399,7 +399,8 @@ fn conn_meter(comment: &str, v6: bool, prefix: u8, max: u32) -> String {
     )
 }
 
-/// A meter's key: the source address, an IPv6 one cut to its prefix.
+/// A meter's key: the source address, an IPv6 one cut to its prefix, or (prefix 0, a limit of
+/// the entry as a whole) every source of the family as one.
 fn meter_key(v6: bool, prefix: u8) -> String {
     match (v6, prefix) {
         (false, 32..) => "ip saddr".into(),
