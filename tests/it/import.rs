@@ -2081,6 +2081,29 @@ fn differential_hashlimit_name_shared_by_all_sources() {
     );
 }
 
+/// A `-m limit` ACCEPT in a chain two jumps reach (`ok-limit-shared-chain.rules`): one bucket
+/// in iptables, which the datagrams of both jumps take from; the import's two entries share a
+/// meter. Two to port 53 and one to 5000 use the burst of 3 up; the next of either port is
+/// refused, from either client, as through iptables-restore of the file (a bucket per entry
+/// would answer all five).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_limit_of_a_chain_two_jumps_reach() {
+    use crate::support::routed::{Outcome, Responder};
+    let (oracle, ours) = (
+        pair_with_two_clients("d-lsc-ipt"),
+        pair_with_two_clients("d-lsc-sw"),
+    );
+    let _echo = [&oracle, &ours].map(|p| Responder::start(&p.fw, &[], &[53, 5000]));
+    load_both((&oracle, &ours), ("ok-limit-shared-chain.rules", None));
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps = [(c, 53), (c, 53), (o, 5000), (o, 5000), (c, 53)];
+    let (want, got) = (datagrams(&oracle, &steps), datagrams(&ours, &steps));
+    assert_eq!(want, got, "iptables', then statewall's");
+    use Outcome::{Answered as A, Refused as R};
+    assert_eq!(want, [A, A, A, R, R], "one bucket for both jumps");
+}
+
 /// DROPs of ESTABLISHED packets alone in chains without an established accept
 /// (`ok-block-established-only.rules`, the sixteenth probe's file 03): blocks that keep their
 /// state. A connection to 8080 completes its handshake and gets no data back, one to 8081 is

@@ -201,6 +201,7 @@ fn rule_checks(
     let clamps = super::mss::clamps(src, rules, policies, diags, notes);
     let refused = !diags.is_empty();
     super::chains::jumps(src, rules, diags, notes);
+    super::paths::share_limits(fam, rules);
     (clamps, refused)
 }
 

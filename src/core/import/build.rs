@@ -124,6 +124,15 @@ pub(super) fn build(
             notes.push(format!("list `{name}`: iptables keeps a source on it until 100 newer sources push it out, where a check has no --seconds (or a rule --removes); statewall's set `{name}` keeps a source for {} s after the last packet that put it there (a timeout), 65,535 sources per family", super::trap::LIST_KEPT_S));
         }
     }
+    super::paths::unshare_where_ways_differ(
+        sections.iter_mut().flat_map(|s| {
+            s.blocks
+                .iter_mut()
+                .chain(s.allows.iter_mut())
+                .chain(s.rejects.iter_mut())
+        }),
+        &mut notes,
+    );
     let listed = notes.clone().into_vec();
     let text = policy_text(&v4, &listed, &ending, &sections);
     reparse(src, text, notes)

@@ -43,6 +43,7 @@ mod mss;
 mod naming;
 mod notes;
 mod owner;
+mod paths;
 mod pkttype;
 mod recent;
 mod rule;
