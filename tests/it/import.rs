@@ -1385,6 +1385,15 @@ fn differential_ufw_host() {
     assert_eq!(want, [C, C, C, C, C, R, C, C, T], "{want:?}");
 }
 
+/// Trap lists of every kind in one file (`ok-portscan-lists.rules`): two windows of one list,
+/// a list nothing fills, and a list a REJECT fills that nothing checks (a plain REJECT): the
+/// same verdicts as iptables-restore, probe for probe.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_portscan_lists() {
+    differential("d-psl", "ok-portscan-lists.rules", None, &[22, 2222, 2223]);
+}
+
 /// The Arch wiki's port-scan trap (`ok-portscan-trap.rules`): a source that tries a closed
 /// port is refused on the open ones too, another source is not, until it tries one. The
 /// same connections, in order, to iptables-restore of the file and to statewall's import

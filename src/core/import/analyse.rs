@@ -53,6 +53,14 @@ impl Chain {
             .chain(&self.allows)
             .chain(&self.rejects)
     }
+
+    fn entries_mut(&mut self) -> impl Iterator<Item = &mut Flat> {
+        self.blocks
+            .iter_mut()
+            .map(|(_, f)| f)
+            .chain(&mut self.allows)
+            .chain(&mut self.rejects)
+    }
 }
 
 impl Chain {
@@ -290,7 +298,17 @@ pub(super) fn analyse(
         }
     }
     let analysed: Vec<&Chain> = chains.iter().flatten().collect();
-    let sets = cx.trap_lists(&analysed);
+    let (sets, unchecked) = cx.trap_lists(&analysed);
+    // lists no rule checks: filling them changes no verdict, so their DROPs are plain blocks
+    for f in chains.iter_mut().flatten().flat_map(Chain::entries_mut) {
+        if f.extra
+            .add_to_set
+            .as_ref()
+            .is_some_and(|n| unchecked.contains(n))
+        {
+            f.extra.add_to_set = None;
+        }
+    }
     if !cx.diags.is_empty() {
         return Err(cx.diags);
     }

@@ -337,8 +337,13 @@ impl Analyser<'_> {
     }
 
     /// Every list of the chains' trap rules: checked and filled. Returns each list's views
-    /// (the `--seconds` of its checks).
-    pub(super) fn trap_lists(&mut self, chains: &[&Chain]) -> BTreeMap<String, Views> {
+    /// (the `--seconds` of its checks), and the lists that DROPs or REJECTs fill and no rule
+    /// of the file checks at all: filling them decides nothing (but for what
+    /// /proc/net/xt_recent shows other tools), so those rules are plain blocks, noted.
+    pub(super) fn trap_lists(
+        &mut self,
+        chains: &[&Chain],
+    ) -> (BTreeMap<String, Views>, BTreeSet<String>) {
         let mut fed: BTreeMap<String, usize> = BTreeMap::new();
         let mut checked: BTreeMap<String, (Views, usize)> = BTreeMap::new();
         for f in chains.iter().flat_map(|c| c.entries()) {
@@ -352,8 +357,19 @@ impl Analyser<'_> {
                 views.insert(c.seconds);
             }
         }
+        let mut unchecked = BTreeSet::new();
         for (n, r) in &fed {
-            if !checked.contains_key(n) {
+            let checked_anywhere = self.rules.iter().any(|o| {
+                o.extra
+                    .recent
+                    .as_ref()
+                    .is_some_and(|x| x.check.is_some() && x.name() == n.as_str())
+            });
+            if !checked_anywhere {
+                let r = &self.rules[*r];
+                self.notes.push(format!("line {}: `{}` fills list {n}, which no rule of the file checks: the list decides nothing (only /proc/net/xt_recent shows it, to other tools), so the rule is a plain {} and the list is left out", r.line, shorten(&r.text, 80), if r.target == Target::Drop { "DROP" } else { "REJECT" }));
+                unchecked.insert(n.clone());
+            } else if !checked.contains_key(n) {
                 let r = &self.rules[*r];
                 self.error(r.span.clone(), format!("list `{n}` is filled here and never checked without --hitcount"), "statewall maps a list a DROP or REJECT fills only with its checks (`--update`, `--rcheck` or `--remove --name N`)");
             }
@@ -384,6 +400,7 @@ impl Analyser<'_> {
                 }
             }
         }
-        checked.into_iter().map(|(n, (v, _))| (n, v)).collect()
+        let views = checked.into_iter().map(|(n, (v, _))| (n, v)).collect();
+        (views, unchecked)
     }
 }
