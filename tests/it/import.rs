@@ -1995,6 +1995,27 @@ fn datagrams(pair: &Pair, steps: &[(IpAddr, u16)]) -> Vec<crate::support::routed
         .collect()
 }
 
+/// One datagram per step (`datagrams`) to the fw of a pair loaded with `file` by
+/// iptables-restore and of a pair loaded with its import (`name` the pairs' prefix; UDP
+/// `ports` echoed on both fws): the two must answer alike; what iptables' answered.
+fn datagram_replay(
+    name: &str,
+    file: &str,
+    ports: &[u16],
+    steps: &[(IpAddr, u16)],
+) -> Vec<crate::support::routed::Outcome> {
+    use crate::support::routed::Responder;
+    let (oracle, ours) = (
+        pair_with_two_clients(&format!("{name}-ipt")),
+        pair_with_two_clients(&format!("{name}-sw")),
+    );
+    let _echo = [&oracle, &ours].map(|p| Responder::start(&p.fw, &[], ports));
+    load_both((&oracle, &ours), (file, None));
+    let (want, got) = (datagrams(&oracle, steps), datagrams(&ours, steps));
+    assert_eq!(want, got, "iptables', then statewall's");
+    want
+}
+
 /// `--hashlimit-above` rules that count every packet before their ACCEPTs
 /// (`ok-hashlimit-guard.rules`): rate guards in their place. Six DNS datagrams in a burst from
 /// one client, then three from another: the first three of each source echoed, the rest
@@ -2002,20 +2023,13 @@ fn datagrams(pair: &Pair, steps: &[(IpAddr, u16)]) -> Vec<crate::support::routed
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_hashlimit_guards_count_every_datagram() {
-    use crate::support::routed::{Outcome, Responder};
-    let (oracle, ours) = (
-        pair_with_two_clients("d-hlg-ipt"),
-        pair_with_two_clients("d-hlg-sw"),
-    );
-    let _echo = [&oracle, &ours].map(|p| Responder::start(&p.fw, &[], &[53]));
-    load_both((&oracle, &ours), ("ok-hashlimit-guard.rules", None));
+    use crate::support::routed::Outcome;
     let steps: Vec<(IpAddr, u16)> = [[CLIENT_V4; 6].as_slice(), &[OTHER_V4; 3]]
         .concat()
         .into_iter()
         .map(|src| (IpAddr::from(src), 53))
         .collect();
-    let (want, got) = (datagrams(&oracle, &steps), datagrams(&ours, &steps));
-    assert_eq!(want, got, "iptables', then statewall's");
+    let want = datagram_replay("d-hlg", "ok-hashlimit-guard.rules", &[53], &steps);
     use Outcome::{Answered as A, Refused as R};
     assert_eq!(
         want,
@@ -2034,13 +2048,7 @@ fn differential_hashlimit_guards_count_every_datagram() {
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_hashlimit_name_shared_by_three_rules() {
-    use crate::support::routed::{Outcome, Responder};
-    let (oracle, ours) = (
-        pair_with_two_clients("d-hls-ipt"),
-        pair_with_two_clients("d-hls-sw"),
-    );
-    let _echo = [&oracle, &ours].map(|p| Responder::start(&p.fw, &[], &[53, 123, 5000]));
-    load_both((&oracle, &ours), ("ok-hashlimit-shared.rules", None));
+    use crate::support::routed::Outcome;
     let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
     let steps = [
         (c, 53),
@@ -2052,8 +2060,8 @@ fn differential_hashlimit_name_shared_by_three_rules() {
         (o, 123),
         (o, 5000),
     ];
-    let (want, got) = (datagrams(&oracle, &steps), datagrams(&ours, &steps));
-    assert_eq!(want, got, "iptables', then statewall's");
+    let ports = [53, 123, 5000];
+    let want = datagram_replay("d-hls", "ok-hashlimit-shared.rules", &ports, &steps);
     use Outcome::{Answered as A, Refused as R};
     assert_eq!(
         want,
@@ -2071,17 +2079,11 @@ fn differential_hashlimit_name_shared_by_three_rules() {
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_hashlimit_name_shared_by_all_sources() {
-    use crate::support::routed::{Outcome, Responder};
-    let (oracle, ours) = (
-        pair_with_two_clients("d-hla-ipt"),
-        pair_with_two_clients("d-hla-sw"),
-    );
-    let _echo = [&oracle, &ours].map(|p| Responder::start(&p.fw, &[], &[123, 5000]));
-    load_both((&oracle, &ours), ("ok-hashlimit-shared-all.rules", None));
+    use crate::support::routed::Outcome;
     let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
     let steps = [(c, 123), (c, 123), (o, 5000), (o, 5000), (c, 123)];
-    let (want, got) = (datagrams(&oracle, &steps), datagrams(&ours, &steps));
-    assert_eq!(want, got, "iptables', then statewall's");
+    let file = "ok-hashlimit-shared-all.rules";
+    let want = datagram_replay("d-hla", file, &[123, 5000], &steps);
     use Outcome::{Answered as A, Refused as R};
     assert_eq!(
         want,
@@ -2098,17 +2100,11 @@ fn differential_hashlimit_name_shared_by_all_sources() {
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_limit_of_a_chain_two_jumps_reach() {
-    use crate::support::routed::{Outcome, Responder};
-    let (oracle, ours) = (
-        pair_with_two_clients("d-lsc-ipt"),
-        pair_with_two_clients("d-lsc-sw"),
-    );
-    let _echo = [&oracle, &ours].map(|p| Responder::start(&p.fw, &[], &[53, 5000]));
-    load_both((&oracle, &ours), ("ok-limit-shared-chain.rules", None));
+    use crate::support::routed::Outcome;
     let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
     let steps = [(c, 53), (c, 53), (o, 5000), (o, 5000), (c, 53)];
-    let (want, got) = (datagrams(&oracle, &steps), datagrams(&ours, &steps));
-    assert_eq!(want, got, "iptables', then statewall's");
+    let file = "ok-limit-shared-chain.rules";
+    let want = datagram_replay("d-lsc", file, &[53, 5000], &steps);
     use Outcome::{Answered as A, Refused as R};
     assert_eq!(want, [A, A, A, R, R], "one bucket for both jumps");
 }
