@@ -28,6 +28,10 @@ use crate::util::{self, Result};
 use crate::veth::{self, CLIENT_V4, FW_V4};
 
 const CLASSIC_POLICY: &str = "examples/web-and-mail.toml";
+
+/// The ssh entry's limits of the limited targets: never reached by the loop.
+const PER_SOURCE: &str = "{ rate = \"1000000/s\", per = \"source\" }";
+const WHOLE_ENTRY: &str = "{ rate = \"1000000/s\" }";
 const FW_IF: &str = "bench-fw";
 const CLIENT_IF: &str = "bench-cl";
 const SSH: u16 = 22;
@@ -558,6 +562,10 @@ struct CaseResult {
     /// the loop never reaches, in the same rotation (classic case): every NEW connection
     /// goes through the meter's dynset and its token bucket.
     conn_limited_sw: Option<ConnStat>,
+    /// The same with the ssh entry limited for the entry as a whole (one bucket per family,
+    /// every source counting as one), in the same rotation: every NEW connection goes
+    /// through the one element of the entry's meter.
+    conn_limited_entry_sw: Option<ConnStat>,
     /// The commit time statewall reports itself on its `applied ...` line.
     sw_self_ms: Option<f64>,
     /// What statewall's table holds, from `status --json`.
@@ -729,9 +737,13 @@ impl Bench<'_> {
             }
             if srcs.is_none() {
                 let fw = format!("{}-{label}-swl", self.prefix);
-                self.limited_target(&mut lab, &fw)?;
+                self.limited_target(&mut lab, &fw, PER_SOURCE)?;
                 targets.push(("statewall, ssh limited per source: NEW conn/s".into(), fw));
                 clients.push(format!("{}-{label}-swl-cl", self.prefix));
+                let fw = format!("{}-{label}-swe", self.prefix);
+                self.limited_target(&mut lab, &fw, WHOLE_ENTRY)?;
+                targets.push(("statewall, ssh limited as a whole: NEW conn/s".into(), fw));
+                clients.push(format!("{}-{label}-swe-cl", self.prefix));
             }
             if srcs.is_some() {
                 // statewall with the classic policy in the same rotation: the goal compares
@@ -770,6 +782,7 @@ impl Bench<'_> {
                 r.conn_classic_sw = extra;
             } else {
                 r.conn_limited_sw = extra;
+                r.conn_limited_entry_sw = rates.get(tools.len() + 2).copied().flatten();
             }
         }
         if srcs.is_none() {
@@ -785,9 +798,9 @@ impl Bench<'_> {
     }
 
     /// A namespace with its client and listener, holding the classic policy with its ssh
-    /// entry limited per source (`limit = { rate = "1000000/s", per = "source" }`, never
-    /// reached by the loop).
-    fn limited_target(&self, lab: &mut Lab, fw: &str) -> Result {
+    /// entry limited by `limit` (a rate the loop never reaches: [`PER_SOURCE`],
+    /// [`WHOLE_ENTRY`]).
+    fn limited_target(&self, lab: &mut Lab, fw: &str, limit: &str) -> Result {
         lab.add_namespace(fw)?;
         let client = format!("{fw}-cl");
         lab.add_client(fw, &client)?;
@@ -799,11 +812,8 @@ impl Bench<'_> {
         if !text.contains(ssh) {
             return Err(format!("{CLASSIC_POLICY} has no `{ssh}` entry to limit"));
         }
-        let limited = text.replace(
-            ssh,
-            &format!("{ssh}limit = {{ rate = \"1000000/s\", per = \"source\" }}\n"),
-        );
-        let file = self.write("classic-limited.toml", &limited)?;
+        let limited = text.replace(ssh, &format!("{ssh}limit = {limit}\n"));
+        let file = self.write(&format!("classic-limited-{fw}.toml"), &limited)?;
         let (status, _, err) =
             util::run_capture(self.sw(fw).arg("apply").arg(&file).stdin(Stdio::null()))?;
         if !status.success() {
@@ -1625,6 +1635,16 @@ impl Report<'_> {
                     fmt_rate(c.per_s),
                     fmt_ratio(c.per_s / plain.per_s.max(1e-9)),
                     fmt_rate(plain.per_s)
+                );
+            }
+            if let (Some(c), Some(plain)) =
+                (r.conn_limited_entry_sw, r.conn[Tool::Statewall.index()])
+            {
+                let _ = write!(
+                    line,
+                    "; with ssh limited for the entry as a whole instead (one bucket per family, the one element of the entry's meter on every NEW connection): {} ({} of the unlimited policy's)",
+                    fmt_rate(c.per_s),
+                    fmt_ratio(c.per_s / plain.per_s.max(1e-9)),
                 );
             }
             if let Some(c) = r.conn_classic_sw {
