@@ -1386,12 +1386,24 @@ fn differential_ufw_host() {
 }
 
 /// Trap lists of every kind in one file (`ok-portscan-lists.rules`): two windows of one list,
-/// a list nothing fills, and a list a REJECT fills that nothing checks (a plain REJECT): the
-/// same verdicts as iptables-restore, probe for probe.
+/// a list nothing fills (its check on 2223 never matches), and a list a REJECT fills that
+/// nothing checks (a plain REJECT). The trap makes the order of the probes matter, so the
+/// same connections go in one order to iptables-restore of the file and to its import: the
+/// client gets ssh, tries 2223 (trapped there), and is refused on ssh; the other address
+/// tries 2222 (trapped there too), and is refused on ssh.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_portscan_lists() {
-    differential("d-psl", "ok-portscan-lists.rules", None, &[22, 2222, 2223]);
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps = [(c, 22), (c, 2223), (c, 22), (o, 2222), (o, 22)];
+    let (want, _) = replay(
+        "d-psl",
+        "ok-portscan-lists.rules",
+        &[22, 2222, 2223],
+        &steps,
+    );
+    use Verdict::{Connected as C, Refused as R};
+    assert_eq!(want, [C, R, R, R, R], "{want:?}");
 }
 
 /// The Arch wiki's port-scan trap (`ok-portscan-trap.rules`): a source that tries a closed
