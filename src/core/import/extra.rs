@@ -7,7 +7,6 @@
 //! brute-force pair (`-m recent --set`, then `--update … -j DROP`) a per-source `limit` on the
 //! allow it guards. Everything else is a note (a LOG decides nothing) or refused with why.
 
-use std::collections::HashSet;
 use std::ops::Range;
 
 use super::analyse::{Analyser, FinalRule};
@@ -563,14 +562,7 @@ impl Analyser<'_> {
                 self.unchecked_set_accept(r);
             }
         }
-        // the lists some rule of the file checks (or empties): a `--set` of another list
-        // fills what nothing reads (but /proc/net/xt_recent), and decides nothing
-        let checked: HashSet<&str> = rules
-            .iter()
-            .filter_map(|r| r.extra.recent.as_ref())
-            .filter(|x| x.check.is_some())
-            .map(Recent::name)
-            .collect();
+        let checked = super::recent::checked_lists(rules);
         for (s, used) in sets.iter().zip(used_sets) {
             if !used && s.at <= flat.len() {
                 let r = &rules[s.rule];

@@ -424,18 +424,24 @@ impl Analyser<'_> {
     /// otherwise.
     pub(super) fn unchecked_set_accept(&mut self, r: &IptRule) {
         let rec = r.extra.recent.as_ref().expect("a recent");
-        let checked = self.rules.iter().any(|o| {
-            o.extra
-                .recent
-                .as_ref()
-                .is_some_and(|x| x.check.is_some() && x.name() == rec.name())
-        });
-        if checked {
+        if checked_lists(self.rules).contains(rec.name()) {
             self.error(r.span.clone(), "a `-m recent --set` on an ACCEPT statewall cannot map", format!("statewall maps `--set --name {} … -j ACCEPT` with the checks right before it that drop what the list already holds too often (`--rcheck`/`--update --seconds S --hitcount H --name {} -j DROP`, the same matches): the allow's per-source limit", rec.name(), rec.name()));
         } else {
             self.notes.push(format!("line {}: `-m recent --set --name {}` records sources on a list no rule checks: the ACCEPT is kept, the list left out", r.line, rec.name()));
         }
     }
+}
+
+/// The lists some rule of the file checks or empties (`--update`, `--rcheck`, `--remove`):
+/// a `--set` of any other list fills what nothing reads (but /proc/net/xt_recent), and
+/// decides nothing.
+pub(super) fn checked_lists(rules: &[IptRule]) -> std::collections::HashSet<&str> {
+    rules
+        .iter()
+        .filter_map(|r| r.extra.recent.as_ref())
+        .filter(|x| x.check.is_some())
+        .map(Recent::name)
+        .collect()
 }
 
 /// Whether rule `r` is an ACCEPT that also records its packets' sources (`-m recent --set …

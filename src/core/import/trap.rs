@@ -358,14 +358,9 @@ impl Analyser<'_> {
             }
         }
         let mut unchecked = BTreeSet::new();
+        let checked_anywhere = super::recent::checked_lists(self.rules);
         for (n, r) in &fed {
-            let checked_anywhere = self.rules.iter().any(|o| {
-                o.extra
-                    .recent
-                    .as_ref()
-                    .is_some_and(|x| x.check.is_some() && x.name() == n.as_str())
-            });
-            if !checked_anywhere {
+            if !checked_anywhere.contains(n.as_str()) {
                 let r = &self.rules[*r];
                 self.notes.push(format!("line {}: `{}` fills list {n}, which no rule of the file checks: the list decides nothing (only /proc/net/xt_recent shows it, to other tools), so the rule is a plain {} and the list is left out", r.line, shorten(&r.text, 80), if r.target == Target::Drop { "DROP" } else { "REJECT" }));
                 unchecked.insert(n.clone());
