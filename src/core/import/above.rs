@@ -104,9 +104,9 @@ impl Analyser<'_> {
 /// name (and family), made by the first rule with its rate, burst, mode and mask, and every
 /// rule of the name takes its tokens from it. Rules of a name that count per source (or all
 /// sources together: no mode) and match what exceeds the rate (`--hashlimit-above`) share a
-/// statewall meter (`meter =
-/// "NAME"`, IPv6 files' `NAME-v6`) at the first rule's rate, as the kernel counts them;
-/// any other rule of a name that an earlier rule named is refused where it is written.
+/// statewall meter (`meter = "NAME"`, IPv6 files' `NAME-v6`) at the first rule's rate, as
+/// the kernel counts them; any other rule of a name that an earlier rule named is refused
+/// where it is written.
 pub(super) fn shared_hashlimits(
     src: &str,
     fam: super::Fam,

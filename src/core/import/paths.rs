@@ -87,9 +87,9 @@ pub(super) fn share_limits(fam: Fam, rules: &mut [IptRule]) {
 
 /// The `line-N` meter a limit's TOML names, if any.
 fn line_meter(limit: &str) -> Option<&str> {
-    let (_, rest) = limit.split_once(", meter = \"line-")?;
-    let end = rest.find('"')?;
-    Some(&limit[limit.len() - rest.len() - "line-".len()..limit.len() - rest.len() + end])
+    let start = limit.find(", meter = \"line-")? + ", meter = \"".len();
+    let end = start + limit[start..].find('"')?;
+    Some(&limit[start..end])
 }
 
 /// Whether a limit's TOML takes what exceeds the rate (its own verdict, or a guard's), not
