@@ -2121,6 +2121,41 @@ fn differential_limit_of_a_chain_two_jumps_reach() {
     assert_eq!(want, [A, A, A, R, R], "one bucket for both jumps");
 }
 
+/// A `-m limit` ACCEPT after a RETURN of a source and a link-layer type
+/// (`ok-limit-shared-return.rules`): one bucket in iptables; the import's two entries (every
+/// other source; that source, not broadcast) share a meter. Two datagrams from one client and
+/// one from the other use the burst of 3 up; the next of either is refused, as through
+/// iptables-restore of the file (a bucket per entry would answer all five).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_limit_after_a_return_of_two_things() {
+    use crate::support::routed::Outcome;
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps = [(c, 53), (c, 53), (o, 53), (o, 53), (c, 53)];
+    let file = "ok-limit-shared-return.rules";
+    let want = datagram_replay("d-lsr", file, &[53], &steps);
+    use Outcome::{Answered as A, Refused as R};
+    assert_eq!(want, [A, A, A, R, R], "one bucket for both ways around the RETURN");
+}
+
+/// A `-m limit` ACCEPT of two networks in a chain two jumps reach
+/// (`ok-limit-shared-networks.rules`): iptables-restore makes a rule, and a bucket, of each
+/// network, which both jumps take from. Three datagrams from one client to ports 53 and 5000
+/// use its burst of 3 up and its fourth is refused, while the other client's get in, as
+/// through iptables-restore of the file (a bucket per entry would answer the fourth; one
+/// bucket for both networks would refuse the other client's).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_limit_of_each_network_of_a_list() {
+    use crate::support::routed::Outcome;
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps = [(c, 53), (c, 5000), (c, 53), (c, 5000), (o, 5000), (o, 53)];
+    let file = "ok-limit-shared-networks.rules";
+    let want = datagram_replay("d-lsn", file, &[53, 5000], &steps);
+    use Outcome::{Answered as A, Refused as R};
+    assert_eq!(want, [A, A, A, R, A, A], "a bucket per network, both jumps in it");
+}
+
 /// DROPs of ESTABLISHED packets alone in chains without an established accept
 /// (`ok-block-established-only.rules`, the sixteenth probe's file 03): blocks that keep their
 /// state. A connection to 8080 completes its handshake and gets no data back, one to 8081 is

@@ -66,14 +66,14 @@ impl Analyser<'_> {
             Ok(Some(prefix)) => (
                 format!(
                     "{{ rate = \"{rate}\", burst = {burst}, per = \"source\", ipv6_prefix = {prefix}{}, over = \"{over}\" }}",
-                    lim.meter_key()
+                    lim.meter_key(flat[p].part)
                 ),
                 "per source",
             ),
             Ok(None) => (
                 format!(
                     "{{ rate = \"{rate}\", burst = {burst}{}, over = \"{over}\" }}",
-                    lim.meter_key()
+                    lim.meter_key(flat[p].part)
                 ),
                 "for the entry as a whole",
             ),
@@ -201,11 +201,11 @@ impl Analyser<'_> {
             }
             Ok(Some(prefix)) => format!(
                 ", per = \"source\", ipv6_prefix = {prefix}{}",
-                lim.meter_key()
+                lim.meter_key(flat[p].part)
             ),
             Ok(None) => {
                 flat[p].extra.global = true;
-                lim.meter_key()
+                lim.meter_key(flat[p].part)
             }
         };
         flat[p].extra.limit.push(format!(
@@ -213,6 +213,6 @@ impl Analyser<'_> {
         ));
         // it takes tokens as it decides: its place is kept exactly, as a guard's
         flat[p].extra.guard = true;
-        self.notes.push(format!("line {}: `{}` takes the packets within its rate ({rate}, burst {burst}{}) and lets the rest go on: its entry's limit says `over = \"continue\"`, and it keeps its place among the rules it shares packets with", r.line, crate::core::diag::shorten(&r.text, 80), if per.is_empty() { "" } else { ", per source" }));
+        self.notes.push(format!("line {}: `{}` takes the packets within its rate ({rate}, burst {burst}{}) and lets the rest go on: its entry's limit says `over = \"continue\"`, and it keeps its place among the rules it shares packets with", r.line, crate::core::diag::shorten(&r.text, 80), if per.starts_with(", per") { ", per source" } else { "" }));
     }
 }

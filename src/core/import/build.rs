@@ -225,6 +225,7 @@ fn one_final(v4: &mut Analysis, v6: &mut Analysis, notes: &mut Notes) {
             cond: Default::default(),
             verdict: fin.1,
             rule,
+            part: 0,
             via: Vec::new(),
             extra: Default::default(),
             block_state: None,

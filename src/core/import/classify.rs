@@ -932,6 +932,7 @@ mod tests {
             cond: Cond::default(),
             verdict,
             rule: 0,
+            part: 0,
             via: Vec::new(),
             extra: Default::default(),
             block_state,

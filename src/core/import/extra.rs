@@ -58,17 +58,32 @@ pub(super) struct LimitOpts {
     pub(super) other: Vec<String>,
     /// `--hashlimit-name`: the kernel's table of buckets, shared by every rule of the name
     pub(super) name: Option<String>,
-    /// the statewall meter of a name several rules share (`above::shared_hashlimits`)
+    /// the statewall meter of a name several rules share (`above::shared_hashlimits`), or
+    /// of the rule's line, which its entries share (`paths::share_limits`)
     pub(super) shared: Option<String>,
+    /// `shared` is the rule's line: each network pair of a `-s a,b` list is a kernel rule of
+    /// its own, with a `-m limit` bucket of its own (`paths::part_meter`)
+    pub(super) by_line: bool,
 }
 
 impl LimitOpts {
-    /// `, meter = "NAME"` for a limit whose buckets other rules share, else nothing: what a
-    /// limit's table says after its `per` (or its burst, for the entry as a whole).
-    pub(super) fn meter_key(&self) -> String {
+    /// `, meter = "NAME"` for a limit whose buckets other entries share, else nothing: what a
+    /// limit's table says after its `per` (or its burst, for the entry as a whole). `part`:
+    /// which network pair of the rule's `-s a,b` (`-d`) list the entry is ([`Flat::part`]).
+    ///
+    /// [`Flat::part`]: super::flatten::Flat::part
+    pub(super) fn meter_key(&self, part: usize) -> String {
+        let own = self.by_line && self.hash_mode.is_none();
         self.shared
             .as_deref()
-            .map(|m| format!(", meter = \"{m}\""))
+            .map(|m| {
+                let m = if own {
+                    super::paths::part_meter(m, part)
+                } else {
+                    m.to_string()
+                };
+                format!(", meter = \"{m}\"")
+            })
             .unwrap_or_default()
     }
 
@@ -786,14 +801,14 @@ impl Analyser<'_> {
             Ok(Some(prefix)) => {
                 flat[p].extra.limit = vec![format!(
                     "{{ rate = \"{rate}\", burst = {burst}, per = \"source\", ipv6_prefix = {prefix}{}, over = \"{over}\" }}",
-                    lim.meter_key()
+                    lim.meter_key(flat[p].part)
                 )];
                 self.notes.push(format!("line {line}: `-m hashlimit` by source becomes the allow's per-source limit ({rate}, burst {burst}): a token bucket per source, as hashlimit's; what exceeds it is {done}"));
             }
             Ok(None) => {
                 flat[p].extra.limit = vec![format!(
                     "{{ rate = \"{rate}\", burst = {burst}{}, over = \"{over}\" }}",
-                    lim.meter_key()
+                    lim.meter_key(flat[p].part)
                 )];
                 flat[p].extra.global = true;
                 self.notes.push(format!("line {line}: `-m limit` becomes the allow's limit ({rate}, burst {burst}) for the rule as a whole, as iptables' is; what exceeds it is {done}"));

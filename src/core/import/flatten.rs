@@ -36,6 +36,9 @@ pub(super) struct Flat {
     pub(super) verdict: Verdict,
     /// the rule that decides, and the jumps that led to it (outermost first)
     pub(super) rule: usize,
+    /// which network pair of the rule's `-s a,b` (`-d`) list it is, from 0: a kernel rule of
+    /// its own, with a `-m limit` bucket of its own (`paths.rs`)
+    pub(super) part: usize,
     pub(super) via: Vec<usize>,
     /// the `log` and `limit` its entry gets (`extra.rs`)
     pub(super) extra: EntryExtra,
@@ -141,9 +144,10 @@ impl Analyser<'_> {
             let srcs: Vec<Option<Cidr>> = some_or_any(&r.srcs);
             let dsts: Vec<Option<Cidr>> = some_or_any(&r.dsts);
             let flags: Vec<Option<(u8, u8)>> = some_or_any(&r.flag_alts);
-            for ((s, d), fl) in srcs
+            for ((part, (s, d)), fl) in srcs
                 .iter()
                 .flat_map(|s| dsts.iter().map(move |d| (s, d)))
+                .enumerate()
                 .flat_map(|sd| flags.iter().map(move |f| (sd, f)))
             {
                 if walk.steps > MAX_WALK {
@@ -210,14 +214,14 @@ impl Analyser<'_> {
                     }
                     continue;
                 }
-                self.follow(walk, chain, i, cond);
+                self.follow(walk, chain, (i, part), cond);
             }
         }
         None
     }
 
     /// Rule `i` of `chain`, with the condition it has under the jumps that led here.
-    fn follow(&mut self, walk: &mut Walk<'_>, chain: &str, i: usize, cond: Cond) {
+    fn follow(&mut self, walk: &mut Walk<'_>, chain: &str, (i, part): (usize, usize), cond: Cond) {
         let rules = self.rules;
         let r = &rules[i];
         if r.fragment == Some(true) {
@@ -294,6 +298,7 @@ impl Analyser<'_> {
             cond,
             verdict,
             rule: i,
+            part,
             via: walk.via.clone(),
             extra: EntryExtra::default(),
             block_state: None,

@@ -1,57 +1,22 @@
-//! A rate-limited rule that several paths reach: a rule of a user chain jumped to from INPUT
-//! and OUTPUT, or from two places, keeps one token bucket in iptables (`-m limit`'s lives in
-//! the rule; `-m hashlimit`'s in its name's table), but the walk through the chains makes it
-//! an entry per path, each with a bucket of its own. Such a rule's limit is a meter its
-//! entries share (`meter = "line-N"`, an IPv6 file's `line-N-v6`), so that its packets take
-//! their tokens from one bucket again. Where its entries would count differently (one takes
-//! what exceeds the rate, another lets it go on, as the rules after each path decide), a
-//! bucket cannot keep both ways: [`unshare_where_ways_differ`] gives each its own bucket
-//! again and says so.
+//! A rate-limited rule that becomes several entries: a rule of a user chain jumped to from
+//! INPUT and OUTPUT, or from two places; one after a RETURN of several things, read once per
+//! way around it; one with `! --syn`, a rule per flag pattern. iptables keeps one token bucket
+//! in the rule (`-m limit`'s lives in the rule; `-m hashlimit`'s in its name's table), but
+//! each entry would have a bucket of its own. So every such rule's limit names a meter
+//! (`meter = "line-N"`, an IPv6 file's `line-N-v6`) that its entries share, and that
+//! [`unshare_where_ways_differ`] takes away again where only one entry is left. The networks
+//! of a `-s a,b` (`-d`) list are rules of their own in the kernel, each with its own `-m
+//! limit` bucket: the second one's entries share `line-N.2`, and so on (a hashlimit's are
+//! its name's table, one for them all). Where a rule's entries would count differently (one
+//! takes what exceeds the rate, another lets it go on, as the rules after each way decide),
+//! a bucket cannot keep both ways: each gets its own bucket again, noted.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 use super::Fam;
 use super::entries::Entry;
 use super::notes::Notes;
 use super::rule::{IptRule, Target};
-
-/// How many ways each chain is reached from INPUT, FORWARD and OUTPUT (capped at 2: only
-/// "more than one" matters), walking the jumps in topological order (Kahn), so that a long
-/// chain of chains costs linear time; chains in a loop (which iptables-restore refuses)
-/// keep what reached them before the loop.
-fn ways(rules: &[IptRule]) -> HashMap<&str, u8> {
-    let mut edges: HashMap<&str, Vec<&str>> = HashMap::new();
-    let mut indegree: HashMap<&str, usize> = HashMap::new();
-    for r in rules {
-        if let Target::Jump(to) = &r.target {
-            edges.entry(r.chain.as_str()).or_default().push(to.as_str());
-            *indegree.entry(to.as_str()).or_default() += 1;
-            indegree.entry(r.chain.as_str()).or_default();
-        }
-    }
-    let mut count: HashMap<&str, u8> = HashMap::new();
-    for b in ["INPUT", "FORWARD", "OUTPUT"] {
-        count.insert(b, 1);
-    }
-    let mut queue: VecDeque<&str> = indegree
-        .iter()
-        .filter(|(_, d)| **d == 0)
-        .map(|(c, _)| *c)
-        .collect();
-    while let Some(c) = queue.pop_front() {
-        let here = count.get(c).copied().unwrap_or(0);
-        for to in edges.get(c).into_iter().flatten() {
-            let n = count.entry(to).or_default();
-            *n = n.saturating_add(here).min(2);
-            let d = indegree.get_mut(to).expect("counted");
-            *d -= 1;
-            if *d == 0 {
-                queue.push_back(to);
-            }
-        }
-    }
-    count
-}
 
 /// The meter name of the rule at `line` of a family's file.
 fn meter_of(fam: Fam, line: u32) -> String {
@@ -61,25 +26,35 @@ fn meter_of(fam: Fam, line: u32) -> String {
     }
 }
 
-/// Marks the limit of every accepting, dropping or rejecting rule that more than one path
-/// reaches, and that no `--hashlimit-name` shares already, as shared by its entries.
+/// The meter of the `part`th network pair (from 0) of a `-s a,b` (`-d`) rule whose limit
+/// is shared by line (`line-N`): `line-N.2` for the second, and so on; the first's and any
+/// other meter as they are.
+pub(super) fn part_meter(meter: &str, part: usize) -> String {
+    if part == 0 || !meter.starts_with("line-") {
+        return meter.to_string();
+    }
+    let (base, v6) = match meter.strip_suffix("-v6") {
+        Some(b) => (b, "-v6"),
+        None => (meter, ""),
+    };
+    format!("{base}.{}{v6}", part + 1)
+}
+
+/// Marks the limit of every accepting, dropping or rejecting rule that no `--hashlimit-name`
+/// shares already as shared by its entries (by line).
 pub(super) fn share_limits(fam: Fam, rules: &mut [IptRule]) {
-    let count = ways(rules);
-    let many: Vec<bool> = rules
-        .iter()
-        .map(|r| count.get(r.chain.as_str()).copied().unwrap_or(0) > 1)
-        .collect();
     let names: std::collections::HashSet<String> = rules
         .iter()
         .filter_map(|r| r.extra.limit.as_ref()?.name.clone())
         .collect();
-    for (r, many) in rules.iter_mut().zip(many) {
+    for r in rules.iter_mut() {
         let decides = matches!(r.target, Target::Accept | Target::Drop | Target::Reject(_));
         let meter = meter_of(fam, r.line);
         let Some(lim) = r.extra.limit.as_mut() else {
             continue;
         };
-        if many && decides && lim.shared.is_none() && !names.contains(&meter) {
+        if decides && lim.shared.is_none() && !names.contains(&meter) {
+            lim.by_line = true;
             lim.shared = Some(meter);
         }
     }
@@ -129,8 +104,13 @@ pub(super) fn unshare_where_ways_differ<'a>(
     }
     split.sort();
     for meter in split {
-        let line = meter.trim_start_matches("line-").trim_end_matches("-v6");
-        notes.push(format!("line {line}: a limited rule that several paths reach keeps one bucket in iptables, but the rules after its paths decide what exceeds the rate differently, which one bucket of statewall's cannot keep: each of its entries counts in a bucket of its own"));
+        let line = meter
+            .trim_start_matches("line-")
+            .trim_end_matches("-v6")
+            .split('.')
+            .next()
+            .unwrap_or_default();
+        notes.push(format!("line {line}: a limited rule that becomes several entries (several paths reach it, or ways around a RETURN) keeps one bucket in iptables, but the rules after them decide what exceeds the rate differently, which one bucket of statewall's cannot keep: each of its entries counts in a bucket of its own"));
     }
 }
 
