@@ -2156,6 +2156,31 @@ fn differential_limit_of_each_network_of_a_list() {
     assert_eq!(want, [A, A, A, R, A, A], "a bucket per network, both jumps in it");
 }
 
+/// A hashlimit ACCEPT in a chain without an ESTABLISHED,RELATED accept
+/// (`ok-limit-stateless-chain.rules`): it counts every datagram, a flow's later ones too.
+/// Five datagrams from one source port (the first NEW, the rest ESTABLISHED once the first
+/// was echoed): three echoed, two refused, as through iptables-restore of the file (a limit
+/// of NEW connections only would refuse the four after the first).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_limit_in_a_chain_without_an_established_accept() {
+    use crate::support::routed::{Outcome, Responder, udp};
+    let (oracle, ours) = (Pair::new("d-lsl-ipt"), Pair::new("d-lsl-sw"));
+    let _echo = [&oracle, &ours].map(|p| Responder::start(&p.fw, &[], &[53]));
+    load_both((&oracle, &ours), ("ok-limit-stateless-chain.rules", None));
+    let run = |pair: &Pair| -> Vec<Outcome> {
+        let (src, dst) = (
+            SocketAddr::new(CLIENT_V4.into(), 40053),
+            SocketAddr::new(FW_V4.into(), 53),
+        );
+        (0..5).map(|_| udp(&pair.client, src, dst, PROBE_TIMEOUT)).collect()
+    };
+    let (want, got) = (run(&oracle), run(&ours));
+    assert_eq!(want, got, "iptables', then statewall's");
+    use Outcome::{Answered as A, Refused as R};
+    assert_eq!(want, [A, A, A, R, R], "one flow's datagrams all counted");
+}
+
 /// DROPs of ESTABLISHED packets alone in chains without an established accept
 /// (`ok-block-established-only.rules`, the sixteenth probe's file 03): blocks that keep their
 /// state. A connection to 8080 completes its handshake and gets no data back, one to 8081 is

@@ -158,7 +158,7 @@ fn whole_if(c: &Cond) -> Option<(String, bool)> {
 }
 
 /// A condition on `states` alone.
-fn states_only(states: u32) -> Cond {
+pub(super) fn states_only(states: u32) -> Cond {
     Cond {
         states: Some(states),
         ..Default::default()
@@ -179,10 +179,7 @@ impl Analyser<'_> {
         self.unplaced.clear();
         // whether the chain has an established rule, known before its rules are ranked (a
         // reject of more states than NEW says them only where it has none)
-        self.stateful = !self.lower.established
-            && flat
-                .iter()
-                .any(|f| f.verdict == Verdict::Accept && f.cond == states_only(EST));
+        self.stateful = !self.lower.established && super::extra::has_established_accept(&flat);
         // interfaces whose every packet an earlier rule decided, and that rule's place
         let mut decided: Vec<(String, bool, usize)> = Vec::new();
         for mut f in flat {

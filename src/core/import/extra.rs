@@ -733,12 +733,13 @@ impl Analyser<'_> {
             }
         };
         let named = cond.states.filter(|s| s & !(CtStates::NEW | EST) == 0);
-        if !self.new_only(flat, p, &cond) && self.lower.established && named.is_some() {
+        // no established rule in this reading: lowered to an entry, or none in the chain
+        let unstated = self.lower.established || !has_established_accept(flat);
+        if !self.new_only(flat, p, &cond) && unstated && named.is_some() {
             // no established rule in this reading: the allow keeps the states it names, and
             // its limit counts their packets, as iptables' does
             self.notes.push(format!("line {}: `{}` limits the packets of the states it names: its allow says them (`state`), so that statewall's limit counts them too", r.line, shorten(&r.text, 80)));
-        } else if !self.new_only(flat, p, &cond) && self.lower.established && cond.states.is_none()
-        {
+        } else if !self.new_only(flat, p, &cond) && unstated && cond.states.is_none() {
             // no established rule in this reading: the allow says the states it takes, and
             // its limit counts their packets, as iptables' limit counts every packet
             flat[p].cond.states = Some(CtStates::NEW | EST);
@@ -767,7 +768,7 @@ impl Analyser<'_> {
         let (over, done) = match self.overflow(flat, next, &cond, fin) {
             Ok((over, next)) if !feeds => {
                 if let Some(q) = next
-                    && flat[q].cond == cond
+                    && flat[q].cond == flat[p].cond
                 {
                     gone[q] = true;
                     let rq = &self.rules[flat[q].rule];
@@ -815,6 +816,13 @@ impl Analyser<'_> {
             }
         }
     }
+}
+
+/// Whether a chain's flattened rules have an ESTABLISHED,RELATED accept: statewall's
+/// established rule, and its allows then match NEW only.
+pub(super) fn has_established_accept(flat: &[Flat]) -> bool {
+    flat.iter()
+        .any(|f| f.verdict == Verdict::Accept && f.cond == super::classify::states_only(EST))
 }
 
 impl Analyser<'_> {
