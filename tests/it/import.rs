@@ -708,6 +708,15 @@ fn differential_hardened_log_syn_iif() {
     );
 }
 
+/// `! --ctstate`, `! --state`: every other state (`ok-ctstate-negated.rules`). 8080 is reset,
+/// 22 connects, 443 completes its handshake and gets no data through, as through
+/// iptables-restore of the file.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_ctstate_negated() {
+    differential("d-ctneg", "ok-ctstate-negated.rules", None, &[22, 443, 8080, 80]);
+}
+
 /// `-m addrtype`: the same routing-table types as nft's `fib … type`.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]

@@ -13,7 +13,7 @@ use super::values::{
     tcp_flag_bits,
 };
 use crate::core::model::{Cidr, IcmpReject, MSS_MIN, Mss, PortRange, valid_ifname};
-use crate::core::plan::{CtStates, protocol_number};
+use crate::core::plan::protocol_number;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Target {
@@ -653,11 +653,16 @@ impl Parser<'_> {
             }
             "--tcp-flags" => return Some(self.tcp_flags(d, toks, i, neg.is_some())),
             "--state" | "--ctstate" => {
-                refuse_neg(self, "connection state");
                 let Some(v) = self.value(toks, i) else {
                     return Some(None);
                 };
-                d.cond.states = Some(self.states(&v));
+                // `!`: the packets of every other state (none of the named bits in theirs)
+                let bits = self.states(&v);
+                let not = super::values::ALL_STATES & !bits;
+                if not == 0 {
+                    refuse_neg(self, "connection state");
+                }
+                d.cond.states = Some(if neg.is_some() { not } else { bits });
             }
             _ => return None,
         }
@@ -954,21 +959,10 @@ impl Parser<'_> {
     fn states(&mut self, v: &Tok) -> u32 {
         let mut bits = 0;
         for s in v.text.split(',') {
-            bits |= match s.to_ascii_uppercase().as_str() {
-                "NEW" => CtStates::NEW,
-                "ESTABLISHED" => CtStates::ESTABLISHED,
-                "RELATED" => CtStates::RELATED,
-                "INVALID" => CtStates::INVALID,
-                "UNTRACKED" => CtStates::UNTRACKED,
-                _ => {
-                    self.err(
-                        v.span.clone(),
-                        format!("connection state `{s}`"),
-                        "the states are NEW, ESTABLISHED, RELATED, INVALID, UNTRACKED",
-                    );
-                    0
-                }
-            };
+            match super::values::state_bit(s) {
+                Ok(b) => bits |= b,
+                Err(help) => self.err(v.span.clone(), format!("connection state `{s}`"), help),
+            }
         }
         bits
     }

@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::Fam;
 use super::rule::{PLAIN_REJECT, RejectKind, Target};
 use crate::core::model::{Cidr, IcmpReject, PortRange, valid_ifname};
+use crate::core::plan::CtStates;
 use crate::core::policy::network;
 
 /// The target a `-j` names. A chain of the file, or a target extension (MASQUERADE, MARK,
@@ -303,6 +304,29 @@ pub(super) fn unknown_option_help(option: &str) -> &'static str {
 }
 
 /// Ports without their protocol.
+/// The states `--state`/`--ctstate` names: `!` matches the packets of the others.
+pub(super) const ALL_STATES: u32 = CtStates::NEW
+    | CtStates::ESTABLISHED
+    | CtStates::RELATED
+    | CtStates::INVALID
+    | CtStates::UNTRACKED;
+
+/// One state of `--state`/`--ctstate` (any case, as iptables reads them) as its bit, or Err
+/// with what to write instead.
+pub(super) fn state_bit(s: &str) -> Result<u32, &'static str> {
+    match s.to_ascii_uppercase().as_str() {
+        "NEW" => Ok(CtStates::NEW),
+        "ESTABLISHED" => Ok(CtStates::ESTABLISHED),
+        "RELATED" => Ok(CtStates::RELATED),
+        "INVALID" => Ok(CtStates::INVALID),
+        "UNTRACKED" => Ok(CtStates::UNTRACKED),
+        "SNAT" | "DNAT" => Err(
+            "`--ctstate SNAT` and `DNAT` say that the kernel translated the connection's source or destination address (a status of the connection, not a state of its packets), which statewall does not match; the states it reads are NEW, ESTABLISHED, RELATED, INVALID and UNTRACKED (a forward entry's `published` matches the ports of DNAT'ed connections)",
+        ),
+        _ => Err("the states are NEW, ESTABLISHED, RELATED, INVALID, UNTRACKED"),
+    }
+}
+
 pub(super) const PORTS_NEED_PROTO: &str =
     "ports belong to a protocol: add -p tcp or -p udp before it";
 
@@ -415,6 +439,16 @@ mod tests {
             parse_net("10.0.0.0/255.0.255.0", Fam::V4),
             Err("a non-contiguous netmask".to_string())
         );
+    }
+
+    #[test]
+    fn states_by_name_and_nat_statuses_named() {
+        assert_eq!(state_bit("Established"), Ok(CtStates::ESTABLISHED));
+        assert_eq!(state_bit("untracked"), Ok(CtStates::UNTRACKED));
+        assert!(state_bit("DNAT").unwrap_err().contains("status of the connection"));
+        assert!(state_bit("NEWW").unwrap_err().starts_with("the states are"));
+        let others = CtStates::ESTABLISHED | CtStates::RELATED | CtStates::UNTRACKED;
+        assert_eq!(ALL_STATES & !(CtStates::NEW | CtStates::INVALID), others);
     }
 
     #[test]
