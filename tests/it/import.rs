@@ -714,7 +714,12 @@ fn differential_hardened_log_syn_iif() {
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_ctstate_negated() {
-    differential("d-ctneg", "ok-ctstate-negated.rules", None, &[22, 443, 8080, 80]);
+    differential(
+        "d-ctneg",
+        "ok-ctstate-negated.rules",
+        None,
+        &[22, 443, 8080, 80],
+    );
 }
 
 /// `-m addrtype`: the same routing-table types as nft's `fib … type`.
@@ -2144,7 +2149,11 @@ fn differential_limit_after_a_return_of_two_things() {
     let file = "ok-limit-shared-return.rules";
     let want = datagram_replay("d-lsr", file, &[53], &steps);
     use Outcome::{Answered as A, Refused as R};
-    assert_eq!(want, [A, A, A, R, R], "one bucket for both ways around the RETURN");
+    assert_eq!(
+        want,
+        [A, A, A, R, R],
+        "one bucket for both ways around the RETURN"
+    );
 }
 
 /// A `-m limit` ACCEPT of two networks in a chain two jumps reach
@@ -2162,7 +2171,11 @@ fn differential_limit_of_each_network_of_a_list() {
     let file = "ok-limit-shared-networks.rules";
     let want = datagram_replay("d-lsn", file, &[53, 5000], &steps);
     use Outcome::{Answered as A, Refused as R};
-    assert_eq!(want, [A, A, A, R, A, A], "a bucket per network, both jumps in it");
+    assert_eq!(
+        want,
+        [A, A, A, R, A, A],
+        "a bucket per network, both jumps in it"
+    );
 }
 
 /// A hashlimit ACCEPT in a chain without an ESTABLISHED,RELATED accept
@@ -2182,7 +2195,9 @@ fn differential_limit_in_a_chain_without_an_established_accept() {
             SocketAddr::new(CLIENT_V4.into(), 40053),
             SocketAddr::new(FW_V4.into(), 53),
         );
-        (0..5).map(|_| udp(&pair.client, src, dst, PROBE_TIMEOUT)).collect()
+        (0..5)
+            .map(|_| udp(&pair.client, src, dst, PROBE_TIMEOUT))
+            .collect()
     };
     let (want, got) = (run(&oracle), run(&ours));
     assert_eq!(want, got, "iptables', then statewall's");

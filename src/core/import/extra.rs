@@ -522,6 +522,25 @@ impl Analyser<'_> {
         }
     }
 
+    /// Whether what conntrack calls invalid among `cond`'s packets, which a limited allow
+    /// that names its states lets go on, meets after rule `q` what exceeds the limit meets
+    /// at `q` (`over`): then `q` may become the allow's over-limit rule, else it stays a rule
+    /// of its own for them.
+    fn invalid_go_alike(
+        &self,
+        flat: &[Flat],
+        q: usize,
+        cond: &Cond,
+        (fin, over): (FinalRule, &str),
+    ) -> bool {
+        let invalid = Cond {
+            states: Some(CtStates::INVALID),
+            ..cond.clone()
+        };
+        let after = Self::next_deciding(flat, q, &invalid);
+        matches!(self.overflow(flat, after, &invalid, fin), Ok((o, _)) if o == over)
+    }
+
     /// LOG, limit and recent rules of the chain just flattened (and cut at its final rule):
     /// limits and logs go to the entries' rules (`extra`), the rules they absorb are removed
     /// from `flat`, and the LOG that becomes `log_final` is returned (Some(rule)).
@@ -768,7 +787,9 @@ impl Analyser<'_> {
         let (over, done) = match self.overflow(flat, next, &cond, fin) {
             Ok((over, next)) if !feeds => {
                 if let Some(q) = next
-                    && flat[q].cond == flat[p].cond
+                    && (flat[q].cond == flat[p].cond
+                        || flat[q].cond == cond
+                            && self.invalid_go_alike(flat, q, &cond, (fin, over)))
                 {
                     gone[q] = true;
                     let rq = &self.rules[flat[q].rule];

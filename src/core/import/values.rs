@@ -445,7 +445,11 @@ mod tests {
     fn states_by_name_and_nat_statuses_named() {
         assert_eq!(state_bit("Established"), Ok(CtStates::ESTABLISHED));
         assert_eq!(state_bit("untracked"), Ok(CtStates::UNTRACKED));
-        assert!(state_bit("DNAT").unwrap_err().contains("status of the connection"));
+        assert!(
+            state_bit("DNAT")
+                .unwrap_err()
+                .contains("status of the connection")
+        );
         assert!(state_bit("NEWW").unwrap_err().starts_with("the states are"));
         let others = CtStates::ESTABLISHED | CtStates::RELATED | CtStates::UNTRACKED;
         assert_eq!(ALL_STATES & !(CtStates::NEW | CtStates::INVALID), others);
