@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use crate::support::flows::{Echo, connect_from, echoes, probe_from};
 use crate::support::{
-    CLIENT_V4, FW_V4, Netns, PROBE_TIMEOUT, Pair, Probe, TempPolicy, inet_checksum, packets_of,
-    raw4, raw4_send, statewall, status_json,
+    CLIENT_V4, FW_V4, Netns, PROBE_TIMEOUT, Pair, Probe, TempPolicy, packets_of, send_tcp_flags,
+    statewall, status_json,
 };
 
 const PLACES: &str = "tests/data/policy/ok-block-places.toml";
@@ -231,30 +231,6 @@ fn address_types_are_the_routing_tables() {
     }
 }
 
-/// Sends `n` TCP segments with SYN and FIN both set from `src` to `dst` (a raw socket in
-/// `ns`): conntrack calls every such packet invalid (`tcp_valid_flags`), whatever the port.
-fn send_syn_fin(ns: &Netns, src: Ipv4Addr, dst: SocketAddr, n: usize) {
-    let IpAddr::V4(dst_ip) = dst.ip() else {
-        panic!("IPv4 only")
-    };
-    let mut seg = [0u8; 20];
-    seg[0..2].copy_from_slice(&40_000u16.to_be_bytes());
-    seg[2..4].copy_from_slice(&dst.port().to_be_bytes());
-    seg[4..8].copy_from_slice(&0x1234_5678u32.to_be_bytes());
-    seg[12] = 5 << 4; // data offset: 5 words
-    seg[13] = 0x03; // SYN | FIN
-    seg[14..16].copy_from_slice(&64_240u16.to_be_bytes());
-    // the checksum over the pseudo-header (addresses, protocol, length) and the segment
-    let sum = inet_checksum(&[
-        &src.octets(),
-        &dst_ip.octets(),
-        &[0, libc::IPPROTO_TCP as u8, 0, 20],
-        &seg,
-    ]);
-    seg[16..18].copy_from_slice(&sum.to_be_bytes());
-    ns.run(move || raw4_send(&raw4(libc::IPPROTO_TCP, src, None), &seg, dst_ip, n));
-}
-
 /// `state = "invalid"` in the kernel: nft reads statewall's text as the same batch; in a
 /// section without the baseline's invalid rule, a block of invalid packets after the
 /// baseline drops SYN+FIN segments (which the stateless allow after it would accept),
@@ -281,7 +257,8 @@ fn a_block_of_invalid_packets_drops_them_and_lets_new_connections_pass() {
             .any(|l| l.contains("comment \"bad-state\"") && l.contains("ct state invalid")),
         "{list}"
     );
-    send_syn_fin(&pair.client, CLIENT_V4, fw, 3);
+    // SYN and FIN both set: conntrack calls every such segment invalid (`tcp_valid_flags`)
+    send_tcp_flags(&pair.client, CLIENT_V4, fw, 0x03, 3);
     std::thread::sleep(Duration::from_millis(200));
     let st = status_json(&pair.fw);
     assert_eq!(packets_of(&st, "bad-state"), 3, "{st}");

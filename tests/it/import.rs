@@ -2205,6 +2205,44 @@ fn differential_limit_in_a_chain_without_an_established_accept() {
     assert_eq!(want, [A, A, A, R, R], "one flow's datagrams all counted");
 }
 
+/// A limited RST accept and the DROP after it in a chain without an established accept
+/// (`ok-limit-rst-invalid.rules`, corpus 110's form): the allow names the states it takes, so
+/// RSTs conntrack calls invalid (four of no connection here) go on past it, and the DROP stays
+/// a block of its own that takes them all, where merging it into the limit left them to the
+/// final accept. (iptables' ACCEPT takes the first two within its rate: statewall's allows
+/// never take invalid packets, as the import's note says.)
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn invalid_packets_past_a_limited_allow_meet_the_rule_after_it() {
+    use crate::support::{packets_of, send_tcp_flags, status_json};
+    let pair = Pair::new("i-rst");
+    let file = data_dir().join("ok-limit-rst-invalid.rules");
+    statewall(
+        &pair.fw,
+        ["apply", "--force", "--mirror-ipv6", file.to_str().unwrap()],
+    )
+    .assert_ok();
+    send_tcp_flags(
+        &pair.client,
+        CLIENT_V4,
+        SocketAddr::new(FW_V4.into(), 22),
+        0x04,
+        4,
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let st = status_json(&pair.fw);
+    assert_eq!(
+        packets_of(&st, "tcp-flags"),
+        4,
+        "the block took the invalid RSTs: {st}"
+    );
+    assert_eq!(
+        packets_of(&st, "tcp-flags-2"),
+        0,
+        "the allow took none: {st}"
+    );
+}
+
 /// DROPs of ESTABLISHED packets alone in chains without an established accept
 /// (`ok-block-established-only.rules`, the sixteenth probe's file 03): blocks that keep their
 /// state. A connection to 8080 completes its handshake and gets no data back, one to 8081 is

@@ -805,6 +805,31 @@ pub fn inet_checksum(parts: &[&[u8]]) -> u16 {
     !(sum as u16)
 }
 
+/// Sends `n` bare TCP segments with `flags` (SYN 0x02, RST 0x04, …) from `src` (port 40000)
+/// to `dst` through a raw socket in `ns`, none of a connection: conntrack calls them
+/// invalid where no connection may begin with them (SYN with FIN, a lone RST).
+pub fn send_tcp_flags(ns: &Netns, src: Ipv4Addr, dst: SocketAddr, flags: u8, n: usize) {
+    let IpAddr::V4(dst_ip) = dst.ip() else {
+        panic!("IPv4 only")
+    };
+    let mut seg = [0u8; 20];
+    seg[0..2].copy_from_slice(&40_000u16.to_be_bytes());
+    seg[2..4].copy_from_slice(&dst.port().to_be_bytes());
+    seg[4..8].copy_from_slice(&0x1234_5678u32.to_be_bytes());
+    seg[12] = 5 << 4; // data offset: 5 words
+    seg[13] = flags;
+    seg[14..16].copy_from_slice(&64_240u16.to_be_bytes());
+    // the checksum over the pseudo-header (addresses, protocol, length) and the segment
+    let sum = inet_checksum(&[
+        &src.octets(),
+        &dst_ip.octets(),
+        &[0, libc::IPPROTO_TCP as u8, 0, 20],
+        &seg,
+    ]);
+    seg[16..18].copy_from_slice(&sum.to_be_bytes());
+    ns.run(move || raw4_send(&raw4(libc::IPPROTO_TCP, src, None), &seg, dst_ip, n));
+}
+
 /// A raw IPv4 socket of protocol `proto` bound to `src`, in the namespace of the calling
 /// thread (call it inside [`Netns::run`]); with `recv_wait`, its receive timeout.
 pub fn raw4(
