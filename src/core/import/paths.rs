@@ -53,7 +53,10 @@ pub(super) fn share_limits(fam: Fam, rules: &mut [IptRule]) {
         let Some(lim) = r.extra.limit.as_mut() else {
             continue;
         };
-        if decides && lim.shared.is_none() && !names.contains(&meter) {
+        // a `--hashlimit-name` that could be one of this rule's line meters (`line-N`,
+        // `line-N.2`): the rule keeps a bucket per entry rather than share a name with it
+        let taken = names.iter().any(|n| n.starts_with(meter.as_str()));
+        if decides && lim.shared.is_none() && !taken {
             lim.by_line = true;
             lim.shared = Some(meter);
         }
@@ -127,5 +130,14 @@ mod tests {
         assert_eq!(line_meter("{ rate = \"1/s\", meter = \"dns\" }"), None);
         assert!(takes_excess(l));
         assert!(!takes_excess("{ rate = \"1/s\", over = \"continue\" }"));
+    }
+
+    #[test]
+    fn each_network_of_a_list_has_its_own_line_meter() {
+        assert_eq!(part_meter("line-9", 0), "line-9");
+        assert_eq!(part_meter("line-9", 1), "line-9.2");
+        assert_eq!(part_meter("line-9-v6", 2), "line-9.3-v6");
+        // a `--hashlimit-name`'s meter is one for every network
+        assert_eq!(part_meter("dns", 1), "dns");
     }
 }
