@@ -737,12 +737,24 @@ impl std::fmt::Display for Rate {
     }
 }
 
-/// Whom a limit counts: the entry as a whole, or each source on its own (IPv6 sources by
-/// their first `v6_prefix` bits: one host usually has a whole /64).
+/// Whom a limit counts: the entry as a whole, or each source on its own (IPv4 sources by
+/// their first `v4_prefix` bits, 32 unless a network counts as one; IPv6 sources by their
+/// first `v6_prefix` bits: one host usually has a whole /64).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LimitPer {
     Entry,
-    Source { v6_prefix: u8 },
+    Source { v4_prefix: u8, v6_prefix: u8 },
+}
+
+impl LimitPer {
+    /// Per source: IPv4 sources by their first `v4` bits (None: whole addresses), IPv6
+    /// sources by their first `v6` bits (None: statewall's default, a /64).
+    pub fn source(v4: Option<u8>, v6: Option<u8>) -> LimitPer {
+        LimitPer::Source {
+            v4_prefix: v4.unwrap_or(32),
+            v6_prefix: v6.unwrap_or(crate::core::policy::V6_PREFIX_DEFAULT),
+        }
+    }
 }
 
 /// What happens to what exceeds a limit.
@@ -777,8 +789,8 @@ pub struct Limit {
     pub shared: Option<crate::core::plan::LiveName>,
 }
 
-/// An entry's `connections`: at most `max` connections at once, counted per source (IPv6
-/// sources by their first `v6_prefix` bits) or for the entry as a whole. The kernel's
+/// An entry's `connections`: at most `max` connections at once, counted per source (IPv4 and
+/// IPv6 sources by their prefixes) or for the entry as a whole. The kernel's
 /// conntrack count (`ct count over N`, iptables' `-m connlimit --connlimit-above N`).
 /// An allow's: a NEW connection beyond them gets `over` (drop, reject or port-unreachable,
 /// never continue). A block's or a reject's (`within_continues`): the entry takes only the

@@ -713,3 +713,68 @@ fn ipv6_sources_share_a_bucket_per_prefix_and_another_prefix_has_its_own() {
     );
     assert!(!set.stdout.contains("2001:db8:5a::3"), "{set}");
 }
+
+const IPV4_PREFIX: &str = "tests/data/policy/ok-limit-ipv4-prefix.toml";
+
+/// `ipv4_prefix`: the masked source keys mean to nft what statewall's batch says, and read
+/// back without drift.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn ipv4_prefixes_mean_the_same_to_nft_and_read_back_without_drift() {
+    let path = crate::support::repo_path(IPV4_PREFIX);
+    let path = path.to_str().unwrap();
+    crate::kernel::same_to_nft(path, &[]);
+    let (ns, _) = crate::kernel::applied_without_drift("l-v4p", path);
+    let list = ns.nft(["list", "chain", "inet", "statewall", "input"]);
+    assert!(list.stdout.contains("ip saddr & 255.255.255.252"), "{list}");
+}
+
+/// A limit with `ipv4_prefix = 30`: two addresses of one /30 take from one bucket, an
+/// address of the next /30 has its own (iptables' `--hashlimit-srcmask 30`). With whole
+/// addresses the second would connect; with one bucket for all, the third would not.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn ipv4_sources_share_a_bucket_per_network_and_another_network_has_its_own() {
+    use crate::support::{CLIENT_IF, CLIENT_V4, flows::probe_from};
+    let pair = Pair::new("l-v4net");
+    let same = std::net::Ipv4Addr::new(192, 0, 2, 3);
+    let next = std::net::Ipv4Addr::new(192, 0, 2, 4);
+    for a in [same, next] {
+        pair.client
+            .exec(["ip", "addr", "add", &format!("{a}/24"), "dev", CLIENT_IF])
+            .assert_ok();
+    }
+    let _ssh = listen_tcp(&pair.fw, &[22]);
+    let policy = TempPolicy::new(
+        "l-v4net",
+        "[[allow]]\nname = \"ssh\"\ntcp = [22]\n\
+         limit = { rate = \"2/minute\", per = \"source\", ipv4_prefix = 30, over = \"reject\" }\n",
+    );
+    statewall(&pair.fw, ["apply", &policy.path()]).assert_ok();
+    let tcp =
+        |from: std::net::Ipv4Addr| probe_from(&pair.client, from.into(), fw_v4(22), PROBE_TIMEOUT);
+    // 192.0.2.2 and .3 are one /30 (192.0.2.0/30); .4 starts the next
+    assert_eq!(
+        [tcp(CLIENT_V4), tcp(same), tcp(same), tcp(next), tcp(next)],
+        [
+            Probe::Connected,
+            Probe::Connected,
+            Probe::Refused,
+            Probe::Connected,
+            Probe::Connected
+        ]
+    );
+    let st = status_json(&pair.fw);
+    assert_eq!(st["drift"], false, "{st}");
+    assert_eq!(counted(&st, "ssh", "reject"), 1, "{st}");
+    let set = pair
+        .fw
+        .nft(["list", "set", "inet", "statewall", "meter4_ssh"]);
+    set.assert_ok();
+    // keys are the networks, not the addresses
+    assert!(
+        set.stdout.contains("192.0.2.0") && set.stdout.contains("192.0.2.4"),
+        "{set}"
+    );
+    assert!(!set.stdout.contains("192.0.2.3"), "{set}");
+}

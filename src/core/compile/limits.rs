@@ -71,8 +71,8 @@ fn count(
 }
 
 /// `m` with a count in it, one rule per family the matches allow (`counter((v6, prefix))`),
-/// `per` saying how many leading bits of a source count: per source 32 for IPv4 and the
-/// `v6_prefix` for IPv6; for the entry as a whole 0, every source of a family alike, so that
+/// `per` saying how many leading bits of a source count: per source the `v4_prefix` (32, the
+/// whole address, unless a network counts as one) and the `v6_prefix`; for the entry as a whole 0, every source of a family alike, so that
 /// all the entry's rules of a family count in one bucket (or connection list).
 pub(super) fn with_count(
     m: Vec<Match>,
@@ -81,7 +81,10 @@ pub(super) fn with_count(
 ) -> Vec<Vec<Match>> {
     let (v4_prefix, v6_prefix) = match per {
         LimitPer::Entry => (0, 0),
-        LimitPer::Source { v6_prefix } => (32, v6_prefix),
+        LimitPer::Source {
+            v4_prefix,
+            v6_prefix,
+        } => (v4_prefix, v6_prefix),
     };
     families_of(&m)
         .into_iter()

@@ -20,7 +20,6 @@ use std::ops::Range;
 use toml::Spanned;
 use toml::de::DeValue;
 
-use super::limits::V6_PREFIX_DEFAULT;
 use super::{Checker, Kind, type_name};
 use crate::core::model::{CONN_MAX, ConnLimit, LimitPer, Over};
 use crate::core::plan::CtStates;
@@ -38,9 +37,7 @@ impl Checker<'_> {
                 let max = max_of(self, value)?;
                 return Some(ConnLimit {
                     max,
-                    per: LimitPer::Source {
-                        v6_prefix: V6_PREFIX_DEFAULT,
-                    },
+                    per: LimitPer::source(None, None),
                     over: Over::Drop,
                     within_continues: false,
                 });
@@ -55,7 +52,8 @@ impl Checker<'_> {
                 return None;
             }
         };
-        let (mut max, mut per_source, mut prefix, mut over) = (None, true, None, Over::Drop);
+        let (mut max, mut per_source, mut over) = (None, true, Over::Drop);
+        let mut prefixes = (None, None);
         let mut ok = true;
         let mut prefix_span = None;
         let (mut within_continues, mut over_span) = (false, None);
@@ -69,10 +67,9 @@ impl Checker<'_> {
                     Some(p) => per_source = p == "source",
                     None => ok = false,
                 },
-                "ipv6_prefix" => {
-                    prefix = self.number("ipv6_prefix", v, 1, 128);
-                    prefix_span = Some(k.span());
-                    ok &= prefix.is_some();
+                key @ ("ipv4_prefix" | "ipv6_prefix") => {
+                    ok &= self.source_prefix(key, v, &mut prefixes);
+                    prefix_span = Some((key, k.span()));
                 }
                 "within" => match self.choice("within", v, &["continue"]) {
                     Some(_) => within_continues = true,
@@ -94,8 +91,8 @@ impl Checker<'_> {
                         "limit" | "count" | "above" | "connlimit_above" => {
                             format!("did you mean `max`? (`{other}` is not a key of `connections`)")
                         }
-                        "mask" | "prefix" => "did you mean `ipv6_prefix`?".to_string(),
-                        _ => "`connections` has max, per, ipv6_prefix, over and (blocks and rejects) within".to_string(),
+                        "mask" | "prefix" => "did you mean `ipv4_prefix` or `ipv6_prefix`?".to_string(),
+                        _ => "`connections` has max, per, ipv4_prefix, ipv6_prefix, over and (blocks and rejects) within".to_string(),
                     };
                     self.error(
                         k.span(),
@@ -106,11 +103,11 @@ impl Checker<'_> {
                 }
             }
         }
-        if let (Some(s), false) = (prefix_span, per_source) {
+        if let (Some((key, s)), false) = (prefix_span, per_source) {
             self.error(
                 s,
-                "`ipv6_prefix` with per = \"entry\"",
-                Some("it says how much of an IPv6 source counts as one source: remove it, or count per = \"source\"".into()),
+                format!("`{key}` with per = \"entry\""),
+                Some(format!("it says how much of an {} source counts as one source: remove it, or count per = \"source\"", if key == "ipv4_prefix" { "IPv4" } else { "IPv6" })),
             );
             ok = false;
         }
@@ -136,9 +133,7 @@ impl Checker<'_> {
             return None;
         }
         let per = if per_source {
-            LimitPer::Source {
-                v6_prefix: prefix.map_or(V6_PREFIX_DEFAULT, |p| p as u8),
-            }
+            LimitPer::source(prefixes.0, prefixes.1)
         } else {
             LimitPer::Entry
         };
@@ -202,7 +197,10 @@ mod tests {
              connections = { max = 10, ipv6_prefix = 56, over = \"port-unreachable\" }\n",
         );
         let p = p.unwrap_or_else(|| panic!("{d:?}"));
-        let per = |v6_prefix| LimitPer::Source { v6_prefix };
+        let per = |v6_prefix| LimitPer::Source {
+            v4_prefix: 32,
+            v6_prefix,
+        };
         let c = |i: usize| p.allow[i].more.connections;
         assert_eq!(
             c(0),
@@ -271,7 +269,7 @@ mod tests {
             p.block[0].service.more.connections,
             Some(ConnLimit {
                 max: 50,
-                per: LimitPer::Source { v6_prefix: 64 },
+                per: LimitPer::source(None, Some(64)),
                 over: Over::Drop,
                 within_continues: true,
             })

@@ -47,6 +47,21 @@ impl Checker<'_> {
         }
     }
 
+    /// `ipv4_prefix` (1-32) or `ipv6_prefix` (1-128) of a per-source limit or count, into
+    /// `prefixes` (IPv4's, IPv6's); false after an error at it.
+    pub(super) fn source_prefix(
+        &mut self,
+        key: &str,
+        value: &Spanned<DeValue<'_>>,
+        prefixes: &mut (Option<u8>, Option<u8>),
+    ) -> bool {
+        let v4 = key == "ipv4_prefix";
+        let n = self.number(key, value, 1, if v4 { 32 } else { 128 });
+        let slot = if v4 { &mut prefixes.0 } else { &mut prefixes.1 };
+        *slot = n.map(|n| n as u8);
+        n.is_some()
+    }
+
     /// A whole number in `lo..=hi`, or an error at it.
     pub(super) fn number(
         &mut self,
@@ -152,8 +167,8 @@ impl Checker<'_> {
                 return None;
             }
         };
-        let (mut rate, mut burst, mut per_source, mut prefix, mut over) =
-            (None, None, false, None, Over::Drop);
+        let (mut rate, mut burst, mut per_source, mut over) = (None, None, false, Over::Drop);
+        let mut prefixes = (None, None);
         let mut ok = true;
         let mut prefix_span = None;
         let (mut within_continues, mut over_span) = (false, None);
@@ -176,10 +191,9 @@ impl Checker<'_> {
                     Some(p) => per_source = p == "source",
                     None => ok = false,
                 },
-                "ipv6_prefix" => {
-                    prefix = self.number("ipv6_prefix", v, 1, 128);
-                    prefix_span = Some(k.span());
-                    ok &= prefix.is_some();
+                key @ ("ipv4_prefix" | "ipv6_prefix") => {
+                    ok &= self.source_prefix(key, v, &mut prefixes);
+                    prefix_span = Some((key, k.span()));
                 }
                 "within" => match self.choice("within", v, &["continue"]) {
                     Some(_) => within_continues = true,
@@ -205,17 +219,17 @@ impl Checker<'_> {
                     self.error(
                         k.span(),
                         format!("unknown key `{other}` in `limit`"),
-                        Some("a limit has rate, per, burst, ipv6_prefix, meter, over and (blocks and rejects) within".into()),
+                        Some("a limit has rate, per, burst, ipv4_prefix, ipv6_prefix, meter, over and (blocks and rejects) within".into()),
                     );
                     ok = false;
                 }
             }
         }
-        if let (Some(s), false) = (prefix_span, per_source) {
+        if let (Some((key, s)), false) = (prefix_span, per_source) {
             self.error(
                 s,
-                "`ipv6_prefix` without per = \"source\"",
-                Some("it says how much of an IPv6 source counts as one source: add per = \"source\", or remove it".into()),
+                format!("`{key}` without per = \"source\""),
+                Some(format!("it says how much of an {} source counts as one source: add per = \"source\", or remove it", if key == "ipv4_prefix" { "IPv4" } else { "IPv6" })),
             );
             ok = false;
         }
@@ -236,9 +250,7 @@ impl Checker<'_> {
             rate.burst = b as u32;
         }
         let per = if per_source {
-            LimitPer::Source {
-                v6_prefix: prefix.map_or(V6_PREFIX_DEFAULT, |p| p as u8),
-            }
+            LimitPer::source(prefixes.0, prefixes.1)
         } else {
             LimitPer::Entry
         };
@@ -296,7 +308,7 @@ impl Checker<'_> {
                         crate::core::model::Rate { burst: 5, ..f.rate },
                         f.rate.burst,
                         match f.per {
-                            LimitPer::Source { v6_prefix } => format!("ipv6_prefix = {v6_prefix}"),
+                            LimitPer::Source { v4_prefix, v6_prefix } => format!("ipv4_prefix = {v4_prefix}, ipv6_prefix = {v6_prefix}"),
                             LimitPer::Entry => "per entry".into(),
                         },
                         if takes_excess(&f) { "taking what exceeds the rate" } else { "over = \"continue\"" }
@@ -465,7 +477,7 @@ mod tests {
         );
         let p = p.unwrap_or_else(|| panic!("{d:?}"));
         let ssh = p.allow[0].more.limit[0];
-        assert_eq!(ssh.per, LimitPer::Source { v6_prefix: 56 });
+        assert_eq!(ssh.per, LimitPer::source(None, Some(56)));
         assert_eq!(ssh.over, Over::Reject);
         assert_eq!(
             p.allow[0].more.log.as_ref().unwrap().dest,
@@ -531,6 +543,37 @@ mod tests {
                 (12, "meter \"dns\" counts otherwise at line 4"),
                 (16, "meter \"dns\" counts otherwise at line 4"),
                 (20, "expected a meter name for `meter`"),
+            ],
+        );
+    }
+
+    #[test]
+    fn an_ipv4_network_counts_as_one_source_where_ipv4_prefix_says() {
+        let (p, d) = parse(
+            "[[allow]]\nname = \"dns\"\nudp = [53]\n\
+             limit = { rate = \"30/minute\", per = \"source\", ipv4_prefix = 24 }\n\
+             connections = { max = 9, ipv4_prefix = 16, ipv6_prefix = 48 }\n",
+        );
+        let p = p.unwrap_or_else(|| panic!("{d:?}"));
+        let dns = &p.allow[0].more;
+        assert_eq!(dns.limit[0].per, LimitPer::source(Some(24), None));
+        let conn = dns.connections.expect("connections");
+        assert_eq!(conn.per, LimitPer::source(Some(16), Some(48)));
+        let bad = "[[allow]]\nname = \"a\"\ntcp = [22]\n\
+                   limit = { rate = \"1/s\", ipv4_prefix = 24 }\n\
+                   [[allow]]\nname = \"b\"\ntcp = [23]\n\
+                   limit = { rate = \"1/s\", per = \"source\", ipv4_prefix = 33 }\n\
+                   [[allow]]\nname = \"c\"\ntcp = [24]\n\
+                   connections = { max = 3, per = \"entry\", ipv4_prefix = 24 }\n";
+        let (p, d) = parse(bad);
+        assert!(p.is_none());
+        let msgs: Vec<(u32, &str)> = d.iter().map(|d| (d.loc.line, d.message.as_str())).collect();
+        assert_eq!(
+            msgs,
+            [
+                (4, "`ipv4_prefix` without per = \"source\""),
+                (8, "`ipv4_prefix` must be a whole number from 1 to 32"),
+                (12, "`ipv4_prefix` with per = \"entry\""),
             ],
         );
     }
