@@ -2135,6 +2135,21 @@ fn differential_limit_of_a_chain_two_jumps_reach() {
     assert_eq!(want, [A, A, A, R, R], "one bucket for both jumps");
 }
 
+/// `--hashlimit-srcmask 24` (`ok-limit-networks.rules`): the two clients, one /24, take from
+/// one bucket of 3. Two datagrams from one and one from the other use it up; the next of
+/// either is refused, as through iptables-restore of the file (a bucket per address would
+/// answer the other client's second).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_limit_per_ipv4_network() {
+    use crate::support::routed::Outcome;
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps = [(c, 53), (c, 53), (o, 53), (o, 53), (c, 53)];
+    let want = datagram_replay("d-lnw", "ok-limit-networks.rules", &[53], &steps);
+    use Outcome::{Answered as A, Refused as R};
+    assert_eq!(want, [A, A, A, R, R], "one bucket for the /24");
+}
+
 /// A `-m limit` ACCEPT after a RETURN of a source and a link-layer type
 /// (`ok-limit-shared-return.rules`): one bucket in iptables; the import's two entries (every
 /// other source; that source, not broadcast) share a meter. Two datagrams from one client and

@@ -63,9 +63,9 @@ impl Analyser<'_> {
         };
         let (limit, how) = match lim.per_source(self.fam) {
             Err(why) => return refuse(self, why),
-            Ok(Some(prefix)) => (
+            Ok(Some(per)) => (
                 format!(
-                    "{{ rate = \"{rate}\", burst = {burst}, per = \"source\", ipv6_prefix = {prefix}{}, over = \"{over}\" }}",
+                    "{{ rate = \"{rate}\", burst = {burst}, {per}{}, over = \"{over}\" }}",
                     lim.meter_key(flat[p].part)
                 ),
                 "per source",
@@ -199,8 +199,8 @@ impl Analyser<'_> {
                 gone[p] = true;
                 return refuse(self, why);
             }
-            Ok(Some(prefix)) => format!(
-                ", per = \"source\", ipv6_prefix = {prefix}{}",
+            Ok(Some(per)) => format!(
+                ", {per}{}",
                 lim.meter_key(flat[p].part)
             ),
             Ok(None) => {

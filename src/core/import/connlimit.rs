@@ -8,7 +8,8 @@
 //! ```
 //!
 //! `--connlimit-mask 0` counts all sources together (`per = "entry"`, one count per rule and
-//! family, as iptables and ip6tables each keep their own); an IPv6 mask is the `ipv6_prefix`.
+//! family, as iptables and ip6tables each keep their own); a shorter mask is the
+//! `ipv4_prefix` (an IPv4 file's) or the `ipv6_prefix` (an IPv6 file's): a count per network.
 //!
 //! Both count the connections of the source address, the packet's own included, and match
 //! when there are more than the count (the kernel's `nf_conncount` under both).
@@ -23,7 +24,7 @@
 //!
 //! Everything else is refused where written: `--connlimit-upto` (or `!` above: a match of
 //! the connections within the count), `--connlimit-daddr` (a count per destination), an
-//! IPv4 `--connlimit-mask` from 1 to 31 (a count per network), an ACCEPT with a count.
+//! ACCEPT with a count.
 
 use std::ops::Range;
 
@@ -46,8 +47,9 @@ pub(super) struct ConnOpts {
     pub(super) above: Option<String>,
     /// `--connlimit-mask 0`: one count for all sources together
     pub(super) all: bool,
-    /// an IPv6 `--connlimit-mask N` (1-127): a count per /N network
-    pub(super) v6_prefix: Option<u8>,
+    /// `--connlimit-mask N` shorter than an address (IPv4 1-31, IPv6 1-127): a count per /N
+    /// network
+    pub(super) prefix: Option<u8>,
     /// what the mapping refuses: `--connlimit-upto`, `! --connlimit-above`,
     /// `--connlimit-daddr`, a mask shorter than an address
     pub(super) other: Vec<String>,
@@ -93,9 +95,11 @@ impl Parser<'_> {
             ("--connlimit-mask", false) if v == full => {}
             ("--connlimit-mask", false) if v == "0" => c.all = true,
             ("--connlimit-mask", false)
-                if self.fam == Fam::V6 && v.parse::<u8>().is_ok_and(|n| (1..128).contains(&n)) =>
+                if v
+                    .parse::<u8>()
+                    .is_ok_and(|n| n >= 1 && full.parse::<u8>().is_ok_and(|f| n < f)) =>
             {
-                c.v6_prefix = v.parse().ok();
+                c.prefix = v.parse().ok();
             }
             ("--connlimit-mask", false) => c.other.push(format!(
                 "`--connlimit-mask {v}` (a count per network of /{v}, where statewall counts per address)"
@@ -192,11 +196,11 @@ impl Analyser<'_> {
             flat[p].verdict = Verdict::Accept;
             p
         });
-        let (per, prefix) = opts.per(&mut flat[q]);
+        let (per, prefix) = opts.per(&mut flat[q], self.fam);
         let each = match prefix {
             None => "from all sources together".to_string(),
-            Some(128) => "from each source address".to_string(),
-            Some(n) => format!("from each IPv6 /{n} network"),
+            Some(Some(n)) => format!("from each {} /{n} network", self.fam.name()),
+            Some(None) => "from each source address".to_string(),
         };
         flat[q].extra.connections = Some(format!("{{ max = {max}, {per}, over = \"{over}\" }}"));
         let (cl, al) = (r.line, self.rules[flat[q].rule].line);
@@ -220,11 +224,11 @@ impl Analyser<'_> {
         why: &str,
     ) {
         let r = &self.rules[flat[p].rule];
-        let (per, prefix) = opts.per(&mut flat[p]);
+        let (per, prefix) = opts.per(&mut flat[p], self.fam);
         let each = match prefix {
             None => "when all sources together have".to_string(),
-            Some(128) => "whose source address has".to_string(),
-            Some(n) => format!("whose IPv6 /{n} network has"),
+            Some(Some(n)) => format!("whose {} /{n} network has", self.fam.name()),
+            Some(None) => "whose source address has".to_string(),
         };
         flat[p].extra.connections =
             Some(format!("{{ max = {max}, {per}, within = \"continue\" }}"));
@@ -236,18 +240,21 @@ impl Analyser<'_> {
 
 impl ConnOpts {
     /// Whose connections the count counts, as the policy says it (`per = …`), and the
-    /// IPv6 prefix of a source (None: all sources together, for which `entry` is marked
-    /// global: one count per family, as iptables and ip6tables each keep their own). iptables counts whole addresses unless a mask says otherwise, IPv6 ones too.
-    fn per(&self, entry: &mut Flat) -> (String, Option<u8>) {
+    /// network prefix a source counts by (`Some(None)`: whole addresses, as iptables counts
+    /// them unless a mask says otherwise, IPv6 ones too; None: all sources together, for which
+    /// `entry` is marked global: one count per family, as iptables and ip6tables each keep
+    /// their own).
+    fn per(&self, entry: &mut Flat, fam: Fam) -> (String, Option<Option<u8>>) {
         if self.all {
             entry.extra.global = true;
             return ("per = \"entry\"".into(), None);
         }
-        let prefix = self.v6_prefix.unwrap_or(128);
-        (
-            format!("per = \"source\", ipv6_prefix = {prefix}"),
-            Some(prefix),
-        )
+        let per = match (self.prefix, fam) {
+            (Some(n), Fam::V4) => format!("per = \"source\", ipv4_prefix = {n}, ipv6_prefix = 128"),
+            (Some(n), Fam::V6) => format!("per = \"source\", ipv6_prefix = {n}"),
+            (None, _) => "per = \"source\", ipv6_prefix = 128".into(),
+        };
+        (per, Some(self.prefix))
     }
 }
 

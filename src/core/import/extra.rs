@@ -87,23 +87,37 @@ impl LimitOpts {
             .unwrap_or_default()
     }
 
-    /// Who the rate is for: `Ok(Some(prefix))` per source (`--hashlimit-mode srcip`, IPv6
-    /// sources by `--hashlimit-srcmask`, 128 without), `Ok(None)` for the rule as a whole;
-    /// Err for an IPv4 mask below 32, a bucket per network statewall does not keep.
-    pub(super) fn per_source(&self, fam: super::Fam) -> Result<Option<u8>, String> {
-        let v4 = fam == super::Fam::V4;
-        if let Some(m) = self.srcmask.as_deref().filter(|m| v4 && *m != "32") {
-            return Err(format!(
-                "`--hashlimit-srcmask {m}` on IPv4: statewall's per-source limit keeps a bucket per IPv4 address, not per IPv4 network"
-            ));
+    /// Who the rate is for: `Ok(Some(per))` per source (`--hashlimit-mode srcip`), in the
+    /// policy's words: `per = "source"` and the prefix a source counts by
+    /// (`--hashlimit-srcmask`: an IPv4 file's `ipv4_prefix` below 32, an IPv6 file's
+    /// `ipv6_prefix`; whole addresses without one, IPv6 ones too); `Ok(None)` for the rule as
+    /// a whole (no mode, or a mask of 0: every source alike); Err for a mask no address has.
+    pub(super) fn per_source(&self, fam: super::Fam) -> Result<Option<String>, String> {
+        if self.hash_mode.as_deref() != Some("srcip") {
+            return Ok(None);
         }
-        Ok((self.hash_mode.as_deref() == Some("srcip")).then(|| {
-            self.srcmask
-                .as_deref()
-                .and_then(|m| m.parse::<u8>().ok())
-                .filter(|_| !v4)
-                .unwrap_or(128)
-        }))
+        let v4 = fam == super::Fam::V4;
+        let full = if v4 { 32 } else { 128 };
+        let mask = match self.srcmask.as_deref() {
+            None => full,
+            Some(m) => match m.parse::<u8>() {
+                Ok(n) if n <= full => n,
+                _ => {
+                    return Err(format!(
+                        "`--hashlimit-srcmask {m}`: no prefix length of an {} address (0 to {full})",
+                        if v4 { "IPv4" } else { "IPv6" }
+                    ));
+                }
+            },
+        };
+        Ok(match mask {
+            0 => None,
+            m if v4 && m < 32 => Some(format!(
+                "per = \"source\", ipv4_prefix = {m}, ipv6_prefix = 128"
+            )),
+            _ if v4 => Some("per = \"source\", ipv6_prefix = 128".to_string()),
+            m => Some(format!("per = \"source\", ipv6_prefix = {m}")),
+        })
     }
 }
 
@@ -820,12 +834,16 @@ impl Analyser<'_> {
                 gone[p] = true;
             }
             // hashlimit by source: a bucket per source address (its mask: a prefix)
-            Ok(Some(prefix)) => {
+            Ok(Some(per)) => {
                 flat[p].extra.limit = vec![format!(
-                    "{{ rate = \"{rate}\", burst = {burst}, per = \"source\", ipv6_prefix = {prefix}{}, over = \"{over}\" }}",
+                    "{{ rate = \"{rate}\", burst = {burst}, {per}{}, over = \"{over}\" }}",
                     lim.meter_key(flat[p].part)
                 )];
-                self.notes.push(format!("line {line}: `-m hashlimit` by source becomes the allow's per-source limit ({rate}, burst {burst}): a token bucket per source, as hashlimit's; what exceeds it is {done}"));
+                let whom = match lim.srcmask.as_deref().filter(|_| per.contains("ipv4_prefix")) {
+                    Some(m) => format!("per /{m} network of sources (`ipv4_prefix = {m}`)"),
+                    None => "per source".to_string(),
+                };
+                self.notes.push(format!("line {line}: `-m hashlimit` by source becomes the allow's per-source limit ({rate}, burst {burst}): a token bucket {whom}, as hashlimit's; what exceeds it is {done}"));
             }
             Ok(None) => {
                 flat[p].extra.limit = vec![format!(

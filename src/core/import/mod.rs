@@ -265,6 +265,16 @@ enum Fam {
     V6,
 }
 
+impl Fam {
+    /// "IPv4" or "IPv6".
+    fn name(self) -> &'static str {
+        match self {
+            Fam::V4 => "IPv4",
+            Fam::V6 => "IPv6",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
