@@ -32,6 +32,10 @@ pub(super) fn policy_text(
 ) -> String {
     let mut t = String::new();
     header(&mut t, notes, ending);
+    // a key of the top level, before any table (a `[[set]]` would take it)
+    if !ending.input_accepts_all {
+        log_final(&mut t, v4, &v4.input);
+    }
     for (name, views) in &v4.sets {
         for &secs in views {
             let set = super::trap::view_name(name, secs, views);
@@ -55,9 +59,6 @@ pub(super) fn policy_text(
                 "\n# `-m recent --name {name}`{checks}: {who}, each for {kept} s after its last packet there\n[[set]]\nname = \"{set}\"\nnetworks = false\ntimeout = \"{kept}s\""
             );
         }
-    }
-    if !ending.input_accepts_all {
-        log_final(&mut t, v4, &v4.input);
     }
     for sec in sections {
         let hook = sec.chain.hook;
@@ -103,6 +104,9 @@ pub(super) fn policy_text(
 
 /// An input section that accepts every packet: no baseline, one stateless allow from
 /// anywhere (enforce mode, for the sake of a forward or output section that drops).
+/// The name of the one allow of an INPUT that accepts everything.
+pub(super) const ACCEPT_ALL: &str = "everything";
+
 fn accept_all(t: &mut String) {
     let _ = writeln!(t, "[baseline]  # INPUT accepts everything");
     for key in ["established", "invalid", "loopback", "icmp", "icmpv6"] {
@@ -114,7 +118,7 @@ fn accept_all(t: &mut String) {
     );
     let _ = writeln!(
         t,
-        "[[allow]]\nname = \"everything\"\nfrom = [\"0.0.0.0/0\", \"::/0\"]"
+        "[[allow]]\nname = \"{ACCEPT_ALL}\"\nfrom = [\"0.0.0.0/0\", \"::/0\"]"
     );
 }
 
