@@ -199,10 +199,7 @@ impl Analyser<'_> {
                 gone[p] = true;
                 return refuse(self, why);
             }
-            Ok(Some(per)) => format!(
-                ", {per}{}",
-                lim.meter_key(flat[p].part)
-            ),
+            Ok(Some(per)) => format!(", {per}{}", lim.meter_key(flat[p].part)),
             Ok(None) => {
                 flat[p].extra.global = true;
                 lim.meter_key(flat[p].part)

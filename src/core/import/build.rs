@@ -77,16 +77,21 @@ pub(super) fn build(
         sections[0].allows.clear();
         sections[0].blocks.clear();
     }
+    // an INPUT that accepts everything is one allow of that name (`text::accept_all`): an
+    // entry of FORWARD or OUTPUT that says only exceptions, named so too, takes another
+    let mut accept_all = super::text::ACCEPT_ALL.to_string();
     make_unique(
-        sections
-            .iter_mut()
-            .flat_map(|s| {
+        ending
+            .input_accepts_all
+            .then_some(&mut accept_all)
+            .into_iter()
+            .chain(sections.iter_mut().flat_map(|s| {
                 s.blocks
                     .iter_mut()
                     .chain(s.allows.iter_mut())
                     .chain(s.rejects.iter_mut())
-            })
-            .map(|e| &mut e.name)
+                    .map(|e| &mut e.name)
+            }))
             .collect(),
     );
     sections.iter_mut().for_each(place_among);

@@ -839,7 +839,11 @@ impl Analyser<'_> {
                     "{{ rate = \"{rate}\", burst = {burst}, {per}{}, over = \"{over}\" }}",
                     lim.meter_key(flat[p].part)
                 )];
-                let whom = match lim.srcmask.as_deref().filter(|_| per.contains("ipv4_prefix")) {
+                let whom = match lim
+                    .srcmask
+                    .as_deref()
+                    .filter(|_| per.contains("ipv4_prefix"))
+                {
                     Some(m) => format!("per /{m} network of sources (`ipv4_prefix = {m}`)"),
                     None => "per source".to_string(),
                 };
