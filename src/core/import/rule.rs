@@ -77,7 +77,7 @@ pub(super) struct IptRule {
     /// `--ctdir ORIGINAL` (true) or `REPLY`, and where: kept only where every packet of the
     /// rule opens a connection, and so goes the original way (`extra.rs`)
     pub(super) ctdir: Option<(bool, Range<usize>)>,
-    /// `-g CHAIN`: where (split into a jump and a RETURN, `lines.rs`)
+    /// `-g CHAIN`: where (split into a jump and a RETURN, `lines.rs`; the RETURN keeps it)
     pub(super) goto: Option<Range<usize>>,
 }
 
@@ -225,8 +225,16 @@ impl Parser<'_> {
             }
             (t, None) => t,
         };
-        // a jump's or a RETURN's limit is judged once the chains are known (`chains.rs`)
+        // a jump's or a RETURN's limit is judged once the chains are known (`chains.rs`); a
+        // rule without a target decides nothing, and its `-m limit` bucket is its own (left
+        // out with it; a hashlimit's table may be other rules' too)
+        let count_only = target == Target::Count
+            && d.extra
+                .limit
+                .as_ref()
+                .is_some_and(|l| l.hash_mode.is_none());
         let later = matches!(target, Target::Jump(_) | Target::Return)
+            || count_only
             || d.extra.limit.is_some() && matches!(target, Target::Drop | Target::Reject(_));
         if let (Some(l), false) = (
             &d.limit,
