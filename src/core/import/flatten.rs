@@ -180,6 +180,14 @@ impl Analyser<'_> {
                     self.notes.push(format!("line {}: `{}` is the last rule of chain {chain}: returning there is what the chain's end does, so it is left out", r.line, shorten(&r.text, 80)));
                     continue;
                 }
+                // a goto's RETURN after its jump to a chain that decides every packet: none
+                // comes back to it
+                if r.goto.is_some()
+                    && at > 0
+                    && matches!(&rules[idx[at - 1]].target, Target::Jump(c) if decides_all(walk, rules, c))
+                {
+                    continue;
+                }
                 if r.target == Target::Return {
                     // what the jumps here say already, the RETURN need not (`-p tcp` in a
                     // chain jumped to for tcp); one that says nothing more returns them all
@@ -449,4 +457,25 @@ impl Analyser<'_> {
             !gone[i - 1]
         });
     }
+}
+
+/// Whether every packet that enters chain `c` is decided there: an unconditional ACCEPT,
+/// DROP or REJECT with no RETURN before it (a goto's RETURN included: it returns from `c`).
+fn decides_all(walk: &Walk<'_>, rules: &[IptRule], c: &str) -> bool {
+    let Some(idx) = walk.chains.get(c) else {
+        return false;
+    };
+    for &i in idx {
+        let r = &rules[i];
+        match r.target {
+            Target::Return => return false,
+            Target::Accept | Target::Drop | Target::Reject(_)
+                if super::chains::unconditional(r) =>
+            {
+                return true;
+            }
+            _ => {}
+        }
+    }
+    false
 }

@@ -560,9 +560,11 @@ impl Parser<'_> {
             );
             return None;
         }
+        // the RETURN keeps where the goto is: nothing returns when CHAIN decides every
+        // packet, and the walk leaves it out then (`flatten.rs`)
         let ret = IptRule {
             target: Target::Return,
-            goto: None,
+            goto: Some(at),
             ..r.clone()
         };
         Some(vec![IptRule { goto: None, ..r }, ret])
