@@ -746,17 +746,6 @@ pub enum LimitPer {
     Source { v4_prefix: u8, v6_prefix: u8 },
 }
 
-impl LimitPer {
-    /// Per source: IPv4 sources by their first `v4` bits (None: whole addresses), IPv6
-    /// sources by their first `v6` bits (None: statewall's default, a /64).
-    pub fn source(v4: Option<u8>, v6: Option<u8>) -> LimitPer {
-        LimitPer::Source {
-            v4_prefix: v4.unwrap_or(32),
-            v6_prefix: v6.unwrap_or(crate::core::policy::V6_PREFIX_DEFAULT),
-        }
-    }
-}
-
 /// What happens to what exceeds a limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Over {

@@ -23,6 +23,17 @@ use crate::core::plan::LiveName;
 /// The default IPv6 prefix a per-source limit counts as one source.
 pub(crate) const V6_PREFIX_DEFAULT: u8 = 64;
 
+impl LimitPer {
+    /// Per source: IPv4 sources by their first `v4` bits (None: whole addresses), IPv6
+    /// sources by their first `v6` bits (None: statewall's default, a /64).
+    pub fn source(v4: Option<u8>, v6: Option<u8>) -> LimitPer {
+        LimitPer::Source {
+            v4_prefix: v4.unwrap_or(32),
+            v6_prefix: v6.unwrap_or(V6_PREFIX_DEFAULT),
+        }
+    }
+}
+
 impl Checker<'_> {
     /// A rate string (`"6/30s"`), or an error at it.
     fn rate(&mut self, key: &str, value: &Spanned<DeValue<'_>>) -> Option<Rate> {

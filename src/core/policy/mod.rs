@@ -79,7 +79,6 @@ use crate::core::model::{
 use crate::core::plan::Hook;
 
 pub(crate) use cidr::network;
-pub(crate) use limits::V6_PREFIX_DEFAULT;
 pub(crate) use live::{FEED_SETS_MAX, valid_set_name};
 
 /// The largest policy file read: twice the 2 MiB a policy of 50,000 entries takes; long
