@@ -2150,6 +2150,22 @@ fn differential_limit_per_ipv4_network() {
     assert_eq!(want, [A, A, A, R, R], "one bucket for the /24");
 }
 
+/// A guard chain whose RETURN and REJECT say the same matches, jumped to for every packet
+/// (`ok-guard-chain-same-matches.rules`, a Synology DOS_PROTECT's form): four datagrams to 53
+/// get three answers and a refusal, while 5000, which the chain does not guard, is answered
+/// after them, as through iptables-restore of the file.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_guard_chain_of_the_same_matches() {
+    use crate::support::routed::Outcome;
+    let c: IpAddr = CLIENT_V4.into();
+    let steps = [(c, 53), (c, 53), (c, 53), (c, 53), (c, 5000), (c, 5000)];
+    let file = "ok-guard-chain-same-matches.rules";
+    let want = datagram_replay("d-gcs", file, &[53, 5000], &steps);
+    use Outcome::{Answered as A, Refused as R};
+    assert_eq!(want, [A, A, A, R, A, A], "only 53 is guarded");
+}
+
 /// A `-m limit` ACCEPT after a RETURN of a source and a link-layer type
 /// (`ok-limit-shared-return.rules`): one bucket in iptables; the import's two entries (every
 /// other source; that source, not broadcast) share a meter. Two datagrams from one client and

@@ -30,8 +30,10 @@ enum Kind {
     /// its LOGs (rule indexes), then one unconditional verdict for every packet
     Verdict(Vec<usize>, Target),
     /// a rate guard: a RETURN of what is within a `-m limit` (rule index; a syn-flood chain),
-    /// then for the rest what a `Verdict` chain does (its LOGs, its verdict)
-    Guard(usize, Vec<usize>, Target),
+    /// then for the rest what a `Verdict` chain does (its LOGs, its verdict); or (`true`) the
+    /// RETURN and then a DROP or REJECT of the same packets, and nothing else: a guard of
+    /// the RETURN's packets alone, the others back to the caller (a Synology DOS_PROTECT)
+    Guard(usize, Vec<usize>, Target, bool),
     Other,
 }
 
@@ -106,12 +108,32 @@ impl Chains<'_> {
             .first()
             .filter(|&&i| within(&self.rules[i]))
             .and_then(|&first| match self.kind_of(&idx[1..], depth) {
-                Kind::Verdict(logs, t) if t != Target::Accept => Some(Kind::Guard(first, logs, t)),
-                _ => None,
+                Kind::Verdict(logs, t) if t != Target::Accept => {
+                    Some(Kind::Guard(first, logs, t, false))
+                }
+                _ => self
+                    .same_packets_verdict(&idx)
+                    .map(|t| Kind::Guard(first, Vec::new(), t, true)),
             });
         let kind = guard.unwrap_or_else(|| self.kind_of(&idx, depth));
         self.kinds.insert(c.to_string(), kind.clone());
         kind
+    }
+
+    /// The DROP's or REJECT's verdict of a chain of two rules, a guard's RETURN and then that
+    /// verdict for the same packets (no more matches: nothing else to keep).
+    fn same_packets_verdict(&self, idx: &[usize]) -> Option<Target> {
+        let [ret, v] = idx else {
+            return None;
+        };
+        let (ret, v) = (&self.rules[*ret], &self.rules[*v]);
+        let plain = v.srcs.is_empty()
+            && v.dsts.is_empty()
+            && v.flag_alts.is_empty()
+            && v.fragment.is_none()
+            && own_match(v).is_none();
+        (plain && v.cond == ret.cond && matches!(v.target, Target::Drop | Target::Reject(_)))
+            .then(|| v.target.clone())
     }
 
     /// What the rules `idx` of a chain do, in order.
@@ -183,6 +205,8 @@ pub(super) fn jumps(src: &str, rules: &mut Vec<IptRule>, diags: &mut Diags, note
     let mut gone = vec![false; rules.len()];
     // jumps read as a verdict, and the guard RETURN whose limit they take
     let mut verdicts: Vec<(usize, Target, Option<usize>)> = Vec::new();
+    // jumps to a guard of some of their packets, and the condition they keep
+    let mut narrowed: Vec<(usize, super::cond::Cond)> = Vec::new();
     for (i, r) in rules.iter().enumerate() {
         let Target::Jump(c) = &r.target else {
             continue;
@@ -201,7 +225,19 @@ pub(super) fn jumps(src: &str, rules: &mut Vec<IptRule>, diags: &mut Diags, note
                 }
                 verdicts.push((i, t, None));
             }
-            (Kind::Guard(ret, logs, t), None)
+            (Kind::Guard(ret, _, t, true), None) => {
+                // the jump's packets that the RETURN matches: the others come back at once
+                match r.cond.and(&cx.rules[ret].cond) {
+                    Some(c) => narrowed.push((i, c)),
+                    None => {
+                        gone[i] = true;
+                        notes.push(format!("line {}: `{text}` is left out: chain {c} guards only packets it never sends there", r.line));
+                        continue;
+                    }
+                }
+                verdicts.push((i, t, Some(ret)));
+            }
+            (Kind::Guard(ret, logs, t, false), None)
                 if super::extra::covers(&cx.rules[ret].cond, &r.cond) =>
             {
                 for l in logs {
@@ -246,6 +282,9 @@ pub(super) fn jumps(src: &str, rules: &mut Vec<IptRule>, diags: &mut Diags, note
     let mut late: Vec<usize> = (0..rules.len())
         .filter(|&i| rules[i].target == Target::Return)
         .collect();
+    for (i, c) in narrowed {
+        rules[i].cond = c;
+    }
     for (i, t, guard) in verdicts {
         // a guard: what exceeds the RETURN's rate gets the verdict, the rest goes on (as a
         // `--hashlimit-above` rule: `above.rs`)
