@@ -616,7 +616,7 @@ impl Analyser<'_> {
                 let r = &rules[s.rule];
                 let name = r.extra.recent.as_ref().map_or("DEFAULT", Recent::name);
                 if !checked.contains(name) {
-                    self.notes.push(format!("line {}: `{}` fills list {name}, which no rule of the file checks: it decides nothing and is left out (only /proc/net/xt_recent would show the list)", r.line, shorten(&r.text, 80)));
+                    self.notes.push(format!("line {}: `{}` fills list {name}, which no rule of the file checks but a LOG, if any: it decides nothing and is left out (only /proc/net/xt_recent would show the list)", r.line, shorten(&r.text, 80)));
                     continue;
                 }
                 self.error(r.span.clone(), "a `-m recent --set` statewall cannot map", "statewall maps `-m recent` only as the ssh brute-force pair: `--set --name N` on NEW connections, right after it `--update --seconds S --hitcount H --name N -j DROP` with the same matches, then the ACCEPT of those connections (a per-source limit)");
@@ -625,7 +625,11 @@ impl Analyser<'_> {
         let mut log_final = None;
         for l in logs {
             let r = &rules[l.rule];
-            if l.cond.is_everything() && l.at == flat.len() {
+            // a check of a list that is not in its condition (a trap's is): no log of
+            // statewall's says it
+            if r.extra.recent.is_some() && super::trap::list_checked(&l.cond).is_none() {
+                self.left_out_log(r, "statewall's logs say no `-m recent` check");
+            } else if l.cond.is_everything() && l.at == flat.len() {
                 if let Some(prev) = log_final.replace(l.rule) {
                     self.left_out_log(
                         &rules[prev],

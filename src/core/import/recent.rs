@@ -438,6 +438,8 @@ impl Analyser<'_> {
 pub(super) fn checked_lists(rules: &[IptRule]) -> std::collections::HashSet<&str> {
     rules
         .iter()
+        // a LOG's (or a rule's that only counts) check decides nothing
+        .filter(|r| !matches!(r.target, Target::Log | Target::Count))
         .filter_map(|r| r.extra.recent.as_ref())
         .filter(|x| x.check.is_some())
         .map(Recent::name)
