@@ -30,10 +30,8 @@ enum Kind {
     /// its LOGs (rule indexes), then one unconditional verdict for every packet
     Verdict(Vec<usize>, Target),
     /// a rate guard: a RETURN of what is within a `-m limit` (rule index; a syn-flood chain),
-    /// then for the rest what a `Verdict` chain does (its LOGs, its verdict); or (`true`) the
-    /// RETURN and then a DROP or REJECT of the same packets, and nothing else: a guard of
-    /// the RETURN's packets alone, the others back to the caller (a Synology DOS_PROTECT)
-    Guard(usize, Vec<usize>, Target, bool),
+    /// then for the rest what a `Verdict` chain does (its LOGs, its verdict)
+    Guard(usize, Vec<usize>, Target),
     Other,
 }
 
@@ -94,46 +92,16 @@ impl Chains<'_> {
         let idx = self.of.get(c).cloned().unwrap_or_default();
         // a guard's RETURN: within the rate (`-m limit` or `-m hashlimit`), of packets its
         // jumps all send (checked there: its condition must hold for them)
-        let within = |r: &IptRule| {
-            r.target == Target::Return
-                && r.extra.limit.as_ref().is_some_and(|l| !l.above)
-                && r.extra.recent.is_none()
-                && r.extra.connlimit.is_none()
-                && r.fragment.is_none()
-                && r.srcs.is_empty()
-                && r.dsts.is_empty()
-                && r.flag_alts.is_empty()
-        };
         let guard = idx
             .first()
-            .filter(|&&i| within(&self.rules[i]))
+            .filter(|&&i| guard_return(&self.rules[i]))
             .and_then(|&first| match self.kind_of(&idx[1..], depth) {
-                Kind::Verdict(logs, t) if t != Target::Accept => {
-                    Some(Kind::Guard(first, logs, t, false))
-                }
-                _ => self
-                    .same_packets_verdict(&idx)
-                    .map(|t| Kind::Guard(first, Vec::new(), t, true)),
+                Kind::Verdict(logs, t) if t != Target::Accept => Some(Kind::Guard(first, logs, t)),
+                _ => None,
             });
         let kind = guard.unwrap_or_else(|| self.kind_of(&idx, depth));
         self.kinds.insert(c.to_string(), kind.clone());
         kind
-    }
-
-    /// The DROP's or REJECT's verdict of a chain of two rules, a guard's RETURN and then that
-    /// verdict for the same packets (no more matches: nothing else to keep).
-    fn same_packets_verdict(&self, idx: &[usize]) -> Option<Target> {
-        let [ret, v] = idx else {
-            return None;
-        };
-        let (ret, v) = (&self.rules[*ret], &self.rules[*v]);
-        let plain = v.srcs.is_empty()
-            && v.dsts.is_empty()
-            && v.flag_alts.is_empty()
-            && v.fragment.is_none()
-            && own_match(v).is_none();
-        (plain && v.cond == ret.cond && matches!(v.target, Target::Drop | Target::Reject(_)))
-            .then(|| v.target.clone())
     }
 
     /// What the rules `idx` of a chain do, in order.
@@ -190,9 +158,69 @@ impl Chains<'_> {
     }
 }
 
+/// A guard's RETURN: of what is within a `-m limit` (or `-m hashlimit`), its packets all
+/// in its condition (no lists of networks or flag patterns, no fragment match).
+fn guard_return(r: &IptRule) -> bool {
+    r.target == Target::Return
+        && r.extra.limit.as_ref().is_some_and(|l| !l.above)
+        && r.extra.recent.is_none()
+        && r.extra.connlimit.is_none()
+        && r.fragment.is_none()
+        && r.srcs.is_empty()
+        && r.dsts.is_empty()
+        && r.flag_alts.is_empty()
+}
+
+/// A guard's RETURN right before a DROP or REJECT of the same packets, with no later rule of
+/// its chain for any of them (a Synology NAS's DOS_PROTECT: a pair per interface and kind of
+/// packet, jumped to for every packet): within the rate they leave the chain, where the rules
+/// after the pair never meet them anyway, and beyond it they get the verdict. The RETURN goes
+/// (`gone`), and the DROP or REJECT takes its rate as a `--hashlimit-above` rule does: a
+/// guard in its place.
+fn guard_pairs(rules: &mut [IptRule], gone: &mut [bool], notes: &mut Notes) {
+    let mut of: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, r) in rules.iter().enumerate() {
+        of.entry(r.chain.as_str()).or_default().push(i);
+    }
+    let mut pairs = Vec::new();
+    for idx in of.values() {
+        for (w, pair) in idx.windows(2).enumerate() {
+            let (ret, v) = (&rules[pair[0]], &rules[pair[1]]);
+            let plain = v.srcs.is_empty()
+                && v.dsts.is_empty()
+                && v.flag_alts.is_empty()
+                && v.fragment.is_none()
+                && own_match(v).is_none();
+            let same = guard_return(ret)
+                && plain
+                && v.cond == ret.cond
+                && matches!(v.target, Target::Drop | Target::Reject(_));
+            if same
+                && !idx[w + 2..]
+                    .iter()
+                    .any(|&k| rules[k].cond.overlaps(&ret.cond))
+            {
+                pairs.push((pair[0], pair[1]));
+            }
+        }
+    }
+    for (ret, v) in pairs {
+        let (limit, line) = (rules[ret].extra.limit.clone(), rules[ret].line);
+        let span = rules[ret].extra.limit_span.clone();
+        gone[ret] = true;
+        notes.push(format!("line {line}: `{}` and line {}, a DROP or REJECT of the same packets that nothing after them in chain {} meets, are a guard of their rate: line {} takes what exceeds it, in its place, and what is within goes on", shorten(&rules[ret].text, 80), rules[v].line, rules[v].chain, rules[v].line));
+        let r = &mut rules[v];
+        r.extra.limit = limit.map(|l| LimitOpts { above: true, ..l });
+        r.extra.limit_span = span;
+        r.cond.in_set.push(rate_mark(line));
+    }
+}
+
 /// The jumps of `rules` read as the module says (left out, read as their chain's verdict,
 /// or refused), and the `-m limit` of a jump or a RETURN judged.
 pub(super) fn jumps(src: &str, rules: &mut Vec<IptRule>, diags: &mut Diags, notes: &mut Notes) {
+    let mut gone = vec![false; rules.len()];
+    guard_pairs(rules, &mut gone, notes);
     let mut of: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, r) in rules.iter().enumerate() {
         of.entry(r.chain.as_str()).or_default().push(i);
@@ -202,11 +230,8 @@ pub(super) fn jumps(src: &str, rules: &mut Vec<IptRule>, diags: &mut Diags, note
         of,
         kinds: HashMap::new(),
     };
-    let mut gone = vec![false; rules.len()];
     // jumps read as a verdict, and the guard RETURN whose limit they take
     let mut verdicts: Vec<(usize, Target, Option<usize>)> = Vec::new();
-    // jumps to a guard of some of their packets, and the condition they keep
-    let mut narrowed: Vec<(usize, super::cond::Cond)> = Vec::new();
     for (i, r) in rules.iter().enumerate() {
         let Target::Jump(c) = &r.target else {
             continue;
@@ -225,19 +250,7 @@ pub(super) fn jumps(src: &str, rules: &mut Vec<IptRule>, diags: &mut Diags, note
                 }
                 verdicts.push((i, t, None));
             }
-            (Kind::Guard(ret, _, t, true), None) => {
-                // the jump's packets that the RETURN matches: the others come back at once
-                match r.cond.and(&cx.rules[ret].cond) {
-                    Some(c) => narrowed.push((i, c)),
-                    None => {
-                        gone[i] = true;
-                        notes.push(format!("line {}: `{text}` is left out: chain {c} guards only packets it never sends there", r.line));
-                        continue;
-                    }
-                }
-                verdicts.push((i, t, Some(ret)));
-            }
-            (Kind::Guard(ret, logs, t, false), None)
+            (Kind::Guard(ret, logs, t), None)
                 if super::extra::covers(&cx.rules[ret].cond, &r.cond) =>
             {
                 for l in logs {
@@ -282,9 +295,6 @@ pub(super) fn jumps(src: &str, rules: &mut Vec<IptRule>, diags: &mut Diags, note
     let mut late: Vec<usize> = (0..rules.len())
         .filter(|&i| rules[i].target == Target::Return)
         .collect();
-    for (i, c) in narrowed {
-        rules[i].cond = c;
-    }
     for (i, t, guard) in verdicts {
         // a guard: what exceeds the RETURN's rate gets the verdict, the rest goes on (as a
         // `--hashlimit-above` rule: `above.rs`)
