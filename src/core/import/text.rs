@@ -102,11 +102,11 @@ pub(super) fn policy_text(
     t
 }
 
-/// An input section that accepts every packet: no baseline, one stateless allow from
-/// anywhere (enforce mode, for the sake of a forward or output section that drops).
 /// The name of the one allow of an INPUT that accepts everything.
 pub(super) const ACCEPT_ALL: &str = "everything";
 
+/// An input section that accepts every packet: no baseline, one stateless allow from
+/// anywhere (enforce mode, for the sake of a forward or output section that drops).
 fn accept_all(t: &mut String) {
     let _ = writeln!(t, "[baseline]  # INPUT accepts everything");
     for key in ["established", "invalid", "loopback", "icmp", "icmpv6"] {
