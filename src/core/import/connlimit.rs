@@ -51,7 +51,7 @@ pub(super) struct ConnOpts {
     /// network
     pub(super) prefix: Option<u8>,
     /// what the mapping refuses: `--connlimit-upto`, `! --connlimit-above`,
-    /// `--connlimit-daddr`, a mask shorter than an address
+    /// `--connlimit-daddr`, a mask longer than an address
     pub(super) other: Vec<String>,
 }
 
@@ -95,16 +95,18 @@ impl Parser<'_> {
             ("--connlimit-mask", false) if v == full => {}
             ("--connlimit-mask", false) if v == "0" => c.all = true,
             ("--connlimit-mask", false)
-                if v
-                    .parse::<u8>()
+                if v.parse::<u8>()
                     .is_ok_and(|n| n >= 1 && full.parse::<u8>().is_ok_and(|f| n < f)) =>
             {
                 c.prefix = v.parse().ok();
             }
             ("--connlimit-mask", false) => c.other.push(format!(
-                "`--connlimit-mask {v}` (a count per network of /{v}, where statewall counts per address)"
+                "`--connlimit-mask {v}` (no prefix length of an address of this family)"
             )),
-            _ => c.other.push(format!("`{}{o} {v}`", if neg.is_some() { "! " } else { "" })),
+            _ => c.other.push(format!(
+                "`{}{o} {v}`",
+                if neg.is_some() { "! " } else { "" }
+            )),
         }
         Some(Some(i + 2))
     }
