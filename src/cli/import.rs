@@ -9,5 +9,7 @@ use super::{Ctx, load, out};
 pub fn run(cx: &Ctx, file: &Path) -> Result<(), CliError> {
     let src = load::read_iptables(file, load::IMPORT_MAX, "an iptables-save file")?;
     let i = load::imported(file, &src, &cx.import)?;
+    let plan = crate::core::compile::compile(&i.policy, &cx.table);
+    load::fits_the_kernel(&plan, Some((file, &i.toml)))?;
     out(&i.toml)
 }

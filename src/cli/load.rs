@@ -347,9 +347,71 @@ pub fn imported(path: &Path, src: &str, opts: &ImportOpts) -> Result<import::Imp
     }
 }
 
+/// Every rule of `plan` within the kernel's 128 expressions, or an error naming each that
+/// is not (its entry and policy line): the kernel refuses the whole batch for one
+/// (EINVAL), so `check`, `plan` and `apply` say so before anything is sent. `from`, for an
+/// imported file: the iptables-save line each entry came from, read from the policy's
+/// comments.
+pub fn fits_the_kernel(
+    plan: &crate::core::plan::Plan,
+    from: Option<(&Path, &str)>,
+) -> Result<(), CliError> {
+    let over = crate::codec::encode::overlong_rules(plan);
+    if over.is_empty() {
+        return Ok(());
+    }
+    let max = crate::codec::encode::RULE_EXPRS_MAX;
+    let mut msg = String::new();
+    for (what, n) in &over {
+        // an imported file's: the iptables-save line, not the generated policy's
+        let what = match from.and_then(|(path, toml)| Some((path, entry_origin(toml, what)?))) {
+            Some((path, l)) => format!(
+                "{} (from {}:{l})",
+                what.split(" (policy line").next().unwrap_or(what),
+                path.display()
+            ),
+            None => what.clone(),
+        };
+        msg.push_str(&format!(
+            "{what} has {n} expressions, more than the {max} the kernel takes in one rule\n"
+        ));
+    }
+    msg.push_str("  = help: every `except_from`/`except_to` network (and every other exception) is a match of its own in the entry's rule, four or five expressions each: write fewer, wider exceptions, or split the entry so that each rule excepts fewer; nothing was sent to the kernel");
+    Err(CliError::invalid(msg))
+}
+
+/// The iptables-save line an imported entry came from: the `# from line N:` comment above
+/// `name = "ENTRY"` in the imported policy, for the entry a rule's description names.
+fn entry_origin(toml: &str, what: &str) -> Option<u32> {
+    let name = what.split("(entry `").nth(1)?.split('`').next()?;
+    let at = toml.find(&format!("\nname = \"{name}\"\n"))?;
+    // the comments right above the entry's table header
+    let line = toml[..at]
+        .lines()
+        .rev()
+        .skip(1)
+        .take_while(|l| l.starts_with('#'))
+        .find(|l| l.starts_with("# from line "))?;
+    line.trim_start_matches("# from line ")
+        .split(':')
+        .next()?
+        .parse()
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_imported_entry_is_found_by_the_line_it_came_from() {
+        let toml = "mode = \"enforce\"\n\n# via line 7: -A INPUT -j NEG\n# from line 39: -A NEG -j ACCEPT\n[[allow]]\nname = \"state-new\"\nstate = [\"new\"]\n\n[[allow]]\nname = \"ssh\"\n";
+        let what = |e: &str| format!("rule 4 of chain input (entry `{e}`) (policy line 6)");
+        assert_eq!(entry_origin(toml, &what("state-new")), Some(39));
+        // an entry with no `# from line` above it (statewall's own), or none of that name
+        assert_eq!(entry_origin(toml, &what("ssh")), None);
+        assert_eq!(entry_origin(toml, &what("web")), None);
+    }
 
     #[test]
     fn only_regular_files_within_the_limit_are_read() {

@@ -22,6 +22,7 @@ pub fn run(
         &compile::with_mode(loaded.validated.policy, audit),
         &cx.table,
     );
+    load::fits_the_kernel(&plan, None)?;
     let mut s = render::script(&plan);
     if no_live {
         return out(&s);

@@ -57,6 +57,51 @@ impl EncodedBatch {
     pub fn op(&self, seq: u32) -> Option<&Op> {
         self.ops.iter().find(|o| o.seq == seq)
     }
+
+    /// The rules of the batch with more expressions than the kernel takes in one rule
+    /// ([`RULE_EXPRS_MAX`]): what each stands for (its entry and policy line) and how many
+    /// it has. The kernel refuses the whole batch for one (EINVAL), so a policy is checked
+    /// before anything is sent.
+    pub fn overlong_rules(&self) -> Vec<(String, usize)> {
+        let rule_ty = (NFNL_SUBSYS_NFTABLES << 8) | super::nft::NFT_MSG_NEWRULE;
+        wire::messages(&self.bytes)
+            .filter(|(h, _)| h.ty != NFNL_MSG_BATCH_BEGIN && h.ty != NFNL_MSG_BATCH_END)
+            .zip(&self.ops)
+            .filter(|((h, _), _)| h.ty == rule_ty)
+            .filter_map(|((_, m), op)| {
+                let body = m.get(super::nft::NLMSG_HDRLEN + super::nft::NFGENMSG_LEN..)?;
+                let exprs = wire::attrs(body)
+                    .find(|(ty, _)| *ty == super::nft::NFTA_RULE_EXPRESSIONS)
+                    .map_or(0, |(_, list)| wire::attrs(list).count());
+                (exprs > RULE_EXPRS_MAX).then(|| (op.what.clone(), exprs))
+            })
+            .collect()
+    }
+}
+
+/// The most expressions the kernel takes in one rule (`NFT_RULE_MAXEXPRS`).
+pub const RULE_EXPRS_MAX: usize = 128;
+
+/// The rules of `plan` with more expressions than the kernel takes in one rule
+/// ([`EncodedBatch::overlong_rules`]), encoded without the sets' elements (which only their
+/// own messages carry), so that checking a policy of 100,000 sources costs its rules alone.
+pub fn overlong_rules(plan: &Plan) -> Vec<(String, usize)> {
+    let light = Plan {
+        table: plan.table.clone(),
+        mode: plan.mode,
+        sets: plan
+            .sets
+            .iter()
+            .map(|s| plan::Set {
+                name: s.name.clone(),
+                kind: s.kind,
+                elements: Vec::new(),
+                timeout: s.timeout,
+            })
+            .collect(),
+        chains: plan.chains.clone(),
+    };
+    encode(&light, None, None).overlong_rules()
 }
 
 /// A userdata blob holding one comment TLV (type, length incl. NUL, bytes, NUL).

@@ -341,6 +341,55 @@ fn drift_is_reported_when_the_table_changes_outside_statewall() {
     );
 }
 
+/// An allow excepting `n` IPv4 sources: its rule has four expressions per exception.
+fn excepting(n: u8) -> String {
+    let list: Vec<String> = (1..=n).map(|i| format!("\"10.0.0.{i}\"")).collect();
+    format!(
+        "[[allow]]\nname = \"all-but\"\nexcept_from = [{}]\n",
+        list.join(", ")
+    )
+}
+
+/// The kernel takes at most 128 expressions in one rule, and refuses the whole batch for
+/// one more (EINVAL): the plan of an allow excepting 31 sources (129) is refused when sent
+/// as it is, and 30 (125) commit. statewall counts the same: `check` and `apply` refuse the
+/// 31 with the entry's policy line before anything is sent, and the 30 apply.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn a_rule_past_the_kernels_expression_limit_is_refused_before_it_is_sent() {
+    let ns = Netns::new("k-exprs");
+    let plan = |n| compile::compile(&policy::parse(&excepting(n)).0.unwrap(), "statewall");
+    let (over, within) = (plan(31), plan(30));
+    assert_eq!(encode::overlong_rules(&over).len(), 1);
+    assert!(encode::overlong_rules(&within).is_empty());
+    let (refused, accepted) = ns.run(|| {
+        let mut sock = Socket::open().expect("netlink socket");
+        let g = sock.generation().expect("generation");
+        let refused = sock.commit(&encode::encode(&over, Some(g), None));
+        let g = sock.generation().expect("generation");
+        let accepted = sock.commit(&encode::encode(&within, Some(g), None));
+        (refused, accepted)
+    });
+    assert!(
+        matches!(refused, Err(CommitError::Rejected { errno: 22, .. })),
+        "{refused:?}"
+    );
+    accepted.expect("30 exceptions commit");
+    let p = TempPolicy::new("k-exprs", &excepting(31));
+    let out = statewall(&ns, ["check", &p.path()]);
+    out.assert_code(1);
+    assert!(
+        out.stderr
+            .contains("(entry `all-but`) (policy line 2) has 129 expressions"),
+        "{out}"
+    );
+    let before = ruleset(&ns);
+    statewall(&ns, ["apply", &p.path()]).assert_code(1);
+    assert_eq!(ruleset(&ns), before, "nothing was sent");
+    let p = TempPolicy::new("k-exprs-30", &excepting(30));
+    statewall(&ns, ["apply", &p.path()]).assert_ok();
+}
+
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn a_concurrent_change_fails_the_commit_and_applies_nothing() {
