@@ -356,28 +356,76 @@ pub fn fits_the_kernel(
     plan: &crate::core::plan::Plan,
     from: Option<(&Path, &str)>,
 ) -> Result<(), CliError> {
+    fits_the_kernel_in(plan, from, None)
+}
+
+/// What every `except_*` costs in a rule, and what to do about a rule past the limit.
+const EXPRS_HELP: &str = "every `except_from`/`except_to` network (and every other exception) is a match of its own in the entry's rule, four or five expressions each: write fewer, wider exceptions, or split the entry so that each rule excepts fewer";
+
+/// [`fits_the_kernel`]; with `src`, the iptables-save file itself, an imported entry's rule
+/// is shown as an import's other problems are, at its line.
+pub fn fits_the_kernel_in(
+    plan: &crate::core::plan::Plan,
+    from: Option<(&Path, &str)>,
+    src: Option<&str>,
+) -> Result<(), CliError> {
     let over = crate::codec::encode::overlong_rules(plan);
     if over.is_empty() {
         return Ok(());
     }
     let max = crate::codec::encode::RULE_EXPRS_MAX;
     let mut msg = String::new();
+    let mut blocks = Vec::new();
     for (what, n) in &over {
         // an imported file's: the iptables-save line, not the generated policy's
-        let what = match from.and_then(|(path, toml)| Some((path, entry_origin(toml, what)?))) {
-            Some((path, l)) => format!(
-                "{} (from {}:{l})",
-                what.split(" (policy line").next().unwrap_or(what),
-                path.display()
-            ),
-            None => what.clone(),
-        };
-        msg.push_str(&format!(
-            "{what} has {n} expressions, more than the {max} the kernel takes in one rule\n"
-        ));
+        let origin = from.and_then(|(path, toml)| Some((path, entry_origin(toml, what)?)));
+        let rule = what.split(" (policy line").next().unwrap_or(what);
+        let said = format!("has {n} expressions, more than the {max} the kernel takes in one rule");
+        match (origin, src) {
+            (Some((path, l)), Some(src)) => {
+                let d =
+                    diag::Diagnostic::error(line_span(src, l), src, format!("the {rule} {said}"))
+                        .with_help(EXPRS_HELP);
+                blocks.push(d.render(&path.display().to_string(), src));
+            }
+            (Some((path, l)), None) => {
+                msg.push_str(&format!("{rule} (from {}:{l}) {said}\n", path.display()));
+            }
+            (None, _) => msg.push_str(&format!("{what} {said}\n")),
+        }
     }
-    msg.push_str("  = help: every `except_from`/`except_to` network (and every other exception) is a match of its own in the entry's rule, four or five expressions each: write fewer, wider exceptions, or split the entry so that each rule excepts fewer; nothing was sent to the kernel");
+    if let (Some((path, _)), true) = (from, !blocks.is_empty()) {
+        let n = blocks.len();
+        eprint_blocks(
+            blocks
+                .into_iter()
+                .enumerate()
+                .map(|(k, b)| if k > 0 { format!("\n{b}") } else { b }),
+        );
+        return Err(CliError::invalid(format!(
+            "{}: {} problem{} importing it; nothing was imported or sent to the kernel",
+            path.display(),
+            diag::thousands(n),
+            if n == 1 { "" } else { "s" }
+        )));
+    }
+    msg.push_str(&format!(
+        "  = help: {EXPRS_HELP}; nothing was sent to the kernel"
+    ));
     Err(CliError::invalid(msg))
+}
+
+/// The byte span of line `line` (from 1) of `src`, without its line end.
+fn line_span(src: &str, line: u32) -> std::ops::Range<usize> {
+    let mut off = 0;
+    for (k, l) in src.split_inclusive('\n').enumerate() {
+        if k + 1 == line as usize {
+            let t = l.trim_end_matches(['\n', '\r']);
+            return off..off + t.len();
+        }
+        off += l.len();
+    }
+    off..off
 }
 
 /// The iptables-save line an imported entry came from: the `# from line N:` comment above
