@@ -722,6 +722,37 @@ fn differential_ctstate_negated() {
     );
 }
 
+/// RETURNs of a source and a MAC, and of a MAC alone, before a DROP (`ok-mac-return.rules`):
+/// from the bound MAC only the bound address gets on to the accepts (the other one is
+/// dropped), from the other MAC both addresses, as through iptables-restore of the file.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_mac_return() {
+    for (i, mac) in ["02:00:00:00:00:0a", "02:00:00:00:00:0b"]
+        .into_iter()
+        .enumerate()
+    {
+        let tag = format!("d-macr{i}");
+        let pairs = [
+            pair_with_two_clients(&format!("{tag}-ipt")),
+            pair_with_two_clients(&format!("{tag}-sw")),
+        ];
+        for p in &pairs {
+            p.client
+                .exec(["ip", "link", "set", CLIENT_IF, "address", mac])
+                .assert_ok();
+        }
+        compare(
+            &tag,
+            "ok-mac-return.rules",
+            None,
+            &["--mirror-ipv6"],
+            &[22, 80, 443],
+            (&pairs[0], &pairs[1]),
+        );
+    }
+}
+
 /// `-m addrtype`: the same routing-table types as nft's `fib … type`.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]

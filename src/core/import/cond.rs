@@ -206,6 +206,16 @@ impl Cond {
                 pkt_type: Some(ALL_PKT_TYPES & !self.pkt_type?),
                 ..any
             }
+        } else if one(|c| c.mac = None) {
+            Cond {
+                not_macs: vec![self.mac?],
+                ..any
+            }
+        } else if self.not_macs.len() == 1 && one(|c| c.not_macs.clear()) {
+            Cond {
+                mac: Some(self.not_macs[0]),
+                ..any
+            }
         } else if self.patterns.len() == 1 && one(|c| c.patterns.clear()) {
             let (p, not) = self.patterns[0];
             Cond {
@@ -274,6 +284,12 @@ impl Cond {
         }
         for p in std::mem::take(&mut rest.patterns) {
             one(&|c| c.patterns = vec![p]);
+        }
+        if let Some(m) = rest.mac.take() {
+            one(&|c| c.mac = Some(m));
+        }
+        for m in std::mem::take(&mut rest.not_macs) {
+            one(&|c| c.not_macs = vec![m]);
         }
         (rest == any).then_some(out)
     }

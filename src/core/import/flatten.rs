@@ -344,7 +344,7 @@ impl Analyser<'_> {
             .negated()
             .filter(|_| r.extra.recent.is_none() && r.extra.connlimit.is_none());
         if neg.is_none() && r.extra.limit.is_none() {
-            self.error(r.span.clone(), "a RETURN with a condition statewall cannot turn around", "it skips the rest of the chain for some packets only; statewall gives the rules after it the exception of a RETURN that says one thing or several (`-s`, `-d`, `-i`, `-o` or their `!`, `-m addrtype`, `-m pkttype`, a connection state), and none of one that says anything else (`-p tcp --dport 22`: not tcp, or another port) or counts (`-m recent`): reorder the chain so that no such RETURN is needed");
+            self.error(r.span.clone(), "a RETURN with a condition statewall cannot turn around", "it skips the rest of the chain for some packets only; statewall gives the rules after it the exception of a RETURN that says one thing or several (`-s`, `-d`, `-i`, `-o` or their `!`, `-m addrtype`, `-m pkttype`, `-m mac`, a connection state), and none of one that says anything else (`-p tcp --dport 22`: not tcp, or another port) or counts (`-m recent`): reorder the chain so that no such RETURN is needed");
         }
         neg
     }
