@@ -59,11 +59,9 @@ pub(super) struct LimitOpts {
     /// `--hashlimit-name`: the kernel's table of buckets, shared by every rule of the name
     pub(super) name: Option<String>,
     /// the statewall meter of a name several rules share (`above::shared_hashlimits`), or
-    /// of the rule's line, which its entries share (`paths::share_limits`)
+    /// of the rule's line, which its entries share (`paths::share_limits`); a `-m limit`'s,
+    /// which has no name, is always its line's
     pub(super) shared: Option<String>,
-    /// `shared` is the rule's line: each network pair of a `-s a,b` list is a kernel rule of
-    /// its own, with a `-m limit` bucket of its own (`paths::part_meter`)
-    pub(super) by_line: bool,
 }
 
 impl LimitOpts {
@@ -73,7 +71,9 @@ impl LimitOpts {
     ///
     /// [`Flat::part`]: super::flatten::Flat::part
     pub(super) fn meter_key(&self, part: usize) -> String {
-        let own = self.by_line && self.hash_mode.is_none();
+        // a `-m limit`'s bucket is its kernel rule's: each network pair of a `-s a,b` list
+        // has its own (`paths::part_meter`); a hashlimit's is its name's table, one for all
+        let own = self.hash_mode.is_none();
         self.shared
             .as_deref()
             .map(|m| {

@@ -57,7 +57,6 @@ pub(super) fn share_limits(fam: Fam, rules: &mut [IptRule]) {
         // `line-N.2`): the rule keeps a bucket per entry rather than share a name with it
         let taken = names.iter().any(|n| n.starts_with(meter.as_str()));
         if decides && lim.shared.is_none() && !taken {
-            lim.by_line = true;
             lim.shared = Some(meter);
         }
     }
