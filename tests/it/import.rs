@@ -728,11 +728,18 @@ fn differential_ctstate_negated() {
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_mac_return() {
-    for (i, mac) in ["02:00:00:00:00:0a", "02:00:00:00:00:0b"]
-        .into_iter()
-        .enumerate()
-    {
-        let tag = format!("d-macr{i}");
+    from_macs(
+        "d-macr",
+        "ok-mac-return.rules",
+        &["02:00:00:00:00:0a", "02:00:00:00:00:0b"],
+    );
+}
+
+/// The differential of `file` (mirrored to IPv6, ports 22, 80, 443) with the client's
+/// frames carrying each MAC of `macs` in turn (`tag` and the MAC's index name the pairs).
+fn from_macs(tag: &str, file: &str, macs: &[&str]) {
+    for (i, mac) in macs.iter().enumerate() {
+        let tag = format!("{tag}{i}");
         let pairs = [
             pair_with_two_clients(&format!("{tag}-ipt")),
             pair_with_two_clients(&format!("{tag}-sw")),
@@ -744,7 +751,7 @@ fn differential_mac_return() {
         }
         compare(
             &tag,
-            "ok-mac-return.rules",
+            file,
             None,
             &["--mirror-ipv6"],
             &[22, 80, 443],
@@ -781,33 +788,15 @@ fn differential_pkttype() {
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_mac() {
-    for (i, mac) in [
-        "02:00:00:00:00:0a",
-        "02:00:00:00:00:0b",
-        "02:00:00:00:00:66",
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let tag = format!("d-mac{i}");
-        let pairs = [
-            pair_with_two_clients(&format!("{tag}-ipt")),
-            pair_with_two_clients(&format!("{tag}-sw")),
-        ];
-        for p in &pairs {
-            p.client
-                .exec(["ip", "link", "set", CLIENT_IF, "address", mac])
-                .assert_ok();
-        }
-        compare(
-            &tag,
-            "ok-mac.rules",
-            None,
-            &["--mirror-ipv6"],
-            &[22, 80, 443],
-            (&pairs[0], &pairs[1]),
-        );
-    }
+    from_macs(
+        "d-mac",
+        "ok-mac.rules",
+        &[
+            "02:00:00:00:00:0a",
+            "02:00:00:00:00:0b",
+            "02:00:00:00:00:66",
+        ],
+    );
 }
 
 /// `-m length` (and `!`): the probes' own lengths decide — an IPv4 SYN is 60 bytes, an IPv6
