@@ -362,7 +362,7 @@ impl Analyser<'_> {
         for (n, r) in &fed {
             if !checked_anywhere.contains(n.as_str()) {
                 let r = &self.rules[*r];
-                self.notes.push(format!("line {}: `{}` fills list {n}, which no rule of the file checks: the list decides nothing (only /proc/net/xt_recent shows it, to other tools), so the rule is a plain {} and the list is left out", r.line, shorten(&r.text, 80), if r.target == Target::Drop { "DROP" } else { "REJECT" }));
+                self.notes.push(format!("line {}: `{}` fills list {n}, which no rule of the file checks but a LOG, if any: the list decides nothing (only /proc/net/xt_recent shows it, to other tools), so the rule is a plain {} and the list is left out", r.line, shorten(&r.text, 80), if r.target == Target::Drop { "DROP" } else { "REJECT" }));
                 unchecked.insert(n.clone());
             } else if !checked.contains_key(n) {
                 let r = &self.rules[*r];
