@@ -29,7 +29,10 @@ pub fn run(
     // taken, not copied: a 100,000-line list is in it (nothing below reads it again)
     let policy = compile::with_mode(std::mem::take(&mut loaded.validated.policy), audit);
     let plan = compile::compile(&policy, &cx.table);
-    load::fits_the_kernel(&plan, None)?;
+    let imported = loaded
+        .iptables
+        .then_some((loaded.validated.text.as_str(), None));
+    load::fits_the_kernel(&plan, &loaded.path, imported)?;
     // its memory is what the rest allocates again (a command's pages cost as much to fault
     // in as the work on them)
     drop(policy);

@@ -10,6 +10,6 @@ pub fn run(cx: &Ctx, file: &Path) -> Result<(), CliError> {
     let src = load::read_iptables(file, load::IMPORT_MAX, "an iptables-save file")?;
     let i = load::imported(file, &src, &cx.import)?;
     let plan = crate::core::compile::compile(&i.policy, &cx.table);
-    load::fits_the_kernel_in(&plan, Some((file, &i.toml)), Some(&src))?;
+    load::fits_the_kernel(&plan, file, Some((&i.toml, Some(&src))))?;
     out(&i.toml)
 }

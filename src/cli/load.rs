@@ -348,53 +348,40 @@ pub fn imported(path: &Path, src: &str, opts: &ImportOpts) -> Result<import::Imp
 }
 
 /// Every rule of `plan` within the kernel's 128 expressions, or an error naming each that
-/// is not (its entry and policy line): the kernel refuses the whole batch for one
-/// (EINVAL), so `check`, `plan` and `apply` say so before anything is sent. `from`, for an
-/// imported file: the iptables-save line each entry came from, read from the policy's
-/// comments.
+/// is not: the kernel refuses the whole batch for one (EINVAL), so `check`, `plan`, `apply`
+/// and `import` say so before anything is sent. `path` is the input; `imported`, for an
+/// iptables-save file, the policy made of it (whose comments say the line each entry came
+/// from) and, for `import`, the file's text, to show each such rule at its line as the
+/// import's other problems are.
 pub fn fits_the_kernel(
     plan: &crate::core::plan::Plan,
-    from: Option<(&Path, &str)>,
-) -> Result<(), CliError> {
-    fits_the_kernel_in(plan, from, None)
-}
-
-/// What every `except_*` costs in a rule, and what to do about a rule past the limit.
-const EXPRS_HELP: &str = "every `except_from`/`except_to` network (and every other exception) is a match of its own in the entry's rule, four or five expressions each: write fewer, wider exceptions, or split the entry so that each rule excepts fewer";
-
-/// [`fits_the_kernel`]; with `src`, the iptables-save file itself, an imported entry's rule
-/// is shown as an import's other problems are, at its line.
-pub fn fits_the_kernel_in(
-    plan: &crate::core::plan::Plan,
-    from: Option<(&Path, &str)>,
-    src: Option<&str>,
+    path: &Path,
+    imported: Option<(&str, Option<&str>)>,
 ) -> Result<(), CliError> {
     let over = crate::codec::encode::overlong_rules(plan);
     if over.is_empty() {
         return Ok(());
     }
     let max = crate::codec::encode::RULE_EXPRS_MAX;
+    let input = path.display().to_string();
     let mut msg = String::new();
     let mut blocks = Vec::new();
     for (what, n) in &over {
-        // an imported file's: the iptables-save line, not the generated policy's
-        let origin = from.and_then(|(path, toml)| Some((path, entry_origin(toml, what)?)));
-        let rule = what.split(" (policy line").next().unwrap_or(what);
         let said = format!("has {n} expressions, more than the {max} the kernel takes in one rule");
-        match (origin, src) {
-            (Some((path, l)), Some(src)) => {
+        // an imported file's: the iptables-save line, not the generated policy's
+        let rule = what.split(" (policy line").next().unwrap_or(what);
+        match imported.and_then(|(toml, src)| Some((entry_origin(toml, what)?, src))) {
+            Some((l, Some(src))) => {
                 let d =
                     diag::Diagnostic::error(line_span(src, l), src, format!("the {rule} {said}"))
                         .with_help(EXPRS_HELP);
-                blocks.push(d.render(&path.display().to_string(), src));
+                blocks.push(d.render(&input, src));
             }
-            (Some((path, l)), None) => {
-                msg.push_str(&format!("{rule} (from {}:{l}) {said}\n", path.display()));
-            }
-            (None, _) => msg.push_str(&format!("{what} {said}\n")),
+            Some((l, None)) => msg.push_str(&format!("{input}:{l}: the {rule} {said}\n")),
+            None => msg.push_str(&format!("{input}: the {what} {said}\n")),
         }
     }
-    if let (Some((path, _)), true) = (from, !blocks.is_empty()) {
+    if !blocks.is_empty() {
         let n = blocks.len();
         eprint_blocks(
             blocks
@@ -403,8 +390,7 @@ pub fn fits_the_kernel_in(
                 .map(|(k, b)| if k > 0 { format!("\n{b}") } else { b }),
         );
         return Err(CliError::invalid(format!(
-            "{}: {} problem{} importing it; nothing was imported or sent to the kernel",
-            path.display(),
+            "{input}: {} problem{} importing it; nothing was imported or sent to the kernel",
             diag::thousands(n),
             if n == 1 { "" } else { "s" }
         )));
@@ -414,6 +400,9 @@ pub fn fits_the_kernel_in(
     ));
     Err(CliError::invalid(msg))
 }
+
+/// What every `except_*` costs in a rule, and what to do about a rule past the limit.
+const EXPRS_HELP: &str = "every `except_from`/`except_to` network (and every other exception) is a match of its own in the entry's rule, four or five expressions each: write fewer, wider exceptions, or split the entry so that each rule excepts fewer";
 
 /// The byte span of line `line` (from 1) of `src`, without its line end.
 fn line_span(src: &str, line: u32) -> std::ops::Range<usize> {

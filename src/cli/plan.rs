@@ -22,7 +22,10 @@ pub fn run(
         &compile::with_mode(loaded.validated.policy, audit),
         &cx.table,
     );
-    load::fits_the_kernel(&plan, None)?;
+    let imported = loaded
+        .iptables
+        .then_some((loaded.validated.text.as_str(), None));
+    load::fits_the_kernel(&plan, &loaded.path, imported)?;
     let mut s = render::script(&plan);
     if no_live {
         return out(&s);
