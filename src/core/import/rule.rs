@@ -841,7 +841,9 @@ impl Parser<'_> {
                 "statewall decides a packet by what it is, never by chance or by count: a rule that takes a random share of packets (or every Nth one) has no equivalent"
             }
             "policy" => "statewall does not match IPsec policies (`meta secpath`)",
-            "physdev" => "statewall does not match bridge ports (`meta ibrname`/`obrname`)",
+            "physdev" => {
+                "statewall's table is an inet one, and the kernel's physdev match serves ip and ip6 tables only (nf_tables has no bridge-port match there): match the bridge itself with `iif`/`oif`, or filter bridged traffic in a bridge table"
+            }
             _ => "statewall's policy model cannot express this match",
         };
         self.err(v.span.clone(), format!("match module `-m {other}`"), why);
