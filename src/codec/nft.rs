@@ -344,7 +344,11 @@ numbers! {
 
     // enum nft_ct_keys
     NFT_CT_STATE: u32 = 0;
+    NFT_CT_STATUS: u32 = 2;
     NFT_CT_PROTO_DST: u32 = 12;
+
+    // linux/netfilter/nf_conntrack_common.h: the status bit `ct status dnat` tests
+    IPS_DST_NAT: u32 = 0x20;
 
     // enum nft_fib_attributes
     NFTA_FIB_DREG: u16 = 1;
@@ -431,7 +435,7 @@ mod uapi_check {
     use super::ALL;
 
     /// The headers `nft.rs` takes its numbers from.
-    const HEADERS: [&str; 10] = [
+    const HEADERS: [&str; 11] = [
         "linux/netlink.h",
         "linux/if_packet.h",
         "linux/if_arp.h",
@@ -440,6 +444,7 @@ mod uapi_check {
         "linux/netfilter/nfnetlink.h",
         "linux/netfilter/nf_tables.h",
         "linux/netfilter/nf_conntrack_tuple_common.h",
+        "linux/netfilter/nf_conntrack_common.h",
         "linux/netfilter/nf_tables_compat.h",
         "linux/netfilter/xt_string.h",
     ];

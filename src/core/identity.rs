@@ -250,6 +250,9 @@ fn a_match(h: &mut Fnv, m: &Match) {
             h.tag(30);
             ports(h, r);
         }
+        Match::CtDnat => {
+            h.tag(46);
+        }
         Match::AddrType { .. }
         | Match::PktType { .. }
         | Match::RtType { .. }

@@ -183,6 +183,7 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         Match::Mark { value, not, .. } => (value == 0) != not,
         // nothing DNAT'ed the lint's packets: their original port is their port
         Match::CtOrigDport(r) => p.dport.is_some_and(|d| r.lo <= d && d <= r.hi),
+        Match::CtDnat => false,
         // every interface but one: the lint's packets arrive on loopback (by index) or on
         // an interface whose name is unknown, taken to be another one
         Match::IfNot {

@@ -322,11 +322,12 @@ pub struct More {
     pub icmpv6: Vec<(u8, Option<u8>)>,
     /// `tcp_flags`: (mask, value) pairs, each one rule (`tcp flags value / mask`)
     pub tcp_flags: Vec<(u8, u8)>,
-    /// `published`: (protocol, original destination ports) of connections the kernel
-    /// DNAT'ed (`ct original proto-dst`): ports a container runtime publishes
+    /// `published`: (protocol, original destination ports) of DNAT'ed connections (`ct
+    /// original proto-dst`); `dnat`: only those, to any port (`ct status dnat`)
     pub published: Vec<(u8, PortRange)>,
+    pub dnat: bool,
     /// `except_tcp`, `except_udp`: destination ports the entry does not match (`th dport !=
-    /// 80`, one `!=` per port or range); alone they name their protocol (every port but these)
+    /// 80`, one each); alone they name their protocol (every port but these)
     pub except_tcp: Vec<PortRange>,
     pub except_udp: Vec<PortRange>,
     /// `except_tcp_sport`, `except_udp_sport`: source ports the entry does not match

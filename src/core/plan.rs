@@ -223,6 +223,8 @@ pub enum Match {
     /// `ct original proto-dst <range>`: the destination port a connection had before the
     /// kernel DNAT'ed it (needs an `L4Proto` before it)
     CtOrigDport(PortRange),
+    /// `ct status dnat`: the kernel DNAT'ed the packet's connection (an entry's `dnat`)
+    CtDnat,
     /// `iifname != "lo"` / `oifname != "eth*"` (`out`): every interface but this name, or
     /// (`wild`) but those whose name starts with these bytes (an entry's `except_iif`/`except_oif`)
     IfNot {
@@ -775,6 +777,7 @@ impl Rule {
                         | Match::CtCount { .. }
                         | Match::ConnMeter { .. }
                         | Match::CtOrigDport(_)
+                        | Match::CtDnat
                         | Match::AddrType { .. }
                         | Match::PktType { .. }
                         | Match::RtType { .. }

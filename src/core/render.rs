@@ -320,6 +320,7 @@ fn single(m: Match) -> String {
             format!("add @? {{ {} ct count over {max} }}", meter_key(v6, prefix))
         }
         Match::CtOrigDport(r) => format!("ct original proto-dst {r}"),
+        Match::CtDnat => "ct status dnat".to_string(),
         Match::AddrType { dst, ty, not } => format!(
             "fib {} type {}{}",
             if dst { "daddr" } else { "saddr" },

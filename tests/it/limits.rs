@@ -466,6 +466,24 @@ fn a_port_published_by_a_docker_like_dnat_is_reachable_only_from_the_sources_all
     let st = status_json(&t.fw);
     assert_eq!(counted(&st, "web", "accept"), 1, "{st}");
     assert_eq!(st["drift"], false, "{st}");
+    // every DNAT'ed connection (`dnat`, iptables' `--ctstate DNAT`), whatever its port: the
+    // published port gets through, the backend's own port (nothing DNAT'ed it) does not
+    let any_port = TempPolicy::new(
+        "l-dock",
+        "[forward]\nfinal = \"drop\"\n\n[[forward.allow]]\nname = \"forwards\"\ndnat = true\n",
+    );
+    statewall(&t.fw, ["apply", &any_port.path()]).assert_ok();
+    assert_eq!(
+        probe_tcp(&t.client, published, PROBE_TIMEOUT),
+        Probe::Connected
+    );
+    assert_eq!(
+        probe_tcp(&t.client, addr(BACKEND, 80), short),
+        Probe::TimedOut
+    );
+    let st = status_json(&t.fw);
+    assert_eq!(counted(&st, "forwards", "accept"), 1, "{st}");
+    assert_eq!(st["drift"], false, "{st}");
     statewall(&t.fw, ["remove"]).assert_ok();
     assert_eq!(
         nat_table(&t.fw, false),

@@ -26,6 +26,7 @@
 //! | `meter` | `Meter`, `FeedLive` | `update @meter4_ssh { ip saddr limit rate over 12/minute }`, `update @ip4_trap { ip saddr }`, `delete @ip4_knock { ip saddr }` |
 //! | `connlimit` | `CtCount`, `ConnMeter` | `ct count over 3`, `add @conn4_ssh { ip saddr ct count over 3 }` |
 //! | `ctorig` | `CtOrigDport` | `ct original proto-dst 8080` |
+//! | `ctstatus` | `CtDnat` | `ct status dnat` |
 //! | `fib` | `AddrType` | `fib daddr type local`, `fib saddr type != broadcast` |
 //! | `pkttype` | `PktType` | `meta pkttype broadcast`, `meta pkttype != multicast` |
 //! | `exthdr` | `RtType`, `TcpOption`, `TcpMss` | `rt type 0`, `rt type != 2`, `tcp option 64 exists`, `tcp option maxseg missing`, `tcp option maxseg size != 536-65535` |
@@ -56,6 +57,7 @@ mod connlimit;
 mod counter;
 mod ct_state;
 mod ctorig;
+mod ctstatus;
 mod daddr;
 mod dport;
 mod ether;
@@ -271,6 +273,10 @@ fn encode_match(
             placeholder(out, own, ctorig::encode_load);
             ctorig::encode_cmp(out, ports);
         }
+        Match::CtDnat => {
+            placeholder(out, own, ctstatus::encode_load);
+            ctstatus::encode_cmp(out);
+        }
         Match::AddrType { dst, ty, not } => {
             placeholder(out, own, |l| fib::encode_load(l, dst));
             fib::encode_cmp(out, ty, not);
@@ -394,6 +400,7 @@ impl<'a> At<'a> {
 const DECODERS: &[fn(&At) -> Decoding] = &[
     ct_state::decode,
     ctorig::decode,
+    ctstatus::decode,
     fib::decode,
     pkttype::decode,
     exthdr::decode,

@@ -29,6 +29,7 @@ pub(super) fn variants(m: &More, families: Vec<Vec<Match>>, protos: &[u8]) -> Ve
         owner_matches(m, false),
         owner_matches(m, true),
         crate::core::mark::mark_matches(m),
+        dnat_matches(m),
     ];
     let mut out = Vec::new();
     for fam in families {
@@ -43,6 +44,11 @@ pub(super) fn variants(m: &More, families: Vec<Vec<Match>>, protos: &[u8]) -> Ve
         out.extend(these);
     }
     out
+}
+
+/// `dnat`: `ct status dnat` in every rule of the entry; `[[]]` without it.
+fn dnat_matches(m: &More) -> Vec<Vec<Match>> {
+    vec![if m.dnat { vec![Match::CtDnat] } else { vec![] }]
 }
 
 /// The socket owner's matches of an entry's rules (`gid`: the group's): one variant per

@@ -1,5 +1,6 @@
 //! The keys of rate limits and logging: an entry's `limit` and `log`, a section's
-//! `log_final`, and `published` (the original destination ports of DNAT'ed connections).
+//! `log_final`, `published` (the original destination ports of DNAT'ed connections) and
+//! `dnat` (only DNAT'ed connections, whatever their ports).
 //!
 //! ```toml
 //! limit = "6/30s"                        # one bucket per family for the entry; what exceeds is dropped
@@ -344,6 +345,27 @@ impl Checker<'_> {
                     )),
                 );
                 None
+            }
+        }
+    }
+
+    /// `dnat = true`: the entry matches only connections the kernel DNAT'ed (a port forward,
+    /// a container's published port), to any port. `false` is refused: it would read as
+    /// "connections nobody DNAT'ed", which statewall does not match.
+    pub(super) fn dnat(&mut self, value: &Spanned<DeValue<'_>>) -> bool {
+        match value.get_ref() {
+            DeValue::Boolean(true) => true,
+            other => {
+                let found = match other {
+                    DeValue::Boolean(_) => "false".to_string(),
+                    o => type_name(o).to_string(),
+                };
+                self.error(
+                    value.span(),
+                    format!("expected true for `dnat`, found {found}"),
+                    Some("write dnat = true for the connections the kernel DNAT'ed (iptables' `--ctstate DNAT`), or leave the key out for every connection".into()),
+                );
+                false
             }
         }
     }
