@@ -385,6 +385,59 @@ fn drops_and_rejects_are_logged_at_the_rate_asked_and_the_verdict_is_not_limited
     );
 }
 
+/// What Docker does for `-p 8080:80`: DNAT in an iptables-nft nat table of `fw` (the test
+/// builds it with iptables, an oracle tool; statewall never touches it).
+fn publish_8080(fw: &Netns) {
+    fw.exec([
+        "iptables",
+        "-t",
+        "nat",
+        "-A",
+        "PREROUTING",
+        "-p",
+        "tcp",
+        "--dport",
+        "8080",
+        "-j",
+        "DNAT",
+        "--to-destination",
+        &format!("{BACKEND}:80"),
+    ])
+    .assert_ok();
+}
+
+/// An imported `--ctstate DNAT` accept (`ok-ctstate-dnat.rules`, an OpenWrt zone's port
+/// forwards) against iptables-restore of the same file, each behind the same DNAT: the
+/// published port gets through to the backend in both, the backend's own port (nothing
+/// DNAT'ed it) meets the zone's REJECT in both.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn an_imported_ctstate_dnat_accept_lets_through_what_iptables_lets_through() {
+    let file = crate::support::repo_path("tests/data/import/ok-ctstate-dnat.rules");
+    let file = file.to_str().unwrap();
+    let answers = |t: &crate::support::routed::Trio| {
+        let short = Duration::from_millis(500);
+        [
+            probe_tcp(&t.client, addr(FW_FRONT, 8080), PROBE_TIMEOUT),
+            probe_tcp(&t.client, addr(BACKEND, 80), short),
+        ]
+    };
+    let oracle = trio("l-dnat-ipt");
+    let _b1 = listen_tcp(&oracle.backend, &[80]);
+    publish_8080(&oracle.fw);
+    oracle.fw.exec(["iptables-restore", file]).assert_ok();
+    let ours = trio("l-dnat-sw");
+    let _b2 = listen_tcp(&ours.backend, &[80]);
+    publish_8080(&ours.fw);
+    statewall(&ours.fw, ["apply", "--force", "--mirror-ipv6", file]).assert_ok();
+    let want = answers(&oracle);
+    assert_eq!(want, [Probe::Connected, Probe::Refused], "iptables itself");
+    assert_eq!(answers(&ours), want);
+    let st = status_json(&ours.fw);
+    assert_eq!(counted(&st, "Accept-port-forwards", "accept"), 1, "{st}");
+    assert_eq!(st["drift"], false, "{st}");
+}
+
 /// `iptables-save -t nat` in `ns`, without its comment lines (they carry a date); with
 /// `counters = false` also without the chains' packet counters.
 fn nat_table(ns: &Netns, counters: bool) -> String {
@@ -407,24 +460,7 @@ fn nat_table(ns: &Netns, counters: bool) -> String {
 fn a_port_published_by_a_docker_like_dnat_is_reachable_only_from_the_sources_allowed() {
     let t = trio("l-dock");
     let _backend = listen_tcp(&t.backend, &[80]);
-    // what Docker does for `-p 8080:80`: DNAT in an iptables-nft nat table (the test builds
-    // it with iptables, an oracle tool; statewall never touches it)
-    t.fw.exec([
-        "iptables",
-        "-t",
-        "nat",
-        "-A",
-        "PREROUTING",
-        "-p",
-        "tcp",
-        "--dport",
-        "8080",
-        "-j",
-        "DNAT",
-        "--to-destination",
-        "198.51.100.2:80",
-    ])
-    .assert_ok();
+    publish_8080(&t.fw);
     let published = addr(FW_FRONT, 8080);
     assert_eq!(
         probe_tcp(&t.client, published, PROBE_TIMEOUT),

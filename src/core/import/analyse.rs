@@ -335,7 +335,7 @@ pub(super) fn analyse(
 fn fragments(src: &str, rules: &mut [IptRule], diags: &mut Diags, notes: &mut Notes) {
     let tracked = rules
         .iter()
-        .any(|r| r.cond.states.is_some() || r.cond.orig_dports.is_some());
+        .any(|r| r.cond.states.is_some() || r.cond.dnat || r.cond.orig_dports.is_some());
     for r in rules.iter_mut() {
         let Some(first_not) = r.fragment else {
             continue;

@@ -737,7 +737,10 @@ impl Analyser<'_> {
                     // without an established rule the allow keeps its states (`state`);
                     // with one, it matches NEW connections, whatever states it named
                     if found.established.is_some() {
-                        if f.cond.states.is_none() && stateless.last() != Some(&r.line) {
+                        if f.cond.states.is_none()
+                            && !f.cond.dnat
+                            && stateless.last() != Some(&r.line)
+                        {
                             stateless.push(r.line);
                         }
                         f.cond.states = None;

@@ -23,6 +23,9 @@ pub(super) struct Cond {
     /// `! --dport`, `! --sport` (and multiport's `! --dports`): ports the rule does not match
     pub(super) not_ports: Vec<PortRange>,
     pub(super) not_sports: Vec<PortRange>,
+    /// `-m conntrack --ctstate DNAT`: the kernel DNAT'ed the packet's connection (its state
+    /// is NEW, ESTABLISHED or RELATED, whatever `states` says; never kept apart)
+    pub(super) dnat: bool,
     /// `-m conntrack --ctorigdstport`: the connection's destination port before DNAT
     pub(super) orig_dports: Option<Vec<PortRange>>,
     /// ICMP (or ICMPv6, by `proto`) type, and code
@@ -381,6 +384,7 @@ impl Cond {
             sports,
             not_ports: joined(&self.not_ports, &o.not_ports),
             not_sports: joined(&self.not_sports, &o.not_sports),
+            dnat: self.dnat || o.dnat,
             orig_dports,
             // a type excepted beside the one type matched says nothing more
             not_icmp: if icmp.is_some() {

@@ -172,6 +172,7 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
     {
         m.state = c.states.map(CtStates);
     }
+    m.dnat = c.dnat;
     match c.proto {
         // `--ctorigdstport` (alone with its protocol: `rule.rs`) is `published`
         Some(p @ (6 | 17)) if c.orig_dports.is_some() => {

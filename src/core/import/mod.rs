@@ -30,6 +30,7 @@ mod classify;
 mod cond;
 mod connlimit;
 mod contains;
+mod ctstate;
 mod entries;
 mod exthdr;
 mod extra;

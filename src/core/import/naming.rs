@@ -177,7 +177,7 @@ fn more_name(e: &Entry) -> Option<String> {
         let proto = if *p == 6 { "tcp" } else { "udp" };
         return Some(format!("published-{proto}-{r}"));
     }
-    None
+    m.dnat.then(|| "dnat".to_string())
 }
 
 /// Unique names, none of them one of statewall's own (a comment may say "final") or a place

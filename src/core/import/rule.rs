@@ -664,13 +664,7 @@ impl Parser<'_> {
                 let Some(v) = self.value(toks, i) else {
                     return Some(None);
                 };
-                // `!`: the packets of every other state (none of the named bits in theirs)
-                let bits = self.states(&v);
-                let not = super::values::ALL_STATES & !bits;
-                if not == 0 {
-                    refuse_neg(self, "connection state");
-                }
-                d.cond.states = Some(if neg.is_some() { not } else { bits });
+                self.state_option(&mut d.cond, t, &v, neg.clone());
             }
             _ => return None,
         }
@@ -962,19 +956,6 @@ impl Parser<'_> {
             );
         }
         Some(i + 3)
-    }
-
-    /// `--state STATE[,STATE…]` as conntrack state bits (in any case, as iptables reads them:
-    /// `New` is NEW).
-    fn states(&mut self, v: &Tok) -> u32 {
-        let mut bits = 0;
-        for s in v.text.split(',') {
-            match super::values::state_bit(s) {
-                Ok(b) => bits |= b,
-                Err(help) => self.err(v.span.clone(), format!("connection state `{s}`"), help),
-            }
-        }
-        bits
     }
 
     /// `--reject-with WITH` on a rule with `target`: the reject kind it makes.

@@ -322,6 +322,7 @@ fn says_where(e: &Entry) -> bool {
         || crate::core::header::has_length(m)
         || crate::core::header::has_ttl(m)
         || crate::core::payload::has_contains(m)
+        || m.dnat
         || crate::core::mark::has_mark(m)
 }
 
@@ -464,6 +465,9 @@ fn more(t: &mut String, e: &Entry) {
         if !list.is_empty() {
             let _ = writeln!(t, "{key} = {}", port_list(&list));
         }
+    }
+    if m.dnat {
+        let _ = writeln!(t, "dnat = true");
     }
     if let Some(st) = m.state {
         let l: Vec<String> = st.names().iter().map(|n| format!("\"{n}\"")).collect();

@@ -311,8 +311,12 @@ pub(super) const ALL_STATES: u32 = CtStates::NEW
     | CtStates::INVALID
     | CtStates::UNTRACKED;
 
-/// One state of `--state`/`--ctstate` (any case, as iptables reads them) as its bit, or Err
-/// with what to write instead.
+/// `--ctstate DNAT` among the state bits: not a state but the connection's status (the
+/// kernel DNAT'ed it), a bit clear of every `CtStates` one.
+pub(super) const DNAT_STATUS: u32 = 1 << 16;
+
+/// One state of `--state`/`--ctstate` (any case, as iptables reads them) as its bit
+/// ([`DNAT_STATUS`] for DNAT), or Err with what to write instead.
 pub(super) fn state_bit(s: &str) -> Result<u32, &'static str> {
     match s.to_ascii_uppercase().as_str() {
         "NEW" => Ok(CtStates::NEW),
@@ -320,8 +324,9 @@ pub(super) fn state_bit(s: &str) -> Result<u32, &'static str> {
         "RELATED" => Ok(CtStates::RELATED),
         "INVALID" => Ok(CtStates::INVALID),
         "UNTRACKED" => Ok(CtStates::UNTRACKED),
-        "SNAT" | "DNAT" => Err(
-            "`--ctstate SNAT` and `DNAT` say that the kernel translated the connection's source or destination address (a status of the connection, not a state of its packets), which statewall does not match; the states it reads are NEW, ESTABLISHED, RELATED, INVALID and UNTRACKED (a forward entry's `published` matches the ports of DNAT'ed connections)",
+        "DNAT" => Ok(DNAT_STATUS),
+        "SNAT" => Err(
+            "`--ctstate SNAT` says that the kernel translated the connection's source address (a status of the connection, not a state of its packets), which statewall does not match; the states it reads are NEW, ESTABLISHED, RELATED, INVALID and UNTRACKED, and `--ctstate DNAT` alone (`dnat = true`)",
         ),
         _ => Err("the states are NEW, ESTABLISHED, RELATED, INVALID, UNTRACKED"),
     }
@@ -446,10 +451,12 @@ mod tests {
         assert_eq!(state_bit("Established"), Ok(CtStates::ESTABLISHED));
         assert_eq!(state_bit("untracked"), Ok(CtStates::UNTRACKED));
         assert!(
-            state_bit("DNAT")
+            state_bit("SNAT")
                 .unwrap_err()
                 .contains("status of the connection")
         );
+        assert_eq!(state_bit("dnat"), Ok(DNAT_STATUS));
+        assert_eq!(DNAT_STATUS & ALL_STATES, 0);
         assert!(state_bit("NEWW").unwrap_err().starts_with("the states are"));
         let others = CtStates::ESTABLISHED | CtStates::RELATED | CtStates::UNTRACKED;
         assert_eq!(ALL_STATES & !(CtStates::NEW | CtStates::INVALID), others);

@@ -1,0 +1,66 @@
+//! `-m state --state` and `-m conntrack --ctstate`: the connection states a rule matches,
+//! and `--ctstate DNAT` (a status of the connection: the kernel DNAT'ed it), which becomes
+//! an entry's `dnat`.
+
+use std::ops::Range;
+
+use super::cond::Cond;
+use super::lex::Tok;
+use super::lines::Parser;
+use super::values::{ALL_STATES, DNAT_STATUS};
+
+impl Parser<'_> {
+    /// `t` (`--state`, `--ctstate`) with its value `v`, `neg` where its `!` is, into the
+    /// rule's condition.
+    pub(super) fn state_option(
+        &mut self,
+        cond: &mut Cond,
+        t: &Tok,
+        v: &Tok,
+        neg: Option<Range<usize>>,
+    ) {
+        let bits = self.states(v);
+        if bits & DNAT_STATUS != 0 {
+            if let Some(n) = neg {
+                self.err(
+                    n.start..v.span.end,
+                    "a negation of `--ctstate` with DNAT",
+                    "statewall's `dnat = true` matches the connections the kernel DNAT'ed, never the others (and for a packet without a connection, invalid or untracked, the kernel has no status to test): write rules for what gets through instead",
+                );
+            } else if bits != DNAT_STATUS {
+                self.err(
+                    t.span.start..v.span.end,
+                    "`--ctstate` of states and DNAT together",
+                    "iptables matches a packet of any of the states named or of a DNAT'ed connection; statewall's `dnat = true` is an entry of DNAT'ed connections alone: write `-m conntrack --ctstate DNAT` as a rule of its own and the states in another",
+                );
+            } else {
+                cond.dnat = true;
+            }
+            return;
+        }
+        // `!`: the packets of every other state (none of the named bits in theirs)
+        let not = ALL_STATES & !bits;
+        match neg {
+            Some(n) if not == 0 => self.err(
+                n.start..t.span.end,
+                format!("a negation of `{}`", t.text),
+                "statewall cannot say \"every connection state but\"; write the complement as positive rules",
+            ),
+            Some(_) => cond.states = Some(not),
+            None => cond.states = Some(bits),
+        }
+    }
+
+    /// `--state STATE[,STATE…]` as conntrack state bits (in any case, as iptables reads them:
+    /// `New` is NEW), and `DNAT` as [`DNAT_STATUS`].
+    fn states(&mut self, v: &Tok) -> u32 {
+        let mut bits = 0;
+        for s in v.text.split(',') {
+            match super::values::state_bit(s) {
+                Ok(b) => bits |= b,
+                Err(help) => self.err(v.span.clone(), format!("connection state `{s}`"), help),
+            }
+        }
+        bits
+    }
+}
