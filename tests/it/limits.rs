@@ -438,6 +438,43 @@ fn an_imported_ctstate_dnat_accept_lets_through_what_iptables_lets_through() {
     assert_eq!(st["drift"], false, "{st}");
 }
 
+/// One `-m recent` list that INPUT and FORWARD both jump to (`ok-recent-input-forward.rules`)
+/// against iptables-restore of the file: two NEW ssh connections to the host, then two to the
+/// routed backend, from one source. iptables counts them in one list, so the fourth is
+/// dropped; the import's two allows must share their meter to answer alike (a bucket each
+/// lets the fourth in).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn an_imported_recent_list_counts_input_and_forward_connections_together() {
+    let file = crate::support::repo_path("tests/data/import/ok-recent-input-forward.rules");
+    let file = file.to_str().unwrap();
+    let answers = |t: &crate::support::routed::Trio| {
+        let _host = listen_tcp(&t.fw, &[22]);
+        let _backend = listen_tcp(&t.backend, &[22]);
+        let short = Duration::from_millis(500);
+        [
+            probe_tcp(&t.client, addr(FW_FRONT, 22), PROBE_TIMEOUT),
+            probe_tcp(&t.client, addr(FW_FRONT, 22), PROBE_TIMEOUT),
+            probe_tcp(&t.client, addr(BACKEND, 22), PROBE_TIMEOUT),
+            probe_tcp(&t.client, addr(BACKEND, 22), short),
+        ]
+    };
+    let oracle = trio("l-rec-ipt");
+    oracle.fw.exec(["iptables-restore", file]).assert_ok();
+    let ours = trio("l-rec-sw");
+    statewall(&ours.fw, ["apply", "--force", "--mirror-ipv6", file]).assert_ok();
+    let want = answers(&oracle);
+    use Probe::{Connected, TimedOut};
+    assert_eq!(
+        want,
+        [Connected, Connected, Connected, TimedOut],
+        "iptables itself"
+    );
+    assert_eq!(answers(&ours), want);
+    let st = status_json(&ours.fw);
+    assert_eq!(st["drift"], false, "{st}");
+}
+
 /// `iptables-save -t nat` in `ns`, without its comment lines (they carry a date); with
 /// `counters = false` also without the chains' packet counters.
 fn nat_table(ns: &Netns, counters: bool) -> String {

@@ -129,6 +129,17 @@ pub(super) fn build(
             notes.push(format!("list `{name}`: iptables keeps a source on it until 100 newer sources push it out, where a check has no --seconds (or a rule --removes); statewall's set `{name}` keeps a source for {} s after the last packet that put it there (a timeout), 65,535 sources per family", super::trap::LIST_KEPT_S));
         }
     }
+    super::paths::share_lists(
+        sections.iter_mut().flat_map(|s| {
+            let k = s.chain.hook.chain();
+            s.blocks
+                .iter_mut()
+                .chain(s.allows.iter_mut())
+                .chain(s.rejects.iter_mut())
+                .map(move |e| (k, e))
+        }),
+        &mut notes,
+    );
     super::paths::unshare_where_ways_differ(
         sections.iter_mut().flat_map(|s| {
             s.blocks

@@ -164,6 +164,10 @@ pub(super) struct EntryExtra {
     /// a guard (`within = "continue"`): the entry takes only what exceeds its limit, and
     /// consumes tokens for what is within (`above.rs`): its place must be kept exactly
     pub(super) guard: bool,
+    /// the meters `limit` names for `-m recent` lists whose chain fills them from one way
+    /// alone: each kept only where entries of other sections name it too
+    /// (`paths::share_lists`)
+    pub(super) list_meters: Vec<String>,
     /// `connections` (from a `-m connlimit` rule: `connlimit.rs`)
     pub(super) connections: Option<String>,
     /// the port-scan trap and port knocking (`trap.rs`): the list a DROP or REJECT adds its

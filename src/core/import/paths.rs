@@ -62,6 +62,52 @@ pub(super) fn share_limits(fam: Fam, rules: &mut [IptRule]) {
     }
 }
 
+/// The meter a limit's TOML names, if any.
+fn meter_in(limit: &str) -> Option<&str> {
+    let start = limit.find(", meter = \"")? + ", meter = \"".len();
+    let end = start + limit[start..].find('"')?;
+    Some(&limit[start..end])
+}
+
+/// A `-m recent` list's limits named for their list (`EntryExtra::list_meters`, where the
+/// chain that checks it fills it from one way alone) keep that meter where entries of
+/// several sections name it: INPUT and FORWARD jumping to one guard chain check one list in
+/// iptables, which counts a source's connections of both together; noted. Elsewhere the
+/// name goes (the entries of one chain that need it share it already: `recent.rs`).
+/// `entries` come with their section's chain (`INPUT`, `FORWARD`, `OUTPUT`).
+pub(super) fn share_lists<'a>(
+    entries: impl Iterator<Item = (&'static str, &'a mut Entry)>,
+    notes: &mut Notes,
+) {
+    let entries: Vec<(&'static str, &'a mut Entry)> = entries.collect();
+    let mut sections: HashMap<String, std::collections::BTreeSet<&'static str>> = HashMap::new();
+    for (k, e) in &entries {
+        for m in e.extra.limit.iter().filter_map(|l| meter_in(l)) {
+            sections.entry(m.to_string()).or_default().insert(*k);
+        }
+    }
+    let mut shared: Vec<(&String, &std::collections::BTreeSet<&'static str>)> = Vec::new();
+    for (_, e) in entries {
+        for meter in std::mem::take(&mut e.extra.list_meters) {
+            match sections.get_key_value(&meter) {
+                Some((m, ks)) if ks.len() > 1 => shared.push((m, ks)),
+                _ => {
+                    for l in e.extra.limit.iter_mut() {
+                        *l = l.replacen(&format!(", meter = \"{meter}\""), "", 1);
+                    }
+                }
+            }
+        }
+    }
+    shared.sort();
+    shared.dedup();
+    for (meter, ks) in shared {
+        let chains: Vec<&str> = ks.iter().copied().collect();
+        let list = meter.rsplit_once('.').map_or(meter.as_str(), |(l, _)| l);
+        notes.push(format!("list `{list}`: {} check it (through the chains they jump to), and `recent` keeps one list, counting a source's connections of all of them together: their limits share the meter `{meter}`", chains.join(" and ")));
+    }
+}
+
 /// The `line-N` meter a limit's TOML names, if any.
 fn line_meter(limit: &str) -> Option<&str> {
     let start = limit.find(", meter = \"line-")? + ", meter = \"".len();

@@ -120,12 +120,18 @@ impl Analyser<'_> {
         if let Err(why) = Rate::parse(&rate) {
             return refuse(self, format!("{rate}: {why}"));
         }
-        let meter = match shared
+        // a list this chain fills from one way alone may be checked in another chain too
+        // (INPUT and FORWARD jump to one guard chain): its meter is named all the same, and
+        // `paths::share_lists` takes the name away where no other entry names it
+        let (meter, alone) = match shared
             .as_deref()
             .map(|ways| self.list_meter(&rec, &rate, ways, set.rule))
         {
-            None => String::new(),
-            Some(Ok(m)) => format!(", meter = \"{m}\""),
+            None => match self.list_meter_name(&rec, &rate) {
+                Some(m) => (format!(", meter = \"{m}\""), Some(m)),
+                None => (String::new(), None),
+            },
+            Some(Ok(m)) => (format!(", meter = \"{m}\""), None),
             Some(Err(why)) => return refuse(self, why),
         };
         let Some((q, over)) = found else {
@@ -136,6 +142,7 @@ impl Analyser<'_> {
             ));
             // it takes tokens for what it meets: its place is kept exactly
             flat[p].extra.guard = true;
+            flat[p].extra.list_meters.extend(alone);
             let (sl, ul) = (self.rules[set.rule].line, r.line);
             self.notes.push(format!("lines {}-{}: `-m recent` (at most {allowed} NEW connections per source in any {seconds} s) guards no allow (no ACCEPT of the same connections right after it): it becomes a {} of what exceeds a per-source limit of {rate} (`within = \"continue\"`), in its place, and what is within goes on to the rules after it, as in the file; statewall's token bucket lets {allowed} through at once, then one every {} s as it refills, where `recent` counts a sliding window{}", sl.min(ul), sl.max(ul), if flat[p].verdict == Verdict::Drop { "block" } else { "reject" }, every(seconds, allowed), if rec.rttl { "; `--rttl` is not kept" } else { "" }));
             return;
@@ -151,6 +158,7 @@ impl Analyser<'_> {
         flat[q].extra.limit.push(format!(
             "{{ rate = \"{rate}\", per = \"source\", ipv6_prefix = 128{meter}, over = \"{over}\" }}"
         ));
+        flat[q].extra.list_meters.extend(alone);
         let lines = (
             self.rules[set.rule].line,
             r.line,
@@ -368,17 +376,14 @@ impl Analyser<'_> {
         ways: &[usize],
         set_rule: usize,
     ) -> Result<String, String> {
-        let mut m = format!("{}.{}", rec.name(), rate.replace('/', "-"));
-        if self.fam == super::Fam::V6 {
-            m.push_str("-v6");
-        }
-        if !crate::core::policy::valid_set_name(&m) {
+        let Some(m) = self.list_meter_name(rec, rate) else {
+            let m = format!("{}.{}", rec.name(), rate.replace('/', "-"));
             return Err(format!(
                 "the `--set` of line {} fills the list for packets of different rules, whose limits would share a meter, and `{m}` is no meter name (1-{} characters of A-Z a-z 0-9 _ . -)",
                 self.rules[set_rule].line,
                 crate::core::plan::LiveName::MAX
             ));
-        }
+        };
         let lines: Vec<String> = ways
             .iter()
             .map(|&w| self.rules[w].line.to_string())
@@ -392,6 +397,16 @@ impl Analyser<'_> {
         // (a note said twice is kept once)
         self.notes.push(note);
         Ok(m)
+    }
+
+    /// The meter of list `rec`'s limits of `rate`: the list's name and the rate
+    /// (`sshbf.3-10s`; an IPv6 file's with `-v6`), or None when that is no meter name.
+    fn list_meter_name(&self, rec: &Recent, rate: &str) -> Option<String> {
+        let mut m = format!("{}.{}", rec.name(), rate.replace('/', "-"));
+        if self.fam == super::Fam::V6 {
+            m.push_str("-v6");
+        }
+        crate::core::policy::valid_set_name(&m).then_some(m)
     }
 
     /// Whether `flat[k]` is a check of list `rec` with a `--hitcount` that drops or rejects
