@@ -1270,6 +1270,26 @@ fn differential_ssh_guard_with_two_windows() {
     assert_eq!(want, [C, C, T, C, T, C, C, C, R], "{want:?}");
 }
 
+/// An `--update … -j DROP` after the `--set … -j ACCEPT` of its list
+/// (`ok-recent-dead-check.rules`): iptables accepts every connection of a burst (the check
+/// never sees a NEW one), and so does the import's plain allow; another port meets the final
+/// drop in both. A throttle read into the pair would refuse the burst's fourth.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_recent_check_after_its_set_accept() {
+    let c: IpAddr = CLIENT_V4.into();
+    let mut steps = vec![(c, 8080); 5];
+    steps.push((c, 8081));
+    let (want, _) = replay(
+        "d-rdead",
+        "ok-recent-dead-check.rules",
+        &[8080, 8081],
+        &steps,
+    );
+    use Verdict::{Connected as C, TimedOut as T};
+    assert_eq!(want, [C, C, C, C, C, T], "{want:?}");
+}
+
 /// Conditional RETURNs (`ok-conditional-return.rules`): the host a RETURN skips meets the
 /// reject after the jump, the other client the ssh accept; the DROP after RETURNs by address
 /// type drops nothing the clients send to the firewall's own address.

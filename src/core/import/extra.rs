@@ -581,6 +581,7 @@ impl Analyser<'_> {
             .into_iter()
             .partition(|s| rules[s.rule].target == Target::RecentSet);
         let mut used_sets = vec![false; sets.len()];
+        let dead = self.dead_lists(flat, fin);
         // the ACCEPTs that also `--set` (`-m recent --set … -j ACCEPT`): their checks find them
         let mut set_accepts: Vec<Option<bool>> = flat
             .iter()
@@ -597,6 +598,14 @@ impl Analyser<'_> {
                 self.connlimit_pair(flat, p, fin, &mut gone);
             } else if set_accepts[p].is_some() {
                 // judged by the checks of its list, before it
+            } else if r
+                .extra
+                .recent
+                .as_ref()
+                .is_some_and(|x| dead.contains(x.name()))
+            {
+                gone[p] = true;
+                self.dead_check_left_out(r);
             } else if r.extra.recent.is_some() {
                 let lists = (&sets[..], &mut used_sets[..], &mut set_accepts[..]);
                 self.recent_pair(flat, p, lists, fin, &mut gone);
@@ -611,7 +620,7 @@ impl Analyser<'_> {
         for (p, used) in set_accepts.iter().enumerate() {
             if *used == Some(false) && !gone[p] {
                 let r = &rules[flat[p].rule];
-                self.unchecked_set_accept(r);
+                self.unchecked_set_accept(r, &dead);
             }
         }
         let checked = super::recent::checked_lists(rules);
@@ -619,7 +628,7 @@ impl Analyser<'_> {
             if !used && s.at <= flat.len() {
                 let r = &rules[s.rule];
                 let name = r.extra.recent.as_ref().map_or("DEFAULT", Recent::name);
-                if !checked.contains(name) {
+                if !checked.contains(name) || dead.contains(name) {
                     self.notes.push(format!("line {}: `{}` fills list {name}, which no rule of the file checks but a LOG, if any: it decides nothing and is left out (only /proc/net/xt_recent would show the list)", r.line, shorten(&r.text, 80)));
                     continue;
                 }

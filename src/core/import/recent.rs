@@ -3,6 +3,8 @@
 //! check); everything else about `recent` is refused with why (the port-scan trap, checks
 //! without `--hitcount`, is `trap.rs`'s).
 
+use std::collections::HashSet;
+
 use super::analyse::{Analyser, FinalRule};
 use super::cond::Cond;
 use super::extra::{Recent, Side, covers, stateless};
@@ -434,12 +436,69 @@ impl Analyser<'_> {
         })
     }
 
+    /// The lists whose every deciding check (in the whole file) is in this chain and changes
+    /// nothing there: each drops (rejects) only packets that the rules after it, or the
+    /// final rule, drop (reject) alike (a `--set … -j ACCEPT` before its `--update … -j
+    /// DROP` leaves the check only what the chain drops anyway). Such a list decides nothing:
+    /// its checks are left out and its `--set`s are plain (`unchecked_set_accept`). A list
+    /// some other check reads stays: an `--update` that matches stamps the list again.
+    pub(super) fn dead_lists(&self, flat: &[Flat], fin: FinalRule) -> HashSet<String> {
+        let mut out = HashSet::new();
+        for name in checked_lists(self.rules) {
+            let checks: Vec<usize> = (0..self.rules.len())
+                .filter(|&i| {
+                    let r = &self.rules[i];
+                    !matches!(r.target, Target::Log | Target::Count)
+                        && r.extra
+                            .recent
+                            .as_ref()
+                            .is_some_and(|x| x.name() == name && x.check.is_some())
+                })
+                .collect();
+            let dead = |i: usize| {
+                let at: Vec<usize> = (0..flat.len()).filter(|&p| flat[p].rule == i).collect();
+                !at.is_empty() && at.iter().all(|&p| self.dead_check(flat, p, fin))
+            };
+            if !checks.is_empty() && checks.into_iter().all(dead) {
+                out.insert(name.to_string());
+            }
+        }
+        out
+    }
+
+    /// Whether `flat[p]` is an `--update`/`--rcheck --hitcount` check that drops (rejects)
+    /// only what the first later rule that meets its packets, taking them all, or the final
+    /// rule drops (rejects) alike.
+    fn dead_check(&self, flat: &[Flat], p: usize, fin: FinalRule) -> bool {
+        let r = &self.rules[flat[p].rule];
+        let checks = r.extra.recent.as_ref().is_some_and(|x| {
+            x.hitcount.is_some() && matches!(x.check, Some(("update" | "rcheck", false)))
+        });
+        let v = flat[p].verdict;
+        if !checks || !matches!(v, Verdict::Drop | Verdict::Reject(_)) {
+            return false;
+        }
+        let cond = &flat[p].cond;
+        match flat[p + 1..].iter().find(|f| f.cond.overlaps(cond)) {
+            Some(f) => f.verdict == v && self.decides_all(f) && covers(&f.cond, cond),
+            None => fin.1 == v,
+        }
+    }
+
+    /// A check of a list [`Analyser::dead_lists`] found deciding nothing: left out, noted.
+    pub(super) fn dead_check_left_out(&mut self, r: &IptRule) {
+        let name = r.extra.recent.as_ref().map_or("DEFAULT", Recent::name);
+        self.notes.push(format!("line {}: `{}` drops (or rejects) only packets the rules after it drop (reject) alike, and no other check reads list {name}: the check is left out, and so is the list", r.line, crate::core::diag::shorten(&r.text, 80)));
+    }
+
     /// An ACCEPT that also records its packets' sources (`-m recent --set … -j ACCEPT`) that
-    /// no check before it uses: a plain allow when nothing checks its list (noted), refused
-    /// otherwise.
-    pub(super) fn unchecked_set_accept(&mut self, r: &IptRule) {
+    /// no check before it uses: a plain allow when nothing checks its list (or only checks
+    /// that decide nothing: `dead`), noted; refused otherwise.
+    pub(super) fn unchecked_set_accept(&mut self, r: &IptRule, dead: &HashSet<String>) {
         let rec = r.extra.recent.as_ref().expect("a recent");
-        if checked_lists(self.rules).contains(rec.name()) {
+        if dead.contains(rec.name()) {
+            self.notes.push(format!("line {}: `-m recent --set --name {}` records sources on a list whose checks decide nothing: the ACCEPT is kept, the list left out", r.line, rec.name()));
+        } else if checked_lists(self.rules).contains(rec.name()) {
             self.error(r.span.clone(), "a `-m recent --set` on an ACCEPT statewall cannot map", format!("statewall maps `--set --name {} … -j ACCEPT` with the checks right before it that drop what the list already holds too often (`--rcheck`/`--update --seconds S --hitcount H --name {} -j DROP`, the same matches): the allow's per-source limit", rec.name(), rec.name()));
         } else {
             self.notes.push(format!("line {}: `-m recent --set --name {}` records sources on a list no rule checks: the ACCEPT is kept, the list left out", r.line, rec.name()));
