@@ -1192,6 +1192,21 @@ fn import_corpus_facts_of_a_file() {
              -A INPUT -j REJECT --reject-with icmp6-adm-prohibited\n{baseline}COMMIT\n"
         )
     );
+    // a reject type as iptables reads an abbreviation (or an alias) of it
+    for (v4, v6) in [
+        ("icmp-host-unreach", "icmp6-addr-unreachable"),
+        ("HOST-PROHIB", "icmp6-adm-prohibited"),
+        ("icmp-p", "icmp6-port-unreachable"),
+        ("tcp-rst", "tcp-reset"),
+    ] {
+        let mirrored = mirror_to_v6(&format!(
+            "*filter\n-A INPUT -p tcp -j REJECT --reject-with {v4}\nCOMMIT\n"
+        ));
+        assert!(
+            mirrored.contains(&format!("--reject-with {v6}\n")),
+            "{v4}: {mirrored}"
+        );
+    }
     // what IPv6 has no such thing as: a whole-address recent mask, the BROADCAST type
     let mirrored = mirror_to_v6(
         "*filter\n-A INPUT -m addrtype --dst-type BROADCAST -j DROP\n\

@@ -518,6 +518,27 @@ fn v4_anywhere(a: &str) -> bool {
         .is_some_and(|(h, m)| v4_text(h) && (m == "0" || m == "0.0.0.0"))
 }
 
+/// The reject type iptables reads `--reject-with X` as: the first, in iptables' order, whose
+/// name or alias X starts, in any case (`icmp-host-unreach` is icmp-host-unreachable); X
+/// itself when none is.
+fn reject_v4_name(x: &str) -> &str {
+    const TYPES: [(&str, &str); 8] = [
+        ("icmp-net-unreachable", "net-unreach"),
+        ("icmp-host-unreachable", "host-unreach"),
+        ("icmp-proto-unreachable", "proto-unreach"),
+        ("icmp-port-unreachable", "port-unreach"),
+        ("icmp-net-prohibited", "net-prohib"),
+        ("icmp-host-prohibited", "host-prohib"),
+        ("tcp-reset", "tcp-rst"),
+        ("icmp-admin-prohibited", "admin-prohib"),
+    ];
+    let lower = x.to_ascii_lowercase();
+    TYPES
+        .iter()
+        .find(|(name, alias)| name.starts_with(&lower) || alias.starts_with(&lower))
+        .map_or(x, |(name, _)| name)
+}
+
 pub fn mirror_to_v6(text: &str) -> String {
     let mut out = String::new();
     let mut table = String::new();
@@ -649,8 +670,10 @@ pub fn mirror_to_v6(text: &str) -> String {
         }
         let mapped: Vec<String> = v6w
             .iter()
-            .map(|x| {
-                let m = match x.as_str() {
+            .enumerate()
+            .map(|(k, x)| {
+                let with = k > 0 && v6w[k - 1] == "--reject-with";
+                let m = match if with { reject_v4_name(x) } else { x.as_str() } {
                     "icmp-net-unreachable" => "icmp6-no-route",
                     "icmp-host-unreachable" => "icmp6-addr-unreachable",
                     "icmp-port-unreachable" | "icmp-proto-unreachable" => "icmp6-port-unreachable",
@@ -658,7 +681,7 @@ pub fn mirror_to_v6(text: &str) -> String {
                         "icmp6-adm-prohibited"
                     }
                     // iptables takes `tcp-rst` for `tcp-reset`; ip6tables-restore does not
-                    "tcp-rst" => "tcp-reset",
+                    "tcp-rst" | "tcp-reset" => "tcp-reset",
                     other => other,
                 };
                 if m.contains(char::is_whitespace) || m.is_empty() {
