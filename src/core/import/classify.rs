@@ -507,22 +507,31 @@ impl Analyser<'_> {
     /// UNTRACKED among a rule's states (`--ctstate NEW,UNTRACKED`) where no packet it matches
     /// can be untracked says nothing: conntrack leaves packets untracked only where a raw
     /// table's rule says so (which the import refuses) or, unasked, ICMPv6's neighbour
-    /// discovery and MLD; a rule of one protocol other than ICMPv6 meets none of those.
+    /// discovery and MLD; a rule of one protocol other than ICMPv6, or of any protocol in an
+    /// IPv4 file, meets none of those. (Under `--mirror-ipv6` an IPv4 rule's entry applies to
+    /// IPv6 too, where statewall's ICMPv6 baseline accepts those types before any entry.)
     fn tracked_only(&mut self, f: &mut Flat) {
         let c = &mut f.cond;
         let Some(s) = c.states else { return };
         if s & CtStates::UNTRACKED == 0 || s == CtStates::UNTRACKED {
             return;
         }
+        let ipv4_any = c.proto.is_none() && self.fam == super::Fam::V4;
         if c.proto
             .is_none_or(|p| p == crate::core::plan::IPPROTO_ICMPV6)
+            && !ipv4_any
         {
             return;
         }
         c.states = Some(s & !CtStates::UNTRACKED);
         let r = &self.rules[f.rule];
+        let which = if ipv4_any {
+            "no IPv4 packet"
+        } else {
+            "none of its protocol"
+        };
         let note = format!(
-            "line {}: `{}` matches UNTRACKED packets too, but conntrack leaves none of its protocol untracked unless a raw table's rule says so (the file has none): its other states say the same",
+            "line {}: `{}` matches UNTRACKED packets too, but conntrack leaves {which} untracked unless a raw table's rule says so (the file has none): its other states say the same",
             r.line, r.text
         );
         self.notes.push(note);
