@@ -361,6 +361,35 @@ fn sixteen_thousand_limited_chains_are_one_refusal_past_the_budget() {
     );
 }
 
+/// Three thousand `-m recent` lists, each an ordering slip (its `--set … -j ACCEPT` before
+/// the `--update … -j DROP` that should throttle it): each list's checks and places are found
+/// in one pass over the file and the chain, so the import of 6,000 such rules ends with 3,000
+/// plain allows, its notes capped.
+#[test]
+fn three_thousand_lists_whose_checks_decide_nothing_import_in_one_pass() {
+    let dir = Dir::new("dead");
+    let mut text = String::from(
+        "*filter\n:INPUT DROP [0:0]\n-A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT\n",
+    );
+    for i in 0..3000u32 {
+        let port = i + 1;
+        text.push_str(&format!(
+            "-A INPUT -p tcp --dport {port} -m state --state NEW -m recent --set --name L{i} -j ACCEPT\n\
+             -A INPUT -p tcp --dport {port} -m recent --update --seconds 60 --hitcount 3 --name L{i} -j DROP\n"
+        ));
+    }
+    text.push_str("COMMIT\n");
+    let p = dir.write("dead.rules", text);
+    let out = import_mirrored(&p);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(out.stdout.matches("[[allow]]").count(), 3000, "{out}");
+    assert!(!out.stdout.contains("limit ="), "{out}");
+    assert!(
+        out.stderr.contains("more notes like these, not listed"),
+        "{out}"
+    );
+}
+
 /// A thousand RETURNs of two things each in a row: each is read once per way around it, and
 /// the rest of the chain after each again; past the walk's budget that is one error, not
 /// quadratic time and memory (the ways that match a RETURN's network keep none of the

@@ -443,27 +443,33 @@ impl Analyser<'_> {
     /// its checks are left out and its `--set`s are plain (`unchecked_set_accept`). A list
     /// some other check reads stays: an `--update` that matches stamps the list again.
     pub(super) fn dead_lists(&self, flat: &[Flat], fin: FinalRule) -> HashSet<String> {
-        let mut out = HashSet::new();
-        for name in checked_lists(self.rules) {
-            let checks: Vec<usize> = (0..self.rules.len())
-                .filter(|&i| {
-                    let r = &self.rules[i];
-                    !matches!(r.target, Target::Log | Target::Count)
-                        && r.extra
-                            .recent
-                            .as_ref()
-                            .is_some_and(|x| x.name() == name && x.check.is_some())
-                })
-                .collect();
-            let dead = |i: usize| {
-                let at: Vec<usize> = (0..flat.len()).filter(|&p| flat[p].rule == i).collect();
-                !at.is_empty() && at.iter().all(|&p| self.dead_check(flat, p, fin))
-            };
-            if !checks.is_empty() && checks.into_iter().all(dead) {
-                out.insert(name.to_string());
+        // each list's deciding checks (rules), and each rule's places in this chain: one pass
+        // over each, so that a file of many lists stays linear (`dead_check` looks along the
+        // chain from each place of a recent rule: within the budget `extras` checked)
+        let mut checks: std::collections::HashMap<&str, Vec<usize>> = Default::default();
+        for (i, r) in self.rules.iter().enumerate() {
+            if let Some(x) = &r.extra.recent
+                && x.check.is_some()
+                && !matches!(r.target, Target::Log | Target::Count)
+            {
+                checks.entry(x.name()).or_default().push(i);
             }
         }
-        out
+        let mut at: std::collections::HashMap<usize, Vec<usize>> = Default::default();
+        for (p, f) in flat.iter().enumerate() {
+            if self.rules[f.rule].extra.recent.is_some() {
+                at.entry(f.rule).or_default().push(p);
+            }
+        }
+        let dead = |i: &usize| {
+            at.get(i)
+                .is_some_and(|ps| ps.iter().all(|&p| self.dead_check(flat, p, fin)))
+        };
+        checks
+            .into_iter()
+            .filter(|(_, rules)| rules.iter().all(dead))
+            .map(|(name, _)| name.to_string())
+            .collect()
     }
 
     /// Whether `flat[p]` is an `--update`/`--rcheck --hitcount` check that drops (rejects)
