@@ -2276,6 +2276,46 @@ fn differential_limit_in_a_chain_without_an_established_accept() {
     assert_eq!(want, [A, A, A, R, R], "one flow's datagrams all counted");
 }
 
+/// A `-m recent` DNS throttle in a chain without an established accept: every datagram
+/// stamps the list, a flow's later ones too. Mapped onto the ACCEPT after it
+/// (`ok-recent-every-packet.rules`, whose allow then says every tracked state) and as a guard
+/// in its place (`ok-recent-every-packet-guard.rules`, corpus 32's form). Five datagrams from
+/// one source port: three echoed, two refused, as through iptables-restore (a limit of NEW
+/// connections only would echo all five: there is one connection).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_recent_in_a_chain_without_an_established_accept() {
+    use crate::support::routed::{Outcome, Responder, udp};
+    for (tag, file) in [
+        ("d-rsl", "ok-recent-every-packet.rules"),
+        ("d-rsg", "ok-recent-every-packet-guard.rules"),
+    ] {
+        let (oracle, ours) = (
+            Pair::new(&format!("{tag}-ipt")),
+            Pair::new(&format!("{tag}-sw")),
+        );
+        let _echo = [&oracle, &ours].map(|p| Responder::start(&p.fw, &[], &[53]));
+        load_both((&oracle, &ours), (file, None));
+        let run = |pair: &Pair| -> Vec<Outcome> {
+            let (src, dst) = (
+                SocketAddr::new(CLIENT_V4.into(), 40053),
+                SocketAddr::new(FW_V4.into(), 53),
+            );
+            (0..5)
+                .map(|_| udp(&pair.client, src, dst, PROBE_TIMEOUT))
+                .collect()
+        };
+        let (want, got) = (run(&oracle), run(&ours));
+        assert_eq!(want, got, "{file}: iptables', then statewall's");
+        use Outcome::{Answered as A, Refused as R};
+        assert_eq!(
+            want,
+            [A, A, A, R, R],
+            "{file}: one flow's datagrams all counted"
+        );
+    }
+}
+
 /// A limited RST accept and the DROP after it in a chain without an established accept
 /// (`ok-limit-rst-invalid.rules`, corpus 110's form): the allow names the states it takes, so
 /// RSTs conntrack calls invalid (four of no connection here) go on past it, and the DROP stays

@@ -88,7 +88,12 @@ impl Analyser<'_> {
         // a list filled for the packets of several rules: `recent` counts a source's
         // connections to them all together, and so do their limits, sharing a meter
         let shared = Self::shared_list(flat, sets, &set);
-        if !self.new_only(flat, set.at.min(p), &cond) {
+        // a check that counts every packet maps where statewall's entries see every packet
+        // too: in a reading without an established rule (its guard has no state, its allow
+        // says every tracked one); beside one, they would see NEW connections alone
+        let all_packets = !self.new_only(flat, set.at.min(p), &cond);
+        let unstated = self.lower.established || !super::extra::has_established_accept(flat);
+        if all_packets && !unstated {
             return refuse(self, "it counts every packet, not NEW connections (no `--state NEW`, no ESTABLISHED,RELATED accept before it)".into());
         }
         // the allow that gets the limit, and what becomes of its overflow
@@ -146,7 +151,12 @@ impl Analyser<'_> {
             flat[p].extra.guard = true;
             flat[p].extra.list_meters.extend(alone);
             let (sl, ul) = (self.rules[set.rule].line, r.line);
-            self.notes.push(format!("lines {}-{}: `-m recent` (at most {allowed} NEW connections per source in any {seconds} s) guards no allow (no ACCEPT of the same connections right after it): it becomes a {} of what exceeds a per-source limit of {rate} (`within = \"continue\"`), in its place, and what is within goes on to the rules after it, as in the file; statewall's token bucket lets {allowed} through at once, then one every {} s as it refills, where `recent` counts a sliding window{}", sl.min(ul), sl.max(ul), if flat[p].verdict == Verdict::Drop { "block" } else { "reject" }, every(seconds, allowed), if rec.rttl { "; `--rttl` is not kept" } else { "" }));
+            let what = if all_packets {
+                "packets"
+            } else {
+                "NEW connections"
+            };
+            self.notes.push(format!("lines {}-{}: `-m recent` (at most {allowed} {what} per source in any {seconds} s) guards no allow (no ACCEPT of the same connections right after it): it becomes a {} of what exceeds a per-source limit of {rate} (`within = \"continue\"`), in its place, and what is within goes on to the rules after it, as in the file; statewall's token bucket lets {allowed} through at once, then one every {} s as it refills, where `recent` counts a sliding window{}", sl.min(ul), sl.max(ul), if flat[p].verdict == Verdict::Drop { "block" } else { "reject" }, every(seconds, allowed), if rec.rttl { "; `--rttl` is not kept" } else { "" }));
             return;
         };
         match si {
@@ -156,6 +166,12 @@ impl Analyser<'_> {
         gone[p] = q != p;
         // a check that becomes the allow it guards (`guarded_allow`), or a negated one
         flat[q].verdict = Verdict::Accept;
+        if all_packets && flat[q].cond.states.is_none() {
+            // its limit counts every packet, as the list does: the allow says the states
+            // it takes (an allow's limit counts NEW connections otherwise)
+            flat[q].cond.states = Some(CtStates::NEW | CtStates::ESTABLISHED | CtStates::RELATED);
+            self.notes.push(format!("line {}: `-m recent` counts every packet it meets, not only NEW connections: the allow of line {} says `state = [\"new\", \"established\", \"related\"]`, so that statewall's limit counts them all too (packets conntrack calls invalid go on to the rules after it)", r.line, self.rules[flat[q].rule].line));
+        }
         // `recent` keeps whole addresses, IPv6 ones too
         flat[q].extra.limit.push(format!(
             "{{ rate = \"{rate}\", per = \"source\", ipv6_prefix = 128{meter}, over = \"{over}\" }}"
