@@ -407,14 +407,14 @@ fn publish_8080(fw: &Netns) {
 }
 
 /// An imported `--ctstate DNAT` accept (`ok-ctstate-dnat.rules`, an OpenWrt zone's port
-/// forwards) against iptables-restore of the same file, each behind the same DNAT: the
+/// forwards; `ok-ctstate-established-dnat.rules`, firewalld's `RELATED,ESTABLISHED,DNAT`
+/// accept) against iptables-restore of the same file, each behind the same DNAT: the
 /// published port gets through to the backend in both, the backend's own port (nothing
-/// DNAT'ed it) meets the zone's REJECT in both.
+/// DNAT'ed it) meets the REJECT in both, and the entry that took the DNAT'ed connection
+/// counted it.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn an_imported_ctstate_dnat_accept_lets_through_what_iptables_lets_through() {
-    let file = crate::support::repo_path("tests/data/import/ok-ctstate-dnat.rules");
-    let file = file.to_str().unwrap();
     let answers = |t: &crate::support::routed::Trio| {
         let short = Duration::from_millis(500);
         [
@@ -422,20 +422,31 @@ fn an_imported_ctstate_dnat_accept_lets_through_what_iptables_lets_through() {
             probe_tcp(&t.client, addr(BACKEND, 80), short),
         ]
     };
-    let oracle = trio("l-dnat-ipt");
-    let _b1 = listen_tcp(&oracle.backend, &[80]);
-    publish_8080(&oracle.fw);
-    oracle.fw.exec(["iptables-restore", file]).assert_ok();
-    let ours = trio("l-dnat-sw");
-    let _b2 = listen_tcp(&ours.backend, &[80]);
-    publish_8080(&ours.fw);
-    statewall(&ours.fw, ["apply", "--force", "--mirror-ipv6", file]).assert_ok();
-    let want = answers(&oracle);
-    assert_eq!(want, [Probe::Connected, Probe::Refused], "iptables itself");
-    assert_eq!(answers(&ours), want);
-    let st = status_json(&ours.fw);
-    assert_eq!(counted(&st, "Accept-port-forwards", "accept"), 1, "{st}");
-    assert_eq!(st["drift"], false, "{st}");
+    for (tag, name, entry) in [
+        ("dnat", "ok-ctstate-dnat.rules", "Accept-port-forwards"),
+        ("esdn", "ok-ctstate-established-dnat.rules", "dnat"),
+    ] {
+        let file = crate::support::repo_path(&format!("tests/data/import/{name}"));
+        let file = file.to_str().unwrap();
+        let oracle = trio(&format!("l-{tag}-ipt"));
+        let _b1 = listen_tcp(&oracle.backend, &[80]);
+        publish_8080(&oracle.fw);
+        oracle.fw.exec(["iptables-restore", file]).assert_ok();
+        let ours = trio(&format!("l-{tag}-sw"));
+        let _b2 = listen_tcp(&ours.backend, &[80]);
+        publish_8080(&ours.fw);
+        statewall(&ours.fw, ["apply", "--force", "--mirror-ipv6", file]).assert_ok();
+        let want = answers(&oracle);
+        // refused, or (host-prohibited) unreachable
+        assert!(
+            want[0] == Probe::Connected && !matches!(want[1], Probe::Connected | Probe::TimedOut),
+            "{name}: iptables itself: {want:?}"
+        );
+        assert_eq!(answers(&ours), want, "{name}");
+        let st = status_json(&ours.fw);
+        assert_eq!(counted(&st, entry, "accept"), 1, "{name}: {st}");
+        assert_eq!(st["drift"], false, "{name}: {st}");
+    }
 }
 
 /// One `-m recent` list that INPUT and FORWARD both jump to (`ok-recent-input-forward.rules`)

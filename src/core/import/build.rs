@@ -222,6 +222,7 @@ fn one_final(v4: &mut Analysis, v6: &mut Analysis, notes: &mut Notes) {
                     srcs: Vec::new(),
                     dsts: Vec::new(),
                     flag_alts: Vec::new(),
+                    dnat_alt: false,
                     target: super::rule::Target::Count,
                     target_span: 0..0,
                     comment: Some(rest),

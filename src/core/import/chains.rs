@@ -169,6 +169,7 @@ fn guard_return(r: &IptRule) -> bool {
         && r.srcs.is_empty()
         && r.dsts.is_empty()
         && r.flag_alts.is_empty()
+        && !r.dnat_alt
 }
 
 /// A guard's RETURN right before a DROP or REJECT of the same packets, with no later rule of
@@ -189,6 +190,7 @@ fn guard_pairs(rules: &mut [IptRule], gone: &mut [bool], notes: &mut Notes) {
             let plain = v.srcs.is_empty()
                 && v.dsts.is_empty()
                 && v.flag_alts.is_empty()
+                && !v.dnat_alt
                 && v.fragment.is_none()
                 && own_match(v).is_none();
             let same = guard_return(ret)

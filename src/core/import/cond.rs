@@ -452,8 +452,15 @@ impl Cond {
                 _ => true,
             }
         }
-        let states =
-            both(&self.states, &o.states, |a, b| a & b != 0) && !self.conntrack_invalid_only(o);
+        // a DNAT'ed connection's packets are NEW, ESTABLISHED or RELATED: never INVALID or
+        // UNTRACKED (they have no connection)
+        use crate::core::plan::CtStates;
+        let tracked = CtStates::NEW | CtStates::ESTABLISHED | CtStates::RELATED;
+        let dnat_apart = |a: &Cond, b: &Cond| a.dnat && b.states.is_some_and(|s| s & tracked == 0);
+        let states = both(&self.states, &o.states, |a, b| a & b != 0)
+            && !self.conntrack_invalid_only(o)
+            && !dnat_apart(self, o)
+            && !dnat_apart(o, self);
         let addrs = both(&self.src, &o.src, |a, b| net_overlaps(*a, *b))
             && both(&self.dst, &o.dst, |a, b| net_overlaps(*a, *b))
             && !excluded(&self.src, &o.not_src, |n, p| n.covers(*p))

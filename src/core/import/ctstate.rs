@@ -11,32 +11,33 @@ use super::values::{ALL_STATES, DNAT_STATUS};
 
 impl Parser<'_> {
     /// `t` (`--state`, `--ctstate`) with its value `v`, `neg` where its `!` is, into the
-    /// rule's condition.
+    /// rule's condition; true for states with DNAT beside them (`RELATED,ESTABLISHED,DNAT`,
+    /// firewalld's first rule): the condition says the states, and the rule is followed by
+    /// a rule of its own for DNAT'ed connections (`IptRule::dnat_alt`, `flatten.rs`) —
+    /// iptables matches a packet of either, and the two rules have one verdict.
     pub(super) fn state_option(
         &mut self,
         cond: &mut Cond,
         t: &Tok,
         v: &Tok,
         neg: Option<Range<usize>>,
-    ) {
+    ) -> bool {
         let bits = self.states(v);
         if bits & DNAT_STATUS != 0 {
+            if bits != DNAT_STATUS && neg.is_none() {
+                cond.states = Some(bits & !DNAT_STATUS);
+                return true;
+            }
             if let Some(n) = neg {
                 self.err(
                     n.start..v.span.end,
                     "a negation of `--ctstate` with DNAT",
                     "statewall's `dnat = true` matches the connections the kernel DNAT'ed, never the others (and for a packet without a connection, invalid or untracked, the kernel has no status to test): write rules for what gets through instead",
                 );
-            } else if bits != DNAT_STATUS {
-                self.err(
-                    t.span.start..v.span.end,
-                    "`--ctstate` of states and DNAT together",
-                    "iptables matches a packet of any of the states named or of a DNAT'ed connection; statewall's `dnat = true` is an entry of DNAT'ed connections alone: write `-m conntrack --ctstate DNAT` as a rule of its own and the states in another",
-                );
             } else {
                 cond.dnat = true;
             }
-            return;
+            return false;
         }
         // `!`: the packets of every other state (none of the named bits in theirs)
         let not = ALL_STATES & !bits;
@@ -49,6 +50,7 @@ impl Parser<'_> {
             Some(_) => cond.states = Some(not),
             None => cond.states = Some(bits),
         }
+        false
     }
 
     /// `--state STATE[,STATE…]` as conntrack state bits (in any case, as iptables reads them:

@@ -144,11 +144,14 @@ impl Analyser<'_> {
             let srcs: Vec<Option<Cidr>> = some_or_any(&r.srcs);
             let dsts: Vec<Option<Cidr>> = some_or_any(&r.dsts);
             let flags: Vec<Option<(u8, u8)>> = some_or_any(&r.flag_alts);
-            for ((part, (s, d)), fl) in srcs
+            // `--ctstate …,DNAT`: the states, then DNAT'ed connections (`ctstate.rs`)
+            let dnats: &[bool] = if r.dnat_alt { &[false, true] } else { &[false] };
+            for (((part, (s, d)), fl), &dnat) in srcs
                 .iter()
                 .flat_map(|s| dsts.iter().map(move |d| (s, d)))
                 .enumerate()
                 .flat_map(|sd| flags.iter().map(move |f| (sd, f)))
+                .flat_map(|x| dnats.iter().map(move |n| (x, n)))
             {
                 if walk.steps > MAX_WALK {
                     return None;
@@ -167,6 +170,10 @@ impl Analyser<'_> {
                 own.dst = *d;
                 if fl.is_some() {
                     own.flags = *fl;
+                }
+                if dnat {
+                    own.states = None;
+                    own.dnat = true;
                 }
                 let Some(cond) = prefix.and(&own) else {
                     continue;

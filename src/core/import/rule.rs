@@ -61,6 +61,9 @@ pub(super) struct IptRule {
     pub(super) dsts: Vec<Cidr>,
     /// TCP flag patterns of which any matches (`! --syn` is several); empty = any flags
     pub(super) flag_alts: Vec<(u8, u8)>,
+    /// `--ctstate …,DNAT` with other states: the rule matches those states or (a rule of
+    /// its own after it) a DNAT'ed connection (`ctstate.rs`)
+    pub(super) dnat_alt: bool,
     pub(super) target: Target,
     pub(super) target_span: Range<usize>,
     pub(super) comment: Option<String>,
@@ -88,6 +91,7 @@ struct Draft {
     srcs: Vec<Cidr>,
     dsts: Vec<Cidr>,
     flag_alts: Vec<(u8, u8)>,
+    dnat_alt: bool,
     fragment: Option<bool>,
     /// a `!` waiting for the option it negates
     neg: Option<Range<usize>>,
@@ -288,6 +292,7 @@ impl Parser<'_> {
             srcs: d.srcs,
             dsts: d.dsts,
             flag_alts: d.flag_alts,
+            dnat_alt: d.dnat_alt,
             target,
             comment: d.comment,
             comment_id,
@@ -664,7 +669,7 @@ impl Parser<'_> {
                 let Some(v) = self.value(toks, i) else {
                     return Some(None);
                 };
-                self.state_option(&mut d.cond, t, &v, neg.clone());
+                d.dnat_alt = self.state_option(&mut d.cond, t, &v, neg.clone());
             }
             _ => return None,
         }
