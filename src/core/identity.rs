@@ -250,10 +250,8 @@ fn a_match(h: &mut Fnv, m: &Match) {
             h.tag(30);
             ports(h, r);
         }
-        Match::CtDnat => {
-            h.tag(46);
-        }
-        Match::AddrType { .. }
+        Match::CtDnat
+        | Match::AddrType { .. }
         | Match::PktType { .. }
         | Match::RtType { .. }
         | Match::TcpOption { .. }
@@ -284,9 +282,13 @@ fn a_match(h: &mut Fnv, m: &Match) {
 }
 
 /// The matches of a header field or type (address and packet types, extension headers, the
-/// source MAC): tags 34 and up.
+/// source MAC) and of the connection's DNAT status: tags 34 and up.
 fn header_match(h: &mut Fnv, m: &Match) {
     match *m {
+        // the connection's status, DNAT'ed (`dnat`)
+        Match::CtDnat => {
+            h.tag(46);
+        }
         Match::AddrType { dst, ty, not } => {
             h.tag(34).tag(u8::from(dst)).tag(ty).tag(u8::from(not));
         }

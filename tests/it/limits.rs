@@ -21,6 +21,22 @@ fn limits_logs_and_published_ports_mean_the_same_to_nft() {
     crate::kernel::same_to_nft(path.to_str().unwrap(), &[]);
 }
 
+/// `dnat = true` in every place (`ok-dnat.toml`): nft makes the same objects of statewall's
+/// text (`ct status dnat`), and statewall reads its own bytes back without drift.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn dnat_entries_mean_the_same_to_nft_and_read_back_without_drift() {
+    let path = crate::support::repo_path("tests/data/policy/ok-dnat.toml");
+    let path = path.to_str().unwrap();
+    let (_ns, list) = crate::kernel::applied_and_listed("l-dnat", path);
+    for entry in ["redirected", "not-from-guests", "port-forwards"] {
+        assert!(
+            list.of(entry).iter().all(|l| l.contains("ct status dnat")),
+            "{entry}: {list}"
+        );
+    }
+}
+
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn limits_logs_and_published_ports_read_back_without_drift() {

@@ -88,15 +88,13 @@ impl Analyser<'_> {
         // a list filled for the packets of several rules: `recent` counts a source's
         // connections to them all together, and so do their limits, sharing a meter
         let shared = Self::shared_list(flat, sets, &set);
-        // a check that counts every packet maps where statewall's entries see every packet
-        // too: in a reading without an established rule (its guard has no state, its allow
-        // says every tracked one); beside one, they would see NEW connections alone
+        // a check that counts every packet maps where statewall's entries see every packet too:
+        // a reading without an established rule (beside one they see NEW connections alone)
         let all_packets = !self.new_only(flat, set.at.min(p), &cond);
         let unstated = self.lower.established || !super::extra::has_established_accept(flat);
         if all_packets && !unstated {
             return refuse(self, "it counts every packet, not NEW connections (no `--state NEW`, no ESTABLISHED,RELATED accept before it)".into());
         }
-        // the allow that gets the limit, and what becomes of its overflow
         // the allow that gets the limit and what becomes of its overflow; None: a guard
         let found = if negated {
             let next = Self::next_deciding(flat, p, &cond);
@@ -127,19 +125,9 @@ impl Analyser<'_> {
         if let Err(why) = Rate::parse(&rate) {
             return refuse(self, format!("{rate}: {why}"));
         }
-        // a list this chain fills from one way alone may be checked in another chain too
-        // (INPUT and FORWARD jump to one guard chain): its meter is named all the same, and
-        // `paths::share_lists` takes the name away where no other entry names it
-        let (meter, alone) = match shared
-            .as_deref()
-            .map(|ways| self.list_meter(&rec, &rate, ways, set.rule))
-        {
-            None => match self.list_meter_name(&rec, &rate) {
-                Some(m) => (format!(", meter = \"{m}\""), Some(m)),
-                None => (String::new(), None),
-            },
-            Some(Ok(m)) => (format!(", meter = \"{m}\""), None),
-            Some(Err(why)) => return refuse(self, why),
+        let (meter, alone) = match self.limit_meter(shared.as_deref(), &rec, &rate, set.rule) {
+            Ok(m) => m,
+            Err(why) => return refuse(self, why),
         };
         let Some((q, over)) = found else {
             used[si.expect("a guard's `--set` is a rule")] = true;
@@ -151,11 +139,7 @@ impl Analyser<'_> {
             flat[p].extra.guard = true;
             flat[p].extra.list_meters.extend(alone);
             let (sl, ul) = (self.rules[set.rule].line, r.line);
-            let what = if all_packets {
-                "packets"
-            } else {
-                "NEW connections"
-            };
+            let what = ["NEW connections", "packets"][usize::from(all_packets)];
             self.notes.push(format!("lines {}-{}: `-m recent` (at most {allowed} {what} per source in any {seconds} s) guards no allow (no ACCEPT of the same connections right after it): it becomes a {} of what exceeds a per-source limit of {rate} (`within = \"continue\"`), in its place, and what is within goes on to the rules after it, as in the file; statewall's token bucket lets {allowed} through at once, then one every {} s as it refills, where `recent` counts a sliding window{}", sl.min(ul), sl.max(ul), if flat[p].verdict == Verdict::Drop { "block" } else { "reject" }, every(seconds, allowed), if rec.rttl { "; `--rttl` is not kept" } else { "" }));
             return;
         };
@@ -166,11 +150,8 @@ impl Analyser<'_> {
         gone[p] = q != p;
         // a check that becomes the allow it guards (`guarded_allow`), or a negated one
         flat[q].verdict = Verdict::Accept;
-        if all_packets && flat[q].cond.states.is_none() {
-            // its limit counts every packet, as the list does: the allow says the states
-            // it takes (an allow's limit counts NEW connections otherwise)
-            flat[q].cond.states = Some(CtStates::NEW | CtStates::ESTABLISHED | CtStates::RELATED);
-            self.notes.push(format!("line {}: `-m recent` counts every packet it meets, not only NEW connections: the allow of line {} says `state = [\"new\", \"established\", \"related\"]`, so that statewall's limit counts them all too (packets conntrack calls invalid go on to the rules after it)", r.line, self.rules[flat[q].rule].line));
+        if all_packets {
+            self.counts_every_packet(&mut flat[q], r.line);
         }
         // `recent` keeps whole addresses, IPv6 ones too
         flat[q].extra.limit.push(format!(
@@ -415,6 +396,46 @@ impl Analyser<'_> {
         // (a note said twice is kept once)
         self.notes.push(note);
         Ok(m)
+    }
+
+    /// The `, meter = "…"` of a check's limit, and the meter when only `paths::share_lists`
+    /// knows whether it is shared: a list this chain fills from several ways (`shared`) shares
+    /// it here; one it fills from one way alone may be checked in another chain too (INPUT and
+    /// FORWARD jump to one guard chain), so its meter is named all the same. Err: why not.
+    fn limit_meter(
+        &mut self,
+        shared: Option<&[usize]>,
+        rec: &Recent,
+        rate: &str,
+        set_rule: usize,
+    ) -> Result<(String, Option<String>), String> {
+        let m = match shared {
+            Some(ways) => {
+                return Ok((
+                    format!(
+                        ", meter = \"{}\"",
+                        self.list_meter(rec, rate, ways, set_rule)?
+                    ),
+                    None,
+                ));
+            }
+            None => self.list_meter_name(rec, rate),
+        };
+        Ok(match m {
+            Some(m) => (format!(", meter = \"{m}\""), Some(m)),
+            None => (String::new(), None),
+        })
+    }
+
+    /// The allow `f` of a check that counts every packet: it says the states it takes, so
+    /// that its limit counts every packet as the list does (an allow's limit counts NEW
+    /// connections otherwise), noted; `line` the check's.
+    fn counts_every_packet(&mut self, f: &mut Flat, line: u32) {
+        if f.cond.states.is_some() {
+            return;
+        }
+        f.cond.states = Some(CtStates::NEW | CtStates::ESTABLISHED | CtStates::RELATED);
+        self.notes.push(format!("line {line}: `-m recent` counts every packet it meets, not only NEW connections: the allow of line {} says `state = [\"new\", \"established\", \"related\"]`, so that statewall's limit counts them all too (packets conntrack calls invalid go on to the rules after it)", self.rules[f.rule].line));
     }
 
     /// The meter of list `rec`'s limits of `rate`: the list's name and the rate

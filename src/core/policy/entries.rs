@@ -371,10 +371,6 @@ impl Checker<'_> {
                         .published
                         .extend(list.ports.into_iter().map(|(r, _)| (p, r)));
                 }
-                "dnat" => {
-                    f.more_restricts = true;
-                    f.more.dnat = self.dnat(value);
-                }
                 "with" if kind == Kind::Reject => self.reject_with(&mut f, value),
                 k @ ("with" | "after" | "state") if kind == Kind::Block => {
                     self.block_key(&mut f, k, value)
@@ -443,6 +439,10 @@ impl Checker<'_> {
             "contains" | "except_contains" => {
                 f.more_restricts = true;
                 self.contains_key(&mut f.more, key, value);
+            }
+            "dnat" => {
+                f.more_restricts = true;
+                f.more.dnat = self.dnat(value);
             }
             _ => return false,
         }
