@@ -1889,8 +1889,8 @@ fn differential_limit_after_the_established_accept() {
 }
 
 /// One `-m recent` guard chain jumped to from a source's rule and then an interface's
-/// (`ok-recent-nested-ways.rules`): each source always meets one of them, and each way's
-/// allow counts its sources. The same connections from the two clients, one after another,
+/// (`ok-recent-nested-ways.rules`): each source always meets one of them, and the two ways'
+/// allows share the list's meter. The same connections from the two clients, one after another,
 /// to iptables-restore of the file and to statewall's import: the same answers (the third
 /// of each source's burst dropped).
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
@@ -1908,6 +1908,29 @@ fn differential_recent_guard_reached_by_nested_ways() {
     let (want, _) = replay("d-rnw", "ok-recent-nested-ways.rules", &[8080], &steps);
     use Verdict::{Connected as C, TimedOut as T};
     assert_eq!(want, [C, C, C, C, T, T], "{want:?}");
+}
+
+/// Two guard pairs of one `-m recent` list for two ports (`ok-recent-two-guards.rules`, the
+/// twenty-fourth probe's F1): iptables counts a source's connections to both ports in the
+/// one list, and the import's two allows share its meter. Two connections to 8080 and one
+/// to 8081 get in, the fourth and fifth (to 8081, to 8080) are dropped, the other client
+/// gets in: the same answers as iptables-restore of the file (a bucket per allow lets the
+/// fourth and fifth in).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_two_guards_of_one_recent_list() {
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps = [
+        (c, 8080),
+        (c, 8080),
+        (c, 8081),
+        (c, 8081),
+        (c, 8080),
+        (o, 8081),
+    ];
+    let (want, _) = replay("d-r2g", "ok-recent-two-guards.rules", &[8080, 8081], &steps);
+    use Verdict::{Connected as C, TimedOut as T};
+    assert_eq!(want, [C, C, C, T, T, C], "{want:?}");
 }
 
 /// `-m recent` checks that guard no allow (`ok-recent-guard.rules`): a DROP after its

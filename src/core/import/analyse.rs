@@ -130,6 +130,9 @@ pub(super) struct Analyser<'s> {
     /// second is reached by no packet
     pub(super) cut: HashSet<usize>,
     pub(super) kept: HashSet<usize>,
+    /// the `-m connlimit` rules mapped so far (the rule, its part of a `-s a,b` list), and
+    /// in which chain: the kernel keeps one count in each, which one entry must hold
+    pub(super) conn_mapped: HashMap<(usize, usize), Hook>,
 }
 
 impl Analyser<'_> {
@@ -270,6 +273,7 @@ pub(super) fn analyse(
         walked: 0,
         cut: HashSet::new(),
         kept: HashSet::new(),
+        conn_mapped: HashMap::new(),
     };
     let mut used = HashSet::new();
     let mut chains = Vec::new();
@@ -361,6 +365,9 @@ impl Analyser<'_> {
         lower: Lower,
     ) -> (Option<usize>, Found, Vec<(super::classify::Rank, Flat)>) {
         let kept = std::mem::replace(&mut self.lower, lower);
+        // a reading again of this chain maps its counts again
+        let hook = self.hook;
+        self.conn_mapped.retain(|_, h| *h != hook);
         let log_final = self.extras(&mut flat, final_rule);
         let mut found = Found::default();
         let ranked = self.rank_all(flat, &mut found, final_rule);

@@ -150,6 +150,11 @@ impl Analyser<'_> {
         if flat[p].verdict == Verdict::Accept {
             return refuse(self, "it accepts (statewall refuses what exceeds the count, and lets in what the allow matches)".into());
         }
+        let key = (flat[p].rule, flat[p].part);
+        if self.conn_mapped.contains_key(&key) {
+            return refuse(self, "several paths reach it (jumps from several rules or from INPUT and FORWARD, ways around a RETURN, the flag patterns of `! --syn`), and iptables keeps one count in the rule for the connections of them all, where statewall's `connections` counts per entry: write the rule once where every connection it counts passes (one rule of all the ports, say)".into());
+        }
+        self.conn_mapped.insert(key, self.hook);
         let next = Self::next_deciding(flat, p, &cond);
         let q = next.filter(|&q| {
             flat[q].verdict == Verdict::Accept

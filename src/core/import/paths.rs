@@ -70,28 +70,53 @@ fn meter_in(limit: &str) -> Option<&str> {
 }
 
 /// A `-m recent` list's limits named for their list (`EntryExtra::list_meters`, where the
-/// chain that checks it fills it from one way alone) keep that meter where entries of
-/// several sections name it: INPUT and FORWARD jumping to one guard chain check one list in
-/// iptables, which counts a source's connections of both together; noted. Elsewhere the
-/// name goes (the entries of one chain that need it share it already: `recent.rs`).
-/// `entries` come with their section's chain (`INPUT`, `FORWARD`, `OUTPUT`).
+/// chain that checks it fills it from one way alone) keep that meter where other entries
+/// name it too: two guard pairs of one list (ports 22 and 2222), or INPUT and FORWARD
+/// jumping to one guard chain, check one list in iptables, which counts a source's
+/// connections of all of them together; noted. Where only one entry names it, or the
+/// entries would count differently (one takes what exceeds the rate, another lets it go
+/// on), the name goes: a bucket each, as before. `entries` come with their section's chain
+/// (`INPUT`, `FORWARD`, `OUTPUT`).
 pub(super) fn share_lists<'a>(
     entries: impl Iterator<Item = (&'static str, &'a mut Entry)>,
     notes: &mut Notes,
 ) {
     let entries: Vec<(&'static str, &'a mut Entry)> = entries.collect();
-    let mut sections: HashMap<String, std::collections::BTreeSet<&'static str>> = HashMap::new();
+    // each meter: the chains of the entries that name it, how many, and whether they all
+    // take what exceeds the rate (or all let it go on)
+    let mut named: HashMap<
+        String,
+        (
+            std::collections::BTreeSet<&'static str>,
+            usize,
+            Option<bool>,
+            bool,
+        ),
+    > = HashMap::new();
     for (k, e) in &entries {
-        for m in e.extra.limit.iter().filter_map(|l| meter_in(l)) {
-            sections.entry(m.to_string()).or_default().insert(*k);
+        for l in &e.extra.limit {
+            let Some(m) = meter_in(l) else { continue };
+            let n = named
+                .entry(m.to_string())
+                .or_insert((Default::default(), 0, None, true));
+            n.0.insert(*k);
+            n.1 += 1;
+            let takes = takes_excess(l);
+            n.3 &= n.2.is_none_or(|t| t == takes);
+            n.2 = Some(takes);
         }
     }
-    let mut shared: Vec<(&String, &std::collections::BTreeSet<&'static str>)> = Vec::new();
+    let (mut shared, mut apart): (Vec<&String>, Vec<&String>) = (Vec::new(), Vec::new());
     for (_, e) in entries {
         for meter in std::mem::take(&mut e.extra.list_meters) {
-            match sections.get_key_value(&meter) {
-                Some((m, ks)) if ks.len() > 1 => shared.push((m, ks)),
-                _ => {
+            match named.get_key_value(&meter) {
+                Some((m, (_, count, _, alike))) if *count > 1 && *alike => shared.push(m),
+                other => {
+                    if let Some((m, (_, count, _, false))) = other
+                        && *count > 1
+                    {
+                        apart.push(m);
+                    }
                     for l in e.extra.limit.iter_mut() {
                         *l = l.replacen(&format!(", meter = \"{meter}\""), "", 1);
                     }
@@ -99,12 +124,18 @@ pub(super) fn share_lists<'a>(
             }
         }
     }
+    apart.sort();
+    apart.dedup();
+    for meter in apart {
+        let list = meter.rsplit_once('.').map_or(meter.as_str(), |(l, _)| l);
+        notes.push(format!("list `{list}`: checks of it guard several entries, and `recent` counts a source's connections of them all together, but some of them take what exceeds the rate and others let it go on, which one bucket of statewall's cannot keep: each counts in a bucket of its own"));
+    }
     shared.sort();
     shared.dedup();
-    for (meter, ks) in shared {
-        let chains: Vec<&str> = ks.iter().copied().collect();
+    for meter in shared {
+        let chains: Vec<&str> = named[meter].0.iter().copied().collect();
         let list = meter.rsplit_once('.').map_or(meter.as_str(), |(l, _)| l);
-        notes.push(format!("list `{list}`: {} check it (through the chains they jump to), and `recent` keeps one list, counting a source's connections of all of them together: their limits share the meter `{meter}`", chains.join(" and ")));
+        notes.push(format!("list `{list}`: checks of it guard several entries (in {}), and `recent` keeps one list, counting a source's connections of them all together: their limits share the meter `{meter}`", chains.join(" and ")));
     }
 }
 
