@@ -69,6 +69,16 @@ fn meter_in(limit: &str) -> Option<&str> {
     Some(&limit[start..end])
 }
 
+/// The entries that name one meter: their chains, how many, whether the last takes what
+/// exceeds the rate, and whether some take it and others let it go on.
+#[derive(Default)]
+struct Named {
+    chains: std::collections::BTreeSet<&'static str>,
+    count: usize,
+    takes: Option<bool>,
+    apart: bool,
+}
+
 /// A `-m recent` list's limits named for their list (`EntryExtra::list_meters`, where the
 /// chain that checks it fills it from one way alone) keep that meter where other entries
 /// name it too: two guard pairs of one list (ports 22 and 2222), or INPUT and FORWARD
@@ -82,38 +92,26 @@ pub(super) fn share_lists<'a>(
     notes: &mut Notes,
 ) {
     let entries: Vec<(&'static str, &'a mut Entry)> = entries.collect();
-    // each meter: the chains of the entries that name it, how many, and whether they all
-    // take what exceeds the rate (or all let it go on)
-    let mut named: HashMap<
-        String,
-        (
-            std::collections::BTreeSet<&'static str>,
-            usize,
-            Option<bool>,
-            bool,
-        ),
-    > = HashMap::new();
+    let mut named: HashMap<String, Named> = HashMap::new();
     for (k, e) in &entries {
         for l in &e.extra.limit {
             let Some(m) = meter_in(l) else { continue };
-            let n = named
-                .entry(m.to_string())
-                .or_insert((Default::default(), 0, None, true));
-            n.0.insert(*k);
-            n.1 += 1;
+            let n = named.entry(m.to_string()).or_default();
+            n.chains.insert(*k);
+            n.count += 1;
             let takes = takes_excess(l);
-            n.3 &= n.2.is_none_or(|t| t == takes);
-            n.2 = Some(takes);
+            n.apart |= n.takes.is_some_and(|t| t != takes);
+            n.takes = Some(takes);
         }
     }
     let (mut shared, mut apart): (Vec<&String>, Vec<&String>) = (Vec::new(), Vec::new());
     for (_, e) in entries {
         for meter in std::mem::take(&mut e.extra.list_meters) {
             match named.get_key_value(&meter) {
-                Some((m, (_, count, _, alike))) if *count > 1 && *alike => shared.push(m),
+                Some((m, n)) if n.count > 1 && !n.apart => shared.push(m),
                 other => {
-                    if let Some((m, (_, count, _, false))) = other
-                        && *count > 1
+                    if let Some((m, n)) = other
+                        && n.count > 1
                     {
                         apart.push(m);
                     }
@@ -133,7 +131,7 @@ pub(super) fn share_lists<'a>(
     shared.sort();
     shared.dedup();
     for meter in shared {
-        let chains: Vec<&str> = named[meter].0.iter().copied().collect();
+        let chains: Vec<&str> = named[meter].chains.iter().copied().collect();
         let list = meter.rsplit_once('.').map_or(meter.as_str(), |(l, _)| l);
         notes.push(format!("list `{list}`: checks of it guard several entries (in {}), and `recent` keeps one list, counting a source's connections of them all together: their limits share the meter `{meter}`", chains.join(" and ")));
     }
