@@ -777,7 +777,12 @@ impl Analyser<'_> {
         let (rate, burst) = match iptables_rate(&lim) {
             Ok(x) => x,
             Err(why) => {
-                self.error(r.span.clone(), format!("{here}: {why}"), "statewall's rates are whole numbers of packets per second, minute, hour or day");
+                let help = if lim.other.is_empty() {
+                    "statewall's rates are whole numbers of packets per second, minute, hour or day"
+                } else {
+                    "statewall's meters count per source address (`--hashlimit-mode srcip`, with `--hashlimit-srcmask`) or for the rule as a whole (no mode), not per destination or port: a rule of its own per port keeps a bucket each"
+                };
+                self.error(r.span.clone(), format!("{here}: {why}"), help);
                 gone[p] = true;
                 return;
             }

@@ -319,7 +319,20 @@ impl Analyser<'_> {
                 "the `--set` of line {} is not right before or after it with the same matches",
                 self.rules[r].line
             ),
-            None => format!("no `--set --name {}` comes with it", rec.name()),
+            None => match self.rules.iter().find(|r| {
+                r.extra
+                    .recent
+                    .as_ref()
+                    .is_some_and(|x| x.set && x.name() == rec.name())
+            }) {
+                // a `--set` in another chain (INPUT's, for a FORWARD check) fills the list
+                // for packets this chain never sees: the check's count is not this chain's
+                Some(s) => format!(
+                    "its list is filled by the `--set` of line {} in {}, which this chain's packets never meet",
+                    s.line, s.chain
+                ),
+                None => format!("no `--set --name {}` comes with it", rec.name()),
+            },
         })
     }
 
