@@ -288,7 +288,13 @@ pub(super) fn analyse(
             continue;
         }
         cx.hook = hook;
+        let noted = cx.notes.clone();
         let chain = cx.chain(&policies, &mut used);
+        if hook != Hook::Input && chain.as_ref().is_some_and(accepts_all) {
+            // not hooked: what its reading noted of its rules says nothing of the policy
+            cx.notes = noted;
+            cx.notes.push(format!("{name} accepts every packet it meets: statewall does not hook it (no [{}] section), and its rules are left out", name.to_ascii_lowercase()));
+        }
         chains.push(chain.map(|c| Chain {
             clamp_mss: clamp,
             ..c
