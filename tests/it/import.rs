@@ -2272,18 +2272,18 @@ fn differential_limit_of_each_network_of_a_list() {
     );
 }
 
-/// A hashlimit ACCEPT in a chain without an ESTABLISHED,RELATED accept
-/// (`ok-limit-stateless-chain.rules`): it counts every datagram, a flow's later ones too.
-/// Five datagrams from one source port (the first NEW, the rest ESTABLISHED once the first
-/// was echoed): three echoed, two refused, as through iptables-restore of the file (a limit
-/// of NEW connections only would refuse the four after the first).
-#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
-#[test]
-fn differential_limit_in_a_chain_without_an_established_accept() {
+/// Five datagrams of one flow (one source port: the first NEW, the rest ESTABLISHED once the
+/// first was echoed) to port 53 of a pair loaded with `file` by iptables-restore and of a
+/// pair loaded with its import (`tag` the pairs' prefix): the two must answer alike; what
+/// iptables' answered.
+fn flow_replay(tag: &str, file: &str) -> Vec<crate::support::routed::Outcome> {
     use crate::support::routed::{Outcome, Responder, udp};
-    let (oracle, ours) = (Pair::new("d-lsl-ipt"), Pair::new("d-lsl-sw"));
+    let (oracle, ours) = (
+        Pair::new(&format!("{tag}-ipt")),
+        Pair::new(&format!("{tag}-sw")),
+    );
     let _echo = [&oracle, &ours].map(|p| Responder::start(&p.fw, &[], &[53]));
-    load_both((&oracle, &ours), ("ok-limit-stateless-chain.rules", None));
+    load_both((&oracle, &ours), (file, None));
     let run = |pair: &Pair| -> Vec<Outcome> {
         let (src, dst) = (
             SocketAddr::new(CLIENT_V4.into(), 40053),
@@ -2294,43 +2294,37 @@ fn differential_limit_in_a_chain_without_an_established_accept() {
             .collect()
     };
     let (want, got) = (run(&oracle), run(&ours));
-    assert_eq!(want, got, "iptables', then statewall's");
-    use Outcome::{Answered as A, Refused as R};
+    assert_eq!(want, got, "{file}: iptables', then statewall's");
+    want
+}
+
+/// A hashlimit ACCEPT in a chain without an ESTABLISHED,RELATED accept
+/// (`ok-limit-stateless-chain.rules`): it counts every datagram, a flow's later ones too.
+/// Five datagrams of one flow: three echoed, two refused, as through iptables-restore of the
+/// file (a limit of NEW connections only would refuse the four after the first).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_limit_in_a_chain_without_an_established_accept() {
+    use crate::support::routed::Outcome::{Answered as A, Refused as R};
+    let want = flow_replay("d-lsl", "ok-limit-stateless-chain.rules");
     assert_eq!(want, [A, A, A, R, R], "one flow's datagrams all counted");
 }
 
 /// A `-m recent` DNS throttle in a chain without an established accept: every datagram
 /// stamps the list, a flow's later ones too. Mapped onto the ACCEPT after it
 /// (`ok-recent-every-packet.rules`, whose allow then says every tracked state) and as a guard
-/// in its place (`ok-recent-every-packet-guard.rules`, corpus 32's form). Five datagrams from
-/// one source port: three echoed, two refused, as through iptables-restore (a limit of NEW
+/// in its place (`ok-recent-every-packet-guard.rules`, corpus 32's form). Five datagrams of
+/// one flow: three echoed, two refused, as through iptables-restore (a limit of NEW
 /// connections only would echo all five: there is one connection).
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_recent_in_a_chain_without_an_established_accept() {
-    use crate::support::routed::{Outcome, Responder, udp};
+    use crate::support::routed::Outcome::{Answered as A, Refused as R};
     for (tag, file) in [
         ("d-rsl", "ok-recent-every-packet.rules"),
         ("d-rsg", "ok-recent-every-packet-guard.rules"),
     ] {
-        let (oracle, ours) = (
-            Pair::new(&format!("{tag}-ipt")),
-            Pair::new(&format!("{tag}-sw")),
-        );
-        let _echo = [&oracle, &ours].map(|p| Responder::start(&p.fw, &[], &[53]));
-        load_both((&oracle, &ours), (file, None));
-        let run = |pair: &Pair| -> Vec<Outcome> {
-            let (src, dst) = (
-                SocketAddr::new(CLIENT_V4.into(), 40053),
-                SocketAddr::new(FW_V4.into(), 53),
-            );
-            (0..5)
-                .map(|_| udp(&pair.client, src, dst, PROBE_TIMEOUT))
-                .collect()
-        };
-        let (want, got) = (run(&oracle), run(&ours));
-        assert_eq!(want, got, "{file}: iptables', then statewall's");
-        use Outcome::{Answered as A, Refused as R};
+        let want = flow_replay(tag, file);
         assert_eq!(
             want,
             [A, A, A, R, R],

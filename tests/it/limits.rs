@@ -551,21 +551,25 @@ fn a_port_published_by_a_docker_like_dnat_is_reachable_only_from_the_sources_all
     );
     let short = Duration::from_millis(500);
     assert_eq!(probe_tcp(&t.client, published, short), Probe::TimedOut);
+    // the published port through, counted by `entry`; the backend's own port, not
+    // published, dropped by the forward chain's final rule
+    let published_only = |entry: &str| {
+        assert_eq!(
+            probe_tcp(&t.client, published, PROBE_TIMEOUT),
+            Probe::Connected
+        );
+        assert_eq!(
+            probe_tcp(&t.client, addr(BACKEND, 80), short),
+            Probe::TimedOut
+        );
+        let st = status_json(&t.fw);
+        assert_eq!(counted(&st, entry, "accept"), 1, "{st}");
+        assert_eq!(st["drift"], false, "{st}");
+    };
     // to the client's network: through, by its original port only
     let mine = policy("192.0.2.0/24");
     statewall(&t.fw, ["apply", &mine.path()]).assert_ok();
-    assert_eq!(
-        probe_tcp(&t.client, published, PROBE_TIMEOUT),
-        Probe::Connected
-    );
-    // the backend's own port, not published: the forward chain's final rule drops it
-    assert_eq!(
-        probe_tcp(&t.client, addr(BACKEND, 80), short),
-        Probe::TimedOut
-    );
-    let st = status_json(&t.fw);
-    assert_eq!(counted(&st, "web", "accept"), 1, "{st}");
-    assert_eq!(st["drift"], false, "{st}");
+    published_only("web");
     // every DNAT'ed connection (`dnat`, iptables' `--ctstate DNAT`), whatever its port: the
     // published port gets through, the backend's own port (nothing DNAT'ed it) does not
     let any_port = TempPolicy::new(
@@ -573,17 +577,7 @@ fn a_port_published_by_a_docker_like_dnat_is_reachable_only_from_the_sources_all
         "[forward]\nfinal = \"drop\"\n\n[[forward.allow]]\nname = \"forwards\"\ndnat = true\n",
     );
     statewall(&t.fw, ["apply", &any_port.path()]).assert_ok();
-    assert_eq!(
-        probe_tcp(&t.client, published, PROBE_TIMEOUT),
-        Probe::Connected
-    );
-    assert_eq!(
-        probe_tcp(&t.client, addr(BACKEND, 80), short),
-        Probe::TimedOut
-    );
-    let st = status_json(&t.fw);
-    assert_eq!(counted(&st, "forwards", "accept"), 1, "{st}");
-    assert_eq!(st["drift"], false, "{st}");
+    published_only("forwards");
     statewall(&t.fw, ["remove"]).assert_ok();
     assert_eq!(
         nat_table(&t.fw, false),

@@ -53,10 +53,8 @@ fn known_ct_states(mask: &[u8; 4]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{cmp, not_statewalls, roundtrip, rule};
+    use super::super::testing::{cmp, ct_load, mask4, not_statewalls, roundtrip, rule};
     use super::*;
-    use crate::codec::nft::{NFTA_BITWISE_MASK, NFTA_BITWISE_XOR, NFTA_CT_KEY, NFTA_DATA_VALUE};
-    use crate::codec::wire::Attrs;
     use crate::core::plan::Verdict;
 
     #[test]
@@ -71,21 +69,8 @@ mod tests {
 
     #[test]
     fn a_state_statewall_does_not_write_or_a_bare_load_is_not_statewalls() {
-        let ct = || {
-            let mut c = Attrs::default();
-            c.be32(NFTA_CT_KEY, NFT_CT_STATE);
-            c
-        };
-        let mask = |mask: u32| {
-            let mut b = Attrs::default();
-            b.nest(NFTA_BITWISE_MASK, |d| {
-                d.put(NFTA_DATA_VALUE, &mask.to_ne_bytes());
-            })
-            .nest(NFTA_BITWISE_XOR, |d| {
-                d.put(NFTA_DATA_VALUE, &[0; 4]);
-            });
-            b
-        };
+        let ct = || ct_load(NFT_CT_STATE);
+        let mask = mask4;
         // bit 5 is a state statewall never writes (and would not render)
         let err = not_statewalls(&[
             ("ct", ct()),

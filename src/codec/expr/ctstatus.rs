@@ -58,9 +58,8 @@ pub(super) fn decode(at: &At) -> Decoding {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{cmp, not_statewalls, roundtrip, rule};
+    use super::super::testing::{cmp, ct_load, mask4, not_statewalls, roundtrip, rule};
     use super::*;
-    use crate::codec::nft::{NFTA_BITWISE_MASK, NFTA_BITWISE_XOR, NFTA_DATA_VALUE};
     use crate::core::plan::Verdict;
 
     #[test]
@@ -70,21 +69,8 @@ mod tests {
 
     #[test]
     fn another_status_bit_is_not_statewalls() {
-        let ct = || {
-            let mut c = Attrs::default();
-            c.be32(NFTA_CT_KEY, NFT_CT_STATUS);
-            c
-        };
-        let mask = |mask: u32| {
-            let mut b = Attrs::default();
-            b.nest(NFTA_BITWISE_MASK, |d| {
-                d.put(NFTA_DATA_VALUE, &mask.to_ne_bytes());
-            })
-            .nest(NFTA_BITWISE_XOR, |d| {
-                d.put(NFTA_DATA_VALUE, &[0; 4]);
-            });
-            b
-        };
+        let ct = || ct_load(NFT_CT_STATUS);
+        let mask = mask4;
         // 0x10 is IPS_SRC_NAT: `ct status snat`
         let err = not_statewalls(&[
             ("ct", ct()),

@@ -107,6 +107,26 @@ pub(crate) fn cmp(op: u32, value: &[u8]) -> wire::Attrs {
     a
 }
 
+/// The attributes of a `ct` load of `key` (no register: the decoders ignore it).
+pub(crate) fn ct_load(key: u32) -> wire::Attrs {
+    let mut c = wire::Attrs::default();
+    c.be32(crate::codec::nft::NFTA_CT_KEY, key);
+    c
+}
+
+/// The attributes of `bitwise reg = (reg & mask) ^ 0` on 4 host-endian bytes.
+pub(crate) fn mask4(mask: u32) -> wire::Attrs {
+    use crate::codec::nft::{NFTA_BITWISE_MASK, NFTA_BITWISE_XOR};
+    let mut b = wire::Attrs::default();
+    b.nest(NFTA_BITWISE_MASK, |d| {
+        d.put(NFTA_DATA_VALUE, &mask.to_ne_bytes());
+    })
+    .nest(NFTA_BITWISE_XOR, |d| {
+        d.put(NFTA_DATA_VALUE, &[0; 4]);
+    });
+    b
+}
+
 /// `meta l4proto tcp tcp dport @tcp_web` as the kernel dumps it, with the lookup's
 /// `NFTA_LOOKUP_FLAGS` when given.
 pub(crate) fn tcp_port_set(handle: u64, lookup_flags: Option<u32>) -> Vec<u8> {
