@@ -24,7 +24,8 @@ pub(super) struct Cond {
     pub(super) not_ports: Vec<PortRange>,
     pub(super) not_sports: Vec<PortRange>,
     /// `-m conntrack --ctstate DNAT`: the kernel DNAT'ed the packet's connection (its state
-    /// is NEW, ESTABLISHED or RELATED, whatever `states` says; never kept apart)
+    /// is NEW, ESTABLISHED or RELATED: kept apart only from a condition of INVALID or
+    /// UNTRACKED packets alone)
     pub(super) dnat: bool,
     /// `-m conntrack --ctorigdstport`: the connection's destination port before DNAT
     pub(super) orig_dports: Option<Vec<PortRange>>,
