@@ -168,6 +168,9 @@ pub(super) struct EntryExtra {
     /// alone: each kept only where entries of other sections name it too
     /// (`paths::share_lists`)
     pub(super) list_meters: Vec<String>,
+    /// the meter of every `-m recent` list's limit the entry has (`list.rate`), shared or
+    /// not: where the entries of one list check it at different rates (`paths::share_lists`)
+    pub(super) recent_meters: Vec<String>,
     /// `connections` (from a `-m connlimit` rule: `connlimit.rs`)
     pub(super) connections: Option<String>,
     /// the port-scan trap and port knocking (`trap.rs`): the list a DROP or REJECT adds its

@@ -104,6 +104,7 @@ pub(super) fn share_lists<'a>(
             n.takes = Some(takes);
         }
     }
+    rates_apart(&entries, notes);
     let (mut shared, mut apart): (Vec<&String>, Vec<&String>) = (Vec::new(), Vec::new());
     for (_, e) in entries {
         for meter in std::mem::take(&mut e.extra.list_meters) {
@@ -134,6 +135,34 @@ pub(super) fn share_lists<'a>(
         let chains: Vec<&str> = named[meter].chains.iter().copied().collect();
         let list = meter.rsplit_once('.').map_or(meter.as_str(), |(l, _)| l);
         notes.push(format!("list `{list}`: checks of it guard several entries (in {}), and `recent` keeps one list, counting a source's connections of them all together: their limits share the meter `{meter}`", chains.join(" and ")));
+    }
+}
+
+/// Entries whose limits come from checks of one `-m recent` list at different rates (port
+/// 22's pair with `--hitcount 4`, port 2222's with 6): iptables counts every check's
+/// connections in the one list, but a meter counts at one rate, so each rate's entries count
+/// apart from the others': noted, per list (and family).
+fn rates_apart(entries: &[(&'static str, &mut Entry)], notes: &mut Notes) {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut lists: BTreeMap<String, BTreeSet<BTreeSet<&str>>> = BTreeMap::new();
+    for (_, e) in entries {
+        let mut of: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+        for m in &e.extra.recent_meters {
+            let Some((list, rate)) = m.rsplit_once('.') else {
+                continue;
+            };
+            let fam = if rate.ends_with("-v6") { "-v6" } else { "" };
+            of.entry(format!("{list}{fam}")).or_default().insert(m);
+        }
+        for (list, rates) in of {
+            lists.entry(list).or_default().insert(rates);
+        }
+    }
+    for (list, kinds) in lists {
+        if kinds.len() > 1 {
+            let list = list.trim_end_matches("-v6");
+            notes.push(format!("list `{list}`: its checks guard entries at different rates, and `recent` counts a source's connections of them all in the one list, but a limit counts at one rate: the entries of each rate count apart from the others'"));
+        }
     }
 }
 
