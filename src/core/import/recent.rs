@@ -137,11 +137,7 @@ impl Analyser<'_> {
             ));
             // it takes tokens for what it meets: its place is kept exactly
             flat[p].extra.guard = true;
-            flat[p].extra.list_meters.extend(alone);
-            flat[p]
-                .extra
-                .recent_meters
-                .extend(self.list_meter_name(&rec, &rate));
+            self.tag_meters(&mut flat[p], alone, (&rec, &rate));
             let (sl, ul) = (self.rules[set.rule].line, r.line);
             let what = ["NEW connections", "packets"][usize::from(all_packets)];
             self.notes.push(format!("lines {}-{}: `-m recent` (at most {allowed} {what} per source in any {seconds} s) guards no allow (no ACCEPT of the same connections right after it): it becomes a {} of what exceeds a per-source limit of {rate} (`within = \"continue\"`), in its place, and what is within goes on to the rules after it, as in the file; statewall's token bucket lets {allowed} through at once, then one every {} s as it refills, where `recent` counts a sliding window{}", sl.min(ul), sl.max(ul), if flat[p].verdict == Verdict::Drop { "block" } else { "reject" }, every(seconds, allowed), if rec.rttl { "; `--rttl` is not kept" } else { "" }));
@@ -161,11 +157,7 @@ impl Analyser<'_> {
         flat[q].extra.limit.push(format!(
             "{{ rate = \"{rate}\", per = \"source\", ipv6_prefix = 128{meter}, over = \"{over}\" }}"
         ));
-        flat[q].extra.list_meters.extend(alone);
-        flat[q]
-            .extra
-            .recent_meters
-            .extend(self.list_meter_name(&rec, &rate));
+        self.tag_meters(&mut flat[q], alone, (&rec, &rate));
         let lines = (
             self.rules[set.rule].line,
             r.line,
@@ -446,6 +438,15 @@ impl Analyser<'_> {
             Some(m) => (format!(", meter = \"{m}\""), Some(m)),
             None => (String::new(), None),
         })
+    }
+
+    /// The entry `f` whose limit a check of list `rec` at `rate` became: its list's meter, and
+    /// (`alone`) the meter only `paths::share_lists` knows to be shared or not.
+    fn tag_meters(&self, f: &mut Flat, alone: Option<String>, (rec, rate): (&Recent, &str)) {
+        f.extra.list_meters.extend(alone);
+        f.extra
+            .recent_meters
+            .extend(self.list_meter_name(rec, rate));
     }
 
     /// The allow `f` of a check that counts every packet: it says the states it takes, so
