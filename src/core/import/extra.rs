@@ -164,12 +164,9 @@ pub(super) struct EntryExtra {
     /// a guard (`within = "continue"`): the entry takes only what exceeds its limit, and
     /// consumes tokens for what is within (`above.rs`): its place must be kept exactly
     pub(super) guard: bool,
-    /// the meters `limit` names for `-m recent` lists whose chain fills them from one way
-    /// alone: each kept only where entries of other sections name it too
-    /// (`paths::share_lists`)
-    pub(super) list_meters: Vec<String>,
-    /// the meter of every `-m recent` list's limit the entry has (`list.rate`), shared or
-    /// not: where the entries of one list check it at different rates (`paths::share_lists`)
+    /// the meter every `-m recent` list's limit of the entry names (`list.rate`): kept where
+    /// other entries name it too and count alike, taken away elsewhere; and where a list's
+    /// entries check it at different rates, noted (`paths::share_lists`)
     pub(super) recent_meters: Vec<String>,
     /// `connections` (from a `-m connlimit` rule: `connlimit.rs`)
     pub(super) connections: Option<String>,

@@ -79,9 +79,8 @@ struct Named {
     apart: bool,
 }
 
-/// A `-m recent` list's limits named for their list (`EntryExtra::list_meters`, where the
-/// chain that checks it fills it from one way alone) keep that meter where other entries
-/// name it too: two guard pairs of one list (ports 22 and 2222), or INPUT and FORWARD
+/// A `-m recent` list's limits, each named for its list (`EntryExtra::recent_meters`), keep
+/// that meter where other entries name it too: two guard pairs of one list (ports 22 and 2222), or INPUT and FORWARD
 /// jumping to one guard chain, check one list in iptables, which counts a source's
 /// connections of all of them together; noted. Where only one entry names it, or the
 /// entries would count differently (one takes what exceeds the rate, another lets it go
@@ -107,7 +106,7 @@ pub(super) fn share_lists<'a>(
     rates_apart(&entries, notes);
     let (mut shared, mut apart): (Vec<&String>, Vec<&String>) = (Vec::new(), Vec::new());
     for (_, e) in entries {
-        for meter in std::mem::take(&mut e.extra.list_meters) {
+        for meter in std::mem::take(&mut e.extra.recent_meters) {
             match named.get_key_value(&meter) {
                 Some((m, n)) if n.count > 1 && !n.apart => shared.push(m),
                 other => {
@@ -132,6 +131,11 @@ pub(super) fn share_lists<'a>(
     shared.sort();
     shared.dedup();
     for meter in shared {
+        // a list one chain fills from several ways was noted with them (`recent.rs`)
+        let said = format!("share the meter `{meter}`");
+        if notes.iter().any(|n| n.contains(&said)) {
+            continue;
+        }
         let chains: Vec<&str> = named[meter].chains.iter().copied().collect();
         let list = meter.rsplit_once('.').map_or(meter.as_str(), |(l, _)| l);
         notes.push(format!("list `{list}`: checks of it guard several entries (in {}), and `recent` keeps one list, counting a source's connections of them all together: their limits share the meter `{meter}`", chains.join(" and ")));
@@ -168,9 +172,7 @@ fn rates_apart(entries: &[(&'static str, &mut Entry)], notes: &mut Notes) {
 
 /// The `line-N` meter a limit's TOML names, if any.
 fn line_meter(limit: &str) -> Option<&str> {
-    let start = limit.find(", meter = \"line-")? + ", meter = \"".len();
-    let end = start + limit[start..].find('"')?;
-    Some(&limit[start..end])
+    meter_in(limit).filter(|m| m.starts_with("line-"))
 }
 
 /// Whether a limit's TOML takes what exceeds the rate (its own verdict, or a guard's), not

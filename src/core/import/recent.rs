@@ -125,7 +125,7 @@ impl Analyser<'_> {
         if let Err(why) = Rate::parse(&rate) {
             return refuse(self, format!("{rate}: {why}"));
         }
-        let (meter, alone) = match self.limit_meter(shared.as_deref(), &rec, &rate, set.rule) {
+        let meter = match self.limit_meter(shared.as_deref(), &rec, &rate, set.rule) {
             Ok(m) => m,
             Err(why) => return refuse(self, why),
         };
@@ -137,7 +137,7 @@ impl Analyser<'_> {
             ));
             // it takes tokens for what it meets: its place is kept exactly
             flat[p].extra.guard = true;
-            self.tag_meters(&mut flat[p], alone, (&rec, &rate));
+            self.tag_meters(&mut flat[p], &rec, &rate);
             let (sl, ul) = (self.rules[set.rule].line, r.line);
             let what = ["NEW connections", "packets"][usize::from(all_packets)];
             self.notes.push(format!("lines {}-{}: `-m recent` (at most {allowed} {what} per source in any {seconds} s) guards no allow (no ACCEPT of the same connections right after it): it becomes a {} of what exceeds a per-source limit of {rate} (`within = \"continue\"`), in its place, and what is within goes on to the rules after it, as in the file; statewall's token bucket lets {allowed} through at once, then one every {} s as it refills, where `recent` counts a sliding window{}", sl.min(ul), sl.max(ul), if flat[p].verdict == Verdict::Drop { "block" } else { "reject" }, every(seconds, allowed), if rec.rttl { "; `--rttl` is not kept" } else { "" }));
@@ -157,7 +157,7 @@ impl Analyser<'_> {
         flat[q].extra.limit.push(format!(
             "{{ rate = \"{rate}\", per = \"source\", ipv6_prefix = 128{meter}, over = \"{over}\" }}"
         ));
-        self.tag_meters(&mut flat[q], alone, (&rec, &rate));
+        self.tag_meters(&mut flat[q], &rec, &rate);
         let lines = (
             self.rules[set.rule].line,
             r.line,
@@ -411,39 +411,26 @@ impl Analyser<'_> {
         Ok(m)
     }
 
-    /// The `, meter = "…"` of a check's limit, and the meter when only `paths::share_lists`
-    /// knows whether it is shared: a list this chain fills from several ways (`shared`) shares
-    /// it here; one it fills from one way alone may be checked in another chain too (INPUT and
-    /// FORWARD jump to one guard chain), so its meter is named all the same. Err: why not.
+    /// The `, meter = "…"` of a check's limit: its list's meter (`list_meter_name`), which
+    /// `paths::share_lists` takes away again where no other entry names it. A list this chain
+    /// fills from several ways (`shared`) is noted here; one it fills from one way alone may
+    /// be checked in another chain or by another pair too. Err: why not.
     fn limit_meter(
         &mut self,
         shared: Option<&[usize]>,
         rec: &Recent,
         rate: &str,
         set_rule: usize,
-    ) -> Result<(String, Option<String>), String> {
+    ) -> Result<String, String> {
         let m = match shared {
-            Some(ways) => {
-                return Ok((
-                    format!(
-                        ", meter = \"{}\"",
-                        self.list_meter(rec, rate, ways, set_rule)?
-                    ),
-                    None,
-                ));
-            }
+            Some(ways) => Some(self.list_meter(rec, rate, ways, set_rule)?),
             None => self.list_meter_name(rec, rate),
         };
-        Ok(match m {
-            Some(m) => (format!(", meter = \"{m}\""), Some(m)),
-            None => (String::new(), None),
-        })
+        Ok(m.map_or(String::new(), |m| format!(", meter = \"{m}\"")))
     }
 
-    /// The entry `f` whose limit a check of list `rec` at `rate` became: its list's meter, and
-    /// (`alone`) the meter only `paths::share_lists` knows to be shared or not.
-    fn tag_meters(&self, f: &mut Flat, alone: Option<String>, (rec, rate): (&Recent, &str)) {
-        f.extra.list_meters.extend(alone);
+    /// The entry `f` whose limit a check of list `rec` at `rate` became: its list's meter.
+    fn tag_meters(&self, f: &mut Flat, rec: &Recent, rate: &str) {
         f.extra
             .recent_meters
             .extend(self.list_meter_name(rec, rate));
