@@ -1933,6 +1933,53 @@ fn differential_two_guards_of_one_recent_list() {
     assert_eq!(want, [C, C, C, T, T, C], "{want:?}");
 }
 
+/// `! --update` after the `--set` (`ok-recent-not-update.rules`, the twenty-sixth probe's
+/// F2): each connection it accepts is stamped twice, so a source gets two of `--hitcount 4`,
+/// not three. Five connections from one client and one from the other get the same answers
+/// as through iptables-restore of the file (a limit of 3/60s lets the third in).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_negated_update_counts_each_accepted_connection_twice() {
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps = [
+        (c, 8080),
+        (c, 8080),
+        (c, 8080),
+        (c, 8080),
+        (c, 8080),
+        (o, 8080),
+    ];
+    let (want, _) = replay("d-rnu", "ok-recent-not-update.rules", &[8080], &steps);
+    use Verdict::{Connected as C, Refused as R};
+    assert_eq!(want, [C, C, R, R, R, C], "{want:?}");
+}
+
+/// The ssh guard pair under an ACCEPT policy beside a FORWARD that drops
+/// (`ok-recent-guard-accept-policy.rules`, the twenty-sixth probe's F9): the pair is kept, and
+/// five connections from one client and one from the other get the answers they get through
+/// iptables-restore of the file (INPUT read as accepting everything let all five in).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_recent_guard_under_an_accept_policy() {
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps = [
+        (c, 8080),
+        (c, 8080),
+        (c, 8080),
+        (c, 8080),
+        (c, 8080),
+        (o, 8080),
+    ];
+    let (want, _) = replay(
+        "d-rga",
+        "ok-recent-guard-accept-policy.rules",
+        &[8080],
+        &steps,
+    );
+    use Verdict::{Connected as C, TimedOut as T};
+    assert_eq!(want, [C, C, C, T, T, C], "{want:?}");
+}
+
 /// `-m recent` checks that guard no allow (`ok-recent-guard.rules`): a DROP after its
 /// `--set` and a REJECT before it, each followed by an ACCEPT of one network only. A burst
 /// from each client to each port, one after another, to iptables-restore of the file and to

@@ -89,6 +89,10 @@ impl Analyser<'_> {
             flat[p].extra.guard = true;
             flat[p].extra.global |= how != "per source";
             self.notes.push(format!("line {}: a guard of {rate} (burst {burst}) {how}: its entry takes only what exceeds the rate (`within = \"continue\"`), as iptables' {}, and what is within goes on to the rules after it", r.line, if lim.hash_mode.is_some() { "`--hashlimit-above`" } else { "`-m limit … -j RETURN` before it" }));
+            if lim.hash_mode.is_some() {
+                self.notes
+                    .extend(super::htable::table_notes(&lim, r.line, &rate, burst));
+            }
             return;
         };
         gone[p] = allow != p;
@@ -97,6 +101,8 @@ impl Analyser<'_> {
         flat[allow].extra.limit.push(limit);
         let al = self.rules[flat[allow].rule].line;
         self.notes.push(format!("line {}: `--hashlimit-above {rate}` (burst {burst}) becomes line {al}'s allow's limit {how}: a token bucket, as hashlimit's; what exceeds it is {}", r.line, if over == "drop" { "dropped" } else { "rejected" }));
+        self.notes
+            .extend(super::htable::table_notes(&lim, r.line, &rate, burst));
     }
 }
 

@@ -63,6 +63,9 @@ impl Parser<'_> {
                 }
             }
         }
+        if self.fam == super::Fam::V6 {
+            set = ip6_meaning(set);
+        }
         if neg.is_some() {
             set = ALL_TYPES & !set;
         }
@@ -76,6 +79,33 @@ impl Parser<'_> {
     }
 }
 
+/// What a list of types means in an ip6tables rule (xt_addrtype's `match_type6`), as the set
+/// of routing types an address may have: each of UNICAST (any address but a multicast one
+/// and `::`, the host's own included), MULTICAST and UNSPEC must hold, and one of the route
+/// lookup's LOCAL, ANYCAST and UNREACHABLE (a route that rejects or none: nft's unreachable,
+/// blackhole and prohibit). An IPv4 rule's list is any of its types; the kernel refuses the
+/// other types in an IPv6 rule.
+fn ip6_meaning(listed: u16) -> u16 {
+    let bit = |name: &str| 1u16 << addr_type(name).expect("a known type");
+    let mut set = ALL_TYPES;
+    if listed & bit("unicast") != 0 {
+        set &= !(bit("multicast") | bit("unspec"));
+    }
+    for only in ["multicast", "unspec"] {
+        if listed & bit(only) != 0 {
+            set &= bit(only);
+        }
+    }
+    let mut routed = listed & (bit("local") | bit("anycast"));
+    if listed & bit("unreachable") != 0 {
+        routed |= bit("unreachable") | bit("blackhole") | bit("prohibit");
+    }
+    if routed != 0 {
+        set &= routed;
+    }
+    set
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +115,29 @@ mod tests {
         assert_eq!(ALL_TYPES, 0x0fff);
         assert_eq!(types_of(1 << 2 | 1 << 5), [2, 5]);
         assert_eq!(types_of(ALL_TYPES).len(), 12);
+    }
+
+    #[test]
+    fn an_ip6tables_list_means_what_match_type6_tests() {
+        let set = |names: &[&str]| {
+            names
+                .iter()
+                .fold(0u16, |s, n| s | 1 << addr_type(n).unwrap())
+        };
+        // the host's own addresses are unicast to ip6tables
+        let unicast = ip6_meaning(set(&["unicast"]));
+        assert_eq!(
+            unicast & set(&["local", "unicast", "anycast"]),
+            set(&["local", "unicast", "anycast"])
+        );
+        assert_eq!(unicast & set(&["multicast", "unspec"]), 0);
+        assert_eq!(ip6_meaning(set(&["local"])), set(&["local"]));
+        // every type listed must hold, but one of the route's is enough
+        assert_eq!(ip6_meaning(set(&["unicast", "multicast"])), 0);
+        assert_eq!(ip6_meaning(set(&["unicast", "local"])), set(&["local"]));
+        assert_eq!(
+            ip6_meaning(set(&["local", "anycast"])),
+            set(&["local", "anycast"])
+        );
     }
 }

@@ -385,9 +385,13 @@ impl Analyser<'_> {
     }
 }
 
-/// Whether a chain accepts every packet: statewall need not hook it.
-fn accepts_all(c: &Chain) -> bool {
+/// Whether a chain accepts every packet: statewall need not hook it (an INVALID drop is a
+/// rule of its baseline, which only a hooked chain has; an allow whose limit or connection
+/// count refuses what exceeds it, an ssh guard's, refuses some).
+pub(super) fn accepts_all(c: &Chain) -> bool {
     c.final_rule.1 == Verdict::Accept
+        && c.invalid.is_none()
+        && !c.allows.iter().any(|f| f.extra.refuses_some())
         && c.blocks.is_empty()
         && c.rejects.is_empty()
         && c.clamp_mss.is_none()
@@ -632,7 +636,17 @@ impl Analyser<'_> {
             "DROP" => (None, Verdict::Drop),
             _ => (None, Verdict::Accept),
         };
-        if let Some(at) = flat.iter().position(|f| f.cond.is_everything()) {
+        // a rule that matches every packet, but for a rate, a count or a list of its own
+        // (`-m limit`, `-m connlimit`, `-m recent`: on the rule or a jump that led to it)
+        // or a connection's direction (`--ctdir`), decides only some of them: the rules
+        // after it meet the rest
+        let whole = |f: &Flat| {
+            f.cond.is_everything()
+                && std::iter::once(&f.rule).chain(&f.via).all(|&i| {
+                    super::chains::own_match(&rules[i]).is_none() && rules[i].ctdir.is_none()
+                })
+        };
+        if let Some(at) = flat.iter().position(whole) {
             final_rule = (Some(flat[at].rule), flat[at].verdict);
             let later: Vec<usize> = flat[at + 1..].iter().map(|f| f.rule).collect();
             self.cut.extend(later.iter().copied());

@@ -60,7 +60,7 @@ pub(super) fn build(
             return Err(diags);
         }
     }
-    let ending = ending(&v4, &mut notes);
+    let ending = ending(&v4, v6.as_ref(), &mut notes);
     let mut sections = Vec::new();
     let chains = [Some(&v4.input), v4.forward.as_ref(), v4.output.as_ref()];
     let chains6 = v6
@@ -364,8 +364,10 @@ fn same_log_finals(v4: &mut Analysis, v6: &Analysis, notes: &mut Notes) {
     }
 }
 
-/// The mode and final rule of the policy, from the IPv4 file's final rule.
-fn ending(v4: &Analysis, notes: &mut Notes) -> Ending {
+/// The mode and final rule of the policy, from the IPv4 file's final rule (the IPv6 file's
+/// is the same: `one_final`), and whether an INPUT that accepts the rest refuses some packets
+/// first, in either file.
+fn ending(v4: &Analysis, v6: Option<&Analysis>, notes: &mut Notes) -> Ending {
     let input = &v4.input;
     let (mut mode, reject) = match input.final_rule.1 {
         Verdict::Accept => ("audit", None),
@@ -382,11 +384,14 @@ fn ending(v4: &Analysis, notes: &mut Notes) -> Ending {
         .into_iter()
         .flatten()
         .any(|c| c.final_rule.1 != Verdict::Accept);
+    let stops_some = std::iter::once(input)
+        .chain(v6.map(|a| &a.input))
+        .any(|c| !super::analyse::accepts_all(c));
     let mut input_accepts_all = false;
     let mut accepts_rest = false;
     if mode == "audit" && others_filter {
         mode = "enforce";
-        if !input.blocks.is_empty() || !input.rejects.is_empty() {
+        if stops_some {
             // a blocklist INPUT beside a FORWARD or OUTPUT that filters: enforce mode (audit
             // would make those accept too), the input chain's final rule accepts
             accepts_rest = true;
@@ -529,6 +534,22 @@ fn icmpv6_baseline(
     if let Some(r) = c6.icmp {
         let r = &a6.rules[r];
         return (true, format!("IPv6 file, line {}: {}", r.line, r.text));
+    }
+    // an accept of every packet (the file's ACCEPT ending, kept as an entry beside an IPv4
+    // file that drops) took neighbour discovery, MLD and ICMPv6 errors, which conntrack leaves
+    // untracked: behind the established rule statewall's allows take NEW connections only, so
+    // its ICMPv6 baseline takes them
+    if c6.established.is_some()
+        && let Some(f) = c6.allows.iter().find(|f| f.cond.is_everything())
+    {
+        let r = &a6.rules[f.rule];
+        return (
+            true,
+            format!(
+                "IPv6 file, line {}: {} (its accept of every packet took neighbour discovery, which conntrack leaves untracked)",
+                r.line, r.text
+            ),
+        );
     }
     let nd = |t: u8| {
         c6.allows.iter().any(|f| match f.cond.proto {

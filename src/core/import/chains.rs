@@ -58,7 +58,7 @@ pub(super) fn unconditional(r: &IptRule) -> bool {
 
 /// The match of rule `r` that its condition does not keep: `-m recent`, `-m limit` (or
 /// `-m hashlimit`), `-m connlimit`.
-fn own_match(r: &IptRule) -> Option<&'static str> {
+pub(super) fn own_match(r: &IptRule) -> Option<&'static str> {
     // a jump that checks a list carries the check in its condition (`trap_check`), and the
     // rules of its chain get it as any other
     let checks_list =

@@ -135,6 +135,17 @@ fn verdict_index(v: Verdict) -> usize {
     }
 }
 
+/// A flat rule's verdict for the reordering check: an accept whose limit or connection
+/// count drops what exceeds it (a ping limit, an ssh guard's allow) refuses some of its
+/// packets, so an accept that statewall's order would put before it may not overtake it.
+fn flat_verdict_index(f: &Flat) -> usize {
+    if f.verdict == Verdict::Accept && f.extra.refuses_some() {
+        verdict_index(Verdict::Drop)
+    } else {
+        verdict_index(f.verdict)
+    }
+}
+
 fn icmp_proto(fam: Fam) -> u8 {
     if fam == Fam::V4 { 1 } else { 58 }
 }
@@ -652,7 +663,7 @@ impl Analyser<'_> {
         // the earlier rules, by rank and verdict, in order
         let mut earlier: Vec<Vec<usize>> = vec![Vec::new(); RANKS * VERDICTS];
         for (j, (rj, fj)) in ranked.iter().enumerate() {
-            let vj = verdict_index(fj.verdict);
+            let vj = flat_verdict_index(fj);
             // the loopback accept before the invalid drop: statewall's invalid rule comes
             // first, which changes only invalid packets on the loopback interface (said)
             let lo_first = *rj == Rank::Invalid
@@ -698,7 +709,7 @@ impl Analyser<'_> {
         let mut seen = [[0usize; VERDICTS]; RANKS];
         let mut pairs = 0usize;
         for (rj, fj) in ranked {
-            let vj = verdict_index(fj.verdict);
+            let vj = flat_verdict_index(fj);
             for row in &seen[*rj as usize + 1..] {
                 pairs += row.iter().sum::<usize>() - row[vj];
             }
@@ -724,10 +735,14 @@ impl Analyser<'_> {
     pub(super) fn collect(&mut self, ranked: Vec<(Rank, Flat)>, found: &Found) -> Collected {
         let mut out = Collected::default();
         let mut blocks = Vec::new();
-        // the lines of the accepts without a state match that statewall narrows to NEW
+        // the lines of the accepts without a state match that statewall narrows to NEW, and
+        // of those before the INVALID drop, whose invalid packets the file accepted
         let mut stateless: Vec<u32> = Vec::new();
+        let mut before_invalid: Vec<u32> = Vec::new();
+        let mut invalid_met = found.invalid.is_none();
         for (rank, mut f) in ranked {
             let r = &self.rules[f.rule];
+            invalid_met |= found.invalid == Some(f.rule);
             match rank {
                 Rank::Established if found.established != Some(f.rule) => self.notes.push(format!(
                     "line {}: `{}` is covered by statewall's established rule",
@@ -751,19 +766,27 @@ impl Analyser<'_> {
                             && stateless.last() != Some(&r.line)
                         {
                             stateless.push(r.line);
+                            if !invalid_met {
+                                before_invalid.push(r.line);
+                            }
                         }
                         f.cond.states = None;
                     }
                     out.allows.push(f)
                 }
                 Rank::Reject => {
-                    // one of more states than NEW, without an established rule, says them
-                    // (`state`); behind the established rule it has none, as an allow's
-                    let says = f
-                        .cond
-                        .states
-                        .is_some_and(|s| s & !(CtStates::NEW | CtStates::INVALID) != 0);
-                    if f.cond.states.is_some() && !(says && found.established.is_none()) {
+                    // without an established rule, a reject of some states says them
+                    // (`state`): the replies of the connections it lets by are not its to
+                    // reject; behind the established rule a reject of NEW connections has
+                    // none, as an allow's (one of INVALID packets is refused: no reject
+                    // entry says INVALID)
+                    let new = f.cond.states.is_some_and(|s| s & CtStates::NEW != 0);
+                    let invalid = f.cond.states.is_some_and(|s| s & CtStates::INVALID != 0);
+                    if invalid && !(new && found.established.is_some()) {
+                        self.error(r.span.clone(), "a REJECT of INVALID packets that statewall keeps as a reject entry, which cannot say INVALID", "statewall keeps a DROP or REJECT of INVALID packets alone as a block of `state = \"invalid\"` before its rejects, where it answers as the file does; here a reject of another answer (or of other states) comes first in the file: move this rule before it, or drop INVALID packets (-j DROP)");
+                        continue;
+                    }
+                    if new && found.established.is_some() {
                         self.notes.push(format!(
                             "line {}: `{}` rejects NEW connections only; statewall's rejects have no state match (established ones are accepted before them, invalid ones are rejected too)",
                             r.line, r.text
@@ -798,7 +821,20 @@ impl Analyser<'_> {
                 let n = stateless.len();
                 (format!("lines {lines}: the {n} {chain} accepts"), "have")
             };
-            self.notes.push(format!("{which} {verb} no state match; statewall's allows accept NEW connections (established ones by its established rule{})", if found.invalid.is_some() { "" } else { "; packets conntrack calls INVALID are no longer accepted there" }));
+            let invalid = if found.invalid.is_none() {
+                "; packets conntrack calls INVALID are no longer accepted there".to_string()
+            } else if before_invalid.is_empty() {
+                String::new()
+            } else {
+                // statewall's INVALID drop comes first, the file's after these accepts
+                let lines = super::notes::first_of(&before_invalid, 12);
+                format!(
+                    "; line{} {lines} come{} before the INVALID drop in the file: packets conntrack calls INVALID are no longer accepted there",
+                    if before_invalid.len() == 1 { "" } else { "s" },
+                    if before_invalid.len() == 1 { "s" } else { "" }
+                )
+            };
+            self.notes.push(format!("{which} {verb} no state match; statewall's allows accept NEW connections (established ones by its established rule{invalid})"));
         }
         out
     }
@@ -906,92 +942,4 @@ fn sw_cond(rank: Rank, f: &Flat, c: &Cond, stateful: bool) -> Cond {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn states_an_entry_can_say() {
-        assert!(states_fit(Verdict::Accept, CtStates::NEW));
-        assert!(states_fit(Verdict::Accept, CtStates::NEW | EST));
-        assert!(!states_fit(
-            Verdict::Accept,
-            CtStates::NEW | CtStates::INVALID
-        ));
-        assert!(states_fit(Verdict::Drop, CtStates::NEW));
-        assert!(states_fit(Verdict::Drop, CtStates::INVALID));
-        assert!(states_fit(
-            Verdict::Reject(RejectKind::TcpReset),
-            CtStates::INVALID
-        ));
-        // a block right after the established rule
-        assert!(states_fit(Verdict::Drop, CtStates::NEW | CtStates::INVALID));
-        assert!(!states_fit(
-            Verdict::Drop,
-            CtStates::NEW | CtStates::RELATED
-        ));
-        assert!(!states_fit(
-            Verdict::Drop,
-            CtStates::NEW | CtStates::INVALID | CtStates::UNTRACKED
-        ));
-    }
-
-    #[test]
-    fn statewall_allows_match_new_or_their_own_states_and_rejects_any_state() {
-        let flat = |verdict, block_state| Flat {
-            cond: Cond::default(),
-            verdict,
-            rule: 0,
-            part: 0,
-            via: Vec::new(),
-            extra: Default::default(),
-            block_state,
-        };
-        let accept = flat(Verdict::Accept, None);
-        let c = states_only(EST | CtStates::NEW);
-        assert_eq!(
-            sw_cond(Rank::Allow, &accept, &c, true).states,
-            Some(CtStates::NEW)
-        );
-        assert_eq!(
-            sw_cond(Rank::Allow, &accept, &c, false).states,
-            Some(EST | CtStates::NEW)
-        );
-        assert_eq!(
-            sw_cond(Rank::Allow, &accept, &Cond::default(), false).states,
-            None
-        );
-        let reject = flat(Verdict::Reject(RejectKind::TcpReset), None);
-        assert_eq!(sw_cond(Rank::Reject, &reject, &c, true).states, None);
-        assert_eq!(
-            sw_cond(
-                Rank::Established,
-                &accept,
-                &states_only(CtStates::RELATED),
-                true
-            ),
-            states_only(EST)
-        );
-        // a block among the allows has no state match, unless it keeps it
-        let new = states_only(CtStates::NEW);
-        let drop = flat(Verdict::Drop, None);
-        assert_eq!(sw_cond(Rank::Allow, &drop, &new, true).states, None);
-        let drop_new = flat(Verdict::Drop, Some(BlockState::New));
-        assert_eq!(
-            sw_cond(Rank::Allow, &drop_new, &new, true).states,
-            Some(CtStates::NEW)
-        );
-        assert_eq!(
-            sw_cond(Rank::Block, &drop_new, &new, true).states,
-            Some(CtStates::NEW)
-        );
-        // and a block of INVALID packets keeps INVALID, wherever it goes
-        let invalid = states_only(CtStates::INVALID);
-        let drop_invalid = flat(Verdict::Drop, Some(BlockState::Invalid));
-        for rank in [Rank::Block, Rank::BlockBaseline, Rank::Allow] {
-            assert_eq!(
-                sw_cond(rank, &drop_invalid, &invalid, false).states,
-                Some(CtStates::INVALID)
-            );
-        }
-    }
-}
+mod tests;

@@ -350,6 +350,20 @@ impl Cond {
             v.extend(b.iter().filter(|x| !a.contains(x)).cloned());
             v
         }
+        // exceptions of networks: one another covers says nothing more (a RETURN of a /64
+        // before a rule of `! -s` its /48), and a policy lists none twice
+        fn joined_nets(a: &[Cidr], b: &[Cidr]) -> Vec<Cidr> {
+            let all = joined(a, b);
+            let covered = |k: usize| {
+                all.iter()
+                    .enumerate()
+                    .any(|(j, w)| j != k && w.covers(all[k]) && (all[k] != *w || j < k))
+            };
+            (0..all.len())
+                .filter(|&k| !covered(k))
+                .map(|k| all[k])
+                .collect()
+        }
         let states = match (self.states, o.states) {
             (Some(a), Some(b)) => Some(a & b),
             (a, b) => a.or(b),
@@ -376,8 +390,8 @@ impl Cond {
             oif: narrower_if(&self.oif, &o.oif),
             src: narrower_net(self.src, o.src),
             dst: narrower_net(self.dst, o.dst),
-            not_src: joined(&self.not_src, &o.not_src),
-            not_dst: joined(&self.not_dst, &o.not_dst),
+            not_src: joined_nets(&self.not_src, &o.not_src),
+            not_dst: joined_nets(&self.not_dst, &o.not_dst),
             not_iif: joined(&self.not_iif, &o.not_iif),
             not_oif: joined(&self.not_oif, &o.not_oif),
             proto: self.proto.or(o.proto),

@@ -161,14 +161,11 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
     super::header::header_keys(c, &mut e.more);
     let all = vec![PortRange { lo: 0, hi: 65535 }];
     let m = &mut e.more;
-    // an allow's states, said with `state` where the chain has no established rule (the
-    // analysis leaves them out where it has one: its allows match NEW connections), and a
-    // reject's when they are more than NEW (`classify` took them only there)
-    let more_than_new = c
-        .states
-        .is_some_and(|s| s & !(CtStates::NEW | CtStates::INVALID) != 0);
+    // an allow's or a reject's states, said with `state` where the chain has no established
+    // rule (the analysis leaves them out where it has one: its allows match NEW connections,
+    // and its rejects meet no established packet)
     if f.verdict == Verdict::Accept
-        || matches!(f.verdict, Verdict::Reject(_)) && more_than_new && f.block_state.is_none()
+        || matches!(f.verdict, Verdict::Reject(_)) && f.block_state.is_none()
     {
         m.state = c.states.map(CtStates);
     }
@@ -388,12 +385,19 @@ pub(super) fn join_families(entries: Vec<Entry>) -> Vec<Entry> {
             waiting.entry(says(f)).or_default().push_back(i);
         }
     }
-    let mut rest = Vec::new();
+    // the IPv6 file's own entries go right before the next twin after them in its order (an
+    // IPv6 reject of a network before a reject both files share stays before it), the
+    // rest at the end; twins are joined in the order of both files only
+    let mut before: Vec<Vec<Entry>> = (0..=v4.len()).map(|_| Vec::new()).collect();
+    let mut pending = Vec::new();
+    let mut last = None;
     for e in v6 {
         // a limit is one bucket per entry: iptables and ip6tables each had their own
         let twin = if e.from == any6 && e.extra.limit.is_empty() && e.extra.connections.is_none() {
             waiting.get_mut(&says(&e)).and_then(|q| {
-                let k = q.iter().position(|&i| says_same(&v4[i], &e))?;
+                let k = q
+                    .iter()
+                    .position(|&i| says_same(&v4[i], &e) && last.is_none_or(|l| i > l))?;
                 q.remove(k)
             })
         } else {
@@ -404,12 +408,19 @@ pub(super) fn join_families(entries: Vec<Entry>) -> Vec<Entry> {
                 let f = &mut v4[i];
                 f.from.clear();
                 f.lines.extend(e.lines);
+                before[i].append(&mut pending);
+                last = Some(i);
             }
-            None => rest.push(e),
+            None => pending.push(e),
         }
     }
-    v4.extend(rest);
-    v4
+    before[v4.len()].append(&mut pending);
+    let mut out = Vec::with_capacity(v4.len() + before.iter().map(Vec::len).sum::<usize>());
+    for (e, mut b) in v4.into_iter().map(Some).chain([None]).zip(before) {
+        out.append(&mut b);
+        out.extend(e);
+    }
+    out
 }
 
 /// Text written into a hasher.

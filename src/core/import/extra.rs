@@ -58,6 +58,11 @@ pub(super) struct LimitOpts {
     pub(super) other: Vec<String>,
     /// `--hashlimit-name`: the kernel's table of buckets, shared by every rule of the name
     pub(super) name: Option<String>,
+    /// `--hashlimit-htable-expire` (ms) and `--hashlimit-htable-max`, `-size`: what the
+    /// kernel's table forgets and holds (`table_notes`)
+    pub(super) expire: Option<String>,
+    pub(super) table_max: Option<String>,
+    pub(super) table_size: Option<String>,
     /// the statewall meter of a name several rules share (`above::shared_hashlimits`), or
     /// of the rule's line, which its entries share (`paths::share_limits`); a `-m limit`'s,
     /// which has no name, is always its line's
@@ -179,6 +184,15 @@ pub(super) struct EntryExtra {
     /// the three as the policy writes them, each list's views named (`trap::resolve`, once
     /// every list is known)
     pub(super) live: super::trap::LiveKeys,
+}
+
+impl EntryExtra {
+    /// Whether an allow with these refuses some of its packets: a limit or a connection count
+    /// whose excess is dropped or rejected there (not `over = "continue"`).
+    pub(super) fn refuses_some(&self) -> bool {
+        let refuses = |t: &str| t.contains("over = ") && !t.contains("over = \"continue\"");
+        self.limit.iter().any(|l| refuses(l)) || self.connections.as_deref().is_some_and(refuses)
+    }
 }
 
 const EST: u32 = CtStates::ESTABLISHED | CtStates::RELATED;
@@ -308,12 +322,12 @@ impl Parser<'_> {
                     }
                     "--hashlimit-srcmask" => l.srcmask = Some(v),
                     "--hashlimit-name" => l.name = Some(v),
-                    // the table's size, how long an idle bucket is kept: memory
-                    "--hashlimit-htable-size"
-                    | "--hashlimit-htable-max"
-                    | "--hashlimit-htable-expire"
-                    | "--hashlimit-htable-gcinterval"
-                    | "--hashlimit-dstmask" => {}
+                    // how long an idle source's bucket is kept, how many the table holds:
+                    // said in notes (`table_notes`)
+                    "--hashlimit-htable-expire" => l.expire = Some(v),
+                    "--hashlimit-htable-max" => l.table_max = Some(v),
+                    "--hashlimit-htable-size" => l.table_size = Some(v),
+                    "--hashlimit-htable-gcinterval" | "--hashlimit-dstmask" => {}
                     other => l.other.push(format!("`{other} {v}`")),
                 }
             }
@@ -799,6 +813,23 @@ impl Analyser<'_> {
             // its limit counts their packets, as iptables' limit counts every packet
             flat[p].cond.states = Some(CtStates::NEW | EST);
             self.notes.push(format!("line {}: `{}` limits every packet it matches, not only NEW connections: its allow says `state = [\"new\", \"established\", \"related\"]`, so that statewall's limit counts them all too (packets conntrack calls invalid go on to the rules after it)", r.line, shorten(&r.text, 80)));
+        } else if unstated
+            && cond.states.is_none()
+            && cond.flags.is_some()
+            && !self.new_only(
+                flat,
+                p,
+                &Cond {
+                    flags: None,
+                    ..cond.clone()
+                },
+            )
+        {
+            // bare SYNs (`--syn`) without an established rule: a retransmitted one is NEW
+            // until the peer answers and ESTABLISHED after; the allow says both, so that its
+            // limit counts them all, as iptables' does
+            flat[p].cond.states = Some(CtStates::NEW | EST);
+            self.notes.push(format!("line {}: `{}` limits bare SYNs whatever their connection's state: its allow says `state = [\"new\", \"established\", \"related\"]`, so that statewall's limit counts them all too (packets conntrack calls invalid go on to the rules after it)", r.line, shorten(&r.text, 80)));
         } else if self.new_only(flat, p, &cond) && self.lower.established && cond.states.is_none() {
             // no established rule in this reading, but an ESTABLISHED,RELATED accept before it
             // in the file: only NEW connections reach it, and its allow says so, as an allow
@@ -870,6 +901,8 @@ impl Analyser<'_> {
                     None => "per source".to_string(),
                 };
                 self.notes.push(format!("line {line}: `-m hashlimit` by source becomes the allow's per-source limit ({rate}, burst {burst}): a token bucket {whom}, as hashlimit's; what exceeds it is {done}"));
+                self.notes
+                    .extend(super::htable::table_notes(&lim, line, &rate, burst));
             }
             Ok(None) => {
                 flat[p].extra.limit = vec![format!(
@@ -878,6 +911,10 @@ impl Analyser<'_> {
                 )];
                 flat[p].extra.global = true;
                 self.notes.push(format!("line {line}: `-m limit` becomes the allow's limit ({rate}, burst {burst}) for the rule as a whole, as iptables' is; what exceeds it is {done}"));
+                if lim.hash_mode.is_some() {
+                    self.notes
+                        .extend(super::htable::table_notes(&lim, line, &rate, burst));
+                }
             }
         }
     }

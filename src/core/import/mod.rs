@@ -36,6 +36,7 @@ mod exthdr;
 mod extra;
 mod flatten;
 mod header;
+mod htable;
 mod icmp;
 mod lex;
 mod lines;

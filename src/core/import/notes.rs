@@ -30,6 +30,10 @@ impl Notes {
         }
     }
 
+    pub(super) fn extend(&mut self, notes: impl IntoIterator<Item = String>) {
+        notes.into_iter().for_each(|n| self.push(n));
+    }
+
     pub(super) fn iter(&self) -> impl Iterator<Item = &String> {
         self.kept.iter()
     }

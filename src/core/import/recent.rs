@@ -21,7 +21,8 @@ impl Analyser<'_> {
     ///   the ACCEPT: H-1 connections per window (the check counts the packet just set);
     /// - the check first, then the `--set`, then the ACCEPT: H per window;
     /// - the `--set` first, then `! --update`/`! --rcheck --hitcount H -j ACCEPT`, whose
-    ///   overflow a later rule (or the final rule) drops: H-1 per window.
+    ///   overflow a later rule (or the final rule) drops: H-1 per window (`! --rcheck`), or
+    ///   (H-1)/2 rounded up (`! --update`, which stamps again each connection it accepts).
     pub(super) fn recent_pair(
         &mut self,
         flat: &mut [Flat],
@@ -119,8 +120,7 @@ impl Analyser<'_> {
                 Err(why) => return refuse(self, why),
             }
         };
-        // the check counts the packet just set when the `--set` comes first
-        let allowed = if set_first { hits - 1 } else { hits };
+        let allowed = self.allowed_per_window(hits, seconds, (set_first, negated, kind), r.line);
         let rate = format!("{allowed}/{seconds}s");
         if let Err(why) = Rate::parse(&rate) {
             return refuse(self, format!("{rate}: {why}"));
@@ -170,6 +170,29 @@ impl Analyser<'_> {
             (counts_blocked, over),
             rec.rttl,
         );
+    }
+
+    /// How many connections a source gets in a window of a check of `hits` at line `line`:
+    /// the check counts the packet just set when the `--set` comes first; a `! --update`
+    /// after it stamps again what it accepts (xt_recent updates where the rule matches, `!`
+    /// included), so each connection let in counts twice (noted).
+    fn allowed_per_window(
+        &mut self,
+        hits: u32,
+        seconds: u64,
+        (set_first, negated, kind): (bool, bool, &str),
+        line: u32,
+    ) -> u32 {
+        let twice = set_first && negated && kind == "update";
+        if twice {
+            let allowed = (hits - 1).div_ceil(2);
+            self.notes.push(format!("line {line}: `! --update` stamps the list again for every connection it accepts, beside the `--set`'s stamp, so each counts twice against `--hitcount {hits}`: {allowed} per source in {seconds} s, not {}", hits - 1));
+            allowed
+        } else if set_first {
+            hits - 1
+        } else {
+            hits
+        }
     }
 
     /// The allow a check that drops or rejects (`flat[p]`, of list `rec`) guards: the first

@@ -771,8 +771,8 @@ impl Parser<'_> {
             .or_else(|| self.string_option(d.strings.last_mut(), toks, i, neg.clone()))
     }
 
-    /// `-m MODULE` at `toks[i]`: returns where the next option starts (an unsupported
-    /// module's own options are skipped, negated ones too: they say nothing more).
+    /// `-m MODULE` at `toks[i]`: where the next option starts (an unsupported module's own
+    /// options are skipped, negated ones too).
     fn module(&mut self, d: &mut Draft, v: &Tok, toks: &[Tok], i: usize) -> usize {
         let other = v.text.as_str();
         if other == "recent" {
@@ -784,7 +784,21 @@ impl Parser<'_> {
             return i + 2;
         }
         if other == "connlimit" {
+            if d.extra.connlimit.is_some() {
+                self.err(v.span.clone(), "a second `-m connlimit` in one rule", "each counts connections of its own, and a packet must be within both; statewall's entry has one connection count: keep one of them");
+            }
             d.extra.connlimit.get_or_insert_with(Default::default);
+            return i + 2;
+        }
+        if matches!(other, "limit" | "hashlimit") {
+            // a bare `-m limit` is 3/hour, burst 5; two in one rule are two buckets
+            if d.extra.limit.is_some() {
+                self.err(v.span.clone(), format!("a second rate match (`-m {other}`) in one rule"), "each rate match keeps a bucket of its own, and a packet must find a token in both; statewall's entry has one limit: keep one of them");
+            }
+            let l = d.extra.limit.get_or_insert_with(Default::default);
+            if other == "hashlimit" {
+                l.hash_mode.get_or_insert_with(String::new);
+            }
             return i + 2;
         }
         // ip6tables' only (iptables-restore refuses it): refused below in an IPv4 file

@@ -18,6 +18,7 @@
 
 #![allow(dead_code)] // not every test file uses every helper
 
+pub mod crafted;
 pub mod flows;
 pub mod forwarded;
 pub mod python;

@@ -360,6 +360,12 @@ impl Facts {
             for (k, word) in w.iter().enumerate() {
                 let val = value_at(w, k);
                 let negated = k > 0 && w[k - 1] == "!";
+                // a negated address in any chain, OUTPUT's too, has no agreed IPv6 mirror
+                if ["-s", "--source", "--src", "-d", "--destination", "--dst"]
+                    .contains(&word.as_str())
+                {
+                    f.negated_address |= negated || w.get(k + 1).is_some_and(|x| x == "!");
+                }
                 match word.as_str() {
                     "-i" | "--in-interface" => {
                         if let Some(v) = val {
@@ -375,7 +381,6 @@ impl Facts {
                     "-s" | "--source" | "--src" | "-d" | "--destination" | "--dst"
                         if input || forward =>
                     {
-                        f.negated_address |= negated || w.get(k + 1).is_some_and(|x| x == "!");
                         let is_src =
                             word.starts_with("-s") || word == "--source" || word == "--src";
                         for net in val.unwrap_or("").split(',').filter_map(Net::parse) {
