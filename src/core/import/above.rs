@@ -30,8 +30,14 @@ impl Analyser<'_> {
         let cond = flat[p].cond.clone();
         // a refused rule is taken out, so that it causes no ordering error of its own
         gone[p] = true;
+        // a `-m limit … -j RETURN` guard's DROP (REJECT) comes here too (`chains.rs`)
+        let what = if lim.hash_mode.is_some() {
+            "a `--hashlimit-above` rule statewall cannot map"
+        } else {
+            "a `-m limit … -j RETURN` guard statewall cannot map"
+        };
         let refuse = |cx: &mut Self, why: String| {
-            cx.error(r.span.clone(), "a `--hashlimit-above` rule statewall cannot map", format!("{why}; statewall maps `-m hashlimit --hashlimit-above R -j DROP` (or REJECT) of NEW connections before the ACCEPT of the same connections (or of more, or the ACCEPT policy) as that allow's limit: per source with `--hashlimit-mode srcip`, for the allow as a whole without a mode"));
+            cx.error(r.span.clone(), what, format!("{why}; statewall maps `-m hashlimit --hashlimit-above R -j DROP` (or REJECT, or a `-m limit` RETURN before one) of NEW connections before the ACCEPT of the same connections (or of more, or the ACCEPT policy) as that allow's limit: per source with `--hashlimit-mode srcip`, for the allow as a whole without a mode"));
         };
         let (rate, burst) = match iptables_rate(&lim) {
             Ok(x) => x,
