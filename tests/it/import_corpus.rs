@@ -1368,6 +1368,12 @@ fn import_corpus_facts_of_a_file() {
         ),
         "{mirrored}"
     );
+    // the TTL's twin is the hop limit (probe 25's H2: ip6tables has no `-m ttl`)
+    let mirrored = mirror_to_v6("*filter\n-A INPUT -p tcp -m ttl --ttl-lt 5 -j DROP\nCOMMIT\n");
+    assert!(
+        mirrored.starts_with("*filter\n-A INPUT -p tcp -m hl --hl-lt 5 -j DROP\n"),
+        "{mirrored}"
+    );
     // counter prefixes, short IPv4 addresses, and `0/0` (every IPv4 address: no address,
     // as statewall reads it)
     let mirrored = mirror_to_v6(

@@ -650,7 +650,15 @@ pub fn mirror_to_v6(text: &str) -> String {
                 k += 2;
                 continue;
             }
-            v6w.push(w[k].clone());
+            // the TTL's IPv6 twin is the hop limit, one field: statewall's `ttl` says both
+            let hl = match x {
+                "ttl" if v6w.last().is_some_and(|l| l == "-m" || l == "--match") => Some("hl"),
+                "--ttl-eq" => Some("--hl-eq"),
+                "--ttl-gt" => Some("--hl-gt"),
+                "--ttl-lt" => Some("--hl-lt"),
+                _ => None,
+            };
+            v6w.push(hl.map_or_else(|| w[k].clone(), String::from));
             k += 1;
         }
         if drop {
