@@ -86,8 +86,9 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(400);
 const RETRY_TIMEOUT: Duration = Duration::from_millis(1500);
 /// A third look, where limits decide: long enough for TCP's retransmissions to meet tokens.
 const THIRD_TIMEOUT: Duration = Duration::from_millis(5000);
-/// How many such looks a difference must survive.
-const LIMIT_LOOKS: usize = 3;
+/// How many such looks a difference must survive (363's forwarded IPv6 probe, whose limit
+/// meters every packet of the connection, differed in all three of one CI run on a loaded machine).
+const LIMIT_LOOKS: usize = 5;
 const PARALLEL: usize = 48;
 /// Files proven at once: the time of a file is mostly waiting (timeouts of dropped probes,
 /// buckets refilling), not work.
