@@ -20,6 +20,13 @@
 //!    and one that persists fails the test with the probe, both outcomes and the imported TOML.
 //! 3. `statewall status --json` of the statewall copy afterwards: no drift, and its counters saw
 //!    the probes.
+//! 4. Between 2 and 3, crafted TCP segments (`support/crafted.rs`): with the fw's and the
+//!    backend's responders stopped, one segment of every FIN/SYN/RST/PSH/ACK/URG pattern (and
+//!    three with ECE/CWR) from the client to the fw and to the backend, on the file's first
+//!    TCP ports and 65000, through both copies; what comes back (a reset, an ICMP error,
+//!    nothing) must be the same. Only the patterns conntrack takes where the import says its
+//!    allows take no INVALID packet; none for files whose rates, lists or counts every NEW
+//!    segment would change.
 //!
 //! Topology, from the file: the fw's interface towards the client is named after the name most
 //! used with `-i` in rules INPUT reaches (default `eth0`), the one towards the backend after the
