@@ -1933,13 +1933,9 @@ fn differential_two_guards_of_one_recent_list() {
     assert_eq!(want, [C, C, C, T, T, C], "{want:?}");
 }
 
-/// `! --update` after the `--set` (`ok-recent-not-update.rules`, the twenty-sixth probe's
-/// F2): each connection it accepts is stamped twice, so a source gets two of `--hitcount 4`,
-/// not three. Five connections from one client and one from the other get the same answers
-/// as through iptables-restore of the file (a limit of 3/60s lets the third in).
-#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
-#[test]
-fn differential_negated_update_counts_each_accepted_connection_twice() {
+/// [`replay`] of `rules` with five connections to 8080 from one client, then one from the
+/// other: the answers, iptables' and statewall's alike.
+fn five_then_another(tag: &str, rules: &str) -> Vec<Verdict> {
     let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
     let steps = [
         (c, 8080),
@@ -1949,7 +1945,17 @@ fn differential_negated_update_counts_each_accepted_connection_twice() {
         (c, 8080),
         (o, 8080),
     ];
-    let (want, _) = replay("d-rnu", "ok-recent-not-update.rules", &[8080], &steps);
+    replay(tag, rules, &[8080], &steps).0
+}
+
+/// `! --update` after the `--set` (`ok-recent-not-update.rules`, the twenty-sixth probe's
+/// F2): each connection it accepts is stamped twice, so a source gets two of `--hitcount 4`,
+/// not three. Five connections from one client and one from the other get the same answers
+/// as through iptables-restore of the file (a limit of 3/60s lets the third in).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_negated_update_counts_each_accepted_connection_twice() {
+    let want = five_then_another("d-rnu", "ok-recent-not-update.rules");
     use Verdict::{Connected as C, Refused as R};
     assert_eq!(want, [C, C, R, R, R, C], "{want:?}");
 }
@@ -1961,21 +1967,7 @@ fn differential_negated_update_counts_each_accepted_connection_twice() {
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_recent_guard_under_an_accept_policy() {
-    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
-    let steps = [
-        (c, 8080),
-        (c, 8080),
-        (c, 8080),
-        (c, 8080),
-        (c, 8080),
-        (o, 8080),
-    ];
-    let (want, _) = replay(
-        "d-rga",
-        "ok-recent-guard-accept-policy.rules",
-        &[8080],
-        &steps,
-    );
+    let want = five_then_another("d-rga", "ok-recent-guard-accept-policy.rules");
     use Verdict::{Connected as C, TimedOut as T};
     assert_eq!(want, [C, C, C, T, T, C], "{want:?}");
 }
