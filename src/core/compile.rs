@@ -21,9 +21,12 @@ use crate::core::plan::*;
 mod addresses;
 mod connections;
 mod limits;
+mod states;
 mod variants;
 use addresses::{address_matches, one_or_set};
 use limits::families_of;
+pub use states::ICMPV6_UNTRACKED;
+use states::untracked_too;
 
 /// The name of statewall's table when none is given.
 pub const DEFAULT_TABLE: &str = "statewall";
@@ -74,35 +77,6 @@ fn clamp_mss_rule(mss: crate::core::model::Mss) -> Rule {
 /// echo request/reply, MLD (130-132), router and neighbour discovery (133-136), MLDv2 report (143).
 /// Neighbour solicitations arrive untracked, so `ct state established` never covers them.
 pub const ICMPV6_ESSENTIAL: [(u8, u8); 3] = [(1, 4), (128, 136), (143, 143)];
-
-/// The ICMPv6 types conntrack never tracks (MLD, router and neighbour discovery, MLDv2
-/// reports): each such packet arrives `untracked`, never `new` (the kernel's
-/// `noct_valid_new`, nf_conntrack_proto_icmpv6.c).
-pub const ICMPV6_UNTRACKED: [u8; 8] = [130, 131, 132, 133, 134, 135, 136, 143];
-
-/// The states an allow's rule for `body` matches: an allow of NEW connections also takes
-/// the packets of the ICMPv6 types conntrack leaves untracked (every neighbour solicitation
-/// is such a "new" packet; `ct state new` alone would never let one in), when the rule is
-/// for those types or for all of ICMPv6.
-fn untracked_too(st: CtStates, entry: Entry, body: &[Match]) -> CtStates {
-    if !matches!(entry, Entry::Allow { .. }) || st.0 != CtStates::NEW {
-        return st;
-    }
-    let icmpv6 = body.contains(&Match::L4Proto(IPPROTO_ICMPV6));
-    let untracked = body.iter().all(|m| match m {
-        Match::Icmpv6Type { lo, hi } => lo == hi && ICMPV6_UNTRACKED.contains(lo),
-        Match::Icmpv6TypeCode { ty, .. } => ICMPV6_UNTRACKED.contains(ty),
-        // every type but some: the untracked ones among them (where excepted too, their
-        // packets are not matched anyway)
-        Match::IcmpTypeNot { .. } | Match::L4Proto(_) => true,
-        _ => false,
-    });
-    if icmpv6 && untracked {
-        CtStates(CtStates::NEW | CtStates::UNTRACKED)
-    } else {
-        st
-    }
-}
 
 pub fn compile(policy: &Policy, table: &str) -> Plan {
     let mut rules = Vec::new();
@@ -494,7 +468,12 @@ fn service_rules(
             matches.extend(variant.iter().copied());
             matches.extend(body.iter().copied());
             if let Some(st) = state {
-                matches.push(Match::CtState(untracked_too(st, entry, body)));
+                matches.push(Match::CtState(untracked_too(
+                    st,
+                    entry,
+                    svc.more.state.is_some(),
+                    body,
+                )));
             }
             matches.extend(search.iter().copied());
             let rule = |matches: Vec<Match>, verdict: Verdict| Rule {

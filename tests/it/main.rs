@@ -22,6 +22,7 @@ mod mac;
 mod mark;
 mod metrics;
 mod mss;
+mod neighbours;
 mod owner;
 mod pkttype;
 mod plan;

@@ -171,3 +171,33 @@ fn an_allow_of_neighbour_discovery_takes_the_packets_conntrack_leaves_untracked(
         Probe::TimedOut
     );
 }
+
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn an_allow_of_every_protocol_takes_its_neighbour_discovery_unless_it_says_new() {
+    use crate::support::{FW_IF, PROBE_TIMEOUT, Pair, Probe, fw_v6, listen_tcp, probe_tcp};
+    let pair = Pair::new("st-ndif");
+    let _l = listen_tcp(&pair.fw, &[8080]);
+    let cold = || {
+        for ns in [&pair.fw, &pair.client] {
+            ns.exec(["ip", "-6", "neigh", "flush", "all"]).assert_ok();
+        }
+        probe_tcp(&pair.client, fw_v6(8080), PROBE_TIMEOUT)
+    };
+    // no ICMPv6 baseline: the trusted interface's allow alone lets its neighbour discovery
+    // in (`ct state new,untracked`), as iptables' `-i eth0 -j ACCEPT` does
+    let lan = |state: &str| {
+        format!(
+            "[baseline]\nicmpv6 = false\n\n[[allow]]\nname = \"lan\"\niif = \"{FW_IF}\"\n{state}"
+        )
+    };
+    apply(&pair.fw, "st-ndif", &lan(""));
+    assert_eq!(cold(), Probe::Connected);
+    let st = status_json(&pair.fw);
+    assert!(packets_of(&st, "lan") >= 2, "{st}");
+    // NEW connections only: solicitations are never NEW, so nothing reaches the host
+    let new_only = TempPolicy::new("st-ndif", &lan("state = [\"new\"]\n"));
+    statewall(&pair.fw, ["apply", "--force", &new_only.path()]).assert_ok();
+    assert_eq!(status_json(&pair.fw)["drift"], false);
+    assert_eq!(cold(), Probe::TimedOut);
+}

@@ -527,10 +527,19 @@ impl Analyser<'_> {
         if s & CtStates::UNTRACKED == 0 || s == CtStates::UNTRACKED {
             return;
         }
+        // behind the established rule an allow of every protocol or of ICMPv6 takes NEW
+        // and untracked packets by itself (`entry_rank` keeps them)
+        if self.untracked_fits(f.verdict, c) {
+            return;
+        }
         let ipv4_any = c.proto.is_none() && self.fam == super::Fam::V4;
+        // an ICMPv6 type conntrack tracks (echo, errors)
+        let tracked_type =
+            c.proto == Some(crate::core::plan::IPPROTO_ICMPV6) && !takes_untracked(c);
         if c.proto
             .is_none_or(|p| p == crate::core::plan::IPPROTO_ICMPV6)
             && !ipv4_any
+            && !tracked_type
         {
             return;
         }
@@ -538,6 +547,8 @@ impl Analyser<'_> {
         let r = &self.rules[f.rule];
         let which = if ipv4_any {
             "no IPv4 packet"
+        } else if tracked_type {
+            "no packet of that ICMPv6 type"
         } else {
             "none of its protocol"
         };
@@ -546,6 +557,19 @@ impl Analyser<'_> {
             r.line, r.text
         );
         self.notes.push(note);
+    }
+
+    /// Whether an accept of condition `c` says the states an allow of it takes behind the
+    /// established rule: NEW and UNTRACKED (and ESTABLISHED or RELATED, which that rule took
+    /// first) where the allow takes the untracked neighbour discovery (`takes_untracked`).
+    fn untracked_fits(&self, verdict: Verdict, c: &super::cond::Cond) -> bool {
+        let s = c.states.unwrap_or(0);
+        self.stateful
+            && verdict == Verdict::Accept
+            && takes_untracked(c)
+            && s & CtStates::NEW != 0
+            && s & CtStates::UNTRACKED != 0
+            && s & CtStates::INVALID == 0
     }
 
     /// Whether a block can keep connection states `s` as its list (`state = [...]`): several
@@ -571,6 +595,7 @@ impl Analyser<'_> {
         if let Some(s) = c.states
             && !states_fit(f.verdict, s)
             && !said
+            && !self.untracked_fits(f.verdict, c)
         {
             let names = CtStates(s).names().join(",");
             let help = if s & CtStates::UNTRACKED != 0 && s != CtStates::UNTRACKED {
@@ -770,7 +795,17 @@ impl Analyser<'_> {
                                 before_invalid.push(r.line);
                             }
                         }
-                        f.cond.states = None;
+                        // NEW alone where the allow would take untracked packets too
+                        // (neighbour discovery: `takes_untracked`) says `state = ["new"]`
+                        // in an IPv6 file (IPv4 has none: the import refuses raw tables,
+                        // and under --mirror-ipv6 the ICMPv6 baseline takes IPv6's first)
+                        let new_only = self.fam == super::Fam::V6
+                            && f.cond.states.is_some_and(|s| s & CtStates::UNTRACKED == 0)
+                            && takes_untracked(&f.cond);
+                        if new_only {
+                            self.notes.push(format!("line {}: `{}` accepts NEW packets only, and conntrack never calls neighbour discovery or MLD new (it leaves them untracked): its allow says `state = [\"new\"]`, as an allow of every protocol or of ICMPv6 takes them otherwise", r.line, r.text));
+                        }
+                        f.cond.states = new_only.then_some(CtStates::NEW);
                     }
                     out.allows.push(f)
                 }
@@ -864,6 +899,18 @@ pub(super) struct Collected {
 
 /// Whether an entry with this verdict can say it matches connection states `s`: allows match
 /// NEW (established and related ones are accepted anyway), rejects and drops NEW alone.
+/// Whether an allow of condition `c` behind the established rule takes the packets
+/// conntrack leaves untracked (neighbour discovery, MLD) unless it says `state = ["new"]`:
+/// one of every protocol, of all of ICMPv6, or of the ICMPv6 types conntrack never tracks.
+fn takes_untracked(c: &super::cond::Cond) -> bool {
+    let nd = crate::core::compile::ICMPV6_UNTRACKED;
+    match c.proto {
+        None => true,
+        Some(crate::core::plan::IPPROTO_ICMPV6) => c.icmp.is_none_or(|(t, _)| nd.contains(&t)),
+        Some(_) => false,
+    }
+}
+
 fn states_fit(verdict: Verdict, s: u32) -> bool {
     match verdict {
         Verdict::Accept => {
