@@ -376,7 +376,7 @@ fn pair_with_two_clients(tag: &str) -> Pair {
 }
 
 /// `iptables-nft-restore` (or `iptables-restore` when it is the nf_tables variant).
-fn restore_tool(v6: bool) -> String {
+pub(crate) fn restore_tool(v6: bool) -> String {
     let (nft, plain) = if v6 {
         ("ip6tables-nft-restore", "ip6tables-restore")
     } else {

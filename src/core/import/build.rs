@@ -77,6 +77,23 @@ pub(super) fn build(
         sections[0].allows.clear();
         sections[0].blocks.clear();
     }
+    if ipv6 == Ipv6::Mirror {
+        for s in sections
+            .iter_mut()
+            .filter(|s| s.chain.hook != Hook::Forward)
+        {
+            let split = super::mirror::icmpv6_first(&mut s.blocks);
+            if !split.is_empty() {
+                let hook = s.chain.hook.chain();
+                let (which, it, split_word) = if split.len() == 1 {
+                    ("block", "it comes", "it is split")
+                } else {
+                    ("blocks", "they come", "each is split")
+                };
+                notes.push(format!("--mirror-ipv6: the {which} {} in {hook} would drop the neighbour discovery (or ICMPv6 errors) statewall's ICMPv6 baseline promises IPv6, as {it} before that baseline, so {split_word}: the IPv4 half in its place, its IPv6 half (`-ipv6`) after the baseline", super::notes::first_of(&split, 8)));
+            }
+        }
+    }
     // an INPUT that accepts everything is one allow of that name (`text::accept_all`): an
     // entry of FORWARD or OUTPUT that says only exceptions, named so too, takes another
     let mut accept_all = super::text::ACCEPT_ALL.to_string();
@@ -589,8 +606,14 @@ fn place_among(sec: &mut Section<'_>) {
 /// entries (the first [`NAMED`]; a file of 200 source-restricted accepts gets one note).
 fn mirror_notes(sections: &[Section], notes: &mut Notes) {
     const NAMED: usize = 8;
+    // (a block split by `mirror::icmpv6_first`, from 0.0.0.0/0, has its IPv6 half)
+    let every4 = [crate::core::model::Cidr::V4(
+        std::net::Ipv4Addr::UNSPECIFIED,
+        0,
+    )];
     let v4_only = |e: &Entry| {
         !e.from.is_empty()
+            && e.from != every4
             && !e
                 .from
                 .iter()

@@ -64,6 +64,7 @@ impl std::fmt::Debug for MoreBox {
     }
 }
 
+#[derive(Clone)]
 pub(super) struct Entry {
     pub(super) name: String,
     /// the comments above the entry: the lines it came from

@@ -41,6 +41,7 @@ mod icmp;
 mod lex;
 mod lines;
 mod mark;
+mod mirror;
 mod mss;
 mod naming;
 mod notes;

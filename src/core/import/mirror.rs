@@ -1,0 +1,98 @@
+//! `--mirror-ipv6`: IPv6 gets the IPv4 file's entries behind statewall's ICMPv6 baseline.
+//!
+//! The mirror promises the ICMPv6 that IPv6 cannot work without (neighbour discovery, MLD,
+//! errors, echo) before anything the file says. A block the file puts before its other
+//! accepts (`after = "established"`, or first) comes before that baseline in statewall's
+//! chain, so a common IPv4 hardening line, `-m pkttype --pkt-type multicast -j DROP`, would
+//! drop the neighbour solicitations sent to a solicited-node multicast address: the host
+//! could no longer be reached over IPv6 once its neighbours forget it (probe 25, F9). Such a
+//! block is split: its IPv4 half stays in its place, its IPv6 half goes after the baseline.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use super::entries::Entry;
+use super::extra::EntryExtra;
+use crate::core::model::{BlockState, Cidr, More};
+
+/// `meta pkttype` values (linux/if_packet.h) and address types (`RTN_*`) of packets no open
+/// connection has.
+const PACKET_BROADCAST: u8 = 1;
+const PACKET_MULTICAST: u8 = 2;
+const RTN_BROADCAST: u8 = 3;
+const RTN_MULTICAST: u8 = 5;
+
+/// Whether block `e` sits before the baseline and may match an ICMPv6 packet the baseline
+/// accepts: of every protocol and every address of IPv6, of a state such packets have, a
+/// plain drop or reject (no limit, count, log or list: those keep one meter, one count).
+fn meets_icmpv6(e: &Entry) -> bool {
+    let m: &More = &e.more;
+    // a block before the established rule moves past it too: only one of packets that no
+    // open connection has (multicast, broadcast) is split, where the IPv6 half's place
+    // keeps its meaning (a drop of every packet from an interface keeps its place)
+    let link = |kinds: &[u8], ok: &[u8]| !kinds.is_empty() && kinds.iter().all(|k| ok.contains(k));
+    let before = e.after_seg.is_none()
+        && match e.after.as_deref() {
+            Some("established") => true,
+            None => {
+                link(&m.pkttype, &[PACKET_BROADCAST, PACKET_MULTICAST])
+                    || link(&m.to_type, &[RTN_BROADCAST, RTN_MULTICAST])
+            }
+            _ => false,
+        };
+    // every field that names a protocol, or a family's addresses
+    let any_protocol = e.tcp.is_empty()
+        && e.udp.is_empty()
+        && e.icmp.is_empty()
+        && More {
+            to: Vec::new(),
+            except_from: Vec::new(),
+            except_to: Vec::new(),
+            oif: None,
+            except_iif: Vec::new(),
+            except_oif: Vec::new(),
+            pkttype: Vec::new(),
+            except_pkttype: Vec::new(),
+            to_type: Vec::new(),
+            except_to_type: Vec::new(),
+            from_type: Vec::new(),
+            except_from_type: Vec::new(),
+            ..m.clone()
+        } == More::default();
+    before
+        && any_protocol
+        && e.from.is_empty()
+        && m.to.is_empty()
+        && e.state != Some(BlockState::Invalid)
+        && e.extra == EntryExtra::default()
+}
+
+/// Splits each block of `blocks` that [`meets_icmpv6`]: the IPv4 half (`from = 0.0.0.0/0`)
+/// in its place, the IPv6 half (`from = ::/0`) right after it, `after = "baseline"`.
+pub(super) fn icmpv6_first(blocks: &mut Vec<Entry>) -> Vec<String> {
+    let mut split = Vec::new();
+    let mut out = Vec::with_capacity(blocks.len());
+    for mut e in std::mem::take(blocks) {
+        if !meets_icmpv6(&e) {
+            out.push(e);
+            continue;
+        }
+        let mut six = e.clone();
+        e.from.push(Cidr::V4(Ipv4Addr::UNSPECIFIED, 0));
+        six.from.push(Cidr::V6(Ipv6Addr::UNSPECIFIED, 0));
+        six.after = Some("baseline".to_string());
+        // an IPv4 file's exceptions are IPv4 networks, which no IPv6 packet is in
+        six.more.except_from.retain(|n| matches!(n, Cidr::V6(..)));
+        six.more.except_to.retain(|n| matches!(n, Cidr::V6(..)));
+        six.more.settle();
+        six.name = format!("{}-ipv6", e.name);
+        six.lines.push(
+            "# its IPv6 half, after statewall's ICMPv6 baseline, which --mirror-ipv6 puts first"
+                .to_string(),
+        );
+        split.push(e.name.clone());
+        out.push(e);
+        out.push(six);
+    }
+    *blocks = out;
+    split
+}
