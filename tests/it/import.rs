@@ -2561,3 +2561,22 @@ fn differential_recent_pair_after_its_interfaces_established_accept() {
 fn differential_returns_the_jumps_imply() {
     differential("d-ri", "ok-return-implied.rules", None, &[22, 80, 8080]);
 }
+
+/// An `-m iprange` range of two networks with one `-m limit` bucket
+/// (`ok-iprange-limit-one-bucket.rules`, the twenty-sixth probe's F6): a client in each
+/// network, alternating, share the burst of 2, as through iptables-restore of the file (a
+/// bucket per network let all four in).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_iprange_networks_share_one_limit_bucket() {
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps = [(c, 8080), (o, 8080), (c, 8080), (o, 8080)];
+    let (want, _) = replay(
+        "d-irl",
+        "ok-iprange-limit-one-bucket.rules",
+        &[8080],
+        &steps,
+    );
+    use Verdict::{Connected as C, TimedOut as T};
+    assert_eq!(want, [C, C, T, T], "{want:?}");
+}

@@ -72,14 +72,14 @@ impl Analyser<'_> {
             Ok(Some(per)) => (
                 format!(
                     "{{ rate = \"{rate}\", burst = {burst}, {per}{}, over = \"{over}\" }}",
-                    lim.meter_key(flat[p].part)
+                    lim.meter_key(super::paths::bucket(r, flat[p].part))
                 ),
                 "per source",
             ),
             Ok(None) => (
                 format!(
                     "{{ rate = \"{rate}\", burst = {burst}{}, over = \"{over}\" }}",
-                    lim.meter_key(flat[p].part)
+                    lim.meter_key(super::paths::bucket(r, flat[p].part))
                 ),
                 "for the entry as a whole",
             ),
@@ -211,10 +211,13 @@ impl Analyser<'_> {
                 gone[p] = true;
                 return refuse(self, why);
             }
-            Ok(Some(per)) => format!(", {per}{}", lim.meter_key(flat[p].part)),
+            Ok(Some(per)) => format!(
+                ", {per}{}",
+                lim.meter_key(super::paths::bucket(r, flat[p].part))
+            ),
             Ok(None) => {
                 flat[p].extra.global = true;
-                lim.meter_key(flat[p].part)
+                lim.meter_key(super::paths::bucket(r, flat[p].part))
             }
         };
         flat[p].extra.limit.push(format!(

@@ -238,6 +238,7 @@ fn one_final(v4: &mut Analysis, v6: &mut Analysis, notes: &mut Notes) {
                     cond: Default::default(),
                     srcs: Vec::new(),
                     dsts: Vec::new(),
+                    ranged: (false, false),
                     flag_alts: Vec::new(),
                     dnat_alt: false,
                     target: super::rule::Target::Count,

@@ -150,9 +150,15 @@ impl Analyser<'_> {
         if flat[p].verdict == Verdict::Accept {
             return refuse(self, "it accepts (statewall refuses what exceeds the count, and lets in what the allow matches)".into());
         }
-        let key = (flat[p].rule, flat[p].part);
+        // the networks of an `-m iprange` range are one rule with one count: for each
+        // source apart they are apart, else several entries of one count
+        let whole = !opts.all && opts.prefix.is_none();
+        let key = match whole {
+            true => (flat[p].rule, flat[p].part),
+            false => (flat[p].rule, super::paths::bucket(r, flat[p].part)),
+        };
         if self.conn_mapped.contains_key(&key) {
-            return refuse(self, "several paths reach it (jumps from several rules or from INPUT and FORWARD, ways around a RETURN, the flag patterns of `! --syn`), and iptables keeps one count in the rule for the connections of them all, where statewall's `connections` counts per entry: write the rule once where every connection it counts passes (one rule of all the ports, say)".into());
+            return refuse(self, "several paths reach it (jumps from several rules or from INPUT and FORWARD, ways around a RETURN, the flag patterns of `! --syn`, the networks of an `-m iprange` range), and iptables keeps one count in the rule for the connections of them all, where statewall's `connections` counts per entry: write the rule once where every connection it counts passes (one rule of all the ports, say)".into());
         }
         self.conn_mapped.insert(key, self.hook);
         let next = Self::next_deciding(flat, p, &cond);

@@ -890,7 +890,7 @@ impl Analyser<'_> {
             Ok(Some(per)) => {
                 flat[p].extra.limit = vec![format!(
                     "{{ rate = \"{rate}\", burst = {burst}, {per}{}, over = \"{over}\" }}",
-                    lim.meter_key(flat[p].part)
+                    lim.meter_key(super::paths::bucket(r, flat[p].part))
                 )];
                 let whom = match lim
                     .srcmask
@@ -907,7 +907,7 @@ impl Analyser<'_> {
             Ok(None) => {
                 flat[p].extra.limit = vec![format!(
                     "{{ rate = \"{rate}\", burst = {burst}{}, over = \"{over}\" }}",
-                    lim.meter_key(flat[p].part)
+                    lim.meter_key(super::paths::bucket(r, flat[p].part))
                 )];
                 flat[p].extra.global = true;
                 self.notes.push(format!("line {line}: `-m limit` becomes the allow's limit ({rate}, burst {burst}) for the rule as a whole, as iptables' is; what exceeds it is {done}"));

@@ -40,6 +40,20 @@ pub(super) fn part_meter(meter: &str, part: usize) -> String {
     format!("{base}.{}{v6}", part + 1)
 }
 
+/// The bucket of network pair `part` (from 0) of rule `r`: the pair itself for a `-s a,b`
+/// (`-d`) list, whose networks are rules of their own, but one for all the networks of an
+/// `-m iprange` range, which is one match of one rule, with one `-m limit` bucket.
+pub(super) fn bucket(r: &IptRule, part: usize) -> usize {
+    let nd = r.dsts.len().max(1);
+    let (si, di) = (part / nd, part % nd);
+    match r.ranged {
+        (false, false) => part,
+        (true, false) => di,
+        (false, true) => si,
+        (true, true) => 0,
+    }
+}
+
 /// Marks the limit of every accepting, dropping or rejecting rule that no `--hashlimit-name`
 /// shares already as shared by its entries (by line).
 pub(super) fn share_limits(fam: Fam, rules: &mut [IptRule]) {

@@ -56,9 +56,11 @@ pub(super) struct IptRule {
     pub(super) line: u32,
     pub(super) chain: String,
     pub(super) cond: Cond,
-    /// several `-s` (`-d`) networks (a comma list) make several rules
+    /// several `-s` (`-d`) networks (a comma list) make several rules; those of an `-m
+    /// iprange` range (`ranged`: source, destination) one rule, with one bucket and count
     pub(super) srcs: Vec<Cidr>,
     pub(super) dsts: Vec<Cidr>,
+    pub(super) ranged: (bool, bool),
     /// TCP flag patterns of which any matches (`! --syn` is several); empty = any flags
     pub(super) flag_alts: Vec<(u8, u8)>,
     /// `--ctstate …,DNAT` with other states: the rule matches those states or (a rule of
@@ -74,8 +76,7 @@ pub(super) struct IptRule {
     /// `-f` (Some(true): non-first fragments only) or `! -f` (Some(false)): decided by the
     /// analysis, which knows whether the file's rules use connection tracking
     pub(super) fragment: Option<bool>,
-    /// the interface no device can have that makes it match no packet (`-i venet0:0`):
-    /// left out, noted (`analyse`)
+    /// an interface no device can have (`-i venet0:0`): no packet matches; noted (`analyse`)
     pub(super) never: Option<String>,
     /// `--ctdir ORIGINAL` (true) or `REPLY`, and where: kept only where every packet of the
     /// rule opens a connection, and so goes the original way (`extra.rs`)
@@ -90,6 +91,7 @@ struct Draft {
     cond: Cond,
     srcs: Vec<Cidr>,
     dsts: Vec<Cidr>,
+    ranged: (bool, bool),
     flag_alts: Vec<(u8, u8)>,
     dnat_alt: bool,
     fragment: Option<bool>,
@@ -108,9 +110,7 @@ struct Draft {
     reject_with: Option<(String, Range<usize>)>,
     /// `--clamp-mss-to-pmtu` or `--set-mss N` of `-j TCPMSS`
     mss: Option<Mss>,
-    /// an interface no device can have (`-i venet0:0`): the rule matches no packet
     never: Option<String>,
-    /// `--ctdir`: whether ORIGINAL, and where
     ctdir: Option<(bool, Range<usize>)>,
     goto: Option<Range<usize>>,
     /// the options that take one value per rule, as met so far, and those met twice
@@ -181,8 +181,7 @@ const RULE_OPTIONS: &[&str] = &[
 ];
 
 impl Parser<'_> {
-    /// The rule made of `toks` (the words after `-A CHAIN`), or None when it is refused (the
-    /// reasons are in the diagnostics).
+    /// The rule made of `toks` (the words after `-A CHAIN`); None when refused (diagnosed).
     pub(super) fn rule(
         &mut self,
         toks: &[Tok],
@@ -291,6 +290,7 @@ impl Parser<'_> {
             cond: d.cond,
             srcs: d.srcs,
             dsts: d.dsts,
+            ranged: d.ranged,
             flag_alts: d.flag_alts,
             dnat_alt: d.dnat_alt,
             target,
@@ -304,8 +304,7 @@ impl Parser<'_> {
         })
     }
 
-    /// Reads the option at `toks[i]`; returns where the next one starts, or None when the
-    /// rule cannot be read any further (an option without its value).
+    /// Reads the option at `toks[i]`: where the next starts; None where the rule ends early.
     fn option(&mut self, d: &mut Draft, toks: &[Tok], i: usize) -> Option<usize> {
         let t = &toks[i];
         let sp = t.span.clone();
@@ -439,8 +438,7 @@ impl Parser<'_> {
         Some(i + 2)
     }
 
-    /// Addresses and interfaces (`-s`, `-d`, `-i`, `-o`, each negated or not); None when the
-    /// option at `toks[i]` is none of them, else where the next option starts.
+    /// `-s`, `-d`, `-i`, `-o` (negated or not): where the next option starts; None for others.
     fn address_option(
         &mut self,
         d: &mut Draft,
@@ -517,6 +515,11 @@ impl Parser<'_> {
                     );
                 } else {
                     *yes = nets;
+                    *(if src {
+                        &mut d.ranged.0
+                    } else {
+                        &mut d.ranged.1
+                    }) = true;
                 }
             }
             "-i" | "--in-interface" | "-o" | "--out-interface" => {
@@ -566,8 +569,7 @@ impl Parser<'_> {
         }
     }
 
-    /// Protocols, ports, states, ICMP types and TCP flags; None when the option at `toks[i]`
-    /// is none of them, else where the next option starts.
+    /// Protocols, ports, states, ICMP types, TCP flags: the next option's start; None: others.
     fn l4_option(
         &mut self,
         d: &mut Draft,
@@ -726,8 +728,7 @@ impl Parser<'_> {
         out
     }
 
-    /// `-i IFACE` / `-o IFACE`: a name, or a prefix wildcard (`eth+` is statewall's `eth*`);
-    /// Some(None) for `+` (any interface), None when invalid (reported).
+    /// `-i`/`-o IFACE`: a name or prefix (`eth+`: `eth*`); Some(None) for `+`, None: invalid.
     fn interface(&mut self, v: &Tok) -> Option<Option<String>> {
         let (stem, wild) = match v.text.strip_suffix('+') {
             Some(s) => (s, true),
@@ -771,8 +772,7 @@ impl Parser<'_> {
             .or_else(|| self.string_option(d.strings.last_mut(), toks, i, neg.clone()))
     }
 
-    /// `-m MODULE` at `toks[i]`: where the next option starts (an unsupported module's own
-    /// options are skipped, negated ones too).
+    /// `-m MODULE` at `toks[i]`: where the next option starts (skipping unmapped ones' options).
     fn module(&mut self, d: &mut Draft, v: &Tok, toks: &[Tok], i: usize) -> usize {
         let other = v.text.as_str();
         if other == "recent" {
