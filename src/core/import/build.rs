@@ -82,16 +82,7 @@ pub(super) fn build(
             .iter_mut()
             .filter(|s| s.chain.hook != Hook::Forward)
         {
-            let split = super::mirror::icmpv6_first(&mut s.blocks);
-            if !split.is_empty() {
-                let hook = s.chain.hook.chain();
-                let (which, it, split_word) = if split.len() == 1 {
-                    ("block", "it comes", "it is split")
-                } else {
-                    ("blocks", "they come", "each is split")
-                };
-                notes.push(format!("--mirror-ipv6: the {which} {} in {hook} would drop the neighbour discovery (or ICMPv6 errors) statewall's ICMPv6 baseline promises IPv6, as {it} before that baseline, so {split_word}: the IPv4 half in its place, its IPv6 half (`-ipv6`) after the baseline", super::notes::first_of(&split, 8)));
-            }
+            super::mirror::icmpv6_first(&mut s.blocks);
         }
     }
     // an INPUT that accepts everything is one allow of that name (`text::accept_all`): an
@@ -113,6 +104,7 @@ pub(super) fn build(
     );
     sections.iter_mut().for_each(place_among);
     if ipv6 == Ipv6::Mirror {
+        super::mirror::split_notes(&sections, &mut notes);
         mirror_notes(&sections, &mut notes);
     }
     match ipv6 {

@@ -897,8 +897,6 @@ pub(super) struct Collected {
     pub(super) rejects: Vec<Flat>,
 }
 
-/// Whether an entry with this verdict can say it matches connection states `s`: allows match
-/// NEW (established and related ones are accepted anyway), rejects and drops NEW alone.
 /// Whether an allow of condition `c` behind the established rule takes the packets
 /// conntrack leaves untracked (neighbour discovery, MLD) unless it says `state = ["new"]`:
 /// one of every protocol, of all of ICMPv6, or of the ICMPv6 types conntrack never tracks.
@@ -911,6 +909,8 @@ fn takes_untracked(c: &super::cond::Cond) -> bool {
     }
 }
 
+/// Whether an entry with this verdict can say it matches connection states `s`: allows match
+/// NEW (established and related ones are accepted anyway), rejects and drops NEW alone.
 fn states_fit(verdict: Verdict, s: u32) -> bool {
     match verdict {
         Verdict::Accept => {

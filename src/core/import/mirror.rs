@@ -14,10 +14,11 @@ use super::entries::Entry;
 use super::extra::EntryExtra;
 use crate::core::model::{BlockState, Cidr, More};
 
-/// `meta pkttype` values (linux/if_packet.h) and address types (`RTN_*`) of packets no open
-/// connection has.
+/// `meta pkttype` values (linux/if_packet.h) and address types (`RTN_*`).
+const PACKET_HOST: u8 = 0;
 const PACKET_BROADCAST: u8 = 1;
 const PACKET_MULTICAST: u8 = 2;
+const RTN_LOCAL: u8 = 2;
 const RTN_BROADCAST: u8 = 3;
 const RTN_MULTICAST: u8 = 5;
 
@@ -39,6 +40,17 @@ fn meets_icmpv6(e: &Entry) -> bool {
             }
             _ => false,
         };
+    // what the baseline takes comes to the host's own addresses or to multicast ones (never
+    // broadcast, which IPv6 has none of): a block of neither type meets none of it
+    let meets = |yes: &[u8], not: &[u8], kinds: &[u8]| {
+        (yes.is_empty() || yes.iter().any(|t| kinds.contains(t)))
+            && !kinds.iter().all(|t| not.contains(t))
+    };
+    let types = meets(
+        &m.pkttype,
+        &m.except_pkttype,
+        &[PACKET_HOST, PACKET_MULTICAST],
+    ) && meets(&m.to_type, &m.except_to_type, &[RTN_LOCAL, RTN_MULTICAST]);
     // every field that names a protocol, or a family's addresses
     let any_protocol = e.tcp.is_empty()
         && e.udp.is_empty()
@@ -59,6 +71,7 @@ fn meets_icmpv6(e: &Entry) -> bool {
             ..m.clone()
         } == More::default();
     before
+        && types
         && any_protocol
         && e.from.is_empty()
         && m.to.is_empty()
@@ -66,10 +79,13 @@ fn meets_icmpv6(e: &Entry) -> bool {
         && e.extra == EntryExtra::default()
 }
 
+/// What marks an IPv6 half (the last of its comment lines).
+const HALF: &str =
+    "# its IPv6 half, after statewall's ICMPv6 baseline, which --mirror-ipv6 puts first";
+
 /// Splits each block of `blocks` that [`meets_icmpv6`]: the IPv4 half (`from = 0.0.0.0/0`)
 /// in its place, the IPv6 half (`from = ::/0`) right after it, `after = "baseline"`.
-pub(super) fn icmpv6_first(blocks: &mut Vec<Entry>) -> Vec<String> {
-    let mut split = Vec::new();
+pub(super) fn icmpv6_first(blocks: &mut Vec<Entry>) {
     let mut out = Vec::with_capacity(blocks.len());
     for mut e in std::mem::take(blocks) {
         if !meets_icmpv6(&e) {
@@ -85,14 +101,41 @@ pub(super) fn icmpv6_first(blocks: &mut Vec<Entry>) -> Vec<String> {
         six.more.except_to.retain(|n| matches!(n, Cidr::V6(..)));
         six.more.settle();
         six.name = format!("{}-ipv6", e.name);
-        six.lines.push(
-            "# its IPv6 half, after statewall's ICMPv6 baseline, which --mirror-ipv6 puts first"
-                .to_string(),
-        );
-        split.push(e.name.clone());
+        six.lines.push(HALF.to_string());
         out.push(e);
         out.push(six);
     }
     *blocks = out;
-    split
+}
+
+/// One note per section with split blocks, naming their IPv6 halves (once names are unique).
+pub(super) fn split_notes(sections: &[super::build::Section], notes: &mut super::notes::Notes) {
+    for s in sections {
+        let halves: Vec<&str> = s
+            .blocks
+            .iter()
+            .filter(|e| e.lines.last().is_some_and(|l| l == HALF))
+            .map(|e| e.name.as_str())
+            .collect();
+        if halves.is_empty() {
+            continue;
+        }
+        let names = super::notes::first_of(&halves, 8);
+        let (what, split) = match halves.len() {
+            1 => (
+                "a block".to_string(),
+                format!(
+                    "it is split in two, its IPv4 half in its place and its IPv6 half, {names}, after the baseline"
+                ),
+            ),
+            n => (
+                format!("{n} blocks"),
+                format!(
+                    "each is split in two, its IPv4 half in its place and its IPv6 half after the baseline ({names})"
+                ),
+            ),
+        };
+        let hook = s.chain.hook.chain();
+        notes.push(format!("--mirror-ipv6: {what} in {hook} came before statewall's ICMPv6 baseline and would have dropped the neighbour discovery (or ICMPv6 errors) it promises IPv6: {split}"));
+    }
 }
