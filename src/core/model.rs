@@ -777,6 +777,9 @@ pub struct Limit {
     /// `meter = "NAME"` (per source): the buckets are those of a meter every entry naming it
     /// shares (iptables' `--hashlimit-name` of several rules), not the entry's own
     pub shared: Option<crate::core::plan::LiveName>,
+    /// `forget = "10s"`: a source idle that long is forgotten and starts again with a full
+    /// burst (iptables' `--hashlimit-htable-expire`); without it, once its bucket is full
+    pub forget: Option<u64>,
 }
 
 /// An entry's `connections`: at most `max` connections at once, counted per source (IPv4 and

@@ -2580,3 +2580,20 @@ fn differential_iprange_networks_share_one_limit_bucket() {
     use Verdict::{Connected as C, TimedOut as T};
     assert_eq!(want, [C, C, T, T], "{want:?}");
 }
+
+/// A hashlimit whose table forgets an idle source before its bucket refills
+/// (`ok-hashlimit-expire.rules`, the twenty-sixth probe's F1): a burst of four (the fourth
+/// dropped), a pause longer than `--hashlimit-htable-expire`, and another burst of three all
+/// let in, as through iptables-restore of the file (a bucket that only refilled, at 1/min,
+/// would have dropped them).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_hashlimit_forgets_an_idle_source() {
+    let c: IpAddr = CLIENT_V4.into();
+    let mut steps = vec![Step::Connect(c, 8080); 4];
+    steps.push(Step::Wait(std::time::Duration::from_secs(5)));
+    steps.extend([Step::Connect(c, 8080); 3]);
+    let (want, _) = replay_steps("d-hle", "ok-hashlimit-expire.rules", &[8080], &steps);
+    use Verdict::{Connected as C, TimedOut as T};
+    assert_eq!(want, [C, C, C, T, C, C, C], "{want:?}");
+}

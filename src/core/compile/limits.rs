@@ -7,7 +7,7 @@
 //! saddr & 0.0.0.0 limit rate over … }`) — nft's plain `limit` would be a bucket in each rule,
 //! and an entry of tcp and udp, or of addresses of both families, is several rules.
 
-use crate::core::model::{Cidr, IcmpReject, Limit, LimitPer, Over, Rate, Service};
+use crate::core::model::{Cidr, IcmpReject, Limit, LimitPer, Over, Service};
 use crate::core::plan::*;
 
 /// The over-limit rules of `limit` (pushed to `out`; meter sets to `sets`), and the matches
@@ -59,7 +59,7 @@ fn count(
     // a shared meter is the same set whichever entry names it (`nth` 0)
     let nth = if limit.shared.is_some() { 0 } else { nth };
     let name = meter_name(v6, &svc.name, nth, limit.shared);
-    meter_set(name, v6, limit.rate, sets);
+    meter_set(name, v6, limit, sets);
     Match::Meter {
         v6,
         prefix,
@@ -133,8 +133,9 @@ pub(super) fn families_of(matches: &[Match]) -> Vec<bool> {
 }
 
 /// The meter set `name` of one family and limit (once: an entry's tcp and udp rules, and
-/// the entries sharing a meter, meet it again): its buckets forgotten once full again.
-fn meter_set(name: String, v6: bool, rate: Rate, sets: &mut Vec<Set>) {
+/// the entries sharing a meter, meet it again): its buckets forgotten once full again, or
+/// after the limit's `forget` if that comes first.
+fn meter_set(name: String, v6: bool, limit: Limit, sets: &mut Vec<Set>) {
     let kind = if v6 { SetKind::Meter6 } else { SetKind::Meter4 };
     if sets.iter().any(|s| s.name == name) {
         return;
@@ -143,6 +144,8 @@ fn meter_set(name: String, v6: bool, rate: Rate, sets: &mut Vec<Set>) {
         name,
         kind,
         elements: Vec::new(),
-        timeout: Some(rate.refill_secs()),
+        timeout: Some(limit.forget.map_or(limit.rate.refill_secs(), |f| {
+            f.min(limit.rate.refill_secs())
+        })),
     });
 }

@@ -73,6 +73,7 @@ impl Analyser<'_> {
                 format!(
                     "{{ rate = \"{rate}\", burst = {burst}, {per}{}, over = \"{over}\" }}",
                     lim.meter_key(super::paths::bucket(r, flat[p].part))
+                        + &super::htable::forget_key(&lim, &rate, burst)
                 ),
                 "per source",
             ),
@@ -80,6 +81,7 @@ impl Analyser<'_> {
                 format!(
                     "{{ rate = \"{rate}\", burst = {burst}{}, over = \"{over}\" }}",
                     lim.meter_key(super::paths::bucket(r, flat[p].part))
+                        + &super::htable::forget_key(&lim, &rate, burst)
                 ),
                 "for the entry as a whole",
             ),
@@ -214,10 +216,12 @@ impl Analyser<'_> {
             Ok(Some(per)) => format!(
                 ", {per}{}",
                 lim.meter_key(super::paths::bucket(r, flat[p].part))
+                    + &super::htable::forget_key(&lim, &rate, burst)
             ),
             Ok(None) => {
                 flat[p].extra.global = true;
                 lim.meter_key(super::paths::bucket(r, flat[p].part))
+                    + &super::htable::forget_key(&lim, &rate, burst)
             }
         };
         flat[p].extra.limit.push(format!(

@@ -891,6 +891,7 @@ impl Analyser<'_> {
                 flat[p].extra.limit = vec![format!(
                     "{{ rate = \"{rate}\", burst = {burst}, {per}{}, over = \"{over}\" }}",
                     lim.meter_key(super::paths::bucket(r, flat[p].part))
+                        + &super::htable::forget_key(&lim, &rate, burst)
                 )];
                 let whom = match lim
                     .srcmask
@@ -908,6 +909,7 @@ impl Analyser<'_> {
                 flat[p].extra.limit = vec![format!(
                     "{{ rate = \"{rate}\", burst = {burst}{}, over = \"{over}\" }}",
                     lim.meter_key(super::paths::bucket(r, flat[p].part))
+                        + &super::htable::forget_key(&lim, &rate, burst)
                 )];
                 flat[p].extra.global = true;
                 self.notes.push(format!("line {line}: `-m limit` becomes the allow's limit ({rate}, burst {burst}) for the rule as a whole, as iptables' is; what exceeds it is {done}"));

@@ -167,6 +167,7 @@ impl Checker<'_> {
                     over: Over::Drop,
                     within_continues: false,
                     shared: None,
+                    forget: None,
                 });
             }
             DeValue::Table(t) => t,
@@ -185,8 +186,13 @@ impl Checker<'_> {
         let mut prefix_span = None;
         let (mut within_continues, mut over_span) = (false, None);
         let mut shared = None;
+        let mut forget = None;
         for (k, v) in table.iter() {
             match k.get_ref().as_ref() {
+                "forget" => {
+                    forget = self.forget(v);
+                    ok &= forget.is_some();
+                }
                 "meter" => {
                     shared = self.meter_name(v);
                     ok &= shared.is_some();
@@ -231,7 +237,7 @@ impl Checker<'_> {
                     self.error(
                         k.span(),
                         format!("unknown key `{other}` in `limit`"),
-                        Some("a limit has rate, per, burst, ipv4_prefix, ipv6_prefix, meter, over and (blocks and rejects) within".into()),
+                        Some("a limit has rate, per, burst, ipv4_prefix, ipv6_prefix, meter, forget, over and (blocks and rejects) within".into()),
                     );
                     ok = false;
                 }
@@ -280,7 +286,30 @@ impl Checker<'_> {
             over,
             within_continues,
             shared,
+            forget,
         })
+    }
+
+    /// `forget = "10s"`: how long a source's bucket outlives its last packet.
+    fn forget(&mut self, value: &Spanned<DeValue<'_>>) -> Option<u64> {
+        let parsed = match value.get_ref() {
+            DeValue::String(s) => crate::core::model::parse_duration(s),
+            other => Err(format!(
+                "expected a duration such as \"60s\", found {}",
+                type_name(other)
+            )),
+        };
+        match parsed {
+            Ok(secs) => Some(secs),
+            Err(why) => {
+                self.error(
+                    value.span(),
+                    format!("invalid `forget`: {why}"),
+                    Some("write how long a source may be idle before its bucket is forgotten and it starts again with a full burst, e.g. forget = \"60s\" (iptables' --hashlimit-htable-expire); leave it out to forget a bucket once it is full again".into()),
+                );
+                None
+            }
+        }
     }
 
     /// Entries whose limits name one meter share its buckets, so they must count alike: the
@@ -307,6 +336,7 @@ impl Checker<'_> {
                 let r = (l.rate.n, l.rate.unit, l.rate.burst);
                 if r == (f.rate.n, f.rate.unit, f.rate.burst)
                     && l.per == f.per
+                    && l.forget == f.forget
                     && takes_excess(l) == takes_excess(&f)
                 {
                     continue;
