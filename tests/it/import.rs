@@ -672,6 +672,14 @@ fn differential_odd_forms() {
     );
 }
 
+/// `-p ip` is every protocol (`ok-protocol-ip.rules`): the other client gets in on every
+/// port, as through iptables-restore of the file.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_protocol_ip() {
+    differential("d-pip", "ok-protocol-ip.rules", None, &[22, 80]);
+}
+
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_rhel_host_prohibited() {

@@ -692,12 +692,12 @@ impl Parser<'_> {
         v
     }
 
-    /// `-p PROTO`: a protocol by name or number (this family's ICMP); None for `all`.
+    /// `-p PROTO` by name or number (this family's ICMP); None for `all` (`ip`: protocol 0).
     fn protocol(&mut self, v: &Tok) -> Option<u8> {
         let lower = v.text.to_ascii_lowercase();
         let n = lower.parse::<u8>().ok().or_else(|| protocol_number(&lower));
         match (n, self.fam) {
-            (Some(0), _) | (None, _) if lower == "all" || lower == "0" => None,
+            (Some(0), _) | (None, _) if matches!(lower.as_str(), "all" | "0" | "ip") => None,
             // ip6tables takes `-p icmp` (and iptables `-p ipv6-icmp`): a protocol field of 1
             // (58), which the family's ICMP never has; kept as written (`analyse` notes it)
             (Some(p), _) => Some(p),
