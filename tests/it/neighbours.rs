@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 
 use crate::import::load_both;
 use crate::support::{
-    CLIENT_IF, FW_IF, FW_V6, PROBE_TIMEOUT, Pair, Probe, listen_tcp, ping, probe_tcp, require_root,
+    CLIENT_IF, FW_IF, FW_V6, PROBE_TIMEOUT, Pair, Probe, listen_tcp, ping, probe_tcp,
 };
 
 /// Each pair, and whether neighbour discovery passes its INPUT (then the connection and the
@@ -50,9 +50,9 @@ fn looks(pair: &Pair) -> (bool, bool) {
     (tcp == Probe::Connected, ping(&pair.client, FW_V6))
 }
 
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn import_neighbour_discovery_passes_as_with_ip6tables_from_cold_caches() {
-    require_root();
     let mut wrong = Vec::new();
     for (i, (name, nd)) in CASES.into_iter().enumerate() {
         let oracle = Pair::new(&format!("nd{i}-ipt"));
@@ -96,9 +96,9 @@ fn multicast_datagram(pair: &Pair, port: u16) {
 /// solicitations to solicited-node multicast addresses get in, as with the harness's oracle
 /// (ip6tables-restore of the mirrored file, the ICMPv6 accepts first), while the IPv6 half
 /// still drops other multicast.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn mirror_keeps_neighbour_discovery_before_a_multicast_drop_from_cold_caches() {
-    require_root();
     let name = "ok-mirror-multicast-block.rules";
     let file = crate::support::repo_path(&format!("tests/data/import/{name}"));
     let oracle = Pair::new("ndm-ipt");

@@ -64,6 +64,30 @@ pub fn is_link_address(a: IpAddr) -> bool {
     }
 }
 
+/// Whether `a` lies in the network of the backend's link (`backend`) or of the client's: the
+/// namespaces on that link take it for a neighbour there, so only that side can hold it (a
+/// file's address there, as a backend behind the client's link, would never be routed).
+pub fn in_link_net(a: IpAddr, backend: bool) -> bool {
+    match a {
+        IpAddr::V4(a) => {
+            let link = if backend {
+                BACKEND_LINK_V4.0
+            } else {
+                CLIENT_LINK_V4.0
+            };
+            a.octets()[..3] == link.octets()[..3]
+        }
+        IpAddr::V6(a) => {
+            let link = if backend {
+                BACKEND_LINK_V6.0
+            } else {
+                CLIENT_LINK_V6.0
+            };
+            a.segments()[..4] == link.segments()[..4]
+        }
+    }
+}
+
 /// What a trio needs to know besides its fixed links.
 #[derive(Debug, Clone, Default)]
 pub struct TrioPlan {

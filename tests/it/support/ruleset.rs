@@ -77,8 +77,9 @@ impl Net {
         }
     }
 
-    /// A usable unicast address inside, not one the trio uses itself.
-    pub fn pick(&self, taken: &HashSet<IpAddr>) -> Option<IpAddr> {
+    /// A usable unicast address inside, not one the trio uses itself, that `fits` the side
+    /// it goes to.
+    pub fn pick(&self, taken: &HashSet<IpAddr>, fits: impl Fn(IpAddr) -> bool) -> Option<IpAddr> {
         if self.prefix == 0 {
             return None;
         }
@@ -91,7 +92,7 @@ impl Net {
         candidates
             .into_iter()
             .map(|n| self.nth(n))
-            .find(|a| usable(*a) && !routed::is_link_address(*a) && !taken.contains(a))
+            .find(|a| usable(*a) && !routed::is_link_address(*a) && !taken.contains(a) && fits(*a))
     }
 }
 
