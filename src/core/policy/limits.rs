@@ -346,14 +346,15 @@ impl Checker<'_> {
                     span.clone(),
                     format!("meter \"{name}\" counts otherwise at line {line}"),
                     Some(format!(
-                        "the entries naming a meter share its buckets, so they count alike: rate {} (burst {}), {}, {}; write the same here, or name another meter",
+                        "the entries naming a meter share its buckets, so they count alike: rate {} (burst {}), {}, {}{}; write the same here, or name another meter",
                         crate::core::model::Rate { burst: 5, ..f.rate },
                         f.rate.burst,
                         match f.per {
                             LimitPer::Source { v4_prefix, v6_prefix } => format!("ipv4_prefix = {v4_prefix}, ipv6_prefix = {v6_prefix}"),
                             LimitPer::Entry => "per entry".into(),
                         },
-                        if takes_excess(&f) { "taking what exceeds the rate" } else { "over = \"continue\"" }
+                        if takes_excess(&f) { "taking what exceeds the rate" } else { "over = \"continue\"" },
+                        f.forget.map(|s| format!(", forget = \"{s}s\"")).unwrap_or_default()
                     )),
                 );
             }
@@ -595,7 +596,9 @@ mod tests {
                    [[block]]\nname = \"d\"\ntcp = [55]\n\
                    limit = { rate = \"15/s\", burst = 10, meter = \"dns\", within = \"continue\" }\n\
                    [[allow]]\nname = \"e\"\ntcp = [56]\n\
-                   limit = { rate = \"1/s\", per = \"source\", meter = \"a b\" }\n";
+                   limit = { rate = \"1/s\", per = \"source\", meter = \"a b\" }\n\
+                   [[block]]\nname = \"f\"\nudp = [57]\n\
+                   limit = { rate = \"15/s\", burst = 10, per = \"source\", meter = \"dns\", within = \"continue\", forget = \"1s\" }\n";
         let (p, d) = parse(bad);
         assert!(p.is_none());
         let msgs: Vec<(u32, &str)> = d.iter().map(|d| (d.loc.line, d.message.as_str())).collect();
@@ -606,6 +609,7 @@ mod tests {
                 (12, "meter \"dns\" counts otherwise at line 4"),
                 (16, "meter \"dns\" counts otherwise at line 4"),
                 (20, "expected a meter name for `meter`"),
+                (24, "meter \"dns\" counts otherwise at line 4"),
             ],
         );
     }
