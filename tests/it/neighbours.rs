@@ -14,9 +14,7 @@
 use std::net::SocketAddr;
 
 use crate::import::load_both;
-use crate::support::{
-    CLIENT_IF, FW_IF, FW_V6, PROBE_TIMEOUT, Pair, Probe, listen_tcp, ping, probe_tcp,
-};
+use crate::support::{CLIENT_IF, FW_V6, PROBE_TIMEOUT, Pair, Probe, listen_tcp, ping, probe_tcp};
 
 /// Each pair, and whether neighbour discovery passes its INPUT (then the connection and the
 /// ping get through; else neither does).
@@ -29,24 +27,15 @@ const CASES: [(&str, bool); 6] = [
     ("ok-nd-by-type", true),
 ];
 
-/// Both ends forget their neighbours: the next packet between them starts with a neighbour
-/// solicitation.
-fn forget(pair: &Pair) {
-    for (ns, dev) in [(&pair.client, CLIENT_IF), (&pair.fw, FW_IF)] {
-        ns.exec(["ip", "-6", "neigh", "flush", "dev", dev])
-            .assert_ok();
-    }
-}
-
 /// (connected to port 22, ping answered), each from cold caches.
 fn looks(pair: &Pair) -> (bool, bool) {
-    forget(pair);
+    pair.forget_neighbours();
     let tcp = probe_tcp(
         &pair.client,
         SocketAddr::new(FW_V6.into(), 22),
         PROBE_TIMEOUT,
     );
-    forget(pair);
+    pair.forget_neighbours();
     (tcp == Probe::Connected, ping(&pair.client, FW_V6))
 }
 

@@ -139,11 +139,6 @@ fn an_allow_of_neighbour_discovery_takes_the_packets_conntrack_leaves_untracked(
     use crate::support::{PROBE_TIMEOUT, Pair, Probe, fw_v6, listen_tcp, probe_tcp};
     let pair = Pair::new("st-nd");
     let _l = listen_tcp(&pair.fw, &[8080]);
-    let flush = || {
-        for ns in [&pair.fw, &pair.client] {
-            ns.exec(["ip", "-6", "neigh", "flush", "all"]).assert_ok();
-        }
-    };
     // no ICMPv6 baseline: neighbour discovery gets in by the allow alone. Solicitations and
     // advertisements are never NEW (conntrack leaves them untracked), so an allow of NEW
     // connections must take them as they are, or IPv6 cannot reach the host
@@ -151,7 +146,7 @@ fn an_allow_of_neighbour_discovery_takes_the_packets_conntrack_leaves_untracked(
          [[allow]]\nname = \"nd\"\nicmpv6 = [133, 134, 135, 136]\n\n\
          [[allow]]\nname = \"web\"\ntcp = [8080]\n";
     apply(&pair.fw, "st-nd", with_nd);
-    flush();
+    pair.forget_neighbours();
     assert_eq!(
         probe_tcp(&pair.client, fw_v6(8080), PROBE_TIMEOUT),
         Probe::Connected
@@ -165,7 +160,7 @@ fn an_allow_of_neighbour_discovery_takes_the_packets_conntrack_leaves_untracked(
         "[baseline]\nicmpv6 = false\n\n[[allow]]\nname = \"web\"\ntcp = [8080]\n",
     );
     statewall(&pair.fw, ["apply", "--force", &without.path()]).assert_ok();
-    flush();
+    pair.forget_neighbours();
     assert_eq!(
         probe_tcp(&pair.client, fw_v6(8080), PROBE_TIMEOUT),
         Probe::TimedOut
@@ -179,9 +174,7 @@ fn an_allow_of_every_protocol_takes_its_neighbour_discovery_unless_it_says_new()
     let pair = Pair::new("st-ndif");
     let _l = listen_tcp(&pair.fw, &[8080]);
     let cold = || {
-        for ns in [&pair.fw, &pair.client] {
-            ns.exec(["ip", "-6", "neigh", "flush", "all"]).assert_ok();
-        }
+        pair.forget_neighbours();
         probe_tcp(&pair.client, fw_v6(8080), PROBE_TIMEOUT)
     };
     // no ICMPv6 baseline: the trusted interface's allow alone lets its neighbour discovery

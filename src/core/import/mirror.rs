@@ -12,15 +12,15 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::entries::Entry;
 use super::extra::EntryExtra;
+use crate::core::addrtype::addr_type;
 use crate::core::model::{BlockState, Cidr, More};
+use crate::core::pkttype::pkt_type;
 
-/// `meta pkttype` values (linux/if_packet.h) and address types (`RTN_*`).
-const PACKET_HOST: u8 = 0;
-const PACKET_BROADCAST: u8 = 1;
-const PACKET_MULTICAST: u8 = 2;
-const RTN_LOCAL: u8 = 2;
-const RTN_BROADCAST: u8 = 3;
-const RTN_MULTICAST: u8 = 5;
+/// The numbers of packet types (`pkt`) or address types by their names.
+fn types(names: &[&str], pkt: bool) -> Vec<u8> {
+    let of = |n: &&str| if pkt { pkt_type(n) } else { addr_type(n) };
+    names.iter().filter_map(of).collect()
+}
 
 /// Whether block `e` sits before the baseline and may match an ICMPv6 packet the baseline
 /// accepts: of every protocol and every address of IPv6, of a state such packets have, a
@@ -31,12 +31,12 @@ fn meets_icmpv6(e: &Entry) -> bool {
     // open connection has (multicast, broadcast) is split, where the IPv6 half's place
     // keeps its meaning (a drop of every packet from an interface keeps its place)
     let link = |kinds: &[u8], ok: &[u8]| !kinds.is_empty() && kinds.iter().all(|k| ok.contains(k));
+    let (groups, to_host) = (["broadcast", "multicast"], ["unicast", "multicast"]);
     let before = e.after_seg.is_none()
         && match e.after.as_deref() {
             Some("established") => true,
             None => {
-                link(&m.pkttype, &[PACKET_BROADCAST, PACKET_MULTICAST])
-                    || link(&m.to_type, &[RTN_BROADCAST, RTN_MULTICAST])
+                link(&m.pkttype, &types(&groups, true)) || link(&m.to_type, &types(&groups, false))
             }
             _ => false,
         };
@@ -46,11 +46,13 @@ fn meets_icmpv6(e: &Entry) -> bool {
         (yes.is_empty() || yes.iter().any(|t| kinds.contains(t)))
             && !kinds.iter().all(|t| not.contains(t))
     };
-    let types = meets(
-        &m.pkttype,
-        &m.except_pkttype,
-        &[PACKET_HOST, PACKET_MULTICAST],
-    ) && meets(&m.to_type, &m.except_to_type, &[RTN_LOCAL, RTN_MULTICAST]);
+    // (a packet type of `unicast` is one for this host; the address type is `local`)
+    let kinds_meet = meets(&m.pkttype, &m.except_pkttype, &types(&to_host, true))
+        && meets(
+            &m.to_type,
+            &m.except_to_type,
+            &types(&["local", "multicast"], false),
+        );
     // every field that names a protocol, or a family's addresses
     let any_protocol = e.tcp.is_empty()
         && e.udp.is_empty()
@@ -71,7 +73,7 @@ fn meets_icmpv6(e: &Entry) -> bool {
             ..m.clone()
         } == More::default();
     before
-        && types
+        && kinds_meet
         && any_protocol
         && e.from.is_empty()
         && m.to.is_empty()

@@ -426,6 +426,15 @@ impl Pair {
         add_addresses(&self.client, CLIENT_IF, v4, v6);
     }
 
+    /// Both ends forget their IPv6 neighbours: the next packet between them starts with a
+    /// neighbour solicitation, which must get through the rules (conntrack leaves it
+    /// untracked).
+    pub fn forget_neighbours(&self) {
+        for ns in [&self.fw, &self.client] {
+            ns.exec(["ip", "-6", "neigh", "flush", "all"]).assert_ok();
+        }
+    }
+
     /// Bounded wait until both ends have carrier and no IPv6 address is tentative.
     fn wait_ready(&self) {
         let deadline = Instant::now() + SETUP_TIMEOUT;

@@ -68,23 +68,14 @@ pub fn is_link_address(a: IpAddr) -> bool {
 /// namespaces on that link take it for a neighbour there, so only that side can hold it (a
 /// file's address there, as a backend behind the client's link, would never be routed).
 pub fn in_link_net(a: IpAddr, backend: bool) -> bool {
+    let (v4, v6) = match backend {
+        true => (BACKEND_LINK_V4.0, BACKEND_LINK_V6.0),
+        false => (CLIENT_LINK_V4.0, CLIENT_LINK_V6.0),
+    };
     match a {
-        IpAddr::V4(a) => {
-            let link = if backend {
-                BACKEND_LINK_V4.0
-            } else {
-                CLIENT_LINK_V4.0
-            };
-            a.octets()[..3] == link.octets()[..3]
-        }
-        IpAddr::V6(a) => {
-            let link = if backend {
-                BACKEND_LINK_V6.0
-            } else {
-                CLIENT_LINK_V6.0
-            };
-            a.segments()[..4] == link.segments()[..4]
-        }
+        // the links are a /24 and a /64
+        IpAddr::V4(a) => a.octets()[..3] == v4.octets()[..3],
+        IpAddr::V6(a) => a.segments()[..4] == v6.segments()[..4],
     }
 }
 
