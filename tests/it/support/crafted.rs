@@ -59,8 +59,9 @@ pub fn flag_names(flags: u8) -> String {
     }
 }
 
-/// One bare segment (no options, no payload) from `src:sport` to `dst:dport` with `flags`.
-fn segment(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, flags: u8) -> [u8; 20] {
+/// One bare segment (no options, no payload) from `src:sport` to `dst:dport` with `flags`
+/// (an acknowledgement number where ACK is among them), its checksum filled in.
+pub fn segment(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, flags: u8) -> [u8; 20] {
     let mut seg = [0u8; 20];
     seg[0..2].copy_from_slice(&sport.to_be_bytes());
     seg[2..4].copy_from_slice(&dport.to_be_bytes());

@@ -822,21 +822,7 @@ pub fn send_tcp_flags(ns: &Netns, src: Ipv4Addr, dst: SocketAddr, flags: u8, n: 
     let IpAddr::V4(dst_ip) = dst.ip() else {
         panic!("IPv4 only")
     };
-    let mut seg = [0u8; 20];
-    seg[0..2].copy_from_slice(&40_000u16.to_be_bytes());
-    seg[2..4].copy_from_slice(&dst.port().to_be_bytes());
-    seg[4..8].copy_from_slice(&0x1234_5678u32.to_be_bytes());
-    seg[12] = 5 << 4; // data offset: 5 words
-    seg[13] = flags;
-    seg[14..16].copy_from_slice(&64_240u16.to_be_bytes());
-    // the checksum over the pseudo-header (addresses, protocol, length) and the segment
-    let sum = inet_checksum(&[
-        &src.octets(),
-        &dst_ip.octets(),
-        &[0, libc::IPPROTO_TCP as u8, 0, 20],
-        &seg,
-    ]);
-    seg[16..18].copy_from_slice(&sum.to_be_bytes());
+    let seg = crafted::segment(src, 40_000, dst_ip, dst.port(), flags);
     ns.run(move || raw4_send(&raw4(libc::IPPROTO_TCP, src, None), &seg, dst_ip, n));
 }
 
