@@ -2605,3 +2605,60 @@ fn differential_hashlimit_forgets_an_idle_source() {
     use Verdict::{Connected as C, TimedOut as T};
     assert_eq!(want, [C, C, C, T, C, C, C], "{want:?}");
 }
+
+/// A file whose chains nest `levels` deep below INPUT (INPUT → c1 → … → c<levels>), the
+/// last one accepting a source; and the line of the jump into c<levels>.
+fn nested_chains(levels: usize) -> (String, usize) {
+    let mut lines = vec![
+        "*filter".to_string(),
+        ":INPUT DROP [0:0]".into(),
+        ":FORWARD ACCEPT [0:0]".into(),
+        ":OUTPUT ACCEPT [0:0]".into(),
+    ];
+    lines.extend((1..=levels).map(|i| format!(":c{i} - [0:0]")));
+    lines.push("-A INPUT -p tcp -j c1".into());
+    lines.extend((1..levels).map(|i| format!("-A c{i} -j c{}", i + 1)));
+    let last_jump = lines.len();
+    lines.push(format!("-A c{levels} -s 10.0.0.1/32 -j ACCEPT"));
+    lines.push("COMMIT".into());
+    (lines.join("\n") + "\n", last_jump)
+}
+
+/// nf_tables runs chains at most 15 deep below a built-in one. The importer walks exactly
+/// what iptables-restore (nf_tables) loads: 15 levels import; at 16 both refuse the same
+/// line (the walk once stopped silently there, leaving the deeper rules out).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn chains_nest_as_deep_as_iptables_restore_loads_them() {
+    let ns = Netns::new("imp-depth");
+    for levels in [15, 16] {
+        let (text, line) = nested_chains(levels);
+        let file =
+            std::env::temp_dir().join(format!("statewall-depth-{}-{levels}.rules", ns.name()));
+        fs::write(&file, &text).unwrap();
+        let path = file.to_str().unwrap();
+        let theirs = ns.exec(["iptables-nft-restore", path]);
+        let ours = statewall(&ns, ["import", "--mirror-ipv6", path]);
+        let _ = fs::remove_file(&file);
+        if levels == 15 {
+            theirs.assert_ok();
+            ours.assert_ok();
+            assert!(ours.stdout.contains("from = [\"10.0.0.1\"]"), "{ours}");
+        } else {
+            assert!(
+                !theirs.success()
+                    && theirs
+                        .stderr
+                        .contains(&format!("line {line}: RULE_APPEND failed (Too many links)")),
+                "{theirs}"
+            );
+            ours.assert_code(1);
+            assert!(
+                ours.stderr
+                    .contains("a jump to chain c16, 16 chains below INPUT")
+                    && ours.stderr.contains(&format!("{path}:{line}:")),
+                "{ours}"
+            );
+        }
+    }
+}

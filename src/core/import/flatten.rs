@@ -10,8 +10,11 @@ use super::rule::{IptRule, RejectKind, Target};
 use crate::core::diag::shorten;
 use crate::core::model::{BlockState, Cidr};
 
-/// How deep jumps may nest before the walk stops.
-const MAX_DEPTH: usize = 16;
+/// How deep chains may nest below a built-in one: nf_tables keeps at most 16 levels
+/// (`NFT_JUMP_STACK_SIZE`), the built-in chain the first, and refuses a jump into a 17th
+/// ("Too many links"), as iptables-restore on it does. The walk refuses such a jump too (it
+/// would be a recursion as deep as the file has chains).
+const MAX_LEVELS: usize = 16;
 
 /// The most rules the walks through INPUT, FORWARD and OUTPUT look at, together: each jump
 /// walks the chain it jumps to again, so nested jumps multiply (and each source of a `-s
@@ -95,9 +98,6 @@ impl Analyser<'_> {
     /// The rules of `chain`, for the packets of `prefix` (the conditions of the jumps here,
     /// and the exceptions its conditional RETURNs make for the rules after them).
     fn flatten(&mut self, walk: &mut Walk<'_>, chain: &str, prefix: &Cond) {
-        if walk.via.len() > MAX_DEPTH {
-            return;
-        }
         let rules = self.rules;
         let mut idx = walk.chains.get(chain).cloned().unwrap_or_default();
         // an unconditional RETURN ends the chain: what follows is never reached (as after a
@@ -368,6 +368,14 @@ impl Analyser<'_> {
                 rules[i].target_span.clone(),
                 format!("a loop: chain {c} jumps back into itself"),
                 "iptables-restore refuses loops too",
+            );
+            return;
+        }
+        if walk.via.len() + 1 >= MAX_LEVELS {
+            self.error(
+                rules[i].target_span.clone(),
+                format!("a jump to chain {c}, {} chains below {}", walk.via.len() + 1, self.hook.chain()),
+                format!("nf_tables runs chains at most {} deep below a built-in one, and iptables-restore (nf_tables) refuses a deeper jump too (\"Too many links\"): jump to the chains from fewer levels", MAX_LEVELS - 1),
             );
             return;
         }
