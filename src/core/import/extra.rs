@@ -200,7 +200,16 @@ const EST: u32 = CtStates::ESTABLISHED | CtStates::RELATED;
 impl Parser<'_> {
     /// `-m recent`: its options follow (read by [`Parser::recent_option`]); `i` is the first
     /// word after `-m recent`.
-    pub(super) fn recent(&mut self, extra: &mut Extra, _toks: &[Tok], i: usize) -> usize {
+    pub(super) fn recent(&mut self, extra: &mut Extra, toks: &[Tok], i: usize) -> usize {
+        if extra.recent.is_some() {
+            // each `-m recent` is a match of its own, with its own list and options
+            self.err(
+                toks[i - 1].span.clone(),
+                "a second `-m recent` in one rule",
+                "iptables checks (or stamps) each list in turn, and statewall reads one `-m recent` per rule: split the rule, or let a chain do the second check",
+            );
+            return super::lex::skip_module(toks, i);
+        }
         extra.recent.get_or_insert_with(Recent::default);
         i
     }

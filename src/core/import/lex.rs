@@ -146,6 +146,44 @@ fn long_option_value(text: &str, first_quote: Option<usize>) -> Option<usize> {
     plain.then_some(eq)
 }
 
+/// Where the options of a refused module that start at `toks[i]` end: the next option that
+/// starts a new part of the rule (a `!` before one of the module's own options is its).
+pub(super) fn skip_module(toks: &[Tok], mut i: usize) -> usize {
+    while i < toks.len() {
+        let t = toks[i].text.as_str();
+        let negates_own = t == "!"
+            && toks
+                .get(i + 1)
+                .is_some_and(|n| !RULE_OPTIONS.contains(&n.text.as_str()));
+        if RULE_OPTIONS.contains(&t) && !negates_own {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// Options that start a new part of a rule (where skipping an unknown module's options stops).
+const RULE_OPTIONS: &[&str] = &[
+    "!",
+    "-p",
+    "--protocol",
+    "-s",
+    "--source",
+    "-d",
+    "--destination",
+    "-i",
+    "--in-interface",
+    "-o",
+    "--out-interface",
+    "-m",
+    "--match",
+    "-j",
+    "--jump",
+    "-g",
+    "--goto",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use super::cond::Cond;
 use super::extra::Extra;
-use super::lex::Tok;
+use super::lex::{Tok, skip_module};
 use super::lines::Parser;
 use super::values::{
     ORIG_ALONE, PORTS_NEED_PROTO, parse_addr_range, parse_net, parse_range, reject_kind, target_of,
@@ -158,27 +158,6 @@ const ONCE: &[&[&str]] = &[
 
 /// The most ports one rule lists: iptables' multiport match takes 15 (a range counts as two).
 const MULTIPORT_MAX: usize = 15;
-
-/// Options that start a new part of a rule (where skipping an unknown module's options stops).
-const RULE_OPTIONS: &[&str] = &[
-    "!",
-    "-p",
-    "--protocol",
-    "-s",
-    "--source",
-    "-d",
-    "--destination",
-    "-i",
-    "--in-interface",
-    "-o",
-    "--out-interface",
-    "-m",
-    "--match",
-    "-j",
-    "--jump",
-    "-g",
-    "--goto",
-];
 
 impl Parser<'_> {
     /// The rule made of `toks` (the words after `-A CHAIN`); None when refused (diagnosed).
@@ -860,19 +839,7 @@ impl Parser<'_> {
             _ => "statewall's policy model cannot express this match",
         };
         self.err(v.span.clone(), format!("match module `-m {other}`"), why);
-        let mut i = i + 2;
-        while i < toks.len() {
-            let t = toks[i].text.as_str();
-            let negates_own = t == "!"
-                && toks
-                    .get(i + 1)
-                    .is_some_and(|n| !RULE_OPTIONS.contains(&n.text.as_str()));
-            if RULE_OPTIONS.contains(&t) && !negates_own {
-                break;
-            }
-            i += 1;
-        }
-        i
+        skip_module(toks, i + 2)
     }
 
     /// `--ctorigdstport` becomes an entry's `published` ports, which are a protocol part of
