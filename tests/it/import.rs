@@ -775,6 +775,20 @@ fn differential_addrtype() {
     differential("d-atype", "ok-addrtype.rules", None, &[22, 80, 443]);
 }
 
+/// A match module twice in one rule (a TTL range as two `-m ttl`, lengths, address types,
+/// connection states): a packet must pass both, as through iptables' rules; each port's
+/// rule would decide otherwise if only its first or only its second match counted.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_module_twice() {
+    differential(
+        "d-twice",
+        "ok-module-twice.rules",
+        None,
+        &[22, 23, 25, 80, 81, 443, 444, 3306, 8080, 8081],
+    );
+}
+
 /// `-m connlimit` before its ACCEPT: a connection within the count gets in, as through
 /// iptables' rules (the count itself: `connections.rs`).
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]

@@ -163,12 +163,17 @@ pub(super) struct Lower {
     pub(super) invalid: bool,
 }
 
-/// Rules that match no packet (an interface alias label, `-i venet0:0`): left out, noted.
+/// Rules that match no packet (an interface alias label, `-i venet0:0`; two `-m ttl` no TTL
+/// passes): left out, noted.
 /// A jump or RETURN among them is never taken, so nothing else changes.
 fn matches_nothing(rules: &mut Vec<IptRule>, notes: &mut Notes) {
     for r in rules.iter().filter(|r| r.never.is_some()) {
-        let name = r.never.as_deref().unwrap_or_default();
-        notes.push(format!("line {}: `{}` matches no packet (no network device is named `{name}`: the kernel refuses `:` in a name, and an alias label is no device) and is left out", r.line, shorten(&r.text, 80)));
+        let why = r.never.as_deref().unwrap_or_default();
+        notes.push(format!(
+            "line {}: `{}` matches no packet ({why}) and is left out",
+            r.line,
+            shorten(&r.text, 80)
+        ));
     }
     rules.retain(|r| r.never.is_none());
 }

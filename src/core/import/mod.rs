@@ -45,6 +45,7 @@ mod mirror;
 mod mss;
 mod naming;
 mod notes;
+mod once;
 mod owner;
 mod paths;
 mod pkttype;

@@ -76,7 +76,8 @@ pub(super) struct IptRule {
     /// `-f` (Some(true): non-first fragments only) or `! -f` (Some(false)): decided by the
     /// analysis, which knows whether the file's rules use connection tracking
     pub(super) fragment: Option<bool>,
-    /// an interface no device can have (`-i venet0:0`): no packet matches; noted (`analyse`)
+    /// why no packet matches (an interface no device can have, `-i venet0:0`; two `-m ttl`
+    /// no TTL passes): noted (`analyse`)
     pub(super) never: Option<String>,
     /// `--ctdir ORIGINAL` (true) or `REPLY`, and where: kept only where every packet of the
     /// rule opens a connection, and so goes the original way (`extra.rs`)
@@ -87,8 +88,8 @@ pub(super) struct IptRule {
 
 /// A rule as its options are read.
 #[derive(Default)]
-struct Draft {
-    cond: Cond,
+pub(super) struct Draft {
+    pub(super) cond: Cond,
     srcs: Vec<Cidr>,
     dsts: Vec<Cidr>,
     ranged: (bool, bool),
@@ -96,7 +97,7 @@ struct Draft {
     dnat_alt: bool,
     fragment: Option<bool>,
     /// a `!` waiting for the option it negates
-    neg: Option<Range<usize>>,
+    pub(super) neg: Option<Range<usize>>,
     target: Option<Target>,
     /// the `-j` value; the whole line when there is none
     target_span: Option<Range<usize>>,
@@ -106,55 +107,19 @@ struct Draft {
     limit: Option<Range<usize>>,
     /// where `--ctorigdstport` and its value are
     orig: Option<Range<usize>>,
-    extra: Extra,
+    pub(super) extra: Extra,
     reject_with: Option<(String, Range<usize>)>,
     /// `--clamp-mss-to-pmtu` or `--set-mss N` of `-j TCPMSS`
     mss: Option<Mss>,
-    never: Option<String>,
+    pub(super) never: Option<String>,
     ctdir: Option<(bool, Range<usize>)>,
     goto: Option<Range<usize>>,
     /// the options that take one value per rule, as met so far, and those met twice
-    given: Vec<&'static str>,
-    repeated: Vec<&'static str>,
+    pub(super) given: Vec<&'static str>,
+    pub(super) repeated: Vec<&'static str>,
     /// each `-m string` and its options (`contains.rs`)
     strings: Vec<super::contains::StringOpts>,
 }
-
-/// Options a rule gives at most once (iptables refuses the second: "multiple -s flags not
-/// allowed"), each with the other ways to write it; a second one is refused here too, not
-/// read as a union or the last one winning.
-const ONCE: &[&[&str]] = &[
-    &["-p", "--protocol"],
-    &["-s", "--source", "--src"],
-    &["-d", "--destination", "--dst"],
-    &["-i", "--in-interface"],
-    &["-o", "--out-interface"],
-    &["--sport", "--source-port", "--sports", "--source-ports"],
-    &["--syn", "--tcp-flags"],
-    &["-j", "--jump", "-g", "--goto"],
-    &[
-        "--dport",
-        "--destination-port",
-        "--dports",
-        "--destination-ports",
-    ],
-    &["--state", "--ctstate"],
-    &["--ctorigdstport"],
-    &["--icmp-type", "--icmpv6-type"],
-    &["--reject-with"],
-    &["--src-type"],
-    &["--dst-type"],
-    &["--pkt-type"],
-    &["--rt-type"],
-    &["--tcp-option"],
-    &["--mac-source"],
-    &["--length"],
-    &["--mss"],
-    &["--ttl-eq", "--ttl-lt", "--ttl-gt"],
-    &["--hl-eq", "--hl-lt", "--hl-gt"],
-    &["--src-range"],
-    &["--dst-range"],
-];
 
 /// The most ports one rule lists: iptables' multiport match takes 15 (a range counts as two).
 const MULTIPORT_MAX: usize = 15;
@@ -284,7 +249,7 @@ impl Parser<'_> {
     }
 
     /// Reads the option at `toks[i]`: where the next starts; None where the rule ends early.
-    fn option(&mut self, d: &mut Draft, toks: &[Tok], i: usize) -> Option<usize> {
+    pub(super) fn option(&mut self, d: &mut Draft, toks: &[Tok], i: usize) -> Option<usize> {
         let t = &toks[i];
         let sp = t.span.clone();
         if t.text == "!" {
@@ -297,23 +262,8 @@ impl Parser<'_> {
             }
             return Some(i + 1);
         }
-        if let Some(once) = ONCE.iter().find(|o| o.contains(&t.text.as_str())) {
-            if d.given.contains(&once[0]) {
-                d.neg = None;
-                // said once per option and rule, however often it is repeated
-                if d.repeated.contains(&once[0]) {
-                    return Some((i + 2).min(toks.len()));
-                }
-                d.repeated.push(once[0]);
-                self.err(
-                    sp,
-                    format!("`{}` a second time in one rule", t.text),
-                    format!("iptables takes one `{}` per rule (iptables-save never writes two): split the rule, one per value{}", once[0], if once[0] == "-s" { ", or list the sources as one `-s a,b`" } else { "" }),
-                );
-                // and its value
-                return Some((i + 2).min(toks.len()));
-            }
-            d.given.push(once[0]);
+        if let Some(next) = self.given_once(d, toks, i) {
+            return next;
         }
         let neg = d.neg.take();
         if matches!(t.text.as_str(), "-f" | "--fragment") {
@@ -510,7 +460,10 @@ impl Parser<'_> {
                 // `:` in one), so the rule matches no packet, and its `!` every packet
                 if super::values::is_alias(&v.text) {
                     if !negated {
-                        d.never = Some(v.text.clone());
+                        d.never = Some(format!(
+                            "no network device is named `{}`: the kernel refuses `:` in a name, and an alias label is no device",
+                            v.text
+                        ));
                     }
                     return Some(Some(i + 2));
                 }
