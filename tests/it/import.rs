@@ -1573,6 +1573,31 @@ fn differential_port_knocking() {
     }
 }
 
+/// The widely copied "portscan" lockout (`ok-portscan-remove.rules`): a try of port 139
+/// locks the source out of everything for 3 s, another source is not locked out, and the
+/// source gets in again once the 3 s have passed. The file's `--remove` without a target
+/// (its reset after the window) is left out: the same answers as iptables-restore of it.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_portscan_remove() {
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    use Step::{Connect, Knock, Wait};
+    let steps = [
+        Connect(c, 8080),
+        Knock(c, 139),
+        Connect(c, 8080),
+        Connect(o, 8080),
+        Wait(Duration::from_millis(3500)),
+        Connect(c, 8080),
+        Knock(c, 139),
+        Connect(c, 8080),
+    ];
+    let files = ("ok-portscan-remove.rules", None);
+    let (want, _ours) = replay_files("d-psrm", files, &[8080], &steps);
+    use Verdict::{Connected as C, TimedOut as T};
+    assert_eq!(want, [C, T, T, C, C, T, T], "{want:?}");
+}
+
 /// A trap list checked with two `--seconds` (`ok-portscan-two-windows.rules`): one live set
 /// per window, each renewed by the `--update` as `recent` renews its one entry: right
 /// after a dropped try the 2 s check refuses (the drop renewed its window too), 2.5 s

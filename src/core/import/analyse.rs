@@ -213,6 +213,7 @@ fn rule_checks(
 ) -> ([Option<super::mss::Clamp>; 2], bool) {
     super::above::shared_hashlimits(src, fam, rules, (&mut *diags, &mut *notes));
     matches_nothing(rules, notes);
+    super::trap::stale_removes(src, rules, diags, notes);
     fragments(src, rules, diags, notes);
     let clamps = super::mss::clamps(src, rules, policies, diags, notes);
     let refused = !diags.is_empty();

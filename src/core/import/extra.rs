@@ -351,10 +351,12 @@ impl Parser<'_> {
         match check {
             _ if !matches!(target, Target::RecentSet | Target::Count) => {}
             None => {}
-            Some(("remove", _)) => self.err(
+            // judged with the rules around it (`trap::stale_removes`)
+            Some(("remove", false)) => {}
+            Some(("remove", true)) => self.err(
                 span.clone(),
-                "a `-m recent --remove` without a target (`-j`)",
-                "it takes the source off the list and lets the packet go on; statewall takes a source off a live set only in an entry that decides the packet (`remove_from_set` on a block, reject or allow): give the rule the verdict the packet gets next (the usual port-knock reset is `--remove … -j DROP`)",
+                "a `! --remove` without a target (`-j`)",
+                "it takes the source off the list and matches the packets of sources that were not on it; a rule without a target decides none of them: give it the verdict they get",
             ),
             Some(_) => self.err(
                 span.clone(),

@@ -399,3 +399,116 @@ impl Analyser<'_> {
         (views, unchecked)
     }
 }
+
+/// The port-scan trap's "once the window has passed, take them off the list": `-m recent
+/// --remove --name N` without a target, behind a check of N that drops or rejects every
+/// source stamped within S seconds (`--rcheck --seconds S --name N -j DROP`, with a
+/// condition that covers the remove's, earlier in the same chain). A source that gets there
+/// has no stamp within S, so what the remove takes away no check of N can see when every
+/// check of N looks back S seconds at most (and none removes): statewall's live set forgets
+/// a source after its window on its own. Left out, noted; any other target-less remove is
+/// refused, saying which of these it lacks.
+pub(super) fn stale_removes(
+    src: &str,
+    rules: &mut Vec<IptRule>,
+    diags: &mut crate::core::diag::Diags,
+    notes: &mut super::notes::Notes,
+) {
+    let mut gone = vec![false; rules.len()];
+    for (i, r) in rules.iter().enumerate() {
+        let Some(rec) = &r.extra.recent else { continue };
+        if r.target != Target::Count || rec.check != Some(("remove", false)) {
+            continue;
+        }
+        let name = rec.name();
+        let secs =
+            |x: &super::extra::Recent| x.seconds.as_deref().and_then(|s| s.parse::<u64>().ok());
+        // the check before it that takes every stamped source of its packets
+        let guard = rules[..i]
+            .iter()
+            .rev()
+            .filter(|g| g.chain == r.chain)
+            .find_map(|g| {
+                let x = g.extra.recent.as_ref()?;
+                let fits = x.name() == name
+                    && matches!(x.check, Some(("rcheck" | "update", false)))
+                    && x.hitcount.is_none()
+                    && !x.set
+                    && !x.rttl
+                    && x.other.is_empty()
+                    && matches!(g.target, Target::Drop | Target::Reject(_))
+                    && g.srcs.is_empty()
+                    && g.dsts.is_empty()
+                    && g.flag_alts.is_empty()
+                    && g.fragment.is_none()
+                    && g.extra.limit.is_none()
+                    && g.extra.connlimit.is_none();
+                let unlisted = Cond {
+                    in_set: Vec::new(),
+                    ..g.cond.clone()
+                };
+                let covers = super::extra::covers(&unlisted, &r.cond)
+                    && r.srcs.is_empty()
+                    && r.dsts.is_empty();
+                (fits && covers).then(|| (g.line, secs(x)))
+            });
+        let why = match guard {
+            None => Some(format!(
+                "no `--rcheck --seconds S --name {name}` (or `--update`) that drops or rejects the packets it meets comes before it in chain {}",
+                r.chain
+            )),
+            Some((_, None)) => Some(format!("the check of {name} before it has no `--seconds`")),
+            Some((_, Some(s))) => rules
+                .iter()
+                .filter_map(|c| {
+                    c.extra
+                        .recent
+                        .as_ref()
+                        .filter(|x| x.name() == name)
+                        .map(|x| (c, x))
+                })
+                .find_map(|(c, x)| match x.check {
+                    // a remove that decides sees a source whatever its age (target-less ones are
+                    // judged here each)
+                    Some(("remove", _)) if c.target != Target::Count => Some(format!(
+                        "line {} removes from {name} and decides the packet",
+                        c.line
+                    )),
+                    Some(("rcheck" | "update", _)) if secs(x).is_none_or(|t| t > s) => {
+                        Some(format!(
+                            "line {} checks {name} {}, further back than {s} seconds",
+                            c.line,
+                            x.seconds
+                                .as_deref()
+                                .map_or("without --seconds".to_string(), |t| format!(
+                                    "over {t} seconds"
+                                ))
+                        ))
+                    }
+                    _ if !x.other.is_empty() || x.rttl => Some(format!(
+                        "line {} reads {name} with {}",
+                        c.line,
+                        if x.rttl {
+                            "--rttl".to_string()
+                        } else {
+                            x.other.join(", ")
+                        }
+                    )),
+                    _ => None,
+                })
+                .or_else(|| (!rec.other.is_empty()).then(|| rec.other.join(", "))),
+        };
+        match (why, guard) {
+            (None, Some((line, Some(s)))) => {
+                gone[i] = true;
+                notes.push(format!("line {}: `{}` is left out: line {line} drops every source on list {name} stamped within {s} seconds, so it takes off only sources no check of {name} sees any more, as statewall's set of {name} forgets them after {s} seconds", r.line, shorten(&r.text, 80)));
+            }
+            (why, _) => diags.push(crate::core::diag::Diagnostic::error(r.span.clone(), src, "a `-m recent --remove` without a target (`-j`)").with_help(format!("it takes the source off the list and lets the packet go on; statewall leaves it out behind a `--rcheck --seconds S` of the list that drops what was stamped within S (the port-scan trap's reset: every check of the list within S seconds, no remove that decides), and here {}; elsewhere statewall takes a source off a live set only in an entry that decides the packet (`remove_from_set`): give the rule the verdict the packet gets next (the usual port-knock reset is `--remove … -j DROP`)", why.unwrap_or_default()))),
+        }
+    }
+    let mut k = 0;
+    rules.retain(|_| {
+        k += 1;
+        !gone[k - 1]
+    });
+}
