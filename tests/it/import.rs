@@ -789,6 +789,15 @@ fn differential_module_twice() {
     );
 }
 
+/// A rate guard before the INVALID drop (`ok-guard-before-invalid.rules`), placed where it
+/// moves past the fewest rules so that the INVALID drop keeps its place behind it: the same
+/// verdicts as iptables' rules.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_guard_before_invalid() {
+    differential("d-gbi", "ok-guard-before-invalid.rules", None, &[22, 8140]);
+}
+
 /// `-m connlimit` before its ACCEPT: a connection within the count gets in, as through
 /// iptables' rules (the count itself: `connections.rs`).
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
@@ -1596,6 +1605,26 @@ fn differential_portscan_remove() {
     let (want, _ours) = replay_files("d-psrm", files, &[8080], &steps);
     use Verdict::{Connected as C, TimedOut as T};
     assert_eq!(want, [C, T, T, C, C, T, T], "{want:?}");
+}
+
+/// A list check that jumps to a chain handing each protocol to a chain that logs and drops
+/// (`ok-recent-jump-verdict-chains.rules`): a source that tried a closed port is dropped
+/// on the open one too, another source is not, as through iptables-restore of the file.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_recent_jump_to_verdict_chains() {
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    use Step::{Connect, Knock};
+    let steps = [
+        Connect(c, 8080),
+        Knock(c, 9999),
+        Connect(c, 8080),
+        Connect(o, 8080),
+    ];
+    let files = ("ok-recent-jump-verdict-chains.rules", None);
+    let (want, _ours) = replay_files("d-rjv", files, &[8080], &steps);
+    use Verdict::{Connected as C, TimedOut as T};
+    assert_eq!(want, [C, T, T, C], "{want:?}");
 }
 
 /// A trap list checked with two `--seconds` (`ok-portscan-two-windows.rules`): one live set

@@ -119,6 +119,9 @@ pub(super) struct Analyser<'s> {
     /// the DROPs that fit no block place in the chain being analysed: the rule, and for
     /// each place the rule that stops it there (`classify`)
     pub(super) unplaced: Vec<(usize, Vec<(&'static str, usize)>)>,
+    /// place a rule that counts or stamps where it moves past the fewest rules, not at the
+    /// first place that keeps every verdict (`classify.rs`): tried when that fails
+    pub(super) nearest: bool,
     /// the RETURNs that return every packet their jumps send, whose cut rules are noted
     /// (once each, however many jumps lead there)
     pub(super) returned_all: HashSet<usize>,
@@ -275,6 +278,7 @@ pub(super) fn analyse(
         lower,
         side: Vec::new(),
         unplaced: Vec::new(),
+        nearest: false,
         returned_all: HashSet::new(),
         walked: 0,
         cut: HashSet::new(),
@@ -417,52 +421,74 @@ impl Analyser<'_> {
         }
         let final_rule = self.final_rule(policies, &mut flat)?;
         self.cut_shadowed(&mut flat);
-        // kept to try once more in the file's own order, if need be (with the LOGs and
-        // `--set`s met on the walk, which a reading takes)
+        // kept to try again, if need be: with the rules that count or stamp placed nearest
+        // their place in the file, then in the file's own order (with the LOGs and `--set`s
+        // met on the walk, which a reading takes)
         let again = (flat.clone(), self.diags.clone(), self.notes.clone());
         let side = self.side.clone();
         let first = self.lower;
-        let (mut log_final, mut found, mut ranked) = self.attempt(flat, final_rule, first);
-        let mut read_as = first;
         let full = Lower {
             established: true,
             loopback: true,
             icmp: true,
             invalid: true,
         };
-        if self.diags.total() != before && first != full {
+        let mut tries = vec![(first, false), (first, true)];
+        if first != full {
             // a rule statewall's fixed order would overtake: the ESTABLISHED,RELATED accept
             // after a DROP of a host among stateless accepts, an INVALID drop or an ICMP
             // accept after the accepts. Without statewall's baseline (`established = false`,
             // and the loopback, ICMP and INVALID rules as entries in their place) each rule
             // keeps its place, and the order check proves the rest as before
-            let had_established = found.established.is_some();
-            let (flat, diags, notes) = again;
-            self.side = side;
-            let refused = std::mem::replace(&mut self.diags, diags);
-            let noted = std::mem::replace(&mut self.notes, notes);
-            let (l, f, r) = self.attempt(flat, final_rule, full);
-            if self.diags.total() != before {
-                self.diags = refused;
-                self.notes = noted;
-            } else {
-                (log_final, found, ranked) = (l, f, r);
-                read_as = full;
-                let est = ranked.iter().find(|(_, f)| {
-                    f.verdict == Verdict::Accept
-                        && f.cond
-                            == super::cond::Cond {
-                                states: Some(CtStates::ESTABLISHED | CtStates::RELATED),
-                                ..Default::default()
-                            }
-                });
-                match est {
-                    Some((_, f)) if had_established => {
-                        let r = &self.rules[f.rule];
-                        self.notes.push(format!("line {}: `{}` comes after rules that statewall's established rule, always first, would overtake: {} is imported without it (`established = false`), its allows accept every state as in the file, and this accept of established and related packets is an allow in its place", r.line, r.text, self.hook.chain()));
-                    }
-                    _ => self.notes.push(format!("{} is imported in the file's own order: statewall's fixed baseline would move a rule before one it may not overtake, so its established, loopback and ICMP accepts are entries in their place (and an INVALID drop, merged into a final drop or a block of `state = \"invalid\"` in its place)", self.hook.chain())),
+            tries.extend([(full, false), (full, true)]);
+        }
+        let mut refused = None;
+        let mut read = None;
+        let mut had_established = false;
+        for (lower, nearest) in tries {
+            if read.is_some() {
+                break;
+            }
+            let (flat, diags, notes) = again.clone();
+            self.side = side.clone();
+            self.nearest = nearest;
+            self.diags = diags;
+            self.notes = notes;
+            let attempt = self.attempt(flat, final_rule, lower);
+            self.nearest = false;
+            if lower == first && !nearest {
+                had_established = attempt.1.established.is_some();
+            }
+            if self.diags.total() == before {
+                read = Some((attempt, lower));
+            } else if refused.is_none() {
+                // the first reading's refusal is the one said
+                refused = Some((self.diags.clone(), self.notes.clone()));
+            }
+        }
+        let Some(((log_final, found, ranked), read_as)) = read else {
+            if let Some((diags, notes)) = refused {
+                self.diags = diags;
+                self.notes = notes;
+            }
+            return None;
+        };
+        if read_as == full && first != full {
+            let est = ranked.iter().find(|(_, f)| {
+                f.verdict == Verdict::Accept
+                    && f.cond
+                        == super::cond::Cond {
+                            states: Some(CtStates::ESTABLISHED | CtStates::RELATED),
+                            ..Default::default()
+                        }
+            });
+            match est {
+                // (first in the chain, it overtakes nothing: the baseline's other rules did)
+                Some((_, f)) if had_established && ranked[0].1.rule != f.rule => {
+                    let r = &self.rules[f.rule];
+                    self.notes.push(format!("line {}: `{}` comes after rules that statewall's established rule, always first, would overtake: {} is imported without it (`established = false`), its allows accept every state as in the file, and this accept of established and related packets is an allow in its place", r.line, r.text, self.hook.chain()));
                 }
+                _ => self.notes.push(format!("{} is imported in the file's own order: statewall's fixed baseline would move a rule before one it may not overtake, so its established, loopback and ICMP accepts are entries in their place (and an INVALID drop, merged into a final drop or a block of `state = \"invalid\"` in its place)", self.hook.chain())),
             }
         }
         if self.diags.total() != before {

@@ -104,11 +104,15 @@ impl Chains<'_> {
         kind
     }
 
-    /// What the rules `idx` of a chain do, in order.
+    /// What the rules `idx` of a chain do, in order. A rule that gives some packets the
+    /// verdict the chain ends with for all the rest (`-p tcp -j TCP_DROP`, a chain that logs
+    /// and drops, before `-j DROP`) changes nothing of that.
     fn kind_of(&mut self, idx: &[usize], depth: usize) -> Kind {
         let mut plain = true;
         let mut logs = Vec::new();
         let mut kind = None;
+        // the verdicts some packets got before the end
+        let mut early: Vec<Target> = Vec::new();
         for &i in idx {
             let r = &self.rules[i];
             let changes_list = r.extra.recent.is_some() || r.extra.connlimit.is_some();
@@ -128,12 +132,16 @@ impl Chains<'_> {
                     // every packet on to a chain that logs and decides (a LOGDROP chain):
                     // this chain's verdict, its LOGs with this one's
                     Kind::Verdict(more, t) if unconditional(r) => {
-                        kind = Some(if plain {
+                        kind = Some(if plain && early.iter().all(|e| *e == t) {
                             Kind::Verdict(logs.iter().copied().chain(more).collect(), t)
                         } else {
                             Kind::Other
                         });
                         break;
+                    }
+                    Kind::Verdict(more, t) if own_match(r).is_none() => {
+                        logs.extend(more);
+                        early.push(t);
                     }
                     _ => {
                         kind = Some(Kind::Other);
@@ -141,12 +149,17 @@ impl Chains<'_> {
                     }
                 },
                 Target::Accept | Target::Drop | Target::Reject(_) if unconditional(r) => {
-                    kind = Some(if plain {
+                    kind = Some(if plain && early.iter().all(|e| *e == r.target) {
                         Kind::Verdict(logs.clone(), r.target.clone())
                     } else {
                         Kind::Other
                     });
                     break;
+                }
+                Target::Accept | Target::Drop | Target::Reject(_)
+                    if !changes_list && own_match(r).is_none() =>
+                {
+                    early.push(r.target.clone());
                 }
                 _ => {
                     kind = Some(Kind::Other);
@@ -154,7 +167,12 @@ impl Chains<'_> {
                 }
             }
         }
-        kind.unwrap_or(Kind::LogOnly { plain })
+        match kind {
+            Some(k) => k,
+            // some packets decided, the rest returned: the chain decides more than one thing
+            None if !early.is_empty() => Kind::Other,
+            None => Kind::LogOnly { plain },
+        }
     }
 }
 
@@ -271,7 +289,7 @@ pub(super) fn jumps(src: &str, rules: &mut Vec<IptRule>, diags: &mut Diags, note
     // a chain whose jumps are all left out or read as its verdict is left out with them
     // (not "never jumped to")
     let read: Vec<usize> = verdicts.iter().map(|(i, ..)| *i).collect();
-    let mut inlined: Vec<String> = cx
+    let mut candidates: Vec<String> = cx
         .kinds
         .iter()
         .filter(|(_, k)| **k != Kind::Other)
@@ -285,14 +303,25 @@ pub(super) fn jumps(src: &str, rules: &mut Vec<IptRule>, diags: &mut Diags, note
         }
     }
     let read: std::collections::HashSet<usize> = read.into_iter().collect();
-    inlined.retain(|c| {
-        jumps_to
-            .get(c.as_str())
-            .is_some_and(|all| all.iter().all(|i| gone[*i] || read.contains(i)))
-    });
-    let inlined: std::collections::HashSet<String> = inlined.into_iter().collect();
-    for (i, r) in rules.iter().enumerate() {
-        gone[i] |= inlined.contains(&r.chain);
+    // until none is left to add: the chains that an inlined chain alone jumps to are
+    // inlined with it (a chain whose verdict is that of the chains it sends packets to)
+    loop {
+        let mut added = false;
+        candidates.retain(|c| {
+            let all_read = jumps_to
+                .get(c.as_str())
+                .is_some_and(|all| all.iter().all(|i| gone[*i] || read.contains(i)));
+            if all_read {
+                for &i in cx.of.get(c.as_str()).map_or(&[][..], |v| &v[..]) {
+                    gone[i] = true;
+                }
+                added = true;
+            }
+            !all_read
+        });
+        if !added {
+            break;
+        }
     }
     let mut late: Vec<usize> = (0..rules.len())
         .filter(|&i| rules[i].target == Target::Return)

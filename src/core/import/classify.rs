@@ -25,6 +25,7 @@ use super::rule::RejectKind;
 use crate::core::diag::shorten;
 use crate::core::model::{BlockAt, BlockState};
 use crate::core::plan::CtStates;
+use names::{place_name, rank_name};
 
 /// The place of a rule in statewall's fixed order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -86,6 +87,9 @@ impl Hook {
 
 /// The block places, in the order they are tried: `Rank::Allow` is a block among the allows,
 /// in file order (after the allow before it), tried last as it splits the allows.
+/// A place a block may take: its rank, the state match it keeps, its condition there.
+type Placing = (Rank, Option<BlockState>, super::cond::Cond);
+
 const BLOCK_RANKS: [Rank; 5] = [
     Rank::Block,
     Rank::BlockEstablished,
@@ -344,7 +348,22 @@ impl Analyser<'_> {
             if keep.is_some() {
                 tries.extend(BLOCK_RANKS.into_iter().map(|r| (r, keep)));
             }
-            let mut best: Option<(usize, Rank, Option<BlockState>, super::cond::Cond)> = None;
+            // on a second reading (`nearest`), a rule that counts or stamps (a trap's, a
+            // guard's) takes, of the places that keep every verdict, the one that moves it past
+            // the fewest rules, where the first one that does left a later rule that must stay
+            // behind it without a place (an INVALID drop behind a rate guard)
+            let nearest = trap && self.nearest;
+            let crossed = |rank: Rank| {
+                let moved = |(q, (rq, _)): (usize, &(Rank, Flat))| {
+                    (q < p && *rq > rank) || (q > p && *rq < rank)
+                };
+                if nearest {
+                    ranked.iter().enumerate().filter(|&x| moved(x)).count()
+                } else {
+                    0
+                }
+            };
+            let mut best: Option<((usize, usize), Placing)> = None;
             let mut stopped: Vec<(&'static str, usize)> = Vec::new();
             for (rank, keep) in tries {
                 if budget == 0 {
@@ -361,17 +380,18 @@ impl Analyser<'_> {
                             continue;
                         }
                     };
-                if best.as_ref().is_none_or(|(n, ..)| excepted < *n) {
-                    best = Some((excepted, rank, keep, cond));
+                let score = (excepted, crossed(rank));
+                if best.as_ref().is_none_or(|(n, _)| score < *n) {
+                    best = Some((score, (rank, keep, cond)));
                 }
-                if excepted == 0 {
+                if score == (0, 0) {
                     break;
                 }
             }
             if best.is_none() && natural == Rank::Drop {
                 self.unplaced.push((ranked[p].1.rule, stopped));
             }
-            if let Some((_, rank, block_state, cond)) = best {
+            if let Some((_, (rank, block_state, cond))) = best {
                 if dropped[p].at.is_some_and(|a| ranked[a].0 > rank) {
                     dropped[p] = Dropped::default();
                 }
@@ -923,38 +943,6 @@ fn states_fit(verdict: Verdict, s: u32) -> bool {
     }
 }
 
-/// A block place as the refusal of a DROP names it.
-fn place_name(r: Rank, state: Option<BlockState>) -> &'static str {
-    match (r, state) {
-        (Rank::Block, None) => "first",
-        (Rank::BlockEstablished, None) => "after the established rule",
-        (Rank::BlockBaseline, None) => "after the baseline",
-        (Rank::Allow, None) => "among the allows",
-        (Rank::BlockAllows, None) => "after the allows",
-        (_, Some(BlockState::New)) => "with state = \"new\"",
-        (_, Some(BlockState::Invalid)) => "with state = \"invalid\"",
-        (_, Some(BlockState::States(_))) => "with its states",
-        _ => "as a drop",
-    }
-}
-
-fn rank_name(r: Rank, f: &Flat) -> &'static str {
-    match r {
-        Rank::Allow if f.verdict != Verdict::Accept => "a block among the allows",
-        Rank::Block => "a block before everything",
-        Rank::Established => "an established accept",
-        Rank::Invalid => "an invalid drop",
-        Rank::BlockEstablished => "a block after the established and invalid rules",
-        Rank::Loopback => "the loopback accept",
-        Rank::Icmp => "the icmp accept",
-        Rank::BlockBaseline => "a block after the baseline",
-        Rank::Allow => "an allow",
-        Rank::BlockAllows => "a block after the allows",
-        Rank::Reject => "a reject",
-        Rank::Drop => "a drop",
-    }
-}
-
 /// The packets statewall's rule for ranked rule `f` (with condition `c`) matches
 /// (`stateful`: the chain has an established rule, so allows match NEW only; a block keeps
 /// its state match only with `state = "new"` or `"invalid"`).
@@ -988,5 +976,6 @@ fn sw_cond(rank: Rank, f: &Flat, c: &Cond, stateful: bool) -> Cond {
     }
 }
 
+mod names;
 #[cfg(test)]
 mod tests;
