@@ -1383,7 +1383,20 @@ fn import_corpus_facts_of_a_file() {
         mirrored.starts_with(
             "*filter\n-A INPUT -p udp --dport 53 -j ACCEPT\n\
              -A INPUT -m addrtype --dst-type LOCAL -p udp --dport 54 -j ACCEPT\n\
-             -A INPUT -p tcp --dport 22 -m recent --set --name S --mask ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff --rsource\n"
+             -A INPUT -p tcp --dport 22 -m recent --set --name S.v6 --mask ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff --rsource\n"
+        ),
+        "{mirrored}"
+    );
+    // a list of its own for IPv6 (the kernel shares a name's table between the families,
+    // with the mask of the rule that made it), the default one named
+    let mirrored = mirror_to_v6(
+        "*filter\n-A INPUT -m recent --update --seconds 60 -j DROP\n\
+         -A INPUT -p tcp -m recent --set --name BL -j DROP\nCOMMIT\n",
+    );
+    assert!(
+        mirrored.starts_with(
+            "*filter\n-A INPUT -m recent --name DEFAULT.v6 --update --seconds 60 -j DROP\n\
+             -A INPUT -p tcp -m recent --set --name BL.v6 -j DROP\n"
         ),
         "{mirrored}"
     );

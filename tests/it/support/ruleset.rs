@@ -545,6 +545,11 @@ fn reject_v4_name(x: &str) -> &str {
         .map_or(x, |(name, _)| name)
 }
 
+/// The name an IPv6 rule's `-m recent` list gets in the mirror: one no IPv4 rule uses.
+fn recent_v6_name(name: &str) -> String {
+    format!("{name}.v6")
+}
+
 pub fn mirror_to_v6(text: &str) -> String {
     let mut out = String::new();
     let mut table = String::new();
@@ -681,6 +686,27 @@ pub fn mirror_to_v6(text: &str) -> String {
             } else {
                 k += 1;
             }
+        }
+        // a `-m recent` list of its own: the kernel keeps one table per name for both
+        // families, with the `--mask` of the rule that made it, so an IPv6 rule sharing the
+        // IPv4 rule's name would track IPv6 sources under IPv4's 255.255.255.255 (one entry
+        // per /32: a client's try would list the firewall's own address too). The mirror
+        // means the same rules for IPv6 sources, each whole, as statewall's sets keep them
+        let mut k = 0;
+        while k + 1 < v6w.len() {
+            if (v6w[k] == "-m" || v6w[k] == "--match") && v6w[k + 1] == "recent" {
+                let named = v6w[k + 2..]
+                    .iter()
+                    .take_while(|n| *n != "-m" && *n != "--match")
+                    .any(|n| n == "--name");
+                if !named {
+                    v6w.splice(k + 2..k + 2, ["--name".to_string(), "DEFAULT".to_string()]);
+                }
+            }
+            if v6w[k] == "--name" {
+                v6w[k + 1] = recent_v6_name(&v6w[k + 1]);
+            }
+            k += 1;
         }
         let mapped: Vec<String> = v6w
             .iter()
