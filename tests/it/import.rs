@@ -2124,6 +2124,42 @@ fn differential_portscan_trap_in_both_families() {
     assert_eq!(want, [C, R, T, C, R, R], "{want:?}");
 }
 
+/// A list in both files whose IPv4 rules say `--mask 255.255.255.255`
+/// (`ok-recent-mask-two-families.rules` + `.rules6`): the kernel keeps one table per name,
+/// with the mask of the rule that made it (the IPv4 file's, loaded first), so the IPv6
+/// client that tried a closed port is listed as its whole /32 and another IPv6 source is
+/// dropped too; statewall keeps IPv6 sources whole, as the IPv6 file's own mask says, and
+/// lets the other source in (its import notes the difference).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn a_list_in_both_families_keeps_ipv6_sources_whole_where_the_kernel_masks_them() {
+    let oracle = pair_with_two_clients("d-rm2-ipt");
+    let ours = pair_with_two_clients("d-rm2-sw");
+    let _l1 = listen_tcp(&oracle.fw, &[8080]);
+    let _l2 = listen_tcp(&ours.fw, &[8080]);
+    let files = (
+        "ok-recent-mask-two-families.rules",
+        Some("ok-recent-mask-two-families.rules6"),
+    );
+    load_both((&oracle, &ours), files);
+    let run = |pair: &Pair| {
+        let to = |port| SocketAddr::new(FW_V6.into(), port);
+        let tried = probe_from(&pair.client, CLIENT_V6.into(), to(9999));
+        let other = probe_from(&pair.client, OTHER_V6.into(), to(8080));
+        (tried, other)
+    };
+    let (theirs, mine) = (run(&oracle), run(&ours));
+    let listed = oracle.fw.exec(["cat", "/proc/net/xt_recent/scanners"]);
+    assert!(
+        listed
+            .stdout
+            .contains("src=2001:0db8:0000:0000:0000:0000:0000:0000 "),
+        "{listed}"
+    );
+    assert_eq!(theirs, (Verdict::TimedOut, Verdict::TimedOut));
+    assert_eq!(mine, (Verdict::TimedOut, Verdict::Connected));
+}
+
 /// A flood trap on a limited ICMP accept (`ok-flood-trap.rules`): 30 pings at once get the
 /// burst answered (about 10) and put the source on the list; a ping a
 /// second later is then dropped (while listed), and one from the other address answered.

@@ -115,10 +115,21 @@ pub(super) fn build(
     if v6.as_ref().is_some_and(|a| a.input.icmp.is_some()) {
         notes.push("IPv6 file: statewall accepts the ICMPv6 types IPv6 needs (1-4, 128-136, 143), not every ICMPv6 type".into());
     }
-    // the lists: one live set per view each, for both families (iptables and ip6tables
-    // each keep their own list; so does the kernel, in the set's IPv4 and IPv6 halves)
+    // the lists: one live set per view each, for both families (the set's IPv4 and IPv6
+    // halves). The kernel keeps one table per name for both families, with the `--mask` of
+    // the rule that made it: an IPv6 rule loaded after an IPv4 one of the same name that
+    // says `--mask 255.255.255.255` keys its sources by their first 32 bits, which statewall
+    // does not copy (noted)
     if let Some(v6) = &v6 {
         for (name, views) in &v6.sets {
+            // the table is made by the IPv4 file's first rule of the list (loaded first)
+            let v4_mask = v4.rules.iter().find_map(|r| {
+                let x = r.extra.recent.as_ref().filter(|x| x.name() == name)?;
+                Some(x.mask)
+            });
+            if v4.sets.contains_key(name) && v4_mask == Some(true) {
+                notes.push(format!("list `{name}` is in both files: the kernel keeps one `-m recent` table per name, with the --mask of the rule that made it, and the IPv4 file's first rule of it says `--mask 255.255.255.255`: with that file loaded first, ip6tables' rules track IPv6 sources by their first 32 bits, one entry for a whole /32; statewall's set `{name}` keeps each IPv6 source whole, as the IPv6 file's own --mask says"));
+            }
             v4.sets
                 .entry(name.clone())
                 .or_default()

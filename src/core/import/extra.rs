@@ -139,6 +139,8 @@ pub(super) struct Recent {
     pub(super) other: Vec<String>,
     /// `--rttl`: a check that also compares the TTL with the recorded packet's
     pub(super) rttl: bool,
+    /// `--mask 255.255.255.255` written (revision 1: the table keeps it, if this rule makes it)
+    pub(super) mask: bool,
 }
 
 impl Recent {
@@ -202,7 +204,6 @@ impl Parser<'_> {
     /// word after `-m recent`.
     pub(super) fn recent(&mut self, extra: &mut Extra, toks: &[Tok], i: usize) -> usize {
         if extra.recent.is_some() {
-            // each `-m recent` is a match of its own, with its own list and options
             self.err(
                 toks[i - 1].span.clone(),
                 "a second `-m recent` in one rule",
@@ -255,6 +256,7 @@ impl Parser<'_> {
                     "--name" => r.name = Some(v),
                     "--seconds" => r.seconds = Some(v),
                     "--hitcount" => r.hitcount = Some(v),
+                    "--mask" if v == "255.255.255.255" => r.mask = true,
                     _ if v == "255.255.255.255"
                         || v == "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff" => {}
                     _ => r.other.push(format!("--mask {v}")),
