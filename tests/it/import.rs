@@ -1627,6 +1627,27 @@ fn differential_recent_jump_to_verdict_chains() {
     assert_eq!(want, [C, T, T, C], "{want:?}");
 }
 
+/// A port knock whose check names the sources it opens to (`ok-recent-check-with-source.rules`:
+/// an allow with `from` and `from_set` both): the client in the network that knocked gets
+/// in, another that knocked does not, as through iptables-restore of the file.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_recent_check_with_source() {
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    use Step::{Connect, Knock};
+    let steps = [
+        Connect(c, 22),
+        Knock(c, 22222),
+        Connect(c, 22),
+        Knock(o, 22222),
+        Connect(o, 22),
+    ];
+    let files = ("ok-recent-check-with-source.rules", None);
+    let (want, _ours) = replay_files("d-rcs", files, &[22], &steps);
+    use Verdict::{Connected as C, TimedOut as T};
+    assert_eq!(want, [T, T, C, T, T], "{want:?}");
+}
+
 /// A trap list checked with two `--seconds` (`ok-portscan-two-windows.rules`): one live set
 /// per window, each renewed by the `--update` as `recent` renews its one entry: right
 /// after a dropped try the 2 s check refuses (the drop renewed its window too), 2.5 s

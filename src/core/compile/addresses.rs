@@ -102,7 +102,9 @@ pub(super) fn address_matches(svc: &Service, sets: &mut Vec<Set>) -> Vec<Vec<Mat
     } else {
         LiveName::new
     });
-    if m.to.is_empty() && m.except_from.is_empty() && m.except_to.is_empty() {
+    // (a live set and fixed sources together: both, per family, as below)
+    let both = live.is_some() && !svc.from.is_empty();
+    if m.to.is_empty() && m.except_from.is_empty() && m.except_to.is_empty() && !both {
         let mut out = Vec::new();
         if let Some(set) = live {
             out.push(vec![Match::SrcInLive { v6: false, set }]);

@@ -221,10 +221,6 @@ impl Analyser<'_> {
             gone[p] = true;
             return refuse(self, "it says --rttl (the TTL must match the recorded packet's), which a set of addresses cannot keep".into());
         }
-        if flat[p].cond.src.is_some() || !flat[p].cond.not_src.is_empty() {
-            gone[p] = true;
-            return refuse(self, "it also matches the source address".into());
-        }
         let seconds = match seconds {
             None => None,
             Some(s) => match s.parse::<u64>() {

@@ -192,7 +192,6 @@ impl Checker<'_> {
             self.missing_ports(kind, &f, head);
         }
         self.tcp_reset_fits(&f);
-        self.one_kind_of_sources(&f);
         self.refresh_has_a_set(&f.feed, f.from_set_written);
         self.feed_is_one_way(&f.feed);
         self.families_meet(&f, &span);
@@ -699,23 +698,6 @@ impl Checker<'_> {
                 head,
                 "this entry's `from` and `to` share no address family: it would match nothing",
                 Some("an IPv4 source never sends to an IPv6 destination: list destinations of the sources' family".into()),
-            );
-        }
-    }
-
-    /// Sources come from one place: `from` (and `from_file`) or a live set, not both.
-    fn one_kind_of_sources(&mut self, f: &Fields<'_, '_>) {
-        let Some((set, span)) = &f.from_set else {
-            return;
-        };
-        if f.from.is_some() || f.from_file.is_some() {
-            self.error(
-                span.clone(),
-                format!("`from_set = \"{set}\"` and `from`/`from_file` in one entry"),
-                Some(
-                    "an entry takes its sources from one place: put the fixed networks in another entry, or add them to the set (statewall set add)"
-                        .into(),
-                ),
             );
         }
     }
