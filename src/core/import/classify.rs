@@ -380,6 +380,11 @@ impl Analyser<'_> {
                             continue;
                         }
                     };
+                // counting the rules it moves past is a pass over the chain: charged as the
+                // comparisons are, so a reading of many traps stays within the budget
+                if nearest {
+                    budget = budget.saturating_sub(ranked.len());
+                }
                 let score = (excepted, crossed(rank));
                 if best.as_ref().is_none_or(|(n, _)| score < *n) {
                     best = Some((score, (rank, keep, cond)));

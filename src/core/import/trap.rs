@@ -410,87 +410,110 @@ pub(super) fn stale_removes(
     diags: &mut crate::core::diag::Diags,
     notes: &mut super::notes::Notes,
 ) {
+    use std::collections::HashMap;
+    let secs = |x: &super::extra::Recent| x.seconds.as_deref().and_then(|s| s.parse::<u64>().ok());
+    // one pass: per list, why its checks or removes would see a stale entry (the first
+    // rule that says so), and the widest window its checks look back
+    let mut widest: HashMap<&str, (u64, u32)> = HashMap::new();
+    let mut unfit: HashMap<&str, String> = HashMap::new();
+    for c in rules.iter() {
+        let Some(x) = &c.extra.recent else { continue };
+        let name = x.name();
+        let why = match x.check {
+            // a remove that decides sees a source whatever its age (target-less ones are
+            // judged here each)
+            Some(("remove", _)) if c.target != Target::Count => Some(format!(
+                "line {} removes from {name} and decides the packet",
+                c.line
+            )),
+            _ if !x.other.is_empty() || x.rttl => Some(format!(
+                "line {} reads {name} with {}",
+                c.line,
+                if x.rttl {
+                    "--rttl".to_string()
+                } else {
+                    x.other.join(", ")
+                }
+            )),
+            Some(("rcheck" | "update", _)) => {
+                let t = secs(x).unwrap_or(u64::MAX);
+                let w = widest.entry(name).or_insert((0, c.line));
+                if t > w.0 {
+                    *w = (t, c.line);
+                }
+                None
+            }
+            _ => None,
+        };
+        if let Some(why) = why {
+            unfit.entry(name).or_insert(why);
+        }
+    }
+    // the checks that may guard a remove, per chain and list (the last few: a remove is
+    // compared with at most GUARDS of them, so that the pass stays linear)
+    const GUARDS: usize = 8;
+    let mut guards: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
     let mut gone = vec![false; rules.len()];
     for (i, r) in rules.iter().enumerate() {
         let Some(rec) = &r.extra.recent else { continue };
+        let name = rec.name();
+        let guard_fits = matches!(rec.check, Some(("rcheck" | "update", false)))
+            && rec.hitcount.is_none()
+            && !rec.set
+            && !rec.rttl
+            && rec.other.is_empty()
+            && matches!(r.target, Target::Drop | Target::Reject(_))
+            && r.srcs.is_empty()
+            && r.dsts.is_empty()
+            && r.flag_alts.is_empty()
+            && r.fragment.is_none()
+            && r.extra.limit.is_none()
+            && r.extra.connlimit.is_none();
+        if guard_fits {
+            let list = guards.entry((r.chain.as_str(), name)).or_default();
+            if list.len() == GUARDS {
+                list.remove(0);
+            }
+            list.push(i);
+            continue;
+        }
         if r.target != Target::Count || rec.check != Some(("remove", false)) {
             continue;
         }
-        let name = rec.name();
-        let secs =
-            |x: &super::extra::Recent| x.seconds.as_deref().and_then(|s| s.parse::<u64>().ok());
         // the check before it that takes every stamped source of its packets
-        let guard = rules[..i]
-            .iter()
+        let plain = r.srcs.is_empty() && r.dsts.is_empty();
+        let guard = guards
+            .get(&(r.chain.as_str(), name))
+            .into_iter()
+            .flatten()
             .rev()
-            .filter(|g| g.chain == r.chain)
-            .find_map(|g| {
-                let x = g.extra.recent.as_ref()?;
-                let fits = x.name() == name
-                    && matches!(x.check, Some(("rcheck" | "update", false)))
-                    && x.hitcount.is_none()
-                    && !x.set
-                    && !x.rttl
-                    && x.other.is_empty()
-                    && matches!(g.target, Target::Drop | Target::Reject(_))
-                    && g.srcs.is_empty()
-                    && g.dsts.is_empty()
-                    && g.flag_alts.is_empty()
-                    && g.fragment.is_none()
-                    && g.extra.limit.is_none()
-                    && g.extra.connlimit.is_none();
+            .map(|&g| &rules[g])
+            .find(|g| {
                 let unlisted = Cond {
                     in_set: Vec::new(),
                     ..g.cond.clone()
                 };
-                let covers = super::extra::covers(&unlisted, &r.cond)
-                    && r.srcs.is_empty()
-                    && r.dsts.is_empty();
-                (fits && covers).then(|| (g.line, secs(x)))
-            });
+                plain && super::extra::covers(&unlisted, &r.cond)
+            })
+            .map(|g| (g.line, g.extra.recent.as_ref().and_then(secs)));
         let why = match guard {
             None => Some(format!(
                 "no `--rcheck --seconds S --name {name}` (or `--update`) that drops or rejects the packets it meets comes before it in chain {}",
                 r.chain
             )),
             Some((_, None)) => Some(format!("the check of {name} before it has no `--seconds`")),
-            Some((_, Some(s))) => rules
-                .iter()
-                .filter_map(|c| {
-                    c.extra
-                        .recent
-                        .as_ref()
-                        .filter(|x| x.name() == name)
-                        .map(|x| (c, x))
-                })
-                .find_map(|(c, x)| match x.check {
-                    // a remove that decides sees a source whatever its age (target-less ones are
-                    // judged here each)
-                    Some(("remove", _)) if c.target != Target::Count => Some(format!(
-                        "line {} removes from {name} and decides the packet",
-                        c.line
-                    )),
-                    Some(("rcheck" | "update", _)) if secs(x).is_none_or(|t| t > s) => {
-                        Some(format!(
-                            "line {} checks {name} {}, further back than {s} seconds",
-                            c.line,
-                            x.seconds
-                                .as_deref()
-                                .map_or("without --seconds".to_string(), |t| format!(
-                                    "over {t} seconds"
-                                ))
-                        ))
-                    }
-                    _ if !x.other.is_empty() || x.rttl => Some(format!(
-                        "line {} reads {name} with {}",
-                        c.line,
-                        if x.rttl {
-                            "--rttl".to_string()
+            Some((_, Some(s))) => unfit
+                .get(name)
+                .cloned()
+                .or_else(|| {
+                    widest.get(name).filter(|(t, _)| *t > s).map(|(t, line)| {
+                        let over = if *t == u64::MAX {
+                            "without --seconds".to_string()
                         } else {
-                            x.other.join(", ")
-                        }
-                    )),
-                    _ => None,
+                            format!("over {t} seconds")
+                        };
+                        format!("line {line} checks {name} {over}, further back than {s} seconds")
+                    })
                 })
                 .or_else(|| (!rec.other.is_empty()).then(|| rec.other.join(", "))),
         };
