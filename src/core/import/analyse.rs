@@ -122,6 +122,8 @@ pub(super) struct Analyser<'s> {
     /// place a rule that counts or stamps where it moves past the fewest rules, not at the
     /// first place that keeps every verdict (`classify.rs`): tried when that fails
     pub(super) nearest: bool,
+    /// a reading placed such a rule (else a second one, `nearest`, would be the same)
+    pub(super) traps_placed: bool,
     /// the RETURNs that return every packet their jumps send, whose cut rules are noted
     /// (once each, however many jumps lead there)
     pub(super) returned_all: HashSet<usize>,
@@ -279,6 +281,7 @@ pub(super) fn analyse(
         side: Vec::new(),
         unplaced: Vec::new(),
         nearest: false,
+        traps_placed: false,
         returned_all: HashSet::new(),
         walked: 0,
         cut: HashSet::new(),
@@ -445,26 +448,28 @@ impl Analyser<'_> {
         let mut refused = None;
         let mut read = None;
         let mut had_established = false;
+        let mut traps = true;
         for (lower, nearest) in tries {
-            if read.is_some() {
-                break;
+            // a reading that placed no rule that counts or stamps reads the same nearest
+            if nearest && !traps {
+                continue;
             }
             let (flat, diags, notes) = again.clone();
             self.side = side.clone();
-            self.nearest = nearest;
+            (self.nearest, self.traps_placed) = (nearest, false);
             self.diags = diags;
             self.notes = notes;
             let attempt = self.attempt(flat, final_rule, lower);
-            self.nearest = false;
+            (self.nearest, traps) = (false, self.traps_placed);
             if lower == first && !nearest {
                 had_established = attempt.1.established.is_some();
             }
             if self.diags.total() == before {
                 read = Some((attempt, lower));
-            } else if refused.is_none() {
-                // the first reading's refusal is the one said
-                refused = Some((self.diags.clone(), self.notes.clone()));
+                break;
             }
+            // the first reading's refusal is the one said
+            refused.get_or_insert_with(|| (self.diags.clone(), self.notes.clone()));
         }
         let Some(((log_final, found, ranked), read_as)) = read else {
             if let Some((diags, notes)) = refused {

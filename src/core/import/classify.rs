@@ -312,6 +312,7 @@ impl Analyser<'_> {
                 let x = &ranked[p].1.extra;
                 (x.trap() || x.guard, x.from_set.is_some())
             };
+            self.traps_placed |= trap;
             // (a reject of INVALID packets only is no reject entry, whose rule has no state
             // match: it would reject every state, whatever the final rule)
             // (a guard's REJECT keeps its place as a block: it counts what it meets, and the
