@@ -710,7 +710,10 @@ fn bodies(svc: &Service, sets: &mut Vec<Set>) -> Vec<(u8, Vec<Match>)> {
         bodies.push((p, vec![Match::L4Proto(p)]));
     }
     for &(p, r) in &m.published {
-        bodies.push((p, vec![Match::L4Proto(p), Match::CtOrigDport(r)]));
+        bodies.push(match p {
+            0 => (0, vec![Match::CtOrigDport(r)]),
+            p => (p, vec![Match::L4Proto(p), Match::CtOrigDport(r)]),
+        });
     }
     if crate::core::exthdr::has_tcp_options(m) {
         bodies = with_tcp_options(bodies, m);

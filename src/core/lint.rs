@@ -181,8 +181,13 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         Match::Contains { .. } => rule.verdict != Verdict::Accept,
         // nothing marks the lint's packets: their mark is 0
         Match::Mark { value, not, .. } => (value == 0) != not,
-        // nothing DNAT'ed the lint's packets: their original port is their port
-        Match::CtOrigDport(r) => p.dport.is_some_and(|d| r.lo <= d && d <= r.hi),
+        // nothing DNAT'ed the lint's packets: their original port is their port (an ICMPv6
+        // one's type × 256, its code taken as 0); a packet of another protocol is taken the
+        // cautious way
+        Match::CtOrigDport(r) => match p.dport.or(p.icmpv6_type.map(|t| u16::from(t) << 8)) {
+            Some(d) => r.lo <= d && d <= r.hi,
+            None => rule.verdict != Verdict::Accept,
+        },
         Match::CtDnat => false,
         // every interface but one: the lint's packets arrive on loopback (by index) or on
         // an interface whose name is unknown, taken to be another one

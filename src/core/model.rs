@@ -323,7 +323,9 @@ pub struct More {
     /// `tcp_flags`: (mask, value) pairs, each one rule (`tcp flags value / mask`)
     pub tcp_flags: Vec<(u8, u8)>,
     /// `published`: (protocol, original destination ports) of DNAT'ed connections (`ct
-    /// original proto-dst`); `dnat`: only those, to any port (`ct status dnat`)
+    /// original proto-dst`); protocol 0 (`published_any`): of a connection of any protocol,
+    /// as the kernel keeps it in the connection's tuple (an ICMP one's type × 256 + code);
+    /// `dnat`: only those, to any port (`ct status dnat`)
     pub published: Vec<(u8, PortRange)>,
     pub dnat: bool,
     /// `except_tcp`, `except_udp`: destination ports the entry does not match (`th dport !=

@@ -465,6 +465,75 @@ fn an_imported_ctstate_dnat_accept_lets_through_what_iptables_lets_through() {
     }
 }
 
+/// An imported `--ctorigdstport` without `-p` (`ok-ctorigdstport-any.rules`, a Kubernetes
+/// node's NodePort forward) against iptables-restore of the same file, each behind the same
+/// DNAT of TCP and UDP 8080 to the backend's 80. The kernel compares the connection's original
+/// destination "port" whatever its protocol: the TCP connection and the UDP exchange to the
+/// published port get through, and so does a UDP exchange straight to the backend's 8080
+/// (nothing DNAT'ed it: its original port is its port), the backend's own TCP port 80 does not,
+/// and a ping does (an ICMP echo's "port" is its type × 256 + code, 2048, inside 2000:2100). The
+/// replies pass by the same match (the forward chain has no ESTABLISHED accept). Read as
+/// `published` + `published_udp`, the ping would be dropped; as `published` alone, UDP too.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn an_imported_ctorigdstport_of_any_protocol_lets_through_what_iptables_lets_through() {
+    use crate::support::routed::{self, Outcome, Responder};
+    let file = crate::support::repo_path("tests/data/import/ok-ctorigdstport-any.rules");
+    let file = file.to_str().unwrap();
+    let answers = |t: &crate::support::routed::Trio| {
+        let _r = Responder::start(&t.backend, &[80], &[80, 8080]);
+        let from = SocketAddr::from((CLIENT, 0));
+        let short = Duration::from_millis(500);
+        [
+            routed::tcp(&t.client, from, addr(FW_FRONT, 8080), PROBE_TIMEOUT),
+            routed::udp(&t.client, from, addr(FW_FRONT, 8080), PROBE_TIMEOUT),
+            routed::udp(&t.client, from, addr(BACKEND, 8080), PROBE_TIMEOUT),
+            routed::tcp(&t.client, from, addr(BACKEND, 80), short),
+            routed::icmp_echo(&t.client, CLIENT.into(), BACKEND.into(), 2),
+        ]
+    };
+    let publish = |fw: &Netns| {
+        for proto in ["tcp", "udp"] {
+            fw.exec([
+                "iptables",
+                "-t",
+                "nat",
+                "-A",
+                "PREROUTING",
+                "-p",
+                proto,
+                "--dport",
+                "8080",
+                "-j",
+                "DNAT",
+                "--to-destination",
+                &format!("{BACKEND}:80"),
+            ])
+            .assert_ok();
+        }
+    };
+    let oracle = trio("l-orig-ipt");
+    publish(&oracle.fw);
+    oracle.fw.exec(["iptables-restore", file]).assert_ok();
+    let ours = trio("l-orig-sw");
+    publish(&ours.fw);
+    statewall(&ours.fw, ["apply", "--force", "--mirror-ipv6", file]).assert_ok();
+    let want = answers(&oracle);
+    use Outcome::{Answered, Silent};
+    assert_eq!(
+        want,
+        [Answered, Answered, Answered, Silent, Answered],
+        "iptables itself"
+    );
+    assert_eq!(answers(&ours), want);
+    let st = status_json(&ours.fw);
+    assert_eq!(st["drift"], false, "{st}");
+    // 8080: the TCP connection and the UDP exchanges, both ways; 2000-2100: the echo request
+    // and its reply
+    assert!(counted(&st, "published-8080", "accept") >= 6, "{st}");
+    assert_eq!(counted(&st, "published-2000-2100", "accept"), 2, "{st}");
+}
+
 /// One `-m recent` list that INPUT and FORWARD both jump to (`ok-recent-input-forward.rules`)
 /// against iptables-restore of the file: two NEW ssh connections to the host, then two to the
 /// routed backend, from one source. iptables counts them in one list, so the fourth is

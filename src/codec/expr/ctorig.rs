@@ -1,6 +1,7 @@
 //! A connection's destination port before the kernel DNAT'ed it: `meta l4proto tcp
 //! ct original proto-dst 8080` (`CtOrigDport`), how a forward entry matches the ports a
-//! container runtime publishes. rustables 0.9 writes no ct direction: the load is our own
+//! container runtime publishes; without the protocol (`published_any`) the "port" of a
+//! connection of any protocol, as the kernel keeps it. rustables 0.9 writes no ct direction: the load is our own
 //! bytes, the comparison rustables'.
 //!
 //! nft: `[ ct load proto_dst => reg 1 , dir original ] [ cmp eq reg 1 0x0000901f ]`
@@ -39,9 +40,6 @@ pub(super) fn decode(at: &At) -> Decoding {
     };
     if dir != Some(IP_CT_DIR_ORIGINAL) {
         return Some(Err(at.fail(0, "ct proto-dst of the reply direction")));
-    }
-    if at.proto().is_none() {
-        return Some(Err(at.fail(0, "ct original proto-dst without a protocol")));
     }
     let port = |b: &[u8]| Some(u16::from_be_bytes(b.try_into().ok()?));
     let Some((lo, hi, used)) = eq_or_range(at, 1) else {

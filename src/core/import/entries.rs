@@ -209,6 +209,11 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
             None => m.protocol.push(58),
         },
         Some(p) => m.protocol.push(p),
+        // … and without `-p`, of a connection of any protocol
+        None if c.orig_dports.is_some() => {
+            let ports = c.orig_dports.clone().map(normalise).unwrap_or_default();
+            m.published = ports.into_iter().map(|r| (0, r)).collect();
+        }
         None => {}
     }
     e.name = entry_name(r.comment.as_deref(), &e, c.proto);

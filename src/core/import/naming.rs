@@ -174,8 +174,11 @@ fn more_name(e: &Entry) -> Option<String> {
         return Some(format!("icmpv6-except-{t}"));
     }
     if let Some((p, r)) = m.published.first() {
-        let proto = if *p == 6 { "tcp" } else { "udp" };
-        return Some(format!("published-{proto}-{r}"));
+        return Some(match p {
+            6 => format!("published-tcp-{r}"),
+            17 => format!("published-udp-{r}"),
+            _ => format!("published-{r}"),
+        });
     }
     m.dnat.then(|| "dnat".to_string())
 }

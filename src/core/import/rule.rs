@@ -9,7 +9,7 @@ use super::extra::Extra;
 use super::lex::{Tok, skip_module};
 use super::lines::Parser;
 use super::values::{
-    ORIG_ALONE, PORTS_NEED_PROTO, parse_addr_range, parse_net, parse_range, reject_kind, target_of,
+    PORTS_NEED_PROTO, parse_addr_range, parse_net, parse_range, reject_kind, target_of,
     tcp_flag_bits,
 };
 use crate::core::model::{Cidr, IcmpReject, MSS_MIN, Mss, PortRange, valid_ifname};
@@ -819,12 +819,12 @@ impl Parser<'_> {
 
     /// `--dport PORTS` / `--sport PORTS` (option `t`): ports of the protocol given before.
     fn ports(&mut self, d: &Draft, t: &Tok, v: &Tok) -> Vec<PortRange> {
-        if !matches!(d.cond.proto, Some(6 | 17)) {
-            // iptables takes `--ctorigdstport` alone: the port of a connection of any protocol
-            let alone = t.text == "--ctorigdstport" && d.cond.proto.is_none();
-            let help = [PORTS_NEED_PROTO, ORIG_ALONE][usize::from(alone)];
+        // iptables takes `--ctorigdstport` alone: the port of a connection of any protocol
+        // (`published_any`)
+        let alone = t.text == "--ctorigdstport" && d.cond.proto.is_none();
+        if !matches!(d.cond.proto, Some(6 | 17)) && !alone {
             let what = format!("`{}` without `-p tcp` or `-p udp`", t.text);
-            self.err(t.span.clone(), what, help);
+            self.err(t.span.clone(), what, PORTS_NEED_PROTO);
         }
         let mut list = Vec::new();
         let mut count = 0;

@@ -455,7 +455,11 @@ fn more(t: &mut String, e: &Entry) {
             let _ = writeln!(t, "{key} = {}", port_list(list));
         }
     }
-    for (key, proto) in [("published", IPPROTO_TCP), ("published_udp", IPPROTO_UDP)] {
+    for (key, proto) in [
+        ("published", IPPROTO_TCP),
+        ("published_udp", IPPROTO_UDP),
+        ("published_any", 0),
+    ] {
         let list: Vec<PortRange> = m
             .published
             .iter()

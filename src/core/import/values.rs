@@ -335,9 +335,6 @@ pub(super) fn state_bit(s: &str) -> Result<u32, &'static str> {
 pub(super) const PORTS_NEED_PROTO: &str =
     "ports belong to a protocol: add -p tcp or -p udp before it";
 
-/// What a `--ctorigdstport` without `-p` means to iptables, and what to write instead.
-pub(super) const ORIG_ALONE: &str = "iptables compares it with the original destination port of a connection of any protocol (tcp, udp, sctp, dccp, udplite; an ICMP connection's type and code), and lets the ICMP errors of such connections through too; statewall's `published` keys are the ports of one protocol, tcp or udp: write the rule once with -p tcp and once with -p udp, if those are what it is for (and accept RELATED packets for their ICMP errors)";
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -357,13 +357,15 @@ impl Checker<'_> {
                     f.conn_span = f.more.connections.map(|_| key.span());
                 }
                 "log" => f.more.log = self.log("log", value),
-                k @ ("published" | "published_udp") => {
+                k @ ("published" | "published_udp" | "published_any") => {
                     // written: the entry has ports, even when none of them is valid
                     f.more_restricts = true;
-                    let (proto, p) = if k == "published" {
-                        ("tcp", crate::core::plan::IPPROTO_TCP)
-                    } else {
-                        ("udp", crate::core::plan::IPPROTO_UDP)
+                    // `published_any`: protocol 0, the original destination "port" of a
+                    // connection of any protocol (iptables' `--ctorigdstport` without `-p`)
+                    let (proto, p) = match k {
+                        "published" => ("tcp", crate::core::plan::IPPROTO_TCP),
+                        "published_udp" => ("udp", crate::core::plan::IPPROTO_UDP),
+                        _ => ("published_any", 0),
                     };
                     let list = self.ports(proto, value);
                     f.more

@@ -30,7 +30,7 @@ const SECTION_KEYS: &[&str] = &[
 const BASELINE_KEYS: &[&str] = &["established", "invalid", "loopback", "icmp", "icmpv6"];
 /// The keys of an allow entry.
 const ALLOW_KEYS: &[&str] = &ENTRY_KEYS;
-const ENTRY_KEYS: [&str; 58] = [
+const ENTRY_KEYS: [&str; 59] = [
     "name",
     "tcp",
     "udp",
@@ -53,6 +53,7 @@ const ENTRY_KEYS: [&str; 58] = [
     "log",
     "published",
     "published_udp",
+    "published_any",
     "dnat",
     "except_iif",
     "except_oif",
@@ -91,20 +92,20 @@ const ENTRY_KEYS: [&str; 58] = [
     "state",
 ];
 /// A reject entry's: an allow entry's, `with`, `add_to_set` and `remove_from_set`.
-const REJECT_KEYS: &[&str] = &and::<3, 61>(ENTRY_KEYS, ["with", "add_to_set", "remove_from_set"]);
+const REJECT_KEYS: &[&str] = &and::<3, 62>(ENTRY_KEYS, ["with", "add_to_set", "remove_from_set"]);
 /// A block entry's: an allow entry's (its `state` is `"new"` only), `with`, `after`,
 /// `add_to_set`, `remove_from_set` and `refresh`.
-const BLOCK_KEYS: &[&str] = &and::<5, 63>(
+const BLOCK_KEYS: &[&str] = &and::<5, 64>(
     ENTRY_KEYS,
     ["with", "after", "add_to_set", "remove_from_set", "refresh"],
 );
 
 /// `keys` and then `more` (N is their number together: checked when compiled).
 const fn and<const M: usize, const N: usize>(
-    keys: [&'static str; 58],
+    keys: [&'static str; 59],
     more: [&'static str; M],
 ) -> [&'static str; N] {
-    assert!(N == 58 + M);
+    assert!(N == 59 + M);
     let mut out = [""; N];
     let mut i = 0;
     while i < keys.len() {

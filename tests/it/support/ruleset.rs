@@ -428,7 +428,8 @@ impl Facts {
                     | "--destination-port"
                     | "--dports"
                     | "--destination-ports"
-                    | "--ports" => {
+                    | "--ports"
+                    | "--ctorigdstport" => {
                         let spec = val.unwrap_or("");
                         match proto.as_str() {
                             "tcp" | "6" => ports_of(spec, "tcp")

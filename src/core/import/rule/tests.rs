@@ -51,13 +51,28 @@ fn negated_ports_are_exceptions_and_ctorigdstport_original_ports() {
         r.unwrap().cond.orig_dports,
         Some(vec![PortRange::single(25)])
     );
+    // without `-p`: the original "port" of a connection of any protocol (`published_any`)
+    let (r, diags) = read(
+        "-m conntrack --ctorigdstport 30000:32767 -j ACCEPT",
+        Fam::V4,
+    );
+    assert!(diags.is_empty(), "{diags:?}");
+    let c = r.unwrap().cond;
+    assert_eq!(c.proto, None);
+    assert_eq!(
+        c.orig_dports,
+        Some(vec![PortRange {
+            lo: 30000,
+            hi: 32767
+        }])
+    );
     for (line, why) in [
         (
             "-p tcp -m conntrack --ctorigdstport 25 --dport 80 -j ACCEPT",
             "`--ctorigdstport` with other port or flag matches in one rule",
         ),
         (
-            "-m conntrack --ctorigdstport 25 -j ACCEPT",
+            "-p icmp -m conntrack --ctorigdstport 2048 -j ACCEPT",
             "`--ctorigdstport` without `-p tcp` or `-p udp`",
         ),
         (
