@@ -39,9 +39,10 @@
 //! Probe matrix (at most ~240 probes per group, all probes of a copy 48 at a time, 400 ms
 //! each, ICMP 1 s): TCP ports = every `--dport`/`--dports`/`--ports` of a tcp rule (a range
 //! gives its ends and the ports just outside them) plus 1 and 65000 and a few UDP-only ports;
-//! UDP likewise; a `--ctorigdstport` without `-p` gives its ports to both. Every probed port has a listener that echoes (TCP: the first byte after the
-//! handshake must come back, so a policy that passes the SYN but not the rest of the connection
-//! shows as "connected, no data back"; UDP: the datagram comes back). Outcomes: answered /
+//! UDP likewise; a `--ctorigdstport` without `-p` gives its ports to both. Every probed port
+//! has a listener that echoes (TCP: the first byte after the handshake must come back, so a
+//! policy that passes the SYN but not the rest of the connection shows as "connected, no data
+//! back"; UDP: the datagram comes back). Outcomes: answered /
 //! connected-no-data / refused (RST, port unreachable) / another ICMP error by errno
 //! (EHOSTUNREACH for host-prohibited, ...) / silent. Groups: `input` (each client source to each
 //! fw address: TCP, UDP, ICMP echo), `input-lo` (the fw to its own address, over `lo`),

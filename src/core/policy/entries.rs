@@ -358,19 +358,7 @@ impl Checker<'_> {
                 }
                 "log" => f.more.log = self.log("log", value),
                 k @ ("published" | "published_udp" | "published_any") => {
-                    // written: the entry has ports, even when none of them is valid
-                    f.more_restricts = true;
-                    // `published_any`: protocol 0, the original destination "port" of a
-                    // connection of any protocol (iptables' `--ctorigdstport` without `-p`)
-                    let (proto, p) = match k {
-                        "published" => ("tcp", crate::core::plan::IPPROTO_TCP),
-                        "published_udp" => ("udp", crate::core::plan::IPPROTO_UDP),
-                        _ => ("published_any", 0),
-                    };
-                    let list = self.ports(proto, value);
-                    f.more
-                        .published
-                        .extend(list.ports.into_iter().map(|(r, _)| (p, r)));
+                    self.published(&mut f, k, value)
                 }
                 "with" if kind == Kind::Reject => self.reject_with(&mut f, value),
                 k @ ("with" | "after" | "state") if kind == Kind::Block => {
@@ -578,6 +566,23 @@ impl Checker<'_> {
 
     /// `add_to_set` and `remove_from_set` (the sets the entry adds its packets' sources to,
     /// or takes them out of) and `refresh` (a block renews its set's members).
+    /// `published`, `published_udp`, `published_any`: the original destination ports of a
+    /// connection of tcp, udp, or (protocol 0) any protocol (iptables' `--ctorigdstport`
+    /// without `-p`).
+    fn published(&mut self, f: &mut Fields<'_, '_>, key: &str, value: &Spanned<DeValue<'_>>) {
+        // written: the entry has ports, even when none of them is valid
+        f.more_restricts = true;
+        let (proto, p) = match key {
+            "published" => ("tcp", crate::core::plan::IPPROTO_TCP),
+            "published_udp" => ("udp", crate::core::plan::IPPROTO_UDP),
+            _ => ("published_any", 0),
+        };
+        let list = self.ports(proto, value);
+        f.more
+            .published
+            .extend(list.ports.into_iter().map(|(r, _)| (p, r)));
+    }
+
     fn feed_key(&mut self, f: &mut Fields<'_, '_>, key: &str, value: &Spanned<DeValue<'_>>) {
         let names = |sets: &[(String, Range<usize>)]| sets.iter().map(|(n, _)| n.clone()).collect();
         match key {
