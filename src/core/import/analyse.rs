@@ -240,7 +240,7 @@ pub(super) fn analyse(
     let mut notes = p.notes;
     drops_elsewhere(src, &tables, &mut diags, &mut notes);
     if diags.is_empty() {
-        says_something(src, &tables, &mut diags);
+        says_something(src, &tables, &mut diags, &mut notes);
     }
     if !diags.is_empty() {
         // what the checks of single rules and of jumps refuse among the rules that were
@@ -527,9 +527,13 @@ impl Analyser<'_> {
     }
 }
 
-/// A file must say what incoming packets get: a filter table, with an INPUT policy or INPUT
-/// rules. An empty file (or `/dev/null`) is refused, not read as "accept everything".
-fn says_something(src: &str, tables: &Tables, diags: &mut Diags) {
+/// A file must say what incoming packets get: a filter table, with an INPUT policy, rules of
+/// a built-in chain, or at least rules of chains of its own. An empty file (or `/dev/null`),
+/// or a filter table of nothing, is refused, not read as "accept everything". A table of
+/// rules only in chains of its own (ufw's `user.rules`, jumped to from rules that are not in
+/// the file) is what iptables-restore loads it as: INPUT, FORWARD and OUTPUT left as they
+/// were, accepting every packet on a host without rules; imported so, with a note.
+fn says_something(src: &str, tables: &Tables, diags: &mut Diags, notes: &mut Notes) {
     let help = "statewall imports the INPUT, FORWARD and OUTPUT chains of the filter table, as `iptables-save` (or `ip6tables-save`) prints them: `*filter`, `:INPUT DROP [0:0]`, the `-A INPUT …` rules, `COMMIT`";
     let Some(filter) = &tables.filter else {
         let message = if src.trim().is_empty() {
@@ -547,24 +551,10 @@ fn says_something(src: &str, tables: &Tables, diags: &mut Diags) {
             .rules
             .iter()
             .any(|r| FILTER_CHAINS.contains(&r.chain.as_str()));
-    if !said {
-        // rules only in chains of its own (ufw's `user.rules`): jumped to from rules that
-        // are not in this file, so loading it leaves INPUT as it was
-        let mut seen = HashSet::new();
-        let own: Vec<&str> = tables
-            .rules
-            .iter()
-            .map(|r| r.chain.as_str())
-            .filter(|c| seen.insert(*c))
-            .collect();
-        let help = match own.len() {
-            0 => help.to_string(),
-            n => format!(
-                "its rules are in chains no built-in chain of this file jumps to ({}{}), so iptables-restore of it leaves INPUT, FORWARD and OUTPUT without rules and with the policies they had; import the whole ruleset as `iptables-save` prints it on the host (for ufw: its before, user and after rules together)",
-                own[..n.min(3)].join(", "),
-                if n > 3 { ", …" } else { "" }
-            ),
-        };
+    if said {
+        return;
+    }
+    if tables.rules.is_empty() {
         diags.push(
             Diagnostic::error(
                 filter.clone(),
@@ -573,7 +563,20 @@ fn says_something(src: &str, tables: &Tables, diags: &mut Diags) {
             )
             .with_help(help),
         );
+        return;
     }
+    let mut seen = HashSet::new();
+    let own: Vec<&str> = tables
+        .rules
+        .iter()
+        .map(|r| r.chain.as_str())
+        .filter(|c| seen.insert(*c))
+        .collect();
+    notes.push(format!(
+        "the filter table says nothing about INPUT, FORWARD or OUTPUT (no policy line, no rule): iptables-restore of it leaves them as they were, accepting every packet on a host without rules, and so does this policy; its rules are in chains no built-in chain of this file jumps to ({}{}): to keep what they do, import the whole ruleset as `iptables-save` prints it on the host (for ufw: its before, user and after rules together)",
+        own[..own.len().min(3)].join(", "),
+        if own.len() > 3 { ", …" } else { "" }
+    ));
 }
 
 /// The DROP policies of nat, mangle, raw and security chains. statewall leaves those tables
