@@ -191,12 +191,17 @@ pub fn run() -> Result {
     // a test that forgot --state-dir would share this with every other one: caught here
     let had_state_dir = std::path::Path::new(DEFAULT_STATE_DIR).exists();
     let total = STEPS.len();
+    // each step's time, said at the end: where the run's minutes go
+    let mut took = Vec::with_capacity(total);
     for (i, step) in STEPS.iter().enumerate() {
         let n = i + 1;
         eprintln!();
         eprintln!("==> ci step {n}/{total} [{}]: {}", step.name, step.title);
         util::flush();
-        if let Err(e) = (step.run)() {
+        let started = std::time::Instant::now();
+        let result = (step.run)();
+        took.push(format!("{} {:.0?}", step.name, started.elapsed()));
+        if let Err(e) = result {
             eprintln!();
             eprintln!("xtask ci: FAILED at step {n}/{total} [{}]: {e}", step.name);
             return Err(format!("ci step {n}/{total} [{}] failed", step.name));
@@ -211,7 +216,7 @@ pub fn run() -> Result {
         return Err(format!("{DEFAULT_STATE_DIR} was written by the run"));
     }
     eprintln!();
-    eprintln!("xtask ci: all {total} steps passed");
+    eprintln!("xtask ci: all {total} steps passed ({})", took.join(", "));
     util::flush();
     if let Some(summary) = SUMMARY.get() {
         println!("{summary}");
