@@ -97,6 +97,10 @@ pub(super) struct Analysis {
     /// the lists of the port-scan trap and of port knocking (`trap.rs`): each list's name
     /// and views (the `--seconds` its checks say)
     pub(super) sets: std::collections::BTreeMap<String, super::trap::Views>,
+    /// the lists whose kernel table this file's first `-m recent` rule of it makes with
+    /// `--mask 255.255.255.255` (the first by line, as iptables-restore loads them, every
+    /// rule of the file, those statewall leaves out too: loading a rule makes its table)
+    pub(super) masked_lists: HashSet<String>,
 }
 
 /// One file's analysis under way.
@@ -265,6 +269,7 @@ pub(super) fn analyse(
         ..
     } = tables;
     other_icmp(fam, &rules, &mut notes);
+    let masked_lists = masked_lists(&rules);
     let (clamps, refused) = rule_checks(src, fam, &mut rules, &policies, (&mut diags, &mut notes));
     if refused {
         return Err(diags);
@@ -347,7 +352,27 @@ pub(super) fn analyse(
         output,
         notes,
         sets,
+        masked_lists,
     })
+}
+
+/// The lists whose first `-m recent` rule in the file says `--mask 255.255.255.255`
+/// ([`Analysis::masked_lists`]).
+fn masked_lists(rules: &[IptRule]) -> HashSet<String> {
+    let mut first: HashMap<&str, (u32, bool)> = HashMap::new();
+    for r in rules {
+        if let Some(x) = &r.extra.recent {
+            let e = first.entry(x.name()).or_insert((r.line, x.mask));
+            if r.line < e.0 {
+                *e = (r.line, x.mask);
+            }
+        }
+    }
+    first
+        .into_iter()
+        .filter(|(_, (_, mask))| *mask)
+        .map(|(name, _)| name.to_string())
+        .collect()
 }
 
 /// `-f` and `! -f`. Where the file's rules use connection tracking (a state match, an

@@ -3,6 +3,7 @@
 //! with the first where a second match module gives it (`-m ttl --ttl-gt 5 -m ttl --ttl-lt
 //! 10`: a packet must pass both).
 
+use super::cond::Cond;
 use super::lex::Tok;
 use super::lines::Parser;
 use super::rule::Draft;
@@ -66,16 +67,18 @@ const MODULE_ONCE: &[&str] = &[
     "--src-range",
     "--dst-range",
 ];
-/// Of [`MODULE_ONCE`], those a second match module's is read together with the first.
-const MERGED: &[&str] = &[
-    "--state",
-    "--src-type",
-    "--dst-type",
-    "--pkt-type",
-    "--length",
-    "--mss",
-    "--ttl-eq",
-    "--hl-eq",
+/// Of [`MODULE_ONCE`], those a second match module's is read together with the first, each
+/// with how the first's reading is cleared for the second to be read on its own.
+type Clear = fn(&mut Cond);
+const MERGED: &[(&str, Clear)] = &[
+    ("--state", |c| c.states = None),
+    ("--src-type", |c| c.src_type = None),
+    ("--dst-type", |c| c.dst_type = None),
+    ("--pkt-type", |c| c.pkt_type = None),
+    ("--length", |c| c.lengths = None),
+    ("--mss", |c| c.mss = None),
+    ("--ttl-eq", |c| c.ttls = None),
+    ("--hl-eq", |c| c.ttls = None),
 ];
 
 impl Parser<'_> {
@@ -94,8 +97,10 @@ impl Parser<'_> {
             d.given.push(name);
             return None;
         }
-        if MERGED.contains(&name) && d.neg.is_none() {
-            return Some(self.merged(d, toks, i, name));
+        if let Some(&(_, clear)) = MERGED.iter().find(|(n, _)| *n == name)
+            && d.neg.is_none()
+        {
+            return Some(self.merged(d, toks, i, (name, clear)));
         }
         d.neg = None;
         // said once per option and rule, however often it is repeated; its value skipped
@@ -131,19 +136,10 @@ impl Parser<'_> {
         d: &mut Draft,
         toks: &[Tok],
         i: usize,
-        name: &'static str,
+        (name, clear): (&'static str, Clear),
     ) -> Option<usize> {
         let first = d.cond.clone();
-        let c = &mut d.cond;
-        match name {
-            "--state" => c.states = None,
-            "--src-type" => c.src_type = None,
-            "--dst-type" => c.dst_type = None,
-            "--pkt-type" => c.pkt_type = None,
-            "--length" => c.lengths = None,
-            "--mss" => c.mss = None,
-            _ => c.ttls = None,
-        }
+        clear(&mut d.cond);
         d.given.retain(|g| *g != name);
         let next = self.option(d, toks, i);
         let name = toks[i].text.as_str();
