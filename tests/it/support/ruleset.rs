@@ -1,6 +1,6 @@
 //! What an iptables-save file says, as much as a traffic harness needs to build a topology
 //! and a probe matrix for it (interface names, networks, ports), and the IPv4 file made into
-//! the ip6tables file that `--mirror-ipv6` promises (see `import_corpus.rs`). The importer is
+//! the ip6tables file that `--mirror-ipv6` promises (see `corpus.rs`). The importer is
 //! what is tested; this is deliberately a separate, small reading.
 
 use std::collections::{BTreeSet, HashMap, HashSet};

@@ -1194,7 +1194,7 @@ fn prove_corpus(dir: &Path) {
     if std::env::var_os("UPDATE_EXPECT").is_some() && only.is_none() {
         let mut text = String::from(
             "# The corpus files that import and behave packet for packet like iptables-restore\n\
-             # (tests/it/import_corpus.rs). The test fails when one of them stops doing so: the\n\
+             # (tests/it/corpus.rs). The test fails when one of them stops doing so: the\n\
              # rate only goes up. UPDATE_EXPECT=1 cargo test --test it import_corpus rewrites it.\n",
         );
         let _ = writeln!(
