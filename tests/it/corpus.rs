@@ -445,33 +445,6 @@ fn run_matrix(trio: &Trio, probes: &[Probe], timeout: Duration, parallel: usize)
 // ---------------------------------------------------------------------------------------------
 // The oracle
 
-fn restore_tool(v6: bool) -> &'static str {
-    let have = |t: &str| {
-        std::process::Command::new("sh")
-            .args(["-c", &format!("command -v {t}")])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    let (nft, plain) = if v6 {
-        ("ip6tables-nft-restore", "ip6tables-restore")
-    } else {
-        ("iptables-nft-restore", "iptables-restore")
-    };
-    if have(nft) {
-        return nft;
-    }
-    let v = std::process::Command::new(if v6 { "ip6tables" } else { "iptables" })
-        .arg("-V")
-        .output()
-        .expect("iptables -V");
-    let v = String::from_utf8_lossy(&v.stdout).into_owned();
-    assert!(
-        v.contains("nf_tables"),
-        "the oracle must be iptables on nf_tables, found {v}"
-    );
-    plain
-}
-
 /// `iptables-restore` (or ip6tables-) of `text` inside `ns`; CRLF line ends become LF (the tool
 /// refuses them, statewall takes them).
 fn restore(ns: &Netns, text: &str, v6: bool) -> Output {
@@ -481,7 +454,10 @@ fn restore(ns: &Netns, text: &str, v6: bool) -> Output {
         if v6 { 6 } else { 4 }
     ));
     fs::write(&path, text.replace("\r\n", "\n")).unwrap();
-    let out = ns.exec([restore_tool(v6), path.to_str().unwrap()]);
+    let out = ns.exec([
+        crate::import::restore_tool(v6).as_str(),
+        path.to_str().unwrap(),
+    ]);
     let _ = fs::remove_file(&path);
     out
 }

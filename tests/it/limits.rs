@@ -402,24 +402,32 @@ fn drops_and_rejects_are_logged_at_the_rate_asked_and_the_verdict_is_not_limited
 }
 
 /// What Docker does for `-p 8080:80`: DNAT in an iptables-nft nat table of `fw` (the test
-/// builds it with iptables, an oracle tool; statewall never touches it).
+/// builds it with iptables, an oracle tool; statewall never touches it). [`publish_8080_of`]
+/// for other protocols beside TCP.
 fn publish_8080(fw: &Netns) {
-    fw.exec([
-        "iptables",
-        "-t",
-        "nat",
-        "-A",
-        "PREROUTING",
-        "-p",
-        "tcp",
-        "--dport",
-        "8080",
-        "-j",
-        "DNAT",
-        "--to-destination",
-        &format!("{BACKEND}:80"),
-    ])
-    .assert_ok();
+    publish_8080_of(fw, &["tcp"]);
+}
+
+/// Port 8080 of each of `protos` DNAT'ed to the backend's port 80.
+fn publish_8080_of(fw: &Netns, protos: &[&str]) {
+    for proto in protos {
+        fw.exec([
+            "iptables",
+            "-t",
+            "nat",
+            "-A",
+            "PREROUTING",
+            "-p",
+            proto,
+            "--dport",
+            "8080",
+            "-j",
+            "DNAT",
+            "--to-destination",
+            &format!("{BACKEND}:80"),
+        ])
+        .assert_ok();
+    }
 }
 
 /// An imported `--ctstate DNAT` accept (`ok-ctstate-dnat.rules`, an OpenWrt zone's port
@@ -492,31 +500,11 @@ fn an_imported_ctorigdstport_of_any_protocol_lets_through_what_iptables_lets_thr
             routed::icmp_echo(&t.client, CLIENT.into(), BACKEND.into(), 2),
         ]
     };
-    let publish = |fw: &Netns| {
-        for proto in ["tcp", "udp"] {
-            fw.exec([
-                "iptables",
-                "-t",
-                "nat",
-                "-A",
-                "PREROUTING",
-                "-p",
-                proto,
-                "--dport",
-                "8080",
-                "-j",
-                "DNAT",
-                "--to-destination",
-                &format!("{BACKEND}:80"),
-            ])
-            .assert_ok();
-        }
-    };
     let oracle = trio("l-orig-ipt");
-    publish(&oracle.fw);
+    publish_8080_of(&oracle.fw, &["tcp", "udp"]);
     oracle.fw.exec(["iptables-restore", file]).assert_ok();
     let ours = trio("l-orig-sw");
-    publish(&ours.fw);
+    publish_8080_of(&ours.fw, &["tcp", "udp"]);
     statewall(&ours.fw, ["apply", "--force", "--mirror-ipv6", file]).assert_ok();
     let want = answers(&oracle);
     use Outcome::{Answered, Silent};
