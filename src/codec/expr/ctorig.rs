@@ -1,8 +1,8 @@
 //! A connection's destination port before the kernel DNAT'ed it: `meta l4proto tcp
 //! ct original proto-dst 8080` (`CtOrigDport`), how a forward entry matches the ports a
 //! container runtime publishes; without the protocol (`published_any`) the "port" of a
-//! connection of any protocol, as the kernel keeps it. rustables 0.9 writes no ct direction: the load is our own
-//! bytes, the comparison rustables'.
+//! connection of any protocol, as the kernel keeps it. rustables 0.9 writes no ct direction:
+//! the load is our own bytes, the comparison rustables'.
 //!
 //! nft: `[ ct load proto_dst => reg 1 , dir original ] [ cmp eq reg 1 0x0000901f ]`
 //! (a range: `cmp gte` + `cmp lte`)
