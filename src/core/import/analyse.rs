@@ -61,6 +61,21 @@ impl Chain {
             .chain(&mut self.allows)
             .chain(&mut self.rejects)
     }
+
+    /// Where the chain's final rule comes from, as the policy's comment says it: an origin
+    /// set by the reading, the rule's line, the chain's policy line, or no policy line (a
+    /// built-in chain iptables-restore leaves as it was: ACCEPT on a host without rules).
+    pub(super) fn final_said(&self, rules: &[IptRule]) -> String {
+        let name = self.hook.chain();
+        match (&self.final_origin, self.final_rule.0) {
+            (Some(o), _) => o.clone(),
+            (None, Some(i)) => format!("from line {}: {}", rules[i].line, rules[i].text),
+            (None, None) if self.policy_at.is_none() => format!(
+                "no {name} policy line: ACCEPT, as iptables-restore leaves it on a host without rules"
+            ),
+            (None, None) => format!("from the {name} chain policy"),
+        }
+    }
 }
 
 impl Chain {
@@ -78,7 +93,9 @@ impl Chain {
             final_rule: (None, Verdict::Accept),
             log_final: None,
             policy_at: None,
-            final_origin: None,
+            // the chain the file leaves alone: its policy's (not read here, so not "no
+            // policy line")
+            final_origin: Some(format!("from the {} chain policy", hook.chain())),
             read_as: Lower::default(),
             clamp_mss: None,
         }

@@ -392,15 +392,7 @@ fn ending(v4: &Analysis, v6: Option<&Analysis>, notes: &mut Notes) -> Ending {
         Verdict::Reject(RejectKind::Icmp(k)) => ("enforce", Some(k)),
         Verdict::Reject(RejectKind::TcpReset) => unreachable!("refused in analyse"),
     };
-    let origin = match (&input.final_origin, input.final_rule.0) {
-        (Some(o), _) => o.clone(),
-        (None, Some(i)) => format!("from line {}: {}", v4.rules[i].line, v4.rules[i].text),
-        (None, None) if input.policy_at.is_none() => {
-            "no INPUT policy line: ACCEPT, as iptables-restore leaves it on a host without rules"
-                .to_string()
-        }
-        (None, None) => "from the INPUT chain policy".to_string(),
-    };
+    let origin = input.final_said(&v4.rules);
     let others_filter = [&v4.forward, &v4.output]
         .into_iter()
         .flatten()

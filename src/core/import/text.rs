@@ -126,11 +126,7 @@ fn accept_all(t: &mut String) {
 fn section_head(t: &mut String, v4: &Analysis, c: &Chain) {
     let name = c.hook.chain();
     let _ = writeln!(t, "[{}]", name.to_ascii_lowercase());
-    let origin = match (&c.final_origin, c.final_rule.0) {
-        (Some(o), _) => o.clone(),
-        (None, Some(i)) => format!("from line {}: {}", v4.rules[i].line, v4.rules[i].text),
-        (None, None) => format!("from the {name} chain policy"),
-    };
+    let origin = c.final_said(&v4.rules);
     let fin = match c.final_rule.1 {
         Verdict::Accept => "accept",
         Verdict::Drop => "drop",
