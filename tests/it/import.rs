@@ -1330,6 +1330,23 @@ fn differential_conditional_return() {
     differential("d-cret", "ok-conditional-return.rules", None, &[22, 80]);
 }
 
+/// RETURNs in built-in chains (`ok-return-in-builtin.rules`): INPUT's policy is DROP, so the
+/// host whose ssh returns is dropped there while the other client gets in, as with
+/// iptables-restore of the file, probe for probe.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_return_in_a_builtin_chain() {
+    differential("d-bret", "ok-return-in-builtin.rules", None, &[22, 80]);
+}
+
+/// Udp ports by service names listed for tcp alone (`ok-udp-port-names.rules`): udp 139
+/// (`netbios-ssn`) answers in both copies, the other udp ports do not.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_udp_port_names_of_tcp_services() {
+    differential("d-udpn", "ok-udp-port-names.rules", None, &[22]);
+}
+
 /// A chain read in the file's own order with an ssh guard and a LOG
 /// (`ok-file-order-extras.rules`): the same verdicts as iptables-restore, probe for probe.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
@@ -1371,7 +1388,8 @@ fn differential_hashlimit_above() {
 /// then DROP, for every SYN; `ok-guard-logdrop.rules`: the same whose rest jumps to a chain
 /// that logs and drops): the same connections, in order, to iptables-restore of the file
 /// and to its import — the first four SYNs, from either source, get through to the accept
-/// after the guard; the ones beyond the rate are dropped, for everyone.
+/// after the guard; the ones beyond the rate are dropped, for everyone. The same in INPUT
+/// itself (`ok-return-guard-builtin.rules`), where the RETURN gets INPUT's ACCEPT policy.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_syn_flood_guard() {
@@ -1387,6 +1405,8 @@ fn differential_syn_flood_guard() {
     for (tag, file) in [
         ("d-guard", "ok-guard.rules"),
         ("d-gld", "ok-guard-logdrop.rules"),
+        // the guard written in INPUT itself, whose RETURN gets the ACCEPT policy
+        ("d-rgb", "ok-return-guard-builtin.rules"),
     ] {
         let (want, _) = replay(tag, file, &[8080], &steps);
         use Verdict::{Connected as C, TimedOut as T};

@@ -270,6 +270,7 @@ pub(super) fn analyse(
         // problem, not make one)
         let mut rules = tables.rules.clone();
         let mut dropped = Notes::default();
+        builtin_returns(&mut rules, &tables.policies, &mut dropped);
         rule_checks(
             src,
             fam,
@@ -285,6 +286,7 @@ pub(super) fn analyse(
         mut rules,
         ..
     } = tables;
+    builtin_returns(&mut rules, &policies, &mut notes);
     other_icmp(fam, &rules, &mut notes);
     let masked_lists = masked_lists(&rules);
     let (clamps, refused) = rule_checks(src, fam, &mut rules, &policies, (&mut diags, &mut notes));
@@ -621,6 +623,31 @@ fn says_something(src: &str, tables: &Tables, diags: &mut Diags, notes: &mut Not
         own[..own.len().min(3)].join(", "),
         if own.len() > 3 { ", …" } else { "" }
     ));
+}
+
+/// A RETURN in INPUT, FORWARD or OUTPUT: the packet gets the chain's policy (as at the
+/// chain's end), so the rule is read with that verdict, ACCEPT or DROP (`-m limit … -j
+/// RETURN` then `-j DROP` under policy ACCEPT: an accept within the rate). The policy is the
+/// file's last word on it, as the kernel applies it when the packet comes, or ACCEPT.
+fn builtin_returns(
+    rules: &mut [IptRule],
+    policies: &HashMap<String, (String, Range<usize>)>,
+    notes: &mut Notes,
+) {
+    for r in rules.iter_mut() {
+        if r.target != Target::Return || !FILTER_CHAINS.contains(&r.chain.as_str()) {
+            continue;
+        }
+        let (target, policy) = match policies.get(&r.chain).map(|(p, _)| p.as_str()) {
+            Some("DROP") => (Target::Drop, "DROP"),
+            _ => (Target::Accept, "ACCEPT"),
+        };
+        r.target = target;
+        notes.push(format!(
+            "line {}: a RETURN in the built-in {} chain gives its packets the chain policy, {policy}, as its end does: read as `-j {policy}`",
+            r.line, r.chain
+        ));
+    }
 }
 
 /// The DROP policies of nat, mangle, raw and security chains. statewall leaves those tables

@@ -124,6 +124,20 @@ pub(super) struct Draft {
 /// The most ports one rule lists: iptables' multiport match takes 15 (a range counts as two).
 const MULTIPORT_MAX: usize = 15;
 
+/// Whether the port option at `toks[i]` is the udp match's: `--dport`, `--sport` or their long
+/// names after `-p udp`, with no `-m multiport` before it (whose `--dports` getopt would
+/// take them for: iptables then reads the names as the multiport match does).
+fn udp_match_option(d: &Draft, toks: &[Tok], i: usize) -> bool {
+    let singular = matches!(
+        toks[i].text.as_str(),
+        "--dport" | "--destination-port" | "--sport" | "--source-port"
+    );
+    let multiport = toks[..i]
+        .windows(2)
+        .any(|w| matches!(w[0].text.as_str(), "-m" | "--match") && w[1].text == "multiport");
+    d.cond.proto == Some(17) && singular && !multiport
+}
+
 impl Parser<'_> {
     /// The rule made of `toks` (the words after `-A CHAIN`); None when refused (diagnosed).
     pub(super) fn rule(
@@ -538,7 +552,7 @@ impl Parser<'_> {
                 let Some(v) = self.value(toks, i) else {
                     return Some(None);
                 };
-                let ports = self.ports(d, t, &v);
+                let ports = self.ports(d, t, &v, udp_match_option(d, toks, i));
                 let c = &mut d.cond;
                 let (yes, not) = if t.text.starts_with("--d") {
                     (&mut c.ports, &mut c.not_ports)
@@ -559,7 +573,8 @@ impl Parser<'_> {
                     return Some(None);
                 };
                 d.orig = Some(t.span.start..v.span.end);
-                d.cond.orig_dports = Some(self.ports(d, t, &v));
+                // the conntrack match reads a name as the udp match does
+                d.cond.orig_dports = Some(self.ports(d, t, &v, true));
             }
             "--ctdir" => {
                 let Some(v) = self.value(toks, i) else {
@@ -817,8 +832,11 @@ impl Parser<'_> {
         }
     }
 
-    /// `--dport PORTS` / `--sport PORTS` (option `t`): ports of the protocol given before.
-    fn ports(&mut self, d: &Draft, t: &Tok, v: &Tok) -> Vec<PortRange> {
+    /// `--dport PORTS` / `--sport PORTS` (option `t`): ports of the protocol given before. A
+    /// name is that protocol's port in the services database (the tcp and multiport matches
+    /// ask `getservbyname` for it), or with `any_name` its tcp port, else its udp one (the udp
+    /// and conntrack matches ask `getaddrinfo` with no protocol: `-p udp --dport ssh` is 22).
+    fn ports(&mut self, d: &Draft, t: &Tok, v: &Tok, any_name: bool) -> Vec<PortRange> {
         // iptables takes `--ctorigdstport` alone: the port of a connection of any protocol
         // (`published_any`)
         let alone = t.text == "--ctorigdstport" && d.cond.proto.is_none();
@@ -838,7 +856,8 @@ impl Parser<'_> {
                 );
                 break;
             }
-            match parse_range(part, d.cond.proto, self.services) {
+            let names = if any_name { None } else { d.cond.proto };
+            match parse_range(part, names, self.services) {
                 Some(r) => list.push(r),
                 None => self.err(
                     v.span.clone(),

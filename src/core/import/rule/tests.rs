@@ -165,3 +165,41 @@ fn every_refusal_is_reported() {
         ]
     );
 }
+
+#[test]
+fn a_port_name_is_read_with_the_protocol_of_the_match_that_reads_it() {
+    let ports = |line: &str| {
+        let (r, diags) = read(line, Fam::V4);
+        (
+            r.map(|r| (r.cond.ports, r.cond.sports, r.cond.orig_dports)),
+            diags,
+        )
+    };
+    let one = |p: u16| Some(vec![PortRange::single(p)]);
+    // the udp match asks getaddrinfo with no protocol: ssh (tcp only) is 22, tcp's first
+    let (r, diags) = ports("-p udp -m udp --dport ssh --sport http -j ACCEPT");
+    assert!(diags.is_empty(), "{diags:?}");
+    assert_eq!(r, Some((one(22), one(80), None)));
+    let (r, diags) = ports("-p 17 --destination-port ssh:http -j ACCEPT");
+    assert!(diags.is_empty(), "{diags:?}");
+    let range = Some(vec![PortRange { lo: 22, hi: 80 }]);
+    assert_eq!(r, Some((range, None, None)));
+    // so does the conntrack match
+    let (r, diags) = ports("-p tcp -m conntrack --ctorigdstport ntp -j ACCEPT");
+    assert!(diags.is_empty(), "{diags:?}");
+    assert_eq!(r, Some((None, None, one(123))));
+    // the tcp and multiport matches ask for the rule's protocol: refused as iptables refuses
+    for line in [
+        "-p tcp --dport ntp -j ACCEPT",
+        "-p tcp -m multiport --dports ntp -j ACCEPT",
+        "-p udp -m multiport --dports ssh -j ACCEPT",
+        // after `-m multiport`, getopt takes `--dport` for its `--dports`
+        "-p udp -m multiport --dport ssh -j ACCEPT",
+    ] {
+        let (_, diags) = ports(line);
+        assert!(
+            diags.iter().any(|d| d.contains("port `")),
+            "{line}: {diags:?}"
+        );
+    }
+}
