@@ -366,7 +366,10 @@ pub fn fits_the_kernel(
     let input = path.display().to_string();
     let mut msg = String::new();
     let mut blocks = Vec::new();
-    for (what, n) in &over {
+    // the first ones in full, as every other list of problems; each looks its line up in
+    // the texts, so thousands would also take a scan each
+    let shown = over.len().min(diag::SHOWN);
+    for (what, n) in &over[..shown] {
         let said = format!("has {n} expressions, more than the {max} the kernel takes in one rule");
         // an imported file's: the iptables-save line, not the generated policy's
         let rule = what.split(" (policy line").next().unwrap_or(what);
@@ -381,19 +384,29 @@ pub fn fits_the_kernel(
             None => msg.push_str(&format!("{input}: the {what} {said}\n")),
         }
     }
+    let more = (over.len() > shown).then(|| {
+        format!(
+            "… and {} more rules past the {max} expressions\n",
+            diag::thousands(over.len() - shown)
+        )
+    });
     if !blocks.is_empty() {
-        let n = blocks.len();
+        let n = over.len();
         eprint_blocks(
             blocks
                 .into_iter()
                 .enumerate()
-                .map(|(k, b)| if k > 0 { format!("\n{b}") } else { b }),
+                .map(|(k, b)| if k > 0 { format!("\n{b}") } else { b })
+                .chain(more.map(|m| format!("\n{m}"))),
         );
         return Err(CliError::invalid(format!(
             "{input}: {} problem{} importing it; nothing was imported or sent to the kernel",
             diag::thousands(n),
             if n == 1 { "" } else { "s" }
         )));
+    }
+    if let Some(m) = more {
+        msg.push_str(&m);
     }
     msg.push_str(&format!(
         "  = help: {EXPRS_HELP}; nothing was sent to the kernel"

@@ -768,6 +768,121 @@ fn an_entry_whose_lists_multiply_is_refused_before_its_rules_are_made() {
     }
 }
 
+/// The entries of a policy are bounded together as each one is: 100 blocks of 249
+/// protocols × 12 TTLs each (2,988 rules, within one entry's limit; all 100 would be 5.6 GB
+/// of batch) are refused at the 32nd, which takes the policy past 1,500,000 matches; a list
+/// file of 1,000,000 addresses named by nine entries is refused at the ninth, past 8,000,000
+/// networks; and 18,000 blocks after unknown names of 60 letters, among 18,000 allows named
+/// alike, get "did you mean" for the first few only (each asks every allow name: it used to
+/// be all of them, 49 s for 8,000).
+#[test]
+fn a_policy_is_bounded_by_all_its_entries_together() {
+    let dir = Dir::new("together");
+    let protos: Vec<String> = (2..254)
+        .filter(|p| ![6, 17, 1, 58].contains(p))
+        .map(|p| p.to_string())
+        .collect();
+    let ttls: Vec<String> = (0..12).map(|t| t.to_string()).collect();
+    let text: String = (0..100)
+        .map(|i| {
+            format!(
+                "[[block]]\nname = \"b{i}\"\nprotocol = [{}]\nttl = [{}]\n",
+                protos.join(", "),
+                ttls.join(", ")
+            )
+        })
+        .collect();
+    let p = dir.write("protocols.toml", text);
+    let out = statewall(&[OsStr::new("check"), p.as_os_str()]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr.contains(&format!(
+            "error: with this entry, the policy's entries ask for more than 1,500,000 matches in their rules\n    --> {}:125:1\n",
+            p.display()
+        )),
+        "{out}"
+    );
+    assert!(out.stderr.contains("1 error; nothing was sent"), "{out}");
+
+    let list: String = (0..1_000_000u32)
+        .map(|i| {
+            let [_, a, b, c] = i.to_be_bytes();
+            format!("10.{a}.{b}.{c}\n")
+        })
+        .collect();
+    dir.write("big.txt", list);
+    let text: String = (0..9)
+        .map(|i| {
+            format!(
+                "[[allow]]\nname = \"a{i}\"\ntcp = [{}]\nfrom_file = \"big.txt\"\n",
+                1000 + i
+            )
+        })
+        .collect();
+    let p = dir.write("lists.toml", text);
+    let out = statewall(&[OsStr::new("check"), p.as_os_str()]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr.contains(&format!(
+            "error: with this entry, the policy's address lists hold more than 8,000,000 networks\n   --> {}:33:1\n",
+            p.display()
+        )),
+        "{out}"
+    );
+    assert!(out.stderr.contains("1 error; nothing was sent"), "{out}");
+
+    let n = 18_000;
+    let mut text = String::new();
+    for i in 0..n {
+        text.push_str(&format!(
+            "[[allow]]\nname = \"a{i:x>60}\"\ntcp = [{}]\n",
+            i % 60_000 + 1
+        ));
+    }
+    for i in 0..n {
+        text.push_str(&format!(
+            "[[block]]\nname = \"b{i}\"\nfrom = [\"10.0.0.1\"]\nafter = \"q{i:y>60}\"\n"
+        ));
+    }
+    let p = dir.write("after.toml", text);
+    let out = statewall(&[OsStr::new("check"), p.as_os_str()]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr
+            .contains("17,950 × error: unknown place or allow entry \"…\" for a block"),
+        "{out}"
+    );
+}
+
+/// 2,000 imported rules past the 128 expressions the kernel takes in one rule (31
+/// conditional RETURNs before them give each 31 exceptions) are fifty diagnostics shown
+/// and a count, as every other list of problems: it was a block for each (2 MB of stderr
+/// for 4,000), each looking its line up with a scan of both texts.
+#[test]
+fn two_thousand_rules_past_the_kernels_expressions_are_fifty_shown() {
+    let dir = Dir::new("exprs");
+    let mut text = String::from(
+        "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:c - [0:0]\n-A INPUT -j c\n",
+    );
+    for k in 0..31 {
+        text.push_str(&format!("-A c -s 10.0.{k}.1 -j RETURN\n"));
+    }
+    for port in 1..=2000 {
+        text.push_str(&format!("-A c -p tcp --dport {port} -j ACCEPT\n"));
+    }
+    text.push_str("COMMIT\n");
+    let p = dir.write("exceptions.rules", text);
+    let out = import_mirrored(&p);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert_eq!(out.stderr.matches("error: ").count(), 50, "{out}");
+    assert!(
+        out.stderr
+            .contains("… and 1,950 more rules past the 128 expressions\n"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("2,000 problems importing it"), "{out}");
+}
+
 /// 150,000 user chains made and deleted (`-N` then one `-X`; then each made and deleted by
 /// name), and 10,000 multiport `--ports` rules (two rules each): read in one pass, the
 /// chains by hash (not a scan of every chain per `-X`), the import refused for a file that

@@ -210,7 +210,12 @@ impl Checker<'_> {
         }
         if !self.tainted(&span) {
             let head = self.entry_head(&span);
-            self.entry_size_bounded(&f.more, f.icmp.len(), head);
+            let shape = super::size::Shape {
+                icmp: f.icmp.len(),
+                l4: usize::from(f.tcp.mentioned) + usize::from(f.udp.mentioned),
+                sources: f.from.as_ref().map_or(0, |l| l.nets.len()),
+            };
+            self.entry_size_bounded(&f.more, shape, head);
         }
         Entry {
             kind,

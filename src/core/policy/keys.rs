@@ -319,6 +319,9 @@ fn unknown_key_help(k: &str, place: Place) -> (String, Option<&'static str>) {
     (help, None)
 }
 
+/// The most cells of the edit-distance tables one suggestion fills (a few milliseconds).
+const SUGGEST_CELLS: usize = 2_000_000;
+
 /// The closest valid word, if any is close enough (or a known alias).
 pub(super) fn suggest<'a>(
     word: &str,
@@ -334,8 +337,19 @@ pub(super) fn suggest<'a>(
     if let Some((_, good)) = aliases.iter().find(|(a, _)| *a == lower) {
         return Some(good);
     }
+    let len = lower.chars().count();
+    // a word whose length differs from a valid one's by more than the distance allowed is
+    // not close to it, and costs no table; the tables of one word add up to at most
+    // SUGGEST_CELLS (a word among thousands of long entry names is compared with the first
+    // ones only)
+    let mut cells = 0usize;
     let close = valid
         .iter()
+        .filter(|v| len.abs_diff(v.chars().count()) <= (v.chars().count() / 3).max(1))
+        .take_while(|v| {
+            cells += (len + 1) * (v.chars().count() + 1);
+            cells <= SUGGEST_CELLS
+        })
         .map(|v| (edit_distance(&lower, v), *v))
         .filter(|(d, v)| *d <= (v.chars().count() / 3).max(1))
         .min_by_key(|(d, _)| *d)
@@ -353,30 +367,32 @@ pub(super) fn suggest<'a>(
     })
 }
 
-/// Optimal string alignment distance (Levenshtein plus adjacent transpositions).
+/// Optimal string alignment distance (Levenshtein plus adjacent transpositions), in one
+/// table of (|a|+1)·(|b|+1) cells.
 fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
+    let w = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * w];
+    for i in 0..=a.len() {
+        d[i * w] = i;
     }
-    for (j, cell) in d[0].iter_mut().enumerate() {
+    for (j, cell) in d[..w].iter_mut().enumerate() {
         *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
+            let mut v = (d[(i - 1) * w + j] + 1)
+                .min(d[i * w + j - 1] + 1)
+                .min(d[(i - 1) * w + j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                v = v.min(d[i - 2][j - 2] + 1);
+                v = v.min(d[(i - 2) * w + j - 2] + 1);
             }
-            d[i][j] = v;
+            d[i * w + j] = v;
         }
     }
-    d[a.len()][b.len()]
+    d[a.len() * w + b.len()]
 }
 
 #[cfg(test)]

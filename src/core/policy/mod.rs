@@ -231,6 +231,9 @@ struct Checker<'s> {
     load: Option<Loader<'s>>,
     /// A text statewall stored itself: see [`parse_stored`].
     stored: bool,
+    /// What the entries read so far ask for in all: matches, and networks in their address
+    /// lists (`size.rs`); the entry that passes a limit is refused, once.
+    total: size::Total,
 }
 
 impl<'s> Checker<'s> {
@@ -242,6 +245,7 @@ impl<'s> Checker<'s> {
             swallowed: Vec::new(),
             load,
             stored,
+            total: size::Total::default(),
         }
     }
 

@@ -17,6 +17,9 @@ use crate::core::model::{BlockAt, BlockState};
 use crate::core::pkttype::PKT_TYPES;
 use crate::core::plan::Hook;
 
+/// The most unknown `after` names that get a "did you mean": as many as are shown in full.
+const SUGGESTED_MAX: usize = crate::core::diag::SHOWN;
+
 /// A kind of named type (address types, packet types), for messages.
 struct TypeNames<'a> {
     /// `address type`
@@ -54,6 +57,9 @@ impl Checker<'_> {
                 by_name.entry(n.as_str()).or_insert((e.kind, e.hook, s));
             }
         }
+        // the allow names of each section, read once, when a first unknown name asks
+        let mut allows_of: Vec<(Hook, Vec<&str>)> = Vec::new();
+        let mut suggested = 0;
         for e in entries.iter().filter(|e| e.kind == Kind::Block) {
             let Some(span) = e.at_span.clone() else {
                 continue;
@@ -105,12 +111,6 @@ impl Checker<'_> {
                     );
                 }
                 None => {
-                    let allows: Vec<&str> = entries
-                        .iter()
-                        .filter(|a| a.kind == Kind::Allow && a.hook == e.hook)
-                        .filter_map(|a| a.name.as_ref().map(|(n, _)| n.as_str()))
-                        .chain(["established", "baseline", "allows"])
-                        .collect();
                     let aliases = [
                         ("allow", "allows"),
                         ("loopback", "baseline"),
@@ -118,7 +118,29 @@ impl Checker<'_> {
                         ("invalid", "established"),
                         ("related", "established"),
                     ];
-                    let help = match suggest(name, &allows, &aliases) {
+                    // each suggestion reads every allow name: the first few unknown names
+                    // get one (as many as are shown in full), so that a policy of thousands
+                    // costs no more than one pass per shown error
+                    suggested += 1;
+                    let near = if suggested <= SUGGESTED_MAX {
+                        if !allows_of.iter().any(|(h, _)| *h == e.hook) {
+                            let names = entries
+                                .iter()
+                                .filter(|a| a.kind == Kind::Allow && a.hook == e.hook)
+                                .filter_map(|a| a.name.as_ref().map(|(n, _)| n.as_str()))
+                                .chain(["established", "baseline", "allows"])
+                                .collect();
+                            allows_of.push((e.hook, names));
+                        }
+                        let (_, allows) = allows_of
+                            .iter()
+                            .find(|(h, _)| *h == e.hook)
+                            .expect("just added");
+                        suggest(name, allows, &aliases)
+                    } else {
+                        None
+                    };
+                    let help = match near {
                         Some(good) => format!("did you mean \"{good}\"? {AFTER_VALUES}"),
                         None => AFTER_VALUES.to_string(),
                     };

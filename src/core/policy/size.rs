@@ -14,9 +14,38 @@ use crate::core::model::More;
 /// inline), far past any entry written by hand.
 pub(crate) const ENTRY_MATCHES_MAX: u128 = 200_000;
 
+/// The most matches the entries of a policy may ask for in all, counted as for one entry
+/// but with only the protocols and the log rule each has: 50,000 allows of one tcp port
+/// each (a 3 MB policy) ask for 800,000. Past it, building, encoding and checking the batch
+/// would take more than about 750 MB (400 entries of 2,988 rules each: 5.6 GB).
+pub(crate) const POLICY_MATCHES_MAX: u128 = 1_500_000;
+
+/// The most networks the address lists of a policy's entries (`from` with its `from_file`,
+/// `to`, the exceptions) may hold in all: more than one list file at its 64 MiB limit holds
+/// (5.6 million addresses), so that naming one such file from several entries stays bounded.
+pub(crate) const POLICY_NETWORKS_MAX: usize = 8_000_000;
+
+/// What an entry has besides its [`More`]: its ICMP types, how many of `tcp` and `udp` it
+/// names, and the networks of its `from` (with `from_file`).
+pub(super) struct Shape {
+    pub(super) icmp: usize,
+    pub(super) l4: usize,
+    pub(super) sources: usize,
+}
+
+/// What the entries read so far ask for in all, and whether a limit was said already.
+#[derive(Default)]
+pub(super) struct Total {
+    matches: u128,
+    networks: usize,
+    said: bool,
+}
+
 impl Checker<'_> {
-    /// Refuses an entry whose lists multiply past [`ENTRY_MATCHES_MAX`] matches.
-    pub(super) fn entry_size_bounded(&mut self, m: &More, icmp: usize, at: Range<usize>) {
+    /// Refuses an entry whose lists multiply past [`ENTRY_MATCHES_MAX`] matches, and the
+    /// entry that takes the policy past [`POLICY_MATCHES_MAX`] or [`POLICY_NETWORKS_MAX`].
+    pub(super) fn entry_size_bounded(&mut self, m: &More, shape: Shape, at: Range<usize>) {
+        let icmp = shape.icmp;
         let mss =
             m.tcp_mss.len() + usize::from(m.tcp_mss.is_empty() && !m.except_tcp_mss.is_empty());
         // the keys that make a rule per value, with their number of values
@@ -73,6 +102,11 @@ impl Checker<'_> {
         let per_rule = 8 + excepts.iter().sum::<usize>() as u128;
         let total = rules.saturating_mul(per_rule);
         if total <= ENTRY_MATCHES_MAX {
+            // its part of the policy's: both families, its protocols, its log rule
+            let icmps = usize::from(icmp > 0 || !m.icmpv6.is_empty());
+            let own = 2 * (shape.l4 + icmps).max(1) as u128 * (1 + u128::from(m.log.is_some()));
+            let networks = shape.sources + m.to.len() + m.except_from.len() + m.except_to.len();
+            self.policy_size_bounded(total / 8 * own, networks, at);
             return;
         }
         let many: Vec<String> = each
@@ -100,5 +134,36 @@ impl Checker<'_> {
             ),
             Some(format!("{why}; split it into entries of fewer values each (exceptions: fewer of them, or an `except_from` network that holds several)")),
         );
+    }
+
+    /// Adds an entry's `matches` and `networks` to the policy's, and refuses the entry that
+    /// takes them past their limits (once: the entries after it are not counted).
+    fn policy_size_bounded(&mut self, matches: u128, networks: usize, at: Range<usize>) {
+        if self.total.said {
+            return;
+        }
+        self.total.matches = self.total.matches.saturating_add(matches);
+        self.total.networks = self.total.networks.saturating_add(networks);
+        let (what, help) = if self.total.matches > POLICY_MATCHES_MAX {
+            (
+                format!(
+                    "with this entry, the policy's entries ask for more than {} matches in their rules",
+                    thousands(POLICY_MATCHES_MAX as usize)
+                ),
+                "each value of a key that makes a rule per value (`protocol`, `ttl`, `mac`, …) multiplies the entry's rules, and each exception is a match in every one of them: use fewer such values, or fewer exceptions, across the entries",
+            )
+        } else if self.total.networks > POLICY_NETWORKS_MAX {
+            (
+                format!(
+                    "with this entry, the policy's address lists hold more than {} networks",
+                    thousands(POLICY_NETWORKS_MAX)
+                ),
+                "each entry keeps its own copy of the networks it names, a `from_file` list too: name a big list from fewer entries (one entry can allow several ports and both tcp and udp), or merge its networks into wider ones",
+            )
+        } else {
+            return;
+        };
+        self.total.said = true;
+        self.error(at, what, Some(help.to_string()));
     }
 }
