@@ -684,11 +684,12 @@ impl Parser<'_> {
         if wild && stem.is_empty() {
             return Some(None);
         }
-        if !valid_ifname(stem) {
+        // iptables counts the `+` too: `eeeeeeeeeeeeeee+` (16) is refused as too long
+        if !valid_ifname(stem) || v.text.len() > 15 {
             self.err(
                 v.span.clone(),
                 format!("invalid interface name `{}`", v.text),
-                "an interface name is 1-15 characters without `/`, `:` or whitespace",
+                "an interface name is 1-15 characters without `/`, `:` or whitespace, a `+` at its end included (iptables-restore refuses a longer one too)",
             );
             return None;
         }

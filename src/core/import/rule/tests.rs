@@ -203,3 +203,21 @@ fn a_port_name_is_read_with_the_protocol_of_the_match_that_reads_it() {
         );
     }
 }
+
+#[test]
+fn an_interface_wildcard_counts_its_plus_as_iptables_does() {
+    // 14 letters and `+`: 15, taken (as `*` in the policy)
+    let (r, diags) = read("-i eeeeeeeeeeeeee+ -j ACCEPT", Fam::V4);
+    assert!(diags.is_empty(), "{diags:?}");
+    assert_eq!(r.unwrap().cond.iif.as_deref(), Some("eeeeeeeeeeeeee*"));
+    // 15 letters and `+`: 16, refused where written (iptables-restore refuses it too), not
+    // left for the generated policy's check to call a bug of the importer
+    let (r, diags) = read("-i eeeeeeeeeeeeeee+ -j ACCEPT", Fam::V4);
+    assert!(r.is_none());
+    assert!(
+        diags
+            .iter()
+            .any(|d| d == "invalid interface name `eeeeeeeeeeeeeee+`"),
+        "{diags:?}"
+    );
+}
