@@ -112,7 +112,7 @@ impl Ctx {
         if !valid_table_name(&cli.table) {
             return Err(CliError::usage(format!(
                 "--table {:?}: a table name is 1-64 letters, digits, '_' or '-', starting with a letter",
-                cli.table
+                crate::core::diag::shorten(&cli.table, 80)
             )));
         }
         let dir = &cli.state_dir;
@@ -120,7 +120,10 @@ impl Ctx {
         // each namespace and table keeps its own records
         let ns = cli.netns.as_deref();
         let key = netns::identity(ns).map_err(|e| {
-            CliError::usage(format!("--netns {}: {e}", ns.unwrap_or("(this namespace)")))
+            let ns = ns.map_or("(this namespace)".into(), |n| {
+                crate::core::diag::shorten(n, 80)
+            });
+            CliError::usage(format!("--netns {ns}: {e}"))
         })?;
         let state = root.scoped(&key, &cli.table);
         for m in state.adopt_legacy(&cli.table, ns.is_none(), |theirs| {

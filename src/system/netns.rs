@@ -50,7 +50,19 @@ pub fn identity(spec: Option<&str>) -> io::Result<String> {
     if let Ok(rest) = path.strip_prefix("/run/netns")
         && let Some(name) = rest.to_str().filter(|n| !n.is_empty() && !n.contains('/'))
     {
-        return Ok(format!("name-{}", safe_name(name)));
+        // a file name in /run/netns, and the name of the state kept for it: refused before
+        // either is looked for when it cannot be one
+        let key = format!("name-{}", safe_name(name));
+        if name.len() > NAME_MAX || key.len() > NAME_MAX {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "a namespace name of {} bytes: a name is a file name in /run/netns, at most {NAME_MAX} bytes (fewer when it has characters other than letters, digits, '.', '_' and '-')",
+                    name.len()
+                ),
+            ));
+        }
+        return Ok(key);
     }
     let ino = match std::fs::metadata(&path) {
         Ok(m) => m.ino(),
@@ -68,6 +80,9 @@ pub fn identity(spec: Option<&str>) -> io::Result<String> {
         format!("ino-{ino}")
     })
 }
+
+/// The longest file name (Linux's NAME_MAX).
+const NAME_MAX: usize = 255;
 
 /// A namespace name as a file name: letters, digits, `.`, `_`, `-` kept, anything else
 /// (and a leading `.`) as `%XX`.
@@ -93,6 +108,15 @@ mod tests {
             "name-a%20b"
         );
         assert_eq!(super::identity(Some("..")).unwrap(), "name-%2E.");
+        // a name that cannot be a file name is refused before anything is looked for
+        let long = "n".repeat(251);
+        assert!(super::identity(Some(&long[1..])).is_ok());
+        let err = super::identity(Some(&long)).unwrap_err();
+        assert!(
+            err.to_string().contains("a namespace name of 251 bytes"),
+            "{err}"
+        );
+        assert!(super::identity(Some(&"%".repeat(90))).is_err());
         let me = super::identity(None).unwrap();
         assert!(me == "host" || me.starts_with("ino-"), "{me}");
         assert_eq!(super::identity(Some("/proc/self/ns/net")).unwrap(), me);
