@@ -26,6 +26,7 @@ use crate::core::diag::shorten;
 use crate::core::model::{BlockAt, BlockState};
 use crate::core::plan::CtStates;
 use names::{place_name, rank_name};
+use sw::{sw_cond, sw_view};
 
 /// The place of a rule in statewall's fixed order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -444,8 +445,8 @@ impl Analyser<'_> {
             if *rq <= rank || fq.verdict == f.verdict && !fq.extra.changes_list() {
                 continue;
             }
-            let sq = sw_cond(*rq, fq, &fq.cond, stateful);
-            if !sq.overlaps(&sw_cond(rank, f, &c, stateful)) {
+            let sq = sw_view(*rq, fq, &fq.cond, stateful);
+            if !sq.overlaps(&sw_view(rank, f, &c, stateful)) {
                 continue;
             }
             let (name, out) = whole_if(&fq.cond).ok_or(q)?;
@@ -455,7 +456,7 @@ impl Analyser<'_> {
                 excepted += 1;
             }
         }
-        let sw = sw_cond(rank, f, &c, stateful);
+        let sw = sw_view(rank, f, &c, stateful);
         for (q, (rq, fq)) in ranked.iter().enumerate().skip(p + 1) {
             *budget = budget.saturating_sub(1);
             // a later DROP of a trap or guard is not placed yet, and will be a block (at
@@ -467,7 +468,7 @@ impl Analyser<'_> {
             if rq >= rank || fq.verdict == f.verdict && !fq.extra.changes_list() {
                 continue;
             }
-            if sw_cond(rq, fq, &fq.cond, stateful).overlaps(&sw) {
+            if sw_view(rq, fq, &fq.cond, stateful).overlaps(&sw) {
                 return Err(q);
             }
         }
@@ -949,39 +950,7 @@ fn states_fit(verdict: Verdict, s: u32) -> bool {
     }
 }
 
-/// The packets statewall's rule for ranked rule `f` (with condition `c`) matches
-/// (`stateful`: the chain has an established rule, so allows match NEW only; a block keeps
-/// its state match only with `state = "new"` or `"invalid"`).
-fn sw_cond(rank: Rank, f: &Flat, c: &Cond, stateful: bool) -> Cond {
-    let block = rank.block_at().is_some() || (rank == Rank::Allow && f.verdict != Verdict::Accept);
-    match rank {
-        _ if block => Cond {
-            states: f.block_state.map(|s| s.ct().0),
-            ..c.clone()
-        },
-        Rank::Loopback => Cond {
-            iif: c.iif.clone(),
-            oif: c.oif.clone(),
-            ..Default::default()
-        },
-        Rank::Established if c.states.is_some_and(|s| s & !EST == 0) => states_only(EST),
-        // after the established rule an allow matches NEW; without it, its own states
-        Rank::Allow if stateful => Cond {
-            states: Some(CtStates::NEW),
-            ..c.clone()
-        },
-        // statewall's rejects have no state match, but for one that says more states
-        // than NEW in a chain without an established rule (`state`, as an allow's)
-        Rank::Reject => Cond {
-            states: c
-                .states
-                .filter(|s| !stateful && s & !(CtStates::NEW | CtStates::INVALID) != 0),
-            ..c.clone()
-        },
-        _ => c.clone(),
-    }
-}
-
 mod names;
+mod sw;
 #[cfg(test)]
 mod tests;

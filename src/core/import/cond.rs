@@ -465,6 +465,12 @@ impl Cond {
     /// Whether some packet can match both: false only when that is proven (it may say true
     /// for two conditions no packet matches together, never the other way round).
     pub(super) fn overlaps(&self, o: &Cond) -> bool {
+        self.overlaps_as(self.states, o, o.states)
+    }
+
+    /// [`Cond::overlaps`] of this condition with connection states `mine` and `o` with
+    /// `theirs` in place of their own (statewall's rule for a ranked rule, without a copy).
+    pub(super) fn overlaps_as(&self, mine: Option<u32>, o: &Cond, theirs: Option<u32>) -> bool {
         fn both<T>(a: &Option<T>, b: &Option<T>, f: impl Fn(&T, &T) -> bool) -> bool {
             match (a, b) {
                 (Some(x), Some(y)) => f(x, y),
@@ -475,11 +481,11 @@ impl Cond {
         // UNTRACKED (they have no connection)
         use crate::core::plan::CtStates;
         let tracked = CtStates::NEW | CtStates::ESTABLISHED | CtStates::RELATED;
-        let dnat_apart = |a: &Cond, b: &Cond| a.dnat && b.states.is_some_and(|s| s & tracked == 0);
-        let states = both(&self.states, &o.states, |a, b| a & b != 0)
-            && !self.conntrack_invalid_only(o)
-            && !dnat_apart(self, o)
-            && !dnat_apart(o, self);
+        let dnat_apart = |a: &Cond, b: Option<u32>| a.dnat && b.is_some_and(|s| s & tracked == 0);
+        let states = both(&mine, &theirs, |a, b| a & b != 0)
+            && !self.conntrack_invalid_only((mine, o, theirs))
+            && !dnat_apart(self, theirs)
+            && !dnat_apart(o, mine);
         let addrs = both(&self.src, &o.src, |a, b| net_overlaps(*a, *b))
             && both(&self.dst, &o.dst, |a, b| net_overlaps(*a, *b))
             && !excluded(&self.src, &o.not_src, |n, p| n.covers(*p))
@@ -548,11 +554,11 @@ impl Cond {
     /// RELATED) that conntrack never gives it: a TCP packet whose flags conntrack refuses
     /// (`tcp_valid_flags` in nf_conntrack_proto_tcp.c: no flags, SYN with FIN or RST, all
     /// flags …) is INVALID, whatever connection it seems to belong to.
-    fn conntrack_invalid_only(&self, o: &Cond) -> bool {
+    fn conntrack_invalid_only(&self, (mine, o, theirs): (Option<u32>, &Cond, Option<u32>)) -> bool {
         const TRACKED: u32 = crate::core::plan::CtStates::NEW
             | crate::core::plan::CtStates::ESTABLISHED
             | crate::core::plan::CtStates::RELATED;
-        let states = match (self.states, o.states) {
+        let states = match (mine, theirs) {
             (Some(a), Some(b)) => a & b,
             (Some(s), None) | (None, Some(s)) => s,
             (None, None) => return false,
