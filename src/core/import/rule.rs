@@ -368,8 +368,13 @@ impl Parser<'_> {
             // how much of the packet goes to the group, and how many at once: what is logged
             "--nflog-range" | "--nflog-size" | "--nflog-threshold" => {}
             other => {
-                let help = super::values::unknown_option_help(other);
-                self.err(sp, format!("unknown option `{other}`"), help);
+                let (of_target, help) = super::values::unknown_option_help(other);
+                let what = if of_target {
+                    format!("`{other}`, an option of a target statewall does not have")
+                } else {
+                    format!("unknown option `{other}`")
+                };
+                self.err(sp, what, help);
                 // and its values
                 let mut i = i + 1;
                 while i < toks.len() && !toks[i].text.starts_with('-') && toks[i].text != "!" {

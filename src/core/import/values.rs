@@ -258,9 +258,10 @@ pub(super) fn is_alias(name: &str) -> bool {
     })
 }
 
-/// Why an option is unknown: iptables' own options with `=` (`--source=10.0.0.1`, one word
-/// to iptables-restore too, which refuses it), or one the importer does not know.
-pub(super) fn unknown_option_help(option: &str) -> &'static str {
+/// Why an option is unknown: an option of a target statewall does not have (true), with
+/// that target; iptables' own options with `=` (`--source=10.0.0.1`, one word to
+/// iptables-restore too, which refuses it), or one the importer does not know.
+pub(super) fn unknown_option_help(option: &str) -> (bool, &'static str) {
     // the options of targets statewall does not keep: the target is the reason
     let target = [
         (
@@ -294,12 +295,12 @@ pub(super) fn unknown_option_help(option: &str) -> &'static str {
         ),
     ];
     if let Some((_, why)) = target.iter().find(|(opts, _)| opts.contains(&option)) {
-        return why;
+        return (true, why);
     }
     if option.starts_with("--") && option.contains('=') {
-        "iptables-restore refuses it too: iptables' own options (`--source`, `--protocol`, `--jump`, …) take their value as the next word, not after `=`"
+        (false, "iptables-restore refuses it too: iptables' own options (`--source`, `--protocol`, `--jump`, …) take their value as the next word, not after `=`")
     } else {
-        "the importer does not know this option; statewall cannot say whether it can express it"
+        (false, "the importer does not know this option; statewall cannot say whether it can express it")
     }
 }
 
