@@ -55,20 +55,10 @@ impl Analyser<'_> {
                 ),
             );
         }
-        let seconds = rec
-            .seconds
-            .as_deref()
-            .and_then(|s| s.parse::<u64>().ok())
-            .filter(|s| (1..=86_400 * 7).contains(s));
-        let hits = rec
-            .hitcount
-            .as_deref()
-            .and_then(|s| s.parse::<u32>().ok())
-            .filter(|h| (2..=255).contains(h));
-        let (Some(seconds), Some(hits)) = (seconds, hits) else {
+        let Some((seconds, hits)) = window(&rec) else {
             return refuse(
                 self,
-                "it needs --seconds (1 to 604800) and --hitcount (2 or more)".into(),
+                "it needs --seconds (1 to 604800) and --hitcount (1 to 255)".into(),
             );
         };
         if (flat[p].verdict == Verdict::Accept) != negated {
@@ -86,6 +76,14 @@ impl Analyser<'_> {
                 Ok(found) => found,
                 Err(why) => return refuse(self, why),
             };
+        // `--hitcount 1` counts the stamp the `--set` just made when it comes first: no
+        // connection would get in (before the `--set` it is one connection per window)
+        if hits == 1 && set_first {
+            return refuse(
+                self,
+                "`--hitcount 1` after its `--set` counts the connection the `--set` has just stamped, so it lets no connection in; before the `--set` it is one connection per window".into(),
+            );
+        }
         // a list filled for the packets of several rules: `recent` counts a source's
         // connections to them all together, and so do their limits, sharing a meter
         let shared = Self::shared_list(flat, sets, &set);
@@ -613,4 +611,20 @@ fn every(secs: u64, n: u32) -> String {
     } else {
         format!("{:.1}", secs as f64 / n as f64)
     }
+}
+
+/// A check's window: its `--seconds` (1 to a week) and `--hitcount` (1 to 255), when it has
+/// both.
+fn window(rec: &Recent) -> Option<(u64, u32)> {
+    let seconds = rec
+        .seconds
+        .as_deref()
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|s| (1..=86_400 * 7).contains(s))?;
+    let hits = rec
+        .hitcount
+        .as_deref()
+        .and_then(|s| s.parse::<u32>().ok())
+        .filter(|h| (1..=255).contains(h))?;
+    Some((seconds, hits))
 }

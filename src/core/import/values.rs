@@ -298,9 +298,15 @@ pub(super) fn unknown_option_help(option: &str) -> (bool, &'static str) {
         return (true, why);
     }
     if option.starts_with("--") && option.contains('=') {
-        (false, "iptables-restore refuses it too: iptables' own options (`--source`, `--protocol`, `--jump`, …) take their value as the next word, not after `=`")
+        (
+            false,
+            "iptables-restore refuses it too: iptables' own options (`--source`, `--protocol`, `--jump`, …) take their value as the next word, not after `=`",
+        )
     } else {
-        (false, "the importer does not know this option; statewall cannot say whether it can express it")
+        (
+            false,
+            "the importer does not know this option; statewall cannot say whether it can express it",
+        )
     }
 }
 
