@@ -1384,18 +1384,22 @@ fn differential_hashlimit_above() {
     assert_eq!(want, [C, C, C, T, C, C, C, C, C, C, R, C], "{want:?}");
 }
 
-/// A `--hitcount 1` check before its `--set` (`ok-recent-hitcount-one.rules`): the same
-/// connections, in order, to iptables-restore of the file and to its import — a source's
-/// first smtp connection gets in, its second within the window is reset, another source
-/// still gets in, and the first source's third try is reset again.
+/// A `--hitcount 1` check before its `--set`, and one of `--seconds` alone
+/// (`ok-recent-hitcount-one.rules`): the same connections, in order, to iptables-restore of
+/// the file and to its import — a source's first connection to each port gets in, its
+/// second within the window is reset, another source still gets in, and the first source's
+/// third try is reset again.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_recent_hitcount_one_before_its_set() {
     let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
-    let steps = [(c, 25), (c, 25), (o, 25), (c, 25)];
-    let (want, _) = replay("d-rh1", "ok-recent-hitcount-one.rules", &[25], &steps);
+    let mut steps = Vec::new();
+    for port in [25, 587] {
+        steps.extend([(c, port), (c, port), (o, port), (c, port)]);
+    }
+    let (want, _) = replay("d-rh1", "ok-recent-hitcount-one.rules", &[25, 587], &steps);
     use Verdict::{Connected as C, Refused as R};
-    assert_eq!(want, [C, R, C, R], "{want:?}");
+    assert_eq!(want, [C, R, C, R, C, R, C, R], "{want:?}");
 }
 
 /// A syn-flood chain (`ok-guard.rules`: `-m limit --limit 2/min --limit-burst 4 -j RETURN`,

@@ -271,6 +271,7 @@ pub(super) fn analyse(
         let mut rules = tables.rules.clone();
         let mut dropped = Notes::default();
         builtin_returns(&mut rules, &tables.policies, &mut dropped);
+        super::recent::throttles(&mut rules);
         rule_checks(
             src,
             fam,
@@ -287,6 +288,7 @@ pub(super) fn analyse(
         ..
     } = tables;
     builtin_returns(&mut rules, &policies, &mut notes);
+    super::recent::throttles(&mut rules);
     other_icmp(fam, &rules, &mut notes);
     let masked_lists = masked_lists(&rules);
     let (clamps, refused) = rule_checks(src, fam, &mut rules, &policies, (&mut diags, &mut notes));

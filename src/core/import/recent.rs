@@ -81,7 +81,7 @@ impl Analyser<'_> {
         if hits == 1 && set_first {
             return refuse(
                 self,
-                "`--hitcount 1` after its `--set` counts the connection the `--set` has just stamped, so it lets no connection in; before the `--set` it is one connection per window".into(),
+                "a check of one connection per window (`--hitcount 1`, or `--seconds` alone) after its `--set` counts the connection the `--set` has just stamped, so it lets no connection in; before the `--set` it is one connection per window".into(),
             );
         }
         // a list filled for the packets of several rules: `recent` counts a source's
@@ -627,4 +627,39 @@ fn window(rec: &Recent) -> Option<(u64, u32)> {
         .and_then(|s| s.parse::<u32>().ok())
         .filter(|h| (1..=255).contains(h))?;
     Some((seconds, hits))
+}
+
+/// The checks without `--hitcount` of a list that only target-less `--set`s fill (an smtp
+/// or ssh throttle: `--update --seconds 10 … -j REJECT`, then `--set`, then the ACCEPT):
+/// `--seconds S` alone matches a source seen once in S seconds, as `--hitcount 1` does
+/// (xt_recent counts the stamps within S up to the hit count), so such a check is read as
+/// `--hitcount 1` and mapped as the brute-force pairs are, not as a trap's check (whose list
+/// a DROP or REJECT fills).
+pub(super) fn throttles(rules: &mut [IptRule]) {
+    use std::collections::HashMap;
+    // per list: whether a target-less `--set` fills it, and whether anything but those and
+    // plain checks touches it
+    let mut lists: HashMap<String, (bool, bool)> = HashMap::new();
+    for r in rules.iter() {
+        let Some(x) = &r.extra.recent else { continue };
+        let e = lists.entry(x.name().to_string()).or_default();
+        match (x.set, x.check) {
+            (true, None) if r.target == Target::RecentSet => e.0 = true,
+            (false, Some(("update" | "rcheck", false)))
+                if matches!(r.target, Target::Drop | Target::Reject(_)) => {}
+            _ => e.1 = true,
+        }
+    }
+    for r in rules.iter_mut() {
+        let Some(x) = &mut r.extra.recent else {
+            continue;
+        };
+        let throttled = lists.get(x.name()) == Some(&(true, false));
+        if !throttled || x.set || x.hitcount.is_some() || x.seconds.is_none() {
+            continue;
+        }
+        let mark = super::trap::list_mark(x.name(), x.seconds.as_deref());
+        r.cond.in_set.retain(|m| *m != mark);
+        x.hitcount = Some("1".to_string());
+    }
 }
