@@ -262,18 +262,10 @@ fn port_lists(facts: &Facts) -> (Vec<u16>, Vec<u16>) {
     let mut udp: Vec<u16> = EXTRA_PORTS.to_vec();
     facts.tcp.iter().for_each(|&p| push_unique(&mut tcp, p));
     facts.udp.iter().for_each(|&p| push_unique(&mut udp, p));
-    let udp_only: Vec<u16> = facts
-        .udp
-        .iter()
-        .filter(|p| !facts.tcp.contains(p))
-        .copied()
-        .collect();
-    let tcp_only: Vec<u16> = facts
-        .tcp
-        .iter()
-        .filter(|p| !facts.udp.contains(p))
-        .copied()
-        .collect();
+    let only = |a: &[u16], b: &[u16]| -> Vec<u16> {
+        a.iter().filter(|p| !b.contains(p)).copied().collect()
+    };
+    let (udp_only, tcp_only) = (only(&facts.udp, &facts.tcp), only(&facts.tcp, &facts.udp));
     udp_only
         .into_iter()
         .take(3)

@@ -57,8 +57,6 @@ impl Checker<'_> {
                 by_name.entry(n.as_str()).or_insert((e.kind, e.hook, s));
             }
         }
-        // the allow names of each section, read once, when a first unknown name asks
-        let mut allows_of: Vec<(Hook, Vec<&str>)> = Vec::new();
         let mut suggested = 0;
         for e in entries.iter().filter(|e| e.kind == Kind::Block) {
             let Some(span) = e.at_span.clone() else {
@@ -123,20 +121,13 @@ impl Checker<'_> {
                     // costs no more than one pass per shown error
                     suggested += 1;
                     let near = if suggested <= SUGGESTED_MAX {
-                        if !allows_of.iter().any(|(h, _)| *h == e.hook) {
-                            let names = entries
-                                .iter()
-                                .filter(|a| a.kind == Kind::Allow && a.hook == e.hook)
-                                .filter_map(|a| a.name.as_ref().map(|(n, _)| n.as_str()))
-                                .chain(["established", "baseline", "allows"])
-                                .collect();
-                            allows_of.push((e.hook, names));
-                        }
-                        let (_, allows) = allows_of
+                        let allows: Vec<&str> = entries
                             .iter()
-                            .find(|(h, _)| *h == e.hook)
-                            .expect("just added");
-                        suggest(name, allows, &aliases)
+                            .filter(|a| a.kind == Kind::Allow && a.hook == e.hook)
+                            .filter_map(|a| a.name.as_ref().map(|(n, _)| n.as_str()))
+                            .chain(["established", "baseline", "allows"])
+                            .collect();
+                        suggest(name, &allows, &aliases)
                     } else {
                         None
                     };

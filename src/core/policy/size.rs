@@ -68,10 +68,10 @@ impl Checker<'_> {
             ("contains", m.contains.len()),
             ("mark", m.mark.len()),
         ];
-        // both families, a rule of TCP and one of UDP ports, and a log or count rule each
-        let mut rules: u128 = 2 * 2 * 2;
+        // the rules of one family, protocol part and verdict: the values multiply
+        let mut variants: u128 = 1;
         for (_, n) in each {
-            rules = rules.saturating_mul(n.max(1) as u128);
+            variants = variants.saturating_mul(n.max(1) as u128);
         }
         let excepts = [
             m.except_from.len(),
@@ -99,14 +99,16 @@ impl Checker<'_> {
             m.except_mark.len(),
         ];
         // the entry's own matches (addresses, ports, states, …) and every exception
-        let per_rule = 8 + excepts.iter().sum::<usize>() as u128;
-        let total = rules.saturating_mul(per_rule);
+        let per_variant = variants.saturating_mul(8 + excepts.iter().sum::<usize>() as u128);
+        // at most: both families, a rule of TCP and one of UDP ports, and a log or count
+        // rule each
+        let total = per_variant.saturating_mul(2 * 2 * 2);
         if total <= ENTRY_MATCHES_MAX {
-            // its part of the policy's: both families, its protocols, its log rule
+            // its part of the policy's: both families, the protocols it has, its log rule
             let icmps = usize::from(icmp > 0 || !m.icmpv6.is_empty());
-            let own = 2 * (shape.l4 + icmps).max(1) as u128 * (1 + u128::from(m.log.is_some()));
+            let parts = 2 * (shape.l4 + icmps).max(1) as u128 * (1 + u128::from(m.log.is_some()));
             let networks = shape.sources + m.to.len() + m.except_from.len() + m.except_to.len();
-            self.policy_size_bounded(total / 8 * own, networks, at);
+            self.policy_size_bounded(per_variant * parts, networks, at);
             return;
         }
         let many: Vec<String> = each
