@@ -1347,6 +1347,48 @@ fn differential_udp_port_names_of_tcp_services() {
     differential("d-udpn", "ok-udp-port-names.rules", None, &[22]);
 }
 
+/// Option names a hand-written file shortens as getopt_long lets it (`--proto udp`, `-p tcp
+/// --dp 22`, `--sta`, `--reject`), `--goto=SSH`, and iptables' other names (`--fragments`,
+/// `-m ttl --ttl`, `--pol`) (`ok-abbreviated-options.rules`): the same verdicts as
+/// iptables-restore of the file, probe for probe.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_abbreviated_options() {
+    differential(
+        "d-abbr",
+        "ok-abbreviated-options.rules",
+        None,
+        &[22, 25, 80, 443, 8080, 8081],
+    );
+}
+
+/// Two `*filter` blocks, the second starting the table anew as iptables-restore does, and
+/// rules with `-c PACKETS BYTES` (`ok-filter-twice-counters.rules`): ports 22 and 443 answer,
+/// the first block's 80 and 8080 do not, in both copies.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_filter_twice_and_set_counters() {
+    differential(
+        "d-f2c",
+        "ok-filter-twice-counters.rules",
+        None,
+        &[22, 80, 443, 8080],
+    );
+}
+
+/// Numbers in hexadecimal and octal, as iptables reads them (`ok-numbers-as-iptables-reads.rules`):
+/// `--dport 022` opens port 18 and leaves 22 closed, `010:012` opens 8 to 10, in both copies.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_numbers_as_iptables_reads_them() {
+    differential(
+        "d-num",
+        "ok-numbers-as-iptables-reads.rules",
+        None,
+        &[8, 9, 10, 12, 18, 22, 80, 8080],
+    );
+}
+
 /// A chain read in the file's own order with an ssh guard and a LOG
 /// (`ok-file-order-extras.rules`): the same verdicts as iptables-restore, probe for probe.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]

@@ -119,8 +119,10 @@ pub(super) fn words(line: &str, base: usize) -> Result<Vec<Tok>, LexError> {
     Ok(out)
 }
 
-/// The long forms of iptables' own options, which iptables-restore reads as a whole word:
-/// `--source=10.0.0.1` is a host name to it, `--jump=ACCEPT` a chain (refused either way).
+/// The long forms of iptables' own options that iptables-restore reads as a whole word
+/// (`argv[optind - 1]`, not getopt's value): `--source=10.0.0.1` is a host name to it,
+/// `--jump=ACCEPT` a chain, `--proto=tcp` (an abbreviation, getopt's too) a protocol name,
+/// each refused. `--goto=CHAIN` and the modules' options take their value after `=`.
 const OWN_LONG_OPTIONS: &[&str] = &[
     "source",
     "src",
@@ -130,8 +132,7 @@ const OWN_LONG_OPTIONS: &[&str] = &[
     "in-interface",
     "out-interface",
     "jump",
-    "goto",
-    "fragment",
+    "fragments",
 ];
 
 /// Where the `=` of `--name=value` is, when `text` is a long option of a match or target
@@ -141,7 +142,7 @@ fn long_option_value(text: &str, first_quote: Option<usize>) -> Option<usize> {
     let name = text[..eq].strip_prefix("--")?;
     let plain = !name.is_empty()
         && name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
-        && !OWN_LONG_OPTIONS.contains(&name)
+        && !OWN_LONG_OPTIONS.iter().any(|o| o.starts_with(name))
         && first_quote.is_none_or(|q| q > eq);
     plain.then_some(eq)
 }

@@ -143,8 +143,11 @@ impl<'s> Parser<'s> {
         }
         let lead = line.len() - line.trim_start().len();
         if let Some(name) = trimmed.strip_prefix('*') {
-            if name == "filter" && t.filter.is_none() {
-                t.filter = Some(lspan.clone());
+            if name == "filter" {
+                match &t.filter {
+                    None => t.filter = Some(lspan.clone()),
+                    Some(first) => self.filter_again(t, first.start, &lspan),
+                }
             }
             self.table_start(table, name, lspan);
             return;
@@ -192,6 +195,29 @@ impl<'s> Parser<'s> {
             return;
         }
         self.command(t, tname, toks, line, base);
+    }
+
+    /// A second `*filter` (at `lspan`; the first at byte `first`): iptables-restore starts
+    /// the table anew at each, so what the lines before it made is gone. iptables-nft
+    /// deletes the table (its built-in chains come back with an ACCEPT policy unless the
+    /// block says another); iptables-legacy flushes it and keeps the policies, so the note
+    /// says which reading this is.
+    fn filter_again(&mut self, t: &mut Tables, first: usize, lspan: &Range<usize>) {
+        let (l0, l) = (
+            loc_of(self.src, first).line,
+            loc_of(self.src, lspan.start).line,
+        );
+        if !t.rules.is_empty() || !t.policies.is_empty() || !t.chains.is_empty() {
+            self.notes.push(format!("line {l}: a second `*filter` starts the table anew, as iptables-restore does: the chains, rules and policies of the `*filter` at line {l0} are gone, and a built-in chain the new block gives no policy accepts (iptables-nft's reading; iptables-legacy's would keep the earlier policies)"));
+        }
+        t.policies.clear();
+        t.user_chains.clear();
+        t.chains.clear();
+        t.rules.clear();
+        t.order.clear();
+        t.placed = 0;
+        t.counts.clear();
+        t.full = false;
     }
 
     /// `*name`: a table starts (the one before must have been committed).
@@ -279,6 +305,11 @@ impl<'s> Parser<'s> {
         }) {
             toks.remove(0);
         }
+        // option names as getopt reads them (abbreviations written out), numbers in decimal
+        if let Err(u) = super::getopt::spell_out(&mut toks, self.fam) {
+            self.err(toks[u.at].span.clone(), u.what, u.why);
+            return;
+        }
         // `-4`/`-6` (anywhere in the line): iptables-restore silently skips a rule of the
         // other family, as ip6tables-restore does, so that one file can serve both
         let other = match self.fam {
@@ -324,7 +355,7 @@ impl<'s> Parser<'s> {
         let mut from = 2;
         let mut insert = insert;
         let count = t.counts.get(&chain.text).copied().unwrap_or(0);
-        if insert && let Some(n) = toks.get(2).and_then(|w| w.text.parse::<u64>().ok()) {
+        if insert && let Some(n) = toks.get(2).and_then(|w| super::cnum::c_number(&w.text)) {
             from = 3;
             // one past the chain's rules is where `-A` puts it: numbered inserts in order
             // (`-I C 1`, `-I C 2`, …) build a chain top to bottom

@@ -318,6 +318,17 @@ impl Parser<'_> {
                 return Some(self.module(d, &v, toks, i));
             }
             "--comment" => d.comment = Some(self.value(toks, i)?.text),
+            // the rule's packet and byte counters at load (`-c 10 600`, as `[10:600]`
+            // before it): nothing a packet meets
+            "-c" | "--set-counters" => {
+                let counts = &toks[(i + 1).min(toks.len())..(i + 3).min(toks.len())];
+                if counts.len() < 2 || counts.iter().any(|c| c.text.parse::<u64>().is_err()) {
+                    let end = counts.last().map_or(sp.end, |c| c.span.end);
+                    self.err(sp.start..end, format!("`{}` without a packet and a byte count", t.text), "iptables-restore refuses it too: write `-c PACKETS BYTES` (both numbers), or leave the counters out");
+                    return None;
+                }
+                return Some(i + 3);
+            }
             "-j" | "--jump" | "-g" | "--goto" => {
                 let v = self.value(toks, i)?;
                 d.goto = matches!(t.text.as_str(), "-g" | "--goto").then_some(sp.start..v.span.end);
