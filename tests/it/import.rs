@@ -1389,6 +1389,19 @@ fn differential_numbers_as_iptables_reads_them() {
     );
 }
 
+/// A `* filter` line and ports given after `-m tcp` but before `-p tcp`
+/// (`ok-restore-lines-as-written.rules`): the same verdicts as iptables-restore of the file.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_restore_lines_as_written() {
+    differential(
+        "d-rlw",
+        "ok-restore-lines-as-written.rules",
+        None,
+        &[22, 80, 443],
+    );
+}
+
 /// A chain read in the file's own order with an ssh guard and a LOG
 /// (`ok-file-order-extras.rules`): the same verdicts as iptables-restore, probe for probe.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]

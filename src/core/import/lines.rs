@@ -142,7 +142,9 @@ impl<'s> Parser<'s> {
             return;
         }
         let lead = line.len() - line.trim_start().len();
-        if let Some(name) = trimmed.strip_prefix('*') {
+        if let Some(rest) = trimmed.strip_prefix('*') {
+            // the first word, as iptables-restore's strtok takes it (`* filter` is filter)
+            let name = rest.split_whitespace().next().unwrap_or("");
             if name == "filter" {
                 match &t.filter {
                     None => t.filter = Some(lspan.clone()),

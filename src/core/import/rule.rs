@@ -119,7 +119,36 @@ pub(super) struct Draft {
     pub(super) repeated: Vec<&'static str>,
     /// each `-m string` and its options (`contains.rs`)
     strings: Vec<super::contains::StringOpts>,
+    /// the match modules of one protocol (`-m udp`, `-m tcpmss`): that protocol, the
+    /// module, and where it is named
+    of_proto: Vec<(u8, &'static str, Range<usize>)>,
 }
+
+impl Draft {
+    /// The rule's protocol as its ports and flags are read: `-p`, or before it the
+    /// protocol of a `-m tcp`/`-m udp` already given (iptables reads `-m tcp --dport 22 -p
+    /// tcp` so; the end of the rule checks that `-p` says the same).
+    fn l4(&self) -> Option<u8> {
+        self.cond.proto.or_else(|| {
+            self.of_proto
+                .iter()
+                .map(|&(p, name, _)| (p, name))
+                .find(|&(_, name)| matches!(name, "tcp" | "udp"))
+                .map(|(p, _)| p)
+        })
+    }
+}
+
+/// The match modules the kernel takes for one protocol only ("only valid for protocol N"):
+/// `-p tcp -m udp` and `-m tcp` without `-p` are refused when the rule is added.
+const OF_PROTO: &[(&str, u8, &str)] = &[
+    ("tcp", 6, "tcp"),
+    ("udp", 17, "udp"),
+    ("icmp", 1, "icmp"),
+    ("icmp6", 58, "ipv6-icmp"),
+    ("icmpv6", 58, "ipv6-icmp"),
+    ("tcpmss", 6, "tcp"),
+];
 
 /// The most ports one rule lists: iptables' multiport match takes 15 (a range counts as two).
 const MULTIPORT_MAX: usize = 15;
@@ -135,7 +164,7 @@ fn udp_match_option(d: &Draft, toks: &[Tok], i: usize) -> bool {
     let multiport = toks[..i]
         .windows(2)
         .any(|w| matches!(w[0].text.as_str(), "-m" | "--match") && w[1].text == "multiport");
-    d.cond.proto == Some(17) && singular && !multiport
+    d.l4() == Some(17) && singular && !multiport
 }
 
 impl Parser<'_> {
@@ -207,6 +236,16 @@ impl Parser<'_> {
         self.recent_fits(&d.extra, &target, &span);
         self.strings_into(&mut d.cond, std::mem::take(&mut d.strings));
         self.orig_alone(&d);
+        for (p, name, at) in std::mem::take(&mut d.of_proto) {
+            if d.cond.proto != Some(p) {
+                let proto = OF_PROTO.iter().find(|o| o.1 == p).map_or("", |o| o.2);
+                let what = match d.cond.proto {
+                    None => format!("`-m {name}` without `-p {proto}`"),
+                    Some(_) => format!("`-m {name}` in a rule of another protocol than {proto}"),
+                };
+                self.err(at, what, format!("iptables-restore refuses it too: the {name} match reads packets of protocol {proto} only, and the kernel takes it only in a rule of that protocol; add `-p {proto}`, or leave `-m {name}` out"));
+            }
+        }
         if d.syn && d.cond.proto != Some(6) {
             self.err(span.clone(), "`--syn` without `-p tcp`", "add -p tcp");
         }
@@ -739,6 +778,9 @@ impl Parser<'_> {
     /// `-m MODULE` at `toks[i]`: where the next option starts (skipping unmapped ones' options).
     fn module(&mut self, d: &mut Draft, v: &Tok, toks: &[Tok], i: usize) -> usize {
         let other = v.text.as_str();
+        if let Some(&(name, p, _)) = OF_PROTO.iter().find(|(n, _, _)| *n == other) {
+            d.of_proto.push((p, name, v.span.clone()));
+        }
         if other == "recent" {
             return self.recent(&mut d.extra, toks, i + 2);
         }
@@ -856,8 +898,8 @@ impl Parser<'_> {
     fn ports(&mut self, d: &Draft, t: &Tok, v: &Tok, any_name: bool) -> Vec<PortRange> {
         // iptables takes `--ctorigdstport` alone: the port of a connection of any protocol
         // (`published_any`)
-        let alone = t.text == "--ctorigdstport" && d.cond.proto.is_none();
-        if !matches!(d.cond.proto, Some(6 | 17)) && !alone {
+        let alone = t.text == "--ctorigdstport" && d.l4().is_none();
+        if !matches!(d.l4(), Some(6 | 17)) && !alone {
             let what = format!("`{}` without `-p tcp` or `-p udp`", t.text);
             self.err(t.span.clone(), what, PORTS_NEED_PROTO);
         }
@@ -873,7 +915,7 @@ impl Parser<'_> {
                 );
                 break;
             }
-            let names = if any_name { None } else { d.cond.proto };
+            let names = if any_name { None } else { d.l4() };
             match parse_range(part, names, self.services) {
                 Some(r) => list.push(r),
                 None => self.err(
@@ -923,7 +965,7 @@ impl Parser<'_> {
                 "flags are SYN, ACK, FIN, RST, URG, PSH, ALL or NONE, separated by commas",
             ),
         }
-        if d.cond.proto != Some(6) {
+        if d.l4() != Some(6) {
             self.err(
                 toks[i].span.clone(),
                 "`--tcp-flags` without `-p tcp`",

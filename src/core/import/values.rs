@@ -286,6 +286,10 @@ pub(super) fn unknown_option_help(option: &str) -> (bool, &'static str) {
             "an option of `-j MARK` or `-j CONNMARK`, which sets a mark other rules or routing read: statewall matches marks (`mark`) but sets none",
         ),
         (
+            &["--sack-perm", "--timestamp", "--wscale", "--ecn"],
+            "an option of `-j SYNPROXY`, which answers a connection's SYN itself (with a syncookie) before the server sees it: statewall accepts, drops or rejects packets and proxies no handshake",
+        ),
+        (
             &["--add-set", "--del-set"],
             "an option of `-j SET`, which fills an ipset: statewall fills its own live sets (`add_to_set`), not ipsets",
         ),
