@@ -31,6 +31,7 @@ mod reject_kinds;
 mod reports;
 mod rollout;
 mod sets;
+mod spellings;
 mod states;
 mod support;
 mod tidy;

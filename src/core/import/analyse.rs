@@ -645,6 +645,14 @@ fn builtin_returns(
             _ => (Target::Accept, "ACCEPT"),
         };
         r.target = target;
+        // a goto's way back (`lines.rs`): what its chain leaves undecided
+        if r.goto.is_some() {
+            notes.push(format!(
+                "line {}: what the goto's chain leaves undecided gets the built-in {} chain's policy, {policy}, as iptables gives it (a goto never returns to the rules after it)",
+                r.line, r.chain
+            ));
+            continue;
+        }
         notes.push(format!(
             "line {}: a RETURN in the built-in {} chain gives its packets the chain policy, {policy}, as its end does: read as `-j {policy}`",
             r.line, r.chain

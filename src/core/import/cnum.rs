@@ -78,6 +78,8 @@ fn kind(from: Option<&str>, option: &str) -> Option<Kind> {
         | "--hl-eq"
         | "--hl-lt"
         | "--hl-gt"
+        | "--ttl"
+        | "--hl"
         | "--set-mss"
         | "--nflog-group"
         | "--nflog-range"
@@ -92,8 +94,7 @@ fn kind(from: Option<&str>, option: &str) -> Option<Kind> {
         | "--uid-owner"
         | "--gid-owner" => Number,
         "--dport" | "--sport" | "--destination-port" | "--source-port" | "--length" | "--mss"
-        | "--rt-segsleft" | "--ctexpire" | "--ctorigsrcport" | "--ctorigdstport"
-        | "--ctreplsrcport" | "--ctrepldstport" => Range,
+        | "--rt-segsleft" | "--ctexpire" => Range,
         "--dports" | "--sports" | "--ports" | "--destination-ports" | "--source-ports" => List,
         "-p" | "--protocol" | "--ctproto" => Protocol,
         "--icmp-type" | "--icmpv6-type" => Icmp,

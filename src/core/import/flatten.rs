@@ -428,9 +428,16 @@ impl Analyser<'_> {
             .collect();
         self.cut.extend(cut.iter().map(|&(k, _)| flat[k].rule));
         self.kept.extend(kept.iter().copied());
+        // nor a line another rule of which stays (a goto's jump, when the RETURN after it
+        // is never reached; the other half of `--ports`)
+        let kept_lines: HashSet<u32> = (0..flat.len())
+            .filter(|&k| !gone[k])
+            .flat_map(|k| std::iter::once(&flat[k].rule).chain(&flat[k].via))
+            .map(|&i| rules[i].line)
+            .collect();
         for &(k, j) in &cut {
             let (r, by) = (&rules[flat[k].rule], &rules[flat[j].rule]);
-            if !said.contains(&r.line) && !kept.contains(&flat[k].rule) {
+            if !said.contains(&r.line) && !kept_lines.contains(&r.line) {
                 said.push(r.line);
                 let verb = match flat[j].verdict {
                     Verdict::Accept => "accepts",

@@ -468,14 +468,15 @@ pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<(), Unread> {
     let mut i = 0;
     while i < toks.len() {
         let text = toks[i].text.as_str();
-        // the value words an option takes, and what it is (its short name, or its module's
-        // option)
-        let (values, short, from): (usize, Option<u8>, Option<&str>) =
+        // the value words an option takes, what it is (its short name, or its module's
+        // option), and the option getopt takes it for (`--dport` after `-m multiport` is
+        // multiport's `--dports`)
+        let (values, short, from, read): (usize, Option<u8>, Option<&str>, String) =
             if let Some(name) = text.strip_prefix("--") {
                 if name.is_empty() {
                     return Ok(());
                 }
-                let (o, own, from) = match (ctx.resolve(name), known(name)) {
+                let (o, own, from, read) = match (ctx.resolve(name), known(name)) {
                     (Found::One(m, k), as_written) => {
                         let o = table(m)[k];
                         // the importer reads the names of its tables as written
@@ -485,10 +486,11 @@ pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<(), Unread> {
                         };
                         let read = READ_AS.iter().find(|(a, _)| *a == full).map(|(_, b)| *b);
                         toks[i].text = read.map_or(full, str::to_string);
-                        (o, m.is_none(), Some(m.map_or("", |m| MODULES[m].0)))
+                        let module = m.map_or("", |m| MODULES[m].0);
+                        (o, m.is_none(), Some(module), format!("--{}", o.0))
                     }
                     // and those getopt would not take here (`--ctstate` without `-m conntrack`)
-                    (_, Some(o)) => (o, false, None),
+                    (_, Some(o)) => (o, false, None, text.to_string()),
                     (Found::Ambiguous(could_be), None) => {
                         return Err(Unread::ambiguous(i, text, &could_be));
                     }
@@ -496,11 +498,11 @@ pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<(), Unread> {
                 };
                 // tcp's flags and iptables' counters read the word after their value too
                 let extra = usize::from(matches!(o.0, "tcp-flags" | "set-counters"));
-                (usize::from(o.2) + extra, own.then_some(o.1), from)
+                (usize::from(o.2) + extra, own.then_some(o.1), from, read)
             } else if text.len() == 2 && text.starts_with('-') && text != "--" {
                 let c = text.as_bytes()[1];
                 match SHORT.iter().find(|(s, _)| *s == c) {
-                    Some(&(_, n)) => (n, Some(c), Some("")),
+                    Some(&(_, n)) => (n, Some(c), Some(""), text.to_string()),
                     None => return Ok(()),
                 }
             } else {
@@ -514,7 +516,7 @@ pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<(), Unread> {
             && let Some(v) = toks.get(i + 1)
         {
             let option = toks[i].text.as_str();
-            match super::cnum::decimal(from, option, &v.text, fam) {
+            match super::cnum::decimal(from, &read, &v.text, fam) {
                 Ok(Some(d)) => toks[i + 1].text = d,
                 Ok(None) => {}
                 Err(why) => {
@@ -642,6 +644,21 @@ mod tests {
         assert_eq!(
             v4("-A INPUT -p tcp --tcp-f SYN,ACK SYN --dp 22"),
             "-A INPUT -p tcp --tcp-flags SYN,ACK SYN --dport 22"
+        );
+        // numbers as the option getopt takes: after `-m multiport`, `--dport` is its
+        // `--dports` (base 0), `-p udp`'s own `--dport` reads decimal (found by the spelling
+        // test over the corpus)
+        assert_eq!(
+            v4("-A INPUT -p tcp -m multiport --dport 026 -j ACCEPT"),
+            "-A INPUT -p tcp -m multiport --dport 22 -j ACCEPT"
+        );
+        assert_eq!(
+            v4("-A INPUT -p udp --dport 026"),
+            "-A INPUT -p udp --dport 026"
+        );
+        assert_eq!(
+            v4("-A INPUT -p tcp --dport 026"),
+            "-A INPUT -p tcp --dport 22"
         );
         // IPv6's own modules
         assert_eq!(
