@@ -1,4 +1,4 @@
-//! Tidy: the architecture invariants that a reading of the source can check (ARCHITECTURE.md
+//! Tidy: the architecture invariants that a reading of the source can check (docs/ARCHITECTURE.md
 //! names each). Pure: reads `src/`, needs no root.
 //!
 //! - layers point one way: core ← codec ← system ← cli (a layer names only itself and the
