@@ -511,6 +511,11 @@ pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<(), Unread> {
                 i += 1;
                 continue;
             };
+        // iptables-restore skips the rest of a rule of the other family where it says so
+        // (the line is left out after this pass), and reads nothing past it
+        if matches!((short, fam), (Some(b'6'), Fam::V4) | (Some(b'4'), Fam::V6)) {
+            return Ok(());
+        }
         // its value's numbers in decimal, as iptables reads them
         if values > 0
             && let Some(v) = toks.get(i + 1)
@@ -660,6 +665,12 @@ mod tests {
             v4("-A INPUT -p tcp --dport 026"),
             "-A INPUT -p tcp --dport 22"
         );
+        // a rule of the other family is read only up to where it says so (then skipped)
+        assert_eq!(
+            v4("-A INPUT -6 --in lo --dport 08"),
+            "-A INPUT -6 --in lo --dport 08"
+        );
+        assert!(spelled("-A INPUT --in lo -6", Fam::V4).is_err());
         // IPv6's own modules
         assert_eq!(
             spelled("-A INPUT -p ipv6-icmp --icmpv6 1 -m hl --hl 255", Fam::V6).unwrap(),

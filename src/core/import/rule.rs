@@ -130,11 +130,8 @@ impl Draft {
     /// tcp` so; the end of the rule checks that `-p` says the same).
     fn l4(&self) -> Option<u8> {
         self.cond.proto.or_else(|| {
-            self.of_proto
-                .iter()
-                .map(|&(p, name, _)| (p, name))
-                .find(|&(_, name)| matches!(name, "tcp" | "udp"))
-                .map(|(p, _)| p)
+            let ports = self.of_proto.iter().find(|m| matches!(m.1, "tcp" | "udp"));
+            ports.map(|m| m.0)
         })
     }
 }
