@@ -16,10 +16,11 @@
 //!   (iptables' "implicit protocol match"), and then tries that option again: `-p tcp --dp
 //!   22` is `--dport`, and after it `--dest` is ambiguous.
 //!
-//! Names the importer reads as written (`--dport` after `-m multiport`, whose `--dports`
-//! getopt would take it for, reads the same) are left as they are; the few aliases it does
-//! not read are written as the name it does (`--ttl` → `--ttl-eq`, `--fragments` →
-//! `--fragment`).
+//! Each name is written as the option getopt takes it for (`--dport` after `-m multiport`
+//! is multiport's `--dports`, so that the readers after this need not ask which module
+//! reads it); the few aliases the importer does not read are written as the name it does
+//! (`--ttl` → `--ttl-eq`, `--fragments` → `--fragment`). A name getopt would not take where
+//! it stands but the importer reads (`--ctstate` without `-m conntrack`) stays as written.
 
 use super::Fam;
 use super::lex::Tok;
@@ -477,17 +478,15 @@ pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<(), Unread> {
                     return Ok(());
                 }
                 let (o, own, from, read) = match (ctx.resolve(name), known(name)) {
-                    (Found::One(m, k), as_written) => {
+                    (Found::One(m, k), _) => {
                         let o = table(m)[k];
-                        // the importer reads the names of its tables as written
-                        let full = match as_written {
-                            Some(_) => text.to_string(),
-                            None => format!("--{}", o.0),
-                        };
+                        // the option getopt takes, by its full name (`--dport` after `-m
+                        // multiport` is its `--dports`)
+                        let full = format!("--{}", o.0);
                         let read = READ_AS.iter().find(|(a, _)| *a == full).map(|(_, b)| *b);
-                        toks[i].text = read.map_or(full, str::to_string);
+                        toks[i].text = read.map_or_else(|| full.clone(), str::to_string);
                         let module = m.map_or("", |m| MODULES[m].0);
-                        (o, m.is_none(), Some(module), format!("--{}", o.0))
+                        (o, m.is_none(), Some(module), full)
                     }
                     // and those getopt would not take here (`--ctstate` without `-m conntrack`)
                     (_, Some(o)) => (o, false, None, text.to_string()),
@@ -655,7 +654,7 @@ mod tests {
         // test over the corpus)
         assert_eq!(
             v4("-A INPUT -p tcp -m multiport --dport 026 -j ACCEPT"),
-            "-A INPUT -p tcp -m multiport --dport 22 -j ACCEPT"
+            "-A INPUT -p tcp -m multiport --dports 22 -j ACCEPT"
         );
         assert_eq!(
             v4("-A INPUT -p udp --dport 026"),
@@ -711,8 +710,12 @@ mod tests {
 
     #[test]
     fn names_the_importer_reads_stay_as_written() {
+        // but as the option getopt takes them for
+        assert_eq!(
+            v4("-A INPUT -p tcp -m multiport --dport 1,2 -m tcp --dport 3"),
+            "-A INPUT -p tcp -m multiport --dports 1,2 -m tcp --dport 3"
+        );
         for line in [
-            "-A INPUT -p tcp -m multiport --dport 1,2 -j ACCEPT",
             "-A INPUT -p tcp --source-port 1 --destination-port 2 -j ACCEPT",
             "-A INPUT -m state --ctstate NEW -j ACCEPT",
             "-A INPUT -p tcp -m hashlimit --hashlimit 5/s --hashlimit-name x -j ACCEPT",

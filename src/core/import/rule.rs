@@ -150,18 +150,15 @@ const OF_PROTO: &[(&str, u8, &str)] = &[
 /// The most ports one rule lists: iptables' multiport match takes 15 (a range counts as two).
 const MULTIPORT_MAX: usize = 15;
 
-/// Whether the port option at `toks[i]` is the udp match's: `--dport`, `--sport` or their long
-/// names after `-p udp`, with no `-m multiport` before it (whose `--dports` getopt would
-/// take them for: iptables then reads the names as the multiport match does).
-fn udp_match_option(d: &Draft, toks: &[Tok], i: usize) -> bool {
+/// Whether the port option `t` is the udp match's: `--dport`, `--sport` or their long names
+/// after `-p udp` (the getopt pass has written multiport's, which getopt takes a `--dport`
+/// after `-m multiport` for, as `--dports`: iptables reads those names as multiport does).
+fn udp_match_option(d: &Draft, t: &Tok) -> bool {
     let singular = matches!(
-        toks[i].text.as_str(),
+        t.text.as_str(),
         "--dport" | "--destination-port" | "--sport" | "--source-port"
     );
-    let multiport = toks[..i]
-        .windows(2)
-        .any(|w| matches!(w[0].text.as_str(), "-m" | "--match") && w[1].text == "multiport");
-    d.l4() == Some(17) && singular && !multiport
+    d.l4() == Some(17) && singular
 }
 
 impl Parser<'_> {
@@ -604,7 +601,7 @@ impl Parser<'_> {
                 let Some(v) = self.value(toks, i) else {
                     return Some(None);
                 };
-                let ports = self.ports(d, t, &v, udp_match_option(d, toks, i));
+                let ports = self.ports(d, t, &v, udp_match_option(d, t));
                 let c = &mut d.cond;
                 let (yes, not) = if t.text.starts_with("--d") {
                     (&mut c.ports, &mut c.not_ports)

@@ -5,8 +5,12 @@ use super::*;
 use crate::core::model::PortRange;
 use std::net::Ipv4Addr;
 
+/// A rule's words read as a line's are: through the getopt pass first (`lines.rs`).
 fn read(line: &str, fam: Fam) -> (Option<IptRule>, Vec<String>) {
-    let toks = crate::core::import::lex::words(line, 0).unwrap();
+    let mut toks = crate::core::import::lex::words(line, 0).unwrap();
+    if let Err(u) = crate::core::import::getopt::spell_out(&mut toks, fam) {
+        return (None, vec![u.what]);
+    }
     let db = crate::core::services::NameDb::builtin();
     let mut p = Parser::new(line, fam, &db);
     let r = p.rule(&toks, "INPUT".into(), 0..line.len(), line.into(), 1);
