@@ -2880,3 +2880,57 @@ fn chains_nest_as_deep_as_iptables_restore_loads_them() {
         }
     }
 }
+
+/// iptables-restore refuses a rule whose matches or target libxtables (or the kernel) finds
+/// wrong: a mandatory option missing, an option twice in one module, two that exclude each
+/// other, a `!` an option does not take, `-o` in INPUT, a log level or a rate it cannot
+/// read. The importer refuses the same rules, at their line, and loads the forms next to
+/// them that iptables-restore loads (`tests/data/import/xtables-checks.txt`); it used to
+/// give `-m state` without `--state` (and the rest) a meaning. Likewise `--state DNAT` and
+/// a chain used on a line before the one that makes it (`restore-refuses.txt`).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn the_importer_refuses_what_iptables_restore_refuses() {
+    let ns = Netns::new("imp-xtcheck");
+    let mut cases = fs::read_to_string(data_dir().join("xtables-checks.txt")).unwrap();
+    cases += &fs::read_to_string(data_dir().join("restore-refuses.txt")).unwrap();
+    let mut checked = 0;
+    for line in cases
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (want, rule) = line
+            .split_once(": ")
+            .expect("`refuse: RULE` or `load: RULE`");
+        let rule = rule.replace("\\n", "\n");
+        // the rule on line 7; a rule of the user chain is reached from INPUT
+        let text = format!(
+            "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:USR - [0:0]\n\
+             -A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT\n{rule}\n-A INPUT -j USR\nCOMMIT\n"
+        );
+        let file = std::env::temp_dir().join(format!("statewall-{}-{checked}.rules", ns.name()));
+        fs::write(&file, &text).unwrap();
+        let path = file.to_str().unwrap();
+        let theirs = ns.exec(["iptables-nft-restore", path]);
+        let ours = statewall(&ns, ["import", "--mirror-ipv6", path]);
+        let _ = fs::remove_file(&file);
+        match want {
+            "refuse" => {
+                assert!(!theirs.success(), "iptables-restore loads {rule}");
+                ours.assert_code(1);
+                assert!(
+                    ours.stderr.contains(&format!("{path}:7:"))
+                        && ours.stderr.contains("iptables-restore refuses it too"),
+                    "{rule}: {ours}"
+                );
+            }
+            "load" => {
+                theirs.assert_ok();
+                ours.assert_ok();
+            }
+            other => panic!("{other}: refuse or load"),
+        }
+        checked += 1;
+    }
+    assert!(checked >= 70, "{checked} cases");
+}

@@ -23,6 +23,15 @@ impl Parser<'_> {
         neg: Option<Range<usize>>,
     ) -> bool {
         let bits = self.states(v);
+        if bits & DNAT_STATUS != 0 && t.text == "--state" {
+            // the state match knows the five states only; DNAT is conntrack's
+            self.err(
+                v.span.clone(),
+                "connection state `DNAT` in `-m state --state`",
+                "iptables-restore refuses it too (\"Bad state \"DNAT\"\"): a DNAT'ed connection is `-m conntrack --ctstate DNAT`",
+            );
+            return false;
+        }
         if bits & DNAT_STATUS != 0 {
             if bits != DNAT_STATUS && neg.is_none() {
                 cond.states = Some(bits & !DNAT_STATUS);

@@ -27,7 +27,7 @@ use super::lex::Tok;
 
 /// One long option: its name, which option it is (names of one option share the number:
 /// `sport` and `source-port`), and whether it takes the next word as its value.
-type Long = (&'static str, u8, bool);
+pub(super) type Long = (&'static str, u8, bool);
 
 /// iptables' own long options (`original_opts`), by the short option each is.
 const OWN: &[Long] = &[
@@ -111,7 +111,7 @@ const SHORT: &[(u8, usize)] = &[
 ];
 
 /// The options of the match modules and targets (upper case) the importer reads, by name.
-const MODULES: &[(&str, &[Long])] = &[
+pub(super) const MODULES: &[(&str, &[Long])] = &[
     (
         "tcp",
         &[
@@ -336,7 +336,7 @@ impl Unread {
 /// The module (index into [`MODULES`]) a name loads in family `fam`: `-m icmpv6`, `-p
 /// ipv6-icmp` and `-p 58` load ip6tables' icmp6; iptables' icmp and ttl are IPv4's, hl and
 /// rt IPv6's.
-fn module(name: &str, fam: Fam) -> Option<usize> {
+pub(super) fn module(name: &str, fam: Fam) -> Option<usize> {
     let name = match name {
         "icmpv6" | "ipv6-icmp" => "icmp6",
         n => n,
@@ -353,7 +353,7 @@ fn module(name: &str, fam: Fam) -> Option<usize> {
 }
 
 /// The match a protocol loads (`-p TCP`, `-p 6`: tcp), as iptables' `find_proto` finds it.
-fn protocol_module(proto: &str, fam: Fam) -> Option<usize> {
+pub(super) fn protocol_module(proto: &str, fam: Fam) -> Option<usize> {
     let p = proto.to_ascii_lowercase();
     let name = match p.parse::<u8>() {
         Ok(6) => "tcp",

@@ -40,6 +40,9 @@ pub(super) struct Tables {
     /// DROP policies of the other tables' built-in chains: (table, chain, span of the
     /// policy word), judged once the filter table is known (`analyse.rs`)
     pub(super) other_drops: Vec<(String, String, Range<usize>)>,
+    /// user chains named before the line that makes them (a rule of one, or a jump or
+    /// goto to one): (chain, where, a jump), judged at COMMIT (`declared_late`)
+    early: Vec<(String, Range<usize>, bool)>,
 }
 
 /// The built-in chains of the filter table.
@@ -163,6 +166,9 @@ impl<'s> Parser<'s> {
             return;
         }
         if trimmed == "COMMIT" {
+            if table.as_ref().is_some_and(|(n, _)| n == "filter") {
+                self.declared_late(t);
+            }
             *table = None;
             return;
         }
@@ -220,6 +226,25 @@ impl<'s> Parser<'s> {
         t.placed = 0;
         t.counts.clear();
         t.full = false;
+        t.early.clear();
+    }
+
+    /// A rule of a user chain, or a jump or goto to one, on a line before the chain's
+    /// `:CHAIN` (or `-N`) line: iptables-restore refuses it ("Chain 'fz' does not exist",
+    /// "No chain/target/match by that name"), as the chain does not exist yet where the line
+    /// stands. A chain never made is `analyse.rs`'s to say.
+    fn declared_late(&mut self, t: &mut Tables) {
+        for (chain, span, jump) in std::mem::take(&mut t.early) {
+            if !t.chains.contains(&chain) {
+                continue;
+            }
+            let what = if jump {
+                format!("a jump to chain {chain} before the line that makes it")
+            } else {
+                format!("a rule in chain {chain} before the line that makes it")
+            };
+            self.err(span, what, format!("iptables-restore refuses it too (the chain does not exist yet on this line): move the `:{chain} - [0:0]` line (or `-N {chain}`) above its first use, as iptables-save writes it"));
+        }
     }
 
     /// `*name`: a table starts (the one before must have been committed).
@@ -308,7 +333,9 @@ impl<'s> Parser<'s> {
             toks.remove(0);
         }
         // option names as getopt reads them (abbreviations written out), numbers in decimal
-        if let Err(u) = super::getopt::spell_out(&mut toks, self.fam) {
+        if let Err(u) = super::getopt::spell_out(&mut toks, self.fam)
+            .and_then(|()| super::xtcheck::checked(&toks, self.fam))
+        {
             self.err(toks[u.at].span.clone(), u.what, u.why);
             return;
         }
@@ -410,6 +437,21 @@ impl<'s> Parser<'s> {
                 );
             }
             return;
+        }
+        if !builtin(tname, &chain.text) && !t.chains.contains(&chain.text) {
+            t.early
+                .push((chain.text.clone(), chain.span.clone(), false));
+        }
+        for r in &parts {
+            if let super::rule::Target::Jump(c) = &r.target
+                && !t.chains.contains(c)
+                && !t
+                    .early
+                    .iter()
+                    .any(|(e, s, _)| e == c && *s == r.target_span)
+            {
+                t.early.push((c.clone(), r.target_span.clone(), true));
+            }
         }
         if !parts.is_empty() {
             if insert {

@@ -56,6 +56,7 @@ mod rule;
 mod text;
 mod trap;
 mod values;
+mod xtcheck;
 
 use std::ops::Range;
 

@@ -8,7 +8,9 @@ use std::net::Ipv4Addr;
 /// A rule's words read as a line's are: through the getopt pass first (`lines.rs`).
 fn read(line: &str, fam: Fam) -> (Option<IptRule>, Vec<String>) {
     let mut toks = crate::core::import::lex::words(line, 0).unwrap();
-    if let Err(u) = crate::core::import::getopt::spell_out(&mut toks, fam) {
+    if let Err(u) = crate::core::import::getopt::spell_out(&mut toks, fam)
+        .and_then(|()| crate::core::import::xtcheck::checked(&toks, fam))
+    {
         return (None, vec![u.what]);
     }
     let db = crate::core::services::NameDb::builtin();
@@ -35,7 +37,7 @@ fn a_rule_reads_into_condition_and_target() {
 #[test]
 fn negated_ports_are_exceptions_and_ctorigdstport_original_ports() {
     let (r, diags) = read(
-        "-p tcp -m multiport ! --dports 80,443 ! --sport 1000:2000 -j ACCEPT",
+        "-p tcp ! --sport 1000:2000 -m multiport ! --dports 80,443 -j ACCEPT",
         Fam::V4,
     );
     assert!(diags.is_empty(), "{diags:?}");

@@ -1,0 +1,703 @@
+//! What iptables-restore checks of a rule's matches and target before it loads the rule,
+//! so that the importer refuses what iptables-restore refuses instead of giving it a
+//! meaning. libxtables checks each loaded module (each `-m`, the target, the protocol's
+//! match loaded implicitly) once its options are read: an option given twice to one module
+//! ("can only be used once"), two that exclude each other, an option that needs another,
+//! one that cannot take `!`, a mandatory option missing ("must be specified"), a module
+//! given none of the options it needs ("You must specify …"). iptables refuses `-o` in
+//! INPUT and `-i` in OUTPUT; a few values it refuses (a log level it does not know, a rate
+//! its units cannot hold), and a few combinations the kernel refuses when the rule is
+//! added (`-m recent --set` with `--seconds`). The tables are iptables 1.8.9's
+//! (`extensions/libxt_*.c`, `libxtables/xtoptions.c`) and Linux 6.18's (`xt_recent.c`,
+//! `xt_hashlimit.c`); every case in the tests was checked against iptables-restore in a
+//! namespace.
+//!
+//! This runs on a line whose option names getopt.rs wrote out in full; the option numbers
+//! are getopt.rs's (names of one option share one).
+
+use super::Fam;
+use super::getopt::{MODULES, Unread, module, protocol_module};
+use super::lex::Tok;
+
+/// What libxtables checks of one module.
+struct Spec {
+    name: &'static str,
+    /// options that must be given (`XTOPT_MAND`)
+    mand: &'static [u8],
+    /// at least one of these must be given (the module's `x6_fcheck`), and iptables' words
+    one_of: Option<(&'static [u8], &'static str)>,
+    /// options that exclude others (`.excl`)
+    excl: &'static [(u8, &'static [u8])],
+    /// an option that needs another (`.also`)
+    also: &'static [(u8, u8)],
+    /// the options that take `!` (`XTOPT_INVERT`)
+    invert: &'static [u8],
+}
+
+const SPECS: &[Spec] = &[
+    Spec {
+        name: "tcp",
+        mand: &[],
+        one_of: None,
+        excl: &[(3, &[4]), (4, &[3])],
+        also: &[],
+        invert: &[1, 2, 3, 4, 5],
+    },
+    Spec {
+        name: "udp",
+        mand: &[],
+        one_of: None,
+        excl: &[],
+        also: &[],
+        invert: &[1, 2],
+    },
+    Spec {
+        name: "icmp",
+        mand: &[1],
+        one_of: None,
+        excl: &[],
+        also: &[],
+        invert: &[1],
+    },
+    Spec {
+        name: "icmp6",
+        mand: &[1],
+        one_of: None,
+        excl: &[],
+        also: &[],
+        invert: &[1],
+    },
+    Spec {
+        name: "conntrack",
+        mand: &[],
+        one_of: Some((
+            &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13],
+            "conntrack: At least one option is required",
+        )),
+        excl: &[],
+        also: &[],
+        invert: &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+    },
+    Spec {
+        name: "state",
+        mand: &[1],
+        one_of: None,
+        excl: &[],
+        also: &[],
+        invert: &[1],
+    },
+    Spec {
+        name: "multiport",
+        mand: &[],
+        one_of: Some((&[1, 2, 3], "multiport expection an option")),
+        excl: &[(1, &[2, 3]), (2, &[1, 3]), (3, &[1, 2])],
+        also: &[],
+        invert: &[1, 2, 3],
+    },
+    Spec {
+        name: "comment",
+        mand: &[1],
+        one_of: None,
+        excl: &[],
+        also: &[],
+        invert: &[],
+    },
+    Spec {
+        name: "limit",
+        mand: &[],
+        one_of: None,
+        excl: &[],
+        also: &[],
+        invert: &[],
+    },
+    Spec {
+        name: "hashlimit",
+        mand: &[11],
+        one_of: Some((&[1, 2], "You have to specify --hashlimit")),
+        excl: &[(1, &[2]), (2, &[1])],
+        also: &[],
+        invert: &[1, 2],
+    },
+    Spec {
+        name: "addrtype",
+        mand: &[],
+        one_of: Some((
+            &[1, 2],
+            "addrtype: you must specify --src-type or --dst-type",
+        )),
+        excl: &[(3, &[4]), (4, &[3])],
+        also: &[],
+        invert: &[1, 2],
+    },
+    Spec {
+        name: "pkttype",
+        mand: &[1],
+        one_of: None,
+        excl: &[],
+        also: &[],
+        invert: &[1],
+    },
+    Spec {
+        name: "iprange",
+        mand: &[],
+        one_of: Some((
+            &[1, 2],
+            "iprange match: You must specify `--src-range' or `--dst-range'",
+        )),
+        excl: &[],
+        also: &[],
+        invert: &[1, 2],
+    },
+    Spec {
+        name: "mac",
+        mand: &[1],
+        one_of: None,
+        excl: &[],
+        also: &[],
+        invert: &[1],
+    },
+    Spec {
+        name: "length",
+        mand: &[1],
+        one_of: None,
+        excl: &[],
+        also: &[],
+        invert: &[1],
+    },
+    Spec {
+        name: "tcpmss",
+        mand: &[1],
+        one_of: None,
+        excl: &[],
+        also: &[],
+        invert: &[1],
+    },
+    Spec {
+        name: "owner",
+        mand: &[],
+        one_of: Some((
+            &[1, 2, 3],
+            "owner: At least one of --uid-owner, --gid-owner or --socket-exists is required",
+        )),
+        excl: &[],
+        also: &[],
+        invert: &[1, 2, 3],
+    },
+    Spec {
+        name: "mark",
+        mand: &[1],
+        one_of: None,
+        excl: &[],
+        also: &[],
+        invert: &[1],
+    },
+    Spec {
+        name: "recent",
+        mand: &[],
+        one_of: Some((
+            &[1, 2, 3, 4],
+            "recent: you must specify one of `--set', `--rcheck' `--update' or `--remove'",
+        )),
+        excl: &[
+            (1, &[2, 3, 4]),
+            (2, &[1, 3, 4]),
+            (3, &[1, 2, 4]),
+            (4, &[1, 2, 3]),
+            (8, &[1, 4]),
+        ],
+        also: &[(6, 5)],
+        invert: &[1, 2, 3, 4],
+    },
+    Spec {
+        name: "string",
+        mand: &[3],
+        one_of: Some((
+            &[4, 5],
+            "STRING match: You must specify `--string' or `--hex-string'",
+        )),
+        excl: &[(4, &[5]), (5, &[4])],
+        also: &[],
+        invert: &[4, 5],
+    },
+    Spec {
+        name: "connlimit",
+        mand: &[],
+        one_of: Some((
+            &[1, 2],
+            "You must specify \"--connlimit-above\" or \"--connlimit-upto\".",
+        )),
+        excl: &[(1, &[2]), (2, &[1]), (4, &[5]), (5, &[4])],
+        also: &[],
+        invert: &[1, 2],
+    },
+    Spec {
+        name: "ttl",
+        mand: &[],
+        one_of: Some((
+            &[1, 2, 3],
+            "TTL match: You must specify one of `--ttl-eq', `--ttl-lt', `--ttl-gt'",
+        )),
+        excl: &[(1, &[2, 3]), (2, &[1, 3]), (3, &[1, 2])],
+        also: &[],
+        invert: &[3],
+    },
+    Spec {
+        name: "hl",
+        mand: &[],
+        one_of: Some((
+            &[1, 2, 3],
+            "HL match: You must specify one of `--hl-eq', `--hl-lt', `--hl-gt'",
+        )),
+        excl: &[(1, &[2, 3]), (2, &[1, 3]), (3, &[1, 2])],
+        also: &[],
+        invert: &[3],
+    },
+    Spec {
+        name: "LOG",
+        mand: &[],
+        one_of: None,
+        excl: &[],
+        also: &[],
+        invert: &[],
+    },
+    Spec {
+        name: "REJECT",
+        mand: &[],
+        one_of: None,
+        excl: &[],
+        also: &[],
+        invert: &[],
+    },
+    Spec {
+        name: "NFLOG",
+        mand: &[],
+        one_of: None,
+        excl: &[(3, &[4]), (4, &[3])],
+        also: &[],
+        invert: &[],
+    },
+    Spec {
+        name: "TCPMSS",
+        mand: &[],
+        one_of: Some((&[1, 2], "TCPMSS target: At least one parameter is required")),
+        excl: &[],
+        also: &[],
+        invert: &[],
+    },
+];
+
+/// The log levels iptables takes by name (`xtopt_parse_sysloglevel`: exactly these, in
+/// lower case; or a number 0-7).
+const LOG_LEVELS: [&str; 9] = [
+    "alert", "crit", "debug", "emerg", "error", "info", "notice", "panic", "warning",
+];
+
+/// One loaded module of a rule and the options given to it so far.
+struct Inst {
+    module: usize,
+    /// the word that loaded it (`-m state`'s `state`, or the first option of an implicit
+    /// protocol match)
+    at: usize,
+    /// (option number, word) of each option given
+    seen: Vec<(u8, usize)>,
+}
+
+fn spec(module: usize) -> Option<&'static Spec> {
+    SPECS.iter().find(|s| s.name == MODULES[module].0)
+}
+
+/// The long name of option number `id` of `module` (its first name in getopt.rs's table).
+fn long(module: usize, id: u8) -> String {
+    let name = MODULES[module]
+        .1
+        .iter()
+        .find(|o| o.1 == id)
+        .map_or("?", |o| o.0);
+    format!("--{name}")
+}
+
+/// `u` with what to write instead after iptables' words.
+fn hinted(mut u: Unread, hint: &str) -> Unread {
+    u.why = format!("{}; {hint}", u.why.trim_end_matches('.'));
+    u
+}
+
+fn refused(at: usize, what: String, iptables_says: &str) -> Unread {
+    Unread {
+        at,
+        what,
+        why: format!("iptables-restore refuses it too, saying: {iptables_says}"),
+    }
+}
+
+/// Whether `toks` (a rule line, option names written out by getopt.rs) is one
+/// iptables-restore loads, as far as libxtables' checks of its modules go: the first
+/// refusal otherwise.
+pub(super) fn checked(toks: &[Tok], fam: Fam) -> Result<(), Unread> {
+    let mut loaded: Vec<Inst> = Vec::new();
+    let mut proto: Option<&str> = None;
+    let mut implicit = false;
+    let mut chain: Option<&str> = None;
+    let mut negated = false;
+    let mut i = 0;
+    while i < toks.len() {
+        let text = toks[i].text.as_str();
+        let value = toks.get(i + 1).map(|t| t.text.as_str());
+        if text == "!" {
+            negated = true;
+            i += 1;
+            continue;
+        }
+        let not = std::mem::take(&mut negated);
+        // iptables-restore stops reading a rule of the other family there
+        if matches!(
+            (text, fam),
+            ("-6" | "--ipv6", Fam::V4) | ("-4" | "--ipv4", Fam::V6)
+        ) {
+            return Ok(());
+        }
+        match (text, value) {
+            ("-A" | "--append" | "-I" | "--insert", Some(c)) => chain = Some(c),
+            ("-p" | "--protocol", Some(p)) => proto = Some(p),
+            ("-m" | "--match" | "-j" | "--jump", Some(v)) => {
+                let target = text.ends_with('j') || text == "--jump";
+                if v.bytes().all(|b| b.is_ascii_uppercase()) == target
+                    && let Some(m) = module(v, fam)
+                {
+                    loaded.push(Inst {
+                        module: m,
+                        at: i + 1,
+                        seen: Vec::new(),
+                    });
+                }
+            }
+            ("-o" | "--out-interface", _) if chain == Some("INPUT") => {
+                let u = refused(
+                    i,
+                    "`-o` in INPUT: a packet coming in has no output interface yet".into(),
+                    "Can't use -o with INPUT",
+                );
+                return Err(hinted(u, "match the output interface in FORWARD or OUTPUT"));
+            }
+            ("-i" | "--in-interface", _) if chain == Some("OUTPUT") => {
+                let u = refused(
+                    i,
+                    "`-i` in OUTPUT: a packet this host sends came in on no interface".into(),
+                    "Can't use -i with OUTPUT",
+                );
+                return Err(hinted(u, "match the input interface in INPUT or FORWARD"));
+            }
+            _ => {}
+        }
+        if let Some(name) = text.strip_prefix("--") {
+            option(
+                &mut loaded,
+                (name, i, not),
+                toks,
+                (proto, &mut implicit),
+                fam,
+            )?;
+        }
+        i += 1;
+    }
+    for inst in &loaded {
+        finished(inst, toks)?;
+    }
+    Ok(())
+}
+
+/// Option `--name` (at word `i`, after a `!` when `not`) into the module that reads it:
+/// the last loaded one that has it, else the protocol's match, loaded for it.
+fn option(
+    loaded: &mut Vec<Inst>,
+    (name, i, not): (&str, usize, bool),
+    toks: &[Tok],
+    (proto, implicit): (Option<&str>, &mut bool),
+    fam: Fam,
+) -> Result<(), Unread> {
+    let has = |m: usize| MODULES[m].1.iter().find(|o| o.0 == name).map(|o| o.1);
+    let mut at = loaded.iter().rposition(|x| has(x.module).is_some());
+    if at.is_none()
+        && !*implicit
+        && let Some(m) = proto.and_then(|p| protocol_module(p, fam))
+        && has(m).is_some()
+    {
+        *implicit = true;
+        loaded.push(Inst {
+            module: m,
+            at: i,
+            seen: Vec::new(),
+        });
+        at = Some(loaded.len() - 1);
+    }
+    let Some(k) = at else {
+        return Ok(());
+    };
+    let inst = &mut loaded[k];
+    let id = has(inst.module).expect("found above");
+    let mname = MODULES[inst.module].0;
+    let shown = long(inst.module, id);
+    let Some(spec) = spec(inst.module) else {
+        inst.seen.push((id, i));
+        return value(mname, &shown, (i, toks.get(i + 1)));
+    };
+    if inst.seen.iter().any(|&(s, _)| s == id) {
+        // the tcp match reads its options itself, and says so in its own words
+        let says = if mname == "tcp" {
+            format!("Only one `{shown}' allowed")
+        } else {
+            format!("{mname}: option \"{shown}\" can only be used once.")
+        };
+        return Err(refused(
+            i,
+            format!("`{shown}` a second time in one `-m {mname}`"),
+            &says,
+        ));
+    }
+    if let Some((_, others)) = spec.excl.iter().find(|(o, _)| *o == id)
+        && let Some(&(other, _)) = inst.seen.iter().find(|(s, _)| others.contains(s))
+    {
+        let other = long(inst.module, other);
+        let says = if mname == "tcp" {
+            "Only one of `--syn' or `--tcp-flags'  allowed".to_string()
+        } else {
+            format!("{mname}: option \"{shown}\" cannot be used together with \"{other}\".")
+        };
+        return Err(refused(i, format!("`{shown}` with `{other}`"), &says));
+    }
+    if not && !spec.invert.contains(&id) {
+        let says = format!("{mname}: option \"{shown}\" cannot be inverted.");
+        let u = refused(i, format!("`! {shown}`: this option takes no `!`"), &says);
+        return Err(match shown.as_str() {
+            "--ttl-lt" | "--ttl-gt" | "--hl-lt" | "--hl-gt" => hinted(
+                u,
+                "write the opposite comparison (`! --ttl-lt 64` is `--ttl-gt 63`)",
+            ),
+            _ => u,
+        });
+    }
+    inst.seen.push((id, i));
+    value(mname, &shown, (i, toks.get(i + 1)))
+}
+
+/// The values iptables refuses of the options it reads as the importer does not.
+fn value(module: &str, option: &str, (i, v): (usize, Option<&Tok>)) -> Result<(), Unread> {
+    let Some(v) = v else {
+        return Ok(());
+    };
+    let text = v.text.as_str();
+    match (module, option) {
+        ("LOG", "--log-level") => {
+            let known = text.parse::<u8>().is_ok_and(|n| n <= 7) || LOG_LEVELS.contains(&text);
+            if !known {
+                let says = format!("log level \"{text}\" unknown");
+                return Err(refused(
+                    i + 1,
+                    format!("log level `{text}`: not 0-7 or a level's name"),
+                    &says,
+                ));
+            }
+        }
+        ("limit", "--limit") | ("hashlimit", "--hashlimit-upto" | "--hashlimit-above") => {
+            // `XT_LIMIT_SCALE` (10000 per second) and hashlimit's `XT_HASHLIMIT_SCALE_v2`
+            // (1000000): a rate past it maps to an interval of 0
+            let scale: u64 = if module == "limit" { 10_000 } else { 1_000_000 };
+            if let Some(r) = rate(text)
+                && r.0 > scale * r.1
+            {
+                let says = format!("Rate too fast \"{text}\"");
+                return Err(refused(
+                    i + 1,
+                    format!(
+                        "rate `{text}`: faster than {module} can count ({scale} a second at most)"
+                    ),
+                    &says,
+                ));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A rate as iptables' `parse_rate` reads it: (number, seconds of its unit), or None where
+/// it reads none (the importer refuses those).
+fn rate(text: &str) -> Option<(u64, u64)> {
+    let (n, unit) = match text.split_once('/') {
+        Some((n, u)) => (n, Some(u)),
+        None => (text, None),
+    };
+    let digits: String = n.chars().take_while(char::is_ascii_digit).collect();
+    let n: u64 = digits.parse().ok().filter(|&n| n > 0)?;
+    let mult = match unit {
+        None => 1,
+        Some("") => return None,
+        Some(u) => {
+            let u = u.to_ascii_lowercase();
+            [
+                ("second", 1),
+                ("minute", 60),
+                ("hour", 3600),
+                ("day", 86_400),
+            ]
+            .iter()
+            .find(|(w, _)| w.starts_with(u.as_str()))?
+            .1
+        }
+    };
+    Some((n, mult))
+}
+
+/// A module's checks once its options are read: mandatory ones, "one of", `.also`, and
+/// what the kernel refuses when the rule is added.
+fn finished(inst: &Inst, toks: &[Tok]) -> Result<(), Unread> {
+    let Some(spec) = spec(inst.module) else {
+        return Ok(());
+    };
+    let mname = MODULES[inst.module].0;
+    let has = |id: u8| inst.seen.iter().find(|(s, _)| *s == id).map(|&(_, at)| at);
+    let how = if mname.bytes().all(|b| b.is_ascii_uppercase()) {
+        format!("`-j {mname}`")
+    } else {
+        format!("`-m {mname}`")
+    };
+    for &id in spec.mand {
+        if has(id).is_none() {
+            let o = long(inst.module, id);
+            let says = format!("{mname}: option \"{o}\" must be specified");
+            let u = refused(inst.at, format!("{how} without `{o}`"), &says);
+            return Err(if o == "--algo" {
+                hinted(u, "add `--algo bm` (or `kmp`)")
+            } else {
+                u
+            });
+        }
+    }
+    if let Some((ids, says)) = spec.one_of
+        && !ids.iter().any(|&id| has(id).is_some())
+    {
+        let names: Vec<String> = ids
+            .iter()
+            .map(|&id| format!("`{}`", long(inst.module, id)))
+            .collect();
+        return Err(refused(
+            inst.at,
+            format!("{how} without any of {}", names.join(", ")),
+            says,
+        ));
+    }
+    for &(id, needs) in spec.also {
+        if let (Some(at), None) = (has(id), has(needs)) {
+            let (o, n) = (long(inst.module, id), long(inst.module, needs));
+            let says = format!("{mname}: option \"{o}\" also requires \"{n}\".");
+            return Err(refused(at, format!("`{o}` without `{n}`"), &says));
+        }
+    }
+    kernel(inst, mname, toks)
+}
+
+/// What the kernel refuses when the rule is added (iptables-restore: "RULE_APPEND failed
+/// (Invalid argument)").
+fn kernel(inst: &Inst, mname: &str, toks: &[Tok]) -> Result<(), Unread> {
+    let has = |id: u8| inst.seen.iter().find(|(s, _)| *s == id).map(|&(_, at)| at);
+    let number = |at: usize| toks.get(at + 1).and_then(|v| v.text.parse::<u64>().ok());
+    let says = "RULE_APPEND failed (Invalid argument)";
+    match mname {
+        // xt_recent: `--set` and `--remove` take no `--seconds`, `--hitcount`, `--rttl` or
+        // `--reap`
+        "recent" => {
+            let op = if has(1).is_some() {
+                Some(1)
+            } else {
+                has(4).map(|_| 4)
+            };
+            if let Some(op) = op
+                && let Some((id, at)) = [5, 7, 8, 6]
+                    .iter()
+                    .find_map(|&id| has(id).map(|at| (id, at)))
+            {
+                let (o, m) = (long(inst.module, id), long(inst.module, op));
+                return Err(refused(
+                    at,
+                    format!(
+                        "`{o}` with `{m}`: the kernel takes it only on a check of the list (`--rcheck`, `--update`)"
+                    ),
+                    says,
+                ));
+            }
+        }
+        // xt_hashlimit: a table whose entries expire at once, or are never collected
+        "hashlimit" => {
+            for id in [9, 8] {
+                if let Some(at) = has(id).filter(|&at| number(at) == Some(0)) {
+                    let o = long(inst.module, id);
+                    return Err(refused(
+                        at + 1,
+                        format!("`{o} 0`: the kernel takes 1 millisecond at least"),
+                        says,
+                    ));
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The refusal of a rule line, as a real line is read (names written out first).
+    fn check(line: &str) -> Result<(), String> {
+        let mut toks = super::super::lex::words(line, 0).unwrap();
+        super::super::getopt::spell_out(&mut toks, Fam::V4)
+            .and_then(|()| checked(&toks, Fam::V4))
+            .map_err(|u| format!("{} ({})", u.what, u.why))
+    }
+
+    /// The cases the kernel test proves against iptables-restore, read without root.
+    #[test]
+    fn refused_and_loaded_as_iptables_restore_does() {
+        let cases = include_str!("../../../tests/data/import/xtables-checks.txt");
+        let mut n = 0;
+        for line in cases
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
+            let (want, rule) = line.split_once(": ").unwrap();
+            match (want, check(rule)) {
+                ("refuse", Err(why)) => assert!(why.contains("refuses it too"), "{rule}: {why}"),
+                ("load", Ok(())) => {}
+                (_, got) => panic!("{rule}: want {want}, got {got:?}"),
+            }
+            n += 1;
+        }
+        assert!(n >= 60);
+    }
+
+    #[test]
+    fn the_refusal_names_the_option_and_quotes_iptables() {
+        let why = check("-A INPUT -m state -j ACCEPT").unwrap_err();
+        assert!(
+            why.contains("`-m state` without `--state`")
+                && why.contains("state: option \"--state\" must be specified"),
+            "{why}"
+        );
+        let why = check("-A INPUT -p tcp --sport 1 --sport 2 -j ACCEPT").unwrap_err();
+        assert!(why.contains("Only one `--source-port' allowed"), "{why}");
+        // a rule of the other family is read only up to its `-6`
+        assert_eq!(check("-A INPUT -p tcp -6 -m state -j ACCEPT"), Ok(()));
+    }
+
+    #[test]
+    fn rates_read_as_parse_rate_reads_them() {
+        assert_eq!(rate("5/s"), Some((5, 1)));
+        assert_eq!(rate("3/MIN"), Some((3, 60)));
+        assert_eq!(rate("7"), Some((7, 1)));
+        assert_eq!(rate("2/d"), Some((2, 86_400)));
+        assert_eq!(rate("2/fortnight"), None);
+        assert_eq!(rate("0/s"), None);
+        assert_eq!(rate("1/"), None);
+    }
+}
