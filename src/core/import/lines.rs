@@ -276,7 +276,7 @@ impl<'s> Parser<'s> {
             .filter(|p| !(p.text.starts_with('[') && p.text.ends_with(']')));
         if !builtin(tname, &name) {
             // a user chain: iptables-restore ignores a policy word on it
-            if tname == "filter" {
+            if tname == "filter" && self.chain_name_ok(&name, toks[0].span.clone()) {
                 t.chains.insert(name.clone());
                 t.user_chains.push(name);
             }
@@ -472,9 +472,14 @@ impl<'s> Parser<'s> {
         let filter = tname == "filter";
         match cmd.text.as_str() {
             "-N" | "--new-chain" => match toks.get(1) {
+                Some(n) if filter && (t.chains.contains(&n.text) || builtin(tname, &n.text)) => {
+                    self.err(n.span.clone(), format!("`-N {}`: chain {} exists here already", n.text, n.text), "iptables-restore refuses it too (\"Chain already exists\"): make each chain once, with `:CHAIN - [0:0]` or `-N CHAIN`");
+                }
                 Some(n) if filter => {
-                    t.chains.insert(n.text.clone());
-                    t.user_chains.push(n.text.clone());
+                    if self.chain_name_ok(&n.text, n.span.clone()) {
+                        t.chains.insert(n.text.clone());
+                        t.user_chains.push(n.text.clone());
+                    }
                 }
                 Some(_) => {}
                 None => self.err(cmd.span.clone(), "-N without a chain name", "write `-N CHAIN`"),
@@ -489,6 +494,14 @@ impl<'s> Parser<'s> {
             },
             "-F" | "--flush" => {
                 if !filter {
+                    return;
+                }
+                if let Some(c) = toks.get(1)
+                    && !builtin(tname, &c.text)
+                    && !t.chains.contains(&c.text)
+                {
+                    let what = format!("`-F {}`: no chain {} here", c.text, c.text);
+                    self.err(c.span.clone(), what, "iptables-restore refuses it too (\"No chain/target/match by that name\"): flush chains after `-N` or `:CHAIN - [0:0]` made them");
                     return;
                 }
                 let chain = toks.get(1).map(|c| c.text.clone());
@@ -523,6 +536,23 @@ impl<'s> Parser<'s> {
 }
 
 impl Parser<'_> {
+    /// Whether a user chain's name (of a `:CHAIN` line or `-N`, at `span`) is one iptables
+    /// takes (`assert_valid_chain_name`: under 29 bytes, not starting with `-` or `!`, not a
+    /// verdict's name); refused where written otherwise.
+    fn chain_name_ok(&mut self, name: &str, span: Range<usize>) -> bool {
+        let why = if name.len() >= 29 {
+            format!("chain name `{name}` of {} bytes", name.len())
+        } else if name.starts_with(['-', '!']) {
+            format!("chain name `{name}` starting with `{}`", &name[..1])
+        } else if ["ACCEPT", "DROP", "QUEUE", "RETURN"].contains(&name) {
+            format!("chain name `{name}`, a verdict's")
+        } else {
+            return true;
+        };
+        self.err(span, why, "iptables-restore refuses it too: a chain's name is 1-28 bytes, does not start with `-` or `!`, and is not ACCEPT, DROP, QUEUE or RETURN");
+        false
+    }
+
     /// `-X [CHAIN]`: the user chain (every one, without a name) is gone, as iptables-restore
     /// deletes it; one that has rules, or that does not exist, is refused as it refuses it.
     fn delete_chains(&mut self, t: &mut Tables, chain: Option<&Tok>, cmd: &Tok) {

@@ -439,7 +439,7 @@ fn option(
     let shown = long(inst.module, id);
     let Some(spec) = spec(inst.module) else {
         inst.seen.push((id, i));
-        return value(mname, &shown, (i, toks.get(i + 1)));
+        return value((mname, &shown), (i, toks.get(i + 1)), fam);
     };
     if inst.seen.iter().any(|&(s, _)| s == id) {
         // the tcp match reads its options itself, and says so in its own words
@@ -477,16 +477,63 @@ fn option(
         });
     }
     inst.seen.push((id, i));
-    value(mname, &shown, (i, toks.get(i + 1)))
+    value((mname, &shown), (i, toks.get(i + 1)), fam)
 }
 
 /// The values iptables refuses of the options it reads as the importer does not.
-fn value(module: &str, option: &str, (i, v): (usize, Option<&Tok>)) -> Result<(), Unread> {
+fn value(
+    (module, option): (&str, &str),
+    (i, v): (usize, Option<&Tok>),
+    fam: Fam,
+) -> Result<(), Unread> {
     let Some(v) = v else {
         return Ok(());
     };
     let text = v.text.as_str();
     match (module, option) {
+        // a list of ports is multiport's: tcp and udp read one port or range
+        ("tcp" | "udp", "--source-port" | "--destination-port") if text.contains(',') => {
+            let says = if module == "tcp" {
+                format!("invalid port/service `{text}' specified")
+            } else {
+                format!("Port \"{text}\" does not resolve to anything.")
+            };
+            let u = refused(i + 1, format!("port list `{text}` in `-m {module}`"), &says);
+            return Err(hinted(u, "a list of ports is `-m multiport --dports`"));
+        }
+        ("tcp", "--tcp-option") if text == "0" => {
+            return Err(refused(
+                i + 1,
+                "TCP option kind 0 (the end of the option list)".into(),
+                "Bad TCP option \"0\"",
+            ));
+        }
+        ("LOG", "--log-prefix")
+        | ("NFLOG", "--nflog-prefix")
+        | ("hashlimit", "--hashlimit-name")
+            if text.is_empty() =>
+        {
+            return Err(refused(
+                i + 1,
+                format!("an empty `{option}`"),
+                "Argument must have a minimum length of 1 characters",
+            ));
+        }
+        ("NFLOG", "--nflog-group") if text.parse::<u64>().is_ok_and(|g| g > 65_535) => {
+            let says = "NFLOG: bad value for option \"--nflog-group\", or out of range (0-65535).";
+            return Err(refused(i + 1, format!("NFLOG group `{text}`"), says));
+        }
+        // xt_hashlimit refuses a prefix longer than the family's addresses when it is added
+        ("hashlimit", "--hashlimit-srcmask" | "--hashlimit-dstmask") => {
+            let most = if fam == Fam::V4 { 32 } else { 128 };
+            if text.parse::<u64>().is_ok_and(|n| n > most) {
+                return Err(refused(
+                    i + 1,
+                    format!("`{option} {text}`: a prefix longer than an address ({most} bits)"),
+                    "RULE_APPEND failed (Invalid argument)",
+                ));
+            }
+        }
         ("LOG", "--log-level") => {
             let known = text.parse::<u8>().is_ok_and(|n| n <= 7) || LOG_LEVELS.contains(&text);
             if !known {
