@@ -323,6 +323,38 @@ pub(super) struct Unread {
 }
 
 impl Unread {
+    /// `word`, an option of a module (or target) the rule has not loaded before it.
+    fn unloaded(at: usize, word: &str, fam: Fam) -> Self {
+        let name = word.trim_start_matches('-');
+        let owners: Vec<String> = MODULES
+            .iter()
+            .enumerate()
+            .filter(|(m, (_, opts))| {
+                opts.iter().any(|o| o.0 == name) && module(MODULES[*m].0, fam).is_some()
+            })
+            .map(|(_, (n, _))| {
+                if n.bytes().all(|b| b.is_ascii_uppercase()) {
+                    format!("`-j {n}`")
+                } else {
+                    format!("`-m {n}`")
+                }
+            })
+            .collect();
+        let why = if owners.is_empty() {
+            "iptables-restore refuses it too (\"unknown option\"): this family's iptables has no module with this option".to_string()
+        } else {
+            format!(
+                "iptables-restore refuses it too (\"unknown option\"): it is an option of {}, which the rule must name before it",
+                owners.join(" or ")
+            )
+        };
+        Unread {
+            at,
+            what: format!("`{word}` where no module of this rule reads it"),
+            why,
+        }
+    }
+
     fn ambiguous(at: usize, word: &str, could_be: &[String]) -> Self {
         let names: Vec<String> = could_be.iter().map(|n| format!("`{n}`")).collect();
         Unread {
@@ -373,6 +405,9 @@ struct Loaded {
     /// the rule's `-p`, and whether its match has been loaded for it
     proto: Option<String>,
     proto_loaded: bool,
+    /// a module, target or protocol match this file's tables do not hold was named before
+    /// (`-m connmark`, `-j DNAT`, `-p sctp`): whose options these tables cannot tell
+    foreign: bool,
 }
 
 /// What getopt makes of a long option's name.
@@ -465,6 +500,7 @@ pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<(), Unread> {
         modules: Vec::new(),
         proto: None,
         proto_loaded: false,
+        foreign: false,
     };
     let mut i = 0;
     while i < toks.len() {
@@ -488,11 +524,17 @@ pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<(), Unread> {
                         let module = m.map_or("", |m| MODULES[m].0);
                         (o, m.is_none(), Some(module), full)
                     }
-                    // and those getopt would not take here (`--ctstate` without `-m conntrack`)
-                    (_, Some(o)) => (o, false, None, text.to_string()),
-                    (Found::Ambiguous(could_be), None) => {
+                    (Found::Ambiguous(could_be), _) => {
                         return Err(Unread::ambiguous(i, text, &could_be));
                     }
+                    // an option of a module the rule has not loaded where it stands
+                    // (`--ctstate` without `-m conntrack`, `--log-prefix` before `-j LOG`)
+                    (Found::Unknown, Some(_)) if !ctx.foreign => {
+                        return Err(Unread::unloaded(i, text, fam));
+                    }
+                    // a module the tables do not hold may read it (`--mark` of `-m connmark`,
+                    // `--to` of `-j DNAT`): read as written, the line is refused elsewhere
+                    (Found::Unknown, Some(o)) => (o, false, None, text.to_string()),
                     (Found::Unknown, None) => return Ok(()),
                 };
                 // tcp's flags and iptables' counters read the word after their value too
@@ -537,11 +579,23 @@ pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<(), Unread> {
             // a match module's options, or a target's (a chain's name loads none)
             (Some(c @ (b'm' | b'j')), Some(v)) => {
                 let target = v.bytes().all(|b| b.is_ascii_uppercase());
-                if let Some(m) = module(&v, fam).filter(|_| target == (c == b'j')) {
-                    ctx.load(m);
+                match module(&v, fam).filter(|_| target == (c == b'j')) {
+                    Some(m) => ctx.load(m),
+                    // a target of iptables' own, or a chain (upper case too, at times)
+                    None if c == b'j' && !target => {}
+                    None if ["ACCEPT", "DROP", "RETURN", "QUEUE"].contains(&v.as_str()) => {}
+                    None => ctx.foreign = true,
                 }
             }
-            (Some(b'p'), Some(v)) => ctx.proto = Some(v),
+            (Some(b'p'), Some(v)) => {
+                // the protocols whose match iptables loads and these tables do not hold
+                ctx.foreign |= matches!(
+                    v.to_ascii_lowercase().as_str(),
+                    "sctp" | "132" | "dccp" | "33" | "udplite" | "136" | "esp" | "50" | "ah" | "51"
+                ) || (fam == Fam::V6
+                    && matches!(v.as_str(), "mh" | "ipv6-mh" | "135"));
+                ctx.proto = Some(v);
+            }
             _ => {}
         }
         i += 1 + values;
@@ -717,12 +771,26 @@ mod tests {
         );
         for line in [
             "-A INPUT -p tcp --source-port 1 --destination-port 2 -j ACCEPT",
-            "-A INPUT -m state --ctstate NEW -j ACCEPT",
             "-A INPUT -p tcp -m hashlimit --hashlimit 5/s --hashlimit-name x -j ACCEPT",
             "[0:0] -A INPUT --unknown --dest x",
         ] {
             assert_eq!(v4(line), line);
         }
+        // an option of a module the rule has not loaded: iptables-restore's "unknown option"
+        for (line, word) in [
+            ("-A INPUT -m state --ctstate NEW -j ACCEPT", "--ctstate"),
+            ("-A INPUT --log-prefix x -j LOG", "--log-prefix"),
+            ("-A INPUT -j ACCEPT --log-uid", "--log-uid"),
+        ] {
+            let u = spelled(line, Fam::V4).unwrap_err();
+            assert!(
+                u.what.starts_with(&format!("`{word}` where no module")),
+                "{line}: {u:?}"
+            );
+        }
+        // unless a module these tables do not hold may read it (`-j DNAT --to`)
+        let line = "-A PREROUTING -p tcp -j DNAT --to 10.0.0.1";
+        assert_eq!(v4(line), line);
         // -m ttl is IPv4's: nothing loads --ttl in an IPv6 rule
         assert_eq!(
             spelled("-A INPUT -m ttl --ttl 5", Fam::V6).unwrap(),

@@ -133,7 +133,7 @@ fn an_address_range_is_the_networks_that_cover_it() {
 #[test]
 fn every_refusal_is_reported() {
     let (r, diags) = read(
-        "! -p gre -m recent ! --rcheck --seconds 60 --name x -j ACCEPT --log-uid --frob 1 2 ! --dport 22 ! -s 10.0.0.0/8,10.1.0.0/16",
+        "! -p gre -m recent ! --rcheck --seconds 60 --name x -j ACCEPT --frob 1 2 ! --dport 22 ! -s 10.0.0.0/8,10.1.0.0/16",
         Fam::V4,
     );
     assert!(r.is_none());
@@ -162,13 +162,11 @@ fn every_refusal_is_reported() {
     let (r, diags) = read("-p tcp --dport", Fam::V4);
     assert!(r.is_none());
     assert_eq!(diags, ["`--dport` needs a value"]);
+    // an option of a target the rule does not have: iptables' "unknown option"
     let (_, diags) = read("-p tcp -j ACCEPT --reject-with icmp6-no-route", Fam::V4);
     assert_eq!(
         diags,
-        [
-            "`--reject-with` without `-j REJECT`",
-            "`--reject-with icmp6-no-route`"
-        ]
+        ["`--reject-with` where no module of this rule reads it"]
     );
 }
 
