@@ -37,7 +37,7 @@ impl Parser<'_> {
                 self.err(
                     v.span.clone(),
                     format!("{what} type `{}`: {why}", v.text),
-                    "write a type by name or number, a type/code pair (3/4), or a code name (port-unreachable)",
+                    "iptables-restore refuses it too: write a type by name or number, a type/code pair of numbers (3/4), or a code name (port-unreachable)",
                 );
                 return Some(Some(i + 2));
             }
@@ -164,9 +164,14 @@ pub(super) fn iptables_icmp(text: &str, v6: bool) -> Result<Option<(u8, Option<u
         (Some(a), Some(b)) => Err(format!(
             "the start of more than one name (`{a}`, `{b}`), which iptables refuses"
         )),
-        (None, _) => parse_icmp(text, v6)
-            .map(Some)
-            .ok_or_else(|| "not a name, number or type/code".to_string()),
+        // past the names, iptables reads numbers only: `3`, `3/4` (not `3/port-unreachable`
+        // or `destination-unreachable/4`)
+        (None, _) if text.split('/').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) => {
+            parse_icmp(text, v6)
+                .map(Some)
+                .ok_or_else(|| "not a name, number or type/code".to_string())
+        }
+        (None, _) => Err("not a name, number or type/code (a code follows a type's number only)".into()),
     }
 }
 

@@ -501,6 +501,20 @@ fn value(
             let u = refused(i + 1, format!("port list `{text}` in `-m {module}`"), &says);
             return Err(hinted(u, "a list of ports is `-m multiport --dports`"));
         }
+        // multiport reads a range only when it ends after it starts (`5:5` is refused)
+        ("multiport", _)
+            if text.split(',').any(|p| {
+                p.split_once(':').is_some_and(|(lo, hi)| {
+                    matches!((lo.parse::<u16>(), hi.parse::<u16>()), (Ok(l), Ok(h)) if l >= h)
+                })
+            }) =>
+        {
+            return Err(refused(
+                i + 1,
+                format!("`{option} {text}`: a range that does not end after it starts"),
+                "invalid portrange specified",
+            ));
+        }
         ("tcp", "--tcp-option") if text == "0" => {
             return Err(refused(
                 i + 1,
