@@ -166,12 +166,18 @@ pub(super) fn iptables_icmp(text: &str, v6: bool) -> Result<Option<(u8, Option<u
         )),
         // past the names, iptables reads numbers only: `3`, `3/4` (not `3/port-unreachable`
         // or `destination-unreachable/4`)
-        (None, _) if text.split('/').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) => {
+        (None, _)
+            if text
+                .split('/')
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) =>
+        {
             parse_icmp(text, v6)
                 .map(Some)
                 .ok_or_else(|| "not a name, number or type/code".to_string())
         }
-        (None, _) => Err("not a name, number or type/code (a code follows a type's number only)".into()),
+        (None, _) => {
+            Err("not a name, number or type/code (a code follows a type's number only)".into())
+        }
     }
 }
 

@@ -138,3 +138,20 @@ pub(super) fn owner_name(m: &More) -> Option<String> {
         .into_iter()
         .find_map(|(what, ids)| ids.first().map(|id| format!("{what}-{id}")))
 }
+
+/// `! --uid-owner X` (or `! --gid-owner`) with no owner the socket must have beside it: xt_owner
+/// matches a packet without a socket (an ICMP error or echo reply, a reset the kernel sends
+/// itself, a kernel tunnel's datagram) for the negation, and nft's `meta skuid != X` does not
+/// (nor can an inet table run xt_owner: the kernel holds it for ip and ip6 tables only), so
+/// those packets would meet other rules than in iptables. With a `--uid-owner` or
+/// `--gid-owner` in the rule, a packet without a socket matches neither reading.
+pub(super) fn socketless_negation(p: &mut Parser<'_>, c: &Cond, toks: &[Tok]) {
+    if (c.not_uids.is_empty() && c.not_gids.is_empty()) || c.uid.is_some() || c.gid.is_some() {
+        return;
+    }
+    let at = toks
+        .windows(2)
+        .find(|w| w[0].text == "!" && matches!(w[1].text.as_str(), "--uid-owner" | "--gid-owner"))
+        .map_or_else(|| toks[0].span.clone(), |w| w[0].span.start..w[1].span.end);
+    p.err(at, "a negated socket owner alone: iptables matches the packets this host sends without a socket too", "xt_owner takes `! --uid-owner X` for a packet no socket sent (an ICMP error or echo reply, a reset the kernel makes, a kernel tunnel's datagram), and statewall's `except_uid` (nft's `meta skuid != X`) matches a socket of another user only; so those packets would meet other rules than in iptables. Write the owners the rule is for (`--uid-owner`/`--gid-owner`) beside the negation, or match by other means (`-o`, `-d`, ports)");
+}

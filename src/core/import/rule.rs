@@ -243,6 +243,7 @@ impl Parser<'_> {
         if d.syn && d.cond.proto != Some(6) {
             self.err(span.clone(), "`--syn` without `-p tcp`", "add -p tcp");
         }
+        super::owner::socketless_negation(self, &d.cond, toks);
         if let Some(n) = d.neg.take() {
             self.err(
                 n,
