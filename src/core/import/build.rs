@@ -286,6 +286,11 @@ fn one_final(v4: &mut Analysis, v6: &mut Analysis, notes: &mut Notes) {
                         .map(|f| (place.clone(), f)),
                 );
                 mc.allows.push(last);
+                // like any accept without a state match behind the established rule, the
+                // ending's allow takes NEW connections: the file's accepted INVALID packets too
+                if mc.established.is_some() && mc.invalid.is_none() {
+                    notes.push(format!("the {family} file's ending of {name} (\"{}-rest\") has no state match; statewall's allows accept NEW connections (established ones by its established rule; packets conntrack calls INVALID are no longer accepted there)", family.to_ascii_lowercase()));
+                }
             }
             _ => mc.rejects.push(last),
         }
