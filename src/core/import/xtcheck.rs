@@ -34,166 +34,139 @@ struct Spec {
     invert: &'static [u8],
 }
 
+/// A module with nothing to check but its options' once-ness.
+const EMPTY: Spec = Spec {
+    name: "",
+    mand: &[],
+    one_of: None,
+    excl: &[],
+    also: &[],
+    invert: &[],
+};
+
 const SPECS: &[Spec] = &[
     Spec {
         name: "tcp",
-        mand: &[],
-        one_of: None,
         excl: &[(3, &[4]), (4, &[3])],
-        also: &[],
         invert: &[1, 2, 3, 4, 5],
+        ..EMPTY
     },
     Spec {
         name: "udp",
-        mand: &[],
-        one_of: None,
-        excl: &[],
-        also: &[],
         invert: &[1, 2],
+        ..EMPTY
     },
     Spec {
         name: "icmp",
         mand: &[1],
-        one_of: None,
-        excl: &[],
-        also: &[],
         invert: &[1],
+        ..EMPTY
     },
     Spec {
         name: "icmp6",
         mand: &[1],
-        one_of: None,
-        excl: &[],
-        also: &[],
         invert: &[1],
+        ..EMPTY
     },
     Spec {
         name: "conntrack",
-        mand: &[],
         one_of: Some((
             &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13],
             "conntrack: At least one option is required",
         )),
-        excl: &[],
-        also: &[],
         invert: &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+        ..EMPTY
     },
     Spec {
         name: "state",
         mand: &[1],
-        one_of: None,
-        excl: &[],
-        also: &[],
         invert: &[1],
+        ..EMPTY
     },
     Spec {
         name: "multiport",
-        mand: &[],
         one_of: Some((&[1, 2, 3], "multiport expection an option")),
         excl: &[(1, &[2, 3]), (2, &[1, 3]), (3, &[1, 2])],
-        also: &[],
         invert: &[1, 2, 3],
+        ..EMPTY
     },
     Spec {
         name: "comment",
         mand: &[1],
-        one_of: None,
-        excl: &[],
-        also: &[],
-        invert: &[],
+        ..EMPTY
     },
     Spec {
         name: "limit",
-        mand: &[],
-        one_of: None,
-        excl: &[],
-        also: &[],
-        invert: &[],
+        ..EMPTY
     },
     Spec {
         name: "hashlimit",
         mand: &[11],
         one_of: Some((&[1, 2], "You have to specify --hashlimit")),
         excl: &[(1, &[2]), (2, &[1])],
-        also: &[],
         invert: &[1, 2],
+        ..EMPTY
     },
     Spec {
         name: "addrtype",
-        mand: &[],
         one_of: Some((
             &[1, 2],
             "addrtype: you must specify --src-type or --dst-type",
         )),
         excl: &[(3, &[4]), (4, &[3])],
-        also: &[],
         invert: &[1, 2],
+        ..EMPTY
     },
     Spec {
         name: "pkttype",
         mand: &[1],
-        one_of: None,
-        excl: &[],
-        also: &[],
         invert: &[1],
+        ..EMPTY
     },
     Spec {
         name: "iprange",
-        mand: &[],
         one_of: Some((
             &[1, 2],
             "iprange match: You must specify `--src-range' or `--dst-range'",
         )),
-        excl: &[],
-        also: &[],
         invert: &[1, 2],
+        ..EMPTY
     },
     Spec {
         name: "mac",
         mand: &[1],
-        one_of: None,
-        excl: &[],
-        also: &[],
         invert: &[1],
+        ..EMPTY
     },
     Spec {
         name: "length",
         mand: &[1],
-        one_of: None,
-        excl: &[],
-        also: &[],
         invert: &[1],
+        ..EMPTY
     },
     Spec {
         name: "tcpmss",
         mand: &[1],
-        one_of: None,
-        excl: &[],
-        also: &[],
         invert: &[1],
+        ..EMPTY
     },
     Spec {
         name: "owner",
-        mand: &[],
         one_of: Some((
             &[1, 2, 3],
             "owner: At least one of --uid-owner, --gid-owner or --socket-exists is required",
         )),
-        excl: &[],
-        also: &[],
         invert: &[1, 2, 3],
+        ..EMPTY
     },
     Spec {
         name: "mark",
         mand: &[1],
-        one_of: None,
-        excl: &[],
-        also: &[],
         invert: &[1],
+        ..EMPTY
     },
     Spec {
         name: "recent",
-        mand: &[],
         one_of: Some((
             &[1, 2, 3, 4],
             "recent: you must specify one of `--set', `--rcheck' `--update' or `--remove'",
@@ -207,6 +180,7 @@ const SPECS: &[Spec] = &[
         ],
         also: &[(6, 5)],
         invert: &[1, 2, 3, 4],
+        ..EMPTY
     },
     Spec {
         name: "string",
@@ -216,73 +190,56 @@ const SPECS: &[Spec] = &[
             "STRING match: You must specify `--string' or `--hex-string'",
         )),
         excl: &[(4, &[5]), (5, &[4])],
-        also: &[],
         invert: &[4, 5],
+        ..EMPTY
     },
     Spec {
         name: "connlimit",
-        mand: &[],
         one_of: Some((
             &[1, 2],
             "You must specify \"--connlimit-above\" or \"--connlimit-upto\".",
         )),
         excl: &[(1, &[2]), (2, &[1]), (4, &[5]), (5, &[4])],
-        also: &[],
         invert: &[1, 2],
+        ..EMPTY
     },
     Spec {
         name: "ttl",
-        mand: &[],
         one_of: Some((
             &[1, 2, 3],
             "TTL match: You must specify one of `--ttl-eq', `--ttl-lt', `--ttl-gt'",
         )),
         excl: &[(1, &[2, 3]), (2, &[1, 3]), (3, &[1, 2])],
-        also: &[],
         invert: &[3],
+        ..EMPTY
     },
     Spec {
         name: "hl",
-        mand: &[],
         one_of: Some((
             &[1, 2, 3],
             "HL match: You must specify one of `--hl-eq', `--hl-lt', `--hl-gt'",
         )),
         excl: &[(1, &[2, 3]), (2, &[1, 3]), (3, &[1, 2])],
-        also: &[],
         invert: &[3],
+        ..EMPTY
     },
     Spec {
         name: "LOG",
-        mand: &[],
-        one_of: None,
-        excl: &[],
-        also: &[],
-        invert: &[],
+        ..EMPTY
     },
     Spec {
         name: "REJECT",
-        mand: &[],
-        one_of: None,
-        excl: &[],
-        also: &[],
-        invert: &[],
+        ..EMPTY
     },
     Spec {
         name: "NFLOG",
-        mand: &[],
-        one_of: None,
         excl: &[(3, &[4]), (4, &[3])],
-        also: &[],
-        invert: &[],
+        ..EMPTY
     },
     Spec {
         name: "TCPMSS",
-        mand: &[],
         one_of: Some((&[1, 2], "TCPMSS target: At least one parameter is required")),
-        excl: &[],
-        also: &[],
-        invert: &[],
+        ..EMPTY
     },
 ];
 
