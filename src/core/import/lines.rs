@@ -442,11 +442,12 @@ impl<'s> Parser<'s> {
             t.early
                 .push((chain.text.clone(), chain.span.clone(), false));
         }
+        // once per line (its parts share the jump): a look at this line's own, not the file's
+        let line_start = t.early.len();
         for r in &parts {
             if let super::rule::Target::Jump(c) = &r.target
                 && !t.chains.contains(c)
-                && !t
-                    .early
+                && !t.early[line_start..]
                     .iter()
                     .any(|(e, s, _)| e == c && *s == r.target_span)
             {
