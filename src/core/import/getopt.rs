@@ -19,8 +19,10 @@
 //! Each name is written as the option getopt takes it for (`--dport` after `-m multiport`
 //! is multiport's `--dports`, so that the readers after this need not ask which module
 //! reads it); the few aliases the importer does not read are written as the name it does
-//! (`--ttl` → `--ttl-eq`, `--fragments` → `--fragment`). A name getopt would not take where
-//! it stands but the importer reads (`--ctstate` without `-m conntrack`) stays as written.
+//! (`--ttl` → `--ttl-eq`, `--fragments` → `--fragment`). A name of a module the rule has not
+//! loaded where it stands (`--ctstate` without `-m conntrack`) is refused, as iptables-restore
+//! refuses it ("unknown option"), unless a module, target or protocol match these tables do
+//! not hold came before it (`-j DNAT --to`: read as written, the line is refused elsewhere).
 
 use super::Fam;
 use super::lex::Tok;
