@@ -367,6 +367,20 @@ impl Unread {
     }
 }
 
+/// How many value words follow iptables' own option `word` (`-s`, `--source`, `-c`: two),
+/// written out in full; None for a word that is none of them.
+pub(super) fn own_values(word: &str) -> Option<usize> {
+    if let Some(name) = word.strip_prefix("--") {
+        let o = OWN.iter().find(|o| o.0 == name)?;
+        return Some(usize::from(o.2) + usize::from(o.1 == b'c'));
+    }
+    let b = word.as_bytes();
+    if b.len() != 2 || b[0] != b'-' {
+        return None;
+    }
+    SHORT.iter().find(|(s, _)| *s == b[1]).map(|&(_, n)| n)
+}
+
 /// The module (index into [`MODULES`]) a name loads in family `fam`: `-m icmpv6`, `-p
 /// ipv6-icmp` and `-p 58` load ip6tables' icmp6; iptables' icmp and ttl are IPv4's, hl and
 /// rt IPv6's.

@@ -16,7 +16,7 @@
 //! are getopt.rs's (names of one option share one).
 
 use super::Fam;
-use super::getopt::{MODULES, Unread, module, protocol_module};
+use super::getopt::{MODULES, Unread, module, own_values, protocol_module};
 use super::lex::Tok;
 
 /// What libxtables checks of one module.
@@ -346,16 +346,18 @@ pub(super) fn checked(toks: &[Tok], fam: Fam) -> Result<(), Unread> {
             }
             _ => {}
         }
-        if let Some(name) = text.strip_prefix("--") {
-            option(
+        // a module's option, or iptables' own: the words of its value are not options
+        let module_values = match text.strip_prefix("--") {
+            Some(name) => option(
                 &mut loaded,
                 (name, i, not),
                 toks,
                 (proto, &mut implicit),
                 fam,
-            )?;
-        }
-        i += 1;
+            )?,
+            None => None,
+        };
+        i += 1 + module_values.or_else(|| own_values(text)).unwrap_or(0);
     }
     for inst in &loaded {
         finished(inst, toks)?;
@@ -371,8 +373,13 @@ fn option(
     toks: &[Tok],
     (proto, implicit): (Option<&str>, &mut bool),
     fam: Fam,
-) -> Result<(), Unread> {
+) -> Result<Option<usize>, Unread> {
     let has = |m: usize| MODULES[m].1.iter().find(|o| o.0 == name).map(|o| o.1);
+    // the words its value takes (tcp's flags take two)
+    let words = |m: usize| {
+        let takes = MODULES[m].1.iter().any(|o| o.0 == name && o.2);
+        usize::from(takes) + usize::from(name == "tcp-flags")
+    };
     let mut at = loaded.iter().rposition(|x| has(x.module).is_some());
     if at.is_none()
         && !*implicit
@@ -388,15 +395,16 @@ fn option(
         at = Some(loaded.len() - 1);
     }
     let Some(k) = at else {
-        return Ok(());
+        return Ok(None);
     };
     let inst = &mut loaded[k];
+    let values = Some(words(inst.module));
     let id = has(inst.module).expect("found above");
     let mname = MODULES[inst.module].0;
     let shown = long(inst.module, id);
     let Some(spec) = spec(inst.module) else {
         inst.seen.push((id, i));
-        return value((mname, &shown), (i, toks.get(i + 1)), fam);
+        return value((mname, &shown), (i, toks.get(i + 1)), fam).map(|()| values);
     };
     if inst.seen.iter().any(|&(s, _)| s == id) {
         // the tcp match reads its options itself, and says so in its own words
@@ -434,7 +442,7 @@ fn option(
         });
     }
     inst.seen.push((id, i));
-    value((mname, &shown), (i, toks.get(i + 1)), fam)
+    value((mname, &shown), (i, toks.get(i + 1)), fam).map(|()| values)
 }
 
 /// The values iptables refuses of the options it reads as the importer does not.
