@@ -407,6 +407,14 @@ numbers! {
     XT_STRING_FLAG_INVERT: u8 = 0x01;
     XT_STRING_FLAG_IGNORECASE: u8 = 0x02;
 
+    // ---- linux/netfilter/xt_u32.h: the match `u32` is -----------------------------------
+    XT_U32_MAXSIZE: u32 = 10;
+    // enum xt_u32_ops
+    XT_U32_AND: u8 = 0;
+    XT_U32_LEFTSH: u8 = 1;
+    XT_U32_RIGHTSH: u8 = 2;
+    XT_U32_AT: u8 = 3;
+
     // ---- not kernel uapi: libnftnl's userdata TLVs (libnftnl's udata.h), which `nft`
     // reads out of NFTA_*_USERDATA -----------------------------------------------------
     /// `comment "…"` of a table
@@ -435,7 +443,7 @@ mod uapi_check {
     use super::ALL;
 
     /// The headers `nft.rs` takes its numbers from.
-    const HEADERS: [&str; 11] = [
+    const HEADERS: [&str; 12] = [
         "linux/netlink.h",
         "linux/if_packet.h",
         "linux/if_arp.h",
@@ -447,6 +455,7 @@ mod uapi_check {
         "linux/netfilter/nf_conntrack_common.h",
         "linux/netfilter/nf_tables_compat.h",
         "linux/netfilter/xt_string.h",
+        "linux/netfilter/xt_u32.h",
     ];
 
     /// Numbers in `nft.rs` the installed headers do not define as an integer constant: why.

@@ -457,7 +457,11 @@ fn service_rules(
     sets[first_set..].sort_by_key(|s| s.kind as u8);
     let protos: Vec<u8> = bodies.iter().map(|(p, _)| *p).collect();
     // a search of the packet's bytes comes last, after every cheaper match has decided
-    let patterns = crate::core::payload::contains_matches(&svc.more);
+    // (a test of words at computed offsets likewise, after the search)
+    let patterns = variants::product(
+        crate::core::payload::contains_matches(&svc.more),
+        &crate::core::u32::u32_matches(&svc.more),
+    );
     let bodies: Vec<(u8, &Vec<Match>, &Vec<Match>)> = bodies
         .iter()
         .flat_map(|(p, b)| patterns.iter().map(move |q| (*p, b, q)))

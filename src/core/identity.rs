@@ -261,6 +261,7 @@ fn a_match(h: &mut Fnv, m: &Match) {
         | Match::Ttl { .. }
         | Match::SkOwner { .. } => header_match(h, m),
         Match::Contains { pattern, not } => contains(h, &pattern, not),
+        Match::U32 { expr, not } => u32_expr(h, &expr, not),
         Match::Mark { value, mask, not } => {
             h.tag(45).tag(u8::from(not)).u32(value).u32(mask);
         }
@@ -325,6 +326,11 @@ fn header_match(h: &mut Fnv, m: &Match) {
         }
         _ => unreachable!("a_match hands over header matches only"),
     }
+}
+
+/// A u32 expression: tag 47, then its text (which says every number, operator and range).
+fn u32_expr(h: &mut Fnv, u: &crate::core::u32::U32, not: bool) {
+    h.tag(47).tag(u8::from(not)).str(&u.text());
 }
 
 /// A search of the packet's bytes: tag 44, its options, the pattern (length first).

@@ -179,6 +179,9 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         // what the lint's packets carry past their headers is unknown: a search of it is
         // taken the cautious way, as matching for a drop or reject and not for an accept
         Match::Contains { .. } => rule.verdict != Verdict::Accept,
+        // likewise a test of words the lint's packets carry: their headers' words are
+        // known, but not the bytes past them that an offset may reach
+        Match::U32 { .. } => rule.verdict != Verdict::Accept,
         // nothing marks the lint's packets: their mark is 0
         Match::Mark { value, not, .. } => (value == 0) != not,
         // nothing DNAT'ed the lint's packets: their original port is their port (an ICMPv6

@@ -27,6 +27,7 @@ pub mod rollout;
 pub mod services;
 pub mod setcache;
 pub mod store;
+pub mod u32;
 pub mod usecase;
 pub mod verify;
 

@@ -397,9 +397,8 @@ pub struct More {
     pub except_uid: Vec<u32>,
     pub gid: Vec<u32>,
     pub except_gid: Vec<u32>,
-    /// `length`: the packet's length from its IP header on (`meta length`, the skb's length,
-    /// what iptables' `-m length` compares), any of these ranges (one rule per range);
-    /// `except_length`: none of these
+    /// `length`: the packet's length from its IP header on (`meta length`, as `-m length`
+    /// compares), any of these ranges (one rule per range); `except_length`: none of these
     pub length: Vec<(u16, u16)>,
     pub except_length: Vec<(u16, u16)>,
     /// `ttl`: the IPv4 TTL or the IPv6 hop limit (the same field, named per family: `ip
@@ -407,11 +406,13 @@ pub struct More {
     /// rule per range and family); `except_ttl`: in none of them
     pub ttl: Vec<(u8, u8)>,
     pub except_ttl: Vec<(u8, u8)>,
-    /// `contains`: the packet's bytes (from its network header on) hold any of these
-    /// patterns (one rule per pattern; the kernel's `xt_string`, nft's `xt match string`);
-    /// `except_contains`: none of them
+    /// `contains`: the packet's bytes hold any of these patterns (one rule each; `xt match
+    /// string`), `except_contains`: none; `u32`: any of these tests of words at computed
+    /// offsets holds (one rule each; IPv4 only: `xt match u32`), `except_u32`: none does
     pub contains: Vec<crate::core::payload::Pattern>,
     pub except_contains: Vec<crate::core::payload::Pattern>,
+    pub u32: Vec<crate::core::u32::U32>,
+    pub except_u32: Vec<crate::core::u32::U32>,
     /// `mark`: the packet's mark (set by other programs) under a mask is any of these
     /// values (value, mask; one rule each: `meta mark 0x0000ca6c`); `except_mark`: none
     pub mark: Vec<(u32, u32)>,

@@ -274,6 +274,12 @@ pub enum Match {
     Mark { value: u32, mask: u32, not: bool },
     /// `xt match string`: the bytes hold the pattern, or not (`contains`, `except_contains`)
     Contains { pattern: Pattern, not: bool },
+    /// `xt match u32`: the expression holds, or not (`u32`, `except_u32`; IPv4 only: needs
+    /// `meta nfproto ipv4` before it)
+    U32 {
+        expr: crate::core::u32::U32,
+        not: bool,
+    },
     /// `th dport != <range>`: an exception (`except_tcp`, `except_udp`; needs an `L4Proto`
     /// before it)
     DstPortNot(PortRange),
@@ -784,6 +790,7 @@ impl Rule {
                         | Match::TcpOption { .. }
                         | Match::TcpMss { .. }
                         | Match::Contains { .. }
+                        | Match::U32 { .. }
                 ) || matches!(m, Match::DstPortNot(r) | Match::SrcPortNot(r) if r.lo != r.hi)
                     || matches!(m, Match::Length { .. })
                     || matches!(m, Match::Ttl { lo, hi, not, .. } if crate::core::header::ttl_range_neq(*lo, *hi, *not))

@@ -384,6 +384,11 @@ fn single(m: Match) -> String {
             if not { "!= " } else { "" },
             pattern.text()
         ),
+        Match::U32 { expr, not } => format!(
+            "xt match u32 {}\"{}\"",
+            if not { "!= " } else { "" },
+            expr.text()
+        ),
         Match::DstPortNot(r) => format!("th dport != {r}"),
         Match::SrcPortNot(r) => format!("th sport != {r}"),
     }

@@ -38,3 +38,4 @@ mod tidy;
 mod traffic;
 mod trap;
 mod ttl;
+mod u32;

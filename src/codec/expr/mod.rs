@@ -35,6 +35,7 @@
 //! | `ttl` | `Ttl` | `ip ttl < 64`, `ip6 hoplimit != 255`, `ip ttl 6-9` (after the family check) |
 //! | `length` | `Length` | `meta length 0-1500`, `meta length != 576` |
 //! | `xtstring` | `Contains` | `xt match string` (the kernel's x_tables match, nft_compat) |
+//! | `xtu32` | `U32` | `xt match u32` (likewise) |
 //! | `mark` | `Mark` | `meta mark 0x0000ca6c`, `meta mark & 0x00ff0000 != 0x00040000` |
 //! | `log` | `Verdict::Log` | `log prefix "statewall ssh: " level info` |
 //! | `mss` | `Verdict::SetMss` | `tcp option maxseg size set rt mtu`, `… set 1360` |
@@ -88,6 +89,7 @@ mod tcpflags;
 mod ttl;
 mod verdict;
 mod xtstring;
+mod xtu32;
 
 use std::collections::HashMap;
 
@@ -302,6 +304,7 @@ fn encode_match(
         Match::Contains { pattern, not } => {
             placeholder(out, own, |l| xtstring::encode_own(l, &pattern, not))
         }
+        Match::U32 { expr, not } => placeholder(out, own, |l| xtu32::encode_own(l, &expr, not)),
         Match::DstPortNot(ports) => dport::encode_not(out, own, ports),
         Match::SrcPortNot(ports) => sport::encode_not(out, own, ports),
     }
@@ -410,6 +413,7 @@ const DECODERS: &[fn(&At) -> Decoding] = &[
     length::decode,
     ttl::decode,
     limit::decode,
+    xtu32::decode,
     xtstring::decode,
     log::decode,
     iif::decode,

@@ -62,7 +62,7 @@ fn read(d: &[u8]) -> Result<(Pattern, bool), String> {
     let name = attr(d, NFTA_MATCH_NAME).map(string).unwrap_or_default();
     if name != "string" {
         return Err(format!(
-            "x_tables match {name:?} (statewall writes only `string`)"
+            "x_tables match {name:?} (statewall writes only `string` and `u32`)"
         ));
     }
     if attr(d, NFTA_MATCH_REV).and_then(be32) != Some(REV) {
@@ -158,8 +158,8 @@ mod tests {
             not_statewalls(&[("match", d)])
         };
         let good = info(&p, false);
-        let err = with("u32", 0, &good);
-        assert!(err.contains("x_tables match \"u32\""), "{err}");
+        let err = with("bpf", 0, &good);
+        assert!(err.contains("x_tables match \"bpf\""), "{err}");
         let err = with("string", 0, &good);
         assert!(err.contains("another revision"), "{err}");
         let err = with("string", 1, &good[..150]);

@@ -13,7 +13,9 @@ use crate::core::plan::{Match, family_of};
 /// `protos` are those of the entry's protocol parts (0: none).
 pub(super) fn variants(m: &More, families: Vec<Vec<Match>>, protos: &[u8]) -> Vec<Vec<Match>> {
     let mut families = if crate::core::exthdr::has_rt(m) {
-        ipv6_only(families)
+        one_family(families, true)
+    } else if crate::core::u32::has_u32(m) {
+        one_family(families, false)
     } else {
         families
     };
@@ -63,7 +65,7 @@ fn owner_matches(m: &More, gid: bool) -> Vec<Vec<Match>> {
 }
 
 /// Each of `a` followed by each of `b`, in that order.
-fn product(a: Vec<Vec<Match>>, b: &[Vec<Match>]) -> Vec<Vec<Match>> {
+pub(super) fn product(a: Vec<Vec<Match>>, b: &[Vec<Match>]) -> Vec<Vec<Match>> {
     if let [only] = b
         && only.is_empty()
     {
@@ -80,17 +82,19 @@ fn product(a: Vec<Vec<Match>>, b: &[Vec<Match>]) -> Vec<Vec<Match>> {
     out
 }
 
-/// An entry's address matches of IPv6 alone (`rt_type`: a routing header is IPv6's): its
-/// IPv4 rules go, and a rule that checks no family checks IPv6 first (`meta nfproto ipv6`),
-/// which the exthdr load needs (the kernel would read an IPv4 header as an IPv6 one).
-fn ipv6_only(families: Vec<Vec<Match>>) -> Vec<Vec<Match>> {
+/// An entry's address matches of one family alone (`v6`: `rt_type`, a routing header is
+/// IPv6's; else `u32`, whose offsets count from the IPv4 header): the other family's rules
+/// go, and a rule that checks no family checks this one first (`meta nfproto ipv6`), which
+/// the exthdr load needs (the kernel would read an IPv4 header as an IPv6 one) and the u32
+/// test means.
+fn one_family(families: Vec<Vec<Match>>, v6: bool) -> Vec<Vec<Match>> {
     families
         .into_iter()
         .filter_map(|fam| match family_of(&fam) {
-            Some(true) => Some(fam),
-            Some(false) => None,
+            Some(f) if f == v6 => Some(fam),
+            Some(_) => None,
             None => {
-                let mut v = vec![Match::NfProto { v6: true }];
+                let mut v = vec![Match::NfProto { v6 }];
                 v.extend(fam);
                 Some(v)
             }

@@ -621,7 +621,7 @@ fn mirror_notes(sections: &[Section], notes: &mut Notes) {
                 .any(|n| matches!(n, crate::core::model::Cidr::V6(..)))
     };
     // what one entry does, what several do
-    let mut kinds: [(&str, &str, Vec<&str>); 5] = [
+    let mut kinds: [(&str, &str, Vec<&str>); 6] = [
         (
             "accepts IPv4 sources only: IPv6 clients meet the rules after it (add IPv6 networks to its `from` if they should get in)",
             "accept IPv4 sources only: IPv6 clients meet the rules after them (add IPv6 networks to their `from` if they should get in)",
@@ -647,6 +647,11 @@ fn mirror_notes(sections: &[Section], notes: &mut Notes) {
             "(`-p ipv6-icmp` in the IPv4 file) meet every ICMPv6 packet on IPv6, of every type, as the same rules in ip6tables would: more than statewall's ICMPv6 baseline if they accept",
             Vec::new(),
         ),
+        (
+            "tests IPv4 packets only (`u32` counts from the IPv4 header): it matches no IPv6 packet",
+            "test IPv4 packets only (`u32` counts from the IPv4 header): they match no IPv6 packet",
+            Vec::new(),
+        ),
     ];
     for s in sections {
         for (e, allow) in s
@@ -667,6 +672,9 @@ fn mirror_notes(sections: &[Section], notes: &mut Notes) {
             }
             if e.more.protocol.contains(&crate::core::plan::IPPROTO_ICMPV6) && !v4_only(e) {
                 kinds[4].2.push(&e.name);
+            }
+            if crate::core::u32::has_u32(&e.more) && !v4_only(e) {
+                kinds[5].2.push(&e.name);
             }
         }
     }

@@ -71,6 +71,9 @@ pub(super) struct Cond {
     /// `-m string`: patterns the packet's bytes hold (`false`) or (`! --string`) do not hold
     /// (`true`). Any packet may carry any bytes: they never keep two conditions apart
     pub(super) patterns: Vec<(crate::core::payload::Pattern, bool)>,
+    /// `-m u32`: expressions that hold (`false`) or (`! --u32`) do not (`true`); like
+    /// patterns, they never keep two conditions apart
+    pub(super) u32s: Vec<(crate::core::u32::U32, bool)>,
     /// `-m mark --mark`: the packet's mark under a mask, and (`!`) marks it must not have
     pub(super) mark: Option<super::mark::Mark>,
     pub(super) not_marks: Vec<super::mark::Mark>,
@@ -226,6 +229,12 @@ impl Cond {
                 patterns: vec![(p, !not)],
                 ..any
             }
+        } else if self.u32s.len() == 1 && one(|c| c.u32s.clear()) {
+            let (u, not) = self.u32s[0];
+            Cond {
+                u32s: vec![(u, !not)],
+                ..any
+            }
         } else if one(|c| c.states = None) {
             Cond {
                 states: Some(ALL_STATES & !self.states?),
@@ -288,6 +297,9 @@ impl Cond {
         }
         for p in std::mem::take(&mut rest.patterns) {
             one(&|c| c.patterns = vec![p]);
+        }
+        for u in std::mem::take(&mut rest.u32s) {
+            one(&|c| c.u32s = vec![u]);
         }
         if let Some(m) = rest.mac.take() {
             one(&|c| c.mac = Some(m));
@@ -445,6 +457,7 @@ impl Cond {
             },
             in_set: joined(&self.in_set, &o.in_set),
             patterns: joined(&self.patterns, &o.patterns),
+            u32s: joined(&self.u32s, &o.u32s),
             mark: match (self.mark, o.mark) {
                 (Some(a), Some(b)) => Some(super::mark::marks_and(a, b)),
                 (a, b) => a.or(b),

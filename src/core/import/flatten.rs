@@ -251,6 +251,14 @@ impl Analyser<'_> {
             );
             return;
         }
+        if cond.u32s.iter().filter(|(_, not)| !not).count() > 1 {
+            self.error(
+                r.span.clone(),
+                "a rule for packets that pass two u32 expressions at once (one of a rule that jumps to it)",
+                "statewall's `u32` lists expressions any of which holds, one rule each: join the tests with && in one `--u32`",
+            );
+            return;
+        }
         if cond.patterns.iter().filter(|(_, not)| !not).count() > 1 {
             self.error(
                 r.span.clone(),

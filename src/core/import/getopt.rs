@@ -239,6 +239,7 @@ pub(super) const MODULES: &[(&str, &[Long])] = &[
             ("icase", 6, false),
         ],
     ),
+    ("u32", &[("u32", 1, true)]),
     (
         "connlimit",
         &[

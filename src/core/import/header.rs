@@ -292,6 +292,7 @@ pub(super) fn header_keys(c: &Cond, m: &mut More) {
         (m.ttl, m.except_ttl) = ttl_keys(set);
     }
     super::contains::contains_keys(c, m);
+    super::u32::u32_keys(c, m);
     super::mark::mark_keys(c, m);
 }
 
@@ -315,6 +316,7 @@ fn length_keys(set: &[(u32, u32)]) -> (Vec<Range16>, Vec<Range16>) {
 pub(super) fn header_text(t: &mut String, m: &More) {
     super::owner::owner_text(t, m);
     super::contains::contains_text(t, m);
+    super::u32::u32_text(t, m);
     super::mark::mark_lines(t, m);
     for (key, macs) in [("mac", &m.mac), ("except_mac", &m.except_mac)] {
         if !macs.is_empty() {
@@ -361,7 +363,7 @@ pub(super) fn header_text(t: &mut String, m: &More) {
 
 /// A name for an entry told apart by its header keys (`mac-02-00-00-00-00-01`).
 pub(super) fn header_name(m: &More) -> Option<String> {
-    if let Some(name) = super::contains::contains_name(m) {
+    if let Some(name) = super::contains::contains_name(m).or_else(|| super::u32::u32_name(m)) {
         return Some(name);
     }
     if let Some(name) = super::mark::mark_name(m) {

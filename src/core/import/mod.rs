@@ -55,6 +55,7 @@ mod recent;
 mod rule;
 mod text;
 mod trap;
+mod u32;
 mod values;
 mod xtcheck;
 

@@ -117,8 +117,9 @@ pub(super) struct Draft {
     /// the options that take one value per rule, as met so far, and those met twice
     pub(super) given: Vec<&'static str>,
     pub(super) repeated: Vec<&'static str>,
-    /// each `-m string` and its options (`contains.rs`)
+    /// each `-m string` and its options (`contains.rs`), each `-m u32` (`u32.rs`)
     strings: Vec<super::contains::StringOpts>,
+    u32s: Vec<super::u32::U32Opts>,
     /// the match modules of one protocol (`-m udp`, `-m tcpmss`): that protocol, the
     /// module, and where it is named
     of_proto: Vec<(u8, &'static str, Range<usize>)>,
@@ -229,6 +230,7 @@ impl Parser<'_> {
         d.extra.limit_span = d.limit.clone();
         self.recent_fits(&d.extra, &target, &span);
         self.strings_into(&mut d.cond, std::mem::take(&mut d.strings));
+        self.u32s_into(&mut d.cond, std::mem::take(&mut d.u32s));
         self.orig_alone(&d);
         for (p, name, at) in std::mem::take(&mut d.of_proto) {
             if d.cond.proto != Some(p) {
@@ -768,6 +770,7 @@ impl Parser<'_> {
             .or_else(|| self.icmp_option(c, toks, i, neg.clone()))
             .or_else(|| self.mark_option(c, toks, i, neg.clone()))
             .or_else(|| self.string_option(d.strings.last_mut(), toks, i, neg.clone()))
+            .or_else(|| self.u32_option(d.u32s.last_mut(), toks, i, neg.clone()))
     }
 
     /// `-m MODULE` at `toks[i]`: where the next option starts (skipping unmapped ones' options).
@@ -779,9 +782,12 @@ impl Parser<'_> {
         if other == "recent" {
             return self.recent(&mut d.extra, toks, i + 2);
         }
-        if other == "string" {
-            d.strings
-                .push(super::contains::StringOpts::new(v.span.clone()));
+        if other == "string" || (other == "u32" && self.fam == super::Fam::V4) {
+            let at = v.span.clone();
+            match other {
+                "string" => d.strings.push(super::contains::StringOpts::new(at)),
+                _ => d.u32s.push(super::u32::U32Opts::new(at)),
+            }
             return i + 2;
         }
         if other == "connlimit" {
@@ -848,9 +854,7 @@ impl Parser<'_> {
             "ttl" => {
                 "the TTL is IPv4's: `-m ttl` is iptables' (ip6tables-restore cannot load it); IPv6's hop limit is `-m hl`"
             }
-            "u32" | "bpf" => {
-                "statewall searches packets' bytes for a pattern (`-m string`) and reads no other part of their payloads"
-            }
+            "u32" | "bpf" => super::u32::refused_why(other),
             "statistic" => {
                 "statewall decides a packet by what it is, never by chance or by count: a rule that takes a random share of packets (or every Nth one) has no equivalent"
             }

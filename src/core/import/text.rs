@@ -318,6 +318,7 @@ fn says_where(e: &Entry) -> bool {
         || crate::core::header::has_length(m)
         || crate::core::header::has_ttl(m)
         || crate::core::payload::has_contains(m)
+        || crate::core::u32::has_u32(m)
         || m.dnat
         || crate::core::mark::has_mark(m)
 }

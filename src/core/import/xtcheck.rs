@@ -194,6 +194,12 @@ const SPECS: &[Spec] = &[
         ..EMPTY
     },
     Spec {
+        name: "u32",
+        mand: &[1],
+        invert: &[1],
+        ..EMPTY
+    },
+    Spec {
         name: "connlimit",
         one_of: Some((
             &[1, 2],

@@ -46,6 +46,8 @@ struct Fields<'t, 'a> {
     conn_span: Option<Range<usize>>,
     /// where `rt_type` (or its exception) and `tcp_option` (or its) were written
     rt_span: Option<Range<usize>>,
+    /// where `u32` (or its exception) was written
+    u32_span: Option<Range<usize>>,
     tcp_option_span: Option<Range<usize>>,
     /// where `mac` (or `except_mac`) was written (checked against the section later)
     mac_span: Option<Range<usize>>,
@@ -200,6 +202,10 @@ impl Checker<'_> {
             let from = f.from.as_ref().map(|l| &l.nets[..]);
             self.rt_fits(&f.more, from, icmp, at);
         }
+        if let Some(at) = f.u32_span.clone() {
+            let from = f.from.as_ref().map(|l| &l.nets[..]);
+            self.u32_fits(&f.more, from, at);
+        }
         if let Some(at) = f.tcp_option_span.clone() {
             self.tcp_option_fits(&f.more, icmp || f.udp.mentioned, at);
         }
@@ -269,6 +275,7 @@ impl Checker<'_> {
             limit_span: None,
             conn_span: None,
             rt_span: None,
+            u32_span: None,
             tcp_option_span: None,
             mac_span: None,
             owner_span: None,
@@ -433,6 +440,11 @@ impl Checker<'_> {
             "contains" | "except_contains" => {
                 f.more_restricts = true;
                 self.contains_key(&mut f.more, key, value);
+            }
+            "u32" | "except_u32" => {
+                f.more_restricts = true;
+                f.u32_span.get_or_insert(value.span());
+                self.u32_key(&mut f.more, key, value);
             }
             "dnat" => {
                 f.more_restricts = true;

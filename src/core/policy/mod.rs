@@ -67,6 +67,7 @@ mod settings;
 mod size;
 mod sources;
 mod syntax;
+mod u32;
 
 use std::ops::Range;
 

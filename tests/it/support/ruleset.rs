@@ -602,7 +602,9 @@ pub fn mirror_to_v6(text: &str) -> String {
                 "-p" | "--protocol" => {
                     drop |= ["icmp", "1"].contains(&v.to_ascii_lowercase().as_str())
                 }
-                "--icmp-type" => drop = true,
+                // a u32 location counts from the IPv4 header: statewall's `u32` tests IPv4
+                // packets only, and the mirror has no such rule
+                "--icmp-type" | "--u32" => drop = true,
                 _ => {}
             }
         }
