@@ -783,10 +783,11 @@ impl Parser<'_> {
             return self.recent(&mut d.extra, toks, i + 2);
         }
         if other == "string" || (other == "u32" && self.fam == super::Fam::V4) {
-            let at = v.span.clone();
             match other {
-                "string" => d.strings.push(super::contains::StringOpts::new(at)),
-                _ => d.u32s.push(super::u32::U32Opts::new(at)),
+                "string" => d
+                    .strings
+                    .push(super::contains::StringOpts::new(v.span.clone())),
+                _ => d.u32s.push(super::u32::U32Opts::default()),
             }
             return i + 2;
         }

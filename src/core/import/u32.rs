@@ -14,19 +14,11 @@ use super::lines::Parser;
 use crate::core::model::More;
 use crate::core::u32::{U32, parse};
 
-/// One `-m u32` of a rule, as its option is read.
-#[derive(Debug)]
+/// One `-m u32` of a rule, as its option is read: the expression, whether negated, and
+/// where its option is (None until `--u32` reads; xtcheck.rs refuses a `-m u32` without it).
+#[derive(Debug, Default)]
 pub(super) struct U32Opts {
-    /// where `-m u32` is
-    at: Range<usize>,
-    /// the expression, whether negated, and where its option is
     expr: Option<(U32, bool, Range<usize>)>,
-}
-
-impl U32Opts {
-    pub(super) fn new(at: Range<usize>) -> U32Opts {
-        U32Opts { at, expr: None }
-    }
 }
 
 impl Parser<'_> {
@@ -49,9 +41,12 @@ impl Parser<'_> {
         match parse(&v.text) {
             Ok(u) => o.expr = Some((u, neg.is_some(), toks[i].span.start..v.span.end)),
             Err(e) => {
-                // the byte iptables names, when the word is the text in quotes or alone
+                // the byte iptables names, when the word is the text alone or in quotes
                 let raw = &self.src[v.span.clone()];
-                let quoted = raw.len() == v.text.len() + 2;
+                let quoted = raw.len() == v.text.len() + 2
+                    && (raw.starts_with('"') || raw.starts_with('\''))
+                    && raw.ends_with(&raw[..1])
+                    && raw[1..raw.len() - 1] == v.text;
                 let at = if (raw == v.text || quoted)
                     && e.at < v.text.len()
                     && e.why.starts_with("u32:")
@@ -80,7 +75,6 @@ impl Parser<'_> {
         for o in all {
             let Some((u, not, at)) = o.expr else {
                 // xtcheck refused it already (`--u32` is mandatory), or its value did not read
-                let _ = o.at;
                 continue;
             };
             if not {

@@ -57,9 +57,10 @@ impl Checker<'_> {
             Err(e) => {
                 let raw = self.text(&span);
                 let plain = raw.len() == s.len() + 2 && &raw[1..raw.len() - 1] == s.as_ref();
-                let at = if plain && e.at <= s.len() {
+                let at = if plain && e.at <= s.len() && e.why.starts_with("u32:") {
+                    // (the closing quote where the text ended too soon)
                     let p = span.start + 1 + e.at;
-                    p..(p + 1).min(span.end - 1).max(p)
+                    p..p + 1
                 } else {
                     span
                 };
