@@ -224,6 +224,8 @@ fn guard_pairs(rules: &mut [IptRule], gone: &mut [bool], notes: &mut Notes) {
             }
         }
     }
+    // in the file's order (the chains came out of a hash map): the notes say them so
+    pairs.sort_unstable();
     for (ret, v) in pairs {
         let (limit, line) = (rules[ret].extra.limit.clone(), rules[ret].line);
         let span = rules[ret].extra.limit_span.clone();
