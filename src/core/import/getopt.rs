@@ -368,20 +368,6 @@ impl Unread {
     }
 }
 
-/// How many value words follow iptables' own option `word` (`-s`, `--source`, `-c`: two),
-/// written out in full; None for a word that is none of them.
-pub(super) fn own_values(word: &str) -> Option<usize> {
-    if let Some(name) = word.strip_prefix("--") {
-        let o = OWN.iter().find(|o| o.0 == name)?;
-        return Some(usize::from(o.2) + usize::from(o.1 == b'c'));
-    }
-    let b = word.as_bytes();
-    if b.len() != 2 || b[0] != b'-' {
-        return None;
-    }
-    SHORT.iter().find(|(s, _)| *s == b[1]).map(|&(_, n)| n)
-}
-
 /// The module (index into [`MODULES`]) a name loads in family `fam`: `-m icmpv6`, `-p
 /// ipv6-icmp` and `-p 58` load ip6tables' icmp6; iptables' icmp and ttl are IPv4's, hl and
 /// rt IPv6's.
@@ -508,10 +494,58 @@ fn known(name: &str) -> Option<Long> {
         .copied()
 }
 
+/// What the walk over a line found, for xtcheck.rs: each module instance the rule loads
+/// and each option word with the instance that reads it, as libxtables hands them over.
+#[derive(Debug, Default)]
+pub(super) struct Walk {
+    /// each instance: its module, and the word that loaded it (`-m state`'s `state`, or the
+    /// first option of the protocol's match loaded implicitly). A second `-m state` is a
+    /// second instance, and the options after it go to it
+    pub(super) insts: Vec<(usize, usize)>,
+    /// each option of a module: its word, its instance, its number, whether a `!` stood
+    /// before it
+    pub(super) given: Vec<Given>,
+    /// the words of `-i` (false) and `-o` (true)
+    pub(super) ifaces: Vec<(usize, bool)>,
+    /// the chain of `-A`/`-I`
+    pub(super) chain: Option<String>,
+    /// the rule is of the other family (`-6` in an iptables file): iptables-restore reads
+    /// nothing past that word, and the line is left out
+    pub(super) other_family: bool,
+    /// the walk stopped at a word it does not know (the line is refused there): what the
+    /// words past it give the instances is unknown
+    pub(super) partial: bool,
+}
+
+/// One option word of a loaded module, as [`Walk::given`] holds it.
+#[derive(Debug)]
+pub(super) struct Given {
+    pub(super) word: usize,
+    pub(super) inst: usize,
+    pub(super) id: u8,
+    pub(super) not: bool,
+}
+
+impl Walk {
+    /// The instance that reads an option of module `m` at word `i`: the last one of `m`
+    /// (libxtables marks an instance done when the module is loaded again), or the
+    /// protocol's match, loaded implicitly here.
+    fn instance(&mut self, m: usize, i: usize) -> usize {
+        match self.insts.iter().rposition(|&(x, _)| x == m) {
+            Some(k) => k,
+            None => {
+                self.insts.push((m, i));
+                self.insts.len() - 1
+            }
+        }
+    }
+}
+
 /// Writes the long option names of a line's words (`-A CHAIN …`, `-P …`) out in full, as
-/// getopt reads them; Err where one is ambiguous (iptables-restore refuses the line). Words
-/// past one it does not know are left as they are: the line is refused there anyway.
-pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<(), Unread> {
+/// getopt reads them, and says which module instance reads each; Err where one is
+/// ambiguous (iptables-restore refuses the line). Words past one it does not know are left
+/// as they are, and not walked: the line is refused there anyway.
+pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<Walk, Unread> {
     let mut ctx = Loaded {
         fam,
         modules: Vec::new(),
@@ -519,6 +553,8 @@ pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<(), Unread> {
         proto_loaded: false,
         foreign: false,
     };
+    let mut walk = Walk::default();
+    let mut negated = false;
     let mut i = 0;
     while i < toks.len() {
         let text = toks[i].text.as_str();
@@ -528,8 +564,10 @@ pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<(), Unread> {
         let (values, short, from, read): (usize, Option<u8>, Option<&str>, String) =
             if let Some(name) = text.strip_prefix("--") {
                 if name.is_empty() {
-                    return Ok(());
+                    walk.partial = true;
+                    return Ok(walk);
                 }
+                let not = std::mem::take(&mut negated);
                 let (o, own, from, read) = match (ctx.resolve(name), known(name)) {
                     (Found::One(m, k), _) => {
                         let o = table(m)[k];
@@ -538,6 +576,15 @@ pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<(), Unread> {
                         let full = format!("--{}", o.0);
                         let read = READ_AS.iter().find(|(a, _)| *a == full).map(|(_, b)| *b);
                         toks[i].text = read.map_or_else(|| full.clone(), str::to_string);
+                        if let Some(m) = m {
+                            let inst = walk.instance(m, i);
+                            walk.given.push(Given {
+                                word: i,
+                                inst,
+                                id: o.1,
+                                not,
+                            });
+                        }
                         let module = m.map_or("", |m| MODULES[m].0);
                         (o, m.is_none(), Some(module), full)
                     }
@@ -552,27 +599,36 @@ pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<(), Unread> {
                     // a module the tables do not hold may read it (`--mark` of `-m connmark`,
                     // `--to` of `-j DNAT`): read as written, the line is refused elsewhere
                     (Found::Unknown, Some(o)) => (o, false, None, text.to_string()),
-                    (Found::Unknown, None) => return Ok(()),
+                    (Found::Unknown, None) => {
+                        walk.partial = true;
+                        return Ok(walk);
+                    }
                 };
                 // tcp's flags and iptables' counters read the word after their value too
                 let extra = usize::from(matches!(o.0, "tcp-flags" | "set-counters"));
                 (usize::from(o.2) + extra, own.then_some(o.1), from, read)
             } else if text.len() == 2 && text.starts_with('-') && text != "--" {
                 let c = text.as_bytes()[1];
+                negated = false;
                 match SHORT.iter().find(|(s, _)| *s == c) {
                     Some(&(_, n)) => (n, Some(c), Some(""), text.to_string()),
-                    None => return Ok(()),
+                    None => {
+                        walk.partial = true;
+                        return Ok(walk);
+                    }
                 }
             } else {
                 // a value iptables reads itself (`!`, a rule number, the second word of
                 // `--tcp-flags`)
+                negated = text == "!";
                 i += 1;
                 continue;
             };
         // iptables-restore skips the rest of a rule of the other family where it says so
         // (the line is left out after this pass), and reads nothing past it
         if matches!((short, fam), (Some(b'6'), Fam::V4) | (Some(b'4'), Fam::V6)) {
-            return Ok(());
+            walk.other_family = true;
+            return Ok(walk);
         }
         // its value's numbers in decimal, as iptables reads them
         if values > 0
@@ -593,11 +649,16 @@ pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<(), Unread> {
         }
         let value = toks.get(i + 1).map(|t| t.text.clone());
         match (short, value) {
+            (Some(c @ (b'i' | b'o')), _) => walk.ifaces.push((i, c == b'o')),
+            (Some(b'A' | b'I'), Some(v)) => walk.chain = Some(v),
             // a match module's options, or a target's (a chain's name loads none)
             (Some(c @ (b'm' | b'j')), Some(v)) => {
                 let target = v.bytes().all(|b| b.is_ascii_uppercase());
                 match module(&v, fam).filter(|_| target == (c == b'j')) {
-                    Some(m) => ctx.load(m),
+                    Some(m) => {
+                        ctx.load(m);
+                        walk.insts.push((m, i + 1));
+                    }
                     // a target of iptables' own, or a chain (upper case too, at times)
                     None if c == b'j' && !target => {}
                     None if ["ACCEPT", "DROP", "RETURN", "QUEUE"].contains(&v.as_str()) => {}
@@ -617,7 +678,7 @@ pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<(), Unread> {
         }
         i += 1 + values;
     }
-    Ok(())
+    Ok(walk)
 }
 
 #[cfg(test)]

@@ -334,7 +334,7 @@ impl<'s> Parser<'s> {
         }
         // option names as getopt reads them (abbreviations written out), numbers in decimal
         if let Err(u) = super::getopt::spell_out(&mut toks, self.fam)
-            .and_then(|()| super::xtcheck::checked(&toks, self.fam))
+            .and_then(|walk| super::xtcheck::checked(&toks, &walk, self.fam))
         {
             self.err(toks[u.at].span.clone(), u.what, u.why);
             return;

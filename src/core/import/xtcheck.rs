@@ -12,11 +12,12 @@
 //! `xt_hashlimit.c`); every case in the tests was checked against iptables-restore in a
 //! namespace.
 //!
-//! This runs on a line whose option names getopt.rs wrote out in full; the option numbers
-//! are getopt.rs's (names of one option share one).
+//! This runs on a line whose option names getopt.rs wrote out in full, over what its walk
+//! found (`getopt::Walk`: each module instance, and the instance each option word goes to);
+//! the option numbers are getopt.rs's (names of one option share one).
 
 use super::Fam;
-use super::getopt::{MODULES, Unread, module, own_values, protocol_module};
+use super::getopt::{Given, MODULES, Unread, Walk};
 use super::lex::Tok;
 
 /// What libxtables checks of one module.
@@ -293,124 +294,78 @@ fn refused(at: usize, what: String, iptables_says: &str) -> Unread {
     }
 }
 
-/// Whether `toks` (a rule line, option names written out by getopt.rs) is one
-/// iptables-restore loads, as far as libxtables' checks of its modules go: the first
-/// refusal otherwise.
-pub(super) fn checked(toks: &[Tok], fam: Fam) -> Result<(), Unread> {
-    let mut loaded: Vec<Inst> = Vec::new();
-    let mut proto: Option<&str> = None;
-    let mut implicit = false;
-    let mut chain: Option<&str> = None;
-    let mut negated = false;
-    let mut i = 0;
-    while i < toks.len() {
-        let text = toks[i].text.as_str();
-        let value = toks.get(i + 1).map(|t| t.text.as_str());
-        if text == "!" {
-            negated = true;
-            i += 1;
-            continue;
-        }
-        let not = std::mem::take(&mut negated);
-        // iptables-restore stops reading a rule of the other family there
-        if matches!(
-            (text, fam),
-            ("-6" | "--ipv6", Fam::V4) | ("-4" | "--ipv4", Fam::V6)
-        ) {
-            return Ok(());
-        }
-        match (text, value) {
-            ("-A" | "--append" | "-I" | "--insert", Some(c)) => chain = Some(c),
-            ("-p" | "--protocol", Some(p)) => proto = Some(p),
-            ("-m" | "--match" | "-j" | "--jump", Some(v)) => {
-                let target = text.ends_with('j') || text == "--jump";
-                if v.bytes().all(|b| b.is_ascii_uppercase()) == target
-                    && let Some(m) = module(v, fam)
-                {
-                    loaded.push(Inst {
-                        module: m,
-                        at: i + 1,
-                        seen: Vec::new(),
-                    });
-                }
-            }
-            ("-o" | "--out-interface", _) if chain == Some("INPUT") => {
-                let u = refused(
-                    i,
-                    "`-o` in INPUT: a packet coming in has no output interface yet".into(),
-                    "Can't use -o with INPUT",
-                );
-                return Err(hinted(u, "match the output interface in FORWARD or OUTPUT"));
-            }
-            ("-i" | "--in-interface", _) if chain == Some("OUTPUT") => {
-                let u = refused(
-                    i,
-                    "`-i` in OUTPUT: a packet this host sends came in on no interface".into(),
-                    "Can't use -i with OUTPUT",
-                );
-                return Err(hinted(u, "match the input interface in INPUT or FORWARD"));
-            }
-            _ => {}
-        }
-        // a module's option, or iptables' own: the words of its value are not options
-        let module_values = match text.strip_prefix("--") {
-            Some(name) => option(
-                &mut loaded,
-                (name, i, not),
-                toks,
-                (proto, &mut implicit),
-                fam,
-            )?,
-            None => None,
-        };
-        i += 1 + module_values.or_else(|| own_values(text)).unwrap_or(0);
+/// Whether `toks` (a rule line, option names written out by getopt.rs, which says in `walk`
+/// which module instance reads each option) is one iptables-restore loads, as far as
+/// libxtables' checks of its modules go: the first refusal otherwise, in the line's order.
+pub(super) fn checked(toks: &[Tok], walk: &Walk, fam: Fam) -> Result<(), Unread> {
+    if walk.other_family {
+        return Ok(());
     }
-    for inst in &loaded {
+    let mut insts: Vec<Inst> = walk
+        .insts
+        .iter()
+        .map(|&(module, at)| Inst {
+            module,
+            at,
+            seen: Vec::new(),
+        })
+        .collect();
+    let chain = walk.chain.as_deref();
+    let mut ifaces = walk.ifaces.iter().peekable();
+    for g in &walk.given {
+        while let Some(&&(at, out)) = ifaces.peek().filter(|(at, _)| *at < g.word) {
+            iface(at, out, chain)?;
+            ifaces.next();
+        }
+        option(&mut insts[g.inst], g, toks, fam)?;
+    }
+    for &(at, out) in ifaces {
+        iface(at, out, chain)?;
+    }
+    // what a module was given past a word the walk does not know is unknown: the line is
+    // refused at that word
+    if walk.partial {
+        return Ok(());
+    }
+    for inst in &insts {
         finished(inst, toks)?;
     }
     Ok(())
 }
 
-/// Option `--name` (at word `i`, after a `!` when `not`) into the module that reads it:
-/// the last loaded one that has it, else the protocol's match, loaded for it.
-fn option(
-    loaded: &mut Vec<Inst>,
-    (name, i, not): (&str, usize, bool),
-    toks: &[Tok],
-    (proto, implicit): (Option<&str>, &mut bool),
-    fam: Fam,
-) -> Result<Option<usize>, Unread> {
-    let has = |m: usize| MODULES[m].1.iter().find(|o| o.0 == name).map(|o| o.1);
-    // the words its value takes (tcp's flags take two)
-    let words = |m: usize| {
-        let takes = MODULES[m].1.iter().any(|o| o.0 == name && o.2);
-        usize::from(takes) + usize::from(name == "tcp-flags")
-    };
-    let mut at = loaded.iter().rposition(|x| has(x.module).is_some());
-    if at.is_none()
-        && !*implicit
-        && let Some(m) = proto.and_then(|p| protocol_module(p, fam))
-        && has(m).is_some()
-    {
-        *implicit = true;
-        loaded.push(Inst {
-            module: m,
-            at: i,
-            seen: Vec::new(),
-        });
-        at = Some(loaded.len() - 1);
+/// `-o` (`out`) or `-i` at word `at`, in `chain`: iptables refuses `-o` in INPUT and `-i` in
+/// OUTPUT.
+fn iface(at: usize, out: bool, chain: Option<&str>) -> Result<(), Unread> {
+    match (out, chain) {
+        (true, Some("INPUT")) => {
+            let u = refused(
+                at,
+                "`-o` in INPUT: a packet coming in has no output interface yet".into(),
+                "Can't use -o with INPUT",
+            );
+            Err(hinted(u, "match the output interface in FORWARD or OUTPUT"))
+        }
+        (false, Some("OUTPUT")) => {
+            let u = refused(
+                at,
+                "`-i` in OUTPUT: a packet this host sends came in on no interface".into(),
+                "Can't use -i with OUTPUT",
+            );
+            Err(hinted(u, "match the input interface in INPUT or FORWARD"))
+        }
+        _ => Ok(()),
     }
-    let Some(k) = at else {
-        return Ok(None);
-    };
-    let inst = &mut loaded[k];
-    let values = Some(words(inst.module));
-    let id = has(inst.module).expect("found above");
+}
+
+/// Option `g` into its instance: given once, not beside one it excludes, `!` only where it
+/// takes one, and a value iptables takes.
+fn option(inst: &mut Inst, g: &Given, toks: &[Tok], fam: Fam) -> Result<(), Unread> {
+    let (i, id, not) = (g.word, g.id, g.not);
     let mname = MODULES[inst.module].0;
     let shown = long(inst.module, id);
     let Some(spec) = spec(inst.module) else {
         inst.seen.push((id, i));
-        return value((mname, &shown), (i, toks.get(i + 1)), fam).map(|()| values);
+        return value((mname, &shown), (i, toks.get(i + 1)), fam);
     };
     if inst.seen.iter().any(|&(s, _)| s == id) {
         // the tcp match reads its options itself, and says so in its own words
@@ -448,7 +403,7 @@ fn option(
         });
     }
     inst.seen.push((id, i));
-    value((mname, &shown), (i, toks.get(i + 1)), fam).map(|()| values)
+    value((mname, &shown), (i, toks.get(i + 1)), fam)
 }
 
 /// The values iptables refuses of the options it reads as the importer does not.
@@ -684,7 +639,7 @@ mod tests {
     fn check(line: &str) -> Result<(), String> {
         let mut toks = super::super::lex::words(line, 0).unwrap();
         super::super::getopt::spell_out(&mut toks, Fam::V4)
-            .and_then(|()| checked(&toks, Fam::V4))
+            .and_then(|walk| checked(&toks, &walk, Fam::V4))
             .map_err(|u| format!("{} ({})", u.what, u.why))
     }
 

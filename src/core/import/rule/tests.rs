@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 fn read(line: &str, fam: Fam) -> (Option<IptRule>, Vec<String>) {
     let mut toks = crate::core::import::lex::words(line, 0).unwrap();
     if let Err(u) = crate::core::import::getopt::spell_out(&mut toks, fam)
-        .and_then(|()| crate::core::import::xtcheck::checked(&toks, fam))
+        .and_then(|walk| crate::core::import::xtcheck::checked(&toks, &walk, fam))
     {
         return (None, vec![u.what]);
     }
