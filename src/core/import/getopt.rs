@@ -358,6 +358,21 @@ impl Unread {
         }
     }
 
+    /// `word`, an option neither iptables nor a module loaded before it has (a misspelt
+    /// `--cstate`); `near` the names getopt would take there, for a suggestion.
+    fn unknown(at: usize, word: &str, near: &[&str]) -> Self {
+        let guess = crate::core::policy::suggest(word.trim_start_matches('-'), near, &[])
+            .map(|g| format!("; did you mean `--{g}`?"))
+            .unwrap_or_default();
+        Unread {
+            at,
+            what: format!("unknown option `{word}`"),
+            why: format!(
+                "iptables-restore refuses it too (\"unknown option\"): neither iptables nor a module loaded before it has this option{guess}"
+            ),
+        }
+    }
+
     fn ambiguous(at: usize, word: &str, could_be: &[String]) -> Self {
         let names: Vec<String> = could_be.iter().map(|n| format!("`{n}`")).collect();
         Unread {
@@ -599,6 +614,16 @@ pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<Walk, Unread> {
                     // a module the tables do not hold may read it (`--mark` of `-m connmark`,
                     // `--to` of `-j DNAT`): read as written, the line is refused elsewhere
                     (Found::Unknown, Some(o)) => (o, false, None, text.to_string()),
+                    // nothing has it: getopt refuses it, unless a module, target or
+                    // protocol match these tables do not hold may (the line is refused
+                    // elsewhere then; so is `--source=10.0.0.1`, with its own help)
+                    (Found::Unknown, None) if !ctx.foreign && !name.contains('=') => {
+                        let near: Vec<&str> = ctx
+                            .tables()
+                            .flat_map(|(_, t)| t.iter().map(|o| o.0))
+                            .collect();
+                        return Err(Unread::unknown(i, text, &near));
+                    }
                     (Found::Unknown, None) => {
                         walk.partial = true;
                         return Ok(walk);
@@ -850,9 +875,39 @@ mod tests {
         for line in [
             "-A INPUT -p tcp --source-port 1 --destination-port 2 -j ACCEPT",
             "-A INPUT -p tcp -m hashlimit --hashlimit 5/s --hashlimit-name x -j ACCEPT",
-            "[0:0] -A INPUT --unknown --dest x",
+            "[0:0] -A INPUT -m connmark --unknown --dest x",
         ] {
             assert_eq!(v4(line), line);
+        }
+        // an option nothing loaded has: iptables-restore's "unknown option", with the
+        // loaded option it is closest to
+        for (line, word, near) in [
+            (
+                "-A INPUT -m conntrack --cstate NEW",
+                "--cstate",
+                Some("--ctstate"),
+            ),
+            (
+                "-A INPUT -m state --cstate NEW",
+                "--cstate",
+                Some("--state"),
+            ),
+            ("-A INPUT -p tcp --dprt 22", "--dprt", Some("--dport")),
+            ("-A INPUT --frobnicate -j ACCEPT", "--frobnicate", None),
+        ] {
+            let u = spelled(line, Fam::V4).unwrap_err();
+            assert_eq!(u.what, format!("unknown option `{word}`"), "{line}");
+            assert!(
+                u.why.contains("refuses it too (\"unknown option\")"),
+                "{line}"
+            );
+            match near {
+                Some(n) => assert!(
+                    u.why.ends_with(&format!("did you mean `{n}`?")),
+                    "{line}: {u:?}"
+                ),
+                None => assert!(!u.why.contains("did you mean"), "{line}: {u:?}"),
+            }
         }
         // an option of a module the rule has not loaded: iptables-restore's "unknown option"
         for (line, word) in [

@@ -325,7 +325,7 @@ fn unknown_key_help(k: &str, place: Place) -> (String, Option<&'static str>) {
 const SUGGEST_CELLS: usize = 2_000_000;
 
 /// The closest valid word, if any is close enough (or a known alias).
-pub(super) fn suggest<'a>(
+pub(crate) fn suggest<'a>(
     word: &str,
     valid: &[&'a str],
     aliases: &[(&str, &'a str)],

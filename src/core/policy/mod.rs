@@ -80,6 +80,7 @@ use crate::core::model::{
 use crate::core::plan::Hook;
 
 pub(crate) use cidr::network;
+pub(crate) use keys::suggest;
 pub(crate) use live::{FEED_SETS_MAX, valid_set_name};
 
 /// The largest policy file read: twice the 2 MiB a policy of 50,000 entries takes; long
