@@ -9,12 +9,12 @@
 //! oracle here: the x_tables rule iptables-nft-restore makes is.
 
 use std::collections::BTreeSet;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use crate::support::{
-    FW_V4, FW_V6, Netns, Pair, TempPolicy, loopback_alike, packets_of, payloads_within, repo_path,
-    restore_one_rule, statewall, status_json, udp_listen,
+    FW_V4, FW_V6, Netns, Pair, TempPolicy, ids_within, loopback_alike, packets_of, repo_path,
+    restore_one_rule, send_tagged, statewall, status_json, udp_listen,
 };
 
 const POLICY: &str = "tests/data/policy/ok-contains.toml";
@@ -27,13 +27,17 @@ const SETTLE: Duration = Duration::from_millis(500);
 fn patterns_are_taken_by_the_kernel_and_read_back_without_drift() {
     let path = repo_path(POLICY);
     let (ns, _) = crate::kernel::applied_without_drift("str-drift", path.to_str().unwrap());
-    let list = ns.nft(["list", "table", "inet", "statewall"]);
-    let lines: Vec<&str> = list
-        .stdout
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.contains("xt match"))
-        .collect();
+    let lines = crate::kernel::xt_match_rules(
+        &ns,
+        "[ match name string rev 1 ]",
+        &[
+            "xt match string \"friendly-scanner\"",
+            "xt match string \"sipvicious\"",
+            "xt match string |0000ff0001| from 40",
+            "xt match string \"Secret\" algo kmp to 200 icase",
+            "xt match string != \"/admin\"",
+        ],
+    );
     // the search comes after every cheaper match of its rule
     assert_eq!(
         lines,
@@ -44,32 +48,8 @@ fn patterns_are_taken_by_the_kernel_and_read_back_without_drift() {
             "tcp dport 80 ct state new xt match string counter packets 0 bytes 0 accept comment \"web\"",
             "tcp dport 8080 xt match string counter packets 0 bytes 0 reject with tcp reset comment \"word\"",
         ],
-        "{list}"
+        "{lines:#?}"
     );
-    let debug = ns.nft([
-        "--debug=netlink",
-        "list",
-        "chain",
-        "inet",
-        "statewall",
-        "input",
-    ]);
-    assert_eq!(
-        debug.stdout.matches("[ match name string rev 1 ]").count(),
-        5,
-        "{debug}"
-    );
-    let status = statewall(&ns, ["status"]);
-    status.assert_ok();
-    for shown in [
-        "xt match string \"friendly-scanner\"",
-        "xt match string \"sipvicious\"",
-        "xt match string |0000ff0001| from 40",
-        "xt match string \"Secret\" algo kmp to 200 icase",
-        "xt match string != \"/admin\"",
-    ] {
-        assert!(status.stdout.contains(shown), "{shown}:\n{status}");
-    }
 }
 
 /// The datagrams the test sends: an id, then the payload (the id holds no letter of any
@@ -96,32 +76,12 @@ fn payloads() -> Vec<Vec<u8>> {
 }
 
 fn send(ns: &Netns, to: SocketAddr) {
-    ns.run(|| {
-        let any: IpAddr = if to.is_ipv6() {
-            Ipv6Addr::UNSPECIFIED.into()
-        } else {
-            Ipv4Addr::UNSPECIFIED.into()
-        };
-        let s = UdpSocket::bind((any, 0)).expect("udp bind");
-        for (i, p) in payloads().into_iter().enumerate() {
-            let mut data = format!("#{i}#").into_bytes();
-            data.extend_from_slice(&p);
-            s.send_to(&data, to).expect("send");
-        }
-    });
+    send_tagged(ns, to, payloads(), |i| format!("#{i}#"));
 }
 
 /// The ids of the datagrams that arrived at `sock` within [`SETTLE`].
 fn received(sock: &UdpSocket) -> BTreeSet<usize> {
-    payloads_within(sock, SETTLE)
-        .iter()
-        .map(|p| {
-            p.split('#')
-                .nth(1)
-                .and_then(|d| d.parse().ok())
-                .expect("an id")
-        })
-        .collect()
+    ids_within(sock, SETTLE)
 }
 
 /// Each pattern form as a block in statewall's table and as iptables' (ip6tables') `-m

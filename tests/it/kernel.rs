@@ -60,6 +60,36 @@ pub(crate) fn applied_without_drift(tag: &str, policy: &str) -> (Netns, serde_js
     (ns, st)
 }
 
+/// The rules of statewall's table in `ns` that run an x_tables match (nft_compat), as nft
+/// lists them (trimmed), after checking that nft's netlink debug shows `[ match name NAME rev
+/// REV ]` (`expr`) once for each, and that `statewall status` shows each of `shown` (the
+/// match's own text, which nft does not print).
+pub(crate) fn xt_match_rules(ns: &Netns, expr: &str, shown: &[&str]) -> Vec<String> {
+    let list = ns.nft(["list", "table", "inet", "statewall"]);
+    let lines: Vec<String> = list
+        .stdout
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.contains("xt match"))
+        .map(str::to_string)
+        .collect();
+    let debug = ns.nft([
+        "--debug=netlink",
+        "list",
+        "chain",
+        "inet",
+        "statewall",
+        "input",
+    ]);
+    assert_eq!(debug.stdout.matches(expr).count(), lines.len(), "{debug}");
+    let status = statewall(ns, ["status"]);
+    status.assert_ok();
+    for s in shown {
+        assert!(status.stdout.contains(s), "{s}:\n{status}");
+    }
+    lines
+}
+
 /// nft's listing of a namespace's ruleset, read by rule comment.
 pub(crate) struct Listing(pub(crate) String);
 

@@ -13,8 +13,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use crate::support::{
-    FW_V4, FW_V6, Netns, Pair, TempPolicy, packets_of, payloads_within, repo_path, statewall,
-    status_json, udp_listen,
+    FW_V4, FW_V6, Netns, Pair, TempPolicy, ids_within, packets_of, repo_path, send_tagged,
+    statewall, status_json, udp_listen,
 };
 
 const POLICY: &str = "tests/data/policy/ok-u32.toml";
@@ -27,13 +27,16 @@ const SETTLE: Duration = Duration::from_millis(500);
 fn u32_tests_are_taken_by_the_kernel_and_read_back_without_drift() {
     let path = repo_path(POLICY);
     let (ns, _) = crate::kernel::applied_without_drift("u32-drift", path.to_str().unwrap());
-    let list = ns.nft(["list", "table", "inet", "statewall"]);
-    let lines: Vec<&str> = list
-        .stdout
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.contains("xt match"))
-        .collect();
+    let lines = crate::kernel::xt_match_rules(
+        &ns,
+        "[ match name u32 rev 0 ]",
+        &[
+            "xt match u32 \"0x34=0x18030000:0x1803ffff\"",
+            "xt match u32 \"0x0>>0x16&0x3c@0x8>>0xf&0x1=0x1\"",
+            "xt match u32 \"0x6&0xff=0x11&&0x4&0x3fff=0x1:0x3fff\"",
+            "xt match u32 != \"0x0>>0x16&0x3c@0xc>>0x1c=0x6:0xf\"",
+        ],
+    );
     // IPv4 only: a rule without an IPv4 address checks the family first; the test comes
     // after every cheaper match of its rule
     assert_eq!(
@@ -45,31 +48,8 @@ fn u32_tests_are_taken_by_the_kernel_and_read_back_without_drift() {
             "meta nfproto ipv4 xt match u32 counter packets 0 bytes 0 drop comment \"udp-frag-or-runt\"",
             "ip saddr 192.0.2.0/24 tcp dport 80 ct state new xt match u32 counter packets 0 bytes 0 accept comment \"web\"",
         ],
-        "{list}"
+        "{lines:#?}"
     );
-    let debug = ns.nft([
-        "--debug=netlink",
-        "list",
-        "chain",
-        "inet",
-        "statewall",
-        "input",
-    ]);
-    assert_eq!(
-        debug.stdout.matches("[ match name u32 rev 0 ]").count(),
-        5,
-        "{debug}"
-    );
-    let status = statewall(&ns, ["status"]);
-    status.assert_ok();
-    for shown in [
-        "xt match u32 \"0x34=0x18030000:0x1803ffff\"",
-        "xt match u32 \"0x0>>0x16&0x3c@0x8>>0xf&0x1=0x1\"",
-        "xt match u32 \"0x6&0xff=0x11&&0x4&0x3fff=0x1:0x3fff\"",
-        "xt match u32 != \"0x0>>0x16&0x3c@0xc>>0x1c=0x6:0xf\"",
-    ] {
-        assert!(status.stdout.contains(shown), "{shown}:\n{status}");
-    }
 }
 
 /// The datagrams the test sends: a fixed-width id (`#00#`), then the payload, which starts
@@ -94,32 +74,12 @@ fn payloads() -> Vec<Vec<u8>> {
 }
 
 fn send(ns: &Netns, to: SocketAddr) {
-    ns.run(|| {
-        let any: IpAddr = if to.is_ipv6() {
-            Ipv6Addr::UNSPECIFIED.into()
-        } else {
-            Ipv4Addr::UNSPECIFIED.into()
-        };
-        let s = UdpSocket::bind((any, 0)).expect("udp bind");
-        for (i, p) in payloads().into_iter().enumerate() {
-            let mut data = format!("#{i:02}#").into_bytes();
-            data.extend_from_slice(&p);
-            s.send_to(&data, to).expect("send");
-        }
-    });
+    send_tagged(ns, to, payloads(), |i| format!("#{i:02}#"));
 }
 
 /// The ids of the datagrams that arrived at `sock` within [`SETTLE`].
 fn received(sock: &UdpSocket) -> BTreeSet<usize> {
-    payloads_within(sock, SETTLE)
-        .iter()
-        .map(|p| {
-            p.split('#')
-                .nth(1)
-                .and_then(|d| d.parse().ok())
-                .expect("an id")
-        })
-        .collect()
+    ids_within(sock, SETTLE)
 }
 
 /// Each form as a block in statewall's table and as iptables' `-m u32` DROP of the same

@@ -913,6 +913,40 @@ pub fn payloads_within(
     got
 }
 
+/// Datagrams from `ns` to `to` from one socket of `to`'s family: each `tag(i)` (a number
+/// between two `#`, as [`ids_within`] reads it) and then payload `i`.
+pub fn send_tagged(ns: &Netns, to: SocketAddr, payloads: Vec<Vec<u8>>, tag: fn(usize) -> String) {
+    ns.run(|| {
+        let any: IpAddr = if to.is_ipv6() {
+            Ipv6Addr::UNSPECIFIED.into()
+        } else {
+            Ipv4Addr::UNSPECIFIED.into()
+        };
+        let s = std::net::UdpSocket::bind((any, 0)).expect("udp bind");
+        for (i, p) in payloads.into_iter().enumerate() {
+            let mut data = tag(i).into_bytes();
+            data.extend_from_slice(&p);
+            s.send_to(&data, to).expect("send");
+        }
+    });
+}
+
+/// The numbers of the datagrams [`send_tagged`] sent that arrived at `sock` within `settle`.
+pub fn ids_within(
+    sock: &std::net::UdpSocket,
+    settle: Duration,
+) -> std::collections::BTreeSet<usize> {
+    payloads_within(sock, settle)
+        .iter()
+        .map(|p| {
+            p.split('#')
+                .nth(1)
+                .and_then(|d| d.parse().ok())
+                .expect("an id")
+        })
+        .collect()
+}
+
 /// A UDP socket on `[::]:PORT` (both families) inside `ns`, reading with a 50 ms timeout:
 /// for [`payloads_within`].
 pub fn udp_listen(ns: &Netns, port: u16) -> std::net::UdpSocket {
