@@ -288,8 +288,18 @@ impl Builder {
             Some(loc) => format!(" (policy line {})", loc.line),
             None => String::new(),
         };
+        // a kernel built without an x_tables match refuses the rule that runs it (ENOENT):
+        // the message says which module it needs
+        let xt = r.matches.iter().find_map(|m| match m {
+            Match::Contains { .. } => Some("string"),
+            Match::U32 { .. } => Some("u32"),
+            _ => None,
+        });
+        let xt = xt.map_or(String::new(), |name| {
+            format!(", which runs the kernel's x_tables match `{name}` (module xt_{name}, through nft_compat)")
+        });
         let what = format!(
-            "rule {} of chain {} (entry `{}`){origin}",
+            "rule {} of chain {} (entry `{}`){origin}{xt}",
             i + 1,
             ch.name,
             r.comment

@@ -177,3 +177,25 @@ fn an_imported_u32_match_answers_as_iptables_restore_of_the_file() {
         }
     }
 }
+
+/// A kernel built without xt_u32 refuses the rules that run it (ENOENT): the batch's words
+/// for each such rule name the module, so the refusal says what is missing.
+#[test]
+fn a_refused_u32_rule_names_the_module_it_needs() {
+    let text = std::fs::read_to_string(repo_path(POLICY)).unwrap();
+    let (policy, diags) = statewall::core::policy::parse(&text);
+    let policy = policy.unwrap_or_else(|| panic!("{diags:?}"));
+    let plan = statewall::core::compile::compile(&policy, "statewall");
+    let batch = statewall::codec::encode::encode(&plan, None, None);
+    let named: Vec<&str> = batch
+        .ops
+        .iter()
+        .filter(|o| o.what.contains("x_tables match `u32` (module xt_u32"))
+        .map(|o| o.what.as_str())
+        .collect();
+    assert_eq!(named.len(), 5, "{:#?}", batch.ops);
+    assert!(named[0].starts_with("rule "), "{named:?}");
+    // only the rules that run it
+    let any_xt = batch.ops.iter().filter(|o| o.what.contains("x_tables"));
+    assert_eq!(any_xt.count(), 5);
+}
