@@ -60,6 +60,19 @@ pub(crate) fn applied_without_drift(tag: &str, policy: &str) -> (Netns, serde_js
     (ns, st)
 }
 
+/// `nft --debug=netlink list chain inet statewall input` in `ns`: the input chain as the
+/// kernel's expressions (`[ meta load len => reg 1 ]`), which the tests of our own bytes read.
+pub(crate) fn input_in_netlink_terms(ns: &Netns) -> crate::support::Output {
+    ns.nft([
+        "--debug=netlink",
+        "list",
+        "chain",
+        "inet",
+        "statewall",
+        "input",
+    ])
+}
+
 /// The rules of statewall's table in `ns` that run an x_tables match (nft_compat), as nft
 /// lists them (trimmed), after checking that nft's netlink debug shows `[ match name NAME rev
 /// REV ]` (`expr`) once for each, and that `statewall status` shows each of `shown` (the
@@ -73,14 +86,7 @@ pub(crate) fn xt_match_rules(ns: &Netns, expr: &str, shown: &[&str]) -> Vec<Stri
         .filter(|l| l.contains("xt match"))
         .map(str::to_string)
         .collect();
-    let debug = ns.nft([
-        "--debug=netlink",
-        "list",
-        "chain",
-        "inet",
-        "statewall",
-        "input",
-    ]);
+    let debug = input_in_netlink_terms(ns);
     assert_eq!(debug.stdout.matches(expr).count(), lines.len(), "{debug}");
     let status = statewall(ns, ["status"]);
     status.assert_ok();

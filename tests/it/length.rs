@@ -90,14 +90,7 @@ fn lengths_mean_the_same_to_nft_and_read_back_without_drift() {
         ]
     );
     assert_eq!(lines("tiny").len(), 4, "{list}");
-    let debug = ns.nft([
-        "--debug=netlink",
-        "list",
-        "chain",
-        "inet",
-        "statewall",
-        "input",
-    ]);
+    let debug = crate::kernel::input_in_netlink_terms(&ns);
     assert!(
         debug.stdout.contains("[ meta load len => reg 1 ]")
             && debug

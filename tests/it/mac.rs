@@ -106,14 +106,7 @@ fn source_macs_mean_the_same_to_nft_and_read_back_without_drift() {
         "{list}"
     );
     assert_eq!(lines("dhcp").len(), 4, "{list}");
-    let debug = ns.nft([
-        "--debug=netlink",
-        "list",
-        "chain",
-        "inet",
-        "statewall",
-        "input",
-    ]);
+    let debug = crate::kernel::input_in_netlink_terms(&ns);
     assert!(
         debug.stdout.contains("[ meta load iiftype => reg 1 ]")
             && debug
