@@ -236,7 +236,13 @@ impl Analyser<'_> {
     }
 
     /// Rule `i` of `chain`, with the condition it has under the jumps that led here.
-    fn follow(&mut self, walk: &mut Walk<'_>, chain: &str, (i, part): (usize, usize), cond: Cond) {
+    fn follow(
+        &mut self,
+        walk: &mut Walk<'_>,
+        chain: &str,
+        (i, part): (usize, usize),
+        mut cond: Cond,
+    ) {
         let rules = self.rules;
         let r = &rules[i];
         if r.fragment == Some(true) {
@@ -251,11 +257,11 @@ impl Analyser<'_> {
             );
             return;
         }
-        if cond.u32s.iter().filter(|(_, not)| !not).count() > 1 {
+        if let Err(why) = super::u32::join_positive(&mut cond) {
             self.error(
                 r.span.clone(),
-                "a rule for packets that pass two u32 expressions at once (one of a rule that jumps to it)",
-                "statewall's `u32` lists expressions any of which holds, one rule each: join the tests with && in one `--u32`",
+                format!("two `-m u32` a packet must pass at once (in this rule, or one of a rule that jumps to it) whose tests together make {why}"),
+                "statewall writes them as one expression of both's tests (at most 8 tests, 24 location numbers and 8 value ranges): shorten them",
             );
             return;
         }

@@ -1,8 +1,8 @@
 //! `-m u32` (tests of words at computed offsets: the kernel's xt_u32) into the condition,
 //! which becomes an entry's `u32` or (`! --u32`) `except_u32` (`core::u32`). The expression
 //! is read as iptables reads it, with iptables' refusals at its byte. Two `-m u32` one
-//! packet must both pass are one expression of both's tests (xt_u32 ANDs its tests); a
-//! negated one stays apart. `-m u32` of an ip6tables file is refused: statewall's `u32`
+//! packet must both pass (in one rule, or one of a rule that jumps to it) are one
+//! expression of both's tests (xt_u32 ANDs its tests); a negated one stays apart. `-m u32` of an ip6tables file is refused: statewall's `u32`
 //! counts its offsets from the IPv4 header.
 
 use std::fmt::Write as _;
@@ -14,11 +14,11 @@ use super::lines::Parser;
 use crate::core::model::More;
 use crate::core::u32::{U32, parse};
 
-/// One `-m u32` of a rule, as its option is read: the expression, whether negated, and
-/// where its option is (None until `--u32` reads; xtcheck.rs refuses a `-m u32` without it).
+/// One `-m u32` of a rule, as its option is read: the expression and whether it is negated
+/// (None until `--u32` reads; xtcheck.rs refuses a `-m u32` without it).
 #[derive(Debug, Default)]
 pub(super) struct U32Opts {
-    expr: Option<(U32, bool, Range<usize>)>,
+    expr: Option<(U32, bool)>,
 }
 
 impl Parser<'_> {
@@ -39,7 +39,7 @@ impl Parser<'_> {
             return Some(None);
         };
         match parse(&v.text) {
-            Ok(u) => o.expr = Some((u, neg.is_some(), toks[i].span.start..v.span.end)),
+            Ok(u) => o.expr = Some((u, neg.is_some())),
             Err(e) => {
                 // the byte iptables names, when the word is the text alone or in quotes
                 let raw = &self.src[v.span.clone()];
@@ -67,35 +67,38 @@ impl Parser<'_> {
         Some(Some(i + 2))
     }
 
-    /// Each `-m u32` of a rule into `cond`: the positive ones as one expression of all
-    /// their tests, each negated one apart.
+    /// Each `-m u32` of a rule into `cond`, once (two that must both hold are joined when
+    /// the rule is flattened: [`join_positive`]).
     pub(super) fn u32s_into(&mut self, cond: &mut Cond, all: Vec<U32Opts>) {
-        let mut tests = Vec::new();
-        let mut first: Option<Range<usize>> = None;
-        for o in all {
-            let Some((u, not, at)) = o.expr else {
-                // xtcheck refused it already (`--u32` is mandatory), or its value did not read
-                continue;
-            };
-            if not {
-                if !cond.u32s.contains(&(u, true)) {
-                    cond.u32s.push((u, true));
-                }
-            } else {
-                tests.extend(u.tests());
-                first.get_or_insert(at);
+        // (one without an expression: xtcheck refused it already, `--u32` is mandatory, or
+        // its value did not read)
+        for u in all.into_iter().filter_map(|o| o.expr) {
+            if !cond.u32s.contains(&u) {
+                cond.u32s.push(u);
             }
         }
-        let Some(at) = first else { return };
-        match U32::new(&tests) {
-            Ok(u) => cond.u32s.push((u, false)),
-            Err(why) => self.err(
-                at,
-                format!("two `-m u32` whose tests together make {why}"),
-                "a packet must pass both, which statewall writes as one expression of both's tests (at most 8 tests, 24 location numbers and 8 value ranges): shorten them",
-            ),
-        }
     }
+}
+
+/// The positive expressions of a flattened rule's condition (its own and those of the rules
+/// that jump to it) as one: xt_u32 ANDs the tests of an expression, so both holding is one
+/// expression of both's tests; the negated ones stay apart (`except_u32`: none holds). Err:
+/// more than statewall keeps inline.
+pub(super) fn join_positive(c: &mut Cond) -> Result<(), String> {
+    let positive: Vec<U32> = c
+        .u32s
+        .iter()
+        .filter(|(_, not)| !not)
+        .map(|(u, _)| *u)
+        .collect();
+    if positive.len() < 2 {
+        return Ok(());
+    }
+    let tests: Vec<_> = positive.iter().flat_map(U32::tests).collect();
+    let joined = U32::new(&tests)?;
+    c.u32s.retain(|(_, not)| *not);
+    c.u32s.insert(0, (joined, false));
+    Ok(())
 }
 
 /// Why `-m u32` of an ip6tables file, or `-m bpf`, is refused.
