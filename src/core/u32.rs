@@ -313,38 +313,16 @@ fn is_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
-/// A number as `xtables_strtoui(…, 0, UINT32_MAX)` reads it at `b[*i..]` (C's `strtoul`
-/// with base 0: blanks, an optional `+`, then `0x` hex, a leading `0` octal, or decimal; no
-/// `-`), moving `i` past it; None where it reads none or one past 2³²-1.
+/// A number as `xtables_strtoui(…, 0, UINT32_MAX)` reads it at `b[*i..]`: blanks, then
+/// what C's `strtoumax` in base 0 reads (`import::cnum::c_prefix`; no `-`), moving `i` past
+/// it; None where it reads none or one past 2³²-1.
 fn number(b: &[u8], i: &mut usize) -> Option<u32> {
     let mut j = *i;
     while b.get(j).copied().is_some_and(is_space) {
         j += 1;
     }
-    if b.get(j) == Some(&b'+') {
-        j += 1;
-    }
-    let hex_digit = |k: usize| b.get(k).is_some_and(u8::is_ascii_hexdigit);
-    let (radix, start) =
-        if b.get(j) == Some(&b'0') && matches!(b.get(j + 1), Some(b'x' | b'X')) && hex_digit(j + 2)
-        {
-            (16, j + 2)
-        } else if b.get(j) == Some(&b'0') {
-            (8, j)
-        } else {
-            (10, j)
-        };
-    let mut k = start;
-    let mut v: u64 = 0;
-    while let Some(d) = b.get(k).and_then(|&c| (c as char).to_digit(radix)) {
-        // saturate: past 2³²-1 is refused whatever follows (strtoul's ERANGE)
-        v = (v * u64::from(radix) + u64::from(d)).min(u64::from(u32::MAX) + 1);
-        k += 1;
-    }
-    if k == start {
-        return None;
-    }
-    *i = k;
+    let (v, n) = crate::core::import::cnum::c_prefix(&b[j..])?;
+    *i = j + n;
     u32::try_from(v).ok()
 }
 

@@ -15,16 +15,33 @@ use super::Fam;
 /// digits, `0` and octal digits, or decimal digits. None for anything else, and for a
 /// number past `u64` (`ERANGE`).
 pub(super) fn c_number(s: &str) -> Option<u64> {
-    let s = s.strip_prefix('+').unwrap_or(s);
-    let (digits, radix) = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(hex) => (hex, 16),
-        None if s.len() > 1 && s.starts_with('0') => (&s[1..], 8),
-        None => (s, 10),
+    c_prefix(s.as_bytes()).and_then(|(v, n)| (n == s.len()).then_some(v))
+}
+
+/// The number C's `strtoumax` in base 0 reads at the start of `b` (no blanks first): an
+/// optional `+`, then `0x` and hex digits (`0x` without one is the `0` alone), `0` and
+/// octal digits, or decimal digits; with how many bytes it took. None where it reads no
+/// digit, or a number past `u64` (`ERANGE`).
+pub(crate) fn c_prefix(b: &[u8]) -> Option<(u64, usize)> {
+    let mut j = usize::from(b.first() == Some(&b'+'));
+    let hex = b.get(j) == Some(&b'0')
+        && matches!(b.get(j + 1), Some(b'x' | b'X'))
+        && b.get(j + 2).is_some_and(u8::is_ascii_hexdigit);
+    let radix = match (hex, b.get(j)) {
+        (true, _) => {
+            j += 2;
+            16
+        }
+        (false, Some(b'0')) => 8,
+        _ => 10,
     };
-    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
-        return None;
+    let start = j;
+    let mut v: u64 = 0;
+    while let Some(d) = b.get(j).and_then(|&c| char::from(c).to_digit(radix)) {
+        v = v.checked_mul(u64::from(radix))?.checked_add(u64::from(d))?;
+        j += 1;
     }
-    u64::from_str_radix(digits, radix).ok()
+    (j > start).then_some((v, j))
 }
 
 /// How an option's value holds its numbers.

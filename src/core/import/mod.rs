@@ -27,7 +27,7 @@ mod build;
 mod bytes;
 mod chains;
 mod classify;
-mod cnum;
+pub(crate) mod cnum;
 mod cond;
 mod connlimit;
 mod contains;
