@@ -90,14 +90,21 @@ use crate::support::routed::{
 use crate::support::ruleset::{Facts, Net, mirror_to_v6, most_used, push_unique};
 use crate::support::{Netns, Output, TempPolicy, bin, repo_path, run_cmd, statewall};
 
-const PROBE_TIMEOUT: Duration = Duration::from_millis(400);
+/// The first look's wait for an answer. In a namespace an answer takes well under a millisecond;
+/// a dropped probe costs the whole wait, and the trap files' probes run one after another (a
+/// file of 200 took 55 s at 400 ms, 28 s at 200 ms). A slow answer taken for silence is a
+/// difference only if the other copy answered in time, and every difference has a second
+/// look with [`RETRY_TIMEOUT`].
+const PROBE_TIMEOUT: Duration = Duration::from_millis(200);
 const RETRY_TIMEOUT: Duration = Duration::from_millis(1500);
 /// A third look, where limits decide: long enough for TCP's retransmissions to meet tokens.
 const THIRD_TIMEOUT: Duration = Duration::from_millis(5000);
 /// How many such looks a difference must survive (363's forwarded IPv6 probe, whose limit
 /// meters every packet of the connection, differed in all three of one CI run on a loaded machine).
 const LIMIT_LOOKS: usize = 5;
-const PARALLEL: usize = 48;
+/// Probes of one copy at a time, where order does not matter: a file's matrix is a few hundred
+/// probes, so most of it runs in one wait.
+const PARALLEL: usize = 128;
 /// Files proven at once: the time of a file is mostly waiting (timeouts of dropped probes,
 /// buckets refilling), not work.
 const JOBS: usize = 3;
@@ -404,10 +411,7 @@ fn run_one(trio: &Trio, p: &Probe, timeout: Duration) -> Outcome {
     match p.proto {
         Proto::Tcp => routed::tcp(ns, p.src, p.dst, timeout),
         Proto::Udp => routed::udp(ns, p.src, p.dst, timeout),
-        Proto::Icmp => {
-            let secs = timeout.as_secs().max(1) as u32;
-            routed::icmp_echo(ns, p.src.ip(), p.dst.ip(), secs)
-        }
+        Proto::Icmp => routed::icmp_echo(ns, p.src.ip(), p.dst.ip(), timeout),
     }
 }
 
@@ -877,7 +881,7 @@ fn compare(
 /// The first source port of the crafted segments (above Linux's ephemeral ports).
 const CRAFTED_BASE: u16 = 61000;
 /// How long the answers to crafted segments may take after the last is sent.
-const CRAFTED_SETTLE: Duration = Duration::from_millis(600);
+const CRAFTED_SETTLE: Duration = Duration::from_millis(300);
 /// The file's TCP ports that get crafted segments (and 65000, which none names).
 const CRAFTED_PORTS: usize = 3;
 

@@ -497,7 +497,12 @@ fn an_imported_ctorigdstport_of_any_protocol_lets_through_what_iptables_lets_thr
             routed::udp(&t.client, from, addr(FW_FRONT, 8080), PROBE_TIMEOUT),
             routed::udp(&t.client, from, addr(BACKEND, 8080), PROBE_TIMEOUT),
             routed::tcp(&t.client, from, addr(BACKEND, 80), short),
-            routed::icmp_echo(&t.client, CLIENT.into(), BACKEND.into(), 2),
+            routed::icmp_echo(
+                &t.client,
+                CLIENT.into(),
+                BACKEND.into(),
+                Duration::from_secs(2),
+            ),
         ]
     };
     let oracle = trio("l-orig-ipt");

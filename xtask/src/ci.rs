@@ -63,12 +63,14 @@ const STEPS: &[Step] = &[
 /// runs them with every capability dropped (uid 0 keeps the checkout readable wherever CI
 /// cloned it; without CAP_SYS_ADMIN no namespace can be made). They must pass, and the
 /// kernel tests must be reported as ignored rather than fail.
+///
+/// The build shares the test step's target directory: only statewall's own crates see the
+/// changed cfg, so the dependencies are not built a second time (9 s against 72 s from an
+/// empty directory). The next root `cargo test` rebuilds those crates once.
 fn unprivileged() -> Result {
-    let target = util::repo_root().join("target/unprivileged");
     let out = Command::new(util::cargo())
         .args(["test", "--no-run", "-p", "statewall"])
         .env("STATEWALL_TESTS_UNPRIVILEGED", "1")
-        .env("CARGO_TARGET_DIR", &target)
         .current_dir(util::repo_root())
         .output()
         .map_err(|e| format!("cannot run cargo test --no-run: {e}"))?;

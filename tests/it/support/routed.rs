@@ -583,15 +583,16 @@ pub fn udp(ns: &Netns, src: SocketAddr, dst: SocketAddr, timeout: Duration) -> O
     })
 }
 
-/// One ICMP echo request from `src` to `dst` (`ping -c 1 -W SECS -I SRC`) inside `ns`.
-pub fn icmp_echo(ns: &Netns, src: IpAddr, dst: IpAddr, timeout_secs: u32) -> Outcome {
+/// One ICMP echo request from `src` to `dst` (`ping -c 1 -W SECS -I SRC`) inside `ns`, an
+/// answer awaited for `timeout` (iputils takes fractions of a second).
+pub fn icmp_echo(ns: &Netns, src: IpAddr, dst: IpAddr, timeout: Duration) -> Outcome {
     let out = ns.exec([
         "ping",
         "-n",
         "-c",
         "1",
         "-W",
-        &timeout_secs.to_string(),
+        &format!("{:.3}", timeout.as_secs_f64()),
         "-I",
         &src.to_string(),
         &dst.to_string(),
