@@ -145,6 +145,10 @@ pub(super) struct Analyser<'s> {
     pub(super) nearest: bool,
     /// a reading placed such a rule (else a second one, `nearest`, would be the same)
     pub(super) traps_placed: bool,
+    /// the last reading, every DROP and REJECT in its place: each placed where it moves past
+    /// the fewest rules, a REJECT as a block there (never among the rejects, after every
+    /// block), so that a later drop may follow it (`classify.rs`)
+    pub(super) in_place: bool,
     /// the RETURNs that return every packet their jumps send, whose cut rules are noted
     /// (once each, however many jumps lead there)
     pub(super) returned_all: HashSet<usize>,
@@ -308,6 +312,7 @@ pub(super) fn analyse(
         unplaced: Vec::new(),
         nearest: false,
         traps_placed: false,
+        in_place: false,
         returned_all: HashSet::new(),
         walked: 0,
         cut: HashSet::new(),
@@ -484,42 +489,46 @@ impl Analyser<'_> {
             icmp: true,
             invalid: true,
         };
-        let mut tries = vec![(first, false), (first, true)];
+        let mut tries = vec![(first, false, false), (first, true, false)];
         if first != full {
             // a rule statewall's fixed order would overtake: the ESTABLISHED,RELATED accept
             // after a DROP of a host among stateless accepts, an INVALID drop or an ICMP
             // accept after the accepts. Without statewall's baseline (`established = false`,
             // and the loopback, ICMP and INVALID rules as entries in their place) each rule
             // keeps its place, and the order check proves the rest as before
-            tries.extend([(full, false), (full, true)]);
+            tries.extend([(full, false, false), (full, true, false)]);
         }
+        // last, every DROP and REJECT in its place: a DROP after a REJECT both match (an INVALID drop after
+        // a REJECT of a TCP flag pattern) needs that REJECT as a block it can follow, and a
+        // drop placed after the allows leaves a later REJECT among the allows no place
+        tries.push((full, true, true));
         let mut refused = None;
         let mut read = None;
         let mut had_established = false;
         let mut traps = true;
-        for (lower, nearest) in tries {
+        for (lower, nearest, in_place) in tries {
             // a reading that placed no rule that counts or stamps reads the same nearest
-            if nearest && !traps {
+            if nearest && !traps && !in_place {
                 continue;
             }
             let (flat, diags, notes) = again.clone();
             self.side = side.clone();
-            (self.nearest, self.traps_placed) = (nearest, false);
+            (self.nearest, self.traps_placed, self.in_place) = (nearest, false, in_place);
             self.diags = diags;
             self.notes = notes;
             let attempt = self.attempt(flat, final_rule, lower);
-            (self.nearest, traps) = (false, self.traps_placed);
+            (self.nearest, traps, self.in_place) = (false, self.traps_placed, false);
             if lower == first && !nearest {
                 had_established = attempt.1.established.is_some();
             }
             if self.diags.total() == before {
-                read = Some((attempt, lower));
+                read = Some((attempt, lower, in_place));
                 break;
             }
             // the first reading's refusal is the one said
             refused.get_or_insert_with(|| (self.diags.clone(), self.notes.clone()));
         }
-        let Some(((log_final, found, ranked), read_as)) = read else {
+        let Some(((log_final, found, ranked), read_as, in_place)) = read else {
             if let Some((diags, notes)) = refused {
                 self.diags = diags;
                 self.notes = notes;
@@ -543,6 +552,12 @@ impl Analyser<'_> {
                 }
                 _ => self.notes.push(format!("{} is imported in the file's own order: statewall's fixed baseline would move a rule before one it may not overtake, so its established, loopback and ICMP accepts are entries in their place (and an INVALID drop, merged into a final drop or a block of `state = \"invalid\"` in its place)", self.hook.chain())),
             }
+        }
+        let reject_blocks = ranked.iter().any(|(r, f)| {
+            matches!(f.verdict, Verdict::Reject(_)) && *r != super::classify::Rank::Reject
+        });
+        if in_place && reject_blocks {
+            self.notes.push(format!("{}'s REJECTs are blocks where the file has them (`[[block]]`, the reject's kind as its `with`): a later rule must meet only what they leave, and statewall's rejects come after every block", self.hook.chain()));
         }
         if self.diags.total() != before {
             return None;

@@ -13,6 +13,11 @@
 //! from it (`except_iif`): those packets never reached it in the file. The order check
 //! (`reordering_keeps_verdicts`) then proves the result, pair by pair.
 //!
+//! The last reading of a chain (`in_place`, after the others failed) keeps every DROP and
+//! REJECT in its place as far as the places allow: each goes where it moves past the fewest
+//! rules, and a REJECT is a block there, never among the rejects (after every block), so that
+//! a later DROP both match can follow it (an INVALID drop after a REJECT of a TCP flag pattern).
+//!
 //! In a chain without a plain ESTABLISHED,RELATED accept, statewall has no established rule
 //! and its allows keep their own states (`state`): an accept of established or related
 //! packets under conditions is then an allow like any other.
@@ -317,8 +322,10 @@ impl Analyser<'_> {
             // (a reject of INVALID packets only is no reject entry, whose rule has no state
             // match: it would reject every state, whatever the final rule)
             // (a guard's REJECT keeps its place as a block: it counts what it meets, and the
-            // rejects come after every rule its place in the file keeps it before)
+            // rejects come after every rule its place in the file keeps it before; so does
+            // every REJECT in the `in_place` reading)
             if (natural == Rank::Reject
+                && !self.in_place
                 && keep != Some(BlockState::Invalid)
                 && !checks
                 && !odd
@@ -350,11 +357,21 @@ impl Analyser<'_> {
             if keep.is_some() {
                 tries.extend(BLOCK_RANKS.into_iter().map(|r| (r, keep)));
             }
+            // in the `in_place` reading the baseline's rules are entries, so the places before
+            // it move a rule past no more of the file's rules than the one after it; but they
+            // put it before statewall's own ICMPv6 accepts (`--mirror-ipv6`), which come before
+            // anything the file says: a REJECT of `-i lo` first would refuse the ICMPv6 error
+            // it sends itself. They are tried last
+            if self.in_place {
+                tries.sort_by_key(|(r, _)| matches!(r, Rank::Block | Rank::BlockEstablished));
+            }
             // on a second reading (`nearest`), a rule that counts or stamps (a trap's, a
             // guard's) takes, of the places that keep every verdict, the one that moves it past
             // the fewest rules, where the first one that does left a later rule that must stay
-            // behind it without a place (an INVALID drop behind a rate guard)
-            let nearest = trap && self.nearest;
+            // behind it without a place (an INVALID drop behind a rate guard); on the last
+            // (`in_place`) every rule does (a multicast DROP among the allows, not after
+            // them, where a later REJECT among them must follow it)
+            let nearest = trap && self.nearest || self.in_place;
             let crossed = |rank: Rank| {
                 let moved = |(q, (rq, _)): (usize, &(Rank, Flat))| {
                     (q < p && *rq > rank) || (q > p && *rq < rank)
