@@ -1373,6 +1373,22 @@ fn import_corpus_facts_of_a_file() {
         ),
         "{mirrored}"
     );
+    // a count per IPv4 address or network is one per IPv6 address in statewall's mirror
+    // (corpus 496 under 128 probes at once: ip6tables' `--connlimit-mask 32` counted the
+    // harness's whole 2001:db8::/32 together); all sources together stay so
+    let mirrored = mirror_to_v6(
+        "*filter\n-A INPUT -p tcp -m connlimit --connlimit-above 8 --connlimit-mask 32 -j DROP\n\
+         -A INPUT -p tcp -m connlimit --connlimit-above 8 --connlimit-mask 24 -j DROP\n\
+         -A INPUT -p tcp -m connlimit --connlimit-above 8 --connlimit-mask 0 -j DROP\nCOMMIT\n",
+    );
+    assert!(
+        mirrored.starts_with(
+            "*filter\n-A INPUT -p tcp -m connlimit --connlimit-above 8 --connlimit-mask 128 -j DROP\n\
+             -A INPUT -p tcp -m connlimit --connlimit-above 8 --connlimit-mask 128 -j DROP\n\
+             -A INPUT -p tcp -m connlimit --connlimit-above 8 --connlimit-mask 0 -j DROP\n"
+        ),
+        "{mirrored}"
+    );
     // the TTL's twin is the hop limit (probe 25's H2: ip6tables has no `-m ttl`)
     let mirrored = mirror_to_v6("*filter\n-A INPUT -p tcp -m ttl --ttl-lt 5 -j DROP\nCOMMIT\n");
     assert!(

@@ -636,6 +636,17 @@ pub fn mirror_to_v6(text: &str) -> String {
                 k += 2;
                 continue;
             }
+            // a connection count per IPv4 address or network is, in statewall's IPv6 half of
+            // the entry, a count per IPv6 address (`ipv6_prefix = 128`, `connlimit.rs`); ip6tables
+            // would read the IPv4 file's `--connlimit-mask 32` as one count for a whole /32
+            if x == "--connlimit-mask"
+                && v.and_then(|m| m.parse::<u8>().ok())
+                    .is_some_and(|m| (1..=32).contains(&m))
+            {
+                v6w.extend(["--connlimit-mask".into(), "128".into()]);
+                k += 2;
+                continue;
+            }
             if x == "--mask" && v == Some("255.255.255.255") {
                 v6w.extend([
                     "--mask".into(),
