@@ -1389,6 +1389,17 @@ fn import_corpus_facts_of_a_file() {
         ),
         "{mirrored}"
     );
+    // a name given after another module and the target is the rule's list's (the sixth
+    // held-out set's d003a: a second `--name DEFAULT.v6` made ip6tables refuse the mirror)
+    let mirrored = mirror_to_v6(
+        "*filter\n-A INPUT -m recent -m limit --limit 1/second -j LOG --name SSH --update\nCOMMIT\n",
+    );
+    assert!(
+        mirrored.starts_with(
+            "*filter\n-A INPUT -m recent -m limit --limit 1/second -j LOG --name SSH.v6 --update\n"
+        ),
+        "{mirrored}"
+    );
     // the TTL's twin is the hop limit (probe 25's H2: ip6tables has no `-m ttl`)
     let mirrored = mirror_to_v6("*filter\n-A INPUT -p tcp -m ttl --ttl-lt 5 -j DROP\nCOMMIT\n");
     assert!(

@@ -706,12 +706,18 @@ pub fn mirror_to_v6(text: &str) -> String {
         // IPv4 rule's name would track IPv6 sources under IPv4's 255.255.255.255 (one entry
         // per /32: a client's try would list the firewall's own address too). The mirror
         // means the same rules for IPv6 sources, each whole, as statewall's sets keep them
+        // (a rule of one `-m recent` may give its `--name` after another module or the
+        // target, `-m recent -m limit … -j LOG --name SSH`: getopt hands it to recent all
+        // the same, the only module of these tables with a `--name`)
+        let recents = (1..v6w.len())
+            .filter(|&i| v6w[i] == "recent" && ["-m", "--match"].contains(&v6w[i - 1].as_str()))
+            .count();
         let mut k = 0;
         while k + 1 < v6w.len() {
             if (v6w[k] == "-m" || v6w[k] == "--match") && v6w[k + 1] == "recent" {
                 let named = v6w[k + 2..]
                     .iter()
-                    .take_while(|n| *n != "-m" && *n != "--match")
+                    .take_while(|n| recents == 1 || (*n != "-m" && *n != "--match"))
                     .any(|n| n == "--name");
                 if !named {
                     v6w.splice(k + 2..k + 2, ["--name".to_string(), "DEFAULT".to_string()]);
