@@ -303,10 +303,12 @@ impl Analyser<'_> {
         if let Some((i, s)) = before {
             return Ok((Some(i), s.clone(), true));
         }
+        // (a `--set` past the chain's end, behind the rule that decides every packet, is
+        // never met: `at` counts the rules that rule's cut left out)
         let after = sets
             .iter()
             .enumerate()
-            .find(|(_, s)| s.at > p && named(&self.rules[s.rule]))
+            .find(|(_, s)| s.at > p && s.at <= flat.len() && named(&self.rules[s.rule]))
             .filter(|(i, s)| !negated && s.cond == *cond && free(*i, s) && clear(p + 1, s.at));
         if let Some((i, s)) = after {
             return Ok((Some(i), s.clone(), false));
@@ -325,6 +327,15 @@ impl Analyser<'_> {
                 via: flat[q].via.clone(),
             };
             return Ok((None, s, false));
+        }
+        let past_end = sets
+            .iter()
+            .find(|s| s.at > flat.len() && named(&self.rules[s.rule]));
+        if let Some(s) = past_end {
+            return Err(format!(
+                "the `--set` of line {} comes after a rule that decides every packet of the chain: no packet meets it, and nothing fills the list",
+                self.rules[s.rule].line
+            ));
         }
         let any_set = sets
             .iter()

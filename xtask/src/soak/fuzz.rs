@@ -101,7 +101,7 @@ pub fn mutate(rng: &mut Rng, input: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
     let mut v = input.to_vec();
     for _ in 0..1 + rng.below(4) {
         let len = v.len();
-        match rng.below(8) {
+        match rng.below(10) {
             0 if len > 0 => {
                 let i = rng.below(len);
                 v[i] ^= 1 << rng.below(8);
@@ -145,6 +145,36 @@ pub fn mutate(rng: &mut Rng, input: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
                     .wrapping_add(delta)
                     .wrapping_sub(4);
                 v[i..i + 2].copy_from_slice(&n.to_ne_bytes());
+            }
+            7 | 8 if len > 0 => {
+                // a whole line moved or repeated elsewhere (one in five of the mutations):
+                // an order of rules the file never had (a `--set` moved behind the rule that
+                // decides every packet once made the importer index past its chain)
+                let starts: Vec<usize> = std::iter::once(0)
+                    .chain(
+                        v.iter()
+                            .enumerate()
+                            .filter(|(_, b)| **b == b'\n')
+                            .map(|(i, _)| i + 1),
+                    )
+                    .filter(|&i| i < len)
+                    .collect();
+                let k = rng.below(starts.len());
+                let (a, b) = (starts[k], starts.get(k + 1).copied().unwrap_or(len));
+                let line = v[a..b].to_vec();
+                if rng.below(2) == 0 || k + 1 == starts.len() {
+                    v.drain(a..b);
+                }
+                let starts_now: Vec<usize> = std::iter::once(0)
+                    .chain(
+                        v.iter()
+                            .enumerate()
+                            .filter(|(_, b)| **b == b'\n')
+                            .map(|(i, _)| i + 1),
+                    )
+                    .collect();
+                let at = starts_now[rng.below(starts_now.len())].min(v.len());
+                v.splice(at..at, line);
             }
             _ => {
                 let at = rng.below(len + 1);
