@@ -150,30 +150,15 @@ pub fn mutate(rng: &mut Rng, input: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
                 // a whole line moved or repeated elsewhere (one in five of the mutations):
                 // an order of rules the file never had (a `--set` moved behind the rule that
                 // decides every packet once made the importer index past its chain)
-                let starts: Vec<usize> = std::iter::once(0)
-                    .chain(
-                        v.iter()
-                            .enumerate()
-                            .filter(|(_, b)| **b == b'\n')
-                            .map(|(i, _)| i + 1),
-                    )
-                    .filter(|&i| i < len)
-                    .collect();
+                let starts = line_starts(&v);
                 let k = rng.below(starts.len());
                 let (a, b) = (starts[k], starts.get(k + 1).copied().unwrap_or(len));
                 let line = v[a..b].to_vec();
-                if rng.below(2) == 0 || k + 1 == starts.len() {
+                if rng.below(2) == 0 {
                     v.drain(a..b);
                 }
-                let starts_now: Vec<usize> = std::iter::once(0)
-                    .chain(
-                        v.iter()
-                            .enumerate()
-                            .filter(|(_, b)| **b == b'\n')
-                            .map(|(i, _)| i + 1),
-                    )
-                    .collect();
-                let at = starts_now[rng.below(starts_now.len())].min(v.len());
+                let starts = line_starts(&v);
+                let at = starts[rng.below(starts.len())];
                 v.splice(at..at, line);
             }
             _ => {
@@ -183,6 +168,18 @@ pub fn mutate(rng: &mut Rng, input: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
         }
     }
     v
+}
+
+/// Where each line of `v` starts (0 first; never `v.len()`, but 0 for an empty `v`).
+fn line_starts(v: &[u8]) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(
+            v.iter()
+                .enumerate()
+                .filter(|&(i, b)| *b == b'\n' && i + 1 < v.len())
+                .map(|(i, _)| i + 1),
+        )
+        .collect()
 }
 
 /// Seeds for the state readers: a members journal and the set cache of each seed policy's plan.
