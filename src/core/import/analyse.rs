@@ -498,9 +498,10 @@ impl Analyser<'_> {
             // keeps its place, and the order check proves the rest as before
             tries.extend([(full, false, false), (full, true, false)]);
         }
-        // last, every DROP and REJECT in its place: a DROP after a REJECT both match (an INVALID drop after
-        // a REJECT of a TCP flag pattern) needs that REJECT as a block it can follow, and a
-        // drop placed after the allows leaves a later REJECT among the allows no place
+        // last, every DROP and REJECT in its place: a DROP after a REJECT both match (an
+        // INVALID drop after a REJECT of a TCP flag pattern) needs that REJECT as a block it
+        // can follow, and a drop placed after the allows leaves a later REJECT among the
+        // allows no place
         tries.push((full, true, true));
         let mut refused = None;
         let mut read = None;

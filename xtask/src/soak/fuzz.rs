@@ -147,7 +147,7 @@ pub fn mutate(rng: &mut Rng, input: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
                 v[i..i + 2].copy_from_slice(&n.to_ne_bytes());
             }
             7 | 8 if len > 0 => {
-                // a whole line moved or repeated elsewhere (one in five of the mutations):
+                // a whole line moved or repeated elsewhere (two of the ten choices):
                 // an order of rules the file never had (a `--set` moved behind the rule that
                 // decides every packet once made the importer index past its chain)
                 let starts = line_starts(&v);
