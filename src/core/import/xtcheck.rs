@@ -336,25 +336,20 @@ pub(super) fn checked(toks: &[Tok], walk: &Walk, fam: Fam) -> Result<(), Unread>
 /// `-o` (`out`) or `-i` at word `at`, in `chain`: iptables refuses `-o` in INPUT and `-i` in
 /// OUTPUT.
 fn iface(at: usize, out: bool, chain: Option<&str>) -> Result<(), Unread> {
-    match (out, chain) {
-        (true, Some("INPUT")) => {
-            let u = refused(
-                at,
-                "`-o` in INPUT: a packet coming in has no output interface yet".into(),
-                "Can't use -o with INPUT",
-            );
-            Err(hinted(u, "match the output interface in FORWARD or OUTPUT"))
-        }
-        (false, Some("OUTPUT")) => {
-            let u = refused(
-                at,
-                "`-i` in OUTPUT: a packet this host sends came in on no interface".into(),
-                "Can't use -i with OUTPUT",
-            );
-            Err(hinted(u, "match the input interface in INPUT or FORWARD"))
-        }
-        _ => Ok(()),
-    }
+    let (why, iptables, help) = match (out, chain) {
+        (true, Some("INPUT")) => (
+            "`-o` in INPUT: a packet coming in has no output interface yet",
+            "Can't use -o with INPUT",
+            "match the output interface in FORWARD or OUTPUT",
+        ),
+        (false, Some("OUTPUT")) => (
+            "`-i` in OUTPUT: a packet this host sends came in on no interface",
+            "Can't use -i with OUTPUT",
+            "match the input interface in INPUT or FORWARD",
+        ),
+        _ => return Ok(()),
+    };
+    Err(hinted(refused(at, why.into(), iptables), help))
 }
 
 /// Option `g` into its instance: given once, not beside one it excludes, `!` only where it
