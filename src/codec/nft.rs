@@ -310,6 +310,9 @@ numbers! {
     NFT_META_NFPROTO: u32 = 15;
     NFT_META_L4PROTO: u32 = 16;
     NFT_META_PKTTYPE: u32 = 19;
+    NFT_META_TIME_NS: u32 = 30;
+    NFT_META_TIME_DAY: u32 = 31;
+    NFT_META_TIME_HOUR: u32 = 32;
 
     // enum nft_meta_attributes
     NFTA_META_DREG: u16 = 1;

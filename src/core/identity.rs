@@ -259,18 +259,12 @@ fn a_match(h: &mut Fnv, m: &Match) {
         | Match::EtherSrc { .. }
         | Match::Length { .. }
         | Match::Ttl { .. }
-        | Match::SkOwner { .. } => header_match(h, m),
+        | Match::SkOwner { .. }
+        | Match::Mark { .. }
+        | Match::IfNot { .. } => header_match(h, m),
+        Match::Hour { .. } | Match::Day { .. } | Match::Time { .. } => clock_match(h, m),
         Match::Contains { pattern, not } => contains(h, &pattern, not),
         Match::U32 { expr, not } => u32_expr(h, &expr, not),
-        Match::Mark { value, mask, not } => {
-            h.tag(45).tag(u8::from(not)).u32(value).u32(mask);
-        }
-        Match::IfNot { out, wild, name } => {
-            h.tag(33)
-                .tag(u8::from(out))
-                .tag(u8::from(wild))
-                .bytes(&name);
-        }
         Match::DstPortNot(r) => {
             h.tag(31);
             ports(h, r);
@@ -282,10 +276,36 @@ fn a_match(h: &mut Fnv, m: &Match) {
     }
 }
 
+/// The matches of the kernel's clock (`meta hour`, `meta day`, `meta time`): tags 52-54.
+fn clock_match(h: &mut Fnv, m: &Match) {
+    match *m {
+        Match::Hour { lo, hi, not } => {
+            h.tag(52).tag(u8::from(not)).u32(lo).u32(hi);
+        }
+        Match::Day { lo, hi, not } => {
+            h.tag(53).tag(u8::from(not)).tag(lo).tag(hi);
+        }
+        Match::Time { secs, before } => {
+            h.tag(54).tag(u8::from(before)).u64(secs);
+        }
+        _ => unreachable!("a_match gives clock_match the clock's matches only"),
+    }
+}
+
 /// The matches of a header field or type (address and packet types, extension headers, the
-/// source MAC) and of the connection's DNAT status: tags 34 and up.
+/// source MAC, the packet's mark), of an interface's exception (tag 33) and of the
+/// connection's DNAT status: tags 34 and up.
 fn header_match(h: &mut Fnv, m: &Match) {
     match *m {
+        Match::Mark { value, mask, not } => {
+            h.tag(45).tag(u8::from(not)).u32(value).u32(mask);
+        }
+        Match::IfNot { out, wild, name } => {
+            h.tag(33)
+                .tag(u8::from(out))
+                .tag(u8::from(wild))
+                .bytes(&name);
+        }
         // the connection's status, DNAT'ed (`dnat`)
         Match::CtDnat => {
             h.tag(46);

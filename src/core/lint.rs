@@ -146,42 +146,23 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         // the lint's packets carry no routing header: `rt type` matches neither way (the
         // kernel's exthdr load finds no header and ends the rule)
         Match::RtType { .. } => false,
-        // a NEW TCP packet of the lint is a SYN: it carries an MSS (every stack sends one),
-        // maybe window scaling, SACK permitted, a timestamp, NOPs and an end of list (which a
-        // client sends depends on its stack), and no other kind. A kind it may or may not
-        // carry is taken the cautious way: matched by a drop or reject, not by an accept. A
-        // packet that is not TCP carries no option (nft: `missing`)
-        Match::TcpOption { kind, present } => {
-            if p.l4proto != IPPROTO_TCP {
-                return !present;
-            }
-            match kind {
-                2 => present,
-                0 | 1 | 3 | 4 | 8 => rule.verdict != Verdict::Accept,
-                _ => !present,
-            }
-        }
-        // … and its MSS is at least 536 (the least every IPv4 host takes, RFC 9293) and at most
-        // 65495 (loopback's MTU less the headers), its exact value unknown: a range that holds
-        // all of those matches, one that holds none does not, any other is taken the cautious
-        // way. Other packets carry no option: the load ends the rule, neither way matches
-        Match::TcpMss { lo, hi, not } => {
-            p.l4proto == IPPROTO_TCP
-                && within(lo, hi, (536, 65495))
-                    .map_or(rule.verdict != Verdict::Accept, |w| w != not)
-        }
-        Match::EtherSrc { .. } | Match::Length { .. } | Match::Ttl { .. } => {
-            header_matches(m, p, rule)
-        }
+        Match::TcpOption { .. }
+        | Match::TcpMss { .. }
+        | Match::EtherSrc { .. }
+        | Match::Length { .. }
+        | Match::Ttl { .. } => header_matches(m, p, rule),
         // the lint's packets arrive from elsewhere: no socket of this host sent them, and
         // an owner match takes neither way (as `meta skuid` fails without a socket)
         Match::SkOwner { .. } => false,
         // what the lint's packets carry past their headers is unknown: a search of it is
         // taken the cautious way, as matching for a drop or reject and not for an accept
         Match::Contains { .. } => rule.verdict != Verdict::Accept,
-        // likewise a test of words the lint's packets carry: their headers' words are
-        // known, but not the bytes past them that an offset may reach
-        Match::U32 { .. } => rule.verdict != Verdict::Accept,
+        // likewise a test of words the lint's packets carry (their headers' words are
+        // known, not the bytes past them an offset may reach), and the clock: they come at
+        // no particular time
+        Match::U32 { .. } | Match::Hour { .. } | Match::Day { .. } | Match::Time { .. } => {
+            rule.verdict != Verdict::Accept
+        }
         // nothing marks the lint's packets: their mark is 0
         Match::Mark { value, not, .. } => (value == 0) != not,
         // nothing DNAT'ed the lint's packets: their original port is their port (an ICMPv6
@@ -232,6 +213,30 @@ fn within(lo: u16, hi: u16, (a, b): (u16, u16)) -> Option<bool> {
 /// accept).
 fn header_matches(m: &Match, p: &Packet, rule: &Rule) -> bool {
     match *m {
+        // a NEW TCP packet of the lint is a SYN: it carries an MSS (every stack sends one),
+        // maybe window scaling, SACK permitted, a timestamp, NOPs and an end of list (which a
+        // client sends depends on its stack), and no other kind. A kind it may or may not
+        // carry is taken the cautious way: matched by a drop or reject, not by an accept. A
+        // packet that is not TCP carries no option (nft: `missing`)
+        Match::TcpOption { kind, present } => {
+            if p.l4proto != IPPROTO_TCP {
+                return !present;
+            }
+            match kind {
+                2 => present,
+                0 | 1 | 3 | 4 | 8 => rule.verdict != Verdict::Accept,
+                _ => !present,
+            }
+        }
+        // … and its MSS is at least 536 (the least every IPv4 host takes, RFC 9293) and at most
+        // 65495 (loopback's MTU less the headers), its exact value unknown: a range that holds
+        // all of those matches, one that holds none does not, any other is taken the cautious
+        // way. Other packets carry no option: the load ends the rule, neither way matches
+        Match::TcpMss { lo, hi, not } => {
+            p.l4proto == IPPROTO_TCP
+                && within(lo, hi, (536, 65495))
+                    .map_or(rule.verdict != Verdict::Accept, |w| w != not)
+        }
         // a frame's source MAC is unknown to the lint: a packet on loopback came in on no
         // ethernet device and matches neither way (nft's `meta iiftype ether` fails); one
         // from elsewhere may carry any address, taken the cautious way (matched by a drop or

@@ -2,6 +2,7 @@
 //! with data alone.
 
 pub mod addrtype;
+pub mod clock;
 pub mod compile;
 pub mod diag;
 pub mod exthdr;

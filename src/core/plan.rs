@@ -272,6 +272,14 @@ pub enum Match {
     /// `meta mark & 0x00ff0000 != 0x00040000`: the mark under a mask (all ones: the whole
     /// mark) is `value` or (`not`) not (an entry's `mark`, `except_mark`)
     Mark { value: u32, mask: u32, not: bool },
+    /// `meta hour "09:00:00"-"17:00:00"`, `meta hour != …`: the second of the UTC day (an
+    /// entry's `hours`)
+    Hour { lo: u32, hi: u32, not: bool },
+    /// `meta day 1-5`, `meta day != 1-5`: the weekday, 0 = Sunday (an entry's `days`)
+    Day { lo: u8, hi: u8, not: bool },
+    /// `meta time >= "2025-01-01 00:00:00"` or (`before`) `meta time < …`: the time since
+    /// 1970 in whole seconds (an entry's `since`, `until`)
+    Time { secs: u64, before: bool },
     /// `xt match string`: the bytes hold the pattern, or not (`contains`, `except_contains`)
     Contains { pattern: Pattern, not: bool },
     /// `xt match u32`: the expression holds, or not (`u32`, `except_u32`; IPv4 only: needs
@@ -784,6 +792,9 @@ impl Rule {
                         | Match::ConnMeter { .. }
                         | Match::CtOrigDport(_)
                         | Match::CtDnat
+                        | Match::Hour { .. }
+                        | Match::Day { .. }
+                        | Match::Time { .. }
                         | Match::AddrType { .. }
                         | Match::PktType { .. }
                         | Match::RtType { .. }

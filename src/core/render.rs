@@ -19,6 +19,21 @@ pub fn script(plan: &Plan) -> String {
         s,
         "# replaces this one table atomically; no other table is touched"
     );
+    let clock = plan
+        .chains
+        .iter()
+        .flat_map(|c| &c.rules)
+        .flat_map(|r| &r.matches);
+    if clock
+        .into_iter()
+        .any(|m| matches!(m, Match::Hour { .. } | Match::Time { .. }))
+    {
+        // nft reads a time of day and a date in its own timezone, and statewall writes UTC
+        let _ = writeln!(
+            s,
+            "# its hours and dates are UTC: load it with `TZ=UTC nft -f`"
+        );
+    }
     let _ = writeln!(s, "table inet {t}");
     let _ = writeln!(s, "delete table inet {t}");
     s.push_str(&table_body(plan));
@@ -369,14 +384,8 @@ fn single(m: Match) -> String {
             ifname_of(&name),
             if wild { "*" } else { "" }
         ),
-        Match::Mark { value, mask, not } => {
-            let op = if not { "!= " } else { "" };
-            if mask == u32::MAX {
-                format!("meta mark {op}0x{value:08x}")
-            } else {
-                let op = if not { "!=" } else { "==" };
-                format!("meta mark & 0x{mask:08x} {op} 0x{value:08x}")
-            }
+        Match::Mark { .. } | Match::Hour { .. } | Match::Day { .. } | Match::Time { .. } => {
+            meta_key(&m)
         }
         // nft lists the kernel's x_tables match by its name alone: the pattern follows
         Match::Contains { pattern, not } => format!(
@@ -391,6 +400,46 @@ fn single(m: Match) -> String {
         ),
         Match::DstPortNot(r) => format!("th dport != {r}"),
         Match::SrcPortNot(r) => format!("th sport != {r}"),
+    }
+}
+
+/// The matches of a meta key: the packet's mark, the kernel's clock.
+fn meta_key(m: &Match) -> String {
+    match *m {
+        Match::Mark { value, mask, not } => {
+            let op = if not { "!= " } else { "" };
+            if mask == u32::MAX {
+                format!("meta mark {op}0x{value:08x}")
+            } else {
+                let op = if not { "!=" } else { "==" };
+                format!("meta mark & 0x{mask:08x} {op} 0x{value:08x}")
+            }
+        }
+        // nft reads these in its own timezone: the text is UTC's (TZ=UTC nft -f)
+        Match::Hour { lo, hi, not } => {
+            let op = if not { "!= " } else { "" };
+            let t = |s: u32| format!("\"{:02}:{:02}:{:02}\"", s / 3600, s / 60 % 60, s % 60);
+            if lo == hi {
+                format!("meta hour {op}{}", t(lo))
+            } else {
+                format!("meta hour {op}{}-{}", t(lo), t(hi))
+            }
+        }
+        Match::Day { lo, hi, not } => {
+            let op = if not { "!= " } else { "" };
+            if lo == hi {
+                format!("meta day {op}{lo}")
+            } else {
+                format!("meta day {op}{lo}-{hi}")
+            }
+        }
+        Match::Time { secs, before } => {
+            let op = if before { "<" } else { ">=" };
+            let date = crate::core::clock::date_text(secs);
+            let (d, t) = date.split_once('T').unwrap_or((&date, "00:00:00"));
+            format!("meta time {op} \"{d} {t}\"")
+        }
+        _ => unreachable!("single gives meta_key the mark and the clock only"),
     }
 }
 

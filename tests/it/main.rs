@@ -2,6 +2,7 @@ mod ansible;
 mod audit;
 mod block_places;
 mod bounds;
+mod clock;
 mod connections;
 mod contains;
 mod corpus;

@@ -37,6 +37,7 @@
 //! | `xtstring` | `Contains` | `xt match string` (the kernel's x_tables match, nft_compat) |
 //! | `xtu32` | `U32` | `xt match u32` (likewise) |
 //! | `mark` | `Mark` | `meta mark 0x0000ca6c`, `meta mark & 0x00ff0000 != 0x00040000` |
+//! | `clock` | `Hour`, `Day`, `Time` | `meta hour "09:00:00"-"17:00:00"`, `meta day 1-5`, `meta time < "2038-01-19 03:14:08"` |
 //! | `log` | `Verdict::Log` | `log prefix "statewall ssh: " level info` |
 //! | `mss` | `Verdict::SetMss` | `tcp option maxseg size set rt mtu`, `… set 1360` |
 //! | `counter` | every rule's counter | `counter` |
@@ -54,6 +55,7 @@
 //!
 //! Outside the codec it needs its `plan::Match` variant, and its text in `core::render`.
 
+mod clock;
 mod connlimit;
 mod counter;
 mod ct_state;
@@ -299,6 +301,7 @@ fn encode_match(
         Match::EtherSrc { mac, not } => ether::encode(out, mac, not),
         Match::SkOwner { gid, id, not } => owner::encode(out, gid, id, not),
         Match::Mark { value, mask, not } => mark::encode(out, value, mask, not),
+        Match::Hour { .. } | Match::Day { .. } | Match::Time { .. } => clock::encode(out, own, m),
         Match::Length { lo, hi, not } => length::encode(out, own, (lo, hi, not)),
         Match::Ttl { v6, lo, hi, not } => ttl::encode(out, own, (v6, lo, hi, not)),
         Match::Contains { pattern, not } => {
@@ -410,6 +413,7 @@ const DECODERS: &[fn(&At) -> Decoding] = &[
     ether::decode,
     owner::decode,
     mark::decode,
+    clock::decode,
     length::decode,
     ttl::decode,
     limit::decode,

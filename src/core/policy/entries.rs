@@ -437,6 +437,10 @@ impl Checker<'_> {
                 f.more_restricts = true;
                 self.mark_key(&mut f.more, key, value);
             }
+            "hours" | "days" | "since" | "until" => {
+                f.more_restricts = true;
+                self.clock_key(&mut f.more, key, value);
+            }
             "contains" | "except_contains" => {
                 f.more_restricts = true;
                 self.contains_key(&mut f.more, key, value);

@@ -30,7 +30,7 @@ const SECTION_KEYS: &[&str] = &[
 const BASELINE_KEYS: &[&str] = &["established", "invalid", "loopback", "icmp", "icmpv6"];
 /// The keys of an allow entry.
 const ALLOW_KEYS: &[&str] = &ENTRY_KEYS;
-const ENTRY_KEYS: [&str; 61] = [
+const ENTRY_KEYS: [&str; 65] = [
     "name",
     "tcp",
     "udp",
@@ -85,6 +85,10 @@ const ENTRY_KEYS: [&str; 61] = [
     "except_u32",
     "mark",
     "except_mark",
+    "hours",
+    "days",
+    "since",
+    "until",
     "except_tcp",
     "except_udp",
     "except_tcp_sport",
@@ -94,20 +98,20 @@ const ENTRY_KEYS: [&str; 61] = [
     "state",
 ];
 /// A reject entry's: an allow entry's, `with`, `add_to_set` and `remove_from_set`.
-const REJECT_KEYS: &[&str] = &and::<3, 64>(ENTRY_KEYS, ["with", "add_to_set", "remove_from_set"]);
+const REJECT_KEYS: &[&str] = &and::<3, 68>(ENTRY_KEYS, ["with", "add_to_set", "remove_from_set"]);
 /// A block entry's: an allow entry's (its `state` is `"new"` only), `with`, `after`,
 /// `add_to_set`, `remove_from_set` and `refresh`.
-const BLOCK_KEYS: &[&str] = &and::<5, 66>(
+const BLOCK_KEYS: &[&str] = &and::<5, 70>(
     ENTRY_KEYS,
     ["with", "after", "add_to_set", "remove_from_set", "refresh"],
 );
 
 /// `keys` and then `more` (N is their number together: checked when compiled).
 const fn and<const M: usize, const N: usize>(
-    keys: [&'static str; 61],
+    keys: [&'static str; 65],
     more: [&'static str; M],
 ) -> [&'static str; N] {
-    assert!(N == 61 + M);
+    assert!(N == 65 + M);
     let mut out = [""; N];
     let mut i = 0;
     while i < keys.len() {

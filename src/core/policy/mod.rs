@@ -45,6 +45,7 @@
 //! meant).
 
 mod cidr;
+mod clock;
 mod connections;
 mod contains;
 mod entries;

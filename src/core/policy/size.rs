@@ -68,6 +68,11 @@ impl Checker<'_> {
             ("contains", m.contains.len()),
             ("u32", m.u32.len()),
             ("mark", m.mark.len()),
+            (
+                "days",
+                m.clock
+                    .map_or(0, |c| crate::core::clock::day_ranges(c.days).len()),
+            ),
         ];
         // the rules of one family, protocol part and verdict: the values multiply
         let mut variants: u128 = 1;

@@ -315,7 +315,8 @@ impl Netns {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut all: Vec<OsString> = vec!["nft".into()];
+        // nft reads and prints times of day and dates in its own timezone; statewall's are UTC
+        let mut all: Vec<OsString> = vec!["env".into(), "TZ=UTC".into(), "nft".into()];
         all.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
         self.exec(all)
     }
