@@ -205,3 +205,47 @@ fn windows_days_and_dates_drop_as_iptables_time_match_drops() {
     }
 }
 
+/// A file of `-m time` rules around now — in and out of a window (one past midnight), of
+/// today and of the other days, of dates — imported and applied, and loaded by
+/// iptables-restore: the import corpus' harness probes both alike (INPUT and FORWARD, TCP,
+/// UDP, ICMP; IPv6 by the mirrored file).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn an_imported_file_of_time_matches_behaves_as_iptables_restore_of_it_now() {
+    const XT_DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    let (sod, today, now) = now_utc();
+    let others: Vec<&str> = (0..7)
+        .filter(|&d| d != today as usize)
+        .map(|d| XT_DAYS[d])
+        .collect();
+    let (before, after) = (hms(sod + DAY - 3600), hms(sod + 3600));
+    let today = XT_DAYS[today as usize];
+    let text = format!(
+        "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+         -A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n\
+         -A INPUT -p tcp -m tcp --dport 22 -m time --timestart {before} --timestop {after} --weekdays {today} -j ACCEPT\n\
+         -A INPUT -p tcp -m tcp --dport 23 -m time --timestart {after} --timestop {before} -j ACCEPT\n\
+         -A INPUT -p udp -m udp --dport 5000 -m time --weekdays {} -j ACCEPT\n\
+         -A INPUT -p tcp -m tcp --dport 80 -m time --datestart {} --datestop {} -j ACCEPT\n\
+         -A INPUT -p tcp -m tcp --dport 443 -m time --datestop {} -j ACCEPT\n\
+         -A INPUT -p tcp -m tcp --dport 8080 -m time ! --weekdays {today} -j REJECT --reject-with tcp-reset\n\
+         -A INPUT -p tcp -m tcp --dport 8080 -m time --timestart {after} -j REJECT --reject-with tcp-reset\n\
+         -A INPUT -p tcp -m tcp --dport 8080 -j ACCEPT\n\
+         -A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n\
+         -A FORWARD -p tcp -m tcp --dport 8081 -m time --timestart {before} --timestop {after} --kerneltz -j ACCEPT\n\
+         -A FORWARD -p tcp -m tcp --dport 8082 -m time --datestart {} -j ACCEPT\n\
+         COMMIT\n",
+        others.join(","),
+        date(now - DAY),
+        date(now + DAY),
+        date(now - DAY),
+        date(now + DAY),
+    );
+    let dir = std::env::temp_dir().join(format!("statewall-clock-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("time-now.rules");
+    std::fs::write(&file, &text).unwrap();
+    let bad = crate::corpus::not_identical(std::slice::from_ref(&file));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(bad.is_empty(), "{bad:?}\n{text}");
+}

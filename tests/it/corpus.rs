@@ -1064,6 +1064,16 @@ fn import_generated_every_file_refused_with_a_location_or_identical_to_iptables_
     prove_corpus(&repo_path("tests/data/import/generated"));
 }
 
+/// `files` (written at run time by another module's test: `clock.rs` writes windows around
+/// now) through the harness: each one that is not imported and identical, with its verdict.
+pub(crate) fn not_identical(files: &[PathBuf]) -> Vec<(String, String)> {
+    prove_files(files, jobs())
+        .into_iter()
+        .filter(|(_, (v, _))| !matches!(v, Verdict::Identical { .. }))
+        .map(|(name, (v, _))| (name, format!("{v:?}")))
+        .collect()
+}
+
 /// Every `*.rules` of `dir` (and its `.rules6` partner) refused with a location or proven
 /// identical, the report and the rate printed, and `dir/EXPECTED-RATE` kept.
 fn prove_corpus(dir: &Path) {

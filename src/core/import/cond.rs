@@ -77,6 +77,9 @@ pub(super) struct Cond {
     /// `-m mark --mark`: the packet's mark under a mask, and (`!`) marks it must not have
     pub(super) mark: Option<super::mark::Mark>,
     pub(super) not_marks: Vec<super::mark::Mark>,
+    /// `-m time`: when the packet must come (a packet's clock is no part of what it is, so
+    /// clocks never keep conditions apart; they meet in one when the rule is flattened)
+    pub(super) clocks: Vec<crate::core::clock::Clock>,
 }
 
 /// Whether interface pattern `a` (a name, or a prefix ending in `*`) matches every name `b`
@@ -463,6 +466,7 @@ impl Cond {
                 (a, b) => a.or(b),
             },
             not_marks: joined(&self.not_marks, &o.not_marks),
+            clocks: joined(&self.clocks, &o.clocks),
         };
         // an exception of a network the packet's is apart from says nothing (the ways
         // around a RETURN of a network would otherwise carry every earlier one)

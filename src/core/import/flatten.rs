@@ -273,6 +273,23 @@ impl Analyser<'_> {
             );
             return;
         }
+        match super::clock::meet(&cond.clocks) {
+            Ok(c) if c.is_some() || cond.clocks.is_empty() => {
+                cond.clocks = c.into_iter().filter(|c| !c.is_always()).collect();
+            }
+            Ok(_) => {
+                self.notes.push(format!("line {}: `{}` matches at no moment (its `-m time` and those of the rules that jump to it leave no day or no date) and is left out", r.line, shorten(&r.text, 80)));
+                return;
+            }
+            Err(()) => {
+                self.error(
+                    r.span.clone(),
+                    "a rule for packets within two windows of the day at once (two `-m time`, or one of a rule that jumps to it)",
+                    "statewall's entry has one window (`hours`): write the hours both windows share in one `-m time`",
+                );
+                return;
+            }
+        }
         if cond.ttls.is_some_and(super::header::no_ttl) {
             // `--ttl-lt 0`, `--ttl-gt 255`, or TTLs a jump's condition rules out
             self.notes.push(format!("line {}: `{}` matches no packet (no TTL is below 0, above 255, or all it names at once) and is left out", r.line, shorten(&r.text, 80)));

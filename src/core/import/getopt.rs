@@ -212,6 +212,21 @@ pub(super) const MODULES: &[(&str, &[Long])] = &[
     ),
     ("mark", &[("mark", 1, true)]),
     (
+        "time",
+        &[
+            ("datestart", 1, true),
+            ("datestop", 2, true),
+            ("timestart", 3, true),
+            ("timestop", 4, true),
+            ("monthdays", 5, true),
+            ("weekdays", 6, true),
+            ("localtz", 7, false),
+            ("utc", 8, false),
+            ("kerneltz", 9, false),
+            ("contiguous", 10, false),
+        ],
+    ),
+    (
         "recent",
         &[
             ("set", 1, false),

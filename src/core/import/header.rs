@@ -294,6 +294,7 @@ pub(super) fn header_keys(c: &Cond, m: &mut More) {
     super::contains::contains_keys(c, m);
     super::u32::u32_keys(c, m);
     super::mark::mark_keys(c, m);
+    super::clock::clock_keys(&c.clocks, m);
 }
 
 /// A set of lengths as policy keys: the ranges of `length` when it holds no length past
@@ -318,6 +319,7 @@ pub(super) fn header_text(t: &mut String, m: &More) {
     super::contains::contains_text(t, m);
     super::u32::u32_text(t, m);
     super::mark::mark_lines(t, m);
+    super::clock::clock_lines(t, m);
     for (key, macs) in [("mac", &m.mac), ("except_mac", &m.except_mac)] {
         if !macs.is_empty() {
             let l: Vec<String> = macs
@@ -366,7 +368,7 @@ pub(super) fn header_name(m: &More) -> Option<String> {
     if let Some(name) = super::contains::contains_name(m).or_else(|| super::u32::u32_name(m)) {
         return Some(name);
     }
-    if let Some(name) = super::mark::mark_name(m) {
+    if let Some(name) = super::mark::mark_name(m).or_else(|| super::clock::clock_name(m)) {
         return Some(name);
     }
     for (what, macs) in [("mac", &m.mac), ("mac-not", &m.except_mac)] {

@@ -27,6 +27,7 @@ mod build;
 mod bytes;
 mod chains;
 mod classify;
+mod clock;
 pub(crate) mod cnum;
 mod cond;
 mod connlimit;

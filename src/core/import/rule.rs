@@ -120,6 +120,7 @@ pub(super) struct Draft {
     /// each `-m string` and its options (`contains.rs`), each `-m u32` (`u32.rs`)
     strings: Vec<super::contains::StringOpts>,
     u32s: Vec<super::u32::U32Opts>,
+    times: Vec<super::clock::TimeOpts>,
     /// the match modules of one protocol (`-m udp`, `-m tcpmss`): that protocol, the
     /// module, and where it is named
     of_proto: Vec<(u8, &'static str, Range<usize>)>,
@@ -231,6 +232,8 @@ impl Parser<'_> {
         self.recent_fits(&d.extra, &target, &span);
         self.strings_into(&mut d.cond, std::mem::take(&mut d.strings));
         self.u32s_into(&mut d.cond, std::mem::take(&mut d.u32s));
+        let times = std::mem::take(&mut d.times);
+        self.times_into(&mut d, times);
         self.orig_alone(&d);
         for (p, name, at) in std::mem::take(&mut d.of_proto) {
             if d.cond.proto != Some(p) {
@@ -771,6 +774,7 @@ impl Parser<'_> {
             .or_else(|| self.mark_option(c, toks, i, neg.clone()))
             .or_else(|| self.string_option(d.strings.last_mut(), toks, i, neg.clone()))
             .or_else(|| self.u32_option(d.u32s.last_mut(), toks, i, neg.clone()))
+            .or_else(|| self.time_option(d.times.last_mut(), toks, i, neg.clone()))
     }
 
     /// `-m MODULE` at `toks[i]`: where the next option starts (skipping unmapped ones' options).
@@ -782,11 +786,12 @@ impl Parser<'_> {
         if other == "recent" {
             return self.recent(&mut d.extra, toks, i + 2);
         }
-        if other == "string" || (other == "u32" && self.fam == super::Fam::V4) {
+        if matches!(other, "string" | "time") || (other == "u32" && self.fam == super::Fam::V4) {
             match other {
                 "string" => d
                     .strings
                     .push(super::contains::StringOpts::new(v.span.clone())),
+                "time" => d.times.push(super::clock::TimeOpts::new(v.span.clone())),
                 _ => d.u32s.push(super::u32::U32Opts::default()),
             }
             return i + 2;
@@ -841,30 +846,7 @@ impl Parser<'_> {
         ) {
             return i + 2;
         }
-        let why = match other {
-            "connmark" => {
-                "statewall matches a packet's own mark (`-m mark`: `mark`), not its connection's (`ct mark`)"
-            }
-            "set" => "ipset sets live outside the ruleset; list the networks in `from` instead",
-            "rt" => {
-                "the routing header is an IPv6 extension header: `-m rt` is ip6tables' (iptables-restore refuses it in an IPv4 file); give the ip6tables-save file with --ipv6 FILE6"
-            }
-            "hl" => {
-                "the hop limit is IPv6's: `-m hl` is ip6tables' (iptables-restore cannot load it); IPv4's TTL is `-m ttl`"
-            }
-            "ttl" => {
-                "the TTL is IPv4's: `-m ttl` is iptables' (ip6tables-restore cannot load it); IPv6's hop limit is `-m hl`"
-            }
-            "u32" | "bpf" => super::u32::refused_why(other),
-            "statistic" => {
-                "statewall decides a packet by what it is, never by chance or by count: a rule that takes a random share of packets (or every Nth one) has no equivalent"
-            }
-            "policy" => "statewall does not match IPsec policies (`meta secpath`)",
-            "physdev" => {
-                "statewall's table is an inet one, and the kernel's physdev match serves ip and ip6 tables only (nf_tables has no bridge-port match there): match the bridge itself with `iif`/`oif`, or filter bridged traffic in a bridge table"
-            }
-            _ => "statewall's policy model cannot express this match",
-        };
+        let why = super::values::refused_module_why(other);
         self.err(v.span.clone(), format!("match module `-m {other}`"), why);
         skip_module(toks, i + 2)
     }

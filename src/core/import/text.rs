@@ -321,6 +321,7 @@ fn says_where(e: &Entry) -> bool {
         || crate::core::u32::has_u32(m)
         || m.dnat
         || crate::core::mark::has_mark(m)
+        || crate::core::clock::has_clock(m)
 }
 
 fn entry(t: &mut String, kind: &str, e: &Entry) {

@@ -346,6 +346,34 @@ pub(super) fn state_bit(s: &str) -> Result<u32, &'static str> {
 pub(super) const PORTS_NEED_PROTO: &str =
     "ports belong to a protocol: add -p tcp or -p udp before it";
 
+/// Why a match module statewall does not map (`-m connmark`, `-m statistic`) is refused.
+pub(super) fn refused_module_why(other: &str) -> &'static str {
+    match other {
+        "connmark" => {
+            "statewall matches a packet's own mark (`-m mark`: `mark`), not its connection's (`ct mark`)"
+        }
+        "set" => "ipset sets live outside the ruleset; list the networks in `from` instead",
+        "rt" => {
+            "the routing header is an IPv6 extension header: `-m rt` is ip6tables' (iptables-restore refuses it in an IPv4 file); give the ip6tables-save file with --ipv6 FILE6"
+        }
+        "hl" => {
+            "the hop limit is IPv6's: `-m hl` is ip6tables' (iptables-restore cannot load it); IPv4's TTL is `-m ttl`"
+        }
+        "ttl" => {
+            "the TTL is IPv4's: `-m ttl` is iptables' (ip6tables-restore cannot load it); IPv6's hop limit is `-m hl`"
+        }
+        "u32" | "bpf" => super::u32::refused_why(other),
+        "statistic" => {
+            "statewall decides a packet by what it is, never by chance or by count: a rule that takes a random share of packets (or every Nth one) has no equivalent"
+        }
+        "policy" => "statewall does not match IPsec policies (`meta secpath`)",
+        "physdev" => {
+            "statewall's table is an inet one, and the kernel's physdev match serves ip and ip6 tables only (nf_tables has no bridge-port match there): match the bridge itself with `iif`/`oif`, or filter bridged traffic in a bridge table"
+        }
+        _ => "statewall's policy model cannot express this match",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
