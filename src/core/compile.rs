@@ -724,7 +724,12 @@ fn bodies(svc: &Service, sets: &mut Vec<Set>) -> Vec<(u8, Vec<Match>)> {
     }
     if bodies.is_empty() {
         // 0: no protocol; the verdict function answers with its protocol-less kind
-        bodies.push((0, Vec::new()));
+        let not: Vec<Match> = m
+            .except_protocol
+            .iter()
+            .map(|&p| Match::L4ProtoNot(p))
+            .collect();
+        bodies.push((0, not));
     }
     bodies
 }

@@ -142,6 +142,9 @@ fn a_match(h: &mut Fnv, m: &Match) {
         Match::L4Proto(p) => {
             h.tag(3).tag(p);
         }
+        Match::L4ProtoNot(p) => {
+            h.tag(55).tag(p);
+        }
         Match::SrcNet(c) => {
             h.tag(4);
             cidr(h, c);

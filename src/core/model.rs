@@ -314,8 +314,10 @@ pub struct More {
     /// `tcp_sport`, `udp_sport`: source ports
     pub tcp_sport: Vec<PortRange>,
     pub udp_sport: Vec<PortRange>,
-    /// `protocol`: whole IP protocols by number (esp = 50, gre = 47…)
+    /// `protocol`: whole IP protocols by number (esp = 50, gre = 47…); `except_protocol`:
+    /// every protocol but these (`meta l4proto != 6`, one each), on an entry that names none
     pub protocol: Vec<u8>,
+    pub except_protocol: Vec<u8>,
     /// `icmp` entries written with a code (`"3/4"`): (type, code)
     pub icmp_codes: Vec<(u8, u8)>,
     /// `icmpv6`: ICMPv6 types, each with a code or not

@@ -126,6 +126,8 @@ pub enum Match {
     Iif(u32),
     /// `meta l4proto <n>`
     L4Proto(u8),
+    /// `meta l4proto != <n>` (`except_protocol`: every protocol but this one)
+    L4ProtoNot(u8),
     /// `ip saddr`/`ip6 saddr` in the network (implies the family)
     SrcNet(Cidr),
     /// `th dport <range>` (needs an `L4Proto` before it)

@@ -268,6 +268,7 @@ fn single(m: Match) -> String {
         Match::Iif(LOOPBACK_IFINDEX) => "iif \"lo\"".to_string(),
         Match::Iif(idx) => format!("iif {idx}"),
         Match::L4Proto(p) => format!("meta l4proto {}", proto_name(p)),
+        Match::L4ProtoNot(p) => format!("meta l4proto != {}", proto_name(p)),
         Match::SrcNet(net @ Cidr::V4(..)) => format!("ip saddr {net}"),
         Match::SrcNet(net @ Cidr::V6(..)) => format!("ip6 saddr {net}"),
         Match::DstPort(r) => format!("th dport {r}"),

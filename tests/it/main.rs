@@ -28,6 +28,7 @@ mod owner;
 mod pkttype;
 mod plan;
 mod policy;
+mod protocols;
 mod reject_kinds;
 mod reports;
 mod rollout;

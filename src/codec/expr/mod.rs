@@ -9,7 +9,7 @@
 //! | `ct_state` | `CtState` | `ct state established,related` |
 //! | `iif` | `Iif` | `iif lo` |
 //! | `iifname` | `IifName` | `iifname "eth0"` |
-//! | `l4proto` | `L4Proto` | `meta l4proto tcp` |
+//! | `l4proto` | `L4Proto`, `L4ProtoNot` | `meta l4proto tcp`, `meta l4proto != tcp` |
 //! | `saddr` | `SrcNet`, `SrcInSet` | `ip saddr 192.0.2.0/24`, `ip6 saddr @src6_web` |
 //! | `dport` | `DstPort`, `DstPortNot`, `DstPortInSet` | `th dport 22`, `th dport != 80`, `th dport @tcp_web` |
 //! | `icmp` | `IcmpType`, `Icmpv6Type`, `IcmpTypeNot` | `icmp type 8`, `icmpv6 type 128-136`, `icmp type != 8` |
@@ -218,7 +218,8 @@ fn encode_match(
         Match::CtState(states) => ct_state::encode(out, states),
         Match::Iif(index) => iif::encode(out, index),
         Match::IifName(name) => iifname::encode(out, name),
-        Match::L4Proto(proto) => l4proto::encode(out, proto),
+        Match::L4Proto(proto) => l4proto::encode(out, proto, false),
+        Match::L4ProtoNot(proto) => l4proto::encode(out, proto, true),
         Match::SrcNet(net) => saddr::encode_net(out, net),
         Match::SrcInSet { v6 } | Match::SrcInAddrs { v6 } | Match::SrcInLive { v6, .. } => {
             saddr::encode_in_set(out, v6, &set(), set_ids)

@@ -18,6 +18,8 @@ pub(super) struct Cond {
     pub(super) not_iif: Vec<String>,
     pub(super) not_oif: Vec<String>,
     pub(super) proto: Option<u8>,
+    /// `! -p`: protocols the rule does not match (none beside a protocol it names)
+    pub(super) not_protos: Vec<u8>,
     pub(super) ports: Option<Vec<PortRange>>,
     pub(super) sports: Option<Vec<PortRange>>,
     /// `! --dport`, `! --sport` (and multiport's `! --dports`): ports the rule does not match
@@ -201,6 +203,27 @@ impl Cond {
                 oif: Some(self.not_oif[0].clone()),
                 ..any
             }
+        } else if one(|c| c.proto = None) {
+            Cond {
+                not_protos: vec![self.proto?],
+                ..any
+            }
+        } else if self.not_protos.len() == 1 && one(|c| c.not_protos.clear()) {
+            Cond {
+                proto: Some(self.not_protos[0]),
+                ..any
+            }
+        } else if one(|c| c.ports = None) {
+            // ports alone, under a protocol a jump (or a part before them) says: the others
+            Cond {
+                not_ports: self.ports.clone()?,
+                ..any
+            }
+        } else if one(|c| c.sports = None) {
+            Cond {
+                not_sports: self.sports.clone()?,
+                ..any
+            }
         } else if one(|c| c.src_type = None) {
             Cond {
                 src_type: Some(ALL_TYPES & !self.src_type?),
@@ -288,6 +311,27 @@ impl Cond {
         }
         if let Some(t) = rest.src_type.take() {
             one(&|c| c.src_type = Some(t));
+        }
+        // a protocol, then its destination and its source ports (each list whole: a packet
+        // missing it has another port), without exceptions of ports, flags or types
+        if rest.not_ports.is_empty()
+            && rest.not_sports.is_empty()
+            && rest.icmp.is_none()
+            && rest.not_icmp.is_empty()
+            && rest.flags.is_none()
+        {
+            if let Some(p) = rest.proto.take() {
+                one(&|c| c.proto = Some(p));
+            }
+            if let Some(ports) = rest.ports.take() {
+                one(&|c| c.ports = Some(ports.clone()));
+            }
+            if let Some(ports) = rest.sports.take() {
+                one(&|c| c.sports = Some(ports.clone()));
+            }
+        }
+        for p in std::mem::take(&mut rest.not_protos) {
+            one(&|c| c.not_protos = vec![p]);
         }
         if let Some(t) = rest.dst_type.take() {
             one(&|c| c.dst_type = Some(t));
@@ -414,6 +458,12 @@ impl Cond {
             not_iif: joined(&self.not_iif, &o.not_iif),
             not_oif: joined(&self.not_oif, &o.not_oif),
             proto: self.proto.or(o.proto),
+            // a protocol excepted beside the one protocol matched says nothing more
+            not_protos: if self.proto.or(o.proto).is_some() {
+                Vec::new()
+            } else {
+                joined(&self.not_protos, &o.not_protos)
+            },
             ports,
             sports,
             not_ports: joined(&self.not_ports, &o.not_ports),
@@ -516,6 +566,8 @@ impl Cond {
             && !excluded(&self.oif, &o.not_oif, |n, p| if_covers(n, p))
             && !excluded(&o.oif, &self.not_oif, |n, p| if_covers(n, p));
         let l4 = both(&self.proto, &o.proto, |a, b| a == b)
+            && !excluded(&self.proto, &o.not_protos, |n, p| n == p)
+            && !excluded(&o.proto, &self.not_protos, |n, p| n == p)
             && both(&self.ports, &o.ports, |a, b| ports_overlap(a, b))
             && both(&self.sports, &o.sports, |a, b| ports_overlap(a, b))
             && both(&self.orig_dports, &o.orig_dports, |a, b| {
@@ -810,6 +862,14 @@ mod tests {
             None,
             "not tcp, or tcp to another port: two conditions"
         );
+        // … which a RETURN's walks take one at a time: not tcp; tcp to another port
+        let parts = ssh.parts().unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0].negated().unwrap().not_protos, [6]);
+        let other_port = parts[0].and(&parts[1].negated().unwrap()).unwrap();
+        assert_eq!(other_port.proto, Some(6));
+        assert_eq!(other_port.not_ports, [PortRange { lo: 22, hi: 22 }]);
+        assert!(!other_port.overlaps(&ssh));
         assert_eq!(Cond::default().negated(), None, "nothing is left");
         let two = Cond {
             src: Some(host),

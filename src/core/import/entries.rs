@@ -214,7 +214,7 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
             let ports = c.orig_dports.clone().map(normalise).unwrap_or_default();
             m.published = ports.into_iter().map(|r| (0, r)).collect();
         }
-        None => {}
+        None => m.except_protocol = c.not_protos.clone(),
     }
     e.name = entry_name(r.comment.as_deref(), &e, c.proto);
     e.ports_only = r.comment.is_none()

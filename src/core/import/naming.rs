@@ -92,6 +92,12 @@ fn more_name(e: &Entry) -> Option<String> {
             None => format!("proto-{p}"),
         });
     }
+    if let [p] = m.except_protocol[..] {
+        return Some(match PROTOCOLS.iter().find(|(_, n)| *n == p) {
+            Some((name, _)) => format!("not-{name}"),
+            None => format!("proto-not-{p}"),
+        });
+    }
     if let [(t, c)] = m.icmp_codes[..] {
         return Some(format!("icmp-{t}-{c}"));
     }

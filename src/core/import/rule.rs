@@ -121,6 +121,8 @@ pub(super) struct Draft {
     strings: Vec<super::contains::StringOpts>,
     u32s: Vec<super::u32::U32Opts>,
     times: Vec<super::clock::TimeOpts>,
+    /// where `-m recent` is, and what the rule's matches said when it came (`recent_first`)
+    recent_at: Option<(Range<usize>, Cond, [usize; 6])>,
     /// the match modules of one protocol (`-m udp`, `-m tcpmss`): that protocol, the
     /// module, and where it is named
     of_proto: Vec<(u8, &'static str, Range<usize>)>,
@@ -230,6 +232,7 @@ impl Parser<'_> {
         }
         d.extra.limit_span = d.limit.clone();
         self.recent_fits(&d.extra, &target, &span);
+        self.recent_order(&d);
         self.strings_into(&mut d.cond, std::mem::take(&mut d.strings));
         self.u32s_into(&mut d.cond, std::mem::take(&mut d.u32s));
         let times = std::mem::take(&mut d.times);
@@ -590,11 +593,16 @@ impl Parser<'_> {
         };
         match t.text.as_str() {
             "-p" | "--protocol" => {
-                refuse_neg(self, "protocol");
                 let Some(v) = self.value(toks, i) else {
                     return Some(None);
                 };
-                d.cond.proto = self.protocol(&v);
+                // `! -p tcp`: every protocol but tcp (`except_protocol`)
+                let all = matches!(v.text.to_ascii_lowercase().as_str(), "all" | "0" | "ip");
+                match (self.protocol(&v), neg) {
+                    (Some(p), Some(_)) => d.cond.not_protos = vec![p],
+                    (None, Some(n)) if all => self.err(n.start..v.span.end, format!("`! {} {}`: every protocol but all of them", t.text, v.text), "iptables refuses it too (\"rule would never match protocol\"): leave the rule out"),
+                    (p, _) => d.cond.proto = p,
+                }
             }
             "--dport"
             | "--destination-port"
@@ -784,6 +792,7 @@ impl Parser<'_> {
             d.of_proto.push((p, name, v.span.clone()));
         }
         if other == "recent" {
+            d.recent_at = Some((v.span.clone(), d.cond.clone(), d.said()));
             return self.recent(&mut d.extra, toks, i + 2);
         }
         if matches!(other, "string" | "time") || (other == "u32" && self.fam == super::Fam::V4) {
@@ -976,5 +985,6 @@ impl Parser<'_> {
     }
 }
 
+mod order;
 #[cfg(test)]
 mod tests;

@@ -295,6 +295,7 @@ fn says_where(e: &Entry) -> bool {
         || !e.udp.is_empty()
         || !e.icmp.is_empty()
         || m.has_protocols()
+        || !m.except_protocol.is_empty()
         || e.iif.is_some()
         || m.state.is_some()
         || e.extra.from_set.is_some()
@@ -475,9 +476,14 @@ fn more(t: &mut String, e: &Entry) {
         let l: Vec<String> = st.names().iter().map(|n| format!("\"{n}\"")).collect();
         let _ = writeln!(t, "state = [{}]", l.join(", "));
     }
-    if !m.protocol.is_empty() {
-        let l: Vec<String> = m.protocol.iter().map(u8::to_string).collect();
-        let _ = writeln!(t, "protocol = [{}]", l.join(", "));
+    for (key, list) in [
+        ("protocol", &m.protocol),
+        ("except_protocol", &m.except_protocol),
+    ] {
+        if !list.is_empty() {
+            let l: Vec<String> = list.iter().map(u8::to_string).collect();
+            let _ = writeln!(t, "{key} = [{}]", l.join(", "));
+        }
     }
     if !m.icmpv6.is_empty() {
         let l: Vec<String> = m

@@ -49,6 +49,8 @@ struct Fields<'t, 'a> {
     /// where `u32` (or its exception) was written
     u32_span: Option<Range<usize>>,
     tcp_option_span: Option<Range<usize>>,
+    /// where `except_protocol` was written (refused beside keys that name a protocol)
+    except_proto_span: Option<Range<usize>>,
     /// where `mac` (or `except_mac`) was written (checked against the section later)
     mac_span: Option<Range<usize>>,
     /// where `uid`, `gid` (or their exceptions) were written (likewise)
@@ -210,6 +212,11 @@ impl Checker<'_> {
             self.tcp_option_fits(&f.more, icmp || f.udp.mentioned, at);
         }
         self.icmp_exceptions_fit(&f);
+        if let Some(at) = f.except_proto_span.clone()
+            && !f.portless()
+        {
+            self.error(at, "`except_protocol` on an entry that names a protocol", Some("`except_protocol` makes an entry of every protocol but these, and a key that names one (tcp, udp, icmp, icmpv6, protocol, their ports, types and exceptions) makes it one of that protocol: keep one of the two (`protocol` lists the protocols an entry takes)".into()));
+        }
         if let Some(at) = f.conn_span.clone() {
             let within = f.more.connections.is_some_and(|c| c.within_continues);
             self.connections_fit(kind, (f.more.state, within), at);
@@ -277,6 +284,7 @@ impl Checker<'_> {
             rt_span: None,
             u32_span: None,
             tcp_option_span: None,
+            except_proto_span: None,
             mac_span: None,
             owner_span: None,
             except_icmp_span: [None, None],
@@ -360,7 +368,12 @@ impl Checker<'_> {
                         f.more.udp_sport = ports;
                     }
                 }
-                "protocol" => f.more.protocol = self.protocols(value),
+                "protocol" => f.more.protocol = self.protocols("protocol", value),
+                "except_protocol" => {
+                    f.more_restricts = true;
+                    f.more.except_protocol = self.protocols("except_protocol", value);
+                    f.except_proto_span = Some(value.span());
+                }
                 "icmpv6" => f.more.icmpv6 = self.icmpv6_types(value),
                 "tcp_flags" => f.more.tcp_flags = self.tcp_flags(value),
                 "limit" => f.limit(self.entry_limit(kind, value), value.span()),

@@ -30,7 +30,7 @@ const SECTION_KEYS: &[&str] = &[
 const BASELINE_KEYS: &[&str] = &["established", "invalid", "loopback", "icmp", "icmpv6"];
 /// The keys of an allow entry.
 const ALLOW_KEYS: &[&str] = &ENTRY_KEYS;
-const ENTRY_KEYS: [&str; 65] = [
+const ENTRY_KEYS: [&str; 66] = [
     "name",
     "tcp",
     "udp",
@@ -46,6 +46,7 @@ const ENTRY_KEYS: [&str; 65] = [
     "tcp_sport",
     "udp_sport",
     "protocol",
+    "except_protocol",
     "icmpv6",
     "tcp_flags",
     "limit",
@@ -98,20 +99,20 @@ const ENTRY_KEYS: [&str; 65] = [
     "state",
 ];
 /// A reject entry's: an allow entry's, `with`, `add_to_set` and `remove_from_set`.
-const REJECT_KEYS: &[&str] = &and::<3, 68>(ENTRY_KEYS, ["with", "add_to_set", "remove_from_set"]);
+const REJECT_KEYS: &[&str] = &and::<3, 69>(ENTRY_KEYS, ["with", "add_to_set", "remove_from_set"]);
 /// A block entry's: an allow entry's (its `state` is `"new"` only), `with`, `after`,
 /// `add_to_set`, `remove_from_set` and `refresh`.
-const BLOCK_KEYS: &[&str] = &and::<5, 70>(
+const BLOCK_KEYS: &[&str] = &and::<5, 71>(
     ENTRY_KEYS,
     ["with", "after", "add_to_set", "remove_from_set", "refresh"],
 );
 
 /// `keys` and then `more` (N is their number together: checked when compiled).
 const fn and<const M: usize, const N: usize>(
-    keys: [&'static str; 65],
+    keys: [&'static str; 66],
     more: [&'static str; M],
 ) -> [&'static str; N] {
-    assert!(N == 65 + M);
+    assert!(N == 66 + M);
     let mut out = [""; N];
     let mut i = 0;
     while i < keys.len() {

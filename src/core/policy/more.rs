@@ -48,10 +48,11 @@ impl Checker<'_> {
         }
     }
 
-    /// `protocol = ["esp", "ah", 47]`: IP protocols by name or number, each once.
-    pub(super) fn protocols(&mut self, value: &Spanned<DeValue<'_>>) -> Vec<u8> {
+    /// `protocol = ["esp", "ah", 47]` (or `except_protocol`, `key`): IP protocols by name or
+    /// number, each once.
+    pub(super) fn protocols(&mut self, key: &str, value: &Spanned<DeValue<'_>>) -> Vec<u8> {
         let mut out: Vec<(u8, Range<usize>)> = Vec::new();
-        let Some(items) = self.array_of("protocol", value, "[\"esp\", \"ah\", 47]") else {
+        let Some(items) = self.array_of(key, value, "[\"esp\", \"ah\", 47]") else {
             return Vec::new();
         };
         let names: Vec<&str> = PROTOCOLS.iter().map(|(n, _)| *n).collect();

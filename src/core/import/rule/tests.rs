@@ -133,14 +133,14 @@ fn an_address_range_is_the_networks_that_cover_it() {
 #[test]
 fn every_refusal_is_reported() {
     let (r, diags) = read(
-        "! -p gre -m recent ! --rcheck --seconds 60 --name x -j ACCEPT ! -s 10.0.0.0/8,10.1.0.0/16",
+        "! -p all -m recent ! --rcheck --seconds 60 --name x -j ACCEPT ! -s 10.0.0.0/8,10.1.0.0/16",
         Fam::V4,
     );
     assert!(r.is_none());
     assert_eq!(
         diags,
         [
-            "a negation of `-p`",
+            "`! -p all`: every protocol but all of them",
             // `-m recent` is judged with its chain (`extra.rs`); an option nothing has is
             // getopt.rs's refusal, which stops the line where iptables-restore stops it
             "a negated list `! 10.0.0.0/8,10.1.0.0/16`",
