@@ -121,8 +121,10 @@ pub(super) struct Draft {
     strings: Vec<super::contains::StringOpts>,
     u32s: Vec<super::u32::U32Opts>,
     times: Vec<super::clock::TimeOpts>,
-    /// where `-m recent` is, and what the rule's matches said when it came (`recent_first`)
+    /// where `-m recent` and a rate match (`-m limit`, `-m hashlimit`) are, and what the
+    /// rule's matches said when each came (`order.rs`)
     recent_at: Option<(Range<usize>, Cond, [usize; 6])>,
+    rate_at: Option<(Range<usize>, Cond, [usize; 6])>,
     /// the match modules of one protocol (`-m udp`, `-m tcpmss`): that protocol, the
     /// module, and where it is named
     of_proto: Vec<(u8, &'static str, Range<usize>)>,
@@ -232,7 +234,7 @@ impl Parser<'_> {
         }
         d.extra.limit_span = d.limit.clone();
         self.recent_fits(&d.extra, &target, &span);
-        self.recent_order(&d);
+        self.recent_order(&d, &target);
         self.strings_into(&mut d.cond, std::mem::take(&mut d.strings));
         self.u32s_into(&mut d.cond, std::mem::take(&mut d.u32s));
         let times = std::mem::take(&mut d.times);
@@ -813,6 +815,7 @@ impl Parser<'_> {
             return i + 2;
         }
         if matches!(other, "limit" | "hashlimit") {
+            d.rate_at = Some((v.span.clone(), d.cond.clone(), d.said()));
             // a bare `-m limit` is 3/hour, burst 5; two in one rule are two buckets
             if d.extra.limit.is_some() {
                 self.err(v.span.clone(), format!("a second rate match (`-m {other}`) in one rule"), "each rate match keeps a bucket of its own, and a packet must find a token in both; statewall's entry has one limit: keep one of them");

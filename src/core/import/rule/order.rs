@@ -1,5 +1,6 @@
-//! The order of a rule's matches where it matters: a `-m recent` that stamps its list runs
-//! for every packet that reaches it, whatever the matches after it say.
+//! The order of a rule's matches where it matters: a `-m recent` that stamps its list, and
+//! a rate match that takes a token, run for every packet that reaches them, whatever the
+//! matches after them say (refused, but for a LOG's rate, which decides what is logged).
 
 use std::ops::Range;
 
@@ -26,11 +27,19 @@ impl Draft {
 impl Parser<'_> {
     /// A `-m recent` of the rule with matches after it that say more: refused where it
     /// stamps its list ([`Parser::recent_first`]).
-    pub(super) fn recent_order(&mut self, d: &Draft) {
+    pub(super) fn recent_order(&mut self, d: &Draft, target: &super::Target) {
         if let Some((at, c, said)) = &d.recent_at
             && (*c != d.cond || *said != d.said())
         {
             self.recent_first(&d.extra, at.clone());
+        }
+        // a LOG's rate decides what is logged, never what passes
+        if let Some((at, c, said)) = &d.rate_at
+            && (*c != d.cond || *said != d.said())
+            && *target != super::Target::Log
+        {
+            let name = self.src[at.clone()].to_string();
+            self.err(at.clone(), format!("`-m {name}` before other matches of its rule"), "iptables runs a rule's matches in order, so the rate takes a token for every packet that reaches it, whether the matches after it (a port, a type, a state, a length) hold or not, and what it lets through meets them after; statewall's limit counts the entry's own packets only: write the rate match after the rule's other matches, if that is what is meant");
         }
     }
 
