@@ -206,7 +206,8 @@ fn windows_days_and_dates_drop_as_iptables_time_match_drops() {
 }
 
 /// A file of `-m time` rules around now — in and out of a window (one past midnight), of
-/// today and of the other days, of dates — imported and applied, and loaded by
+/// today and of the other days, of dates, chains that RETURN in a window and reject the
+/// other hours — imported and applied, and loaded by
 /// iptables-restore: the import corpus' harness probes both alike (INPUT and FORWARD, TCP,
 /// UDP, ICMP; IPv6 by the mirrored file).
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
@@ -221,7 +222,7 @@ fn an_imported_file_of_time_matches_behaves_as_iptables_restore_of_it_now() {
     let (before, after) = (hms(sod + DAY - 3600), hms(sod + 3600));
     let today = XT_DAYS[today as usize];
     let text = format!(
-        "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+        "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:NOW - [0:0]\n:LATER - [0:0]\n\
          -A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n\
          -A INPUT -p tcp -m tcp --dport 22 -m time --timestart {before} --timestop {after} --weekdays {today} -j ACCEPT\n\
          -A INPUT -p tcp -m tcp --dport 23 -m time --timestart {after} --timestop {before} -j ACCEPT\n\
@@ -231,6 +232,13 @@ fn an_imported_file_of_time_matches_behaves_as_iptables_restore_of_it_now() {
          -A INPUT -p tcp -m tcp --dport 8080 -m time ! --weekdays {today} -j REJECT --reject-with tcp-reset\n\
          -A INPUT -p tcp -m tcp --dport 8080 -m time --timestart {after} -j REJECT --reject-with tcp-reset\n\
          -A INPUT -p tcp -m tcp --dport 8080 -j ACCEPT\n\
+         -A INPUT -p tcp -m tcp --dport 9000 -j NOW\n\
+         -A INPUT -p tcp -m tcp --dport 9001 -j LATER\n\
+         -A INPUT -p tcp -m multiport --dports 9000,9001 -j ACCEPT\n\
+         -A NOW -m time --timestart {before} --timestop {after} -j RETURN\n\
+         -A NOW -p tcp -j REJECT --reject-with tcp-reset\n\
+         -A LATER -m time --timestart {after} --timestop {before} -j RETURN\n\
+         -A LATER -p tcp -j REJECT --reject-with tcp-reset\n\
          -A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n\
          -A FORWARD -p tcp -m tcp --dport 8081 -m time --timestart {before} --timestop {after} --kerneltz -j ACCEPT\n\
          -A FORWARD -p tcp -m tcp --dport 8082 -m time --datestart {} -j ACCEPT\n\

@@ -344,6 +344,52 @@ fn xt_date(s: &str) -> Result<u64, ()> {
     clock::epoch_of(y as i64, mo, d, h * 3600 + mi * 60 + sec).ok_or(())
 }
 
+/// The moments a clock of one thing (a window, days, a start or an end) does not match,
+/// as a clock: the other hours, the other days, before the start, after the end. None for
+/// a clock of several things (its negation is several clocks).
+pub(super) fn other_times(c: Clock) -> Option<Clock> {
+    let one = |o: Clock| Some(o).filter(|o| !o.is_always());
+    match c {
+        Clock {
+            hours: Some((start, stop)),
+            days: ALL_DAYS,
+            since: None,
+            until: None,
+        } => one(Clock {
+            hours: Some(((stop + 1) % DAY, (start + DAY - 1) % DAY)),
+            ..Clock::default()
+        }),
+        Clock {
+            hours: None,
+            days,
+            since: None,
+            until: None,
+        } => one(Clock {
+            days: ALL_DAYS & !days,
+            ..Clock::default()
+        }),
+        Clock {
+            hours: None,
+            since: Some(s),
+            until: None,
+            ..
+        } if c.days == ALL_DAYS && s > 0 => one(Clock {
+            until: Some(s - 1),
+            ..Clock::default()
+        }),
+        Clock {
+            hours: None,
+            since: None,
+            until: Some(u),
+            ..
+        } if c.days == ALL_DAYS => one(Clock {
+            since: Some(u + 1),
+            ..Clock::default()
+        }),
+        _ => None,
+    }
+}
+
 /// The entry's clock keys of a condition (one clock once the rule is flattened).
 pub(super) fn clock_keys(clocks: &[Clock], m: &mut More) {
     m.clock = clocks.first().copied();
@@ -442,6 +488,33 @@ mod tests {
         }
         assert_eq!(month_days("1,31"), Some(1 << 1 | 1 << 31));
         assert_eq!(month_days("32"), None);
+    }
+
+    #[test]
+    fn a_clock_of_one_thing_turns_around() {
+        let window = Clock {
+            hours: Some((8 * 3600, 18 * 3600)),
+            ..Clock::default()
+        };
+        let night = other_times(window).unwrap();
+        assert_eq!(night.hours, Some((18 * 3600 + 1, 8 * 3600 - 1)));
+        assert_eq!(other_times(night), Some(window), "and back");
+        let weekend = Clock {
+            days: 0b100_0001,
+            ..Clock::default()
+        };
+        assert_eq!(other_times(weekend).unwrap().days, 0b011_1110);
+        let from = Clock {
+            since: Some(100),
+            ..Clock::default()
+        };
+        assert_eq!(other_times(from).unwrap().until, Some(99));
+        assert_eq!(other_times(other_times(from).unwrap()), Some(from));
+        let both = Clock {
+            days: 0b10,
+            ..window
+        };
+        assert_eq!(other_times(both), None, "two things: two clocks");
     }
 
     #[test]

@@ -224,6 +224,12 @@ impl Cond {
                 not_sports: self.sports.clone()?,
                 ..any
             }
+        } else if self.clocks.len() == 1 && one(|c| c.clocks.clear()) {
+            // a clock of one thing: the other hours, days or dates
+            Cond {
+                clocks: vec![super::clock::other_times(self.clocks[0])?],
+                ..any
+            }
         } else if one(|c| c.src_type = None) {
             Cond {
                 src_type: Some(ALL_TYPES & !self.src_type?),
