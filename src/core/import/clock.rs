@@ -226,13 +226,10 @@ impl Parser<'_> {
             return Err(Some("its `-m time` leaves no weekday".into()));
         }
         // said once, at the first rule it is true of
-        const UTC_DAYS: &str = "`--weekdays` are UTC days to iptables";
-        if o.weekdays.is_some()
-            && days != ALL_DAYS
-            && o.kerneltz.is_none()
-            && !self.notes.iter().any(|n| n.contains(UTC_DAYS))
+        if o.weekdays.is_some() && days != ALL_DAYS && o.kerneltz.is_none() && !self.weekdays_noted
         {
-            self.notes.push(format!("line {line} (and each `--weekdays` after it): {UTC_DAYS}, and days in the kernel's timezone to nft (`meta day`): the same where the kernel's timezone is UTC, as on most hosts"));
+            self.weekdays_noted = true;
+            self.notes.push(format!("line {line} (and each `--weekdays` after it): `--weekdays` are UTC days to iptables, and days in the kernel's timezone to nft (`meta day`): the same where the kernel's timezone is UTC, as on most hosts"));
         }
         let since = o.date_start.filter(|&s| s != 0);
         let until = o.date_stop.filter(|&u| u != XT_END);

@@ -69,6 +69,8 @@ pub(super) struct Parser<'s> {
     pub(super) notes: super::notes::Notes,
     /// what port, user and group names mean (`--dport snmp`, `--uid-owner root`)
     pub(super) services: &'s NameDb,
+    /// whether `--weekdays`' timezone was noted (once a file, at its first rule)
+    pub(super) weekdays_noted: bool,
 }
 
 impl<'s> Parser<'s> {
@@ -79,6 +81,7 @@ impl<'s> Parser<'s> {
             diags: Diags::new(),
             notes: super::notes::Notes::default(),
             services,
+            weekdays_noted: false,
         }
     }
 
