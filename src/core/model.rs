@@ -788,6 +788,12 @@ pub struct Limit {
     /// `forget = "10s"`: a source idle that long is forgotten and starts again with a full
     /// burst (iptables' `--hashlimit-htable-expire`); without it, once its bucket is full
     pub forget: Option<u64>,
+    /// `counts = "protocol"`: the limit counts every packet of the entry's protocol (from
+    /// its sources, on its interfaces) that reaches its rules, before their ports, ICMP
+    /// types, TCP flags and states are checked, as iptables counts a rate match written
+    /// before them (`-p udp -m hashlimit … -m udp --dport 53`); false (`"entry"`): only
+    /// the entry's own packets
+    pub early: bool,
 }
 
 /// An entry's `connections`: at most `max` connections at once, counted per source (IPv4 and

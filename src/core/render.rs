@@ -211,7 +211,9 @@ pub fn matches_with(ms: &[Match], comment: &str) -> String {
                 i += 2;
                 continue;
             }
-            (Match::SrcPortInSet | Match::DstInSet { .. }, _) => {
+            // a port set after something other than its protocol (a limit that counts every
+            // packet of the protocol): the protocol before it names the set
+            (Match::SrcPortInSet | Match::DstPortInSet | Match::DstInSet { .. }, _) => {
                 parts.push(set_lookup(ms, i, comment));
             }
             (Match::L4Proto(IPPROTO_TCP), Some(Match::TcpFlags { mask, value })) => {
@@ -505,6 +507,10 @@ fn set_lookup(ms: &[Match], i: usize, comment: &str) -> String {
             format!("th sport @{}", set_name(SetKind::UdpSport, comment))
         }
         (Match::SrcPortInSet, _) => format!("th sport @{}", set_name(SetKind::TcpSport, comment)),
+        (Match::DstPortInSet, Some(IPPROTO_UDP)) => {
+            format!("th dport @{}", set_name(SetKind::Udp, comment))
+        }
+        (Match::DstPortInSet, _) => format!("th dport @{}", set_name(SetKind::Tcp, comment)),
         (m, _) => single(m),
     }
 }

@@ -237,6 +237,23 @@ mod tests {
         assert!(own.count() >= 6, "the policy has meters and log rules");
     }
 
+    /// Limits that count every packet of their protocol: the meter between the protocol and
+    /// its ports (a port set among them), ICMP and ICMPv6 types, TCP flags and states reads
+    /// back in its place, and what follows it reads the protocol before it.
+    #[test]
+    fn meters_that_count_the_protocol_read_back_in_their_place() {
+        let want = round_trip(include_str!(
+            "../../../tests/data/policy/ok-limit-counts.toml"
+        ));
+        let after_proto = want.iter().filter(|(_, m, _)| {
+            m.windows(2)
+                .any(|w| matches!(w, [Match::L4Proto(_), Match::Meter { .. }]))
+        });
+        assert_eq!(after_proto.count(), 8, "{want:#?}");
+        assert!(want.iter().any(|(_, m, _)| m.contains(&Match::DstPortInSet)
+            && m.iter().any(|m| matches!(m, Match::Meter { .. }))));
+    }
+
     /// Every rule of the policy of every connection count: the dynsets that add a source (or,
     /// for the entry as a whole, every source as one) with its connection list.
     #[test]

@@ -369,9 +369,14 @@ impl<'a> At<'a> {
         }
     }
 
-    /// The match decoded just before this position.
+    /// The match decoded just before this position, but for a meter: a limit that counts
+    /// every packet of the protocol (`counts = "protocol"`) sits between the protocol and
+    /// what follows it (its ports, its ICMP type), which read the protocol before it.
     pub(crate) fn last_match(&self) -> Option<&'a Match> {
-        self.matches.last()
+        self.matches
+            .iter()
+            .rev()
+            .find(|m| !matches!(m, Match::Meter { .. }))
     }
 
     pub(crate) fn comment(&self) -> &'a str {

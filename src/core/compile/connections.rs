@@ -33,7 +33,9 @@ pub(super) fn over_count_rules(
         .copied()
         .collect();
     m.push(Match::CtState(CtStates(CtStates::NEW)));
-    for m in with_count(m, conn.per, &mut |fam| counter(svc, conn, fam, sets)) {
+    for m in with_count(m, (conn.per, false), &mut |fam| {
+        counter(svc, conn, fam, sets)
+    }) {
         out.push(rule(m, over));
     }
 }
@@ -48,7 +50,9 @@ pub(super) fn beyond_count(
     conn: ConnLimit,
     matches: Vec<Match>,
 ) -> Vec<Vec<Match>> {
-    with_count(matches, conn.per, &mut |fam| counter(svc, conn, fam, sets))
+    with_count(matches, (conn.per, false), &mut |fam| {
+        counter(svc, conn, fam, sets)
+    })
 }
 
 /// The match that counts connections of family `v6` whose sources count by their first

@@ -38,7 +38,7 @@ pub(super) fn limit_rules(
     if allow && !has_state {
         m.push(Match::CtState(CtStates(CtStates::NEW)));
     }
-    for m in with_count(m, limit.per, &mut |fam| {
+    for m in with_count(m, (limit.per, limit.early), &mut |fam| {
         count(sets, svc, (limit, nth), fam, true)
     }) {
         out.push(rule(m, over));
@@ -73,10 +73,12 @@ fn count(
 /// `m` with a count in it, one rule per family the matches allow (`counter((v6, prefix))`),
 /// `per` saying how many leading bits of a source count: per source the `v4_prefix` (32, the
 /// whole address, unless a network counts as one) and the `v6_prefix`; for the entry as a whole 0, every source of a family alike, so that
-/// all the entry's rules of a family count in one bucket (or connection list).
+/// all the entry's rules of a family count in one bucket (or connection list). The count
+/// comes last, or (`early`, a limit's `counts = "protocol"`) right after the protocol
+/// ([`early_at`]).
 pub(super) fn with_count(
     m: Vec<Match>,
-    per: LimitPer,
+    (per, early): (LimitPer, bool),
     counter: &mut dyn FnMut((bool, u8)) -> Match,
 ) -> Vec<Vec<Match>> {
     let (v4_prefix, v6_prefix) = match per {
@@ -90,7 +92,8 @@ pub(super) fn with_count(
         .into_iter()
         .map(|v6| {
             let mut m = m.clone();
-            m.push(counter((v6, if v6 { v6_prefix } else { v4_prefix })));
+            let at = if early { early_at(&m) } else { m.len() };
+            m.insert(at, counter((v6, if v6 { v6_prefix } else { v4_prefix })));
             m
         })
         .collect()
@@ -106,9 +109,23 @@ fn counted(
     matches: Vec<Match>,
     over: bool,
 ) -> Vec<Vec<Match>> {
-    with_count(matches, limit.per, &mut |fam| {
+    with_count(matches, (limit.per, limit.early), &mut |fam| {
         count(sets, svc, (limit, nth), fam, over)
     })
+}
+
+/// Where a limit that counts every packet of the entry's protocol goes in a rule: right
+/// after the protocol (`meta l4proto`), before the ports, ICMP types, TCP flags and states
+/// that follow it; in a rule without a protocol, before its states. The matches before it
+/// (interfaces, addresses, address and packet types …) are those iptables checks first too.
+pub(super) fn early_at(m: &[Match]) -> usize {
+    match m.iter().position(|m| matches!(m, Match::L4Proto(_))) {
+        Some(i) => i + 1,
+        None => m
+            .iter()
+            .position(|m| matches!(m, Match::CtState(_)))
+            .unwrap_or(m.len()),
+    }
 }
 
 /// The families a rule with `matches` can match: one when a match implies it.

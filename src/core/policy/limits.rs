@@ -5,6 +5,7 @@
 //! ```toml
 //! limit = "6/30s"                        # one bucket per family for the entry; what exceeds is dropped
 //! limit = { rate = "6/30s", per = "source", burst = 6, ipv6_prefix = 64, over = "drop" }
+//! limit = { rate = "30/minute", per = "source", over = "continue", counts = "protocol" }
 //! log = true                             # "statewall <name>: ", level warn, 5/minute
 //! log = { prefix = "ssh: ", level = "info", limit = "10/minute", burst = 5 }
 //! log = { group = 2 }                    # to nflog group 2 (ulogd) instead of the kernel log
@@ -168,6 +169,7 @@ impl Checker<'_> {
                     within_continues: false,
                     shared: None,
                     forget: None,
+                    early: false,
                 });
             }
             DeValue::Table(t) => t,
@@ -187,8 +189,13 @@ impl Checker<'_> {
         let (mut within_continues, mut over_span) = (false, None);
         let mut shared = None;
         let mut forget = None;
+        let mut early = false;
         for (k, v) in table.iter() {
             match k.get_ref().as_ref() {
+                "counts" => match self.choice("counts", v, &["entry", "protocol"]) {
+                    Some(c) => early = c == "protocol",
+                    None => ok = false,
+                },
                 "forget" => {
                     forget = self.forget(v);
                     ok &= forget.is_some();
@@ -237,7 +244,7 @@ impl Checker<'_> {
                     self.error(
                         k.span(),
                         format!("unknown key `{other}` in `limit`"),
-                        Some("a limit has rate, per, burst, ipv4_prefix, ipv6_prefix, meter, forget, over and (blocks and rejects) within".into()),
+                        Some("a limit has rate, per, burst, ipv4_prefix, ipv6_prefix, meter, forget, over, counts and (blocks and rejects) within".into()),
                     );
                     ok = false;
                 }
@@ -287,6 +294,7 @@ impl Checker<'_> {
             within_continues,
             shared,
             forget,
+            early,
         })
     }
 
