@@ -29,6 +29,7 @@ mod pkttype;
 mod plan;
 mod policy;
 mod protocols;
+mod rate_order;
 mod reject_kinds;
 mod reports;
 mod rollout;

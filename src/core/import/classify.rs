@@ -720,7 +720,10 @@ impl Analyser<'_> {
     /// with another verdict — and at most [`REORDER_BUDGET`] of them: a file that would need
     /// more is refused, since an unchecked swap could change what a packet gets.
     fn reordering_keeps_verdicts(&mut self, ranked: &[(Rank, Flat)], refused: &[usize]) {
-        if !self.reorder_within_budget(ranked) {
+        // a limit that counts its whole protocol keeps its place among rules of any verdict
+        let counts = self.count_conds(ranked);
+        let any_early = counts.iter().any(Option::is_some);
+        if !self.reorder_within_budget(ranked, any_early) {
             return;
         }
         let rules = self.rules;
@@ -744,17 +747,21 @@ impl Analyser<'_> {
             }
             let first = (*rj as usize + 1..RANKS)
                 .flat_map(|r| (0..VERDICTS).map(move |v| (r, v)))
-                .filter(|&(r, v)| v != vj && !(lo_first && r == Rank::Loopback as usize))
+                .filter(|&(r, v)| {
+                    (v != vj || any_early) && !(lo_first && r == Rank::Loopback as usize)
+                })
                 .filter_map(|(r, v)| {
-                    earlier[r * VERDICTS + v]
-                        .iter()
-                        .copied()
-                        .find(|&i| sw[i].overlaps(&sw[j]))
+                    earlier[r * VERDICTS + v].iter().copied().find(|&i| {
+                        v != vj && sw[i].overlaps(&sw[j])
+                            || counts::counted_apart(&sw, &counts, i, j)
+                    })
                 })
                 .min()
                 // a DROP refused already: its conflicts are in its own error
                 .filter(|&i| !refused.contains(&ranked[i].1.rule));
-            if let Some(i) = first {
+            if let Some(i) = first.filter(|&i| counts::counted_apart(&sw, &counts, i, j)) {
+                self.count_moved(ranked, (i, j));
+            } else if let Some(i) = first {
                 let (ri, fi) = &ranked[i];
                 let a_ = &rules[fi.rule];
                 let b_ = &rules[fj.rule];
@@ -774,13 +781,13 @@ impl Analyser<'_> {
     /// Whether the pairs [`Analyser::reordering_keeps_verdicts`] compares are at most
     /// [`REORDER_BUDGET`]: counted per rank and verdict, without comparing any. If not, the
     /// file is refused at the rule where the count passes it.
-    fn reorder_within_budget(&mut self, ranked: &[(Rank, Flat)]) -> bool {
+    fn reorder_within_budget(&mut self, ranked: &[(Rank, Flat)], all: bool) -> bool {
         let mut seen = [[0usize; VERDICTS]; RANKS];
         let mut pairs = 0usize;
         for (rj, fj) in ranked {
             let vj = flat_verdict_index(fj);
             for row in &seen[*rj as usize + 1..] {
-                pairs += row.iter().sum::<usize>() - row[vj];
+                pairs += row.iter().sum::<usize>() - if all { 0 } else { row[vj] };
             }
             if pairs > REORDER_BUDGET {
                 let r = &self.rules[fj.rule];
@@ -967,6 +974,7 @@ fn states_fit(verdict: Verdict, s: u32) -> bool {
     }
 }
 
+mod counts;
 mod names;
 mod sw;
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! brute-force pair (`-m recent --set`, then `--update … -j DROP`) a per-source `limit` on the
 //! allow it guards. Everything else is a note (a LOG decides nothing) or refused with why.
 
+pub(super) use super::rate::iptables_rate;
 use std::ops::Range;
 
 use super::analyse::{Analyser, FinalRule};
@@ -16,7 +17,7 @@ use super::lex::Tok;
 use super::lines::Parser;
 use super::rule::{IptRule, RejectKind, Target};
 use crate::core::diag::shorten;
-use crate::core::model::{IcmpReject, LOG_LEVELS, LOG_PREFIX_MAX, RATE_MAX, Rate};
+use crate::core::model::{IcmpReject, LOG_LEVELS, LOG_PREFIX_MAX};
 use crate::core::plan::CtStates;
 
 /// What a rule says beyond its condition and target: its LOG options, its `-m limit`, its
@@ -54,6 +55,9 @@ pub(super) struct LimitOpts {
     pub(super) srcmask: Option<String>,
     /// `--hashlimit-above`: the rule matches what exceeds the rate (`above.rs`)
     pub(super) above: bool,
+    /// written before the rule's ports, ICMP type, TCP flags or states, so that it counts
+    /// every packet of the protocol (`counts = "protocol"`, `rule/order.rs`)
+    pub(super) early: bool,
     /// what the mapping refuses (`--hashlimit-above`, byte rates, other modes …)
     pub(super) other: Vec<String>,
     /// `--hashlimit-name`: the kernel's table of buckets, shared by every rule of the name
@@ -367,45 +371,6 @@ impl Parser<'_> {
             ),
         }
     }
-}
-
-/// iptables' `--limit` (`N/sec`, `N/minute`, …; 3/hour unless said) and `--limit-burst` (5
-/// unless said) as statewall's rate and burst; Err with why.
-pub(super) fn iptables_rate(l: &LimitOpts) -> Result<(String, u32), String> {
-    let text = l.rate.as_deref().unwrap_or("3/hour");
-    if let Some(o) = l.other.first() {
-        return Err(format!(
-            "{o}: statewall limits packets per rule or per source address"
-        ));
-    }
-    let burst = match l.burst.as_deref() {
-        None => 5,
-        Some(b) => match b.parse::<u32>() {
-            Ok(n) if (1..=RATE_MAX).contains(&n) => n,
-            _ => {
-                return Err(format!(
-                    "--limit-burst `{b}` is not a burst statewall keeps (1 to {RATE_MAX})"
-                ));
-            }
-        },
-    };
-    let (n, unit) = text.split_once('/').unwrap_or((text, "second"));
-    // as iptables reads it: the start of second, minute, hour or day, in any case (`5/MIN`,
-    // `5/se`; not `5/hr`)
-    let lower = unit.to_ascii_lowercase();
-    let unit = [
-        ("second", "s"),
-        ("minute", "minute"),
-        ("hour", "hour"),
-        ("day", "day"),
-    ]
-    .into_iter()
-    .find(|(word, _)| !lower.is_empty() && word.starts_with(&lower))
-    .map(|(_, u)| u)
-    .ok_or_else(|| format!("--limit `{text}`: unit `{unit}` is not second, minute, hour or day"))?;
-    let rate = format!("{n}/{unit}");
-    Rate::parse(&rate).map_err(|e| format!("--limit `{text}`: {e}"))?;
-    Ok((rate, burst))
 }
 
 /// The `over` of a limit whose excess a DROP or REJECT of `proto` packets refuses: a drop, a
@@ -894,6 +859,14 @@ impl Analyser<'_> {
             ),
         };
         let line = r.line;
+        // a rate before the rule's ports, type, flags or states counts every packet of its
+        // protocol that reaches it (`rule/order.rs`)
+        let early = if lim.early {
+            self.notes.push(format!("line {line}: the rate comes before the rule's ports, ICMP type, TCP flags or states, so it takes a token for every packet of the protocol that reaches it: the limit says `counts = \"protocol\"`"));
+            ", counts = \"protocol\""
+        } else {
+            ""
+        };
         match lim.per_source(self.fam) {
             Err(why) => {
                 self.error(r.span.clone(), why, "write the limit per source address (or drop the mask), or for the rule as a whole");
@@ -902,7 +875,7 @@ impl Analyser<'_> {
             // hashlimit by source: a bucket per source address (its mask: a prefix)
             Ok(Some(per)) => {
                 flat[p].extra.limit = vec![format!(
-                    "{{ rate = \"{rate}\", burst = {burst}, {per}{}, over = \"{over}\" }}",
+                    "{{ rate = \"{rate}\", burst = {burst}, {per}{}, over = \"{over}\"{early} }}",
                     lim.meter_key(super::paths::bucket(r, flat[p].part))
                         + &super::htable::forget_key(&lim, &rate, burst)
                 )];
@@ -920,7 +893,7 @@ impl Analyser<'_> {
             }
             Ok(None) => {
                 flat[p].extra.limit = vec![format!(
-                    "{{ rate = \"{rate}\", burst = {burst}{}, over = \"{over}\" }}",
+                    "{{ rate = \"{rate}\", burst = {burst}{}, over = \"{over}\"{early} }}",
                     lim.meter_key(super::paths::bucket(r, flat[p].part))
                         + &super::htable::forget_key(&lim, &rate, burst)
                 )];
@@ -964,37 +937,5 @@ impl Analyser<'_> {
             return None;
         }
         self.log_value(r).map(|v| (l, v))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{LimitOpts, iptables_rate};
-
-    /// Units as iptables 1.8.9 reads them (what iptables-save printed for each, in a
-    /// namespace): the start of second, minute, hour or day, in any case; none is per second.
-    #[test]
-    fn rate_units_are_read_as_iptables_reads_them() {
-        let rate = |r: &str| {
-            let l = LimitOpts {
-                rate: Some(r.into()),
-                ..LimitOpts::default()
-            };
-            iptables_rate(&l).map(|(rate, _)| rate)
-        };
-        for (text, want) in [
-            ("5/MIN", "5/minute"),
-            ("5/se", "5/s"),
-            ("5/mi", "5/minute"),
-            ("5/hou", "5/hour"),
-            ("5/d", "5/day"),
-            ("5/Second", "5/s"),
-            ("5", "5/s"),
-        ] {
-            assert_eq!(rate(text).as_deref(), Ok(want), "{text}");
-        }
-        for text in ["5/hr", "5/minutes", "5/"] {
-            assert!(rate(text).is_err(), "{text}");
-        }
     }
 }

@@ -52,6 +52,7 @@ mod once;
 mod owner;
 mod paths;
 mod pkttype;
+mod rate;
 mod recent;
 mod rule;
 mod text;

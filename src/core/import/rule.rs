@@ -234,7 +234,7 @@ impl Parser<'_> {
         }
         d.extra.limit_span = d.limit.clone();
         self.recent_fits(&d.extra, &target, &span);
-        self.recent_order(&d, &target);
+        self.recent_order(&mut d, &target);
         self.strings_into(&mut d.cond, std::mem::take(&mut d.strings));
         self.u32s_into(&mut d.cond, std::mem::take(&mut d.u32s));
         let times = std::mem::take(&mut d.times);
