@@ -1675,10 +1675,12 @@ fn differential_port_knocking() {
     }
 }
 
-/// The widely copied "portscan" lockout (`ok-portscan-remove.rules`): a try of port 139
-/// locks the source out of everything for 3 s, another source is not locked out, and the
-/// source gets in again once the 3 s have passed. The file's `--remove` without a target
-/// (its reset after the window) is left out: the same answers as iptables-restore of it.
+/// The widely copied "portscan" lockout (`ok-portscan-remove.rules`, and with its check
+/// jumping to a chain that logs and drops, `ok-portscan-remove-logdrop.rules`): a try of
+/// port 139 locks the source out of everything for 3 s, another source is not locked out,
+/// and the source gets in again once the 3 s have passed. The file's `--remove` without a
+/// target (its reset after the window) is left out: the same answers as iptables-restore
+/// of it.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_portscan_remove() {
@@ -1694,10 +1696,14 @@ fn differential_portscan_remove() {
         Knock(c, 139),
         Connect(c, 8080),
     ];
-    let files = ("ok-portscan-remove.rules", None);
-    let (want, _ours) = replay_files("d-psrm", files, &[8080], &steps);
-    use Verdict::{Connected as C, TimedOut as T};
-    assert_eq!(want, [C, T, T, C, C, T, T], "{want:?}");
+    for file in [
+        "ok-portscan-remove.rules",
+        "ok-portscan-remove-logdrop.rules",
+    ] {
+        let (want, _ours) = replay_files("d-psrm", (file, None), &[8080], &steps);
+        use Verdict::{Connected as C, TimedOut as T};
+        assert_eq!(want, [C, T, T, C, C, T, T], "{file}: {want:?}");
+    }
 }
 
 /// A list check that jumps to a chain handing each protocol to a chain that logs and drops

@@ -46,6 +46,11 @@ pub(super) fn rate_mark(line: u32) -> String {
 /// `Cond::in_set`) has.
 pub(super) const RATE_MARK: &str = "rate above line ";
 
+/// Whether `set` is the `--set` half of `jump`'s line (`lines.rs`: `--set -j CHAIN` split).
+fn split_set(set: &IptRule, jump: &IptRule) -> bool {
+    set.target == Target::RecentSet && set.span == jump.span && jump.extra.recent.is_none()
+}
+
 /// Whether rule `r` matches every packet (no condition, no match of its own).
 pub(super) fn unconditional(r: &IptRule) -> bool {
     r.cond.is_everything()
@@ -238,6 +243,21 @@ fn guard_pairs(rules: &mut [IptRule], gone: &mut [bool], notes: &mut Notes) {
     }
 }
 
+/// Notes that the LOGs `logs` of a chain are left out for the packets that line `line`
+/// (`text`) sends there, the jump being read as `read_as`.
+fn logs_left_out(
+    cx: &Chains,
+    logs: &[usize],
+    line: u32,
+    text: &str,
+    read_as: &str,
+    notes: &mut Notes,
+) {
+    for &l in logs {
+        notes.push(format!("line {}: the LOG of chain {} is left out for the packets line {line} sends there (`{text}`, read as {read_as}); a LOG never changes a verdict", cx.rules[l].line, cx.rules[l].chain));
+    }
+}
+
 /// The jumps of `rules` read as the module says (left out, read as their chain's verdict,
 /// or refused), and the `-m limit` of a jump or a RETURN judged.
 pub(super) fn jumps(src: &str, rules: &mut Vec<IptRule>, diags: &mut Diags, notes: &mut Notes) {
@@ -252,8 +272,10 @@ pub(super) fn jumps(src: &str, rules: &mut Vec<IptRule>, diags: &mut Diags, note
         of,
         kinds: HashMap::new(),
     };
-    // jumps read as a verdict, and the guard RETURN whose limit they take
+    // jumps read as a verdict, and the guard RETURN whose limit they take; the `--set`s
+    // whose jump is read as the verdict they then get
     let mut verdicts: Vec<(usize, Target, Option<usize>)> = Vec::new();
+    let mut sets: Vec<(usize, Target)> = Vec::new();
     for (i, r) in rules.iter().enumerate() {
         let Target::Jump(c) = &r.target else {
             continue;
@@ -261,23 +283,30 @@ pub(super) fn jumps(src: &str, rules: &mut Vec<IptRule>, diags: &mut Diags, note
         let text = shorten(&r.text, 80);
         match (cx.kind(c, 0), own_match(r)) {
             (Kind::LogOnly { plain: true }, None) => {}
+            // `--set -j CHAIN` (split into its `--set` and the jump, `lines.rs`) to a chain
+            // that logs and drops or rejects: the trap's `--set -j DROP`
+            (Kind::Verdict(logs, t), None)
+                if matches!(t, Target::Drop | Target::Reject(_))
+                    && i > 0
+                    && split_set(&rules[i - 1], r) =>
+            {
+                logs_left_out(&cx, &logs, r.line, &text, "its chain's verdict", notes);
+                sets.push((i - 1, t));
+                gone[i] = true;
+            }
             (Kind::LogOnly { .. }, _) => {
                 gone[i] = true;
                 notes.push(format!("line {}: `{text}` is left out: chain {c} only logs and returns, and a LOG never changes a verdict", r.line));
             }
             (Kind::Verdict(..), None) | (Kind::Other, None) => {}
             (Kind::Verdict(logs, t), Some(_)) => {
-                for l in logs {
-                    notes.push(format!("line {}: the LOG of chain {} is left out for the packets line {} sends there (`{text}`, read as its chain's verdict); a LOG never changes a verdict", cx.rules[l].line, cx.rules[l].chain, r.line));
-                }
+                logs_left_out(&cx, &logs, r.line, &text, "its chain's verdict", notes);
                 verdicts.push((i, t, None));
             }
             (Kind::Guard(ret, logs, t), None)
                 if super::extra::covers(&cx.rules[ret].cond, &r.cond) =>
             {
-                for l in logs {
-                    notes.push(format!("line {}: the LOG of chain {} is left out for the packets line {} sends there (`{text}`, read as a guard of their rate); a LOG never changes a verdict", cx.rules[l].line, cx.rules[l].chain, r.line));
-                }
+                logs_left_out(&cx, &logs, r.line, &text, "a guard of their rate", notes);
                 verdicts.push((i, t, Some(ret)));
             }
             (Kind::Guard(ret, ..), None) => {
@@ -328,6 +357,9 @@ pub(super) fn jumps(src: &str, rules: &mut Vec<IptRule>, diags: &mut Diags, note
     let mut late: Vec<usize> = (0..rules.len())
         .filter(|&i| rules[i].target == Target::Return)
         .collect();
+    for (i, t) in sets {
+        rules[i].target = t;
+    }
     for (i, t, guard) in verdicts {
         // a guard: what exceeds the RETURN's rate gets the verdict, the rest goes on (as a
         // `--hashlimit-above` rule: `above.rs`)

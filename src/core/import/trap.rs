@@ -398,7 +398,8 @@ impl Analyser<'_> {
 
 /// The port-scan trap's "once the window has passed, take them off the list": `-m recent
 /// --remove --name N` without a target, behind a check of N that drops or rejects every
-/// source stamped within S seconds (`--rcheck --seconds S --name N -j DROP`, with a
+/// source stamped within S seconds (`--rcheck --seconds S --name N -j DROP`, or a jump to
+/// a chain that logs and then drops or rejects every packet, with a
 /// condition that covers the remove's, earlier in the same chain). A source that gets there
 /// has no stamp within S, so what the remove takes away no check of N can see when every
 /// check of N looks back S seconds at most (and none removes): statewall's live set forgets
@@ -449,6 +450,21 @@ pub(super) fn stale_removes(
             unfit.entry(name).or_insert(why);
         }
     }
+    // the chains that log and then drop or reject every packet (a LOGDROP chain): a check
+    // that jumps there drops what it meets too
+    let mut drops: HashMap<&str, bool> = HashMap::new();
+    for r in rules.iter() {
+        if r.target != Target::Log {
+            let decides = matches!(r.target, Target::Drop | Target::Reject(_))
+                && super::chains::unconditional(r);
+            drops.entry(r.chain.as_str()).or_insert(decides);
+        }
+    }
+    let dropping = |t: &Target| match t {
+        Target::Drop | Target::Reject(_) => true,
+        Target::Jump(c) => drops.get(c.as_str()) == Some(&true),
+        _ => false,
+    };
     // the checks that may guard a remove, per chain and list (the last few: a remove is
     // compared with at most GUARDS of them, so that the pass stays linear)
     const GUARDS: usize = 8;
@@ -462,7 +478,7 @@ pub(super) fn stale_removes(
             && !rec.set
             && !rec.rttl
             && rec.other.is_empty()
-            && matches!(r.target, Target::Drop | Target::Reject(_))
+            && dropping(&r.target)
             && r.srcs.is_empty()
             && r.dsts.is_empty()
             && r.flag_alts.is_empty()
