@@ -349,6 +349,8 @@ numbers! {
     NFT_CT_STATE: u32 = 0;
     NFT_CT_STATUS: u32 = 2;
     NFT_CT_PROTO_DST: u32 = 12;
+    NFT_CT_DST_IP: u32 = 20;
+    NFT_CT_DST_IP6: u32 = 22;
 
     // linux/netfilter/nf_conntrack_common.h: the status bit `ct status dnat` tests
     IPS_DST_NAT: u32 = 0x20;

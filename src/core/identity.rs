@@ -254,6 +254,7 @@ fn a_match(h: &mut Fnv, m: &Match) {
             ports(h, r);
         }
         Match::CtDnat
+        | Match::CtOrigDst(_)
         | Match::AddrType { .. }
         | Match::PktType { .. }
         | Match::RtType { .. }
@@ -312,6 +313,11 @@ fn header_match(h: &mut Fnv, m: &Match) {
         // the connection's status, DNAT'ed (`dnat`)
         Match::CtDnat => {
             h.tag(46);
+        }
+        // the connection's destination before DNAT (`published_to`)
+        Match::CtOrigDst(c) => {
+            h.tag(56);
+            cidr(h, c);
         }
         Match::AddrType { dst, ty, not } => {
             h.tag(34).tag(u8::from(dst)).tag(ty).tag(u8::from(not));

@@ -109,6 +109,9 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         Match::NfProto { v6 } => p.src.is_ipv6() == v6,
         Match::SrcNetNot(net) => same_family(net, p.src) && !net.contains(p.src),
         Match::DstNet(net) => same_family(net, p.src) && p.dst.is_none_or(|d| net.contains(d)),
+        // a packet the evaluator sends was not DNAT'ed (`CtDnat` is false): its original
+        // destination is its destination
+        Match::CtOrigDst(net) => same_family(net, p.src) && p.dst.is_none_or(|d| net.contains(d)),
         Match::DstNetNot(net) => same_family(net, p.src) && p.dst.is_none_or(|d| !net.contains(d)),
         Match::DstInSet { v6 } => {
             p.src.is_ipv6() == v6

@@ -330,6 +330,10 @@ pub struct More {
     /// `dnat`: only those, to any port (`ct status dnat`)
     pub published: Vec<(u8, PortRange)>,
     pub dnat: bool,
+    /// `published_to`: the destination addresses a connection had before the kernel DNAT'ed
+    /// it, any of these (`ct original ip daddr 192.0.2.1`, one rule each: iptables'
+    /// `--ctorigdst`); each rule is of its address's family
+    pub published_to: Vec<Cidr>,
     /// `except_tcp`, `except_udp`: destination ports the entry does not match (`th dport !=
     /// 80`, one each); alone they name their protocol (every port but these)
     pub except_tcp: Vec<PortRange>,

@@ -225,6 +225,11 @@ pub enum Match {
     /// `ct original proto-dst <range>`: the destination port a connection had before the
     /// kernel DNAT'ed it (needs an `L4Proto` before it)
     CtOrigDport(PortRange),
+    /// `ct original ip daddr <net>` / `ct original ip6 daddr <net>`: the destination address
+    /// a connection had before the kernel DNAT'ed it (the kernel's load breaks for a
+    /// connection of the other family: it implies the family, as `DstNet` does; an entry's
+    /// `published_to`)
+    CtOrigDst(Cidr),
     /// `ct status dnat`: the kernel DNAT'ed the packet's connection (an entry's `dnat`)
     CtDnat,
     /// `iifname != "lo"` / `oifname != "eth*"` (`out`): every interface but this name, or
@@ -344,9 +349,11 @@ impl Match {
     /// for IPv6. Protocol matches (`meta l4proto icmp`) check none.
     pub fn family(&self) -> Option<bool> {
         match *self {
-            Match::SrcNet(c) | Match::DstNet(c) | Match::SrcNetNot(c) | Match::DstNetNot(c) => {
-                Some(matches!(c, Cidr::V6(..)))
-            }
+            Match::SrcNet(c)
+            | Match::DstNet(c)
+            | Match::SrcNetNot(c)
+            | Match::DstNetNot(c)
+            | Match::CtOrigDst(c) => Some(matches!(c, Cidr::V6(..))),
             Match::SrcInSet { v6 }
             | Match::SrcInAddrs { v6 }
             | Match::SrcInLive { v6, .. }
@@ -793,6 +800,7 @@ impl Rule {
                         | Match::CtCount { .. }
                         | Match::ConnMeter { .. }
                         | Match::CtOrigDport(_)
+                        | Match::CtOrigDst(_)
                         | Match::CtDnat
                         | Match::Hour { .. }
                         | Match::Day { .. }

@@ -338,6 +338,8 @@ fn single(m: Match) -> String {
             format!("add @? {{ {} ct count over {max} }}", meter_key(v6, prefix))
         }
         Match::CtOrigDport(r) => format!("ct original proto-dst {r}"),
+        Match::CtOrigDst(net @ Cidr::V4(..)) => format!("ct original ip daddr {net}"),
+        Match::CtOrigDst(net @ Cidr::V6(..)) => format!("ct original ip6 daddr {net}"),
         Match::CtDnat => "ct status dnat".to_string(),
         Match::AddrType { dst, ty, not } => format!(
             "fib {} type {}{}",

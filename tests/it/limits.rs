@@ -62,7 +62,7 @@ fn limits_logs_and_published_ports_read_back_without_drift() {
     );
 }
 
-fn addr(ip: std::net::Ipv4Addr, port: u16) -> SocketAddr {
+pub(crate) fn addr(ip: std::net::Ipv4Addr, port: u16) -> SocketAddr {
     SocketAddr::from((ip, port))
 }
 
@@ -409,7 +409,7 @@ fn publish_8080(fw: &Netns) {
 }
 
 /// Port 8080 of each of `protos` DNAT'ed to the backend's port 80.
-fn publish_8080_of(fw: &Netns, protos: &[&str]) {
+pub(crate) fn publish_8080_of(fw: &Netns, protos: &[&str]) {
     for proto in protos {
         fw.exec([
             "iptables",

@@ -29,6 +29,7 @@ mod pkttype;
 mod plan;
 mod policy;
 mod protocols;
+mod published_to;
 mod rate_order;
 mod reject_kinds;
 mod reports;

@@ -25,7 +25,7 @@
 //! | `limit` | `Limit` | `limit rate over 12/minute burst 6 packets` |
 //! | `meter` | `Meter`, `FeedLive` | `update @meter4_ssh { ip saddr limit rate over 12/minute }`, `update @ip4_trap { ip saddr }`, `delete @ip4_knock { ip saddr }` |
 //! | `connlimit` | `CtCount`, `ConnMeter` | `ct count over 3`, `add @conn4_ssh { ip saddr ct count over 3 }` |
-//! | `ctorig` | `CtOrigDport` | `ct original proto-dst 8080` |
+//! | `ctorig` | `CtOrigDport`, `CtOrigDst` | `ct original proto-dst 8080`, `ct original ip daddr 192.0.2.1` |
 //! | `ctstatus` | `CtDnat` | `ct status dnat` |
 //! | `fib` | `AddrType` | `fib daddr type local`, `fib saddr type != broadcast` |
 //! | `pkttype` | `PktType` | `meta pkttype broadcast`, `meta pkttype != multicast` |
@@ -277,6 +277,11 @@ fn encode_match(
         Match::CtOrigDport(ports) => {
             placeholder(out, own, ctorig::encode_load);
             ctorig::encode_cmp(out, ports);
+        }
+        Match::CtOrigDst(net) => {
+            let v6 = matches!(net, crate::core::model::Cidr::V6(..));
+            placeholder(out, own, |l| ctorig::encode_dst_load(l, v6));
+            ctorig::encode_dst_cmp(out, net);
         }
         Match::CtDnat => {
             placeholder(out, own, ctstatus::encode_load);

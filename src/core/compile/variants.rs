@@ -1,10 +1,11 @@
 //! The variants of an entry's rules before their protocol parts: each of the entry's address
 //! families (its address matches, per family) with its address-type, packet-type,
-//! routing-header, source-MAC, length, socket-owner, mark and TTL matches, one variant per value of each (their
+//! routing-header, source-MAC, length, socket-owner, mark, TTL and original-destination
+//! (`published_to`) matches, one variant per value of each (their
 //! exceptions in every variant). An entry that uses none of these keys gets its families
 //! unchanged; one with a match whose IPv4 and IPv6 forms differ gets a rule per family.
 
-use crate::core::model::More;
+use crate::core::model::{Cidr, More};
 use crate::core::plan::{Match, family_of};
 
 /// Every combination of `families` with the entry's other per-value matches, in the order
@@ -43,6 +44,17 @@ pub(super) fn variants(m: &More, families: Vec<Vec<Match>>, protos: &[u8]) -> Ve
         }
         if let Some(v6) = v6.filter(|_| crate::core::header::per_family(m)) {
             these = product(these, &crate::core::header::ttl_matches(m, v6));
+        }
+        // each original destination of the family (one without a family takes the
+        // address's: its load implies it); none of the family: no rule of it
+        if !m.published_to.is_empty() {
+            let dsts: Vec<Vec<Match>> = m
+                .published_to
+                .iter()
+                .filter(|n| v6.is_none_or(|v6| matches!(n, Cidr::V6(..)) == v6))
+                .map(|&n| vec![Match::CtOrigDst(n)])
+                .collect();
+            these = product(these, &dsts);
         }
         out.extend(these);
     }

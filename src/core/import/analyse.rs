@@ -409,9 +409,10 @@ fn masked_lists(rules: &[IptRule]) -> HashSet<String> {
 /// does (it is dropped from the rule), each noted. Without conntrack the fragments arrive
 /// one by one, which statewall's rules cannot tell apart: refused.
 fn fragments(src: &str, rules: &mut [IptRule], diags: &mut Diags, notes: &mut Notes) {
-    let tracked = rules
-        .iter()
-        .any(|r| r.cond.states.is_some() || r.cond.dnat || r.cond.orig_dports.is_some());
+    let tracked = rules.iter().any(|r| {
+        let c = &r.cond;
+        c.states.is_some() || c.dnat || c.orig_dports.is_some() || c.orig_dst.is_some()
+    });
     for r in rules.iter_mut() {
         let Some(first_not) = r.fragment else {
             continue;

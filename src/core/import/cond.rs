@@ -31,6 +31,8 @@ pub(super) struct Cond {
     pub(super) dnat: bool,
     /// `-m conntrack --ctorigdstport`: the connection's destination port before DNAT
     pub(super) orig_dports: Option<Vec<PortRange>>,
+    /// `-m conntrack --ctorigdst`: the connection's destination address before DNAT
+    pub(super) orig_dst: Option<Cidr>,
     /// ICMP (or ICMPv6, by `proto`) type, and code
     pub(super) icmp: Option<(u8, Option<u8>)>,
     /// `! --icmp-type T` (or `! --icmpv6-type`): types the rule does not match
@@ -476,6 +478,7 @@ impl Cond {
             not_sports: joined(&self.not_sports, &o.not_sports),
             dnat: self.dnat || o.dnat,
             orig_dports,
+            orig_dst: narrower_net(self.orig_dst, o.orig_dst),
             // a type excepted beside the one type matched says nothing more
             not_icmp: if icmp.is_some() {
                 Vec::new()
@@ -579,6 +582,7 @@ impl Cond {
             && both(&self.orig_dports, &o.orig_dports, |a, b| {
                 ports_overlap(a, b)
             })
+            && both(&self.orig_dst, &o.orig_dst, |a, b| net_overlaps(*a, *b))
             && !ports_excluded(&self.ports, &o.not_ports)
             && !ports_excluded(&o.ports, &self.not_ports)
             && !ports_excluded(&self.sports, &o.not_sports)

@@ -129,6 +129,7 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
             oif: c.oif.clone(),
             except_iif: c.not_iif.clone(),
             except_oif: c.not_oif.clone(),
+            published_to: c.orig_dst.into_iter().collect(),
             ..Default::default()
         }
         .into(),

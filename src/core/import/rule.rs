@@ -641,6 +641,7 @@ impl Parser<'_> {
                 // the conntrack match reads a name as the udp match does
                 d.cond.orig_dports = Some(self.ports(d, t, &v, true));
             }
+            "--ctorigdst" => return Some(self.orig_dst(d, toks, i, neg)),
             "--ctdir" => {
                 let Some(v) = self.value(toks, i) else {
                     return Some(None);
@@ -660,14 +661,14 @@ impl Parser<'_> {
                 };
                 d.ctdir = Some((original != neg.is_some(), start..v.span.end));
             }
-            "--ctorigsrc" | "--ctorigdst" | "--ctreplsrc" | "--ctrepldst" | "--ctorigsrcport"
+            "--ctorigsrc" | "--ctreplsrc" | "--ctrepldst" | "--ctorigsrcport"
             | "--ctreplsrcport" | "--ctrepldstport" | "--ctstatus" | "--ctexpire" | "--ctproto" => {
                 let end = toks.get(i + 1).map_or(t.span.end, |v| v.span.end);
                 let start = neg.as_ref().map_or(t.span.start, |n| n.start);
                 self.err(
                     start..end,
                     format!("`{}` (a conntrack match statewall cannot express)", t.text),
-                    "of a connection's conntrack entry statewall matches its state and its original destination port (`--ctorigdstport`, the `published` key); not its other addresses and ports, its status, expiry or protocol: write the rule with the packet's own addresses and ports (-s, -d, --dport) if they say the same",
+                    "of a connection's conntrack entry statewall matches its state, its original destination port (`--ctorigdstport`, the `published` key) and address (`--ctorigdst`, `published_to`); not its other addresses and ports, its status, expiry or protocol: write the rule with the packet's own addresses and ports (-s, -d, --dport) if they say the same",
                 );
             }
             "--ports" => {
@@ -863,28 +864,6 @@ impl Parser<'_> {
         skip_module(toks, i + 2)
     }
 
-    /// `--ctorigdstport` becomes an entry's `published` ports, which are a protocol part of
-    /// their own (`meta l4proto tcp ct original proto-dst 25`): together with other port,
-    /// flag or ICMP matches in one rule it would be read as either of them, not both.
-    fn orig_alone(&mut self, d: &Draft) {
-        let Some(span) = &d.orig else { return };
-        let c = &d.cond;
-        let others = c.ports.is_some()
-            || c.sports.is_some()
-            || !c.not_ports.is_empty()
-            || !c.not_sports.is_empty()
-            || c.flags.is_some()
-            || !d.flag_alts.is_empty()
-            || c.icmp.is_some();
-        if others {
-            self.err(
-                span.clone(),
-                "`--ctorigdstport` with other port or flag matches in one rule",
-                "statewall matches a connection's original destination port (its `published` key) on its own, not together with the packet's ports or TCP flags: split the rule, or match the ports alone",
-            );
-        }
-    }
-
     /// `--dport PORTS` / `--sport PORTS` (option `t`): ports of the protocol given before. A
     /// name is that protocol's port in the services database (the tcp and multiport matches
     /// ask `getservbyname` for it), or with `any_name` its tcp port, else its udp one (the udp
@@ -988,6 +967,7 @@ impl Parser<'_> {
     }
 }
 
+mod conntrack;
 mod order;
 #[cfg(test)]
 mod tests;

@@ -437,6 +437,7 @@ fn more(t: &mut String, e: &Entry) {
         ("to", &m.to),
         ("except_from", &m.except_from),
         ("except_to", &m.except_to),
+        ("published_to", &m.published_to),
     ] {
         if !list.is_empty() {
             let _ = writeln!(t, "{key} = {}", nets(list));

@@ -325,6 +325,10 @@ impl Checker<'_> {
                     f.more_restricts = true;
                     f.more.to = self.from(kind, value).nets;
                 }
+                "published_to" => {
+                    f.more_restricts = true;
+                    f.more.published_to = self.from(kind, value).nets;
+                }
                 "except_from" | "except_to" => {
                     f.more_restricts = true;
                     let nets = self.from(kind, value).nets;
@@ -719,7 +723,8 @@ impl Checker<'_> {
         );
     }
 
-    /// Sources and destinations must share a family, or the entry would match nothing.
+    /// Sources, destinations and original destinations (`published_to`) must share a
+    /// family, or the entry would match nothing.
     fn families_meet(&mut self, f: &Fields<'_, '_>, span: &Range<usize>) {
         let fams = |nets: &[Cidr]| {
             (
@@ -727,20 +732,45 @@ impl Checker<'_> {
                 nets.iter().any(|n| matches!(n, Cidr::V6(..))),
             )
         };
-        let Some(from) = &f.from else { return };
-        if !f.to_written || from.nets.is_empty() || f.more.to.is_empty() {
+        let from = f.from.as_ref().map_or(&[][..], |from| &from.nets[..]);
+        let to = if f.to_written {
+            &f.more.to[..]
+        } else {
+            &[][..]
+        };
+        let lists = [
+            ("from", from),
+            ("to", to),
+            ("published_to", &f.more.published_to[..]),
+        ];
+        let written: Vec<(&str, (bool, bool))> = lists
+            .iter()
+            .filter(|(_, nets)| !nets.is_empty())
+            .map(|&(k, nets)| (k, fams(nets)))
+            .collect();
+        let (f4, f6) = written
+            .iter()
+            .fold((true, true), |(a4, a6), (_, (b4, b6))| {
+                (a4 && *b4, a6 && *b6)
+            });
+        if f4 || f6 {
             return;
         }
-        let (f4, f6) = fams(&from.nets);
-        let (t4, t6) = fams(&f.more.to);
-        if !(f4 && t4 || f6 && t6) {
-            let head = self.entry_head(span);
-            self.error(
-                head,
-                "this entry's `from` and `to` share no address family: it would match nothing",
-                Some("an IPv4 source never sends to an IPv6 destination: list destinations of the sources' family".into()),
-            );
-        }
+        let keys: Vec<String> = written.iter().map(|(k, _)| format!("`{k}`")).collect();
+        let head = self.entry_head(span);
+        let help = if f.more.published_to.is_empty() {
+            "an IPv4 source never sends to an IPv6 destination: list destinations of the sources' family"
+        } else {
+            "a connection's addresses are all of one family: list original destinations of the family of its sources and destinations"
+        };
+        self.error(
+            head,
+            format!(
+                "this entry's {} share no address family: it would match nothing",
+                keys.join(" and ")
+            ),
+            Some(help.into()),
+        );
     }
 
     /// A tcp reset answers tcp ports only.

@@ -55,6 +55,7 @@ impl Checker<'_> {
             ("pkttype", m.pkttype.len()),
             ("rt_type", m.rt_type.len()),
             ("mac", m.mac.len()),
+            ("published_to", m.published_to.len()),
             ("uid", m.uid.len()),
             ("gid", m.gid.len()),
             ("length", m.length.len()),

@@ -379,7 +379,10 @@ impl Facts {
                         }
                     }
                     "-o" | "--out-interface" if forward => f.out_ifs.extend(val.map(String::from)),
+                    // (`--ctorigdst`: the destination before DNAT, the packet's own where
+                    // nothing DNATs it, as in the harness)
                     "-s" | "--source" | "--src" | "-d" | "--destination" | "--dst"
+                    | "--ctorigdst"
                         if input || forward =>
                     {
                         let is_src =

@@ -72,6 +72,29 @@ fn negated_ports_are_exceptions_and_ctorigdstport_original_ports() {
             hi: 32767
         }])
     );
+    // `--ctorigdst`: one address or network, as `-d` writes it (a dotted mask too)
+    for (line, fam, want) in [
+        (
+            "-p tcp -m conntrack --ctorigdst 198.51.100.2 --ctorigdstport 80 -j ACCEPT",
+            Fam::V4,
+            "198.51.100.2/32",
+        ),
+        (
+            "-m conntrack --ctorigdst 192.0.2.0/255.255.255.128 -j ACCEPT",
+            Fam::V4,
+            "192.0.2.0/25",
+        ),
+        (
+            "-m conntrack --ctorigdst 2001:db8::/64 -j ACCEPT",
+            Fam::V6,
+            "2001:db8::/64",
+        ),
+    ] {
+        let (r, diags) = read(line, fam);
+        assert!(diags.is_empty(), "{line}: {diags:?}");
+        let want = crate::core::policy::parse_member(want).unwrap();
+        assert_eq!(r.unwrap().cond.orig_dst, Some(want), "{line}");
+    }
     for (line, why) in [
         (
             "-p tcp -m conntrack --ctorigdstport 25 --dport 80 -j ACCEPT",
@@ -86,8 +109,8 @@ fn negated_ports_are_exceptions_and_ctorigdstport_original_ports() {
             "a negation of `--ctorigdstport`",
         ),
         (
-            "-p tcp -m conntrack --ctorigdst 10.0.0.1 -j ACCEPT",
-            "`--ctorigdst` (a conntrack match statewall cannot express)",
+            "-p tcp -m conntrack --ctorigsrc 10.0.0.1 -j ACCEPT",
+            "`--ctorigsrc` (a conntrack match statewall cannot express)",
         ),
     ] {
         let (r, diags) = read(line, Fam::V4);
