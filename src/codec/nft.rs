@@ -348,6 +348,7 @@ numbers! {
     // enum nft_ct_keys
     NFT_CT_STATE: u32 = 0;
     NFT_CT_STATUS: u32 = 2;
+    NFT_CT_PROTOCOL: u32 = 10;
     NFT_CT_PROTO_DST: u32 = 12;
     NFT_CT_DST_IP: u32 = 20;
     NFT_CT_DST_IP6: u32 = 22;

@@ -255,6 +255,7 @@ fn a_match(h: &mut Fnv, m: &Match) {
         }
         Match::CtDnat
         | Match::CtOrigDst(_)
+        | Match::CtProto(_)
         | Match::AddrType { .. }
         | Match::PktType { .. }
         | Match::RtType { .. }
@@ -313,6 +314,10 @@ fn header_match(h: &mut Fnv, m: &Match) {
         // the connection's status, DNAT'ed (`dnat`)
         Match::CtDnat => {
             h.tag(46);
+        }
+        // the connection's protocol (`connection_protocol`)
+        Match::CtProto(p) => {
+            h.tag(57).tag(p);
         }
         // the connection's destination before DNAT (`published_to`)
         Match::CtOrigDst(c) => {

@@ -96,6 +96,8 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         Match::Iif(i) => i == p.iif,
         Match::L4Proto(proto) => proto == p.l4proto,
         Match::L4ProtoNot(proto) => proto != p.l4proto,
+        // the lint's packets are no ICMP errors: their connection's protocol is theirs
+        Match::CtProto(proto) => proto == p.l4proto,
         Match::SrcNet(net) => net.contains(p.src),
         Match::DstPort(r) => p.dport.is_some_and(|d| r.lo <= d && d <= r.hi),
         Match::Icmpv6Type { lo, hi } => p.icmpv6_type.is_some_and(|t| lo <= t && t <= hi),

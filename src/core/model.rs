@@ -334,6 +334,10 @@ pub struct More {
     /// it, any of these (`ct original ip daddr 192.0.2.1`, one rule each: iptables'
     /// `--ctorigdst`); each rule is of its address's family
     pub published_to: Vec<Cidr>,
+    /// `connection_protocol`: the protocol of the packet's connection, any of these (`ct
+    /// protocol 6`, one rule each: iptables' `--ctproto`); an ICMP error the kernel relates
+    /// to a TCP connection is of TCP
+    pub connection_protocol: Vec<u8>,
     /// `except_tcp`, `except_udp`: destination ports the entry does not match (`th dport !=
     /// 80`, one each); alone they name their protocol (every port but these)
     pub except_tcp: Vec<PortRange>,

@@ -230,6 +230,9 @@ pub enum Match {
     /// connection of the other family: it implies the family, as `DstNet` does; an entry's
     /// `published_to`)
     CtOrigDst(Cidr),
+    /// `ct protocol 6`: the protocol of the packet's connection (an ICMP error related to a
+    /// TCP connection: TCP), an entry's `connection_protocol`
+    CtProto(u8),
     /// `ct status dnat`: the kernel DNAT'ed the packet's connection (an entry's `dnat`)
     CtDnat,
     /// `iifname != "lo"` / `oifname != "eth*"` (`out`): every interface but this name, or
@@ -801,6 +804,7 @@ impl Rule {
                         | Match::ConnMeter { .. }
                         | Match::CtOrigDport(_)
                         | Match::CtOrigDst(_)
+                        | Match::CtProto(_)
                         | Match::CtDnat
                         | Match::Hour { .. }
                         | Match::Day { .. }

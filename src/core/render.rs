@@ -341,6 +341,7 @@ fn single(m: Match) -> String {
         Match::CtOrigDst(net @ Cidr::V4(..)) => format!("ct original ip daddr {net}"),
         Match::CtOrigDst(net @ Cidr::V6(..)) => format!("ct original ip6 daddr {net}"),
         Match::CtDnat => "ct status dnat".to_string(),
+        Match::CtProto(p) => format!("ct protocol {p}"),
         Match::AddrType { dst, ty, not } => format!(
             "fib {} type {}{}",
             if dst { "daddr" } else { "saddr" },

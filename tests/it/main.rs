@@ -4,6 +4,7 @@ mod block_places;
 mod bounds;
 mod clock;
 mod connections;
+mod conntrack;
 mod contains;
 mod corpus;
 mod exthdr;
@@ -29,7 +30,7 @@ mod pkttype;
 mod plan;
 mod policy;
 mod protocols;
-mod published_to;
+
 mod rate_order;
 mod reject_kinds;
 mod reports;

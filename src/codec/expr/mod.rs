@@ -26,6 +26,7 @@
 //! | `meter` | `Meter`, `FeedLive` | `update @meter4_ssh { ip saddr limit rate over 12/minute }`, `update @ip4_trap { ip saddr }`, `delete @ip4_knock { ip saddr }` |
 //! | `connlimit` | `CtCount`, `ConnMeter` | `ct count over 3`, `add @conn4_ssh { ip saddr ct count over 3 }` |
 //! | `ctorig` | `CtOrigDport`, `CtOrigDst` | `ct original proto-dst 8080`, `ct original ip daddr 192.0.2.1` |
+//! | `ctproto` | `CtProto` | `ct protocol tcp` |
 //! | `ctstatus` | `CtDnat` | `ct status dnat` |
 //! | `fib` | `AddrType` | `fib daddr type local`, `fib saddr type != broadcast` |
 //! | `pkttype` | `PktType` | `meta pkttype broadcast`, `meta pkttype != multicast` |
@@ -60,6 +61,7 @@ mod connlimit;
 mod counter;
 mod ct_state;
 mod ctorig;
+mod ctproto;
 mod ctstatus;
 mod daddr;
 mod dport;
@@ -283,6 +285,10 @@ fn encode_match(
             placeholder(out, own, |l| ctorig::encode_dst_load(l, v6));
             ctorig::encode_dst_cmp(out, net);
         }
+        Match::CtProto(p) => {
+            placeholder(out, own, ctproto::encode_load);
+            ctproto::encode_cmp(out, p);
+        }
         Match::CtDnat => {
             placeholder(out, own, ctstatus::encode_load);
             ctstatus::encode_cmp(out);
@@ -417,6 +423,7 @@ impl<'a> At<'a> {
 const DECODERS: &[fn(&At) -> Decoding] = &[
     ct_state::decode,
     ctorig::decode,
+    ctproto::decode,
     ctstatus::decode,
     fib::decode,
     pkttype::decode,

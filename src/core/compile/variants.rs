@@ -1,7 +1,7 @@
 //! The variants of an entry's rules before their protocol parts: each of the entry's address
 //! families (its address matches, per family) with its address-type, packet-type,
-//! routing-header, source-MAC, length, socket-owner, mark, TTL and original-destination
-//! (`published_to`) matches, one variant per value of each (their
+//! routing-header, source-MAC, length, socket-owner, mark, TTL, connection-protocol and
+//! original-destination (`published_to`) matches, one variant per value of each (their
 //! exceptions in every variant). An entry that uses none of these keys gets its families
 //! unchanged; one with a match whose IPv4 and IPv6 forms differ gets a rule per family.
 
@@ -34,6 +34,7 @@ pub(super) fn variants(m: &More, families: Vec<Vec<Match>>, protos: &[u8]) -> Ve
         crate::core::mark::mark_matches(m),
         crate::core::clock::clock_matches(m),
         dnat_matches(m),
+        crate::core::header::variants(&m.connection_protocol, &[], |p, _| Match::CtProto(p)),
     ];
     let mut out = Vec::new();
     for fam in families {

@@ -411,7 +411,11 @@ fn masked_lists(rules: &[IptRule]) -> HashSet<String> {
 fn fragments(src: &str, rules: &mut [IptRule], diags: &mut Diags, notes: &mut Notes) {
     let tracked = rules.iter().any(|r| {
         let c = &r.cond;
-        c.states.is_some() || c.dnat || c.orig_dports.is_some() || c.orig_dst.is_some()
+        c.states.is_some()
+            || c.dnat
+            || c.orig_dports.is_some()
+            || c.orig_dst.is_some()
+            || c.ct_proto.is_some()
     });
     for r in rules.iter_mut() {
         let Some(first_not) = r.fragment else {

@@ -186,6 +186,13 @@ fn more_name(e: &Entry) -> Option<String> {
             _ => format!("published-{r}"),
         });
     }
+    if let Some(&p) = m.connection_protocol.first() {
+        let name = crate::core::plan::PROTOCOLS
+            .iter()
+            .find(|(_, n)| *n == p)
+            .map_or(p.to_string(), |(name, _)| name.to_string());
+        return Some(format!("{name}-connections"));
+    }
     m.dnat.then(|| "dnat".to_string())
 }
 

@@ -455,24 +455,7 @@ fn more(t: &mut String, e: &Entry) {
             let _ = writeln!(t, "{key} = {}", port_list(list));
         }
     }
-    for (key, proto) in [
-        ("published", IPPROTO_TCP),
-        ("published_udp", IPPROTO_UDP),
-        ("published_any", 0),
-    ] {
-        let list: Vec<PortRange> = m
-            .published
-            .iter()
-            .filter(|(p, _)| *p == proto)
-            .map(|(_, r)| *r)
-            .collect();
-        if !list.is_empty() {
-            let _ = writeln!(t, "{key} = {}", port_list(&list));
-        }
-    }
-    if m.dnat {
-        let _ = writeln!(t, "dnat = true");
-    }
+    published(t, m);
     if let Some(st) = m.state {
         let l: Vec<String> = st.names().iter().map(|n| format!("\"{n}\"")).collect();
         let _ = writeln!(t, "state = [{}]", l.join(", "));
@@ -480,6 +463,7 @@ fn more(t: &mut String, e: &Entry) {
     for (key, list) in [
         ("protocol", &m.protocol),
         ("except_protocol", &m.except_protocol),
+        ("connection_protocol", &m.connection_protocol),
     ] {
         if !list.is_empty() {
             let l: Vec<String> = list.iter().map(u8::to_string).collect();
@@ -601,6 +585,29 @@ fn port_list(v: &[PortRange]) -> String {
         })
         .collect();
     format!("[{}]", items.join(", "))
+}
+
+/// `published`, `published_udp`, `published_any` and `dnat`: the connection's original
+/// destination port, and whether the kernel DNAT'ed it.
+fn published(t: &mut String, m: &crate::core::model::More) {
+    for (key, proto) in [
+        ("published", IPPROTO_TCP),
+        ("published_udp", IPPROTO_UDP),
+        ("published_any", 0),
+    ] {
+        let list: Vec<PortRange> = m
+            .published
+            .iter()
+            .filter(|(p, _)| *p == proto)
+            .map(|(_, r)| *r)
+            .collect();
+        if !list.is_empty() {
+            let _ = writeln!(t, "{key} = {}", port_list(&list));
+        }
+    }
+    if m.dnat {
+        let _ = writeln!(t, "dnat = true");
+    }
 }
 
 #[cfg(test)]

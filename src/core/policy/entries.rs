@@ -325,10 +325,6 @@ impl Checker<'_> {
                     f.more_restricts = true;
                     f.more.to = self.from(kind, value).nets;
                 }
-                "published_to" => {
-                    f.more_restricts = true;
-                    f.more.published_to = self.from(kind, value).nets;
-                }
                 "except_from" | "except_to" => {
                     f.more_restricts = true;
                     let nets = self.from(kind, value).nets;
@@ -386,9 +382,11 @@ impl Checker<'_> {
                     f.conn_span = f.more.connections.map(|_| key.span());
                 }
                 "log" => f.more.log = self.log("log", value),
-                k @ ("published" | "published_udp" | "published_any") => {
-                    self.published(&mut f, k, value)
-                }
+                k @ ("published"
+                | "published_udp"
+                | "published_any"
+                | "published_to"
+                | "connection_protocol") => self.published(&mut f, kind, k, value),
                 "with" if kind == Kind::Reject => self.reject_with(&mut f, value),
                 k @ ("with" | "after" | "state") if kind == Kind::Block => {
                     self.block_key(&mut f, k, value)
@@ -606,10 +604,25 @@ impl Checker<'_> {
     /// or takes them out of) and `refresh` (a block renews its set's members).
     /// `published`, `published_udp`, `published_any`: the original destination ports of a
     /// connection of tcp, udp, or (protocol 0) any protocol (iptables' `--ctorigdstport`
-    /// without `-p`).
-    fn published(&mut self, f: &mut Fields<'_, '_>, key: &str, value: &Spanned<DeValue<'_>>) {
+    /// without `-p`); `published_to`, its original destination addresses, and
+    /// `connection_protocol`, its protocols.
+    fn published(
+        &mut self,
+        f: &mut Fields<'_, '_>,
+        kind: Kind,
+        key: &str,
+        value: &Spanned<DeValue<'_>>,
+    ) {
         // written: the entry has ports, even when none of them is valid
         f.more_restricts = true;
+        if key == "published_to" {
+            f.more.published_to = self.from(kind, value).nets;
+            return;
+        }
+        if key == "connection_protocol" {
+            f.more.connection_protocol = self.protocols(key, value);
+            return;
+        }
         let (proto, p) = match key {
             "published" => ("tcp", crate::core::plan::IPPROTO_TCP),
             "published_udp" => ("udp", crate::core::plan::IPPROTO_UDP),

@@ -56,6 +56,7 @@ impl Checker<'_> {
             ("rt_type", m.rt_type.len()),
             ("mac", m.mac.len()),
             ("published_to", m.published_to.len()),
+            ("connection_protocol", m.connection_protocol.len()),
             ("uid", m.uid.len()),
             ("gid", m.gid.len()),
             ("length", m.length.len()),

@@ -1,5 +1,6 @@
-//! The conntrack match's original destination (`--ctorigdst`, `published_to`) and the
-//! rule its original destination port (`--ctorigdstport`, `published`) must stand alone in.
+//! The conntrack match's original destination (`--ctorigdst`, `published_to`), its
+//! protocol (`--ctproto`, `connection_protocol`) and the rule its original destination port
+//! (`--ctorigdstport`, `published`) must stand alone in.
 
 use std::ops::Range;
 
@@ -8,6 +9,32 @@ use super::super::lines::Parser;
 use super::Draft;
 
 impl Parser<'_> {
+    /// `--ctproto P`: the protocol of the packet's connection, by number or name (`!`, 0 —
+    /// no connection's — and 255 refused); the index after its value, None when the line
+    /// ends first.
+    pub(super) fn ct_proto(
+        &mut self,
+        d: &mut Draft,
+        toks: &[Tok],
+        i: usize,
+        neg: Option<Range<usize>>,
+    ) -> Option<usize> {
+        let v = self.value(toks, i)?;
+        if let Some(n) = &neg {
+            self.err(n.start..v.span.end, "`! --ctproto` (every connection protocol but one)", "statewall matches the protocol of a connection (its `connection_protocol` key), not its exceptions: write a rule for each protocol that is let through or blocked");
+            return Some(i + 2);
+        }
+        let lower = v.text.to_ascii_lowercase();
+        match self.protocol(&v) {
+            Some(255) => self.err(v.span.clone(), "`--ctproto 255`", "protocol 255 is reserved, and statewall's `connection_protocol` takes 1-254: remove the rule"),
+            Some(p) if p != 0 => d.cond.ct_proto = Some(p),
+            // (an unknown name is reported by `protocol`)
+            None if !matches!(lower.as_str(), "all" | "0" | "ip") => {}
+            _ => self.err(v.span.clone(), format!("`--ctproto {}` (protocol 0)", v.text), "iptables reads it as protocol 0, which no connection has, so the rule matches no packet: remove it"),
+        }
+        Some(i + 2)
+    }
+
     /// `--ctorigdst A`: one address or network (`! --ctorigdst` and a list refused); the
     /// index after its value, None when the line ends first.
     pub(super) fn orig_dst(
