@@ -350,7 +350,9 @@ numbers! {
     NFT_CT_STATUS: u32 = 2;
     NFT_CT_PROTOCOL: u32 = 10;
     NFT_CT_PROTO_DST: u32 = 12;
+    NFT_CT_SRC_IP: u32 = 19;
     NFT_CT_DST_IP: u32 = 20;
+    NFT_CT_SRC_IP6: u32 = 21;
     NFT_CT_DST_IP6: u32 = 22;
 
     // linux/netfilter/nf_conntrack_common.h: the status bit `ct status dnat` tests

@@ -255,6 +255,7 @@ fn a_match(h: &mut Fnv, m: &Match) {
         }
         Match::CtDnat
         | Match::CtOrigDst(_)
+        | Match::CtOrigSrc(_)
         | Match::CtProto(_)
         | Match::AddrType { .. }
         | Match::PktType { .. }
@@ -318,6 +319,11 @@ fn header_match(h: &mut Fnv, m: &Match) {
         // the connection's protocol (`connection_protocol`)
         Match::CtProto(p) => {
             h.tag(57).tag(p);
+        }
+        // the connection's original source (`published_from`)
+        Match::CtOrigSrc(c) => {
+            h.tag(58);
+            cidr(h, c);
         }
         // the connection's destination before DNAT (`published_to`)
         Match::CtOrigDst(c) => {

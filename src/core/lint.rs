@@ -114,6 +114,8 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         // a packet the evaluator sends was not DNAT'ed (`CtDnat` is false): its original
         // destination is its destination
         Match::CtOrigDst(net) => same_family(net, p.src) && p.dst.is_none_or(|d| net.contains(d)),
+        // nor are they replies: their connection's source is theirs
+        Match::CtOrigSrc(net) => net.contains(p.src),
         Match::DstNetNot(net) => same_family(net, p.src) && p.dst.is_none_or(|d| !net.contains(d)),
         Match::DstInSet { v6 } => {
             p.src.is_ipv6() == v6

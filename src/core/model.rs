@@ -334,6 +334,10 @@ pub struct More {
     /// it, any of these (`ct original ip daddr 192.0.2.1`, one rule each: iptables'
     /// `--ctorigdst`); each rule is of its address's family
     pub published_to: Vec<Cidr>,
+    /// `published_from`: the source addresses of a connection's first packet, any of these
+    /// (`ct original ip saddr 192.0.2.0/24`, one rule each: iptables' `--ctorigsrc`); a
+    /// reply's connection is from the address that opened it
+    pub published_from: Vec<Cidr>,
     /// `connection_protocol`: the protocol of the packet's connection, any of these (`ct
     /// protocol 6`, one rule each: iptables' `--ctproto`); an ICMP error the kernel relates
     /// to a TCP connection is of TCP

@@ -230,6 +230,9 @@ pub enum Match {
     /// connection of the other family: it implies the family, as `DstNet` does; an entry's
     /// `published_to`)
     CtOrigDst(Cidr),
+    /// `ct original ip saddr <net>` / `ct original ip6 saddr <net>`: the source address of
+    /// the connection's first packet (implies the family; an entry's `published_from`)
+    CtOrigSrc(Cidr),
     /// `ct protocol 6`: the protocol of the packet's connection (an ICMP error related to a
     /// TCP connection: TCP), an entry's `connection_protocol`
     CtProto(u8),
@@ -356,7 +359,8 @@ impl Match {
             | Match::DstNet(c)
             | Match::SrcNetNot(c)
             | Match::DstNetNot(c)
-            | Match::CtOrigDst(c) => Some(matches!(c, Cidr::V6(..))),
+            | Match::CtOrigDst(c)
+            | Match::CtOrigSrc(c) => Some(matches!(c, Cidr::V6(..))),
             Match::SrcInSet { v6 }
             | Match::SrcInAddrs { v6 }
             | Match::SrcInLive { v6, .. }
@@ -804,6 +808,7 @@ impl Rule {
                         | Match::ConnMeter { .. }
                         | Match::CtOrigDport(_)
                         | Match::CtOrigDst(_)
+                        | Match::CtOrigSrc(_)
                         | Match::CtProto(_)
                         | Match::CtDnat
                         | Match::Hour { .. }

@@ -340,6 +340,8 @@ fn single(m: Match) -> String {
         Match::CtOrigDport(r) => format!("ct original proto-dst {r}"),
         Match::CtOrigDst(net @ Cidr::V4(..)) => format!("ct original ip daddr {net}"),
         Match::CtOrigDst(net @ Cidr::V6(..)) => format!("ct original ip6 daddr {net}"),
+        Match::CtOrigSrc(net @ Cidr::V4(..)) => format!("ct original ip saddr {net}"),
+        Match::CtOrigSrc(net @ Cidr::V6(..)) => format!("ct original ip6 saddr {net}"),
         Match::CtDnat => "ct status dnat".to_string(),
         Match::CtProto(p) => format!("ct protocol {p}"),
         Match::AddrType { dst, ty, not } => format!(

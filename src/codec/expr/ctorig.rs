@@ -7,7 +7,9 @@
 //! nft: `[ ct load proto_dst => reg 1 , dir original ] [ cmp eq reg 1 0x0000901f ]`
 //! (a range: `cmp gte` + `cmp lte`)
 //!
-//! The destination address before DNAT (`CtOrigDst`, an entry's `published_to`): `ct
+//! The source address of the connection's first packet (`CtOrigSrc`, `published_from`: `ct
+//! original ip saddr`, keys `src_ip`, `src_ip6`) is read and written the same way as the
+//! destination address before DNAT (`CtOrigDst`, an entry's `published_to`): `ct
 //! original ip daddr 192.0.2.0/25` is `[ ct load dst_ip => reg 1 , dir original ] [ bitwise
 //! reg 1 = ( reg 1 & 0xffffff80 ) ^ 0x00000000 ] [ cmp eq reg 1 0x000200c0 ]` (`dst_ip6` for
 //! IPv6; no bitwise for a whole address). The kernel's load breaks for a connection of the
@@ -20,8 +22,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use super::prim::{bitwise_of, cmp_of, eq_or_range, eq_or_range_expr, own};
 use super::{At, Decoding, Expr, NotUnderstood, Step};
 use crate::codec::nft::{
-    IP_CT_DIR_ORIGINAL, NFT_CMP_EQ, NFT_CT_DST_IP, NFT_CT_DST_IP6, NFT_CT_PROTO_DST, NFT_REG_1,
-    NFTA_CT_DIRECTION, NFTA_CT_DREG, NFTA_CT_KEY,
+    IP_CT_DIR_ORIGINAL, NFT_CMP_EQ, NFT_CT_DST_IP, NFT_CT_DST_IP6, NFT_CT_PROTO_DST, NFT_CT_SRC_IP,
+    NFT_CT_SRC_IP6, NFT_REG_1, NFTA_CT_DIRECTION, NFTA_CT_DREG, NFTA_CT_KEY,
 };
 use crate::codec::wire::Attrs;
 use crate::core::model::{Cidr, PortRange};
@@ -32,9 +34,19 @@ pub(super) fn encode_load(list: &mut Attrs) {
     encode_key(list, NFT_CT_PROTO_DST);
 }
 
-/// The load of the original destination address of the family, as one list element.
-pub(super) fn encode_dst_load(list: &mut Attrs, v6: bool) {
-    encode_key(list, if v6 { NFT_CT_DST_IP6 } else { NFT_CT_DST_IP });
+/// The load of the original source (`src`) or destination address of `net`'s family, as
+/// one list element.
+pub(super) fn encode_addr_load(list: &mut Attrs, src: bool, net: Cidr) {
+    let v6 = matches!(net, Cidr::V6(..));
+    encode_key(
+        list,
+        match (src, v6) {
+            (true, false) => NFT_CT_SRC_IP,
+            (true, true) => NFT_CT_SRC_IP6,
+            (false, false) => NFT_CT_DST_IP,
+            (false, true) => NFT_CT_DST_IP6,
+        },
+    );
 }
 
 fn encode_key(list: &mut Attrs, key: u32) {
@@ -47,7 +59,7 @@ fn encode_key(list: &mut Attrs, key: u32) {
 
 /// The comparison after the address load: the prefix mask (shorter than the address), then
 /// the address.
-pub(super) fn encode_dst_cmp(rule: &mut rustables::Rule, net: Cidr) {
+pub(super) fn encode_addr_cmp(rule: &mut rustables::Rule, net: Cidr) {
     use rustables::expr::{Bitwise, Cmp, CmpOp};
     let (addr, prefix): (Vec<u8>, u8) = match net {
         Cidr::V4(a, l) => (a.octets().to_vec(), l),
@@ -72,11 +84,15 @@ pub(super) fn decode(at: &At) -> Decoding {
     };
     match key {
         NFT_CT_PROTO_DST => {}
-        NFT_CT_DST_IP | NFT_CT_DST_IP6 if dir == Some(IP_CT_DIR_ORIGINAL) => {
-            return Some(decode_dst(at, key == NFT_CT_DST_IP6));
+        NFT_CT_DST_IP | NFT_CT_DST_IP6 | NFT_CT_SRC_IP | NFT_CT_SRC_IP6
+            if dir == Some(IP_CT_DIR_ORIGINAL) =>
+        {
+            let v6 = matches!(key, NFT_CT_DST_IP6 | NFT_CT_SRC_IP6);
+            let src = matches!(key, NFT_CT_SRC_IP | NFT_CT_SRC_IP6);
+            return Some(decode_addr(at, v6, src));
         }
-        NFT_CT_DST_IP | NFT_CT_DST_IP6 => {
-            return Some(Err(at.fail(0, "ct daddr of the reply direction")));
+        NFT_CT_DST_IP | NFT_CT_DST_IP6 | NFT_CT_SRC_IP | NFT_CT_SRC_IP6 => {
+            return Some(Err(at.fail(0, "ct address of the reply direction")));
         }
         _ => return None,
     }
@@ -99,9 +115,9 @@ pub(super) fn decode(at: &At) -> Decoding {
     }
 }
 
-/// After the original destination address load: an optional mask, then the address (or, as
-/// nft writes a prefix on a byte boundary, its first bytes).
-fn decode_dst(at: &At, v6: bool) -> Result<(Step, usize), NotUnderstood> {
+/// After the original source (`src`) or destination address load: an optional mask, then
+/// the address (or, as nft writes a prefix on a byte boundary, its first bytes).
+fn decode_addr(at: &At, v6: bool, src: bool) -> Result<(Step, usize), NotUnderstood> {
     let len = if v6 { 16 } else { 4 };
     let mut k = 1;
     let mut prefix = None;
@@ -115,7 +131,7 @@ fn decode_dst(at: &At, v6: bool) -> Result<(Step, usize), NotUnderstood> {
         Some((NFT_CMP_EQ, a)) if a.len() == len => a,
         // nft's shortened prefix: the bytes compared are the prefix
         Some((NFT_CMP_EQ, a)) if prefix.is_none() && !a.is_empty() && a.len() < len => a,
-        _ => return Err(at.fail(k, "ct original daddr without an address comparison")),
+        _ => return Err(at.fail(k, "ct original address without an address comparison")),
     };
     let prefix = prefix.unwrap_or((a.len() * 8) as u8);
     let mut full = [0u8; 16];
@@ -126,7 +142,12 @@ fn decode_dst(at: &At, v6: bool) -> Result<(Step, usize), NotUnderstood> {
         let v4: [u8; 4] = full[..4].try_into().expect("4 bytes");
         Cidr::V4(Ipv4Addr::from(v4), prefix)
     };
-    Ok((Step::Match(Match::CtOrigDst(net)), k + 1))
+    let m = if src {
+        Match::CtOrigSrc(net)
+    } else {
+        Match::CtOrigDst(net)
+    };
+    Ok((Step::Match(m), k + 1))
 }
 
 #[cfg(test)]
@@ -151,6 +172,7 @@ mod tests {
         ] {
             let net = crate::core::policy::parse_member(n).expect("a network");
             roundtrip(rule(vec![Match::CtOrigDst(net)], Verdict::Accept));
+            roundtrip(rule(vec![Match::CtOrigSrc(net)], Verdict::Accept));
         }
     }
 

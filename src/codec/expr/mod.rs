@@ -25,7 +25,7 @@
 //! | `limit` | `Limit` | `limit rate over 12/minute burst 6 packets` |
 //! | `meter` | `Meter`, `FeedLive` | `update @meter4_ssh { ip saddr limit rate over 12/minute }`, `update @ip4_trap { ip saddr }`, `delete @ip4_knock { ip saddr }` |
 //! | `connlimit` | `CtCount`, `ConnMeter` | `ct count over 3`, `add @conn4_ssh { ip saddr ct count over 3 }` |
-//! | `ctorig` | `CtOrigDport`, `CtOrigDst` | `ct original proto-dst 8080`, `ct original ip daddr 192.0.2.1` |
+//! | `ctorig` | `CtOrigDport`, `CtOrigDst`, `CtOrigSrc` | `ct original proto-dst 8080`, `ct original ip daddr 192.0.2.1`, `ct original ip saddr 192.0.2.0/24` |
 //! | `ctproto` | `CtProto` | `ct protocol tcp` |
 //! | `ctstatus` | `CtDnat` | `ct status dnat` |
 //! | `fib` | `AddrType` | `fib daddr type local`, `fib saddr type != broadcast` |
@@ -280,10 +280,10 @@ fn encode_match(
             placeholder(out, own, ctorig::encode_load);
             ctorig::encode_cmp(out, ports);
         }
-        Match::CtOrigDst(net) => {
-            let v6 = matches!(net, crate::core::model::Cidr::V6(..));
-            placeholder(out, own, |l| ctorig::encode_dst_load(l, v6));
-            ctorig::encode_dst_cmp(out, net);
+        Match::CtOrigDst(net) | Match::CtOrigSrc(net) => {
+            let src = matches!(m, Match::CtOrigSrc(_));
+            placeholder(out, own, |l| ctorig::encode_addr_load(l, src, net));
+            ctorig::encode_addr_cmp(out, net);
         }
         Match::CtProto(p) => {
             placeholder(out, own, ctproto::encode_load);

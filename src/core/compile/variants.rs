@@ -1,7 +1,7 @@
 //! The variants of an entry's rules before their protocol parts: each of the entry's address
 //! families (its address matches, per family) with its address-type, packet-type,
 //! routing-header, source-MAC, length, socket-owner, mark, TTL, connection-protocol and
-//! original-destination (`published_to`) matches, one variant per value of each (their
+//! original-address (`published_from`, `published_to`) matches, one variant per value of each (their
 //! exceptions in every variant). An entry that uses none of these keys gets its families
 //! unchanged; one with a match whose IPv4 and IPv6 forms differ gets a rule per family.
 
@@ -46,18 +46,30 @@ pub(super) fn variants(m: &More, families: Vec<Vec<Match>>, protos: &[u8]) -> Ve
         if let Some(v6) = v6.filter(|_| crate::core::header::per_family(m)) {
             these = product(these, &crate::core::header::ttl_matches(m, v6));
         }
-        // each original destination of the family (one without a family takes the
-        // address's: its load implies it); none of the family: no rule of it
-        if !m.published_to.is_empty() {
-            let dsts: Vec<Vec<Match>> = m
-                .published_to
-                .iter()
-                .filter(|n| v6.is_none_or(|v6| matches!(n, Cidr::V6(..)) == v6))
-                .map(|&n| vec![Match::CtOrigDst(n)])
-                .collect();
-            these = product(these, &dsts);
-        }
+        these = of_family(these, &m.published_from, Match::CtOrigSrc);
+        these = of_family(these, &m.published_to, Match::CtOrigDst);
         out.extend(these);
+    }
+    out
+}
+
+/// Each of `these` followed by each address of `nets` of its family (`mk`: the original
+/// source's or destination's match; one without a family takes the address's, which its
+/// load implies); none of the family: no rule of it. `these` unchanged without `nets`.
+fn of_family(these: Vec<Vec<Match>>, nets: &[Cidr], mk: fn(Cidr) -> Match) -> Vec<Vec<Match>> {
+    if nets.is_empty() {
+        return these;
+    }
+    let mut out = Vec::new();
+    for x in these {
+        let v6 = family_of(&x);
+        for &n in nets {
+            if v6.is_none_or(|v6| matches!(n, Cidr::V6(..)) == v6) {
+                let mut v = x.clone();
+                v.push(mk(n));
+                out.push(v);
+            }
+        }
     }
     out
 }

@@ -415,6 +415,7 @@ fn fragments(src: &str, rules: &mut [IptRule], diags: &mut Diags, notes: &mut No
             || c.dnat
             || c.orig_dports.is_some()
             || c.orig_dst.is_some()
+            || c.orig_src.is_some()
             || c.ct_proto.is_some()
     });
     for r in rules.iter_mut() {

@@ -33,6 +33,8 @@ pub(super) struct Cond {
     pub(super) orig_dports: Option<Vec<PortRange>>,
     /// `-m conntrack --ctorigdst`: the connection's destination address before DNAT
     pub(super) orig_dst: Option<Cidr>,
+    /// `-m conntrack --ctorigsrc`: the source address of the connection's first packet
+    pub(super) orig_src: Option<Cidr>,
     /// `-m conntrack --ctproto`: the protocol of the packet's connection (an ICMP error
     /// related to a TCP connection: TCP; no relation to `proto` is assumed)
     pub(super) ct_proto: Option<u8>,
@@ -482,6 +484,7 @@ impl Cond {
             dnat: self.dnat || o.dnat,
             orig_dports,
             orig_dst: narrower_net(self.orig_dst, o.orig_dst),
+            orig_src: narrower_net(self.orig_src, o.orig_src),
             ct_proto: self.ct_proto.or(o.ct_proto),
             // a type excepted beside the one type matched says nothing more
             not_icmp: if icmp.is_some() {
@@ -587,6 +590,7 @@ impl Cond {
                 ports_overlap(a, b)
             })
             && both(&self.orig_dst, &o.orig_dst, |a, b| net_overlaps(*a, *b))
+            && both(&self.orig_src, &o.orig_src, |a, b| net_overlaps(*a, *b))
             && both(&self.ct_proto, &o.ct_proto, |a, b| a == b)
             && !ports_excluded(&self.ports, &o.not_ports)
             && !ports_excluded(&o.ports, &self.not_ports)

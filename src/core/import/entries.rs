@@ -130,6 +130,7 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
             except_iif: c.not_iif.clone(),
             except_oif: c.not_oif.clone(),
             published_to: c.orig_dst.into_iter().collect(),
+            published_from: c.orig_src.into_iter().collect(),
             connection_protocol: c.ct_proto.into_iter().collect(),
             ..Default::default()
         }

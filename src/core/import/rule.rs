@@ -641,7 +641,7 @@ impl Parser<'_> {
                 // the conntrack match reads a name as the udp match does
                 d.cond.orig_dports = Some(self.ports(d, t, &v, true));
             }
-            "--ctorigdst" => return Some(self.orig_dst(d, toks, i, neg)),
+            "--ctorigdst" | "--ctorigsrc" => return Some(self.orig_addr(d, toks, i, neg)),
             "--ctproto" => return Some(self.ct_proto(d, toks, i, neg)),
             "--ctdir" => {
                 let Some(v) = self.value(toks, i) else {
@@ -662,14 +662,14 @@ impl Parser<'_> {
                 };
                 d.ctdir = Some((original != neg.is_some(), start..v.span.end));
             }
-            "--ctorigsrc" | "--ctreplsrc" | "--ctrepldst" | "--ctorigsrcport"
-            | "--ctreplsrcport" | "--ctrepldstport" | "--ctstatus" | "--ctexpire" => {
+            "--ctreplsrc" | "--ctrepldst" | "--ctorigsrcport" | "--ctreplsrcport"
+            | "--ctrepldstport" | "--ctstatus" | "--ctexpire" => {
                 let end = toks.get(i + 1).map_or(t.span.end, |v| v.span.end);
                 let start = neg.as_ref().map_or(t.span.start, |n| n.start);
                 self.err(
                     start..end,
                     format!("`{}` (a conntrack match statewall cannot express)", t.text),
-                    "of a connection's conntrack entry statewall matches its state, its protocol (`--ctproto`, the `connection_protocol` key), its original destination port (`--ctorigdstport`, `published`) and address (`--ctorigdst`, `published_to`); not its other addresses and ports, its status or expiry: write the rule with the packet's own addresses and ports (-s, -d, --dport) if they say the same",
+                    "of a connection's conntrack entry statewall matches its state, its protocol (`--ctproto`, the `connection_protocol` key), its original destination port (`--ctorigdstport`, `published`) and addresses (`--ctorigdst`, `published_to`; `--ctorigsrc`, `published_from`); not its reply addresses, its ports but that one, its status or expiry: write the rule with the packet's own addresses and ports (-s, -d, --dport) if they say the same",
                 );
             }
             "--ports" => {

@@ -438,6 +438,7 @@ fn more(t: &mut String, e: &Entry) {
         ("except_from", &m.except_from),
         ("except_to", &m.except_to),
         ("published_to", &m.published_to),
+        ("published_from", &m.published_from),
     ] {
         if !list.is_empty() {
             let _ = writeln!(t, "{key} = {}", nets(list));

@@ -386,6 +386,7 @@ impl Checker<'_> {
                 | "published_udp"
                 | "published_any"
                 | "published_to"
+                | "published_from"
                 | "connection_protocol") => self.published(&mut f, kind, k, value),
                 "with" if kind == Kind::Reject => self.reject_with(&mut f, value),
                 k @ ("with" | "after" | "state") if kind == Kind::Block => {
@@ -604,7 +605,8 @@ impl Checker<'_> {
     /// or takes them out of) and `refresh` (a block renews its set's members).
     /// `published`, `published_udp`, `published_any`: the original destination ports of a
     /// connection of tcp, udp, or (protocol 0) any protocol (iptables' `--ctorigdstport`
-    /// without `-p`); `published_to`, its original destination addresses, and
+    /// without `-p`); `published_to` and `published_from`, its original destination and
+    /// source addresses, and
     /// `connection_protocol`, its protocols.
     fn published(
         &mut self,
@@ -617,6 +619,10 @@ impl Checker<'_> {
         f.more_restricts = true;
         if key == "published_to" {
             f.more.published_to = self.from(kind, value).nets;
+            return;
+        }
+        if key == "published_from" {
+            f.more.published_from = self.from(kind, value).nets;
             return;
         }
         if key == "connection_protocol" {
@@ -736,7 +742,7 @@ impl Checker<'_> {
         );
     }
 
-    /// Sources, destinations and original destinations (`published_to`) must share a
+    /// Sources, destinations and original addresses (`published_to`, `published_from`) must share a
     /// family, or the entry would match nothing.
     fn families_meet(&mut self, f: &Fields<'_, '_>, span: &Range<usize>) {
         let fams = |nets: &[Cidr]| {
@@ -755,6 +761,7 @@ impl Checker<'_> {
             ("from", from),
             ("to", to),
             ("published_to", &f.more.published_to[..]),
+            ("published_from", &f.more.published_from[..]),
         ];
         let written: Vec<(&str, (bool, bool))> = lists
             .iter()
@@ -771,7 +778,7 @@ impl Checker<'_> {
         }
         let keys: Vec<String> = written.iter().map(|(k, _)| format!("`{k}`")).collect();
         let head = self.entry_head(span);
-        let help = if f.more.published_to.is_empty() {
+        let help = if f.more.published_to.is_empty() && f.more.published_from.is_empty() {
             "an IPv4 source never sends to an IPv6 destination: list destinations of the sources' family"
         } else {
             "a connection's addresses are all of one family: list original destinations of the family of its sources and destinations"

@@ -56,6 +56,7 @@ impl Checker<'_> {
             ("rt_type", m.rt_type.len()),
             ("mac", m.mac.len()),
             ("published_to", m.published_to.len()),
+            ("published_from", m.published_from.len()),
             ("connection_protocol", m.connection_protocol.len()),
             ("uid", m.uid.len()),
             ("gid", m.gid.len()),

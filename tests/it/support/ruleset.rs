@@ -379,14 +379,17 @@ impl Facts {
                         }
                     }
                     "-o" | "--out-interface" if forward => f.out_ifs.extend(val.map(String::from)),
-                    // (`--ctorigdst`: the destination before DNAT, the packet's own where
-                    // nothing DNATs it, as in the harness)
+                    // (`--ctorigdst`, `--ctorigsrc`: the connection's first packet's
+                    // addresses, before DNAT: those of a packet that opens one where nothing
+                    // DNATs it, as in the harness)
                     "-s" | "--source" | "--src" | "-d" | "--destination" | "--dst"
-                    | "--ctorigdst"
+                    | "--ctorigdst" | "--ctorigsrc"
                         if input || forward =>
                     {
-                        let is_src =
-                            word.starts_with("-s") || word == "--source" || word == "--src";
+                        let is_src = word.starts_with("-s")
+                            || word == "--source"
+                            || word == "--src"
+                            || word == "--ctorigsrc";
                         for net in val.unwrap_or("").split(',').filter_map(Net::parse) {
                             if is_src {
                                 push_unique(&mut f.sources, net);

@@ -1,4 +1,5 @@
-//! The conntrack match's original destination (`--ctorigdst`, `published_to`), its
+//! The conntrack match's original destination and source (`--ctorigdst`, `published_to`;
+//! `--ctorigsrc`, `published_from`), its
 //! protocol (`--ctproto`, `connection_protocol`) and the rule its original destination port
 //! (`--ctorigdstport`, `published`) must stand alone in.
 
@@ -35,9 +36,9 @@ impl Parser<'_> {
         Some(i + 2)
     }
 
-    /// `--ctorigdst A`: one address or network (`! --ctorigdst` and a list refused); the
-    /// index after its value, None when the line ends first.
-    pub(super) fn orig_dst(
+    /// `--ctorigdst A` (`--ctorigsrc A`): one address or network (`!` and a list refused);
+    /// the index after its value, None when the line ends first.
+    pub(super) fn orig_addr(
         &mut self,
         d: &mut Draft,
         toks: &[Tok],
@@ -45,15 +46,22 @@ impl Parser<'_> {
         neg: Option<Range<usize>>,
     ) -> Option<usize> {
         let v = self.value(toks, i)?;
+        let opt = toks[i].text.as_str();
+        let (what, key) = if opt == "--ctorigsrc" {
+            ("source", "published_from")
+        } else {
+            ("destination", "published_to")
+        };
         if let Some(n) = &neg {
-            self.err(n.start..v.span.end, "`! --ctorigdst` (every original destination but one)", "statewall matches a connection's original destination address (its `published_to` key), not its exceptions: write the rules for the addresses that are let through or blocked");
+            self.err(n.start..v.span.end, format!("`! {opt}` (every original {what} but one)"), format!("statewall matches a connection's original {what} address (its `{key}` key), not its exceptions: write the rules for the addresses that are let through or blocked"));
             return Some(i + 2);
         }
-        match self.nets(&v, "original destination")[..] {
+        match self.nets(&v, &format!("original {what}"))[..] {
+            [one] if opt == "--ctorigsrc" => d.cond.orig_src = Some(one),
             [one] => d.cond.orig_dst = Some(one),
             // (reported by `nets`)
             [] => {}
-            _ => self.err(v.span.clone(), format!("`--ctorigdst {}`: more than one address", v.text), "iptables-restore refuses it too (it looks the list up as one host name): the conntrack match takes one address or network per `--ctorigdst`; write a rule for each"),
+            _ => self.err(v.span.clone(), format!("`{opt} {}`: more than one address", v.text), format!("iptables-restore refuses it too (it looks the list up as one host name): the conntrack match takes one address or network per `{opt}`; write a rule for each")),
         }
         Some(i + 2)
     }

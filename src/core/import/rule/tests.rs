@@ -109,8 +109,8 @@ fn negated_ports_are_exceptions_and_ctorigdstport_original_ports() {
             "a negation of `--ctorigdstport`",
         ),
         (
-            "-p tcp -m conntrack --ctorigsrc 10.0.0.1 -j ACCEPT",
-            "`--ctorigsrc` (a conntrack match statewall cannot express)",
+            "-p tcp -m conntrack --ctreplsrc 10.0.0.1 -j ACCEPT",
+            "`--ctreplsrc` (a conntrack match statewall cannot express)",
         ),
     ] {
         let (r, diags) = read(line, Fam::V4);
