@@ -107,6 +107,9 @@ pub(super) struct Draft {
     limit: Option<Range<usize>>,
     /// where `--ctorigdstport` and its value are
     orig: Option<Range<usize>>,
+    /// where the first of `--ctproto`, `--ctorigdst`, `--ctorigsrc` and `--ctorigdstport`
+    /// is: matches a packet without a connection cannot satisfy (`conntrack.rs`)
+    conn_only: Option<Range<usize>>,
     pub(super) extra: Extra,
     reject_with: Option<(String, Range<usize>)>,
     /// `--clamp-mss-to-pmtu` or `--set-mss N` of `-j TCPMSS`
@@ -240,6 +243,7 @@ impl Parser<'_> {
         let times = std::mem::take(&mut d.times);
         self.times_into(&mut d, times);
         self.orig_alone(&d);
+        self.conn_only_states(&d);
         for (p, name, at) in std::mem::take(&mut d.of_proto) {
             if d.cond.proto != Some(p) {
                 let proto = OF_PROTO.iter().find(|o| o.1 == p).map_or("", |o| o.2);
@@ -638,6 +642,7 @@ impl Parser<'_> {
                     return Some(None);
                 };
                 d.orig = Some(t.span.start..v.span.end);
+                d.conn_only.get_or_insert(t.span.start..v.span.end);
                 // the conntrack match reads a name as the udp match does
                 d.cond.orig_dports = Some(self.ports(d, t, &v, true));
             }

@@ -8,6 +8,7 @@ use std::ops::Range;
 use super::super::lex::Tok;
 use super::super::lines::Parser;
 use super::Draft;
+use crate::core::plan::CtStates;
 
 impl Parser<'_> {
     /// `--ctproto P`: the protocol of the packet's connection, by number or name (`!`, 0 —
@@ -21,6 +22,7 @@ impl Parser<'_> {
         neg: Option<Range<usize>>,
     ) -> Option<usize> {
         let v = self.value(toks, i)?;
+        d.conn_only.get_or_insert(toks[i].span.start..v.span.end);
         if let Some(n) = &neg {
             self.err(n.start..v.span.end, "`! --ctproto` (every connection protocol but one)", "statewall matches the protocol of a connection (its `connection_protocol` key), not its exceptions: write a rule for each protocol that is let through or blocked");
             return Some(i + 2);
@@ -46,6 +48,7 @@ impl Parser<'_> {
         neg: Option<Range<usize>>,
     ) -> Option<usize> {
         let v = self.value(toks, i)?;
+        d.conn_only.get_or_insert(toks[i].span.start..v.span.end);
         let opt = toks[i].text.as_str();
         let (what, key) = if opt == "--ctorigsrc" {
             ("source", "published_from")
@@ -64,6 +67,41 @@ impl Parser<'_> {
             _ => self.err(v.span.clone(), format!("`{opt} {}`: more than one address", v.text), format!("iptables-restore refuses it too (it looks the list up as one host name): the conntrack match takes one address or network per `{opt}`; write a rule for each")),
         }
         Some(i + 2)
+    }
+
+    /// A state of packets without a connection (INVALID, UNTRACKED; by `!` too) beside a
+    /// match of the connection's protocol or original addresses or port: xt_conntrack
+    /// tests the state, and a packet without a connection whose state matched passes the
+    /// whole match, its other options untested; nftables' `ct protocol`, `ct original …`
+    /// fail without a connection. So the iptables rule matches every INVALID (UNTRACKED)
+    /// packet, of any protocol or address, and statewall's entry none of them.
+    pub(super) fn conn_only_states(&mut self, d: &Draft) {
+        if let (Some(p), Some(c)) = (d.cond.proto, d.cond.ct_proto)
+            && p != c
+            && p != crate::core::plan::IPPROTO_ICMP
+            && p != crate::core::plan::IPPROTO_ICMPV6
+        {
+            let span = d.conn_only.clone().unwrap_or_default();
+            let name = crate::core::render::proto_name;
+            self.err(span, format!("`--ctproto {}` in a rule of {} packets", name(c), name(p)), "a packet's connection is of the packet's own protocol (only an ICMP error is related to a connection of another), so the rule matches no packet: remove it");
+        }
+        let (Some(span), Some(s)) = (&d.conn_only, d.cond.states) else {
+            return;
+        };
+        let none = CtStates::INVALID | CtStates::UNTRACKED;
+        if s & none == 0 {
+            return;
+        }
+        let names = CtStates(s & none)
+            .names()
+            .join("_and_")
+            .to_ascii_uppercase()
+            .replace("_AND_", " and ");
+        self.err(
+            span.clone(),
+            format!("a connection's protocol, original address or port in a rule of {names} packets"),
+            format!("{names} packets have no connection whose protocol or addresses could be matched: statewall's entry would take none of them, and where one conntrack match says both, iptables takes every one of them, of any protocol and address (its other options untested); write a rule of those states without this option (`-m conntrack --ctstate INVALID -j DROP`), and one of the other states with it"),
+        );
     }
 
     /// `--ctorigdstport` becomes an entry's `published` ports, which are a protocol part of
