@@ -21,10 +21,12 @@ use crate::core::plan::*;
 mod addresses;
 mod connections;
 mod limits;
+mod rejects;
 mod states;
 mod variants;
 use addresses::{address_matches, one_or_set};
 use limits::families_of;
+use rejects::per_family;
 pub use states::ICMPV6_UNTRACKED;
 use states::untracked_too;
 
@@ -174,42 +176,6 @@ fn final_rules(mode: Mode, fin: Final) -> Vec<Rule> {
     let mut rules = vec![rule];
     per_family(&mut rules, 0);
     rules
-}
-
-/// The rules from `start` on whose verdict is an icmpx reject of a kind icmpx cannot say
-/// (`IcmpReject::icmpx`) become `reject with icmp`/`icmpv6` with that kind's code: a rule
-/// whose matches check a family keeps its place, any other becomes two, `meta nfproto ipv4`
-/// then `meta nfproto ipv6` first in each (as nft writes `reject with icmp …` in an inet table).
-fn per_family(rules: &mut Vec<Rule>, start: usize) {
-    let tail = rules.split_off(start);
-    for mut r in tail {
-        let Verdict::RejectIcmpx(kind) = r.verdict else {
-            rules.push(r);
-            continue;
-        };
-        if kind.icmpx() {
-            rules.push(r);
-            continue;
-        }
-        let verdict = |v6: bool| Verdict::RejectIcmp {
-            v6,
-            code: kind.code(v6),
-        };
-        match family_of(&r.matches) {
-            Some(v6) => {
-                r.verdict = verdict(v6);
-                rules.push(r);
-            }
-            None => {
-                for v6 in [false, true] {
-                    let mut one = r.clone();
-                    one.matches.insert(0, Match::NfProto { v6 });
-                    one.verdict = verdict(v6);
-                    rules.push(one);
-                }
-            }
-        }
-    }
 }
 
 /// The log rule before a section's final rule (`log_final`): it shares the final rule's
@@ -467,17 +433,21 @@ fn service_rules(
         .flat_map(|(p, b)| patterns.iter().map(move |q| (*p, b, q)))
         .collect();
     for variant in variants::variants(&svc.more, families, &protos) {
+        let of_conn = variants::of_connection(&variant);
         for &(ref proto, body, search) in &bodies {
+            if !variants::proto_meets_connection(*proto, &variant) {
+                continue;
+            }
             let mut matches = head.clone();
             matches.extend(variant.iter().copied());
             matches.extend(body.iter().copied());
             if let Some(st) = state {
-                matches.push(Match::CtState(untracked_too(
-                    st,
-                    entry,
-                    svc.more.state.is_some(),
-                    body,
-                )));
+                let st = if of_conn {
+                    st
+                } else {
+                    untracked_too(st, entry, svc.more.state.is_some(), body)
+                };
+                matches.push(Match::CtState(st));
             }
             matches.extend(search.iter().copied());
             let rule = |matches: Vec<Match>, verdict: Verdict| Rule {

@@ -64,6 +64,12 @@ impl Outcome {
     }
 }
 
+/// Whether the packet has a connection (is neither invalid nor untracked): a match of its
+/// connection's protocol, original addresses or port can take it.
+fn tracked(p: &Packet) -> bool {
+    p.ct & (CtStates::INVALID | CtStates::UNTRACKED) == 0
+}
+
 fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
     // a set lookup: the rule's own set (named after its policy entry) holds the value
     let in_set = |pred: &dyn Fn(&SetElem) -> bool| {
@@ -96,8 +102,9 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         Match::Iif(i) => i == p.iif,
         Match::L4Proto(proto) => proto == p.l4proto,
         Match::L4ProtoNot(proto) => proto != p.l4proto,
-        // the lint's packets are no ICMP errors: their connection's protocol is theirs
-        Match::CtProto(proto) => proto == p.l4proto,
+        // the lint's packets are no ICMP errors: their connection's protocol is theirs; an
+        // untracked one (neighbour discovery) has no connection
+        Match::CtProto(proto) => tracked(p) && proto == p.l4proto,
         Match::SrcNet(net) => net.contains(p.src),
         Match::DstPort(r) => p.dport.is_some_and(|d| r.lo <= d && d <= r.hi),
         Match::Icmpv6Type { lo, hi } => p.icmpv6_type.is_some_and(|t| lo <= t && t <= hi),
@@ -113,9 +120,11 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         Match::DstNet(net) => same_family(net, p.src) && p.dst.is_none_or(|d| net.contains(d)),
         // a packet the evaluator sends was not DNAT'ed (`CtDnat` is false): its original
         // destination is its destination
-        Match::CtOrigDst(net) => same_family(net, p.src) && p.dst.is_none_or(|d| net.contains(d)),
+        Match::CtOrigDst(net) => {
+            tracked(p) && same_family(net, p.src) && p.dst.is_none_or(|d| net.contains(d))
+        }
         // nor are they replies: their connection's source is theirs
-        Match::CtOrigSrc(net) => net.contains(p.src),
+        Match::CtOrigSrc(net) => tracked(p) && net.contains(p.src),
         Match::DstNetNot(net) => same_family(net, p.src) && p.dst.is_none_or(|d| !net.contains(d)),
         Match::DstInSet { v6 } => {
             p.src.is_ipv6() == v6
@@ -176,6 +185,7 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         // nothing DNAT'ed the lint's packets: their original port is their port (an ICMPv6
         // one's type × 256, its code taken as 0); a packet of another protocol is taken the
         // cautious way
+        Match::CtOrigDport(_) if !tracked(p) => false,
         Match::CtOrigDport(r) => match p.dport.or(p.icmpv6_type.map(|t| u16::from(t) << 8)) {
             Some(d) => r.lo <= d && d <= r.hi,
             None => rule.verdict != Verdict::Accept,
@@ -745,6 +755,52 @@ mod tests {
         let f = check(&no_v6, &ssh_facts());
         assert_eq!(f.len(), 1);
         assert!(f[0].what.contains("neighbour"), "{}", f[0]);
+        // an untracked solicitation has no connection, of ICMPv6 or any other protocol
+        for key in [
+            "connection_protocol = [\"icmpv6\"]",
+            "published_from = [\"fe80::/10\"]",
+        ] {
+            let p = plan(&format!(
+                "[baseline]\nicmpv6 = false\n[[allow]]\nname = \"ssh\"\ntcp = [22]\n[[allow]]\nname = \"nd\"\n{key}\n"
+            ));
+            let f = check(&p, &ssh_facts());
+            assert_eq!(f.len(), 1, "{key}");
+            assert!(
+                f[0].what.contains("neighbour") && f[0].what.contains("untracked"),
+                "{key}: {}",
+                f[0]
+            );
+        }
+    }
+
+    /// A rule of untracked packets that also matches the connection (a plan statewall's
+    /// compiler no longer writes, read by the evaluator all the same) takes no untracked
+    /// packet: it has no connection.
+    #[test]
+    fn connection_matches_take_no_untracked_packet() {
+        let mut p = plan(
+            "[baseline]\nicmpv6 = false\n[[allow]]\nname = \"nd\"\nconnection_protocol = [\"icmpv6\"]\n",
+        );
+        let both = CtStates(CtStates::NEW | CtStates::UNTRACKED);
+        for r in p.chains.iter_mut().flat_map(|c| c.rules.iter_mut()) {
+            for m in r.matches.iter_mut() {
+                if matches!(m, Match::CtState(_)) && r.comment == "nd" {
+                    *m = Match::CtState(both);
+                }
+            }
+        }
+        let solicitation = |ct| Packet {
+            src: IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1)),
+            l4proto: IPPROTO_ICMPV6,
+            dport: None,
+            icmpv6_type: Some(135),
+            ct,
+            iif: WIRE_IIF,
+            dst: None,
+        };
+        let by = |ct| evaluate(&p, &solicitation(ct)).rule.map(|r| r.2.comment);
+        assert_eq!(by(CtStates::NEW).as_deref(), Some("nd"));
+        assert_ne!(by(CtStates::UNTRACKED).as_deref(), Some("nd"));
     }
 
     #[test]

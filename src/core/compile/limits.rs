@@ -132,9 +132,12 @@ pub(super) fn early_at(m: &[Match]) -> usize {
 pub(super) fn families_of(matches: &[Match]) -> Vec<bool> {
     for m in matches {
         let v6 = match *m {
-            Match::SrcNet(c) | Match::DstNet(c) | Match::SrcNetNot(c) | Match::DstNetNot(c) => {
-                matches!(c, Cidr::V6(..))
-            }
+            Match::SrcNet(c)
+            | Match::DstNet(c)
+            | Match::SrcNetNot(c)
+            | Match::DstNetNot(c)
+            | Match::CtOrigDst(c)
+            | Match::CtOrigSrc(c) => matches!(c, Cidr::V6(..)),
             Match::SrcInSet { v6 }
             | Match::SrcInAddrs { v6 }
             | Match::SrcInLive { v6, .. }

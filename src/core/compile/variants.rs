@@ -74,6 +74,33 @@ fn of_family(these: Vec<Vec<Match>>, nets: &[Cidr], mk: fn(Cidr) -> Match) -> Ve
     out
 }
 
+/// Whether a packet of protocol `proto` (0: any) can belong to a connection of the
+/// variant's `connection_protocol`: a packet's connection is of its own protocol, but for an
+/// ICMP (ICMPv6) error, which the kernel relates to the connection it is about. A rule of
+/// another pairing would match nothing, and is left out.
+pub(super) fn proto_meets_connection(proto: u8, variant: &[Match]) -> bool {
+    use crate::core::plan::{IPPROTO_ICMP, IPPROTO_ICMPV6};
+    variant.iter().all(|m| match m {
+        Match::CtProto(c) => {
+            proto == 0 || proto == *c || proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6
+        }
+        _ => true,
+    })
+}
+
+/// Whether the variant matches the packet's connection (its protocol, original addresses),
+/// which no untracked or invalid packet has. (`dnat`'s rules, older, keep the `untracked`
+/// they were written with, dead but harmless: their fingerprint stays, and a table applied
+/// before shows no drift.)
+pub(super) fn of_connection(variant: &[Match]) -> bool {
+    variant.iter().any(|m| {
+        matches!(
+            m,
+            Match::CtProto(_) | Match::CtOrigDst(_) | Match::CtOrigSrc(_)
+        )
+    })
+}
+
 /// `dnat`: `ct status dnat` in every rule of the entry; `[[]]` without it.
 fn dnat_matches(m: &More) -> Vec<Vec<Match>> {
     vec![if m.dnat { vec![Match::CtDnat] } else { vec![] }]
@@ -155,4 +182,98 @@ fn each_family(families: Vec<Vec<Match>>, protos: &[u8]) -> Vec<Vec<Match>> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::core::plan::{CtStates, Match, Rule};
+
+    fn rules_of(src: &str, name: &str) -> Vec<Rule> {
+        let (p, d) = crate::core::policy::parse(src);
+        assert!(!crate::core::diag::has_errors(&d), "{d:?}");
+        let plan = super::super::compile(&p.unwrap(), "t");
+        let rules = plan.chains.iter().flat_map(|c| c.rules.iter());
+        rules.filter(|r| r.comment == name).cloned().collect()
+    }
+
+    /// A TCP packet's connection is TCP's; an ICMP error's may be either: of the four
+    /// pairings of packet and connection protocol, the TCP packet of a UDP connection is
+    /// left out.
+    #[test]
+    fn a_packet_meets_only_the_connections_it_can_belong_to() {
+        let src = "[[allow]]\nname = \"e\"\ntcp = [22]\nicmp = [\"destination-unreachable\"]\nconnection_protocol = [\"tcp\", \"udp\"]\n";
+        let rules = rules_of(src, "e");
+        let pairs: Vec<(u8, u8)> = rules
+            .iter()
+            .map(|r| {
+                let of = |f: fn(&Match) -> Option<u8>| r.matches.iter().find_map(f).unwrap();
+                (
+                    of(|m| {
+                        if let Match::L4Proto(p) = m {
+                            Some(*p)
+                        } else {
+                            None
+                        }
+                    }),
+                    of(|m| {
+                        if let Match::CtProto(p) = m {
+                            Some(*p)
+                        } else {
+                            None
+                        }
+                    }),
+                )
+            })
+            .collect();
+        assert_eq!(pairs, [(6, 6), (1, 6), (1, 17)], "{rules:?}");
+    }
+
+    /// An allow of every protocol from a network takes untracked packets too (ICMPv6's
+    /// neighbour discovery), but not one that matches the packet's connection, which an
+    /// untracked packet does not have.
+    #[test]
+    fn a_match_of_the_connection_takes_no_untracked_packets() {
+        let states = |src: &str| -> Vec<CtStates> {
+            let rules = rules_of(src, "e");
+            let st = rules.iter().flat_map(|r| r.matches.iter());
+            st.filter_map(|m| {
+                if let Match::CtState(s) = m {
+                    Some(*s)
+                } else {
+                    None
+                }
+            })
+            .collect()
+        };
+        let base = "[[allow]]\nname = \"e\"\nfrom = [\"192.0.2.0/24\"]\n";
+        let both = CtStates(CtStates::NEW | CtStates::UNTRACKED);
+        assert_eq!(states(base), [both]);
+        for key in [
+            "connection_protocol = [\"tcp\"]",
+            "published_to = [\"192.0.2.1\"]",
+            "published_from = [\"192.0.2.0/25\"]",
+        ] {
+            let src = format!("{base}{key}\n");
+            assert_eq!(states(&src), [CtStates(CtStates::NEW)], "{key}");
+        }
+    }
+
+    /// A per-source limit on an entry of one family's original destination meters that
+    /// family alone: no meter, and no rule, of the other.
+    #[test]
+    fn an_original_address_says_the_meters_family() {
+        let src = "[[allow]]\nname = \"e\"\npublished = [8080]\npublished_to = [\"192.0.2.1\"]\nlimit = { rate = \"10/minute\", per = \"source\" }\n";
+        let rules = rules_of(src, "e");
+        assert_eq!(rules.len(), 2, "{rules:?}");
+        let v6 = |m: &Match| {
+            matches!(
+                m,
+                Match::NfProto { v6: true } | Match::Meter { v6: true, .. }
+            )
+        };
+        assert!(
+            !rules.iter().flat_map(|r| r.matches.iter()).any(v6),
+            "{rules:?}"
+        );
+    }
 }

@@ -145,6 +145,108 @@ impl Checker<'_> {
         })
     }
 
+    /// INVALID and UNTRACKED packets have no connection: an entry of those states with a
+    /// key that matches the connection (`published…`, `connection_protocol`, `dnat`) takes
+    /// none of them; refused, so that no entry says more than it matches.
+    pub(super) fn connectionless_fit(
+        &mut self,
+        more: &crate::core::model::More,
+        states: Option<CtStates>,
+        at: Range<usize>,
+    ) {
+        let none = CtStates::INVALID | CtStates::UNTRACKED;
+        let Some(s) = states.filter(|s| s.0 & none != 0) else {
+            return;
+        };
+        let keys: Vec<&str> = [
+            (
+                "published",
+                more.published
+                    .iter()
+                    .any(|p| p.0 == crate::core::plan::IPPROTO_TCP),
+            ),
+            (
+                "published_udp",
+                more.published
+                    .iter()
+                    .any(|p| p.0 == crate::core::plan::IPPROTO_UDP),
+            ),
+            ("published_any", more.published.iter().any(|p| p.0 == 0)),
+            ("published_to", !more.published_to.is_empty()),
+            ("published_from", !more.published_from.is_empty()),
+            ("connection_protocol", !more.connection_protocol.is_empty()),
+            ("dnat", more.dnat),
+        ]
+        .into_iter()
+        .filter_map(|(k, on)| on.then_some(k))
+        .collect();
+        if keys.is_empty() {
+            return;
+        }
+        let names: Vec<String> = CtStates(s.0 & none)
+            .names()
+            .iter()
+            .map(|n| format!("\"{n}\""))
+            .collect();
+        let keys: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+        let (what, help) = if s.0 & !none == 0 {
+            (
+                "it would match nothing",
+                "leave the key out to take every such packet, or the state out for the connections",
+            )
+        } else {
+            (
+                "those would never match",
+                "remove them from `state`, and write an entry of their own without the key if they are meant",
+            )
+        };
+        self.error(
+            at,
+            format!("`state` {} beside {}: {what}", names.join(" and "), keys.join(", ")),
+            Some(format!("{} packets have no connection, so no connection's protocol, original address, port or DNAT to match: {help}", names.join(" and "))),
+        );
+    }
+
+    /// A packet's connection is of the packet's own protocol, but for an ICMP (ICMPv6) error,
+    /// which the kernel relates to the connection it is about: beside the protocols of the
+    /// entry's packets (`packets`, 0: a published port of any), each connection protocol
+    /// must meet one of them and each of them one connection protocol, or its rules would
+    /// match nothing (compile leaves such pairings out).
+    pub(super) fn connection_protocols_fit(
+        &mut self,
+        packets: &[u8],
+        conns: &[u8],
+        at: Range<usize>,
+    ) {
+        use crate::core::plan::{IPPROTO_ICMP, IPPROTO_ICMPV6};
+        if packets.is_empty() || conns.is_empty() {
+            return;
+        }
+        let any = |p: u8| p == 0 || p == IPPROTO_ICMP || p == IPPROTO_ICMPV6;
+        let name = crate::core::render::proto_name;
+        let mut dead: Vec<String> = Vec::new();
+        for &p in packets {
+            if !any(p) && !conns.contains(&p) {
+                dead.push(format!("the entry's {} packets", name(p)));
+            }
+        }
+        if !packets.iter().any(|&p| any(p)) {
+            for &c in conns {
+                if !packets.contains(&c) {
+                    dead.push(format!("its {} connections", name(c)));
+                }
+            }
+        }
+        if dead.is_empty() {
+            return;
+        }
+        self.error(
+            at,
+            format!("`connection_protocol` beside the entry's own protocols: {} would match nothing", dead.join(" and ")),
+            Some("a packet's connection is of the packet's protocol (only an ICMP or ICMPv6 error is related to a connection of another): for a TCP packet `connection_protocol = [\"tcp\"]` says nothing more; list the protocols that meet, or leave the key out".into()),
+        );
+    }
+
     /// An allow's `connections` counts the NEW connections it lets in: refused on an allow
     /// whose `state` leaves NEW out, and with `within`. A block's or a reject's takes the
     /// packets beyond the count: it needs `within = "continue"`.

@@ -40,6 +40,10 @@ struct Fields<'t, 'a> {
     block_state: Option<BlockState>,
     /// where a valid `state` was written (checked against the section's baseline later)
     state_span: Option<Range<usize>>,
+    /// where any valid `state` was written (an allow's or a block's)
+    states_at: Option<Range<usize>>,
+    /// where `connection_protocol` was written
+    conn_proto_span: Option<Range<usize>>,
     /// where a valid `limit` was written (likewise)
     limit_span: Option<Range<usize>>,
     /// where a valid `connections` was written (checked against the kind and `state`)
@@ -76,6 +80,38 @@ impl Fields<'_, '_> {
     fn limit(&mut self, limit: Option<Vec<Limit>>, span: Range<usize>) {
         self.limit_span = limit.as_ref().map(|_| span);
         self.more.limit = limit.unwrap_or_default();
+    }
+
+    /// The protocols of the entry's packets, as its protocol parts name them (0: a published
+    /// port of any protocol); none for an entry of every protocol.
+    fn packet_protocols(&self) -> Vec<u8> {
+        use crate::core::plan::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP};
+        let m = &self.more;
+        let mut out: Vec<u8> = m.protocol.clone();
+        let tcp = self.tcp.mentioned
+            || !m.tcp_sport.is_empty()
+            || !m.except_tcp.is_empty()
+            || !m.except_tcp_sport.is_empty()
+            || !m.tcp_flags.is_empty()
+            || crate::core::exthdr::has_tcp_options(m);
+        let udp = self.udp.mentioned
+            || !m.udp_sport.is_empty()
+            || !m.except_udp.is_empty()
+            || !m.except_udp_sport.is_empty();
+        let icmp = self.icmp_mentioned || !m.icmp_codes.is_empty() || !m.except_icmp.is_empty();
+        let icmpv6 = !m.icmpv6.is_empty() || self.except_icmp_span[1].is_some();
+        for (on, p) in [
+            (tcp, IPPROTO_TCP),
+            (udp, IPPROTO_UDP),
+            (icmp, IPPROTO_ICMP),
+            (icmpv6, IPPROTO_ICMPV6),
+        ] {
+            if on {
+                out.push(p);
+            }
+        }
+        out.extend(m.published.iter().map(|p| p.0));
+        out
     }
 
     fn portless(&self) -> bool {
@@ -217,6 +253,20 @@ impl Checker<'_> {
         {
             self.error(at, "`except_protocol` on an entry that names a protocol", Some("`except_protocol` makes an entry of every protocol but these, and a key that names one (tcp, udp, icmp, icmpv6, protocol, their ports, types and exceptions) makes it one of that protocol: keep one of the two (`protocol` lists the protocols an entry takes)".into()));
         }
+        if let Some(at) = f.states_at.clone() {
+            let states = match f.block_state {
+                Some(BlockState::Invalid) => Some(crate::core::plan::CtStates(
+                    crate::core::plan::CtStates::INVALID,
+                )),
+                Some(BlockState::States(s)) => Some(s),
+                Some(BlockState::New) => None,
+                None => f.more.state,
+            };
+            self.connectionless_fit(&f.more, states, at);
+        }
+        if let Some(at) = f.conn_proto_span.clone() {
+            self.connection_protocols_fit(&f.packet_protocols(), &f.more.connection_protocol, at);
+        }
         if let Some(at) = f.conn_span.clone() {
             let within = f.more.connections.is_some_and(|c| c.within_continues);
             self.connections_fit(kind, (f.more.state, within), at);
@@ -279,6 +329,8 @@ impl Checker<'_> {
             at_span: None,
             block_state: None,
             state_span: None,
+            states_at: None,
+            conn_proto_span: None,
             limit_span: None,
             conn_span: None,
             rt_span: None,
@@ -320,19 +372,8 @@ impl Checker<'_> {
                     f.iif_written = true;
                     f.iif = self.ifname("iif", value);
                 }
-                "to" => {
-                    f.to_written = true;
-                    f.more_restricts = true;
-                    f.more.to = self.from(kind, value).nets;
-                }
-                "except_from" | "except_to" => {
-                    f.more_restricts = true;
-                    let nets = self.from(kind, value).nets;
-                    if key.get_ref().as_ref() == "except_from" {
-                        f.more.except_from = nets;
-                    } else {
-                        f.more.except_to = nets;
-                    }
+                k @ ("to" | "except_from" | "except_to") => {
+                    self.address_key(&mut f, kind, k, value)
                 }
                 "oif" => {
                     f.more_restricts = true;
@@ -358,6 +399,7 @@ impl Checker<'_> {
                     f.more_restricts = true;
                     f.more.state = self.states(kind, value);
                     f.state_span = f.more.state.map(|_| value.span());
+                    f.states_at = f.state_span.clone();
                 }
                 other @ ("tcp_sport" | "udp_sport") => {
                     let list = self.ports(other, value);
@@ -473,6 +515,26 @@ impl Checker<'_> {
             _ => return false,
         }
         true
+    }
+
+    /// `to`, `except_from`, `except_to`: addresses into the entry.
+    fn address_key(
+        &mut self,
+        f: &mut Fields<'_, '_>,
+        kind: Kind,
+        key: &str,
+        value: &Spanned<DeValue<'_>>,
+    ) {
+        f.more_restricts = true;
+        let nets = self.addresses(kind, key, value).nets;
+        match key {
+            "to" => {
+                f.to_written = true;
+                f.more.to = nets;
+            }
+            "except_from" => f.more.except_from = nets,
+            _ => f.more.except_to = nets,
+        }
     }
 
     /// `icmpv6`: ICMPv6 types, each with a code or not.
@@ -618,14 +680,15 @@ impl Checker<'_> {
         // written: the entry has ports, even when none of them is valid
         f.more_restricts = true;
         if key == "published_to" {
-            f.more.published_to = self.from(kind, value).nets;
+            f.more.published_to = self.addresses(kind, key, value).nets;
             return;
         }
         if key == "published_from" {
-            f.more.published_from = self.from(kind, value).nets;
+            f.more.published_from = self.addresses(kind, key, value).nets;
             return;
         }
         if key == "connection_protocol" {
+            f.conn_proto_span = Some(value.span());
             f.more.connection_protocol = self.protocols(key, value);
             return;
         }
@@ -669,6 +732,7 @@ impl Checker<'_> {
         }
         if key == "state" {
             f.block_state = self.block_state(value);
+            f.states_at = f.block_state.map(|_| value.span());
             // a list of established or related packets is an allow's, checked against the
             // section's baseline as one (after the established rule none reach it)
             use crate::core::plan::CtStates;

@@ -175,6 +175,10 @@ impl Checker<'_> {
             "its sources (`from`) are all IPv4"
         } else if v4_only(&more.to) {
             "its destinations (`to`) are all IPv4"
+        } else if v4_only(&more.published_to) {
+            "its original destinations (`published_to`) are all IPv4"
+        } else if v4_only(&more.published_from) {
+            "its original sources (`published_from`) are all IPv4"
         } else if icmp || !more.icmp_codes.is_empty() {
             "it matches ICMP, which is IPv4's (ICMPv6 is `icmpv6`)"
         } else {

@@ -17,7 +17,17 @@ use crate::core::model::{Cidr, Loc};
 const ANYWHERE: &[&str] = &["any", "anywhere", "all", "*", "everywhere", "internet"];
 
 impl Checker<'_> {
+    /// `from` (or `key`, another list of addresses: `to`, `except_from`, `published_to` …).
     pub(super) fn from(&mut self, kind: Kind, value: &Spanned<DeValue<'_>>) -> FromList {
+        self.addresses(kind, "from", value)
+    }
+
+    pub(super) fn addresses(
+        &mut self,
+        kind: Kind,
+        key: &str,
+        value: &Spanned<DeValue<'_>>,
+    ) -> FromList {
         let span = value.span();
         let mut list = FromList {
             nets: Vec::new(),
@@ -32,9 +42,9 @@ impl Checker<'_> {
             other => {
                 let help = match other {
                     DeValue::String(_) => {
-                        format!("put it in brackets: from = [{}]", self.text(&span))
+                        format!("put it in brackets: {key} = [{}]", self.text(&span))
                     }
-                    _ => "write from = [\"198.51.100.0/24\", \"2001:db8::/32\"]".into(),
+                    _ => format!("write {key} = [\"198.51.100.0/24\", \"2001:db8::/32\"]"),
                 };
                 self.error(
                     span,
@@ -48,14 +58,34 @@ impl Checker<'_> {
             }
         };
         if items.is_empty() {
-            self.error(
-                span,
-                "`from = []` matches no source at all",
-                Some(format!(
-                    "remove the `from` key to {} from anywhere, or list the sources",
-                    kind.key()
-                )),
-            );
+            let (what, help) = match key {
+                "from" => (
+                    "matches no source at all".to_string(),
+                    format!(
+                        "remove the `from` key to {} from anywhere, or list the sources",
+                        kind.key()
+                    ),
+                ),
+                _ => {
+                    let (of, without) = match key {
+                        "to" => ("destination", "the entry takes every destination"),
+                        "except_from" => ("source taken out", "no source is taken out"),
+                        "except_to" => ("destination taken out", "no destination is taken out"),
+                        "published_to" => (
+                            "original destination",
+                            "the entry takes every original destination",
+                        ),
+                        _ => ("original source", "the entry takes every original source"),
+                    };
+                    (
+                        format!("lists no {of}"),
+                        format!(
+                            "remove the `{key}` key (without it {without}), or list the addresses"
+                        ),
+                    )
+                }
+            };
+            self.error(span, format!("`{key} = []` {what}"), Some(help));
             return list;
         }
         list.clean = true;

@@ -83,7 +83,12 @@ impl Checker<'_> {
         let v6 = |nets: &[Cidr]| nets.iter().any(|n| matches!(n, Cidr::V6(..)));
         let what = if from.is_some_and(v6) {
             "its sources (`from`) list IPv6 networks"
-        } else if v6(&more.to) || v6(&more.except_from) || v6(&more.except_to) {
+        } else if v6(&more.to)
+            || v6(&more.except_from)
+            || v6(&more.except_to)
+            || v6(&more.published_to)
+            || v6(&more.published_from)
+        {
             "it lists IPv6 networks"
         } else if !more.icmpv6.is_empty() {
             "it matches ICMPv6"
