@@ -84,6 +84,14 @@ pub(super) fn build(
         {
             super::mirror::icmpv6_first(&mut s.blocks);
         }
+        for s in sections.iter_mut() {
+            let entries = s
+                .blocks
+                .iter_mut()
+                .chain(&mut s.allows)
+                .chain(&mut s.rejects);
+            entries.for_each(super::mirror::icmp_connections);
+        }
     }
     // an INPUT that accepts everything is one allow of that name (`text::accept_all`): an
     // entry of FORWARD or OUTPUT that says only exceptions, named so too, takes another

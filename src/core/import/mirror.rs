@@ -22,6 +22,24 @@ fn types(names: &[&str], pkt: bool) -> Vec<u8> {
     names.iter().filter_map(of).collect()
 }
 
+/// An IPv4 entry's ICMP connections (`--ctproto icmp`) are ICMPv6 ones in its IPv6 mirror:
+/// an entry that IPv6 gets too takes both (each rule meets its own family's connections).
+pub(super) fn icmp_connections(e: &mut Entry) {
+    use crate::core::plan::{IPPROTO_ICMP, IPPROTO_ICMPV6};
+    let v4_only =
+        |nets: &[Cidr]| !nets.is_empty() && nets.iter().all(|n| matches!(n, Cidr::V4(..)));
+    let m = &e.more;
+    let pinned = e.v6
+        || v4_only(&e.from)
+        || v4_only(&m.to)
+        || v4_only(&m.published_to)
+        || v4_only(&m.published_from);
+    let protos = &m.connection_protocol;
+    if !pinned && protos.contains(&IPPROTO_ICMP) && !protos.contains(&IPPROTO_ICMPV6) {
+        e.more.connection_protocol.push(IPPROTO_ICMPV6);
+    }
+}
+
 /// Whether block `e` sits before the baseline and may match an ICMPv6 packet the baseline
 /// accepts: of every protocol and every address of IPv6, of a state such packets have, a
 /// plain drop or reject (no limit, count, log or list: those keep one meter, one count).

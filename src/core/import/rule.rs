@@ -110,6 +110,8 @@ pub(super) struct Draft {
     /// where the first of `--ctproto`, `--ctorigdst`, `--ctorigsrc` and `--ctorigdstport`
     /// is: matches a packet without a connection cannot satisfy (`conntrack.rs`)
     conn_only: Option<Range<usize>>,
+    /// `--ctorigdst 0.0.0.0/0` (or `--ctorigsrc`): the packet has a connection
+    tracked_only: bool,
     pub(super) extra: Extra,
     reject_with: Option<(String, Range<usize>)>,
     /// `--clamp-mss-to-pmtu` or `--set-mss N` of `-j TCPMSS`
@@ -243,7 +245,7 @@ impl Parser<'_> {
         let times = std::mem::take(&mut d.times);
         self.times_into(&mut d, times);
         self.orig_alone(&d);
-        self.conn_only_states(&d);
+        self.conn_only_states(&mut d);
         for (p, name, at) in std::mem::take(&mut d.of_proto) {
             if d.cond.proto != Some(p) {
                 let proto = OF_PROTO.iter().find(|o| o.1 == p).map_or("", |o| o.2);

@@ -7,7 +7,9 @@ use std::ops::Range;
 
 use super::super::lex::Tok;
 use super::super::lines::Parser;
+use super::super::values::ALL_STATES;
 use super::Draft;
+use crate::core::model::Cidr;
 use crate::core::plan::CtStates;
 
 impl Parser<'_> {
@@ -60,6 +62,10 @@ impl Parser<'_> {
             return Some(i + 2);
         }
         match self.nets(&v, &format!("original {what}"))[..] {
+            // every address of the file's family: it says only that the packet has a
+            // connection (xt_conntrack fails without one), as its states NEW, ESTABLISHED
+            // and RELATED do (`conn_only_states`)
+            [Cidr::V4(_, 0) | Cidr::V6(_, 0)] => d.tracked_only = true,
             [one] if opt == "--ctorigsrc" => d.cond.orig_src = Some(one),
             [one] => d.cond.orig_dst = Some(one),
             // (reported by `nets`)
@@ -75,7 +81,7 @@ impl Parser<'_> {
     /// whole match, its other options untested; nftables' `ct protocol`, `ct original …`
     /// fail without a connection. So the iptables rule matches every INVALID (UNTRACKED)
     /// packet, of any protocol or address, and statewall's entry none of them.
-    pub(super) fn conn_only_states(&mut self, d: &Draft) {
+    pub(super) fn conn_only_states(&mut self, d: &mut Draft) {
         if let (Some(p), Some(c)) = (d.cond.proto, d.cond.ct_proto)
             && p != c
             && p != crate::core::plan::IPPROTO_ICMP
@@ -86,6 +92,9 @@ impl Parser<'_> {
             self.err(span, format!("`--ctproto {}` in a rule of {} packets", name(c), name(p)), "a packet's connection is of the packet's own protocol (only an ICMP error is related to a connection of another), so the rule matches no packet: remove it");
         }
         let (Some(span), Some(s)) = (&d.conn_only, d.cond.states) else {
+            if d.tracked_only {
+                d.cond.states = Some(ALL_STATES & !(CtStates::INVALID | CtStates::UNTRACKED));
+            }
             return;
         };
         let none = CtStates::INVALID | CtStates::UNTRACKED;
