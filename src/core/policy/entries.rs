@@ -372,7 +372,7 @@ impl Checker<'_> {
                     f.iif_written = true;
                     f.iif = self.ifname("iif", value);
                 }
-                k @ ("to" | "except_from" | "except_to") => {
+                k @ ("to" | "except_from" | "except_to" | "published_to" | "published_from") => {
                     self.address_key(&mut f, kind, k, value)
                 }
                 "oif" => {
@@ -424,12 +424,9 @@ impl Checker<'_> {
                     f.conn_span = f.more.connections.map(|_| key.span());
                 }
                 "log" => f.more.log = self.log("log", value),
-                k @ ("published"
-                | "published_udp"
-                | "published_any"
-                | "published_to"
-                | "published_from"
-                | "connection_protocol") => self.published(&mut f, kind, k, value),
+                k @ ("published" | "published_udp" | "published_any" | "connection_protocol") => {
+                    self.published(&mut f, k, value)
+                }
                 "with" if kind == Kind::Reject => self.reject_with(&mut f, value),
                 k @ ("with" | "after" | "state") if kind == Kind::Block => {
                     self.block_key(&mut f, k, value)
@@ -517,7 +514,8 @@ impl Checker<'_> {
         true
     }
 
-    /// `to`, `except_from`, `except_to`: addresses into the entry.
+    /// `to`, `except_from`, `except_to`, `published_to`, `published_from`: addresses into
+    /// the entry.
     fn address_key(
         &mut self,
         f: &mut Fields<'_, '_>,
@@ -533,7 +531,9 @@ impl Checker<'_> {
                 f.more.to = nets;
             }
             "except_from" => f.more.except_from = nets,
-            _ => f.more.except_to = nets,
+            "except_to" => f.more.except_to = nets,
+            "published_to" => f.more.published_to = nets,
+            _ => f.more.published_from = nets,
         }
     }
 
@@ -667,26 +667,11 @@ impl Checker<'_> {
     /// or takes them out of) and `refresh` (a block renews its set's members).
     /// `published`, `published_udp`, `published_any`: the original destination ports of a
     /// connection of tcp, udp, or (protocol 0) any protocol (iptables' `--ctorigdstport`
-    /// without `-p`); `published_to` and `published_from`, its original destination and
-    /// source addresses, and
-    /// `connection_protocol`, its protocols.
-    fn published(
-        &mut self,
-        f: &mut Fields<'_, '_>,
-        kind: Kind,
-        key: &str,
-        value: &Spanned<DeValue<'_>>,
-    ) {
+    /// without `-p`); `connection_protocol`, its protocols (its original addresses are
+    /// `address_key`'s).
+    fn published(&mut self, f: &mut Fields<'_, '_>, key: &str, value: &Spanned<DeValue<'_>>) {
         // written: the entry has ports, even when none of them is valid
         f.more_restricts = true;
-        if key == "published_to" {
-            f.more.published_to = self.addresses(kind, key, value).nets;
-            return;
-        }
-        if key == "published_from" {
-            f.more.published_from = self.addresses(kind, key, value).nets;
-            return;
-        }
         if key == "connection_protocol" {
             f.conn_proto_span = Some(value.span());
             f.more.connection_protocol = self.protocols(key, value);
