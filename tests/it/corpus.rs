@@ -654,8 +654,10 @@ fn setup(
             if let Some(t6) = text6 {
                 let out = restore(&trio.fw, t6, true);
                 if !out.success() {
+                    // its first words on the report's one line, the rest below
+                    let why = out.stderr.lines().next().unwrap_or("").to_string();
                     return Err(format!(
-                        "ip6tables-restore refuses the IPv6 side:\n{out}\n{t6}"
+                        "ip6tables-restore refuses the IPv6 side: {why}\n{out}\n{t6}"
                     ));
                 }
             }

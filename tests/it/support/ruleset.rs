@@ -602,6 +602,9 @@ pub fn mirror_to_v6(text: &str) -> String {
                 {
                     drop |= v.split(',').any(v4_text);
                 }
+                // a connection's IPv4 original address: statewall's entry is IPv4's alone
+                // (every address, `0/0`, is "has a connection": rewritten below)
+                "--ctorigsrc" | "--ctorigdst" if !v4_anywhere(v) => drop |= v4_text(v),
                 "--src-range" | "--dst-range" => {
                     drop |= v.split('-').any(|a| a.parse::<Ipv4Addr>().is_ok());
                 }
@@ -673,6 +676,22 @@ pub fn mirror_to_v6(text: &str) -> String {
                 } else {
                     v6w.extend([x.to_string(), kept.join(",")]);
                 }
+                k += 2;
+                continue;
+            }
+            // every IPv4 original address is every IPv6 one; an IPv4 file's ICMP
+            // connections are ICMPv6 ones in statewall's mirror (`mirror.rs`)
+            if let (true, Some(v)) = (x == "--ctorigsrc" || x == "--ctorigdst", v)
+                && v4_anywhere(v)
+            {
+                v6w.extend([x.to_string(), "::/0".into()]);
+                k += 2;
+                continue;
+            }
+            if let (true, Some(v)) = (x == "--ctproto", v)
+                && ["icmp", "1"].contains(&v.to_ascii_lowercase().as_str())
+            {
+                v6w.extend([x.to_string(), "ipv6-icmp".into()]);
                 k += 2;
                 continue;
             }
