@@ -64,12 +64,6 @@ impl Outcome {
     }
 }
 
-/// Whether the packet has a connection (is neither invalid nor untracked): a match of its
-/// connection's protocol, original addresses or port can take it.
-fn tracked(p: &Packet) -> bool {
-    p.ct & (CtStates::INVALID | CtStates::UNTRACKED) == 0
-}
-
 fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
     // a set lookup: the rule's own set (named after its policy entry) holds the value
     let in_set = |pred: &dyn Fn(&SetElem) -> bool| {
@@ -77,6 +71,11 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
             .and_then(|name| plan.sets.iter().find(|s| s.name == name))
             .is_some_and(|s| s.elements.iter().any(pred))
     };
+    // a packet without a connection (an untracked neighbour solicitation) passes no match
+    // of its connection
+    if m.of_connection() && p.ct & CtStates::CONNECTIONLESS != 0 {
+        return false;
+    }
     match *m {
         // a live set's members are not known when a policy is checked: a packet is taken
         // to be in none (`statewall set add` checks the admin's own address when it is added)
@@ -102,9 +101,8 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         Match::Iif(i) => i == p.iif,
         Match::L4Proto(proto) => proto == p.l4proto,
         Match::L4ProtoNot(proto) => proto != p.l4proto,
-        // the lint's packets are no ICMP errors: their connection's protocol is theirs; an
-        // untracked one (neighbour discovery) has no connection
-        Match::CtProto(proto) => tracked(p) && proto == p.l4proto,
+        // the lint's packets are no ICMP errors: their connection's protocol is theirs
+        Match::CtProto(proto) => proto == p.l4proto,
         Match::SrcNet(net) => net.contains(p.src),
         Match::DstPort(r) => p.dport.is_some_and(|d| r.lo <= d && d <= r.hi),
         Match::Icmpv6Type { lo, hi } => p.icmpv6_type.is_some_and(|t| lo <= t && t <= hi),
@@ -120,11 +118,9 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         Match::DstNet(net) => same_family(net, p.src) && p.dst.is_none_or(|d| net.contains(d)),
         // a packet the evaluator sends was not DNAT'ed (`CtDnat` is false): its original
         // destination is its destination
-        Match::CtOrigDst(net) => {
-            tracked(p) && same_family(net, p.src) && p.dst.is_none_or(|d| net.contains(d))
-        }
+        Match::CtOrigDst(net) => same_family(net, p.src) && p.dst.is_none_or(|d| net.contains(d)),
         // nor are they replies: their connection's source is theirs
-        Match::CtOrigSrc(net) => tracked(p) && net.contains(p.src),
+        Match::CtOrigSrc(net) => net.contains(p.src),
         Match::DstNetNot(net) => same_family(net, p.src) && p.dst.is_none_or(|d| !net.contains(d)),
         Match::DstInSet { v6 } => {
             p.src.is_ipv6() == v6
@@ -185,7 +181,6 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         // nothing DNAT'ed the lint's packets: their original port is their port (an ICMPv6
         // one's type × 256, its code taken as 0); a packet of another protocol is taken the
         // cautious way
-        Match::CtOrigDport(_) if !tracked(p) => false,
         Match::CtOrigDport(r) => match p.dport.or(p.icmpv6_type.map(|t| u16::from(t) << 8)) {
             Some(d) => r.lo <= d && d <= r.hi,
             None => rule.verdict != Verdict::Accept,

@@ -100,6 +100,9 @@ impl CtStates {
     pub const RELATED: u32 = 1 << 2;
     pub const NEW: u32 = 1 << 3;
     pub const UNTRACKED: u32 = 1 << 6;
+    /// The states of packets without a connection: no connection's protocol, original
+    /// addresses or ports, or DNAT, can be matched for them.
+    pub const CONNECTIONLESS: u32 = Self::INVALID | Self::UNTRACKED;
 
     pub fn names(self) -> Vec<&'static str> {
         let mut v = Vec::new();

@@ -79,11 +79,8 @@ fn of_family(these: Vec<Vec<Match>>, nets: &[Cidr], mk: fn(Cidr) -> Match) -> Ve
 /// ICMP (ICMPv6) error, which the kernel relates to the connection it is about. A rule of
 /// another pairing would match nothing, and is left out.
 pub(super) fn proto_meets_connection(proto: u8, variant: &[Match]) -> bool {
-    use crate::core::plan::{IPPROTO_ICMP, IPPROTO_ICMPV6};
-    variant.iter().all(|m| match m {
-        Match::CtProto(c) => {
-            proto == 0 || proto == *c || proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6
-        }
+    variant.iter().all(|m| match *m {
+        Match::CtProto(c) => crate::core::ctmatch::packet_meets_connection(proto, c),
         _ => true,
     })
 }
@@ -93,12 +90,7 @@ pub(super) fn proto_meets_connection(proto: u8, variant: &[Match]) -> bool {
 /// they were written with, dead but harmless: their fingerprint stays, and a table applied
 /// before shows no drift.)
 pub(super) fn of_connection(variant: &[Match]) -> bool {
-    variant.iter().any(|m| {
-        matches!(
-            m,
-            Match::CtProto(_) | Match::CtOrigDst(_) | Match::CtOrigSrc(_)
-        )
-    })
+    variant.iter().any(Match::of_connection)
 }
 
 /// `dnat`: `ct status dnat` in every rule of the entry; `[[]]` without it.

@@ -154,7 +154,7 @@ impl Checker<'_> {
         states: Option<CtStates>,
         at: Range<usize>,
     ) {
-        let none = CtStates::INVALID | CtStates::UNTRACKED;
+        let none = CtStates::CONNECTIONLESS;
         let Some(s) = states.filter(|s| s.0 & none != 0) else {
             return;
         };
@@ -218,23 +218,20 @@ impl Checker<'_> {
         conns: &[u8],
         at: Range<usize>,
     ) {
-        use crate::core::plan::{IPPROTO_ICMP, IPPROTO_ICMPV6};
+        use crate::core::ctmatch::packet_meets_connection as meets;
         if packets.is_empty() || conns.is_empty() {
             return;
         }
-        let any = |p: u8| p == 0 || p == IPPROTO_ICMP || p == IPPROTO_ICMPV6;
         let name = crate::core::render::proto_name;
         let mut dead: Vec<String> = Vec::new();
         for &p in packets {
-            if !any(p) && !conns.contains(&p) {
+            if !conns.iter().any(|&c| meets(p, c)) {
                 dead.push(format!("the entry's {} packets", name(p)));
             }
         }
-        if !packets.iter().any(|&p| any(p)) {
-            for &c in conns {
-                if !packets.contains(&c) {
-                    dead.push(format!("its {} connections", name(c)));
-                }
+        for &c in conns {
+            if !packets.iter().any(|&p| meets(p, c)) {
+                dead.push(format!("its {} connections", name(c)));
             }
         }
         if dead.is_empty() {

@@ -99,7 +99,9 @@ impl Fields<'_, '_> {
             || !m.except_udp.is_empty()
             || !m.except_udp_sport.is_empty();
         let icmp = self.icmp_mentioned || !m.icmp_codes.is_empty() || !m.except_icmp.is_empty();
-        let icmpv6 = !m.icmpv6.is_empty() || self.except_icmp_span[1].is_some();
+        let icmpv6 = !m.icmpv6.is_empty()
+            || !m.except_icmpv6.is_empty()
+            || self.except_icmp_span[1].is_some();
         for (on, p) in [
             (tcp, IPPROTO_TCP),
             (udp, IPPROTO_UDP),
@@ -115,11 +117,7 @@ impl Fields<'_, '_> {
     }
 
     fn portless(&self) -> bool {
-        !self.tcp.mentioned
-            && !self.udp.mentioned
-            && !self.icmp_mentioned
-            && self.except_icmp_span[1].is_none()
-            && !self.more.has_protocols()
+        self.packet_protocols().is_empty()
     }
 }
 
@@ -254,14 +252,7 @@ impl Checker<'_> {
             self.error(at, "`except_protocol` on an entry that names a protocol", Some("`except_protocol` makes an entry of every protocol but these, and a key that names one (tcp, udp, icmp, icmpv6, protocol, their ports, types and exceptions) makes it one of that protocol: keep one of the two (`protocol` lists the protocols an entry takes)".into()));
         }
         if let Some(at) = f.states_at.clone() {
-            let states = match f.block_state {
-                Some(BlockState::Invalid) => Some(crate::core::plan::CtStates(
-                    crate::core::plan::CtStates::INVALID,
-                )),
-                Some(BlockState::States(s)) => Some(s),
-                Some(BlockState::New) => None,
-                None => f.more.state,
-            };
+            let states = f.block_state.map(BlockState::ct).or(f.more.state);
             self.connectionless_fit(&f.more, states, at);
         }
         if let Some(at) = f.conn_proto_span.clone() {

@@ -75,37 +75,34 @@ impl Parser<'_> {
         Some(i + 2)
     }
 
-    /// A state of packets without a connection (INVALID, UNTRACKED; by `!` too) beside a
-    /// match of the connection's protocol or original addresses or port: xt_conntrack
+    /// The rule's matches of the connection against the rest of it: `--ctproto` of another
+    /// protocol than `-p`'s (no packet has it) refused; `--ctorig* 0/0` alone, the states of
+    /// a connection; and refused, a state of packets without a connection (INVALID,
+    /// UNTRACKED; by `!` too) beside a match of the connection's protocol or original
+    /// addresses or port: xt_conntrack
     /// tests the state, and a packet without a connection whose state matched passes the
     /// whole match, its other options untested; nftables' `ct protocol`, `ct original …`
     /// fail without a connection. So the iptables rule matches every INVALID (UNTRACKED)
     /// packet, of any protocol or address, and statewall's entry none of them.
     pub(super) fn conn_only_states(&mut self, d: &mut Draft) {
-        if let (Some(p), Some(c)) = (d.cond.proto, d.cond.ct_proto)
-            && p != c
-            && p != crate::core::plan::IPPROTO_ICMP
-            && p != crate::core::plan::IPPROTO_ICMPV6
+        if let (Some(p), Some(c), Some(span)) = (d.cond.proto, d.cond.ct_proto, d.conn_only.clone())
+            && !crate::core::ctmatch::packet_meets_connection(p, c)
         {
-            let span = d.conn_only.clone().unwrap_or_default();
             let name = crate::core::render::proto_name;
             self.err(span, format!("`--ctproto {}` in a rule of {} packets", name(c), name(p)), "a packet's connection is of the packet's own protocol (only an ICMP error is related to a connection of another), so the rule matches no packet: remove it");
         }
         let (Some(span), Some(s)) = (&d.conn_only, d.cond.states) else {
             if d.tracked_only {
-                d.cond.states = Some(ALL_STATES & !(CtStates::INVALID | CtStates::UNTRACKED));
+                d.cond.states = Some(ALL_STATES & !CtStates::CONNECTIONLESS);
             }
             return;
         };
-        let none = CtStates::INVALID | CtStates::UNTRACKED;
-        if s & none == 0 {
+        let none = CtStates(s & CtStates::CONNECTIONLESS).names();
+        if none.is_empty() {
             return;
         }
-        let names = CtStates(s & none)
-            .names()
-            .join("_and_")
-            .to_ascii_uppercase()
-            .replace("_AND_", " and ");
+        let names: Vec<String> = none.iter().map(|n| n.to_ascii_uppercase()).collect();
+        let names = names.join(" and ");
         self.err(
             span.clone(),
             format!("a connection's protocol, original address or port in a rule of {names} packets"),
