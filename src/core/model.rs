@@ -186,6 +186,12 @@ impl Cidr {
         let (fb, lb, hb) = inner.interval();
         fa == fb && la <= lb && hb <= ha
     }
+
+    /// Whether `nets` names networks and all of them are IPv4: a match on them confines an
+    /// entry to IPv4 (an empty list confines nothing).
+    pub fn all_v4(nets: &[Cidr]) -> bool {
+        !nets.is_empty() && nets.iter().all(|n| matches!(n, Cidr::V4(..)))
+    }
 }
 
 /// How a rejected connection is answered.

@@ -26,8 +26,7 @@ fn types(names: &[&str], pkt: bool) -> Vec<u8> {
 /// an entry that IPv6 gets too takes both (each rule meets its own family's connections).
 pub(super) fn icmp_connections(e: &mut Entry) {
     use crate::core::plan::{IPPROTO_ICMP, IPPROTO_ICMPV6};
-    let v4_only =
-        |nets: &[Cidr]| !nets.is_empty() && nets.iter().all(|n| matches!(n, Cidr::V4(..)));
+    let v4_only = Cidr::all_v4;
     let m = &e.more;
     let pinned = e.v6
         || v4_only(&e.from)

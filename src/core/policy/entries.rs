@@ -38,9 +38,7 @@ struct Fields<'t, 'a> {
     at_span: Option<Range<usize>>,
     /// a block's `state` (`"new"`, `"invalid"`)
     block_state: Option<BlockState>,
-    /// where a valid `state` was written (checked against the section's baseline later)
-    state_span: Option<Range<usize>>,
-    /// where any valid `state` was written (an allow's or a block's)
+    /// where a valid `state` was written (an allow's or a block's)
     states_at: Option<Range<usize>>,
     /// where `connection_protocol` was written
     conn_proto_span: Option<Range<usize>>,
@@ -118,6 +116,17 @@ impl Fields<'_, '_> {
 
     fn portless(&self) -> bool {
         self.packet_protocols().is_empty()
+    }
+
+    /// Where a `state` the section's baseline must agree with was written: an allow's, and a
+    /// block's list of established or related packets (after the established rule none reach
+    /// it, as none reach an allow of them).
+    fn baseline_state_span(&self, kind: Kind) -> Option<Range<usize>> {
+        use crate::core::plan::CtStates;
+        let open = CtStates::ESTABLISHED | CtStates::RELATED;
+        let checked = kind != Kind::Block
+            || matches!(self.block_state, Some(BlockState::States(s)) if s.0 & open != 0);
+        self.states_at.clone().filter(|_| checked)
     }
 }
 
@@ -271,6 +280,7 @@ impl Checker<'_> {
             };
             self.entry_size_bounded(&f.more, shape, head);
         }
+        let state_span = f.baseline_state_span(kind);
         Entry {
             kind,
             name: f.name,
@@ -287,7 +297,7 @@ impl Checker<'_> {
             block_state: f.block_state,
             hook: Hook::Input,
             more: f.more,
-            state_span: f.state_span,
+            state_span,
             limit_span: f.limit_span,
             mac_span: f.mac_span,
             owner_span: f.owner_span,
@@ -319,7 +329,6 @@ impl Checker<'_> {
             at: BlockAt::First,
             at_span: None,
             block_state: None,
-            state_span: None,
             states_at: None,
             conn_proto_span: None,
             limit_span: None,
@@ -389,8 +398,7 @@ impl Checker<'_> {
                     // written: the entry says what it matches, even with nothing else
                     f.more_restricts = true;
                     f.more.state = self.states(kind, value);
-                    f.state_span = f.more.state.map(|_| value.span());
-                    f.states_at = f.state_span.clone();
+                    f.states_at = f.more.state.map(|_| value.span());
                 }
                 other @ ("tcp_sport" | "udp_sport") => {
                     let list = self.ports(other, value);
@@ -709,13 +717,6 @@ impl Checker<'_> {
         if key == "state" {
             f.block_state = self.block_state(value);
             f.states_at = f.block_state.map(|_| value.span());
-            // a list of established or related packets is an allow's, checked against the
-            // section's baseline as one (after the established rule none reach it)
-            use crate::core::plan::CtStates;
-            let open = CtStates::ESTABLISHED | CtStates::RELATED;
-            if matches!(f.block_state, Some(BlockState::States(s)) if s.0 & open != 0) {
-                f.state_span = Some(value.span());
-            }
             return;
         }
         // "drop" (the default) is no reject

@@ -169,8 +169,7 @@ impl Checker<'_> {
         if !crate::core::exthdr::has_rt(more) {
             return;
         }
-        let v4_only =
-            |nets: &[Cidr]| !nets.is_empty() && nets.iter().all(|n| matches!(n, Cidr::V4(..)));
+        let v4_only = Cidr::all_v4;
         let what = if from.is_some_and(v4_only) {
             "its sources (`from`) are all IPv4"
         } else if v4_only(&more.to) {
