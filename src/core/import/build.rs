@@ -1,6 +1,8 @@
 //! Building the policy from the analysed file(s): how it ends, its entries, the notes on
 //! what changed on the way, and the text, checked by parsing it back.
 
+use std::collections::BTreeSet;
+
 use super::analyse::{Analysis, Chain};
 use super::classify::{Hook, Placed};
 use super::entries::{
@@ -148,11 +150,6 @@ pub(super) fn build(
     }) {
         e.extra.live = super::trap::resolve(&e.extra, &v4.sets);
     }
-    for (name, views) in &v4.sets {
-        if views.contains(&None) {
-            notes.push(format!("list `{name}`: iptables keeps a source on it until 100 newer sources push it out, where a check has no --seconds (or a rule --removes); statewall's set `{name}` keeps a source for {} s after the last packet that put it there (a timeout), 65,535 sources per family", super::trap::LIST_KEPT_S));
-        }
-    }
     super::paths::share_lists(
         sections.iter_mut().flat_map(|s| {
             let k = s.chain.hook.chain();
@@ -173,9 +170,40 @@ pub(super) fn build(
         }),
         &mut notes,
     );
+    let used = used_sets(&v4, &sections, &mut notes);
     let listed = notes.clone().into_vec();
-    let text = policy_text(&v4, &listed, &ending, &sections);
+    let text = policy_text(&v4, (&listed, &used), &ending, &sections);
     reparse(src, text, notes)
+}
+
+/// The sets of `-m recent` lists some entry checks, fills or empties, with the note on each
+/// list whose checks have no `--seconds`. A list no entry kept uses (its rules were in a
+/// chain statewall does not hook, or left out) is no set: one nothing uses filters nothing.
+fn used_sets<'a>(
+    v4: &Analysis,
+    sections: &'a [Section<'_>],
+    notes: &mut Notes,
+) -> BTreeSet<&'a str> {
+    let used: BTreeSet<&str> = sections
+        .iter()
+        .flat_map(|s| s.blocks.iter().chain(&s.allows).chain(&s.rejects))
+        .flat_map(|e| {
+            let l = &e.extra.live;
+            l.from_set
+                .iter()
+                .chain(&l.add_to_set)
+                .chain(&l.remove_from_set)
+        })
+        .map(String::as_str)
+        .collect();
+    for (name, views) in &v4.sets {
+        let kept =
+            |s: &Option<u64>| used.contains(super::trap::view_name(name, *s, views).as_str());
+        if views.contains(&None) && kept(&None) {
+            notes.push(format!("list `{name}`: iptables keeps a source on it until 100 newer sources push it out, where a check has no --seconds (or a rule --removes); statewall's set `{name}` keeps a source for {} s after the last packet that put it there (a timeout), 65,535 sources per family", super::trap::LIST_KEPT_S));
+        }
+    }
+    used
 }
 
 /// The chain of `a` for section `k` (INPUT, FORWARD, OUTPUT), if the file filters it.

@@ -916,9 +916,6 @@ impl Parser<'_> {
             for bit in (0..6).map(|b| 1u8 << b).filter(|b| mask & b != 0) {
                 d.flag_alts.push((bit, !value & bit));
             }
-            if d.flag_alts.is_empty() {
-                d.flag_alts.push((0, 1)); // `! --tcp-flags NONE …` matches nothing
-            }
         } else {
             d.cond.flags = Some((mask, value & mask));
         }
@@ -935,6 +932,19 @@ impl Parser<'_> {
             return None;
         };
         match (tcp_flag_bits(&mask.text), tcp_flag_bits(&comp.text)) {
+            // the tcp match compares the masked flags with COMP as written: a COMP with a
+            // flag outside the mask is never equal (`!`: always different); with a mask of
+            // no flag iptables-nft leaves the test out (every segment), and where the
+            // xtables match says otherwise the rule is refused
+            (Some(0), Some(c)) if negated == (c == 0) => self.err(
+                toks[i].span.start..comp.span.end,
+                format!("`{}--tcp-flags {} {}`", if negated { "! " } else { "" }, mask.text, comp.text),
+                "a mask of no flag: the xtables tcp match says no TCP segment matches, and iptables-nft loads the rule as `-p tcp`, every segment (iptables-save then shows no flags); write `-p tcp` if that is meant, or remove the rule",
+            ),
+            (Some(m), Some(c)) if c & !m != 0 && !negated => {
+                d.never = Some(format!("`--tcp-flags {} {}` compares the flags of the mask with a value that has others: never equal", mask.text, comp.text));
+            }
+            (Some(m), Some(c)) if c & !m != 0 || m == 0 => {} // every segment
             (Some(m), Some(c)) => {
                 let syn = m & 0x12 == 0x12 && c & m == 0x02 && !negated;
                 d.syn |= syn;

@@ -1,6 +1,7 @@
 //! The imported policy as TOML text: a header with the notes, the mode and final rule, the
 //! baseline, then the entries, each commented with the lines it came from.
 
+use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use super::analyse::{Analysis, Chain};
@@ -26,7 +27,7 @@ fn fed(a: &Analysis, name: &str) -> bool {
 
 pub(super) fn policy_text(
     v4: &Analysis,
-    notes: &[String],
+    (notes, used): (&[String], &BTreeSet<&str>),
     ending: &Ending,
     sections: &[Section<'_>],
 ) -> String {
@@ -39,6 +40,9 @@ pub(super) fn policy_text(
     for (name, views) in &v4.sets {
         for &secs in views {
             let set = super::trap::view_name(name, secs, views);
+            if !used.contains(set.as_str()) {
+                continue;
+            }
             let kept = secs.unwrap_or(super::trap::LIST_KEPT_S);
             let checks = match secs {
                 Some(_) if views.len() > 1 => {
