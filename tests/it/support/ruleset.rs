@@ -608,7 +608,9 @@ pub fn mirror_to_v6(text: &str) -> String {
                 "--src-range" | "--dst-range" => {
                     drop |= v.split('-').any(|a| a.parse::<Ipv4Addr>().is_ok());
                 }
-                "-p" | "--protocol" => {
+                // `! -p icmp` stays: every protocol but 1, as statewall's `except_protocol`
+                // reads it for IPv6 too
+                "-p" | "--protocol" if !(k > 0 && w[k - 1] == "!") => {
                     drop |= ["icmp", "1"].contains(&v.to_ascii_lowercase().as_str())
                 }
                 // a u32 location counts from the IPv4 header: statewall's `u32` tests IPv4
