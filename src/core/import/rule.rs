@@ -941,8 +941,14 @@ impl Parser<'_> {
                 format!("`{}--tcp-flags {} {}`", if negated { "! " } else { "" }, mask.text, comp.text),
                 "a mask of no flag: the xtables tcp match says no TCP segment matches, and iptables-nft loads the rule as `-p tcp`, every segment (iptables-save then shows no flags); write `-p tcp` if that is meant, or remove the rule",
             ),
+            // a match that counts or stamps before it still sees the packets (`once.rs`)
             (Some(m), Some(c)) if c & !m != 0 && !negated => {
-                d.never = Some(format!("`--tcp-flags {} {}` compares the flags of the mask with a value that has others: never equal", mask.text, comp.text));
+                let why = format!("`--tcp-flags {} {}` compares the flags of the mask with a value that has others: never equal", mask.text, comp.text);
+                if d.extra.recent.is_some() || d.extra.limit.is_some() || d.extra.connlimit.is_some() {
+                    self.err(mask.span.start..comp.span.end, format!("{why}, in a rule that counts"), "the rule matches no packet, but the `-m recent`, `-m limit` or `-m connlimit` before it still counts or stamps every packet that reaches it: take the rule out, or write the flags it is meant to match");
+                } else {
+                    d.never = Some(why);
+                }
             }
             (Some(m), Some(c)) if c & !m != 0 || m == 0 => {} // every segment
             (Some(m), Some(c)) => {
