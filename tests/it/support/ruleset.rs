@@ -677,6 +677,11 @@ pub fn mirror_to_v6(text: &str) -> String {
                     v6w.pop();
                 } else {
                     v6w.extend([x.to_string(), kept.join(",")]);
+                    // to ip6tables a host's own address is UNICAST too, to iptables (and to
+                    // statewall's `fib … type`, which the mirror keeps for IPv6) only LOCAL
+                    if !negated && kept.contains(&"UNICAST") && !kept.contains(&"LOCAL") {
+                        v6w.extend(["-m", "addrtype", "!", x, "LOCAL"].map(String::from));
+                    }
                 }
                 k += 2;
                 continue;
