@@ -14,7 +14,9 @@
 use std::net::SocketAddr;
 
 use crate::import::load_both;
-use crate::support::{CLIENT_IF, FW_V6, PROBE_TIMEOUT, Pair, Probe, listen_tcp, ping, probe_tcp};
+use crate::support::{
+    CLIENT_IF, FW_V6, Listeners, PROBE_TIMEOUT, Pair, Probe, listen_tcp, ping, probe_tcp,
+};
 
 /// Each pair, and whether neighbour discovery passes its INPUT (then the connection and the
 /// ping get through; else neither does).
@@ -88,14 +90,31 @@ fn multicast_datagram(pair: &Pair, port: u16) {
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn mirror_keeps_neighbour_discovery_before_a_multicast_drop_from_cold_caches() {
-    let name = "ok-mirror-multicast-block.rules";
+    let (oracle, ours, _listening) = mirror_pair("ok-mirror-multicast-block.rules", "ndm");
+    let (theirs, mine) = (looks(&oracle), looks(&ours));
+    assert_eq!(
+        theirs,
+        (true, true),
+        "ip6tables (tcp 22, ping) from cold caches"
+    );
+    assert_eq!(mine, theirs, "statewall (tcp 22, ping) from cold caches");
+    multicast_datagram(&ours, 5353);
+    let st = crate::support::status_json(&ours.fw);
+    assert!(
+        crate::support::packets_of(&st, "link-multicast-ipv6") >= 1,
+        "the IPv6 half drops multicast: {st}"
+    );
+}
+
+/// The oracle loads `name` and its mechanical IPv6 mirror (the ICMPv6 accepts first), statewall
+/// applies it with `--mirror-ipv6`; each fw listens on port 22.
+fn mirror_pair(name: &str, tag: &str) -> (Pair, Pair, [Listeners; 2]) {
     let file = crate::support::repo_path(&format!("tests/data/import/{name}"));
-    let oracle = Pair::new("ndm-ipt");
-    let ours = Pair::new("ndm-sw");
-    let _l1 = listen_tcp(&oracle.fw, &[22]);
-    let _l2 = listen_tcp(&ours.fw, &[22]);
+    let oracle = Pair::new(&format!("{tag}-ipt"));
+    let ours = Pair::new(&format!("{tag}-sw"));
+    let listening = [listen_tcp(&oracle.fw, &[22]), listen_tcp(&ours.fw, &[22])];
     let text = std::fs::read_to_string(&file).unwrap();
-    let six = crate::support::TempPolicy::new("ndm", &crate::support::ruleset::mirror_to_v6(&text));
+    let six = crate::support::TempPolicy::new(tag, &crate::support::ruleset::mirror_to_v6(&text));
     for (tool, path) in [
         (
             crate::import::restore_tool(false),
@@ -110,17 +129,35 @@ fn mirror_keeps_neighbour_discovery_before_a_multicast_drop_from_cold_caches() {
         ["apply", "--force", "--mirror-ipv6", file.to_str().unwrap()],
     )
     .assert_ok();
-    let (theirs, mine) = (looks(&oracle), looks(&ours));
+    (oracle, ours, listening)
+}
+
+/// A reject of every packet from the client's interface before the established rule: under
+/// `--mirror-ipv6` its IPv6 half keeps its place but leaves the baseline's ICMPv6 types to
+/// it, so that from cold caches the neighbour discovery gets through, the connection to port
+/// 22 is refused and the ping answered, as with the oracle (ip6tables-restore of the mirrored
+/// file, the ICMPv6 accepts first). Before, the whole IPv6 half sat in the reject's place:
+/// the neighbour advertisements were rejected, and the client heard nothing.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn mirror_keeps_neighbour_discovery_before_an_interface_reject_from_cold_caches() {
+    let (oracle, ours, _listening) = mirror_pair("ok-mirror-iface-reject-first.rules", "ndr");
+    let look = |p: &Pair| {
+        p.forget_neighbours();
+        let tcp = probe_tcp(&p.client, SocketAddr::new(FW_V6.into(), 22), PROBE_TIMEOUT);
+        p.forget_neighbours();
+        (tcp, ping(&p.client, FW_V6))
+    };
+    let (theirs, mine) = (look(&oracle), look(&ours));
     assert_eq!(
         theirs,
-        (true, true),
+        (Probe::Refused, true),
         "ip6tables (tcp 22, ping) from cold caches"
     );
     assert_eq!(mine, theirs, "statewall (tcp 22, ping) from cold caches");
-    multicast_datagram(&ours, 5353);
     let st = crate::support::status_json(&ours.fw);
     assert!(
-        crate::support::packets_of(&st, "link-multicast-ipv6") >= 1,
-        "the IPv6 half drops multicast: {st}"
+        crate::support::packets_of(&st, "iif-veth-fw-ipv6") >= 1,
+        "the IPv6 half rejected the connection: {st}"
     );
 }
