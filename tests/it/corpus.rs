@@ -671,6 +671,12 @@ fn setup(
             }
         }
     }
+    // the sanity probes filled the IPv6 neighbour caches: emptied, each IPv6 probe's first
+    // packet needs neighbour discovery through the rules just loaded, as on a host that
+    // booted with them (ARP is no IP packet, and no rule sees it)
+    for ns in [&trio.client, &trio.fw, &trio.backend] {
+        ns.exec(["ip", "-6", "neigh", "flush", "all"]).assert_ok();
+    }
     Ok((trio, responders))
 }
 

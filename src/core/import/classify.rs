@@ -872,12 +872,21 @@ impl Analyser<'_> {
                         self.error(r.span.clone(), "a REJECT of INVALID packets that statewall keeps as a reject entry, which cannot say INVALID", "statewall keeps a DROP or REJECT of INVALID packets alone as a block of `state = \"invalid\"` before its rejects, where it answers as the file does; here a reject of another answer (or of other states) comes first in the file: move this rule before it, or drop INVALID packets (-j DROP)");
                         continue;
                     }
+                    // behind the established rule a reject of NEW connections says so
+                    // (`state = ["new"]`): the INVALID packets it meets go on, as the rule
+                    // lets them; one of INVALID packets too says no state
                     if new && found.established.is_some() {
-                        self.notes.push(format!(
-                            "line {}: `{}` rejects NEW connections only; statewall's rejects have no state match (established ones are accepted before them, invalid ones are rejected too)",
-                            r.line, r.text
-                        ));
-                        f.cond.states = None;
+                        let only_new = f
+                            .cond
+                            .states
+                            .is_some_and(|s| s & (CtStates::INVALID | CtStates::UNTRACKED) == 0);
+                        if !only_new {
+                            self.notes.push(format!(
+                                "line {}: `{}` rejects NEW connections and packets without one (INVALID, UNTRACKED): its reject has no state match (established ones are accepted before it)",
+                                r.line, r.text
+                            ));
+                        }
+                        f.cond.states = only_new.then_some(CtStates::NEW);
                     }
                     out.rejects.push(f)
                 }

@@ -242,15 +242,18 @@ impl Checker<'_> {
         }
         // `state = ["new"]` on an allow says NEW connections only: without it, an allow of
         // every protocol or of ICMPv6 also takes the neighbour discovery conntrack leaves
-        // untracked
-        let new_only =
-            |e: &Entry| e.kind == Kind::Allow && e.more.state == Some(CtStates(CtStates::NEW));
+        // untracked; on a reject, that the INVALID packets it meets go on to the rules
+        // after it (iptables' `--state NEW -j REJECT`)
+        let new_only = |e: &Entry| {
+            matches!(e.kind, Kind::Allow | Kind::Reject)
+                && e.more.state == Some(CtStates(CtStates::NEW))
+        };
         for e in entries.iter().filter(|e| e.hook == hook && !new_only(e)) {
             if let Some(span) = &e.state_span {
                 self.error(
                     span.clone(),
                     "`state` in a section with the established rule",
-                    Some(format!("the established rule accepts every established and related packet before the allows, which then match NEW connections (an allow of every protocol or of ICMPv6 takes the neighbour discovery conntrack leaves untracked too, unless it says `state = [\"new\"]`); remove `state`, or set `established = false` under {section} to say every allow's states yourself")),
+                    Some(format!("the established rule accepts every established and related packet before the allows, which then match NEW connections (an allow of every protocol or of ICMPv6 takes the neighbour discovery conntrack leaves untracked too, unless it says `state = [\"new\"]`); remove `state` (or say `[\"new\"]` alone), or set `established = false` under {section} to say every allow's states yourself")),
                 );
             }
         }

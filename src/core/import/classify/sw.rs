@@ -50,8 +50,10 @@ pub(super) fn sw_view<'a>(rank: Rank, f: &Flat, c: &'a Cond, stateful: bool) -> 
         }
         // after the established rule an allow matches NEW; without it, its own states
         Rank::Allow if stateful => (Borrowed(c), Some(CtStates::NEW)),
-        // statewall's rejects have no state match, but for one that says more states
-        // than NEW in a chain without an established rule (`state`, as an allow's)
+        // a reject's states as the checks below read them: those that say more than NEW
+        // in a chain without an established rule (`state`, as an allow's); a reject of
+        // NEW alone is read as of every state (more than it matches: the checks then
+        // keep more rules in their order, never fewer)
         Rank::Reject => (
             Borrowed(c),
             c.states
