@@ -527,6 +527,9 @@ impl<'s> Parser<'s> {
             "-X" | "--delete-chain" => {
                 if filter {
                     self.delete_chains(t, toks.get(1), cmd);
+                    if toks.get(1).is_none() {
+                        self.policies_reset(t, cmd);
+                    }
                 }
             }
             "-Z" | "--zero" => {}
@@ -555,6 +558,25 @@ impl Parser<'_> {
         };
         self.err(span, why, "iptables-restore refuses it too: a chain's name is 1-28 bytes, does not start with `-` or `!`, and is not ACCEPT, DROP, QUEUE or RETURN");
         false
+    }
+
+    /// A bare `-X` at `cmd` after the built-in chains' policy lines: iptables-nft (1.8.9)
+    /// restores the built-in chains with ACCEPT policies there (their rules stay), where
+    /// iptables-legacy keeps them; read as iptables-nft does, as a second `*filter` is, and
+    /// noted where a DROP is gone.
+    fn policies_reset(&mut self, t: &mut Tables, cmd: &Tok) {
+        let mut dropped: Vec<&str> = t
+            .policies
+            .iter()
+            .filter(|(_, (p, _))| p != "ACCEPT")
+            .map(|(c, _)| c.as_str())
+            .collect();
+        dropped.sort_unstable();
+        if !dropped.is_empty() {
+            let l = loc_of(self.src, cmd.span.start).line;
+            self.notes.push(format!("line {l}: a bare `-X` after the policy lines sets the built-in chains back to ACCEPT, as iptables-nft restores the file ({} DROP before it; iptables-legacy would keep that): the rules stay, the DROP is gone; to keep it, move `-X` before the policy lines", dropped.join(", ")));
+        }
+        t.policies.clear();
     }
 
     /// `-X [CHAIN]`: the user chain (every one, without a name) is gone, as iptables-restore
