@@ -20,13 +20,14 @@ use crate::support::{
 
 /// Each pair, and whether neighbour discovery passes its INPUT (then the connection and the
 /// ping get through; else neither does).
-const CASES: [(&str, bool); 6] = [
+const CASES: [(&str, bool); 7] = [
     ("ok-nd-trusted-iface", true),
     ("ok-nd-trusted-net", true),
     ("ok-nd-icmpv6-new", false),
     ("ok-nd-iface-new", false),
     ("ok-nd-iface-untracked", true),
     ("ok-nd-by-type", true),
+    ("ok-nd-limited-icmpv6", true),
 ];
 
 /// (connected to port 22, ping answered), each from cold caches.

@@ -603,13 +603,13 @@ impl Analyser<'_> {
         self.notes.push(note);
     }
 
-    /// Whether an accept of condition `c` says the states an allow of it takes behind the
-    /// established rule: NEW and UNTRACKED (and ESTABLISHED or RELATED, which that rule took
-    /// first) where the allow takes the untracked neighbour discovery (`takes_untracked`).
+    /// Whether an accept of condition `c` says states an allow of it can: NEW and UNTRACKED
+    /// (and ESTABLISHED or RELATED, which the established rule took first, or which the
+    /// allow says beside them without one) where the allow takes the untracked neighbour
+    /// discovery (`takes_untracked`).
     fn untracked_fits(&self, verdict: Verdict, c: &super::cond::Cond) -> bool {
         let s = c.states.unwrap_or(0);
-        self.stateful
-            && verdict == Verdict::Accept
+        verdict == Verdict::Accept
             && takes_untracked(c)
             && s & CtStates::NEW != 0
             && s & CtStates::UNTRACKED != 0
@@ -960,7 +960,7 @@ pub(super) struct Collected {
 /// Whether an allow of condition `c` behind the established rule takes the packets
 /// conntrack leaves untracked (neighbour discovery, MLD) unless it says `state = ["new"]`:
 /// one of every protocol, of all of ICMPv6, or of the ICMPv6 types conntrack never tracks.
-fn takes_untracked(c: &super::cond::Cond) -> bool {
+pub(super) fn takes_untracked(c: &super::cond::Cond) -> bool {
     let nd = crate::core::compile::ICMPV6_UNTRACKED;
     match c.proto {
         None => true,

@@ -755,6 +755,16 @@ impl Analyser<'_> {
         Some(format!("{{ {} }}", parts.join(", ")))
     }
 
+    /// An IPv6 accept of ICMPv6 or of every protocol takes the neighbour discovery conntrack
+    /// leaves untracked: its state bit and how a state list says it (none for others).
+    fn untracked_of(&self, cond: &Cond) -> (u32, &'static str) {
+        if self.fam == super::Fam::V6 && super::classify::takes_untracked(cond) {
+            (CtStates::UNTRACKED, ", \"untracked\"")
+        } else {
+            (0, "")
+        }
+    }
+
     /// An ACCEPT with `-m limit` at `flat[p]`: an allow with a global limit when what exceeds
     /// the rate is dropped (or rejected as statewall rejects) anyway; else refused.
     fn limited_accept(&mut self, flat: &mut [Flat], p: usize, fin: FinalRule, gone: &mut [bool]) {
@@ -789,8 +799,9 @@ impl Analyser<'_> {
         } else if !self.new_only(flat, p, &cond) && unstated && cond.states.is_none() {
             // no established rule in this reading: the allow says the states it takes, and
             // its limit counts their packets, as iptables' limit counts every packet
-            flat[p].cond.states = Some(CtStates::NEW | EST);
-            self.notes.push(format!("line {}: `{}` limits every packet it matches, not only NEW connections: its allow says `state = [\"new\", \"established\", \"related\"]`, so that statewall's limit counts them all too (packets conntrack calls invalid go on to the rules after it)", r.line, shorten(&r.text, 80)));
+            let (bits, said) = self.untracked_of(&cond);
+            flat[p].cond.states = Some(CtStates::NEW | EST | bits);
+            self.notes.push(format!("line {}: `{}` limits every packet it matches, not only NEW connections: its allow says `state = [\"new\", \"established\", \"related\"{said}]`, so that statewall's limit counts them all too (packets conntrack calls invalid go on to the rules after it)", r.line, shorten(&r.text, 80)));
         } else if unstated
             && cond.states.is_none()
             && cond.flags.is_some()

@@ -143,14 +143,17 @@ impl Checker<'_> {
             ("new", CtStates::NEW),
             ("established", CtStates::ESTABLISHED),
             ("related", CtStates::RELATED),
+            // an allow's and a block's: the packets conntrack leaves untracked (neighbour
+            // discovery, MLD), which an allow of every state in a section without the
+            // established rule takes, as iptables' accept without a state match does
+            ("untracked", CtStates::UNTRACKED),
             // a block's list only: statewall drops them, never allows them
             ("invalid", CtStates::INVALID),
-            ("untracked", CtStates::UNTRACKED),
         ];
-        let names = if kind == Kind::Block {
-            &NAMES[..]
-        } else {
-            &NAMES[..3]
+        let names = match kind {
+            Kind::Block => &NAMES[..],
+            Kind::Allow => &NAMES[..4],
+            _ => &NAMES[..3],
         };
         // a block's list comes through its `state` (`places.rs`)
         if kind != Kind::Allow && kind != Kind::Reject && !value.get_ref().is_array() {
@@ -184,11 +187,12 @@ impl Checker<'_> {
             let Some(&(_, bit)) = names.iter().find(|(n, _)| *n == s) else {
                 let help = match s.to_ascii_lowercase().as_str() {
                     "invalid" => "invalid packets are the baseline's `invalid` rule's: statewall drops them, never allows them".to_string(),
-                    "untracked" => "statewall does not allow untracked packets: they bypass connection tracking, which its sections rely on".to_string(),
+                    "untracked" => "a reject answers connections: the packets conntrack leaves untracked (neighbour discovery, MLD) are an allow's or a block's to name".to_string(),
                     other => match names.iter().find(|(n, _)| n.eq_ignore_ascii_case(other)) {
                         Some((n, _)) => format!("did you mean \"{n}\"?"),
                         None if kind == Kind::Block => "the states a block's list names are \"new\", \"established\", \"related\", \"invalid\" and \"untracked\"".to_string(),
-                        None => "the states an allow matches are \"new\", \"established\" and \"related\"".to_string(),
+                        None if kind == Kind::Allow => "the states an allow matches are \"new\", \"established\", \"related\" and \"untracked\"".to_string(),
+                        None => "the states a reject matches are \"new\", \"established\" and \"related\"".to_string(),
                     },
                 };
                 self.error(span, format!("unknown connection state {s:?}"), Some(help));
