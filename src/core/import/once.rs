@@ -151,10 +151,7 @@ impl Parser<'_> {
         let name = toks[i].text.as_str();
         match first.and(&d.cond) {
             Some(both) => d.cond = both,
-            None if d.extra.recent.is_some()
-                || d.extra.limit.is_some()
-                || d.extra.connlimit.is_some() =>
-            {
+            None if d.counts() => {
                 self.err(toks[i].span.clone(), format!("a second match (`{name}`) that no packet of the first passes, in a rule that counts"), "the rule matches no packet, but a `-m recent`, `-m limit` or `-m connlimit` before its second match may still count or stamp the packets of its first: take the rule out, or write what it is meant to match");
             }
             None => {

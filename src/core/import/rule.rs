@@ -944,7 +944,7 @@ impl Parser<'_> {
             // a match that counts or stamps before it still sees the packets (`once.rs`)
             (Some(m), Some(c)) if c & !m != 0 && !negated => {
                 let why = format!("`--tcp-flags {} {}` compares the flags of the mask with a value that has others: never equal", mask.text, comp.text);
-                if d.extra.recent.is_some() || d.extra.limit.is_some() || d.extra.connlimit.is_some() {
+                if d.counts() {
                     self.err(mask.span.start..comp.span.end, format!("{why}, in a rule that counts"), "the rule matches no packet, but the `-m recent`, `-m limit` or `-m connlimit` before it still counts or stamps every packet that reaches it: take the rule out, or write the flags it is meant to match");
                 } else {
                     d.never = Some(why);

@@ -13,6 +13,12 @@ use crate::core::import::extra::Extra;
 use crate::core::import::lines::Parser;
 
 impl Draft {
+    /// Whether a match read so far counts or stamps the packets that reach it (`-m recent`,
+    /// `-m limit`, `-m connlimit`): a later match no packet passes still leaves them counted.
+    pub(in crate::core::import) fn counts(&self) -> bool {
+        self.extra.recent.is_some() || self.extra.limit.is_some() || self.extra.connlimit.is_some()
+    }
+
     /// How many networks, flag patterns and pattern, u32 and time matches the rule has so
     /// far: with its condition, what its matches have said.
     pub(super) fn said(&self) -> [usize; 6] {
