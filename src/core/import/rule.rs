@@ -554,12 +554,9 @@ impl Parser<'_> {
                         (false, true) => d.cond.not_iif.extend(name),
                         (true, true) => d.cond.not_oif.extend(name),
                     }
+                    // `! -i +`: no interface at all; iptables-restore loads it
                     if negated && d.cond.not_iif.is_empty() && d.cond.not_oif.is_empty() {
-                        self.err(
-                            v.span.clone(),
-                            format!("`! {} {}` matches no packet", t.text, v.text),
-                            "remove the rule",
-                        );
+                        d.never = Some(format!("`! {} {}` names every interface", t.text, v.text));
                     }
                 }
             }
@@ -570,14 +567,9 @@ impl Parser<'_> {
 
     /// `! -s NET`: one network, kept as an exception.
     fn negated_nets(&mut self, v: &Tok, nets: Vec<Cidr>, into: &mut Vec<Cidr>) {
-        if nets.len() > 1 {
-            self.err(
-                v.span.clone(),
-                format!("a negated list `! {}`", v.text),
-                "iptables makes one rule per network of the list, each matching everything but that network (together: every packet); write one network after `!`",
-            );
-        } else {
-            into.extend(nets);
+        match super::values::negated_net_problem(&v.text, &nets) {
+            Some((what, why)) => self.err(v.span.clone(), what, why),
+            None => into.extend(nets),
         }
     }
 

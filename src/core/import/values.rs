@@ -250,6 +250,22 @@ pub(super) fn anywhere_is_none(nets: Vec<Cidr>) -> Vec<Cidr> {
     }
 }
 
+/// Why `! -s TEXT` (or `-d`) cannot be kept as one exception: (what, help), None when it can.
+pub(super) fn negated_net_problem(text: &str, nets: &[Cidr]) -> Option<(String, &'static str)> {
+    match nets {
+        // iptables-nft writes a comparison of no bytes, which the kernel refuses (EINVAL)
+        [Cidr::V4(_, 0) | Cidr::V6(_, 0)] => Some((
+            format!("`! {text}`: every address but all of them"),
+            "iptables-restore refuses it too (the kernel takes no comparison of zero bytes); the rule would match no packet: leave it out",
+        )),
+        [] | [_] => None,
+        _ => Some((
+            format!("a negated list `! {text}`"),
+            "iptables makes one rule per network of the list, each matching everything but that network (together: every packet); write one network after `!`",
+        )),
+    }
+}
+
 /// An interface alias label as old scripts write it (`venet0:0`, `eth0:1`): a valid name
 /// around one `:`, which no network device's name has.
 pub(super) fn is_alias(name: &str) -> bool {
