@@ -454,9 +454,18 @@ fn value(
                 "Argument must have a minimum length of 1 characters",
             ));
         }
-        ("NFLOG", "--nflog-group") if text.parse::<u64>().is_ok_and(|g| g > 65_535) => {
-            let says = "NFLOG: bad value for option \"--nflog-group\", or out of range (0-65535).";
-            return Err(refused(i + 1, format!("NFLOG group `{text}`"), says));
+        // libxtables' bounds of a number option (`xtables_strtoui`: no sign but `+`)
+        _ if let Some(most) = most_of(module, option, fam)
+            && (text.starts_with('-') || super::cnum::c_number(text).is_some_and(|n| n > most)) =>
+        {
+            let says =
+                format!("{module}: bad value for option \"{option}\", or out of range (0-{most}).");
+            let what = if option == "--nflog-group" {
+                format!("NFLOG group `{text}`")
+            } else {
+                format!("`{option} {text}`: past {most}, the most {module} takes")
+            };
+            return Err(refused(i + 1, what, &says));
         }
         // xt_hashlimit refuses a prefix longer than the family's addresses when it is added
         ("hashlimit", "--hashlimit-srcmask" | "--hashlimit-dstmask") => {
@@ -500,6 +509,26 @@ fn value(
         _ => {}
     }
     Ok(())
+}
+
+/// The largest number libxtables reads for a number option that statewall keeps: beyond it,
+/// or with a `-`, iptables-restore refuses the rule.
+fn most_of(module: &str, option: &str, fam: Fam) -> Option<u64> {
+    Some(match (module, option) {
+        ("NFLOG", "--nflog-group") => 65_535,
+        ("limit", "--limit-burst") => 10_000,
+        // 65535 less the IP header (20 bytes; IPv6: 40) and the TCP header (20)
+        ("TCPMSS", "--set-mss") if fam == Fam::V4 => 65_515,
+        ("TCPMSS", "--set-mss") => 65_495,
+        (
+            "hashlimit",
+            "--hashlimit-htable-size"
+            | "--hashlimit-htable-max"
+            | "--hashlimit-htable-gcinterval"
+            | "--hashlimit-htable-expire",
+        ) => u64::from(u32::MAX),
+        _ => return None,
+    })
 }
 
 /// A rate as iptables' `parse_rate` reads it: (number, seconds of its unit), or None where
@@ -620,8 +649,51 @@ fn kernel(inst: &Inst, mname: &str, toks: &[Tok]) -> Result<(), Unread> {
                     ));
                 }
             }
+            return burst_overflows(inst, toks);
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// `CREDITS_PER_JIFFY × HZ / XT_HASHLIMIT_SCALE_v2` of xt_hashlimit: 137438953 with HZ 250 and
+/// with HZ 1000 (CREDITS_PER_JIFFY is the power of two below 2^64 / (HZ × 86400)); HZ 100
+/// and 300 kernels differ.
+const CREDITS_PER_SCALE: u64 = 137_438_953;
+
+/// xt_hashlimit refuses a packet rate whose bucket overflows (ERANGE, "overflow, try
+/// lower"): `user2credits(avg × burst) < user2credits(avg)`, each product wrapping in 64
+/// bits, with `avg = 1000000 × unit / n` as libxt_hashlimit computes it. A rate of `1/hour`
+/// takes no burst of 38, `1/day` none of 2.
+fn burst_overflows(inst: &Inst, toks: &[Tok]) -> Result<(), Unread> {
+    let has = |id: u8| inst.seen.iter().find(|(s, _)| *s == id).map(|&(_, at)| at);
+    let text = |at: usize| toks.get(at + 1).map_or("", |v| v.text.as_str());
+    let Some(at) = has(1).or(has(2)).filter(|_| has(12).is_none()) else {
+        return Ok(());
+    };
+    // a byte rate (`100kb/s`) has other arithmetic, and statewall refuses it
+    let Some((n, unit)) = rate(text(at)).filter(|_| !text(at).to_ascii_lowercase().contains('b'))
+    else {
+        return Ok(());
+    };
+    let burst_at = has(5);
+    let burst = match burst_at {
+        Some(b) => match super::cnum::c_number(text(b)) {
+            Some(v) => v,
+            None => return Ok(()),
+        },
+        None => 5,
+    };
+    let avg = 1_000_000 * unit / n;
+    let credits = |u: u64| u.wrapping_mul(CREDITS_PER_SCALE);
+    if burst == 0 || credits(avg.wrapping_mul(burst)) < credits(avg) {
+        let what = format!(
+            "`{} {}` with a burst of {burst}: the kernel's count of credits for the bucket overflows",
+            toks[at].text,
+            text(at)
+        );
+        let says = "RULE_APPEND failed (Numerical result out of range)";
+        return Err(refused(burst_at.unwrap_or(at) + 1, what, says));
     }
     Ok(())
 }
