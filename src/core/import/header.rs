@@ -12,7 +12,7 @@ use std::ops::Range;
 use super::cond::Cond;
 use super::lex::Tok;
 use super::lines::Parser;
-use crate::core::header::{mac_text, parse_mac};
+use crate::core::header::mac_text;
 use crate::core::model::More;
 
 /// Lengths as the condition keeps them: sorted, disjoint, inclusive ranges of 0 to
@@ -105,11 +105,11 @@ impl Parser<'_> {
         let Some(v) = self.value(toks, i) else {
             return Some(None);
         };
-        let Some(mac) = parse_mac(&v.text).filter(|_| !v.text.contains('-')) else {
+        let Some(mac) = xt_mac(&v.text) else {
             self.err(
                 v.span.clone(),
                 format!("MAC address `{}`", v.text),
-                "a MAC address is six pairs of hex digits separated by colons (XX:XX:XX:XX:XX:XX), as iptables reads it",
+                "a MAC address is six groups of one or two hex digits separated by colons (XX:XX:XX:XX:XX:XX), as iptables reads it",
             );
             return Some(Some(i + 2));
         };
@@ -122,6 +122,27 @@ impl Parser<'_> {
         }
         Some(Some(i + 2))
     }
+}
+
+/// A MAC address as libxtables reads one (`xtopt_parse_ethermac`): six groups separated by
+/// `:`, each `strtoul(…, 16)` of at most two characters, so `0:1:2:3:4:5` is
+/// 00:01:02:03:04:05, a `+` may lead a digit and an empty group is 0.
+fn xt_mac(text: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = text.split(':');
+    for b in &mut out {
+        let p = parts.next()?;
+        let digits = p.strip_prefix('+').filter(|d| !d.is_empty()).unwrap_or(p);
+        if p.len() > 2 || !digits.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        *b = if digits.is_empty() {
+            0
+        } else {
+            u8::from_str_radix(digits, 16).ok()?
+        };
+    }
+    parts.next().is_none().then_some(out)
 }
 
 /// A set of TTLs (hop limits): bit `t` of word `t / 64`.

@@ -1,7 +1,8 @@
 //! `--icmp-type TYPE[/CODE]` (and `--icmpv6-type`) into the condition: a type, a type with a
 //! code, or a code name (which names its type too); `any` says nothing. `! --icmp-type TYPE`
 //! is every type but this one (an entry's `except_icmp`, `except_icmpv6`: nft's `icmp type
-//! != 8`); a negated type with a code, or `! any`, is refused where written.
+//! != 8`); a negated type with a code is refused where written, and `! any` matches no
+//! packet (left out, unless a match before it counts).
 
 use std::ops::Range;
 
@@ -16,7 +17,7 @@ impl Parser<'_> {
     /// index after its value, or None when it is not an ICMP type option.
     pub(super) fn icmp_option(
         &mut self,
-        cond: &mut Cond,
+        (cond, never, counts): (&mut Cond, &mut Option<String>, bool),
         toks: &[Tok],
         i: usize,
         neg: Option<Range<usize>>,
@@ -45,11 +46,14 @@ impl Parser<'_> {
         match (neg, parsed) {
             (None, _) if any => {}
             (None, Some(ty)) => cond.icmp = Some(ty),
-            (Some(n), _) if any => self.err(
+            // iptables-restore loads it; a match that counts or stamps before it still sees
+            // the packets (`once.rs`)
+            (Some(n), _) if any && counts => self.err(
                 n.start..v.span.end,
-                format!("`! {} any`: no {what} packet", t.text),
-                "the rule matches nothing; remove it",
+                format!("`! {} any`: no {what} packet, in a rule that counts", t.text),
+                "the rule matches no packet, but the `-m recent`, `-m limit` or `-m connlimit` before it still counts or stamps every packet that reaches it: take the rule out",
             ),
+            (Some(_), _) if any => *never = Some(format!("`! {} any` names every {what} type", t.text)),
             (Some(_), Some((ty, None))) => {
                 if !cond.not_icmp.contains(&ty) {
                     cond.not_icmp.push(ty);

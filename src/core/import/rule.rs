@@ -776,12 +776,13 @@ impl Parser<'_> {
         i: usize,
         neg: Option<Range<usize>>,
     ) -> Option<Option<usize>> {
-        let c = &mut d.cond;
+        let counts = d.counts();
+        let (c, never) = (&mut d.cond, &mut d.never);
         self.addrtype_option(c, toks, i, neg.clone())
             .or_else(|| self.pkttype_option(c, toks, i, neg.clone()))
             .or_else(|| self.exthdr_option(c, toks, i, neg.clone()))
             .or_else(|| self.header_option(c, toks, i, neg.clone()))
-            .or_else(|| self.icmp_option(c, toks, i, neg.clone()))
+            .or_else(|| self.icmp_option((c, never, counts), toks, i, neg.clone()))
             .or_else(|| self.mark_option(c, toks, i, neg.clone()))
             .or_else(|| self.string_option(d.strings.last_mut(), toks, i, neg.clone()))
             .or_else(|| self.u32_option(d.u32s.last_mut(), toks, i, neg.clone()))
