@@ -260,6 +260,13 @@ impl<'s> Parser<'s> {
                 "end each table with a COMMIT line",
             );
         }
+        if !["filter", "nat", "mangle", "raw", "security"].contains(&name) {
+            self.err(
+                lspan.clone(),
+                format!("a table named `{}`", shorten(name, 64)),
+                "iptables-restore refuses it too (\"table name '…' invalid\"): its tables are filter, nat, mangle, raw and security",
+            );
+        }
         *table = Some((name.to_string(), lspan));
     }
 
