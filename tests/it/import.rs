@@ -2893,7 +2893,8 @@ fn chains_nest_as_deep_as_iptables_restore_loads_them() {
 /// read. The importer refuses the same rules, at their line, and loads the forms next to
 /// them that iptables-restore loads (`tests/data/import/xtables-checks.txt`); it used to
 /// give `-m state` without `--state` (and the rest) a meaning. Likewise `--state DNAT` and
-/// a chain used on a line before the one that makes it (`restore-refuses.txt`).
+/// a chain used on a line before the one that makes it (`restore-refuses.txt`, whose
+/// `refuse6:`/`load6:` cases are rules of an ip6tables file, given with `--ipv6`).
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn the_importer_refuses_what_iptables_restore_refuses() {
@@ -2908,18 +2909,34 @@ fn the_importer_refuses_what_iptables_restore_refuses() {
         let (want, rule) = line
             .split_once(": ")
             .expect("`refuse: RULE` or `load: RULE`");
+        // `refuse6`/`load6`: a rule of an ip6tables file (`--ipv6`, beside an IPv4 file of
+        // the same frame without it)
+        let (want, v6) = match want.strip_suffix('6') {
+            Some(w) => (w, true),
+            None => (want, false),
+        };
         let rule = rule.replace("\\n", "\n");
         // the rule on line 7; a rule of the user chain is reached from INPUT
-        let text = format!(
-            "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:USR - [0:0]\n\
-             -A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT\n{rule}\n-A INPUT -j USR\nCOMMIT\n"
-        );
+        let frame = |rule: &str| {
+            format!(
+                "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:USR - [0:0]\n\
+                 -A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT\n{rule}\n-A INPUT -j USR\nCOMMIT\n"
+            )
+        };
         let file = std::env::temp_dir().join(format!("statewall-{}-{checked}.rules", ns.name()));
-        fs::write(&file, &text).unwrap();
+        let v4 = std::env::temp_dir().join(format!("statewall-{}-{checked}-v4.rules", ns.name()));
+        fs::write(&file, frame(&rule)).unwrap();
+        fs::write(&v4, frame("-A INPUT -p tcp --dport 22 -j ACCEPT")).unwrap();
         let path = file.to_str().unwrap();
-        let theirs = ns.exec(["iptables-nft-restore", path]);
-        let ours = statewall(&ns, ["import", "--mirror-ipv6", path]);
+        let (theirs, ours) = if v6 {
+            let ours = statewall(&ns, ["import", v4.to_str().unwrap(), "--ipv6", path]);
+            (ns.exec(["ip6tables-nft-restore", path]), ours)
+        } else {
+            let ours = statewall(&ns, ["import", "--mirror-ipv6", path]);
+            (ns.exec(["iptables-nft-restore", path]), ours)
+        };
         let _ = fs::remove_file(&file);
+        let _ = fs::remove_file(&v4);
         match want {
             "refuse" => {
                 assert!(!theirs.success(), "iptables-restore loads {rule}");
@@ -2927,7 +2944,7 @@ fn the_importer_refuses_what_iptables_restore_refuses() {
                 assert!(
                     // at the case's lines (7 on)
                     (7..=9).any(|l| ours.stderr.contains(&format!("{path}:{l}:")))
-                        && ours.stderr.contains("iptables-restore refuses it too"),
+                        && ours.stderr.contains("tables-restore refuses it too"),
                     "{rule}: {ours}"
                 );
             }

@@ -11,6 +11,9 @@ use crate::core::addrtype::{ADDR_TYPES, addr_type};
 /// Every address type, as a set (bit `RTN_*`).
 pub(super) const ALL_TYPES: u16 = (1 << ADDR_TYPES.len()) - 1;
 
+/// The types xt_addrtype refuses in an IPv6 rule: BROADCAST, BLACKHOLE, and PROHIBIT on.
+const IP6_REFUSED: u16 = 1 << 3 | 1 << 6 | !((1 << 8) - 1) & ALL_TYPES;
+
 /// The types of a set, in order.
 pub(super) fn types_of(set: u16) -> Vec<u8> {
     ADDR_TYPES
@@ -64,6 +67,17 @@ impl Parser<'_> {
             }
         }
         if self.fam == super::Fam::V6 {
+            // xt_addrtype's check of an IPv6 rule (the kernel answers EINVAL)
+            let refused = types_of(set & IP6_REFUSED);
+            if let Some(&ty) = refused.first() {
+                let name = ADDR_TYPES[usize::from(ty)].0.to_ascii_uppercase();
+                self.err(
+                    v.span.clone(),
+                    format!("address type {name} in an ip6tables rule"),
+                    "ip6tables-restore refuses it too (RULE_APPEND failed (Invalid argument)): IPv6 has no broadcast, and the kernel matches no BLACKHOLE, PROHIBIT, THROW, NAT or XRESOLVE there",
+                );
+                return Some(Some(i + 2));
+            }
             set = ip6_meaning(set);
         }
         if neg.is_some() {

@@ -571,6 +571,18 @@ impl Walk {
     }
 }
 
+/// ip6tables has no `-f` (`--fragment`).
+fn no_fragment_in_v6(short: Option<u8>, fam: Fam, text: &str, i: usize) -> Result<(), Unread> {
+    if short == Some(b'f') && fam == Fam::V6 {
+        return Err(Unread {
+            at: i,
+            what: format!("`{text}` in an ip6tables file"),
+            why: "ip6tables-restore refuses it too (\"`-f' is not supported in IPv6, use -m frag instead\"): IPv6 has no fragment offset in its header; leave the rule out".into(),
+        });
+    }
+    Ok(())
+}
+
 /// Writes the long option names of a line's words (`-A CHAIN …`, `-P …`) out in full, as
 /// getopt reads them, and says which module instance reads each; Err where one is
 /// ambiguous (iptables-restore refuses the line). Words past one it does not know are left
@@ -670,6 +682,7 @@ pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<Walk, Unread> {
             walk.other_family = true;
             return Ok(walk);
         }
+        no_fragment_in_v6(short, fam, &toks[i].text, i)?;
         // its value's numbers in decimal, as iptables reads them
         if values > 0
             && let Some(v) = toks.get(i + 1)

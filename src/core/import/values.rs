@@ -127,7 +127,7 @@ pub(super) fn parse_range(
     }
 }
 
-/// `a.b.c.d[/len|/mask]` (host bits are cleared, as iptables does).
+/// `a.b.c.d[/len|/mask]`, IPv6 alike (host bits are cleared, as iptables does).
 pub(super) fn parse_net(s: &str, fam: Fam) -> Result<Cidr, String> {
     let (a, l) = match s.split_once('/') {
         Some((a, l)) => (a, Some(l)),
@@ -158,7 +158,11 @@ pub(super) fn parse_net(s: &str, fam: Fam) -> Result<Cidr, String> {
             None => 128,
             Some(l) => match l.parse::<u8>() {
                 Ok(n) if n <= 128 => n,
-                _ => return Err("a bad prefix length".into()),
+                _ => match l.parse::<Ipv6Addr>() {
+                    Ok(m) => Cidr::prefix_of_mask(&m.octets())
+                        .ok_or_else(|| "a non-contiguous netmask".to_string())?,
+                    Err(_) => return Err("a bad prefix length".into()),
+                },
             },
         },
         (IpAddr::V4(_), Fam::V6) => return Err("an IPv4 address in an ip6tables file".into()),
