@@ -224,7 +224,7 @@ pub fn import_with(
 
 /// What the two files' analyses must read as entries: the established or loopback accept,
 /// or the INVALID drop, of a chain that one file has and the other lacks (said by a note of
-/// each analysis).
+/// each analysis); and the INVALID drop behind a loopback accept read so.
 fn lowering(a4: &analyse::Analysis, a6: &analyse::Analysis) -> Lower {
     let pairs = [
         (Some(&a4.input), Some(&a6.input)),
@@ -247,6 +247,12 @@ fn lowering(a4: &analyse::Analysis, a6: &analyse::Analysis) -> Lower {
             ),
             (None, None) => (false, false, false),
         };
+        // a loopback accept read as an allow keeps its place, and an INVALID drop after it in
+        // either file can no longer come first: that drop is read as an entry too, in both
+        let lo_first = |c: Option<&analyse::Chain>| {
+            c.is_some_and(|c| matches!((c.loopback, c.invalid), (Some(l), Some(i)) if l < i))
+        };
+        let inv = inv || lo && (lo_first(a) || lo_first(b));
         lower.established |= est;
         lower.loopback |= lo;
         lower.invalid |= inv;
