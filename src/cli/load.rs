@@ -335,11 +335,20 @@ pub fn imported(path: &Path, src: &str, opts: &ImportOpts) -> Result<import::Imp
                 .enumerate()
                 .map(|(k, b)| if k > 0 { format!("\n{b}") } else { b })
                 .chain(problems.summary().map(|s| format!("\n{s}")));
+            // the file (or files) the problems are in
+            let (in4, in6) = (
+                problems.iter().any(|(i, _)| !matches!(i, Input::V6)),
+                problems.iter().any(|(i, _)| matches!(i, Input::V6)),
+            );
+            let (at, them) = match (&name6, in4, in6) {
+                (Some(n6), false, true) => (n6.clone(), "it"),
+                (Some(n6), true, true) => (format!("{name4} and {n6}"), "them"),
+                _ => (name4.clone(), "it"),
+            };
             eprint_blocks(blocks);
             let n = problems.len();
             Err(CliError::invalid(format!(
-                "{}: {} problem{} importing it; nothing was imported or sent to the kernel",
-                path.display(),
+                "{at}: {} problem{} importing {them}; nothing was imported or sent to the kernel",
                 diag::thousands(n),
                 if n == 1 { "" } else { "s" }
             )))

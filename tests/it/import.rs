@@ -2944,7 +2944,9 @@ fn the_importer_refuses_what_iptables_restore_refuses() {
                 assert!(
                     // at the case's lines (7 on)
                     (7..=9).any(|l| ours.stderr.contains(&format!("{path}:{l}:")))
-                        && ours.stderr.contains("tables-restore refuses it too"),
+                        && ours.stderr.contains("tables-restore refuses it too")
+                        // the summary names the file the problem is in
+                        && ours.stderr.contains(&format!("{path}: ")),
                     "{rule}: {ours}"
                 );
             }
