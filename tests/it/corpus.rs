@@ -453,15 +453,15 @@ fn run_matrix(trio: &Trio, probes: &[Probe], timeout: Duration, parallel: usize)
 // ---------------------------------------------------------------------------------------------
 // The oracle
 
-/// `iptables-restore` (or ip6tables-) of `text` inside `ns`; CRLF line ends become LF (the tool
-/// refuses them, statewall takes them).
+/// `iptables-restore` (or ip6tables-) of `text` inside `ns`, as written (CRLF line ends too,
+/// which it refuses, as statewall does).
 fn restore(ns: &Netns, text: &str, v6: bool) -> Output {
     let path = std::env::temp_dir().join(format!(
         "statewall-corpus-{}-{}.rules",
         ns.name(),
         if v6 { 6 } else { 4 }
     ));
-    fs::write(&path, text.replace("\r\n", "\n")).unwrap();
+    fs::write(&path, text).unwrap();
     let out = ns.exec([
         crate::import::restore_tool(v6).as_str(),
         path.to_str().unwrap(),

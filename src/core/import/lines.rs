@@ -58,6 +58,23 @@ fn builtin(table: &str, chain: &str) -> bool {
     }
 }
 
+/// Whether iptables-restore loads line `trimmed` (of table `table`) though a carriage
+/// return ends it: it takes the CR as part of the line's last word, which a built-in chain's
+/// counters (`:INPUT DROP [0:0]\r`), a user chain's ignored policy and a rule's comment
+/// (`--comment x\r`) may carry; every other last word (a table, COMMIT, a policy, a target,
+/// a port …) it then refuses.
+fn cr_read_past(trimmed: &str, table: Option<&str>) -> bool {
+    let words: Vec<&str> = trimmed.split_whitespace().collect();
+    match trimmed.strip_prefix(':') {
+        Some(chain) => {
+            let n = chain.split_whitespace().count();
+            let name = chain.split_whitespace().next().unwrap_or("");
+            n >= 3 || n == 2 && !builtin(table.unwrap_or(""), name)
+        }
+        None => words.len() >= 2 && words[words.len() - 2] == "--comment",
+    }
+}
+
 /// The table being read: its name and the span of its `*name` line.
 type Open = Option<(String, Range<usize>)>;
 
@@ -71,6 +88,9 @@ pub(super) struct Parser<'s> {
     pub(super) services: &'s NameDb,
     /// whether `--weekdays`' timezone was noted (once a file, at its first rule)
     pub(super) weekdays_noted: bool,
+    /// the first line iptables-restore refuses for its carriage return, and how many do
+    /// (said once, at the end)
+    cr: Option<(Range<usize>, usize)>,
 }
 
 impl<'s> Parser<'s> {
@@ -82,6 +102,7 @@ impl<'s> Parser<'s> {
             notes: super::notes::Notes::default(),
             services,
             weekdays_noted: false,
+            cr: None,
         }
     }
 
@@ -103,6 +124,20 @@ impl<'s> Parser<'s> {
             let base = off;
             off += raw.len();
             self.line(&mut t, &mut table, raw, base);
+        }
+        if let Some((span, n)) = self.cr.take() {
+            let more = match n {
+                1 => String::new(),
+                n => format!(
+                    ", and so do {} more lines",
+                    crate::core::diag::thousands(n - 1)
+                ),
+            };
+            self.err(
+                span,
+                format!("a carriage return ends this line (a Windows line end){more}"),
+                "iptables-restore refuses it too: it reads the CR as part of the line's last word (`*filter\\r` is no table, `COMMIT\\r` no commit, `-j ACCEPT\\r` no target); convert the line ends to LF: `sed -i 's/\\r$//' FILE` (or dos2unix)",
+            );
         }
         if let Some((name, _)) = table {
             let end = self.src.len();
@@ -141,10 +176,26 @@ impl<'s> Parser<'s> {
 
     /// One line, starting at byte `base`.
     fn line(&mut self, t: &mut Tables, table: &mut Open, raw: &str, base: usize) {
-        let line = raw.trim_end_matches('\n').trim_end_matches('\r');
+        let whole = raw.strip_suffix('\n').unwrap_or(raw);
+        let line = whole.strip_suffix('\r').unwrap_or(whole);
+        let cr = line.len() != whole.len();
         let trimmed = line.trim();
         let lspan = base..base + line.len();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
+        // iptables-restore skips an empty line and a `#` in the first column, and takes
+        // every other line for a table, a chain, COMMIT or a command
+        if line.starts_with('#') || whole.is_empty() {
+            return;
+        }
+        if !self.first_column(trimmed, line, &lspan) {
+            return;
+        }
+        if cr && !cr_read_past(trimmed, table.as_ref().map(|(n, _)| n.as_str())) {
+            let first = self
+                .cr
+                .get_or_insert((base + line.len()..base + whole.len(), 0));
+            first.1 += 1;
+        }
+        if trimmed.is_empty() {
             return;
         }
         let lead = line.len() - line.trim_start().len();
@@ -168,7 +219,7 @@ impl<'s> Parser<'s> {
             );
             return;
         }
-        if trimmed == "COMMIT" {
+        if line == "COMMIT" {
             if table.as_ref().is_some_and(|(n, _)| n == "filter") {
                 self.declared_late(t);
             }
@@ -206,6 +257,32 @@ impl<'s> Parser<'s> {
             return;
         }
         self.command(t, tname, toks, line, base);
+    }
+
+    /// Whether the line says something where iptables-restore reads it: not blanks alone,
+    /// and `*`, `:`, `#` and COMMIT in the first column (blanks before a command are read
+    /// past). Else an error, and false.
+    fn first_column(&mut self, trimmed: &str, line: &str, lspan: &Range<usize>) -> bool {
+        let (what, why) = if line.is_empty() {
+            // a carriage return alone: said with the others
+            return true;
+        } else if trimmed.is_empty() {
+            (
+                "a line of blanks alone".to_string(),
+                "iptables-restore refuses it too: only an empty line says nothing to it, and this one it takes for a command without words; empty the line",
+            )
+        } else if trimmed.starts_with(['*', ':', '#']) && line.starts_with(char::is_whitespace)
+            || trimmed == "COMMIT" && line != "COMMIT"
+        {
+            (
+                format!("`{}` with blanks before or after it", shorten(trimmed, 64)),
+                "iptables-restore refuses it too: it reads a table (`*`), a chain (`:`), a comment (`#`) and COMMIT only from the first column of a line, and COMMIT only alone on it (else the line is a command): remove the blanks",
+            )
+        } else {
+            return true;
+        };
+        self.err(lspan.clone(), what, why);
+        false
     }
 
     /// A second `*filter` (at `lspan`; the first at byte `first`): iptables-restore starts
@@ -280,6 +357,15 @@ impl<'s> Parser<'s> {
         toks: &[Tok],
         lspan: Range<usize>,
     ) {
+        if name.split_whitespace().nth(1).is_none() {
+            let what = shorten(name.trim(), 64);
+            self.err(
+                lspan,
+                format!("chain {what} without a policy word"),
+                format!("iptables-restore refuses it too (\"policy invalid\"): write `:{what} - [0:0]` for a user chain, `:{what} DROP [0:0]` for a built-in one"),
+            );
+            return;
+        }
         let name = name.split_whitespace().next().unwrap_or("").to_string();
         let policy = toks
             .get(1)
@@ -481,6 +567,31 @@ impl<'s> Parser<'s> {
     /// `-N CHAIN`, `-P CHAIN POLICY`, `-F [CHAIN]`, `-Z`, in table `tname`.
     fn chain_command(&mut self, t: &mut Tables, tname: &str, toks: &[Tok], cmd: &Tok) {
         let filter = tname == "filter";
+        // `-v` says what iptables-restore does; past a command's words, any other is refused
+        let toks: Vec<Tok> = toks
+            .iter()
+            .filter(|w| !matches!(w.text.as_str(), "-v" | "--verbose"))
+            .cloned()
+            .collect();
+        let toks = &toks[..];
+        let most = match cmd.text.as_str() {
+            "-P" | "--policy" => 3,
+            "-N" | "--new-chain" | "-F" | "--flush" | "-X" | "--delete-chain" | "-Z" | "--zero" => {
+                2
+            }
+            _ => usize::MAX,
+        };
+        if let Some(w) = toks.get(most) {
+            let says = format!("Bad argument `{}'", shorten(&w.text, 64));
+            self.err(
+                w.span.clone(),
+                format!("`{}` after `{}`", shorten(&w.text, 64), cmd.text),
+                format!(
+                    "iptables-restore refuses it too (\"{says}\"): the command takes no more words"
+                ),
+            );
+            return;
+        }
         match cmd.text.as_str() {
             "-N" | "--new-chain" => match toks.get(1) {
                 Some(n) if filter && (t.chains.contains(&n.text) || builtin(tname, &n.text)) => {
@@ -539,7 +650,13 @@ impl<'s> Parser<'s> {
                     }
                 }
             }
-            "-Z" | "--zero" => {}
+            // counters statewall does not take: only a chain that does not exist matters
+            "-Z" | "--zero" => {
+                if let Some(c) = toks.get(1).filter(|c| filter && !builtin(tname, &c.text) && !t.chains.contains(&c.text)) {
+                    let what = format!("`-Z {}`: no chain {} here", c.text, c.text);
+                    self.err(c.span.clone(), what, "iptables-restore refuses it too (\"No chain/target/match by that name\")");
+                }
+            }
             other => self.err(
                 cmd.span.clone(),
                 format!("`{other}` is not supported"),

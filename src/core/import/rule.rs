@@ -334,6 +334,10 @@ impl Parser<'_> {
             d.fragment = Some(neg.is_none());
             return Some(i + 1);
         }
+        // `-v`: iptables-restore says what it does, the rule is the same
+        if matches!(t.text.as_str(), "-v" | "--verbose") {
+            return Some(i + 1);
+        }
         if let Some(next) = self.recent_option(&mut d.extra, toks, i, neg.clone()) {
             return next;
         }
