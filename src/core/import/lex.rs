@@ -28,6 +28,12 @@ pub(super) enum LexError {
     TooLong(Range<usize>),
 }
 
+/// What separates words for iptables-restore (`add_param_to_argv`): a space, a tab, a line
+/// end; a carriage return or a form feed is part of its word.
+fn is_blank(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n')
+}
+
 /// Splits a line (starting at byte `base` of the source) into words as iptables-restore does:
 /// double quotes group (opened anywhere in a word: `--comment="a b"` is one word; closing
 /// ends it), `\"` and `\\` escape inside them. A long option with its value after `=` (`--dport=22`, as getopt
@@ -38,7 +44,7 @@ pub(super) fn words(line: &str, base: usize) -> Result<Vec<Tok>, LexError> {
     let b = line.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        if b[i].is_ascii_whitespace() {
+        if is_blank(b[i]) {
             i += 1;
             continue;
         }
@@ -47,7 +53,7 @@ pub(super) fn words(line: &str, base: usize) -> Result<Vec<Tok>, LexError> {
         let mut quoted = false;
         // where the first quote opened, in `text` (a word that starts quoted is a value)
         let mut first_quote: Option<usize> = None;
-        while i < b.len() && (quoted || !b[i].is_ascii_whitespace()) {
+        while i < b.len() && (quoted || !is_blank(b[i])) {
             // past the longest word iptables-restore reads, the rest of it is not kept
             if text.len() > WORD_MAX {
                 match b[i] {

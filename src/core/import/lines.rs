@@ -129,13 +129,13 @@ impl<'s> Parser<'s> {
             let more = match n {
                 1 => String::new(),
                 n => format!(
-                    ", and so do {} more lines",
+                    ", and in {} more lines",
                     crate::core::diag::thousands(n - 1)
                 ),
             };
             self.err(
                 span,
-                format!("a carriage return ends this line (a Windows line end){more}"),
+                format!("a carriage return in this line (a Windows line end){more}"),
                 "iptables-restore refuses it too: it reads the CR as part of the line's last word (`*filter\\r` is no table, `COMMIT\\r` no commit, `-j ACCEPT\\r` no target); convert the line ends to LF: `sed -i 's/\\r$//' FILE` (or dos2unix)",
             );
         }
@@ -189,11 +189,12 @@ impl<'s> Parser<'s> {
         if !self.first_column(trimmed, line, &lspan) {
             return;
         }
-        if cr && !cr_read_past(trimmed, table.as_ref().map(|(n, _)| n.as_str())) {
-            let first = self
-                .cr
-                .get_or_insert((base + line.len()..base + whole.len(), 0));
-            first.1 += 1;
+        // one inside the line is no separator either
+        let inside = line.find('\r').map(|at| base + at..base + at + 1);
+        if inside.is_some() || cr && !cr_read_past(trimmed, table.as_ref().map(|(n, _)| n.as_str()))
+        {
+            let at = inside.unwrap_or(base + line.len()..base + whole.len());
+            self.cr.get_or_insert((at, 0)).1 += 1;
         }
         if trimmed.is_empty() {
             return;
