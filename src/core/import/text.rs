@@ -292,16 +292,19 @@ fn baseline(t: &mut String, v4: &Analysis, sec: &Section, prefix: &str) {
 /// One `[[allow]]`, `[[reject]]` or `[[block]]` entry, after the lines it came from.
 /// Whether entry `e` says what it matches beyond its source, as a policy entry must when it
 /// has no `from` (ports, a protocol, an interface, a destination, a type, a live set, a
-/// block's `state = "invalid"`). A key this does not know only adds a `from` of everything.
-fn says_where(e: &Entry) -> bool {
+/// block's `state = "invalid"`; a block's other states say nothing, as the policy reads
+/// them). A key this does not know only adds a `from` of everything.
+fn says_where(e: &Entry, kind: &str) -> bool {
     let m = &e.more;
+    let invalid = crate::core::plan::CtStates(crate::core::plan::CtStates::INVALID);
     !e.tcp.is_empty()
         || !e.udp.is_empty()
         || !e.icmp.is_empty()
         || m.has_protocols()
         || !m.except_protocol.is_empty()
         || e.iif.is_some()
-        || m.state.is_some()
+        || m.state
+            .is_some_and(|s| !kind.ends_with("block") || s == invalid)
         || e.extra.from_set.is_some()
         || e.state == Some(crate::core::model::BlockState::Invalid)
         || !m.to.is_empty()
@@ -361,7 +364,7 @@ fn entry(t: &mut String, kind: &str, e: &Entry) {
     if !e.from.is_empty() {
         let l: Vec<String> = e.from.iter().map(|n| format!("\"{n}\"")).collect();
         let _ = writeln!(t, "from = [{}]", l.join(", "));
-    } else if !says_where(e) {
+    } else if !says_where(e, kind) {
         // a policy entry must say what it matches (an empty one is refused there, lest it
         // accept everything by mistake): this one matches every source, and says so
         let _ = writeln!(t, "from = [\"0.0.0.0/0\", \"::/0\"]  # every source");
