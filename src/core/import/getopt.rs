@@ -438,9 +438,37 @@ struct Loaded {
     /// the rule's `-p`, and whether its match has been loaded for it
     proto: Option<String>,
     proto_loaded: bool,
-    /// a module, target or protocol match this file's tables do not hold was named before
-    /// (`-m connmark`, `-j DNAT`, `-p sctp`): whose options these tables cannot tell
+    /// a module or target this file's tables do not hold was named before (`-m connmark`,
+    /// `-j DNAT`): whose options these tables cannot tell
     foreign: bool,
+    /// the options of the protocol's match these tables do not hold (`-p sctp`)
+    proto_opts: Option<&'static [&'static str]>,
+}
+
+/// The options of the match iptables loads for `-p PROTO` where these tables do not hold it
+/// (libxt_sctp, libxt_dccp, libxt_esp, libxt_ah, libip6t_ah, libip6t_mh; a number by its
+/// name, as getprotobynumber gives it): read as written (the line is refused elsewhere).
+/// Any other option is one iptables does not know there (`-p sctp --icmp-type 8`: "unknown
+/// option"), nor does this walk; udplite has no match.
+fn foreign_proto_opts(p: &str, fam: Fam) -> Option<&'static [&'static str]> {
+    const PORTS: [&str; 4] = ["source-port", "sport", "destination-port", "dport"];
+    Some(match (p.to_ascii_lowercase().as_str(), fam) {
+        ("sctp" | "132", _) => &[PORTS[0], PORTS[1], PORTS[2], PORTS[3], "chunk-types"],
+        ("dccp" | "33", _) => &[
+            PORTS[0],
+            PORTS[1],
+            PORTS[2],
+            PORTS[3],
+            "dccp-types",
+            "dccp-option",
+        ],
+        ("udplite" | "136", _) => &[],
+        ("esp" | "50", _) => &["espspi"],
+        ("ah" | "51", Fam::V4) => &["ahspi"],
+        ("ah" | "51", Fam::V6) => &["ahspi", "ahlen", "ahres"],
+        ("mh", Fam::V6) => &["mh-type"],
+        _ => return None,
+    })
 }
 
 /// What getopt makes of a long option's name.
@@ -594,6 +622,7 @@ pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<Walk, Unread> {
         proto: None,
         proto_loaded: false,
         foreign: false,
+        proto_opts: None,
     };
     let mut walk = Walk::default();
     let mut negated = false;
@@ -610,6 +639,10 @@ pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<Walk, Unread> {
                     return Ok(walk);
                 }
                 let not = std::mem::take(&mut negated);
+                let foreign = ctx.foreign
+                    || ctx
+                        .proto_opts
+                        .is_some_and(|o| o.iter().any(|o| o.starts_with(name)));
                 let (o, own, from, read) = match (ctx.resolve(name), known(name)) {
                     (Found::One(m, k), _) => {
                         let o = table(m)[k];
@@ -635,7 +668,7 @@ pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<Walk, Unread> {
                     }
                     // an option of a module the rule has not loaded where it stands
                     // (`--ctstate` without `-m conntrack`, `--log-prefix` before `-j LOG`)
-                    (Found::Unknown, Some(_)) if !ctx.foreign => {
+                    (Found::Unknown, Some(_)) if !foreign => {
                         return Err(Unread::unloaded(i, text, fam));
                     }
                     // a module the tables do not hold may read it (`--mark` of `-m connmark`,
@@ -644,7 +677,7 @@ pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<Walk, Unread> {
                     // nothing has it: getopt refuses it, unless a module, target or
                     // protocol match these tables do not hold may (the line is refused
                     // elsewhere then; so is `--source=10.0.0.1`, with its own help)
-                    (Found::Unknown, None) if !ctx.foreign && !name.contains('=') => {
+                    (Found::Unknown, None) if !foreign && !name.contains('=') => {
                         let near: Vec<&str> = ctx
                             .tables()
                             .flat_map(|(_, t)| t.iter().map(|o| o.0))
@@ -720,11 +753,7 @@ pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<Walk, Unread> {
             }
             (Some(b'p'), Some(v)) => {
                 // the protocols whose match iptables loads and these tables do not hold
-                ctx.foreign |= matches!(
-                    v.to_ascii_lowercase().as_str(),
-                    "sctp" | "132" | "dccp" | "33" | "udplite" | "136" | "esp" | "50" | "ah" | "51"
-                ) || (fam == Fam::V6
-                    && matches!(v.as_str(), "mh" | "ipv6-mh" | "135"));
+                ctx.proto_opts = foreign_proto_opts(&v, fam);
                 ctx.proto = Some(v);
             }
             _ => {}
