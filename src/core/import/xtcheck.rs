@@ -455,15 +455,16 @@ fn value(
             ));
         }
         // libxtables' bounds of a number option (`xtables_strtoui`: no sign but `+`)
-        _ if let Some(most) = most_of(module, option, fam)
-            && (text.starts_with('-') || super::cnum::c_number(text).is_some_and(|n| n > most)) =>
+        _ if let Some((least, most)) = bounds_of(module, option, fam)
+            && super::cnum::c_number(text).is_none_or(|n| n < least || n > most) =>
         {
-            let says =
-                format!("{module}: bad value for option \"{option}\", or out of range (0-{most}).");
+            let says = format!(
+                "{module}: bad value for option \"{option}\", or out of range ({least}-{most})."
+            );
             let what = if option == "--nflog-group" {
                 format!("NFLOG group `{text}`")
             } else {
-                format!("`{option} {text}`: past {most}, the most {module} takes")
+                format!("`{option} {text}`: not a number from {least} to {most}, as {module} takes")
             };
             return Err(refused(i + 1, what, &says));
         }
@@ -493,6 +494,18 @@ fn value(
             // `XT_LIMIT_SCALE` (10000 per second) and hashlimit's `XT_HASHLIMIT_SCALE_v2`
             // (1000000): a rate past it maps to an interval of 0
             let scale: u64 = if module == "limit" { 10_000 } else { 1_000_000 };
+            // a byte rate (`100kb/s`) is hashlimit's other reading, which statewall refuses
+            let bytes = module == "hashlimit" && text.to_ascii_lowercase().contains('b');
+            if rate(text).is_none() && !bytes {
+                let says = if module == "limit" {
+                    format!("bad rate \"{text}\"'")
+                } else {
+                    format!("hashlimit: Bad value for \"{option}\" option: \"{text}\"")
+                };
+                let what =
+                    format!("rate `{text}`: no number of packets a second, minute, hour or day");
+                return Err(refused(i + 1, what, &says));
+            }
             if let Some(r) = rate(text)
                 && r.0 > scale * r.1
             {
@@ -511,8 +524,20 @@ fn value(
     Ok(())
 }
 
-/// The largest number libxtables reads for a number option that statewall keeps: beyond it,
-/// or with a `-`, iptables-restore refuses the rule.
+/// The least and the largest number libxtables reads for a number option that statewall
+/// keeps: beyond them, with a `-`, or past its digits, iptables-restore refuses the rule.
+fn bounds_of(module: &str, option: &str, fam: Fam) -> Option<(u64, u64)> {
+    Some(match (module, option) {
+        ("recent", "--seconds") => (1, u64::from(u32::MAX)),
+        ("recent", "--hitcount") | ("NFLOG", "--nflog-range" | "--nflog-size") => {
+            (0, u64::from(u32::MAX))
+        }
+        ("NFLOG", "--nflog-threshold") => (0, 65_535),
+        _ => (0, most_of(module, option, fam)?),
+    })
+}
+
+/// The largest number libxtables reads for a number option of [`bounds_of`] with no least.
 fn most_of(module: &str, option: &str, fam: Fam) -> Option<u64> {
     Some(match (module, option) {
         ("NFLOG", "--nflog-group") => 65_535,
@@ -538,8 +563,22 @@ fn rate(text: &str) -> Option<(u64, u64)> {
         Some((n, u)) => (n, Some(u)),
         None => (text, None),
     };
+    // atoi: a sign, then digits up to the first other character (`5.5` is 5, `0x5` is 0);
+    // a negative number is past every scale as the unsigned number it becomes
+    let (neg, n) = match n.as_bytes().first() {
+        Some(b'-') => (true, &n[1..]),
+        Some(b'+') => (false, &n[1..]),
+        _ => (false, n),
+    };
     let digits: String = n.chars().take_while(char::is_ascii_digit).collect();
-    let n: u64 = digits.parse().ok().filter(|&n| n > 0)?;
+    let n: u64 = digits
+        .parse()
+        .unwrap_or(if digits.is_empty() { 0 } else { u64::MAX });
+    let n = match (n, neg) {
+        (0, _) => return None,
+        (_, true) => u64::MAX,
+        (n, false) => n,
+    };
     let mult = match unit {
         None => 1,
         Some("") => return None,
@@ -753,5 +792,11 @@ mod tests {
         assert_eq!(rate("2/fortnight"), None);
         assert_eq!(rate("0/s"), None);
         assert_eq!(rate("1/"), None);
+        // atoi's reading: a sign, digits up to the first other character
+        assert_eq!(rate("+5/s"), Some((5, 1)));
+        assert_eq!(rate("5.5/s"), Some((5, 1)));
+        assert_eq!(rate("0x5/s"), None);
+        assert_eq!(rate("-1/s"), Some((u64::MAX, 1)));
+        assert_eq!(rate("5/s/s"), None);
     }
 }
