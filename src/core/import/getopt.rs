@@ -443,6 +443,24 @@ struct Loaded {
     foreign: bool,
     /// the options of the protocol's match these tables do not hold (`-p sctp`)
     proto_opts: Option<&'static [&'static str]>,
+    /// the `-p` has a `!`
+    proto_negated: bool,
+}
+
+/// An option of the icmp (icmp6) match after `! -p icmp`: iptables-nft adds that match as
+/// the kernel's x_tables one, which takes only the protocol it names, never its negation
+/// (EINVAL); the tcp and udp matches it writes as nft's own, which load.
+fn icmp_of_negated(m: Option<usize>, negated: bool, i: usize, text: &str) -> Result<(), Unread> {
+    match m.map(|m| MODULES[m].0) {
+        Some(name @ ("icmp" | "icmp6")) if negated => Err(Unread {
+            at: i,
+            what: format!("`{text}` after a `!` on `-p`"),
+            why: format!(
+                "iptables-restore refuses it too (RULE_APPEND failed (Invalid argument)): the {name} match takes only its own protocol, never every other; leave the type out, or the `!`"
+            ),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// The options of the match iptables loads for `-p PROTO` where these tables do not hold it
@@ -623,6 +641,7 @@ pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<Walk, Unread> {
         proto_loaded: false,
         foreign: false,
         proto_opts: None,
+        proto_negated: false,
     };
     let mut walk = Walk::default();
     let mut negated = false;
@@ -645,6 +664,7 @@ pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<Walk, Unread> {
                         .is_some_and(|o| o.iter().any(|o| o.starts_with(name)));
                 let (o, own, from, read) = match (ctx.resolve(name), known(name)) {
                     (Found::One(m, k), _) => {
+                        icmp_of_negated(m, ctx.proto_negated, i, text)?;
                         let o = table(m)[k];
                         // the option getopt takes, by its full name (`--dport` after `-m
                         // multiport` is its `--dports`)
@@ -694,6 +714,9 @@ pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<Walk, Unread> {
                 (usize::from(o.2) + extra, own.then_some(o.1), from, read)
             } else if text.len() == 2 && text.starts_with('-') && text != "--" {
                 let c = text.as_bytes()[1];
+                if c == b'p' {
+                    ctx.proto_negated = negated;
+                }
                 negated = false;
                 match SHORT.iter().find(|(s, _)| *s == c) {
                     Some(&(_, n)) => (n, Some(c), Some(""), text.to_string()),

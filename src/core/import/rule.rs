@@ -9,8 +9,7 @@ use super::extra::Extra;
 use super::lex::{Tok, skip_module};
 use super::lines::Parser;
 use super::values::{
-    PORTS_NEED_PROTO, parse_addr_range, parse_net, parse_range, reject_kind, target_of,
-    tcp_flag_bits,
+    PORTS_NEED_PROTO, parse_addr_range, parse_net, parse_range, target_of, tcp_flag_bits,
 };
 use crate::core::model::{Cidr, IcmpReject, MSS_MIN, Mss, PortRange, valid_ifname};
 use crate::core::plan::protocol_number;
@@ -259,6 +258,7 @@ impl Parser<'_> {
         if d.syn && d.cond.proto != Some(6) {
             self.err(span.clone(), "`--syn` without `-p tcp`", "add -p tcp");
         }
+        self.reset_of_tcp(&d, &target, &span);
         super::owner::socketless_negation(self, &d.cond, toks);
         if let Some(n) = d.neg.take() {
             self.err(
@@ -968,27 +968,10 @@ impl Parser<'_> {
         }
         Some(i + 3)
     }
-
-    /// `--reject-with WITH` on a rule with `target`: the reject kind it makes.
-    fn reject_with(&mut self, target: Target, with: &str, wspan: Range<usize>) -> Target {
-        if target != PLAIN_REJECT {
-            self.err(
-                wspan.clone(),
-                "`--reject-with` without `-j REJECT`",
-                "remove it",
-            );
-        }
-        match reject_kind(with, self.fam) {
-            Some(k) => Target::Reject(k),
-            None => {
-                self.err(wspan, format!("`--reject-with {with}`"), "statewall answers with tcp-reset, or icmp-port-unreachable, icmp-host-unreachable, icmp-net-unreachable, icmp-proto-unreachable, icmp-admin-prohibited, icmp-host-prohibited, icmp-net-prohibited (IPv6: icmp6-port-unreachable, icmp6-addr-unreachable, icmp6-no-route, icmp6-adm-prohibited)");
-                target
-            }
-        }
-    }
 }
 
 mod conntrack;
 mod order;
+mod target;
 #[cfg(test)]
 mod tests;

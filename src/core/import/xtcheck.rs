@@ -422,6 +422,19 @@ fn value(
             let u = refused(i + 1, format!("port list `{text}` in `-m {module}`"), &says);
             return Err(hinted(u, "a list of ports is `-m multiport --dports`"));
         }
+        // multiport reads a range only with both ends (`22:` is refused, as tcp reads it)
+        ("multiport", _)
+            if text.split(',').any(|p| {
+                p.split_once(':')
+                    .is_some_and(|(lo, hi)| lo.is_empty() || hi.is_empty())
+            }) =>
+        {
+            return Err(refused(
+                i + 1,
+                format!("`{option} {text}`: a range without one of its ends"),
+                "invalid port/service `' specified",
+            ));
+        }
         // multiport reads a range only when it ends after it starts (`5:5` is refused)
         ("multiport", _)
             if text.split(',').any(|p| {
