@@ -27,6 +27,9 @@
 use super::Fam;
 use super::lex::Tok;
 
+mod proto;
+use proto::{foreign_proto_opts, icmp_of_negated, no_fragment_in_v6};
+
 /// One long option: its name, which option it is (names of one option share the number:
 /// `sport` and `source-port`), and whether it takes the next word as its value.
 pub(super) type Long = (&'static str, u8, bool);
@@ -447,48 +450,6 @@ struct Loaded {
     proto_negated: bool,
 }
 
-/// An option of the icmp (icmp6) match after `! -p icmp`: iptables-nft adds that match as
-/// the kernel's x_tables one, which takes only the protocol it names, never its negation
-/// (EINVAL); the tcp and udp matches it writes as nft's own, which load.
-fn icmp_of_negated(m: Option<usize>, negated: bool, i: usize, text: &str) -> Result<(), Unread> {
-    match m.map(|m| MODULES[m].0) {
-        Some(name @ ("icmp" | "icmp6")) if negated => Err(Unread {
-            at: i,
-            what: format!("`{text}` after a `!` on `-p`"),
-            why: format!(
-                "iptables-restore refuses it too (RULE_APPEND failed (Invalid argument)): the {name} match takes only its own protocol, never every other; leave the type out, or the `!`"
-            ),
-        }),
-        _ => Ok(()),
-    }
-}
-
-/// The options of the match iptables loads for `-p PROTO` where these tables do not hold it
-/// (libxt_sctp, libxt_dccp, libxt_esp, libxt_ah, libip6t_ah, libip6t_mh; a number by its
-/// name, as getprotobynumber gives it): read as written (the line is refused elsewhere).
-/// Any other option is one iptables does not know there (`-p sctp --icmp-type 8`: "unknown
-/// option"), nor does this walk; udplite has no match.
-fn foreign_proto_opts(p: &str, fam: Fam) -> Option<&'static [&'static str]> {
-    const PORTS: [&str; 4] = ["source-port", "sport", "destination-port", "dport"];
-    Some(match (p.to_ascii_lowercase().as_str(), fam) {
-        ("sctp" | "132", _) => &[PORTS[0], PORTS[1], PORTS[2], PORTS[3], "chunk-types"],
-        ("dccp" | "33", _) => &[
-            PORTS[0],
-            PORTS[1],
-            PORTS[2],
-            PORTS[3],
-            "dccp-types",
-            "dccp-option",
-        ],
-        ("udplite" | "136", _) => &[],
-        ("esp" | "50", _) => &["espspi"],
-        ("ah" | "51", Fam::V4) => &["ahspi"],
-        ("ah" | "51", Fam::V6) => &["ahspi", "ahlen", "ahres"],
-        ("mh", Fam::V6) => &["mh-type"],
-        _ => return None,
-    })
-}
-
 /// What getopt makes of a long option's name.
 enum Found {
     /// the option (module, entry)
@@ -500,6 +461,15 @@ enum Found {
 impl Loaded {
     fn tables(&self) -> impl Iterator<Item = (Option<usize>, &'static [Long])> + '_ {
         std::iter::once((None, OWN)).chain(self.modules.iter().map(|&m| (Some(m), MODULES[m].1)))
+    }
+
+    /// Whether a module, target or protocol match these tables do not hold may read option
+    /// `name` (read as written, the line refused elsewhere).
+    fn foreign_for(&self, name: &str) -> bool {
+        self.foreign
+            || self
+                .proto_opts
+                .is_some_and(|o| o.iter().any(|o| o.starts_with(name)))
     }
 
     fn load(&mut self, m: usize) {
@@ -617,18 +587,6 @@ impl Walk {
     }
 }
 
-/// ip6tables has no `-f` (`--fragment`).
-fn no_fragment_in_v6(short: Option<u8>, fam: Fam, text: &str, i: usize) -> Result<(), Unread> {
-    if short == Some(b'f') && fam == Fam::V6 {
-        return Err(Unread {
-            at: i,
-            what: format!("`{text}` in an ip6tables file"),
-            why: "ip6tables-restore refuses it too (\"`-f' is not supported in IPv6, use -m frag instead\"): IPv6 has no fragment offset in its header; leave the rule out".into(),
-        });
-    }
-    Ok(())
-}
-
 /// Writes the long option names of a line's words (`-A CHAIN …`, `-P …`) out in full, as
 /// getopt reads them, and says which module instance reads each; Err where one is
 /// ambiguous (iptables-restore refuses the line). Words past one it does not know are left
@@ -658,10 +616,7 @@ pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<Walk, Unread> {
                     return Ok(walk);
                 }
                 let not = std::mem::take(&mut negated);
-                let foreign = ctx.foreign
-                    || ctx
-                        .proto_opts
-                        .is_some_and(|o| o.iter().any(|o| o.starts_with(name)));
+                let foreign = ctx.foreign_for(name);
                 let (o, own, from, read) = match (ctx.resolve(name), known(name)) {
                     (Found::One(m, k), _) => {
                         icmp_of_negated(m, ctx.proto_negated, i, text)?;
