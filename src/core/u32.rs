@@ -262,10 +262,13 @@ pub fn parse(text: &str) -> Result<U32, Unread> {
                 i += 1;
             }
             let at = i;
-            loc.push((
-                op,
-                number(b, &mut i).ok_or_else(|| fail(at, "not a number or out of range"))?,
-            ));
+            let n = number(b, &mut i).ok_or_else(|| fail(at, "not a number or out of range"))?;
+            // the kernel's check (EINVAL): a word has 32 bits to shift
+            if matches!(op, Op::Shl | Op::Shr) && n > 31 {
+                let why = format!("a shift of {n} bits, where the kernel takes 31 at most");
+                return Err(fail(at, &why));
+            }
+            loc.push((op, n));
             if loc.len() > KERNEL_MAX {
                 return Err(fail(i, "too many operators"));
             }

@@ -28,7 +28,7 @@ use super::Fam;
 use super::lex::Tok;
 
 mod proto;
-use proto::{foreign_proto_opts, icmp_of_negated, no_fragment_in_v6};
+use proto::{foreign_proto_opts, icmp_of_negated, no_fragment_in_v6, other_family_module};
 
 /// One long option: its name, which option it is (names of one option share the number:
 /// `sport` and `source-port`), and whether it takes the next word as its value.
@@ -717,6 +717,7 @@ pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<Walk, Unread> {
             (Some(b'A' | b'I'), Some(v)) => walk.chain = Some(v),
             // a match module's options, or a target's (a chain's name loads none)
             (Some(c @ (b'm' | b'j')), Some(v)) => {
+                other_family_module(c, &v, fam, i + 1)?;
                 let target = v.bytes().all(|b| b.is_ascii_uppercase());
                 match module(&v, fam).filter(|_| target == (c == b'j')) {
                     Some(m) => {
@@ -959,10 +960,8 @@ mod tests {
         // unless a module these tables do not hold may read it (`-j DNAT --to`)
         let line = "-A PREROUTING -p tcp -j DNAT --to 10.0.0.1";
         assert_eq!(v4(line), line);
-        // -m ttl is IPv4's: nothing loads --ttl in an IPv6 rule
-        assert_eq!(
-            spelled("-A INPUT -m ttl --ttl 5", Fam::V6).unwrap(),
-            "-A INPUT -m ttl --ttl 5"
-        );
+        // -m ttl is IPv4's: ip6tables cannot load it
+        let u = spelled("-A INPUT -m ttl --ttl 5", Fam::V6).unwrap_err();
+        assert!(u.what.contains("`-m ttl` in an ip6tables file"), "{u:?}");
     }
 }

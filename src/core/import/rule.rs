@@ -712,7 +712,10 @@ impl Parser<'_> {
     /// `-p PROTO` by name or number (this family's ICMP); None for `all` (`ip`: protocol 0).
     fn protocol(&mut self, v: &Tok) -> Option<u8> {
         let lower = v.text.to_ascii_lowercase();
-        let n = lower.parse::<u8>().ok().or_else(|| protocol_number(&lower));
+        // a name statewall's policy takes, iptables not (its own are icmpv6 and ipv6-icmp)
+        let n = (lower != "icmp6")
+            .then(|| lower.parse::<u8>().ok().or_else(|| protocol_number(&lower)))
+            .flatten();
         match (n, self.fam) {
             (Some(0), _) | (None, _) if matches!(lower.as_str(), "all" | "0" | "ip") => None,
             // ip6tables takes `-p icmp` (and iptables `-p ipv6-icmp`): a protocol field of 1
@@ -722,7 +725,7 @@ impl Parser<'_> {
                 self.err(
                     v.span.clone(),
                     format!("protocol `{lower}`"),
-                    "statewall knows protocols by number (1-254) and by the names of /etc/protocols it has built in (tcp, udp, icmp, esp, ah, gre, …)",
+                    "iptables-restore refuses it too, unless its host's /etc/protocols names it (\"unknown protocol\"): statewall knows protocols by number (1-254) and by the names of /etc/protocols it has built in (tcp, udp, icmp, icmpv6, esp, ah, gre, …); write the number",
                 );
                 None
             }

@@ -67,3 +67,38 @@ pub(super) fn no_fragment_in_v6(
     }
     Ok(())
 }
+
+/// `-m icmp` or `-m ttl` in an ip6tables file, `-m icmp6`, `-m hl` or `-m rt` in an
+/// iptables one: the other family's match, which iptables-restore cannot load.
+pub(super) fn other_family_module(c: u8, name: &str, fam: Fam, at: usize) -> Result<(), Unread> {
+    let theirs = match name {
+        "icmp" | "ttl" => Fam::V4,
+        "icmp6" | "icmpv6" | "ipv6-icmp" | "hl" | "rt" => Fam::V6,
+        _ => return Ok(()),
+    };
+    if c != b'm' || theirs == fam {
+        return Ok(());
+    }
+    Err(Unread {
+        at,
+        what: format!(
+            "`-m {name}` in an {} file",
+            if fam == Fam::V4 {
+                "iptables"
+            } else {
+                "ip6tables"
+            }
+        ),
+        why: format!(
+            "iptables-restore refuses it too (\"Couldn't load match `{name}'\"): it is a match of {} rules{}",
+            theirs.name(),
+            match name {
+                "hl" => "; IPv4's is the TTL, `-m ttl`",
+                "ttl" => "; IPv6's is the hop limit, `-m hl`",
+                "icmp" => "; IPv6's is `-m icmp6`",
+                "rt" => "; give the ip6tables-save file with --ipv6 FILE6",
+                _ => "; IPv4's is `-m icmp`",
+            }
+        ),
+    })
+}
