@@ -724,9 +724,9 @@ pub(super) fn spell_out(toks: &mut [Tok], fam: Fam) -> Result<Walk, Unread> {
                         ctx.load(m);
                         walk.insts.push((m, i + 1));
                     }
-                    // a target of iptables' own, or a chain (upper case too, at times)
-                    None if c == b'j' && !target => {}
-                    None if ["ACCEPT", "DROP", "RETURN", "QUEUE"].contains(&v.as_str()) => {}
+                    // a target of iptables' own, or a chain (upper case too, at times:
+                    // a name no extension has is a chain, whose jump takes no option)
+                    None if c == b'j' && !proto::XT_TARGETS.contains(&v.as_str()) => {}
                     None => ctx.foreign = true,
                 }
             }

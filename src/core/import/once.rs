@@ -13,6 +13,8 @@ use super::rule::Draft;
 /// it; a second one is refused here too, not read as a union or the last one winning, but
 /// for [`MERGED`].
 const ONCE: &[&[&str]] = &[
+    &["-f", "--fragment"],
+    &["-c", "--set-counters"],
     &["-p", "--protocol"],
     &["-s", "--source", "--src"],
     &["-d", "--destination", "--dst"],
@@ -117,7 +119,7 @@ impl Parser<'_> {
                     "each `-m` match takes one `{name}`, and statewall reads one per rule (a second match module's is read together with the first only for connection states, address and packet types, lengths, MSS values and TTLs)"
                 )
             } else {
-                format!("iptables takes one `{name}` per rule")
+                format!("iptables-restore refuses it too: iptables takes one `{name}` per rule")
             };
             let or = if name == "-s" {
                 ", or list the sources as one `-s a,b`"
@@ -130,7 +132,13 @@ impl Parser<'_> {
                 format!("{why}: split the rule, one per value{or}"),
             );
         }
-        Some(Some((i + 2).min(toks.len())))
+        // past its values: `-f` has none, `-c` two
+        let values = match name {
+            "-f" => 0,
+            "-c" => 2,
+            _ => 1,
+        };
+        Some(Some((i + 1 + values).min(toks.len())))
     }
 
     /// A second match module's option `name` at `toks[i]` (one of [`MERGED`]), read on its

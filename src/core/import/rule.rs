@@ -541,8 +541,9 @@ impl Parser<'_> {
                 };
                 let out = t.text.starts_with("-o") || t.text == "--out-interface";
                 // an alias label (`eth0:1`): no device has such a name (the kernel refuses
-                // `:` in one), so the rule matches no packet, and its `!` every packet
-                if super::values::is_alias(&v.text) {
+                // `:` in one), so the rule matches no packet, and its `!` every packet; one
+                // of 16 bytes or more iptables refuses, as any name
+                if super::values::is_alias(&v.text) && v.text.len() < 16 {
                     if !negated {
                         d.never = Some(format!(
                             "no network device is named `{}`: the kernel refuses `:` in a name, and an alias label is no device",
@@ -762,7 +763,11 @@ impl Parser<'_> {
             self.err(
                 v.span.clone(),
                 format!("invalid interface name `{}`", v.text),
-                "an interface name is 1-15 characters without `/`, `:` or whitespace, a `+` at its end included (iptables-restore refuses a longer one too)",
+                if v.text.len() > 15 {
+                    "iptables-restore refuses it too (\"must be shorter than IFNAMSIZ\"): an interface name is 1-15 characters, a `+` at its end included"
+                } else {
+                    "an interface name is 1-15 characters without `/`, `:` or whitespace, a `+` at its end included"
+                },
             );
             return None;
         }

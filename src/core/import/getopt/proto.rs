@@ -102,3 +102,47 @@ pub(super) fn other_family_module(c: u8, name: &str, fam: Fam, at: usize) -> Res
         ),
     })
 }
+
+/// The targets of iptables' extensions (libxt_*, libipt_*, libip6t_* of iptables 1.8.9)
+/// that these tables do not hold, by the name `-j` gives: whose options are read as
+/// written (the line is refused elsewhere). A `-j` of another name is a chain.
+pub(super) const XT_TARGETS: [&str; 38] = [
+    "AUDIT",
+    "CHECKSUM",
+    "CLASSIFY",
+    "CLUSTERIP",
+    "CONNMARK",
+    "CONNSECMARK",
+    "CT",
+    "DNAT",
+    "DNPT",
+    "DSCP",
+    "ECN",
+    "HL",
+    "HMARK",
+    "IDLETIMER",
+    "LED",
+    "MARK",
+    "MASQUERADE",
+    "NETMAP",
+    "NFQUEUE",
+    "NOTRACK",
+    "RATEEST",
+    "REDIRECT",
+    "SECMARK",
+    "SET",
+    "SNAT",
+    "SNPT",
+    "SYNPROXY",
+    "TCPOPTSTRIP",
+    "TEE",
+    "TOS",
+    "TPROXY",
+    "TRACE",
+    "TTL",
+    "ULOG",
+    "LOG",
+    "NFLOG",
+    "REJECT",
+    "TCPMSS",
+];
