@@ -348,8 +348,26 @@ pub(super) const DNAT_STATUS: u32 = 1 << 16;
 
 /// One state of `--state`/`--ctstate` (any case, as iptables reads them) as its bit
 /// ([`DNAT_STATUS`] for DNAT), or Err with what to write instead.
+/// A start of a name stands for it, the first of INVALID, NEW, ESTABLISHED, RELATED,
+/// UNTRACKED, SNAT, DNAT it starts (`strncasecmp` over its length, as libxt_state and
+/// libxt_conntrack read it: `EST` is ESTABLISHED, `N` NEW).
 pub(super) fn state_bit(s: &str) -> Result<u32, &'static str> {
-    match s.to_ascii_uppercase().as_str() {
+    const NAMES: [&str; 7] = [
+        "INVALID",
+        "NEW",
+        "ESTABLISHED",
+        "RELATED",
+        "UNTRACKED",
+        "SNAT",
+        "DNAT",
+    ];
+    let upper = s.to_ascii_uppercase();
+    let name = NAMES
+        .iter()
+        .find(|n| !upper.is_empty() && n.starts_with(upper.as_str()))
+        .copied()
+        .unwrap_or("");
+    match name {
         "NEW" => Ok(CtStates::NEW),
         "ESTABLISHED" => Ok(CtStates::ESTABLISHED),
         "RELATED" => Ok(CtStates::RELATED),
@@ -359,7 +377,9 @@ pub(super) fn state_bit(s: &str) -> Result<u32, &'static str> {
         "SNAT" => Err(
             "`--ctstate SNAT` says that the kernel translated the connection's source address (a status of the connection, not a state of its packets), which statewall does not match; the states it reads are NEW, ESTABLISHED, RELATED, INVALID and UNTRACKED, and `--ctstate DNAT` alone (`dnat = true`)",
         ),
-        _ => Err("the states are NEW, ESTABLISHED, RELATED, INVALID, UNTRACKED"),
+        _ => Err(
+            "iptables-restore refuses it too (\"Bad state\"): the states are NEW, ESTABLISHED, RELATED, INVALID, UNTRACKED (or the start of one's name)",
+        ),
     }
 }
 
@@ -512,8 +532,14 @@ mod tests {
                 .contains("status of the connection")
         );
         assert_eq!(state_bit("dnat"), Ok(DNAT_STATUS));
+        // a start of a name, the first it starts in libxt_state's order
+        assert_eq!(state_bit("EST"), Ok(CtStates::ESTABLISHED));
+        assert_eq!(state_bit("n"), Ok(CtStates::NEW));
+        assert_eq!(state_bit("I"), Ok(CtStates::INVALID));
+        assert_eq!(state_bit("D"), Ok(DNAT_STATUS));
+        assert!(state_bit("").is_err() && state_bit("NEWX").is_err());
         assert_eq!(DNAT_STATUS & ALL_STATES, 0);
-        assert!(state_bit("NEWW").unwrap_err().starts_with("the states are"));
+        assert!(state_bit("NEWW").unwrap_err().contains("the states are"));
         let others = CtStates::ESTABLISHED | CtStates::RELATED | CtStates::UNTRACKED;
         assert_eq!(ALL_STATES & !(CtStates::NEW | CtStates::INVALID), others);
     }
