@@ -422,6 +422,14 @@ fn value(
             let u = refused(i + 1, format!("port list `{text}` in `-m {module}`"), &says);
             return Err(hinted(u, "a list of ports is `-m multiport --dports`"));
         }
+        // recent's mask is an address, read as getaddrinfo reads a number (inet_aton)
+        ("recent", "--mask") if !numeric_host(text, fam) => {
+            return Err(refused(
+                i + 1,
+                format!("`--mask {text}`: not an address"),
+                "getaddrinfo: Name or service not known",
+            ));
+        }
         // multiport reads a range only with both ends (`22:` is refused, as tcp reads it)
         ("multiport", _)
             if text.split(',').any(|p| {
@@ -567,6 +575,28 @@ fn most_of(module: &str, option: &str, fam: Fam) -> Option<u64> {
         ) => u64::from(u32::MAX),
         _ => return None,
     })
+}
+
+/// Whether `text` is an address of family `fam` as getaddrinfo reads a number: IPv6's
+/// notation, or inet_aton's 1 to 4 parts (C numbers: `0x`, a leading 0 for octal), the last
+/// filling the bytes left (`255.255.255` is 255.255.0.255).
+fn numeric_host(text: &str, fam: Fam) -> bool {
+    if fam == Fam::V6 {
+        return text.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    let parts: Vec<&str> = text.split('.').collect();
+    if parts.len() > 4 || parts.iter().any(|p| p.is_empty() || p.starts_with('+')) {
+        return false;
+    }
+    let Some(nums) = parts
+        .iter()
+        .map(|p| super::cnum::c_number(p))
+        .collect::<Option<Vec<u64>>>()
+    else {
+        return false;
+    };
+    let (last, first) = nums.split_last().expect("one part at least");
+    first.iter().all(|&n| n <= 255) && *last < 1u64 << (8 * (5 - nums.len()))
 }
 
 /// A rate as iptables' `parse_rate` reads it: (number, seconds of its unit), or None where
