@@ -430,22 +430,28 @@ impl<'s> Parser<'s> {
             toks.remove(0);
         }
         // option names as getopt reads them (abbreviations written out), numbers in decimal
-        if let Err(u) = super::getopt::spell_out(&mut toks, self.fam)
-            .and_then(|walk| super::xtcheck::checked(&toks, &walk, self.fam))
-        {
-            self.err(toks[u.at].span.clone(), u.what, u.why);
-            return;
-        }
-        // `-4`/`-6` (anywhere in the line): iptables-restore silently skips a rule of the
-        // other family, as ip6tables-restore does, so that one file can serve both
-        let other = match self.fam {
-            Fam::V4 => ["-6", "--ipv6"],
-            Fam::V6 => ["-4", "--ipv4"],
+        let checked = super::getopt::spell_out(&mut toks, self.fam).and_then(|walk| {
+            super::xtcheck::checked(&toks, &walk, self.fam).map(|()| walk.other_family)
+        });
+        let other_family = match checked {
+            Ok(other) => other,
+            Err(u) => {
+                self.err(toks[u.at].span.clone(), u.what, u.why);
+                return;
+            }
         };
-        if toks.iter().any(|w| other.contains(&w.text.as_str())) {
+        // `-4`/`-6` (an option anywhere in the line, not a value: `-p -6` is none):
+        // iptables-restore silently skips a rule of the other family, as ip6tables-restore
+        // does, so that one file can serve both
+        if other_family {
             return;
         }
-        toks.retain(|w| !["-4", "--ipv4", "-6", "--ipv6"].contains(&w.text.as_str()));
+        // the family's own flag says nothing more (the other's is a value here: `-p -6`)
+        let own = match self.fam {
+            Fam::V4 => ["-4", "--ipv4"],
+            Fam::V6 => ["-6", "--ipv6"],
+        };
+        toks.retain(|w| !own.contains(&w.text.as_str()));
         let Some(cmd) = toks.first().cloned() else {
             return;
         };
