@@ -415,6 +415,34 @@ impl<'s> Parser<'s> {
             .insert(name.to_string(), (policy.text.clone(), policy.span.clone()));
     }
 
+    /// The words of a command as getopt reads them (option names written out, numbers in
+    /// decimal), checked as libxtables checks them: false where the line is refused (said)
+    /// or skipped, a rule of the other family.
+    fn read_as_getopt(&mut self, toks: &mut Vec<Tok>) -> bool {
+        let checked = super::getopt::spell_out(toks, self.fam).and_then(|walk| {
+            super::xtcheck::checked(toks, &walk, self.fam).map(|()| walk.other_family)
+        });
+        match checked {
+            // `-4`/`-6` (an option anywhere in the line, not a value: `-p -6` is none):
+            // iptables-restore silently skips a rule of the other family, as
+            // ip6tables-restore does, so that one file can serve both
+            Ok(true) => false,
+            Ok(false) => {
+                // the family's own flag says nothing more (the other's is a value here)
+                let own = match self.fam {
+                    Fam::V4 => ["-4", "--ipv4"],
+                    Fam::V6 => ["-6", "--ipv6"],
+                };
+                toks.retain(|w| !own.contains(&w.text.as_str()));
+                true
+            }
+            Err(u) => {
+                self.err(toks[u.at].span.clone(), u.what, u.why);
+                false
+            }
+        }
+    }
+
     /// `-N CHAIN` or `-A CHAIN …` (after an optional `[p:b]` counter), in table `tname`.
     fn command(
         &mut self,
@@ -429,29 +457,9 @@ impl<'s> Parser<'s> {
         }) {
             toks.remove(0);
         }
-        // option names as getopt reads them (abbreviations written out), numbers in decimal
-        let checked = super::getopt::spell_out(&mut toks, self.fam).and_then(|walk| {
-            super::xtcheck::checked(&toks, &walk, self.fam).map(|()| walk.other_family)
-        });
-        let other_family = match checked {
-            Ok(other) => other,
-            Err(u) => {
-                self.err(toks[u.at].span.clone(), u.what, u.why);
-                return;
-            }
-        };
-        // `-4`/`-6` (an option anywhere in the line, not a value: `-p -6` is none):
-        // iptables-restore silently skips a rule of the other family, as ip6tables-restore
-        // does, so that one file can serve both
-        if other_family {
+        if !self.read_as_getopt(&mut toks) {
             return;
         }
-        // the family's own flag says nothing more (the other's is a value here: `-p -6`)
-        let own = match self.fam {
-            Fam::V4 => ["-4", "--ipv4"],
-            Fam::V6 => ["-6", "--ipv6"],
-        };
-        toks.retain(|w| !own.contains(&w.text.as_str()));
         let Some(cmd) = toks.first().cloned() else {
             return;
         };
