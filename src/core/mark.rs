@@ -13,6 +13,8 @@ pub fn parse_mark(text: &str) -> Result<(u32, u32), String> {
     let number = |s: &str| -> Result<u32, String> {
         let s = s.trim();
         let n = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+            // no sign after the `0x` (Rust's parser would take one; strtoul does not)
+            Some(hex) if hex.starts_with(['+', '-']) => "".parse::<u32>(),
             Some(hex) => u32::from_str_radix(hex, 16),
             None => s.parse::<u32>(),
         };

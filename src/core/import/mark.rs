@@ -48,7 +48,14 @@ impl Parser<'_> {
             return Some(None);
         };
         match parse_mark(&v.text) {
-            Err(why) => self.err(v.span.clone(), format!("`--mark {}`: {why}", v.text), "iptables-restore refuses a mark it cannot read; a value with bits its mask clears matches no packet"),
+            Err(why) => {
+                let help = if why.contains("not a number") {
+                    "iptables-restore refuses it too: it reads a mark as a number 0-4294967295, decimal or hex after 0x"
+                } else {
+                    "a value with bits its mask clears matches no packet (iptables-restore loads it): remove the rule, or write the value under its mask"
+                };
+                self.err(v.span.clone(), format!("`--mark {}`: {why}", v.text), help);
+            }
             Ok(m) if neg.is_some() => {
                 if !cond.not_marks.contains(&m) {
                     cond.not_marks.push(m);
@@ -58,7 +65,11 @@ impl Parser<'_> {
                 cond.mark = Some(match cond.mark {
                     Some(had) if marks_meet(had, m) => marks_and(had, m),
                     Some(_) => {
-                        self.err(v.span.clone(), "a second `--mark` no packet's mark can meet with the first", "the rule matches no packet: remove it");
+                        self.err(
+                            v.span.clone(),
+                            "a second `--mark` no packet's mark can meet with the first",
+                            "the rule matches no packet: remove it",
+                        );
                         m
                     }
                     None => m,
