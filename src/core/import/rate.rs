@@ -24,6 +24,19 @@ pub(super) fn iptables_rate(l: &LimitOpts) -> Result<(String, u32), String> {
         },
     };
     let (n, unit) = text.split_once('/').unwrap_or((text, "second"));
+    // the number as atoi reads it (`+5` is 5, `5.5` too: iptables-save says 5/sec); what
+    // atoi cannot read, xtcheck.rs refused already
+    let digits: String = n
+        .strip_prefix('+')
+        .unwrap_or(n)
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let n = if digits.is_empty() {
+        n
+    } else {
+        digits.as_str()
+    };
     // as iptables reads it: the start of second, minute, hour or day, in any case (`5/MIN`,
     // `5/se`; not `5/hr`)
     let lower = unit.to_ascii_lowercase();
@@ -66,6 +79,9 @@ mod tests {
             ("5/d", "5/day"),
             ("5/Second", "5/s"),
             ("5", "5/s"),
+            // atoi's number: iptables-save says 5/sec
+            ("5.5/s", "5/s"),
+            ("+5/min", "5/minute"),
         ] {
             assert_eq!(rate(text).as_deref(), Ok(want), "{text}");
         }
