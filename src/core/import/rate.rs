@@ -12,9 +12,16 @@ pub(super) fn iptables_rate(l: &LimitOpts) -> Result<(String, u32), String> {
             "{o}: statewall limits packets per rule or per source address"
         ));
     }
+    // hashlimit's burst as strtoull reads it (`1.0` is 1); limit's xtcheck.rs read whole
     let burst = match l.burst.as_deref() {
         None => 5,
-        Some(b) => match b.parse::<u32>() {
+        Some(b) => match b
+            .trim_start_matches('+')
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap_or(b)
+            .parse::<u32>()
+        {
             Ok(n) if (1..=RATE_MAX).contains(&n) => n,
             _ => {
                 return Err(format!(

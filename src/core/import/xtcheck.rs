@@ -422,6 +422,32 @@ fn value(
             let u = refused(i + 1, format!("port list `{text}` in `-m {module}`"), &says);
             return Err(hinted(u, "a list of ports is `-m multiport --dports`"));
         }
+        // hashlimit's mode is a list of srcip, srcport, dstip, dstport; its burst a number
+        // strtoull reads from 1 to 1000000 (`1.0` is 1)
+        ("hashlimit", "--hashlimit-mode")
+            if text
+                .split(',')
+                .any(|m| !["", "srcip", "srcport", "dstip", "dstport"].contains(&m)) =>
+        {
+            let says = format!("hashlimit: Bad value for \"{option}\" option: \"{text}\"");
+            return Err(refused(
+                i + 1,
+                format!("`{option} {text}`: not a list of srcip, srcport, dstip, dstport"),
+                &says,
+            ));
+        }
+        ("hashlimit", "--hashlimit-burst")
+            if !leading_number(text).is_some_and(|n| (1..=1_000_000).contains(&n)) =>
+        {
+            let says = format!(
+                "hashlimit: bad value for option \"{option}\", or out of range (1-1000000)."
+            );
+            return Err(refused(
+                i + 1,
+                format!("`{option} {text}`: not a burst from 1 to 1000000"),
+                &says,
+            ));
+        }
         // recent's mask is an address, read as getaddrinfo reads a number (inet_aton)
         ("recent", "--mask") if !numeric_host(text, fam) => {
             return Err(refused(
@@ -577,6 +603,21 @@ fn most_of(module: &str, option: &str, fam: Fam) -> Option<u64> {
     })
 }
 
+/// The number strtoull reads at the start of `text` in base 10 (`1.0` is 1), None where it
+/// reads no digit.
+fn leading_number(text: &str) -> Option<u64> {
+    let digits: String = text
+        .strip_prefix('+')
+        .unwrap_or(text)
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    if digits.is_empty() {
+        return None;
+    }
+    Some(digits.parse().unwrap_or(u64::MAX))
+}
+
 /// Whether `text` is an address of family `fam` as getaddrinfo reads a number: IPv6's
 /// notation, or inet_aton's 1 to 4 parts (C numbers: `0x`, a leading 0 for octal), the last
 /// filling the bytes left (`255.255.255` is 255.255.0.255).
@@ -696,6 +737,15 @@ fn kernel(inst: &Inst, mname: &str, toks: &[Tok]) -> Result<(), Unread> {
     let number = |at: usize| toks.get(at + 1).and_then(|v| v.text.parse::<u64>().ok());
     let says = "RULE_APPEND failed (Invalid argument)";
     match mname {
+        // xt_recent keeps at most 65535 stamps of a source (XT_RECENT_MAX_NSTAMPS)
+        "recent" if has(7).and_then(number).is_some_and(|n| n > 65_535) => {
+            let at = has(7).expect("given") + 1;
+            return Err(refused(
+                at,
+                "a `--hitcount` past 65535, the stamps the kernel keeps of a source".into(),
+                says,
+            ));
+        }
         // xt_recent: `--set` and `--remove` take no `--seconds`, `--hitcount`, `--rttl` or
         // `--reap`
         "recent" => {
