@@ -401,27 +401,14 @@ fn option(inst: &mut Inst, g: &Given, toks: &[Tok], fam: Fam) -> Result<(), Unre
     value((mname, &shown), (i, toks.get(i + 1)), fam)
 }
 
-/// The values iptables refuses of the options it reads as the importer does not.
-fn value(
+/// More of [`value`]: hashlimit's mode and burst, recent's mask, multiport's open ranges.
+fn more_values(
     (module, option): (&str, &str),
-    (i, v): (usize, Option<&Tok>),
+    i: usize,
+    text: &str,
     fam: Fam,
 ) -> Result<(), Unread> {
-    let Some(v) = v else {
-        return Ok(());
-    };
-    let text = v.text.as_str();
     match (module, option) {
-        // a list of ports is multiport's: tcp and udp read one port or range
-        ("tcp" | "udp", "--source-port" | "--destination-port") if text.contains(',') => {
-            let says = if module == "tcp" {
-                format!("invalid port/service `{text}' specified")
-            } else {
-                format!("Port \"{text}\" does not resolve to anything.")
-            };
-            let u = refused(i + 1, format!("port list `{text}` in `-m {module}`"), &says);
-            return Err(hinted(u, "a list of ports is `-m multiport --dports`"));
-        }
         // hashlimit's mode is a list of srcip, srcport, dstip, dstport; its burst a number
         // strtoull reads from 1 to 1000000 (`1.0` is 1)
         ("hashlimit", "--hashlimit-mode")
@@ -468,6 +455,33 @@ fn value(
                 format!("`{option} {text}`: a range without one of its ends"),
                 "invalid port/service `' specified",
             ));
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The values iptables refuses of the options it reads as the importer does not.
+fn value(
+    (module, option): (&str, &str),
+    (i, v): (usize, Option<&Tok>),
+    fam: Fam,
+) -> Result<(), Unread> {
+    let Some(v) = v else {
+        return Ok(());
+    };
+    let text = v.text.as_str();
+    more_values((module, option), i, text, fam)?;
+    match (module, option) {
+        // a list of ports is multiport's: tcp and udp read one port or range
+        ("tcp" | "udp", "--source-port" | "--destination-port") if text.contains(',') => {
+            let says = if module == "tcp" {
+                format!("invalid port/service `{text}' specified")
+            } else {
+                format!("Port \"{text}\" does not resolve to anything.")
+            };
+            let u = refused(i + 1, format!("port list `{text}` in `-m {module}`"), &says);
+            return Err(hinted(u, "a list of ports is `-m multiport --dports`"));
         }
         // multiport reads a range only when it ends after it starts (`5:5` is refused)
         ("multiport", _)
