@@ -1,6 +1,7 @@
 //! iptables' rates (`--limit`, `--hashlimit-upto`, and their bursts) as statewall's.
 
 use super::extra::LimitOpts;
+use super::xtcheck::leading_number;
 use crate::core::model::{RATE_MAX, Rate};
 
 /// iptables' `--limit` (`N/sec`, `N/minute`, …; 3/hour unless said) and `--limit-burst` (5
@@ -15,14 +16,8 @@ pub(super) fn iptables_rate(l: &LimitOpts) -> Result<(String, u32), String> {
     // hashlimit's burst as strtoull reads it (`1.0` is 1); limit's xtcheck.rs read whole
     let burst = match l.burst.as_deref() {
         None => 5,
-        Some(b) => match b
-            .trim_start_matches('+')
-            .split(|c: char| !c.is_ascii_digit())
-            .next()
-            .unwrap_or(b)
-            .parse::<u32>()
-        {
-            Ok(n) if (1..=RATE_MAX).contains(&n) => n,
+        Some(b) => match leading_number(b).and_then(|n| u32::try_from(n).ok()) {
+            Some(n) if (1..=RATE_MAX).contains(&n) => n,
             _ => {
                 return Err(format!(
                     "--limit-burst `{b}` is not a burst statewall keeps (1 to {RATE_MAX})"
@@ -33,17 +28,8 @@ pub(super) fn iptables_rate(l: &LimitOpts) -> Result<(String, u32), String> {
     let (n, unit) = text.split_once('/').unwrap_or((text, "second"));
     // the number as atoi reads it (`+5` is 5, `5.5` too: iptables-save says 5/sec); what
     // atoi cannot read, xtcheck.rs refused already
-    let digits: String = n
-        .strip_prefix('+')
-        .unwrap_or(n)
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    let n = if digits.is_empty() {
-        n
-    } else {
-        digits.as_str()
-    };
+    let digits = leading_number(n).map(|d| d.to_string());
+    let n = digits.as_deref().unwrap_or(n);
     // as iptables reads it: the start of second, minute, hour or day, in any case (`5/MIN`,
     // `5/se`; not `5/hr`)
     let lower = unit.to_ascii_lowercase();

@@ -617,9 +617,9 @@ fn most_of(module: &str, option: &str, fam: Fam) -> Option<u64> {
     })
 }
 
-/// The number strtoull reads at the start of `text` in base 10 (`1.0` is 1), None where it
-/// reads no digit.
-fn leading_number(text: &str) -> Option<u64> {
+/// The number strtoull (or atoi) reads at the start of `text` in base 10 (`1.0` is 1),
+/// None where it reads no digit; past `u64`, its largest.
+pub(super) fn leading_number(text: &str) -> Option<u64> {
     let digits: String = text
         .strip_prefix('+')
         .unwrap_or(text)
