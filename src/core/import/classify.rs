@@ -656,14 +656,8 @@ impl Analyser<'_> {
         }
         match f.verdict {
             Verdict::Accept => Some(Rank::Allow),
-            Verdict::Reject(RejectKind::TcpReset) if c.proto != Some(6) => {
-                self.error(
-                    r.target_span.clone(),
-                    "tcp-reset for packets that are not only tcp",
-                    "add -p tcp, or use an ICMP kind",
-                );
-                None
-            }
+            // a tcp reset of a rule not of `-p tcp` is refused where the rule is read
+            // (`rule/target.rs`): a jump's condition only narrows the rule's own
             Verdict::Reject(_) => Some(Rank::Reject),
             Verdict::Drop => Some(Rank::Drop),
         }

@@ -409,15 +409,20 @@ pub(super) fn module(name: &str, fam: Fam) -> Option<usize> {
         "icmpv6" | "ipv6-icmp" => "icmp6",
         n => n,
     };
-    let theirs = match name {
-        "icmp" | "ttl" => Some(Fam::V4),
-        "icmp6" | "hl" | "rt" => Some(Fam::V6),
-        _ => None,
-    };
-    if theirs.is_some_and(|f| f != fam) {
+    if family_of(name).is_some_and(|f| f != fam) {
         return None;
     }
     MODULES.iter().position(|(n, _)| *n == name)
+}
+
+/// The family whose iptables alone has match `name` (under any of its names): iptables'
+/// icmp and ttl are IPv4's, hl, rt and icmp6 IPv6's; None for the others.
+pub(super) fn family_of(name: &str) -> Option<Fam> {
+    match name {
+        "icmp" | "ttl" => Some(Fam::V4),
+        "icmp6" | "icmpv6" | "ipv6-icmp" | "hl" | "rt" => Some(Fam::V6),
+        _ => None,
+    }
 }
 
 /// The match a protocol loads (`-p TCP`, `-p 6`: tcp), as iptables' `find_proto` finds it.

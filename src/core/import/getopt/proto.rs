@@ -71,14 +71,9 @@ pub(super) fn no_fragment_in_v6(
 /// `-m icmp` or `-m ttl` in an ip6tables file, `-m icmp6`, `-m hl` or `-m rt` in an
 /// iptables one: the other family's match, which iptables-restore cannot load.
 pub(super) fn other_family_module(c: u8, name: &str, fam: Fam, at: usize) -> Result<(), Unread> {
-    let theirs = match name {
-        "icmp" | "ttl" => Fam::V4,
-        "icmp6" | "icmpv6" | "ipv6-icmp" | "hl" | "rt" => Fam::V6,
-        _ => return Ok(()),
-    };
-    if c != b'm' || theirs == fam {
+    let Some(theirs) = super::family_of(name).filter(|&f| c == b'm' && f != fam) else {
         return Ok(());
-    }
+    };
     Err(Unread {
         at,
         what: format!(
@@ -106,7 +101,7 @@ pub(super) fn other_family_module(c: u8, name: &str, fam: Fam, at: usize) -> Res
 /// The targets of iptables' extensions (libxt_*, libipt_*, libip6t_* of iptables 1.8.9)
 /// that these tables do not hold, by the name `-j` gives: whose options are read as
 /// written (the line is refused elsewhere). A `-j` of another name is a chain.
-pub(super) const XT_TARGETS: [&str; 38] = [
+pub(super) const XT_TARGETS: [&str; 34] = [
     "AUDIT",
     "CHECKSUM",
     "CLASSIFY",
@@ -141,8 +136,4 @@ pub(super) const XT_TARGETS: [&str; 38] = [
     "TRACE",
     "TTL",
     "ULOG",
-    "LOG",
-    "NFLOG",
-    "REJECT",
-    "TCPMSS",
 ];
