@@ -588,31 +588,22 @@ fn value(
 /// The least and the largest number libxtables reads for a number option that statewall
 /// keeps: beyond them, with a `-`, or past its digits, iptables-restore refuses the rule.
 fn bounds_of(module: &str, option: &str, fam: Fam) -> Option<(u64, u64)> {
+    const U32: u64 = u32::MAX as u64;
     Some(match (module, option) {
-        ("recent", "--seconds") => (1, u64::from(u32::MAX)),
-        ("recent", "--hitcount") | ("NFLOG", "--nflog-range" | "--nflog-size") => {
-            (0, u64::from(u32::MAX))
-        }
-        ("NFLOG", "--nflog-threshold") => (0, 65_535),
-        _ => (0, most_of(module, option, fam)?),
-    })
-}
-
-/// The largest number libxtables reads for a number option of [`bounds_of`] with no least.
-fn most_of(module: &str, option: &str, fam: Fam) -> Option<u64> {
-    Some(match (module, option) {
-        ("NFLOG", "--nflog-group") => 65_535,
-        ("limit", "--limit-burst") => 10_000,
+        ("recent", "--seconds") => (1, U32),
+        ("recent", "--hitcount") | ("NFLOG", "--nflog-range" | "--nflog-size") => (0, U32),
+        ("NFLOG", "--nflog-threshold" | "--nflog-group") => (0, 65_535),
+        ("limit", "--limit-burst") => (0, 10_000),
         // 65535 less the IP header (20 bytes; IPv6: 40) and the TCP header (20)
-        ("TCPMSS", "--set-mss") if fam == Fam::V4 => 65_515,
-        ("TCPMSS", "--set-mss") => 65_495,
+        ("TCPMSS", "--set-mss") if fam == Fam::V4 => (0, 65_515),
+        ("TCPMSS", "--set-mss") => (0, 65_495),
         (
             "hashlimit",
             "--hashlimit-htable-size"
             | "--hashlimit-htable-max"
             | "--hashlimit-htable-gcinterval"
             | "--hashlimit-htable-expire",
-        ) => u64::from(u32::MAX),
+        ) => (0, U32),
         _ => return None,
     })
 }
