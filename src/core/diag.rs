@@ -15,7 +15,7 @@
 //! Everything here is bounded, whatever the input: [`Diags`] keeps the first [`SHOWN`]
 //! diagnostics in full and only counts the rest, by kind; a rendered block shows at most
 //! [`EXCERPT_COLS`] columns of its source line and [`TEXT_MAX`] characters of its message and
-//! of its help; a bare `\r` ends a line as `\n` does; locating a byte is a binary search.
+//! of its help; a bare `\r` ends a line as `\n` does in a text without a bare `\n` (an old Mac file); locating a byte is a binary search.
 //!
 //! Pure: no I/O.
 
@@ -633,8 +633,9 @@ impl LineIndex {
     fn new(src: &str, key: IndexKey) -> Self {
         let b = src.as_bytes();
         let mut starts = vec![0];
+        let bare_cr_ends = bare_cr_ends_lines(b);
         for (i, &c) in b.iter().enumerate() {
-            if c == b'\n' || (c == b'\r' && b.get(i + 1) != Some(&b'\n')) {
+            if c == b'\n' || (bare_cr_ends && c == b'\r' && b.get(i + 1) != Some(&b'\n')) {
                 starts.push(i + 1);
             }
         }
@@ -708,8 +709,18 @@ thread_local! {
     static LINE_INDEX: std::cell::RefCell<Vec<LineIndex>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// 1-based line and column (counted in chars) of byte `offset` in `src`. Lines end at `\n`,
-/// `\r\n` or a bare `\r`.
+/// Whether a bare `\r` ends a line of text `b`: in a text of `\r` line ends (an old Mac
+/// file, perhaps with a `\r\n` in it) it does; in a text of `\n` lines it is a byte inside
+/// one, as iptables-restore, grep -n and sed count lines, so the lines after it keep their
+/// numbers.
+fn bare_cr_ends_lines(b: &[u8]) -> bool {
+    !b.iter()
+        .enumerate()
+        .any(|(i, &c)| c == b'\n' && (i == 0 || b[i - 1] != b'\r'))
+}
+
+/// 1-based line and column (counted in chars) of byte `offset` in `src`. Lines end at `\n`
+/// (or `\r\n`), and at a bare `\r` in a text with no `\n` of its own ([`bare_cr_ends_lines`]).
 pub fn loc_of(src: &str, offset: usize) -> Loc {
     let offset = src.floor_char_boundary(offset.min(src.len()));
     // Line starts are indexed once per source text (policies of 50,000 entries ask for

@@ -72,12 +72,25 @@ fn columns_on_long_non_ascii_lines_are_counted_right() {
 
 #[test]
 fn locations_asked_in_any_order_match_a_scan() {
-    let src = "a\nbé\r\n\rcc\rd\n\n€e";
+    // a bare \r ends a line in a text of \r lines (the second), not in one of \n lines
+    for src in ["a\nbé\r\n\rcc\rd\n\n€e", "a\r\nbé\r\n\rcc\rd\r\n\r€e"] {
+        located_as_a_scan(src);
+    }
+    assert_eq!(loc_of("a\rb\nc", 4), Loc { line: 2, col: 1 });
+    assert_eq!(loc_of("a\rb\r\nc", 5), Loc { line: 3, col: 1 });
+}
+
+fn located_as_a_scan(src: &str) {
+    let bare_lf = src
+        .char_indices()
+        .any(|(i, c)| c == '\n' && !src[..i].ends_with('\r'));
     let naive = |at: usize| {
-        // a line ends at \n, or at \r not followed by \n
+        // a line ends at \n, or at \r not followed by \n in a text without a bare \n
         let ends: Vec<usize> = src
             .char_indices()
-            .filter(|&(i, c)| c == '\n' || (c == '\r' && !src[i + 1..].starts_with('\n')))
+            .filter(|&(i, c)| {
+                c == '\n' || (!bare_lf && c == '\r' && !src[i + 1..].starts_with('\n'))
+            })
             .map(|(i, _)| i)
             .filter(|&i| i < at)
             .collect();

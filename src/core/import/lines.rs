@@ -58,21 +58,39 @@ fn builtin(table: &str, chain: &str) -> bool {
     }
 }
 
-/// Whether iptables-restore loads line `trimmed` (of table `table`) though a carriage
-/// return ends it: it takes the CR as part of the line's last word, which a built-in chain's
-/// counters (`:INPUT DROP [0:0]\r`), a user chain's ignored policy and a rule's comment
-/// (`--comment x\r`) may carry; every other last word (a table, COMMIT, a policy, a target,
-/// a port …) it then refuses.
-fn cr_read_past(trimmed: &str, table: Option<&str>) -> bool {
-    let words: Vec<&str> = trimmed.split_whitespace().collect();
-    match trimmed.strip_prefix(':') {
-        Some(chain) => {
-            let n = chain.split_whitespace().count();
-            let name = chain.split_whitespace().next().unwrap_or("");
-            n >= 3 || n == 2 && !builtin(table.unwrap_or(""), name)
-        }
-        None => words.len() >= 2 && words[words.len() - 2] == "--comment",
+/// The first carriage return of line `whole` (of table `table`, starting at byte `base`) that
+/// iptables-restore stops at, if any: a CR separates no words, so it reads it as part of its
+/// word. A built-in chain's counters (`:INPUT DROP [0:0]\r`), a user chain's ignored
+/// policy and the free text of a comment or a log prefix (`--comment x\r`, `--log-prefix
+/// "a\rb"`) may carry one; every other word (a table, COMMIT, a policy, a target, a port …)
+/// it then refuses.
+fn cr_stopped_at(whole: &str, base: usize, table: Option<&str>) -> Option<usize> {
+    let first = base + whole.find('\r')?;
+    let trimmed = whole.trim_matches([' ', '\t']);
+    if let Some(chain) = trimmed.strip_prefix(':') {
+        let chain = chain.strip_suffix('\r').unwrap_or(chain);
+        let n = chain.split_whitespace().count();
+        let name = chain.split_whitespace().next().unwrap_or("");
+        let past =
+            !chain.contains('\r') && (n >= 3 || n == 2 && !builtin(table.unwrap_or(""), name));
+        return (!past).then_some(first);
     }
+    let Ok(words) = super::lex::words(whole, base) else {
+        return Some(first);
+    };
+    let free_text = |i: usize| {
+        i > 0
+            && ["--comment", "--log-prefix", "--nflog-prefix"].contains(&words[i - 1].text.as_str())
+    };
+    whole
+        .match_indices('\r')
+        .map(|(at, _)| base + at)
+        .find(|at| {
+            !words
+                .iter()
+                .position(|w| w.span.contains(at))
+                .is_some_and(free_text)
+        })
 }
 
 /// The table being read: its name and the span of its `*name` line.
@@ -133,11 +151,19 @@ impl<'s> Parser<'s> {
                     crate::core::diag::thousands(n - 1)
                 ),
             };
-            self.err(
-                span,
-                format!("a carriage return in this line (a Windows line end){more}"),
-                "iptables-restore refuses it too: it reads the CR as part of the line's last word (`*filter\\r` is no table, `COMMIT\\r` no commit, `-j ACCEPT\\r` no target); convert the line ends to LF: `sed -i 's/\\r$//' FILE` (or dos2unix)",
-            );
+            if self.src[span.end..].starts_with('\n') || span.end == self.src.len() {
+                self.err(
+                    span,
+                    format!("a carriage return in this line (a Windows line end){more}"),
+                    "iptables-restore refuses it too: it reads the CR as part of the line's last word (`*filter\\r` is no table, `COMMIT\\r` no commit, `-j ACCEPT\\r` no target); convert the line ends to LF: `sed -i 's/\\r$//' FILE` (or dos2unix)",
+                );
+            } else {
+                self.err(
+                    span,
+                    format!("a carriage return inside this line{more}"),
+                    "iptables-restore refuses it too: a CR separates no words, so it becomes part of its word (`-p tcp\\r` names no protocol, `22\\r` no port), and only the text of a comment or a log prefix may hold one; remove it: `tr -d '\\r' < FILE`",
+                );
+            }
         }
         if let Some((name, _)) = table {
             let end = self.src.len();
@@ -178,7 +204,6 @@ impl<'s> Parser<'s> {
     fn line(&mut self, t: &mut Tables, table: &mut Open, raw: &str, base: usize) {
         let whole = raw.strip_suffix('\n').unwrap_or(raw);
         let line = whole.strip_suffix('\r').unwrap_or(whole);
-        let cr = line.len() != whole.len();
         let trimmed = line.trim();
         let lspan = base..base + line.len();
         // iptables-restore skips an empty line and a `#` in the first column, and takes
@@ -190,11 +215,8 @@ impl<'s> Parser<'s> {
             return;
         }
         // one inside the line is no separator either
-        let inside = line.find('\r').map(|at| base + at..base + at + 1);
-        if inside.is_some() || cr && !cr_read_past(trimmed, table.as_ref().map(|(n, _)| n.as_str()))
-        {
-            let at = inside.unwrap_or(base + line.len()..base + whole.len());
-            self.cr.get_or_insert((at, 0)).1 += 1;
+        if let Some(at) = cr_stopped_at(whole, base, table.as_ref().map(|(n, _)| n.as_str())) {
+            self.cr.get_or_insert((at..at + 1, 0)).1 += 1;
         }
         if trimmed.is_empty() {
             return;
