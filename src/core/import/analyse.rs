@@ -193,6 +193,18 @@ pub(super) struct Lower {
     pub(super) invalid: bool,
 }
 
+impl Lower {
+    /// What this lowers, and what `o` does.
+    pub(super) fn with(self, o: Lower) -> Lower {
+        Lower {
+            established: self.established | o.established,
+            loopback: self.loopback | o.loopback,
+            icmp: self.icmp | o.icmp,
+            invalid: self.invalid | o.invalid,
+        }
+    }
+}
+
 /// Rules that match no packet (an interface alias label, `-i venet0:0`; two `-m ttl` no TTL
 /// passes): left out, noted.
 /// A jump or RETURN among them is never taken, so nothing else changes.

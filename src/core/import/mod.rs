@@ -170,15 +170,22 @@ pub fn import_with(
     };
     // statewall's baseline serves both families: where one file has an established or
     // loopback accept, or an INVALID drop, the other lacks, both are read again with those
-    // rules as entries
+    // rules as entries. A reading with some lowered can show another difference (an IPv4
+    // loopback accept after the lowered established allow and an ICMP drop is no longer the
+    // loopback rule; the IPv6 one, with nothing between, still is): read again until nothing
+    // new is lowered. Each round lowers one more rule of four at least.
     if let (Ok(a4), Some(Ok(a6)), Some(s6)) = (&v4, &v6, src6) {
-        let lower = lowering(a4, a6);
-        if lower != Lower::default() {
-            // the first readings go before the second are made: never four at once
+        let (mut lower, mut read) = (lowering(a4, a6), Lower::default());
+        while lower != read {
+            // the last readings go before the next are made: never four at once
             drop(std::mem::replace(&mut v4, Err(Diags::new())));
             drop(v6.take());
             v4 = analyse(src, Fam::V4, services, lower);
             v6 = Some(analyse(s6, Fam::V6, services, lower));
+            read = lower;
+            if let (Ok(b4), Some(Ok(b6))) = (&v4, &v6) {
+                lower = lower.with(lowering(b4, b6));
+            }
         }
     }
     if ipv6 == Ipv6::Unspecified {
