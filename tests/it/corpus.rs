@@ -34,7 +34,8 @@
 //! `name0`. The client gets, besides 192.0.2.2, one address inside each network used with `-s`
 //! (at most 4; plus one outside all of them when 192.0.2.2 is inside one), the fw one address
 //! inside each `-d` network of rules INPUT reaches, the backend one inside each `-d` network of
-//! rules only FORWARD reaches (loopback, multicast and broadcast addresses are left out).
+//! rules only FORWARD reaches and one inside each of rules only OUTPUT reaches (an egress
+//! host's NTP servers; loopback, multicast and broadcast addresses are left out).
 //!
 //! Probe matrix (at most ~240 probes per group, all probes of a copy 48 at a time, 400 ms
 //! each, ICMP 1 s): TCP ports = every `--dport`/`--dports`/`--ports` of a tcp rule (a range
@@ -42,13 +43,14 @@
 //! UDP likewise; a `--ctorigdstport` without `-p` gives its ports to both. Every probed port
 //! has a listener that echoes (TCP: the first byte after the handshake must come back, so a
 //! policy that passes the SYN but not the rest of the connection shows as "connected, no data
-//! back"; UDP: the datagram comes back). Outcomes: answered /
+//! back"; UDP: the datagram comes back, from the address it was sent to). Outcomes: answered /
 //! connected-no-data / refused (RST, port unreachable) / another ICMP error by errno
 //! (EHOSTUNREACH for host-prohibited, ...) / silent. Groups: `input` (each client source to each
 //! fw address: TCP, UDP, ICMP echo), `input-lo` (the fw to its own address, over `lo`),
 //! `input-sport` (from each `--sport` port named in the file), `input-back` (the backend to
 //! the fw, in through the other interface), `forward` (client sources to the
-//! backend addresses), `forward-rev` (backend to client), `output` (fw to backend).
+//! backend addresses), `forward-rev` (backend to client), `output` (fw to the backend's link
+//! address and its OUTPUT addresses).
 //!
 //! IPv6. With a `.rules6` partner the oracle loads it with `ip6tables-restore`, statewall gets
 //! `--ipv6 FILE6`, and the same matrix runs over IPv6 (ICMPv6 echo included). With
@@ -163,6 +165,9 @@ struct Family {
     sources: Vec<IpAddr>,
     fw_dests: Vec<IpAddr>,
     backend_dests: Vec<IpAddr>,
+    /// the backend's addresses the fw's own connections go to: its link address and one
+    /// inside each `-d` network of rules only OUTPUT reaches
+    out_dests: Vec<IpAddr>,
     /// ICMP echo is compared (not for --mirror-ipv6's IPv6 side).
     icmp: bool,
 }
@@ -254,11 +259,13 @@ impl Family {
         };
         let fw_dests = pick_dests(&facts.in_dests, fw, &mut plan.fw_extra);
         let backend_dests = pick_dests(&facts.fwd_dests, backend, &mut plan.backend_extra);
+        let out_dests = pick_dests(&facts.out_dests, backend, &mut plan.backend_extra);
         Family {
             v6,
             sources,
             fw_dests,
             backend_dests,
+            out_dests,
             icmp,
         }
     }
@@ -404,7 +411,7 @@ fn matrix(fam: &Family, tcp: &[u16], udp: &[u16], sports: &[u16]) -> Vec<Probe> 
         "output",
         Side::Fw,
         &[fw_backend_side],
-        &[backend],
+        &fam.out_dests,
         0,
         true,
     );
@@ -632,14 +639,24 @@ fn setup(
     let mut sanity: Vec<Probe> = Vec::new();
     for fam in fams {
         for &s in &fam.sources {
-            for &d in fam.fw_dests.iter().chain(&fam.backend_dests) {
-                sanity.push(Probe {
-                    group: "sanity",
-                    proto: Proto::Tcp,
-                    from: Side::Client,
-                    src: SocketAddr::new(s, 0),
-                    dst: SocketAddr::new(d, 65000),
-                });
+            for &d in fam
+                .fw_dests
+                .iter()
+                .chain(&fam.backend_dests)
+                .chain(&fam.out_dests)
+            {
+                // UDP too: an echo that left from another address than the datagram went
+                // to (a wildcard socket's route source) is dropped by the prober, and every
+                // UDP probe to that address would be silent through both copies alike
+                for proto in [Proto::Tcp, Proto::Udp] {
+                    sanity.push(Probe {
+                        group: "sanity",
+                        proto,
+                        from: Side::Client,
+                        src: SocketAddr::new(s, 0),
+                        dst: SocketAddr::new(d, EXTRA_PORTS[1]),
+                    });
+                }
             }
         }
     }
@@ -1334,7 +1351,8 @@ fn import_corpus_facts_of_a_file() {
          :IN - [0:0]\n-A INPUT -j IN\n-A IN -i ens3 -s 10.0.0.0/255.0.0.0 -p tcp -m multiport \
          --dports 22,8000:8002 -j ACCEPT\n-A IN -i ens3 -d 203.0.113.9 -j ACCEPT\n\
          -A FORWARD -i ens3 -o wg+ -d 10.9.0.0/24 -p udp --dport 53 -j ACCEPT\n\
-         -A INPUT -p udp --sport 123 -m comment --comment \"a b\" -j ACCEPT\nCOMMIT\n",
+         -A INPUT -p udp --sport 123 -m comment --comment \"a b\" -j ACCEPT\n\
+         -A OUTPUT -s 192.0.2.1 -d 198.51.100.10 -p udp --dport 123 -j ACCEPT\nCOMMIT\n",
     );
     assert_eq!(f.nat_like, vec![(2, "nat".to_string())]);
     assert_eq!(most_used(&f.in_ifs, ""), Some("ens3".to_string()));
@@ -1342,8 +1360,9 @@ fn import_corpus_facts_of_a_file() {
     assert_eq!(f.sources, vec![Net::parse("10.0.0.0/8").unwrap()]);
     assert_eq!(f.in_dests, vec![Net::parse("203.0.113.9").unwrap()]);
     assert_eq!(f.fwd_dests, vec![Net::parse("10.9.0.0/24").unwrap()]);
+    assert_eq!(f.out_dests, vec![Net::parse("198.51.100.10").unwrap()]);
     assert_eq!(f.tcp, vec![22, 8000, 8002, 7999, 8003]);
-    assert_eq!(f.udp, vec![53]);
+    assert_eq!(f.udp, vec![53, 123]);
     assert_eq!(f.sports, vec![123]);
     let mirrored = mirror_to_v6(
         "*filter\n-A INPUT -s 10.0.0.0/8 -j ACCEPT\n-A INPUT -p icmp -j ACCEPT\n\

@@ -302,6 +302,19 @@ impl Responder {
                         panic!("cannot bind udp [::]:{p} in {}: {e}", ns.name())
                     });
                     s.set_nonblocking(true).unwrap();
+                    // the destination of each datagram, so that its echo leaves from it
+                    let on: libc::c_int = 1;
+                    // SAFETY: a valid socket and a c_int option of its size.
+                    let rc = unsafe {
+                        libc::setsockopt(
+                            s.as_raw_fd(),
+                            libc::IPPROTO_IPV6,
+                            libc::IPV6_RECVPKTINFO,
+                            (&on as *const libc::c_int).cast(),
+                            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                        )
+                    };
+                    assert_eq!(rc, 0, "IPV6_RECVPKTINFO on udp [::]:{p}");
                     s
                 })
                 .collect();
@@ -339,9 +352,7 @@ impl Responder {
                         }
                     } else {
                         let s = &sockets[k - listeners.len()];
-                        while let Ok((n, from)) = s.recv_from(&mut buf) {
-                            let _ = s.send_to(&buf[..n], from);
-                        }
+                        while echo_datagram(s, &mut buf) {}
                     }
                 }
             }
@@ -351,6 +362,82 @@ impl Responder {
             thread: Some(thread),
         }
     }
+}
+
+/// Echoes one waiting datagram of `s` (a `[::]` socket with `IPV6_RECVPKTINFO`) from the
+/// address it was sent to: a wildcard socket's plain `send_to` would take the source the route
+/// gives, the link address, and a datagram to another address of the namespace (a ruleset's
+/// destination, on `lo`) would get an echo its sender's connected socket drops. False when
+/// none is waiting.
+fn echo_datagram(s: &UdpSocket, buf: &mut [u8]) -> bool {
+    let fd = s.as_raw_fd();
+    // SAFETY: plain C structs, zero is a valid value for each.
+    let mut from: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let mut cbuf = [0u64; 32];
+    // SAFETY: as above.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = (&mut from as *mut libc::sockaddr_in6).cast();
+    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&cbuf) as _;
+    // SAFETY: msg points at live buffers of the sizes it says.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
+    if n < 0 {
+        return false;
+    }
+    let mut info: Option<libc::in6_pktinfo> = None;
+    // SAFETY: the control buffer as recvmsg filled it.
+    let mut c = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    while !c.is_null() {
+        // SAFETY: c is a header inside the control buffer.
+        let h = unsafe { &*c };
+        if h.cmsg_level == libc::IPPROTO_IPV6 && h.cmsg_type == libc::IPV6_PKTINFO {
+            // SAFETY: an IPV6_PKTINFO header carries an in6_pktinfo.
+            info = Some(unsafe {
+                std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::in6_pktinfo>())
+            });
+        }
+        // SAFETY: as above.
+        c = unsafe { libc::CMSG_NXTHDR(&msg, c) };
+    }
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: n as usize,
+    };
+    let mut ocbuf = [0u64; 8];
+    // SAFETY: as above.
+    let mut out: libc::msghdr = unsafe { std::mem::zeroed() };
+    out.msg_name = (&mut from as *mut libc::sockaddr_in6).cast();
+    out.msg_namelen = msg.msg_namelen;
+    out.msg_iov = &mut iov;
+    out.msg_iovlen = 1;
+    if let Some(mut i) = info {
+        // the interface only where the address needs one (link-local)
+        if i.ipi6_addr.s6_addr[0] != 0xfe || i.ipi6_addr.s6_addr[1] & 0xc0 != 0x80 {
+            i.ipi6_ifindex = 0;
+        }
+        let size = std::mem::size_of::<libc::in6_pktinfo>() as libc::c_uint;
+        out.msg_control = ocbuf.as_mut_ptr().cast();
+        // SAFETY: CMSG_SPACE of a small size fits the 64-byte buffer.
+        out.msg_controllen = unsafe { libc::CMSG_SPACE(size) } as _;
+        // SAFETY: the first header of a buffer of that space.
+        unsafe {
+            let c = libc::CMSG_FIRSTHDR(&out);
+            (*c).cmsg_level = libc::IPPROTO_IPV6;
+            (*c).cmsg_type = libc::IPV6_PKTINFO;
+            (*c).cmsg_len = libc::CMSG_LEN(size) as _;
+            std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<libc::in6_pktinfo>(), i);
+        }
+    }
+    // SAFETY: out points at live buffers of the sizes it says.
+    let _ = unsafe { libc::sendmsg(fd, &out, 0) };
+    true
 }
 
 /// One accepted connection: its first byte back, then close (bounded by a read timeout).

@@ -256,6 +256,8 @@ pub struct Facts {
     pub sources: Vec<Net>,
     pub in_dests: Vec<Net>,
     pub fwd_dests: Vec<Net>,
+    /// `-d` networks of rules only OUTPUT reaches (the fw's own connections out)
+    pub out_dests: Vec<Net>,
     pub tcp: Vec<u16>,
     pub udp: Vec<u16>,
     pub sports: Vec<u16>,
@@ -351,6 +353,7 @@ impl Facts {
         for r in &filter {
             let reach = roots.get(r.chain.as_str()).cloned().unwrap_or_default();
             let (input, forward) = (reach.contains("INPUT"), reach.contains("FORWARD"));
+            let output = reach.contains("OUTPUT");
             let w = &r.words;
             let proto = w
                 .iter()
@@ -384,7 +387,7 @@ impl Facts {
                     // DNATs it, as in the harness)
                     "-s" | "--source" | "--src" | "-d" | "--destination" | "--dst"
                     | "--ctorigdst" | "--ctorigsrc"
-                        if input || forward =>
+                        if input || forward || output =>
                     {
                         let is_src = word.starts_with("-s")
                             || word == "--source"
@@ -392,11 +395,15 @@ impl Facts {
                             || word == "--ctorigsrc";
                         for net in val.unwrap_or("").split(',').filter_map(Net::parse) {
                             if is_src {
-                                push_unique(&mut f.sources, net);
+                                if input || forward {
+                                    push_unique(&mut f.sources, net);
+                                }
                             } else if input {
                                 push_unique(&mut f.in_dests, net);
-                            } else {
+                            } else if forward {
                                 push_unique(&mut f.fwd_dests, net);
+                            } else {
+                                push_unique(&mut f.out_dests, net);
                             }
                         }
                     }
