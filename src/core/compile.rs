@@ -288,15 +288,21 @@ fn section_rules(sec: Entries<'_>, hook: Hook, rules: &mut Vec<Rule>, sets: &mut
         rules.push(own("loopback", vec![lo], Verdict::Accept));
     }
     if b.icmp {
+        // `meta l4proto icmp` alone also meets an IPv6 packet whose next header is 1, which
+        // no ICMP of IPv6 is (ip6tables' `-p icmp`): the family is checked first
         rules.push(own(
             "icmp",
-            vec![Match::L4Proto(IPPROTO_ICMP)],
+            vec![Match::NfProto { v6: false }, Match::L4Proto(IPPROTO_ICMP)],
             Verdict::Accept,
         ));
     }
     if b.icmpv6 {
         for (lo, hi) in ICMPV6_ESSENTIAL {
-            let m = vec![Match::L4Proto(IPPROTO_ICMPV6), Match::Icmpv6Type { lo, hi }];
+            let m = vec![
+                Match::NfProto { v6: true },
+                Match::L4Proto(IPPROTO_ICMPV6),
+                Match::Icmpv6Type { lo, hi },
+            ];
             rules.push(own("icmpv6", m, Verdict::Accept));
         }
     }
@@ -439,6 +445,16 @@ fn service_rules(
                 continue;
             }
             let mut matches = head.clone();
+            // an ICMP part of a variant that checks no family checks its own first: `meta
+            // l4proto icmp` also meets IPv6 packets of next header 1 (and `ipv6-icmp` IPv4
+            // packets of protocol 58), which no ICMP of that family is
+            if family_of(&variant).is_none()
+                && let p @ (IPPROTO_ICMP | IPPROTO_ICMPV6) = *proto
+            {
+                matches.push(Match::NfProto {
+                    v6: p == IPPROTO_ICMPV6,
+                });
+            }
             matches.extend(variant.iter().copied());
             matches.extend(body.iter().copied());
             if let Some(st) = state {
