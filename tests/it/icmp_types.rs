@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::{
     CLIENT_V4, FW_V4, FW_V6, Netns, Pair, TempPolicy, counted, inet_checksum, packets_of, ping,
-    raw4, raw4_send, repo_path, statewall, status_json,
+    raw4, raw4_send, raw6, raw6_send, repo_path, statewall, status_json,
 };
 
 const POLICY: &str = "tests/data/policy/ok-icmp-exceptions.toml";
@@ -122,35 +122,7 @@ fn an_imported_icmp_exception_answers_as_iptables() {
 /// `n` copies of `msg` as IPv6 packets of next header `proto` to `dst`, through a raw IPv6
 /// socket inside `ns` (the kernel writes the IPv6 header).
 fn send_raw6(ns: &Netns, proto: libc::c_int, msg: [u8; 20], dst: Ipv6Addr, n: usize) {
-    ns.run(move || {
-        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-        // SAFETY: plain socket calls on a descriptor owned here, with valid buffers.
-        unsafe {
-            let fd = libc::socket(libc::AF_INET6, libc::SOCK_RAW, proto);
-            assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
-            let fd = OwnedFd::from_raw_fd(fd);
-            let mut to: libc::sockaddr_in6 = std::mem::zeroed();
-            to.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            to.sin6_addr.s6_addr = dst.octets();
-            let len = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
-            for _ in 0..n {
-                let sent = libc::sendto(
-                    fd.as_raw_fd(),
-                    msg.as_ptr().cast(),
-                    msg.len(),
-                    0,
-                    (&raw const to).cast(),
-                    len,
-                );
-                assert_eq!(
-                    usize::try_from(sent).ok(),
-                    Some(msg.len()),
-                    "sendto: {}",
-                    std::io::Error::last_os_error()
-                );
-            }
-        }
-    });
+    ns.run(move || raw6_send(&raw6(proto), &msg, dst, n));
 }
 
 /// In an inet table `meta l4proto icmp` alone also meets an IPv6 packet whose next header is

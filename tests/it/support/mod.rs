@@ -865,19 +865,54 @@ pub fn raw4(
 
 /// Sends `msg` through raw socket `fd` to `dst`, `n` times.
 pub fn raw4_send(fd: &std::os::fd::OwnedFd, msg: &[u8], dst: Ipv4Addr, n: usize) {
-    use std::os::fd::AsRawFd;
     let to = sockaddr4(dst);
-    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    let len = std::mem::size_of::<libc::sockaddr_in>();
+    sendto_n(fd, msg, (&raw const to).cast(), len, n);
+}
+
+/// A raw IPv6 socket of next header `proto` (the kernel writes the IPv6 header), in the
+/// namespace of the calling thread (call it inside [`Netns::run`]).
+pub fn raw6(proto: libc::c_int) -> std::os::fd::OwnedFd {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: a plain socket call; the descriptor is owned from here on.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET6, libc::SOCK_RAW, proto);
+        assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
+        OwnedFd::from_raw_fd(fd)
+    }
+}
+
+/// Sends `msg` through raw IPv6 socket `fd` to `dst`, `n` times.
+pub fn raw6_send(fd: &std::os::fd::OwnedFd, msg: &[u8], dst: std::net::Ipv6Addr, n: usize) {
+    // SAFETY: a plain C struct, all zeroes is valid.
+    let mut to: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+    to.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+    to.sin6_addr.s6_addr = dst.octets();
+    let len = std::mem::size_of::<libc::sockaddr_in6>();
+    sendto_n(fd, msg, (&raw const to).cast(), len, n);
+}
+
+/// `n` sendto calls of `msg` through `fd` to the socket address at `to`, `len` bytes long
+/// (the caller's own, alive for the call).
+fn sendto_n(
+    fd: &std::os::fd::OwnedFd,
+    msg: &[u8],
+    to: *const libc::sockaddr,
+    len: usize,
+    n: usize,
+) {
+    use std::os::fd::AsRawFd;
     for _ in 0..n {
-        // SAFETY: a sendto on a descriptor `fd` owns, with a valid buffer and address.
+        // SAFETY: a sendto on a descriptor `fd` owns, with a valid buffer and an address of
+        // `len` bytes.
         let sent = unsafe {
             libc::sendto(
                 fd.as_raw_fd(),
                 msg.as_ptr().cast(),
                 msg.len(),
                 0,
-                (&raw const to).cast(),
-                len,
+                to,
+                len as libc::socklen_t,
             )
         };
         assert_eq!(
