@@ -15,7 +15,8 @@
 //! Everything here is bounded, whatever the input: [`Diags`] keeps the first [`SHOWN`]
 //! diagnostics in full and only counts the rest, by kind; a rendered block shows at most
 //! [`EXCERPT_COLS`] columns of its source line and [`TEXT_MAX`] characters of its message and
-//! of its help; a bare `\r` ends a line as `\n` does in a text without a bare `\n` (an old Mac file); locating a byte is a binary search.
+//! of its help; a bare `\r` ends a line as `\n` does in a text without a bare `\n` (an old
+//! Mac file); locating a byte is a binary search.
 //!
 //! Pure: no I/O.
 

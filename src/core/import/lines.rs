@@ -69,10 +69,12 @@ fn cr_stopped_at(whole: &str, base: usize, table: Option<&str>) -> Option<usize>
     let trimmed = whole.trim_matches([' ', '\t']);
     if let Some(chain) = trimmed.strip_prefix(':') {
         let chain = chain.strip_suffix('\r').unwrap_or(chain);
-        let n = chain.split_whitespace().count();
-        let name = chain.split_whitespace().next().unwrap_or("");
-        let past =
-            !chain.contains('\r') && (n >= 3 || n == 2 && !builtin(table.unwrap_or(""), name));
+        let words: Vec<&str> = chain.split_whitespace().collect();
+        let past = !chain.contains('\r')
+            && match words[..] {
+                [name, _] => !builtin(table.unwrap_or(""), name),
+                _ => words.len() >= 3,
+            };
         return (!past).then_some(first);
     }
     let Ok(words) = super::lex::words(whole, base) else {

@@ -260,9 +260,12 @@ fn lowering(a4: &analyse::Analysis, a6: &analyse::Analysis) -> Lower {
             c.is_some_and(|c| matches!((c.loopback, c.invalid), (Some(l), Some(i)) if l < i))
         };
         let inv = inv || lo && (lo_first(a) || lo_first(b));
-        lower.established |= est;
-        lower.loopback |= lo;
-        lower.invalid |= inv;
+        lower = lower.with(Lower {
+            established: est,
+            loopback: lo,
+            invalid: inv,
+            icmp: false,
+        });
     }
     lower
 }
