@@ -276,7 +276,8 @@ pub(super) fn analyse(
     undeclared(src, &tables, &mut diags);
     let mut notes = p.notes;
     drops_elsewhere(src, &tables, &mut diags, &mut notes);
-    if diags.is_empty() {
+    let left_out = super::saved::left_out(src, fam, &tables, &mut diags, &mut notes);
+    if diags.is_empty() && !left_out {
         says_something(src, &tables, &mut diags, &mut notes);
     }
     if !diags.is_empty() {

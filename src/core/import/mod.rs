@@ -55,6 +55,7 @@ mod pkttype;
 mod rate;
 mod recent;
 mod rule;
+mod saved;
 mod text;
 mod trap;
 mod u32;
