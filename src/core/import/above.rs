@@ -119,7 +119,9 @@ impl Analyser<'_> {
 /// rule of the name takes its tokens from it. Rules of a name that count per source (or all
 /// sources together: no mode) and match what exceeds the rate (`--hashlimit-above`) share a
 /// statewall meter (`meter = "NAME"`, IPv6 files' `NAME-v6`) at the first rule's rate, as
-/// the kernel counts them; any other rule of a name that an earlier rule named is refused
+/// the kernel counts them. Rules of a name that are all LOGs (Shorewall's `lograte`, which
+/// every log of its rulesets shares) decide what is logged, never a verdict: each keeps a
+/// limit of its own, noted. Any other rule of a name that an earlier rule named is refused
 /// where it is written.
 pub(super) fn shared_hashlimits(
     src: &str,
@@ -130,14 +132,35 @@ pub(super) fn shared_hashlimits(
     use std::collections::HashMap;
     let name_of = |r: &super::rule::IptRule| r.extra.limit.as_ref().and_then(|l| l.name.clone());
     let mut count: HashMap<String, usize> = HashMap::new();
-    for name in rules.iter().filter_map(name_of) {
-        *count.entry(name).or_default() += 1;
+    // the lines of each name's rules while all of them are LOGs (`None` once one is not)
+    let mut logs: HashMap<String, Option<Vec<u32>>> = HashMap::new();
+    for r in rules.iter() {
+        let Some(name) = name_of(r) else {
+            continue;
+        };
+        *count.entry(name.clone()).or_default() += 1;
+        let lines = logs.entry(name).or_insert_with(|| Some(Vec::new()));
+        match lines {
+            Some(l) if r.target == super::rule::Target::Log => l.push(r.line),
+            _ => *lines = None,
+        }
     }
     let mut first: HashMap<String, usize> = HashMap::new();
     for i in 0..rules.len() {
         let Some(name) = name_of(&rules[i]).filter(|n| count[n] > 1) else {
             continue;
         };
+        if let Some(lines) = &logs[&name] {
+            // said at the name's first rule; each log keeps its own limit
+            if first.insert(name.clone(), i).is_none() {
+                notes.push(format!(
+                    "lines {}: the {} LOG rules of `--hashlimit-name {name}` take their tokens from one table of buckets, which the first one's rate fills; statewall gives each log it keeps a limit of its own, at its own rate: what is logged may differ, never what is let through",
+                    super::notes::first_of(lines, 5),
+                    lines.len()
+                ));
+            }
+            continue;
+        }
         let f = *first.entry(name.clone()).or_insert(i);
         let (a, b) = (
             rules[f].extra.limit.clone().unwrap_or_default(),
