@@ -293,6 +293,7 @@ impl Builder {
         let xt = r.matches.iter().find_map(|m| match m {
             Match::Contains { .. } => Some("string"),
             Match::U32 { .. } => Some("u32"),
+            Match::Helper { .. } => Some("helper"),
             _ => None,
         });
         let xt = xt.map_or(String::new(), |name| {

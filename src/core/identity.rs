@@ -269,8 +269,7 @@ fn a_match(h: &mut Fnv, m: &Match) {
         | Match::Mark { .. }
         | Match::IfNot { .. } => header_match(h, m),
         Match::Hour { .. } | Match::Day { .. } | Match::Time { .. } => clock_match(h, m),
-        Match::Contains { pattern, not } => contains(h, &pattern, not),
-        Match::U32 { expr, not } => u32_expr(h, &expr, not),
+        Match::Contains { .. } | Match::U32 { .. } | Match::Helper { .. } => xt_match(h, m),
         Match::DstPortNot(r) => {
             h.tag(31);
             ports(h, r);
@@ -371,6 +370,18 @@ fn header_match(h: &mut Fnv, m: &Match) {
 /// A u32 expression: tag 47, then its text (which says every number, operator and range).
 fn u32_expr(h: &mut Fnv, u: &crate::core::u32::U32, not: bool) {
     h.tag(47).tag(u8::from(not)).str(&u.text());
+}
+
+/// The kernel's x_tables matches statewall runs (nft_compat): `string`, `u32`, `helper`.
+fn xt_match(h: &mut Fnv, m: &Match) {
+    match *m {
+        Match::Contains { pattern, not } => contains(h, &pattern, not),
+        Match::U32 { expr, not } => u32_expr(h, &expr, not),
+        Match::Helper { name, not } => {
+            h.tag(59).tag(u8::from(not)).str(name.as_str());
+        }
+        _ => unreachable!("a_match gives xt_match the x_tables matches only"),
+    }
 }
 
 /// A search of the packet's bytes: tag 44, its options, the pattern (length first).

@@ -178,6 +178,8 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
         }
         // nothing marks the lint's packets: their mark is 0
         Match::Mark { value, not, .. } => (value == 0) != not,
+        // no helper expected the lint's packets' connections
+        Match::Helper { not, .. } => not,
         // nothing DNAT'ed the lint's packets: their original port is their port (an ICMPv6
         // one's type × 256, its code taken as 0); a packet of another protocol is taken the
         // cautious way

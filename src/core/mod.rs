@@ -4,6 +4,7 @@
 pub mod addrtype;
 pub mod clock;
 pub mod compile;
+pub mod cthelper;
 pub mod ctmatch;
 pub mod diag;
 pub mod exthdr;

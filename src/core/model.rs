@@ -437,6 +437,11 @@ pub struct More {
     /// values (value, mask; one rule each: `meta mark 0x0000ca6c`); `except_mark`: none
     pub mark: Vec<(u32, u32)>,
     pub except_mark: Vec<(u32, u32)>,
+    /// `helper`: the connection is one a conntrack helper of any of these names expected
+    /// (its master's helper: an FTP session's data connections under `ftp`; one rule each,
+    /// `xt match helper`); `except_helper`: of none of them
+    pub helper: Vec<crate::core::cthelper::HelperName>,
+    pub except_helper: Vec<crate::core::cthelper::HelperName>,
     /// `hours`, `days`, `since`, `until`: when the entry matches, by the kernel's clock
     /// (`meta hour`, `meta day`, `meta time`; one rule per range of days)
     pub clock: Option<crate::core::clock::Clock>,

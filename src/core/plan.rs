@@ -5,6 +5,7 @@
 //! [`crate::codec::decode`] turns the kernel's rules back into it (readback).
 //! The same type on both sides is what makes drift detection a plain comparison.
 
+use crate::core::cthelper::HelperName;
 use crate::core::model::{Cidr, IcmpReject, Loc, LogDest, Mode, PortRange, Rate};
 use crate::core::payload::Pattern;
 
@@ -288,6 +289,9 @@ pub enum Match {
     /// `meta mark & 0x00ff0000 != 0x00040000`: the mark under a mask (all ones: the whole
     /// mark) is `value` or (`not`) not (an entry's `mark`, `except_mark`)
     Mark { value: u32, mask: u32, not: bool },
+    /// `xt match helper "ftp"`: the connection's master has that conntrack helper (the helper
+    /// expected it), or (`not`) not (an entry's `helper`, `except_helper`)
+    Helper { name: HelperName, not: bool },
     /// `meta hour "09:00:00"-"17:00:00"`, `meta hour != …`: the second of the UTC day (an
     /// entry's `hours`)
     Hour { lo: u32, hi: u32, not: bool },
@@ -824,6 +828,7 @@ impl Rule {
                         | Match::TcpMss { .. }
                         | Match::Contains { .. }
                         | Match::U32 { .. }
+                        | Match::Helper { .. }
                 ) || matches!(m, Match::DstPortNot(r) | Match::SrcPortNot(r) if r.lo != r.hi)
                     || matches!(m, Match::Length { .. })
                     || matches!(m, Match::Ttl { lo, hi, not, .. } if crate::core::header::ttl_range_neq(*lo, *hi, *not))

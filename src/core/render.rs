@@ -401,6 +401,9 @@ fn single(m: Match) -> String {
             if not { "!= " } else { "" },
             pattern.text()
         ),
+        Match::Helper { name, not } => {
+            format!("xt match helper {}\"{name}\"", if not { "!= " } else { "" })
+        }
         Match::U32 { expr, not } => format!(
             "xt match u32 {}\"{}\"",
             if not { "!= " } else { "" },

@@ -7,6 +7,7 @@ mod connections;
 mod conntrack;
 mod contains;
 mod corpus;
+mod cthelper;
 mod exthdr;
 mod fail2ban;
 mod from_file;

@@ -37,6 +37,7 @@
 //! | `length` | `Length` | `meta length 0-1500`, `meta length != 576` |
 //! | `xtstring` | `Contains` | `xt match string` (the kernel's x_tables match, nft_compat) |
 //! | `xtu32` | `U32` | `xt match u32` (likewise) |
+//! | `xthelper` | `Helper` | `xt match helper` (likewise) |
 //! | `mark` | `Mark` | `meta mark 0x0000ca6c`, `meta mark & 0x00ff0000 != 0x00040000` |
 //! | `clock` | `Hour`, `Day`, `Time` | `meta hour "09:00:00"-"17:00:00"`, `meta day 1-5`, `meta time < "2038-01-19 03:14:08"` |
 //! | `log` | `Verdict::Log` | `log prefix "statewall ssh: " level info` |
@@ -92,6 +93,7 @@ mod sport;
 mod tcpflags;
 mod ttl;
 mod verdict;
+mod xthelper;
 mod xtstring;
 mod xtu32;
 
@@ -320,6 +322,9 @@ fn encode_match(
             placeholder(out, own, |l| xtstring::encode_own(l, &pattern, not))
         }
         Match::U32 { expr, not } => placeholder(out, own, |l| xtu32::encode_own(l, &expr, not)),
+        Match::Helper { name, not } => {
+            placeholder(out, own, |l| xthelper::encode_own(l, &name, not))
+        }
         Match::DstPortNot(ports) => dport::encode_not(out, own, ports),
         Match::SrcPortNot(ports) => sport::encode_not(out, own, ports),
     }
@@ -436,6 +441,7 @@ const DECODERS: &[fn(&At) -> Decoding] = &[
     ttl::decode,
     limit::decode,
     xtu32::decode,
+    xthelper::decode,
     xtstring::decode,
     log::decode,
     iif::decode,

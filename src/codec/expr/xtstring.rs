@@ -62,7 +62,7 @@ fn read(d: &[u8]) -> Result<(Pattern, bool), String> {
     let name = attr(d, NFTA_MATCH_NAME).map(string).unwrap_or_default();
     if name != "string" {
         return Err(format!(
-            "x_tables match {name:?} (statewall writes only `string` and `u32`)"
+            "x_tables match {name:?} (statewall writes only `string`, `u32` and `helper`)"
         ));
     }
     if attr(d, NFTA_MATCH_REV).and_then(be32) != Some(REV) {

@@ -32,6 +32,7 @@ pub(super) fn variants(m: &More, families: Vec<Vec<Match>>, protos: &[u8]) -> Ve
         owner_matches(m, false),
         owner_matches(m, true),
         crate::core::mark::mark_matches(m),
+        crate::core::cthelper::helper_matches(m),
         crate::core::clock::clock_matches(m),
         dnat_matches(m),
         crate::core::header::variants(&m.connection_protocol, &[], |p, _| Match::CtProto(p)),

@@ -86,6 +86,10 @@ pub(super) struct Cond {
     /// `-m mark --mark`: the packet's mark under a mask, and (`!`) marks it must not have
     pub(super) mark: Option<super::mark::Mark>,
     pub(super) not_marks: Vec<super::mark::Mark>,
+    /// `-m helper --helper`: the helper of the connection's master, and (`!`) helpers it
+    /// must not be
+    pub(super) helper: Option<crate::core::cthelper::HelperName>,
+    pub(super) not_helpers: Vec<crate::core::cthelper::HelperName>,
     /// `-m time`: when the packet must come (a packet's clock is no part of what it is, so
     /// clocks never keep conditions apart; they meet in one when the rule is flattened)
     pub(super) clocks: Vec<crate::core::clock::Clock>,
@@ -532,6 +536,8 @@ impl Cond {
                 (a, b) => a.or(b),
             },
             not_marks: joined(&self.not_marks, &o.not_marks),
+            helper: self.helper.or(o.helper),
+            not_helpers: joined(&self.not_helpers, &o.not_helpers),
             clocks: joined(&self.clocks, &o.clocks),
         };
         // an exception of a network the packet's is apart from says nothing (the ways
@@ -617,6 +623,10 @@ impl Cond {
             && both(&self.mark, &o.mark, |a, b| super::mark::marks_meet(*a, *b))
             && !excluded(&self.mark, &o.not_marks, |n, p| super::mark::mark_excluded(p, n))
             && !excluded(&o.mark, &self.not_marks, |n, p| super::mark::mark_excluded(p, n))
+            // a connection has one master, whose helper has one name
+            && both(&self.helper, &o.helper, |a, b| a == b)
+            && !excluded(&self.helper, &o.not_helpers, |n, p| n == p)
+            && !excluded(&o.helper, &self.not_helpers, |n, p| n == p)
             // a socket has one owner (and one group)
             && both(&self.uid, &o.uid, |a, b| a == b)
             && !excluded(&self.uid, &o.not_uids, |n, p| n == p)

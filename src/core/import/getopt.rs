@@ -214,6 +214,7 @@ pub(super) const MODULES: &[(&str, &[Long])] = &[
         ],
     ),
     ("mark", &[("mark", 1, true)]),
+    ("helper", &[("helper", 1, true)]),
     (
         "time",
         &[

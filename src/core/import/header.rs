@@ -315,6 +315,7 @@ pub(super) fn header_keys(c: &Cond, m: &mut More) {
     super::contains::contains_keys(c, m);
     super::u32::u32_keys(c, m);
     super::mark::mark_keys(c, m);
+    super::cthelper::helper_keys(c, m);
     super::clock::clock_keys(&c.clocks, m);
 }
 
@@ -333,6 +334,17 @@ fn length_keys(set: &[(u32, u32)]) -> (Vec<Range16>, Vec<Range16>) {
     }
 }
 
+/// `key = [a, b]` for each key whose list is not empty, each item as `item` writes it: the
+/// shape of the "any of these" keys' policy lines.
+pub(super) fn list_lines<T>(t: &mut String, lists: &[(&str, &[T])], item: impl Fn(&T) -> String) {
+    for (key, list) in lists {
+        if !list.is_empty() {
+            let l: Vec<String> = list.iter().map(&item).collect();
+            let _ = writeln!(t, "{key} = [{}]", l.join(", "));
+        }
+    }
+}
+
 /// The policy lines of an entry's header keys (`mac = ["02:00:00:00:00:01"]`, `length =
 /// ["0:1500"]`).
 pub(super) fn header_text(t: &mut String, m: &More) {
@@ -340,16 +352,11 @@ pub(super) fn header_text(t: &mut String, m: &More) {
     super::contains::contains_text(t, m);
     super::u32::u32_text(t, m);
     super::mark::mark_lines(t, m);
+    super::cthelper::helper_lines(t, m);
     super::clock::clock_lines(t, m);
-    for (key, macs) in [("mac", &m.mac), ("except_mac", &m.except_mac)] {
-        if !macs.is_empty() {
-            let l: Vec<String> = macs
-                .iter()
-                .map(|&a| format!("\"{}\"", mac_text(a)))
-                .collect();
-            let _ = writeln!(t, "{key} = [{}]", l.join(", "));
-        }
-    }
+    list_lines(t, &[("mac", &m.mac), ("except_mac", &m.except_mac)], |&a| {
+        format!("\"{}\"", mac_text(a))
+    });
     for (key, ranges) in [("ttl", &m.ttl), ("except_ttl", &m.except_ttl)] {
         if !ranges.is_empty() {
             let l: Vec<String> = ranges
@@ -389,7 +396,10 @@ pub(super) fn header_name(m: &More) -> Option<String> {
     if let Some(name) = super::contains::contains_name(m).or_else(|| super::u32::u32_name(m)) {
         return Some(name);
     }
-    if let Some(name) = super::mark::mark_name(m).or_else(|| super::clock::clock_name(m)) {
+    if let Some(name) = super::mark::mark_name(m)
+        .or_else(|| super::cthelper::helper_name(m))
+        .or_else(|| super::clock::clock_name(m))
+    {
         return Some(name);
     }
     for (what, macs) in [("mac", &m.mac), ("mac-not", &m.except_mac)] {

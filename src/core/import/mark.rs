@@ -3,7 +3,6 @@
 //! `-m mark` that a packet must also meet narrows the first (their masks together); one no
 //! mark can meet with it makes the rule match nothing.
 
-use std::fmt::Write as _;
 use std::ops::Range;
 
 use super::cond::Cond;
@@ -88,15 +87,8 @@ pub(super) fn mark_keys(c: &Cond, m: &mut More) {
 
 /// The policy lines of an entry's marks (`mark = ["0xca6c"]`).
 pub(super) fn mark_lines(t: &mut String, m: &More) {
-    for (key, list) in [("mark", &m.mark), ("except_mark", &m.except_mark)] {
-        if !list.is_empty() {
-            let l: Vec<String> = list
-                .iter()
-                .map(|&k| format!("\"{}\"", mark_text(k)))
-                .collect();
-            let _ = writeln!(t, "{key} = [{}]", l.join(", "));
-        }
-    }
+    let lists: [(&str, &[_]); 2] = [("mark", &m.mark), ("except_mark", &m.except_mark)];
+    super::header::list_lines(t, &lists, |&k| format!("\"{}\"", mark_text(k)));
 }
 
 /// A name for an entry told apart by a mark (`mark-0xca6c`, `mark-not-0xca6c`).

@@ -32,6 +32,7 @@ pub(crate) mod cnum;
 mod cond;
 mod connlimit;
 mod contains;
+mod cthelper;
 mod ctstate;
 mod entries;
 mod exthdr;

@@ -796,6 +796,7 @@ impl Parser<'_> {
             .or_else(|| self.header_option(c, toks, i, neg.clone()))
             .or_else(|| self.icmp_option((c, never, counts), toks, i, neg.clone()))
             .or_else(|| self.mark_option(c, toks, i, neg.clone()))
+            .or_else(|| self.helper_option(c, toks, i, neg.clone()))
             .or_else(|| self.string_option(d.strings.last_mut(), toks, i, neg.clone()))
             .or_else(|| self.u32_option(d.u32s.last_mut(), toks, i, neg.clone()))
             .or_else(|| self.time_option(d.times.last_mut(), toks, i, neg.clone()))
@@ -869,6 +870,7 @@ impl Parser<'_> {
                 | "tcpmss"
                 | "owner"
                 | "mark"
+                | "helper"
         ) {
             return i + 2;
         }

@@ -329,6 +329,7 @@ fn says_where(e: &Entry, kind: &str) -> bool {
         || crate::core::u32::has_u32(m)
         || m.dnat
         || crate::core::mark::has_mark(m)
+        || crate::core::cthelper::has_helper(m)
         || crate::core::clock::has_clock(m)
 }
 

@@ -167,6 +167,12 @@ const SPECS: &[Spec] = &[
         ..EMPTY
     },
     Spec {
+        name: "helper",
+        mand: &[1],
+        invert: &[1],
+        ..EMPTY
+    },
+    Spec {
         name: "recent",
         one_of: Some((
             &[1, 2, 3, 4],

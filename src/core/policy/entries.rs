@@ -491,6 +491,10 @@ impl Checker<'_> {
                 f.more_restricts = true;
                 self.mark_key(&mut f.more, key, value);
             }
+            "helper" | "except_helper" => {
+                f.more_restricts = true;
+                self.helper_key(&mut f.more, key, value);
+            }
             "hours" | "days" | "since" | "until" => {
                 f.more_restricts = true;
                 self.clock_key(&mut f.more, key, value);

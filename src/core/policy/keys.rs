@@ -30,7 +30,7 @@ const SECTION_KEYS: &[&str] = &[
 const BASELINE_KEYS: &[&str] = &["established", "invalid", "loopback", "icmp", "icmpv6"];
 /// The keys of an allow entry.
 const ALLOW_KEYS: &[&str] = &ENTRY_KEYS;
-const ENTRY_KEYS: [&str; 69] = [
+const ENTRY_KEYS: [&str; 71] = [
     "name",
     "tcp",
     "udp",
@@ -89,6 +89,8 @@ const ENTRY_KEYS: [&str; 69] = [
     "except_u32",
     "mark",
     "except_mark",
+    "helper",
+    "except_helper",
     "hours",
     "days",
     "since",
@@ -102,20 +104,20 @@ const ENTRY_KEYS: [&str; 69] = [
     "state",
 ];
 /// A reject entry's: an allow entry's, `with`, `add_to_set` and `remove_from_set`.
-const REJECT_KEYS: &[&str] = &and::<3, 72>(ENTRY_KEYS, ["with", "add_to_set", "remove_from_set"]);
+const REJECT_KEYS: &[&str] = &and::<3, 74>(ENTRY_KEYS, ["with", "add_to_set", "remove_from_set"]);
 /// A block entry's: an allow entry's (its `state` is `"new"` only), `with`, `after`,
 /// `add_to_set`, `remove_from_set` and `refresh`.
-const BLOCK_KEYS: &[&str] = &and::<5, 74>(
+const BLOCK_KEYS: &[&str] = &and::<5, 76>(
     ENTRY_KEYS,
     ["with", "after", "add_to_set", "remove_from_set", "refresh"],
 );
 
 /// `keys` and then `more` (N is their number together: checked when compiled).
 const fn and<const M: usize, const N: usize>(
-    keys: [&'static str; 69],
+    keys: [&'static str; 71],
     more: [&'static str; M],
 ) -> [&'static str; N] {
-    assert!(N == 69 + M);
+    assert!(N == 71 + M);
     let mut out = [""; N];
     let mut i = 0;
     while i < keys.len() {

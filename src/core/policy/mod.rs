@@ -48,6 +48,7 @@ mod cidr;
 mod clock;
 mod connections;
 mod contains;
+mod cthelper;
 mod entries;
 mod exthdr;
 mod fields;

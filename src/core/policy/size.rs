@@ -71,6 +71,7 @@ impl Checker<'_> {
             ("contains", m.contains.len()),
             ("u32", m.u32.len()),
             ("mark", m.mark.len()),
+            ("helper", m.helper.len()),
             (
                 "days",
                 m.clock
@@ -107,6 +108,7 @@ impl Checker<'_> {
             m.except_contains.len(),
             m.except_u32.len(),
             m.except_mark.len(),
+            m.except_helper.len(),
         ];
         // the entry's own matches (addresses, ports, states, …) and every exception
         let per_variant = variants.saturating_mul(8 + excepts.iter().sum::<usize>() as u128);
