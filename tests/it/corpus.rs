@@ -660,7 +660,25 @@ fn setup(
             }
         }
     }
-    let got = run_matrix(&trio, &sanity, RETRY_TIMEOUT, PARALLEL);
+    let mut got = run_matrix(&trio, &sanity, RETRY_TIMEOUT, PARALLEL);
+    // a probe left unanswered gets two more looks, each waiting longer: on a
+    // machine whose two cores ran three harnesses at once, one UDP sanity echo of a file
+    // that passes alone came too late for the first look
+    for wait in [RETRY_TIMEOUT, THIRD_TIMEOUT] {
+        let silent: Vec<usize> = (0..sanity.len())
+            .filter(|&k| got[k] != Outcome::Answered)
+            .collect();
+        if silent.is_empty() {
+            break;
+        }
+        let again: Vec<Probe> = silent.iter().map(|&k| sanity[k].clone()).collect();
+        for (k, o) in silent
+            .into_iter()
+            .zip(run_matrix(&trio, &again, wait, PARALLEL))
+        {
+            got[k] = o;
+        }
+    }
     let broken: Vec<String> = sanity
         .iter()
         .zip(&got)
