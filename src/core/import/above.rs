@@ -188,7 +188,12 @@ pub(super) fn shared_hashlimits(
             }
             continue;
         }
-        if i != f && (a.rate != b.rate || a.burst != b.burst || a.srcmask != b.srcmask) {
+        if i != f
+            && (a.rate != b.rate
+                || a.burst != b.burst
+                || a.srcmask != b.srcmask
+                || a.expire != b.expire)
+        {
             notes.push(format!("line {}: `--hashlimit-name {name}` is line {}'s table of buckets, which counts every rule of the name at its rate ({}, burst {}{}): so does statewall's meter `{meter}`", rules[i].line, rules[f].line, a.rate.as_deref().unwrap_or("3/hour"), a.burst.as_deref().unwrap_or("5"), a.srcmask.as_deref().map(|m| format!(", source mask {m}")).unwrap_or_default()));
         }
         let lim = rules[i].extra.limit.as_mut().expect("a limit");
@@ -197,6 +202,10 @@ pub(super) fn shared_hashlimits(
         lim.burst = a.burst;
         lim.hash_mode = a.hash_mode;
         lim.srcmask = a.srcmask;
+        // and forgets and holds sources as the first rule's table does
+        lim.expire = a.expire;
+        lim.table_max = a.table_max;
+        lim.table_size = a.table_size;
         lim.shared = Some(meter);
     }
 }

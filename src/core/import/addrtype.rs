@@ -30,7 +30,7 @@ impl Parser<'_> {
     /// rules that jump to it meet by intersection.
     pub(super) fn addrtype_option(
         &mut self,
-        cond: &mut Cond,
+        (cond, never, counts): (&mut Cond, &mut Option<String>, bool),
         toks: &[Tok],
         i: usize,
         neg: Option<Range<usize>>,
@@ -89,6 +89,23 @@ impl Parser<'_> {
             &mut cond.src_type
         };
         *slot = Some(slot.unwrap_or(ALL_TYPES) & set);
+        // a list no address passes (an ip6tables rule's MULTICAST,ANYCAST: match_type6 wants
+        // every type listed) matches no packet: the rule is left out, as iptables never
+        // takes it, not read as an entry of no type list (every address)
+        if set == 0 && neg.is_none() {
+            if counts {
+                self.err(
+                    v.span.clone(),
+                    format!("`{} {}`: no address, in a rule that counts", t.text, v.text),
+                    "the rule matches no packet (an ip6tables rule's address must be of every type listed), but the `-m recent`, `-m limit` or `-m connlimit` before it still counts or stamps every packet that reaches it: take the rule out",
+                );
+            } else {
+                *never = Some(format!(
+                    "no address is of every type `{} {}` lists (an ip6tables rule's address must be of each, as xt_addrtype's match_type6 tests)",
+                    t.text, v.text
+                ));
+            }
+        }
         Some(Some(i + 2))
     }
 }

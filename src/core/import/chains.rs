@@ -258,6 +258,17 @@ fn logs_left_out(
     }
 }
 
+/// A jump's own `-m limit` (or `--hashlimit-upto`) to a chain that drops or rejects is that
+/// DROP or REJECT with the rate (`rule.rs`): it takes what is within the rate and passes the
+/// rest on, so it never decides all of its condition (the rate's mark says so).
+fn limited_verdict(r: &mut IptRule) {
+    if matches!(r.target, Target::Drop | Target::Reject(_))
+        && r.extra.limit.as_ref().is_some_and(|l| !l.above)
+    {
+        r.cond.in_set.push(rate_mark(r.line));
+    }
+}
+
 /// The jumps of `rules` read as the module says (left out, read as their chain's verdict,
 /// or refused), and the `-m limit` of a jump or a RETURN judged.
 pub(super) fn jumps(src: &str, rules: &mut Vec<IptRule>, diags: &mut Diags, notes: &mut Notes) {
@@ -371,6 +382,9 @@ pub(super) fn jumps(src: &str, rules: &mut Vec<IptRule>, diags: &mut Diags, note
         }
         let r = &mut rules[i];
         r.target = t;
+        if guard.is_none() {
+            limited_verdict(r);
+        }
         let (cond, extra, target) = (&mut r.cond, &r.extra, &r.target);
         trap_check(cond, extra, target);
         late.push(i);
@@ -384,13 +398,9 @@ pub(super) fn jumps(src: &str, rules: &mut Vec<IptRule>, diags: &mut Diags, note
     let walked = |c: &str| FILTER_CHAINS.contains(&c) || jumped.contains(c);
     for i in late {
         let r = &rules[i];
-        // an ACCEPT's limit, and a `--hashlimit-above` DROP's or REJECT's, are mapped
-        let above = r.extra.limit.as_ref().is_some_and(|l| l.above);
-        let mapped = match r.target {
-            Target::Accept => true,
-            Target::Drop | Target::Reject(_) => above,
-            _ => false,
-        };
+        // an ACCEPT's limit and a DROP's or REJECT's are mapped (a `--hashlimit-above` one
+        // takes what exceeds the rate, any other what is within it, as `rule.rs` reads them)
+        let mapped = matches!(r.target, Target::Accept | Target::Drop | Target::Reject(_));
         if !gone[i]
             && walked(&r.chain)
             && !mapped

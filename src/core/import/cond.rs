@@ -110,6 +110,25 @@ fn if_overlaps(a: &str, b: &str) -> bool {
 }
 
 /// Whether a network matches both (networks are nested or disjoint).
+/// The networks of `a` and of `b`, none of them covered by another: what a packet's address
+/// must be outside of both lists to be outside of (`! -s H -m iprange ! --src-range R` is
+/// one rule's two exceptions; a policy lists no network another of the list covers).
+pub(super) fn joined_nets(a: &[Cidr], b: &[Cidr]) -> Vec<Cidr> {
+    let mut new: Vec<Cidr> = Vec::new();
+    for x in b {
+        if !a.iter().chain(&new).any(|y| y.covers(*x)) {
+            new.push(*x);
+        }
+    }
+    let mut v: Vec<Cidr> = a
+        .iter()
+        .filter(|y| !new.iter().any(|x| x.covers(**y)))
+        .copied()
+        .collect();
+    v.extend(new);
+    v
+}
+
 fn net_overlaps(a: Cidr, b: Cidr) -> bool {
     a.covers(b) || b.covers(a)
 }
@@ -429,21 +448,6 @@ impl Cond {
         // exceptions of networks: one another covers says nothing more (a RETURN of a /64
         // before a rule of `! -s` its /48), and a policy lists none twice
         // (|a|·|b| comparisons, as `joined`: a walk joins one network at a time)
-        fn joined_nets(a: &[Cidr], b: &[Cidr]) -> Vec<Cidr> {
-            let mut new: Vec<Cidr> = Vec::new();
-            for x in b {
-                if !a.iter().chain(&new).any(|y| y.covers(*x)) {
-                    new.push(*x);
-                }
-            }
-            let mut v: Vec<Cidr> = a
-                .iter()
-                .filter(|y| !new.iter().any(|x| x.covers(**y)))
-                .copied()
-                .collect();
-            v.extend(new);
-            v
-        }
         let states = match (self.states, o.states) {
             (Some(a), Some(b)) => Some(a & b),
             (a, b) => a.or(b),

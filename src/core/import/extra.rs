@@ -819,10 +819,10 @@ impl Analyser<'_> {
             // limit counts them all, as iptables' does
             flat[p].cond.states = Some(CtStates::NEW | EST);
             self.notes.push(format!("line {}: `{}` limits bare SYNs whatever their connection's state: its allow says `state = [\"new\", \"established\", \"related\"]`, so that statewall's limit counts them all too (packets conntrack calls invalid go on to the rules after it)", r.line, shorten(&r.text, 80)));
-        } else if self.new_only(flat, p, &cond) && self.lower.established && cond.states.is_none() {
-            // no established rule in this reading, but an ESTABLISHED,RELATED accept before it
-            // in the file: only NEW connections reach it, and its allow says so, as an allow
-            // whose limit counts NEW connections must where no established rule precedes it
+        } else if self.new_only(flat, p, &cond) && unstated && cond.states.is_none() {
+            // no established rule here, but an ESTABLISHED,RELATED accept of its packets before
+            // it (the chain's, lowered, or `-p icmp --state RELATED,ESTABLISHED`): only NEW
+            // connections reach it, and its allow says so, as its limit counts them
             flat[p].cond.states = Some(CtStates::NEW);
             self.notes.push(format!("line {}: `{}` comes after the file's ESTABLISHED,RELATED accept, so only NEW connections reach it: its allow says `state = [\"new\"]`, so that its limit counts them as iptables' does (packets conntrack calls invalid go on to the rules after it)", r.line, shorten(&r.text, 80)));
         } else if !self.new_only(flat, p, &cond) {

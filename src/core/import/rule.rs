@@ -519,7 +519,7 @@ impl Parser<'_> {
                 };
                 // a range is the networks that cover it: any of them, or none of them
                 if negated {
-                    not.extend(nets);
+                    *not = super::cond::joined_nets(not, &nets);
                 } else if !yes.is_empty() {
                     self.err(
                         t.span.clone(),
@@ -574,7 +574,7 @@ impl Parser<'_> {
     fn negated_nets(&mut self, v: &Tok, nets: Vec<Cidr>, into: &mut Vec<Cidr>) {
         match super::values::negated_net_problem(&v.text, &nets) {
             Some((what, why)) => self.err(v.span.clone(), what, why),
-            None => into.extend(nets),
+            None => *into = super::cond::joined_nets(into, &nets),
         }
     }
 
@@ -790,7 +790,7 @@ impl Parser<'_> {
     ) -> Option<Option<usize>> {
         let counts = d.counts();
         let (c, never) = (&mut d.cond, &mut d.never);
-        self.addrtype_option(c, toks, i, neg.clone())
+        self.addrtype_option((c, never, counts), toks, i, neg.clone())
             .or_else(|| self.pkttype_option(c, toks, i, neg.clone()))
             .or_else(|| self.exthdr_option(c, toks, i, neg.clone()))
             .or_else(|| self.header_option(c, toks, i, neg.clone()))

@@ -370,6 +370,11 @@ impl Facts {
                 {
                     f.negated_address |= negated || w.get(k + 1).is_some_and(|x| x == "!");
                 }
+                // and so has a negated `-m iprange` range, OUTPUT's too (statewall's entry
+                // keeps its IPv4 exceptions out of IPv6, the mirror leaves the rule out)
+                if ["--src-range", "--dst-range"].contains(&word.as_str()) {
+                    f.negated_address |= negated;
+                }
                 match word.as_str() {
                     "-i" | "--in-interface" => {
                         if let Some(v) = val {
