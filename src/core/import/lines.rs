@@ -204,6 +204,22 @@ impl<'s> Parser<'s> {
 
     /// One line, starting at byte `base`.
     fn line(&mut self, t: &mut Tables, table: &mut Open, raw: &str, base: usize) {
+        // a byte order mark (an editor's, most often before the first line): iptables-restore
+        // reads its three bytes as part of the line's first word, so the mark and `*filter` make
+        // no table, the mark and `# Generated` no comment. Said here, and the line read without it
+        // (as a CR is), so that one mark gives one error and not one for every line after it
+        let (raw, base) = match raw.strip_prefix('\u{feff}') {
+            Some(rest) => {
+                let at = base..base + '\u{feff}'.len_utf8();
+                self.err(
+                    at.clone(),
+                    "a byte order mark (U+FEFF, the bytes EF BB BF) before this line's first word",
+                    "iptables-restore refuses it too: it reads the three bytes as part of the line's first word (the mark and `*filter` make no table, the mark and `#` no comment); save the file without it: `sed -i '1s/^\\xEF\\xBB\\xBF//' FILE`",
+                );
+                (rest, at.end)
+            }
+            None => (raw, base),
+        };
         let whole = raw.strip_suffix('\n').unwrap_or(raw);
         let line = whole.strip_suffix('\r').unwrap_or(whole);
         let trimmed = line.trim();

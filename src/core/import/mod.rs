@@ -104,6 +104,8 @@ pub use bytes::decode_comments;
 /// Whether a text looks like iptables-save output: its first line that is neither blank nor a
 /// comment starts with `*` (a table) or `:` (a chain).
 pub fn looks_like_iptables(src: &str) -> bool {
+    // a byte order mark before it hides no iptables-save file (the import says where it is)
+    let src = src.strip_prefix('\u{feff}').unwrap_or(src);
     src.lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with('#'))
@@ -313,6 +315,10 @@ mod tests {
         assert!(looks_like_iptables(":INPUT ACCEPT [0:0]\n"));
         assert!(!looks_like_iptables("mode = \"audit\"\n"));
         assert!(!looks_like_iptables(""));
+        // an editor's byte order mark before it
+        assert!(looks_like_iptables("\u{feff}# Generated\n*filter\n"));
+        assert!(looks_like_iptables("\u{feff}*filter\n"));
+        assert!(!looks_like_iptables("\u{feff}mode = \"audit\"\n"));
     }
 
     #[test]
