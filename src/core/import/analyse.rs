@@ -124,6 +124,9 @@ pub(super) struct Analysis {
 pub(super) struct Analyser<'s> {
     pub(super) src: &'s str,
     pub(super) fam: Fam,
+    /// the lists whose kernel table the pair's IPv4 file makes with a /32 mask
+    /// ([`analyse_with`]): this (IPv6) file's limits of them count per /32
+    pub(super) wide_lists: &'s HashSet<String>,
     pub(super) rules: &'s [IptRule],
     pub(super) diags: Diags,
     pub(super) notes: Notes,
@@ -270,6 +273,20 @@ pub(super) fn analyse(
     services: &NameDb,
     lower: Lower,
 ) -> Result<Analysis, Diags> {
+    analyse_with(src, fam, services, lower, &HashSet::new())
+}
+
+/// [`analyse`] of an ip6tables file whose pair's IPv4 file made the `-m recent` tables of
+/// `wide_lists` with `--mask 255.255.255.255` (loaded first, as netfilter-persistent
+/// does): the kernel keeps one table per name, with the mask of the rule that made it, so
+/// the IPv6 rules of those lists count each /32 of sources as one.
+pub(super) fn analyse_with<'s>(
+    src: &'s str,
+    fam: Fam,
+    services: &NameDb,
+    lower: Lower,
+    wide_lists: &'s HashSet<String>,
+) -> Result<Analysis, Diags> {
     let mut p = Parser::new(src, fam, services);
     let tables = p.parse();
     let mut diags = p.diags;
@@ -315,6 +332,7 @@ pub(super) fn analyse(
     let mut cx = Analyser {
         src,
         fam,
+        wide_lists,
         rules: &rules,
         diags,
         notes,

@@ -67,7 +67,7 @@ use std::ops::Range;
 
 use crate::core::diag::{Diagnostic, Diags};
 use crate::core::services::NameDb;
-use analyse::{Lower, analyse};
+use analyse::{Lower, analyse, analyse_with};
 use build::build;
 
 /// What IPv6 gets: statewall's table is `inet`, so an IPv4-only file must say.
@@ -168,8 +168,15 @@ pub fn import_with(
     crate::core::diag::new_texts();
     let mut problems = Problems::default();
     let mut v4 = analyse(src, Fam::V4, services, Lower::default());
+    // the lists whose tables the IPv4 file makes with a /32 mask, which its IPv6 rules share
+    let wide = v4
+        .as_ref()
+        .map(|a| a.masked_lists.clone())
+        .unwrap_or_default();
     let mut v6 = match (ipv6, src6) {
-        (Ipv6::File, Some(s6)) => Some(analyse(s6, Fam::V6, services, Lower::default())),
+        (Ipv6::File, Some(s6)) => {
+            Some(analyse_with(s6, Fam::V6, services, Lower::default(), &wide))
+        }
         _ => None,
     };
     // statewall's baseline serves both families: where one file has an established or
@@ -185,7 +192,7 @@ pub fn import_with(
             drop(std::mem::replace(&mut v4, Err(Diags::new())));
             drop(v6.take());
             v4 = analyse(src, Fam::V4, services, lower);
-            v6 = Some(analyse(s6, Fam::V6, services, lower));
+            v6 = Some(analyse_with(s6, Fam::V6, services, lower, &wide));
             read = lower;
             if let (Ok(b4), Some(Ok(b6))) = (&v4, &v6) {
                 lower = lower.with(lowering(b4, b6));

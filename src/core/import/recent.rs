@@ -14,6 +14,18 @@ use crate::core::model::{LIMITS_MAX, Rate};
 use crate::core::plan::CtStates;
 
 impl Analyser<'_> {
+    /// The prefix by which this file's limits of list `name` count IPv6 sources: whole
+    /// (/128), as `recent` keeps them, but /32 in an ip6tables file whose pair's IPv4 file
+    /// makes the list's kernel table with `--mask 255.255.255.255` (loaded first, the
+    /// table's mask applies to IPv6 sources too: their first 32 bits), noted.
+    fn list_prefix6(&mut self, name: &str, line: u32) -> u8 {
+        if self.fam != super::Fam::V6 || !self.wide_lists.contains(name) {
+            return 128;
+        }
+        self.notes.push(format!("line {line}: list `{name}` is in both files: the kernel keeps one `-m recent` table per name, with the --mask of the rule that made it, and the IPv4 file's first rule of it says `--mask 255.255.255.255`: with that file loaded first, ip6tables' rules count IPv6 sources by their first 32 bits, so this limit counts per /32 (`ipv6_prefix = 32`)"));
+        32
+    }
+
     /// A `-m recent` check at `flat[p]`: an ssh brute-force pattern, mapped onto the allow it
     /// guards as a per-source limit; anything else refused. The patterns, each with its
     /// `--set` of the same matches and nothing deciding those packets in between:
@@ -127,11 +139,12 @@ impl Analyser<'_> {
             Ok(m) => m,
             Err(why) => return refuse(self, why),
         };
+        let p6 = self.list_prefix6(rec.name(), r.line);
         let Some((q, over)) = found else {
             used[si.expect("a guard's `--set` is a rule")] = true;
             gone[p] = false;
             flat[p].extra.limit.push(format!(
-                "{{ rate = \"{rate}\", per = \"source\", ipv6_prefix = 128{meter}, within = \"continue\" }}"
+                "{{ rate = \"{rate}\", per = \"source\", ipv6_prefix = {p6}{meter}, within = \"continue\" }}"
             ));
             // it takes tokens for what it meets: its place is kept exactly
             flat[p].extra.guard = true;
@@ -151,9 +164,9 @@ impl Analyser<'_> {
         if all_packets {
             self.counts_every_packet(&mut flat[q], r.line);
         }
-        // `recent` keeps whole addresses, IPv6 ones too
+        // `recent` keeps whole addresses, IPv6 ones too (but see `list_prefix6`)
         flat[q].extra.limit.push(format!(
-            "{{ rate = \"{rate}\", per = \"source\", ipv6_prefix = 128{meter}, over = \"{over}\" }}"
+            "{{ rate = \"{rate}\", per = \"source\", ipv6_prefix = {p6}{meter}, over = \"{over}\" }}"
         ));
         self.tag_meters(&mut flat[q], &rec, &rate);
         let lines = (
