@@ -134,7 +134,7 @@ pub(super) fn build(
         for (name, views) in &v6.sets {
             // the table is made by the IPv4 file's first rule of the list (loaded first)
             if v4.masked_lists.contains(name) {
-                notes.push(format!("list `{name}` is in both files: the kernel keeps one `-m recent` table per name, with the --mask of the rule that made it, and the IPv4 file's first rule of it says `--mask 255.255.255.255`: with that file loaded first, ip6tables' rules track IPv6 sources by their first 32 bits, one entry for a whole /32; statewall's set `{name}` keeps each IPv6 source whole, as the IPv6 file's own --mask says"));
+                notes.push(format!("{}, one entry for a whole /32; statewall's set `{name}` keeps each IPv6 source whole, as the IPv6 file's own --mask says", super::recent::shared_mask_why(name)));
             }
             v4.sets
                 .entry(name.clone())

@@ -13,6 +13,14 @@ use super::rule::{IptRule, Target};
 use crate::core::model::{LIMITS_MAX, Rate};
 use crate::core::plan::CtStates;
 
+/// Why list `name`, in both files of a pair, keys IPv6 sources by their first 32 bits in the
+/// kernel (said for the lists' limits here and for their live sets in `build.rs`).
+pub(super) fn shared_mask_why(name: &str) -> String {
+    format!(
+        "list `{name}` is in both files: the kernel keeps one `-m recent` table per name, with the --mask of the rule that made it, and the IPv4 file's first rule of it says `--mask 255.255.255.255`: with that file loaded first, ip6tables' rules track IPv6 sources by their first 32 bits"
+    )
+}
+
 impl Analyser<'_> {
     /// The prefix by which this file's limits of list `name` count IPv6 sources: whole
     /// (/128), as `recent` keeps them, but /32 in an ip6tables file whose pair's IPv4 file
@@ -22,7 +30,10 @@ impl Analyser<'_> {
         if self.fam != super::Fam::V6 || !self.wide_lists.contains(name) {
             return 128;
         }
-        self.notes.push(format!("line {line}: list `{name}` is in both files: the kernel keeps one `-m recent` table per name, with the --mask of the rule that made it, and the IPv4 file's first rule of it says `--mask 255.255.255.255`: with that file loaded first, ip6tables' rules count IPv6 sources by their first 32 bits, so this limit counts per /32 (`ipv6_prefix = 32`)"));
+        self.notes.push(format!(
+            "line {line}: {}, so this limit counts per /32 (`ipv6_prefix = 32`)",
+            shared_mask_why(name)
+        ));
         32
     }
 
