@@ -162,6 +162,16 @@ pub(super) fn shared_hashlimits(
             continue;
         }
         let f = *first.entry(name.clone()).or_insert(i);
+        if rules[i].target == super::rule::Target::Count {
+            // left out as a rule that only counts, it would leave the others more tokens
+            let r = &rules[i];
+            let other = (0..rules.len())
+                .find(|&j| j != i && name_of(&rules[j]).as_ref() == Some(&name))
+                .map_or(0, |j| rules[j].line);
+            let span = r.extra.limit_span.clone().unwrap_or_else(|| r.span.clone());
+            diags.push(crate::core::diag::Diagnostic::error(span, src, format!("a rule without a target takes tokens from `--hashlimit-name {name}`, which line {other} uses too")).with_help("the kernel keeps one table of buckets for every rule of that name, so this rule's packets use up tokens the others then lack; a statewall entry takes tokens only where it decides: give this rule its own --hashlimit-name (then it only counts, and is left out), or remove it"));
+            continue;
+        }
         let (a, b) = (
             rules[f].extra.limit.clone().unwrap_or_default(),
             rules[i].extra.limit.clone().unwrap_or_default(),

@@ -31,6 +31,7 @@ use crate::core::diag::shorten;
 use crate::core::model::{BlockAt, BlockState};
 use crate::core::plan::CtStates;
 use names::{place_name, rank_name};
+use stateless::new_and_invalid;
 use sw::{sw_cond, sw_view};
 
 /// The place of a rule in statewall's fixed order.
@@ -629,6 +630,13 @@ impl Analyser<'_> {
         let rules = self.rules;
         let r = &rules[f.rule];
         let c = &f.cond;
+        // in a chain with an established accept, an accept of NEW and INVALID packets (what
+        // is left after a user chain's conditional RETURN of ESTABLISHED,RELATED) is a
+        // stateless accept that established packets do not reach: an allow, noted as one
+        // (`collect`); the order check reads it with its own states
+        if f.verdict == Verdict::Accept && self.stateful && c.states.is_some_and(new_and_invalid) {
+            return Some(Rank::Allow);
+        }
         // a reject of NEW connections and more, in a chain without an established rule,
         // says its states as an allow does (`state`)
         let said = matches!(f.verdict, Verdict::Reject(_))
@@ -642,7 +650,10 @@ impl Analyser<'_> {
             && !self.untracked_fits(f.verdict, c)
         {
             let names = CtStates(s).names().join(",");
-            let help = if s & CtStates::UNTRACKED != 0 && s != CtStates::UNTRACKED {
+            let help = if f.verdict == Verdict::Accept && new_and_invalid(s) {
+                // (its states may come from the path to it: a RETURN above, a jump's match)
+                "statewall's entries match NEW connections; an accept of NEW and INVALID packets imports as an allow (INVALID packets no longer accepted) in a chain with an established accept; this one has none"
+            } else if s & CtStates::UNTRACKED != 0 && s != CtStates::UNTRACKED {
                 "statewall's entries match NEW connections; UNTRACKED says more only where packets arrive untracked without a raw-table rule, as ICMPv6's neighbour discovery and MLD do: if the rule is meant for one protocol, name it (`-p tcp`, `-p udp`): for TCP and UDP, UNTRACKED then says nothing"
             } else {
                 "statewall's entries match NEW connections (established and related ones are accepted by its established rule, invalid ones dropped by its invalid rule); other combinations cannot be imported"
@@ -808,6 +819,8 @@ impl Analyser<'_> {
         // the lines of the accepts without a state match that statewall narrows to NEW, and
         // of those before the INVALID drop, whose invalid packets the file accepted
         let mut stateless: Vec<u32> = Vec::new();
+        // whether one of them said NEW and INVALID (`new_and_invalid`)
+        let mut stated = false;
         let mut before_invalid: Vec<u32> = Vec::new();
         let mut invalid_met = found.invalid.is_none();
         for (rank, mut f) in ranked {
@@ -831,11 +844,12 @@ impl Analyser<'_> {
                     // without an established rule the allow keeps its states (`state`);
                     // with one, it matches NEW connections, whatever states it named
                     if found.established.is_some() {
-                        if f.cond.states.is_none()
+                        if f.cond.states.is_none_or(new_and_invalid)
                             && !f.cond.dnat
                             && stateless.last() != Some(&r.line)
                         {
                             stateless.push(r.line);
+                            stated |= f.cond.states.is_some();
                             if !invalid_met {
                                 before_invalid.push(r.line);
                             }
@@ -900,31 +914,7 @@ impl Analyser<'_> {
         // after the blocks after the baseline), each place's in file order
         blocks.sort_by_key(|(rank, _, _)| *rank);
         out.blocks = blocks.into_iter().map(|(_, at, f)| (at, f)).collect();
-        if !stateless.is_empty() {
-            // one note for them all, naming the first lines
-            let lines = super::notes::first_of(&stateless, 12);
-            let chain = self.hook.chain();
-            let (which, verb) = if stateless.len() == 1 {
-                (format!("line {lines}: the {chain} accept"), "has")
-            } else {
-                let n = stateless.len();
-                (format!("lines {lines}: the {n} {chain} accepts"), "have")
-            };
-            let invalid = if found.invalid.is_none() {
-                "; packets conntrack calls INVALID are no longer accepted there".to_string()
-            } else if before_invalid.is_empty() {
-                String::new()
-            } else {
-                // statewall's INVALID drop comes first, the file's after these accepts
-                let lines = super::notes::first_of(&before_invalid, 12);
-                format!(
-                    "; line{} {lines} come{} before the INVALID drop in the file: packets conntrack calls INVALID are no longer accepted there",
-                    if before_invalid.len() == 1 { "" } else { "s" },
-                    if before_invalid.len() == 1 { "s" } else { "" }
-                )
-            };
-            self.notes.push(format!("{which} {verb} no state match; statewall's allows accept NEW connections (established ones by its established rule{invalid})"));
-        }
+        self.stateless_note(&stateless, stated, &before_invalid, found);
         out
     }
 
@@ -979,6 +969,7 @@ fn states_fit(verdict: Verdict, s: u32) -> bool {
 
 mod counts;
 mod names;
+mod stateless;
 mod sw;
 #[cfg(test)]
 mod tests;

@@ -37,10 +37,10 @@ pub(super) enum RejectKind {
     Icmp(IcmpReject),
 }
 
-/// A `-m limit` on a rule that neither logs nor accepts: what, and why.
+/// A rate match on a rule whose target statewall keeps without a rate (TCPMSS): what, and why.
 pub(super) const LIMIT_ELSEWHERE: (&str, &str) = (
-    "`-m limit` on a rule that is neither LOG nor ACCEPT",
-    "a rate limit on DROP or REJECT decides only the packets within the rate and lets the rest through to later rules; statewall's limits decide what exceeds the rate: write the limit on the ACCEPT these packets meet",
+    "a rate match (`-m limit`, `-m hashlimit`) on a rule of this target",
+    "statewall keeps a rate on an ACCEPT, DROP, REJECT, LOG or NFLOG (and on a jump read as one of them); here the rate would choose which packets get the target, which no statewall entry says: remove the rate, or write it on the rule that decides these packets",
 );
 
 /// `-j REJECT` without `--reject-with`.
@@ -221,12 +221,9 @@ impl Parser<'_> {
         };
         // a jump's or a RETURN's limit is judged once the chains are known (`chains.rs`); a
         // rule without a target decides nothing, and its `-m limit` bucket is its own (left
-        // out with it; a hashlimit's table may be other rules' too)
-        let count_only = target == Target::Count
-            && d.extra
-                .limit
-                .as_ref()
-                .is_some_and(|l| l.hash_mode.is_none());
+        // out with it); a hashlimit's table may be other rules' too, which the file's names
+        // say (`above::shared_hashlimits`)
+        let count_only = target == Target::Count && d.extra.limit.is_some();
         let later = matches!(target, Target::Jump(_) | Target::Return)
             || count_only
             || d.extra.limit.is_some() && matches!(target, Target::Drop | Target::Reject(_));
