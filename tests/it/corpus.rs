@@ -501,8 +501,9 @@ impl Verdict {
         match self {
             Verdict::Identical { .. } => "imported, identical",
             Verdict::NoOracle(_) => "imported, no oracle",
-            Verdict::Refused { nat_like: true, .. } => "refused (nat/raw/mangle: expected)",
+            // a file iptables-restore refuses is that first, whatever its tables
             Verdict::Refused { loads: false, .. } => "refused (iptables-restore refuses it too)",
+            Verdict::Refused { nat_like: true, .. } => "refused (nat/raw/mangle: expected)",
             Verdict::Refused { .. } => "refused with location (gap)",
             Verdict::Fail(_) => "FAIL",
         }
