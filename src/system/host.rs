@@ -132,7 +132,13 @@ pub fn sshd_ports() -> Vec<u16> {
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    for p in procs.flatten() {
+    // only the processes' directories (numbers): /proc's other entries have no `comm`
+    let pids = procs.flatten().filter(|p| {
+        p.file_name()
+            .to_str()
+            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+    });
+    for p in pids {
         let dir = p.path();
         let Ok(comm) = std::fs::read_to_string(dir.join("comm")) else {
             continue;
