@@ -2420,6 +2420,38 @@ fn differential_hashlimit_name_shared_by_three_rules() {
     );
 }
 
+/// Three `--hashlimit-upto` ACCEPTs of one `--hashlimit-name` (`ok-hashlimit-shared-upto.rules`,
+/// a replayed shell script's form): a source's datagrams to any of their ports take tokens
+/// from one bucket, at the first rule's rate (burst 3); what exceeds it goes on to the final
+/// REJECT. Two to port 53 and three to 5000 from one client, one to 123 (whose rule says
+/// burst 9), then the other client's: the client's third gets in and the rest are refused,
+/// the other client's get in, as through iptables-restore of the file (a bucket per entry
+/// would let the client's 5000s and 123 in).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_hashlimit_name_shared_by_three_accepts() {
+    use crate::support::routed::Outcome;
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    let steps = [
+        (c, 53),
+        (c, 53),
+        (c, 5000),
+        (c, 5000),
+        (c, 5000),
+        (c, 123),
+        (o, 123),
+        (o, 5000),
+    ];
+    let file = "ok-hashlimit-shared-upto.rules";
+    let want = datagram_replay("d-hlu", file, &[53, 123, 5000], &steps);
+    use Outcome::{Answered as A, Refused as R};
+    assert_eq!(
+        want,
+        [A, A, A, R, R, R, A, A],
+        "one bucket per source for the three accepts"
+    );
+}
+
 /// Two `--hashlimit-above` rules of one `--hashlimit-name` without a mode
 /// (`ok-hashlimit-shared-all.rules`): one bucket for the name, every source's datagrams to
 /// either port taking tokens from it, at the first rule's rate (burst 3). Two to 123 from one

@@ -182,8 +182,8 @@ pub(super) fn shared_hashlimits(
         };
         let why = if !matches!(a.hash_mode.as_deref(), Some("srcip" | "")) {
             Some("statewall's meters count per source (`--hashlimit-mode srcip`) or all sources together (no mode)".to_string())
-        } else if !(a.above && b.above) {
-            Some("statewall shares a meter between rules that match what exceeds the rate (`--hashlimit-above`), and a bucket keeps the way of the rule that made it".to_string())
+        } else if !(a.above && b.above || accepts_within(&rules[f]) && accepts_within(&rules[i])) {
+            Some("statewall shares a meter between rules that match what exceeds the rate (`--hashlimit-above`), or that all ACCEPT what is within it (`--hashlimit-upto`), and a bucket keeps the way of the rule that made it".to_string())
         } else if !crate::core::policy::valid_set_name(&meter) {
             Some(format!(
                 "statewall's meter `{meter}` would need a name of 1-{} characters of A-Z a-z 0-9 _ . -",
@@ -218,6 +218,12 @@ pub(super) fn shared_hashlimits(
         lim.table_size = a.table_size;
         lim.shared = Some(meter);
     }
+}
+
+/// Whether rule `r` ACCEPTs what is within its hashlimit's rate (`--hashlimit-upto`): its
+/// entry is an allow that takes what exceeds the rate, as one of `--hashlimit-above` does.
+fn accepts_within(r: &super::rule::IptRule) -> bool {
+    r.target == super::rule::Target::Accept && r.extra.limit.as_ref().is_some_and(|l| !l.above)
 }
 
 /// `c` without its state match and without the marks of rates it takes only the excess of:
@@ -272,5 +278,56 @@ impl Analyser<'_> {
         // it takes tokens as it decides: its place is kept exactly, as a guard's
         flat[p].extra.guard = true;
         self.notes.push(format!("line {}: `{}` takes the packets within its rate ({rate}, burst {burst}{}) and lets the rest go on: its entry's limit says `over = \"continue\"`, and it keeps its place among the rules it shares packets with", r.line, crate::core::diag::shorten(&r.text, 80), if per.starts_with(", per") { ", per source" } else { "" }));
+    }
+}
+
+impl super::analyse::Analyser<'_> {
+    /// Whether the allow of rule `rule`, whose limit `lim` takes what exceeds its rate the
+    /// way `over` says, can share its `--hashlimit-name`'s meter: the meter's other allows
+    /// must take the same way (statewall's meter keeps one; iptables leaves each rule's
+    /// excess to the rules after it). Else refused at the rule, false.
+    pub(super) fn meter_way(
+        &mut self,
+        lim: &super::extra::LimitOpts,
+        over: &str,
+        rule: usize,
+    ) -> bool {
+        // a name's meter (`shared_hashlimits`), not a line's (`paths::share_limits`)
+        let named = |m: &String| {
+            lim.name
+                .as_ref()
+                .is_some_and(|n| *m == *n || *m == format!("{n}-v6"))
+        };
+        let Some(meter) = lim.shared.clone().filter(named) else {
+            return true;
+        };
+        let hook = self.hook;
+        let (way, first, _) = self
+            .meter_ways
+            .entry(meter)
+            .or_insert_with(|| (over.to_string(), rule, hook))
+            .clone();
+        if way == over {
+            return true;
+        }
+        let rules = self.rules;
+        let (r, f) = (&rules[rule], &rules[first]);
+        let name = lim.name.as_deref().unwrap_or_default();
+        let says = |w: &str| match w {
+            "continue" => "goes on to the rules after it".to_string(),
+            "drop" => "is dropped there (the next rule for those packets drops it)".to_string(),
+            w => format!("is {w}ed there (the next rule for those packets does so)"),
+        };
+        self.error(
+            r.span.clone(),
+            format!(
+                "`--hashlimit-name {name}`: what exceeds the rate here {}, at line {} it {}",
+                says(over),
+                f.line,
+                says(&way)
+            ),
+            "the rules of one name take their tokens from one table, which statewall keeps as one meter of entries that all take what exceeds the rate the same way: give this rule its own --hashlimit-name, or order the file so that the same rules follow each of them",
+        );
+        false
     }
 }

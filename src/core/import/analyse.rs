@@ -166,6 +166,10 @@ pub(super) struct Analyser<'s> {
     /// the `-m connlimit` rules mapped so far (the rule, its part of a `-s a,b` list), and
     /// in which chain: the kernel keeps one count in each, which one entry must hold
     pub(super) conn_mapped: HashMap<(usize, usize), Hook>,
+    /// the `--hashlimit-name` meters of ACCEPTs mapped so far: what their allows do with
+    /// what exceeds the rate (`over`), the first rule that said so, and in which chain (one
+    /// meter's entries must take one way: `extra.rs`)
+    pub(super) meter_ways: HashMap<String, (String, usize, Hook)>,
 }
 
 impl Analyser<'_> {
@@ -349,6 +353,7 @@ pub(super) fn analyse_with<'s>(
         cut: HashSet::new(),
         kept: HashSet::new(),
         conn_mapped: HashMap::new(),
+        meter_ways: HashMap::new(),
     };
     let mut used = HashSet::new();
     let mut chains = Vec::new();
@@ -477,6 +482,7 @@ impl Analyser<'_> {
         // a reading again of this chain maps its counts again
         let hook = self.hook;
         self.conn_mapped.retain(|_, h| *h != hook);
+        self.meter_ways.retain(|_, (_, _, h)| *h != hook);
         let log_final = self.extras(&mut flat, final_rule);
         let mut found = Found::default();
         let ranked = self.rank_all(flat, &mut found, final_rule);

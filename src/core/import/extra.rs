@@ -776,18 +776,9 @@ impl Analyser<'_> {
             "`-m limit` on an ACCEPT"
         };
         let cond = flat[p].cond.clone();
-        let (rate, burst) = match iptables_rate(&lim) {
-            Ok(x) => x,
-            Err(why) => {
-                let help = if lim.other.is_empty() {
-                    "statewall's rates are whole numbers of packets per second, minute, hour or day"
-                } else {
-                    "statewall's meters count per source address (`--hashlimit-mode srcip`, with `--hashlimit-srcmask`) or for the rule as a whole (no mode), not per destination or port: a rule of its own per port keeps a bucket each"
-                };
-                self.error(r.span.clone(), format!("{here}: {why}"), help);
-                gone[p] = true;
-                return;
-            }
+        let Some((rate, burst)) = self.accept_rate(r, &lim, here) else {
+            gone[p] = true;
+            return;
         };
         let named = cond.states.filter(|s| s & !(CtStates::NEW | EST) == 0);
         // no established rule in this reading: lowered to an entry, or none in the chain
@@ -869,6 +860,10 @@ impl Analyser<'_> {
                 "left to the rules after it, as iptables leaves it",
             ),
         };
+        if !self.meter_way(&lim, over, flat[p].rule) {
+            gone[p] = true;
+            return;
+        }
         let line = r.line;
         // a rate before the rule's ports, type, flags or states counts every packet of its
         // protocol that reaches it (`rule/order.rs`)
@@ -914,6 +909,25 @@ impl Analyser<'_> {
                     self.notes
                         .extend(super::htable::table_notes(&lim, line, &rate, burst));
                 }
+            }
+        }
+    }
+}
+
+impl Analyser<'_> {
+    /// The rate and burst of ACCEPT `r`'s limit `lim` as statewall writes them, or None
+    /// (refused at the rule: `here` says what it is).
+    fn accept_rate(&mut self, r: &IptRule, lim: &LimitOpts, here: &str) -> Option<(String, u32)> {
+        match iptables_rate(lim) {
+            Ok(x) => Some(x),
+            Err(why) => {
+                let help = if lim.other.is_empty() {
+                    "statewall's rates are whole numbers of packets per second, minute, hour or day"
+                } else {
+                    "statewall's meters count per source address (`--hashlimit-mode srcip`, with `--hashlimit-srcmask`) or for the rule as a whole (no mode), not per destination or port: a rule of its own per port keeps a bucket each"
+                };
+                self.error(r.span.clone(), format!("{here}: {why}"), help);
+                None
             }
         }
     }
