@@ -293,6 +293,7 @@ fn host_services() -> crate::core::services::NameDb {
         })
     };
     db.with_ids(&read("/etc/passwd"), &read("/etc/group"))
+        .with_protocols(&read("/etc/protocols"))
 }
 
 pub fn imported(path: &Path, src: &str, opts: &ImportOpts) -> Result<import::Imported, CliError> {

@@ -134,6 +134,8 @@ pub struct NameDb {
     /// user name → uid, group name → gid
     users: std::collections::HashMap<String, u32>,
     groups: std::collections::HashMap<String, u32>,
+    /// protocol name (and alias) → its number, as `/etc/protocols` says
+    protocols: std::collections::HashMap<String, u8>,
 }
 
 impl NameDb {
@@ -180,6 +182,33 @@ impl NameDb {
             }
         }
         self
+    }
+
+    /// `db` with the protocols of an `/etc/protocols` text (`name number aliases…`, as
+    /// `getprotobyname` reads it: the first line for a name counts). iptables-save prints a
+    /// protocol by the name this file gives its number (`-p 59` is saved as `-p ipv6-nonxt`),
+    /// and iptables-restore reads it back through the same file.
+    pub fn with_protocols(mut self, text: &str) -> NameDb {
+        for line in text.lines() {
+            let line = line.split('#').next().unwrap_or("");
+            let mut w = line.split_whitespace();
+            let (Some(name), Some(num)) = (w.next(), w.next()) else {
+                continue;
+            };
+            let Ok(num) = num.parse::<u8>() else {
+                continue;
+            };
+            for n in std::iter::once(name).chain(w) {
+                self.protocols.entry(n.to_string()).or_insert(num);
+            }
+        }
+        self
+    }
+
+    /// The number of protocol `name` in the host's `/etc/protocols` (case-sensitive, as
+    /// `getprotobyname` is), if it was read.
+    pub fn protocol(&self, name: &str) -> Option<u8> {
+        self.protocols.get(name).copied()
     }
 
     /// The uid of user `name` (`gid`: the gid of group `name`), as `getpwnam` (`getgrnam`)
@@ -231,6 +260,19 @@ fn proto_index(p: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn protocols_read_as_getprotobyname_does() {
+        let db = NameDb::default().with_protocols(
+            "# comment\nhopopt\t0\tHOPOPT\nipv6-nonxt 59\tIPv6-NoNxt\t# No Next Header\nipv6-nonxt 60 dup\nbad x\n",
+        );
+        assert_eq!(db.protocol("ipv6-nonxt"), Some(59));
+        assert_eq!(db.protocol("IPv6-NoNxt"), Some(59));
+        assert_eq!(db.protocol("hopopt"), Some(0));
+        assert_eq!(db.protocol("dup"), Some(60));
+        assert_eq!(db.protocol("IPV6-NONXT"), None);
+        assert_eq!(db.protocol("bad"), None);
+    }
 
     #[test]
     fn users_and_groups_read_as_getpwnam_does() {

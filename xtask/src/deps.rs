@@ -44,7 +44,7 @@ const REQUIREMENTS: &[Requirement] = &[
     },
     Requirement {
         what: "/etc/services",
-        why: "the importer reads port names as iptables-restore does, and its tests use names only /etc/services knows",
+        why: "the importer reads port and protocol names as iptables-restore does (/etc/services, /etc/protocols), and its tests use names only those files know",
         package: "netbase",
         present: || std::path::Path::new("/etc/services").is_file(),
     },

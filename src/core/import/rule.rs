@@ -711,11 +711,21 @@ impl Parser<'_> {
     fn protocol(&mut self, v: &Tok) -> Option<u8> {
         let lower = v.text.to_ascii_lowercase();
         // a name statewall's policy takes, iptables not (its own are icmpv6 and ipv6-icmp)
+        // then the name as the host's /etc/protocols gives it, which iptables-save prints
+        // for a number (`-p 59` is saved as `-p ipv6-nonxt`) and iptables-restore reads
         let n = (lower != "icmp6")
-            .then(|| lower.parse::<u8>().ok().or_else(|| protocol_number(&lower)))
+            .then(|| {
+                lower
+                    .parse::<u8>()
+                    .ok()
+                    .or_else(|| protocol_number(&lower))
+                    .or_else(|| self.services.protocol(&v.text))
+            })
             .flatten();
         match (n, self.fam) {
             (Some(0), _) | (None, _) if matches!(lower.as_str(), "all" | "0" | "ip") => None,
+            // a name the host gives number 0 (`hopopt`) is iptables' protocol 0: every one
+            (Some(0), _) => None,
             // ip6tables takes `-p icmp` (and iptables `-p ipv6-icmp`): a protocol field of 1
             // (58), which the family's ICMP never has; kept as written (`analyse` notes it)
             (Some(p), _) => Some(p),
@@ -723,7 +733,7 @@ impl Parser<'_> {
                 self.err(
                     v.span.clone(),
                     format!("protocol `{lower}`"),
-                    "iptables-restore refuses it too, unless its host's /etc/protocols names it (\"unknown protocol\"): statewall knows protocols by number (1-254) and by the names of /etc/protocols it has built in (tcp, udp, icmp, icmpv6, esp, ah, gre, …); write the number",
+                    "iptables-restore refuses it too, unless its host's /etc/protocols names it (\"unknown protocol\"): statewall knows protocols by number (1-254), by the names this host's /etc/protocols gives them, and by names it has built in (tcp, udp, icmp, icmpv6, esp, ah, gre, …); write the number",
                 );
                 None
             }
