@@ -624,7 +624,26 @@ impl Analyser<'_> {
                     self.notes.push(format!("line {}: `{}` fills list {name}, which no rule of the file checks but a LOG, if any: it decides nothing and is left out (only /proc/net/xt_recent would show the list)", r.line, shorten(&r.text, 80)));
                     continue;
                 }
-                self.error(r.span.clone(), "a `-m recent --set` statewall cannot map", "statewall maps `-m recent` only as the ssh brute-force pair: `--set --name N` on NEW connections, right after it `--update --seconds S --hitcount H --name N -j DROP` with the same matches, then the ACCEPT of those connections (a per-source limit)");
+                // a check of the list that says what the mapping refuses (`--mask`, `--rdest`)
+                // is refused where written, and leaves its `--set` without a partner: say
+                // so, as the pattern below is then there in the file
+                let refused_check = flat.iter().map(|f| &rules[f.rule]).find(|c| {
+                    c.extra.recent.as_ref().is_some_and(|x| {
+                        x.check.is_some() && x.name() == name && !x.other.is_empty()
+                    })
+                });
+                let why = match refused_check {
+                    Some(c) => format!(
+                        "its check of list {name}, line {}, says {}, which statewall refuses (see there), so nothing reads this `--set`; ",
+                        c.line,
+                        c.extra
+                            .recent
+                            .as_ref()
+                            .map_or(String::new(), |x| x.other.join(", "))
+                    ),
+                    None => String::new(),
+                };
+                self.error(r.span.clone(), "a `-m recent --set` statewall cannot map", format!("{why}statewall maps `-m recent` only as the ssh brute-force pair: `--set --name N` on NEW connections, right after it `--update --seconds S --hitcount H --name N -j DROP` with the same matches, then the ACCEPT of those connections (a per-source limit)"));
             }
         }
         let mut log_final = None;

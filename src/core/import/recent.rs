@@ -381,6 +381,18 @@ impl Analyser<'_> {
                     .as_ref()
                     .is_some_and(|x| x.set && x.name() == rec.name())
             }) {
+                // a `--set` that drops or rejects is a port-scan trap's feed (`trap.rs`), which
+                // this walk may well meet: its list is a live set, whose checks count nothing
+                Some(s) if matches!(s.target, Target::Drop | Target::Reject(_)) => format!(
+                    "its list is filled by the `--set` of line {} in {}, which {} the packets it takes: a port-scan trap's list, read as a live set whose checks (`--update`/`--rcheck` without `--hitcount`) say only whether the source is on it, never how often it came",
+                    s.line,
+                    s.chain,
+                    if matches!(s.target, Target::Drop) {
+                        "drops"
+                    } else {
+                        "rejects"
+                    }
+                ),
                 // a `--set` in another chain (INPUT's, for a FORWARD check) fills the list
                 // for packets this chain never sees: the check's count is not this chain's
                 Some(s) => format!(
