@@ -373,7 +373,15 @@ impl Analyser<'_> {
                     // and neither does the check of statewall's live set, which nothing
                     // feeds (but `statewall set add`)
                     Some(why) => self.notes.push(format!("line {}: `{}` checks list {n}, which {why}: the list stays empty (but for /proc/net/xt_recent) and the check never matches, as the check of live set {n} that nothing feeds", r.line, shorten(&r.text, 80))),
-                    None => self.error(r.span.clone(), format!("list `{n}` is checked here and filled by no DROP or REJECT"), "statewall maps a list checked without --hitcount only when a DROP or REJECT fills it (`--set --name N -j REJECT`): the port-scan trap"),
+                    None => {
+                        // a LOG that fills it (`--set … -j LOG`): its packets go on
+                        let logs = self.rules.iter().find(|q| {
+                            q.target == Target::Log
+                                && q.extra.recent.as_ref().is_some_and(|x| x.set && x.name() == n)
+                        });
+                        let by_log = logs.map_or(String::new(), |q| format!("; line {} fills it on a LOG (`--set … -j LOG`), whose packets go on to the rules after it, and a statewall log adds to no set: put the `--set` on the DROP or REJECT those packets meet", q.line));
+                        self.error(r.span.clone(), format!("list `{n}` is checked here and filled by no DROP or REJECT"), format!("statewall maps a list checked without --hitcount only when a DROP or REJECT fills it (`--set --name N -j REJECT`): the port-scan trap{by_log}"));
+                    }
                 }
             }
             // each view is a set of its own, named after the list; the `--set` adds to
