@@ -205,6 +205,9 @@ impl Analyser<'_> {
         // interfaces whose every packet an earlier rule decided, and that rule's place
         let mut decided: Vec<(String, bool, usize)> = Vec::new();
         for mut f in flat {
+            if !self.interfaces_of_hook(&mut f) {
+                continue;
+            }
             self.tracked_only(&mut f);
             let d = self.drop_negated_ifs(&mut f, &decided);
             let Some(rank) = self.rank(&f, found) else {
@@ -968,6 +971,7 @@ fn states_fit(verdict: Verdict, s: u32) -> bool {
 }
 
 mod counts;
+mod hookif;
 mod names;
 mod stateless;
 mod sw;

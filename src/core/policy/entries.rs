@@ -57,6 +57,9 @@ struct Fields<'t, 'a> {
     mac_span: Option<Range<usize>>,
     /// where `uid`, `gid` (or their exceptions) were written (likewise)
     owner_span: Option<Range<usize>>,
+    /// where `iif`/`except_iif` and `oif`/`except_oif` were written (checked against the
+    /// section later: no input interface in [output], no output interface in the input chain)
+    if_span: [Option<Range<usize>>; 2],
     /// where `except_icmp` and `except_icmpv6` were written (checked against `icmp` and
     /// `icmpv6`)
     except_icmp_span: [Option<Range<usize>>; 2],
@@ -301,6 +304,7 @@ impl Checker<'_> {
             limit_span: f.limit_span,
             mac_span: f.mac_span,
             owner_span: f.owner_span,
+            if_span: f.if_span,
             feed: f.feed,
         }
     }
@@ -339,6 +343,7 @@ impl Checker<'_> {
             except_proto_span: None,
             mac_span: None,
             owner_span: None,
+            if_span: [None, None],
             except_icmp_span: [None, None],
             feed: super::live::Feed::default(),
             misspelt: Vec::new(),
@@ -371,6 +376,9 @@ impl Checker<'_> {
                 "iif" => {
                     f.iif_written = true;
                     f.iif = self.ifname("iif", value);
+                    if f.iif.is_some() {
+                        f.if_span[0] = f.if_span[0].take().or(Some(value.span()));
+                    }
                 }
                 k @ ("to" | "except_from" | "except_to" | "published_to" | "published_from") => {
                     self.address_key(&mut f, kind, k, value)
@@ -378,11 +386,18 @@ impl Checker<'_> {
                 "oif" => {
                     f.more_restricts = true;
                     f.more.oif = self.ifname("oif", value);
+                    if f.more.oif.is_some() {
+                        f.if_span[1] = f.if_span[1].take().or(Some(value.span()));
+                    }
                 }
                 k if self.typed_key(&mut f, k, value) => {}
                 k @ ("except_iif" | "except_oif") => {
+                    let at = usize::from(k == "except_oif");
                     f.more_restricts = true;
                     let names = self.ifnames(k, value);
+                    if !names.is_empty() {
+                        f.if_span[at] = f.if_span[at].take().or(Some(value.span()));
+                    }
                     if k == "except_iif" {
                         f.more.except_iif = names;
                     } else {

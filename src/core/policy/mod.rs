@@ -218,6 +218,8 @@ struct Entry {
     mac_span: Option<Range<usize>>,
     /// where `uid`, `gid` or an exception of them was written
     owner_span: Option<Range<usize>>,
+    /// where an input (0) and an output (1) interface were written
+    if_span: [Option<Range<usize>>; 2],
     /// `add_to_set` and `refresh`, where written
     feed: live::Feed,
 }
@@ -325,6 +327,7 @@ impl<'s> Checker<'s> {
         self.block_places(&entries);
         self.mac_where_packets_arrive(&entries);
         self.owner_where_packets_leave(&entries);
+        self.interfaces_where_packets_are(&entries);
         policy.sets = self.live_sets_used(sets, &entries);
         for hook in Hook::ALL {
             let baseline = match hook {
