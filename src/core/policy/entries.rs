@@ -787,7 +787,7 @@ impl Checker<'_> {
             self.error(
                 head,
                 what,
-                Some("a block drops what comes from its sources: add from_set = \"...\" (a live set), from = [...] or iif = \"...\"; with tcp/udp ports alone it would drop those ports from everyone".into()),
+                Some("a block of nothing would drop every packet of its section: say what it blocks — its sources (from = [...], from_set = \"...\" for a live set), an interface (iif; in [output], oif), ports, a protocol or another match (ports alone drop those ports from everyone); to drop everything, set the section's final".into()),
             );
             return;
         }
