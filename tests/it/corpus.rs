@@ -579,6 +579,19 @@ fn prove_file(path: &Path) -> Verdict {
     }
     let path_s = path.display().to_string();
     let p6_s = p6.display().to_string();
+    // a policy beside the file (`tests/data/policy-differential/`): NAME.toml, written by
+    // hand, is proven against iptables-restore of NAME.rules (and NAME.rules6), its meaning
+    // as the README states it, instead of the import
+    if let Ok(toml) = fs::read_to_string(path.with_extension("toml")) {
+        return compare(
+            &name,
+            &text,
+            text6.as_deref(),
+            &facts,
+            facts6.as_ref(),
+            &toml,
+        );
+    }
     let mut cmd = bin(None);
     cmd.args(["import", &path_s]);
     match &text6 {
@@ -1130,6 +1143,16 @@ fn import_corpus_every_file_refused_with_a_location_or_identical_to_iptables_res
 #[test]
 fn import_generated_every_file_refused_with_a_location_or_identical_to_iptables_restore() {
     prove_corpus(&repo_path("tests/data/import/generated"));
+}
+
+/// The policy differential (`tests/data/policy-differential/`): random policies of the
+/// documented keys, each beside an iptables-restore file (and an ip6tables one) written from
+/// the README's meaning of its keys, not from statewall's code; each policy must behave
+/// packet for packet as that file (its README says where they come from).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn policy_differential_every_policy_identical_to_its_iptables_translation() {
+    prove_corpus(&repo_path("tests/data/policy-differential"));
 }
 
 /// `files` (written at run time by another module's test: `clock.rs` writes windows around
