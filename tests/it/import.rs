@@ -2388,6 +2388,23 @@ fn differential_hashlimit_guards_count_every_datagram() {
     );
 }
 
+/// Datagrams to the three ports of one `--hashlimit-name`'s rules (burst 3): two to 53 and
+/// three to 5000 from the client, one to 123, then one to 123 and one to 5000 from the other
+/// client.
+fn three_rule_steps() -> [(IpAddr, u16); 8] {
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    [
+        (c, 53),
+        (c, 53),
+        (c, 5000),
+        (c, 5000),
+        (c, 5000),
+        (c, 123),
+        (o, 123),
+        (o, 5000),
+    ]
+}
+
 /// Three `--hashlimit-above` rules of one `--hashlimit-name` (`ok-hashlimit-shared.rules`,
 /// corpus 431's form): a source's datagrams to any of their ports take tokens from one
 /// bucket, at the first rule's rate (burst 3). Two to port 53 and three to 5000 from one
@@ -2399,17 +2416,7 @@ fn differential_hashlimit_guards_count_every_datagram() {
 #[test]
 fn differential_hashlimit_name_shared_by_three_rules() {
     use crate::support::routed::Outcome;
-    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
-    let steps = [
-        (c, 53),
-        (c, 53),
-        (c, 5000),
-        (c, 5000),
-        (c, 5000),
-        (c, 123),
-        (o, 123),
-        (o, 5000),
-    ];
+    let steps = three_rule_steps();
     let ports = [53, 123, 5000];
     let want = datagram_replay("d-hls", "ok-hashlimit-shared.rules", &ports, &steps);
     use Outcome::{Answered as A, Refused as R};
@@ -2431,17 +2438,7 @@ fn differential_hashlimit_name_shared_by_three_rules() {
 #[test]
 fn differential_hashlimit_name_shared_by_three_accepts() {
     use crate::support::routed::Outcome;
-    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
-    let steps = [
-        (c, 53),
-        (c, 53),
-        (c, 5000),
-        (c, 5000),
-        (c, 5000),
-        (c, 123),
-        (o, 123),
-        (o, 5000),
-    ];
+    let steps = three_rule_steps();
     let file = "ok-hashlimit-shared-upto.rules";
     let want = datagram_replay("d-hlu", file, &[53, 123, 5000], &steps);
     use Outcome::{Answered as A, Refused as R};
