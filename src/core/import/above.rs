@@ -279,9 +279,7 @@ impl Analyser<'_> {
         flat[p].extra.guard = true;
         self.notes.push(format!("line {}: `{}` takes the packets within its rate ({rate}, burst {burst}{}) and lets the rest go on: its entry's limit says `over = \"continue\"`, and it keeps its place among the rules it shares packets with", r.line, crate::core::diag::shorten(&r.text, 80), if per.starts_with(", per") { ", per source" } else { "" }));
     }
-}
 
-impl super::analyse::Analyser<'_> {
     /// Whether the allow of rule `rule`, whose limit `lim` takes what exceeds its rate the
     /// way `over` says, can share its `--hashlimit-name`'s meter: the meter's other allows
     /// must take the same way (statewall's meter keeps one; iptables leaves each rule's
