@@ -132,13 +132,19 @@ pub(super) fn shared_hashlimits(
     use std::collections::HashMap;
     let name_of = |r: &super::rule::IptRule| r.extra.limit.as_ref().and_then(|l| l.name.clone());
     let mut count: HashMap<String, usize> = HashMap::new();
+    // the line of each name's second rule (a target-less first rule's refusal names it)
+    let mut second: HashMap<String, u32> = HashMap::new();
     // the lines of each name's rules while all of them are LOGs (`None` once one is not)
     let mut logs: HashMap<String, Option<Vec<u32>>> = HashMap::new();
     for r in rules.iter() {
         let Some(name) = name_of(r) else {
             continue;
         };
-        *count.entry(name.clone()).or_default() += 1;
+        let n = count.entry(name.clone()).or_default();
+        *n += 1;
+        if *n == 2 {
+            second.insert(name.clone(), r.line);
+        }
         let lines = logs.entry(name).or_insert_with(|| Some(Vec::new()));
         match lines {
             Some(l) if r.target == super::rule::Target::Log => l.push(r.line),
@@ -165,9 +171,7 @@ pub(super) fn shared_hashlimits(
         if rules[i].target == super::rule::Target::Count {
             // left out as a rule that only counts, it would leave the others more tokens
             let r = &rules[i];
-            let other = (0..rules.len())
-                .find(|&j| j != i && name_of(&rules[j]).as_ref() == Some(&name))
-                .map_or(0, |j| rules[j].line);
+            let other = if f == i { second[&name] } else { rules[f].line };
             let span = r.extra.limit_span.clone().unwrap_or_else(|| r.span.clone());
             diags.push(crate::core::diag::Diagnostic::error(span, src, format!("a rule without a target takes tokens from `--hashlimit-name {name}`, which line {other} uses too")).with_help("the kernel keeps one table of buckets for every rule of that name, so this rule's packets use up tokens the others then lack; a statewall entry takes tokens only where it decides: give this rule its own --hashlimit-name (then it only counts, and is left out), or remove it"));
             continue;

@@ -616,6 +616,20 @@ impl Analyser<'_> {
             }
         }
         let checked = super::recent::checked_lists(rules);
+        // each list's first check that says what the mapping refuses (`--mask`, `--rdest`):
+        // refused where written, it leaves its `--set` without a partner
+        let mut refused_checks: std::collections::HashMap<&str, &IptRule> =
+            std::collections::HashMap::new();
+        for c in flat.iter().map(|f| &rules[f.rule]) {
+            if let Some(x) = c
+                .extra
+                .recent
+                .as_ref()
+                .filter(|x| x.check.is_some() && !x.other.is_empty())
+            {
+                refused_checks.entry(x.name()).or_insert(c);
+            }
+        }
         for (s, used) in sets.iter().zip(used_sets) {
             if !used && s.at <= flat.len() {
                 let r = &rules[s.rule];
@@ -624,15 +638,8 @@ impl Analyser<'_> {
                     self.notes.push(format!("line {}: `{}` fills list {name}, which no rule of the file checks but a LOG, if any: it decides nothing and is left out (only /proc/net/xt_recent would show the list)", r.line, shorten(&r.text, 80)));
                     continue;
                 }
-                // a check of the list that says what the mapping refuses (`--mask`, `--rdest`)
-                // is refused where written, and leaves its `--set` without a partner: say
-                // so, as the pattern below is then there in the file
-                let refused_check = flat.iter().map(|f| &rules[f.rule]).find(|c| {
-                    c.extra.recent.as_ref().is_some_and(|x| {
-                        x.check.is_some() && x.name() == name && !x.other.is_empty()
-                    })
-                });
-                let why = match refused_check {
+                // say so, as the pattern below is then there in the file
+                let why = match refused_checks.get(name) {
                     Some(c) => format!(
                         "its check of list {name}, line {}, says {}, which statewall refuses (see there), so nothing reads this `--set`; ",
                         c.line,

@@ -365,6 +365,13 @@ impl Analyser<'_> {
                 self.error(r.span.clone(), format!("list `{n}` is filled here and never checked without --hitcount"), "statewall maps a list a DROP or REJECT fills only with its checks (`--update`, `--rcheck` or `--remove --name N`)");
             }
         }
+        // the first LOG that fills each list (`--set … -j LOG`), for the refusal below
+        let mut log_fills: BTreeMap<&str, u32> = BTreeMap::new();
+        for q in self.rules.iter().filter(|q| q.target == Target::Log) {
+            if let Some(x) = q.extra.recent.as_ref().filter(|x| x.set) {
+                log_fills.entry(x.name()).or_insert(q.line);
+            }
+        }
         for (n, (views, r)) in &checked {
             let r = &self.rules[*r];
             if !fed.contains_key(n) {
@@ -375,11 +382,7 @@ impl Analyser<'_> {
                     Some(why) => self.notes.push(format!("line {}: `{}` checks list {n}, which {why}: the list stays empty (but for /proc/net/xt_recent) and the check never matches, as the check of live set {n} that nothing feeds", r.line, shorten(&r.text, 80))),
                     None => {
                         // a LOG that fills it (`--set … -j LOG`): its packets go on
-                        let logs = self.rules.iter().find(|q| {
-                            q.target == Target::Log
-                                && q.extra.recent.as_ref().is_some_and(|x| x.set && x.name() == n)
-                        });
-                        let by_log = logs.map_or(String::new(), |q| format!("; line {} fills it on a LOG (`--set … -j LOG`), whose packets go on to the rules after it, and a statewall log adds to no set: put the `--set` on the DROP or REJECT those packets meet", q.line));
+                        let by_log = log_fills.get(n.as_str()).map_or(String::new(), |line| format!("; line {line} fills it on a LOG (`--set … -j LOG`), whose packets go on to the rules after it, and a statewall log adds to no set: put the `--set` on the DROP or REJECT those packets meet"));
                         self.error(r.span.clone(), format!("list `{n}` is checked here and filled by no DROP or REJECT"), format!("statewall maps a list checked without --hitcount only when a DROP or REJECT fills it (`--set --name N -j REJECT`): the port-scan trap{by_log}"));
                     }
                 }

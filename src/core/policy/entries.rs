@@ -377,7 +377,7 @@ impl Checker<'_> {
                     f.iif_written = true;
                     f.iif = self.ifname("iif", value);
                     if f.iif.is_some() {
-                        f.if_span[0] = f.if_span[0].take().or(Some(value.span()));
+                        f.if_span[0].get_or_insert(value.span());
                     }
                 }
                 k @ ("to" | "except_from" | "except_to" | "published_to" | "published_from") => {
@@ -387,7 +387,7 @@ impl Checker<'_> {
                     f.more_restricts = true;
                     f.more.oif = self.ifname("oif", value);
                     if f.more.oif.is_some() {
-                        f.if_span[1] = f.if_span[1].take().or(Some(value.span()));
+                        f.if_span[1].get_or_insert(value.span());
                     }
                 }
                 k if self.typed_key(&mut f, k, value) => {}
@@ -396,7 +396,7 @@ impl Checker<'_> {
                     f.more_restricts = true;
                     let names = self.ifnames(k, value);
                     if !names.is_empty() {
-                        f.if_span[at] = f.if_span[at].take().or(Some(value.span()));
+                        f.if_span[at].get_or_insert(value.span());
                     }
                     if k == "except_iif" {
                         f.more.except_iif = names;

@@ -78,44 +78,6 @@ impl Checker<'_> {
     }
 }
 
-impl Checker<'_> {
-    /// An input interface is a packet's that arrived, an output interface one's that leaves:
-    /// `iif` in [output] and `oif` in the input entries name what such a packet does not have
-    /// (nft's `iifname`/`oifname` then matches nothing, and `except_*` everything), and
-    /// iptables refuses `-i` in OUTPUT and `-o` in INPUT ("Can't use -i with OUTPUT").
-    pub(super) fn interfaces_where_packets_are(&mut self, entries: &[Entry]) {
-        for e in entries {
-            let (at, key, section, fix) = match e.hook {
-                Hook::Output => (
-                    0,
-                    "iif",
-                    "[output]",
-                    "a packet this host sends arrived on no interface: match where it leaves with `oif`",
-                ),
-                Hook::Input => (
-                    1,
-                    "oif",
-                    "the input entries",
-                    "a packet for this host leaves on no interface: match where it arrives with `iif`",
-                ),
-                _ => continue,
-            };
-            if let Some(span) = &e.if_span[at] {
-                self.error(
-                    span.clone(),
-                    format!(
-                        "`{key}` (or `except_{key}`) in {section} matches no packet's interface"
-                    ),
-                    Some(format!(
-                        "{fix} (iptables refuses `-{}` there too)",
-                        if at == 0 { "i" } else { "o" }
-                    )),
-                );
-            }
-        }
-    }
-}
-
 /// Where `uid`, `gid` or their exceptions were written, for the section check.
 pub(super) fn span_of(key: &str, value: &Spanned<DeValue<'_>>) -> Option<Range<usize>> {
     matches!(key, "uid" | "except_uid" | "gid" | "except_gid").then(|| value.span())
