@@ -13,24 +13,22 @@ impl Analyser<'_> {
     /// else the exceptions that say nothing are taken away (noted).
     pub(super) fn interfaces_of_hook(&mut self, f: &mut super::Flat) -> bool {
         use super::Hook;
-        let (c, flag) = match self.hook {
-            Hook::Input => (&mut f.cond, "-o"),
-            Hook::Output => (&mut f.cond, "-i"),
+        let c = &mut f.cond;
+        let (pos, nots, flag, which) = match self.hook {
+            Hook::Input => (&mut c.oif, &mut c.not_oif, "-o", "output"),
+            Hook::Output => (&mut c.iif, &mut c.not_iif, "-i", "input"),
             Hook::Forward => return true,
         };
-        let (pos, nots) = match self.hook {
-            Hook::Input => (&mut c.oif, &mut c.not_oif),
-            _ => (&mut c.iif, &mut c.not_iif),
-        };
         let r = &self.rules[f.rule];
+        let (line, text) = (r.line, crate::core::diag::shorten(&r.text, 80));
         let chain = self.hook.chain();
         if pos.is_some() {
-            self.notes.push(format!("line {}: `{}` says `{flag}`, which no packet of {chain} has (it has no {} interface): it matches nothing there and is left out", r.line, crate::core::diag::shorten(&r.text, 80), if flag == "-o" { "output" } else { "input" }));
+            self.notes.push(format!("line {line}: `{text}` says `{flag}`, which no packet of {chain} has (it has no {which} interface): it matches nothing there and is left out"));
             return false;
         }
         if !nots.is_empty() {
             nots.clear();
-            self.notes.push(format!("line {}: `{}` says `! {flag}`, which every packet of {chain} meets (it has no {} interface): read without it", r.line, crate::core::diag::shorten(&r.text, 80), if flag == "-o" { "output" } else { "input" }));
+            self.notes.push(format!("line {line}: `{text}` says `! {flag}`, which every packet of {chain} meets (it has no {which} interface): read without it"));
         }
         true
     }
