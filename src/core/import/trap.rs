@@ -304,20 +304,13 @@ impl Analyser<'_> {
     }
 
     /// Why list `name` is never filled, if it is not: no rule of the file `--set`s it, or
-    /// every rule that does is reached by no packet (left out as never reached).
-    fn never_filled(&self, name: &str) -> Option<String> {
-        let setters: Vec<&IptRule> = self
-            .rules
+    /// every rule that does (`fillers`, its `--set` rules) is reached by no packet (left out
+    /// as never reached).
+    fn never_filled(&self, fillers: &[usize]) -> Option<String> {
+        let setters: Vec<&IptRule> = fillers
             .iter()
-            .enumerate()
-            .filter(|(_, r)| {
-                r.extra
-                    .recent
-                    .as_ref()
-                    .is_some_and(|x| x.set && x.name() == name)
-            })
             // a rule this walk left out as never reached, and no walk kept
-            .map(|(i, r)| (self.cut.contains(&i) && !self.kept.contains(&i)).then_some(r))
+            .map(|&i| (self.cut.contains(&i) && !self.kept.contains(&i)).then_some(&self.rules[i]))
             .collect::<Option<_>>()?;
         Some(match &setters[..] {
             [] => "no rule of the file fills".to_string(),
@@ -365,24 +358,26 @@ impl Analyser<'_> {
                 self.error(r.span.clone(), format!("list `{n}` is filled here and never checked without --hitcount"), "statewall maps a list a DROP or REJECT fills only with its checks (`--update`, `--rcheck` or `--remove --name N`)");
             }
         }
-        // the first LOG that fills each list (`--set … -j LOG`), for the refusal below
-        let mut log_fills: BTreeMap<&str, u32> = BTreeMap::new();
-        for q in self.rules.iter().filter(|q| q.target == Target::Log) {
+        // every list's `--set` rules, in one pass (a file may check thousands of lists): for
+        // why a list is never filled, and the first LOG that fills it (`--set … -j LOG`)
+        let mut fillers: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, q) in self.rules.iter().enumerate() {
             if let Some(x) = q.extra.recent.as_ref().filter(|x| x.set) {
-                log_fills.entry(x.name()).or_insert(q.line);
+                fillers.entry(x.name()).or_default().push(i);
             }
         }
         for (n, (views, r)) in &checked {
             let r = &self.rules[*r];
             if !fed.contains_key(n) {
-                match self.never_filled(n) {
+                match self.never_filled(fillers.get(n.as_str()).map_or(&[][..], Vec::as_slice)) {
                     // iptables' list starts empty and stays so: its check never matches,
                     // and neither does the check of statewall's live set, which nothing
                     // feeds (but `statewall set add`)
                     Some(why) => self.notes.push(format!("line {}: `{}` checks list {n}, which {why}: the list stays empty (but for /proc/net/xt_recent) and the check never matches, as the check of live set {n} that nothing feeds", r.line, shorten(&r.text, 80))),
                     None => {
                         // a LOG that fills it (`--set … -j LOG`): its packets go on
-                        let by_log = log_fills.get(n.as_str()).map_or(String::new(), |line| format!("; line {line} fills it on a LOG (`--set … -j LOG`), whose packets go on to the rules after it, and a statewall log adds to no set: put the `--set` on the DROP or REJECT those packets meet"));
+                        let log = fillers.get(n.as_str()).into_iter().flatten().map(|&i| &self.rules[i]).find(|q| q.target == Target::Log);
+                        let by_log = log.map_or(String::new(), |q| format!("; line {} fills it on a LOG (`--set … -j LOG`), whose packets go on to the rules after it, and a statewall log adds to no set: put the `--set` on the DROP or REJECT those packets meet", q.line));
                         self.error(r.span.clone(), format!("list `{n}` is checked here and filled by no DROP or REJECT"), format!("statewall maps a list checked without --hitcount only when a DROP or REJECT fills it (`--set --name N -j REJECT`): the port-scan trap{by_log}"));
                     }
                 }
