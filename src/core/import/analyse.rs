@@ -251,24 +251,34 @@ fn other_icmp(fam: Fam, rules: &[IptRule], notes: &mut Notes) {
 }
 
 /// The checks of single rules and of jumps on `rules`, their refusals added to `diags` and
-/// their notes to `notes`: the clamps found, and whether a check before the jumps refused
-/// (the jumps' refusals are said with what the walk through the chains refuses).
+/// their notes to `notes`: the clamps found, whether a check before the jumps refused
+/// (the jumps' refusals are said with what the walk through the chains refuses), and the
+/// chains no jump reaches, whose rules were left out before the checks. Where the reading
+/// refused rules (`read_refused`), a chain whose only jump was refused is not taken for one
+/// nothing reaches: its rules are checked too, so that the file's problems come at once.
 fn rule_checks(
     src: &str,
     fam: Fam,
     rules: &mut Vec<IptRule>,
     policies: &HashMap<String, (String, std::ops::Range<usize>)>,
     (diags, notes): (&mut Diags, &mut Notes),
-) -> ([Option<super::mss::Clamp>; 2], bool) {
+    read_refused: bool,
+) -> ([Option<super::mss::Clamp>; 2], bool, HashSet<String>) {
     super::above::shared_hashlimits(src, fam, rules, (&mut *diags, &mut *notes));
     matches_nothing(rules, notes);
+    // after the hashlimit names, whose meter the first rule that names it makes, reached or not
+    let unreached = if read_refused {
+        HashSet::new()
+    } else {
+        super::chains::unreached(rules)
+    };
     super::trap::stale_removes(src, rules, diags, notes);
     fragments(src, rules, diags, notes);
     let clamps = super::mss::clamps(src, rules, policies, diags, notes);
     let refused = !diags.is_empty();
     super::chains::jumps(src, rules, diags, notes);
     super::paths::share_limits(fam, rules);
-    (clamps, refused)
+    (clamps, refused, unreached)
 }
 
 pub(super) fn analyse(
@@ -316,6 +326,7 @@ pub(super) fn analyse_with<'s>(
             &mut rules,
             &tables.policies,
             (&mut diags, &mut dropped),
+            true,
         );
         return Err(diags);
     }
@@ -329,7 +340,14 @@ pub(super) fn analyse_with<'s>(
     super::recent::throttles(&mut rules);
     other_icmp(fam, &rules, &mut notes);
     let masked_lists = masked_lists(&rules);
-    let (clamps, refused) = rule_checks(src, fam, &mut rules, &policies, (&mut diags, &mut notes));
+    let (clamps, refused, unreached) = rule_checks(
+        src,
+        fam,
+        &mut rules,
+        &policies,
+        (&mut diags, &mut notes),
+        false,
+    );
     if refused {
         return Err(diags);
     }
@@ -383,7 +401,7 @@ pub(super) fn analyse_with<'s>(
     // one pass over the rules, not one per chain (a file of 300,000 chains nothing jumps to)
     let ruled: HashSet<&str> = rules.iter().map(|r| r.chain.as_str()).collect();
     for c in &user_chains {
-        if !used.contains(c) && ruled.contains(c.as_str()) {
+        if !used.contains(c) && (ruled.contains(c.as_str()) || unreached.contains(c)) {
             cx.notes.push(format!(
                 "chain {c} is never jumped to from INPUT, FORWARD or OUTPUT: its rules have no effect and are left out"
             ));

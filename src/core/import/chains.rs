@@ -10,7 +10,7 @@
 //! - any other jump with such a match is refused: reading its chain's rules under the jump's
 //!   condition alone would apply them to packets the match leaves out.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::extra::LimitOpts;
 use super::lines::FILTER_CHAINS;
@@ -419,4 +419,37 @@ pub(super) fn jumps(src: &str, rules: &mut Vec<IptRule>, diags: &mut Diags, note
         k += 1;
         !gone[k - 1]
     });
+}
+
+/// The rules of chains no jump from INPUT, FORWARD or OUTPUT reaches, directly or through
+/// other chains: iptables never runs them, so they decide nothing, whatever they say (a
+/// port knock's gate chains left without their jumps, a `--remove` statewall would refuse
+/// anywhere it runs). Left out before the checks of single rules and jumps; returns their
+/// chains, which the analysis notes with the chains its walk never met. One pass over the
+/// rules and one over the jumps.
+pub(super) fn unreached(rules: &mut Vec<IptRule>) -> HashSet<String> {
+    let mut jumps: HashMap<&str, Vec<&str>> = HashMap::new();
+    for r in rules.iter() {
+        if let Target::Jump(c) = &r.target {
+            jumps.entry(r.chain.as_str()).or_default().push(c.as_str());
+        }
+    }
+    let mut reached: HashSet<&str> = FILTER_CHAINS.iter().copied().collect();
+    let mut todo: Vec<&str> = FILTER_CHAINS.to_vec();
+    while let Some(c) = todo.pop() {
+        for &t in jumps.get(c).into_iter().flatten() {
+            if reached.insert(t) {
+                todo.push(t);
+            }
+        }
+    }
+    let gone: HashSet<String> = rules
+        .iter()
+        .filter(|r| !reached.contains(r.chain.as_str()))
+        .map(|r| r.chain.clone())
+        .collect();
+    if !gone.is_empty() {
+        rules.retain(|r| !gone.contains(&r.chain));
+    }
+    gone
 }
