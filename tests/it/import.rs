@@ -1665,6 +1665,54 @@ fn differential_port_knocking() {
     }
 }
 
+/// The Arch wiki's port knock with gate chains (`ok-gate-port-knock.rules`): each gate's
+/// target-less `--remove` is folded into the rules that decide the packets after it. ssh
+/// opens to the source that knocked on 7000, 8000 and 9000 in order, for one connection
+/// (the accept takes it off AUTH3); a wrong knock half-way, or a knock on 7000 again, starts
+/// it over. The same knocks and connections to iptables-restore of the file and to
+/// statewall's import: the same answers. Without the removes folded in (each decision
+/// leaving the list as it was) the second connection of each source would get in.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_gate_port_knocking() {
+    let (c, o): (IpAddr, IpAddr) = (CLIENT_V4.into(), OTHER_V4.into());
+    use Step::{Connect, Knock};
+    let steps = [
+        Connect(c, 22),
+        Knock(c, 7000),
+        Knock(c, 8000),
+        Knock(c, 9000),
+        Connect(c, 22),
+        Connect(c, 22),
+        Knock(o, 7000),
+        Knock(o, 8000),
+        Knock(o, 1234),
+        Knock(o, 9000),
+        Connect(o, 22),
+        Knock(o, 7000),
+        Knock(o, 8000),
+        Knock(o, 9000),
+        Connect(o, 22),
+        Knock(c, 7000),
+        Connect(c, 22),
+    ];
+    let (want, ours) = replay_files("d-gate", ("ok-gate-port-knock.rules", None), &[22], &steps);
+    use Verdict::{Connected as C, TimedOut as T};
+    assert_eq!(
+        want,
+        [T, T, T, T, C, T, T, T, T, T, T, T, T, T, C, T, T],
+        "{want:?}"
+    );
+    // statewall's sets: no source is on AUTH3, which each accept took its source off, nor
+    // on AUTH1, which the client's last knock filled and its last connection's drop (gate
+    // 2's remove) emptied again
+    for set in ["AUTH1", "AUTH3"] {
+        let out = statewall(&ours.fw, ["set", "list", set]);
+        out.assert_ok();
+        assert!(out.stdout.contains("0 members"), "{set}: {out}");
+    }
+}
+
 /// The widely copied "portscan" lockout (`ok-portscan-remove.rules`, and with its check
 /// jumping to a chain that logs and drops, `ok-portscan-remove-logdrop.rules`): a try of
 /// port 139 locks the source out of everything for 3 s, another source is not locked out,

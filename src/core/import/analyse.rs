@@ -170,6 +170,8 @@ pub(super) struct Analyser<'s> {
     /// what exceeds the rate (`over`), the first rule that said so, and in which chain (one
     /// meter's entries must take one way: `extra.rs`)
     pub(super) meter_ways: HashMap<String, (String, usize, Hook)>,
+    /// the target-less removes folded into the decisions after them, by chain (`fold.rs`)
+    pub(super) folds: super::fold::Folds,
 }
 
 impl Analyser<'_> {
@@ -250,6 +252,14 @@ fn other_icmp(fam: Fam, rules: &[IptRule], notes: &mut Notes) {
     }
 }
 
+/// What [`rule_checks`] found.
+struct RuleChecks {
+    clamps: [Option<super::mss::Clamp>; 2],
+    refused: bool,
+    unreached: HashSet<String>,
+    folds: super::fold::Folds,
+}
+
 /// The checks of single rules and of jumps on `rules`, their refusals added to `diags` and
 /// their notes to `notes`: the clamps found, whether a check before the jumps refused
 /// (the jumps' refusals are said with what the walk through the chains refuses), and the
@@ -263,7 +273,7 @@ fn rule_checks(
     policies: &HashMap<String, (String, std::ops::Range<usize>)>,
     (diags, notes): (&mut Diags, &mut Notes),
     read_refused: bool,
-) -> ([Option<super::mss::Clamp>; 2], bool, HashSet<String>) {
+) -> RuleChecks {
     super::above::shared_hashlimits(src, fam, rules, (&mut *diags, &mut *notes));
     matches_nothing(rules, notes);
     // after the hashlimit names, whose meter the first rule that names it makes, reached or not
@@ -272,13 +282,18 @@ fn rule_checks(
     } else {
         super::chains::unreached(rules)
     };
-    super::trap::stale_removes(src, rules, diags, notes);
+    let folds = super::trap::stale_removes(src, rules, diags, notes);
     fragments(src, rules, diags, notes);
     let clamps = super::mss::clamps(src, rules, policies, diags, notes);
     let refused = !diags.is_empty();
     super::chains::jumps(src, rules, diags, notes);
     super::paths::share_limits(fam, rules);
-    (clamps, refused, unreached)
+    RuleChecks {
+        clamps,
+        refused,
+        unreached,
+        folds,
+    }
 }
 
 pub(super) fn analyse(
@@ -340,7 +355,12 @@ pub(super) fn analyse_with<'s>(
     super::recent::throttles(&mut rules);
     other_icmp(fam, &rules, &mut notes);
     let masked_lists = masked_lists(&rules);
-    let (clamps, refused, unreached) = rule_checks(
+    let RuleChecks {
+        clamps,
+        refused,
+        unreached,
+        folds,
+    } = rule_checks(
         src,
         fam,
         &mut rules,
@@ -372,6 +392,7 @@ pub(super) fn analyse_with<'s>(
         kept: HashSet::new(),
         conn_mapped: HashMap::new(),
         meter_ways: HashMap::new(),
+        folds,
     };
     let mut used = HashSet::new();
     let mut chains = Vec::new();
@@ -839,7 +860,9 @@ impl Analyser<'_> {
         // or a connection's direction (`--ctdir`), decides only some of them: the rules
         // after it meet the rest
         let whole = |f: &Flat| {
+            // a rule that takes sources off a list (`fold.rs`) does more than decide
             f.cond.is_everything()
+                && f.extra.remove_from_set.is_empty()
                 && std::iter::once(&f.rule).chain(&f.via).all(|&i| {
                     super::chains::own_match(&rules[i]).is_none() && rules[i].ctdir.is_none()
                 })

@@ -182,10 +182,11 @@ pub(super) struct EntryExtra {
     /// `connections` (from a `-m connlimit` rule: `connlimit.rs`)
     pub(super) connections: Option<String>,
     /// the port-scan trap and port knocking (`trap.rs`): the list a DROP or REJECT adds its
-    /// sources to (`-m recent --set`), or takes them out of (`--remove`), and the check an
-    /// entry makes
+    /// sources to (`-m recent --set`), the lists it takes them out of (its own `--remove`,
+    /// and the target-less `--remove`s the packet met on its way here: `trap::Folds`), and
+    /// the check an entry makes
     pub(super) add_to_set: Option<String>,
-    pub(super) remove_from_set: Option<String>,
+    pub(super) remove_from_set: Vec<String>,
     pub(super) from_set: Option<super::trap::ListCheck>,
     /// the three as the policy writes them, each list's views named (`trap::resolve`, once
     /// every list is known)
@@ -398,7 +399,11 @@ impl Analyser<'_> {
     /// lets some through (or changes what later packets get).
     pub(super) fn decides_all(&self, f: &Flat) -> bool {
         let x = &self.rules[f.rule].extra;
-        x.limit.is_none() && x.recent.is_none() && x.connlimit.is_none() && f.cond.in_set.is_empty()
+        x.limit.is_none()
+            && x.recent.is_none()
+            && x.connlimit.is_none()
+            && f.cond.in_set.is_empty()
+            && f.extra.remove_from_set.is_empty()
     }
 
     /// Whether every packet of `cond` that goes past `flat[..from]` is accepted: each rule

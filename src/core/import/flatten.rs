@@ -340,13 +340,18 @@ impl Analyser<'_> {
                 return;
             }
         };
+        // the target-less removes the packet met on its way here (`fold.rs`)
+        let extra = EntryExtra {
+            remove_from_set: super::fold::removes_on_way(&self.folds, rules, &walk.via, i),
+            ..EntryExtra::default()
+        };
         walk.out.push(Flat {
             cond,
             verdict,
             rule: i,
             part,
             via: walk.via.clone(),
-            extra: EntryExtra::default(),
+            extra,
             block_state: None,
         });
     }

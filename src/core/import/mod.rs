@@ -38,6 +38,7 @@ mod entries;
 mod exthdr;
 mod extra;
 mod flatten;
+mod fold;
 mod getopt;
 mod header;
 mod htable;

@@ -137,23 +137,31 @@ pub(super) fn resolve(x: &EntryExtra, lists: &BTreeMap<String, Views>) -> LiveKe
     if let Some(n) = &x.add_to_set {
         keys.add_to_set.extend(all(n));
     }
-    if let Some(n) = &x.remove_from_set {
-        keys.remove_from_set = all(n);
+    for n in &x.remove_from_set {
+        keys.remove_from_set.extend(all(n));
     }
+    // a `--set` of a list the packet was taken off on its way here puts it back, renewed
+    // (the add's update), as xt_recent's remove and then set do
+    let mut seen = keys.add_to_set.clone();
+    keys.remove_from_set.retain(|v| {
+        let first = !seen.contains(v);
+        seen.push(v.clone());
+        first
+    });
     keys
 }
 
 impl EntryExtra {
     /// A part of a trap: it fills a list, empties one, or checks one.
     pub(super) fn trap(&self) -> bool {
-        self.add_to_set.is_some() || self.remove_from_set.is_some() || self.from_set.is_some()
+        self.add_to_set.is_some() || !self.remove_from_set.is_empty() || self.from_set.is_some()
     }
 
     /// It changes a list as it decides, or takes tokens of a guard's rate (its place must
     /// be kept exactly).
     pub(super) fn changes_list(&self) -> bool {
         self.add_to_set.is_some()
-            || self.remove_from_set.is_some()
+            || !self.remove_from_set.is_empty()
             || self.from_set.as_ref().is_some_and(|c| c.refresh)
             || self.guard
     }
@@ -209,8 +217,10 @@ impl Analyser<'_> {
             let name = rec.name().to_string();
             if rec.set {
                 flat[p].extra.add_to_set = Some(name);
-            } else if rec.check.is_some_and(|(k, _)| k == "remove") {
-                flat[p].extra.remove_from_set = Some(name);
+            } else if rec.check.is_some_and(|(k, _)| k == "remove")
+                && !flat[p].extra.remove_from_set.contains(&name)
+            {
+                flat[p].extra.remove_from_set.push(name);
             }
         }
         let Some((list, seconds)) = checks.into_iter().next() else {
@@ -411,12 +421,16 @@ impl Analyser<'_> {
 /// check of N looks back S seconds at most (and none removes): statewall's live set forgets
 /// a source after its window on its own. Left out, noted; any other target-less remove is
 /// refused, saying which of these it lacks.
+///
+/// A remove every packet of which is decided after it in its chain (the gate chains of
+/// the Arch wiki's port knock) is folded into those decisions instead (`fold.rs`): left
+/// out, noted, and returned by chain.
 pub(super) fn stale_removes(
     src: &str,
     rules: &mut Vec<IptRule>,
     diags: &mut crate::core::diag::Diags,
     notes: &mut super::notes::Notes,
-) {
+) -> super::fold::Folds {
     use std::collections::HashMap;
     let secs = |x: &super::extra::Recent| x.seconds.as_deref().and_then(|s| s.parse::<u64>().ok());
     // one pass: per list, why its checks or removes would see a stale entry (the first
@@ -476,6 +490,9 @@ pub(super) fn stale_removes(
     const GUARDS: usize = 8;
     let mut guards: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
     let mut gone = vec![false; rules.len()];
+    let mut folds = super::fold::Folds::new();
+    let of = super::fold::chain_rules(rules);
+    let mut budget = super::fold::budget();
     for (i, r) in rules.iter().enumerate() {
         let Some(rec) = &r.extra.recent else { continue };
         let name = rec.name();
@@ -544,7 +561,11 @@ pub(super) fn stale_removes(
                 gone[i] = true;
                 notes.push(format!("line {}: `{}` is left out: line {line} drops every source on list {name} stamped within {s} seconds, so it takes off only sources no check of {name} sees any more, as statewall's set of {name} forgets them after {s} seconds", r.line, shorten(&r.text, 80)));
             }
-            (why, _) => diags.push(crate::core::diag::Diagnostic::error(r.span.clone(), src, "a `-m recent --remove` without a target (`-j`)").with_help(format!("it takes the source off the list and lets the packet go on; statewall leaves it out behind a `--rcheck --seconds S` of the list that drops what was stamped within S (the port-scan trap's reset: every check of the list within S seconds, no remove that decides), and here {}; elsewhere statewall takes a source off a live set only in an entry that decides the packet (`remove_from_set`): give the rule the verdict the packet gets next (the usual port-knock reset is `--remove … -j DROP`)", why.unwrap_or_default()))),
+            (why, _) => {
+                let follow = (&of, &mut budget);
+                let said = (&mut folds, &mut *notes, &mut *diags);
+                gone[i] = super::fold::fold_or_refuse(src, rules, i, why, follow, said);
+            }
         }
     }
     let mut k = 0;
@@ -552,4 +573,5 @@ pub(super) fn stale_removes(
         k += 1;
         !gone[k - 1]
     });
+    folds
 }

@@ -71,9 +71,11 @@ struct Fields<'t, 'a> {
 }
 
 /// Whether an entry of `kind` takes `key` of the packet path's keys: a block `add_to_set`,
-/// `remove_from_set` and `refresh`, a reject all but `refresh`.
+/// `remove_from_set` and `refresh`, a reject all but `refresh`, an allow `remove_from_set`.
 fn feeds(kind: Kind, key: &str) -> bool {
-    kind == Kind::Block || key != "refresh" && kind == Kind::Reject
+    kind == Kind::Block
+        || key != "refresh" && kind == Kind::Reject
+        || key == "remove_from_set" && kind == Kind::Allow
 }
 
 impl Fields<'_, '_> {

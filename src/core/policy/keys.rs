@@ -28,8 +28,9 @@ const SECTION_KEYS: &[&str] = &[
     "block",
 ];
 const BASELINE_KEYS: &[&str] = &["established", "invalid", "loopback", "icmp", "icmpv6"];
-/// The keys of an allow entry.
-const ALLOW_KEYS: &[&str] = &ENTRY_KEYS;
+/// The keys of an allow entry: every entry's, and `remove_from_set` (a port knock's open
+/// door that closes behind the connection it lets in).
+const ALLOW_KEYS: &[&str] = &and::<1, 72>(ENTRY_KEYS, ["remove_from_set"]);
 const ENTRY_KEYS: [&str; 71] = [
     "name",
     "tcp",
@@ -103,9 +104,9 @@ const ENTRY_KEYS: [&str; 71] = [
     "except_icmpv6",
     "state",
 ];
-/// A reject entry's: an allow entry's, `with`, `add_to_set` and `remove_from_set`.
+/// A reject entry's: every entry's, `with`, `add_to_set` and `remove_from_set`.
 const REJECT_KEYS: &[&str] = &and::<3, 74>(ENTRY_KEYS, ["with", "add_to_set", "remove_from_set"]);
-/// A block entry's: an allow entry's (its `state` is `"new"` only), `with`, `after`,
+/// A block entry's: every entry's (its `state` is `"new"` only), `with`, `after`,
 /// `add_to_set`, `remove_from_set` and `refresh`.
 const BLOCK_KEYS: &[&str] = &and::<5, 76>(
     ENTRY_KEYS,

@@ -1,0 +1,235 @@
+//! The gate chains of the Arch wiki's port knock (and its many copies): a chain a list
+//! check jumps to takes the source off that list first, without a target, and then decides
+//! every packet —
+//!
+//! ```text
+//! -A GATE2 -m recent --name AUTH1 --remove
+//! -A GATE2 -p tcp --dport 8000 -m recent --name AUTH2 --set -j DROP
+//! -A GATE2 -j GATE1                      # GATE1: a knock on 7000, then -j DROP
+//! -A PASSED -m recent --name AUTH3 --remove
+//! -A PASSED -p tcp --dport 22 -j ACCEPT
+//! -A PASSED -j GATE1
+//! ```
+//!
+//! Every packet that meets such a remove is decided after it, in its chain or in chains it
+//! jumps to, before the chain would hand it back: so the remove is what each of those
+//! decisions does too, and statewall writes it there (`remove_from_set` on the entry of
+//! each rule the walk reaches after it, `flatten.rs`), leaving the remove itself out, noted.
+//! Where a packet could get back to the chain that jumped there undecided, or a later rule
+//! reads the list again, counts or rates, the remove stays refused, saying which.
+
+use std::collections::HashMap;
+
+use super::rule::{IptRule, Target};
+
+/// A target-less remove folded into the decisions after it: its line (the rules of its
+/// chain on later lines come after it) and its list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Fold {
+    pub(super) line: u32,
+    pub(super) list: String,
+}
+
+/// The folded removes of each chain.
+pub(super) type Folds = HashMap<String, Vec<Fold>>;
+
+/// How many rules the checks of all target-less removes of a file follow together: each
+/// follows its chain's rules after it and the chains they jump to, again for each remove.
+const FOLLOW_BUDGET: usize = 100_000;
+
+/// nf_tables' depth below a built-in chain (`flatten.rs`' `MAX_LEVELS`): no deeper walk
+/// reaches a rule.
+const DEPTH: usize = 16;
+
+/// The lists of the removes folded into rule `rule` reached by the jumps `via` (outermost
+/// first): those of each chain on the way whose remove comes before the rule (or jump)
+/// there.
+pub(super) fn removes_on_way(
+    folds: &Folds,
+    rules: &[IptRule],
+    via: &[usize],
+    rule: usize,
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    if folds.is_empty() {
+        return out;
+    }
+    for &e in via.iter().chain(std::iter::once(&rule)) {
+        let q = &rules[e];
+        for f in folds.get(q.chain.as_str()).into_iter().flatten() {
+            if f.line < q.line && !out.contains(&f.list) {
+                out.push(f.list.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The rule indexes of each chain, in order.
+pub(super) fn chain_rules(rules: &[IptRule]) -> HashMap<&str, Vec<usize>> {
+    let mut of: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, r) in rules.iter().enumerate() {
+        of.entry(r.chain.as_str()).or_default().push(i);
+    }
+    of
+}
+
+/// Why target-less remove `rules[at]` of list `list` cannot be folded into the decisions
+/// after it, if it cannot: it has a condition, a packet it meets may go back to the chain
+/// that jumped there undecided, or a rule after it reads or changes the list (but a DROP
+/// or REJECT that `--set`s it again), counts or rates. `budget`: the rules all removes may
+/// still follow.
+pub(super) fn unfoldable(
+    rules: &[IptRule],
+    of: &HashMap<&str, Vec<usize>>,
+    at: usize,
+    budget: &mut usize,
+) -> Option<String> {
+    let r = &rules[at];
+    let rec = r.extra.recent.as_ref()?;
+    if !(r.cond.is_everything()
+        && r.srcs.is_empty()
+        && r.dsts.is_empty()
+        && r.flag_alts.is_empty()
+        && r.fragment.is_none()
+        && r.extra.limit.is_none()
+        && r.extra.connlimit.is_none()
+        && rec.hitcount.is_none()
+        && rec.other.is_empty()
+        && !rec.rttl)
+    {
+        return Some(
+            "it has matches of its own, so the packets after it differ in whether they met it"
+                .into(),
+        );
+    }
+    let from = of.get(r.chain.as_str())?.iter().position(|&i| i == at)? + 1;
+    let mut walk = Follow {
+        rules,
+        of,
+        list: rec.name(),
+        budget,
+    };
+    match walk.after(&r.chain, from, 0) {
+        Ok(true) => None,
+        Ok(false) => Some(format!(
+            "a packet it meets can reach the end of chain {} undecided and go back to the chain that jumped there",
+            r.chain
+        )),
+        Err(why) => Some(why),
+    }
+}
+
+struct Follow<'a, 'b> {
+    rules: &'a [IptRule],
+    of: &'a HashMap<&'a str, Vec<usize>>,
+    list: &'a str,
+    budget: &'b mut usize,
+}
+
+impl Follow<'_, '_> {
+    /// Whether every packet that gets to rule `from` of `chain` is decided there or in the
+    /// chains it jumps to (at `depth` below the remove's chain: a RETURN there hands the
+    /// packet back to the chain that jumped, which goes on), Err with why the fold cannot
+    /// be. Each rule followed takes one of the budget.
+    fn after(&mut self, chain: &str, from: usize, depth: usize) -> Result<bool, String> {
+        let Some(idx) = self.of.get(chain) else {
+            return Ok(false);
+        };
+        let mut leaks = false;
+        for &i in idx.iter().skip(from) {
+            if *self.budget == 0 {
+                return Err(format!(
+                    "the rules after target-less removes, with the chains they jump to, are more than {} to follow",
+                    crate::core::diag::thousands(FOLLOW_BUDGET)
+                ));
+            }
+            *self.budget -= 1;
+            let q = &self.rules[i];
+            let plain = super::chains::unconditional(q);
+            if let Some(x) = &q.extra.recent {
+                let sets_again = x.set
+                    && x.check.is_none()
+                    && matches!(q.target, Target::Drop | Target::Reject(_));
+                if x.name() == self.list && !sets_again {
+                    return Err(format!(
+                        "line {} reads or changes list {} after it",
+                        q.line, self.list
+                    ));
+                }
+                if x.hitcount.is_some() && q.target != Target::Log {
+                    return Err(format!("line {} counts hits of a list after it", q.line));
+                }
+            }
+            // a LOG's rate says how often it logs, which decides nothing
+            if (q.extra.limit.is_some() || q.extra.connlimit.is_some()) && q.target != Target::Log {
+                return Err(format!(
+                    "line {} after it has a rate or a count, whose excess another rule decides",
+                    q.line
+                ));
+            }
+            match &q.target {
+                Target::Return if depth == 0 => {
+                    return Err(format!(
+                        "the RETURN of line {} hands packets it met back to the chain that jumped to {chain}",
+                        q.line
+                    ));
+                }
+                Target::Return if plain => return Ok(false),
+                Target::Return => leaks = true,
+                Target::Accept | Target::Drop | Target::Reject(_) if plain => return Ok(!leaks),
+                Target::Jump(c) => {
+                    if depth + 1 >= DEPTH {
+                        return Err(format!(
+                            "line {} jumps deeper than nf_tables runs chains",
+                            q.line
+                        ));
+                    }
+                    if self.after(c, 0, depth + 1)? && plain {
+                        return Ok(!leaks);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// Target-less remove `rules[at]`, which the port-scan trap's reset does not explain
+/// (`why`): folded into the decisions after it (noted, its fold added to `folds`: true,
+/// the rule is to be left out), or refused with both reasons (false).
+pub(super) fn fold_or_refuse(
+    src: &str,
+    rules: &[IptRule],
+    at: usize,
+    why: Option<String>,
+    (of, budget): (&HashMap<&str, Vec<usize>>, &mut usize),
+    (folds, notes, diags): (
+        &mut Folds,
+        &mut super::notes::Notes,
+        &mut crate::core::diag::Diags,
+    ),
+) -> bool {
+    let r = &rules[at];
+    let name = r.extra.recent.as_ref().map_or("DEFAULT", |x| x.name());
+    match unfoldable(rules, of, at, budget) {
+        None => {
+            notes.push(format!("line {}: `{}` takes the source off list {name} and lets the packet go on, and every packet it meets is decided after it (in chain {} or the chains it jumps to): each rule that decides them takes the source off set {name} (`remove_from_set`), and the remove is left out", r.line, crate::core::diag::shorten(&r.text, 80), r.chain));
+            folds.entry(r.chain.clone()).or_default().push(Fold {
+                line: r.line,
+                list: name.to_string(),
+            });
+            true
+        }
+        Some(fold) => {
+            diags.push(crate::core::diag::Diagnostic::error(r.span.clone(), src, "a `-m recent --remove` without a target (`-j`)").with_help(format!("it takes the source off the list and lets the packet go on; statewall leaves it out behind a `--rcheck --seconds S` of the list that drops what was stamped within S (the port-scan trap's reset: every check of the list within S seconds, no remove that decides), and here {}; or it takes the source off in every rule that decides the packets after it, where the chain decides them all (a port knock's gate chain), and here {fold}; elsewhere statewall takes a source off a live set only in an entry that decides the packet (`remove_from_set`): give the rule the verdict the packet gets next (the usual port-knock reset is `--remove … -j DROP`)", why.unwrap_or_default())));
+            false
+        }
+    }
+}
+
+/// A fresh budget for a file's removes.
+pub(super) fn budget() -> usize {
+    FOLLOW_BUDGET
+}
