@@ -69,6 +69,8 @@ struct Walk<'r> {
     used: HashSet<String>,
     /// the rules looked at so far; past [`MAX_WALK`] (said once) the walk stops
     steps: usize,
+    /// the folded removes of the last rule reached, and the way it was reached
+    removes: Option<(usize, Vec<usize>, Vec<String>)>,
 }
 
 impl Analyser<'_> {
@@ -86,6 +88,7 @@ impl Analyser<'_> {
             out: Vec::new(),
             used: HashSet::new(),
             steps: self.walked,
+            removes: None,
         };
         self.flatten(&mut walk, name, &Cond::default());
         used.extend(walk.used);
@@ -340,9 +343,28 @@ impl Analyser<'_> {
                 return;
             }
         };
-        // the target-less removes the packet met on its way here (`fold.rs`)
+        // the target-less removes the packet met on its way here (`fold.rs`): the same for
+        // every part of one rule reached one way (a `-s a,b,…` list's networks)
+        let removes = match &walk.removes {
+            _ if self.folds.is_empty() => Vec::new(),
+            Some((r, via, lists)) if *r == i && *via == walk.via => lists.clone(),
+            _ => {
+                let lists = super::fold::removes_on_way(&self.folds, rules, &walk.via, i);
+                walk.removes = Some((i, walk.via.clone(), lists.clone()));
+                lists
+            }
+        };
+        let most = crate::core::policy::FEED_SETS_MAX;
+        if removes.len() > most {
+            self.error(
+                r.span.clone(),
+                format!("a rule whose packets met {} target-less `--remove`s of different lists on their way here", removes.len()),
+                format!("statewall takes a source off the lists of those removes in the rule that decides the packet, and an entry takes sources off at most {most} sets: remove fewer lists on the way"),
+            );
+            return;
+        }
         let extra = EntryExtra {
-            remove_from_set: super::fold::removes_on_way(&self.folds, rules, &walk.via, i),
+            remove_from_set: removes,
             ..EntryExtra::default()
         };
         walk.out.push(Flat {

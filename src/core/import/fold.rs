@@ -57,11 +57,14 @@ pub(super) fn removes_on_way(
     for &e in via.iter().chain(std::iter::once(&rule)) {
         let q = &rules[e];
         for f in folds.get(q.chain.as_str()).into_iter().flatten() {
-            if f.line < q.line && !out.contains(&f.list) {
+            if f.line < q.line {
                 out.push(f.list.clone());
             }
         }
     }
+    // sorted, not looked up one by one: a chain may fold hundreds of removes
+    out.sort_unstable();
+    out.dedup();
     out
 }
 
@@ -213,7 +216,17 @@ pub(super) fn fold_or_refuse(
 ) -> bool {
     let r = &rules[at];
     let name = r.extra.recent.as_ref().map_or("DEFAULT", |x| x.name());
-    match unfoldable(rules, of, at, budget) {
+    let most = crate::core::policy::FEED_SETS_MAX;
+    let full = folds.get(r.chain.as_str()).is_some_and(|f| f.len() >= most);
+    let unfit = if full {
+        Some(format!(
+            "chain {} has {most} such removes before it, as many sets as an entry takes sources off",
+            r.chain
+        ))
+    } else {
+        unfoldable(rules, of, at, budget)
+    };
+    match unfit {
         None => {
             notes.push(format!("line {}: `{}` takes the source off list {name} and lets the packet go on, and every packet it meets is decided after it (in chain {} or the chains it jumps to): each rule that decides them takes the source off set {name} (`remove_from_set`), and the remove is left out", r.line, crate::core::diag::shorten(&r.text, 80), r.chain));
             folds.entry(r.chain.clone()).or_default().push(Fold {

@@ -356,6 +356,17 @@ impl Analyser<'_> {
                 views.insert(c.seconds);
             }
         }
+        // the sets an entry takes its source off: each list's views (`fold.rs` gathers
+        // the removes of the way to it)
+        let most = crate::core::policy::FEED_SETS_MAX;
+        for f in chains.iter().flat_map(|c| c.entries()) {
+            let views = |l: &String| checked.get(l).map_or(1, |(v, _)| v.len().max(1));
+            let sets: usize = f.extra.remove_from_set.iter().map(views).sum();
+            if sets > most {
+                let r = &self.rules[f.rule];
+                self.error(r.span.clone(), format!("a rule that takes its packets' sources off {sets} sets (the lists of the `--remove`s on their way here, one set per --seconds each list is checked with)"), format!("an entry takes sources off at most {most} sets: remove fewer lists on the way, or check each with one --seconds"));
+            }
+        }
         let mut unchecked = BTreeSet::new();
         let checked_anywhere = super::recent::checked_lists(self.rules);
         for (n, r) in &fed {
