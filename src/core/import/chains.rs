@@ -53,12 +53,19 @@ fn split_set(set: &IptRule, jump: &IptRule) -> bool {
 
 /// Whether rule `r` matches every packet (no condition, no match of its own).
 pub(super) fn unconditional(r: &IptRule) -> bool {
+    unconditional_but_list(r) && own_match(r).is_none()
+}
+
+/// Whether `r` matches every packet but for what its `-m recent` says (a target-less
+/// remove: `fold.rs`).
+pub(super) fn unconditional_but_list(r: &IptRule) -> bool {
     r.cond.is_everything()
         && r.srcs.is_empty()
         && r.dsts.is_empty()
         && r.flag_alts.is_empty()
         && r.fragment.is_none()
-        && own_match(r).is_none()
+        && r.extra.limit.is_none()
+        && r.extra.connlimit.is_none()
 }
 
 /// The match of rule `r` that its condition does not keep: `-m recent`, `-m limit` (or

@@ -90,13 +90,7 @@ pub(super) fn unfoldable(
 ) -> Option<String> {
     let r = &rules[at];
     let rec = r.extra.recent.as_ref()?;
-    if !(r.cond.is_everything()
-        && r.srcs.is_empty()
-        && r.dsts.is_empty()
-        && r.flag_alts.is_empty()
-        && r.fragment.is_none()
-        && r.extra.limit.is_none()
-        && r.extra.connlimit.is_none()
+    if !(super::chains::unconditional_but_list(r)
         && rec.hitcount.is_none()
         && rec.other.is_empty()
         && !rec.rttl)
