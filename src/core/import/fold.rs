@@ -109,6 +109,10 @@ pub(super) fn unfoldable(
     };
     match walk.after(&r.chain, from, 0) {
         Ok(true) => None,
+        Ok(false) if super::lines::FILTER_CHAINS.contains(&r.chain.as_str()) => Some(format!(
+            "a packet it meets can reach the end of chain {}, whose policy then decides it, and statewall's final rule takes no source off a set",
+            r.chain
+        )),
         Ok(false) => Some(format!(
             "a packet it meets can reach the end of chain {} undecided and go back to the chain that jumped there",
             r.chain
