@@ -209,10 +209,7 @@ fn guard_return(r: &IptRule) -> bool {
 /// (`gone`), and the DROP or REJECT takes its rate as a `--hashlimit-above` rule does: a
 /// guard in its place.
 fn guard_pairs(rules: &mut [IptRule], gone: &mut [bool], notes: &mut Notes) {
-    let mut of: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, r) in rules.iter().enumerate() {
-        of.entry(r.chain.as_str()).or_default().push(i);
-    }
+    let of = rules_by_chain(rules);
     let mut pairs = Vec::new();
     for idx in of.values() {
         for (w, pair) in idx.windows(2).enumerate() {
@@ -281,10 +278,7 @@ fn limited_verdict(r: &mut IptRule) {
 pub(super) fn jumps(src: &str, rules: &mut Vec<IptRule>, diags: &mut Diags, notes: &mut Notes) {
     let mut gone = vec![false; rules.len()];
     guard_pairs(rules, &mut gone, notes);
-    let mut of: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, r) in rules.iter().enumerate() {
-        of.entry(r.chain.as_str()).or_default().push(i);
-    }
+    let of = rules_by_chain(rules);
     let mut cx = Chains {
         rules: &rules[..],
         of,
@@ -459,4 +453,13 @@ pub(super) fn unreached(rules: &mut Vec<IptRule>) -> HashSet<String> {
         rules.retain(|r| !gone.contains(&r.chain));
     }
     gone
+}
+
+/// The rule indexes of each chain, in order.
+pub(super) fn rules_by_chain(rules: &[IptRule]) -> HashMap<&str, Vec<usize>> {
+    let mut of: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, r) in rules.iter().enumerate() {
+        of.entry(r.chain.as_str()).or_default().push(i);
+    }
+    of
 }

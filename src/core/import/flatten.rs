@@ -14,7 +14,7 @@ use crate::core::model::{BlockState, Cidr};
 /// (`NFT_JUMP_STACK_SIZE`), the built-in chain the first, and refuses a jump into a 17th
 /// ("Too many links"), as iptables-restore on it does. The walk refuses such a jump too (it
 /// would be a recursion as deep as the file has chains).
-const MAX_LEVELS: usize = 16;
+pub(super) const MAX_LEVELS: usize = 16;
 
 /// The most rules the walks through INPUT, FORWARD and OUTPUT look at, together: each jump
 /// walks the chain it jumps to again, so nested jumps multiply (and each source of a `-s
@@ -78,10 +78,7 @@ impl Analyser<'_> {
     /// added to `used`.
     pub(super) fn flatten_chain(&mut self, name: &str, used: &mut HashSet<String>) -> Vec<Flat> {
         let rules = self.rules;
-        let mut chains: HashMap<&str, Vec<usize>> = HashMap::new();
-        for (i, r) in rules.iter().enumerate() {
-            chains.entry(r.chain.as_str()).or_default().push(i);
-        }
+        let chains = super::chains::rules_by_chain(rules);
         let mut walk = Walk {
             chains,
             via: Vec::new(),

@@ -37,10 +37,6 @@ pub(super) type Folds = HashMap<String, Vec<Fold>>;
 /// follows its chain's rules after it and the chains they jump to, again for each remove.
 const FOLLOW_BUDGET: usize = 100_000;
 
-/// nf_tables' depth below a built-in chain (`flatten.rs`' `MAX_LEVELS`): no deeper walk
-/// reaches a rule.
-const DEPTH: usize = 16;
-
 /// The lists of the removes folded into rule `rule` reached by the jumps `via` (outermost
 /// first): those of each chain on the way whose remove comes before the rule (or jump)
 /// there.
@@ -62,19 +58,10 @@ pub(super) fn removes_on_way(
             }
         }
     }
-    // sorted, not looked up one by one: a chain may fold hundreds of removes
+    // sorted, not looked up one by one (up to 8 removes a chain, 16 chains deep)
     out.sort_unstable();
     out.dedup();
     out
-}
-
-/// The rule indexes of each chain, in order.
-pub(super) fn chain_rules(rules: &[IptRule]) -> HashMap<&str, Vec<usize>> {
-    let mut of: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, r) in rules.iter().enumerate() {
-        of.entry(r.chain.as_str()).or_default().push(i);
-    }
-    of
 }
 
 /// Why target-less remove `rules[at]` of list `list` cannot be folded into the decisions
@@ -180,7 +167,7 @@ impl Follow<'_, '_> {
                 Target::Return => leaks = true,
                 Target::Accept | Target::Drop | Target::Reject(_) if plain => return Ok(!leaks),
                 Target::Jump(c) => {
-                    if depth + 1 >= DEPTH {
+                    if depth + 1 >= super::flatten::MAX_LEVELS {
                         return Err(format!(
                             "line {} jumps deeper than nf_tables runs chains",
                             q.line

@@ -502,7 +502,7 @@ pub(super) fn stale_removes(
     let mut guards: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
     let mut gone = vec![false; rules.len()];
     let mut folds = super::fold::Folds::new();
-    let of = super::fold::chain_rules(rules);
+    let of = super::chains::rules_by_chain(rules);
     let mut budget = super::fold::budget();
     for (i, r) in rules.iter().enumerate() {
         let Some(rec) = &r.extra.recent else { continue };
