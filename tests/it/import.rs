@@ -1713,6 +1713,34 @@ fn differential_gate_port_knocking() {
     }
 }
 
+/// A one-knock door (`ok-knock-remove-accept.rules`): the ACCEPT that a list check jumps to
+/// takes the source off the list (`--remove -j ACCEPT`, an allow with `remove_from_set`), so
+/// each knock lets one connection in. The same steps to iptables-restore of the file and to
+/// statewall's import: the same answers (an allow that only looked the set up would let the
+/// second connection in).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn differential_knock_remove_accept() {
+    let c: IpAddr = CLIENT_V4.into();
+    use Step::{Connect, Knock};
+    let steps = [
+        Connect(c, 22),
+        Knock(c, 7000),
+        Connect(c, 22),
+        Connect(c, 22),
+        Knock(c, 7000),
+        Connect(c, 22),
+    ];
+    let (want, _) = replay_files(
+        "d-kra",
+        ("ok-knock-remove-accept.rules", None),
+        &[22],
+        &steps,
+    );
+    use Verdict::{Connected as C, TimedOut as T};
+    assert_eq!(want, [T, T, C, T, T, C], "{want:?}");
+}
+
 /// The widely copied "portscan" lockout (`ok-portscan-remove.rules`, and with its check
 /// jumping to a chain that logs and drops, `ok-portscan-remove-logdrop.rules`): a try of
 /// port 139 locks the source out of everything for 3 s, another source is not locked out,

@@ -200,12 +200,8 @@ impl Analyser<'_> {
             })
         }) {
             Some("it checks its own list as a set cannot (with `--hitcount`, a `!`, or `--update` on an ACCEPT) under a jump that checks a list".into())
-        } else if flat[p].verdict == Verdict::Accept
-            && own
-                .as_ref()
-                .is_some_and(|x| x.set || x.check.is_some_and(|(k, _)| k == "remove"))
-        {
-            Some("an ACCEPT that changes a list under a jump that checks one: statewall's allows only look sets up".into())
+        } else if flat[p].verdict == Verdict::Accept && own.as_ref().is_some_and(|x| x.set) {
+            Some("an ACCEPT that fills a list under a jump that checks one: statewall's allows look sets up and may take a source off one (`remove_from_set`), never add one".into())
         } else {
             None
         };
