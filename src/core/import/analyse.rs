@@ -282,7 +282,7 @@ fn rule_checks(
     } else {
         super::chains::unreached(rules)
     };
-    let folds = super::trap::stale_removes(src, rules, diags, notes);
+    let folds = super::trap::stale_removes(src, rules, diags, notes, read_refused);
     fragments(src, rules, diags, notes);
     let clamps = super::mss::clamps(src, rules, policies, diags, notes);
     let refused = !diags.is_empty();

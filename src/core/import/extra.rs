@@ -183,7 +183,7 @@ pub(super) struct EntryExtra {
     pub(super) connections: Option<String>,
     /// the port-scan trap and port knocking (`trap.rs`): the list a DROP or REJECT adds its
     /// sources to (`-m recent --set`), the lists it takes them out of (its own `--remove`,
-    /// and the target-less `--remove`s the packet met on its way here: `trap::Folds`), and
+    /// and the target-less `--remove`s the packet met on its way here: `fold.rs`), and
     /// the check an entry makes
     pub(super) add_to_set: Option<String>,
     pub(super) remove_from_set: Vec<String>,

@@ -18,7 +18,7 @@
 //! Where a packet could get back to the chain that jumped there undecided, or a later rule
 //! reads the list again, counts or rates, the remove stays refused, saying which.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::rule::{IptRule, Target};
 
@@ -184,50 +184,71 @@ impl Follow<'_, '_> {
     }
 }
 
-/// Target-less remove `rules[at]`, which the port-scan trap's reset does not explain
-/// (`why`): folded into the decisions after it (noted, its fold added to `folds`: true,
-/// the rule is to be left out), or refused with both reasons (false).
-pub(super) fn fold_or_refuse(
-    src: &str,
-    rules: &[IptRule],
-    at: usize,
-    why: Option<String>,
-    (of, budget): (&HashMap<&str, Vec<usize>>, &mut usize),
-    (folds, notes, diags): (
-        &mut Folds,
-        &mut super::notes::Notes,
-        &mut crate::core::diag::Diags,
-    ),
-) -> bool {
-    let r = &rules[at];
-    let name = r.extra.recent.as_ref().map_or("DEFAULT", |x| x.name());
-    let most = crate::core::policy::FEED_SETS_MAX;
-    let full = folds.get(r.chain.as_str()).is_some_and(|f| f.len() >= most);
-    let unfit = if full {
-        Some(format!(
-            "chain {} has {most} such removes before it, as many sets as an entry takes sources off",
-            r.chain
-        ))
-    } else {
-        unfoldable(rules, of, at, budget)
-    };
-    match unfit {
-        None => {
-            notes.push(format!("line {}: `{}` takes the source off list {name} and lets the packet go on, and every packet it meets is decided after it (in chain {} or the chains it jumps to): each rule that decides them takes the source off set {name} (`remove_from_set`), and the remove is left out", r.line, crate::core::diag::shorten(&r.text, 80), r.chain));
-            folds.entry(r.chain.clone()).or_default().push(Fold {
-                line: r.line,
-                list: name.to_string(),
-            });
-            true
-        }
-        Some(fold) => {
-            diags.push(crate::core::diag::Diagnostic::error(r.span.clone(), src, "a `-m recent --remove` without a target (`-j`)").with_help(format!("it takes the source off the list and lets the packet go on; statewall leaves it out behind a `--rcheck --seconds S` of the list that drops what was stamped within S (the port-scan trap's reset: every check of the list within S seconds, no remove that decides), and here {}; or it takes the source off in every rule that decides the packets after it, where the chain decides them all (a port knock's gate chain), and here {fold}; elsewhere statewall takes a source off a live set only in an entry that decides the packet (`remove_from_set`): give the rule the verdict the packet gets next (the usual port-knock reset is `--remove … -j DROP`)", why.unwrap_or_default())));
-            false
-        }
-    }
+/// What the target-less removes of a file are checked with, and the folds found.
+pub(super) struct Folder<'r> {
+    of: HashMap<&'r str, Vec<usize>>,
+    budget: usize,
+    /// the lists some rule checks (None: the reading refused rules, a check may be
+    /// among them)
+    checked: Option<HashSet<&'r str>>,
+    pub(super) folds: Folds,
 }
 
-/// A fresh budget for a file's removes.
-pub(super) fn budget() -> usize {
-    FOLLOW_BUDGET
+impl<'r> Folder<'r> {
+    pub(super) fn new(rules: &'r [IptRule], read_refused: bool) -> Self {
+        Folder {
+            of: super::chains::rules_by_chain(rules),
+            budget: FOLLOW_BUDGET,
+            checked: (!read_refused).then(|| super::recent::checked_lists(rules)),
+            folds: Folds::new(),
+        }
+    }
+
+    /// Target-less remove `rules[at]`, which the port-scan trap's reset does not explain
+    /// (`why`): left out where no rule checks its list (noted: true), folded into the
+    /// decisions after it (noted, its fold added: true), or refused with both reasons
+    /// (false).
+    pub(super) fn fold_or_refuse(
+        &mut self,
+        src: &str,
+        rules: &[IptRule],
+        at: usize,
+        why: Option<String>,
+        (notes, diags): (&mut super::notes::Notes, &mut crate::core::diag::Diags),
+    ) -> bool {
+        let r = &rules[at];
+        let name = r.extra.recent.as_ref().map_or("DEFAULT", |x| x.name());
+        if self.checked.as_ref().is_some_and(|c| !c.contains(name)) {
+            // what it takes off no rule looks at (but /proc/net/xt_recent, for other tools)
+            notes.push(format!("line {}: `{}` takes the source off list {name}, which no rule of the file checks: it decides nothing and is left out", r.line, crate::core::diag::shorten(&r.text, 80)));
+            return true;
+        }
+        let most = crate::core::policy::FEED_SETS_MAX;
+        let full = self
+            .folds
+            .get(r.chain.as_str())
+            .is_some_and(|f| f.len() >= most);
+        let unfit = if full {
+            Some(format!(
+                "chain {} has {most} such removes before it, as many sets as an entry takes sources off",
+                r.chain
+            ))
+        } else {
+            unfoldable(rules, &self.of, at, &mut self.budget)
+        };
+        match unfit {
+            None => {
+                notes.push(format!("line {}: `{}` takes the source off list {name} and lets the packet go on, and every packet it meets is decided after it (in chain {} or the chains it jumps to): each rule that decides them takes the source off set {name} (`remove_from_set`), and the remove is left out", r.line, crate::core::diag::shorten(&r.text, 80), r.chain));
+                self.folds.entry(r.chain.clone()).or_default().push(Fold {
+                    line: r.line,
+                    list: name.to_string(),
+                });
+                true
+            }
+            Some(fold) => {
+                diags.push(crate::core::diag::Diagnostic::error(r.span.clone(), src, "a `-m recent --remove` without a target (`-j`)").with_help(format!("it takes the source off the list and lets the packet go on; statewall leaves it out behind a `--rcheck --seconds S` of the list that drops what was stamped within S (the port-scan trap's reset: every check of the list within S seconds, no remove that decides), and here {}; or it takes the source off in every rule that decides the packets after it, where the chain decides them all (a port knock's gate chain), and here {fold}; elsewhere statewall takes a source off a live set only in an entry that decides the packet (`remove_from_set`): give the rule the verdict the packet gets next (the usual port-knock reset is `--remove … -j DROP`)", why.unwrap_or_default())));
+                false
+            }
+        }
+    }
 }

@@ -431,12 +431,14 @@ impl Analyser<'_> {
 ///
 /// A remove every packet of which is decided after it in its chain (the gate chains of
 /// the Arch wiki's port knock) is folded into those decisions instead (`fold.rs`): left
-/// out, noted, and returned by chain.
+/// out, noted, and returned by chain. `read_refused`: the reading refused rules, so a
+/// list's checks may be among them.
 pub(super) fn stale_removes(
     src: &str,
     rules: &mut Vec<IptRule>,
     diags: &mut crate::core::diag::Diags,
     notes: &mut super::notes::Notes,
+    read_refused: bool,
 ) -> super::fold::Folds {
     use std::collections::HashMap;
     let secs = |x: &super::extra::Recent| x.seconds.as_deref().and_then(|s| s.parse::<u64>().ok());
@@ -497,9 +499,7 @@ pub(super) fn stale_removes(
     const GUARDS: usize = 8;
     let mut guards: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
     let mut gone = vec![false; rules.len()];
-    let mut folds = super::fold::Folds::new();
-    let of = super::chains::rules_by_chain(rules);
-    let mut budget = super::fold::budget();
+    let mut fold = super::fold::Folder::new(rules, read_refused);
     for (i, r) in rules.iter().enumerate() {
         let Some(rec) = &r.extra.recent else { continue };
         let name = rec.name();
@@ -569,12 +569,11 @@ pub(super) fn stale_removes(
                 notes.push(format!("line {}: `{}` is left out: line {line} drops every source on list {name} stamped within {s} seconds, so it takes off only sources no check of {name} sees any more, as statewall's set of {name} forgets them after {s} seconds", r.line, shorten(&r.text, 80)));
             }
             (why, _) => {
-                let follow = (&of, &mut budget);
-                let said = (&mut folds, &mut *notes, &mut *diags);
-                gone[i] = super::fold::fold_or_refuse(src, rules, i, why, follow, said);
+                gone[i] = fold.fold_or_refuse(src, rules, i, why, (&mut *notes, &mut *diags));
             }
         }
     }
+    let folds = fold.folds;
     let mut k = 0;
     rules.retain(|_| {
         k += 1;
