@@ -1671,7 +1671,9 @@ fn differential_port_knocking() {
 /// (the accept takes it off AUTH3); a wrong knock half-way, or a knock on 7000 again, starts
 /// it over. The same knocks and connections to iptables-restore of the file and to
 /// statewall's import: the same answers. Without the removes folded in (each decision
-/// leaving the list as it was) the second connection of each source would get in.
+/// leaving the lists as they were) three answers differ: the client's second connection,
+/// the other source's after its wrong knock, and the client's after a new first knock all
+/// get in.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn differential_gate_port_knocking() {
