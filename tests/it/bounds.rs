@@ -645,30 +645,40 @@ fn forty_thousand_tcpmss_rules_after_an_accept_are_refused_in_one_pass() {
 }
 
 /// Forty thousand target-less `-m recent --remove` rules: behind one check of their list
-/// (the portscan lockout's reset), each is left out (the notes counted); with none, each is
-/// refused (the errors counted). Either in one pass: a remove looks at the last few checks of
-/// its list in its chain, and each list's other rules are summed up once.
+/// (the portscan lockout's reset), each is left out (the notes counted); of lists no rule
+/// checks, each is left out too (it decides nothing); with the checks after them, each is
+/// refused (the errors counted). Each in one pass: a remove looks at the last few checks of
+/// its list in its chain, each list's other rules are summed up once, and what the removes
+/// follow to fold them into the decisions after them is bounded for the whole file.
 #[test]
 fn forty_thousand_target_less_removes_are_read_in_one_pass() {
     let dir = Dir::new("removes");
-    let file = |guard: &str| {
+    let file = |guard: &str, after: &str| {
         let mut text = format!("*filter\n:INPUT DROP [0:0]\n{guard}");
         for i in 0..40_000u32 {
             text.push_str(&format!("-A INPUT -m recent --remove --name L{}\n", i % 2));
         }
+        text.push_str(after);
         text.push_str("COMMIT\n");
         text
     };
     let guards = "-A INPUT -m recent --rcheck --seconds 60 --name L0 -j DROP\n\
                   -A INPUT -m recent --rcheck --seconds 60 --name L1 -j DROP\n";
-    let p = dir.write("guarded.rules", file(guards));
+    let p = dir.write("guarded.rules", file(guards, ""));
     let out = import_mirrored(&p);
     assert_eq!(out.code, Some(0), "{out}");
     assert!(
         out.stderr.contains("more notes like these, not listed"),
         "{out}"
     );
-    let p = dir.write("bare.rules", file(""));
+    let p = dir.write("unchecked.rules", file("", ""));
+    let out = import_mirrored(&p);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(
+        out.stderr.contains("which no rule of the file checks"),
+        "{out}"
+    );
+    let p = dir.write("checked-after.rules", file("", guards));
     let out = import_mirrored(&p);
     assert_eq!(out.code, Some(1), "{out}");
     assert!(
