@@ -155,7 +155,7 @@ pub fn compile(policy: &Policy, table: &str) -> Plan {
     Plan {
         table: table.to_string(),
         mode: policy.mode,
-        sets,
+        sets: dedup_sets(sets),
         chains,
     }
 }
@@ -233,6 +233,15 @@ impl<'a> Entries<'a> {
             reject: &s.reject,
         }
     }
+}
+
+/// The sets with each name's first only: meter and connection sets are pushed once per rule
+/// that counts in them and kept here, in linear time, where a scan per push was quadratic.
+fn dedup_sets(sets: Vec<Set>) -> Vec<Set> {
+    let mut seen = std::collections::HashSet::with_capacity(sets.len());
+    sets.into_iter()
+        .filter(|s| seen.insert(s.name.clone()))
+        .collect()
 }
 
 fn section_rules(sec: Entries<'_>, hook: Hook, rules: &mut Vec<Rule>, sets: &mut Vec<Set>) {

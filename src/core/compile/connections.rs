@@ -71,9 +71,7 @@ fn counter(svc: &Service, conn: ConnLimit, (v6, prefix): (bool, u8), sets: &mut 
 fn conn_set(svc: &Service, v6: bool, sets: &mut Vec<Set>) {
     let kind = if v6 { SetKind::Conn6 } else { SetKind::Conn4 };
     let name = set_name(kind, &svc.name);
-    if sets.iter().any(|s| s.name == name) {
-        return;
-    }
+    // repeats are dropped once at the end of `compile` ([`super::dedup_sets`])
     sets.push(Set {
         name,
         kind,

@@ -157,9 +157,8 @@ pub(super) fn families_of(matches: &[Match]) -> Vec<bool> {
 /// after the limit's `forget` if that comes first.
 fn meter_set(name: String, v6: bool, limit: Limit, sets: &mut Vec<Set>) {
     let kind = if v6 { SetKind::Meter6 } else { SetKind::Meter4 };
-    if sets.iter().any(|s| s.name == name) {
-        return;
-    }
+    // a name met again (a shared meter, the entry's other rules) is dropped once, at the end
+    // of `compile` ([`super::dedup_sets`]): a scan of every set here made n entries n² work
     sets.push(Set {
         name,
         kind,
