@@ -1103,3 +1103,31 @@ fn two_hundred_thousand_drop_policies_and_twenty_thousand_owner_names_are_one_pa
         "{out}"
     );
 }
+
+/// Eight thousand single-address DROPs before the ESTABLISHED accept: looking for a block
+/// place for each runs out of its comparisons part of the way, the rest keep the place of
+/// their kind (after the established rule), and the order check refuses the accept; the
+/// refusal says where the looking stopped and why, not only which rule conflicts.
+#[test]
+fn eight_thousand_drops_before_established_say_where_placing_stopped() {
+    let dir = Dir::new("drops-first");
+    let mut text =
+        String::from("*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n");
+    for i in 0..8_000u32 {
+        text.push_str(&format!(
+            "-A INPUT -s 10.0.{}.{} -j DROP\n",
+            i / 250,
+            i % 250
+        ));
+    }
+    text.push_str("-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n");
+    text.push_str("-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n");
+    let p = dir.write("drops-first.rules", text);
+    let out = import_mirrored(&p);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr
+            .contains("statewall stopped looking for block places at line"),
+        "{out}"
+    );
+}

@@ -172,6 +172,9 @@ pub(super) struct Analyser<'s> {
     pub(super) meter_ways: HashMap<String, (String, usize, Hook)>,
     /// the target-less removes folded into the decisions after them, by chain (`fold.rs`)
     pub(super) folds: super::fold::Folds,
+    /// the line of the DROP or REJECT at which looking for block places ran out of its
+    /// comparisons (`classify.rs`), said with what the order check refuses
+    pub(super) place_stopped: Option<u32>,
 }
 
 impl Analyser<'_> {
@@ -393,6 +396,7 @@ pub(super) fn analyse_with<'s>(
         conn_mapped: HashMap::new(),
         meter_ways: HashMap::new(),
         folds,
+        place_stopped: None,
     };
     let mut used = HashSet::new();
     let mut chains = Vec::new();

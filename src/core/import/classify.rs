@@ -227,6 +227,7 @@ impl Analyser<'_> {
                 *rank = Rank::Allow;
             }
         }
+        self.place_stopped = None;
         self.place(&mut ranked, &mut dropped, final_rule, found);
         // a rule that moves before the rule that made its negation redundant keeps it
         for (i, d) in dropped.iter_mut().enumerate() {
@@ -390,6 +391,7 @@ impl Analyser<'_> {
             let mut stopped: Vec<(&'static str, usize)> = Vec::new();
             for (rank, keep) in tries {
                 if budget == 0 {
+                    self.place_stopped = Some(self.rules[ranked[p].1.rule].line);
                     return;
                 }
                 let (cond, excepted) =
@@ -773,11 +775,12 @@ impl Analyser<'_> {
                 let (ri, fi) = &ranked[i];
                 let a_ = &rules[fi.rule];
                 let b_ = &rules[fj.rule];
+                let stopped = self.place_stopped.map_or(String::new(), |l| format!(" (statewall stopped looking for block places at line {l}, after {} comparisons of rules: the DROPs and REJECTs from there on keep the place of their kind; fewer, wider rules, or the established accept before them, let every one be placed)", crate::core::diag::thousands(REORDER_BUDGET)));
                 self.error(
                     b_.span.clone(),
                     format!("this rule would move before line {} and change what it decides", a_.line),
                     format!(
-                        "statewall's chain has a fixed order (blocks, established, invalid, blocks, loopback, icmp, blocks, allows with blocks among them, blocks, rejects, final); this rule is {}, line {} ({}) is {}, and some packets match both: reorder the file so that this rule comes first, or make the two rules disjoint",
+                        "statewall's chain has a fixed order (blocks, established, invalid, blocks, loopback, icmp, blocks, allows with blocks among them, blocks, rejects, final); this rule is {}, line {} ({}) is {}, and some packets match both: reorder the file so that this rule comes first, or make the two rules disjoint{stopped}",
                         rank_name(*rj, fj), a_.line, a_.text, rank_name(*ri, fi)
                     ),
                 );
