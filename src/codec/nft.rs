@@ -203,6 +203,7 @@ numbers! {
 
     // enum nft_rt_keys, enum nft_rt_attributes
     NFT_RT_TCPMSS: u32 = 3;
+    NFT_RT_XFRM: u32 = 4;
     NFTA_RT_DREG: u16 = 1;
     NFTA_RT_KEY: u16 = 2;
 
@@ -310,6 +311,7 @@ numbers! {
     NFT_META_NFPROTO: u32 = 15;
     NFT_META_L4PROTO: u32 = 16;
     NFT_META_PKTTYPE: u32 = 19;
+    NFT_META_SECPATH: u32 = 25;
     NFT_META_TIME_NS: u32 = 30;
     NFT_META_TIME_DAY: u32 = 31;
     NFT_META_TIME_HOUR: u32 = 32;

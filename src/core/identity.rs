@@ -259,6 +259,7 @@ fn a_match(h: &mut Fnv, m: &Match) {
         | Match::CtProto(_)
         | Match::AddrType { .. }
         | Match::PktType { .. }
+        | Match::Ipsec { .. }
         | Match::RtType { .. }
         | Match::TcpOption { .. }
         | Match::TcpMss { .. }
@@ -334,6 +335,10 @@ fn header_match(h: &mut Fnv, m: &Match) {
         }
         Match::PktType { ty, not } => {
             h.tag(35).tag(ty).tag(u8::from(not));
+        }
+        // IPsec in or out (`ipsec_in`, `ipsec_out`)
+        Match::Ipsec { out, present } => {
+            h.tag(60).tag(u8::from(out)).tag(u8::from(present));
         }
         Match::RtType { ty, not } => {
             h.tag(36).tag(ty).tag(u8::from(not));

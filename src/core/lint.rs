@@ -156,6 +156,9 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
             let name = if nd { "multicast" } else { "unicast" };
             (ty == crate::core::pkttype::pkt_type(name).expect("a type")) != not
         }
+        // the lint's packets arrive and leave in the clear: no IPsec policy decrypted them
+        // (no security path) and none routes them (as `meta ipsec` and `rt ipsec` say)
+        Match::Ipsec { present, .. } => !present,
         // the lint's packets carry no routing header: `rt type` matches neither way (the
         // kernel's exthdr load finds no header and ends the rule)
         Match::RtType { .. } => false,

@@ -386,6 +386,13 @@ pub struct More {
     /// type); `except_pkttype`: none of these (`meta pkttype != multicast`)
     pub pkttype: Vec<u8>,
     pub except_pkttype: Vec<u8>,
+    /// `ipsec_in`: the packet arrived IPsec-protected (true: the kernel decrypted it, `meta
+    /// ipsec exists`) or in the clear (false: `meta ipsec missing`); input and forward only.
+    /// `ipsec_out`: its route leads into an IPsec policy, so it leaves encrypted (true: `rt
+    /// ipsec exists`), or not (false: `rt ipsec missing`); forward and output only. iptables'
+    /// `-m policy --dir in|out --pol ipsec|none`.
+    pub ipsec_in: Option<bool>,
+    pub ipsec_out: Option<bool>,
     /// `rt_type`: the type of an IPv6 packet's routing header, any of these (`rt type 0`, one
     /// rule per type; the entry matches IPv6 only); `except_rt_type`: a routing header of none
     /// of these (`rt type != 0`). A packet without a routing header matches neither.

@@ -21,8 +21,11 @@ pub const LOOPBACK_IFINDEX: u32 = 1;
 
 mod ifname;
 mod livename;
+mod tcpflags;
+
 pub use ifname::{ifname_bytes, ifname_match, ifname_not_match, ifname_of, iifname};
 pub use livename::{LiveName, live_set_of};
+pub use tcpflags::{TCP_FLAGS, tcp_flag_names};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
@@ -257,6 +260,13 @@ pub enum Match {
     /// (`PACKET_*`, [`crate::core::pkttype::PKT_TYPES`]), or (`not`) any other type (an
     /// entry's `pkttype`, `except_pkttype`)
     PktType { ty: u8, not: bool },
+    /// `meta ipsec exists` / `meta ipsec missing` (`out` false): the packet arrived
+    /// IPsec-protected (the kernel decrypted it and left it a security path), or not;
+    /// `rt ipsec exists` / `rt ipsec missing` (`out`): its route leads into an IPsec policy
+    /// (it will leave encrypted), or not. Input and forward (`meta`), forward and output
+    /// (`rt`) only (an entry's `ipsec_in`, `ipsec_out`: iptables' `-m policy --dir in|out
+    /// --pol ipsec|none`)
+    Ipsec { out: bool, present: bool },
     /// `rt type 0` / `rt type != 0`: the type of the IPv6 routing header (an exthdr load; a
     /// packet without one matches neither); needs the family checked as IPv6 before it (an
     /// entry's `rt_type`, `except_rt_type`)
@@ -801,7 +811,7 @@ pub enum Verdict {
 
 impl Rule {
     /// Whether rustables 0.9 cannot write some expression of the rule (a dynset, a limit,
-    /// a log level, a ct direction, a fib, the packet type's meta key, an exthdr): the codec writes those in
+    /// a log level, a ct direction, a fib, the packet type's and the security path's meta keys, an rt load, an exthdr): the codec writes those in
     /// its own bytes.
     pub fn has_own_expressions(&self) -> bool {
         matches!(self.verdict, Verdict::Log(_) | Verdict::SetMss(_))
@@ -823,6 +833,7 @@ impl Rule {
                         | Match::Time { .. }
                         | Match::AddrType { .. }
                         | Match::PktType { .. }
+                        | Match::Ipsec { .. }
                         | Match::RtType { .. }
                         | Match::TcpOption { .. }
                         | Match::TcpMss { .. }
@@ -919,31 +930,6 @@ pub fn protocol_number(name: &str) -> Option<u8> {
         other => other,
     };
     PROTOCOLS.iter().find(|(n, _)| *n == lower).map(|(_, p)| *p)
-}
-
-/// TCP flag bits, as nft names them, in the kernel's bit order.
-pub const TCP_FLAGS: &[(&str, u8)] = &[
-    ("fin", 0x01),
-    ("syn", 0x02),
-    ("rst", 0x04),
-    ("psh", 0x08),
-    ("ack", 0x10),
-    ("urg", 0x20),
-    ("ecn", 0x40),
-    ("cwr", 0x80),
-];
-
-/// Flag bits as nft lists them: `fin,syn` (`0x0` for none).
-pub fn tcp_flag_names(bits: u8) -> String {
-    if bits == 0 {
-        return "0x0".into();
-    }
-    TCP_FLAGS
-        .iter()
-        .filter(|(_, b)| bits & b != 0)
-        .map(|(n, _)| *n)
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 #[cfg(test)]

@@ -112,6 +112,13 @@ fn shown(r: &Rule) -> &[Match] {
     }
 }
 
+/// `meta ipsec exists` (arrived decrypted), `rt ipsec missing` (`out`: leaves in the clear).
+fn ipsec_text(out: bool, present: bool) -> String {
+    let load = if out { "rt" } else { "meta" };
+    let state = if present { "exists" } else { "missing" };
+    format!("{load} ipsec {state}")
+}
+
 /// The match part of a rule named `comment` (a set lookup names the entry's set).
 pub fn matches_with(ms: &[Match], comment: &str) -> String {
     let mut parts: Vec<String> = Vec::new();
@@ -355,6 +362,7 @@ fn single(m: Match) -> String {
             if not { "!= " } else { "" },
             crate::core::pkttype::nft_pkt_type_name(ty)
         ),
+        Match::Ipsec { out, present } => ipsec_text(out, present),
         Match::RtType { ty, not } => format!("rt type {}{ty}", if not { "!= " } else { "" }),
         Match::TcpOption { kind, present } => format!(
             "tcp option {} {}",

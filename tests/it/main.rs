@@ -15,6 +15,7 @@ mod golden;
 mod hooks;
 mod icmp_types;
 mod import;
+mod ipsec;
 mod kernel;
 mod knock;
 mod length;

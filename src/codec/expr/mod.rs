@@ -30,6 +30,7 @@
 //! | `ctstatus` | `CtDnat` | `ct status dnat` |
 //! | `fib` | `AddrType` | `fib daddr type local`, `fib saddr type != broadcast` |
 //! | `pkttype` | `PktType` | `meta pkttype broadcast`, `meta pkttype != multicast` |
+//! | `ipsec` | `Ipsec` | `meta ipsec exists`, `rt ipsec missing` |
 //! | `exthdr` | `RtType`, `TcpOption`, `TcpMss` | `rt type 0`, `rt type != 2`, `tcp option 64 exists`, `tcp option maxseg missing`, `tcp option maxseg size != 536-65535` |
 //! | `owner` | `SkOwner` | `meta skuid 1000`, `meta skgid != 0` |
 //! | `ether` | `EtherSrc` | `ether saddr 02:00:00:00:00:01`, `ether saddr != …` (after `meta iiftype ether`) |
@@ -75,6 +76,7 @@ mod ifnot;
 mod ifwild;
 mod iif;
 mod iifname;
+mod ipsec;
 mod l4proto;
 mod length;
 mod limit;
@@ -303,6 +305,10 @@ fn encode_match(
             placeholder(out, own, pkttype::encode_load);
             pkttype::encode_cmp(out, ty, not);
         }
+        Match::Ipsec { out: o, present } => {
+            placeholder(out, own, |l| ipsec::encode_load(l, o));
+            ipsec::encode_cmp(out, present);
+        }
         Match::RtType { ty, not } => {
             placeholder(out, own, exthdr::encode_rt_load);
             exthdr::encode_rt_cmp(out, ty, not);
@@ -432,6 +438,7 @@ const DECODERS: &[fn(&At) -> Decoding] = &[
     ctstatus::decode,
     fib::decode,
     pkttype::decode,
+    ipsec::decode,
     exthdr::decode,
     ether::decode,
     owner::decode,

@@ -8,7 +8,7 @@
 //! ]`. The kernel writes the option only when the new value is smaller (raising an MSS can
 //! stall a connection), as xt_TCPMSS does; a SYN without the option is left as it is.
 
-use super::prim::own;
+use super::prim::{all_be32, own};
 use super::{At, Decoding, Expr, Step};
 use crate::codec::nft::{
     NFT_BYTEORDER_HTON, NFT_EXTHDR_OP_TCPOPT, NFT_REG_1, NFT_RT_TCPMSS, NFTA_BYTEORDER_DREG,
@@ -57,12 +57,6 @@ pub(super) fn encode_own(list: &mut Attrs, mss: Mss) {
             .be32(NFTA_EXTHDR_LEN, 2)
             .be32(NFTA_EXTHDR_OP, NFT_EXTHDR_OP_TCPOPT);
     });
-}
-
-/// Whether `d` holds exactly these attributes with these 32-bit values.
-fn all_be32(d: &[u8], want: &[(u16, u32)]) -> bool {
-    want.iter()
-        .all(|&(ty, v)| attr(d, ty).and_then(be32) == Some(v))
 }
 
 /// The exthdr write of the MSS option's value from register 1.

@@ -360,6 +360,13 @@ pub(super) fn neq_or_range_neq_expr(
     });
 }
 
+/// Whether `d` holds these attributes with these 32-bit values (an expression's keys and
+/// registers, as `rt`'s).
+pub(super) fn all_be32(d: &[u8], want: &[(u16, u32)]) -> bool {
+    want.iter()
+        .all(|&(ty, v)| attr(d, ty).and_then(be32) == Some(v))
+}
+
 /// One expression in our own bytes (what rustables cannot write):
 /// `NFTA_LIST_ELEM { NAME, DATA { ... } }`.
 pub(super) fn own(list: &mut Attrs, name: &str, data: impl FnOnce(&mut Attrs)) {

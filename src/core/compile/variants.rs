@@ -1,6 +1,6 @@
 //! The variants of an entry's rules before their protocol parts: each of the entry's address
 //! families (its address matches, per family) with its address-type, packet-type,
-//! routing-header, source-MAC, length, socket-owner, mark, TTL, connection-protocol and
+//! IPsec, routing-header, source-MAC, length, socket-owner, mark, TTL, connection-protocol and
 //! original-address (`published_from`, `published_to`) matches, one variant per value of each (their
 //! exceptions in every variant). An entry that uses none of these keys gets its families
 //! unchanged; one with a match whose IPv4 and IPv6 forms differ gets a rule per family.
@@ -26,6 +26,7 @@ pub(super) fn variants(m: &More, families: Vec<Vec<Match>>, protos: &[u8]) -> Ve
     let dims = [
         crate::core::addrtype::type_matches(m),
         crate::core::pkttype::pkttype_matches(m),
+        vec![ipsec_matches(m)],
         crate::core::exthdr::rt_matches(m),
         crate::core::header::mac_matches(m),
         crate::core::header::length_matches(m),
@@ -52,6 +53,18 @@ pub(super) fn variants(m: &More, families: Vec<Vec<Match>>, protos: &[u8]) -> Ve
         out.extend(these);
     }
     out
+}
+
+/// `meta ipsec` for `ipsec_in`, `rt ipsec` for `ipsec_out`: one variant, empty without them.
+fn ipsec_matches(m: &More) -> Vec<Match> {
+    let i = m.ipsec_in.map(|present| Match::Ipsec {
+        out: false,
+        present,
+    });
+    let o = m
+        .ipsec_out
+        .map(|present| Match::Ipsec { out: true, present });
+    i.into_iter().chain(o).collect()
 }
 
 /// Each of `these` followed by each address of `nets` of its family (`mk`: the original

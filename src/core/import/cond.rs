@@ -50,6 +50,10 @@ pub(super) struct Cond {
     /// `-m pkttype`: the link layer's packet types (bit `PACKET_*`, and one for the types
     /// iptables cannot name: `pkttype.rs`) the packet may have
     pub(super) pkt_type: Option<u8>,
+    /// `-m policy --dir in|out --pol ipsec|none`: the packet arrived (left) IPsec-protected,
+    /// or not
+    pub(super) ipsec_in: Option<bool>,
+    pub(super) ipsec_out: Option<bool>,
     /// `-m rt --rt-type`: the routing header types the packet may have (it has one)
     pub(super) rt_types: Option<super::exthdr::RtTypes>,
     /// `--tcp-option`: TCP option kinds the segment carries, and (`!`) does not carry
@@ -176,7 +180,8 @@ fn icmp_overlaps(a: (u8, Option<u8>), b: (u8, Option<u8>)) -> bool {
 
 impl Cond {
     /// Every packet this condition does not match, when that is one condition: this one
-    /// says one thing (a network, an interface, address or packet types, connection states)
+    /// says one thing (a network, an interface, address or packet types, IPsec in or out,
+    /// connection states)
     /// or its exception. None otherwise (`-p tcp --dport 22` is not: its negation is "not
     /// tcp, or tcp to another port").
     pub(super) fn negated(&self) -> Option<Cond> {
@@ -275,6 +280,16 @@ impl Cond {
                 pkt_type: Some(ALL_PKT_TYPES & !self.pkt_type?),
                 ..any
             }
+        } else if one(|c| c.ipsec_in = None) {
+            Cond {
+                ipsec_in: Some(!self.ipsec_in?),
+                ..any
+            }
+        } else if one(|c| c.ipsec_out = None) {
+            Cond {
+                ipsec_out: Some(!self.ipsec_out?),
+                ..any
+            }
         } else if one(|c| c.mac = None) {
             Cond {
                 not_macs: vec![self.mac?],
@@ -309,7 +324,7 @@ impl Cond {
     }
 
     /// This condition as conditions of one thing each (a network, an exception of one, an
-    /// interface or its exception, address or packet types, connection states) that a
+    /// interface or its exception, address or packet types, IPsec in or out, connection states) that a
     /// packet matches all of: each one [`Cond::negated`] turns around. None when it says
     /// something else too.
     pub(super) fn parts(&self) -> Option<Vec<Cond>> {
@@ -374,6 +389,12 @@ impl Cond {
         }
         if let Some(t) = rest.pkt_type.take() {
             one(&|c| c.pkt_type = Some(t));
+        }
+        if let Some(b) = rest.ipsec_in.take() {
+            one(&|c| c.ipsec_in = Some(b));
+        }
+        if let Some(b) = rest.ipsec_out.take() {
+            one(&|c| c.ipsec_out = Some(b));
         }
         if let Some(s) = rest.states.take() {
             one(&|c| c.states = Some(s));
@@ -508,6 +529,8 @@ impl Cond {
             src_type: types_and(self.src_type, o.src_type),
             dst_type: types_and(self.dst_type, o.dst_type),
             pkt_type: types_and(self.pkt_type, o.pkt_type),
+            ipsec_in: self.ipsec_in.or(o.ipsec_in),
+            ipsec_out: self.ipsec_out.or(o.ipsec_out),
             rt_types: match (self.rt_types, o.rt_types) {
                 (Some(a), Some(b)) => Some(super::exthdr::rt_and(a, b)),
                 (a, b) => a.or(b),
@@ -612,7 +635,10 @@ impl Cond {
             && both(&self.flags, &o.flags, |a, b| flags_overlap(*a, *b))
             && both(&self.src_type, &o.src_type, |a, b| a & b != 0)
             && both(&self.dst_type, &o.dst_type, |a, b| a & b != 0)
-            && both(&self.pkt_type, &o.pkt_type, |a, b| a & b != 0);
+            && both(&self.pkt_type, &o.pkt_type, |a, b| a & b != 0)
+            // a packet met IPsec or not
+            && both(&self.ipsec_in, &o.ipsec_in, |a, b| a == b)
+            && both(&self.ipsec_out, &o.ipsec_out, |a, b| a == b);
         // a segment cannot both carry an option kind and not carry it
         let opts = !self.tcp_opts.iter().any(|k| o.not_tcp_opts.contains(k))
             && !o.tcp_opts.iter().any(|k| self.not_tcp_opts.contains(k))

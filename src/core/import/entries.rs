@@ -156,6 +156,7 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
     if let Some(set) = c.pkt_type {
         (e.more.pkttype, e.more.except_pkttype) = super::pkttype::pkttype_keys(set);
     }
+    (e.more.ipsec_in, e.more.ipsec_out) = (c.ipsec_in, c.ipsec_out);
     if let Some(set) = c.rt_types {
         (e.more.rt_type, e.more.except_rt_type) = super::exthdr::rt_keys(set);
     }

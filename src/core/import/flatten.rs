@@ -235,6 +235,48 @@ impl Analyser<'_> {
         None
     }
 
+    /// Whether the rule matches what packets of this hook cannot have (a MAC address in
+    /// OUTPUT, an owner in INPUT or FORWARD, IPsec on the way they do not go): refused, as
+    /// iptables-restore refuses it.
+    fn refused_in_hook(&mut self, r: &IptRule, cond: &Cond) -> bool {
+        if self.hook == super::classify::Hook::Output
+            && (cond.mac.is_some() || !cond.not_macs.is_empty())
+        {
+            self.error(
+            r.span.clone(),
+            "`-m mac` in OUTPUT: a packet this host sends arrived in no frame, so it has no source MAC address",
+            "iptables-restore refuses `-m mac` in OUTPUT (and in chains OUTPUT jumps to) too: match MAC addresses in INPUT or FORWARD",
+        );
+            return true;
+        }
+        if let Some((dir, chains)) = match self.hook {
+            super::classify::Hook::Input if cond.ipsec_out.is_some() => Some(("out", "INPUT")),
+            super::classify::Hook::Output if cond.ipsec_in.is_some() => Some(("in", "OUTPUT")),
+            _ => None,
+        } {
+            let how = if dir == "out" {
+                "a packet for this host leaves through no route, so no IPsec policy encrypts it"
+            } else {
+                "a packet this host sends did not arrive, so no IPsec policy decrypted it"
+            };
+            self.error(
+            r.span.clone(),
+            format!("`-m policy --dir {dir}` in {chains}: {how}"),
+            format!("iptables-restore refuses it in {chains} (and in chains {chains} jumps to) too (\"{} policy not valid in …\"): ask how packets arrive in INPUT or FORWARD (`--dir in`), how they leave in FORWARD or OUTPUT (`--dir out`)", if dir == "out" { "output" } else { "input" }),
+        );
+            return true;
+        }
+        if self.hook != super::classify::Hook::Output && super::owner::has_owner(cond) {
+            self.error(
+            r.span.clone(),
+            format!("`-m owner` in {}: a packet arriving or passing through was sent by no socket of this host, so it has no owner", self.hook.chain()),
+            "iptables-restore refuses `-m owner` in INPUT and FORWARD (and in chains they jump to) too: match owners in OUTPUT",
+        );
+            return true;
+        }
+        false
+    }
+
     /// Rule `i` of `chain`, with the condition it has under the jumps that led here.
     fn follow(
         &mut self,
@@ -295,22 +337,7 @@ impl Analyser<'_> {
             self.notes.push(format!("line {}: `{}` matches no packet (no TTL is below 0, above 255, or all it names at once) and is left out", r.line, shorten(&r.text, 80)));
             return;
         }
-        if self.hook == super::classify::Hook::Output
-            && (cond.mac.is_some() || !cond.not_macs.is_empty())
-        {
-            self.error(
-                r.span.clone(),
-                "`-m mac` in OUTPUT: a packet this host sends arrived in no frame, so it has no source MAC address",
-                "iptables-restore refuses `-m mac` in OUTPUT (and in chains OUTPUT jumps to) too: match MAC addresses in INPUT or FORWARD",
-            );
-            return;
-        }
-        if self.hook != super::classify::Hook::Output && super::owner::has_owner(&cond) {
-            self.error(
-                r.span.clone(),
-                format!("`-m owner` in {}: a packet arriving or passing through was sent by no socket of this host, so it has no owner", self.hook.chain()),
-                "iptables-restore refuses `-m owner` in INPUT and FORWARD (and in chains they jump to) too: match owners in OUTPUT",
-            );
+        if self.refused_in_hook(r, &cond) {
             return;
         }
         let verdict = match &r.target {

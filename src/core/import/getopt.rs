@@ -216,6 +216,21 @@ pub(super) const MODULES: &[(&str, &[Long])] = &[
     ("mark", &[("mark", 1, true)]),
     ("helper", &[("helper", 1, true)]),
     (
+        "policy",
+        &[
+            ("dir", 1, true),
+            ("pol", 2, true),
+            ("strict", 3, false),
+            ("reqid", 4, true),
+            ("spi", 5, true),
+            ("tunnel-src", 6, true),
+            ("tunnel-dst", 7, true),
+            ("proto", 8, true),
+            ("mode", 9, true),
+            ("next", 10, false),
+        ],
+    ),
+    (
         "time",
         &[
             ("datestart", 1, true),

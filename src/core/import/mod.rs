@@ -43,6 +43,7 @@ mod getopt;
 mod header;
 mod htable;
 mod icmp;
+mod ipsec;
 mod lex;
 mod lines;
 mod mark;

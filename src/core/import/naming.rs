@@ -126,6 +126,11 @@ fn more_name(e: &Entry) -> Option<String> {
             ));
         }
     }
+    for (dir, met) in [("in", m.ipsec_in), ("out", m.ipsec_out)] {
+        if let Some(b) = met {
+            return Some(format!("{}-{dir}", if b { "ipsec" } else { "clear" }));
+        }
+    }
     for (what, types) in [("link", &m.pkttype), ("link-not", &m.except_pkttype)] {
         if let [t, ..] = types[..] {
             return Some(format!("{what}-{}", crate::core::pkttype::pkt_type_name(t)));

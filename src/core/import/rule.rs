@@ -121,10 +121,12 @@ pub(super) struct Draft {
     /// the options that take one value per rule, as met so far, and those met twice
     pub(super) given: Vec<&'static str>,
     pub(super) repeated: Vec<&'static str>,
-    /// each `-m string` and its options (`contains.rs`), each `-m u32` (`u32.rs`)
+    /// each `-m string` and its options (`contains.rs`), each `-m u32` (`u32.rs`), `-m
+    /// time` (`clock.rs`), `-m policy` (`ipsec.rs`)
     strings: Vec<super::contains::StringOpts>,
     u32s: Vec<super::u32::U32Opts>,
     times: Vec<super::clock::TimeOpts>,
+    policies: Vec<super::ipsec::PolicyOpts>,
     /// where `-m recent` and a rate match (`-m limit`, `-m hashlimit`) are, and what the
     /// rule's matches said when each came (`order.rs`)
     recent_at: Option<(Range<usize>, Cond, [usize; 6])>,
@@ -240,6 +242,8 @@ impl Parser<'_> {
         self.u32s_into(&mut d.cond, std::mem::take(&mut d.u32s));
         let times = std::mem::take(&mut d.times);
         self.times_into(&mut d, times);
+        let policies = std::mem::take(&mut d.policies);
+        self.policies_into(&mut d, policies);
         self.orig_alone(&d);
         self.conn_only_states(&mut d);
         for (p, name, at) in std::mem::take(&mut d.of_proto) {
@@ -807,6 +811,7 @@ impl Parser<'_> {
             .or_else(|| self.string_option(d.strings.last_mut(), toks, i, neg.clone()))
             .or_else(|| self.u32_option(d.u32s.last_mut(), toks, i, neg.clone()))
             .or_else(|| self.time_option(d.times.last_mut(), toks, i, neg.clone()))
+            .or_else(|| self.policy_option(d.policies.last_mut(), toks, i))
     }
 
     /// `-m MODULE` at `toks[i]`: where the next option starts (skipping unmapped ones' options).
@@ -819,12 +824,15 @@ impl Parser<'_> {
             d.recent_at = Some((v.span.clone(), d.cond.clone(), d.said()));
             return self.recent(&mut d.extra, toks, i + 2);
         }
-        if matches!(other, "string" | "time") || (other == "u32" && self.fam == super::Fam::V4) {
+        if matches!(other, "string" | "time" | "policy")
+            || (other == "u32" && self.fam == super::Fam::V4)
+        {
             match other {
                 "string" => d
                     .strings
                     .push(super::contains::StringOpts::new(v.span.clone())),
                 "time" => d.times.push(super::clock::TimeOpts::new(v.span.clone())),
+                "policy" => d.policies.push(Default::default()),
                 _ => d.u32s.push(super::u32::U32Opts::default()),
             }
             return i + 2;
@@ -856,29 +864,7 @@ impl Parser<'_> {
         if other == "ttl" && self.fam == super::Fam::V4 {
             return i + 2;
         }
-        if matches!(
-            other,
-            "tcp"
-                | "udp"
-                | "icmp"
-                | "icmp6"
-                | "icmpv6"
-                | "state"
-                | "conntrack"
-                | "multiport"
-                | "comment"
-                | "limit"
-                | "hashlimit"
-                | "addrtype"
-                | "pkttype"
-                | "iprange"
-                | "mac"
-                | "length"
-                | "tcpmss"
-                | "owner"
-                | "mark"
-                | "helper"
-        ) {
+        if super::values::MAPPED_MODULES.contains(&other) {
             return i + 2;
         }
         let why = super::values::refused_module_why(other);

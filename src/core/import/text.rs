@@ -319,6 +319,8 @@ fn says_where(e: &Entry, kind: &str) -> bool {
         || !m.except_from_type.is_empty()
         || !m.pkttype.is_empty()
         || !m.except_pkttype.is_empty()
+        || m.ipsec_in.is_some()
+        || m.ipsec_out.is_some()
         || !m.rt_type.is_empty()
         || !m.except_rt_type.is_empty()
         || crate::core::header::has_mac(m)
@@ -529,6 +531,11 @@ fn more(t: &mut String, e: &Entry) {
                 .map(|&t| format!("\"{}\"", crate::core::pkttype::pkt_type_name(t)))
                 .collect();
             let _ = writeln!(t, "{key} = [{}]", l.join(", "));
+        }
+    }
+    for (key, met) in [("ipsec_in", m.ipsec_in), ("ipsec_out", m.ipsec_out)] {
+        if let Some(b) = met {
+            let _ = writeln!(t, "{key} = {b}");
         }
     }
     super::header::header_text(t, m);

@@ -386,6 +386,32 @@ pub(super) fn state_bit(s: &str) -> Result<u32, &'static str> {
 pub(super) const PORTS_NEED_PROTO: &str =
     "ports belong to a protocol: add -p tcp or -p udp before it";
 
+/// The match modules whose options the rule's readers map (those that read into a
+/// module's own options, `-m string`, `-m u32`, `-m time`, `-m policy`, `-m recent`,
+/// `-m connlimit`, are taken before).
+pub(super) const MAPPED_MODULES: &[&str] = &[
+    "tcp",
+    "udp",
+    "icmp",
+    "icmp6",
+    "icmpv6",
+    "state",
+    "conntrack",
+    "multiport",
+    "comment",
+    "limit",
+    "hashlimit",
+    "addrtype",
+    "pkttype",
+    "iprange",
+    "mac",
+    "length",
+    "tcpmss",
+    "owner",
+    "mark",
+    "helper",
+];
+
 /// Why a match module statewall does not map (`-m connmark`, `-m statistic`) is refused.
 pub(super) fn refused_module_why(other: &str) -> &'static str {
     match other {
@@ -406,7 +432,6 @@ pub(super) fn refused_module_why(other: &str) -> &'static str {
         "statistic" => {
             "statewall decides a packet by what it is, never by chance or by count: a rule that takes a random share of packets (or every Nth one) has no equivalent"
         }
-        "policy" => "statewall does not match IPsec policies (`meta secpath`)",
         "physdev" => {
             "statewall's table is an inet one, and the kernel's physdev match serves ip and ip6 tables only (nf_tables has no bridge-port match there): match the bridge itself with `iif`/`oif`, or filter bridged traffic in a bridge table"
         }

@@ -173,6 +173,12 @@ const SPECS: &[Spec] = &[
         ..EMPTY
     },
     Spec {
+        name: "policy",
+        mand: &[1],
+        invert: &[4, 5, 6, 7, 8, 9],
+        ..EMPTY
+    },
+    Spec {
         name: "recent",
         one_of: Some((
             &[1, 2, 3, 4],

@@ -57,6 +57,8 @@ struct Fields<'t, 'a> {
     mac_span: Option<Range<usize>>,
     /// where `uid`, `gid` (or their exceptions) were written (likewise)
     owner_span: Option<Range<usize>>,
+    /// where `ipsec_in` and `ipsec_out` were written (likewise)
+    ipsec_span: [Option<Range<usize>>; 2],
     /// where `iif`/`except_iif` and `oif`/`except_oif` were written (checked against the
     /// section later: no input interface in [output], no output interface in the input chain)
     if_span: [Option<Range<usize>>; 2],
@@ -306,6 +308,7 @@ impl Checker<'_> {
             limit_span: f.limit_span,
             mac_span: f.mac_span,
             owner_span: f.owner_span,
+            ipsec_span: f.ipsec_span,
             if_span: f.if_span,
             feed: f.feed,
         }
@@ -345,6 +348,7 @@ impl Checker<'_> {
             except_proto_span: None,
             mac_span: None,
             owner_span: None,
+            ipsec_span: [None, None],
             if_span: [None, None],
             except_icmp_span: [None, None],
             feed: super::live::Feed::default(),
@@ -528,6 +532,17 @@ impl Checker<'_> {
             "dnat" => {
                 f.more_restricts = true;
                 f.more.dnat = self.dnat(value);
+            }
+            "ipsec_in" | "ipsec_out" => {
+                f.more_restricts = true;
+                let out = key == "ipsec_out";
+                f.ipsec_span[usize::from(out)] = Some(value.span());
+                let said = self.ipsec(key, value);
+                if out {
+                    f.more.ipsec_out = said;
+                } else {
+                    f.more.ipsec_in = said;
+                }
             }
             _ => return false,
         }

@@ -30,8 +30,8 @@ const SECTION_KEYS: &[&str] = &[
 const BASELINE_KEYS: &[&str] = &["established", "invalid", "loopback", "icmp", "icmpv6"];
 /// The keys of an allow entry: every entry's, and `remove_from_set` (a port knock's open
 /// door that closes behind the connection it lets in).
-const ALLOW_KEYS: &[&str] = &and::<1, 72>(ENTRY_KEYS, ["remove_from_set"]);
-const ENTRY_KEYS: [&str; 71] = [
+const ALLOW_KEYS: &[&str] = &and::<1, 74>(ENTRY_KEYS, ["remove_from_set"]);
+const ENTRY_KEYS: [&str; 73] = [
     "name",
     "tcp",
     "udp",
@@ -68,6 +68,8 @@ const ENTRY_KEYS: [&str; 71] = [
     "except_from_type",
     "pkttype",
     "except_pkttype",
+    "ipsec_in",
+    "ipsec_out",
     "rt_type",
     "except_rt_type",
     "tcp_option",
@@ -105,20 +107,20 @@ const ENTRY_KEYS: [&str; 71] = [
     "state",
 ];
 /// A reject entry's: every entry's, `with`, `add_to_set` and `remove_from_set`.
-const REJECT_KEYS: &[&str] = &and::<3, 74>(ENTRY_KEYS, ["with", "add_to_set", "remove_from_set"]);
+const REJECT_KEYS: &[&str] = &and::<3, 76>(ENTRY_KEYS, ["with", "add_to_set", "remove_from_set"]);
 /// A block entry's: every entry's (its `state` is `"new"` only), `with`, `after`,
 /// `add_to_set`, `remove_from_set` and `refresh`.
-const BLOCK_KEYS: &[&str] = &and::<5, 76>(
+const BLOCK_KEYS: &[&str] = &and::<5, 78>(
     ENTRY_KEYS,
     ["with", "after", "add_to_set", "remove_from_set", "refresh"],
 );
 
 /// `keys` and then `more` (N is their number together: checked when compiled).
 const fn and<const M: usize, const N: usize>(
-    keys: [&'static str; 71],
+    keys: [&'static str; 73],
     more: [&'static str; M],
 ) -> [&'static str; N] {
-    assert!(N == 71 + M);
+    assert!(N == 73 + M);
     let mut out = [""; N];
     let mut i = 0;
     while i < keys.len() {

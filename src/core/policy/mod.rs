@@ -54,6 +54,7 @@ mod exthdr;
 mod fields;
 mod header;
 mod intervals;
+mod ipsec;
 mod keys;
 mod limits;
 mod lints;
@@ -218,6 +219,8 @@ struct Entry {
     mac_span: Option<Range<usize>>,
     /// where `uid`, `gid` or an exception of them was written
     owner_span: Option<Range<usize>>,
+    /// where `ipsec_in` (0) and `ipsec_out` (1) were written
+    ipsec_span: [Option<Range<usize>>; 2],
     /// where an input (0) and an output (1) interface were written
     if_span: [Option<Range<usize>>; 2],
     /// `add_to_set` and `refresh`, where written
@@ -327,6 +330,7 @@ impl<'s> Checker<'s> {
         self.block_places(&entries);
         self.mac_where_packets_arrive(&entries);
         self.owner_where_packets_leave(&entries);
+        self.ipsec_where_packets_are(&entries);
         self.interfaces_where_packets_are(&entries);
         policy.sets = self.live_sets_used(sets, &entries);
         for hook in Hook::ALL {
