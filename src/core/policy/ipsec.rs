@@ -62,27 +62,17 @@ impl Checker<'_> {
 
 #[cfg(test)]
 mod tests {
-    use crate::core::model::Policy;
     use crate::core::policy::parse;
-
-    fn parse_ok(text: &str) -> Policy {
-        let (p, d) = parse(text);
-        p.unwrap_or_else(|| panic!("{d:?}"))
-    }
-
-    fn errors(text: &str) -> String {
-        let (p, d) = parse(text);
-        assert!(p.is_none(), "{text}");
-        d.iter().map(|d| d.render("t.toml", text)).collect()
-    }
+    use crate::core::policy::test_errors as errors;
 
     #[test]
     fn both_keys_take_true_or_false() {
-        let p = parse_ok(
+        let (p, d) = parse(
             "[[allow]]\nname = \"l2tp\"\nudp = [1701]\nipsec_in = true\n\
              [forward]\n[[forward.allow]]\nname = \"clients\"\nipsec_in = true\nipsec_out = false\n\
              [output]\n[[output.allow]]\nname = \"tunnel\"\nipsec_out = true\n",
         );
+        let p = p.unwrap_or_else(|| panic!("{d:?}"));
         assert_eq!(p.allow[0].more.ipsec_in, Some(true));
         assert_eq!(p.allow[0].more.ipsec_out, None);
         let f = &p.forward.as_ref().expect("forward").allow[0].more;
