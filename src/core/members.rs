@@ -71,6 +71,25 @@ fn parse_net(s: &str) -> Option<Cidr> {
     }
 }
 
+/// Whether an op's network can be a member of its kernel set: `live4_`/`ip4_` hold IPv4,
+/// `live6_`/`ip6_` IPv6, and the hash sets (`ip4_`, `ip6_`) single addresses. The kernel
+/// takes a wrong-family key in an interval set as another range (a line `+ live4_banned
+/// 2001:db8::1/128 -` became 0.0.0.1-10.0.0.0 there), so such a line is a damaged one.
+fn fits(op: &MemberOp) -> bool {
+    let (set, net) = match op {
+        MemberOp::Add { set, net, .. } | MemberOp::Del { set, net } => (set, net),
+        MemberOp::Clear { .. } => return true,
+    };
+    match net {
+        Cidr::V4(_, l) => set.starts_with("live4_") || (set.starts_with("ip4_") && *l == 32),
+        Cidr::V6(_, l) => set.starts_with("live6_") || (set.starts_with("ip6_") && *l == 128),
+    }
+}
+
+/// The longest lifetime the kernel takes for an element, in ms: it refuses the whole batch
+/// (ERANGE) for one at or past `u64::MAX` ns.
+const KERNEL_MAX_LEFT_MS: u64 = u64::MAX / 1_000_000 - 1;
+
 /// The ops of a journal text, and how many lines were skipped as unreadable. Linear.
 pub fn parse_ops(text: &str) -> (Vec<MemberOp>, usize) {
     let mut ops = Vec::new();
@@ -99,7 +118,7 @@ pub fn parse_ops(text: &str) -> (Vec<MemberOp>, usize) {
             _ => None,
         };
         match op {
-            Some(op) if parts.next().is_none() => ops.push(op),
+            Some(op) if parts.next().is_none() && fits(&op) => ops.push(op),
             _ if line.is_empty() => {}
             _ => skipped += 1,
         }
@@ -134,6 +153,10 @@ pub fn replay(ops: &[MemberOp], now_ms: u64) -> Members {
     }
     let mut out = Members::new();
     for (set, members) in sets {
+        // in address order a network comes before those inside it: the last one kept
+        // tells whether a member overlaps one kept already, which the kernel refuses
+        // (the whole batch, and boot with it) for an interval set
+        let mut last: Option<u128> = None;
         let list: Vec<Member> = members
             .into_iter()
             .filter_map(|(net, exp)| match exp {
@@ -143,11 +166,19 @@ pub fn replay(ops: &[MemberOp], now_ms: u64) -> Members {
                 }),
                 Some(at) => {
                     let left = at.saturating_mul(1000).checked_sub(now_ms)?;
-                    (left > 0).then_some(Member {
+                    (left > 0 && left <= KERNEL_MAX_LEFT_MS).then_some(Member {
                         net,
                         expires_ms: Some(left),
                     })
                 }
+            })
+            .filter(|m| {
+                let (_, lo, hi) = m.net.interval();
+                if last.is_some_and(|h| lo <= h) {
+                    return false;
+                }
+                last = Some(hi);
+                true
             })
             .collect();
         out.insert(set, list);
@@ -221,6 +252,31 @@ mod tests {
         );
         // a snapshot replays to the same members
         assert_eq!(replay(&snapshot(&m, now), now), m);
+    }
+
+    #[test]
+    fn what_the_kernel_would_refuse_is_left_out() {
+        let (ops, skipped) = parse_ops(
+            "+ live4_b 2001:db8::1/128 -\n+ ip4_h 192.0.2.0/24 -\n+ live6_b 10.0.0.1/32 -\n+ ip6_h 2001:db8::1/128 -\n",
+        );
+        assert_eq!((ops.len(), skipped), (1, 3));
+        let (ops, _) = parse_ops(
+            "+ live4_b 10.0.0.0/8 -\n+ live4_b 10.0.0.1/32 -\n+ live4_b 11.0.0.1/32 18446744073709551615\n+ live4_b 11.0.0.2/32 3000\n",
+        );
+        let m = replay(&ops, 1_000_000);
+        assert_eq!(
+            m["live4_b"],
+            vec![
+                Member {
+                    net: net("10.0.0.0/8"),
+                    expires_ms: None
+                },
+                Member {
+                    net: net("11.0.0.2/32"),
+                    expires_ms: Some(2_000_000)
+                }
+            ]
+        );
     }
 
     #[test]

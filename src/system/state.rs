@@ -480,7 +480,14 @@ impl StateDir {
         if !self.exists()? {
             return Ok(None);
         }
-        read_nofollow(&self.path.join(MEMBERS_FILE))
+        // one line at a time: a byte that is not UTF-8 damages its line (skipped when read),
+        // not the whole journal, which every member would be lost with at the next apply
+        match read_nofollow(&self.path.join(MEMBERS_FILE)) {
+            Err(StateError::Corrupt { why, .. }) if why == "not UTF-8" => {
+                read_nofollow_lossy(&self.path.join(MEMBERS_FILE))
+            }
+            other => other,
+        }
     }
 
     /// Removes a record (durably); no error when it is already gone.
@@ -553,6 +560,20 @@ impl StateDir {
             .open(&path)
             .map_err(io_at(&path))
     }
+}
+
+/// [`read_nofollow`], with bytes that are not UTF-8 read as U+FFFD.
+fn read_nofollow_lossy(path: &Path) -> Result<Option<String>, StateError> {
+    let bytes = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .and_then(|f| {
+            let mut v = Vec::new();
+            io::Read::read_to_end(&mut io::Read::take(f, (64 << 20) + 1), &mut v).map(|_| v)
+        })
+        .map_err(|e| io_at(path)(e))?;
+    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 /// Reads a regular file without following a symlink; `Ok(None)` when it does not exist.
