@@ -323,30 +323,51 @@ pub fn change<K: Kernel, S: Store, C: Clock>(
             if errno == libc::ENOENT || errno == libc::EEXIST || errno == libc::ENOTEMPTY =>
         {
             let live = k.read_table(req.table)?;
-            let holds = |net: &Cidr| -> Vec<Cidr> {
-                let (name, _) = kernel_set(req.set, net, hosts);
-                live.as_ref()
-                    .and_then(|t| t.sets.iter().find(|s| s.name == name))
-                    .map(|s| s.members().into_iter().map(|m| m.net).collect())
-                    .unwrap_or_default()
+            // each kernel set's members read and sorted once, not once per member asked
+            // about (40,000 deletions from a set of 40,000 were 1.6 billion copies: 5.4 s)
+            let held_in = |name: &str| -> Held {
+                Held::of(
+                    live.as_ref()
+                        .and_then(|t| t.sets.iter().find(|s| s.name == name))
+                        .map(|s| s.members().into_iter().map(|m| m.net).collect())
+                        .unwrap_or_default(),
+                )
             };
-            let (keep, gone): (Vec<Cidr>, Vec<Cidr>) =
-                del.iter().partition(|d| holds(d).contains(d));
+            let v4 = held_in(
+                &kernel_set(
+                    req.set,
+                    &Cidr::V4(std::net::Ipv4Addr::UNSPECIFIED, 32),
+                    hosts,
+                )
+                .0,
+            );
+            let v6 = held_in(
+                &kernel_set(
+                    req.set,
+                    &Cidr::V6(std::net::Ipv6Addr::UNSPECIFIED, 128),
+                    hosts,
+                )
+                .0,
+            );
+            let holds = |net: &Cidr| -> &Held {
+                match net {
+                    Cidr::V4(..) => &v4,
+                    Cidr::V6(..) => &v6,
+                }
+            };
+            let (keep, gone): (Vec<Cidr>, Vec<Cidr>) = del.iter().partition(|d| holds(d).has(d));
             absent = gone;
             del = keep;
             let mut kept = Vec::new();
             for m in &add {
                 let members = holds(&m.net);
-                if let Some(other) = members
-                    .iter()
-                    .find(|o| **o != m.net && (o.covers(m.net) || m.net.covers(**o)))
-                {
+                if let Some(other) = members.overlap(&m.net) {
                     return Err(Error::Refused(format!(
                         "{} overlaps {other}, already in \"{}\": delete that first (statewall set del {} {other}); nothing was changed",
                         m.net, req.set, req.set
                     )));
                 }
-                if members.contains(&m.net) {
+                if members.has(&m.net) {
                     present.push(m.net);
                 }
                 kept.push(*m);
@@ -364,6 +385,57 @@ pub fn change<K: Kernel, S: Store, C: Clock>(
         present,
         generation,
     })
+}
+
+/// A kernel set's members as networks, sorted by (first, last) address: whether one is
+/// there, and which one overlaps a network, in O(log n) each.
+struct Held(Vec<(u128, u128, Cidr)>);
+
+impl Held {
+    fn of(nets: Vec<Cidr>) -> Held {
+        let mut v: Vec<(u128, u128, Cidr)> = nets
+            .into_iter()
+            .map(|n| {
+                let (_, lo, hi) = n.interval();
+                (lo, hi, n)
+            })
+            .collect();
+        v.sort_unstable_by_key(|&(lo, hi, _)| (lo, hi));
+        Held(v)
+    }
+
+    fn has(&self, net: &Cidr) -> bool {
+        let (_, lo, hi) = net.interval();
+        self.0
+            .binary_search_by_key(&(lo, hi), |&(l, h, _)| (l, h))
+            .is_ok()
+    }
+
+    /// A member other than `net` that covers it or that it covers (two networks overlap
+    /// only so): the widest that covers it first, else the lowest inside it.
+    fn overlap(&self, net: &Cidr) -> Option<Cidr> {
+        let (_, lo, hi) = net.interval();
+        let (len, bits) = match net {
+            Cidr::V4(_, l) => (*l, 32),
+            Cidr::V6(_, l) => (*l, 128),
+        };
+        for l in 0..len {
+            let first = lo & Cidr::mask(l, bits);
+            let last = first | (!Cidr::mask(l, bits) & Cidr::mask(bits as u8, bits));
+            if let Ok(i) = self
+                .0
+                .binary_search_by_key(&(first, last), |&(a, b, _)| (a, b))
+            {
+                return Some(self.0[i].2);
+            }
+        }
+        let from = self.0.partition_point(|&(l, _, _)| l < lo);
+        self.0[from..]
+            .iter()
+            .take_while(|&&(l, _, _)| l <= hi)
+            .find(|&&(_, _, n)| n != *net)
+            .map(|&(_, _, n)| n)
+    }
 }
 
 /// One batch of member edits against the generation read just before (again when someone
