@@ -717,6 +717,14 @@ impl Analyser<'_> {
                         format!(" Each block place changes what a rule decides for some packet both match — {}.", each.join("; "))
                     })
                     .unwrap_or_default();
+                // no place was tried for it: the search ran out of its budget before
+                let stopped = match self.place_stopped {
+                    Some(l) if stopped.is_empty() => format!(
+                        " (statewall stopped looking for block places at line {l}, after {} comparisons of rules: this DROP was not placed; fewer, wider rules, or the established accept before them, let every one be placed)",
+                        crate::core::diag::thousands(REORDER_BUDGET)
+                    ),
+                    _ => stopped,
+                };
                 self.error(r.span.clone(), "a DROP that statewall can neither merge into its final rule nor place as a block", format!("statewall drops in a `[[block]]` (first, after the established rule, after the baseline, among the allows or after them; with or without `state = \"new\"` or `\"invalid\"`) or in its final rule, and here the final rule accepts or rejects ({fin}).{stopped} Make this a REJECT, end the chain with DROP, or reorder the file so that the drop comes first"));
                 refused.push(f.rule);
             }
