@@ -16,8 +16,10 @@ pub(crate) const ENTRY_MATCHES_MAX: u128 = 200_000;
 
 /// The most matches the entries of a policy may ask for in all, counted as for one entry
 /// but with only the protocols and the log rule each has: 50,000 allows of one tcp port
-/// each (a 3 MB policy) ask for 800,000. Past it, building, encoding and checking the batch
-/// would take more than about 750 MB (400 entries of 2,988 rules each: 5.6 GB).
+/// each (a 3 MB policy) ask for 800,000. Within it, building, encoding and checking the
+/// batch took at most about 800 MB in the densest shapes measured (400 entries of 2,988
+/// rules each would be 5.6 GB); an entry's rules are counted with one match for each key it
+/// sets, which a fixed guess of 8 left 2.5 times short (1.9 GB within the bound).
 pub(crate) const POLICY_MATCHES_MAX: u128 = 1_500_000;
 
 /// The most networks the address lists of a policy's entries (`from` with its `from_file`,
@@ -110,8 +112,25 @@ impl Checker<'_> {
             m.except_mark.len(),
             m.except_helper.len(),
         ];
-        // the entry's own matches (addresses, ports, states, …) and every exception
-        let per_variant = variants.saturating_mul(8 + excepts.iter().sum::<usize>() as u128);
+        // the entry's own matches: addresses, ports, states and the like (8 at most), one
+        // more in every rule for each key above it sets (one value or several), for each
+        // part of its clock, for its source ports, flags, output interface and IPsec; and
+        // every exception
+        let clock = m.clock.map_or(0, |c| {
+            usize::from(c.hours.is_some())
+                + usize::from(c.since.is_some())
+                + usize::from(c.until.is_some())
+        });
+        let own = each.iter().filter(|(_, n)| *n > 0).count()
+            + clock
+            + usize::from(!m.tcp_sport.is_empty() || !m.udp_sport.is_empty())
+            + usize::from(!m.tcp_flags.is_empty())
+            + usize::from(m.oif.is_some())
+            + usize::from(m.ipsec_in.is_some())
+            + usize::from(m.ipsec_out.is_some())
+            + usize::from(m.dnat);
+        let per_variant =
+            variants.saturating_mul((8 + own + excepts.iter().sum::<usize>()) as u128);
         // at most: both families, a rule of TCP and one of UDP ports, and a log or count
         // rule each
         let total = per_variant.saturating_mul(2 * 2 * 2);
