@@ -368,12 +368,19 @@ pub fn fits_the_kernel(
     path: &Path,
     imported: Option<(&str, Option<&str>)>,
 ) -> Result<(), CliError> {
+    let input = path.display().to_string();
+    if plan.sets.len() > PLAN_SETS_MAX {
+        return Err(CliError::invalid(format!(
+            "{input}: the policy makes {} kernel sets, more than {}\n  = help: {SETS_HELP}; nothing was sent to the kernel",
+            diag::thousands(plan.sets.len()),
+            diag::thousands(PLAN_SETS_MAX)
+        )));
+    }
     let over = crate::codec::encode::overlong_rules(plan);
     if over.is_empty() {
         return Ok(());
     }
     let max = crate::codec::encode::RULE_EXPRS_MAX;
-    let input = path.display().to_string();
     let mut msg = String::new();
     let mut blocks = Vec::new();
     // the first ones in full, as every other list of problems; each looks its line up in
@@ -423,6 +430,15 @@ pub fn fits_the_kernel(
     ));
     Err(CliError::invalid(msg))
 }
+
+/// The most sets a plan may make: the kernel finds a set by walking its table's sets by
+/// name, once for every set statewall reads back or changes, so `apply`, `status` and
+/// `remove` take time in the square of their number (measured in a namespace: 8,000 sets
+/// about 2 s each, 16,000 about 8 s, 32,000 about 40 s).
+pub const PLAN_SETS_MAX: usize = 8_000;
+
+/// Which keys make sets, and what to do about a policy past [`PLAN_SETS_MAX`].
+const SETS_HELP: &str = "the kernel finds a set by name in a list, so reading sets back takes time in the square of their number (16,000: about 8 s, 32,000: 40 s). Each `[[set]]` is two kernel sets (IPv4 and IPv6), and an entry makes one per family for a list of two or more networks or port ranges, for a per-source `limit` (its meter) and for per-source `connections`: name one `[[set]]` from several entries, give one entry several ports, or merge entries that share their sources";
 
 /// What every `except_*` costs in a rule, and what to do about a rule past the limit.
 const EXPRS_HELP: &str = "every `except_from`/`except_to` network (and every other exception) is a match of its own in the entry's rule, four or five expressions each: write fewer, wider exceptions, or split the entry so that each rule excepts fewer";

@@ -1132,3 +1132,33 @@ fn eight_thousand_drops_before_established_say_where_placing_stopped() {
         "{out}"
     );
 }
+
+/// A policy that makes more kernel sets than statewall sends is refused by `check` with the
+/// number and why (the kernel's reads of them take time in the square of their number): 4,001
+/// `[[set]]`s each named by a block are 8,002 sets; 3,999 pass.
+#[test]
+fn a_policy_of_more_kernel_sets_than_statewall_sends_is_refused() {
+    let dir = Dir::new("sets");
+    let text = |n: usize| -> String {
+        (0..n)
+            .map(|i| {
+                format!(
+                    "[[set]]\nname = \"s{i}\"\n\n[[block]]\nname = \"b{i}\"\nfrom_set = \"s{i}\"\n"
+                )
+            })
+            .collect()
+    };
+    let p = dir.write("ok.toml", text(3_999));
+    let out = statewall(&[OsStr::new("check"), p.as_os_str()]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let p = dir.write("many.toml", text(4_001));
+    let out = statewall(&[OsStr::new("check"), p.as_os_str()]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr.contains(&format!(
+            "{}: the policy makes 8,002 kernel sets, more than 8,000\n  = help: the kernel finds a set by name",
+            p.display()
+        )),
+        "{out}"
+    );
+}
