@@ -74,6 +74,37 @@ pub(super) fn clamps(
             && r.extra.limit.is_none()
             && r.extra.recent.is_none()
             && r.extra.connlimit.is_none();
+        // the rule says every SYN but with other TCP flags (`--syn` is FIN,SYN,RST,ACK / SYN):
+        // no more matches, a narrower one, which leaves the SYN-ACKs unclamped
+        let other_flags = r.cond.flags.is_some()
+            && r.cond.flags != syn.flags
+            && {
+                let mut c = r.cond.clone();
+                c.flags = syn.flags;
+                c == syn
+            }
+            && r.srcs.is_empty()
+            && r.dsts.is_empty()
+            && r.flag_alts.is_empty()
+            && r.fragment.is_none()
+            && r.extra.limit.is_none()
+            && r.extra.recent.is_none()
+            && r.extra.connlimit.is_none();
+        if other_flags {
+            let (mask, comp) = r.cond.flags.unwrap_or_default();
+            refuse(
+                format!(
+                    "a `-j TCPMSS` rule of other TCP flags than `-p tcp --tcp-flags SYN,RST SYN` (mask {mask:#04x}, set {comp:#04x}{})",
+                    if (mask, comp) == (0x17, 0x02) {
+                        ": `--syn`"
+                    } else {
+                        ""
+                    }
+                ),
+                "statewall's clamp_mss lowers the MSS of every SYN its section sees (tcp flags syn / syn,rst), SYN-ACKs too; `--syn` (FIN,SYN,RST,ACK SYN) leaves the SYN-ACKs unclamped, which clamp_mss cannot: where clamping them too is meant, write the rule as `-p tcp --tcp-flags SYN,RST SYN -j TCPMSS …`",
+            );
+            continue;
+        }
         if !plain {
             refuse(
                 "a `-j TCPMSS` rule with more matches than `-p tcp --tcp-flags SYN,RST SYN`".into(),
