@@ -129,8 +129,8 @@ pub(super) struct Draft {
     policies: Vec<super::ipsec::PolicyOpts>,
     /// where `-m recent` and a rate match (`-m limit`, `-m hashlimit`) are, and what the
     /// rule's matches said when each came (`order.rs`)
-    recent_at: Option<(Range<usize>, Cond, [usize; 6])>,
-    rate_at: Option<(Range<usize>, Cond, [usize; 6])>,
+    recent_at: Option<(Range<usize>, Cond, [usize; 7])>,
+    rate_at: Option<(Range<usize>, Cond, [usize; 7])>,
     /// the match modules of one protocol (`-m udp`, `-m tcpmss`): that protocol, the
     /// module, and where it is named
     of_proto: Vec<(u8, &'static str, Range<usize>)>,

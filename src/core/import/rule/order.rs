@@ -19,9 +19,11 @@ impl Draft {
         self.extra.recent.is_some() || self.extra.limit.is_some() || self.extra.connlimit.is_some()
     }
 
-    /// How many networks, flag patterns and pattern, u32 and time matches the rule has so
-    /// far: with its condition, what its matches have said.
-    pub(super) fn said(&self) -> [usize; 6] {
+    /// How many networks, flag patterns and pattern, u32, time and policy matches the rule
+    /// has so far: with its condition, what its matches have said. (The options of `-m
+    /// string`, `-m u32`, `-m time` and `-m policy` reach the condition only once the rule
+    /// is read: each counts where it is loaded.)
+    pub(super) fn said(&self) -> [usize; 7] {
         let d = self;
         [
             d.srcs.len(),
@@ -30,6 +32,7 @@ impl Draft {
             d.strings.len(),
             d.u32s.len(),
             d.times.len(),
+            d.policies.len(),
         ]
     }
 }
@@ -61,7 +64,7 @@ impl Parser<'_> {
     /// protocol, wherever written, iptables checks before every match.
     fn counts_protocol(
         d: &mut Draft,
-        (before, said): (&Cond, [usize; 6]),
+        (before, said): (&Cond, [usize; 7]),
         target: &super::Target,
     ) -> bool {
         let now = &d.cond;
@@ -89,7 +92,7 @@ impl Parser<'_> {
             states: now.states,
             ..header.clone()
         };
-        // networks, flag patterns, then the string, u32 and time matches said
+        // networks, flag patterns, then the string, u32, time and policy matches said
         let n = d.said();
         let same = |with_flags: bool| n[3..] == said[3..] && (!with_flags || n[2] == said[2]);
         if *now == header && same(true) {

@@ -247,3 +247,38 @@ fn an_interface_wildcard_counts_its_plus_as_iptables_does() {
         "{diags:?}"
     );
 }
+
+/// `-m policy` reaches the condition only once the rule is read: a rate or a stamp before it
+/// still counts every packet that reaches it, ahead of the policy match, and is refused as
+/// before any other match; after it, read.
+#[test]
+fn a_rate_or_a_stamp_before_a_policy_match_is_refused() {
+    let (r, diags) = read(
+        "-p udp --dport 1701 -m limit --limit 5/s -m policy --dir in --pol ipsec -j ACCEPT",
+        Fam::V4,
+    );
+    assert!(r.is_none(), "{diags:?}");
+    assert!(
+        diags
+            .iter()
+            .any(|d| d == "`-m limit` before other matches of its rule"),
+        "{diags:?}"
+    );
+    let (r, diags) = read(
+        "-p tcp --dport 23 -m recent --set --name trap -m policy --dir in --pol none -j DROP",
+        Fam::V4,
+    );
+    assert!(r.is_none(), "{diags:?}");
+    assert!(
+        diags
+            .iter()
+            .any(|d| d == "`-m recent` (`--set`) before other matches of its rule"),
+        "{diags:?}"
+    );
+    let (r, diags) = read(
+        "-p udp --dport 1701 -m policy --dir in --pol ipsec -m limit --limit 5/s -j ACCEPT",
+        Fam::V4,
+    );
+    assert!(diags.is_empty(), "{diags:?}");
+    assert_eq!(r.unwrap().cond.ipsec_in, Some(true));
+}
