@@ -103,6 +103,11 @@ fn meets_icmpv6(e: &Entry) -> Option<Half> {
             except_to_type: Vec::new(),
             from_type: Vec::new(),
             except_from_type: Vec::new(),
+            // neighbour discovery, MLD and the errors the baseline takes come in (and go
+            // out) in the clear, and could come through IPsec too: either way a block may
+            // meet them
+            ipsec_in: None,
+            ipsec_out: None,
             ..m.clone()
         } == More::default();
     let meets = kinds_meet
@@ -210,6 +215,31 @@ pub(super) fn split_notes(sections: &[super::build::Section], notes: &mut super:
                 ),
             };
             notes.push(format!("--mirror-ipv6: {what} in {hook} before the established rule would have dropped the neighbour discovery (or ICMPv6 errors) statewall's ICMPv6 baseline promises IPv6: {kept} ({names})"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::core::import::{Ipv6, import};
+
+    /// A block of what arrived in the clear (`-m policy --dir in --pol none`) before the
+    /// baseline meets neighbour discovery as a bare one does: its IPv6 half goes after it.
+    #[test]
+    fn a_block_of_clear_packets_leaves_the_baseline_its_icmpv6() {
+        for policy in ["", "-m policy --dir in --pol none "] {
+            let src = format!(
+                "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+                 -A INPUT -i lo -j ACCEPT\n\
+                 -A INPUT {policy}-m pkttype --pkt-type multicast -j DROP\n\
+                 -A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT\n\
+                 -A INPUT -p udp --dport 500 -j ACCEPT\nCOMMIT\n"
+            );
+            let imported = import(&src, None, Ipv6::Mirror).expect("imported");
+            let t = &imported.toml;
+            let halves = t.matches("after = \"baseline\"").count();
+            assert_eq!(halves, 1, "{policy}: {t}");
+            assert!(t.contains("-ipv6\"\nfrom = [\"::/0\"]"), "{t}");
         }
     }
 }
