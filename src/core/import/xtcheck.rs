@@ -175,6 +175,7 @@ const SPECS: &[Spec] = &[
     Spec {
         name: "policy",
         mand: &[1],
+        also: &[(10, 3)],
         invert: &[4, 5, 6, 7, 8, 9],
         ..EMPTY
     },
@@ -374,7 +375,19 @@ fn option(inst: &mut Inst, g: &Given, toks: &[Tok], fam: Fam) -> Result<(), Unre
         inst.seen.push((id, i));
         return value((mname, &shown), (i, toks.get(i + 1)), fam);
     };
-    if inst.seen.iter().any(|&(s, _)| s == id) {
+    if mname == "policy" && (4..=9).contains(&id) {
+        // a policy element's options (`XTOPT_MULTI`) once per element: again after `--next`
+        let last = |want: u8| inst.seen.iter().rev().find(|&&(s, _)| s == want);
+        if let Some(&(_, at)) = last(id)
+            && last(10).is_none_or(|&(_, next)| next < at)
+        {
+            return Err(refused(
+                i,
+                format!("`{shown}` a second time in one policy element"),
+                &format!("policy match: double {shown} option"),
+            ));
+        }
+    } else if inst.seen.iter().any(|&(s, _)| s == id) {
         // the tcp match reads its options itself, and says so in its own words
         let says = if mname == "tcp" {
             format!("Only one `{shown}' allowed")
@@ -445,6 +458,30 @@ fn more_values(
                 i + 1,
                 format!("`{option} {text}`: not a burst from 1 to 1000000"),
                 &says,
+            ));
+        }
+        // libxt_policy's mode is one of two words; its protocol one of IPsec's three
+        ("policy", "--mode") if !matches!(text, "tunnel" | "transport") => {
+            return Err(refused(
+                i + 1,
+                format!("`--mode {text}`: not `tunnel` or `transport`"),
+                &format!("policy match: invalid mode \"{text}\""),
+            ));
+        }
+        ("policy", "--proto")
+            if !super::cnum::c_number(text)
+                .or_else(|| {
+                    let lower = text.to_ascii_lowercase();
+                    crate::core::plan::protocol_number(&lower)
+                        .map(u64::from)
+                        .or_else(|| (lower == "ipcomp").then_some(108))
+                })
+                .is_some_and(|p| matches!(p, 50 | 51 | 108)) =>
+        {
+            return Err(refused(
+                i + 1,
+                format!("`--proto {text}`: not esp, ah or ipcomp"),
+                "policy match: protocol must be ah/esp/ipcomp",
             ));
         }
         // recent's mask is an address, read as getaddrinfo reads a number (inet_aton)
@@ -606,6 +643,7 @@ fn bounds_of(module: &str, option: &str, fam: Fam) -> Option<(u64, u64)> {
         ("recent", "--hitcount") | ("NFLOG", "--nflog-range" | "--nflog-size") => (0, U32),
         ("NFLOG", "--nflog-threshold" | "--nflog-group") => (0, 65_535),
         ("limit", "--limit-burst") => (0, 10_000),
+        ("policy", "--spi" | "--reqid") => (0, U32),
         // 65535 less the IP header (20 bytes; IPv6: 40) and the TCP header (20)
         ("TCPMSS", "--set-mss") if fam == Fam::V4 => (0, 65_515),
         ("TCPMSS", "--set-mss") => (0, 65_495),
@@ -735,6 +773,17 @@ fn finished(inst: &Inst, toks: &[Tok]) -> Result<(), Unread> {
             inst.at,
             format!("{how} without any of {}", names.join(", ")),
             says,
+        ));
+    }
+    // libxt_policy's final check: `--pol none` with `--strict` (and so with `--next`)
+    if mname == "policy"
+        && let (Some(pol), Some(strict)) = (has(2), has(3))
+        && toks.get(pol + 1).is_some_and(|v| v.text == "none")
+    {
+        return Err(refused(
+            strict,
+            "`--strict` with `--pol none`".into(),
+            "policy match: policy none but --strict given",
         ));
     }
     for &(id, needs) in spec.also {
@@ -891,6 +940,22 @@ mod tests {
         assert!(why.contains("Only one `--source-port' allowed"), "{why}");
         // a rule of the other family is read only up to its `-6`
         assert_eq!(check("-A INPUT -p tcp -6 -m state -j ACCEPT"), Ok(()));
+    }
+
+    /// A policy element's options come again after `--next` (`XTOPT_MULTI`), which needs
+    /// `--strict`; iptables loads such a rule (the importer refuses its elements after).
+    #[test]
+    fn policy_elements_come_again_after_next() {
+        let line = "-A INPUT -m policy --dir in --strict --proto esp --next --proto ah -j ACCEPT";
+        assert_eq!(check(line), Ok(()));
+        let why = check("-A INPUT -m policy --dir in --strict --proto esp --proto ah -j ACCEPT")
+            .unwrap_err();
+        assert!(why.contains("policy match: double --proto option"), "{why}");
+        let why = check("-A INPUT -m policy --dir in --proto esp --next -j ACCEPT").unwrap_err();
+        assert!(
+            why.contains("\"--next\" also requires \"--strict\""),
+            "{why}"
+        );
     }
 
     #[test]
