@@ -156,13 +156,11 @@ fn matches(m: &Match, p: &Packet, rule: &Rule, plan: &Plan) -> bool {
             let name = if nd { "multicast" } else { "unicast" };
             (ty == crate::core::pkttype::pkt_type(name).expect("a type")) != not
         }
-        // the lint's packets arrive and leave in the clear: no IPsec policy decrypted them
-        // (no security path) and none routes them (as `meta ipsec` and `rt ipsec` say)
-        Match::Ipsec { present, .. } => !present,
         // the lint's packets carry no routing header: `rt type` matches neither way (the
         // kernel's exthdr load finds no header and ends the rule)
         Match::RtType { .. } => false,
         Match::TcpOption { .. }
+        | Match::Ipsec { .. }
         | Match::TcpMss { .. }
         | Match::EtherSrc { .. }
         | Match::Length { .. }
@@ -226,7 +224,7 @@ fn within(lo: u16, hi: u16, (a, b): (u16, u16)) -> Option<bool> {
     }
 }
 
-/// The link-layer and IP header matches (source MAC, length, TTL) for a lint packet: what
+/// The link-layer and IP header matches (source MAC, length, TTL; IPsec) for a lint packet: what
 /// the lint cannot know is taken the cautious way (matched by a drop or reject, not by an
 /// accept).
 fn header_matches(m: &Match, p: &Packet, rule: &Rule) -> bool {
@@ -254,6 +252,18 @@ fn header_matches(m: &Match, p: &Packet, rule: &Rule) -> bool {
             p.l4proto == IPPROTO_TCP
                 && within(lo, hi, (536, 65495))
                     .map_or(rule.verdict != Verdict::Accept, |w| w != not)
+        }
+        // neighbour and router discovery arrive in the clear (IPsec lets them by, RFC
+        // 4301): no security path. Whether the admin's own connection came through IPsec
+        // is unknown (a VPN server's admin often comes through the tunnel): taken the
+        // cautious way, as matching for a drop or reject and not for an accept
+        Match::Ipsec { present, .. } => {
+            let nd = p.l4proto == IPPROTO_ICMPV6 && matches!(p.icmpv6_type, Some(133..=136));
+            if nd {
+                !present
+            } else {
+                rule.verdict != Verdict::Accept
+            }
         }
         // a frame's source MAC is unknown to the lint: a packet on loopback came in on no
         // ethernet device and matches neither way (nft's `meta iiftype ether` fails); one
@@ -821,6 +831,30 @@ mod tests {
             !f.is_empty() && f.iter().all(|f| f.what.contains("neighbour")),
             "{f:?}"
         );
+    }
+
+    #[test]
+    fn the_admins_connection_may_come_through_ipsec_and_neighbours_come_clear() {
+        let ssh = "[[allow]]\nname = \"ssh\"\ntcp = [22]\n";
+        let cut = |entries: &str| check(&plan(entries), &ssh_facts());
+        // a block of either kind may take the admin's packets
+        for key in ["ipsec_in = true", "ipsec_in = false"] {
+            let f = cut(&format!(
+                "[[block]]\nname = \"b\"\ntcp = [22]\n{key}\n{ssh}"
+            ));
+            assert!(!f.is_empty() && f[0].what.contains("22"), "{key}: {f:?}");
+        }
+        // an allow of one kind alone does not prove the admin gets in
+        for key in ["ipsec_in = true", "ipsec_in = false"] {
+            let f = cut(&format!("[[allow]]\nname = \"ssh\"\ntcp = [22]\n{key}\n"));
+            assert!(!f.is_empty() && f[0].what.contains("22"), "{key}: {f:?}");
+        }
+        // neighbour discovery arrives in the clear: a block of what IPsec decrypted leaves
+        // it be, one of what arrived in the clear takes it
+        let f = cut(&format!("[[block]]\nname = \"b\"\nipsec_in = true\n{ssh}"));
+        assert!(f.iter().all(|f| !f.what.contains("neighbour")), "{f:?}");
+        let f = cut(&format!("[[block]]\nname = \"b\"\nipsec_in = false\n{ssh}"));
+        assert!(f.iter().any(|f| f.what.contains("neighbour")), "{f:?}");
     }
 
     #[test]
