@@ -433,7 +433,7 @@ impl Analyser<'_> {
             .negated()
             .filter(|_| r.extra.recent.is_none() && r.extra.connlimit.is_none());
         if neg.is_none() && r.extra.limit.is_none() {
-            self.error(r.span.clone(), "a RETURN with a condition statewall cannot turn around", "it skips the rest of the chain for some packets only; statewall gives the rules after it the exception of a RETURN that says one thing or several (`-s`, `-d`, `-i`, `-o` or their `!`, a protocol and its ports (`-p gre`, `! -p tcp`, `-p udp --sport 53`: not udp, or udp from another port), a `-m time` of one thing (a window, weekdays, a start or an end date), `-m addrtype`, `-m pkttype`, `-m mac`, a connection state), and none of one that says anything else (TCP flags, ICMP types, a port's `!`, a length) or counts (`-m recent`): reorder the chain so that no such RETURN is needed");
+            self.error(r.span.clone(), "a RETURN with a condition statewall cannot turn around", "it skips the rest of the chain for some packets only; statewall gives the rules after it the exception of a RETURN that says one thing or several (`-s`, `-d`, `-i`, `-o` or their `!`, a protocol and its ports (`-p gre`, `! -p tcp`, `-p udp --sport 53`: not udp, or udp from another port), a `-m time` of one thing (a window, weekdays, a start or an end date), `-m addrtype`, `-m pkttype`, `-m policy`, `-m mac`, a connection state), and none of one that says anything else (TCP flags, ICMP types, a port's `!`, a length) or counts (`-m recent`): reorder the chain so that no such RETURN is needed");
         }
         neg
     }

@@ -2,8 +2,11 @@
 //! --pol ipsec|none`): `true` or `false`. `ipsec_in` asks how the packet arrived (decrypted
 //! by this host's IPsec, or in the clear), so it belongs where packets arrive: the input
 //! entries and [forward]; `ipsec_out` asks how it will leave (its route leads into an IPsec
-//! policy), so it belongs where packets leave: [forward] and [output]. The kernel takes the
-//! loads only there (as iptables takes `--dir in` and `--dir out`).
+//! policy), so it belongs where packets leave: [forward] and [output]. The kernel takes
+//! `meta ipsec` only in prerouting, input and forward (`nft_meta_get_validate_xfrm`); `rt
+//! ipsec` it takes in any hook (`nft_rt_validate` checks no hook for it), but in input the
+//! route is the one to this host, never an IPsec one: statewall refuses it there itself, as
+//! iptables refuses `--dir out` in INPUT.
 
 use toml::Spanned;
 use toml::de::DeValue;
