@@ -147,6 +147,13 @@ pub fn compile(policy: &Policy, table: &str) -> Plan {
     ] {
         let Some(section) = section else { continue };
         let mut rules: Vec<Rule> = section.clamp_mss.map(clamp_mss_rule).into_iter().collect();
+        // the clamp entries after it: each SYN its matches say gets its MSS lowered and goes
+        // on (the kernel only lowers, so their order changes no SYN)
+        for c in &section.clamp {
+            service_rules(&c.service, &mut rules, &mut sets, Entry::Other, |_| {
+                Verdict::SetMss(c.mss)
+            });
+        }
         section_rules(Entries::of(section), hook, &mut rules, &mut sets);
         rules.extend(section.log_final.as_ref().map(|l| final_log_rule(hook, l)));
         rules.extend(final_rules(policy.mode, section.final_rule));

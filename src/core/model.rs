@@ -589,6 +589,18 @@ pub struct Section {
     /// `clamp_mss`: the MSS option of TCP SYNs lowered to the route's (or to a value), first
     /// in the chain, as iptables' `-j TCPMSS`
     pub clamp_mss: Option<Mss>,
+    /// `[[<hook>.clamp]]`: the SYNs an entry's matches say (its `tcp_flags`, `syn/syn,rst`
+    /// when it gives none) get their MSS option lowered, right after `clamp_mss`, in order
+    pub clamp: Vec<Clamp>,
+}
+
+/// A `[[forward.clamp]]` (or `[[output.clamp]]`) entry: iptables' `-j TCPMSS` with matches
+/// (`-o ppp0`, `-s 10.8.0.0/24 --syn`, `-m tcpmss --mss 1400:1536`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Clamp {
+    pub service: Service,
+    /// what the MSS option is lowered to
+    pub mss: Mss,
 }
 
 /// What `clamp_mss` lowers a SYN's MSS option to (never raising it: the kernel writes a new

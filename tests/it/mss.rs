@@ -93,6 +93,37 @@ fn clamp_mss_lowers_the_mss_of_forwarded_syns_to_the_narrow_link() {
     assert_eq!(high, plain, "a larger value never raises the option");
 }
 
+/// Clamp entries (`[[forward.clamp]]`, iptables' TCPMSS with matches) lower the MSS of the
+/// SYNs their matches say only: the one of the backend's interface takes the client's SYN
+/// (the backend sees 1000) and not the SYN-ACK (which leaves towards the client), one of an
+/// interface no packet uses takes nothing; each counted by its rule, read back without
+/// drift; nft reads `ok-clamp.toml` as statewall's batch.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn clamp_entries_lower_the_mss_of_the_syns_their_matches_say() {
+    let path = crate::support::repo_path("tests/data/policy/ok-clamp.toml");
+    crate::kernel::same_to_nft(path.to_str().unwrap(), &[]);
+    let t = trio("mss-entries");
+    let policy = TempPolicy::new(
+        "mss-entries",
+        &format!(
+            "[forward]\nfinal = \"accept\"\n\n\
+             [[forward.clamp]]\nname = \"narrow\"\nmss = 1000\noif = \"{FW_BACKEND_IF}\"\n\n\
+             [[forward.clamp]]\nname = \"elsewhere\"\nmss = 700\noif = \"nowhere*\"\n"
+        ),
+    );
+    statewall(&t.fw, ["apply", &policy.path()]).assert_ok();
+    let mss = mss_at_backend(&t, 8084);
+    assert!(
+        mss <= 1000 && mss > 980,
+        "MSS {mss}, set to 1000 on {FW_BACKEND_IF}"
+    );
+    let st = status_json(&t.fw);
+    assert_eq!(st["drift"], false, "{st}");
+    assert_eq!(packets_of(&st, "narrow"), 1, "the SYN only: {st}");
+    assert_eq!(packets_of(&st, "elsewhere"), 0, "{st}");
+}
+
 /// Both forms (`ok-clamp-mss.toml`): nft reads statewall's text as statewall's batch, and
 /// the rules read back without drift.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]

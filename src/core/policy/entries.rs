@@ -67,9 +67,56 @@ struct Fields<'t, 'a> {
     except_icmp_span: [Option<Range<usize>>; 2],
     /// `add_to_set`, `remove_from_set`, `refresh`
     feed: super::live::Feed,
+    /// a clamp entry's `mss` as written (inside: when valid)
+    mss: Option<Option<crate::core::model::Mss>>,
     /// The keys that unknown keys probably meant: a misspelt `tcp` or `name` is reported as
     /// such, not also as missing.
     misspelt: Vec<&'static str>,
+}
+
+impl Fields<'_, '_> {
+    /// An entry with no key read yet.
+    fn new() -> Self {
+        Fields {
+            name: None,
+            name_written: false,
+            tcp: PortList::default(),
+            udp: PortList::default(),
+            from: None,
+            from_file: None,
+            icmp: Vec::new(),
+            icmp_mentioned: false,
+            more: More::default(),
+            more_restricts: false,
+            to_written: false,
+            iif: None,
+            iif_written: false,
+            from_set: None,
+            from_set_written: false,
+            with: RejectWith::Default,
+            with_span: None,
+            block_with: None,
+            at: BlockAt::First,
+            at_span: None,
+            block_state: None,
+            states_at: None,
+            conn_proto_span: None,
+            limit_span: None,
+            conn_span: None,
+            rt_span: None,
+            u32_span: None,
+            tcp_option_span: None,
+            except_proto_span: None,
+            mac_span: None,
+            owner_span: None,
+            ipsec_span: [None, None],
+            if_span: [None, None],
+            except_icmp_span: [None, None],
+            feed: super::live::Feed::default(),
+            mss: None,
+            misspelt: Vec::new(),
+        }
+    }
 }
 
 /// Whether an entry of `kind` takes `key` of the packet path's keys: a block `add_to_set`,
@@ -243,7 +290,15 @@ impl Checker<'_> {
         if !self.tainted(&span) {
             let head = self.entry_head(&span);
             self.missing_name(kind, &f, head.clone());
-            self.missing_ports(kind, &f, head);
+            if kind == Kind::Clamp {
+                self.clamp_has_mss(
+                    &f.name,
+                    f.mss.is_some() || f.misspelt.contains(&"mss"),
+                    head,
+                );
+            } else {
+                self.missing_ports(kind, &f, head);
+            }
         }
         self.tcp_reset_fits(&f);
         self.refresh_has_a_set(&f.feed, f.from_set_written);
@@ -311,52 +366,23 @@ impl Checker<'_> {
             ipsec_span: f.ipsec_span,
             if_span: f.if_span,
             feed: f.feed,
+            mss: f.mss.flatten(),
         }
     }
 
     /// Checks each key of an entry on its own.
     fn fields<'t, 'a>(&mut self, kind: Kind, table: &'t DeTable<'a>) -> Fields<'t, 'a> {
-        let mut f = Fields {
-            name: None,
-            name_written: false,
-            tcp: PortList::default(),
-            udp: PortList::default(),
-            from: None,
-            from_file: None,
-            icmp: Vec::new(),
-            icmp_mentioned: false,
-            more: More::default(),
-            more_restricts: false,
-            to_written: false,
-            iif: None,
-            iif_written: false,
-            from_set: None,
-            from_set_written: false,
-            with: RejectWith::Default,
-            with_span: None,
-            block_with: None,
-            at: BlockAt::First,
-            at_span: None,
-            block_state: None,
-            states_at: None,
-            conn_proto_span: None,
-            limit_span: None,
-            conn_span: None,
-            rt_span: None,
-            u32_span: None,
-            tcp_option_span: None,
-            except_proto_span: None,
-            mac_span: None,
-            owner_span: None,
-            ipsec_span: [None, None],
-            if_span: [None, None],
-            except_icmp_span: [None, None],
-            feed: super::live::Feed::default(),
-            misspelt: Vec::new(),
-        };
+        let mut f = Fields::new();
         let place = place_of(kind);
         for (key, value) in table.iter() {
+            if kind == Kind::Clamp && !super::keys::clamp_key(key.get_ref().as_ref()) {
+                if let Some(meant) = self.unknown_key(key, place) {
+                    f.misspelt.push(meant);
+                }
+                continue;
+            }
             match key.get_ref().as_ref() {
+                "mss" if kind == Kind::Clamp => f.mss = Some(self.clamp_mss("mss", value)),
                 "name" => {
                     f.name_written = true;
                     f.name = self.name(value);
@@ -919,5 +945,6 @@ fn place_of(kind: Kind) -> Place {
         Kind::Allow => Place::Allow,
         Kind::Reject => Place::Reject,
         Kind::Block => Place::Block,
+        Kind::Clamp => Place::Clamp,
     }
 }

@@ -22,6 +22,7 @@ const SECTION_KEYS: &[&str] = &[
     "final",
     "log_final",
     "clamp_mss",
+    "clamp",
     "baseline",
     "allow",
     "reject",
@@ -134,6 +135,30 @@ const fn and<const M: usize, const N: usize>(
     out
 }
 const SET_KEYS: &[&str] = &["name", "timeout", "networks"];
+/// A clamp entry's: its name, what it lowers the MSS to, and the matches that say which SYNs
+/// (iptables' `-j TCPMSS` rules say them with these).
+const CLAMP_KEYS: &[&str] = &[
+    "name",
+    "mss",
+    "from",
+    "to",
+    "iif",
+    "oif",
+    "except_from",
+    "except_to",
+    "except_iif",
+    "except_oif",
+    "tcp",
+    "tcp_sport",
+    "tcp_flags",
+    "tcp_mss",
+    "except_tcp_mss",
+];
+
+/// Whether `key` is a clamp entry's.
+pub(super) fn clamp_key(key: &str) -> bool {
+    CLAMP_KEYS.contains(&key)
+}
 
 /// The keys valid at a place, aliases people write for them, and how to say where.
 struct Keys {
@@ -152,6 +177,7 @@ pub(super) enum Place {
     Block,
     Set,
     Section,
+    Clamp,
 }
 
 impl Place {
@@ -243,6 +269,17 @@ impl Place {
                 aliases: &[("allows", "allow"), ("accept", "allow"), ("drop", "block")],
                 label: "in a [forward] or [output] section",
             },
+            Place::Clamp => Keys {
+                valid: CLAMP_KEYS,
+                aliases: &[
+                    ("set_mss", "mss"),
+                    ("clamp_mss", "mss"),
+                    ("source", "from"),
+                    ("src", "from"),
+                    ("flags", "tcp_flags"),
+                ],
+                label: "in a clamp entry",
+            },
             Place::Set => Keys {
                 valid: SET_KEYS,
                 aliases: &[("ttl", "timeout"), ("expires", "timeout")],
@@ -280,6 +317,7 @@ fn unknown_key_help(k: &str, place: Place) -> (String, Option<&'static str>) {
         Place::Root if BASELINE_KEYS.contains(&k) => {
             format!("`{k}` belongs to the baseline: put it under [baseline]")
         }
+        Place::Root if k == "clamp" => "clamp entries lower the MSS of the TCP SYNs a router forwards (or the host sends): write them as [[forward.clamp]] (or [[output.clamp]])".to_string(),
         Place::Root if k == "clamp_mss" => "`clamp_mss` lowers the MSS of TCP SYNs a router forwards (or the host sends): put it under [forward] (or [output])".to_string(),
         Place::Baseline
         | Place::Allow
@@ -292,6 +330,10 @@ fn unknown_key_help(k: &str, place: Place) -> (String, Option<&'static str>) {
             "`mode` is a top-level setting: put it at the top of the file, before any [section]"
                 .to_string()
         }
+        Place::Clamp if is_entry_key => format!(
+            "a clamp entry lowers the MSS of the TCP SYNs its matches say, and takes {}: `{k}` is for allow, reject and block entries",
+            CLAMP_KEYS[2..].iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+        ),
         Place::Allow | Place::Reject | Place::Block if BASELINE_KEYS.contains(&k) => {
             format!("`{k}` belongs to the baseline: put it under [baseline]")
         }

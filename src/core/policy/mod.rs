@@ -45,6 +45,7 @@
 //! meant).
 
 mod cidr;
+mod clamps;
 mod clock;
 mod connections;
 mod contains;
@@ -154,6 +155,8 @@ enum Kind {
     Allow,
     Reject,
     Block,
+    /// `[[forward.clamp]]`, `[[output.clamp]]`: a SYN's MSS lowered (`clamps.rs`)
+    Clamp,
 }
 
 impl Kind {
@@ -162,6 +165,7 @@ impl Kind {
             Kind::Allow => "allow",
             Kind::Reject => "reject",
             Kind::Block => "block",
+            Kind::Clamp => "clamp",
         }
     }
 }
@@ -225,6 +229,8 @@ struct Entry {
     if_span: [Option<Range<usize>>; 2],
     /// `add_to_set` and `refresh`, where written
     feed: live::Feed,
+    /// a clamp entry's `mss`, when valid
+    mss: Option<crate::core::model::Mss>,
 }
 
 struct Checker<'s> {
@@ -388,6 +394,10 @@ impl<'s> Checker<'s> {
             from_set: e.from_set.map(|(n, _)| n),
             more: e.more,
         };
+        if e.kind == Kind::Clamp {
+            clamps::add(policy, e.hook, service, e.mss);
+            return;
+        }
         let (block, allow, reject) = match e.hook {
             Hook::Input => (&mut policy.block, &mut policy.allow, &mut policy.reject),
             Hook::Forward | Hook::Output => {
@@ -410,6 +420,7 @@ impl<'s> Checker<'s> {
                 service,
                 with: e.with,
             }),
+            Kind::Clamp => unreachable!("a clamp entry is added above"),
         }
     }
 }

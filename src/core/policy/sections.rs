@@ -51,7 +51,7 @@ impl Checker<'_> {
                     continue;
                 }
                 "clamp_mss" => {
-                    sec.clamp_mss = self.clamp_mss(v);
+                    sec.clamp_mss = self.clamp_mss("clamp_mss", v);
                     continue;
                 }
                 "baseline" => {
@@ -78,6 +78,7 @@ impl Checker<'_> {
                 "allow" => Kind::Allow,
                 "reject" => Kind::Reject,
                 "block" => Kind::Block,
+                "clamp" => Kind::Clamp,
                 _ => {
                     self.unknown_key(key, Place::Section);
                     continue;
@@ -94,18 +95,19 @@ impl Checker<'_> {
 
     /// `clamp_mss = "pmtu"` (the route's MTU less the headers, as iptables'
     /// `--clamp-mss-to-pmtu`) or a number (`--set-mss`).
-    fn clamp_mss(&mut self, v: &Spanned<DeValue<'_>>) -> Option<Mss> {
+    /// A clamp entry's `mss` (`key`) likewise.
+    pub(super) fn clamp_mss(&mut self, key: &str, v: &Spanned<DeValue<'_>>) -> Option<Mss> {
         match v.get_ref() {
             DeValue::String(s) if s.as_ref() == "pmtu" => Some(Mss::Pmtu),
             DeValue::Integer(_) => self
-                .number("clamp_mss", v, i64::from(MSS_MIN), i64::from(u16::MAX))
+                .number(key, v, i64::from(MSS_MIN), i64::from(u16::MAX))
                 .map(|n| Mss::Value(n as u16)),
             other => {
                 if !self.tainted(&v.span()) {
                     self.error(
                         v.span(),
-                        format!("expected \"pmtu\" or a number for `clamp_mss`, found {}", type_name(other)),
-                        Some(format!("write clamp_mss = \"pmtu\" (each TCP SYN's MSS lowered to what the route's MTU takes, as iptables' -j TCPMSS --clamp-mss-to-pmtu) or clamp_mss = 1360 (--set-mss 1360; {MSS_MIN} to 65535)")),
+                        format!("expected \"pmtu\" or a number for `{key}`, found {}", type_name(other)),
+                        Some(format!("write {key} = \"pmtu\" (each TCP SYN's MSS lowered to what the route's MTU takes, as iptables' -j TCPMSS --clamp-mss-to-pmtu) or {key} = 1360 (--set-mss 1360; {MSS_MIN} to 65535)")),
                     );
                 }
                 None
