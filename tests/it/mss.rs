@@ -158,6 +158,17 @@ fn imported_tcpmss_clamps_as_iptables_does() {
     assert_eq!(ours, theirs, "statewall's MSS, iptables'");
 }
 
+/// The import of TCPMSS rules with matches (`ok-tcpmss-matches.rules`: clamp entries)
+/// against iptables-restore of the same file, through the narrow link: the backend sees the
+/// 1000 of the rule of its interface through both, not the 700 or 600 of rules no SYN meets.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn imported_tcpmss_with_matches_clamps_as_iptables_does() {
+    let (theirs, ours) = mss_through_both("ok-tcpmss-matches.rules");
+    assert!(theirs <= 1000 && theirs > 980, "iptables: MSS {theirs}");
+    assert_eq!(ours, theirs, "statewall's MSS, iptables'");
+}
+
 /// A TCPMSS after the ACCEPT that forwards the client's connections, whose other SYNs are
 /// all dropped after it (`ok-tcpmss-dropped-after.rules`): iptables never clamps a SYN that
 /// passes, and the import, which leaves the rule out, neither: the backend sees the

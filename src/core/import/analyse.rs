@@ -42,6 +42,8 @@ pub(super) struct Chain {
     pub(super) read_as: Lower,
     /// `-j TCPMSS` first in the chain: the section's `clamp_mss` (`mss.rs`)
     pub(super) clamp_mss: Option<super::mss::Clamp>,
+    /// `-j TCPMSS` rules with matches first in the chain: its clamp entries
+    pub(super) clamps: Vec<super::mss::ClampRule>,
 }
 
 impl Chain {
@@ -98,6 +100,7 @@ impl Chain {
             final_origin: Some(format!("from the {} chain policy", hook.chain())),
             read_as: Lower::default(),
             clamp_mss: None,
+            clamps: Vec::new(),
         }
     }
 }
@@ -257,7 +260,7 @@ fn other_icmp(fam: Fam, rules: &[IptRule], notes: &mut Notes) {
 
 /// What [`rule_checks`] found.
 struct RuleChecks {
-    clamps: [Option<super::mss::Clamp>; 2],
+    clamps: super::mss::Clamps,
     refused: bool,
     unreached: HashSet<String>,
     folds: super::fold::Folds,
@@ -402,26 +405,24 @@ pub(super) fn analyse_with<'s>(
     let mut chains = Vec::new();
     for hook in [Hook::Input, Hook::Forward, Hook::Output] {
         let name = hook.chain();
-        let clamp = super::mss::of(&clamps, hook);
         let said = policies.get(name).is_some_and(|(p, _)| p != "ACCEPT")
             || rules.iter().any(|r| r.chain == name)
-            || clamp.is_some();
+            || clamps.any(hook);
         if hook != Hook::Input && !said {
             chains.push(None);
             continue;
         }
         cx.hook = hook;
         let noted = cx.notes.clone();
-        let chain = cx.chain(&policies, &mut used);
+        let chain = cx
+            .chain(&policies, &mut used)
+            .map(|c| clamps.attach(c, hook));
         if hook != Hook::Input && chain.as_ref().is_some_and(accepts_all) {
             // not hooked: what its reading noted of its rules says nothing of the policy
             cx.notes = noted;
             cx.notes.push(format!("{name} accepts every packet it meets: statewall does not hook it (no [{}] section), and its rules are left out", name.to_ascii_lowercase()));
         }
-        chains.push(chain.map(|c| Chain {
-            clamp_mss: clamp,
-            ..c
-        }));
+        chains.push(chain);
     }
     // one pass over the rules, not one per chain (a file of 300,000 chains nothing jumps to)
     let ruled: HashSet<&str> = rules.iter().map(|r| r.chain.as_str()).collect();
@@ -547,6 +548,7 @@ pub(super) fn accepts_all(c: &Chain) -> bool {
         && c.blocks.is_empty()
         && c.rejects.is_empty()
         && c.clamp_mss.is_none()
+        && c.clamps.is_empty()
 }
 
 impl Analyser<'_> {
@@ -673,6 +675,7 @@ impl Analyser<'_> {
             final_origin: None,
             read_as,
             clamp_mss: None,
+            clamps: Vec::new(),
         })
     }
 }

@@ -36,6 +36,8 @@ pub(super) struct Section<'a> {
     pub(super) blocks: Vec<Entry>,
     pub(super) allows: Vec<Entry>,
     pub(super) rejects: Vec<Entry>,
+    /// the clamp entries (TCPMSS rules with matches), with what each clamps to
+    pub(super) clamps: Vec<(Entry, crate::core::model::Mss)>,
     /// the `icmpv6` baseline of an input or output section, and why (the comment)
     pub(super) icmpv6: (bool, String),
 }
@@ -108,6 +110,7 @@ pub(super) fn build(
                     .iter_mut()
                     .chain(s.allows.iter_mut())
                     .chain(s.rejects.iter_mut())
+                    .chain(s.clamps.iter_mut().map(|(e, _)| e))
                     .map(|e| &mut e.name)
             }))
             .collect(),
@@ -490,9 +493,9 @@ fn section<'a>(
     let kinds = |a: &Analysis, c: &Chain, v6: bool, seg0: usize| {
         let of = |f: &Flat, with| {
             if v6 {
-                v6_entry_of(a, f, with)
+                v6_entry_of(&a.rules, f, with)
             } else {
-                entry_of(a, f, with)
+                entry_of(&a.rules, f, with)
             }
         };
         // the allows before each block among them, in file order
@@ -542,13 +545,72 @@ fn section<'a>(
     }
     let [blocks, allows, rejects] = lists;
     let [blocks, allows, rejects] = [blocks, merge_ports(allows), rejects].map(merge);
+    let mut clamps = clamp_entries(&c.clamps, false, ipv6 == Ipv6::File);
+    if let (Some((_, c6)), Ipv6::File) = (c6, ipv6) {
+        clamps.extend(clamp_entries(&c6.clamps, true, true));
+    }
     Section {
         chain: c,
         blocks,
         allows,
         rejects,
+        clamps,
         icmpv6,
     }
+}
+
+/// The clamp entries of a chain's TCPMSS rules with matches: one per source and destination
+/// network of the rule's lists (`-s a,b`), from the IPv6 file (`v6`) or pinned to IPv4 when
+/// the files are a pair (`pin`).
+fn clamp_entries(
+    rules: &[super::mss::ClampRule],
+    v6: bool,
+    pin: bool,
+) -> Vec<(Entry, crate::core::model::Mss)> {
+    let mut out = Vec::new();
+    for (r, mss) in rules {
+        let one = std::slice::from_ref(r);
+        let srcs: Vec<_> = if r.srcs.is_empty() {
+            vec![r.cond.src]
+        } else {
+            r.srcs.iter().copied().map(Some).collect()
+        };
+        let dsts: Vec<_> = if r.dsts.is_empty() {
+            vec![r.cond.dst]
+        } else {
+            r.dsts.iter().copied().map(Some).collect()
+        };
+        for s in &srcs {
+            for d in &dsts {
+                let f = Flat {
+                    cond: super::cond::Cond {
+                        src: *s,
+                        dst: *d,
+                        ..r.cond.clone()
+                    },
+                    verdict: Verdict::Accept,
+                    rule: 0,
+                    part: 0,
+                    via: Vec::new(),
+                    extra: Default::default(),
+                    block_state: None,
+                };
+                let mut e = if v6 {
+                    v6_entry_of(one, &f, None)
+                } else {
+                    entry_of(one, &f, None)
+                };
+                if pin && !v6 {
+                    pin_to_v4(&mut e);
+                }
+                if r.comment.is_none() {
+                    e.name = format!("tcpmss-line-{}", r.line);
+                }
+                out.push((e, *mss));
+            }
+        }
+    }
+    out
 }
 
 /// The `icmpv6` baseline of an input or output section (a forward section's follows its

@@ -5,10 +5,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::analyse::Analysis;
 use super::extra::EntryExtra;
 use super::flatten::{Flat, Verdict};
 use super::naming::entry_name;
+use super::rule::IptRule;
 use super::rule::RejectKind;
 use crate::core::model::{BlockState, Cidr, More, PortRange};
 use crate::core::plan::CtStates;
@@ -111,8 +111,8 @@ pub(super) fn with_of(f: &Flat) -> Option<&'static str> {
 }
 
 /// The entry for flat rule `f` of analysis `a`.
-pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> Entry {
-    let r = &a.rules[f.rule];
+pub(super) fn entry_of(rules: &[IptRule], f: &Flat, with: Option<&'static str>) -> Entry {
+    let r = &rules[f.rule];
     let c = &f.cond;
     let mut e = Entry {
         name: String::new(),
@@ -148,7 +148,7 @@ pub(super) fn entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> En
         extra: f.extra.clone(),
     };
     for &v in &f.via {
-        let j = &a.rules[v];
+        let j = &rules[v];
         e.lines.push(format!("# via line {}: {}", j.line, j.text));
     }
     e.lines.push(format!("# from line {}: {}", r.line, r.text));
@@ -320,8 +320,8 @@ fn address_types(c: &super::cond::Cond, m: &mut More) {
 
 /// The entry for flat rule `f` of the ip6tables file's analysis `a`: said to come from that
 /// file, and pinned to IPv6 (`::/0`) when it has no source.
-pub(super) fn v6_entry_of(a: &Analysis, f: &Flat, with: Option<&'static str>) -> Entry {
-    let mut e = entry_of(a, f, with);
+pub(super) fn v6_entry_of(rules: &[IptRule], f: &Flat, with: Option<&'static str>) -> Entry {
+    let mut e = entry_of(rules, f, with);
     e.lines
         .iter_mut()
         .for_each(|l| *l = l.replacen("# ", "# IPv6 file, ", 1));

@@ -1,8 +1,10 @@
 //! `-j TCPMSS` in FORWARD or OUTPUT: the section's `clamp_mss` (`--clamp-mss-to-pmtu` →
-//! `"pmtu"`, `--set-mss N` → N). statewall's clamp is the first rule of its chain and takes
-//! every SYN (`tcp flags syn / syn,rst`), so the rule must say just that (`-p tcp
-//! --tcp-flags SYN,RST SYN`), and no rule before it may let a packet through or send it
-//! elsewhere (drops, rejects and LOGs may come first: a dropped SYN is never forwarded).
+//! `"pmtu"`, `--set-mss N` → N) where the rule says just `-p tcp --tcp-flags SYN,RST SYN`
+//! (statewall's clamp takes every such SYN), a `[[<hook>.clamp]]` entry where it says which
+//! SYNs with interfaces, addresses, ports, `-m tcpmss --mss` or other flags (`--syn`). Both
+//! come first in their chain, so no rule before the TCPMSS may let a packet through or send
+//! it elsewhere (drops, rejects and LOGs may come first: a dropped SYN is never forwarded);
+//! the kernel only lowers the option, so their order among themselves changes no SYN.
 //! A TCPMSS after rules that let packets through, whose SYNs are all dropped or rejected
 //! after it, changes no packet that passes: left out, noted. Anything else is refused where
 //! written. The rule leaves the walk: it decides nothing.
@@ -17,6 +19,16 @@ use crate::core::model::Mss;
 /// A chain's clamp: the rule's line, its text, what it clamps to.
 pub(super) type Clamp = (u32, String, Mss);
 
+/// A TCPMSS rule with matches, and what it clamps to: a clamp entry.
+pub(super) type ClampRule = (IptRule, Mss);
+
+/// FORWARD's and OUTPUT's clamps: the plain one (`clamp_mss`), those with matches.
+#[derive(Default)]
+pub(super) struct Clamps {
+    plain: [Option<Clamp>; 2],
+    matched: [Vec<ClampRule>; 2],
+}
+
 /// The TCPMSS rules of `rules`, taken out: FORWARD's and OUTPUT's clamps.
 pub(super) fn clamps(
     src: &str,
@@ -24,8 +36,9 @@ pub(super) fn clamps(
     policies: &Policies,
     diags: &mut Diags,
     notes: &mut Notes,
-) -> [Option<Clamp>; 2] {
+) -> Clamps {
     let mut found: [Option<Clamp>; 2] = [None, None];
+    let mut matched: [Vec<ClampRule>; 2] = [Vec::new(), Vec::new()];
     let syn = Cond {
         proto: Some(6),
         flags: Some((0x06, 0x02)),
@@ -74,41 +87,10 @@ pub(super) fn clamps(
             && r.extra.limit.is_none()
             && r.extra.recent.is_none()
             && r.extra.connlimit.is_none();
-        // the rule says every SYN but with other TCP flags (`--syn` is FIN,SYN,RST,ACK / SYN):
-        // no more matches, a narrower one, which leaves the SYN-ACKs unclamped
-        let other_flags = r.cond.flags.is_some()
-            && r.cond.flags != syn.flags
-            && {
-                let mut c = r.cond.clone();
-                c.flags = syn.flags;
-                c == syn
-            }
-            && r.srcs.is_empty()
-            && r.dsts.is_empty()
-            && r.flag_alts.is_empty()
-            && r.fragment.is_none()
-            && r.extra.limit.is_none()
-            && r.extra.recent.is_none()
-            && r.extra.connlimit.is_none();
-        if other_flags {
-            let (mask, comp) = r.cond.flags.unwrap_or_default();
+        if !plain && !says_which_syns(r) {
             refuse(
-                format!(
-                    "a `-j TCPMSS` rule of other TCP flags than `-p tcp --tcp-flags SYN,RST SYN` (mask {mask:#04x}, set {comp:#04x}{})",
-                    if (mask, comp) == (0x17, 0x02) {
-                        ": `--syn`"
-                    } else {
-                        ""
-                    }
-                ),
-                "statewall's clamp_mss lowers the MSS of every SYN its section sees (tcp flags syn / syn,rst), SYN-ACKs too; `--syn` (FIN,SYN,RST,ACK SYN) leaves the SYN-ACKs unclamped, which clamp_mss cannot: where clamping them too is meant, write the rule as `-p tcp --tcp-flags SYN,RST SYN -j TCPMSS …`",
-            );
-            continue;
-        }
-        if !plain {
-            refuse(
-                "a `-j TCPMSS` rule with more matches than `-p tcp --tcp-flags SYN,RST SYN`".into(),
-                "statewall's clamp_mss lowers the MSS of every SYN its section sees (tcp flags syn / syn,rst), on every interface and from every source: where that is what is meant, write the rule as `-p tcp --tcp-flags SYN,RST SYN -j TCPMSS …`; a clamp of one interface's SYNs (`-o ppp0`) is not one statewall keeps",
+                "a `-j TCPMSS` rule with matches a clamp entry cannot say".into(),
+                "statewall's clamp entries ([[forward.clamp]], [[output.clamp]]) say which SYNs by interfaces (`-i`, `-o` and their `!`), addresses (`-s`, `-d` and their `!`), tcp ports, `-m tcpmss --mss` and TCP flags with SYN set (`--syn`, `--tcp-flags SYN,RST SYN`): leave the other matches (states, rates, marks, …) out of the TCPMSS rule, or keep it in iptables",
             );
             continue;
         }
@@ -124,6 +106,15 @@ pub(super) fn clamps(
                 ),
                 "iptables clamps only the SYNs that reach the TCPMSS rule, and statewall's clamp_mss is the first rule of its chain: move the TCPMSS rule before every ACCEPT and jump of its chain",
             );
+            continue;
+        }
+        if !plain {
+            let to = match mss {
+                Mss::Pmtu => "what the route takes".to_string(),
+                Mss::Value(v) => v.to_string(),
+            };
+            notes.push(format!("line {}: `{}` lowers the MSS option of the SYNs it matches to {to}: a clamp entry, among the first rules of the {} section, as the rule is first in its chain among what lets packets through", r.line, shorten(&r.text, 80), match slot { 0 => "forward", _ => "output" }));
+            matched[slot].push((r.clone(), mss));
             continue;
         }
         if let Some((line, ..)) = &found[slot] {
@@ -148,7 +139,35 @@ pub(super) fn clamps(
         k += 1;
         !gone[k - 1]
     });
-    found
+    Clamps {
+        plain: found,
+        matched,
+    }
+}
+
+/// Whether a TCPMSS rule says which SYNs only with what a clamp entry keeps: interfaces,
+/// addresses, tcp ports, MSS values, and TCP flags with SYN among those it requires set
+/// (iptables takes the target only so).
+fn says_which_syns(r: &IptRule) -> bool {
+    let mut c = r.cond.clone();
+    let flags = c.flags.take();
+    (c.iif, c.oif, c.src, c.dst, c.ports, c.sports, c.mss) =
+        (None, None, None, None, None, None, None);
+    c.not_iif.clear();
+    c.not_oif.clear();
+    c.not_src.clear();
+    c.not_dst.clear();
+    flags.is_some_and(|(mask, set)| mask & set & 0x02 != 0)
+        && c == Cond {
+            proto: Some(6),
+            ..Cond::default()
+        }
+        && r.flag_alts.is_empty()
+        && r.fragment.is_none()
+        && r.never.is_none()
+        && r.extra.limit.is_none()
+        && r.extra.recent.is_none()
+        && r.extra.connlimit.is_none()
 }
 
 /// The built-in chains' policies: chain → (policy, where it is written).
@@ -185,11 +204,28 @@ fn dropped_after(rules: &[IptRule], syn: &Cond, policies: &Policies) -> Vec<bool
     out
 }
 
-/// The clamp of `hook` among `clamps` (FORWARD's, OUTPUT's).
-pub(super) fn of(clamps: &[Option<Clamp>; 2], hook: Hook) -> Option<Clamp> {
-    match hook {
-        Hook::Forward => clamps[0].clone(),
-        Hook::Output => clamps[1].clone(),
-        Hook::Input => None,
+impl Clamps {
+    /// Where `hook`'s clamps are (INPUT has none).
+    fn at(hook: Hook) -> Option<usize> {
+        match hook {
+            Hook::Forward => Some(0),
+            Hook::Output => Some(1),
+            Hook::Input => None,
+        }
+    }
+
+    /// Whether `hook`'s chain clamps some SYNs.
+    pub(super) fn any(&self, hook: Hook) -> bool {
+        Clamps::at(hook).is_some_and(|i| self.plain[i].is_some() || !self.matched[i].is_empty())
+    }
+
+    /// `hook`'s chain with its clamps: the plain one (`clamp_mss`), those with matches.
+    pub(super) fn attach(&self, c: super::analyse::Chain, hook: Hook) -> super::analyse::Chain {
+        let Some(i) = Clamps::at(hook) else { return c };
+        super::analyse::Chain {
+            clamp_mss: self.plain[i].clone(),
+            clamps: self.matched[i].clone(),
+            ..c
+        }
     }
 }

@@ -76,6 +76,14 @@ pub(super) fn policy_text(
             section_head(&mut t, v4, sec.chain);
             clamp_mss(&mut t, sec.chain);
             log_final(&mut t, v4, sec.chain);
+            for (e, mss) in &sec.clamps {
+                t.push('\n');
+                entry(&mut t, &format!("{prefix}clamp"), e);
+                let _ = match mss {
+                    crate::core::model::Mss::Pmtu => writeln!(t, "mss = \"pmtu\""),
+                    crate::core::model::Mss::Value(v) => writeln!(t, "mss = {v}"),
+                };
+            }
         }
         t.push('\n');
         if hook == Hook::Input && ending.input_accepts_all {
@@ -367,7 +375,7 @@ fn entry(t: &mut String, kind: &str, e: &Entry) {
     if !e.from.is_empty() {
         let l: Vec<String> = e.from.iter().map(|n| format!("\"{n}\"")).collect();
         let _ = writeln!(t, "from = [{}]", l.join(", "));
-    } else if !says_where(e, kind) {
+    } else if !says_where(e, kind) && !kind.ends_with("clamp") {
         // a policy entry must say what it matches (an empty one is refused there, lest it
         // accept everything by mistake): this one matches every source, and says so
         let _ = writeln!(t, "from = [\"0.0.0.0/0\", \"::/0\"]  # every source");
