@@ -197,6 +197,19 @@ pub fn load(path: Option<&Path>, opts: &ImportOpts) -> Result<Loaded, CliError> 
         Some(f) => f == "iptables",
         None => import::looks_like_iptables(&src),
     };
+    // the IPv6 file and the mirror are ways to read an iptables-save file: a statewall
+    // policy says its IPv6 itself, and the flag would be ignored without a word
+    if !iptables && (opts.ipv6.is_some() || opts.mirror_ipv6) {
+        let flag = if opts.ipv6.is_some() {
+            "--ipv6 FILE6"
+        } else {
+            "--mirror-ipv6"
+        };
+        return Err(CliError::usage(format!(
+            "{flag} reads an iptables-save file, and {} is a statewall policy, which says its IPv6 itself (addresses of both families, ICMPv6 in its baseline): leave {flag} out",
+            path.display()
+        )));
+    }
     if !iptables && src.len() as u64 > POLICY_MAX {
         return Err(CliError::invalid(format!(
             "cannot read {}: it is larger than {} MiB ({} bytes), the limit for a policy file (long source lists belong in from_file lists)",

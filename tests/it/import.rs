@@ -142,6 +142,24 @@ fn an_imported_policy_is_what_check_and_plan_take_directly() {
     let refused = statewall(&ns, ["check", file.to_str().unwrap()]);
     refused.assert_code(1);
     assert!(refused.stderr.contains("--mirror-ipv6"), "{refused}");
+    // a statewall policy says its IPv6 itself: the flags of an iptables-save file's reading
+    // are refused beside it, not ignored
+    let policy = crate::support::example("web-and-mail.toml");
+    let policy = policy.to_str().unwrap();
+    for flags in [
+        &["--mirror-ipv6"][..],
+        &["--ipv6", file.to_str().unwrap()][..],
+    ] {
+        let mut args = vec!["check", policy];
+        args.extend_from_slice(flags);
+        let out = statewall(&ns, args);
+        out.assert_code(2);
+        assert!(
+            out.stderr
+                .contains("is a statewall policy, which says its IPv6 itself"),
+            "{out}"
+        );
+    }
     let bad = data_dir().join("err-missing-commit.rules");
     let out = statewall(&ns, ["import", "--mirror-ipv6", bad.to_str().unwrap()]);
     out.assert_code(1);
