@@ -349,11 +349,8 @@ pub fn imported(path: &Path, src: &str, opts: &ImportOpts) -> Result<import::Imp
                 .enumerate()
                 .map(|(k, b)| if k > 0 { format!("\n{b}") } else { b })
                 .chain(problems.summary().map(|s| format!("\n{s}")));
-            // the file (or files) the problems are in
-            let (in4, in6) = (
-                problems.iter().any(|(i, _)| !matches!(i, Input::V6)),
-                problems.iter().any(|(i, _)| matches!(i, Input::V6)),
-            );
+            // the file (or files) the problems are in, those only counted too
+            let [in4, in6] = problems.in_inputs();
             let (at, them) = match (&name6, in4, in6) {
                 (Some(n6), false, true) => (n6.clone(), "it"),
                 (Some(n6), true, true) => (format!("{name4} and {n6}"), "them"),

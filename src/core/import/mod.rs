@@ -117,11 +117,18 @@ pub fn looks_like_iptables(src: &str) -> bool {
 /// Why an import was refused: every problem found, the first [`crate::core::diag::SHOWN`] in
 /// full (the IPv4 file's first, each file's by position) and the rest counted.
 #[derive(Debug, Clone, Default)]
-pub struct Problems(Diags);
+pub struct Problems(Diags, [bool; 2]);
 
 impl Problems {
     fn add(&mut self, input: Input, d: Diags) {
+        self.1[input as usize] |= d.total() > 0;
         self.0.absorb(input as u8, d, |_| {});
+    }
+
+    /// Whether problems were found in the IPv4 file, and in the IPv6 one (shown or only
+    /// counted).
+    pub fn in_inputs(&self) -> [bool; 2] {
+        self.1
     }
 
     /// The problems shown, with the input each points into.
@@ -317,6 +324,23 @@ impl Fam {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Problems of both files of a pair are said to be in both, also where the IPv4 file's
+    /// fill every place shown and the IPv6 file's are only counted.
+    #[test]
+    fn problems_know_their_files_beyond_those_shown() {
+        let v4: String = (0..60)
+            .map(|i| format!("-A INPUT -s 10.0.0.{i}/33 -j ACCEPT\n"))
+            .collect();
+        let v4 = format!("*filter\n:INPUT DROP [0:0]\n{v4}COMMIT\n");
+        let v6 = "*filter\n:INPUT DROP [0:0]\n-A INPUT -s ::1/129 -j ACCEPT\nCOMMIT\n";
+        let p = import(&v4, Some(v6), Ipv6::File).expect_err("refused");
+        assert_eq!(p.len(), 61);
+        assert!(p.iter().all(|(i, _)| matches!(i, Input::V4)), "{p:?}");
+        assert_eq!(p.in_inputs(), [true, true]);
+        let p = import(&v4, None, Ipv6::Mirror).expect_err("refused");
+        assert_eq!(p.in_inputs(), [true, false]);
+    }
 
     #[test]
     fn detection() {
