@@ -891,8 +891,9 @@ pub struct Log {
     pub rate: Rate,
 }
 
-/// Parses a duration as statewall writes them: `90s`, `10m`, `1h`, `2d`, `1h30m`, or plain
-/// seconds (`600`). At least one second, at most ten years. The one duration syntax of
+/// Parses a duration as statewall writes them: `90s`, `10m`, `1h`, `2d`, `1h30m` (units from
+/// the largest down, each once: `1h1h` or `30m1h` is a typo), or plain seconds (`600`). At
+/// least one second, at most ten years. The one duration syntax of
 /// statewall (confirm windows, set timeouts).
 pub fn parse_duration(text: &str) -> Result<u64, String> {
     const MAX: u64 = 10 * 365 * 86_400;
@@ -909,6 +910,7 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
     let mut total: u64 = 0;
     let mut digits = String::new();
     let mut units = 0;
+    let mut last = u64::MAX;
     for c in t.chars() {
         if c.is_ascii_digit() {
             if digits.len() >= 12 {
@@ -932,6 +934,12 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
             format!("{t:?} is not a duration (write e.g. 90s, 10m, 1h, 2d or 1h30m)")
         })?;
         digits.clear();
+        if unit >= last {
+            return Err(format!(
+                "{t:?} is not a duration: its units go from the largest down, each once (e.g. 1h30m)"
+            ));
+        }
+        last = unit;
         units += 1;
         total = total.saturating_add(n.saturating_mul(unit));
     }

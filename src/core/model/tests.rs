@@ -59,9 +59,14 @@ fn durations() {
         "-5s",
         "99999999999999999999s",
         "3651d",
+        "1h1h",
+        "30m1h",
+        "1d2d3h",
     ] {
         assert!(d(bad).is_err(), "{bad:?}");
     }
+    assert_eq!(d("1d2h3m4s"), Ok(93_784));
+    assert!(d("1h1h").unwrap_err().contains("from the largest down, each once"));
 }
 
 #[test]
