@@ -343,8 +343,15 @@ struct ListLines<'t> {
 }
 
 impl<'t> ListLines<'t> {
+    /// The lines of `text`, after a byte order mark at its start (an editor's, as a policy
+    /// file may have one too).
     fn new(text: &'t str) -> Self {
-        ListLines { text, offset: 0 }
+        let offset = if text.starts_with('\u{feff}') {
+            '\u{feff}'.len_utf8()
+        } else {
+            0
+        };
+        ListLines { text, offset }
     }
 }
 
@@ -485,6 +492,12 @@ mod tests {
             got,
             [("10.0.0.0/8", "10.0.0.0/8"), ("192.0.2.1", "192.0.2.1")]
         );
+        // an editor's byte order mark before the first line, and the fast way after it
+        let text = "\u{feff}10.0.0.1\n";
+        let mut nets = Vec::new();
+        let mut sub = Checker::new(text, None, false);
+        assert!(list_lines(text, &mut sub, |n, _| nets.push(n)));
+        assert_eq!(nets, [parse_cidr("10.0.0.1").unwrap()]);
     }
 
     /// The fast way reads what `parse_cidr` reads, exactly, or leaves it to `parse_cidr`:
