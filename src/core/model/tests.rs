@@ -66,7 +66,11 @@ fn durations() {
         assert!(d(bad).is_err(), "{bad:?}");
     }
     assert_eq!(d("1d2h3m4s"), Ok(93_784));
-    assert!(d("1h1h").unwrap_err().contains("from the largest down, each once"));
+    assert!(
+        d("1h1h")
+            .unwrap_err()
+            .contains("from the largest down, each once")
+    );
 }
 
 #[test]

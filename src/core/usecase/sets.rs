@@ -268,9 +268,11 @@ pub fn change<K: Kernel, S: Store, C: Clock>(
         } else {
             format!("its live sets are {}", names.join(", "))
         };
+        // the name as typed, cut: a mistyped argument may be 128 KiB
         return Err(Error::Usage(format!(
             "no live set \"{}\" in table inet {}: {known}",
-            req.set, req.table
+            crate::core::diag::shorten(req.set, 80),
+            req.table
         )));
     }
     if hosts
@@ -526,7 +528,8 @@ pub fn list<K: Kernel>(
     if !found {
         let names = live_set_names(&live);
         return Err(Error::Usage(format!(
-            "no live set \"{set}\" in table inet {table} (its live sets: {})",
+            "no live set \"{}\" in table inet {table} (its live sets: {})",
+            crate::core::diag::shorten(set, 80),
             if names.is_empty() {
                 "none".to_string()
             } else {

@@ -218,6 +218,13 @@ fn unknown_sets_overlaps_and_races_are_answered() {
         matches!(&e, Error::Usage(m) if m.contains("banned, friends")),
         "{e:?}"
     );
+    // a name of 128 KiB (a mistyped argument) is cut in the answer, not echoed whole
+    let long = "x".repeat(128 << 10);
+    let e = add(&mut k, &s, &c, &long, &["192.0.2.1"], (None, &[], false)).unwrap_err();
+    assert!(
+        matches!(&e, Error::Usage(m) if m.len() < 400 && m.contains("banned, friends")),
+        "{e:?}"
+    );
     add(
         &mut k,
         &s,
