@@ -906,6 +906,7 @@ pub const PROTOCOLS: &[(&str, u8)] = &[
     ("tcp", 6),
     ("egp", 8),
     ("udp", 17),
+    ("dccp", 33),
     ("ipv6", 41),
     ("rsvp", 46),
     ("gre", 47),

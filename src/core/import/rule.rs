@@ -8,9 +8,7 @@ use super::cond::Cond;
 use super::extra::Extra;
 use super::lex::{Tok, skip_module};
 use super::lines::Parser;
-use super::values::{
-    PORTS_NEED_PROTO, parse_addr_range, parse_net, parse_range, target_of, tcp_flag_bits,
-};
+use super::values::{parse_addr_range, parse_net, parse_range, target_of, tcp_flag_bits};
 use crate::core::model::{Cidr, IcmpReject, MSS_MIN, Mss, PortRange, valid_ifname};
 use crate::core::plan::protocol_number;
 
@@ -433,6 +431,11 @@ impl Parser<'_> {
             }
             // how much of the packet goes to the group, and how many at once: what is logged
             "--nflog-range" | "--nflog-size" | "--nflog-threshold" => {}
+            other if super::values::proto_match_option(d.cond.proto, other).is_some() => {
+                let what = super::values::proto_match_option(d.cond.proto, other);
+                self.err(sp, what.unwrap_or_default(), super::values::REFUSED_MATCH);
+                return Some(super::values::past_values(toks, i + 1));
+            }
             other => {
                 let (of_target, help) = super::values::unknown_option_help(other);
                 let what = if of_target {
@@ -881,8 +884,8 @@ impl Parser<'_> {
         // (`published_any`)
         let alone = t.text == "--ctorigdstport" && d.l4().is_none();
         if !matches!(d.l4(), Some(6 | 17)) && !alone {
-            let what = format!("`{}` without `-p tcp` or `-p udp`", t.text);
-            self.err(t.span.clone(), what, PORTS_NEED_PROTO);
+            let (what, help) = super::values::ports_without_tcp_udp(&t.text, d.cond.proto);
+            self.err(t.span.clone(), what, help);
         }
         let mut list = Vec::new();
         let mut count = 0;

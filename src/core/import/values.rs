@@ -412,6 +412,47 @@ pub(super) const MAPPED_MODULES: &[&str] = &[
     "helper",
 ];
 
+/// The help of a refused match whose meaning the policy cannot keep.
+pub(super) const REFUSED_MATCH: &str = "statewall's policy model cannot express this match";
+
+/// An option of the dccp or sctp match that `-p dccp` (`-p sctp`) loaded: what to say.
+pub(super) fn proto_match_option(proto: Option<u8>, option: &str) -> Option<String> {
+    let name = match (proto, option) {
+        (Some(33), "--dccp-types" | "--dccp-option") => "dccp",
+        (Some(132), "--chunk-types") => "sctp",
+        _ => return None,
+    };
+    Some(format!(
+        "`{option}`, an option of the {name} match (`-p {name}` loads it)"
+    ))
+}
+
+/// Where the next option starts after the values from `toks[i]` on.
+pub(super) fn past_values(toks: &[super::lex::Tok], mut i: usize) -> usize {
+    while i < toks.len() && !toks[i].text.starts_with('-') && toks[i].text != "!" {
+        i += 1;
+    }
+    i
+}
+
+/// What to say of ports (`option`) in a rule of no tcp or udp: of `-p dccp` or `-p sctp`
+/// they are that match's own (adding `-p tcp` would change what the rule matches).
+pub(super) fn ports_without_tcp_udp(option: &str, proto: Option<u8>) -> (String, &'static str) {
+    match proto {
+        Some(p @ (33 | 132)) => {
+            let name = if p == 33 { "dccp" } else { "sctp" };
+            (
+                format!("`{option}` of `-p {name}` (a port of the {name} match)"),
+                "iptables reads it as a port of the protocol's own match, which `-p` loads; statewall matches tcp and udp ports only and cannot express dccp or sctp ones",
+            )
+        }
+        _ => (
+            format!("`{option}` without `-p tcp` or `-p udp`"),
+            PORTS_NEED_PROTO,
+        ),
+    }
+}
+
 /// Why a match module statewall does not map (`-m connmark`, `-m statistic`) is refused.
 pub(super) fn refused_module_why(other: &str) -> &'static str {
     match other {
