@@ -80,10 +80,14 @@ fn fits(op: &MemberOp) -> bool {
         MemberOp::Add { set, net, .. } | MemberOp::Del { set, net } => (set, net),
         MemberOp::Clear { .. } => return true,
     };
-    match net {
-        Cidr::V4(_, l) => set.starts_with("live4_") || (set.starts_with("ip4_") && *l == 32),
-        Cidr::V6(_, l) => set.starts_with("live6_") || (set.starts_with("ip6_") && *l == 128),
-    }
+    use crate::core::plan::SetKind;
+    matches!(
+        (crate::core::plan::live_set_kind(set), net),
+        (Some((SetKind::Live4, _)), Cidr::V4(..))
+            | (Some((SetKind::LiveHost4, _)), Cidr::V4(_, 32))
+            | (Some((SetKind::Live6, _)), Cidr::V6(..))
+            | (Some((SetKind::LiveHost6, _)), Cidr::V6(_, 128))
+    )
 }
 
 /// The longest lifetime the kernel takes for an element, in ms: it refuses the whole batch

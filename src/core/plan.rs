@@ -24,7 +24,7 @@ mod livename;
 mod tcpflags;
 
 pub use ifname::{ifname_bytes, ifname_match, ifname_not_match, ifname_of, iifname};
-pub use livename::{LiveName, live_set_of};
+pub use livename::{LiveName, live_set_kind, live_set_of};
 pub use tcpflags::{TCP_FLAGS, tcp_flag_names};
 
 #[derive(Debug, Clone, PartialEq, Eq)]

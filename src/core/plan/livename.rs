@@ -60,9 +60,22 @@ impl LiveName {
 /// The live set a kernel set belongs to: `live4_banned` → `banned` (also `live6_`, and
 /// `ip4_`/`ip6_` for sets of single addresses).
 pub fn live_set_of(kernel_set: &str) -> Option<&str> {
-    ["live4_", "live6_", "ip4_", "ip6_"]
-        .iter()
-        .find_map(|p| kernel_set.strip_prefix(p))
+    live_set_kind(kernel_set).map(|(_, name)| name)
+}
+
+/// The kind of a live set's kernel set ([`LiveName::set_name`] read back), and the live set.
+pub fn live_set_kind(kernel_set: &str) -> Option<(SetKind, &str)> {
+    [
+        SetKind::Live4,
+        SetKind::Live6,
+        SetKind::LiveHost4,
+        SetKind::LiveHost6,
+    ]
+    .into_iter()
+    .find_map(|k| {
+        let rest = kernel_set.strip_prefix(k.prefix())?.strip_prefix('_')?;
+        Some((k, rest))
+    })
 }
 
 impl std::fmt::Debug for LiveName {
