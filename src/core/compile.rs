@@ -53,10 +53,6 @@ pub fn is_reserved_name(name: &str) -> bool {
 /// Comment of a section's `clamp_mss` rule (the first of its chain).
 pub const CLAMP_MSS_COMMENT: &str = "clamp_mss";
 
-/// The SYN and RST bits of the TCP flags (`plan::TCP_FLAGS`).
-const TCP_SYN: u8 = 0x02;
-const TCP_RST: u8 = 0x04;
-
 /// A section's `clamp_mss`: every TCP SYN (SYN set, RST not, as iptables' `--tcp-flags
 /// SYN,RST SYN`) gets its MSS option lowered, and goes on to the rules after it.
 fn clamp_mss_rule(mss: crate::core::model::Mss) -> Rule {
@@ -66,8 +62,8 @@ fn clamp_mss_rule(mss: crate::core::model::Mss) -> Rule {
         matches: vec![
             Match::L4Proto(IPPROTO_TCP),
             Match::TcpFlags {
-                mask: TCP_SYN | TCP_RST,
-                value: TCP_SYN,
+                mask: crate::core::model::CLAMP_FLAGS.0,
+                value: crate::core::model::CLAMP_FLAGS.1,
             },
         ],
         verdict: Verdict::SetMss(mss),

@@ -603,12 +603,16 @@ pub struct Clamp {
     pub mss: Mss,
 }
 
-/// What `clamp_mss` lowers a SYN's MSS option to (never raising it: the kernel writes a new
-/// value only when it is smaller, as xt_TCPMSS does).
+/// The TCP flags of the SYNs `clamp_mss` (and a clamp entry without `tcp_flags`) takes, as
+/// (mask, value): SYN set, RST not — SYN-ACKs too (iptables' `--tcp-flags SYN,RST SYN`).
+pub const CLAMP_FLAGS: (u8, u8) = (0x06, 0x02);
+
 /// The smallest MSS `clamp_mss` takes: a connection's segments carry at least this much
 /// (IPv4's minimum MTU, 576, less 40 bytes of headers).
 pub const MSS_MIN: u16 = 536;
 
+/// What `clamp_mss` lowers a SYN's MSS option to (never raising it: the kernel writes a new
+/// value only when it is smaller, as xt_TCPMSS does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Mss {
     /// the MTU of the route, both ways, less the IP and TCP headers (`rt mtu`, iptables'

@@ -41,7 +41,7 @@ pub(super) fn clamps(
     let mut matched: [Vec<ClampRule>; 2] = [Vec::new(), Vec::new()];
     let syn = Cond {
         proto: Some(6),
-        flags: Some((0x06, 0x02)),
+        flags: Some(crate::core::model::CLAMP_FLAGS),
         ..Cond::default()
     };
     let mut gone = vec![false; rules.len()];

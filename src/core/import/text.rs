@@ -79,10 +79,7 @@ pub(super) fn policy_text(
             for (e, mss) in &sec.clamps {
                 t.push('\n');
                 entry(&mut t, &format!("{prefix}clamp"), e);
-                let _ = match mss {
-                    crate::core::model::Mss::Pmtu => writeln!(t, "mss = \"pmtu\""),
-                    crate::core::model::Mss::Value(v) => writeln!(t, "mss = {v}"),
-                };
+                let _ = writeln!(t, "mss = {}", mss_value(*mss));
             }
         }
         t.push('\n');
@@ -155,16 +152,21 @@ fn section_head(t: &mut String, v4: &Analysis, c: &Chain) {
 /// A section's `clamp_mss`, from the TCPMSS rule it came from.
 fn clamp_mss(t: &mut String, c: &Chain) {
     if let Some((line, text, mss)) = &c.clamp_mss {
-        let value = match mss {
-            crate::core::model::Mss::Pmtu => "\"pmtu\"".to_string(),
-            crate::core::model::Mss::Value(v) => v.to_string(),
-        };
         let from = format!("line {line}: {text}");
         let _ = writeln!(
             t,
-            "clamp_mss = {value}  # {}",
+            "clamp_mss = {}  # {}",
+            mss_value(*mss),
             shorten(&from, TEXT_MAX).replace('\n', " ")
         );
+    }
+}
+
+/// What `clamp_mss` and a clamp entry's `mss` lower the option to, as the policy writes it.
+fn mss_value(mss: crate::core::model::Mss) -> String {
+    match mss {
+        crate::core::model::Mss::Pmtu => "\"pmtu\"".to_string(),
+        crate::core::model::Mss::Value(v) => v.to_string(),
     }
 }
 

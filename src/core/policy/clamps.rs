@@ -9,11 +9,7 @@
 use std::ops::Range;
 
 use super::{Checker, Hook, Service};
-use crate::core::model::{Clamp, Mss, Policy, Section};
-
-/// The TCP flags a clamp takes without `tcp_flags`: SYN set, RST not (`--tcp-flags SYN,RST
-/// SYN`).
-pub(crate) const CLAMP_FLAGS: (u8, u8) = (0x06, 0x02);
+use crate::core::model::{CLAMP_FLAGS, Clamp, Mss, Policy, Section};
 
 /// A checked clamp entry into its section (the input entries take none: `clamp` is no
 /// top-level key).
@@ -77,7 +73,10 @@ mod tests {
         assert_eq!(f.clamp[0].service.more.tcp_flags, [(0x17, 0x02)]);
         assert_eq!(f.clamp[0].service.iif.as_deref(), Some("ppp*"));
         assert_eq!(f.clamp[1].mss, Mss::Pmtu);
-        assert_eq!(f.clamp[1].service.more.tcp_flags, [super::CLAMP_FLAGS]);
+        assert_eq!(
+            f.clamp[1].service.more.tcp_flags,
+            [crate::core::model::CLAMP_FLAGS]
+        );
         assert_eq!(f.clamp[1].service.more.tcp_mss, [(1400, 1536)]);
         let o = p.output.expect("output");
         assert_eq!(o.clamp[0].mss, Mss::Value(1200));
