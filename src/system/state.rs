@@ -482,12 +482,8 @@ impl StateDir {
         }
         // one line at a time: a byte that is not UTF-8 damages its line (skipped when read),
         // not the whole journal, which every member would be lost with at the next apply
-        match read_nofollow(&self.path.join(MEMBERS_FILE)) {
-            Err(StateError::Corrupt { why, .. }) if why == "not UTF-8" => {
-                read_nofollow_lossy(&self.path.join(MEMBERS_FILE))
-            }
-            other => other,
-        }
+        Ok(read_bytes_nofollow(&self.path.join(MEMBERS_FILE))?
+            .map(|b| String::from_utf8_lossy(&b).into_owned()))
     }
 
     /// Removes a record (durably); no error when it is already gone.
@@ -562,22 +558,21 @@ impl StateDir {
     }
 }
 
-/// [`read_nofollow`], with bytes that are not UTF-8 read as U+FFFD.
-fn read_nofollow_lossy(path: &Path) -> Result<Option<String>, StateError> {
-    let bytes = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .and_then(|f| {
-            let mut v = Vec::new();
-            io::Read::read_to_end(&mut io::Read::take(f, (64 << 20) + 1), &mut v).map(|_| v)
-        })
-        .map_err(|e| io_at(path)(e))?;
-    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
-}
-
 /// Reads a regular file without following a symlink; `Ok(None)` when it does not exist.
 fn read_nofollow(path: &Path) -> Result<Option<String>, StateError> {
+    let Some(bytes) = read_bytes_nofollow(path)? else {
+        return Ok(None);
+    };
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| StateError::Corrupt {
+            path: path.into(),
+            why: "not UTF-8".into(),
+        })
+}
+
+/// [`read_nofollow`]'s bytes, before they are taken for UTF-8 text.
+fn read_bytes_nofollow(path: &Path) -> Result<Option<Vec<u8>>, StateError> {
     match fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => return Err(StateError::Symlink(path.into())),
         Ok(m) if !m.is_file() => return Err(StateError::WrongType(path.into())),
@@ -606,12 +601,7 @@ fn read_nofollow(path: &Path) -> Result<Option<String>, StateError> {
         }
         Err(e) => return Err(io_at(path)(e)),
     };
-    String::from_utf8(bytes)
-        .map(Some)
-        .map_err(|_| StateError::Corrupt {
-            path: path.into(),
-            why: "not UTF-8".into(),
-        })
+    Ok(Some(bytes))
 }
 
 /// The state directory is the real [`Store`](crate::core::store::Store).
@@ -745,5 +735,31 @@ mod tests {
         let err = open_envelope::<Value>(Kind::Confirmed, &flipped).unwrap_err();
         assert!(err.contains("checksum"), "{err}");
         assert!(open_envelope::<Value>(Kind::Confirmed, "\u{0}\u{1}garbage").is_err());
+    }
+
+    /// A byte that is not UTF-8: a record is corrupt, the journal's bytes are still read
+    /// (its line is damaged, not the file), with the same refusal of a symlink.
+    #[test]
+    fn bytes_read_without_following_and_text_refused_where_not_utf8() {
+        let dir = std::env::temp_dir().join(format!("statewall-state-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("members.journal");
+        fs::write(&file, b"+ live4_b 10.0.0.1/32 -\n\xff\n").unwrap();
+        let err = read_nofollow(&file).unwrap_err();
+        assert!(
+            matches!(&err, StateError::Corrupt { why, .. } if why == "not UTF-8"),
+            "{err:?}"
+        );
+        let bytes = read_bytes_nofollow(&file).unwrap().unwrap();
+        assert!(String::from_utf8_lossy(&bytes).starts_with("+ live4_b 10.0.0.1/32 -\n"));
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert!(matches!(
+            read_bytes_nofollow(&link),
+            Err(StateError::Symlink(_))
+        ));
+        assert!(read_bytes_nofollow(&dir.join("absent")).unwrap().is_none());
+        fs::remove_dir_all(&dir).unwrap();
     }
 }
