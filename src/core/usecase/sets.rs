@@ -192,12 +192,18 @@ fn live_set_names(t: &LiveTable) -> Vec<String> {
     names
 }
 
+/// The kernel set of live set `set` that holds `net`, and its kind.
 fn kernel_set(set: &str, net: &Cidr, hosts: bool) -> (String, SetKind) {
-    let kind = match (net, hosts) {
-        (Cidr::V4(..), false) => SetKind::Live4,
-        (Cidr::V6(..), false) => SetKind::Live6,
-        (Cidr::V4(..), true) => SetKind::LiveHost4,
-        (Cidr::V6(..), true) => SetKind::LiveHost6,
+    kernel_set_of(set, matches!(net, Cidr::V6(..)), hosts)
+}
+
+/// The kernel set of live set `set` for one family (`v6`), and its kind.
+fn kernel_set_of(set: &str, v6: bool, hosts: bool) -> (String, SetKind) {
+    let kind = match (v6, hosts) {
+        (false, false) => SetKind::Live4,
+        (true, false) => SetKind::Live6,
+        (false, true) => SetKind::LiveHost4,
+        (true, true) => SetKind::LiveHost6,
     };
     (crate::core::plan::set_name(kind, set), kind)
 }
@@ -303,10 +309,7 @@ pub fn change<K: Kernel, S: Store, C: Clock>(
     // knows when each member ends
     let timeout = match req.timeout {
         Some(t) => Some(t),
-        None => {
-            let v4 = Cidr::V4(std::net::Ipv4Addr::UNSPECIFIED, 32);
-            k.set_timeout(req.table, &kernel_set(req.set, &v4, hosts).0)?
-        }
+        None => k.set_timeout(req.table, &kernel_set_of(req.set, false, hosts).0)?,
     };
     let expires_ms = timeout.map(|s| s.saturating_mul(1000));
     let mut add: Vec<Member> = req
@@ -335,22 +338,7 @@ pub fn change<K: Kernel, S: Store, C: Clock>(
                         .unwrap_or_default(),
                 )
             };
-            let v4 = held_in(
-                &kernel_set(
-                    req.set,
-                    &Cidr::V4(std::net::Ipv4Addr::UNSPECIFIED, 32),
-                    hosts,
-                )
-                .0,
-            );
-            let v6 = held_in(
-                &kernel_set(
-                    req.set,
-                    &Cidr::V6(std::net::Ipv6Addr::UNSPECIFIED, 128),
-                    hosts,
-                )
-                .0,
-            );
+            let [v4, v6] = [false, true].map(|v6| held_in(&kernel_set_of(req.set, v6, hosts).0));
             let holds = |net: &Cidr| -> &Held {
                 match net {
                     Cidr::V4(..) => &v4,
@@ -539,11 +527,7 @@ pub fn list<K: Kernel>(
     }
     let mut out = Vec::new();
     let mut timeout = None;
-    let (v4, v6) = (
-        Cidr::V4(std::net::Ipv4Addr::UNSPECIFIED, 32),
-        Cidr::V6(std::net::Ipv6Addr::UNSPECIFIED, 128),
-    );
-    for name in [kernel_set(set, &v4, hosts).0, kernel_set(set, &v6, hosts).0] {
+    for name in [false, true].map(|v6| kernel_set_of(set, v6, hosts).0) {
         let Some(s) = live.sets.iter().find(|s| s.name == name) else {
             continue;
         };
