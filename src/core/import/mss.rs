@@ -79,15 +79,10 @@ pub(super) fn clamps(
                 continue;
             }
         };
-        let plain = r.cond == syn
-            && r.srcs.is_empty()
-            && r.dsts.is_empty()
-            && r.flag_alts.is_empty()
-            && r.fragment.is_none()
-            && r.extra.limit.is_none()
-            && r.extra.recent.is_none()
-            && r.extra.connlimit.is_none();
-        if !plain && !says_which_syns(r) {
+        let which = says_which_syns(r);
+        // every SYN clamp_mss takes, and nothing more: the section's clamp_mss
+        let plain = which && r.cond == syn && r.srcs.is_empty() && r.dsts.is_empty();
+        if !which {
             refuse(
                 "a `-j TCPMSS` rule with matches a clamp entry cannot say".into(),
                 "statewall's clamp entries ([[forward.clamp]], [[output.clamp]]) say which SYNs by interfaces (`-i`, `-o` and their `!`), addresses (`-s`, `-d` and their `!`), tcp ports, `-m tcpmss --mss` and TCP flags with SYN set (`--syn`, `--tcp-flags SYN,RST SYN`): leave the other matches (states, rates, marks, …) out of the TCPMSS rule, or keep it in iptables",
@@ -157,7 +152,8 @@ fn says_which_syns(r: &IptRule) -> bool {
     c.not_oif.clear();
     c.not_src.clear();
     c.not_dst.clear();
-    flags.is_some_and(|(mask, set)| mask & set & 0x02 != 0)
+    // the SYN bit among those the flags require set (CLAMP_FLAGS' value is SYN alone)
+    flags.is_some_and(|(mask, set)| mask & set & crate::core::model::CLAMP_FLAGS.1 != 0)
         && c == Cond {
             proto: Some(6),
             ..Cond::default()
