@@ -205,13 +205,7 @@ fn excerpt(src: &str, span: Range<usize>) -> Excerpt {
     let cut_before = begin > 0 && !is_eol(bytes[begin - 1]);
     let cut_after = end < bytes.len() && !is_eol(bytes[end]);
 
-    let visible = |c: char| {
-        if c.is_control() && c != '\t' {
-            '\u{fffd}'
-        } else {
-            c
-        }
-    };
+    let visible = |c: char| if c == '\t' { c } else { shown_char(c) };
     let mut line = String::new();
     let mut pad = String::new();
     if cut_before {
@@ -232,10 +226,24 @@ fn excerpt(src: &str, span: Range<usize>) -> Excerpt {
     Excerpt { line, pad, carets }
 }
 
+/// A character of a file's text as a terminal or a written comment is given it: control
+/// characters and the bidirectional controls (U+061C, U+200E, U+200F, U+202A–U+202E,
+/// U+2066–U+2069: they reorder what follows them on screen, so a comment could make the
+/// line it sits on read as another) are `�`.
+pub fn shown_char(c: char) -> char {
+    let bidi = matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if c.is_control() || bidi {
+        '\u{fffd}'
+    } else {
+        c
+    }
+}
+
 /// At most `max` characters of `s` (then `…`), with control characters other than newlines
-/// and tabs shown as `�`: what a terminal is given of a text that came from a file.
+/// and tabs (and the bidirectional controls, [`shown_char`]) shown as `�`: what a terminal
+/// is given of a text that came from a file.
 pub fn shorten(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
-    let clean = |c: char| !c.is_control() || c == '\n' || c == '\t';
+    let clean = |c: char| c == '\n' || c == '\t' || shown_char(c) == c;
     let long = s.len() > max && s.char_indices().nth(max).is_some();
     if !long && s.chars().all(clean) {
         return std::borrow::Cow::Borrowed(s);

@@ -168,6 +168,22 @@ fn messages_are_cut_and_control_characters_shown_harmlessly() {
 }
 
 #[test]
+fn bidirectional_controls_of_a_file_are_never_given_to_a_terminal_or_a_comment() {
+    // U+202E would show `x = "a"  # b` of the line as something else; the excerpt keeps
+    // its columns (one character for one)
+    let src = "name = \"ssh\u{202e}x\u{2066}y\u{200f}\"\n";
+    let at = src.find('x').unwrap();
+    let block = Diagnostic::error(at..at + 1, src, "bad\u{202e}").render("f", src);
+    for c in ['\u{202e}', '\u{2066}', '\u{200f}'] {
+        assert!(!block.contains(c), "{block:?}");
+    }
+    assert!(block.contains("ssh\u{fffd}x\u{fffd}y\u{fffd}"), "{block:?}");
+    assert_eq!(shorten("a\u{202d}b\u{061c}", 10), "a\u{fffd}b\u{fffd}");
+    // what is not a control stays: Hebrew and Arabic text, accents, emoji
+    assert_eq!(shorten("שלום مرحبا é 🙂", 100), "שלום مرحبا é 🙂");
+}
+
+#[test]
 fn a_hundred_thousand_diagnostics_show_fifty_and_count_the_rest_by_kind() {
     let src = format!("tcp = [{}]\n", "80, ".repeat(100_000));
     let mut diags = Diags::new();
