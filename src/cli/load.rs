@@ -58,7 +58,8 @@ pub fn read_bounded(path: &Path, max: u64, what: &str) -> Result<String, String>
     String::from_utf8(bytes).map_err(|e| not_utf8(e.utf8_error().valid_up_to(), what))
 }
 
-fn not_utf8(at: usize, what: &str) -> String {
+/// Why a text is not read: the offset of its first byte that is not UTF-8.
+pub(super) fn not_utf8(at: usize, what: &str) -> String {
     format!("it is not UTF-8 text (byte {at} is not); is it really {what}?")
 }
 

@@ -40,26 +40,19 @@ fn elements(args: &[String]) -> Result<Vec<Cidr>, CliError> {
             continue;
         }
         stdin_read = true;
-        let mut text = String::new();
+        let mut bytes = Vec::new();
         let max = super::load::LIST_MAX;
         std::io::stdin()
             .take(max + 1)
-            .read_to_string(&mut text)
+            .read_to_end(&mut bytes)
             .map_err(|e| CliError::usage(format!("reading elements from stdin: {e}")))?;
-        if text.len() as u64 > max {
+        if bytes.len() as u64 > max {
             return Err(CliError::usage(format!(
                 "stdin holds more than {} MiB of elements: split it",
                 max >> 20
             )));
         }
-        for (i, line) in text.lines().enumerate() {
-            let line = line.split('#').next().unwrap_or("");
-            for w in line.split(|c: char| c.is_whitespace() || c == ',') {
-                if !w.is_empty() {
-                    words.push((w.to_string(), format!("stdin:{}", i + 1)));
-                }
-            }
-        }
+        words.extend(stdin_words(bytes)?);
     }
     let mut out = Vec::with_capacity(words.len());
     let mut bad = Vec::new();
@@ -92,6 +85,30 @@ fn elements(args: &[String]) -> Result<Vec<Cidr>, CliError> {
     out.sort();
     out.dedup();
     Ok(out)
+}
+
+/// The words of stdin's bytes (split at whitespace and commas, `#` starting a comment), each
+/// with its line; or where the bytes stop being UTF-8: the line, and the byte's offset as a
+/// `from_file` list's error gives it.
+fn stdin_words(bytes: Vec<u8>) -> Result<Vec<(String, String)>, CliError> {
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = 1 + e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count();
+        let why = super::load::not_utf8(at, "a list of addresses and networks");
+        CliError::usage(format!("stdin:{line}: {why}"))
+    })?;
+    // an editor's byte order mark, read past as in a policy or a `from_file` list
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let mut words = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("");
+        for w in line.split(|c: char| c.is_whitespace() || c == ',') {
+            if !w.is_empty() {
+                words.push((w.to_string(), format!("stdin:{}", i + 1)));
+            }
+        }
+    }
+    Ok(words)
 }
 
 fn change(
@@ -199,4 +216,31 @@ fn list(cx: &Ctx, name: &str, json: bool) -> Result<(), CliError> {
         ));
     }
     out(&s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stdin_words_say_their_line_read_past_a_bom_and_place_a_byte_that_is_not_utf8() {
+        let words =
+            stdin_words(b"\xef\xbb\xbf10.0.0.1, 10.0.0.2 # two\n\n2001:db8::/32\n".to_vec())
+                .unwrap();
+        let got: Vec<(&str, &str)> = words.iter().map(|(w, a)| (&w[..], &a[..])).collect();
+        assert_eq!(
+            got,
+            [
+                ("10.0.0.1", "stdin:1"),
+                ("10.0.0.2", "stdin:1"),
+                ("2001:db8::/32", "stdin:3")
+            ]
+        );
+        let err = stdin_words(b"10.0.0.1\n10.0.0.2\xff\n".to_vec()).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("stdin:2: it is not UTF-8 text (byte 17 is not)"),
+            "{err}"
+        );
+    }
 }
