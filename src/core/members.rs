@@ -133,6 +133,14 @@ pub fn parse_ops(text: &str) -> (Vec<MemberOp>, usize) {
 /// What the ops leave in each set at `now_ms` (unix ms): members whose time has not run out,
 /// each with what is left of it.
 pub fn replay(ops: &[MemberOp], now_ms: u64) -> Members {
+    replay_counting(ops, now_ms).0
+}
+
+/// [`replay`], and how many members it left out that no `set add` makes (a lifetime past
+/// the kernel's range, a network overlapping one kept): a damaged journal's, the kernel would
+/// refuse each with the whole batch. Members whose time ran out are not counted.
+pub fn replay_counting(ops: &[MemberOp], now_ms: u64) -> (Members, usize) {
+    let mut dropped = 0;
     let mut sets: BTreeMap<String, BTreeMap<Cidr, Option<u64>>> = BTreeMap::new();
     for op in ops {
         match op {
@@ -161,33 +169,31 @@ pub fn replay(ops: &[MemberOp], now_ms: u64) -> Members {
         // tells whether a member overlaps one kept already, which the kernel refuses
         // (the whole batch, and boot with it) for an interval set
         let mut last: Option<u128> = None;
-        let list: Vec<Member> = members
-            .into_iter()
-            .filter_map(|(net, exp)| match exp {
-                None => Some(Member {
-                    net,
-                    expires_ms: None,
-                }),
-                Some(at) => {
-                    let left = at.saturating_mul(1000).checked_sub(now_ms)?;
-                    (left > 0 && left <= KERNEL_MAX_LEFT_MS).then_some(Member {
-                        net,
-                        expires_ms: Some(left),
-                    })
-                }
-            })
-            .filter(|m| {
-                let (_, lo, hi) = m.net.interval();
-                if last.is_some_and(|h| lo <= h) {
-                    return false;
-                }
-                last = Some(hi);
-                true
-            })
-            .collect();
+        let mut list = Vec::new();
+        for (net, exp) in members {
+            let expires_ms = match exp {
+                None => None,
+                Some(at) => match at.saturating_mul(1000).checked_sub(now_ms) {
+                    // its time ran out
+                    None | Some(0) => continue,
+                    Some(left) if left > KERNEL_MAX_LEFT_MS => {
+                        dropped += 1;
+                        continue;
+                    }
+                    Some(left) => Some(left),
+                },
+            };
+            let (_, lo, hi) = net.interval();
+            if last.is_some_and(|h| lo <= h) {
+                dropped += 1;
+                continue;
+            }
+            last = Some(hi);
+            list.push(Member { net, expires_ms });
+        }
         out.insert(set, list);
     }
-    out
+    (out, dropped)
 }
 
 /// A journal that says exactly `members` (remaining lifetimes taken from `now_ms`).
@@ -245,8 +251,9 @@ mod tests {
         let (back, skipped) = parse_ops(&text);
         assert_eq!((back.clone(), skipped), (ops, 0));
         let now = 1_500_000;
-        let m = replay(&back, now);
+        let (m, dropped) = replay_counting(&back, now);
         assert_eq!(m["live4_banned"], vec![]); // expired, and the other deleted
+        assert_eq!(dropped, 0, "a member whose time ran out is not damage");
         assert_eq!(
             m["live6_banned"],
             vec![Member {
@@ -267,7 +274,8 @@ mod tests {
         let (ops, _) = parse_ops(
             "+ live4_b 10.0.0.0/8 -\n+ live4_b 10.0.0.1/32 -\n+ live4_b 11.0.0.1/32 18446744073709551615\n+ live4_b 11.0.0.2/32 3000\n",
         );
-        let m = replay(&ops, 1_000_000);
+        let (m, dropped) = replay_counting(&ops, 1_000_000);
+        assert_eq!(dropped, 2);
         assert_eq!(
             m["live4_b"],
             vec![

@@ -281,6 +281,57 @@ fn members_survive_a_changed_apply_a_rollback_and_a_reboot() {
     assert!(m[0].2.is_some_and(|ms| ms <= 3_600_000), "{m:?}");
 }
 
+/// The members journal damaged (a line that is not UTF-8, a network of the other family, a
+/// lifetime past the kernel's range, a network overlapping a member): a reboot loads the
+/// accepted policy with the members the damage did not touch, and says what it left out.
+/// (Before, one such line made the kernel refuse boot's batch, so the built-in safe policy
+/// came up and every ban was lost; or loaded a range nobody added.)
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn a_damaged_members_journal_loses_only_its_damaged_lines_across_a_reboot() {
+    use std::io::Write;
+    let ns = Netns::new("ls-dmg");
+    let p = TempPolicy::new("ls-dmg", &policy(false));
+    statewall(&ns, ["apply", &p.path()]).assert_ok();
+    statewall(&ns, ["set", "add", "banned", "10.0.0.0/8", "2001:db8::/32"]).assert_ok();
+    let journal = walk_for(&ns.state_dir(), "members.journal").expect("a members journal");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&journal)
+        .unwrap();
+    f.write_all(b"+ live4_banned 198.51.100.7/32 - \xff\n")
+        .unwrap(); // not UTF-8
+    f.write_all(b"+ live4_banned 2001:db8::1/128 -\n").unwrap(); // the other family
+    f.write_all(b"+ live4_banned 192.0.2.9/32 18446744073709551615\n")
+        .unwrap(); // 584 years on
+    f.write_all(b"+ live4_banned 10.1.2.3/32 -\n").unwrap(); // inside 10.0.0.0/8
+    drop(f);
+    ns.nft(["delete", "table", "inet", "statewall"]).assert_ok();
+    let out = statewall(&ns, ["boot"]);
+    out.assert_ok();
+    assert!(!out.stderr.contains("safe policy"), "{out}");
+    assert!(
+        out.stderr.contains("2 line(s) of") && out.stderr.contains("2 member(s)"),
+        "{out}"
+    );
+    let names: Vec<String> = members(&ns, "banned").into_iter().map(|m| m.0).collect();
+    assert_eq!(names, ["10.0.0.0/8", "2001:db8::/32"]);
+}
+
+fn walk_for(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            if let Some(found) = walk_for(&p, name) {
+                return Some(found);
+            }
+        } else if p.file_name().is_some_and(|n| n == name) {
+            return Some(p);
+        }
+    }
+    None
+}
+
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn two_namespaces_sharing_a_state_dir_keep_their_own_members() {

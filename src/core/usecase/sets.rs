@@ -48,7 +48,15 @@ pub fn carried<S: Store, C: Clock>(
             Some(s) => s.members(),
             None => {
                 let j = journal.get_or_insert_with(|| match store.read_members() {
-                    Ok((ops, _)) => members::replay(&ops, clock.realtime_ms()),
+                    Ok((ops, _)) => {
+                        let (m, dropped) = members::replay_counting(&ops, clock.realtime_ms());
+                        if dropped > 0 {
+                            tracing::warn!(
+                                "{dropped} member(s) of the members journal were left out: a lifetime past the kernel's range or a network overlapping one kept (no `set add` makes either: the journal was damaged)"
+                            );
+                        }
+                        m
+                    }
                     Err(e) => {
                         tracing::warn!("the members journal could not be read: {e}");
                         Members::new()
