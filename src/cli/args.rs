@@ -33,7 +33,8 @@ confirm again. No confirm in time: what was live before comes back by itself, ev
 SSH session died or this command was killed.
 
 What boot loads: the last plain apply, enforce or confirmed change of this namespace and
-table (each is a revision in --state-dir); never a change still on trial. Re-applying the
+table (each is a revision in --state-dir; with that record damaged, the newest such revision
+of the history); never a change still on trial. Re-applying the
 same policy sends nothing and keeps every counter.
 
 statewall owns exactly one table (inet statewall, or --table NAME) and replaces it in one
@@ -144,7 +145,7 @@ pub enum Cmd {
     },
     /// Go back to the ruleset before the pending change, now
     Rollback,
-    /// Load the last confirmed policy (or the built-in safe one) at boot; discards a pending change
+    /// Load the last accepted policy (its record damaged: the history's newest accepted one; else the built-in safe one) at boot; discards a pending change
     Boot,
     /// Write the systemd unit that runs `statewall boot` before the network comes up
     InstallUnit {

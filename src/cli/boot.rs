@@ -1,4 +1,5 @@
-//! `statewall boot`: the last confirmed policy, else the built-in safe one.
+//! `statewall boot`: the last confirmed policy (its record damaged: the newest accepted
+//! revision of the history), else the built-in safe one.
 
 use super::error::CliError;
 use super::{Ctx, kernel, outln};

@@ -392,6 +392,19 @@ pub enum BootSource {
     Safe(String),
 }
 
+/// The newest revision of `history` (oldest first) that was the accepted one when it was
+/// written: a plain apply, an enforce or a confirmed change. The accepted record is written
+/// before its revision, so with that record damaged this is what it said (or, after a crash
+/// between the two writes, the one accepted before it). A rollback's and a boot's revisions
+/// restore or reload what was accepted already (a boot's may be the safe policy), and a trial's
+/// was never accepted: none of them is taken.
+pub fn newest_accepted(history: &[Revision]) -> Option<&Revision> {
+    history
+        .iter()
+        .rev()
+        .find(|r| matches!(r.origin, Origin::Apply | Origin::Enforce | Origin::Confirm))
+}
+
 /// `confirmed`: the confirmed record as read (`Err`: unreadable/corrupt; `Ok(None)`: none).
 pub fn boot_source(confirmed: Result<Option<Confirmed>, String>) -> BootSource {
     match confirmed {

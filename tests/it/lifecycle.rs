@@ -188,7 +188,8 @@ fn the_mode_does_not_slip_back_to_audit_and_only_the_audited_policy_is_enforced(
 }
 
 /// With a real sshd on 2222: the trial's confirm wants a NEW connection to 2222 counted by
-/// the candidate's rules, and when boot must fall back (the accepted record damaged), the
+/// the candidate's rules; with the accepted record damaged a reboot loads the newest accepted
+/// revision of the history, and when boot must fall back further (the history gone too), the
 /// fallback keeps 2222 open as well as 22.
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
@@ -211,8 +212,33 @@ fn with_sshd_on_2222_confirm_proves_it_and_the_fallback_keeps_it_open() {
     );
     sw_new_session(&pair.fw, &tmp, &["confirm"]).assert_ok();
     assert_eq!(tmp.confirmed().unwrap().sshd_ports, [2222]);
-    // the accepted record damaged, then a reboot: the fallback opens sshd's port too
+    // the accepted record damaged, then a reboot: the history's confirmed revision
     std::fs::write(tmp.dir().file(Kind::Confirmed), "garbage").unwrap();
+    let out = reboot(&pair.fw, &tmp);
+    assert!(
+        out.contains("newest accepted revision") && out.contains("confirm "),
+        "{out}"
+    );
+    assert_eq!(
+        probe_tcp(&pair.client, fw_v4(2222), PROBE_TIMEOUT),
+        Probe::Connected
+    );
+    // the history's accepted revisions gone as well (its trial's and boot's kept, which
+    // boot never loads): the fallback opens sshd's port too
+    let revisions = tmp.dir().path().join("revisions");
+    let mut gone = 0;
+    for e in std::fs::read_dir(&revisions).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if [".apply.", ".confirm.", ".enforce."]
+            .iter()
+            .any(|o| name.contains(o))
+        {
+            std::fs::remove_file(&p).unwrap();
+            gone += 1;
+        }
+    }
+    assert_eq!(gone, 1, "the confirm's revision");
     let out = reboot(&pair.fw, &tmp);
     assert!(out.contains("built-in safe policy"), "{out}");
     let live = ruleset(&pair.fw);

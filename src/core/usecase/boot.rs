@@ -1,5 +1,6 @@
-//! `statewall boot`: the last confirmed policy, else the built-in safe one. Never a pending
-//! change (the machine restarted: it was not confirmed), never nothing.
+//! `statewall boot`: the last confirmed policy; when its record is damaged, the newest
+//! revision of the history that was accepted when written; else the built-in safe one. Never
+//! a pending change (the machine restarted: it was not confirmed), never nothing.
 
 use crate::core::identity::{self, Seeds};
 use crate::core::kernel::Kernel;
@@ -55,16 +56,17 @@ pub fn boot<K: Kernel, S: Store, C: Clock>(
     }
     let _ = clear_pending(store);
     let accepted = store.read::<Confirmed>(Kind::Confirmed);
+    // the record is there but damaged (or no longer compiles), as opposed to absent
+    let damaged = !matches!(accepted, Ok(None));
+    let history = store.revisions().unwrap_or_default();
     // the ports sshd listened on when statewall last committed: the fallback keeps them open
     let sshd_ports: Vec<u16> = match &accepted {
         Ok(Some(c)) if !c.sshd_ports.is_empty() => c.sshd_ports.clone(),
-        _ => store
-            .revisions()
-            .unwrap_or_default()
-            .into_iter()
+        _ => history
+            .iter()
             .rev()
             .find(|r| !r.sshd_ports.is_empty())
-            .map(|r| r.sshd_ports)
+            .map(|r| r.sshd_ports.clone())
             .unwrap_or_default(),
     };
     drop(lock);
@@ -95,12 +97,32 @@ pub fn boot<K: Kernel, S: Store, C: Clock>(
             ));
             attempts.push(safe("the confirmed one failed"));
         }
-        BootSource::Safe(why) => {
-            note(format!("boot: {why}; loading the built-in safe policy"));
-            attempts.push(safe(
-                "ssh open on sshd's recorded ports and 22, the rest dropped",
-            ));
-        }
+        BootSource::Safe(why) => match damaged.then(|| rollout::newest_accepted(&history)) {
+            Some(Some(r)) => {
+                note(format!(
+                    "boot: {why}; loading the newest accepted revision of the history instead (`statewall apply` makes a policy the accepted one again)"
+                ));
+                attempts.push((
+                    r.policy_text.clone(),
+                    r.files.clone(),
+                    r.mode.clone(),
+                    r.table.clone(),
+                    format!(
+                        "the newest accepted revision of the history (plan {}, {} {}; the accepted record is unusable)",
+                        r.fingerprint,
+                        r.origin.as_str(),
+                        rollout::utc(r.confirmed_at)
+                    ),
+                ));
+                attempts.push(safe("the accepted record and the history's failed"));
+            }
+            _ => {
+                note(format!("boot: {why}; loading the built-in safe policy"));
+                attempts.push(safe(
+                    "ssh open on sshd's recorded ports and 22, the rest dropped",
+                ));
+            }
+        },
     }
     refuse_foreign(k.read_table(table)?.as_ref())?;
     let mut last_err = None;

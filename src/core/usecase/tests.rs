@@ -446,6 +446,63 @@ fn boot_loads_the_accepted_policy_never_a_pending_one_and_else_the_safe_one() {
     assert!(b.what.contains("last accepted policy"), "{b:?}");
 }
 
+/// The accepted record damaged: boot loads the newest revision that was accepted when it
+/// was written, never a trial's (unconfirmed, then rolled back) nor a boot's; with no such
+/// revision, or the record absent rather than damaged, the safe policy.
+#[test]
+fn a_damaged_accepted_record_boots_the_newest_accepted_revision_of_the_history() {
+    let (mut k, s, c) = (FakeKernel::new(), MemStore::default(), FakeClock::default());
+    let web = plan(SSH_WEB, Mode::Enforce);
+    plain(&mut k, &s, SSH_WEB, Mode::Enforce).unwrap();
+    // a trial of another policy, rolled back at its deadline: its revision is no candidate
+    let p = plan(SSH, Mode::Enforce);
+    on_trial(&mut k, &s, &c, &p, SSH);
+    let rec = s.read::<Pending>(Kind::Pending).unwrap().unwrap();
+    rollout::guard(&mut k, &s, &c, &rec, &mut |_| {}).unwrap();
+    let mut notes = Vec::new();
+    let reboot = |k: &mut FakeKernel, notes: &mut Vec<String>| {
+        k.tables.clear();
+        boot::boot(k, &s, &c, T, &mut |n| notes.push(n)).unwrap()
+    };
+    assert_eq!(
+        reboot(&mut k, &mut notes).fingerprint,
+        identity::fingerprint(&web)
+    );
+    s.damage(Kind::Confirmed, "{\"statewall_state\": 1, \"kin");
+    for _ in 0..2 {
+        // and again after boot's own revision: still the accepted one, not boot's
+        let b = reboot(&mut k, &mut notes);
+        assert_eq!(
+            b.fingerprint,
+            identity::fingerprint(&web),
+            "{b:?} {notes:?}"
+        );
+        assert!(b.what.contains("newest accepted revision"), "{b:?}");
+    }
+    assert!(notes.iter().any(|n| n.contains("is corrupt")), "{notes:?}");
+    // a history of trials and boots only: the safe policy
+    s.history.borrow_mut().retain(|r| {
+        !matches!(
+            r.origin,
+            crate::core::rollout::Origin::Apply
+                | crate::core::rollout::Origin::Confirm
+                | crate::core::rollout::Origin::Enforce
+        )
+    });
+    assert!(
+        reboot(&mut k, &mut notes)
+            .what
+            .contains("built-in safe policy")
+    );
+    // the record absent (not damaged), the history intact: nothing was accepted, the safe one
+    let (mut k, s, c) = (FakeKernel::new(), MemStore::default(), FakeClock::default());
+    plain(&mut k, &s, SSH_WEB, Mode::Enforce).unwrap();
+    s.remove(Kind::Confirmed).unwrap();
+    k.tables.clear();
+    let b = boot::boot(&mut k, &s, &c, T, &mut |_| {}).unwrap();
+    assert!(b.what.contains("built-in safe policy"), "{b:?}");
+}
+
 #[test]
 fn an_apply_that_loses_a_race_reads_the_table_again_and_says_what_it_replaced() {
     let (mut k, s) = (FakeKernel::new(), MemStore::default());
