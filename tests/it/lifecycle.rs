@@ -223,6 +223,8 @@ fn with_sshd_on_2222_confirm_proves_it_and_the_fallback_keeps_it_open() {
         probe_tcp(&pair.client, fw_v4(2222), PROBE_TIMEOUT),
         Probe::Connected
     );
+    // and the accepted record is that revision again
+    assert_eq!(tmp.confirmed().unwrap().sshd_ports, [2222]);
     // the history's accepted revisions gone as well (its trial's and boot's kept, which
     // boot never loads): the fallback opens sshd's port too
     let revisions = tmp.dir().path().join("revisions");
@@ -239,6 +241,8 @@ fn with_sshd_on_2222_confirm_proves_it_and_the_fallback_keeps_it_open() {
         }
     }
     assert_eq!(gone, 1, "the confirm's revision");
+    // (boot wrote the accepted record again from it: damaged once more)
+    std::fs::write(tmp.dir().file(Kind::Confirmed), "garbage").unwrap();
     let out = reboot(&pair.fw, &tmp);
     assert!(out.contains("built-in safe policy"), "{out}");
     let live = ruleset(&pair.fw);

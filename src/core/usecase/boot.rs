@@ -81,6 +81,10 @@ pub fn boot<K: Kernel, S: Store, C: Clock>(
         )
     };
     let mut attempts = Vec::new();
+    // a revision of the history loaded for a damaged accepted record: it becomes that record
+    // again once the kernel took it, or every boot would add a revision of its own and, 16
+    // boots later, the history would hold no accepted one to go back to
+    let mut restored: Option<Revision> = None;
     match &source {
         BootSource::Confirmed(c) => {
             attempts.push((
@@ -100,8 +104,9 @@ pub fn boot<K: Kernel, S: Store, C: Clock>(
         BootSource::Safe(why) => match damaged.then(|| rollout::newest_accepted(&history)) {
             Some(Some(r)) => {
                 note(format!(
-                    "boot: {why}; loading the newest accepted revision of the history instead (`statewall apply` makes a policy the accepted one again)"
+                    "boot: {why}; loading the newest accepted revision of the history instead"
                 ));
+                restored = Some(r.clone());
                 attempts.push((
                     r.policy_text.clone(),
                     r.files.clone(),
@@ -134,6 +139,16 @@ pub fn boot<K: Kernel, S: Store, C: Clock>(
         let seeds = Seeds::default();
         match crate::core::usecase::sets::replace_carrying(k, store, clock, &plan, &seeds) {
             Ok((_, committed)) => {
+                if let Some(r) = restored.take().filter(|r| r.policy_text == text) {
+                    match store.write(Kind::Confirmed, &r) {
+                        Ok(()) => note(
+                            "boot: the accepted record is written again from that revision".into(),
+                        ),
+                        Err(e) => note(format!(
+                            "boot: the accepted record could not be written again: {e}"
+                        )),
+                    }
+                }
                 if let Err(e) = store.append_revision(&Revision {
                     policy_text: text,
                     files,
