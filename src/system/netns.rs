@@ -74,11 +74,36 @@ pub fn identity(spec: Option<&str>) -> io::Result<String> {
         Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
     };
     let host = std::fs::metadata("/proc/1/ns/net").map(|m| m.ino()).ok();
-    Ok(if host == Some(ino) {
-        "host".to_string()
-    } else {
-        format!("ino-{ino}")
-    })
+    if host == Some(ino) {
+        return Ok("host".to_string());
+    }
+    // `ip netns exec NAME statewall …` and `--netns /proc/PID/ns/net` of a named namespace
+    // are the namespace `--netns NAME` reaches: the same records (an inode number is reused
+    // by the next namespace once this one is gone, and is new after a reboot)
+    let dev = std::fs::metadata(&path)
+        .map(|m| m.dev())
+        .unwrap_or_default();
+    if let Some(name) = run_netns_name(dev, ino)
+        && let Ok(key) = identity(Some(&format!("/run/netns/{name}")))
+    {
+        return Ok(key);
+    }
+    Ok(format!("ino-{ino}"))
+}
+
+/// The name in /run/netns of the namespace that is inode `ino` of device `dev` (nsfs: a
+/// file left there by a namespace that is gone is another device's), if it has one (the
+/// first, by name, when it has several).
+fn run_netns_name(dev: u64, ino: u64) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut names: Vec<String> = std::fs::read_dir("/run/netns")
+        .ok()?
+        .flatten()
+        .filter(|e| std::fs::metadata(e.path()).is_ok_and(|m| m.ino() == ino && m.dev() == dev))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names.into_iter().next()
 }
 
 /// The longest file name (Linux's NAME_MAX).
@@ -118,7 +143,10 @@ mod tests {
         );
         assert!(super::identity(Some(&"%".repeat(90))).is_err());
         let me = super::identity(None).unwrap();
-        assert!(me == "host" || me.starts_with("ino-"), "{me}");
+        assert!(
+            me == "host" || me.starts_with("ino-") || me.starts_with("name-"),
+            "{me}"
+        );
         assert_eq!(super::identity(Some("/proc/self/ns/net")).unwrap(), me);
     }
 
