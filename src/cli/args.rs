@@ -149,6 +149,8 @@ pub enum Cmd {
     Boot,
     /// Write the systemd unit that runs `statewall boot` before the network comes up
     InstallUnit {
+        /// Where to write statewall.service (the unit boots the host's namespace: --netns is
+        /// refused)
         #[arg(long, value_name = "DIR", default_value = "/etc/systemd/system")]
         dir: PathBuf,
     },

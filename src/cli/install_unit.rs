@@ -25,6 +25,16 @@ fn unit_safe(what: &str, p: &Path) -> Result<String, CliError> {
 }
 
 pub fn run(cx: &Ctx, dir: &Path) -> Result<(), CliError> {
+    // the unit runs at boot, before any named namespace exists, in the host's namespace: a
+    // --netns left out of it would load the host's records (or the built-in safe policy)
+    // into the host's firewall, not this namespace's
+    if let Some(ns) = &cx.netns {
+        return Err(CliError::usage(format!(
+            "--netns {}: the unit install-unit writes runs `statewall boot` in the host's network namespace at boot, before any named namespace exists; for a namespace, run `statewall --netns {} boot` from whatever creates it (its own unit's ExecStartPost=, or the container's start hook)",
+            crate::core::diag::shorten(ns, 80),
+            crate::core::diag::shorten(ns, 80)
+        )));
+    }
     // the unit runs this very binary: where it is now, as the kernel sees it
     let exe = std::env::current_exe()
         .and_then(std::fs::canonicalize)
