@@ -42,7 +42,7 @@ pub fn check<K: Kernel>(
     })?;
     crate::core::usecase::apply::refuse_foreign(Some(&live))?;
     if live.stored_mode() != Some("audit") {
-        return Err(Error::Usage(format!(
+        return Err(Error::Refused(format!(
             "table inet {table} is not in audit mode: enforce switches an audited table; use apply"
         )));
     }
