@@ -892,6 +892,16 @@ fn the_systemd_unit_is_installed_and_verifies() {
         .args(["--table", "fw", "install-unit", "--dir"])
         .arg(&tmp.root);
     run_cmd(cmd, CMD_TIMEOUT).assert_ok();
+    // the unit boots the host's namespace: `--netns` would be silently another namespace's
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_statewall"));
+    cmd.arg("--state-dir")
+        .arg(tmp.state())
+        .args(["--netns", "/proc/self/ns/net", "install-unit", "--dir"])
+        .arg(tmp.root.join("not-written"));
+    let out = run_cmd(cmd, CMD_TIMEOUT);
+    out.assert_code(2);
+    assert!(out.stderr.contains("ExecStartPost="), "{out}");
+    assert!(!tmp.root.join("not-written").exists());
     let unit = std::fs::read_to_string(tmp.root.join("statewall.service")).unwrap();
     let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_statewall")).unwrap();
     // the running binary, the given state directory and table: not hard-coded paths
@@ -1320,6 +1330,34 @@ fn two_namespaces_sharing_a_state_directory_never_touch_each_others_records() {
             .unwrap()
             .is_none()
     );
+}
+
+/// A named namespace entered as `ip netns exec NAME statewall …` (or through a
+/// `/proc/PID/ns/net` in it) keeps its records where `--netns NAME` does: a policy applied the
+/// one way is what a `--netns NAME boot` loads (before, the first was keyed by the
+/// namespace's inode, which the next namespace may reuse, and boot loaded the safe policy).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn ip_netns_exec_and_netns_name_reach_the_same_records() {
+    let ns = Netns::new("ro-exec");
+    let tmp = Tmp::new("exec");
+    let p = tmp.policy("web", SSH_AND_WEB);
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", ns.name(), env!("CARGO_BIN_EXE_statewall")])
+        .arg("--state-dir")
+        .arg(tmp.state())
+        .args(["apply", &p, "--force"]);
+    run_cmd(cmd, CMD_TIMEOUT).assert_ok();
+    assert!(
+        tmp.scope(&ns)
+            .read::<Confirmed>(Kind::Confirmed)
+            .unwrap()
+            .is_some()
+    );
+    ns.nft(["delete", "table", "inet", "statewall"]).assert_ok();
+    let out = sw(&ns, &tmp, &["boot"]);
+    out.assert_ok();
+    assert!(out.stdout.contains("last accepted policy"), "{out}");
 }
 
 /// statewall 0.1 kept one set of records for the whole directory: a pending change of a
