@@ -125,7 +125,16 @@ impl Ctx {
             });
             CliError::usage(format!("--netns {ns}: {e}"))
         })?;
-        let state = root.scoped(&key, &cli.table);
+        // the commands messages tell the admin to run (from a new ssh session, in the host's
+        // namespace) name this namespace and table: `ip netns exec NAME` gets `--netns NAME`
+        let named = match ns {
+            None if key.starts_with("name-") => netns::own_name(),
+            _ => None,
+        };
+        let state = root.scoped(&key, &cli.table).with_hint_args(
+            ns.or(named.as_deref()),
+            (cli.table != crate::core::compile::DEFAULT_TABLE).then_some(cli.table.as_str()),
+        );
         for m in state.adopt_legacy(&cli.table, ns.is_none(), |theirs| {
             netns::identity(theirs).is_ok_and(|k| k == key)
         }) {

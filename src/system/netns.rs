@@ -91,6 +91,14 @@ pub fn identity(spec: Option<&str>) -> io::Result<String> {
     Ok(format!("ino-{ino}"))
 }
 
+/// The `/run/netns` name of the namespace this process is in, if it has one (`ip netns exec
+/// NAME statewall …`): what `--netns` must say for a command to reach it from elsewhere.
+pub fn own_name() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata("/proc/self/ns/net").ok()?;
+    run_netns_name(m.dev(), m.ino())
+}
+
 /// The name in /run/netns of the namespace that is inode `ino` of device `dev` (nsfs: a
 /// file left there by a namespace that is gone is another device's), if it has one (the
 /// first, by name, when it has several).

@@ -107,6 +107,9 @@ pub struct StateDir {
     /// where this namespace's and table's records are: `root/ns/<namespace>/<table>`, or
     /// `root` itself for an unscoped directory
     path: PathBuf,
+    /// the global options that chose this scope (` --netns NAME --table NAME`), repeated in
+    /// the commands that messages tell the admin to run, so they act on the same records
+    hint_args: String,
 }
 
 /// An exclusive lock on the state directory (flock on its `lock` file), released on drop.
@@ -120,6 +123,7 @@ impl StateDir {
         StateDir {
             root: path.clone(),
             path,
+            hint_args: String::new(),
         }
     }
 
@@ -129,7 +133,23 @@ impl StateDir {
         StateDir {
             root: self.root.clone(),
             path: self.root.join("ns").join(namespace).join(table),
+            hint_args: String::new(),
         }
+    }
+
+    /// The same records, with the global options (`--netns`, `--table`) that the commands
+    /// in messages must repeat: `statewall --netns fw confirm`, not a bare `statewall
+    /// confirm`, which would look for a pending change in another namespace or table.
+    pub fn with_hint_args(mut self, netns: Option<&str>, table: Option<&str>) -> StateDir {
+        let mut args = String::new();
+        if let Some(ns) = netns {
+            args.push_str(&format!(" --netns {}", shell_word(ns)));
+        }
+        if let Some(table) = table {
+            args.push_str(&format!(" --table {table}"));
+        }
+        self.hint_args = args;
+        self
     }
 
     /// The directory as given.
@@ -248,6 +268,7 @@ impl StateDir {
         let sub = StateDir {
             root: self.root.clone(),
             path: dir.clone(),
+            hint_args: self.hint_args.clone(),
         };
         let text = match value {
             Some(v) => envelope_value(Kind::Revision, v),
@@ -703,14 +724,30 @@ impl crate::core::store::Store for StateDir {
 
     fn command(&self, sub: &str) -> String {
         if self.root() == Path::new(DEFAULT_DIR) {
-            format!("statewall {sub}")
+            format!("statewall{} {sub}", self.hint_args)
         } else {
-            format!("statewall --state-dir {} {sub}", self.root().display())
+            format!(
+                "statewall --state-dir {}{} {sub}",
+                shell_word(&self.root().display().to_string()),
+                self.hint_args
+            )
         }
     }
 
     fn lenient(&self) -> bool {
         self.root() == Path::new(DEFAULT_DIR)
+    }
+}
+
+/// `w` as one shell word: as it is when it needs no quoting, else in single quotes.
+fn shell_word(w: &str) -> String {
+    if !w.is_empty()
+        && w.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-:+=,@%".contains(&b))
+    {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', "'\\''"))
     }
 }
 

@@ -777,22 +777,33 @@ fn boot_loads_the_confirmed_policy_or_the_safe_one_never_nothing() {
     wait_for("the guard to stand down", Duration::from_secs(10), || {
         !alive(guard)
     });
-    // truncated
+    // the accepted record damaged: the history's newest accepted revision (each boot writes
+    // the record again from it, so each damage is new)
     let file = tmp.dir().file(Kind::Confirmed);
     let text = std::fs::read_to_string(&file).unwrap();
+    let garbled = text.replace("8080", "8081");
+    let damages: [(&[u8], &str); 3] = [
+        // truncated
+        (&text.as_bytes()[..text.len() / 2], "corrupt"),
+        // garbage
+        (b"\x00\x01 not json at all \xff", "corrupt"),
+        // a garbled value behind a valid JSON shape: the checksum catches it
+        (garbled.as_bytes(), "checksum"),
+    ];
+    for (bytes, said) in damages {
+        std::fs::write(&file, bytes).unwrap();
+        let out = boot(&ns, &tmp);
+        assert!(out.stderr.contains(said), "{out}");
+        assert!(out.stdout.contains("newest accepted revision"), "{out}");
+        assert_eq!(live_plan(&ns), confirmed);
+    }
+    // and with no accepted revision in the history either: the safe policy
+    for e in std::fs::read_dir(tmp.dir().path().join("revisions")).unwrap() {
+        std::fs::remove_file(e.unwrap().path()).unwrap();
+    }
     std::fs::write(&file, &text[..text.len() / 2]).unwrap();
     let out = boot(&ns, &tmp);
     assert!(out.stderr.contains("corrupt"), "{out}");
-    assert_eq!(live_plan(&ns), safe);
-    // garbage
-    std::fs::write(&file, b"\x00\x01 not json at all \xff").unwrap();
-    let out = boot(&ns, &tmp);
-    assert!(out.stderr.contains("corrupt"), "{out}");
-    assert_eq!(live_plan(&ns), safe);
-    // a garbled value behind a valid JSON shape: the checksum catches it
-    std::fs::write(&file, text.replace("8080", "8081")).unwrap();
-    let out = boot(&ns, &tmp);
-    assert!(out.stderr.contains("checksum"), "{out}");
     assert_eq!(live_plan(&ns), safe);
 }
 

@@ -71,67 +71,17 @@ pub fn boot<K: Kernel, S: Store, C: Clock>(
     };
     drop(lock);
     let source = rollout::boot_source(accepted.map_err(|e| e.to_string()));
-    let safe = |why: &str| {
-        (
-            rollout::safe_policy(&sshd_ports),
-            std::collections::BTreeMap::new(),
-            "enforce".to_string(),
-            table.to_string(),
-            format!("the built-in safe policy ({why})"),
-        )
-    };
-    let mut attempts = Vec::new();
-    // a revision of the history loaded for a damaged accepted record: it becomes that record
-    // again once the kernel took it, or every boot would add a revision of its own and, 16
-    // boots later, the history would hold no accepted one to go back to
-    let mut restored: Option<Revision> = None;
-    match &source {
-        BootSource::Confirmed(c) => {
-            attempts.push((
-                c.policy_text.clone(),
-                c.files.clone(),
-                c.mode.clone(),
-                c.table.clone(),
-                format!(
-                    "the last accepted policy (plan {}, {} {})",
-                    c.fingerprint,
-                    c.origin.as_str(),
-                    rollout::utc(c.confirmed_at)
-                ),
-            ));
-            attempts.push(safe("the confirmed one failed"));
-        }
-        BootSource::Safe(why) => match damaged.then(|| rollout::newest_accepted(&history)) {
-            Some(Some(r)) => {
-                note(format!(
-                    "boot: {why}; loading the newest accepted revision of the history instead"
-                ));
-                restored = Some(r.clone());
-                attempts.push((
-                    r.policy_text.clone(),
-                    r.files.clone(),
-                    r.mode.clone(),
-                    r.table.clone(),
-                    format!(
-                        "the newest accepted revision of the history (plan {}, {} {}; the accepted record is unusable)",
-                        r.fingerprint,
-                        r.origin.as_str(),
-                        rollout::utc(r.confirmed_at)
-                    ),
-                ));
-                attempts.push(safe("the accepted record and the history's failed"));
-            }
-            _ => {
-                note(format!("boot: {why}; loading the built-in safe policy"));
-                attempts.push(safe(
-                    "ssh open on sshd's recorded ports and 22, the rest dropped",
-                ));
-            }
-        },
-    }
+    let (attempts, mut restored) = attempts(&source, damaged, &history, &sshd_ports, table, note);
     refuse_foreign(k.read_table(table)?.as_ref())?;
     let mut last_err = None;
-    for (text, files, mode, table, what) in attempts {
+    for Attempt {
+        text,
+        files,
+        mode,
+        table,
+        what,
+    } in attempts
+    {
         let Some(plan) = stored_plan(&text, &files, &mode, &table) else {
             note(format!("boot: {what} no longer compiles"));
             continue;
@@ -178,4 +128,89 @@ pub fn boot<K: Kernel, S: Store, C: Clock>(
         }
     }
     Err(last_err.unwrap_or_else(|| Error::Invalid("boot: no policy could be compiled".into())))
+}
+
+/// A policy boot may load: its text, lists, mode and table, and what it is (for the output).
+struct Attempt {
+    text: String,
+    files: std::collections::BTreeMap<String, String>,
+    mode: String,
+    table: String,
+    what: String,
+}
+
+impl Attempt {
+    /// `r`, said as `what (plan …, origin date{more})`.
+    fn of(r: &Revision, what: &str, more: &str) -> Attempt {
+        Attempt {
+            text: r.policy_text.clone(),
+            files: r.files.clone(),
+            mode: r.mode.clone(),
+            table: r.table.clone(),
+            what: format!(
+                "{what} (plan {}, {} {}{more})",
+                r.fingerprint,
+                r.origin.as_str(),
+                rollout::utc(r.confirmed_at),
+            ),
+        }
+    }
+}
+
+/// What boot tries, in order: the accepted policy; with its record damaged (`damaged`: there
+/// but unreadable, or no longer compiling), the newest accepted revision of `history` — then
+/// also returned, to become the record again once the kernel took it (else every boot would
+/// add a revision of its own and, 16 boots later, the history would hold no accepted one to go
+/// back to); last the built-in safe policy.
+fn attempts(
+    source: &BootSource,
+    damaged: bool,
+    history: &[Revision],
+    sshd_ports: &[u16],
+    table: &str,
+    note: &mut dyn FnMut(String),
+) -> (Vec<Attempt>, Option<Revision>) {
+    let safe = |why: &str| Attempt {
+        text: rollout::safe_policy(sshd_ports),
+        files: std::collections::BTreeMap::new(),
+        mode: "enforce".to_string(),
+        table: table.to_string(),
+        what: format!("the built-in safe policy ({why})"),
+    };
+    match source {
+        BootSource::Confirmed(c) => (
+            vec![
+                Attempt::of(c, "the last accepted policy", ""),
+                safe("the confirmed one failed"),
+            ],
+            None,
+        ),
+        BootSource::Safe(why) => match damaged.then(|| rollout::newest_accepted(history)) {
+            Some(Some(r)) => {
+                note(format!(
+                    "boot: {why}; loading the newest accepted revision of the history instead"
+                ));
+                (
+                    vec![
+                        Attempt::of(
+                            r,
+                            "the newest accepted revision of the history",
+                            "; the accepted record is unusable",
+                        ),
+                        safe("the accepted record and the history's failed"),
+                    ],
+                    Some(r.clone()),
+                )
+            }
+            _ => {
+                note(format!("boot: {why}; loading the built-in safe policy"));
+                (
+                    vec![safe(
+                        "ssh open on sshd's recorded ports and 22, the rest dropped",
+                    )],
+                    None,
+                )
+            }
+        },
+    }
 }

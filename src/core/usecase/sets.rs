@@ -361,8 +361,10 @@ pub fn change<K: Kernel, S: Store, C: Clock>(
                 let members = holds(&m.net);
                 if let Some(other) = members.overlap(&m.net) {
                     return Err(Error::Refused(format!(
-                        "{} overlaps {other}, already in \"{}\": delete that first (statewall set del {} {other}); nothing was changed",
-                        m.net, req.set, req.set
+                        "{} overlaps {other}, already in \"{}\": delete that first ({}); nothing was changed",
+                        m.net,
+                        req.set,
+                        store.command(&format!("set del {} {other}", req.set))
                     )));
                 }
                 if members.has(&m.net) {

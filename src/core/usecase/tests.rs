@@ -194,7 +194,7 @@ fn enforce_carries_every_unchanged_rules_counters_and_refuses_a_non_audit_table(
     let p = p.unwrap();
     plain(&mut k, &s, SSH, Mode::Enforce).unwrap();
     let e = enforce::check(&mut k, T, &p, &Facts::default(), false).unwrap_err();
-    assert!(matches!(e, Error::Usage(_)), "{e:?}");
+    assert!(matches!(e, Error::Refused(_)), "{e:?}");
 
     plain(&mut k, &s, SSH, Mode::Audit).unwrap();
     k.hit(T, "ssh", 7);

@@ -138,6 +138,7 @@ impl StateDir {
         StateDir {
             root: self.root.clone(),
             path: self.path.join(BLOBS_DIR),
+            hint_args: String::new(),
         }
     }
 
