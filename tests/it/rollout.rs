@@ -1311,7 +1311,15 @@ fn two_namespaces_sharing_a_state_directory_never_touch_each_others_records() {
     let b = Netns::new("ro-share-b");
     let tmp = Tmp::new("share");
     let p = tmp.policy("ssh", SSH_ONLY);
-    sw(&a, &tmp, &["apply", &p, "--confirm", "60s", "--force"]).assert_ok();
+    let out = sw(&a, &tmp, &["apply", &p, "--confirm", "60s", "--force"]);
+    out.assert_ok();
+    // the commands it tells the admin to run reach these records from another session
+    let this = format!("--netns {} confirm`", a.name());
+    assert!(out.stdout.contains(&this), "{out}");
+    assert!(
+        out.stdout.contains(&this.replace("confirm", "rollback")),
+        "{out}"
+    );
     let pending_a = tmp.scope(&a).read::<Pending>(Kind::Pending).unwrap();
     assert!(pending_a.is_some());
     // B has nothing pending: confirm and rollback say so, status shows nothing of A's
