@@ -120,11 +120,13 @@ fn change(
     force: bool,
 ) -> Result<(), CliError> {
     let nets = elements(args)?;
-    // the admin's own connection: the client of SSH_CONNECTION, when it reaches this ruleset
+    // the admin's own connection (SSH_CONNECTION, else the sshd this runs under), when it
+    // reaches this ruleset
     cx.enter_netns()?;
-    let peers: Vec<std::net::IpAddr> = crate::system::host::ssh_connection()
-        .map(|c| vec![c.client])
-        .unwrap_or_default();
+    let peers: Vec<std::net::IpAddr> =
+        crate::system::host::admin_connection(crate::system::host::sshd_ports)
+            .map(|c| vec![c.client])
+            .unwrap_or_default();
     let (add_list, del_list): (&[Cidr], &[Cidr]) = if add { (&nets, &[]) } else { (&[], &nets) };
     let req = SetRequest {
         table: &cx.table,

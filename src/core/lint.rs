@@ -356,13 +356,23 @@ fn walk(plan: &Plan, chain: &Chain, p: &Packet, depth: usize) -> Option<Outcome>
     None
 }
 
-/// `SSH_CONNECTION`: client address and port, server address and port.
+/// The admin's SSH connection: client address and port, server address and port, and where
+/// it was learnt (`SSH_CONNECTION`, or the connection of the sshd this command runs under).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SshConnection {
     pub client: IpAddr,
     pub client_port: u16,
     pub server: IpAddr,
     pub server_port: u16,
+    pub found_by: &'static str,
+}
+
+/// An address as the input chain sees it: an IPv4-mapped IPv6 address is IPv4.
+pub fn unmapped(a: IpAddr) -> IpAddr {
+    match a {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(a),
+        a => a,
+    }
 }
 
 /// Parses `SSH_CONNECTION` ("192.0.2.2 50000 192.0.2.1 22"); IPv4-mapped IPv6 addresses
@@ -372,15 +382,12 @@ pub fn parse_ssh_connection(s: &str) -> Option<SshConnection> {
     let [c, cp, sv, sp] = w.as_slice() else {
         return None;
     };
-    let norm = |a: IpAddr| match a {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(a),
-        a => a,
-    };
     Some(SshConnection {
-        client: norm(c.parse().ok()?),
+        client: unmapped(c.parse().ok()?),
         client_port: cp.parse().ok()?,
-        server: norm(sv.parse().ok()?),
+        server: unmapped(sv.parse().ok()?),
         server_port: sp.parse().ok()?,
+        found_by: "SSH_CONNECTION",
     })
 }
 
@@ -482,8 +489,8 @@ pub fn check(plan: &Plan, facts: &Facts) -> Vec<Finding> {
         if !o.accepted() {
             out.push(Finding {
                 what: format!(
-                    "a NEW ssh connection from your client {} to port {} (SSH_CONNECTION)",
-                    ssh.client, ssh.server_port
+                    "a NEW ssh connection from your client {} to port {} ({})",
+                    ssh.client, ssh.server_port, ssh.found_by
                 ),
                 outcome: o,
             });

@@ -3,7 +3,7 @@
 //! guard process is alive. Reads `/proc` and the environment; never writes.
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::core::lint::{self, Facts, SshConnection};
 
@@ -146,22 +146,7 @@ pub fn sshd_ports() -> Vec<u16> {
         if comm.trim() != "sshd" {
             continue;
         }
-        let Ok(fds) = std::fs::read_dir(dir.join("fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            let Ok(target) = std::fs::read_link(fd.path()) else {
-                continue;
-            };
-            if let Some(inode) = target
-                .to_string_lossy()
-                .strip_prefix("socket:[")
-                .and_then(|s| s.strip_suffix(']'))
-                .and_then(|s| s.parse::<u64>().ok())
-            {
-                inodes.push(inode);
-            }
-        }
+        inodes.extend(socket_inodes(&dir));
     }
     if inodes.is_empty() {
         return Vec::new();
@@ -189,11 +174,81 @@ pub fn sshd_ports() -> Vec<u16> {
     ports
 }
 
+/// The inodes of the sockets process directory `dir` (`/proc/PID`) holds open.
+fn socket_inodes(dir: &Path) -> Vec<u64> {
+    let Ok(fds) = std::fs::read_dir(dir.join("fd")) else {
+        return Vec::new();
+    };
+    fds.flatten()
+        .filter_map(|fd| {
+            let target = std::fs::read_link(fd.path()).ok()?;
+            target
+                .to_string_lossy()
+                .strip_prefix("socket:[")
+                .and_then(|s| s.strip_suffix(']'))
+                .and_then(|s| s.parse::<u64>().ok())
+        })
+        .collect()
+}
+
+/// The admin's SSH connection: `SSH_CONNECTION`; without it (sudo's `env_reset` drops it, as
+/// `su -` and Ansible's `become` do), the TCP connection to one of `sshd_ports` that the sshd
+/// this command runs under holds (an ancestor named `sshd` or `sshd-session`: the process of
+/// that connection). Either only when its server address is local here.
+pub fn admin_connection(sshd_ports: impl FnOnce() -> Vec<u16>) -> Option<SshConnection> {
+    if std::env::var_os("SSH_CONNECTION").is_some() {
+        return ssh_connection();
+    }
+    let mut inodes = Vec::new();
+    // SAFETY: getppid has no preconditions.
+    let mut pid = unsafe { libc::getppid() };
+    for _ in 0..64 {
+        if pid <= 1 {
+            break;
+        }
+        let dir = PathBuf::from(format!("/proc/{pid}"));
+        let Some((comm, ppid)) = std::fs::read_to_string(dir.join("stat"))
+            .ok()
+            .and_then(|s| stat_comm_ppid(&s))
+        else {
+            break;
+        };
+        if comm == "sshd" || comm == "sshd-session" {
+            inodes.extend(socket_inodes(&dir));
+        }
+        pid = ppid as i32;
+    }
+    if inodes.is_empty() {
+        return None;
+    }
+    let sshd_ports = sshd_ports();
+    let conns = crate::system::sockdiag::established_tcp(&inodes)
+        .inspect_err(|e| tracing::debug!("sock_diag failed ({e}): the ssh client is unknown"))
+        .ok()?;
+    let c = conns
+        .into_iter()
+        .find(|c| sshd_ports.contains(&c.local.port()))?;
+    let c = SshConnection {
+        client: lint::unmapped(c.remote.ip()),
+        client_port: c.remote.port(),
+        server: lint::unmapped(c.local.ip()),
+        server_port: c.local.port(),
+        found_by: "the connection of the sshd this command runs under",
+    };
+    tracing::debug!(
+        "no SSH_CONNECTION: the client is {} ({})",
+        c.client,
+        c.found_by
+    );
+    is_local(c.server).then_some(c)
+}
+
 /// The lint's facts, read in the current network namespace.
 pub fn facts() -> Facts {
+    let sshd_ports = sshd_ports();
     Facts {
-        ssh: ssh_connection(),
-        sshd_ports: sshd_ports(),
+        ssh: admin_connection(|| sshd_ports.clone()),
+        sshd_ports,
     }
 }
 

@@ -500,6 +500,77 @@ fn echo(s: &mut TcpStream) -> bool {
     s.write_all(b"x").is_ok() && s.read_exact(&mut b).is_ok() && &b == b"x"
 }
 
+/// A fake per-connection sshd: Python under the name `sshd` (a symlink, so the kernel calls
+/// the process that), listening on PORT; it accepts one connection, then runs the command it
+/// was given as its child without `SSH_CONNECTION` (as `sudo` does: its env_reset drops it)
+/// and prints the child's exit code and stderr.
+const FAKE_SSHD: &str = r#"
+import os, socket, subprocess, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.listen(1)
+print("ready", flush=True)
+c, _ = s.accept()
+env = {k: v for k, v in os.environ.items() if k != "SSH_CONNECTION"}
+r = subprocess.run(sys.argv[2:], env=env, capture_output=True, text=True, timeout=60)
+print(r.returncode)
+print(r.stderr, flush=True)
+"#;
+
+/// Under `sudo` there is no `SSH_CONNECTION`: the lint finds the admin's client in the
+/// connection the sshd it runs under holds, and refuses a policy that lets ssh in from
+/// another network only (before, it was applied: only "sshd's port from anywhere" was checked).
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn without_ssh_connection_the_lint_finds_the_client_of_the_sshd_it_runs_under() {
+    let pair = Pair::new("ro-sudo");
+    let tmp = Tmp::new("sudo");
+    let office = tmp.policy(
+        "office",
+        "[[allow]]\nname = \"ssh\"\ntcp = [2222]\nfrom = [\"198.51.100.0/24\"]\n",
+    );
+    // the real interpreter, not a wrapper that would exec it under its own name
+    let mut q = Command::new("python3");
+    q.args(["-c", "import sys; print(sys.executable)"]);
+    let py = run_cmd(q, CMD_TIMEOUT);
+    py.assert_ok();
+    let sshd = tmp.root.join("sshd");
+    std::os::unix::fs::symlink(py.stdout.trim(), &sshd).unwrap();
+    let script = tmp.root.join("fake_sshd.py");
+    std::fs::write(&script, FAKE_SSHD).unwrap();
+    let inner = sw_cmd(&pair.fw, &tmp, &["apply", &office]);
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", pair.fw.name()])
+        .arg(&sshd)
+        .arg(&script)
+        .arg("2222")
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .envs(inner.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    // the admin's ssh session, open while the command runs
+    let _session = pair
+        .client
+        .run(|| TcpStream::connect_timeout(&fw_v4(2222), PROBE_TIMEOUT).unwrap());
+    let mut said = String::new();
+    out.read_to_string(&mut said).unwrap();
+    assert!(child.wait().unwrap().success(), "{said}");
+    assert!(said.starts_with("6\n"), "{said}");
+    assert!(said.contains("lock you out"), "{said}");
+    assert!(
+        said.contains("from your client 192.0.2.2 to port 2222 (the connection of the sshd"),
+        "{said}"
+    );
+    assert!(ruleset(&pair.fw).is_empty(), "nothing applied");
+}
+
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn lockout_the_lint_refuses_and_a_forced_candidate_heals_itself() {
