@@ -247,6 +247,15 @@ pub fn load(path: Option<&Path>, opts: &ImportOpts) -> Result<Loaded, CliError> 
     let (policy, diags) = policy::parse_with(&src, &loader);
     let name = path.display().to_string();
     eprint_blocks(diags.blocks(&name, &src));
+    if src.lines().all(|l| {
+        let t = l.trim_start_matches('\u{feff}').trim();
+        t.is_empty() || t.starts_with('#')
+    }) {
+        // valid, and what `import … > policy.toml` leaves behind when the import failed
+        eprintln!(
+            "warning: {name} is empty (no setting, no entry): only the baseline gets in and the final rule drops everything else; did the command that wrote it fail?"
+        );
+    }
     let errors = diags.errors();
     // the diagnostics may point into a list: gone, the lists are the files' alone
     drop(diags);

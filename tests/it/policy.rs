@@ -135,3 +135,26 @@ fn example_web_and_mail_parses_cleanly() {
     assert!(ident.service.from.is_empty());
     assert_eq!(ident.with, RejectWith::TcpReset);
 }
+
+/// An empty policy is valid (the baseline and a final drop), and what `import … > policy.toml`
+/// leaves behind when the import failed: `check` says ok and warns that it is empty; a policy
+/// of one setting does not warn.
+#[test]
+fn an_empty_policy_file_is_checked_with_a_warning() {
+    let dir = std::env::temp_dir().join(format!("statewall-empty-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    for (name, text, warns) in [
+        ("zero.toml", "", true),
+        ("comments.toml", "\u{feff}# nothing yet\n\n", true),
+        ("mode.toml", "mode = \"audit\"\n", false),
+    ] {
+        let path = dir.join(name);
+        fs::write(&path, text).unwrap();
+        let mut cmd = crate::support::bin(None);
+        cmd.arg("check").arg(&path);
+        let out = crate::support::run_cmd(cmd, crate::support::CMD_TIMEOUT);
+        out.assert_ok();
+        assert_eq!(out.stderr.contains("is empty"), warns, "{name}: {out}");
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
