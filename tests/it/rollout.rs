@@ -830,7 +830,15 @@ fn boot_loads_the_confirmed_policy_or_the_safe_one_never_nothing() {
     sw(&ns, &tmp, &["remove"]).assert_ok();
     confirmed_base(&ns, &tmp, SSH_AND_WEB);
     let confirmed = tmp.confirmed().unwrap().fingerprint;
-    sw(&ns, &tmp, &["remove"]).assert_ok();
+    let out = sw(&ns, &tmp, &["remove"]);
+    out.assert_ok();
+    // remove says what the next boot brings back
+    assert!(
+        out.stderr
+            .contains("the next `statewall boot` loads the accepted policy again")
+            && out.stderr.contains(&confirmed),
+        "{out}"
+    );
     let out = boot(&ns, &tmp);
     assert!(out.stdout.contains("last accepted policy"), "{out}");
     assert_eq!(live_plan(&ns), confirmed);
