@@ -60,5 +60,46 @@ pub fn run(cx: &Ctx, dir: &Path) -> Result<(), CliError> {
         "wrote {}\nit runs `{binary} --state-dir {state_dir} --table {} boot` before the network comes up (network-pre.target): the last accepted policy, else the built-in safe one\nenable it with: systemctl daemon-reload && systemctl enable statewall.service",
         path.display(),
         cx.table
-    ))
+    ))?;
+    nothing_accepted_yet(cx);
+    Ok(())
+}
+
+/// Warns when this namespace and table have no accepted policy yet: the next boot then
+/// loads the built-in safe policy, which opens sshd's ports as recorded at the last commit
+/// (none yet) and 22 — an sshd on another port would be cut off at that boot.
+fn nothing_accepted_yet(cx: &Ctx) {
+    use crate::core::store::Kind;
+    if !matches!(
+        cx.state
+            .read::<crate::core::rollout::Confirmed>(Kind::Confirmed),
+        Ok(None)
+    ) {
+        return;
+    }
+    // the ports a trial's revision recorded, which that policy opens too
+    let recorded: Vec<u16> = cx
+        .state
+        .revisions()
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|r| r.sshd_ports)
+        .collect();
+    let ports = crate::system::host::sshd_ports();
+    let other: Vec<String> = ports
+        .iter()
+        .filter(|p| **p != 22 && !recorded.contains(p))
+        .map(u16::to_string)
+        .collect();
+    let cut = if other.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; sshd listens on {} now, which that policy would not open",
+            other.join(", ")
+        )
+    };
+    eprintln!(
+        "statewall: WARNING: no policy accepted yet here: until one is applied the next boot loads the built-in safe policy (ssh open on 22 and on sshd's ports as a commit recorded them, the rest dropped{cut}); apply a policy before rebooting"
+    );
 }

@@ -981,7 +981,10 @@ fn the_systemd_unit_is_installed_and_verifies() {
         .arg(tmp.state())
         .args(["--table", "fw", "install-unit", "--dir"])
         .arg(&tmp.root);
-    run_cmd(cmd, CMD_TIMEOUT).assert_ok();
+    let out = run_cmd(cmd, CMD_TIMEOUT);
+    out.assert_ok();
+    // nothing accepted yet: the next boot would load the safe policy, and it says so
+    assert!(out.stderr.contains("no policy accepted yet"), "{out}");
     // the unit boots the host's namespace: `--netns` would be silently another namespace's
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_statewall"));
     cmd.arg("--state-dir")
