@@ -11,7 +11,27 @@ use crate::core::usecase;
 pub fn run(cx: &Ctx, json: bool, exact: bool) -> Result<(), CliError> {
     guard::ensure(cx);
     cx.enter_netns()?;
-    let live = usecase::apply::status(&mut kernel(), &cx.table)?;
+    let live = match usecase::apply::status(&mut kernel(), &cx.table) {
+        Ok(live) => live,
+        // no table, but a policy accepted here (after a reboot, or a remove): say so
+        Err(usecase::Error::NoTable(m)) => {
+            return Err(match accepted(cx) {
+                Some(c) => CliError::new(
+                    Exit::NoTable,
+                    format!(
+                        "no table inet {} here; the accepted policy is plan {} ({} {}): `{}` loads it",
+                        cx.table,
+                        c.fingerprint,
+                        c.origin.as_str(),
+                        crate::core::rollout::utc(c.confirmed_at),
+                        crate::core::store::Store::command(&cx.state, "boot")
+                    ),
+                ),
+                None => usecase::Error::NoTable(m).into(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
     if json {
         let mut doc = report::status_doc(&live);
         doc.pending = guard::pending_json(&cx.state);
@@ -27,4 +47,11 @@ pub fn run(cx: &Ctx, json: bool, exact: bool) -> Result<(), CliError> {
         s.push_str(&guard::pending_text(&cx.state));
         out(&s)
     }
+}
+
+/// The accepted policy's record here, if there is one that reads.
+fn accepted(cx: &Ctx) -> Option<crate::core::rollout::Confirmed> {
+    crate::core::store::Store::read(&cx.state, crate::core::store::Kind::Confirmed)
+        .ok()
+        .flatten()
 }

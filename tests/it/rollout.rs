@@ -839,6 +839,14 @@ fn boot_loads_the_confirmed_policy_or_the_safe_one_never_nothing() {
             && out.stderr.contains(&confirmed),
         "{out}"
     );
+    // and so does status, with the command that loads it
+    let out = sw(&ns, &tmp, &["status"]);
+    out.assert_code(5);
+    let said = format!("the accepted policy is plan {confirmed}");
+    assert!(
+        out.stderr.contains(&said) && out.stderr.contains(" boot` loads it"),
+        "{out}"
+    );
     let out = boot(&ns, &tmp);
     assert!(out.stdout.contains("last accepted policy"), "{out}");
     assert_eq!(live_plan(&ns), confirmed);
