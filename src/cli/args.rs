@@ -47,9 +47,9 @@ Exit codes:
   2  usage error
   3  the kernel refused or netlink failed (nothing was applied)
   4  the ruleset kept changing underneath (nothing was applied)
-  5  there is no statewall table (status, remove, verify, enforce)
+  5  there is no statewall table (status, remove, verify, enforce, set)
   6  refused for safety (lockout lint, audit data, pending change, rollout state, a table changed by someone else); or `verify` says enforcing looks unsafe
-  7  the output could not be written
+  7  the output could not be written (what the command did stands: an apply is committed)
   8  `plan --exit-code`: the live table is not this plan (apply would change it)
 
 Logging: -v (debug), -vv (trace), or STATEWALL_LOG=<tracing filter>; logs go to stderr.";
