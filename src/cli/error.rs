@@ -44,13 +44,16 @@ impl Exit {
         ),
         (
             Exit::NoTable,
-            "there is no statewall table (status, remove, verify, enforce)",
+            "there is no statewall table (status, remove, verify, enforce, set)",
         ),
         (
             Exit::Unsafe,
             "refused for safety (lockout lint, audit data, pending change, rollout state, a table changed by someone else); or `verify` says enforcing looks unsafe",
         ),
-        (Exit::Output, "the output could not be written"),
+        (
+            Exit::Output,
+            "the output could not be written (what the command did stands: an apply is committed)",
+        ),
         (
             Exit::WouldChange,
             "`plan --exit-code`: the live table is not this plan (apply would change it)",
