@@ -144,7 +144,8 @@ pub fn compile(policy: &Policy, table: &str) -> Plan {
         let Some(section) = section else { continue };
         let mut rules: Vec<Rule> = section.clamp_mss.map(clamp_mss_rule).into_iter().collect();
         // the clamp entries after it: each SYN its matches say gets its MSS lowered and goes
-        // on (the kernel only lowers, so their order changes no SYN)
+        // on, in the order written (the kernel only lowers, but a later clamp's tcp_mss reads
+        // what an earlier one left)
         for c in &section.clamp {
             service_rules(&c.service, &mut rules, &mut sets, Entry::Other, |_| {
                 Verdict::SetMss(c.mss)

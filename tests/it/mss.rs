@@ -169,6 +169,18 @@ fn imported_tcpmss_with_matches_clamps_as_iptables_does() {
     assert_eq!(ours, theirs, "statewall's MSS, iptables'");
 }
 
+/// A plain TCPMSS after one whose `-m tcpmss` reads the MSS (`ok-tcpmss-order.rules`):
+/// iptables lowers the SYN by each in turn, 1460 is not in 1000:1100, the plain one makes it
+/// 1000; the import keeps both as clamp entries in the file's order (as `clamp_mss`, first,
+/// the other would then lower its 1000 to 600): the backend sees 1000 through both.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn imported_tcpmss_rules_clamp_in_the_files_order() {
+    let (theirs, ours) = mss_through_both("ok-tcpmss-order.rules");
+    assert!(theirs <= 1000 && theirs > 980, "iptables: MSS {theirs}");
+    assert_eq!(ours, theirs, "statewall's MSS, iptables'");
+}
+
 /// A TCPMSS after the ACCEPT that forwards the client's connections, whose other SYNs are
 /// all dropped after it (`ok-tcpmss-dropped-after.rules`): iptables never clamps a SYN that
 /// passes, and the import, which leaves the rule out, neither: the backend sees the

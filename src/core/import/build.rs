@@ -559,9 +559,11 @@ fn section<'a>(
     }
 }
 
-/// The clamp entries of a chain's TCPMSS rules with matches: one per source and destination
-/// network of the rule's lists (`-s a,b`), from the IPv6 file (`v6`) or pinned to IPv4 when
-/// the files are a pair (`pin`).
+/// The clamp entries of a chain's TCPMSS rules with matches: one per rule, its `-s`/`-d`
+/// lists (and `-m iprange` ranges) its `from`/`to` lists (an entry matches any source of
+/// its list towards any destination of its list, as iptables-restore's rule per pair does,
+/// in one entry: a rule's pairs are never written out), from the IPv6 file (`v6`) or
+/// pinned to IPv4 when the files are a pair (`pin`).
 fn clamp_entries(
     rules: &[super::mss::ClampRule],
     v6: bool,
@@ -570,45 +572,33 @@ fn clamp_entries(
     let mut out = Vec::new();
     for (r, mss) in rules {
         let one = std::slice::from_ref(r);
-        let srcs: Vec<_> = if r.srcs.is_empty() {
-            vec![r.cond.src]
-        } else {
-            r.srcs.iter().copied().map(Some).collect()
+        let f = Flat {
+            cond: r.cond.clone(),
+            verdict: Verdict::Accept,
+            rule: 0,
+            part: 0,
+            via: Vec::new(),
+            extra: Default::default(),
+            block_state: None,
         };
-        let dsts: Vec<_> = if r.dsts.is_empty() {
-            vec![r.cond.dst]
+        let mut e = if v6 {
+            v6_entry_of(one, &f, None)
         } else {
-            r.dsts.iter().copied().map(Some).collect()
+            entry_of(one, &f, None)
         };
-        for s in &srcs {
-            for d in &dsts {
-                let f = Flat {
-                    cond: super::cond::Cond {
-                        src: *s,
-                        dst: *d,
-                        ..r.cond.clone()
-                    },
-                    verdict: Verdict::Accept,
-                    rule: 0,
-                    part: 0,
-                    via: Vec::new(),
-                    extra: Default::default(),
-                    block_state: None,
-                };
-                let mut e = if v6 {
-                    v6_entry_of(one, &f, None)
-                } else {
-                    entry_of(one, &f, None)
-                };
-                if pin && !v6 {
-                    pin_to_v4(&mut e);
-                }
-                if r.comment.is_none() {
-                    e.name = format!("tcpmss-line-{}", r.line);
-                }
-                out.push((e, *mss));
-            }
+        if !r.srcs.is_empty() {
+            e.from = r.srcs.clone();
         }
+        if !r.dsts.is_empty() {
+            e.more.to = r.dsts.clone();
+        }
+        if pin && !v6 {
+            pin_to_v4(&mut e);
+        }
+        if r.comment.is_none() {
+            e.name = format!("tcpmss-line-{}", r.line);
+        }
+        out.push((e, *mss));
     }
     out
 }

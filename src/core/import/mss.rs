@@ -4,7 +4,9 @@
 //! SYNs with interfaces, addresses, ports, `-m tcpmss --mss` or other flags (`--syn`). Both
 //! come first in their chain, so no rule before the TCPMSS may let a packet through or send
 //! it elsewhere (drops, rejects and LOGs may come first: a dropped SYN is never forwarded);
-//! the kernel only lowers the option, so their order among themselves changes no SYN.
+//! they keep the file's order among themselves (a plain one after one with matches is an
+//! entry too: a `-m tcpmss` reads what the clamps before it left), and a rule that reads
+//! the MSS (`-m tcpmss`) may not come before one.
 //! A TCPMSS after rules that let packets through, whose SYNs are all dropped or rejected
 //! after it, changes no packet that passes: left out, noted. Anything else is refused where
 //! written. The rule leaves the walk: it decides nothing.
@@ -15,6 +17,11 @@ use super::notes::Notes;
 use super::rule::{IptRule, Target};
 use crate::core::diag::{Diagnostic, Diags, shorten};
 use crate::core::model::Mss;
+
+/// What a clamp does not do as xt_TCPMSS does (`tcpmss_mangle_packet`: a SYN without the
+/// option and without payload gets one, of at most 536 over IPv4, 1220 over IPv6; nft's
+/// `tcp option maxseg size set` only rewrites an option that is there).
+const NO_OPTION: &str = "a SYN without an MSS option keeps none, where iptables' TCPMSS adds one (at most 536, 1220 over IPv6)";
 
 /// A chain's clamp: the rule's line, its text, what it clamps to.
 pub(super) type Clamp = (u32, String, Mss);
@@ -45,9 +52,22 @@ pub(super) fn clamps(
         ..Cond::default()
     };
     let mut gone = vec![false; rules.len()];
-    let dropped = dropped_after(rules, &syn, policies);
+    // every segment with SYN set: what any TCPMSS rule a clamp takes may clamp (its flags
+    // require SYN set, `says_which_syns`), SYN+RST ones of `--tcp-flags SYN SYN` too
+    let any_syn = Cond {
+        proto: Some(6),
+        flags: Some((
+            crate::core::model::CLAMP_FLAGS.1,
+            crate::core::model::CLAMP_FLAGS.1,
+        )),
+        ..Cond::default()
+    };
+    let dropped = dropped_after(rules, &any_syn, policies);
     // FORWARD's and OUTPUT's first rule that lets packets through or sends them elsewhere
     let mut open: [Option<u32>; 2] = [None, None];
+    // FORWARD's and OUTPUT's first rule that reads a SYN's MSS option (`-m tcpmss`): a clamp
+    // after it in the file would come before it in statewall's chain
+    let mut reads: [Option<u32>; 2] = [None, None];
     for (i, r) in rules.iter().enumerate() {
         let Target::Mss(mss) = r.target else {
             let at = match r.chain.as_str() {
@@ -61,6 +81,9 @@ pub(super) fn clamps(
             );
             if passes && open[at].is_none() {
                 open[at] = Some(r.line);
+            }
+            if r.cond.mss.is_some() && r.cond.overlaps(&any_syn) && reads[at].is_none() {
+                reads[at] = Some(r.line);
             }
             continue;
         };
@@ -94,6 +117,15 @@ pub(super) fn clamps(
             notes.push(format!("line {}: `{}` is left out: the SYNs it would clamp are dropped or rejected after it (those the rules before it let through keep their MSS, as in the file), so it changes no packet that passes", r.line, shorten(&r.text, 80)));
             continue;
         }
+        if let Some(line) = reads[slot] {
+            refuse(
+                format!(
+                    "`-j TCPMSS` after line {line}, which matches on the MSS option (`-m tcpmss`)"
+                ),
+                "statewall's clamps come first in their chain, so that rule would see the MSS this one lowers, where iptables shows it the SYN's own: move the TCPMSS rule before it, or keep it in iptables",
+            );
+            continue;
+        }
         if let Some(line) = open[slot] {
             refuse(
                 format!(
@@ -103,12 +135,14 @@ pub(super) fn clamps(
             );
             continue;
         }
-        if !plain {
+        // a plain one after clamps with matches is one of them: clamp_mss comes first, and
+        // a clamp's `tcp_mss` reads what the clamps before it left
+        if !plain || !matched[slot].is_empty() {
             let to = match mss {
                 Mss::Pmtu => "what the route takes".to_string(),
                 Mss::Value(v) => v.to_string(),
             };
-            notes.push(format!("line {}: `{}` lowers the MSS option of the SYNs it matches to {to}: a clamp entry, among the first rules of the {} section, as the rule is first in its chain among what lets packets through", r.line, shorten(&r.text, 80), match slot { 0 => "forward", _ => "output" }));
+            notes.push(format!("line {}: `{}` lowers the MSS option of the SYNs it matches to {to}: a clamp entry, among the first rules of the {} section, as the rule is first in its chain among what lets packets through; {NO_OPTION}", r.line, shorten(&r.text, 80), match slot { 0 => "forward", _ => "output" }));
             matched[slot].push((r.clone(), mss));
             continue;
         }
@@ -118,7 +152,7 @@ pub(super) fn clamps(
                     "a second `-j TCPMSS` in {} (line {line} clamps already)",
                     r.chain
                 ),
-                "a SYN's MSS is clamped once: keep one TCPMSS rule",
+                "iptables lowers the MSS by each in turn, statewall's clamp_mss is one value: keep one TCPMSS rule (the lower value does what both do)",
             );
             continue;
         }
@@ -126,7 +160,7 @@ pub(super) fn clamps(
             Mss::Pmtu => "what the route takes (clamp_mss = \"pmtu\")".to_string(),
             Mss::Value(v) => format!("{v} (clamp_mss = {v})"),
         };
-        notes.push(format!("line {}: `{}` lowers every SYN's MSS option to {to}, the first rule of the {} section, as the rule is first in its chain among what lets packets through", r.line, shorten(&r.text, 80), match slot { 0 => "forward", _ => "output" }));
+        notes.push(format!("line {}: `{}` lowers every SYN's MSS option to {to}, the first rule of the {} section, as the rule is first in its chain among what lets packets through; {NO_OPTION}", r.line, shorten(&r.text, 80), match slot { 0 => "forward", _ => "output" }));
         found[slot] = Some((r.line, r.text.clone(), mss));
     }
     let mut k = 0;

@@ -4,7 +4,8 @@
 //! 536-65535). Without `tcp_flags` it takes the SYNs `clamp_mss` takes (`syn / syn,rst`: SYN
 //! set, RST not, SYN-ACKs too); `tcp_flags = ["syn/fin,syn,rst,ack"]` is iptables' `--syn`
 //! (SYN-ACKs left as they are). The kernel only ever lowers the option (as xt_TCPMSS), so
-//! several clamps a SYN meets leave it the lowest of their values, in any order.
+//! several clamps a SYN meets leave it the lowest of their values; they act in the order
+//! written, as a later one's `tcp_mss` reads what an earlier one left.
 
 use std::ops::Range;
 
