@@ -259,7 +259,15 @@ impl Checker<'_> {
         if self.tainted(&key.span()) {
             return;
         }
-        let k = kind.key();
+        // as written in a section's header: `[forward.clamp]` is `forward.clamp`
+        let start = key.span().start;
+        let line = &self.src[self.src[..start].rfind('\n').map_or(0, |i| i + 1)..start];
+        let dotted = line.trim_start().trim_start_matches('[').trim_start();
+        let k = if dotted.ends_with('.') && !dotted.contains(['=', '"', '#']) {
+            format!("{dotted}{}", kind.key())
+        } else {
+            kind.key().to_string()
+        };
         let text = self.text(&value.span());
         let help = if text.starts_with('{') {
             format!(
@@ -463,7 +471,19 @@ impl Checker<'_> {
                     f.except_proto_span = Some(value.span());
                 }
                 "icmpv6" => f.more.icmpv6 = self.icmpv6_types(value),
-                "tcp_flags" => f.more.tcp_flags = self.tcp_flags(value),
+                "tcp_flags" => {
+                    f.more.tcp_flags = self.tcp_flags(value);
+                    // only a SYN carries the MSS option (xt_TCPMSS refuses a rule that
+                    // is not limited to SYNs): flags that let others match clamp nothing
+                    let syn = |&(mask, want): &(u8, u8)| mask & want & 0x02 != 0;
+                    if kind == Kind::Clamp && !f.more.tcp_flags.iter().all(syn) {
+                        self.error(
+                            value.span(),
+                            "a clamp entry's tcp_flags must each require SYN set",
+                            Some("only a SYN carries the MSS option: write flags whose value has syn, e.g. \"syn/syn,rst\" (iptables' --tcp-flags SYN,RST SYN, the default) or \"syn/fin,syn,rst,ack\" (--syn)".into()),
+                        );
+                    }
+                }
                 "limit" => f.limit(self.entry_limit(kind, value), value.span()),
                 "connections" => {
                     f.more.connections = self.connections(value);

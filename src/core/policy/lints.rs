@@ -24,7 +24,7 @@ impl Checker<'_> {
                     span.clone(),
                     format!("duplicate name \"{name}\""),
                     Some(format!(
-                        "an entry named \"{name}\" is already at line {line}; names must be unique across allow and reject entries"
+                        "an entry named \"{name}\" is already at line {line}; names must be unique across every entry of the policy (allows, rejects, blocks and clamps, in every section)"
                     )),
                 );
             } else {
