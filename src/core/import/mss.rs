@@ -79,7 +79,8 @@ pub(super) fn clamps(
                 r.target,
                 Target::Drop | Target::Reject(_) | Target::Log | Target::Count
             );
-            if passes && open[at].is_none() {
+            // a rule no SYN meets (`-p udp -j ACCEPT`) changes none a TCPMSS after it sees
+            if passes && r.cond.overlaps(&any_syn) && open[at].is_none() {
                 open[at] = Some(r.line);
             }
             if r.cond.mss.is_some() && r.cond.overlaps(&any_syn) && reads[at].is_none() {
