@@ -179,6 +179,39 @@ fn kernel() -> Netlink {
     Netlink::new(test_fault())
 }
 
+/// `--format`, `--mirror-ipv6` and `--ipv6` say how a policy or an iptables-save file is
+/// read: refused, before anything is read, on a command that reads none (they were taken and
+/// ignored), and `--ipv6` beside `--mirror-ipv6` (they exclude each other).
+fn input_options_fit(cli: &Cli) -> Result<(), CliError> {
+    let reads = match &cli.cmd {
+        Cmd::Check { .. } | Cmd::Plan { .. } | Cmd::Apply { .. } | Cmd::Enforce { .. } => None,
+        Cmd::Import { .. } => Some("--format").filter(|_| cli.format.is_some()).map(|f| {
+            format!("{f}: import reads an iptables-save file, whatever it is called")
+        }),
+        _ => [
+            (cli.format.is_some(), "--format"),
+            (cli.mirror_ipv6, "--mirror-ipv6"),
+            (cli.ipv6.is_some(), "--ipv6"),
+        ]
+        .into_iter()
+        .find(|(set, _)| *set)
+        .map(|(_, f)| {
+            format!(
+                "{f} says how a policy or an iptables-save file is read, and this command reads none: it is taken by check, plan, apply, enforce and import"
+            )
+        }),
+    };
+    if let Some(why) = reads {
+        return Err(CliError::usage(why));
+    }
+    if cli.ipv6.is_some() && cli.mirror_ipv6 {
+        return Err(CliError::usage(
+            "--ipv6 FILE6 and --mirror-ipv6 exclude each other: the IPv6 file, or the IPv4 meaning mirrored",
+        ));
+    }
+    Ok(())
+}
+
 fn valid_table_name(t: &str) -> bool {
     let mut chars = t.chars();
     t.len() <= 64
@@ -187,6 +220,7 @@ fn valid_table_name(t: &str) -> bool {
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
+    input_options_fit(&cli)?;
     let cx = Ctx::of(&cli)?;
     match cli.cmd {
         Cmd::Check { policy } => check::run(&cx, policy.as_deref()),

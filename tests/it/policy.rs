@@ -158,3 +158,35 @@ fn an_empty_policy_file_is_checked_with_a_warning() {
     }
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// The options that say how input is read are refused where nothing is read, before
+/// anything happens (they were taken and ignored: `status --ipv6 /nonexistent` said
+/// nothing), and `--ipv6` beside `--mirror-ipv6` before either file is read.
+#[test]
+fn input_options_are_refused_where_no_input_is_read() {
+    let run = |args: &[&str]| {
+        let mut cmd = crate::support::bin(None);
+        cmd.args(args);
+        crate::support::run_cmd(cmd, crate::support::CMD_TIMEOUT)
+    };
+    for args in [
+        &["status", "--ipv6", "/nonexistent"][..],
+        &["rollback", "--mirror-ipv6"],
+        &["metrics", "--format", "toml"],
+        &["import", "/nonexistent", "--format", "toml"],
+        &[
+            "import",
+            "/nonexistent",
+            "--mirror-ipv6",
+            "--ipv6",
+            "/nonexistent6",
+        ],
+    ] {
+        let out = run(args);
+        out.assert_code(2);
+        assert!(
+            !out.stderr.contains("nonexistent"),
+            "{args:?} read a file: {out}"
+        );
+    }
+}
