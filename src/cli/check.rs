@@ -1,4 +1,5 @@
-//! `statewall check`: validate only; every problem with file:line:col.
+//! `statewall check`: validate only; every problem with file:line:col, and what the lockout
+//! lint of an `apply` here would refuse, as a warning.
 
 use std::path::Path;
 
@@ -10,5 +11,17 @@ pub fn run(cx: &Ctx, policy: Option<&Path>) -> Result<(), CliError> {
     let plan = crate::core::compile::compile(&l.validated.policy, &cx.table);
     let imported = l.iptables.then_some((l.validated.text.as_str(), None));
     load::fits_the_kernel(&plan, &l.path, imported)?;
+    // what `apply` here would refuse for a lockout: said now, as a warning (check reads no
+    // kernel, and the facts are this namespace's: its sshd, the admin's connection)
+    let facts = crate::system::host::facts();
+    let findings = crate::core::lint::check(&plan, &facts);
+    if !findings.is_empty() {
+        eprintln!(
+            "warning: `apply` here would refuse this policy, which would lock you out (--force overrides):"
+        );
+        for f in findings {
+            eprintln!("  - {f}");
+        }
+    }
     outln(format!("{}: ok", l.path.display()))
 }

@@ -190,3 +190,33 @@ fn input_options_are_refused_where_no_input_is_read() {
         );
     }
 }
+
+/// `check` says, as a warning, what the lockout lint of an `apply` here would refuse: the
+/// admin's connection (`SSH_CONNECTION`, to an address of this host) let in only from
+/// elsewhere. It still exits 0: the file is valid.
+#[test]
+fn check_warns_of_what_apply_here_would_refuse_as_a_lockout() {
+    let dir = std::env::temp_dir().join(format!("statewall-lockcheck-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("office.toml");
+    fs::write(
+        &path,
+        "[[allow]]\nname = \"ssh\"\ntcp = [22]\nfrom = [\"10.0.0.0/8\"]\n",
+    )
+    .unwrap();
+    let check = |conn: &str| {
+        let mut cmd = crate::support::bin(None);
+        cmd.arg("check").arg(&path).env("SSH_CONNECTION", conn);
+        crate::support::run_cmd(cmd, crate::support::CMD_TIMEOUT)
+    };
+    let out = check("192.0.2.2 50000 127.0.0.1 22");
+    out.assert_ok();
+    assert!(
+        out.stderr.contains("would lock you out") && out.stderr.contains("192.0.2.2"),
+        "{out}"
+    );
+    let out = check("10.1.2.3 50000 127.0.0.1 22");
+    out.assert_ok();
+    assert!(!out.stderr.contains("lock you out"), "{out}");
+    let _ = fs::remove_dir_all(&dir);
+}
