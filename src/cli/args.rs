@@ -96,7 +96,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
-    /// Validate a policy: every problem with file:line:col; nothing is sent to the kernel
+    /// Validate a policy: every problem with file:line:col, and a warning of what apply here would refuse as a lockout; nothing is sent to the kernel
     Check {
         /// Policy file [default: /etc/statewall/policy.toml]
         policy: Option<PathBuf>,
