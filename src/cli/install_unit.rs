@@ -47,8 +47,14 @@ pub fn run(cx: &Ctx, dir: &Path) -> Result<(), CliError> {
         );
     }
     let unit = rollout::systemd_unit(&binary, &state_dir, &cx.table);
-    let path: PathBuf = dir.join("statewall.service");
-    let tmp = dir.join(".statewall.service.tmp");
+    // one unit a table: a second table's install does not overwrite the first's
+    let name = if cx.table == crate::core::compile::DEFAULT_TABLE {
+        "statewall.service".to_string()
+    } else {
+        format!("statewall-{}.service", cx.table)
+    };
+    let path: PathBuf = dir.join(&name);
+    let tmp = dir.join(format!(".{name}.tmp"));
     if let Err(e) = std::fs::write(&tmp, &unit).and_then(|_| std::fs::rename(&tmp, &path)) {
         let _ = std::fs::remove_file(&tmp);
         return Err(CliError::usage(format!(
@@ -57,7 +63,7 @@ pub fn run(cx: &Ctx, dir: &Path) -> Result<(), CliError> {
         )));
     }
     outln(format!(
-        "wrote {}\nit runs `{binary} --state-dir {state_dir} --table {} boot` before the network comes up (network-pre.target): the last accepted policy, else the built-in safe one\nenable it with: systemctl daemon-reload && systemctl enable statewall.service",
+        "wrote {}\nit runs `{binary} --state-dir {state_dir} --table {} boot` before the network comes up (network-pre.target): the last accepted policy, else the built-in safe one\nenable it with: systemctl daemon-reload && systemctl enable {name}",
         path.display(),
         cx.table
     ))?;

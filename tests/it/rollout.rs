@@ -1003,7 +1003,8 @@ fn the_systemd_unit_is_installed_and_verifies() {
     out.assert_code(2);
     assert!(out.stderr.contains("ExecStartPost="), "{out}");
     assert!(!tmp.root.join("not-written").exists());
-    let unit = std::fs::read_to_string(tmp.root.join("statewall.service")).unwrap();
+    // a table of its own: a unit of its own
+    let unit = std::fs::read_to_string(tmp.root.join("statewall-fw.service")).unwrap();
     let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_statewall")).unwrap();
     // the running binary, the given state directory and table: not hard-coded paths
     let exec = format!(
@@ -1033,12 +1034,12 @@ fn the_systemd_unit_is_installed_and_verifies() {
         eprintln!("SKIPPED: systemd-analyze is not installed; the unit was not verified");
         return;
     }
-    let path = tmp.root.join("statewall.service");
+    let path = tmp.root.join("statewall-fw.service");
     let mut cmd = Command::new("systemd-analyze");
     cmd.args(["verify", "--man=no"]).arg(&path);
     let out = run_cmd(cmd, CMD_TIMEOUT);
     assert!(
-        out.success() && !out.stderr.contains("statewall.service:"),
+        out.success() && !out.stderr.contains("statewall-fw.service:"),
         "systemd-analyze verify complains:\n{out}"
     );
     // the confinement, as systemd scores it: at most 2.5 ("OK")
@@ -1050,7 +1051,7 @@ fn the_systemd_unit_is_installed_and_verifies() {
         .stdout
         .lines()
         .find_map(|l| {
-            l.split("Overall exposure level for statewall.service: ")
+            l.split("Overall exposure level for statewall-fw.service: ")
                 .nth(1)
         })
         .and_then(|rest| rest.split_whitespace().next())
