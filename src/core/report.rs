@@ -457,10 +457,11 @@ fn set_status(s: &mut String, set: &crate::core::live::LiveSet, exact: bool) {
             if set.kind.live() {
                 let name = crate::core::plan::live_set_of(&set.name).unwrap_or(&set.name);
                 s.push_str(&format!(
-                    "live set {name} ({}: {}, {} members, {} with traffic{}; `statewall set list {name}` lists them)\n",
+                    "live set {name} ({}: {}, {} member{}, {} with traffic{}; `statewall set list {name}` lists them)\n",
                     set.kind.nft_type().0,
                     set.name,
                     els.len(),
+                    if els.len() == 1 { "" } else { "s" },
                     hit.len(),
                     match set.timeout {
                         Some(t) => format!(", default timeout {t}s"),
@@ -469,10 +470,11 @@ fn set_status(s: &mut String, set: &crate::core::live::LiveSet, exact: bool) {
                 ));
             } else {
                 s.push_str(&format!(
-                    "set {} ({}, {} elements, {} with traffic)\n",
+                    "set {} ({}, {} element{}, {} with traffic)\n",
                     set.name,
                     set.kind.nft_type().0,
                     els.len(),
+                    if els.len() == 1 { "" } else { "s" },
                     hit.len()
                 ));
             }
