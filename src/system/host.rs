@@ -199,7 +199,8 @@ pub fn admin_connection(sshd_ports: impl FnOnce() -> Vec<u16>) -> Option<SshConn
     if std::env::var_os("SSH_CONNECTION").is_some() {
         return ssh_connection();
     }
-    let mut inodes = Vec::new();
+    // the sockets of each sshd ancestor, nearest first
+    let mut held: Vec<Vec<u64>> = Vec::new();
     // SAFETY: getppid has no preconditions.
     let mut pid = unsafe { libc::getppid() };
     for _ in 0..64 {
@@ -214,10 +215,11 @@ pub fn admin_connection(sshd_ports: impl FnOnce() -> Vec<u16>) -> Option<SshConn
             break;
         };
         if comm == "sshd" || comm == "sshd-session" {
-            inodes.extend(socket_inodes(&dir));
+            held.push(socket_inodes(&dir));
         }
         pid = ppid as i32;
     }
+    let inodes: Vec<u64> = held.iter().flatten().copied().collect();
     if inodes.is_empty() {
         return None;
     }
@@ -225,9 +227,29 @@ pub fn admin_connection(sshd_ports: impl FnOnce() -> Vec<u16>) -> Option<SshConn
     let conns = crate::system::sockdiag::established_tcp(&inodes)
         .inspect_err(|e| tracing::debug!("sock_diag failed ({e}): the ssh client is unknown"))
         .ok()?;
+    // A session's sshd (before OpenSSH 9.8 also named sshd) listens for its -R and X11
+    // forwards itself and holds the connections accepted there, whose local port is then one
+    // of `sshd_ports`: a connection on a port its own holder listens on is a forward (sshd's
+    // child closes the listener's sockets), taken only when there is no other.
+    let listening = crate::system::sockdiag::listening_tcp().unwrap_or_default();
+    let forward = |c: &crate::system::sockdiag::Conn| {
+        held.iter().any(|own| {
+            own.contains(&c.inode)
+                && listening
+                    .iter()
+                    .any(|(port, ino)| *port == c.local.port() && own.contains(ino))
+        })
+    };
+    // the first choice: one that is no forward; then the one the farthest sshd holds
     let c = conns
         .into_iter()
-        .find(|c| sshd_ports.contains(&c.local.port()))?;
+        .filter(|c| sshd_ports.contains(&c.local.port()))
+        .max_by_key(|c| {
+            (
+                !forward(c),
+                held.iter().rposition(|own| own.contains(&c.inode)),
+            )
+        })?;
     let c = SshConnection {
         client: lint::unmapped(c.remote.ip()),
         client_port: c.remote.port(),

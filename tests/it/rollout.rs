@@ -500,31 +500,48 @@ fn echo(s: &mut TcpStream) -> bool {
     s.write_all(b"x").is_ok() && s.read_exact(&mut b).is_ok() && &b == b"x"
 }
 
-/// A fake per-connection sshd: Python under the name `sshd` (a symlink, so the kernel calls
-/// the process that), listening on PORT; it accepts one connection, then runs the command it
-/// was given as its child without `SSH_CONNECTION` (as `sudo` does: its env_reset drops it)
-/// and prints the child's exit code and stderr.
+/// A fake sshd, as OpenSSH before 9.8 names every process `sshd`: Python under that name (a
+/// symlink, so the kernel calls the process that). The master listens on PORT and accepts one
+/// connection; the session process it forks (closing the listener, as sshd's child does, the
+/// master closing the connection) listens for a `-R` forward on FWD and accepts one there,
+/// then runs the command it was given as its child without `SSH_CONNECTION` (as `sudo` does:
+/// its env_reset drops it) and prints the child's exit code and stderr.
 const FAKE_SSHD: &str = r#"
 import os, socket, subprocess, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", int(sys.argv[1])))
-s.listen(1)
+def listen(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", port))
+    s.listen(1)
+    return s
+master = listen(int(sys.argv[1]))
 print("ready", flush=True)
-c, _ = s.accept()
+conn, _ = master.accept()
+pid = os.fork()
+if pid:
+    conn.close()
+    os.waitpid(pid, 0)
+    sys.exit(0)
+master.close()
+fwd = listen(int(sys.argv[2]))
+print("forwarding", flush=True)
+fwd_conn, _ = fwd.accept()
 env = {k: v for k, v in os.environ.items() if k != "SSH_CONNECTION"}
-r = subprocess.run(sys.argv[2:], env=env, capture_output=True, text=True, timeout=60)
+r = subprocess.run(sys.argv[3:], env=env, capture_output=True, text=True, timeout=60)
 print(r.returncode)
 print(r.stderr, flush=True)
 "#;
 
 /// Under `sudo` there is no `SSH_CONNECTION`: the lint finds the admin's client in the
-/// connection the sshd it runs under holds, and refuses a policy that lets ssh in from
-/// another network only (before, it was applied: only "sshd's port from anywhere" was checked).
+/// connection the sshd it runs under holds — not in one its `-R` forward accepted from another
+/// address — and refuses a policy that lets ssh in from another network only (before, it was
+/// applied: only "sshd's port from anywhere" was checked).
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
 #[test]
 fn without_ssh_connection_the_lint_finds_the_client_of_the_sshd_it_runs_under() {
     let pair = Pair::new("ro-sudo");
+    let other = std::net::Ipv4Addr::new(192, 0, 2, 9);
+    pair.add_client_address(other, "2001:db8::9".parse().unwrap());
     let tmp = Tmp::new("sudo");
     let office = tmp.policy(
         "office",
@@ -544,7 +561,7 @@ fn without_ssh_connection_the_lint_finds_the_client_of_the_sshd_it_runs_under() 
     cmd.args(["netns", "exec", pair.fw.name()])
         .arg(&sshd)
         .arg(&script)
-        .arg("2222")
+        .args(["2222", "8022"])
         .arg(inner.get_program())
         .args(inner.get_args())
         .envs(inner.get_envs().filter_map(|(k, v)| Some((k, v?))))
@@ -559,6 +576,13 @@ fn without_ssh_connection_the_lint_finds_the_client_of_the_sshd_it_runs_under() 
     let _session = pair
         .client
         .run(|| TcpStream::connect_timeout(&fw_v4(2222), PROBE_TIMEOUT).unwrap());
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "forwarding");
+    // someone else, through the session's forward
+    let _forwarded =
+        crate::support::flows::connect_from(&pair.client, other.into(), fw_v4(8022), PROBE_TIMEOUT)
+            .unwrap();
     let mut said = String::new();
     out.read_to_string(&mut said).unwrap();
     assert!(child.wait().unwrap().success(), "{said}");
@@ -834,8 +858,7 @@ fn boot_loads_the_confirmed_policy_or_the_safe_one_never_nothing() {
     out.assert_ok();
     // remove says what the next boot brings back
     assert!(
-        out.stderr
-            .contains("the next `statewall boot` loads the accepted policy again")
+        out.stderr.contains("boot` loads the accepted policy again")
             && out.stderr.contains(&confirmed),
         "{out}"
     );
