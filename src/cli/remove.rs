@@ -17,8 +17,22 @@ pub fn run(cx: &Ctx) -> Result<(), CliError> {
         .state
         .read::<crate::core::rollout::Confirmed>(crate::core::store::Kind::Confirmed)
     {
+        // the unit install-unit wrote for this table; a namespace's boot is run by its own hook
+        let off = if cx.netns.is_some()
+            || crate::system::netns::identity(None).is_ok_and(|k| k != "host")
+        {
+            "take `statewall boot` out of what starts this namespace".to_string()
+        } else if cx.table == crate::core::compile::DEFAULT_TABLE {
+            "disable the unit that runs it (systemctl disable statewall.service)".to_string()
+        } else {
+            format!(
+                "disable the unit that runs it (systemctl disable statewall-{}.service)",
+                cx.table
+            )
+        };
         eprintln!(
-            "statewall: the next `statewall boot` loads the accepted policy again (plan {}, {} {}); disable the unit that runs it (systemctl disable statewall) to keep the table off",
+            "statewall: the next `{}` loads the accepted policy again (plan {}, {} {}); {off} to keep the table off",
+            crate::core::store::Store::command(&cx.state, "boot"),
             c.fingerprint,
             c.origin.as_str(),
             crate::core::rollout::utc(c.confirmed_at)
