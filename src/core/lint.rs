@@ -365,6 +365,9 @@ pub struct SshConnection {
     pub server: IpAddr,
     pub server_port: u16,
     pub found_by: &'static str,
+    /// the client is an address of this host (`ssh localhost`, a tunnel to it): its packets
+    /// arrive on the loopback interface
+    pub client_is_local: bool,
 }
 
 /// An address as the input chain sees it: an IPv4-mapped IPv6 address is IPv4.
@@ -388,6 +391,7 @@ pub fn parse_ssh_connection(s: &str) -> Option<SshConnection> {
         server: unmapped(sv.parse().ok()?),
         server_port: sp.parse().ok()?,
         found_by: "SSH_CONNECTION",
+        client_is_local: false,
     })
 }
 
@@ -485,7 +489,11 @@ fn first_address(net: &Cidr) -> IpAddr {
 pub fn check(plan: &Plan, facts: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
     if let Some(ssh) = facts.ssh {
-        let o = evaluate(plan, &tcp_new(ssh.client, ssh.server_port));
+        let mut p = tcp_new(ssh.client, ssh.server_port);
+        if ssh.client_is_local {
+            p.iif = crate::core::plan::LOOPBACK_IFINDEX;
+        }
+        let o = evaluate(plan, &p);
         if !o.accepted() {
             out.push(Finding {
                 what: format!(

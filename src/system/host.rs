@@ -107,12 +107,61 @@ fn is_local(addr: IpAddr) -> bool {
     UdpSocket::bind(SocketAddr::new(addr, 0)).is_ok()
 }
 
+/// Whether a client address is this host's own, so that its packets arrive on the loopback
+/// interface: a loopback address, or one an interface here holds (getifaddrs; not `bind`,
+/// which `ip_nonlocal_bind` lets succeed for any address — read as local, every client
+/// would pass the lint as loopback).
+fn client_is_local(addr: IpAddr) -> bool {
+    if addr.is_loopback() {
+        return true;
+    }
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `head` with a list we free below, once.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return false;
+    }
+    let mut found = false;
+    let mut at = head;
+    while !at.is_null() {
+        // SAFETY: `at` is an element of the list getifaddrs made, not yet freed.
+        let ifa = unsafe { &*at };
+        if !ifa.ifa_addr.is_null() {
+            // SAFETY: ifa_addr points to a sockaddr whose family says its real type.
+            let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
+            let ip = match family {
+                libc::AF_INET => {
+                    // SAFETY: an AF_INET address is a sockaddr_in.
+                    let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+                    Some(IpAddr::from(
+                        u32::from_be(sin.sin_addr.s_addr).to_be_bytes(),
+                    ))
+                }
+                libc::AF_INET6 => {
+                    // SAFETY: an AF_INET6 address is a sockaddr_in6.
+                    let sin6 = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
+                    Some(IpAddr::from(sin6.sin6_addr.s6_addr))
+                }
+                _ => None,
+            };
+            if ip == Some(addr) {
+                found = true;
+                break;
+            }
+        }
+        at = ifa.ifa_next;
+    }
+    // SAFETY: `head` came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(head) };
+    found
+}
+
 /// The SSH connection this command runs in, if `SSH_CONNECTION` names one whose server
 /// address is local here (with `--netns`, a connection to the host does not pass this ruleset).
 pub fn ssh_connection() -> Option<SshConnection> {
     let s = std::env::var("SSH_CONNECTION").ok()?;
-    let c = lint::parse_ssh_connection(&s)?;
+    let mut c = lint::parse_ssh_connection(&s)?;
     if is_local(c.server) {
+        c.client_is_local = client_is_local(c.client);
         Some(c)
     } else {
         tracing::debug!(
@@ -256,13 +305,17 @@ pub fn admin_connection(sshd_ports: impl FnOnce() -> Vec<u16>) -> Option<SshConn
         server: lint::unmapped(c.local.ip()),
         server_port: c.local.port(),
         found_by: "the connection of the sshd this command runs under",
+        client_is_local: false,
     };
     tracing::debug!(
         "no SSH_CONNECTION: the client is {} ({})",
         c.client,
         c.found_by
     );
-    is_local(c.server).then_some(c)
+    is_local(c.server).then_some(SshConnection {
+        client_is_local: client_is_local(c.client),
+        ..c
+    })
 }
 
 /// The lint's facts, read in the current network namespace.
@@ -378,6 +431,18 @@ mod tests {
             super::stat_comm_ppid(stat),
             Some(("my (odd) name".to_string(), 77))
         );
+    }
+
+    #[test]
+    fn a_client_is_local_when_an_interface_here_holds_it() {
+        use super::client_is_local;
+        assert!(client_is_local("127.0.0.1".parse().unwrap()));
+        assert!(client_is_local("127.1.2.3".parse().unwrap()));
+        assert!(client_is_local("::1".parse().unwrap()));
+        // documentation addresses no interface of a test host holds: not local, even where
+        // `ip_nonlocal_bind` would let a bind to them succeed
+        assert!(!client_is_local("203.0.113.250".parse().unwrap()));
+        assert!(!client_is_local("2001:db8:ffff::250".parse().unwrap()));
     }
 
     #[test]

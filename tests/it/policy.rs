@@ -209,14 +209,26 @@ fn check_warns_of_what_apply_here_would_refuse_as_a_lockout() {
         cmd.arg("check").arg(&path).env("SSH_CONNECTION", conn);
         crate::support::run_cmd(cmd, crate::support::CMD_TIMEOUT)
     };
-    let out = check("192.0.2.2 50000 127.0.0.1 22");
+    let out = check("203.0.113.77 50000 127.0.0.1 22");
     out.assert_ok();
     assert!(
-        out.stderr.contains("would lock you out") && out.stderr.contains("192.0.2.2"),
+        out.stderr.contains("would lock you out") && out.stderr.contains("203.0.113.77"),
         "{out}"
     );
     let out = check("10.1.2.3 50000 127.0.0.1 22");
     out.assert_ok();
     assert!(!out.stderr.contains("lock you out"), "{out}");
+    // `ssh localhost`: its packets arrive on lo, which the baseline accepts
+    let out = check("127.0.0.1 50000 127.0.0.1 22");
+    out.assert_ok();
+    assert!(!out.stderr.contains("lock you out"), "{out}");
+    // unless the policy drops lo too
+    fs::write(
+        &path,
+        "[baseline]\nloopback = false\n\n[[allow]]\nname = \"ssh\"\ntcp = [22]\nfrom = [\"10.0.0.0/8\"]\n",
+    )
+    .unwrap();
+    let out = check("127.0.0.1 50000 127.0.0.1 22");
+    assert!(out.stderr.contains("lock you out"), "{out}");
     let _ = fs::remove_dir_all(&dir);
 }
