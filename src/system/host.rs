@@ -2,7 +2,7 @@
 //! the boot id, the session's age, the SSH connection, the ports sshd listens on, whether a
 //! guard process is alive. Reads `/proc` and the environment; never writes.
 
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use crate::core::lint::{self, Facts, SshConnection};
@@ -102,16 +102,12 @@ pub fn connection_start() -> Option<(u64, crate::core::rollout::ConnectionBasis)
     crate::core::rollout::connection_start(&ancestors(), session_start_ms())
 }
 
-/// Whether `addr` is an address of this (network namespace's) host: binding to it works.
+/// Whether `addr` is an address of this (network namespace's) host: a loopback address, or
+/// one an interface here holds (getifaddrs; not `bind`, which `ip_nonlocal_bind` lets succeed
+/// for any address: a client read as local would pass the lint as loopback, and a server
+/// read as local would have another namespace's connection linted here). A client that is
+/// local sends its packets over the loopback interface.
 fn is_local(addr: IpAddr) -> bool {
-    UdpSocket::bind(SocketAddr::new(addr, 0)).is_ok()
-}
-
-/// Whether a client address is this host's own, so that its packets arrive on the loopback
-/// interface: a loopback address, or one an interface here holds (getifaddrs; not `bind`,
-/// which `ip_nonlocal_bind` lets succeed for any address — read as local, every client
-/// would pass the lint as loopback).
-fn client_is_local(addr: IpAddr) -> bool {
     if addr.is_loopback() {
         return true;
     }
@@ -161,7 +157,7 @@ pub fn ssh_connection() -> Option<SshConnection> {
     let s = std::env::var("SSH_CONNECTION").ok()?;
     let mut c = lint::parse_ssh_connection(&s)?;
     if is_local(c.server) {
-        c.client_is_local = client_is_local(c.client);
+        c.client_is_local = is_local(c.client);
         Some(c)
     } else {
         tracing::debug!(
@@ -313,7 +309,7 @@ pub fn admin_connection(sshd_ports: impl FnOnce() -> Vec<u16>) -> Option<SshConn
         c.found_by
     );
     is_local(c.server).then_some(SshConnection {
-        client_is_local: client_is_local(c.client),
+        client_is_local: is_local(c.client),
         ..c
     })
 }
@@ -435,14 +431,14 @@ mod tests {
 
     #[test]
     fn a_client_is_local_when_an_interface_here_holds_it() {
-        use super::client_is_local;
-        assert!(client_is_local("127.0.0.1".parse().unwrap()));
-        assert!(client_is_local("127.1.2.3".parse().unwrap()));
-        assert!(client_is_local("::1".parse().unwrap()));
+        use super::is_local;
+        assert!(is_local("127.0.0.1".parse().unwrap()));
+        assert!(is_local("127.1.2.3".parse().unwrap()));
+        assert!(is_local("::1".parse().unwrap()));
         // documentation addresses no interface of a test host holds: not local, even where
         // `ip_nonlocal_bind` would let a bind to them succeed
-        assert!(!client_is_local("203.0.113.250".parse().unwrap()));
-        assert!(!client_is_local("2001:db8:ffff::250".parse().unwrap()));
+        assert!(!is_local("203.0.113.250".parse().unwrap()));
+        assert!(!is_local("2001:db8:ffff::250".parse().unwrap()));
     }
 
     #[test]
