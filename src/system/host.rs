@@ -3,7 +3,7 @@
 //! guard process is alive. Reads `/proc` and the environment; never writes.
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::core::lint::{self, Facts, SshConnection};
 
@@ -78,8 +78,9 @@ pub fn session_start_ms() -> Option<u64> {
     process_start_ms(sid)
 }
 
-/// (command name, start in CLOCK_BOOTTIME ms) of our ancestors, parent first, up to pid 1.
-pub fn ancestors() -> Vec<(String, u64)> {
+/// (pid, command name, start in CLOCK_BOOTTIME ms) of our ancestors, parent first, up to
+/// pid 1 (at most 64).
+fn ancestor_processes() -> Vec<(i32, String, u64)> {
     let mut out = Vec::new();
     // SAFETY: getppid has no preconditions.
     let mut pid = unsafe { libc::getppid() };
@@ -91,10 +92,18 @@ pub fn ancestors() -> Vec<(String, u64)> {
         else {
             break;
         };
-        out.push((comm, ticks_to_ms(start)));
+        out.push((pid, comm, ticks_to_ms(start)));
         pid = ppid as i32;
     }
     out
+}
+
+/// (command name, start in CLOCK_BOOTTIME ms) of our ancestors, parent first, up to pid 1.
+pub fn ancestors() -> Vec<(String, u64)> {
+    ancestor_processes()
+        .into_iter()
+        .map(|(_, comm, start)| (comm, start))
+        .collect()
 }
 
 /// When the connection this command runs over was opened, and what that was taken from.
@@ -246,23 +255,10 @@ pub fn admin_connection(sshd_ports: impl FnOnce() -> Vec<u16>) -> Option<SshConn
     }
     // the sockets of each sshd ancestor, nearest first
     let mut held: Vec<Vec<u64>> = Vec::new();
-    // SAFETY: getppid has no preconditions.
-    let mut pid = unsafe { libc::getppid() };
-    for _ in 0..64 {
-        if pid <= 1 {
-            break;
-        }
-        let dir = PathBuf::from(format!("/proc/{pid}"));
-        let Some((comm, ppid)) = std::fs::read_to_string(dir.join("stat"))
-            .ok()
-            .and_then(|s| stat_comm_ppid(&s))
-        else {
-            break;
-        };
+    for (pid, comm, _) in ancestor_processes() {
         if comm == "sshd" || comm == "sshd-session" {
-            held.push(socket_inodes(&dir));
+            held.push(socket_inodes(Path::new(&format!("/proc/{pid}"))));
         }
-        pid = ppid as i32;
     }
     let inodes: Vec<u64> = held.iter().flatten().copied().collect();
     if inodes.is_empty() {
