@@ -80,30 +80,31 @@ pub fn parse_conn(msg: &[u8]) -> Option<Conn> {
     })
 }
 
-/// The established TCP connections (IPv4 and IPv6) of the calling thread's network namespace
-/// whose socket is one of `inodes` (the kernel sends them all: the ones asked for are kept).
-pub fn established_tcp(inodes: &[u64]) -> io::Result<Vec<Conn>> {
+/// What `keep` takes of every TCP socket in `state` (IPv4, then IPv6) of the calling
+/// thread's network namespace, one message at a time.
+fn dump_tcp<T>(state: u32, keep: impl Fn(&[u8]) -> Option<T>) -> io::Result<Vec<T>> {
     let mut sock = Socket::open_protocol(NETLINK_SOCK_DIAG)?;
     let mut out = Vec::new();
     for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
-        for msg in sock.dump(request_in(family, TCP_ESTABLISHED, 0))? {
-            out.extend(parse_conn(&msg).filter(|c| inodes.contains(&c.inode)));
+        // `dump` sets the sequence number and stops at NLMSG_DONE
+        for msg in sock.dump(request_in(family, state, 0))? {
+            out.extend(keep(&msg));
         }
     }
     Ok(out)
 }
 
+/// The established TCP connections (IPv4 and IPv6) of the calling thread's network namespace
+/// whose socket is one of `inodes` (the kernel sends them all: the ones asked for are kept).
+pub fn established_tcp(inodes: &[u64]) -> io::Result<Vec<Conn>> {
+    dump_tcp(TCP_ESTABLISHED, |msg| {
+        parse_conn(msg).filter(|c| inodes.contains(&c.inode))
+    })
+}
+
 /// Every listening TCP socket (IPv4 and IPv6) of the calling thread's network namespace.
 pub fn listening_tcp() -> io::Result<Vec<(u16, u64)>> {
-    let mut sock = Socket::open_protocol(NETLINK_SOCK_DIAG)?;
-    let mut out = Vec::new();
-    for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
-        // `dump` sets the sequence number and stops at NLMSG_DONE
-        for msg in sock.dump(request(family, 0))? {
-            out.extend(parse(&msg));
-        }
-    }
-    Ok(out)
+    dump_tcp(TCP_LISTEN, parse)
 }
 
 #[cfg(test)]
