@@ -71,7 +71,7 @@ pub fn boot<K: Kernel, S: Store, C: Clock>(
     };
     drop(lock);
     let source = rollout::boot_source(accepted.map_err(|e| e.to_string()));
-    let (attempts, mut restored) = attempts(&source, damaged, &history, &sshd_ports, table, note);
+    let attempts = attempts(&source, damaged, &history, &sshd_ports, table, note);
     refuse_foreign(k.read_table(table)?.as_ref())?;
     let mut last_err = None;
     for Attempt {
@@ -80,6 +80,7 @@ pub fn boot<K: Kernel, S: Store, C: Clock>(
         mode,
         table,
         what,
+        accepts,
     } in attempts
     {
         let Some(plan) = stored_plan(&text, &files, &mode, &table) else {
@@ -89,7 +90,7 @@ pub fn boot<K: Kernel, S: Store, C: Clock>(
         let seeds = Seeds::default();
         match crate::core::usecase::sets::replace_carrying(k, store, clock, &plan, &seeds) {
             Ok((_, committed)) => {
-                if let Some(r) = restored.take().filter(|r| r.policy_text == text) {
+                if let Some(r) = accepts {
                     match store.write(Kind::Confirmed, &r) {
                         Ok(()) => note(
                             "boot: the accepted record is written again from that revision".into(),
@@ -137,6 +138,9 @@ struct Attempt {
     mode: String,
     table: String,
     what: String,
+    /// the history's revision this is, to become the accepted record again once the kernel
+    /// took it (its record was damaged)
+    accepts: Option<Revision>,
 }
 
 impl Attempt {
@@ -153,15 +157,16 @@ impl Attempt {
                 r.origin.as_str(),
                 rollout::utc(r.confirmed_at),
             ),
+            accepts: None,
         }
     }
 }
 
 /// What boot tries, in order: the accepted policy; with its record damaged (`damaged`: there
-/// but unreadable, or no longer compiling), the newest accepted revision of `history` — then
-/// also returned, to become the record again once the kernel took it (else every boot would
-/// add a revision of its own and, 16 boots later, the history would hold no accepted one to go
-/// back to); last the built-in safe policy.
+/// but unreadable, or no longer compiling), the newest accepted revision of `history` — which
+/// becomes the record again once the kernel took it (else every boot would add a revision of
+/// its own and, 16 boots later, the history would hold no accepted one to go back to); last
+/// the built-in safe policy.
 fn attempts(
     source: &BootSource,
     damaged: bool,
@@ -169,47 +174,42 @@ fn attempts(
     sshd_ports: &[u16],
     table: &str,
     note: &mut dyn FnMut(String),
-) -> (Vec<Attempt>, Option<Revision>) {
+) -> Vec<Attempt> {
     let safe = |why: &str| Attempt {
         text: rollout::safe_policy(sshd_ports),
         files: std::collections::BTreeMap::new(),
         mode: "enforce".to_string(),
         table: table.to_string(),
         what: format!("the built-in safe policy ({why})"),
+        accepts: None,
     };
     match source {
-        BootSource::Confirmed(c) => (
-            vec![
-                Attempt::of(c, "the last accepted policy", ""),
-                safe("the confirmed one failed"),
-            ],
-            None,
-        ),
+        BootSource::Confirmed(c) => vec![
+            Attempt::of(c, "the last accepted policy", ""),
+            safe("the confirmed one failed"),
+        ],
         BootSource::Safe(why) => match damaged.then(|| rollout::newest_accepted(history)) {
             Some(Some(r)) => {
                 note(format!(
                     "boot: {why}; loading the newest accepted revision of the history instead"
                 ));
-                (
-                    vec![
-                        Attempt::of(
+                vec![
+                    Attempt {
+                        accepts: Some(r.clone()),
+                        ..Attempt::of(
                             r,
                             "the newest accepted revision of the history",
                             "; the accepted record is unusable",
-                        ),
-                        safe("the accepted record and the history's failed"),
-                    ],
-                    Some(r.clone()),
-                )
+                        )
+                    },
+                    safe("the accepted record and the history's failed"),
+                ]
             }
             _ => {
                 note(format!("boot: {why}; loading the built-in safe policy"));
-                (
-                    vec![safe(
-                        "ssh open on sshd's recorded ports and 22, the rest dropped",
-                    )],
-                    None,
-                )
+                vec![safe(
+                    "ssh open on sshd's recorded ports and 22, the rest dropped",
+                )]
             }
         },
     }
