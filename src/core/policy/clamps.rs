@@ -95,6 +95,12 @@ mod tests {
         let e = errors("[forward]\n[[forward.clamp]]\nname = \"c\"\nmss = 100\n");
         assert!(e.contains("t.toml:4:7"), "{e}");
         let e = errors("[[clamp]]\nname = \"c\"\nmss = 1300\n");
-        assert!(e.contains("[[forward.clamp]]"), "{e}");
+        assert!(e.contains("[[forward.clamp]]"), "{e}"); // one entry written inline in [forward]: told the section its entries are headed by
+        let e = errors("[forward]\nclamp = { name = \"c\", mss = 1300 }\n");
+        assert!(
+            e.contains("`clamp` is a single table")
+                && e.contains("write clamp = [{ ... }], or use a [[forward.clamp]] section"),
+            "{e}"
+        );
     }
 }

@@ -201,10 +201,12 @@ impl Checker<'_> {
         limit
     }
 
-    /// The value of the top-level `allow` or `reject` key: an array of entries, as a rule.
+    /// The value of an `allow`, `reject`, `block` or `clamp` key: an array of entries, as a
+    /// rule. `section` is the `[forward]` or `[output]` it is in (`None`: top level).
     pub(super) fn entries(
         &mut self,
         kind: Kind,
+        section: Option<&str>,
         key: &Spanned<DeString<'_>>,
         value: &Spanned<DeValue<'_>>,
         out: &mut Vec<Entry>,
@@ -231,7 +233,7 @@ impl Checker<'_> {
                 }
             }
             DeValue::Table(t) => {
-                self.single_table(kind, key, value);
+                self.single_table(kind, section, key, value);
                 // Check its contents anyway, as if it were one entry.
                 out.push(self.entry(kind, value.span(), t));
             }
@@ -253,25 +255,20 @@ impl Checker<'_> {
     fn single_table(
         &mut self,
         kind: Kind,
+        section: Option<&str>,
         key: &Spanned<DeString<'_>>,
         value: &Spanned<DeValue<'_>>,
     ) {
         if self.tainted(&key.span()) {
             return;
         }
-        // as written in a section's header: `[forward.clamp]` is `forward.clamp`
-        let start = key.span().start;
-        let line = &self.src[self.src[..start].rfind('\n').map_or(0, |i| i + 1)..start];
-        let dotted = line.trim_start().trim_start_matches('[').trim_start();
-        let k = if dotted.ends_with('.') && !dotted.contains(['=', '"', '#']) {
-            format!("{dotted}{}", kind.key())
-        } else {
-            kind.key().to_string()
-        };
+        // as a section's header names it: `clamp` under `[forward]` is `forward.clamp`
+        let bare = kind.key();
+        let k = section.map_or(bare.to_string(), |s| format!("{s}.{bare}"));
         let text = self.text(&value.span());
         let help = if text.starts_with('{') {
             format!(
-                "`{k}` holds a list of entries: write {k} = [{{ ... }}], or use a [[{k}]] section per entry"
+                "`{bare}` holds a list of entries: write {bare} = [{{ ... }}], or use a [[{k}]] section per entry"
             )
         } else {
             format!(
@@ -281,7 +278,7 @@ impl Checker<'_> {
         let shown = if text.starts_with('[') {
             format!("[{k}]")
         } else {
-            format!("`{k}`")
+            format!("`{bare}`")
         };
         self.error(
             key.span(),

@@ -323,9 +323,9 @@ impl<'s> Checker<'s> {
                 "output" => policy.output = Some(self.section(Hook::Output, value, &mut entries)),
                 "baseline" => policy.baseline = self.baseline(key, value),
                 "set" => self.live_sets(key, value, &mut sets),
-                "block" => self.entries(Kind::Block, key, value, &mut entries),
-                "allow" => self.entries(Kind::Allow, key, value, &mut entries),
-                "reject" => self.entries(Kind::Reject, key, value, &mut entries),
+                "block" => self.entries(Kind::Block, None, key, value, &mut entries),
+                "allow" => self.entries(Kind::Allow, None, key, value, &mut entries),
+                "reject" => self.entries(Kind::Reject, None, key, value, &mut entries),
                 _ => {
                     self.unknown_key(key, keys::Place::Root);
                 }

@@ -85,7 +85,7 @@ impl Checker<'_> {
                 }
             };
             let first = entries.len();
-            self.entries(kind, key, v, entries);
+            self.entries(kind, Some(h), key, v, entries);
             for e in &mut entries[first..] {
                 e.hook = hook;
             }
