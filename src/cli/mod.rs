@@ -43,8 +43,22 @@ pub fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // an empty STATEWALL_STATE_DIR: clap would refuse it as "a value is required for
+    // '--state-dir'", a flag the admin never typed (and even when --state-dir is given)
+    let empty_env = std::env::var_os("STATEWALL_STATE_DIR").is_some_and(|v| v.is_empty());
+    if empty_env {
+        // SAFETY: no other thread exists yet
+        unsafe { std::env::remove_var("STATEWALL_STATE_DIR") };
+    }
     let cli = match parse_args() {
-        Ok(c) => c,
+        Ok((_, true)) if empty_env => {
+            eprintln!(
+                "statewall: STATEWALL_STATE_DIR is set but empty: give it a directory, or unset it for the default ({})",
+                crate::system::state::DEFAULT_DIR
+            );
+            return ExitCode::from(Exit::Usage.code());
+        }
+        Ok((c, _)) => c,
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() {
@@ -76,9 +90,16 @@ pub fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command().version(version())
 }
 
-fn parse_args() -> Result<Cli, clap::Error> {
+/// The arguments, and whether the state directory is the default one (no --state-dir, no
+/// STATEWALL_STATE_DIR).
+fn parse_args() -> Result<(Cli, bool), clap::Error> {
     let matches = command().try_get_matches()?;
-    <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
+    let default_dir =
+        matches.value_source("state_dir") == Some(clap::parser::ValueSource::DefaultValue);
+    Ok((
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches)?,
+        default_dir,
+    ))
 }
 
 fn init_logging(verbose: u8) {

@@ -191,6 +191,34 @@ fn input_options_are_refused_where_no_input_is_read() {
     }
 }
 
+/// `STATEWALL_STATE_DIR=` (set, empty) is named as what it is, not as the `--state-dir` flag
+/// the admin never typed; a `--state-dir` given beside it is what counts; help still shows.
+#[test]
+fn an_empty_state_dir_variable_is_named_and_a_given_flag_overrides_it() {
+    let run = |args: &[&str]| {
+        let mut cmd = crate::support::bin(None);
+        cmd.env("STATEWALL_STATE_DIR", "").args(args);
+        crate::support::run_cmd(cmd, crate::support::CMD_TIMEOUT)
+    };
+    let out = run(&["status"]);
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("STATEWALL_STATE_DIR is set but empty")
+            && !out.stderr.contains("--state-dir"),
+        "{out}"
+    );
+    let dir = std::env::temp_dir().join(format!("statewall-emptyenv-{}", std::process::id()));
+    let out = run(&[
+        "--state-dir",
+        dir.to_str().unwrap(),
+        "check",
+        "examples/web-and-mail.toml",
+    ]);
+    out.assert_ok();
+    run(&["--help"]).assert_ok();
+    let _ = fs::remove_dir_all(&dir);
+}
+
 /// `check` says, as a warning, what the lockout lint of an `apply` here would refuse: the
 /// admin's connection (`SSH_CONNECTION`, to an address of this host) let in only from
 /// elsewhere. It still exits 0: the file is valid.
