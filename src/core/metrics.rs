@@ -32,6 +32,8 @@ pub struct Scrape {
     pub last_apply: Option<u64>,
     /// rollbacks by reason (every reason in `rollout::ROLLBACK_REASONS`, 0 when none)
     pub rollbacks: Option<BTreeMap<String, u64>>,
+    /// rollbacks refused: a candidate that stayed live past its window
+    pub rollbacks_refused: Option<u64>,
 }
 
 /// The counters of one policy entry in one chain, summed over its kernel rules.
@@ -210,6 +212,11 @@ const ROLLBACKS: Meta = Meta {
     kind: "counter",
     help: "Rollbacks that restored the previous ruleset: reason=deadline (no confirm in time) or requested (statewall rollback)",
 };
+const ROLLBACKS_REFUSED: Meta = Meta {
+    name: "statewall_rollbacks_refused_total",
+    kind: "counter",
+    help: "Rollbacks refused, so the unconfirmed candidate stayed live: someone else changed the table, or the previous policy no longer compiles (`statewall status` says which)",
+};
 
 /// One metric family being written: HELP and TYPE come with its first sample, so a family
 /// without samples is left out.
@@ -281,6 +288,9 @@ pub fn exposition(s: &Scrape) -> String {
     let mut f = Family::new(&mut out, &ROLLBACKS);
     for (reason, n) in s.rollbacks.iter().flatten() {
         f.sample(&[("table", t), ("reason", reason)], *n);
+    }
+    if let Some(n) = s.rollbacks_refused {
+        Family::new(&mut out, &ROLLBACKS_REFUSED).sample(&[("table", t)], n);
     }
     out
 }
@@ -483,6 +493,7 @@ mod tests {
                 ("deadline".into(), 1),
                 ("requested".into(), 0),
             ])),
+            rollbacks_refused: Some(2),
         };
         let text = exposition(&s);
         assert_eq!(
@@ -516,6 +527,9 @@ statewall_last_apply_timestamp_seconds{table=\"statewall\"} 1800000000
 # TYPE statewall_rollbacks_total counter
 statewall_rollbacks_total{table=\"statewall\",reason=\"deadline\"} 1
 statewall_rollbacks_total{table=\"statewall\",reason=\"requested\"} 0
+# HELP statewall_rollbacks_refused_total Rollbacks refused, so the unconfirmed candidate stayed live: someone else changed the table, or the previous policy no longer compiles (`statewall status` says which)
+# TYPE statewall_rollbacks_refused_total counter
+statewall_rollbacks_refused_total{table=\"statewall\"} 2
 "
         );
         // what cannot be told is left out, never guessed; up and build_info are always there

@@ -255,6 +255,10 @@ pub struct RollbackRecord {
 pub struct RollbackCounts {
     /// reason (one of [`ROLLBACK_REASONS`]) → rollbacks
     pub by_reason: BTreeMap<String, u64>,
+    /// rollbacks refused: the candidate stayed live (someone else changed the table, or the
+    /// previous policy no longer compiles); counted since statewall 0.3
+    #[serde(default)]
+    pub refused: u64,
 }
 
 /// Why a rollback happened: the confirm window closed (the guard, or a command after the

@@ -414,6 +414,7 @@ fn prometheus_clients_parser_reads_every_series_and_label_back() {
             ("statewall_last_apply_timestamp_seconds", "gauge"),
             ("statewall_pending", "gauge"),
             ("statewall_rollbacks", "counter"),
+            ("statewall_rollbacks_refused", "counter"),
             ("statewall_rule_bytes", "counter"),
             ("statewall_rule_packets", "counter"),
             ("statewall_set_elements", "gauge"),

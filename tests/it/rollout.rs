@@ -1122,6 +1122,17 @@ fn the_rollback_leaves_other_tables_alone_and_never_overwrites_someone_elses_cha
     assert_eq!(live_plan(&ns), foreign, "their change stays");
     let out = sw(&ns, &tmp, &["status"]);
     assert!(out.stdout.contains("REFUSED to roll back"), "{out}");
+    // a scrape shows it (the candidate stayed live), beside the one rollback done
+    let out = sw(&ns, &tmp, &["metrics"]);
+    out.assert_ok();
+    assert!(
+        out.stdout
+            .contains("statewall_rollbacks_refused_total{table=\"statewall\"} 1\n")
+            && out
+                .stdout
+                .contains("statewall_rollbacks_total{table=\"statewall\",reason=\"deadline\"} 1\n"),
+        "{out}"
+    );
 }
 
 #[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]

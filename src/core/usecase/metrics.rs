@@ -48,7 +48,9 @@ pub fn scrape<K: Kernel, S: Store>(
     s.last_apply = confirmed.as_ref().map(|c| c.confirmed_at);
     s.rollbacks = match store.read::<RollbackCounts>(Kind::Rollbacks) {
         Ok(counts) => {
-            let mut by = counts.unwrap_or_default().by_reason;
+            let counts = counts.unwrap_or_default();
+            s.rollbacks_refused = Some(counts.refused);
+            let mut by = counts.by_reason;
             for r in ROLLBACK_REASONS {
                 by.entry(r.to_string()).or_insert(0);
             }

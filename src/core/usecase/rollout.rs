@@ -379,6 +379,7 @@ pub fn rollback<K: Kernel, S: Store, C: Clock>(
                 Some((plan, seeds))
             }
             None => {
+                count_rollback(store, None);
                 return Ok(record(RolledBack::Refused(
                     "REFUSED to roll back: the previous policy no longer parses".into(),
                 )));
@@ -441,7 +442,9 @@ pub fn rollback<K: Kernel, S: Store, C: Clock>(
     match outcome {
         Ok(o) => {
             if restored {
-                count_rollback(store, rollback_reason(clock.now_secs(), rec.deadline));
+                count_rollback(store, Some(rollback_reason(clock.now_secs(), rec.deadline)));
+            } else if matches!(o, RolledBack::Refused(_)) {
+                count_rollback(store, None);
             }
             if matches!(o, RolledBack::Done(_)) {
                 restored_revision(store, clock, &rec);
@@ -498,15 +501,19 @@ fn restored_revision<S: Store, C: Clock>(store: &S, clock: &C, rec: &Pending) {
     }
 }
 
-/// Adds one to the rollbacks done for `reason` (under the caller's lock). A count that cannot
-/// be kept is said in the log, never a reason not to roll back.
-fn count_rollback<S: Store>(store: &S, reason: &str) {
+/// Adds one to the rollbacks done for `reason`, or to those refused (`None`), under the
+/// caller's lock. A count that cannot be kept is said in the log, never a reason not to roll
+/// back.
+fn count_rollback<S: Store>(store: &S, reason: Option<&str>) {
     let mut counts = store
         .read::<RollbackCounts>(Kind::Rollbacks)
         .ok()
         .flatten()
         .unwrap_or_default();
-    *counts.by_reason.entry(reason.to_string()).or_default() += 1;
+    match reason {
+        Some(reason) => *counts.by_reason.entry(reason.to_string()).or_default() += 1,
+        None => counts.refused += 1,
+    }
     if let Err(e) = store.write(Kind::Rollbacks, &counts) {
         tracing::warn!("the count of rollbacks could not be written: {e}");
     }

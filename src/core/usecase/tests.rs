@@ -615,7 +615,7 @@ fn plan_compares_by_the_check_apply_makes_to_send_nothing() {
 }
 
 #[test]
-fn every_rollback_done_is_counted_by_its_reason_and_a_refused_one_is_not() {
+fn every_rollback_done_is_counted_by_its_reason_and_a_refused_one_apart() {
     use crate::core::rollout::RollbackCounts;
     let (mut k, s, c) = (FakeKernel::new(), MemStore::default(), FakeClock::default());
     let counts = |s: &MemStore| {
@@ -638,10 +638,29 @@ fn every_rollback_done_is_counted_by_its_reason_and_a_refused_one_is_not() {
         counts(&s),
         BTreeMap::from([("deadline".into(), 1), ("requested".into(), 1)])
     );
-    // refused (someone else changed the table): nothing rolled back, nothing counted
+    let refused = |s: &MemStore| {
+        s.read::<RollbackCounts>(Kind::Rollbacks)
+            .unwrap()
+            .unwrap_or_default()
+            .refused
+    };
+    assert_eq!(refused(&s), 0);
+    // refused (someone else changed the table): nothing rolled back, so no reason counted;
+    // counted as refused, which a scrape shows (the candidate stayed live)
     on_trial(&mut k, &s, &c, &p, SSH);
     k.tamper(T);
     let out = rollout::rollback(&mut k, &s, &c, None, None).unwrap();
     assert!(matches!(out, rollout::RolledBack::Refused(_)), "{out:?}");
     assert_eq!(counts(&s).values().sum::<u64>(), 2);
+    assert_eq!(refused(&s), 1);
+    let build = crate::core::usecase::metrics::Build {
+        version: "0",
+        commit: "x",
+    };
+    let (scrape, _) = crate::core::usecase::metrics::scrape(&mut k, &s, T, &build);
+    assert_eq!(scrape.rollbacks_refused, Some(1));
+    // nothing pending any more: a second rollback is nothing, not another refusal
+    let out = rollout::rollback(&mut k, &s, &c, None, None).unwrap();
+    assert!(matches!(out, rollout::RolledBack::Nothing(_)), "{out:?}");
+    assert_eq!(refused(&s), 1);
 }
