@@ -138,7 +138,7 @@ pub fn on_trial(
     outln(format!(
         "applied {}: table inet {}, {} rules, mode {mode}, generation {} -> {}\n\
          PENDING: rolls back by itself at {} (in {secs} s), guard pid {}, unless confirmed.\n\
-         deadline: {}\n\
+         deadline: {} (unix seconds; `statewall status --json` has it too)\n\
          To keep it: open a NEW ssh connection (the current one proves nothing: `established` keeps it alive), then run `{}` there: it checks that the candidate's own rules counted that connection.\n\
          To go back now: `{}`",
         v.source,

@@ -14,8 +14,14 @@ pub fn run(cx: &Ctx) -> Result<(), CliError> {
     });
     k.finish();
     let b = result?;
+    // a revision is named with the plan it recorded: said once, unless it compiles to another
+    let plan = if b.what.contains(&b.fingerprint) {
+        String::new()
+    } else {
+        format!(", plan {}", b.fingerprint)
+    };
     outln(format!(
-        "boot: loaded {} into table inet {}, plan {}, generation {}",
-        b.what, b.table, b.fingerprint, b.generation
+        "boot: loaded {} into table inet {}{plan}, generation {}",
+        b.what, b.table, b.generation
     ))
 }

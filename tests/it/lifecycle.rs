@@ -41,6 +41,9 @@ fn a_plain_apply_is_what_boot_loads_and_what_a_trial_rolls_back_to() {
     // reboot: the plain apply comes back, not the fallback
     let out = reboot(&ns, &tmp);
     assert!(out.contains("the last accepted policy"), "{out}");
+    // the plan is named once (with the revision), not again after the table
+    let booted = tmp.dir().revisions().unwrap().pop().unwrap();
+    assert_eq!(out.matches(booted.fingerprint.as_str()).count(), 1, "{out}");
     assert_eq!(live_plan(&ns), applied);
     // a trial over it, and its rollback, bring the plain apply back
     let ssh = tmp.policy("ssh", SSH);

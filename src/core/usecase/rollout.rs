@@ -649,7 +649,7 @@ pub fn confirm<K: Kernel, S: Store, C: Clock>(
             let why = format!("{why}{basis}");
             if require_new {
                 return Err(Error::Refused(format!(
-                    "{why}. Open a NEW ssh connection and confirm from there (--require-new-connection); nothing confirmed, the rollback stays armed for {deadline}"
+                    "{why}, and --require-new-connection asks for one opened after the apply: open a NEW ssh connection and confirm from there; nothing confirmed, the rollback stays armed for {deadline}"
                 )));
             }
             Some(why)
