@@ -152,10 +152,21 @@ impl Ctx {
             None if key.starts_with("name-") => netns::own_name(),
             _ => None,
         };
-        let state = root.scoped(&key, &cli.table).with_hint_args(
+        let mut state = root.scoped(&key, &cli.table).with_hint_args(
             ns.or(named.as_deref()),
             (cli.table != crate::core::compile::DEFAULT_TABLE).then_some(cli.table.as_str()),
         );
+        // an unnamed namespace's records are under its inode number, which the next
+        // namespace reuses: they carry which life of it wrote them
+        if key.starts_with("ino-")
+            && let Some(life) = netns::lifetime(ns)
+        {
+            match state.claim_lifetime(&life) {
+                Ok(Some(m)) => eprintln!("statewall: {m}"),
+                Ok(None) => {}
+                Err(e) => return Err(crate::core::usecase::state_err(e).into()),
+            }
+        }
         for m in state.adopt_legacy(&cli.table, ns.is_none(), |theirs| {
             netns::identity(theirs).is_ok_and(|k| k == key)
         }) {

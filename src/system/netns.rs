@@ -91,6 +91,61 @@ pub fn identity(spec: Option<&str>) -> io::Result<String> {
     Ok(format!("ino-{ino}"))
 }
 
+/// Which life of a namespace this is: the boot (`boot_id`) and the kernel's cookie of the
+/// namespace, which no other namespace of that boot ever gets (Linux 5.14+; `None` on older
+/// kernels). An inode number, the key of an unnamed namespace's records, is reused by the
+/// next namespace once one is gone, and again after a reboot: this tells them apart.
+pub fn lifetime(spec: Option<&str>) -> Option<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let cookie = match spec {
+        None => cookie_here()?,
+        // setns moves only the calling thread: a thread of its own enters, reads and ends
+        Some(s) => {
+            let path = resolve(s);
+            std::thread::scope(|t| {
+                t.spawn(|| {
+                    let f = File::open(&path).ok()?;
+                    // SAFETY: plain syscall on a valid fd we own; this thread ends next.
+                    let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+                    (rc == 0).then(cookie_here).flatten()
+                })
+                .join()
+                .ok()
+                .flatten()
+            })?
+        }
+    };
+    Some(format!("{} {cookie}", boot.trim()))
+}
+
+/// SO_NETNS_COOKIE of asm-generic/socket.h (x86, arm, riscv, …).
+const SO_NETNS_COOKIE: libc::c_int = 71;
+
+/// The cookie of the namespace the calling thread is in, read from a socket opened in it.
+fn cookie_here() -> Option<u64> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: socket(2) with constant arguments; the fd is owned (and closed) below.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a fresh fd that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut cookie: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cookie`, which is that large.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_NETNS_COOKIE,
+            (&raw mut cookie).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0 && len as usize == std::mem::size_of::<u64>()).then_some(cookie)
+}
+
 /// The `/run/netns` name of the namespace this process is in, if it has one (`ip netns exec
 /// NAME statewall …`): what `--netns` must say for a command to reach it from elsewhere.
 pub fn own_name() -> Option<String> {

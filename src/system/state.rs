@@ -110,7 +110,13 @@ pub struct StateDir {
     /// the global options that chose this scope (` --netns NAME --table NAME`), repeated in
     /// the commands that messages tell the admin to run, so they act on the same records
     hint_args: String,
+    /// which life of an unnamed namespace these records belong to (`claim_lifetime`):
+    /// written beside them when the directory is made
+    lifetime: Option<String>,
 }
+
+/// The file of a scope keyed by inode that says which life of the namespace wrote it.
+const LIFETIME_FILE: &str = "namespace-lifetime";
 
 /// An exclusive lock on the state directory (flock on its `lock` file), released on drop.
 pub struct Lock {
@@ -124,6 +130,7 @@ impl StateDir {
             root: path.clone(),
             path,
             hint_args: String::new(),
+            lifetime: None,
         }
     }
 
@@ -134,6 +141,44 @@ impl StateDir {
             root: self.root.clone(),
             path: self.root.join("ns").join(namespace).join(table),
             hint_args: String::new(),
+            lifetime: None,
+        }
+    }
+
+    /// For records kept under a namespace's inode (`ino-N`): `lifetime` is the namespace's
+    /// life now (`netns::lifetime`). The inode number is reused by the next namespace once
+    /// one is gone, and after a reboot: records another life of it left are moved aside (to
+    /// `TABLE.gone`, replacing older ones), so a new namespace never boots, rolls back to or
+    /// reports a dead one's policy. Records without a lifetime (written before statewall
+    /// kept one) are claimed. Returns what was moved, for stderr.
+    pub fn claim_lifetime(&mut self, lifetime: &str) -> Result<Option<String>, StateError> {
+        self.lifetime = Some(lifetime.to_string());
+        if !self.exists()? {
+            return Ok(None);
+        }
+        match read_nofollow(&self.path.join(LIFETIME_FILE))? {
+            Some(theirs) if theirs.trim() == lifetime => Ok(None),
+            Some(_) => {
+                let mut gone = self.path.clone().into_os_string();
+                gone.push(".gone");
+                let gone = PathBuf::from(gone);
+                let _ = fs::remove_dir_all(&gone);
+                match fs::rename(&self.path, &gone) {
+                    Ok(()) => {}
+                    // another command of this namespace moved them first
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(io_at(&self.path)(e)),
+                }
+                Ok(Some(format!(
+                    "{} held the records of another namespace with this inode number, which is gone (inode numbers are reused); moved to {}",
+                    self.path.display(),
+                    gone.display()
+                )))
+            }
+            None => {
+                self.replace_file(LIFETIME_FILE, format!("{lifetime}\n").as_bytes(), true)?;
+                Ok(None)
+            }
         }
     }
 
@@ -269,6 +314,7 @@ impl StateDir {
             root: self.root.clone(),
             path: dir.clone(),
             hint_args: self.hint_args.clone(),
+            lifetime: None,
         };
         let text = match value {
             Some(v) => envelope_value(Kind::Revision, v),
@@ -384,7 +430,11 @@ impl StateDir {
         // the umask may have taken bits away, never added: set exactly 0700
         fs::set_permissions(&self.path, fs::Permissions::from_mode(0o700))
             .map_err(io_at(&self.path))?;
-        self.exists().map(|_| ())
+        self.exists()?;
+        if let Some(l) = &self.lifetime {
+            self.replace_file(LIFETIME_FILE, format!("{l}\n").as_bytes(), true)?;
+        }
+        Ok(())
     }
 
     /// Reads a record: `Ok(None)` when the file (or the directory) does not exist.
@@ -798,5 +848,44 @@ mod tests {
         ));
         assert!(read_bytes_nofollow(&dir.join("absent")).unwrap().is_none());
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The lifetime of an unnamed namespace's records: written when the directory is made,
+    /// written beside records that have none (an older statewall), kept when it is this
+    /// life's, and another life's records are moved aside, replacing older ones.
+    #[test]
+    fn records_of_another_life_of_a_namespace_are_moved_aside() {
+        let root = std::env::temp_dir().join(format!("statewall-life-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(&root).unwrap();
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o700)).unwrap();
+        let scope = || StateDir::new(&root).scoped("ino-7", "statewall");
+        let life = |s: &StateDir| fs::read_to_string(s.path().join(LIFETIME_FILE)).ok();
+        let mut a = scope();
+        assert_eq!(a.claim_lifetime("boot1 1").unwrap(), None);
+        assert!(!a.path().exists(), "claiming alone makes no directory");
+        a.write(Kind::Rollbacks, &serde_json::json!({})).unwrap();
+        assert_eq!(life(&a).as_deref(), Some("boot1 1\n"));
+        assert_eq!(scope().claim_lifetime("boot1 1").unwrap(), None);
+        assert!(a.file(Kind::Rollbacks).exists());
+        // an older statewall's records: claimed
+        fs::remove_file(a.path().join(LIFETIME_FILE)).unwrap();
+        assert_eq!(scope().claim_lifetime("boot1 1").unwrap(), None);
+        assert_eq!(life(&a).as_deref(), Some("boot1 1\n"));
+        // another life's, twice: aside, the newest kept there
+        for next in ["boot1 2", "boot2 1"] {
+            let mut b = scope();
+            let said = b.claim_lifetime(next).unwrap().unwrap();
+            assert!(said.contains("statewall.gone"), "{said}");
+            assert!(!b.file(Kind::Rollbacks).exists());
+            b.write(Kind::Rollbacks, &serde_json::json!({})).unwrap();
+            assert_eq!(life(&b), Some(format!("{next}\n")));
+        }
+        let gone = root.join("ns/ino-7/statewall.gone");
+        assert_eq!(
+            fs::read_to_string(gone.join(LIFETIME_FILE)).unwrap(),
+            "boot1 2\n"
+        );
+        fs::remove_dir_all(&root).unwrap();
     }
 }

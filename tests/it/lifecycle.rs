@@ -304,3 +304,93 @@ fn damaged_pending_records_neither_stop_the_rollback_nor_block_apply() {
     out.assert_ok();
     assert!(out.stderr.contains("set aside"), "{out}");
 }
+
+/// An unnamed namespace (a container's: `--netns /proc/PID/ns/net`) keeps its records under
+/// its inode number, which the kernel gives the next namespace as soon as this one is gone.
+/// The records say which life of the namespace wrote them (the boot and the namespace's
+/// cookie): a new namespace that finds another life's records under its number moves them
+/// aside and boots the safe policy, never the dead namespace's, nor rolls back to it.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn a_reused_inode_number_does_not_hand_a_dead_namespaces_records_to_the_next() {
+    use std::os::unix::fs::MetadataExt;
+    use std::process::{Command, Stdio};
+    struct Held(std::process::Child);
+    impl Drop for Held {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    // an unnamed namespace, alive while its process is
+    let unnamed = || {
+        let child = Command::new("unshare")
+            .args(["--net", "--", "sleep", "120"])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let path = format!("/proc/{}/ns/net", child.id());
+        let held = Held(child);
+        let host = std::fs::metadata("/proc/self/ns/net").unwrap().ino();
+        let mut ino = host;
+        for _ in 0..100 {
+            ino = std::fs::metadata(&path).map_or(host, |m| m.ino());
+            if ino != host {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_ne!(ino, host, "unshare --net made no namespace");
+        (held, path, ino)
+    };
+    let tmp = Tmp::new("lc-reuse");
+    let run = |path: &str, args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_statewall"));
+        cmd.arg("--state-dir")
+            .arg(tmp.state())
+            .args(["--netns", path])
+            .args(args)
+            .env_remove("SSH_CONNECTION")
+            .env_remove("STATEWALL_STATE_DIR");
+        crate::support::run_cmd(cmd, crate::support::CMD_TIMEOUT)
+    };
+    let (a, path_a, ino_a) = unnamed();
+    let web = tmp.policy("web", SSH_WEB);
+    run(&path_a, &["apply", &web, "--force"]).assert_ok();
+    let scope_a = tmp.state().join(format!("ns/ino-{ino_a}"));
+    let life_a = std::fs::read_to_string(scope_a.join("statewall/namespace-lifetime")).unwrap();
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    assert!(life_a.starts_with(boot_id.trim()), "{life_a}");
+    // its own next command keeps its records
+    let out = run(&path_a, &["status"]);
+    out.assert_ok();
+    assert!(!out.stderr.contains("another namespace"), "{out}");
+    // B is what A's inode number would be once A is gone: A's records under B's number (the
+    // kernel reuses a freed number at once, but other tests' namespaces may take it first)
+    let (b, path_b, ino_b) = unnamed();
+    let scope_b = tmp.state().join(format!("ns/ino-{ino_b}"));
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(&scope_a)
+        .arg(&scope_b)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    drop(a);
+    let out = run(&path_b, &["boot"]);
+    out.assert_ok();
+    assert!(
+        out.stderr
+            .contains("another namespace with this inode number"),
+        "{out}"
+    );
+    assert!(out.stdout.contains("built-in safe policy"), "{out}");
+    assert!(scope_b.join("statewall.gone/confirmed.json").exists());
+    // B's records are B's now: a second command says nothing, and A's stay aside
+    let life_b = std::fs::read_to_string(scope_b.join("statewall/namespace-lifetime")).unwrap();
+    assert_ne!(life_a, life_b);
+    let out = run(&path_b, &["status"]);
+    out.assert_ok();
+    assert!(!out.stderr.contains("another namespace"), "{out}");
+    drop(b);
+}

@@ -139,6 +139,7 @@ impl StateDir {
             root: self.root.clone(),
             path: self.path.join(BLOBS_DIR),
             hint_args: String::new(),
+            lifetime: None,
         }
     }
 
