@@ -198,7 +198,7 @@ pub enum Cmd {
         #[command(subcommand)]
         op: SetCmd,
     },
-    /// Prometheus metrics: per-entry counters, set sizes, pending, drift, rollbacks (text
+    /// Prometheus metrics: per-entry counters, set sizes, pending, drift, rollbacks done and refused (text
     /// exposition format on stdout; exit 0 with statewall_up 0 when there is no table)
     Metrics {
         /// Write DIR/statewall.prom atomically instead, for node_exporter's
