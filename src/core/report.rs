@@ -161,6 +161,11 @@ pub struct StatusDoc {
     pub sets: Vec<SetDoc>,
     /// a pending change (filled in by the CLI from the state directory), or null
     pub pending: Value,
+    /// the accepted revision's plan, what boot loads (filled in by the CLI), or null
+    pub accepted_plan: Option<String>,
+    /// false when the live table is statewall's, not drifted, and not the accepted plan
+    /// (null when there is no accepted revision or the table drifted)
+    pub boot_loads_live: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]
@@ -294,6 +299,8 @@ pub fn status_doc(t: &LiveTable) -> StatusDoc {
         chains,
         sets,
         pending: Value::Null,
+        accepted_plan: None,
+        boot_loads_live: None,
     }
 }
 

@@ -394,3 +394,46 @@ fn a_reused_inode_number_does_not_hand_a_dead_namespaces_records_to_the_next() {
     assert!(!out.stderr.contains("another namespace"), "{out}");
     drop(b);
 }
+
+/// An apply killed between its commit and its record (measured with strace fault injection:
+/// SIGKILL at its first write after the batch) leaves a live table that is not what boot
+/// loads; so does a table committed with another state directory, which is how this test makes
+/// it. `status` says so, with both plans and the way out, and `--json` has it; an apply of the
+/// live policy records it.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn status_says_when_the_live_table_is_not_what_boot_loads() {
+    let ns = Netns::new("lc-unrec");
+    let tmp = Tmp::new("lc-unrec");
+    let other = Tmp::new("lc-unrec-other");
+    let ssh = tmp.policy("ssh", SSH);
+    let web = tmp.policy("web", SSH_WEB);
+    sw(&ns, &tmp, &["apply", &ssh]).assert_ok();
+    let out = sw(&ns, &tmp, &["status"]);
+    out.assert_ok();
+    assert!(!out.stdout.contains("NOT WHAT BOOT LOADS"), "{out}");
+    let accepted = status(&ns, &tmp);
+    assert_eq!(accepted["boot_loads_live"], true, "{accepted}");
+    sw(&ns, &other, &["apply", &web]).assert_ok();
+    let ssh_plan = tmp.confirmed().unwrap().fingerprint;
+    let web_plan = other.confirmed().unwrap().fingerprint;
+    let out = sw(&ns, &tmp, &["status"]);
+    out.assert_ok();
+    assert!(
+        out.stdout.contains(&format!(
+            "NOT WHAT BOOT LOADS: the live plan {web_plan} is not the accepted one, plan {ssh_plan}"
+        )),
+        "{out}"
+    );
+    let doc = status(&ns, &tmp);
+    assert_eq!(doc["boot_loads_live"], false, "{doc}");
+    assert_eq!(doc["accepted_plan"], ssh_plan.as_str(), "{doc}");
+    // and it is true: a reboot brings the accepted one back
+    reboot(&ns, &tmp);
+    assert_eq!(status(&ns, &tmp)["boot_loads_live"], true);
+    // an apply of the live policy records it
+    sw(&ns, &other, &["apply", &web]).assert_ok();
+    sw(&ns, &tmp, &["apply", &web]).assert_ok();
+    let out = sw(&ns, &tmp, &["status"]);
+    assert!(!out.stdout.contains("NOT WHAT BOOT LOADS"), "{out}");
+}

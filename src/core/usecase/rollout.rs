@@ -44,6 +44,14 @@ fn record_is_live(
             .is_some_and(|p| identity::fingerprint_as(&p, live.stored_scheme()) == live_fp)
 }
 
+/// The live plan's fingerprint when the live table (statewall's, not drifted) is not the
+/// accepted revision `c`, which is what boot loads: an apply killed between its commit and
+/// its record, or a table committed with another state directory. `None` when it is.
+pub fn live_is_not_accepted(c: &Confirmed, live: &LiveTable) -> Option<String> {
+    let fp = live_fingerprint(live).ok()?;
+    (!record_is_live(&c.fingerprint, &c.policy_text, &c.files, &c.mode, live, &fp)).then_some(fp)
+}
+
 /// What `apply --confirm` (or `enforce --confirm`) puts on trial.
 pub struct Trial<'a> {
     pub table: &'a str,
