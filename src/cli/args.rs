@@ -45,7 +45,7 @@ Exit codes:
   0  success
   1  the policy is invalid or unreadable (nothing was sent to the kernel)
   2  usage error
-  3  the kernel refused or netlink failed (nothing was applied)
+  3  the kernel refused or netlink failed (nothing was applied, unless the message says the outcome is unknown: then `status` shows what is live)
   4  the ruleset kept changing underneath (nothing was applied)
   5  there is no statewall table (status, remove, verify, enforce, set)
   6  refused for safety (lockout lint, audit data, pending change, rollout state, a table changed by someone else); or `verify` says enforcing looks unsafe

@@ -11,7 +11,7 @@ pub enum Exit {
     InvalidPolicy = 1,
     /// a usage error
     Usage = 2,
-    /// the kernel refused or netlink failed: nothing was applied
+    /// the kernel refused or netlink failed: nothing was applied (or, said so, unknown)
     Kernel = 3,
     /// the ruleset changed underneath, again and again: nothing was applied
     ChangedUnderneath = 4,
@@ -36,7 +36,7 @@ impl Exit {
         (Exit::Usage, "usage error"),
         (
             Exit::Kernel,
-            "the kernel refused or netlink failed (nothing was applied)",
+            "the kernel refused or netlink failed (nothing was applied, unless the message says the outcome is unknown: then `status` shows what is live)",
         ),
         (
             Exit::ChangedUnderneath,

@@ -319,6 +319,7 @@ fn test_fault() -> Option<Fault> {
     }
     match std::env::var("STATEWALL_TEST_FAULT").ok()?.as_str() {
         "jump-to-missing-chain" => Some(Fault::JumpToMissingChain),
+        "lose-batch-outcome" => Some(Fault::LoseBatchOutcome),
         _ => None,
     }
 }

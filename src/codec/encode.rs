@@ -35,6 +35,8 @@ const _: () = assert!(NFTNL_UDATA_TABLE_COMMENT == UDATA_COMMENT);
 pub enum Fault {
     /// append a rule that jumps to a chain that does not exist: the kernel rejects the batch
     JumpToMissingChain,
+    /// commit the batch, then lose its outcome (as when netlink fails after the send)
+    LoseBatchOutcome,
 }
 
 /// What one message of the batch stands for, so a kernel error can be traced back to it.

@@ -299,9 +299,14 @@ impl Socket {
         }
         // The kernel processes the batch before the next message on this socket; the
         // GETGEN reply therefore arrives after every error the batch produced.
+        // From here the batch was sent: the kernel may have committed it, so a failure to
+        // learn its outcome is "unknown", never "nothing applied".
         let probe = self.next_seq();
-        self.send(&wire::getgen(probe))
-            .map_err(io_err("send of GETGEN"))?;
+        self.send(&wire::getgen(probe)).map_err(|e| {
+            CommitError::Uncertain(format!(
+                "the batch was sent, but the GETGEN after it was not: {e}"
+            ))
+        })?;
         let mut buf = Vec::with_capacity(RECV_BUF);
         let mut errors: Vec<wire::NlError> = Vec::new();
         let mut generation = None;
@@ -314,10 +319,9 @@ impl Socket {
                     ));
                 }
                 Err(e) => {
-                    return Err(CommitError::Io {
-                        during: "receive of the batch outcome",
-                        err: e,
-                    });
+                    return Err(CommitError::Uncertain(format!(
+                        "the batch was sent, but receiving its outcome failed: {e}"
+                    )));
                 }
             };
             for (h, msg) in wire::messages(&buf[..n]) {
@@ -328,10 +332,10 @@ impl Socket {
                                 if e.errno == 0 {
                                     return self.outcome(batch, errors, generation);
                                 }
-                                return Err(CommitError::Io {
-                                    during: "GETGEN after the batch",
-                                    err: io::Error::from_raw_os_error(e.errno),
-                                });
+                                return Err(CommitError::Uncertain(format!(
+                                    "the batch was sent, but the GETGEN after it failed: {}",
+                                    io::Error::from_raw_os_error(e.errno)
+                                )));
                             }
                             if e.errno != 0 {
                                 errors.push(e);
