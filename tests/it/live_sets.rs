@@ -318,6 +318,31 @@ fn a_damaged_members_journal_loses_only_its_damaged_lines_across_a_reboot() {
     assert_eq!(names, ["10.0.0.0/8", "2001:db8::/32"]);
 }
 
+/// A member the kernel took but the journal could not record (here: the journal is a
+/// symlink, which the state directory never follows) is an error, exit 6, saying that a
+/// reboot would lose it; it exited 0 with a warning in the log, and fail2ban's ban was gone
+/// after the next reboot.
+#[cfg_attr(not(statewall_root), ignore = "needs root: creates network namespaces")]
+#[test]
+fn a_member_the_journal_cannot_record_is_an_error_not_a_warning() {
+    let ns = Netns::new("ls-nojournal");
+    let p = TempPolicy::new("ls-nojournal", &policy(false));
+    statewall(&ns, ["apply", &p.path()]).assert_ok();
+    statewall(&ns, ["set", "add", "banned", "10.0.0.0/8"]).assert_ok();
+    let journal = walk_for(&ns.state_dir(), "members.journal").expect("a members journal");
+    std::fs::remove_file(&journal).unwrap();
+    std::os::unix::fs::symlink("/dev/null", &journal).unwrap();
+    let out = statewall(&ns, ["set", "add", "banned", "198.51.100.7"]);
+    out.assert_code(6);
+    assert!(
+        out.stderr.contains("recording them for boot failed")
+            && out.stderr.contains("a reboot would lose this change"),
+        "{out}"
+    );
+    let names: Vec<String> = members(&ns, "banned").into_iter().map(|m| m.0).collect();
+    assert!(names.contains(&"198.51.100.7".to_string()), "{names:?}");
+}
+
 fn walk_for(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
     for e in std::fs::read_dir(dir).ok()?.flatten() {
         let p = e.path();

@@ -377,7 +377,11 @@ pub fn change<K: Kernel, S: Store, C: Clock>(
         }
         Err(e) => return Err(e),
     };
-    journal(store, clock, req.set, hosts, &add, &del);
+    journal(store, clock, req.set, hosts, &add, &del).map_err(|e| {
+        Error::Refused(format!(
+            "the members were changed in the kernel, but recording them for boot failed: {e}; a reboot would lose this change (run the command again once the state directory is writable)"
+        ))
+    })?;
     Ok(SetChanged {
         added: add.len(),
         deleted: del.len(),
@@ -462,7 +466,8 @@ fn commit_edits<K: Kernel>(
     })
 }
 
-/// Appends a committed change to the journal (compacting it when it has grown large).
+/// Appends a committed change to the journal (compacting it when it has grown large). An
+/// append that fails is the caller's error: the change is live, and a reboot would lose it.
 fn journal<S: Store, C: Clock>(
     store: &S,
     clock: &C,
@@ -470,7 +475,7 @@ fn journal<S: Store, C: Clock>(
     hosts: bool,
     add: &[Member],
     del: &[Cidr],
-) {
+) -> Result<(), crate::core::store::StoreError> {
     let now_s = clock.realtime_ms() / 1000;
     let mut ops = Vec::with_capacity(add.len() + del.len());
     for d in del {
@@ -486,18 +491,14 @@ fn journal<S: Store, C: Clock>(
             expires_at: m.expires_ms.map(|ms| now_s + ms.div_ceil(1000)),
         });
     }
-    if let Err(e) = store.append_members(&ops) {
-        tracing::warn!(
-            "the members journal could not be written (a reboot would lose this change): {e}"
-        );
-        return;
-    }
+    store.append_members(&ops)?;
     if store.members_bytes() > JOURNAL_COMPACT_BYTES
         && let Ok((all, _)) = store.read_members()
     {
         let now = clock.realtime_ms();
         let _ = store.rewrite_members(&members::snapshot(&members::replay(&all, now), now));
     }
+    Ok(())
 }
 
 /// One member as `set list` shows it.
