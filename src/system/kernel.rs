@@ -45,26 +45,24 @@ impl Netlink {
     }
 }
 
-impl Netlink {
-    /// A batch whose outcome is unknown (sent, then netlink failed): the generation, read on
-    /// a socket of its own, tells "nothing was applied" (it is still `genid`, which the
-    /// batch would have moved) from "it may have been committed".
-    fn uncertain(&mut self, why: &str, genid: u32) -> KernelError {
-        let now = Socket::open()
-            .map_err(|e| e.to_string())
-            .and_then(|mut s| s.generation().map_err(|e| e.to_string()));
-        KernelError::Io(match now {
-            Ok(g) if g == genid => {
-                format!("{why}; the ruleset generation is still {genid}: nothing was applied")
-            }
-            Ok(g) => format!(
-                "commit outcome unknown: {why}; the ruleset generation moved ({genid} -> {g}), so this batch may have been committed: `statewall status` shows what is live (and says NOT WHAT BOOT LOADS when it is this change)"
-            ),
-            Err(e) => format!(
-                "commit outcome unknown: {why}; the generation cannot be read ({e}): `statewall status` shows what is live"
-            ),
-        })
-    }
+/// A batch whose outcome is unknown (sent, then netlink failed): the generation, read on a
+/// socket of its own, tells "nothing was applied" (it is still `genid`, which the batch would
+/// have moved) from "it may have been committed".
+fn uncertain(why: &str, genid: u32) -> KernelError {
+    let now = Socket::open()
+        .map_err(|e| e.to_string())
+        .and_then(|mut s| s.generation().map_err(|e| e.to_string()));
+    KernelError::Io(match now {
+        Ok(g) if g == genid => {
+            format!("{why}; the ruleset generation is still {genid}: nothing was applied")
+        }
+        Ok(g) => format!(
+            "commit outcome unknown: {why}; the ruleset generation moved ({genid} -> {g}), so this batch may have been committed: `statewall status` shows what is live (and says NOT WHAT BOOT LOADS when it is this change)"
+        ),
+        Err(e) => format!(
+            "commit outcome unknown: {why}; the generation cannot be read ({e}): `statewall status` shows what is live"
+        ),
+    })
 }
 
 fn kernel_error(e: CommitError) -> KernelError {
@@ -129,7 +127,7 @@ impl Kernel for Netlink {
         // whatever the outcome, the socket took part in a commit
         self.committed = true;
         let generation = match result {
-            Err(CommitError::Uncertain(why)) => return Err(self.uncertain(&why, genid)),
+            Err(CommitError::Uncertain(why)) => return Err(uncertain(&why, genid)),
             r => r.map_err(kernel_error)?,
         };
         Ok(Committed {
