@@ -48,6 +48,11 @@ fn record_is_live(
 /// accepted revision `c`, which is what boot loads: an apply killed between its commit and
 /// its record, or a table committed with another state directory. `None` when it is.
 pub fn live_is_not_accepted(c: &Confirmed, live: &LiveTable) -> Option<String> {
+    // the usual case first, without judging drift (a walk of every rule, which status
+    // has done once already)
+    if live.stored_fingerprint()? == c.fingerprint {
+        return None;
+    }
     let fp = live_fingerprint(live).ok()?;
     (!record_is_live(&c.fingerprint, &c.policy_text, &c.files, &c.mode, live, &fp)).then_some(fp)
 }
