@@ -34,6 +34,9 @@ pub struct Scrape {
     pub rollbacks: Option<BTreeMap<String, u64>>,
     /// rollbacks refused: a candidate that stayed live past its window
     pub rollbacks_refused: Option<u64>,
+    /// the live table is the accepted revision (what boot loads); `None` while a change is
+    /// pending, with drift, or with nothing accepted
+    pub boot_loads_live: Option<bool>,
 }
 
 /// The counters of one policy entry in one chain, summed over its kernel rules.
@@ -202,6 +205,11 @@ const DRIFT: Meta = Meta {
     kind: "gauge",
     help: "1 when the table's rules or chains differ from what statewall committed (set elements are checked by `statewall status`, not by a scrape)",
 };
+const BOOT_LOADS_LIVE: Meta = Meta {
+    name: "statewall_boot_loads_live",
+    kind: "gauge",
+    help: "1 when the live table is the accepted revision, what boot loads; 0 when it is not (an apply that died before recording it, a table committed with another --state-dir: the next reboot changes the firewall); left out while a change is pending, with drift, or with nothing accepted",
+};
 const LAST_APPLY: Meta = Meta {
     name: "statewall_last_apply_timestamp_seconds",
     kind: "gauge",
@@ -279,6 +287,7 @@ pub fn exposition(s: &Scrape) -> String {
         (&PENDING, s.pending.map(u64::from)),
         (&DRIFT, s.drift.map(u64::from)),
         (&LAST_APPLY, s.last_apply),
+        (&BOOT_LOADS_LIVE, s.boot_loads_live.map(u64::from)),
     ];
     for (meta, value) in gauges {
         if let Some(v) = value {
@@ -494,6 +503,7 @@ mod tests {
                 ("requested".into(), 0),
             ])),
             rollbacks_refused: Some(2),
+            boot_loads_live: Some(true),
         };
         let text = exposition(&s);
         assert_eq!(
@@ -523,6 +533,9 @@ statewall_drift{table=\"statewall\"} 1
 # HELP statewall_last_apply_timestamp_seconds When the accepted revision (what boot loads) was committed or confirmed, in seconds since the epoch
 # TYPE statewall_last_apply_timestamp_seconds gauge
 statewall_last_apply_timestamp_seconds{table=\"statewall\"} 1800000000
+# HELP statewall_boot_loads_live 1 when the live table is the accepted revision, what boot loads; 0 when it is not (an apply that died before recording it, a table committed with another --state-dir: the next reboot changes the firewall); left out while a change is pending, with drift, or with nothing accepted
+# TYPE statewall_boot_loads_live gauge
+statewall_boot_loads_live{table=\"statewall\"} 1
 # HELP statewall_rollbacks_total Rollbacks that restored the previous ruleset: reason=deadline (no confirm in time) or requested (statewall rollback)
 # TYPE statewall_rollbacks_total counter
 statewall_rollbacks_total{table=\"statewall\",reason=\"deadline\"} 1

@@ -414,6 +414,12 @@ fn status_says_when_the_live_table_is_not_what_boot_loads() {
     assert!(!out.stdout.contains("NOT WHAT BOOT LOADS"), "{out}");
     let accepted = status(&ns, &tmp);
     assert_eq!(accepted["boot_loads_live"], true, "{accepted}");
+    let out = sw(&ns, &tmp, &["metrics"]);
+    assert!(
+        out.stdout
+            .contains("statewall_boot_loads_live{table=\"statewall\"} 1\n"),
+        "{out}"
+    );
     sw(&ns, &other, &["apply", &web]).assert_ok();
     let ssh_plan = tmp.confirmed().unwrap().fingerprint;
     let web_plan = other.confirmed().unwrap().fingerprint;
@@ -428,6 +434,14 @@ fn status_says_when_the_live_table_is_not_what_boot_loads() {
     let doc = status(&ns, &tmp);
     assert_eq!(doc["boot_loads_live"], false, "{doc}");
     assert_eq!(doc["accepted_plan"], ssh_plan.as_str(), "{doc}");
+    // and a scrape, for an alert: the next reboot changes the firewall
+    let out = sw(&ns, &tmp, &["metrics"]);
+    out.assert_ok();
+    assert!(
+        out.stdout
+            .contains("statewall_boot_loads_live{table=\"statewall\"} 0\n"),
+        "{out}"
+    );
     // and it is true: a reboot brings the accepted one back
     reboot(&ns, &tmp);
     assert_eq!(status(&ns, &tmp)["boot_loads_live"], true);

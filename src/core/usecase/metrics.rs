@@ -80,9 +80,21 @@ pub fn scrape<K: Kernel, S: Store>(
     let committed = if sets.is_empty() {
         None
     } else {
-        committed_plan(store, &live, pending.flatten().as_ref(), confirmed.as_ref())
+        committed_plan(
+            store,
+            &live,
+            pending.as_ref().and_then(Option::as_ref),
+            confirmed.as_ref(),
+        )
     };
     s.drift = metrics::drift_without_elements(&live, committed.as_ref());
+    // what boot loads is what is live: judged when nothing is pending and nothing drifted
+    s.boot_loads_live = match (&confirmed, &pending, s.drift, live.stored_fingerprint()) {
+        (Some(c), Some(None), Some(false), Some(fp)) => {
+            Some(crate::core::usecase::rollout::accepted_is(c, &live, fp))
+        }
+        _ => None,
+    };
     match &committed {
         Some(plan) => s.sets = metrics::set_sizes(&live, plan),
         None if !sets.is_empty() => notes.push(format!(

@@ -54,7 +54,19 @@ pub fn live_is_not_accepted(c: &Confirmed, live: &LiveTable) -> Option<String> {
         return None;
     }
     let fp = live_fingerprint(live).ok()?;
-    (!record_is_live(&c.fingerprint, &c.policy_text, &c.files, &c.mode, live, &fp)).then_some(fp)
+    (!accepted_is(c, live, &fp)).then_some(fp)
+}
+
+/// Whether the accepted revision `c` is the live table, whose fingerprint is `live_fp`.
+pub fn accepted_is(c: &Confirmed, live: &LiveTable, live_fp: &str) -> bool {
+    record_is_live(
+        &c.fingerprint,
+        &c.policy_text,
+        &c.files,
+        &c.mode,
+        live,
+        live_fp,
+    )
 }
 
 /// What `apply --confirm` (or `enforce --confirm`) puts on trial.
